@@ -1,0 +1,267 @@
+// Package cluster runs a real Kubernetes control plane (kube-apiserver and
+// etcd, built by `make k8s-bin` into bin/k8s) through controller-runtime's
+// envtest, with Istio's and cert-manager's CRDs installed. The tests and
+// `meshguard dev` use it; real kubectl talks to it through a kubeconfig file.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+//go:embed crds
+var crdFiles embed.FS
+
+// Scheme knows the core Kubernetes types, Istio's and cert-manager's.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(Scheme))
+	utilruntime.Must(istioscheme.AddToScheme(Scheme))
+	utilruntime.Must(cmapi.AddToScheme(Scheme))
+}
+
+// Options configure Launch.
+type Options struct {
+	// BinDir holds kube-apiserver and etcd. Default: <repo>/bin/k8s, or
+	// $KUBEBUILDER_ASSETS when set.
+	BinDir string
+	// Dir receives the kubeconfig. Default: a new temporary directory, removed by Stop.
+	Dir string
+	// Output receives the control plane's logs when set.
+	Output io.Writer
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	Config     *rest.Config
+	Client     client.Client
+	Kubeconfig string
+
+	env     *envtest.Environment
+	dir     string
+	ownsDir bool
+}
+
+// Launch starts the control plane, installs the CRDs and writes a kubeconfig.
+// The caller must call Stop.
+func Launch(ctx context.Context, o Options) (*Cluster, error) {
+	binDir, err := resolveBinDir(o.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	crds, err := CRDs()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    binDir,
+		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds, Scheme: Scheme},
+		Scheme:                   Scheme,
+		ControlPlaneStartTimeout: 90 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+		ErrorIfCRDPathMissing:    true,
+	}
+	if o.Output != nil {
+		env.ControlPlane.GetAPIServer().Out = o.Output
+		env.ControlPlane.GetAPIServer().Err = o.Output
+	}
+	// Loopback only: the API server, and the etcd behind it, listen on 127.0.0.1.
+	env.ControlPlane.GetAPIServer().SecureServing.Address = "127.0.0.1"
+	cfg, err := env.Start()
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("start control plane from %s (run `make k8s-bin` first): %w", binDir, err)
+	}
+	c := &Cluster{Config: cfg, env: env, dir: o.Dir}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "meshguard-cluster-"); err != nil {
+			_ = c.Stop()
+			return nil, fmt.Errorf("create cluster dir: %w", err)
+		}
+		c.ownsDir = true
+	}
+	if c.Client, err = client.New(cfg, client.Options{Scheme: Scheme}); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("create client: %w", err)
+	}
+	if err := c.writeKubeconfig(); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start launches a cluster for a test and stops it when the test ends,
+// whether it passed or failed.
+func Start(t testing.TB) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := Launch(ctx, Options{})
+	if err != nil {
+		t.Fatalf("launch cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Stop stops the control plane and removes what Launch created.
+func (c *Cluster) Stop() error {
+	var errs []error
+	if c.env != nil {
+		if err := c.env.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop control plane: %w", err))
+		}
+	}
+	if c.ownsDir && c.dir != "" {
+		if err := os.RemoveAll(c.dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove cluster dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) writeKubeconfig() error {
+	user, err := c.env.AddUser(envtest.User{Name: "meshguard-admin", Groups: []string{"system:masters"}}, c.Config)
+	if err != nil {
+		return fmt.Errorf("add admin user: %w", err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, kc, 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// Kubectl runs the real kubectl against the cluster with stdin (may be
+// empty). It returns stdout; a non-zero exit returns an error carrying stderr.
+func (c *Cluster) Kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), &KubectlError{Args: args, Stderr: stderr.String(), Err: err}
+	}
+	if stderr.Len() > 0 {
+		// Warnings (e.g. from admission webhooks) go to stderr on success.
+		return stdout.String() + stderr.String(), nil
+	}
+	return stdout.String(), nil
+}
+
+// KubectlError is a failed kubectl run.
+type KubectlError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *KubectlError) Error() string {
+	return fmt.Sprintf("kubectl %s: %v: %s", strings.Join(e.Args, " "), e.Err, strings.TrimSpace(e.Stderr))
+}
+
+func (e *KubectlError) Unwrap() error { return e.Err }
+
+// CRDs returns the Istio and cert-manager CRDs embedded from the module
+// versions go.mod pins (see hack/sync-crds.sh).
+func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var out []*apiextensionsv1.CustomResourceDefinition
+	err := fs.WalkDir(crdFiles, "crds", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := crdFiles.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := dec.Decode(crd); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return fmt.Errorf("decode CRD in %s: %w", path, err)
+			}
+			if crd.Name != "" {
+				out = append(out, crd)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RepoRoot finds meshguard's repository root by walking up from the working
+// directory to the go.mod of module github.com/meshguard/meshguard.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(data, []byte("module github.com/meshguard/meshguard\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the meshguard repository (no go.mod of github.com/meshguard/meshguard above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+func resolveBinDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if dir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			return "", fmt.Errorf("find bin/k8s: %w", err)
+		}
+		dir = filepath.Join(root, "bin", "k8s")
+	}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return "", fmt.Errorf("%s missing in %s: run `make k8s-bin` to build the control plane", name, dir)
+		}
+	}
+	return dir, nil
+}

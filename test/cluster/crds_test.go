@@ -1,0 +1,67 @@
+package cluster
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The embedded CRDs must be the ones of the module versions go.mod pins;
+// `hack/sync-crds.sh` refreshes them after a version bump.
+func TestCRDsMatchModules(t *testing.T) {
+	cases := map[string]struct{ module, dir, embedded string }{
+		"istio":        {"istio.io/api", "kubernetes", "crds/istio"},
+		"cert-manager": {"github.com/cert-manager/cert-manager", "deploy/crds", "crds/cert-manager"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", tc.module).Output()
+			if err != nil {
+				t.Fatalf("locate module %s: %v", tc.module, err)
+			}
+			moduleDir := filepath.Join(strings.TrimSpace(string(out)), tc.dir)
+			entries, err := crdFiles.ReadDir(tc.embedded)
+			if err != nil || len(entries) == 0 {
+				t.Fatalf("no embedded CRDs in %s: %v", tc.embedded, err)
+			}
+			for _, e := range entries {
+				want, err := os.ReadFile(filepath.Join(moduleDir, e.Name()))
+				if err != nil {
+					t.Fatalf("%s is not in %s: %v", e.Name(), moduleDir, err)
+				}
+				got, _ := crdFiles.ReadFile(tc.embedded + "/" + e.Name())
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s/%s differs from %s: run hack/sync-crds.sh", tc.embedded, e.Name(), moduleDir)
+				}
+			}
+		})
+	}
+}
+
+func TestCRDsDecode(t *testing.T) {
+	crds, err := CRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"virtualservices.networking.istio.io":     false,
+		"authorizationpolicies.security.istio.io": false,
+		"telemetries.telemetry.istio.io":          false,
+		"wasmplugins.extensions.istio.io":         false,
+		"certificates.cert-manager.io":            false,
+		"issuers.cert-manager.io":                 false,
+	}
+	for _, crd := range crds {
+		if _, ok := want[crd.Name]; ok {
+			want[crd.Name] = true
+		}
+	}
+	for name, found := range want {
+		if !found {
+			t.Errorf("CRD %s not embedded", name)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/webhook"
+)
+
+// WebhookServer is a controller-runtime webhook server on 127.0.0.1 with a
+// certificate from a CA made for it.
+type WebhookServer struct {
+	Server ctrlwebhook.Server
+	// ClientConfig points the API server at this server (URL + CA bundle).
+	ClientConfig webhook.ClientConfig
+}
+
+// ServeWebhooks starts a webhook server on a free 127.0.0.1 port, lets
+// register add handlers, and stops it when the test ends.
+func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServer {
+	t.Helper()
+	// envtest's own preparation: a fresh CA, a serving cert for 127.0.0.1 and a free port.
+	prep := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
+	if err := prep.PrepWithoutInstalling(); err != nil {
+		t.Fatalf("prepare webhook serving certs: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(prep.LocalServingCertDir) })
+	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Host:    prep.LocalServingHost,
+		Port:    prep.LocalServingPort,
+		CertDir: prep.LocalServingCertDir,
+	})
+	register(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("webhook server: %v", err)
+		}
+	})
+	if err := waitFor(10*time.Second, func() error { return srv.StartedChecker()(nil) }); err != nil {
+		t.Fatalf("webhook server did not start: %v", err)
+	}
+	return &WebhookServer{
+		Server: srv,
+		ClientConfig: webhook.ClientConfig{
+			BaseURL:        fmt.Sprintf("https://%s:%d", prep.LocalServingHost, prep.LocalServingPort),
+			CABundle:       prep.LocalServingCAData,
+			TimeoutSeconds: 10,
+		},
+	}
+}
+
+// CreateNamespace creates a namespace with labels and deletes it (without
+// waiting) when the test ends.
+func CreateNamespace(t testing.TB, c *Cluster, name string, labels map[string]string) *corev1.Namespace {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Client.Create(ctx, ns); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Client.Delete(ctx, ns)
+	})
+	return ns
+}
+
+// Eventually polls cond until it returns nil or timeout passes, and returns
+// the last error.
+func Eventually(timeout time.Duration, cond func() error) error { return waitFor(timeout, cond) }
+
+func waitFor(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("condition not met within %s: %w", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
