@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 export GOFLAGS ?= -mod=mod
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -p 2 -timeout 45m
-STATICCHECK_VERSION := v0.7.0
+STATICCHECK_VERSION := v0.8.2
 GHZ_VERSION := v0.93.0
 
 .PHONY: all build run test unit e2e bench lint fuzz load k8s-bin helm ghz tools clean
@@ -31,6 +31,10 @@ lint:
 	go vet ./...
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
+
+## fuzz: every fuzz target for FUZZTIME (default 30s) each
+fuzz:
+	@bash hack/fuzz.sh
 
 ## k8s-bin: kube-apiserver, etcd and kubectl built from the Go module proxy into bin/k8s (cached)
 k8s-bin:

@@ -60,6 +60,9 @@ type Cluster struct {
 	Config     *rest.Config
 	Client     client.Client
 	Kubeconfig string
+	// KubectlPath is the kubectl Kubectl runs: the one built into the
+	// control plane's bin directory (same version as the server), else PATH's.
+	KubectlPath string
 
 	env     *envtest.Environment
 	dir     string
@@ -96,7 +99,10 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("start control plane from %s (run `make k8s-bin` first): %w", binDir, err)
 	}
-	c := &Cluster{Config: cfg, env: env, dir: o.Dir}
+	c := &Cluster{Config: cfg, env: env, dir: o.Dir, KubectlPath: "kubectl"}
+	if _, err := os.Stat(filepath.Join(binDir, "kubectl")); err == nil {
+		c.KubectlPath = filepath.Join(binDir, "kubectl")
+	}
 	if c.dir == "" {
 		if c.dir, err = os.MkdirTemp("", "meshguard-cluster-"); err != nil {
 			_ = c.Stop()
@@ -168,7 +174,7 @@ func (c *Cluster) writeKubeconfig() error {
 // Kubectl runs the real kubectl against the cluster with stdin (may be
 // empty). It returns stdout; a non-zero exit returns an error carrying stderr.
 func (c *Cluster) Kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, c.KubectlPath, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
