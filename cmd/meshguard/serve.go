@@ -1,11 +1,185 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/authz"
+	"github.com/meshguard/meshguard/certs"
+	"github.com/meshguard/meshguard/test/cluster"
+	"github.com/meshguard/meshguard/webhook"
+)
+
+// serveOptions are everything `meshguard serve` (and `meshguard dev`) runs with.
+type serveOptions struct {
+	kubeconfig      string
+	webhooks        bool
+	authz           bool
+	namespace       string
+	webhookHost     string
+	webhookPort     int
+	metricsAddr     string
+	healthAddr      string
+	leaderElect     bool
+	authzTLS        bool
+	shutdownTimeout time.Duration
+	logDev          bool
+
+	injection  webhook.InjectionOptions
+	validation webhook.ValidationOptions
+	authzOpts  authz.Options
+	certOpts   certs.Options
+}
+
+func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+	fs.BoolVar(&o.webhooks, "webhooks", true, "serve the injection and validation webhooks")
+	fs.BoolVar(&o.authz, "authz", true, "serve the ext_authz gRPC service")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "meshguard-system"), "namespace meshguard runs in (never selected by its webhooks; holds its Secrets and leader lease)")
+	fs.StringVar(&o.webhookHost, "webhook-host", "", "address the webhook HTTPS server binds (empty: all interfaces)")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the webhook HTTPS server")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
+	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader rotates self-managed certificates)")
+	fs.BoolVar(&o.authzTLS, "authz-tls", false, "serve ext_authz over TLS with the serving certificate")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
+	fs.BoolVar(&o.logDev, "log-dev", false, "human-readable logs instead of JSON")
+	o.injection.AddFlags(fs)
+	o.validation.AddFlags(fs)
+	o.authzOpts.AddFlags(fs)
+	o.certOpts.AddFlags(fs)
+}
 
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	o := &serveOptions{}
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "(not implemented yet)",
-		RunE:  func(*cobra.Command, []string) error { return errNotImplemented("serve") },
+		Short: "Serve the injection and validation webhooks and the ext_authz gRPC service",
+		Long: `Serve runs meshguard's servers in one process: the webhook HTTPS server
+(/inject, /validate) and the Envoy ext_authz gRPC service. --webhooks=false or
+--authz=false runs either alone.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(o.logDev)
+			cfg, err := loadRESTConfig(o.kubeconfig)
+			if err != nil {
+				return err
+			}
+			return runServe(ctrl.SetupSignalHandler(), cfg, o, nil, log)
+		},
 	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(dev bool) logr.Logger {
+	log := zap.New(zap.UseDevMode(dev))
+	ctrl.SetLogger(log)
+	return log
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// runServe builds the manager, wires the certificate source into every
+// listener and starts the enabled servers until ctx ends. started, when not
+// nil, is called once the manager has been built and all servers are set up.
+func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started func(manager.Manager, certs.Source), log logr.Logger) error {
+	var source certs.Source // set below, before the manager starts serving
+	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }
+	timeout := o.shutdownTimeout
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                  cluster.Scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.healthAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "meshguard-leader",
+		LeaderElectionNamespace: o.namespace,
+		GracefulShutdownTimeout: &timeout,
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: o.webhookHost,
+			Port: o.webhookPort,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+				c.MinVersion = tls.VersionTLS12
+				c.GetCertificate = getCertificate
+			}},
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	o.certOpts.Namespace = o.namespace
+	if source, err = certs.Setup(ctx, mgr, o.certOpts, log.WithName("certs")); err != nil {
+		return fmt.Errorf("set up serving certificates: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("certificate", source.Ready); err != nil {
+		return err
+	}
+	if o.webhooks {
+		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
+			return fmt.Errorf("set up injection webhook: %w", err)
+		}
+		if err := webhook.SetupValidation(mgr, o.validation, log.WithName("validate")); err != nil {
+			return fmt.Errorf("set up validation webhook: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("webhook-server", func(r *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(r) }); err != nil {
+			return err
+		}
+	}
+	if o.authz {
+		var tlsConfig *tls.Config
+		if o.authzTLS {
+			tlsConfig = source.TLSConfig(false)
+		}
+		if err := authz.Setup(mgr, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
+			return fmt.Errorf("set up ext_authz: %w", err)
+		}
+	}
+	if started != nil {
+		started(mgr, source)
+	}
+	log.Info("starting meshguard", "version", version, "webhooks", o.webhooks, "authz", o.authz)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
 }

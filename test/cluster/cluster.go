@@ -1,6 +1,7 @@
 // Package cluster runs a real Kubernetes control plane (kube-apiserver and
-// etcd, built by `make k8s-bin` into bin/k8s) through controller-runtime's
-// envtest, with Istio's and cert-manager's CRDs installed. The tests and
+// etcd through controller-runtime's envtest, plus kube-controller-manager's
+// serviceaccount and namespace controllers; all built by `make k8s-bin` into
+// bin/k8s), with Istio's and cert-manager's CRDs installed. The tests and
 // `meshguard dev` use it; real kubectl talks to it through a kubeconfig file.
 package cluster
 
@@ -16,11 +17,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -65,6 +68,8 @@ type Cluster struct {
 	KubectlPath string
 
 	env     *envtest.Environment
+	kcm     *exec.Cmd
+	kcmDone chan error
 	dir     string
 	ownsDir bool
 }
@@ -92,8 +97,13 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		env.ControlPlane.GetAPIServer().Out = o.Output
 		env.ControlPlane.GetAPIServer().Err = o.Output
 	}
+	apiServer := env.ControlPlane.GetAPIServer()
 	// Loopback only: the API server, and the etcd behind it, listen on 127.0.0.1.
-	env.ControlPlane.GetAPIServer().SecureServing.Address = "127.0.0.1"
+	apiServer.SecureServing.Address = "127.0.0.1"
+	// envtest turns the ServiceAccount admission plugin off because it runs no
+	// controller-manager; we run one, so pods get serviceAccountName (and the
+	// injected istio-token projection is valid) as in a real cluster.
+	apiServer.Configure().Disable("disable-admission-plugins")
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
@@ -115,6 +125,10 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
 	if err := c.writeKubeconfig(); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	if err := c.startControllerManager(ctx, binDir, o.Output); err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
@@ -142,6 +156,15 @@ func Start(t testing.TB) *Cluster {
 // Stop stops the control plane and removes what Launch created.
 func (c *Cluster) Stop() error {
 	var errs []error
+	if c.kcm != nil {
+		_ = c.kcm.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.kcmDone:
+		case <-time.After(10 * time.Second):
+			_ = c.kcm.Process.Kill()
+			<-c.kcmDone
+		}
+	}
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop control plane: %w", err))
@@ -153,6 +176,51 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startControllerManager runs kube-controller-manager with the controllers
+// whose absence a test would notice: serviceaccount (the "default"
+// ServiceAccount of every namespace) and namespace (deletion finishes).
+func (c *Cluster) startControllerManager(ctx context.Context, binDir string, output io.Writer) error {
+	path := filepath.Join(binDir, "kube-controller-manager")
+	c.kcm = exec.Command(path,
+		"--kubeconfig="+c.Kubeconfig,
+		"--controllers=serviceaccount,namespace",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+	)
+	if output != nil {
+		c.kcm.Stdout, c.kcm.Stderr = output, output
+	}
+	if err := c.kcm.Start(); err != nil {
+		c.kcm = nil
+		return fmt.Errorf("start %s: %w", path, err)
+	}
+	c.kcmDone = make(chan error, 1)
+	go func() { c.kcmDone <- c.kcm.Wait() }()
+	// Ready once the serviceaccount controller has populated "default".
+	err := waitFor(time.Minute, func() error {
+		select {
+		case err := <-c.kcmDone:
+			c.kcmDone <- err
+			return fmt.Errorf("kube-controller-manager exited: %v", err)
+		default:
+		}
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "default"}, &corev1.ServiceAccount{})
+	})
+	if err != nil {
+		return fmt.Errorf("kube-controller-manager not ready: %w", err)
+	}
+	return nil
+}
+
+// WaitForDefaultServiceAccount waits until the serviceaccount controller has
+// created namespace's "default" ServiceAccount, which pods need.
+func (c *Cluster) WaitForDefaultServiceAccount(ctx context.Context, namespace string) error {
+	return waitFor(30*time.Second, func() error {
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "default"}, &corev1.ServiceAccount{})
+	})
 }
 
 func (c *Cluster) writeKubeconfig() error {
@@ -264,7 +332,7 @@ func resolveBinDir(dir string) (string, error) {
 		}
 		dir = filepath.Join(root, "bin", "k8s")
 	}
-	for _, name := range []string{"kube-apiserver", "etcd"} {
+	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			return "", fmt.Errorf("%s missing in %s: run `make k8s-bin` to build the control plane", name, dir)
 		}

@@ -63,8 +63,9 @@ func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServ
 	}
 }
 
-// CreateNamespace creates a namespace with labels and deletes it (without
-// waiting) when the test ends.
+// CreateNamespace creates a namespace with labels, waits for its default
+// ServiceAccount (as pods need), and deletes it (without waiting) when the
+// test ends.
 func CreateNamespace(t testing.TB, c *Cluster, name string, labels map[string]string) *corev1.Namespace {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
@@ -72,6 +73,9 @@ func CreateNamespace(t testing.TB, c *Cluster, name string, labels map[string]st
 	defer cancel()
 	if err := c.Client.Create(ctx, ns); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	if err := c.WaitForDefaultServiceAccount(ctx, name); err != nil {
+		t.Fatalf("namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,0 +1,168 @@
+// Package dev runs `meshguard dev` (what `make run` runs) as a newcomer would:
+// it waits for the printed instructions, pastes the printed commands into a
+// shell, checks what they show, then stops it with Ctrl-C (SIGINT) and checks
+// that nothing is left behind.
+package dev
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshguard/meshguard/test/binary"
+	"github.com/meshguard/meshguard/test/cluster"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	binary.Cleanup()
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestDevPrintsCommandsThatWork(t *testing.T) {
+	bin, err := binary.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8sBin := filepath.Join(root, "bin", "k8s")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, bin, "dev", "--k8s-bin", k8sBin,
+		"--metrics-addr", freeAddr(t), "--health-addr", freeAddr(t), "--authz-addr", freeAddr(t))
+	cmd.Stderr = os.Stderr // meshguard's logs, shown when the test fails or with -v
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	// Read the instructions: everything up to the health line.
+	var lines []string
+	scanner := bufio.NewScanner(stdout)
+	for scanner.Scan() {
+		line := scanner.Text()
+		lines = append(lines, line)
+		if strings.HasPrefix(line, "ext_authz gRPC:") {
+			break
+		}
+	}
+	go func() {
+		for scanner.Scan() {
+		}
+		exited <- cmd.Wait()
+	}()
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "ext_authz gRPC:") {
+		t.Fatalf("meshguard dev printed no instructions:\n%s", strings.Join(lines, "\n"))
+	}
+	t.Logf("instructions printed after %s", time.Since(start).Round(time.Millisecond))
+
+	var kubeconfig string
+	var commands []string
+	for _, line := range lines {
+		if rest, ok := strings.CutPrefix(line, "  export KUBECONFIG="); ok {
+			kubeconfig = rest
+		} else if strings.HasPrefix(line, "  kubectl ") || strings.HasPrefix(line, "  printf ") {
+			commands = append(commands, strings.TrimSpace(line))
+		}
+	}
+	if kubeconfig == "" || len(commands) != 4 {
+		t.Fatalf("want a KUBECONFIG and 4 commands, got %q and %q", kubeconfig, commands)
+	}
+
+	shell := func(command string) (string, error) {
+		c := exec.CommandContext(ctx, "bash", "-c", command)
+		c.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+k8sBin+":"+os.Getenv("PATH"))
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	// 1. label a namespace; 2. create a pod; 3. see its containers.
+	for _, c := range commands[:2] {
+		if out, err := shell(c); err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, out)
+		}
+	}
+	out, err := shell(commands[2])
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", commands[2], err, out)
+	}
+	for _, name := range []string{"istio-init", "istio-proxy", "web"} {
+		if !regexp.MustCompile(`\b` + name + `\b`).MatchString(out) {
+			t.Errorf("container %s missing from the stored pod; containers: %q", name, out)
+		}
+	}
+	// 4. the bad VirtualService is rejected with its field path.
+	out, err = shell(commands[3])
+	if err == nil {
+		t.Errorf("bad VirtualService was accepted: %s", out)
+	}
+	if !strings.Contains(out, "spec.http[0].route[0].weight") || !strings.Contains(out, "denied") {
+		t.Errorf("rejection does not name the field: %s", out)
+	}
+
+	// Ctrl-C stops everything and removes the temporary directory.
+	apiServer := apiServerAddr(t, kubeconfig)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("meshguard dev exited with %v after SIGINT", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("meshguard dev did not exit after SIGINT")
+	}
+	if _, err := os.Stat(filepath.Dir(kubeconfig)); !os.IsNotExist(err) {
+		t.Errorf("temporary directory %s left behind (stat: %v)", filepath.Dir(kubeconfig), err)
+	}
+	if conn, err := net.DialTimeout("tcp", apiServer, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("kube-apiserver still listening on %s after exit", apiServer)
+	}
+}
+
+func apiServerAddr(t *testing.T, kubeconfig string) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(cfg.Host, "https://")
+	if _, port, err := net.SplitHostPort(host); err != nil || port == "" {
+		t.Fatalf("API server address %q: %v", host, err)
+	} else if _, err := strconv.Atoi(port); err != nil {
+		t.Fatal(err)
+	}
+	return host
+}
