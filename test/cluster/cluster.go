@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,7 +86,17 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{
+	c := &Cluster{dir: o.Dir, KubectlPath: "kubectl"}
+	if _, err := os.Stat(filepath.Join(binDir, "kubectl")); err == nil {
+		c.KubectlPath = filepath.Join(binDir, "kubectl")
+	}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "meshguard-cluster-"); err != nil {
+			return nil, fmt.Errorf("create cluster dir: %w", err)
+		}
+		c.ownsDir = true
+	}
+	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    binDir,
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds, Scheme: Scheme},
 		Scheme:                   Scheme,
@@ -93,33 +104,28 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		ControlPlaneStopTimeout:  30 * time.Second,
 		ErrorIfCRDPathMissing:    true,
 	}
+	apiServer := c.env.ControlPlane.GetAPIServer()
 	if o.Output != nil {
-		env.ControlPlane.GetAPIServer().Out = o.Output
-		env.ControlPlane.GetAPIServer().Err = o.Output
+		apiServer.Out, apiServer.Err = o.Output, o.Output
 	}
-	apiServer := env.ControlPlane.GetAPIServer()
 	// Loopback only: the API server, and the etcd behind it, listen on 127.0.0.1.
 	apiServer.SecureServing.Address = "127.0.0.1"
+	// A certificate directory of our own survives RestartAPIServer, so clients
+	// keep trusting the restarted server.
+	apiServer.CertDir = filepath.Join(c.dir, "apiserver")
+	if err := os.MkdirAll(apiServer.CertDir, 0o700); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("create API server cert dir: %w", err)
+	}
 	// envtest turns the ServiceAccount admission plugin off because it runs no
 	// controller-manager; we run one, so pods get serviceAccountName (and the
 	// injected istio-token projection is valid) as in a real cluster.
 	apiServer.Configure().Disable("disable-admission-plugins")
-	cfg, err := env.Start()
-	if err != nil {
-		_ = env.Stop()
+	if c.Config, err = c.env.Start(); err != nil {
+		_ = c.Stop()
 		return nil, fmt.Errorf("start control plane from %s (run `make k8s-bin` first): %w", binDir, err)
 	}
-	c := &Cluster{Config: cfg, env: env, dir: o.Dir, KubectlPath: "kubectl"}
-	if _, err := os.Stat(filepath.Join(binDir, "kubectl")); err == nil {
-		c.KubectlPath = filepath.Join(binDir, "kubectl")
-	}
-	if c.dir == "" {
-		if c.dir, err = os.MkdirTemp("", "meshguard-cluster-"); err != nil {
-			_ = c.Stop()
-			return nil, fmt.Errorf("create cluster dir: %w", err)
-		}
-		c.ownsDir = true
-	}
+	cfg := c.Config
 	if c.Client, err = client.New(cfg, client.Options{Scheme: Scheme}); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("create client: %w", err)
@@ -213,6 +219,48 @@ func (c *Cluster) startControllerManager(ctx context.Context, binDir string, out
 		return fmt.Errorf("kube-controller-manager not ready: %w", err)
 	}
 	return nil
+}
+
+// KillAPIServer crashes kube-apiserver with SIGKILL (etcd keeps running), to
+// test what happens to meshguard while the API server is away. A crash, not a
+// graceful stop: a graceful one waits for clients' long-running requests.
+func (c *Cluster) KillAPIServer() error {
+	certDir := c.env.ControlPlane.GetAPIServer().CertDir
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		return err
+	}
+	killed := 0
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(cmdline, []byte("--cert-dir="+certDir+"\x00")) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill kube-apiserver %d: %w", pid, err)
+		}
+		killed++
+	}
+	if killed != 1 {
+		return fmt.Errorf("found %d kube-apiserver processes with cert dir %s, want 1", killed, certDir)
+	}
+	// envtest notices the exit and forgets the process, so Start works again.
+	return c.env.ControlPlane.GetAPIServer().Stop()
+}
+
+// StartAPIServer starts kube-apiserver again after KillAPIServer, on the same
+// address with the same certificates and data.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	if err := c.env.ControlPlane.GetAPIServer().Start(); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	return waitFor(time.Minute, func() error {
+		return c.Client.Get(ctx, client.ObjectKey{Name: "default"}, &corev1.Namespace{})
+	})
 }
 
 // WaitForDefaultServiceAccount waits until the serviceaccount controller has

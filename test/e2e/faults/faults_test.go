@@ -1,0 +1,483 @@
+// Package faults runs `meshguard serve` as a real process against the real
+// API server and breaks things around it: the API server goes away and comes
+// back, a corrupt config arrives, SIGTERM arrives under load.
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	securityapi "istio.io/api/security/v1beta1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/meshguard/meshguard/test/binary"
+	"github.com/meshguard/meshguard/test/cluster"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	binary.Cleanup()
+	os.Exit(code)
+}
+
+// meshguard is a `meshguard serve` process on loopback ports.
+type meshguard struct {
+	cmd                                          *exec.Cmd
+	exited                                       chan error
+	webhookURL, authzAddr, metricsURL, readyzURL string
+	http                                         *http.Client
+	meshConfig                                   string
+	roots                                        *x509.CertPool
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *meshguard {
+	t.Helper()
+	bin, err := binary.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m := &meshguard{exited: make(chan error, 1), meshConfig: filepath.Join(dir, "mesh.yaml")}
+	if err := os.WriteFile(m.meshConfig, []byte("trustDomain: cluster.local\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	webhookPort, authzPort, metricsPort, healthPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	m.webhookURL = fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
+	m.authzAddr = fmt.Sprintf("127.0.0.1:%d", authzPort)
+	m.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	m.readyzURL = fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort)
+	m.cmd = exec.Command(bin, "serve",
+		"--kubeconfig", c.Kubeconfig,
+		"--namespace", "meshguard-system",
+		"--cert-mode", "files", "--cert-dir", filepath.Join(dir, "certs"), "--cert-extra-san", "127.0.0.1",
+		"--webhook-host", "127.0.0.1", "--webhook-port", strconv.Itoa(webhookPort),
+		"--authz-addr", m.authzAddr,
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		"--health-addr", fmt.Sprintf("127.0.0.1:%d", healthPort),
+		"--mesh-config", m.meshConfig,
+		"--decision-log", "off",
+		"--shutdown-timeout", "10s",
+	)
+	m.cmd.Args = append(m.cmd.Args, extraArgs...)
+	m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.exited <- m.cmd.Wait() }()
+	t.Cleanup(func() { _ = m.cmd.Process.Kill() })
+
+	if err := cluster.Eventually(time.Minute, func() error {
+		select {
+		case err := <-m.exited:
+			m.exited <- err
+			return fmt.Errorf("meshguard exited: %v", err)
+		default:
+		}
+		resp, err := http.Get(m.readyzURL)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "certs", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.roots = x509.NewCertPool()
+	if !m.roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no CA in ca.crt")
+	}
+	pool := m.roots
+	// ext_authz reports SERVING once its first policy snapshot is active.
+	creds := insecure.NewCredentials()
+	if slices.Contains(extraArgs, "--authz-tls") {
+		creds = credentials.NewTLS(&tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1"})
+	}
+	healthConn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer healthConn.Close()
+	if err := cluster.Eventually(time.Minute, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := healthpb.NewHealthClient(healthConn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.Status != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("ext_authz health: %s", resp.Status)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 64,
+	}}
+	return m
+}
+
+// review posts an AdmissionReview for obj to path and returns the response.
+func (m *meshguard) review(path string, kind metav1.GroupVersionKind, resource metav1.GroupVersionResource, namespace string, obj runtime.Object) (*admissionv1.AdmissionResponse, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "4a7b6c2e-0000-4000-8000-000000000001", Kind: kind, Resource: resource, Namespace: namespace,
+			Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.http.Post(m.webhookURL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", path, resp.Status, data)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("decode AdmissionReview: %w", err)
+	}
+	if out.Response == nil {
+		return nil, errors.New("AdmissionReview without response")
+	}
+	return out.Response, nil
+}
+
+func (m *meshguard) inject() error {
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	}
+	resp, err := m.review("/inject", metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, "shop", pod)
+	if err != nil {
+		return err
+	}
+	if !resp.Allowed || !bytes.Contains(resp.Patch, []byte("istio-proxy")) {
+		return fmt.Errorf("pod not injected: allowed=%v patch=%.200s", resp.Allowed, resp.Patch)
+	}
+	return nil
+}
+
+func (m *meshguard) validateBadVirtualService() error {
+	vs := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "bad", "namespace": "shop"},
+		"spec": map[string]any{"hosts": []any{"web"}, "http": []any{map[string]any{
+			"route": []any{map[string]any{"destination": map[string]any{"host": "web"}, "weight": -5}},
+		}}},
+	}}
+	resp, err := m.review("/validate", metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"},
+		metav1.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}, "shop", vs)
+	if err != nil {
+		return err
+	}
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "weight") {
+		return fmt.Errorf("bad VirtualService not denied with its field: %+v", resp.Result)
+	}
+	return nil
+}
+
+func (m *meshguard) check(ctx context.Context, conn *grpc.ClientConn) (allowed bool, err error) {
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Principal: "spiffe://cluster.local/ns/shop/sa/client"},
+		Destination: &authv3.AttributeContext_Peer{Principal: "spiffe://cluster.local/ns/shop/sa/web", Address: socket("10.0.0.9", 8080)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: "/admin", Host: "web.shop.svc.cluster.local", Protocol: "HTTP/1.1",
+		}},
+	}})
+	if err != nil {
+		return false, err
+	}
+	if code := codes.Code(resp.GetStatus().GetCode()); code != codes.OK && code != codes.PermissionDenied {
+		return false, fmt.Errorf("check answered %s: %s", code, resp.GetStatus().GetMessage())
+	}
+	return codes.Code(resp.GetStatus().GetCode()) == codes.OK, nil
+}
+
+func socket(ip string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+func (m *meshguard) metric(name string) (float64, error) {
+	resp, err := http.Get(m.metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	match := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? ([0-9.e+-]+)$`).FindSubmatch(data)
+	if match == nil {
+		return 0, fmt.Errorf("metric %s not exported", name)
+	}
+	return strconv.ParseFloat(string(match[1]), 64)
+}
+
+func TestAPIServerOutageAndRecovery(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	m := startMeshguard(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	// Baseline: no policy, the request is allowed; a DENY policy turns it down.
+	if allowed, err := m.check(ctx, conn); err != nil || !allowed {
+		t.Fatalf("baseline check: allowed=%v err=%v", allowed, err)
+	}
+	deny := &securityv1.AuthorizationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "deny-admin", Namespace: "shop"},
+		Spec: securityapi.AuthorizationPolicy{
+			Action: securityapi.AuthorizationPolicy_DENY,
+			Rules:  []*securityapi.Rule{{To: []*securityapi.Rule_To{{Operation: &securityapi.Operation{Paths: []string{"/admin"}}}}}},
+		},
+	}
+	if err := c.Client.Create(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	waitVerdict(t, ctx, m, conn, false, 10*time.Second)
+
+	// The API server goes away: every request path keeps answering from what
+	// meshguard already has.
+	if err := c.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if allowed, err := m.check(ctx, conn); err != nil || allowed {
+		t.Errorf("ext_authz during the outage: allowed=%v err=%v, want the last snapshot's denial", allowed, err)
+	}
+	if err := m.inject(); err != nil {
+		t.Errorf("injection during the outage: %v", err)
+	}
+	if err := m.validateBadVirtualService(); err != nil {
+		t.Errorf("validation during the outage: %v", err)
+	}
+
+	// It comes back; the watches recover and pick up a change made afterwards.
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client.Delete(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	waitVerdict(t, ctx, m, conn, true, 90*time.Second)
+}
+
+func waitVerdict(t *testing.T, ctx context.Context, m *meshguard, conn *grpc.ClientConn, want bool, timeout time.Duration) {
+	t.Helper()
+	if err := cluster.Eventually(timeout, func() error {
+		allowed, err := m.check(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if allowed != want {
+			return fmt.Errorf("allowed=%v, want %v", allowed, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptMeshConfigKeepsLastGood(t *testing.T) {
+	c := cluster.Start(t)
+	m := startMeshguard(t, c)
+	const metric = "meshguard_injector_config_reload_errors_total"
+	before, err := m.metric(metric)
+	if err != nil {
+		before = 0 // a counter without samples is not exported yet
+	}
+	if err := os.WriteFile(m.meshConfig, []byte("trustDomain: [unterminated\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Eventually(30*time.Second, func() error {
+		after, err := m.metric(metric)
+		if err != nil {
+			return err
+		}
+		if after <= before {
+			return fmt.Errorf("%s = %v, want > %v", metric, after, before)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.inject(); err != nil {
+		t.Errorf("injection after a corrupt config: %v", err)
+	}
+}
+
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	m := startMeshguard(t, c)
+
+	var ok, failedResponses, afterSignal atomic.Int64
+	var signalled atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstBad error
+	stop := make(chan struct{})
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent := signalled.Load()
+				err := m.inject()
+				switch {
+				case err == nil:
+					ok.Add(1)
+					if sent {
+						afterSignal.Add(1)
+					}
+				case isConnectionError(err):
+					// The listener is closed: new requests are refused once draining starts.
+					if !signalled.Load() {
+						mu.Lock()
+						firstBad = err
+						mu.Unlock()
+					}
+				default:
+					failedResponses.Add(1)
+					mu.Lock()
+					firstBad = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	if err := cluster.Eventually(30*time.Second, func() error {
+		if ok.Load() < 200 {
+			return fmt.Errorf("%d requests so far", ok.Load())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	signalled.Store(true)
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var exitErr error
+	select {
+	case exitErr = <-m.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
+	}
+	close(stop)
+	wg.Wait()
+	if exitErr != nil {
+		t.Errorf("meshguard exited with %v after SIGTERM, want 0", exitErr)
+	}
+	if failedResponses.Load() != 0 || firstBad != nil {
+		t.Errorf("%d requests failed with a response or before shutdown; first: %v", failedResponses.Load(), firstBad)
+	}
+	t.Logf("%d requests served, %d of them sent after SIGTERM", ok.Load(), afterSignal.Load())
+}
+
+func isConnectionError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// Every listener speaks TLS 1.2 at least and prefers TLS 1.3.
+func TestListenersRequireTLS12(t *testing.T) {
+	c := cluster.Start(t)
+	m := startMeshguard(t, c, "--authz-tls")
+	listeners := map[string]string{"webhook": strings.TrimPrefix(m.webhookURL, "https://"), "ext_authz": m.authzAddr}
+	for name, addr := range listeners {
+		t.Run(name, func(t *testing.T) {
+			old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10})
+			if err == nil {
+				old.Close()
+				t.Errorf("%s accepted a TLS 1.1 handshake", name)
+			}
+			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
+			if err != nil {
+				t.Fatalf("%s: TLS handshake: %v", name, err)
+			}
+			defer conn.Close()
+			if v := conn.ConnectionState().Version; v != tls.VersionTLS13 {
+				t.Errorf("%s negotiated %s, want TLS 1.3", name, tls.VersionName(v))
+			}
+		})
+	}
+}
