@@ -1,0 +1,301 @@
+package certs
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+// TriggerReason is the Issuing condition reason meshguard sets on the serving
+// Certificate when the CA changed under it (cert-manager #2478: a CA renewal
+// does not re-issue its leaves).
+const TriggerReason = "MeshguardCAChanged"
+
+// cmSource serves the leaf cert-manager wrote into the serving Secret.
+type cmSource struct {
+	*store
+	o     Options
+	log   logr.Logger
+	cl    client.Client
+	cs    kubernetes.Interface
+	watch *secretWatch
+	kick  kicker
+
+	loadMu sync.Mutex
+
+	mu    sync.Mutex
+	known []byte // every unexpired CA seen, so CABundle() overlaps across rotations
+}
+
+func newCMScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := cmapi.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func setupCertManager(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) (*cmSource, error) {
+	scheme, err := newCMScheme()
+	if err != nil {
+		return nil, fmt.Errorf("cert-manager scheme: %w", err)
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("cert-manager client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if err := EnsureCertManagerChain(ctx, cl, o); err != nil {
+		return nil, err
+	}
+	s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, cl: cl, cs: cs, kick: newKicker()}
+	s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {
+		s.load()
+		s.kick.kick()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve runs on every replica: it keeps the served pair in step with the Secret.
+func (s *cmSource) serve(ctx context.Context) error {
+	if err := s.watch.run(ctx); err != nil {
+		return err
+	}
+	s.load()
+	<-ctx.Done()
+	return nil
+}
+
+// load installs the serving Secret's pair with a bundle of every CA seen.
+func (s *cmSource) load() {
+	// Serialised: read-then-set from two goroutines could install an older pair last.
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	serving := s.watch.get(s.o.servingSecretName())
+	if serving == nil || len(serving.Data[corev1.TLSCertKey]) == 0 {
+		return
+	}
+	var caPEM []byte
+	if ca := s.watch.get(s.o.caSecretName()); ca != nil {
+		caPEM = ca.Data[corev1.TLSCertKey]
+	}
+	s.mu.Lock()
+	bundle, err := pki.MergeBundle(s.now(), s.known, serving.Data[cmmeta.TLSCAKey], caPEM)
+	if err == nil {
+		s.known = bundle
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error(err, "merge CA bundle", "secret", s.o.Namespace+"/"+s.o.servingSecretName())
+		return
+	}
+	kp := pki.KeyPair{CertPEM: serving.Data[corev1.TLSCertKey], KeyPEM: serving.Data[corev1.TLSPrivateKeyKey]}
+	if cur := s.current(); cur != nil && string(cur.Leaf.Raw) == string(firstDER(kp.CertPEM)) && string(s.CABundle()) == string(bundle) {
+		return
+	}
+	if err := s.set(kp, bundle); err != nil {
+		s.log.Error(err, "load serving certificate", "secret", s.o.Namespace+"/"+s.o.servingSecretName())
+		return
+	}
+	leaf := s.current().Leaf
+	s.log.Info("serving certificate loaded", "secret", s.o.Namespace+"/"+s.o.servingSecretName(),
+		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
+}
+
+// reissue runs on the leader: when the CA Secret holds a CA that did not sign
+// the served leaf, it waits until every webhook configuration trusts the new
+// CA (cainjector merges it in, spec certs.md §2.1) plus PropagationDelay for
+// the API server's watch, then asks cert-manager to re-issue the leaf.
+func (s *cmSource) reissue(ctx context.Context) error {
+	if err := s.watch.run(ctx); err != nil {
+		return err
+	}
+	var pendingFP string
+	var pendingSince, inBundleSince time.Time
+	for {
+		wait := s.o.CheckInterval
+		caCert, leaf := s.caAndLeaf()
+		switch {
+		case caCert == nil || leaf == nil || pki.SignedBy(leaf, caCert):
+			pendingFP = ""
+		default:
+			fp := pki.Fingerprint(caCert)
+			now := s.now()
+			if fp != pendingFP {
+				pendingFP, pendingSince, inBundleSince = fp, now, time.Time{}
+			}
+			wait = 250 * time.Millisecond
+			ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, pki.EncodeCerts([]*x509.Certificate{caCert}))
+			if err != nil {
+				s.log.Error(err, "check webhook caBundles")
+			}
+			if ok && inBundleSince.IsZero() {
+				inBundleSince = now
+			}
+			timedOut := now.Sub(pendingSince) >= s.o.CAWaitTimeout
+			if (ok && now.Sub(inBundleSince) >= s.o.PropagationDelay) || timedOut {
+				if timedOut && !ok {
+					s.log.Info("new CA not in every webhook caBundle yet; re-issuing the serving certificate anyway", "waited", s.o.CAWaitTimeout)
+				}
+				if err := s.triggerIssuing(ctx); err != nil {
+					s.log.Error(err, "re-issue serving certificate")
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *cmSource) caAndLeaf() (ca, leaf *x509.Certificate) {
+	if sec := s.watch.get(s.o.caSecretName()); sec != nil {
+		if cs, err := pki.ParseCerts(sec.Data[corev1.TLSCertKey]); err == nil && len(cs) > 0 {
+			ca = cs[0]
+		}
+	}
+	if sec := s.watch.get(s.o.servingSecretName()); sec != nil {
+		if cs, err := pki.ParseCerts(sec.Data[corev1.TLSCertKey]); err == nil && len(cs) > 0 {
+			leaf = cs[0]
+		}
+	}
+	return ca, leaf
+}
+
+// triggerIssuing sets Issuing=True on the serving Certificate (what `cmctl
+// renew` does) unless an issuance is already under way.
+func (s *cmSource) triggerIssuing(ctx context.Context) error {
+	var crt cmapi.Certificate
+	key := client.ObjectKey{Namespace: s.o.Namespace, Name: s.o.servingCertificateName()}
+	if err := s.cl.Get(ctx, key, &crt); err != nil {
+		return fmt.Errorf("get Certificate %s: %w", key, err)
+	}
+	triggered, err := TriggerIssuing(ctx, s.cl, &crt, TriggerReason, "the CA changed; re-issuing so the leaf chains to the current CA")
+	if err != nil || !triggered {
+		return err
+	}
+	s.log.Info("CA changed: re-issuing serving certificate", "certificate", key.String())
+	return nil
+}
+
+// TriggerIssuing asks cert-manager to re-issue crt now by adding the Issuing
+// condition through the status subresource. It is a no-op (false) while
+// Issuing is already True.
+func TriggerIssuing(ctx context.Context, cl client.Client, crt *cmapi.Certificate, reason, message string) (bool, error) {
+	for _, c := range crt.Status.Conditions {
+		if c.Type == cmapi.CertificateConditionIssuing && c.Status == cmmeta.ConditionTrue {
+			return false, nil
+		}
+	}
+	now := metav1.Now()
+	crt.Status.Conditions = append(crt.Status.Conditions, cmapi.CertificateCondition{
+		Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
+		Reason: reason, Message: message, LastTransitionTime: &now, ObservedGeneration: crt.Generation,
+	})
+	if err := cl.Status().Update(ctx, crt); err != nil {
+		return false, fmt.Errorf("set Issuing on Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
+	}
+	return true, nil
+}
+
+// EnsureCertManagerChain creates, when absent, the chain of spec certs.md §2.1:
+// selfSigned Issuer → CA Certificate (isCA) → CA Issuer → serving Certificate.
+// Existing objects are left alone so users can tune them.
+func EnsureCertManagerChain(ctx context.Context, cl client.Client, o Options) error {
+	for _, obj := range CertManagerObjects(o) {
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+		// Get first: with the objects shipped by the deploy manifests,
+		// meshguard needs no create permission.
+		err := cl.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
+		}
+		if err := cl.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// CertManagerObjects are the four cert-manager objects of cert-manager mode
+// (also what the deploy manifests must match).
+func CertManagerObjects(o Options) []client.Object {
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: o.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "meshguard"}}
+	}
+	ref := func(name string) cmmeta.IssuerReference {
+		return cmmeta.IssuerReference{Name: name, Kind: cmapi.IssuerKind, Group: "cert-manager.io"}
+	}
+	key := &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256, RotationPolicy: cmapi.RotationPolicyAlways}
+	dur := func(d time.Duration) *metav1.Duration {
+		if d == 0 {
+			return nil
+		}
+		return &metav1.Duration{Duration: d}
+	}
+	dns, ips := pki.SplitHosts(o.DNSNames())
+	ipStrings := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		ipStrings = append(ipStrings, ip.String())
+	}
+	return []client.Object{
+		&cmapi.Issuer{ObjectMeta: meta(o.selfSignedIssuerName()),
+			Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{SelfSigned: &cmapi.SelfSignedIssuer{}}}},
+		&cmapi.Certificate{ObjectMeta: meta(o.caCertificateName()), Spec: cmapi.CertificateSpec{
+			IsCA: true, CommonName: o.base() + "-ca", SecretName: o.caSecretName(),
+			Duration: dur(o.CADuration), RenewBefore: dur(o.CARenewBefore),
+			PrivateKey: key, IssuerRef: ref(o.selfSignedIssuerName()),
+		}},
+		&cmapi.Issuer{ObjectMeta: meta(o.caIssuerName()),
+			Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: o.caSecretName()}}}},
+		&cmapi.Certificate{ObjectMeta: meta(o.servingCertificateName()), Spec: cmapi.CertificateSpec{
+			// No commonName: SANs are what clients check, and a CN is capped at 64 bytes.
+			DNSNames: dns, IPAddresses: ipStrings,
+			SecretName: o.servingSecretName(),
+			Duration:   dur(o.LeafDuration), RenewBefore: dur(o.LeafRenewBefore),
+			Usages:     []cmapi.KeyUsage{cmapi.UsageDigitalSignature, cmapi.UsageServerAuth},
+			PrivateKey: key, IssuerRef: ref(o.caIssuerName()),
+		}},
+	}
+}
+
+func firstDER(certPEM []byte) []byte {
+	cs, err := pki.ParseCerts(certPEM)
+	if err != nil || len(cs) == 0 {
+		return nil
+	}
+	return cs[0].Raw
+}

@@ -1,0 +1,329 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func mustCA(t *testing.T, now time.Time, life time.Duration) (pki.KeyPair, *x509.Certificate) {
+	t.Helper()
+	ca, err := pki.NewCA("ca", now, life)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Parsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, c.Leaf
+}
+
+func mustLeaf(t *testing.T, ca pki.KeyPair, dns []string, now time.Time, life time.Duration) pki.KeyPair {
+	t.Helper()
+	l, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, Lifetime: life}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestDecideLeaf(t *testing.T) {
+	ca, caCert := mustCA(t, t0, 1000*time.Hour)
+	newCA, newCACert := mustCA(t, t0, 1000*time.Hour)
+	_ = newCA
+	dns := []string{"mg.ns.svc"}
+	leaf := mustLeaf(t, ca, dns, t0, 90*time.Hour) // NotBefore t0-5m, NotAfter t0+90h
+	info := leafState(&corev1.Secret{Data: map[string][]byte{
+		corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": ca.CertPEM}})
+	corrupt := leafState(&corev1.Secret{Data: map[string][]byte{corev1.TLSCertKey: []byte("x")}})
+	cases := []struct {
+		name   string
+		l      *leafInfo
+		ca     *x509.Certificate
+		bundle []byte
+		dns    []string
+		now    time.Time
+		want   leafAction
+	}{
+		{"absent", nil, caCert, ca.CertPEM, dns, t0, leafReissue},
+		{"corrupt", corrupt, caCert, ca.CertPEM, dns, t0, leafReissue},
+		{"fresh", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafKeep},
+		{"just before 2/3", info, caCert, ca.CertPEM, dns, t0.Add(59 * time.Hour), leafKeep},
+		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue},
+		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue},
+		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue},
+		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA},
+		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := decideLeaf(c.l, c.ca, c.bundle, c.dns, nil, 0, c.now)
+			if got.action != c.want {
+				t.Fatalf("action = %d (%s), want %d", got.action, got.reason, c.want)
+			}
+		})
+	}
+}
+
+func TestCARenewalReason(t *testing.T) {
+	ca, _ := mustCA(t, t0, 30*time.Hour)
+	leafCA := mustLeaf(t, ca, []string{"x"}, t0, time.Hour)
+	cases := []struct {
+		name string
+		kp   pki.KeyPair
+		now  time.Time
+		want string
+	}{
+		{"fresh", ca, t0.Add(time.Hour), ""},
+		{"due at 2/3", ca, t0.Add(20 * time.Hour), "due for renewal"},
+		{"not a CA", leafCA, t0, "not a CA"},
+		{"garbage", pki.KeyPair{CertPEM: []byte("x")}, t0, "unreadable"},
+	}
+	for _, c := range cases {
+		if got := caRenewalReason(c.kp, 0, c.now); !strings.HasPrefix(got, c.want) || (c.want == "" && got != "") {
+			t.Errorf("%s: got %q want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	cases := []struct {
+		name    string
+		o       Options
+		wantErr string
+	}{
+		{"bad mode", Options{Mode: "vault", Namespace: "ns"}, `--cert-mode "vault"`},
+		{"files needs dir", Options{Mode: ModeFiles}, "--cert-dir"},
+		{"self needs namespace", Options{Mode: ModeSelf}, "--namespace"},
+		{"renew before too long", Options{Mode: ModeSelf, Namespace: "ns", LeafDuration: time.Hour, LeafRenewBefore: 2 * time.Hour}, "--cert-renew-before"},
+		{"ok", Options{Mode: ModeSelf, Namespace: "ns"}, ""},
+	}
+	for _, c := range cases {
+		_, err := c.o.withDefaults()
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.wantErr)
+		}
+	}
+	o, _ := Options{Mode: ModeSelf, Namespace: "ns", Revision: "canary"}.withDefaults()
+	if o.WebhookConfigs.Mutating[0] != "meshguard-sidecar-injector-canary" || o.WebhookConfigs.Validating[0] != "meshguard-validator" {
+		t.Errorf("webhook config names = %+v", o.WebhookConfigs)
+	}
+	if got := InjectCAFrom(Options{Namespace: "mg"}); got != "mg/meshguard-ca" {
+		t.Errorf("InjectCAFrom = %q", got)
+	}
+	if got := strings.Join(Options{Namespace: "mg", ServiceName: "s", Hosts: []string{"127.0.0.1"}}.DNSNames(), ","); got != "s.mg.svc,s.mg.svc.cluster.local,127.0.0.1" {
+		t.Errorf("DNSNames = %q", got)
+	}
+}
+
+func TestCertManagerObjects(t *testing.T) {
+	objs := CertManagerObjects(Options{Namespace: "mg", ServiceName: "svc", Hosts: []string{"127.0.0.1"}, LeafDuration: 2 * time.Hour})
+	if len(objs) != 4 {
+		t.Fatalf("got %d objects", len(objs))
+	}
+	names := []string{}
+	for _, o := range objs {
+		names = append(names, o.GetName())
+	}
+	if got := strings.Join(names, ","); got != "meshguard-selfsigned,meshguard-ca,meshguard-ca,meshguard-serving" {
+		t.Fatalf("names = %s", got)
+	}
+}
+
+func TestStoreReadyAndTLS(t *testing.T) {
+	st := newStore("test")
+	if err := st.Ready(nil); err == nil {
+		t.Fatal("ready before load")
+	}
+	if _, err := st.GetCertificate(nil); err == nil {
+		t.Fatal("certificate before load")
+	}
+	now := time.Now()
+	ca, _ := mustCA(t, now, time.Hour)
+	leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Lifetime: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredCA, _ := mustCA(t, now.Add(-3*time.Hour), time.Hour)
+	expired := mustLeaf(t, expiredCA, []string{"localhost"}, now.Add(-3*time.Hour), time.Hour)
+	if err := st.set(expired, expiredCA.CertPEM); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired pair accepted: %v", err)
+	}
+	if err := st.set(leaf, ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ready(nil); err != nil {
+		t.Fatalf("not ready: %v", err)
+	}
+	want := float64(st.current().Leaf.NotAfter.Unix())
+	if got := testutil.ToFloat64(expiryGauge.WithLabelValues("test")); got != want {
+		t.Errorf("%s = %v, want %v", ExpiryMetricName, got, want)
+	}
+
+	// mTLS: a client certificate from the bundle's CA passes, another CA's fails.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", st.TLSConfig(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake()
+				_, _ = c.Write([]byte("ok"))
+			}()
+		}
+	}()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
+	dial := func(client pki.KeyPair) error {
+		cert, err := client.Parsed()
+		if err != nil {
+			return err
+		}
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{*cert}})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		buf := make([]byte, 2)
+		_, err = conn.Read(buf)
+		return err
+	}
+	if err := dial(mustLeaf(t, ca, []string{"client"}, now, time.Hour)); err != nil {
+		t.Fatalf("trusted client rejected: %v", err)
+	}
+	otherCA, _ := mustCA(t, now, time.Hour)
+	if err := dial(mustLeaf(t, otherCA, []string{"client"}, now, time.Hour)); err == nil {
+		t.Fatal("untrusted client accepted")
+	}
+}
+
+func TestFilesMode(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := Options{Mode: ModeFiles, Dir: dir, CheckInterval: 50 * time.Millisecond}
+	src, err := Setup(ctx, nil, o, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Ready(nil); err != nil {
+		t.Fatalf("not ready right after Setup: %v", err)
+	}
+	first, _ := src.GetCertificate(nil)
+	if err := pki.VerifyLeaf(first.Leaf, src.CABundle(), "127.0.0.1", time.Now()); err != nil {
+		t.Fatalf("bundle does not verify leaf: %v", err)
+	}
+	for _, f := range []string{FileCACert, FileCAKey, FileLeafCert, FileLeafKey} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A second Setup on the same directory reuses the pair.
+	src2, err := Setup(ctx, nil, o, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := src2.GetCertificate(nil); string(c.Leaf.Raw) != string(first.Leaf.Raw) {
+		t.Fatal("existing valid pair was regenerated")
+	}
+
+	// Rewriting the files with a new leaf is picked up.
+	caPEM, _ := os.ReadFile(filepath.Join(dir, FileCACert))
+	caKey, _ := os.ReadFile(filepath.Join(dir, FileCAKey))
+	leaf := mustLeaf(t, pki.KeyPair{CertPEM: caPEM, KeyPEM: caKey}, []string{"localhost"}, time.Now(), time.Hour)
+	if err := writeAtomic(filepath.Join(dir, FileLeafKey), leaf.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAtomic(filepath.Join(dir, FileLeafCert), leaf.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, _ := src.GetCertificate(nil)
+		if string(c.Certificate[0]) == string(firstDER(leaf.CertPEM)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rewritten files were not reloaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A leaf that does not cover a newly wanted SAN is re-issued at start.
+	o.Hosts = []string{"dev.example"}
+	src3, err := Setup(ctx, nil, o, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := src3.GetCertificate(nil); !pki.CoversNames(c.Leaf, []string{"dev.example", "localhost"}, nil) {
+		t.Fatalf("leaf SANs %v lack dev.example", c.Leaf.DNSNames)
+	}
+}
+
+func TestAddFlags(t *testing.T) {
+	var o Options
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	err := fs.Parse([]string{"--cert-mode=self", "--cert-dir=/d", "--service-name=mg", "--namespace=sys",
+		"--cert-extra-san=127.0.0.1,localhost", "--tls-verify-client", "--cert-duration=2h", "--cert-renew-before=30m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Mode != ModeSelf || o.Dir != "/d" || o.ServiceName != "mg" || o.Namespace != "sys" ||
+		strings.Join(o.Hosts, ",") != "127.0.0.1,localhost" || !o.ClientCAVerify ||
+		o.LeafDuration != 2*time.Hour || o.LeafRenewBefore != 30*time.Minute {
+		t.Fatalf("parsed %+v", o)
+	}
+
+	// --namespace already defined by serve: AddFlags must not redefine it (pflag would panic).
+	var o2 Options
+	fs2 := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	var podNS string
+	fs2.StringVar(&podNS, "namespace", "", "pod namespace")
+	o2.AddFlags(fs2)
+	if err := fs2.Parse([]string{"--namespace=x"}); err != nil || podNS != "x" || o2.Namespace != "" {
+		t.Fatalf("shared --namespace: err=%v podNS=%q o.Namespace=%q", err, podNS, o2.Namespace)
+	}
+}
+
+func TestModeOf(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := Setup(ctx, nil, Options{Mode: ModeFiles, Dir: t.TempDir()}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ModeOf(src); got != ModeFiles {
+		t.Fatalf("ModeOf = %q", got)
+	}
+	if got := ModeOf(&selfSource{}); got != ModeSelf {
+		t.Fatalf("ModeOf(self) = %q", got)
+	}
+	if got := ModeOf(&cmSource{}); got != ModeCertManager {
+		t.Fatalf("ModeOf(cert-manager) = %q", got)
+	}
+}

@@ -1,0 +1,178 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/x509"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func mustCA(t *testing.T, now time.Time, life time.Duration) KeyPair {
+	t.Helper()
+	ca, err := NewCA("test-ca", now, life)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func mustCert(t *testing.T, kp KeyPair) *x509.Certificate {
+	t.Helper()
+	c, err := kp.Parsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Leaf
+}
+
+func TestRenewalTime(t *testing.T) {
+	nb := t0
+	na := t0.Add(90 * time.Hour)
+	cases := []struct {
+		name        string
+		renewBefore time.Duration
+		want        time.Time
+	}{
+		{"default two thirds", 0, t0.Add(60 * time.Hour)},
+		{"explicit", 10 * time.Hour, t0.Add(80 * time.Hour)},
+		{"longer than life falls back", 100 * time.Hour, t0.Add(60 * time.Hour)},
+		{"negative falls back", -time.Hour, t0.Add(60 * time.Hour)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := RenewalTime(nb, na, c.renewBefore); !got.Equal(c.want) {
+				t.Fatalf("RenewalTime = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestMergeBundle(t *testing.T) {
+	old := mustCA(t, t0, 10*time.Hour) // valid to t0+10h
+	cur := mustCA(t, t0.Add(5*time.Hour), 100*time.Hour)
+	expired := mustCA(t, t0.Add(-10*time.Hour), time.Hour)
+	cases := []struct {
+		name    string
+		now     time.Time
+		in      [][]byte
+		want    []KeyPair
+		wantErr string
+	}{
+		{"keeps both during overlap, oldest first", t0.Add(6 * time.Hour), [][]byte{cur.CertPEM, old.CertPEM}, []KeyPair{old, cur}, ""},
+		{"dedupes", t0.Add(6 * time.Hour), [][]byte{old.CertPEM, append(append([]byte{}, old.CertPEM...), cur.CertPEM...), cur.CertPEM}, []KeyPair{old, cur}, ""},
+		{"prunes expired", t0.Add(11 * time.Hour), [][]byte{append(append([]byte{}, old.CertPEM...), cur.CertPEM...)}, []KeyPair{cur}, ""},
+		{"prunes long expired", t0, [][]byte{expired.CertPEM, old.CertPEM}, []KeyPair{old}, ""},
+		{"empty", t0, nil, nil, ""},
+		{"corrupt is an error", t0, [][]byte{[]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}, nil, "bundle 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := MergeBundle(c.now, c.in...)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			for _, kp := range c.want {
+				want = append(want, kp.CertPEM...)
+			}
+			if !bytes.Equal(got, want) {
+				certs, _ := ParseCerts(got)
+				t.Fatalf("got %d certs, want %d", len(certs), len(c.want))
+			}
+		})
+	}
+}
+
+func TestBundleContains(t *testing.T) {
+	a := mustCA(t, t0, time.Hour)
+	b := mustCA(t, t0, time.Hour)
+	both := append(append([]byte{}, a.CertPEM...), b.CertPEM...)
+	cases := []struct {
+		name         string
+		bundle, want []byte
+		ok           bool
+	}{
+		{"present", both, b.CertPEM, true},
+		{"absent", a.CertPEM, b.CertPEM, false},
+		{"empty want", both, nil, false},
+		{"empty bundle", nil, a.CertPEM, false},
+	}
+	for _, c := range cases {
+		if got := BundleContains(c.bundle, c.want); got != c.ok {
+			t.Errorf("%s: got %v want %v", c.name, got, c.ok)
+		}
+	}
+}
+
+func TestLeafChainAndNames(t *testing.T) {
+	ca := mustCA(t, t0, 10*time.Hour)
+	other := mustCA(t, t0, 10*time.Hour)
+	leafKP, err := NewLeaf(ca, LeafSpec{DNSNames: []string{"svc.ns.svc"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Lifetime: 20 * time.Hour}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := mustCert(t, leafKP)
+	if !leaf.NotAfter.Equal(mustCert(t, ca).NotAfter) {
+		t.Errorf("leaf NotAfter %s not clamped to CA's %s", leaf.NotAfter, mustCert(t, ca).NotAfter)
+	}
+	if !SignedBy(leaf, mustCert(t, ca)) || SignedBy(leaf, mustCert(t, other)) {
+		t.Error("SignedBy wrong")
+	}
+	both := append(append([]byte{}, other.CertPEM...), ca.CertPEM...)
+	cases := []struct {
+		name, host string
+		bundle     []byte
+		now        time.Time
+		wantErr    string
+	}{
+		{"dns ok", "svc.ns.svc", ca.CertPEM, t0.Add(time.Hour), ""},
+		{"ip ok", "127.0.0.1", ca.CertPEM, t0.Add(time.Hour), ""},
+		{"bundle with two CAs", "svc.ns.svc", both, t0.Add(time.Hour), ""},
+		{"wrong name", "other.ns.svc", ca.CertPEM, t0.Add(time.Hour), "certificate is valid for"},
+		{"wrong CA", "svc.ns.svc", other.CertPEM, t0.Add(time.Hour), "unknown authority"},
+		{"expired", "svc.ns.svc", ca.CertPEM, t0.Add(11 * time.Hour), "expired"},
+		{"empty bundle", "svc.ns.svc", nil, t0, "empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := VerifyLeaf(leaf, c.bundle, c.host, c.now)
+			if c.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+	if !CoversNames(leaf, []string{"svc.ns.svc"}, []net.IP{net.ParseIP("127.0.0.1")}) {
+		t.Error("CoversNames: want true")
+	}
+	if CoversNames(leaf, []string{"svc.ns.svc", "x"}, nil) || CoversNames(leaf, nil, []net.IP{net.ParseIP("10.0.0.1")}) {
+		t.Error("CoversNames: want false for missing names")
+	}
+}
+
+func TestSplitHosts(t *testing.T) {
+	dns, ips := SplitHosts([]string{"a", "127.0.0.1", "", "a", "::1", "b.c"})
+	if strings.Join(dns, ",") != "a,b.c" || len(ips) != 2 || !ips[1].Equal(net.ParseIP("::1")) {
+		t.Fatalf("got %v %v", dns, ips)
+	}
+}
+
+func TestParsedRejectsMismatch(t *testing.T) {
+	a := mustCA(t, t0, time.Hour)
+	b := mustCA(t, t0, time.Hour)
+	if _, err := (KeyPair{CertPEM: a.CertPEM, KeyPEM: b.KeyPEM}).Parsed(); err == nil {
+		t.Fatal("mismatched key accepted")
+	}
+}

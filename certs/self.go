@@ -1,0 +1,327 @@
+package certs
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+// selfSource is the fallback without cert-manager (spec certs.md §4.1 (b)):
+// the leader keeps a CA and its bundle in one Secret and the leaf in another;
+// every replica serves the leaf Secret through an informer.
+type selfSource struct {
+	*store
+	o     Options
+	log   logr.Logger
+	cs    kubernetes.Interface
+	watch *secretWatch
+	kick  kicker
+
+	loadMu sync.Mutex
+	// startConfigWatch starts informers on the webhook configurations (leader only).
+	startConfigWatch func(context.Context)
+
+	// leader-only state: when the current CA was first seen in every caBundle.
+	inBundleFP    string
+	inBundleSince time.Time
+	caSeenFP      string
+	caSeenSince   time.Time
+}
+
+func setupSelf(cfg *rest.Config, o Options, log logr.Logger) (*selfSource, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	s := &selfSource{store: newStore(ModeSelf), o: o, log: log, cs: cs, kick: newKicker()}
+	s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.selfCASecretName(), o.selfLeafSecretName()}, func() {
+		s.load()
+		s.kick.kick()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.startConfigWatch, err = watchWebhookConfigs(cs, o.WebhookConfigs, s.kick.kick); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *selfSource) serve(ctx context.Context) error {
+	if err := s.watch.run(ctx); err != nil {
+		return err
+	}
+	s.load()
+	<-ctx.Done()
+	return nil
+}
+
+func (s *selfSource) load() {
+	// Serialised: read-then-set from two goroutines could install an older pair last.
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	sec := s.watch.get(s.o.selfLeafSecretName())
+	if sec == nil {
+		return
+	}
+	kp := pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
+	bundle := sec.Data["ca.crt"]
+	if cur := s.current(); cur != nil && string(cur.Leaf.Raw) == string(firstDER(kp.CertPEM)) && string(s.CABundle()) == string(bundle) {
+		return
+	}
+	if err := s.set(kp, bundle); err != nil {
+		s.log.Error(err, "load serving certificate", "secret", s.o.Namespace+"/"+s.o.selfLeafSecretName())
+		return
+	}
+	leaf := s.current().Leaf
+	s.log.Info("serving certificate loaded", "secret", s.o.Namespace+"/"+s.o.selfLeafSecretName(),
+		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
+}
+
+// rotate is the leader's loop.
+func (s *selfSource) rotate(ctx context.Context) error {
+	if err := s.watch.run(ctx); err != nil {
+		return err
+	}
+	s.startConfigWatch(ctx)
+	for {
+		next, err := s.reconcile(ctx)
+		if err != nil {
+			s.log.Error(err, "self-managed certificates")
+			next = time.Second
+		}
+		if next <= 0 || next > s.o.CheckInterval {
+			next = s.o.CheckInterval
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		case <-time.After(next):
+		}
+	}
+}
+
+// reconcile brings the CA Secret, the webhook caBundles and the leaf Secret in
+// line and returns how soon it wants to run again.
+func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
+	now := s.now()
+	ca, bundle, err := s.ensureCA(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	caCert, err := ca.Parsed()
+	if err != nil {
+		return 0, fmt.Errorf("CA in Secret %s/%s: %w", s.o.Namespace, s.o.selfCASecretName(), err)
+	}
+	if _, err := applyBundles(ctx, s.cs, s.o.WebhookConfigs, bundle); err != nil {
+		return 0, err
+	}
+	fp := pki.Fingerprint(caCert.Leaf)
+	if s.caSeenFP != fp {
+		s.caSeenFP, s.caSeenSince = fp, now
+	}
+	ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, ca.CertPEM)
+	if err != nil {
+		return 0, err
+	}
+	if ok && s.inBundleFP != fp {
+		s.inBundleFP, s.inBundleSince = fp, now
+	}
+
+	dns, ips := pki.SplitHosts(s.o.DNSNames())
+	leafSec, err := s.getSecret(ctx, s.o.selfLeafSecretName())
+	if err != nil {
+		return 0, err
+	}
+	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafRenewBefore, now)
+	switch decision.action {
+	case leafKeep:
+		return time.Until(decision.renewAt), nil
+	case leafUpdateBundle:
+		return s.o.CheckInterval, s.writeLeaf(ctx, leafSec, pki.KeyPair{CertPEM: leafSec.Data[corev1.TLSCertKey], KeyPEM: leafSec.Data[corev1.TLSPrivateKeyKey]}, bundle)
+	case leafReissueNewCA:
+		// Serve a leaf from a new CA only once the API server trusts that CA.
+		ready := ok && now.Sub(s.inBundleSince) >= s.o.PropagationDelay
+		if !ready && now.Sub(s.caSeenSince) < s.o.CAWaitTimeout {
+			return 250 * time.Millisecond, nil
+		}
+	}
+	leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: s.o.LeafDuration}, now)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.writeLeaf(ctx, leafSec, leaf, bundle); err != nil {
+		return 0, err
+	}
+	s.log.Info("issued serving certificate", "reason", decision.reason, "secret", s.o.Namespace+"/"+s.o.selfLeafSecretName())
+	return s.o.CheckInterval, nil
+}
+
+// ensureCA returns the current CA and the pruned bundle, creating or rotating
+// the CA at 2/3 of its life (or CARenewBefore) and keeping the old CA in the
+// bundle until it expires.
+func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, []byte, error) {
+	sec, err := s.getSecret(ctx, s.o.selfCASecretName())
+	if err != nil {
+		return pki.KeyPair{}, nil, err
+	}
+	var ca pki.KeyPair
+	var oldBundle []byte
+	need := "absent"
+	if sec != nil {
+		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
+		oldBundle = sec.Data["ca.crt"]
+		need = caRenewalReason(ca, s.o.CARenewBefore, now)
+	}
+	if need != "" {
+		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)
+		if err != nil {
+			return ca, nil, err
+		}
+		s.log.Info("new self-managed CA", "reason", need)
+	}
+	bundle, err := pki.MergeBundle(now, oldBundle, ca.CertPEM)
+	if err != nil {
+		// A corrupt bundle must not block rotation: start over from the CA alone.
+		s.log.Error(err, "CA bundle unreadable; resetting it", "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
+		bundle = ca.CertPEM
+	}
+	if need == "" && string(bundle) == string(oldBundle) {
+		return ca, bundle, nil
+	}
+	data := map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM, "ca.crt": bundle}
+	if err := s.writeSecret(ctx, sec, s.o.selfCASecretName(), data); err != nil {
+		return ca, nil, err
+	}
+	return ca, bundle, nil
+}
+
+// getSecret reads from the API, not the informer: the leader must see its
+// own last write or it would rotate twice.
+func (s *selfSource) getSecret(ctx context.Context, name string) (*corev1.Secret, error) {
+	sec, err := s.cs.CoreV1().Secrets(s.o.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get Secret %s/%s: %w", s.o.Namespace, name, err)
+	}
+	return sec, nil
+}
+
+func caRenewalReason(ca pki.KeyPair, renewBefore time.Duration, now time.Time) string {
+	c, err := ca.Parsed()
+	switch {
+	case err != nil:
+		return "unreadable: " + err.Error()
+	case !c.Leaf.IsCA:
+		return "not a CA"
+	case !now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, renewBefore)):
+		return "due for renewal"
+	}
+	return ""
+}
+
+func (s *selfSource) writeLeaf(ctx context.Context, existing *corev1.Secret, kp pki.KeyPair, bundle []byte) error {
+	data := map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": bundle}
+	return s.writeSecret(ctx, existing, s.o.selfLeafSecretName(), data)
+}
+
+// writeSecret creates or updates (optimistically, on the cached
+// resourceVersion) a kubernetes.io/tls Secret; a conflict means another
+// writer won and the next pass re-reads.
+func (s *selfSource) writeSecret(ctx context.Context, existing *corev1.Secret, name string, data map[string][]byte) error {
+	secrets := s.cs.CoreV1().Secrets(s.o.Namespace)
+	if existing == nil {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.o.Namespace,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "meshguard"}},
+			Type: corev1.SecretTypeTLS, Data: data,
+		}
+		_, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create Secret %s/%s: raced with another writer: %w", s.o.Namespace, name, err)
+		}
+		if err != nil {
+			return fmt.Errorf("create Secret %s/%s: %w", s.o.Namespace, name, err)
+		}
+		return nil
+	}
+	sec := existing.DeepCopy()
+	sec.Data = data
+	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("update Secret %s/%s: %w", s.o.Namespace, name, err)
+	}
+	return nil
+}
+
+// leafInfo is what decideLeaf needs from the leaf Secret.
+type leafInfo struct {
+	leaf   *x509.Certificate
+	keyOK  bool
+	bundle []byte
+}
+
+func leafState(sec *corev1.Secret) *leafInfo {
+	if sec == nil {
+		return nil
+	}
+	kp := pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
+	c, err := kp.Parsed()
+	if err != nil {
+		return &leafInfo{}
+	}
+	return &leafInfo{leaf: c.Leaf, keyOK: true, bundle: sec.Data["ca.crt"]}
+}
+
+type leafAction int
+
+const (
+	leafKeep leafAction = iota
+	leafUpdateBundle
+	leafReissue      // now
+	leafReissueNewCA // once the new CA is trusted
+)
+
+type leafDecision struct {
+	action  leafAction
+	reason  string
+	renewAt time.Time
+}
+
+// decideLeaf is the pure renewal rule for self mode's leaf.
+func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, ips []net.IP, renewBefore time.Duration, now time.Time) leafDecision {
+	switch {
+	case l == nil:
+		return leafDecision{action: leafReissue, reason: "absent"}
+	case !l.keyOK || l.leaf == nil:
+		return leafDecision{action: leafReissue, reason: "unreadable"}
+	case !now.Before(l.leaf.NotAfter):
+		return leafDecision{action: leafReissue, reason: "expired"}
+	case !pki.CoversNames(l.leaf, dns, ips):
+		return leafDecision{action: leafReissue, reason: "names changed"}
+	case !pki.SignedBy(l.leaf, ca):
+		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
+	}
+	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
+	if !now.Before(renewAt) {
+		return leafDecision{action: leafReissue, reason: "due for renewal"}
+	}
+	if string(l.bundle) != string(bundle) {
+		return leafDecision{action: leafUpdateBundle, reason: "bundle changed", renewAt: renewAt}
+	}
+	return leafDecision{action: leafKeep, renewAt: renewAt}
+}

@@ -1,0 +1,178 @@
+package certs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+// Source serves meshguard's current certificate.
+type Source interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// CABundle is the PEM of every CA clients should trust now.
+	CABundle() []byte
+	// Ready is a healthz.Checker: nil once a valid, unexpired certificate is loaded.
+	Ready(*http.Request) error
+	// TLSConfig is a TLS 1.2+ server config serving the current certificate;
+	// with requireClientCert, clients must present a certificate from the bundle.
+	TLSConfig(requireClientCert bool) *tls.Config
+}
+
+// ExpiryMetricName is the gauge holding the served certificate's NotAfter.
+const ExpiryMetricName = "meshguard_serving_certificate_expiry_timestamp_seconds"
+
+var (
+	expiryGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: ExpiryMetricName,
+		Help: "NotAfter of the serving certificate meshguard currently serves, as a Unix timestamp.",
+	}, []string{"mode"})
+	registerOnce sync.Once
+)
+
+func registerMetrics() {
+	registerOnce.Do(func() {
+		if err := ctrlmetrics.Registry.Register(expiryGauge); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(fmt.Sprintf("register %s: %v", ExpiryMetricName, err))
+			}
+		}
+	})
+}
+
+// errNotReady is returned by GetCertificate before the first load.
+var errNotReady = errors.New("no serving certificate loaded yet")
+
+// store is the in-memory state every mode feeds: the served key pair and the
+// trust bundle. Swaps are atomic under the lock; handshakes only read.
+type store struct {
+	mode string
+	now  func() time.Time
+
+	mu     sync.RWMutex
+	cert   *tls.Certificate
+	bundle []byte
+	pool   *x509.CertPool
+}
+
+func newStore(mode string) *store {
+	registerMetrics()
+	return &store{mode: mode, now: time.Now}
+}
+
+// set installs a new key pair and bundle. An invalid pair is refused so a bad
+// write never replaces a working certificate.
+func (s *store) set(kp pki.KeyPair, bundle []byte) error {
+	c, err := kp.Parsed()
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if !now.Before(c.Leaf.NotAfter) {
+		return fmt.Errorf("certificate %q expired at %s", c.Leaf.Subject.CommonName, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	pool := x509.NewCertPool()
+	if len(bundle) > 0 {
+		cas, err := pki.ParseCerts(bundle)
+		if err != nil {
+			return fmt.Errorf("CA bundle: %w", err)
+		}
+		for _, ca := range cas {
+			pool.AddCert(ca)
+		}
+	}
+	s.mu.Lock()
+	s.cert, s.bundle, s.pool = c, append([]byte(nil), bundle...), pool
+	s.mu.Unlock()
+	expiryGauge.WithLabelValues(s.mode).Set(float64(c.Leaf.NotAfter.Unix()))
+	return nil
+}
+
+// current returns the served certificate (nil before the first load).
+func (s *store) current() *tls.Certificate {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cert
+}
+
+func (s *store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := s.current(); c != nil {
+		return c, nil
+	}
+	return nil, errNotReady
+}
+
+func (s *store) CABundle() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]byte(nil), s.bundle...)
+}
+
+func (s *store) Ready(*http.Request) error {
+	c := s.current()
+	if c == nil {
+		return fmt.Errorf("%s mode: no serving certificate loaded yet", s.mode)
+	}
+	now := s.now()
+	if now.Before(c.Leaf.NotBefore) || !now.Before(c.Leaf.NotAfter) {
+		return fmt.Errorf("%s mode: serving certificate valid %s to %s, not now", s.mode,
+			c.Leaf.NotBefore.UTC().Format(time.RFC3339), c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (s *store) TLSConfig(requireClientCert bool) *tls.Config {
+	base := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
+	if !requireClientCert {
+		return base
+	}
+	// Verified by hand against the current pool (not ClientCAs) so client
+	// verification follows CA rotations; GetConfigForClient would drop the
+	// NextProtos that gRPC adds to the config it clones.
+	base.ClientAuth = tls.RequireAnyClientCert
+	base.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		s.mu.RLock()
+		pool := s.pool
+		s.mu.RUnlock()
+		return verifyClient(raw, pool, s.now())
+	}
+	return base
+}
+
+func verifyClient(raw [][]byte, roots *x509.CertPool, now time.Time) error {
+	if len(raw) == 0 {
+		return errors.New("client certificate required")
+	}
+	certs := make([]*x509.Certificate, 0, len(raw))
+	for i, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return fmt.Errorf("client certificate %d: %w", i, err)
+		}
+		certs = append(certs, c)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if roots == nil {
+		return errors.New("no client CA loaded")
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("client certificate %q: %w", certs[0].Subject.CommonName, err)
+	}
+	return nil
+}
