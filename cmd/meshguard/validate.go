@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshguard/meshguard/validation"
+)
+
+type validateOptions struct {
+	files     []string
+	output    string
+	namespace string
+}
+
+func newValidateCmd() *cobra.Command {
+	o := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE|DIR|- [-f ...]",
+		Short: "Validate Istio config offline, with the same checks as the /validate webhook",
+		Long: `Validate reads multi-document YAML or JSON (files, directories searched for
+*.yaml, *.yml and *.json, or - for stdin) and checks every Istio object with the
+webhook's rules, including the CRD OpenAPI and CEL rules. Objects of other API
+groups are skipped.
+
+Each problem is printed on one line:
+  FILE#DOC: Kind namespace/name: field.path: message
+(DOC counts the non-empty documents of FILE from 0). Warnings are printed as
+  FILE#DOC: warning: Kind namespace/name: field.path: message
+
+Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code := runValidate(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that do not set metadata.namespace")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+// docReport is one document's outcome in -o json.
+type docReport struct {
+	File     string `json:"file"`
+	Document int    `json:"document"`
+	// Error is set when the input could not be read or parsed.
+	Error string `json:"error,omitempty"`
+	Valid bool   `json:"valid"`
+	*validation.Result
+}
+
+// runValidate validates every input and returns the exit code (0, 1 or 2).
+func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.output != "text" && o.output != "json" {
+		fmt.Fprintf(stderr, "Error: unsupported output format %q (text or json)\n", o.output)
+		return 2
+	}
+	var reports []docReport
+	unreadable, invalid := false, false
+	fail := func(file string, doc int, err error) {
+		unreadable = true
+		reports = append(reports, docReport{File: file, Document: doc, Error: err.Error()})
+	}
+	for _, in := range o.files {
+		files, err := expandInput(in)
+		if err != nil {
+			fail(in, 0, err)
+			continue
+		}
+		for _, file := range files {
+			data, err := readInput(file, stdin)
+			if err != nil {
+				fail(file, 0, err)
+				continue
+			}
+			docs, err := validation.SplitDocuments(data)
+			for _, d := range docs {
+				if d.Err != nil {
+					fail(file, d.Index, d.Err)
+					continue
+				}
+				if d.Object == nil {
+					continue
+				}
+				res := validation.ValidateObject(ctx, d.Object, validation.Options{DefaultNamespace: o.namespace})
+				if res.Skipped {
+					continue
+				}
+				if !res.Valid() {
+					invalid = true
+				}
+				reports = append(reports, docReport{File: file, Document: d.Index, Valid: res.Valid(), Result: &res})
+			}
+			if err != nil {
+				fail(file, len(docs), err)
+			}
+		}
+	}
+	if o.output == "json" {
+		if reports == nil {
+			reports = []docReport{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(reports)
+	} else {
+		for _, r := range reports {
+			where := fmt.Sprintf("%s#%d", r.File, r.Document)
+			if r.Error != "" {
+				fmt.Fprintf(stderr, "%s: unreadable: %s\n", where, r.Error)
+				continue
+			}
+			for _, l := range r.ErrorLines() {
+				fmt.Fprintf(stdout, "%s: %s\n", where, l)
+			}
+			for _, l := range r.WarningLines() {
+				fmt.Fprintf(stdout, "%s: warning: %s\n", where, l)
+			}
+		}
+	}
+	switch {
+	case unreadable:
+		return 2
+	case invalid:
+		return 1
+	}
+	return 0
+}
+
+// expandInput turns "-", a file or a directory into the list of files to read.
+func expandInput(in string) ([]string, error) {
+	if in == "-" {
+		return []string{"-"}, nil
+	}
+	st, err := os.Stat(in)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{in}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && slices.Contains([]string{".yaml", ".yml", ".json"}, strings.ToLower(filepath.Ext(p))) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading directory %s: %w", in, err)
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(file)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const cliBadVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: prod}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}, weight: -15}]
+`
+
+const cliGoodDR = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+`
+
+const cliService = `apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+`
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.yaml", cliGoodDR+"---\n"+cliService)
+	mixed := writeFile(t, dir, "mixed.yaml", cliGoodDR+"---\n# only a comment\n---\n"+cliBadVS)
+	writeFile(t, dir, "tree/a.yml", cliGoodDR)
+	writeFile(t, dir, "tree/notes.txt", "not yaml: [")
+	broken := writeFile(t, dir, "broken.yaml", "kind: [\n")
+
+	cases := []struct {
+		name   string
+		files  []string
+		stdin  string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"valid file", []string{good}, "", 0, nil, ""},
+		{"invalid doc named with file and index", []string{mixed}, "", 1,
+			[]string{mixed + "#1: VirtualService prod/reviews: spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0"}, ""},
+		{"directory", []string{filepath.Join(dir, "tree")}, "", 0, nil, ""},
+		{"stdin", []string{"-"}, cliBadVS, 1, []string{"-#0: VirtualService prod/reviews: spec.http[0].route[0].weight"}, ""},
+		{"unreadable wins", []string{broken, mixed}, "", 2, []string{"weight -15 < 0"}, broken + "#0: unreadable"},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, "", 2, nil, "no such file"},
+		{"default namespace", []string{"-"}, strings.Replace(cliBadVS, ", namespace: prod", "", 1), 1, []string{"VirtualService default/reviews"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := runValidate(context.Background(), validateOptions{files: c.files, output: "text", namespace: "default"}, strings.NewReader(c.stdin), &out, &errOut)
+			if code != c.code {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, out.String(), errOut.String())
+			}
+			for _, want := range c.stdout {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out.String())
+				}
+			}
+			if c.stdout == nil && out.Len() != 0 {
+				t.Errorf("unexpected stdout:\n%s", out.String())
+			}
+			if !strings.Contains(errOut.String(), c.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", c.stderr, errOut.String())
+			}
+		})
+	}
+}
+
+func TestRunValidateJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "json", namespace: "default"},
+		strings.NewReader(cliGoodDR+"---\n"+cliBadVS), &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	var reports []struct {
+		File     string `json:"file"`
+		Document int    `json:"document"`
+		Valid    bool   `json:"valid"`
+		Kind     string `json:"kind"`
+		Errors   []struct{ Field, Message string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &reports); err != nil {
+		t.Fatalf("invalid JSON %q: %v", out.String(), err)
+	}
+	if len(reports) != 2 || !reports[0].Valid || reports[1].Valid || reports[1].Kind != "VirtualService" || reports[1].Document != 1 ||
+		len(reports[1].Errors) != 1 || reports[1].Errors[0].Field != "spec.http[0].route[0].weight" {
+		t.Errorf("unexpected report: %+v", reports)
+	}
+	if code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "yaml"}, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("unsupported output format: exit %d, want 2", code)
+	}
+}
+
+func TestValidateCommandExitCode(t *testing.T) {
+	cmd := newValidateCmd()
+	cmd.SetArgs([]string{"-f", "-"})
+	cmd.SetIn(strings.NewReader(cliBadVS))
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.Execute()
+	var exit exitError
+	if err == nil || !asExit(err, &exit) || exit.code != 1 {
+		t.Fatalf("want exitError code 1, got %v", err)
+	}
+}
+
+func asExit(err error, target *exitError) bool {
+	e, ok := err.(exitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}

@@ -1,0 +1,126 @@
+package validation
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// conformanceDir finds <repo>/../shared/conformance/validation by walking up to go.mod.
+func conformanceDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("conformance: go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	c := filepath.Join(dir, "..", "shared", "conformance", "validation")
+	if st, err := os.Stat(c); err != nil || !st.IsDir() {
+		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
+	}
+	return c
+}
+
+// validateFileDocs runs every document of a file through the same entry point
+// as `meshguard validate` (ValidateDocuments), returning each document's
+// expected-error text (_err, stripped before validation) with its result.
+func validateFileDocs(t *testing.T, path string) []conformanceCase {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := SplitDocuments(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []conformanceCase
+	for _, d := range docs {
+		if d.Err != nil {
+			t.Errorf("%s#%d: unparsable: %v", path, d.Index, d.Err)
+			continue
+		}
+		if d.Object == nil {
+			continue
+		}
+		want, _ := d.Object["_err"].(string)
+		delete(d.Object, "_err")
+		res := ValidateObject(context.Background(), d.Object, Options{DefaultNamespace: "default"})
+		out = append(out, conformanceCase{doc: d.Index, wantErr: want, res: res})
+	}
+	return out
+}
+
+type conformanceCase struct {
+	doc     int
+	wantErr string
+	res     Result
+}
+
+func TestConformance(t *testing.T) {
+	dir := conformanceDir(t)
+	valid, _ := filepath.Glob(filepath.Join(dir, "crds", "*-valid.yaml"))
+	invalid, _ := filepath.Glob(filepath.Join(dir, "crds", "*-invalid.yaml"))
+	dataset, _ := filepath.Glob(filepath.Join(dir, "dataset", "*.yaml"))
+	if len(valid) == 0 || len(invalid) == 0 || len(dataset) == 0 {
+		t.Fatalf("conformance corpus under %s is incomplete: %d valid, %d invalid, %d dataset files", dir, len(valid), len(invalid), len(dataset))
+	}
+	total, passed := 0, 0
+	for _, path := range append(valid, dataset...) {
+		name := filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)
+		for _, c := range validateFileDocs(t, path) {
+			total++
+			if c.res.Skipped {
+				t.Errorf("%s#%d: %s skipped as non-Istio", name, c.doc, c.res.Object())
+				continue
+			}
+			if !c.res.Valid() {
+				t.Errorf("%s#%d: valid document rejected:\n  %s%s", name, c.doc, strings.Join(c.res.ErrorLines(), "\n  "), skewHint(c.res))
+				continue
+			}
+			passed++
+		}
+	}
+	for _, path := range invalid {
+		name := "crds/" + filepath.Base(path)
+		for _, c := range validateFileDocs(t, path) {
+			total++
+			msg := strings.Join(c.res.ErrorLines(), "\n")
+			switch {
+			case c.res.Valid():
+				t.Errorf("%s#%d: invalid document %s accepted (want error containing %q)", name, c.doc, c.res.Object(), c.wantErr)
+			case c.wantErr != "" && !strings.Contains(msg, c.wantErr):
+				t.Errorf("%s#%d: %s rejected, but no message contains %q:\n  %s%s", name, c.doc, c.res.Object(), c.wantErr, strings.ReplaceAll(msg, "\n", "\n  "), skewHint(c.res))
+			default:
+				passed++
+			}
+		}
+	}
+	t.Logf("conformance: %d/%d documents as expected", passed, total)
+	if total < 140 {
+		t.Errorf("only %d documents found; the corpus has 112 CRD documents and 33 dataset files", total)
+	}
+}
+
+// skewHint explains the usual cause of an "unknown field" mismatch: the corpus
+// comes from a newer Istio than the istio.io/api module go.mod pins, so the
+// embedded CRD (and proto) lack the field.
+func skewHint(r Result) string {
+	for _, p := range r.Errors {
+		if strings.HasPrefix(p.Message, "unknown field") {
+			return "\n  (hint: the field is not in the pinned istio.io/api CRD/proto; the corpus is from a newer Istio)"
+		}
+	}
+	return ""
+}

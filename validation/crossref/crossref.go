@@ -1,0 +1,386 @@
+// Package crossref checks references between mesh objects at admission time
+// (spec validation.md §6, the analyzer checks IST0101, IST0109, IST0145,
+// IST0174): a VirtualService naming a missing Gateway, host or subset, mesh
+// VirtualServices claiming the same host, DestinationRules for unknown hosts
+// and Gateways that conflict on selector, port and host.
+//
+// The checks read an in-memory Index that the webhook keeps up to date from a
+// controller-runtime cache. They are warnings by default, because GitOps
+// applies objects in any order (spec §6.2); a namespace labelled
+// meshguard.io/strict-references=true turns them into denials.
+package crossref
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// StrictLabel on a namespace makes cross-reference findings denials there.
+const StrictLabel = "meshguard.io/strict-references"
+
+// Key names a namespaced object.
+type Key struct{ Namespace, Name string }
+
+func (k Key) String() string { return k.Namespace + "/" + k.Name }
+
+// Finding is one cross-reference problem with the field path it concerns.
+type Finding struct {
+	Field   string
+	Message string
+}
+
+// Index holds the mesh objects the checks need. All methods are safe for
+// concurrent use; specs stored are never modified.
+type Index struct {
+	domain string
+
+	mu               sync.RWMutex
+	ready            bool
+	services         map[string]bool // FQDN name.ns.svc.<domain>
+	namespaces       map[string]map[string]string
+	serviceEntries   map[Key]*networking.ServiceEntry
+	gateways         map[Key]*networking.Gateway
+	virtualServices  map[Key]*networking.VirtualService
+	destinationRules map[Key]*networking.DestinationRule
+}
+
+// NewIndex returns an empty index; domain is the cluster DNS suffix ("cluster.local" when empty).
+func NewIndex(domain string) *Index {
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	return &Index{
+		domain:           domain,
+		services:         map[string]bool{},
+		namespaces:       map[string]map[string]string{},
+		serviceEntries:   map[Key]*networking.ServiceEntry{},
+		gateways:         map[Key]*networking.Gateway{},
+		virtualServices:  map[Key]*networking.VirtualService{},
+		destinationRules: map[Key]*networking.DestinationRule{},
+	}
+}
+
+// SetService records (present=true) or forgets a Kubernetes Service.
+func (ix *Index) SetService(ns, name string, present bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	fqdn := name + "." + ns + ".svc." + ix.domain
+	if present {
+		ix.services[fqdn] = true
+	} else {
+		delete(ix.services, fqdn)
+	}
+}
+
+// SetNamespace records a namespace's labels; nil labels with present=false forgets it.
+func (ix *Index) SetNamespace(name string, labels map[string]string, present bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if present {
+		ix.namespaces[name] = maps.Clone(labels)
+	} else {
+		delete(ix.namespaces, name)
+	}
+}
+
+func setOrDelete[T any](ix *Index, m map[Key]*T, k Key, v *T) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if v == nil {
+		delete(m, k)
+	} else {
+		m[k] = v
+	}
+}
+
+// SetServiceEntry records a ServiceEntry spec; nil forgets it.
+func (ix *Index) SetServiceEntry(k Key, se *networking.ServiceEntry) {
+	setOrDelete(ix, ix.serviceEntries, k, se)
+}
+
+// SetGateway records a Gateway spec; nil forgets it.
+func (ix *Index) SetGateway(k Key, gw *networking.Gateway) { setOrDelete(ix, ix.gateways, k, gw) }
+
+// SetVirtualService records a VirtualService spec; nil forgets it.
+func (ix *Index) SetVirtualService(k Key, vs *networking.VirtualService) {
+	setOrDelete(ix, ix.virtualServices, k, vs)
+}
+
+// SetDestinationRule records a DestinationRule spec; nil forgets it.
+func (ix *Index) SetDestinationRule(k Key, dr *networking.DestinationRule) {
+	setOrDelete(ix, ix.destinationRules, k, dr)
+}
+
+// SetReady marks the index complete (the cache has synced). Until then Check
+// reports nothing, so a half-filled index cannot warn about, or in strict
+// namespaces deny, references that exist.
+func (ix *Index) SetReady() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.ready = true
+}
+
+// Ready reports whether SetReady was called.
+func (ix *Index) Ready() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.ready
+}
+
+// Strict reports whether findings in namespace ns are denials.
+func (ix *Index) Strict(ns string) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.namespaces[ns][StrictLabel] == "true"
+}
+
+// Check returns the cross-reference findings for the object being admitted.
+// Kinds without cross-reference checks return nil.
+func (ix *Index) Check(kind string, k Key, spec proto.Message) []Finding {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if !ix.ready {
+		return nil
+	}
+	switch s := spec.(type) {
+	case *networking.VirtualService:
+		return ix.checkVirtualService(k, s)
+	case *networking.DestinationRule:
+		return ix.checkDestinationRule(k, s)
+	case *networking.Gateway:
+		return ix.checkGateway(k, s)
+	}
+	return nil
+}
+
+// fqdn expands a short name (no dot) in namespace ns, as Istio resolves hosts.
+func (ix *Index) fqdn(host, ns string) string {
+	if strings.Contains(host, ".") || host == "*" {
+		return host
+	}
+	return host + "." + ns + ".svc." + ix.domain
+}
+
+// hostKnown: a Service FQDN or a ServiceEntry host (possibly wildcard) matches.
+func (ix *Index) hostKnown(fqdn string) bool {
+	if ix.services[fqdn] {
+		return true
+	}
+	for _, se := range ix.serviceEntries {
+		for _, h := range se.GetHosts() {
+			if h == fqdn || covers(h, fqdn) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// covers: "*.foo.com" matches "a.foo.com"; "*" matches everything.
+func covers(wild, host string) bool {
+	if wild == "*" {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(wild, "*")
+	return ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix)
+}
+
+func (ix *Index) gatewayKey(ref, vsNS string) Key {
+	if ns, name, ok := strings.Cut(ref, "/"); ok {
+		return Key{ns, name}
+	}
+	if name, ns, ok := strings.Cut(ref, "."); ok {
+		return Key{strings.SplitN(ns, ".", 2)[0], name}
+	}
+	return Key{vsNS, ref}
+}
+
+func meshBound(gws []string) bool { return len(gws) == 0 || slices.Contains(gws, "mesh") }
+
+func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Finding {
+	var out []Finding
+	spec := field.NewPath("spec")
+	for i, g := range vs.GetGateways() {
+		if g == "mesh" {
+			continue
+		}
+		gk := ix.gatewayKey(g, k.Namespace)
+		gw, ok := ix.gateways[gk]
+		if !ok {
+			out = append(out, Finding{spec.Child("gateways").Index(i).String(), fmt.Sprintf("gateway %s not found", gk)})
+			continue
+		}
+		// IST0132: every VS host should be exposed by some server of the Gateway.
+		for j, h := range vs.GetHosts() {
+			if !gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
+				out = append(out, Finding{spec.Child("hosts").Index(j).String(),
+					fmt.Sprintf("host %q is not exposed by any server of Gateway %s", h, gk)})
+			}
+		}
+	}
+	if meshBound(vs.GetGateways()) {
+		for i, h := range vs.GetHosts() {
+			fh := ix.fqdn(h, k.Namespace)
+			for _, ok := range sortedKeys(ix.virtualServices) {
+				if ok == k {
+					continue
+				}
+				other := ix.virtualServices[ok]
+				if !meshBound(other.GetGateways()) {
+					continue
+				}
+				for _, oh := range other.GetHosts() {
+					if ix.fqdn(oh, ok.Namespace) == fh {
+						out = append(out, Finding{spec.Child("hosts").Index(i).String(),
+							fmt.Sprintf("host %q is also defined by mesh VirtualService %s; only one of them takes effect", h, ok)})
+					}
+				}
+			}
+		}
+	}
+	check := func(p *field.Path, d *networking.Destination) {
+		if d == nil || d.GetHost() == "" || strings.Contains(d.GetHost(), "*") {
+			return
+		}
+		fh := ix.fqdn(d.GetHost(), k.Namespace)
+		if !ix.hostKnown(fh) {
+			out = append(out, Finding{p.Child("host").String(), fmt.Sprintf("host %q matches no Service or ServiceEntry", d.GetHost())})
+		}
+		if d.GetSubset() != "" {
+			out = append(out, ix.checkSubset(p.Child("subset"), fh, d.GetSubset())...)
+		}
+	}
+	for i, r := range vs.GetHttp() {
+		rp := spec.Child("http").Index(i)
+		for j, d := range r.GetRoute() {
+			check(rp.Child("route").Index(j).Child("destination"), d.GetDestination())
+		}
+		check(rp.Child("mirror"), r.GetMirror())
+		for j, m := range r.GetMirrors() {
+			check(rp.Child("mirrors").Index(j).Child("destination"), m.GetDestination())
+		}
+	}
+	for i, r := range vs.GetTcp() {
+		for j, d := range r.GetRoute() {
+			check(spec.Child("tcp").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination())
+		}
+	}
+	for i, r := range vs.GetTls() {
+		for j, d := range r.GetRoute() {
+			check(spec.Child("tls").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination())
+		}
+	}
+	return out
+}
+
+func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {
+	var drs []Key
+	for _, dk := range sortedKeys(ix.destinationRules) {
+		dr := ix.destinationRules[dk]
+		dh := ix.fqdn(dr.GetHost(), dk.Namespace)
+		if dh != host && !covers(dh, host) {
+			continue
+		}
+		drs = append(drs, dk)
+		for _, s := range dr.GetSubsets() {
+			if s.GetName() == subset {
+				return nil
+			}
+		}
+	}
+	if len(drs) == 0 {
+		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, host)}}
+	}
+	names := make([]string, len(drs))
+	for i, d := range drs {
+		names[i] = d.String()
+	}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, strings.Join(names, ", "), host)}}
+}
+
+func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
+	h := dr.GetHost()
+	if h == "" || strings.Contains(h, "*") {
+		return nil
+	}
+	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) {
+		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h)}}
+	}
+	return nil
+}
+
+// gatewayExposes reports whether a server host of gw (in namespace gwNS)
+// admits VirtualService host h from namespace vsNS: "ns/host" with ns "*",
+// "." (the Gateway's namespace) or vsNS, and host equal or covering h.
+func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
+	for _, s := range gw.GetServers() {
+		for _, sh := range s.GetHosts() {
+			ns, host, ok := strings.Cut(sh, "/")
+			if !ok {
+				ns, host = "*", sh
+			}
+			if ns == "." {
+				ns = gwNS
+			}
+			if ns != "*" && ns != vsNS {
+				continue
+			}
+			if host == h || covers(host, h) || (strings.HasPrefix(h, "*") && covers(host, h[1:])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// serverHost strips the "ns/" part of a Gateway server host.
+func serverHost(h string) string {
+	if _, host, ok := strings.Cut(h, "/"); ok {
+		return host
+	}
+	return h
+}
+
+func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
+	var out []Finding
+	spec := field.NewPath("spec")
+	for _, ok := range sortedKeys(ix.gateways) {
+		if ok == k {
+			continue
+		}
+		other := ix.gateways[ok]
+		if !maps.Equal(other.GetSelector(), gw.GetSelector()) {
+			continue
+		}
+		for i, s := range gw.GetServers() {
+			for _, os := range other.GetServers() {
+				if s.GetPort().GetNumber() == 0 || s.GetPort().GetNumber() != os.GetPort().GetNumber() {
+					continue
+				}
+				for j, h := range s.GetHosts() {
+					for _, oh := range os.GetHosts() {
+						a, b := serverHost(h), serverHost(oh)
+						if a == b || covers(a, b) || covers(b, a) {
+							out = append(out, Finding{spec.Child("servers").Index(i).Child("hosts").Index(j).String(),
+								fmt.Sprintf("conflicts with Gateway %s: same selector, port %d and host %q", ok, s.GetPort().GetNumber(), oh)})
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[Key]V) []Key {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
+	return keys
+}

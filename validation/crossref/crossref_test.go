@@ -1,0 +1,159 @@
+package crossref
+
+import (
+	"strings"
+	"testing"
+
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+func canaryVS(subsets ...string) *networking.VirtualService {
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}}
+	r := &networking.HTTPRoute{}
+	for _, s := range subsets {
+		r.Route = append(r.Route, &networking.HTTPRouteDestination{Destination: &networking.Destination{Host: "reviews", Subset: s}, Weight: 10})
+	}
+	vs.Http = []*networking.HTTPRoute{r}
+	return vs
+}
+
+func joined(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Field + ": " + f.Message + "\n")
+	}
+	return b.String()
+}
+
+func TestVirtualServiceReferences(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetReady()
+	ix.SetService("default", "reviews", true)
+	ix.SetDestinationRule(Key{"default", "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}, {Name: "v2"}}})
+	ix.SetGateway(Key{"istio-system", "ingress"}, &networking.Gateway{Servers: []*networking.Server{{Hosts: []string{"*/*.com"}}, {Hosts: []string{"default/reviews.example.org"}}}})
+	ix.SetGateway(Key{"default", "private"}, &networking.Gateway{Servers: []*networking.Server{{Hosts: []string{"./a.com", "other/b.com"}}}})
+	ix.SetServiceEntry(Key{"default", "ext"}, &networking.ServiceEntry{Hosts: []string{"*.example.com"}})
+
+	cases := []struct {
+		name string
+		vs   *networking.VirtualService
+		want []string // substrings; empty = no findings
+	}{
+		{"canary ok", canaryVS("v1", "v2"), nil},
+		{"missing subset", canaryVS("v1", "v3"), []string{`spec.http[0].route[1].destination.subset: subset "v3" is not defined by DestinationRule default/reviews`}},
+		{"missing host", &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "ratings"}}}}}},
+			[]string{`spec.http[0].route[0].destination.host: host "ratings" matches no Service or ServiceEntry`}},
+		{"service entry wildcard host", &networking.VirtualService{Hosts: []string{"api.example.com"}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "api.example.com"}}}}}}, nil},
+		{"subset without any DR", &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "api.example.com", Subset: "v1"}}}}}},
+			[]string{`no DestinationRule for host "api.example.com"`}},
+		{"gateways", &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{"istio-system/ingress", "ingress.istio-system", "missing", "mesh"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
+			[]string{"spec.gateways[2]: gateway default/missing not found"}},
+		{"host not exposed by gateway", &networking.VirtualService{Hosts: []string{"a.com", "reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
+			[]string{`spec.hosts[1]: host "reviews.example.org" is not exposed by any server of Gateway default/private`, `spec.hosts[2]: host "b.com"`, `spec.hosts[3]: host "c.net"`}},
+	}
+	for _, c := range cases {
+		got := joined(ix.Check("VirtualService", Key{"default", "canary"}, c.vs))
+		if len(c.want) == 0 && got != "" {
+			t.Errorf("%s: unexpected findings:\n%s", c.name, got)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: want %q in:\n%s", c.name, w, got)
+			}
+		}
+		if c.name == "gateways" && (strings.Count(got, "not found") != 1 || strings.Contains(got, "not exposed")) {
+			t.Errorf("gateways: only the missing gateway should be reported:\n%s", got)
+		}
+		if c.name == "host not exposed by gateway" && strings.Contains(got, "spec.hosts[0]") {
+			t.Errorf("a.com is exposed by ./a.com:\n%s", got)
+		}
+	}
+}
+
+func TestConflictingMeshHosts(t *testing.T) {
+	ix := NewIndex("cluster.local")
+	ix.SetReady()
+	ix.SetService("default", "reviews", true)
+	ix.SetVirtualService(Key{"default", "first"}, canaryVS())
+	ix.SetVirtualService(Key{"default", "gw-bound"}, &networking.VirtualService{Hosts: []string{"reviews"}, Gateways: []string{"gw"}})
+	got := joined(ix.Check("VirtualService", Key{"default", "second"}, canaryVS()))
+	if !strings.Contains(got, `spec.hosts[0]: host "reviews" is also defined by mesh VirtualService default/first`) || strings.Contains(got, "gw-bound") {
+		t.Errorf("findings:\n%s", got)
+	}
+	// Updating the object itself is not a conflict.
+	if got := joined(ix.Check("VirtualService", Key{"default", "first"}, canaryVS())); got != "" {
+		t.Errorf("self conflict reported:\n%s", got)
+	}
+	// Same short name in another namespace is another host.
+	if got := joined(ix.Check("VirtualService", Key{"other", "x"}, canaryVS())); strings.Contains(got, "also defined") {
+		t.Errorf("cross-namespace short name treated as the same host:\n%s", got)
+	}
+}
+
+func TestDestinationRuleAndGateway(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetReady()
+	ix.SetService("default", "reviews", true)
+	if got := ix.Check("DestinationRule", Key{"default", "a"}, &networking.DestinationRule{Host: "reviews"}); len(got) != 0 {
+		t.Errorf("known host flagged: %v", got)
+	}
+	if got := joined(ix.Check("DestinationRule", Key{"default", "a"}, &networking.DestinationRule{Host: "nope"})); !strings.Contains(got, "spec.host") {
+		t.Errorf("unknown DR host not flagged: %q", got)
+	}
+	ix.SetService("default", "reviews", false)
+	if got := ix.Check("DestinationRule", Key{"default", "a"}, &networking.DestinationRule{Host: "reviews"}); len(got) != 1 {
+		t.Errorf("deleted service still known: %v", got)
+	}
+
+	sel := map[string]string{"istio": "ingressgateway"}
+	server := func(port uint32, host string) *networking.Server {
+		return &networking.Server{Port: &networking.Port{Number: port, Name: "p", Protocol: "HTTP"}, Hosts: []string{host}}
+	}
+	ix.SetGateway(Key{"istio-system", "one"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "*/*.example.com")}})
+	cases := []struct {
+		gw       *networking.Gateway
+		conflict bool
+	}{
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "a.example.com")}}, true},
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(8080, "a.example.com")}}, false},
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "other.org")}}, false},
+		{&networking.Gateway{Selector: map[string]string{"istio": "egress"}, Servers: []*networking.Server{server(80, "a.example.com")}}, false},
+	}
+	for i, c := range cases {
+		got := joined(ix.Check("Gateway", Key{"istio-system", "two"}, c.gw))
+		if (got != "") != c.conflict {
+			t.Errorf("case %d: conflict=%v, findings:\n%s", i, c.conflict, got)
+		}
+	}
+}
+
+func TestStrictNamespace(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetReady()
+	ix.SetNamespace("strict", map[string]string{StrictLabel: "true"}, true)
+	ix.SetNamespace("lax", map[string]string{StrictLabel: "false"}, true)
+	if !ix.Strict("strict") || ix.Strict("lax") || ix.Strict("unknown") {
+		t.Error("strict label not honoured")
+	}
+	ix.SetNamespace("strict", nil, false)
+	if ix.Strict("strict") {
+		t.Error("deleted namespace still strict")
+	}
+	if got := ix.Check("Sidecar", Key{"a", "b"}, nil); got != nil {
+		t.Errorf("kinds without checks must return nil: %v", got)
+	}
+}
+
+func TestNotReadyReportsNothing(t *testing.T) {
+	ix := NewIndex("")
+	if ix.Ready() {
+		t.Fatal("new index must not be ready")
+	}
+	if got := ix.Check("VirtualService", Key{"default", "x"}, canaryVS("v9")); got != nil {
+		t.Errorf("findings before the cache synced: %v", got)
+	}
+	ix.SetReady()
+	if got := ix.Check("VirtualService", Key{"default", "x"}, canaryVS("v9")); len(got) == 0 {
+		t.Error("no findings once ready")
+	}
+}

@@ -1,0 +1,449 @@
+package validation
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	security "istio.io/api/security/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func init() { register("AuthorizationPolicy", validateAuthorizationPolicy) }
+
+// validateAuthorizationPolicy implements spec §3.6. Every error carries
+// Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
+// ports must be 1..65535 (Istio accepts 0), and principals, request
+// principals and methods that can never match get a warning (not an error:
+// Istio's own CRD corpus uses free-form values there).
+func validateAuthorizationPolicy(meta metav1.ObjectMeta, spec proto.Message, f *Findings) {
+	ap, ok := spec.(*security.AuthorizationPolicy)
+	if !ok {
+		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: AuthorizationPolicy spec has type %T", spec))
+		return
+	}
+	var local Findings
+	apCheck(ap, &local)
+	prefix := fmt.Sprintf("invalid policy %s.%s: ", meta.Name, meta.Namespace)
+	for _, e := range local.Errors {
+		e.Detail = prefix + e.Detail
+	}
+	f.Add(local)
+}
+
+func apCheck(ap *security.AuthorizationPolicy, f *Findings) {
+	sp := field.NewPath("spec")
+	khPolicyTargets(sp, ap.GetSelector(), ap.GetTargetRef(), ap.GetTargetRefs(), f)
+
+	action := ap.GetAction()
+	rp := sp.Child("rules")
+	switch action {
+	case security.AuthorizationPolicy_DENY, security.AuthorizationPolicy_CUSTOM:
+		if len(ap.GetRules()) == 0 {
+			f.Error(rp, nil, fmt.Sprintf("%s action without `rules` is meaningless as it will never be triggered, "+
+				"add an empty rule `{}` if you want it be triggered for every request", action))
+		}
+	}
+	provider := ap.GetProvider()
+	if action == security.AuthorizationPolicy_CUSTOM {
+		if len(ap.GetRules()) > 0 && provider.GetName() == "" {
+			f.Required(sp.Child("provider", "name"), "`provider.name` must not be empty")
+		}
+	} else if provider != nil {
+		f.Error(sp.Child("provider"), nil, fmt.Sprintf("`provider` must not be with non CUSTOM action, found %s", action))
+	}
+
+	for i, r := range ap.GetRules() {
+		apRule(rp.Index(i), i, r, action, f)
+	}
+}
+
+func apRule(p *field.Path, idx int, r *security.Rule, action security.AuthorizationPolicy_Action, f *Findings) {
+	if r == nil {
+		f.Required(p, "rule must not be null")
+		return
+	}
+	custom := action == security.AuthorizationPolicy_CUSTOM
+	httpOnly, hasPorts := false, false
+	for j, from := range r.GetFrom() {
+		fp := p.Child("from").Index(j)
+		if from == nil {
+			f.Required(fp, "`from` must not be null")
+			continue
+		}
+		if from.GetSource() == nil {
+			f.Required(fp.Child("source"), "`from.source` must not be nil")
+			continue
+		}
+		s := from.GetSource()
+		if len(s.GetRequestPrincipals())+len(s.GetNotRequestPrincipals()) > 0 {
+			httpOnly = true
+		}
+		apSource(fp.Child("source"), idx, s, custom, f)
+	}
+	for j, to := range r.GetTo() {
+		tp := p.Child("to").Index(j)
+		if to == nil {
+			f.Required(tp, "`to` must not be null")
+			continue
+		}
+		op := to.GetOperation()
+		if op == nil {
+			f.Required(tp.Child("operation"), "`to.operation` must not be nil")
+			continue
+		}
+		if len(op.GetHosts())+len(op.GetNotHosts())+len(op.GetMethods())+len(op.GetNotMethods())+
+			len(op.GetPaths())+len(op.GetNotPaths()) > 0 {
+			httpOnly = true
+		}
+		if len(op.GetPorts())+len(op.GetNotPorts()) > 0 {
+			hasPorts = true
+		}
+		apOperation(tp.Child("operation"), op, f)
+	}
+	for j, c := range r.GetWhen() {
+		cp := p.Child("when").Index(j)
+		if c == nil {
+			f.Required(cp, "condition must not be null")
+			continue
+		}
+		k := c.GetKey()
+		if strings.HasPrefix(k, "request.") {
+			httpOnly = true
+		}
+		if k == "destination.port" {
+			hasPorts = true
+		}
+		apCondition(cp, c, custom, f)
+	}
+	if action == security.AuthorizationPolicy_DENY && httpOnly && !hasPorts {
+		f.Warn(p, nil, "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of "+
+			"only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port")
+	}
+}
+
+// apStringList is one string list of a Source or Operation with its Go name
+// (used in Istio-style messages) and JSON name (used in the path).
+type apStringList struct {
+	goName, jsonName string
+	vals             []string
+}
+
+func apSource(p *field.Path, idx int, s *security.Source, custom bool, f *Findings) {
+	lists := []apStringList{
+		{"Principals", "principals", s.GetPrincipals()},
+		{"NotPrincipals", "notPrincipals", s.GetNotPrincipals()},
+		{"RequestPrincipals", "requestPrincipals", s.GetRequestPrincipals()},
+		{"NotRequestPrincipals", "notRequestPrincipals", s.GetNotRequestPrincipals()},
+		{"Namespaces", "namespaces", s.GetNamespaces()},
+		{"NotNamespaces", "notNamespaces", s.GetNotNamespaces()},
+		{"ServiceAccounts", "serviceAccounts", s.GetServiceAccounts()},
+		{"NotServiceAccounts", "notServiceAccounts", s.GetNotServiceAccounts()},
+		{"IpBlocks", "ipBlocks", s.GetIpBlocks()},
+		{"NotIpBlocks", "notIpBlocks", s.GetNotIpBlocks()},
+		{"RemoteIpBlocks", "remoteIpBlocks", s.GetRemoteIpBlocks()},
+		{"NotRemoteIpBlocks", "notRemoteIpBlocks", s.GetNotRemoteIpBlocks()},
+		{"TrustDomains", "trustDomains", s.GetTrustDomains()},
+		{"NotTrustDomains", "notTrustDomains", s.GetNotTrustDomains()},
+	}
+	total := 0
+	for _, l := range lists {
+		total += len(l.vals)
+	}
+	if total == 0 {
+		f.Error(p, nil, "`from.source` must not be empty")
+		return
+	}
+	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 &&
+		len(s.GetPrincipals())+len(s.GetNotPrincipals())+len(s.GetNamespaces())+len(s.GetNotNamespaces()) > 0 {
+		f.Error(p, nil, fmt.Sprintf("Cannot set serviceAccounts with namespaces or principals, found at rule %d", idx))
+	}
+	for _, l := range lists {
+		lp := p.Child(l.jsonName)
+		if custom && len(l.vals) > 0 && !strings.Contains(l.goName, "IpBlocks") {
+			f.Error(lp, nil, fmt.Sprintf("From.%s is currently not supported with CUSTOM action", l.goName))
+		}
+		for i, v := range l.vals {
+			vp := lp.Index(i)
+			if v == "" {
+				f.Error(vp, v, "empty value not allowed, found in "+l.goName)
+				continue
+			}
+			switch l.goName {
+			case "IpBlocks", "NotIpBlocks", "RemoteIpBlocks", "NotRemoteIpBlocks":
+				apIPOrCIDR(vp, v, f)
+			case "ServiceAccounts", "NotServiceAccounts":
+				apServiceAccount(vp, v, f)
+			case "TrustDomains", "NotTrustDomains":
+				apTrustDomain(vp, v, f)
+			case "Principals", "NotPrincipals":
+				apPrincipalFormat(vp, v, f)
+			case "RequestPrincipals", "NotRequestPrincipals":
+				apRequestPrincipalFormat(vp, v, f)
+			}
+		}
+		if strings.HasSuffix(l.goName, "ServiceAccounts") && len(l.vals) > 16 {
+			f.Error(lp, nil, fmt.Sprintf("at most 16 %s are allowed, found %d", l.jsonName, len(l.vals)))
+		}
+	}
+}
+
+func apOperation(p *field.Path, op *security.Operation, f *Findings) {
+	lists := []apStringList{
+		{"Hosts", "hosts", op.GetHosts()},
+		{"NotHosts", "notHosts", op.GetNotHosts()},
+		{"Ports", "ports", op.GetPorts()},
+		{"NotPorts", "notPorts", op.GetNotPorts()},
+		{"Methods", "methods", op.GetMethods()},
+		{"NotMethods", "notMethods", op.GetNotMethods()},
+		{"Paths", "paths", op.GetPaths()},
+		{"NotPaths", "notPaths", op.GetNotPaths()},
+	}
+	total := 0
+	for _, l := range lists {
+		total += len(l.vals)
+	}
+	if total == 0 {
+		f.Error(p, nil, "`to.operation` must not be empty")
+		return
+	}
+	for _, l := range lists {
+		lp := p.Child(l.jsonName)
+		for i, v := range l.vals {
+			vp := lp.Index(i)
+			if v == "" {
+				f.Error(vp, v, "empty value not allowed, found in "+l.goName)
+				continue
+			}
+			switch l.goName {
+			case "Ports", "NotPorts":
+				apPort(vp, v, f)
+			case "Methods", "NotMethods":
+				apMethod(vp, v, f)
+			case "Paths", "NotPaths":
+				apPathTemplate(vp, v, f)
+			}
+		}
+	}
+}
+
+// apPort accepts 1..65535; Istio also accepts 0, which matches nothing (spec §9).
+func apPort(p *field.Path, v string, f *Findings) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n < 1 || n > 65535 {
+		f.Error(p, v, fmt.Sprintf("bad port (%s): must be an integer in 1..65535", v))
+	}
+}
+
+func apIPOrCIDR(p *field.Path, v string, f *Findings) {
+	if isIPOrCIDR(v) {
+		return
+	}
+	if strings.Contains(v, "/") {
+		f.Error(p, v, fmt.Sprintf("bad CIDR range (%s): must be an IP prefix such as 10.0.0.0/8", v))
+		return
+	}
+	f.Error(p, v, fmt.Sprintf("bad IP address (%s)", v))
+}
+
+// apServiceAccount checks "sa" or "ns/sa" (spec §3.6, since Istio 1.25).
+func apServiceAccount(p *field.Path, v string, f *Findings) {
+	switch {
+	case len(v) > 320:
+		f.Error(p, v, fmt.Sprintf("service account is %d characters long, the limit is 320", len(v)))
+	case strings.Contains(v, "*"):
+		f.Error(p, v, "wildcard is not supported in serviceAccounts")
+	default:
+		ns, sa, found := strings.Cut(v, "/")
+		if found && (ns == "" || sa == "" || strings.Contains(sa, "/")) {
+			f.Error(p, v, "service account must be of the form <name> or <namespace>/<name>, both non-empty")
+		}
+	}
+}
+
+// apTrustDomain: at most one "*", only at the start or end, and no "/" (since Istio 1.30).
+func apTrustDomain(p *field.Path, v string, f *Findings) {
+	if strings.Contains(v, "/") {
+		f.Error(p, v, "trust domain must not contain \"/\"")
+	}
+	if n := strings.Count(v, "*"); n > 1 || (n == 1 && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*")) {
+		f.Error(p, v, "trust domain may contain one wildcard \"*\", only at the start or the end")
+	}
+}
+
+// apPrincipal is a workload identity: <trust-domain>/ns/<namespace>/sa/<service-account>.
+var apPrincipal = regexp.MustCompile(`^[^/]+/ns/[^/]+/sa/[^/]+$`)
+
+// apPrincipalFormat warns about principals that can never match a peer
+// identity (Istio accepts any string, spec §3.6 "Not checked").
+func apPrincipalFormat(p *field.Path, v string, f *Findings) {
+	switch {
+	case strings.HasPrefix(v, "spiffe://"):
+		f.Warn(p, v, "principal must not start with \"spiffe://\" (Istio adds it): this value never matches")
+	case strings.Contains(v, "*"):
+		if v != "*" && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*") {
+			f.Warn(p, v, "\"*\" is only a wildcard at the start or the end of a principal; here it matches literally")
+		}
+	case !apPrincipal.MatchString(v):
+		f.Warn(p, v, "principal is not of the form <trust-domain>/ns/<namespace>/sa/<service-account>; it never matches a mesh workload identity")
+	}
+}
+
+// apRequestPrincipalFormat warns about request principals without the <issuer>/<subject> form.
+func apRequestPrincipalFormat(p *field.Path, v string, f *Findings) {
+	if !strings.Contains(v, "*") && !strings.Contains(v, "/") {
+		f.Warn(p, v, "request principal is not of the form <issuer>/<subject>; it never matches a JWT")
+	}
+}
+
+// apHTTPMethods are the methods a request can carry (gRPC requests are POST).
+var apHTTPMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true,
+}
+
+// apMethod warns about a method that no request will carry: methods are
+// matched case-sensitively, so "get" never matches (Istio does not check, §9).
+func apMethod(p *field.Path, v string, f *Findings) {
+	if strings.Contains(v, "*") || apHTTPMethods[v] {
+		return
+	}
+	if apHTTPMethods[strings.ToUpper(v)] {
+		f.Warn(p, v, fmt.Sprintf("methods are case-sensitive: %q never matches, use %q", v, strings.ToUpper(v)))
+		return
+	}
+	f.Warn(p, v, "not a standard HTTP method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH); only clients sending exactly this method match")
+}
+
+// apPchar matches RFC 3986 path characters (unreserved, sub-delims, ':' and
+// '@'); percent-encodings are checked separately.
+var apPchar = regexp.MustCompile(`^[A-Za-z0-9\-._~!$&'()*+,;=:@%]*$`)
+var apPctEncoded = regexp.MustCompile(`%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)`)
+
+// apPathTemplate checks paths using the {*} / {**} template operators.
+func apPathTemplate(p *field.Path, v string, f *Findings) {
+	if !strings.Contains(v, "{*}") && !strings.Contains(v, "{**}") {
+		return
+	}
+	seenGlob := false
+	for _, seg := range strings.Split(strings.TrimPrefix(v, "/"), "/") {
+		switch seg {
+		case "{*}", "{**}":
+			if seenGlob {
+				f.Error(p, v, "invalid path template: {**} is not the last operator")
+				return
+			}
+			seenGlob = seg == "{**}"
+		default:
+			if strings.ContainsAny(seg, "{}*") || !apPchar.MatchString(seg) || apPctEncoded.MatchString(seg) {
+				f.Error(p, v, fmt.Sprintf("invalid path template: segment %q must be {*}, {**} or a literal of RFC 3986 path characters", seg))
+				return
+			}
+		}
+	}
+}
+
+// apCondition checks one `when` condition (spec §3.6).
+func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings) {
+	key := c.GetKey()
+	kp := p.Child("key")
+	if key == "" {
+		f.Required(kp, "`key` must not be empty")
+		return
+	}
+	if len(c.GetValues()) == 0 && len(c.GetNotValues()) == 0 {
+		f.Error(p, nil, fmt.Sprintf("at least one of `values` or `notValues` must be set for key %s", key))
+	}
+	if custom {
+		switch {
+		case key == "source.namespace", key == "source.serviceAccount", key == "source.trustDomain",
+			key == "source.principal", strings.HasPrefix(key, "request.auth."):
+			f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
+		}
+	}
+	each := func(check func(*field.Path, string, *Findings)) {
+		for i, v := range c.GetValues() {
+			check(p.Child("values").Index(i), v, f)
+		}
+		for i, v := range c.GetNotValues() {
+			check(p.Child("notValues").Index(i), v, f)
+		}
+	}
+	switch {
+	case strings.HasPrefix(key, "request.headers"):
+		apBracketKey(kp, key, "request.headers", false, f)
+	case strings.HasPrefix(key, "request.auth.claims"):
+		apBracketKey(kp, key, "request.auth.claims", true, f)
+	case strings.HasPrefix(key, "experimental.envoy.filters."):
+		apBracketKey(kp, key, key[:strings.Index(key+"[", "[")], true, f)
+	case key == "source.ip", key == "remote.ip", key == "destination.ip":
+		each(apIPOrCIDR)
+	case key == "destination.port":
+		each(apPort)
+	case key == "source.serviceAccount":
+		each(apServiceAccount)
+	case key == "source.trustDomain":
+		each(apTrustDomain)
+	case key == "source.principal":
+		each(apPrincipalFormat)
+	case key == "source.namespace", key == "request.auth.principal", key == "request.auth.audiences",
+		key == "request.auth.presenter", key == "connection.sni":
+	case key == "destination.namespace", strings.HasPrefix(key, "destination.labels"),
+		key == "destination.name", key == "destination.user":
+		f.Error(kp, key, fmt.Sprintf("attribute %s is no longer supported: use the policy's namespace and selector (or targetRefs) instead", key))
+	default:
+		f.Error(kp, key, "unknown attribute: "+key)
+	}
+}
+
+// apBracketKey checks keys of the form prefix[a] (nested [a][b] when nested).
+func apBracketKey(p *field.Path, key, prefix string, nested bool, f *Findings) {
+	rest := strings.TrimPrefix(key, prefix)
+	bad := func() {
+		f.Error(p, key, fmt.Sprintf("bad key (%s): should have format %s[b]", key, prefix))
+	}
+	if !strings.HasPrefix(rest, "[") || !strings.HasSuffix(rest, "]") || len(rest) < 3 {
+		bad()
+		return
+	}
+	inner := rest[1 : len(rest)-1]
+	parts := []string{inner}
+	if nested {
+		parts = strings.Split(inner, "][")
+	}
+	for _, part := range parts {
+		if part == "" || strings.ContainsAny(part, "[]") {
+			bad()
+			return
+		}
+	}
+}
+
+// validateAuthorizationPolicyRaw reports rules whose `from` or `to` list is
+// present but empty (spec §3.6). Decoding into the proto loses the difference
+// between `from: []` and no `from` (the slice stays nil), and a rule without
+// `from` matches every source: for an ALLOW policy that silently widens
+// access. So this check runs on the raw (decoded JSON) spec; the caller of the
+// kind validators must invoke it for AuthorizationPolicy objects.
+func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any, f *Findings) {
+	rules, _ := spec["rules"].([]any)
+	prefix := fmt.Sprintf("invalid policy %s.%s: ", meta.Name, meta.Namespace)
+	for i, r := range rules {
+		rule, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, k := range []string{"from", "to"} {
+			if l, present := rule[k]; present {
+				if list, ok := l.([]any); (ok && len(list) == 0) || l == nil {
+					f.Error(field.NewPath("spec", "rules").Index(i).Child(k), nil,
+						fmt.Sprintf("%s`%s` must not be empty: remove it, or it would match every %s",
+							prefix, k, map[string]string{"from": "source", "to": "operation"}[k]))
+				}
+			}
+		}
+	}
+}

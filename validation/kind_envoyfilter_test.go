@@ -1,0 +1,145 @@
+package validation
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+func efStruct(t *testing.T, m map[string]any) *structpb.Struct {
+	t.Helper()
+	s, err := structpb.NewStruct(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func efOne(applyTo networking.EnvoyFilter_ApplyTo, match *networking.EnvoyFilter_EnvoyConfigObjectMatch, op networking.EnvoyFilter_Patch_Operation, v *structpb.Struct) *networking.EnvoyFilter {
+	return &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{{
+		ApplyTo: applyTo, Match: match, Patch: &networking.EnvoyFilter_Patch{Operation: op, Value: v}}}}
+}
+
+func efListener(filter, sub string) *networking.EnvoyFilter_EnvoyConfigObjectMatch {
+	fm := &networking.EnvoyFilter_ListenerMatch_FilterMatch{Name: filter}
+	if sub != "" {
+		fm.SubFilter = &networking.EnvoyFilter_ListenerMatch_SubFilterMatch{Name: sub}
+	}
+	return &networking.EnvoyFilter_EnvoyConfigObjectMatch{ObjectTypes: &networking.EnvoyFilter_EnvoyConfigObjectMatch_Listener{
+		Listener: &networking.EnvoyFilter_ListenerMatch{FilterChain: &networking.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: fm}}}}
+}
+
+func TestValidateEnvoyFilter(t *testing.T) {
+	const always = "EnvoyFilter exposes internal implementation details"
+	luaFilter := efStruct(t, map[string]any{"name": "envoy.filters.http.lua", "typed_config": map[string]any{
+		"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", "default_source_code": map[string]any{"inline_string": "function envoy_on_request(h) end"}}})
+	hcmMatch := efListener(efHCM, "envoy.filters.http.router")
+	cluster := &networking.EnvoyFilter_EnvoyConfigObjectMatch{ObjectTypes: &networking.EnvoyFilter_EnvoyConfigObjectMatch_Cluster{
+		Cluster: &networking.EnvoyFilter_ClusterMatch{Service: "a.example.com"}}}
+	runKindCases(t, validateEnvoyFilter, []kindCase{
+		{name: "selector only", spec: &networking.EnvoyFilter{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "c"}}},
+			warns: []string{always}},
+		{name: "insert lua before router", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE, luaFilter),
+			warns: []string{always}},
+		{name: "merge partial cluster", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_MERGE,
+			efStruct(t, map[string]any{"connect_timeout": "2s"})), warns: []string{always}},
+		{name: "waypoint patches skipped", spec: efOne(networking.EnvoyFilter_INVALID, &networking.EnvoyFilter_EnvoyConfigObjectMatch{Context: networking.EnvoyFilter_WAYPOINT},
+			networking.EnvoyFilter_Patch_INVALID, nil), warns: []string{always}},
+		{name: "missing pieces", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			nil, {}, {ApplyTo: networking.EnvoyFilter_CLUSTER, Patch: &networking.EnvoyFilter_Patch{}},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_ADD}}}},
+			errs: []string{"spec.configPatches[0]: Required value", "spec.configPatches[1].applyTo: Required value: Envoy filter: missing applyTo",
+				"spec.configPatches[1].patch: Required value: Envoy filter: missing patch", "spec.configPatches[2].patch.operation: Required value: Envoy filter: missing patch operation",
+				"spec.configPatches[2].patch.value: Required value", "spec.configPatches[3].patch.value: Required value: Envoy filter: missing patch value for non-remove operation"},
+			warns: []string{always}},
+		{name: "remove needs no value", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_REMOVE, nil), warns: []string{always}},
+		{name: "bad proxyVersion regex", spec: efOne(networking.EnvoyFilter_CLUSTER, &networking.EnvoyFilter_EnvoyConfigObjectMatch{
+			Proxy: &networking.EnvoyFilter_ProxyMatch{ProxyVersion: "1.(2"}}, networking.EnvoyFilter_Patch_REMOVE, nil),
+			errs:  []string{`spec.configPatches[0].match.proxy.proxyVersion: Invalid value: "1.(2": Envoy filter: invalid regex for proxy version`},
+			warns: []string{always}},
+		{name: "match class mismatch", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: cluster, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_HTTP_ROUTE, Match: cluster, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: hcmMatch, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}}}},
+			errs: []string{"spec.configPatches[0].match: Invalid value: Envoy filter: applyTo for listener class objects cannot have non listener match",
+				"spec.configPatches[1].match: Invalid value: Envoy filter: applyTo for http route class objects",
+				"spec.configPatches[2].match: Invalid value: Envoy filter: applyTo for cluster class objects"},
+			warns: []string{always}},
+		{name: "filter match rules", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_LISTENER, Match: efListener(efHCM, ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efListener("", ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_NETWORK_FILTER, Match: efListener("envoy.filters.network.tcp_proxy", "x"), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efListener("envoy.http_connection_manager", ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}}}},
+			errs: []string{"spec.configPatches[1].match.listener.filterChain.filter.name: Required value",
+				"spec.configPatches[2].match.listener.filterChain.filter.subFilter: Invalid value: Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only",
+				"spec.configPatches[2].match.listener.filterChain.filter.subFilter: Invalid value: Envoy filter: subfilter match requires filter match with envoy.filters.network.http_connection_manager"},
+			warns: []string{always, "spec.configPatches[0].match.listener.filterChain.filter: Invalid value: Envoy filter: filter match has no effect when used with LISTENER",
+				`spec.configPatches[3].match.listener.filterChain.filter.name: Invalid value: "envoy.http_connection_manager": Envoy filter: using deprecated filter name`}},
+		{name: "unknown field in value", spec: efOne(networking.EnvoyFilter_CLUSTER, nil, networking.EnvoyFilter_Patch_MERGE, efStruct(t, map[string]any{"conect_timeout": "2s"})),
+			errs:  []string{"spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value is not a valid envoy.config.cluster.v3.Cluster"},
+			warns: []string{always}},
+		{name: "v2 type rejected", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE, efStruct(t, map[string]any{
+			"name": "envoy.lua", "typed_config": map[string]any{"@type": "type.googleapis.com/envoy.config.filter.http.lua.v2.Lua", "inline_code": "x"}})),
+			errs:  []string{`spec.configPatches[0].patch.value: Invalid value: "type.googleapis.com/envoy.config.filter.http.lua.v2.Lua": Envoy filter: referenced type unknown (hint: try using the v3 XDS API)`},
+			warns: []string{always, `spec.configPatches[0].patch.value.name: Invalid value: "envoy.lua": Envoy filter: using deprecated filter name`}},
+		{name: "typo in known package rejected", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE, efStruct(t, map[string]any{
+			"name": "l", "typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lu"}})),
+			errs: []string{"referenced type unknown"}, warns: []string{always}},
+		{name: "unknown foreign type warns", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE, efStruct(t, map[string]any{
+			"name": "acme", "typed_config": map[string]any{"@type": "type.googleapis.com/acme.filters.v1.Config", "x": 1.0}})),
+			warns: []string{always, `Envoy filter: type type.googleapis.com/acme.filters.v1.Config is not known to meshguard`}},
+		{name: "Envoy constraints on complete objects", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}})),
+			errs:  []string{"spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value is rejected by Envoy's constraints: invalid HttpFilter.Name"},
+			warns: []string{always}},
+		{name: "typed_config constraints", spec: efOne(networking.EnvoyFilter_NETWORK_FILTER, efListener("envoy.filters.network.tcp_proxy", ""), networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"name": "envoy.filters.network.tcp_proxy", "typed_config": map[string]any{
+				"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"}})),
+			errs:  []string{"spec.configPatches[0].patch.value.typed_config: Invalid value: Envoy filter: typed_config is rejected by Envoy's constraints"},
+			warns: []string{always}},
+		{name: "filter without typed_config warns", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"name": "envoy.filters.http.cors"})),
+			warns: []string{always, "spec.configPatches[0].patch.value: Invalid value: Envoy filter: filter without typed_config"}},
+		{name: "deprecated field warns", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_MERGE,
+			efStruct(t, map[string]any{"use_tcp_for_dns_lookups": true})),
+			warns: []string{always, `spec.configPatches[0].patch.value: Invalid value: "envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups": Envoy filter: field envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups is deprecated`}},
+		{name: "selector wildcard", spec: &networking.EnvoyFilter{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"a*": "b"}}},
+			errs: []string{"wildcard is not supported in selector"}, warns: []string{always}},
+	})
+}
+
+func TestEnvoyFilterYAML(t *testing.T) {
+	runYAMLCases(t, []yamlCase{
+		{name: "ext_proc insert", doc: `
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: ext-proc, namespace: istio-system}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      listener:
+        filterChain:
+          filter: {name: envoy.filters.network.http_connection_manager}
+    patch:
+      operation: INSERT_FIRST
+      value:
+        name: envoy.filters.http.ext_proc
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor
+          grpc_service: {envoy_grpc: {cluster_name: ext-proc}}
+`, warns: []string{"EnvoyFilter exposes internal implementation details"}},
+		{name: "unknown field", doc: `
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: bad, namespace: istio-system}
+spec:
+  configPatches:
+  - applyTo: CLUSTER
+    patch:
+      operation: ADD
+      value: {name: c, conect_timeout: 1s}
+`, errs: []string{"EnvoyFilter istio-system/bad", "spec.configPatches[0].patch.value", "not a valid envoy.config.cluster.v3.Cluster"}},
+	})
+}

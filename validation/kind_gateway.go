@@ -1,0 +1,226 @@
+package validation
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Gateway rules: spec validation.md §3.3 (Istio ValidateGateway,
+// validateServer, validateTLSOptions), plus the selector checks Istio lacks
+// (§9.2: a selector {"istio*":"ingress*"} is accepted by Istio).
+
+func init() { register("Gateway", validateGateway) }
+
+// gatewayProtocols are the server protocols Istio parses (case-insensitive).
+var gatewayProtocols = map[string]bool{"HTTP": true, "HTTPS": true, "HTTP2": true, "HTTP_PROXY": true, "GRPC": true, "GRPC-WEB": true,
+	"TCP": true, "TLS": true, "UDP": true, "MONGO": true, "REDIS": true, "MYSQL": true}
+
+func isHTTPProtocol(p string) bool {
+	switch strings.ToUpper(p) {
+	case "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB":
+		return true
+	}
+	return false
+}
+
+func isTLSProtocol(p string) bool {
+	switch strings.ToUpper(p) {
+	case "HTTPS", "TLS":
+		return true
+	}
+	return false
+}
+
+func validateGateway(meta metav1.ObjectMeta, m proto.Message, f *Findings) {
+	gw, ok := m.(*networking.Gateway)
+	if !ok {
+		return
+	}
+	if meta.Name != "" && !isLowerDNSLabel(meta.Name) {
+		f.Error(field.NewPath("metadata", "name"), meta.Name, "invalid gateway name: must be a DNS-1123 label (no dots)")
+	}
+	p := field.NewPath("spec")
+	// Istio does not check the selector at all (spec §3.3); a wildcard there
+	// silently selects nothing, so reject it like the other selectors.
+	checkSelectorEntries(p.Child("selector"), gw.GetSelector(), f)
+	if len(gw.GetServers()) == 0 {
+		f.Required(p.Child("servers"), "gateway must have at least one server")
+	}
+	portNames := map[string]int{}
+	for i, s := range gw.GetServers() {
+		sp := p.Child("servers").Index(i)
+		if s == nil {
+			f.Required(sp, "server must not be null")
+			continue
+		}
+		validateServer(sp, s, f)
+		if name := s.GetPort().GetName(); name != "" {
+			if prev, dup := portNames[name]; dup {
+				f.Error(sp.Child("port", "name"), name, fmt.Sprintf("port names in servers must be unique: duplicate name %s (also servers[%d])", name, prev))
+			} else {
+				portNames[name] = i
+			}
+		}
+		if s.GetTls().GetHttpsRedirect() && !isHTTPProtocol(s.GetPort().GetProtocol()) {
+			f.Warn(sp.Child("tls", "httpsRedirect"), true, "tls.httpsRedirect should only be used with HTTP servers")
+		}
+	}
+}
+
+func validateServer(p *field.Path, s *networking.Server, f *Findings) {
+	if len(s.GetHosts()) == 0 {
+		f.Required(p.Child("hosts"), "server config must contain at least one host")
+	}
+	for i, h := range s.GetHosts() {
+		validateGatewayNamespaceHost(p.Child("hosts").Index(i), h, f)
+	}
+	port := s.GetPort()
+	uds := strings.HasPrefix(s.GetBind(), "unix://")
+	if port == nil {
+		f.Required(p.Child("port"), "port is required")
+	} else {
+		pp := p.Child("port")
+		if !gatewayProtocols[strings.ToUpper(port.GetProtocol())] {
+			f.Error(pp.Child("protocol"), port.GetProtocol(), "unrecognized protocol: must be one of HTTP, HTTPS, HTTP2, HTTP_PROXY, GRPC, GRPC-WEB, TCP, TLS, UDP, MONGO, REDIS, MYSQL")
+		}
+		if !(uds && port.GetNumber() == 0) {
+			validatePort(pp.Child("number"), port.GetNumber(), f)
+		}
+		if port.GetTargetPort() != 0 {
+			f.Error(pp.Child("targetPort"), int64(port.GetTargetPort()), "targetPort has no impact on Gateways")
+		}
+		if port.GetName() == "" {
+			f.Required(pp.Child("name"), "port name must be set")
+		}
+	}
+	if b := s.GetBind(); b != "" {
+		if sock, ok := strings.CutPrefix(b, "unix://"); ok {
+			if !path.IsAbs(sock) {
+				f.Error(p.Child("bind"), b, "unix domain socket must be an absolute path: unix:///path/to/socket")
+			}
+		} else if !isIP(b) {
+			f.Error(p.Child("bind"), b, "bind must be an IP address or unix://<absolute path>")
+		}
+	}
+	proto := port.GetProtocol()
+	tls := s.GetTls()
+	switch {
+	case isTLSProtocol(proto) && tls == nil:
+		f.Required(p.Child("tls"), "server must have TLS settings for HTTPS/TLS protocols")
+	case strings.EqualFold(proto, "HTTP") && tls != nil:
+		if !tls.GetHttpsRedirect() || hasServerCertificates(tls) {
+			f.Error(p.Child("tls"), field.OmitValueType{}, "server cannot have TLS settings for plain text HTTP ports (only httpsRedirect)")
+		}
+	case tls != nil && !isTLSProtocol(proto) && !strings.EqualFold(proto, "HTTP") && proto != "":
+		f.Error(p.Child("tls"), field.OmitValueType{}, fmt.Sprintf("server cannot have TLS settings for non HTTPS/TLS port protocol %s", proto))
+	}
+	if tls != nil {
+		validateServerTLS(p.Child("tls"), tls, f)
+	}
+}
+
+func hasServerCertificates(t *networking.ServerTLSSettings) bool {
+	return t.GetServerCertificate() != "" || t.GetPrivateKey() != "" || t.GetCaCertificates() != "" || t.GetCredentialName() != "" ||
+		len(t.GetCredentialNames()) > 0 || len(t.GetTlsCertificates()) > 0
+}
+
+// validCipherSuites are BoringSSL cipher suite names Envoy accepts for TLS
+// 1.0–1.2 (PSK suites excluded, as in Istio).
+var validCipherSuites = map[string]bool{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": true, "ECDHE-RSA-AES128-GCM-SHA256": true, "ECDHE-ECDSA-AES256-GCM-SHA384": true,
+	"ECDHE-RSA-AES256-GCM-SHA384": true, "ECDHE-ECDSA-CHACHA20-POLY1305": true, "ECDHE-RSA-CHACHA20-POLY1305": true,
+	"ECDHE-ECDSA-AES128-SHA": true, "ECDHE-RSA-AES128-SHA": true, "ECDHE-ECDSA-AES256-SHA": true, "ECDHE-RSA-AES256-SHA": true,
+	"AES128-GCM-SHA256": true, "AES256-GCM-SHA384": true, "AES128-SHA": true, "AES256-SHA": true, "DES-CBC3-SHA": true,
+}
+
+// validateServerTLS checks Gateway server TLS (spec §3.3); the Sidecar kind
+// reuses it for ingress TLS (spec §3.5).
+func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findings) {
+	mode := t.GetMode()
+	if v := t.GetMinProtocolVersion(); (v == networking.ServerTLSSettings_TLSV1_0 || v == networking.ServerTLSSettings_TLSV1_1) && len(t.GetCipherSuites()) == 0 {
+		f.Warn(p.Child("minProtocolVersion"), v.String(), "TLS 1.0/1.1 without cipherSuites uses Envoy's defaults, which may be insecure; set cipherSuites")
+	}
+	var bad []string
+	seen := map[string]bool{}
+	for _, c := range t.GetCipherSuites() {
+		group := strings.Split(strings.Trim(c, "[]"), "|")
+		for _, g := range group {
+			if !validCipherSuites[g] || seen[g] {
+				bad = append(bad, g)
+			}
+			seen[g] = true
+		}
+	}
+	if len(bad) > 0 {
+		f.Warn(p.Child("cipherSuites"), nil, fmt.Sprintf("ignoring invalid cipher suites: [%s]", strings.Join(bad, " ")))
+	}
+	switch mode {
+	case networking.ServerTLSSettings_ISTIO_MUTUAL:
+		if hasServerCertificates(t) {
+			f.Error(p.Child("mode"), mode.String(), "ISTIO_MUTUAL TLS cannot have associated private key, server certificate, CA certificates or credential names")
+		}
+		return
+	case networking.ServerTLSSettings_PASSTHROUGH, networking.ServerTLSSettings_AUTO_PASSTHROUGH:
+		if hasServerCertificates(t) {
+			f.Warn(p.Child("mode"), mode.String(), fmt.Sprintf("%s mode does not use certificates, they will be ignored", mode))
+		}
+		return
+	}
+	sources := 0
+	if t.GetCredentialName() != "" {
+		sources++
+	}
+	if len(t.GetCredentialNames()) > 0 {
+		sources++
+	}
+	if t.GetServerCertificate() != "" || t.GetPrivateKey() != "" {
+		sources++
+	}
+	if len(t.GetTlsCertificates()) > 0 {
+		sources++
+	}
+	if sources > 1 {
+		f.Error(p, field.OmitValueType{}, "only one of credentialName, credentialNames, serverCertificate/privateKey or tlsCertificates may be set")
+	}
+	credential := t.GetCredentialName() != "" || len(t.GetCredentialNames()) > 0
+	if !credential && (mode == networking.ServerTLSSettings_SIMPLE || mode == networking.ServerTLSSettings_MUTUAL || mode == networking.ServerTLSSettings_OPTIONAL_MUTUAL) {
+		if len(t.GetTlsCertificates()) > 0 {
+			for i, c := range t.GetTlsCertificates() {
+				cp := p.Child("tlsCertificates").Index(i)
+				if c.GetServerCertificate() == "" {
+					f.Required(cp.Child("serverCertificate"), fmt.Sprintf("%s TLS requires a server certificate", mode))
+				}
+				if c.GetPrivateKey() == "" {
+					f.Required(cp.Child("privateKey"), fmt.Sprintf("%s TLS requires a private key", mode))
+				}
+			}
+		} else {
+			if t.GetServerCertificate() == "" {
+				f.Required(p.Child("serverCertificate"), fmt.Sprintf("%s TLS requires a server certificate", mode))
+			}
+			if t.GetPrivateKey() == "" {
+				f.Required(p.Child("privateKey"), fmt.Sprintf("%s TLS requires a private key", mode))
+			}
+		}
+		if mode != networking.ServerTLSSettings_SIMPLE && t.GetCaCertificates() == "" {
+			f.Required(p.Child("caCertificates"), fmt.Sprintf("%s TLS requires a client CA bundle", mode))
+		}
+	}
+	if len(t.GetTlsCertificates()) > 2 {
+		f.Warn(p.Child("tlsCertificates"), nil, "more than 2 tlsCertificates: Envoy uses at most one RSA and one ECDSA certificate")
+	}
+	if t.GetCaCrl() != "" {
+		if credential {
+			f.Error(p.Child("caCrl"), field.OmitValueType{}, "caCrl cannot be set together with credentialName")
+		}
+		if mode == networking.ServerTLSSettings_SIMPLE {
+			f.Error(p.Child("caCrl"), field.OmitValueType{}, "caCrl is only used with MUTUAL or OPTIONAL_MUTUAL TLS, not SIMPLE")
+		}
+	}
+}

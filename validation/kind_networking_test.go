@@ -1,0 +1,375 @@
+package validation
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func validateNetYAML(t *testing.T, doc string) Result {
+	t.Helper()
+	docs, err := SplitDocuments([]byte(doc))
+	if err != nil || len(docs) != 1 || docs[0].Err != nil {
+		t.Fatalf("bad test document: %v %v", err, docs)
+	}
+	return ValidateObject(context.Background(), docs[0].Object, Options{DefaultNamespace: "default"})
+}
+
+type netCase struct {
+	name string
+	doc  string
+	// wantErr / wantWarn: substrings of a rendered error / warning line ("" = expect none).
+	wantErr  []string
+	wantWarn []string
+}
+
+func runNetCases(t *testing.T, header string, cases []netCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := validateNetYAML(t, header+c.doc)
+			errs := strings.Join(res.ErrorLines(), "\n")
+			warns := strings.Join(res.WarningLines(), "\n")
+			if len(c.wantErr) == 0 && errs != "" {
+				t.Errorf("unexpected errors:\n%s", errs)
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(errs, w) {
+					t.Errorf("want error containing %q, got:\n%s", w, errs)
+				}
+			}
+			if len(c.wantWarn) == 0 && warns != "" {
+				t.Errorf("unexpected warnings:\n%s", warns)
+			}
+			for _, w := range c.wantWarn {
+				if !strings.Contains(warns, w) {
+					t.Errorf("want warning containing %q, got:\n%s", w, warns)
+				}
+			}
+		})
+	}
+}
+
+const vsHeader = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+`
+
+func TestVirtualService(t *testing.T) {
+	runNetCases(t, vsHeader, []netCase{
+		{name: "canary 90/10", doc: `
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 90
+    - destination: {host: reviews, subset: v2}
+      weight: 10`},
+		{name: "negative weight and bad subset with paths", doc: `
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: reviews}}]
+  - route:
+    - destination: {host: reviews, subset: V_2}
+      weight: -15`,
+			wantErr: []string{
+				"VirtualService default/reviews: spec.http[1].route[0].weight: Invalid value: -15: weight -15 < 0",
+				"spec.http[1].route[0].destination.subset",
+			}},
+		{name: "no routes", doc: `
+  hosts: [reviews]`, wantErr: []string{"spec: Required value: http, tcp or tls must be provided"}},
+		{name: "delegate with gateways", doc: `
+  gateways: [gw]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{"spec.gateways", "delegate virtual service must have no gateways"}},
+		{name: "mesh wildcard host", doc: `
+  hosts: ["*"]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{"wildcard host * is not allowed for virtual services bound to the mesh gateway"}},
+		{name: "gateway wildcard host ok", doc: `
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http: [{route: [{destination: {host: a}}]}]`},
+		{name: "overlapping hosts", doc: `
+  hosts: ["*.foo.com", "a.foo.com"]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{"duplicate hosts in virtual service: *.foo.com & a.foo.com"}},
+		{name: "IP host accepted, IP destination explained", doc: `
+  hosts: ["10.0.0.2"]
+  http: [{route: [{destination: {host: 10.0.0.3}}]}]`, wantErr: []string{"spec.http[0].route[0].destination.host", "not an IP address"}},
+		{name: "legacy gateway name warns", doc: `
+  hosts: [a.com]
+  gateways: [gw.istio-system]
+  http: [{route: [{destination: {host: a}}]}]`, wantWarn: []string{`prefer the <namespace>/<name> format: "istio-system/gw"`}},
+		{name: "route conflicts", doc: `
+  hosts: [a]
+  http:
+  - redirect: {uri: /x}
+    route: [{destination: {host: a}}]
+    fault: {abort: {httpStatus: 600}}`, wantErr: []string{"HTTP route cannot contain both route and redirect", "HTTP route cannot contain both fault and redirect", "spec.http[0].fault.abort.httpStatus: Invalid value: 600"}},
+		{name: "nothing to do", doc: `
+  hosts: [a]
+  http: [{timeout: 5s}]`, wantErr: []string{"HTTP route, redirect or direct_response is required"}},
+		{name: "regex and headers", doc: `
+  hosts: [a]
+  http:
+  - match:
+    - uri: {regex: "(?!x)"}
+      headers:
+        "bad header": {exact: x}
+        x-ok: {prefix: ""}
+    route: [{destination: {host: a}}]`, wantErr: []string{"spec.http[0].match[0].uri.regex", "RE2", `spec.http[0].match[0].headers[bad header]`, "prefix match must not be empty"}},
+		{name: "jwt claim routing needs gateway", doc: `
+  hosts: [a]
+  http:
+  - match: [{headers: {"@request.auth.claims.group": {exact: admin}}}]
+    route: [{destination: {host: a}}]`, wantErr: []string{"only supported for gateway"}},
+		{name: "header ops", doc: `
+  hosts: [a]
+  http:
+  - headers:
+      request: {set: {":path": x, "x-a": "abc%123"}}
+      response: {remove: [host]}
+    rewrite: {authority: b}
+    route:
+    - destination: {host: a}
+      headers: {request: {set: {host: c}}}`, wantErr: []string{"pseudo-headers other than :authority", "Un-terminated variable expression '%123'", "cannot set Host header", "authority header cannot be set multiple times"}},
+		{name: "retries and timeout", doc: `
+  hosts: [a]
+  http:
+  - retries: {attempts: 0, perTryTimeout: 1s, retryOn: "5xx,bogus,503"}
+    route: [{destination: {host: a}}]`, wantErr: []string{"attempts are set to 0 (disabled)", `"bogus" is not a valid retryOn policy`}},
+		{name: "fault percentage and grpc", doc: `
+  hosts: [a]
+  http:
+  - fault:
+      abort: {grpcStatus: NOPE, percentage: {value: 101}}
+    route: [{destination: {host: a}}]`, wantErr: []string{"percentage 101 is neither 0.0, nor in range [0.0001, 100.0]", "not a gRPC status code"}},
+		{name: "cors", doc: `
+  hosts: [a]
+  http:
+  - corsPolicy:
+      allowOrigins: [{exact: ""}]
+      allowMethods: [GET, FETCH]
+      maxAge: 1500ms
+    route: [{destination: {host: a}}]`, wantErr: []string{"allowOrigins exact match must not be empty", "spec.http[0].corsPolicy.allowMethods[1]", "seconds precision"}},
+		{name: "redirect checks", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {exact: /a}}]
+    redirect: {prefixRewrite: /b, redirectCode: 200, scheme: ftp}`, wantErr: []string{"prefixRewrite requires every URI match to be a prefix match", "redirect code must be in the range 300..399", "scheme must be http or https"}},
+		{name: "direct response large body warns", doc: `
+  hosts: [a]
+  http:
+  - directResponse: {status: 200, body: {string: "` + strings.Repeat("x", 120*1024) + `"}}`, wantWarn: []string{"large direct_responses"}},
+		{name: "mirrors", doc: `
+  hosts: [a]
+  http:
+  - mirror: {host: b}
+    mirrors: [{destination: {host: c}, percentage: {value: 150}}]
+    mirrorPercent: 50
+    route: [{destination: {host: a}}]`, wantErr: []string{"cannot set both mirror and mirrors", "spec.http[0].mirrors[0].percentage.value"}, wantWarn: []string{"deprecated setting mirrorPercent"}},
+		{name: "zero total weight", doc: `
+  hosts: [a]
+  http:
+  - route:
+    - {destination: {host: a, subset: v1}, weight: 0}
+    - {destination: {host: a, subset: v2}, weight: 0}`, wantErr: []string{"total destination weight = 0"}},
+		{name: "single zero weight ok", doc: `
+  hosts: [a]
+  http:
+  - route:
+    - {destination: {host: a}, weight: 0}`},
+		{name: "unreachable rules warn", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /a}, name: again}]
+    route: [{destination: {host: a}}]
+  - route: [{destination: {host: a}}]
+  - route: [{destination: {host: b}}]`, wantWarn: []string{"spec.http[1].match[0]", "duplicate/overlapping match in rule 0", "spec.http[2]", "only the last route can have no matches"}},
+		{name: "shorter prefix first makes the longer unreachable", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /api}, headers: {x: {exact: "1"}}}]
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /api/v1}, headers: {x: {exact: "1"}}}, {uri: {prefix: /api/v2}}]
+    route: [{destination: {host: b}}]
+  - match: [{uri: {exact: /api/x}, headers: {x: {exact: "1"}}}]
+    route: [{destination: {host: b}}]`, wantWarn: []string{`spec.http[1].match[0]: match is not used: URI prefix "/api" of rule 0`, "spec.http[2].match[0]"}},
+		{name: "longer prefix first is fine", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /api/v1}}]
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: b}}]`},
+		{name: "tls sni must be a VS host", doc: `
+  hosts: [a.com]
+  gateways: [gw]
+  tls:
+  - match: [{sniHosts: [b.com], port: 443}]
+    route: [{destination: {host: a.com}}]`, wantErr: []string{`SNI host "b.com" is not a compatible subset of any of the virtual service hosts: [a.com]`}},
+		{name: "tcp subnets", doc: `
+  hosts: [a.com]
+  tcp:
+  - match: [{destinationSubnets: [10.0.0.0/40], port: 0}]
+    route: [{destination: {host: a.com, port: {number: 70000}}}]`, wantErr: []string{"spec.tcp[0].match[0].destinationSubnets[0]", "spec.tcp[0].route[0].destination.port.number"}},
+		{name: "exportTo", doc: `
+  hosts: [a]
+  exportTo: ["*", "."]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{"spec.exportTo[0]"}},
+		{name: "unknown field named", doc: `
+  hosts: [a]
+  htttp: []
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{`spec.htttp: unknown field "spec.htttp"`}},
+		{name: "CRD duration rule", doc: `
+  hosts: [a]
+  http: [{timeout: 0s, route: [{destination: {host: a}}]}]`, wantErr: []string{"spec.http[0].timeout", "must be a valid duration greater than 1ms"}},
+	})
+}
+
+const drHeader = `apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: reviews
+  namespace: default
+spec:
+`
+
+func TestDestinationRule(t *testing.T) {
+	runNetCases(t, drHeader, []netCase{
+		{name: "subsets ok", doc: `
+  host: reviews
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}`},
+		{name: "duplicate and bad subsets", doc: `
+  host: reviews
+  subsets:
+  - {name: v1}
+  - {name: v1}
+  - {name: V_2, labels: {"bad key!": x}}`, wantErr: []string{"duplicate subset names: v1", "subset name is invalid", `invalid tag key: "bad key!"`}},
+		{name: "empty traffic policy", doc: `
+  host: reviews
+  trafficPolicy: {}`, wantErr: []string{"traffic policy must have at least one field"}},
+		{name: "IP host", doc: `
+  host: 10.1.1.1`, wantErr: []string{"spec.host", "not an IP address"}},
+		{name: "connection pool", doc: `
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      http: {http2MaxRequests: -1, h2UpgradePolicy: UPGRADE, useClientProtocol: true, http2KeepAlive: {interval: 1s}}
+      tcp: {idleTimeout: 0s}`, wantErr: []string{"spec.trafficPolicy.connectionPool.http.http2MaxRequests", "h2UpgradePolicy UPGRADE", "http2KeepAlive.timeout"}},
+		{name: "outlier detection", doc: `
+  host: reviews
+  trafficPolicy:
+    outlierDetection: {consecutiveErrors: 5, consecutiveLocalOriginFailures: 2, maxEjectionPercent: 101}`, wantErr: []string{"splitExternalLocalOriginErrors", "maxEjectionPercent"}, wantWarn: []string{"deprecated"}},
+		{name: "maglev not prime", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {consistentHash: {maglev: {tableSize: 1000}, httpHeaderName: x}}`, wantErr: []string{"maglev table size must be a prime number"}},
+		{name: "locality", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - from: "us-west/*"
+          to: {"us-west/zone1/*": 60, "us-east/*": 30}
+        failover: [{from: us-east, to: us-east}]`, wantErr: []string{"distribute and failover cannot be set together", "weights must sum to 100", "failover 'from' and 'to' cannot be equal"}, wantWarn: []string{"outlier detection policy must be provided for failover"}},
+		{name: "client tls", doc: `
+  host: reviews
+  trafficPolicy:
+    tls: {mode: MUTUAL}
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE, credentialName: c, caCertificates: /x}
+    - port: {number: 80}`, wantErr: []string{"client certificate required", "private key required", "spec.trafficPolicy.portLevelSettings[0].tls.caCertificates", "spec.trafficPolicy.portLevelSettings[1]"}},
+		{name: "workload selector export", doc: `
+  host: reviews
+  workloadSelector: {matchLabels: {app: x}}
+  exportTo: [other]`, wantErr: []string{"may only be exported to its own namespace"}},
+		{name: "CRD warmup rules", doc: `
+  host: reviews
+  trafficPolicy: {loadBalancer: {warmup: {minimumPercent: 120, aggression: 0}}}`, wantErr: []string{"spec.trafficPolicy.loadBalancer.warmup.duration: Required value", "spec.trafficPolicy.loadBalancer.warmup.minimumPercent: Invalid value"}},
+	})
+}
+
+const gwHeader = `apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: ingress
+  namespace: istio-system
+spec:
+`
+
+func TestGateway(t *testing.T) {
+	runNetCases(t, gwHeader, []netCase{
+		{name: "https ok", doc: `
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*/bookinfo.example.com"]
+    tls: {mode: SIMPLE, credentialName: bookinfo-cert}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["bookinfo.example.com"]
+    tls: {httpsRedirect: true}`},
+		{name: "istio's four errors with paths", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*.example.com"]
+  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: ["*.example.com"]
+    tls: {mode: SIMPLE}`, wantErr: []string{
+			"spec.servers[0].tls: Required value: server must have TLS settings for HTTPS/TLS protocols",
+			"spec.servers[1].tls.serverCertificate: Required value: SIMPLE TLS requires a server certificate",
+			"spec.servers[1].tls.privateKey: Required value: SIMPLE TLS requires a private key",
+			"spec.servers[1].port.name", "port names in servers must be unique: duplicate name https"}},
+		{name: "no servers", doc: `
+  selector: {istio: ingressgateway}`, wantErr: []string{"gateway must have at least one server"}},
+		{name: "selector wildcard (stricter than Istio)", doc: `
+  selector: {"istio": "ingress*"}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`, wantErr: []string{"spec.selector[istio]", "wildcard is not supported in selector"}},
+		{name: "server checks", doc: `
+  servers:
+  - port: {number: 80, name: http, protocol: FOO, targetPort: 8080}
+    bind: not-an-ip
+    hosts: ["ns/short", "bad_ns/a.com"]`, wantErr: []string{"unrecognized protocol", "targetPort has no impact on Gateways", "spec.servers[0].bind", "short names (non FQDN) are not allowed", "spec.servers[0].hosts[1]"}},
+		{name: "uds bind port 0", doc: `
+  servers:
+  - port: {number: 0, name: uds, protocol: HTTP}
+    bind: unix:///var/run/gw.sock
+    hosts: ["*"]`},
+		{name: "tls on tcp", doc: `
+  servers:
+  - port: {number: 31400, name: tcp, protocol: TCP}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: x}`, wantErr: []string{"cannot have TLS settings for non HTTPS/TLS port protocol TCP"}},
+		{name: "tls options", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: ISTIO_MUTUAL, credentialName: x}
+  - port: {number: 444, name: tls, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH, serverCertificate: /a, privateKey: /b, minProtocolVersion: TLSV1_0, cipherSuites: [FOO]}
+  - port: {number: 445, name: mtls, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, serverCertificate: /a, privateKey: /b, caCrl: /c}`, wantErr: []string{"ISTIO_MUTUAL TLS cannot have", "MUTUAL TLS requires a client CA bundle"},
+			wantWarn: []string{"PASSTHROUGH mode does not use certificates", "ignoring invalid cipher suites: [FOO]"}},
+		{name: "gateway name with dot", doc: `
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
+	})
+	res := validateNetYAML(t, `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: a.b}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`)
+	if !strings.Contains(strings.Join(res.ErrorLines(), "\n"), "metadata.name: Invalid value: \"a.b\": invalid gateway name") {
+		t.Errorf("dotted gateway name accepted: %v", res.ErrorLines())
+	}
+}

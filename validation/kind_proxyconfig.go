@@ -1,0 +1,42 @@
+package validation
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	networkingv1beta1 "istio.io/api/networking/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func init() { register("ProxyConfig", validateProxyConfig) }
+
+// pcImageTypes are the proxy image variants Istio publishes.
+var pcImageTypes = map[string]bool{"default": true, "debug": true, "distroless": true}
+
+// validateProxyConfig implements spec §3.9 (ProxyConfig) and closes the gap of
+// §9 (Istio checks only concurrency): environment variable names must be
+// valid (the injected container would be rejected otherwise), and an unknown
+// image type is a warning.
+func validateProxyConfig(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
+	pc, ok := spec.(*networkingv1beta1.ProxyConfig)
+	if !ok {
+		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: ProxyConfig spec has type %T", spec))
+		return
+	}
+	sp := field.NewPath("spec")
+	validateWorkloadSelector(sp.Child("selector"), pc.GetSelector(), f)
+	if c := pc.GetConcurrency(); c != nil && c.GetValue() < 0 {
+		f.Error(sp.Child("concurrency"), int64(c.GetValue()), "concurrency must be greater than or equal to 0 (0 means one worker per CPU)")
+	}
+	ep := sp.Child("environmentVariables")
+	for _, k := range sortedKeys(pc.GetEnvironmentVariables()) {
+		if errs := k8svalidation.IsEnvVarName(k); len(errs) > 0 {
+			f.Error(ep.Key(k), k, "invalid environment variable name: "+errs[0])
+		}
+	}
+	if t := pc.GetImage().GetImageType(); t != "" && !pcImageTypes[t] {
+		f.Warn(sp.Child("image", "imageType"), t, "unknown image type: Istio publishes \"default\", \"debug\" and \"distroless\"")
+	}
+}

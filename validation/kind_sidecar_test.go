@@ -1,0 +1,132 @@
+package validation
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+func TestValidateSidecar(t *testing.T) {
+	egressAll := []*networking.IstioEgressListener{{Hosts: []string{"./*", "istio-system/*"}}}
+	in := func(l *networking.IstioIngressListener) *networking.Sidecar {
+		return &networking.Sidecar{Ingress: []*networking.IstioIngressListener{l}}
+	}
+	httpPort := &networking.SidecarPort{Number: 9080, Protocol: "HTTP", Name: "http"}
+	httpsPort := &networking.SidecarPort{Number: 8443, Protocol: "HTTPS", Name: "https"}
+	runKindCases(t, validateSidecar, []kindCase{
+		{name: "docs example", spec: &networking.Sidecar{
+			WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "ratings"}},
+			Ingress:          []*networking.IstioIngressListener{{Port: httpPort, DefaultEndpoint: "127.0.0.1:8080"}, {Port: &networking.SidecarPort{Number: 9090}, DefaultEndpoint: "unix:///var/run/app.sock"}},
+			Egress: []*networking.IstioEgressListener{
+				{Port: &networking.SidecarPort{Number: 9080, Protocol: "HTTP", Name: "egresshttp"}, Hosts: []string{"prod-us1/*"}},
+				{Hosts: []string{"istio-system/*"}}},
+			OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{Mode: networking.OutboundTrafficPolicy_ALLOW_ANY,
+				EgressProxy: &networking.Destination{Host: "egress.example.com", Port: &networking.PortSelector{Number: 443}}}}},
+		{name: "empty", spec: &networking.Sidecar{}, errs: []string{"spec: Invalid value: sidecar: empty configuration provided"}},
+		{name: "empty selector warns", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{}, Egress: egressAll},
+			warns: []string{"spec.workloadSelector: Invalid value: sidecar: workload selector specified without labels, will be applied to all services in namespace"}},
+		{name: "selector wildcard", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "*"}}, Egress: egressAll},
+			errs: []string{"spec.workloadSelector.labels[app]"}},
+		{name: "ingress problems", spec: &networking.Sidecar{Ingress: []*networking.IstioIngressListener{
+			nil,
+			{},
+			{Port: &networking.SidecarPort{Number: 80, Protocol: "KAFKA", Name: "Bad_Name", TargetPort: 8080}, Bind: "not-an-ip"},
+			{Port: &networking.SidecarPort{Number: 80, Protocol: "HTTP"}, DefaultEndpoint: "10.0.0.1:80"},
+			{Port: &networking.SidecarPort{Number: 0}},
+		}},
+			errs: []string{"spec.ingress[0]: Required value", "spec.ingress[1].port: Required value",
+				"spec.ingress[2].port.targetPort: Invalid value: 8080: targetPort has no impact on Sidecars", "spec.ingress[2].port.name",
+				"spec.ingress[2].port.protocol", `spec.ingress[2].bind: Invalid value: "not-an-ip"`,
+				"spec.ingress[3].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique",
+				"spec.ingress[3].defaultEndpoint: Invalid value: \"10.0.0.1:80\": sidecar: defaultEndpoint host must be",
+				"spec.ingress[4].port.number: Invalid value: 0"}},
+		{name: "default endpoints", spec: &networking.Sidecar{Ingress: []*networking.IstioIngressListener{
+			{Port: &networking.SidecarPort{Number: 1}, DefaultEndpoint: "[::1]:8080"},
+			{Port: &networking.SidecarPort{Number: 2}, DefaultEndpoint: ":8080"},
+			{Port: &networking.SidecarPort{Number: 3}, DefaultEndpoint: "0.0.0.0:0"},
+			{Port: &networking.SidecarPort{Number: 4}, DefaultEndpoint: "localhost"},
+			{Port: &networking.SidecarPort{Number: 5}, DefaultEndpoint: "unix://rel.sock"},
+		}},
+			errs: []string{"spec.ingress[2].defaultEndpoint: Invalid value: 0", "spec.ingress[3].defaultEndpoint", "spec.ingress[4].defaultEndpoint"}},
+		{name: "ingress tls ok", spec: in(&networking.IstioIngressListener{Port: httpsPort,
+			Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_SIMPLE, ServerCertificate: "/c.pem", PrivateKey: "/k.pem"}})},
+		{name: "ingress tls unsupported fields", spec: in(&networking.IstioIngressListener{Port: httpPort,
+			Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_ISTIO_MUTUAL, CredentialName: "c", HttpsRedirect: true, SubjectAltNames: []string{"a"}}}),
+			errs: []string{"spec.ingress[0].tls.subjectAltNames", "spec.ingress[0].tls.httpsRedirect", "spec.ingress[0].tls.credentialName",
+				"spec.ingress[0].tls.mode: Invalid value: \"ISTIO_MUTUAL\"", "spec.ingress[0].tls: Invalid value: sidecar: ingress tls is only supported on HTTPS or TLS ports",
+				"ISTIO_MUTUAL TLS cannot have associated private key"}},
+		{name: "ingress tls needs certificates", spec: in(&networking.IstioIngressListener{Port: httpsPort,
+			Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_MUTUAL, CaCrl: "/crl"}}),
+			errs: []string{"spec.ingress[0].tls.serverCertificate: Required value: MUTUAL TLS requires a server certificate",
+				"spec.ingress[0].tls.privateKey", "spec.ingress[0].tls.caCertificates"}},
+		{name: "ingress connection pool", spec: in(&networking.IstioIngressListener{Port: &networking.SidecarPort{Number: 9000, Protocol: "TCP"},
+			ConnectionPool: &networking.ConnectionPoolSettings{
+				Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: -1, IdleTimeout: durationpb.New(0),
+					H2UpgradePolicy: networking.ConnectionPoolSettings_HTTPSettings_UPGRADE, UseClientProtocol: true},
+				Tcp: &networking.ConnectionPoolSettings_TCPSettings{MaxConnections: -1, IdleTimeout: durationpb.New(0)}}}),
+			errs: []string{"spec.ingress[0].connectionPool.http.http1MaxPendingRequests", "spec.ingress[0].connectionPool.http.idleTimeout",
+				"spec.ingress[0].connectionPool.http.useClientProtocol", "spec.ingress[0].connectionPool.tcp.maxConnections"},
+			warns: []string{"spec.ingress[0].connectionPool.http: Invalid value: HTTP connection pool settings have no effect on a non-HTTP port"}},
+		{name: "inbound pool empty and keepalive", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{}},
+			errs: []string{"spec.inboundConnectionPool: Required value: connection pool must have at least one field (http or tcp)"}},
+		{name: "http2 keepalive needs both", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
+			Http: &networking.ConnectionPoolSettings_HTTPSettings{Http2KeepAlive: &networking.ConnectionPoolSettings_HTTPSettings_ConnectionKeepalive{Interval: durationpb.New(1e9)}}}},
+			errs: []string{"spec.inboundConnectionPool.http.http2KeepAlive.timeout: Required value: http2KeepAlive needs both interval and timeout"}},
+		{name: "egress problems", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"*/*"}},
+			nil,
+			{Port: &networking.SidecarPort{Number: 80, TargetPort: 1}, Bind: "bad", Hosts: []string{"noslash"}},
+			{Port: &networking.SidecarPort{Number: 80}, Hosts: []string{"ns/shortname"}},
+			{Hosts: []string{"a/*"}},
+		}},
+			errs: []string{"spec.egress[0]: Invalid value: sidecar: the egress listener with empty port should be the last listener",
+				"spec.egress[1]: Required value", "spec.egress[2].port.targetPort", `spec.egress[2].bind: Invalid value: "bad"`,
+				`spec.egress[2].hosts[0]: Invalid value: "noslash"`, `spec.egress[3].hosts[0]: Invalid value: "ns/shortname": short names (non FQDN) are not allowed`,
+				"spec.egress[4]: Invalid value: sidecar: only one egress listener without a port (catch-all) is allowed"}},
+		{name: "duplicate egress ports", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Port: &networking.SidecarPort{Number: 80}, Hosts: []string{"*/*"}},
+			{Port: &networking.SidecarPort{Number: 80}, Hosts: []string{"*/*"}},
+			{Port: &networking.SidecarPort{Number: 80}, Bind: "10.0.0.1", Hosts: []string{"*/*"}},
+		}},
+			errs: []string{"spec.egress[1].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique (also used by egress[0])"}},
+		{name: "UDS egress", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Port: &networking.SidecarPort{Number: 0}, Bind: "unix:///var/run/a.sock", Hosts: []string{"*/*"}},
+			{Port: &networking.SidecarPort{Number: 0}, Bind: "unix:///var/run/a.sock", Hosts: []string{"*/*"}},
+			{Port: &networking.SidecarPort{Number: 0}, Bind: "127.0.0.1", CaptureMode: networking.CaptureMode_IPTABLES, Hosts: []string{"*/*"}},
+		}},
+			errs: []string{"spec.egress[1].bind: Invalid value: \"unix:///var/run/a.sock\": sidecar: unix domain socket values for listeners must be unique",
+				"spec.egress[2].bind", "spec.egress[2].captureMode: Invalid value: \"IPTABLES\""}},
+		{name: "egress host warnings", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"ns/*", "ns/a.example.com", "ns/*", "*/*"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "ns/a.example.com": egress host is already covered by "ns/*"`,
+				`spec.egress[0].hosts[2]: Invalid value: "ns/*": duplicate egress host`, `spec.egress[0].hosts[0]: Invalid value: "ns/*": egress host is redundant`}},
+		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
+			errs: []string{"spec.egress[0].hosts: Required value"}},
+		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{
+			EgressProxy: &networking.Destination{Host: "bad_host", Subset: "V_1"}}},
+			errs: []string{"spec.outboundTrafficPolicy.egressProxy: Invalid value: egress proxy can only be set with outboundTrafficPolicy mode ALLOW_ANY",
+				"spec.outboundTrafficPolicy.egressProxy.host", "spec.outboundTrafficPolicy.egressProxy.subset", "spec.outboundTrafficPolicy.egressProxy.port: Required value"}},
+	})
+}
+
+func TestSidecarYAML(t *testing.T) {
+	runYAMLCases(t, []yamlCase{
+		{name: "valid", doc: `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: prod}
+spec:
+  egress:
+  - hosts: ["./*", "istio-system/*"]
+`},
+		{name: "short name", doc: `
+apiVersion: networking.istio.io/v1beta1
+kind: Sidecar
+metadata: {name: default, namespace: prod}
+spec:
+  egress:
+  - hosts: ["prod/reviews"]
+`, errs: []string{"Sidecar prod/default", "spec.egress[0].hosts[0]", "short names (non FQDN) are not allowed"}},
+	})
+}

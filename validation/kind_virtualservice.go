@@ -1,0 +1,896 @@
+package validation
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// VirtualService rules: spec validation.md §3.1 (Istio ValidateVirtualService
+// and pkg/config/validation/virtualservice.go), plus field paths on every
+// message and IP destination hosts accepted with a clear message (§9).
+
+func init() { register("VirtualService", validateVirtualService) }
+
+const (
+	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (spec §3.1, PR #36143)
+	maxDirectBody        = 1 << 20
+	warnDirectBody       = 100 << 10
+	jwtClaimHeaderPrefix = "@request.auth.claims"
+	meshGateway          = "mesh"
+)
+
+func validateVirtualService(meta metav1.ObjectMeta, m proto.Message, f *Findings) {
+	vs, ok := m.(*networking.VirtualService)
+	if !ok {
+		return
+	}
+	p := field.NewPath("spec")
+	delegate := len(vs.GetHosts()) == 0
+	if delegate {
+		if len(vs.GetGateways()) > 0 {
+			f.Error(p.Child("gateways"), field.OmitValueType{}, "delegate virtual service must have no gateways specified")
+		}
+		if len(vs.GetTls()) > 0 {
+			f.Error(p.Child("tls"), field.OmitValueType{}, "delegate virtual service must have no tls route specified")
+		}
+		if len(vs.GetTcp()) > 0 {
+			f.Error(p.Child("tcp"), field.OmitValueType{}, "delegate virtual service must have no tcp route specified")
+		}
+	}
+	gatewayBound := isGatewayBound(vs.GetGateways())
+	for i, g := range vs.GetGateways() {
+		validateGatewayName(p.Child("gateways").Index(i), g, f)
+	}
+
+	hasSNI := false
+	for _, t := range vs.GetTls() {
+		for _, m := range t.GetMatch() {
+			if len(m.GetSniHosts()) > 0 {
+				hasSNI = true
+			}
+		}
+	}
+	hp := p.Child("hosts")
+	for i, h := range vs.GetHosts() {
+		switch {
+		case h == "*" && !gatewayBound:
+			f.Error(hp.Index(i), h, "wildcard host * is not allowed for virtual services bound to the mesh gateway")
+		case isIP(h):
+		case gatewayBound && hasSNI && isAutoSNI(h):
+		default:
+			validateWildcardDomain(hp.Index(i), h, f)
+		}
+	}
+	for i := 0; i < len(vs.GetHosts()); i++ {
+		for j := i + 1; j < len(vs.GetHosts()); j++ {
+			a, b := vs.Hosts[i], vs.Hosts[j]
+			if hostsOverlap(a, b) {
+				f.Error(hp.Index(j), b, fmt.Sprintf("duplicate hosts in virtual service: %s & %s", a, b))
+			}
+		}
+	}
+	if len(vs.GetHttp()) == 0 && len(vs.GetTcp()) == 0 && len(vs.GetTls()) == 0 {
+		f.Required(p, "http, tcp or tls must be provided in virtual service")
+	}
+	validateExportTo(p.Child("exportTo"), vs.GetExportTo(), meta.Namespace, false, f)
+
+	for i, r := range vs.GetHttp() {
+		rp := p.Child("http").Index(i)
+		if r == nil {
+			f.Required(rp, "http route must not be null")
+			continue
+		}
+		validateHTTPRoute(rp, r, delegate, gatewayBound, f)
+	}
+	warnUnreachableHTTP(p.Child("http"), vs.GetHttp(), f)
+	for i, r := range vs.GetTls() {
+		validateTLSRoute(p.Child("tls").Index(i), r, vs.GetHosts(), f)
+	}
+	for i, r := range vs.GetTcp() {
+		validateTCPRoute(p.Child("tcp").Index(i), r, f)
+	}
+}
+
+// isGatewayBound: an empty list means the mesh; a list containing "mesh" is mesh-bound too.
+func isGatewayBound(gws []string) bool {
+	return len(gws) > 0 && !slices.Contains(gws, meshGateway)
+}
+
+var autoSNI = regexp.MustCompile(`^outbound_\.[0-9]+_\._\.(.+)$`)
+
+func isAutoSNI(h string) bool {
+	m := autoSNI.FindStringSubmatch(h)
+	return m != nil && isWildcardDomain(m[1])
+}
+
+// validateGatewayName checks a gateway reference: "mesh", "ns/name",
+// legacy "name.ns" (warning) or a bare name.
+func validateGatewayName(p *field.Path, g string, f *Findings) {
+	if g == meshGateway {
+		return
+	}
+	if ns, name, ok := strings.Cut(g, "/"); ok {
+		if !isLowerDNSLabel(ns) || !isLowerDNSLabel(name) {
+			f.Error(p, g, "gateway reference must be <namespace>/<name> with DNS-1123 label parts")
+		}
+		return
+	}
+	if name, ns, ok := strings.Cut(g, "."); ok && !strings.Contains(ns, ".") {
+		f.Warn(p, g, fmt.Sprintf("using legacy gatewayName format %q; prefer the <namespace>/<name> format: %q", g, ns+"/"+name))
+	}
+	validateFQDN(p, g, f)
+}
+
+// hostsOverlap reports whether one host name (possibly wildcard) matches the other.
+func hostsOverlap(a, b string) bool {
+	return a == b || wildcardCovers(a, b) || wildcardCovers(b, a)
+}
+
+// wildcardCovers reports whether the wildcard host w matches every name h
+// matches: "*" covers everything; "*.foo.com" covers "x.foo.com" and "*.x.foo.com".
+func wildcardCovers(w, h string) bool {
+	if w == "*" {
+		return true
+	}
+	if !strings.HasPrefix(w, "*") {
+		return false
+	}
+	suffix := w[1:]
+	if rest, ok := strings.CutPrefix(h, "*"); ok {
+		return strings.HasSuffix(rest, suffix)
+	}
+	return len(h) > len(suffix) && strings.HasSuffix(h, suffix)
+}
+
+func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatewayBound bool, f *Findings) {
+	// Route-type conflicts (spec §3.1 "Route-type conflicts").
+	if r.GetDelegate() != nil {
+		if delegateVS {
+			f.Error(p.Child("delegate"), field.OmitValueType{}, "delegate virtual service cannot have a delegate route")
+		}
+		if r.GetRedirect() != nil {
+			f.Error(p.Child("redirect"), field.OmitValueType{}, "redirect must not be set together with delegate")
+		}
+		if len(r.GetRoute()) > 0 {
+			f.Error(p.Child("route"), field.OmitValueType{}, "route must not be set together with delegate")
+		}
+		d := r.GetDelegate()
+		if d.GetName() == "" {
+			f.Required(p.Child("delegate", "name"), "delegate name is required")
+		} else if msgs := k8svalidation.IsDNS1123Subdomain(d.GetName()); len(msgs) > 0 {
+			f.Error(p.Child("delegate", "name"), d.GetName(), strings.Join(msgs, "; "))
+		}
+		if d.GetNamespace() != "" && !isLowerDNSLabel(d.GetNamespace()) {
+			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label")
+		}
+	}
+	if r.GetRedirect() != nil {
+		for _, c := range []struct {
+			set  bool
+			name string
+		}{{len(r.GetRoute()) > 0, "route"}, {r.GetFault() != nil, "fault"}, {r.GetRewrite() != nil, "rewrite"}, {r.GetDirectResponse() != nil, "directResponse"}} {
+			if c.set {
+				f.Error(p.Child(c.name), field.OmitValueType{}, fmt.Sprintf("HTTP route cannot contain both %s and redirect", c.name))
+			}
+		}
+	}
+	if r.GetDirectResponse() != nil {
+		for _, c := range []struct {
+			set  bool
+			name string
+		}{{len(r.GetRoute()) > 0, "route"}, {r.GetFault() != nil, "fault"}, {r.GetRewrite() != nil, "rewrite"}} {
+			if c.set {
+				f.Error(p.Child(c.name), field.OmitValueType{}, fmt.Sprintf("HTTP route cannot contain both %s and directResponse", c.name))
+			}
+		}
+	}
+	if len(r.GetRoute()) == 0 && r.GetRedirect() == nil && r.GetDirectResponse() == nil && r.GetDelegate() == nil {
+		f.Required(p.Child("route"), "HTTP route, redirect or direct_response is required")
+	}
+	if r.GetMirror() != nil && len(r.GetMirrors()) > 0 {
+		f.Error(p.Child("mirrors"), field.OmitValueType{}, "cannot set both mirror and mirrors")
+	}
+
+	for i, m := range r.GetMatch() {
+		validateHTTPMatch(p.Child("match").Index(i), m, gatewayBound, f)
+	}
+	authoritySets := validateHeaders(p.Child("headers"), r.GetHeaders(), f)
+	if r.GetRewrite().GetAuthority() != "" {
+		authoritySets++
+	}
+	for i, d := range r.GetRoute() {
+		if d != nil {
+			authoritySets += validateHeaders(p.Child("route").Index(i).Child("headers"), d.GetHeaders(), f)
+		}
+	}
+	if authoritySets > 1 {
+		f.Error(p, field.OmitValueType{}, "authority header cannot be set multiple times")
+	}
+	validateCORS(p.Child("corsPolicy"), r.GetCorsPolicy(), f)
+	validateFault(p.Child("fault"), r.GetFault(), f)
+	validateMirrors(p, r, f)
+	validateRedirect(p.Child("redirect"), r.GetRedirect(), r.GetMatch(), f)
+	validateDirectResponse(p.Child("directResponse"), r.GetDirectResponse(), f)
+	validateRetries(p.Child("retries"), r.GetRetries(), f)
+	validateRewrite(p.Child("rewrite"), r.GetRewrite(), f)
+	if r.GetTimeout() != nil {
+		validateDuration(p.Child("timeout"), r.GetTimeout(), f)
+	}
+	validateHTTPDestinations(p.Child("route"), r.GetRoute(), f)
+}
+
+// ---- matches ----
+
+var pseudoHeaders = map[string]bool{":method": true, ":scheme": true, ":authority": true, ":path": true, ":status": true}
+
+// httpToken is RFC 7230 tchar+.
+var httpToken = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9a-zA-Z]+$")
+
+func isHTTPToken(s string) bool { return httpToken.MatchString(s) }
+
+func validateHTTPMatch(p *field.Path, m *networking.HTTPMatchRequest, gatewayBound bool, f *Findings) {
+	if m == nil {
+		return
+	}
+	validateStringMatch(p.Child("uri"), m.GetUri(), true, f)
+	validateStringMatch(p.Child("scheme"), m.GetScheme(), false, f)
+	validateStringMatch(p.Child("method"), m.GetMethod(), false, f)
+	validateStringMatch(p.Child("authority"), m.GetAuthority(), false, f)
+	for _, set := range []struct {
+		name    string
+		headers map[string]*networking.StringMatch
+		without bool
+	}{{"headers", m.GetHeaders(), false}, {"withoutHeaders", m.GetWithoutHeaders(), true}} {
+		for _, k := range sortedKeys(set.headers) {
+			hp := p.Child(set.name).Key(k)
+			v := set.headers[k]
+			switch {
+			case strings.HasPrefix(k, jwtClaimHeaderPrefix):
+				if !gatewayBound {
+					f.Error(hp, k, "JWT claim based routing (@request.auth.claims) is only supported for gateway; bind the virtual service to a gateway")
+				}
+			case pseudoHeaders[strings.ToLower(k)]:
+			case !isHTTPToken(k):
+				f.Error(hp, k, "header name is not a valid HTTP token (RFC 7230)")
+			}
+			if v == nil {
+				if !set.without {
+					f.Required(hp, "header match must not be null")
+				}
+				continue
+			}
+			if set.without {
+				if re, ok := v.GetMatchType().(*networking.StringMatch_Regex); ok && re.Regex == "*" {
+					continue // presence
+				}
+			}
+			validateStringMatch(hp, v, false, f)
+		}
+	}
+	for _, k := range sortedKeys(m.GetQueryParams()) {
+		validateStringMatch(p.Child("queryParams").Key(k), m.GetQueryParams()[k], false, f)
+	}
+	if m.GetPort() != 0 {
+		validatePort(p.Child("port"), m.GetPort(), f)
+	}
+	validateLabels(p.Child("sourceLabels"), m.GetSourceLabels(), f)
+	for i, g := range m.GetGateways() {
+		validateGatewayName(p.Child("gateways").Index(i), g, f)
+	}
+	if ns := m.GetSourceNamespace(); ns != "" && !isLowerDNSLabel(ns) {
+		f.Error(p.Child("sourceNamespace"), ns, "must be a DNS-1123 label")
+	}
+}
+
+// validateStringMatch: empty prefix is allowed only for the URI; regexes must be
+// non-empty, at most 1024 characters and compile under RE2 (Go's regexp is RE2).
+func validateStringMatch(p *field.Path, m *networking.StringMatch, emptyPrefixOK bool, f *Findings) {
+	if m == nil {
+		return
+	}
+	switch t := m.GetMatchType().(type) {
+	case *networking.StringMatch_Prefix:
+		if t.Prefix == "" && !emptyPrefixOK {
+			f.Error(p.Child("prefix"), t.Prefix, "prefix match must not be empty")
+		}
+	case *networking.StringMatch_Regex:
+		validateRegex(p.Child("regex"), t.Regex, f)
+	}
+}
+
+func validateRegex(p *field.Path, re string, f *Findings) {
+	if re == "" {
+		f.Error(p, re, "regex match must not be empty")
+		return
+	}
+	if len(re) > maxRegexLen {
+		f.Error(p, field.OmitValueType{}, fmt.Sprintf("regex is too long: %d characters, the limit is %d", len(re), maxRegexLen))
+		return
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		f.Error(p, re, fmt.Sprintf("%v; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)", err))
+	}
+}
+
+// ---- header operations ----
+
+// validateHeaders checks request/response header operations and returns how
+// many times the authority is set (at most once per route, spec §3.1).
+func validateHeaders(p *field.Path, h *networking.Headers, f *Findings) int {
+	if h == nil {
+		return 0
+	}
+	authority := 0
+	if req := h.GetRequest(); req != nil {
+		rp := p.Child("request")
+		for _, op := range []struct {
+			name string
+			m    map[string]string
+		}{{"set", req.GetSet()}, {"add", req.GetAdd()}} {
+			for _, k := range sortedKeys(op.m) {
+				kp := rp.Child(op.name).Key(k)
+				lk := strings.ToLower(k)
+				switch {
+				case k == "":
+					f.Error(kp, k, "header name must not be empty")
+				case lk == ":authority" || lk == "host":
+					authority++
+				case strings.HasPrefix(k, ":"):
+					f.Error(kp, k, "pseudo-headers other than :authority cannot be set")
+				case !isHTTPToken(k):
+					f.Error(kp, k, "header name is not a valid HTTP token (RFC 7230)")
+				}
+				validateHeaderValue(kp, op.m[k], f)
+			}
+		}
+		for i, k := range req.GetRemove() {
+			validateRemovableHeader(rp.Child("remove").Index(i), k, f)
+		}
+	}
+	if resp := h.GetResponse(); resp != nil {
+		rp := p.Child("response")
+		for _, op := range []struct {
+			name string
+			m    map[string]string
+		}{{"set", resp.GetSet()}, {"add", resp.GetAdd()}} {
+			for _, k := range sortedKeys(op.m) {
+				kp := rp.Child(op.name).Key(k)
+				validateRemovableHeader(kp, k, f)
+				validateHeaderValue(kp, op.m[k], f)
+			}
+		}
+		for i, k := range resp.GetRemove() {
+			validateRemovableHeader(rp.Child("remove").Index(i), k, f)
+		}
+	}
+	return authority
+}
+
+func validateRemovableHeader(p *field.Path, k string, f *Findings) {
+	switch {
+	case k == "":
+		f.Error(p, k, "header name must not be empty")
+	case strings.EqualFold(k, "host"):
+		f.Error(p, k, "cannot set Host header")
+	case strings.HasPrefix(k, ":"):
+		f.Error(p, k, "pseudo-headers cannot be modified here")
+	case !isHTTPToken(k):
+		f.Error(p, k, "header name is not a valid HTTP token (RFC 7230)")
+	}
+}
+
+// validateHeaderValue: no control characters but tab; '%' starts a %VAR%
+// expression or is escaped as %% (Envoy's substitution format).
+func validateHeaderValue(p *field.Path, v string, f *Findings) {
+	for _, r := range v {
+		if r != '\t' && (r < 0x20 || r == 0x7f) {
+			f.Error(p, v, "header value must not contain control characters")
+			return
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' {
+			continue
+		}
+		if i+1 < len(v) && v[i+1] == '%' {
+			i++
+			continue
+		}
+		end := strings.IndexByte(v[i+1:], '%')
+		if end < 0 {
+			f.Error(p, v, fmt.Sprintf("Un-terminated variable expression '%s'", v[i:]))
+			return
+		}
+		i += end + 1
+	}
+}
+
+// ---- CORS, fault, mirror, redirect, direct response, retries, rewrite ----
+
+var corsMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "CONNECT": true, "OPTIONS": true, "TRACE": true, "*": true}
+
+func validateCORS(p *field.Path, c *networking.CorsPolicy, f *Findings) {
+	if c == nil {
+		return
+	}
+	for i, o := range c.GetAllowOrigins() {
+		op := p.Child("allowOrigins").Index(i)
+		switch t := o.GetMatchType().(type) {
+		case *networking.StringMatch_Exact:
+			if t.Exact == "" {
+				f.Error(op.Child("exact"), t.Exact, "allowOrigins exact match must not be empty")
+			}
+		case *networking.StringMatch_Prefix:
+			if t.Prefix == "" {
+				f.Error(op.Child("prefix"), t.Prefix, "allowOrigins prefix match must not be empty")
+			}
+		case *networking.StringMatch_Regex:
+			validateRegex(op.Child("regex"), t.Regex, f)
+		default:
+			f.Required(op, "allowOrigins entry needs exact, prefix or regex")
+		}
+	}
+	for i, m := range c.GetAllowMethods() {
+		if !corsMethods[m] {
+			f.Error(p.Child("allowMethods").Index(i), m, "not a supported HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE or *)")
+		}
+	}
+	for _, l := range []struct {
+		name string
+		hs   []string
+	}{{"allowHeaders", c.GetAllowHeaders()}, {"exposeHeaders", c.GetExposeHeaders()}} {
+		for i, h := range l.hs {
+			if h != "*" && !isHTTPToken(h) {
+				f.Error(p.Child(l.name).Index(i), h, "header name is not a valid HTTP token (RFC 7230)")
+			}
+		}
+	}
+	if ma := c.GetMaxAge(); ma != nil {
+		validateDuration(p.Child("maxAge"), ma, f)
+		if ma.GetNanos() != 0 {
+			f.Error(p.Child("maxAge"), ma.AsDuration().String(), "max_age duration is accurate only to seconds precision")
+		}
+	}
+}
+
+var grpcCodes = map[string]bool{"OK": true, "CANCELLED": true, "UNKNOWN": true, "INVALID_ARGUMENT": true, "DEADLINE_EXCEEDED": true,
+	"NOT_FOUND": true, "ALREADY_EXISTS": true, "PERMISSION_DENIED": true, "RESOURCE_EXHAUSTED": true, "FAILED_PRECONDITION": true,
+	"ABORTED": true, "OUT_OF_RANGE": true, "UNIMPLEMENTED": true, "INTERNAL": true, "UNAVAILABLE": true, "DATA_LOSS": true, "UNAUTHENTICATED": true}
+
+func validatePercent(p *field.Path, pc *networking.Percent, f *Findings) {
+	if pc == nil {
+		return
+	}
+	v := pc.GetValue()
+	if v != 0 && (v < 0.0001 || v > 100) {
+		f.Error(p.Child("value"), v, fmt.Sprintf("percentage %v is neither 0.0, nor in range [0.0001, 100.0]", v))
+	}
+}
+
+func validateFault(p *field.Path, fl *networking.HTTPFaultInjection, f *Findings) {
+	if fl == nil {
+		return
+	}
+	if fl.GetAbort() == nil && fl.GetDelay() == nil {
+		f.Required(p, "fault must have an abort and/or a delay")
+	}
+	if a := fl.GetAbort(); a != nil {
+		ap := p.Child("abort")
+		validatePercent(ap.Child("percentage"), a.GetPercentage(), f)
+		switch t := a.GetErrorType().(type) {
+		case *networking.HTTPFaultInjection_Abort_HttpStatus:
+			// 600 is accepted like Istio/Envoy; but not beyond (spec §3.1 quirk documented in docs/compat).
+			if t.HttpStatus < 200 || t.HttpStatus > 599 {
+				f.Error(ap.Child("httpStatus"), int64(t.HttpStatus), "HTTP status must be in the range 200..599")
+			}
+		case *networking.HTTPFaultInjection_Abort_GrpcStatus:
+			if !grpcCodes[t.GrpcStatus] {
+				f.Error(ap.Child("grpcStatus"), t.GrpcStatus, "not a gRPC status code name (e.g. NOT_FOUND, UNAVAILABLE)")
+			}
+		case *networking.HTTPFaultInjection_Abort_Http2Error:
+			f.Error(ap.Child("http2Error"), t.Http2Error, "HTTP/2 abort fault injection not supported yet")
+		default:
+			f.Warn(ap, nil, "abort has no error type (httpStatus or grpcStatus) and has no effect")
+		}
+	}
+	if d := fl.GetDelay(); d != nil {
+		dp := p.Child("delay")
+		validatePercent(dp.Child("percentage"), d.GetPercentage(), f)
+		switch t := d.GetHttpDelayType().(type) {
+		case *networking.HTTPFaultInjection_Delay_FixedDelay:
+			validateDuration(dp.Child("fixedDelay"), t.FixedDelay, f)
+		case *networking.HTTPFaultInjection_Delay_ExponentialDelay:
+			f.Error(dp.Child("exponentialDelay"), field.OmitValueType{}, "exponentialDelay is not supported yet")
+		default:
+			f.Required(dp.Child("fixedDelay"), "delay needs fixedDelay")
+		}
+		if d.GetPercent() != 0 {
+			f.Warn(dp.Child("percent"), int64(d.GetPercent()), "using deprecated setting; use percentage instead")
+		}
+	}
+}
+
+func validateMirrors(p *field.Path, r *networking.HTTPRoute, f *Findings) {
+	if r.GetMirrorPercentage() != nil {
+		v := r.GetMirrorPercentage().GetValue()
+		if v < 0 || v > 100 {
+			f.Error(p.Child("mirrorPercentage", "value"), v, "mirror percentage must be in the range 0..100")
+		}
+	}
+	if mp := r.GetMirrorPercent(); mp != nil {
+		f.Warn(p.Child("mirrorPercent"), int64(mp.GetValue()), "using deprecated setting mirrorPercent; use mirrorPercentage instead")
+		if mp.GetValue() > 100 {
+			f.Error(p.Child("mirrorPercent"), int64(mp.GetValue()), "mirror percent must be in the range 0..100")
+		}
+	}
+	if r.GetMirror() != nil {
+		validateDestination(p.Child("mirror"), r.GetMirror(), f)
+	}
+	for i, m := range r.GetMirrors() {
+		mp := p.Child("mirrors").Index(i)
+		if m.GetDestination() == nil {
+			f.Required(mp.Child("destination"), "mirror destination is required")
+		} else {
+			validateDestination(mp.Child("destination"), m.GetDestination(), f)
+		}
+		if pc := m.GetPercentage(); pc != nil && (pc.GetValue() < 0 || pc.GetValue() > 100) {
+			f.Error(mp.Child("percentage", "value"), pc.GetValue(), "mirror percentage must be in the range 0..100")
+		}
+	}
+}
+
+func validateRedirect(p *field.Path, r *networking.HTTPRedirect, matches []*networking.HTTPMatchRequest, f *Findings) {
+	if r == nil {
+		return
+	}
+	if r.GetUri() != "" && r.GetPrefixRewrite() != "" {
+		f.Error(p.Child("prefixRewrite"), r.GetPrefixRewrite(), "cannot set both uri and prefixRewrite")
+	}
+	if r.GetPrefixRewrite() != "" {
+		for i, m := range matches {
+			if _, ok := m.GetUri().GetMatchType().(*networking.StringMatch_Prefix); !ok {
+				f.Error(p.Child("prefixRewrite"), r.GetPrefixRewrite(), fmt.Sprintf("prefixRewrite requires every URI match to be a prefix match; match[%d] is not", i))
+				break
+			}
+		}
+	}
+	port, hasPort := r.GetRedirectPort().(*networking.HTTPRedirect_Port)
+	_, derive := r.GetRedirectPort().(*networking.HTTPRedirect_DerivePort)
+	if r.GetUri() == "" && r.GetAuthority() == "" && r.GetScheme() == "" && r.GetPrefixRewrite() == "" && !hasPort && !derive {
+		f.Required(p, "redirect must specify uri, prefixRewrite, authority, scheme or port")
+	}
+	if hasPort {
+		validatePort(p.Child("port"), port.Port, f)
+	}
+	if c := r.GetRedirectCode(); c != 0 && (c < 300 || c > 399) {
+		f.Error(p.Child("redirectCode"), int64(c), "redirect code must be in the range 300..399")
+	}
+	if s := r.GetScheme(); s != "" && s != "http" && s != "https" {
+		f.Error(p.Child("scheme"), s, "scheme must be http or https")
+	}
+}
+
+func validateDirectResponse(p *field.Path, d *networking.HTTPDirectResponse, f *Findings) {
+	if d == nil {
+		return
+	}
+	if s := d.GetStatus(); s < 200 || s > 599 {
+		f.Error(p.Child("status"), int64(s), "HTTP status must be in the range 200..599")
+	}
+	size := len(d.GetBody().GetString_()) + len(d.GetBody().GetBytes())
+	switch {
+	case size > maxDirectBody:
+		f.Error(p.Child("body"), field.OmitValueType{}, fmt.Sprintf("body is %d bytes; the limit is 1MB", size))
+	case size > warnDirectBody:
+		f.Warn(p.Child("body"), nil, "large direct_responses may impact control plane performance")
+	}
+}
+
+var retryOnPolicies = map[string]bool{"5xx": true, "gateway-error": true, "reset": true, "reset-before-request": true, "connect-failure": true,
+	"retriable-4xx": true, "refused-stream": true, "retriable-status-codes": true, "retriable-headers": true, "envoy-ratelimited": true,
+	"http3-post-connect-failure": true, "cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true}
+
+func validateRetries(p *field.Path, r *networking.HTTPRetry, f *Findings) {
+	if r == nil {
+		return
+	}
+	if r.GetAttempts() < 0 {
+		f.Error(p.Child("attempts"), int64(r.GetAttempts()), "attempts cannot be negative")
+	}
+	if r.GetAttempts() == 0 && (r.GetPerTryTimeout() != nil || r.GetRetryOn() != "" || r.GetRetryRemoteLocalities() != nil) {
+		f.Error(p.Child("attempts"), int64(0), "http retry policy configured when attempts are set to 0 (disabled)")
+	}
+	if r.GetPerTryTimeout() != nil {
+		validateDuration(p.Child("perTryTimeout"), r.GetPerTryTimeout(), f)
+	}
+	if r.GetBackoff() != nil {
+		validateDuration(p.Child("backoff"), r.GetBackoff(), f)
+	}
+	if on := r.GetRetryOn(); on != "" {
+		for _, item := range strings.Split(on, ",") {
+			item = strings.TrimSpace(item)
+			if retryOnPolicies[item] {
+				continue
+			}
+			if code, err := strconv.Atoi(item); err == nil && http.StatusText(code) != "" {
+				continue
+			}
+			f.Error(p.Child("retryOn"), on, fmt.Sprintf("%q is not a valid retryOn policy or HTTP status code", item))
+		}
+	}
+}
+
+func validateRewrite(p *field.Path, r *networking.HTTPRewrite, f *Findings) {
+	if r == nil {
+		return
+	}
+	if r.GetUri() != "" && r.GetUriRegexRewrite() != nil {
+		f.Error(p.Child("uriRegexRewrite"), field.OmitValueType{}, "cannot set both uri and uriRegexRewrite")
+	}
+	if r.GetUri() == "" && r.GetUriRegexRewrite() == nil && r.GetAuthority() == "" {
+		f.Required(p, "rewrite must specify uri, uriRegexRewrite or authority")
+	}
+	if rr := r.GetUriRegexRewrite(); rr != nil {
+		rp := p.Child("uriRegexRewrite")
+		if rr.GetMatch() == "" {
+			f.Required(rp.Child("match"), "uriRegexRewrite needs a match regex")
+		} else {
+			validateRegex(rp.Child("match"), rr.GetMatch(), f)
+		}
+		if rr.GetRewrite() == "" {
+			f.Required(rp.Child("rewrite"), "uriRegexRewrite needs a rewrite")
+		}
+	}
+}
+
+// ---- destinations ----
+
+func validateDestination(p *field.Path, d *networking.Destination, f *Findings) {
+	if d == nil {
+		f.Required(p, "destination is required")
+		return
+	}
+	h := d.GetHost()
+	switch {
+	case h == "":
+		f.Required(p.Child("host"), "destination host is required")
+	case h == "*":
+		f.Error(p.Child("host"), h, "wildcard host * is not allowed as a destination")
+	case isIP(h):
+		// Envoy routes to an IP destination as a static cluster only via a
+		// ServiceEntry; say so instead of Istio's "top level domain cannot be all-numeric" (spec §3.1, §9.2).
+		f.Error(p.Child("host"), h, "destination host must be a service name, not an IP address; define a ServiceEntry for the IP and route to its host")
+	default:
+		validateWildcardDomain(p.Child("host"), h, f)
+	}
+	if s := d.GetSubset(); s != "" && !isLowerDNSLabel(s) {
+		f.Error(p.Child("subset"), s, "subset must be a DNS-1123 label")
+	}
+	if d.GetPort() != nil {
+		validatePort(p.Child("port", "number"), d.GetPort().GetNumber(), f)
+	}
+}
+
+func validateHTTPDestinations(p *field.Path, ds []*networking.HTTPRouteDestination, f *Findings) {
+	total := int64(0)
+	for i, d := range ds {
+		dp := p.Index(i)
+		if d == nil {
+			f.Required(dp, "route destination must not be null")
+			continue
+		}
+		validateDestination(dp.Child("destination"), d.GetDestination(), f)
+		if d.GetWeight() < 0 {
+			f.Error(dp.Child("weight"), int64(d.GetWeight()), fmt.Sprintf("weight %d < 0", d.GetWeight()))
+		}
+		total += int64(d.GetWeight())
+	}
+	if len(ds) > 1 && total == 0 {
+		f.Error(p, field.OmitValueType{}, "total destination weight = 0")
+	}
+}
+
+func validateRouteDestinations(p *field.Path, ds []*networking.RouteDestination, f *Findings) {
+	if len(ds) == 0 {
+		f.Required(p, "route is required")
+		return
+	}
+	total := int64(0)
+	for i, d := range ds {
+		dp := p.Index(i)
+		if d == nil {
+			f.Required(dp, "route destination must not be null")
+			continue
+		}
+		validateDestination(dp.Child("destination"), d.GetDestination(), f)
+		if d.GetWeight() < 0 {
+			f.Error(dp.Child("weight"), int64(d.GetWeight()), fmt.Sprintf("weight %d < 0", d.GetWeight()))
+		}
+		total += int64(d.GetWeight())
+	}
+	if len(ds) > 1 && total == 0 {
+		f.Error(p, field.OmitValueType{}, "total destination weight = 0")
+	}
+}
+
+// ---- TLS and TCP routes ----
+
+func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, f *Findings) {
+	if r == nil {
+		f.Required(p, "tls route must not be null")
+		return
+	}
+	if len(r.GetMatch()) == 0 {
+		f.Required(p.Child("match"), "TLS route must have at least one match condition")
+	}
+	for i, m := range r.GetMatch() {
+		mp := p.Child("match").Index(i)
+		if m == nil {
+			f.Required(mp, "TLS match must not be null")
+			continue
+		}
+		if len(m.GetSniHosts()) == 0 {
+			f.Required(mp.Child("sniHosts"), "TLS match must have at least one SNI host")
+		}
+		for j, sni := range m.GetSniHosts() {
+			sp := mp.Child("sniHosts").Index(j)
+			if isIP(sni) {
+				f.Warn(sp, sni, "an IP address as SNI host never matches: clients send names in SNI")
+				continue
+			}
+			if !isAutoSNI(sni) {
+				validateWildcardDomain(sp, sni, f)
+			}
+			covered := false
+			for _, h := range hosts {
+				if h == sni || wildcardCovers(h, sni) || isAutoSNI(sni) {
+					covered = true
+					break
+				}
+			}
+			if !covered {
+				f.Error(sp, sni, fmt.Sprintf("SNI host %q is not a compatible subset of any of the virtual service hosts: [%s]", sni, strings.Join(hosts, ", ")))
+			}
+		}
+		for j, s := range m.GetDestinationSubnets() {
+			validateCIDR(mp.Child("destinationSubnets").Index(j), s, f)
+		}
+		if m.GetPort() != 0 {
+			validatePort(mp.Child("port"), m.GetPort(), f)
+		}
+		validateLabels(mp.Child("sourceLabels"), m.GetSourceLabels(), f)
+		for j, g := range m.GetGateways() {
+			validateGatewayName(mp.Child("gateways").Index(j), g, f)
+		}
+	}
+	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
+}
+
+func validateTCPRoute(p *field.Path, r *networking.TCPRoute, f *Findings) {
+	if r == nil {
+		f.Required(p, "tcp route must not be null")
+		return
+	}
+	for i, m := range r.GetMatch() {
+		mp := p.Child("match").Index(i)
+		if m == nil {
+			f.Required(mp, "TCP match must not be null")
+			continue
+		}
+		for j, s := range m.GetDestinationSubnets() {
+			validateCIDR(mp.Child("destinationSubnets").Index(j), s, f)
+		}
+		if m.GetPort() != 0 {
+			validatePort(mp.Child("port"), m.GetPort(), f)
+		}
+		validateLabels(mp.Child("sourceLabels"), m.GetSourceLabels(), f)
+		for j, g := range m.GetGateways() {
+			validateGatewayName(mp.Child("gateways").Index(j), g, f)
+		}
+	}
+	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
+}
+
+// ---- unreachable rules (warnings, spec §3.1; Istio's IST0130/IST0131) ----
+
+func warnUnreachableHTTP(p *field.Path, routes []*networking.HTTPRoute, f *Findings) {
+	seen := map[string]int{}
+	var prefixes []prefixMatch
+	for i, r := range routes {
+		if r == nil {
+			continue
+		}
+		if len(r.GetMatch()) == 0 {
+			if i < len(routes)-1 {
+				f.Warn(p.Index(i), nil, "route without matches defined before other routes: only the last route can have no matches, the routes after it are unreachable")
+			}
+			continue
+		}
+		used := 0
+		for j, m := range r.GetMatch() {
+			key := matchKey(m)
+			if prev, ok := seen[key]; ok {
+				used++
+				f.Warn(p.Index(i).Child("match").Index(j), nil, fmt.Sprintf("match is not used (duplicate/overlapping match in rule %d)", prev))
+				continue
+			}
+			if prev, pm, ok := coveringPrefix(prefixes, m); ok {
+				used++
+				f.Warn(p.Index(i).Child("match").Index(j), nil, fmt.Sprintf("match is not used: URI prefix %q of rule %d already matches these requests", pm, prev))
+				continue
+			}
+			seen[key] = i
+			if pm, ok := m.GetUri().GetMatchType().(*networking.StringMatch_Prefix); ok {
+				prefixes = append(prefixes, prefixMatch{rule: i, prefix: pm.Prefix, rest: restKey(m)})
+			}
+		}
+		if used == len(r.GetMatch()) && used > 1 {
+			f.Warn(p.Index(i), nil, "all matches used by prior rules")
+		}
+	}
+}
+
+// prefixMatch is an earlier URI-prefix match and the rest of its conditions.
+type prefixMatch struct {
+	rule   int
+	prefix string
+	rest   string
+}
+
+// coveringPrefix finds an earlier prefix match whose other conditions are
+// identical and whose prefix covers m's URI (e.g. /api before /api/v1): m can
+// then never be reached. Only exact equality of the other conditions is
+// treated as covering, so this never warns about a reachable match.
+func coveringPrefix(prefixes []prefixMatch, m *networking.HTTPMatchRequest) (int, string, bool) {
+	var uri string
+	switch t := m.GetUri().GetMatchType().(type) {
+	case *networking.StringMatch_Prefix:
+		uri = t.Prefix
+	case *networking.StringMatch_Exact:
+		uri = t.Exact
+	default:
+		return 0, "", false
+	}
+	rest := ""
+	for _, pm := range prefixes {
+		if !strings.HasPrefix(uri, pm.prefix) {
+			continue
+		}
+		if rest == "" {
+			rest = restKey(m)
+		}
+		if rest == pm.rest {
+			return pm.rule, pm.prefix, true
+		}
+	}
+	return 0, "", false
+}
+
+// restKey is a match's identity without its name and URI.
+func restKey(m *networking.HTTPMatchRequest) string {
+	c := proto.Clone(m).(*networking.HTTPMatchRequest)
+	c.Name, c.Uri = "", nil
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	return "r" + string(b)
+}
+
+// matchKey is a match's identity ignoring its name.
+func matchKey(m *networking.HTTPMatchRequest) string {
+	if m == nil {
+		return "<nil>"
+	}
+	c := proto.Clone(m).(*networking.HTTPMatchRequest)
+	c.Name = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	return string(b)
+}

@@ -1,0 +1,91 @@
+package validation
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+
+	"google.golang.org/protobuf/proto"
+	extensions "istio.io/api/extensions/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func init() { register("WasmPlugin", validateWasmPlugin) }
+
+// wasmSHA256 is a lowercase hex SHA-256 digest.
+var wasmSHA256 = regexp.MustCompile(`^[a-f0-9]{64}$`)
+
+// wasmSchemes are the module URL schemes Istio can fetch ("" means oci).
+var wasmSchemes = map[string]bool{"": true, "file": true, "http": true, "https": true, "oci": true}
+
+// validateWasmPlugin implements spec §3.9 (WasmPlugin). Empty
+// imagePullSecret/pluginName are CRD rules (minLength 1) left to the CRD layer.
+func validateWasmPlugin(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
+	w, ok := spec.(*extensions.WasmPlugin)
+	if !ok {
+		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: WasmPlugin spec has type %T", spec))
+		return
+	}
+	sp := field.NewPath("spec")
+	khPolicyTargets(sp, w.GetSelector(), w.GetTargetRef(), w.GetTargetRefs(), f)
+
+	up := sp.Child("url")
+	if w.GetUrl() == "" {
+		f.Required(up, "url must be set")
+	} else if u, err := url.Parse(w.GetUrl()); err != nil {
+		f.Error(up, w.GetUrl(), "url must have schema one of [http, https, file, oci]: invalid url: "+err.Error())
+	} else if !wasmSchemes[u.Scheme] {
+		f.Error(up, w.GetUrl(), fmt.Sprintf("url must have schema one of [http, https, file, oci], found %q", u.Scheme))
+	}
+	if s := w.GetSha256(); s != "" && !wasmSHA256.MatchString(s) {
+		f.Error(sp.Child("sha256"), s, "sha256 must be 64 lowercase hexadecimal characters")
+	}
+	if s := w.GetImagePullSecret(); len(s) > 253 {
+		f.Error(sp.Child("imagePullSecret"), s, fmt.Sprintf("imagePullSecret is %d characters long, the limit is 253", len(s)))
+	}
+	if s := w.GetPluginName(); len(s) > 256 {
+		f.Error(sp.Child("pluginName"), s, fmt.Sprintf("pluginName is %d characters long, the limit is 256", len(s)))
+	}
+
+	ep := sp.Child("vmConfig", "env")
+	seen := map[string]int{}
+	for i, e := range w.GetVmConfig().GetEnv() {
+		p := ep.Index(i)
+		if e == nil {
+			f.Required(p, "env entry must not be null")
+			continue
+		}
+		switch n := e.GetName(); {
+		case n == "":
+			f.Required(p.Child("name"), "env name must not be empty")
+		case len(n) > 256:
+			f.Error(p.Child("name"), n, fmt.Sprintf("env name is %d characters long, the limit is 256", len(n)))
+		default:
+			if j, dup := seen[n]; dup {
+				f.Error(p.Child("name"), n, fmt.Sprintf("duplicate env name (Duplicate value): also set by env[%d]", j))
+			} else {
+				seen[n] = i
+			}
+		}
+		if e.GetValueFrom() != extensions.EnvValueSource_INLINE && e.GetValue() != "" {
+			f.Error(p.Child("value"), e.GetValue(), "value may only be set when valueFrom is INLINE")
+		}
+	}
+
+	for i, m := range w.GetMatch() {
+		mp := sp.Child("match").Index(i)
+		if m == nil {
+			f.Required(mp, "match entry must not be null")
+			continue
+		}
+		for j, port := range m.GetPorts() {
+			pp := mp.Child("ports").Index(j)
+			if port == nil {
+				f.Required(pp, "port selector must not be null")
+				continue
+			}
+			validatePort(pp.Child("number"), port.GetNumber(), f)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package validation
+
+import (
+	"fmt"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Annotations with a meaning for validation (spec §2.1).
+const (
+	annotationDryRun       = "istio.io/dry-run"
+	annotationAlwaysReject = "internal.istio.io/webhook-always-reject"
+	annotationParents      = "internal.istio.io/parents"
+	annotationParentNS     = "internal.istio.io/parent-namespace"
+)
+
+// validateMetadata applies the checks every kind gets before its own rules
+// (spec §2.1, Istio's validateMetadata), plus the API server's name rules so
+// offline results agree with kubectl apply.
+func validateMetadata(kind string, meta metav1.ObjectMeta, f *Findings) {
+	p := field.NewPath("metadata")
+	if meta.Name == "" && meta.GenerateName == "" {
+		f.Required(p.Child("name"), "name or generateName is required")
+	} else if meta.Name != "" {
+		for _, msg := range k8svalidation.IsDNS1123Subdomain(meta.Name) {
+			f.Error(p.Child("name"), meta.Name, msg)
+		}
+	}
+	if meta.Namespace != "" {
+		for _, msg := range k8svalidation.IsDNS1123Label(meta.Namespace) {
+			f.Error(p.Child("namespace"), meta.Namespace, msg)
+		}
+	}
+	validateLabels(p.Child("labels"), meta.Labels, f)
+
+	ap := p.Child("annotations")
+	if _, ok := meta.Annotations[annotationAlwaysReject]; ok {
+		f.Error(ap.Key(annotationAlwaysReject), field.OmitValueType{}, fmt.Sprintf("%q annotation found, rejecting", annotationAlwaysReject))
+	}
+	for _, a := range []string{annotationParents, annotationParentNS} {
+		if _, ok := meta.Annotations[a]; ok {
+			f.Error(ap.Key(a), field.OmitValueType{}, fmt.Sprintf("annotation %s may not be set by users", a))
+		}
+	}
+	if v, ok := meta.Annotations[annotationDryRun]; ok {
+		if kind != "AuthorizationPolicy" {
+			f.Error(ap.Key(annotationDryRun), v, fmt.Sprintf("%s/%s has unsupported annotation %s, please remove the annotation", meta.Namespace, meta.Name, annotationDryRun))
+		} else if _, err := strconv.ParseBool(v); err != nil {
+			f.Error(ap.Key(annotationDryRun), v, "must be a boolean (true or false)")
+		}
+		// The ALLOW/DENY action restriction needs the spec: AuthorizationPolicy's own validator checks it.
+	}
+}

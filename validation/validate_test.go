@@ -1,0 +1,116 @@
+package validation
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// TestEveryCRDKindIsKnown: every kind in the embedded CRDs decodes into an
+// istio.io/api type, and every served version has a compiled schema.
+func TestEveryCRDKindIsKnown(t *testing.T) {
+	set, err := loadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.byGVK) < 30 {
+		t.Fatalf("only %d served versions compiled", len(set.byGVK))
+	}
+	for gk, versions := range set.versions {
+		if _, ok := specTypes[gk]; !ok {
+			t.Errorf("CRD kind %s has no istio.io/api type", gk)
+		}
+		if len(versions) == 0 {
+			t.Errorf("%s: no served versions", gk)
+		}
+	}
+	var noRules []string
+	for gk := range specTypes {
+		if len(set.versions[gk]) == 0 {
+			t.Errorf("%s has a type but no CRD", gk)
+		}
+		if validatorFor(gk.Kind) == nil {
+			noRules = append(noRules, gk.Kind)
+		}
+	}
+	t.Logf("kinds with CRD rules only (no webhook rules registered): %v", noRules)
+}
+
+func TestValidateObjectEnvelope(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		obj     map[string]any
+		skipped bool
+		errs    []string
+	}{
+		{"missing apiVersion and kind", map[string]any{"metadata": map[string]any{"name": "x"}}, false, []string{"apiVersion: Required value", "kind: Required value"}},
+		{"non-Istio object skipped", map[string]any{"apiVersion": "v1", "kind": "Service"}, true, nil},
+		{"unknown Istio kind", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Frobnicator", "metadata": map[string]any{"name": "x"}}, false, []string{"unrecognized type Frobnicator"}},
+		{"unserved version", map[string]any{"apiVersion": "networking.istio.io/v9", "kind": "VirtualService", "metadata": map[string]any{"name": "x"}}, false, []string{"version v9 of VirtualService is not served; served versions:"}},
+		{"metadata checks", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": map[string]any{"name": "Bad_Name",
+			"annotations": map[string]any{"istio.io/dry-run": "true", "internal.istio.io/webhook-always-reject": "", "internal.istio.io/parents": "x"}},
+			"spec": map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
+			[]string{"metadata.name", "has unsupported annotation istio.io/dry-run", `"internal.istio.io/webhook-always-reject" annotation found, rejecting`, "may not be set by users"}},
+		{"bad metadata type", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": "nope"}, false, []string{"metadata"}},
+	}
+	for _, c := range cases {
+		res := ValidateObject(ctx, c.obj, Options{DefaultNamespace: "default"})
+		if res.Skipped != c.skipped {
+			t.Errorf("%s: skipped=%v", c.name, res.Skipped)
+		}
+		got := strings.Join(res.ErrorLines(), "\n")
+		if len(c.errs) == 0 && got != "" {
+			t.Errorf("%s: unexpected errors:\n%s", c.name, got)
+		}
+		for _, w := range c.errs {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: want %q in:\n%s", c.name, w, got)
+			}
+		}
+	}
+	_ = schema.GroupKind{}
+}
+
+func TestResultRendering(t *testing.T) {
+	r := Result{Kind: "VirtualService", Namespace: "default", Name: "reviews",
+		Errors:   []Problem{{Field: "spec.http[1].route[0].weight", Message: "Invalid value: -15: weight -15 < 0"}, {Message: "whole object"}},
+		Warnings: []Problem{{Field: "spec.hosts[0]", Message: "hmm"}}}
+	want := []string{"VirtualService default/reviews: spec.http[1].route[0].weight: Invalid value: -15: weight -15 < 0", "VirtualService default/reviews: whole object"}
+	if got := r.ErrorLines(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ErrorLines = %q", got)
+	}
+	if got := r.WarningLines(); len(got) != 1 || got[0] != "VirtualService default/reviews: spec.hosts[0]: hmm" {
+		t.Errorf("WarningLines = %q", got)
+	}
+	if r.Valid() || (Result{}).Object() != "object <unnamed>" {
+		t.Error("Valid/Object wrong")
+	}
+}
+
+func TestAPIServerAdmittedIsVersionTolerant(t *testing.T) {
+	ctx := context.Background()
+	obj := func() map[string]any {
+		return map[string]any{"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication", "metadata": map[string]any{"name": "ra"},
+			"spec": map[string]any{"jwtRules": []any{map[string]any{"issuer": "example", "presence": "REQUIRED"}}}}
+	}
+	offline := ValidateObject(ctx, obj(), Options{DefaultNamespace: "default"})
+	if offline.Valid() || !strings.Contains(strings.Join(offline.ErrorLines(), "\n"), `unknown field "spec.jwtRules[0].presence"`) {
+		t.Errorf("offline: unknown spec field must be an error: %v", offline.ErrorLines())
+	}
+	admitted := ValidateObject(ctx, obj(), Options{DefaultNamespace: "default", APIServerAdmitted: true})
+	if !admitted.Valid() || !strings.Contains(strings.Join(admitted.WarningLines(), "\n"), `field "spec.jwtRules[0].presence" is not in meshguard's Istio API version`) {
+		t.Errorf("webhook: unknown spec field must be a warning: errors=%v warnings=%v", admitted.ErrorLines(), admitted.WarningLines())
+	}
+	newer := map[string]any{"apiVersion": "networking.istio.io/v2", "kind": "VirtualService", "metadata": map[string]any{"name": "vs"},
+		"spec": map[string]any{"hosts": []any{"a"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "a"}, "weight": int64(-1)}}}}}}
+	res := ValidateObject(ctx, newer, Options{APIServerAdmitted: true})
+	if !strings.Contains(strings.Join(res.WarningLines(), "\n"), "version v2 of VirtualService is newer") || !strings.Contains(strings.Join(res.ErrorLines(), "\n"), "weight -1 < 0") {
+		t.Errorf("newer version must be validated with known rules: errors=%v warnings=%v", res.ErrorLines(), res.WarningLines())
+	}
+	if res := ValidateObject(ctx, newer, Options{}); !strings.Contains(strings.Join(res.ErrorLines(), "\n"), "not served") {
+		t.Errorf("offline: unknown version must be an error: %v", res.ErrorLines())
+	}
+}

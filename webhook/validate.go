@@ -1,0 +1,171 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// ValidationWebhookName is the webhook's name inside the configuration; the
+// API server prints it in denials ("admission webhook ... denied the request").
+const ValidationWebhookName = "validation.meshguard.io"
+
+// ValidationOptions configure the /validate webhook.
+type ValidationOptions struct {
+	// CrossReferences enables the cross-resource checks (spec §6) backed by the manager's cache.
+	CrossReferences bool
+	// ClusterDomain is the DNS suffix used to resolve short service names.
+	ClusterDomain string
+}
+
+// AddFlags registers the validation flags.
+func (o *ValidationOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.CrossReferences, "validation-cross-references", true,
+		"warn about references to missing Gateways, hosts and subsets and about conflicting hosts/Gateways (denials in namespaces labelled "+crossref.StrictLabel+"=true)")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS suffix used to resolve short service names in cross-reference checks")
+}
+
+// ValidationHandler is the /validate admission handler.
+type ValidationHandler struct {
+	// Index, when set, adds cross-reference findings.
+	Index *crossref.Index
+	Log   logr.Logger
+}
+
+var _ admission.Handler = (*ValidationHandler)(nil)
+
+// Handle validates CREATE and UPDATE of Istio config; everything else is allowed.
+func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	kind := req.Kind.Kind
+	log := h.Log.WithValues("kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
+	// DELETE (and CONNECT) are never validated: a broken object must always be removable (spec §4.3 step 2).
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		observeValidation(kind, "skipped", start)
+		return admission.Allowed("")
+	}
+	if !validation.IsIstioGroup(req.Kind.Group) {
+		observeValidation(kind, "skipped", start)
+		return admission.Allowed("not an Istio API group")
+	}
+	if len(req.Object.Raw) == 0 {
+		observeValidation(kind, "error", start)
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s %s/%s: request has no object", kind, req.Namespace, req.Name))
+	}
+	res, err := validation.ValidateJSON(ctx, req.Object.Raw, validation.Options{DefaultNamespace: req.Namespace, APIServerAdmitted: true})
+	if err != nil {
+		observeValidation(kind, "denied", start)
+		log.V(1).Info("cannot decode object", "error", err)
+		return admission.Denied(fmt.Sprintf("%s %s/%s: cannot decode configuration: %v", kind, req.Namespace, req.Name, err))
+	}
+	if res.Name == "" {
+		res.Name = req.Name
+	}
+	if !res.Valid() {
+		observeValidation(kind, "denied", start)
+		log.V(1).Info("denied", "errors", len(res.Errors))
+		return admission.Denied(strings.Join(res.ErrorLines(), "\n")).WithWarnings(res.WarningLines()...)
+	}
+	warnings := res.WarningLines()
+	if h.Index != nil && res.Spec() != nil {
+		findings := h.Index.Check(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec())
+		lines := make([]string, len(findings))
+		for i, fd := range findings {
+			lines[i] = res.Line(validation.Problem{Field: fd.Field, Message: fd.Message})
+		}
+		if len(lines) > 0 && h.Index.Strict(res.Namespace) {
+			observeValidation(kind, "denied", start)
+			return admission.Denied(strings.Join(lines, "\n") + fmt.Sprintf("\n(namespace %s has %s=true)", res.Namespace, crossref.StrictLabel)).WithWarnings(warnings...)
+		}
+		warnings = append(warnings, lines...)
+	}
+	if len(warnings) > 0 {
+		observeValidation(kind, "warned", start)
+		return admission.Allowed("").WithWarnings(warnings...)
+	}
+	observeValidation(kind, "allowed", start)
+	return admission.Allowed("")
+}
+
+// SetupValidation registers ValidatePath on the manager's webhook server and,
+// when enabled, keeps a cross-reference index filled from the manager's cache.
+func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) error {
+	registerValidationMetrics()
+	// Compile the CRD schemas and CEL rules before serving (not on the first request).
+	if err := validation.Preload(); err != nil {
+		return fmt.Errorf("compiling the embedded Istio CRD schemas: %w", err)
+	}
+	h := &ValidationHandler{Log: log.WithName("validation")}
+	if o.CrossReferences {
+		ix, err := watchIndex(mgr, o.ClusterDomain, h.Log)
+		if err != nil {
+			return fmt.Errorf("setting up cross-reference index: %w", err)
+		}
+		h.Index = ix
+	}
+	mgr.GetWebhookServer().Register(ValidatePath, &ctrlwebhook.Admission{Handler: h})
+	return nil
+}
+
+// ValidatingWebhookConfiguration builds meshguard's validating configuration:
+// the four Istio API groups, CREATE and UPDATE, failurePolicy Fail, sideEffects
+// None (so --dry-run=server works), never the own namespace.
+func ValidatingWebhookConfiguration(cc ClientConfig) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	equivalent := admissionregistrationv1.Equivalent
+	scope := admissionregistrationv1.AllScopes
+	timeout := cc.TimeoutSeconds
+	if timeout == 0 {
+		timeout = 10
+	}
+	name := ValidatingConfigName
+	wh := admissionregistrationv1.ValidatingWebhook{
+		Name:         ValidationWebhookName,
+		ClientConfig: cc.For(ValidatePath),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups:   append([]string(nil), validation.IstioGroups...),
+				APIVersions: []string{"*"},
+				Resources:   []string{"*"},
+				Scope:       &scope,
+			},
+		}},
+		FailurePolicy:           &fail,
+		MatchPolicy:             &equivalent,
+		SideEffects:             &none,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1", "v1beta1"},
+	}
+	if cc.OwnNamespace != "" {
+		wh.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{cc.OwnNamespace},
+		}}}
+	}
+	if cc.Revision != "" && cc.Revision != "default" {
+		// A revisioned instance validates only objects labelled for it (spec §4.1).
+		name += "-" + cc.Revision
+		wh.Name = "rev." + ValidationWebhookName
+		wh.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"istio.io/rev": cc.Revision}}
+	}
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: cc.annotations(), Labels: map[string]string{"app.kubernetes.io/name": "meshguard"}},
+		Webhooks:   []admissionregistrationv1.ValidatingWebhook{wh},
+	}
+}

@@ -1,0 +1,107 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// watchIndex fills a cross-reference index from the manager's cache
+// (Services, Namespaces, ServiceEntries, Gateways, VirtualServices,
+// DestinationRules). The informers start with the manager.
+func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.Index, error) {
+	if err := clientnetworkingv1.AddToScheme(mgr.GetScheme()); err != nil {
+		return nil, fmt.Errorf("adding Istio networking types to the scheme: %w", err)
+	}
+	ix := crossref.NewIndex(domain)
+	key := func(o client.Object) crossref.Key {
+		return crossref.Key{Namespace: o.GetNamespace(), Name: o.GetName()}
+	}
+	watches := []struct {
+		obj client.Object
+		set func(o client.Object, present bool)
+	}{
+		{&corev1.Service{}, func(o client.Object, present bool) { ix.SetService(o.GetNamespace(), o.GetName(), present) }},
+		{&corev1.Namespace{}, func(o client.Object, present bool) { ix.SetNamespace(o.GetName(), o.GetLabels(), present) }},
+		{&clientnetworkingv1.ServiceEntry{}, func(o client.Object, present bool) {
+			if se, ok := o.(*clientnetworkingv1.ServiceEntry); ok && present {
+				ix.SetServiceEntry(key(o), &se.Spec)
+			} else {
+				ix.SetServiceEntry(key(o), nil)
+			}
+		}},
+		{&clientnetworkingv1.Gateway{}, func(o client.Object, present bool) {
+			if gw, ok := o.(*clientnetworkingv1.Gateway); ok && present {
+				ix.SetGateway(key(o), &gw.Spec)
+			} else {
+				ix.SetGateway(key(o), nil)
+			}
+		}},
+		{&clientnetworkingv1.VirtualService{}, func(o client.Object, present bool) {
+			if vs, ok := o.(*clientnetworkingv1.VirtualService); ok && present {
+				ix.SetVirtualService(key(o), &vs.Spec)
+			} else {
+				ix.SetVirtualService(key(o), nil)
+			}
+		}},
+		{&clientnetworkingv1.DestinationRule{}, func(o client.Object, present bool) {
+			if dr, ok := o.(*clientnetworkingv1.DestinationRule); ok && present {
+				ix.SetDestinationRule(key(o), &dr.Spec)
+			} else {
+				ix.SetDestinationRule(key(o), nil)
+			}
+		}},
+	}
+	for _, w := range watches {
+		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
+		if err != nil {
+			// Typically the Istio CRDs are not installed; validation still works without this kind.
+			log.Error(err, "cross-reference checks will not see this kind", "kind", fmt.Sprintf("%T", w.obj))
+			continue
+		}
+		set := w.set
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { applyObj(obj, true, set) },
+			UpdateFunc: func(_, obj any) { applyObj(obj, true, set) },
+			DeleteFunc: func(obj any) { applyObj(obj, false, set) },
+		}); err != nil {
+			return nil, fmt.Errorf("watching %T: %w", w.obj, err)
+		}
+	}
+	// Findings start once the cache has synced (before that the index is partial).
+	if err := mgr.Add(indexReadiness(func(ctx context.Context) error {
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			ix.SetReady()
+			log.Info("cross-reference index ready")
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return nil, fmt.Errorf("adding cross-reference readiness runnable: %w", err)
+	}
+	return ix, nil
+}
+
+func applyObj(obj any, present bool, set func(client.Object, bool)) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if o, ok := obj.(client.Object); ok {
+		set(o, present)
+	}
+}
+
+// indexReadiness runs on every replica: each one serves /validate, so each
+// needs its index, leader or not.
+type indexReadiness func(context.Context) error
+
+func (f indexReadiness) Start(ctx context.Context) error { return f(ctx) }
+func (indexReadiness) NeedLeaderElection() bool          { return false }

@@ -1,0 +1,39 @@
+package webhook
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Validation metrics, by kind and result (issue 4 §3). Istio's equivalents are
+// galley_validation_passed/failed{reason} (spec §4.2).
+var (
+	validateRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshguard_validation_requests_total",
+		Help: "Validation admission requests by kind and result (allowed, warned, denied, skipped, error).",
+	}, []string{"kind", "result"})
+	validateDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "meshguard_validation_duration_seconds",
+		Help: "Time to validate one object at admission (after decoding the AdmissionReview).",
+		// 10µs .. ~2.5s: typical objects validate in tens of microseconds.
+		Buckets: prometheus.ExponentialBuckets(0.00001, 3, 12),
+	}, []string{"kind"})
+	validateRegisterOnce sync.Once
+)
+
+func registerValidationMetrics() {
+	validateRegisterOnce.Do(func() {
+		metrics.Registry.MustRegister(validateRequests, validateDuration)
+	})
+}
+
+func observeValidation(kind, result string, start time.Time) {
+	if kind == "" {
+		kind = "unknown"
+	}
+	validateRequests.WithLabelValues(kind, result).Inc()
+	validateDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,155 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	networking "istio.io/api/networking/v1alpha3"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+func admissionReq(t *testing.T, op admissionv1.Operation, group, kind, ns, doc string, dryRun bool) admission.Request {
+	t.Helper()
+	var raw []byte
+	if doc != "" {
+		var err error
+		if raw, err = yaml.YAMLToJSON([]byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID:       "uid-1",
+		Kind:      metav1.GroupVersionKind{Group: group, Version: "v1", Kind: kind},
+		Namespace: ns,
+		Name:      "reviews",
+		Operation: op,
+		Object:    runtime.RawExtension{Raw: raw},
+		DryRun:    &dryRun,
+	}}
+}
+
+const goodVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+`
+
+const badVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+  - route: [{destination: {host: reviews}, weight: -15}]
+`
+
+func TestValidationHandler(t *testing.T) {
+	registerValidationMetrics()
+	h := &ValidationHandler{Log: logr.Discard()}
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		req     admission.Request
+		allowed bool
+		msg     string // substring of the denial message
+		warning string // substring of some warning
+	}{
+		{"good", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", goodVS, false), true, "", ""},
+		{"bad", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", badVS, false), false,
+			"VirtualService default/reviews: spec.http[1].route[0].weight: Invalid value: -15: weight -15 < 0", "only the last route can have no matches"},
+		{"bad dry-run", admissionReq(t, admissionv1.Update, "networking.istio.io", "VirtualService", "default", badVS, true), false, "weight -15 < 0", ""},
+		{"delete always allowed", admissionReq(t, admissionv1.Delete, "networking.istio.io", "VirtualService", "default", "", false), true, "", ""},
+		{"unknown Istio kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "Bogus", "default", "apiVersion: networking.istio.io/v1\nkind: Bogus\nmetadata: {name: x}\n", false), false, "unrecognized type Bogus", ""},
+		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), true, "", ""},
+		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
+		{"namespace from request", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "prod", badVS, false), false, "VirtualService prod/reviews:", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := h.Handle(ctx, c.req)
+			if resp.Allowed != c.allowed {
+				t.Fatalf("allowed=%v, want %v (result %+v)", resp.Allowed, c.allowed, resp.Result)
+			}
+			if c.msg != "" && (resp.Result == nil || !strings.Contains(resp.Result.Message, c.msg)) {
+				t.Errorf("message %q does not contain %q", resp.Result.Message, c.msg)
+			}
+			if c.warning != "" && !strings.Contains(strings.Join(resp.Warnings, "\n"), c.warning) {
+				t.Errorf("warnings %q do not contain %q", resp.Warnings, c.warning)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(validateRequests.WithLabelValues("VirtualService", "denied")); got < 3 {
+		t.Errorf("denied VirtualService counter = %v, want >= 3", got)
+	}
+	if got := testutil.ToFloat64(validateRequests.WithLabelValues("VirtualService", "skipped")); got < 1 {
+		t.Errorf("skipped (DELETE) counter = %v, want >= 1", got)
+	}
+}
+
+func TestValidationHandlerCrossReferences(t *testing.T) {
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	ix.SetService("default", "reviews", true)
+	ix.SetDestinationRule(crossref.Key{Namespace: "default", Name: "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
+	req := admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", goodVS, false)
+	resp := h.Handle(context.Background(), req)
+	if !resp.Allowed || !strings.Contains(strings.Join(resp.Warnings, "\n"), `VirtualService default/reviews: spec.http[0].route[1].destination.subset: subset "v2" is not defined`) {
+		t.Fatalf("want allowed with subset warning, got allowed=%v warnings=%q", resp.Allowed, resp.Warnings)
+	}
+	ix.SetNamespace("default", map[string]string{crossref.StrictLabel: "true"}, true)
+	resp = h.Handle(context.Background(), req)
+	if resp.Allowed || !strings.Contains(resp.Result.Message, `subset "v2" is not defined`) {
+		t.Fatalf("strict namespace: want denial naming the subset, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+}
+
+func TestValidatingWebhookConfiguration(t *testing.T) {
+	vwc := ValidatingWebhookConfiguration(ClientConfig{BaseURL: "https://127.0.0.1:9443", CABundle: []byte("ca"), CAInjectFrom: "ns/cert", OwnNamespace: "meshguard-system"})
+	if vwc.Name != ValidatingConfigName || vwc.Annotations["cert-manager.io/inject-ca-from"] != "ns/cert" || len(vwc.Webhooks) != 1 {
+		t.Fatalf("unexpected configuration: %+v", vwc.ObjectMeta)
+	}
+	wh := vwc.Webhooks[0]
+	if *wh.ClientConfig.URL != "https://127.0.0.1:9443"+ValidatePath || string(wh.ClientConfig.CABundle) != "ca" {
+		t.Errorf("clientConfig: %+v", wh.ClientConfig)
+	}
+	if *wh.FailurePolicy != admissionregistrationv1.Fail || *wh.SideEffects != admissionregistrationv1.SideEffectClassNone || *wh.TimeoutSeconds != 10 {
+		t.Errorf("policy: fail=%v side=%v timeout=%v", *wh.FailurePolicy, *wh.SideEffects, *wh.TimeoutSeconds)
+	}
+	r := wh.Rules[0]
+	if strings.Join(r.APIGroups, ",") != "networking.istio.io,security.istio.io,telemetry.istio.io,extensions.istio.io" ||
+		len(r.Operations) != 2 || r.Operations[0] != admissionregistrationv1.Create || r.Operations[1] != admissionregistrationv1.Update {
+		t.Errorf("rules: %+v", r)
+	}
+	if wh.NamespaceSelector == nil || wh.NamespaceSelector.MatchExpressions[0].Values[0] != "meshguard-system" || wh.ObjectSelector != nil {
+		t.Errorf("selectors: ns=%+v obj=%+v", wh.NamespaceSelector, wh.ObjectSelector)
+	}
+	rev := ValidatingWebhookConfiguration(ClientConfig{ServiceName: "meshguard", ServiceNamespace: "meshguard-system", Revision: "canary", TimeoutSeconds: 5})
+	if rev.Name != ValidatingConfigName+"-canary" || rev.Webhooks[0].ObjectSelector.MatchLabels["istio.io/rev"] != "canary" || *rev.Webhooks[0].TimeoutSeconds != 5 ||
+		rev.Webhooks[0].ClientConfig.Service == nil || *rev.Webhooks[0].ClientConfig.Service.Path != ValidatePath {
+		t.Errorf("revision configuration: %+v", rev)
+	}
+}
+
+func TestIndexReadinessRunsOnEveryReplica(t *testing.T) {
+	r := indexReadiness(func(context.Context) error { return nil })
+	if r.NeedLeaderElection() {
+		t.Error("index readiness must not wait for leader election: every replica serves /validate")
+	}
+}
