@@ -1,0 +1,55 @@
+package authz
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics are process-wide and registered once on controller-runtime's
+// registry so the manager's metrics endpoint serves them.
+type Metrics struct {
+	Decisions    *prometheus.CounterVec
+	Latency      prometheus.Histogram
+	Version      prometheus.Gauge
+	ReloadErrors prometheus.Counter
+	Policies     *prometheus.GaugeVec
+}
+
+var (
+	metricsOnce sync.Once
+	metrics     *Metrics
+)
+
+// DefaultMetrics returns the registered collectors.
+func DefaultMetrics() *Metrics {
+	metricsOnce.Do(func() {
+		metrics = &Metrics{
+			Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "meshguard_authz_decisions_total",
+				Help: "ext_authz Check decisions by result (allow, deny, bad_request, error, error_fail_open) and deciding action.",
+			}, []string{"result", "action"}),
+			Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "meshguard_authz_evaluation_seconds",
+				Help: "Policy evaluation latency per Check (decode, OPA evaluation, response).",
+				// 5µs … ~80ms
+				Buckets: prometheus.ExponentialBuckets(5e-6, 2, 15),
+			}),
+			Version: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "meshguard_authz_snapshot_version",
+				Help: "Version of the policy snapshot currently used for decisions (0: none loaded).",
+			}),
+			ReloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "meshguard_authz_reload_errors_total",
+				Help: "Policy updates that failed to compile; the last good snapshot stays active.",
+			}),
+			Policies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+				Name: "meshguard_authz_snapshot_objects",
+				Help: "Objects in the current policy snapshot by kind.",
+			}, []string{"kind"}),
+		}
+		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.ReloadErrors, metrics.Policies)
+	})
+	return metrics
+}

@@ -1,0 +1,117 @@
+package authz
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// Options configure the ext_authz service.
+type Options struct {
+	Addr          string // gRPC listen address, default ":9000"
+	PolicyDir     string // offline mode: policies, Pods and *.rego from this directory (watched)
+	RegoDir       string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
+	RootNamespace string // mesh root namespace, default istio-system
+	FailOpen      bool   // internal errors allow instead of 503
+
+	TrustDomain        string
+	TrustDomainAliases []string
+	PathNormalization  string
+	NumTrustedProxies  int
+
+	DecisionLog       string // full, sampled, off
+	DecisionLogSample int    // with sampled: log 1 of N decisions (denials always)
+
+	MaxRecvMsgSize   int
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+	Reflection       bool
+	Debounce         time.Duration // coalesce policy changes before recompiling
+}
+
+// DefaultOptions returns the defaults AddFlags registers.
+func DefaultOptions() Options {
+	return Options{
+		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
+		DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
+		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Reflection: true, Debounce: 100 * time.Millisecond,
+	}
+}
+
+// AddFlags registers the options; call on a zero Options or DefaultOptions().
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	d := DefaultOptions()
+	fs.StringVar(&o.Addr, "authz-addr", d.Addr, "ext_authz gRPC listen address")
+	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
+	fs.StringVar(&o.RegoDir, "authz-rego-dir", "", "directory of user Rego modules (package meshguard.user) added to the built-in semantics")
+	fs.StringVar(&o.RootNamespace, "root-namespace", d.RootNamespace, "mesh root namespace: its policies apply mesh-wide")
+	fs.BoolVar(&o.FailOpen, "fail-open", false, "allow requests when evaluation fails internally (default: deny with 503)")
+	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain")
+	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
+	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
+	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+	fs.StringVar(&o.DecisionLog, "decision-log", d.DecisionLog, "decision logging: full, sampled or off")
+	fs.IntVar(&o.DecisionLogSample, "decision-log-sample", d.DecisionLogSample, "with --decision-log=sampled, log one in N allowed decisions (denials are always logged)")
+	fs.IntVar(&o.MaxRecvMsgSize, "authz-max-recv-msg-size", d.MaxRecvMsgSize, "maximum CheckRequest size in bytes")
+	fs.DurationVar(&o.KeepaliveTime, "authz-keepalive-time", d.KeepaliveTime, "gRPC server keepalive ping interval")
+	fs.DurationVar(&o.KeepaliveTimeout, "authz-keepalive-timeout", d.KeepaliveTimeout, "gRPC server keepalive ping timeout")
+	fs.BoolVar(&o.Reflection, "authz-reflection", d.Reflection, "register gRPC server reflection")
+	fs.DurationVar(&o.Debounce, "authz-reload-debounce", d.Debounce, "coalesce policy changes for this long before recompiling")
+}
+
+func (o *Options) withDefaults() Options {
+	d := DefaultOptions()
+	x := *o
+	if x.Addr == "" {
+		x.Addr = d.Addr
+	}
+	if x.RootNamespace == "" {
+		x.RootNamespace = d.RootNamespace
+	}
+	if x.DecisionLog == "" {
+		x.DecisionLog = d.DecisionLog
+	}
+	if x.DecisionLogSample <= 0 {
+		x.DecisionLogSample = d.DecisionLogSample
+	}
+	if x.MaxRecvMsgSize <= 0 {
+		x.MaxRecvMsgSize = d.MaxRecvMsgSize
+	}
+	if x.KeepaliveTime <= 0 {
+		x.KeepaliveTime = d.KeepaliveTime
+	}
+	if x.KeepaliveTimeout <= 0 {
+		x.KeepaliveTimeout = d.KeepaliveTimeout
+	}
+	if x.Debounce <= 0 {
+		x.Debounce = d.Debounce
+	}
+	return x
+}
+
+// Validate reports bad flag values naming the flag.
+func (o *Options) Validate() error {
+	switch o.DecisionLog {
+	case "", "full", "sampled", "off":
+	default:
+		return fmt.Errorf("--decision-log %q: want full, sampled or off", o.DecisionLog)
+	}
+	switch o.PathNormalization {
+	case "", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
+	default:
+		return fmt.Errorf("--path-normalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", o.PathNormalization)
+	}
+	if o.NumTrustedProxies < 0 {
+		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)
+	}
+	return nil
+}
+
+// Mesh returns the policy semantics settings.
+func (o *Options) Mesh() policy.Mesh {
+	return policy.Mesh{RootNamespace: o.RootNamespace, TrustDomain: o.TrustDomain, TrustDomainAliases: o.TrustDomainAliases,
+		PathNormalization: o.PathNormalization, NumTrustedProxies: o.NumTrustedProxies}
+}

@@ -1,0 +1,195 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// Loader returns the complete current policy state.
+type Loader func(ctx context.Context) (*policy.Set, error)
+
+// Reloader compiles what a Loader returns into the engine. A failed load or
+// compile keeps the last good snapshot, counts a reload error and logs it.
+type Reloader struct {
+	Engine *policy.Engine
+	Load   Loader
+	Log    logr.Logger
+	// OnReady runs after the first successful snapshot (e.g. Server.MarkReady).
+	OnReady func()
+
+	ready bool
+}
+
+// Reload runs one load+compile.
+func (r *Reloader) Reload(ctx context.Context) error {
+	m := DefaultMetrics()
+	set, err := r.Load(ctx)
+	if err == nil {
+		var snap *policy.Snapshot
+		snap, err = r.Engine.Update(ctx, set)
+		if err == nil {
+			m.Version.Set(float64(snap.Version))
+			m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
+			m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
+			m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
+			for _, w := range snap.Warnings {
+				r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
+			}
+			r.Log.Info("policy snapshot active", "snapshot", snap.Version, "authorizationPolicies", snap.Policies,
+				"peerAuthentications", snap.Peers, "pods", snap.Pods, "warnings", len(snap.Warnings))
+			if !r.ready {
+				r.ready = true
+				if r.OnReady != nil {
+					r.OnReady()
+				}
+			}
+			return nil
+		}
+	}
+	m.ReloadErrors.Inc()
+	cur := uint64(0)
+	if s := r.Engine.Snapshot(); s != nil {
+		cur = s.Version
+	}
+	r.Log.Error(err, "policy update rejected; keeping the last good snapshot", "snapshot", cur)
+	return err
+}
+
+// Run reloads once (unless a snapshot is already loaded), then on every trigger, coalescing triggers that arrive
+// within debounce. It returns when ctx is done.
+func (r *Reloader) Run(ctx context.Context, trigger <-chan struct{}, debounce time.Duration) {
+	if !r.ready {
+		_ = r.Reload(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-trigger:
+		}
+		timer := time.NewTimer(debounce)
+	drain:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-trigger:
+			case <-timer.C:
+				break drain
+			}
+		}
+		_ = r.Reload(ctx)
+	}
+}
+
+// DirLoader loads a policy directory plus optional user Rego directory.
+func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
+	return func(context.Context) (*policy.Set, error) {
+		set := &policy.Set{UserModules: map[string]string{}}
+		if policyDir != "" {
+			s, warnings, err := policy.LoadDir(policyDir)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range warnings {
+				log.Info("policy dir warning", "warning", w)
+			}
+			set = s
+		}
+		if regoDir != "" {
+			mods, err := loadRego(regoDir)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range mods {
+				set.UserModules["rego/"+k] = v
+			}
+		}
+		return set, nil
+	}
+}
+
+func loadRego(dir string) (map[string]string, error) {
+	out := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("user rego dir: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("user rego dir: %w", err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out, nil
+}
+
+// WatchDirs sends on trigger whenever anything under dirs changes (new
+// subdirectories are watched too; ConfigMap symlink swaps are seen as
+// events on the directory). It returns when ctx is done.
+func WatchDirs(ctx context.Context, log logr.Logger, trigger chan<- struct{}, dirs ...string) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch policy dir: %w", err)
+	}
+	defer w.Close()
+	add := func(root string) error {
+		return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if err := w.Add(p); err != nil {
+					return fmt.Errorf("watch %s: %w", p, err)
+				}
+			}
+			return nil
+		})
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if err := add(d); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					_ = add(ev.Name)
+				}
+			}
+			select {
+			case trigger <- struct{}{}:
+			default:
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			log.Error(err, "policy dir watch")
+		}
+	}
+}

@@ -1,0 +1,238 @@
+// Package authz serves Envoy's ext_authz gRPC API
+// (envoy.service.auth.v3.Authorization/Check) with decisions from package
+// policy, loads policies from the API server or a directory, and exposes
+// decision logs and Prometheus metrics.
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/go-logr/logr"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// Response header names.
+const (
+	HeaderPolicy     = "x-meshguard-policy"
+	HeaderDecisionID = "x-meshguard-decision-id"
+	HeaderReason     = "x-meshguard-reason"
+	ServiceName      = "envoy.service.auth.v3.Authorization"
+)
+
+// Server answers Check calls from the Engine's current snapshot.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+
+	engine  *policy.Engine
+	opts    Options
+	log     logr.Logger
+	metrics *Metrics
+	health  *health.Server
+
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+// NewServer returns a Server; it reports NOT_SERVING on the gRPC health
+// service until the engine has a snapshot (see MarkReady).
+func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	s := &Server{engine: engine, opts: o.withDefaults(), log: log, metrics: DefaultMetrics(), health: health.NewServer(),
+		idPrefix: hex.EncodeToString(b[:]) + "-"}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	if engine.Snapshot() != nil {
+		s.MarkReady()
+	}
+	return s
+}
+
+// MarkReady flips gRPC health to SERVING (called after the first snapshot).
+func (s *Server) MarkReady() {
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+}
+
+// Engine returns the policy engine.
+func (s *Server) Engine() *policy.Engine { return s.engine }
+
+// Check implements the ext_authz API. It always returns a CheckResponse:
+// policy outcomes and internal failures alike (spec §3.2 design rule).
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	id := s.idPrefix + strconv.FormatUint(s.seq.Add(1), 10)
+	v, err := s.engine.Check(ctx, req)
+	var resp *authv3.CheckResponse
+	result := ""
+	switch {
+	case err != nil && s.opts.FailOpen:
+		result = "error_fail_open"
+		resp = okResponse(id, "", nil)
+		v = policy.Verdict{Allowed: true, Status: 200, Action: "NONE", Rule: -1, Reason: "fail-open: " + err.Error()}
+	case err != nil:
+		result = "error"
+		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "internal error: " + err.Error()}
+		resp = deniedResponse(id, v, codes.Unavailable)
+	case v.Allowed:
+		result = "allow"
+		resp = okResponse(id, v.Policy, v.ResponseHeaders)
+	case v.Status == 400:
+		result = "bad_request"
+		resp = deniedResponse(id, v, codes.InvalidArgument)
+	default:
+		result = "deny"
+		resp = deniedResponse(id, v, codes.PermissionDenied)
+	}
+	elapsed := time.Since(start)
+	s.metrics.Latency.Observe(elapsed.Seconds())
+	s.metrics.Decisions.WithLabelValues(result, v.Action).Inc()
+	s.logDecision(id, req, v, result, err, elapsed)
+	return resp, nil
+}
+
+func okResponse(id, pol string, respHeaders map[string]string) *authv3.CheckResponse {
+	hs := []*corev3.HeaderValueOption{hv(HeaderDecisionID, id)}
+	if pol != "" {
+		hs = append(hs, hv(HeaderPolicy, pol))
+	}
+	ok := &authv3.OkHttpResponse{Headers: hs}
+	for k, v := range respHeaders {
+		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, hv(k, v))
+	}
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+}
+
+func deniedResponse(id string, v policy.Verdict, code codes.Code) *authv3.CheckResponse {
+	hs := []*corev3.HeaderValueOption{hv(HeaderDecisionID, id)}
+	if v.Policy != "" {
+		hs = append(hs, hv(HeaderPolicy, v.Policy))
+	}
+	body := "RBAC: access denied"
+	switch v.Status {
+	case 503:
+		body = "authorization service error"
+	case 400:
+		body = "bad request"
+	}
+	if v.Reason == "mTLS required" {
+		body = "mTLS required"
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(code), Message: v.Reason},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(v.Status)},
+			Headers: hs,
+			Body:    body,
+		}},
+	}
+}
+
+func hv(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+}
+
+// logDecision writes one structured line per decision: always in "full"
+// mode; in "sampled" mode every non-allow and one in N allows.
+func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdict, result string, err error, elapsed time.Duration) {
+	switch s.opts.DecisionLog {
+	case "off":
+		return
+	case "sampled":
+		if result == "allow" && s.seq.Load()%uint64(s.opts.DecisionLogSample) != 0 {
+			return
+		}
+	}
+	a := req.GetAttributes()
+	kv := []any{
+		"id", id, "result", result, "allowed", v.Allowed, "status", v.Status, "action", v.Action,
+		"policy", v.Policy, "rule", v.Rule, "reason", v.Reason, "snapshot", v.Version, "peerAuthn", v.Mode,
+		"source", a.GetSource().GetPrincipal(), "sourceIP", a.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		"destination", a.GetDestination().GetAddress().GetSocketAddress().GetAddress(),
+		"method", a.GetRequest().GetHttp().GetMethod(), "path", a.GetRequest().GetHttp().GetPath(),
+		"host", a.GetRequest().GetHttp().GetHost(), "latency", elapsed,
+	}
+	if len(v.Audit) > 0 {
+		kv = append(kv, "audit", v.Audit)
+	}
+	if len(v.Custom) > 0 {
+		kv = append(kv, "custom", v.Custom)
+	}
+	if len(v.DryRunDeny) > 0 || len(v.DryRunAllow) > 0 {
+		kv = append(kv, "dryRunDeny", v.DryRunDeny, "dryRunAllow", v.DryRunAllow)
+	}
+	if err != nil {
+		s.log.Error(err, "authz decision", kv...)
+		return
+	}
+	s.log.Info("authz decision", kv...)
+}
+
+// GRPCServer builds the gRPC server: Authorization, health, reflection,
+// keepalive, message size limit and optional TLS (tlsConfig nil = plaintext).
+func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.opts.MaxRecvMsgSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	g := grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	if s.opts.Reflection {
+		reflection.Register(g)
+	}
+	return g
+}
+
+// Serve serves on lis until ctx is done, then stops gracefully (bounded).
+func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Config) error {
+	g := s.GRPCServer(tlsConfig)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("ext_authz gRPC server on %s: %w", lis.Addr(), err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		g.Stop()
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+package authz
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+const denyAdmin = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: foo}
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: ["/admin*"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: foo, labels: {app: web}}
+status: {podIP: 10.0.1.1}
+`
+
+func request(path string) *authv3.CheckRequest {
+	addr := func(ip string, port uint32) *corev3.Address {
+		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: ip,
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Address: addr("10.0.0.5", 40000)},
+		Destination: &authv3.AttributeContext_Peer{Address: addr("10.0.1.1", 8080)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: path, Host: "web.foo"}},
+	}}
+}
+
+// startServer runs RunStandalone on 127.0.0.1 and returns a connected client.
+func startServer(t *testing.T, dir string, o Options, serverTLS *tls.Config, clientCreds credentials.TransportCredentials) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.PolicyDir = dir
+	o.DecisionLog = "full"
+	o.Debounce = 20 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- RunStandalone(ctx, o, lis, serverTLS, logr.Discard()) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(clientCreds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// Wait for SERVING (first snapshot loaded).
+	hc := healthpb.NewHealthClient(conn)
+	if err := poll(10*time.Second, func() error {
+		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: ServiceName})
+		if err != nil {
+			return err
+		}
+		if r.Status != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health %v", r.Status)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("server never became healthy: %v", err)
+	}
+	return conn
+}
+
+func poll(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGRPCCheckAndReload(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.yaml"), denyAdmin)
+	conn := startServer(t, dir, Options{}, nil, insecure.NewCredentials())
+	c := authv3.NewAuthorizationClient(conn)
+	ctx := context.Background()
+
+	resp, err := c.Check(ctx, request("/index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status.Code != int32(codes.OK) || resp.GetOkResponse() == nil {
+		t.Fatalf("want OK, got %v", resp)
+	}
+	if !hasHeader(resp.GetOkResponse().GetHeaders(), HeaderDecisionID) {
+		t.Errorf("OK response lacks %s: %v", HeaderDecisionID, resp)
+	}
+
+	resp, err = c.Check(ctx, request("/admin/users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetDeniedResponse()
+	if resp.Status.Code != int32(codes.PermissionDenied) || d == nil || d.Status.Code != 403 || d.Body == "" {
+		t.Fatalf("want 403 denial, got %v", resp)
+	}
+	if headerValue(d.Headers, HeaderPolicy) != "foo/deny-admin" {
+		t.Errorf("denied response policy header = %q", headerValue(d.Headers, HeaderPolicy))
+	}
+
+	// A new ALLOW policy in the watched dir changes the verdict.
+	writeFile(t, filepath.Join(dir, "allow.yaml"), `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-api, namespace: foo}
+spec:
+  rules:
+  - to:
+    - operation: {paths: ["/api/*"]}
+`)
+	if err := poll(5*time.Second, func() error {
+		resp, err := c.Check(ctx, request("/index"))
+		if err != nil {
+			return err
+		}
+		if resp.GetDeniedResponse() == nil {
+			return fmt.Errorf("still allowed")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("reload not observed: %v", err)
+	}
+	resp, err = c.Check(ctx, request("/api/x"))
+	if err != nil || headerValue(resp.GetOkResponse().GetHeaders(), HeaderPolicy) != "foo/only-api" {
+		t.Fatalf("want allowed by foo/only-api, got %v %v", resp, err)
+	}
+
+	// A broken file keeps the last good snapshot.
+	writeFile(t, filepath.Join(dir, "broken.yaml"), "kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\nmetadata: {name: x}\nspec: {rules: 5}\n")
+	if err := poll(5*time.Second, func() error {
+		if got := testutilCounter(DefaultMetrics().ReloadErrors); got < 1 {
+			return fmt.Errorf("reload errors %v", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.Check(ctx, request("/api/x"))
+	if err != nil || resp.GetOkResponse() == nil {
+		t.Fatalf("last good snapshot must stay active, got %v %v", resp, err)
+	}
+}
+
+func hasHeader(hs []*corev3.HeaderValueOption, k string) bool { return headerValue(hs, k) != "" }
+
+func headerValue(hs []*corev3.HeaderValueOption, k string) string {
+	for _, h := range hs {
+		if h.GetHeader().GetKey() == k {
+			return h.GetHeader().GetValue()
+		}
+	}
+	return ""
+}
+
+func TestInternalErrorAndFailOpen(t *testing.T) {
+	ctx := context.Background()
+	for _, failOpen := range []bool{false, true} {
+		s := NewServer(policy.NewEngine(policy.Mesh{}), Options{FailOpen: failOpen, DecisionLog: "off"}, logr.Discard())
+		resp, err := s.Check(ctx, request("/"))
+		if err != nil {
+			t.Fatalf("Check must not return an RPC error: %v", err)
+		}
+		if failOpen {
+			if resp.GetOkResponse() == nil {
+				t.Errorf("fail-open: want OK, got %v", resp)
+			}
+			continue
+		}
+		if d := resp.GetDeniedResponse(); d == nil || d.Status.Code != 503 {
+			t.Errorf("fail-closed: want 503, got %v", resp)
+		}
+	}
+}
+
+func TestGRPCMutualTLS(t *testing.T) {
+	ca, caKey := newCA(t)
+	serverCert := leaf(t, ca, caKey, "server", []string{"127.0.0.1"})
+	clientCert := leaf(t, ca, caKey, "client", nil)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.yaml"), denyAdmin)
+	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	conn := startServer(t, dir, Options{}, serverTLS, creds)
+	resp, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), request("/admin"))
+	if err != nil || resp.GetDeniedResponse() == nil {
+		t.Fatalf("want denial over mTLS, got %v %v", resp, err)
+	}
+	// A client without a certificate is rejected by the TLS handshake.
+	bad, err := grpc.NewClient(conn.Target(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := authv3.NewAuthorizationClient(bad).Check(cctx, request("/")); err == nil {
+		t.Fatal("client without certificate must fail")
+	}
+}
+
+func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, ips []string) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestRunnablesIgnoreLeaderElection(t *testing.T) {
+	var r any = everyReplica(func(context.Context) error { return nil })
+	le, ok := r.(interface{ NeedLeaderElection() bool })
+	if !ok || le.NeedLeaderElection() {
+		t.Fatal("ext_authz runnables must run on every replica")
+	}
+}

@@ -1,0 +1,104 @@
+package authz
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"github.com/go-logr/logr"
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// Setup adds the ext_authz gRPC server and its policy source to mgr as
+// Runnables: the API server (AuthorizationPolicy, PeerAuthentication, Pod
+// informers from mgr's cache) unless o.PolicyDir is set, in which case the
+// directory is watched. Both stop gracefully when the manager's context ends.
+// They run on every replica (not only the leader).
+func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	o = o.withDefaults()
+	engine := policy.NewEngine(o.Mesh())
+	srv := NewServer(engine, o, log.WithName("authz"))
+	trigger := make(chan struct{}, 1)
+	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
+
+	if o.PolicyDir != "" {
+		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			go rl.Run(ctx, trigger, o.Debounce)
+			return WatchDirs(ctx, log.WithName("policy"), trigger, o.PolicyDir, o.RegoDir)
+		})); err != nil {
+			return fmt.Errorf("add policy dir watcher: %w", err)
+		}
+	} else {
+		if err := secv1.AddToScheme(mgr.GetScheme()); err != nil {
+			return fmt.Errorf("register security.istio.io types: %w", err)
+		}
+		rl.Load = KubeLoader(mgr.GetCache(), o.RegoDir)
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			if err := WatchKube(ctx, mgr.GetCache(), trigger); err != nil {
+				return err
+			}
+			if o.RegoDir != "" {
+				go func() { _ = WatchDirs(ctx, log.WithName("policy"), trigger, o.RegoDir) }()
+			}
+			rl.Run(ctx, trigger, o.Debounce)
+			return nil
+		})); err != nil {
+			return fmt.Errorf("add policy watcher: %w", err)
+		}
+	}
+
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		lis, err := net.Listen("tcp", o.Addr)
+		if err != nil {
+			return fmt.Errorf("ext_authz listen on %s: %w", o.Addr, err)
+		}
+		log.Info("ext_authz gRPC server listening", "addr", lis.Addr().String(), "tls", tlsConfig != nil)
+		return srv.Serve(ctx, lis, tlsConfig)
+	})); err != nil {
+		return fmt.Errorf("add ext_authz server: %w", err)
+	}
+	return nil
+}
+
+// everyReplica is a Runnable that runs on every replica, not only the
+// leader: each replica answers ext_authz calls and keeps its own snapshot.
+type everyReplica func(context.Context) error
+
+func (r everyReplica) Start(ctx context.Context) error { return r(ctx) }
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (everyReplica) NeedLeaderElection() bool { return false }
+
+// RunStandalone serves from a policy directory without a manager (used by
+// `meshguard authz serve` and hack/ghz-load.sh). It returns when ctx ends.
+func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *tls.Config, log logr.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.PolicyDir == "" {
+		return fmt.Errorf("--policy-dir is required")
+	}
+	o = o.withDefaults()
+	engine := policy.NewEngine(o.Mesh())
+	srv := NewServer(engine, o, log.WithName("authz"))
+	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady}
+	if err := rl.Reload(ctx); err != nil {
+		return err
+	}
+	trigger := make(chan struct{}, 1)
+	go rl.Run(ctx, trigger, o.Debounce)
+	go func() {
+		if err := WatchDirs(ctx, log.WithName("policy"), trigger, o.PolicyDir, o.RegoDir); err != nil {
+			log.Error(err, "policy dir watch stopped")
+		}
+	}()
+	return srv.Serve(ctx, lis, tlsConfig)
+}

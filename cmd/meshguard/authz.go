@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/meshguard/meshguard/authz"
+	"github.com/meshguard/meshguard/policy"
+)
+
+func newAuthzCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "authz",
+		Short: "Evaluate AuthorizationPolicy/PeerAuthentication like the ext_authz service, offline or standalone",
+	}
+	cmd.AddCommand(newAuthzCheckCmd(), newAuthzServeCmd())
+	return cmd
+}
+
+func newAuthzCheckCmd() *cobra.Command {
+	o := authz.DefaultOptions()
+	var requestFile string
+	cmd := &cobra.Command{
+		Use:   "check --policy-dir DIR --request FILE|-",
+		Short: "Decide one Envoy CheckRequest (protojson) against the policies in a directory and print a JSON verdict",
+		Long: `Reads an Envoy envoy.service.auth.v3.CheckRequest in protojson from FILE (or stdin with "-"),
+evaluates it against the AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego files in
+--policy-dir exactly as the ext_authz service would, and prints one JSON verdict:
+
+  {"allowed": bool, "status": 200|403|400, "action": "ALLOW|DENY|AUDIT|NONE", "policy": "ns/name", "rule": N, "reason": "..."}
+
+Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.PolicyDir == "" {
+				return exitError{2, "--policy-dir is required"}
+			}
+			if requestFile == "" {
+				return exitError{2, "--request is required (a file, or - for stdin)"}
+			}
+			if err := o.Validate(); err != nil {
+				return exitError{2, err.Error()}
+			}
+			var raw []byte
+			var err error
+			if requestFile == "-" {
+				raw, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				raw, err = os.ReadFile(requestFile)
+			}
+			if err != nil {
+				return exitError{2, fmt.Sprintf("read request: %v", err)}
+			}
+			req := &authv3.CheckRequest{}
+			if err := protojson.Unmarshal(raw, req); err != nil {
+				return exitError{2, fmt.Sprintf("request %s: not a protojson envoy.service.auth.v3.CheckRequest: %v", requestFile, err)}
+			}
+			set, warnings, err := policy.LoadDir(o.PolicyDir)
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			snap, err := policy.Compile(cmd.Context(), o.Mesh(), set, 1)
+			if err != nil {
+				return exitError{2, err.Error()}
+			}
+			for _, w := range snap.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			v, err := snap.Check(cmd.Context(), req)
+			if err != nil {
+				return exitError{3, err.Error()}
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			return enc.Encode(v)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory with AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego")
+	fs.StringVar(&requestFile, "request", "", "CheckRequest in protojson: a file, or - for stdin")
+	fs.StringVar(&o.RootNamespace, "root-namespace", o.RootNamespace, "mesh root namespace")
+	fs.StringVar(&o.TrustDomain, "trust-domain", o.TrustDomain, "mesh trust domain")
+	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases")
+	fs.StringVar(&o.PathNormalization, "path-normalization", o.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+	return cmd
+}
+
+// newAuthzServeCmd runs only the ext_authz server from a policy directory,
+// without a Kubernetes API server (used by hack/ghz-load.sh).
+func newAuthzServeCmd() *cobra.Command {
+	var o authz.Options
+	cmd := &cobra.Command{
+		Use:   "serve --policy-dir DIR",
+		Short: "Serve ext_authz gRPC from a watched policy directory (no Kubernetes needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.PolicyDir == "" {
+				return exitError{2, "--policy-dir is required"}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			lis, err := net.Listen("tcp", o.Addr)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", o.Addr, err)
+			}
+			return authz.RunStandalone(ctx, o, lis, nil, stderrLogger(cmd.ErrOrStderr()))
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func stderrLogger(w io.Writer) logr.Logger {
+	return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, funcr.Options{})
+}

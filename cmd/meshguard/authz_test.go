@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const authzTestPolicies = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: foo}
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: ["/admin*"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: foo, labels: {app: web}}
+status: {podIP: 10.0.1.1}
+`
+
+func authzRequest(path string) string {
+	return `{"attributes": {
+  "source": {"address": {"socketAddress": {"address": "10.0.0.5", "portValue": 40000}}},
+  "destination": {"address": {"socketAddress": {"address": "10.0.1.1", "portValue": 8080}}},
+  "request": {"http": {"method": "GET", "path": "` + path + `", "host": "web.foo"}}}}`
+}
+
+func runAuthzCheck(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(append([]string{"authz", "check"}, args...))
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestAuthzCheckCLI(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reqFile := filepath.Join(t.TempDir(), "req.json")
+	if err := os.WriteFile(reqFile, []byte(authzRequest("/admin/x")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  map[string]any
+	}{
+		{"denied from file", "", []string{"--policy-dir", dir, "--request", reqFile},
+			map[string]any{"allowed": false, "status": 403.0, "action": "DENY", "policy": "foo/deny-admin", "rule": 0.0, "reason": "denied by DENY policy"}},
+		{"allowed from stdin", authzRequest("/index"), []string{"--policy-dir", dir, "--request", "-"},
+			map[string]any{"allowed": true, "status": 200.0, "action": "NONE", "policy": "", "rule": -1.0, "reason": "no ALLOW policy for workload"}},
+	}
+	for _, c := range cases {
+		out, err := runAuthzCheck(t, c.stdin, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: output %q: %v", c.name, out, err)
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: keys = %v, want exactly %v", c.name, got, c.want)
+		}
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %v, want %v", c.name, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestAuthzCheckCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "p.yaml"), []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x}\nspec: {rules: 7}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, stdin, wantMsg string
+		args                 []string
+	}{
+		{"missing policy dir", "", "--policy-dir is required", []string{"--request", "-"}},
+		{"missing request", "", "--request is required", []string{"--policy-dir", dir}},
+		{"not json", "nope", "not a protojson", []string{"--policy-dir", dir, "--request", "-"}},
+		{"unknown field", `{"attributes": {"bogus": 1}}`, "not a protojson", []string{"--policy-dir", dir, "--request", "-"}},
+		{"bad policy", authzRequest("/"), "p.yaml: document 0: AuthorizationPolicy", []string{"--policy-dir", bad, "--request", "-"}},
+		{"missing file", "", "read request", []string{"--policy-dir", dir, "--request", filepath.Join(dir, "nope.json")}},
+	}
+	for _, c := range cases {
+		_, err := runAuthzCheck(t, c.stdin, c.args...)
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code == 0 || !strings.Contains(ee.msg, c.wantMsg) {
+			t.Errorf("%s: err = %v, want exit error containing %q", c.name, err, c.wantMsg)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// The types below are the DATA the fixed Rego module (rego/authz.rego)
+// evaluates. They are built once per snapshot by translate.go and serialised
+// into OPA's in-memory store; their JSON names are the contract with the Rego.
+
+// matcher is one field's value list pre-split by match kind (spec authz.md
+// §1.4, §8), so Rego does object lookups and startswith/endswith, and only
+// the genuinely glob-like forms (namespaces, trust domains, path templates)
+// use regex.match.
+type matcher struct {
+	E  map[string]bool `json:"e,omitempty"`  // exact values
+	P  []string        `json:"p,omitempty"`  // prefixes ("abc*")
+	S  []string        `json:"s,omitempty"`  // suffixes ("*abc")
+	A  bool            `json:"a,omitempty"`  // "*": any non-empty value
+	X  bool            `json:"x,omitempty"`  // "*" on headers/hosts: present, may be empty
+	N  bool            `json:"n,omitempty"`  // anything, even empty (requestPrincipals halves)
+	R  []string        `json:"r,omitempty"`  // anchored regexes
+	C  []string        `json:"c,omitempty"`  // CIDRs
+	RP []reqPrincipal  `json:"rp,omitempty"` // requestPrincipals split at the last '/'
+}
+
+type reqPrincipal struct {
+	Iss matcher `json:"iss"`
+	Sub matcher `json:"sub"`
+}
+
+func (m *matcher) empty() bool {
+	return len(m.E) == 0 && len(m.P) == 0 && len(m.S) == 0 && !m.A && !m.X && !m.N &&
+		len(m.R) == 0 && len(m.C) == 0 && len(m.RP) == 0
+}
+
+// cond is one field (or one half of a `when` condition) of a rule. It is
+// serialised (MarshalJSON) as a list of atoms, each one match kind over one
+// input attribute, so Rego dispatches with indexed constant arguments
+// instead of trying every match form (see pos/satom/attr in authz.rego).
+type cond struct {
+	F   string  // field kind
+	K   any     // header name (string) or claim path ([]string)
+	M   matcher // values
+	Neg bool    // notX / notValues: NOR of the values
+	H   bool    // HTTP-only field (ignored on TCP for DENY/AUDIT/CUSTOM)
+}
+
+type atom struct {
+	F string `json:"f"` // input attribute, see attr() in authz.rego
+	T string `json:"t"` // match kind: e p s a x n r c
+	V any    `json:"v"` // values for the kind (null for a, x, n)
+}
+
+type rpAtoms struct {
+	Iss []atom `json:"iss"`
+	Sub []atom `json:"sub"`
+}
+
+type condJSON struct {
+	Kind string    `json:"kind"` // g (generic), cl (JWT claim), rp (request principal)
+	Neg  bool      `json:"neg"`
+	K    any       `json:"k"`
+	A    []atom    `json:"a"`
+	RP   []rpAtoms `json:"rp"`
+}
+
+// attribute each field's plain values are matched against.
+var fieldAttr = map[string]string{
+	"principal": "principal", "namespace": "src_ns", "sa": "src_sa", "td": "src_td",
+	"claim": "claim", "header": "header", "host": "host", "method": "method", "path": "path",
+	"port": "port", "srcip": "srcip", "remoteip": "remoteip", "dstip": "dstip", "sni": "sni",
+}
+
+func atoms(attr string, m matcher) []atom {
+	var out []atom
+	if len(m.E) > 0 {
+		out = append(out, atom{attr, "e", m.E})
+	}
+	if len(m.P) > 0 {
+		out = append(out, atom{attr, "p", m.P})
+	}
+	if len(m.S) > 0 {
+		out = append(out, atom{attr, "s", m.S})
+	}
+	if m.A {
+		out = append(out, atom{F: attr, T: "a"})
+	}
+	if m.X {
+		out = append(out, atom{F: attr, T: "x"})
+	}
+	if m.N {
+		out = append(out, atom{F: attr, T: "n"})
+	}
+	if len(m.R) > 0 {
+		out = append(out, atom{attr, "r", m.R})
+	}
+	if len(m.C) > 0 {
+		out = append(out, atom{attr, "c", m.C})
+	}
+	return out
+}
+
+func (c cond) MarshalJSON() ([]byte, error) {
+	// Every key is always present (empty, not absent): the policy data is a
+	// compiled-in constant, so OPA's type checker sees its exact shape.
+	j := condJSON{Kind: "g", Neg: c.Neg, K: c.K, A: []atom{}, RP: []rpAtoms{}}
+	if j.K == nil {
+		j.K = ""
+	}
+	switch c.F {
+	case "reqp":
+		j.Kind = "rp"
+		for _, rp := range c.M.RP {
+			j.RP = append(j.RP, rpAtoms{Iss: append([]atom{}, atoms("", rp.Iss)...), Sub: append([]atom{}, atoms("", rp.Sub)...)})
+		}
+	case "claim":
+		j.Kind = "cl"
+		j.A = atoms("", c.M)
+	case "principal":
+		// "*" is any non-empty principal, SPIFFE or not (spec §1.4).
+		m := c.M
+		j.A = atoms("principal", matcher{E: m.E, P: m.P, S: m.S})
+		if m.A {
+			j.A = append(j.A, atom{F: "praw", T: "a"})
+		}
+	case "namespace":
+		// exact values compare the parsed namespace; globs are regexes on the principal.
+		j.A = atoms("src_ns", matcher{E: c.M.E})
+		j.A = append(j.A, atoms("praw", matcher{R: c.M.R})...)
+	default:
+		attr, ok := fieldAttr[c.F]
+		if !ok {
+			return nil, fmt.Errorf("cond: unknown field %q", c.F)
+		}
+		j.A = atoms(attr, c.M)
+	}
+	return json.Marshal(j)
+}
+
+type rule struct {
+	I    int      `json:"i"` // index in spec.rules, for decision logs
+	From [][]cond `json:"-"`
+	To   [][]cond `json:"-"`
+	When []cond   `json:"-"`
+	// C is the serialised shape: AND over or-groups, each an OR of
+	// AND-groups (from entries, to entries, all when conditions).
+	C [][][]cond `json:"c"`
+	// Flat: every or-group has one AND-group (the common case), so the
+	// rule is just the AND of F; saves two levels of evaluation in Rego.
+	Flat bool   `json:"flat"`
+	F    []cond `json:"f"`
+}
+
+// shape fills C from From/To/When; empty from/to mean "any" and are omitted.
+func (r *rule) shape() {
+	r.C = [][][]cond{}
+	if len(r.From) > 0 {
+		r.C = append(r.C, r.From)
+	}
+	if len(r.To) > 0 {
+		r.C = append(r.C, r.To)
+	}
+	if len(r.When) > 0 {
+		r.C = append(r.C, [][]cond{r.When})
+	}
+	r.Flat, r.F = true, []cond{}
+	for _, og := range r.C {
+		if len(og) != 1 {
+			r.Flat, r.F = false, []cond{}
+			return
+		}
+		r.F = append(r.F, og[0]...)
+	}
+}
+
+type compiledPolicy struct {
+	O     int               `json:"o"` // age rank: oldest first (creation time, name, namespace)
+	ID    string            `json:"id"`
+	Sel   map[string]string `json:"sel"`
+	Rules []rule            `json:"rules"`
+	// TRules is the TCP variant (spec §1.9): ALLOW rules with HTTP-only
+	// fields dropped, HTTP-only fields removed from DENY/AUDIT/CUSTOM rules.
+	TRules []rule `json:"trules"`
+	// not serialised: ordering and reporting
+	created int64
+	name    string
+}
+
+type paMode struct {
+	Mode string `json:"mode"`
+	ID   string `json:"id"`
+}
+
+type paWorkload struct {
+	Sel   map[string]string `json:"sel"`
+	Mode  string            `json:"mode"`
+	ID    string            `json:"id"`
+	Ports map[string]string `json:"ports"`
+}
+
+// bucket indexes policies by their first (sorted) selector label so Rego only
+// visits policies that can select the destination workload.
+type bucket struct {
+	N   int                                    `json:"n"` // policies in the bucket: empty buckets are skipped
+	Any []compiledPolicy                       `json:"any"`
+	By  map[string]map[string][]compiledPolicy `json:"by"`
+}
+
+func (bs buckets) add(name string, p compiledPolicy) {
+	bs[name].add(p)
+}
+
+// sortByAge keeps each list oldest first (root policies are appended last).
+func (b *bucket) sortByAge() {
+	sort.SliceStable(b.Any, func(i, j int) bool { return b.Any[i].O < b.Any[j].O })
+	for _, vs := range b.By {
+		for _, l := range vs {
+			sort.SliceStable(l, func(i, j int) bool { return l[i].O < l[j].O })
+		}
+	}
+}
+
+func (b *bucket) add(p compiledPolicy) {
+	b.N++
+	if len(p.Sel) == 0 {
+		b.Any = append(b.Any, p)
+		return
+	}
+	keys := make([]string, 0, len(p.Sel))
+	for k := range p.Sel {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	k := keys[0]
+	if b.By[k] == nil {
+		b.By[k] = map[string][]compiledPolicy{}
+	}
+	b.By[k][p.Sel[k]] = append(b.By[k][p.Sel[k]], p)
+}
+
+// buckets of one namespace, keyed by bucket name.
+type buckets map[string]*bucket
+
+var bucketNames = []string{"allow", "deny", "audit", "custom", "dry_allow", "dry_deny", "dry_audit"}
+
+// newBuckets has every bucket present (see condJSON on why shapes are fixed).
+func newBuckets() buckets {
+	bs := buckets{}
+	for _, n := range bucketNames {
+		bs[n] = &bucket{Any: []compiledPolicy{}, By: map[string]map[string][]compiledPolicy{}}
+	}
+	return bs
+}
+
+// view is everything one namespace's requests need (root-namespace policies
+// and mesh PeerAuthentication merged in).
+type view struct {
+	B  buckets      `json:"b"`
+	X  bool         `json:"x"`
+	PA paMode       `json:"pa"`
+	WL []paWorkload `json:"wl"`
+}
+
+type data struct {
+	NS   map[string]*view `json:"ns"`
+	Dflt *view            `json:"dflt"`
+}

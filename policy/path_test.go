@@ -1,0 +1,176 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestNormalizePath(t *testing.T) {
+	cases := []struct{ in, mode, want string }{
+		{"/a?b=c", "BASE", "/a"},
+		{"/a#frag", "BASE", "/a"},
+		{"/public/../private", "BASE", "/private"},
+		{"/public/%2E%2E/private", "BASE", "/private"},
+		{"/public/%2e/%2e%2e/private", "BASE", "/private"},
+		{"/public\\..\\private", "BASE", "/private"},
+		{"/a/./b", "BASE", "/a/b"},
+		{"/..", "BASE", "/"},
+		{"/%41%7e", "BASE", "/A~"},
+		{"/a%2fb", "BASE", "/a%2Fb"},
+		{"/a%2fb", "DECODE_AND_MERGE_SLASHES", "/a/b"},
+		{"/a%5cb", "DECODE_AND_MERGE_SLASHES", "/a/b"},
+		{"/a//b", "BASE", "/a//b"},
+		{"/a//b", "MERGE_SLASHES", "/a/b"},
+		{"/%252e%252e/x", "BASE", "/%252e%252e/x"}, // decoded once only
+		{"/a/../b?x=/..", "NONE", "/a/../b"},
+		{"/plain", "BASE", "/plain"},
+	}
+	for _, c := range cases {
+		got, err := NormalizePath(c.in, c.mode)
+		if err != nil || got != c.want {
+			t.Errorf("NormalizePath(%q, %s) = %q, %v; want %q", c.in, c.mode, got, err, c.want)
+		}
+	}
+	if _, err := NormalizePath("/a%00b", "BASE"); err == nil {
+		t.Error("%00 must be rejected")
+	}
+}
+
+func checkReq(srcPrincipal, srcIP, dstIP string, dstPort uint32, method, p string, headers map[string]string) *authv3.CheckRequest {
+	addr := func(ip string, port uint32) *corev3.Address {
+		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: ip,
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Address: addr(srcIP, 40000), Principal: srcPrincipal},
+		Destination: &authv3.AttributeContext_Peer{Address: addr(dstIP, dstPort)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Path: p, Host: "Web.Foo:8080", Headers: headers}},
+	}}
+}
+
+func TestCheckRequestDecoding(t *testing.T) {
+	set := &Set{Pods: []*corev1.Pod{{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "foo", Labels: map[string]string{"app": "web"}},
+		Status:     corev1.PodStatus{PodIP: "10.0.1.1"},
+	}}}
+	if _, err := set.AddYAML("p", []byte(
+		ap("foo", "sel", "selector: {matchLabels: {app: web}}\naction: DENY\nrules:\n- to:\n  - operation: {paths: [/private], hosts: [\"web.foo:*\"]}")+
+			ap("foo", "xff", "action: DENY\nrules:\n- from:\n  - source: {remoteIpBlocks: [203.0.113.0/24]}"))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		req     *authv3.CheckRequest
+		allowed bool
+		policy  string
+		status  int
+	}{
+		{"pod by destination IP, normalised path, query stripped", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/public/%2e%2e/private?x=1", nil), false, "foo/sel", 403},
+		{"other path", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/public", nil), true, "", 200},
+		{"unknown destination IP: no workload", checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/private", nil), true, "", 200},
+		{"remote.ip from X-Forwarded-For", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"}), false, "foo/xff", 403},
+		{"%00 is a bad request", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/a%00", nil), false, "", 400},
+	}
+	for _, c := range cases {
+		v, err := s.Check(context.Background(), c.req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if v.Allowed != c.allowed || v.Policy != c.policy || v.Status != c.status {
+			t.Errorf("%s: got %+v", c.name, v)
+		}
+	}
+	// Namespace from the destination principal when the IP is unknown.
+	r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"})
+	r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
+	v, err := s.Check(context.Background(), r)
+	if err != nil || v.Allowed || v.Policy != "foo/xff" {
+		t.Errorf("namespace from destination principal: %+v %v", v, err)
+	}
+	if _, err := s.Check(context.Background(), &authv3.CheckRequest{}); err != nil {
+		t.Errorf("empty request must give a verdict, got %v", err)
+	}
+}
+
+func TestEngineKeepsLastGoodSnapshot(t *testing.T) {
+	e := NewEngine(Mesh{})
+	if _, err := e.Check(context.Background(), checkReq("", "1.1.1.1", "2.2.2.2", 80, "GET", "/", nil)); err == nil {
+		t.Fatal("Check before the first snapshot must fail")
+	}
+	good, err := e.Update(context.Background(), &Set{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Update(context.Background(), &Set{UserModules: map[string]string{"x.rego": "package meshguard.user\nbroken ::"}}); err == nil {
+		t.Fatal("broken update must fail")
+	}
+	if e.Snapshot() != good {
+		t.Fatal("broken update replaced the last good snapshot")
+	}
+}
+
+// TestEngineConcurrentSwap: requests keep being answered from a complete
+// snapshot while updates swap new ones in (run with -race).
+func TestEngineConcurrentSwap(t *testing.T) {
+	e := NewEngine(Mesh{})
+	if _, err := e.Update(context.Background(), &Set{}); err != nil {
+		t.Fatal(err)
+	}
+	req := checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/admin", nil)
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var last uint64
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				v, err := e.Check(context.Background(), req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if v.Version < last {
+					errs <- fmt.Errorf("snapshot version went back from %d to %d", last, v.Version)
+					return
+				}
+				last = v.Version
+			}
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		set := &Set{}
+		if i%2 == 1 {
+			if _, err := set.AddYAML("p", []byte(ap("istio-system", "deny", "action: DENY\nrules:\n- {}"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.Update(context.Background(), set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := e.Check(context.Background(), req); v.Allowed || v.Version != 11 {
+		t.Fatalf("final snapshot: %+v", v)
+	}
+}

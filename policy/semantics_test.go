@@ -1,0 +1,418 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+const (
+	pFoo  = "spiffe://cluster.local/ns/foo/sa/sleep"
+	pBar  = "spiffe://cluster.local/ns/bar/sa/api"
+	pProd = "spiffe://cluster.local/ns/prod-east/sa/web"
+)
+
+// ap renders a minimal AuthorizationPolicy; spec is YAML indented by 2.
+func ap(ns, name, spec string) string {
+	return fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: %s, namespace: %s}\nspec:\n%s\n---\n", name, ns, indent(spec))
+}
+
+func apAnn(ns, name, ann, spec string) string {
+	return fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: %s, namespace: %s, annotations: {%s}}\nspec:\n%s\n---\n", name, ns, ann, indent(spec))
+}
+
+func pa(ns, name, created, spec string) string {
+	return fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: %s, namespace: %s, creationTimestamp: %q}\nspec:\n%s\n---\n", name, ns, created, indent(spec))
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := range lines {
+		lines[i] = "  " + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// http builds a plaintext HTTP request to a workload in ns foo (labels app=web).
+func http(mods ...func(*Request)) *Request {
+	r := &Request{Namespace: "foo", Labels: map[string]string{"app": "web"}, Method: "GET", Path: "/", Host: "web.foo.svc",
+		Headers: map[string]string{}, SrcIP: "10.0.0.5", RemoteIP: "10.0.0.5", DstIP: "10.0.1.1", DstPort: 8080}
+	for _, m := range mods {
+		m(r)
+	}
+	return r
+}
+
+func from(p string) func(*Request)   { return func(r *Request) { r.Principal = p } }
+func method(m string) func(*Request) { return func(r *Request) { r.Method = m } }
+func path(p string) func(*Request)   { return func(r *Request) { r.Path = p } }
+func host(h string) func(*Request)   { return func(r *Request) { r.Host = h } }
+func port(p uint32) func(*Request)   { return func(r *Request) { r.DstPort = p } }
+func ns(n string, labels map[string]string) func(*Request) {
+	return func(r *Request) { r.Namespace, r.Labels = n, labels }
+}
+func hdr(k, v string) func(*Request)  { return func(r *Request) { r.Headers[k] = v } }
+func srcIP(ip string) func(*Request)  { return func(r *Request) { r.SrcIP, r.RemoteIP = ip, ip } }
+func remote(ip string) func(*Request) { return func(r *Request) { r.RemoteIP = ip } }
+func dstIP(ip string) func(*Request)  { return func(r *Request) { r.DstIP = ip } }
+func sni(s string) func(*Request)     { return func(r *Request) { r.SNI = s } }
+func tcp() func(*Request) {
+	return func(r *Request) { r.TCP, r.Method, r.Path, r.Host, r.Headers = true, "", "", "", nil }
+}
+func jwt(claims map[string]any) func(*Request) {
+	return func(r *Request) {
+		s, err := structpb.NewStruct(claims)
+		if err != nil {
+			panic(err)
+		}
+		r.JWT = s
+	}
+}
+
+type want struct {
+	allowed bool
+	action  string
+	policy  string
+	rule    int
+}
+
+var (
+	allowedBy = func(p string, rule int) want { return want{true, "ALLOW", p, rule} }
+	deniedBy  = func(p string, rule int) want { return want{false, "DENY", p, rule} }
+	noAllow   = want{false, "NONE", "", -1} // ALLOW policies exist, none matched
+	open      = want{true, "NONE", "", -1}  // no ALLOW policy for the workload
+)
+
+type tc struct {
+	name     string
+	policies string
+	req      *Request
+	want     want
+}
+
+func runCases(t *testing.T, mesh Mesh, cases []tc) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			set := &Set{}
+			if _, err := set.AddYAML(c.name, []byte(c.policies)); err != nil {
+				t.Fatalf("policies: %v", err)
+			}
+			s, err := Compile(context.Background(), mesh, set, 1)
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			v, err := s.CheckRequest(context.Background(), c.req)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			got := want{v.Allowed, v.Action, v.Policy, v.Rule}
+			if got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+			if (v.Status == 200) != v.Allowed {
+				t.Errorf("status %d inconsistent with allowed=%v", v.Status, v.Allowed)
+			}
+		})
+	}
+}
+
+func TestActionsAndPrecedence(t *testing.T) {
+	allowGet := ap("foo", "allow-get", "rules:\n- to:\n  - operation: {methods: [GET]}")
+	denyAdmin := ap("foo", "deny-admin", "action: DENY\nrules:\n- to:\n  - operation: {paths: [/admin*]}")
+	runCases(t, Mesh{}, []tc{
+		{"no policies allows", "", http(), open},
+		{"allow-nothing spec {} denies", ap("foo", "none", "{}"), http(), noAllow},
+		{"empty rules list never matches", ap("foo", "none", "rules: []"), http(), noAllow},
+		{"allow-all empty rule", ap("foo", "all", "rules:\n- {}"), http(), allowedBy("foo/all", 0)},
+		{"deny-all empty rule", ap("foo", "deny", "action: DENY\nrules:\n- {}"), http(), deniedBy("foo/deny", 0)},
+		{"DENY with empty rules denies nothing", ap("foo", "deny", "action: DENY\nrules: []"), http(), open},
+		{"ALLOW matches", allowGet, http(), allowedBy("foo/allow-get", 0)},
+		{"ALLOW no match", allowGet, http(method("POST")), noAllow},
+		{"DENY beats ALLOW", allowGet + denyAdmin, http(path("/admin/x")), deniedBy("foo/deny-admin", 0)},
+		{"DENY not matching then ALLOW", allowGet + denyAdmin, http(path("/x")), allowedBy("foo/allow-get", 0)},
+		{"DENY alone, no match: allowed", denyAdmin, http(), open},
+		{"AUDIT never decides (allowed)", ap("foo", "audit", "action: AUDIT\nrules:\n- {}"), http(),
+			want{true, "AUDIT", "foo/audit", 0}},
+		{"AUDIT never decides (denied)", ap("foo", "audit", "action: AUDIT\nrules:\n- {}") + ap("foo", "none", "{}"), http(), noAllow},
+		{"CUSTOM reported, not deciding", ap("foo", "ext", "action: CUSTOM\nprovider: {name: ext}\nrules:\n- {}"), http(), open},
+		{"second rule index reported", ap("foo", "two", "rules:\n- to:\n  - operation: {methods: [POST]}\n- to:\n  - operation: {methods: [GET]}"),
+			http(), allowedBy("foo/two", 1)},
+		{"other namespace policy ignored", ap("bar", "none", "{}"), http(), open},
+		{"root namespace applies mesh-wide", ap("istio-system", "deny", "action: DENY\nrules:\n- to:\n  - operation: {methods: [DELETE]}"),
+			http(method("DELETE")), deniedBy("istio-system/deny", 0)},
+		{"root ALLOW makes workload deny-by-default", ap("istio-system", "a", "rules:\n- to:\n  - operation: {methods: [POST]}"),
+			http(), noAllow},
+		{"selector matches labels", ap("foo", "sel", "selector: {matchLabels: {app: web}}\nrules:\n- to:\n  - operation: {methods: [POST]}"),
+			http(), noAllow},
+		{"selector does not match", ap("foo", "sel", "selector: {matchLabels: {app: db}}\nrules:\n- to:\n  - operation: {methods: [POST]}"),
+			http(), open},
+		{"root selector matches any namespace", ap("istio-system", "sel", "selector: {matchLabels: {app: web}}\naction: DENY\nrules:\n- {}"),
+			http(ns("other", map[string]string{"app": "web"})), deniedBy("istio-system/sel", 0)},
+		{"targetRefs policy ignored for sidecars", ap("foo", "tr", "targetRefs:\n- {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\nrules: []"),
+			http(), open},
+		{"dry-run DENY not enforced", apAnn("foo", "dry", `istio.io/dry-run: "true"`, "action: DENY\nrules:\n- {}"), http(), open},
+		{"dry-run ALLOW does not make deny-by-default", apAnn("foo", "dry", `istio.io/dry-run: "true"`, "rules:\n- to:\n  - operation: {methods: [POST]}"), http(), open},
+	})
+}
+
+func TestSourceFields(t *testing.T) {
+	pol := func(src string) string { return ap("foo", "p", "rules:\n- from:\n  - source: "+src) }
+	deny := func(src string) string { return ap("foo", "d", "action: DENY\nrules:\n- from:\n  - source: "+src) }
+	ok := allowedBy("foo/p", 0)
+	runCases(t, Mesh{}, []tc{
+		{"principals exact", pol(`{principals: ["cluster.local/ns/foo/sa/sleep"]}`), http(from(pFoo)), ok},
+		{"principals exact miss", pol(`{principals: ["cluster.local/ns/foo/sa/other"]}`), http(from(pFoo)), noAllow},
+		{"principals prefix", pol(`{principals: ["cluster.local/ns/foo/*"]}`), http(from(pFoo)), ok},
+		{"principals suffix", pol(`{principals: ["*/sa/sleep"]}`), http(from(pFoo)), ok},
+		{"principals presence", pol(`{principals: ["*"]}`), http(from(pFoo)), ok},
+		{"principals presence plaintext", pol(`{principals: ["*"]}`), http(), noAllow},
+		{"principals case sensitive", pol(`{principals: ["cluster.local/ns/FOO/sa/sleep"]}`), http(from(pFoo)), noAllow},
+		{"principals middle * is literal", pol(`{principals: ["cluster.local/ns/*/sa/sleep"]}`), http(from(pFoo)), noAllow},
+		{"notPrincipals", pol(`{notPrincipals: ["cluster.local/ns/bar/*"]}`), http(from(pFoo)), ok},
+		{"notPrincipals miss", pol(`{notPrincipals: ["cluster.local/ns/foo/*"]}`), http(from(pFoo)), noAllow},
+		{"deny plaintext idiom", deny(`{notPrincipals: ["*"]}`), http(), deniedBy("foo/d", 0)},
+		{"deny plaintext idiom, mTLS passes", deny(`{notPrincipals: ["*"]}`), http(from(pFoo)), open},
+		{"namespaces exact", pol(`{namespaces: [foo]}`), http(from(pFoo)), ok},
+		{"namespaces miss", pol(`{namespaces: [bar]}`), http(from(pFoo)), noAllow},
+		{"namespaces prefix", pol(`{namespaces: ["prod-*"]}`), http(from(pProd)), ok},
+		{"namespaces suffix", pol(`{namespaces: ["*-east"]}`), http(from(pProd)), ok},
+		{"namespaces middle * is a glob", pol(`{namespaces: ["prod*east"]}`), http(from(pProd)), ok},
+		{"namespaces presence", pol(`{namespaces: ["*"]}`), http(from(pProd)), ok},
+		{"namespaces plaintext never matches", pol(`{namespaces: [foo]}`), http(), noAllow},
+		{"notNamespaces plaintext matches (ISTIO-SECURITY-2021-004)", pol(`{notNamespaces: [foo]}`), http(), ok},
+		{"notNamespaces mTLS from foo", pol(`{notNamespaces: [foo]}`), http(from(pFoo)), noAllow},
+		{"serviceAccounts ns/sa", pol(`{serviceAccounts: [foo/sleep]}`), http(from(pFoo)), ok},
+		{"serviceAccounts bare sa uses policy namespace", pol(`{serviceAccounts: [sleep]}`), http(from(pFoo)), ok},
+		{"serviceAccounts bare sa other namespace", pol(`{serviceAccounts: [api]}`), http(from(pBar)), noAllow},
+		{"serviceAccounts no prefix match", pol(`{serviceAccounts: [foo/slee]}`), http(from(pFoo)), noAllow},
+		{"notServiceAccounts", pol(`{notServiceAccounts: [foo/sleep]}`), http(from(pBar)), ok},
+		{"trustDomains exact", pol(`{trustDomains: [cluster.local]}`), http(from(pFoo)), ok},
+		{"trustDomains miss", pol(`{trustDomains: [other.td]}`), http(from(pFoo)), noAllow},
+		{"trustDomains wildcard", pol(`{trustDomains: ["clus*.local"]}`), http(from(pFoo)), ok},
+		{"trustDomains presence", pol(`{trustDomains: ["*"]}`), http(from(pFoo)), ok},
+		{"notTrustDomains", pol(`{notTrustDomains: [other.td]}`), http(from(pFoo)), ok},
+		{"ipBlocks cidr", pol(`{ipBlocks: [10.0.0.0/24]}`), http(), ok},
+		{"ipBlocks single ip", pol(`{ipBlocks: [10.0.0.5]}`), http(), ok},
+		{"ipBlocks miss", pol(`{ipBlocks: [10.1.0.0/16]}`), http(), noAllow},
+		{"notIpBlocks", pol(`{notIpBlocks: [10.1.0.0/16]}`), http(), ok},
+		{"ipBlocks ipv6", pol(`{ipBlocks: ["fd00::/8"]}`), http(srcIP("fd00::1")), ok},
+		{"remoteIpBlocks", pol(`{remoteIpBlocks: [192.168.0.0/16]}`), http(remote("192.168.1.1")), ok},
+		{"notRemoteIpBlocks", pol(`{notRemoteIpBlocks: [192.168.0.0/16]}`), http(remote("192.168.1.1")), noAllow},
+		{"requestPrincipals exact split at last /", pol(`{requestPrincipals: ["https://ex.com/a/b"]}`),
+			http(jwt(map[string]any{"iss": "https://ex.com/a", "sub": "b"})), ok},
+		{"requestPrincipals not a concatenation", pol(`{requestPrincipals: ["a/b/c"]}`),
+			http(jwt(map[string]any{"iss": "a", "sub": "b/c"})), noAllow},
+		{"requestPrincipals prefix", pol(`{requestPrincipals: ["https://ex.com/u*"]}`),
+			http(jwt(map[string]any{"iss": "https://ex.com", "sub": "user1"})), ok},
+		{"requestPrincipals presence", pol(`{requestPrincipals: ["*"]}`), http(jwt(map[string]any{"iss": "i", "sub": "s"})), ok},
+		{"requestPrincipals presence needs sub", pol(`{requestPrincipals: ["*"]}`), http(jwt(map[string]any{"iss": "i"})), noAllow},
+		{"requestPrincipals no token", pol(`{requestPrincipals: ["*"]}`), http(), noAllow},
+		{"requestPrincipals suffix iss", pol(`{requestPrincipals: ["*ex.com/alice"]}`),
+			http(jwt(map[string]any{"iss": "https://ex.com", "sub": "alice"})), ok},
+		{"notRequestPrincipals no token", pol(`{notRequestPrincipals: ["*"]}`), http(), ok},
+		{"fields in one source are ANDed", pol(`{namespaces: [foo], ipBlocks: [10.9.0.0/16]}`), http(from(pFoo)), noAllow},
+		{"from entries are ORed", ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [bar]}\n  - source: {namespaces: [foo]}"),
+			http(from(pFoo)), ok},
+		{"values and notValues both must hold", pol(`{principals: ["cluster.local/ns/foo/*"], notPrincipals: ["*/sa/sleep"]}`),
+			http(from(pFoo)), noAllow},
+		{"DISABLE hides the principal", pol(`{namespaces: [foo]}`) + pa("foo", "off", "2020-01-01T00:00:00Z", "mtls: {mode: DISABLE}"),
+			http(from(pFoo)), noAllow},
+	})
+}
+
+func TestTrustDomainAliases(t *testing.T) {
+	mesh := Mesh{TrustDomain: "new.td", TrustDomainAliases: []string{"old.td"}}
+	runCases(t, mesh, []tc{
+		{"cluster.local principal expands to bundle", ap("foo", "p", `rules: [{from: [{source: {principals: ["cluster.local/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://old.td/ns/foo/sa/sleep")), allowedBy("foo/p", 0)},
+		{"alias principal expands", ap("foo", "p", `rules: [{from: [{source: {principals: ["old.td/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://new.td/ns/foo/sa/sleep")), allowedBy("foo/p", 0)},
+		{"foreign trust domain kept", ap("foo", "p", `rules: [{from: [{source: {principals: ["x.td/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://new.td/ns/foo/sa/sleep")), noAllow},
+		{"trustDomains alias expands", ap("foo", "p", `rules: [{from: [{source: {trustDomains: [old.td]}}]}]`),
+			http(from("spiffe://new.td/ns/foo/sa/sleep")), allowedBy("foo/p", 0)},
+	})
+}
+
+func TestOperationFields(t *testing.T) {
+	op := func(o string) string { return ap("foo", "p", "rules:\n- to:\n  - operation: "+o) }
+	ok := allowedBy("foo/p", 0)
+	runCases(t, Mesh{}, []tc{
+		{"hosts exact", op(`{hosts: [web.foo.svc]}`), http(), ok},
+		{"hosts case insensitive", op(`{hosts: [WEB.Foo.svc]}`), http(host("web.foo.svc")), ok},
+		{"hosts exact does not strip port", op(`{hosts: [example.com]}`), http(host("example.com:8080")), noAllow},
+		{"hosts with port wildcard", op(`{hosts: ["example.com:*"]}`), http(host("example.com:8080")), ok},
+		{"hosts suffix", op(`{hosts: ["*.foo.svc"]}`), http(), ok},
+		{"hosts presence", op(`{hosts: ["*"]}`), http(), ok},
+		{"notHosts", op(`{notHosts: [evil.com]}`), http(), ok},
+		{"methods exact", op(`{methods: [GET, HEAD]}`), http(method("HEAD")), ok},
+		{"methods case sensitive", op(`{methods: [get]}`), http(), noAllow},
+		{"notMethods", op(`{notMethods: [DELETE]}`), http(method("DELETE")), noAllow},
+		{"paths exact", op(`{paths: [/info]}`), http(path("/info")), ok},
+		{"paths case sensitive", op(`{paths: [/Info]}`), http(path("/info")), noAllow},
+		{"paths prefix includes itself", op(`{paths: ["/api*"]}`), http(path("/api")), ok},
+		{"paths suffix", op(`{paths: ["*.png"]}`), http(path("/img/a.png")), ok},
+		{"paths presence", op(`{paths: ["*"]}`), http(path("/x")), ok},
+		{"paths template one segment", op(`{paths: ["/users/{*}/info"]}`), http(path("/users/7/info")), ok},
+		{"paths template one segment only", op(`{paths: ["/users/{*}/info"]}`), http(path("/users/7/8/info")), noAllow},
+		{"paths template many segments", op(`{paths: ["/files/{**}"]}`), http(path("/files/a/b/c")), ok},
+		{"paths template mixed", op(`{paths: ["/a/{*}/b/{**}"]}`), http(path("/a/x/b/y/z")), ok},
+		{"notPaths", op(`{notPaths: ["/admin*"]}`), http(path("/admin")), noAllow},
+		{"ports", op(`{ports: ["8080"]}`), http(), ok},
+		{"ports miss", op(`{ports: ["9090"]}`), http(), noAllow},
+		{"notPorts", op(`{notPorts: ["9090"]}`), http(), ok},
+		{"fields in one operation ANDed", op(`{methods: [GET], paths: [/x]}`), http(path("/y")), noAllow},
+		{"to entries ORed", ap("foo", "p", "rules:\n- to:\n  - operation: {methods: [POST]}\n  - operation: {paths: [/]}"), http(), ok},
+		{"from AND to", ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}\n  to:\n  - operation: {methods: [GET]}"), http(), noAllow},
+		{"invalid port drops ALLOW rule", ap("foo", "p", "rules:\n- to:\n  - operation: {ports: [abc]}\n- to:\n  - operation: {methods: [GET]}"),
+			http(), allowedBy("foo/p", 1)},
+		{"invalid port: DENY ignores the field", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {ports: [\"99999\"], methods: [GET]}"),
+			http(), deniedBy("foo/d", 0)},
+		{"invalid CIDR drops ALLOW rule", ap("foo", "p", "rules:\n- from:\n  - source: {ipBlocks: [not-an-ip]}"), http(), noAllow},
+	})
+}
+
+func TestTCP(t *testing.T) {
+	runCases(t, Mesh{}, []tc{
+		{"ALLOW with HTTP field dropped on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {methods: [GET], ports: [\"8080\"]}"),
+			http(tcp()), noAllow},
+		{"ALLOW with port only works on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {ports: [\"8080\"]}"),
+			http(tcp()), allowedBy("foo/p", 0)},
+		{"DENY methods+ports denies all TCP on port", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [GET], ports: [\"8080\"]}"),
+			http(tcp()), deniedBy("foo/d", 0)},
+		{"DENY other port", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [GET], ports: [\"9090\"]}"),
+			http(tcp()), open},
+	})
+}
+
+func TestWhenKeys(t *testing.T) {
+	when := func(key, field string, vals string) string {
+		return ap("foo", "p", fmt.Sprintf("rules:\n- when:\n  - key: %q\n    %s: %s", key, field, vals))
+	}
+	ok := allowedBy("foo/p", 0)
+	claims := jwt(map[string]any{"iss": "https://ex.com", "sub": "alice", "aud": []any{"a1", "a2"}, "azp": "cli",
+		"groups": []any{"admin", "dev"}, "nested": map[string]any{"key": "v"}, "num": 3.0})
+	runCases(t, Mesh{}, []tc{
+		{"request.headers exact", when("request.headers[X-Token]", "values", "[abc]"), http(hdr("x-token", "abc")), ok},
+		{"request.headers value case sensitive", when("request.headers[x-token]", "values", "[ABC]"), http(hdr("x-token", "abc")), noAllow},
+		{"request.headers prefix", when("request.headers[x-token]", "values", `["ab*"]`), http(hdr("x-token", "abc")), ok},
+		{"request.headers presence allows empty value", when("request.headers[x-token]", "values", `["*"]`), http(hdr("x-token", "")), ok},
+		{"request.headers missing", when("request.headers[x-token]", "values", `["*"]`), http(), noAllow},
+		{"request.headers notValues on missing", when("request.headers[x-token]", "notValues", `["abc"]`), http(), ok},
+		{"source.ip", when("source.ip", "values", "[10.0.0.0/8]"), http(), ok},
+		{"remote.ip", when("remote.ip", "values", "[192.168.1.1]"), http(remote("192.168.1.1")), ok},
+		{"source.namespace", when("source.namespace", "values", "[foo]"), http(from(pFoo)), ok},
+		{"source.namespace plaintext", when("source.namespace", "values", "[foo]"), http(), noAllow},
+		{"source.namespace notValues plaintext", when("source.namespace", "notValues", "[foo]"), http(), ok},
+		{"source.principal", when("source.principal", "values", `["cluster.local/ns/foo/sa/sleep"]`), http(from(pFoo)), ok},
+		{"source.serviceAccount", when("source.serviceAccount", "values", `["foo/sleep"]`), http(from(pFoo)), ok},
+		{"source.trustDomain", when("source.trustDomain", "values", `["cluster.local"]`), http(from(pFoo)), ok},
+		{"request.auth.principal", when("request.auth.principal", "values", `["https://ex.com/alice"]`), http(claims), ok},
+		{"request.auth.audiences list", when("request.auth.audiences", "values", `["a2"]`), http(claims), ok},
+		{"request.auth.audiences miss", when("request.auth.audiences", "values", `["a3"]`), http(claims), noAllow},
+		{"request.auth.presenter", when("request.auth.presenter", "values", `["cli"]`), http(claims), ok},
+		{"request.auth.claims list", when("request.auth.claims[groups]", "values", `["admin"]`), http(claims), ok},
+		{"request.auth.claims string", when("request.auth.claims[sub]", "values", `["ali*"]`), http(claims), ok},
+		{"request.auth.claims nested", when("request.auth.claims[nested][key]", "values", `["v"]`), http(claims), ok},
+		{"request.auth.claims non-string never matches", when("request.auth.claims[num]", "values", `["3"]`), http(claims), noAllow},
+		{"request.auth.claims missing token", when("request.auth.claims[groups]", "values", `["admin"]`), http(), noAllow},
+		{"destination.ip", when("destination.ip", "values", "[10.0.1.0/24]"), http(), ok},
+		{"destination.port", when("destination.port", "values", `["8080"]`), http(), ok},
+		{"destination.port notValues", when("destination.port", "notValues", `["8080"]`), http(), noAllow},
+		{"connection.sni", when("connection.sni", "values", `["*.example.com"]`), http(sni("a.example.com")), ok},
+		{"values and notValues ANDed", ap("foo", "p", "rules:\n- when:\n  - key: request.headers[x]\n    values: [\"a*\"]\n    notValues: [ab]"),
+			http(hdr("x", "ab")), noAllow},
+		{"all when conditions ANDed", ap("foo", "p", "rules:\n- when:\n  - key: request.headers[x]\n    values: [a]\n  - key: destination.port\n    values: [\"1\"]"),
+			http(hdr("x", "a")), noAllow},
+		{"unknown key skips ALLOW rule", when("request.bogus", "values", `["x"]`), http(), noAllow},
+		{"unknown key skips DENY rule", ap("foo", "d", "action: DENY\nrules:\n- when:\n  - key: bogus\n    values: [x]"), http(), open},
+	})
+}
+
+func TestPeerAuthentication(t *testing.T) {
+	const t1, t2 = "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"
+	strict := want{false, "DENY", "", -1}
+	deniedPA := func(id string) want { w := strict; w.policy = id; return w }
+	runCases(t, Mesh{}, []tc{
+		{"default PERMISSIVE plaintext", "", http(), open},
+		{"mesh STRICT plaintext denied", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(), deniedPA("istio-system/default")},
+		{"mesh STRICT mTLS passes", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(from(pFoo)), open},
+		{"namespace overrides mesh", pa("istio-system", "default", t1, "mtls: {mode: STRICT}") + pa("foo", "p", t1, "mtls: {mode: PERMISSIVE}"), http(), open},
+		{"namespace UNSET inherits mesh", pa("istio-system", "default", t1, "mtls: {mode: STRICT}") + pa("foo", "p", t1, "mtls: {mode: UNSET}"),
+			http(), deniedPA("istio-system/default")},
+		{"workload overrides namespace", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: PERMISSIVE}"),
+			http(), open},
+		{"workload selector not matching", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + pa("foo", "wl", t1, "selector: {matchLabels: {app: db}}\nmtls: {mode: PERMISSIVE}"),
+			http(), deniedPA("foo/ns")},
+		{"port level STRICT", pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: PERMISSIVE}\nportLevelMtls:\n  8080: {mode: STRICT}"),
+			http(), deniedPA("foo/wl")},
+		{"port level other port", pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}\nportLevelMtls:\n  9090: {mode: DISABLE}"),
+			http(), deniedPA("foo/wl")},
+		{"port level DISABLE overrides", pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}\nportLevelMtls:\n  8080: {mode: DISABLE}"),
+			http(), open},
+		{"port level UNSET inherits workload", pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}\nportLevelMtls:\n  8080: {mode: UNSET}"),
+			http(), deniedPA("foo/wl")},
+		{"port level UNSET inherits namespace", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + pa("foo", "wl", t1, "selector: {matchLabels: {app: web}}\nportLevelMtls:\n  8080: {mode: UNSET}"),
+			http(), deniedPA("foo/ns")},
+		{"oldest namespace policy wins", pa("foo", "new", t2, "mtls: {mode: PERMISSIVE}") + pa("foo", "old", t1, "mtls: {mode: STRICT}"),
+			http(), deniedPA("foo/old")},
+		{"oldest workload policy wins", pa("foo", "new", t2, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}") + pa("foo", "old", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: PERMISSIVE}"),
+			http(), open},
+		{"root namespace selector ignored", pa("istio-system", "sel", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}"), http(), open},
+		{"portLevelMtls without selector ignored", pa("foo", "ns", t1, "mtls: {mode: PERMISSIVE}\nportLevelMtls:\n  8080: {mode: STRICT}"), http(), open},
+		{"STRICT checked before ALLOW", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + ap("foo", "all", "rules:\n- {}"), http(), deniedPA("foo/ns")},
+		{"DISABLE allows plaintext", pa("foo", "ns", t1, "mtls: {mode: DISABLE}"), http(), open},
+	})
+}
+
+func TestUserRego(t *testing.T) {
+	set := &Set{UserModules: map[string]string{"u.rego": `package meshguard.user
+deny contains "no curl" if startswith(input.headers["user-agent"], "curl")
+response_headers["x-user"] := "seen"
+`}}
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CheckRequest(context.Background(), http(hdr("user-agent", "curl/8")))
+	if err != nil || v.Allowed || v.Reason != "no curl" || v.Policy != "user" {
+		t.Fatalf("curl: %+v %v", v, err)
+	}
+	v, err = s.CheckRequest(context.Background(), http(hdr("user-agent", "firefox")))
+	if err != nil || !v.Allowed || v.ResponseHeaders["x-user"] != "seen" {
+		t.Fatalf("firefox: %+v %v", v, err)
+	}
+	for name, src := range map[string]string{
+		"wrong package": "package other\nx := 1",
+		"syntax":        "package meshguard.user\ndeny contains",
+	} {
+		_, err := Compile(context.Background(), Mesh{}, &Set{UserModules: map[string]string{"bad.rego": src}}, 1)
+		if err == nil || !strings.Contains(err.Error(), "bad.rego") {
+			t.Errorf("%s: err = %v, want an error naming bad.rego", name, err)
+		}
+	}
+}
+
+func TestDryRunReported(t *testing.T) {
+	set := &Set{}
+	_, err := set.AddYAML("x", []byte(apAnn("foo", "dry", `istio.io/dry-run: "true"`, "action: DENY\nrules:\n- {}")+
+		ap("foo", "aud", "action: AUDIT\nrules:\n- {}")+ap("foo", "ext", "action: CUSTOM\nprovider: {name: x}\nrules:\n- {}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CheckRequest(context.Background(), http())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Allowed || len(v.DryRunDeny) != 1 || v.DryRunDeny[0].Policy != "foo/dry" || len(v.Audit) != 1 || len(v.Custom) != 1 {
+		t.Fatalf("verdict %+v", v)
+	}
+}

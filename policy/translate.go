@@ -1,0 +1,799 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	secapi "istio.io/api/security/v1beta1"
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+)
+
+// Mesh holds the MeshConfig inputs the semantics depend on.
+type Mesh struct {
+	// RootNamespace: policies here apply mesh-wide (spec §1.1). Default istio-system.
+	RootNamespace string
+	// TrustDomain and TrustDomainAliases form the trust-domain bundle (spec §1.10).
+	TrustDomain        string
+	TrustDomainAliases []string
+	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (spec §1.6).
+	PathNormalization string
+	// NumTrustedProxies: X-Forwarded-For hops trusted when deriving remote.ip.
+	NumTrustedProxies int
+}
+
+func (m Mesh) withDefaults() Mesh {
+	if m.RootNamespace == "" {
+		m.RootNamespace = "istio-system"
+	}
+	if m.TrustDomain == "" {
+		m.TrustDomain = "cluster.local"
+	}
+	if m.PathNormalization == "" {
+		m.PathNormalization = "BASE"
+	}
+	return m
+}
+
+// translator turns the typed policies into data (see model.go). It never
+// fails on a single bad value: like istiod it drops the rule (ALLOW) or the
+// field (DENY/AUDIT/CUSTOM) and records a warning naming object and field.
+type translator struct {
+	mesh     Mesh
+	bundle   []string
+	warnings []string
+}
+
+func (t *translator) warnf(format string, args ...any) {
+	t.warnings = append(t.warnings, fmt.Sprintf(format, args...))
+}
+
+func newTranslator(m Mesh) *translator {
+	m = m.withDefaults()
+	b := []string{m.TrustDomain}
+	for _, a := range m.TrustDomainAliases {
+		if a != "" && a != m.TrustDomain {
+			b = append(b, a)
+		}
+	}
+	return &translator{mesh: m, bundle: b}
+}
+
+func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
+	var b string
+	switch action {
+	case secapi.AuthorizationPolicy_DENY:
+		b = "deny"
+	case secapi.AuthorizationPolicy_AUDIT:
+		b = "audit"
+	case secapi.AuthorizationPolicy_CUSTOM:
+		// Istio: a dry-run CUSTOM policy still triggers the call (spec §1.2);
+		// here CUSTOM is only reported anyway.
+		return "custom"
+	default:
+		b = "allow"
+	}
+	if dry {
+		return "dry_" + b
+	}
+	return b
+}
+
+func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuthentication) *data {
+	type nsState struct {
+		b  buckets
+		pa *paMode
+		wl []paWorkload
+	}
+	state := map[string]*nsState{}
+	get := func(ns string) *nsState {
+		s := state[ns]
+		if s == nil {
+			s = &nsState{b: newBuckets(), wl: []paWorkload{}}
+			state[ns] = s
+		}
+		return s
+	}
+	root := &nsState{b: newBuckets(), wl: []paWorkload{}}
+
+	sortAPs := append([]*secv1.AuthorizationPolicy(nil), aps...)
+	sort.SliceStable(sortAPs, func(i, j int) bool { return olderAP(sortAPs[i], sortAPs[j]) })
+	var rootPols []struct {
+		b string
+		p compiledPolicy
+	}
+	for i, ap := range sortAPs {
+		cp, bname, ok := t.policy(ap)
+		if !ok {
+			continue
+		}
+		cp.O = i
+		if ap.Namespace == t.mesh.RootNamespace {
+			rootPols = append(rootPols, struct {
+				b string
+				p compiledPolicy
+			}{bname, cp})
+			continue
+		}
+		get(ap.Namespace).b.add(bname, cp)
+	}
+
+	sortPAs := append([]*secv1.PeerAuthentication(nil), pas...)
+	sort.SliceStable(sortPAs, func(i, j int) bool { return olderPA(sortPAs[i], sortPAs[j]) })
+	var mesh *paMode
+	for _, pa := range sortPAs {
+		t.peerAuthn(pa, &mesh, func(ns string) (**paMode, *[]paWorkload) {
+			s := get(ns)
+			return &s.pa, &s.wl
+		})
+	}
+	delete(state, t.mesh.RootNamespace) // root-namespace policies live in every view
+
+	meshPA := paMode{Mode: "PERMISSIVE"}
+	if mesh != nil {
+		meshPA = *mesh
+	}
+	mkView := func(s *nsState) *view {
+		v := &view{B: s.b, PA: meshPA, WL: s.wl}
+		if s.pa != nil {
+			v.PA = *s.pa
+		}
+		for _, rp := range rootPols {
+			v.B.add(rp.b, rp.p)
+		}
+		for name, b := range v.B {
+			b.sortByAge()
+			if name != "allow" && name != "deny" && (len(b.Any) > 0 || len(b.By) > 0) {
+				v.X = true
+			}
+		}
+		return v
+	}
+	d := &data{NS: map[string]*view{}}
+	for ns, s := range state {
+		d.NS[ns] = mkView(s)
+	}
+	d.Dflt = mkView(root)
+	return d
+}
+
+// Oldest first; ties by name then namespace (spec §1.1, pilot sortConfigByCreationTime).
+func olderAP(a, b *secv1.AuthorizationPolicy) bool {
+	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
+}
+
+func olderPA(a, b *secv1.PeerAuthentication) bool {
+	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
+}
+
+func older(ta, tb int64, na, nb, nsa, nsb string) bool {
+	if ta != tb {
+		return ta < tb
+	}
+	if na != nb {
+		return na < nb
+	}
+	return nsa < nsb
+}
+
+func modeName(m *secapi.PeerAuthentication_MutualTLS) string {
+	if m == nil {
+		return "UNSET"
+	}
+	return m.GetMode().String()
+}
+
+func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf func(string) (**paMode, *[]paWorkload)) {
+	id := pa.Namespace + "/" + pa.Name
+	obj := "PeerAuthentication " + id
+	spec := &pa.Spec
+	sel := spec.GetSelector().GetMatchLabels()
+	mode := modeName(spec.GetMtls())
+	if len(sel) == 0 {
+		if len(spec.GetPortLevelMtls()) > 0 {
+			t.warnf("%s: spec.portLevelMtls: ignored without a selector", obj)
+		}
+		if mode == "UNSET" {
+			return
+		}
+		if pa.Namespace == t.mesh.RootNamespace {
+			if *mesh != nil {
+				t.warnf("%s: ignored: older mesh-wide PeerAuthentication %s wins", obj, (*mesh).ID)
+				return
+			}
+			*mesh = &paMode{Mode: mode, ID: id}
+			return
+		}
+		cur, _ := nsOf(pa.Namespace)
+		if *cur != nil {
+			t.warnf("%s: ignored: older namespace PeerAuthentication %s wins", obj, (*cur).ID)
+			return
+		}
+		*cur = &paMode{Mode: mode, ID: id}
+		return
+	}
+	if pa.Namespace == t.mesh.RootNamespace {
+		// Root-namespace PA with a selector is ignored (spec §2.1).
+		t.warnf("%s: spec.selector: ignored in the root namespace %s", obj, t.mesh.RootNamespace)
+		return
+	}
+	w := paWorkload{Sel: copyLabels(sel), Mode: mode, ID: id, Ports: map[string]string{}}
+	for port, m := range spec.GetPortLevelMtls() {
+		if port == 0 || port > 65535 {
+			t.warnf("%s: spec.portLevelMtls[%d]: port out of range 1-65535, ignored", obj, port)
+			continue
+		}
+		w.Ports[strconv.FormatUint(uint64(port), 10)] = modeName(m)
+	}
+	_, wl := nsOf(pa.Namespace)
+	*wl = append(*wl, w)
+}
+
+func copyLabels(in map[string]string) map[string]string {
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}
+
+// policy compiles one AuthorizationPolicy. ok=false: it never applies to a
+// sidecar workload (targetRefs, spec §1.1).
+func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {
+	id := ap.Namespace + "/" + ap.Name
+	obj := "AuthorizationPolicy " + id
+	spec := &ap.Spec
+	if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
+		t.warnf("%s: spec.targetRefs: policy ignored (targetRefs never attach to sidecar workloads)", obj)
+		return compiledPolicy{}, "", false
+	}
+	dry := strings.EqualFold(ap.Annotations["istio.io/dry-run"], "true")
+	action := spec.GetAction()
+	bucket := bucketOf(action, dry)
+	cp := compiledPolicy{ID: id, Sel: copyLabels(spec.GetSelector().GetMatchLabels()), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
+		created: ap.CreationTimestamp.UnixNano()}
+	isAllow := action == secapi.AuthorizationPolicy_ALLOW
+	for i, r := range spec.GetRules() {
+		cr, ok := t.rule(obj, fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r, isAllow)
+		if !ok {
+			continue
+		}
+		cr.I = i
+		tcp := withoutHTTP(cr)
+		cr.shape()
+		cp.Rules = append(cp.Rules, cr)
+		if isAllow && hasHTTP(cr) {
+			continue // dropped on TCP
+		}
+		tcp.shape()
+		cp.TRules = append(cp.TRules, tcp)
+	}
+	return cp, bucket, true
+}
+
+// fieldErr is a bad value: ALLOW drops the rule, others drop the field (spec §1.9).
+type fieldErr struct{ path, msg string }
+
+func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bool) (rule, bool) {
+	out := rule{From: [][]cond{}, To: [][]cond{}, When: []cond{}}
+	var errs []fieldErr
+	add := func(dst *[]cond, c []cond, errPath string, err error) {
+		if err != nil {
+			errs = append(errs, fieldErr{errPath, err.Error()})
+			return
+		}
+		*dst = append(*dst, c...)
+	}
+	for i, f := range r.GetFrom() {
+		p := fmt.Sprintf("%s.from[%d].source", path, i)
+		s := f.GetSource()
+		g := []cond{}
+		add(&g, t.principals(s.GetPrincipals(), false), "", nil)
+		add(&g, t.principals(s.GetNotPrincipals(), true), "", nil)
+		c, err := reqPrincipalsCond(s.GetRequestPrincipals(), false)
+		add(&g, c, p+".requestPrincipals", err)
+		c, err = reqPrincipalsCond(s.GetNotRequestPrincipals(), true)
+		add(&g, c, p+".notRequestPrincipals", err)
+		add(&g, nsCond(s.GetNamespaces(), false), "", nil)
+		add(&g, nsCond(s.GetNotNamespaces(), true), "", nil)
+		c, err = saCond(s.GetServiceAccounts(), policyNS, false)
+		add(&g, c, p+".serviceAccounts", err)
+		c, err = saCond(s.GetNotServiceAccounts(), policyNS, true)
+		add(&g, c, p+".notServiceAccounts", err)
+		add(&g, t.tdCond(s.GetTrustDomains(), false), "", nil)
+		add(&g, t.tdCond(s.GetNotTrustDomains(), true), "", nil)
+		c, err = cidrCond("srcip", s.GetIpBlocks(), false)
+		add(&g, c, p+".ipBlocks", err)
+		c, err = cidrCond("srcip", s.GetNotIpBlocks(), true)
+		add(&g, c, p+".notIpBlocks", err)
+		c, err = cidrCond("remoteip", s.GetRemoteIpBlocks(), false)
+		add(&g, c, p+".remoteIpBlocks", err)
+		c, err = cidrCond("remoteip", s.GetNotRemoteIpBlocks(), true)
+		add(&g, c, p+".notRemoteIpBlocks", err)
+		out.From = append(out.From, g)
+	}
+	for i, to := range r.GetTo() {
+		p := fmt.Sprintf("%s.to[%d].operation", path, i)
+		o := to.GetOperation()
+		g := []cond{}
+		add(&g, strCond("host", o.GetHosts(), false, true, true), "", nil)
+		add(&g, strCond("host", o.GetNotHosts(), true, true, true), "", nil)
+		c, err := portCond(o.GetPorts(), false)
+		add(&g, c, p+".ports", err)
+		c, err = portCond(o.GetNotPorts(), true)
+		add(&g, c, p+".notPorts", err)
+		add(&g, strCond("method", o.GetMethods(), false, true, false), "", nil)
+		add(&g, strCond("method", o.GetNotMethods(), true, true, false), "", nil)
+		c, err = pathCond(o.GetPaths(), false)
+		add(&g, c, p+".paths", err)
+		c, err = pathCond(o.GetNotPaths(), true)
+		add(&g, c, p+".notPaths", err)
+		out.To = append(out.To, g)
+	}
+	for i, w := range r.GetWhen() {
+		p := fmt.Sprintf("%s.when[%d]", path, i)
+		c, err := t.whenCond(w, policyNS)
+		if err != nil {
+			if _, unknown := err.(unknownKeyErr); unknown {
+				// Unknown key: istiod skips the rule for every action (spec §1.9).
+				t.warnf("%s: %s.key: %v: rule skipped", obj, p, err)
+				return rule{}, false
+			}
+			errs = append(errs, fieldErr{p, err.Error()})
+			continue
+		}
+		out.When = append(out.When, c...)
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			if isAllow {
+				t.warnf("%s: %s: %s: rule dropped (ALLOW)", obj, e.path, e.msg)
+			} else {
+				t.warnf("%s: %s: %s: field ignored", obj, e.path, e.msg)
+			}
+		}
+		if isAllow {
+			return rule{}, false
+		}
+	}
+	return out, true
+}
+
+func hasHTTP(r rule) bool {
+	for _, gs := range [][][]cond{r.From, r.To, {r.When}} {
+		for _, g := range gs {
+			for _, c := range g {
+				if c.H {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func withoutHTTP(r rule) rule {
+	strip := func(g []cond) []cond {
+		out := make([]cond, 0, len(g))
+		for _, c := range g {
+			if !c.H {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	t := rule{I: r.I, From: make([][]cond, 0, len(r.From)), To: make([][]cond, 0, len(r.To)), When: strip(r.When)}
+	for _, g := range r.From {
+		t.From = append(t.From, strip(g))
+	}
+	for _, g := range r.To {
+		t.To = append(t.To, strip(g))
+	}
+	return t
+}
+
+// --------------------------------------------------------------- matchers
+
+// generic builds a matcher with the generic string syntax: exact, "abc*",
+// "*abc", "*" (spec §1.4). Only one leading or trailing '*' is honoured.
+func generic(values []string, fold bool, presenceExists bool) matcher {
+	var m matcher
+	for _, v := range values {
+		if fold {
+			v = strings.ToLower(v)
+		}
+		switch {
+		case v == "*":
+			if presenceExists {
+				m.X = true
+			} else {
+				m.A = true
+			}
+		case strings.HasPrefix(v, "*"):
+			m.S = append(m.S, v[1:])
+		case strings.HasSuffix(v, "*"):
+			m.P = append(m.P, v[:len(v)-1])
+		default:
+			if m.E == nil {
+				m.E = map[string]bool{}
+			}
+			m.E[v] = true
+		}
+	}
+	return m
+}
+
+func single(f string, m matcher, neg, http bool) []cond {
+	if m.empty() {
+		return nil
+	}
+	return []cond{{F: f, M: m, Neg: neg, H: http}}
+}
+
+func strCond(f string, values []string, neg, http, fold bool) []cond {
+	if len(values) == 0 {
+		return nil
+	}
+	// Hosts and headers: '*' is Envoy present_match (spec §1.4).
+	return single(f, generic(values, fold, f == "host"), neg, http)
+}
+
+// principals: values without "spiffe://", matched against the stripped
+// principal; values in the trust-domain bundle are expanded (spec §1.10).
+func (t *translator) principals(values []string, neg bool) []cond {
+	if len(values) == 0 {
+		return nil
+	}
+	return single("principal", generic(t.expandPrincipals(values), false, false), neg, false)
+}
+
+func (t *translator) expandPrincipals(values []string) []string {
+	if len(t.bundle) < 2 {
+		return values
+	}
+	var out []string
+	for _, v := range values {
+		td, rest, ok := strings.Cut(v, "/")
+		if !ok || strings.Contains(td, "*") || !(td == "cluster.local" || contains(t.bundle, td)) {
+			out = append(out, v)
+			continue
+		}
+		for _, b := range t.bundle {
+			out = append(out, b+"/"+rest)
+		}
+		if !contains(t.bundle, td) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// namespaces: every '*' is a wildcard over the principal (spec §1.4).
+func nsCond(values []string, neg bool) []cond {
+	if len(values) == 0 {
+		return nil
+	}
+	var m matcher
+	for _, v := range values {
+		if !strings.Contains(v, "*") {
+			if m.E == nil {
+				m.E = map[string]bool{}
+			}
+			m.E[v] = true
+			continue
+		}
+		parts := strings.Split(v, "*")
+		for i := range parts {
+			parts[i] = regexp.QuoteMeta(parts[i])
+		}
+		m.R = append(m.R, "^.*/ns/"+strings.Join(parts, ".*")+"/.*$")
+	}
+	return single("namespace", m, neg, false)
+}
+
+// serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards.
+func saCond(values []string, policyNS string, neg bool) ([]cond, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	m := matcher{E: map[string]bool{}}
+	for i, v := range values {
+		if strings.Contains(v, "*") || v == "" || strings.Count(v, "/") > 1 {
+			return nil, fmt.Errorf("value [%d] %q: want \"sa\" or \"ns/sa\" without wildcards", i, v)
+		}
+		if !strings.Contains(v, "/") {
+			v = policyNS + "/" + v
+		}
+		m.E[v] = true
+	}
+	return single("sa", m, neg, false), nil
+}
+
+// trustDomains: '*' alone = any SPIFFE id; one '*' anywhere is a wildcard;
+// bundle members expand to the whole bundle (spec §1.4, §1.10).
+func (t *translator) tdCond(values []string, neg bool) []cond {
+	if len(values) == 0 {
+		return nil
+	}
+	var m matcher
+	for _, v := range values {
+		switch {
+		case v == "*":
+			m.A = true
+		case strings.Contains(v, "*"):
+			pre, suf, _ := strings.Cut(v, "*")
+			m.R = append(m.R, "^"+regexp.QuoteMeta(pre)+"[^/]*"+regexp.QuoteMeta(strings.ReplaceAll(suf, "*", ""))+"$")
+		default:
+			if m.E == nil {
+				m.E = map[string]bool{}
+			}
+			if contains(t.bundle, v) {
+				for _, b := range t.bundle {
+					m.E[b] = true
+				}
+			} else {
+				m.E[v] = true
+			}
+		}
+	}
+	return single("td", m, neg, false)
+}
+
+// requestPrincipals: split at the LAST '/' into iss and sub (spec §1.4 trap).
+func reqPrincipalsCond(values []string, neg bool) ([]cond, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var m matcher
+	for _, v := range values {
+		m.RP = append(m.RP, splitReqPrincipal(v))
+	}
+	return single("reqp", m, neg, true), nil
+}
+
+func splitReqPrincipal(v string) reqPrincipal {
+	exact := func(s string) matcher { return matcher{E: map[string]bool{s: true}} }
+	any := matcher{N: true}
+	if v == "*" {
+		return reqPrincipal{Iss: matcher{A: true}, Sub: matcher{A: true}}
+	}
+	i := strings.LastIndex(v, "/")
+	if i < 0 {
+		switch {
+		case strings.HasPrefix(v, "*"):
+			return reqPrincipal{Iss: any, Sub: matcher{S: []string{v[1:]}}}
+		case strings.HasSuffix(v, "*"):
+			return reqPrincipal{Iss: matcher{P: []string{v[:len(v)-1]}}, Sub: any}
+		default:
+			return reqPrincipal{Iss: exact(v), Sub: exact("")}
+		}
+	}
+	iss, sub := v[:i], v[i+1:]
+	var rp reqPrincipal
+	if strings.HasPrefix(iss, "*") {
+		rp.Iss = matcher{S: []string{iss[1:]}}
+	} else {
+		rp.Iss = exact(iss)
+	}
+	if strings.HasSuffix(sub, "*") {
+		rp.Sub = matcher{P: []string{sub[:len(sub)-1]}}
+	} else {
+		rp.Sub = exact(sub)
+	}
+	return rp
+}
+
+func cidrCond(f string, values []string, neg bool) ([]cond, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var m matcher
+	for i, v := range values {
+		c, err := normCIDR(v)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+		}
+		m.C = append(m.C, c)
+	}
+	return single(f, m, neg, false), nil
+}
+
+func normCIDR(v string) (string, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return "", fmt.Errorf("invalid CIDR")
+		}
+		return p.String(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return "", fmt.Errorf("invalid IP address")
+	}
+	return netip.PrefixFrom(a, a.BitLen()).String(), nil
+}
+
+func portCond(values []string, neg bool) ([]cond, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	m := matcher{E: map[string]bool{}}
+	for i, v := range values {
+		p, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || p > 65535 {
+			return nil, fmt.Errorf("value [%d] %q: invalid port (want 0-65535)", i, v)
+		}
+		m.E[strconv.FormatUint(p, 10)] = true
+	}
+	return single("port", m, neg, false), nil
+}
+
+func pathCond(values []string, neg bool) ([]cond, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var plain []string
+	var m matcher
+	for i, v := range values {
+		if strings.Contains(v, "{") || strings.Contains(v, "}") {
+			re, err := templateRegex(v)
+			if err != nil {
+				return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+			}
+			m.R = append(m.R, re)
+			continue
+		}
+		plain = append(plain, v)
+	}
+	g := generic(plain, false, false)
+	g.R = m.R
+	return single("path", g, neg, true), nil
+}
+
+// templateRegex compiles an Envoy uri_template with {*} (one segment) and
+// {**} (zero or more segments, last operator only) (spec §1.6).
+func templateRegex(v string) (string, error) {
+	if !strings.HasPrefix(v, "/") {
+		return "", fmt.Errorf("path template must start with '/'")
+	}
+	if strings.Contains(v, "*") && !strings.Contains(v, "{*") {
+		return "", fmt.Errorf("'*' is not allowed in a path template outside {*} or {**}")
+	}
+	segs := strings.Split(v[1:], "/")
+	var b strings.Builder
+	b.WriteString("^")
+	for i, s := range segs {
+		b.WriteString("/")
+		switch {
+		case s == "{*}":
+			b.WriteString("[^/]+")
+		case s == "{**}":
+			if i != len(segs)-1 {
+				return "", fmt.Errorf("{**} must be the last operator")
+			}
+			b.WriteString(".*")
+		case strings.ContainsAny(s, "{}*"):
+			return "", fmt.Errorf("segment %q: an operator must fill the whole segment", s)
+		default:
+			b.WriteString(regexp.QuoteMeta(s))
+		}
+	}
+	b.WriteString("$")
+	return b.String(), nil
+}
+
+type unknownKeyErr struct{ key string }
+
+func (e unknownKeyErr) Error() string { return fmt.Sprintf("unknown key %q", e.key) }
+
+// whenCond maps one condition key to a field (spec §1.5).
+func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, error) {
+	key := w.GetKey()
+	vals, nots := w.GetValues(), w.GetNotValues()
+	if len(vals) == 0 && len(nots) == 0 {
+		return nil, fmt.Errorf("one of values or notValues is required")
+	}
+	both := func(f func([]string, bool) ([]cond, error)) ([]cond, error) {
+		a, err := f(vals, false)
+		if err != nil {
+			return nil, fmt.Errorf("values: %w", err)
+		}
+		b, err := f(nots, true)
+		if err != nil {
+			return nil, fmt.Errorf("notValues: %w", err)
+		}
+		return append(a, b...), nil
+	}
+	noErr := func(f func([]string, bool) []cond) func([]string, bool) ([]cond, error) {
+		return func(v []string, n bool) ([]cond, error) { return f(v, n), nil }
+	}
+	switch {
+	case key == "source.ip":
+		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("srcip", v, n) })
+	case key == "remote.ip":
+		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("remoteip", v, n) })
+	case key == "destination.ip":
+		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("dstip", v, n) })
+	case key == "destination.port":
+		return both(portCond)
+	case key == "source.namespace":
+		return both(noErr(nsCond))
+	case key == "source.principal":
+		return both(noErr(t.principals))
+	case key == "source.serviceAccount":
+		return both(func(v []string, n bool) ([]cond, error) { return saCond(v, policyNS, n) })
+	case key == "source.trustDomain":
+		return both(noErr(t.tdCond))
+	case key == "connection.sni":
+		return both(noErr(func(v []string, n bool) []cond { return strCond("sni", v, n, false, false) }))
+	case key == "request.auth.principal":
+		return both(reqPrincipalsCond)
+	case key == "request.auth.audiences":
+		return both(noErr(claimCond([]string{"aud"})))
+	case key == "request.auth.presenter":
+		return both(noErr(claimCond([]string{"azp"})))
+	case strings.HasPrefix(key, "request.auth.claims["):
+		path, err := claimPath(key[len("request.auth.claims"):])
+		if err != nil {
+			return nil, unknownKeyErr{key}
+		}
+		return both(noErr(claimCond(path)))
+	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
+		name := strings.ToLower(key[len("request.headers[") : len(key)-1])
+		if name == "" || strings.ContainsAny(name, "[]") {
+			return nil, unknownKeyErr{key}
+		}
+		return both(noErr(func(v []string, n bool) []cond {
+			if len(v) == 0 {
+				return nil
+			}
+			return []cond{{F: "header", K: name, M: generic(v, false, true), Neg: n, H: true}}
+		}))
+	}
+	return nil, unknownKeyErr{key}
+}
+
+func claimCond(path []string) func([]string, bool) []cond {
+	return func(v []string, n bool) []cond {
+		if len(v) == 0 {
+			return nil
+		}
+		return []cond{{F: "claim", K: path, M: generic(v, false, false), Neg: n, H: true}}
+	}
+}
+
+// claimPath parses "[a][b]..." (brackets cannot nest).
+func claimPath(s string) ([]string, error) {
+	var out []string
+	for s != "" {
+		if s[0] != '[' {
+			return nil, fmt.Errorf("want '['")
+		}
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("missing ']'")
+		}
+		part := s[1:end]
+		if part == "" || strings.Contains(part, "[") {
+			return nil, fmt.Errorf("bad claim name")
+		}
+		out = append(out, part)
+		s = s[end+1:]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty claim path")
+	}
+	return out, nil
+}

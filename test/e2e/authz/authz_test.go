@@ -1,0 +1,201 @@
+// Package authz_test runs the ext_authz service against a real API server:
+// policies applied with kubectl change the running server's verdicts.
+package authz_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr/testr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/meshguard/meshguard/authz"
+	"github.com/meshguard/meshguard/test/cluster"
+)
+
+const podIP = "10.1.0.10"
+
+const denyAdmin = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-admin
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: web
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: ["/admin*"]
+`
+
+// From Istio's docs (getting started / mutual TLS migration): namespace-wide STRICT.
+const strictDefault = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: STRICT
+`
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func checkReq(principal, path string) *authv3.CheckRequest {
+	addr := func(ip string, port uint32) *corev3.Address {
+		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: ip,
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Address: addr("10.1.0.99", 40000), Principal: principal},
+		Destination: &authv3.AttributeContext_Peer{Address: addr(podIP, 8080)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: path, Host: "web.default"}},
+	}}
+}
+
+func TestPoliciesFromAPIServer(t *testing.T) {
+	c := cluster.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The destination workload: a Pod with an IP (envtest has no kubelet, so set status directly).
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}
+	if err := c.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIP = podIP
+	pod.Status.PodIPs = []corev1.PodIP{{IP: podIP}}
+	if err := c.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := manager.New(c.Config, manager.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	o := authz.DefaultOptions()
+	o.Addr = addr
+	o.Debounce = 20 * time.Millisecond
+	o.DecisionLog = "off"
+	if err := authz.Setup(mgr, o, nil, testr.New(t)); err != nil {
+		t.Fatal(err)
+	}
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-mgrDone:
+			if err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("manager did not stop")
+		}
+	}()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := cluster.Eventually(60*time.Second, func() error {
+		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: authz.ServiceName})
+		if err != nil {
+			return err
+		}
+		if r.Status != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health %v", r.Status)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("server not serving: %v", err)
+	}
+	ac := authv3.NewAuthorizationClient(conn)
+	status := func(principal, path string) (int, error) {
+		resp, err := ac.Check(ctx, checkReq(principal, path))
+		if err != nil {
+			return 0, err
+		}
+		if resp.GetOkResponse() != nil {
+			return 200, nil
+		}
+		return int(resp.GetDeniedResponse().GetStatus().GetCode()), nil
+	}
+	// within waits (polling, no sleep) until the verdict for path is want, at most 1 s.
+	within := func(step, principal, path string, want int) {
+		t.Helper()
+		start := time.Now()
+		if err := cluster.Eventually(time.Second, func() error {
+			got, err := status(principal, path)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("status %d, want %d", got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: verdict did not change within 1s: %v", step, err)
+		}
+		t.Logf("%s: verdict %d after %v", step, want, time.Since(start))
+	}
+
+	within("initial", "", "/admin", 200)
+
+	if out, err := c.Kubectl(ctx, denyAdmin, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v %s", err, out)
+	}
+	within("after apply", "", "/admin", 403)
+	if got, err := status("", "/index"); err != nil || got != 200 {
+		t.Fatalf("/index after apply: %d %v", got, err)
+	}
+
+	if out, err := c.Kubectl(ctx, "", "delete", "authorizationpolicy", "-n", "default", "deny-admin"); err != nil {
+		t.Fatalf("kubectl delete: %v %s", err, out)
+	}
+	within("after delete", "", "/admin", 200)
+
+	// STRICT PeerAuthentication in default: plaintext fails, mTLS passes.
+	if out, err := c.Kubectl(ctx, strictDefault, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v %s", err, out)
+	}
+	within("STRICT plaintext", "", "/index", 403)
+	resp, err := ac.Check(ctx, checkReq("", "/index"))
+	if err != nil || resp.GetDeniedResponse().GetBody() != "mTLS required" {
+		t.Fatalf("STRICT plaintext: want body \"mTLS required\", got %v %v", resp, err)
+	}
+	if got, err := status("spiffe://cluster.local/ns/default/sa/sleep", "/index"); err != nil || got != 200 {
+		t.Fatalf("STRICT mTLS: %d %v", got, err)
+	}
+}
