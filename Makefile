@@ -6,7 +6,7 @@ GO_TEST_FLAGS ?= -p 2 -timeout 45m
 STATICCHECK_VERSION := v0.8.2
 GHZ_VERSION := v0.93.0
 
-.PHONY: all build run test unit e2e bench lint fuzz load k8s-bin helm ghz tools clean
+.PHONY: all build run test bench lint fuzz load k8s-bin helm ghz clean
 
 all: build
 
@@ -35,6 +35,11 @@ lint:
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each
 fuzz:
 	@bash hack/fuzz.sh
+
+## load: the long load runs (issue 7): 500 concurrent AdmissionReviews for 60s; 1,000,000 ext_authz checks under policy churn
+load:
+	go run ./test/load/inject -concurrency 500 -duration 60s
+	go run ./test/load/authz -checks 1000000 -concurrency 64 -policies 1000 -churn 100ms
 
 ## k8s-bin: kube-apiserver, etcd and kubectl built from the Go module proxy into bin/k8s (cached)
 k8s-bin:

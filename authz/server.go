@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,16 @@ func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
 func (s *Server) MarkReady() {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+}
+
+// Ready is a healthz.Checker for the manager's /readyz: nil once the first
+// policy snapshot is active, so a replica takes Check traffic only when it
+// can answer from policy.
+func (s *Server) Ready(*http.Request) error {
+	if s.engine.Snapshot() == nil {
+		return policy.ErrNoSnapshot
+	}
+	return nil
 }
 
 // Engine returns the policy engine.

@@ -25,6 +25,9 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	o = o.withDefaults()
 	engine := policy.NewEngine(o.Mesh())
 	srv := NewServer(engine, o, log.WithName("authz"))
+	if err := mgr.AddReadyzCheck("authz-policy", srv.Ready); err != nil {
+		return fmt.Errorf("add ext_authz readiness check: %w", err)
+	}
 	trigger := make(chan struct{}, 1)
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
 
