@@ -1,0 +1,334 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+)
+
+// Snapshot is one validated, immutable injector configuration. It is shared
+// by concurrent requests and replaced as a whole on reload.
+type Snapshot struct {
+	Mesh   *meshv1alpha1.MeshConfig
+	Values Values
+	// NeverInject and AlwaysInject are the parsed selectors (spec §1.2 steps 4-5).
+	NeverInject  []labels.Selector
+	AlwaysInject []labels.Selector
+	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
+	ProxyConfigJSON string
+}
+
+// Revision returns the revision name recorded on pods ("default" when unset).
+func (s *Snapshot) Revision() string {
+	if s.Values.Revision == "" {
+		return "default"
+	}
+	return s.Values.Revision
+}
+
+// Default returns the snapshot built from Istio's defaults only.
+func Default() *Snapshot {
+	s, err := Load(nil, nil)
+	if err != nil {
+		panic(err) // defaults are static; a failure is a programming error
+	}
+	return s
+}
+
+// LoadFiles reads and validates the mesh config and values files. An empty
+// path means "defaults".
+func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {
+	var meshData, valuesData []byte
+	var err error
+	if meshPath != "" {
+		if meshData, err = os.ReadFile(meshPath); err != nil {
+			return nil, fmt.Errorf("reading mesh config: %w", err)
+		}
+	}
+	if valuesPath != "" {
+		if valuesData, err = os.ReadFile(valuesPath); err != nil {
+			return nil, fmt.Errorf("reading injector values: %w", err)
+		}
+	}
+	s, err := Load(meshData, valuesData)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Load parses mesh config YAML (MeshConfig, applied over Istio's defaults) and
+// injector values YAML/JSON, applies defaults and validates everything. Nothing
+// is returned unless the whole configuration is valid.
+func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
+	mesh, err := parseMesh(meshYAML)
+	if err != nil {
+		return nil, err
+	}
+	var v Values
+	if len(strings.TrimSpace(string(valuesYAML))) > 0 {
+		if err := yaml.Unmarshal(valuesYAML, &v); err != nil {
+			return nil, fmt.Errorf("injector values: %w", err)
+		}
+	}
+	v.applyDefaults()
+	s := &Snapshot{Mesh: mesh, Values: v}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if s.NeverInject, err = selectors("sidecarInjectorWebhook.neverInjectSelector", v.SidecarInjectorWebhook.NeverInjectSelector); err != nil {
+		return nil, err
+	}
+	if s.AlwaysInject, err = selectors("sidecarInjectorWebhook.alwaysInjectSelector", v.SidecarInjectorWebhook.AlwaysInjectSelector); err != nil {
+		return nil, err
+	}
+	js, err := ProxyConfigJSON(mesh.DefaultConfig)
+	if err != nil {
+		return nil, err
+	}
+	s.ProxyConfigJSON = js
+	return s, nil
+}
+
+// ProxyConfigJSON renders the PROXY_CONFIG value for an effective ProxyConfig.
+func ProxyConfigJSON(pc *meshv1alpha1.ProxyConfig) (string, error) {
+	b, err := protojson.MarshalOptions{}.Marshal(CleanProxyConfig(pc))
+	if err != nil {
+		return "", fmt.Errorf("rendering PROXY_CONFIG: %w", err)
+	}
+	// protojson may emit spaces nondeterministically; compact for stability.
+	return compactJSON(b), nil
+}
+
+func parseMesh(data []byte) (*meshv1alpha1.MeshConfig, error) {
+	mesh := DefaultMeshConfig()
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return mesh, nil
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("mesh config: %w", err)
+	}
+	out := &meshv1alpha1.MeshConfig{}
+	if err := overlay(mesh, js, &meshv1alpha1.MeshConfig{}, out); err != nil {
+		return nil, fmt.Errorf("mesh config: %w", err)
+	}
+	return out, nil
+}
+
+// ParseProxyConfig parses a proxy.istio.io/config annotation and overlays it on base.
+func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
+	js, err := yaml.YAMLToJSON([]byte(data))
+	if err != nil {
+		return nil, err
+	}
+	out := &meshv1alpha1.ProxyConfig{}
+	if err := overlay(base, js, &meshv1alpha1.ProxyConfig{}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// overlay applies user JSON over base like Istio's ApplyMeshConfig (JSON
+// unmarshalled onto the defaults): objects and maps merge key by key, any
+// other value (scalars, wrappers such as enablePrometheusMerge: false,
+// durations, lists) replaces the default. proto.Merge cannot do this: it
+// ignores a wrapper set to false. user is a scratch message that validates
+// userJSON and normalises its field names.
+func overlay(base proto.Message, userJSON []byte, user, out proto.Message) error {
+	if err := protojson.Unmarshal(userJSON, user); err != nil {
+		return err
+	}
+	uj, err := protojson.Marshal(user)
+	if err != nil {
+		return err
+	}
+	bj, err := protojson.Marshal(base)
+	if err != nil {
+		return err
+	}
+	var bm, um map[string]any
+	if err := json.Unmarshal(bj, &bm); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(uj, &um); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(deepMerge(bm, um))
+	if err != nil {
+		return err
+	}
+	return protojson.Unmarshal(merged, out)
+}
+
+func deepMerge(dst, src map[string]any) map[string]any {
+	if dst == nil {
+		dst = map[string]any{}
+	}
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = deepMerge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+func (s *Snapshot) validate() error {
+	var errs []error
+	add := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	m := s.Mesh
+	add("mesh.proxyListenPort", checkPort(m.ProxyListenPort))
+	add("mesh.proxyInboundListenPort", checkPort(m.ProxyInboundListenPort))
+	add("mesh.defaultConfig.statusPort", checkPort(m.GetDefaultConfig().GetStatusPort()))
+	if m.DefaultConfig == nil {
+		errs = append(errs, errors.New("mesh.defaultConfig: must be set"))
+	}
+	g := s.Values.Global
+	p := g.Proxy
+	if *p.StatusPort != 0 {
+		add("values.global.proxy.statusPort", checkPort(*p.StatusPort))
+	}
+	switch p.AutoInject {
+	case "enabled", "disabled":
+	default:
+		errs = append(errs, fmt.Errorf("values.global.proxy.autoInject: %q is not enabled or disabled", p.AutoInject))
+	}
+	add("values.global.proxy.includeIPRanges", ValidateIncludeCIDRs(*p.IncludeIPRanges))
+	add("values.global.proxy.excludeIPRanges", ValidateCIDRs(*p.ExcludeIPRanges))
+	add("values.global.proxy.includeInboundPorts", ValidateIncludePorts(*p.IncludeInboundPorts))
+	add("values.global.proxy.excludeInboundPorts", ValidatePorts(*p.ExcludeInboundPorts))
+	add("values.global.proxy.includeOutboundPorts", ValidatePorts(*p.IncludeOutboundPorts))
+	add("values.global.proxy.excludeOutboundPorts", ValidatePorts(*p.ExcludeOutboundPorts))
+	switch g.ImagePullPolicy {
+	case "", "Always", "Never", "IfNotPresent":
+	default:
+		errs = append(errs, fmt.Errorf("values.global.imagePullPolicy: %q is not Always, Never or IfNotPresent", g.ImagePullPolicy))
+	}
+	for _, n := range []struct {
+		f string
+		v *int32
+	}{
+		{"readinessInitialDelaySeconds", p.ReadinessInitialDelaySeconds},
+		{"readinessPeriodSeconds", p.ReadinessPeriodSeconds},
+		{"readinessFailureThreshold", p.ReadinessFailureThreshold},
+		{"startupProbe.failureThreshold", p.StartupProbe.FailureThreshold},
+	} {
+		if *n.v < 0 {
+			errs = append(errs, fmt.Errorf("values.global.proxy.%s: %d is negative", n.f, *n.v))
+		}
+	}
+	if g.Hub == "" || g.Proxy.Image == "" {
+		errs = append(errs, errors.New("values.global.hub and global.proxy.image must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+func selectors(field string, in []metav1.LabelSelector) ([]labels.Selector, error) {
+	out := make([]labels.Selector, 0, len(in))
+	for i := range in {
+		sel, err := metav1.LabelSelectorAsSelector(&in[i])
+		if err != nil {
+			return nil, fmt.Errorf("values.%s[%d]: %w", field, i, err)
+		}
+		out = append(out, sel)
+	}
+	return out, nil
+}
+
+func checkPort(p int32) error {
+	if p <= 0 || p > 65535 {
+		return fmt.Errorf("port %d out of range 1-65535", p)
+	}
+	return nil
+}
+
+// ValidatePorts checks a comma-separated port list ("" allowed).
+func ValidatePorts(s string) error {
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 || n > 65535 {
+			return fmt.Errorf("%q is not a port number", f)
+		}
+	}
+	return nil
+}
+
+// ValidateIncludePorts is ValidatePorts that also accepts "*".
+func ValidateIncludePorts(s string) error {
+	if strings.TrimSpace(s) == "*" {
+		return nil
+	}
+	return ValidatePorts(s)
+}
+
+// ValidateCIDRs checks a comma-separated CIDR list ("" allowed).
+func ValidateCIDRs(s string) error {
+	for _, f := range splitList(s) {
+		if _, _, err := net.ParseCIDR(f); err != nil {
+			return fmt.Errorf("%q is not a CIDR", f)
+		}
+	}
+	return nil
+}
+
+// ValidateIncludeCIDRs is ValidateCIDRs that also accepts "*".
+func ValidateIncludeCIDRs(s string) error {
+	if strings.TrimSpace(s) == "*" {
+		return nil
+	}
+	return ValidateCIDRs(s)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func compactJSON(b []byte) string {
+	var sb strings.Builder
+	inStr, esc := false, false
+	for _, c := range b {
+		switch {
+		case inStr:
+			sb.WriteByte(c)
+			if esc {
+				esc = false
+			} else if c == '\\' {
+				esc = true
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+			sb.WriteByte(c)
+		case c == ' ' || c == '\n' || c == '\t':
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}

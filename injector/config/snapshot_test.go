@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	s := Default()
+	if s.ProxyConfigJSON != "{}" {
+		t.Errorf("default PROXY_CONFIG = %q, want {}", s.ProxyConfigJSON)
+	}
+	if s.Revision() != "default" || *s.Values.Global.Proxy.StatusPort != 15020 || s.Mesh.ProxyListenPort != 15001 {
+		t.Errorf("unexpected defaults: rev=%s status=%d listen=%d", s.Revision(), *s.Values.Global.Proxy.StatusPort, s.Mesh.ProxyListenPort)
+	}
+}
+
+func TestLoadOverlaysMesh(t *testing.T) {
+	s, err := Load([]byte("defaultConfig:\n  drainDuration: 30s\n  proxyMetadata: {A: b}\ntrustDomain: example.org\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Mesh.DefaultConfig.StatusPort != 15020 {
+		t.Errorf("defaults lost: statusPort %d", s.Mesh.DefaultConfig.StatusPort)
+	}
+	if !strings.Contains(s.ProxyConfigJSON, `"drainDuration":"30s"`) || strings.Contains(s.ProxyConfigJSON, "statusPort") {
+		t.Errorf("PROXY_CONFIG %s should hold only non-default fields", s.ProxyConfigJSON)
+	}
+	if s.Mesh.TrustDomain != "example.org" {
+		t.Errorf("trustDomain %q", s.Mesh.TrustDomain)
+	}
+}
+
+func TestLoadOverridesWrappersAndMaps(t *testing.T) {
+	s, err := Load([]byte("enablePrometheusMerge: false\ndefaultConfig:\n  holdApplicationUntilProxyStarts: false\n  proxyMetadata: {B: c}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Mesh.GetEnablePrometheusMerge() == nil || s.Mesh.GetEnablePrometheusMerge().GetValue() {
+		t.Error("enablePrometheusMerge: false did not override the default true")
+	}
+	if h := s.Mesh.DefaultConfig.GetHoldApplicationUntilProxyStarts(); h == nil || h.GetValue() {
+		t.Error("holdApplicationUntilProxyStarts: false not kept")
+	}
+	pc, err := ParseProxyConfig(s.Mesh.DefaultConfig, "proxyMetadata: {A: b}\nholdApplicationUntilProxyStarts: true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.ProxyMetadata["A"] != "b" || pc.ProxyMetadata["B"] != "c" || !pc.GetHoldApplicationUntilProxyStarts().GetValue() || pc.StatusPort != 15020 {
+		t.Errorf("annotation overlay: %v", pc)
+	}
+}
+
+func TestLoadInvalid(t *testing.T) {
+	cases := []struct {
+		name, mesh, values, wantInErr string
+	}{
+		{"mesh yaml", "defaultConfig: [", "", "mesh config"},
+		{"mesh unknown field", "noSuchField: 1", "", "mesh config"},
+		{"mesh port", "proxyListenPort: 70000", "", "mesh.proxyListenPort"},
+		{"values type", "", "global: {proxy: {statusPort: abc}}", "injector values"},
+		{"autoInject", "", "global: {proxy: {autoInject: sometimes}}", "global.proxy.autoInject"},
+		{"cidr", "", "global: {proxy: {excludeIPRanges: 10.0.0.0/40}}", "global.proxy.excludeIPRanges"},
+		{"ports", "", "global: {proxy: {excludeInboundPorts: 'a,b'}}", "global.proxy.excludeInboundPorts"},
+		{"pull policy", "", "global: {imagePullPolicy: Sometimes}", "global.imagePullPolicy"},
+		{"selector", "", "sidecarInjectorWebhook: {neverInjectSelector: [{matchExpressions: [{key: a, operator: Bad}]}]}", "neverInjectSelector[0]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load([]byte(tc.mesh), []byte(tc.values))
+			if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantInErr)
+			}
+		})
+	}
+}
+
+func TestLoadFiles(t *testing.T) {
+	dir := t.TempDir()
+	mp, vp := filepath.Join(dir, "mesh"), filepath.Join(dir, "values")
+	if err := os.WriteFile(mp, []byte("trustDomain: a.b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vp, []byte(`{"revision":"canary"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadFiles(mp, vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Revision() != "canary" || s.Mesh.TrustDomain != "a.b" {
+		t.Fatalf("got rev %q td %q", s.Revision(), s.Mesh.TrustDomain)
+	}
+	if _, err := LoadFiles(filepath.Join(dir, "missing"), ""); err == nil || !strings.Contains(err.Error(), "reading mesh config") {
+		t.Fatalf("missing file error: %v", err)
+	}
+}

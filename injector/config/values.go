@@ -1,0 +1,189 @@
+// Package config holds the injector's settings: the Istio mesh config
+// (istio.io/api MeshConfig) and the subset of Istio's Helm `values` that the
+// default `sidecar` template reads, with Istio's defaults (spec injection.md
+// §2.12), loaded and validated into an immutable Snapshot.
+package config
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Values is the subset of Istio's injector `values` (the JSON the
+// istio-sidecar-injector ConfigMap carries under key "values") that meshguard
+// understands. Unknown keys are ignored so a real Istio values file loads.
+type Values struct {
+	Revision               string                `json:"revision,omitempty"`
+	Global                 GlobalValues          `json:"global"`
+	SidecarInjectorWebhook SidecarInjectorValues `json:"sidecarInjectorWebhook"`
+	Pilot                  PilotValues           `json:"pilot"`
+}
+
+// GlobalValues mirrors Helm `global.*`.
+type GlobalValues struct {
+	Hub               string            `json:"hub,omitempty"`
+	Tag               string            `json:"tag,omitempty"`
+	Variant           string            `json:"variant,omitempty"`
+	ImagePullPolicy   corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+	ImagePullSecrets  []string          `json:"imagePullSecrets,omitempty"`
+	IstioNamespace    string            `json:"istioNamespace,omitempty"`
+	Network           string            `json:"network,omitempty"`
+	MeshID            string            `json:"meshID,omitempty"`
+	TrustDomain       string            `json:"trustDomain,omitempty"`
+	PilotCertProvider string            `json:"pilotCertProvider,omitempty"`
+	CAAddress         string            `json:"caAddress,omitempty"`
+	TrustBundleName   string            `json:"trustBundleName,omitempty"`
+	MountMtlsCerts    bool              `json:"mountMtlsCerts,omitempty"`
+	LogAsJSON         bool              `json:"logAsJson,omitempty"`
+	NativeNftables    bool              `json:"nativeNftables,omitempty"`
+	// NativeSidecars is meshguard's cluster-wide switch for Kubernetes native
+	// sidecars (Istio: ENABLE_NATIVE_SIDECARS, decided from node versions).
+	NativeSidecars *bool           `json:"nativeSidecars,omitempty"`
+	Logging        LoggingValues   `json:"logging"`
+	Proxy          ProxyValues     `json:"proxy"`
+	ProxyInit      ProxyInitValues `json:"proxy_init"`
+	MultiCluster   MultiCluster    `json:"multiCluster"`
+	Sds            SdsValues       `json:"sds"`
+}
+
+// LoggingValues mirrors `global.logging`.
+type LoggingValues struct {
+	Level string `json:"level,omitempty"`
+}
+
+// MultiCluster mirrors `global.multiCluster`.
+type MultiCluster struct {
+	ClusterName string `json:"clusterName,omitempty"`
+}
+
+// SdsValues mirrors `global.sds`.
+type SdsValues struct {
+	Token struct {
+		Aud string `json:"aud,omitempty"`
+	} `json:"token"`
+}
+
+// ProxyValues mirrors `global.proxy`.
+type ProxyValues struct {
+	Image                           string            `json:"image,omitempty"`
+	AutoInject                      string            `json:"autoInject,omitempty"`
+	ClusterDomain                   string            `json:"clusterDomain,omitempty"`
+	StatusPort                      *int32            `json:"statusPort,omitempty"`
+	LogLevel                        string            `json:"logLevel,omitempty"`
+	ComponentLogLevel               string            `json:"componentLogLevel,omitempty"`
+	Privileged                      bool              `json:"privileged,omitempty"`
+	HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts,omitempty"`
+	IncludeIPRanges                 *string           `json:"includeIPRanges,omitempty"`
+	ExcludeIPRanges                 *string           `json:"excludeIPRanges,omitempty"`
+	IncludeInboundPorts             *string           `json:"includeInboundPorts,omitempty"`
+	ExcludeInboundPorts             *string           `json:"excludeInboundPorts,omitempty"`
+	IncludeOutboundPorts            *string           `json:"includeOutboundPorts,omitempty"`
+	ExcludeOutboundPorts            *string           `json:"excludeOutboundPorts,omitempty"`
+	ReadinessInitialDelaySeconds    *int32            `json:"readinessInitialDelaySeconds,omitempty"`
+	ReadinessPeriodSeconds          *int32            `json:"readinessPeriodSeconds,omitempty"`
+	ReadinessFailureThreshold       *int32            `json:"readinessFailureThreshold,omitempty"`
+	StartupProbe                    StartupProbe      `json:"startupProbe"`
+	Resources                       *ResourceValues   `json:"resources,omitempty"`
+	Lifecycle                       *corev1.Lifecycle `json:"lifecycle,omitempty"`
+}
+
+// StartupProbe mirrors `global.proxy.startupProbe`.
+type StartupProbe struct {
+	Enabled          *bool  `json:"enabled,omitempty"`
+	FailureThreshold *int32 `json:"failureThreshold,omitempty"`
+}
+
+// ResourceValues is `global.proxy.resources`; nil (null) entries are dropped
+// like Istio's omitNil.
+type ResourceValues struct {
+	Requests map[corev1.ResourceName]*resource.Quantity `json:"requests,omitempty"`
+	Limits   map[corev1.ResourceName]*resource.Quantity `json:"limits,omitempty"`
+}
+
+// ProxyInitValues mirrors `global.proxy_init`.
+type ProxyInitValues struct {
+	Image              string `json:"image,omitempty"`
+	ForceApplyIptables bool   `json:"forceApplyIptables,omitempty"`
+}
+
+// SidecarInjectorValues mirrors `sidecarInjectorWebhook.*` (plus the
+// selectors Istio's ConfigMap `config` key carries).
+type SidecarInjectorValues struct {
+	RewriteAppHTTPProbe  *bool                  `json:"rewriteAppHTTPProbe,omitempty"`
+	NeverInjectSelector  []metav1.LabelSelector `json:"neverInjectSelector,omitempty"`
+	AlwaysInjectSelector []metav1.LabelSelector `json:"alwaysInjectSelector,omitempty"`
+	InjectedAnnotations  map[string]string      `json:"injectedAnnotations,omitempty"`
+}
+
+// PilotValues mirrors `pilot.*`.
+type PilotValues struct {
+	CNI struct {
+		Enabled  bool   `json:"enabled,omitempty"`
+		Provider string `json:"provider,omitempty"`
+	} `json:"cni"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// applyDefaults fills every unset field with Istio's chart default.
+func (v *Values) applyDefaults() {
+	g := &v.Global
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&g.Hub, "registry.istio.io/testing")
+	def(&g.Tag, "latest")
+	def(&g.IstioNamespace, "istio-system")
+	def(&g.PilotCertProvider, "istiod")
+	def(&g.TrustBundleName, "istio-ca-root-cert")
+	def(&g.Logging.Level, "default:info")
+	def(&g.Sds.Token.Aud, "istio-ca")
+	def(&g.ProxyInit.Image, "proxyv2")
+	p := &g.Proxy
+	def(&p.Image, "proxyv2")
+	def(&p.AutoInject, "enabled")
+	def(&p.ClusterDomain, "cluster.local")
+	def(&p.LogLevel, "warning")
+	def(&p.ComponentLogLevel, "misc:error")
+	defp := func(s **string, d string) {
+		if *s == nil {
+			*s = ptr(d)
+		}
+	}
+	defp(&p.IncludeIPRanges, "*")
+	defp(&p.ExcludeIPRanges, "")
+	defp(&p.IncludeInboundPorts, "*")
+	defp(&p.ExcludeInboundPorts, "")
+	defp(&p.IncludeOutboundPorts, "")
+	defp(&p.ExcludeOutboundPorts, "")
+	defi := func(i **int32, d int32) {
+		if *i == nil {
+			*i = ptr(d)
+		}
+	}
+	defi(&p.StatusPort, 15020)
+	defi(&p.ReadinessInitialDelaySeconds, 0)
+	defi(&p.ReadinessPeriodSeconds, 15)
+	defi(&p.ReadinessFailureThreshold, 4)
+	defi(&p.StartupProbe.FailureThreshold, 600)
+	if p.StartupProbe.Enabled == nil {
+		p.StartupProbe.Enabled = ptr(true)
+	}
+	if p.Resources == nil {
+		p.Resources = &ResourceValues{
+			Requests: map[corev1.ResourceName]*resource.Quantity{
+				corev1.ResourceCPU: ptr(resource.MustParse("100m")), corev1.ResourceMemory: ptr(resource.MustParse("128Mi")),
+			},
+			Limits: map[corev1.ResourceName]*resource.Quantity{
+				corev1.ResourceCPU: ptr(resource.MustParse("2000m")), corev1.ResourceMemory: ptr(resource.MustParse("1024Mi")),
+			},
+		}
+	}
+	if v.SidecarInjectorWebhook.RewriteAppHTTPProbe == nil {
+		v.SidecarInjectorWebhook.RewriteAppHTTPProbe = ptr(true)
+	}
+	def(&v.Pilot.CNI.Provider, "default")
+}

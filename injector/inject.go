@@ -1,0 +1,435 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	jsonpatch "gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// Result is the outcome of Inject.
+type Result struct {
+	// Pod is the injected pod (a new object; the input is not modified).
+	Pod *corev1.Pod
+	// Patch turns the input pod into Pod; empty when nothing changes
+	// (e.g. re-injection of an injected pod with unchanged settings).
+	Patch []jsonpatch.JsonPatchOperation
+	// Warnings are for ignored or questionable annotation values.
+	Warnings []string
+}
+
+// Status is the sidecar.istio.io/status annotation (spec §2.10).
+type Status struct {
+	InitContainers   []string `json:"initContainers"`
+	Containers       []string `json:"containers"`
+	Volumes          []string `json:"volumes"`
+	ImagePullSecrets []string `json:"imagePullSecrets"`
+	Revision         string   `json:"revision"`
+}
+
+// Inject builds the injected pod for pod (admitted into namespace) and the
+// JSON Patch from pod to it. It does not decide whether to inject (see
+// Decide). Errors name the offending annotation or field; they deny the pod.
+func Inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*Result, error) {
+	return InjectWith(pod, namespace, cfg, Options{})
+}
+
+// InjectOwned is Inject for a pod template whose owning workload is known
+// (meshguard inject on a Deployment etc.), instead of inferring it.
+func InjectOwned(pod *corev1.Pod, namespace string, owner Owner, cfg *config.Snapshot) (*Result, error) {
+	return InjectWith(pod, namespace, cfg, Options{Owner: &owner})
+}
+
+// Options are per-request inputs beyond the pod and the config.
+type Options struct {
+	// Owner overrides the owner inferred from the pod.
+	Owner *Owner
+	// ProxyEnv are extra istio-proxy env vars (from the webhook URL path, e.g.
+	// ISTIO_META_CLUSTER_ID, ISTIO_META_NETWORK); they replace same-named
+	// template envs and are appended in sorted order (spec §1.4, §2.5).
+	ProxyEnv map[string]string
+}
+
+// InjectWith is Inject with Options.
+func InjectWith(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
+	return inject(pod, namespace, opts, cfg)
+}
+
+func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapshot) (*Result, error) {
+	if namespace == "" {
+		namespace = pod.Namespace
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("pod %s: spec.containers: must not be empty", podName(pod, namespace))
+	}
+	// managedFields are irrelevant and can be large (Istio PR #34805): don't copy them.
+	mf := pod.ManagedFields
+	pod.ManagedFields = nil
+	out := pod.DeepCopy()
+	pod.ManagedFields = mf
+
+	prev := strip(out)
+	userOverrides, err := takeOverrides(out, prev.overrides)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
+	}
+	p, err := resolveParams(out, namespace, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
+	}
+	if opts.Owner != nil {
+		p.owner = *opts.Owner
+	}
+	p.proxyEnv = opts.ProxyEnv
+	p.overrides = userOverrides
+	if err := p.apply(out, prev); err != nil {
+		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
+	}
+	out.ManagedFields = mf
+	return &Result{Pod: out, Patch: CreatePatch(pod, out), Warnings: p.warnings}, nil
+}
+
+func podName(pod *corev1.Pod, ns string) string {
+	n := pod.Name
+	if n == "" {
+		n = pod.GenerateName + "*"
+	}
+	return ns + "/" + n
+}
+
+// previous is what a prior injection left that cannot be recovered from the
+// stripped pod: probes already rewritten and the Prometheus annotations.
+type previous struct {
+	probers    map[string]*prober
+	prometheus *promConfig
+	overrides  string // AnnotationOverrides of the previous injection
+}
+
+// strip removes a previous injection recorded in sidecar.istio.io/status, so
+// re-injection starts from the user's pod (Istio stripPod, spec §1.3).
+func strip(pod *corev1.Pod) previous {
+	var prev previous
+	raw, ok := pod.Annotations[AnnotationStatus]
+	if !ok {
+		return prev
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return prev
+	}
+	names := func(l []string) map[string]bool {
+		m := make(map[string]bool, len(l))
+		for _, n := range l {
+			m[n] = true
+		}
+		return m
+	}
+	injected := names(append(append([]string{}, st.InitContainers...), st.Containers...))
+	keep := func(cs []corev1.Container) []corev1.Container {
+		out := cs[:0]
+		for i := range cs {
+			if injected[cs[i].Name] {
+				if cs[i].Name == ProxyContainerName {
+					prev.fromProxy(&cs[i])
+				}
+				continue
+			}
+			out = append(out, cs[i])
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	pod.Spec.InitContainers = keep(pod.Spec.InitContainers)
+	pod.Spec.Containers = keep(pod.Spec.Containers)
+	vols := names(st.Volumes)
+	vs := pod.Spec.Volumes[:0]
+	for _, v := range pod.Spec.Volumes {
+		if !vols[v.Name] {
+			vs = append(vs, v)
+		}
+	}
+	pod.Spec.Volumes = vs
+	if len(vs) == 0 {
+		pod.Spec.Volumes = nil
+	}
+	secrets := names(st.ImagePullSecrets)
+	ps := pod.Spec.ImagePullSecrets[:0]
+	for _, s := range pod.Spec.ImagePullSecrets {
+		if !secrets[s.Name] {
+			ps = append(ps, s)
+		}
+	}
+	pod.Spec.ImagePullSecrets = ps
+	if len(ps) == 0 {
+		pod.Spec.ImagePullSecrets = nil
+	}
+	delete(pod.Annotations, AnnotationStatus)
+	prev.overrides = pod.Annotations[AnnotationOverrides]
+	delete(pod.Annotations, AnnotationOverrides)
+	// Restore the app's own Prometheus annotations so the merge is recomputed identically.
+	if prev.prometheus != nil {
+		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port} {
+			if v == "" {
+				delete(pod.Annotations, k)
+			} else {
+				pod.Annotations[k] = v
+			}
+		}
+	}
+	return prev
+}
+
+func (prev *previous) fromProxy(c *corev1.Container) {
+	for _, e := range c.Env {
+		switch e.Name {
+		case envAppProbers:
+			var m map[string]*prober
+			if json.Unmarshal([]byte(e.Value), &m) == nil {
+				prev.probers = m
+			}
+		case envPromAnnotations:
+			var pc promConfig
+			if json.Unmarshal([]byte(e.Value), &pc) == nil {
+				prev.prometheus = &pc
+			}
+		}
+	}
+}
+
+// apply injects into pod (already stripped) in place.
+func (p *params) apply(pod *corev1.Pod, prev previous) error {
+	v := p.cfg.Values
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	var init *corev1.Container
+	if p.mode != "NONE" || p.cni {
+		init = p.initContainer()
+	}
+	proxy, err := p.proxyContainer(pod)
+	if err != nil {
+		return err
+	}
+	for _, o := range p.overrides {
+		switch {
+		case o.Name == ProxyContainerName:
+			overrideUser(init, o)
+			if proxy, err = applyOverride(proxy, o); err != nil {
+				return err
+			}
+		case init != nil && o.Name == init.Name:
+			if init, err = applyOverride(init, o); err != nil {
+				return err
+			}
+		default:
+			p.warnings = append(p.warnings, fmt.Sprintf("container %q is not injected with these settings; the user-declared one is ignored", o.Name))
+		}
+	}
+	vols, err := p.volumes(pod)
+	if err != nil {
+		return err
+	}
+
+	st := Status{Revision: p.cfg.Revision()}
+	for _, vol := range vols {
+		st.Volumes = append(st.Volumes, vol.Name)
+	}
+	if init != nil {
+		st.InitContainers = append(st.InitContainers, init.Name)
+	}
+	if p.native {
+		st.InitContainers = append(st.InitContainers, ProxyContainerName)
+	} else {
+		st.Containers = []string{ProxyContainerName}
+	}
+	st.ImagePullSecrets = append(st.ImagePullSecrets, v.Global.ImagePullSecrets...)
+
+	// Post-processing on the app containers (before the proxy is added, so
+	// it is never rewritten itself).
+	promEnv, err := p.mergePrometheus(pod, prev.prometheus)
+	if err != nil {
+		return err
+	}
+	if p.rewriteProbes() {
+		probers := map[string]*prober{}
+		for i := range pod.Spec.InitContainers {
+			p.rewriteContainer(&pod.Spec.InitContainers[i], probers)
+		}
+		for i := range pod.Spec.Containers {
+			p.rewriteContainer(&pod.Spec.Containers[i], probers)
+		}
+		for k, pr := range prev.probers {
+			if _, ok := probers[k]; !ok {
+				probers[k] = pr
+			}
+		}
+		if len(probers) > 0 {
+			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
+		}
+	}
+	// ISTIO_PROMETHEUS_ANNOTATIONS goes last (added in Go after the probers, spec §2.5).
+	if promEnv != nil {
+		proxy.Env = append(proxy.Env, *promEnv)
+	}
+
+	// Containers and init containers, in Istio's order (spec §2.7, §2.10).
+	switch {
+	case p.native:
+		inits := make([]corev1.Container, 0, len(pod.Spec.InitContainers)+2)
+		if init != nil {
+			inits = append(inits, *init)
+		}
+		inits = append(inits, *proxy)
+		pod.Spec.InitContainers = append(inits, pod.Spec.InitContainers...)
+	default:
+		if init != nil {
+			if init.Name == ValidationContainerName {
+				pod.Spec.InitContainers = append([]corev1.Container{*init}, pod.Spec.InitContainers...)
+			} else {
+				pod.Spec.InitContainers = append(pod.Spec.InitContainers, *init)
+			}
+		}
+		if p.hold {
+			pod.Spec.Containers = append([]corev1.Container{*proxy}, pod.Spec.Containers...)
+		} else {
+			pod.Spec.Containers = append(pod.Spec.Containers, *proxy)
+		}
+	}
+	// Volumes and pull secrets: template items first (strategic merge), spec §2.10.
+	pod.Spec.Volumes = mergeByName(vols, pod.Spec.Volumes, func(v corev1.Volume) string { return v.Name })
+	if len(v.Global.ImagePullSecrets) > 0 {
+		secrets := make([]corev1.LocalObjectReference, 0, len(v.Global.ImagePullSecrets))
+		for _, s := range v.Global.ImagePullSecrets {
+			secrets = append(secrets, corev1.LocalObjectReference{Name: s})
+		}
+		pod.Spec.ImagePullSecrets = mergeByName(secrets, pod.Spec.ImagePullSecrets, func(r corev1.LocalObjectReference) string { return r.Name })
+	}
+
+	p.metadata(pod, st)
+	return nil
+}
+
+// mergeByName returns tmpl followed by the items of existing not named in tmpl.
+func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
+	seen := make(map[string]bool, len(tmpl))
+	out := make([]T, 0, len(tmpl)+len(existing))
+	for _, t := range tmpl {
+		seen[name(t)] = true
+		out = append(out, t)
+	}
+	for _, e := range existing {
+		if !seen[name(e)] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// metadata sets the labels and annotations the template writes (spec §2.2).
+func (p *params) metadata(pod *corev1.Pod, st Status) {
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	l := pod.Labels
+	setIfAbsent := func(m map[string]string, k, v string) {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	setIfAbsent(l, LabelTLSMode, "istio")
+	if _, ok := l[LabelCanonicalName]; !ok {
+		name := firstNonEmpty(l["app.kubernetes.io/name"], l["app"], p.owner.Name)
+		if len(name) > 63 {
+			name = name[:63]
+		}
+		l[LabelCanonicalName] = strings.Trim(name, "-_.")
+	}
+	setIfAbsent(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
+	if md := p.proxyCfg.GetProxyMetadata(); md["ISTIO_META_ENABLE_HBONE"] == "true" {
+		setIfAbsent(l, "networking.istio.io/tunnel", "http")
+	}
+	if n := p.network(); n != "" {
+		setIfAbsent(l, LabelNetwork, n)
+	}
+
+	a := pod.Annotations
+	a[AnnotationRev] = p.cfg.Revision()
+	for i := range pod.Spec.Containers {
+		if n := pod.Spec.Containers[i].Name; n != ProxyContainerName {
+			setIfAbsent(a, AnnotationDefaultLogsContainer, n)
+			setIfAbsent(a, AnnotationDefaultContainer, n)
+			break
+		}
+	}
+	if p.cni {
+		v := p.cfg.Values.Global.Proxy
+		a[AnnotationInterceptionMode] = p.mode
+		a[AnnotationIncludeOutboundIPs] = p.anno(AnnotationIncludeOutboundIPs, *v.IncludeIPRanges)
+		a[AnnotationExcludeOutboundIPs] = p.anno(AnnotationExcludeOutboundIPs, *v.ExcludeIPRanges)
+		a[AnnotationIncludeInboundPorts] = p.anno(AnnotationIncludeInboundPorts, *v.IncludeInboundPorts)
+		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, p.anno(AnnotationExcludeInboundPorts, *v.ExcludeInboundPorts))
+		if s := p.anno(AnnotationIncludeOutboundPorts, *v.IncludeOutboundPorts); s != "" {
+			a[AnnotationIncludeOutboundPorts] = s
+		}
+		if s := p.anno(AnnotationExcludeOutboundPorts, *v.ExcludeOutboundPorts); s != "" {
+			a[AnnotationExcludeOutboundPorts] = s
+		}
+		if p.cfg.Values.Pilot.CNI.Provider == "multus" {
+			a["k8s.v1.cni.cncf.io/networks"] = appendMultus(a["k8s.v1.cni.cncf.io/networks"])
+		}
+	}
+	if len(p.overrides) > 0 {
+		b, _ := json.Marshal(proxyOverrides{Containers: p.overrides})
+		a[AnnotationOverrides] = string(b)
+	}
+	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
+		a[k] = v
+	}
+	b, _ := json.Marshal(st)
+	a[AnnotationStatus] = string(b)
+}
+
+// appendMultus adds default/istio-cni to a Multus networks annotation,
+// keeping its flat-list or JSON form.
+func appendMultus(cur string) string {
+	cur = strings.TrimSpace(cur)
+	switch {
+	case cur == "":
+		return "default/istio-cni"
+	case strings.HasPrefix(cur, "["):
+		var l []map[string]any
+		if json.Unmarshal([]byte(cur), &l) == nil {
+			for _, n := range l {
+				if n["name"] == "istio-cni" {
+					return cur
+				}
+			}
+			l = append(l, map[string]any{"name": "istio-cni", "namespace": "default"})
+			b, _ := json.Marshal(l)
+			return string(b)
+		}
+		return cur
+	case strings.Contains(cur, "istio-cni"):
+		return cur
+	default:
+		return cur + ", default/istio-cni"
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

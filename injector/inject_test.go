@@ -1,0 +1,296 @@
+package injector
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	jsonpatchv5 "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func loadPod(t testing.TB, path string) *corev1.Pod {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict(data, pod); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return pod
+}
+
+func snapshotFor(t testing.TB, in string) *config.Snapshot {
+	t.Helper()
+	values, _ := os.ReadFile(strings.TrimSuffix(in, ".in.yaml") + ".values.yaml")
+	mesh, _ := os.ReadFile(strings.TrimSuffix(in, ".in.yaml") + ".mesh.yaml")
+	cfg, err := config.Load(mesh, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// applyPatch applies ops to pod's JSON, the way the API server would.
+func applyPatch(t testing.TB, pod *corev1.Pod, res *Result) *corev1.Pod {
+	t.Helper()
+	orig, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := json.Marshal(res.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatchv5.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := p.Apply(orig)
+	if err != nil {
+		t.Fatalf("applying patch: %v\n%s", err, ops)
+	}
+	out := &corev1.Pod{}
+	if err := json.Unmarshal(patched, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGolden injects every testdata/golden/*.in.yaml and compares the full
+// resulting pod (obtained by applying the patch) with *.golden.yaml.
+func TestGolden(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/golden/*.in.yaml")
+	if len(ins) < 4 {
+		t.Fatalf("expected golden inputs, found %d", len(ins))
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			pod := loadPod(t, in)
+			cfg := snapshotFor(t, in)
+			res, err := Inject(pod, pod.Namespace, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := applyPatch(t, pod, res)
+			if !equality.Semantic.DeepEqual(got, res.Pod) {
+				a, _ := yaml.Marshal(got)
+				b, _ := yaml.Marshal(res.Pod)
+				t.Fatalf("patched pod differs from Result.Pod:\npatched:\n%s\nresult:\n%s", a, b)
+			}
+			out, err := yaml.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(in, ".in.yaml") + ".golden.yaml"
+			if *update {
+				if err := os.WriteFile(golden, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./injector -run TestGolden -update)", err)
+			}
+			if string(want) != string(out) {
+				t.Errorf("%s mismatch; got:\n%s", golden, out)
+			}
+
+			// Idempotence: injecting the injected pod again changes nothing.
+			res2, err := Inject(got, pod.Namespace, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res2.Patch) != 0 {
+				b, _ := json.Marshal(res2.Patch)
+				t.Errorf("re-injection produced %d ops: %s", len(res2.Patch), b)
+			}
+		})
+	}
+}
+
+func TestInjectDoesNotModifyInput(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/native-probes.in.yaml")
+	before := pod.DeepCopy()
+	if _, err := Inject(pod, "shop", config.Default()); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(before, pod) {
+		t.Fatal("Inject modified its input pod")
+	}
+}
+
+func TestInjectInvalidAnnotations(t *testing.T) {
+	cases := []struct {
+		anno, value, wantInErr string
+	}{
+		{AnnotationIncludeOutboundIPs, "10.0.0.0/33", "includeOutboundIPRanges"},
+		{AnnotationExcludeOutboundIPs, "*", "excludeOutboundIPRanges"},
+		{AnnotationIncludeInboundPorts, "http", "includeInboundPorts"},
+		{AnnotationExcludeInboundPorts, "70000", "excludeInboundPorts"},
+		{AnnotationExcludeOutboundPorts, "-1", "excludeOutboundPorts"},
+		{AnnotationInterceptionMode, "MAGIC", "interceptionMode"},
+		{AnnotationStatusPort, "x", "status.sidecar.istio.io/port"},
+		{AnnotationReadinessPeriod, "-5", "periodSeconds"},
+		{AnnotationProxyCPU, "lots", "proxyCPU"},
+		{AnnotationProxyMemoryLimit, "1Gi\n", "proxyMemoryLimit"},
+		{AnnotationMergeMetrics, "maybe", "merge-metrics"},
+		{AnnotationProxyConfig, "concurrency: [", "proxy.istio.io/config"},
+		{AnnotationInjectTemplates, "gateway", "inject.istio.io/templates"},
+		{AnnotationPromPort, "15090", "prometheus.io/port"},
+		{AnnotationPromPort, "http", "prometheus.io/port"},
+		{AnnotationUserVolume, "{", "userVolume"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.anno+"="+tc.value, func(t *testing.T) {
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			pod.Annotations = map[string]string{tc.anno: tc.value}
+			_, err := Inject(pod, "app", config.Default())
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			if !strings.Contains(err.Error(), tc.wantInErr) || !strings.Contains(err.Error(), "app/hello") {
+				t.Fatalf("error %q should name %q and the pod", err, tc.wantInErr)
+			}
+		})
+	}
+}
+
+func TestInjectRejectsBadContainers(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: ProxyContainerName}, corev1.Container{Name: ProxyContainerName})
+	_, err := Inject(pod, "app", config.Default())
+	if err == nil || !strings.Contains(err.Error(), "declared twice") {
+		t.Fatalf("duplicate istio-proxy: %v", err)
+	}
+	empty := loadPod(t, "testdata/golden/plain.in.yaml")
+	empty.Spec.Containers = nil
+	if _, err := Inject(empty, "app", config.Default()); err == nil || !strings.Contains(err.Error(), "spec.containers") {
+		t.Fatalf("pod without containers: %v", err)
+	}
+}
+
+func TestInjectWarnings(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationNativeSidecar: "sometimes", AnnotationRewriteProbes: "perhaps"}
+	pod.Spec.DNSPolicy = corev1.DNSDefault
+	res, err := Inject(pod, "app", config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{AnnotationNativeSidecar, AnnotationRewriteProbes, "dnsPolicy"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings %q lack %q", all, want)
+		}
+	}
+}
+
+func TestInitArgsDefaults(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	res, err := Inject(pod, "app", config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(res.Pod.Spec.InitContainers[0].Args, " ")
+	want := "istio-iptables -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x  -b * -d 15090,15021,15020 --log_output_level=default:info"
+	if got != want {
+		t.Fatalf("istio-init args:\n got %q\nwant %q", got, want)
+	}
+	if n := res.Pod.Spec.Containers[len(res.Pod.Spec.Containers)-1].Name; n != ProxyContainerName {
+		t.Fatalf("last container is %q, want istio-proxy", n)
+	}
+}
+
+func TestInterceptionNoneHasNoInit(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationInterceptionMode: "NONE"}
+	res, err := Inject(pod, "app", config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pod.Spec.InitContainers) != 0 {
+		t.Fatalf("init containers %v, want none", res.Pod.Spec.InitContainers)
+	}
+}
+
+func TestReinjectClassicToNative(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/native-probes.in.yaml")
+	delete(pod.Annotations, AnnotationNativeSidecar)
+	cfg := config.Default()
+	classic, err := Inject(pod, "shop", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(classic.Pod.Spec.Containers) != "web,sidecar-log,istio-proxy" {
+		t.Fatalf("classic containers %s", names(classic.Pod.Spec.Containers))
+	}
+	in := applyPatch(t, pod, classic)
+	in.Annotations[AnnotationNativeSidecar] = "true"
+	native, err := Inject(in, "shop", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := applyPatch(t, in, native)
+	if names(got.Spec.Containers) != "web,sidecar-log" || names(got.Spec.InitContainers) != "istio-init,istio-proxy,migrate" {
+		t.Fatalf("native re-injection: containers %s init %s", names(got.Spec.Containers), names(got.Spec.InitContainers))
+	}
+	// The probers recorded by the first injection survive (the app probes are already rewritten).
+	var probers string
+	for _, e := range got.Spec.InitContainers[1].Env {
+		if e.Name == envAppProbers {
+			probers = e.Value
+		}
+	}
+	if !strings.Contains(probers, `"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTPS"}`) {
+		t.Fatalf("probers lost on re-injection: %s", probers)
+	}
+}
+
+func names(cs []corev1.Container) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestInjectProxyEnvFromURL(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	res, err := InjectWith(pod, "app", config.Default(), Options{ProxyEnv: map[string]string{
+		"ISTIO_META_NETWORK": "net-b", "ISTIO_META_CLUSTER_ID": "east", "FOO": "bar",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := res.Pod.Spec.Containers[len(res.Pod.Spec.Containers)-1]
+	var names []string
+	values := map[string]string{}
+	for _, e := range proxy.Env {
+		names = append(names, e.Name)
+		values[e.Name] = e.Value
+	}
+	joined := strings.Join(names, ",")
+	if strings.Count(joined, "ISTIO_META_CLUSTER_ID") != 1 || values["ISTIO_META_CLUSTER_ID"] != "east" {
+		t.Fatalf("cluster id not replaced: %s", joined)
+	}
+	if !strings.Contains(joined, "TRUST_DOMAIN,FOO,ISTIO_META_CLUSTER_ID,ISTIO_META_NETWORK,") {
+		t.Fatalf("URL envs not appended in sorted order after the template envs: %s", joined)
+	}
+	if res.Pod.Labels[LabelNetwork] != "net-b" {
+		t.Fatalf("network label %q", res.Pod.Labels[LabelNetwork])
+	}
+}

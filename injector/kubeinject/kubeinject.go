@@ -1,0 +1,232 @@
+// Package kubeinject is the offline front-end of injection, like
+// `istioctl kube-inject`: it injects the pod templates of workloads in a
+// multi-document YAML stream with the same code the webhook uses.
+package kubeinject
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector"
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// Result of Inject: the output stream plus per-document notes (skips,
+// warnings) for stderr.
+type Result struct {
+	Output []byte
+	Notes  []string
+}
+
+// MaxDocumentBytes bounds a single YAML document.
+const MaxDocumentBytes = 8 << 20
+
+// Inject reads multi-document YAML and returns it with Pods and the pod
+// templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+// CronJobs injected; other documents are copied unchanged. Errors name the
+// document (1-based index, kind and name) and the field.
+func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReaderSize(in, 64<<10))
+	res := &Result{}
+	var out bytes.Buffer
+	for n := 1; ; n++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: reading YAML: %w", n, err)
+		}
+		if len(doc) > MaxDocumentBytes {
+			return nil, fmt.Errorf("document %d: %d bytes exceeds the %d byte limit", n, len(doc), MaxDocumentBytes)
+		}
+		if isEmpty(doc) {
+			continue // numbering still counts it: "document N" is the input position
+		}
+		injected, notes, err := injectDoc(doc, cfg)
+		for _, note := range notes {
+			res.Notes = append(res.Notes, fmt.Sprintf("document %d: %s", n, note))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", n, err)
+		}
+		if out.Len() > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(injected)
+		if !bytes.HasSuffix(injected, []byte("\n")) {
+			out.WriteByte('\n')
+		}
+	}
+	res.Output = out.Bytes()
+	return res, nil
+}
+
+func isEmpty(doc []byte) bool {
+	for _, line := range strings.Split(string(doc), "\n") {
+		t := strings.TrimSpace(line)
+		if t != "" && !strings.HasPrefix(t, "#") && t != "---" {
+			return false
+		}
+	}
+	return true
+}
+
+// workload adapts one supported kind: its object and its pod template.
+type workload struct {
+	obj      any
+	meta     *metav1.ObjectMeta
+	template *corev1.PodTemplateSpec // nil for a Pod
+	pod      *corev1.Pod             // set for a Pod
+}
+
+func decode(kind string, doc []byte) (*workload, error) {
+	strict := func(o any) error {
+		if err := yaml.UnmarshalStrict(doc, o); err != nil {
+			return fmt.Errorf("invalid %s: %w", kind, err)
+		}
+		return nil
+	}
+	switch kind {
+	case "Pod":
+		o := &corev1.Pod{}
+		return &workload{obj: o, meta: &o.ObjectMeta, pod: o}, strict(o)
+	case "Deployment":
+		o := &appsv1.Deployment{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.Template}, strict(o)
+	case "StatefulSet":
+		o := &appsv1.StatefulSet{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.Template}, strict(o)
+	case "DaemonSet":
+		o := &appsv1.DaemonSet{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.Template}, strict(o)
+	case "ReplicaSet":
+		o := &appsv1.ReplicaSet{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.Template}, strict(o)
+	case "Job":
+		o := &batchv1.Job{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.Template}, strict(o)
+	case "CronJob":
+		o := &batchv1.CronJob{}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.JobTemplate.Spec.Template}, strict(o)
+	}
+	return nil, nil
+}
+
+var supportedGroups = map[string]string{
+	"Pod": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
+	"ReplicaSet": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1",
+}
+
+func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		return nil, nil, fmt.Errorf("not a Kubernetes object: %w", err)
+	}
+	if tm.Kind == "" {
+		return nil, nil, errors.New("field kind: missing")
+	}
+	if tm.APIVersion == "" {
+		return nil, nil, fmt.Errorf("%s: field apiVersion: missing", tm.Kind)
+	}
+	if tm.Kind == "List" && tm.APIVersion == "v1" {
+		return injectList(doc, cfg)
+	}
+	if want, ok := supportedGroups[tm.Kind]; !ok || want != tm.APIVersion {
+		return doc, nil, nil // other kinds (and other API versions) pass through unchanged
+	}
+	w, err := decode(tm.Kind, doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref := tm.Kind + " " + w.meta.Name
+	if w.meta.Name == "" && w.meta.GenerateName == "" {
+		return nil, nil, fmt.Errorf("%s: field metadata.name: missing", tm.Kind)
+	}
+	ns := w.meta.Namespace
+	pod := w.pod
+	if pod == nil {
+		pod = &corev1.Pod{ObjectMeta: *w.template.ObjectMeta.DeepCopy(), Spec: w.template.Spec}
+		pod.Namespace = ns
+	}
+	if len(pod.Spec.Containers) == 0 {
+		field := "spec.template.spec.containers"
+		switch tm.Kind {
+		case "Pod":
+			field = "spec.containers"
+		case "CronJob":
+			field = "spec.jobTemplate.spec.template.spec.containers"
+		}
+		return nil, nil, fmt.Errorf("%s: field %s: must not be empty", ref, field)
+	}
+	// kube-inject honours the same opt-outs as the webhook (hostNetwork,
+	// sidecar.istio.io/inject, policy), evaluated on the pod template.
+	d := injector.Decide(pod, ns, cfg)
+	notes := append([]string(nil), d.Warnings...)
+	if !d.Inject {
+		return doc, append(notes, fmt.Sprintf("%s: skipped (%s)", ref, d.Reason)), nil
+	}
+	owner := injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
+	res, err := injector.InjectOwned(pod, ns, owner, cfg)
+	if err != nil {
+		return nil, notes, fmt.Errorf("%s: %w", ref, err)
+	}
+	notes = append(notes, res.Warnings...)
+	if w.pod != nil {
+		res.Pod.DeepCopyInto(w.pod)
+	} else {
+		w.template.ObjectMeta = res.Pod.ObjectMeta
+		w.template.Namespace = ""
+		w.template.Spec = res.Pod.Spec
+	}
+	out, err := yaml.Marshal(w.obj)
+	if err != nil {
+		return nil, notes, fmt.Errorf("%s: encoding: %w", ref, err)
+	}
+	return out, notes, nil
+}
+
+// injectList injects every supported item of a v1 List (items are
+// numbered from 0 in errors and notes); unsupported items are kept as is.
+func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
+	var list struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        map[string]any    `json:"metadata,omitempty"`
+		Items           []json.RawMessage `json:"items"`
+	}
+	if err := yaml.Unmarshal(doc, &list); err != nil {
+		return nil, nil, fmt.Errorf("invalid List: %w", err)
+	}
+	var notes []string
+	for i, item := range list.Items {
+		out, itemNotes, err := injectDoc(item, cfg)
+		for _, n := range itemNotes {
+			notes = append(notes, fmt.Sprintf("items[%d]: %s", i, n))
+		}
+		if err != nil {
+			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+		}
+		js, err := yaml.YAMLToJSON(out)
+		if err != nil {
+			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+		}
+		list.Items[i] = js
+	}
+	out, err := yaml.Marshal(list)
+	if err != nil {
+		return nil, notes, err
+	}
+	return out, notes, nil
+}

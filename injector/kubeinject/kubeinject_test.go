@@ -1,0 +1,184 @@
+package kubeinject
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+func splitDocs(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	r := utilyaml.NewYAMLReader(bufioReader(b))
+	var out [][]byte
+	for {
+		d, err := r.Read()
+		if err != nil {
+			break
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func podSpecOf(t *testing.T, doc []byte) (kind string, spec *corev1.PodSpec, meta metav1.ObjectMeta) {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		t.Fatal(err)
+	}
+	switch tm.Kind {
+	case "Pod":
+		var o corev1.Pod
+		mustStrict(t, doc, &o)
+		return tm.Kind, &o.Spec, o.ObjectMeta
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet":
+		var o appsv1.Deployment // the template path is the same for all four
+		_ = yaml.Unmarshal(doc, &o)
+		return tm.Kind, &o.Spec.Template.Spec, o.Spec.Template.ObjectMeta
+	case "Job":
+		var o batchv1.Job
+		mustStrict(t, doc, &o)
+		return tm.Kind, &o.Spec.Template.Spec, o.Spec.Template.ObjectMeta
+	case "CronJob":
+		var o batchv1.CronJob
+		mustStrict(t, doc, &o)
+		return tm.Kind, &o.Spec.JobTemplate.Spec.Template.Spec, o.Spec.JobTemplate.Spec.Template.ObjectMeta
+	}
+	return tm.Kind, nil, metav1.ObjectMeta{}
+}
+
+func mustStrict(t *testing.T, doc []byte, o any) {
+	t.Helper()
+	if err := yaml.UnmarshalStrict(doc, o); err != nil {
+		t.Fatalf("output does not decode strictly: %v", err)
+	}
+}
+
+func TestInjectAllKinds(t *testing.T) {
+	in, err := os.ReadFile("testdata/all-kinds.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Inject(bytes.NewReader(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := splitDocs(t, res.Output)
+	if len(docs) != 9 {
+		t.Fatalf("%d output documents, want 9 (the comment-only one is dropped):\n%s", len(docs), res.Output)
+	}
+	wantInjected := map[string]bool{"Pod/pod": true, "Deployment": true, "StatefulSet": true, "DaemonSet": true, "ReplicaSet": true, "Job": true, "CronJob": true}
+	for i, d := range docs {
+		kind, spec, meta := podSpecOf(t, d)
+		if spec == nil {
+			if !strings.Contains(string(d), "name: untouched") {
+				t.Errorf("doc %d: unexpected passthrough %s", i+1, d)
+			}
+			continue
+		}
+		key := kind
+		if kind == "Pod" {
+			key = "Pod/" + func() string { var p corev1.Pod; _ = yaml.Unmarshal(d, &p); return p.Name }()
+		}
+		injected := len(spec.Containers) == 2 && spec.Containers[1].Name == "istio-proxy" && meta.Annotations["sidecar.istio.io/status"] != ""
+		if injected != wantInjected[key] {
+			t.Errorf("doc %d (%s): injected=%v, want %v", i+1, key, injected, wantInjected[key])
+		}
+	}
+	// Deployment owner is the Deployment itself, not guessed from the pod.
+	if !strings.Contains(string(res.Output), "kubernetes://apis/apps/v1/namespaces/default/deployments/dep") {
+		t.Error("ISTIO_META_OWNER of the Deployment not found")
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "document 10: Pod opted-out: skipped (opt_out)") {
+		t.Errorf("notes %q lack the skip of document 10", res.Notes)
+	}
+	// Idempotent: injecting the output again gives the same output.
+	again, err := Inject(bytes.NewReader(res.Output), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again.Output) != string(res.Output) {
+		t.Errorf("re-injection changed the output:\n%s", again.Output)
+	}
+}
+
+func TestInjectErrors(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"unknown field", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containerz: []\n", `document 1: invalid Pod`},
+		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: many\n", "document 1: invalid Deployment"},
+		{"no containers", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {}}}\n", "document 2: Deployment d: field spec.template.spec.containers"},
+		{"missing kind", "apiVersion: v1\nmetadata: {name: x}\n", "document 1: field kind"},
+		{"missing name", "apiVersion: v1\nkind: Pod\nspec: {containers: [{name: c, image: i}]}\n", "field metadata.name"},
+		{"not yaml", "a: [\n", "document 1"},
+		{"bad annotation", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {traffic.sidecar.istio.io/excludeInboundPorts: x}\nspec: {containers: [{name: c, image: i}]}\n", "excludeInboundPorts"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Inject(strings.NewReader(tc.in), config.Default())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestInjectPassthroughUnchanged(t *testing.T) {
+	in := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s   # keep comment\nspec:\n  ports: [{port: 80}]\n"
+	res, err := Inject(strings.NewReader(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != in {
+		t.Fatalf("passthrough changed:\n%q\nwant\n%q", res.Output, in)
+	}
+}
+
+func TestInjectList(t *testing.T) {
+	in := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: s}
+  spec: {ports: [{port: 80}]}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: d}
+  spec:
+    selector: {matchLabels: {app: d}}
+    template:
+      metadata: {labels: {app: d}}
+      spec: {containers: [{name: c, image: i}]}
+`
+	res, err := Inject(strings.NewReader(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Kind  string
+		Items []map[string]any
+	}
+	if err := yaml.Unmarshal(res.Output, &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Kind != "List" || len(list.Items) != 2 || list.Items[0]["kind"] != "Service" {
+		t.Fatalf("list shape changed:\n%s", res.Output)
+	}
+	if !strings.Contains(string(res.Output), "name: istio-proxy") {
+		t.Fatalf("deployment in list not injected:\n%s", res.Output)
+	}
+	_, err = Inject(strings.NewReader("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {containers: []}\n"), config.Default())
+	if err == nil || !strings.Contains(err.Error(), "document 1: items[0] of the List: Pod p: field spec.containers") {
+		t.Fatalf("error %v should name the item and field", err)
+	}
+}

@@ -1,0 +1,104 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+)
+
+// AnnotationOverrides remembers user-declared versions of injected containers
+// so a re-injection can re-apply them (Istio reinsertOverrides, spec §1.3).
+const AnnotationOverrides = "proxy.istio.io/overrides"
+
+// proxyOverrides is the JSON of AnnotationOverrides.
+type proxyOverrides struct {
+	Containers []corev1.Container `json:"containers"`
+}
+
+func isInjectedName(n string) bool {
+	return n == ProxyContainerName || n == InitContainerName || n == ValidationContainerName
+}
+
+// takeOverrides removes user-declared istio-proxy/istio-init/istio-validation
+// containers from the (stripped) pod and returns them together with those a
+// previous injection recorded, in a stable order.
+func takeOverrides(pod *corev1.Pod, recorded string) ([]corev1.Container, error) {
+	var out []corev1.Container
+	if recorded != "" {
+		var po proxyOverrides
+		if err := json.Unmarshal([]byte(recorded), &po); err != nil {
+			return nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+		}
+		out = po.Containers
+	}
+	take := func(cs []corev1.Container) []corev1.Container {
+		kept := cs[:0]
+		for _, c := range cs {
+			if isInjectedName(c.Name) {
+				out = append(out, c)
+				continue
+			}
+			kept = append(kept, c)
+		}
+		if len(kept) == 0 {
+			return nil
+		}
+		return kept
+	}
+	pod.Spec.InitContainers = take(pod.Spec.InitContainers)
+	pod.Spec.Containers = take(pod.Spec.Containers)
+	seen := map[string]bool{}
+	for _, c := range out {
+		if seen[c.Name] {
+			return nil, fmt.Errorf("container %q is declared twice (spec.containers / spec.initContainers / %s)", c.Name, AnnotationOverrides)
+		}
+		seen[c.Name] = true
+	}
+	return out, nil
+}
+
+// applyOverride merges the user's container over the injected one with
+// strategic-merge semantics (env by name, ports by containerPort, mounts by
+// mountPath; scalars and args from the user win). Image "auto" keeps the
+// injected image.
+func applyOverride(injected *corev1.Container, user corev1.Container) (*corev1.Container, error) {
+	if user.Image == "auto" {
+		user.Image = ""
+	}
+	base, err := json.Marshal(injected)
+	if err != nil {
+		return nil, err
+	}
+	patch, err := json.Marshal(user)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := strategicpatch.StrategicMergePatch(base, patch, corev1.Container{})
+	if err != nil {
+		return nil, fmt.Errorf("merging the user-declared %s container: %w", user.Name, err)
+	}
+	out := &corev1.Container{}
+	if err := json.Unmarshal(merged, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// overrideUser replaces istio-init's "-u" with a non-zero runAsUser of a
+// user-declared istio-proxy (Istio adjustInitContainerUser).
+func overrideUser(init *corev1.Container, user corev1.Container) {
+	sc := user.SecurityContext
+	if init == nil || sc == nil || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+		return
+	}
+	uid := strconv.FormatInt(*sc.RunAsUser, 10)
+	for i := 0; i+1 < len(init.Args); i++ {
+		if init.Args[i] == "-u" {
+			init.Args[i+1] = uid
+			return
+		}
+	}
+}

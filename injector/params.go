@@ -1,0 +1,286 @@
+package injector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// params are the per-pod inputs of the sidecar, resolved from annotations and
+// config once, after validation (spec §2.1).
+type params struct {
+	cfg        *config.Snapshot
+	namespace  string
+	owner      Owner
+	annos      map[string]string
+	proxyCfg   *meshv1alpha1.ProxyConfig
+	proxyJSON  string
+	mode       string // REDIRECT, TPROXY or NONE
+	native     bool
+	hold       bool
+	cni        bool
+	statusPort int32 // template side (values / annotation), spec §2.13
+	meshStatus int32 // Go side (mesh defaultConfig / annotation)
+	resources  corev1.ResourceRequirements
+	overrides  []corev1.Container // user-declared injected containers (spec §2.10)
+	proxyEnv   map[string]string  // from the webhook URL path (spec §1.4)
+	warnings   []string
+}
+
+// network is the mesh network of the pod: URL path, else values.
+func (p *params) network() string {
+	if n := p.proxyEnv["ISTIO_META_NETWORK"]; n != "" {
+		return n
+	}
+	return p.cfg.Values.Global.Network
+}
+
+func (p *params) anno(key, def string) string {
+	if v, ok := p.annos[key]; ok {
+		return v
+	}
+	return def
+}
+
+// resolveParams validates the pod's injection annotations and resolves the
+// effective settings. Invalid annotations deny the pod (as Istio does) with an
+// error naming each bad annotation.
+func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*params, error) {
+	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations}
+	if p.annos == nil {
+		p.annos = map[string]string{}
+	}
+	var errs []error
+	bad := func(key string, err error) {
+		errs = append(errs, fmt.Errorf("annotation %s: %w", key, err))
+	}
+	a := p.annos
+	v := cfg.Values.Global
+
+	if t, ok := a[AnnotationInjectTemplates]; ok {
+		for _, name := range strings.Split(t, ",") {
+			if n := strings.TrimSpace(name); n != "sidecar" && n != "" {
+				bad(AnnotationInjectTemplates, fmt.Errorf("template %q is not supported (meshguard injects only the default \"sidecar\" template)", n))
+			}
+		}
+	}
+
+	p.proxyCfg = cfg.Mesh.DefaultConfig
+	p.proxyJSON = cfg.ProxyConfigJSON
+	if s, ok := a[AnnotationProxyConfig]; ok {
+		pc, err := config.ParseProxyConfig(cfg.Mesh.DefaultConfig, s)
+		if err != nil {
+			bad(AnnotationProxyConfig, err)
+		} else if js, err := config.ProxyConfigJSON(pc); err != nil {
+			bad(AnnotationProxyConfig, err)
+		} else {
+			p.proxyCfg, p.proxyJSON = pc, js
+		}
+	}
+
+	p.mode = p.proxyCfg.GetInterceptionMode().String()
+	if s, ok := a[AnnotationInterceptionMode]; ok {
+		switch s {
+		case "REDIRECT", "TPROXY", "NONE":
+			p.mode = s
+		default:
+			bad(AnnotationInterceptionMode, fmt.Errorf("%q is not REDIRECT, TPROXY or NONE", s))
+		}
+	}
+
+	p.statusPort = *v.Proxy.StatusPort
+	p.meshStatus = p.proxyCfg.GetStatusPort()
+	if s, ok := a[AnnotationStatusPort]; ok {
+		n, err := parsePort(s, true)
+		if err != nil {
+			bad(AnnotationStatusPort, err)
+		}
+		p.statusPort, p.meshStatus = n, n
+	}
+	for _, k := range []string{AnnotationReadinessDelay, AnnotationReadinessPeriod, AnnotationReadinessFailure} {
+		if s, ok := a[k]; ok {
+			if _, err := strconv.ParseUint(s, 10, 31); err != nil {
+				bad(k, fmt.Errorf("%q is not a non-negative integer", s))
+			}
+		}
+	}
+	checks := []struct {
+		key string
+		fn  func(string) error
+	}{
+		{AnnotationIncludeOutboundIPs, config.ValidateIncludeCIDRs},
+		{AnnotationExcludeOutboundIPs, config.ValidateCIDRs},
+		{AnnotationIncludeInboundPorts, config.ValidateIncludePorts},
+		{AnnotationExcludeInboundPorts, config.ValidatePorts},
+		{AnnotationIncludeOutboundPorts, config.ValidatePorts},
+		{AnnotationExcludeOutboundPorts, config.ValidatePorts},
+		{AnnotationExcludeInterfaces, validateInterfaces},
+		{AnnotationKubevirtInterfaces, validateInterfaces},
+		{AnnotationRerouteVirtual, validateInterfaces},
+	}
+	for _, c := range checks {
+		if s, ok := a[c.key]; ok {
+			if err := c.fn(s); err != nil {
+				bad(c.key, err)
+			}
+		}
+	}
+	if s, ok := a[AnnotationMergeMetrics]; ok {
+		if _, err := strconv.ParseBool(s); err != nil {
+			bad(AnnotationMergeMetrics, fmt.Errorf("%q is not a boolean", s))
+		}
+	}
+
+	// Resources: any annotation → only annotated fields (spec §2.5).
+	resAnnos := []struct {
+		key  string
+		lim  bool
+		name corev1.ResourceName
+	}{
+		{AnnotationProxyCPU, false, corev1.ResourceCPU},
+		{AnnotationProxyMemory, false, corev1.ResourceMemory},
+		{AnnotationProxyCPULimit, true, corev1.ResourceCPU},
+		{AnnotationProxyMemoryLimit, true, corev1.ResourceMemory},
+	}
+	anyRes := false
+	for _, r := range resAnnos {
+		s, ok := a[r.key]
+		if !ok {
+			continue
+		}
+		anyRes = true
+		q, err := parseQuantity(s)
+		if err != nil {
+			bad(r.key, err)
+			continue
+		}
+		target := &p.resources.Requests
+		if r.lim {
+			target = &p.resources.Limits
+		}
+		if *target == nil {
+			*target = corev1.ResourceList{}
+		}
+		(*target)[r.name] = q
+	}
+	if !anyRes && v.Proxy.Resources != nil {
+		p.resources = omitNil(v.Proxy.Resources)
+	}
+
+	native := v.NativeSidecars != nil && *v.NativeSidecars
+	if s, ok := a[AnnotationNativeSidecar]; ok {
+		switch strings.ToLower(s) {
+		case "true":
+			native = true
+		case "false":
+			native = false
+		default:
+			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s %q is not true or false; ignored", AnnotationNativeSidecar, s))
+		}
+	}
+	p.native = native
+	p.hold = v.Proxy.HoldApplicationUntilProxyStarts
+	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
+		p.hold = h.GetValue()
+	}
+	p.cni = cfg.Values.Pilot.CNI.Enabled
+	p.owner = InferOwner(pod, namespace)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if pod.Spec.DNSPolicy != "" && pod.Spec.DNSPolicy != corev1.DNSClusterFirst {
+		p.warnings = append(p.warnings, fmt.Sprintf("spec.dnsPolicy %q is not ClusterFirst; the sidecar's DNS proxying may not work", pod.Spec.DNSPolicy))
+	}
+	if _, ok := pod.Labels[AnnotationInject]; !ok {
+		if _, ok := a[AnnotationInject]; ok {
+			p.warnings = append(p.warnings, "annotation "+AnnotationInject+" is deprecated; use the label of the same name")
+		}
+	}
+	return p, nil
+}
+
+func omitNil(r *config.ResourceValues) corev1.ResourceRequirements {
+	var out corev1.ResourceRequirements
+	conv := func(in map[corev1.ResourceName]*resource.Quantity) corev1.ResourceList {
+		var l corev1.ResourceList
+		for k, q := range in {
+			if q == nil {
+				continue
+			}
+			if l == nil {
+				l = corev1.ResourceList{}
+			}
+			l[k] = q.DeepCopy()
+		}
+		return l
+	}
+	out.Requests = conv(r.Requests)
+	out.Limits = conv(r.Limits)
+	return out
+}
+
+func parseQuantity(s string) (resource.Quantity, error) {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return resource.Quantity{}, fmt.Errorf("%q contains control characters", s)
+		}
+	}
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return q, fmt.Errorf("%q is not a quantity: %w", s, err)
+	}
+	return q, nil
+}
+
+func parsePort(s string, allowZero bool) (int32, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
+	if err != nil || (n == 0 && !allowZero) {
+		return 0, fmt.Errorf("%q is not a port number", s)
+	}
+	return int32(n), nil
+}
+
+func validateInterfaces(s string) error {
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if len(f) > 15 || strings.ContainsAny(f, "/ \t") {
+			return fmt.Errorf("%q is not an interface name", f)
+		}
+	}
+	return nil
+}
+
+// prober is one entry of the ISTIO_KUBE_APP_PROBERS map (Istio app_probe.go Prober).
+type prober struct {
+	HTTPGet        *corev1.HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket      *corev1.TCPSocketAction `json:"tcpSocket,omitempty"`
+	GRPC           *corev1.GRPCAction      `json:"grpc,omitempty"`
+	TimeoutSeconds int32                   `json:"timeoutSeconds,omitempty"`
+}
+
+func marshalSorted(m map[string]*prober) string {
+	// encoding/json sorts map keys, which makes the value deterministic.
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,196 @@
+package injector
+
+import (
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	jsonpatch "gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CreatePatch returns JSON Patch (RFC 6902) operations turning orig into
+// injected. It compares only the parts injection can change (labels,
+// annotations, containers, init containers, volumes, pull secrets), list by
+// list, so it is linear in the pod's size; unchanged items produce no ops.
+// Op values alias injected's fields: don't mutate injected afterwards.
+func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
+	var ops []jsonpatch.JsonPatchOperation
+	if reflect.DeepEqual(orig.ObjectMeta, metav1.ObjectMeta{}) {
+		// The pod's JSON may lack "metadata"; an empty one loses nothing.
+		ops = append(ops, op("add", "/metadata", map[string]any{}))
+	}
+	ops = mapOps(ops, "/metadata/labels", orig.Labels, injected.Labels)
+	ops = mapOps(ops, "/metadata/annotations", orig.Annotations, injected.Annotations)
+	ops = containerOps(ops, "/spec/initContainers", orig.Spec.InitContainers, injected.Spec.InitContainers)
+	ops = containerOps(ops, "/spec/containers", orig.Spec.Containers, injected.Spec.Containers)
+	ops = namedListOps(ops, "/spec/volumes", orig.Spec.Volumes, injected.Spec.Volumes,
+		func(v *corev1.Volume) string { return v.Name },
+		func(ops []jsonpatch.JsonPatchOperation, p string, x, y *corev1.Volume) []jsonpatch.JsonPatchOperation {
+			if !equal(x, y) && !equal(x, defaultedVolume(y)) {
+				ops = append(ops, op("replace", p, y))
+			}
+			return ops
+		})
+	ops = listOps(ops, "/spec/imagePullSecrets", orig.Spec.ImagePullSecrets, injected.Spec.ImagePullSecrets,
+		func(v *corev1.LocalObjectReference) string { return v.Name })
+	return ops
+}
+
+// equal tries reflect.DeepEqual first (allocation-free for unchanged app
+// containers, however many env vars they have) and falls back to semantic
+// equality, which treats equal quantities ("2000m" vs "2") as equal.
+func equal(a, b any) bool {
+	return reflect.DeepEqual(a, b) || equality.Semantic.DeepEqual(a, b)
+}
+
+func op(kind, path string, v any) jsonpatch.JsonPatchOperation {
+	return jsonpatch.JsonPatchOperation{Operation: kind, Path: path, Value: v}
+}
+
+// escape encodes a JSON Pointer reference token (RFC 6901).
+func escape(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]string) []jsonpatch.JsonPatchOperation {
+	if len(b) == 0 {
+		if len(a) > 0 {
+			ops = append(ops, op("remove", path, nil))
+		}
+		return ops
+	}
+	if a == nil {
+		return append(ops, op("add", path, b))
+	}
+	keys := make([]string, 0, len(b))
+	for k := range b {
+		if av, ok := a[k]; !ok || av != b[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys) // deterministic patches
+	for _, k := range keys {
+		kind := "add"
+		if _, ok := a[k]; ok {
+			kind = "replace"
+		}
+		ops = append(ops, op(kind, path+"/"+escape(k), b[k]))
+	}
+	var removed []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			removed = append(removed, k)
+		}
+	}
+	sort.Strings(removed)
+	for _, k := range removed {
+		ops = append(ops, op("remove", path+"/"+escape(k), nil))
+	}
+	return ops
+}
+
+// insertion describes b as a (by name, in order) plus inserted items, or
+// reports that it is not.
+func insertion[T any](a, b []T, name func(*T) string) (kept []int, ok bool) {
+	if len(b) < len(a) {
+		return nil, false
+	}
+	kept = make([]int, 0, len(a)) // kept[i] = index in b of a[i]
+	j := 0
+	for i := range b {
+		if j < len(a) && name(&a[j]) == name(&b[i]) {
+			kept = append(kept, i)
+			j++
+		}
+	}
+	return kept, j == len(a)
+}
+
+// listOps emits ops for a named list: replace changed items, add inserted
+// ones; anything else (removal, reordering) replaces the whole list.
+func listOps[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b []T, name func(*T) string) []jsonpatch.JsonPatchOperation {
+	return namedListOps(ops, path, a, b, name, func(ops []jsonpatch.JsonPatchOperation, p string, x, y *T) []jsonpatch.JsonPatchOperation {
+		if !equal(x, y) {
+			ops = append(ops, op("replace", p, y))
+		}
+		return ops
+	})
+}
+
+func namedListOps[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b []T, name func(*T) string,
+	item func([]jsonpatch.JsonPatchOperation, string, *T, *T) []jsonpatch.JsonPatchOperation) []jsonpatch.JsonPatchOperation {
+	if len(b) == 0 {
+		if len(a) > 0 {
+			ops = append(ops, op("remove", path, nil))
+		}
+		return ops
+	}
+	if len(a) == 0 {
+		return append(ops, op("add", path, b))
+	}
+	kept, ok := insertion(a, b, name)
+	if !ok {
+		return append(ops, op("replace", path, b))
+	}
+	// Replacements use the original indices, before any insertion.
+	for i, bi := range kept {
+		ops = item(ops, path+"/"+strconv.Itoa(i), &a[i], &b[bi])
+	}
+	// Inserts in ascending final index leave every earlier index in place.
+	k := 0
+	for i := range b {
+		if k < len(kept) && kept[k] == i {
+			k++
+			continue
+		}
+		p := path + "/" + strconv.Itoa(i)
+		if i == len(b)-1 && k == len(kept) && i >= len(a) {
+			p = path + "/-"
+		}
+		ops = append(ops, op("add", p, &b[i]))
+	}
+	return ops
+}
+
+// containerOps is listOps with field-level replacement of the probes and
+// lifecycle hooks probe rewriting changes, so a large container (e.g. with
+// thousands of env vars) is not copied into the patch.
+func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1.Container) []jsonpatch.JsonPatchOperation {
+	return namedListOps(ops, path, a, b, func(c *corev1.Container) string { return c.Name },
+		func(ops []jsonpatch.JsonPatchOperation, p string, x, y *corev1.Container) []jsonpatch.JsonPatchOperation {
+			// Compare with the rewritable fields masked out first.
+			xs, ys := *x, *y
+			xs.ReadinessProbe, xs.LivenessProbe, xs.StartupProbe, xs.Lifecycle = nil, nil, nil, nil
+			ys.ReadinessProbe, ys.LivenessProbe, ys.StartupProbe, ys.Lifecycle = nil, nil, nil, nil
+			if !equal(&xs, &ys) {
+				if equal(x, defaultedContainer(y)) {
+					return ops // only API-server defaults differ (reinvocation)
+				}
+				return append(ops, op("replace", p, y))
+			}
+			ops = fieldOp(ops, p+"/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
+			ops = fieldOp(ops, p+"/livenessProbe", x.LivenessProbe, y.LivenessProbe)
+			ops = fieldOp(ops, p+"/startupProbe", x.StartupProbe, y.StartupProbe)
+			return fieldOp(ops, p+"/lifecycle", x.Lifecycle, y.Lifecycle)
+		})
+}
+
+func fieldOp[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b *T) []jsonpatch.JsonPatchOperation {
+	switch {
+	case a == nil && b == nil:
+	case a == nil:
+		ops = append(ops, op("add", path, b))
+	case b == nil:
+		ops = append(ops, op("remove", path, nil))
+	case !equal(a, b):
+		ops = append(ops, op("replace", path, b))
+	}
+	return ops
+}

@@ -1,0 +1,138 @@
+package injector
+
+import (
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+const (
+	envAppProbers      = "ISTIO_KUBE_APP_PROBERS"
+	envPromAnnotations = "ISTIO_PROMETHEUS_ANNOTATIONS"
+)
+
+func (p *params) rewriteProbes() bool {
+	if p.meshStatus == 0 {
+		return false // nothing listens for rewritten probes
+	}
+	if s, ok := p.annos[AnnotationRewriteProbes]; ok {
+		if b, err := strconv.ParseBool(s); err == nil {
+			return b
+		}
+		p.warnings = append(p.warnings, "annotation "+AnnotationRewriteProbes+" "+strconv.Quote(s)+" is not a boolean; ignored")
+	}
+	return *p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe
+}
+
+// rewriteContainer points c's httpGet/tcpSocket/grpc probes and httpGet/
+// tcpSocket lifecycle hooks at pilot-agent's status port and records the
+// originals in probers (Istio app_probe.go, spec §2.8).
+func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
+	base := "/app-health/" + c.Name + "/"
+	c.ReadinessProbe = p.rewriteProbe(c, c.ReadinessProbe, base+"readyz", probers)
+	c.LivenessProbe = p.rewriteProbe(c, c.LivenessProbe, base+"livez", probers)
+	c.StartupProbe = p.rewriteProbe(c, c.StartupProbe, base+"startupz", probers)
+	if lc := c.Lifecycle; lc != nil {
+		lbase := "/app-lifecycle/" + c.Name + "/"
+		lc.PreStop = p.rewriteHook(c, lc.PreStop, lbase+"prestopz", probers)
+		lc.PostStart = p.rewriteHook(c, lc.PostStart, lbase+"poststartz", probers)
+	}
+}
+
+func (p *params) statusPortTarget() intstr.IntOrString { return intstr.FromInt32(p.meshStatus) }
+
+func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string, probers map[string]*prober) *corev1.Probe {
+	if pr == nil {
+		return nil
+	}
+	h := &pr.ProbeHandler
+	var orig *prober
+	switch {
+	case h.HTTPGet != nil:
+		if p.alreadyRewritten(h.HTTPGet.Port) {
+			return pr
+		}
+		get := h.HTTPGet.DeepCopy()
+		if port, ok := resolvePort(c, get.Port); ok {
+			get.Port = port
+			orig = &prober{HTTPGet: get, TimeoutSeconds: pr.TimeoutSeconds}
+		}
+		out := pr.DeepCopy()
+		out.HTTPGet.Port = p.statusPortTarget()
+		out.HTTPGet.Path = path
+		if out.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			out.HTTPGet.Scheme = corev1.URISchemeHTTP
+		}
+		pr = out
+	case h.TCPSocket != nil:
+		tcp := h.TCPSocket.DeepCopy()
+		if port, ok := resolvePort(c, tcp.Port); ok {
+			tcp.Port = port
+			orig = &prober{TCPSocket: tcp, TimeoutSeconds: pr.TimeoutSeconds}
+		}
+		out := pr.DeepCopy()
+		out.TCPSocket = nil
+		out.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}
+		pr = out
+	case h.GRPC != nil:
+		orig = &prober{GRPC: h.GRPC.DeepCopy(), TimeoutSeconds: pr.TimeoutSeconds}
+		out := pr.DeepCopy()
+		out.GRPC = nil
+		out.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}
+		pr = out
+	default:
+		return pr // exec probes are untouched
+	}
+	if orig != nil {
+		probers[path] = orig
+	}
+	return pr
+}
+
+func (p *params) rewriteHook(c *corev1.Container, h *corev1.LifecycleHandler, path string, probers map[string]*prober) *corev1.LifecycleHandler {
+	if h == nil {
+		return nil
+	}
+	switch {
+	case h.HTTPGet != nil:
+		if p.alreadyRewritten(h.HTTPGet.Port) {
+			return h
+		}
+		get := h.HTTPGet.DeepCopy()
+		if port, ok := resolvePort(c, get.Port); ok {
+			get.Port = port
+			probers[path] = &prober{HTTPGet: get}
+		}
+		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}}
+	case h.TCPSocket != nil:
+		tcp := h.TCPSocket.DeepCopy()
+		if port, ok := resolvePort(c, tcp.Port); ok {
+			tcp.Port = port
+			probers[path] = &prober{TCPSocket: tcp}
+		}
+		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}}
+	}
+	return h
+}
+
+func (p *params) alreadyRewritten(port intstr.IntOrString) bool {
+	return port.Type == intstr.Int && port.IntVal == p.meshStatus
+}
+
+// resolvePort turns a named port into the container's port number.
+func resolvePort(c *corev1.Container, port intstr.IntOrString) (intstr.IntOrString, bool) {
+	if port.Type == intstr.Int {
+		return port, true
+	}
+	if n, err := strconv.Atoi(port.StrVal); err == nil {
+		return intstr.FromInt(n), true
+	}
+	for _, cp := range c.Ports {
+		if strings.EqualFold(cp.Name, port.StrVal) && cp.Name == port.StrVal {
+			return intstr.FromInt32(cp.ContainerPort), true
+		}
+	}
+	return port, false
+}

@@ -1,0 +1,279 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+
+	"fmt"
+	"net/http"
+
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	jsoniter "github.com/json-iterator/go"
+	"github.com/spf13/pflag"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshguard/meshguard/injector"
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// InjectionOptions configure the /inject webhook.
+type InjectionOptions struct {
+	// MeshConfigPath is a MeshConfig YAML file (Istio ConfigMap "istio", key
+	// "mesh"); empty means Istio's defaults.
+	MeshConfigPath string
+	// ValuesPath is the injector values file (ConfigMap
+	// "istio-sidecar-injector", key "values"); empty means Istio's defaults.
+	ValuesPath string
+	// MaxRequestBytes bounds the AdmissionReview body (Istio: 6 MiB).
+	MaxRequestBytes int64
+	// ReloadDebounce coalesces bursts of file events (ConfigMap updates swap
+	// several symlinks at once).
+	ReloadDebounce time.Duration
+	// NativeSidecars is the cluster-wide native sidecar switch: "" keeps the
+	// values file's global.nativeSidecars (default false), "true"/"false"
+	// override it. Nodes are never listed (Istio's "auto" does, spec §2.7).
+	NativeSidecars string
+}
+
+// Defaults for InjectionOptions.
+const (
+	DefaultMaxRequestBytes = 6 << 20
+	DefaultReloadDebounce  = 100 * time.Millisecond
+)
+
+// AddFlags registers the injection flags.
+func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.MeshConfigPath, "mesh-config", o.MeshConfigPath,
+		"MeshConfig YAML file (e.g. the mounted 'mesh' key of ConfigMap istio); empty = Istio defaults; hot-reloaded")
+	fs.StringVar(&o.ValuesPath, "injector-values", o.ValuesPath,
+		"sidecar injector values YAML/JSON (Istio's 'values' subset); empty = Istio defaults; hot-reloaded")
+	fs.Int64Var(&o.MaxRequestBytes, "inject-max-request-bytes", DefaultMaxRequestBytes,
+		"largest AdmissionReview body /inject accepts")
+	fs.DurationVar(&o.ReloadDebounce, "inject-reload-debounce", DefaultReloadDebounce,
+		"delay that coalesces config file changes before reloading")
+	fs.StringVar(&o.NativeSidecars, "native-sidecars", o.NativeSidecars,
+		`inject istio-proxy as a Kubernetes native sidecar cluster-wide ("true" needs kubelets >= 1.33); "" = values global.nativeSidecars (default false); pods can override with sidecar.istio.io/nativeSidecar`)
+}
+
+// load reads the config files and applies the flag overrides.
+func (o InjectionOptions) load() (*config.Snapshot, error) {
+	snap, err := config.LoadFiles(o.MeshConfigPath, o.ValuesPath)
+	if err != nil {
+		return nil, err
+	}
+	switch o.NativeSidecars {
+	case "":
+	case "true", "false":
+		b := o.NativeSidecars == "true"
+		snap.Values.Global.NativeSidecars = &b
+	default:
+		return nil, fmt.Errorf("--native-sidecars: %q is not true, false or empty", o.NativeSidecars)
+	}
+	return snap, nil
+}
+
+func (o InjectionOptions) withDefaults() InjectionOptions {
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.ReloadDebounce <= 0 {
+		o.ReloadDebounce = DefaultReloadDebounce
+	}
+	return o
+}
+
+// ConfigStore holds the current injector config snapshot; readers never block.
+type ConfigStore struct {
+	p atomic.Pointer[config.Snapshot]
+}
+
+// NewConfigStore returns a store serving s.
+func NewConfigStore(s *config.Snapshot) *ConfigStore {
+	c := &ConfigStore{}
+	c.p.Store(s)
+	return c
+}
+
+// Load returns the current snapshot.
+func (c *ConfigStore) Load() *config.Snapshot { return c.p.Load() }
+
+// Store replaces the snapshot (callers validate first; config.Load does).
+func (c *ConfigStore) Store(s *config.Snapshot) { c.p.Store(s) }
+
+// InjectHandler is the admission handler for pod CREATE.
+type InjectHandler struct {
+	Config *ConfigStore
+	Log    logr.Logger
+}
+
+var _ admission.Handler = (*InjectHandler)(nil)
+
+// Handle decides and injects. It has no side effects, so dry-run requests
+// need no special treatment (sideEffects: None).
+func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	result, reason := "error", "decode"
+	defer func() { observe(result, reason, start) }()
+
+	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create {
+		result, reason = "skipped", "not_pod_create"
+		return admission.Allowed("meshguard injects only on pod CREATE")
+	}
+	pod := &corev1.Pod{}
+	if err := podJSON.Unmarshal(req.Object.Raw, pod); err != nil {
+		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	log := h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
+	proxyEnv, err := proxyEnvFromPath(pathFrom(ctx))
+	if err != nil {
+		result, reason = "denied", "bad_path"
+		return admission.Denied(err.Error())
+	}
+	cfg := h.Config.Load()
+	d := injector.Decide(pod, ns, cfg)
+	if !d.Inject {
+		result, reason = "skipped", d.Reason
+		log.V(1).Info("skipping sidecar injection", "reason", d.Reason)
+		return admission.Allowed("").WithWarnings(d.Warnings...)
+	}
+	res, err := injector.InjectWith(pod, ns, cfg, injector.Options{ProxyEnv: proxyEnv})
+	if err != nil {
+		result, reason = "denied", "invalid"
+		log.Error(err, "sidecar injection denied")
+		return admission.Denied(err.Error()).WithWarnings(d.Warnings...)
+	}
+	result, reason = "injected", d.Reason
+	if len(res.Patch) == 0 {
+		reason = "unchanged"
+	}
+	log.V(1).Info("injected sidecar", "reason", d.Reason, "ops", len(res.Patch))
+	resp := admission.Patched("", res.Patch...)
+	return resp.WithWarnings(append(d.Warnings, res.Warnings...)...)
+}
+
+func podRef(pod *corev1.Pod, reqName string) string {
+	switch {
+	case pod.Name != "":
+		return pod.Name
+	case reqName != "":
+		return reqName
+	case pod.GenerateName != "":
+		return pod.GenerateName + "*"
+	}
+	return ""
+}
+
+// limitBody rejects bodies over max bytes before controller-runtime reads them.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NewInjectHTTPHandler returns the /inject http.Handler (AdmissionReview v1
+// and v1beta1) with the body limit applied.
+func NewInjectHTTPHandler(store *ConfigStore, maxBytes int64, log logr.Logger) http.Handler {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxRequestBytes
+	}
+	wh := &admission.Webhook{
+		Handler:      &InjectHandler{Config: store, Log: log},
+		RecoverPanic: ptrTo(true),
+		// The default constructor adds per-request WithValues (allocations on
+		// every call) for logs it only emits at V(5); our handler logs with
+		// the pod's identity itself.
+		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return log },
+		WithContextFunc: func(ctx context.Context, r *http.Request) context.Context {
+			return context.WithValue(ctx, pathKey{}, r.URL.Path)
+		},
+	}
+	return limitBody(wh, maxBytes)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// SetupInjection loads and validates the injector config (failing when it is
+// invalid, so a bad deployment is caught at start), registers InjectPath on the
+// manager's webhook server and adds the config file watcher as a Runnable.
+func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) error {
+	o = o.withDefaults()
+	log = log.WithName("injector")
+	snap, err := o.load()
+	if err != nil {
+		return fmt.Errorf("sidecar injection config: %w", err)
+	}
+	registerMetrics()
+	store := NewConfigStore(snap)
+	h := NewInjectHTTPHandler(store, o.MaxRequestBytes, log)
+	mgr.GetWebhookServer().Register(InjectPath, h)
+	// /inject/cluster/<id>/net/<network>/... for remote clusters (spec §1.4).
+	mgr.GetWebhookServer().Register(InjectPath+"/", h)
+	w := &ConfigWatcher{Store: store, MeshPath: o.MeshConfigPath, ValuesPath: o.ValuesPath, Debounce: o.ReloadDebounce, Log: log, Load: o.load}
+	if err := mgr.Add(w); err != nil {
+		return fmt.Errorf("adding injector config watcher: %w", err)
+	}
+	return nil
+}
+
+// podJSON decodes pods faster than encoding/json (the pod decode dominates
+// large-pod latency) and honours the same struct tags and json.Unmarshaler
+// implementations (Quantity, IntOrString, Time). Field names are matched
+// case-sensitively like the API server's decoder, so every decoded field
+// exists under its canonical name and patch paths always resolve (a
+// case-insensitive "SPEC" key was found by FuzzInjectAdmissionReview).
+var podJSON = jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true, CaseSensitive: true}.Froze()
+
+type pathKey struct{}
+
+func pathFrom(ctx context.Context) string {
+	p, _ := ctx.Value(pathKey{}).(string)
+	return p
+}
+
+// proxyEnvFromPath turns /inject/<key>/<value>/... into proxy env vars like
+// Istio's URL-path parameters (spec §1.4): "cluster" → ISTIO_META_CLUSTER_ID,
+// "net" → ISTIO_META_NETWORK, other keys upper-cased; "--slash--" in a value
+// stands for "/".
+func proxyEnvFromPath(path string) (map[string]string, error) {
+	rest := strings.Trim(strings.TrimPrefix(path, InjectPath), "/")
+	if rest == "" {
+		return nil, nil
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts)%2 != 0 {
+		return nil, fmt.Errorf("webhook path %q: parameters must be /<key>/<value> pairs", path)
+	}
+	env := make(map[string]string, len(parts)/2)
+	for i := 0; i < len(parts); i += 2 {
+		k, v := parts[i], strings.ReplaceAll(parts[i+1], "--slash--", "/")
+		if k == "" {
+			return nil, fmt.Errorf("webhook path %q: empty parameter name", path)
+		}
+		switch k {
+		case "cluster":
+			k = "ISTIO_META_CLUSTER_ID"
+		case "net":
+			k = "ISTIO_META_NETWORK"
+		default:
+			k = strings.ToUpper(k)
+		}
+		env[k] = v
+	}
+	return env, nil
+}

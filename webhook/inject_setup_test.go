@@ -1,0 +1,91 @@
+package webhook
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+func newTestManager(t *testing.T) manager.Manager {
+	t.Helper()
+	// The manager is never started: no API server is contacted.
+	mgr, err := manager.New(&rest.Config{Host: "https://127.0.0.1:1"}, manager.Options{
+		Metrics:       metricsserver.Options{BindAddress: "0"},
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: 0, CertDir: t.TempDir()}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
+}
+
+func TestSetupInjection(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "values.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("global: {hub: example.com/istio}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("global: {proxy: {statusPort: 99999}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	mgr := newTestManager(t)
+	if err := SetupInjection(mgr, InjectionOptions{ValuesPath: good}, logr.Discard()); err != nil {
+		t.Fatal(err)
+	}
+	_, pattern := mgr.GetWebhookServer().WebhookMux().Handler(httptest.NewRequest("POST", InjectPath, nil))
+	if !strings.Contains(pattern, InjectPath) {
+		t.Fatalf("%s not registered (matched pattern %q)", InjectPath, pattern)
+	}
+	_, pattern = mgr.GetWebhookServer().WebhookMux().Handler(httptest.NewRequest("POST", "/inject/cluster/east/net/n1", nil))
+	if !strings.HasSuffix(pattern, InjectPath+"/") {
+		t.Fatalf("URL-parameter paths not registered (matched pattern %q)", pattern)
+	}
+
+	err := SetupInjection(newTestManager(t), InjectionOptions{ValuesPath: bad}, logr.Discard())
+	if err == nil || !strings.Contains(err.Error(), "statusPort") {
+		t.Fatalf("invalid config at start-up: error %v should name statusPort", err)
+	}
+	err = SetupInjection(newTestManager(t), InjectionOptions{NativeSidecars: "auto"}, logr.Discard())
+	if err == nil || !strings.Contains(err.Error(), "--native-sidecars") {
+		t.Fatalf("bad --native-sidecars: %v", err)
+	}
+}
+
+func TestInjectionOptionsNativeOverride(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want bool
+	}{{"", false}, {"true", true}, {"false", false}} {
+		snap, err := InjectionOptions{NativeSidecars: tc.flag}.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := snap.Values.Global.NativeSidecars != nil && *snap.Values.Global.NativeSidecars
+		if got != tc.want {
+			t.Errorf("--native-sidecars=%q: native %v, want %v", tc.flag, got, tc.want)
+		}
+	}
+}
+
+func TestInjectionOptionsFlags(t *testing.T) {
+	var o InjectionOptions
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--mesh-config=/m", "--injector-values=/v", "--inject-max-request-bytes=1024"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.MeshConfigPath != "/m" || o.ValuesPath != "/v" || o.MaxRequestBytes != 1024 || o.ReloadDebounce != DefaultReloadDebounce {
+		t.Fatalf("parsed %+v", o)
+	}
+}

@@ -1,0 +1,372 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jsonpatchv5 "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+func testPod(envs int) *corev1.Pod {
+	c := corev1.Container{Name: "app", Image: "example.com/app:1", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}
+	for i := 0; i < envs; i++ {
+		c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("VAR_%d", i), Value: fmt.Sprintf("value-%d", i)})
+	}
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "app-", Namespace: "app", Labels: map[string]string{"app": "app"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
+	}
+}
+
+func reviewBody(t testing.TB, pod *corev1.Pod, mutate func(*admissionv1.AdmissionRequest)) []byte {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &admissionv1.AdmissionRequest{
+		UID:       types.UID("uid-1"),
+		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Namespace: pod.Namespace,
+		Operation: admissionv1.Create,
+		Object:    runtime.RawExtension{Raw: raw},
+	}
+	if mutate != nil {
+		mutate(req)
+	}
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  req,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func serve(t testing.TB, h http.Handler, body []byte) (*httptest.ResponseRecorder, *admissionv1.AdmissionResponse) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil {
+		t.Fatalf("response %d %q: %v", w.Code, w.Body.String(), err)
+	}
+	if ar.Response == nil {
+		t.Fatalf("no response in %s", w.Body.String())
+	}
+	return w, ar.Response
+}
+
+func newHandler(t testing.TB, snap *config.Snapshot) http.Handler {
+	t.Helper()
+	if snap == nil {
+		snap = config.Default()
+	}
+	return NewInjectHTTPHandler(NewConfigStore(snap), 0, logr.Discard())
+}
+
+func TestInjectHandler(t *testing.T) {
+	h := newHandler(t, nil)
+	optOut := testPod(0)
+	optOut.Annotations = map[string]string{"sidecar.istio.io/inject": "false"}
+	hostNet := testPod(0)
+	hostNet.Spec.HostNetwork = true
+	badAnno := testPod(0)
+	badAnno.Annotations = map[string]string{"traffic.sidecar.istio.io/excludeInboundPorts": "x"}
+	warnPod := testPod(0)
+	warnPod.Annotations = map[string]string{"sidecar.istio.io/nativeSidecar": "maybe"}
+	cases := []struct {
+		name    string
+		pod     *corev1.Pod
+		mutate  func(*admissionv1.AdmissionRequest)
+		allowed bool
+		patched bool
+		msg     string
+		warning string
+	}{
+		{name: "inject", pod: testPod(0), allowed: true, patched: true},
+		{name: "dry-run injects the same", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.DryRun = ptrTo(true) }, allowed: true, patched: true},
+		{name: "opt-out annotation", pod: optOut, allowed: true},
+		{name: "host network", pod: hostNet, allowed: true},
+		{name: "kube-system", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Namespace = "kube-system" }, allowed: true},
+		{name: "update ignored", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Operation = admissionv1.Update }, allowed: true},
+		{name: "invalid annotation denied", pod: badAnno, allowed: false, msg: "traffic.sidecar.istio.io/excludeInboundPorts"},
+		{name: "garbage object", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Object.Raw = []byte(`{"spec":{"containers":"nope"}}`) }, allowed: false, msg: "decoding pod"},
+		{name: "warning for ignored annotation", pod: warnPod, allowed: true, patched: true, warning: "nativeSidecar"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, resp := serve(t, h, reviewBody(t, tc.pod, tc.mutate))
+			if w.Code != http.StatusOK {
+				t.Fatalf("HTTP %d", w.Code)
+			}
+			if resp.UID != "uid-1" || resp.Allowed != tc.allowed || (len(resp.Patch) > 0) != tc.patched {
+				t.Fatalf("uid=%s allowed=%v patch=%s result=%+v", resp.UID, resp.Allowed, resp.Patch, resp.Result)
+			}
+			if tc.msg != "" && (resp.Result == nil || !strings.Contains(resp.Result.Message, tc.msg)) {
+				t.Fatalf("message %+v lacks %q", resp.Result, tc.msg)
+			}
+			if tc.warning != "" && !strings.Contains(strings.Join(resp.Warnings, ";"), tc.warning) {
+				t.Fatalf("warnings %q lack %q", resp.Warnings, tc.warning)
+			}
+			if tc.patched {
+				if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+					t.Fatalf("patchType %v", resp.PatchType)
+				}
+				checkPatchApplies(t, tc.pod, resp.Patch)
+			}
+		})
+	}
+}
+
+func checkPatchApplies(t testing.TB, pod *corev1.Pod, patch []byte) *corev1.Pod {
+	t.Helper()
+	p, err := jsonpatchv5.DecodePatch(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(pod)
+	out, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("patch does not apply: %v", err)
+	}
+	got := &corev1.Pod{}
+	if err := json.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{}
+	for _, c := range got.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "app,istio-proxy" || len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0].Name != "istio-init" {
+		t.Fatalf("patched pod containers %v init %d", names, len(got.Spec.InitContainers))
+	}
+	return got
+}
+
+func TestInjectHandlerBodyLimit(t *testing.T) {
+	h := NewInjectHTTPHandler(NewConfigStore(config.Default()), 4096, logr.Discard())
+	body := reviewBody(t, testPod(200), nil)
+	r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("HTTP %d, want 413: %s", w.Code, w.Body.String())
+	}
+	// Without Content-Length the reader limit still applies.
+	r = httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
+	r.ContentLength = -1
+	r.Header.Set("Content-Type", "application/json")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code == http.StatusOK && strings.Contains(w.Body.String(), `"allowed":true`) {
+		t.Fatalf("oversized body without Content-Length was accepted: %s", w.Body.String())
+	}
+}
+
+func TestInjectMetrics(t *testing.T) {
+	registerMetrics()
+	before := testutil.ToFloat64(injectRequests.WithLabelValues("injected", "policy_enabled"))
+	h := newHandler(t, nil)
+	serve(t, h, reviewBody(t, testPod(0), nil))
+	if got := testutil.ToFloat64(injectRequests.WithLabelValues("injected", "policy_enabled")); got != before+1 {
+		t.Fatalf("injected counter %v, want %v", got, before+1)
+	}
+	if n := testutil.CollectAndCount(injectDuration); n != 1 {
+		t.Fatalf("histogram collected %d metrics", n)
+	}
+	var m dto.Metric
+	if err := injectDuration.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	b := m.GetHistogram().GetBucket()
+	if len(b) == 0 || b[0].GetUpperBound() != 0.0001 || b[len(b)-1].GetUpperBound() != 1 {
+		t.Fatalf("buckets %v, want 100µs .. 1s", b)
+	}
+}
+
+func TestConfigWatcherReload(t *testing.T) {
+	registerMetrics()
+	dir := t.TempDir()
+	values := filepath.Join(dir, "values")
+	if err := os.WriteFile(values, []byte(`{"global":{"hub":"first.example"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.LoadFiles("", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewConfigStore(snap)
+	var mu sync.Mutex
+	var results []error
+	w := &ConfigWatcher{Store: store, ValuesPath: values, Debounce: 20 * time.Millisecond, Log: logr.Discard(),
+		OnReload: func(err error) { mu.Lock(); results = append(results, err); mu.Unlock() }}
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan error, 1)
+	go func() { done <- w.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitReloads := func(n int) []error {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			l := len(results)
+			r := append([]error(nil), results...)
+			mu.Unlock()
+			if l >= n {
+				return r
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("no reload #%d within deadline", n)
+		return nil
+	}
+	// fsnotify needs the watch registered before the write; retry the write until seen.
+	writeUntilReload := func(content string, n int) []error {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if err := os.WriteFile(values, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			l := len(results)
+			mu.Unlock()
+			if l >= n {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return waitReloads(n)
+	}
+	errsBefore := testutil.ToFloat64(configReloadErrors)
+	r := writeUntilReload(`{"global":{"hub":"second.example"}}`, 1)
+	if r[len(r)-1] != nil || store.Load().Values.Global.Hub != "second.example" {
+		t.Fatalf("good reload: err=%v hub=%s", r[len(r)-1], store.Load().Values.Global.Hub)
+	}
+	n := len(r)
+	r = writeUntilReload(`{"global":{"proxy":{"autoInject":"sometimes"}}}`, n+1)
+	if r[len(r)-1] == nil {
+		t.Fatal("bad config accepted")
+	}
+	if hub := store.Load().Values.Global.Hub; hub != "second.example" {
+		t.Fatalf("bad config replaced the good one: hub %s", hub)
+	}
+	if testutil.ToFloat64(configReloadErrors) <= errsBefore {
+		t.Fatal("reload error metric not incremented")
+	}
+}
+
+// TestConfigWatcherConfigMapSwap reloads when a mounted ConfigMap is updated
+// the way the kubelet does it: a new timestamped directory and an atomic
+// rename of the ..data symlink, without writing to the watched path.
+func TestConfigWatcherConfigMapSwap(t *testing.T) {
+	dir := t.TempDir()
+	mkGen := func(name, hub string) {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "values"), []byte(`{"global":{"hub":"`+hub+`"}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkGen("..gen1", "one.example")
+	if err := os.Symlink("..gen1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	values := filepath.Join(dir, "values")
+	if err := os.Symlink("..data/values", values); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.LoadFiles("", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewConfigStore(snap)
+	w := &ConfigWatcher{Store: store, ValuesPath: values, Debounce: 20 * time.Millisecond, Log: logr.Discard()}
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan error, 1)
+	go func() { done <- w.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for gen := 2; store.Load().Values.Global.Hub == "one.example"; gen++ {
+		if time.Now().After(deadline) {
+			t.Fatal("symlink swap not picked up")
+		}
+		// Retry with fresh generations until the watch (registered asynchronously) sees one.
+		name := fmt.Sprintf("..gen%d", gen)
+		mkGen(name, "two.example")
+		tmp := filepath.Join(dir, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if hub := store.Load().Values.Global.Hub; hub != "two.example" {
+		t.Fatalf("hub %s", hub)
+	}
+}
+
+func TestProxyEnvFromPath(t *testing.T) {
+	cases := []struct {
+		path    string
+		want    map[string]string
+		wantErr bool
+	}{
+		{path: "/inject", want: nil},
+		{path: "/inject/", want: nil},
+		{path: "/inject/cluster/east/net/net1", want: map[string]string{"ISTIO_META_CLUSTER_ID": "east", "ISTIO_META_NETWORK": "net1"}},
+		{path: "/inject/my_var/a--slash--b", want: map[string]string{"MY_VAR": "a/b"}},
+		{path: "/inject/cluster", wantErr: true},
+	}
+	for _, tc := range cases {
+		got, err := proxyEnvFromPath(tc.path)
+		if (err != nil) != tc.wantErr || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: got %v, %v; want %v (err %v)", tc.path, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestInjectHandlerURLPath(t *testing.T) {
+	h := newHandler(t, nil)
+	r := httptest.NewRequest(http.MethodPost, "/inject/cluster/east/net/net1", bytes.NewReader(reviewBody(t, testPod(0), nil)))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil || ar.Response == nil {
+		t.Fatalf("%v %s", err, w.Body.String())
+	}
+	if !strings.Contains(string(ar.Response.Patch), `{"name":"ISTIO_META_CLUSTER_ID","value":"east"}`) ||
+		!strings.Contains(string(ar.Response.Patch), `"path":"/metadata/labels/topology.istio.io~1network","value":"net1"`) {
+		t.Fatalf("URL parameters not applied: %s", ar.Response.Patch)
+	}
+}

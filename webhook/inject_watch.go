@@ -1,0 +1,103 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// ConfigWatcher reloads the injector config when its files change. A new
+// config is validated completely before it replaces the old one; a bad one
+// is logged and counted (meshguard_injector_config_reload_errors_total) and
+// the last good one keeps serving (Istio swapped first, #53923).
+type ConfigWatcher struct {
+	Store      *ConfigStore
+	MeshPath   string
+	ValuesPath string
+	Debounce   time.Duration
+	Log        logr.Logger
+	// Load, if set, replaces config.LoadFiles(MeshPath, ValuesPath) (e.g. to
+	// apply flag overrides after every reload).
+	Load func() (*config.Snapshot, error)
+	// OnReload, if set, is called after every reload attempt (tests).
+	OnReload func(error)
+}
+
+// NeedLeaderElection is false: every replica serves webhooks and needs the config.
+func (w *ConfigWatcher) NeedLeaderElection() bool { return false }
+
+// Start watches until ctx ends. It watches the files' directories because
+// mounted ConfigMaps are updated by swapping a symlink, not by writing the file.
+func (w *ConfigWatcher) Start(ctx context.Context) error {
+	if w.MeshPath == "" && w.ValuesPath == "" {
+		<-ctx.Done()
+		return nil
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching injector config: %w", err)
+	}
+	defer fw.Close()
+	dirs := map[string]bool{}
+	for _, p := range []string{w.MeshPath, w.ValuesPath} {
+		if p != "" {
+			dirs[filepath.Dir(p)] = true
+		}
+	}
+	for d := range dirs {
+		if err := fw.Add(d); err != nil {
+			return fmt.Errorf("watching injector config directory %s: %w", d, err)
+		}
+	}
+	debounce := w.Debounce
+	if debounce <= 0 {
+		debounce = DefaultReloadDebounce
+	}
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			w.Log.V(2).Info("config file event", "file", ev.Name, "op", ev.Op.String())
+			timer = time.After(debounce)
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return nil
+			}
+			w.Log.Error(err, "config watch error")
+		case <-timer:
+			timer = nil
+			w.Reload()
+		}
+	}
+}
+
+// Reload loads, validates and swaps in the config files now.
+func (w *ConfigWatcher) Reload() {
+	load := w.Load
+	if load == nil {
+		load = func() (*config.Snapshot, error) { return config.LoadFiles(w.MeshPath, w.ValuesPath) }
+	}
+	snap, err := load()
+	if err != nil {
+		configReloadErrors.Inc()
+		w.Log.Error(err, "rejected injector config; keeping the last good one", "meshConfig", w.MeshPath, "values", w.ValuesPath)
+	} else {
+		w.Store.Store(snap)
+		configReloads.Inc()
+		w.Log.Info("reloaded injector config", "meshConfig", w.MeshPath, "values", w.ValuesPath, "revision", snap.Revision())
+	}
+	if w.OnReload != nil {
+		w.OnReload(err)
+	}
+}
