@@ -55,6 +55,10 @@ func (w *ConfigWatcher) Start(ctx context.Context) error {
 			return fmt.Errorf("watching injector config directory %s: %w", d, err)
 		}
 	}
+	// The manager starts this after its caches sync, well after SetupInjection
+	// loaded the files: read them again now that they are watched, so a change
+	// in between is not missed.
+	w.Reload()
 	debounce := w.Debounce
 	if debounce <= 0 {
 		debounce = DefaultReloadDebounce

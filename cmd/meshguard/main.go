@@ -32,8 +32,3 @@ type exitError struct {
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e.msg) }
 
-// errNotImplemented is what a subcommand owned by an unfinished issue returns:
-// a clear error, never a fake result.
-func errNotImplemented(what string) error {
-	return fmt.Errorf("%s: not implemented yet", what)
-}
