@@ -14,6 +14,15 @@ import (
 
 // decodeSpec decodes the (pruned) spec into its istio.io/api message.
 func decodeSpec(raw any, msg proto.Message) error {
+	if fastDecode(raw, msg.ProtoReflect()) == nil {
+		return nil
+	}
+	proto.Reset(msg)
+	return decodeSpecJSON(raw, msg)
+}
+
+// decodeSpecJSON is the reference decoder: back to JSON, then protojson.
+func decodeSpecJSON(raw any, msg proto.Message) error {
 	md := msg.ProtoReflect().Descriptor()
 	// Rewrite on a copy, and only when needed: the caller's object is not ours.
 	if normalizeDurations(md, raw, false) {

@@ -84,6 +84,30 @@ func register(kind string, v kindValidator) {
 	registry[kind] = v
 }
 
+// rawValidator checks a kind's spec as decoded JSON, before the proto decode,
+// for rules the proto cannot express (e.g. an empty list vs an absent one).
+type rawValidator func(meta metav1.ObjectMeta, spec map[string]any, f *Findings)
+
+var rawRegistry = map[string]rawValidator{}
+
+// registerRaw installs the raw-spec validator of a kind; like register it
+// panics on duplicates. Called from init().
+func registerRaw(kind string, v rawValidator) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := rawRegistry[kind]; dup {
+		panic(fmt.Sprintf("validation: raw validator for kind %s registered twice", kind))
+	}
+	rawRegistry[kind] = v
+}
+
+// rawValidatorFor returns the registered raw-spec validator of a kind, or nil.
+func rawValidatorFor(kind string) rawValidator {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return rawRegistry[kind]
+}
+
 // validatorFor returns the registered validator of a kind, or nil.
 func validatorFor(kind string) kindValidator {
 	registryMu.RLock()

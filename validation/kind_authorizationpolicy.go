@@ -12,7 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("AuthorizationPolicy", validateAuthorizationPolicy) }
+func init() {
+	register("AuthorizationPolicy", validateAuthorizationPolicy)
+	registerRaw("AuthorizationPolicy", validateAuthorizationPolicyRaw)
+}
 
 // validateAuthorizationPolicy implements spec §3.6. Every error carries
 // Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
@@ -25,6 +28,7 @@ func validateAuthorizationPolicy(meta metav1.ObjectMeta, spec proto.Message, f *
 		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: AuthorizationPolicy spec has type %T", spec))
 		return
 	}
+	apDryRun(meta, ap.GetAction(), f)
 	var local Findings
 	apCheck(ap, &local)
 	prefix := fmt.Sprintf("invalid policy %s.%s: ", meta.Name, meta.Namespace)
@@ -32,6 +36,23 @@ func validateAuthorizationPolicy(meta metav1.ObjectMeta, spec proto.Message, f *
 		e.Detail = prefix + e.Detail
 	}
 	f.Add(local)
+}
+
+// apDryRun: the istio.io/dry-run annotation is only honoured for ALLOW and
+// DENY policies (spec §2.1). Istio checks it with the metadata, before the
+// kind rules, so the message carries no "invalid policy" prefix; the
+// boolean-value check is in validateMetadata, which has no spec.
+func apDryRun(meta metav1.ObjectMeta, action security.AuthorizationPolicy_Action, f *Findings) {
+	v, ok := meta.Annotations[annotationDryRun]
+	if !ok {
+		return
+	}
+	switch action {
+	case security.AuthorizationPolicy_ALLOW, security.AuthorizationPolicy_DENY:
+	default:
+		f.Error(field.NewPath("metadata", "annotations").Key(annotationDryRun), v,
+			fmt.Sprintf("annotation %s is only supported for ALLOW and DENY actions, found %s", annotationDryRun, action))
+	}
 }
 
 func apCheck(ap *security.AuthorizationPolicy, f *Findings) {
@@ -422,12 +443,16 @@ func apBracketKey(p *field.Path, key, prefix string, nested bool, f *Findings) {
 	}
 }
 
-// validateAuthorizationPolicyRaw reports rules whose `from` or `to` list is
-// present but empty (spec §3.6). Decoding into the proto loses the difference
-// between `from: []` and no `from` (the slice stays nil), and a rule without
-// `from` matches every source: for an ALLOW policy that silently widens
-// access. So this check runs on the raw (decoded JSON) spec; the caller of the
-// kind validators must invoke it for AuthorizationPolicy objects.
+// apRawMatches names what a rule without the list matches.
+var apRawMatches = map[string]string{"from": "source", "to": "operation", "when": "request"}
+
+// validateAuthorizationPolicyRaw reports rules whose `from`, `to` or `when`
+// list is present but empty (spec §3.6 for from/to; `when: []` is beyond
+// Istio, §9). Decoding into the proto loses the difference between `from: []`
+// and no `from` (the slice stays nil), and a rule without `from` matches every
+// source: for an ALLOW policy that silently widens access. So this runs on the
+// raw (decoded JSON) spec, registered with registerRaw; ValidateObject calls
+// it before decoding.
 func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any, f *Findings) {
 	rules, _ := spec["rules"].([]any)
 	prefix := fmt.Sprintf("invalid policy %s.%s: ", meta.Name, meta.Namespace)
@@ -436,12 +461,12 @@ func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any,
 		if !ok {
 			continue
 		}
-		for _, k := range []string{"from", "to"} {
+		for _, k := range []string{"from", "to", "when"} {
 			if l, present := rule[k]; present {
 				if list, ok := l.([]any); (ok && len(list) == 0) || l == nil {
 					f.Error(field.NewPath("spec", "rules").Index(i).Child(k), nil,
 						fmt.Sprintf("%s`%s` must not be empty: remove it, or it would match every %s",
-							prefix, k, map[string]string{"from": "source", "to": "operation"}[k]))
+							prefix, k, apRawMatches[k]))
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -204,6 +205,66 @@ func TestValidateAuthorizationPolicyRaw(t *testing.T) {
 			var f Findings
 			validateAuthorizationPolicyRaw(metav1.ObjectMeta{Name: "test", Namespace: "default"}, c.spec, &f)
 			checkFindings(t, "error", f.Errors, c.errs)
+		})
+	}
+}
+
+// TestAuthorizationPolicyRawAndDryRun goes through ValidateJSON: the empty
+// lists are only visible before proto decoding, and the dry-run rule needs
+// both the annotations and the action.
+func TestAuthorizationPolicyRawAndDryRun(t *testing.T) {
+	const pfx = "invalid policy ap.ns: "
+	doc := func(annotations, spec string) string {
+		return `{"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"ap","namespace":"ns"` +
+			annotations + `},"spec":` + spec + `}`
+	}
+	dry := func(v string) string { return `,"annotations":{"istio.io/dry-run":"` + v + `"}` }
+	cases := []struct {
+		name string
+		json string
+		errs []string // substrings, each must appear in some error line
+	}{
+		{name: "empty from widens ALLOW", json: doc("", `{"rules":[{"from":[],"to":[{"operation":{"methods":["GET"]}}]}]}`),
+			errs: []string{"spec.rules[0].from: Invalid value: " + pfx + "`from` must not be empty: remove it, or it would match every source"}},
+		{name: "empty to", json: doc("", `{"rules":[{"from":[{"source":{"namespaces":["a"]}}],"to":[]}]}`),
+			errs: []string{"spec.rules[0].to: Invalid value: " + pfx + "`to` must not be empty"}},
+		{name: "empty when in second rule", json: doc("", `{"action":"DENY","rules":[{"to":[{"operation":{"ports":["80"]}}]},{"when":[]}]}`),
+			errs: []string{"spec.rules[1].when: Invalid value: " + pfx + "`when` must not be empty"}},
+		{name: "all three empty", json: doc("", `{"rules":[{"from":[],"to":[],"when":[]}]}`),
+			errs: []string{"spec.rules[0].from:", "spec.rules[0].to:", "spec.rules[0].when:"}},
+		{name: "empty rule is an explicit allow-all and fine", json: doc("", `{"rules":[{}]}`)},
+		{name: "no rules is deny-all and fine", json: doc("", `{}`)},
+		{name: "non-empty lists fine", json: doc("", `{"rules":[{"from":[{"source":{"namespaces":["a"]}}],"to":[{"operation":{"ports":["8080"]}}],"when":[{"key":"source.ip","values":["10.0.0.1"]}]}]}`)},
+		{name: "dry-run on ALLOW (default action)", json: doc(dry("true"), `{"rules":[{}]}`)},
+		{name: "dry-run on DENY", json: doc(dry("false"), `{"action":"DENY","rules":[{"to":[{"operation":{"ports":["80"]}}]}]}`)},
+		{name: "dry-run on AUDIT", json: doc(dry("true"), `{"action":"AUDIT","rules":[{}]}`),
+			errs: []string{`metadata.annotations[istio.io/dry-run]: Invalid value: "true": annotation istio.io/dry-run is only supported for ALLOW and DENY actions, found AUDIT`}},
+		{name: "dry-run on CUSTOM", json: doc(dry("true"), `{"action":"CUSTOM","provider":{"name":"ext"},"rules":[{"to":[{"operation":{"paths":["/a"]}}]}]}`),
+			errs: []string{"only supported for ALLOW and DENY actions, found CUSTOM"}},
+		{name: "dry-run not a bool", json: doc(dry("maybe"), `{"rules":[{}]}`),
+			errs: []string{"metadata.annotations[istio.io/dry-run]", "must be a boolean"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := ValidateJSON(context.Background(), []byte(tc.json), Options{})
+			if err != nil {
+				t.Fatalf("ValidateJSON: %v", err)
+			}
+			lines := strings.Join(res.ErrorLines(), "\n")
+			if len(tc.errs) == 0 && !res.Valid() {
+				t.Fatalf("want valid, got errors:\n%s", lines)
+			}
+			if len(tc.errs) > 0 && res.Valid() {
+				t.Fatalf("want errors %q, got none", tc.errs)
+			}
+			for _, want := range tc.errs {
+				if !strings.Contains(lines, want) {
+					t.Errorf("missing error %q in:\n%s", want, lines)
+				}
+			}
+			if !strings.HasPrefix(res.Object(), "AuthorizationPolicy ns/ap") {
+				t.Errorf("object name: %q", res.Object())
+			}
 		})
 	}
 }

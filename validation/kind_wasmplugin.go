@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	extensions "istio.io/api/extensions/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -30,27 +31,48 @@ func validateWasmPlugin(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
 	sp := field.NewPath("spec")
 	khPolicyTargets(sp, w.GetSelector(), w.GetTargetRef(), w.GetTargetRefs(), f)
 
-	up := sp.Child("url")
-	if w.GetUrl() == "" {
-		f.Required(up, "url must be set")
-	} else if u, err := url.Parse(w.GetUrl()); err != nil {
-		f.Error(up, w.GetUrl(), "url must have schema one of [http, https, file, oci]: invalid url: "+err.Error())
-	} else if !wasmSchemes[u.Scheme] {
-		f.Error(up, w.GetUrl(), fmt.Sprintf("url must have schema one of [http, https, file, oci], found %q", u.Scheme))
+	wasmModule(sp, wasmModuleFields{url: w.GetUrl(), sha256: w.GetSha256(), imagePullSecret: w.GetImagePullSecret(),
+		pluginName: w.GetPluginName(), vmConfig: w.GetVmConfig()}, f)
+	for i, m := range w.GetMatch() {
+		mp := sp.Child("match").Index(i)
+		if m == nil {
+			f.Required(mp, "match entry must not be null")
+			continue
+		}
+		wasmPortSelectors(mp.Child("ports"), m.GetPorts(), f)
 	}
-	if s := w.GetSha256(); s != "" && !wasmSHA256.MatchString(s) {
+}
+
+// wasmModuleFields are the module settings WasmPlugin and TrafficExtension's
+// wasm config share (spec §3.9).
+type wasmModuleFields struct {
+	url, sha256, imagePullSecret, pluginName string
+	vmConfig                                 *extensions.VmConfig
+}
+
+// wasmModule checks the Wasm module settings found under sp (spec §3.9 WasmPlugin).
+func wasmModule(sp *field.Path, w wasmModuleFields, f *Findings) {
+	up := sp.Child("url")
+	if w.url == "" {
+		f.Required(up, "url must be set")
+	} else if u, err := url.Parse(w.url); err != nil {
+		f.Error(up, w.url, "url must have schema one of [http, https, file, oci]: invalid url: "+err.Error())
+	} else if !wasmSchemes[u.Scheme] {
+		f.Error(up, w.url, fmt.Sprintf("url must have schema one of [http, https, file, oci], found %q", u.Scheme))
+	}
+	if s := w.sha256; s != "" && !wasmSHA256.MatchString(s) {
 		f.Error(sp.Child("sha256"), s, "sha256 must be 64 lowercase hexadecimal characters")
 	}
-	if s := w.GetImagePullSecret(); len(s) > 253 {
+	if s := w.imagePullSecret; len(s) > 253 {
 		f.Error(sp.Child("imagePullSecret"), s, fmt.Sprintf("imagePullSecret is %d characters long, the limit is 253", len(s)))
 	}
-	if s := w.GetPluginName(); len(s) > 256 {
+	if s := w.pluginName; len(s) > 256 {
 		f.Error(sp.Child("pluginName"), s, fmt.Sprintf("pluginName is %d characters long, the limit is 256", len(s)))
 	}
 
 	ep := sp.Child("vmConfig", "env")
 	seen := map[string]int{}
-	for i, e := range w.GetVmConfig().GetEnv() {
+	for i, e := range w.vmConfig.GetEnv() {
 		p := ep.Index(i)
 		if e == nil {
 			f.Required(p, "env entry must not be null")
@@ -72,20 +94,16 @@ func validateWasmPlugin(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
 			f.Error(p.Child("value"), e.GetValue(), "value may only be set when valueFrom is INLINE")
 		}
 	}
+}
 
-	for i, m := range w.GetMatch() {
-		mp := sp.Child("match").Index(i)
-		if m == nil {
-			f.Required(mp, "match entry must not be null")
+// wasmPortSelectors checks match[].ports: numbers in 1..65535.
+func wasmPortSelectors(pp *field.Path, ports []*typev1beta1.PortSelector, f *Findings) {
+	for j, port := range ports {
+		p := pp.Index(j)
+		if port == nil {
+			f.Required(p, "port selector must not be null")
 			continue
 		}
-		for j, port := range m.GetPorts() {
-			pp := mp.Child("ports").Index(j)
-			if port == nil {
-				f.Required(pp, "port selector must not be null")
-				continue
-			}
-			validatePort(pp.Child("number"), port.GetNumber(), f)
-		}
+		validatePort(p.Child("number"), port.GetNumber(), f)
 	}
 }

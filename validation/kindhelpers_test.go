@@ -219,6 +219,7 @@ var fuzzKinds = []struct {
 	{"RequestAuthentication", func() proto.Message { return &security.RequestAuthentication{} }},
 	{"Telemetry", func() proto.Message { return &telemetry.Telemetry{} }},
 	{"WasmPlugin", func() proto.Message { return &extensions.WasmPlugin{} }},
+	{"TrafficExtension", func() proto.Message { return &extensions.TrafficExtension{} }},
 }
 
 // FuzzKindValidators: whatever spec decodes, the validators never panic and
@@ -236,6 +237,7 @@ func FuzzKindValidators(f *testing.F) {
 		`{"jwtRules":[{"jwks":"{\"keys\":[{}]}","jwksUri":"http://[::1"}]}`,
 		`{"accessLogging":[{"filter":{"expression":"(("}}],"metrics":[{"overrides":[{"tagOverrides":{"":{}}}]}]}`,
 		`{"url":"%","vmConfig":{"env":[{}]}}`,
+		`{"targetRefs":[{}],"wasm":{"url":"%","vmConfig":{"env":[{},{}]}},"match":[{"ports":[{}]}]}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

@@ -227,11 +227,13 @@ func hasListTypes(s *structuralschema.Structural) bool {
 
 // validate runs the OpenAPI schema, list-type and CEL rules of the CRD over
 // the (pruned) object, in the order the API server uses.
-func (cv *crdVersion) validate(ctx context.Context, obj map[string]any) field.ErrorList {
+// knownValid says the caller's cleanAndValid walk already proved the OpenAPI
+// part valid.
+func (cv *crdVersion) validate(ctx context.Context, obj map[string]any, knownValid bool) field.ErrorList {
 	var errs field.ErrorList
 	// kube-openapi is authoritative (its messages are reported) but slow; skip
 	// it when the fast walk proves the object valid (schema_fast.go).
-	if fastSchemaCheck(cv.structural, obj, true) != triValid {
+	if !knownValid && fastSchemaCheck(cv.structural, obj, true) != triValid {
 		errs = apiextensionsvalidation.ValidateCustomResource(nil, obj, cv.validator)
 	}
 	if cv.listTypes {

@@ -55,9 +55,75 @@ func compiledPattern(p string) *regexp.Regexp {
 // fastSchemaCheck reports whether obj certainly satisfies (triValid) or
 // violates (triInvalid) the structural schema s, or cannot tell.
 func fastSchemaCheck(s *structuralschema.Structural, v any, root bool) tri {
+	return fastWalk(fastTree(s), v, root, false)
+}
+
+// cleanAndValid reports whether obj certainly has no field pruning would
+// remove (crdVersion.hasUnknown is false) and certainly satisfies the schema
+// (fastSchemaCheck is triValid): one walk instead of two for the common case.
+// false means "cannot tell": run hasUnknown and the schema check separately.
+func cleanAndValid(s *structuralschema.Structural, obj map[string]any) bool {
+	return fastWalk(fastTree(s), obj, true, true) == triValid
+}
+
+// fnode mirrors a structural schema with pointers to children. Walking
+// Structural.Properties directly copies each property's Structural (a few
+// hundred bytes) and, since the walk takes its address, heap-allocates it:
+// that was 40 % of the walk's time.
+type fnode struct {
+	s     *structuralschema.Structural
+	props map[string]*fnode
+	addl  *fnode // AdditionalProperties.Structural, nil when absent or schema-less
+	items *fnode
+}
+
+var fastTrees sync.Map // root *Structural -> *fnode, built on first use
+
+// fastTree returns the pointer tree of a root schema (the compiled CRD
+// versions' roots, which live as long as the process).
+func fastTree(s *structuralschema.Structural) *fnode {
 	if s == nil {
+		return nil
+	}
+	if t, ok := fastTrees.Load(s); ok {
+		return t.(*fnode)
+	}
+	t, _ := fastTrees.LoadOrStore(s, buildFastTree(s))
+	return t.(*fnode)
+}
+
+func buildFastTree(s *structuralschema.Structural) *fnode {
+	n := &fnode{s: s}
+	if len(s.Properties) > 0 {
+		n.props = make(map[string]*fnode, len(s.Properties))
+		for k, p := range s.Properties {
+			n.props[k] = buildFastTree(&p)
+		}
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Structural != nil {
+		n.addl = buildFastTree(s.AdditionalProperties.Structural)
+	}
+	if s.Items != nil {
+		n.items = buildFastTree(s.Items)
+	}
+	return n
+}
+
+// fastWalk is fastSchemaCheck; with strict set it also answers triUnknown
+// wherever unknownIn (the pruning mirror) could find an undeclared field that
+// the schema check alone would not look at: metadata-like keys at the root,
+// undeclared root keys, and maps or lists below a node without a schema.
+func fastWalk(n *fnode, v any, root, strict bool) tri {
+	if n == nil {
+		if strict {
+			switch v.(type) {
+			case map[string]any, []any:
+				return triUnknown
+			}
+		}
 		return triValid
 	}
+	s := n.s
 	if v == nil {
 		if s.Nullable {
 			return triValid
@@ -74,17 +140,30 @@ func fastSchemaCheck(s *structuralschema.Structural, v any, root bool) tri {
 		if !ok {
 			return triInvalid
 		}
+		if strict && s.XEmbeddedResource && !root {
+			return triUnknown // pruning treats nested resources specially
+		}
 		for name, val := range m {
-			if prop, ok := s.Properties[name]; ok {
-				r = and(r, fastSchemaCheck(&prop, val, false))
+			if strict && root && metaFields[name] {
+				// Pruning skips these at the resource root; the schema check
+				// would look at them only if declared. Keep it simple.
+				if _, declared := n.props[name]; declared {
+					return triUnknown
+				}
+				continue
+			}
+			if prop, ok := n.props[name]; ok {
+				r = and(r, fastWalk(prop, val, false, strict))
 			} else if s.AdditionalProperties != nil {
 				if s.AdditionalProperties.Structural == nil {
-					if !s.AdditionalProperties.Bool && !root {
+					if (!s.AdditionalProperties.Bool && !root) || strict {
 						return triUnknown
 					}
 					continue
 				}
-				r = and(r, fastSchemaCheck(s.AdditionalProperties.Structural, val, false))
+				r = and(r, fastWalk(n.addl, val, false, strict))
+			} else if strict && root && !s.XPreserveUnknownFields {
+				return triUnknown
 			} else if !root && !s.XPreserveUnknownFields {
 				// Pruning removed undeclared fields; one left means we misread the schema.
 				return triUnknown
@@ -99,7 +178,7 @@ func fastSchemaCheck(s *structuralschema.Structural, v any, root bool) tri {
 			return triInvalid
 		}
 		for _, item := range l {
-			if r = and(r, fastSchemaCheck(s.Items, item, false)); r == triInvalid {
+			if r = and(r, fastWalk(n.items, item, false, strict)); r == triInvalid {
 				return r
 			}
 		}
@@ -140,6 +219,13 @@ func fastSchemaCheck(s *structuralschema.Structural, v any, root bool) tri {
 		}
 		if s.ValueValidation != nil || len(s.Properties) > 0 || s.Items != nil {
 			return triUnknown
+		}
+		if strict {
+			// Pruning may look inside (e.g. list items without a schema).
+			switch v.(type) {
+			case map[string]any, []any:
+				return triUnknown
+			}
 		}
 		return triValid
 	default:

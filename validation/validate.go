@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -258,14 +259,19 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 			extraTop = true
 		}
 	}
-	needPrune := crd.hasUnknown(obj)
+	// One walk settles both pruning and the OpenAPI schema for the common
+	// clean, valid object; otherwise take the two separate steps.
+	clean := !extraTop && cleanAndValid(crd.structural, obj)
+	needPrune := !clean && crd.hasUnknown(obj)
 	if extraTop || needPrune {
 		work = runtime.DeepCopyJSON(obj)
 	}
-	for _, k := range sortedKeys(work) {
-		if !allowedTopLevel[k] {
-			f.Errors = append(f.Errors, unknownField(field.NewPath(k), k))
-			delete(work, k)
+	if extraTop {
+		for _, k := range sortedKeys(work) {
+			if !allowedTopLevel[k] {
+				f.Errors = append(f.Errors, unknownField(field.NewPath(k), k))
+				delete(work, k)
+			}
 		}
 	}
 	meta, metaErrs := decodeMeta(work, res.Namespace)
@@ -281,11 +287,19 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 			f.Errors = append(f.Errors, unknownField(pathFromString(p), p))
 		}
 	}
-	schemaErrs := crd.validate(ctx, work)
+	schemaErrs := crd.validate(ctx, work, clean)
 	f.Errors = append(f.Errors, schemaErrs...)
 	schemaPaths := make(map[string]bool, len(schemaErrs))
 	for _, e := range schemaErrs {
 		schemaPaths[e.Field] = true
+	}
+
+	// Rules on the raw spec run before decoding: the proto cannot tell an
+	// empty list from an absent one (AuthorizationPolicy `from: []`).
+	if rv := rawValidatorFor(gvk.Kind); rv != nil {
+		if rawSpec, ok := work["spec"].(map[string]any); ok {
+			rv(meta, rawSpec, &f)
+		}
 	}
 
 	msg := newSpec()
@@ -324,7 +338,9 @@ func decodeMeta(obj map[string]any, defaultNS string) (metav1.ObjectMeta, field.
 	var errs field.ErrorList
 	p := field.NewPath("metadata")
 	if raw, ok := obj["metadata"].(map[string]any); ok {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &meta); err != nil {
+		if simpleMeta(raw, &meta) {
+			// decoded without reflection
+		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &meta); err != nil {
 			errs = append(errs, field.Invalid(p, field.OmitValueType{}, "cannot decode metadata: "+err.Error()))
 		}
 	} else if obj["metadata"] != nil {
@@ -334,6 +350,57 @@ func decodeMeta(obj map[string]any, defaultNS string) (metav1.ObjectMeta, field.
 		meta.Namespace = defaultNS
 	}
 	return meta, errs
+}
+
+// simpleMeta decodes the metadata fields validation reads when they are all
+// there is (the usual shape of a manifest or an admission request without
+// managedFields); anything else returns false and the reflective converter
+// runs, so results are the same.
+func simpleMeta(raw map[string]any, meta *metav1.ObjectMeta) bool {
+	var out metav1.ObjectMeta
+	for k, v := range raw {
+		switch k {
+		case "name", "namespace", "generateName", "uid", "resourceVersion":
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			switch k {
+			case "name":
+				out.Name = s
+			case "namespace":
+				out.Namespace = s
+			case "generateName":
+				out.GenerateName = s
+			case "uid":
+				out.UID = types.UID(s)
+			case "resourceVersion":
+				out.ResourceVersion = s
+			}
+		case "labels", "annotations":
+			m, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			sm := make(map[string]string, len(m))
+			for mk, mv := range m {
+				s, ok := mv.(string)
+				if !ok {
+					return false
+				}
+				sm[mk] = s
+			}
+			if k == "labels" {
+				out.Labels = sm
+			} else {
+				out.Annotations = sm
+			}
+		default:
+			return false
+		}
+	}
+	*meta = out
+	return true
 }
 
 // pathFromString turns "spec.http[0].foo" into a field.Path for reporting.

@@ -2,9 +2,12 @@ package validation
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -91,17 +94,19 @@ func TestResultRendering(t *testing.T) {
 }
 
 func TestAPIServerAdmittedIsVersionTolerant(t *testing.T) {
+	// futureKnob stands for a field of a newer Istio that meshguard does not know
+	// (presence is covered by the schema overlay and is known).
 	ctx := context.Background()
 	obj := func() map[string]any {
 		return map[string]any{"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication", "metadata": map[string]any{"name": "ra"},
-			"spec": map[string]any{"jwtRules": []any{map[string]any{"issuer": "example", "presence": "REQUIRED"}}}}
+			"spec": map[string]any{"jwtRules": []any{map[string]any{"issuer": "example", "futureKnob": "REQUIRED"}}}}
 	}
 	offline := ValidateObject(ctx, obj(), Options{DefaultNamespace: "default"})
-	if offline.Valid() || !strings.Contains(strings.Join(offline.ErrorLines(), "\n"), `unknown field "spec.jwtRules[0].presence"`) {
+	if offline.Valid() || !strings.Contains(strings.Join(offline.ErrorLines(), "\n"), `unknown field "spec.jwtRules[0].futureKnob"`) {
 		t.Errorf("offline: unknown spec field must be an error: %v", offline.ErrorLines())
 	}
 	admitted := ValidateObject(ctx, obj(), Options{DefaultNamespace: "default", APIServerAdmitted: true})
-	if !admitted.Valid() || !strings.Contains(strings.Join(admitted.WarningLines(), "\n"), `field "spec.jwtRules[0].presence" is not in meshguard's Istio API version`) {
+	if !admitted.Valid() || !strings.Contains(strings.Join(admitted.WarningLines(), "\n"), `field "spec.jwtRules[0].futureKnob" is not in meshguard's Istio API version`) {
 		t.Errorf("webhook: unknown spec field must be a warning: errors=%v warnings=%v", admitted.ErrorLines(), admitted.WarningLines())
 	}
 	newer := map[string]any{"apiVersion": "networking.istio.io/v2", "kind": "VirtualService", "metadata": map[string]any{"name": "vs"},
@@ -112,5 +117,43 @@ func TestAPIServerAdmittedIsVersionTolerant(t *testing.T) {
 	}
 	if res := ValidateObject(ctx, newer, Options{}); !strings.Contains(strings.Join(res.ErrorLines(), "\n"), "not served") {
 		t.Errorf("offline: unknown version must be an error: %v", res.ErrorLines())
+	}
+}
+
+// TestSimpleMetaAgreesWithConverter: the reflection-free metadata decode must
+// give what runtime.DefaultUnstructuredConverter gives, or decline.
+func TestSimpleMetaAgreesWithConverter(t *testing.T) {
+	cases := []map[string]any{
+		{"name": "a", "namespace": "b"},
+		{"name": "a", "labels": map[string]any{"app": "x", "": "y"}, "annotations": map[string]any{"istio.io/dry-run": "true"}},
+		{"generateName": "a-", "uid": "123", "resourceVersion": "7", "labels": map[string]any{}},
+		{},
+		{"name": 5},
+		{"name": "a", "labels": map[string]any{"a": 1}},
+		{"name": "a", "labels": nil},
+		{"name": "a", "creationTimestamp": nil},
+		{"name": "a", "ownerReferences": []any{}},
+	}
+	for i, raw := range cases {
+		var fast metav1.ObjectMeta
+		ok := simpleMeta(raw, &fast)
+		var slow metav1.ObjectMeta
+		err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &slow)
+		if !ok {
+			continue
+		}
+		if err != nil {
+			t.Errorf("case %d: simpleMeta accepted what the converter rejects: %v", i, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("case %d: simpleMeta %+v, converter %+v", i, fast, slow)
+		}
+	}
+	var m metav1.ObjectMeta
+	if !simpleMeta(cases[1], &m) || m.Labels["app"] != "x" || m.Annotations["istio.io/dry-run"] != "true" {
+		t.Errorf("common metadata not taken by the fast path: ok=%v %+v", simpleMeta(cases[1], &m), m)
+	}
+	if simpleMeta(cases[4], &m) || simpleMeta(cases[5], &m) || simpleMeta(cases[7], &m) {
+		t.Error("simpleMeta must decline wrong types and unmodelled fields")
 	}
 }

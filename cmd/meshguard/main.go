@@ -31,4 +31,3 @@ type exitError struct {
 }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e.msg) }
-

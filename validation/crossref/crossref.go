@@ -233,7 +233,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 					continue
 				}
 				other := ix.virtualServices[ok]
-				if !meshBound(other.GetGateways()) {
+				if !meshBound(other.GetGateways()) || !exportsOverlap(vs.GetExportTo(), k.Namespace, other.GetExportTo(), ok.Namespace) {
 					continue
 				}
 				for _, oh := range other.GetHosts() {
@@ -278,6 +278,46 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		}
 	}
 	return out
+}
+
+// exportsOverlap reports whether two objects, exported with exportTo from
+// namespaces aNS and bNS, are both visible in at least one namespace: only
+// then do two VirtualServices for one host compete (spec §2.2 exportTo). An
+// empty exportTo means every namespace (Istio's default mesh setting).
+func exportsOverlap(a []string, aNS string, b []string, bNS string) bool {
+	aAll, aSet := exportSet(a, aNS)
+	bAll, bSet := exportSet(b, bNS)
+	switch {
+	case aAll:
+		return bAll || len(bSet) > 0
+	case bAll:
+		return len(aSet) > 0
+	}
+	for ns := range aSet {
+		if bSet[ns] {
+			return true
+		}
+	}
+	return false
+}
+
+// exportSet expands exportTo: all, or the set of namespaces ("." is the own one).
+func exportSet(exportTo []string, ns string) (all bool, set map[string]bool) {
+	if len(exportTo) == 0 {
+		return true, nil
+	}
+	set = make(map[string]bool, len(exportTo))
+	for _, e := range exportTo {
+		switch e {
+		case "*":
+			return true, nil
+		case ".":
+			set[ns] = true
+		default:
+			set[e] = true
+		}
+	}
+	return false, set
 }
 
 func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {

@@ -90,6 +90,45 @@ func TestConflictingMeshHosts(t *testing.T) {
 	}
 }
 
+// TestConflictingMeshHostsHonourExportTo: two VirtualServices for one host
+// only compete where both are visible.
+func TestConflictingMeshHostsHonourExportTo(t *testing.T) {
+	vs := func(host string, exportTo ...string) *networking.VirtualService {
+		return &networking.VirtualService{Hosts: []string{host}, ExportTo: exportTo}
+	}
+	const host = "reviews.shop.svc.cluster.local"
+	cases := []struct {
+		name       string
+		existingNS string
+		existing   *networking.VirtualService
+		newNS      string
+		admitted   *networking.VirtualService
+		conflict   bool
+	}{
+		{"both exported everywhere (default)", "a", vs(host), "b", vs(host), true},
+		{"both explicit *", "a", vs(host, "*"), "b", vs(host, "*"), true},
+		{"both private to different namespaces", "a", vs(host, "."), "b", vs(host, "."), false},
+		{"both private to the same namespace", "a", vs(host, "."), "a", vs(host, "."), true},
+		{"private vs everywhere", "a", vs(host, "."), "b", vs(host), true},
+		{"everywhere vs private", "a", vs(host), "b", vs(host, "."), true},
+		{"disjoint explicit lists", "a", vs(host, "x", "y"), "b", vs(host, "z"), false},
+		{"explicit lists sharing a namespace", "a", vs(host, "x", "y"), "b", vs(host, "z", "y"), true},
+		{"own namespace named explicitly meets '.'", "a", vs(host, "."), "b", vs(host, "a"), true},
+		{"'.' is the exporter's namespace, not the other's", "a", vs(host, "b"), "b", vs(host, "a"), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ix := NewIndex("cluster.local")
+			ix.SetReady()
+			ix.SetVirtualService(Key{c.existingNS, "existing"}, c.existing)
+			got := joined(ix.Check("VirtualService", Key{c.newNS, "admitted"}, c.admitted))
+			if has := strings.Contains(got, "is also defined by mesh VirtualService "+c.existingNS+"/existing"); has != c.conflict {
+				t.Errorf("conflict=%v, want %v; findings:\n%s", has, c.conflict, got)
+			}
+		})
+	}
+}
+
 func TestDestinationRuleAndGateway(t *testing.T) {
 	ix := NewIndex("")
 	ix.SetReady()

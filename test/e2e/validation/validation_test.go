@@ -257,6 +257,41 @@ func TestValidationWebhookE2E(t *testing.T) {
 		}
 	})
 
+	// An empty `from: []` must survive the API server's decoding and reach the
+	// webhook: in the proto it is indistinguishable from no `from`, which
+	// would silently widen this ALLOW policy to every source.
+	t.Run("AuthorizationPolicy with an empty from list denied", func(t *testing.T) {
+		ap := "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: widened\n  namespace: " + ns +
+			"\nspec:\n  selector: {matchLabels: {app: reviews}}\n  rules:\n  - from: []\n    to: [{operation: {methods: [GET]}}]\n"
+		_, err := e.apply(t, ap, "--dry-run=server")
+		msg := stderrOf(err)
+		for _, want := range []string{"AuthorizationPolicy " + ns + "/widened", "spec.rules[0].from", "`from` must not be empty"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("kubectl output lacks %q (err=%v):\n%s", want, err, msg)
+			}
+		}
+	})
+
+	// 40 000 "é" are 40 000 characters (inside the CRD's maxLength 65536) but
+	// 80 000 bytes: only meshguard's 64 KiB rule (spec §3.9) rejects it.
+	t.Run("TrafficExtension with over 64 KiB of Lua denied by the webhook", func(t *testing.T) {
+		te := func(code string) string {
+			return "apiVersion: extensions.istio.io/v1alpha1\nkind: TrafficExtension\nmetadata:\n  name: lua\n  namespace: " + ns +
+				"\nspec:\n  selector: {matchLabels: {app: reviews}}\n  lua:\n    inlineCode: \"" + code + "\"\n"
+		}
+		_, err := e.apply(t, te(strings.Repeat("é", 40000)), "--dry-run=server")
+		msg := stderrOf(err)
+		for _, want := range []string{`admission webhook "validation.meshguard.io" denied the request`, "TrafficExtension " + ns + "/lua",
+			"spec.lua.inlineCode", "80000 bytes long, the limit is 65536"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("kubectl output lacks %q (err=%v):\n%.2000s", want, err, msg)
+			}
+		}
+		if out, err := e.apply(t, te("function envoy_on_request(h) end"), "--dry-run=server"); err != nil {
+			t.Errorf("small Lua filter rejected: %v %s", err, out)
+		}
+	})
+
 	t.Run("strict namespace turns the warning into a denial", func(t *testing.T) {
 		nsObj := &corev1.Namespace{}
 		if err := c.Client.Get(ctx, types.NamespacedName{Name: ns}, nsObj); err != nil {
