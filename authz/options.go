@@ -30,6 +30,10 @@ type Options struct {
 	KeepaliveTimeout time.Duration
 	Reflection       bool
 	Debounce         time.Duration // coalesce policy changes before recompiling
+
+	// OnReloadError, when set, is called after every rejected policy update
+	// (serve records a Kubernetes Event with it). Not a flag.
+	OnReloadError func(error)
 }
 
 // DefaultOptions returns the defaults AddFlags registers.

@@ -25,6 +25,8 @@ type Reloader struct {
 	Log    logr.Logger
 	// OnReady runs after the first successful snapshot (e.g. Server.MarkReady).
 	OnReady func()
+	// OnError runs after every rejected update (e.g. to record a Kubernetes Event).
+	OnError func(error)
 
 	ready bool
 }
@@ -61,6 +63,9 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		cur = s.Version
 	}
 	r.Log.Error(err, "policy update rejected; keeping the last good snapshot", "snapshot", cur)
+	if r.OnError != nil {
+		r.OnError(err)
+	}
 	return err
 }
 

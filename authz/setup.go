@@ -29,7 +29,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		return fmt.Errorf("add ext_authz readiness check: %w", err)
 	}
 	trigger := make(chan struct{}, 1)
-	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
+	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, OnError: o.OnReloadError}
 
 	if o.PolicyDir != "" {
 		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))

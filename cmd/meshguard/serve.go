@@ -165,7 +165,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 			return err
 		}
 	}
+	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
 	if o.authz {
+		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
 		var tlsConfig *tls.Config
 		if o.authzTLS {
 			tlsConfig = source.TLSConfig(false)
