@@ -121,7 +121,7 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 	o, _ := Options{Mode: ModeSelf, Namespace: "ns", Revision: "canary"}.withDefaults()
-	if o.WebhookConfigs.Mutating[0] != "meshguard-sidecar-injector-canary" || o.WebhookConfigs.Validating[0] != "meshguard-validator" {
+	if o.WebhookConfigs.Mutating[0] != "meshguard-sidecar-injector-canary" || o.WebhookConfigs.Validating[0] != "meshguard-validator-canary" {
 		t.Errorf("webhook config names = %+v", o.WebhookConfigs)
 	}
 	if got := InjectCAFrom(Options{Namespace: "mg"}); got != "mg/meshguard-ca" {

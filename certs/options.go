@@ -42,7 +42,7 @@ type Options struct {
 	Revision string
 	// WebhookConfigs overrides the webhook configurations whose caBundle self
 	// mode patches and both cluster modes wait for before serving a leaf from a
-	// new CA. Default: meshguard's own (webhook.MutatingConfigName[-rev], webhook.ValidatingConfigName).
+	// new CA. Default: meshguard's own (webhook.MutatingConfigNameFor(rev), webhook.ValidatingConfigNameFor(rev)).
 	WebhookConfigs WebhookConfigNames
 
 	CADuration       time.Duration // default 5 years (spec certs.md §4.1)
@@ -106,11 +106,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.CAWaitTimeout = 2 * time.Minute
 	}
 	if len(o.WebhookConfigs.Mutating) == 0 && len(o.WebhookConfigs.Validating) == 0 {
-		m := webhook.MutatingConfigName
-		if o.Revision != "" && o.Revision != "default" {
-			m += "-" + o.Revision
+		o.WebhookConfigs = WebhookConfigNames{
+			Mutating:   []string{webhook.MutatingConfigNameFor(o.Revision)},
+			Validating: []string{webhook.ValidatingConfigNameFor(o.Revision)},
 		}
-		o.WebhookConfigs = WebhookConfigNames{Mutating: []string{m}, Validating: []string{webhook.ValidatingConfigName}}
 	}
 	switch o.Mode {
 	case ModeAuto, ModeCertManager, ModeSelf, ModeFiles:

@@ -219,12 +219,12 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	for _, o := range p.overrides {
 		switch {
 		case o.Name == ProxyContainerName:
-			overrideUser(init, o)
-			if proxy, err = applyOverride(proxy, o); err != nil {
+			if proxy, err = p.override(proxy, o); err != nil {
 				return err
 			}
+			overrideUser(init, o)
 		case init != nil && o.Name == init.Name:
-			if init, err = applyOverride(init, o); err != nil {
+			if init, err = p.override(init, o); err != nil {
 				return err
 			}
 		default:
@@ -233,6 +233,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	}
 	vols, err := p.volumes(pod)
 	if err != nil {
+		return err
+	}
+	if err := p.checkHostPath(p.userVols, pod.Spec.Volumes, init, proxy); err != nil {
 		return err
 	}
 
@@ -313,6 +316,23 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 
 	p.metadata(pod, st)
 	return nil
+}
+
+// override applies a user-declared container over the injected one, subject
+// to the allow-list: a disallowed image is ignored with a warning, a weakened
+// securityContext denies the pod (guard.go).
+func (p *params) override(injected *corev1.Container, o corev1.Container) (*corev1.Container, error) {
+	if o.Image != "" && o.Image != "auto" {
+		o.Image = p.allowImage(o.Image, injected.Image, fmt.Sprintf("user-declared container %q image", o.Name))
+	}
+	merged, err := applyOverride(injected, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkOverrideSecurity(o.Name, injected, merged); err != nil {
+		return nil, err
+	}
+	return merged, nil
 }
 
 // mergeByName returns tmpl followed by the items of existing not named in tmpl.

@@ -34,6 +34,7 @@ type params struct {
 	overrides  []corev1.Container // user-declared injected containers (spec §2.10)
 	proxyEnv   map[string]string  // from the webhook URL path (spec §1.4)
 	warnings   []string
+	userVols   []corev1.Volume // from sidecar.istio.io/userVolume
 }
 
 // network is the mesh network of the pod: URL path, else values.
@@ -61,7 +62,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 	}
 	var errs []error
 	bad := func(key string, err error) {
-		errs = append(errs, fmt.Errorf("annotation %s: %w", key, err))
+		errs = append(errs, fieldErr("annotation "+key, err))
 	}
 	a := p.annos
 	v := cfg.Values.Global
@@ -194,6 +195,11 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 	}
 	p.cni = cfg.Values.Pilot.CNI.Enabled
 	p.owner = InferOwner(pod, namespace)
+	if len(errs) == 0 {
+		if err := p.checkPrivilegedAnnotations(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -15,21 +15,34 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // image builds an injected image name (spec §2.5): an annotation containing
-// "/" is used as is; otherwise <hub>/<image>:<tag>[-<variant>].
+// "/" is used as is; otherwise <hub>/<image>:<tag>[-<variant>]. An image the
+// pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
+// used only if it is the configured one or allowed (guard.go).
 func (p *params) image(name string) string {
+	meshType := p.cfg.Mesh.DefaultConfig.GetImage().GetImageType()
+	configured := p.buildImage(name, meshType)
 	if img, ok := p.annos[AnnotationProxyImage]; ok && strings.Contains(img, "/") {
-		return img
+		return p.allowImage(img, configured, "annotation "+AnnotationProxyImage)
 	}
+	if t, ok := p.annos[AnnotationProxyImageType]; ok {
+		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyImageType)
+	}
+	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
+		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyConfig+" (image.imageType)")
+	}
+	return configured
+}
+
+// buildImage is <hub>/<name>:<tag>[-<variant>]; imageType (if set) replaces
+// global.variant, "default" means none (spec §2.5).
+func (p *params) buildImage(name, imageType string) string {
 	g := p.cfg.Values.Global
 	if strings.Contains(name, "/") {
 		return name
 	}
 	variant := g.Variant
-	if t := p.proxyCfg.GetImage().GetImageType(); t != "" {
-		variant = t
-	}
-	if t, ok := p.annos[AnnotationProxyImageType]; ok {
-		variant = t
+	if imageType != "" {
+		variant = imageType
 	}
 	tag := strings.TrimSuffix(strings.TrimSuffix(g.Tag, "-distroless"), "-debug")
 	if variant != "" && variant != "default" {
@@ -416,7 +429,7 @@ func (p *params) userMounts(c *corev1.Container) error {
 	}
 	var m map[string]corev1.VolumeMount
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return fmt.Errorf("annotation %s: %w", AnnotationUserVolumeMount, err)
+		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
 	}
 	for _, k := range sortedKeys(m) {
 		vm := m[k]
@@ -463,12 +476,13 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	if s, ok := p.annos[AnnotationUserVolume]; ok {
 		var m map[string]corev1.Volume
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return nil, fmt.Errorf("annotation %s: %w", AnnotationUserVolume, err)
+			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
 		}
 		for _, k := range sortedKeys(m) {
 			vol := m[k]
 			vol.Name = k
 			vs = append(vs, vol)
+			p.userVols = append(p.userVols, vol)
 		}
 	}
 	return vs, nil

@@ -74,5 +74,21 @@ func (c ClientConfig) annotations() map[string]string {
 // to them.
 const (
 	MutatingConfigName   = "meshguard-sidecar-injector" // "-<revision>" is appended for a non-default revision
-	ValidatingConfigName = "meshguard-validator"
+	ValidatingConfigName = "meshguard-validator"        // likewise
 )
+
+// IsDefaultRevision says whether rev names the default revision.
+func IsDefaultRevision(rev string) bool { return rev == "" || rev == "default" }
+
+// MutatingConfigNameFor is the mutating configuration's name for a revision.
+func MutatingConfigNameFor(rev string) string { return withRevision(MutatingConfigName, rev) }
+
+// ValidatingConfigNameFor is the validating configuration's name for a revision.
+func ValidatingConfigNameFor(rev string) string { return withRevision(ValidatingConfigName, rev) }
+
+func withRevision(name, rev string) string {
+	if IsDefaultRevision(rev) {
+		return name
+	}
+	return name + "-" + rev
+}

@@ -35,6 +35,11 @@ type InjectionOptions struct {
 	// ReloadDebounce coalesces bursts of file events (ConfigMap updates swap
 	// several symlinks at once).
 	ReloadDebounce time.Duration
+	// OnConfigReload, if set, is called after every reload of the config
+	// files with nil or the reason the new config was rejected (the last good
+	// one keeps serving), e.g. to record a Kubernetes Event. It runs on the
+	// watcher goroutine: it must not block for long.
+	OnConfigReload func(err error)
 	// NativeSidecars is the cluster-wide native sidecar switch: "" keeps the
 	// values file's global.nativeSidecars (default false), "true"/"false"
 	// override it. Nodes are never listed (Istio's "auto" does, spec §2.7).
@@ -127,6 +132,7 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	}
 	pod := &corev1.Pod{}
 	if err := podJSON.Unmarshal(req.Object.Raw, pod); err != nil {
+		err = safeDecodeError(err)
 		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
 	}
@@ -150,7 +156,9 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	res, err := injector.InjectWith(pod, ns, cfg, injector.Options{ProxyEnv: proxyEnv})
 	if err != nil {
 		result, reason = "denied", "invalid"
-		log.Error(err, "sidecar injection denied")
+		// The message (returned to the requester) may quote annotation
+		// values; log only the names of the offending fields.
+		log.Info("sidecar injection denied", "fields", injector.Fields(err))
 		return admission.Denied(err.Error()).WithWarnings(d.Warnings...)
 	}
 	result, reason = "injected", d.Reason
@@ -192,13 +200,15 @@ func NewInjectHTTPHandler(store *ConfigStore, maxBytes int64, log logr.Logger) h
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes
 	}
+	crLog := redactLogger(log)
 	wh := &admission.Webhook{
 		Handler:      &InjectHandler{Config: store, Log: log},
 		RecoverPanic: ptrTo(true),
 		// The default constructor adds per-request WithValues (allocations on
 		// every call) for logs it only emits at V(5); our handler logs with
 		// the pod's identity itself.
-		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return log },
+		// controller-runtime logs the response message at V(5): redact it.
+		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return crLog },
 		WithContextFunc: func(ctx context.Context, r *http.Request) context.Context {
 			return context.WithValue(ctx, pathKey{}, r.URL.Path)
 		},
@@ -224,11 +234,16 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	mgr.GetWebhookServer().Register(InjectPath, h)
 	// /inject/cluster/<id>/net/<network>/... for remote clusters (spec §1.4).
 	mgr.GetWebhookServer().Register(InjectPath+"/", h)
-	w := &ConfigWatcher{Store: store, MeshPath: o.MeshConfigPath, ValuesPath: o.ValuesPath, Debounce: o.ReloadDebounce, Log: log, Load: o.load}
-	if err := mgr.Add(w); err != nil {
+	if err := mgr.Add(o.watcher(store, log)); err != nil {
 		return fmt.Errorf("adding injector config watcher: %w", err)
 	}
 	return nil
+}
+
+// watcher is the config file watcher SetupInjection runs.
+func (o InjectionOptions) watcher(store *ConfigStore, log logr.Logger) *ConfigWatcher {
+	return &ConfigWatcher{Store: store, MeshPath: o.MeshConfigPath, ValuesPath: o.ValuesPath, Debounce: o.ReloadDebounce,
+		Log: log, Load: o.load, OnReload: o.OnConfigReload}
 }
 
 // podJSON decodes pods faster than encoding/json (the pod decode dominates

@@ -25,6 +25,8 @@ func FuzzInjectAdmissionReview(f *testing.F) {
 		r.Object.Raw = []byte(`{"metadata":{"annotations":{"sidecar.istio.io/status":"{\"containers\":[\"app\"]}"}}}`)
 	}))
 	f.Add([]byte(`{"request":{"uid":"x","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":[{"name":"a","readinessProbe":{"tcpSocket":{"port":"x"}}}]}}}}`))
+	// Allow-list paths (injector/guard.go): ignored image, denied override.
+	f.Add([]byte(`{"request":{"uid":"x","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{"metadata":{"annotations":{"sidecar.istio.io/proxyImage":"evil.io/p:1","sidecar.istio.io/userVolume":"{\"h\":{\"hostPath\":{\"path\":\"/\"}}}"}},"spec":{"containers":[{"name":"a"},{"name":"istio-proxy","image":"x/y","securityContext":{"privileged":true,"capabilities":{"add":["SYS_ADMIN"]}}}]}}}}`))
 	h := &admission.Webhook{Handler: &InjectHandler{Config: NewConfigStore(config.Default()), Log: logr.Discard()}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))

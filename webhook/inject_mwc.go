@@ -17,11 +17,10 @@ const injectWebhookSuffix = "sidecar-injector.meshguard.io"
 // or the control plane.
 func MutatingWebhookConfiguration(cc ClientConfig) *admissionregistrationv1.MutatingWebhookConfiguration {
 	rev := cc.Revision
-	defaultRev := rev == "" || rev == "default"
-	name := MutatingConfigName
+	defaultRev := IsDefaultRevision(rev)
+	name := MutatingConfigNameFor(rev)
 	revValue := "default"
 	if !defaultRev {
-		name += "-" + rev
 		revValue = rev
 	}
 	timeout := cc.TimeoutSeconds

@@ -25,7 +25,9 @@ type ConfigWatcher struct {
 	// Load, if set, replaces config.LoadFiles(MeshPath, ValuesPath) (e.g. to
 	// apply flag overrides after every reload).
 	Load func() (*config.Snapshot, error)
-	// OnReload, if set, is called after every reload attempt (tests).
+	// OnReload, if set, is called after every reload attempt with its error
+	// (InjectionOptions.OnConfigReload; the first call comes when the watch
+	// starts and re-reads the files).
 	OnReload func(error)
 }
 

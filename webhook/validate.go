@@ -133,7 +133,7 @@ func ValidatingWebhookConfiguration(cc ClientConfig) *admissionregistrationv1.Va
 	if timeout == 0 {
 		timeout = 10
 	}
-	name := ValidatingConfigName
+	name := ValidatingConfigNameFor(cc.Revision)
 	wh := admissionregistrationv1.ValidatingWebhook{
 		Name:         ValidationWebhookName,
 		ClientConfig: cc.For(ValidatePath),
@@ -157,9 +157,8 @@ func ValidatingWebhookConfiguration(cc ClientConfig) *admissionregistrationv1.Va
 			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{cc.OwnNamespace},
 		}}}
 	}
-	if cc.Revision != "" && cc.Revision != "default" {
+	if !IsDefaultRevision(cc.Revision) {
 		// A revisioned instance validates only objects labelled for it (spec §4.1).
-		name += "-" + cc.Revision
 		wh.Name = "rev." + ValidationWebhookName
 		wh.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"istio.io/rev": cc.Revision}}
 	}

@@ -60,6 +60,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.authzTLS, "authz-tls", false, "serve ext_authz over TLS with the serving certificate")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
 	fs.BoolVar(&o.logDev, "log-dev", false, "human-readable logs instead of JSON")
+	fs.StringVar(&o.certOpts.Revision, "revision", "", "istio.io/rev this instance serves (names its webhook configurations; empty = default revision)")
 	o.injection.AddFlags(fs)
 	o.validation.AddFlags(fs)
 	o.authzOpts.AddFlags(fs)
@@ -154,7 +155,14 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	if err := mgr.AddReadyzCheck("certificate", source.Ready); err != nil {
 		return err
 	}
+	// Rejected config and policy updates become Events on meshguard's Pod.
+	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
 	if o.webhooks {
+		o.injection.OnConfigReload = func(err error) {
+			if err != nil {
+				sink.rejected("InjectorConfigRejected", err)
+			}
+		}
 		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}
@@ -165,7 +173,6 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 			return err
 		}
 	}
-	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
 	if o.authz {
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
 		var tlsConfig *tls.Config

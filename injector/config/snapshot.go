@@ -239,6 +239,9 @@ func (s *Snapshot) validate() error {
 	if g.Hub == "" || g.Proxy.Image == "" {
 		errs = append(errs, errors.New("values.global.hub and global.proxy.image must not be empty"))
 	}
+	if err := s.Values.Meshguard.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

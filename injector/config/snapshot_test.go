@@ -66,6 +66,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"ports", "", "global: {proxy: {excludeInboundPorts: 'a,b'}}", "global.proxy.excludeInboundPorts"},
 		{"pull policy", "", "global: {imagePullPolicy: Sometimes}", "global.imagePullPolicy"},
 		{"selector", "", "sidecarInjectorWebhook: {neverInjectSelector: [{matchExpressions: [{key: a, operator: Bad}]}]}", "neverInjectSelector[0]"},
+		{"bad glob", "", "meshguard: {allowedProxyImages: ['docker.io/istio/*', 'docker.io/[istio']}", "values.meshguard.allowedProxyImages[1]: \"docker.io/[istio\" is not a valid glob"},
+		{"empty glob", "", "meshguard: {allowedProxyImages: ['']}", "values.meshguard.allowedProxyImages[0]: must not be empty"},
+		{"space in glob", "", "meshguard: {allowedProxyImages: ['a/b *']}", "values.meshguard.allowedProxyImages[0]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

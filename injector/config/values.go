@@ -18,6 +18,9 @@ type Values struct {
 	Global                 GlobalValues          `json:"global"`
 	SidecarInjectorWebhook SidecarInjectorValues `json:"sidecarInjectorWebhook"`
 	Pilot                  PilotValues           `json:"pilot"`
+	// Meshguard is meshguard's own section (not in Istio's values): the
+	// allow-list for pod-level image and privilege overrides (security.go).
+	Meshguard SecurityValues `json:"meshguard"`
 }
 
 // GlobalValues mirrors Helm `global.*`.

@@ -37,9 +37,11 @@ import (
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
@@ -102,6 +104,8 @@ func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *mesh
 		"--shutdown-timeout", "10s",
 	)
 	m.cmd.Args = append(m.cmd.Args, extraArgs...)
+	// As the downward API does in a cluster: Events about meshguard land on its Pod.
+	m.cmd.Env = append(os.Environ(), "POD_NAME=meshguard-test", "POD_UID=")
 	m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -352,6 +356,7 @@ func waitVerdict(t *testing.T, ctx context.Context, m *meshguard, conn *grpc.Cli
 
 func TestCorruptMeshConfigKeepsLastGood(t *testing.T) {
 	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "meshguard-system", nil)
 	m := startMeshguard(t, c)
 	const metric = "meshguard_injector_config_reload_errors_total"
 	before, err := m.metric(metric)
@@ -375,6 +380,22 @@ func TestCorruptMeshConfigKeepsLastGood(t *testing.T) {
 	}
 	if err := m.inject(); err != nil {
 		t.Errorf("injection after a corrupt config: %v", err)
+	}
+	// A Warning Event on meshguard's Pod tells the operator.
+	if err := cluster.Eventually(30*time.Second, func() error {
+		var list eventsv1.EventList
+		if err := c.Client.List(context.Background(), &list, client.InNamespace("meshguard-system")); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Reason == "InjectorConfigRejected" && e.Regarding.Name == "meshguard-test" && e.Type == corev1.EventTypeWarning &&
+				strings.Contains(e.Note, "mesh config") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no InjectorConfigRejected event among %d events", len(list.Items))
+	}); err != nil {
+		t.Error(err)
 	}
 }
 

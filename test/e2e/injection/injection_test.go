@@ -336,6 +336,37 @@ func TestInjectionE2E(t *testing.T) {
 		}
 	})
 
+	// Pod-level overrides are guarded by the values' meshguard allow-list
+	// (empty here): an image annotation is ignored and the API server relays
+	// the warning to kubectl; a privileged override denies the pod.
+	t.Run("pod-level image override ignored with a warning", func(t *testing.T) {
+		out := create(t, "mesh", pod("imgoverride", nil, map[string]string{injector.AnnotationProxyImage: "evil.example/proxy:1"}))
+		if !strings.Contains(out, "Warning: annotation sidecar.istio.io/proxyImage ignored") || !strings.Contains(out, "meshguard.allowedProxyImages") {
+			t.Fatalf("kubectl output lacks the warning:\n%s", out)
+		}
+		p := get(t, "mesh", "imgoverride")
+		want := "registry.istio.io/testing/proxyv2:latest"
+		if len(p.Spec.Containers) != 2 || p.Spec.Containers[1].Image != want || p.Spec.InitContainers[0].Image != want {
+			t.Fatalf("images not the configured one: %+v", p.Spec)
+		}
+	})
+
+	t.Run("privileged override denied", func(t *testing.T) {
+		manifest := pod("privoverride", nil, nil) + "  - name: istio-proxy\n    image: auto\n    securityContext: {privileged: true}\n"
+		out, err := c.Kubectl(ctx, manifest, "create", "-n", "mesh", "-f", "-")
+		if err == nil {
+			t.Fatalf("privileged istio-proxy override admitted:\n%s", out)
+		}
+		for _, want := range []string{"denied the request", `user-declared container \"istio-proxy\"`, "securityContext.privileged=true", "allowPrivilegedOverrides"} {
+			if !strings.Contains(err.Error(), want) && !strings.Contains(err.Error(), strings.ReplaceAll(want, `\"`, `"`)) {
+				t.Errorf("denial %q lacks %q", err, want)
+			}
+		}
+		if _, err := c.Kubectl(ctx, "", "get", "pod", "privoverride", "-n", "mesh"); err == nil {
+			t.Fatal("denied pod was stored")
+		}
+	})
+
 	t.Run("samples through meshguard inject are accepted", func(t *testing.T) {
 		cluster.CreateNamespace(t, c, "samples", nil)
 		cfg, err := config.LoadFiles("", "")

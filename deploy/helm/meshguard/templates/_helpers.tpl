@@ -1,0 +1,72 @@
+{{/*
+Names. meshguard's cluster-scoped objects have fixed names because the binary
+patches and RBAC scopes exactly these (webhook.MutatingConfigName,
+webhook.ValidatingConfigName in the Go code).
+*/}}
+{{- define "meshguard.name" -}}
+{{- .Values.serviceName -}}
+{{- end -}}
+
+{{/* The revision label value: Istio writes "default" for the default revision. */}}
+{{- define "meshguard.revision" -}}
+{{- if or (eq .Values.revision "") (eq .Values.revision "default") -}}default{{- else -}}{{ .Values.revision }}{{- end -}}
+{{- end -}}
+
+{{- define "meshguard.isDefaultRevision" -}}
+{{- if eq (include "meshguard.revision" .) "default" -}}true{{- end -}}
+{{- end -}}
+
+{{- define "meshguard.mutatingName" -}}
+meshguard-sidecar-injector{{ if not (include "meshguard.isDefaultRevision" .) }}-{{ .Values.revision }}{{ end }}
+{{- end -}}
+
+{{- define "meshguard.validatingName" -}}
+meshguard-validator{{ if not (include "meshguard.isDefaultRevision" .) }}-{{ .Values.revision }}{{ end }}
+{{- end -}}
+
+{{/* cert-manager object names (certs.md §2.1: selfSigned -> CA -> CA Issuer -> serving). */}}
+{{- define "meshguard.servingCertName" -}}{{ include "meshguard.name" . }}-serving{{- end -}}
+{{- define "meshguard.servingSecretName" -}}{{ include "meshguard.name" . }}-serving-tls{{- end -}}
+{{- define "meshguard.caName" -}}{{ include "meshguard.name" . }}-ca{{- end -}}
+{{- define "meshguard.selfSignedIssuerName" -}}{{ include "meshguard.name" . }}-selfsigned{{- end -}}
+{{- define "meshguard.configMapName" -}}{{ include "meshguard.name" . }}-config{{- end -}}
+
+{{- define "meshguard.labels" -}}
+app.kubernetes.io/name: meshguard
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+istio.io/rev: {{ include "meshguard.revision" . }}
+{{- end -}}
+
+{{- define "meshguard.selectorLabels" -}}
+app.kubernetes.io/name: meshguard
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "meshguard.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/*
+Webhook clientConfig: the Service on port 443 (mapped to the container's 9443).
+caBundle is left out: cert-manager's cainjector (certMode cert-manager) or
+meshguard itself (certMode self) fills it in.
+*/}}
+{{- define "meshguard.clientConfig" -}}
+service:
+  name: {{ include "meshguard.name" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  path: {{ .path }}
+  port: 443
+{{- end -}}
+
+{{/*
+cainjector fills caBundle from the CA Certificate's Secret (not the serving
+one), as certs.InjectCAFrom does: a renewed CA reaches caBundle before
+meshguard serves a leaf signed by it.
+*/}}
+{{- define "meshguard.caInjectFrom" -}}
+{{ .Release.Namespace }}/{{ include "meshguard.caName" . }}
+{{- end -}}

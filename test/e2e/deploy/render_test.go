@@ -1,0 +1,239 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/meshguard/meshguard/test/cluster"
+)
+
+const (
+	namespace   = "meshguard"
+	kubeVersion = "v1.36.3"
+)
+
+// repoPath returns an absolute path inside the repository.
+func repoPath(t testing.TB, elem ...string) string {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatalf("find repository root: %v", err)
+	}
+	return filepath.Join(append([]string{root}, elem...)...)
+}
+
+// helmBin returns bin/helm or fails the test with the command that installs it.
+func helmBin(t testing.TB) string {
+	t.Helper()
+	bin := repoPath(t, "bin", "helm")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s is missing: run `make helm` (hack/helm.sh) to install helm from the Go module proxy: %v", bin, err)
+	}
+	return bin
+}
+
+// kubectlBin is the kubectl the cluster harness uses: bin/k8s/kubectl (built
+// by `make k8s-bin`) when present, else the one on PATH.
+func kubectlBin(t testing.TB) string {
+	t.Helper()
+	if bin := repoPath(t, "bin", "k8s", "kubectl"); fileExists(bin) {
+		return bin
+	}
+	return "kubectl"
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// run executes a command and returns its stdout; a failure carries stderr.
+func run(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", filepath.Base(name), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// packaging is one way of rendering meshguard's manifests.
+type packaging struct {
+	name     string
+	certMode string // "cert-manager" or "self"
+	revision string // "" for the default revision
+	render   func(t testing.TB) string
+}
+
+func helmPackaging(certMode, revision string, extra ...string) packaging {
+	name := "helm/" + certMode
+	if revision != "" {
+		name += "/rev-" + revision
+	}
+	return packaging{name: name, certMode: certMode, revision: revision, render: func(t testing.TB) string {
+		args := []string{"--set", "certMode=" + certMode, "--set", "revision=" + revision}
+		return renderHelm(t, append(args, extra...)...)
+	}}
+}
+
+func kustomizePackaging(overlay, certMode string) packaging {
+	return packaging{name: "kustomize/" + overlay, certMode: certMode, render: func(t testing.TB) string {
+		out, err := run(t, kubectlBin(t), "kustomize", repoPath(t, "deploy", "kustomize", "overlays", overlay))
+		if err != nil {
+			t.Fatalf("render overlay %s: %v", overlay, err)
+		}
+		return out
+	}}
+}
+
+// packagings are every packaging the tests render, check and apply.
+func packagings() []packaging {
+	return []packaging{
+		helmPackaging("cert-manager", ""),
+		helmPackaging("self", ""),
+		helmPackaging("cert-manager", "canary"),
+		kustomizePackaging("cert-manager", "cert-manager"),
+		kustomizePackaging("self-managed", "self"),
+	}
+}
+
+// helmTemplate runs `helm template` on the chart in the meshguard namespace.
+func helmTemplate(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	return helmTemplateIn(t, namespace, args...)
+}
+
+// helmTemplateIn renders the chart as release meshguard in namespace ns.
+func helmTemplateIn(t testing.TB, ns string, args ...string) (string, error) {
+	t.Helper()
+	base := []string{"template", "meshguard", repoPath(t, "deploy", "helm", "meshguard"),
+		"--namespace", ns, "--kube-version", kubeVersion}
+	return run(t, helmBin(t), append(base, args...)...)
+}
+
+func renderHelm(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := helmTemplate(t, args...)
+	if err != nil {
+		t.Fatalf("render chart: %v", err)
+	}
+	return out
+}
+
+// manifests is a rendered set of objects, typed where the tests look inside.
+type manifests struct {
+	all []*unstructured.Unstructured
+}
+
+func parse(t testing.TB, rendered string) manifests {
+	t.Helper()
+	var m manifests
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatalf("decode rendered manifests: %v", err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		m.all = append(m.all, u)
+	}
+	if len(m.all) == 0 {
+		t.Fatal("rendering produced no objects")
+	}
+	return m
+}
+
+// find returns the objects of one kind.
+func (m manifests) find(kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range m.all {
+		if u.GetKind() == kind {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// one converts the single object of a kind into its typed form.
+func one[T any](t testing.TB, m manifests, kind string) *T {
+	t.Helper()
+	objs := m.find(kind)
+	if len(objs) != 1 {
+		t.Fatalf("want exactly one %s, got %d", kind, len(objs))
+	}
+	return convert[T](t, objs[0])
+}
+
+func all[T any](t testing.TB, m manifests, kind string) []*T {
+	t.Helper()
+	var out []*T
+	for _, u := range m.find(kind) {
+		out = append(out, convert[T](t, u))
+	}
+	return out
+}
+
+func convert[T any](t testing.TB, u *unstructured.Unstructured) *T {
+	t.Helper()
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, out, true); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+	return out
+}
+
+// Typed accessors for the kinds the tests inspect.
+func (m manifests) mutating(t testing.TB) *admissionregistrationv1.MutatingWebhookConfiguration {
+	return one[admissionregistrationv1.MutatingWebhookConfiguration](t, m, "MutatingWebhookConfiguration")
+}
+
+func (m manifests) validating(t testing.TB) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	return one[admissionregistrationv1.ValidatingWebhookConfiguration](t, m, "ValidatingWebhookConfiguration")
+}
+
+func (m manifests) deployment(t testing.TB) *appsv1.Deployment {
+	return one[appsv1.Deployment](t, m, "Deployment")
+}
+
+func (m manifests) service(t testing.TB) *corev1.Service { return one[corev1.Service](t, m, "Service") }
+
+func (m manifests) pdb(t testing.TB) *policyv1.PodDisruptionBudget {
+	return one[policyv1.PodDisruptionBudget](t, m, "PodDisruptionBudget")
+}
+
+func (m manifests) clusterRoles(t testing.TB) []*rbacv1.ClusterRole {
+	return all[rbacv1.ClusterRole](t, m, "ClusterRole")
+}
+
+func (m manifests) roles(t testing.TB) []*rbacv1.Role { return all[rbacv1.Role](t, m, "Role") }
+
+func (m manifests) configMap(t testing.TB) *corev1.ConfigMap {
+	return one[corev1.ConfigMap](t, m, "ConfigMap")
+}
