@@ -180,7 +180,7 @@ func (o Options) base() string {
 // webhook configurations in cert-manager mode (webhook.ClientConfig.CAInjectFrom).
 // It names the CA Certificate, not the serving one: cainjector then merges a
 // renewed CA into caBundle before meshguard re-issues the leaf from it, so the
-// API server always trusts the leaf being served (docs/compat/certs.md).
+// API server always trusts the leaf being served (docs/compatibility.md).
 func InjectCAFrom(o Options) string {
 	return o.Namespace + "/" + o.caCertificateName()
 }

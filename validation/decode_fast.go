@@ -13,7 +13,7 @@ import (
 
 // A fast path for decodeSpec. The reference decoder marshals the unstructured
 // spec back to JSON and parses it with protojson: about a third of the full
-// pipeline's time (docs/bench/validation.md). Here the unstructured values are
+// pipeline's time (docs/benchmarks.md). Here the unstructured values are
 // set on the message directly through protoreflect. Like the fast schema walk
 // (schema_fast.go) it only handles what it models exactly: anything else
 // (nulls, numbers given as strings, unknown enum names, bytes, Any, float

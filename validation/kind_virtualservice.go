@@ -209,7 +209,7 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 	}
 	// The helpers below return at once on a nil section; the nil checks here
 	// only avoid building field paths for absent sections (a measurable share
-	// of large VirtualServices, docs/bench/validation.md).
+	// of large VirtualServices, docs/benchmarks.md).
 	authoritySets := 0
 	if r.GetHeaders() != nil {
 		authoritySets = validateHeaders(p.Child("headers"), r.GetHeaders(), f)

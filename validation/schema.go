@@ -252,7 +252,7 @@ func (cv *crdVersion) validate(ctx context.Context, obj map[string]any, knownVal
 // Istio's CRD test corpus) did: `Invalid value: "object": <rule message>`,
 // i.e. with the schema type as the value. Newer API servers print the scalar
 // value or nothing; for scalars we keep the value at the end of the message so
-// nothing is lost. See docs/compat/validation.md.
+// nothing is lost. See docs/compatibility.md.
 func (cv *crdVersion) withSchemaType(e *field.Error) *field.Error {
 	if e.Type != field.ErrorTypeInvalid {
 		return e

@@ -11,7 +11,7 @@ import (
 
 // A fast pre-check for the CRD OpenAPI schema. kube-openapi's validator
 // allocates a validator per node on every call and dominates validation time
-// (docs/bench/validation.md). Almost all objects are valid, so we first walk
+// (docs/benchmarks.md). Almost all objects are valid, so we first walk
 // the structural schema ourselves; only when that walk cannot prove the object
 // valid do we run kube-openapi, whose messages are the ones reported. The walk
 // is three-valued: anything it does not model exactly (unusual formats,

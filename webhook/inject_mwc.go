@@ -11,7 +11,7 @@ const injectWebhookSuffix = "sidecar-injector.meshguard.io"
 // MutatingWebhookConfiguration returns the sidecar injection configuration,
 // shaped like Istio's chart (spec §1.1): the same selector matrix, CREATE of
 // pods only, failurePolicy Fail, sideEffects None. Deliberate differences
-// (docs/compat/injection.md): reinvocationPolicy IfNeeded (injection is
+// (docs/compatibility.md): reinvocationPolicy IfNeeded (injection is
 // idempotent), an explicit timeout, and every entry excludes meshguard's own
 // namespace, kube-system and kube-public so meshguard can never block itself
 // or the control plane.

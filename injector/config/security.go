@@ -12,7 +12,7 @@ import (
 // (Istio's values have no such key). It is the allow-list for pod-level inputs
 // (annotations, user-declared istio-proxy/istio-init containers) that would
 // change the proxy image or weaken the sidecar's security settings. Everything
-// is denied by default; see docs/compat/injection.md "Pod-level overrides".
+// is denied by default; see docs/compatibility.md "Pod-level overrides".
 type SecurityValues struct {
 	// AllowedProxyImages are path.Match globs ("docker.io/istio/*") an
 	// annotation- or override-chosen image must match; "*" does not cross "/".
