@@ -516,7 +516,7 @@ func validateFault(p *field.Path, fl *networking.HTTPFaultInjection, f *Findings
 		validatePercent(ap.Child("percentage"), a.GetPercentage(), f)
 		switch t := a.GetErrorType().(type) {
 		case *networking.HTTPFaultInjection_Abort_HttpStatus:
-			// 600 is accepted like Istio/Envoy; but not beyond (spec §3.1 quirk documented in docs/compat).
+			// Istio accepts 600 (spec §3.1 quirk); HTTP has no such status, so it is rejected (docs/compatibility.md).
 			if t.HttpStatus < 200 || t.HttpStatus > 599 {
 				f.Error(ap.Child("httpStatus"), int64(t.HttpStatus), "HTTP status must be in the range 200..599")
 			}
