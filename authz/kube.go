@@ -22,16 +22,12 @@ func KubeLoader(c client.Reader, regoDir string) Loader {
 		if err := c.List(ctx, &aps); err != nil {
 			return nil, fmt.Errorf("list AuthorizationPolicies: %w", err)
 		}
-		for i := range aps.Items {
-			set.AuthorizationPolicies = append(set.AuthorizationPolicies, aps.Items[i])
-		}
+		set.AuthorizationPolicies = append(set.AuthorizationPolicies, aps.Items...)
 		var pas secv1.PeerAuthenticationList
 		if err := c.List(ctx, &pas); err != nil {
 			return nil, fmt.Errorf("list PeerAuthentications: %w", err)
 		}
-		for i := range pas.Items {
-			set.PeerAuthentications = append(set.PeerAuthentications, pas.Items[i])
-		}
+		set.PeerAuthentications = append(set.PeerAuthentications, pas.Items...)
 		var pods corev1.PodList
 		if err := c.List(ctx, &pods); err != nil {
 			return nil, fmt.Errorf("list Pods: %w", err)

@@ -50,13 +50,13 @@ func (f *Findings) HasErrors() bool { return len(f.Errors) > 0 }
 // printable keeps messages readable: whole proto messages, maps and slices are
 // not echoed back (the field path already says where the problem is).
 func printable(v any) any {
-	switch v.(type) {
+	switch t := v.(type) {
 	case nil, proto.Message:
 		return field.OmitValueType{}
 	case string, bool, int, int32, int64, uint32, uint64, float32, float64:
 		return v
 	case fmt.Stringer:
-		return v.(fmt.Stringer).String()
+		return t.String()
 	default:
 		return field.OmitValueType{}
 	}

@@ -18,10 +18,6 @@ func apTo(o *security.Operation) *security.Rule {
 	return &security.Rule{To: []*security.Rule_To{{Operation: o}}}
 }
 
-func apWhen(key string, vals ...string) *security.Rule {
-	return &security.Rule{When: []*security.Condition{{Key: key, Values: vals}}}
-}
-
 func apRules(rs ...*security.Rule) *security.AuthorizationPolicy {
 	return &security.AuthorizationPolicy{Rules: rs}
 }
