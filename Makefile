@@ -5,8 +5,9 @@ BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -p 2 -timeout 45m
 STATICCHECK_VERSION := v0.8.2
 GHZ_VERSION := v0.93.0
+GOVULNCHECK_VERSION := v1.8.0
 
-.PHONY: all build run test bench lint fuzz load k8s-bin helm ghz clean
+.PHONY: all build run test bench lint vulncheck fuzz load k8s-bin helm ghz clean
 
 all: build
 
@@ -35,6 +36,11 @@ lint:
 	go vet ./...
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
+
+## vulncheck: govulncheck over the module (needs its vulnerability database: vuln.go.dev, or GOVULNDB=file:///...)
+vulncheck:
+	GOBIN=$(BIN) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	$(BIN)/govulncheck $(if $(GOVULNDB),-db $(GOVULNDB)) ./...
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each
 fuzz:
