@@ -1,14 +1,16 @@
 // Package policy evaluates Istio AuthorizationPolicy and PeerAuthentication
-// for Envoy ext_authz CheckRequests through OPA. Policies are translated into
-// data for one fixed, embedded Rego v1 module; each policy set is compiled and
+// for Envoy ext_authz CheckRequests through OPA. Each policy set is
+// translated (translate.go) and rendered into one Rego v1 module (regogen.go,
+// after the embedded prelude rego/authz.rego) whose rules OPA's rule index
+// selects by destination namespace and workload labels; it is compiled and
 // prepared once into an immutable Snapshot, and Engine swaps snapshots
-// atomically so no request waits on a compile.
+// atomically so no request waits on a compile. docs/benchmarks.md has the
+// measurements behind the design.
 package policy
 
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,14 +18,16 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"github.com/open-policy-agent/opa/v1/util"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 )
 
-//go:embed rego/authz.rego rego/user/on.rego rego/user/off.rego
+//go:embed rego/authz.rego
 var regoFS embed.FS
 
 // UserPackage is the package user modules must declare (docs/authz-user-rego.md).
@@ -73,9 +77,34 @@ type Snapshot struct {
 	Peers    int
 	Pods     int
 
-	mesh Mesh
-	pq   rego.PreparedEvalQuery
-	pods map[string]*workload
+	mesh   Mesh
+	pq     rego.PreparedEvalQuery
+	pods   map[string]*workload
+	views  map[string]*ast.Term // namespaces with own policies (input.view)
+	module string               // generated Rego, for debugging and tests
+	needs  inputNeeds
+	// Per-request OPA overhead avoided (spec authz.md §5 items 2-3): one read
+	// transaction on the snapshot's private, never-written empty store, and
+	// a shared never-cancelled Cancel instead of a goroutine per query
+	// (nil with user modules, whose evaluation is not bounded by us).
+	txn    storage.Transaction
+	cancel topdown.Cancel
+	// compiler/query/store: the prepared module for direct topdown queries.
+	compiler *ast.Compiler
+	query    ast.Body
+	store    storage.Store
+}
+
+var varD, varM, varX = ast.Var("d"), ast.Var("m"), ast.Var("x")
+
+var noMetrics = metrics.NoOp()
+
+func viewTerms(vs map[string]bool) map[string]*ast.Term {
+	out := make(map[string]*ast.Term, len(vs))
+	for v := range vs {
+		out[v] = ast.StringTerm(v)
+	}
+	return out
 }
 
 // Compile translates and prepares a Set. It is pure: no shared state.
@@ -88,37 +117,27 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	}
 	t := newTranslator(mesh)
 	d := t.build(set.AuthorizationPolicies, set.PeerAuthentications)
-	raw, err := json.Marshal(map[string]any{"mg": d})
+	prelude, err := regoFS.ReadFile("rego/authz.rego")
 	if err != nil {
-		return nil, fmt.Errorf("encode policy data: %w", err)
+		return nil, fmt.Errorf("read embedded rego/authz.rego: %w", err)
 	}
-	// Policy data lives in an in-memory store with AST values precomputed on
-	// read. (Compiling it in as a constant rule was tried: no fewer
-	// allocations per request, and type-checking 10,000 policies took ~1 min.)
-	var obj map[string]any
-	if err := util.UnmarshalJSON(raw, &obj); err != nil {
-		return nil, fmt.Errorf("decode policy data: %w", err)
+	gen, err := generate(string(prelude), d, len(set.UserModules) > 0)
+	if err != nil {
+		return nil, fmt.Errorf("generate rego: %w", err)
 	}
-	store := inmem.NewFromObjectWithOpts(map[string]any{"meshguard": map[string]any{"pdata": obj}},
-		inmem.OptReturnASTValuesOnRead(true), inmem.OptRoundTripOnWrite(false))
-
+	mod, err := ast.ParseModuleWithOpts("meshguard/authz.rego", gen.modText, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return nil, fmt.Errorf("parse generated rego: %w", err)
+	}
+	store := inmem.New()
 	opts := []func(*rego.Rego){
 		rego.Query(query),
+		rego.ParsedModule(mod),
+		// No policy data: everything is compiled into the module.
 		rego.Store(store),
 		rego.SetRegoVersion(ast.RegoV1),
 		// Keep the result as AST: avoids converting it to Go maps per request.
 		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
-	}
-	userRules := "rego/user/off.rego"
-	if len(set.UserModules) > 0 {
-		userRules = "rego/user/on.rego"
-	}
-	for _, f := range []string{"rego/authz.rego", userRules} {
-		src, err := regoFS.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read embedded %s: %w", f, err)
-		}
-		opts = append(opts, rego.Module("meshguard/"+f, string(src)))
 	}
 	names := make([]string, 0, len(set.UserModules))
 	for n := range set.UserModules {
@@ -135,15 +154,37 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		}
 		opts = append(opts, rego.ParsedModule(m))
 	}
+	compiler := ast.NewCompiler()
+	opts = append(opts, rego.Compiler(compiler))
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("prepare rego: %w", err)
+	}
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open store transaction: %w", err)
+	}
+	var cancel topdown.Cancel
+	var cq ast.Body
+	if len(set.UserModules) == 0 {
+		cancel = topdown.NewCancel()
+		// The same compiled module, queried through topdown directly (see
+		// eval). Decision, mode and reports are separate bindings, so no
+		// result array is built per request.
+		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff.mode"
+		if gen.extras {
+			qs += "; x = data.meshguard.authz.extras"
+		}
+		if cq, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
+			return nil, fmt.Errorf("compile query %s: %w", qs, err)
+		}
 	}
 	pods, warn := podIndex(set.Pods)
 	return &Snapshot{
 		Version: version, Warnings: append(t.warnings, warn...),
 		Policies: len(set.AuthorizationPolicies), Peers: len(set.PeerAuthentications), Pods: len(pods),
-		mesh: mesh, pq: pq, pods: pods,
+		mesh: mesh, pq: pq, pods: pods, views: viewTerms(gen.views), module: gen.modText, needs: gen.needs,
+		txn: txn, cancel: cancel, compiler: compiler, query: cq, store: store,
 	}, nil
 }
 
@@ -204,7 +245,34 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 }
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
-	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(r.value(wl)))
+	in := r.value(wl, s.view(r.Namespace), &s.needs)
+	vc := getCache()
+	defer putCache(vc)
+	var t *ast.Term
+	if s.cancel != nil {
+		// Generated module only (bounded evaluation): topdown directly, which
+		// skips the rego package's per-call result set, bindings and
+		// cancellation goroutine (spec authz.md §5 item 2).
+		q := topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
+			WithInput(ast.NewTerm(in)).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
+			WithVirtualCache(vc).WithBaseCache(noBaseCache{})
+		n := 0
+		var d, m, x *ast.Term
+		err := q.Iter(ctx, func(qr topdown.QueryResult) error {
+			n++
+			d, m, x = qr[varD], qr[varM], qr[varX]
+			return nil
+		})
+		if err != nil {
+			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
+		}
+		if n != 1 || d == nil || m == nil {
+			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: undefined result", s.Version)
+		}
+		return readParts(d, m, x, nil, s.Version)
+	}
+	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(s.txn), rego.EvalMetrics(noMetrics),
+		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
 	if err != nil {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
 	}
@@ -219,49 +287,91 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 }
 
 var (
-	rD, rAudit, rCustom   = ast.StringTerm("d"), ast.StringTerm("audit"), ast.StringTerm("custom")
-	rExtras               = ast.StringTerm("x")
-	rDryAllow, rDryDeny   = ast.StringTerm("dry_allow"), ast.StringTerm("dry_deny")
-	rHeaders, rMode       = ast.StringTerm("h"), ast.StringTerm("mode")
-	rAllowed, rAction     = ast.StringTerm("allowed"), ast.StringTerm("action")
-	rPolicy, rRule, rReas = ast.StringTerm("policy"), ast.StringTerm("rule"), ast.StringTerm("reason")
+	rAudit, rCustom     = ast.StringTerm("audit"), ast.StringTerm("custom")
+	rDryAllow, rDryDeny = ast.StringTerm("dry_allow"), ast.StringTerm("dry_deny")
+	rID                 = ast.StringTerm("id")
 )
 
+// readResult reads `result` = [decision, mode, reports?, user headers?]
+// (see generate). decision is the PeerAuthentication object for "mTLS
+// required", ["deny"|"allow", policy, rule], ["user", reason], or the
+// strings "noallow" / "open".
 func readResult(t *ast.Term, version uint64) (Verdict, error) {
-	obj, ok := t.Value.(ast.Object)
-	if !ok {
-		return Verdict{}, fmt.Errorf("policy result: not an object")
+	arr, ok := t.Value.(*ast.Array)
+	if !ok || arr.Len() < 2 {
+		return Verdict{}, fmt.Errorf("policy result: not an array")
 	}
-	d, ok := getObj(obj, rD)
-	if !ok {
-		return Verdict{}, fmt.Errorf("policy result: missing decision")
+	var x, h *ast.Term
+	if arr.Len() > 2 {
+		x = arr.Elem(2)
 	}
+	if arr.Len() > 3 {
+		h = arr.Elem(3)
+	}
+	return readParts(arr.Elem(0), arr.Elem(1), x, h, version)
+}
+
+// readParts reads the decision, the PeerAuthentication mode and the optional
+// reports (extras) and user response headers.
+func readParts(dt, mt, xt, ht *ast.Term, version uint64) (Verdict, error) {
 	v := Verdict{Version: version, Rule: -1}
-	if b, ok := d.Get(rAllowed).Value.(ast.Boolean); ok {
-		v.Allowed = bool(b)
+	ms, _ := mt.Value.(ast.String)
+	v.Mode = string(ms)
+	switch d := dt.Value.(type) {
+	case ast.Object:
+		v.Action, v.Reason = "DENY", "mTLS required"
+		if id, ok := d.Get(rID).Value.(ast.String); ok {
+			v.Policy = string(id)
+		}
+	case *ast.Array:
+		tag, _ := d.Elem(0).Value.(ast.String)
+		switch {
+		case tag == "user" && d.Len() == 2:
+			r, _ := d.Elem(1).Value.(ast.String)
+			v.Action, v.Policy, v.Reason = "DENY", "user", string(r)
+		case (tag == "deny" || tag == "allow") && d.Len() == 3:
+			id, _ := d.Elem(1).Value.(ast.String)
+			v.Policy = string(id)
+			if n, ok := d.Elem(2).Value.(ast.Number); ok {
+				v.Rule, _ = n.Int()
+			}
+			if tag == "deny" {
+				v.Action, v.Reason = "DENY", "denied by DENY policy"
+			} else {
+				v.Allowed, v.Action, v.Reason = true, "ALLOW", "allowed by ALLOW policy"
+			}
+		default:
+			return Verdict{}, fmt.Errorf("policy result: unexpected decision %v", d)
+		}
+	case ast.String:
+		switch d {
+		case "noallow":
+			v.Action, v.Reason = "NONE", "no matching ALLOW policy"
+		case "open":
+			v.Allowed, v.Action, v.Reason = true, "NONE", "no ALLOW policy for workload"
+		default:
+			return Verdict{}, fmt.Errorf("policy result: unexpected decision %v", d)
+		}
+	default:
+		return Verdict{}, fmt.Errorf("policy result: unexpected decision %v", d)
 	}
-	v.Action = getStr(d, rAction)
-	v.Policy = getStr(d, rPolicy)
-	v.Reason = getStr(d, rReas)
-	if n, ok := d.Get(rRule).Value.(ast.Number); ok {
-		if i, ok := n.Int(); ok {
-			v.Rule = i
+	if xt != nil {
+		if x, ok := xt.Value.(ast.Object); ok {
+			v.Audit = getHits(x, rAudit)
+			v.Custom = getHits(x, rCustom)
+			v.DryRunAllow = getHits(x, rDryAllow)
+			v.DryRunDeny = getHits(x, rDryDeny)
 		}
 	}
-	v.Mode = getStr(obj, rMode)
-	if x, ok := getObj(obj, rExtras); ok && x.Len() > 0 {
-		v.Audit = getHits(x, rAudit)
-		v.Custom = getHits(x, rCustom)
-		v.DryRunAllow = getHits(x, rDryAllow)
-		v.DryRunDeny = getHits(x, rDryDeny)
-	}
-	if h, ok := getObj(obj, rHeaders); ok && h.Len() > 0 {
-		v.ResponseHeaders = make(map[string]string, h.Len())
-		h.Foreach(func(k, val *ast.Term) {
-			ks, _ := k.Value.(ast.String)
-			vs, _ := val.Value.(ast.String)
-			v.ResponseHeaders[string(ks)] = string(vs)
-		})
+	if ht != nil {
+		if h, ok := ht.Value.(ast.Object); ok && h.Len() > 0 {
+			v.ResponseHeaders = make(map[string]string, h.Len())
+			h.Foreach(func(k, val *ast.Term) {
+				ks, _ := k.Value.(ast.String)
+				vs, _ := val.Value.(ast.String)
+				v.ResponseHeaders[string(ks)] = string(vs)
+			})
+		}
 	}
 	if v.Allowed {
 		v.Status = 200
@@ -275,50 +385,49 @@ func readResult(t *ast.Term, version uint64) (Verdict, error) {
 	return v, nil
 }
 
-func getObj(o ast.Object, k *ast.Term) (ast.Object, bool) {
-	t := o.Get(k)
-	if t == nil {
-		return nil, false
-	}
-	x, ok := t.Value.(ast.Object)
-	return x, ok
-}
-
-func getStr(o ast.Object, k *ast.Term) string {
-	t := o.Get(k)
-	if t == nil {
-		return ""
-	}
-	s, _ := t.Value.(ast.String)
-	return string(s)
-}
-
+// getHits reads a reporting set of [age, policy, rule]: oldest policy first,
+// one hit (its first matching rule) per policy.
 func getHits(o ast.Object, k *ast.Term) []Hit {
 	t := o.Get(k)
 	if t == nil {
 		return nil
 	}
-	a, ok := t.Value.(*ast.Array)
-	if !ok || a.Len() == 0 {
+	set, ok := t.Value.(ast.Set)
+	if !ok || set.Len() == 0 {
 		return nil
 	}
-	out := make([]Hit, 0, a.Len())
-	a.Foreach(func(e *ast.Term) {
-		pair, ok := e.Value.(*ast.Array)
-		if !ok || pair.Len() != 3 {
-			return
+	var out []Hit
+	sorted := set.Sorted()
+	for i := 0; i < sorted.Len(); i++ {
+		e := sorted.Elem(i)
+		tr, ok := e.Value.(*ast.Array)
+		if !ok || tr.Len() != 3 {
+			continue
 		}
 		var h Hit
-		if s, ok := pair.Elem(1).Value.(ast.String); ok {
+		if s, ok := tr.Elem(1).Value.(ast.String); ok {
 			h.Policy = string(s)
 		}
-		if n, ok := pair.Elem(2).Value.(ast.Number); ok {
+		if n, ok := tr.Elem(2).Value.(ast.Number); ok {
 			h.Rule, _ = n.Int()
 		}
+		if len(out) > 0 && out[len(out)-1].Policy == h.Policy {
+			continue
+		}
 		out = append(out, h)
-	})
+	}
 	return out
 }
+
+// view is the input.view key: the namespace if it has own policies.
+func (s *Snapshot) view(ns string) *ast.Term {
+	if t, ok := s.views[ns]; ok {
+		return t
+	}
+	return viewDefaultTerm
+}
+
+var viewDefaultTerm = ast.StringTerm(viewDefault)
 
 // Engine holds the current snapshot. Update compiles a new one and swaps it
 // in atomically; a failed update keeps the last good snapshot.

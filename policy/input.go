@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -21,7 +22,10 @@ var (
 	kDPort, kSNI, kMethod     = ast.StringTerm("dport"), ast.StringTerm("sni"), ast.StringTerm("method")
 	kPath, kHost, kHeaders    = ast.StringTerm("path"), ast.StringTerm("host"), ast.StringTerm("headers")
 	kJWT, kIss, kSub, kClaims = ast.StringTerm("jwt"), ast.StringTerm("iss"), ast.StringTerm("sub"), ast.StringTerm("claims")
-	kRK, vRules, vTRules      = ast.StringTerm("rk"), ast.StringTerm("rules"), ast.StringTerm("trules")
+	kView                     = ast.StringTerm("view")
+	kPeerSpiffe, kPeerNS      = ast.StringTerm("peer_spiffe"), ast.StringTerm("peer_ns")
+	kPeerSA, kPeerTD          = ast.StringTerm("peer_sa"), ast.StringTerm("peer_td")
+	kPeerPrincipal            = ast.StringTerm("peer_principal")
 	emptyStr                  = ast.StringTerm("")
 	emptyObj                  = ast.ObjectTerm()
 	trueTerm, falseTerm       = ast.BooleanTerm(true), ast.BooleanTerm(false)
@@ -190,17 +194,50 @@ func str(s string) *ast.Term {
 	return ast.StringTerm(s)
 }
 
-// value builds the Rego input (see the field list in rego/authz.rego).
-func (r *Request) value(wl *workload) ast.Value {
-	spiffe, td, ns, sa := "", "", "", ""
-	if strings.HasPrefix(r.Principal, "spiffe://") {
-		spiffe = r.Principal[len("spiffe://"):]
-		td, ns, sa = parseSpiffe(spiffe)
+// inputNeeds says which input fields the generated module reads. With user
+// modules the full documented input is built (docs/authz-user-rego.md);
+// otherwise only what the policies reference, which keeps the per-request
+// allocations down (spec authz.md §5 item 2).
+type inputNeeds struct {
+	all                                                         bool
+	peerSpiffe, peerPrincipal, peerNS, peerSA, peerTD           bool
+	srcIP, remoteIP, dstIP, dport, sni, method, path, host, jwt bool
+	headers                                                     map[string]*ast.Term // referenced header names → flat key term
+}
+
+var methodTerms = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, v := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"} {
+		m[v] = ast.StringTerm(v)
 	}
-	saKey := ""
-	if ns != "" && sa != "" {
-		saKey = ns + "/" + sa
+	return m
+}()
+
+// portTerms caches destination-port terms (at most 65,536).
+var portTerms sync.Map
+
+func portTerm(p uint32) *ast.Term {
+	if p == 0 {
+		return emptyStr
 	}
+	if t, ok := portTerms.Load(p); ok {
+		return t.(*ast.Term)
+	}
+	t := ast.StringTerm(strconv.FormatUint(uint64(p), 10))
+	portTerms.Store(p, t)
+	return t
+}
+
+func methodTerm(m string) *ast.Term {
+	if t, ok := methodTerms[m]; ok {
+		return t
+	}
+	return str(m)
+}
+
+// value builds the Rego input (field list: docs/authz-user-rego.md).
+func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
+	pairs := make([][2]*ast.Term, 0, 24+len(n.headers))
 	labels := emptyObj
 	if wl != nil {
 		labels = wl.labelsTerm
@@ -209,50 +246,98 @@ func (r *Request) value(wl *workload) ast.Value {
 	if r.TCP {
 		tcp = trueTerm
 	}
-	dport := emptyStr
-	if r.DstPort != 0 {
-		dport = ast.StringTerm(strconv.FormatUint(uint64(r.DstPort), 10))
-	}
-	pairs := make([][2]*ast.Term, 0, 20)
-	rk := vRules
-	if r.TCP {
-		rk = vTRules
-	}
+	principal := str(r.Principal)
 	pairs = append(pairs,
-		[2]*ast.Term{kRK, rk},
-		[2]*ast.Term{kNS, str(r.Namespace)},
+		[2]*ast.Term{kView, view},
 		[2]*ast.Term{kLabels, labels},
 		[2]*ast.Term{kTCP, tcp},
-		[2]*ast.Term{kPrincipal, str(r.Principal)},
-		[2]*ast.Term{kSpiffe, str(spiffe)},
-		[2]*ast.Term{kSrcNS, str(ns)},
-		[2]*ast.Term{kSrcSA, str(saKey)},
-		[2]*ast.Term{kSrcTD, str(td)},
-		[2]*ast.Term{kSrcIP, str(r.SrcIP)},
-		[2]*ast.Term{kRemoteIP, str(r.RemoteIP)},
-		[2]*ast.Term{kDstIP, str(r.DstIP)},
-		[2]*ast.Term{kDPort, dport},
-		[2]*ast.Term{kSNI, str(r.SNI)},
+		[2]*ast.Term{kPrincipal, principal},
 	)
-	if !r.TCP {
+	if n.all || n.peerSpiffe || n.peerNS || n.peerSA || n.peerTD {
+		spiffe, td, ns, sa := "", "", "", ""
+		if strings.HasPrefix(r.Principal, "spiffe://") {
+			spiffe = r.Principal[len("spiffe://"):]
+			if n.all || n.peerNS || n.peerSA || n.peerTD {
+				td, ns, sa = parseSpiffe(spiffe)
+			}
+		}
+		saKey := ""
+		if ns != "" && sa != "" {
+			saKey = ns + "/" + sa
+		}
+		spiffeT, nsT, saT, tdT := str(spiffe), str(ns), str(saKey), str(td)
+		if n.all {
+			pairs = append(pairs,
+				[2]*ast.Term{kSpiffe, spiffeT},
+				[2]*ast.Term{kSrcNS, nsT},
+				[2]*ast.Term{kSrcSA, saT},
+				[2]*ast.Term{kSrcTD, tdT},
+			)
+		}
+		// Peer attributes for the generated conditions: present only with a principal.
+		if r.Principal != "" {
+			for _, f := range [...]struct {
+				need bool
+				k, v *ast.Term
+			}{{n.peerSpiffe, kPeerSpiffe, spiffeT}, {n.peerNS, kPeerNS, nsT}, {n.peerSA, kPeerSA, saT}, {n.peerTD, kPeerTD, tdT}} {
+				if n.all || f.need {
+					pairs = append(pairs, [2]*ast.Term{f.k, f.v})
+				}
+			}
+		}
+	}
+	if r.Principal != "" && (n.all || n.peerPrincipal) {
+		pairs = append(pairs, [2]*ast.Term{kPeerPrincipal, principal})
+	}
+	if n.all {
+		pairs = append(pairs, [2]*ast.Term{kNS, str(r.Namespace)})
+	}
+	if n.all || n.srcIP {
+		pairs = append(pairs, [2]*ast.Term{kSrcIP, str(r.SrcIP)})
+	}
+	if n.all || n.remoteIP {
+		pairs = append(pairs, [2]*ast.Term{kRemoteIP, str(r.RemoteIP)})
+	}
+	if n.all || n.dstIP {
+		pairs = append(pairs, [2]*ast.Term{kDstIP, str(r.DstIP)})
+	}
+	if n.all || n.dport {
+		pairs = append(pairs, [2]*ast.Term{kDPort, portTerm(r.DstPort)})
+	}
+	if n.all || n.sni {
+		pairs = append(pairs, [2]*ast.Term{kSNI, str(r.SNI)})
+	}
+	if r.TCP {
+		return ast.NewObject(pairs...)
+	}
+	if n.all || n.method {
+		pairs = append(pairs, [2]*ast.Term{kMethod, methodTerm(r.Method)})
+	}
+	if n.all || n.path {
+		pairs = append(pairs, [2]*ast.Term{kPath, str(r.Path)})
+	}
+	if n.all || n.host {
+		pairs = append(pairs, [2]*ast.Term{kHost, str(r.Host)})
+	}
+	if n.all {
 		hdrs := make([][2]*ast.Term, 0, len(r.Headers))
 		for k, v := range r.Headers {
 			hdrs = append(hdrs, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 		}
-		pairs = append(pairs,
-			[2]*ast.Term{kMethod, str(r.Method)},
-			[2]*ast.Term{kPath, str(r.Path)},
-			[2]*ast.Term{kHost, str(r.Host)},
-			[2]*ast.Term{kHeaders, ast.ObjectTerm(hdrs...)},
-		)
-		if r.JWT != nil {
-			f := r.JWT.GetFields()
-			pairs = append(pairs, [2]*ast.Term{kJWT, ast.ObjectTerm(
-				[2]*ast.Term{kIss, ast.StringTerm(f["iss"].GetStringValue())},
-				[2]*ast.Term{kSub, ast.StringTerm(f["sub"].GetStringValue())},
-				[2]*ast.Term{kClaims, structTerm(r.JWT)},
-			)})
+		pairs = append(pairs, [2]*ast.Term{kHeaders, ast.ObjectTerm(hdrs...)})
+	}
+	for k, kt := range n.headers {
+		if v, ok := r.Headers[k]; ok {
+			pairs = append(pairs, [2]*ast.Term{kt, str(v)})
 		}
+	}
+	if r.JWT != nil && (n.all || n.jwt) {
+		f := r.JWT.GetFields()
+		pairs = append(pairs, [2]*ast.Term{kJWT, ast.ObjectTerm(
+			[2]*ast.Term{kIss, ast.StringTerm(f["iss"].GetStringValue())},
+			[2]*ast.Term{kSub, ast.StringTerm(f["sub"].GetStringValue())},
+			[2]*ast.Term{kClaims, structTerm(r.JWT)},
+		)})
 	}
 	return ast.NewObject(pairs...)
 }

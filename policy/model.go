@@ -1,14 +1,13 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 )
 
-// The types below are the DATA the fixed Rego module (rego/authz.rego)
-// evaluates. They are built once per snapshot by translate.go and serialised
-// into OPA's in-memory store; their JSON names are the contract with the Rego.
+// The types below are the translated policy set: built once per snapshot by
+// translate.go and rendered into Rego by regogen.go (the JSON names are what
+// the match atoms are called there).
 
 // matcher is one field's value list pre-split by match kind (spec authz.md
 // §1.4, §8), so Rego does object lookups and startswith/endswith, and only
@@ -36,10 +35,9 @@ func (m *matcher) empty() bool {
 		len(m.R) == 0 && len(m.C) == 0 && len(m.RP) == 0
 }
 
-// cond is one field (or one half of a `when` condition) of a rule. It is
-// serialised (MarshalJSON) as a list of atoms, each one match kind over one
-// input attribute, so Rego dispatches with indexed constant arguments
-// instead of trying every match form (see pos/satom/attr in authz.rego).
+// cond is one field (or one half of a `when` condition) of a rule. The
+// generator renders it from its atoms (atomsJSON), each one match kind over
+// one input attribute.
 type cond struct {
 	F   string  // field kind
 	K   any     // header name (string) or claim path ([]string)
@@ -49,7 +47,7 @@ type cond struct {
 }
 
 type atom struct {
-	F string `json:"f"` // input attribute, see attr() in authz.rego
+	F string `json:"f"` // input attribute, see regoAttr in regogen.go
 	T string `json:"t"` // match kind: e p s a x n r c
 	V any    `json:"v"` // values for the kind (null for a, x, n)
 }
@@ -103,9 +101,8 @@ func atoms(attr string, m matcher) []atom {
 	return out
 }
 
-func (c cond) MarshalJSON() ([]byte, error) {
-	// Every key is always present (empty, not absent): the policy data is a
-	// compiled-in constant, so OPA's type checker sees its exact shape.
+// atomsJSON is the cond as match atoms, the input of the Rego generator.
+func (c cond) atomsJSON() (condJSON, error) {
 	j := condJSON{Kind: "g", Neg: c.Neg, K: c.K, A: []atom{}, RP: []rpAtoms{}}
 	if j.K == nil {
 		j.K = ""
@@ -133,11 +130,11 @@ func (c cond) MarshalJSON() ([]byte, error) {
 	default:
 		attr, ok := fieldAttr[c.F]
 		if !ok {
-			return nil, fmt.Errorf("cond: unknown field %q", c.F)
+			return j, fmt.Errorf("cond: unknown field %q", c.F)
 		}
 		j.A = atoms(attr, c.M)
 	}
-	return json.Marshal(j)
+	return j, nil
 }
 
 type rule struct {

@@ -323,6 +323,8 @@ func TestWhenKeys(t *testing.T) {
 		{"destination.ip", when("destination.ip", "values", "[10.0.1.0/24]"), http(), ok},
 		{"destination.port", when("destination.port", "values", `["8080"]`), http(), ok},
 		{"destination.port notValues", when("destination.port", "notValues", `["8080"]`), http(), noAllow},
+		{"destination.ip outside the CIDR", when("destination.ip", "values", "[10.0.1.0/24]"), http(dstIP("10.0.2.1")), noAllow},
+		{"destination.port other port", when("destination.port", "values", `["8080"]`), http(port(9090)), noAllow},
 		{"connection.sni", when("connection.sni", "values", `["*.example.com"]`), http(sni("a.example.com")), ok},
 		{"values and notValues ANDed", ap("foo", "p", "rules:\n- when:\n  - key: request.headers[x]\n    values: [\"a*\"]\n    notValues: [ab]"),
 			http(hdr("x", "ab")), noAllow},

@@ -1,0 +1,619 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// The Rego generator turns one translated policy set (translate.go, model.go)
+// into one Rego v1 module per snapshot. Every policy rule becomes a rule body
+// whose first expressions are equalities on ground input refs
+// (`input.view == "ns"`, `input.labels["app"] == "web"`, `input.tcp == false`),
+// so OPA's rule index selects the candidate policies of the destination
+// workload without evaluating the others, and the match conditions are
+// inlined as literal comparisons (spec authz.md §5 items 5-6). ALLOW and DENY
+// are else-chains ordered oldest policy first, so evaluation stops at the
+// first matching rule; reporting-only buckets (AUDIT, CUSTOM, dry-run) are
+// partial sets because every hit is reported.
+//
+// input.view is the namespace when it has own policies (any AP or PA), else
+// "*": the view for namespaces with only mesh-wide policies.
+
+const viewDefault = "*"
+
+// regoAttr maps an atom attribute (model.go atoms/fieldAttr) to a Rego ref.
+// Peer-certificate attributes (input.peer_*) are present only when the
+// request has a principal; they need mTLS (spec §1.8), so in a view where
+// the PeerAuthentication mode can be DISABLE they are also guarded by `mtls`.
+var regoAttr = map[string]string{
+	"principal": "input.peer_spiffe", "praw": "input.peer_principal",
+	"src_ns": "input.peer_ns", "src_sa": "input.peer_sa", "src_td": "input.peer_td",
+	"host": "input.host", "method": "input.method", "path": "input.path", "port": "input.dport",
+	"srcip": "input.src_ip", "remoteip": "input.remote_ip", "dstip": "input.dst_ip", "sni": "input.sni",
+}
+
+type regoGen struct {
+	b       strings.Builder
+	helpers map[string]string // helper body set text → name
+	hb      strings.Builder   // helper rules
+	nvar    int
+	err     error
+	headers map[string]bool // header names the conditions read
+	disable bool            // the current view has a DISABLE PeerAuthentication
+}
+
+// hasDisable: can the effective PeerAuthentication mode of a request in v be DISABLE?
+func hasDisable(v *view) bool {
+	if v.PA.Mode == "DISABLE" {
+		return true
+	}
+	for _, w := range v.WL {
+		if w.Mode == "DISABLE" {
+			return true
+		}
+		for _, m := range w.Ports {
+			if m == "DISABLE" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func q(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func qList(vs []string) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = q(v)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func strs(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case map[string]bool:
+		out := make([]string, 0, len(x))
+		for k := range x {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	return nil
+}
+
+// atomExprs renders one atom over the Rego term x as alternatives (OR), each
+// a conjunction of expressions.
+func atomExprs(a atom, x string) [][]string {
+	vs := strs(a.V)
+	switch a.T {
+	case "e":
+		if len(vs) == 1 {
+			return [][]string{{x + " == " + q(vs[0])}}
+		}
+		set := qList(vs)
+		return [][]string{{x + " in {" + set[1:len(set)-1] + "}"}}
+	case "p":
+		if len(vs) == 1 {
+			return [][]string{{"startswith(" + x + ", " + q(vs[0]) + ")"}}
+		}
+		return [][]string{{"strings.any_prefix_match(" + x + ", " + qList(vs) + ")"}}
+	case "s":
+		if len(vs) == 1 {
+			return [][]string{{"endswith(" + x + ", " + q(vs[0]) + ")"}}
+		}
+		return [][]string{{"strings.any_suffix_match(" + x + ", " + qList(vs) + ")"}}
+	case "a":
+		return [][]string{{x + ` != ""`}}
+	case "x", "n":
+		return [][]string{{"is_string(" + x + ")"}}
+	case "r":
+		alts := make([]string, len(vs))
+		for i, r := range vs {
+			alts[i] = "(?:" + r + ")"
+		}
+		return [][]string{{"regex.match(" + q(strings.Join(alts, "|")) + ", " + x + ")"}}
+	case "c":
+		out := make([][]string, 0, len(vs))
+		for _, c := range vs {
+			out = append(out, []string{"net.cidr_contains(" + q(c) + ", " + x + ")"})
+		}
+		return out
+	}
+	return nil
+}
+
+func (g *regoGen) v() string {
+	g.nvar++
+	return "v" + strconv.Itoa(g.nvar)
+}
+
+// condAlts renders a cond (before negation) as alternatives.
+func (g *regoGen) condAlts(c cond) [][]string {
+	j, err := c.atomsJSON()
+	if err != nil {
+		g.err = err
+		return nil
+	}
+	var out [][]string
+	switch j.Kind {
+	case "rp":
+		// requestPrincipals: issuer and subject matched separately (spec §1.4).
+		for _, rp := range j.RP {
+			for _, ia := range rp.Iss {
+				for _, sa := range rp.Sub {
+					for _, ie := range atomExprs(ia, "input.jwt.iss") {
+						for _, se := range atomExprs(sa, "input.jwt.sub") {
+							out = append(out, append(append([]string{}, ie...), se...))
+						}
+					}
+				}
+			}
+		}
+	case "cl":
+		// JWT claims: a string, or a list with a matching string element (spec §1.4).
+		path := qList(c.K.([]string))
+		for _, a := range j.A {
+			v := g.v()
+			get := v + " := object.get(input.jwt.claims, " + path + ", null)"
+			for _, e := range atomExprs(a, v) {
+				out = append(out, append([]string{get, "is_string(" + v + ")"}, e...))
+			}
+			x := g.v()
+			for _, e := range atomExprs(a, x) {
+				out = append(out, append([]string{get, "is_array(" + v + ")", "some " + x + " in " + v, "is_string(" + x + ")"}, e...))
+			}
+		}
+	default:
+		if re, x, ok := g.mergedRegex(c, j.A); ok {
+			return [][]string{{"regex.match(" + q(re) + ", " + x + ")"}}
+		}
+		for _, a := range j.A {
+			x := regoAttr[a.F]
+			if a.F == "header" {
+				// Referenced headers are flat input keys (see Request.value).
+				x = "input[" + q(headerKey(c.K.(string))) + "]"
+				g.headers[c.K.(string)] = true
+			}
+			if x == "" {
+				g.err = fmt.Errorf("cond: no Rego attribute for %q", a.F)
+				return nil
+			}
+			for _, e := range atomExprs(a, x) {
+				if g.disable && strings.HasPrefix(x, "input.peer_") {
+					e = append([]string{"mtls"}, e...)
+				}
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// helper returns the name of a boolean rule that holds when any alternative holds.
+func (g *regoGen) helper(alts [][]string) string {
+	var key strings.Builder
+	for _, a := range alts {
+		key.WriteString(strings.Join(a, "; "))
+		key.WriteString("\n")
+	}
+	if n, ok := g.helpers[key.String()]; ok {
+		return n
+	}
+	n := "h" + strconv.Itoa(len(g.helpers))
+	g.helpers[key.String()] = n
+	for _, a := range alts {
+		fmt.Fprintf(&g.hb, "%s if {\n\t%s\n}\n\n", n, strings.Join(a, "\n\t"))
+	}
+	return n
+}
+
+// condExprs renders a cond, with negation (notX: a NOR of the values).
+func (g *regoGen) condExprs(c cond) []string {
+	alts := g.condAlts(c)
+	if len(alts) == 0 {
+		// No atoms: the positive form never holds.
+		if c.Neg {
+			return nil
+		}
+		return []string{"false"}
+	}
+	// Only a plain equality may be negated inline: OPA makes `not f(x)`
+	// undefined (not true) when x is undefined, so other negations go
+	// through a helper rule.
+	if len(alts) == 1 && (!c.Neg || (len(alts[0]) == 1 && isEq(alts[0][0]))) {
+		if c.Neg {
+			return []string{"not " + alts[0][0]}
+		}
+		return alts[0]
+	}
+	h := g.helper(alts)
+	if c.Neg {
+		return []string{"not " + h}
+	}
+	return []string{h}
+}
+
+// maxDNF bounds how many chain branches one policy rule may expand into.
+// Expanding a positive OR (e.g. paths: [/api/*, /healthz]) into separate
+// branches saves a helper-rule evaluation per request; beyond the bound
+// the OR goes into a helper rule.
+const maxDNF = 8
+
+// ruleAlts: rule = AND over or-groups (from, to, when), each an OR of
+// AND-groups, rendered as alternative bodies (their OR is the rule).
+func (g *regoGen) ruleAlts(r rule) [][]string {
+	out := [][]string{nil}
+	and := func(alts [][]string) {
+		if len(alts) > 1 && len(out)*len(alts) > maxDNF {
+			alts = [][]string{{g.helper(alts)}}
+		}
+		next := make([][]string, 0, len(out)*len(alts))
+		for _, o := range out {
+			for _, a := range alts {
+				next = append(next, append(append([]string{}, o...), a...))
+			}
+		}
+		out = next
+	}
+	for _, og := range r.C {
+		if len(og) == 1 {
+			for _, c := range og[0] {
+				and(g.condDNF(c))
+			}
+			continue
+		}
+		alts := make([][]string, 0, len(og))
+		for _, ag := range og {
+			var e []string
+			for _, c := range ag {
+				e = append(e, g.condExprs(c)...)
+			}
+			if len(e) == 0 {
+				e = []string{"true"}
+			}
+			alts = append(alts, e)
+		}
+		and(alts)
+	}
+	return out
+}
+
+// condDNF: a positive cond's alternatives (expanded by the caller), else
+// the single conjunction condExprs renders.
+func (g *regoGen) condDNF(c cond) [][]string {
+	if !c.Neg {
+		if alts := g.condAlts(c); len(alts) > 1 && len(alts) <= maxDNF {
+			return alts
+		}
+	}
+	return [][]string{g.condExprs(c)}
+}
+
+func altsText(a [][]string) string {
+	var b strings.Builder
+	for _, x := range a {
+		b.WriteString(strings.Join(x, "\n"))
+		b.WriteString("\n--\n")
+	}
+	return b.String()
+}
+
+func scopeExprs(view string, sel map[string]string) []string {
+	out := []string{"input.view == " + q(view)}
+	keys := make([]string, 0, len(sel))
+	for k := range sel {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, "input.labels["+q(k)+"] == "+q(sel[k]))
+	}
+	return out
+}
+
+type branch struct {
+	body []string
+	p    *compiledPolicy
+	i    int
+}
+
+// branches: one per rule and transport variant, oldest policy first.
+func (g *regoGen) branches(view string, pols []compiledPolicy) []branch {
+	var out []branch
+	for pi := range pols {
+		p := &pols[pi]
+		scope := scopeExprs(view, p.Sel)
+		tcp := map[int]rule{}
+		for _, r := range p.TRules {
+			tcp[r.I] = r
+		}
+		for _, r := range p.Rules {
+			h := g.ruleAlts(r)
+			tr, hasTCP := tcp[r.I]
+			var t [][]string
+			if hasTCP {
+				t = g.ruleAlts(tr)
+			}
+			emit := func(extra []string, alts [][]string) {
+				for _, a := range alts {
+					body := append(append(append([]string{}, scope...), extra...), a...)
+					out = append(out, branch{body, p, r.I})
+				}
+			}
+			if hasTCP && altsText(h) == altsText(t) {
+				emit(nil, h)
+				continue
+			}
+			emit([]string{"input.tcp == false"}, h)
+			if hasTCP {
+				emit([]string{"input.tcp == true"}, t)
+			}
+		}
+	}
+	return out
+}
+
+func bodyText(body []string) string { return "{\n\t" + strings.Join(body, "\n\t") + "\n}" }
+
+func bucketPolicies(b *bucket) []compiledPolicy {
+	out := append([]compiledPolicy{}, b.Any...)
+	for _, vs := range b.By {
+		for _, l := range vs {
+			out = append(out, l...)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].O < out[j].O })
+	return out
+}
+
+// genInfo says which optional parts the module has (Go reads the result by position).
+type genInfo struct {
+	views   map[string]bool // namespaces with own policies
+	needs   inputNeeds
+	extras  bool // reporting-only buckets exist (rule `extras`, without user modules)
+	user    bool
+	modText string
+}
+
+const userRules = `
+user_deny := [m | some m in data.meshguard.user.deny]
+
+user_headers := {k: v | some k, v in data.meshguard.user.response_headers; is_string(k); is_string(v)}
+
+user_reason := r if {
+	r := user_deny[0]
+	is_string(r)
+} else := "denied by user policy"
+`
+
+var reportBuckets = []string{"audit", "custom", "dry_allow", "dry_deny"}
+
+// generate renders the module. prelude is the fixed part (rego/authz.rego).
+func generate(prelude string, d *data, user bool) (genInfo, error) {
+	g := &regoGen{helpers: map[string]string{}, headers: map[string]bool{}}
+	info := genInfo{views: map[string]bool{}, user: user}
+	views := make([]string, 0, len(d.NS)+1)
+	for ns := range d.NS {
+		views = append(views, ns)
+		info.views[ns] = true
+	}
+	sort.Strings(views)
+	views = append(views, viewDefault)
+	viewOf := func(v string) *view {
+		if v == viewDefault {
+			return d.Dflt
+		}
+		return d.NS[v]
+	}
+	b := &g.b
+	b.WriteString(prelude)
+
+	// PeerAuthentication (spec §2.2): oldest matching workload policy (port
+	// entry, else its mode; UNSET inherits), else namespace, else mesh.
+	b.WriteString("\n# ---- generated: PeerAuthentication, one else-chain per view\n\n")
+	for _, vn := range views {
+		v := viewOf(vn)
+		ns := fmt.Sprintf(`{"mode": %s, "id": %s}`, q(v.PA.Mode), q(v.PA.ID))
+		first := true
+		emit := func(val string, body []string) {
+			if first {
+				fmt.Fprintf(b, "pa_eff := %s if %s", val, bodyText(body))
+				first = false
+				return
+			}
+			fmt.Fprintf(b, " else := %s if %s", val, bodyText(body))
+		}
+		for _, w := range v.WL {
+			scope := scopeExprs(vn, w.Sel)
+			ports := make([]string, 0, len(w.Ports))
+			for p := range w.Ports {
+				ports = append(ports, p)
+			}
+			sort.Strings(ports)
+			for _, p := range ports {
+				if m := w.Ports[p]; m != "UNSET" {
+					emit(fmt.Sprintf(`{"mode": %s, "id": %s}`, q(m), q(w.ID)), append(append([]string{}, scope...), "input.dport == "+q(p)))
+				}
+			}
+			if w.Mode != "UNSET" {
+				emit(fmt.Sprintf(`{"mode": %s, "id": %s}`, q(w.Mode), q(w.ID)), scope)
+			} else {
+				emit(ns, scope)
+			}
+		}
+		emit(ns, scopeExprs(vn, nil))
+		b.WriteString("\n\n")
+	}
+
+	// ALLOW / DENY: else-chains, first matching rule of the oldest policy.
+	has := map[string]bool{}
+	for _, bn := range []string{"deny", "allow"} {
+		fmt.Fprintf(b, "# ---- generated: %s\n\n", bn)
+		for _, vn := range views {
+			g.disable = hasDisable(viewOf(vn))
+			brs := g.branches(vn, bucketPolicies(viewOf(vn).B[bn]))
+			for k, br := range brs {
+				val := fmt.Sprintf("[%s, %s, %d]", q(bn), q(br.p.ID), br.i)
+				if k == 0 {
+					fmt.Fprintf(b, "%s_hit := %s if %s", bn, val, bodyText(br.body))
+				} else {
+					fmt.Fprintf(b, " else := %s if %s", val, bodyText(br.body))
+				}
+				has[bn] = true
+			}
+			if len(brs) > 0 {
+				b.WriteString("\n\n")
+			}
+		}
+	}
+	// An ALLOW policy selecting the workload makes it deny-by-default, even
+	// with no rules (spec §1.3).
+	b.WriteString("# ---- generated: ALLOW policies selecting the workload\n\ndefault allow_exists := false\n\n")
+	for _, vn := range views {
+		seen := map[string]bool{}
+		for _, p := range bucketPolicies(viewOf(vn).B["allow"]) {
+			has["allow_policy"] = true
+			t := bodyText(scopeExprs(vn, p.Sel))
+			if !seen[t] {
+				seen[t] = true
+				fmt.Fprintf(b, "allow_exists if %s\n\n", t)
+			}
+		}
+	}
+	// Reporting-only buckets: every matching policy (rule index of each hit).
+	for _, bn := range reportBuckets {
+		for _, vn := range views {
+			g.disable = hasDisable(viewOf(vn))
+			for _, br := range g.branches(vn, bucketPolicies(viewOf(vn).B[bn])) {
+				fmt.Fprintf(b, "%s contains [%d, %s, %d] if %s\n\n", bn, br.p.O, q(br.p.ID), br.i, bodyText(br.body))
+				has[bn] = true
+			}
+		}
+	}
+	if g.err != nil {
+		return info, g.err
+	}
+
+	// Decision: PeerAuthentication, DENY, user deny, ALLOW, default (spec §1.7).
+	b.WriteString("# ---- generated: decision\n\n")
+	b.WriteString("decision := pa_eff if {\n\tinput.principal == \"\"\n\tpa_eff.mode == \"STRICT\"\n}")
+	if has["deny"] {
+		b.WriteString(" else := h if {\n\th := deny_hit\n}")
+	}
+	if user {
+		b.WriteString(" else := [\"user\", user_reason] if {\n\tcount(user_deny) > 0\n}")
+	}
+	if has["allow"] {
+		b.WriteString(" else := h if {\n\th := allow_hit\n}")
+	}
+	if has["allow_policy"] {
+		b.WriteString(" else := \"noallow\" if {\n\tallow_exists\n}")
+	}
+	b.WriteString(" else := \"open\"\n\n")
+
+	var ex []string
+	for _, bn := range reportBuckets {
+		if has[bn] {
+			ex = append(ex, fmt.Sprintf("%s: %s", q(bn), bn))
+		} else {
+			ex = append(ex, fmt.Sprintf("%s: set()", q(bn)))
+		}
+	}
+	info.extras = has["audit"] || has["custom"] || has["dry_allow"] || has["dry_deny"]
+	switch {
+	case user:
+		// Evaluated through the rego package (see Snapshot.eval).
+		fmt.Fprintf(b, "result := [decision, pa_eff.mode, {%s}, user_headers]\n", strings.Join(ex, ", "))
+		b.WriteString(userRules)
+	case info.extras:
+		fmt.Fprintf(b, "extras := {%s}\n\n", strings.Join(ex, ", "))
+		b.WriteString("result := [decision, pa_eff.mode, extras]\n")
+	default:
+		b.WriteString("result := [decision, pa_eff.mode]\n")
+	}
+	b.WriteString("\n# ---- generated: condition helpers\n\n")
+	b.WriteString(g.hb.String())
+	info.modText = b.String()
+	info.needs = needsOf(info.modText, g.headers, user)
+	return info, nil
+}
+
+// isEq: `<ref> == "<string>"` as rendered by atomExprs.
+func isEq(e string) bool {
+	i := strings.Index(e, " == ")
+	return i > 0 && !strings.ContainsAny(e[:i], "( ") && strings.HasPrefix(e[i+4:], `"`)
+}
+
+// needsOf lists the input fields the module reads (see inputNeeds).
+func needsOf(mod string, headers map[string]bool, user bool) inputNeeds {
+	has := func(s string) bool { return strings.Contains(mod, s) }
+	n := inputNeeds{
+		all:        user,
+		peerSpiffe: has("input.peer_spiffe"), peerPrincipal: has("input.peer_principal"),
+		peerNS: has("input.peer_ns"), peerSA: has("input.peer_sa"), peerTD: has("input.peer_td"), srcIP: has("input.src_ip"), remoteIP: has("input.remote_ip"), dstIP: has("input.dst_ip"),
+		dport: has("input.dport"), sni: has("input.sni"), method: has("input.method"), path: has("input.path"),
+		host: has("input.host"), jwt: has("input.jwt"),
+	}
+	if len(headers) > 0 {
+		n.headers = make(map[string]*ast.Term, len(headers))
+		for h := range headers {
+			n.headers[h] = ast.StringTerm(headerKey(h))
+		}
+	}
+	return n
+}
+
+// headerKey is the flat input key of a header a policy condition reads.
+func headerKey(name string) string { return "hdr:" + name }
+
+// mergedRegex: a cond whose values mix string forms (exact, prefix, suffix,
+// regex) on one attribute becomes one anchored regex, so the OR needs
+// neither a helper rule nor extra branches. (?s): '.' also matches newlines.
+func (g *regoGen) mergedRegex(c cond, as []atom) (string, string, bool) {
+	if len(as) < 2 {
+		return "", "", false
+	}
+	var alts []string
+	for _, a := range as {
+		if a.F != as[0].F || a.F == "header" || (g.disable && strings.HasPrefix(regoAttr[a.F], "input.peer_")) {
+			return "", "", false
+		}
+		switch a.T {
+		case "e", "p", "s", "r":
+		default:
+			return "", "", false // presence and CIDR forms have no values to merge
+		}
+		for _, v := range strs(a.V) {
+			switch a.T {
+			case "e":
+				alts = append(alts, regexp.QuoteMeta(v))
+			case "p":
+				alts = append(alts, regexp.QuoteMeta(v)+".*")
+			case "s":
+				alts = append(alts, ".*"+regexp.QuoteMeta(v))
+			case "r":
+				alts = append(alts, "(?:"+v+")")
+			default:
+				return "", "", false
+			}
+		}
+	}
+	x := regoAttr[as[0].F]
+	if x == "" {
+		return "", "", false
+	}
+	return "(?s)^(?:" + strings.Join(alts, "|") + ")$", x, true
+}
