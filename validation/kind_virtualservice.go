@@ -708,23 +708,15 @@ func validateDestination(p *field.Path, d *networking.Destination, f *Findings) 
 	}
 }
 
+// weightedDestination is what HTTP and TCP/TLS route destinations share.
+type weightedDestination interface {
+	*networking.HTTPRouteDestination | *networking.RouteDestination
+	GetDestination() *networking.Destination
+	GetWeight() int32
+}
+
 func validateHTTPDestinations(p *field.Path, ds []*networking.HTTPRouteDestination, f *Findings) {
-	total := int64(0)
-	for i, d := range ds {
-		dp := p.Index(i)
-		if d == nil {
-			f.Required(dp, "route destination must not be null")
-			continue
-		}
-		validateDestination(dp.Child("destination"), d.GetDestination(), f)
-		if d.GetWeight() < 0 {
-			f.Error(dp.Child("weight"), int64(d.GetWeight()), fmt.Sprintf("weight %d < 0", d.GetWeight()))
-		}
-		total += int64(d.GetWeight())
-	}
-	if len(ds) > 1 && total == 0 {
-		f.Error(p, field.OmitValueType{}, "total destination weight = 0")
-	}
+	validateWeightedDestinations(p, ds, f)
 }
 
 func validateRouteDestinations(p *field.Path, ds []*networking.RouteDestination, f *Findings) {
@@ -732,6 +724,10 @@ func validateRouteDestinations(p *field.Path, ds []*networking.RouteDestination,
 		f.Required(p, "route is required")
 		return
 	}
+	validateWeightedDestinations(p, ds, f)
+}
+
+func validateWeightedDestinations[D weightedDestination](p *field.Path, ds []D, f *Findings) {
 	total := int64(0)
 	for i, d := range ds {
 		dp := p.Index(i)
