@@ -64,8 +64,18 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan struct{}) // closed once the process has exited; waitErr is then set
+	var waitErr error
+	// On a failed test, stop it as a user would (Ctrl-C), so that it stops the
+	// control plane it started; SIGKILL only if that hangs.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
 
 	// Read the instructions: everything up to the health line.
 	var lines []string
@@ -80,7 +90,8 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	go func() {
 		for scanner.Scan() {
 		}
-		exited <- cmd.Wait()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
 	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "ext_authz gRPC:") {
 		t.Fatalf("meshguard dev printed no instructions:\n%s", strings.Join(lines, "\n"))
@@ -136,9 +147,9 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("meshguard dev exited with %v after SIGINT", err)
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("meshguard dev exited with %v after SIGINT", waitErr)
 		}
 	case <-ctx.Done():
 		t.Fatal("meshguard dev did not exit after SIGINT")
