@@ -4,6 +4,8 @@
 #   2. start `meshguard authz serve` on 127.0.0.1 with that dir,
 #   3. run a bounded ghz load (fixed request count) and print rps, p50, p99.
 # Usage: hack/ghz-load.sh [policies=1000] [requests=20000] [concurrency=16]
+# PIN=1 pins the server to CPU 0 and ghz to CPU 1 (taskset), so the load generator
+# does not steal the server's core on a 2-core machine.
 # Needs bin/ghz: GOBIN=$PWD/bin go install github.com/bojand/ghz/cmd/ghz@v0.93.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +74,9 @@ go build -o "$work/meshguard" ./cmd/meshguard
 # Verify the verdict offline first: the load must exercise an ALLOW match.
 "$work/meshguard" authz check --policy-dir "$work/policies" --request "$work/req.json"
 
-"$work/meshguard" authz serve --policy-dir "$work/policies" --authz-addr "127.0.0.1:$PORT" --decision-log=off 2>"$work/server.log" &
+server_cpu=() client_cpu=()
+if [[ ${PIN:-0} == 1 ]]; then server_cpu=(taskset -c 0) client_cpu=(taskset -c 1); fi
+"${server_cpu[@]}" "$work/meshguard" authz serve --policy-dir "$work/policies" --authz-addr "127.0.0.1:$PORT" --decision-log=off 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 1 300); do
   if "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" -n 1 "127.0.0.1:$PORT" >/dev/null 2>&1; then break; fi
@@ -80,7 +84,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}"
-"$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
+echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}, PIN=${PIN:-0}"
+"${client_cpu[@]}" "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
   -n "$REQUESTS" -c "$CONC" --connections 2 "127.0.0.1:$PORT" -O summary | tee "$work/ghz.txt" |
   grep -E "Count:|Requests/sec:|Average:|Fastest:|Slowest:|50 %|90 %|99 %|\[OK\]|\[PermissionDenied\]|Error" || true
