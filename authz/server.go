@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -123,6 +124,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	return resp, nil
 }
 
+func pathWithoutQuery(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	return p
+}
+
 func okResponse(id, pol string, respHeaders map[string]string) *authv3.CheckResponse {
 	hs := []*corev3.HeaderValueOption{hv(HeaderDecisionID, id)}
 	if pol != "" {
@@ -185,7 +191,8 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 		"policy", v.Policy, "rule", v.Rule, "reason", v.Reason, "snapshot", v.Version, "peerAuthn", v.Mode,
 		"source", a.GetSource().GetPrincipal(), "sourceIP", a.GetSource().GetAddress().GetSocketAddress().GetAddress(),
 		"destination", a.GetDestination().GetAddress().GetSocketAddress().GetAddress(),
-		"method", a.GetRequest().GetHttp().GetMethod(), "path", a.GetRequest().GetHttp().GetPath(),
+		// The query is left out: it may carry credentials (?access_token=...).
+		"method", a.GetRequest().GetHttp().GetMethod(), "path", pathWithoutQuery(a.GetRequest().GetHttp().GetPath()),
 		"host", a.GetRequest().GetHttp().GetHost(), "latency", elapsed,
 	}
 	if len(v.Audit) > 0 {
