@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOFLAGS ?= -mod=mod
 BIN := $(CURDIR)/bin
-GO_TEST_FLAGS ?= -p 2 -timeout 45m
+GO_TEST_FLAGS ?= -p 2 -count=1 -timeout 45m
 STATICCHECK_VERSION := v0.8.2
 GHZ_VERSION := v0.93.0
 GOVULNCHECK_VERSION := v1.8.0
