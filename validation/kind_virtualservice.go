@@ -785,18 +785,30 @@ func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, f *
 				f.Error(sp, sni, fmt.Sprintf("SNI host %q is not a compatible subset of any of the virtual service hosts: [%s]", sni, strings.Join(hosts, ", ")))
 			}
 		}
-		for j, s := range m.GetDestinationSubnets() {
-			validateCIDR(mp.Child("destinationSubnets").Index(j), s, f)
-		}
-		if m.GetPort() != 0 {
-			validatePort(mp.Child("port"), m.GetPort(), f)
-		}
-		validateLabels(mp.Child("sourceLabels"), m.GetSourceLabels(), f)
-		for j, g := range m.GetGateways() {
-			validateGatewayName(mp.Child("gateways").Index(j), g, f)
-		}
+		validateL4Match(mp, m, f)
 	}
 	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
+}
+
+// l4Match is what TLS and TCP match attributes share.
+type l4Match interface {
+	GetDestinationSubnets() []string
+	GetPort() uint32
+	GetSourceLabels() map[string]string
+	GetGateways() []string
+}
+
+func validateL4Match(mp *field.Path, m l4Match, f *Findings) {
+	for j, s := range m.GetDestinationSubnets() {
+		validateCIDR(mp.Child("destinationSubnets").Index(j), s, f)
+	}
+	if m.GetPort() != 0 {
+		validatePort(mp.Child("port"), m.GetPort(), f)
+	}
+	validateLabels(mp.Child("sourceLabels"), m.GetSourceLabels(), f)
+	for j, g := range m.GetGateways() {
+		validateGatewayName(mp.Child("gateways").Index(j), g, f)
+	}
 }
 
 func validateTCPRoute(p *field.Path, r *networking.TCPRoute, f *Findings) {
@@ -810,16 +822,7 @@ func validateTCPRoute(p *field.Path, r *networking.TCPRoute, f *Findings) {
 			f.Required(mp, "TCP match must not be null")
 			continue
 		}
-		for j, s := range m.GetDestinationSubnets() {
-			validateCIDR(mp.Child("destinationSubnets").Index(j), s, f)
-		}
-		if m.GetPort() != 0 {
-			validatePort(mp.Child("port"), m.GetPort(), f)
-		}
-		validateLabels(mp.Child("sourceLabels"), m.GetSourceLabels(), f)
-		for j, g := range m.GetGateways() {
-			validateGatewayName(mp.Child("gateways").Index(j), g, f)
-		}
+		validateL4Match(mp, m, f)
 	}
 	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
 }
