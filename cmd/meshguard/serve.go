@@ -177,7 +177,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
 		var tlsConfig *tls.Config
 		if o.authzTLS {
-			tlsConfig = source.TLSConfig(false)
+			tlsConfig = source.TLSConfig(o.certOpts.ClientCAVerify) // --tls-verify-client: mTLS from the proxies
 		}
 		if err := authz.Setup(mgr, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
 			return fmt.Errorf("set up ext_authz: %w", err)
