@@ -63,6 +63,7 @@ type meshguard struct {
 	http                                         *http.Client
 	meshConfig                                   string
 	roots                                        *x509.CertPool
+	clientCert                                   tls.Certificate
 }
 
 func freePort(t *testing.T) int {
@@ -142,9 +143,14 @@ func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *mesh
 	}
 	pool := m.roots
 	// ext_authz reports SERVING once its first policy snapshot is active.
+	// The serving leaf is also valid for client auth: tests present it where
+	// meshguard verifies client certificates.
+	if m.clientCert, err = tls.LoadX509KeyPair(filepath.Join(dir, "certs", "tls.crt"), filepath.Join(dir, "certs", "tls.key")); err != nil {
+		t.Fatal(err)
+	}
 	creds := insecure.NewCredentials()
 	if slices.Contains(extraArgs, "--authz-tls") {
-		creds = credentials.NewTLS(&tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1"})
+		creds = credentials.NewTLS(&tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{m.clientCert}})
 	}
 	healthConn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
@@ -500,5 +506,30 @@ func TestListenersRequireTLS12(t *testing.T) {
 				t.Errorf("%s negotiated %s, want TLS 1.3", name, tls.VersionName(v))
 			}
 		})
+	}
+}
+
+// With --tls-verify-client, ext_authz answers only proxies that present a
+// certificate from the CA bundle.
+func TestExtAuthzVerifiesClientCertificates(t *testing.T) {
+	c := cluster.Start(t)
+	m := startMeshguard(t, c, "--authz-tls", "--tls-verify-client")
+	health := func(certs ...tls.Certificate) error {
+		conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(credentials.NewTLS(
+			&tls.Config{RootCAs: m.roots, ServerName: "127.0.0.1", Certificates: certs})))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(false))
+		return err
+	}
+	if err := health(); err == nil {
+		t.Error("ext_authz answered a client without a certificate")
+	}
+	if err := health(m.clientCert); err != nil {
+		t.Errorf("ext_authz refused a client with a certificate from the bundle: %v", err)
 	}
 }
