@@ -73,15 +73,23 @@ var (
 )
 
 // register installs the validator for a kind (e.g. "ServiceEntry"); it applies
-// to all served versions. Called from the init() of each kind's file.
+// to all served versions. Called from the init() of each kind's file with the
+// kind's own message type, so the type check happens here, once.
 // Registering a kind twice is a programming error caught at start-up.
-func register(kind string, v kindValidator) {
+func register[T proto.Message](kind string, v func(meta metav1.ObjectMeta, spec T, f *Findings)) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[kind]; dup {
 		panic(fmt.Sprintf("validation: kind %s registered twice", kind))
 	}
-	registry[kind] = v
+	registry[kind] = func(meta metav1.ObjectMeta, spec proto.Message, f *Findings) {
+		typed, ok := spec.(T)
+		if !ok {
+			f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: %s spec has type %T", kind, spec))
+			return
+		}
+		v(meta, typed, f)
+	}
 }
 
 // rawValidator checks a kind's spec as decoded JSON, before the proto decode,

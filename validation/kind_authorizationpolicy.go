@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -22,12 +21,7 @@ func init() {
 // ports must be 1..65535 (Istio accepts 0), and principals, request
 // principals and methods that can never match get a warning (not an error:
 // Istio's own CRD corpus uses free-form values there).
-func validateAuthorizationPolicy(meta metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	ap, ok := spec.(*security.AuthorizationPolicy)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: AuthorizationPolicy spec has type %T", spec))
-		return
-	}
+func validateAuthorizationPolicy(meta metav1.ObjectMeta, ap *security.AuthorizationPolicy, f *Findings) {
 	apDryRun(meta, ap.GetAction(), f)
 	var local Findings
 	apCheck(ap, &local)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -17,11 +16,7 @@ func init() { register("DestinationRule", validateDestinationRule) }
 
 const maxMaglevTableSize = 5000011
 
-func validateDestinationRule(meta metav1.ObjectMeta, m proto.Message, f *Findings) {
-	dr, ok := m.(*networking.DestinationRule)
-	if !ok {
-		return
-	}
+func validateDestinationRule(meta metav1.ObjectMeta, dr *networking.DestinationRule, f *Findings) {
 	p := field.NewPath("spec")
 	switch h := dr.GetHost(); {
 	case h == "":

@@ -218,12 +218,7 @@ func efNewValue(applyTo networking.EnvoyFilter_ApplyTo) proto.Message {
 // complete objects (every operation but MERGE) also pass Envoy's own proto
 // constraints, which Envoy would otherwise enforce by rejecting the config.
 // The waypoint CEL rules are the CRD's (checked by the CRD layer).
-func validateEnvoyFilter(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	ef, ok := spec.(*networking.EnvoyFilter)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: EnvoyFilter spec has type %T", spec))
-		return
-	}
+func validateEnvoyFilter(_ metav1.ObjectMeta, ef *networking.EnvoyFilter, f *Findings) {
 	sp := field.NewPath("spec")
 	f.Warn(sp, nil, efWarning)
 	khNetworkingSelector(sp.Child("workloadSelector"), ef.GetWorkloadSelector(), "envoy filter", f)

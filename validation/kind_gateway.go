@@ -5,7 +5,6 @@ import (
 	"path"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -37,11 +36,7 @@ func isTLSProtocol(p string) bool {
 	return false
 }
 
-func validateGateway(meta metav1.ObjectMeta, m proto.Message, f *Findings) {
-	gw, ok := m.(*networking.Gateway)
-	if !ok {
-		return
-	}
+func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings) {
 	if meta.Name != "" && !isLowerDNSLabel(meta.Name) {
 		f.Error(field.NewPath("metadata", "name"), meta.Name, "invalid gateway name: must be a DNS-1123 label (no dots)")
 	}

@@ -1,10 +1,8 @@
 package validation
 
 import (
-	"fmt"
 	"strconv"
 
-	"google.golang.org/protobuf/proto"
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -15,12 +13,7 @@ func init() { register("PeerAuthentication", validatePeerAuthentication) }
 // validatePeerAuthentication implements spec §3.7. An empty portLevelMtls map
 // ({}) is indistinguishable from an absent one after decoding into the proto;
 // the CRD schema (minProperties 1) rejects it.
-func validatePeerAuthentication(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	pa, ok := spec.(*security.PeerAuthentication)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: PeerAuthentication spec has type %T", spec))
-		return
-	}
+func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentication, f *Findings) {
 	sp := field.NewPath("spec")
 	validateWorkloadSelector(sp.Child("selector"), pa.GetSelector(), f)
 

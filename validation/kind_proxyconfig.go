@@ -1,9 +1,6 @@
 package validation
 
 import (
-	"fmt"
-
-	"google.golang.org/protobuf/proto"
 	networkingv1beta1 "istio.io/api/networking/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -19,12 +16,7 @@ var pcImageTypes = map[string]bool{"default": true, "debug": true, "distroless":
 // §9 (Istio checks only concurrency): environment variable names must be
 // valid (the injected container would be rejected otherwise), and an unknown
 // image type is a warning.
-func validateProxyConfig(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	pc, ok := spec.(*networkingv1beta1.ProxyConfig)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: ProxyConfig spec has type %T", spec))
-		return
-	}
+func validateProxyConfig(_ metav1.ObjectMeta, pc *networkingv1beta1.ProxyConfig, f *Findings) {
 	sp := field.NewPath("spec")
 	validateWorkloadSelector(sp.Child("selector"), pc.GetSelector(), f)
 	if c := pc.GetConcurrency(); c != nil && c.GetValue() < 0 {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"google.golang.org/protobuf/proto"
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -24,12 +23,7 @@ var raHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 // jwksUri" and spaceDelimitedClaims "" are CRD rules, checked by the CRD
 // layer, not repeated here. Beyond Istio: a warning for two rules with the
 // same issuer (only one of them can apply to a token).
-func validateRequestAuthentication(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	ra, ok := spec.(*security.RequestAuthentication)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: RequestAuthentication spec has type %T", spec))
-		return
-	}
+func validateRequestAuthentication(_ metav1.ObjectMeta, ra *security.RequestAuthentication, f *Findings) {
 	sp := field.NewPath("spec")
 	khPolicyTargets(sp, ra.GetSelector(), ra.GetTargetRef(), ra.GetTargetRefs(), f)
 	issuers := map[string]int{}

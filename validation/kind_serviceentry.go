@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -13,12 +12,7 @@ import (
 func init() { register("ServiceEntry", validateServiceEntry) }
 
 // validateServiceEntry implements spec §3.4.
-func validateServiceEntry(meta metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	se, ok := spec.(*networking.ServiceEntry)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: ServiceEntry spec has type %T", spec))
-		return
-	}
+func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f *Findings) {
 	sp := field.NewPath("spec")
 	res := se.GetResolution()
 

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -15,12 +14,7 @@ import (
 func init() { register("Sidecar", validateSidecar) }
 
 // validateSidecar implements spec §3.5.
-func validateSidecar(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	sc, ok := spec.(*networking.Sidecar)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: Sidecar spec has type %T", spec))
-		return
-	}
+func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 	sp := field.NewPath("spec")
 	khNetworkingSelector(sp.Child("workloadSelector"), sc.GetWorkloadSelector(), "sidecar", f)
 	if len(sc.GetIngress()) == 0 && len(sc.GetEgress()) == 0 && sc.GetOutboundTrafficPolicy() == nil && sc.GetInboundConnectionPool() == nil {

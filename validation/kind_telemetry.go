@@ -1,11 +1,9 @@
 package validation
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/google/cel-go/cel"
-	"google.golang.org/protobuf/proto"
 	telemetry "istio.io/api/telemetry/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -16,12 +14,7 @@ func init() { register("Telemetry", validateTelemetry) }
 // validateTelemetry implements spec §3.9 (Telemetry). Beyond Istio (§9):
 // metrics[].reportingInterval is checked as a duration (>= 1ms, ms precision);
 // Istio's webhook leaves that to the CRD.
-func validateTelemetry(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	t, ok := spec.(*telemetry.Telemetry)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: Telemetry spec has type %T", spec))
-		return
-	}
+func validateTelemetry(_ metav1.ObjectMeta, t *telemetry.Telemetry, f *Findings) {
 	sp := field.NewPath("spec")
 	khPolicyTargets(sp, t.GetSelector(), t.GetTargetRef(), t.GetTargetRefs(), f)
 

@@ -3,7 +3,6 @@ package validation
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
 	extensions "istio.io/api/extensions/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -18,12 +17,7 @@ const luaMaxBytes = 64 << 10
 // validateTrafficExtension implements spec §3.9 (TrafficExtension,
 // extensions.istio.io/v1alpha1, new in Istio 1.30; istio.io/api v1.31.1 has
 // the Go type). The wasm config reuses WasmPlugin's module and port checks.
-func validateTrafficExtension(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	te, ok := spec.(*extensions.TrafficExtension)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: TrafficExtension spec has type %T", spec))
-		return
-	}
+func validateTrafficExtension(_ metav1.ObjectMeta, te *extensions.TrafficExtension, f *Findings) {
 	sp := field.NewPath("spec")
 	// TrafficExtension has selector and targetRefs only (no singular targetRef).
 	khPolicyTargets(sp, te.GetSelector(), nil, te.GetTargetRefs(), f)

@@ -29,11 +29,7 @@ const (
 	meshGateway          = "mesh"
 )
 
-func validateVirtualService(meta metav1.ObjectMeta, m proto.Message, f *Findings) {
-	vs, ok := m.(*networking.VirtualService)
-	if !ok {
-		return
-	}
+func validateVirtualService(meta metav1.ObjectMeta, vs *networking.VirtualService, f *Findings) {
 	p := field.NewPath("spec")
 	delegate := len(vs.GetHosts()) == 0
 	if delegate {

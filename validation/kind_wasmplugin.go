@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 
-	"google.golang.org/protobuf/proto"
 	extensions "istio.io/api/extensions/v1alpha1"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,12 +21,7 @@ var wasmSchemes = map[string]bool{"": true, "file": true, "http": true, "https":
 
 // validateWasmPlugin implements spec §3.9 (WasmPlugin). Empty
 // imagePullSecret/pluginName are CRD rules (minLength 1) left to the CRD layer.
-func validateWasmPlugin(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	w, ok := spec.(*extensions.WasmPlugin)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: WasmPlugin spec has type %T", spec))
-		return
-	}
+func validateWasmPlugin(_ metav1.ObjectMeta, w *extensions.WasmPlugin, f *Findings) {
 	sp := field.NewPath("spec")
 	khPolicyTargets(sp, w.GetSelector(), w.GetTargetRef(), w.GetTargetRefs(), f)
 

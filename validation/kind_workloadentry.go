@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -13,12 +12,7 @@ import (
 func init() { register("WorkloadEntry", validateWorkloadEntry) }
 
 // validateWorkloadEntry implements spec §3.9 (WorkloadEntry).
-func validateWorkloadEntry(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	we, ok := spec.(*networking.WorkloadEntry)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: WorkloadEntry spec has type %T", spec))
-		return
-	}
+func validateWorkloadEntry(_ metav1.ObjectMeta, we *networking.WorkloadEntry, f *Findings) {
 	khWorkloadEntry(field.NewPath("spec"), we, khEndpointRules{allowFQDN: true}, f)
 }
 

@@ -1,11 +1,9 @@
 package validation
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -19,12 +17,7 @@ var wgHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 // validateWorkloadGroup implements spec §3.9 (WorkloadGroup). Unlike Istio it
 // accepts gRPC probes (the API and CRD support them; Istio rejects them, spec
 // §9) and checks the template's ports, labels and (if set) address.
-func validateWorkloadGroup(_ metav1.ObjectMeta, spec proto.Message, f *Findings) {
-	wg, ok := spec.(*networking.WorkloadGroup)
-	if !ok {
-		f.Error(field.NewPath("spec"), nil, fmt.Sprintf("internal error: WorkloadGroup spec has type %T", spec))
-		return
-	}
+func validateWorkloadGroup(_ metav1.ObjectMeta, wg *networking.WorkloadGroup, f *Findings) {
 	sp := field.NewPath("spec")
 	if wg.GetMetadata() != nil {
 		validateLabels(sp.Child("metadata", "labels"), wg.GetMetadata().GetLabels(), f)

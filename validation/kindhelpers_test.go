@@ -30,7 +30,7 @@ type kindCase struct {
 }
 
 // runKindCases runs the table through v.
-func runKindCases(t *testing.T, v kindValidator, cases []kindCase) {
+func runKindCases[T proto.Message](t *testing.T, v func(metav1.ObjectMeta, T, *Findings), cases []kindCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -41,8 +41,12 @@ func runKindCases(t *testing.T, v kindValidator, cases []kindCase) {
 			if meta.Namespace == "" {
 				meta.Namespace = "default"
 			}
+			spec, ok := c.spec.(T)
+			if !ok {
+				t.Fatalf("case spec has type %T", c.spec)
+			}
 			var f Findings
-			v(meta, c.spec, &f)
+			v(meta, spec, &f)
 			checkFindings(t, "error", f.Errors, c.errs)
 			checkFindings(t, "warning", f.Warnings, c.warns)
 		})
