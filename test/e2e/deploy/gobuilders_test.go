@@ -6,6 +6,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/certs"
@@ -24,46 +25,20 @@ func TestChartMatchesBinary(t *testing.T) {
 		CADuration: 5 * 365 * 24 * time.Hour, LeafDuration: 90 * 24 * time.Hour}
 
 	for _, rev := range []string{"", "canary"} {
+		cc := webhook.ClientConfig{
+			ServiceName: serviceName, ServiceNamespace: namespace, ServicePort: 443,
+			OwnNamespace: namespace, Revision: rev, TimeoutSeconds: 10,
+			CAInjectFrom: certs.InjectCAFrom(certOpts),
+		}
 		t.Run("mutating/rev="+rev, func(t *testing.T) {
 			got := parse(t, renderHelm(t, "--set", "revision="+rev)).mutating(t)
-			want := webhook.MutatingWebhookConfiguration(webhook.ClientConfig{
-				ServiceName: serviceName, ServiceNamespace: namespace, ServicePort: 443,
-				OwnNamespace: namespace, Revision: rev, TimeoutSeconds: 10,
-				CAInjectFrom: certs.InjectCAFrom(certOpts),
-			})
-			if got.Name != want.Name {
-				t.Errorf("name %q, Go builds %q", got.Name, want.Name)
-			}
-			if !equality.Semantic.DeepEqual(got.Annotations, want.Annotations) {
-				t.Errorf("annotations %v, Go builds %v", got.Annotations, want.Annotations)
-			}
-			if !equality.Semantic.DeepEqual(got.Webhooks, want.Webhooks) {
-				gy, _ := yaml.Marshal(got.Webhooks)
-				wy, _ := yaml.Marshal(want.Webhooks)
-				t.Errorf("webhooks differ from webhook.MutatingWebhookConfiguration:\n--- chart\n%s--- Go\n%s", gy, wy)
-			}
+			want := webhook.MutatingWebhookConfiguration(cc)
+			compareWebhookConfig(t, "webhook.MutatingWebhookConfiguration", &got.ObjectMeta, &want.ObjectMeta, got.Webhooks, want.Webhooks)
 		})
-	}
-
-	for _, rev := range []string{"", "canary"} {
 		t.Run("validating/rev="+rev, func(t *testing.T) {
 			got := parse(t, renderHelm(t, "--set", "revision="+rev)).validating(t)
-			want := webhook.ValidatingWebhookConfiguration(webhook.ClientConfig{
-				ServiceName: serviceName, ServiceNamespace: namespace, ServicePort: 443,
-				OwnNamespace: namespace, Revision: rev, TimeoutSeconds: 10,
-				CAInjectFrom: certs.InjectCAFrom(certOpts),
-			})
-			if got.Name != want.Name {
-				t.Errorf("name %q, Go builds %q", got.Name, want.Name)
-			}
-			if !equality.Semantic.DeepEqual(got.Annotations, want.Annotations) {
-				t.Errorf("annotations %v, Go builds %v", got.Annotations, want.Annotations)
-			}
-			if !equality.Semantic.DeepEqual(got.Webhooks, want.Webhooks) {
-				gy, _ := yaml.Marshal(got.Webhooks)
-				wy, _ := yaml.Marshal(want.Webhooks)
-				t.Errorf("webhooks differ from webhook.ValidatingWebhookConfiguration:\n--- chart\n%s--- Go\n%s", gy, wy)
-			}
+			want := webhook.ValidatingWebhookConfiguration(cc)
+			compareWebhookConfig(t, "webhook.ValidatingWebhookConfiguration", &got.ObjectMeta, &want.ObjectMeta, got.Webhooks, want.Webhooks)
 		})
 	}
 
@@ -117,4 +92,21 @@ func TestChartMatchesBinary(t *testing.T) {
 			}
 		}
 	})
+}
+
+// compareWebhookConfig compares a rendered webhook configuration with the one
+// the named Go builder makes: name, annotations and every webhook entry.
+func compareWebhookConfig(t *testing.T, builder string, got, want *metav1.ObjectMeta, gotHooks, wantHooks any) {
+	t.Helper()
+	if got.Name != want.Name {
+		t.Errorf("name %q, Go builds %q", got.Name, want.Name)
+	}
+	if !equality.Semantic.DeepEqual(got.Annotations, want.Annotations) {
+		t.Errorf("annotations %v, Go builds %v", got.Annotations, want.Annotations)
+	}
+	if !equality.Semantic.DeepEqual(gotHooks, wantHooks) {
+		gy, _ := yaml.Marshal(gotHooks)
+		wy, _ := yaml.Marshal(wantHooks)
+		t.Errorf("webhooks differ from %s:\n--- chart\n%s--- Go\n%s", builder, gy, wy)
+	}
 }
