@@ -34,6 +34,11 @@ import (
 //go:embed istio-crds.gen.yaml
 var istioCRDs []byte
 
+// IstioCRDs returns the Istio CRD YAML this package validates against (the
+// pinned module's, unmodified), for whatever installs those CRDs into an API
+// server (the test harness and `meshguard dev`), so both agree.
+func IstioCRDs() []byte { return istioCRDs }
+
 // crdVersion is one served version of one Istio CRD, compiled once.
 type crdVersion struct {
 	gvk        schema.GroupVersionKind

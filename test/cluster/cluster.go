@@ -33,6 +33,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshguard/meshguard/validation"
 )
 
 //go:embed crds
@@ -317,11 +319,15 @@ func (e *KubectlError) Error() string {
 
 func (e *KubectlError) Unwrap() error { return e.Err }
 
-// CRDs returns the Istio and cert-manager CRDs embedded from the module
-// versions go.mod pins (see hack/sync-crds.sh).
+// CRDs returns the Istio CRDs that package validation embeds and the
+// cert-manager CRDs embedded here, both from the module versions go.mod pins
+// (see hack/sync-crds.sh and `go generate ./validation`).
 func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	var out []*apiextensionsv1.CustomResourceDefinition
-	err := fs.WalkDir(crdFiles, "crds", func(path string, d fs.DirEntry, err error) error {
+	out, err := decodeCRDs("istio (validation.IstioCRDs)", validation.IstioCRDs())
+	if err != nil {
+		return nil, err
+	}
+	err = fs.WalkDir(crdFiles, "crds", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -329,24 +335,31 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 		if err != nil {
 			return err
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			crd := &apiextensionsv1.CustomResourceDefinition{}
-			if err := dec.Decode(crd); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return fmt.Errorf("decode CRD in %s: %w", path, err)
-			}
-			if crd.Name != "" {
-				out = append(out, crd)
-			}
-		}
+		crds, err := decodeCRDs(path, data)
+		out = append(out, crds...)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+func decodeCRDs(source string, data []byte) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var out []*apiextensionsv1.CustomResourceDefinition
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := dec.Decode(crd); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("decode CRD in %s: %w", source, err)
+		}
+		if crd.Name != "" {
+			out = append(out, crd)
+		}
+	}
 }
 
 // RepoRoot finds meshguard's repository root by walking up from the working

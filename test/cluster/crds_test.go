@@ -7,22 +7,35 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/validation"
 )
 
 // The embedded CRDs must be the ones of the module versions go.mod pins;
 // `hack/sync-crds.sh` refreshes them after a version bump.
 func TestCRDsMatchModules(t *testing.T) {
+	moduleDir := func(t *testing.T, module string) string {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+		if err != nil {
+			t.Fatalf("locate module %s: %v", module, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	t.Run("istio", func(t *testing.T) {
+		want, err := os.ReadFile(filepath.Join(moduleDir(t, "istio.io/api"), "kubernetes", "customresourcedefinitions.gen.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(validation.IstioCRDs(), want) {
+			t.Error("validation/istio-crds.gen.yaml differs from the pinned istio.io/api: run go generate ./validation")
+		}
+	})
 	cases := map[string]struct{ module, dir, embedded string }{
-		"istio":        {"istio.io/api", "kubernetes", "crds/istio"},
 		"cert-manager": {"github.com/cert-manager/cert-manager", "deploy/crds", "crds/cert-manager"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", tc.module).Output()
-			if err != nil {
-				t.Fatalf("locate module %s: %v", tc.module, err)
-			}
-			moduleDir := filepath.Join(strings.TrimSpace(string(out)), tc.dir)
+			moduleDir := filepath.Join(moduleDir(t, tc.module), tc.dir)
 			entries, err := crdFiles.ReadDir(tc.embedded)
 			if err != nil || len(entries) == 0 {
 				t.Fatalf("no embedded CRDs in %s: %v", tc.embedded, err)
