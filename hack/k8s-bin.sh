@@ -26,6 +26,9 @@ CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kube-controller-ma
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 echo "$stamp" > "$out/VERSION"
-"$out/kube-apiserver" --version
-"$out/kubectl" version --client | head -1
-"$out/etcd" --version | head -1
+# Print only the first line of each version report. No `| head -1`: head exits early, the writer dies of SIGPIPE,
+# and pipefail turns that into a failed build (exit 141).
+first_line() { local text; text=$("$@"); echo "${text%%$'\n'*}"; }
+first_line "$out/kube-apiserver" --version
+first_line "$out/kubectl" version --client
+first_line "$out/etcd" --version
