@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -218,6 +219,12 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.MaxRecvMsgSize(s.opts.MaxRecvMsgSize),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Long-lived workers instead of a goroutine per call: OPA's evaluation
+		// recurses deeply, and a fresh goroutine grows (copies) its stack on
+		// every call, ~40% of the server's CPU per Check before this
+		// (docs/benchmarks.md). Calls beyond the workers still get their own
+		// goroutine, so a slow call never queues another.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))

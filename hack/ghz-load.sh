@@ -6,6 +6,9 @@
 # Usage: hack/ghz-load.sh [policies=1000] [requests=20000] [concurrency=16]
 # PIN=1 pins the server to CPU 0 and ghz to CPU 1 (taskset), so the load generator
 # does not steal the server's core on a 2-core machine.
+# ghz runs with GOGC=400 (GHZ_GOGC to change): with Go's default its own 3-6 MB heap is collected every ~40 ms
+# on the same two cores, and those pauses land in the latencies it records (docs/benchmarks.md).
+# The server runs with meshguard's own GC default (GOGC unset; see cmd/meshguard/gc.go).
 # Needs bin/ghz: GOBIN=$PWD/bin go install github.com/bojand/ghz/cmd/ghz@v0.93.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +87,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}, PIN=${PIN:-0}"
-"${client_cpu[@]}" "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
+echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}, PIN=${PIN:-0}, ghz GOGC=${GHZ_GOGC:-400}"
+GOGC=${GHZ_GOGC:-400} "${client_cpu[@]}" "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
   -n "$REQUESTS" -c "$CONC" --connections 2 "127.0.0.1:$PORT" -O summary | tee "$work/ghz.txt" |
   grep -E "Count:|Requests/sec:|Average:|Fastest:|Slowest:|50 %|90 %|99 %|\[OK\]|\[PermissionDenied\]|Error" || true

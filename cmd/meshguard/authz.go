@@ -111,6 +111,7 @@ func newAuthzServeCmd() *cobra.Command {
 			if o.PolicyDir == "" {
 				return exitError{2, "--policy-dir is required"}
 			}
+			tuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lis, err := net.Listen("tcp", o.Addr)

@@ -35,6 +35,7 @@ this process. It prints a kubeconfig and commands to try. Ctrl-C stops it all
 and removes what it created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			return runDev(ctrl.SetupSignalHandler(), cmd.OutOrStdout(), binDir, o, newLogger(o.logDev))
 		},
 	}

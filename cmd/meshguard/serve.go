@@ -77,6 +77,7 @@ func newServeCmd() *cobra.Command {
 --authz=false runs either alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			log := newLogger(o.logDev)
 			cfg, err := loadRESTConfig(o.kubeconfig)
 			if err != nil {
