@@ -209,7 +209,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Annotations = map[string]string{}
 	}
 	var init *corev1.Container
-	if p.mode != "NONE" || p.cni {
+	if p.template == TemplateSidecar && (p.mode != "NONE" || p.cni) {
 		init = p.initContainer()
 	}
 	proxy, err := p.proxyContainer(pod)
@@ -365,16 +365,22 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 			m[k] = v
 		}
 	}
-	setIfAbsent(l, LabelTLSMode, "istio")
+	sidecar := p.template == TemplateSidecar
+	if sidecar {
+		setIfAbsent(l, LabelTLSMode, "istio")
+	}
 	if _, ok := l[LabelCanonicalName]; !ok {
 		name := firstNonEmpty(l["app.kubernetes.io/name"], l["app"], p.owner.Name)
-		if len(name) > 63 {
-			name = name[:63]
+		if sidecar { // the gateway template does not shorten it
+			if len(name) > 63 {
+				name = name[:63]
+			}
+			name = strings.Trim(name, "-_.")
 		}
-		l[LabelCanonicalName] = strings.Trim(name, "-_.")
+		l[LabelCanonicalName] = name
 	}
 	setIfAbsent(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
-	if md := p.proxyCfg.GetProxyMetadata(); md["ISTIO_META_ENABLE_HBONE"] == "true" {
+	if md := p.proxyCfg.GetProxyMetadata(); sidecar && md["ISTIO_META_ENABLE_HBONE"] == "true" {
 		setIfAbsent(l, "networking.istio.io/tunnel", "http")
 	}
 	if n := p.network(); n != "" {
@@ -383,14 +389,19 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 
 	a := pod.Annotations
 	a[AnnotationRev] = p.cfg.Revision()
+	var apps []string
 	for i := range pod.Spec.Containers {
 		if n := pod.Spec.Containers[i].Name; n != ProxyContainerName {
-			setIfAbsent(a, AnnotationDefaultLogsContainer, n)
-			setIfAbsent(a, AnnotationDefaultContainer, n)
-			break
+			apps = append(apps, n)
 		}
 	}
-	if p.cni {
+	// The sidecar template names the first app container; the gateway
+	// template only a sole one.
+	if len(apps) > 0 && (sidecar || len(apps) == 1) {
+		setIfAbsent(a, AnnotationDefaultLogsContainer, apps[0])
+		setIfAbsent(a, AnnotationDefaultContainer, apps[0])
+	}
+	if p.cni && sidecar {
 		v := p.cfg.Values.Global.Proxy
 		a[AnnotationInterceptionMode] = p.mode
 		a[AnnotationIncludeOutboundIPs] = p.anno(AnnotationIncludeOutboundIPs, *v.IncludeIPRanges)

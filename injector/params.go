@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 // config once, after validation (spec §2.1).
 type params struct {
 	cfg        *config.Snapshot
+	template   string // TemplateSidecar or TemplateGateway
 	namespace  string
 	owner      Owner
 	annos      map[string]string
@@ -67,12 +69,13 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 	a := p.annos
 	v := cfg.Values.Global
 
+	p.template = TemplateSidecar
 	if t, ok := a[AnnotationInjectTemplates]; ok {
-		for _, name := range strings.Split(t, ",") {
-			if n := strings.TrimSpace(name); n != "sidecar" && n != "" {
-				bad(AnnotationInjectTemplates, fmt.Errorf("template %q is not supported (meshguard injects only the default \"sidecar\" template)", n))
-			}
+		tmpl, err := parseTemplates(t)
+		if err != nil {
+			bad(AnnotationInjectTemplates, err)
 		}
+		p.template = tmpl
 	}
 
 	p.proxyCfg = cfg.Mesh.DefaultConfig
@@ -188,14 +191,17 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s %q is not true or false; ignored", AnnotationNativeSidecar, s))
 		}
 	}
-	p.native = native
+	// The gateway template has no native-sidecar form: the proxy is the pod.
+	p.native = native && p.template != TemplateGateway
 	p.hold = v.Proxy.HoldApplicationUntilProxyStarts
 	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
 		p.hold = h.GetValue()
 	}
 	p.cni = cfg.Values.Pilot.CNI.Enabled
 	p.owner = InferOwner(pod, namespace)
-	if len(errs) == 0 {
+	// The gateway template ignores the annotations that would make the
+	// proxy privileged, so only the sidecar's are checked.
+	if len(errs) == 0 && p.template == TemplateSidecar {
 		if err := p.checkPrivilegedAnnotations(); err != nil {
 			errs = append(errs, err)
 		}
@@ -212,6 +218,32 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 		}
 	}
 	return p, nil
+}
+
+// parseTemplates reads inject.istio.io/templates: comma-separated names,
+// trimmed, repeats allowed (spec §2.11). meshguard builds the sidecar and
+// gateway templates; any other name, or both at once, is an error rather
+// than a pod injected differently from what was asked.
+func parseTemplates(s string) (string, error) {
+	var names []string
+	for _, name := range strings.Split(s, ",") {
+		n := strings.TrimSpace(name)
+		switch {
+		case n == "":
+		case n != TemplateSidecar && n != TemplateGateway:
+			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q and %q templates)", n, TemplateSidecar, TemplateGateway)
+		case !slices.Contains(names, n):
+			names = append(names, n)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return TemplateSidecar, nil
+	case 1:
+		return names[0], nil
+	default:
+		return TemplateSidecar, fmt.Errorf("templates %q and %q cannot be combined", names[0], names[1])
+	}
 }
 
 func omitNil(r *config.ResourceValues) corev1.ResourceRequirements {

@@ -184,117 +184,14 @@ var one = resource.MustParse("1")
 // proxyContainer builds istio-proxy (spec §2.5); pod's regular containers
 // feed ISTIO_META_POD_PORTS and ISTIO_META_APP_CONTAINERS.
 func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
+	if p.template == TemplateGateway {
+		return p.gatewayContainer(pod)
+	}
 	v := p.cfg.Values.Global
-	m := p.cfg.Mesh
-	args := []string{
-		"proxy", "sidecar",
-		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
-		"--proxyLogLevel=" + p.anno(AnnotationLogLevel, v.Proxy.LogLevel),
-		"--proxyComponentLogLevel=" + p.anno(AnnotationComponentLog, v.Proxy.ComponentLogLevel),
-		"--log_output_level=" + p.anno(AnnotationAgentLogLevel, v.Logging.Level),
-	}
-	if v.LogAsJSON {
-		args = append(args, "--log_as_json")
-	}
-
-	env := make([]corev1.EnvVar, 0, 32)
-	if m.GetInboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_InboundTrafficPolicy_LOCALHOST {
-		env = append(env, corev1.EnvVar{Name: "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", Value: "true"})
-	}
-	caAddr := v.CAAddress
-	if caAddr == "" {
-		rev := ""
-		if r := p.cfg.Values.Revision; r != "" && r != "default" {
-			rev = "-" + r
-		}
-		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
-	}
-	podPorts, err := podPortsJSON(pod)
+	args := p.agentArgs("sidecar")
+	env, err := p.agentEnv(pod)
 	if err != nil {
 		return nil, err
-	}
-	var appNames []string
-	for i := range pod.Spec.Containers {
-		if n := pod.Spec.Containers[i].Name; n != ProxyContainerName {
-			appNames = append(appNames, n)
-		}
-	}
-	env = append(env,
-		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
-		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
-		fieldEnv("POD_NAME", "metadata.name"),
-		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-		fieldEnv("INSTANCE_IP", "status.podIP"),
-		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
-		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu", &one),
-		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
-		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
-		corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-		resourceEnv("GOMEMLIMIT", "limits.memory", nil),
-	)
-	clusterID := v.MultiCluster.ClusterName
-	if clusterID == "" {
-		clusterID = "Kubernetes"
-	}
-	env = append(env,
-		corev1.EnvVar{Name: "ISTIO_META_CLUSTER_ID", Value: clusterID},
-		fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
-		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: p.mode},
-	)
-	workload := pod.Labels[LabelWorkloadName]
-	if workload == "" {
-		workload = p.owner.Name
-	}
-	if workload != "" {
-		env = append(env, corev1.EnvVar{Name: "ISTIO_META_WORKLOAD_NAME", Value: workload})
-	}
-	if p.owner.Name != "" && p.owner.APIVersion != "" {
-		ns := p.namespace
-		if ns == "" {
-			ns = "default"
-		}
-		env = append(env, corev1.EnvVar{Name: "ISTIO_META_OWNER",
-			Value: "kubernetes://apis/" + p.owner.APIVersion + "/namespaces/" + ns + "/" + strings.ToLower(p.owner.Kind) + "s/" + p.owner.Name})
-	}
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok {
-		env = append(env, corev1.EnvVar{Name: "ISTIO_BOOTSTRAP_OVERRIDE", Value: "/etc/istio/custom-bootstrap/custom_bootstrap.json"})
-	}
-	td := m.TrustDomain
-	if td == "" {
-		td = v.TrustDomain
-	}
-	meshID := v.MeshID
-	if meshID == "" {
-		meshID = td
-	}
-	if meshID != "" {
-		env = append(env, corev1.EnvVar{Name: "ISTIO_META_MESH_ID", Value: meshID})
-	}
-	if td != "" {
-		env = append(env, corev1.EnvVar{Name: "TRUST_DOMAIN", Value: strings.TrimSuffix(td, "=")})
-	}
-	env = append(env, metadataEnv(p.proxyCfg)...)
-	// Network and URL-path envs are removed from their template position and
-	// appended after the template envs in sorted order (spec §2.5, §2.13).
-	extra := make(map[string]string, len(p.proxyEnv)+1)
-	if v.Network != "" {
-		extra["ISTIO_META_NETWORK"] = v.Network
-	}
-	for k, val := range p.proxyEnv {
-		extra[k] = val
-	}
-	if len(extra) > 0 {
-		kept := env[:0]
-		for _, e := range env {
-			if _, ok := extra[e.Name]; !ok {
-				kept = append(kept, e)
-			}
-		}
-		env = kept
-		for _, k := range sortedKeys(extra) {
-			env = append(env, corev1.EnvVar{Name: k, Value: extra[k]})
-		}
 	}
 
 	c := &corev1.Container{
@@ -369,6 +266,143 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	return c, nil
 }
 
+// agentArgs are pilot-agent's arguments for role (sidecar or router).
+func (p *params) agentArgs(role string) []string {
+	v := p.cfg.Values.Global
+	args := []string{
+		"proxy", role,
+		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
+		"--proxyLogLevel=" + p.anno(AnnotationLogLevel, v.Proxy.LogLevel),
+		"--proxyComponentLogLevel=" + p.anno(AnnotationComponentLog, v.Proxy.ComponentLogLevel),
+		"--log_output_level=" + p.anno(AnnotationAgentLogLevel, v.Logging.Level),
+	}
+	if v.LogAsJSON {
+		args = append(args, "--log_as_json")
+	}
+	return args
+}
+
+// agentEnv is istio-proxy's env for the pod's template, in template order,
+// then the network and URL-path envs (spec §2.5, §2.13).
+func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
+	v := p.cfg.Values.Global
+	m := p.cfg.Mesh
+	gw := p.template == TemplateGateway
+	env := make([]corev1.EnvVar, 0, 32)
+	if !gw && m.GetInboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_InboundTrafficPolicy_LOCALHOST {
+		env = append(env, corev1.EnvVar{Name: "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", Value: "true"})
+	}
+	caAddr := v.CAAddress
+	if caAddr == "" {
+		rev := ""
+		if r := p.cfg.Values.Revision; r != "" && r != "default" {
+			rev = "-" + r
+		}
+		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
+	}
+	cpuDivisor := &one
+	if gw {
+		cpuDivisor = nil // the gateway template sets no divisor
+	}
+	podPorts, err := podPortsJSON(pod)
+	if err != nil {
+		return nil, err
+	}
+	var appNames []string
+	for i := range pod.Spec.Containers {
+		if n := pod.Spec.Containers[i].Name; n != ProxyContainerName {
+			appNames = append(appNames, n)
+		}
+	}
+	env = append(env,
+		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
+		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
+		fieldEnv("POD_NAME", "metadata.name"),
+		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+		fieldEnv("INSTANCE_IP", "status.podIP"),
+		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+		fieldEnv("HOST_IP", "status.hostIP"),
+		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu", cpuDivisor),
+		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
+		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
+	)
+	if gw {
+		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory", nil), resourceEnv("GOMAXPROCS", "limits.cpu", nil),
+			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
+	} else {
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
+			resourceEnv("GOMEMLIMIT", "limits.memory", nil))
+	}
+	mode := p.mode
+	if gw {
+		mode = p.proxyCfg.GetInterceptionMode().String() // the gateway template ignores the annotation
+	}
+	clusterID := v.MultiCluster.ClusterName
+	if clusterID == "" {
+		clusterID = "Kubernetes"
+	}
+	env = append(env,
+		corev1.EnvVar{Name: "ISTIO_META_CLUSTER_ID", Value: clusterID},
+		fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
+		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: mode},
+	)
+	workload := pod.Labels[LabelWorkloadName]
+	if gw || workload == "" {
+		workload = p.owner.Name
+	}
+	if workload != "" {
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_WORKLOAD_NAME", Value: workload})
+	}
+	if p.owner.Name != "" && p.owner.APIVersion != "" {
+		ns := p.namespace
+		if ns == "" {
+			ns = "default"
+		}
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_OWNER",
+			Value: "kubernetes://apis/" + p.owner.APIVersion + "/namespaces/" + ns + "/" + strings.ToLower(p.owner.Kind) + "s/" + p.owner.Name})
+	}
+	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && !gw {
+		env = append(env, corev1.EnvVar{Name: "ISTIO_BOOTSTRAP_OVERRIDE", Value: "/etc/istio/custom-bootstrap/custom_bootstrap.json"})
+	}
+	td := m.TrustDomain
+	if td == "" {
+		td = v.TrustDomain
+	}
+	meshID := v.MeshID
+	if meshID == "" {
+		meshID = td
+	}
+	if meshID != "" {
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_MESH_ID", Value: meshID})
+	}
+	if td != "" {
+		env = append(env, corev1.EnvVar{Name: "TRUST_DOMAIN", Value: strings.TrimSuffix(td, "=")})
+	}
+	env = append(env, metadataEnv(p.proxyCfg)...)
+	// Network and URL-path envs are removed from their template position and
+	// appended after the template envs in sorted order (spec §2.5, §2.13).
+	extra := make(map[string]string, len(p.proxyEnv)+1)
+	if v.Network != "" {
+		extra["ISTIO_META_NETWORK"] = v.Network
+	}
+	for k, val := range p.proxyEnv {
+		extra[k] = val
+	}
+	if len(extra) > 0 {
+		kept := env[:0]
+		for _, e := range env {
+			if _, ok := extra[e.Name]; !ok {
+				kept = append(kept, e)
+			}
+		}
+		env = kept
+		for _, k := range sortedKeys(extra) {
+			env = append(env, corev1.EnvVar{Name: k, Value: extra[k]})
+		}
+	}
+	return env, nil
+}
+
 func (p *params) annoInt(key string, def int32) int32 {
 	if s, ok := p.annos[key]; ok {
 		if n, err := strconv.ParseInt(s, 10, 32); err == nil {
@@ -409,7 +443,7 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 			corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok {
+	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
 		ms = append(ms, corev1.VolumeMount{Name: "custom-bootstrap-volume", MountPath: "/etc/istio/custom-bootstrap"})
 	}
 	ms = append(ms,
@@ -424,7 +458,7 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 
 func (p *params) userMounts(c *corev1.Container) error {
 	s, ok := p.annos[AnnotationUserVolumeMount]
-	if !ok {
+	if !ok || p.template != TemplateSidecar {
 		return nil
 	}
 	var m map[string]corev1.VolumeMount
@@ -447,7 +481,8 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		{Name: "credential-socket"},
 		{Name: "workload-certs"},
 	}
-	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok {
+	sidecar := p.template == TemplateSidecar
+	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok && sidecar {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}})
 	}
@@ -470,10 +505,14 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 				LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: ptr(true)}}})
 	}
 	if v.MountMtlsCerts {
+		sa := pod.Spec.ServiceAccountName
+		if sa == "" && !sidecar {
+			sa = "default" // the gateway template names the default account's secret
+		}
 		vs = append(vs, corev1.Volume{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: "istio." + pod.Spec.ServiceAccountName, Optional: ptr(true)}}})
+			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
-	if s, ok := p.annos[AnnotationUserVolume]; ok {
+	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
 		var m map[string]corev1.Volume
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
 			return nil, fieldErr("annotation "+AnnotationUserVolume, err)

@@ -289,6 +289,37 @@ func TestInjectionE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("gateway template by pod label in an unlabelled namespace", func(t *testing.T) {
+		cluster.CreateNamespace(t, c, "istio-ingress", nil)
+		manifest, err := os.ReadFile("testdata/gateway-pod.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(t, "istio-ingress", string(manifest))
+		p := get(t, "istio-ingress", "ingressgateway")
+		if names(p.Spec.Containers) != "istio-proxy" || len(p.Spec.InitContainers) != 0 {
+			t.Fatalf("containers %q init %q, want only istio-proxy", names(p.Spec.Containers), names(p.Spec.InitContainers))
+		}
+		proxy := p.Spec.Containers[0]
+		if proxy.Image != "registry.istio.io/testing/proxyv2:latest" || len(proxy.Args) < 2 || proxy.Args[1] != "router" {
+			t.Fatalf("image %q args %q, want the configured image and proxy router", proxy.Image, proxy.Args)
+		}
+		if sc := proxy.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 1337 {
+			t.Fatalf("the Deployment's securityContext was not kept: %+v", sc)
+		}
+		if _, ok := p.Labels[injector.LabelTLSMode]; ok || p.Annotations[injector.AnnotationStatus] == "" {
+			t.Fatalf("labels %v annotations %v", p.Labels, p.Annotations)
+		}
+		again, err := injector.Inject(p, "istio-ingress", config.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again.Patch) != 0 {
+			b, _ := json.Marshal(again.Patch)
+			t.Fatalf("re-injecting the stored gateway pod yields %d ops: %s", len(again.Patch), b)
+		}
+	})
+
 	t.Run("pre-injected pod is not injected twice", func(t *testing.T) {
 		res, err := kubeinject.Inject(strings.NewReader(pod("pre", nil, nil)), config.Default())
 		if err != nil {
