@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -101,7 +102,7 @@ func (p *params) checkPrivilegedAnnotations() error {
 	deny := func(field, what string) {
 		errs = append(errs, fieldErr(field, fmt.Errorf("%s, which %s does not permit", what, allowPrivilegedKey)))
 	}
-	meshPC := p.cfg.Mesh.DefaultConfig
+	meshPC := p.operatorCfg
 	if p.mode == "TPROXY" && meshPC.GetInterceptionMode().String() != "TPROXY" {
 		field := "annotation " + AnnotationInterceptionMode
 		if _, ok := p.annos[AnnotationInterceptionMode]; !ok {
@@ -113,7 +114,8 @@ func (p *params) checkPrivilegedAnnotations() error {
 		deny("annotation "+AnnotationCapNetBind, "it runs istio-proxy as root with NET_BIND_SERVICE")
 	}
 	if p.proxyCfg.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] == "true" && meshPC.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] != "true" {
-		deny("annotation "+AnnotationProxyConfig+" (proxyMetadata.IPTABLES_TRACE_LOGGING)", "it makes istio-proxy privileged and root")
+		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] != "" })
+		deny(src+" (proxyMetadata.IPTABLES_TRACE_LOGGING)", "it makes istio-proxy privileged and root")
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	"strings"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
@@ -52,6 +53,10 @@ type Options struct {
 	// ISTIO_META_CLUSTER_ID, ISTIO_META_NETWORK); they replace same-named
 	// template envs and are appended in sorted order (spec §1.4, §2.5).
 	ProxyEnv map[string]string
+	// ProxyConfigs are the ProxyConfig resources of the mesh's root namespace
+	// and the pod's namespace (others are ignored), in any order; the
+	// webhook lists them from its cache (spec §2.1).
+	ProxyConfigs []*clientnetworking.ProxyConfig
 }
 
 // InjectWith is Inject with Options.
@@ -77,7 +82,7 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
-	p, err := resolveParams(out, namespace, cfg)
+	p, err := resolveParams(out, namespace, cfg, opts.ProxyConfigs)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}

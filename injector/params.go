@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -19,12 +20,18 @@ import (
 // params are the per-pod inputs of the sidecar, resolved from annotations and
 // config once, after validation (spec §2.1).
 type params struct {
-	cfg        *config.Snapshot
-	template   string // TemplateSidecar or TemplateGateway
-	namespace  string
-	owner      Owner
-	annos      map[string]string
-	proxyCfg   *meshv1alpha1.ProxyConfig
+	cfg       *config.Snapshot
+	template  string // TemplateSidecar or TemplateGateway
+	namespace string
+	owner     Owner
+	annos     map[string]string
+	proxyCfg  *meshv1alpha1.ProxyConfig
+	// operatorCfg is the mesh defaultConfig with the root namespace's
+	// ProxyConfig resource: the operator's settings, not allow-listed.
+	operatorCfg *meshv1alpha1.ProxyConfig
+	// podLayers are what each pod-level ProxyConfig input sets, lowest
+	// precedence first, to name the source of a setting in messages.
+	podLayers  []proxyConfigLayer
 	proxyJSON  string
 	mode       string // REDIRECT, TPROXY or NONE
 	native     bool
@@ -57,7 +64,7 @@ func (p *params) anno(key, def string) string {
 // resolveParams validates the pod's injection annotations and resolves the
 // effective settings. Invalid annotations deny the pod (as Istio does) with an
 // error naming each bad annotation.
-func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*params, error) {
+func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, crs []*clientnetworking.ProxyConfig) (*params, error) {
 	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations}
 	if p.annos == nil {
 		p.annos = map[string]string{}
@@ -78,17 +85,42 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*pa
 		p.template = tmpl
 	}
 
-	p.proxyCfg = cfg.Mesh.DefaultConfig
-	p.proxyJSON = cfg.ProxyConfigJSON
+	// The effective ProxyConfig, lowest precedence first (Istio's
+	// EffectiveProxyConfig): mesh defaultConfig, the root namespace's
+	// ProxyConfig resource (together: the operator's), then the pod
+	// namespace's resource, the proxy.istio.io/config annotation and a
+	// resource selecting the pod (pod-level, allow-listed in guard.go).
+	levels := pickProxyConfigs(crs, cfg.Mesh.GetRootNamespace(), namespace, pod.Labels)
+	p.operatorCfg = applyProxyConfig(cfg.Mesh.DefaultConfig, levels.root)
+	p.proxyCfg = p.operatorCfg
+	addLayer := func(source string, cr *clientnetworking.ProxyConfig) {
+		if cr != nil {
+			p.proxyCfg = applyProxyConfig(p.proxyCfg, cr)
+			p.podLayers = append(p.podLayers, proxyConfigLayer{source, applyProxyConfig(&meshv1alpha1.ProxyConfig{}, cr)})
+		}
+	}
+	addLayer(crSource(levels.namespace), levels.namespace)
 	if s, ok := a[AnnotationProxyConfig]; ok {
-		pc, err := config.ParseProxyConfig(cfg.Mesh.DefaultConfig, s)
+		pc, err := config.ParseProxyConfig(p.proxyCfg, s)
+		own, ownErr := config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
+		if err == nil {
+			err = ownErr
+		}
 		if err != nil {
 			bad(AnnotationProxyConfig, err)
-		} else if js, err := config.ProxyConfigJSON(pc); err != nil {
-			bad(AnnotationProxyConfig, err)
 		} else {
-			p.proxyCfg, p.proxyJSON = pc, js
+			p.proxyCfg = pc
+			p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
 		}
+	}
+	addLayer(crSource(levels.workload), levels.workload)
+	p.proxyJSON = cfg.ProxyConfigJSON
+	if p.proxyCfg != cfg.Mesh.DefaultConfig {
+		js, err := config.ProxyConfigJSON(p.proxyCfg)
+		if err != nil {
+			bad(AnnotationProxyConfig, err)
+		}
+		p.proxyJSON = js
 	}
 
 	p.mode = p.proxyCfg.GetInterceptionMode().String()

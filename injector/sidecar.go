@@ -19,7 +19,7 @@ func ptr[T any](v T) *T { return &v }
 // pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
 // used only if it is the configured one or allowed (guard.go).
 func (p *params) image(name string) string {
-	meshType := p.cfg.Mesh.DefaultConfig.GetImage().GetImageType()
+	meshType := p.operatorCfg.GetImage().GetImageType()
 	configured := p.buildImage(name, meshType)
 	if img, ok := p.annos[AnnotationProxyImage]; ok && strings.Contains(img, "/") {
 		return p.allowImage(img, configured, "annotation "+AnnotationProxyImage)
@@ -28,7 +28,8 @@ func (p *params) image(name string) string {
 		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyImageType)
 	}
 	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
-		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyConfig+" (image.imageType)")
+		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetImage() != nil })
+		return p.allowImage(p.buildImage(name, t), configured, src+" (image.imageType)")
 	}
 	return configured
 }

@@ -2,19 +2,23 @@ package webhook
 
 import (
 	"context"
-	"strings"
-
+	"errors"
 	"fmt"
 	"net/http"
-
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	jsoniter "github.com/json-iterator/go"
 	"github.com/spf13/pflag"
+	clientnetworkingv1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -115,6 +119,10 @@ func (c *ConfigStore) Store(s *config.Snapshot) { c.p.Store(s) }
 type InjectHandler struct {
 	Config *ConfigStore
 	Log    logr.Logger
+	// ProxyConfigs, if set, reads ProxyConfig resources (networking.istio.io
+	// v1beta1) for the mesh root namespace and the pod's namespace: the
+	// manager's cache in serve, so a request never waits on the API server.
+	ProxyConfigs client.Reader
 }
 
 var _ admission.Handler = (*InjectHandler)(nil)
@@ -153,7 +161,15 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		log.V(1).Info("skipping sidecar injection", "reason", d.Reason)
 		return admission.Allowed("").WithWarnings(d.Warnings...)
 	}
-	res, err := injector.InjectWith(pod, ns, cfg, injector.Options{ProxyEnv: proxyEnv})
+	crs, err := listProxyConfigs(ctx, h.ProxyConfigs, cfg.Mesh.GetRootNamespace(), ns)
+	if err != nil {
+		// Injecting without them would silently give the pod a different
+		// proxy config than the cluster asks for.
+		result, reason = "error", "proxyconfig_read"
+		log.Error(err, "reading ProxyConfig resources")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
+	}
+	res, err := injector.InjectWith(pod, ns, cfg, injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs})
 	if err != nil {
 		result, reason = "denied", "invalid"
 		// The message (returned to the requester) may quote annotation
@@ -194,15 +210,35 @@ func limitBody(next http.Handler, max int64) http.Handler {
 	})
 }
 
-// NewInjectHTTPHandler returns the /inject http.Handler (AdmissionReview v1
-// and v1beta1) with the body limit applied.
-func NewInjectHTTPHandler(store *ConfigStore, maxBytes int64, log logr.Logger) http.Handler {
+// listProxyConfigs reads the ProxyConfig resources of the root namespace and
+// of ns. A cluster without the ProxyConfig CRD has none.
+func listProxyConfigs(ctx context.Context, r client.Reader, rootNamespace, ns string) ([]*clientnetworkingv1beta1.ProxyConfig, error) {
+	if r == nil {
+		return nil, nil
+	}
+	var out []*clientnetworkingv1beta1.ProxyConfig
+	for _, n := range slices.Compact([]string{rootNamespace, ns}) {
+		var l clientnetworkingv1beta1.ProxyConfigList
+		if err := r.List(ctx, &l, client.InNamespace(n)); err != nil {
+			if meta.IsNoMatchError(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("listing ProxyConfig resources in namespace %s: %w", n, err)
+		}
+		out = append(out, l.Items...)
+	}
+	return out, nil
+}
+
+// NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
+// v1 and v1beta1) with the body limit applied.
+func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes
 	}
-	crLog := redactLogger(log)
+	crLog := redactLogger(h.Log)
 	wh := &admission.Webhook{
-		Handler:      &InjectHandler{Config: store, Log: log},
+		Handler:      h,
 		RecoverPanic: ptrTo(true),
 		// The default constructor adds per-request WithValues (allocations on
 		// every call) for logs it only emits at V(5); our handler logs with
@@ -230,7 +266,11 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	}
 	registerMetrics()
 	store := NewConfigStore(snap)
-	h := NewInjectHTTPHandler(store, o.MaxRequestBytes, log)
+	proxyConfigs, err := proxyConfigReader(mgr, log)
+	if err != nil {
+		return err
+	}
+	h := NewInjectHTTPHandler(&InjectHandler{Config: store, Log: log, ProxyConfigs: proxyConfigs}, o.MaxRequestBytes)
 	mgr.GetWebhookServer().Register(InjectPath, h)
 	// /inject/cluster/<id>/net/<network>/... for remote clusters (spec §1.4).
 	mgr.GetWebhookServer().Register(InjectPath+"/", h)
@@ -238,6 +278,81 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 		return fmt.Errorf("adding injector config watcher: %w", err)
 	}
 	return nil
+}
+
+// proxyConfigReader returns the reader /inject lists ProxyConfig resources
+// with: the manager's cache, behind a runnable that starts the informer with
+// the manager and a readiness check that holds the replica out of the
+// Service until the initial list is done, so no admission request waits for
+// it. Without the ProxyConfig CRD there are no resources.
+func proxyConfigReader(mgr manager.Manager, log logr.Logger) (client.Reader, error) {
+	if err := clientnetworkingv1beta1.AddToScheme(mgr.GetScheme()); err != nil {
+		return nil, fmt.Errorf("adding Istio networking v1beta1 types to the scheme: %w", err)
+	}
+	src := &proxyConfigSource{Reader: mgr.GetCache(), cache: mgr.GetCache(), log: log}
+	if err := mgr.Add(src); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("proxyconfigs", src.ready); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// proxyConfigSource is a client.Reader over the cache that knows whether the
+// ProxyConfig informer has synced or the CRD is absent.
+type proxyConfigSource struct {
+	client.Reader
+	cache cache.Cache
+	log   logr.Logger
+	state atomic.Int32 // proxyConfigsPending, proxyConfigsSynced or proxyConfigsAbsent
+}
+
+const (
+	proxyConfigsPending int32 = iota
+	proxyConfigsSynced
+	proxyConfigsAbsent
+)
+
+// Start starts the informer and waits for its initial list, retrying
+// transient failures; every replica needs it, leader or not.
+func (s *proxyConfigSource) Start(ctx context.Context) error {
+	for {
+		_, err := s.cache.GetInformer(ctx, &clientnetworkingv1beta1.ProxyConfig{})
+		switch {
+		case err == nil:
+			s.state.Store(proxyConfigsSynced)
+			return nil
+		case meta.IsNoMatchError(err):
+			s.log.Info("the ProxyConfig CRD (networking.istio.io/v1beta1) is not installed; injecting without ProxyConfig resources until restarted")
+			s.state.Store(proxyConfigsAbsent)
+			return nil
+		}
+		s.log.Error(err, "starting the ProxyConfig informer; retrying")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// NeedLeaderElection: every replica serves /inject.
+func (s *proxyConfigSource) NeedLeaderElection() bool { return false }
+
+func (s *proxyConfigSource) ready(*http.Request) error {
+	if s.state.Load() == proxyConfigsPending {
+		return errors.New("ProxyConfig resources not listed yet")
+	}
+	return nil
+}
+
+// List reads from the cache, or reports no match when the CRD is absent.
+func (s *proxyConfigSource) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
+	if s.state.Load() == proxyConfigsAbsent {
+		return &meta.NoKindMatchError{GroupKind: clientnetworkingv1beta1.SchemeGroupVersion.WithKind("ProxyConfig").GroupKind()}
+	}
+	return s.Reader.List(ctx, l, opts...)
 }
 
 // watcher is the config file watcher SetupInjection runs.

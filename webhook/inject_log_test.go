@@ -80,7 +80,7 @@ func TestInjectLogsNoSecrets(t *testing.T) {
 		{name: "undecodable review next to the token", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":{"x":"` + token + `"}, oops}}`)},
 	}
 	log, logs := captureLogger()
-	h := NewInjectHTTPHandler(NewConfigStore(config.Default()), 0, log)
+	h := NewInjectHTTPHandler(&InjectHandler{Config: NewConfigStore(config.Default()), Log: log}, 0)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.body

@@ -86,7 +86,7 @@ func newHandler(t testing.TB, snap *config.Snapshot) http.Handler {
 	if snap == nil {
 		snap = config.Default()
 	}
-	return NewInjectHTTPHandler(NewConfigStore(snap), 0, logr.Discard())
+	return NewInjectHTTPHandler(&InjectHandler{Config: NewConfigStore(snap), Log: logr.Discard()}, 0)
 }
 
 func TestInjectHandler(t *testing.T) {
@@ -169,7 +169,7 @@ func checkPatchApplies(t testing.TB, pod *corev1.Pod, patch []byte) *corev1.Pod 
 }
 
 func TestInjectHandlerBodyLimit(t *testing.T) {
-	h := NewInjectHTTPHandler(NewConfigStore(config.Default()), 4096, logr.Discard())
+	h := NewInjectHTTPHandler(&InjectHandler{Config: NewConfigStore(config.Default()), Log: logr.Discard()}, 4096)
 	body := reviewBody(t, testPod(200), nil)
 	r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")

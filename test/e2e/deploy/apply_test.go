@@ -110,6 +110,7 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"list", "namespaces"}, true},
 		{[]string{"get", "services", "-n", "demo"}, true},
 		{[]string{"list", "virtualservices.networking.istio.io", "-A"}, true},
+		{[]string{"watch", "proxyconfigs.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "authorizationpolicies.security.istio.io", "-A"}, true},
 		{[]string{"list", "telemetries.telemetry.istio.io", "-A"}, true},
 		{[]string{"watch", "wasmplugins.extensions.istio.io", "-A"}, true},

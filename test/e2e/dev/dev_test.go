@@ -141,6 +141,25 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		t.Errorf("rejection does not name the field: %s", out)
 	}
 
+	// A ProxyConfig resource reaches injection through the server's cache:
+	// pods created after it carry its concurrency and environment variables.
+	proxyConfig := `printf 'apiVersion: networking.istio.io/v1beta1\nkind: ProxyConfig\nmetadata: {name: cfg, namespace: demo}\nspec:\n  concurrency: 3\n  environmentVariables: {FROM_PROXYCONFIG: "yes"}\n' | kubectl apply -f -`
+	if out, err := shell(proxyConfig); err != nil {
+		t.Fatalf("applying a ProxyConfig: %v\n%s", err, out)
+	}
+	dryRun := `kubectl run pc -n demo --image=nginx --dry-run=server -o jsonpath='{.spec.containers[?(@.name=="istio-proxy")].env}'`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := shell(dryRun)
+		if err == nil && strings.Contains(out, `\"concurrency\":3`) && strings.Contains(out, `"FROM_PROXYCONFIG"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ProxyConfig never reached injection (%v): %s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// Ctrl-C stops everything and removes the temporary directory.
 	apiServer := apiServerAddr(t, kubeconfig)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

@@ -159,7 +159,7 @@ func TestInjectionE2E(t *testing.T) {
 	log := testr.New(t)
 	store := webhook.NewConfigStore(config.Default())
 	srv := cluster.ServeWebhooks(t, func(s ctrlwebhook.Server) {
-		s.Register(webhook.InjectPath, rec.wrap(webhook.NewInjectHTTPHandler(store, 0, log)))
+		s.Register(webhook.InjectPath, rec.wrap(webhook.NewInjectHTTPHandler(&webhook.InjectHandler{Config: store, Log: log, ProxyConfigs: c.Client}, 0)))
 		s.Register(latePath, &admission.Webhook{Handler: admission.HandlerFunc(addLateContainer)})
 	})
 	cc := srv.ClientConfig
@@ -317,6 +317,38 @@ func TestInjectionE2E(t *testing.T) {
 		if len(again.Patch) != 0 {
 			b, _ := json.Marshal(again.Patch)
 			t.Fatalf("re-injecting the stored gateway pod yields %d ops: %s", len(again.Patch), b)
+		}
+	})
+
+	t.Run("ProxyConfig resources: namespace and workload levels", func(t *testing.T) {
+		cluster.CreateNamespace(t, c, "tuned", map[string]string{"istio-injection": "enabled"})
+		const crs = `apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
+metadata: {name: ns-wide, namespace: tuned}
+spec:
+  concurrency: 3
+  environmentVariables: {LEVEL: namespace, NS_ONLY: "1"}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
+metadata: {name: web-only, namespace: tuned}
+spec:
+  selector: {matchLabels: {app: web}}
+  environmentVariables: {LEVEL: workload}
+`
+		if out, err := c.Kubectl(ctx, crs, "apply", "-f", "-"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, tc := range []struct{ pod, app, level string }{{"tuned-web", "web", "workload"}, {"tuned-db", "db", "namespace"}} {
+			create(t, "tuned", pod(tc.pod, map[string]string{"app": tc.app}, nil))
+			env := map[string]string{}
+			for _, e := range get(t, "tuned", tc.pod).Spec.Containers[1].Env {
+				env[e.Name] = e.Value
+			}
+			if !strings.Contains(env["PROXY_CONFIG"], `"concurrency":3`) || env["LEVEL"] != tc.level || env["NS_ONLY"] != "1" {
+				t.Errorf("%s: PROXY_CONFIG %s LEVEL %q NS_ONLY %q, want concurrency 3 from the namespace and LEVEL=%s",
+					tc.pod, env["PROXY_CONFIG"], env["LEVEL"], env["NS_ONLY"], tc.level)
+			}
 		}
 	})
 

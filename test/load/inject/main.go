@@ -115,7 +115,7 @@ func run(ctx context.Context, o options) (report, error) {
 	url := o.url
 	tr := &http.Transport{MaxIdleConnsPerHost: o.concurrency, ForceAttemptHTTP2: true}
 	if url == "" {
-		srv := httptest.NewUnstartedServer(webhook.NewInjectHTTPHandler(webhook.NewConfigStore(config.Default()), 0, logr.Discard()))
+		srv := httptest.NewUnstartedServer(webhook.NewInjectHTTPHandler(&webhook.InjectHandler{Config: webhook.NewConfigStore(config.Default()), Log: logr.Discard()}, 0))
 		srv.EnableHTTP2 = true
 		srv.StartTLS() // listens on 127.0.0.1
 		defer srv.Close()

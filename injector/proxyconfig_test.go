@@ -1,0 +1,197 @@
+package injector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networkingapi "istio.io/api/networking/v1beta1"
+	typeapi "istio.io/api/type/v1beta1"
+	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// proxyConfigCR builds a ProxyConfig resource created age minutes after a
+// fixed instant (older resources win at their level).
+func proxyConfigCR(ns, name string, minute int, selector map[string]string, concurrency int32, env map[string]string) *clientnetworking.ProxyConfig {
+	cr := &clientnetworking.ProxyConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+		CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, minute, 0, 0, time.UTC))}}
+	if selector != nil {
+		cr.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: selector}
+	}
+	if concurrency >= 0 {
+		cr.Spec.Concurrency = wrapperspb.Int32(concurrency)
+	}
+	cr.Spec.EnvironmentVariables = env
+	return cr
+}
+
+func proxyEnv(t *testing.T, pod *corev1.Pod) map[string]string {
+	t.Helper()
+	for _, c := range pod.Spec.Containers {
+		if c.Name == ProxyContainerName {
+			out := map[string]string{}
+			for _, e := range c.Env {
+				out[e.Name] = e.Value
+			}
+			return out
+		}
+	}
+	t.Fatal("no istio-proxy container")
+	return nil
+}
+
+// TestProxyConfigResources: which ProxyConfig resources apply to a pod and
+// in what precedence (Istio's EffectiveProxyConfig): mesh < root namespace <
+// pod namespace < proxy.istio.io/config annotation < workload selector; at
+// each level only the oldest resource; environmentVariables merge key by key.
+func TestProxyConfigResources(t *testing.T) {
+	none := int32(-1)
+	web := map[string]string{"app": "hello"}
+	for _, tc := range []struct {
+		name       string
+		ns         string
+		annotation string
+		crs        []*clientnetworking.ProxyConfig
+		want       string            // PROXY_CONFIG
+		wantEnv    map[string]string // proxyMetadata env vars present
+		absentEnv  []string
+	}{
+		{name: "none", ns: "app", want: `{}`},
+		{name: "root namespace applies mesh-wide", ns: "app",
+			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("istio-system", "mesh", 0, nil, 2, map[string]string{"A": "root"})},
+			want:    `{"concurrency":2,"proxyMetadata":{"A":"root"}}`,
+			wantEnv: map[string]string{"A": "root"}},
+		{name: "namespace over root, env merged", ns: "app",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("istio-system", "mesh", 0, nil, 2, map[string]string{"A": "root", "B": "root"}),
+				proxyConfigCR("app", "ns", 1, nil, 3, map[string]string{"A": "ns"}),
+			},
+			want:    `{"concurrency":3,"proxyMetadata":{"A":"ns","B":"root"}}`,
+			wantEnv: map[string]string{"A": "ns", "B": "root"}},
+		{name: "oldest namespace resource only", ns: "app",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("app", "newer", 5, nil, 7, nil),
+				proxyConfigCR("app", "older", 1, nil, 3, nil),
+			},
+			want: `{"concurrency":3}`},
+		{name: "annotation over namespace", ns: "app", annotation: "concurrency: 4",
+			crs:  []*clientnetworking.ProxyConfig{proxyConfigCR("app", "ns", 1, nil, 3, nil)},
+			want: `{"concurrency":4}`},
+		{name: "workload selector over annotation", ns: "app", annotation: "concurrency: 4\nproxyMetadata: {A: anno, C: anno}",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("app", "ns", 1, nil, 3, nil),
+				proxyConfigCR("app", "wl", 2, web, 5, map[string]string{"A": "wl"}),
+			},
+			want:    `{"concurrency":5,"proxyMetadata":{"A":"wl","C":"anno"}}`,
+			wantEnv: map[string]string{"A": "wl", "C": "anno"}},
+		{name: "selector that does not match, empty selector, other namespace: ignored", ns: "app",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("app", "other-app", 1, map[string]string{"app": "other"}, 6, nil),
+				proxyConfigCR("app", "empty-selector", 1, map[string]string{}, 6, nil),
+				proxyConfigCR("elsewhere", "ns", 1, nil, 6, map[string]string{"X": "1"}),
+			},
+			want: `{}`, absentEnv: []string{"X"}},
+		{name: "concurrency 0 overrides", ns: "app",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("istio-system", "mesh", 0, nil, 2, nil),
+				proxyConfigCR("app", "ns", 1, nil, 0, nil),
+			},
+			want: `{"concurrency":0}`},
+		{name: "pod in the root namespace: root level once", ns: "istio-system",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("istio-system", "older", 0, nil, 2, nil),
+				proxyConfigCR("istio-system", "newer", 1, nil, 9, nil),
+			},
+			want: `{"concurrency":2}`},
+		{name: "resource without concurrency keeps the lower level's", ns: "app",
+			crs: []*clientnetworking.ProxyConfig{
+				proxyConfigCR("istio-system", "mesh", 0, nil, 2, nil),
+				proxyConfigCR("app", "ns", 1, nil, none, map[string]string{"A": "ns"}),
+			},
+			want: `{"concurrency":2,"proxyMetadata":{"A":"ns"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			pod.Namespace = tc.ns
+			if tc.annotation != "" {
+				pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
+			}
+			res, err := InjectWith(pod, tc.ns, config.Default(), Options{ProxyConfigs: tc.crs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := proxyEnv(t, res.Pod)
+			if env["PROXY_CONFIG"] != tc.want {
+				t.Errorf("PROXY_CONFIG %s, want %s", env["PROXY_CONFIG"], tc.want)
+			}
+			for k, v := range tc.wantEnv {
+				if env[k] != v {
+					t.Errorf("env %s=%q, want %q", k, env[k], v)
+				}
+			}
+			for _, k := range tc.absentEnv {
+				if _, ok := env[k]; ok {
+					t.Errorf("env %s set by a resource that does not apply", k)
+				}
+			}
+		})
+	}
+}
+
+// TestProxyConfigResourceGuard: an image type or a privileged setting from
+// a ProxyConfig resource in the pod's namespace is a pod-level input (the
+// allow-list applies, and messages name the resource); the root
+// namespace's is the operator's.
+func TestProxyConfigResourceGuard(t *testing.T) {
+	distroless := func(cr *clientnetworking.ProxyConfig) *clientnetworking.ProxyConfig {
+		cr.Spec.Image = &networkingapi.ProxyImage{ImageType: "distroless"}
+		return cr
+	}
+	const configured = "registry.istio.io/testing/proxyv2:latest"
+
+	t.Run("root namespace image type applies", func(t *testing.T) {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		res, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+			distroless(proxyConfigCR("istio-system", "mesh", 0, nil, -1, nil))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := res.Pod.Spec.Containers[1].Image; img != configured+"-distroless" || len(res.Warnings) != 0 {
+			t.Fatalf("image %q warnings %q", img, res.Warnings)
+		}
+	})
+	t.Run("namespace image type ignored with a warning naming the resource", func(t *testing.T) {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		res, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+			distroless(proxyConfigCR("app", "ns", 0, nil, -1, nil))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := res.Pod.Spec.Containers[1].Image; img != configured {
+			t.Fatalf("image %q, want the configured one", img)
+		}
+		if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "ProxyConfig app/ns (image.imageType)") {
+			t.Fatalf("warnings %q should name the resource", res.Warnings)
+		}
+	})
+	t.Run("privileged env from a namespace resource denied, naming it", func(t *testing.T) {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		_, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+			proxyConfigCR("app", "trace", 0, nil, -1, map[string]string{"IPTABLES_TRACE_LOGGING": "true"})}})
+		if err == nil || !strings.Contains(err.Error(), "ProxyConfig app/trace (proxyMetadata.IPTABLES_TRACE_LOGGING)") {
+			t.Fatalf("want a denial naming ProxyConfig app/trace, got %v", err)
+		}
+	})
+	t.Run("privileged env from the root namespace is the operator's", func(t *testing.T) {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		if _, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+			proxyConfigCR("istio-system", "trace", 0, nil, -1, map[string]string{"IPTABLES_TRACE_LOGGING": "true"})}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
