@@ -219,7 +219,8 @@ func listProxyConfigs(ctx context.Context, r client.Reader, rootNamespace, ns st
 	var out []*clientnetworkingv1beta1.ProxyConfig
 	for _, n := range slices.Compact([]string{rootNamespace, ns}) {
 		var l clientnetworkingv1beta1.ProxyConfigList
-		if err := r.List(ctx, &l, client.InNamespace(n)); err != nil {
+		// Read-only use (the injector clones what it merges): skip the cache's deep copy.
+		if err := r.List(ctx, &l, client.InNamespace(n), client.UnsafeDisableDeepCopy); err != nil {
 			if meta.IsNoMatchError(err) {
 				return nil, nil
 			}
