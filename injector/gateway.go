@@ -20,25 +20,16 @@ const (
 // `istio-proxy` with `image: auto`), merged over this one.
 func (p *params) gatewayContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	v := p.cfg.Values.Global
-	env, err := p.agentEnv(pod)
+	c, err := p.agentContainer(pod, "router")
 	if err != nil {
 		return nil, err
 	}
-	c := &corev1.Container{
-		Name:            ProxyContainerName,
-		Image:           p.image(v.Proxy.Image),
-		Args:            p.agentArgs("router"),
-		ImagePullPolicy: v.ImagePullPolicy,
-		Ports:           []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}},
-		Env:             env,
-		VolumeMounts:    p.proxyMounts(),
-		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}},
-			InitialDelaySeconds: *v.Proxy.ReadinessInitialDelaySeconds,
-			PeriodSeconds:       *v.Proxy.ReadinessPeriodSeconds,
-			TimeoutSeconds:      3,
-			FailureThreshold:    *v.Proxy.ReadinessFailureThreshold,
-		},
+	c.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}},
+		InitialDelaySeconds: *v.Proxy.ReadinessInitialDelaySeconds,
+		PeriodSeconds:       *v.Proxy.ReadinessPeriodSeconds,
+		TimeoutSeconds:      3,
+		FailureThreshold:    *v.Proxy.ReadinessFailureThreshold,
 	}
 	if v.Proxy.Lifecycle != nil {
 		c.Lifecycle = v.Proxy.Lifecycle.DeepCopy()

@@ -189,22 +189,11 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		return p.gatewayContainer(pod)
 	}
 	v := p.cfg.Values.Global
-	args := p.agentArgs("sidecar")
-	env, err := p.agentEnv(pod)
+	c, err := p.agentContainer(pod, "sidecar")
 	if err != nil {
 		return nil, err
 	}
-
-	c := &corev1.Container{
-		Name:            ProxyContainerName,
-		Image:           p.image(v.Proxy.Image),
-		Args:            args,
-		ImagePullPolicy: v.ImagePullPolicy,
-		Ports:           []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}},
-		Env:             env,
-		Resources:       *p.resources.DeepCopy(),
-		VolumeMounts:    p.proxyMounts(),
-	}
+	c.Resources = *p.resources.DeepCopy()
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 	}
@@ -265,6 +254,25 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// agentContainer is what both templates' istio-proxy has: image, pilot-agent
+// arguments for role, the Envoy metrics port, env and volume mounts.
+func (p *params) agentContainer(pod *corev1.Pod, role string) (*corev1.Container, error) {
+	v := p.cfg.Values.Global
+	env, err := p.agentEnv(pod)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Container{
+		Name:            ProxyContainerName,
+		Image:           p.image(v.Proxy.Image),
+		Args:            p.agentArgs(role),
+		ImagePullPolicy: v.ImagePullPolicy,
+		Ports:           []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}},
+		Env:             env,
+		VolumeMounts:    p.proxyMounts(),
+	}, nil
 }
 
 // agentArgs are pilot-agent's arguments for role (sidecar or router).
