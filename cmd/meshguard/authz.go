@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshguard/meshguard/authz"
@@ -30,7 +31,7 @@ func newAuthzCmd() *cobra.Command {
 
 func newAuthzCheckCmd() *cobra.Command {
 	o := authz.DefaultOptions()
-	var requestFile string
+	var requestFile, meshConfig string
 	cmd := &cobra.Command{
 		Use:   "check --policy-dir DIR --request FILE|-",
 		Short: "Decide one Envoy CheckRequest (protojson) against the policies in a directory and print a JSON verdict",
@@ -48,6 +49,9 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 			}
 			if requestFile == "" {
 				return exitError{2, "--request is required (a file, or - for stdin)"}
+			}
+			if err := authzFromMeshConfig(cmd.Flags(), meshConfig, &o); err != nil {
+				return exitError{2, err.Error()}
 			}
 			if err := o.Validate(); err != nil {
 				return exitError{2, err.Error()}
@@ -96,13 +100,19 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases")
 	fs.StringVar(&o.PathNormalization, "path-normalization", o.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+	addMeshConfigFlag(fs, &meshConfig)
 	return cmd
+}
+
+func addMeshConfigFlag(fs *pflag.FlagSet, path *string) {
+	fs.StringVar(path, "mesh-config", "", "MeshConfig YAML file: rootNamespace, trustDomain, trustDomainAliases and pathNormalization, unless given by their flags")
 }
 
 // newAuthzServeCmd runs only the ext_authz server from a policy directory,
 // without a Kubernetes API server (used by hack/ghz-load.sh).
 func newAuthzServeCmd() *cobra.Command {
 	var o authz.Options
+	var meshConfig string
 	cmd := &cobra.Command{
 		Use:   "serve --policy-dir DIR",
 		Short: "Serve ext_authz gRPC from a watched policy directory (no Kubernetes needed)",
@@ -112,6 +122,9 @@ func newAuthzServeCmd() *cobra.Command {
 				return exitError{2, "--policy-dir is required"}
 			}
 			tuneGC()
+			if err := authzFromMeshConfig(cmd.Flags(), meshConfig, &o); err != nil {
+				return exitError{2, err.Error()}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lis, err := net.Listen("tcp", o.Addr)
@@ -122,6 +135,7 @@ func newAuthzServeCmd() *cobra.Command {
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	addMeshConfigFlag(cmd.Flags(), &meshConfig)
 	return cmd
 }
 

@@ -112,3 +112,61 @@ func TestAuthzCheckCLIBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthzCheckMeshConfig: --mesh-config supplies the settings Istio takes
+// from MeshConfig (here rootNamespace and pathNormalization); a flag given
+// explicitly wins over the file.
+func TestAuthzCheckMeshConfig(t *testing.T) {
+	dir := t.TempDir()
+	// A mesh-wide DENY only if "mesh-root" is the root namespace.
+	const rootDeny = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-private, namespace: mesh-root}
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: ["/private"]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies+"---\n"+rootDeny), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mesh := filepath.Join(t.TempDir(), "mesh.yaml")
+	if err := os.WriteFile(mesh, []byte("rootNamespace: mesh-root\npathNormalization: {normalization: MERGE_SLASHES}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badMesh := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(badMesh, []byte("rootNamespace: [x]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path  string
+		args        []string
+		wantAllowed bool
+	}{
+		{"root namespace from the mesh config", "/private", []string{"--mesh-config", mesh}, false},
+		{"without it the policy is namespaced", "/private", nil, true},
+		{"--root-namespace wins over the file", "/private", []string{"--mesh-config", mesh, "--root-namespace", "istio-system"}, true},
+		{"MERGE_SLASHES from the mesh config", "//admin", []string{"--mesh-config", mesh}, false},
+		{"BASE keeps double slashes", "//admin", nil, true},
+		{"--path-normalization wins over the file", "//admin", []string{"--mesh-config", mesh, "--path-normalization", "BASE"}, true},
+	}
+	for _, c := range cases {
+		out, err := runAuthzCheck(t, authzRequest(c.path), append([]string{"--policy-dir", dir, "--request", "-"}, c.args...)...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got struct{ Allowed bool }
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: output %q: %v", c.name, out, err)
+		}
+		if got.Allowed != c.wantAllowed {
+			t.Errorf("%s: allowed %v, want %v (%s)", c.name, got.Allowed, c.wantAllowed, out)
+		}
+	}
+	_, err := runAuthzCheck(t, authzRequest("/"), "--policy-dir", dir, "--request", "-", "--mesh-config", badMesh)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "--mesh-config") {
+		t.Errorf("bad mesh config: err = %v, want exit 2 naming --mesh-config", err)
+	}
+}

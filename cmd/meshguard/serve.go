@@ -78,6 +78,9 @@ func newServeCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
+			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
+				return err
+			}
 			log := newLogger(o.logDev)
 			cfg, err := loadRESTConfig(o.kubeconfig)
 			if err != nil {

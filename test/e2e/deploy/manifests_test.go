@@ -571,7 +571,14 @@ func checkArgs(t *testing.T, m manifests, p packaging, c corev1.Container) {
 	want := map[string]string{
 		"--namespace": "$(POD_NAMESPACE)", "--service-name": serviceName, "--webhook-port": "9443",
 		"--authz-addr": ":9000", "--metrics-addr": ":8080", "--health-addr": ":8081",
-		"--cert-mode": p.certMode, "--leader-elect": "true", "--fail-open": "false", "--root-namespace": "istio-system", "--trust-domain": "cluster.local",
+		"--cert-mode": p.certMode, "--leader-elect": "true", "--fail-open": "false",
+	}
+	// The mesh-wide settings come from the mesh config file alone, so the
+	// injector and ext_authz cannot disagree.
+	for _, k := range []string{"--root-namespace", "--trust-domain", "--trust-domain-aliases", "--path-normalization"} {
+		if _, ok := args[k]; ok {
+			t.Errorf("arg %s set; ext_authz must take it from --mesh-config", k)
+		}
 	}
 	for k, v := range want {
 		if args[k] != v {
