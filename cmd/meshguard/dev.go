@@ -36,6 +36,9 @@ and removes what it created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGC()
+			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
+				return err
+			}
 			return runDev(ctrl.SetupSignalHandler(), cmd.OutOrStdout(), binDir, o, newLogger(o.logDev))
 		},
 	}
