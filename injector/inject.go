@@ -57,6 +57,15 @@ type Options struct {
 	// and the pod's namespace (others are ignored), in any order; the
 	// webhook lists them from its cache (spec §2.1).
 	ProxyConfigs []*clientnetworking.ProxyConfig
+	// NativeSidecars is the cluster's native-sidecar support as the webhook
+	// detected it from node kubelet versions (Istio's
+	// ENABLE_NATIVE_SIDECARS=auto), used when neither the pod's annotation
+	// nor the values decide; nil means unknown, which injects classic
+	// sidecars (Istio without a node client).
+	NativeSidecars *bool
+	// NativeSidecarsNote says why NativeSidecars is false (e.g. a node with
+	// an older kubelet); it becomes an admission warning when it decides.
+	NativeSidecarsNote string
 }
 
 // InjectWith is Inject with Options.
@@ -82,7 +91,7 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
-	p, err := resolveParams(out, namespace, cfg, opts.ProxyConfigs)
+	p, err := resolveParams(out, namespace, cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}

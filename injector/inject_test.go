@@ -295,3 +295,54 @@ func TestInjectProxyEnvFromURL(t *testing.T) {
 		t.Fatalf("network label %q", res.Pod.Labels[LabelNetwork])
 	}
 }
+
+// TestNativeSidecarsAuto: the cluster's detected support decides only when
+// neither the pod's annotation nor the values do; a detected "no" that
+// decides is explained in a warning.
+func TestNativeSidecarsAuto(t *testing.T) {
+	yes, no := true, false
+	valuesOff, err := config.Load(nil, []byte("global: {nativeSidecars: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const note = "node n1 runs kubelet v1.32.0"
+	for _, tc := range []struct {
+		name       string
+		cfg        *config.Snapshot
+		annotation string
+		detected   *bool
+		wantNative bool
+		wantWarn   bool
+	}{
+		{name: "unknown: classic", cfg: config.Default()},
+		{name: "detected yes", cfg: config.Default(), detected: &yes, wantNative: true},
+		{name: "detected no: warned", cfg: config.Default(), detected: &no, wantWarn: true},
+		{name: "values decide over detection", cfg: valuesOff, detected: &yes},
+		{name: "annotation decides over detection", cfg: config.Default(), annotation: "true", detected: &no, wantNative: true},
+		{name: "annotation false, no warning", cfg: config.Default(), annotation: "false", detected: &yes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			if tc.annotation != "" {
+				pod.Annotations = map[string]string{AnnotationNativeSidecar: tc.annotation}
+			}
+			res, err := InjectWith(pod, "app", tc.cfg, Options{NativeSidecars: tc.detected, NativeSidecarsNote: note})
+			if err != nil {
+				t.Fatal(err)
+			}
+			native := false
+			for _, c := range res.Pod.Spec.InitContainers {
+				if c.Name == ProxyContainerName {
+					native = true
+				}
+			}
+			if native != tc.wantNative {
+				t.Errorf("native %v, want %v", native, tc.wantNative)
+			}
+			warned := strings.Contains(strings.Join(res.Warnings, "\n"), note)
+			if warned != tc.wantWarn {
+				t.Errorf("warnings %q: note present %v, want %v", res.Warnings, warned, tc.wantWarn)
+			}
+		})
+	}
+}

@@ -64,7 +64,7 @@ func (p *params) anno(key, def string) string {
 // resolveParams validates the pod's injection annotations and resolves the
 // effective settings. Invalid annotations deny the pod (as Istio does) with an
 // error naming each bad annotation.
-func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, crs []*clientnetworking.ProxyConfig) (*params, error) {
+func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*params, error) {
 	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations}
 	if p.annos == nil {
 		p.annos = map[string]string{}
@@ -90,7 +90,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, crs 
 	// ProxyConfig resource (together: the operator's), then the pod
 	// namespace's resource, the proxy.istio.io/config annotation and a
 	// resource selecting the pod (pod-level, allow-listed in guard.go).
-	levels := pickProxyConfigs(crs, cfg.Mesh.GetRootNamespace(), namespace, pod.Labels)
+	levels := pickProxyConfigs(opts.ProxyConfigs, cfg.Mesh.GetRootNamespace(), namespace, pod.Labels)
 	p.operatorCfg = applyProxyConfig(cfg.Mesh.DefaultConfig, levels.root)
 	p.proxyCfg = p.operatorCfg
 	addLayer := func(source string, cr *clientnetworking.ProxyConfig) {
@@ -212,16 +212,28 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, crs 
 		p.resources = omitNil(v.Proxy.Resources)
 	}
 
-	native := v.NativeSidecars != nil && *v.NativeSidecars
+	// Native sidecars: the pod's annotation, else the values (or the
+	// --native-sidecars flag folded into them), else the cluster's
+	// auto-detected support (Options.NativeSidecars; off when unknown).
+	native, auto := false, false
+	switch {
+	case v.NativeSidecars != nil:
+		native = *v.NativeSidecars
+	case opts.NativeSidecars != nil:
+		native, auto = *opts.NativeSidecars, true
+	}
 	if s, ok := a[AnnotationNativeSidecar]; ok {
 		switch strings.ToLower(s) {
 		case "true":
-			native = true
+			native, auto = true, false
 		case "false":
-			native = false
+			native, auto = false, false
 		default:
 			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s %q is not true or false; ignored", AnnotationNativeSidecar, s))
 		}
+	}
+	if auto && !native && opts.NativeSidecarsNote != "" && p.template == TemplateSidecar {
+		p.warnings = append(p.warnings, "classic (not native) sidecar injected: "+opts.NativeSidecarsNote)
 	}
 	// The gateway template has no native-sidecar form: the proxy is the pod.
 	p.native = native && p.template != TemplateGateway

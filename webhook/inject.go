@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -44,9 +42,11 @@ type InjectionOptions struct {
 	// one keeps serving), e.g. to record a Kubernetes Event. It runs on the
 	// watcher goroutine: it must not block for long.
 	OnConfigReload func(err error)
-	// NativeSidecars is the cluster-wide native sidecar switch: "" keeps the
-	// values file's global.nativeSidecars (default false), "true"/"false"
-	// override it. Nodes are never listed (Istio's "auto" does, spec §2.7).
+	// NativeSidecars is the cluster-wide native sidecar switch: "auto"
+	// detects support from the nodes' kubelet versions (Istio's default,
+	// ENABLE_NATIVE_SIDECARS=auto, from a node informer instead of a list
+	// per request); "true"/"false" fix it; "" keeps the values file's
+	// global.nativeSidecars and detects when that is unset.
 	NativeSidecars string
 }
 
@@ -67,7 +67,7 @@ func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ReloadDebounce, "inject-reload-debounce", DefaultReloadDebounce,
 		"delay that coalesces config file changes before reloading")
 	fs.StringVar(&o.NativeSidecars, "native-sidecars", o.NativeSidecars,
-		`inject istio-proxy as a Kubernetes native sidecar cluster-wide ("true" needs kubelets >= 1.33); "" = values global.nativeSidecars (default false); pods can override with sidecar.istio.io/nativeSidecar`)
+		`inject istio-proxy as a Kubernetes native sidecar: auto (when every node's kubelet is >= 1.33, or the pod's node's), true or false; "" = values global.nativeSidecars, auto when unset; pods can override with sidecar.istio.io/nativeSidecar`)
 }
 
 // load reads the config files and applies the flag overrides.
@@ -78,11 +78,13 @@ func (o InjectionOptions) load() (*config.Snapshot, error) {
 	}
 	switch o.NativeSidecars {
 	case "":
+	case "auto":
+		snap.Values.Global.NativeSidecars = nil
 	case "true", "false":
 		b := o.NativeSidecars == "true"
 		snap.Values.Global.NativeSidecars = &b
 	default:
-		return nil, fmt.Errorf("--native-sidecars: %q is not true, false or empty", o.NativeSidecars)
+		return nil, fmt.Errorf("--native-sidecars: %q is not auto, true, false or empty", o.NativeSidecars)
 	}
 	return snap, nil
 }
@@ -123,6 +125,9 @@ type InjectHandler struct {
 	// v1beta1) for the mesh root namespace and the pod's namespace: the
 	// manager's cache in serve, so a request never waits on the API server.
 	ProxyConfigs client.Reader
+	// Nodes, if set, auto-detects native sidecar support from the nodes'
+	// kubelet versions (used when neither the values nor the pod decide).
+	Nodes *NodeTracker
 }
 
 var _ admission.Handler = (*InjectHandler)(nil)
@@ -169,7 +174,11 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		log.Error(err, "reading ProxyConfig resources")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
 	}
-	res, err := injector.InjectWith(pod, ns, cfg, injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs})
+	opts := injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs}
+	if h.Nodes != nil {
+		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)
+	}
+	res, err := injector.InjectWith(pod, ns, cfg, opts)
 	if err != nil {
 		result, reason = "denied", "invalid"
 		// The message (returned to the requester) may quote annotation
@@ -271,7 +280,14 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	if err != nil {
 		return err
 	}
-	h := NewInjectHTTPHandler(&InjectHandler{Config: store, Log: log, ProxyConfigs: proxyConfigs}, o.MaxRequestBytes)
+	handler := &InjectHandler{Config: store, Log: log, ProxyConfigs: proxyConfigs}
+	// Auto-detect native sidecar support unless the flag fixed it.
+	if o.NativeSidecars != "true" && o.NativeSidecars != "false" {
+		if handler.Nodes, err = nodeTrackerFor(mgr, log); err != nil {
+			return err
+		}
+	}
+	h := NewInjectHTTPHandler(handler, o.MaxRequestBytes)
 	mgr.GetWebhookServer().Register(InjectPath, h)
 	// /inject/cluster/<id>/net/<network>/... for remote clusters (spec §1.4).
 	mgr.GetWebhookServer().Register(InjectPath+"/", h)
@@ -279,81 +295,6 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 		return fmt.Errorf("adding injector config watcher: %w", err)
 	}
 	return nil
-}
-
-// proxyConfigReader returns the reader /inject lists ProxyConfig resources
-// with: the manager's cache, behind a runnable that starts the informer with
-// the manager and a readiness check that holds the replica out of the
-// Service until the initial list is done, so no admission request waits for
-// it. Without the ProxyConfig CRD there are no resources.
-func proxyConfigReader(mgr manager.Manager, log logr.Logger) (client.Reader, error) {
-	if err := clientnetworkingv1beta1.AddToScheme(mgr.GetScheme()); err != nil {
-		return nil, fmt.Errorf("adding Istio networking v1beta1 types to the scheme: %w", err)
-	}
-	src := &proxyConfigSource{Reader: mgr.GetCache(), cache: mgr.GetCache(), log: log}
-	if err := mgr.Add(src); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("proxyconfigs", src.ready); err != nil {
-		return nil, err
-	}
-	return src, nil
-}
-
-// proxyConfigSource is a client.Reader over the cache that knows whether the
-// ProxyConfig informer has synced or the CRD is absent.
-type proxyConfigSource struct {
-	client.Reader
-	cache cache.Cache
-	log   logr.Logger
-	state atomic.Int32 // proxyConfigsPending, proxyConfigsSynced or proxyConfigsAbsent
-}
-
-const (
-	proxyConfigsPending int32 = iota
-	proxyConfigsSynced
-	proxyConfigsAbsent
-)
-
-// Start starts the informer and waits for its initial list, retrying
-// transient failures; every replica needs it, leader or not.
-func (s *proxyConfigSource) Start(ctx context.Context) error {
-	for {
-		_, err := s.cache.GetInformer(ctx, &clientnetworkingv1beta1.ProxyConfig{})
-		switch {
-		case err == nil:
-			s.state.Store(proxyConfigsSynced)
-			return nil
-		case meta.IsNoMatchError(err):
-			s.log.Info("the ProxyConfig CRD (networking.istio.io/v1beta1) is not installed; injecting without ProxyConfig resources until restarted")
-			s.state.Store(proxyConfigsAbsent)
-			return nil
-		}
-		s.log.Error(err, "starting the ProxyConfig informer; retrying")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
-
-// NeedLeaderElection: every replica serves /inject.
-func (s *proxyConfigSource) NeedLeaderElection() bool { return false }
-
-func (s *proxyConfigSource) ready(*http.Request) error {
-	if s.state.Load() == proxyConfigsPending {
-		return errors.New("ProxyConfig resources not listed yet")
-	}
-	return nil
-}
-
-// List reads from the cache, or reports no match when the CRD is absent.
-func (s *proxyConfigSource) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
-	if s.state.Load() == proxyConfigsAbsent {
-		return &meta.NoKindMatchError{GroupKind: clientnetworkingv1beta1.SchemeGroupVersion.WithKind("ProxyConfig").GroupKind()}
-	}
-	return s.Reader.List(ctx, l, opts...)
 }
 
 // watcher is the config file watcher SetupInjection runs.

@@ -56,7 +56,7 @@ func TestSetupInjection(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "statusPort") {
 		t.Fatalf("invalid config at start-up: error %v should name statusPort", err)
 	}
-	err = SetupInjection(newTestManager(t), InjectionOptions{NativeSidecars: "auto"}, logr.Discard())
+	err = SetupInjection(newTestManager(t), InjectionOptions{NativeSidecars: "maybe"}, logr.Discard())
 	if err == nil || !strings.Contains(err.Error(), "--native-sidecars") {
 		t.Fatalf("bad --native-sidecars: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestInjectionOptionsNativeOverride(t *testing.T) {
 	for _, tc := range []struct {
 		flag string
 		want bool
-	}{{"", false}, {"true", true}, {"false", false}} {
+	}{{"", false}, {"auto", false}, {"true", true}, {"false", false}} {
 		snap, err := InjectionOptions{NativeSidecars: tc.flag}.load()
 		if err != nil {
 			t.Fatal(err)

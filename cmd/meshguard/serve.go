@@ -11,9 +11,12 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -129,8 +132,10 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }
 	timeout := o.shutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                  cluster.Scheme,
-		Logger:                  log,
+		Scheme: cluster.Scheme,
+		Logger: log,
+		// /inject reads only each node's kubelet version (native sidecar detection).
+		Cache:                   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}}},
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.healthAddr,
 		LeaderElection:          o.leaderElect,

@@ -111,6 +111,8 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"get", "services", "-n", "demo"}, true},
 		{[]string{"list", "virtualservices.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "proxyconfigs.networking.istio.io", "-A"}, true},
+		{[]string{"watch", "nodes"}, true},
+		{[]string{"patch", "nodes"}, false},
 		{[]string{"watch", "authorizationpolicies.security.istio.io", "-A"}, true},
 		{[]string{"list", "telemetries.telemetry.istio.io", "-A"}, true},
 		{[]string{"watch", "wasmplugins.extensions.istio.io", "-A"}, true},

@@ -337,6 +337,7 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	for _, r := range []string{"pods", "namespaces", "services"} {
 		add("cluster", "", r, "", "get", "list", "watch")
 	}
+	add("cluster", "", "nodes", "", "list", "watch") // kubelet versions: native sidecar auto-detection
 	// Every Istio kind installed by the harness in the four groups meshguard validates.
 	crds, err := cluster.CRDs()
 	if err != nil {

@@ -160,6 +160,38 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Native sidecars follow the nodes' kubelet versions (auto): with one
+	// node older than v1.33 pods get classic sidecars and kubectl shows why;
+	// once it is gone they get native ones. The nodes are plain API objects
+	// (no kubelet runs), created with their reported version.
+	nodes := `printf 'apiVersion: v1\nkind: Node\nmetadata: {name: old}\nstatus: {nodeInfo: {kubeletVersion: v1.32.4}}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: new}\nstatus: {nodeInfo: {kubeletVersion: v1.33.1}}\n' | kubectl create -f -`
+	if out, err := shell(nodes); err != nil {
+		t.Fatalf("creating nodes: %v\n%s", err, out)
+	}
+	nativeProbe := `kubectl run nat -n demo --image=nginx --dry-run=server -o jsonpath='{.spec.initContainers[*].name}{" / "}{.spec.containers[*].name}' 2>&1`
+	await := func(what string, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := shell(nativeProbe)
+			if err == nil && ok(out) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never happened (%v): %s", what, err, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	await("classic sidecar with a warning naming the old node", func(out string) bool {
+		return strings.Contains(out, "Warning: classic (not native) sidecar injected") && strings.Contains(out, `old: "v1.32.4"`) &&
+			strings.HasSuffix(out, "istio-init / nat istio-proxy")
+	})
+	if out, err := shell("kubectl delete node old"); err != nil {
+		t.Fatalf("deleting the old node: %v\n%s", err, out)
+	}
+	await("native sidecar", func(out string) bool { return out == "istio-init istio-proxy / nat" })
+
 	// Ctrl-C stops everything and removes the temporary directory.
 	apiServer := apiServerAddr(t, kubeconfig)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
