@@ -63,6 +63,9 @@ type Options struct {
 	// nor the values decide; nil means unknown, which injects classic
 	// sidecars (Istio without a node client).
 	NativeSidecars *bool
+	// NamespaceAnnotations are the annotations of the pod's namespace; on
+	// OpenShift they carry the UID range the proxy must run in.
+	NamespaceAnnotations map[string]string
 	// NativeSidecarsNote says why NativeSidecars is false (e.g. a node with
 	// an older kubelet); it becomes an admission warning when it decides.
 	NativeSidecarsNote string

@@ -38,6 +38,8 @@ type params struct {
 	hold       bool
 	cni        bool
 	statusPort int32 // template side (values / annotation), spec §2.13
+	proxyUID   int64 // 1337, or the namespace's OpenShift range (openshift.go)
+	proxyGID   int64
 	meshStatus int32 // Go side (mesh defaultConfig / annotation)
 	resources  corev1.ResourceRequirements
 	overrides  []corev1.Container // user-declared injected containers (spec §2.10)
@@ -243,6 +245,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 	}
 	p.cni = cfg.Values.Pilot.CNI.Enabled
 	p.owner = InferOwner(pod, namespace)
+	p.proxyUID, p.proxyGID = proxyIDs(opts.NamespaceAnnotations)
 	// The gateway template ignores the annotations that would make the
 	// proxy privileged, so only the sidecar's are checked.
 	if len(errs) == 0 && p.template == TemplateSidecar {

@@ -74,7 +74,10 @@ func excludeInbound(statusPort int32, ports string) string {
 func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
-	uid := "1337"
+	uid := strconv.FormatInt(p.proxyUID, 10)
+	if p.mode == "TPROXY" {
+		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
+	}
 	args := []string{
 		"istio-iptables",
 		"-p", strconv.Itoa(int(m.ProxyListenPort)),
@@ -136,8 +139,8 @@ func (p *params) initContainer() *corev1.Container {
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			ReadOnlyRootFilesystem:   ptr(true),
 			RunAsNonRoot:             ptr(true),
-			RunAsUser:                ptr(int64(1337)),
-			RunAsGroup:               ptr(int64(1337)),
+			RunAsUser:                ptr(p.proxyUID),
+			RunAsGroup:               ptr(p.proxyGID),
 		}
 		return c
 	}
@@ -229,9 +232,9 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		Privileged:               ptr(v.Proxy.Privileged),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		ReadOnlyRootFilesystem:   ptr(true),
-		RunAsGroup:               ptr(int64(1337)),
+		RunAsGroup:               ptr(p.proxyGID),
 		RunAsNonRoot:             ptr(true),
-		RunAsUser:                ptr(int64(1337)),
+		RunAsUser:                ptr(p.proxyUID),
 	}
 	tproxy := p.mode == "TPROXY"
 	netBind := strings.EqualFold(p.annos[AnnotationCapNetBind], "true")

@@ -125,6 +125,9 @@ type InjectHandler struct {
 	// v1beta1) for the mesh root namespace and the pod's namespace: the
 	// manager's cache in serve, so a request never waits on the API server.
 	ProxyConfigs client.Reader
+	// Namespaces, if set, reads the pod's namespace (its OpenShift UID range
+	// annotations); the manager's cache in serve.
+	Namespaces client.Reader
 	// Nodes, if set, auto-detects native sidecar support from the nodes'
 	// kubelet versions (used when neither the values nor the pod decide).
 	Nodes *NodeTracker
@@ -174,7 +177,13 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		log.Error(err, "reading ProxyConfig resources")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
 	}
-	opts := injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs}
+	nsAnnotations, err := namespaceAnnotations(ctx, h.Namespaces, ns)
+	if err != nil {
+		result, reason = "error", "namespace_read"
+		log.Error(err, "reading the namespace")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
+	}
+	opts := injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs, NamespaceAnnotations: nsAnnotations}
 	if h.Nodes != nil {
 		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)
 	}
@@ -280,7 +289,11 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	if err != nil {
 		return err
 	}
-	handler := &InjectHandler{Config: store, Log: log, ProxyConfigs: proxyConfigs}
+	namespaces, err := namespaceReader(mgr, log)
+	if err != nil {
+		return err
+	}
+	handler := &InjectHandler{Config: store, Log: log, ProxyConfigs: proxyConfigs, Namespaces: namespaces}
 	// Auto-detect native sidecar support unless the flag fixed it.
 	if o.NativeSidecars != "true" && o.NativeSidecars != "false" {
 		if handler.Nodes, err = nodeTrackerFor(mgr, log); err != nil {

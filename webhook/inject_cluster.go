@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	clientnetworkingv1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
@@ -113,6 +114,30 @@ func (s *proxyConfigSource) List(ctx context.Context, l client.ObjectList, opts 
 		return &meta.NoKindMatchError{GroupKind: clientnetworkingv1beta1.SchemeGroupVersion.WithKind("ProxyConfig").GroupKind()}
 	}
 	return s.Reader.List(ctx, l, opts...)
+}
+
+// namespaceReader returns the manager's cache, reading namespaces behind an
+// informer gate (the validation webhook's cross-references share the
+// informer).
+func namespaceReader(mgr manager.Manager, log logr.Logger) (client.Reader, error) {
+	gate := &informerGate{cache: mgr.GetCache(), obj: &corev1.Namespace{}, what: "namespaces", log: log}
+	return mgr.GetCache(), addInformerGate(mgr, "namespaces", gate)
+}
+
+// namespaceAnnotations reads namespace ns's annotations; a namespace that
+// does not exist (yet, in the cache) has none.
+func namespaceAnnotations(ctx context.Context, r client.Reader, ns string) (map[string]string, error) {
+	if r == nil || ns == "" {
+		return nil, nil
+	}
+	var n corev1.Namespace
+	switch err := r.Get(ctx, client.ObjectKey{Name: ns}, &n); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading namespace %s: %w", ns, err)
+	}
+	return n.Annotations, nil
 }
 
 // nativeSidecarMinKubelet is the kubelet version from which Kubernetes

@@ -173,7 +173,7 @@ func TestInjectionE2E(t *testing.T) {
 	log := testr.New(t)
 	store := webhook.NewConfigStore(config.Default())
 	srv := cluster.ServeWebhooks(t, func(s ctrlwebhook.Server) {
-		s.Register(webhook.InjectPath, rec.wrap(webhook.NewInjectHTTPHandler(&webhook.InjectHandler{Config: store, Log: log, ProxyConfigs: c.Client}, 0)))
+		s.Register(webhook.InjectPath, rec.wrap(webhook.NewInjectHTTPHandler(&webhook.InjectHandler{Config: store, Log: log, ProxyConfigs: c.Client, Namespaces: c.Client}, 0)))
 		s.Register(latePath, &admission.Webhook{Handler: admission.HandlerFunc(addLateContainer)})
 	})
 	cc := srv.ClientConfig
@@ -356,6 +356,23 @@ spec:
 				t.Errorf("%s: PROXY_CONFIG %s LEVEL %q NS_ONLY %q, want concurrency 3 from the namespace and LEVEL=%s",
 					tc.pod, env["PROXY_CONFIG"], env["LEVEL"], env["NS_ONLY"], tc.level)
 			}
+		}
+	})
+
+	t.Run("OpenShift namespace UID range", func(t *testing.T) {
+		cluster.CreateNamespace(t, c, "shift", map[string]string{"istio-injection": "enabled"})
+		if out, err := c.Kubectl(ctx, "", "annotate", "namespace", "shift",
+			injector.AnnotationOpenShiftUIDRange+"=1000620000/10000", injector.AnnotationOpenShiftSupplementalGroups+"=1000640000/10000"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		create(t, "shift", pod("ranged", nil, nil))
+		p := get(t, "shift", "ranged")
+		sc := p.Spec.Containers[1].SecurityContext
+		if sc == nil || *sc.RunAsUser != 1000629999 || *sc.RunAsGroup != 1000649999 {
+			t.Fatalf("istio-proxy securityContext %+v, want 1000629999:1000649999", sc)
+		}
+		if args := strings.Join(p.Spec.InitContainers[0].Args, " "); !strings.Contains(args, "-u 1000629999") {
+			t.Fatalf("istio-init args %q do not exclude the proxy's UID", args)
 		}
 	})
 
