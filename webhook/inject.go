@@ -169,24 +169,15 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		log.V(1).Info("skipping sidecar injection", "reason", d.Reason)
 		return admission.Allowed("").WithWarnings(d.Warnings...)
 	}
-	crs, err := listProxyConfigs(ctx, h.ProxyConfigs, cfg.Mesh.GetRootNamespace(), ns)
+	opts, why, err := h.clusterInputs(ctx, cfg, pod, ns)
 	if err != nil {
 		// Injecting without them would silently give the pod a different
-		// proxy config than the cluster asks for.
-		result, reason = "error", "proxyconfig_read"
-		log.Error(err, "reading ProxyConfig resources")
+		// proxy than the cluster asks for.
+		result, reason = "error", why
+		log.Error(err, "reading cluster state for injection")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
 	}
-	nsAnnotations, err := namespaceAnnotations(ctx, h.Namespaces, ns)
-	if err != nil {
-		result, reason = "error", "namespace_read"
-		log.Error(err, "reading the namespace")
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
-	}
-	opts := injector.Options{ProxyEnv: proxyEnv, ProxyConfigs: crs, NamespaceAnnotations: nsAnnotations}
-	if h.Nodes != nil {
-		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)
-	}
+	opts.ProxyEnv = proxyEnv
 	res, err := injector.InjectWith(pod, ns, cfg, opts)
 	if err != nil {
 		result, reason = "denied", "invalid"
@@ -202,6 +193,22 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	log.V(1).Info("injected sidecar", "reason", d.Reason, "ops", len(res.Patch))
 	resp := admission.Patched("", res.Patch...)
 	return resp.WithWarnings(append(d.Warnings, res.Warnings...)...)
+}
+
+// clusterInputs reads what injection needs from the cluster besides the pod:
+// ProxyConfig resources, the namespace's annotations and the native sidecar
+// decision. why labels a failure in the metrics.
+func (h *InjectHandler) clusterInputs(ctx context.Context, cfg *config.Snapshot, pod *corev1.Pod, ns string) (opts injector.Options, why string, err error) {
+	if opts.ProxyConfigs, err = listProxyConfigs(ctx, h.ProxyConfigs, cfg.Mesh.GetRootNamespace(), ns); err != nil {
+		return opts, "proxyconfig_read", err
+	}
+	if opts.NamespaceAnnotations, err = namespaceAnnotations(ctx, h.Namespaces, ns); err != nil {
+		return opts, "namespace_read", err
+	}
+	if h.Nodes != nil {
+		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)
+	}
+	return opts, "", nil
 }
 
 func podRef(pod *corev1.Pod, reqName string) string {
