@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,10 +11,8 @@ import (
 	"github.com/go-logr/logr"
 	jsoniter "github.com/json-iterator/go"
 	"github.com/spf13/pflag"
-	clientnetworkingv1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -233,27 +230,6 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// listProxyConfigs reads the ProxyConfig resources of the root namespace and
-// of ns. A cluster without the ProxyConfig CRD has none.
-func listProxyConfigs(ctx context.Context, r client.Reader, rootNamespace, ns string) ([]*clientnetworkingv1beta1.ProxyConfig, error) {
-	if r == nil {
-		return nil, nil
-	}
-	var out []*clientnetworkingv1beta1.ProxyConfig
-	for _, n := range slices.Compact([]string{rootNamespace, ns}) {
-		var l clientnetworkingv1beta1.ProxyConfigList
-		// Read-only use (the injector clones what it merges): skip the cache's deep copy.
-		if err := r.List(ctx, &l, client.InNamespace(n), client.UnsafeDisableDeepCopy); err != nil {
-			if meta.IsNoMatchError(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("listing ProxyConfig resources in namespace %s: %w", n, err)
-		}
-		out = append(out, l.Items...)
-	}
-	return out, nil
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview

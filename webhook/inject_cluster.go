@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,27 @@ func proxyConfigReader(mgr manager.Manager, log logr.Logger) (client.Reader, err
 	src := &proxyConfigSource{Reader: mgr.GetCache(), gate: &informerGate{
 		cache: mgr.GetCache(), obj: &clientnetworkingv1beta1.ProxyConfig{}, what: "ProxyConfig resources", log: log}}
 	return src, addInformerGate(mgr, "proxyconfigs", src.gate)
+}
+
+// listProxyConfigs reads the ProxyConfig resources of the root namespace and
+// of ns. A cluster without the ProxyConfig CRD has none.
+func listProxyConfigs(ctx context.Context, r client.Reader, rootNamespace, ns string) ([]*clientnetworkingv1beta1.ProxyConfig, error) {
+	if r == nil {
+		return nil, nil
+	}
+	var out []*clientnetworkingv1beta1.ProxyConfig
+	for _, n := range slices.Compact([]string{rootNamespace, ns}) {
+		var l clientnetworkingv1beta1.ProxyConfigList
+		// Read-only use (the injector clones what it merges): skip the cache's deep copy.
+		if err := r.List(ctx, &l, client.InNamespace(n), client.UnsafeDisableDeepCopy); err != nil {
+			if meta.IsNoMatchError(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("listing ProxyConfig resources in namespace %s: %w", n, err)
+		}
+		out = append(out, l.Items...)
+	}
+	return out, nil
 }
 
 // proxyConfigSource is a client.Reader over the cache that reports no match
