@@ -64,7 +64,9 @@ func parseIDBlock(s string) (first, last int64, err error) {
 		}
 		end = start + n - 1
 	}
-	if end < start || end > 1<<32-1 {
+	// Kubernetes accepts runAsUser/runAsGroup up to 2^31-1; beyond that the
+	// pod would be rejected, so such a block falls back to 1337.
+	if end < start || end > 1<<31-1 {
 		return 0, 0, fmt.Errorf("ID block %q is out of range", s)
 	}
 	return int64(start), int64(end), nil

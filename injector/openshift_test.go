@@ -22,6 +22,7 @@ func TestProxyIDs(t *testing.T) {
 		{"unparsable: defaults", map[string]string{AnnotationOpenShiftUIDRange: "lots", AnnotationOpenShiftSupplementalGroups: "10/0"}, 1337, 1337},
 		{"empty groups annotation does not fall back", map[string]string{AnnotationOpenShiftUIDRange: "100/10", AnnotationOpenShiftSupplementalGroups: ""}, 109, 1337},
 		{"beyond 32 bits: defaults", map[string]string{AnnotationOpenShiftUIDRange: "4294967295/10"}, 1337, 1337},
+		{"beyond what Kubernetes accepts: defaults", map[string]string{AnnotationOpenShiftUIDRange: "2147483000/1000"}, 1337, 1337},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			uid, gid := proxyIDs(tc.annos)
@@ -82,7 +83,12 @@ func TestOpenShiftInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := arg(find(inject(tproxy).Spec.InitContainers, InitContainerName), "-u"); u != "1337" {
+	tpod := inject(tproxy)
+	if u := arg(find(tpod.Spec.InitContainers, InitContainerName), "-u"); u != "1337" {
 		t.Errorf("TPROXY istio-init -u %s, want 1337", u)
+	}
+	// Envoy runs as root in TPROXY; the rules recognise it by the 1337 group.
+	if tsc := find(tpod.Spec.Containers, ProxyContainerName).SecurityContext; *tsc.RunAsUser != 0 || *tsc.RunAsGroup != 1337 {
+		t.Errorf("TPROXY istio-proxy runs as %d:%d, want 0:1337", *tsc.RunAsUser, *tsc.RunAsGroup)
 	}
 }

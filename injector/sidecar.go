@@ -142,6 +142,9 @@ func (p *params) initContainer() *corev1.Container {
 			RunAsUser:                ptr(p.proxyUID),
 			RunAsGroup:               ptr(p.proxyGID),
 		}
+		if p.mode == "TPROXY" { // as -u above: validate as the UID the rules exclude
+			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
+		}
 		return c
 	}
 	c.SecurityContext = &corev1.SecurityContext{
@@ -245,7 +248,9 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		if netBind {
 			sc.Capabilities.Add = append(sc.Capabilities.Add, "NET_BIND_SERVICE")
 		}
-		sc.RunAsUser, sc.RunAsNonRoot = ptr(int64(0)), ptr(false)
+		// Root, but in the proxy group istio-init excludes (-u 1337 in TPROXY):
+		// the template pins 1337 here, whatever the namespace's range.
+		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot = ptr(int64(0)), ptr(int64(defaultProxyID)), ptr(false)
 	}
 	if p.proxyCfg.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] == "true" {
 		sc.Privileged, sc.AllowPrivilegeEscalation = ptr(true), ptr(true)

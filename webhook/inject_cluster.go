@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +37,9 @@ type informerGate struct {
 	log     logr.Logger
 	onReady func(context.Context, cache.Informer) error // optional, before the gate opens
 	state   atomic.Int32
+	// retry and absentRetry pace the attempts after a failure and while the
+	// kind is not served (defaults 5 s and 1 min).
+	retry, absentRetry time.Duration
 }
 
 const (
@@ -54,29 +56,43 @@ func addInformerGate(mgr manager.Manager, name string, g *informerGate) error {
 }
 
 // Start waits for the informer's initial list, retrying transient failures.
+// While the kind is not served (Istio's CRDs are often installed after
+// meshguard) it keeps checking, every absentRetry, so resources created
+// later are picked up without a restart.
 func (g *informerGate) Start(ctx context.Context) error {
+	retry, absentRetry := g.retry, g.absentRetry
+	if retry <= 0 {
+		retry = 5 * time.Second
+	}
+	if absentRetry <= 0 {
+		absentRetry = time.Minute
+	}
 	for {
 		inf, err := g.cache.GetInformer(ctx, g.obj)
 		if err == nil && g.onReady != nil {
 			err = g.onReady(ctx, inf)
 		}
+		wait := retry
 		switch {
 		case err == nil:
-			g.state.Store(gateSynced)
+			if g.state.Swap(gateSynced) == gateAbsent {
+				g.log.Info("now served by the API server; injection uses them", "what", g.what)
+			}
+			return nil
+		case ctx.Err() != nil:
 			return nil
 		case meta.IsNoMatchError(err):
-			g.log.Info("not served by the API server; injecting without them until restarted", "what", g.what)
-			g.state.Store(gateAbsent)
-			return nil
+			if g.state.Swap(gateAbsent) != gateAbsent {
+				g.log.Info("not served by the API server (CRD not installed?); injecting without them until they are", "what", g.what)
+			}
+			wait = absentRetry
+		default:
+			g.log.Error(err, "starting the informer; retrying", "what", g.what)
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		g.log.Error(err, "starting the informer; retrying", "what", g.what)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(5 * time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -168,11 +184,13 @@ var nativeSidecarMinKubelet = version.MajorMinor(1, 33)
 
 // NodeTracker keeps, from the node informer, which nodes run a kubelet that
 // supports native sidecars: Istio's ENABLE_NATIVE_SIDECARS=auto, without
-// listing every node on every request (spec §8 "Beating" 4).
+// walking the nodes on any request (spec §8 "Beating" 4): node events update
+// the counts and the explanation, requests only read them.
 type NodeTracker struct {
-	mu  sync.RWMutex
-	all map[string]string // node name → kubelet version
-	old map[string]string // the nodes among them below 1.33 (or unparsable)
+	mu   sync.RWMutex
+	all  map[string]string // node name → kubelet version
+	old  map[string]string // the nodes among them below 1.33 (or unparsable)
+	note string            // why the cluster-wide answer is no; rebuilt when old changes
 }
 
 // NewNodeTracker returns an empty tracker; Set and Delete feed it.
@@ -184,11 +202,18 @@ func NewNodeTracker() *NodeTracker {
 func (t *NodeTracker) Set(name, kubelet string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	_, known := t.all[name]
 	t.all[name] = kubelet
-	if supportsNativeSidecars(kubelet) {
-		delete(t.old, name)
-	} else {
+	prev, wasOld := t.old[name]
+	isOld := !supportsNativeSidecars(kubelet)
+	if isOld {
 		t.old[name] = kubelet
+	} else {
+		delete(t.old, name)
+	}
+	// Most node events are status updates that change nothing here.
+	if !known || wasOld != isOld || (isOld && prev != kubelet) {
+		t.rebuildNote()
 	}
 }
 
@@ -196,8 +221,28 @@ func (t *NodeTracker) Set(name, kubelet string) {
 func (t *NodeTracker) Delete(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if _, known := t.all[name]; !known {
+		return
+	}
 	delete(t.all, name)
 	delete(t.old, name)
+	t.rebuildNote()
+}
+
+// rebuildNote names the first old node by name; called with mu held, only
+// when the set of old nodes or the node count changed.
+func (t *NodeTracker) rebuildNote() {
+	if len(t.old) == 0 {
+		t.note = ""
+		return
+	}
+	first := ""
+	for n := range t.old {
+		if first == "" || n < first {
+			first = n
+		}
+	}
+	t.note = fmt.Sprintf("%d of %d nodes run a kubelet older than v1.33 (%s: %q)", len(t.old), len(t.all), first, t.old[first])
 }
 
 func supportsNativeSidecars(kubelet string) bool {
@@ -214,23 +259,18 @@ func (t *NodeTracker) Decide(nodeName string) (native *bool, note string) {
 	defer t.mu.RUnlock()
 	yes, no := true, false
 	if v, ok := t.all[nodeName]; ok && nodeName != "" {
-		if supportsNativeSidecars(v) {
+		if _, isOld := t.old[nodeName]; !isOld {
 			return &yes, ""
 		}
 		return &no, fmt.Sprintf("node %s runs kubelet %q, older than v1.33", nodeName, v)
 	}
-	if len(t.all) == 0 {
+	switch {
+	case len(t.all) == 0:
 		return nil, ""
-	}
-	if len(t.old) == 0 {
+	case len(t.old) == 0:
 		return &yes, ""
 	}
-	names := make([]string, 0, len(t.old))
-	for n := range t.old {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return &no, fmt.Sprintf("%d of %d nodes run a kubelet older than v1.33 (%s: %q)", len(t.old), len(t.all), names[0], t.old[names[0]])
+	return &no, t.note
 }
 
 // nodeTrackerFor feeds a NodeTracker from the manager's node informer,

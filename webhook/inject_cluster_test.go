@@ -1,8 +1,25 @@
 package webhook
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	clientnetworkingv1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/meshguard/meshguard/injector/config"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +85,17 @@ func TestNodeHandler(t *testing.T) {
 	if native, _ := tr.Decide(""); native == nil || !*native {
 		t.Fatalf("after deleting the old node: %v, want true", native)
 	}
+	// The explanation follows every change of the node set, not only of the old ones.
+	h.OnAdd(node("d", "v1.29.0"), false)
+	if _, note := tr.Decide(""); !strings.Contains(note, "1 of 3 nodes") {
+		t.Fatalf("note %q, want 1 of 3 nodes", note)
+	}
+	h.OnAdd(node("e", "v1.34.0"), false)
+	if _, note := tr.Decide(""); !strings.Contains(note, "1 of 4 nodes") || !strings.Contains(note, `d: "v1.29.0"`) {
+		t.Fatalf("note %q, want 1 of 4 nodes naming d", note)
+	}
+	h.OnDelete(node("d", ""))
+	h.OnDelete(node("e", ""))
 	h.OnDelete(node("a", ""))
 	h.OnDelete(node("b", ""))
 	if native, _ := tr.Decide(""); native != nil {
@@ -91,5 +119,103 @@ func TestStripNode(t *testing.T) {
 	}
 	if other, _ := StripNode("not a node"); other != "not a node" {
 		t.Fatal("non-node objects must pass through")
+	}
+}
+
+// stubCache answers GetInformer with a scripted sequence of errors (nil =
+// synced); Start calls nothing else.
+type stubCache struct {
+	cache.Cache
+	mu      sync.Mutex
+	results []error
+	calls   int
+}
+
+func (s *stubCache) GetInformer(context.Context, client.Object, ...cache.InformerGetOption) (cache.Informer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if len(s.results) == 0 {
+		return nil, nil
+	}
+	err := s.results[0]
+	s.results = s.results[1:]
+	return nil, err
+}
+
+// TestInformerGate: readiness stays false while the list fails, opens when
+// the kind is not served (inject without it) and keeps checking until it is
+// served, so a CRD installed after meshguard is picked up without a restart.
+func TestInformerGate(t *testing.T) {
+	noMatch := &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "networking.istio.io", Kind: "ProxyConfig"}}
+	stub := &stubCache{results: []error{errors.New("connection refused"), noMatch, noMatch}}
+	g := &informerGate{cache: stub, obj: &corev1.Node{}, what: "test objects", log: logr.Discard(),
+		retry: time.Millisecond, absentRetry: time.Millisecond}
+	if g.ready(nil) == nil {
+		t.Fatal("ready before any list")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.state.Load() != gateSynced || g.ready(nil) != nil || stub.calls != 4 {
+		t.Fatalf("state %d after %d calls, want synced after 4", g.state.Load(), stub.calls)
+	}
+
+	// While absent, readers see "no such kind", which the lister treats as none.
+	src := &proxyConfigSource{gate: &informerGate{}}
+	src.gate.state.Store(gateAbsent)
+	crs, err := listProxyConfigs(ctx, src, "istio-system", "app")
+	if err != nil || crs != nil {
+		t.Fatalf("absent CRD: %v, %v; want no resources and no error", crs, err)
+	}
+}
+
+// TestClusterInputs: what the handler reads besides the pod: the ProxyConfig
+// resources of the root namespace and the pod's (no others), the pod's
+// namespace annotations (none for a namespace it cannot find) and the
+// native sidecar decision.
+func TestClusterInputs(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := clientnetworkingv1beta1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	pc := func(ns, name string) *clientnetworkingv1beta1.ProxyConfig {
+		return &clientnetworkingv1beta1.ProxyConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		pc("istio-system", "mesh"), pc("app", "ns"), pc("other", "elsewhere"),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Annotations: map[string]string{"openshift.io/sa.scc.uid-range": "100/10"}}},
+	).Build()
+	nodes := NewNodeTracker()
+	nodes.Set("n1", "v1.33.0")
+	h := &InjectHandler{ProxyConfigs: c, Namespaces: c, Nodes: nodes}
+
+	opts, why, err := h.clusterInputs(context.Background(), config.Default(), &corev1.Pod{}, "app")
+	if err != nil {
+		t.Fatalf("%s: %v", why, err)
+	}
+	var names []string
+	for _, cr := range opts.ProxyConfigs {
+		names = append(names, cr.Namespace+"/"+cr.Name)
+	}
+	slices.Sort(names)
+	if strings.Join(names, ",") != "app/ns,istio-system/mesh" {
+		t.Errorf("ProxyConfigs %v, want the root namespace's and the pod's", names)
+	}
+	if opts.NamespaceAnnotations["openshift.io/sa.scc.uid-range"] != "100/10" {
+		t.Errorf("namespace annotations %v", opts.NamespaceAnnotations)
+	}
+	if opts.NativeSidecars == nil || !*opts.NativeSidecars {
+		t.Errorf("native sidecars %v, want detected true", opts.NativeSidecars)
+	}
+
+	opts, _, err = h.clusterInputs(context.Background(), config.Default(), &corev1.Pod{}, "missing")
+	if err != nil || opts.NamespaceAnnotations != nil {
+		t.Errorf("missing namespace: %v, %v; want no annotations and no error", opts.NamespaceAnnotations, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,17 +64,26 @@ func TestSetupInjection(t *testing.T) {
 }
 
 func TestInjectionOptionsNativeOverride(t *testing.T) {
+	// The values file says true; the flag decides over it, "auto" hands the
+	// decision to node detection (nil), "" keeps the file's.
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte("global: {nativeSidecars: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		flag string
-		want bool
-	}{{"", false}, {"auto", false}, {"true", true}, {"false", false}} {
-		snap, err := InjectionOptions{NativeSidecars: tc.flag}.load()
+		want string
+	}{{"", "true"}, {"auto", "detect"}, {"true", "true"}, {"false", "false"}} {
+		snap, err := InjectionOptions{NativeSidecars: tc.flag, ValuesPath: values}.load()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := snap.Values.Global.NativeSidecars != nil && *snap.Values.Global.NativeSidecars
+		got := "detect"
+		if n := snap.Values.Global.NativeSidecars; n != nil {
+			got = strconv.FormatBool(*n)
+		}
 		if got != tc.want {
-			t.Errorf("--native-sidecars=%q: native %v, want %v", tc.flag, got, tc.want)
+			t.Errorf("--native-sidecars=%q over values true: %s, want %s", tc.flag, got, tc.want)
 		}
 	}
 }
