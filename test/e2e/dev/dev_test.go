@@ -55,6 +55,11 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 
 	cmd := exec.CommandContext(ctx, bin, "dev", "--k8s-bin", k8sBin,
 		"--metrics-addr", freeAddr(t), "--health-addr", freeAddr(t), "--authz-addr", freeAddr(t))
+	// When ctx ends (the deferred cancel runs before t.Cleanup on a failed
+	// test) stop it as a user would, with Ctrl-C, so it stops the control
+	// plane it started; a SIGKILL would orphan kube-apiserver and etcd.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
 	cmd.Stderr = os.Stderr // meshguard's logs, shown when the test fails or with -v
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
