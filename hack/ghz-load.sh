@@ -2,7 +2,8 @@
 # Load-test the ext_authz server with ghz (github.com/bojand/ghz):
 #   1. generate N AuthorizationPolicies over 100 namespaces (+ one Pod) into a temp dir,
 #   2. start `meshguard authz serve` on 127.0.0.1 with that dir,
-#   3. run a bounded ghz load (fixed request count) and print rps, p50, p99.
+#   3. warm up (WARMUP requests, default 2000, not reported), then run a bounded ghz load
+#      (fixed request count) and print rps, p50, p99.
 # Usage: hack/ghz-load.sh [policies=1000] [requests=20000] [concurrency=16]
 # PIN=1 pins the server to CPU 0 and ghz to CPU 1 (taskset), so the load generator
 # does not steal the server's core on a 2-core machine.
@@ -87,7 +88,12 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}, PIN=${PIN:-0}, ghz GOGC=${GHZ_GOGC:-400}"
+# Warm-up, not reported: connections, the evaluation caches and pools, the
+# first collections of a fresh process (WARMUP requests, default 2000).
+GOGC=${GHZ_GOGC:-400} "${client_cpu[@]}" "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
+  -n "${WARMUP:-2000}" -c "$CONC" --connections 2 "127.0.0.1:$PORT" -O summary >/dev/null
+
+echo "== ghz: $N policies, $REQUESTS requests, concurrency $CONC, GOMAXPROCS=${GOMAXPROCS:-all}, PIN=${PIN:-0}, ghz GOGC=${GHZ_GOGC:-400}"", warm-up ${WARMUP:-2000}"
 GOGC=${GHZ_GOGC:-400} "${client_cpu[@]}" "$GHZ" --insecure --call envoy.service.auth.v3.Authorization/Check -D "$work/req.json" \
   -n "$REQUESTS" -c "$CONC" --connections 2 "127.0.0.1:$PORT" -O summary | tee "$work/ghz.txt" |
   grep -E "Count:|Requests/sec:|Average:|Fastest:|Slowest:|50 %|90 %|99 %|\[OK\]|\[PermissionDenied\]|Error" || true
