@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
-// The cluster state /inject reads besides the pod: ProxyConfig resources and
-// the nodes' kubelet versions, each from an informer of the manager's cache
+// The cluster state /inject reads besides the pod: ProxyConfig resources, the
+// pod's namespace and the nodes' kubelet versions, each from an informer of the manager's cache
 // that every replica starts (leader or not) and that holds the replica out
 // of the Service (a readiness check) until its initial list is done, so no
 // admission request waits for a list.
@@ -33,7 +33,7 @@ import (
 type informerGate struct {
 	cache   cache.Cache
 	obj     client.Object
-	what    string // for logs and readiness: "ProxyConfig resources", "nodes"
+	what    string // for logs and readiness: "ProxyConfig resources", "namespaces", "nodes"
 	log     logr.Logger
 	onReady func(context.Context, cache.Informer) error // optional, before the gate opens
 	state   atomic.Int32
