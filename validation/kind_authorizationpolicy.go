@@ -141,35 +141,56 @@ func apRule(p *field.Path, idx int, r *security.Rule, action security.Authorizat
 }
 
 // apStringList is one string list of a Source or Operation with its Go name
-// (used in Istio-style messages) and JSON name (used in the path).
+// (used in Istio-style messages), JSON name (used in the path) and the check
+// each of its values gets after the non-empty one (nil: none).
 type apStringList struct {
 	goName, jsonName string
 	vals             []string
+	check            func(*field.Path, string, *Findings)
+}
+
+// apAllEmpty reports, naming what, when every list is empty.
+func apAllEmpty(p *field.Path, what string, lists []apStringList, f *Findings) bool {
+	for _, l := range lists {
+		if len(l.vals) > 0 {
+			return false
+		}
+	}
+	f.Error(p, nil, "`"+what+"` must not be empty")
+	return true
+}
+
+// checkValues reports empty values and runs l.check on the others.
+func (l apStringList) checkValues(lp *field.Path, f *Findings) {
+	for i, v := range l.vals {
+		vp := lp.Index(i)
+		switch {
+		case v == "":
+			f.Error(vp, v, "empty value not allowed, found in "+l.goName)
+		case l.check != nil:
+			l.check(vp, v, f)
+		}
+	}
 }
 
 func apSource(p *field.Path, idx int, s *security.Source, custom bool, f *Findings) {
 	lists := []apStringList{
-		{"Principals", "principals", s.GetPrincipals()},
-		{"NotPrincipals", "notPrincipals", s.GetNotPrincipals()},
-		{"RequestPrincipals", "requestPrincipals", s.GetRequestPrincipals()},
-		{"NotRequestPrincipals", "notRequestPrincipals", s.GetNotRequestPrincipals()},
-		{"Namespaces", "namespaces", s.GetNamespaces()},
-		{"NotNamespaces", "notNamespaces", s.GetNotNamespaces()},
-		{"ServiceAccounts", "serviceAccounts", s.GetServiceAccounts()},
-		{"NotServiceAccounts", "notServiceAccounts", s.GetNotServiceAccounts()},
-		{"IpBlocks", "ipBlocks", s.GetIpBlocks()},
-		{"NotIpBlocks", "notIpBlocks", s.GetNotIpBlocks()},
-		{"RemoteIpBlocks", "remoteIpBlocks", s.GetRemoteIpBlocks()},
-		{"NotRemoteIpBlocks", "notRemoteIpBlocks", s.GetNotRemoteIpBlocks()},
-		{"TrustDomains", "trustDomains", s.GetTrustDomains()},
-		{"NotTrustDomains", "notTrustDomains", s.GetNotTrustDomains()},
+		{"Principals", "principals", s.GetPrincipals(), apPrincipalFormat},
+		{"NotPrincipals", "notPrincipals", s.GetNotPrincipals(), apPrincipalFormat},
+		{"RequestPrincipals", "requestPrincipals", s.GetRequestPrincipals(), apRequestPrincipalFormat},
+		{"NotRequestPrincipals", "notRequestPrincipals", s.GetNotRequestPrincipals(), apRequestPrincipalFormat},
+		{"Namespaces", "namespaces", s.GetNamespaces(), nil},
+		{"NotNamespaces", "notNamespaces", s.GetNotNamespaces(), nil},
+		{"ServiceAccounts", "serviceAccounts", s.GetServiceAccounts(), apServiceAccount},
+		{"NotServiceAccounts", "notServiceAccounts", s.GetNotServiceAccounts(), apServiceAccount},
+		{"IpBlocks", "ipBlocks", s.GetIpBlocks(), apIPOrCIDR},
+		{"NotIpBlocks", "notIpBlocks", s.GetNotIpBlocks(), apIPOrCIDR},
+		{"RemoteIpBlocks", "remoteIpBlocks", s.GetRemoteIpBlocks(), apIPOrCIDR},
+		{"NotRemoteIpBlocks", "notRemoteIpBlocks", s.GetNotRemoteIpBlocks(), apIPOrCIDR},
+		{"TrustDomains", "trustDomains", s.GetTrustDomains(), apTrustDomain},
+		{"NotTrustDomains", "notTrustDomains", s.GetNotTrustDomains(), apTrustDomain},
 	}
-	total := 0
-	for _, l := range lists {
-		total += len(l.vals)
-	}
-	if total == 0 {
-		f.Error(p, nil, "`from.source` must not be empty")
+	if apAllEmpty(p, "from.source", lists, f) {
 		return
 	}
 	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 &&
@@ -181,25 +202,7 @@ func apSource(p *field.Path, idx int, s *security.Source, custom bool, f *Findin
 		if custom && len(l.vals) > 0 && !strings.Contains(l.goName, "IpBlocks") {
 			f.Error(lp, nil, fmt.Sprintf("From.%s is currently not supported with CUSTOM action", l.goName))
 		}
-		for i, v := range l.vals {
-			vp := lp.Index(i)
-			if v == "" {
-				f.Error(vp, v, "empty value not allowed, found in "+l.goName)
-				continue
-			}
-			switch l.goName {
-			case "IpBlocks", "NotIpBlocks", "RemoteIpBlocks", "NotRemoteIpBlocks":
-				apIPOrCIDR(vp, v, f)
-			case "ServiceAccounts", "NotServiceAccounts":
-				apServiceAccount(vp, v, f)
-			case "TrustDomains", "NotTrustDomains":
-				apTrustDomain(vp, v, f)
-			case "Principals", "NotPrincipals":
-				apPrincipalFormat(vp, v, f)
-			case "RequestPrincipals", "NotRequestPrincipals":
-				apRequestPrincipalFormat(vp, v, f)
-			}
-		}
+		l.checkValues(lp, f)
 		if strings.HasSuffix(l.goName, "ServiceAccounts") && len(l.vals) > 16 {
 			f.Error(lp, nil, fmt.Sprintf("at most 16 %s are allowed, found %d", l.jsonName, len(l.vals)))
 		}
@@ -208,40 +211,20 @@ func apSource(p *field.Path, idx int, s *security.Source, custom bool, f *Findin
 
 func apOperation(p *field.Path, op *security.Operation, f *Findings) {
 	lists := []apStringList{
-		{"Hosts", "hosts", op.GetHosts()},
-		{"NotHosts", "notHosts", op.GetNotHosts()},
-		{"Ports", "ports", op.GetPorts()},
-		{"NotPorts", "notPorts", op.GetNotPorts()},
-		{"Methods", "methods", op.GetMethods()},
-		{"NotMethods", "notMethods", op.GetNotMethods()},
-		{"Paths", "paths", op.GetPaths()},
-		{"NotPaths", "notPaths", op.GetNotPaths()},
+		{"Hosts", "hosts", op.GetHosts(), nil},
+		{"NotHosts", "notHosts", op.GetNotHosts(), nil},
+		{"Ports", "ports", op.GetPorts(), apPort},
+		{"NotPorts", "notPorts", op.GetNotPorts(), apPort},
+		{"Methods", "methods", op.GetMethods(), apMethod},
+		{"NotMethods", "notMethods", op.GetNotMethods(), apMethod},
+		{"Paths", "paths", op.GetPaths(), apPathTemplate},
+		{"NotPaths", "notPaths", op.GetNotPaths(), apPathTemplate},
 	}
-	total := 0
-	for _, l := range lists {
-		total += len(l.vals)
-	}
-	if total == 0 {
-		f.Error(p, nil, "`to.operation` must not be empty")
+	if apAllEmpty(p, "to.operation", lists, f) {
 		return
 	}
 	for _, l := range lists {
-		lp := p.Child(l.jsonName)
-		for i, v := range l.vals {
-			vp := lp.Index(i)
-			if v == "" {
-				f.Error(vp, v, "empty value not allowed, found in "+l.goName)
-				continue
-			}
-			switch l.goName {
-			case "Ports", "NotPorts":
-				apPort(vp, v, f)
-			case "Methods", "NotMethods":
-				apMethod(vp, v, f)
-			case "Paths", "NotPaths":
-				apPathTemplate(vp, v, f)
-			}
-		}
+		l.checkValues(p.Child(l.jsonName), f)
 	}
 }
 
