@@ -3,10 +3,11 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
-	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
+	"slices"
 	"strings"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
+	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/injector/config"
@@ -138,54 +139,22 @@ func strip(pod *corev1.Pod) previous {
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return prev
 	}
-	names := func(l []string) map[string]bool {
-		m := make(map[string]bool, len(l))
-		for _, n := range l {
-			m[n] = true
-		}
-		return m
-	}
-	injected := names(append(append([]string{}, st.InitContainers...), st.Containers...))
-	keep := func(cs []corev1.Container) []corev1.Container {
-		out := cs[:0]
-		for i := range cs {
-			if injected[cs[i].Name] {
+	injected := append(append([]string{}, st.InitContainers...), st.Containers...)
+	if slices.Contains(injected, ProxyContainerName) {
+		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range cs {
 				if cs[i].Name == ProxyContainerName {
 					prev.fromProxy(&cs[i])
 				}
-				continue
 			}
-			out = append(out, cs[i])
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	}
-	pod.Spec.InitContainers = keep(pod.Spec.InitContainers)
-	pod.Spec.Containers = keep(pod.Spec.Containers)
-	vols := names(st.Volumes)
-	vs := pod.Spec.Volumes[:0]
-	for _, v := range pod.Spec.Volumes {
-		if !vols[v.Name] {
-			vs = append(vs, v)
 		}
 	}
-	pod.Spec.Volumes = vs
-	if len(vs) == 0 {
-		pod.Spec.Volumes = nil
-	}
-	secrets := names(st.ImagePullSecrets)
-	ps := pod.Spec.ImagePullSecrets[:0]
-	for _, s := range pod.Spec.ImagePullSecrets {
-		if !secrets[s.Name] {
-			ps = append(ps, s)
-		}
-	}
-	pod.Spec.ImagePullSecrets = ps
-	if len(ps) == 0 {
-		pod.Spec.ImagePullSecrets = nil
-	}
+	containerName := func(c corev1.Container) string { return c.Name }
+	pod.Spec.InitContainers = dropNamed(pod.Spec.InitContainers, injected, containerName)
+	pod.Spec.Containers = dropNamed(pod.Spec.Containers, injected, containerName)
+	pod.Spec.Volumes = dropNamed(pod.Spec.Volumes, st.Volumes, func(v corev1.Volume) string { return v.Name })
+	pod.Spec.ImagePullSecrets = dropNamed(pod.Spec.ImagePullSecrets, st.ImagePullSecrets,
+		func(r corev1.LocalObjectReference) string { return r.Name })
 	delete(pod.Annotations, AnnotationStatus)
 	prev.overrides = pod.Annotations[AnnotationOverrides]
 	delete(pod.Annotations, AnnotationOverrides)
@@ -350,6 +319,16 @@ func (p *params) override(injected *corev1.Container, o corev1.Container) (*core
 		return nil, err
 	}
 	return merged, nil
+}
+
+// dropNamed removes, in place, the items whose name is in names; nil when
+// none remain (the stripped pod must equal the user's, which had none).
+func dropNamed[T any](items []T, names []string, name func(T) string) []T {
+	items = slices.DeleteFunc(items, func(it T) bool { return slices.Contains(names, name(it)) })
+	if len(items) == 0 {
+		return nil
+	}
+	return items
 }
 
 // mergeByName returns tmpl followed by the items of existing not named in tmpl.
