@@ -129,6 +129,13 @@ type PilotValues struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// defPtr sets an unset (nil) pointer field to d.
+func defPtr[T any](p **T, d T) {
+	if *p == nil {
+		*p = ptr(d)
+	}
+}
+
 // applyDefaults fills every unset field with Istio's chart default.
 func (v *Values) applyDefaults() {
 	g := &v.Global
@@ -151,30 +158,19 @@ func (v *Values) applyDefaults() {
 	def(&p.ClusterDomain, "cluster.local")
 	def(&p.LogLevel, "warning")
 	def(&p.ComponentLogLevel, "misc:error")
-	defp := func(s **string, d string) {
-		if *s == nil {
-			*s = ptr(d)
-		}
-	}
-	defp(&p.IncludeIPRanges, "*")
-	defp(&p.ExcludeIPRanges, "")
-	defp(&p.IncludeInboundPorts, "*")
-	defp(&p.ExcludeInboundPorts, "")
-	defp(&p.IncludeOutboundPorts, "")
-	defp(&p.ExcludeOutboundPorts, "")
-	defi := func(i **int32, d int32) {
-		if *i == nil {
-			*i = ptr(d)
-		}
-	}
-	defi(&p.StatusPort, 15020)
-	defi(&p.ReadinessInitialDelaySeconds, 0)
-	defi(&p.ReadinessPeriodSeconds, 15)
-	defi(&p.ReadinessFailureThreshold, 4)
-	defi(&p.StartupProbe.FailureThreshold, 600)
-	if p.StartupProbe.Enabled == nil {
-		p.StartupProbe.Enabled = ptr(true)
-	}
+	// Pointer fields: an explicit empty or zero value is kept.
+	defPtr(&p.IncludeIPRanges, "*")
+	defPtr(&p.ExcludeIPRanges, "")
+	defPtr(&p.IncludeInboundPorts, "*")
+	defPtr(&p.ExcludeInboundPorts, "")
+	defPtr(&p.IncludeOutboundPorts, "")
+	defPtr(&p.ExcludeOutboundPorts, "")
+	defPtr(&p.StatusPort, 15020)
+	defPtr(&p.ReadinessInitialDelaySeconds, 0)
+	defPtr(&p.ReadinessPeriodSeconds, 15)
+	defPtr(&p.ReadinessFailureThreshold, 4)
+	defPtr(&p.StartupProbe.FailureThreshold, 600)
+	defPtr(&p.StartupProbe.Enabled, true)
 	if p.Resources == nil {
 		p.Resources = &ResourceValues{
 			Requests: map[corev1.ResourceName]*resource.Quantity{
@@ -185,8 +181,6 @@ func (v *Values) applyDefaults() {
 			},
 		}
 	}
-	if v.SidecarInjectorWebhook.RewriteAppHTTPProbe == nil {
-		v.SidecarInjectorWebhook.RewriteAppHTTPProbe = ptr(true)
-	}
+	defPtr(&v.SidecarInjectorWebhook.RewriteAppHTTPProbe, true)
 	def(&v.Pilot.CNI.Provider, "default")
 }
