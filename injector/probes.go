@@ -54,11 +54,7 @@ func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string
 		if p.alreadyRewritten(h.HTTPGet.Port) {
 			return pr
 		}
-		get := h.HTTPGet.DeepCopy()
-		if port, ok := resolvePort(c, get.Port); ok {
-			get.Port = port
-			orig = &prober{HTTPGet: get, TimeoutSeconds: pr.TimeoutSeconds}
-		}
+		orig = appTarget(c, h.HTTPGet, nil)
 		out := pr.DeepCopy()
 		out.HTTPGet.Port = p.statusPortTarget()
 		out.HTTPGet.Path = path
@@ -67,17 +63,13 @@ func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string
 		}
 		pr = out
 	case h.TCPSocket != nil:
-		tcp := h.TCPSocket.DeepCopy()
-		if port, ok := resolvePort(c, tcp.Port); ok {
-			tcp.Port = port
-			orig = &prober{TCPSocket: tcp, TimeoutSeconds: pr.TimeoutSeconds}
-		}
+		orig = appTarget(c, nil, h.TCPSocket)
 		out := pr.DeepCopy()
 		out.TCPSocket = nil
 		out.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}
 		pr = out
 	case h.GRPC != nil:
-		orig = &prober{GRPC: h.GRPC.DeepCopy(), TimeoutSeconds: pr.TimeoutSeconds}
+		orig = &prober{GRPC: h.GRPC.DeepCopy()}
 		out := pr.DeepCopy()
 		out.GRPC = nil
 		out.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}
@@ -86,6 +78,7 @@ func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string
 		return pr // exec probes are untouched
 	}
 	if orig != nil {
+		orig.TimeoutSeconds = pr.TimeoutSeconds
 		probers[path] = orig
 	}
 	return pr
@@ -100,21 +93,41 @@ func (p *params) rewriteHook(c *corev1.Container, h *corev1.LifecycleHandler, pa
 		if p.alreadyRewritten(h.HTTPGet.Port) {
 			return h
 		}
-		get := h.HTTPGet.DeepCopy()
-		if port, ok := resolvePort(c, get.Port); ok {
-			get.Port = port
-			probers[path] = &prober{HTTPGet: get}
+		if orig := appTarget(c, h.HTTPGet, nil); orig != nil {
+			probers[path] = orig
 		}
 		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}}
 	case h.TCPSocket != nil:
-		tcp := h.TCPSocket.DeepCopy()
-		if port, ok := resolvePort(c, tcp.Port); ok {
-			tcp.Port = port
-			probers[path] = &prober{TCPSocket: tcp}
+		if orig := appTarget(c, nil, h.TCPSocket); orig != nil {
+			probers[path] = orig
 		}
 		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}}
 	}
 	return h
+}
+
+// appTarget is the app's own HTTP or TCP target (one of get, tcp) with a
+// named port resolved to its number, for pilot-agent to call; nil when the
+// port name does not exist in the container.
+func appTarget(c *corev1.Container, get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction) *prober {
+	var port intstr.IntOrString
+	if get != nil {
+		port = get.Port
+	} else {
+		port = tcp.Port
+	}
+	resolved, ok := resolvePort(c, port)
+	if !ok {
+		return nil
+	}
+	if get != nil {
+		g := get.DeepCopy()
+		g.Port = resolved
+		return &prober{HTTPGet: g}
+	}
+	t := tcp.DeepCopy()
+	t.Port = resolved
+	return &prober{TCPSocket: t}
 }
 
 func (p *params) alreadyRewritten(port intstr.IntOrString) bool {
