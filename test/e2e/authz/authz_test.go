@@ -5,7 +5,6 @@ package authz_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -55,15 +54,6 @@ spec:
     mode: STRICT
 `
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func checkReq(principal, path string) *authv3.CheckRequest {
 	addr := func(ip string, port uint32) *corev3.Address {
 		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: ip,
@@ -102,7 +92,7 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := cluster.FreeAddr(t)
 	o := authz.DefaultOptions()
 	o.Addr = addr
 	o.Debounce = 20 * time.Millisecond

@@ -30,16 +30,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestDevPrintsCommandsThatWork(t *testing.T) {
 	bin, err := binary.Path()
 	if err != nil {
@@ -54,7 +44,7 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, bin, "dev", "--k8s-bin", k8sBin,
-		"--metrics-addr", freeAddr(t), "--health-addr", freeAddr(t), "--authz-addr", freeAddr(t))
+		"--metrics-addr", cluster.FreeAddr(t), "--health-addr", cluster.FreeAddr(t), "--authz-addr", cluster.FreeAddr(t))
 	// When ctx ends (the deferred cancel runs before t.Cleanup on a failed
 	// test) stop it as a user would, with Ctrl-C, so it stops the control
 	// plane it started; a SIGKILL would orphan kube-apiserver and etcd.

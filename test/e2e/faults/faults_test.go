@@ -66,16 +66,6 @@ type meshguard struct {
 	clientCert                                   tls.Certificate
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *meshguard {
 	t.Helper()
 	bin, err := binary.Path()
@@ -87,7 +77,7 @@ func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *mesh
 	if err := os.WriteFile(m.meshConfig, []byte("trustDomain: cluster.local\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	webhookPort, authzPort, metricsPort, healthPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	webhookPort, authzPort, metricsPort, healthPort := cluster.FreePort(t), cluster.FreePort(t), cluster.FreePort(t), cluster.FreePort(t)
 	m.webhookURL = fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
 	m.authzAddr = fmt.Sprintf("127.0.0.1:%d", authzPort)
 	m.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
