@@ -7,6 +7,7 @@ package dev
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -142,18 +143,23 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if out, err := shell(proxyConfig); err != nil {
 		t.Fatalf("applying a ProxyConfig: %v\n%s", err, out)
 	}
-	dryRun := `kubectl run pc -n demo --image=nginx --dry-run=server -o jsonpath='{.spec.containers[?(@.name=="istio-proxy")].env}'`
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := shell(dryRun)
-		if err == nil && strings.Contains(out, `\"concurrency\":3`) && strings.Contains(out, `"FROM_PROXYCONFIG"`) {
-			break
+	// await polls command until ok accepts its output.
+	await := func(what, command string, ok func(string) bool) {
+		t.Helper()
+		if err := cluster.Eventually(10*time.Second, func() error {
+			out, err := shell(command)
+			if err != nil || !ok(out) {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s never happened: %v", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the ProxyConfig never reached injection (%v): %s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	dryRun := `kubectl run pc -n demo --image=nginx --dry-run=server -o jsonpath='{.spec.containers[?(@.name=="istio-proxy")].env}'`
+	await("the ProxyConfig reaching injection", dryRun, func(out string) bool {
+		return strings.Contains(out, `\"concurrency\":3`) && strings.Contains(out, `"FROM_PROXYCONFIG"`)
+	})
 
 	// Native sidecars follow the nodes' kubelet versions (auto): with one
 	// node older than v1.33 pods get classic sidecars and kubectl shows why;
@@ -164,28 +170,14 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		t.Fatalf("creating nodes: %v\n%s", err, out)
 	}
 	nativeProbe := `kubectl run nat -n demo --image=nginx --dry-run=server -o jsonpath='{.spec.initContainers[*].name}{" / "}{.spec.containers[*].name}' 2>&1`
-	await := func(what string, ok func(string) bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, err := shell(nativeProbe)
-			if err == nil && ok(out) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never happened (%v): %s", what, err, out)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	await("classic sidecar with a warning naming the old node", func(out string) bool {
+	await("classic sidecar with a warning naming the old node", nativeProbe, func(out string) bool {
 		return strings.Contains(out, "Warning: classic (not native) sidecar injected") && strings.Contains(out, `old: "v1.32.4"`) &&
 			strings.HasSuffix(out, "istio-init / nat istio-proxy")
 	})
 	if out, err := shell("kubectl delete node old"); err != nil {
 		t.Fatalf("deleting the old node: %v\n%s", err, out)
 	}
-	await("native sidecar", func(out string) bool { return out == "istio-init istio-proxy / nat" })
+	await("native sidecar", nativeProbe, func(out string) bool { return out == "istio-init istio-proxy / nat" })
 
 	// Ctrl-C stops everything and removes the temporary directory.
 	apiServer := apiServerAddr(t, kubeconfig)
