@@ -45,18 +45,25 @@ func DefaultOptions() Options {
 	}
 }
 
+// AddSemanticsFlags registers the options that change verdicts (the mesh
+// settings policy.Mesh carries), shared by the server and `authz check`.
+func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
+	d := DefaultOptions()
+	fs.StringVar(&o.RootNamespace, "root-namespace", d.RootNamespace, "mesh root namespace: its policies apply mesh-wide (MeshConfig rootNamespace)")
+	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain (MeshConfig trustDomain)")
+	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
+	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
+	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+}
+
 // AddFlags registers the options; call on a zero Options or DefaultOptions().
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	d := DefaultOptions()
 	fs.StringVar(&o.Addr, "authz-addr", d.Addr, "ext_authz gRPC listen address")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
 	fs.StringVar(&o.RegoDir, "authz-rego-dir", "", "directory of user Rego modules (package meshguard.user) added to the built-in semantics")
-	fs.StringVar(&o.RootNamespace, "root-namespace", d.RootNamespace, "mesh root namespace: its policies apply mesh-wide")
 	fs.BoolVar(&o.FailOpen, "fail-open", false, "allow requests when evaluation fails internally (default: deny with 503)")
-	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain")
-	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
-	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
-	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+	o.AddSemanticsFlags(fs)
 	fs.StringVar(&o.DecisionLog, "decision-log", d.DecisionLog, "decision logging: full, sampled or off")
 	fs.IntVar(&o.DecisionLogSample, "decision-log-sample", d.DecisionLogSample, "with --decision-log=sampled, log one in N allowed decisions (denials are always logged)")
 	fs.IntVar(&o.MaxRecvMsgSize, "authz-max-recv-msg-size", d.MaxRecvMsgSize, "maximum CheckRequest size in bytes")

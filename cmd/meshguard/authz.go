@@ -95,11 +95,7 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory with AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego")
 	fs.StringVar(&requestFile, "request", "", "CheckRequest in protojson: a file, or - for stdin")
-	fs.StringVar(&o.RootNamespace, "root-namespace", o.RootNamespace, "mesh root namespace")
-	fs.StringVar(&o.TrustDomain, "trust-domain", o.TrustDomain, "mesh trust domain")
-	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases")
-	fs.StringVar(&o.PathNormalization, "path-normalization", o.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
-	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops trusted when deriving remote.ip")
+	o.AddSemanticsFlags(fs)
 	addMeshConfigFlag(fs, &meshConfig)
 	return cmd
 }
