@@ -1,6 +1,7 @@
 # meshguard's build, run and test entry points. `make test` is what CI runs.
 SHELL := /usr/bin/env bash
-export GOFLAGS ?= -mod=mod
+# Go 1.27.3 (go.mod): the go command fetches that toolchain from the module proxy when the local one is older.
+export GOTOOLCHAIN := go1.27.3
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -p 2 -count=1 -timeout 45m
 STATICCHECK_VERSION := v0.8.2

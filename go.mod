@@ -1,6 +1,6 @@
 module github.com/meshguard/meshguard
 
-go 1.26.0
+go 1.27.3
 
 require (
 	github.com/cert-manager/cert-manager v1.21.2
