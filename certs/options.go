@@ -76,6 +76,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.CADuration, "cert-ca-duration", o.CADuration, "lifetime of meshguard's CA (self and cert-manager modes)")
 	fs.DurationVar(&o.LeafDuration, "cert-duration", o.LeafDuration, "lifetime of the serving certificate")
 	fs.DurationVar(&o.LeafRenewBefore, "cert-renew-before", o.LeafRenewBefore, "renew the serving certificate this long before expiry (default a third of its life)")
+	fs.DurationVar(&o.CheckInterval, "cert-check-interval", o.CheckInterval, "self mode: how often the leader re-checks the CA, leaf and caBundles (default 1m); files mode: reload poll (default 2s)")
 }
 
 // withDefaults fills zero fields and validates.
