@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 
 	secapi "istio.io/api/security/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+
+	"github.com/meshguard/meshguard/secpolicy"
 )
 
 // Mesh holds the MeshConfig inputs the semantics depend on.
@@ -132,13 +133,15 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	}
 	delete(state, t.mesh.RootNamespace) // root-namespace policies live in every view
 
+	// Mesh, then namespace: a selected policy whose mode is UNSET inherits
+	// the mode (and so the deciding policy) of the level above.
 	meshPA := paMode{Mode: "PERMISSIVE"}
-	if mesh != nil {
+	if mesh != nil && mesh.Mode != "UNSET" {
 		meshPA = *mesh
 	}
 	mkView := func(s *nsState) *view {
 		v := &view{B: s.b, PA: meshPA, WL: s.wl}
-		if s.pa != nil {
+		if s.pa != nil && s.pa.Mode != "UNSET" {
 			v.PA = *s.pa
 		}
 		for _, rp := range rootPols {
@@ -186,6 +189,11 @@ func modeName(m *secapi.PeerAuthentication_MutualTLS) string {
 	return m.GetMode().String()
 }
 
+// peerAuthn records one PeerAuthentication (called oldest first). As in
+// Istio's pilot/pkg/security/authn/policy_applier.go ComposePeerAuthentication,
+// the OLDEST policy of each level (mesh, namespace) is selected first, mode
+// UNSET included; only then does an UNSET mode inherit from the level above
+// (resolved in build and in the generated Rego).
 func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf func(string) (**paMode, *[]paWorkload)) {
 	id := pa.Namespace + "/" + pa.Name
 	obj := "PeerAuthentication " + id
@@ -195,9 +203,6 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 	if len(sel) == 0 {
 		if len(spec.GetPortLevelMtls()) > 0 {
 			t.warnf("%s: spec.portLevelMtls: ignored without a selector", obj)
-		}
-		if mode == "UNSET" {
-			return
 		}
 		if pa.Namespace == t.mesh.RootNamespace {
 			if *mesh != nil {
@@ -297,8 +302,10 @@ func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bo
 		add(&g, c, p+".requestPrincipals", err)
 		c, err = reqPrincipalsCond(s.GetNotRequestPrincipals(), true)
 		add(&g, c, p+".notRequestPrincipals", err)
-		add(&g, nsCond(s.GetNamespaces(), false), "", nil)
-		add(&g, nsCond(s.GetNotNamespaces(), true), "", nil)
+		c, err = nsCond(s.GetNamespaces(), false)
+		add(&g, c, p+".namespaces", err)
+		c, err = nsCond(s.GetNotNamespaces(), true)
+		add(&g, c, p+".notNamespaces", err)
 		c, err = saCond(s.GetServiceAccounts(), policyNS, false)
 		add(&g, c, p+".serviceAccounts", err)
 		c, err = saCond(s.GetNotServiceAccounts(), policyNS, true)
@@ -441,34 +448,85 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 	return single(f, generic(values, fold, f == "host"), neg, http)
 }
 
-// principals: values without "spiffe://", matched against the stripped
-// principal; values in the trust-domain bundle are expanded (spec §1.10).
+// principals: values are written without "spiffe://" and matched against
+// the peer's full principal as Istio's matcher.StringMatcherWithPrefix builds
+// them (pilot/pkg/security/authz/model/generator.go srcPrincipalGenerator):
+// exact "spiffe://v", prefix "spiffe://v", suffix regex "spiffe://.*v", "*"
+// any non-empty principal. Values are first expanded with the trust-domain
+// bundle (trustdomain/bundle.go ReplaceTrustDomainAliases).
 func (t *translator) principals(values []string, neg bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	return single("principal", generic(t.expandPrincipals(values), false, false), neg, false)
+	var m matcher
+	for _, v := range t.expandPrincipals(values) {
+		switch {
+		case v == "*":
+			m.A = true
+		case strings.HasPrefix(v, "*"):
+			m.R = append(m.R, "^spiffe://.*"+regexp.QuoteMeta(v[1:])+"$")
+		case strings.HasSuffix(v, "*"):
+			m.P = append(m.P, "spiffe://"+v[:len(v)-1])
+		default:
+			if m.E == nil {
+				m.E = map[string]bool{}
+			}
+			m.E["spiffe://"+v] = true
+		}
+	}
+	return single("principal", m, neg, false)
 }
 
+// expandPrincipals is Istio's pilot/pkg/security/trustdomain/bundle.go
+// ReplaceTrustDomainAliases: only a principal of exactly five "/"-separated
+// parts (<td>/ns/<ns>/sa/<sa>, any part may hold a '*') whose trust domain is
+// not "*" is rewritten, and only when its trust domain is in the bundle (by
+// the bundle's exact/prefix/suffix/"*" match, stringMatch) or is
+// "cluster.local"; each bundle member replaces the trust domain, except a
+// member the principal's "*x" trust domain already suffix-matches, which keeps
+// the principal as is. Everything else is kept unchanged.
 func (t *translator) expandPrincipals(values []string) []string {
-	if len(t.bundle) < 2 {
-		return values
-	}
-	var out []string
+	out := make([]string, 0, len(values))
 	for _, v := range values {
-		td, rest, ok := strings.Cut(v, "/")
-		if !ok || strings.Contains(td, "*") || !(td == "cluster.local" || contains(t.bundle, td)) {
+		parts := strings.Split(v, "/")
+		if len(parts) != 5 || parts[0] == "*" {
 			out = append(out, v)
 			continue
 		}
-		for _, b := range t.bundle {
-			out = append(out, b+"/"+rest)
-		}
-		if !contains(t.bundle, td) {
+		td := parts[0]
+		if td != "cluster.local" && !tdStringMatch(td, t.bundle) {
 			out = append(out, v)
+			continue
 		}
+		var gen []string
+		for _, b := range t.bundle {
+			np := v
+			if !tdSuffixMatch(b, td) {
+				np = b + "/" + strings.Join(parts[1:], "/")
+			}
+			if !contains(gen, np) {
+				gen = append(gen, np)
+			}
+		}
+		out = append(out, gen...)
 	}
 	return out
+}
+
+// tdStringMatch is trustdomain/util.go stringMatch: a equals, or is matched
+// by the "*", "x*" or "*x" pattern of, one element of list.
+func tdStringMatch(a string, list []string) bool {
+	for _, s := range list {
+		if a == s || s == "*" || (strings.HasSuffix(s, "*") && strings.HasPrefix(a, strings.TrimSuffix(s, "*"))) || tdSuffixMatch(a, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// tdSuffixMatch is trustdomain/util.go suffixMatch: pattern "*x" and a ends in x.
+func tdSuffixMatch(a, pattern string) bool {
+	return strings.HasPrefix(pattern, "*") && strings.HasSuffix(a, strings.TrimPrefix(pattern, "*"))
 }
 
 func contains(list []string, s string) bool {
@@ -480,43 +538,39 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// namespaces: every '*' is a wildcard over the principal (spec §1.4).
-func nsCond(values []string, neg bool) []cond {
+// namespaces: Istio's regex over the full principal, ".*/ns/<v>/.*" with
+// every '*' of v turned into ".*" and nothing else quoted
+// (pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator), so a
+// SPIFFE ID with extra segments matches any of its "/ns/<x>/" parts.
+func nsCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
-		return nil
+		return nil, nil
 	}
 	var m matcher
-	for _, v := range values {
-		if !strings.Contains(v, "*") {
-			if m.E == nil {
-				m.E = map[string]bool{}
-			}
-			m.E[v] = true
-			continue
+	for i, v := range values {
+		re, err := secpolicy.NamespaceRegex(v)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		parts := strings.Split(v, "*")
-		for i := range parts {
-			parts[i] = regexp.QuoteMeta(parts[i])
-		}
-		m.R = append(m.R, "^.*/ns/"+strings.Join(parts, ".*")+"/.*$")
+		m.R = append(m.R, re)
 	}
-	return single("namespace", m, neg, false)
+	return single("namespace", m, neg, false), nil
 }
 
-// serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards.
+// serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards. Matched
+// with Istio's regex over the full principal,
+// "spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?" (generator.go serviceAccountRegex).
 func saCond(values []string, policyNS string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	m := matcher{E: map[string]bool{}}
+	var m matcher
 	for i, v := range values {
-		if strings.Contains(v, "*") || v == "" || strings.Count(v, "/") > 1 {
-			return nil, fmt.Errorf("value [%d] %q: want \"sa\" or \"ns/sa\" without wildcards", i, v)
+		sa, err := secpolicy.ParseServiceAccount(v, policyNS)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
 		}
-		if !strings.Contains(v, "/") {
-			v = policyNS + "/" + v
-		}
-		m.E[v] = true
+		m.R = append(m.R, sa.Regex())
 	}
 	return single("sa", m, neg, false), nil
 }
@@ -527,25 +581,24 @@ func (t *translator) tdCond(values []string, neg bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
+	// Over the full principal: "*" is prefix "spiffe://", an exact value
+	// prefix "spiffe://<td>/", one wildcard the regex
+	// "spiffe://<p>[^/]*<s>/.*"; bundle members expand to the whole bundle
+	// (trustdomain/bundle.go ExpandTrustDomainAliases).
 	var m matcher
 	for _, v := range values {
 		switch {
 		case v == "*":
-			m.A = true
+			m.P = append(m.P, "spiffe://")
 		case strings.Contains(v, "*"):
 			pre, suf, _ := strings.Cut(v, "*")
-			m.R = append(m.R, "^"+regexp.QuoteMeta(pre)+"[^/]*"+regexp.QuoteMeta(strings.ReplaceAll(suf, "*", ""))+"$")
+			m.R = append(m.R, "^spiffe://"+regexp.QuoteMeta(pre)+"[^/]*"+regexp.QuoteMeta(strings.ReplaceAll(suf, "*", ""))+"/.*$")
+		case contains(t.bundle, v):
+			for _, b := range t.bundle {
+				m.P = append(m.P, "spiffe://"+b+"/")
+			}
 		default:
-			if m.E == nil {
-				m.E = map[string]bool{}
-			}
-			if contains(t.bundle, v) {
-				for _, b := range t.bundle {
-					m.E[b] = true
-				}
-			} else {
-				m.E[v] = true
-			}
+			m.P = append(m.P, "spiffe://"+v+"/")
 		}
 	}
 	return single("td", m, neg, false)
@@ -601,28 +654,13 @@ func cidrCond(f string, values []string, neg bool) ([]cond, error) {
 	}
 	var m matcher
 	for i, v := range values {
-		c, err := normCIDR(v)
+		c, err := secpolicy.ParseCIDR(v)
 		if err != nil {
-			return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		m.C = append(m.C, c)
+		m.C = append(m.C, c.String())
 	}
 	return single(f, m, neg, false), nil
-}
-
-func normCIDR(v string) (string, error) {
-	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			return "", fmt.Errorf("invalid CIDR")
-		}
-		return p.String(), nil
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return "", fmt.Errorf("invalid IP address")
-	}
-	return netip.PrefixFrom(a, a.BitLen()).String(), nil
 }
 
 func portCond(values []string, neg bool) ([]cond, error) {
@@ -631,11 +669,11 @@ func portCond(values []string, neg bool) ([]cond, error) {
 	}
 	m := matcher{E: map[string]bool{}}
 	for i, v := range values {
-		p, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || p > 65535 {
-			return nil, fmt.Errorf("value [%d] %q: invalid port (want 0-65535)", i, v)
+		p, err := secpolicy.ParsePort(v)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		m.E[strconv.FormatUint(p, 10)] = true
+		m.E[strconv.FormatUint(uint64(p), 10)] = true
 	}
 	return single("port", m, neg, false), nil
 }
@@ -647,10 +685,13 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	var plain []string
 	var m matcher
 	for i, v := range values {
-		if strings.Contains(v, "{") || strings.Contains(v, "}") {
-			re, err := templateRegex(v)
+		if err := secpolicy.CheckPath(v); err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
+		}
+		if secpolicy.ContainsPathTemplate(v) {
+			re, err := secpolicy.PathTemplateRegex(v)
 			if err != nil {
-				return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+				return nil, fmt.Errorf("value [%d]: %w", i, err)
 			}
 			m.R = append(m.R, re)
 			continue
@@ -660,38 +701,6 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	g := generic(plain, false, false)
 	g.R = m.R
 	return single("path", g, neg, true), nil
-}
-
-// templateRegex compiles an Envoy uri_template with {*} (one segment) and
-// {**} (zero or more segments, last operator only) (spec §1.6).
-func templateRegex(v string) (string, error) {
-	if !strings.HasPrefix(v, "/") {
-		return "", fmt.Errorf("path template must start with '/'")
-	}
-	if strings.Contains(v, "*") && !strings.Contains(v, "{*") {
-		return "", fmt.Errorf("'*' is not allowed in a path template outside {*} or {**}")
-	}
-	segs := strings.Split(v[1:], "/")
-	var b strings.Builder
-	b.WriteString("^")
-	for i, s := range segs {
-		b.WriteString("/")
-		switch {
-		case s == "{*}":
-			b.WriteString("[^/]+")
-		case s == "{**}":
-			if i != len(segs)-1 {
-				return "", fmt.Errorf("{**} must be the last operator")
-			}
-			b.WriteString(".*")
-		case strings.ContainsAny(s, "{}*"):
-			return "", fmt.Errorf("segment %q: an operator must fill the whole segment", s)
-		default:
-			b.WriteString(regexp.QuoteMeta(s))
-		}
-	}
-	b.WriteString("$")
-	return b.String(), nil
 }
 
 type unknownKeyErr struct{ key string }
@@ -729,7 +738,7 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case key == "destination.port":
 		return both(portCond)
 	case key == "source.namespace":
-		return both(noErr(nsCond))
+		return both(nsCond)
 	case key == "source.principal":
 		return both(noErr(t.principals))
 	case key == "source.serviceAccount":
