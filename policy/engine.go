@@ -76,13 +76,17 @@ type Snapshot struct {
 	Policies int // AuthorizationPolicies (incl. CUSTOM/dry-run)
 	Peers    int
 	Pods     int
+	// Failed: stored policies that cannot be evaluated; the workloads they
+	// select are denied (Verdict.Rule FailClosedRule), the rest serves.
+	Failed []FailedPolicy
 
-	mesh   Mesh
-	pq     rego.PreparedEvalQuery
-	pods   map[string]*workload
-	views  map[string]*ast.Term // namespaces with own policies (input.view)
-	module string               // generated Rego, for debugging and tests
-	needs  inputNeeds
+	failedReason map[string]string
+	mesh         Mesh
+	pq           rego.PreparedEvalQuery
+	pods         map[string]*workload
+	views        map[string]*ast.Term // namespaces with own policies (input.view)
+	module       string               // generated Rego, for debugging and tests
+	needs        inputNeeds
 	// Per-request OPA overhead avoided (spec authz.md §5 items 2-3): one read
 	// transaction on the snapshot's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
@@ -116,6 +120,20 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
 	}
 	t := newTranslator(mesh)
+	// Every object runs `meshguard validate`'s rules; one it rejects (stored
+	// before the webhook, or by an older meshguard) fails closed.
+	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}
+	for _, ap := range set.AuthorizationPolicies {
+		if r := validateTyped("security.istio.io/v1", "AuthorizationPolicy", ap); r != "" {
+			t.invalidAP[ap] = r
+		}
+	}
+	t.invalidPA = map[*secv1.PeerAuthentication]string{}
+	for _, pa := range set.PeerAuthentications {
+		if r := validateTyped("security.istio.io/v1", "PeerAuthentication", pa); r != "" {
+			t.invalidPA[pa] = r
+		}
+	}
 	d := t.build(set.AuthorizationPolicies, set.PeerAuthentications)
 	prelude, err := regoFS.ReadFile("rego/authz.rego")
 	if err != nil {
@@ -180,7 +198,11 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		}
 	}
 	pods, warn := podIndex(set.Pods)
-	return &Snapshot{
+	failedReason := map[string]string{}
+	for _, f := range t.failed {
+		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
+	}
+	return &Snapshot{Failed: t.failed, failedReason: failedReason,
 		Version: version, Warnings: append(t.warnings, warn...),
 		Policies: len(set.AuthorizationPolicies), Peers: len(set.PeerAuthentications), Pods: len(pods),
 		mesh: mesh, pq: pq, pods: pods, views: viewTerms(gen.views), module: gen.modText, needs: gen.needs,
@@ -269,7 +291,8 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 		if n != 1 || d == nil || m == nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: undefined result", s.Version)
 		}
-		return readParts(d, m, x, nil, s.Version)
+		v, err := readParts(d, m, x, nil, s.Version)
+		return s.explainFailure(v), err
 	}
 	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(s.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
@@ -283,7 +306,18 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	if !ok {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: unexpected result %T", s.Version, rs[0].Expressions[0].Value)
 	}
-	return readResult(t, s.Version)
+	v, err := readResult(t, s.Version)
+	return s.explainFailure(v), err
+}
+
+// explainFailure names the policy and field of a fail-closed denial.
+func (s *Snapshot) explainFailure(v Verdict) Verdict {
+	if v.Action == "DENY" && v.Rule == FailClosedRule {
+		if r, ok := s.failedReason[v.Policy]; ok {
+			v.Reason = r
+		}
+	}
+	return v
 }
 
 var (

@@ -128,6 +128,9 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
 		}
+		if err := validateDoc(where, doc); err != nil {
+			return nil, err
+		}
 		ap := &secv1.AuthorizationPolicy{}
 		if err := yaml.UnmarshalStrict(doc, ap); err != nil {
 			return nil, fmt.Errorf("%s: AuthorizationPolicy: %w", where, err)
@@ -139,6 +142,9 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 	case "PeerAuthentication":
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
+		}
+		if err := validateDoc(where, doc); err != nil {
+			return nil, err
 		}
 		pa := &secv1.PeerAuthentication{}
 		if err := yaml.UnmarshalStrict(doc, pa); err != nil {

@@ -46,6 +46,10 @@ type translator struct {
 	mesh     Mesh
 	bundle   []string
 	warnings []string
+	// objects validation rejects, with the problems (see Compile).
+	invalidAP map[*secv1.AuthorizationPolicy]string
+	invalidPA map[*secv1.PeerAuthentication]string
+	failed    []FailedPolicy
 }
 
 func (t *translator) warnf(format string, args ...any) {
@@ -126,6 +130,26 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	sort.SliceStable(sortPAs, func(i, j int) bool { return olderPA(sortPAs[i], sortPAs[j]) })
 	var mesh *paMode
 	for _, pa := range sortPAs {
+		if reason := t.invalidPA[pa]; reason != "" {
+			// Fail closed: deny every workload the PeerAuthentication selects.
+			sel := pa.Spec.GetSelector().GetMatchLabels()
+			if pa.Namespace == t.mesh.RootNamespace && len(sel) > 0 {
+				continue // never applies (Istio ignores it)
+			}
+			id := pa.Namespace + "/" + pa.Name
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: copyLabels(sel), name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+				"PeerAuthentication "+id, reason)
+			cp.O = -1 // before every AuthorizationPolicy: it decides first
+			if pa.Namespace == t.mesh.RootNamespace {
+				rootPols = append(rootPols, struct {
+					b string
+					p compiledPolicy
+				}{"deny", cp})
+			} else {
+				get(pa.Namespace).b.add("deny", cp)
+			}
+			continue
+		}
 		t.peerAuthn(pa, &mesh, func(ns string) (**paMode, *[]paWorkload) {
 			s := get(ns)
 			return &s.pa, &s.wl
@@ -260,11 +284,14 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: copyLabels(spec.GetSelector().GetMatchLabels()), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
 		created: ap.CreationTimestamp.UnixNano()}
+	if reason := t.invalidAP[ap]; reason != "" {
+		return t.failClosed(cp, obj, reason), failBucket(bucket), true
+	}
 	isAllow := action == secapi.AuthorizationPolicy_ALLOW
 	for i, r := range spec.GetRules() {
-		cr, ok := t.rule(obj, fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r, isAllow)
-		if !ok {
-			continue
+		cr, err := t.rule(fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r)
+		if err != nil {
+			return t.failClosed(cp, obj, err.Error()), failBucket(bucket), true
 		}
 		cr.I = i
 		tcp := withoutHTTP(cr)
@@ -279,15 +306,49 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	return cp, bucket, true
 }
 
-// fieldErr is a bad value: ALLOW drops the rule, others drop the field (spec §1.9).
-type fieldErr struct{ path, msg string }
+// FailClosedRule is the Verdict.Rule of a denial by a policy that cannot be
+// evaluated (see failClosed).
+const FailClosedRule = -2
 
-func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bool) (rule, bool) {
+// failClosed replaces a policy that cannot be evaluated as written (invalid
+// as stored in the API server, a value or `when` key meshguard cannot
+// evaluate): every workload it selects is denied, naming the policy and the
+// field, instead of dropping a field (a wider DENY) or the rule (a vanished
+// ALLOW) as istiod would. AUDIT and dry-run policies, which never decide,
+// stay reporting-only: their hit is reported for every request.
+func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledPolicy {
+	t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
+	t.failed = append(t.failed, FailedPolicy{ID: cp.ID, Object: obj, Reason: reason})
+	all := rule{I: FailClosedRule, From: [][]cond{}, To: [][]cond{}, When: []cond{}}
+	all.shape()
+	cp.Rules, cp.TRules = []rule{all}, []rule{all}
+	return cp
+}
+
+// failBucket: a failed policy denies, unless it is reporting-only.
+func failBucket(bucket string) string {
+	switch bucket {
+	case "audit", "dry_allow", "dry_deny", "dry_audit":
+		return bucket
+	}
+	return "deny"
+}
+
+// FailedPolicy is a stored policy the snapshot denies for (see failClosed).
+type FailedPolicy struct {
+	ID     string // "ns/name", as in Verdict.Policy
+	Object string // "AuthorizationPolicy ns/name" or "PeerAuthentication ns/name"
+	Reason string // the field and why
+}
+
+// rule compiles one rule; any value that cannot be compiled is an error
+// naming its field (the caller fails the policy closed).
+func (t *translator) rule(path, policyNS string, r *secapi.Rule) (rule, error) {
 	out := rule{From: [][]cond{}, To: [][]cond{}, When: []cond{}}
-	var errs []fieldErr
+	var errs []string
 	add := func(dst *[]cond, c []cond, errPath string, err error) {
 		if err != nil {
-			errs = append(errs, fieldErr{errPath, err.Error()})
+			errs = append(errs, errPath+": "+err.Error())
 			return
 		}
 		*dst = append(*dst, c...)
@@ -344,29 +405,17 @@ func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bo
 		p := fmt.Sprintf("%s.when[%d]", path, i)
 		c, err := t.whenCond(w, policyNS)
 		if err != nil {
-			if _, unknown := err.(unknownKeyErr); unknown {
-				// Unknown key: istiod skips the rule for every action (spec §1.9).
-				t.warnf("%s: %s.key: %v: rule skipped", obj, p, err)
-				return rule{}, false
-			}
-			errs = append(errs, fieldErr{p, err.Error()})
+			// Unknown or unevaluated keys included: istiod would skip the
+			// rule (a DENY failing open); here the policy fails closed.
+			errs = append(errs, p+": "+err.Error())
 			continue
 		}
 		out.When = append(out.When, c...)
 	}
 	if len(errs) > 0 {
-		for _, e := range errs {
-			if isAllow {
-				t.warnf("%s: %s: %s: rule dropped (ALLOW)", obj, e.path, e.msg)
-			} else {
-				t.warnf("%s: %s: %s: field ignored", obj, e.path, e.msg)
-			}
-		}
-		if isAllow {
-			return rule{}, false
-		}
+		return rule{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	return out, true
+	return out, nil
 }
 
 func hasHTTP(r rule) bool {
