@@ -255,6 +255,11 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 
 // CheckRequest evaluates already-decoded attributes (used by tests and tools).
 func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error) {
+	if len(r.Headers) > 0 {
+		rc := *r // header names lower-cased as Envoy does, without changing the caller's map
+		rc.Headers = lowerKeys(r.Headers)
+		r = &rc
+	}
 	var wl *workload
 	if r.Labels != nil {
 		terms := make([][2]*ast.Term, 0, len(r.Labels))
