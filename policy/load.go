@@ -25,8 +25,12 @@ import (
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) {
 	set := &Set{UserModules: map[string]string{}}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
+	}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -41,6 +45,11 @@ func LoadDir(dir string) (*Set, []string, error) {
 		}
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".yaml", ".yml", ".json", ".rego":
+			if d.Type()&fs.ModeSymlink != 0 {
+				if err := SymlinkInside(root, p); err != nil {
+					return err
+				}
+			}
 			files = append(files, p)
 		}
 		return nil
@@ -67,6 +76,22 @@ func LoadDir(dir string) (*Set, []string, error) {
 		warnings = append(warnings, w...)
 	}
 	return set, warnings, nil
+}
+
+// SymlinkInside: a symlinked file is read only when its target resolves
+// inside the (resolved) policy directory, as a ConfigMap volume's
+// "p.yaml -> ..data/p.yaml -> ..<timestamp>/p.yaml" links do; a link
+// elsewhere (/etc/shadow) rejects the whole load.
+func SymlinkInside(root, p string) error {
+	target, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("%s: symlink: %w", p, err)
+	}
+	rel, err := filepath.Rel(root, target)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s: symlink target %s is outside the policy directory: not read", p, target)
+	}
+	return nil
 }
 
 type typeMeta struct {
