@@ -61,6 +61,7 @@ type Verdict struct {
 	Reason  string `json:"reason"`
 
 	Mode            string            `json:"-"` // effective PeerAuthentication mode
+	ModePolicy      string            `json:"-"` // the PeerAuthentication ("ns/name") the mode came from; "" = mesh default PERMISSIVE
 	Audit           []Hit             `json:"-"`
 	Custom          []Hit             `json:"-"` // CUSTOM policies that matched (reported, not enforced)
 	DryRunDeny      []Hit             `json:"-"`
@@ -189,7 +190,7 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		// The same compiled module, queried through topdown directly (see
 		// eval). Decision, mode and reports are separate bindings, so no
 		// result array is built per request.
-		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff.mode"
+		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff"
 		if gen.extras {
 			qs += "; x = data.meshguard.authz.extras"
 		}
@@ -328,7 +329,7 @@ func (s *Snapshot) explainFailure(v Verdict) Verdict {
 var (
 	rAudit, rCustom     = ast.StringTerm("audit"), ast.StringTerm("custom")
 	rDryAllow, rDryDeny = ast.StringTerm("dry_allow"), ast.StringTerm("dry_deny")
-	rID                 = ast.StringTerm("id")
+	rID, rMode          = ast.StringTerm("id"), ast.StringTerm("mode")
 )
 
 // readResult reads `result` = [decision, mode, reports?, user headers?]
@@ -354,8 +355,17 @@ func readResult(t *ast.Term, version uint64) (Verdict, error) {
 // reports (extras) and user response headers.
 func readParts(dt, mt, xt, ht *ast.Term, version uint64) (Verdict, error) {
 	v := Verdict{Version: version, Rule: -1}
-	ms, _ := mt.Value.(ast.String)
-	v.Mode = string(ms)
+	// mt is the effective PeerAuthentication {"mode", "id"}.
+	if o, ok := mt.Value.(ast.Object); ok {
+		if t := o.Get(rMode); t != nil {
+			ms, _ := t.Value.(ast.String)
+			v.Mode = string(ms)
+		}
+		if t := o.Get(rID); t != nil {
+			id, _ := t.Value.(ast.String)
+			v.ModePolicy = string(id)
+		}
+	}
 	switch d := dt.Value.(type) {
 	case ast.Object:
 		v.Action, v.Reason = "DENY", "mTLS required"

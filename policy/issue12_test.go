@@ -235,3 +235,36 @@ func TestIssue13RequestsEnvoyNeverSends(t *testing.T) {
 		})
 	}
 }
+
+// The effective PeerAuthentication mode names the policy it came from (for --explain).
+func TestEffectiveModePolicy(t *testing.T) {
+	const t0, t1 = "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"
+	cases := []struct {
+		name, policies, mode, from string
+	}{
+		{"mesh default", "", "PERMISSIVE", ""},
+		{"older UNSET namespace PA inherits the mesh policy", pa("istio-system", "mesh", t0, "mtls: {mode: STRICT}") + pa("foo", "ns0", t0, "{}") + pa("foo", "ns1", t1, "mtls: {mode: DISABLE}"),
+			"STRICT", "istio-system/mesh"},
+		{"workload UNSET inherits namespace", pa("foo", "ns", t0, "mtls: {mode: DISABLE}") + pa("foo", "w", t0, "selector: {matchLabels: {app: web}}"), "DISABLE", "foo/ns"},
+		{"port level", pa("foo", "w", t0, "selector: {matchLabels: {app: web}}\nportLevelMtls:\n  8080: {mode: STRICT}"), "STRICT", "foo/w"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			set := &Set{}
+			if _, err := set.AddYAML(c.name, []byte(c.policies)); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.CheckRequest(context.Background(), http(from(pFoo)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Mode != c.mode || v.ModePolicy != c.from {
+				t.Errorf("mode %s from %q, want %s from %q", v.Mode, v.ModePolicy, c.mode, c.from)
+			}
+		})
+	}
+}
