@@ -37,17 +37,10 @@ func runBothPaths(t *testing.T, mesh Mesh, cases []tc) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			set := &Set{}
-			if _, err := set.AddYAML(c.name, []byte(c.policies)); err != nil {
-				t.Fatalf("policies: %v", err)
-			}
-			set.Pods = append(set.Pods, webPod())
-			s, err := Compile(context.Background(), mesh, set, 1)
-			if err != nil {
-				t.Fatalf("compile: %v", err)
-			}
+			s := compileCase(t, mesh, c.policies, webPod())
 			for _, via := range []string{"attributes", "CheckRequest"} {
 				var v Verdict
+				var err error
 				if via == "attributes" {
 					v, err = s.CheckRequest(context.Background(), c.req)
 				} else {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/types/known/structpb"
+	corev1 "k8s.io/api/core/v1"
 )
 
 const (
@@ -93,18 +94,25 @@ type tc struct {
 	want     want
 }
 
+// compileCase compiles a YAML policy set plus the Pods given.
+func compileCase(t *testing.T, mesh Mesh, policies string, pods ...*corev1.Pod) *Snapshot {
+	t.Helper()
+	set := &Set{Pods: pods}
+	if _, err := set.AddYAML(t.Name(), []byte(policies)); err != nil {
+		t.Fatalf("policies: %v", err)
+	}
+	s, err := Compile(context.Background(), mesh, set, 1)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return s
+}
+
 func runCases(t *testing.T, mesh Mesh, cases []tc) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			set := &Set{}
-			if _, err := set.AddYAML(c.name, []byte(c.policies)); err != nil {
-				t.Fatalf("policies: %v", err)
-			}
-			s, err := Compile(context.Background(), mesh, set, 1)
-			if err != nil {
-				t.Fatalf("compile: %v", err)
-			}
+			s := compileCase(t, mesh, c.policies)
 			v, err := s.CheckRequest(context.Background(), c.req)
 			if err != nil {
 				t.Fatalf("check: %v", err)
