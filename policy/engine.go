@@ -42,6 +42,9 @@ type Set struct {
 	Pods                  []*corev1.Pod
 	// UserModules: file name → Rego v1 source in package meshguard.user.
 	UserModules map[string]string
+
+	// prevalidated: objects AddYAML validated from their raw document.
+	prevalidated map[any]bool
 }
 
 // Hit names a policy and the index of its first matching rule.
@@ -125,13 +128,13 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	// before the webhook, or by an older meshguard) fails closed.
 	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}
 	for _, ap := range set.AuthorizationPolicies {
-		if r := validateTyped("security.istio.io/v1", "AuthorizationPolicy", ap); r != "" {
+		if r := validateStored(set, &ap.ObjectMeta, "AuthorizationPolicy", ap); r != "" {
 			t.invalidAP[ap] = r
 		}
 	}
 	t.invalidPA = map[*secv1.PeerAuthentication]string{}
 	for _, pa := range set.PeerAuthentications {
-		if r := validateTyped("security.istio.io/v1", "PeerAuthentication", pa); r != "" {
+		if r := validateStored(set, &pa.ObjectMeta, "PeerAuthentication", pa); r != "" {
 			t.invalidPA[pa] = r
 		}
 	}
@@ -487,7 +490,12 @@ type Engine struct {
 }
 
 // NewEngine returns an Engine with no snapshot; Check fails until Update succeeds.
-func NewEngine(mesh Mesh) *Engine { return &Engine{mesh: mesh.withDefaults()} }
+func NewEngine(mesh Mesh) *Engine {
+	// Validation loads its schemas on first use (~0.5 s): do it now, not when
+	// the first policy arrives.
+	go validateTyped("security.istio.io/v1", "PeerAuthentication", &secv1.PeerAuthentication{})
+	return &Engine{mesh: mesh.withDefaults()}
+}
 
 // Mesh returns the mesh settings the engine compiles with.
 func (e *Engine) Mesh() Mesh { return e.mesh }

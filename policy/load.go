@@ -163,6 +163,7 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if err := objName(where, "AuthorizationPolicy", ap.Name, &ap.Namespace); err != nil {
 			return nil, err
 		}
+		s.markValidated(ap)
 		s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
 	case "PeerAuthentication":
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
@@ -178,6 +179,7 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if err := objName(where, "PeerAuthentication", pa.Name, &pa.Namespace); err != nil {
 			return nil, err
 		}
+		s.markValidated(pa)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
 		p := &corev1.Pod{}
@@ -197,6 +199,13 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		return []string{fmt.Sprintf("%s: kind %s: skipped", where, tm.Kind)}, nil
 	}
 	return nil, nil
+}
+
+func (s *Set) markValidated(obj any) {
+	if s.prevalidated == nil {
+		s.prevalidated = map[any]bool{}
+	}
+	s.prevalidated[obj] = true
 }
 
 func objName(where, kind, name string, ns *string) error {

@@ -752,10 +752,6 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	return single("path", g, neg, true), nil
 }
 
-type unknownKeyErr struct{ key string }
-
-func (e unknownKeyErr) Error() string { return fmt.Sprintf("unknown key %q", e.key) }
-
 // whenCond maps one condition key to a field (spec §1.5).
 func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, error) {
 	key := w.GetKey()
@@ -777,42 +773,39 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	noErr := func(f func([]string, bool) []cond) func([]string, bool) ([]cond, error) {
 		return func(v []string, n bool) ([]cond, error) { return f(v, n), nil }
 	}
-	switch {
-	case key == "source.ip":
+	k, err := secpolicy.ParseConditionKey(key)
+	if err != nil {
+		return nil, err
+	}
+	switch k.Kind {
+	case secpolicy.KeySourceIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("srcip", v, n) })
-	case key == "remote.ip":
+	case secpolicy.KeyRemoteIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("remoteip", v, n) })
-	case key == "destination.ip":
+	case secpolicy.KeyDestinationIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("dstip", v, n) })
-	case key == "destination.port":
+	case secpolicy.KeyDestinationPort:
 		return both(portCond)
-	case key == "source.namespace":
+	case secpolicy.KeySourceNamespace:
 		return both(nsCond)
-	case key == "source.principal":
+	case secpolicy.KeySourcePrincipal:
 		return both(noErr(t.principals))
-	case key == "source.serviceAccount":
+	case secpolicy.KeySourceServiceAccount:
 		return both(func(v []string, n bool) ([]cond, error) { return saCond(v, policyNS, n) })
-	case key == "source.trustDomain":
+	case secpolicy.KeySourceTrustDomain:
 		return both(noErr(t.tdCond))
-	case key == "connection.sni":
+	case secpolicy.KeyConnectionSNI:
 		return both(noErr(func(v []string, n bool) []cond { return strCond("sni", v, n, false, false) }))
-	case key == "request.auth.principal":
+	case secpolicy.KeyRequestPrincipal:
 		return both(reqPrincipalsCond)
-	case key == "request.auth.audiences":
+	case secpolicy.KeyRequestAudiences:
 		return both(noErr(claimCond([]string{"aud"})))
-	case key == "request.auth.presenter":
+	case secpolicy.KeyRequestPresenter:
 		return both(noErr(claimCond([]string{"azp"})))
-	case strings.HasPrefix(key, "request.auth.claims["):
-		path, err := claimPath(key[len("request.auth.claims"):])
-		if err != nil {
-			return nil, unknownKeyErr{key}
-		}
-		return both(noErr(claimCond(path)))
-	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
-		name := strings.ToLower(key[len("request.headers[") : len(key)-1])
-		if name == "" || strings.ContainsAny(name, "[]") {
-			return nil, unknownKeyErr{key}
-		}
+	case secpolicy.KeyRequestClaims:
+		return both(noErr(claimCond(k.Path)))
+	case secpolicy.KeyRequestHeader:
+		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
 		return both(noErr(func(v []string, n bool) []cond {
 			if len(v) == 0 {
 				return nil
@@ -820,7 +813,8 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 			return []cond{{F: "header", K: name, M: generic(v, false, true), Neg: n, H: true}}
 		}))
 	}
-	return nil, unknownKeyErr{key}
+	// experimental.envoy.filters.*: valid, but its metadata never reaches ext_authz.
+	return nil, fmt.Errorf("key %s: not evaluated by meshguard (Envoy filter metadata is not sent to ext_authz)", key)
 }
 
 func claimCond(path []string) func([]string, bool) []cond {
@@ -830,28 +824,4 @@ func claimCond(path []string) func([]string, bool) []cond {
 		}
 		return []cond{{F: "claim", K: path, M: generic(v, false, false), Neg: n, H: true}}
 	}
-}
-
-// claimPath parses "[a][b]..." (brackets cannot nest).
-func claimPath(s string) ([]string, error) {
-	var out []string
-	for s != "" {
-		if s[0] != '[' {
-			return nil, fmt.Errorf("want '['")
-		}
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return nil, fmt.Errorf("missing ']'")
-		}
-		part := s[1:end]
-		if part == "" || strings.Contains(part, "[") {
-			return nil, fmt.Errorf("bad claim name")
-		}
-		out = append(out, part)
-		s = s[end+1:]
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("empty claim path")
-	}
-	return out, nil
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/validation"
 )
@@ -45,4 +48,40 @@ func validateTyped(apiVersion, kind string, obj any) string {
 		return ""
 	}
 	return strings.Join(res.ErrorLines(), "; ")
+}
+
+// typedVerdicts caches validateTyped by object UID and resourceVersion (an
+// API-server object with both never changes), so a reload revalidates only
+// what changed. Cleared when it grows past maxTypedVerdicts.
+var typedVerdicts sync.Map
+
+const maxTypedVerdicts = 200000
+
+var typedVerdictCount int64
+var typedVerdictMu sync.Mutex
+
+// validateStored is validateTyped with the cache; objects AddYAML already
+// validated from their raw document are skipped.
+func validateStored(set *Set, meta *metav1.ObjectMeta, kind string, obj any) string {
+	if set.prevalidated[obj] {
+		return ""
+	}
+	key := ""
+	if meta.UID != "" && meta.ResourceVersion != "" {
+		key = kind + "/" + string(meta.UID) + "/" + meta.ResourceVersion
+		if r, ok := typedVerdicts.Load(key); ok {
+			return r.(string)
+		}
+	}
+	r := validateTyped("security.istio.io/v1", kind, obj)
+	if key != "" {
+		typedVerdictMu.Lock()
+		if typedVerdictCount++; typedVerdictCount > maxTypedVerdicts {
+			typedVerdicts.Clear()
+			typedVerdictCount = 1
+		}
+		typedVerdictMu.Unlock()
+		typedVerdicts.Store(key, r)
+	}
+	return r
 }

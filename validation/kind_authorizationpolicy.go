@@ -321,7 +321,8 @@ func apPathTemplate(p *field.Path, v string, f *Findings) {
 	}
 }
 
-// apCondition checks one `when` condition (spec §3.6).
+// apCondition checks one `when` condition (spec §3.6); the key is parsed
+// by secpolicy.ParseConditionKey, the compiler's parser.
 func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings) {
 	key := c.GetKey()
 	kp := p.Child("key")
@@ -332,12 +333,13 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	if len(c.GetValues()) == 0 && len(c.GetNotValues()) == 0 {
 		f.Error(p, nil, fmt.Sprintf("at least one of `values` or `notValues` must be set for key %s", key))
 	}
-	if custom {
-		switch {
-		case key == "source.namespace", key == "source.serviceAccount", key == "source.trustDomain",
-			key == "source.principal", strings.HasPrefix(key, "request.auth."):
-			f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
-		}
+	k, err := secpolicy.ParseConditionKey(key)
+	if err != nil {
+		f.Error(kp, key, err.Error())
+		return
+	}
+	if custom && (k.PeerIdentity() || strings.HasPrefix(key, "request.auth.")) {
+		f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
 		for i, v := range c.GetValues() {
@@ -347,55 +349,19 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 			check(p.Child("notValues").Index(i), v, f)
 		}
 	}
-	switch {
-	case strings.HasPrefix(key, "request.headers"):
-		apBracketKey(kp, key, "request.headers", false, f)
-	case strings.HasPrefix(key, "request.auth.claims"):
-		apBracketKey(kp, key, "request.auth.claims", true, f)
-	case strings.HasPrefix(key, "experimental.envoy.filters."):
-		apBracketKey(kp, key, key[:strings.Index(key+"[", "[")], true, f)
-	case key == "source.ip", key == "remote.ip", key == "destination.ip":
+	switch k.Kind {
+	case secpolicy.KeySourceIP, secpolicy.KeyRemoteIP, secpolicy.KeyDestinationIP:
 		each(apIPOrCIDR)
-	case key == "destination.port":
+	case secpolicy.KeyDestinationPort:
 		each(apPort)
-	case key == "source.serviceAccount":
+	case secpolicy.KeySourceServiceAccount:
 		each(apServiceAccount)
-	case key == "source.trustDomain":
+	case secpolicy.KeySourceTrustDomain:
 		each(apTrustDomain)
-	case key == "source.principal":
+	case secpolicy.KeySourcePrincipal:
 		each(apPrincipalFormat)
-	case key == "source.namespace":
+	case secpolicy.KeySourceNamespace:
 		each(apNamespace)
-	case key == "request.auth.principal", key == "request.auth.audiences",
-		key == "request.auth.presenter", key == "connection.sni":
-	case key == "destination.namespace", strings.HasPrefix(key, "destination.labels"),
-		key == "destination.name", key == "destination.user":
-		f.Error(kp, key, fmt.Sprintf("attribute %s is no longer supported: use the policy's namespace and selector (or targetRefs) instead", key))
-	default:
-		f.Error(kp, key, "unknown attribute: "+key)
-	}
-}
-
-// apBracketKey checks keys of the form prefix[a] (nested [a][b] when nested).
-func apBracketKey(p *field.Path, key, prefix string, nested bool, f *Findings) {
-	rest := strings.TrimPrefix(key, prefix)
-	bad := func() {
-		f.Error(p, key, fmt.Sprintf("bad key (%s): should have format %s[b]", key, prefix))
-	}
-	if !strings.HasPrefix(rest, "[") || !strings.HasSuffix(rest, "]") || len(rest) < 3 {
-		bad()
-		return
-	}
-	inner := rest[1 : len(rest)-1]
-	parts := []string{inner}
-	if nested {
-		parts = strings.Split(inner, "][")
-	}
-	for _, part := range parts {
-		if part == "" || strings.ContainsAny(part, "[]") {
-			bad()
-			return
-		}
 	}
 }
 
