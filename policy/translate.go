@@ -225,9 +225,6 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 	sel := spec.GetSelector().GetMatchLabels()
 	mode := modeName(spec.GetMtls())
 	if len(sel) == 0 {
-		if len(spec.GetPortLevelMtls()) > 0 {
-			t.warnf("%s: spec.portLevelMtls: ignored without a selector", obj)
-		}
 		if pa.Namespace == t.mesh.RootNamespace {
 			if *mesh != nil {
 				t.warnf("%s: ignored: older mesh-wide PeerAuthentication %s wins", obj, (*mesh).ID)
@@ -249,12 +246,10 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 		t.warnf("%s: spec.selector: ignored in the root namespace %s", obj, t.mesh.RootNamespace)
 		return
 	}
+	// Port keys are valid here: Compile fails closed any PeerAuthentication
+	// validation rejects (secpolicy.CheckPortLevelPort, selector required).
 	w := paWorkload{Sel: copyLabels(sel), Mode: mode, ID: id, Ports: map[string]string{}}
 	for port, m := range spec.GetPortLevelMtls() {
-		if port == 0 || port > 65535 {
-			t.warnf("%s: spec.portLevelMtls[%d]: port out of range 1-65535, ignored", obj, port)
-			continue
-		}
 		w.Ports[strconv.FormatUint(uint64(port), 10)] = modeName(m)
 	}
 	_, wl := nsOf(pa.Namespace)
@@ -371,8 +366,10 @@ func (t *translator) rule(path, policyNS string, r *secapi.Rule) (rule, error) {
 		add(&g, c, p+".serviceAccounts", err)
 		c, err = saCond(s.GetNotServiceAccounts(), policyNS, true)
 		add(&g, c, p+".notServiceAccounts", err)
-		add(&g, t.tdCond(s.GetTrustDomains(), false), "", nil)
-		add(&g, t.tdCond(s.GetNotTrustDomains(), true), "", nil)
+		c, err = t.tdCond(s.GetTrustDomains(), false)
+		add(&g, c, p+".trustDomains", err)
+		c, err = t.tdCond(s.GetNotTrustDomains(), true)
+		add(&g, c, p+".notTrustDomains", err)
 		c, err = cidrCond("srcip", s.GetIpBlocks(), false)
 		add(&g, c, p+".ipBlocks", err)
 		c, err = cidrCond("srcip", s.GetNotIpBlocks(), true)
@@ -626,9 +623,14 @@ func saCond(values []string, policyNS string, neg bool) ([]cond, error) {
 
 // trustDomains: '*' alone = any SPIFFE id; one '*' anywhere is a wildcard;
 // bundle members expand to the whole bundle (spec §1.4, §1.10).
-func (t *translator) tdCond(values []string, neg bool) []cond {
+func (t *translator) tdCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
-		return nil
+		return nil, nil
+	}
+	for i, v := range values {
+		if err := secpolicy.CheckTrustDomain(v); err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
+		}
 	}
 	// Over the full principal: "*" is prefix "spiffe://", an exact value
 	// prefix "spiffe://<td>/", one wildcard the regex
@@ -650,7 +652,7 @@ func (t *translator) tdCond(values []string, neg bool) []cond {
 			m.P = append(m.P, "spiffe://"+v+"/")
 		}
 	}
-	return single("td", m, neg, false)
+	return single("td", m, neg, false), nil
 }
 
 // requestPrincipals: split at the LAST '/' into iss and sub (spec §1.4 trap).
@@ -793,7 +795,7 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case secpolicy.KeySourceServiceAccount:
 		return both(func(v []string, n bool) ([]cond, error) { return saCond(v, policyNS, n) })
 	case secpolicy.KeySourceTrustDomain:
-		return both(noErr(t.tdCond))
+		return both(t.tdCond)
 	case secpolicy.KeyConnectionSNI:
 		return both(noErr(func(v []string, n bool) []cond { return strCond("sni", v, n, false, false) }))
 	case secpolicy.KeyRequestPrincipal:

@@ -151,3 +151,26 @@ func NamespaceRegex(v string) (string, error) {
 	}
 	return re, nil
 }
+
+// CheckPortLevelPort checks a PeerAuthentication portLevelMtls key.
+func CheckPortLevelPort(port uint32) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("port must be between 1-65535")
+	}
+	return nil
+}
+
+// CheckTrustDomain checks a `trustDomains`/`source.trustDomain` value: no
+// "/", at most one "*", only at the start or the end (Istio 1.30).
+func CheckTrustDomain(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty value not allowed")
+	}
+	if strings.Contains(v, "/") {
+		return fmt.Errorf("trust domain must not contain \"/\"")
+	}
+	if n := strings.Count(v, "*"); n > 1 || (n == 1 && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*")) {
+		return fmt.Errorf("trust domain may contain one wildcard \"*\", only at the start or the end")
+	}
+	return nil
+}

@@ -261,11 +261,8 @@ func apNamespace(p *field.Path, v string, f *Findings) {
 
 // apTrustDomain: at most one "*", only at the start or end, and no "/" (since Istio 1.30).
 func apTrustDomain(p *field.Path, v string, f *Findings) {
-	if strings.Contains(v, "/") {
-		f.Error(p, v, "trust domain must not contain \"/\"")
-	}
-	if n := strings.Count(v, "*"); n > 1 || (n == 1 && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*")) {
-		f.Error(p, v, "trust domain may contain one wildcard \"*\", only at the start or the end")
+	if err := secpolicy.CheckTrustDomain(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
 }
 
