@@ -667,36 +667,42 @@ func reqPrincipalsCond(values []string, neg bool) ([]cond, error) {
 	return single("reqp", m, neg, true), nil
 }
 
+// splitReqPrincipal is Istio's requestPrincipalGenerator
+// (pilot/pkg/security/authz/model/generator.go): split at the last '/', and
+// the leading/trailing '*' decides which half is a suffix/prefix/any match;
+// "any" is the regex ".+" (a present, non-empty claim).
 func splitReqPrincipal(v string) reqPrincipal {
 	exact := func(s string) matcher { return matcher{E: map[string]bool{s: true}} }
-	any := matcher{N: true}
-	if v == "*" {
-		return reqPrincipal{Iss: matcher{A: true}, Sub: matcher{A: true}}
+	anyNonEmpty := matcher{A: true}
+	idx := strings.LastIndex(v, "/")
+	found := idx >= 0
+	iss, sub := v, ""
+	if found {
+		iss, sub = v[:idx], v[idx+1:]
 	}
-	i := strings.LastIndex(v, "/")
-	if i < 0 {
-		switch {
-		case strings.HasPrefix(v, "*"):
-			return reqPrincipal{Iss: any, Sub: matcher{S: []string{v[1:]}}}
-		case strings.HasSuffix(v, "*"):
-			return reqPrincipal{Iss: matcher{P: []string{v[:len(v)-1]}}, Sub: any}
-		default:
-			return reqPrincipal{Iss: exact(v), Sub: exact("")}
+	switch {
+	case v == "*":
+		return reqPrincipal{Iss: anyNonEmpty, Sub: anyNonEmpty}
+	case strings.HasPrefix(v, "*"):
+		if !found {
+			return reqPrincipal{Iss: anyNonEmpty, Sub: matcher{S: []string{v[1:]}}}
 		}
+		rp := reqPrincipal{Iss: matcher{S: []string{iss[1:]}}, Sub: exact(sub)}
+		if iss == "*" {
+			rp.Iss = anyNonEmpty
+		}
+		return rp
+	case strings.HasSuffix(v, "*"):
+		if !found {
+			return reqPrincipal{Iss: matcher{P: []string{v[:len(v)-1]}}, Sub: anyNonEmpty}
+		}
+		rp := reqPrincipal{Iss: exact(iss), Sub: matcher{P: []string{sub[:len(sub)-1]}}}
+		if sub == "*" {
+			rp.Sub = anyNonEmpty
+		}
+		return rp
 	}
-	iss, sub := v[:i], v[i+1:]
-	var rp reqPrincipal
-	if strings.HasPrefix(iss, "*") {
-		rp.Iss = matcher{S: []string{iss[1:]}}
-	} else {
-		rp.Iss = exact(iss)
-	}
-	if strings.HasSuffix(sub, "*") {
-		rp.Sub = matcher{P: []string{sub[:len(sub)-1]}}
-	} else {
-		rp.Sub = exact(sub)
-	}
-	return rp
+	return reqPrincipal{Iss: exact(iss), Sub: exact(sub)}
 }
 
 func cidrCond(f string, values []string, neg bool) ([]cond, error) {
