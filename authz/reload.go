@@ -43,6 +43,13 @@ func (r *Reloader) Reload(ctx context.Context) error {
 			m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
 			m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
 			m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
+			// Stored policies that cannot be evaluated: their workloads are
+			// denied (policy.FailClosedRule); counted and logged as errors.
+			m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
+			for _, f := range snap.Failed {
+				r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), "policy cannot be evaluated; the workloads it selects are denied",
+					"snapshot", snap.Version, "policy", f.ID)
+			}
 			for _, w := range snap.Warnings {
 				r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
 			}
@@ -130,9 +137,18 @@ func loadRego(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user rego dir: %w", err)
 	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("user rego dir: %w", err)
+	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") || strings.HasPrefix(e.Name(), ".") {
 			continue
+		}
+		if e.Type()&os.ModeSymlink != 0 {
+			if err := policy.SymlinkInside(root, filepath.Join(dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("user rego dir: %w", err)
+			}
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 		r.RemoteIP = r.SrcIP
 		return r, wl, nil
 	}
-	r.Headers = h.GetHeaders()
+	r.Headers = lowerKeys(h.GetHeaders())
 	if len(r.Headers) == 0 && h.GetHeaderMap() != nil {
 		r.Headers = map[string]string{}
 		for _, hv := range h.GetHeaderMap().GetHeaders() {
@@ -112,6 +113,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if rawPath == "" {
 		rawPath = r.Headers[":path"]
 	}
+	if err := checkRawPath(rawPath, r.Method); err != nil {
+		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
+	}
 	p, err := NormalizePath(rawPath, mesh.PathNormalization)
 	if err != nil {
 		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
@@ -120,6 +124,54 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.RemoteIP = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies)
 	r.JWT = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"])
 	return r, wl, nil
+}
+
+// lowerKeys lower-cases header names as Envoy does before ext_authz (a
+// client other than Envoy may send "X-Evil"); names equal but for case are
+// merged with ',' in sorted order of the original names.
+func lowerKeys(in map[string]string) map[string]string {
+	lower := true
+	for k := range in {
+		if strings.ToLower(k) != k {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		return in
+	}
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, len(in))
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if prev, ok := out[lk]; ok {
+			out[lk] = prev + "," + in[k]
+			continue
+		}
+		out[lk] = in[k]
+	}
+	return out
+}
+
+// checkRawPath rejects a :path Envoy's HTTP connection manager never
+// forwards (it answers 400 first): a raw NUL, an empty path (except for
+// CONNECT, which has none) and a path that does not start with '/'.
+func checkRawPath(p, method string) error {
+	switch {
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("contains a NUL byte")
+	case p == "" && method == "CONNECT":
+		return nil
+	case p == "":
+		return fmt.Errorf("empty")
+	case p[0] != '/':
+		return fmt.Errorf("does not start with '/'")
+	}
+	return nil
 }
 
 func addrIP(s string) string {

@@ -25,8 +25,12 @@ import (
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) {
 	set := &Set{UserModules: map[string]string{}}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
+	}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -41,6 +45,11 @@ func LoadDir(dir string) (*Set, []string, error) {
 		}
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".yaml", ".yml", ".json", ".rego":
+			if d.Type()&fs.ModeSymlink != 0 {
+				if err := SymlinkInside(root, p); err != nil {
+					return err
+				}
+			}
 			files = append(files, p)
 		}
 		return nil
@@ -67,6 +76,22 @@ func LoadDir(dir string) (*Set, []string, error) {
 		warnings = append(warnings, w...)
 	}
 	return set, warnings, nil
+}
+
+// SymlinkInside: a symlinked file is read only when its target resolves
+// inside the (resolved) policy directory, as a ConfigMap volume's
+// "p.yaml -> ..data/p.yaml -> ..<timestamp>/p.yaml" links do; a link
+// elsewhere (/etc/shadow) rejects the whole load.
+func SymlinkInside(root, p string) error {
+	target, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("%s: symlink: %w", p, err)
+	}
+	rel, err := filepath.Rel(root, target)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s: symlink target %s is outside the policy directory: not read", p, target)
+	}
+	return nil
 }
 
 type typeMeta struct {
@@ -128,6 +153,9 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
 		}
+		if err := validateDoc(where, doc); err != nil {
+			return nil, err
+		}
 		ap := &secv1.AuthorizationPolicy{}
 		if err := yaml.UnmarshalStrict(doc, ap); err != nil {
 			return nil, fmt.Errorf("%s: AuthorizationPolicy: %w", where, err)
@@ -135,10 +163,14 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if err := objName(where, "AuthorizationPolicy", ap.Name, &ap.Namespace); err != nil {
 			return nil, err
 		}
+		s.markValidated(ap)
 		s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
 	case "PeerAuthentication":
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
+		}
+		if err := validateDoc(where, doc); err != nil {
+			return nil, err
 		}
 		pa := &secv1.PeerAuthentication{}
 		if err := yaml.UnmarshalStrict(doc, pa); err != nil {
@@ -147,6 +179,7 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		if err := objName(where, "PeerAuthentication", pa.Name, &pa.Namespace); err != nil {
 			return nil, err
 		}
+		s.markValidated(pa)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
 		p := &corev1.Pod{}
@@ -166,6 +199,13 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		return []string{fmt.Sprintf("%s: kind %s: skipped", where, tm.Kind)}, nil
 	}
 	return nil, nil
+}
+
+func (s *Set) markValidated(obj any) {
+	if s.prevalidated == nil {
+		s.prevalidated = map[any]bool{}
+	}
+	s.prevalidated[obj] = true
 }
 
 func objName(where, kind, name string, ns *string) error {

@@ -116,17 +116,10 @@ func (c cond) atomsJSON() (condJSON, error) {
 	case "claim":
 		j.Kind = "cl"
 		j.A = atoms("", c.M)
-	case "principal":
-		// "*" is any non-empty principal, SPIFFE or not (spec §1.4).
-		m := c.M
-		j.A = atoms("principal", matcher{E: m.E, P: m.P, S: m.S})
-		if m.A {
-			j.A = append(j.A, atom{F: "praw", T: "a"})
-		}
-	case "namespace":
-		// exact values compare the parsed namespace; globs are regexes on the principal.
-		j.A = atoms("src_ns", matcher{E: c.M.E})
-		j.A = append(j.A, atoms("praw", matcher{R: c.M.R})...)
+	case "principal", "namespace", "sa", "td":
+		// Matched like Envoy's authenticated.principal_name: against the
+		// peer's full principal ("*" is any non-empty one, SPIFFE or not).
+		j.A = atoms("praw", c.M)
 	default:
 		attr, ok := fieldAttr[c.F]
 		if !ok {

@@ -536,13 +536,13 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 	switch {
 	case user:
 		// Evaluated through the rego package (see Snapshot.eval).
-		fmt.Fprintf(b, "result := [decision, pa_eff.mode, {%s}, user_headers]\n", strings.Join(ex, ", "))
+		fmt.Fprintf(b, "result := [decision, pa_eff, {%s}, user_headers]\n", strings.Join(ex, ", "))
 		b.WriteString(userRules)
 	case info.extras:
 		fmt.Fprintf(b, "extras := {%s}\n\n", strings.Join(ex, ", "))
-		b.WriteString("result := [decision, pa_eff.mode, extras]\n")
+		b.WriteString("result := [decision, pa_eff, extras]\n")
 	default:
-		b.WriteString("result := [decision, pa_eff.mode]\n")
+		b.WriteString("result := [decision, pa_eff]\n")
 	}
 	b.WriteString("\n# ---- generated: condition helpers\n\n")
 	b.WriteString(g.hb.String())

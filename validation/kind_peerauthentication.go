@@ -6,6 +6,8 @@ import (
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/secpolicy"
 )
 
 func init() { register("PeerAuthentication", validatePeerAuthentication) }
@@ -31,8 +33,8 @@ func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentica
 	for _, k := range sortedKeys(ports) {
 		n, _ := strconv.ParseUint(k, 10, 32)
 		kp := pp.Key(k)
-		if n < 1 || n > 65535 {
-			f.Error(kp, k, "port must be between 1-65535")
+		if err := secpolicy.CheckPortLevelPort(uint32(n)); err != nil {
+			f.Error(kp, k, err.Error())
 		}
 		if ports[k] == nil {
 			f.Required(kp, "port level mTLS setting must not be null")
