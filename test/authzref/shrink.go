@@ -63,7 +63,62 @@ func (c *Case) mutations() []func() {
 	if c.Req.JWT != nil {
 		out = append(out, func() { c.Req.JWT = nil })
 	}
+	// Request values towards plain ones, so the printed request shows only
+	// what matters.
+	simplify := func(field *string, plain string) {
+		if *field != plain {
+			out = append(out, func() { *field = plain })
+		}
+	}
+	simplify(&c.Req.Principal, "")
+	simplify(&c.Req.SrcIP, "10.0.0.5")
+	if !c.Req.TCP {
+		simplify(&c.Req.Method, "GET")
+		simplify(&c.Req.Path, "/")
+		simplify(&c.Req.Host, "web.foo.svc")
+	}
 	return out
+}
+
+// Class names the kind of a (shrunk) case: the policy fields and when keys
+// it uses, for grouping disagreements.
+func (c Case) Class() string {
+	var parts []string
+	for _, pa := range c.Set.PAs {
+		parts = append(parts, "PA("+pa.Spec.GetMtls().GetMode().String()+")")
+	}
+	for _, ap := range c.Set.APs {
+		fields := map[string]bool{}
+		var walk func(m protoreflect.Message)
+		walk = func(m protoreflect.Message) {
+			m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+				switch {
+				case fd.IsList() && fd.Message() != nil:
+					for i := 0; i < v.List().Len(); i++ {
+						walk(v.List().Get(i).Message())
+					}
+				case fd.Message() != nil && !fd.IsMap():
+					walk(v.Message())
+				case fd.Name() == "key":
+					fields["when:"+v.String()] = true
+				case fd.Name() != "values" && fd.Name() != "not_values":
+					fields[string(fd.Name())] = true
+				}
+				return true
+			})
+		}
+		walk(ap.Spec.ProtoReflect())
+		ks := make([]string, 0, len(fields))
+		for k := range fields {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		parts = append(parts, "AP("+ap.Spec.GetAction().String()+":"+strings.Join(ks, ",")+")")
+	}
+	if len(c.Set.Mesh.TrustDomainAliases) > 0 {
+		parts = append(parts, "aliases")
+	}
+	return strings.Join(parts, " ")
 }
 
 func protoMutations(m protoreflect.Message) []func() {
@@ -106,9 +161,7 @@ func protoMutations(m protoreflect.Message) []func() {
 func Shrink(c Case, fails func(Case) bool) Case {
 	for progress := true; progress; {
 		progress = false
-		cl := c.Clone()
-		n := len(cl.mutations())
-		for j := range n {
+		for j := 0; ; j++ {
 			try := c.Clone()
 			muts := try.mutations()
 			if j >= len(muts) {
@@ -116,8 +169,9 @@ func Shrink(c Case, fails func(Case) bool) Case {
 			}
 			muts[j]()
 			if fails(try) {
+				// keep it and retry the same position: the list shifted
 				c, progress = try, true
-				break
+				j--
 			}
 		}
 	}
