@@ -122,8 +122,12 @@ func (g *Gen) PolicySet() Set {
 		if ap.Spec.Action != secapi.AuthorizationPolicy_AUDIT && ap.Spec.Action != secapi.AuthorizationPolicy_CUSTOM && g.chance(0.1) {
 			ap.Annotations = map[string]string{"istio.io/dry-run": "true"}
 		}
-		if g.chance(0.3) {
+		switch x := g.r.Float64(); {
+		case x < 0.3:
 			ap.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: labelSels[g.r.Intn(len(labelSels))]}
+		case x < 0.35:
+			// attaches to a Gateway only: never to a sidecar
+			ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
 		}
 		for range g.r.Intn(3) {
 			ap.Spec.Rules = append(ap.Spec.Rules, g.rule())
