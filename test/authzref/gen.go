@@ -36,7 +36,9 @@ var (
 		"cluster.local/ns/foo/*", "*/ns/foo/sa/sleep", "*sleep", "*", "cluster.local/*", "old.td/ns/foo/sa/sleep"}
 	reqPrincipals = []string{"", "", "spiffe://cluster.local/ns/foo/sa/sleep", "spiffe://cluster.local/ns/bar/sa/api",
 		"spiffe://other.td/ns/foo/sa/sleep", "spiffe://old.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/bar/sa/x/ns/foo/sa/sleep",
-		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep"}
+		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/foo/sa/sleep/x",
+		"spiffe://cluster.local/ns/foo/sa/sleep-x"}
+	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x"}
 	polNamespaces = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*"}
 	polCIDRs      = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
 	reqIPs        = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
@@ -166,15 +168,31 @@ func boolInt(b bool) int {
 func (g *Gen) source() *secapi.Source {
 	s := &secapi.Source{}
 	for s.String() == "" || g.chance(0.3) {
+		if g.chance(0.1) {
+			// serviceAccounts cannot be combined with principals or namespaces (CRD rule)
+			s.Principals, s.NotPrincipals, s.Namespaces, s.NotNamespaces = nil, nil, nil, nil
+			if g.chance(0.5) {
+				s.ServiceAccounts = g.some(polServiceAccounts)
+			} else {
+				s.NotServiceAccounts = g.some(polServiceAccounts)
+			}
+			continue
+		}
 		switch g.r.Intn(10) {
-		case 0:
-			s.Principals = g.some(polPrincipals)
-		case 1:
-			s.NotPrincipals = g.some(polPrincipals)
-		case 2:
-			s.Namespaces = g.some(polNamespaces)
-		case 3:
-			s.NotNamespaces = g.some(polNamespaces)
+		case 0, 1, 2, 3:
+			if len(s.ServiceAccounts)+len(s.NotServiceAccounts) > 0 {
+				continue
+			}
+			switch g.r.Intn(4) {
+			case 0:
+				s.Principals = g.some(polPrincipals)
+			case 1:
+				s.NotPrincipals = g.some(polPrincipals)
+			case 2:
+				s.Namespaces = g.some(polNamespaces)
+			case 3:
+				s.NotNamespaces = g.some(polNamespaces)
+			}
 		case 4:
 			s.IpBlocks = g.some(polCIDRs)
 		case 5:
@@ -220,7 +238,9 @@ func (g *Gen) operation() *secapi.Operation {
 func (g *Gen) condition() *secapi.Condition {
 	c := &secapi.Condition{}
 	var vals []string
-	switch g.r.Intn(8) {
+	switch g.r.Intn(9) {
+	case 8:
+		c.Key, vals = "source.serviceAccount", polServiceAccounts
 	case 0:
 		c.Key, vals = "request.headers["+g.pick(headerNames)+"]", polHeaderVal
 	case 1:

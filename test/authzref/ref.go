@@ -319,6 +319,7 @@ func sourceMatches(in attrs, policyNS string, s *secapi.Source) bool {
 	http := !in.req.TCP
 	ok := field(s.GetPrincipals(), s.GetNotPrincipals(), func(v string) bool { return principalValue(in, v) }) &&
 		field(s.GetNamespaces(), s.GetNotNamespaces(), func(v string) bool { return namespaceValue(in, v) }) &&
+		field(s.GetServiceAccounts(), s.GetNotServiceAccounts(), func(v string) bool { return serviceAccountValue(in, policyNS, v) }) &&
 		field(s.GetIpBlocks(), s.GetNotIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) }) &&
 		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) })
 	if ok && http {
@@ -358,6 +359,8 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 		return namespaceValue(in, v)
 	case key == "source.principal":
 		return principalValue(in, v)
+	case key == "source.serviceAccount":
+		return serviceAccountValue(in, policyNS, v)
 	case key == "request.auth.principal":
 		return requestPrincipalValue(in, v)
 	}
@@ -475,6 +478,21 @@ func namespaceValue(in attrs, v string) bool {
 	}
 	quoted := strings.ReplaceAll(regexp.QuoteMeta(v), `\*`, ".*")
 	re := regexp.MustCompile(`^(?:.*/ns/` + quoted + `/.*)$`)
+	return re.MatchString(in.principal)
+}
+
+// serviceAccountValue: generator.go serviceAccountRegex: value `ns/sa`, or
+// `sa` in the policy's namespace; the regex
+// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` must match the whole principal.
+func serviceAccountValue(in attrs, policyNS, v string) bool {
+	if in.principal == "" {
+		return false
+	}
+	ns, sa, ok := strings.Cut(v, "/")
+	if !ok {
+		ns, sa = policyNS, v
+	}
+	re := regexp.MustCompile(`^(?:spiffe://.+/ns/` + regexp.QuoteMeta(ns) + `/(.+/|)sa/` + regexp.QuoteMeta(sa) + `(/.+)?)$`)
 	return re.MatchString(in.principal)
 }
 
