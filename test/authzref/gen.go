@@ -39,16 +39,16 @@ var (
 		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/foo/sa/sleep/x",
 		"spiffe://cluster.local/ns/foo/sa/sleep-x"}
 	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x"}
-	polNamespaces = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*"}
-	polCIDRs      = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
-	reqIPs        = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
-	polHosts      = []string{"web.foo.svc", "*.foo.svc", "web.*", "*", "Web.Foo.Svc", "web.foo.svc:*", "db.bar.svc"}
-	reqHosts      = []string{"web.foo.svc", "WEB.foo.svc", "web.foo.svc:8080", "db.bar.svc", "Db.Bar.Svc"}
-	polPorts      = []string{"8080", "9090"}
-	reqPorts      = []uint32{8080, 9090, 15000}
-	polMethods    = []string{"GET", "POST", "G*", "*"}
-	reqMethods    = []string{"GET", "POST", "DELETE"}
-	polPaths      = []string{"/api/users", "/api/*", "*/secret", "*", "/admin/{**}/secret", "/api/{*}/users", "/api/{**}",
+	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*"}
+	polCIDRs           = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
+	reqIPs             = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
+	polHosts           = []string{"web.foo.svc", "*.foo.svc", "web.*", "*", "Web.Foo.Svc", "web.foo.svc:*", "db.bar.svc"}
+	reqHosts           = []string{"web.foo.svc", "WEB.foo.svc", "web.foo.svc:8080", "db.bar.svc", "Db.Bar.Svc"}
+	polPorts           = []string{"8080", "9090"}
+	reqPorts           = []uint32{8080, 9090, 15000}
+	polMethods         = []string{"GET", "POST", "G*", "*"}
+	reqMethods         = []string{"GET", "POST", "DELETE"}
+	polPaths           = []string{"/api/users", "/api/*", "*/secret", "*", "/admin/{**}/secret", "/api/{*}/users", "/api/{**}",
 		"/admin", "/api/{*}"}
 	reqPaths = []string{"/api/users", "/api/v1/users", "/api/v*1/users", "/admin/a/b/secret", "/admin/secret", "/admin//secret",
 		"/api/x/../users", "/public/%2e%2e/admin", "/api/%75sers", "/admin?x=1", "/api\\users", "/", "/api/", "/a%00b",
