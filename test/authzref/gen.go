@@ -55,8 +55,13 @@ var (
 		"/api/./v1/users", "/api/v=1/users"}
 	polReqPrincipals = []string{"https://issuer.example.com/alice", "https://issuer.example.com/*", "*", "*/alice", "*alice",
 		"https://issuer*", "*example.com/bob"}
-	reqJWTs = []*JWT{nil, nil, {Iss: "https://issuer.example.com", Sub: "alice"}, {Iss: "https://issuer.example.com", Sub: "bob"},
-		{Iss: "https://other.example.com", Sub: "alice"}}
+	reqJWTs = []*JWT{nil, nil,
+		{Iss: "https://issuer.example.com", Sub: "alice", Claims: map[string]any{"aud": "shop", "azp": "web-ui",
+			"groups": []string{"admin", "dev"}, "org": map[string]any{"team": "blue"}}},
+		{Iss: "https://issuer.example.com", Sub: "bob", Claims: map[string]any{"aud": []string{"shop", "ops"}, "groups": "dev"}},
+		{Iss: "https://other.example.com", Sub: "alice", Claims: map[string]any{"aud": []string{"other"}, "org": map[string]any{"team": "red"}}}}
+	polClaimKeys = []string{"request.auth.audiences", "request.auth.presenter", "request.auth.claims[groups]", "request.auth.claims[org][team]"}
+	polClaimVals = []string{"shop", "ops", "admin", "dev", "blue", "web-*", "*ue", "*"}
 	headerNames  = []string{"x-token", "X-Evil", "x-env"}
 	polHeaderVal = []string{"secret", "sec*", "*ret", "*", "prod"}
 	reqHeaderVal = []string{"secret", "prod", "", "secretive"}
@@ -238,7 +243,9 @@ func (g *Gen) operation() *secapi.Operation {
 func (g *Gen) condition() *secapi.Condition {
 	c := &secapi.Condition{}
 	var vals []string
-	switch g.r.Intn(9) {
+	switch g.r.Intn(10) {
+	case 9:
+		c.Key, vals = g.pick(polClaimKeys), polClaimVals
 	case 8:
 		c.Key, vals = "source.serviceAccount", polServiceAccounts
 	case 0:

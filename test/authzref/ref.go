@@ -47,8 +47,12 @@ type Request struct {
 	JWT       *JWT              // verified token (RequestAuthentication), nil if none
 }
 
-// JWT is the verified token's claims the semantics read.
-type JWT struct{ Iss, Sub string }
+// JWT is the verified token's claims the semantics read. Claims holds the
+// other claims: string or []string values, or nested map[string]any.
+type JWT struct {
+	Iss, Sub string
+	Claims   map[string]any
+}
 
 // Verdict is the outcome: Status 200 allow, 403 deny, 400 malformed request.
 type Verdict struct {
@@ -363,6 +367,14 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 		return serviceAccountValue(in, policyNS, v)
 	case key == "request.auth.principal":
 		return requestPrincipalValue(in, v)
+	case key == "request.auth.audiences":
+		return claimValue(in, []string{"aud"}, v)
+	case key == "request.auth.presenter":
+		return claimValue(in, []string{"azp"}, v)
+	case strings.HasPrefix(key, "request.auth.claims[") && strings.HasSuffix(key, "]"):
+		// request.auth.claims[a][b]: the nested claim path a.b
+		path := strings.Split(strings.TrimSuffix(strings.TrimPrefix(key, "request.auth.claims["), "]"), "][")
+		return claimValue(in, path, v)
 	}
 	return false
 }
@@ -534,6 +546,37 @@ func requestPrincipalValue(in attrs, v string) bool {
 	default:
 		return iss == vIss && sub == vSub
 	}
+}
+
+// claimValue: generator.go requestClaimGenerator /
+// MetadataListValueMatcherForJWTClaims: the claim at path matches if it is a
+// string matching v, or a list with an element matching v (StringMatcher
+// semantics, "*" any non-empty value).
+func claimValue(in attrs, path []string, v string) bool {
+	if in.req.JWT == nil {
+		return false
+	}
+	var cur any = in.req.JWT.Claims
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[k]; !ok {
+			return false
+		}
+	}
+	switch c := cur.(type) {
+	case string:
+		return stringValue(c, v, false)
+	case []string:
+		for _, e := range c {
+			if stringValue(e, v, false) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ---- Paths ---------------------------------------------------------------
