@@ -103,7 +103,7 @@ func (g *Gen) PolicySet() Set {
 		if g.chance(0.8) {
 			pa.Spec.Mtls = &secapi.PeerAuthentication_MutualTLS{Mode: modes[g.r.Intn(len(modes))]}
 		}
-		if ns != Root && g.chance(0.4) {
+		if g.chance(0.4) { // in the root namespace a selector PA is ignored (ComposePeerAuthentication)
 			pa.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: labelSels[g.r.Intn(len(labelSels))]}
 			if g.chance(0.5) {
 				pa.Spec.PortLevelMtls = map[uint32]*secapi.PeerAuthentication_MutualTLS{
