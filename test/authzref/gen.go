@@ -136,7 +136,15 @@ func (g *Gen) PolicySet() Set {
 			// attaches to a Gateway only: never to a sidecar
 			ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
 		}
-		for range g.r.Intn(3) {
+		// DENY and CUSTOM without rules never reach a proxy: Istio's webhook
+		// (and meshguard's, and the CRD) reject them; meshguard fails closed
+		// on one stored anyway (docs/compatibility.md), a deliberate
+		// difference this test does not compare.
+		n := g.r.Intn(3)
+		if n == 0 && (ap.Spec.Action == secapi.AuthorizationPolicy_DENY || ap.Spec.Action == secapi.AuthorizationPolicy_CUSTOM) {
+			n = 1
+		}
+		for range n {
 			ap.Spec.Rules = append(ap.Spec.Rules, g.rule())
 		}
 		s.APs = append(s.APs, ap)
