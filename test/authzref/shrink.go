@@ -227,10 +227,13 @@ func toYAML(o any) string {
 // Valid reports whether a (shrunk) set still has the shape the generator
 // promises, so shrinking never wanders into policies validation rejects:
 // no empty source/operation, every condition with values or notValues,
-// CUSTOM with its provider.
+// CUSTOM with its provider, DENY and CUSTOM with a rule.
 func (s Set) Valid() bool {
 	for _, ap := range s.APs {
 		if ap.Spec.GetAction().String() == "CUSTOM" && ap.Spec.GetProvider().GetName() == "" {
+			return false
+		}
+		if a := ap.Spec.GetAction().String(); (a == "DENY" || a == "CUSTOM") && len(ap.Spec.GetRules()) == 0 {
 			return false
 		}
 		if ap.Spec.GetAction().String() != "CUSTOM" && ap.Spec.GetProvider() != nil {
