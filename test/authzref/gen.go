@@ -1,6 +1,7 @@
 package authzref
 
 import (
+	"strings"
 	"fmt"
 	"math/rand"
 	"time"
@@ -145,7 +146,11 @@ func (g *Gen) PolicySet() Set {
 			n = 1
 		}
 		for range n {
-			ap.Spec.Rules = append(ap.Spec.Rules, g.rule())
+			r := g.rule()
+			if ap.Spec.Action == secapi.AuthorizationPolicy_CUSTOM {
+				r = customRule(r)
+			}
+			ap.Spec.Rules = append(ap.Spec.Rules, r)
 		}
 		s.APs = append(s.APs, ap)
 	}
@@ -303,4 +308,34 @@ func (g *Gen) Request() Request {
 		r.Headers[g.pick(headerNames)] = g.pick(reqHeaderVal)
 	}
 	return r
+}
+
+// customRule keeps what a CUSTOM rule may hold: Istio's validation rejects
+// identity fields and conditions with the CUSTOM action (the ext_authz
+// provider decides on identity), so such a policy never reaches a proxy.
+func customRule(r *secapi.Rule) *secapi.Rule {
+	out := &secapi.Rule{To: r.To}
+	for _, f := range r.From {
+		s := f.GetSource()
+		ips := &secapi.Source{IpBlocks: s.GetIpBlocks(), NotIpBlocks: s.GetNotIpBlocks(),
+			RemoteIpBlocks: s.GetRemoteIpBlocks(), NotRemoteIpBlocks: s.GetNotRemoteIpBlocks()}
+		if ips.String() != "" {
+			out.From = append(out.From, &secapi.Rule_From{Source: ips})
+		}
+	}
+	for _, w := range r.When {
+		if customCondition(w.GetKey()) {
+			out.When = append(out.When, w)
+		}
+	}
+	return out
+}
+
+func customCondition(key string) bool {
+	switch {
+	case key == "source.namespace", key == "source.serviceAccount", key == "source.trustDomain",
+		key == "source.principal", strings.HasPrefix(key, "request.auth."):
+		return false
+	}
+	return true
 }

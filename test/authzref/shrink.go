@@ -236,6 +236,13 @@ func (s Set) Valid() bool {
 		if a := ap.Spec.GetAction().String(); (a == "DENY" || a == "CUSTOM") && len(ap.Spec.GetRules()) == 0 {
 			return false
 		}
+		if ap.Spec.GetAction().String() == "CUSTOM" {
+			for _, r := range ap.Spec.GetRules() {
+				if customRule(r).String() != r.String() {
+					return false
+				}
+			}
+		}
 		if ap.Spec.GetAction().String() != "CUSTOM" && ap.Spec.GetProvider() != nil {
 			return false
 		}
