@@ -1,9 +1,9 @@
 package authzref
 
 import (
-	"strings"
 	"fmt"
 	"math/rand"
+	"strings"
 	"time"
 
 	secapi "istio.io/api/security/v1beta1"
