@@ -30,6 +30,7 @@ bench:
 	go test -run '^$$' -bench 'Validate|RulesOnly|KindValidators' -benchmem -benchtime 2s ./validation/
 	go test -run '^$$' -bench 'ValidationWebhookConcurrent' -benchmem -benchtime 4000x ./webhook/
 	go test -run '^$$' -bench 'Check' -benchmem -benchtime 3000x -count 3 ./policy/
+	go test -run '^$$' -bench 'Compile10k' -benchtime 1x ./policy/
 	go test -run '^$$' -bench 'GRPCCheck' -benchmem -count 3 ./authz/
 	go test -run '^$$' -bench . -benchmem -benchtime 200ms ./certs/
 
