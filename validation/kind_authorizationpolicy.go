@@ -11,11 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() {
-	register("AuthorizationPolicy", validateAuthorizationPolicy)
-	registerRaw("AuthorizationPolicy", validateAuthorizationPolicyRaw)
-}
-
 // validateAuthorizationPolicy implements spec §3.6. Every error carries
 // Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
 // ports must be 1..65535 (Istio accepts 0), and principals, request

@@ -8,8 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("PeerAuthentication", validatePeerAuthentication) }
-
 // validatePeerAuthentication implements spec §3.7. An empty portLevelMtls map
 // ({}) is indistinguishable from an absent one after decoding into the proto;
 // the CRD schema (minProperties 1) rejects it.
