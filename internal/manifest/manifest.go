@@ -63,9 +63,10 @@ func Decode(data []byte) (map[string]any, error) {
 		case err == nil && len(strictErrs) == 0:
 			jsonOK = true
 		case err == nil:
-			// Valid JSON with a duplicate key: the YAML parser below names
-			// its line (JSON is YAML); keep this error if it does not.
-			if _, yerr := yamlToValue(data); yerr != nil {
+			// Valid JSON with a duplicate key: the YAML parser names its
+			// line (JSON is YAML); when YAML cannot read it (a control
+			// character JSON allows), the JSON error still names the key.
+			if _, yerr := yamlToValue(data); yerr != nil && strings.Contains(yerr.Error(), "already set in map") {
 				return nil, yerr
 			}
 			return nil, fmt.Errorf("cannot parse JSON: %w", errors.Join(strictErrs...))
