@@ -2,6 +2,7 @@ package validation
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,18 @@ func validateFileDocs(t *testing.T, path string) []conformanceCase {
 	return out
 }
 
+// apiServerMessages are the documents where Istio's corpus records the message
+// of Istio's in-process CRD validator ("spec in body must be of type object:
+// \"null\""), while the real API server first prunes the null of a
+// non-nullable field (apiextensions-apiserver PruneNonNullableNullsWithoutDefaults)
+// and reports the field as missing. meshguard follows the API server
+// (docs/compatibility.md); test/e2e/validation TestNullsAsTheAPIServer shows
+// kube-apiserver giving these messages. The documents are still rejected.
+var apiServerMessages = map[string]string{
+	"crds/wasm-invalid.yaml#11": "WasmPlugin default/nil: spec: Required value",
+	"crds/wasm-invalid.yaml#12": "WasmPlugin default/nested-nil: spec.url: Required value",
+}
+
 type conformanceCase struct {
 	doc     int
 	wantErr string
@@ -97,6 +110,9 @@ func TestConformance(t *testing.T) {
 		for _, c := range validateFileDocs(t, path) {
 			total++
 			msg := strings.Join(c.res.ErrorLines(), "\n")
+			if m, ok := apiServerMessages[fmt.Sprintf("%s#%d", name, c.doc)]; ok {
+				c.wantErr = m
+			}
 			switch {
 			case c.res.Valid():
 				t.Errorf("%s#%d: invalid document %s accepted (want error containing %q)", name, c.doc, c.res.Object(), c.wantErr)

@@ -12,11 +12,6 @@ import (
 	"github.com/meshguard/meshguard/secpolicy"
 )
 
-func init() {
-	register("AuthorizationPolicy", validateAuthorizationPolicy)
-	registerRaw("AuthorizationPolicy", validateAuthorizationPolicyRaw)
-}
-
 // validateAuthorizationPolicy implements spec §3.6. Every error carries
 // Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
 // ports must be 1..65535 (Istio accepts 0), and principals, request

@@ -12,8 +12,6 @@ import (
 // DestinationRule rules: spec validation.md §3.2 (Istio ValidateDestinationRule
 // and agent.ValidateTLS / locality checks), with field paths.
 
-func init() { register("DestinationRule", validateDestinationRule) }
-
 const maxMaglevTableSize = 5000011
 
 func validateDestinationRule(meta metav1.ObjectMeta, dr *networking.DestinationRule, f *Findings) {

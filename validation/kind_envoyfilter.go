@@ -157,8 +157,6 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 )
 
-func init() { register("EnvoyFilter", validateEnvoyFilter) }
-
 // efWarning is Istio's standing warning for every EnvoyFilter.
 const efWarning = "EnvoyFilter exposes internal implementation details that may change at any time. " +
 	"Prefer other APIs if possible, and exercise extreme caution, especially around upgrades."

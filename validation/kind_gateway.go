@@ -14,8 +14,6 @@ import (
 // validateServer, validateTLSOptions), plus the selector checks Istio lacks
 // (§9.2: a selector {"istio*":"ingress*"} is accepted by Istio).
 
-func init() { register("Gateway", validateGateway) }
-
 // gatewayProtocols are the server protocols Istio parses (case-insensitive).
 var gatewayProtocols = map[string]bool{"HTTP": true, "HTTPS": true, "HTTP2": true, "HTTP_PROXY": true, "GRPC": true, "GRPC-WEB": true,
 	"TCP": true, "TLS": true, "UDP": true, "MONGO": true, "REDIS": true, "MYSQL": true}

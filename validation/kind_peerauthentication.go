@@ -10,8 +10,6 @@ import (
 	"github.com/meshguard/meshguard/secpolicy"
 )
 
-func init() { register("PeerAuthentication", validatePeerAuthentication) }
-
 // validatePeerAuthentication implements spec §3.7. An empty portLevelMtls map
 // ({}) is indistinguishable from an absent one after decoding into the proto;
 // the CRD schema (minProperties 1) rejects it.

@@ -7,8 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("ProxyConfig", validateProxyConfig) }
-
 // pcImageTypes are the proxy image variants Istio publishes.
 var pcImageTypes = map[string]bool{"default": true, "debug": true, "distroless": true}
 

@@ -14,8 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("RequestAuthentication", validateRequestAuthentication) }
-
 // raHeaderName is the syntax of outputClaimToHeaders[].header (spec §3.8).
 var raHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 

@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("ServiceEntry", validateServiceEntry) }
-
 // validateServiceEntry implements spec §3.4.
 func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f *Findings) {
 	sp := field.NewPath("spec")

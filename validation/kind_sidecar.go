@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("Sidecar", validateSidecar) }
-
 // validateSidecar implements spec §3.5.
 func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 	sp := field.NewPath("spec")

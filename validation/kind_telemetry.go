@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("Telemetry", validateTelemetry) }
-
 // validateTelemetry implements spec §3.9 (Telemetry). Beyond Istio (§9):
 // metrics[].reportingInterval is checked as a duration (>= 1ms, ms precision);
 // Istio's webhook leaves that to the CRD.

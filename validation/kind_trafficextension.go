@@ -8,8 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("TrafficExtension", validateTrafficExtension) }
-
 // luaMaxBytes caps lua.inlineCode (spec §3.9: 64 KiB). The CRD's maxLength
 // 65536 counts characters; this counts bytes, as Envoy stores the source.
 const luaMaxBytes = 64 << 10

@@ -19,8 +19,6 @@ import (
 // and pkg/config/validation/virtualservice.go), plus field paths on every
 // message and IP destination hosts accepted with a clear message (§9).
 
-func init() { register("VirtualService", validateVirtualService) }
-
 const (
 	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (spec §3.1, PR #36143)
 	maxDirectBody        = 1 << 20

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("WasmPlugin", validateWasmPlugin) }
-
 // wasmSHA256 is a lowercase hex SHA-256 digest.
 var wasmSHA256 = regexp.MustCompile(`^[a-f0-9]{64}$`)
 

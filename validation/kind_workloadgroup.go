@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("WorkloadGroup", validateWorkloadGroup) }
-
 // wgHeaderName is the probe header name syntax (spec §3.9; the CRD uses the same pattern).
 var wgHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 

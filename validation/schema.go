@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"strings"
 	"sync"
 
@@ -153,6 +154,15 @@ func compileVersion(gvk schema.GroupVersionKind, v1 *apiextensionsv1.JSONSchemaP
 // like kubectl's strict field validation (spec §2 step 1).
 func (cv *crdVersion) pruneUnknown(obj map[string]any) []string {
 	return pruning.PruneWithOptions(obj, cv.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+}
+
+// pruneNulls removes explicit nulls of non-nullable fields without a default
+// (`match: null`), as the API server does after pruning
+// (apiextensions-apiserver customresource_handler.go, unstructuredDefaulter
+// via structuraldefaulting.PruneNonNullableNullsWithoutDefaults): the object
+// is then validated and stored without them.
+func (cv *crdVersion) pruneNulls(obj map[string]any) {
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, cv.structural)
 }
 
 // hasUnknown reports whether pruneUnknown would remove anything, without

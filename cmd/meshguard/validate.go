@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -20,6 +21,8 @@ type validateOptions struct {
 	files     []string
 	output    string
 	namespace string
+	// maxInputBytes bounds each input (file or stdin); 0 means manifest.DefaultMaxInputBytes.
+	maxInputBytes int64
 }
 
 func newValidateCmd() *cobra.Command {
@@ -34,8 +37,15 @@ groups are skipped.
 
 Each problem is printed on one line:
   FILE#DOC: Kind namespace/name: field.path: message
-(DOC counts the non-empty documents of FILE from 0). Warnings are printed as
+(DOC counts the non-empty documents of FILE from 0; an item of a List
+document is FILE#DOC.items[i]). Warnings are printed as
   FILE#DOC: warning: Kind namespace/name: field.path: message
+and every document that is not validated (another API group) as
+  FILE#DOC: skipped: Kind namespace/name: not an Istio API group
+At most 100 errors and 100 warnings are printed per object; the rest are
+summarised ("and 1,299,990 more warnings"). Each input is read up to
+--max-input-size bytes (default 8 MiB, as meshguard inject); a larger one is
+refused as unreadable. Duplicate keys are errors naming the key and line.
 
 Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 		Args: cobra.NoArgs,
@@ -50,6 +60,7 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that do not set metadata.namespace")
+	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -58,6 +69,8 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 type docReport struct {
 	File     string `json:"file"`
 	Document int    `json:"document"`
+	// Item is the index in a List document's items, nil for a plain document.
+	Item *int `json:"item,omitempty"`
 	// Error is set when the input could not be read or parsed.
 	Error string `json:"error,omitempty"`
 	Valid bool   `json:"valid"`
@@ -79,6 +92,14 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		unreadable = true
 		reports = append(reports, docReport{File: file, Document: doc, Error: err.Error()})
 	}
+	report := func(r docReport, obj map[string]any) {
+		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		if !res.Valid() {
+			invalid = true
+		}
+		r.Valid, r.Result = res.Valid(), &res
+		reports = append(reports, r)
+	}
 	for _, in := range o.files {
 		files, err := expandInput(in)
 		if err != nil {
@@ -86,7 +107,7 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			continue
 		}
 		for _, file := range files {
-			data, err := readInput(file, stdin)
+			data, err := readInput(file, stdin, o.maxInputBytes)
 			if err != nil {
 				fail(file, 0, err)
 				continue
@@ -100,14 +121,18 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 				if d.Object == nil {
 					continue
 				}
-				res := validation.ValidateObject(ctx, d.Object, validation.Options{DefaultNamespace: o.namespace})
-				if res.Skipped {
+				if !manifest.IsList(d.Object) {
+					report(docReport{File: file, Document: d.Index}, d.Object)
 					continue
 				}
-				if !res.Valid() {
-					invalid = true
+				items, err := manifest.Items(d.Object)
+				if err != nil {
+					fail(file, d.Index, err)
+					continue
 				}
-				reports = append(reports, docReport{File: file, Document: d.Index, Valid: res.Valid(), Result: &res})
+				for i, item := range items {
+					report(docReport{File: file, Document: d.Index, Item: &i}, item)
+				}
 			}
 			if err != nil {
 				fail(file, len(docs), err)
@@ -124,8 +149,15 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	} else {
 		for _, r := range reports {
 			where := fmt.Sprintf("%s#%d", r.File, r.Document)
+			if r.Item != nil {
+				where += fmt.Sprintf(".items[%d]", *r.Item)
+			}
 			if r.Error != "" {
 				fmt.Fprintf(stderr, "%s: unreadable: %s\n", where, r.Error)
+				continue
+			}
+			if r.Skipped {
+				fmt.Fprintf(stdout, "%s: skipped: %s: not an Istio API group\n", where, r.Object())
 				continue
 			}
 			for _, l := range r.ErrorLines() {
@@ -174,9 +206,16 @@ func expandInput(in string) ([]string, error) {
 	return files, nil
 }
 
-func readInput(file string, stdin io.Reader) ([]byte, error) {
+// readInput reads one input, refusing more than max bytes (bounded before
+// parsing: a 50 MB file must not become gigabytes of parsed objects).
+func readInput(file string, stdin io.Reader, max int64) ([]byte, error) {
 	if file == "-" {
-		return io.ReadAll(stdin)
+		return manifest.ReadAll(stdin, max)
 	}
-	return os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return manifest.ReadAll(f, max)
 }
