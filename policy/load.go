@@ -3,8 +3,10 @@ package policy
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meshguard/meshguard/internal/manifest"
 	"io"
 	"io/fs"
 	"os"
@@ -60,7 +62,7 @@ func LoadDir(dir string) (*Set, []string, error) {
 	sort.Strings(files)
 	var warnings []string
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readFileBounded(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
@@ -95,15 +97,9 @@ func SymlinkInside(root, p string) error {
 }
 
 type typeMeta struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Items      []rawJSON `json:"items"`
+	APIVersion string
+	Kind       string
 }
-
-// rawJSON keeps List items raw (sigs.k8s.io/yaml converts to JSON first).
-type rawJSON []byte
-
-func (r *rawJSON) UnmarshalJSON(b []byte) error { *r = append((*r)[:0], b...); return nil }
 
 // AddYAML adds every object of a (multi-document) YAML or JSON stream; name
 // is used in errors.
@@ -131,24 +127,38 @@ func (s *Set) AddYAML(name string, b []byte) ([]string, error) {
 }
 
 func (s *Set) addObject(where string, doc []byte) ([]string, error) {
-	var tm typeMeta
-	if err := yaml.Unmarshal(doc, &tm); err != nil {
+	// The decoder every input path shares: duplicate keys are an error naming
+	// the key and line, documents are bounded in size.
+	obj, err := manifest.Decode(doc)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	if tm.Kind == "" && len(bytes.TrimSpace(bytes.Trim(doc, "-"))) == 0 {
+	if obj == nil {
 		return nil, nil
 	}
-	switch tm.Kind {
-	case "List":
+	var tm typeMeta
+	tm.APIVersion, _ = obj["apiVersion"].(string)
+	tm.Kind, _ = obj["kind"].(string)
+	if manifest.IsList(obj) {
+		items, err := manifest.Items(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
 		var warnings []string
-		for j, it := range tm.Items {
-			w, err := s.addObject(fmt.Sprintf("%s: items[%d]", where, j), it)
+		for j, it := range items {
+			b, err := json.Marshal(it)
+			if err != nil {
+				return nil, fmt.Errorf("%s: items[%d]: %w", where, j, err)
+			}
+			w, err := s.addObject(fmt.Sprintf("%s: items[%d]", where, j), b)
 			if err != nil {
 				return nil, err
 			}
 			warnings = append(warnings, w...)
 		}
 		return warnings, nil
+	}
+	switch tm.Kind {
 	case "AuthorizationPolicy":
 		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
@@ -216,4 +226,19 @@ func objName(where, kind, name string, ns *string) error {
 		*ns = "default"
 	}
 	return nil
+}
+
+// readFileBounded reads a policy file up to the size every input path
+// accepts (manifest.DefaultMaxInputBytes).
+func readFileBounded(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := manifest.ReadAll(f, manifest.DefaultMaxInputBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
 }
