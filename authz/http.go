@@ -255,4 +255,3 @@ func (s *Server) ServeHTTP(ctx context.Context, lis net.Listener, tlsConfig *tls
 	}
 	return nil
 }
-

@@ -270,4 +270,3 @@ func TestXFCCPrincipals(t *testing.T) {
 		}
 	}
 }
-

@@ -12,15 +12,15 @@ import (
 
 // Options configure the ext_authz service.
 type Options struct {
-	Addr          string // gRPC listen address, default ":9000"
+	Addr string // gRPC listen address, default ":9000"
 	// HTTPAddr serves Envoy's HTTP ext_authz protocol (Istio's
 	// envoyExtAuthzHttp provider) when set; off by default.
 	HTTPAddr       string
 	HTTPPathPrefix string // the provider's pathPrefix, stripped before evaluation
-	PolicyDir     string // offline mode: policies, Pods and *.rego from this directory (watched)
-	RegoDir       string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
-	RootNamespace string // mesh root namespace, default istio-system
-	FailOpen      bool   // internal errors allow instead of 503
+	PolicyDir      string // offline mode: policies, Pods and *.rego from this directory (watched)
+	RegoDir        string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
+	RootNamespace  string // mesh root namespace, default istio-system
+	FailOpen       bool   // internal errors allow instead of 503
 
 	TrustDomain        string
 	TrustDomainAliases []string
