@@ -136,8 +136,8 @@ func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
 
 // xfccPrincipals reads x-forwarded-client-cert as Istio's sidecar sets it on
 // inbound mTLS requests (forward_client_cert_details APPEND_FORWARD with
-// set_current_client_cert_details uri, in pilot/pkg/networking/core/
-// listener_builder.go; Envoy removes the header on connections without a
+// set_current_client_cert_details uri, in pilot/pkg/networking/core
+// buildSidecarInboundHTTPOpts; Envoy removes the header on connections without a
 // client certificate). Only the last element is the sidecar's own: earlier
 // ones were forwarded from the client and are not trusted. URI is the peer's
 // URI SAN (Envoy's source.principal), By the sidecar's (destination.principal).

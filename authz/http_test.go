@@ -18,6 +18,7 @@ import (
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshguard/meshguard/policy"
 )
@@ -267,6 +268,38 @@ func TestXFCCPrincipals(t *testing.T) {
 		peer, local, err := xfccPrincipals(c.in)
 		if (err != nil) != c.bad || peer != c.peer || local != c.local {
 			t.Errorf("xfccPrincipals(%q) = %q, %q, %v; want %q, %q, bad=%v", c.in, peer, local, err, c.peer, c.local, c.bad)
+		}
+	}
+}
+
+// TestRunStandaloneServesHTTP: `meshguard authz serve --authz-http-addr`
+// serves both protocols from one policy directory and stops both.
+func TestRunStandaloneServesHTTP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.yaml"), denyAdmin)
+	_ = startServer(t, dir, Options{HTTPAddr: httpAddr}, nil, insecure.NewCredentials())
+	for path, want := range map[string]int{"/index": 200, "/admin/x": 403} {
+		var resp *http.Response
+		if err := poll(10*time.Second, func() error {
+			req, err := http.NewRequest("GET", "http://"+httpAddr+path, nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080") // foo/web-1
+			resp, err = http.DefaultClient.Do(req)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }
