@@ -39,16 +39,12 @@ const (
 func (s *Server) httpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := checkRequestFromHTTP(r, s.opts.HTTPPathPrefix)
-		var d decision
 		if err != nil {
-			// Fail closed on what cannot be understood, through the same
-			// bad-request verdict a malformed CheckRequest gets.
-			d = s.decide(r.Context(), &authv3.CheckRequest{}, "http")
-			d.verdict.Status, d.verdict.Allowed, d.result = 400, false, "bad_request"
-			d.verdict.Reason = "bad request: " + err.Error()
-		} else {
-			d = s.decide(r.Context(), req, "http")
+			// Fail closed on what cannot be understood, logged with what was read.
+			req = &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+				Http: &authv3.AttributeContext_HttpRequest{Method: r.Method, Path: r.URL.Path, Host: r.Host}}}}
 		}
+		d := s.decide(r.Context(), req, err, "http")
 		h := w.Header()
 		h.Set(HeaderDecisionID, d.id)
 		if d.verdict.Policy != "" {

@@ -95,7 +95,7 @@ func (s *Server) Engine() *policy.Engine { return s.engine }
 // Check implements the ext_authz API. It always returns a CheckResponse:
 // policy outcomes and internal failures alike.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	d := s.decide(ctx, req, "grpc")
+	d := s.decide(ctx, req, nil, "grpc")
 	var resp *authv3.CheckResponse
 	switch d.result {
 	case "allow", "error_fail_open":
@@ -119,10 +119,18 @@ type decision struct {
 	result  string // allow, deny, bad_request, error, error_fail_open
 }
 
-func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, protocol string) decision {
+// decide evaluates req; badRequest (a request the protocol adapter could
+// not map) is denied with 400 without evaluation, as a malformed CheckRequest is.
+func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badRequest error, protocol string) decision {
 	start := time.Now()
 	id := s.idPrefix + strconv.FormatUint(s.seq.Add(1), 10)
-	v, err := s.engine.Check(ctx, req)
+	var v policy.Verdict
+	var err error
+	if badRequest != nil {
+		v = policy.Verdict{Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + badRequest.Error()}
+	} else {
+		v, err = s.engine.Check(ctx, req)
+	}
 	result := ""
 	switch {
 	case err != nil && s.opts.FailOpen:
