@@ -5,6 +5,7 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,8 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	addr := cluster.FreeAddr(t)
 	o := authz.DefaultOptions()
 	o.Addr = addr
+	httpAddr := cluster.FreeAddr(t)
+	o.HTTPAddr = httpAddr
 	o.Debounce = 20 * time.Millisecond
 	o.DecisionLog = "off"
 	if err := authz.Setup(mgr, o, nil, testr.New(t)); err != nil {
@@ -139,10 +142,30 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		if err != nil {
 			return 0, err
 		}
-		if resp.GetOkResponse() != nil {
-			return 200, nil
+		got := 200
+		if resp.GetOkResponse() == nil {
+			got = int(resp.GetDeniedResponse().GetStatus().GetCode())
 		}
-		return int(resp.GetDeniedResponse().GetStatus().GetCode()), nil
+		// The same request over HTTP ext_authz, as an Istio sidecar sends it.
+		hreq, err := http.NewRequestWithContext(ctx, "GET", "http://"+httpAddr+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		hreq.Host = "web.default"
+		hreq.Header.Set(authz.HeaderSourceAddress, "10.1.0.99:40000")
+		hreq.Header.Set(authz.HeaderDestinationAddress, podIP+":8080")
+		if principal != "" {
+			hreq.Header.Set(authz.HeaderXFCC, "By=spiffe://cluster.local/ns/default/sa/web;URI="+principal)
+		}
+		hresp, err := http.DefaultClient.Do(hreq)
+		if err != nil {
+			return 0, err
+		}
+		hresp.Body.Close()
+		if hresp.StatusCode != got {
+			return 0, fmt.Errorf("%s %s: gRPC %d, HTTP %d", principal, path, got, hresp.StatusCode)
+		}
+		return got, nil
 	}
 	// within waits (polling, no sleep) until the verdict for path is want, at most 1 s.
 	within := func(step, principal, path string, want int) {
