@@ -20,9 +20,11 @@ all: build
 build:
 	go build -trimpath -o $(BIN)/meshguard ./cmd/meshguard
 
-## run: a local control plane with meshguard's webhooks and ext_authz wired up (meshguard dev)
-run: k8s-bin build
-	$(BIN)/meshguard dev --k8s-bin $(BIN)/k8s
+## run: a local control plane with meshguard's webhooks and ext_authz wired up (`meshguard dev`: a -tags dev
+## build into bin/meshguard-dev, as the dev command links the test harness and the product binary must not)
+run: k8s-bin
+	go build -tags dev -trimpath -o $(BIN)/meshguard-dev ./cmd/meshguard
+	$(BIN)/meshguard-dev dev --k8s-bin $(BIN)/k8s
 
 ## test-unit: unit, conformance and fuzz-seed tests; no control plane (fast feedback)
 test-unit:
@@ -74,4 +76,4 @@ ghz:
 	@test -x $(BIN)/ghz || GOBIN=$(BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 clean:
-	rm -rf $(BIN)/meshguard
+	rm -rf $(BIN)/meshguard $(BIN)/meshguard-dev

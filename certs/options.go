@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/meshguard/meshguard/webhook"
+	"github.com/meshguard/meshguard/webhookconfig"
 )
 
 // Modes of --cert-mode.
@@ -42,7 +42,7 @@ type Options struct {
 	Revision string
 	// WebhookConfigs overrides the webhook configurations whose caBundle self
 	// mode patches and both cluster modes wait for before serving a leaf from a
-	// new CA. Default: meshguard's own (webhook.MutatingConfigNameFor(rev), webhook.ValidatingConfigNameFor(rev)).
+	// new CA. Default: meshguard's own (webhookconfig.MutatingConfigNameFor(rev), webhookconfig.ValidatingConfigNameFor(rev)).
 	WebhookConfigs WebhookConfigNames
 
 	CADuration       time.Duration // default 5 years (spec certs.md §4.1)
@@ -108,8 +108,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.WebhookConfigs.Mutating) == 0 && len(o.WebhookConfigs.Validating) == 0 {
 		o.WebhookConfigs = WebhookConfigNames{
-			Mutating:   []string{webhook.MutatingConfigNameFor(o.Revision)},
-			Validating: []string{webhook.ValidatingConfigNameFor(o.Revision)},
+			Mutating:   []string{webhookconfig.MutatingConfigNameFor(o.Revision)},
+			Validating: []string{webhookconfig.ValidatingConfigNameFor(o.Revision)},
 		}
 	}
 	switch o.Mode {

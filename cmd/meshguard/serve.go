@@ -25,7 +25,7 @@ import (
 
 	"github.com/meshguard/meshguard/authz"
 	"github.com/meshguard/meshguard/certs"
-	"github.com/meshguard/meshguard/test/cluster"
+	"github.com/meshguard/meshguard/scheme"
 	"github.com/meshguard/meshguard/webhook"
 )
 
@@ -147,7 +147,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme: cluster.Scheme,
+		Scheme: scheme.Scheme,
 		Logger: log,
 		// /inject reads only each node's kubelet version (native sidecar detection).
 		Cache:                   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}}},
