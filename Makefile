@@ -47,8 +47,10 @@ bench:
 ## lint: go vet and staticcheck
 lint:
 	go vet ./...
+	go vet -tags dev ./cmd/meshguard
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
+	$(BIN)/staticcheck -tags dev ./cmd/meshguard
 
 ## vulncheck: govulncheck against an offline database built from a pinned golang.org/x/vulndb (hack/vulncheck.sh)
 vulncheck:
