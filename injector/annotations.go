@@ -41,6 +41,7 @@ const (
 	AnnotationPromScrape           = "prometheus.io/scrape"
 	AnnotationPromPort             = "prometheus.io/port"
 	AnnotationPromPath             = "prometheus.io/path"
+	AnnotationPromScrapeTargets    = "prometheus.istio.io/scrape-targets"
 	AnnotationInjectTemplates      = "inject.istio.io/templates"
 
 	LabelTLSMode           = "security.istio.io/tlsMode"

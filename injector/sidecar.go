@@ -178,11 +178,10 @@ func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 }
 
-func resourceEnv(name, res string, divisor *resource.Quantity) corev1.EnvVar {
-	sel := &corev1.ResourceFieldSelector{Resource: res}
-	if divisor != nil {
-		sel.Divisor = *divisor
-	}
+// resourceEnv is a resourceFieldRef env var with divisor "1", as Istio's
+// templates write it (sidecar and gateway alike).
+func resourceEnv(name, res string) corev1.EnvVar {
+	sel := &corev1.ResourceFieldSelector{Resource: res, Divisor: one}
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: sel}}
 }
 
@@ -317,10 +316,6 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		}
 		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
 	}
-	cpuDivisor := &one
-	if gw {
-		cpuDivisor = nil // the gateway template sets no divisor
-	}
 	podPorts, err := podPortsJSON(pod)
 	if err != nil {
 		return nil, err
@@ -339,16 +334,16 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		fieldEnv("INSTANCE_IP", "status.podIP"),
 		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
 		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu", cpuDivisor),
+		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
 		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
 		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
 	)
 	if gw {
-		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory", nil), resourceEnv("GOMAXPROCS", "limits.cpu", nil),
+		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory"),
 			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
 	} else {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-			resourceEnv("GOMEMLIMIT", "limits.memory", nil))
+			resourceEnv("GOMEMLIMIT", "limits.memory"))
 	}
 	mode := p.mode
 	if gw {
