@@ -300,6 +300,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Spec.ImagePullSecrets = mergeByName(secrets, pod.Spec.ImagePullSecrets, func(r corev1.LocalObjectReference) string { return r.Name })
 	}
 
+	if p.template == TemplateGateway {
+		gatewayPodSecurity(pod)
+	}
 	p.metadata(pod, st)
 	return nil
 }
@@ -415,8 +418,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		}
 	}
 	if len(p.overrides) > 0 {
-		b, _ := json.Marshal(proxyOverrides{Containers: p.overrides})
-		a[AnnotationOverrides] = string(b)
+		a[AnnotationOverrides] = recordOverrides(p.overrides, p.native)
 	}
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v

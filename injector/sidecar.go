@@ -450,9 +450,10 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
 	}
 	if v.PilotCertProvider == "istiod" {
-		ms = append(ms,
-			corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"},
-			corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		ms = append(ms, corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"})
+		if p.template != TemplateGateway { // Istio's gateway template mounts no CRL
+			ms = append(ms, corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
 	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
@@ -512,9 +513,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	if v.PilotCertProvider == "istiod" {
 		vs = append(vs,
 			corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}},
-			corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}})
+		if p.template != TemplateGateway {
+			vs = append(vs, corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: ptr(true)}}})
+		}
 	}
 	if v.MountMtlsCerts {
 		sa := pod.Spec.ServiceAccountName
