@@ -224,6 +224,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err := p.checkHostPath(p.userVols, pod.Spec.Volumes, init, proxy); err != nil {
 		return err
 	}
+	if err := p.checkUserMounts(pod.Spec.Volumes, vols); err != nil {
+		return err
+	}
 
 	st := Status{Revision: p.cfg.Revision()}
 	for _, vol := range vols {

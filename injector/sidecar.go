@@ -2,6 +2,7 @@ package injector
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -474,16 +475,76 @@ func (p *params) userMounts(c *corev1.Container) error {
 	if !ok || p.template != TemplateSidecar {
 		return nil
 	}
-	var m map[string]corev1.VolumeMount
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	mounts, err := parseNamedList[corev1.VolumeMount](s, func(vm *corev1.VolumeMount) *string { return &vm.Name })
+	if err != nil {
 		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
 	}
-	for _, k := range sortedKeys(m) {
-		vm := m[k]
-		vm.Name = k
-		c.VolumeMounts = append(c.VolumeMounts, vm)
-	}
+	p.userMountList = mounts
+	c.VolumeMounts = append(c.VolumeMounts, mounts...)
 	return nil
+}
+
+// parseNamedList reads sidecar.istio.io/userVolume and userVolumeMount in
+// both forms Istio's templates accept (range over fromJSON): a map keyed by
+// name (sorted by key, as Go templates range over maps), or a JSON array
+// whose items carry their own name (an item without one is named by its
+// index, the key the template writes first).
+func parseNamedList[T any](s string, name func(*T) *string) ([]T, error) {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "[") {
+		var items []T
+		if err := json.Unmarshal([]byte(t), &items); err != nil {
+			return nil, err
+		}
+		for i := range items {
+			if n := name(&items[i]); *n == "" {
+				*n = strconv.Itoa(i)
+			}
+		}
+		return items, nil
+	}
+	var m map[string]T
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		it := m[k]
+		*name(&it) = k
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// checkUserMounts denies userVolumeMount entries the API server would
+// reject or that would shadow the sidecar's own files: a mountPath the
+// sidecar already uses, or a volume the pod (with the injected and
+// userVolume volumes) does not declare.
+func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
+	if len(p.userMountList) == 0 {
+		return nil
+	}
+	declared := map[string]bool{}
+	for _, vs := range [][]corev1.Volume{podVols, injectedVols} {
+		for _, v := range vs {
+			declared[v.Name] = true
+		}
+	}
+	used := map[string]string{}
+	for _, m := range p.proxyMounts() {
+		used[strings.TrimSuffix(m.MountPath, "/")] = m.Name
+	}
+	var errs []error
+	for _, m := range p.userMountList {
+		if owner, ok := used[strings.TrimSuffix(m.MountPath, "/")]; ok {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q: mountPath %q is already used by the sidecar (volume %q)", m.Name, m.MountPath, owner)))
+		}
+		if !declared[m.Name] {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q is not declared by the pod (spec.volumes or %s)", m.Name, AnnotationUserVolume)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // volumes returns the injected volumes in template order (spec §2.6).
@@ -528,16 +589,12 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
 	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
-		var m map[string]corev1.Volume
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
+		uv, err := parseNamedList[corev1.Volume](s, func(v *corev1.Volume) *string { return &v.Name })
+		if err != nil {
 			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
 		}
-		for _, k := range sortedKeys(m) {
-			vol := m[k]
-			vol.Name = k
-			vs = append(vs, vol)
-			p.userVols = append(p.userVols, vol)
-		}
+		vs = append(vs, uv...)
+		p.userVols = append(p.userVols, uv...)
 	}
 	return vs, nil
 }
