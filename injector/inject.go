@@ -104,7 +104,11 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	}
 	p.proxyEnv = opts.ProxyEnv
 	p.overrides = userOverrides
-	if err := p.apply(out, prev); err != nil {
+	apply := p.apply
+	if p.template == TemplateGrpcSimple {
+		apply = p.applyGrpcSimple
+	}
+	if err := apply(out, prev); err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	out.ManagedFields = mf

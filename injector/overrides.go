@@ -29,10 +29,10 @@ func recordOverrides(overrides []corev1.Container, nativeProxy bool) string {
 		if c.Image == "auto" {
 			c.Image = ""
 		}
-		if c.Name == ProxyContainerName && !nativeProxy {
-			po.Containers = append(po.Containers, c)
-		} else {
+		if c.Name == InitContainerName || c.Name == ValidationContainerName || (c.Name == ProxyContainerName && nativeProxy) {
 			po.InitContainers = append(po.InitContainers, c)
+		} else {
+			po.Containers = append(po.Containers, c)
 		}
 	}
 	b, _ := json.Marshal(po)

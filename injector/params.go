@@ -281,8 +281,8 @@ func parseTemplates(s string) (string, error) {
 		n := strings.TrimSpace(name)
 		switch {
 		case n == "":
-		case n != TemplateSidecar && n != TemplateGateway:
-			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q and %q templates)", n, TemplateSidecar, TemplateGateway)
+		case n != TemplateSidecar && n != TemplateGateway && n != TemplateGrpcSimple:
+			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q, %q and %q templates)", n, TemplateSidecar, TemplateGateway, TemplateGrpcSimple)
 		case !slices.Contains(names, n):
 			names = append(names, n)
 		}
