@@ -35,9 +35,11 @@ type Result struct {
 const MaxDocumentBytes = 8 << 20
 
 // Inject reads multi-document YAML and returns it with Pods and the pod
-// templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
-// CronJobs injected; other documents are copied unchanged. Errors name the
-// document (1-based index, kind and name) and the field.
+// templates of the kinds Istio's kube-inject handles (ReplicationController,
+// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
+// DeploymentConfig; also inside a v1 List) injected; other documents are
+// copied unchanged, each with a note. Errors name the document (1-based
+// index, kind and name) and the field.
 func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReaderSize(in, 64<<10))
 	res := &Result{}
