@@ -104,7 +104,11 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	}
 	p.proxyEnv = opts.ProxyEnv
 	p.overrides = userOverrides
-	if err := p.apply(out, prev); err != nil {
+	apply := p.apply
+	if p.template == TemplateGrpcSimple {
+		apply = p.applyGrpcSimple
+	}
+	if err := apply(out, prev); err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	out.ManagedFields = mf
@@ -224,6 +228,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err := p.checkHostPath(p.userVols, pod.Spec.Volumes, init, proxy); err != nil {
 		return err
 	}
+	if err := p.checkUserMounts(pod.Spec.Volumes, vols); err != nil {
+		return err
+	}
 
 	st := Status{Revision: p.cfg.Revision()}
 	for _, vol := range vols {
@@ -300,6 +307,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Spec.ImagePullSecrets = mergeByName(secrets, pod.Spec.ImagePullSecrets, func(r corev1.LocalObjectReference) string { return r.Name })
 	}
 
+	if p.template == TemplateGateway {
+		gatewayPodSecurity(pod)
+	}
 	p.metadata(pod, st)
 	return nil
 }
@@ -415,8 +425,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		}
 	}
 	if len(p.overrides) > 0 {
-		b, _ := json.Marshal(proxyOverrides{Containers: p.overrides})
-		a[AnnotationOverrides] = string(b)
+		a[AnnotationOverrides] = recordOverrides(p.overrides, p.native)
 	}
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v

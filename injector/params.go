@@ -46,6 +46,8 @@ type params struct {
 	proxyEnv   map[string]string  // from the webhook URL path (spec §1.4)
 	warnings   []string
 	userVols   []corev1.Volume // from sidecar.istio.io/userVolume
+	// userMountList is sidecar.istio.io/userVolumeMount, as parsed.
+	userMountList []corev1.VolumeMount
 }
 
 // network is the mesh network of the pod: URL path, else values.
@@ -161,6 +163,8 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 		{AnnotationExcludeInboundPorts, config.ValidatePorts},
 		{AnnotationIncludeOutboundPorts, config.ValidatePorts},
 		{AnnotationExcludeOutboundPorts, config.ValidatePorts},
+		{AnnotationReadinessAppPorts, config.ValidatePorts},
+		{AnnotationTrafficAppPorts, config.ValidatePorts},
 		{AnnotationExcludeInterfaces, validateInterfaces},
 		{AnnotationKubevirtInterfaces, validateInterfaces},
 		{AnnotationRerouteVirtual, validateInterfaces},
@@ -277,8 +281,8 @@ func parseTemplates(s string) (string, error) {
 		n := strings.TrimSpace(name)
 		switch {
 		case n == "":
-		case n != TemplateSidecar && n != TemplateGateway:
-			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q and %q templates)", n, TemplateSidecar, TemplateGateway)
+		case n != TemplateSidecar && n != TemplateGateway && n != TemplateGrpcSimple:
+			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q, %q and %q templates)", n, TemplateSidecar, TemplateGateway, TemplateGrpcSimple)
 		case !slices.Contains(names, n):
 			names = append(names, n)
 		}

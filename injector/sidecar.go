@@ -2,6 +2,7 @@ package injector
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -178,11 +179,10 @@ func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 }
 
-func resourceEnv(name, res string, divisor *resource.Quantity) corev1.EnvVar {
-	sel := &corev1.ResourceFieldSelector{Resource: res}
-	if divisor != nil {
-		sel.Divisor = *divisor
-	}
+// resourceEnv is a resourceFieldRef env var with divisor "1", as Istio's
+// templates write it (sidecar and gateway alike).
+func resourceEnv(name, res string) corev1.EnvVar {
+	sel := &corev1.ResourceFieldSelector{Resource: res, Divisor: one}
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: sel}}
 }
 
@@ -317,10 +317,6 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		}
 		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
 	}
-	cpuDivisor := &one
-	if gw {
-		cpuDivisor = nil // the gateway template sets no divisor
-	}
 	podPorts, err := podPortsJSON(pod)
 	if err != nil {
 		return nil, err
@@ -339,16 +335,16 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		fieldEnv("INSTANCE_IP", "status.podIP"),
 		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
 		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu", cpuDivisor),
+		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
 		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
 		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
 	)
 	if gw {
-		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory", nil), resourceEnv("GOMAXPROCS", "limits.cpu", nil),
+		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory"),
 			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
 	} else {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-			resourceEnv("GOMEMLIMIT", "limits.memory", nil))
+			resourceEnv("GOMEMLIMIT", "limits.memory"))
 	}
 	mode := p.mode
 	if gw {
@@ -455,9 +451,10 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
 	}
 	if v.PilotCertProvider == "istiod" {
-		ms = append(ms,
-			corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"},
-			corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		ms = append(ms, corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"})
+		if p.template != TemplateGateway { // Istio's gateway template mounts no CRL
+			ms = append(ms, corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
 	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
@@ -478,16 +475,76 @@ func (p *params) userMounts(c *corev1.Container) error {
 	if !ok || p.template != TemplateSidecar {
 		return nil
 	}
-	var m map[string]corev1.VolumeMount
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	mounts, err := parseNamedList[corev1.VolumeMount](s, func(vm *corev1.VolumeMount) *string { return &vm.Name })
+	if err != nil {
 		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
 	}
-	for _, k := range sortedKeys(m) {
-		vm := m[k]
-		vm.Name = k
-		c.VolumeMounts = append(c.VolumeMounts, vm)
-	}
+	p.userMountList = mounts
+	c.VolumeMounts = append(c.VolumeMounts, mounts...)
 	return nil
+}
+
+// parseNamedList reads sidecar.istio.io/userVolume and userVolumeMount in
+// both forms Istio's templates accept (range over fromJSON): a map keyed by
+// name (sorted by key, as Go templates range over maps), or a JSON array
+// whose items carry their own name (an item without one is named by its
+// index, the key the template writes first).
+func parseNamedList[T any](s string, name func(*T) *string) ([]T, error) {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "[") {
+		var items []T
+		if err := json.Unmarshal([]byte(t), &items); err != nil {
+			return nil, err
+		}
+		for i := range items {
+			if n := name(&items[i]); *n == "" {
+				*n = strconv.Itoa(i)
+			}
+		}
+		return items, nil
+	}
+	var m map[string]T
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		it := m[k]
+		*name(&it) = k
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// checkUserMounts denies userVolumeMount entries the API server would
+// reject or that would shadow the sidecar's own files: a mountPath the
+// sidecar already uses, or a volume the pod (with the injected and
+// userVolume volumes) does not declare.
+func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
+	if len(p.userMountList) == 0 {
+		return nil
+	}
+	declared := map[string]bool{}
+	for _, vs := range [][]corev1.Volume{podVols, injectedVols} {
+		for _, v := range vs {
+			declared[v.Name] = true
+		}
+	}
+	used := map[string]string{}
+	for _, m := range p.proxyMounts() {
+		used[strings.TrimSuffix(m.MountPath, "/")] = m.Name
+	}
+	var errs []error
+	for _, m := range p.userMountList {
+		if owner, ok := used[strings.TrimSuffix(m.MountPath, "/")]; ok {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q: mountPath %q is already used by the sidecar (volume %q)", m.Name, m.MountPath, owner)))
+		}
+		if !declared[m.Name] {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q is not declared by the pod (spec.volumes or %s)", m.Name, AnnotationUserVolume)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // volumes returns the injected volumes in template order (spec §2.6).
@@ -517,9 +574,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	if v.PilotCertProvider == "istiod" {
 		vs = append(vs,
 			corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}},
-			corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}})
+		if p.template != TemplateGateway {
+			vs = append(vs, corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: ptr(true)}}})
+		}
 	}
 	if v.MountMtlsCerts {
 		sa := pod.Spec.ServiceAccountName
@@ -530,16 +589,12 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
 	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
-		var m map[string]corev1.Volume
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
+		uv, err := parseNamedList[corev1.Volume](s, func(v *corev1.Volume) *string { return &v.Name })
+		if err != nil {
 			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
 		}
-		for _, k := range sortedKeys(m) {
-			vol := m[k]
-			vol.Name = k
-			vs = append(vs, vol)
-			p.userVols = append(p.userVols, vol)
-		}
+		vs = append(vs, uv...)
+		p.userVols = append(p.userVols, uv...)
 	}
 	return vs, nil
 }

@@ -19,9 +19,12 @@ func newInjectCmd() *cobra.Command {
 		Use:   "inject -f FILE|-",
 		Short: "Inject the istio-proxy sidecar into Kubernetes YAML (like istioctl kube-inject)",
 		Long: `Reads multi-document YAML and writes it to stdout with the sidecar injected into
-Pods and the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets,
-Jobs and CronJobs. Other documents pass through unchanged. Pods that opt out
-(sidecar.istio.io/inject: "false", hostNetwork) are left as they are; notes go to stderr.`,
+Pods and the pod templates of ReplicationControllers, Deployments, StatefulSets,
+DaemonSets, ReplicaSets, Jobs, CronJobs and OpenShift DeploymentConfigs (also as
+items of a v1 List). Other documents pass through unchanged with a note on stderr.
+Pods that opt out (sidecar.istio.io/inject: "false", hostNetwork) are left as they
+are; notes go to stderr. A bare Pod's workload identity is inferred from its
+ownerReferences and labels, as the webhook does.`,
 		Example: `  meshguard inject -f deployment.yaml | kubectl apply -f -
   meshguard inject -f - --mesh-config mesh.yaml --values values.json < app.yaml`,
 		Args: cobra.NoArgs,
