@@ -246,13 +246,18 @@ func TestConfigWatcherReload(t *testing.T) {
 		t.Fatalf("no reload #%d within deadline", n)
 		return nil
 	}
-	// fsnotify needs the watch registered before the write, and an in-place
-	// write can be read half done (a reload of the truncated file): write
-	// again until the reload that saw the whole content holds (seen).
+	// fsnotify needs the watch registered before the write: write again
+	// until the reload that saw the content holds (seen).
 	writeUntilReload := func(content string, n int, seen func([]error) bool) []error {
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if err := os.WriteFile(values, []byte(content), 0o600); err != nil {
+			// Atomically (rename), as a ConfigMap update is: an in-place
+			// write can be read truncated, and an empty values file is valid.
+			tmp := values + ".tmp"
+			if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, values); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(50 * time.Millisecond)
