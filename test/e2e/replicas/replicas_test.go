@@ -301,12 +301,13 @@ func (b *balancer) proxy(c net.Conn) {
 
 func (b *balancer) url() string { return "https://" + b.ln.Addr().String() + "/validate" }
 
-// load sends admission (dry-run VirtualService creates through the API
-// server) and ext_authz checks (round robin over the replicas in rotation)
-// until stopped, counting failures.
 // admissionWorkers: concurrent admission requests, so that the API server
 // keeps several connections to the balancer and so to every replica.
 const admissionWorkers = 6
+
+// load sends admission (dry-run VirtualService creates through the API
+// server) and ext_authz checks (round robin over the replicas in rotation)
+// until stopped, counting failures.
 
 type load struct {
 	admOK, admFail, authzOK, authzFail atomic.Int64
@@ -315,19 +316,22 @@ type load struct {
 	inFlight atomic.Int64
 	mu       sync.Mutex
 	errs     []string
-	stop     chan struct{}
+	stop     chan struct{} // ends the ext_authz loop
+	stopAdm  chan struct{} // ends the admission workers
 	wg       sync.WaitGroup
+	admWG    sync.WaitGroup
+	admOnce  sync.Once
 }
 
 func startLoad(reps []*replica) *load {
-	l := &load{stop: make(chan struct{})}
+	l := &load{stop: make(chan struct{}), stopAdm: make(chan struct{})}
 	for w := 0; w < admissionWorkers; w++ {
-		l.wg.Add(1)
+		l.admWG.Add(1)
 		go func() {
-			defer l.wg.Done()
+			defer l.admWG.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-l.stop:
+				case <-l.stopAdm:
 					return
 				default:
 				}
@@ -390,6 +394,12 @@ func (l *load) onKilled(sent time.Time, err error) bool {
 	return connErr && sent.Sub(kill) < time.Second
 }
 
+// stopAdmission ends the admission workers (ext_authz load goes on).
+func (l *load) stopAdmission() {
+	l.admOnce.Do(func() { close(l.stopAdm) })
+	l.admWG.Wait()
+}
+
 func (l *load) count(ok, fail *atomic.Int64, what string, err error) {
 	if err == nil {
 		ok.Add(1)
@@ -405,6 +415,7 @@ func (l *load) count(ok, fail *atomic.Int64, what string, err error) {
 
 func (l *load) finish(t *testing.T, phase string) {
 	t.Helper()
+	l.stopAdmission()
 	close(l.stop)
 	l.wg.Wait()
 	t.Logf("%s: admission %d ok / %d failed / %d in flight on the killed replica; ext_authz %d ok / %d failed", phase,
@@ -683,6 +694,30 @@ func TestReplicas(t *testing.T) {
 		if err := cluster.Eventually(30*time.Second, func() error {
 			if s := servedSerial(newLeader); s == "" || s == serial {
 				return fmt.Errorf("serving certificate not renewed since the takeover")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// ... and the caBundle reconciliation: a caBundle removed by hand
+		// (a GitOps tool re-applying the manifest) is put back by the new leader.
+		l.stopAdmission() // without a caBundle the API server cannot call the webhook
+		var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := kube.Client.Get(ctx, types.NamespacedName{Name: vwcName}, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		want := string(cfg.Webhooks[0].ClientConfig.CABundle)
+		cfg.Webhooks[0].ClientConfig.CABundle = nil
+		if err := kube.Client.Update(ctx, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := cluster.Eventually(30*time.Second, func() error {
+			var got admissionregistrationv1.ValidatingWebhookConfiguration
+			if err := kube.Client.Get(ctx, types.NamespacedName{Name: vwcName}, &got); err != nil {
+				return err
+			}
+			if b := string(got.Webhooks[0].ClientConfig.CABundle); b != want {
+				return fmt.Errorf("caBundle not restored by the new leader (%d bytes)", len(b))
 			}
 			return nil
 		}); err != nil {
