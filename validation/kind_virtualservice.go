@@ -21,7 +21,7 @@ import (
 // (docs/compatibility.md "VirtualService").
 
 const (
-	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (Istio's virtualservice.go, istio/istio PR #36143)
+	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (as in Istio, istio/istio PR #36143)
 	maxDirectBody        = 1 << 20
 	warnDirectBody       = 100 << 10
 	jwtClaimHeaderPrefix = "@request.auth.claims"

@@ -113,7 +113,8 @@ type Options struct {
 	// decoded the object against its installed CRD, which may be newer than
 	// meshguard's. Spec fields meshguard does not know are then warnings (the
 	// API server accepted them; Istio's webhook tolerates them too,
-	// pkg/webhooks/validation/server/server.go) and an unknown version of a known kind is validated with
+	// pkg/webhooks/validation/server/server.go) and an unknown version of a
+	// known kind is validated with
 	// another served version's schema, so a CRD upgrade does not make the
 	// webhook reject everything (istio/istio#20449). Offline both stay errors.
 	APIServerAdmitted bool
