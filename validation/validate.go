@@ -114,9 +114,8 @@ type Options struct {
 	// meshguard's. Spec fields meshguard does not know are then warnings (the
 	// API server accepted them; Istio's webhook tolerates them too,
 	// pkg/webhooks/validation/server/server.go) and an unknown version of a
-	// known kind is validated with
-	// another served version's schema, so a CRD upgrade does not make the
-	// webhook reject everything (istio/istio#20449). Offline both stay errors.
+	// known kind is validated with another served version's schema, so a CRD
+	// upgrade does not make the webhook reject everything (istio/istio#20449). Offline both stay errors.
 	APIServerAdmitted bool
 }
 
