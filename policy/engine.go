@@ -91,7 +91,8 @@ type Snapshot struct {
 	views        map[string]*ast.Term // namespaces with own policies (input.view)
 	module       string               // generated Rego, for debugging and tests
 	needs        inputNeeds
-	// Per-request OPA overhead avoided (spec authz.md §5 items 2-3): one read
+	// Per-request OPA overhead avoided (OPA's v1/rego Go docs: EvalParsedInput,
+	// EvalTransaction): one read
 	// transaction on the snapshot's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
 	// (nil with user modules, whose evaluation is not bounded by us).
@@ -283,7 +284,7 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	if s.cancel != nil {
 		// Generated module only (bounded evaluation): topdown directly, which
 		// skips the rego package's per-call result set, bindings and
-		// cancellation goroutine (spec authz.md §5 item 2).
+		// cancellation goroutine.
 		q := topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
 			WithInput(ast.NewTerm(in)).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
 			WithVirtualCache(vc).WithBaseCache(noBaseCache{})

@@ -14,7 +14,7 @@ import (
 )
 
 // Input keys are built once: the input object is assembled directly as an
-// ast.Value (no JSON or map round trip, spec §5 item 2).
+// ast.Value (no JSON or map round trip; OPA's rego.EvalParsedInput).
 var (
 	kNS, kLabels, kTCP        = ast.StringTerm("ns"), ast.StringTerm("labels"), ast.StringTerm("tcp")
 	kPrincipal, kSpiffe       = ast.StringTerm("principal"), ast.StringTerm("spiffe")
@@ -186,7 +186,8 @@ func addrIP(s string) string {
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
-// with n trusted hops, the (n+1)-th address from the right (inferred, spec §9).
+// with n trusted hops, the (n+1)-th address from the right (inferred from Envoy's
+// xff_num_trusted_hops documentation; docs/compatibility.md "Attribute sources").
 func remoteIP(xff, peer string, trusted int) string {
 	if xff == "" {
 		return peer
@@ -203,7 +204,8 @@ func remoteIP(xff, peer string, trusted int) string {
 }
 
 // jwtPayload finds the verified JWT payload jwt_authn wrote into dynamic
-// metadata: under "payload" (spec §1.4), or the single issuer-keyed struct.
+// metadata: under "payload" (where Istio's jwt_authn configuration
+// puts it; docs/compatibility.md "Attribute sources"), or the single issuer-keyed struct.
 func jwtPayload(s *structpb.Struct) *structpb.Struct {
 	if s == nil {
 		return nil
@@ -249,7 +251,7 @@ func str(s string) *ast.Term {
 // inputNeeds says which input fields the generated module reads. With user
 // modules the full documented input is built (docs/authz-user-rego.md);
 // otherwise only what the policies reference, which keeps the per-request
-// allocations down (spec authz.md §5 item 2).
+// allocations down.
 type inputNeeds struct {
 	all                                                         bool
 	peerSpiffe, peerPrincipal, peerNS, peerSA, peerTD           bool

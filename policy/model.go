@@ -9,8 +9,8 @@ import (
 // translate.go and rendered into Rego by regogen.go (the JSON names are what
 // the match atoms are called there).
 
-// matcher is one field's value list pre-split by match kind (spec authz.md
-// §1.4, §8), so Rego does object lookups and startswith/endswith, and only
+// matcher is one field's value list pre-split by match kind (Istio's
+// value syntax, the Rule comment in istio/api authorization_policy.proto), so Rego does object lookups and startswith/endswith, and only
 // the genuinely glob-like forms (namespaces, trust domains, path templates)
 // use regex.match.
 type matcher struct {
@@ -171,7 +171,8 @@ type compiledPolicy struct {
 	ID    string            `json:"id"`
 	Sel   map[string]string `json:"sel"`
 	Rules []rule            `json:"rules"`
-	// TRules is the TCP variant (spec §1.9): ALLOW rules with HTTP-only
+	// TRules is the TCP variant (as Istio's pilot/pkg/security/authz
+	// model.go and builder.go): ALLOW rules with HTTP-only
 	// fields dropped, HTTP-only fields removed from DENY/AUDIT/CUSTOM rules.
 	TRules []rule `json:"trules"`
 	// not serialised: ordering and reporting

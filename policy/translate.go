@@ -15,12 +15,13 @@ import (
 
 // Mesh holds the MeshConfig inputs the semantics depend on.
 type Mesh struct {
-	// RootNamespace: policies here apply mesh-wide (spec §1.1). Default istio-system.
+	// RootNamespace: policies here apply mesh-wide (MeshConfig rootNamespace). Default istio-system.
 	RootNamespace string
-	// TrustDomain and TrustDomainAliases form the trust-domain bundle (spec §1.10).
+	// TrustDomain and TrustDomainAliases form the trust-domain bundle (Istio's
+	// pilot/pkg/security/trustdomain/bundle.go).
 	TrustDomain        string
 	TrustDomainAliases []string
-	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (spec §1.6).
+	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (MeshConfig pathNormalization).
 	PathNormalization string
 	// NumTrustedProxies: X-Forwarded-For hops trusted when deriving remote.ip.
 	NumTrustedProxies int
@@ -75,7 +76,8 @@ func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
 	case secapi.AuthorizationPolicy_AUDIT:
 		b = "audit"
 	case secapi.AuthorizationPolicy_CUSTOM:
-		// Istio: a dry-run CUSTOM policy still triggers the call (spec §1.2);
+		// Istio: a dry-run CUSTOM policy still triggers the call (a known
+		// limitation noted in Istio's authz builder.go);
 		// here CUSTOM is only reported anyway.
 		return "custom"
 	default:
@@ -187,7 +189,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	return d
 }
 
-// Oldest first; ties by name then namespace (spec §1.1, pilot sortConfigByCreationTime).
+// Oldest first; ties by name then namespace (Istio's pilot/pkg/model/config.go sortConfigByCreationTime).
 func olderAP(a, b *secv1.AuthorizationPolicy) bool {
 	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
 }
@@ -242,7 +244,7 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 		return
 	}
 	if pa.Namespace == t.mesh.RootNamespace {
-		// Root-namespace PA with a selector is ignored (spec §2.1).
+		// Root-namespace PA with a selector is ignored (Istio's ComposePeerAuthentication).
 		t.warnf("%s: spec.selector: ignored in the root namespace %s", obj, t.mesh.RootNamespace)
 		return
 	}
@@ -265,7 +267,8 @@ func copyLabels(in map[string]string) map[string]string {
 }
 
 // policy compiles one AuthorizationPolicy. ok=false: it never applies to a
-// sidecar workload (targetRefs, spec §1.1).
+// sidecar workload (targetRefs; Istio's
+// pilot/pkg/model/policyattachment.go ShouldAttachPolicy).
 func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {
 	id := ap.Namespace + "/" + ap.Name
 	obj := "AuthorizationPolicy " + id
@@ -451,7 +454,7 @@ func withoutHTTP(r rule) rule {
 // --------------------------------------------------------------- matchers
 
 // generic builds a matcher with the generic string syntax: exact, "abc*",
-// "*abc", "*" (spec §1.4). Only one leading or trailing '*' is honoured.
+// "*abc", "*" (the Rule comment in istio/api authorization_policy.proto). Only one leading or trailing '*' is honoured.
 func generic(values []string, fold bool, presenceExists bool) matcher {
 	var m matcher
 	for _, v := range values {
@@ -490,7 +493,7 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	// Hosts and headers: '*' is Envoy present_match (spec §1.4).
+	// Hosts and headers: '*' is Envoy present_match, as in Istio's translation.
 	return single(f, generic(values, fold, f == "host"), neg, http)
 }
 
@@ -622,7 +625,8 @@ func saCond(values []string, policyNS string, neg bool) ([]cond, error) {
 }
 
 // trustDomains: '*' alone = any SPIFFE id; one '*' anywhere is a wildcard;
-// bundle members expand to the whole bundle (spec §1.4, §1.10).
+// bundle members expand to the whole bundle (Istio's
+// pilot/pkg/security/trustdomain/bundle.go).
 func (t *translator) tdCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -655,7 +659,8 @@ func (t *translator) tdCond(values []string, neg bool) ([]cond, error) {
 	return single("td", m, neg, false), nil
 }
 
-// requestPrincipals: split at the LAST '/' into iss and sub (spec §1.4 trap).
+// requestPrincipals: split at the LAST '/' into iss and sub, as Istio does (the
+// issuer may be a URL containing '/').
 func reqPrincipalsCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -760,7 +765,8 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	return single("path", g, neg, true), nil
 }
 
-// whenCond maps one condition key to a field (spec §1.5).
+// whenCond maps one condition key to a field (the keys of istio.io's
+// "Authorization Policy Conditions" reference).
 func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, error) {
 	key := w.GetKey()
 	vals, nots := w.GetValues(), w.GetNotValues()

@@ -1,7 +1,8 @@
 // Package validation checks Istio mesh configuration objects (VirtualService,
 // DestinationRule, AuthorizationPolicy, ...) the way Istio's validating webhook
-// does (spec validation.md §2–§3), plus the CRD OpenAPI/CEL rules and the gaps
-// listed in spec §9. It is pure logic: callers hand it bytes or objects and get
+// does (pkg/config/validation: validateMetadata, then the kind's Validate<Kind>),
+// plus the CRD OpenAPI/CEL rules and the gaps listed in docs/compatibility.md
+// "Stricter than Istio". It is pure logic: callers hand it bytes or objects and get
 // field-path findings back; the webhook and the CLI are thin adapters on top.
 package validation
 
@@ -14,7 +15,7 @@ import (
 
 // Findings collects the problems found in one object. Paths are full, starting
 // at "spec" (or "metadata"). Errors deny the object; warnings are returned to
-// the user but the object is accepted (spec §2.3, Istio's (warning, error) pair).
+// the user but the object is accepted (Istio's validators return a (warning, error) pair).
 type Findings struct {
 	Errors   field.ErrorList
 	Warnings field.ErrorList

@@ -12,8 +12,10 @@ import (
 	"github.com/meshguard/meshguard/secpolicy"
 )
 
-// validateAuthorizationPolicy implements spec §3.6. Every error carries
-// Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
+// validateAuthorizationPolicy implements Istio's ValidateAuthorizationPolicy
+// (pkg/config/validation/validation.go). Every error carries
+// Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (docs/compatibility.md
+// "Stricter than Istio"):
 // ports must be 1..65535 (Istio accepts 0), and principals, request
 // principals and methods that can never match get a warning (not an error:
 // Istio's own CRD corpus uses free-form values there).
@@ -29,7 +31,7 @@ func validateAuthorizationPolicy(meta metav1.ObjectMeta, ap *security.Authorizat
 }
 
 // apDryRun: the istio.io/dry-run annotation is only honoured for ALLOW and
-// DENY policies (spec §2.1). Istio checks it with the metadata, before the
+// DENY policies (Istio's validateMetadata). Istio checks it with the metadata, before the
 // kind rules, so the message carries no "invalid policy" prefix; the
 // boolean-value check is in validateMetadata, which has no spec.
 func apDryRun(meta metav1.ObjectMeta, action security.AuthorizationPolicy_Action, f *Findings) {
@@ -227,7 +229,8 @@ func apOperation(p *field.Path, op *security.Operation, f *Findings) {
 // The value parsers below are secpolicy's, shared with policy/ (the
 // ext_authz compiler), so a value accepted here always compiles there.
 
-// apPort accepts 1..65535; Istio also accepts 0, which matches nothing (spec §9).
+// apPort accepts 1..65535; Istio also accepts 0, which matches nothing
+// (docs/compatibility.md "Stricter than Istio").
 func apPort(p *field.Path, v string, f *Findings) {
 	if _, err := secpolicy.ParsePort(v); err != nil {
 		f.Error(p, v, err.Error())
@@ -240,7 +243,7 @@ func apIPOrCIDR(p *field.Path, v string, f *Findings) {
 	}
 }
 
-// apServiceAccount checks "sa" or "ns/sa" (spec §3.6, since Istio 1.25).
+// apServiceAccount checks "sa" or "ns/sa" (Istio's ValidateAuthorizationPolicy, since 1.25).
 func apServiceAccount(p *field.Path, v string, f *Findings) {
 	if _, err := secpolicy.ParseServiceAccount(v, "default"); err != nil {
 		f.Error(p, v, err.Error())
@@ -265,7 +268,7 @@ func apTrustDomain(p *field.Path, v string, f *Findings) {
 var apPrincipal = regexp.MustCompile(`^[^/]+/ns/[^/]+/sa/[^/]+$`)
 
 // apPrincipalFormat warns about principals that can never match a peer
-// identity (Istio accepts any string, spec §3.6 "Not checked").
+// identity (Istio accepts any string; docs/compatibility.md "Stricter than Istio").
 func apPrincipalFormat(p *field.Path, v string, f *Findings) {
 	switch {
 	case strings.HasPrefix(v, "spiffe://"):
@@ -293,7 +296,8 @@ var apHTTPMethods = map[string]bool{
 }
 
 // apMethod warns about a method that no request will carry: methods are
-// matched case-sensitively, so "get" never matches (Istio does not check, §9).
+// matched case-sensitively, so "get" never matches (Istio does not check;
+// docs/compatibility.md "Stricter than Istio").
 func apMethod(p *field.Path, v string, f *Findings) {
 	if strings.Contains(v, "*") || apHTTPMethods[v] {
 		return
@@ -313,7 +317,8 @@ func apPathTemplate(p *field.Path, v string, f *Findings) {
 	}
 }
 
-// apCondition checks one `when` condition (spec §3.6); the key is parsed
+// apCondition checks one `when` condition (Istio's
+// pkg/config/security/security.go ValidateAttribute); the key is parsed
 // by secpolicy.ParseConditionKey, the compiler's parser.
 func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings) {
 	key := c.GetKey()
@@ -361,8 +366,9 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 var apRawMatches = map[string]string{"from": "source", "to": "operation", "when": "request"}
 
 // validateAuthorizationPolicyRaw reports rules whose `from`, `to` or `when`
-// list is present but empty (spec §3.6 for from/to; `when: []` is beyond
-// Istio, §9). Decoding into the proto loses the difference between `from: []`
+// list is present but empty (Istio's ValidateAuthorizationPolicy for from/to;
+// `when: []` is beyond Istio, docs/compatibility.md "Checked on the raw spec,
+// not the proto"). Decoding into the proto loses the difference between `from: []`
 // and no `from` (the slice stays nil), and a rule without `from` matches every
 // source: for an ALLOW policy that silently widens access. So this runs on the
 // raw (decoded JSON) spec, registered with registerRaw; ValidateObject calls

@@ -10,7 +10,8 @@ import (
 	"github.com/meshguard/meshguard/secpolicy"
 )
 
-// validatePeerAuthentication implements spec §3.7. An empty portLevelMtls map
+// validatePeerAuthentication implements Istio's ValidatePeerAuthentication
+// (pkg/config/validation/validation.go). An empty portLevelMtls map
 // ({}) is indistinguishable from an absent one after decoding into the proto;
 // the CRD schema (minProperties 1) rejects it.
 func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentication, f *Findings) {

@@ -28,7 +28,7 @@ import (
 )
 
 // istioCRDs is kubernetes/customresourcedefinitions.gen.yaml from the pinned
-// istio.io/api module (spec §0: the OpenAPI and CEL rules Istio ships as
+// istio.io/api module (the OpenAPI and CEL rules Istio ships as
 // crd-all.gen.yaml). Regenerate with `go generate ./validation` after bumping
 // istio.io/api.
 //
@@ -151,7 +151,7 @@ func compileVersion(gvk schema.GroupVersionKind, v1 *apiextensionsv1.JSONSchemaP
 
 // pruneUnknown removes fields the schema does not declare, as the API server
 // does, and returns their paths (e.g. "spec.htttp") so they can be reported
-// like kubectl's strict field validation (spec §2 step 1).
+// like kubectl's strict field validation (`kubectl apply --validate=true`).
 func (cv *crdVersion) pruneUnknown(obj map[string]any) []string {
 	return pruning.PruneWithOptions(obj, cv.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/meshguard/meshguard/internal/manifest"
 )
 
-// IstioGroups are the four API groups meshguard validates (spec §1, §4.1).
+// IstioGroups are the four API groups meshguard validates (the groups Istio's
+// validating webhook configuration covers).
 var IstioGroups = []string{
 	"networking.istio.io",
 	"security.istio.io",
@@ -63,7 +64,8 @@ func (r Result) Spec() proto.Message { return r.spec }
 // Valid reports whether the object has no errors.
 func (r Result) Valid() bool { return len(r.Errors) == 0 }
 
-// Object names the object as "Kind ns/name" (spec §9.4, issue 4 §2).
+// Object names the object as "Kind ns/name" (issue 4 §2; docs/compatibility.md
+// "Framework", Messages).
 func (r Result) Object() string {
 	kind := r.Kind
 	if kind == "" {
@@ -110,10 +112,10 @@ type Options struct {
 	// APIServerAdmitted is set by the webhook: the API server has already
 	// decoded the object against its installed CRD, which may be newer than
 	// meshguard's. Spec fields meshguard does not know are then warnings (the
-	// API server accepted them; Istio's webhook tolerates them too, spec
-	// §4.3 step 5) and an unknown version of a known kind is validated with
-	// another served version's schema, so a CRD upgrade does not make the
-	// webhook reject everything (spec §7, #20449). Offline both stay errors.
+	// API server accepted them; Istio's webhook tolerates them too,
+	// pkg/webhooks/validation/server/server.go) and an unknown version of a
+	// known kind is validated with another served version's schema, so a CRD
+	// upgrade does not make the webhook reject everything (istio/istio#20449). Offline both stay errors.
 	APIServerAdmitted bool
 }
 
