@@ -1,13 +1,9 @@
 package policy
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/meshguard/meshguard/internal/manifest"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,8 +12,6 @@ import (
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
@@ -96,28 +90,25 @@ func SymlinkInside(root, p string) error {
 	return nil
 }
 
-type typeMeta struct {
-	APIVersion string
-	Kind       string
-}
-
 // AddYAML adds every object of a (multi-document) YAML or JSON stream; name
-// is used in errors.
+// is used in errors. Documents are split and decoded by the decoder every
+// input path shares (internal/manifest): duplicate keys are an error naming
+// the key and line, each document is bounded in size.
 func (s *Set) AddYAML(name string, b []byte) ([]string, error) {
-	rd := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	docs, err := manifest.Split(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	var warnings []string
-	for i := 0; ; i++ {
-		doc, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, d := range docs {
+		where := fmt.Sprintf("%s: document %d", name, d.Index)
+		if d.Err != nil {
+			return nil, fmt.Errorf("%s: %w", where, d.Err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
+		if d.Object == nil {
 			continue
 		}
-		w, err := s.addObject(fmt.Sprintf("%s: document %d", name, i), doc)
+		w, err := s.addObject(where, d.Object)
 		if err != nil {
 			return nil, err
 		}
@@ -126,19 +117,9 @@ func (s *Set) AddYAML(name string, b []byte) ([]string, error) {
 	return warnings, nil
 }
 
-func (s *Set) addObject(where string, doc []byte) ([]string, error) {
-	// The decoder every input path shares: duplicate keys are an error naming
-	// the key and line, documents are bounded in size.
-	obj, err := manifest.Decode(doc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	if obj == nil {
-		return nil, nil
-	}
-	var tm typeMeta
-	tm.APIVersion, _ = obj["apiVersion"].(string)
-	tm.Kind, _ = obj["kind"].(string)
+func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
 	if manifest.IsList(obj) {
 		items, err := manifest.Items(obj)
 		if err != nil {
@@ -146,11 +127,7 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		}
 		var warnings []string
 		for j, it := range items {
-			b, err := json.Marshal(it)
-			if err != nil {
-				return nil, fmt.Errorf("%s: items[%d]: %w", where, j, err)
-			}
-			w, err := s.addObject(fmt.Sprintf("%s: items[%d]", where, j), b)
+			w, err := s.addObject(fmt.Sprintf("%s: items[%d]", where, j), it)
 			if err != nil {
 				return nil, err
 			}
@@ -158,45 +135,41 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 		}
 		return warnings, nil
 	}
-	switch tm.Kind {
-	case "AuthorizationPolicy":
-		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
-			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
+	switch kind {
+	case "AuthorizationPolicy", "PeerAuthentication":
+		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
+			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion)}, nil
 		}
-		if err := validateDoc(where, doc); err != nil {
+		if err := validateDoc(where, obj); err != nil {
 			return nil, err
 		}
-		ap := &secv1.AuthorizationPolicy{}
-		if err := yaml.UnmarshalStrict(doc, ap); err != nil {
-			return nil, fmt.Errorf("%s: AuthorizationPolicy: %w", where, err)
-		}
-		if err := objName(where, "AuthorizationPolicy", ap.Name, &ap.Namespace); err != nil {
-			return nil, err
-		}
-		s.markValidated(ap)
-		s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
-	case "PeerAuthentication":
-		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
-			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
-		}
-		if err := validateDoc(where, doc); err != nil {
-			return nil, err
+		if kind == "AuthorizationPolicy" {
+			ap := &secv1.AuthorizationPolicy{}
+			if err := decodeInto(where, obj, ap); err != nil {
+				return nil, err
+			}
+			if err := objName(where, kind, ap.Name, &ap.Namespace); err != nil {
+				return nil, err
+			}
+			s.markValidated(ap)
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
+			return nil, nil
 		}
 		pa := &secv1.PeerAuthentication{}
-		if err := yaml.UnmarshalStrict(doc, pa); err != nil {
-			return nil, fmt.Errorf("%s: PeerAuthentication: %w", where, err)
+		if err := decodeInto(where, obj, pa); err != nil {
+			return nil, err
 		}
-		if err := objName(where, "PeerAuthentication", pa.Name, &pa.Namespace); err != nil {
+		if err := objName(where, kind, pa.Name, &pa.Namespace); err != nil {
 			return nil, err
 		}
 		s.markValidated(pa)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
 		p := &corev1.Pod{}
-		if err := yaml.Unmarshal(doc, p); err != nil {
-			return nil, fmt.Errorf("%s: Pod: %w", where, err)
+		if err := decodeInto(where, obj, p); err != nil {
+			return nil, err
 		}
-		if err := objName(where, "Pod", p.Name, &p.Namespace); err != nil {
+		if err := objName(where, kind, p.Name, &p.Namespace); err != nil {
 			return nil, err
 		}
 		if p.Status.PodIP == "" && len(p.Status.PodIPs) == 0 {
@@ -206,9 +179,21 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 	case "":
 		return nil, fmt.Errorf("%s: kind: missing", where)
 	default:
-		return []string{fmt.Sprintf("%s: kind %s: skipped", where, tm.Kind)}, nil
+		return []string{fmt.Sprintf("%s: kind %s: skipped", where, kind)}, nil
 	}
 	return nil, nil
+}
+
+// decodeInto turns a decoded (already validated) document into its typed form.
+func decodeInto(where string, obj map[string]any, into any) error {
+	b, err := json.Marshal(obj)
+	if err == nil {
+		err = json.Unmarshal(b, into)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %T: %w", where, into, err)
+	}
+	return nil
 }
 
 func (s *Set) markValidated(obj any) {

@@ -17,13 +17,10 @@ import (
 // `authz check` rejects the whole input (AddYAML), the API server's stored
 // objects fail closed one by one (Compile, see failClosed in translate.go).
 
-// validateDoc validates one raw document (unknown fields included) exactly
-// as `meshguard validate` does; the error lists every problem.
-func validateDoc(where string, doc []byte) error {
-	res, err := validation.ValidateJSON(context.Background(), doc, validation.Options{DefaultNamespace: "default"})
-	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
-	}
+// validateDoc validates one decoded document (unknown fields included)
+// exactly as `meshguard validate` does; the error lists every problem.
+func validateDoc(where string, obj map[string]any) error {
+	res := validation.ValidateObject(context.Background(), obj, validation.Options{DefaultNamespace: "default"})
 	if !res.Valid() {
 		return fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, strings.Join(res.ErrorLines(), "; "))
 	}
