@@ -3,35 +3,15 @@ package validation
 import (
 	"context"
 	"fmt"
+	"github.com/meshguard/meshguard/test/conformance"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// conformanceDir finds <repo>/../shared/conformance/validation by walking up to go.mod.
-func conformanceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("conformance: go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "conformance", "validation")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
-	}
-	return c
-}
+// conformanceDir is Istio's validation test data (test/conformance).
+func conformanceDir(t *testing.T) string { return conformance.Dir(t, "validation") }
 
 // validateFileDocs runs every document of a file through the same entry point
 // as `meshguard validate` (ValidateDocuments), returning each document's

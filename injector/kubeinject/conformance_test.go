@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/meshguard/meshguard/test/conformance"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,29 +63,8 @@ func withoutExceptions(diffs []string, exceptions []conformanceException) (kept,
 	return kept, stale
 }
 
-// injectionConformanceDir finds <repo>/../shared/conformance/injection by walking up to go.mod.
-func injectionConformanceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("conformance: go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "conformance", "injection")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
-	}
-	return c
-}
+// injectionConformanceDir is Istio's injection test data (test/conformance).
+func injectionConformanceDir(t *testing.T) string { return conformance.Dir(t, "injection") }
 
 type conformanceCase struct {
 	input, golden string
