@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,15 @@ type webhookConfig struct {
 	apply func(ctx context.Context, webhooks []string, bundle []byte) error
 }
 
+// webhookCAs lists the name and caBundle of each webhook of a configuration.
+func webhookCAs[W any](webhooks []W, of func(W) (string, []byte)) []webhookCA {
+	out := make([]webhookCA, len(webhooks))
+	for i, w := range webhooks {
+		out[i].name, out[i].caBundle = of(w)
+	}
+	return out
+}
+
 // webhookConfigs lists the named configurations, mutating first.
 func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhookConfig {
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
@@ -47,11 +57,7 @@ func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhook
 				if err != nil {
 					return nil, err
 				}
-				hooks := make([]webhookCA, len(cfg.Webhooks))
-				for i, w := range cfg.Webhooks {
-					hooks[i] = webhookCA{w.Name, w.ClientConfig.CABundle}
-				}
-				return hooks, nil
+				return webhookCAs(cfg.Webhooks, func(w admissionv1.MutatingWebhook) (string, []byte) { return w.Name, w.ClientConfig.CABundle }), nil
 			},
 			apply: func(ctx context.Context, webhooks []string, bundle []byte) error {
 				ac := admissionv1ac.MutatingWebhookConfiguration(n)
@@ -72,11 +78,7 @@ func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhook
 				if err != nil {
 					return nil, err
 				}
-				hooks := make([]webhookCA, len(cfg.Webhooks))
-				for i, w := range cfg.Webhooks {
-					hooks[i] = webhookCA{w.Name, w.ClientConfig.CABundle}
-				}
-				return hooks, nil
+				return webhookCAs(cfg.Webhooks, func(w admissionv1.ValidatingWebhook) (string, []byte) { return w.Name, w.ClientConfig.CABundle }), nil
 			},
 			apply: func(ctx context.Context, webhooks []string, bundle []byte) error {
 				ac := admissionv1ac.ValidatingWebhookConfiguration(n)
