@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

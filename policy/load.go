@@ -3,12 +3,13 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/meshguard/meshguard/internal/manifest"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"

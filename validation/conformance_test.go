@@ -3,11 +3,12 @@ package validation
 import (
 	"context"
 	"fmt"
-	"github.com/meshguard/meshguard/test/conformance"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
 // conformanceDir is Istio's validation test data (test/conformance).
