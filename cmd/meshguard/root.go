@@ -24,6 +24,7 @@ Run "make run" for a local control plane with everything wired up.`,
 		newServeCmd(),
 		newInjectCmd(),
 		newValidateCmd(),
+		newAnalyzeCmd(),
 		newAuthzCmd(),
 		newVersionCmd(),
 	)

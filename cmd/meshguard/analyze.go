@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// Exit codes of `istioctl analyze` (istioctl/cmd exit codes: ExitDataError
+// for unparsable input, ExitAnalyzerFoundIssues for messages at or above the
+// failure threshold).
+const (
+	exitAnalyzeDataError   = 65
+	exitAnalyzeFoundIssues = 79
+)
+
+type analyzeOptions struct {
+	files            []string
+	output           string
+	namespace        string
+	failureThreshold string
+	maxInputBytes    int64
+}
+
+func newAnalyzeCmd() *cobra.Command {
+	o := &analyzeOptions{}
+	cmd := &cobra.Command{
+		Use:   "analyze -f FILE|DIR|- [-f ...]",
+		Short: "Check references between mesh objects (istioctl analyze's codes and levels)",
+		Long: `Analyze reads every object of the inputs as one set and runs the cross-resource
+checks of the /validate webhook (validation/crossref) over the whole set:
+references to missing Gateways, hosts and DestinationRule subsets (IST0101),
+mesh VirtualServices sharing a host (IST0109), VirtualService hosts no server of
+their Gateway exposes (IST0132), conflicting Gateways (IST0145). An object that
+fails validation is reported as IST0106. Kubernetes Services in the inputs are
+the hosts references may name.
+
+Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
+79 some message at or above it, 65 some input could not be read or parsed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log or json")
+	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
+	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
+	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+// runAnalyze decodes the inputs, analyses them and returns the exit code.
+func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	threshold, err := analysis.ParseLevel(o.failureThreshold)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
+		return exitAnalyzeDataError
+	}
+	if o.output != "log" && o.output != "json" {
+		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
+		return exitAnalyzeDataError
+	}
+	var in analysis.Input
+	unreadable := false
+	fail := func(where string, err error) {
+		unreadable = true
+		fmt.Fprintf(stderr, "%s: unreadable: %v\n", where, err)
+	}
+	add := func(origin string, obj map[string]any) {
+		if kind, _ := obj["kind"].(string); kind == "Service" && obj["apiVersion"] == "v1" {
+			md, _ := obj["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			ns, _ := md["namespace"].(string)
+			if ns == "" {
+				ns = o.namespace
+			}
+			in.Services = append(in.Services, crossref.Key{Namespace: ns, Name: name})
+			return
+		}
+		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		if res.Skipped {
+			return
+		}
+		ns := res.Namespace
+		if ns == "" {
+			ns = o.namespace
+		}
+		if !res.Valid() {
+			t := analysis.Types[analysis.SchemaValidationError]
+			for _, p := range res.Errors {
+				in.Invalid = append(in.Invalid, analysis.Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: res.Kind,
+					Namespace: ns, Object: res.Name, Origin: origin, Field: p.Field, Message: p.Message})
+			}
+			return
+		}
+		in.Objects = append(in.Objects, analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()})
+	}
+	for _, arg := range o.files {
+		files, err := expandInput(arg)
+		if err != nil {
+			fail(arg, err)
+			continue
+		}
+		for _, file := range files {
+			data, err := readInput(file, stdin, o.maxInputBytes)
+			if err != nil {
+				fail(file, err)
+				continue
+			}
+			docs, err := manifest.Split(data)
+			for _, d := range docs {
+				where := fmt.Sprintf("%s#%d", file, d.Index)
+				switch {
+				case d.Err != nil:
+					fail(where, d.Err)
+				case d.Object == nil:
+				case manifest.IsList(d.Object):
+					items, err := manifest.Items(d.Object)
+					if err != nil {
+						fail(where, err)
+					}
+					for i, item := range items {
+						add(fmt.Sprintf("%s.items[%d]", where, i), item)
+					}
+				default:
+					add(where, d.Object)
+				}
+			}
+			if err != nil {
+				fail(file, err)
+			}
+		}
+	}
+	msgs := analysis.Analyze(in)
+	if o.output == "json" {
+		if msgs == nil {
+			msgs = []analysis.Message{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(msgs)
+	} else {
+		if len(msgs) == 0 {
+			fmt.Fprintln(stderr, "✔ No validation issues found when analyzing the input.")
+		}
+		for _, m := range msgs {
+			fmt.Fprintln(stdout, m.String())
+		}
+	}
+	switch {
+	case unreadable:
+		return exitAnalyzeDataError
+	case analysis.Exceeds(msgs, threshold):
+		return exitAnalyzeFoundIssues
+	}
+	return 0
+}
