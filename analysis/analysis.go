@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -144,12 +145,41 @@ func Analyze(in Input) []Message {
 				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: f.Message})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Message) int {
+	Sort(out)
+	return out
+}
+
+// Sort orders messages by level (highest first), then object and field.
+func Sort(msgs []Message) {
+	slices.SortStableFunc(msgs, func(a, b Message) int {
 		if a.Level != b.Level {
 			return int(b.Level - a.Level)
 		}
 		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Object+"/"+a.Field, b.Kind+"/"+b.Namespace+"/"+b.Object+"/"+b.Field)
 	})
+}
+
+// OrgRule is the code of an organisation rule's message: Istio has no
+// analyzer for them, so meshguard uses its own prefix.
+const OrgRule = "MG0001"
+
+// OrgRuleMessages turns an organisation-rule verdict on o into messages:
+// deny is Error, warn is Warning, and an evaluation error is an Error (fail closed).
+func OrgRuleMessages(o Object, v orgrules.Verdict, err error) []Message {
+	msg := func(l Level, text string) Message {
+		return Message{Code: OrgRule, Name: "OrganisationRule", Level: l, Kind: o.Kind, Namespace: o.Namespace,
+			Object: o.Name, Origin: o.Origin, Message: text}
+	}
+	if err != nil {
+		return []Message{msg(Error, err.Error())}
+	}
+	var out []Message
+	for _, m := range v.Deny {
+		out = append(out, msg(Error, m))
+	}
+	for _, m := range v.Warn {
+		out = append(out, msg(Warning, m))
+	}
 	return out
 }
 

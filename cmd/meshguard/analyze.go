@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -28,6 +29,7 @@ type analyzeOptions struct {
 	namespace        string
 	failureThreshold string
 	maxInputBytes    int64
+	regoDir          string
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -59,6 +61,7 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -77,13 +80,40 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
 		return exitAnalyzeDataError
 	}
+	var rules *orgrules.Rules
+	if o.regoDir != "" {
+		if rules, err = orgrules.Load(ctx, o.regoDir); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitAnalyzeDataError
+		}
+	}
 	var in analysis.Input
+	in.Namespaces = map[string]map[string]string{}
+	type rawObject struct {
+		obj    analysis.Object
+		source map[string]any
+	}
+	var raws []rawObject
 	unreadable := false
 	fail := func(where string, err error) {
 		unreadable = true
 		fmt.Fprintf(stderr, "%s: unreadable: %v\n", where, err)
 	}
 	add := func(origin string, obj map[string]any) {
+		if kind, _ := obj["kind"].(string); kind == "Namespace" && obj["apiVersion"] == "v1" {
+			md, _ := obj["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			labels := map[string]string{}
+			if l, ok := md["labels"].(map[string]any); ok {
+				for k, v := range l {
+					if s, ok := v.(string); ok {
+						labels[k] = s
+					}
+				}
+			}
+			in.Namespaces[name] = labels
+			return
+		}
 		if kind, _ := obj["kind"].(string); kind == "Service" && obj["apiVersion"] == "v1" {
 			md, _ := obj["metadata"].(map[string]any)
 			name, _ := md["name"].(string)
@@ -110,7 +140,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			}
 			return
 		}
-		in.Objects = append(in.Objects, analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()})
+		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
+		in.Objects = append(in.Objects, mo)
+		raws = append(raws, rawObject{mo, obj})
 	}
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
@@ -149,6 +181,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 	}
 	msgs := analysis.Analyze(in)
+	if rules != nil {
+		// Organisation rules see every object with its namespace's labels
+		// (from Namespace documents in the input).
+		for _, r := range raws {
+			v, err := rules.Evaluate(ctx, orgrules.Input{Kind: r.obj.Kind, Object: r.source, NamespaceLabels: in.Namespaces[r.obj.Namespace]})
+			msgs = append(msgs, analysis.OrgRuleMessages(r.obj, v, err)...)
+		}
+		analysis.Sort(msgs)
+	}
 	if o.output == "json" {
 		if msgs == nil {
 			msgs = []analysis.Message{}
@@ -171,4 +212,49 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		return exitAnalyzeFoundIssues
 	}
 	return 0
+}
+
+// applyOrgRules adds the organisation rules' deny messages to res's errors and
+// warn messages to its warnings; a rule that fails to evaluate is an error
+// (fail closed).
+func applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, obj map[string]any) {
+	v, err := rules.Evaluate(ctx, orgrules.Input{Kind: res.Kind, Object: obj})
+	if err != nil {
+		res.Errors = append(res.Errors, validation.Problem{Message: err.Error()})
+		return
+	}
+	for _, m := range v.Deny {
+		res.Errors = append(res.Errors, validation.Problem{Message: "organisation rule: " + m})
+	}
+	for _, m := range v.Warn {
+		res.Warnings = append(res.Warnings, validation.Problem{Message: "organisation rule: " + m})
+	}
+}
+
+// runRegoTests runs the Rego unit tests of dir and fails when one fails.
+func runRegoTests(ctx context.Context, dir string, stdout io.Writer) error {
+	if dir == "" {
+		return fmt.Errorf("--test needs --rego DIR")
+	}
+	results, err := orgrules.RunTests(ctx, dir)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range results {
+		status := "PASS"
+		if !r.Passed {
+			status, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(stdout, "%s: %s", r.Name, status)
+		if r.Detail != "" {
+			fmt.Fprintf(stdout, " (%s)", r.Detail)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "PASS: %d/%d\n", len(results)-failed, len(results))
+	if failed > 0 || len(results) == 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("%d of %d Rego tests failed", failed, len(results))}
+	}
+	return nil
 }

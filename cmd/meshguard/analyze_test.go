@@ -50,3 +50,38 @@ func TestAnalyzeUnreadableAndBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// The shipped example rules (deploy/examples/rego) deny the wildcard
+// VirtualService and the DISABLE PeerAuthentication in a production namespace,
+// the same in `validate --rego` and `analyze --rego`.
+func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
+	const dir, rules = "testdata/analyze/orgrules", "../../deploy/examples/rego"
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), `VirtualService default/catch-all: organisation rule: VirtualService default/catch-all: host "*" is only allowed in istio-system`) {
+		t.Fatalf("validate --rego: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	// validate sees one object at a time, without the Namespace's labels: the
+	// production rule cannot fire there.
+	if strings.Contains(out.String(), "DISABLE") {
+		t.Errorf("validate --rego applied a namespace-label rule without labels:\n%s", out.String())
+	}
+	out.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	for _, want := range []string{
+		`Error [MG0001] (PeerAuthentication shop/default`,
+		`mTLS DISABLE is not allowed in production namespaces`,
+		`Error [MG0001] (VirtualService default/catch-all`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("analyze --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("analyze --rego: exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+	out.Reset()
+	if err := runRegoTests(t.Context(), rules, &out); err != nil || !strings.Contains(out.String(), "PASS: 9/9") {
+		t.Errorf("validate --rego --test: %v\n%s", err, out.String())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -23,6 +24,10 @@ type validateOptions struct {
 	namespace string
 	// maxInputBytes bounds each input (file or stdin); 0 means manifest.DefaultMaxInputBytes.
 	maxInputBytes int64
+	// regoDir holds organisation rules (orgrules) applied to every object;
+	// with regoTest, its Rego unit tests are run instead.
+	regoDir  string
+	regoTest bool
 }
 
 func newValidateCmd() *cobra.Command {
@@ -50,6 +55,12 @@ refused as unreadable. Duplicate keys are errors naming the key and line.
 Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.regoTest {
+				return runRegoTests(cmd.Context(), o.regoDir, cmd.OutOrStdout())
+			}
+			if len(o.files) == 0 {
+				return fmt.Errorf(`required flag(s) "filename" not set`)
+			}
 			code := runValidate(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
 				return exitError{code: code}
@@ -61,7 +72,8 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that do not set metadata.namespace")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
-	_ = cmd.MarkFlagRequired("filename")
+	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation; see docs/governance.md): deny messages are errors, warn messages warnings")
+	cmd.Flags().BoolVar(&o.regoTest, "test", false, "with --rego: run the Rego unit tests of the directory (like opa test) instead of validating")
 	return cmd
 }
 
@@ -86,6 +98,14 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (text or json)\n", o.output)
 		return 2
 	}
+	var rules *orgrules.Rules
+	if o.regoDir != "" {
+		var err error
+		if rules, err = orgrules.Load(ctx, o.regoDir); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 2
+		}
+	}
 	var reports []docReport
 	unreadable, invalid := false, false
 	fail := func(file string, doc int, err error) {
@@ -94,6 +114,9 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	}
 	report := func(r docReport, obj map[string]any) {
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		if rules != nil && !res.Skipped {
+			applyOrgRules(ctx, rules, &res, obj)
+		}
 		if !res.Valid() {
 			invalid = true
 		}
