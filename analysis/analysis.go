@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -136,6 +137,9 @@ func Analyze(in Input) []Message {
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
 	for _, o := range in.Objects {
+		if dr, ok := o.Spec.(*networking.DestinationRule); ok {
+			out = append(out, noServerCertVerification(o, dr)...)
+		}
 		for _, f := range ix.Check(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec) {
 			t, ok := Types[f.Code]
 			if !ok { // a crossref check without an Istio analyzer: meshguard's own warning

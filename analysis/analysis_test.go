@@ -40,6 +40,16 @@ func TestAnalyze(t *testing.T) {
 		{"host not exposed by gateway", Input{Services: reviewsSvc, Objects: []Object{
 			{Kind: "Gateway", Namespace: "default", Name: "gw", Spec: &networking.Gateway{Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"other.example.com"}}}}},
 			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "", "gw")}}}, []string{"IST0132"}, Warning},
+		{"SIMPLE TLS without caCertificates", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "reviews", Spec: &networking.DestinationRule{Host: "reviews",
+				TrafficPolicy: &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_SIMPLE},
+					PortLevelSettings: []*networking.TrafficPolicy_PortTrafficPolicy{
+						{Port: &networking.PortSelector{Number: 443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_MUTUAL}},
+						{Port: &networking.PortSelector{Number: 8443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_SIMPLE, CaCertificates: "/ca.pem"}},
+					}}}}}}, []string{"IST0129", "IST0128"}, Warning},
+		{"ISTIO_MUTUAL needs no caCertificates", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "reviews", Spec: &networking.DestinationRule{Host: "reviews",
+				TrafficPolicy: &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_ISTIO_MUTUAL}}}}}}, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msgs := Analyze(tc.in)
