@@ -5,6 +5,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -76,5 +77,18 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("fatal"); err == nil {
 		t.Error("ParseLevel(fatal) accepted")
+	}
+}
+
+func TestWarningCode(t *testing.T) {
+	for msg, want := range map[string]string{
+		"match is not used (duplicate/overlapping match in rule 0)":        VirtualServiceIneffectiveMatch,
+		"all matches used by prior rules":                                  VirtualServiceUnreachableRule,
+		"route without matches defined before other routes: only the last": VirtualServiceUnreachableRule,
+		"using deprecated setting; use percentage instead":                 SchemaWarning,
+	} {
+		if got := WarningCode(validation.Problem{Message: msg}); got != want {
+			t.Errorf("%q: %s, want %s", msg, got, want)
+		}
 	}
 }

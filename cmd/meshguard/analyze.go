@@ -132,15 +132,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if ns == "" {
 			ns = o.namespace
 		}
+		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
+		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
 		if !res.Valid() {
-			t := analysis.Types[analysis.SchemaValidationError]
-			for _, p := range res.Errors {
-				in.Invalid = append(in.Invalid, analysis.Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: res.Kind,
-					Namespace: ns, Object: res.Name, Origin: origin, Field: p.Field, Message: p.Message})
-			}
 			return
 		}
-		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
 		in.Objects = append(in.Objects, mo)
 		raws = append(raws, rawObject{mo, obj})
 	}

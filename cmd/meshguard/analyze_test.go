@@ -85,3 +85,15 @@ func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
 		t.Errorf("validate --rego --test: %v\n%s", err, out.String())
 	}
 }
+
+// A URI prefix covered by an earlier rule's prefix is Istio's IST0131
+// VirtualServiceIneffectiveMatch, level Info: it fails only at threshold Info.
+func TestAnalyzeIneffectiveMatch(t *testing.T) {
+	for threshold, want := range map[string]int{"Info": exitAnalyzeFoundIssues, "Warning": 0} {
+		var out, errOut bytes.Buffer
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/unreachable"}, output: "log", namespace: "default", failureThreshold: threshold}, nil, &out, &errOut)
+		if code != want || !strings.Contains(out.String(), "Info [IST0131] (VirtualService default/reviews") {
+			t.Errorf("threshold %s: exit %d (want %d)\n%s%s", threshold, code, want, out.String(), errOut.String())
+		}
+	}
+}
