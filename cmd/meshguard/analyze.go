@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -30,6 +31,11 @@ type analyzeOptions struct {
 	failureThreshold string
 	maxInputBytes    int64
 	regoDir          string
+	kubeconfig       string
+	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
+	clusterAllNamespaces bool
+	// cluster is set by --kubeconfig (or injected by tests).
+	cluster dynamic.Interface
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -62,7 +68,26 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
-	_ = cmd.MarkFlagRequired("filename")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given)")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if o.kubeconfig == "" {
+			if len(o.files) == 0 {
+				return errNoInput
+			}
+			return nil
+		}
+		cfg, err := loadRESTConfig(o.kubeconfig)
+		if err != nil {
+			return err
+		}
+		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("cluster client: %w", err)
+		}
+		if !cmd.Flags().Changed("namespace") {
+			o.clusterAllNamespaces = true
+		}
+		return nil
+	}
 	return cmd
 }
 
@@ -174,6 +199,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			if err != nil {
 				fail(file, err)
 			}
+		}
+	}
+	if o.cluster != nil {
+		ns := o.namespace
+		if o.clusterAllNamespaces {
+			ns = ""
+		}
+		if err := listCluster(ctx, o.cluster, ns, add); err != nil {
+			fail("cluster", err)
 		}
 	}
 	msgs := analysis.Analyze(in)

@@ -5,6 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 )
 
 // Istio's bookinfo samples (analysis/testdata/bookinfo, see its NOTICE) are
@@ -95,5 +100,34 @@ func TestAnalyzeIneffectiveMatch(t *testing.T) {
 		if code != want || !strings.Contains(out.String(), "Info [IST0131] (VirtualService default/reviews") {
 			t.Errorf("threshold %s: exit %d (want %d)\n%s%s", threshold, code, want, out.String(), errOut.String())
 		}
+	}
+}
+
+// --kubeconfig: the stored objects are listed (paged) and analysed like files.
+func TestAnalyzeCluster(t *testing.T) {
+	obj := func(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": ns}}}
+		if spec != nil {
+			u.Object["spec"] = spec
+		}
+		return u
+	}
+	scheme := runtime.NewScheme()
+	lists := map[schema.GroupVersionResource]string{}
+	for _, gvr := range clusterResources {
+		lists[gvr] = "List"
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, lists,
+		obj("v1", "Service", "default", "reviews", nil),
+		obj("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{"host": "reviews",
+			"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}),
+		obj("networking.istio.io/v1", "VirtualService", "default", "reviews", map[string]any{"hosts": []any{"reviews"},
+			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews", "subset": "v2"}}}}}}),
+	)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, clusterAllNamespaces: true}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
