@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/tester"
 )
 
 const examples = "../deploy/examples/rego"
@@ -82,5 +84,35 @@ func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// RunTests agrees with OPA's own runner (package tester, as `opa test`) on
+// every test's name and outcome, for the examples and a failing test.
+func TestRunTestsAgreesWithOPATester(t *testing.T) {
+	failing := t.TempDir()
+	write(t, failing, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
+	write(t, failing, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_never if { count(validation.deny) == 0 with input as {\"kind\": \"A\"} }\ntest_yes if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\n")
+	for _, dir := range []string{examples, failing} {
+		ours, err := RunTests(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		results, err := tester.Run(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			want[r.Package+"."+r.Name] = r.Pass()
+		}
+		if len(ours) != len(want) {
+			t.Fatalf("%s: ran %d tests, opa test ran %d", dir, len(ours), len(want))
+		}
+		for _, r := range ours {
+			if p, ok := want[r.Name]; !ok || p != r.Passed {
+				t.Errorf("%s: %s passed=%v, opa test: present=%v passed=%v", dir, r.Name, r.Passed, ok, p)
+			}
+		}
 	}
 }
