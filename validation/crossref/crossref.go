@@ -1,12 +1,12 @@
 // Package crossref checks references between mesh objects at admission time
-// (spec validation.md §6, the analyzer checks IST0101, IST0109, IST0145,
+// (the checks of Istio's analyzers IST0101, IST0109, IST0145,
 // IST0174): a VirtualService naming a missing Gateway, host or subset, mesh
 // VirtualServices claiming the same host, DestinationRules for unknown hosts
 // and Gateways that conflict on selector, port and host.
 //
 // The checks read an in-memory Index that the webhook keeps up to date from a
 // controller-runtime cache. They are warnings by default, because GitOps
-// applies objects in any order (spec §6.2); a namespace labelled
+// applies objects in any order; a namespace labelled
 // meshguard.io/strict-references=true turns them into denials.
 package crossref
 
@@ -294,7 +294,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 
 // exportsOverlap reports whether two objects, exported with exportTo from
 // namespaces aNS and bNS, are both visible in at least one namespace: only
-// then do two VirtualServices for one host compete (spec §2.2 exportTo). An
+// then do two VirtualServices for one host compete (Istio's exportTo visibility). An
 // empty exportTo means every namespace (Istio's default mesh setting).
 func exportsOverlap(a []string, aNS string, b []string, bNS string) bool {
 	aAll, aSet := exportSet(a, aNS)
