@@ -1,6 +1,6 @@
-// Package crossref checks references between mesh objects at admission time
-// (the checks of Istio's analyzers IST0101, IST0109, IST0145,
-// IST0174): a VirtualService naming a missing Gateway, host or subset, mesh
+// Package crossref checks references between mesh objects, at admission time
+// and in `meshguard analyze` (package analysis), as Istio's analyzers IST0101,
+// IST0109, IST0132 and IST0145 do: a VirtualService naming a missing Gateway, host or subset, mesh
 // VirtualServices claiming the same host, DestinationRules for unknown hosts
 // and Gateways that conflict on selector, port and host.
 //
