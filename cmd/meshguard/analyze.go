@@ -16,10 +16,11 @@ import (
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
-// Exit codes of `istioctl analyze` (istioctl/cmd exit codes: ExitDataError
-// for unparsable input, ExitAnalyzerFoundIssues for messages at or above the
-// failure threshold).
+// Exit codes of `istioctl analyze` (istioctl's exit codes: ExitIncorrectUsage for a bad flag,
+// ExitDataError for unparsable input, ExitAnalyzerFoundIssues for messages at
+// or above the failure threshold).
 const (
+	exitAnalyzeUsage       = 64
 	exitAnalyzeDataError   = 65
 	exitAnalyzeFoundIssues = 79
 )
@@ -52,7 +53,8 @@ fails validation is reported as IST0106. Kubernetes Services in the inputs are
 the hosts references may name.
 
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
-79 some message at or above it, 65 some input could not be read or parsed.`,
+79 some message at or above it, 65 some input could not be read or parsed,
+64 a bad flag value.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -99,11 +101,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	threshold, err := analysis.ParseLevel(o.failureThreshold)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
-		return exitAnalyzeDataError
+		return exitAnalyzeUsage
 	}
 	if o.output != "log" && o.output != "json" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
-		return exitAnalyzeDataError
+		return exitAnalyzeUsage
 	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {

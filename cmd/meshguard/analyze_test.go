@@ -44,14 +44,17 @@ func TestAnalyzeMissingSubset(t *testing.T) {
 }
 
 func TestAnalyzeUnreadableAndBadFlags(t *testing.T) {
-	for name, o := range map[string]analyzeOptions{
-		"missing file":  {files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"},
-		"bad threshold": {files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"},
-		"bad output":    {files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"},
+	for name, tc := range map[string]struct {
+		o    analyzeOptions
+		want int
+	}{
+		"missing file":  {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"bad threshold": {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
+		"bad output":    {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
 	} {
 		var out, errOut bytes.Buffer
-		if code := runAnalyze(t.Context(), o, nil, &out, &errOut); code != exitAnalyzeDataError {
-			t.Errorf("%s: exit %d, want %d", name, code, exitAnalyzeDataError)
+		if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != tc.want {
+			t.Errorf("%s: exit %d, want %d", name, code, tc.want)
 		}
 	}
 }
