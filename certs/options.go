@@ -1,7 +1,7 @@
 // Package certs provides meshguard's serving certificate: one Source behind
 // --cert-mode=cert-manager|self|files that both the webhook HTTPS server and
 // the ext_authz gRPC server use through GetCertificate, so a rotation never
-// needs a restart or a kubelet Secret mount (spec certs.md §2.2, §4.1).
+// needs a restart or a kubelet Secret mount (docs/compatibility.md "Serving certificates").
 package certs
 
 import (
@@ -45,7 +45,7 @@ type Options struct {
 	// new CA. Default: meshguard's own (webhookconfig.MutatingConfigNameFor(rev), webhookconfig.ValidatingConfigNameFor(rev)).
 	WebhookConfigs WebhookConfigNames
 
-	CADuration       time.Duration // default 5 years (spec certs.md §4.1)
+	CADuration       time.Duration // default 5 years
 	CARenewBefore    time.Duration // default a third of CADuration
 	LeafDuration     time.Duration // default 90 days
 	LeafRenewBefore  time.Duration // default a third of LeafDuration

@@ -1,6 +1,7 @@
 package injector
 
-// Annotation and label keys read or written by injection (spec §1-§2).
+// Annotation and label keys read or written by injection (Istio's pkg/kube/inject and
+// injection-template.yaml).
 const (
 	AnnotationInject            = "sidecar.istio.io/inject" // also a label, which wins
 	AnnotationStatus            = "sidecar.istio.io/status"

@@ -6,7 +6,8 @@ import (
 )
 
 // Injection templates a pod can ask for with inject.istio.io/templates
-// (spec §2.11). The gateway template is what Istio's gateway Helm chart and
+// (Istio's pkg/kube/inject/inject.go RunTemplate). The gateway template is what Istio's
+// gateway Helm chart and
 // gateway Deployments use: a pod that is only a proxy, run as a router.
 const (
 	TemplateSidecar = "sidecar"

@@ -10,7 +10,7 @@ import (
 )
 
 // AnnotationOverrides remembers user-declared versions of injected containers
-// so a re-injection can re-apply them (Istio reinsertOverrides, spec §1.3).
+// so a re-injection can re-apply them (Istio's reinsertOverrides).
 const AnnotationOverrides = "proxy.istio.io/overrides"
 
 // proxyOverrides is the JSON of AnnotationOverrides (Istio ParsedContainers):

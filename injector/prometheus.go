@@ -29,7 +29,7 @@ func (c *promConfig) isEmpty() bool {
 	return c.Scrape == "" && c.Path == "" && c.Port == "" && len(c.Targets) == 0
 }
 
-// Ports the sidecar uses without declaring them (istioReservedPorts, spec §2.5).
+// Ports the sidecar uses without declaring them (Istio's istioReservedPorts).
 var reservedPorts = map[int]bool{15000: true, 15001: true, 15004: true, 15006: true, 15008: true, 15020: true, 15021: true, 15053: true, 15090: true}
 
 // Prometheus label names of the annotations Istio's merge reads

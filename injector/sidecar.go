@@ -15,7 +15,8 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// image builds an injected image name (spec §2.5): an annotation containing
+// image builds an injected image name (Istio's pkg/kube/inject/inject.go, image URL
+// construction): an annotation containing
 // "/" is used as is; otherwise <hub>/<image>:<tag>[-<variant>]. An image the
 // pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
 // used only if it is the configured one or allowed (guard.go).
@@ -36,7 +37,7 @@ func (p *params) image(name string) string {
 }
 
 // buildImage is <hub>/<name>:<tag>[-<variant>]; imageType (if set) replaces
-// global.variant, "default" means none (spec §2.5).
+// global.variant, "default" means none (Istio's pkg/kube/inject/inject.go).
 func (p *params) buildImage(name, imageType string) string {
 	g := p.cfg.Values.Global
 	if strings.Contains(name, "/") {
@@ -71,7 +72,8 @@ func excludeInbound(statusPort int32, ports string) string {
 	return ports + "," + sp
 }
 
-// initContainer builds istio-init (or istio-validation in CNI mode), spec §2.3-2.4.
+// initContainer builds istio-init (or istio-validation in CNI mode), as Istio's
+// injection-template.yaml does.
 func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
@@ -188,7 +190,7 @@ func resourceEnv(name, res string) corev1.EnvVar {
 
 var one = resource.MustParse("1")
 
-// proxyContainer builds istio-proxy (spec §2.5); pod's regular containers
+// proxyContainer builds istio-proxy (Istio's injection-template.yaml); pod's regular containers
 // feed ISTIO_META_POD_PORTS and ISTIO_META_APP_CONTAINERS.
 func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if p.template == TemplateGateway {
@@ -300,7 +302,7 @@ func (p *params) agentArgs(role string) []string {
 }
 
 // agentEnv is istio-proxy's env for the pod's template, in template order,
-// then the network and URL-path envs (spec §2.5, §2.13).
+// then the network and URL-path envs (Istio's pkg/kube/inject/webhook.go).
 func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
@@ -393,7 +395,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	env = append(env, metadataEnv(p.proxyCfg)...)
 	// Network and URL-path envs are removed from their template position and
-	// appended after the template envs in sorted order (spec §2.5, §2.13).
+	// appended after the template envs in sorted order (Istio's pkg/kube/inject/webhook.go).
 	extra := make(map[string]string, len(p.proxyEnv)+1)
 	if v.Network != "" {
 		extra["ISTIO_META_NETWORK"] = v.Network
@@ -547,7 +549,7 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 	return errors.Join(errs...)
 }
 
-// volumes returns the injected volumes in template order (spec §2.6).
+// volumes returns the injected volumes in template order (Istio's injection-template.yaml).
 func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	v := p.cfg.Values.Global
 	vs := []corev1.Volume{

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultProxyConfig returns Istio's default ProxyConfig (mesh.DefaultProxyConfig
-// in istio/istio pkg/config/mesh, values summarised in spec §2.12).
+// in istio/istio pkg/config/mesh DefaultMeshConfig).
 func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 	return &meshv1alpha1.ProxyConfig{
 		ConfigPath:               "./etc/istio/proxy",

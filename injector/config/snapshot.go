@@ -22,7 +22,8 @@ import (
 type Snapshot struct {
 	Mesh   *meshv1alpha1.MeshConfig
 	Values Values
-	// NeverInject and AlwaysInject are the parsed selectors (spec §1.2 steps 4-5).
+	// NeverInject and AlwaysInject are the parsed selectors (Istio's
+	// pkg/kube/inject/inject.go injectRequired).
 	NeverInject  []labels.Selector
 	AlwaysInject []labels.Selector
 	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
