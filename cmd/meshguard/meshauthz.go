@@ -7,7 +7,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/authz"
-	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/meshconfig"
 )
 
 // authzFromMeshConfig fills the ext_authz settings that Istio takes from
@@ -21,11 +21,10 @@ func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error
 	if path == "" {
 		return nil
 	}
-	snap, err := config.LoadFiles(path, "")
+	m, err := meshconfig.LoadFile(path)
 	if err != nil {
 		return fmt.Errorf("--mesh-config: %w", err)
 	}
-	m := snap.Mesh
 	unset := func(flag string) bool { return fs.Lookup(flag) == nil || !fs.Changed(flag) }
 	if unset("root-namespace") && m.GetRootNamespace() != "" {
 		o.RootNamespace = m.GetRootNamespace()
