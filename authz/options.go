@@ -36,6 +36,12 @@ type Options struct {
 	Reflection       bool
 	Debounce         time.Duration // coalesce policy changes before recompiling
 
+	// MeshConfigPath, when set, is the mesh config file whose settings
+	// (WithMeshConfig) are reloaded on change and recompiled into the policy
+	// snapshot; MeshFlagSet reports the flags that override it. Not flags.
+	MeshConfigPath string
+	MeshFlagSet    func(name string) bool
+
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.
 	OnReloadError func(error)

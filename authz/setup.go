@@ -32,6 +32,13 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	trigger := make(chan struct{}, 1)
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, OnError: o.OnReloadError}
 
+	if o.MeshConfigPath != "" {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			return watchMeshConfig(ctx, o, rl, trigger)
+		})); err != nil {
+			return fmt.Errorf("add mesh config watcher: %w", err)
+		}
+	}
 	if o.PolicyDir != "" {
 		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error {

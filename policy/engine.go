@@ -485,7 +485,7 @@ var viewDefaultTerm = ast.StringTerm(viewDefault)
 // Engine holds the current snapshot. Update compiles a new one and swaps it
 // in atomically; a failed update keeps the last good snapshot.
 type Engine struct {
-	mesh    Mesh
+	mesh    atomic.Pointer[Mesh]
 	cur     atomic.Pointer[Snapshot]
 	version atomic.Uint64
 }
@@ -495,15 +495,24 @@ func NewEngine(mesh Mesh) *Engine {
 	// Validation loads its schemas on first use (~0.5 s): do it now, not when
 	// the first policy arrives.
 	go validateTyped("security.istio.io/v1", "PeerAuthentication", &secv1.PeerAuthentication{})
-	return &Engine{mesh: mesh.withDefaults()}
+	e := &Engine{}
+	e.SetMesh(mesh)
+	return e
 }
 
 // Mesh returns the mesh settings the engine compiles with.
-func (e *Engine) Mesh() Mesh { return e.mesh }
+func (e *Engine) Mesh() Mesh { return *e.mesh.Load() }
+
+// SetMesh changes the mesh settings the next Update compiles with (a
+// reloaded mesh config); the current snapshot keeps its own until then.
+func (e *Engine) SetMesh(mesh Mesh) {
+	m := mesh.withDefaults()
+	e.mesh.Store(&m)
+}
 
 // Update compiles set and, on success, makes it current.
 func (e *Engine) Update(ctx context.Context, set *Set) (*Snapshot, error) {
-	s, err := Compile(ctx, e.mesh, set, e.version.Add(1))
+	s, err := Compile(ctx, e.Mesh(), set, e.version.Add(1))
 	if err != nil {
 		return nil, err
 	}
