@@ -615,3 +615,38 @@ spec:
 		})
 	}
 }
+
+// TestEditedSidecarTemplateRefused: a customised sidecar template must never
+// be silently replaced by the built-in one; until a generic renderer exists
+// the configuration is refused, naming the template (in the config key and in
+// values.sidecarInjectorWebhook.templates alike).
+func TestEditedSidecarTemplateRefused(t *testing.T) {
+	dir := injectionConformanceDir(t)
+	cfg, err := os.ReadFile(filepath.Join(dir, "istio-default-install", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := yaml.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
+	tpl := c["templates"].(map[string]any)
+	sidecar := tpl["sidecar"].(string)
+	if _, err := config.LoadInputData(cfg, nil, nil); err != nil {
+		t.Fatalf("stock config refused: %v", err)
+	}
+	tpl["sidecar"] = strings.Replace(sidecar, "name: istio-proxy", "name: istio-proxy-custom", 1)
+	edited, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.LoadInputData(edited, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "templates.sidecar") {
+		t.Fatalf("edited sidecar template in config: got %v, want an error naming templates.sidecar", err)
+	}
+	values := []byte(`{"sidecarInjectorWebhook":{"templates":{"custom":"spec: {}"}}}`)
+	_, err = config.LoadInputData(nil, values, nil)
+	if err == nil || !strings.Contains(err.Error(), "sidecarInjectorWebhook.templates.custom") {
+		t.Fatalf("custom template in values: got %v, want an error naming sidecarInjectorWebhook.templates.custom", err)
+	}
+}
