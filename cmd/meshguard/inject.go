@@ -14,7 +14,7 @@ import (
 // newInjectCmd is `meshguard inject`, the offline equivalent of
 // `istioctl kube-inject`, sharing the webhook's injector.
 func newInjectCmd() *cobra.Command {
-	var file, meshPath, valuesPath string
+	var file, meshPath, valuesPath, injectConfigPath string
 	cmd := &cobra.Command{
 		Use:   "inject -f FILE|-",
 		Short: "Inject the istio-proxy sidecar into Kubernetes YAML (like istioctl kube-inject)",
@@ -26,13 +26,13 @@ Pods that opt out (sidecar.istio.io/inject: "false", hostNetwork) are left as th
 are; notes go to stderr. A bare Pod's workload identity is inferred from its
 ownerReferences and labels, as the webhook does.`,
 		Example: `  meshguard inject -f deployment.yaml | kubectl apply -f -
-  meshguard inject -f - --mesh-config mesh.yaml --values values.json < app.yaml`,
+  meshguard inject -f - --injectConfigFile config --valuesFile values --meshConfigFile mesh < app.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return exitError{code: 2, msg: "inject: -f FILE or -f - (stdin) is required"}
 			}
-			cfg, err := config.LoadFiles(meshPath, valuesPath)
+			cfg, err := config.LoadInputs(injectConfigPath, valuesPath, meshPath)
 			if err != nil {
 				return exitError{code: 2, msg: "inject: " + err.Error()}
 			}
@@ -57,7 +57,15 @@ ownerReferences and labels, as the webhook does.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "input YAML file, or - for stdin")
-	cmd.Flags().StringVar(&meshPath, "mesh-config", "", "MeshConfig YAML file (default: Istio's defaults)")
-	cmd.Flags().StringVar(&valuesPath, "values", "", "injector values YAML/JSON file (default: Istio's defaults)")
+	// istioctl kube-inject's flag names, so scripts can swap it for meshguard;
+	// --mesh-config and --values stay as aliases.
+	cmd.Flags().StringVar(&injectConfigPath, "injectConfigFile", "",
+		"injector config: the config key of ConfigMap istio-sidecar-injector, or the whole ConfigMap (default: Istio's defaults)")
+	cmd.Flags().StringVar(&valuesPath, "valuesFile", "",
+		"injector values: the values key of ConfigMap istio-sidecar-injector, or the whole ConfigMap (default: Istio's defaults)")
+	cmd.Flags().StringVar(&meshPath, "meshConfigFile", "",
+		"MeshConfig: the mesh key of ConfigMap istio, or the whole ConfigMap (default: Istio's defaults)")
+	cmd.Flags().StringVar(&meshPath, "mesh-config", "", "alias of --meshConfigFile")
+	cmd.Flags().StringVar(&valuesPath, "values", "", "alias of --valuesFile")
 	return cmd
 }

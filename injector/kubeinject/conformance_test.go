@@ -106,10 +106,82 @@ func conformanceSnapshot(t *testing.T, native bool) *config.Snapshot {
 	return s
 }
 
+// installSnapshot loads the three inputs of a default Istio install
+// (istio-default-install/{config,values,mesh}) through the code path of
+// `meshguard inject --injectConfigFile --valuesFile --meshConfigFile`, with
+// native sidecars set explicitly. asConfigMaps wraps each as its ConfigMap.
+func installSnapshot(t *testing.T, dir string, native, asConfigMaps bool) *config.Snapshot {
+	t.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "istio-default-install", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cfg, mesh := read("config"), read("mesh")
+	var values map[string]any
+	if err := yaml.Unmarshal(read("values"), &values); err != nil {
+		t.Fatal(err)
+	}
+	values["global"].(map[string]any)["nativeSidecars"] = native
+	vb, err := json.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asConfigMaps {
+		cfg = configMapYAML(t, "istio-sidecar-injector", map[string]string{"config": string(cfg)})
+		vb = configMapYAML(t, "istio-sidecar-injector", map[string]string{"values": string(vb)})
+		mesh = configMapYAML(t, "istio", map[string]string{"mesh": string(mesh)})
+	}
+	dirOut := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dirOut, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	s, err := config.LoadInputs(write("config", cfg), write("values", vb), write("mesh", mesh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func configMapYAML(t *testing.T, name string, data map[string]string) []byte {
+	t.Helper()
+	b, err := yaml.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": name, "namespace": "istio-system"}, "data": data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestInjectionConformance runs the goldens with Istio's defaults, with the
+// default install's three input files, and with the same inputs as whole
+// ConfigMaps: all must give Istio's pods.
 func TestInjectionConformance(t *testing.T) {
 	dir := injectionConformanceDir(t)
+	for _, mode := range []struct {
+		name  string
+		snaps func(native bool) *config.Snapshot
+	}{
+		{"defaults", func(native bool) *config.Snapshot { return conformanceSnapshot(t, native) }},
+		{"install-files", func(native bool) *config.Snapshot { return installSnapshot(t, dir, native, false) }},
+		{"install-configmaps", func(native bool) *config.Snapshot { return installSnapshot(t, dir, native, true) }},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			runConformance(t, dir, map[bool]*config.Snapshot{true: mode.snaps(true), false: mode.snaps(false)})
+		})
+	}
+}
+
+func runConformance(t *testing.T, dir string, snaps map[bool]*config.Snapshot) {
 	cases := readConformanceCases(t, dir)
-	snaps := map[bool]*config.Snapshot{true: conformanceSnapshot(t, true), false: conformanceSnapshot(t, false)}
 	passed, failed := 0, 0
 	for _, c := range cases {
 		t.Run(c.golden, func(t *testing.T) {
@@ -522,5 +594,40 @@ spec:
 				}
 			}
 		})
+	}
+}
+
+// TestEditedSidecarTemplateRefused: a customised sidecar template must never
+// be silently replaced by the built-in one; until a generic renderer exists
+// the configuration is refused, naming the template (in the config key and in
+// values.sidecarInjectorWebhook.templates alike).
+func TestEditedSidecarTemplateRefused(t *testing.T) {
+	dir := injectionConformanceDir(t)
+	cfg, err := os.ReadFile(filepath.Join(dir, "istio-default-install", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := yaml.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
+	tpl := c["templates"].(map[string]any)
+	sidecar := tpl["sidecar"].(string)
+	if _, err := config.LoadInputData(cfg, nil, nil); err != nil {
+		t.Fatalf("stock config refused: %v", err)
+	}
+	tpl["sidecar"] = strings.Replace(sidecar, "name: istio-proxy", "name: istio-proxy-custom", 1)
+	edited, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.LoadInputData(edited, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "templates.sidecar") {
+		t.Fatalf("edited sidecar template in config: got %v, want an error naming templates.sidecar", err)
+	}
+	values := []byte(`{"sidecarInjectorWebhook":{"templates":{"custom":"spec: {}"}}}`)
+	_, err = config.LoadInputData(nil, values, nil)
+	if err == nil || !strings.Contains(err.Error(), "sidecarInjectorWebhook.templates.custom") {
+		t.Fatalf("custom template in values: got %v, want an error naming sidecarInjectorWebhook.templates.custom", err)
 	}
 }
