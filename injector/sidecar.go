@@ -558,6 +558,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		{Name: "workload-certs"},
 	}
 	sidecar := p.template == TemplateSidecar
+	if p.template == TemplateGateway {
+		// Istio's gateway template declares these two as emptyDir; the
+		// sidecar template leaves them without a source.
+		vs[1].EmptyDir, vs[2].EmptyDir = &corev1.EmptyDirVolumeSource{}, &corev1.EmptyDirVolumeSource{}
+	}
 	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok && sidecar {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}})
