@@ -234,19 +234,7 @@ func compareWorkloads(got, want []byte) ([]string, error) {
 		return nil, fmt.Errorf("golden: %w", err)
 	}
 	var diffs []string
-	keys := map[string]bool{}
-	for k := range g {
-		keys[k] = true
-	}
-	for k := range w {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
+	for _, k := range unionKeys(g, w) {
 		gv, gok := g[k]
 		wv, wok := w[k]
 		switch {
@@ -416,19 +404,7 @@ func diffValues(workload, path string, got, want any, diffs *[]string) {
 			add(path, got, want)
 			return
 		}
-		keys := map[string]bool{}
-		for k := range g {
-			keys[k] = true
-		}
-		for k := range w {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
+		for _, k := range unionKeys(g, w) {
 			diffValues(workload, joinPath(path, k), g[k], w[k], diffs)
 		}
 	case []any:
@@ -630,4 +606,19 @@ func TestEditedSidecarTemplateRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sidecarInjectorWebhook.templates.custom") {
 		t.Fatalf("custom template in values: got %v, want an error naming sidecarInjectorWebhook.templates.custom", err)
 	}
+}
+
+// unionKeys is the sorted union of the keys of got and want.
+func unionKeys[V any](got, want map[string]V) []string {
+	keys := make([]string, 0, len(got)+len(want))
+	for k := range got {
+		keys = append(keys, k)
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
