@@ -168,24 +168,8 @@ func (r *replica) start(t *testing.T) {
 	cmd, exited := r.cmd, r.exited
 	go func() { exited <- cmd.Wait() }()
 	r.top.Cleanup(func() { _ = cmd.Process.Kill() })
-	if err := cluster.Eventually(90*time.Second, func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("%s exited: %v", r.name, err)
-		default:
-		}
-		resp, err := http.Get(r.readyzURL)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s readyz: %s", r.name, resp.Status)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if err := cluster.Eventually(90*time.Second, cluster.ProcessReady(exited, r.readyzURL)); err != nil {
+		t.Fatalf("%s: %v", r.name, err)
 	}
 	r.alive.Store(true)
 }
