@@ -2,10 +2,13 @@ package authz
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/go-logr/logr"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/meshconfig"
+	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
 )
 
@@ -32,32 +35,45 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 	return o
 }
 
-// watchMeshConfig reloads o.MeshConfigPath on every change, gives the engine
-// the new mesh settings and asks for a policy recompile on policyTrigger. A
-// rejected file keeps the last good settings and is reported like a rejected
-// policy update.
-func watchMeshConfig(ctx context.Context, o Options, rl *Reloader, policyTrigger chan<- struct{}) error {
+// loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
+// (flags still override), validated completely.
+func loadMesh(o Options) (*policy.Mesh, error) {
+	m, err := meshconfig.LoadFile(o.MeshConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	mesh := o.WithMeshConfig(m, o.MeshFlagSet)
+	if err := mesh.Validate(); err != nil {
+		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
+	}
+	withDefaults := mesh.withDefaults()
+	pm := withDefaults.Mesh()
+	return &pm, nil
+}
+
+// watchMeshConfig reloads o.MeshConfigPath on every change into a
+// reload.Store (source reload.MeshConfig), gives the engine the new mesh
+// settings and asks for a policy recompile on policyTrigger. A rejected
+// file keeps the last good settings and is reported like a rejected policy
+// update (o.OnReloadError). serve and `authz serve` both run it.
+func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) error {
+	current := engine.Mesh()
+	meshes := reload.NewStore(&current, reload.Reporting{Source: reload.MeshConfig,
+		Log: log.WithValues("meshConfig", o.MeshConfigPath), OnReject: o.OnReloadError})
 	trigger := make(chan struct{}, 1)
 	go reload.Debounce(ctx, trigger, o.Debounce, func() {
-		m, err := meshconfig.LoadFile(o.MeshConfigPath)
-		if err == nil {
-			mesh := o.WithMeshConfig(m, o.MeshFlagSet)
-			err = mesh.Validate()
-			if err == nil {
-				withDefaults := mesh.withDefaults()
-				rl.Engine.SetMesh(withDefaults.Mesh())
-				select {
-				case policyTrigger <- struct{}{}:
-				default:
-				}
-				return
-			}
+		m, err := meshes.Update(func() (*policy.Mesh, error) { return loadMesh(o) })
+		if err != nil {
+			return
 		}
-		DefaultMetrics().ReloadErrors.Inc()
-		rl.Log.Error(err, "mesh config rejected; keeping the last good mesh settings", "meshConfig", o.MeshConfigPath)
-		if rl.OnError != nil {
-			rl.OnError(err)
+		engine.SetMesh(*m)
+		select {
+		case policyTrigger <- struct{}{}:
+		default:
 		}
 	})
-	return reload.Watch(ctx, rl.Log, trigger, []string{o.MeshConfigPath}, nil)
+	if err := reload.Watch(ctx, log, trigger, []string{o.MeshConfigPath}, nil); err != nil {
+		return fmt.Errorf("watch mesh config: %w", err)
+	}
+	return nil
 }

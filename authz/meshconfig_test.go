@@ -42,7 +42,7 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	defer cancel()
 	trigger := make(chan struct{}, 1)
 	go rl.Run(ctx, trigger, o.Debounce)
-	go func() { _ = watchMeshConfig(ctx, o, rl, trigger) }()
+	go func() { _ = watchMeshConfig(ctx, o, rl.Engine, logr.Discard(), trigger) }()
 	req := &policy.Request{Namespace: "foo", Principal: "spiffe://old.td/ns/foo/sa/sleep", Method: "GET", Path: "/"}
 	allowed := func() bool {
 		s := rl.Engine.Snapshot()

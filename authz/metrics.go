@@ -5,17 +5,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshguard/meshguard/reload"
 )
 
 // Metrics are process-wide and registered once on controller-runtime's
 // registry so the manager's metrics endpoint serves them.
 type Metrics struct {
-	Decisions    *prometheus.CounterVec
-	Latency      prometheus.Histogram
-	Version      prometheus.Gauge
-	ReloadErrors prometheus.Counter
-	Policies     *prometheus.GaugeVec
-	Protocol     *prometheus.CounterVec
+	Decisions *prometheus.CounterVec
+	Latency   prometheus.Histogram
+	Version   prometheus.Gauge
+	Policies  *prometheus.GaugeVec
+	Protocol  *prometheus.CounterVec
 }
 
 var (
@@ -41,10 +42,6 @@ func DefaultMetrics() *Metrics {
 				Name: "meshguard_authz_snapshot_version",
 				Help: "Version of the policy snapshot currently used for decisions (0: none loaded).",
 			}),
-			ReloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "meshguard_authz_reload_errors_total",
-				Help: "Policy updates that failed to compile; the last good snapshot stays active.",
-			}),
 			Policies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Name: "meshguard_authz_snapshot_objects",
 				Help: "Objects in the current policy snapshot by kind.",
@@ -54,7 +51,10 @@ func DefaultMetrics() *Metrics {
 				Help: "ext_authz decisions by protocol (grpc, http) and result.",
 			}, []string{"protocol", "result"}),
 		}
-		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.ReloadErrors, metrics.Policies, metrics.Protocol)
+		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.Policies, metrics.Protocol)
+		// Policy and mesh config reloads: meshguard_config_reload(s|_errors)_total{source}
+		// and the deprecated meshguard_authz_reload_errors_total.
+		reload.RegisterMetrics(ctrlmetrics.Registry)
 	})
 	return metrics
 }

@@ -18,62 +18,54 @@ import (
 type Loader func(ctx context.Context) (*policy.Set, error)
 
 // Reloader compiles what a Loader returns into the engine. A failed load or
-// compile keeps the last good snapshot, counts a reload error and logs it.
+// compile keeps the last good snapshot; the engine's reload.Store counts,
+// logs and reports it (newEngine).
 type Reloader struct {
 	Engine *policy.Engine
 	Load   Loader
 	Log    logr.Logger
 	// OnReady runs after the first successful snapshot (e.g. Server.MarkReady).
 	OnReady func()
-	// OnError runs after every rejected update (e.g. to record a Kubernetes Event).
-	OnError func(error)
 
 	ready bool
 }
 
+// newEngine returns the ext_authz policy engine: its updates are counted as
+// reload.Policy, a rejected one logged on log and passed to o.OnReloadError.
+func newEngine(o Options, log logr.Logger) *policy.Engine {
+	return policy.NewEngine(o.Mesh(), policy.ReportUpdates(reload.Reporting{Source: reload.Policy, Log: log, OnReject: o.OnReloadError}))
+}
+
 // Reload runs one load+compile.
 func (r *Reloader) Reload(ctx context.Context) error {
+	snap, err := r.Engine.UpdateFrom(ctx, r.Load)
+	if err != nil {
+		return err
+	}
 	m := DefaultMetrics()
-	set, err := r.Load(ctx)
-	if err == nil {
-		var snap *policy.Snapshot
-		snap, err = r.Engine.Update(ctx, set)
-		if err == nil {
-			m.Version.Set(float64(snap.Version))
-			m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
-			m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
-			m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
-			// Stored policies that cannot be evaluated: their workloads are
-			// denied (policy.FailClosedRule); counted and logged as errors.
-			m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
-			for _, f := range snap.Failed {
-				r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), "policy cannot be evaluated; the workloads it selects are denied",
-					"snapshot", snap.Version, "policy", f.ID)
-			}
-			for _, w := range snap.Warnings {
-				r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
-			}
-			r.Log.Info("policy snapshot active", "snapshot", snap.Version, "authorizationPolicies", snap.Policies,
-				"peerAuthentications", snap.Peers, "pods", snap.Pods, "warnings", len(snap.Warnings))
-			if !r.ready {
-				r.ready = true
-				if r.OnReady != nil {
-					r.OnReady()
-				}
-			}
-			return nil
+	m.Version.Set(float64(snap.Version))
+	m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
+	m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
+	m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
+	// Stored policies that cannot be evaluated: their workloads are
+	// denied (policy.FailClosedRule); counted and logged as errors.
+	m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
+	for _, f := range snap.Failed {
+		r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), "policy cannot be evaluated; the workloads it selects are denied",
+			"snapshot", snap.Version, "policy", f.ID)
+	}
+	for _, w := range snap.Warnings {
+		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
+	}
+	r.Log.Info("policy snapshot active", "snapshot", snap.Version, "authorizationPolicies", snap.Policies,
+		"peerAuthentications", snap.Peers, "pods", snap.Pods, "warnings", len(snap.Warnings))
+	if !r.ready {
+		r.ready = true
+		if r.OnReady != nil {
+			r.OnReady()
 		}
 	}
-	m.ReloadErrors.Inc()
-	cur := uint64(0)
-	if s := r.Engine.Snapshot(); s != nil {
-		cur = s.Version
-	}
-	r.Log.Error(err, "policy update rejected; keeping the last good snapshot", "snapshot", cur)
-	if r.OnError != nil {
-		r.OnError(err)
-	}
-	return err
+	return nil
 }
 
 // Run reloads once (unless a snapshot is already loaded), then after every

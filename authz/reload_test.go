@@ -8,22 +8,28 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/policy"
+	"github.com/meshguard/meshguard/reload"
 )
 
 func TestReloaderReportsRejectedUpdates(t *testing.T) {
 	broken := errors.New("AuthorizationPolicy shop/bad: spec.rules[0]: broken")
 	var reported []error
+	o := DefaultOptions()
+	o.OnReloadError = func(err error) { reported = append(reported, err) }
 	rl := &Reloader{
-		Engine:  policy.NewEngine(policy.Mesh{}),
-		Load:    func(context.Context) (*policy.Set, error) { return nil, broken },
-		Log:     logr.Discard(),
-		OnError: func(err error) { reported = append(reported, err) },
+		Engine: newEngine(o, logr.Discard()),
+		Load:   func(context.Context) (*policy.Set, error) { return nil, broken },
+		Log:    logr.Discard(),
 	}
+	errorsBefore := testutilCounter(reload.ReloadErrorsTotal.WithLabelValues(string(reload.Policy)))
 	if err := rl.Reload(context.Background()); !errors.Is(err, broken) {
 		t.Fatalf("Reload = %v, want %v", err, broken)
 	}
 	if len(reported) != 1 || !errors.Is(reported[0], broken) {
-		t.Fatalf("OnError saw %v, want exactly the load error", reported)
+		t.Fatalf("OnReloadError saw %v, want exactly the load error", reported)
+	}
+	if got := testutilCounter(reload.ReloadErrorsTotal.WithLabelValues(string(reload.Policy))); got != errorsBefore+1 {
+		t.Fatalf("meshguard_config_reload_errors_total{source=policy} = %v, want %v", got, errorsBefore+1)
 	}
 
 	// A good update is not reported.

@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meshguard/meshguard/policy"
+	"github.com/meshguard/meshguard/reload"
 )
 
 const denyAdmin = `apiVersion: security.istio.io/v1
@@ -179,7 +180,7 @@ spec:
 	// A broken file keeps the last good snapshot.
 	writeFile(t, filepath.Join(dir, "broken.yaml"), "kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\nmetadata: {name: x}\nspec: {rules: 5}\n")
 	if err := poll(5*time.Second, func() error {
-		if got := testutilCounter(DefaultMetrics().ReloadErrors); got < 1 {
+		if got := testutilCounter(reload.ReloadErrorsTotal.WithLabelValues(string(reload.Policy))); got < 1 {
 			return fmt.Errorf("reload errors %v", got)
 		}
 		return nil

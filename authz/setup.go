@@ -10,8 +10,6 @@ import (
 	"github.com/go-logr/logr"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-
-	"github.com/meshguard/meshguard/policy"
 )
 
 // Setup adds the ext_authz gRPC server and its policy source to mgr as
@@ -24,17 +22,17 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		return err
 	}
 	o = o.withDefaults()
-	engine := policy.NewEngine(o.Mesh())
+	engine := newEngine(o, log.WithName("policy"))
 	srv := NewServer(engine, o, log.WithName("authz"))
 	if err := mgr.AddReadyzCheck("authz-policy", srv.Ready); err != nil {
 		return fmt.Errorf("add ext_authz readiness check: %w", err)
 	}
 	trigger := make(chan struct{}, 1)
-	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, OnError: o.OnReloadError}
+	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
 
 	if o.MeshConfigPath != "" {
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
-			return watchMeshConfig(ctx, o, rl, trigger)
+			return watchMeshConfig(ctx, o, engine, log.WithName("mesh-config"), trigger)
 		})); err != nil {
 			return fmt.Errorf("add mesh config watcher: %w", err)
 		}
@@ -101,7 +99,8 @@ func (r everyReplica) Start(ctx context.Context) error { return r(ctx) }
 func (everyReplica) NeedLeaderElection() bool { return false }
 
 // RunStandalone serves from a policy directory without a manager (used by
-// `meshguard authz serve` and hack/ghz-load.sh). It returns when ctx ends.
+// `meshguard authz serve` and hack/ghz-load.sh), reloading the directory
+// and, with o.MeshConfigPath, the mesh config on change. It returns when ctx ends.
 // With o.HTTPAddr it also serves HTTP ext_authz there, with the same TLS.
 func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *tls.Config, log logr.Logger) error {
 	if err := o.Validate(); err != nil {
@@ -111,7 +110,7 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 		return fmt.Errorf("--policy-dir is required")
 	}
 	o = o.withDefaults()
-	engine := policy.NewEngine(o.Mesh())
+	engine := newEngine(o, log.WithName("policy"))
 	srv := NewServer(engine, o, log.WithName("authz"))
 	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady}
 	if err := rl.Reload(ctx); err != nil {
@@ -124,6 +123,14 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 			log.Error(err, "policy dir watch stopped")
 		}
 	}()
+	// The mesh config reloads as under serve (same watcher).
+	if o.MeshConfigPath != "" {
+		go func() {
+			if err := watchMeshConfig(ctx, o, engine, log.WithName("mesh-config"), trigger); err != nil {
+				log.Error(err, "mesh config watch stopped")
+			}
+		}()
+	}
 	if o.HTTPAddr == "" {
 		return srv.Serve(ctx, lis, tlsConfig)
 	}

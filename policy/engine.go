@@ -25,6 +25,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshguard/meshguard/reload"
 )
 
 //go:embed rego/authz.rego
@@ -483,20 +485,35 @@ func (s *Snapshot) view(ns string) *ast.Term {
 var viewDefaultTerm = ast.StringTerm(viewDefault)
 
 // Engine holds the current snapshot. Update compiles a new one and swaps it
-// in atomically; a failed update keeps the last good snapshot.
+// in atomically; a failed update keeps the last good snapshot (reload.Store).
 type Engine struct {
 	mesh    atomic.Pointer[Mesh]
-	cur     atomic.Pointer[Snapshot]
+	cur     *reload.Store[Snapshot]
 	version atomic.Uint64
 }
 
+// EngineOption configures NewEngine.
+type EngineOption func(*Engine)
+
+// ReportUpdates makes the engine count, log and report its updates as r
+// says (reload.Reporting); without it they are not reported.
+func ReportUpdates(r reload.Reporting) EngineOption {
+	return func(e *Engine) { e.cur = reload.NewStore[Snapshot](nil, r) }
+}
+
 // NewEngine returns an Engine with no snapshot; Check fails until Update succeeds.
-func NewEngine(mesh Mesh) *Engine {
+func NewEngine(mesh Mesh, opts ...EngineOption) *Engine {
 	// Validation loads its schemas on first use (~0.5 s): do it now, not when
 	// the first policy arrives.
 	go validateTyped("security.istio.io/v1", "PeerAuthentication", &secv1.PeerAuthentication{})
 	e := &Engine{}
 	e.SetMesh(mesh)
+	for _, o := range opts {
+		o(e)
+	}
+	if e.cur == nil {
+		e.cur = reload.NewStore[Snapshot](nil, reload.Reporting{})
+	}
 	return e
 }
 
@@ -512,12 +529,20 @@ func (e *Engine) SetMesh(mesh Mesh) {
 
 // Update compiles set and, on success, makes it current.
 func (e *Engine) Update(ctx context.Context, set *Set) (*Snapshot, error) {
-	s, err := Compile(ctx, e.Mesh(), set, e.version.Add(1))
-	if err != nil {
-		return nil, err
-	}
-	e.cur.Store(s)
-	return s, nil
+	return e.UpdateFrom(ctx, func(context.Context) (*Set, error) { return set, nil })
+}
+
+// UpdateFrom loads a set and compiles it; on success the snapshot becomes
+// current. A failed load or compile keeps the last good snapshot and is
+// reported once (ReportUpdates).
+func (e *Engine) UpdateFrom(ctx context.Context, load func(context.Context) (*Set, error)) (*Snapshot, error) {
+	return e.cur.Update(func() (*Snapshot, error) {
+		set, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return Compile(ctx, e.Mesh(), set, e.version.Add(1))
+	})
 }
 
 // Snapshot returns the current snapshot or nil before the first Update.

@@ -1,9 +1,11 @@
-// Package reload is the one file-watching reload loop meshguard uses for its
-// hot-reloaded inputs (injector config, mesh config, policy directories):
-// watch files and directories with fsnotify (a mounted ConfigMap is updated
-// by swapping its ..data symlink, seen as an event on the directory),
-// coalesce bursts of events, then run the caller's load-and-swap, which
-// keeps the last good value on error.
+// Package reload is the one reload machinery meshguard uses for its
+// hot-reloaded inputs (injector config, ext_authz policy state, the mesh
+// config ext_authz reads): Watch files and directories with fsnotify (a
+// mounted ConfigMap is updated by swapping its ..data symlink, seen as an
+// event on the directory), Debounce bursts of events, then Store.Update:
+// build and validate the whole new value, swap it in atomically, keep the
+// last good one on error, and report both outcomes the same way for every
+// input (metrics labelled by Source, a log line, one on-reject hook).
 package reload
 
 import (

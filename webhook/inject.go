@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/reload"
 )
 
 // InjectionOptions configure the /inject webhook.
@@ -34,11 +34,12 @@ type InjectionOptions struct {
 	// ReloadDebounce coalesces bursts of file events (ConfigMap updates swap
 	// several symlinks at once).
 	ReloadDebounce time.Duration
-	// OnConfigReload, if set, is called after every reload of the config
-	// files with nil or the reason the new config was rejected (the last good
-	// one keeps serving), e.g. to record a Kubernetes Event. It runs on the
-	// watcher goroutine: it must not block for long.
-	OnConfigReload func(err error)
+	// OnConfigRejected, if set, is called with the reason after every
+	// rejected reload of the config files (the last good config keeps
+	// serving), e.g. to record a Kubernetes Event: the config store's
+	// reload.Reporting.OnReject. It runs on the watcher goroutine: it must
+	// not block for long.
+	OnConfigRejected func(err error)
 	// NativeSidecars is the cluster-wide native sidecar switch: "auto"
 	// detects support from the nodes' kubelet versions (Istio's default,
 	// ENABLE_NATIVE_SIDECARS=auto, from a node informer instead of a list
@@ -96,23 +97,22 @@ func (o InjectionOptions) withDefaults() InjectionOptions {
 	return o
 }
 
-// ConfigStore holds the current injector config snapshot; readers never block.
-type ConfigStore struct {
-	p atomic.Pointer[config.Snapshot]
-}
+// ConfigStore holds the current injector config snapshot; readers never
+// block, and an update replaces it only once it validated completely.
+type ConfigStore = reload.Store[config.Snapshot]
 
-// NewConfigStore returns a store serving s.
+// NewConfigStore returns a store serving s whose updates count as
+// reload.InjectorConfig (rejections are not logged: SetupInjection's store is).
 func NewConfigStore(s *config.Snapshot) *ConfigStore {
-	c := &ConfigStore{}
-	c.p.Store(s)
-	return c
+	return reload.NewStore(s, reload.Reporting{Source: reload.InjectorConfig})
 }
 
-// Load returns the current snapshot.
-func (c *ConfigStore) Load() *config.Snapshot { return c.p.Load() }
-
-// Store replaces the snapshot (callers validate first; config.Load does).
-func (c *ConfigStore) Store(s *config.Snapshot) { c.p.Store(s) }
+// newConfigStore is SetupInjection's store: rejected updates are counted,
+// logged on log and passed to o.OnConfigRejected.
+func (o InjectionOptions) newConfigStore(s *config.Snapshot, log logr.Logger) *ConfigStore {
+	return reload.NewStore(s, reload.Reporting{Source: reload.InjectorConfig,
+		Log: log.WithValues("meshConfig", o.MeshConfigPath, "values", o.ValuesPath), OnReject: o.OnConfigRejected})
+}
 
 // InjectHandler is the admission handler for pod CREATE.
 type InjectHandler struct {
@@ -267,7 +267,7 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 		return fmt.Errorf("sidecar injection config: %w", err)
 	}
 	registerMetrics()
-	store := NewConfigStore(snap)
+	store := o.newConfigStore(snap, log)
 	proxyConfigs, err := proxyConfigReader(mgr, log)
 	if err != nil {
 		return err
@@ -297,7 +297,7 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 // watcher is the config file watcher SetupInjection runs.
 func (o InjectionOptions) watcher(store *ConfigStore, log logr.Logger) *ConfigWatcher {
 	return &ConfigWatcher{Store: store, MeshPath: o.MeshConfigPath, ValuesPath: o.ValuesPath, Debounce: o.ReloadDebounce,
-		Log: log, Load: o.load, OnReload: o.OnConfigReload}
+		Log: log, Load: o.load}
 }
 
 // podJSON decodes pods faster than encoding/json (the pod decode dominates

@@ -145,10 +145,10 @@ func TestRedactLogger(t *testing.T) {
 	}
 }
 
-// TestOnConfigReload checks that InjectionOptions.OnConfigReload reaches the
-// watcher SetupInjection runs: called with nil for a good config and with the
-// rejection for a bad one, the last good config still serving.
-func TestOnConfigReload(t *testing.T) {
+// TestOnConfigRejected checks that InjectionOptions.OnConfigRejected reaches
+// the config store SetupInjection builds: called with the rejection for a bad
+// config (not for a good one), the last good config still serving.
+func TestOnConfigRejected(t *testing.T) {
 	dir := t.TempDir()
 	values := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(values, []byte("global: {hub: good.example}\n"), 0o600); err != nil {
@@ -157,13 +157,20 @@ func TestOnConfigReload(t *testing.T) {
 	var mu sync.Mutex
 	var got []error
 	o := InjectionOptions{ValuesPath: values, ReloadDebounce: 10 * time.Millisecond,
-		OnConfigReload: func(err error) { mu.Lock(); got = append(got, err); mu.Unlock() }}.withDefaults()
+		OnConfigRejected: func(err error) { mu.Lock(); got = append(got, err); mu.Unlock() }}.withDefaults()
 	snap, err := o.load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := NewConfigStore(snap)
+	store := o.newConfigStore(snap, logr.Discard())
 	w := o.watcher(store, logr.Discard())
+	reloaded := make(chan error, 1)
+	w.OnReload = func(err error) {
+		select {
+		case reloaded <- err:
+		default:
+		}
+	}
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()
@@ -184,9 +191,19 @@ func TestOnConfigReload(t *testing.T) {
 		t.Fatalf("%s: calls %v", what, calls())
 		return nil
 	}
-	waitFor("initial reload", func(c []error) bool { return len(c) >= 1 && c[0] == nil }, nil)
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatalf("initial reload: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no initial reload")
+	}
+	if c := calls(); len(c) != 0 {
+		t.Fatalf("a good config was reported as rejected: %v", c)
+	}
 	bad := "meshguard: {allowedProxyImages: ['docker.io/[istio']}\n"
-	c := waitFor("rejected reload", func(c []error) bool { return c[len(c)-1] != nil }, func() {
+	c := waitFor("rejected reload", func(c []error) bool { return len(c) > 0 }, func() {
 		_ = os.WriteFile(values, []byte(bad), 0o600)
 	})
 	if msg := c[len(c)-1].Error(); !strings.Contains(msg, "values.meshguard.allowedProxyImages[0]") {

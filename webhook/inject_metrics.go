@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshguard/meshguard/reload"
 )
 
 var (
@@ -20,14 +22,6 @@ var (
 		// 0.1-60 s buckets could not resolve it (docs/benchmarks.md "Sidecar injection").
 		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 	})
-	configReloads = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "meshguard_injector_config_reloads_total",
-		Help: "Successful reloads of the injector mesh config and values.",
-	})
-	configReloadErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "meshguard_injector_config_reload_errors_total",
-		Help: "Rejected injector config reloads; the last good config keeps serving.",
-	})
 	registerOnce sync.Once
 )
 
@@ -35,7 +29,10 @@ var (
 // the manager's metrics endpoint serves.
 func registerMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(injectRequests, injectDuration, configReloads, configReloadErrors)
+		metrics.Registry.MustRegister(injectRequests, injectDuration)
+		// Config reloads: meshguard_config_reload(s|_errors)_total{source}
+		// and the deprecated meshguard_injector_config_reload(s|_errors)_total.
+		reload.RegisterMetrics(metrics.Registry)
 	})
 }
 

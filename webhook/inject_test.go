@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/reload"
 )
 
 func testPod(envs int) *corev1.Pod {
@@ -275,7 +276,8 @@ func TestConfigWatcherReload(t *testing.T) {
 	if r := waitReloads(1); r[0] != nil {
 		t.Fatalf("initial re-read: %v", r[0])
 	}
-	errsBefore := testutil.ToFloat64(configReloadErrors)
+	injectorErrors := reload.ReloadErrorsTotal.WithLabelValues(string(reload.InjectorConfig))
+	errsBefore := testutil.ToFloat64(injectorErrors)
 	r := writeUntilReload(`{"global":{"hub":"second.example"}}`, 2, func(r []error) bool {
 		return r[len(r)-1] == nil && store.Load().Values.Global.Hub == "second.example"
 	})
@@ -290,7 +292,7 @@ func TestConfigWatcherReload(t *testing.T) {
 	if hub := store.Load().Values.Global.Hub; hub != "second.example" {
 		t.Fatalf("bad config replaced the good one: hub %s", hub)
 	}
-	if testutil.ToFloat64(configReloadErrors) <= errsBefore {
+	if testutil.ToFloat64(injectorErrors) <= errsBefore {
 		t.Fatal("reload error metric not incremented")
 	}
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/meshguard/meshguard/reload"
 )
 
-// ConfigWatcher reloads the injector config when its files change. A new
-// config is validated completely before it replaces the old one; a bad one
-// is logged and counted (meshguard_injector_config_reload_errors_total) and
-// the last good one keeps serving (Istio swapped first, #53923).
+// ConfigWatcher reloads the injector config into its Store when the files
+// change. The Store (reload.Store) validates a new config completely before
+// it replaces the old one; a bad one is logged, counted
+// (meshguard_config_reload_errors_total{source="injector-config"}) and
+// reported, and the last good one keeps serving (Istio swapped first, #53923).
 type ConfigWatcher struct {
 	Store      *ConfigStore
 	MeshPath   string
@@ -25,8 +26,8 @@ type ConfigWatcher struct {
 	// apply flag overrides after every reload).
 	Load func() (*config.Snapshot, error)
 	// OnReload, if set, is called after every reload attempt with its error
-	// (InjectionOptions.OnConfigReload; the first call comes when the watch
-	// starts and re-reads the files).
+	// (the first call comes when the watch starts and re-reads the files).
+	// Rejections are reported by the Store (reload.Reporting.OnReject).
 	OnReload func(error)
 }
 
@@ -71,13 +72,8 @@ func (w *ConfigWatcher) Reload() {
 	if load == nil {
 		load = func() (*config.Snapshot, error) { return config.LoadFiles(w.MeshPath, w.ValuesPath) }
 	}
-	snap, err := load()
-	if err != nil {
-		configReloadErrors.Inc()
-		w.Log.Error(err, "rejected injector config; keeping the last good one", "meshConfig", w.MeshPath, "values", w.ValuesPath)
-	} else {
-		w.Store.Store(snap)
-		configReloads.Inc()
+	snap, err := w.Store.Update(load)
+	if err == nil {
 		w.Log.Info("reloaded injector config", "meshConfig", w.MeshPath, "values", w.ValuesPath, "revision", snap.Revision())
 	}
 	if w.OnReload != nil {

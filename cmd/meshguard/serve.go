@@ -180,11 +180,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
 	if o.webhooks {
-		o.injection.OnConfigReload = func(err error) {
-			if err != nil {
-				sink.rejected("InjectorConfigRejected", err)
-			}
-		}
+		o.injection.OnConfigRejected = func(err error) { sink.rejected("InjectorConfigRejected", err) }
 		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}
