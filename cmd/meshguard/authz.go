@@ -156,7 +156,7 @@ func explainVerdict(v policy.Verdict) verdictExplanation {
 }
 
 func addMeshConfigFlag(fs *pflag.FlagSet, path *string) {
-	fs.StringVar(path, "mesh-config", "", "MeshConfig YAML file: rootNamespace, trustDomain, trustDomainAliases and pathNormalization, unless given by their flags")
+	fs.StringVar(path, "mesh-config", "", "MeshConfig YAML file: rootNamespace, trustDomain, trustDomainAliases and pathNormalization, unless given by their flags (authz serve reloads it on change)")
 }
 
 // newAuthzServeCmd runs only the ext_authz server from a policy directory,
@@ -166,7 +166,7 @@ func newAuthzServeCmd() *cobra.Command {
 	var meshConfig string
 	cmd := &cobra.Command{
 		Use:   "serve --policy-dir DIR",
-		Short: "Serve ext_authz gRPC from a watched policy directory (no Kubernetes needed)",
+		Short: "Serve ext_authz gRPC from a watched policy directory and mesh config (no Kubernetes needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.PolicyDir == "" {

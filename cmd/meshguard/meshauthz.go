@@ -14,8 +14,9 @@ import (
 // pathNormalization) from the mesh config file at path, except those whose
 // flag was given: one file then configures the injector and the authorizer
 // alike, as istiod's mesh config does, and the verdicts follow the same
-// settings Istio's proxies would. Under serve, authz.Setup then
-// reloads the file on change (authz.Options.MeshConfigPath).
+// settings Istio's proxies would. Under serve (authz.Setup) and authz serve
+// (authz.RunStandalone) the file is then reloaded on change by the same
+// watcher (authz.Options.MeshConfigPath).
 func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error {
 	if path == "" {
 		return nil

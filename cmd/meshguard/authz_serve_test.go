@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/meshguard/meshguard/reload"
+)
+
+// `meshguard authz serve --mesh-config` reloads the mesh config like serve
+// does: a rootNamespace change makes that namespace's policies mesh-wide
+// without a restart (Istio's root namespace, MeshConfig rootNamespace), and
+// a file that cannot be parsed is rejected, counted, and the last good
+// settings keep deciding.
+func TestAuthzServeReloadsMeshConfig(t *testing.T) {
+	dir := t.TempDir()
+	const rootDeny = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-private, namespace: mesh-root}
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: ["/private"]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies+"---\n"+rootDeny), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meshDir := t.TempDir()
+	mesh := filepath.Join(meshDir, "mesh.yaml")
+	writeMesh := func(content string) {
+		t.Helper()
+		tmp := filepath.Join(meshDir, ".mesh.tmp")
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, mesh); err != nil { // atomically, as a ConfigMap update is
+			t.Fatal(err)
+		}
+	}
+	writeMesh("rootNamespace: istio-system\n")
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetArgs([]string{"authz", "serve", "--policy-dir", dir, "--mesh-config", mesh, "--authz-addr", addr,
+			"--authz-reload-debounce", "10ms", "--decision-log", "off"})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("authz serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("authz serve did not stop")
+		}
+	})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	req := &authv3.CheckRequest{}
+	if err := protojson.Unmarshal([]byte(authzRequest("/private")), req); err != nil {
+		t.Fatal(err)
+	}
+	allowed := func() (bool, error) {
+		resp, err := client.Check(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		return resp.GetOkResponse() != nil, nil
+	}
+	eventually := func(what string, cond func() error, retry func()) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := cond()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if retry != nil {
+				retry()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	eventually("serving, /private allowed (mesh-root is not the root namespace)", func() error {
+		ok, err := allowed()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("denied")
+		}
+		return nil
+	}, nil)
+
+	// The watch registers asynchronously: rewrite until the change is seen.
+	eventually("rootNamespace change reaches the verdict", func() error {
+		ok, err := allowed()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return fmt.Errorf("still allowed")
+		}
+		return nil
+	}, func() { writeMesh("rootNamespace: mesh-root\n") })
+
+	meshErrors := reload.ReloadErrorsTotal.WithLabelValues(string(reload.MeshConfig))
+	before := testutil.ToFloat64(meshErrors)
+	writeMesh("rootNamespace: [unterminated\n")
+	eventually("the broken mesh config is rejected", func() error {
+		if got := testutil.ToFloat64(meshErrors); got <= before {
+			return fmt.Errorf("meshguard_config_reload_errors_total{source=mesh-config} = %v, want > %v", got, before)
+		}
+		return nil
+	}, nil)
+	if ok, err := allowed(); err != nil || ok {
+		t.Fatalf("after the rejected mesh config: allowed=%v err=%v, want the last good settings' denial", ok, err)
+	}
+}
