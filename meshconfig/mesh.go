@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -117,23 +120,35 @@ func ReadFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse parses MeshConfig YAML over Istio's defaults (Istio's
-// pkg/config/mesh ApplyMeshConfig: unknown fields are errors). Empty input
-// means the defaults. It does not Validate.
+// Parse parses MeshConfig YAML over Istio's defaults as Istio's
+// pkg/config/mesh/mesh.go ApplyMeshConfig does: every top-level field given
+// replaces the default, defaultConfig is applied field by field onto the
+// default ProxyConfig (proxyMetadata key by key), trustDomainAliases come
+// out sorted and deduplicated. Values are decoded as Istio's decoder does
+// (overlay). Empty input, or only comments, means the defaults. It does not
+// Validate.
 func Parse(data []byte) (*meshv1alpha1.MeshConfig, error) {
-	mesh := DefaultMeshConfig()
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return mesh, nil
-	}
-	js, err := yaml.YAMLToJSON(data)
+	out := &meshv1alpha1.MeshConfig{}
+	err := overlay(DefaultMeshConfig(), data, out, func(key string, base, user any) any {
+		if key == "defaultConfig" {
+			return overlayProxyConfig(base, user)
+		}
+		return user
+	})
 	if err != nil {
 		return nil, fmt.Errorf("mesh config: %w", err)
 	}
-	out := &meshv1alpha1.MeshConfig{}
-	if err := overlay(mesh, js, &meshv1alpha1.MeshConfig{}, out); err != nil {
-		return nil, fmt.Errorf("mesh config: %w", err)
-	}
+	out.TrustDomainAliases = sortedUnique(out.TrustDomainAliases)
 	return out, nil
+}
+
+func sortedUnique(s []string) []string {
+	if len(s) == 0 {
+		return s
+	}
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
 }
 
 // Validate checks the fields meshguard relies on, naming each bad field.
@@ -161,63 +176,204 @@ func checkPort(p int32) error {
 }
 
 // ParseProxyConfig parses a proxy.istio.io/config annotation (or a
-// ProxyConfig YAML) and overlays it on base.
+// ProxyConfig YAML) and applies it onto base field by field, proxyMetadata
+// key by key (Istio's pkg/config/mesh/mesh.go applyProxyConfig).
 func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
-	js, err := yaml.YAMLToJSON([]byte(data))
-	if err != nil {
-		return nil, err
-	}
 	out := &meshv1alpha1.ProxyConfig{}
-	if err := overlay(base, js, &meshv1alpha1.ProxyConfig{}, out); err != nil {
+	err := overlay(base, []byte(data), out, func(key string, base, user any) any {
+		if key == "proxyMetadata" {
+			return mergeObjects(base, user)
+		}
+		return user
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// overlay applies user JSON over base like Istio's ApplyMeshConfig (JSON
-// unmarshalled onto the defaults): objects and maps merge key by key, any
-// other value (scalars, wrappers such as enablePrometheusMerge: false,
-// durations, lists) replaces the default. proto.Merge cannot do this: it
-// ignores a wrapper set to false. user is a scratch message that validates
-// userJSON and normalises its field names.
-func overlay(base proto.Message, userJSON []byte, user, out proto.Message) error {
-	if err := protojson.Unmarshal(userJSON, user); err != nil {
+// overlayProxyConfig applies a user defaultConfig object onto the default
+// one (both decoded JSON) like ParseProxyConfig.
+func overlayProxyConfig(base, user any) any {
+	bm, ok1 := base.(map[string]any)
+	um, ok2 := user.(map[string]any)
+	if !ok1 || !ok2 {
+		return user
+	}
+	out := maps.Clone(bm)
+	for k, v := range um {
+		if k == "proxyMetadata" {
+			v = mergeObjects(bm[k], v)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// mergeObjects returns base with user's keys set over it (mergeMap).
+func mergeObjects(base, user any) any {
+	bm, ok1 := base.(map[string]any)
+	um, ok2 := user.(map[string]any)
+	if !ok1 || !ok2 {
+		return user
+	}
+	out := maps.Clone(bm)
+	maps.Copy(out, um)
+	return out
+}
+
+// overlay decodes the user's YAML for base's message type and applies its
+// top-level fields onto base (protojson form) through apply, into out.
+//
+// Values mean what they mean to Istio, which decodes with golang/protobuf
+// jsonpb (pkg/util/protomarshal ApplyYAML): a document that is only null
+// (empty, or comments) changes nothing, a field set to null keeps its
+// default, a field set to its zero value (statusPort: 0, trustDomain: "")
+// is set, and durations are Go durations ("1m" as well as "60s"). Unlike
+// Istio, unknown fields are errors, as typos are (docs/compatibility.md,
+// "Mesh config"). Errors name the field.
+func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(key string, base, user any) any) error {
+	js, err := yaml.YAMLToJSON(userYAML)
+	if err != nil {
 		return err
 	}
-	uj, err := protojson.Marshal(user)
-	if err != nil {
+	var user any
+	if err := json.Unmarshal(js, &user); err != nil {
 		return err
 	}
 	bj, err := protojson.Marshal(base)
 	if err != nil {
 		return err
 	}
-	var bm, um map[string]any
-	if err := json.Unmarshal(bj, &bm); err != nil {
+	var merged map[string]any
+	if err := json.Unmarshal(bj, &merged); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(uj, &um); err != nil {
-		return err
+	if user != nil {
+		um, ok := user.(map[string]any)
+		if !ok {
+			return fmt.Errorf("want an object of %s fields, got %s", base.ProtoReflect().Descriptor().Name(), jsonKind(user))
+		}
+		if err := normalize(um, base.ProtoReflect().Descriptor(), ""); err != nil {
+			return err
+		}
+		for k, v := range um {
+			if v == nil {
+				continue // jsonpb: a null field is not set
+			}
+			merged[k] = apply(k, merged[k], v)
+		}
 	}
-	merged, err := json.Marshal(deepMerge(bm, um))
+	mj, err := json.Marshal(merged)
 	if err != nil {
 		return err
 	}
-	return protojson.Unmarshal(merged, out)
+	return protojson.Unmarshal(mj, out)
 }
 
-func deepMerge(dst, src map[string]any) map[string]any {
-	if dst == nil {
-		dst = map[string]any{}
-	}
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = deepMerge(dm, sm)
-				continue
+// normalize rewrites the decoded JSON object obj of message md in place to
+// the form protojson reads with Istio's meaning: field names to their JSON
+// names, Go durations to protobuf's "<seconds>s". Every value of a
+// well-known type (durations, wrappers) is checked here, so the error
+// names the field; an unknown field is an error.
+func normalize(obj map[string]any, md protoreflect.MessageDescriptor, path string) error {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
+		v := obj[key]
+		fd := md.Fields().ByJSONName(key)
+		if fd == nil {
+			fd = md.Fields().ByTextName(key)
+		}
+		field := path + key
+		if fd == nil {
+			return fmt.Errorf("%s: unknown field in %s", field, md.FullName())
+		}
+		if name := fd.JSONName(); name != key {
+			if _, dup := obj[name]; dup {
+				return fmt.Errorf("%s: given twice (as %s and %s)", path+name, key, name)
+			}
+			delete(obj, key)
+			obj[name] = v
+			field = path + name
+		}
+		if v == nil || fd.Kind() != protoreflect.MessageKind {
+			continue
+		}
+		var err error
+		switch {
+		case fd.IsMap():
+			if m, ok := v.(map[string]any); ok && fd.MapValue().Kind() == protoreflect.MessageKind {
+				for k, e := range m {
+					if m[k], err = normalizeValue(e, fd.MapValue().Message(), field+"."+k); err != nil {
+						return err
+					}
+				}
+			}
+		case fd.IsList():
+			if l, ok := v.([]any); ok {
+				for i, e := range l {
+					if l[i], err = normalizeValue(e, fd.Message(), fmt.Sprintf("%s[%d]", field, i)); err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			if obj[fd.JSONName()], err = normalizeValue(v, fd.Message(), field); err != nil {
+				return err
 			}
 		}
-		dst[k] = v
 	}
-	return dst
+	return nil
+}
+
+// normalizeValue normalizes one value of message type md.
+func normalizeValue(v any, md protoreflect.MessageDescriptor, field string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if md.FullName() == "google.protobuf.Duration" {
+		if s, ok := v.(string); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: invalid duration %q", field, s)
+			}
+			v = strings.Trim(protojsonDuration(d), `"`)
+		}
+	}
+	if md.ParentFile().Package() == "google.protobuf" {
+		// A well-known type: check it here to name the field.
+		b, err := json.Marshal(v)
+		if err == nil {
+			err = protojson.Unmarshal(b, dynamicpb.NewMessage(md))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		return v, nil
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want an object of %s fields, got %s", field, md.Name(), jsonKind(v))
+	}
+	return obj, normalize(obj, md, field+".")
+}
+
+func protojsonDuration(d time.Duration) string {
+	b, _ := protojson.Marshal(durationpb.New(d))
+	return string(b)
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
 }

@@ -1,0 +1,278 @@
+package meshconfig
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+)
+
+// The oracle is Istio's pkg/config/mesh/mesh.go DefaultMeshConfig and
+// DefaultProxyConfig (istio/istio commit 0048ecc8f27e30b33cb09e5b67e27bbb62fad0d4,
+// ProxyInboundListenPort and InboundTrafficPolicy from later releases' same
+// function) and ApplyMeshConfig's merge rules; the expected values below
+// are copied from there, not from this package.
+
+// field reads one setting from a parsed mesh config.
+type field struct {
+	name string
+	get  func(*meshv1alpha1.MeshConfig) any
+}
+
+var (
+	trustDomain        = field{"trustDomain", func(m *meshv1alpha1.MeshConfig) any { return m.GetTrustDomain() }}
+	trustDomainAliases = field{"trustDomainAliases", func(m *meshv1alpha1.MeshConfig) any { return m.GetTrustDomainAliases() }}
+	rootNamespace      = field{"rootNamespace", func(m *meshv1alpha1.MeshConfig) any { return m.GetRootNamespace() }}
+	proxyListenPort    = field{"proxyListenPort", func(m *meshv1alpha1.MeshConfig) any { return m.GetProxyListenPort() }}
+	inboundListenPort  = field{"proxyInboundListenPort", func(m *meshv1alpha1.MeshConfig) any { return m.GetProxyInboundListenPort() }}
+	inboundPolicy      = field{"inboundTrafficPolicy.mode", func(m *meshv1alpha1.MeshConfig) any { return m.GetInboundTrafficPolicy().GetMode().String() }}
+	prometheusMerge    = field{"enablePrometheusMerge", func(m *meshv1alpha1.MeshConfig) any { return m.GetEnablePrometheusMerge().GetValue() }}
+	pathNormalization  = field{"pathNormalization", func(m *meshv1alpha1.MeshConfig) any { return m.GetPathNormalization().GetNormalization().String() }}
+	discoveryAddress   = field{"defaultConfig.discoveryAddress", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetDiscoveryAddress() }}
+	drainDuration      = field{"defaultConfig.drainDuration", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetDrainDuration().AsDuration() }}
+	terminationDrain   = field{"defaultConfig.terminationDrainDuration", func(m *meshv1alpha1.MeshConfig) any {
+		return m.GetDefaultConfig().GetTerminationDrainDuration().AsDuration()
+	}}
+	adminPort      = field{"defaultConfig.proxyAdminPort", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetProxyAdminPort() }}
+	statusPort     = field{"defaultConfig.statusPort", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetStatusPort() }}
+	statNameLength = field{"defaultConfig.statNameLength", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetStatNameLength() }}
+	binaryPath     = field{"defaultConfig.binaryPath", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetBinaryPath() }}
+	configPath     = field{"defaultConfig.configPath", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetConfigPath() }}
+	serviceCluster = field{"defaultConfig.serviceCluster", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetServiceCluster() }}
+	authPolicy     = field{"defaultConfig.controlPlaneAuthPolicy", func(m *meshv1alpha1.MeshConfig) any {
+		return m.GetDefaultConfig().GetControlPlaneAuthPolicy().String()
+	}}
+	zipkinAddress = field{"defaultConfig.tracing.zipkin.address", func(m *meshv1alpha1.MeshConfig) any {
+		return m.GetDefaultConfig().GetTracing().GetZipkin().GetAddress()
+	}}
+	proxyMetadata = field{"defaultConfig.proxyMetadata", func(m *meshv1alpha1.MeshConfig) any { return m.GetDefaultConfig().GetProxyMetadata() }}
+)
+
+type want struct {
+	f     field
+	value any
+}
+
+// istioDefaults are Istio's DefaultMeshConfig values for the fields
+// meshguard reads (pkg/config/mesh/mesh.go; constants.ConfigPathDir,
+// ServiceClusterName, BinaryPathFilename, DefaultClusterLocalDomain,
+// IstioSystemNamespace from pkg/config/constants).
+var istioDefaults = []want{
+	{trustDomain, "cluster.local"},
+	{rootNamespace, "istio-system"},
+	{proxyListenPort, int32(15001)},
+	{inboundListenPort, int32(15006)},
+	{inboundPolicy, "PASSTHROUGH"},
+	{prometheusMerge, true},
+	{discoveryAddress, "istiod.istio-system.svc:15012"},
+	{drainDuration, 45 * time.Second},
+	{terminationDrain, 5 * time.Second},
+	{adminPort, int32(15000)},
+	{statusPort, int32(15020)},
+	{statNameLength, int32(189)},
+	{binaryPath, "/usr/local/bin/envoy"},
+	{configPath, "./etc/istio/proxy"},
+	{serviceCluster, "istio-proxy"},
+	{authPolicy, "MUTUAL_TLS"},
+	{zipkinAddress, "zipkin.istio-system:9411"},
+}
+
+func check(t *testing.T, m *meshv1alpha1.MeshConfig, wants []want) {
+	t.Helper()
+	for _, w := range wants {
+		got := w.f.get(m)
+		switch g := got.(type) {
+		case []string:
+			if ws, _ := w.value.([]string); !slices.Equal(g, ws) {
+				t.Errorf("%s = %q, want %q", w.f.name, g, w.value)
+			}
+			continue
+		case map[string]string:
+			wm, _ := w.value.(map[string]string)
+			if len(g) != len(wm) {
+				t.Errorf("%s = %v, want %v", w.f.name, g, wm)
+			}
+			for k, v := range wm {
+				if g[k] != v {
+					t.Errorf("%s = %v, want %v", w.f.name, g, wm)
+				}
+			}
+			continue
+		}
+		if got != w.value {
+			t.Errorf("%s = %v, want %v", w.f.name, got, w.value)
+		}
+	}
+}
+
+// An empty or absent mesh config means Istio's defaults.
+func TestEmptyMeansIstioDefaults(t *testing.T) {
+	for _, in := range []string{"", "  \n", "# only a comment\n", "{}"} {
+		m, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		check(t, m, istioDefaults)
+		if err := Validate(m); err != nil {
+			t.Errorf("Parse(%q): defaults do not validate: %v", in, err)
+		}
+	}
+	m, err := LoadFile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, m, istioDefaults)
+}
+
+// Settings override the defaults one by one; defaultConfig is merged into
+// the default ProxyConfig, not replaced (Istio's ApplyMeshConfig: "all
+// fields are overrides, except proxy config is a merge", proxyMetadata
+// merged key by key by mergeMap); trustDomainAliases come out deduplicated
+// and sorted (ApplyMeshConfig's sets.New(...).SortedList()).
+func TestParseOverridesDefaults(t *testing.T) {
+	cases := []struct {
+		name  string
+		yaml  string
+		wants []want
+	}{
+		{"trust domain, the rest default", "trustDomain: example.org\n",
+			[]want{{trustDomain, "example.org"}, {rootNamespace, "istio-system"}, {discoveryAddress, "istiod.istio-system.svc:15012"}}},
+		{"root namespace", "rootNamespace: mesh-root\n", []want{{rootNamespace, "mesh-root"}, {trustDomain, "cluster.local"}}},
+		{"trust-domain aliases", "trustDomainAliases: [old.td, legacy.td]\n",
+			[]want{{trustDomainAliases, []string{"legacy.td", "old.td"}}, {trustDomain, "cluster.local"}}},
+		{"trust-domain aliases deduplicated", "trustDomain: new.td\ntrustDomainAliases: [old.td, old.td]\n",
+			[]want{{trustDomainAliases, []string{"old.td"}}, {trustDomain, "new.td"}}},
+		{"no aliases by default", "trustDomain: new.td\n", []want{{trustDomainAliases, []string(nil)}}},
+		{"enablePrometheusMerge false overrides the default true", "enablePrometheusMerge: false\n", []want{{prometheusMerge, false}}},
+		{"path normalization", "pathNormalization: {normalization: MERGE_SLASHES}\n", []want{{pathNormalization, "MERGE_SLASHES"}}},
+		{"ports", "proxyListenPort: 15101\nproxyInboundListenPort: 15106\n",
+			[]want{{proxyListenPort, int32(15101)}, {inboundListenPort, int32(15106)}}},
+		{"inbound traffic policy", "inboundTrafficPolicy: {mode: LOCALHOST}\n", []want{{inboundPolicy, "LOCALHOST"}}},
+		{"defaultConfig merges into the default ProxyConfig", "defaultConfig:\n  discoveryAddress: istiod.custom.svc:15012\n",
+			[]want{{discoveryAddress, "istiod.custom.svc:15012"}, {drainDuration, 45 * time.Second}, {statusPort, int32(15020)},
+				{zipkinAddress, "zipkin.istio-system:9411"}}},
+		{"defaultConfig durations", "defaultConfig: {drainDuration: 10s, terminationDrainDuration: 1m}\n",
+			[]want{{drainDuration, 10 * time.Second}, {terminationDrain, time.Minute}, {adminPort, int32(15000)}}},
+		{"defaultConfig proxyMetadata", "defaultConfig:\n  proxyMetadata: {ISTIO_META_DNS_CAPTURE: \"true\"}\n",
+			[]want{{proxyMetadata, map[string]string{"ISTIO_META_DNS_CAPTURE": "true"}}, {statNameLength, int32(189)}}},
+		{"the ConfigMap's JSON form", `{"trustDomain": "json.td", "defaultConfig": {"statusPort": 15021}}`,
+			[]want{{trustDomain, "json.td"}, {statusPort, int32(15021)}, {adminPort, int32(15000)}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Parse([]byte(c.yaml))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if err := Validate(m); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			check(t, m, c.wants)
+		})
+	}
+}
+
+// Parsing never changes Istio's defaults for the next caller.
+func TestParseDoesNotAlterDefaults(t *testing.T) {
+	if _, err := Parse([]byte("trustDomain: x.td\ndefaultConfig: {discoveryAddress: elsewhere:1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	check(t, DefaultMeshConfig(), istioDefaults)
+}
+
+// Input that cannot be understood is an error naming the field (fail
+// closed), from Parse or from Validate.
+func TestInvalidMeshConfigNamesTheField(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		wantInErr  []string
+	}{
+		{"not YAML", "trustDomain: [unterminated\n", []string{"mesh config"}},
+		{"wrong type", "trustDomain: [a, b]\n", []string{"trustDomain"}},
+		{"bad wrapper", "enablePrometheusMerge: maybe\n", []string{"enablePrometheusMerge"}},
+		{"bad duration", "defaultConfig: {drainDuration: forever}\n", []string{"drainDuration"}},
+		{"bad enum", "inboundTrafficPolicy: {mode: SIDEWAYS}\n", []string{"SIDEWAYS"}},
+		// Unknown fields: rejected where Istio ignores them (docs/compatibility.md, Mesh config).
+		{"unknown field (a typo)", "trustDomainAlias: [old.td]\n", []string{"trustDomainAlias"}},
+		{"unknown defaultConfig field", "defaultConfig: {discoveryAdress: x}\n", []string{"discoveryAdress"}},
+		{"listen port out of range", "proxyListenPort: 70000\n", []string{"mesh.proxyListenPort", "70000"}},
+		{"inbound port negative", "proxyInboundListenPort: -1\n", []string{"mesh.proxyInboundListenPort"}},
+		{"status port zero", "defaultConfig: {statusPort: 0}\n", []string{"mesh.defaultConfig.statusPort"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Parse([]byte(c.yaml))
+			if err == nil {
+				err = Validate(m)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, s := range c.wantInErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// LoadFile reads, parses and validates; errors name the file, and a file
+// larger than a ConfigMap can hold is refused before parsing.
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "trustDomain: file.td\n")
+	m, err := LoadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, m, []want{{trustDomain, "file.td"}, {rootNamespace, "istio-system"}})
+
+	badPort := write("port.yaml", "proxyListenPort: 0\n")
+	if _, err := LoadFile(badPort); err == nil || !strings.Contains(err.Error(), badPort) || !strings.Contains(err.Error(), "mesh.proxyListenPort") {
+		t.Errorf("invalid port: %v, want the file and the field named", err)
+	}
+	huge := write("huge.yaml", "trustDomain: x\n"+strings.Repeat("#", MaxFileBytes))
+	if _, err := LoadFile(huge); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized file: %v", err)
+	}
+	missing := filepath.Join(dir, "absent.yaml")
+	if _, err := LoadFile(missing); err == nil || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// proxy.istio.io/config overlays the mesh's defaultConfig: named fields
+// replace, proxyMetadata merges key by key (Istio's
+// pkg/config/mesh/mesh.go applyProxyConfig with mergeMap).
+func TestParseProxyConfigOverlay(t *testing.T) {
+	base := DefaultProxyConfig()
+	base.ProxyMetadata = map[string]string{"A": "mesh", "B": "mesh"}
+	pc, err := ParseProxyConfig(base, "proxyMetadata: {B: pod, C: pod}\nholdApplicationUntilProxyStarts: true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pc.GetProxyMetadata(); len(got) != 3 || got["A"] != "mesh" || got["B"] != "pod" || got["C"] != "pod" {
+		t.Errorf("proxyMetadata = %v, want A=mesh B=pod C=pod", got)
+	}
+	if !pc.GetHoldApplicationUntilProxyStarts().GetValue() || pc.GetDiscoveryAddress() != "istiod.istio-system.svc:15012" {
+		t.Errorf("overlay lost a field: %v", pc)
+	}
+	if base.GetProxyMetadata()["B"] != "mesh" {
+		t.Error("the base was modified")
+	}
+	if _, err := ParseProxyConfig(base, "statusPort: high\n"); err == nil || !strings.Contains(err.Error(), "statusPort") {
+		t.Errorf("bad annotation: %v, want statusPort named", err)
+	}
+}
