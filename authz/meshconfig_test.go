@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,13 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	o := DefaultOptions()
 	o.MeshConfigPath = mesh
 	o.Debounce = 10 * time.Millisecond
+	rejected := make(chan error, 1)
+	o.OnReloadError = func(err error) {
+		select {
+		case rejected <- err:
+		default:
+		}
+	}
 	rl := &Reloader{Engine: policy.NewEngine(o.Mesh()), Load: DirLoader(dir, "", logr.Discard()), Log: logr.Discard()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -72,5 +80,21 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 		// Rewritten until the watch (registered asynchronously) sees it.
 		write("trustDomain: cluster.local\ntrustDomainAliases: [old.td]\n")
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A file that cannot be parsed is rejected through the same hook as a
+	// rejected policy update (serve: a PolicyRejected Event), and the last
+	// good settings keep deciding.
+	write("trustDomainAliases: [unterminated\n")
+	select {
+	case err := <-rejected:
+		if !strings.Contains(err.Error(), "mesh config") {
+			t.Errorf("rejection %q does not name the mesh config", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broken mesh config was not reported")
+	}
+	if !allowed() {
+		t.Fatal("the rejected mesh config changed the verdict")
 	}
 }
