@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/go-logr/logr"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -60,19 +61,25 @@ func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log 
 	current := engine.Mesh()
 	meshes := reload.NewStore(&current, reload.Reporting{Source: reload.MeshConfig,
 		Log: log.WithValues("meshConfig", o.MeshConfigPath), OnReject: o.OnReloadError})
-	trigger := make(chan struct{}, 1)
-	go reload.Debounce(ctx, trigger, o.Debounce, func() {
+	// reload.Run reads the file once it is watched (a change since start-up
+	// is not missed) and after every change; only a change of the settings
+	// recompiles the policies.
+	err := reload.Run(ctx, log, []string{o.MeshConfigPath}, nil, o.Debounce, func() {
 		m, err := meshes.Update(func() (*policy.Mesh, error) { return loadMesh(o) })
 		if err != nil {
 			return
 		}
+		before := engine.Mesh()
 		engine.SetMesh(*m)
+		if reflect.DeepEqual(before, engine.Mesh()) {
+			return
+		}
 		select {
 		case policyTrigger <- struct{}{}:
 		default:
 		}
 	})
-	if err := reload.Watch(ctx, log, trigger, []string{o.MeshConfigPath}, nil); err != nil {
+	if err != nil {
 		return fmt.Errorf("watch mesh config: %w", err)
 	}
 	return nil

@@ -24,6 +24,34 @@ import (
 // subdirectories are watched too). Empty paths are ignored. It returns when
 // ctx is done.
 func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string) error {
+	return watch(ctx, log, trigger, files, dirs, nil)
+}
+
+// Run calls fn once the files and dirs are watched (so a change made before
+// is not missed) and then after every burst of changes, once none came for
+// debounce (Watch + Debounce). It returns when ctx is done, or with the
+// error if the watch cannot be set up.
+func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce time.Duration, fn func()) error {
+	trigger := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Debounce(ctx, trigger, debounce, fn)
+	}()
+	err := watch(ctx, log, trigger, files, dirs, func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	})
+	cancel()
+	<-done
+	return err
+}
+
+func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string, watching func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
@@ -59,6 +87,9 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		if err := addTree(d); err != nil {
 			return err
 		}
+	}
+	if watching != nil {
+		watching()
 	}
 	for {
 		select {

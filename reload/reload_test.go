@@ -90,3 +90,44 @@ func TestDebounceCoalescesBursts(t *testing.T) {
 		t.Fatalf("fn ran %d times, want 1", n)
 	}
 }
+
+// Run calls fn once the file is watched, without any change (so a change
+// made before the watch existed is picked up), then again after a change.
+func TestRunReadsOnceWatchedThenOnChange(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh")
+	if err := os.WriteFile(file, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{}, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, logr.Discard(), []string{file}, nil, time.Millisecond, func() { ran <- struct{}{} })
+	}()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fn did not run once the watch was set up")
+	}
+	if err := os.WriteFile(file, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fn did not run after a change")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A watch that cannot be set up is an error, not a silent no-op.
+func TestRunFailsOnMissingDirectory(t *testing.T) {
+	err := Run(context.Background(), logr.Discard(), []string{filepath.Join(t.TempDir(), "absent", "mesh")}, nil, time.Millisecond, func() {})
+	if err == nil {
+		t.Fatal("Run on a missing directory returned nil")
+	}
+}

@@ -45,25 +45,13 @@ func (w *ConfigWatcher) Start(ctx context.Context) error {
 	if debounce <= 0 {
 		debounce = DefaultReloadDebounce
 	}
-	trigger := make(chan struct{}, 1)
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- reload.Watch(ctx, w.Log, trigger, []string{w.MeshPath, w.ValuesPath}, nil) }()
 	// The manager starts this after its caches sync, well after SetupInjection
-	// loaded the files: read them again once they are watched, so a change in
-	// between is not missed. (A trigger before the watch is up costs one
-	// extra reload.)
-	w.Reload()
-	go reload.Debounce(ctx, trigger, debounce, w.Reload)
-	select {
-	case <-ctx.Done():
-		return <-watchErr
-	case err := <-watchErr:
-		if err != nil {
-			return fmt.Errorf("watching injector config: %w", err)
-		}
-		<-ctx.Done()
-		return nil
+	// loaded the files: reload.Run reads them again once they are watched, so
+	// a change in between is not missed.
+	if err := reload.Run(ctx, w.Log, []string{w.MeshPath, w.ValuesPath}, nil, debounce, w.Reload); err != nil {
+		return fmt.Errorf("watching injector config: %w", err)
 	}
+	return nil
 }
 
 // Reload loads, validates and swaps in the config files now.
