@@ -17,13 +17,7 @@ func (p *params) rewriteProbes() bool {
 	if p.meshStatus == 0 {
 		return false // nothing listens for rewritten probes
 	}
-	if s, ok := p.annos[AnnotationRewriteProbes]; ok {
-		if b, err := strconv.ParseBool(s); err == nil {
-			return b
-		}
-		p.warnings = append(p.warnings, "annotation "+AnnotationRewriteProbes+" "+strconv.Quote(s)+" is not a boolean; ignored")
-	}
-	return *p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe
+	return p.annos.RewriteAppHTTPProbers.Or(*p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe)
 }
 
 // rewriteContainer points c's httpGet/tcpSocket/grpc probes and httpGet/

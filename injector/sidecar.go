@@ -23,11 +23,11 @@ func ptr[T any](v T) *T { return &v }
 func (p *params) image(name string) string {
 	meshType := p.operatorCfg.GetImage().GetImageType()
 	configured := p.buildImage(name, meshType)
-	if img, ok := p.annos[AnnotationProxyImage]; ok && strings.Contains(img, "/") {
-		return p.allowImage(img, configured, "annotation "+AnnotationProxyImage)
+	if img := p.annos.ProxyImage; img.Set {
+		return p.allowImage(img.Value, configured, "annotation "+AnnotationProxyImage)
 	}
-	if t, ok := p.annos[AnnotationProxyImageType]; ok {
-		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyImageType)
+	if t := p.annos.ProxyImageType; t.Set {
+		return p.allowImage(p.buildImage(name, t.Value), configured, "annotation "+AnnotationProxyImageType)
 	}
 	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
 		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetImage() != nil })
@@ -77,8 +77,9 @@ func excludeInbound(statusPort int32, ports string) string {
 func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
+	a := p.annos
 	uid := strconv.FormatInt(p.proxyUID, 10)
-	if p.mode == "TPROXY" {
+	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
 		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
 	}
 	args := []string{
@@ -86,34 +87,29 @@ func (p *params) initContainer() *corev1.Container {
 		"-p", strconv.Itoa(int(m.ProxyListenPort)),
 		"-z", strconv.Itoa(int(m.ProxyInboundListenPort)),
 		"-u", uid,
-		"-m", p.mode,
-		"-i", p.anno(AnnotationIncludeOutboundIPs, *v.Proxy.IncludeIPRanges),
-		"-x", p.anno(AnnotationExcludeOutboundIPs, *v.Proxy.ExcludeIPRanges),
-		"-b", p.anno(AnnotationIncludeInboundPorts, *v.Proxy.IncludeInboundPorts),
-		"-d", "15090,15021," + excludeInbound(p.statusPort, p.anno(AnnotationExcludeInboundPorts, *v.Proxy.ExcludeInboundPorts)),
+		"-m", p.mode.String(),
+		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
+		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
+		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
+		"-d", "15090,15021," + excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
 	}
 	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ",")
-	if s, ok := p.annos[AnnotationIncludeOutboundPorts]; ok || *v.Proxy.IncludeOutboundPorts != "" {
-		if !ok {
-			s = *v.Proxy.IncludeOutboundPorts
-		}
-		args = append(args, "-q", s)
+	// An annotation set to "" still adds the flag (Istio's template tests isset).
+	if a.IncludeOutboundPorts.Set || *v.Proxy.IncludeOutboundPorts != "" {
+		args = append(args, "-q", a.IncludeOutboundPorts.Or(*v.Proxy.IncludeOutboundPorts))
 	}
-	if s, ok := p.annos[AnnotationExcludeOutboundPorts]; ok || *v.Proxy.ExcludeOutboundPorts != "" {
-		if !ok {
-			s = *v.Proxy.ExcludeOutboundPorts
-		}
-		args = append(args, "-o", s)
+	if a.ExcludeOutboundPorts.Set || *v.Proxy.ExcludeOutboundPorts != "" {
+		args = append(args, "-o", a.ExcludeOutboundPorts.Or(*v.Proxy.ExcludeOutboundPorts))
 	}
-	if s, ok := p.annos[AnnotationRerouteVirtual]; ok {
-		args = append(args, "-k", s)
-	} else if s, ok := p.annos[AnnotationKubevirtInterfaces]; ok {
-		args = append(args, "-k", s)
+	if a.RerouteVirtualInterfaces.Set {
+		args = append(args, "-k", a.RerouteVirtualInterfaces.Value)
+	} else if a.KubevirtInterfaces.Set {
+		args = append(args, "-k", a.KubevirtInterfaces.Value)
 	}
-	if s, ok := p.annos[AnnotationExcludeInterfaces]; ok {
-		args = append(args, "-c", s)
+	if a.ExcludeInterfaces.Set {
+		args = append(args, "-c", a.ExcludeInterfaces.Value)
 	}
-	args = append(args, "--log_output_level="+p.anno(AnnotationAgentLogLevel, v.Logging.Level))
+	args = append(args, "--log_output_level="+a.AgentLogLevel.Or(v.Logging.Level))
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
@@ -145,7 +141,7 @@ func (p *params) initContainer() *corev1.Container {
 			RunAsUser:                ptr(p.proxyUID),
 			RunAsGroup:               ptr(p.proxyGID),
 		}
-		if p.mode == "TPROXY" { // as -u above: validate as the UID the rules exclude
+		if p.mode == meshv1alpha1.ProxyConfig_TPROXY { // as -u above: validate as the UID the rules exclude
 			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
 		}
 		return c
@@ -217,10 +213,10 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		}
 		c.ReadinessProbe = &corev1.Probe{
 			ProbeHandler:        corev1.ProbeHandler{HTTPGet: get},
-			InitialDelaySeconds: p.annoInt(AnnotationReadinessDelay, *v.Proxy.ReadinessInitialDelaySeconds),
-			PeriodSeconds:       p.annoInt(AnnotationReadinessPeriod, *v.Proxy.ReadinessPeriodSeconds),
+			InitialDelaySeconds: p.annos.ReadinessInitialDelaySeconds.Or(*v.Proxy.ReadinessInitialDelaySeconds),
+			PeriodSeconds:       p.annos.ReadinessPeriodSeconds.Or(*v.Proxy.ReadinessPeriodSeconds),
 			TimeoutSeconds:      3,
-			FailureThreshold:    p.annoInt(AnnotationReadinessFailure, *v.Proxy.ReadinessFailureThreshold),
+			FailureThreshold:    p.annos.ReadinessFailureThreshold.Or(*v.Proxy.ReadinessFailureThreshold),
 		}
 	}
 	switch {
@@ -241,8 +237,8 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		RunAsNonRoot:             ptr(true),
 		RunAsUser:                ptr(p.proxyUID),
 	}
-	tproxy := p.mode == "TPROXY"
-	netBind := strings.EqualFold(p.annos[AnnotationCapNetBind], "true")
+	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
+	netBind := p.annos.CapNetBindService
 	if tproxy || netBind {
 		if tproxy {
 			sc.Capabilities.Add = append(sc.Capabilities.Add, "NET_ADMIN")
@@ -260,9 +256,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot, sc.ReadOnlyRootFilesystem = ptr(int64(0)), ptr(int64(0)), ptr(false), ptr(false)
 	}
 	c.SecurityContext = sc
-	if err := p.userMounts(c); err != nil {
-		return nil, err
-	}
+	p.userMounts(c)
 	return c, nil
 }
 
@@ -291,9 +285,9 @@ func (p *params) agentArgs(role string) []string {
 	args := []string{
 		"proxy", role,
 		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
-		"--proxyLogLevel=" + p.anno(AnnotationLogLevel, v.Proxy.LogLevel),
-		"--proxyComponentLogLevel=" + p.anno(AnnotationComponentLog, v.Proxy.ComponentLogLevel),
-		"--log_output_level=" + p.anno(AnnotationAgentLogLevel, v.Logging.Level),
+		"--proxyLogLevel=" + p.annos.LogLevel.Or(v.Proxy.LogLevel),
+		"--proxyComponentLogLevel=" + p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel),
+		"--log_output_level=" + p.annos.AgentLogLevel.Or(v.Logging.Level),
 	}
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
@@ -348,7 +342,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
 			resourceEnv("GOMEMLIMIT", "limits.memory"))
 	}
-	mode := p.mode
+	mode := p.mode.String()
 	if gw {
 		mode = p.proxyCfg.GetInterceptionMode().String() // the gateway template ignores the annotation
 	}
@@ -376,7 +370,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_OWNER",
 			Value: "kubernetes://apis/" + p.owner.APIVersion + "/namespaces/" + ns + "/" + strings.ToLower(p.owner.Kind) + "s/" + p.owner.Name})
 	}
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && !gw {
+	if p.annos.BootstrapOverride.Set && !gw {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_BOOTSTRAP_OVERRIDE", Value: "/etc/istio/custom-bootstrap/custom_bootstrap.json"})
 	}
 	td := m.TrustDomain
@@ -418,15 +412,6 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	return env, nil
 }
 
-func (p *params) annoInt(key string, def int32) int32 {
-	if s, ok := p.annos[key]; ok {
-		if n, err := strconv.ParseInt(s, 10, 32); err == nil {
-			return int32(n)
-		}
-	}
-	return def
-}
-
 func podPortsJSON(pod *corev1.Pod) (string, error) {
 	var ports []corev1.ContainerPort
 	for i := range pod.Spec.Containers {
@@ -459,7 +444,7 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
+	if p.annos.BootstrapOverride.Set && p.template == TemplateSidecar {
 		ms = append(ms, corev1.VolumeMount{Name: "custom-bootstrap-volume", MountPath: "/etc/istio/custom-bootstrap"})
 	}
 	ms = append(ms,
@@ -472,18 +457,11 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 	return ms
 }
 
-func (p *params) userMounts(c *corev1.Container) error {
-	s, ok := p.annos[AnnotationUserVolumeMount]
-	if !ok || p.template != TemplateSidecar {
-		return nil
+// userMounts adds sidecar.istio.io/userVolumeMount (sidecar template only).
+func (p *params) userMounts(c *corev1.Container) {
+	if p.template == TemplateSidecar {
+		c.VolumeMounts = append(c.VolumeMounts, p.annos.UserVolumeMounts...)
 	}
-	mounts, err := parseNamedList[corev1.VolumeMount](s, func(vm *corev1.VolumeMount) *string { return &vm.Name })
-	if err != nil {
-		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
-	}
-	p.userMountList = mounts
-	c.VolumeMounts = append(c.VolumeMounts, mounts...)
-	return nil
 }
 
 // parseNamedList reads sidecar.istio.io/userVolume and userVolumeMount in
@@ -522,7 +500,7 @@ func parseNamedList[T any](s string, name func(*T) *string) ([]T, error) {
 // sidecar already uses, or a volume the pod (with the injected and
 // userVolume volumes) does not declare.
 func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
-	if len(p.userMountList) == 0 {
+	if len(p.annos.UserVolumeMounts) == 0 {
 		return nil
 	}
 	declared := map[string]bool{}
@@ -536,7 +514,7 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 		used[strings.TrimSuffix(m.MountPath, "/")] = m.Name
 	}
 	var errs []error
-	for _, m := range p.userMountList {
+	for _, m := range p.annos.UserVolumeMounts {
 		if owner, ok := used[strings.TrimSuffix(m.MountPath, "/")]; ok {
 			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
 				fmt.Errorf("volume %q: mountPath %q is already used by the sidecar (volume %q)", m.Name, m.MountPath, owner)))
@@ -563,9 +541,9 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		// sidecar template leaves them without a source.
 		vs[1].EmptyDir, vs[2].EmptyDir = &corev1.EmptyDirVolumeSource{}, &corev1.EmptyDirVolumeSource{}
 	}
-	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok && sidecar {
+	if cm := p.annos.BootstrapOverride; cm.Set && sidecar {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}})
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm.Value}}}})
 	}
 	vs = append(vs,
 		corev1.Volume{Name: "istio-envoy", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
@@ -595,11 +573,7 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		vs = append(vs, corev1.Volume{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
-	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
-		uv, err := parseNamedList[corev1.Volume](s, func(v *corev1.Volume) *string { return &v.Name })
-		if err != nil {
-			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
-		}
+	if uv := p.annos.UserVolumes; len(uv) > 0 && sidecar {
 		vs = append(vs, uv...)
 		p.userVols = append(p.userVols, uv...)
 	}

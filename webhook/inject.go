@@ -175,7 +175,7 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
 	}
 	opts.ProxyEnv = proxyEnv
-	res, err := injector.InjectWith(pod, ns, cfg, opts)
+	res, err := injector.Inject(pod, ns, cfg, opts)
 	if err != nil {
 		result, reason = "denied", "invalid"
 		// The message (returned to the requester) may quote annotation
