@@ -122,7 +122,7 @@ type Annotations struct {
 	// ScrapeTargets is prometheus.istio.io/scrape-targets; each port is a
 	// port number the sidecar does not reserve (the status port is checked
 	// where the merge knows it).
-	ScrapeTargets []scrapeTarget
+	ScrapeTargets []ScrapeTarget
 	// Resources are the proxy's requests and limits from the four resource
 	// annotations, only the annotated fields; nil when none is set (the
 	// values' resources apply, Istio's injection-template.yaml).

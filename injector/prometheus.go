@@ -16,11 +16,11 @@ type promConfig struct {
 	Scrape  string         `json:"scrape"`
 	Path    string         `json:"path"`
 	Port    string         `json:"port"`
-	Targets []scrapeTarget `json:"targets,omitempty"`
+	Targets []ScrapeTarget `json:"targets,omitempty"`
 }
 
-// scrapeTarget is one "port:path" entry of prometheus.istio.io/scrape-targets.
-type scrapeTarget struct {
+// ScrapeTarget is one "port:path" entry of prometheus.istio.io/scrape-targets.
+type ScrapeTarget struct {
 	Port string `json:"port"`
 	Path string `json:"path"`
 }
@@ -135,8 +135,8 @@ const maxScrapeTargets = 64
 // parseScrapeTargets parses prometheus.istio.io/scrape-targets, a
 // comma-separated list of "port" or "port:path", validating each port like
 // prometheus.io/port (the status port is checked by the merge, which knows it).
-func parseScrapeTargets(raw string) ([]scrapeTarget, error) {
-	var out []scrapeTarget
+func parseScrapeTargets(raw string) ([]ScrapeTarget, error) {
+	var out []ScrapeTarget
 	for _, item := range strings.Split(raw, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -149,7 +149,7 @@ func parseScrapeTargets(raw string) ([]scrapeTarget, error) {
 		if path != "" && !strings.HasPrefix(path, "/") {
 			return nil, fmt.Errorf("path %q of target %q must start with /", path, item)
 		}
-		out = append(out, scrapeTarget{Port: port, Path: path})
+		out = append(out, ScrapeTarget{Port: port, Path: path})
 		if len(out) > maxScrapeTargets {
 			return nil, fmt.Errorf("more than %d targets", maxScrapeTargets)
 		}
