@@ -187,10 +187,22 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	if len(res.Patch) == 0 {
 		reason = "unchanged"
 	}
+	patch, err := encodePatch(res.Patch)
+	if err != nil {
+		result, reason = "error", "encode"
+		log.Error(err, "encoding the injection patch")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: encoding the patch: %w", ns, podRef(pod, req.Name), err))
+	}
 	log.V(1).Info("injected sidecar", "reason", d.Reason, "ops", len(res.Patch))
-	resp := admission.Patched("", res.Patch...)
+	resp := admission.Allowed("")
+	if len(patch) > 0 {
+		// Set as bytes, so admission.Response.Complete does not marshal the
+		// ops again with encoding/json.
+		resp.Patch, resp.PatchType = patch, ptrTo(admissionv1.PatchTypeJSONPatch)
+	}
 	return resp.WithWarnings(append(d.Warnings, res.Warnings...)...)
 }
+
 
 // clusterInputs reads what injection needs from the cluster besides the pod:
 // ProxyConfig resources, the namespace's annotations and the native sidecar
