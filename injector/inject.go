@@ -217,7 +217,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		return err
 	}
 
-	st := Status{Revision: p.cfg.Revision()}
+	st := Status{Revision: p.cfg.Revision(), Volumes: make([]string, 0, len(vols))}
 	for _, vol := range vols {
 		st.Volumes = append(st.Volumes, vol.Name)
 	}
@@ -327,16 +327,14 @@ func dropNamed[T any](items []T, names []string, name func(T) string) []T {
 	return items
 }
 
-// mergeByName returns tmpl followed by the items of existing not named in tmpl.
+// mergeByName returns tmpl followed by the items of existing not named in
+// tmpl. tmpl is a template's short list: a linear search beats a map.
 func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
-	seen := make(map[string]bool, len(tmpl))
 	out := make([]T, 0, len(tmpl)+len(existing))
-	for _, t := range tmpl {
-		seen[name(t)] = true
-		out = append(out, t)
-	}
+	out = append(out, tmpl...)
 	for _, e := range existing {
-		if !seen[name(e)] {
+		n := name(e)
+		if !slices.ContainsFunc(tmpl, func(t T) bool { return name(t) == n }) {
 			out = append(out, e)
 		}
 	}

@@ -175,22 +175,24 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 				}
 				return append(ops, op("replace", p, y))
 			}
-			ops = fieldOp(ops, p+"/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
-			ops = fieldOp(ops, p+"/livenessProbe", x.LivenessProbe, y.LivenessProbe)
-			ops = fieldOp(ops, p+"/startupProbe", x.StartupProbe, y.StartupProbe)
-			return fieldOp(ops, p+"/lifecycle", x.Lifecycle, y.Lifecycle)
+			ops = fieldOp(ops, p, "/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
+			ops = fieldOp(ops, p, "/livenessProbe", x.LivenessProbe, y.LivenessProbe)
+			ops = fieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe)
+			return fieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle)
 		})
 }
 
-func fieldOp[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b *T) []jsonpatch.JsonPatchOperation {
+// fieldOp emits the op for field (under the item at path) from a to b; the
+// op's path is built only when there is one.
+func fieldOp[T any](ops []jsonpatch.JsonPatchOperation, path, field string, a, b *T) []jsonpatch.JsonPatchOperation {
 	switch {
 	case a == nil && b == nil:
 	case a == nil:
-		ops = append(ops, op("add", path, b))
+		ops = append(ops, op("add", path+field, b))
 	case b == nil:
-		ops = append(ops, op("remove", path, nil))
+		ops = append(ops, op("remove", path+field, nil))
 	case !equal(a, b):
-		ops = append(ops, op("replace", path, b))
+		ops = append(ops, op("replace", path+field, b))
 	}
 	return ops
 }

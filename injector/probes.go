@@ -24,6 +24,9 @@ func (p *params) rewriteProbes() bool {
 // tcpSocket lifecycle hooks at pilot-agent's status port and records the
 // originals in probers (Istio's pkg/kube/inject/app_probe.go).
 func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
+	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil && c.Lifecycle == nil {
+		return
+	}
 	base := "/app-health/" + c.Name + "/"
 	c.ReadinessProbe = p.rewriteProbe(c, c.ReadinessProbe, base+"readyz", probers)
 	c.LivenessProbe = p.rewriteProbe(c, c.LivenessProbe, base+"livez", probers)

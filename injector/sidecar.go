@@ -128,18 +128,19 @@ func (p *params) initContainer() *corev1.Container {
 		Args:            args,
 		ImagePullPolicy: v.ImagePullPolicy,
 		Env:             metadataEnv(p.proxyCfg),
-		Resources:       *p.resources.DeepCopy(),
 	}
+	p.resources.DeepCopyInto(&c.Resources)
+	s := new(scalars)
 	if p.cni {
 		c.Name = ValidationContainerName
 		c.SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr(false),
-			Privileged:               ptr(false),
+			AllowPrivilegeEscalation: s.bool(false),
+			Privileged:               s.bool(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			ReadOnlyRootFilesystem:   ptr(true),
-			RunAsNonRoot:             ptr(true),
-			RunAsUser:                ptr(p.proxyUID),
-			RunAsGroup:               ptr(p.proxyGID),
+			ReadOnlyRootFilesystem:   s.bool(true),
+			RunAsNonRoot:             s.bool(true),
+			RunAsUser:                s.int64(p.proxyUID),
+			RunAsGroup:               s.int64(p.proxyGID),
 		}
 		if p.mode == meshv1alpha1.ProxyConfig_TPROXY { // as -u above: validate as the UID the rules exclude
 			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
@@ -147,18 +148,99 @@ func (p *params) initContainer() *corev1.Container {
 		return c
 	}
 	c.SecurityContext = &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(v.Proxy.Privileged),
-		Privileged:               ptr(v.Proxy.Privileged),
+		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
+		Privileged:               s.bool(v.Proxy.Privileged),
 		Capabilities: &corev1.Capabilities{
 			Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
 			Drop: []corev1.Capability{"ALL"},
 		},
-		ReadOnlyRootFilesystem: ptr(false),
-		RunAsGroup:             ptr(int64(0)),
-		RunAsNonRoot:           ptr(false),
-		RunAsUser:              ptr(int64(0)),
+		ReadOnlyRootFilesystem: s.bool(false),
+		RunAsGroup:             s.int64(0),
+		RunAsNonRoot:           s.bool(false),
+		RunAsUser:              s.int64(0),
 	}
 	return c
+}
+
+// scalars backs the pointer fields of one container's securityContext with
+// one allocation instead of one per field; each field gets its own slot,
+// so no two fields share memory. Beyond its slots it allocates as ptr does.
+type scalars struct {
+	bools  [6]bool
+	ints   [4]int64
+	nb, ni int
+}
+
+func (s *scalars) bool(v bool) *bool {
+	if s.nb == len(s.bools) {
+		return ptr(v)
+	}
+	b := &s.bools[s.nb]
+	s.nb++
+	*b = v
+	return b
+}
+
+func (s *scalars) int64(v int64) *int64 {
+	if s.ni == len(s.ints) {
+		return ptr(v)
+	}
+	n := &s.ints[s.ni]
+	s.ni++
+	*n = v
+	return n
+}
+
+// envRefs backs the valueFrom sources of istio-proxy's env (eight field and
+// resource references, two allocations each otherwise) with three arrays;
+// each env var gets its own elements. Beyond its slots it allocates.
+type envRefs struct {
+	srcs   []corev1.EnvVarSource
+	fields []corev1.ObjectFieldSelector
+	res    []corev1.ResourceFieldSelector
+}
+
+func newEnvRefs(fields, resources int) *envRefs {
+	return &envRefs{
+		srcs:   make([]corev1.EnvVarSource, fields+resources),
+		fields: make([]corev1.ObjectFieldSelector, fields),
+		res:    make([]corev1.ResourceFieldSelector, resources),
+	}
+}
+
+func (r *envRefs) source() *corev1.EnvVarSource {
+	if len(r.srcs) == 0 {
+		return &corev1.EnvVarSource{}
+	}
+	s := &r.srcs[0]
+	r.srcs = r.srcs[1:]
+	return s
+}
+
+// field is fieldEnv(name, path).
+func (r *envRefs) field(name, path string) corev1.EnvVar {
+	if len(r.fields) == 0 {
+		return fieldEnv(name, path)
+	}
+	sel := &r.fields[0]
+	r.fields = r.fields[1:]
+	sel.FieldPath = path
+	src := r.source()
+	src.FieldRef = sel
+	return corev1.EnvVar{Name: name, ValueFrom: src}
+}
+
+// resource is resourceEnv(name, res).
+func (r *envRefs) resource(name, res string) corev1.EnvVar {
+	if len(r.res) == 0 {
+		return resourceEnv(name, res)
+	}
+	sel := &r.res[0]
+	r.res = r.res[1:]
+	*sel = corev1.ResourceFieldSelector{Resource: res, Divisor: one}
+	src := r.source()
+	src.ResourceFieldRef = sel
+	return corev1.EnvVar{Name: name, ValueFrom: src}
 }
 
 func metadataEnv(pc *meshv1alpha1.ProxyConfig) []corev1.EnvVar {
@@ -197,7 +279,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Resources = *p.resources.DeepCopy()
+	p.resources.DeepCopyInto(&c.Resources)
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 	}
@@ -228,14 +310,15 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 			Command: []string{"pilot-agent", "request", "--debug-port=" + strconv.Itoa(int(p.statusPort)), "POST", "drain"}}}}
 	}
+	s := new(scalars)
 	sc := &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(v.Proxy.Privileged),
-		Privileged:               ptr(v.Proxy.Privileged),
+		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
+		Privileged:               s.bool(v.Proxy.Privileged),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		ReadOnlyRootFilesystem:   ptr(true),
-		RunAsGroup:               ptr(p.proxyGID),
-		RunAsNonRoot:             ptr(true),
-		RunAsUser:                ptr(p.proxyUID),
+		ReadOnlyRootFilesystem:   s.bool(true),
+		RunAsGroup:               s.int64(p.proxyGID),
+		RunAsNonRoot:             s.bool(true),
+		RunAsUser:                s.int64(p.proxyUID),
 	}
 	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
 	netBind := p.annos.CapNetBindService
@@ -323,24 +406,25 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 			appNames = append(appNames, n)
 		}
 	}
+	refs := newEnvRefs(6, 2)
 	env = append(env,
 		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
 		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
-		fieldEnv("POD_NAME", "metadata.name"),
-		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-		fieldEnv("INSTANCE_IP", "status.podIP"),
-		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
-		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
+		refs.field("POD_NAME", "metadata.name"),
+		refs.field("POD_NAMESPACE", "metadata.namespace"),
+		refs.field("INSTANCE_IP", "status.podIP"),
+		refs.field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+		refs.field("HOST_IP", "status.hostIP"),
+		refs.resource("ISTIO_CPU_LIMIT", "limits.cpu"),
 		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
 		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
 	)
 	if gw {
-		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory"),
+		env = append(env, refs.resource("GOMEMLIMIT", "limits.memory"),
 			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
 	} else {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-			resourceEnv("GOMEMLIMIT", "limits.memory"))
+			refs.resource("GOMEMLIMIT", "limits.memory"))
 	}
 	mode := p.mode.String()
 	if gw {
@@ -352,7 +436,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	env = append(env,
 		corev1.EnvVar{Name: "ISTIO_META_CLUSTER_ID", Value: clusterID},
-		fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
+		refs.field("ISTIO_META_NODE_NAME", "spec.nodeName"),
 		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: mode},
 	)
 	workload := pod.Labels[LabelWorkloadName]
