@@ -279,7 +279,9 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.resources.DeepCopyInto(&c.Resources)
+	// The proxy takes the resources resolved for this request; the init
+	// container got a copy.
+	c.Resources = p.resources
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 	}

@@ -91,15 +91,16 @@ type quantityEncoder struct{}
 func (quantityEncoder) IsEmpty(unsafe.Pointer) bool { return false }
 
 func (quantityEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
-	q := *(*resource.Quantity)(ptr) // String caches; the pod's value stays as it is
-	writeQuantity(s, &q)
+	writeQuantity(s, (*resource.Quantity)(ptr))
 }
 
-// writeQuantity writes q's canonical form, quoted; String returns the form
-// q was parsed from when that is canonical, without allocating.
+// writeQuantity writes q's canonical form, quoted, formatting it straight
+// into the stream's spare capacity (Quantity.String would allocate it).
 func writeQuantity(s *jsoniter.Stream, q *resource.Quantity) {
 	s.WriteRaw(`"`)
-	s.WriteRaw(q.String())
+	buf := s.Buffer()
+	number, suffix := q.CanonicalizeBytes(buf[len(buf):])
+	s.SetBuffer(append(append(buf, number...), suffix...))
 	s.WriteRaw(`"`)
 }
 
