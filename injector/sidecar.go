@@ -82,7 +82,8 @@ func (p *params) initContainer() *corev1.Container {
 	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
 		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
 	}
-	args := []string{
+	args := make([]string, 0, 32) // room for the optional flags below
+	args = append(args,
 		"istio-iptables",
 		"-p", strconv.Itoa(int(m.ProxyListenPort)),
 		"-z", strconv.Itoa(int(m.ProxyInboundListenPort)),
@@ -91,8 +92,8 @@ func (p *params) initContainer() *corev1.Container {
 		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
 		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
 		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
-		"-d", "15090,15021," + excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
-	}
+		"-d", "15090,15021,"+excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
+	)
 	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ",")
 	// An annotation set to "" still adds the flag (Istio's template tests isset).
 	if a.IncludeOutboundPorts.Set || *v.Proxy.IncludeOutboundPorts != "" {
@@ -286,22 +287,30 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 	}
 	if p.statusPort != 0 {
-		get := &corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}
+		// Both probes and their actions in one allocation; each probe has its own action.
+		pr := new(struct {
+			startup, readiness       corev1.Probe
+			startupGet, readinessGet corev1.HTTPGetAction
+		})
+		pr.readinessGet = corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}
+		pr.startupGet = pr.readinessGet
 		if *v.Proxy.StartupProbe.Enabled {
-			c.StartupProbe = &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{HTTPGet: get.DeepCopy()},
+			pr.startup = corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &pr.startupGet},
 				PeriodSeconds:    1,
 				TimeoutSeconds:   3,
 				FailureThreshold: *v.Proxy.StartupProbe.FailureThreshold,
 			}
+			c.StartupProbe = &pr.startup
 		}
-		c.ReadinessProbe = &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: get},
+		pr.readiness = corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &pr.readinessGet},
 			InitialDelaySeconds: p.annos.ReadinessInitialDelaySeconds.Or(*v.Proxy.ReadinessInitialDelaySeconds),
 			PeriodSeconds:       p.annos.ReadinessPeriodSeconds.Or(*v.Proxy.ReadinessPeriodSeconds),
 			TimeoutSeconds:      3,
 			FailureThreshold:    p.annos.ReadinessFailureThreshold.Or(*v.Proxy.ReadinessFailureThreshold),
 		}
+		c.ReadinessProbe = &pr.readiness
 	}
 	switch {
 	case v.Proxy.Lifecycle != nil:
@@ -518,11 +527,12 @@ func podPortsJSON(pod *corev1.Pod) (string, error) {
 
 func (p *params) proxyMounts() []corev1.VolumeMount {
 	v := p.cfg.Values.Global
-	ms := []corev1.VolumeMount{
-		{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
-		{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
-		{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
-	}
+	ms := make([]corev1.VolumeMount, 0, 12) // room for all, so one allocation
+	ms = append(ms,
+		corev1.VolumeMount{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
+		corev1.VolumeMount{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
+		corev1.VolumeMount{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
+	)
 	if v.PilotCertProvider == "istiod" {
 		ms = append(ms, corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"})
 		if p.template != TemplateGateway { // Istio's gateway template mounts no CRL

@@ -207,10 +207,13 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	if len(patch) > 0 {
 		// Set as bytes, so admission.Response.Complete does not marshal the
 		// ops again with encoding/json.
-		resp.Patch, resp.PatchType = patch, ptrTo(admissionv1.PatchTypeJSONPatch)
+		resp.Patch, resp.PatchType = patch, &jsonPatchType
 	}
 	return resp.WithWarnings(append(d.Warnings, res.Warnings...)...)
 }
+
+// jsonPatchType is every patched response's patchType (read only).
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
 
 // clusterInputs reads what injection needs from the cluster besides the pod:
 // ProxyConfig resources, the namespace's annotations and the native sidecar
