@@ -1,5 +1,18 @@
 package injector
 
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
 // Annotation and label keys read or written by injection (Istio's pkg/kube/inject and
 // injection-template.yaml).
 const (
@@ -60,3 +73,300 @@ const (
 	InitContainerName       = "istio-init"
 	ValidationContainerName = "istio-validation"
 )
+
+// Optional is an annotation's parsed value and whether the pod set it.
+type Optional[T any] struct {
+	Value T
+	Set   bool
+}
+
+// Or is the value, or def when the pod did not set the annotation.
+func (o Optional[T]) Or(def T) T {
+	if o.Set {
+		return o.Value
+	}
+	return def
+}
+
+func some[T any](v T) Optional[T] { return Optional[T]{Value: v, Set: true} }
+
+// Annotations are the pod's injection annotations, each parsed once into its
+// typed value by ParseAnnotations; resolution and rendering read only these.
+// Lists that istio-iptables receives verbatim (CIDRs, ports, interfaces) are
+// validated and kept as written, as Istio's template passes them on.
+type Annotations struct {
+	// Template is inject.istio.io/templates: TemplateSidecar when absent.
+	Template string
+	// ProxyConfig holds only the fields proxy.istio.io/config sets; nil when absent.
+	ProxyConfig      *meshv1alpha1.ProxyConfig
+	InterceptionMode Optional[meshv1alpha1.ProxyConfig_InboundInterceptionMode]
+	StatusPort       Optional[int32] // 0 turns the status server off
+	// Readiness probe settings of istio-proxy.
+	ReadinessInitialDelaySeconds Optional[int32]
+	ReadinessPeriodSeconds       Optional[int32]
+	ReadinessFailureThreshold    Optional[int32]
+
+	IncludeOutboundIPRanges  Optional[string]
+	ExcludeOutboundIPRanges  Optional[string]
+	IncludeInboundPorts      Optional[string]
+	ExcludeInboundPorts      Optional[string]
+	IncludeOutboundPorts     Optional[string]
+	ExcludeOutboundPorts     Optional[string]
+	ReadinessAppPorts        Optional[string] // validated only: pilot-agent reads it from the pod
+	TrafficAppPorts          Optional[string] // validated only
+	ExcludeInterfaces        Optional[string]
+	KubevirtInterfaces       Optional[string]
+	RerouteVirtualInterfaces Optional[string]
+
+	MergeMetrics Optional[bool]
+	// ScrapeTargets is prometheus.istio.io/scrape-targets; each port is a
+	// port number the sidecar does not reserve (the status port is checked
+	// where the merge knows it).
+	ScrapeTargets []ScrapeTarget
+	// Resources are the proxy's requests and limits from the four resource
+	// annotations, only the annotated fields; nil when none is set (the
+	// values' resources apply, Istio's injection-template.yaml).
+	Resources *corev1.ResourceRequirements
+
+	NativeSidecar         Optional[bool] // an invalid value is ignored with a warning
+	RewriteAppHTTPProbers Optional[bool] // an invalid value is ignored with a warning
+	// ProxyImage is a full image name; a value without "/" is not one and
+	// is ignored, as Istio's template ignores it.
+	ProxyImage        Optional[string]
+	ProxyImageType    Optional[string]
+	LogLevel          Optional[string]
+	ComponentLogLevel Optional[string]
+	AgentLogLevel     Optional[string]
+	// BootstrapOverride names the ConfigMap of a custom Envoy bootstrap.
+	BootstrapOverride Optional[string]
+	CapNetBindService bool
+	// UserVolumes and UserVolumeMounts are read by the sidecar template only
+	// (the others do not parse them).
+	UserVolumes      []corev1.Volume
+	UserVolumeMounts []corev1.VolumeMount
+
+	// Warnings are for values that are ignored rather than denied.
+	Warnings []string
+}
+
+// annotationParser collects the parse errors of one pod's annotations.
+type annotationParser struct {
+	annos map[string]string
+	errs  []error
+}
+
+func (ap *annotationParser) bad(key string, err error) {
+	ap.errs = append(ap.errs, fieldErr("annotation "+key, err))
+}
+
+// get returns the annotation's value, parsed by parse; a parse error names
+// the annotation and leaves it unset.
+func get[T any](ap *annotationParser, key string, parse func(string) (T, error)) Optional[T] {
+	s, ok := ap.annos[key]
+	if !ok {
+		return Optional[T]{}
+	}
+	v, err := parse(s)
+	if err != nil {
+		ap.bad(key, err)
+		return Optional[T]{}
+	}
+	return some(v)
+}
+
+// checked is the annotation as written, after check accepts it.
+func checked(check func(string) error) func(string) (string, error) {
+	return func(s string) (string, error) { return s, check(s) }
+}
+
+func verbatim(s string) (string, error) { return s, nil }
+
+// ParseAnnotations parses the injection annotations of a pod. Invalid values
+// deny the pod (Istio's pkg/kube/inject/validate.go validateAnnotations):
+// the error joins one FieldError per bad annotation. Values Istio ignores
+// when invalid (nativeSidecar, rewriteAppHTTPProbers) become Warnings.
+func ParseAnnotations(annos map[string]string) (*Annotations, error) {
+	ap := &annotationParser{annos: annos}
+	a := &Annotations{Template: TemplateSidecar}
+	if t := get(ap, AnnotationInjectTemplates, parseTemplates); t.Set {
+		a.Template = t.Value
+	}
+	a.ProxyConfig = get(ap, AnnotationProxyConfig, func(s string) (*meshv1alpha1.ProxyConfig, error) {
+		return config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
+	}).Value
+	a.InterceptionMode = get(ap, AnnotationInterceptionMode, parseInterceptionMode)
+	a.StatusPort = get(ap, AnnotationStatusPort, func(s string) (int32, error) { return parsePort(s, true) })
+	a.ReadinessInitialDelaySeconds = get(ap, AnnotationReadinessDelay, parseProbeInt)
+	a.ReadinessPeriodSeconds = get(ap, AnnotationReadinessPeriod, parseProbeInt)
+	a.ReadinessFailureThreshold = get(ap, AnnotationReadinessFailure, parseProbeInt)
+	a.IncludeOutboundIPRanges = get(ap, AnnotationIncludeOutboundIPs, checked(wildcardOr(checkCIDRList)))
+	a.ExcludeOutboundIPRanges = get(ap, AnnotationExcludeOutboundIPs, checked(checkCIDRList))
+	a.IncludeInboundPorts = get(ap, AnnotationIncludeInboundPorts, checked(wildcardOr(checkPortList)))
+	a.ExcludeInboundPorts = get(ap, AnnotationExcludeInboundPorts, checked(checkPortList))
+	a.IncludeOutboundPorts = get(ap, AnnotationIncludeOutboundPorts, checked(checkPortList))
+	a.ExcludeOutboundPorts = get(ap, AnnotationExcludeOutboundPorts, checked(checkPortList))
+	a.ReadinessAppPorts = get(ap, AnnotationReadinessAppPorts, checked(checkPortList))
+	a.TrafficAppPorts = get(ap, AnnotationTrafficAppPorts, checked(checkPortList))
+	a.ExcludeInterfaces = get(ap, AnnotationExcludeInterfaces, checked(validateInterfaces))
+	a.KubevirtInterfaces = get(ap, AnnotationKubevirtInterfaces, checked(validateInterfaces))
+	a.RerouteVirtualInterfaces = get(ap, AnnotationRerouteVirtual, checked(validateInterfaces))
+	a.MergeMetrics = get(ap, AnnotationMergeMetrics, func(s string) (bool, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, fmt.Errorf("%q is not a boolean", s)
+		}
+		return b, nil
+	})
+	a.Resources = ap.resources()
+	a.ScrapeTargets = get(ap, AnnotationPromScrapeTargets, parseScrapeTargets).Value
+
+	a.NativeSidecar = ap.lenientBool(a, AnnotationNativeSidecar, "not true or false", func(s string) (bool, error) {
+		switch strings.ToLower(s) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return false, errors.New("not true or false")
+	})
+	a.RewriteAppHTTPProbers = ap.lenientBool(a, AnnotationRewriteProbes, "not a boolean", strconv.ParseBool)
+	if img := get(ap, AnnotationProxyImage, verbatim); strings.Contains(img.Value, "/") {
+		a.ProxyImage = img
+	}
+	a.ProxyImageType = get(ap, AnnotationProxyImageType, verbatim)
+	a.LogLevel = get(ap, AnnotationLogLevel, verbatim)
+	a.ComponentLogLevel = get(ap, AnnotationComponentLog, verbatim)
+	a.AgentLogLevel = get(ap, AnnotationAgentLogLevel, verbatim)
+	a.BootstrapOverride = get(ap, AnnotationBootstrapOverride, verbatim)
+	a.CapNetBindService = strings.EqualFold(annos[AnnotationCapNetBind], "true")
+	if a.Template == TemplateSidecar {
+		a.UserVolumes = get(ap, AnnotationUserVolume, func(s string) ([]corev1.Volume, error) {
+			return parseNamedList(s, func(v *corev1.Volume) *string { return &v.Name })
+		}).Value
+		a.UserVolumeMounts = get(ap, AnnotationUserVolumeMount, func(s string) ([]corev1.VolumeMount, error) {
+			return parseNamedList(s, func(m *corev1.VolumeMount) *string { return &m.Name })
+		}).Value
+	}
+	if len(ap.errs) > 0 {
+		return nil, errors.Join(ap.errs...)
+	}
+	return a, nil
+}
+
+// lenientBool parses a boolean Istio ignores when invalid: the value is then
+// unset and a warning says so.
+func (ap *annotationParser) lenientBool(a *Annotations, key, what string, parse func(string) (bool, error)) Optional[bool] {
+	s, ok := ap.annos[key]
+	if !ok {
+		return Optional[bool]{}
+	}
+	b, err := parse(s)
+	if err != nil {
+		a.Warnings = append(a.Warnings, fmt.Sprintf("annotation %s %s is %s; ignored", key, strconv.Quote(s), what))
+		return Optional[bool]{}
+	}
+	return some(b)
+}
+
+// resources reads the four resource annotations: any of them replaces the
+// values' resources with only the annotated fields (Istio's injection-template.yaml).
+func (ap *annotationParser) resources() *corev1.ResourceRequirements {
+	var out *corev1.ResourceRequirements
+	for _, r := range []struct {
+		key   string
+		limit bool
+		name  corev1.ResourceName
+	}{
+		{AnnotationProxyCPU, false, corev1.ResourceCPU},
+		{AnnotationProxyMemory, false, corev1.ResourceMemory},
+		{AnnotationProxyCPULimit, true, corev1.ResourceCPU},
+		{AnnotationProxyMemoryLimit, true, corev1.ResourceMemory},
+	} {
+		if _, ok := ap.annos[r.key]; !ok {
+			continue
+		}
+		if out == nil {
+			out = &corev1.ResourceRequirements{}
+		}
+		q := get(ap, r.key, parseQuantity)
+		if !q.Set {
+			continue
+		}
+		target := &out.Requests
+		if r.limit {
+			target = &out.Limits
+		}
+		if *target == nil {
+			*target = corev1.ResourceList{}
+		}
+		(*target)[r.name] = q.Value
+	}
+	return out
+}
+
+// parseInterceptionMode accepts Istio's three modes, spelled exactly
+// (Istio's validate.go validateInterceptionMode).
+func parseInterceptionMode(s string) (meshv1alpha1.ProxyConfig_InboundInterceptionMode, error) {
+	switch s {
+	case "REDIRECT":
+		return meshv1alpha1.ProxyConfig_REDIRECT, nil
+	case "TPROXY":
+		return meshv1alpha1.ProxyConfig_TPROXY, nil
+	case "NONE":
+		return meshv1alpha1.ProxyConfig_NONE, nil
+	}
+	return 0, fmt.Errorf("%q is not REDIRECT, TPROXY or NONE", s)
+}
+
+// parseProbeInt reads a readiness probe setting. Istio validates a uint32
+// (validate.go validateUInt32) but the probe field is an int32, so a value
+// above 2^31-1 would make Istio's injected pod undecodable; it is denied here.
+func parseProbeInt(s string) (int32, error) {
+	n, err := strconv.ParseUint(s, 10, 31)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a non-negative integer", s)
+	}
+	return int32(n), nil
+}
+
+// wildcardOr accepts "*" (exactly) or what check accepts (Istio's
+// validate.go ValidateIncludeIPRanges, ValidateIncludeInboundPorts).
+func wildcardOr(check func(string) error) func(string) error {
+	return func(s string) error {
+		if s == "*" {
+			return nil
+		}
+		return check(s)
+	}
+}
+
+// checkCIDRList accepts "" or comma-separated CIDRs, each exactly a prefix:
+// no spaces, no empty items (Istio's validate.go validateCIDRList).
+// istio-iptables skips an item it cannot parse, so such an item would
+// silently not be captured or excluded.
+func checkCIDRList(s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, c := range strings.Split(s, ",") {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return fmt.Errorf("%q is not a CIDR", c)
+		}
+	}
+	return nil
+}
+
+// checkPortList accepts a comma-separated list of ports 0-65535, spaces
+// around items allowed, or "" (Istio's validate.go parsePorts).
+func checkPortList(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		if _, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16); err != nil {
+			return fmt.Errorf("%q is not a port number", f)
+		}
+	}
+	return nil
+}

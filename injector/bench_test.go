@@ -26,7 +26,7 @@ func BenchmarkInject(b *testing.B) {
 			pod := benchPod(envs)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Inject(pod, "app", cfg); err != nil {
+				if _, err := Inject(pod, "app", cfg, Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

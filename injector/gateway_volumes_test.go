@@ -24,7 +24,7 @@ func TestGatewayCredentialVolumesAreEmptyDir(t *testing.T) {
 		if c.template == TemplateSidecar {
 			pod.Spec.Containers[0].Name = "app"
 		}
-		res, err := Inject(pod, "default", config.Default())
+		res, err := Inject(pod, "default", config.Default(), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", c.template, err)
 		}

@@ -103,14 +103,14 @@ func (p *params) checkPrivilegedAnnotations() error {
 		errs = append(errs, fieldErr(field, fmt.Errorf("%s, which %s does not permit", what, allowPrivilegedKey)))
 	}
 	meshPC := p.operatorCfg
-	if p.mode == "TPROXY" && meshPC.GetInterceptionMode().String() != "TPROXY" {
+	if p.mode == meshv1alpha1.ProxyConfig_TPROXY && meshPC.GetInterceptionMode() != meshv1alpha1.ProxyConfig_TPROXY {
 		field := "annotation " + AnnotationInterceptionMode
-		if _, ok := p.annos[AnnotationInterceptionMode]; !ok {
+		if !p.annos.InterceptionMode.Set {
 			field = "annotation " + AnnotationProxyConfig + " (interceptionMode)"
 		}
 		deny(field, "TPROXY runs istio-proxy as root with NET_ADMIN")
 	}
-	if strings.EqualFold(p.annos[AnnotationCapNetBind], "true") {
+	if p.annos.CapNetBindService {
 		deny("annotation "+AnnotationCapNetBind, "it runs istio-proxy as root with NET_BIND_SERVICE")
 	}
 	if p.proxyCfg.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] == "true" && meshPC.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] != "true" {

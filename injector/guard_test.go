@@ -182,7 +182,7 @@ func TestGuardPodOverrides(t *testing.T) {
 			for _, m := range tc.mutate {
 				m(pod)
 			}
-			res, err := Inject(pod, "app", cfg)
+			res, err := Inject(pod, "app", cfg, Options{})
 			if len(tc.wantErr) > 0 {
 				if err == nil {
 					t.Fatal("expected the pod to be denied")
@@ -226,7 +226,7 @@ func TestGuardPodOverrides(t *testing.T) {
 			}
 			// Idempotence: re-injecting the result changes nothing (also the warning repeats, same pod).
 			got := applyPatch(t, pod, res)
-			res2, err := Inject(got, "app", cfg)
+			res2, err := Inject(got, "app", cfg, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

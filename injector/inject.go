@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -33,22 +34,11 @@ type Status struct {
 	Revision         string   `json:"revision"`
 }
 
-// Inject builds the injected pod for pod (admitted into namespace) and the
-// JSON Patch from pod to it. It does not decide whether to inject (see
-// Decide). Errors name the offending annotation or field; they deny the pod.
-func Inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot) (*Result, error) {
-	return InjectWith(pod, namespace, cfg, Options{})
-}
-
-// InjectOwned is Inject for a pod template whose owning workload is known
-// (meshguard inject on a Deployment etc.), instead of inferring it.
-func InjectOwned(pod *corev1.Pod, namespace string, owner Owner, cfg *config.Snapshot) (*Result, error) {
-	return InjectWith(pod, namespace, cfg, Options{Owner: &owner})
-}
-
-// Options are per-request inputs beyond the pod and the config.
+// Options are Inject's per-request inputs beyond the pod and the config;
+// every field is optional.
 type Options struct {
-	// Owner overrides the owner inferred from the pod.
+	// Owner is the pod's owning workload when the caller knows it (meshguard
+	// inject on a Deployment etc.); nil infers it from the pod (InferOwner).
 	Owner *Owner
 	// ProxyEnv are extra istio-proxy env vars (from the webhook URL path, e.g.
 	// ISTIO_META_CLUSTER_ID, ISTIO_META_NETWORK); they replace same-named
@@ -72,12 +62,12 @@ type Options struct {
 	NativeSidecarsNote string
 }
 
-// InjectWith is Inject with Options.
-func InjectWith(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
-	return inject(pod, namespace, opts, cfg)
-}
-
-func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapshot) (*Result, error) {
+// Inject builds the injected pod for pod (admitted into namespace, or the
+// pod's own when empty) and the JSON Patch from pod to it; opts carries the
+// per-request inputs (the zero Options: none). It does not decide whether to
+// inject (see Decide) and does not modify pod. Errors name the offending
+// annotation or field; they deny the pod.
+func Inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
 	if namespace == "" {
 		namespace = pod.Namespace
 	}
@@ -95,15 +85,10 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
-	p, err := resolveParams(out, namespace, cfg, opts)
+	p, err := resolveParams(out, namespace, cfg, opts, userOverrides)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
-	if opts.Owner != nil {
-		p.owner = *opts.Owner
-	}
-	p.proxyEnv = opts.ProxyEnv
-	p.overrides = userOverrides
 	apply := p.apply
 	if p.template == TemplateGrpcSimple {
 		apply = p.applyGrpcSimple
@@ -199,7 +184,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Annotations = map[string]string{}
 	}
 	var init *corev1.Container
-	if p.template == TemplateSidecar && (p.mode != "NONE" || p.cni) {
+	if p.template == TemplateSidecar && (p.mode != meshv1alpha1.ProxyConfig_NONE || p.cni) {
 		init = p.initContainer()
 	}
 	proxy, err := p.proxyContainer(pod)
@@ -232,7 +217,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		return err
 	}
 
-	st := Status{Revision: p.cfg.Revision()}
+	st := Status{Revision: p.cfg.Revision(), Volumes: make([]string, 0, len(vols))}
 	for _, vol := range vols {
 		st.Volumes = append(st.Volumes, vol.Name)
 	}
@@ -342,16 +327,14 @@ func dropNamed[T any](items []T, names []string, name func(T) string) []T {
 	return items
 }
 
-// mergeByName returns tmpl followed by the items of existing not named in tmpl.
+// mergeByName returns tmpl followed by the items of existing not named in
+// tmpl. tmpl is a template's short list: a linear search beats a map.
 func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
-	seen := make(map[string]bool, len(tmpl))
 	out := make([]T, 0, len(tmpl)+len(existing))
-	for _, t := range tmpl {
-		seen[name(t)] = true
-		out = append(out, t)
-	}
+	out = append(out, tmpl...)
 	for _, e := range existing {
-		if !seen[name(e)] {
+		n := name(e)
+		if !slices.ContainsFunc(tmpl, func(t T) bool { return name(t) == n }) {
 			out = append(out, e)
 		}
 	}
@@ -409,16 +392,16 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		setIfAbsent(a, AnnotationDefaultContainer, apps[0])
 	}
 	if p.cni && sidecar {
-		v := p.cfg.Values.Global.Proxy
-		a[AnnotationInterceptionMode] = p.mode
-		a[AnnotationIncludeOutboundIPs] = p.anno(AnnotationIncludeOutboundIPs, *v.IncludeIPRanges)
-		a[AnnotationExcludeOutboundIPs] = p.anno(AnnotationExcludeOutboundIPs, *v.ExcludeIPRanges)
-		a[AnnotationIncludeInboundPorts] = p.anno(AnnotationIncludeInboundPorts, *v.IncludeInboundPorts)
-		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, p.anno(AnnotationExcludeInboundPorts, *v.ExcludeInboundPorts))
-		if s := p.anno(AnnotationIncludeOutboundPorts, *v.IncludeOutboundPorts); s != "" {
+		v, pa := p.cfg.Values.Global.Proxy, p.annos
+		a[AnnotationInterceptionMode] = p.mode.String()
+		a[AnnotationIncludeOutboundIPs] = pa.IncludeOutboundIPRanges.Or(*v.IncludeIPRanges)
+		a[AnnotationExcludeOutboundIPs] = pa.ExcludeOutboundIPRanges.Or(*v.ExcludeIPRanges)
+		a[AnnotationIncludeInboundPorts] = pa.IncludeInboundPorts.Or(*v.IncludeInboundPorts)
+		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, pa.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
+		if s := pa.IncludeOutboundPorts.Or(*v.IncludeOutboundPorts); s != "" {
 			a[AnnotationIncludeOutboundPorts] = s
 		}
-		if s := p.anno(AnnotationExcludeOutboundPorts, *v.ExcludeOutboundPorts); s != "" {
+		if s := pa.ExcludeOutboundPorts.Or(*v.ExcludeOutboundPorts); s != "" {
 			a[AnnotationExcludeOutboundPorts] = s
 		}
 		if p.cfg.Values.Pilot.CNI.Provider == "multus" {

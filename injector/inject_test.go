@@ -80,7 +80,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			pod := loadPod(t, in)
 			cfg := snapshotFor(t, in)
-			res, err := Inject(pod, pod.Namespace, cfg)
+			res, err := Inject(pod, pod.Namespace, cfg, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestGolden(t *testing.T) {
 			}
 
 			// Idempotence: injecting the injected pod again changes nothing.
-			res2, err := Inject(got, pod.Namespace, cfg)
+			res2, err := Inject(got, pod.Namespace, cfg, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestGolden(t *testing.T) {
 func TestInjectDoesNotModifyInput(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/native-probes.in.yaml")
 	before := pod.DeepCopy()
-	if _, err := Inject(pod, "shop", config.Default()); err != nil {
+	if _, err := Inject(pod, "shop", config.Default(), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !equality.Semantic.DeepEqual(before, pod) {
@@ -159,7 +159,7 @@ func TestInjectInvalidAnnotations(t *testing.T) {
 		t.Run(tc.anno+"="+tc.value, func(t *testing.T) {
 			pod := loadPod(t, "testdata/golden/plain.in.yaml")
 			pod.Annotations = map[string]string{tc.anno: tc.value}
-			_, err := Inject(pod, "app", config.Default())
+			_, err := Inject(pod, "app", config.Default(), Options{})
 			if err == nil {
 				t.Fatal("expected an error")
 			}
@@ -173,13 +173,13 @@ func TestInjectInvalidAnnotations(t *testing.T) {
 func TestInjectRejectsBadContainers(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/plain.in.yaml")
 	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: ProxyContainerName}, corev1.Container{Name: ProxyContainerName})
-	_, err := Inject(pod, "app", config.Default())
+	_, err := Inject(pod, "app", config.Default(), Options{})
 	if err == nil || !strings.Contains(err.Error(), "declared twice") {
 		t.Fatalf("duplicate istio-proxy: %v", err)
 	}
 	empty := loadPod(t, "testdata/golden/plain.in.yaml")
 	empty.Spec.Containers = nil
-	if _, err := Inject(empty, "app", config.Default()); err == nil || !strings.Contains(err.Error(), "spec.containers") {
+	if _, err := Inject(empty, "app", config.Default(), Options{}); err == nil || !strings.Contains(err.Error(), "spec.containers") {
 		t.Fatalf("pod without containers: %v", err)
 	}
 }
@@ -188,7 +188,7 @@ func TestInjectWarnings(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/plain.in.yaml")
 	pod.Annotations = map[string]string{AnnotationNativeSidecar: "sometimes", AnnotationRewriteProbes: "perhaps"}
 	pod.Spec.DNSPolicy = corev1.DNSDefault
-	res, err := Inject(pod, "app", config.Default())
+	res, err := Inject(pod, "app", config.Default(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestInjectWarnings(t *testing.T) {
 
 func TestInitArgsDefaults(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/plain.in.yaml")
-	res, err := Inject(pod, "app", config.Default())
+	res, err := Inject(pod, "app", config.Default(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestInitArgsDefaults(t *testing.T) {
 func TestInterceptionNoneHasNoInit(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/plain.in.yaml")
 	pod.Annotations = map[string]string{AnnotationInterceptionMode: "NONE"}
-	res, err := Inject(pod, "app", config.Default())
+	res, err := Inject(pod, "app", config.Default(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestReinjectClassicToNative(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/native-probes.in.yaml")
 	delete(pod.Annotations, AnnotationNativeSidecar)
 	cfg := config.Default()
-	classic, err := Inject(pod, "shop", cfg)
+	classic, err := Inject(pod, "shop", cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestReinjectClassicToNative(t *testing.T) {
 	}
 	in := applyPatch(t, pod, classic)
 	in.Annotations[AnnotationNativeSidecar] = "true"
-	native, err := Inject(in, "shop", cfg)
+	native, err := Inject(in, "shop", cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func names(cs []corev1.Container) string {
 
 func TestInjectProxyEnvFromURL(t *testing.T) {
 	pod := loadPod(t, "testdata/golden/plain.in.yaml")
-	res, err := InjectWith(pod, "app", config.Default(), Options{ProxyEnv: map[string]string{
+	res, err := Inject(pod, "app", config.Default(), Options{ProxyEnv: map[string]string{
 		"ISTIO_META_NETWORK": "net-b", "ISTIO_META_CLUSTER_ID": "east", "FOO": "bar",
 	}})
 	if err != nil {
@@ -326,7 +326,7 @@ func TestNativeSidecarsAuto(t *testing.T) {
 			if tc.annotation != "" {
 				pod.Annotations = map[string]string{AnnotationNativeSidecar: tc.annotation}
 			}
-			res, err := InjectWith(pod, "app", tc.cfg, Options{NativeSidecars: tc.detected, NativeSidecarsNote: note})
+			res, err := Inject(pod, "app", tc.cfg, Options{NativeSidecars: tc.detected, NativeSidecarsNote: note})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,7 +54,7 @@ func TestOpenShiftInjection(t *testing.T) {
 	}
 	inject := func(cfg *config.Snapshot) *corev1.Pod {
 		t.Helper()
-		res, err := InjectWith(loadPod(t, "testdata/golden/plain.in.yaml"), "app", cfg, Options{NamespaceAnnotations: ns})
+		res, err := Inject(loadPod(t, "testdata/golden/plain.in.yaml"), "app", cfg, Options{NamespaceAnnotations: ns})
 		if err != nil {
 			t.Fatal(err)
 		}

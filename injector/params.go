@@ -2,13 +2,13 @@ package injector
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,14 +17,14 @@ import (
 	"github.com/meshguard/meshguard/injector/config"
 )
 
-// params are the per-pod inputs of the sidecar, resolved from annotations and
-// config once, after validation (Istio's pkg/kube/inject/webhook.go inject).
+// params are the per-pod inputs of the sidecar, resolved completely by
+// resolveParams before anything is rendered (Istio's pkg/kube/inject/webhook.go inject).
 type params struct {
 	cfg       *config.Snapshot
-	template  string // TemplateSidecar or TemplateGateway
+	template  string // TemplateSidecar, TemplateGateway or TemplateGrpcSimple
 	namespace string
 	owner     Owner
-	annos     map[string]string
+	annos     *Annotations // the pod's injection annotations, parsed
 	proxyCfg  *meshv1alpha1.ProxyConfig
 	// operatorCfg is the mesh defaultConfig with the root namespace's
 	// ProxyConfig resource: the operator's settings, not allow-listed.
@@ -33,7 +33,7 @@ type params struct {
 	// precedence first, to name the source of a setting in messages.
 	podLayers  []proxyConfigLayer
 	proxyJSON  string
-	mode       string // REDIRECT, TPROXY or NONE
+	mode       meshv1alpha1.ProxyConfig_InboundInterceptionMode // REDIRECT, TPROXY or NONE
 	native     bool
 	hold       bool
 	cni        bool
@@ -45,9 +45,7 @@ type params struct {
 	overrides  []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
 	proxyEnv   map[string]string  // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
 	warnings   []string
-	userVols   []corev1.Volume // from sidecar.istio.io/userVolume
-	// userMountList is sidecar.istio.io/userVolumeMount, as parsed.
-	userMountList []corev1.VolumeMount
+	userVols   []corev1.Volume // userVolume entries actually injected (volumes)
 }
 
 // network is the mesh network of the pod: URL path, else values.
@@ -58,43 +56,44 @@ func (p *params) network() string {
 	return p.cfg.Values.Global.Network
 }
 
-func (p *params) anno(key, def string) string {
-	if v, ok := p.annos[key]; ok {
-		return v
+// resolveParams parses the pod's injection annotations once and resolves
+// every setting the renderers read, in named steps. overrides are the
+// user-declared injected containers (takeOverrides). Invalid annotations
+// deny the pod (as Istio does) with an error naming each bad annotation.
+func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options, overrides []corev1.Container) (*params, error) {
+	annos, err := ParseAnnotations(pod.Annotations)
+	if err != nil {
+		return nil, err
 	}
-	return def
+	p := &params{cfg: cfg, namespace: namespace, annos: annos, template: annos.Template,
+		overrides: overrides, proxyEnv: opts.ProxyEnv}
+	p.warnings = append(p.warnings, annos.Warnings...)
+	if err := p.resolveProxyConfig(pod.Labels, opts.ProxyConfigs); err != nil {
+		return nil, err
+	}
+	p.resolveCapture()
+	p.resolveResources()
+	p.resolveNativeSidecar(opts)
+	p.resolveIdentity(pod, opts)
+	// The gateway template ignores the annotations that would make the
+	// proxy privileged, so only the sidecar's are checked.
+	if p.template == TemplateSidecar {
+		if err := p.checkPrivilegedAnnotations(); err != nil {
+			return nil, err
+		}
+	}
+	p.warnPod(pod)
+	return p, nil
 }
 
-// resolveParams validates the pod's injection annotations and resolves the
-// effective settings. Invalid annotations deny the pod (as Istio does) with an
-// error naming each bad annotation.
-func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*params, error) {
-	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations}
-	if p.annos == nil {
-		p.annos = map[string]string{}
-	}
-	var errs []error
-	bad := func(key string, err error) {
-		errs = append(errs, fieldErr("annotation "+key, err))
-	}
-	a := p.annos
-	v := cfg.Values.Global
-
-	p.template = TemplateSidecar
-	if t, ok := a[AnnotationInjectTemplates]; ok {
-		tmpl, err := parseTemplates(t)
-		if err != nil {
-			bad(AnnotationInjectTemplates, err)
-		}
-		p.template = tmpl
-	}
-
-	// The effective ProxyConfig, lowest precedence first (Istio's
-	// EffectiveProxyConfig): mesh defaultConfig, the root namespace's
-	// ProxyConfig resource (together: the operator's), then the pod
-	// namespace's resource, the proxy.istio.io/config annotation and a
-	// resource selecting the pod (pod-level, allow-listed in guard.go).
-	levels := pickProxyConfigs(opts.ProxyConfigs, cfg.Mesh.GetRootNamespace(), namespace, pod.Labels)
+// resolveProxyConfig computes the effective ProxyConfig, lowest precedence
+// first (Istio's EffectiveProxyConfig): mesh defaultConfig, the root
+// namespace's ProxyConfig resource (together: the operator's), then the pod
+// namespace's resource, the proxy.istio.io/config annotation and a resource
+// selecting the pod (pod-level, allow-listed in guard.go).
+func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetworking.ProxyConfig) error {
+	cfg := p.cfg
+	levels := pickProxyConfigs(crs, cfg.Mesh.GetRootNamespace(), p.namespace, labels)
 	p.operatorCfg = applyProxyConfig(cfg.Mesh.DefaultConfig, levels.root)
 	p.proxyCfg = p.operatorCfg
 	addLayer := func(source string, cr *clientnetworking.ProxyConfig) {
@@ -104,171 +103,97 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 		}
 	}
 	addLayer(crSource(levels.namespace), levels.namespace)
-	if s, ok := a[AnnotationProxyConfig]; ok {
-		pc, err := config.ParseProxyConfig(p.proxyCfg, s)
-		own, ownErr := config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
+	if own := p.annos.ProxyConfig; own != nil {
+		// The annotation's fields, laid over the lower levels as the
+		// annotation itself would be (meshconfig.ParseProxyConfig).
+		js, err := protojson.Marshal(own)
 		if err == nil {
-			err = ownErr
+			p.proxyCfg, err = config.ParseProxyConfig(p.proxyCfg, string(js))
 		}
 		if err != nil {
-			bad(AnnotationProxyConfig, err)
-		} else {
-			p.proxyCfg = pc
-			p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
+			return fieldErr("annotation "+AnnotationProxyConfig, err)
 		}
+		p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
 	}
 	addLayer(crSource(levels.workload), levels.workload)
 	p.proxyJSON = cfg.ProxyConfigJSON
 	if p.proxyCfg != cfg.Mesh.DefaultConfig {
 		js, err := config.ProxyConfigJSON(p.proxyCfg)
 		if err != nil {
-			bad(AnnotationProxyConfig, err)
+			return fieldErr("annotation "+AnnotationProxyConfig, err)
 		}
 		p.proxyJSON = js
 	}
+	p.hold = cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
+	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
+		p.hold = h.GetValue()
+	}
+	return nil
+}
 
-	p.mode = p.proxyCfg.GetInterceptionMode().String()
-	if s, ok := a[AnnotationInterceptionMode]; ok {
-		switch s {
-		case "REDIRECT", "TPROXY", "NONE":
-			p.mode = s
-		default:
-			bad(AnnotationInterceptionMode, fmt.Errorf("%q is not REDIRECT, TPROXY or NONE", s))
-		}
-	}
+// resolveCapture settles traffic capture: interception mode, status ports
+// (the template's and pilot-agent's) and CNI.
+func (p *params) resolveCapture() {
+	a := p.annos
+	p.mode = a.InterceptionMode.Or(p.proxyCfg.GetInterceptionMode())
+	p.statusPort = a.StatusPort.Or(*p.cfg.Values.Global.Proxy.StatusPort)
+	p.meshStatus = a.StatusPort.Or(p.proxyCfg.GetStatusPort())
+	p.cni = p.cfg.Values.Pilot.CNI.Enabled
+}
 
-	p.statusPort = *v.Proxy.StatusPort
-	p.meshStatus = p.proxyCfg.GetStatusPort()
-	if s, ok := a[AnnotationStatusPort]; ok {
-		n, err := parsePort(s, true)
-		if err != nil {
-			bad(AnnotationStatusPort, err)
-		}
-		p.statusPort, p.meshStatus = n, n
+// resolveResources: the resource annotations, else the values'.
+func (p *params) resolveResources() {
+	switch r := p.cfg.Values.Global.Proxy.Resources; {
+	case p.annos.Resources != nil:
+		p.resources = *p.annos.Resources
+	case r != nil:
+		p.resources = omitNil(r)
 	}
-	for _, k := range []string{AnnotationReadinessDelay, AnnotationReadinessPeriod, AnnotationReadinessFailure} {
-		if s, ok := a[k]; ok {
-			if _, err := strconv.ParseUint(s, 10, 31); err != nil {
-				bad(k, fmt.Errorf("%q is not a non-negative integer", s))
-			}
-		}
-	}
-	checks := []struct {
-		key string
-		fn  func(string) error
-	}{
-		{AnnotationIncludeOutboundIPs, config.ValidateIncludeCIDRs},
-		{AnnotationExcludeOutboundIPs, config.ValidateCIDRs},
-		{AnnotationIncludeInboundPorts, config.ValidateIncludePorts},
-		{AnnotationExcludeInboundPorts, config.ValidatePorts},
-		{AnnotationIncludeOutboundPorts, config.ValidatePorts},
-		{AnnotationExcludeOutboundPorts, config.ValidatePorts},
-		{AnnotationReadinessAppPorts, config.ValidatePorts},
-		{AnnotationTrafficAppPorts, config.ValidatePorts},
-		{AnnotationExcludeInterfaces, validateInterfaces},
-		{AnnotationKubevirtInterfaces, validateInterfaces},
-		{AnnotationRerouteVirtual, validateInterfaces},
-	}
-	for _, c := range checks {
-		if s, ok := a[c.key]; ok {
-			if err := c.fn(s); err != nil {
-				bad(c.key, err)
-			}
-		}
-	}
-	if s, ok := a[AnnotationMergeMetrics]; ok {
-		if _, err := strconv.ParseBool(s); err != nil {
-			bad(AnnotationMergeMetrics, fmt.Errorf("%q is not a boolean", s))
-		}
-	}
+}
 
-	// Resources: any annotation → only annotated fields (Istio's injection-template.yaml).
-	resAnnos := []struct {
-		key  string
-		lim  bool
-		name corev1.ResourceName
-	}{
-		{AnnotationProxyCPU, false, corev1.ResourceCPU},
-		{AnnotationProxyMemory, false, corev1.ResourceMemory},
-		{AnnotationProxyCPULimit, true, corev1.ResourceCPU},
-		{AnnotationProxyMemoryLimit, true, corev1.ResourceMemory},
-	}
-	anyRes := false
-	for _, r := range resAnnos {
-		s, ok := a[r.key]
-		if !ok {
-			continue
-		}
-		anyRes = true
-		q, err := parseQuantity(s)
-		if err != nil {
-			bad(r.key, err)
-			continue
-		}
-		target := &p.resources.Requests
-		if r.lim {
-			target = &p.resources.Limits
-		}
-		if *target == nil {
-			*target = corev1.ResourceList{}
-		}
-		(*target)[r.name] = q
-	}
-	if !anyRes && v.Proxy.Resources != nil {
-		p.resources = omitNil(v.Proxy.Resources)
-	}
-
-	// Native sidecars: the pod's annotation, else the values (or the
-	// --native-sidecars flag folded into them), else the cluster's
-	// auto-detected support (Options.NativeSidecars; off when unknown).
+// resolveNativeSidecar: the pod's annotation, else the values (or the
+// --native-sidecars flag folded into them), else the cluster's
+// auto-detected support (Options.NativeSidecars; off when unknown).
+func (p *params) resolveNativeSidecar(opts Options) {
 	native, auto := false, false
-	switch {
+	switch v := p.cfg.Values.Global; {
 	case v.NativeSidecars != nil:
 		native = *v.NativeSidecars
 	case opts.NativeSidecars != nil:
 		native, auto = *opts.NativeSidecars, true
 	}
-	if s, ok := a[AnnotationNativeSidecar]; ok {
-		switch strings.ToLower(s) {
-		case "true":
-			native, auto = true, false
-		case "false":
-			native, auto = false, false
-		default:
-			p.warnings = append(p.warnings, fmt.Sprintf("annotation %s %q is not true or false; ignored", AnnotationNativeSidecar, s))
-		}
+	if a := p.annos.NativeSidecar; a.Set {
+		native, auto = a.Value, false
 	}
 	if auto && !native && opts.NativeSidecarsNote != "" && p.template == TemplateSidecar {
 		p.warnings = append(p.warnings, "classic (not native) sidecar injected: "+opts.NativeSidecarsNote)
 	}
 	// The gateway template has no native-sidecar form: the proxy is the pod.
 	p.native = native && p.template != TemplateGateway
-	p.hold = v.Proxy.HoldApplicationUntilProxyStarts
-	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
-		p.hold = h.GetValue()
+}
+
+// resolveIdentity: the owning workload (given, else inferred) and the
+// proxy's UID/GID (the namespace's OpenShift range, else 1337).
+func (p *params) resolveIdentity(pod *corev1.Pod, opts Options) {
+	if opts.Owner != nil {
+		p.owner = *opts.Owner
+	} else {
+		p.owner = InferOwner(pod, p.namespace)
 	}
-	p.cni = cfg.Values.Pilot.CNI.Enabled
-	p.owner = InferOwner(pod, namespace)
 	p.proxyUID, p.proxyGID = proxyIDs(opts.NamespaceAnnotations)
-	// The gateway template ignores the annotations that would make the
-	// proxy privileged, so only the sidecar's are checked.
-	if len(errs) == 0 && p.template == TemplateSidecar {
-		if err := p.checkPrivilegedAnnotations(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+}
+
+// warnPod warns about pod settings that injection keeps but that may not
+// work as the user expects.
+func (p *params) warnPod(pod *corev1.Pod) {
 	if pod.Spec.DNSPolicy != "" && pod.Spec.DNSPolicy != corev1.DNSClusterFirst {
 		p.warnings = append(p.warnings, fmt.Sprintf("spec.dnsPolicy %q is not ClusterFirst; the sidecar's DNS proxying may not work", pod.Spec.DNSPolicy))
 	}
 	if _, ok := pod.Labels[AnnotationInject]; !ok {
-		if _, ok := a[AnnotationInject]; ok {
+		if _, ok := pod.Annotations[AnnotationInject]; ok {
 			p.warnings = append(p.warnings, "annotation "+AnnotationInject+" is deprecated; use the label of the same name")
 		}
 	}
-	return p, nil
 }
 
 // parseTemplates reads inject.istio.io/templates: comma-separated names,

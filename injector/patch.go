@@ -2,7 +2,7 @@ package injector
 
 import (
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,8 +18,8 @@ import (
 // list, so it is linear in the pod's size; unchanged items produce no ops.
 // Op values alias injected's fields: don't mutate injected afterwards.
 func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
-	var ops []jsonpatch.JsonPatchOperation
-	if reflect.DeepEqual(orig.ObjectMeta, metav1.ObjectMeta{}) {
+	ops := make([]jsonpatch.JsonPatchOperation, 0, 16) // a first injection has about ten
+	if reflect.DeepEqual(&orig.ObjectMeta, &emptyMeta) {
 		// The pod's JSON may lack "metadata"; an empty one loses nothing.
 		ops = append(ops, op("add", "/metadata", map[string]any{}))
 	}
@@ -39,6 +39,8 @@ func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 		func(v *corev1.LocalObjectReference) string { return v.Name })
 	return ops
 }
+
+var emptyMeta metav1.ObjectMeta
 
 // equal tries reflect.DeepEqual first (allocation-free for unchanged app
 // containers, however many env vars they have) and falls back to semantic
@@ -69,13 +71,14 @@ func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]str
 	if a == nil {
 		return append(ops, op("add", path, b))
 	}
-	keys := make([]string, 0, len(b))
+	var small [16]string // most injections change a few keys: no allocation
+	keys := small[:0]
 	for k := range b {
 		if av, ok := a[k]; !ok || av != b[k] {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys) // deterministic patches
+	slices.Sort(keys) // deterministic patches
 	for _, k := range keys {
 		kind := "add"
 		if _, ok := a[k]; ok {
@@ -89,7 +92,7 @@ func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]str
 			removed = append(removed, k)
 		}
 	}
-	sort.Strings(removed)
+	slices.Sort(removed)
 	for _, k := range removed {
 		ops = append(ops, op("remove", path+"/"+escape(k), nil))
 	}
@@ -165,32 +168,37 @@ func namedListOps[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b [
 func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1.Container) []jsonpatch.JsonPatchOperation {
 	return namedListOps(ops, path, a, b, func(c *corev1.Container) string { return c.Name },
 		func(ops []jsonpatch.JsonPatchOperation, p string, x, y *corev1.Container) []jsonpatch.JsonPatchOperation {
-			// Compare with the rewritable fields masked out first.
-			xs, ys := *x, *y
-			xs.ReadinessProbe, xs.LivenessProbe, xs.StartupProbe, xs.Lifecycle = nil, nil, nil, nil
-			ys.ReadinessProbe, ys.LivenessProbe, ys.StartupProbe, ys.Lifecycle = nil, nil, nil, nil
-			if !equal(&xs, &ys) {
+			// Compare with the rewritable fields masked out first (both
+			// copies in one allocation).
+			masked := &[2]corev1.Container{*x, *y}
+			for i := range masked {
+				m := &masked[i]
+				m.ReadinessProbe, m.LivenessProbe, m.StartupProbe, m.Lifecycle = nil, nil, nil, nil
+			}
+			if !equal(&masked[0], &masked[1]) {
 				if equal(x, defaultedContainer(y)) {
 					return ops // only API-server defaults differ (reinvocation)
 				}
 				return append(ops, op("replace", p, y))
 			}
-			ops = fieldOp(ops, p+"/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
-			ops = fieldOp(ops, p+"/livenessProbe", x.LivenessProbe, y.LivenessProbe)
-			ops = fieldOp(ops, p+"/startupProbe", x.StartupProbe, y.StartupProbe)
-			return fieldOp(ops, p+"/lifecycle", x.Lifecycle, y.Lifecycle)
+			ops = fieldOp(ops, p, "/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
+			ops = fieldOp(ops, p, "/livenessProbe", x.LivenessProbe, y.LivenessProbe)
+			ops = fieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe)
+			return fieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle)
 		})
 }
 
-func fieldOp[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b *T) []jsonpatch.JsonPatchOperation {
+// fieldOp emits the op for field (under the item at path) from a to b; the
+// op's path is built only when there is one.
+func fieldOp[T any](ops []jsonpatch.JsonPatchOperation, path, field string, a, b *T) []jsonpatch.JsonPatchOperation {
 	switch {
 	case a == nil && b == nil:
 	case a == nil:
-		ops = append(ops, op("add", path, b))
+		ops = append(ops, op("add", path+field, b))
 	case b == nil:
-		ops = append(ops, op("remove", path, nil))
+		ops = append(ops, op("remove", path+field, nil))
 	case !equal(a, b):
-		ops = append(ops, op("replace", path, b))
+		ops = append(ops, op("replace", path+field, b))
 	}
 	return ops
 }

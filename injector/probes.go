@@ -17,19 +17,16 @@ func (p *params) rewriteProbes() bool {
 	if p.meshStatus == 0 {
 		return false // nothing listens for rewritten probes
 	}
-	if s, ok := p.annos[AnnotationRewriteProbes]; ok {
-		if b, err := strconv.ParseBool(s); err == nil {
-			return b
-		}
-		p.warnings = append(p.warnings, "annotation "+AnnotationRewriteProbes+" "+strconv.Quote(s)+" is not a boolean; ignored")
-	}
-	return *p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe
+	return p.annos.RewriteAppHTTPProbers.Or(*p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe)
 }
 
 // rewriteContainer points c's httpGet/tcpSocket/grpc probes and httpGet/
 // tcpSocket lifecycle hooks at pilot-agent's status port and records the
 // originals in probers (Istio's pkg/kube/inject/app_probe.go).
 func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
+	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil && c.Lifecycle == nil {
+		return
+	}
 	base := "/app-health/" + c.Name + "/"
 	c.ReadinessProbe = p.rewriteProbe(c, c.ReadinessProbe, base+"readyz", probers)
 	c.LivenessProbe = p.rewriteProbe(c, c.LivenessProbe, base+"livez", probers)

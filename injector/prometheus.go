@@ -16,11 +16,11 @@ type promConfig struct {
 	Scrape  string         `json:"scrape"`
 	Path    string         `json:"path"`
 	Port    string         `json:"port"`
-	Targets []scrapeTarget `json:"targets,omitempty"`
+	Targets []ScrapeTarget `json:"targets,omitempty"`
 }
 
-// scrapeTarget is one "port:path" entry of prometheus.istio.io/scrape-targets.
-type scrapeTarget struct {
+// ScrapeTarget is one "port:path" entry of prometheus.istio.io/scrape-targets.
+type ScrapeTarget struct {
 	Port string `json:"port"`
 	Path string `json:"path"`
 }
@@ -81,29 +81,30 @@ func (p *params) mergePrometheus(pod *corev1.Pod, prev *promConfig) (*corev1.Env
 		}
 	}
 	enabled := p.cfg.Mesh.GetEnablePrometheusMerge() == nil || p.cfg.Mesh.GetEnablePrometheusMerge().GetValue()
-	if s, ok := a[AnnotationMergeMetrics]; ok {
-		enabled, _ = strconv.ParseBool(s) // validated in resolveParams
-	}
-	if !enabled {
+	if !p.annos.MergeMetrics.Or(enabled) {
 		return nil, nil
 	}
 	sp := strconv.Itoa(int(p.meshStatus))
 	if portSet && cfg.Port == sp && prev == nil {
 		return nil, nil // already merged (re-injection or the user's choice)
 	}
-	if raw, ok := a[AnnotationPromScrapeTargets]; ok {
-		targets, err := parseScrapeTargets(raw, sp)
-		if err != nil {
-			return nil, err
+	if targets := p.annos.ScrapeTargets; len(targets) > 0 {
+		for _, t := range targets {
+			if t.Port == sp {
+				return nil, fieldErr("annotation "+AnnotationPromScrapeTargets, fmt.Errorf("port %s is reserved by the sidecar", sp))
+			}
 		}
 		cfg.Targets = targets
-		if len(targets) > 0 { // the legacy fields come from the first target
-			cfg.Port, cfg.Path = targets[0].Port, targets[0].Path
-		}
+		// the legacy fields come from the first target
+		cfg.Port, cfg.Path = targets[0].Port, targets[0].Path
 	}
 	if cfg.Port != "" {
-		if err := checkScrapePort(AnnotationPromPort, cfg.Port, sp); err != nil {
-			return nil, err
+		if err := checkScrapePort(cfg.Port, sp); err != nil {
+			field := AnnotationPromPort
+			if len(cfg.Targets) > 0 {
+				field = AnnotationPromScrapeTargets
+			}
+			return nil, fieldErr("annotation "+field, err)
 		}
 	}
 	var env *corev1.EnvVar
@@ -133,39 +134,41 @@ const maxScrapeTargets = 64
 
 // parseScrapeTargets parses prometheus.istio.io/scrape-targets, a
 // comma-separated list of "port" or "port:path", validating each port like
-// prometheus.io/port.
-func parseScrapeTargets(raw, statusPort string) ([]scrapeTarget, error) {
-	var out []scrapeTarget
+// prometheus.io/port (the status port is checked by the merge, which knows it).
+func parseScrapeTargets(raw string) ([]ScrapeTarget, error) {
+	var out []ScrapeTarget
 	for _, item := range strings.Split(raw, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
 		port, path, _ := strings.Cut(item, ":")
-		if err := checkScrapePort(AnnotationPromScrapeTargets, port, statusPort); err != nil {
+		if err := checkScrapePort(port, ""); err != nil {
 			return nil, err
 		}
 		if path != "" && !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("annotation %s: path %q of target %q must start with /", AnnotationPromScrapeTargets, path, item)
+			return nil, fmt.Errorf("path %q of target %q must start with /", path, item)
 		}
-		out = append(out, scrapeTarget{Port: port, Path: path})
+		out = append(out, ScrapeTarget{Port: port, Path: path})
 		if len(out) > maxScrapeTargets {
-			return nil, fmt.Errorf("annotation %s: more than %d targets", AnnotationPromScrapeTargets, maxScrapeTargets)
+			return nil, fmt.Errorf("more than %d targets", maxScrapeTargets)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("annotation %s: %q lists no target", AnnotationPromScrapeTargets, raw)
+		return nil, fmt.Errorf("%q lists no target", raw)
 	}
 	return out, nil
 }
 
-func checkScrapePort(annotation, port, statusPort string) error {
+// checkScrapePort checks a port Prometheus is to scrape through pilot-agent:
+// a port number that is not the status port nor another sidecar port.
+func checkScrapePort(port, statusPort string) error {
 	n, err := strconv.Atoi(port)
 	switch {
 	case err != nil || n < 1 || n > 65535:
-		return fmt.Errorf("annotation %s: %q is not a port number", annotation, port)
+		return fmt.Errorf("%q is not a port number", port)
 	case port == statusPort || reservedPorts[n]:
-		return fmt.Errorf("annotation %s: port %d is reserved by the sidecar", annotation, n)
+		return fmt.Errorf("port %d is reserved by the sidecar", n)
 	}
 	return nil
 }

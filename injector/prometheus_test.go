@@ -49,7 +49,7 @@ func TestPrometheusMerge(t *testing.T) {
 			for k, v := range tt.annos {
 				pod.Annotations[k] = v
 			}
-			res, err := Inject(pod, "app", config.Default())
+			res, err := Inject(pod, "app", config.Default(), Options{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)

@@ -121,7 +121,7 @@ func TestProxyConfigResources(t *testing.T) {
 			if tc.annotation != "" {
 				pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
 			}
-			res, err := InjectWith(pod, tc.ns, config.Default(), Options{ProxyConfigs: tc.crs})
+			res, err := Inject(pod, tc.ns, config.Default(), Options{ProxyConfigs: tc.crs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +156,7 @@ func TestProxyConfigResourceGuard(t *testing.T) {
 
 	t.Run("root namespace image type applies", func(t *testing.T) {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
-		res, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+		res, err := Inject(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
 			distroless(proxyConfigCR("istio-system", "mesh", 0, nil, -1, nil))}})
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +167,7 @@ func TestProxyConfigResourceGuard(t *testing.T) {
 	})
 	t.Run("namespace image type ignored with a warning naming the resource", func(t *testing.T) {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
-		res, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+		res, err := Inject(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
 			distroless(proxyConfigCR("app", "ns", 0, nil, -1, nil))}})
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func TestProxyConfigResourceGuard(t *testing.T) {
 	})
 	t.Run("privileged env from a namespace resource denied, naming it", func(t *testing.T) {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
-		_, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+		_, err := Inject(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
 			proxyConfigCR("app", "trace", 0, nil, -1, map[string]string{"IPTABLES_TRACE_LOGGING": "true"})}})
 		if err == nil || !strings.Contains(err.Error(), "ProxyConfig app/trace (proxyMetadata.IPTABLES_TRACE_LOGGING)") {
 			t.Fatalf("want a denial naming ProxyConfig app/trace, got %v", err)
@@ -189,7 +189,7 @@ func TestProxyConfigResourceGuard(t *testing.T) {
 	})
 	t.Run("privileged env from the root namespace is the operator's", func(t *testing.T) {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
-		if _, err := InjectWith(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
+		if _, err := Inject(pod, "app", config.Default(), Options{ProxyConfigs: []*clientnetworking.ProxyConfig{
 			proxyConfigCR("istio-system", "trace", 0, nil, -1, map[string]string{"IPTABLES_TRACE_LOGGING": "true"})}}); err != nil {
 			t.Fatal(err)
 		}

@@ -23,11 +23,11 @@ func ptr[T any](v T) *T { return &v }
 func (p *params) image(name string) string {
 	meshType := p.operatorCfg.GetImage().GetImageType()
 	configured := p.buildImage(name, meshType)
-	if img, ok := p.annos[AnnotationProxyImage]; ok && strings.Contains(img, "/") {
-		return p.allowImage(img, configured, "annotation "+AnnotationProxyImage)
+	if img := p.annos.ProxyImage; img.Set {
+		return p.allowImage(img.Value, configured, "annotation "+AnnotationProxyImage)
 	}
-	if t, ok := p.annos[AnnotationProxyImageType]; ok {
-		return p.allowImage(p.buildImage(name, t), configured, "annotation "+AnnotationProxyImageType)
+	if t := p.annos.ProxyImageType; t.Set {
+		return p.allowImage(p.buildImage(name, t.Value), configured, "annotation "+AnnotationProxyImageType)
 	}
 	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
 		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetImage() != nil })
@@ -77,43 +77,40 @@ func excludeInbound(statusPort int32, ports string) string {
 func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
+	a := p.annos
 	uid := strconv.FormatInt(p.proxyUID, 10)
-	if p.mode == "TPROXY" {
+	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
 		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
 	}
-	args := []string{
+	args := make([]string, 0, 32) // room for the optional flags below
+	args = append(args,
 		"istio-iptables",
 		"-p", strconv.Itoa(int(m.ProxyListenPort)),
 		"-z", strconv.Itoa(int(m.ProxyInboundListenPort)),
 		"-u", uid,
-		"-m", p.mode,
-		"-i", p.anno(AnnotationIncludeOutboundIPs, *v.Proxy.IncludeIPRanges),
-		"-x", p.anno(AnnotationExcludeOutboundIPs, *v.Proxy.ExcludeIPRanges),
-		"-b", p.anno(AnnotationIncludeInboundPorts, *v.Proxy.IncludeInboundPorts),
-		"-d", "15090,15021," + excludeInbound(p.statusPort, p.anno(AnnotationExcludeInboundPorts, *v.Proxy.ExcludeInboundPorts)),
-	}
+		"-m", p.mode.String(),
+		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
+		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
+		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
+		"-d", "15090,15021,"+excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
+	)
 	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ",")
-	if s, ok := p.annos[AnnotationIncludeOutboundPorts]; ok || *v.Proxy.IncludeOutboundPorts != "" {
-		if !ok {
-			s = *v.Proxy.IncludeOutboundPorts
-		}
-		args = append(args, "-q", s)
+	// An annotation set to "" still adds the flag (Istio's template tests isset).
+	if a.IncludeOutboundPorts.Set || *v.Proxy.IncludeOutboundPorts != "" {
+		args = append(args, "-q", a.IncludeOutboundPorts.Or(*v.Proxy.IncludeOutboundPorts))
 	}
-	if s, ok := p.annos[AnnotationExcludeOutboundPorts]; ok || *v.Proxy.ExcludeOutboundPorts != "" {
-		if !ok {
-			s = *v.Proxy.ExcludeOutboundPorts
-		}
-		args = append(args, "-o", s)
+	if a.ExcludeOutboundPorts.Set || *v.Proxy.ExcludeOutboundPorts != "" {
+		args = append(args, "-o", a.ExcludeOutboundPorts.Or(*v.Proxy.ExcludeOutboundPorts))
 	}
-	if s, ok := p.annos[AnnotationRerouteVirtual]; ok {
-		args = append(args, "-k", s)
-	} else if s, ok := p.annos[AnnotationKubevirtInterfaces]; ok {
-		args = append(args, "-k", s)
+	if a.RerouteVirtualInterfaces.Set {
+		args = append(args, "-k", a.RerouteVirtualInterfaces.Value)
+	} else if a.KubevirtInterfaces.Set {
+		args = append(args, "-k", a.KubevirtInterfaces.Value)
 	}
-	if s, ok := p.annos[AnnotationExcludeInterfaces]; ok {
-		args = append(args, "-c", s)
+	if a.ExcludeInterfaces.Set {
+		args = append(args, "-c", a.ExcludeInterfaces.Value)
 	}
-	args = append(args, "--log_output_level="+p.anno(AnnotationAgentLogLevel, v.Logging.Level))
+	args = append(args, "--log_output_level="+a.AgentLogLevel.Or(v.Logging.Level))
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
@@ -132,37 +129,119 @@ func (p *params) initContainer() *corev1.Container {
 		Args:            args,
 		ImagePullPolicy: v.ImagePullPolicy,
 		Env:             metadataEnv(p.proxyCfg),
-		Resources:       *p.resources.DeepCopy(),
 	}
+	p.resources.DeepCopyInto(&c.Resources)
+	s := new(scalars)
 	if p.cni {
 		c.Name = ValidationContainerName
 		c.SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr(false),
-			Privileged:               ptr(false),
+			AllowPrivilegeEscalation: s.bool(false),
+			Privileged:               s.bool(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			ReadOnlyRootFilesystem:   ptr(true),
-			RunAsNonRoot:             ptr(true),
-			RunAsUser:                ptr(p.proxyUID),
-			RunAsGroup:               ptr(p.proxyGID),
+			ReadOnlyRootFilesystem:   s.bool(true),
+			RunAsNonRoot:             s.bool(true),
+			RunAsUser:                s.int64(p.proxyUID),
+			RunAsGroup:               s.int64(p.proxyGID),
 		}
-		if p.mode == "TPROXY" { // as -u above: validate as the UID the rules exclude
+		if p.mode == meshv1alpha1.ProxyConfig_TPROXY { // as -u above: validate as the UID the rules exclude
 			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
 		}
 		return c
 	}
 	c.SecurityContext = &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(v.Proxy.Privileged),
-		Privileged:               ptr(v.Proxy.Privileged),
+		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
+		Privileged:               s.bool(v.Proxy.Privileged),
 		Capabilities: &corev1.Capabilities{
 			Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
 			Drop: []corev1.Capability{"ALL"},
 		},
-		ReadOnlyRootFilesystem: ptr(false),
-		RunAsGroup:             ptr(int64(0)),
-		RunAsNonRoot:           ptr(false),
-		RunAsUser:              ptr(int64(0)),
+		ReadOnlyRootFilesystem: s.bool(false),
+		RunAsGroup:             s.int64(0),
+		RunAsNonRoot:           s.bool(false),
+		RunAsUser:              s.int64(0),
 	}
 	return c
+}
+
+// scalars backs the pointer fields of one container's securityContext with
+// one allocation instead of one per field; each field gets its own slot,
+// so no two fields share memory. Beyond its slots it allocates as ptr does.
+type scalars struct {
+	bools  [6]bool
+	ints   [4]int64
+	nb, ni int
+}
+
+func (s *scalars) bool(v bool) *bool {
+	if s.nb == len(s.bools) {
+		return ptr(v)
+	}
+	b := &s.bools[s.nb]
+	s.nb++
+	*b = v
+	return b
+}
+
+func (s *scalars) int64(v int64) *int64 {
+	if s.ni == len(s.ints) {
+		return ptr(v)
+	}
+	n := &s.ints[s.ni]
+	s.ni++
+	*n = v
+	return n
+}
+
+// envRefs backs the valueFrom sources of istio-proxy's env (eight field and
+// resource references, two allocations each otherwise) with three arrays;
+// each env var gets its own elements. Beyond its slots it allocates.
+type envRefs struct {
+	srcs   []corev1.EnvVarSource
+	fields []corev1.ObjectFieldSelector
+	res    []corev1.ResourceFieldSelector
+}
+
+func newEnvRefs(fields, resources int) *envRefs {
+	return &envRefs{
+		srcs:   make([]corev1.EnvVarSource, fields+resources),
+		fields: make([]corev1.ObjectFieldSelector, fields),
+		res:    make([]corev1.ResourceFieldSelector, resources),
+	}
+}
+
+func (r *envRefs) source() *corev1.EnvVarSource {
+	if len(r.srcs) == 0 {
+		return &corev1.EnvVarSource{}
+	}
+	s := &r.srcs[0]
+	r.srcs = r.srcs[1:]
+	return s
+}
+
+// field is fieldEnv(name, path).
+func (r *envRefs) field(name, path string) corev1.EnvVar {
+	if len(r.fields) == 0 {
+		return fieldEnv(name, path)
+	}
+	sel := &r.fields[0]
+	r.fields = r.fields[1:]
+	sel.FieldPath = path
+	src := r.source()
+	src.FieldRef = sel
+	return corev1.EnvVar{Name: name, ValueFrom: src}
+}
+
+// resource is resourceEnv(name, res).
+func (r *envRefs) resource(name, res string) corev1.EnvVar {
+	if len(r.res) == 0 {
+		return resourceEnv(name, res)
+	}
+	sel := &r.res[0]
+	r.res = r.res[1:]
+	*sel = corev1.ResourceFieldSelector{Resource: res, Divisor: one}
+	src := r.source()
+	src.ResourceFieldRef = sel
+	return corev1.EnvVar{Name: name, ValueFrom: src}
 }
 
 func metadataEnv(pc *meshv1alpha1.ProxyConfig) []corev1.EnvVar {
@@ -201,27 +280,37 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Resources = *p.resources.DeepCopy()
+	// The proxy takes the resources resolved for this request; the init
+	// container got a copy.
+	c.Resources = p.resources
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 	}
 	if p.statusPort != 0 {
-		get := &corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}
+		// Both probes and their actions in one allocation; each probe has its own action.
+		pr := new(struct {
+			startup, readiness       corev1.Probe
+			startupGet, readinessGet corev1.HTTPGetAction
+		})
+		pr.readinessGet = corev1.HTTPGetAction{Path: "/healthz/ready", Port: intstr.FromInt32(15021)}
+		pr.startupGet = pr.readinessGet
 		if *v.Proxy.StartupProbe.Enabled {
-			c.StartupProbe = &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{HTTPGet: get.DeepCopy()},
+			pr.startup = corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &pr.startupGet},
 				PeriodSeconds:    1,
 				TimeoutSeconds:   3,
 				FailureThreshold: *v.Proxy.StartupProbe.FailureThreshold,
 			}
+			c.StartupProbe = &pr.startup
 		}
-		c.ReadinessProbe = &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: get},
-			InitialDelaySeconds: p.annoInt(AnnotationReadinessDelay, *v.Proxy.ReadinessInitialDelaySeconds),
-			PeriodSeconds:       p.annoInt(AnnotationReadinessPeriod, *v.Proxy.ReadinessPeriodSeconds),
+		pr.readiness = corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &pr.readinessGet},
+			InitialDelaySeconds: p.annos.ReadinessInitialDelaySeconds.Or(*v.Proxy.ReadinessInitialDelaySeconds),
+			PeriodSeconds:       p.annos.ReadinessPeriodSeconds.Or(*v.Proxy.ReadinessPeriodSeconds),
 			TimeoutSeconds:      3,
-			FailureThreshold:    p.annoInt(AnnotationReadinessFailure, *v.Proxy.ReadinessFailureThreshold),
+			FailureThreshold:    p.annos.ReadinessFailureThreshold.Or(*v.Proxy.ReadinessFailureThreshold),
 		}
+		c.ReadinessProbe = &pr.readiness
 	}
 	switch {
 	case v.Proxy.Lifecycle != nil:
@@ -232,17 +321,18 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 			Command: []string{"pilot-agent", "request", "--debug-port=" + strconv.Itoa(int(p.statusPort)), "POST", "drain"}}}}
 	}
+	s := new(scalars)
 	sc := &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(v.Proxy.Privileged),
-		Privileged:               ptr(v.Proxy.Privileged),
+		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
+		Privileged:               s.bool(v.Proxy.Privileged),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		ReadOnlyRootFilesystem:   ptr(true),
-		RunAsGroup:               ptr(p.proxyGID),
-		RunAsNonRoot:             ptr(true),
-		RunAsUser:                ptr(p.proxyUID),
+		ReadOnlyRootFilesystem:   s.bool(true),
+		RunAsGroup:               s.int64(p.proxyGID),
+		RunAsNonRoot:             s.bool(true),
+		RunAsUser:                s.int64(p.proxyUID),
 	}
-	tproxy := p.mode == "TPROXY"
-	netBind := strings.EqualFold(p.annos[AnnotationCapNetBind], "true")
+	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
+	netBind := p.annos.CapNetBindService
 	if tproxy || netBind {
 		if tproxy {
 			sc.Capabilities.Add = append(sc.Capabilities.Add, "NET_ADMIN")
@@ -260,9 +350,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot, sc.ReadOnlyRootFilesystem = ptr(int64(0)), ptr(int64(0)), ptr(false), ptr(false)
 	}
 	c.SecurityContext = sc
-	if err := p.userMounts(c); err != nil {
-		return nil, err
-	}
+	p.userMounts(c)
 	return c, nil
 }
 
@@ -291,9 +379,9 @@ func (p *params) agentArgs(role string) []string {
 	args := []string{
 		"proxy", role,
 		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
-		"--proxyLogLevel=" + p.anno(AnnotationLogLevel, v.Proxy.LogLevel),
-		"--proxyComponentLogLevel=" + p.anno(AnnotationComponentLog, v.Proxy.ComponentLogLevel),
-		"--log_output_level=" + p.anno(AnnotationAgentLogLevel, v.Logging.Level),
+		"--proxyLogLevel=" + p.annos.LogLevel.Or(v.Proxy.LogLevel),
+		"--proxyComponentLogLevel=" + p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel),
+		"--log_output_level=" + p.annos.AgentLogLevel.Or(v.Logging.Level),
 	}
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
@@ -329,26 +417,27 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 			appNames = append(appNames, n)
 		}
 	}
+	refs := newEnvRefs(6, 2)
 	env = append(env,
 		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
 		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
-		fieldEnv("POD_NAME", "metadata.name"),
-		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-		fieldEnv("INSTANCE_IP", "status.podIP"),
-		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
-		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
+		refs.field("POD_NAME", "metadata.name"),
+		refs.field("POD_NAMESPACE", "metadata.namespace"),
+		refs.field("INSTANCE_IP", "status.podIP"),
+		refs.field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+		refs.field("HOST_IP", "status.hostIP"),
+		refs.resource("ISTIO_CPU_LIMIT", "limits.cpu"),
 		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
 		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
 	)
 	if gw {
-		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory"),
+		env = append(env, refs.resource("GOMEMLIMIT", "limits.memory"),
 			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
 	} else {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-			resourceEnv("GOMEMLIMIT", "limits.memory"))
+			refs.resource("GOMEMLIMIT", "limits.memory"))
 	}
-	mode := p.mode
+	mode := p.mode.String()
 	if gw {
 		mode = p.proxyCfg.GetInterceptionMode().String() // the gateway template ignores the annotation
 	}
@@ -358,7 +447,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	env = append(env,
 		corev1.EnvVar{Name: "ISTIO_META_CLUSTER_ID", Value: clusterID},
-		fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
+		refs.field("ISTIO_META_NODE_NAME", "spec.nodeName"),
 		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: mode},
 	)
 	workload := pod.Labels[LabelWorkloadName]
@@ -376,7 +465,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_OWNER",
 			Value: "kubernetes://apis/" + p.owner.APIVersion + "/namespaces/" + ns + "/" + strings.ToLower(p.owner.Kind) + "s/" + p.owner.Name})
 	}
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && !gw {
+	if p.annos.BootstrapOverride.Set && !gw {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_BOOTSTRAP_OVERRIDE", Value: "/etc/istio/custom-bootstrap/custom_bootstrap.json"})
 	}
 	td := m.TrustDomain
@@ -418,15 +507,6 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	return env, nil
 }
 
-func (p *params) annoInt(key string, def int32) int32 {
-	if s, ok := p.annos[key]; ok {
-		if n, err := strconv.ParseInt(s, 10, 32); err == nil {
-			return int32(n)
-		}
-	}
-	return def
-}
-
 func podPortsJSON(pod *corev1.Pod) (string, error) {
 	var ports []corev1.ContainerPort
 	for i := range pod.Spec.Containers {
@@ -447,11 +527,12 @@ func podPortsJSON(pod *corev1.Pod) (string, error) {
 
 func (p *params) proxyMounts() []corev1.VolumeMount {
 	v := p.cfg.Values.Global
-	ms := []corev1.VolumeMount{
-		{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
-		{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
-		{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
-	}
+	ms := make([]corev1.VolumeMount, 0, 12) // room for all, so one allocation
+	ms = append(ms,
+		corev1.VolumeMount{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
+		corev1.VolumeMount{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
+		corev1.VolumeMount{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
+	)
 	if v.PilotCertProvider == "istiod" {
 		ms = append(ms, corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"})
 		if p.template != TemplateGateway { // Istio's gateway template mounts no CRL
@@ -459,7 +540,7 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
-	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
+	if p.annos.BootstrapOverride.Set && p.template == TemplateSidecar {
 		ms = append(ms, corev1.VolumeMount{Name: "custom-bootstrap-volume", MountPath: "/etc/istio/custom-bootstrap"})
 	}
 	ms = append(ms,
@@ -472,18 +553,11 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 	return ms
 }
 
-func (p *params) userMounts(c *corev1.Container) error {
-	s, ok := p.annos[AnnotationUserVolumeMount]
-	if !ok || p.template != TemplateSidecar {
-		return nil
+// userMounts adds sidecar.istio.io/userVolumeMount (sidecar template only).
+func (p *params) userMounts(c *corev1.Container) {
+	if p.template == TemplateSidecar {
+		c.VolumeMounts = append(c.VolumeMounts, p.annos.UserVolumeMounts...)
 	}
-	mounts, err := parseNamedList[corev1.VolumeMount](s, func(vm *corev1.VolumeMount) *string { return &vm.Name })
-	if err != nil {
-		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
-	}
-	p.userMountList = mounts
-	c.VolumeMounts = append(c.VolumeMounts, mounts...)
-	return nil
 }
 
 // parseNamedList reads sidecar.istio.io/userVolume and userVolumeMount in
@@ -522,7 +596,7 @@ func parseNamedList[T any](s string, name func(*T) *string) ([]T, error) {
 // sidecar already uses, or a volume the pod (with the injected and
 // userVolume volumes) does not declare.
 func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
-	if len(p.userMountList) == 0 {
+	if len(p.annos.UserVolumeMounts) == 0 {
 		return nil
 	}
 	declared := map[string]bool{}
@@ -536,7 +610,7 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 		used[strings.TrimSuffix(m.MountPath, "/")] = m.Name
 	}
 	var errs []error
-	for _, m := range p.userMountList {
+	for _, m := range p.annos.UserVolumeMounts {
 		if owner, ok := used[strings.TrimSuffix(m.MountPath, "/")]; ok {
 			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
 				fmt.Errorf("volume %q: mountPath %q is already used by the sidecar (volume %q)", m.Name, m.MountPath, owner)))
@@ -552,39 +626,47 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 // volumes returns the injected volumes in template order (Istio's injection-template.yaml).
 func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	v := p.cfg.Values.Global
-	vs := []corev1.Volume{
-		{Name: "workload-socket"},
-		{Name: "credential-socket"},
-		{Name: "workload-certs"},
-	}
+	src := new(volumeSources) // the sources below, allocated together
+	vs := make([]corev1.Volume, 0, 12+len(p.annos.UserVolumes))
+	vs = append(vs,
+		corev1.Volume{Name: "workload-socket"},
+		corev1.Volume{Name: "credential-socket"},
+		corev1.Volume{Name: "workload-certs"},
+	)
 	sidecar := p.template == TemplateSidecar
 	if p.template == TemplateGateway {
 		// Istio's gateway template declares these two as emptyDir; the
 		// sidecar template leaves them without a source.
-		vs[1].EmptyDir, vs[2].EmptyDir = &corev1.EmptyDirVolumeSource{}, &corev1.EmptyDirVolumeSource{}
+		vs[1].EmptyDir, vs[2].EmptyDir = &src.credentialSocket, &src.workloadCerts
 	}
-	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok && sidecar {
+	if cm := p.annos.BootstrapOverride; cm.Set && sidecar {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}})
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm.Value}}}})
 	}
+	src.envoy.Medium = corev1.StorageMediumMemory
+	src.podinfoRefs = [2]corev1.ObjectFieldSelector{{FieldPath: "metadata.labels"}, {FieldPath: "metadata.annotations"}}
+	src.podinfoItems = [2]corev1.DownwardAPIVolumeFile{
+		{Path: "labels", FieldRef: &src.podinfoRefs[0]},
+		{Path: "annotations", FieldRef: &src.podinfoRefs[1]},
+	}
+	src.podinfo.Items = src.podinfoItems[:]
+	src.tokenExpiry = 43200
+	src.token = corev1.ServiceAccountTokenProjection{Path: "istio-token", ExpirationSeconds: &src.tokenExpiry, Audience: v.Sds.Token.Aud}
+	src.tokenSources[0].ServiceAccountToken = &src.token
+	src.projected.Sources = src.tokenSources[:]
 	vs = append(vs,
-		corev1.Volume{Name: "istio-envoy", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-		corev1.Volume{Name: "istio-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		corev1.Volume{Name: "istio-podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
-			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
-			{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
-		}}}},
-		corev1.Volume{Name: "istio-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
-			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "istio-token", ExpirationSeconds: ptr(int64(43200)), Audience: v.Sds.Token.Aud},
-		}}}}},
+		corev1.Volume{Name: "istio-envoy", VolumeSource: corev1.VolumeSource{EmptyDir: &src.envoy}},
+		corev1.Volume{Name: "istio-data", VolumeSource: corev1.VolumeSource{EmptyDir: &src.data}},
+		corev1.Volume{Name: "istio-podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &src.podinfo}},
+		corev1.Volume{Name: "istio-token", VolumeSource: corev1.VolumeSource{Projected: &src.projected}},
 	)
 	if v.PilotCertProvider == "istiod" {
-		vs = append(vs,
-			corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}})
+		src.caCert.Name = v.TrustBundleName
+		vs = append(vs, corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &src.caCert}})
 		if p.template != TemplateGateway {
-			vs = append(vs, corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: ptr(true)}}})
+			src.crlOptional = true
+			src.crl = corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: &src.crlOptional}
+			vs = append(vs, corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &src.crl}})
 		}
 	}
 	if v.MountMtlsCerts {
@@ -595,13 +677,25 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		vs = append(vs, corev1.Volume{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
-	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
-		uv, err := parseNamedList[corev1.Volume](s, func(v *corev1.Volume) *string { return &v.Name })
-		if err != nil {
-			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
-		}
+	if uv := p.annos.UserVolumes; len(uv) > 0 && sidecar {
 		vs = append(vs, uv...)
 		p.userVols = append(p.userVols, uv...)
 	}
 	return vs, nil
+}
+
+// volumeSources backs the sources of the injected volumes: a dozen small
+// objects every injection needs, in one allocation instead of one each.
+// Every volume points at its own fields.
+type volumeSources struct {
+	credentialSocket, workloadCerts, envoy, data corev1.EmptyDirVolumeSource
+	podinfo                                      corev1.DownwardAPIVolumeSource
+	podinfoItems                                 [2]corev1.DownwardAPIVolumeFile
+	podinfoRefs                                  [2]corev1.ObjectFieldSelector
+	projected                                    corev1.ProjectedVolumeSource
+	tokenSources                                 [1]corev1.VolumeProjection
+	token                                        corev1.ServiceAccountTokenProjection
+	tokenExpiry                                  int64
+	caCert, crl                                  corev1.ConfigMapVolumeSource
+	crlOptional                                  bool
 }

@@ -153,7 +153,12 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	if ns == "" {
 		ns = pod.Namespace
 	}
-	log := h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
+	// The pod's logger is built only for a message that is written: its
+	// key/value pairs cost allocations on every request otherwise.
+	log := func() logr.Logger {
+		return h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
+	}
+	debug := h.Log.V(1).Enabled()
 	proxyEnv, err := proxyEnvFromPath(pathFrom(ctx))
 	if err != nil {
 		result, reason = "denied", "bad_path"
@@ -163,7 +168,9 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	d := injector.Decide(pod, ns, cfg)
 	if !d.Inject {
 		result, reason = "skipped", d.Reason
-		log.V(1).Info("skipping sidecar injection", "reason", d.Reason)
+		if debug {
+			log().V(1).Info("skipping sidecar injection", "reason", d.Reason)
+		}
 		return admission.Allowed("").WithWarnings(d.Warnings...)
 	}
 	opts, why, err := h.clusterInputs(ctx, cfg, pod, ns)
@@ -171,26 +178,42 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		// Injecting without them would silently give the pod a different
 		// proxy than the cluster asks for.
 		result, reason = "error", why
-		log.Error(err, "reading cluster state for injection")
+		log().Error(err, "reading cluster state for injection")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: %w", ns, podRef(pod, req.Name), err))
 	}
 	opts.ProxyEnv = proxyEnv
-	res, err := injector.InjectWith(pod, ns, cfg, opts)
+	res, err := injector.Inject(pod, ns, cfg, opts)
 	if err != nil {
 		result, reason = "denied", "invalid"
 		// The message (returned to the requester) may quote annotation
 		// values; log only the names of the offending fields.
-		log.Info("sidecar injection denied", "fields", injector.Fields(err))
+		log().Info("sidecar injection denied", "fields", injector.Fields(err))
 		return admission.Denied(err.Error()).WithWarnings(d.Warnings...)
 	}
 	result, reason = "injected", d.Reason
 	if len(res.Patch) == 0 {
 		reason = "unchanged"
 	}
-	log.V(1).Info("injected sidecar", "reason", d.Reason, "ops", len(res.Patch))
-	resp := admission.Patched("", res.Patch...)
+	patch, err := encodePatch(res.Patch)
+	if err != nil {
+		result, reason = "error", "encode"
+		log().Error(err, "encoding the injection patch")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("pod %s/%s: encoding the patch: %w", ns, podRef(pod, req.Name), err))
+	}
+	if debug {
+		log().V(1).Info("injected sidecar", "reason", d.Reason, "ops", len(res.Patch))
+	}
+	resp := admission.Allowed("")
+	if len(patch) > 0 {
+		// Set as bytes, so admission.Response.Complete does not marshal the
+		// ops again with encoding/json.
+		resp.Patch, resp.PatchType = patch, &jsonPatchType
+	}
 	return resp.WithWarnings(append(d.Warnings, res.Warnings...)...)
 }
+
+// jsonPatchType is every patched response's patchType (read only).
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
 
 // clusterInputs reads what injection needs from the cluster besides the pod:
 // ProxyConfig resources, the namespace's annotations and the native sidecar

@@ -269,7 +269,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	if w.pod == nil { // a bare Pod's owner is inferred as the webhook does (injector.InferOwner)
 		opts.Owner = &injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
 	}
-	res, err := injector.InjectWith(pod, ns, cfg, opts)
+	res, err := injector.Inject(pod, ns, cfg, opts)
 	if err != nil {
 		return nil, notes, fmt.Errorf("%s: %w", ref, err)
 	}

@@ -146,7 +146,7 @@ func pod(name string, labels, annotations map[string]string) string {
 // defaulting; injecting it again must change nothing.
 func reinjectionIsNoop(t *testing.T, p *corev1.Pod) {
 	t.Helper()
-	again, err := injector.Inject(p, p.Namespace, config.Default())
+	again, err := injector.Inject(p, p.Namespace, config.Default(), injector.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	jsonpatch "gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector"
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// TestEncodePatchMatchesJSONPatch checks encodePatch byte for byte against
+// encoding/json through jsonpatch.Operation.MarshalJSON (what
+// admission.Response.Complete would send) on the patches of the injector's
+// golden pods, their re-injection and pods with maps, quantities and
+// characters encoding/json escapes.
+func TestEncodePatchMatchesJSONPatch(t *testing.T) {
+	pods := map[string]*corev1.Pod{"tiny": testPod(0), "env": testPod(3)}
+	ins, _ := filepath.Glob("../injector/testdata/golden/*.in.yaml")
+	if len(ins) == 0 {
+		t.Fatal("no golden inputs found")
+	}
+	for _, in := range ins {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{}
+		if err := yaml.Unmarshal(data, pod); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		pods[filepath.Base(in)] = pod
+	}
+	odd := testPod(1)
+	odd.Labels["html"] = "<a&b>"
+	odd.Annotations = map[string]string{
+		injector.AnnotationProxyCPU:         "0.5",
+		injector.AnnotationProxyMemoryLimit: "1024Mi",
+		"note":                              "\u2028 \"quoted\" \\ \t",
+	}
+	odd.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2000m"), "example.com/gpu": resource.MustParse("1")}
+	odd.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptrTo(resource.MustParse("1Gi"))}}}}
+	pods["odd"] = odd
+
+	// The golden pods include privileged annotations their values allow.
+	cfg := config.Default()
+	cfg.Values.Meshguard.AllowPrivilegedOverrides = true
+	for name, pod := range pods {
+		t.Run(name, func(t *testing.T) {
+			res, err := injector.Inject(pod, "app", cfg, injector.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Re-injection as native sidecars: replace and remove ops.
+			again, err := injector.Inject(res.Pod, "app", cfg, injector.Options{NativeSidecars: ptrTo(true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Patch) == 0 {
+				t.Fatal("no ops: the case tests nothing")
+			}
+			for _, patch := range [][]jsonpatch.JsonPatchOperation{res.Patch, again.Patch} {
+				if len(patch) == 0 {
+					continue // e.g. already native, or the gateway (no native form)
+				}
+				want, err := json.Marshal(patch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := encodePatch(patch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(want) {
+					t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+				}
+			}
+		})
+	}
+	if got, err := encodePatch(nil); got != nil || err != nil {
+		t.Fatalf("no ops: %q, %v", got, err)
+	}
+}
