@@ -164,7 +164,8 @@ func strip(pod *corev1.Pod) previous {
 	delete(pod.Annotations, AnnotationOverrides)
 	// Restore the app's own Prometheus annotations so the merge is recomputed identically.
 	if prev.prometheus != nil {
-		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port} {
+		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port,
+			AnnotationPromScrapeTargets: formatScrapeTargets(prev.prometheus.Targets)} {
 			if v == "" {
 				delete(pod.Annotations, k)
 			} else {
