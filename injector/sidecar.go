@@ -589,8 +589,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	}
 	if v.MountMtlsCerts {
 		sa := pod.Spec.ServiceAccountName
-		if sa == "" && !sidecar {
-			sa = "default" // the gateway template names the default account's secret
+		if sa == "" {
+			// Both templates name the default account's secret (Istio's
+			// injection-template.yaml: {{ if eq .Spec.ServiceAccountName "" }}
+			// secretName: istio.default).
+			sa = "default"
 		}
 		vs = append(vs, corev1.Volume{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
