@@ -412,8 +412,13 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 	if p.cni && sidecar {
 		v := p.cfg.Values.Global.Proxy
 		a[AnnotationInterceptionMode] = p.mode
-		a[AnnotationIncludeOutboundIPs] = p.anno(AnnotationIncludeOutboundIPs, *v.IncludeIPRanges)
-		a[AnnotationExcludeOutboundIPs] = p.anno(AnnotationExcludeOutboundIPs, *v.ExcludeIPRanges)
+		// The IP ranges only when non-empty (the template's {{ with … }}).
+		if s := p.anno(AnnotationIncludeOutboundIPs, *v.IncludeIPRanges); s != "" {
+			a[AnnotationIncludeOutboundIPs] = s
+		}
+		if s := p.anno(AnnotationExcludeOutboundIPs, *v.ExcludeIPRanges); s != "" {
+			a[AnnotationExcludeOutboundIPs] = s
+		}
 		a[AnnotationIncludeInboundPorts] = p.anno(AnnotationIncludeInboundPorts, *v.IncludeInboundPorts)
 		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, p.anno(AnnotationExcludeInboundPorts, *v.ExcludeInboundPorts))
 		if s := p.anno(AnnotationIncludeOutboundPorts, *v.IncludeOutboundPorts); s != "" {
