@@ -442,30 +442,35 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 }
 
 // appendMultus adds default/istio-cni to a Multus networks annotation,
-// keeping its flat-list or JSON form.
+// keeping its flat-list or JSON form, exactly as Istio's
+// pkg/kube/inject/template.go appendMultusNetwork (called by the sidecar
+// template with "default/istio-cni"): a value with a "]" is JSON and gets
+// `, {"name": "default/istio-cni"}` inserted before its last "]" unless an
+// element has that name (unparsable JSON is left as it is); a flat list gets
+// ", default/istio-cni" unless an item is already that network.
 func appendMultus(cur string) string {
-	cur = strings.TrimSpace(cur)
-	switch {
-	case cur == "":
-		return "default/istio-cni"
-	case strings.HasPrefix(cur, "["):
-		var l []map[string]any
-		if json.Unmarshal([]byte(cur), &l) == nil {
-			for _, n := range l {
-				if n["name"] == "istio-cni" {
-					return cur
-				}
-			}
-			l = append(l, map[string]any{"name": "istio-cni", "namespace": "default"})
-			b, _ := json.Marshal(l)
-			return string(b)
-		}
-		return cur
-	case strings.Contains(cur, "istio-cni"):
-		return cur
-	default:
-		return cur + ", default/istio-cni"
+	const network = "default/istio-cni"
+	if cur == "" {
+		return network
 	}
+	if i := strings.LastIndex(cur, "]"); i != -1 {
+		var l []map[string]any
+		if json.Unmarshal([]byte(cur), &l) != nil {
+			return cur
+		}
+		for _, n := range l {
+			if n["name"] == network {
+				return cur
+			}
+		}
+		return cur[:i] + `, {"name": "` + network + `"}` + cur[i:]
+	}
+	for _, n := range strings.Split(cur, ",") {
+		if strings.TrimSpace(n) == network {
+			return cur
+		}
+	}
+	return cur + ", " + network
 }
 
 func firstNonEmpty(s ...string) string {
