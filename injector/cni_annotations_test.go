@@ -61,3 +61,25 @@ func TestCNITrafficAnnotations(t *testing.T) {
 		})
 	}
 }
+
+// TestExcludeInbound follows Istio's pkg/kube/inject/template.go
+// excludeInboundPort, which feeds istio-init's -d and the CNI annotation.
+func TestExcludeInbound(t *testing.T) {
+	for _, c := range []struct {
+		port       int32
+		ports, out string
+	}{
+		{15020, "", "15020"},
+		{15020, "4,5,6", "4,5,6,15020"},
+		{15020, "4, 5, 6", "4,5,6,15020"}, // items trimmed
+		{15020, "4,,5", "4,5,15020"},      // empty items dropped
+		{15020, "15020,4", "15020,4"},     // already excluded: unchanged
+		{15020, "4, 15020", "4,15020,15020"},
+		{0, " 4, 5", " 4, 5"}, // no status server: unchanged
+		{123, "4", "4,123"},
+	} {
+		if got := excludeInbound(c.port, c.ports); got != c.out {
+			t.Errorf("excludeInbound(%d, %q) = %q, want %q", c.port, c.ports, got, c.out)
+		}
+	}
+}

@@ -61,15 +61,19 @@ func excludeInbound(statusPort int32, ports string) string {
 		return ports
 	}
 	sp := strconv.Itoa(int(statusPort))
+	// As Istio's pkg/kube/inject/template.go excludeInboundPort: an item
+	// equal to the port (compared untrimmed) leaves the list as it is;
+	// otherwise the items are trimmed, empty ones dropped, the port appended.
+	out := make([]string, 0, strings.Count(ports, ",")+2)
 	for _, f := range strings.Split(ports, ",") {
-		if strings.TrimSpace(f) == sp {
+		if f == sp {
 			return ports
 		}
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
-	if strings.TrimSpace(ports) == "" {
-		return sp
-	}
-	return ports + "," + sp
+	return strings.Join(append(out, sp), ",")
 }
 
 // initContainer builds istio-init (or istio-validation in CNI mode), as Istio's
