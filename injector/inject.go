@@ -403,9 +403,9 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 			apps = append(apps, n)
 		}
 	}
-	// The sidecar template names the first app container; the gateway
-	// template only a sole one.
-	if len(apps) > 0 && (sidecar || len(apps) == 1) {
+	// Both templates name the first app container ({{ if ge (len $containers) 1 }}
+	// in Istio's injection-template.yaml sidecar and gateway).
+	if len(apps) > 0 {
 		setIfAbsent(a, AnnotationDefaultLogsContainer, apps[0])
 		setIfAbsent(a, AnnotationDefaultContainer, apps[0])
 	}
