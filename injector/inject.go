@@ -373,11 +373,18 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 			m[k] = v
 		}
 	}
+	// An empty label counts as unset: the templates fill these with sprig's
+	// default (index .ObjectMeta.Labels … | default …), which replaces "".
+	setIfEmpty := func(m map[string]string, k, v string) {
+		if m[k] == "" {
+			m[k] = v
+		}
+	}
 	sidecar := p.template == TemplateSidecar
 	if sidecar {
-		setIfAbsent(l, LabelTLSMode, "istio")
+		setIfEmpty(l, LabelTLSMode, "istio")
 	}
-	if _, ok := l[LabelCanonicalName]; !ok {
+	if l[LabelCanonicalName] == "" {
 		name := firstNonEmpty(l["app.kubernetes.io/name"], l["app"], p.owner.Name)
 		if sidecar { // the gateway template does not shorten it
 			if len(name) > 63 {
@@ -387,7 +394,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		}
 		l[LabelCanonicalName] = name
 	}
-	setIfAbsent(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
+	setIfEmpty(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
 	if md := p.proxyCfg.GetProxyMetadata(); sidecar && md["ISTIO_META_ENABLE_HBONE"] == "true" {
 		setIfAbsent(l, "networking.istio.io/tunnel", "http")
 	}
