@@ -25,6 +25,7 @@ type params struct {
 	namespace string
 	owner     Owner
 	annos     map[string]string
+	labels    map[string]string
 	proxyCfg  *meshv1alpha1.ProxyConfig
 	// operatorCfg is the mesh defaultConfig with the root namespace's
 	// ProxyConfig resource: the operator's settings, not allow-listed.
@@ -50,12 +51,18 @@ type params struct {
 	userMountList []corev1.VolumeMount
 }
 
-// network is the mesh network of the pod: URL path, else values.
+// network is the mesh network of the pod (Istio's pkg/kube/inject/inject.go
+// RunTemplate): values, overridden by the URL path, overridden by the pod's
+// explicit topology.istio.io/network label.
 func (p *params) network() string {
-	if n := p.proxyEnv["ISTIO_META_NETWORK"]; n != "" {
-		return n
+	n := p.cfg.Values.Global.Network
+	if u := p.proxyEnv["ISTIO_META_NETWORK"]; u != "" {
+		n = u
 	}
-	return p.cfg.Values.Global.Network
+	if l, ok := p.labels[LabelNetwork]; ok {
+		n = l
+	}
+	return n
 }
 
 func (p *params) anno(key, def string) string {
@@ -69,7 +76,7 @@ func (p *params) anno(key, def string) string {
 // effective settings. Invalid annotations deny the pod (as Istio does) with an
 // error naming each bad annotation.
 func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*params, error) {
-	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations}
+	p := &params{cfg: cfg, namespace: namespace, annos: pod.Annotations, labels: pod.Labels}
 	if p.annos == nil {
 		p.annos = map[string]string{}
 	}

@@ -365,6 +365,9 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
 		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: mode},
 	)
+	if v.Network != "" { // template position; moved below when the pod's network is known
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_NETWORK", Value: v.Network})
+	}
 	workload := pod.Labels[LabelWorkloadName]
 	if gw || workload == "" {
 		workload = p.owner.Name
@@ -401,11 +404,16 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	// Network and URL-path envs are removed from their template position and
 	// appended after the template envs in sorted order (Istio's pkg/kube/inject/webhook.go).
 	extra := make(map[string]string, len(p.proxyEnv)+1)
-	if v.Network != "" {
-		extra["ISTIO_META_NETWORK"] = v.Network
-	}
 	for k, val := range p.proxyEnv {
 		extra[k] = val
+	}
+	if n := p.network(); n != "" {
+		extra["ISTIO_META_NETWORK"] = n
+	}
+	// Istio's extractClusterAndNetwork: the values' cluster name unless the
+	// URL path names one; either way it is moved here like the network.
+	if c := v.MultiCluster.ClusterName; c != "" && extra["ISTIO_META_CLUSTER_ID"] == "" {
+		extra["ISTIO_META_CLUSTER_ID"] = c
 	}
 	if len(extra) > 0 {
 		kept := env[:0]
