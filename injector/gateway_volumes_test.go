@@ -37,3 +37,25 @@ func TestGatewayCredentialVolumesAreEmptyDir(t *testing.T) {
 		}
 	}
 }
+
+// Istio's gateway template, like the sidecar one, names the first non-proxy
+// container in kubectl.kubernetes.io/default-container and
+// default-logs-container when there is at least one
+// ({{ if ge (len $containers) 1 }}), unless the pod sets them.
+func TestGatewayDefaultContainerAnnotations(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Annotations: map[string]string{AnnotationInjectTemplates: TemplateGateway}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "istio-proxy", Image: "auto"}, {Name: "a", Image: "a"}, {Name: "b", Image: "b"},
+		}},
+	}
+	res, err := Inject(pod, "default", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{AnnotationDefaultContainer, AnnotationDefaultLogsContainer} {
+		if got := res.Pod.Annotations[k]; got != "a" {
+			t.Errorf("annotation %s = %q, want %q", k, got, "a")
+		}
+	}
+}

@@ -149,7 +149,8 @@ func strip(pod *corev1.Pod) previous {
 	delete(pod.Annotations, AnnotationOverrides)
 	// Restore the app's own Prometheus annotations so the merge is recomputed identically.
 	if prev.prometheus != nil {
-		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port} {
+		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port,
+			AnnotationPromScrapeTargets: formatScrapeTargets(prev.prometheus.Targets)} {
 			if v == "" {
 				delete(pod.Annotations, k)
 			} else {
@@ -355,11 +356,18 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 			m[k] = v
 		}
 	}
+	// An empty label counts as unset: the templates fill these with sprig's
+	// default (index .ObjectMeta.Labels … | default …), which replaces "".
+	setIfEmpty := func(m map[string]string, k, v string) {
+		if m[k] == "" {
+			m[k] = v
+		}
+	}
 	sidecar := p.template == TemplateSidecar
 	if sidecar {
-		setIfAbsent(l, LabelTLSMode, "istio")
+		setIfEmpty(l, LabelTLSMode, "istio")
 	}
-	if _, ok := l[LabelCanonicalName]; !ok {
+	if l[LabelCanonicalName] == "" {
 		name := firstNonEmpty(l["app.kubernetes.io/name"], l["app"], p.owner.Name)
 		if sidecar { // the gateway template does not shorten it
 			if len(name) > 63 {
@@ -369,7 +377,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		}
 		l[LabelCanonicalName] = name
 	}
-	setIfAbsent(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
+	setIfEmpty(l, LabelCanonicalRevision, firstNonEmpty(l["app.kubernetes.io/version"], l["version"], "latest"))
 	if md := p.proxyCfg.GetProxyMetadata(); sidecar && md["ISTIO_META_ENABLE_HBONE"] == "true" {
 		setIfAbsent(l, "networking.istio.io/tunnel", "http")
 	}
@@ -385,17 +393,22 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 			apps = append(apps, n)
 		}
 	}
-	// The sidecar template names the first app container; the gateway
-	// template only a sole one.
-	if len(apps) > 0 && (sidecar || len(apps) == 1) {
+	// Both templates name the first app container ({{ if ge (len $containers) 1 }}
+	// in Istio's injection-template.yaml sidecar and gateway).
+	if len(apps) > 0 {
 		setIfAbsent(a, AnnotationDefaultLogsContainer, apps[0])
 		setIfAbsent(a, AnnotationDefaultContainer, apps[0])
 	}
 	if p.cni && sidecar {
 		v, pa := p.cfg.Values.Global.Proxy, p.annos
 		a[AnnotationInterceptionMode] = p.mode.String()
-		a[AnnotationIncludeOutboundIPs] = pa.IncludeOutboundIPRanges.Or(*v.IncludeIPRanges)
-		a[AnnotationExcludeOutboundIPs] = pa.ExcludeOutboundIPRanges.Or(*v.ExcludeIPRanges)
+		// The IP ranges only when non-empty (the template's {{ with … }}).
+		if s := pa.IncludeOutboundIPRanges.Or(*v.IncludeIPRanges); s != "" {
+			a[AnnotationIncludeOutboundIPs] = s
+		}
+		if s := pa.ExcludeOutboundIPRanges.Or(*v.ExcludeIPRanges); s != "" {
+			a[AnnotationExcludeOutboundIPs] = s
+		}
 		a[AnnotationIncludeInboundPorts] = pa.IncludeInboundPorts.Or(*v.IncludeInboundPorts)
 		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, pa.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
 		if s := pa.IncludeOutboundPorts.Or(*v.IncludeOutboundPorts); s != "" {
@@ -419,30 +432,35 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 }
 
 // appendMultus adds default/istio-cni to a Multus networks annotation,
-// keeping its flat-list or JSON form.
+// keeping its flat-list or JSON form, exactly as Istio's
+// pkg/kube/inject/template.go appendMultusNetwork (called by the sidecar
+// template with "default/istio-cni"): a value with a "]" is JSON and gets
+// `, {"name": "default/istio-cni"}` inserted before its last "]" unless an
+// element has that name (unparsable JSON is left as it is); a flat list gets
+// ", default/istio-cni" unless an item is already that network.
 func appendMultus(cur string) string {
-	cur = strings.TrimSpace(cur)
-	switch {
-	case cur == "":
-		return "default/istio-cni"
-	case strings.HasPrefix(cur, "["):
-		var l []map[string]any
-		if json.Unmarshal([]byte(cur), &l) == nil {
-			for _, n := range l {
-				if n["name"] == "istio-cni" {
-					return cur
-				}
-			}
-			l = append(l, map[string]any{"name": "istio-cni", "namespace": "default"})
-			b, _ := json.Marshal(l)
-			return string(b)
-		}
-		return cur
-	case strings.Contains(cur, "istio-cni"):
-		return cur
-	default:
-		return cur + ", default/istio-cni"
+	const network = "default/istio-cni"
+	if cur == "" {
+		return network
 	}
+	if i := strings.LastIndex(cur, "]"); i != -1 {
+		var l []map[string]any
+		if json.Unmarshal([]byte(cur), &l) != nil {
+			return cur
+		}
+		for _, n := range l {
+			if n["name"] == network {
+				return cur
+			}
+		}
+		return cur[:i] + `, {"name": "` + network + `"}` + cur[i:]
+	}
+	for _, n := range strings.Split(cur, ",") {
+		if strings.TrimSpace(n) == network {
+			return cur
+		}
+	}
+	return cur + ", " + network
 }
 
 func firstNonEmpty(s ...string) string {

@@ -25,6 +25,7 @@ type params struct {
 	namespace string
 	owner     Owner
 	annos     *Annotations // the pod's injection annotations, parsed
+	labels    map[string]string
 	proxyCfg  *meshv1alpha1.ProxyConfig
 	// operatorCfg is the mesh defaultConfig with the root namespace's
 	// ProxyConfig resource: the operator's settings, not allow-listed.
@@ -48,12 +49,18 @@ type params struct {
 	userVols   []corev1.Volume // userVolume entries actually injected (volumes)
 }
 
-// network is the mesh network of the pod: URL path, else values.
+// network is the mesh network of the pod (Istio's pkg/kube/inject/inject.go
+// RunTemplate): values, overridden by the URL path, overridden by the pod's
+// explicit topology.istio.io/network label.
 func (p *params) network() string {
-	if n := p.proxyEnv["ISTIO_META_NETWORK"]; n != "" {
-		return n
+	n := p.cfg.Values.Global.Network
+	if u := p.proxyEnv["ISTIO_META_NETWORK"]; u != "" {
+		n = u
 	}
-	return p.cfg.Values.Global.Network
+	if l, ok := p.labels[LabelNetwork]; ok {
+		n = l
+	}
+	return n
 }
 
 // resolveParams parses the pod's injection annotations once and resolves
@@ -65,7 +72,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 	if err != nil {
 		return nil, err
 	}
-	p := &params{cfg: cfg, namespace: namespace, annos: annos, template: annos.Template,
+	p := &params{cfg: cfg, namespace: namespace, annos: annos, labels: pod.Labels, template: annos.Template,
 		overrides: overrides, proxyEnv: opts.ProxyEnv}
 	p.warnings = append(p.warnings, annos.Warnings...)
 	if err := p.resolveProxyConfig(pod.Labels, opts.ProxyConfigs); err != nil {

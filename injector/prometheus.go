@@ -116,17 +116,35 @@ func (p *params) mergePrometheus(pod *corev1.Pod, prev *promConfig) (*corev1.Env
 		env = &corev1.EnvVar{Name: envPromAnnotations, Value: string(b)}
 	}
 	// Every spelling Prometheus reads is cleared, then Istio's three are set
-	// (Istio clearPrometheusAnnotations).
+	// (Istio clearPrometheusAnnotations). The scrape targets now live in the
+	// env only: Istio's golden hello-multiport-metrics.yaml.injected has no
+	// prometheus.istio.io/scrape-targets left on the pod (strip restores it
+	// from the env on re-injection).
 	for k := range a {
 		switch promNorm(k) {
 		case promLabelScrape, promLabelPort, promLabelPath:
 			delete(a, k)
 		}
 	}
+	delete(a, AnnotationPromScrapeTargets)
 	a[AnnotationPromPort] = sp
 	a[AnnotationPromPath] = "/stats/prometheus"
 	a[AnnotationPromScrape] = "true"
 	return env, nil
+}
+
+// formatScrapeTargets is the inverse of parseScrapeTargets: the annotation
+// value a recorded config came from ("" without targets).
+func formatScrapeTargets(targets []ScrapeTarget) string {
+	items := make([]string, 0, len(targets))
+	for _, t := range targets {
+		if t.Path == "" {
+			items = append(items, t.Port)
+		} else {
+			items = append(items, t.Port+":"+t.Path)
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 // maxScrapeTargets bounds prometheus.istio.io/scrape-targets.

@@ -86,6 +86,33 @@ func TestPrometheusMerge(t *testing.T) {
 					t.Errorf("annotation %s (a Prometheus spelling) was not cleared", k)
 				}
 			}
+			if v, ok := res.Pod.Annotations[AnnotationPromScrapeTargets]; ok {
+				t.Errorf("annotation %s = %q left on the pod; Istio moves it into the env", AnnotationPromScrapeTargets, v)
+			}
+			// Re-injection restores the app's config from the env: same result.
+			again, err := Inject(res.Pod.DeepCopy(), "app", config.Default(), Options{})
+			if err != nil {
+				t.Fatalf("re-injection: %v", err)
+			}
+			if g := promEnvOf(again.Pod); g != tt.env {
+				t.Errorf("after re-injection ISTIO_PROMETHEUS_ANNOTATIONS = %q, want %q", g, tt.env)
+			}
 		})
 	}
+}
+
+func promEnvOf(pod *corev1.Pod) string {
+	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, c := range cs {
+			if c.Name != ProxyContainerName {
+				continue
+			}
+			for _, e := range c.Env {
+				if e.Name == envPromAnnotations {
+					return e.Value
+				}
+			}
+		}
+	}
+	return ""
 }

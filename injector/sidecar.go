@@ -61,15 +61,19 @@ func excludeInbound(statusPort int32, ports string) string {
 		return ports
 	}
 	sp := strconv.Itoa(int(statusPort))
+	// As Istio's pkg/kube/inject/template.go excludeInboundPort: an item
+	// equal to the port (compared untrimmed) leaves the list as it is;
+	// otherwise the items are trimmed, empty ones dropped, the port appended.
+	out := make([]string, 0, strings.Count(ports, ",")+2)
 	for _, f := range strings.Split(ports, ",") {
-		if strings.TrimSpace(f) == sp {
+		if f == sp {
 			return ports
 		}
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
-	if strings.TrimSpace(ports) == "" {
-		return sp
-	}
-	return ports + "," + sp
+	return strings.Join(append(out, sp), ",")
 }
 
 // initContainer builds istio-init (or istio-validation in CNI mode), as Istio's
@@ -450,6 +454,9 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		refs.field("ISTIO_META_NODE_NAME", "spec.nodeName"),
 		corev1.EnvVar{Name: "ISTIO_META_INTERCEPTION_MODE", Value: mode},
 	)
+	if v.Network != "" { // template position; moved below when the pod's network is known
+		env = append(env, corev1.EnvVar{Name: "ISTIO_META_NETWORK", Value: v.Network})
+	}
 	workload := pod.Labels[LabelWorkloadName]
 	if gw || workload == "" {
 		workload = p.owner.Name
@@ -486,11 +493,16 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	// Network and URL-path envs are removed from their template position and
 	// appended after the template envs in sorted order (Istio's pkg/kube/inject/webhook.go).
 	extra := make(map[string]string, len(p.proxyEnv)+1)
-	if v.Network != "" {
-		extra["ISTIO_META_NETWORK"] = v.Network
-	}
 	for k, val := range p.proxyEnv {
 		extra[k] = val
+	}
+	if n := p.network(); n != "" {
+		extra["ISTIO_META_NETWORK"] = n
+	}
+	// Istio's extractClusterAndNetwork: the values' cluster name unless the
+	// URL path names one; either way it is moved here like the network.
+	if c := v.MultiCluster.ClusterName; c != "" && extra["ISTIO_META_CLUSTER_ID"] == "" {
+		extra["ISTIO_META_CLUSTER_ID"] = c
 	}
 	if len(extra) > 0 {
 		kept := env[:0]
@@ -671,8 +683,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	}
 	if v.MountMtlsCerts {
 		sa := pod.Spec.ServiceAccountName
-		if sa == "" && !sidecar {
-			sa = "default" // the gateway template names the default account's secret
+		if sa == "" {
+			// Both templates name the default account's secret (Istio's
+			// injection-template.yaml: {{ if eq .Spec.ServiceAccountName "" }}
+			// secretName: istio.default).
+			sa = "default"
 		}
 		vs = append(vs, corev1.Volume{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
