@@ -27,6 +27,9 @@ type Snapshot struct {
 	AlwaysInject []labels.Selector
 	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
 	ProxyConfigJSON string
+	// Templates are the injection templates of Istio's injector `config`
+	// (istio.go); nil when none were given: meshguard's built-in templates.
+	Templates *Templates
 }
 
 // Revision returns the revision name recorded on pods ("default" when unset).
