@@ -74,6 +74,9 @@ type Options struct {
 
 // InjectWith is Inject with Options.
 func InjectWith(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
+	if useGenericTemplates(pod, cfg) { // a template that is not Istio's stock one (generic.go)
+		return InjectGeneric(pod, namespace, cfg, opts)
+	}
 	return inject(pod, namespace, opts, cfg)
 }
 

@@ -58,6 +58,10 @@ type Templates struct {
 	Aliases  map[string][]string
 	// Values is the injector values as templates see them (`.Values`).
 	Values map[string]any
+	// AlwaysGeneric renders even Istio's stock templates generically
+	// instead of building them with the typed injector: for the tests that
+	// compare the two paths, and benchmarks.
+	AlwaysGeneric bool
 }
 
 // Select is the template names a pod with these annotations gets (Istio
@@ -117,10 +121,10 @@ func readBounded(path string) ([]byte, error) {
 // (kind: ConfigMap), the content of its key.
 func KeyContent(data []byte, key string) ([]byte, error) {
 	var cm struct {
-		APIVersion string            `json:"apiVersion"`
-		Kind       string            `json:"kind"`
+		APIVersion string                `json:"apiVersion"`
+		Kind       string                `json:"kind"`
 		Metadata   struct{ Name string } `json:"metadata"`
-		Data       map[string]string `json:"data"`
+		Data       map[string]string     `json:"data"`
 	}
 	// Raw key content is a YAML or JSON mapping without kind; anything that
 	// does not parse is left to the key's own parser to report.

@@ -1,0 +1,59 @@
+package template_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGenericMatchesTypedOnIstioCases renders Istio's stock templates of a
+// default install generically (forced) and with the typed fast path, for
+// every input of Istio's golden cases in both native-sidecar modes the case
+// uses, and requires the same pods: two independent constructions of
+// Istio's pod that must agree.
+func TestGenericMatchesTypedOnIstioCases(t *testing.T) {
+	dir := injectionDir(t)
+	install := defaultInstall(t, dir)
+	for _, c := range injectionCases(t, dir) {
+		t.Run(c.golden, func(t *testing.T) {
+			input, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			typed := workloads(t, inject(t, withNative(install, c.native, false), input), false)
+			generic := workloads(t, inject(t, withNative(install, c.native, true), input), false)
+			if len(typed) == 0 {
+				t.Fatalf("no workload found in the output of %s", c.input)
+			}
+			if d := compareWorkloads(generic, typed); len(d) > 0 {
+				t.Errorf("generic (got) and typed (want) differ on %s (%d differences):\n%s", c.input, len(d), strings.Join(d, "\n"))
+			}
+		})
+	}
+}
+
+// TestGenericMatchesIstioGoldens renders every case with Istio's stock
+// templates through the generic renderer and compares with the pod Istio's
+// own injector produced (images aside, as the conformance README says).
+func TestGenericMatchesIstioGoldens(t *testing.T) {
+	dir := injectionDir(t)
+	install := defaultInstall(t, dir)
+	for _, c := range injectionCases(t, dir) {
+		t.Run(c.golden, func(t *testing.T) {
+			input, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden, err := os.ReadFile(filepath.Join(dir, "cases", c.golden))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := workloads(t, inject(t, withNative(install, c.native, true), input), true)
+			want := workloads(t, golden, true)
+			if d := compareWorkloads(got, want); len(d) > 0 {
+				t.Errorf("generic rendering (got) differs from Istio's golden %s (want) (%d differences):\n%s", c.golden, len(d), strings.Join(d, "\n"))
+			}
+		})
+	}
+}
