@@ -92,7 +92,9 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	}
 	stripped, previouslyInjected := template.Strip(pod)
 	statusPort := strconv.Itoa(int(p.meshStatus))
-	if stripped.Annotations[AnnotationPromPort] == statusPort && previouslyInjected {
+	if previouslyInjected && promPortIs(stripped.Annotations, statusPort) {
+		// A previous merge pointed the scrape at pilot-agent: the templates
+		// see the pod without it (Istio inject.go stripPod).
 		stripped.Annotations = clearPrometheus(stripped.Annotations)
 	}
 	stripped, err = template.ReinsertOverrides(stripped)
@@ -282,6 +284,16 @@ func mergeOrAppendProbers(previouslyInjected bool, env []corev1.EnvVar, probers 
 		}
 	}
 	return append(env, corev1.EnvVar{Name: envAppProbers, Value: probers})
+}
+
+// promPortIs says whether a spelling of prometheus.io/port is port.
+func promPortIs(a map[string]string, port string) bool {
+	for k, val := range a {
+		if promNorm(k) == "prometheus_io_port" {
+			return val == port
+		}
+	}
+	return false
 }
 
 // clearPrometheus drops every spelling of the Prometheus scrape annotations
