@@ -87,7 +87,7 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	}
 	snap, err := config.LoadIstio(in)
 	if err != nil {
-		return nil, fmt.Errorf("Istio ConfigMaps in %s: %w", c.Namespace, err)
+		return nil, fmt.Errorf("the Istio ConfigMaps in namespace %s: %w", c.Namespace, err)
 	}
 	return snap, nil
 }
