@@ -10,6 +10,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshguard/meshguard/injector/config"
@@ -115,13 +116,15 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 		clusterNative = *opts.NativeSidecars
 	}
 	data := &template.Data{
-		TypeMeta:                 metav1.TypeMeta{Kind: p.owner.Kind, APIVersion: p.owner.APIVersion},
-		DeploymentMeta:           types.NamespacedName{Name: p.owner.Name, Namespace: p.owner.Namespace},
-		ObjectMeta:               meta,
-		Spec:                     stripped.Spec,
-		ProxyConfig:              p.proxyCfg,
-		MeshConfig:               cfg.Mesh,
-		Values:                   t.Values,
+		TypeMeta:       metav1.TypeMeta{Kind: p.owner.Kind, APIVersion: p.owner.APIVersion},
+		DeploymentMeta: types.NamespacedName{Name: p.owner.Name, Namespace: p.owner.Namespace},
+		ObjectMeta:     meta,
+		Spec:           stripped.Spec,
+		ProxyConfig:    p.proxyCfg,
+		MeshConfig:     cfg.Mesh,
+		// A copy: sprig's set/unset could otherwise change the shared values
+		// for later and concurrent requests.
+		Values:                   runtime.DeepCopyJSON(t.Values),
 		Revision:                 cfg.Values.Revision,
 		NativeSidecars:           clusterNative,
 		ProxyImage:               proxyImage,

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/injector"
+	"github.com/meshguard/meshguard/injector/config"
 )
 
 // TestGenericPathKeepsTheAllowLists: a pod cannot use a custom template
@@ -64,4 +65,30 @@ func TestGenericPathKeepsTheAllowLists(t *testing.T) {
 			t.Errorf("err = %v, want the annotation named", err)
 		}
 	})
+}
+
+// TestTemplateCannotChangeSharedValues: sprig's set on .Values in one
+// request does not leak into the next.
+func TestTemplateCannotChangeSharedValues(t *testing.T) {
+	s, err := config.LoadIstio(config.IstioInputs{Config: []byte(`templates:
+  mut: |
+    metadata:
+      annotations:
+        seen: {{ .Values.leak | default "clean" | quote }}
+    {{- $_ := set .Values "leak" "dirty" }}
+`), Values: []byte(`{"global": {}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{"inject.istio.io/templates": "mut"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}}}}
+		res, err := injector.InjectWith(p, "app", s, injector.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Pod.Annotations["seen"]; got != "clean" {
+			t.Fatalf("request %d saw .Values.leak = %q", i, got)
+		}
+	}
 }
