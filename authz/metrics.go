@@ -15,6 +15,7 @@ type Metrics struct {
 	Version      prometheus.Gauge
 	ReloadErrors prometheus.Counter
 	Policies     *prometheus.GaugeVec
+	Protocol     *prometheus.CounterVec
 }
 
 var (
@@ -48,8 +49,12 @@ func DefaultMetrics() *Metrics {
 				Name: "meshguard_authz_snapshot_objects",
 				Help: "Objects in the current policy snapshot by kind.",
 			}, []string{"kind"}),
+			Protocol: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "meshguard_authz_protocol_decisions_total",
+				Help: "ext_authz decisions by protocol (grpc, http) and result.",
+			}, []string{"protocol", "result"}),
 		}
-		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.ReloadErrors, metrics.Policies)
+		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.ReloadErrors, metrics.Policies, metrics.Protocol)
 	})
 	return metrics
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,11 +12,15 @@ import (
 
 // Options configure the ext_authz service.
 type Options struct {
-	Addr          string // gRPC listen address, default ":9000"
-	PolicyDir     string // offline mode: policies, Pods and *.rego from this directory (watched)
-	RegoDir       string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
-	RootNamespace string // mesh root namespace, default istio-system
-	FailOpen      bool   // internal errors allow instead of 503
+	Addr string // gRPC listen address, default ":9000"
+	// HTTPAddr serves Envoy's HTTP ext_authz protocol (Istio's
+	// envoyExtAuthzHttp provider) when set; off by default.
+	HTTPAddr       string
+	HTTPPathPrefix string // the provider's pathPrefix, stripped before evaluation
+	PolicyDir      string // offline mode: policies, Pods and *.rego from this directory (watched)
+	RegoDir        string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
+	RootNamespace  string // mesh root namespace, default istio-system
+	FailOpen       bool   // internal errors allow instead of 503
 
 	TrustDomain        string
 	TrustDomainAliases []string
@@ -30,6 +35,12 @@ type Options struct {
 	KeepaliveTimeout time.Duration
 	Reflection       bool
 	Debounce         time.Duration // coalesce policy changes before recompiling
+
+	// MeshConfigPath, when set, is the mesh config file whose settings
+	// (WithMeshConfig) are reloaded on change and recompiled into the policy
+	// snapshot; MeshFlagSet reports the flags that override it. Not flags.
+	MeshConfigPath string
+	MeshFlagSet    func(name string) bool
 
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.
@@ -60,6 +71,8 @@ func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	d := DefaultOptions()
 	fs.StringVar(&o.Addr, "authz-addr", d.Addr, "ext_authz gRPC listen address")
+	fs.StringVar(&o.HTTPAddr, "authz-http-addr", "", "ext_authz HTTP listen address (Istio envoyExtAuthzHttp provider), e.g. :9001; empty: off")
+	fs.StringVar(&o.HTTPPathPrefix, "authz-http-path-prefix", "", "the envoyExtAuthzHttp pathPrefix: stripped from the request path before evaluation")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
 	fs.StringVar(&o.RegoDir, "authz-rego-dir", "", "directory of user Rego modules (package meshguard.user) added to the built-in semantics")
 	fs.BoolVar(&o.FailOpen, "fail-open", false, "allow requests when evaluation fails internally (default: deny with 503)")
@@ -114,6 +127,9 @@ func (o *Options) Validate() error {
 	case "", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
 	default:
 		return fmt.Errorf("--path-normalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", o.PathNormalization)
+	}
+	if o.HTTPPathPrefix != "" && (!strings.HasPrefix(o.HTTPPathPrefix, "/") || strings.ContainsAny(o.HTTPPathPrefix, "?#")) {
+		return fmt.Errorf("--authz-http-path-prefix %q: must begin with / and contain no ? or #", o.HTTPPathPrefix)
 	}
 	if o.NumTrustedProxies < 0 {
 		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)

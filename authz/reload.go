@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/policy"
+	"github.com/meshguard/meshguard/reload"
 )
 
 // Loader returns the complete current policy state.
@@ -43,6 +43,13 @@ func (r *Reloader) Reload(ctx context.Context) error {
 			m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
 			m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
 			m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
+			// Stored policies that cannot be evaluated: their workloads are
+			// denied (policy.FailClosedRule); counted and logged as errors.
+			m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
+			for _, f := range snap.Failed {
+				r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), "policy cannot be evaluated; the workloads it selects are denied",
+					"snapshot", snap.Version, "policy", f.ID)
+			}
 			for _, w := range snap.Warnings {
 				r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
 			}
@@ -69,32 +76,13 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	return err
 }
 
-// Run reloads once (unless a snapshot is already loaded), then on every trigger, coalescing triggers that arrive
-// within debounce. It returns when ctx is done.
+// Run reloads once (unless a snapshot is already loaded), then after every
+// burst of triggers (reload.Debounce). It returns when ctx is done.
 func (r *Reloader) Run(ctx context.Context, trigger <-chan struct{}, debounce time.Duration) {
 	if !r.ready {
 		_ = r.Reload(ctx)
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-trigger:
-		}
-		timer := time.NewTimer(debounce)
-	drain:
-		for {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return
-			case <-trigger:
-			case <-timer.C:
-				break drain
-			}
-		}
-		_ = r.Reload(ctx)
-	}
+	reload.Debounce(ctx, trigger, debounce, func() { _ = r.Reload(ctx) })
 }
 
 // DirLoader loads a policy directory plus optional user Rego directory.
@@ -130,9 +118,18 @@ func loadRego(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user rego dir: %w", err)
 	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("user rego dir: %w", err)
+	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") || strings.HasPrefix(e.Name(), ".") {
 			continue
+		}
+		if e.Type()&os.ModeSymlink != 0 {
+			if err := policy.SymlinkInside(root, filepath.Join(dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("user rego dir: %w", err)
+			}
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
@@ -143,58 +140,11 @@ func loadRego(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// WatchDirs sends on trigger whenever anything under dirs changes (new
-// subdirectories are watched too; ConfigMap symlink swaps are seen as
-// events on the directory). It returns when ctx is done.
+// WatchDirs sends on trigger whenever anything under dirs changes
+// (reload.Watch). It returns when ctx is done.
 func WatchDirs(ctx context.Context, log logr.Logger, trigger chan<- struct{}, dirs ...string) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
+	if err := reload.Watch(ctx, log, trigger, nil, dirs); err != nil {
 		return fmt.Errorf("watch policy dir: %w", err)
 	}
-	defer w.Close()
-	add := func(root string) error {
-		return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if err := w.Add(p); err != nil {
-					return fmt.Errorf("watch %s: %w", p, err)
-				}
-			}
-			return nil
-		})
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if err := add(d); err != nil {
-			return err
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Has(fsnotify.Create) {
-				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					_ = add(ev.Name)
-				}
-			}
-			select {
-			case trigger <- struct{}{}:
-			default:
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			log.Error(err, "policy dir watch")
-		}
-	}
+	return nil
 }

@@ -31,6 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshguard/meshguard/policy"
 )
@@ -92,37 +93,65 @@ func (s *Server) Ready(*http.Request) error {
 func (s *Server) Engine() *policy.Engine { return s.engine }
 
 // Check implements the ext_authz API. It always returns a CheckResponse:
-// policy outcomes and internal failures alike (spec §3.2 design rule).
+// policy outcomes and internal failures alike.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	d := s.decide(ctx, req, nil, "grpc")
+	var resp *authv3.CheckResponse
+	switch d.result {
+	case "allow", "error_fail_open":
+		resp = okResponse(d.id, d.verdict.Policy, d.verdict.ResponseHeaders)
+	case "error":
+		resp = deniedResponse(d.id, d.verdict, codes.Unavailable)
+	case "bad_request":
+		resp = deniedResponse(d.id, d.verdict, codes.InvalidArgument)
+	default:
+		resp = deniedResponse(d.id, d.verdict, codes.PermissionDenied)
+	}
+	resp.DynamicMetadata = dynamicMetadata(d.verdict)
+	return resp, nil
+}
+
+// decision is one evaluated request, shared by the gRPC and HTTP protocols
+// so both give the same verdict, metrics and decision log for one request.
+type decision struct {
+	id      string
+	verdict policy.Verdict
+	result  string // allow, deny, bad_request, error, error_fail_open
+}
+
+// decide evaluates req; badRequest (a request the protocol adapter could
+// not map) is denied with 400 without evaluation, as a malformed CheckRequest is.
+func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badRequest error, protocol string) decision {
 	start := time.Now()
 	id := s.idPrefix + strconv.FormatUint(s.seq.Add(1), 10)
-	v, err := s.engine.Check(ctx, req)
-	var resp *authv3.CheckResponse
+	var v policy.Verdict
+	var err error
+	if badRequest != nil {
+		v = policy.Verdict{Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + badRequest.Error()}
+	} else {
+		v, err = s.engine.Check(ctx, req)
+	}
 	result := ""
 	switch {
 	case err != nil && s.opts.FailOpen:
 		result = "error_fail_open"
-		resp = okResponse(id, "", nil)
 		v = policy.Verdict{Allowed: true, Status: 200, Action: "NONE", Rule: -1, Reason: "fail-open: " + err.Error()}
 	case err != nil:
 		result = "error"
 		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "internal error: " + err.Error()}
-		resp = deniedResponse(id, v, codes.Unavailable)
 	case v.Allowed:
 		result = "allow"
-		resp = okResponse(id, v.Policy, v.ResponseHeaders)
 	case v.Status == 400:
 		result = "bad_request"
-		resp = deniedResponse(id, v, codes.InvalidArgument)
 	default:
 		result = "deny"
-		resp = deniedResponse(id, v, codes.PermissionDenied)
 	}
 	elapsed := time.Since(start)
 	s.metrics.Latency.Observe(elapsed.Seconds())
 	s.metrics.Decisions.WithLabelValues(result, v.Action).Inc()
+	s.metrics.Protocol.WithLabelValues(protocol, result).Inc()
 	s.logDecision(id, req, v, result, err, elapsed)
-	return resp, nil
+	return decision{id: id, verdict: v, result: result}
 }
 
 func pathWithoutQuery(p string) string {
@@ -150,16 +179,7 @@ func deniedResponse(id string, v policy.Verdict, code codes.Code) *authv3.CheckR
 	if v.Policy != "" {
 		hs = append(hs, hv(HeaderPolicy, v.Policy))
 	}
-	body := "RBAC: access denied"
-	switch v.Status {
-	case 503:
-		body = "authorization service error"
-	case 400:
-		body = "bad request"
-	}
-	if v.Reason == "mTLS required" {
-		body = "mTLS required"
-	}
+	body := deniedBody(v)
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(code), Message: v.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
@@ -168,6 +188,19 @@ func deniedResponse(id string, v policy.Verdict, code codes.Code) *authv3.CheckR
 			Body:    body,
 		}},
 	}
+}
+
+// deniedBody is the downstream body of a denial, the same for both protocols.
+func deniedBody(v policy.Verdict) string {
+	switch {
+	case v.Reason == "mTLS required":
+		return "mTLS required"
+	case v.Status == 503:
+		return "authorization service error"
+	case v.Status == 400:
+		return "bad request"
+	}
+	return "RBAC: access denied"
 }
 
 func hv(k, v string) *corev3.HeaderValueOption {
@@ -260,4 +293,53 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 		g.Stop()
 	}
 	return nil
+}
+
+// Dynamic metadata keys, as Envoy's RBAC filter writes them for Istio's
+// dry-run and AUDIT policies (source/extensions/filters/http/rbac/
+// rbac_filter.cc: shadow_effective_policy_id, shadow_engine_result, prefixed
+// by the shadow_rules_stat_prefix Istio sets in pilot/pkg/security/authz/
+// builder/builder.go: istio_dry_run_allow_ / istio_dry_run_deny_;
+// access_log_hint for the LOG action AUDIT maps to). Envoy stores ext_authz
+// metadata under the ext_authz filter's namespace (envoy.filters.http.ext_authz).
+const (
+	MetaDryRunAllowPrefix = "istio_dry_run_allow_"
+	MetaDryRunDenyPrefix  = "istio_dry_run_deny_"
+	MetaShadowPolicyID    = "shadow_effective_policy_id"
+	MetaShadowResult      = "shadow_engine_result"
+	MetaAccessLogHint     = "access_log_hint"
+	MetaAuditPolicyID     = "meshguard_audit_policy_id"
+)
+
+// dynamicMetadata reports the dry-run and AUDIT matches. Only matches are
+// reported: a shadow engine without a matching dry-run policy has no entry
+// (docs/operations.md "Dynamic metadata").
+func dynamicMetadata(v policy.Verdict) *structpb.Struct {
+	f := map[string]*structpb.Value{}
+	if len(v.DryRunAllow) > 0 {
+		f[MetaDryRunAllowPrefix+MetaShadowPolicyID] = structpb.NewStringValue(rbacPolicyID(v.DryRunAllow[0]))
+		f[MetaDryRunAllowPrefix+MetaShadowResult] = structpb.NewStringValue("allowed")
+	}
+	if len(v.DryRunDeny) > 0 {
+		f[MetaDryRunDenyPrefix+MetaShadowPolicyID] = structpb.NewStringValue(rbacPolicyID(v.DryRunDeny[0]))
+		f[MetaDryRunDenyPrefix+MetaShadowResult] = structpb.NewStringValue("denied")
+	}
+	if len(v.Audit) > 0 {
+		f[MetaAccessLogHint] = structpb.NewBoolValue(true)
+		f[MetaAuditPolicyID] = structpb.NewStringValue(rbacPolicyID(v.Audit[0]))
+	}
+	if len(f) == 0 {
+		return nil
+	}
+	return &structpb.Struct{Fields: f}
+}
+
+// rbacPolicyID names a rule as Istio names RBAC policies
+// (pilot/pkg/security/authz/model/model.go: ns[NS]-policy[NAME]-rule[N]).
+func rbacPolicyID(h policy.Hit) string {
+	ns, name, ok := strings.Cut(h.Policy, "/")
+	if !ok {
+		return h.Policy
+	}
+	return fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", ns, name, h.Rule)
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 
@@ -31,6 +32,13 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	trigger := make(chan struct{}, 1)
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, OnError: o.OnReloadError}
 
+	if o.MeshConfigPath != "" {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			return watchMeshConfig(ctx, o, rl, trigger)
+		})); err != nil {
+			return fmt.Errorf("add mesh config watcher: %w", err)
+		}
+	}
 	if o.PolicyDir != "" {
 		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
@@ -68,6 +76,18 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	})); err != nil {
 		return fmt.Errorf("add ext_authz server: %w", err)
 	}
+	if o.HTTPAddr != "" {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+			lis, err := net.Listen("tcp", o.HTTPAddr)
+			if err != nil {
+				return fmt.Errorf("ext_authz HTTP listen on %s: %w", o.HTTPAddr, err)
+			}
+			log.Info("ext_authz HTTP server listening", "addr", lis.Addr().String(), "tls", tlsConfig != nil, "pathPrefix", o.HTTPPathPrefix)
+			return srv.ServeHTTP(ctx, lis, tlsConfig)
+		})); err != nil {
+			return fmt.Errorf("add ext_authz HTTP server: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -82,6 +102,7 @@ func (everyReplica) NeedLeaderElection() bool { return false }
 
 // RunStandalone serves from a policy directory without a manager (used by
 // `meshguard authz serve` and hack/ghz-load.sh). It returns when ctx ends.
+// With o.HTTPAddr it also serves HTTP ext_authz there, with the same TLS.
 func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *tls.Config, log logr.Logger) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -103,5 +124,23 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 			log.Error(err, "policy dir watch stopped")
 		}
 	}()
-	return srv.Serve(ctx, lis, tlsConfig)
+	if o.HTTPAddr == "" {
+		return srv.Serve(ctx, lis, tlsConfig)
+	}
+	hlis, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("ext_authz HTTP listen on %s: %w", o.HTTPAddr, err)
+	}
+	log.Info("ext_authz HTTP server listening", "addr", hlis.Addr().String(), "tls", tlsConfig != nil)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpErr := make(chan error, 1)
+	go func() {
+		err := srv.ServeHTTP(ctx, hlis, tlsConfig)
+		cancel() // one server failing stops the other
+		httpErr <- err
+	}()
+	err = srv.Serve(ctx, lis, tlsConfig)
+	cancel()
+	return errors.Join(err, <-httpErr)
 }

@@ -130,7 +130,7 @@ func (s *cmSource) load() {
 
 // reissue runs on the leader: when the CA Secret holds a CA that did not sign
 // the served leaf, it waits until every webhook configuration trusts the new
-// CA (cainjector merges it in, spec certs.md §2.1) plus PropagationDelay for
+// CA (cainjector merges it in) plus PropagationDelay for
 // the API server's watch, then asks cert-manager to re-issue the leaf.
 func (s *cmSource) reissue(ctx context.Context) error {
 	if err := s.watch.run(ctx); err != nil {
@@ -227,7 +227,7 @@ func TriggerIssuing(ctx context.Context, cl client.Client, crt *cmapi.Certificat
 	return true, nil
 }
 
-// EnsureCertManagerChain creates, when absent, the chain of spec certs.md §2.1:
+// EnsureCertManagerChain creates, when absent, the chain cert-manager documents for webhooks:
 // selfSigned Issuer → CA Certificate (isCA) → CA Issuer → serving Certificate.
 // Existing objects are left alone so users can tune them.
 func EnsureCertManagerChain(ctx context.Context, cl client.Client, o Options) error {

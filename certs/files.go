@@ -25,7 +25,7 @@ const (
 
 // setupFiles makes sure dir holds a CA and a leaf covering the wanted names
 // (generating them when absent, invalid, or not covering the names), loads
-// them, and keeps reloading them while ctx lives (spec certs.md §4.1 (c)).
+// them, and keeps reloading them while ctx lives.
 func setupFiles(ctx context.Context, o Options, log logr.Logger) (*store, error) {
 	st := newStore(ModeFiles)
 	if err := ensureFiles(o, st.now()); err != nil {

@@ -1,7 +1,7 @@
 // Package certs provides meshguard's serving certificate: one Source behind
 // --cert-mode=cert-manager|self|files that both the webhook HTTPS server and
 // the ext_authz gRPC server use through GetCertificate, so a rotation never
-// needs a restart or a kubelet Secret mount (spec certs.md §2.2, §4.1).
+// needs a restart or a kubelet Secret mount (docs/compatibility.md "Serving certificates").
 package certs
 
 import (
@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/meshguard/meshguard/webhook"
+	"github.com/meshguard/meshguard/webhookconfig"
 )
 
 // Modes of --cert-mode.
@@ -42,10 +42,10 @@ type Options struct {
 	Revision string
 	// WebhookConfigs overrides the webhook configurations whose caBundle self
 	// mode patches and both cluster modes wait for before serving a leaf from a
-	// new CA. Default: meshguard's own (webhook.MutatingConfigNameFor(rev), webhook.ValidatingConfigNameFor(rev)).
+	// new CA. Default: meshguard's own (webhookconfig.MutatingConfigNameFor(rev), webhookconfig.ValidatingConfigNameFor(rev)).
 	WebhookConfigs WebhookConfigNames
 
-	CADuration       time.Duration // default 5 years (spec certs.md §4.1)
+	CADuration       time.Duration // default 5 years
 	CARenewBefore    time.Duration // default a third of CADuration
 	LeafDuration     time.Duration // default 90 days
 	LeafRenewBefore  time.Duration // default a third of LeafDuration
@@ -76,6 +76,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.CADuration, "cert-ca-duration", o.CADuration, "lifetime of meshguard's CA (self and cert-manager modes)")
 	fs.DurationVar(&o.LeafDuration, "cert-duration", o.LeafDuration, "lifetime of the serving certificate")
 	fs.DurationVar(&o.LeafRenewBefore, "cert-renew-before", o.LeafRenewBefore, "renew the serving certificate this long before expiry (default a third of its life)")
+	fs.DurationVar(&o.CheckInterval, "cert-check-interval", o.CheckInterval, "self mode: how often the leader re-checks the CA, leaf and caBundles (default 1m); files mode: reload poll (default 2s)")
 }
 
 // withDefaults fills zero fields and validates.
@@ -107,8 +108,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.WebhookConfigs.Mutating) == 0 && len(o.WebhookConfigs.Validating) == 0 {
 		o.WebhookConfigs = WebhookConfigNames{
-			Mutating:   []string{webhook.MutatingConfigNameFor(o.Revision)},
-			Validating: []string{webhook.ValidatingConfigNameFor(o.Revision)},
+			Mutating:   []string{webhookconfig.MutatingConfigNameFor(o.Revision)},
+			Validating: []string{webhookconfig.ValidatingConfigNameFor(o.Revision)},
 		}
 	}
 	switch o.Mode {

@@ -18,7 +18,7 @@ import (
 	"github.com/meshguard/meshguard/certs/pki"
 )
 
-// selfSource is the fallback without cert-manager (spec certs.md §4.1 (b)):
+// selfSource is the fallback without cert-manager (docs/compatibility.md "Serving certificates"):
 // the leader keeps a CA and its bundle in one Secret and the leaf in another;
 // every replica serves the leaf Secret through an informer.
 type selfSource struct {

@@ -16,7 +16,7 @@ import (
 // secretWatch keeps an informer on a few named Secrets of one namespace. A
 // field selector per name keeps RBAC narrowable to resourceNames and the
 // cache small; reading through it avoids the kubelet's 30–100 s Secret-mount
-// delay (spec certs.md §2.2).
+// delay (controller-runtime's certwatcher does the same).
 type secretWatch struct {
 	listers map[string]corelisters.SecretNamespaceLister
 	synced  []cache.InformerSynced

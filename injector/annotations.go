@@ -1,29 +1,35 @@
 package injector
 
-// Annotation and label keys read or written by injection (spec §1-§2).
+// Annotation and label keys read or written by injection (Istio's pkg/kube/inject and
+// injection-template.yaml).
 const (
-	AnnotationInject               = "sidecar.istio.io/inject" // also a label, which wins
-	AnnotationStatus               = "sidecar.istio.io/status"
-	AnnotationInterceptionMode     = "sidecar.istio.io/interceptionMode"
-	AnnotationProxyImage           = "sidecar.istio.io/proxyImage"
-	AnnotationProxyImageType       = "sidecar.istio.io/proxyImageType"
-	AnnotationProxyCPU             = "sidecar.istio.io/proxyCPU"
-	AnnotationProxyMemory          = "sidecar.istio.io/proxyMemory"
-	AnnotationProxyCPULimit        = "sidecar.istio.io/proxyCPULimit"
-	AnnotationProxyMemoryLimit     = "sidecar.istio.io/proxyMemoryLimit"
-	AnnotationLogLevel             = "sidecar.istio.io/logLevel"
-	AnnotationComponentLog         = "sidecar.istio.io/componentLogLevel"
-	AnnotationAgentLogLevel        = "sidecar.istio.io/agentLogLevel"
-	AnnotationNativeSidecar        = "sidecar.istio.io/nativeSidecar"
-	AnnotationRewriteProbes        = "sidecar.istio.io/rewriteAppHTTPProbers"
-	AnnotationBootstrapOverride    = "sidecar.istio.io/bootstrapOverride"
-	AnnotationCapNetBind           = "sidecar.istio.io/capNetBindService"
-	AnnotationUserVolume           = "sidecar.istio.io/userVolume"
-	AnnotationUserVolumeMount      = "sidecar.istio.io/userVolumeMount"
-	AnnotationStatusPort           = "status.sidecar.istio.io/port"
-	AnnotationReadinessDelay       = "readiness.status.sidecar.istio.io/initialDelaySeconds"
-	AnnotationReadinessPeriod      = "readiness.status.sidecar.istio.io/periodSeconds"
-	AnnotationReadinessFailure     = "readiness.status.sidecar.istio.io/failureThreshold"
+	AnnotationInject            = "sidecar.istio.io/inject" // also a label, which wins
+	AnnotationStatus            = "sidecar.istio.io/status"
+	AnnotationInterceptionMode  = "sidecar.istio.io/interceptionMode"
+	AnnotationProxyImage        = "sidecar.istio.io/proxyImage"
+	AnnotationProxyImageType    = "sidecar.istio.io/proxyImageType"
+	AnnotationProxyCPU          = "sidecar.istio.io/proxyCPU"
+	AnnotationProxyMemory       = "sidecar.istio.io/proxyMemory"
+	AnnotationProxyCPULimit     = "sidecar.istio.io/proxyCPULimit"
+	AnnotationProxyMemoryLimit  = "sidecar.istio.io/proxyMemoryLimit"
+	AnnotationLogLevel          = "sidecar.istio.io/logLevel"
+	AnnotationComponentLog      = "sidecar.istio.io/componentLogLevel"
+	AnnotationAgentLogLevel     = "sidecar.istio.io/agentLogLevel"
+	AnnotationNativeSidecar     = "sidecar.istio.io/nativeSidecar"
+	AnnotationRewriteProbes     = "sidecar.istio.io/rewriteAppHTTPProbers"
+	AnnotationBootstrapOverride = "sidecar.istio.io/bootstrapOverride"
+	AnnotationCapNetBind        = "sidecar.istio.io/capNetBindService"
+	AnnotationUserVolume        = "sidecar.istio.io/userVolume"
+	AnnotationUserVolumeMount   = "sidecar.istio.io/userVolumeMount"
+	AnnotationStatusPort        = "status.sidecar.istio.io/port"
+	AnnotationReadinessDelay    = "readiness.status.sidecar.istio.io/initialDelaySeconds"
+	AnnotationReadinessPeriod   = "readiness.status.sidecar.istio.io/periodSeconds"
+	AnnotationReadinessFailure  = "readiness.status.sidecar.istio.io/failureThreshold"
+	// AnnotationReadinessAppPorts is Istio's (deprecated) list of application
+	// ports; AnnotationTrafficAppPorts is the spelling users also write. Both
+	// are validated as port lists so "-1" is denied rather than carried along.
+	AnnotationReadinessAppPorts    = "readiness.status.sidecar.istio.io/applicationPorts"
+	AnnotationTrafficAppPorts      = "traffic.sidecar.istio.io/applicationPorts"
 	AnnotationIncludeOutboundIPs   = "traffic.sidecar.istio.io/includeOutboundIPRanges"
 	AnnotationExcludeOutboundIPs   = "traffic.sidecar.istio.io/excludeOutboundIPRanges"
 	AnnotationIncludeInboundPorts  = "traffic.sidecar.istio.io/includeInboundPorts"
@@ -41,6 +47,7 @@ const (
 	AnnotationPromScrape           = "prometheus.io/scrape"
 	AnnotationPromPort             = "prometheus.io/port"
 	AnnotationPromPath             = "prometheus.io/path"
+	AnnotationPromScrapeTargets    = "prometheus.istio.io/scrape-targets"
 	AnnotationInjectTemplates      = "inject.istio.io/templates"
 
 	LabelTLSMode           = "security.istio.io/tlsMode"

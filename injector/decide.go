@@ -22,7 +22,7 @@ const (
 	ReasonPolicyDisabled   = "policy_disabled"
 )
 
-// IgnoredNamespaces are never injected (Istio initializer.go, spec §1.2 step 2).
+// IgnoredNamespaces are never injected (Istio's pkg/kube/inject/initializer.go).
 var IgnoredNamespaces = map[string]bool{
 	"kube-system": true, "kube-public": true, "kube-node-lease": true, "local-path-storage": true,
 }
@@ -34,7 +34,7 @@ type Decision struct {
 	Warnings []string
 }
 
-// Decide applies Istio's injectRequired rules in order (spec §1.2); the first
+// Decide applies Istio's injectRequired rules in order (pkg/kube/inject/inject.go); the first
 // conclusive rule wins. namespace is the request's namespace.
 func Decide(pod *corev1.Pod, namespace string, cfg *config.Snapshot) Decision {
 	if pod.Spec.HostNetwork {

@@ -3,5 +3,6 @@
 // the injected pod (the result of Istio's default `sidecar` template plus its
 // post-processing, built as typed Go values instead of rendering YAML), and
 // the JSON Patch operations that turn the incoming pod into it. Behaviour
-// follows /work/shared/spec/injection.md (cited below as "spec §N").
+// follows Istio's pkg/kube/inject and its injection-template.yaml; deliberate
+// differences are listed in docs/compatibility.md "Sidecar injection".
 package injector

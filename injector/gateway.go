@@ -6,7 +6,8 @@ import (
 )
 
 // Injection templates a pod can ask for with inject.istio.io/templates
-// (spec §2.11). The gateway template is what Istio's gateway Helm chart and
+// (Istio's pkg/kube/inject/inject.go RunTemplate). The gateway template is what Istio's
+// gateway Helm chart and
 // gateway Deployments use: a pod that is only a proxy, run as a router.
 const (
 	TemplateSidecar = "sidecar"
@@ -15,9 +16,10 @@ const (
 
 // gatewayContainer builds istio-proxy for the gateway template: `proxy
 // router`, no init container, no traffic capture, readiness probe from the
-// values only, and no resources or securityContext of its own; those come
-// from the container the gateway's Deployment declares (usually
-// `istio-proxy` with `image: auto`), merged over this one.
+// values only, no resources of its own and only the proxy's uid/gid as
+// securityContext (Istio's gateway template); the rest comes from the
+// container the gateway's Deployment declares (usually `istio-proxy` with
+// `image: auto`), merged over this one.
 func (p *params) gatewayContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	v := p.cfg.Values.Global
 	c, err := p.agentContainer(pod, "router")
@@ -31,8 +33,29 @@ func (p *params) gatewayContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		TimeoutSeconds:      3,
 		FailureThreshold:    *v.Proxy.ReadinessFailureThreshold,
 	}
+	c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(p.proxyUID), RunAsGroup: ptr(p.proxyGID)}
 	if v.Proxy.Lifecycle != nil {
 		c.Lifecycle = v.Proxy.Lifecycle.DeepCopy()
 	}
 	return c, nil
+}
+
+// unprivilegedPortSysctl lets the gateway bind ports below 1024 without
+// NET_BIND_SERVICE; Istio's gateway template sets it on the pod.
+var unprivilegedPortSysctl = corev1.Sysctl{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}
+
+// gatewayPodSecurity adds the gateway template's pod sysctl, merged by name
+// with the pod's own (strategic merge: the template's value wins).
+func gatewayPodSecurity(pod *corev1.Pod) {
+	if pod.Spec.SecurityContext == nil {
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	sc := pod.Spec.SecurityContext
+	for i := range sc.Sysctls {
+		if sc.Sysctls[i].Name == unprivilegedPortSysctl.Name {
+			sc.Sysctls[i] = unprivilegedPortSysctl
+			return
+		}
+	}
+	sc.Sysctls = append([]corev1.Sysctl{unprivilegedPortSysctl}, sc.Sysctls...)
 }

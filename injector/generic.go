@@ -19,15 +19,18 @@ import (
 
 // typedTemplates are the templates the typed injector builds itself, from
 // Istio's stock text.
-var typedTemplates = map[string]bool{TemplateSidecar: true, TemplateGateway: true}
+var typedTemplates = map[string]bool{TemplateSidecar: true, TemplateGateway: true, TemplateGrpcSimple: true}
 
 // useGenericTemplates is the one place that chooses between the typed fast
-// path and the generic template renderer: the typed injector builds a pod
-// only when every template it selects is one it implements and the
-// configured text of that template is Istio's stock one (or no injector
-// config was given). Any other template, e.g. a customised `sidecar` in the
-// ConfigMap, is rendered as Istio renders it (docs/compatibility.md, custom
-// templates).
+// path and the generic template renderer. The typed injector reads
+// inject.istio.io/templates itself and knows neither defaultTemplates nor
+// aliases, so it builds a pod only when the configured selection (Istio's
+// selectTemplates: annotation or defaultTemplates, aliases expanded) is
+// exactly the one template it would pick on its own, that template is one
+// it implements, and its configured text is Istio's stock one. Anything
+// else, e.g. a customised `sidecar` in the ConfigMap, a user's own template,
+// an alias or several templates combined, is rendered as Istio renders it
+// (docs/compatibility.md, custom templates).
 func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 	t := cfg.Templates
 	if t == nil {
@@ -36,8 +39,20 @@ func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 	if t.AlwaysGeneric {
 		return true
 	}
+	typedChoice := TemplateSidecar
+	if a, ok := pod.Annotations[AnnotationInjectTemplates]; ok {
+		typedChoice = ""
+		for _, n := range strings.Split(a, ",") {
+			switch n = strings.TrimSpace(n); {
+			case typedChoice == "":
+				typedChoice = n
+			case n != typedChoice:
+				return true // several templates combined
+			}
+		}
+	}
 	for _, name := range t.Select(pod.Annotations) {
-		if !typedTemplates[name] {
+		if name != typedChoice || !typedTemplates[name] {
 			return true
 		}
 		if _, stock := t.Stock[name]; !stock {

@@ -154,6 +154,26 @@ func TestGuardPodOverrides(t *testing.T) {
 		{name: "user istio-proxy mounting a hostPath volume denied", mutate: []func(*corev1.Pod){hostVol, proxyOverride(nil, "", corev1.VolumeMount{Name: "host", MountPath: "/host"})},
 			wantErr: []string{`mounts hostPath volume "host"`}},
 		{name: "app's own hostPath volume is the pod's business", mutate: []func(*corev1.Pod){hostVol}},
+
+		// userVolumeMount and application ports (issue 13 item 5): what the API
+		// server would reject, or what shadows the sidecar's files, is denied.
+		{name: "userVolumeMount onto the sidecar's /etc/istio/proxy denied", mutate: []func(*corev1.Pod){annos(AnnotationUserVolume, `{"c":{"configMap":{"name":"x"}}}`, AnnotationUserVolumeMount, `{"c":{"mountPath":"/etc/istio/proxy"}}`)},
+			wantErr: []string{`annotation sidecar.istio.io/userVolumeMount: volume "c": mountPath "/etc/istio/proxy" is already used by the sidecar (volume "istio-envoy")`}},
+		{name: "userVolumeMount onto a sidecar path with a trailing slash denied", mutate: []func(*corev1.Pod){annos(AnnotationUserVolume, `{"c":{"configMap":{"name":"x"}}}`, AnnotationUserVolumeMount, `{"c":{"mountPath":"/var/run/secrets/tokens/"}}`)},
+			wantErr: []string{`is already used by the sidecar (volume "istio-token")`}},
+		{name: "userVolumeMount of an undeclared volume denied", mutate: []func(*corev1.Pod){annos(AnnotationUserVolumeMount, `{"nope":{"mountPath":"/nope"}}`)},
+			wantErr: []string{`annotation sidecar.istio.io/userVolumeMount: volume "nope" is not declared by the pod`}},
+		{name: "userVolumeMount array form of an undeclared volume denied", mutate: []func(*corev1.Pod){annos(AnnotationUserVolumeMount, `[{"name":"nope","mountPath":"/nope"}]`)},
+			wantErr: []string{`volume "nope" is not declared by the pod`}},
+		{name: "userVolume and userVolumeMount array forms accepted", mutate: []func(*corev1.Pod){annos(AnnotationUserVolume, `[{"name":"c","configMap":{"name":"x"}}]`, AnnotationUserVolumeMount, `[{"name":"c","mountPath":"/c"}]`)}},
+		{name: "userVolumeMount of a pod volume accepted", mutate: []func(*corev1.Pod){func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		}, annos(AnnotationUserVolumeMount, `{"data":{"mountPath":"/data"}}`)}},
+		{name: "traffic applicationPorts -1 denied", mutate: []func(*corev1.Pod){annos(AnnotationTrafficAppPorts, "-1")},
+			wantErr: []string{`traffic.sidecar.istio.io/applicationPorts`, `"-1" is not a port number`}},
+		{name: "readiness applicationPorts -1 denied", mutate: []func(*corev1.Pod){annos(AnnotationReadinessAppPorts, "80,-1")},
+			wantErr: []string{`readiness.status.sidecar.istio.io/applicationPorts`, `"-1" is not a port number`}},
+		{name: "applicationPorts list accepted", mutate: []func(*corev1.Pod){annos(AnnotationTrafficAppPorts, "80,8080", AnnotationReadinessAppPorts, "1,2,3")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

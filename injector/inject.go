@@ -24,7 +24,7 @@ type Result struct {
 	Warnings []string
 }
 
-// Status is the sidecar.istio.io/status annotation (spec §2.10).
+// Status is the sidecar.istio.io/status annotation (Istio's pkg/kube/inject/inject.go).
 type Status struct {
 	InitContainers   []string `json:"initContainers"`
 	Containers       []string `json:"containers"`
@@ -52,11 +52,11 @@ type Options struct {
 	Owner *Owner
 	// ProxyEnv are extra istio-proxy env vars (from the webhook URL path, e.g.
 	// ISTIO_META_CLUSTER_ID, ISTIO_META_NETWORK); they replace same-named
-	// template envs and are appended in sorted order (spec §1.4, §2.5).
+	// template envs and are appended in sorted order (Istio's pkg/kube/inject/webhook.go).
 	ProxyEnv map[string]string
 	// ProxyConfigs are the ProxyConfig resources of the mesh's root namespace
 	// and the pod's namespace (others are ignored), in any order; the
-	// webhook lists them from its cache (spec §2.1).
+	// webhook lists them from its cache.
 	ProxyConfigs []*clientnetworking.ProxyConfig
 	// NativeSidecars is the cluster's native-sidecar support as the webhook
 	// detected it from node kubelet versions (Istio's
@@ -107,7 +107,11 @@ func inject(pod *corev1.Pod, namespace string, opts Options, cfg *config.Snapsho
 	}
 	p.proxyEnv = opts.ProxyEnv
 	p.overrides = userOverrides
-	if err := p.apply(out, prev); err != nil {
+	apply := p.apply
+	if p.template == TemplateGrpcSimple {
+		apply = p.applyGrpcSimple
+	}
+	if err := apply(out, prev); err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	out.ManagedFields = mf
@@ -131,7 +135,7 @@ type previous struct {
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
-// re-injection starts from the user's pod (Istio stripPod, spec §1.3).
+// re-injection starts from the user's pod (Istio's pkg/kube/inject/inject.go stripPod).
 func strip(pod *corev1.Pod) previous {
 	var prev previous
 	raw, ok := pod.Annotations[AnnotationStatus]
@@ -227,6 +231,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err := p.checkHostPath(p.userVols, pod.Spec.Volumes, init, proxy); err != nil {
 		return err
 	}
+	if err := p.checkUserMounts(pod.Spec.Volumes, vols); err != nil {
+		return err
+	}
 
 	st := Status{Revision: p.cfg.Revision()}
 	for _, vol := range vols {
@@ -265,12 +272,12 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
 		}
 	}
-	// ISTIO_PROMETHEUS_ANNOTATIONS goes last (added in Go after the probers, spec §2.5).
+	// ISTIO_PROMETHEUS_ANNOTATIONS goes last (added in Go after the probers).
 	if promEnv != nil {
 		proxy.Env = append(proxy.Env, *promEnv)
 	}
 
-	// Containers and init containers, in Istio's order (spec §2.7, §2.10).
+	// Containers and init containers, in Istio's order (pkg/kube/inject/webhook.go postProcessPod).
 	switch {
 	case p.native:
 		inits := make([]corev1.Container, 0, len(pod.Spec.InitContainers)+2)
@@ -293,7 +300,8 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 			pod.Spec.Containers = append(pod.Spec.Containers, *proxy)
 		}
 	}
-	// Volumes and pull secrets: template items first (strategic merge), spec §2.10.
+	// Volumes and pull secrets: template items first (strategic merge), as in Istio's
+	// pkg/kube/inject/webhook.go.
 	pod.Spec.Volumes = mergeByName(vols, pod.Spec.Volumes, func(v corev1.Volume) string { return v.Name })
 	if len(v.Global.ImagePullSecrets) > 0 {
 		secrets := make([]corev1.LocalObjectReference, 0, len(v.Global.ImagePullSecrets))
@@ -303,6 +311,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Spec.ImagePullSecrets = mergeByName(secrets, pod.Spec.ImagePullSecrets, func(r corev1.LocalObjectReference) string { return r.Name })
 	}
 
+	if p.template == TemplateGateway {
+		gatewayPodSecurity(pod)
+	}
 	p.metadata(pod, st)
 	return nil
 }
@@ -350,7 +361,7 @@ func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
 	return out
 }
 
-// metadata sets the labels and annotations the template writes (spec §2.2).
+// metadata sets the labels and annotations the template writes (Istio's injection-template.yaml).
 func (p *params) metadata(pod *corev1.Pod, st Status) {
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
@@ -418,8 +429,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		}
 	}
 	if len(p.overrides) > 0 {
-		b, _ := json.Marshal(proxyOverrides{Containers: p.overrides})
-		a[AnnotationOverrides] = string(b)
+		a[AnnotationOverrides] = recordOverrides(p.overrides, p.native)
 	}
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v

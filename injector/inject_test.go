@@ -288,7 +288,7 @@ func TestInjectProxyEnvFromURL(t *testing.T) {
 	if strings.Count(joined, "ISTIO_META_CLUSTER_ID") != 1 || values["ISTIO_META_CLUSTER_ID"] != "east" {
 		t.Fatalf("cluster id not replaced: %s", joined)
 	}
-	if !strings.Contains(joined, "TRUST_DOMAIN,FOO,ISTIO_META_CLUSTER_ID,ISTIO_META_NETWORK,") {
+	if !strings.Contains(joined, "TRUST_DOMAIN,FOO,ISTIO_META_CLUSTER_ID,ISTIO_META_NETWORK") {
 		t.Fatalf("URL envs not appended in sorted order after the template envs: %s", joined)
 	}
 	if res.Pod.Labels[LabelNetwork] != "net-b" {

@@ -9,7 +9,7 @@ import (
 // OpenShift preallocates each namespace a UID range and supplemental groups
 // and records them on the namespace; its restricted SCC only admits UIDs from
 // that range, so Istio runs the proxy as the top of the range instead of 1337
-// (spec §2.1, Istio's pkg/kube/inject/openshift.go).
+// (Istio's pkg/kube/inject/openshift.go).
 const (
 	AnnotationOpenShiftUIDRange           = "openshift.io/sa.scc.uid-range"
 	AnnotationOpenShiftSupplementalGroups = "openshift.io/sa.scc.supplemental-groups"

@@ -10,12 +10,33 @@ import (
 )
 
 // AnnotationOverrides remembers user-declared versions of injected containers
-// so a re-injection can re-apply them (Istio reinsertOverrides, spec §1.3).
+// so a re-injection can re-apply them (Istio's reinsertOverrides).
 const AnnotationOverrides = "proxy.istio.io/overrides"
 
-// proxyOverrides is the JSON of AnnotationOverrides.
+// proxyOverrides is the JSON of AnnotationOverrides (Istio ParsedContainers):
+// each user container is listed where the injected one lives, so a native
+// sidecar's override is under initContainers.
 type proxyOverrides struct {
-	Containers []corev1.Container `json:"containers"`
+	Containers     []corev1.Container `json:"containers,omitempty"`
+	InitContainers []corev1.Container `json:"initContainers,omitempty"`
+}
+
+// recordOverrides renders AnnotationOverrides; image "auto" (keep the
+// injected image) is not recorded, as in Istio's goldens.
+func recordOverrides(overrides []corev1.Container, nativeProxy bool) string {
+	var po proxyOverrides
+	for _, c := range overrides {
+		if c.Image == "auto" {
+			c.Image = ""
+		}
+		if c.Name == InitContainerName || c.Name == ValidationContainerName || (c.Name == ProxyContainerName && nativeProxy) {
+			po.InitContainers = append(po.InitContainers, c)
+		} else {
+			po.Containers = append(po.Containers, c)
+		}
+	}
+	b, _ := json.Marshal(po)
+	return string(b)
 }
 
 func isInjectedName(n string) bool {
@@ -32,7 +53,7 @@ func takeOverrides(pod *corev1.Pod, recorded string) ([]corev1.Container, error)
 		if err := json.Unmarshal([]byte(recorded), &po); err != nil {
 			return nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
 		}
-		out = po.Containers
+		out = append(po.Containers, po.InitContainers...)
 	}
 	take := func(cs []corev1.Container) []corev1.Container {
 		kept := cs[:0]

@@ -9,7 +9,7 @@ import (
 )
 
 // Owner is the workload a pod belongs to, inferred without API calls like
-// Istio's GetDeployMetaFromPod (spec §2.1).
+// Istio's GetDeployMetaFromPod.
 type Owner struct {
 	Name       string
 	Namespace  string

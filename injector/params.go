@@ -18,7 +18,7 @@ import (
 )
 
 // params are the per-pod inputs of the sidecar, resolved from annotations and
-// config once, after validation (spec §2.1).
+// config once, after validation (Istio's pkg/kube/inject/webhook.go inject).
 type params struct {
 	cfg       *config.Snapshot
 	template  string // TemplateSidecar or TemplateGateway
@@ -37,15 +37,17 @@ type params struct {
 	native     bool
 	hold       bool
 	cni        bool
-	statusPort int32 // template side (values / annotation), spec §2.13
+	statusPort int32 // template side (values / annotation)
 	proxyUID   int64 // 1337, or the namespace's OpenShift range (openshift.go)
 	proxyGID   int64
 	meshStatus int32 // Go side (mesh defaultConfig / annotation)
 	resources  corev1.ResourceRequirements
-	overrides  []corev1.Container // user-declared injected containers (spec §2.10)
-	proxyEnv   map[string]string  // from the webhook URL path (spec §1.4)
+	overrides  []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
+	proxyEnv   map[string]string  // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
 	warnings   []string
 	userVols   []corev1.Volume // from sidecar.istio.io/userVolume
+	// userMountList is sidecar.istio.io/userVolumeMount, as parsed.
+	userMountList []corev1.VolumeMount
 }
 
 // network is the mesh network of the pod: URL path, else values.
@@ -161,6 +163,8 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 		{AnnotationExcludeInboundPorts, config.ValidatePorts},
 		{AnnotationIncludeOutboundPorts, config.ValidatePorts},
 		{AnnotationExcludeOutboundPorts, config.ValidatePorts},
+		{AnnotationReadinessAppPorts, config.ValidatePorts},
+		{AnnotationTrafficAppPorts, config.ValidatePorts},
 		{AnnotationExcludeInterfaces, validateInterfaces},
 		{AnnotationKubevirtInterfaces, validateInterfaces},
 		{AnnotationRerouteVirtual, validateInterfaces},
@@ -178,7 +182,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 		}
 	}
 
-	// Resources: any annotation → only annotated fields (spec §2.5).
+	// Resources: any annotation → only annotated fields (Istio's injection-template.yaml).
 	resAnnos := []struct {
 		key  string
 		lim  bool
@@ -268,7 +272,8 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 }
 
 // parseTemplates reads inject.istio.io/templates: comma-separated names,
-// trimmed, repeats allowed (spec §2.11). meshguard builds the sidecar and
+// trimmed, repeats allowed (Istio's pkg/kube/inject/inject.go RunTemplate). meshguard
+// builds the sidecar and
 // gateway templates; any other name, or both at once, is an error rather
 // than a pod injected differently from what was asked.
 func parseTemplates(s string) (string, error) {
@@ -277,8 +282,8 @@ func parseTemplates(s string) (string, error) {
 		n := strings.TrimSpace(name)
 		switch {
 		case n == "":
-		case n != TemplateSidecar && n != TemplateGateway:
-			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q and %q templates)", n, TemplateSidecar, TemplateGateway)
+		case n != TemplateSidecar && n != TemplateGateway && n != TemplateGrpcSimple:
+			return TemplateSidecar, fmt.Errorf("template %q is not supported (meshguard injects the %q, %q and %q templates)", n, TemplateSidecar, TemplateGateway, TemplateGrpcSimple)
 		case !slices.Contains(names, n):
 			names = append(names, n)
 		}

@@ -28,7 +28,7 @@ func (p *params) rewriteProbes() bool {
 
 // rewriteContainer points c's httpGet/tcpSocket/grpc probes and httpGet/
 // tcpSocket lifecycle hooks at pilot-agent's status port and records the
-// originals in probers (Istio app_probe.go, spec §2.8).
+// originals in probers (Istio's pkg/kube/inject/app_probe.go).
 func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
 	base := "/app-health/" + c.Name + "/"
 	c.ReadinessProbe = p.rewriteProbe(c, c.ReadinessProbe, base+"readyz", probers)

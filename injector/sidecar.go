@@ -2,6 +2,7 @@ package injector
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,7 +15,8 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// image builds an injected image name (spec §2.5): an annotation containing
+// image builds an injected image name (Istio's pkg/kube/inject/inject.go, image URL
+// construction): an annotation containing
 // "/" is used as is; otherwise <hub>/<image>:<tag>[-<variant>]. An image the
 // pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
 // used only if it is the configured one or allowed (guard.go).
@@ -35,7 +37,7 @@ func (p *params) image(name string) string {
 }
 
 // buildImage is <hub>/<name>:<tag>[-<variant>]; imageType (if set) replaces
-// global.variant, "default" means none (spec §2.5).
+// global.variant, "default" means none (Istio's pkg/kube/inject/inject.go).
 func (p *params) buildImage(name, imageType string) string {
 	g := p.cfg.Values.Global
 	if strings.Contains(name, "/") {
@@ -70,7 +72,8 @@ func excludeInbound(statusPort int32, ports string) string {
 	return ports + "," + sp
 }
 
-// initContainer builds istio-init (or istio-validation in CNI mode), spec §2.3-2.4.
+// initContainer builds istio-init (or istio-validation in CNI mode), as Istio's
+// injection-template.yaml does.
 func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
@@ -178,17 +181,16 @@ func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 }
 
-func resourceEnv(name, res string, divisor *resource.Quantity) corev1.EnvVar {
-	sel := &corev1.ResourceFieldSelector{Resource: res}
-	if divisor != nil {
-		sel.Divisor = *divisor
-	}
+// resourceEnv is a resourceFieldRef env var with divisor "1", as Istio's
+// templates write it (sidecar and gateway alike).
+func resourceEnv(name, res string) corev1.EnvVar {
+	sel := &corev1.ResourceFieldSelector{Resource: res, Divisor: one}
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: sel}}
 }
 
 var one = resource.MustParse("1")
 
-// proxyContainer builds istio-proxy (spec §2.5); pod's regular containers
+// proxyContainer builds istio-proxy (Istio's injection-template.yaml); pod's regular containers
 // feed ISTIO_META_POD_PORTS and ISTIO_META_APP_CONTAINERS.
 func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if p.template == TemplateGateway {
@@ -300,7 +302,7 @@ func (p *params) agentArgs(role string) []string {
 }
 
 // agentEnv is istio-proxy's env for the pod's template, in template order,
-// then the network and URL-path envs (spec §2.5, §2.13).
+// then the network and URL-path envs (Istio's pkg/kube/inject/webhook.go).
 func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
@@ -316,10 +318,6 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 			rev = "-" + r
 		}
 		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
-	}
-	cpuDivisor := &one
-	if gw {
-		cpuDivisor = nil // the gateway template sets no divisor
 	}
 	podPorts, err := podPortsJSON(pod)
 	if err != nil {
@@ -339,16 +337,16 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		fieldEnv("INSTANCE_IP", "status.podIP"),
 		fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
 		fieldEnv("HOST_IP", "status.hostIP"),
-		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu", cpuDivisor),
+		resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
 		corev1.EnvVar{Name: "PROXY_CONFIG", Value: p.proxyJSON},
 		corev1.EnvVar{Name: "ISTIO_META_POD_PORTS", Value: podPorts},
 	)
 	if gw {
-		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory", nil), resourceEnv("GOMAXPROCS", "limits.cpu", nil),
+		env = append(env, resourceEnv("GOMEMLIMIT", "limits.memory"),
 			corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")})
 	} else {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_APP_CONTAINERS", Value: strings.Join(appNames, ",")},
-			resourceEnv("GOMEMLIMIT", "limits.memory", nil))
+			resourceEnv("GOMEMLIMIT", "limits.memory"))
 	}
 	mode := p.mode
 	if gw {
@@ -397,7 +395,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	env = append(env, metadataEnv(p.proxyCfg)...)
 	// Network and URL-path envs are removed from their template position and
-	// appended after the template envs in sorted order (spec §2.5, §2.13).
+	// appended after the template envs in sorted order (Istio's pkg/kube/inject/webhook.go).
 	extra := make(map[string]string, len(p.proxyEnv)+1)
 	if v.Network != "" {
 		extra["ISTIO_META_NETWORK"] = v.Network
@@ -455,9 +453,10 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
 	}
 	if v.PilotCertProvider == "istiod" {
-		ms = append(ms,
-			corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"},
-			corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		ms = append(ms, corev1.VolumeMount{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"})
+		if p.template != TemplateGateway { // Istio's gateway template mounts no CRL
+			ms = append(ms, corev1.VolumeMount{Name: "istio-ca-crl", MountPath: "/var/run/secrets/istio/crl"})
+		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
 	if _, ok := p.annos[AnnotationBootstrapOverride]; ok && p.template == TemplateSidecar {
@@ -478,19 +477,79 @@ func (p *params) userMounts(c *corev1.Container) error {
 	if !ok || p.template != TemplateSidecar {
 		return nil
 	}
-	var m map[string]corev1.VolumeMount
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	mounts, err := parseNamedList[corev1.VolumeMount](s, func(vm *corev1.VolumeMount) *string { return &vm.Name })
+	if err != nil {
 		return fieldErr("annotation "+AnnotationUserVolumeMount, err)
 	}
-	for _, k := range sortedKeys(m) {
-		vm := m[k]
-		vm.Name = k
-		c.VolumeMounts = append(c.VolumeMounts, vm)
-	}
+	p.userMountList = mounts
+	c.VolumeMounts = append(c.VolumeMounts, mounts...)
 	return nil
 }
 
-// volumes returns the injected volumes in template order (spec §2.6).
+// parseNamedList reads sidecar.istio.io/userVolume and userVolumeMount in
+// both forms Istio's templates accept (range over fromJSON): a map keyed by
+// name (sorted by key, as Go templates range over maps), or a JSON array
+// whose items carry their own name (an item without one is named by its
+// index, the key the template writes first).
+func parseNamedList[T any](s string, name func(*T) *string) ([]T, error) {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "[") {
+		var items []T
+		if err := json.Unmarshal([]byte(t), &items); err != nil {
+			return nil, err
+		}
+		for i := range items {
+			if n := name(&items[i]); *n == "" {
+				*n = strconv.Itoa(i)
+			}
+		}
+		return items, nil
+	}
+	var m map[string]T
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		it := m[k]
+		*name(&it) = k
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// checkUserMounts denies userVolumeMount entries the API server would
+// reject or that would shadow the sidecar's own files: a mountPath the
+// sidecar already uses, or a volume the pod (with the injected and
+// userVolume volumes) does not declare.
+func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
+	if len(p.userMountList) == 0 {
+		return nil
+	}
+	declared := map[string]bool{}
+	for _, vs := range [][]corev1.Volume{podVols, injectedVols} {
+		for _, v := range vs {
+			declared[v.Name] = true
+		}
+	}
+	used := map[string]string{}
+	for _, m := range p.proxyMounts() {
+		used[strings.TrimSuffix(m.MountPath, "/")] = m.Name
+	}
+	var errs []error
+	for _, m := range p.userMountList {
+		if owner, ok := used[strings.TrimSuffix(m.MountPath, "/")]; ok {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q: mountPath %q is already used by the sidecar (volume %q)", m.Name, m.MountPath, owner)))
+		}
+		if !declared[m.Name] {
+			errs = append(errs, fieldErr("annotation "+AnnotationUserVolumeMount,
+				fmt.Errorf("volume %q is not declared by the pod (spec.volumes or %s)", m.Name, AnnotationUserVolume)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// volumes returns the injected volumes in template order (Istio's injection-template.yaml).
 func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	v := p.cfg.Values.Global
 	vs := []corev1.Volume{
@@ -499,6 +558,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		{Name: "workload-certs"},
 	}
 	sidecar := p.template == TemplateSidecar
+	if p.template == TemplateGateway {
+		// Istio's gateway template declares these two as emptyDir; the
+		// sidecar template leaves them without a source.
+		vs[1].EmptyDir, vs[2].EmptyDir = &corev1.EmptyDirVolumeSource{}, &corev1.EmptyDirVolumeSource{}
+	}
 	if cm, ok := p.annos[AnnotationBootstrapOverride]; ok && sidecar {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}})
@@ -517,9 +581,11 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	if v.PilotCertProvider == "istiod" {
 		vs = append(vs,
 			corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}},
-			corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: v.TrustBundleName}}}})
+		if p.template != TemplateGateway {
+			vs = append(vs, corev1.Volume{Name: "istio-ca-crl", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-crl"}, Optional: ptr(true)}}})
+		}
 	}
 	if v.MountMtlsCerts {
 		sa := pod.Spec.ServiceAccountName
@@ -530,16 +596,12 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 			SecretName: "istio." + sa, Optional: ptr(true)}}})
 	}
 	if s, ok := p.annos[AnnotationUserVolume]; ok && sidecar {
-		var m map[string]corev1.Volume
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
+		uv, err := parseNamedList[corev1.Volume](s, func(v *corev1.Volume) *string { return &v.Name })
+		if err != nil {
 			return nil, fieldErr("annotation "+AnnotationUserVolume, err)
 		}
-		for _, k := range sortedKeys(m) {
-			vol := m[k]
-			vol.Name = k
-			vs = append(vs, vol)
-			p.userVols = append(p.userVols, vol)
-		}
+		vs = append(vs, uv...)
+		p.userVols = append(p.userVols, uv...)
 	}
 	return vs, nil
 }

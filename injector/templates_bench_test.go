@@ -27,11 +27,7 @@ func defaultInstallSnapshot(b *testing.B) *config.Snapshot {
 		dir = filepath.Dir(dir)
 	}
 	d := filepath.Join(dir, "..", "shared", "conformance", "injection", "istio-default-install")
-	in, err := config.ReadIstioFiles(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := config.LoadIstio(in)
+	s, err := config.LoadInputs(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type Set struct {
 	Pods                  []*corev1.Pod
 	// UserModules: file name → Rego v1 source in package meshguard.user.
 	UserModules map[string]string
+
+	// prevalidated: objects AddYAML validated from their raw document.
+	prevalidated map[any]bool
 }
 
 // Hit names a policy and the index of its first matching rule.
@@ -61,6 +64,7 @@ type Verdict struct {
 	Reason  string `json:"reason"`
 
 	Mode            string            `json:"-"` // effective PeerAuthentication mode
+	ModePolicy      string            `json:"-"` // the PeerAuthentication ("ns/name") the mode came from; "" = mesh default PERMISSIVE
 	Audit           []Hit             `json:"-"`
 	Custom          []Hit             `json:"-"` // CUSTOM policies that matched (reported, not enforced)
 	DryRunDeny      []Hit             `json:"-"`
@@ -76,14 +80,19 @@ type Snapshot struct {
 	Policies int // AuthorizationPolicies (incl. CUSTOM/dry-run)
 	Peers    int
 	Pods     int
+	// Failed: stored policies that cannot be evaluated; the workloads they
+	// select are denied (Verdict.Rule FailClosedRule), the rest serves.
+	Failed []FailedPolicy
 
-	mesh   Mesh
-	pq     rego.PreparedEvalQuery
-	pods   map[string]*workload
-	views  map[string]*ast.Term // namespaces with own policies (input.view)
-	module string               // generated Rego, for debugging and tests
-	needs  inputNeeds
-	// Per-request OPA overhead avoided (spec authz.md §5 items 2-3): one read
+	failedReason map[string]string
+	mesh         Mesh
+	pq           rego.PreparedEvalQuery
+	pods         map[string]*workload
+	views        map[string]*ast.Term // namespaces with own policies (input.view)
+	module       string               // generated Rego, for debugging and tests
+	needs        inputNeeds
+	// Per-request OPA overhead avoided (OPA's v1/rego Go docs: EvalParsedInput,
+	// EvalTransaction): one read
 	// transaction on the snapshot's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
 	// (nil with user modules, whose evaluation is not bounded by us).
@@ -116,6 +125,20 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
 	}
 	t := newTranslator(mesh)
+	// Every object runs `meshguard validate`'s rules; one it rejects (stored
+	// before the webhook, or by an older meshguard) fails closed.
+	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}
+	for _, ap := range set.AuthorizationPolicies {
+		if r := validateStored(set, &ap.ObjectMeta, "AuthorizationPolicy", ap); r != "" {
+			t.invalidAP[ap] = r
+		}
+	}
+	t.invalidPA = map[*secv1.PeerAuthentication]string{}
+	for _, pa := range set.PeerAuthentications {
+		if r := validateStored(set, &pa.ObjectMeta, "PeerAuthentication", pa); r != "" {
+			t.invalidPA[pa] = r
+		}
+	}
 	d := t.build(set.AuthorizationPolicies, set.PeerAuthentications)
 	prelude, err := regoFS.ReadFile("rego/authz.rego")
 	if err != nil {
@@ -171,7 +194,7 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		// The same compiled module, queried through topdown directly (see
 		// eval). Decision, mode and reports are separate bindings, so no
 		// result array is built per request.
-		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff.mode"
+		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff"
 		if gen.extras {
 			qs += "; x = data.meshguard.authz.extras"
 		}
@@ -180,7 +203,11 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		}
 	}
 	pods, warn := podIndex(set.Pods)
-	return &Snapshot{
+	failedReason := map[string]string{}
+	for _, f := range t.failed {
+		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
+	}
+	return &Snapshot{Failed: t.failed, failedReason: failedReason,
 		Version: version, Warnings: append(t.warnings, warn...),
 		Policies: len(set.AuthorizationPolicies), Peers: len(set.PeerAuthentications), Pods: len(pods),
 		mesh: mesh, pq: pq, pods: pods, views: viewTerms(gen.views), module: gen.modText, needs: gen.needs,
@@ -233,6 +260,11 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 
 // CheckRequest evaluates already-decoded attributes (used by tests and tools).
 func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error) {
+	if len(r.Headers) > 0 {
+		rc := *r // header names lower-cased as Envoy does, without changing the caller's map
+		rc.Headers = lowerKeys(r.Headers)
+		r = &rc
+	}
 	var wl *workload
 	if r.Labels != nil {
 		terms := make([][2]*ast.Term, 0, len(r.Labels))
@@ -252,7 +284,7 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	if s.cancel != nil {
 		// Generated module only (bounded evaluation): topdown directly, which
 		// skips the rego package's per-call result set, bindings and
-		// cancellation goroutine (spec authz.md §5 item 2).
+		// cancellation goroutine.
 		q := topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
 			WithInput(ast.NewTerm(in)).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
 			WithVirtualCache(vc).WithBaseCache(noBaseCache{})
@@ -269,7 +301,8 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 		if n != 1 || d == nil || m == nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: undefined result", s.Version)
 		}
-		return readParts(d, m, x, nil, s.Version)
+		v, err := readParts(d, m, x, nil, s.Version)
+		return s.explainFailure(v), err
 	}
 	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(s.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
@@ -283,13 +316,24 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	if !ok {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: unexpected result %T", s.Version, rs[0].Expressions[0].Value)
 	}
-	return readResult(t, s.Version)
+	v, err := readResult(t, s.Version)
+	return s.explainFailure(v), err
+}
+
+// explainFailure names the policy and field of a fail-closed denial.
+func (s *Snapshot) explainFailure(v Verdict) Verdict {
+	if v.Action == "DENY" && v.Rule == FailClosedRule {
+		if r, ok := s.failedReason[v.Policy]; ok {
+			v.Reason = r
+		}
+	}
+	return v
 }
 
 var (
 	rAudit, rCustom     = ast.StringTerm("audit"), ast.StringTerm("custom")
 	rDryAllow, rDryDeny = ast.StringTerm("dry_allow"), ast.StringTerm("dry_deny")
-	rID                 = ast.StringTerm("id")
+	rID, rMode          = ast.StringTerm("id"), ast.StringTerm("mode")
 )
 
 // readResult reads `result` = [decision, mode, reports?, user headers?]
@@ -315,8 +359,17 @@ func readResult(t *ast.Term, version uint64) (Verdict, error) {
 // reports (extras) and user response headers.
 func readParts(dt, mt, xt, ht *ast.Term, version uint64) (Verdict, error) {
 	v := Verdict{Version: version, Rule: -1}
-	ms, _ := mt.Value.(ast.String)
-	v.Mode = string(ms)
+	// mt is the effective PeerAuthentication {"mode", "id"}.
+	if o, ok := mt.Value.(ast.Object); ok {
+		if t := o.Get(rMode); t != nil {
+			ms, _ := t.Value.(ast.String)
+			v.Mode = string(ms)
+		}
+		if t := o.Get(rID); t != nil {
+			id, _ := t.Value.(ast.String)
+			v.ModePolicy = string(id)
+		}
+	}
 	switch d := dt.Value.(type) {
 	case ast.Object:
 		v.Action, v.Reason = "DENY", "mTLS required"
@@ -432,20 +485,34 @@ var viewDefaultTerm = ast.StringTerm(viewDefault)
 // Engine holds the current snapshot. Update compiles a new one and swaps it
 // in atomically; a failed update keeps the last good snapshot.
 type Engine struct {
-	mesh    Mesh
+	mesh    atomic.Pointer[Mesh]
 	cur     atomic.Pointer[Snapshot]
 	version atomic.Uint64
 }
 
 // NewEngine returns an Engine with no snapshot; Check fails until Update succeeds.
-func NewEngine(mesh Mesh) *Engine { return &Engine{mesh: mesh.withDefaults()} }
+func NewEngine(mesh Mesh) *Engine {
+	// Validation loads its schemas on first use (~0.5 s): do it now, not when
+	// the first policy arrives.
+	go validateTyped("security.istio.io/v1", "PeerAuthentication", &secv1.PeerAuthentication{})
+	e := &Engine{}
+	e.SetMesh(mesh)
+	return e
+}
 
 // Mesh returns the mesh settings the engine compiles with.
-func (e *Engine) Mesh() Mesh { return e.mesh }
+func (e *Engine) Mesh() Mesh { return *e.mesh.Load() }
+
+// SetMesh changes the mesh settings the next Update compiles with (a
+// reloaded mesh config); the current snapshot keeps its own until then.
+func (e *Engine) SetMesh(mesh Mesh) {
+	m := mesh.withDefaults()
+	e.mesh.Store(&m)
+}
 
 // Update compiles set and, on success, makes it current.
 func (e *Engine) Update(ctx context.Context, set *Set) (*Snapshot, error) {
-	s, err := Compile(ctx, e.mesh, set, e.version.Add(1))
+	s, err := Compile(ctx, e.Mesh(), set, e.version.Add(1))
 	if err != nil {
 		return nil, err
 	}

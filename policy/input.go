@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 )
 
 // Input keys are built once: the input object is assembled directly as an
-// ast.Value (no JSON or map round trip, spec §5 item 2).
+// ast.Value (no JSON or map round trip; OPA's rego.EvalParsedInput).
 var (
 	kNS, kLabels, kTCP        = ast.StringTerm("ns"), ast.StringTerm("labels"), ast.StringTerm("tcp")
 	kPrincipal, kSpiffe       = ast.StringTerm("principal"), ast.StringTerm("spiffe")
@@ -84,7 +85,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 		r.RemoteIP = r.SrcIP
 		return r, wl, nil
 	}
-	r.Headers = h.GetHeaders()
+	r.Headers = lowerKeys(h.GetHeaders())
 	if len(r.Headers) == 0 && h.GetHeaderMap() != nil {
 		r.Headers = map[string]string{}
 		for _, hv := range h.GetHeaderMap().GetHeaders() {
@@ -112,6 +113,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if rawPath == "" {
 		rawPath = r.Headers[":path"]
 	}
+	if err := checkRawPath(rawPath, r.Method); err != nil {
+		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
+	}
 	p, err := NormalizePath(rawPath, mesh.PathNormalization)
 	if err != nil {
 		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
@@ -120,6 +124,54 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.RemoteIP = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies)
 	r.JWT = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"])
 	return r, wl, nil
+}
+
+// lowerKeys lower-cases header names as Envoy does before ext_authz (a
+// client other than Envoy may send "X-Evil"); names equal but for case are
+// merged with ',' in sorted order of the original names.
+func lowerKeys(in map[string]string) map[string]string {
+	lower := true
+	for k := range in {
+		if strings.ToLower(k) != k {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		return in
+	}
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, len(in))
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if prev, ok := out[lk]; ok {
+			out[lk] = prev + "," + in[k]
+			continue
+		}
+		out[lk] = in[k]
+	}
+	return out
+}
+
+// checkRawPath rejects a :path Envoy's HTTP connection manager never
+// forwards (it answers 400 first): a raw NUL, an empty path (except for
+// CONNECT, which has none) and a path that does not start with '/'.
+func checkRawPath(p, method string) error {
+	switch {
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("contains a NUL byte")
+	case p == "" && method == "CONNECT":
+		return nil
+	case p == "":
+		return fmt.Errorf("empty")
+	case p[0] != '/':
+		return fmt.Errorf("does not start with '/'")
+	}
+	return nil
 }
 
 func addrIP(s string) string {
@@ -134,7 +186,8 @@ func addrIP(s string) string {
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
-// with n trusted hops, the (n+1)-th address from the right (inferred, spec §9).
+// with n trusted hops, the (n+1)-th address from the right (inferred from Envoy's
+// xff_num_trusted_hops documentation; docs/compatibility.md "Attribute sources").
 func remoteIP(xff, peer string, trusted int) string {
 	if xff == "" {
 		return peer
@@ -151,7 +204,8 @@ func remoteIP(xff, peer string, trusted int) string {
 }
 
 // jwtPayload finds the verified JWT payload jwt_authn wrote into dynamic
-// metadata: under "payload" (spec §1.4), or the single issuer-keyed struct.
+// metadata: under "payload" (where Istio's jwt_authn configuration
+// puts it; docs/compatibility.md "Attribute sources"), or the single issuer-keyed struct.
 func jwtPayload(s *structpb.Struct) *structpb.Struct {
 	if s == nil {
 		return nil
@@ -197,7 +251,7 @@ func str(s string) *ast.Term {
 // inputNeeds says which input fields the generated module reads. With user
 // modules the full documented input is built (docs/authz-user-rego.md);
 // otherwise only what the policies reference, which keeps the per-request
-// allocations down (spec authz.md §5 item 2).
+// allocations down.
 type inputNeeds struct {
 	all                                                         bool
 	peerSpiffe, peerPrincipal, peerNS, peerSA, peerTD           bool

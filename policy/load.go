@@ -1,21 +1,18 @@
 package policy
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/meshguard/meshguard/internal/manifest"
+
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
@@ -25,8 +22,12 @@ import (
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) {
 	set := &Set{UserModules: map[string]string{}}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
+	}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -41,6 +42,11 @@ func LoadDir(dir string) (*Set, []string, error) {
 		}
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".yaml", ".yml", ".json", ".rego":
+			if d.Type()&fs.ModeSymlink != 0 {
+				if err := SymlinkInside(root, p); err != nil {
+					return err
+				}
+			}
 			files = append(files, p)
 		}
 		return nil
@@ -51,7 +57,7 @@ func LoadDir(dir string) (*Set, []string, error) {
 	sort.Strings(files)
 	var warnings []string
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readFileBounded(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
@@ -69,34 +75,41 @@ func LoadDir(dir string) (*Set, []string, error) {
 	return set, warnings, nil
 }
 
-type typeMeta struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Items      []rawJSON `json:"items"`
+// SymlinkInside: a symlinked file is read only when its target resolves
+// inside the (resolved) policy directory, as a ConfigMap volume's
+// "p.yaml -> ..data/p.yaml -> ..<timestamp>/p.yaml" links do; a link
+// elsewhere (/etc/shadow) rejects the whole load.
+func SymlinkInside(root, p string) error {
+	target, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("%s: symlink: %w", p, err)
+	}
+	rel, err := filepath.Rel(root, target)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s: symlink target %s is outside the policy directory: not read", p, target)
+	}
+	return nil
 }
 
-// rawJSON keeps List items raw (sigs.k8s.io/yaml converts to JSON first).
-type rawJSON []byte
-
-func (r *rawJSON) UnmarshalJSON(b []byte) error { *r = append((*r)[:0], b...); return nil }
-
 // AddYAML adds every object of a (multi-document) YAML or JSON stream; name
-// is used in errors.
+// is used in errors. Documents are split and decoded by the decoder every
+// input path shares (internal/manifest): duplicate keys are an error naming
+// the key and line, each document is bounded in size.
 func (s *Set) AddYAML(name string, b []byte) ([]string, error) {
-	rd := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	docs, err := manifest.Split(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	var warnings []string
-	for i := 0; ; i++ {
-		doc, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, d := range docs {
+		where := fmt.Sprintf("%s: document %d", name, d.Index)
+		if d.Err != nil {
+			return nil, fmt.Errorf("%s: %w", where, d.Err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
+		if d.Object == nil {
 			continue
 		}
-		w, err := s.addObject(fmt.Sprintf("%s: document %d", name, i), doc)
+		w, err := s.addObject(where, d.Object)
 		if err != nil {
 			return nil, err
 		}
@@ -105,18 +118,16 @@ func (s *Set) AddYAML(name string, b []byte) ([]string, error) {
 	return warnings, nil
 }
 
-func (s *Set) addObject(where string, doc []byte) ([]string, error) {
-	var tm typeMeta
-	if err := yaml.Unmarshal(doc, &tm); err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	if tm.Kind == "" && len(bytes.TrimSpace(bytes.Trim(doc, "-"))) == 0 {
-		return nil, nil
-	}
-	switch tm.Kind {
-	case "List":
+func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	if manifest.IsList(obj) {
+		items, err := manifest.Items(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
 		var warnings []string
-		for j, it := range tm.Items {
+		for j, it := range items {
 			w, err := s.addObject(fmt.Sprintf("%s: items[%d]", where, j), it)
 			if err != nil {
 				return nil, err
@@ -124,36 +135,42 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 			warnings = append(warnings, w...)
 		}
 		return warnings, nil
-	case "AuthorizationPolicy":
-		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
-			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
+	}
+	switch kind {
+	case "AuthorizationPolicy", "PeerAuthentication":
+		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
+			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion)}, nil
 		}
-		ap := &secv1.AuthorizationPolicy{}
-		if err := yaml.UnmarshalStrict(doc, ap); err != nil {
-			return nil, fmt.Errorf("%s: AuthorizationPolicy: %w", where, err)
-		}
-		if err := objName(where, "AuthorizationPolicy", ap.Name, &ap.Namespace); err != nil {
+		if err := validateDoc(where, obj); err != nil {
 			return nil, err
 		}
-		s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
-	case "PeerAuthentication":
-		if !strings.HasPrefix(tm.APIVersion, "security.istio.io/") {
-			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, tm.APIVersion)}, nil
+		if kind == "AuthorizationPolicy" {
+			ap := &secv1.AuthorizationPolicy{}
+			if err := decodeInto(where, obj, ap); err != nil {
+				return nil, err
+			}
+			if err := objName(where, kind, ap.Name, &ap.Namespace); err != nil {
+				return nil, err
+			}
+			s.markValidated(ap)
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
+			return nil, nil
 		}
 		pa := &secv1.PeerAuthentication{}
-		if err := yaml.UnmarshalStrict(doc, pa); err != nil {
-			return nil, fmt.Errorf("%s: PeerAuthentication: %w", where, err)
-		}
-		if err := objName(where, "PeerAuthentication", pa.Name, &pa.Namespace); err != nil {
+		if err := decodeInto(where, obj, pa); err != nil {
 			return nil, err
 		}
+		if err := objName(where, kind, pa.Name, &pa.Namespace); err != nil {
+			return nil, err
+		}
+		s.markValidated(pa)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
 		p := &corev1.Pod{}
-		if err := yaml.Unmarshal(doc, p); err != nil {
-			return nil, fmt.Errorf("%s: Pod: %w", where, err)
+		if err := decodeInto(where, obj, p); err != nil {
+			return nil, err
 		}
-		if err := objName(where, "Pod", p.Name, &p.Namespace); err != nil {
+		if err := objName(where, kind, p.Name, &p.Namespace); err != nil {
 			return nil, err
 		}
 		if p.Status.PodIP == "" && len(p.Status.PodIPs) == 0 {
@@ -163,9 +180,28 @@ func (s *Set) addObject(where string, doc []byte) ([]string, error) {
 	case "":
 		return nil, fmt.Errorf("%s: kind: missing", where)
 	default:
-		return []string{fmt.Sprintf("%s: kind %s: skipped", where, tm.Kind)}, nil
+		return []string{fmt.Sprintf("%s: kind %s: skipped", where, kind)}, nil
 	}
 	return nil, nil
+}
+
+// decodeInto turns a decoded (already validated) document into its typed form.
+func decodeInto(where string, obj map[string]any, into any) error {
+	b, err := json.Marshal(obj)
+	if err == nil {
+		err = json.Unmarshal(b, into)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %T: %w", where, into, err)
+	}
+	return nil
+}
+
+func (s *Set) markValidated(obj any) {
+	if s.prevalidated == nil {
+		s.prevalidated = map[any]bool{}
+	}
+	s.prevalidated[obj] = true
 }
 
 func objName(where, kind, name string, ns *string) error {
@@ -176,4 +212,19 @@ func objName(where, kind, name string, ns *string) error {
 		*ns = "default"
 	}
 	return nil
+}
+
+// readFileBounded reads a policy file up to the size every input path
+// accepts (manifest.DefaultMaxInputBytes).
+func readFileBounded(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := manifest.ReadAll(f, manifest.DefaultMaxInputBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
 }

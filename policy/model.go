@@ -9,8 +9,8 @@ import (
 // translate.go and rendered into Rego by regogen.go (the JSON names are what
 // the match atoms are called there).
 
-// matcher is one field's value list pre-split by match kind (spec authz.md
-// §1.4, §8), so Rego does object lookups and startswith/endswith, and only
+// matcher is one field's value list pre-split by match kind (Istio's
+// value syntax, the Rule comment in istio/api authorization_policy.proto), so Rego does object lookups and startswith/endswith, and only
 // the genuinely glob-like forms (namespaces, trust domains, path templates)
 // use regex.match.
 type matcher struct {
@@ -116,17 +116,10 @@ func (c cond) atomsJSON() (condJSON, error) {
 	case "claim":
 		j.Kind = "cl"
 		j.A = atoms("", c.M)
-	case "principal":
-		// "*" is any non-empty principal, SPIFFE or not (spec §1.4).
-		m := c.M
-		j.A = atoms("principal", matcher{E: m.E, P: m.P, S: m.S})
-		if m.A {
-			j.A = append(j.A, atom{F: "praw", T: "a"})
-		}
-	case "namespace":
-		// exact values compare the parsed namespace; globs are regexes on the principal.
-		j.A = atoms("src_ns", matcher{E: c.M.E})
-		j.A = append(j.A, atoms("praw", matcher{R: c.M.R})...)
+	case "principal", "namespace", "sa", "td":
+		// Matched like Envoy's authenticated.principal_name: against the
+		// peer's full principal ("*" is any non-empty one, SPIFFE or not).
+		j.A = atoms("praw", c.M)
 	default:
 		attr, ok := fieldAttr[c.F]
 		if !ok {
@@ -178,7 +171,8 @@ type compiledPolicy struct {
 	ID    string            `json:"id"`
 	Sel   map[string]string `json:"sel"`
 	Rules []rule            `json:"rules"`
-	// TRules is the TCP variant (spec §1.9): ALLOW rules with HTTP-only
+	// TRules is the TCP variant (as Istio's pilot/pkg/security/authz
+	// model.go and builder.go): ALLOW rules with HTTP-only
 	// fields dropped, HTTP-only fields removed from DENY/AUDIT/CUSTOM rules.
 	TRules []rule `json:"trules"`
 	// not serialised: ordering and reporting

@@ -8,7 +8,7 @@ import (
 var errNulInPath = errors.New("path contains %00")
 
 // NormalizePath reproduces the HTTP connection manager's path handling that
-// runs before any filter (spec §1.6, istio.io normalization doc): query and
+// runs before any filter (MeshConfig pathNormalization, istio.io normalization doc): query and
 // fragment stripped; for DECODE_AND_MERGE_SLASHES %2F/%5C decoded first;
 // then RFC 3986 normalisation with backslash→slash and decoding of unreserved
 // escapes; then, for MERGE_SLASHES and above, "//" merged. Decoding happens

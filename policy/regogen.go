@@ -17,7 +17,8 @@ import (
 // (`input.view == "ns"`, `input.labels["app"] == "web"`, `input.tcp == false`),
 // so OPA's rule index selects the candidate policies of the destination
 // workload without evaluating the others, and the match conditions are
-// inlined as literal comparisons (spec authz.md §5 items 5-6). ALLOW and DENY
+// inlined as literal comparisons (OPA's policy-performance docs, "Use indexed
+// statements" and the linear fragment). ALLOW and DENY
 // are else-chains ordered oldest policy first, so evaluation stops at the
 // first matching rule; reporting-only buckets (AUDIT, CUSTOM, dry-run) are
 // partial sets because every hit is reported.
@@ -29,7 +30,8 @@ const viewDefault = "*"
 
 // regoAttr maps an atom attribute (model.go atoms/fieldAttr) to a Rego ref.
 // Peer-certificate attributes (input.peer_*) are present only when the
-// request has a principal; they need mTLS (spec §1.8), so in a view where
+// request has a principal; they need mTLS (Envoy's RBAC
+// `authenticated` matcher never matches a non-TLS connection), so in a view where
 // the PeerAuthentication mode can be DISABLE they are also guarded by `mtls`.
 var regoAttr = map[string]string{
 	"principal": "input.peer_spiffe", "praw": "input.peer_principal",
@@ -150,7 +152,8 @@ func (g *regoGen) condAlts(c cond) [][]string {
 	var out [][]string
 	switch j.Kind {
 	case "rp":
-		// requestPrincipals: issuer and subject matched separately (spec §1.4).
+		// requestPrincipals: issuer and subject matched separately (as Istio's
+		// pilot/pkg/security/authz translation does).
 		for _, rp := range j.RP {
 			for _, ia := range rp.Iss {
 				for _, sa := range rp.Sub {
@@ -163,7 +166,8 @@ func (g *regoGen) condAlts(c cond) [][]string {
 			}
 		}
 	case "cl":
-		// JWT claims: a string, or a list with a matching string element (spec §1.4).
+		// JWT claims: a string, or a list with a matching string element (as Istio's
+		// pilot/pkg/security/authz translation does).
 		path := qList(c.K.([]string))
 		for _, a := range j.A {
 			v := g.v()
@@ -421,7 +425,8 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 	b := &g.b
 	b.WriteString(prelude)
 
-	// PeerAuthentication (spec §2.2): oldest matching workload policy (port
+	// PeerAuthentication (Istio's pilot/pkg/security/authn/policy_applier.go
+	// ComposePeerAuthentication): oldest matching workload policy (port
 	// entry, else its mode; UNSET inherits), else namespace, else mesh.
 	b.WriteString("\n# ---- generated: PeerAuthentication, one else-chain per view\n\n")
 	for _, vn := range views {
@@ -480,7 +485,7 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 		}
 	}
 	// An ALLOW policy selecting the workload makes it deny-by-default, even
-	// with no rules (spec §1.3).
+	// with no rules (as in Istio's pilot/pkg/security/authz).
 	b.WriteString("# ---- generated: ALLOW policies selecting the workload\n\ndefault allow_exists := false\n\n")
 	for _, vn := range views {
 		seen := map[string]bool{}
@@ -507,7 +512,8 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 		return info, g.err
 	}
 
-	// Decision: PeerAuthentication, DENY, user deny, ALLOW, default (spec §1.7).
+	// Decision: PeerAuthentication, DENY, user deny, ALLOW, default (the order documented in
+	// istio/api security/v1beta1/authorization_policy.proto).
 	b.WriteString("# ---- generated: decision\n\n")
 	b.WriteString("decision := pa_eff if {\n\tinput.principal == \"\"\n\tpa_eff.mode == \"STRICT\"\n}")
 	if has["deny"] {
@@ -536,13 +542,13 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 	switch {
 	case user:
 		// Evaluated through the rego package (see Snapshot.eval).
-		fmt.Fprintf(b, "result := [decision, pa_eff.mode, {%s}, user_headers]\n", strings.Join(ex, ", "))
+		fmt.Fprintf(b, "result := [decision, pa_eff, {%s}, user_headers]\n", strings.Join(ex, ", "))
 		b.WriteString(userRules)
 	case info.extras:
 		fmt.Fprintf(b, "extras := {%s}\n\n", strings.Join(ex, ", "))
-		b.WriteString("result := [decision, pa_eff.mode, extras]\n")
+		b.WriteString("result := [decision, pa_eff, extras]\n")
 	default:
-		b.WriteString("result := [decision, pa_eff.mode]\n")
+		b.WriteString("result := [decision, pa_eff]\n")
 	}
 	b.WriteString("\n# ---- generated: condition helpers\n\n")
 	b.WriteString(g.hb.String())

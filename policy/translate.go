@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -10,16 +9,19 @@ import (
 
 	secapi "istio.io/api/security/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+
+	"github.com/meshguard/meshguard/secpolicy"
 )
 
 // Mesh holds the MeshConfig inputs the semantics depend on.
 type Mesh struct {
-	// RootNamespace: policies here apply mesh-wide (spec §1.1). Default istio-system.
+	// RootNamespace: policies here apply mesh-wide (MeshConfig rootNamespace). Default istio-system.
 	RootNamespace string
-	// TrustDomain and TrustDomainAliases form the trust-domain bundle (spec §1.10).
+	// TrustDomain and TrustDomainAliases form the trust-domain bundle (Istio's
+	// pilot/pkg/security/trustdomain/bundle.go).
 	TrustDomain        string
 	TrustDomainAliases []string
-	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (spec §1.6).
+	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (MeshConfig pathNormalization).
 	PathNormalization string
 	// NumTrustedProxies: X-Forwarded-For hops trusted when deriving remote.ip.
 	NumTrustedProxies int
@@ -45,6 +47,10 @@ type translator struct {
 	mesh     Mesh
 	bundle   []string
 	warnings []string
+	// objects validation rejects, with the problems (see Compile).
+	invalidAP map[*secv1.AuthorizationPolicy]string
+	invalidPA map[*secv1.PeerAuthentication]string
+	failed    []FailedPolicy
 }
 
 func (t *translator) warnf(format string, args ...any) {
@@ -70,7 +76,8 @@ func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
 	case secapi.AuthorizationPolicy_AUDIT:
 		b = "audit"
 	case secapi.AuthorizationPolicy_CUSTOM:
-		// Istio: a dry-run CUSTOM policy still triggers the call (spec §1.2);
+		// Istio: a dry-run CUSTOM policy still triggers the call (a known
+		// limitation noted in Istio's authz builder.go);
 		// here CUSTOM is only reported anyway.
 		return "custom"
 	default:
@@ -125,6 +132,26 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	sort.SliceStable(sortPAs, func(i, j int) bool { return olderPA(sortPAs[i], sortPAs[j]) })
 	var mesh *paMode
 	for _, pa := range sortPAs {
+		if reason := t.invalidPA[pa]; reason != "" {
+			// Fail closed: deny every workload the PeerAuthentication selects.
+			sel := pa.Spec.GetSelector().GetMatchLabels()
+			if pa.Namespace == t.mesh.RootNamespace && len(sel) > 0 {
+				continue // never applies (Istio ignores it)
+			}
+			id := pa.Namespace + "/" + pa.Name
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: copyLabels(sel), name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+				"PeerAuthentication "+id, reason)
+			cp.O = -1 // before every AuthorizationPolicy: it decides first
+			if pa.Namespace == t.mesh.RootNamespace {
+				rootPols = append(rootPols, struct {
+					b string
+					p compiledPolicy
+				}{"deny", cp})
+			} else {
+				get(pa.Namespace).b.add("deny", cp)
+			}
+			continue
+		}
 		t.peerAuthn(pa, &mesh, func(ns string) (**paMode, *[]paWorkload) {
 			s := get(ns)
 			return &s.pa, &s.wl
@@ -132,13 +159,15 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	}
 	delete(state, t.mesh.RootNamespace) // root-namespace policies live in every view
 
+	// Mesh, then namespace: a selected policy whose mode is UNSET inherits
+	// the mode (and so the deciding policy) of the level above.
 	meshPA := paMode{Mode: "PERMISSIVE"}
-	if mesh != nil {
+	if mesh != nil && mesh.Mode != "UNSET" {
 		meshPA = *mesh
 	}
 	mkView := func(s *nsState) *view {
 		v := &view{B: s.b, PA: meshPA, WL: s.wl}
-		if s.pa != nil {
+		if s.pa != nil && s.pa.Mode != "UNSET" {
 			v.PA = *s.pa
 		}
 		for _, rp := range rootPols {
@@ -160,7 +189,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	return d
 }
 
-// Oldest first; ties by name then namespace (spec §1.1, pilot sortConfigByCreationTime).
+// Oldest first; ties by name then namespace (Istio's pilot/pkg/model/config.go sortConfigByCreationTime).
 func olderAP(a, b *secv1.AuthorizationPolicy) bool {
 	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
 }
@@ -186,6 +215,11 @@ func modeName(m *secapi.PeerAuthentication_MutualTLS) string {
 	return m.GetMode().String()
 }
 
+// peerAuthn records one PeerAuthentication (called oldest first). As in
+// Istio's pilot/pkg/security/authn/policy_applier.go ComposePeerAuthentication,
+// the OLDEST policy of each level (mesh, namespace) is selected first, mode
+// UNSET included; only then does an UNSET mode inherit from the level above
+// (resolved in build and in the generated Rego).
 func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf func(string) (**paMode, *[]paWorkload)) {
 	id := pa.Namespace + "/" + pa.Name
 	obj := "PeerAuthentication " + id
@@ -193,12 +227,6 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 	sel := spec.GetSelector().GetMatchLabels()
 	mode := modeName(spec.GetMtls())
 	if len(sel) == 0 {
-		if len(spec.GetPortLevelMtls()) > 0 {
-			t.warnf("%s: spec.portLevelMtls: ignored without a selector", obj)
-		}
-		if mode == "UNSET" {
-			return
-		}
 		if pa.Namespace == t.mesh.RootNamespace {
 			if *mesh != nil {
 				t.warnf("%s: ignored: older mesh-wide PeerAuthentication %s wins", obj, (*mesh).ID)
@@ -216,16 +244,14 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 		return
 	}
 	if pa.Namespace == t.mesh.RootNamespace {
-		// Root-namespace PA with a selector is ignored (spec §2.1).
+		// Root-namespace PA with a selector is ignored (Istio's ComposePeerAuthentication).
 		t.warnf("%s: spec.selector: ignored in the root namespace %s", obj, t.mesh.RootNamespace)
 		return
 	}
+	// Port keys are valid here: Compile fails closed any PeerAuthentication
+	// validation rejects (secpolicy.CheckPortLevelPort, selector required).
 	w := paWorkload{Sel: copyLabels(sel), Mode: mode, ID: id, Ports: map[string]string{}}
 	for port, m := range spec.GetPortLevelMtls() {
-		if port == 0 || port > 65535 {
-			t.warnf("%s: spec.portLevelMtls[%d]: port out of range 1-65535, ignored", obj, port)
-			continue
-		}
 		w.Ports[strconv.FormatUint(uint64(port), 10)] = modeName(m)
 	}
 	_, wl := nsOf(pa.Namespace)
@@ -241,7 +267,8 @@ func copyLabels(in map[string]string) map[string]string {
 }
 
 // policy compiles one AuthorizationPolicy. ok=false: it never applies to a
-// sidecar workload (targetRefs, spec §1.1).
+// sidecar workload (targetRefs; Istio's
+// pilot/pkg/model/policyattachment.go ShouldAttachPolicy).
 func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {
 	id := ap.Namespace + "/" + ap.Name
 	obj := "AuthorizationPolicy " + id
@@ -255,11 +282,14 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: copyLabels(spec.GetSelector().GetMatchLabels()), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
 		created: ap.CreationTimestamp.UnixNano()}
+	if reason := t.invalidAP[ap]; reason != "" {
+		return t.failClosed(cp, obj, reason), failBucket(bucket), true
+	}
 	isAllow := action == secapi.AuthorizationPolicy_ALLOW
 	for i, r := range spec.GetRules() {
-		cr, ok := t.rule(obj, fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r, isAllow)
-		if !ok {
-			continue
+		cr, err := t.rule(fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r)
+		if err != nil {
+			return t.failClosed(cp, obj, err.Error()), failBucket(bucket), true
 		}
 		cr.I = i
 		tcp := withoutHTTP(cr)
@@ -274,15 +304,49 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	return cp, bucket, true
 }
 
-// fieldErr is a bad value: ALLOW drops the rule, others drop the field (spec §1.9).
-type fieldErr struct{ path, msg string }
+// FailClosedRule is the Verdict.Rule of a denial by a policy that cannot be
+// evaluated (see failClosed).
+const FailClosedRule = -2
 
-func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bool) (rule, bool) {
+// failClosed replaces a policy that cannot be evaluated as written (invalid
+// as stored in the API server, a value or `when` key meshguard cannot
+// evaluate): every workload it selects is denied, naming the policy and the
+// field, instead of dropping a field (a wider DENY) or the rule (a vanished
+// ALLOW) as istiod would. AUDIT and dry-run policies, which never decide,
+// stay reporting-only: their hit is reported for every request.
+func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledPolicy {
+	t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
+	t.failed = append(t.failed, FailedPolicy{ID: cp.ID, Object: obj, Reason: reason})
+	all := rule{I: FailClosedRule, From: [][]cond{}, To: [][]cond{}, When: []cond{}}
+	all.shape()
+	cp.Rules, cp.TRules = []rule{all}, []rule{all}
+	return cp
+}
+
+// failBucket: a failed policy denies, unless it is reporting-only.
+func failBucket(bucket string) string {
+	switch bucket {
+	case "audit", "dry_allow", "dry_deny", "dry_audit":
+		return bucket
+	}
+	return "deny"
+}
+
+// FailedPolicy is a stored policy the snapshot denies for (see failClosed).
+type FailedPolicy struct {
+	ID     string // "ns/name", as in Verdict.Policy
+	Object string // "AuthorizationPolicy ns/name" or "PeerAuthentication ns/name"
+	Reason string // the field and why
+}
+
+// rule compiles one rule; any value that cannot be compiled is an error
+// naming its field (the caller fails the policy closed).
+func (t *translator) rule(path, policyNS string, r *secapi.Rule) (rule, error) {
 	out := rule{From: [][]cond{}, To: [][]cond{}, When: []cond{}}
-	var errs []fieldErr
+	var errs []string
 	add := func(dst *[]cond, c []cond, errPath string, err error) {
 		if err != nil {
-			errs = append(errs, fieldErr{errPath, err.Error()})
+			errs = append(errs, errPath+": "+err.Error())
 			return
 		}
 		*dst = append(*dst, c...)
@@ -297,14 +361,18 @@ func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bo
 		add(&g, c, p+".requestPrincipals", err)
 		c, err = reqPrincipalsCond(s.GetNotRequestPrincipals(), true)
 		add(&g, c, p+".notRequestPrincipals", err)
-		add(&g, nsCond(s.GetNamespaces(), false), "", nil)
-		add(&g, nsCond(s.GetNotNamespaces(), true), "", nil)
+		c, err = nsCond(s.GetNamespaces(), false)
+		add(&g, c, p+".namespaces", err)
+		c, err = nsCond(s.GetNotNamespaces(), true)
+		add(&g, c, p+".notNamespaces", err)
 		c, err = saCond(s.GetServiceAccounts(), policyNS, false)
 		add(&g, c, p+".serviceAccounts", err)
 		c, err = saCond(s.GetNotServiceAccounts(), policyNS, true)
 		add(&g, c, p+".notServiceAccounts", err)
-		add(&g, t.tdCond(s.GetTrustDomains(), false), "", nil)
-		add(&g, t.tdCond(s.GetNotTrustDomains(), true), "", nil)
+		c, err = t.tdCond(s.GetTrustDomains(), false)
+		add(&g, c, p+".trustDomains", err)
+		c, err = t.tdCond(s.GetNotTrustDomains(), true)
+		add(&g, c, p+".notTrustDomains", err)
 		c, err = cidrCond("srcip", s.GetIpBlocks(), false)
 		add(&g, c, p+".ipBlocks", err)
 		c, err = cidrCond("srcip", s.GetNotIpBlocks(), true)
@@ -337,29 +405,17 @@ func (t *translator) rule(obj, path, policyNS string, r *secapi.Rule, isAllow bo
 		p := fmt.Sprintf("%s.when[%d]", path, i)
 		c, err := t.whenCond(w, policyNS)
 		if err != nil {
-			if _, unknown := err.(unknownKeyErr); unknown {
-				// Unknown key: istiod skips the rule for every action (spec §1.9).
-				t.warnf("%s: %s.key: %v: rule skipped", obj, p, err)
-				return rule{}, false
-			}
-			errs = append(errs, fieldErr{p, err.Error()})
+			// Unknown or unevaluated keys included: istiod would skip the
+			// rule (a DENY failing open); here the policy fails closed.
+			errs = append(errs, p+": "+err.Error())
 			continue
 		}
 		out.When = append(out.When, c...)
 	}
 	if len(errs) > 0 {
-		for _, e := range errs {
-			if isAllow {
-				t.warnf("%s: %s: %s: rule dropped (ALLOW)", obj, e.path, e.msg)
-			} else {
-				t.warnf("%s: %s: %s: field ignored", obj, e.path, e.msg)
-			}
-		}
-		if isAllow {
-			return rule{}, false
-		}
+		return rule{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	return out, true
+	return out, nil
 }
 
 func hasHTTP(r rule) bool {
@@ -398,7 +454,7 @@ func withoutHTTP(r rule) rule {
 // --------------------------------------------------------------- matchers
 
 // generic builds a matcher with the generic string syntax: exact, "abc*",
-// "*abc", "*" (spec §1.4). Only one leading or trailing '*' is honoured.
+// "*abc", "*" (the Rule comment in istio/api authorization_policy.proto). Only one leading or trailing '*' is honoured.
 func generic(values []string, fold bool, presenceExists bool) matcher {
 	var m matcher
 	for _, v := range values {
@@ -437,38 +493,89 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	// Hosts and headers: '*' is Envoy present_match (spec §1.4).
+	// Hosts and headers: '*' is Envoy present_match, as in Istio's translation.
 	return single(f, generic(values, fold, f == "host"), neg, http)
 }
 
-// principals: values without "spiffe://", matched against the stripped
-// principal; values in the trust-domain bundle are expanded (spec §1.10).
+// principals: values are written without "spiffe://" and matched against
+// the peer's full principal as Istio's matcher.StringMatcherWithPrefix builds
+// them (pilot/pkg/security/authz/model/generator.go srcPrincipalGenerator):
+// exact "spiffe://v", prefix "spiffe://v", suffix regex "spiffe://.*v", "*"
+// any non-empty principal. Values are first expanded with the trust-domain
+// bundle (trustdomain/bundle.go ReplaceTrustDomainAliases).
 func (t *translator) principals(values []string, neg bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	return single("principal", generic(t.expandPrincipals(values), false, false), neg, false)
+	var m matcher
+	for _, v := range t.expandPrincipals(values) {
+		switch {
+		case v == "*":
+			m.A = true
+		case strings.HasPrefix(v, "*"):
+			m.R = append(m.R, "^spiffe://.*"+regexp.QuoteMeta(v[1:])+"$")
+		case strings.HasSuffix(v, "*"):
+			m.P = append(m.P, "spiffe://"+v[:len(v)-1])
+		default:
+			if m.E == nil {
+				m.E = map[string]bool{}
+			}
+			m.E["spiffe://"+v] = true
+		}
+	}
+	return single("principal", m, neg, false)
 }
 
+// expandPrincipals is Istio's pilot/pkg/security/trustdomain/bundle.go
+// ReplaceTrustDomainAliases: only a principal of exactly five "/"-separated
+// parts (<td>/ns/<ns>/sa/<sa>, any part may hold a '*') whose trust domain is
+// not "*" is rewritten, and only when its trust domain is in the bundle (by
+// the bundle's exact/prefix/suffix/"*" match, stringMatch) or is
+// "cluster.local"; each bundle member replaces the trust domain, except a
+// member the principal's "*x" trust domain already suffix-matches, which keeps
+// the principal as is. Everything else is kept unchanged.
 func (t *translator) expandPrincipals(values []string) []string {
-	if len(t.bundle) < 2 {
-		return values
-	}
-	var out []string
+	out := make([]string, 0, len(values))
 	for _, v := range values {
-		td, rest, ok := strings.Cut(v, "/")
-		if !ok || strings.Contains(td, "*") || !(td == "cluster.local" || contains(t.bundle, td)) {
+		parts := strings.Split(v, "/")
+		if len(parts) != 5 || parts[0] == "*" {
 			out = append(out, v)
 			continue
 		}
-		for _, b := range t.bundle {
-			out = append(out, b+"/"+rest)
-		}
-		if !contains(t.bundle, td) {
+		td := parts[0]
+		if td != "cluster.local" && !tdStringMatch(td, t.bundle) {
 			out = append(out, v)
+			continue
 		}
+		var gen []string
+		for _, b := range t.bundle {
+			np := v
+			if !tdSuffixMatch(b, td) {
+				np = b + "/" + strings.Join(parts[1:], "/")
+			}
+			if !contains(gen, np) {
+				gen = append(gen, np)
+			}
+		}
+		out = append(out, gen...)
 	}
 	return out
+}
+
+// tdStringMatch is trustdomain/util.go stringMatch: a equals, or is matched
+// by the "*", "x*" or "*x" pattern of, one element of list.
+func tdStringMatch(a string, list []string) bool {
+	for _, s := range list {
+		if a == s || s == "*" || (strings.HasSuffix(s, "*") && strings.HasPrefix(a, strings.TrimSuffix(s, "*"))) || tdSuffixMatch(a, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// tdSuffixMatch is trustdomain/util.go suffixMatch: pattern "*x" and a ends in x.
+func tdSuffixMatch(a, pattern string) bool {
+	return strings.HasPrefix(pattern, "*") && strings.HasSuffix(a, strings.TrimPrefix(pattern, "*"))
 }
 
 func contains(list []string, s string) bool {
@@ -480,78 +587,80 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// namespaces: every '*' is a wildcard over the principal (spec §1.4).
-func nsCond(values []string, neg bool) []cond {
+// namespaces: Istio's regex over the full principal, ".*/ns/<v>/.*" with
+// every '*' of v turned into ".*" and nothing else quoted
+// (pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator), so a
+// SPIFFE ID with extra segments matches any of its "/ns/<x>/" parts.
+func nsCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
-		return nil
+		return nil, nil
 	}
 	var m matcher
-	for _, v := range values {
-		if !strings.Contains(v, "*") {
-			if m.E == nil {
-				m.E = map[string]bool{}
-			}
-			m.E[v] = true
-			continue
+	for i, v := range values {
+		re, err := secpolicy.NamespaceRegex(v)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		parts := strings.Split(v, "*")
-		for i := range parts {
-			parts[i] = regexp.QuoteMeta(parts[i])
-		}
-		m.R = append(m.R, "^.*/ns/"+strings.Join(parts, ".*")+"/.*$")
+		m.R = append(m.R, re)
 	}
-	return single("namespace", m, neg, false)
+	return single("namespace", m, neg, false), nil
 }
 
-// serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards.
+// serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards. Matched
+// with Istio's regex over the full principal,
+// "spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?" (generator.go serviceAccountRegex).
 func saCond(values []string, policyNS string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	m := matcher{E: map[string]bool{}}
+	var m matcher
 	for i, v := range values {
-		if strings.Contains(v, "*") || v == "" || strings.Count(v, "/") > 1 {
-			return nil, fmt.Errorf("value [%d] %q: want \"sa\" or \"ns/sa\" without wildcards", i, v)
+		sa, err := secpolicy.ParseServiceAccount(v, policyNS)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
 		}
-		if !strings.Contains(v, "/") {
-			v = policyNS + "/" + v
-		}
-		m.E[v] = true
+		m.R = append(m.R, sa.Regex())
 	}
 	return single("sa", m, neg, false), nil
 }
 
 // trustDomains: '*' alone = any SPIFFE id; one '*' anywhere is a wildcard;
-// bundle members expand to the whole bundle (spec §1.4, §1.10).
-func (t *translator) tdCond(values []string, neg bool) []cond {
+// bundle members expand to the whole bundle (Istio's
+// pilot/pkg/security/trustdomain/bundle.go).
+func (t *translator) tdCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
-		return nil
+		return nil, nil
 	}
+	for i, v := range values {
+		if err := secpolicy.CheckTrustDomain(v); err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
+		}
+	}
+	// Over the full principal: "*" is prefix "spiffe://", an exact value
+	// prefix "spiffe://<td>/", one wildcard the regex
+	// "spiffe://<p>[^/]*<s>/.*"; bundle members expand to the whole bundle
+	// (trustdomain/bundle.go ExpandTrustDomainAliases).
 	var m matcher
 	for _, v := range values {
 		switch {
 		case v == "*":
-			m.A = true
+			m.P = append(m.P, "spiffe://")
 		case strings.Contains(v, "*"):
 			pre, suf, _ := strings.Cut(v, "*")
-			m.R = append(m.R, "^"+regexp.QuoteMeta(pre)+"[^/]*"+regexp.QuoteMeta(strings.ReplaceAll(suf, "*", ""))+"$")
+			m.R = append(m.R, "^spiffe://"+regexp.QuoteMeta(pre)+"[^/]*"+regexp.QuoteMeta(strings.ReplaceAll(suf, "*", ""))+"/.*$")
+		case contains(t.bundle, v):
+			for _, b := range t.bundle {
+				m.P = append(m.P, "spiffe://"+b+"/")
+			}
 		default:
-			if m.E == nil {
-				m.E = map[string]bool{}
-			}
-			if contains(t.bundle, v) {
-				for _, b := range t.bundle {
-					m.E[b] = true
-				}
-			} else {
-				m.E[v] = true
-			}
+			m.P = append(m.P, "spiffe://"+v+"/")
 		}
 	}
-	return single("td", m, neg, false)
+	return single("td", m, neg, false), nil
 }
 
-// requestPrincipals: split at the LAST '/' into iss and sub (spec §1.4 trap).
+// requestPrincipals: split at the LAST '/' into iss and sub, as Istio does (the
+// issuer may be a URL containing '/').
 func reqPrincipalsCond(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -563,36 +672,42 @@ func reqPrincipalsCond(values []string, neg bool) ([]cond, error) {
 	return single("reqp", m, neg, true), nil
 }
 
+// splitReqPrincipal is Istio's requestPrincipalGenerator
+// (pilot/pkg/security/authz/model/generator.go): split at the last '/', and
+// the leading/trailing '*' decides which half is a suffix/prefix/any match;
+// "any" is the regex ".+" (a present, non-empty claim).
 func splitReqPrincipal(v string) reqPrincipal {
 	exact := func(s string) matcher { return matcher{E: map[string]bool{s: true}} }
-	any := matcher{N: true}
-	if v == "*" {
-		return reqPrincipal{Iss: matcher{A: true}, Sub: matcher{A: true}}
+	anyNonEmpty := matcher{A: true}
+	idx := strings.LastIndex(v, "/")
+	found := idx >= 0
+	iss, sub := v, ""
+	if found {
+		iss, sub = v[:idx], v[idx+1:]
 	}
-	i := strings.LastIndex(v, "/")
-	if i < 0 {
-		switch {
-		case strings.HasPrefix(v, "*"):
-			return reqPrincipal{Iss: any, Sub: matcher{S: []string{v[1:]}}}
-		case strings.HasSuffix(v, "*"):
-			return reqPrincipal{Iss: matcher{P: []string{v[:len(v)-1]}}, Sub: any}
-		default:
-			return reqPrincipal{Iss: exact(v), Sub: exact("")}
+	switch {
+	case v == "*":
+		return reqPrincipal{Iss: anyNonEmpty, Sub: anyNonEmpty}
+	case strings.HasPrefix(v, "*"):
+		if !found {
+			return reqPrincipal{Iss: anyNonEmpty, Sub: matcher{S: []string{v[1:]}}}
 		}
+		rp := reqPrincipal{Iss: matcher{S: []string{iss[1:]}}, Sub: exact(sub)}
+		if iss == "*" {
+			rp.Iss = anyNonEmpty
+		}
+		return rp
+	case strings.HasSuffix(v, "*"):
+		if !found {
+			return reqPrincipal{Iss: matcher{P: []string{v[:len(v)-1]}}, Sub: anyNonEmpty}
+		}
+		rp := reqPrincipal{Iss: exact(iss), Sub: matcher{P: []string{sub[:len(sub)-1]}}}
+		if sub == "*" {
+			rp.Sub = anyNonEmpty
+		}
+		return rp
 	}
-	iss, sub := v[:i], v[i+1:]
-	var rp reqPrincipal
-	if strings.HasPrefix(iss, "*") {
-		rp.Iss = matcher{S: []string{iss[1:]}}
-	} else {
-		rp.Iss = exact(iss)
-	}
-	if strings.HasSuffix(sub, "*") {
-		rp.Sub = matcher{P: []string{sub[:len(sub)-1]}}
-	} else {
-		rp.Sub = exact(sub)
-	}
-	return rp
+	return reqPrincipal{Iss: exact(iss), Sub: exact(sub)}
 }
 
 func cidrCond(f string, values []string, neg bool) ([]cond, error) {
@@ -601,28 +716,13 @@ func cidrCond(f string, values []string, neg bool) ([]cond, error) {
 	}
 	var m matcher
 	for i, v := range values {
-		c, err := normCIDR(v)
+		c, err := secpolicy.ParseCIDR(v)
 		if err != nil {
-			return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		m.C = append(m.C, c)
+		m.C = append(m.C, c.String())
 	}
 	return single(f, m, neg, false), nil
-}
-
-func normCIDR(v string) (string, error) {
-	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			return "", fmt.Errorf("invalid CIDR")
-		}
-		return p.String(), nil
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return "", fmt.Errorf("invalid IP address")
-	}
-	return netip.PrefixFrom(a, a.BitLen()).String(), nil
 }
 
 func portCond(values []string, neg bool) ([]cond, error) {
@@ -631,11 +731,11 @@ func portCond(values []string, neg bool) ([]cond, error) {
 	}
 	m := matcher{E: map[string]bool{}}
 	for i, v := range values {
-		p, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || p > 65535 {
-			return nil, fmt.Errorf("value [%d] %q: invalid port (want 0-65535)", i, v)
+		p, err := secpolicy.ParsePort(v)
+		if err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
 		}
-		m.E[strconv.FormatUint(p, 10)] = true
+		m.E[strconv.FormatUint(uint64(p), 10)] = true
 	}
 	return single("port", m, neg, false), nil
 }
@@ -647,10 +747,13 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	var plain []string
 	var m matcher
 	for i, v := range values {
-		if strings.Contains(v, "{") || strings.Contains(v, "}") {
-			re, err := templateRegex(v)
+		if err := secpolicy.CheckPath(v); err != nil {
+			return nil, fmt.Errorf("value [%d]: %w", i, err)
+		}
+		if secpolicy.ContainsPathTemplate(v) {
+			re, err := secpolicy.PathTemplateRegex(v)
 			if err != nil {
-				return nil, fmt.Errorf("value [%d] %q: %w", i, v, err)
+				return nil, fmt.Errorf("value [%d]: %w", i, err)
 			}
 			m.R = append(m.R, re)
 			continue
@@ -662,43 +765,8 @@ func pathCond(values []string, neg bool) ([]cond, error) {
 	return single("path", g, neg, true), nil
 }
 
-// templateRegex compiles an Envoy uri_template with {*} (one segment) and
-// {**} (zero or more segments, last operator only) (spec §1.6).
-func templateRegex(v string) (string, error) {
-	if !strings.HasPrefix(v, "/") {
-		return "", fmt.Errorf("path template must start with '/'")
-	}
-	if strings.Contains(v, "*") && !strings.Contains(v, "{*") {
-		return "", fmt.Errorf("'*' is not allowed in a path template outside {*} or {**}")
-	}
-	segs := strings.Split(v[1:], "/")
-	var b strings.Builder
-	b.WriteString("^")
-	for i, s := range segs {
-		b.WriteString("/")
-		switch {
-		case s == "{*}":
-			b.WriteString("[^/]+")
-		case s == "{**}":
-			if i != len(segs)-1 {
-				return "", fmt.Errorf("{**} must be the last operator")
-			}
-			b.WriteString(".*")
-		case strings.ContainsAny(s, "{}*"):
-			return "", fmt.Errorf("segment %q: an operator must fill the whole segment", s)
-		default:
-			b.WriteString(regexp.QuoteMeta(s))
-		}
-	}
-	b.WriteString("$")
-	return b.String(), nil
-}
-
-type unknownKeyErr struct{ key string }
-
-func (e unknownKeyErr) Error() string { return fmt.Sprintf("unknown key %q", e.key) }
-
-// whenCond maps one condition key to a field (spec §1.5).
+// whenCond maps one condition key to a field (the keys of istio.io's
+// "Authorization Policy Conditions" reference).
 func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, error) {
 	key := w.GetKey()
 	vals, nots := w.GetValues(), w.GetNotValues()
@@ -719,42 +787,39 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	noErr := func(f func([]string, bool) []cond) func([]string, bool) ([]cond, error) {
 		return func(v []string, n bool) ([]cond, error) { return f(v, n), nil }
 	}
-	switch {
-	case key == "source.ip":
+	k, err := secpolicy.ParseConditionKey(key)
+	if err != nil {
+		return nil, err
+	}
+	switch k.Kind {
+	case secpolicy.KeySourceIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("srcip", v, n) })
-	case key == "remote.ip":
+	case secpolicy.KeyRemoteIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("remoteip", v, n) })
-	case key == "destination.ip":
+	case secpolicy.KeyDestinationIP:
 		return both(func(v []string, n bool) ([]cond, error) { return cidrCond("dstip", v, n) })
-	case key == "destination.port":
+	case secpolicy.KeyDestinationPort:
 		return both(portCond)
-	case key == "source.namespace":
-		return both(noErr(nsCond))
-	case key == "source.principal":
+	case secpolicy.KeySourceNamespace:
+		return both(nsCond)
+	case secpolicy.KeySourcePrincipal:
 		return both(noErr(t.principals))
-	case key == "source.serviceAccount":
+	case secpolicy.KeySourceServiceAccount:
 		return both(func(v []string, n bool) ([]cond, error) { return saCond(v, policyNS, n) })
-	case key == "source.trustDomain":
-		return both(noErr(t.tdCond))
-	case key == "connection.sni":
+	case secpolicy.KeySourceTrustDomain:
+		return both(t.tdCond)
+	case secpolicy.KeyConnectionSNI:
 		return both(noErr(func(v []string, n bool) []cond { return strCond("sni", v, n, false, false) }))
-	case key == "request.auth.principal":
+	case secpolicy.KeyRequestPrincipal:
 		return both(reqPrincipalsCond)
-	case key == "request.auth.audiences":
+	case secpolicy.KeyRequestAudiences:
 		return both(noErr(claimCond([]string{"aud"})))
-	case key == "request.auth.presenter":
+	case secpolicy.KeyRequestPresenter:
 		return both(noErr(claimCond([]string{"azp"})))
-	case strings.HasPrefix(key, "request.auth.claims["):
-		path, err := claimPath(key[len("request.auth.claims"):])
-		if err != nil {
-			return nil, unknownKeyErr{key}
-		}
-		return both(noErr(claimCond(path)))
-	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
-		name := strings.ToLower(key[len("request.headers[") : len(key)-1])
-		if name == "" || strings.ContainsAny(name, "[]") {
-			return nil, unknownKeyErr{key}
-		}
+	case secpolicy.KeyRequestClaims:
+		return both(noErr(claimCond(k.Path)))
+	case secpolicy.KeyRequestHeader:
+		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
 		return both(noErr(func(v []string, n bool) []cond {
 			if len(v) == 0 {
 				return nil
@@ -762,7 +827,8 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 			return []cond{{F: "header", K: name, M: generic(v, false, true), Neg: n, H: true}}
 		}))
 	}
-	return nil, unknownKeyErr{key}
+	// experimental.envoy.filters.*: valid, but its metadata never reaches ext_authz.
+	return nil, fmt.Errorf("key %s: not evaluated by meshguard (Envoy filter metadata is not sent to ext_authz)", key)
 }
 
 func claimCond(path []string) func([]string, bool) []cond {
@@ -772,28 +838,4 @@ func claimCond(path []string) func([]string, bool) []cond {
 		}
 		return []cond{{F: "claim", K: path, M: generic(v, false, false), Neg: n, H: true}}
 	}
-}
-
-// claimPath parses "[a][b]..." (brackets cannot nest).
-func claimPath(s string) ([]string, error) {
-	var out []string
-	for s != "" {
-		if s[0] != '[' {
-			return nil, fmt.Errorf("want '['")
-		}
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return nil, fmt.Errorf("missing ']'")
-		}
-		part := s[1:end]
-		if part == "" || strings.Contains(part, "[") {
-			return nil, fmt.Errorf("bad claim name")
-		}
-		out = append(out, part)
-		s = s[end+1:]
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("empty claim path")
-	}
-	return out, nil
 }

@@ -108,7 +108,7 @@ func benchRules(b *testing.B, doc string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		msg := specTypes[vsGK]()
+		msg := kinds[vsGK].newSpec()
 		if err := decodeSpec(spec, msg); err != nil {
 			b.Fatal(err)
 		}

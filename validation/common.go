@@ -14,7 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Shared building blocks of spec §2.2. Every helper records its problems in f
+// Shared building blocks of Istio's checks (pkg/config/validation/agent/validation.go
+// and pkg/config/validation/validation.go). Every helper records its problems in f
 // under the path it is given and never stops at the first problem.
 
 const (
@@ -22,7 +23,7 @@ const (
 	maxLabelLen  = 63
 )
 
-// dnsLabel is the DNS-1123 label syntax; Istio accepts upper case (spec §2.2 FQDN).
+// dnsLabel is the DNS-1123 label syntax; Istio accepts upper case (agent/validation.go ValidateFQDN).
 var dnsLabel = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
 // wildcardLabel is a first label of a wildcard domain: "*", "*foo", "*-foo" or a plain label.
@@ -81,7 +82,7 @@ func isAllDigits(s string) bool {
 	return s != ""
 }
 
-// validateFQDN checks a fully qualified domain name (spec §2.2 FQDN): 1..255
+// validateFQDN checks a fully qualified domain name (Istio's agent.ValidateFQDN): 1..255
 // characters, DNS-1123 labels of at most 63 characters, optional trailing dot,
 // top-level label not all digits (so bare IPv4 addresses fail).
 func validateFQDN(p *field.Path, host string, f *Findings) {
@@ -101,7 +102,7 @@ func validateWildcardDomain(p *field.Path, host string, f *Findings) {
 // isWildcardDomain is the boolean form of validateWildcardDomain.
 func isWildcardDomain(host string) bool { return domainProblem(host, true) == "" }
 
-// isPartialWildcard reports a wildcard other than a bare "*" or a leading "*." (spec §2.2).
+// isPartialWildcard reports a wildcard other than a bare "*" or a leading "*.", as Istio defines it.
 func isPartialWildcard(host string) bool {
 	if host == "*" || !strings.Contains(host, "*") {
 		return false
@@ -110,7 +111,8 @@ func isPartialWildcard(host string) bool {
 }
 
 // validatePort checks a port number: 1..65535. Port 0 is rejected, which is
-// stricter than Istio's AuthorizationPolicy checks (spec §9).
+// stricter than Istio's AuthorizationPolicy checks (docs/compatibility.md
+// "Shared building blocks").
 func validatePort(p *field.Path, port uint32, f *Findings) {
 	if port < 1 || port > 65535 {
 		f.Error(p, int64(port), fmt.Sprintf("port number %d must be in the range 1..65535", port))
@@ -131,7 +133,7 @@ func validatePortName(p *field.Path, name string, f *Findings) {
 // validateLabels checks label keys (optional DNS subdomain prefix and "/",
 // then a name of at most 63 characters) and values (qualified-name syntax, may
 // be empty, at most 63 characters: Istio does not enforce the value length,
-// spec §2.2/§9).
+// see docs/compatibility.md "Shared building blocks").
 func validateLabels(p *field.Path, labels map[string]string, f *Findings) {
 	for _, k := range sortedKeys(labels) {
 		v := labels[k]
@@ -147,7 +149,7 @@ func validateLabels(p *field.Path, labels map[string]string, f *Findings) {
 	}
 }
 
-// validateSelectorLabels applies the selector rules of spec §2.2 to a label
+// validateSelectorLabels applies Istio's selector rules to a label
 // map (networking workloadSelector.labels or type/v1beta1 matchLabels): empty
 // key and "*" anywhere are errors, no labels at all is a warning, and every
 // key and value must be a valid label. p is the path of the label map.
@@ -185,7 +187,7 @@ func validateWorkloadSelector(p *field.Path, sel *typev1beta1.WorkloadSelector, 
 }
 
 // validateDuration checks a duration: valid, at least 1ms and a whole number
-// of milliseconds (spec §2.2, Istio agent.ValidateDuration).
+// of milliseconds (Istio's agent.ValidateDuration).
 func validateDuration(p *field.Path, d *durationpb.Duration, f *Findings) {
 	if d == nil {
 		return
@@ -234,7 +236,7 @@ func isIP(s string) bool {
 }
 
 // validateNamespaceHost checks the "namespace/host" form used by Sidecar
-// egress hosts (spec §2.2): namespace "*", ".", "~"-prefixed or a DNS label;
+// egress hosts (Istio's ValidateNamespaceSlashWildcardHostname): namespace "*", ".", "~"-prefixed or a DNS label;
 // host "*" or a wildcard domain containing a dot, without partial wildcards.
 func validateNamespaceHost(p *field.Path, h string, f *Findings) {
 	checkNamespaceHost(p, h, false, f)
@@ -295,7 +297,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// validateExportTo checks an exportTo list (spec §2.2; VirtualService,
+// validateExportTo checks an exportTo list (Istio's validateExportTo; VirtualService,
 // DestinationRule, ServiceEntry): each entry ".", "*" or a DNS-label
 // namespace; "~" only on a ServiceEntry and then alone; no duplicates ("." and
 // the object's own namespace are the same); "*" only alone.

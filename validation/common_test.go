@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // check runs one helper and compares error/warning presence and an optional message substring.
@@ -230,15 +232,15 @@ func TestDecodeObject(t *testing.T) {
 		"{kind: B, apiVersion: v1}":      "B",
 		"kind: C\napiVersion: v1\n":      "C",
 	} {
-		obj, err := decodeObject([]byte(in))
+		obj, err := manifest.Decode([]byte(in))
 		if err != nil || obj["kind"] != wantKind {
 			t.Errorf("decodeObject(%q) = %v, %v; want kind %s", in, obj, err, wantKind)
 		}
 	}
-	if _, err := decodeObject([]byte("[1, 2]")); err == nil {
+	if _, err := manifest.Decode([]byte("[1, 2]")); err == nil {
 		t.Error("a list must be rejected")
 	}
-	if obj, err := decodeObject([]byte(`{"n": 5}`)); err != nil || obj["n"] != int64(5) {
+	if obj, err := manifest.Decode([]byte(`{"n": 5}`)); err != nil || obj["n"] != int64(5) {
 		t.Errorf("integers must decode as int64 like the API server: %#v %v", obj["n"], err)
 	}
 }

@@ -2,35 +2,17 @@ package validation
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
-// conformanceDir finds <repo>/../shared/conformance/validation by walking up to go.mod.
-func conformanceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("conformance: go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "conformance", "validation")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
-	}
-	return c
-}
+// conformanceDir is Istio's validation test data (test/conformance).
+func conformanceDir(t *testing.T) string { return conformance.Dir(t, "validation") }
 
 // validateFileDocs runs every document of a file through the same entry point
 // as `meshguard validate` (ValidateDocuments), returning each document's
@@ -60,6 +42,18 @@ func validateFileDocs(t *testing.T, path string) []conformanceCase {
 		out = append(out, conformanceCase{doc: d.Index, wantErr: want, res: res})
 	}
 	return out
+}
+
+// apiServerMessages are the documents where Istio's corpus records the message
+// of Istio's in-process CRD validator ("spec in body must be of type object:
+// \"null\""), while the real API server first prunes the null of a
+// non-nullable field (apiextensions-apiserver PruneNonNullableNullsWithoutDefaults)
+// and reports the field as missing. meshguard follows the API server
+// (docs/compatibility.md); test/e2e/validation TestNullsAsTheAPIServer shows
+// kube-apiserver giving these messages. The documents are still rejected.
+var apiServerMessages = map[string]string{
+	"crds/wasm-invalid.yaml#11": "WasmPlugin default/nil: spec: Required value",
+	"crds/wasm-invalid.yaml#12": "WasmPlugin default/nested-nil: spec.url: Required value",
 }
 
 type conformanceCase struct {
@@ -97,6 +91,9 @@ func TestConformance(t *testing.T) {
 		for _, c := range validateFileDocs(t, path) {
 			total++
 			msg := strings.Join(c.res.ErrorLines(), "\n")
+			if m, ok := apiServerMessages[fmt.Sprintf("%s#%d", name, c.doc)]; ok {
+				c.wantErr = m
+			}
 			switch {
 			case c.res.Valid():
 				t.Errorf("%s#%d: invalid document %s accepted (want error containing %q)", name, c.doc, c.res.Object(), c.wantErr)

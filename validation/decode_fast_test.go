@@ -75,7 +75,8 @@ func TestFastDecodeAgreesWithProtojson(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		newSpec, ok := specTypes[gv.WithKind(stringOf(d.obj["kind"])).GroupKind()]
+		entry, ok := kinds[gv.WithKind(stringOf(d.obj["kind"])).GroupKind()]
+		newSpec := entry.newSpec
 		spec, hasSpec := d.obj["spec"]
 		if !ok || !hasSpec {
 			continue
@@ -111,7 +112,7 @@ func TestFastDecodeAgreesWithProtojson(t *testing.T) {
 	// The benchmark objects must stay on the fast path.
 	for _, y := range []string{typicalVS, bigVS(2)} {
 		ds, _ := SplitDocuments([]byte(y))
-		if err := fastDecode(ds[0].Object["spec"], specTypes[vsGK]().ProtoReflect()); err != nil {
+		if err := fastDecode(ds[0].Object["spec"], kinds[vsGK].newSpec().ProtoReflect()); err != nil {
 			t.Errorf("benchmark VirtualService fell back: %v", err)
 		}
 	}
@@ -137,7 +138,8 @@ func FuzzFastDecode(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			newSpec, ok := specTypes[gv.WithKind(stringOf(d.Object["kind"])).GroupKind()]
+			entry, ok := kinds[gv.WithKind(stringOf(d.Object["kind"])).GroupKind()]
+			newSpec := entry.newSpec
 			if !ok {
 				continue
 			}

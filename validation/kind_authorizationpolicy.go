@@ -3,21 +3,19 @@ package validation
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/secpolicy"
 )
 
-func init() {
-	register("AuthorizationPolicy", validateAuthorizationPolicy)
-	registerRaw("AuthorizationPolicy", validateAuthorizationPolicyRaw)
-}
-
-// validateAuthorizationPolicy implements spec §3.6. Every error carries
-// Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (§9):
+// validateAuthorizationPolicy implements Istio's ValidateAuthorizationPolicy
+// (pkg/config/validation/validation.go). Every error carries
+// Istio's prefix "invalid policy <name>.<namespace>: ". Beyond Istio (docs/compatibility.md
+// "Stricter than Istio"):
 // ports must be 1..65535 (Istio accepts 0), and principals, request
 // principals and methods that can never match get a warning (not an error:
 // Istio's own CRD corpus uses free-form values there).
@@ -33,7 +31,7 @@ func validateAuthorizationPolicy(meta metav1.ObjectMeta, ap *security.Authorizat
 }
 
 // apDryRun: the istio.io/dry-run annotation is only honoured for ALLOW and
-// DENY policies (spec §2.1). Istio checks it with the metadata, before the
+// DENY policies (Istio's validateMetadata). Istio checks it with the metadata, before the
 // kind rules, so the message carries no "invalid policy" prefix; the
 // boolean-value check is in validateMetadata, which has no spec.
 func apDryRun(meta metav1.ObjectMeta, action security.AuthorizationPolicy_Action, f *Findings) {
@@ -179,8 +177,8 @@ func apSource(p *field.Path, idx int, s *security.Source, custom bool, f *Findin
 		{"NotPrincipals", "notPrincipals", s.GetNotPrincipals(), apPrincipalFormat},
 		{"RequestPrincipals", "requestPrincipals", s.GetRequestPrincipals(), apRequestPrincipalFormat},
 		{"NotRequestPrincipals", "notRequestPrincipals", s.GetNotRequestPrincipals(), apRequestPrincipalFormat},
-		{"Namespaces", "namespaces", s.GetNamespaces(), nil},
-		{"NotNamespaces", "notNamespaces", s.GetNotNamespaces(), nil},
+		{"Namespaces", "namespaces", s.GetNamespaces(), apNamespace},
+		{"NotNamespaces", "notNamespaces", s.GetNotNamespaces(), apNamespace},
 		{"ServiceAccounts", "serviceAccounts", s.GetServiceAccounts(), apServiceAccount},
 		{"NotServiceAccounts", "notServiceAccounts", s.GetNotServiceAccounts(), apServiceAccount},
 		{"IpBlocks", "ipBlocks", s.GetIpBlocks(), apIPOrCIDR},
@@ -228,47 +226,41 @@ func apOperation(p *field.Path, op *security.Operation, f *Findings) {
 	}
 }
 
-// apPort accepts 1..65535; Istio also accepts 0, which matches nothing (spec §9).
+// The value parsers below are secpolicy's, shared with policy/ (the
+// ext_authz compiler), so a value accepted here always compiles there.
+
+// apPort accepts 1..65535; Istio also accepts 0, which matches nothing
+// (docs/compatibility.md "Stricter than Istio").
 func apPort(p *field.Path, v string, f *Findings) {
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n < 1 || n > 65535 {
-		f.Error(p, v, fmt.Sprintf("bad port (%s): must be an integer in 1..65535", v))
+	if _, err := secpolicy.ParsePort(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
 }
 
 func apIPOrCIDR(p *field.Path, v string, f *Findings) {
-	if isIPOrCIDR(v) {
-		return
+	if _, err := secpolicy.ParseCIDR(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
-	if strings.Contains(v, "/") {
-		f.Error(p, v, fmt.Sprintf("bad CIDR range (%s): must be an IP prefix such as 10.0.0.0/8", v))
-		return
-	}
-	f.Error(p, v, fmt.Sprintf("bad IP address (%s)", v))
 }
 
-// apServiceAccount checks "sa" or "ns/sa" (spec §3.6, since Istio 1.25).
+// apServiceAccount checks "sa" or "ns/sa" (Istio's ValidateAuthorizationPolicy, since 1.25).
 func apServiceAccount(p *field.Path, v string, f *Findings) {
-	switch {
-	case len(v) > 320:
-		f.Error(p, v, fmt.Sprintf("service account is %d characters long, the limit is 320", len(v)))
-	case strings.Contains(v, "*"):
-		f.Error(p, v, "wildcard is not supported in serviceAccounts")
-	default:
-		ns, sa, found := strings.Cut(v, "/")
-		if found && (ns == "" || sa == "" || strings.Contains(sa, "/")) {
-			f.Error(p, v, "service account must be of the form <name> or <namespace>/<name>, both non-empty")
-		}
+	if _, err := secpolicy.ParseServiceAccount(v, "default"); err != nil {
+		f.Error(p, v, err.Error())
+	}
+}
+
+// apNamespace: the value must compile as Istio's namespace regex.
+func apNamespace(p *field.Path, v string, f *Findings) {
+	if _, err := secpolicy.NamespaceRegex(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
 }
 
 // apTrustDomain: at most one "*", only at the start or end, and no "/" (since Istio 1.30).
 func apTrustDomain(p *field.Path, v string, f *Findings) {
-	if strings.Contains(v, "/") {
-		f.Error(p, v, "trust domain must not contain \"/\"")
-	}
-	if n := strings.Count(v, "*"); n > 1 || (n == 1 && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*")) {
-		f.Error(p, v, "trust domain may contain one wildcard \"*\", only at the start or the end")
+	if err := secpolicy.CheckTrustDomain(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
 }
 
@@ -276,7 +268,7 @@ func apTrustDomain(p *field.Path, v string, f *Findings) {
 var apPrincipal = regexp.MustCompile(`^[^/]+/ns/[^/]+/sa/[^/]+$`)
 
 // apPrincipalFormat warns about principals that can never match a peer
-// identity (Istio accepts any string, spec §3.6 "Not checked").
+// identity (Istio accepts any string; docs/compatibility.md "Stricter than Istio").
 func apPrincipalFormat(p *field.Path, v string, f *Findings) {
 	switch {
 	case strings.HasPrefix(v, "spiffe://"):
@@ -304,7 +296,8 @@ var apHTTPMethods = map[string]bool{
 }
 
 // apMethod warns about a method that no request will carry: methods are
-// matched case-sensitively, so "get" never matches (Istio does not check, §9).
+// matched case-sensitively, so "get" never matches (Istio does not check;
+// docs/compatibility.md "Stricter than Istio").
 func apMethod(p *field.Path, v string, f *Findings) {
 	if strings.Contains(v, "*") || apHTTPMethods[v] {
 		return
@@ -316,35 +309,17 @@ func apMethod(p *field.Path, v string, f *Findings) {
 	f.Warn(p, v, "not a standard HTTP method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH); only clients sending exactly this method match")
 }
 
-// apPchar matches RFC 3986 path characters (unreserved, sub-delims, ':' and
-// '@'); percent-encodings are checked separately.
-var apPchar = regexp.MustCompile(`^[A-Za-z0-9\-._~!$&'()*+,;=:@%]*$`)
-var apPctEncoded = regexp.MustCompile(`%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)`)
-
-// apPathTemplate checks paths using the {*} / {**} template operators.
+// apPathTemplate checks a path value as Istio's CheckValidPathTemplate
+// (secpolicy.CheckPath).
 func apPathTemplate(p *field.Path, v string, f *Findings) {
-	if !strings.Contains(v, "{*}") && !strings.Contains(v, "{**}") {
-		return
-	}
-	seenGlob := false
-	for _, seg := range strings.Split(strings.TrimPrefix(v, "/"), "/") {
-		switch seg {
-		case "{*}", "{**}":
-			if seenGlob {
-				f.Error(p, v, "invalid path template: {**} is not the last operator")
-				return
-			}
-			seenGlob = seg == "{**}"
-		default:
-			if strings.ContainsAny(seg, "{}*") || !apPchar.MatchString(seg) || apPctEncoded.MatchString(seg) {
-				f.Error(p, v, fmt.Sprintf("invalid path template: segment %q must be {*}, {**} or a literal of RFC 3986 path characters", seg))
-				return
-			}
-		}
+	if err := secpolicy.CheckPath(v); err != nil {
+		f.Error(p, v, err.Error())
 	}
 }
 
-// apCondition checks one `when` condition (spec §3.6).
+// apCondition checks one `when` condition (Istio's
+// pkg/config/security/security.go ValidateAttribute); the key is parsed
+// by secpolicy.ParseConditionKey, the compiler's parser.
 func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings) {
 	key := c.GetKey()
 	kp := p.Child("key")
@@ -355,12 +330,13 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	if len(c.GetValues()) == 0 && len(c.GetNotValues()) == 0 {
 		f.Error(p, nil, fmt.Sprintf("at least one of `values` or `notValues` must be set for key %s", key))
 	}
-	if custom {
-		switch {
-		case key == "source.namespace", key == "source.serviceAccount", key == "source.trustDomain",
-			key == "source.principal", strings.HasPrefix(key, "request.auth."):
-			f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
-		}
+	k, err := secpolicy.ParseConditionKey(key)
+	if err != nil {
+		f.Error(kp, key, err.Error())
+		return
+	}
+	if custom && (k.PeerIdentity() || strings.HasPrefix(key, "request.auth.")) {
+		f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
 		for i, v := range c.GetValues() {
@@ -370,53 +346,19 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 			check(p.Child("notValues").Index(i), v, f)
 		}
 	}
-	switch {
-	case strings.HasPrefix(key, "request.headers"):
-		apBracketKey(kp, key, "request.headers", false, f)
-	case strings.HasPrefix(key, "request.auth.claims"):
-		apBracketKey(kp, key, "request.auth.claims", true, f)
-	case strings.HasPrefix(key, "experimental.envoy.filters."):
-		apBracketKey(kp, key, key[:strings.Index(key+"[", "[")], true, f)
-	case key == "source.ip", key == "remote.ip", key == "destination.ip":
+	switch k.Kind {
+	case secpolicy.KeySourceIP, secpolicy.KeyRemoteIP, secpolicy.KeyDestinationIP:
 		each(apIPOrCIDR)
-	case key == "destination.port":
+	case secpolicy.KeyDestinationPort:
 		each(apPort)
-	case key == "source.serviceAccount":
+	case secpolicy.KeySourceServiceAccount:
 		each(apServiceAccount)
-	case key == "source.trustDomain":
+	case secpolicy.KeySourceTrustDomain:
 		each(apTrustDomain)
-	case key == "source.principal":
+	case secpolicy.KeySourcePrincipal:
 		each(apPrincipalFormat)
-	case key == "source.namespace", key == "request.auth.principal", key == "request.auth.audiences",
-		key == "request.auth.presenter", key == "connection.sni":
-	case key == "destination.namespace", strings.HasPrefix(key, "destination.labels"),
-		key == "destination.name", key == "destination.user":
-		f.Error(kp, key, fmt.Sprintf("attribute %s is no longer supported: use the policy's namespace and selector (or targetRefs) instead", key))
-	default:
-		f.Error(kp, key, "unknown attribute: "+key)
-	}
-}
-
-// apBracketKey checks keys of the form prefix[a] (nested [a][b] when nested).
-func apBracketKey(p *field.Path, key, prefix string, nested bool, f *Findings) {
-	rest := strings.TrimPrefix(key, prefix)
-	bad := func() {
-		f.Error(p, key, fmt.Sprintf("bad key (%s): should have format %s[b]", key, prefix))
-	}
-	if !strings.HasPrefix(rest, "[") || !strings.HasSuffix(rest, "]") || len(rest) < 3 {
-		bad()
-		return
-	}
-	inner := rest[1 : len(rest)-1]
-	parts := []string{inner}
-	if nested {
-		parts = strings.Split(inner, "][")
-	}
-	for _, part := range parts {
-		if part == "" || strings.ContainsAny(part, "[]") {
-			bad()
-			return
-		}
+	case secpolicy.KeySourceNamespace:
+		each(apNamespace)
 	}
 }
 
@@ -424,8 +366,9 @@ func apBracketKey(p *field.Path, key, prefix string, nested bool, f *Findings) {
 var apRawMatches = map[string]string{"from": "source", "to": "operation", "when": "request"}
 
 // validateAuthorizationPolicyRaw reports rules whose `from`, `to` or `when`
-// list is present but empty (spec §3.6 for from/to; `when: []` is beyond
-// Istio, §9). Decoding into the proto loses the difference between `from: []`
+// list is present but empty (Istio's ValidateAuthorizationPolicy for from/to;
+// `when: []` is beyond Istio, docs/compatibility.md "Checked on the raw spec,
+// not the proto"). Decoding into the proto loses the difference between `from: []`
 // and no `from` (the slice stays nil), and a rule without `from` matches every
 // source: for an ALLOW policy that silently widens access. So this runs on the
 // raw (decoded JSON) spec, registered with registerRaw; ValidateObject calls

@@ -9,10 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// DestinationRule rules: spec validation.md §3.2 (Istio ValidateDestinationRule
+// DestinationRule rules: Istio's ValidateDestinationRule (pkg/config/validation/validation.go
 // and agent.ValidateTLS / locality checks), with field paths.
-
-func init() { register("DestinationRule", validateDestinationRule) }
 
 const maxMaglevTableSize = 5000011
 
@@ -128,7 +126,7 @@ func validateOutlierDetection(p *field.Path, o *networking.OutlierDetection, f *
 }
 
 // validateConnectionPool checks DestinationRule connection pool settings; the
-// Sidecar kind reuses it for inbound connection pools (spec §3.5).
+// Sidecar kind reuses it for inbound connection pools (Istio's ValidateSidecar).
 func validateConnectionPool(p *field.Path, c *networking.ConnectionPoolSettings, f *Findings) {
 	if c == nil {
 		return
@@ -363,7 +361,7 @@ func isPrime(n uint64) bool {
 	return true
 }
 
-// validateClientTLS is Istio's agent.ValidateTLS (spec §3.2 Client TLS).
+// validateClientTLS is Istio's agent.ValidateTLS.
 func validateClientTLS(p *field.Path, t *networking.ClientTLSSettings, ns string, f *Findings) {
 	if t == nil {
 		return

@@ -26,7 +26,7 @@ import (
 	// Envoy extension protos that EnvoyFilter patches commonly reference
 	// through typed_config "@type" (filters, transport sockets, access
 	// loggers, compressors): registered so patch values can be decoded and
-	// checked (spec §3.9). Types outside this set get a warning, not an error.
+	// checked (Istio's envoyfilter.ValidateEnvoyFilter does the same). Types outside this set get a warning, not an error.
 	_ "github.com/cncf/xds/go/udpa/type/v1"
 	_ "github.com/cncf/xds/go/xds/type/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/dynamic_modules/v3"
@@ -157,8 +157,6 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 )
 
-func init() { register("EnvoyFilter", validateEnvoyFilter) }
-
 // efWarning is Istio's standing warning for every EnvoyFilter.
 const efWarning = "EnvoyFilter exposes internal implementation details that may change at any time. " +
 	"Prefer other APIs if possible, and exercise extreme caution, especially around upgrades."
@@ -214,7 +212,8 @@ func efNewValue(applyTo networking.EnvoyFilter_ApplyTo) proto.Message {
 	return nil
 }
 
-// validateEnvoyFilter implements spec §3.9 (EnvoyFilter). Beyond Istio,
+// validateEnvoyFilter implements Istio's
+// pkg/config/validation/envoyfilter/envoyfilter.go ValidateEnvoyFilter. Beyond Istio,
 // complete objects (every operation but MERGE) also pass Envoy's own proto
 // constraints, which Envoy would otherwise enforce by rejecting the config.
 // The waypoint CEL rules are the CRD's (checked by the CRD layer).

@@ -10,11 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Gateway rules: spec validation.md §3.3 (Istio ValidateGateway,
+// Gateway rules: pkg/config/validation/validation.go (Istio ValidateGateway,
 // validateServer, validateTLSOptions), plus the selector checks Istio lacks
-// (§9.2: a selector {"istio*":"ingress*"} is accepted by Istio).
-
-func init() { register("Gateway", validateGateway) }
+// (docs/compatibility.md "Gateway": a selector {"istio*":"ingress*"} is
+// accepted by Istio).
 
 // gatewayProtocols are the server protocols Istio parses (case-insensitive).
 var gatewayProtocols = map[string]bool{"HTTP": true, "HTTPS": true, "HTTP2": true, "HTTP_PROXY": true, "GRPC": true, "GRPC-WEB": true,
@@ -41,7 +40,7 @@ func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings
 		f.Error(field.NewPath("metadata", "name"), meta.Name, "invalid gateway name: must be a DNS-1123 label (no dots)")
 	}
 	p := field.NewPath("spec")
-	// Istio does not check the selector at all (spec §3.3); a wildcard there
+	// Istio does not check the selector at all (ValidateGateway); a wildcard there
 	// silently selects nothing, so reject it like the other selectors.
 	checkSelectorEntries(p.Child("selector"), gw.GetSelector(), f)
 	if len(gw.GetServers()) == 0 {
@@ -134,8 +133,8 @@ var validCipherSuites = map[string]bool{
 	"AES128-GCM-SHA256": true, "AES256-GCM-SHA384": true, "AES128-SHA": true, "AES256-SHA": true, "DES-CBC3-SHA": true,
 }
 
-// validateServerTLS checks Gateway server TLS (spec §3.3); the Sidecar kind
-// reuses it for ingress TLS (spec §3.5).
+// validateServerTLS checks Gateway server TLS (Istio's validateTLSOptions); the
+// Sidecar kind reuses it for ingress TLS (Istio's ValidateSidecar).
 func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findings) {
 	mode := t.GetMode()
 	if v := t.GetMinProtocolVersion(); (v == networking.ServerTLSSettings_TLSV1_0 || v == networking.ServerTLSSettings_TLSV1_1) && len(t.GetCipherSuites()) == 0 {

@@ -6,11 +6,12 @@ import (
 	security "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/secpolicy"
 )
 
-func init() { register("PeerAuthentication", validatePeerAuthentication) }
-
-// validatePeerAuthentication implements spec §3.7. An empty portLevelMtls map
+// validatePeerAuthentication implements Istio's ValidatePeerAuthentication
+// (pkg/config/validation/validation.go). An empty portLevelMtls map
 // ({}) is indistinguishable from an absent one after decoding into the proto;
 // the CRD schema (minProperties 1) rejects it.
 func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentication, f *Findings) {
@@ -31,8 +32,8 @@ func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentica
 	for _, k := range sortedKeys(ports) {
 		n, _ := strconv.ParseUint(k, 10, 32)
 		kp := pp.Key(k)
-		if n < 1 || n > 65535 {
-			f.Error(kp, k, "port must be between 1-65535")
+		if err := secpolicy.CheckPortLevelPort(uint32(n)); err != nil {
+			f.Error(kp, k, err.Error())
 		}
 		if ports[k] == nil {
 			f.Required(kp, "port level mTLS setting must not be null")

@@ -7,13 +7,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("ProxyConfig", validateProxyConfig) }
-
 // pcImageTypes are the proxy image variants Istio publishes.
 var pcImageTypes = map[string]bool{"default": true, "debug": true, "distroless": true}
 
-// validateProxyConfig implements spec §3.9 (ProxyConfig) and closes the gap of
-// §9 (Istio checks only concurrency): environment variable names must be
+// validateProxyConfig implements Istio's ValidateProxyConfig
+// (pkg/config/validation/validation.go) and closes a gap of it (Istio checks
+// only concurrency; docs/compatibility.md "Stricter than Istio"): environment variable names must be
 // valid (the injected container would be rejected otherwise), and an unknown
 // image type is a warning.
 func validateProxyConfig(_ metav1.ObjectMeta, pc *networkingv1beta1.ProxyConfig, f *Findings) {

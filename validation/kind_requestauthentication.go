@@ -14,12 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("RequestAuthentication", validateRequestAuthentication) }
-
-// raHeaderName is the syntax of outputClaimToHeaders[].header (spec §3.8).
+// raHeaderName is the syntax of outputClaimToHeaders[].header (Istio's
+// ValidateRequestAuthentication).
 var raHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 
-// validateRequestAuthentication implements spec §3.8. "Only one of jwks or
+// validateRequestAuthentication implements Istio's
+// ValidateRequestAuthentication (pkg/config/validation/validation.go). "Only one of jwks or
 // jwksUri" and spaceDelimitedClaims "" are CRD rules, checked by the CRD
 // layer, not repeated here. Beyond Istio: a warning for two rules with the
 // same issuer (only one of them can apply to a token).

@@ -9,9 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("ServiceEntry", validateServiceEntry) }
-
-// validateServiceEntry implements spec §3.4.
+// validateServiceEntry implements Istio's ValidateServiceEntry
+// (pkg/config/validation/validation.go).
 func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f *Findings) {
 	sp := field.NewPath("spec")
 	res := se.GetResolution()

@@ -11,9 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("Sidecar", validateSidecar) }
-
-// validateSidecar implements spec §3.5.
+// validateSidecar implements Istio's ValidateSidecar
+// (pkg/config/validation/validation.go).
 func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 	sp := field.NewPath("spec")
 	khNetworkingSelector(sp.Child("workloadSelector"), sc.GetWorkloadSelector(), "sidecar", f)

@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("Telemetry", validateTelemetry) }
-
-// validateTelemetry implements spec §3.9 (Telemetry). Beyond Istio (§9):
+// validateTelemetry implements Istio's ValidateTelemetry
+// (pkg/config/validation/validation.go). Beyond Istio (docs/compatibility.md
+// "Stricter than Istio"):
 // metrics[].reportingInterval is checked as a duration (>= 1ms, ms precision);
 // Istio's webhook leaves that to the CRD.
 func validateTelemetry(_ metav1.ObjectMeta, t *telemetry.Telemetry, f *Findings) {
@@ -139,7 +139,8 @@ var (
 )
 
 // telFilter checks that an access log filter parses as CEL. Only parsing:
-// the attributes Envoy offers are not declared, as in Istio (spec §3.9).
+// the attributes Envoy offers are not declared, as in Istio
+// (pkg/config/validation/validation_istiod.go validateTelemetryFilter).
 func telFilter(p *field.Path, expr string, f *Findings) {
 	telCELOnce.Do(func() { telCELEnv, telCELErr = cel.NewEnv() })
 	if telCELErr != nil {

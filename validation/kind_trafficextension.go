@@ -8,13 +8,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("TrafficExtension", validateTrafficExtension) }
-
-// luaMaxBytes caps lua.inlineCode (spec §3.9: 64 KiB). The CRD's maxLength
+// luaMaxBytes caps lua.inlineCode (64 KiB, as Istio's ValidateTrafficExtension). The CRD's maxLength
 // 65536 counts characters; this counts bytes, as Envoy stores the source.
 const luaMaxBytes = 64 << 10
 
-// validateTrafficExtension implements spec §3.9 (TrafficExtension,
+// validateTrafficExtension implements Istio's ValidateTrafficExtension (TrafficExtension,
 // extensions.istio.io/v1alpha1, new in Istio 1.30; istio.io/api v1.31.1 has
 // the Go type). The wasm config reuses WasmPlugin's module and port checks.
 func validateTrafficExtension(_ metav1.ObjectMeta, te *extensions.TrafficExtension, f *Findings) {

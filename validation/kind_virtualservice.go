@@ -15,14 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// VirtualService rules: spec validation.md §3.1 (Istio ValidateVirtualService
+// VirtualService rules: Istio's ValidateVirtualService
 // and pkg/config/validation/virtualservice.go), plus field paths on every
-// message and IP destination hosts accepted with a clear message (§9).
-
-func init() { register("VirtualService", validateVirtualService) }
+// message and IP destination hosts rejected with a clear message
+// (docs/compatibility.md "VirtualService").
 
 const (
-	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (spec §3.1, PR #36143)
+	maxRegexLen          = 1024 // stands in for Envoy's RE2 program-size limit (as in Istio, istio/istio PR #36143)
 	maxDirectBody        = 1 << 20
 	warnDirectBody       = 100 << 10
 	jwtClaimHeaderPrefix = "@request.auth.claims"
@@ -149,7 +148,7 @@ func wildcardCovers(w, h string) bool {
 }
 
 func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatewayBound bool, f *Findings) {
-	// Route-type conflicts (spec §3.1 "Route-type conflicts").
+	// Route-type conflicts (Istio's virtualservice.go validateHTTPRoute).
 	if r.GetDelegate() != nil {
 		if delegateVS {
 			f.Error(p.Child("delegate"), field.OmitValueType{}, "delegate virtual service cannot have a delegate route")
@@ -348,7 +347,7 @@ func validateRegex(p *field.Path, re string, f *Findings) {
 // ---- header operations ----
 
 // validateHeaders checks request/response header operations and returns how
-// many times the authority is set (at most once per route, spec §3.1).
+// many times the authority is set (at most once per route, as in Istio).
 func validateHeaders(p *field.Path, h *networking.Headers, f *Findings) int {
 	if h == nil {
 		return 0
@@ -512,7 +511,7 @@ func validateFault(p *field.Path, fl *networking.HTTPFaultInjection, f *Findings
 		validatePercent(ap.Child("percentage"), a.GetPercentage(), f)
 		switch t := a.GetErrorType().(type) {
 		case *networking.HTTPFaultInjection_Abort_HttpStatus:
-			// Istio accepts 600 (spec §3.1 quirk); HTTP has no such status, so it is rejected (docs/compatibility.md).
+			// Istio accepts 600 (a quirk); HTTP has no such status, so it is rejected (docs/compatibility.md).
 			if t.HttpStatus < 200 || t.HttpStatus > 599 {
 				f.Error(ap.Child("httpStatus"), int64(t.HttpStatus), "HTTP status must be in the range 200..599")
 			}
@@ -691,7 +690,7 @@ func validateDestination(p *field.Path, d *networking.Destination, f *Findings) 
 		f.Error(p.Child("host"), h, "wildcard host * is not allowed as a destination")
 	case isIP(h):
 		// Envoy routes to an IP destination as a static cluster only via a
-		// ServiceEntry; say so instead of Istio's "top level domain cannot be all-numeric" (spec §3.1, §9.2).
+		// ServiceEntry; say so instead of Istio's "top level domain cannot be all-numeric" (docs/compatibility.md "VirtualService").
 		f.Error(p.Child("host"), h, "destination host must be a service name, not an IP address; define a ServiceEntry for the IP and route to its host")
 	default:
 		validateWildcardDomain(p.Child("host"), h, f)
@@ -823,7 +822,7 @@ func validateTCPRoute(p *field.Path, r *networking.TCPRoute, f *Findings) {
 	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
 }
 
-// ---- unreachable rules (warnings, spec §3.1; Istio's IST0130/IST0131) ----
+// ---- unreachable rules (warnings; Istio's analyzer messages IST0130/IST0131) ----
 
 func warnUnreachableHTTP(p *field.Path, routes []*networking.HTTPRoute, f *Findings) {
 	seen := map[string]int{}

@@ -11,15 +11,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("WasmPlugin", validateWasmPlugin) }
-
 // wasmSHA256 is a lowercase hex SHA-256 digest.
 var wasmSHA256 = regexp.MustCompile(`^[a-f0-9]{64}$`)
 
 // wasmSchemes are the module URL schemes Istio can fetch ("" means oci).
 var wasmSchemes = map[string]bool{"": true, "file": true, "http": true, "https": true, "oci": true}
 
-// validateWasmPlugin implements spec §3.9 (WasmPlugin). Empty
+// validateWasmPlugin implements Istio's ValidateWasmPlugin
+// (pkg/config/validation/validation.go). Empty
 // imagePullSecret/pluginName are CRD rules (minLength 1) left to the CRD layer.
 func validateWasmPlugin(_ metav1.ObjectMeta, w *extensions.WasmPlugin, f *Findings) {
 	sp := field.NewPath("spec")
@@ -38,13 +37,13 @@ func validateWasmPlugin(_ metav1.ObjectMeta, w *extensions.WasmPlugin, f *Findin
 }
 
 // wasmModuleFields are the module settings WasmPlugin and TrafficExtension's
-// wasm config share (spec §3.9).
+// wasm config share (Istio checks both alike).
 type wasmModuleFields struct {
 	url, sha256, imagePullSecret, pluginName string
 	vmConfig                                 *extensions.VmConfig
 }
 
-// wasmModule checks the Wasm module settings found under sp (spec §3.9 WasmPlugin).
+// wasmModule checks the Wasm module settings found under sp (Istio's ValidateWasmPlugin).
 func wasmModule(sp *field.Path, w wasmModuleFields, f *Findings) {
 	up := sp.Child("url")
 	if w.url == "" {

@@ -9,9 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("WorkloadEntry", validateWorkloadEntry) }
-
-// validateWorkloadEntry implements spec §3.9 (WorkloadEntry).
+// validateWorkloadEntry implements Istio's ValidateWorkloadEntry
+// (pkg/config/validation/validation.go).
 func validateWorkloadEntry(_ metav1.ObjectMeta, we *networking.WorkloadEntry, f *Findings) {
 	khWorkloadEntry(field.NewPath("spec"), we, khEndpointRules{allowFQDN: true}, f)
 }

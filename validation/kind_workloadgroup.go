@@ -9,14 +9,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func init() { register("WorkloadGroup", validateWorkloadGroup) }
-
-// wgHeaderName is the probe header name syntax (spec §3.9; the CRD uses the same pattern).
+// wgHeaderName is the probe header name syntax (Istio's ValidateWorkloadGroup;
+// the CRD uses the same pattern).
 var wgHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
 
-// validateWorkloadGroup implements spec §3.9 (WorkloadGroup). Unlike Istio it
-// accepts gRPC probes (the API and CRD support them; Istio rejects them, spec
-// §9) and checks the template's ports, labels and (if set) address.
+// validateWorkloadGroup implements Istio's ValidateWorkloadGroup
+// (pkg/config/validation/validation.go). Unlike Istio it
+// accepts gRPC probes (the API and CRD support them; Istio rejects them,
+// docs/compatibility.md "More lenient than Istio") and checks the template's ports, labels and (if set) address.
 func validateWorkloadGroup(_ metav1.ObjectMeta, wg *networking.WorkloadGroup, f *Findings) {
 	sp := field.NewPath("spec")
 	if wg.GetMetadata() != nil {

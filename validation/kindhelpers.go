@@ -14,10 +14,10 @@ import (
 // and WasmPlugin. Names carry a "kh" prefix so they never collide with the
 // core helpers in common.go.
 
-// khNetworkingSelector applies the selector rules (spec §2.2) to the
+// khNetworkingSelector applies Istio's selector rules to the
 // networking shape `workloadSelector.labels` used by ServiceEntry, Sidecar and
 // EnvoyFilter. kindLabel starts the no-labels warning ("sidecar", "service
-// entry"), as Istio's warning does (spec §3.4/§3.5).
+// entry"), as Istio's warning does (ValidateServiceEntry, ValidateSidecar).
 func khNetworkingSelector(p *field.Path, sel *networking.WorkloadSelector, kindLabel string, f *Findings) {
 	if sel == nil {
 		return
@@ -29,7 +29,8 @@ func khNetworkingSelector(p *field.Path, sel *networking.WorkloadSelector, kindL
 	validateSelectorLabels(p.Child("labels"), sel.GetLabels(), f)
 }
 
-// khTargetKinds are the group/kind pairs a policy targetRef may name (spec §2.2).
+// khTargetKinds are the group/kind pairs a policy targetRef may name (as in Istio's
+// pkg/config/validation/validation.go).
 var khTargetKinds = map[string]bool{
 	"/Service":                               true,
 	"networking.istio.io/ServiceEntry":       true,
@@ -84,7 +85,7 @@ func khTargetRef(p *field.Path, r *typev1beta1.PolicyTargetReference, f *Finding
 const khUnixPrefix = "unix://"
 
 // khUnixAddress checks a "unix://" address: an absolute file path or an
-// abstract socket ("@name"), never a directory (spec §3.9 WorkloadEntry; the
+// abstract socket ("@name"), never a directory (Istio's ValidateWorkloadEntry; the
 // texts match the CRD's CEL messages).
 func khUnixAddress(p *field.Path, addr string, f *Findings) {
 	path := strings.TrimPrefix(addr, khUnixPrefix)

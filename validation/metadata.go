@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Annotations with a meaning for validation (spec §2.1).
+// Annotations with a meaning for validation (Istio's validateMetadata).
 const (
 	annotationDryRun       = "istio.io/dry-run"
 	annotationAlwaysReject = "internal.istio.io/webhook-always-reject"
@@ -18,7 +18,7 @@ const (
 )
 
 // validateMetadata applies the checks every kind gets before its own rules
-// (spec §2.1, Istio's validateMetadata), plus the API server's name rules so
+// (Istio's validateMetadata in pkg/config/validation/validation.go), plus the API server's name rules so
 // offline results agree with kubectl apply.
 func validateMetadata(kind string, meta metav1.ObjectMeta, f *Findings) {
 	p := field.NewPath("metadata")

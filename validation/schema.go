@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"strings"
 	"sync"
 
@@ -27,7 +28,7 @@ import (
 )
 
 // istioCRDs is kubernetes/customresourcedefinitions.gen.yaml from the pinned
-// istio.io/api module (spec §0: the OpenAPI and CEL rules Istio ships as
+// istio.io/api module (the OpenAPI and CEL rules Istio ships as
 // crd-all.gen.yaml). Regenerate with `go generate ./validation` after bumping
 // istio.io/api.
 //
@@ -150,9 +151,18 @@ func compileVersion(gvk schema.GroupVersionKind, v1 *apiextensionsv1.JSONSchemaP
 
 // pruneUnknown removes fields the schema does not declare, as the API server
 // does, and returns their paths (e.g. "spec.htttp") so they can be reported
-// like kubectl's strict field validation (spec §2 step 1).
+// like kubectl's strict field validation (`kubectl apply --validate=true`).
 func (cv *crdVersion) pruneUnknown(obj map[string]any) []string {
 	return pruning.PruneWithOptions(obj, cv.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+}
+
+// pruneNulls removes explicit nulls of non-nullable fields without a default
+// (`match: null`), as the API server does after pruning
+// (apiextensions-apiserver customresource_handler.go, unstructuredDefaulter
+// via structuraldefaulting.PruneNonNullableNullsWithoutDefaults): the object
+// is then validated and stored without them.
+func (cv *crdVersion) pruneNulls(obj map[string]any) {
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, cv.structural)
 }
 
 // hasUnknown reports whether pruneUnknown would remove anything, without

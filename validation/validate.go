@@ -1,31 +1,23 @@
 package validation
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
-	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
-	networkingv1beta1 "istio.io/api/networking/v1beta1"
-	securityv1beta1 "istio.io/api/security/v1beta1"
-	telemetryv1alpha1 "istio.io/api/telemetry/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
-// IstioGroups are the four API groups meshguard validates (spec §1, §4.1).
+// IstioGroups are the four API groups meshguard validates (the groups Istio's
+// validating webhook configuration covers).
 var IstioGroups = []string{
 	"networking.istio.io",
 	"security.istio.io",
@@ -41,35 +33,6 @@ func IsIstioGroup(group string) bool {
 		}
 	}
 	return false
-}
-
-// specTypes maps each kind to a constructor of its istio.io/api message. Every
-// served version of a kind decodes into the same Go type (spec §1).
-var specTypes = map[schema.GroupKind]func() proto.Message{
-	{Group: "networking.istio.io", Kind: "VirtualService"}:      func() proto.Message { return &networkingv1alpha3.VirtualService{} },
-	{Group: "networking.istio.io", Kind: "DestinationRule"}:     func() proto.Message { return &networkingv1alpha3.DestinationRule{} },
-	{Group: "networking.istio.io", Kind: "Gateway"}:             func() proto.Message { return &networkingv1alpha3.Gateway{} },
-	{Group: "networking.istio.io", Kind: "ServiceEntry"}:        func() proto.Message { return &networkingv1alpha3.ServiceEntry{} },
-	{Group: "networking.istio.io", Kind: "Sidecar"}:             func() proto.Message { return &networkingv1alpha3.Sidecar{} },
-	{Group: "networking.istio.io", Kind: "WorkloadEntry"}:       func() proto.Message { return &networkingv1alpha3.WorkloadEntry{} },
-	{Group: "networking.istio.io", Kind: "WorkloadGroup"}:       func() proto.Message { return &networkingv1alpha3.WorkloadGroup{} },
-	{Group: "networking.istio.io", Kind: "EnvoyFilter"}:         func() proto.Message { return &networkingv1alpha3.EnvoyFilter{} },
-	{Group: "networking.istio.io", Kind: "ProxyConfig"}:         func() proto.Message { return &networkingv1beta1.ProxyConfig{} },
-	{Group: "security.istio.io", Kind: "AuthorizationPolicy"}:   func() proto.Message { return &securityv1beta1.AuthorizationPolicy{} },
-	{Group: "security.istio.io", Kind: "PeerAuthentication"}:    func() proto.Message { return &securityv1beta1.PeerAuthentication{} },
-	{Group: "security.istio.io", Kind: "RequestAuthentication"}: func() proto.Message { return &securityv1beta1.RequestAuthentication{} },
-	{Group: "telemetry.istio.io", Kind: "Telemetry"}:            func() proto.Message { return &telemetryv1alpha1.Telemetry{} },
-	{Group: "extensions.istio.io", Kind: "WasmPlugin"}:          func() proto.Message { return &extensionsv1alpha1.WasmPlugin{} },
-	{Group: "extensions.istio.io", Kind: "TrafficExtension"}:    func() proto.Message { return &extensionsv1alpha1.TrafficExtension{} },
-}
-
-// KnownKinds lists the Group/Kinds meshguard can validate.
-func KnownKinds() []schema.GroupKind {
-	out := make([]schema.GroupKind, 0, len(specTypes))
-	for gk := range specTypes {
-		out = append(out, gk)
-	}
-	return out
 }
 
 // Problem is one finding: the field path (e.g. "spec.http[1].route[0].weight")
@@ -101,7 +64,8 @@ func (r Result) Spec() proto.Message { return r.spec }
 // Valid reports whether the object has no errors.
 func (r Result) Valid() bool { return len(r.Errors) == 0 }
 
-// Object names the object as "Kind ns/name" (spec §9.4, issue 4 §2).
+// Object names the object as "Kind ns/name" (issue 4 §2; docs/compatibility.md
+// "Framework", Messages).
 func (r Result) Object() string {
 	kind := r.Kind
 	if kind == "" {
@@ -148,10 +112,10 @@ type Options struct {
 	// APIServerAdmitted is set by the webhook: the API server has already
 	// decoded the object against its installed CRD, which may be newer than
 	// meshguard's. Spec fields meshguard does not know are then warnings (the
-	// API server accepted them; Istio's webhook tolerates them too, spec
-	// §4.3 step 5) and an unknown version of a known kind is validated with
-	// another served version's schema, so a CRD upgrade does not make the
-	// webhook reject everything (spec §7, #20449). Offline both stay errors.
+	// API server accepted them; Istio's webhook tolerates them too,
+	// pkg/webhooks/validation/server/server.go) and an unknown version of a
+	// known kind is validated with another served version's schema, so a CRD
+	// upgrade does not make the webhook reject everything (istio/istio#20449). Offline both stay errors.
 	APIServerAdmitted bool
 }
 
@@ -188,14 +152,71 @@ func ignoredField(p *field.Path, full string) *field.Error {
 
 var allowedTopLevel = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "spec": true, "status": true}
 
+// Caps on the findings reported for one object: a hostile input (a route
+// list repeated a million times) must not turn into a million lines. The rest
+// is summarised in one last finding ("and 1,299,990 more warnings").
+const (
+	MaxErrorsPerObject   = 100
+	MaxWarningsPerObject = 100
+)
+
 // ValidateObject validates the content of one unstructured object (as in
-// unstructured.Unstructured.Object). obj is not modified.
+// unstructured.Unstructured.Object). obj is not modified. The stages are the
+// API server's, then Istio's webhook: identify the kind, pick its CRD schema,
+// prune (unknown fields, nulls), metadata, OpenAPI/CEL schema, raw-spec
+// rules, decode into the istio.io/api message, the kind's rules.
 func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Result {
-	var res Result
+	res := identify(obj, opts)
 	var f Findings
-	apiVersion, _ := obj["apiVersion"].(string)
-	kind, _ := obj["kind"].(string)
-	res.APIVersion, res.Kind = apiVersion, kind
+	gvk, ok := typeOf(res, &f)
+	if ok && !IsIstioGroup(gvk.Group) {
+		res.Skipped = true
+		return res
+	}
+	var crd *crdVersion
+	var entry kindEntry
+	if ok {
+		crd, entry, ok = resolveKind(gvk, opts, &f)
+	}
+	if !ok {
+		return res.finish(f)
+	}
+	work, clean := prune(obj, crd, opts, &f)
+	meta, metaErrs := decodeMeta(work, res.Namespace)
+	f.Errors = append(f.Errors, metaErrs...)
+	validateMetadata(gvk.Kind, meta, &f)
+	schemaErrs := crd.validate(ctx, work, clean)
+	f.Errors = append(f.Errors, schemaErrs...)
+
+	// Rules on the raw spec run before decoding: the proto cannot tell an
+	// empty list from an absent one (AuthorizationPolicy `from: []`).
+	rawSpec, hasSpec := work["spec"]
+	if m, isMap := rawSpec.(map[string]any); isMap && entry.validateRaw != nil {
+		entry.validateRaw(meta, m, &f)
+	}
+	msg := entry.newSpec()
+	if hasSpec && rawSpec != nil {
+		if err := decodeSpec(rawSpec, msg); err != nil {
+			// The schema usually explains a type error better; report the
+			// decoder only when it is the sole source.
+			if len(schemaErrs) == 0 {
+				f.Error(field.NewPath("spec"), field.OmitValueType{}, "cannot decode: "+err.Error())
+			}
+			msg = nil
+		}
+	}
+	if msg != nil {
+		applyKindRules(entry, meta, msg, schemaErrs, &f)
+	}
+	res.spec = msg
+	return res.finish(f)
+}
+
+// identify fills the object's identity (apiVersion, kind, name, namespace).
+func identify(obj map[string]any, opts Options) Result {
+	var res Result
+	res.APIVersion, _ = obj["apiVersion"].(string)
+	res.Kind, _ = obj["kind"].(string)
 	if md, ok := obj["metadata"].(map[string]any); ok {
 		res.Name, _ = md["name"].(string)
 		res.Namespace, _ = md["namespace"].(string)
@@ -203,67 +224,74 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 	if res.Namespace == "" {
 		res.Namespace = opts.DefaultNamespace
 	}
-	if apiVersion == "" || kind == "" {
-		if apiVersion == "" {
+	return res
+}
+
+// typeOf parses apiVersion and kind; false when either is missing or invalid.
+func typeOf(res Result, f *Findings) (schema.GroupVersionKind, bool) {
+	if res.APIVersion == "" || res.Kind == "" {
+		if res.APIVersion == "" {
 			f.Required(field.NewPath("apiVersion"), "apiVersion must be set")
 		}
-		if kind == "" {
+		if res.Kind == "" {
 			f.Required(field.NewPath("kind"), "kind must be set")
 		}
-		res.Errors = problems(f.Errors, false)
-		return res
+		return schema.GroupVersionKind{}, false
 	}
-	gv, err := schema.ParseGroupVersion(apiVersion)
+	gv, err := schema.ParseGroupVersion(res.APIVersion)
 	if err != nil {
-		f.Error(field.NewPath("apiVersion"), apiVersion, err.Error())
-		res.Errors = problems(f.Errors, false)
-		return res
+		f.Error(field.NewPath("apiVersion"), res.APIVersion, err.Error())
+		return schema.GroupVersionKind{}, false
 	}
-	if !IsIstioGroup(gv.Group) {
-		res.Skipped = true
-		return res
-	}
-	gvk := gv.WithKind(kind)
-	newSpec, known := specTypes[gvk.GroupKind()]
+	return gv.WithKind(res.Kind), true
+}
+
+// resolveKind finds the kind's entry and the CRD schema of its version.
+func resolveKind(gvk schema.GroupVersionKind, opts Options, f *Findings) (*crdVersion, kindEntry, bool) {
+	entry, known := kinds[gvk.GroupKind()]
 	set, err := loadSchemas()
 	if err != nil {
 		f.Errors = append(f.Errors, field.InternalError(nil, err))
-		res.Errors = problems(f.Errors, false)
-		return res
+		return nil, entry, false
 	}
 	crd := set.byGVK[gvk]
+	versions := set.versions[gvk.GroupKind()]
 	switch {
-	case !known && len(set.versions[gvk.GroupKind()]) == 0:
-		// Istio denies unknown kinds in its groups (spec §4.3 step 4); so do we.
-		f.Error(field.NewPath("kind"), kind, fmt.Sprintf("unrecognized type %s: not a kind of %s known to meshguard", kind, gv.Group))
-	case crd == nil && opts.APIServerAdmitted && len(set.versions[gvk.GroupKind()]) > 0:
-		// All versions of a kind share one proto and identical rules (spec §1).
-		other := set.versions[gvk.GroupKind()][len(set.versions[gvk.GroupKind()])-1]
+	case !known && len(versions) == 0:
+		// Istio denies unknown kinds in its groups
+		// (pilot/pkg/config/kube/crdclient, ValidateConfig in the webhook); so do we.
+		f.Error(field.NewPath("kind"), gvk.Kind, fmt.Sprintf("unrecognized type %s: not a kind of %s known to meshguard", gvk.Kind, gvk.Group))
+	case crd == nil && opts.APIServerAdmitted && len(versions) > 0:
+		// All versions of a kind share one proto and identical rules.
+		other := versions[len(versions)-1]
 		crd = set.byGVK[gvk.GroupKind().WithVersion(other)]
-		f.Warn(field.NewPath("apiVersion"), apiVersion, fmt.Sprintf("version %s of %s is newer than meshguard's Istio API; validated with the %s rules", gv.Version, kind, other))
+		f.Warn(field.NewPath("apiVersion"), gvk.GroupVersion().String(), fmt.Sprintf("version %s of %s is newer than meshguard's Istio API; validated with the %s rules", gvk.Version, gvk.Kind, other))
 	case crd == nil:
-		f.Error(field.NewPath("apiVersion"), apiVersion, fmt.Sprintf("version %s of %s is not served; served versions: %s",
-			gv.Version, kind, strings.Join(set.versions[gvk.GroupKind()], ", ")))
+		f.Error(field.NewPath("apiVersion"), gvk.GroupVersion().String(), fmt.Sprintf("version %s of %s is not served; served versions: %s",
+			gvk.Version, gvk.Kind, strings.Join(versions, ", ")))
 	}
-	if f.HasErrors() {
-		res.Errors = problems(f.Errors, false)
-		return res
-	}
+	return crd, entry, !f.HasErrors()
+}
 
-	// Pruning and dropping unknown top-level keys mutate: work on a copy, but
-	// only when there is something to remove (the common case needs none).
-	work := obj
+// prune drops what the API server drops before validating: unknown top-level
+// keys and fields the schema does not declare (both reported), and explicit
+// nulls of non-nullable fields (silently, as the API server's
+// PruneNonNullableNullsWithoutDefaults in apiextensions-apiserver
+// customresource_handler.go does). It works on a copy, made only when
+// something is to be removed; clean reports that one walk already proved the
+// object free of unknown fields and valid against the OpenAPI schema.
+func prune(obj map[string]any, crd *crdVersion, opts Options, f *Findings) (work map[string]any, clean bool) {
 	extraTop := false
 	for k := range obj {
 		if !allowedTopLevel[k] {
 			extraTop = true
 		}
 	}
-	// One walk settles both pruning and the OpenAPI schema for the common
-	// clean, valid object; otherwise take the two separate steps.
-	clean := !extraTop && cleanAndValid(crd.structural, obj)
+	nulls := hasNull(obj)
+	clean = !extraTop && !nulls && cleanAndValid(crd.structural, obj)
 	needPrune := !clean && crd.hasUnknown(obj)
-	if extraTop || needPrune {
+	work = obj
+	if extraTop || needPrune || nulls {
 		work = runtime.DeepCopyJSON(obj)
 	}
 	if extraTop {
@@ -274,10 +302,6 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 			}
 		}
 	}
-	meta, metaErrs := decodeMeta(work, res.Namespace)
-	f.Errors = append(f.Errors, metaErrs...)
-	validateMetadata(gvk.Kind, meta, &f)
-
 	if needPrune {
 		for _, p := range crd.pruneUnknown(work) {
 			if opts.APIServerAdmitted && strings.HasPrefix(p, "spec.") {
@@ -287,48 +311,74 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 			f.Errors = append(f.Errors, unknownField(pathFromString(p), p))
 		}
 	}
-	schemaErrs := crd.validate(ctx, work, clean)
-	f.Errors = append(f.Errors, schemaErrs...)
+	if nulls {
+		crd.pruneNulls(work)
+	}
+	return work, clean
+}
+
+// hasNull reports whether v holds an explicit null anywhere.
+func hasNull(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, x := range t {
+			if hasNull(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if hasNull(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// applyKindRules runs the kind's webhook rules on the decoded spec.
+func applyKindRules(entry kindEntry, meta metav1.ObjectMeta, msg proto.Message, schemaErrs field.ErrorList, f *Findings) {
 	schemaPaths := make(map[string]bool, len(schemaErrs))
 	for _, e := range schemaErrs {
 		schemaPaths[e.Field] = true
 	}
+	var kf Findings
+	entry.validate(meta, msg, &kf)
+	// The CRD rule and the webhook rule often say the same thing about the
+	// same field; keep the CRD's message (it is what kubectl shows without meshguard).
+	for _, e := range kf.Errors {
+		if !schemaPaths[e.Field] {
+			f.Errors = append(f.Errors, e)
+		}
+	}
+	f.Warnings = append(f.Warnings, kf.Warnings...)
+}
 
-	// Rules on the raw spec run before decoding: the proto cannot tell an
-	// empty list from an absent one (AuthorizationPolicy `from: []`).
-	if rv := rawValidatorFor(gvk.Kind); rv != nil {
-		if rawSpec, ok := work["spec"].(map[string]any); ok {
-			rv(meta, rawSpec, &f)
-		}
-	}
+// finish converts the findings into the result's problems, capped.
+func (r Result) finish(f Findings) Result {
+	r.Errors = capProblems(problems(f.Errors, false), MaxErrorsPerObject, "errors")
+	r.Warnings = capProblems(problems(f.Warnings, true), MaxWarningsPerObject, "warnings")
+	return r
+}
 
-	msg := newSpec()
-	if rawSpec, ok := work["spec"]; ok && rawSpec != nil {
-		if err := decodeSpec(rawSpec, msg); err != nil {
-			// The schema usually explains a type error better; report the
-			// decoder only when it is the sole source.
-			if len(schemaErrs) == 0 {
-				f.Error(field.NewPath("spec"), field.OmitValueType{}, "cannot decode: "+err.Error())
-			}
-			msg = nil
-		}
+// capProblems keeps the first max problems and summarises the rest.
+func capProblems(ps []Problem, max int, what string) []Problem {
+	if len(ps) <= max {
+		return ps
 	}
-	if v := validatorFor(gvk.Kind); v != nil && msg != nil {
-		var kf Findings
-		v(meta, msg, &kf)
-		// The CRD rule and the webhook rule often say the same thing about the
-		// same field; keep the CRD's message (it is what kubectl shows without meshguard).
-		for _, e := range kf.Errors {
-			if !schemaPaths[e.Field] {
-				f.Errors = append(f.Errors, e)
-			}
-		}
-		f.Warnings = append(f.Warnings, kf.Warnings...)
+	rest := len(ps) - max
+	return append(ps[:max:max], Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
+}
+
+// groupThousands formats 1299990 as "1,299,990".
+func groupThousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	res.spec = msg
-	res.Errors = problems(f.Errors, false)
-	res.Warnings = problems(f.Warnings, true)
-	return res
+	return s
 }
 
 // decodeMeta converts metadata into ObjectMeta and applies the API server's
@@ -416,82 +466,28 @@ func pathFromString(s string) *field.Path {
 	return p
 }
 
+// MaxObjectBytes bounds one object given to ValidateJSON or in a stream
+// (manifest.MaxDocumentBytes, the API server's request body limit).
+const MaxObjectBytes = manifest.MaxDocumentBytes
+
 // ValidateJSON validates one object given as JSON (e.g. AdmissionRequest.Object.Raw).
-// The error is non-nil only when data is not a JSON object.
+// The error is non-nil only when data is too large, not a JSON/YAML object,
+// or has a duplicate key.
 func ValidateJSON(ctx context.Context, data []byte, opts Options) (Result, error) {
-	obj, err := decodeObject(data)
+	if len(data) > MaxObjectBytes {
+		return Result{}, fmt.Errorf("object of %d bytes is over the %d-byte limit", len(data), MaxObjectBytes)
+	}
+	obj, err := manifest.Decode(data)
 	if err != nil {
 		return Result{}, err
 	}
 	return ValidateObject(ctx, obj, opts), nil
 }
 
-// decodeObject reads YAML or JSON into unstructured content with int64 numbers
-// (as the API server does), so the schema sees the same types.
-func decodeObject(data []byte) (map[string]any, error) {
-	var v any
-	// JSON (the webhook's case) is parsed directly; the YAML route costs ~4x
-	// more. A YAML flow mapping such as "{a: b}" fails here and goes the YAML way.
-	t := bytes.TrimSpace(data)
-	if len(t) == 0 || t[0] != '{' || utiljson.Unmarshal(t, &v) != nil {
-		js, err := yaml.YAMLToJSON(data)
-		if err != nil {
-			return nil, fmt.Errorf("cannot parse YAML/JSON: %w", err)
-		}
-		v = nil
-		if err := utiljson.Unmarshal(js, &v); err != nil {
-			return nil, fmt.Errorf("cannot parse YAML/JSON: %w", err)
-		}
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		if v == nil {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("document is not an object but %T", v)
-	}
-	return obj, nil
-}
+// Document is one document of a multi-document YAML stream (manifest.Document).
+type Document = manifest.Document
 
-// Document is one document of a multi-document YAML stream.
-type Document struct {
-	Index  int            // 0-based position in the stream
-	Object map[string]any // nil for an empty document
-	Err    error          // the document could not be parsed
-}
-
-// SplitDocuments reads a multi-document YAML (or JSON) stream. A YAML error in
-// one document is reported on that document; the others are still returned.
-func SplitDocuments(data []byte) ([]Document, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs []Document
-	for i := 0; ; i++ {
-		raw, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return docs, fmt.Errorf("reading document %d: %w", i, err)
-		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
-			i--
-			continue
-		}
-		obj, err := decodeObject(raw)
-		docs = append(docs, Document{Index: i, Object: obj, Err: err})
-	}
-	return docs, nil
-}
-
-// stripComments drops whole-line YAML comments so comment-only documents are skipped.
-func stripComments(b []byte) []byte {
-	var out bytes.Buffer
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '#' {
-			continue
-		}
-		out.Write(line)
-		out.WriteByte('\n')
-	}
-	return out.Bytes()
-}
+// SplitDocuments reads a multi-document YAML (or JSON) stream with the shared
+// decoder (internal/manifest): a parse error, such as a duplicate key, in one
+// document is reported on that document; the others are still returned.
+func SplitDocuments(data []byte) ([]Document, error) { return manifest.Split(data) }

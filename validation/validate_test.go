@@ -22,7 +22,7 @@ func TestEveryCRDKindIsKnown(t *testing.T) {
 		t.Fatalf("only %d served versions compiled", len(set.byGVK))
 	}
 	for gk, versions := range set.versions {
-		if _, ok := specTypes[gk]; !ok {
+		if _, ok := kinds[gk]; !ok {
 			t.Errorf("CRD kind %s has no istio.io/api type", gk)
 		}
 		if len(versions) == 0 {
@@ -30,7 +30,7 @@ func TestEveryCRDKindIsKnown(t *testing.T) {
 		}
 	}
 	var noRules []string
-	for gk := range specTypes {
+	for gk := range kinds {
 		if len(set.versions[gk]) == 0 {
 			t.Errorf("%s has a type but no CRD", gk)
 		}
@@ -156,4 +156,14 @@ func TestSimpleMetaAgreesWithConverter(t *testing.T) {
 	if simpleMeta(cases[4], &m) || simpleMeta(cases[5], &m) || simpleMeta(cases[7], &m) {
 		t.Error("simpleMeta must decline wrong types and unmodelled fields")
 	}
+}
+
+// validatorFor returns the rules of the kind named kind (in any group), or nil.
+func validatorFor(kind string) kindValidator {
+	for gk, e := range kinds {
+		if gk.Kind == kind {
+			return e.validate
+		}
+	}
+	return nil
 }

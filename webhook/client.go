@@ -6,12 +6,14 @@ package webhook
 
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/meshguard/meshguard/webhookconfig"
 )
 
 // Paths served on the webhook server.
 const (
-	InjectPath   = "/inject"
-	ValidatePath = "/validate"
+	InjectPath   = webhookconfig.InjectPath
+	ValidatePath = webhookconfig.ValidatePath
 )
 
 // ClientConfig says how the API server reaches meshguard's webhooks. It is
@@ -69,26 +71,18 @@ func (c ClientConfig) annotations() map[string]string {
 	return map[string]string{"cert-manager.io/inject-ca-from": c.CAInjectFrom}
 }
 
-// Names of meshguard's webhook configurations. Self-managed certificates patch
-// the caBundle of exactly these objects (and nothing else), and RBAC is scoped
-// to them.
+// The configuration names and paths live in the leaf package webhookconfig
+// (certs needs them without linking the admission adapters); these forward.
 const (
-	MutatingConfigName   = "meshguard-sidecar-injector" // "-<revision>" is appended for a non-default revision
-	ValidatingConfigName = "meshguard-validator"        // likewise
+	MutatingConfigName   = webhookconfig.MutatingConfigName
+	ValidatingConfigName = webhookconfig.ValidatingConfigName
 )
 
 // IsDefaultRevision says whether rev names the default revision.
-func IsDefaultRevision(rev string) bool { return rev == "" || rev == "default" }
+func IsDefaultRevision(rev string) bool { return webhookconfig.IsDefaultRevision(rev) }
 
 // MutatingConfigNameFor is the mutating configuration's name for a revision.
-func MutatingConfigNameFor(rev string) string { return withRevision(MutatingConfigName, rev) }
+func MutatingConfigNameFor(rev string) string { return webhookconfig.MutatingConfigNameFor(rev) }
 
 // ValidatingConfigNameFor is the validating configuration's name for a revision.
-func ValidatingConfigNameFor(rev string) string { return withRevision(ValidatingConfigName, rev) }
-
-func withRevision(name, rev string) string {
-	if IsDefaultRevision(rev) {
-		return name
-	}
-	return name + "-" + rev
-}
+func ValidatingConfigNameFor(rev string) string { return webhookconfig.ValidatingConfigNameFor(rev) }

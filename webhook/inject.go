@@ -290,7 +290,8 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	}
 	h := NewInjectHTTPHandler(handler, o.MaxRequestBytes)
 	mgr.GetWebhookServer().Register(InjectPath, h)
-	// /inject/cluster/<id>/net/<network>/... for remote clusters (spec §1.4).
+	// /inject/cluster/<id>/net/<network>/... for remote clusters (Istio's
+	// pkg/kube/inject/webhook.go).
 	mgr.GetWebhookServer().Register(InjectPath+"/", h)
 	w := o.watcher(store, log)
 	if err := mgr.Add(w); err != nil {
@@ -321,7 +322,7 @@ func pathFrom(ctx context.Context) string {
 }
 
 // proxyEnvFromPath turns /inject/<key>/<value>/... into proxy env vars like
-// Istio's URL-path parameters (spec §1.4): "cluster" → ISTIO_META_CLUSTER_ID,
+// Istio's URL-path parameters (pkg/kube/inject/webhook.go): "cluster" → ISTIO_META_CLUSTER_ID,
 // "net" → ISTIO_META_NETWORK, other keys upper-cased; "--slash--" in a value
 // stands for "/".
 func proxyEnvFromPath(path string) (map[string]string, error) {

@@ -179,12 +179,13 @@ func namespaceAnnotations(ctx context.Context, r client.Reader, ns string) (map[
 }
 
 // nativeSidecarMinKubelet is the kubelet version from which Kubernetes
-// sidecar containers are GA (spec §2.7).
+// sidecar containers are GA (Istio's ENABLE_NATIVE_SIDECARS=auto).
 var nativeSidecarMinKubelet = version.MajorMinor(1, 33)
 
 // NodeTracker keeps, from the node informer, which nodes run a kubelet that
 // supports native sidecars: Istio's ENABLE_NATIVE_SIDECARS=auto, without
-// walking the nodes on any request (spec §8 "Beating" 4): node events update
+// walking the nodes on any request (docs/compatibility.md "Safer / faster by design"):
+// node events update
 // the counts and the explanation, requests only read them.
 type NodeTracker struct {
 	mu   sync.RWMutex

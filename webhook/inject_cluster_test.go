@@ -31,7 +31,7 @@ func node(name, kubelet string) *corev1.Node {
 		Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: kubelet, OSImage: "linux"}}}
 }
 
-// TestNodeTrackerDecide: Istio's ENABLE_NATIVE_SIDECARS=auto (spec §2.7):
+// TestNodeTrackerDecide: Istio's ENABLE_NATIVE_SIDECARS=auto (pkg/kube/inject/webhook.go):
 // the pod's node if it is scheduled and known, else every node; one older
 // kubelet turns native sidecars off cluster-wide; no nodes, no decision.
 func TestNodeTrackerDecide(t *testing.T) {

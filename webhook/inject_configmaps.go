@@ -69,7 +69,7 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: injectorName}, &inj); err != nil {
 		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)
 	}
-	in := config.IstioInputs{
+	in := config.Inputs{
 		Config: []byte(inj.Data[config.KeyConfig]), Values: []byte(inj.Data[config.KeyValues]),
 		ConfigSource: fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, injectorName, config.KeyConfig),
 		ValuesSource: fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, injectorName, config.KeyValues),
@@ -85,7 +85,7 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	default:
 		in.Mesh = []byte(mesh.Data[config.KeyMesh])
 	}
-	snap, err := config.LoadIstio(in)
+	snap, err := in.Load()
 	if err != nil {
 		return nil, fmt.Errorf("the Istio ConfigMaps in namespace %s: %w", c.Namespace, err)
 	}

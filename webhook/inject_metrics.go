@@ -17,7 +17,7 @@ var (
 		Name: "meshguard_injector_duration_seconds",
 		Help: "Time to handle one sidecar injection admission request (after decoding the AdmissionReview).",
 		// 100µs .. 1s: injection takes well under a millisecond, Istio's
-		// 0.1-60 s buckets could not resolve it (spec §5.1).
+		// 0.1-60 s buckets could not resolve it (docs/benchmarks.md "Sidecar injection").
 		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 	})
 	configReloads = prometheus.NewCounter(prometheus.CounterOpts{

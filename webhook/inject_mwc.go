@@ -9,7 +9,9 @@ import (
 const injectWebhookSuffix = "sidecar-injector.meshguard.io"
 
 // MutatingWebhookConfiguration returns the sidecar injection configuration,
-// shaped like Istio's chart (spec §1.1): the same selector matrix, CREATE of
+// shaped like Istio's chart
+// (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml): the
+// same selector matrix, CREATE of
 // pods only, failurePolicy Fail, sideEffects None. Deliberate differences
 // (docs/compatibility.md): reinvocationPolicy IfNeeded (injection is
 // idempotent), an explicit timeout, and every entry excludes meshguard's own

@@ -19,11 +19,7 @@ func BenchmarkInjectHandlerTemplates(b *testing.B) {
 	if _, err := os.Stat(d); err != nil {
 		b.Fatalf("conformance data missing: %v", err)
 	}
-	in, err := config.ReadIstioFiles(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	fast, err := config.LoadIstio(in)
+	fast, err := config.LoadInputs(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -246,20 +246,27 @@ func TestConfigWatcherReload(t *testing.T) {
 		t.Fatalf("no reload #%d within deadline", n)
 		return nil
 	}
-	// fsnotify needs the watch registered before the write; retry the write until seen.
-	writeUntilReload := func(content string, n int) []error {
+	// fsnotify needs the watch registered before the write: write again
+	// until the reload that saw the content holds (seen).
+	writeUntilReload := func(content string, n int, seen func([]error) bool) []error {
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if err := os.WriteFile(values, []byte(content), 0o600); err != nil {
+			// Atomically (rename), as a ConfigMap update is: an in-place
+			// write can be read truncated, and an empty values file is valid.
+			tmp := values + ".tmp"
+			if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			l := len(results)
-			mu.Unlock()
-			if l >= n {
-				break
+			if err := os.Rename(tmp, values); err != nil {
+				t.Fatal(err)
 			}
 			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			r := append([]error(nil), results...)
+			mu.Unlock()
+			if len(r) >= n && seen(r) {
+				return r
+			}
 		}
 		return waitReloads(n)
 	}
@@ -269,12 +276,14 @@ func TestConfigWatcherReload(t *testing.T) {
 		t.Fatalf("initial re-read: %v", r[0])
 	}
 	errsBefore := testutil.ToFloat64(configReloadErrors)
-	r := writeUntilReload(`{"global":{"hub":"second.example"}}`, 2)
+	r := writeUntilReload(`{"global":{"hub":"second.example"}}`, 2, func(r []error) bool {
+		return r[len(r)-1] == nil && store.Load().Values.Global.Hub == "second.example"
+	})
 	if r[len(r)-1] != nil || store.Load().Values.Global.Hub != "second.example" {
 		t.Fatalf("good reload: err=%v hub=%s", r[len(r)-1], store.Load().Values.Global.Hub)
 	}
 	n := len(r)
-	r = writeUntilReload(`{"global":{"proxy":{"autoInject":"sometimes"}}}`, n+1)
+	r = writeUntilReload(`{"global":{"proxy":{"autoInject":"sometimes"}}}`, n+1, func(r []error) bool { return r[len(r)-1] != nil })
 	if r[len(r)-1] == nil {
 		t.Fatal("bad config accepted")
 	}

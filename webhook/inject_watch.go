@@ -3,13 +3,12 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/reload"
 )
 
 // ConfigWatcher reloads the injector config when its files change. A new
@@ -41,50 +40,28 @@ func (w *ConfigWatcher) Start(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching injector config: %w", err)
-	}
-	defer fw.Close()
-	dirs := map[string]bool{}
-	for _, p := range []string{w.MeshPath, w.ValuesPath} {
-		if p != "" {
-			dirs[filepath.Dir(p)] = true
-		}
-	}
-	for d := range dirs {
-		if err := fw.Add(d); err != nil {
-			return fmt.Errorf("watching injector config directory %s: %w", d, err)
-		}
-	}
-	// The manager starts this after its caches sync, well after SetupInjection
-	// loaded the files: read them again now that they are watched, so a change
-	// in between is not missed.
-	w.Reload()
 	debounce := w.Debounce
 	if debounce <= 0 {
 		debounce = DefaultReloadDebounce
 	}
-	var timer <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			w.Log.V(2).Info("config file event", "file", ev.Name, "op", ev.Op.String())
-			timer = time.After(debounce)
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			w.Log.Error(err, "config watch error")
-		case <-timer:
-			timer = nil
-			w.Reload()
+	trigger := make(chan struct{}, 1)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- reload.Watch(ctx, w.Log, trigger, []string{w.MeshPath, w.ValuesPath}, nil) }()
+	// The manager starts this after its caches sync, well after SetupInjection
+	// loaded the files: read them again once they are watched, so a change in
+	// between is not missed. (A trigger before the watch is up costs one
+	// extra reload.)
+	w.Reload()
+	go reload.Debounce(ctx, trigger, debounce, w.Reload)
+	select {
+	case <-ctx.Done():
+		return <-watchErr
+	case err := <-watchErr:
+		if err != nil {
+			return fmt.Errorf("watching injector config: %w", err)
 		}
+		<-ctx.Done()
+		return nil
 	}
 }
 

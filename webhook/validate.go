@@ -26,7 +26,8 @@ const ValidationWebhookName = "validation.meshguard.io"
 
 // ValidationOptions configure the /validate webhook.
 type ValidationOptions struct {
-	// CrossReferences enables the cross-resource checks (spec §6) backed by the manager's cache.
+	// CrossReferences enables the cross-resource checks (docs/compatibility.md
+	// "Cross-resource checks") backed by the manager's cache.
 	CrossReferences bool
 	// ClusterDomain is the DNS suffix used to resolve short service names.
 	ClusterDomain string
@@ -53,7 +54,8 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	start := time.Now()
 	kind := req.Kind.Kind
 	log := h.Log.WithValues("kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
-	// DELETE (and CONNECT) are never validated: a broken object must always be removable (spec §4.3 step 2).
+	// DELETE (and CONNECT) are never validated: a broken object must always be removable
+	// (as in Istio's pkg/webhooks/validation/server/server.go).
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		observeValidation(kind, "skipped", start)
 		return admission.Allowed("")
@@ -158,7 +160,8 @@ func ValidatingWebhookConfiguration(cc ClientConfig) *admissionregistrationv1.Va
 		}}}
 	}
 	if !IsDefaultRevision(cc.Revision) {
-		// A revisioned instance validates only objects labelled for it (spec §4.1).
+		// A revisioned instance validates only objects labelled for it (as in Istio's istio-discovery
+		// chart, templates/validatingwebhookconfiguration.yaml).
 		wh.Name = "rev." + ValidationWebhookName
 		wh.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"istio.io/rev": cc.Revision}}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // Validation metrics, by kind and result (issue 4 §3). Istio's equivalents are
-// galley_validation_passed/failed{reason} (spec §4.2).
+// galley_validation_passed/failed{reason} (Istio's pkg/webhooks/validation/server/monitoring.go).
 var (
 	validateRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshguard_validation_requests_total",

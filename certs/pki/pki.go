@@ -166,7 +166,7 @@ func EncodeCerts(certs []*x509.Certificate) []byte {
 // that is still valid at now, without duplicates, oldest NotBefore first. This
 // is the overlap rule of a rotation: a new CA is added next to the old ones and
 // an old CA leaves only when it expires (as Kyverno and cert-manager's
-// cainjector merging do; spec certs.md §2.1, §2.3). Unparseable input is an error
+// cainjector merging do). Unparseable input is an error
 // so a corrupt Secret is never silently replaced by a smaller bundle.
 func MergeBundle(now time.Time, bundles ...[]byte) ([]byte, error) {
 	seen := map[string]bool{}
@@ -213,8 +213,7 @@ func BundleContains(bundle, want []byte) bool {
 
 // RenewalTime is when a certificate valid from notBefore to notAfter should be
 // replaced: renewBefore ahead of expiry, or at two thirds of its life when
-// renewBefore is zero or not shorter than the lifetime (cert-manager's default,
-// spec certs.md §2.1).
+// renewBefore is zero or not shorter than the lifetime (cert-manager's default).
 func RenewalTime(notBefore, notAfter time.Time, renewBefore time.Duration) time.Time {
 	life := notAfter.Sub(notBefore)
 	if renewBefore <= 0 || renewBefore >= life {

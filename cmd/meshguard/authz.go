@@ -32,6 +32,7 @@ func newAuthzCmd() *cobra.Command {
 func newAuthzCheckCmd() *cobra.Command {
 	o := authz.DefaultOptions()
 	var requestFile, meshConfig string
+	var explain bool
 	cmd := &cobra.Command{
 		Use:   "check --policy-dir DIR --request FILE|-",
 		Short: "Decide one Envoy CheckRequest (protojson) against the policies in a directory and print a JSON verdict",
@@ -40,6 +41,13 @@ evaluates it against the AuthorizationPolicy, PeerAuthentication, Pod YAML and *
 --policy-dir exactly as the ext_authz service would, and prints one JSON verdict:
 
   {"allowed": bool, "status": 200|403|400, "action": "ALLOW|DENY|AUDIT|NONE", "policy": "ns/name", "rule": N, "reason": "..."}
+
+With --explain the object also has "explain": the deciding policy and rule, every matching
+AUDIT, dry-run ALLOW/DENY and CUSTOM policy (with its first matching rule), and the effective
+PeerAuthentication mode with the policy it came from ("" = the mesh default PERMISSIVE).
+
+Every AuthorizationPolicy and PeerAuthentication is validated as "meshguard validate" does
+(unknown fields included); one it rejects makes the check fail (exit 2).
 
 Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 		Args: cobra.NoArgs,
@@ -89,15 +97,62 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 				return exitError{3, err.Error()}
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
+			if explain {
+				return enc.Encode(explainedVerdict{Verdict: v, Explain: explainVerdict(v)})
+			}
 			return enc.Encode(v)
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory with AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego")
 	fs.StringVar(&requestFile, "request", "", "CheckRequest in protojson: a file, or - for stdin")
+	fs.BoolVar(&explain, "explain", false, "add \"explain\": deciding policy and rule, AUDIT, dry-run and CUSTOM matches, effective PeerAuthentication mode and its policy")
 	o.AddSemanticsFlags(fs)
 	addMeshConfigFlag(fs, &meshConfig)
 	return cmd
+}
+
+// explainedVerdict is the --explain output: the verdict plus why.
+type explainedVerdict struct {
+	policy.Verdict
+	Explain verdictExplanation `json:"explain"`
+}
+
+type verdictExplanation struct {
+	Decision           decisionExplanation `json:"decision"`
+	Audit              []policy.Hit        `json:"audit"`
+	DryRunAllow        []policy.Hit        `json:"dryRunAllow"`
+	DryRunDeny         []policy.Hit        `json:"dryRunDeny"`
+	Custom             []policy.Hit        `json:"custom"`
+	PeerAuthentication peerAuthnExplained  `json:"peerAuthentication"`
+}
+
+type decisionExplanation struct {
+	Action string `json:"action"`
+	Policy string `json:"policy,omitempty"`
+	Rule   *int   `json:"rule,omitempty"` // spec.rules index; absent when no rule decided
+	Reason string `json:"reason"`
+}
+
+type peerAuthnExplained struct {
+	Mode   string `json:"mode"`
+	Policy string `json:"policy"` // "ns/name"; "" = mesh default
+}
+
+func explainVerdict(v policy.Verdict) verdictExplanation {
+	hits := func(h []policy.Hit) []policy.Hit {
+		if h == nil {
+			return []policy.Hit{}
+		}
+		return h
+	}
+	d := decisionExplanation{Action: v.Action, Policy: v.Policy, Reason: v.Reason}
+	if v.Rule >= 0 {
+		r := v.Rule
+		d.Rule = &r
+	}
+	return verdictExplanation{Decision: d, Audit: hits(v.Audit), DryRunAllow: hits(v.DryRunAllow), DryRunDeny: hits(v.DryRunDeny),
+		Custom: hits(v.Custom), PeerAuthentication: peerAuthnExplained{Mode: v.Mode, Policy: v.ModePolicy}}
 }
 
 func addMeshConfigFlag(fs *pflag.FlagSet, path *string) {

@@ -101,7 +101,7 @@ func TestAuthzCheckCLIBadInput(t *testing.T) {
 		{"missing request", "", "--request is required", []string{"--policy-dir", dir}},
 		{"not json", "nope", "not a protojson", []string{"--policy-dir", dir, "--request", "-"}},
 		{"unknown field", `{"attributes": {"bogus": 1}}`, "not a protojson", []string{"--policy-dir", dir, "--request", "-"}},
-		{"bad policy", authzRequest("/"), "p.yaml: document 0: AuthorizationPolicy", []string{"--policy-dir", bad, "--request", "-"}},
+		{"bad policy", authzRequest("/"), "p.yaml: document 0: rejected as `meshguard validate` rejects it", []string{"--policy-dir", bad, "--request", "-"}},
 		{"missing file", "", "read request", []string{"--policy-dir", dir, "--request", filepath.Join(dir, "nope.json")}},
 	}
 	for _, c := range cases {

@@ -1,3 +1,10 @@
+//go:build dev
+
+// `meshguard dev` runs a local control plane (test/cluster: envtest's
+// kube-apiserver and etcd) with meshguard wired into it. It links the test
+// harness, so it is built only with -tags dev (`make run` builds
+// bin/meshguard-dev); the product binary has no dev command and no test code.
+
 package main
 
 import (
@@ -21,6 +28,9 @@ import (
 	"github.com/meshguard/meshguard/test/cluster"
 	"github.com/meshguard/meshguard/webhook"
 )
+
+// devCommands adds `dev` to the root command in a -tags dev build.
+func devCommands() []*cobra.Command { return []*cobra.Command{newDevCmd()} }
 
 func newDevCmd() *cobra.Command {
 	o := &serveOptions{}

@@ -22,9 +22,12 @@ func newInjectCmd() *cobra.Command {
 		Use:   "inject -f FILE|-",
 		Short: "Inject the istio-proxy sidecar into Kubernetes YAML (like istioctl kube-inject)",
 		Long: `Reads multi-document YAML and writes it to stdout with the sidecar injected into
-Pods and the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets,
-Jobs and CronJobs. Other documents pass through unchanged. Pods that opt out
-(sidecar.istio.io/inject: "false", hostNetwork) are left as they are; notes go to stderr.
+Pods and the pod templates of ReplicationControllers, Deployments, StatefulSets,
+DaemonSets, ReplicaSets, Jobs, CronJobs and OpenShift DeploymentConfigs (also as
+items of a v1 List). Other documents pass through unchanged with a note on stderr.
+Pods that opt out (sidecar.istio.io/inject: "false", hostNetwork) are left as they
+are; notes go to stderr. A bare Pod's workload identity is inferred from its
+ownerReferences and labels, as the webhook does.
 
 Istio's injector inputs are read from files, each holding either the key's content
 or the whole ConfigMap: --injectConfigFile (key "config" of ConfigMap
@@ -48,11 +51,7 @@ Istio renders it.`,
 					return exitError{code: 2, msg: fmt.Sprintf("inject: --%s and its alias --%s are both set", pair[0], pair[1])}
 				}
 			}
-			in, err := config.ReadIstioFiles(injectConfigPath, valuesPath, meshPath)
-			if err != nil {
-				return exitError{code: 2, msg: "inject: " + err.Error()}
-			}
-			cfg, err := config.LoadIstio(in)
+			cfg, err := config.LoadInputs(injectConfigPath, valuesPath, meshPath)
 			if err != nil {
 				return exitError{code: 2, msg: "inject: " + err.Error()}
 			}

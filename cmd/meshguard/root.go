@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
   * answers Envoy ext_authz Check calls by evaluating AuthorizationPolicy and
     PeerAuthentication with OPA (gRPC envoy.service.auth.v3.Authorization)
 
-Run "meshguard dev" for a local control plane with everything wired up.`,
+Run "make run" for a local control plane with everything wired up.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -24,9 +24,10 @@ Run "meshguard dev" for a local control plane with everything wired up.`,
 		newServeCmd(),
 		newInjectCmd(),
 		newValidateCmd(),
+		newAnalyzeCmd(),
 		newAuthzCmd(),
-		newDevCmd(),
 		newVersionCmd(),
 	)
+	root.AddCommand(devCommands()...)
 	return root
 }

@@ -25,7 +25,7 @@ import (
 
 	"github.com/meshguard/meshguard/authz"
 	"github.com/meshguard/meshguard/certs"
-	"github.com/meshguard/meshguard/test/cluster"
+	"github.com/meshguard/meshguard/scheme"
 	"github.com/meshguard/meshguard/webhook"
 )
 
@@ -42,6 +42,8 @@ type serveOptions struct {
 	leaderElect     bool
 	authzTLS        bool
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
+	drain           *drain // set by `serve`: SIGTERM drains before the servers stop
 	logDev          bool
 
 	injection  webhook.InjectionOptions
@@ -62,6 +64,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader rotates self-managed certificates)")
 	fs.BoolVar(&o.authzTLS, "authz-tls", false, "serve ext_authz over TLS with the serving certificate")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
+	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing and webhook connections closed after each response, before stopping (docs/operations.md)")
 	fs.BoolVar(&o.logDev, "log-dev", false, "human-readable logs instead of JSON")
 	fs.StringVar(&o.certOpts.Revision, "revision", "", "istio.io/rev this instance serves (names its webhook configurations; empty = default revision)")
 	o.injection.AddFlags(fs)
@@ -89,7 +92,8 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runServe(ctrl.SetupSignalHandler(), cfg, o, nil, log)
+			o.drain = &drain{delay: o.shutdownDelay}
+			return runServe(o.drain.signalContext(), cfg, o, nil, log)
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -131,8 +135,19 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	var source certs.Source // set below, before the manager starts serving
 	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }
 	timeout := o.shutdownTimeout
+	var webhookServer ctrlwebhook.Server = ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Host: o.webhookHost,
+		Port: o.webhookPort,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.MinVersion = tls.VersionTLS12
+			c.GetCertificate = getCertificate
+		}},
+	})
+	if o.drain != nil {
+		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme: cluster.Scheme,
+		Scheme: scheme.Scheme,
 		Logger: log,
 		// /inject reads only each node's kubelet version (native sidecar detection).
 		Cache:                   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}}},
@@ -142,14 +157,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		LeaderElectionID:        "meshguard-leader",
 		LeaderElectionNamespace: o.namespace,
 		GracefulShutdownTimeout: &timeout,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: o.webhookHost,
-			Port: o.webhookPort,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-				c.MinVersion = tls.VersionTLS12
-				c.GetCertificate = getCertificate
-			}},
-		}),
+		WebhookServer:           webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -163,6 +171,11 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	if err := mgr.AddReadyzCheck("certificate", source.Ready); err != nil {
 		return err
+	}
+	if o.drain != nil {
+		if err := mgr.AddReadyzCheck("draining", o.drain.ready); err != nil {
+			return err
+		}
 	}
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)

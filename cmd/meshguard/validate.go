@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -20,6 +22,12 @@ type validateOptions struct {
 	files     []string
 	output    string
 	namespace string
+	// maxInputBytes bounds each input (file or stdin); 0 means manifest.DefaultMaxInputBytes.
+	maxInputBytes int64
+	// regoDir holds organisation rules (orgrules) applied to every object;
+	// with regoTest, its Rego unit tests are run instead.
+	regoDir  string
+	regoTest bool
 }
 
 func newValidateCmd() *cobra.Command {
@@ -34,12 +42,25 @@ groups are skipped.
 
 Each problem is printed on one line:
   FILE#DOC: Kind namespace/name: field.path: message
-(DOC counts the non-empty documents of FILE from 0). Warnings are printed as
+(DOC counts the non-empty documents of FILE from 0; an item of a List
+document is FILE#DOC.items[i]). Warnings are printed as
   FILE#DOC: warning: Kind namespace/name: field.path: message
+and every document that is not validated (another API group) as
+  FILE#DOC: skipped: Kind namespace/name: not an Istio API group
+At most 100 errors and 100 warnings are printed per object; the rest are
+summarised ("and 1,299,990 more warnings"). Each input is read up to
+--max-input-size bytes (default 8 MiB, as meshguard inject); a larger one is
+refused as unreadable. Duplicate keys are errors naming the key and line.
 
 Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.regoTest {
+				return runRegoTests(cmd.Context(), o.regoDir, cmd.OutOrStdout())
+			}
+			if len(o.files) == 0 {
+				return fmt.Errorf(`required flag(s) "filename" not set`)
+			}
 			code := runValidate(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
 				return exitError{code: code}
@@ -50,7 +71,9 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that do not set metadata.namespace")
-	_ = cmd.MarkFlagRequired("filename")
+	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation; see docs/governance.md): deny messages are errors, warn messages warnings")
+	cmd.Flags().BoolVar(&o.regoTest, "test", false, "with --rego: run the Rego unit tests of the directory (like opa test) instead of validating")
 	return cmd
 }
 
@@ -58,6 +81,8 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 type docReport struct {
 	File     string `json:"file"`
 	Document int    `json:"document"`
+	// Item is the index in a List document's items, nil for a plain document.
+	Item *int `json:"item,omitempty"`
 	// Error is set when the input could not be read or parsed.
 	Error string `json:"error,omitempty"`
 	Valid bool   `json:"valid"`
@@ -73,11 +98,30 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (text or json)\n", o.output)
 		return 2
 	}
+	var rules *orgrules.Rules
+	if o.regoDir != "" {
+		var err error
+		if rules, err = orgrules.Load(ctx, o.regoDir); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 2
+		}
+	}
 	var reports []docReport
 	unreadable, invalid := false, false
 	fail := func(file string, doc int, err error) {
 		unreadable = true
 		reports = append(reports, docReport{File: file, Document: doc, Error: err.Error()})
+	}
+	report := func(r docReport, obj map[string]any) {
+		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		if rules != nil && !res.Skipped {
+			applyOrgRules(ctx, rules, &res, obj)
+		}
+		if !res.Valid() {
+			invalid = true
+		}
+		r.Valid, r.Result = res.Valid(), &res
+		reports = append(reports, r)
 	}
 	for _, in := range o.files {
 		files, err := expandInput(in)
@@ -86,7 +130,7 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			continue
 		}
 		for _, file := range files {
-			data, err := readInput(file, stdin)
+			data, err := readInput(file, stdin, o.maxInputBytes)
 			if err != nil {
 				fail(file, 0, err)
 				continue
@@ -100,14 +144,18 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 				if d.Object == nil {
 					continue
 				}
-				res := validation.ValidateObject(ctx, d.Object, validation.Options{DefaultNamespace: o.namespace})
-				if res.Skipped {
+				if !manifest.IsList(d.Object) {
+					report(docReport{File: file, Document: d.Index}, d.Object)
 					continue
 				}
-				if !res.Valid() {
-					invalid = true
+				items, err := manifest.Items(d.Object)
+				if err != nil {
+					fail(file, d.Index, err)
+					continue
 				}
-				reports = append(reports, docReport{File: file, Document: d.Index, Valid: res.Valid(), Result: &res})
+				for i, item := range items {
+					report(docReport{File: file, Document: d.Index, Item: &i}, item)
+				}
 			}
 			if err != nil {
 				fail(file, len(docs), err)
@@ -124,8 +172,15 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	} else {
 		for _, r := range reports {
 			where := fmt.Sprintf("%s#%d", r.File, r.Document)
+			if r.Item != nil {
+				where += fmt.Sprintf(".items[%d]", *r.Item)
+			}
 			if r.Error != "" {
 				fmt.Fprintf(stderr, "%s: unreadable: %s\n", where, r.Error)
+				continue
+			}
+			if r.Skipped {
+				fmt.Fprintf(stdout, "%s: skipped: %s: not an Istio API group\n", where, r.Object())
 				continue
 			}
 			for _, l := range r.ErrorLines() {
@@ -174,9 +229,16 @@ func expandInput(in string) ([]string, error) {
 	return files, nil
 }
 
-func readInput(file string, stdin io.Reader) ([]byte, error) {
+// readInput reads one input, refusing more than max bytes (bounded before
+// parsing: a 50 MB file must not become gigabytes of parsed objects).
+func readInput(file string, stdin io.Reader, max int64) ([]byte, error) {
 	if file == "-" {
-		return io.ReadAll(stdin)
+		return manifest.ReadAll(stdin, max)
 	}
-	return os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return manifest.ReadAll(f, max)
 }

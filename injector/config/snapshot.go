@@ -1,20 +1,19 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/meshconfig"
 )
 
 // Snapshot is one validated, immutable injector configuration. It is shared
@@ -22,13 +21,14 @@ import (
 type Snapshot struct {
 	Mesh   *meshv1alpha1.MeshConfig
 	Values Values
-	// NeverInject and AlwaysInject are the parsed selectors (spec §1.2 steps 4-5).
+	// NeverInject and AlwaysInject are the parsed selectors (Istio's
+	// pkg/kube/inject/inject.go injectRequired).
 	NeverInject  []labels.Selector
 	AlwaysInject []labels.Selector
 	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
 	ProxyConfigJSON string
 	// Templates are the injection templates of Istio's injector `config`
-	// (istio.go); nil when none were given: meshguard's built-in templates.
+	// (injectorconfig.go); nil when none were given: meshguard's built-in templates.
 	Templates *Templates
 }
 
@@ -49,33 +49,18 @@ func Default() *Snapshot {
 	return s
 }
 
-// LoadFiles reads and validates the mesh config and values files. An empty
-// path means "defaults".
+// LoadFiles reads and validates the mesh config and values files (each the
+// key's content or the whole ConfigMap). An empty path means "defaults".
+// It is LoadInputs without an injector config.
 func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {
-	var meshData, valuesData []byte
-	var err error
-	if meshPath != "" {
-		if meshData, err = os.ReadFile(meshPath); err != nil {
-			return nil, fmt.Errorf("reading mesh config: %w", err)
-		}
-	}
-	if valuesPath != "" {
-		if valuesData, err = os.ReadFile(valuesPath); err != nil {
-			return nil, fmt.Errorf("reading injector values: %w", err)
-		}
-	}
-	s, err := Load(meshData, valuesData)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return LoadInputs("", valuesPath, meshPath)
 }
 
 // Load parses mesh config YAML (MeshConfig, applied over Istio's defaults) and
 // injector values YAML/JSON, applies defaults and validates everything. Nothing
 // is returned unless the whole configuration is valid.
 func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
-	mesh, err := parseMesh(meshYAML)
+	mesh, err := meshconfig.Parse(meshYAML)
 	if err != nil {
 		return nil, err
 	}
@@ -114,83 +99,6 @@ func ProxyConfigJSON(pc *meshv1alpha1.ProxyConfig) (string, error) {
 	return compactJSON(b), nil
 }
 
-func parseMesh(data []byte) (*meshv1alpha1.MeshConfig, error) {
-	mesh := DefaultMeshConfig()
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return mesh, nil
-	}
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fmt.Errorf("mesh config: %w", err)
-	}
-	out := &meshv1alpha1.MeshConfig{}
-	if err := overlay(mesh, js, &meshv1alpha1.MeshConfig{}, out); err != nil {
-		return nil, fmt.Errorf("mesh config: %w", err)
-	}
-	return out, nil
-}
-
-// ParseProxyConfig parses a proxy.istio.io/config annotation and overlays it on base.
-func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
-	js, err := yaml.YAMLToJSON([]byte(data))
-	if err != nil {
-		return nil, err
-	}
-	out := &meshv1alpha1.ProxyConfig{}
-	if err := overlay(base, js, &meshv1alpha1.ProxyConfig{}, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// overlay applies user JSON over base like Istio's ApplyMeshConfig (JSON
-// unmarshalled onto the defaults): objects and maps merge key by key, any
-// other value (scalars, wrappers such as enablePrometheusMerge: false,
-// durations, lists) replaces the default. proto.Merge cannot do this: it
-// ignores a wrapper set to false. user is a scratch message that validates
-// userJSON and normalises its field names.
-func overlay(base proto.Message, userJSON []byte, user, out proto.Message) error {
-	if err := protojson.Unmarshal(userJSON, user); err != nil {
-		return err
-	}
-	uj, err := protojson.Marshal(user)
-	if err != nil {
-		return err
-	}
-	bj, err := protojson.Marshal(base)
-	if err != nil {
-		return err
-	}
-	var bm, um map[string]any
-	if err := json.Unmarshal(bj, &bm); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(uj, &um); err != nil {
-		return err
-	}
-	merged, err := json.Marshal(deepMerge(bm, um))
-	if err != nil {
-		return err
-	}
-	return protojson.Unmarshal(merged, out)
-}
-
-func deepMerge(dst, src map[string]any) map[string]any {
-	if dst == nil {
-		dst = map[string]any{}
-	}
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = deepMerge(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
-}
-
 func (s *Snapshot) validate() error {
 	var errs []error
 	add := func(field string, err error) {
@@ -198,12 +106,8 @@ func (s *Snapshot) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	m := s.Mesh
-	add("mesh.proxyListenPort", checkPort(m.ProxyListenPort))
-	add("mesh.proxyInboundListenPort", checkPort(m.ProxyInboundListenPort))
-	add("mesh.defaultConfig.statusPort", checkPort(m.GetDefaultConfig().GetStatusPort()))
-	if m.DefaultConfig == nil {
-		errs = append(errs, errors.New("mesh.defaultConfig: must be set"))
+	if err := meshconfig.Validate(s.Mesh); err != nil {
+		errs = append(errs, err)
 	}
 	g := s.Values.Global
 	p := g.Proxy

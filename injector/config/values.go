@@ -1,7 +1,8 @@
 // Package config holds the injector's settings: the Istio mesh config
 // (istio.io/api MeshConfig) and the subset of Istio's Helm `values` that the
-// default `sidecar` template reads, with Istio's defaults (spec injection.md
-// §2.12), loaded and validated into an immutable Snapshot.
+// default `sidecar` template reads, with Istio's defaults (from
+// manifests/charts/istio-control/istio-discovery/values.yaml), loaded and validated into
+// an immutable Snapshot.
 package config
 
 import (

@@ -17,6 +17,11 @@ func FuzzInject(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n"))
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps.openshift.io/v1\n  kind: DeploymentConfig\n  metadata: {name: dc}\n  spec: {paused: false, template: {spec: {containers: [{name: c, image: i}]}}}\n"))
+	f.Add([]byte("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\nspec: {template: {spec: {containers: [{name: c, image: i}]}}}\n"))
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {inject.istio.io/templates: grpc-simple, prometheus.io/port: '9090'}}\nspec: {containers: [{name: c, image: i}, {name: d, image: i}]}\n"))
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {prometheus.istio.io/scrape-targets: '8080:/m,9100'}, labels: {pod-template-hash: h}, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: r-h, controller: true, uid: u}]}\nspec: {containers: [{name: c, image: i}]}\n"))
+	f.Add([]byte("apiVersion: v1\nkind: DeploymentConfig\nmetadata: {name: dc}\nspec: {template: null}\n"))
 	cfg := config.Default()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		res, err := Inject(bytes.NewReader(in), cfg)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -34,9 +35,11 @@ type Result struct {
 const MaxDocumentBytes = 8 << 20
 
 // Inject reads multi-document YAML and returns it with Pods and the pod
-// templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
-// CronJobs injected; other documents are copied unchanged. Errors name the
-// document (1-based index, kind and name) and the field.
+// templates of the kinds Istio's kube-inject handles (ReplicationController,
+// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
+// DeploymentConfig; also inside a v1 List) injected; other documents are
+// copied unchanged, each with a note. Errors name the document (1-based
+// index, kind and name) and the field.
 func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReaderSize(in, 64<<10))
 	res := &Result{}
@@ -74,6 +77,35 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 	return res, nil
 }
 
+// openShiftSpelling writes a DeploymentConfig spec as Istio's kube-inject
+// does, through OpenShift's Go type (openshift/api apps/v1
+// DeploymentConfigSpec): test and replicas have no omitempty, paused and
+// minReadySeconds do.
+func openShiftSpelling(spec map[string]any) {
+	for _, k := range []string{"test", "replicas"} {
+		if _, ok := spec[k]; !ok {
+			spec[k] = map[string]any{"test": false, "replicas": 0}[k]
+		}
+	}
+	if v, ok := spec["paused"].(bool); ok && !v {
+		delete(spec, "paused")
+	}
+	if v, ok := spec["minReadySeconds"].(float64); ok && v == 0 {
+		delete(spec, "minReadySeconds")
+	}
+}
+
+// objectName is metadata.name of a document, for notes ("" when unnamed).
+func objectName(doc []byte) string {
+	var o struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	_ = yaml.Unmarshal(doc, &o)
+	return o.Metadata.Name
+}
+
 func isEmpty(doc []byte) bool {
 	for _, line := range strings.Split(string(doc), "\n") {
 		t := strings.TrimSpace(line)
@@ -90,6 +122,44 @@ type workload struct {
 	meta     *metav1.ObjectMeta
 	template *corev1.PodTemplateSpec // nil for a Pod
 	pod      *corev1.Pod             // set for a Pod
+	// generic is set for kinds without a Go type here (OpenShift
+	// DeploymentConfig): the object as decoded, whose spec.template is
+	// replaced by the injected template, every other field kept as is.
+	generic map[string]any
+}
+
+// decodeDeploymentConfig reads an OpenShift DeploymentConfig without its Go
+// type: metadata and spec.template are decoded strictly, the rest is kept.
+func decodeDeploymentConfig(doc []byte) (*workload, error) {
+	var obj map[string]any
+	if err := yaml.Unmarshal(doc, &obj); err != nil {
+		return nil, fmt.Errorf("invalid DeploymentConfig: %w", err)
+	}
+	var typed struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct {
+			Template *corev1.PodTemplateSpec `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(doc, &typed); err != nil {
+		return nil, fmt.Errorf("invalid DeploymentConfig: %w", err)
+	}
+	if typed.Spec.Template == nil {
+		return nil, errors.New("DeploymentConfig: field spec.template: missing")
+	}
+	spec, _ := obj["spec"].(map[string]any)
+	tmpl, _ := spec["template"].(map[string]any)
+	tb, err := json.Marshal(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	strictTemplate := &corev1.PodTemplateSpec{}
+	if err := yaml.UnmarshalStrict(tb, strictTemplate); err != nil {
+		return nil, fmt.Errorf("invalid DeploymentConfig: spec.template: %w", err)
+	}
+	openShiftSpelling(spec)
+	meta := typed.Metadata
+	return &workload{obj: obj, meta: &meta, template: strictTemplate, generic: obj}, nil
 }
 
 func decode(kind string, doc []byte) (*workload, error) {
@@ -121,13 +191,28 @@ func decode(kind string, doc []byte) (*workload, error) {
 	case "CronJob":
 		o := &batchv1.CronJob{}
 		return &workload{obj: o, meta: &o.ObjectMeta, template: &o.Spec.JobTemplate.Spec.Template}, strict(o)
+	case "ReplicationController":
+		o := &corev1.ReplicationController{}
+		if err := strict(o); err != nil {
+			return nil, err
+		}
+		if o.Spec.Template == nil {
+			return nil, errors.New("ReplicationController: field spec.template: missing")
+		}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: o.Spec.Template}, nil
+	case "DeploymentConfig":
+		return decodeDeploymentConfig(doc)
 	}
 	return nil, nil
 }
 
-var supportedGroups = map[string]string{
-	"Pod": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
-	"ReplicaSet": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1",
+// supportedAPIVersions lists the kinds injected (Istio kube-inject
+// IntoObject) and the API versions accepted for each. A DeploymentConfig
+// may still use OpenShift's legacy v1 group.
+var supportedAPIVersions = map[string][]string{
+	"Pod": {"v1"}, "ReplicationController": {"v1"}, "Deployment": {"apps/v1"}, "StatefulSet": {"apps/v1"},
+	"DaemonSet": {"apps/v1"}, "ReplicaSet": {"apps/v1"}, "Job": {"batch/v1"}, "CronJob": {"batch/v1"},
+	"DeploymentConfig": {"apps.openshift.io/v1", "v1"},
 }
 
 func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
@@ -144,8 +229,10 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	if tm.Kind == "List" && tm.APIVersion == "v1" {
 		return injectList(doc, cfg)
 	}
-	if want, ok := supportedGroups[tm.Kind]; !ok || want != tm.APIVersion {
-		return doc, nil, nil // other kinds (and other API versions) pass through unchanged
+	if !slices.Contains(supportedAPIVersions[tm.Kind], tm.APIVersion) {
+		// Other kinds (and other API versions) pass through unchanged, never silently.
+		return doc, []string{fmt.Sprintf("%s %s (%s): not a kind meshguard injects; passed through unchanged",
+			tm.Kind, objectName(doc), tm.APIVersion)}, nil
 	}
 	w, err := decode(tm.Kind, doc)
 	if err != nil {
@@ -178,8 +265,11 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	if !d.Inject {
 		return doc, append(notes, fmt.Sprintf("%s: skipped (%s)", ref, d.Reason)), nil
 	}
-	owner := injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
-	res, err := injector.InjectOwned(pod, ns, owner, cfg)
+	var opts injector.Options
+	if w.pod == nil { // a bare Pod's owner is inferred as the webhook does (injector.InferOwner)
+		opts.Owner = &injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
+	}
+	res, err := injector.InjectWith(pod, ns, cfg, opts)
 	if err != nil {
 		return nil, notes, fmt.Errorf("%s: %w", ref, err)
 	}
@@ -190,6 +280,17 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		w.template.ObjectMeta = res.Pod.ObjectMeta
 		w.template.Namespace = ""
 		w.template.Spec = res.Pod.Spec
+	}
+	if w.generic != nil {
+		var tmpl map[string]any
+		b, err := json.Marshal(w.template)
+		if err == nil {
+			err = json.Unmarshal(b, &tmpl)
+		}
+		if err != nil {
+			return nil, notes, fmt.Errorf("%s: encoding: %w", ref, err)
+		}
+		w.generic["spec"].(map[string]any)["template"] = tmpl
 	}
 	out, err := yaml.Marshal(w.obj)
 	if err != nil {

@@ -70,13 +70,14 @@ func TestGenericPathKeepsTheAllowLists(t *testing.T) {
 // TestTemplateCannotChangeSharedValues: sprig's set on .Values in one
 // request does not leak into the next.
 func TestTemplateCannotChangeSharedValues(t *testing.T) {
-	s, err := config.LoadIstio(config.IstioInputs{Config: []byte(`templates:
+	s, err := config.LoadInputData([]byte(`defaultTemplates: [mut]
+templates:
   mut: |
     metadata:
       annotations:
         seen: {{ .Values.leak | default "clean" | quote }}
     {{- $_ := set .Values "leak" "dirty" }}
-`), Values: []byte(`{"global": {}}`)})
+`), []byte(`{"global": {}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,11 +80,7 @@ func injectionCases(t testing.TB, dir string) []injectionCase {
 func defaultInstall(t testing.TB, dir string) *config.Snapshot {
 	t.Helper()
 	d := filepath.Join(dir, "istio-default-install")
-	in, err := config.ReadIstioFiles(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := config.LoadIstio(in)
+	s, err := config.LoadInputs(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
 	if err != nil {
 		t.Fatal(err)
 	}

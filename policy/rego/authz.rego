@@ -2,11 +2,11 @@
 # appends the generated part: one else-chain branch per policy rule with the
 # conditions inlined as literal comparisons, keyed by equalities on input.view
 # and input.labels so OPA's rule index selects the destination workload's
-# policies only (spec authz.md §5 item 5, §8), then PeerAuthentication, the
+# policies only (OPA's policy-performance docs, "Use indexed statements"), then PeerAuthentication, the
 # decision and `result` = [decision, PeerAuthentication mode, reports?, user headers?].
 package meshguard.authz
 
-# DISABLE means the sidecar does not terminate TLS: no peer identity (spec §2.3).
+# DISABLE means the sidecar does not terminate TLS: no peer identity.
 mtls if {
 	input.principal != ""
 	pa_eff.mode != "DISABLE"

@@ -1,11 +1,11 @@
 // Package certmanager runs the real cert-manager controllers and its CA
-// injector in-process against a test API server (spec certs.md §3.2). The
+// injector in-process against a test API server. The
 // cert-manager controller binary cannot be built from the module proxy (its
 // Venafi dependency is not served), but its public controller packages can:
 // they register themselves in init() and are constructed here from
 // controller.Known(), exactly as cmd/controller does, minus ACME, Vault,
 // Venafi and the ingress/gateway shims. The cert-manager webhook is not run:
-// tests must only create valid objects (spec certs.md §3.3).
+// tests must only create valid objects (no cert-manager webhook runs).
 package certmanager
 
 import (
@@ -173,7 +173,7 @@ func (s *Stack) startInjector(ctx context.Context, o Options) error {
 
 	cfg := rest.CopyConfig(o.Config)
 	// cainjector's server-side-apply field manager comes from the UserAgent;
-	// envtest leaves it empty, which the API server rejects (spec certs.md §3.2).
+	// envtest leaves it empty, which the API server rejects.
 	cfg.UserAgent = "cert-manager-cainjector/meshguard-test"
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{

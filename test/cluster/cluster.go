@@ -22,33 +22,23 @@ import (
 	"testing"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/meshguard/meshguard/scheme"
 	"github.com/meshguard/meshguard/validation"
 )
 
 //go:embed crds
 var crdFiles embed.FS
 
-// Scheme knows the core Kubernetes types, Istio's and cert-manager's.
-var Scheme = runtime.NewScheme()
-
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
-	utilruntime.Must(apiextensionsv1.AddToScheme(Scheme))
-	utilruntime.Must(istioscheme.AddToScheme(Scheme))
-	utilruntime.Must(cmapi.AddToScheme(Scheme))
-}
+// Scheme is meshguard's production scheme (package scheme): the clients of
+// the tests and of meshguard itself know the same types.
+var Scheme = scheme.Scheme
 
 // Options configure Launch.
 type Options struct {

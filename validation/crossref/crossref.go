@@ -1,12 +1,12 @@
-// Package crossref checks references between mesh objects at admission time
-// (spec validation.md §6, the analyzer checks IST0101, IST0109, IST0145,
-// IST0174): a VirtualService naming a missing Gateway, host or subset, mesh
+// Package crossref checks references between mesh objects, at admission time
+// and in `meshguard analyze` (package analysis), as Istio's analyzers IST0101,
+// IST0109, IST0132 and IST0145 do: a VirtualService naming a missing Gateway, host or subset, mesh
 // VirtualServices claiming the same host, DestinationRules for unknown hosts
 // and Gateways that conflict on selector, port and host.
 //
 // The checks read an in-memory Index that the webhook keeps up to date from a
 // controller-runtime cache. They are warnings by default, because GitOps
-// applies objects in any order (spec §6.2); a namespace labelled
+// applies objects in any order; a namespace labelled
 // meshguard.io/strict-references=true turns them into denials.
 package crossref
 
@@ -34,7 +34,19 @@ func (k Key) String() string { return k.Namespace + "/" + k.Name }
 type Finding struct {
 	Field   string
 	Message string
+	// Code is the Istio analyzer message code for this finding (IST0101
+	// ReferencedResourceNotFound, ...), as in Istio's
+	// pkg/config/analysis/msg/messages.yaml; `meshguard analyze` reports it.
+	Code string
 }
+
+// Istio analyzer codes the checks report.
+const (
+	CodeReferencedResourceNotFound                = "IST0101"
+	CodeConflictingMeshGatewayVirtualServiceHosts = "IST0109"
+	CodeVirtualServiceHostNotFoundInGateway       = "IST0132"
+	CodeConflictingGateways                       = "IST0145"
+)
 
 // Index holds the mesh objects the checks need. All methods are safe for
 // concurrent use; specs stored are never modified.
@@ -214,14 +226,14 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		gk := ix.gatewayKey(g, k.Namespace)
 		gw, ok := ix.gateways[gk]
 		if !ok {
-			out = append(out, Finding{spec.Child("gateways").Index(i).String(), fmt.Sprintf("gateway %s not found", gk)})
+			out = append(out, Finding{spec.Child("gateways").Index(i).String(), fmt.Sprintf("gateway %s not found", gk), CodeReferencedResourceNotFound})
 			continue
 		}
 		// IST0132: every VS host should be exposed by some server of the Gateway.
 		for j, h := range vs.GetHosts() {
 			if !gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
 				out = append(out, Finding{spec.Child("hosts").Index(j).String(),
-					fmt.Sprintf("host %q is not exposed by any server of Gateway %s", h, gk)})
+					fmt.Sprintf("host %q is not exposed by any server of Gateway %s", h, gk), CodeVirtualServiceHostNotFoundInGateway})
 			}
 		}
 	}
@@ -239,7 +251,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 				for _, oh := range other.GetHosts() {
 					if ix.fqdn(oh, ok.Namespace) == fh {
 						out = append(out, Finding{spec.Child("hosts").Index(i).String(),
-							fmt.Sprintf("host %q is also defined by mesh VirtualService %s; only one of them takes effect", h, ok)})
+							fmt.Sprintf("host %q is also defined by mesh VirtualService %s; only one of them takes effect", h, ok), CodeConflictingMeshGatewayVirtualServiceHosts})
 					}
 				}
 			}
@@ -251,7 +263,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		}
 		fh := ix.fqdn(d.GetHost(), k.Namespace)
 		if !ix.hostKnown(fh) {
-			out = append(out, Finding{p.Child("host").String(), fmt.Sprintf("host %q matches no Service or ServiceEntry", d.GetHost())})
+			out = append(out, Finding{p.Child("host").String(), fmt.Sprintf("host %q matches no Service or ServiceEntry", d.GetHost()), CodeReferencedResourceNotFound})
 		}
 		if d.GetSubset() != "" {
 			out = append(out, ix.checkSubset(p.Child("subset"), fh, d.GetSubset())...)
@@ -282,7 +294,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 
 // exportsOverlap reports whether two objects, exported with exportTo from
 // namespaces aNS and bNS, are both visible in at least one namespace: only
-// then do two VirtualServices for one host compete (spec §2.2 exportTo). An
+// then do two VirtualServices for one host compete (Istio's exportTo visibility). An
 // empty exportTo means every namespace (Istio's default mesh setting).
 func exportsOverlap(a []string, aNS string, b []string, bNS string) bool {
 	aAll, aSet := exportSet(a, aNS)
@@ -336,13 +348,13 @@ func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {
 		}
 	}
 	if len(drs) == 0 {
-		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, host)}}
+		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, host), CodeReferencedResourceNotFound}}
 	}
 	names := make([]string, len(drs))
 	for i, d := range drs {
 		names[i] = d.String()
 	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, strings.Join(names, ", "), host)}}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, strings.Join(names, ", "), host), CodeReferencedResourceNotFound}}
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
@@ -351,7 +363,7 @@ func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []F
 		return nil
 	}
 	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) {
-		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h)}}
+		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h), CodeReferencedResourceNotFound}}
 	}
 	return nil
 }
@@ -409,7 +421,7 @@ func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 						a, b := serverHost(h), serverHost(oh)
 						if a == b || covers(a, b) || covers(b, a) {
 							out = append(out, Finding{spec.Child("servers").Index(i).Child("hosts").Index(j).String(),
-								fmt.Sprintf("conflicts with Gateway %s: same selector, port %d and host %q", ok, s.GetPort().GetNumber(), oh)})
+								fmt.Sprintf("conflicts with Gateway %s: same selector, port %d and host %q", ok, s.GetPort().GetNumber(), oh), CodeConflictingGateways})
 						}
 					}
 				}
@@ -423,4 +435,19 @@ func sortedKeys[V any](m map[Key]V) []Key {
 	keys := slices.Collect(maps.Keys(m))
 	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
 	return keys
+}
+
+// Set records an object of any kind the index tracks (Gateway,
+// VirtualService, DestinationRule, ServiceEntry); other kinds are ignored.
+func (ix *Index) Set(kind string, k Key, spec proto.Message) {
+	switch s := spec.(type) {
+	case *networking.VirtualService:
+		ix.SetVirtualService(k, s)
+	case *networking.DestinationRule:
+		ix.SetDestinationRule(k, s)
+	case *networking.Gateway:
+		ix.SetGateway(k, s)
+	case *networking.ServiceEntry:
+		ix.SetServiceEntry(k, s)
+	}
 }

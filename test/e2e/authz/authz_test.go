@@ -5,12 +5,15 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr/testr"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -95,6 +98,8 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	addr := cluster.FreeAddr(t)
 	o := authz.DefaultOptions()
 	o.Addr = addr
+	httpAddr := cluster.FreeAddr(t)
+	o.HTTPAddr = httpAddr
 	o.Debounce = 20 * time.Millisecond
 	o.DecisionLog = "off"
 	if err := authz.Setup(mgr, o, nil, testr.New(t)); err != nil {
@@ -137,10 +142,30 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		if err != nil {
 			return 0, err
 		}
-		if resp.GetOkResponse() != nil {
-			return 200, nil
+		got := 200
+		if resp.GetOkResponse() == nil {
+			got = int(resp.GetDeniedResponse().GetStatus().GetCode())
 		}
-		return int(resp.GetDeniedResponse().GetStatus().GetCode()), nil
+		// The same request over HTTP ext_authz, as an Istio sidecar sends it.
+		hreq, err := http.NewRequestWithContext(ctx, "GET", "http://"+httpAddr+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		hreq.Host = "web.default"
+		hreq.Header.Set(authz.HeaderSourceAddress, "10.1.0.99:40000")
+		hreq.Header.Set(authz.HeaderDestinationAddress, podIP+":8080")
+		if principal != "" {
+			hreq.Header.Set(authz.HeaderXFCC, "By=spiffe://cluster.local/ns/default/sa/web;URI="+principal)
+		}
+		hresp, err := http.DefaultClient.Do(hreq)
+		if err != nil {
+			return 0, err
+		}
+		hresp.Body.Close()
+		if hresp.StatusCode != got {
+			return 0, fmt.Errorf("%s %s: gRPC %d, HTTP %d", principal, path, got, hresp.StatusCode)
+		}
+		return got, nil
 	}
 	// within waits (polling, no sleep) until the verdict for path is want, at most 1 s.
 	within := func(step, principal, path string, want int) {
@@ -187,5 +212,99 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	}
 	if got, err := status("spiffe://cluster.local/ns/default/sa/sleep", "/index"); err != nil || got != 200 {
 		t.Fatalf("STRICT mTLS: %d %v", got, err)
+	}
+	if out, err := c.Kubectl(ctx, "", "delete", "peerauthentication", "-n", "default", "default"); err != nil {
+		t.Fatalf("kubectl delete: %v %s", err, out)
+	}
+
+	// Issue 12 defect 1: the OLDEST namespace PeerAuthentication is selected
+	// even without a mode (it then inherits the mesh default PERMISSIVE), so a
+	// newer DISABLE one changes nothing and the DENY on the peer principal
+	// still matches (Istio's ComposePeerAuthentication). The names sort the
+	// other way round, so creation time, not the name, must decide.
+	const sleep = "spiffe://cluster.local/ns/default/sa/sleep"
+	applyAndAge(ctx, t, c, paUnsetOld)
+	if out, err := c.Kubectl(ctx, denySameNamespace, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v %s", err, out)
+	}
+	within("DENY on principals", sleep, "/index", 403)
+	if out, err := c.Kubectl(ctx, paDisableNew, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v %s", err, out)
+	}
+	peers := authz.DefaultMetrics().Policies.WithLabelValues("PeerAuthentication")
+	if err := cluster.Eventually(5*time.Second, func() error {
+		if n := promtestutil.ToFloat64(peers); n != 2 {
+			return fmt.Errorf("snapshot has %v PeerAuthentications, want 2", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := status(sleep, "/index"); err != nil || got != 403 {
+		t.Fatalf("older UNSET + newer DISABLE PeerAuthentication: mTLS request from default got %d %v, want 403 (Istio denies)", got, err)
+	}
+	if got, err := status("", "/index"); err != nil || got != 200 {
+		t.Fatalf("older UNSET + newer DISABLE: plaintext got %d %v, want 200", got, err)
+	}
+	// Without the older one, DISABLE decides: no peer identity, the DENY no longer matches.
+	if out, err := c.Kubectl(ctx, "", "delete", "peerauthentication", "-n", "default", "z-unset-old"); err != nil {
+		t.Fatalf("kubectl delete: %v %s", err, out)
+	}
+	within("newer DISABLE alone", sleep, "/index", 200)
+}
+
+const paUnsetOld = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: z-unset-old
+  namespace: default
+spec: {}
+`
+
+const paDisableNew = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: a-disable-new
+  namespace: default
+spec:
+  mtls:
+    mode: DISABLE
+`
+
+const denySameNamespace = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-default-peers
+  namespace: default
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/*"]
+`
+
+// applyAndAge applies doc and waits (polling the clock, no sleep) until a
+// later object gets a strictly later creationTimestamp (one-second resolution).
+func applyAndAge(ctx context.Context, t *testing.T, c *cluster.Cluster, doc string) {
+	t.Helper()
+	if out, err := c.Kubectl(ctx, doc, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v %s", err, out)
+	}
+	out, err := c.Kubectl(ctx, "", "get", "peerauthentication", "-n", "default", "z-unset-old", "-o", "jsonpath={.metadata.creationTimestamp}")
+	if err != nil {
+		t.Fatalf("kubectl get: %v %s", err, out)
+	}
+	created, err := time.Parse(time.RFC3339, strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("creationTimestamp %q: %v", out, err)
+	}
+	if err := cluster.Eventually(3*time.Second, func() error {
+		if !time.Now().Truncate(time.Second).After(created) {
+			return fmt.Errorf("still within the creation second")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -233,7 +233,7 @@ func hasExpression(sel *metav1.LabelSelector, key string, op metav1.LabelSelecto
 // TestInjectionSelectors evaluates the rendered selectors the way the API
 // server does: for every namespace/pod labelling at most one entry may call
 // /inject (no double injection), and the one that does follows Istio's
-// enable matrix (injection.md §1.1) plus the own-namespace exclusion.
+// enable matrix (Istio's mutatingwebhook.yaml) plus the own-namespace exclusion.
 func TestInjectionSelectors(t *testing.T) {
 	type labelsMap = map[string]string
 	cases := []struct {

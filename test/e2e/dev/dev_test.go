@@ -1,4 +1,4 @@
-// Package dev runs `meshguard dev` (what `make run` runs) as a newcomer would:
+// Package dev runs `meshguard dev` (what `make run` runs: a -tags dev build) as a newcomer would:
 // it waits for the printed instructions, pastes the printed commands into a
 // shell, checks what they show, then stops it with Ctrl-C (SIGINT) and checks
 // that nothing is left behind.
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestDevPrintsCommandsThatWork(t *testing.T) {
-	bin, err := binary.Path()
+	bin, err := binary.DevPath()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,23 +104,7 @@ func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *mesh
 	go func() { m.exited <- m.cmd.Wait() }()
 	t.Cleanup(func() { _ = m.cmd.Process.Kill() })
 
-	if err := cluster.Eventually(time.Minute, func() error {
-		select {
-		case err := <-m.exited:
-			m.exited <- err
-			return fmt.Errorf("meshguard exited: %v", err)
-		default:
-		}
-		resp, err := http.Get(m.readyzURL)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	}); err != nil {
+	if err := cluster.Eventually(time.Minute, cluster.ProcessReady(m.exited, m.readyzURL)); err != nil {
 		t.Fatal(err)
 	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "certs", "ca.crt"))

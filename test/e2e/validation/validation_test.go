@@ -273,7 +273,7 @@ func TestValidationWebhookE2E(t *testing.T) {
 	})
 
 	// 40 000 "é" are 40 000 characters (inside the CRD's maxLength 65536) but
-	// 80 000 bytes: only meshguard's 64 KiB rule (spec §3.9) rejects it.
+	// 80 000 bytes: only meshguard's 64 KiB rule (docs/compatibility.md "TrafficExtension") rejects it.
 	t.Run("TrafficExtension with over 64 KiB of Lua denied by the webhook", func(t *testing.T) {
 		te := func(code string) string {
 			return "apiVersion: extensions.istio.io/v1alpha1\nkind: TrafficExtension\nmetadata:\n  name: lua\n  namespace: " + ns +

@@ -24,7 +24,7 @@ meshguard-sidecar-injector{{ if not (include "meshguard.isDefaultRevision" .) }}
 meshguard-validator{{ if not (include "meshguard.isDefaultRevision" .) }}-{{ .Values.revision }}{{ end }}
 {{- end -}}
 
-{{/* cert-manager object names (certs.md §2.1: selfSigned -> CA -> CA Issuer -> serving). */}}
+{{/* cert-manager object names (selfSigned -> CA -> CA Issuer -> serving). */}}
 {{- define "meshguard.servingCertName" -}}{{ include "meshguard.name" . }}-serving{{- end -}}
 {{- define "meshguard.servingSecretName" -}}{{ include "meshguard.name" . }}-serving-tls{{- end -}}
 {{- define "meshguard.caName" -}}{{ include "meshguard.name" . }}-ca{{- end -}}

@@ -17,10 +17,10 @@ import (
 
 // Istio's injector reads three inputs: the `config` and `values` keys of
 // ConfigMap istio-sidecar-injector and the `mesh` key of ConfigMap istio.
-// This file reads them, as raw key content or as whole ConfigMap YAML, from
-// files (meshguard inject --injectConfigFile/--valuesFile/--meshConfigFile,
-// like istioctl kube-inject) or from the cluster (webhook), into one
-// Snapshot.
+// This file is the one loader of them, as raw key content or as whole
+// ConfigMap YAML, from files (meshguard inject --injectConfigFile/
+// --valuesFile/--meshConfigFile, like istioctl kube-inject; the webhook's
+// file flags) or from the cluster (the webhook), into one Snapshot.
 
 // Names of Istio's ConfigMaps and their keys (Istio's defaults).
 const (
@@ -31,20 +31,23 @@ const (
 	KeyMesh               = "mesh"
 )
 
-// MaxInputBytes bounds one input file (a ConfigMap holds at most 1 MiB).
-const MaxInputBytes = 4 << 20
+// MaxInputBytes bounds one input file (a ConfigMap holds at most 1 MiB; a
+// file may hold a whole ConfigMap YAML with escaping).
+const MaxInputBytes = 8 << 20
 
-// InjectorConfig is the `config` key of ConfigMap istio-sidecar-injector
-// (Istio pkg/kube/inject/inject.go Config). Unknown keys (e.g. the legacy
-// `template`) are ignored, as Istio does.
+// InjectorConfig is the `config` key of Istio's istio-sidecar-injector
+// ConfigMap (Istio's pkg/kube/inject/webhook.go Config).
 type InjectorConfig struct {
-	Policy               string                 `json:"policy"`
-	DefaultTemplates     []string               `json:"defaultTemplates"`
-	Templates            map[string]string      `json:"templates"`
-	Aliases              map[string][]string    `json:"aliases"`
-	NeverInjectSelector  []metav1.LabelSelector `json:"neverInjectSelector"`
-	AlwaysInjectSelector []metav1.LabelSelector `json:"alwaysInjectSelector"`
-	InjectedAnnotations  map[string]string      `json:"injectedAnnotations"`
+	Policy               string                 `json:"policy,omitempty"`
+	NeverInjectSelector  []metav1.LabelSelector `json:"neverInjectSelector,omitempty"`
+	AlwaysInjectSelector []metav1.LabelSelector `json:"alwaysInjectSelector,omitempty"`
+	InjectedAnnotations  map[string]string      `json:"injectedAnnotations,omitempty"`
+	DefaultTemplates     []string               `json:"defaultTemplates,omitempty"`
+	Aliases              map[string][]string    `json:"aliases,omitempty"`
+	Templates            map[string]string      `json:"templates,omitempty"`
+	// Template is Istio's deprecated single template; stock installs carry a
+	// placeholder there that Istio ignores when templates is set.
+	Template string `json:"template,omitempty"`
 }
 
 // Templates are the injection templates in effect, parsed once.
@@ -64,41 +67,48 @@ type Templates struct {
 	AlwaysGeneric bool
 }
 
-// Select is the template names a pod with these annotations gets (Istio
-// selectTemplates, aliases expanded).
+// Select is the template names a pod with these annotations gets (Istio's
+// pkg/kube/inject/inject.go selectTemplates, aliases expanded).
 func (t *Templates) Select(annotations map[string]string) []string {
 	return template.SelectTemplates(annotations, t.Defaults, t.Aliases)
 }
 
-// IstioInputs are the three inputs as raw key content (empty: not given).
-// The Source fields name where each came from, for errors.
-type IstioInputs struct {
+// Inputs are Istio's three injector inputs, each the key's content or the
+// whole ConfigMap YAML (nil or blank: not given, Istio's defaults). The
+// Source fields say where each came from, for errors.
+type Inputs struct {
 	Config, Values, Mesh                   []byte
 	ConfigSource, ValuesSource, MeshSource string
 }
 
-// ReadIstioFiles reads the three input files (empty path: not given); each
-// may hold the key's content or the whole ConfigMap.
-func ReadIstioFiles(configPath, valuesPath, meshPath string) (IstioInputs, error) {
-	in := IstioInputs{ConfigSource: configPath, ValuesSource: valuesPath, MeshSource: meshPath}
+// LoadInputs reads Istio's three injector inputs as `istioctl kube-inject`
+// takes them (--injectConfigFile, --valuesFile, --meshConfigFile) and loads
+// them. An empty path means Istio's defaults.
+func LoadInputs(injectConfigPath, valuesPath, meshPath string) (*Snapshot, error) {
+	in := Inputs{ConfigSource: injectConfigPath, ValuesSource: valuesPath, MeshSource: meshPath}
 	var errs []error
-	read := func(path, key string) []byte {
+	read := func(path, what string) []byte {
 		if path == "" {
 			return nil
 		}
 		b, err := readBounded(path)
-		if err == nil {
-			b, err = KeyContent(b, key)
-		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			errs = append(errs, fmt.Errorf("reading %s %s: %w", what, path, err))
 		}
 		return b
 	}
-	in.Config = read(configPath, KeyConfig)
-	in.Values = read(valuesPath, KeyValues)
-	in.Mesh = read(meshPath, KeyMesh)
-	return in, errors.Join(errs...)
+	in.Config = read(injectConfigPath, "injector config")
+	in.Values = read(valuesPath, "injector values")
+	in.Mesh = read(meshPath, "mesh config")
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return in.Load()
+}
+
+// LoadInputData is LoadInputs over file contents.
+func LoadInputData(cfgData, valuesData, meshData []byte) (*Snapshot, error) {
+	return Inputs{Config: cfgData, Values: valuesData, Mesh: meshData}.Load()
 }
 
 func readBounded(path string) ([]byte, error) {
@@ -121,15 +131,14 @@ func readBounded(path string) ([]byte, error) {
 // (kind: ConfigMap), the content of its key.
 func KeyContent(data []byte, key string) ([]byte, error) {
 	var cm struct {
-		APIVersion string                `json:"apiVersion"`
-		Kind       string                `json:"kind"`
-		Metadata   struct{ Name string } `json:"metadata"`
-		Data       map[string]string     `json:"data"`
+		Kind     string                `json:"kind"`
+		Metadata struct{ Name string } `json:"metadata"`
+		Data     map[string]string     `json:"data"`
 	}
 	// Raw key content is a YAML or JSON mapping without kind; anything that
 	// does not parse is left to the key's own parser to report.
 	if err := yaml.Unmarshal(data, &cm); err != nil || cm.Kind != "ConfigMap" {
-		return data, nil
+		return data, nil //nolint:nilerr // not a ConfigMap: raw key content
 	}
 	v, ok := cm.Data[key]
 	if !ok {
@@ -147,29 +156,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// LoadIstio validates the three inputs together into one Snapshot. The
+func blank(b []byte) bool { return len(strings.TrimSpace(string(b))) == 0 }
+
+// Load validates the three inputs together into one Snapshot. The
 // injector config's policy, selectors and injected annotations take the
-// place of the values' (Istio reads them from `config` only); the
-// templates are the config's plus values.sidecarInjectorWebhook.templates,
-// which win on a name clash, as Istio's chart merges them into `config`.
-func LoadIstio(in IstioInputs) (*Snapshot, error) {
-	src := func(s, def string) string {
-		if s == "" {
-			return def
+// place of the values' (Istio's pkg/kube/inject/webhook.go injectRequired
+// reads them from Config only); the templates are the config's plus
+// values.sidecarInjectorWebhook.templates, which win on a name clash, as
+// Istio's chart merges them into `config`.
+func (in Inputs) Load() (*Snapshot, error) {
+	name := func(what, src string) string {
+		if src == "" {
+			return what
 		}
-		return s
+		return what + " " + src
+	}
+	cfgName, valuesName, meshName := name("injector config", in.ConfigSource), name("injector values", in.ValuesSource), name("mesh config", in.MeshSource)
+	var err error
+	if in.Config, err = KeyContent(in.Config, KeyConfig); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgName, err)
+	}
+	if in.Values, err = KeyContent(in.Values, KeyValues); err != nil {
+		return nil, fmt.Errorf("%s: %w", valuesName, err)
+	}
+	if in.Mesh, err = KeyContent(in.Mesh, KeyMesh); err != nil {
+		return nil, fmt.Errorf("%s: %w", meshName, err)
 	}
 	var cfg *InjectorConfig
-	if len(strings.TrimSpace(string(in.Config))) > 0 {
-		cfg = &InjectorConfig{}
-		if err := yaml.Unmarshal(in.Config, cfg); err != nil {
-			return nil, fmt.Errorf("injector config %s: %w", src(in.ConfigSource, "(config)"), err)
+	if !blank(in.Config) {
+		if cfg, err = parseInjectorConfig(in.Config); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgName, err)
 		}
 	}
 	values := map[string]any{}
-	if len(strings.TrimSpace(string(in.Values))) > 0 {
+	if !blank(in.Values) {
 		if err := yaml.Unmarshal(in.Values, &values); err != nil {
-			return nil, fmt.Errorf("injector values %s: %w", src(in.ValuesSource, "(values)"), err)
+			return nil, fmt.Errorf("%s: %w", valuesName, err)
 		}
 		if values == nil {
 			values = map[string]any{}
@@ -177,18 +199,35 @@ func LoadIstio(in IstioInputs) (*Snapshot, error) {
 	}
 	typedValues, err := withConfig(values, cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", valuesName, err)
 	}
 	s, err := Load(in.Mesh, typedValues)
 	if err != nil {
+		if in.MeshSource != "" || in.ValuesSource != "" {
+			return nil, fmt.Errorf("%s, %s: %w", valuesName, meshName, err)
+		}
 		return nil, err
 	}
 	t, err := templatesOf(cfg, values, s)
 	if err != nil {
-		return nil, fmt.Errorf("injector config %s: %w", src(in.ConfigSource, "(config)"), err)
+		return nil, fmt.Errorf("%s: %w", cfgName, err)
 	}
 	s.Templates = t
 	return s, nil
+}
+
+// parseInjectorConfig parses the injector `config` key content.
+func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
+	var c InjectorConfig
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	switch c.Policy {
+	case "", "enabled", "disabled":
+	default:
+		return nil, fmt.Errorf("config.policy: %q is not enabled or disabled", c.Policy)
+	}
+	return &c, nil
 }
 
 // withConfig returns the values JSON the typed Values are parsed from:
@@ -247,8 +286,13 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 			if !ok {
 				return nil, fmt.Errorf("values sidecarInjectorWebhook.templates.%s: not a string", k)
 			}
-			raw[k] = str
+			// An empty entry is the chart's default (no custom template).
+			if strings.TrimSpace(str) != "" {
+				raw[k] = str
+			}
 		}
+	} else if t, ok := siw["templates"]; ok && t != nil {
+		return nil, errors.New("values sidecarInjectorWebhook.templates: not a map")
 	}
 	if vd, ok := siw["defaultTemplates"].([]any); ok && len(vd) > 0 {
 		defaults = nil
@@ -260,17 +304,32 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 			defaults = append(defaults, str)
 		}
 	}
-	if cfg == nil && len(raw) == 0 {
-		return nil, nil
-	}
 	if len(defaults) == 0 {
-		defaults = []string{"sidecar"} // Istio UnmarshalConfig's default
+		defaults = []string{"sidecar"} // Istio's UnmarshalConfig default
+	}
+	if len(raw) == 0 {
+		// No templates given: meshguard's built-in ones, which inject the
+		// sidecar by default.
+		for _, name := range template.SelectTemplates(nil, defaults, aliases) {
+			if name != "sidecar" {
+				return nil, fmt.Errorf("defaultTemplates: template %q (from %q) is not defined in templates", name, strings.Join(defaults, ","))
+			}
+		}
+		return nil, nil
 	}
 	set, err := template.Parse(raw, template.Options{ProxyConfigJSON: ProxyConfigJSON})
 	if err != nil {
 		return nil, err
 	}
 	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values}
+	// A default template that does not exist would fail every pod at
+	// admission (Istio's "requested template ... not found"): refuse the
+	// configuration instead.
+	for _, name := range t.Select(nil) {
+		if !set.Has(name) {
+			return nil, fmt.Errorf("defaultTemplates: template %q (from %q) is not defined in templates", name, strings.Join(defaults, ","))
+		}
+	}
 	for name, text := range raw {
 		if v, ok := template.StockOf(name, text); ok {
 			t.Stock[name] = v

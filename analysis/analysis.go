@@ -1,0 +1,193 @@
+// Package analysis runs meshguard's cross-resource checks over a whole set of
+// objects (files or a cluster snapshot) and reports them as Istio analyzer
+// messages (code, level, object, field), as `istioctl analyze` does. The
+// checks themselves are validation/crossref's: the webhook and analyze share
+// one implementation; this package only builds the index from the whole set
+// and gives each finding its Istio code and level.
+package analysis
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// Level is an analyzer message level, ordered Info < Warning < Error as in
+// Istio's pkg/config/analysis/diag/level.go.
+type Level int
+
+const (
+	Info Level = iota
+	Warning
+	Error
+)
+
+func (l Level) String() string {
+	switch l {
+	case Error:
+		return "Error"
+	case Warning:
+		return "Warning"
+	}
+	return "Info"
+}
+
+// MarshalText makes JSON output print the level by name.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// ParseLevel reads a --failure-threshold value (case-insensitive).
+func ParseLevel(s string) (Level, error) {
+	switch strings.ToLower(s) {
+	case "error":
+		return Error, nil
+	case "warning":
+		return Warning, nil
+	case "info":
+		return Info, nil
+	}
+	return 0, fmt.Errorf("unknown level %q (Info, Warning or Error)", s)
+}
+
+// MessageType is one Istio analyzer message: code, name and level as in
+// Istio's pkg/config/analysis/msg/messages.yaml.
+type MessageType struct {
+	Code  string
+	Name  string
+	Level Level
+}
+
+// SchemaValidationError is the code for an object that fails validation.
+const SchemaValidationError = "IST0106"
+
+// Types maps each code meshguard reports to its Istio name and level.
+var Types = map[string]MessageType{
+	crossref.CodeReferencedResourceNotFound:                {crossref.CodeReferencedResourceNotFound, "ReferencedResourceNotFound", Error},
+	SchemaValidationError:                                  {SchemaValidationError, "SchemaValidationError", Error},
+	crossref.CodeConflictingMeshGatewayVirtualServiceHosts: {crossref.CodeConflictingMeshGatewayVirtualServiceHosts, "ConflictingMeshGatewayVirtualServiceHosts", Error},
+	crossref.CodeVirtualServiceHostNotFoundInGateway:       {crossref.CodeVirtualServiceHostNotFoundInGateway, "VirtualServiceHostNotFoundInGateway", Warning},
+	crossref.CodeConflictingGateways:                       {crossref.CodeConflictingGateways, "ConflictingGateways", Error},
+}
+
+// Object is one mesh object of the set analysed, with its decoded spec.
+type Object struct {
+	Kind, Namespace, Name string
+	Origin                string // where it came from (file#doc), for messages
+	Spec                  proto.Message
+}
+
+// Input is the whole set: mesh objects, plus the Kubernetes Services and
+// namespace labels they may refer to.
+type Input struct {
+	Objects  []Object
+	Services []crossref.Key
+	// Namespaces maps a namespace to its labels (may be nil).
+	Namespaces map[string]map[string]string
+	Domain     string
+	// Invalid lists objects that failed single-object validation; they are
+	// reported as IST0106 and left out of the cross-resource checks.
+	Invalid []Message
+}
+
+// Message is one analyzer result.
+type Message struct {
+	Code      string `json:"code"`
+	Name      string `json:"name"`
+	Level     Level  `json:"level"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Object    string `json:"object"`
+	Origin    string `json:"origin,omitempty"`
+	Field     string `json:"field,omitempty"`
+	Message   string `json:"message"`
+}
+
+// String renders the message as istioctl analyze's log format does:
+// "Error [IST0101] (VirtualService ns/name) text".
+func (m Message) String() string {
+	s := fmt.Sprintf("%s [%s] (%s %s/%s", m.Level, m.Code, m.Kind, m.Namespace, m.Object)
+	if m.Origin != "" {
+		s += " " + m.Origin
+	}
+	s += ") "
+	if m.Field != "" {
+		s += m.Field + ": "
+	}
+	return s + m.Message
+}
+
+// Analyze runs every cross-resource check on every object of in and returns
+// the messages sorted by level (highest first), then object and field.
+func Analyze(in Input) []Message {
+	ix := crossref.NewIndex(in.Domain)
+	for _, s := range in.Services {
+		ix.SetService(s.Namespace, s.Name, true)
+	}
+	for ns, labels := range in.Namespaces {
+		ix.SetNamespace(ns, labels, true)
+	}
+	for _, o := range in.Objects {
+		ix.Set(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec)
+	}
+	ix.SetReady()
+	out := slices.Clone(in.Invalid)
+	for _, o := range in.Objects {
+		if dr, ok := o.Spec.(*networking.DestinationRule); ok {
+			out = append(out, noServerCertVerification(o, dr)...)
+		}
+		for _, f := range ix.Check(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec) {
+			t, ok := Types[f.Code]
+			if !ok { // a crossref check without an Istio analyzer: meshguard's own warning
+				t = MessageType{Code: f.Code, Name: "MeshguardCrossReference", Level: Warning}
+			}
+			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
+				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: f.Message})
+		}
+	}
+	Sort(out)
+	return out
+}
+
+// Sort orders messages by level (highest first), then object and field.
+func Sort(msgs []Message) {
+	slices.SortStableFunc(msgs, func(a, b Message) int {
+		if a.Level != b.Level {
+			return int(b.Level - a.Level)
+		}
+		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Object+"/"+a.Field, b.Kind+"/"+b.Namespace+"/"+b.Object+"/"+b.Field)
+	})
+}
+
+// OrgRule is the code of an organisation rule's message: Istio has no
+// analyzer for them, so meshguard uses its own prefix.
+const OrgRule = "MG0001"
+
+// OrgRuleMessages turns an organisation-rule verdict on o into messages:
+// deny is Error, warn is Warning, and an evaluation error is an Error (fail closed).
+func OrgRuleMessages(o Object, v orgrules.Verdict, err error) []Message {
+	msg := func(l Level, text string) Message {
+		return Message{Code: OrgRule, Name: "OrganisationRule", Level: l, Kind: o.Kind, Namespace: o.Namespace,
+			Object: o.Name, Origin: o.Origin, Message: text}
+	}
+	if err != nil {
+		return []Message{msg(Error, err.Error())}
+	}
+	var out []Message
+	for _, m := range v.Deny {
+		out = append(out, msg(Error, m))
+	}
+	for _, m := range v.Warn {
+		out = append(out, msg(Warning, m))
+	}
+	return out
+}
+
+// Exceeds reports whether any message is at or above threshold.
+func Exceeds(msgs []Message, threshold Level) bool {
+	return slices.ContainsFunc(msgs, func(m Message) bool { return m.Level >= threshold })
+}

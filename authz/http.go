@@ -1,0 +1,253 @@
+package authz
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Attribute headers the HTTP protocol cannot carry otherwise. Envoy's HTTP
+// ext_authz client sends only the original request's headers
+// (source/extensions/filters/common/ext_authz/ext_authz_http_impl.cc
+// RawHttpClientImpl::check), so the connection attributes the gRPC
+// CheckRequest carries come from headers the operator adds with the Istio
+// provider's includeAdditionalHeadersInCheck, which Envoy evaluates with its
+// formatter and which overwrite a client-sent header of the same name
+// (docs/operations.md "HTTP ext_authz").
+const (
+	HeaderSourceAddress      = "x-meshguard-source-address"      // %DOWNSTREAM_REMOTE_ADDRESS%
+	HeaderDestinationAddress = "x-meshguard-destination-address" // %DOWNSTREAM_LOCAL_ADDRESS%
+	HeaderSNI                = "x-meshguard-sni"                 // %REQUESTED_SERVER_NAME%
+	HeaderXFCC               = "x-forwarded-client-cert"
+)
+
+// httpHandler serves Envoy's HTTP ext_authz protocol: the original method,
+// the original path appended to the provider's pathPrefix, the allowed
+// request headers. It builds the CheckRequest Envoy's gRPC client would have
+// sent for the same request and decides it through the same path as Check,
+// so both protocols give one verdict. 200 allows; a denial carries the
+// status, headers and body meant for the downstream client.
+func (s *Server) httpHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := checkRequestFromHTTP(r, s.opts.HTTPPathPrefix)
+		if err != nil {
+			// Fail closed on what cannot be understood, logged with what was read.
+			req = &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+				Http: &authv3.AttributeContext_HttpRequest{Method: r.Method, Path: r.URL.Path, Host: r.Host}}}}
+		}
+		d := s.decide(r.Context(), req, err, "http")
+		h := w.Header()
+		h.Set(HeaderDecisionID, d.id)
+		if d.verdict.Policy != "" {
+			h.Set(HeaderPolicy, d.verdict.Policy)
+		}
+		if d.verdict.Allowed {
+			for k, v := range d.verdict.ResponseHeaders {
+				h.Set(k, v)
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		h.Set("Content-Type", "text/plain")
+		status := d.verdict.Status
+		if status < 400 || status > 599 {
+			status = http.StatusForbidden
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(deniedBody(d.verdict)))
+	})
+}
+
+// checkRequestFromHTTP maps an HTTP ext_authz request to the CheckRequest
+// attributes the policy engine evaluates.
+func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequest, error) {
+	uri := r.RequestURI
+	if !strings.HasPrefix(uri, pathPrefix) {
+		return nil, fmt.Errorf("path %q does not start with the path prefix %q", uri, pathPrefix)
+	}
+	path := uri[len(pathPrefix):]
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("path %q: the original path after prefix %q must start with /", uri, pathPrefix)
+	}
+	headers := make(map[string]string, len(r.Header)+3)
+	for k, vs := range r.Header {
+		k = strings.ToLower(k)
+		switch k {
+		case "content-length", HeaderSourceAddress, HeaderDestinationAddress, HeaderSNI:
+			continue
+		}
+		headers[k] = strings.Join(vs, ",")
+	}
+	headers[":method"], headers[":path"], headers[":authority"] = r.Method, path, r.Host
+
+	attrs := &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{},
+		Destination: &authv3.AttributeContext_Peer{},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: r.Method, Path: path, Host: r.Host, Headers: headers, Protocol: r.Proto,
+		}},
+	}
+	if v := r.Header.Values(HeaderXFCC); len(v) > 0 {
+		peer, local, err := xfccPrincipals(strings.Join(v, ","))
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", HeaderXFCC, err)
+		}
+		attrs.Source.Principal, attrs.Destination.Principal = peer, local
+	}
+	var err error
+	if attrs.Source.Address, err = headerAddress(r, HeaderSourceAddress); err != nil {
+		return nil, err
+	}
+	if attrs.Destination.Address, err = headerAddress(r, HeaderDestinationAddress); err != nil {
+		return nil, err
+	}
+	if sni := r.Header.Get(HeaderSNI); sni != "" {
+		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: sni}
+	}
+	return &authv3.CheckRequest{Attributes: attrs}, nil
+}
+
+// headerAddress parses an ip:port attribute header (absent: nil).
+func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
+	v := r.Header.Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return nil, fmt.Errorf("header %s %q: want ip:port: %w", name, v, err)
+	}
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: ap.Addr().Unmap().String(), PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(ap.Port())}}}}, nil
+}
+
+// xfccPrincipals reads x-forwarded-client-cert as Istio's sidecar sets it on
+// inbound mTLS requests (forward_client_cert_details APPEND_FORWARD with
+// set_current_client_cert_details uri, in pilot/pkg/networking/core
+// buildSidecarInboundHTTPOpts; Envoy removes the header on connections without a
+// client certificate). Only the last element is the sidecar's own: earlier
+// ones were forwarded from the client and are not trusted. URI is the peer's
+// URI SAN (Envoy's source.principal), By the sidecar's (destination.principal).
+func xfccPrincipals(v string) (peer, local string, err error) {
+	elems, err := splitQuoted(v, ',')
+	if err != nil {
+		return "", "", err
+	}
+	last := strings.TrimSpace(elems[len(elems)-1])
+	pairs, err := splitQuoted(last, ';')
+	if err != nil {
+		return "", "", err
+	}
+	for _, p := range pairs {
+		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			return "", "", fmt.Errorf("element %q: pair %q without =", last, p)
+		}
+		if val, err = unquote(val); err != nil {
+			return "", "", fmt.Errorf("element %q: %w", last, err)
+		}
+		switch strings.ToLower(k) {
+		case "uri":
+			if peer == "" { // the first URI SAN, as Envoy's source.principal
+				peer = val
+			}
+		case "by":
+			if local == "" {
+				local = val
+			}
+		}
+	}
+	return peer, local, nil
+}
+
+// splitQuoted splits s at sep outside double quotes (backslash escapes).
+func splitQuoted(s string, sep byte) ([]string, error) {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == sep && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	if quoted {
+		return nil, errors.New("unterminated quote")
+	}
+	return append(out, s[start:]), nil
+}
+
+func unquote(v string) (string, error) {
+	if !strings.HasPrefix(v, `"`) {
+		return v, nil
+	}
+	if len(v) < 2 || !strings.HasSuffix(v, `"`) {
+		return "", fmt.Errorf("bad quoted value %q", v)
+	}
+	var b strings.Builder
+	for i := 1; i < len(v)-1; i++ {
+		if v[i] == '\\' && i+1 < len(v)-1 {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String(), nil
+}
+
+// HTTPServer builds the HTTP ext_authz server: bounded headers (the gRPC
+// message size limit), bounded read/idle times, optional TLS from the same
+// configuration as the gRPC port. The body is never read: Envoy's
+// includeRequestBodyInCheck is not evaluated by any policy field.
+func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           http.MaxBytesHandler(s.httpHandler(), 0),
+		TLSConfig:         tlsConfig,
+		MaxHeaderBytes:    s.opts.MaxRecvMsgSize,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       s.opts.KeepaliveTime,
+		ErrorLog:          nil,
+	}
+}
+
+// ServeHTTP serves HTTP ext_authz on lis until ctx is done, then shuts down
+// gracefully (bounded).
+func (s *Server) ServeHTTP(ctx context.Context, lis net.Listener, tlsConfig *tls.Config) error {
+	hs := s.HTTPServer(tlsConfig)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(lis, "", "")
+			return
+		}
+		errc <- hs.Serve(lis)
+	}()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("ext_authz HTTP server on %s: %w", lis.Addr(), err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	return nil
+}

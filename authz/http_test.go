@@ -1,0 +1,305 @@
+package authz
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// protocolPolicies: a DENY, a workload ALLOW, a dry-run DENY and an AUDIT
+// policy for foo/web-1 (10.0.1.1).
+const protocolPolicies = denyAdmin + `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-bar-get, namespace: foo}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/bar/sa/client"]}}]
+    to: [{operation: {methods: ["GET"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: dry-deny, namespace: foo, annotations: {istio.io/dry-run: "true"}}
+spec:
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/dry"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-all, namespace: foo}
+spec:
+  action: AUDIT
+  rules:
+  - to: [{operation: {paths: ["/audit/*"]}}]
+`
+
+type protocolCase struct {
+	name, method, path, principal string
+	wantStatus                    int    // Istio's verdict: 200 allow, 403 deny
+	wantPolicy                    string // deciding policy ("" when none)
+	wantMeta                      map[string]string
+}
+
+// Expected verdicts follow Istio's documented evaluation order (CUSTOM, DENY,
+// ALLOW; dry-run and AUDIT never change the verdict), worked out by hand
+// from the policies above.
+var protocolCases = []protocolCase{
+	{name: "allowed principal", method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 200, wantPolicy: "foo/allow-bar-get"},
+	{name: "deny wins over allow", method: "GET", path: "/admin/x", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 403, wantPolicy: "foo/deny-admin"},
+	{name: "method not allowed", method: "POST", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 403},
+	{name: "plaintext has no principal", method: "GET", path: "/index", wantStatus: 403},
+	{name: "other principal", method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/baz/sa/client", wantStatus: 403},
+	{name: "query is not part of the path", method: "GET", path: "/admin?x=1", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 403, wantPolicy: "foo/deny-admin"},
+	{name: "dry-run deny does not deny", method: "GET", path: "/dry", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 200, wantPolicy: "foo/allow-bar-get",
+		wantMeta: map[string]string{"istio_dry_run_deny_shadow_effective_policy_id": "ns[foo]-policy[dry-deny]-rule[0]", "istio_dry_run_deny_shadow_engine_result": "denied"}},
+	{name: "audit does not change the verdict", method: "GET", path: "/audit/x", principal: "spiffe://cluster.local/ns/bar/sa/client", wantStatus: 200, wantPolicy: "foo/allow-bar-get",
+		wantMeta: map[string]string{"access_log_hint": "true", "meshguard_audit_policy_id": "ns[foo]-policy[audit-all]-rule[0]"}},
+}
+
+type protocolServers struct {
+	grpc       authv3.AuthorizationClient
+	httpURL    string
+	httpClient *http.Client
+	pool       *x509.CertPool
+}
+
+// startBoth serves one Server over gRPC and HTTP, both with the same mutual
+// TLS configuration, on loopback.
+func startBoth(t *testing.T, policies string, o Options) protocolServers {
+	t.Helper()
+	ca, caKey := newCA(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{leaf(t, ca, caKey, "server", []string{"127.0.0.1"})}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	clientTLS := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{leaf(t, ca, caKey, "client", nil)}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policies), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, _, err := policy.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.DecisionLog = "full"
+	engine := policy.NewEngine(o.Mesh())
+	if _, err := engine.Update(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(engine, o, logr.Discard())
+	glis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hlis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- srv.Serve(ctx, glis, serverTLS) }()
+	go func() { done <- srv.ServeHTTP(ctx, hlis, serverTLS) }()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		}
+	})
+	conn, err := grpc.NewClient(glis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(clientTLS)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return protocolServers{grpc: authv3.NewAuthorizationClient(conn), httpURL: "https://" + hlis.Addr().String(), httpClient: hc, pool: pool}
+}
+
+// httpCheck sends what Envoy's HTTP ext_authz client sends for c through an
+// Istio sidecar: the original method, prefix + original path, the original
+// :authority, x-forwarded-client-cert as the sidecar sets it on mTLS (none on
+// plaintext), and the attribute headers from includeAdditionalHeadersInCheck.
+func httpCheck(t *testing.T, s protocolServers, prefix string, c protocolCase) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(c.method, s.httpURL+prefix+c.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "web.foo"
+	if c.principal != "" {
+		// A forged element from the client first: only the last one counts.
+		req.Header.Set(HeaderXFCC, `By=spiffe://cluster.local/ns/foo/sa/web;URI=spiffe://cluster.local/ns/bar/sa/client,By=spiffe://cluster.local/ns/foo/sa/web;Hash=abc;Subject="O=x,CN=y";URI=`+c.principal)
+	}
+	req.Header.Set(HeaderSourceAddress, "10.0.0.5:40000")
+	req.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080")
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func grpcCheck(t *testing.T, s protocolServers, c protocolCase) *authv3.CheckResponse {
+	t.Helper()
+	req := request(c.path)
+	req.Attributes.Request.Http.Method = c.method
+	req.Attributes.Source.Principal = c.principal
+	resp, err := s.grpc.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestHTTPAndGRPCGiveTheSameVerdicts(t *testing.T) {
+	const prefix = "/ext-authz"
+	s := startBoth(t, protocolPolicies, Options{HTTPPathPrefix: prefix})
+	for _, c := range protocolCases {
+		t.Run(c.name, func(t *testing.T) {
+			g := grpcCheck(t, s, c)
+			gStatus, gHeaders := 200, []*corev3.HeaderValueOption(nil)
+			if d := g.GetDeniedResponse(); d != nil {
+				gStatus, gHeaders = int(d.GetStatus().GetCode()), d.GetHeaders()
+			} else {
+				gHeaders = g.GetOkResponse().GetHeaders()
+			}
+			h := httpCheck(t, s, prefix, c)
+			body, _ := io.ReadAll(h.Body)
+			if gStatus != c.wantStatus || h.StatusCode != c.wantStatus {
+				t.Fatalf("status: gRPC %d, HTTP %d (%s), Istio %d", gStatus, h.StatusCode, body, c.wantStatus)
+			}
+			if got := headerValue(gHeaders, HeaderPolicy); got != c.wantPolicy {
+				t.Errorf("gRPC policy %q, want %q", got, c.wantPolicy)
+			}
+			if got := h.Header.Get(HeaderPolicy); got != c.wantPolicy {
+				t.Errorf("HTTP policy %q, want %q", got, c.wantPolicy)
+			}
+			if c.wantStatus != 200 && (string(body) != g.GetDeniedResponse().GetBody() || len(body) == 0) {
+				t.Errorf("denial body: HTTP %q, gRPC %q", body, g.GetDeniedResponse().GetBody())
+			}
+			if h.Header.Get(HeaderDecisionID) == "" {
+				t.Errorf("HTTP response lacks %s", HeaderDecisionID)
+			}
+			// Dynamic metadata on the gRPC response, read by a real client.
+			fields := g.GetDynamicMetadata().GetFields()
+			if len(fields) != len(c.wantMeta) {
+				t.Errorf("dynamic metadata %v, want %v", g.GetDynamicMetadata(), c.wantMeta)
+			}
+			for k, want := range c.wantMeta {
+				got := fmt.Sprint(fields[k].AsInterface())
+				if got != want {
+					t.Errorf("dynamic metadata %s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestHTTPFailsClosedOnWhatItCannotRead(t *testing.T) {
+	s := startBoth(t, protocolPolicies, Options{HTTPPathPrefix: "/ext-authz"})
+	ok := protocolCase{method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client"}
+	if r := httpCheck(t, s, "/ext-authz", ok); r.StatusCode != 200 {
+		t.Fatalf("baseline: want 200, got %d", r.StatusCode)
+	}
+	// Wrong prefix: not a request Envoy built for this provider.
+	if r := httpCheck(t, s, "/other", ok); r.StatusCode != 400 {
+		t.Errorf("wrong path prefix: want 400, got %d", r.StatusCode)
+	}
+	// Unterminated quote in x-forwarded-client-cert.
+	req, _ := http.NewRequest("GET", s.httpURL+"/ext-authz/index", nil)
+	req.Header.Set(HeaderXFCC, `By=x;Subject="unterminated;URI=spiffe://cluster.local/ns/bar/sa/client`)
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("bad XFCC: want 400, got %d", resp.StatusCode)
+	}
+	// A client without a certificate is refused by the TLS handshake, as on the gRPC port.
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
+	if r, err := noCert.Get(s.httpURL + "/ext-authz/index"); err == nil {
+		r.Body.Close()
+		t.Fatal("client without certificate must fail")
+	}
+}
+
+func TestXFCCPrincipals(t *testing.T) {
+	for _, c := range []struct {
+		in, peer, local string
+		bad             bool
+	}{
+		// Istio sidecar on inbound mTLS (Envoy's documented XFCC format).
+		{in: `By=spiffe://cluster.local/ns/foo/sa/web;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject="";URI=spiffe://cluster.local/ns/bar/sa/sleep`,
+			peer: "spiffe://cluster.local/ns/bar/sa/sleep", local: "spiffe://cluster.local/ns/foo/sa/web"},
+		// Forwarded elements before the sidecar's own are ignored.
+		{in: `URI=spiffe://cluster.local/ns/istio-system/sa/admin, By=spiffe://cluster.local/ns/foo/sa/web;URI=spiffe://cluster.local/ns/bar/sa/sleep`,
+			peer: "spiffe://cluster.local/ns/bar/sa/sleep", local: "spiffe://cluster.local/ns/foo/sa/web"},
+		// Separators inside quotes are not separators.
+		{in: `By=spiffe://td/ns/a/sa/b;Subject="CN=x,O=\"y;z\"";URI=spiffe://td/ns/c/sa/d`, peer: "spiffe://td/ns/c/sa/d", local: "spiffe://td/ns/a/sa/b"},
+		// The last element has no URI: no principal, even if an earlier one had.
+		{in: `URI=spiffe://cluster.local/ns/bar/sa/sleep,Hash=abc`},
+		{in: `By=x;Subject="open`, bad: true},
+		{in: `By=x;junk`, bad: true},
+	} {
+		peer, local, err := xfccPrincipals(c.in)
+		if (err != nil) != c.bad || peer != c.peer || local != c.local {
+			t.Errorf("xfccPrincipals(%q) = %q, %q, %v; want %q, %q, bad=%v", c.in, peer, local, err, c.peer, c.local, c.bad)
+		}
+	}
+}
+
+// TestRunStandaloneServesHTTP: `meshguard authz serve --authz-http-addr`
+// serves both protocols from one policy directory and stops both.
+func TestRunStandaloneServesHTTP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.yaml"), denyAdmin)
+	_ = startServer(t, dir, Options{HTTPAddr: httpAddr}, nil, insecure.NewCredentials())
+	for path, want := range map[string]int{"/index": 200, "/admin/x": 403} {
+		var resp *http.Response
+		if err := poll(10*time.Second, func() error {
+			req, err := http.NewRequest("GET", "http://"+httpAddr+path, nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080") // foo/web-1
+			resp, err = http.DefaultClient.Do(req)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// Exit codes of `istioctl analyze` (istioctl's exit codes: ExitIncorrectUsage for a bad flag,
+// ExitDataError for unparsable input, ExitAnalyzerFoundIssues for messages at
+// or above the failure threshold).
+const (
+	exitAnalyzeUsage       = 64
+	exitAnalyzeDataError   = 65
+	exitAnalyzeFoundIssues = 79
+)
+
+type analyzeOptions struct {
+	files            []string
+	output           string
+	namespace        string
+	failureThreshold string
+	maxInputBytes    int64
+	regoDir          string
+	kubeconfig       string
+	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
+	clusterAllNamespaces bool
+	// cluster is set by --kubeconfig (or injected by tests).
+	cluster dynamic.Interface
+}
+
+func newAnalyzeCmd() *cobra.Command {
+	o := &analyzeOptions{}
+	cmd := &cobra.Command{
+		Use:   "analyze -f FILE|DIR|- [-f ...]",
+		Short: "Check references between mesh objects (istioctl analyze's codes and levels)",
+		Long: `Analyze reads every object of the inputs as one set and runs the cross-resource
+checks of the /validate webhook (validation/crossref) over the whole set:
+references to missing Gateways, hosts and DestinationRule subsets (IST0101),
+mesh VirtualServices sharing a host (IST0109), VirtualService hosts no server of
+their Gateway exposes (IST0132), conflicting Gateways (IST0145). An object that
+fails validation is reported as IST0106. Kubernetes Services in the inputs are
+the hosts references may name.
+
+Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
+79 some message at or above it, 65 some input could not be read or parsed,
+64 a bad flag value.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log or json")
+	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
+	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
+	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given)")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if o.kubeconfig == "" {
+			if len(o.files) == 0 {
+				return errNoInput
+			}
+			return nil
+		}
+		cfg, err := loadRESTConfig(o.kubeconfig)
+		if err != nil {
+			return err
+		}
+		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("cluster client: %w", err)
+		}
+		if !cmd.Flags().Changed("namespace") {
+			o.clusterAllNamespaces = true
+		}
+		return nil
+	}
+	return cmd
+}
+
+// runAnalyze decodes the inputs, analyses them and returns the exit code.
+func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	threshold, err := analysis.ParseLevel(o.failureThreshold)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
+		return exitAnalyzeUsage
+	}
+	if o.output != "log" && o.output != "json" {
+		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
+		return exitAnalyzeUsage
+	}
+	var rules *orgrules.Rules
+	if o.regoDir != "" {
+		if rules, err = orgrules.Load(ctx, o.regoDir); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitAnalyzeDataError
+		}
+	}
+	var in analysis.Input
+	in.Namespaces = map[string]map[string]string{}
+	type rawObject struct {
+		obj    analysis.Object
+		source map[string]any
+	}
+	var raws []rawObject
+	unreadable := false
+	fail := func(where string, err error) {
+		unreadable = true
+		fmt.Fprintf(stderr, "%s: unreadable: %v\n", where, err)
+	}
+	add := func(origin string, obj map[string]any) {
+		if kind, _ := obj["kind"].(string); kind == "Namespace" && obj["apiVersion"] == "v1" {
+			md, _ := obj["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			labels := map[string]string{}
+			if l, ok := md["labels"].(map[string]any); ok {
+				for k, v := range l {
+					if s, ok := v.(string); ok {
+						labels[k] = s
+					}
+				}
+			}
+			in.Namespaces[name] = labels
+			return
+		}
+		if kind, _ := obj["kind"].(string); kind == "Service" && obj["apiVersion"] == "v1" {
+			md, _ := obj["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			ns, _ := md["namespace"].(string)
+			if ns == "" {
+				ns = o.namespace
+			}
+			in.Services = append(in.Services, crossref.Key{Namespace: ns, Name: name})
+			return
+		}
+		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		if res.Skipped {
+			return
+		}
+		ns := res.Namespace
+		if ns == "" {
+			ns = o.namespace
+		}
+		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
+		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
+		if !res.Valid() {
+			return
+		}
+		in.Objects = append(in.Objects, mo)
+		raws = append(raws, rawObject{mo, obj})
+	}
+	for _, arg := range o.files {
+		files, err := expandInput(arg)
+		if err != nil {
+			fail(arg, err)
+			continue
+		}
+		for _, file := range files {
+			data, err := readInput(file, stdin, o.maxInputBytes)
+			if err != nil {
+				fail(file, err)
+				continue
+			}
+			docs, err := manifest.Split(data)
+			for _, d := range docs {
+				where := fmt.Sprintf("%s#%d", file, d.Index)
+				switch {
+				case d.Err != nil:
+					fail(where, d.Err)
+				case d.Object == nil:
+				case manifest.IsList(d.Object):
+					items, err := manifest.Items(d.Object)
+					if err != nil {
+						fail(where, err)
+					}
+					for i, item := range items {
+						add(fmt.Sprintf("%s.items[%d]", where, i), item)
+					}
+				default:
+					add(where, d.Object)
+				}
+			}
+			if err != nil {
+				fail(file, err)
+			}
+		}
+	}
+	if o.cluster != nil {
+		ns := o.namespace
+		if o.clusterAllNamespaces {
+			ns = ""
+		}
+		if err := listCluster(ctx, o.cluster, ns, add); err != nil {
+			fail("cluster", err)
+		}
+	}
+	msgs := analysis.Analyze(in)
+	if rules != nil {
+		// Organisation rules see every object with its namespace's labels
+		// (from Namespace documents in the input).
+		for _, r := range raws {
+			v, err := rules.Evaluate(ctx, orgrules.Input{Kind: r.obj.Kind, Object: r.source, NamespaceLabels: in.Namespaces[r.obj.Namespace]})
+			msgs = append(msgs, analysis.OrgRuleMessages(r.obj, v, err)...)
+		}
+		analysis.Sort(msgs)
+	}
+	if o.output == "json" {
+		if msgs == nil {
+			msgs = []analysis.Message{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(msgs)
+	} else {
+		if len(msgs) == 0 {
+			fmt.Fprintln(stderr, "✔ No validation issues found when analyzing the input.")
+		}
+		for _, m := range msgs {
+			fmt.Fprintln(stdout, m.String())
+		}
+	}
+	switch {
+	case unreadable:
+		return exitAnalyzeDataError
+	case analysis.Exceeds(msgs, threshold):
+		return exitAnalyzeFoundIssues
+	}
+	return 0
+}
+
+// applyOrgRules adds the organisation rules' deny messages to res's errors and
+// warn messages to its warnings; a rule that fails to evaluate is an error
+// (fail closed).
+func applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, obj map[string]any) {
+	v, err := rules.Evaluate(ctx, orgrules.Input{Kind: res.Kind, Object: obj})
+	if err != nil {
+		res.Errors = append(res.Errors, validation.Problem{Message: err.Error()})
+		return
+	}
+	for _, m := range v.Deny {
+		res.Errors = append(res.Errors, validation.Problem{Message: "organisation rule: " + m})
+	}
+	for _, m := range v.Warn {
+		res.Warnings = append(res.Warnings, validation.Problem{Message: "organisation rule: " + m})
+	}
+}
+
+// runRegoTests runs the Rego unit tests of dir and fails when one fails.
+func runRegoTests(ctx context.Context, dir string, stdout io.Writer) error {
+	if dir == "" {
+		return fmt.Errorf("--test needs --rego DIR")
+	}
+	results, err := orgrules.RunTests(ctx, dir)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range results {
+		status := "PASS"
+		if !r.Passed {
+			status, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(stdout, "%s: %s", r.Name, status)
+		if r.Detail != "" {
+			fmt.Fprintf(stdout, " (%s)", r.Detail)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "PASS: %d/%d\n", len(results)-failed, len(results))
+	if failed > 0 || len(results) == 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("%d of %d Rego tests failed", failed, len(results))}
+	}
+	return nil
+}

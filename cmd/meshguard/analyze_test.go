@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+)
+
+// Istio's bookinfo samples (analysis/testdata/bookinfo, see its NOTICE) are
+// accepted by istioctl analyze; meshguard must report nothing for them either.
+func TestAnalyzeBookinfoHasNoError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{"../../analysis/testdata/bookinfo"}, output: "log", namespace: "default", failureThreshold: "Info"}, nil, &out, &errOut)
+	if code != 0 || out.Len() != 0 {
+		t.Fatalf("exit %d, messages:\n%s\nstderr: %s", code, out.String(), errOut.String())
+	}
+}
+
+func TestAnalyzeMissingSubset(t *testing.T) {
+	for _, tc := range []struct {
+		threshold string
+		want      int
+	}{{"Error", exitAnalyzeFoundIssues}, {"Info", exitAnalyzeFoundIssues}} {
+		var out, errOut bytes.Buffer
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "json", namespace: "default", failureThreshold: tc.threshold}, nil, &out, &errOut)
+		if code != tc.want {
+			t.Fatalf("threshold %s: exit %d, want %d; stderr %s", tc.threshold, code, tc.want, errOut.String())
+		}
+		var msgs []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &msgs); err != nil || len(msgs) != 1 {
+			t.Fatalf("want one JSON message, got %s (%v)", out.String(), err)
+		}
+		if !strings.Contains(out.String(), `"code": "IST0101"`) || !strings.Contains(out.String(), `"level": "Error"`) ||
+			!strings.Contains(out.String(), `"field": "spec.http[0].route[0].destination.subset"`) {
+			t.Fatalf("want IST0101 Error on the subset field, got %s", out.String())
+		}
+	}
+}
+
+func TestAnalyzeUnreadableAndBadFlags(t *testing.T) {
+	for name, tc := range map[string]struct {
+		o    analyzeOptions
+		want int
+	}{
+		"missing file":  {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"bad threshold": {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
+		"bad output":    {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
+	} {
+		var out, errOut bytes.Buffer
+		if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != tc.want {
+			t.Errorf("%s: exit %d, want %d", name, code, tc.want)
+		}
+	}
+}
+
+// The shipped example rules (deploy/examples/rego) deny the wildcard
+// VirtualService and the DISABLE PeerAuthentication in a production namespace,
+// the same in `validate --rego` and `analyze --rego`.
+func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
+	const dir, rules = "testdata/analyze/orgrules", "../../deploy/examples/rego"
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), `VirtualService default/catch-all: organisation rule: VirtualService default/catch-all: host "*" is only allowed in istio-system`) {
+		t.Fatalf("validate --rego: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	// validate sees one object at a time, without the Namespace's labels: the
+	// production rule cannot fire there.
+	if strings.Contains(out.String(), "DISABLE") {
+		t.Errorf("validate --rego applied a namespace-label rule without labels:\n%s", out.String())
+	}
+	out.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	for _, want := range []string{
+		`Error [MG0001] (PeerAuthentication shop/default`,
+		`mTLS DISABLE is not allowed in production namespaces`,
+		`Error [MG0001] (VirtualService default/catch-all`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("analyze --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("analyze --rego: exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+	out.Reset()
+	if err := runRegoTests(t.Context(), rules, &out); err != nil || !strings.Contains(out.String(), "PASS: 9/9") {
+		t.Errorf("validate --rego --test: %v\n%s", err, out.String())
+	}
+}
+
+// A URI prefix covered by an earlier rule's prefix is Istio's IST0131
+// VirtualServiceIneffectiveMatch, level Info: it fails only at threshold Info.
+func TestAnalyzeIneffectiveMatch(t *testing.T) {
+	for threshold, want := range map[string]int{"Info": exitAnalyzeFoundIssues, "Warning": 0} {
+		var out, errOut bytes.Buffer
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/unreachable"}, output: "log", namespace: "default", failureThreshold: threshold}, nil, &out, &errOut)
+		if code != want || !strings.Contains(out.String(), "Info [IST0131] (VirtualService default/reviews") {
+			t.Errorf("threshold %s: exit %d (want %d)\n%s%s", threshold, code, want, out.String(), errOut.String())
+		}
+	}
+}
+
+// --kubeconfig: the stored objects are listed (paged) and analysed like files.
+func TestAnalyzeCluster(t *testing.T) {
+	obj := func(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": ns}}}
+		if spec != nil {
+			u.Object["spec"] = spec
+		}
+		return u
+	}
+	scheme := runtime.NewScheme()
+	lists := map[schema.GroupVersionResource]string{}
+	for _, gvr := range clusterResources {
+		lists[gvr] = "List"
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, lists,
+		obj("v1", "Service", "default", "reviews", nil),
+		obj("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{"host": "reviews",
+			"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}),
+		obj("networking.istio.io/v1", "VirtualService", "default", "reviews", map[string]any{"hosts": []any{"reviews"},
+			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews", "subset": "v2"}}}}}}),
+	)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, clusterAllNamespaces: true}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}

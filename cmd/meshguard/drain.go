@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+// drain is the hand-over of a replica that is told to stop (SIGTERM on a
+// rolling update or scale-down): for `delay` it keeps serving while /readyz
+// fails, so its endpoint leaves the Service, and answers every webhook
+// request with "Connection: close", so that the API server moves its
+// keep-alive connections to other replicas after a response instead of
+// racing the final close with a new request. Then the servers shut down
+// gracefully (--shutdown-timeout).
+type drain struct {
+	delay    time.Duration
+	draining atomic.Bool
+}
+
+// signalContext is ctrl.SetupSignalHandler with the drain period in front:
+// the context ends `delay` after the first SIGTERM or SIGINT; a second
+// signal exits at once.
+func (d *drain) signalContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := make(chan os.Signal, 2)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-c
+		d.draining.Store(true)
+		select {
+		case <-time.After(d.delay):
+		case <-c:
+			os.Exit(1)
+		}
+		cancel()
+		<-c
+		os.Exit(1)
+	}()
+	return ctx
+}
+
+// ready is a readyz check that fails while draining.
+func (d *drain) ready(*http.Request) error {
+	if d.draining.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
+// drainingServer closes each webhook connection after its response while
+// draining.
+type drainingServer struct {
+	ctrlwebhook.Server
+	d *drain
+}
+
+func (s drainingServer) Register(path string, h http.Handler) {
+	s.Server.Register(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.d.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	}))
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// hostileVS is a VirtualService whose http list repeats a route n times:
+// the shape of issue 13's 50 MB input.
+func hostileVS(n int) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: big, namespace: prod}\nspec:\n  hosts: [reviews]\n  http:\n")
+	for i := 0; i < n; i++ {
+		b.WriteString("  - route: [{destination: {host: reviews}, weight: -1}]\n")
+	}
+	return b.String()
+}
+
+func runValidateText(t *testing.T, stdin string, o validateOptions) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	o.files, o.output, o.namespace = []string{"-"}, "text", "default"
+	code := runValidate(context.Background(), o, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestValidateRefusesHugeInput(t *testing.T) {
+	huge := hostileVS(50 << 20 / 60) // ~50 MB
+	if len(huge) < 45<<20 {
+		t.Fatalf("input only %d bytes", len(huge))
+	}
+	code, out, errOut := runValidateText(t, huge, validateOptions{})
+	if code != 2 || !strings.Contains(errOut, "-#0: unreadable: input too large: more than 8388608 bytes") || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// The limit is configurable: raised, the single 50 MB document is still
+	// over the per-object limit (the API server's 3 MiB).
+	code, _, errOut = runValidateText(t, huge, validateOptions{maxInputBytes: 64 << 20})
+	if code != 2 || !strings.Contains(errOut, "over the 3145728-byte limit of one object") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestValidateLargestObjectBounded validates the largest accepted object
+// (just under 3 MiB, ~50,000 invalid routes): findings are capped and
+// summarised, and the allocation stays bounded.
+func TestValidateLargestObjectBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a 3 MiB object")
+	}
+	in := hostileVS((3<<20 - 200) / 56)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	code, out, errOut := runValidateText(t, in, validateOptions{})
+	runtime.ReadMemStats(&after)
+	if code != 1 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Count(out, "\n")
+	if lines > 202 || !strings.Contains(out, "more errors") {
+		t.Fatalf("%d output lines, want at most 100 errors + 100 warnings + 2 summaries:\n%.2000s", lines, out)
+	}
+	const bound = 2 << 30
+	if got := after.TotalAlloc - before.TotalAlloc; got > bound {
+		t.Errorf("validating a 3 MiB object allocated %d MiB in total, bound %d MiB", got>>20, bound>>20)
+	}
+	t.Logf("%d bytes in, %d lines out, %d MiB allocated", len(in), lines, (after.TotalAlloc-before.TotalAlloc)>>20)
+}
+
+func TestValidateHostileDocuments(t *testing.T) {
+	cases := []struct {
+		name, in string
+		code     int
+		want     string // in stdout or stderr
+	}{
+		{"duplicate key names key and line", "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  action: ALLOW\n  action: DENY\n",
+			2, `-#0: unreadable: cannot parse YAML/JSON: yaml: unmarshal errors:` + "\n" + `  line 6: key "action" already set in map`},
+		{"duplicate key in JSON", `{"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"p"},"spec":{"action":"ALLOW","action":"DENY"}}`,
+			2, `key "action" already set in map`},
+		{"List items validated", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n" +
+			"- apiVersion: networking.istio.io/v1\n  kind: VirtualService\n  metadata: {name: r}\n  spec: {hosts: [r], http: [{route: [{destination: {host: r}, weight: -1}]}]}\n",
+			1, "-#0.items[1]: VirtualService default/r: spec.http[0].route[0].weight"},
+		{"typed List skipped item reported", "apiVersion: networking.istio.io/v1\nkind: VirtualServiceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n",
+			0, "-#0.items[0]: skipped: ConfigMap default/c: not an Istio API group"},
+		{"List item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n", 2, "-#0: unreadable: items[0]: must be an object"},
+		{"null object field pruned like the API server", "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: e}\nspec:\n  configPatches:\n  - applyTo: HTTP_FILTER\n    match: null\n    patch: {operation: MERGE, value: {name: x}}\n",
+			0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runValidateText(t, c.in, validateOptions{})
+			if code != c.code || !strings.Contains(out+errOut, c.want) {
+				t.Fatalf("exit %d (want %d), want %q in\nstdout:\n%s\nstderr:\n%s", code, c.code, c.want, out, errOut)
+			}
+		})
+	}
+}

@@ -1,0 +1,148 @@
+package kubeinject
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// proxyEnv returns the istio-proxy env of the first injected workload in out
+// (a generic walk, so it serves every kind including List items).
+func proxyEnv(t *testing.T, out []byte) map[string]string {
+	t.Helper()
+	var obj map[string]any
+	if err := yaml.Unmarshal(out, &obj); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["name"] == "istio-proxy" {
+				for _, e := range x["env"].([]any) {
+					m := e.(map[string]any)
+					if s, ok := m["value"].(string); ok {
+						env[m["name"].(string)] = s
+					}
+				}
+				return
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(obj)
+	if len(env) == 0 {
+		t.Fatalf("no istio-proxy in:\n%s", out)
+	}
+	return env
+}
+
+// TestInjectKindsAndOwners checks the workload identity Istio gives each kind
+// (Istio pkg/kube/inject GetDeployMetaFromPod and kube-inject IntoObject).
+func TestInjectKindsAndOwners(t *testing.T) {
+	tests := []struct {
+		name, in            string
+		workload, owner, cn string
+	}{
+		{"pod owned by a Deployment's ReplicaSet", `apiVersion: v1
+kind: Pod
+metadata:
+  name: reviews-v2-5d8f8b6b4c-x7k2p
+  namespace: bookinfo
+  labels: {pod-template-hash: 5d8f8b6b4c}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: reviews-v2-5d8f8b6b4c, controller: true, uid: u}
+spec:
+  containers: [{name: app, image: a}]
+`, "reviews-v2", "kubernetes://apis/apps/v1/namespaces/bookinfo/deployments/reviews-v2", "reviews-v2"},
+		{"pod owned by a CronJob's Job", `apiVersion: v1
+kind: Pod
+metadata:
+  name: backup-28000000-abcde
+  ownerReferences:
+  - {apiVersion: batch/v1, kind: Job, name: backup-28000000, controller: true, uid: u}
+spec:
+  containers: [{name: app, image: a}]
+`, "backup", "kubernetes://apis/batch/v1/namespaces/default/cronjobs/backup", "backup"},
+		{"pod owned by a DeploymentConfig's ReplicationController", `apiVersion: v1
+kind: Pod
+metadata:
+  name: web-3-abcde
+  labels: {deploymentconfig: web}
+  ownerReferences:
+  - {apiVersion: v1, kind: ReplicationController, name: web-3, controller: true, uid: u}
+spec:
+  containers: [{name: app, image: a}]
+`, "web", "kubernetes://apis/apps.openshift.io/v1/namespaces/default/deploymentconfigs/web", "web"},
+		{"bare pod", `apiVersion: v1
+kind: Pod
+metadata: {name: solo}
+spec:
+  containers: [{name: app, image: a}]
+`, "solo", "kubernetes://apis/v1/namespaces/default/pods/solo", "solo"},
+		{"ReplicationController", `apiVersion: v1
+kind: ReplicationController
+metadata: {name: rc}
+spec:
+  template:
+    metadata: {labels: {app: rc}}
+    spec:
+      containers: [{name: app, image: a}]
+`, "rc", "kubernetes://apis/v1/namespaces/default/replicationcontrollers/rc", "rc"},
+		{"DeploymentConfig inside a v1 List", `apiVersion: v1
+kind: List
+items:
+- apiVersion: apps.openshift.io/v1
+  kind: DeploymentConfig
+  metadata: {name: dc, namespace: shop}
+  spec:
+    template:
+      metadata: {labels: {app: dc}}
+      spec:
+        containers: [{name: app, image: a}]
+`, "dc", "kubernetes://apis/apps.openshift.io/v1/namespaces/shop/deploymentconfigs/dc", "dc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Inject(strings.NewReader(tt.in), config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := proxyEnv(t, res.Output)
+			if env["ISTIO_META_WORKLOAD_NAME"] != tt.workload {
+				t.Errorf("ISTIO_META_WORKLOAD_NAME = %q, want %q", env["ISTIO_META_WORKLOAD_NAME"], tt.workload)
+			}
+			if env["ISTIO_META_OWNER"] != tt.owner {
+				t.Errorf("ISTIO_META_OWNER = %q, want %q", env["ISTIO_META_OWNER"], tt.owner)
+			}
+			if !bytes.Contains(res.Output, []byte("service.istio.io/canonical-name: "+tt.cn)) {
+				t.Errorf("canonical-name label is not %q:\n%s", tt.cn, res.Output)
+			}
+		})
+	}
+}
+
+func TestInjectNotesKindsPassedThrough(t *testing.T) {
+	in := "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
+	res, err := Inject(strings.NewReader(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != in {
+		t.Errorf("Service changed:\n%s", res.Output)
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "Service web (v1): not a kind meshguard injects; passed through unchanged") {
+		t.Errorf("notes = %q, want one naming the Service", res.Notes)
+	}
+}

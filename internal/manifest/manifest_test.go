@@ -1,0 +1,132 @@
+package manifest
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDecodeDuplicateKeys(t *testing.T) {
+	cases := map[string]struct{ in, want string }{
+		"YAML":              {"a: 1\nb:\n  c: x\n  c: y\n", `line 4: key "c" already set in map`},
+		"YAML flow":         {"{a: 1, a: 2}", `key "a" already set in map`},
+		"JSON":              {`{"spec": {"action": "ALLOW", "action": "DENY"}}`, `line 1: key "action" already set in map`},
+		"JSON across lines": {"{\n\"a\": 1,\n\"a\": 2\n}", `line 3: key "a" already set in map`},
+	}
+	for name, c := range cases {
+		if _, err := Decode([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Decode(%q) error %v, want %q", name, c.in, err, c.want)
+		}
+	}
+}
+
+func TestDecodeTypes(t *testing.T) {
+	for in, want := range map[string]map[string]any{
+		`{"n": 5, "f": 1.5}`:  {"n": int64(5), "f": 1.5},
+		"num: 5\nm: {x: null}": {"num": int64(5), "m": map[string]any{"x": nil}},
+		"":                   nil,
+	} {
+		got, err := Decode([]byte(in))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Decode(%q) = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"[1, 2]", "x", "a: [", `{"a": [}`} {
+		if _, err := Decode([]byte(in)); err == nil {
+			t.Errorf("Decode(%q) accepted", in)
+		}
+	}
+}
+
+func TestReadAllBounded(t *testing.T) {
+	if b, err := ReadAll(strings.NewReader("12345"), 5); err != nil || string(b) != "12345" {
+		t.Errorf("at the limit: %q, %v", b, err)
+	}
+	if _, err := ReadAll(strings.NewReader("123456"), 5); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "more than 5 bytes") {
+		t.Errorf("over the limit: %v", err)
+	}
+}
+
+func TestSplitDocumentLimit(t *testing.T) {
+	big := "a: " + strings.Repeat("x", MaxDocumentBytes) + "\n"
+	docs, err := Split([]byte("b: 1\n---\n" + big + "---\nc: 2\n"))
+	if err != nil || len(docs) != 3 {
+		t.Fatalf("Split: %d docs, %v", len(docs), err)
+	}
+	if docs[0].Err != nil || !errors.Is(docs[1].Err, ErrTooLarge) || docs[2].Err != nil || docs[2].Index != 2 {
+		t.Errorf("documents: %+v / %v / %+v", docs[0], docs[1].Err, docs[2])
+	}
+}
+
+func TestLists(t *testing.T) {
+	for in, want := range map[string]bool{
+		"kind: List\n":                          true,
+		"kind: VirtualServiceList\nitems: []\n": true,
+		"kind: VirtualServiceList\n":            false, // no items: a kind that happens to end in List
+		"kind: VirtualService\nitems: []\n":     false,
+	} {
+		obj, err := Decode([]byte(in))
+		if err != nil || IsList(obj) != want {
+			t.Errorf("IsList(%q) = %v, %v; want %v", in, IsList(obj), err, want)
+		}
+	}
+	obj, _ := Decode([]byte("kind: List\nitems: [{kind: A}, {kind: B}]\n"))
+	items, err := Items(obj)
+	if err != nil || len(items) != 2 || items[1]["kind"] != "B" {
+		t.Errorf("Items = %v, %v", items, err)
+	}
+	obj, _ = Decode([]byte("kind: List\nitems: [{kind: A}, 3]\n"))
+	if _, err := Items(obj); err == nil || !strings.Contains(err.Error(), "items[1]") {
+		t.Errorf("non-object item: %v", err)
+	}
+}
+
+// FuzzDecode: no panic; a decoded object survives a JSON round trip through
+// Decode unchanged; an object given a duplicate key is always refused naming it.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("a: 1\nb: [x, {c: null}]\n"), "k")
+	f.Add([]byte(`{"a": {"b": 1}, "a": 2}`), "a")
+	f.Add([]byte("kind: List\nitems:\n- {kind: A}\n"), "items")
+	f.Add([]byte("{a: b}"), "")
+	f.Fuzz(func(t *testing.T, data []byte, key string) {
+		obj, err := Decode(data)
+		if err != nil || obj == nil {
+			return
+		}
+		js, err := json.Marshal(obj)
+		if err != nil {
+			return // e.g. NaN cannot be JSON
+		}
+		again, err := Decode(js)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", js, err)
+		}
+		if !reflect.DeepEqual(normalize(obj), normalize(again)) {
+			t.Fatalf("round trip changed %#v into %#v", obj, again)
+		}
+		k, _ := json.Marshal(key)
+		dup := append([]byte("{"+string(k)+": 1, "+string(k)+": 2, "), js[1:]...)
+		if _, err := Decode(dup); err == nil || !strings.Contains(err.Error(), "already set in map") && !strings.Contains(err.Error(), "duplicate field") {
+			t.Fatalf("duplicate key %s accepted in %s: %v", k, dup, err)
+		}
+	})
+}
+
+// normalize makes numbers comparable across the round trip (1.0 may come back as 1).
+func normalize(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = normalize(x)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = normalize(x)
+		}
+	case int64:
+		return float64(t)
+	}
+	return v
+}

@@ -1,0 +1,226 @@
+// Package orgrules evaluates an organisation's own rules over mesh config:
+// Rego v1 modules in package meshguard.validation defining
+//
+//	deny contains msg if { ... }
+//	warn contains msg if { ... }
+//
+// over an input of the object, its kind, its namespace's labels and the
+// objects it refers to. The modules are compiled and prepared once per Load
+// (rego.PrepareForEval); Evaluate only evaluates.
+package orgrules
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Package is the Rego package the rules must use.
+const Package = "meshguard.validation"
+
+// MaxModuleBytes bounds one .rego file read by Load.
+const MaxModuleBytes = 1 << 20
+
+// Input is what a rule sees as `input`.
+type Input struct {
+	Kind string `json:"kind"`
+	// Object is the whole object (apiVersion, kind, metadata, spec).
+	Object map[string]any `json:"object"`
+	// NamespaceLabels are the labels of the object's namespace (empty when unknown).
+	NamespaceLabels map[string]string `json:"namespaceLabels"`
+	// Referenced are the objects this one refers to that exist in the set
+	// analysed (DestinationRules, Gateways, ...); empty for a lone object.
+	Referenced []map[string]any `json:"referenced"`
+}
+
+// Verdict is the rules' answer for one object: sorted, de-duplicated messages.
+type Verdict struct {
+	Deny []string `json:"deny,omitempty"`
+	Warn []string `json:"warn,omitempty"`
+}
+
+// Rules is a prepared set of organisation rules; safe for concurrent use.
+type Rules struct {
+	deny, warn rego.PreparedEvalQuery
+	Files      []string
+}
+
+// Load reads every *.rego file of dir (not *_test.rego, and not
+// subdirectories' hidden files), compiles them as Rego v1 and prepares the
+// deny and warn queries. A file that does not parse, or no module in package
+// meshguard.validation, is an error naming the file.
+func Load(ctx context.Context, dir string) (*Rules, error) {
+	var opts []func(*rego.Rego)
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > MaxModuleBytes {
+			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files = append(files, path)
+		opts = append(opts, rego.Module(path, string(src)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading organisation rules from %s: %w", dir, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("loading organisation rules from %s: no .rego module found", dir)
+	}
+	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
+		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true))
+		return rego.New(o...).PrepareForEval(ctx)
+	}
+	r := &Rules{Files: files}
+	if r.deny, err = prepare("deny"); err != nil {
+		return nil, fmt.Errorf("compiling organisation rules in %s: %w", dir, err)
+	}
+	if r.warn, err = prepare("warn"); err != nil {
+		return nil, fmt.Errorf("compiling organisation rules in %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// Evaluate runs the prepared rules on one object. An evaluation error
+// (a builtin failing, a rule producing a non-string message) is returned:
+// callers fail closed.
+func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
+	if in.NamespaceLabels == nil {
+		in.NamespaceLabels = map[string]string{}
+	}
+	if in.Referenced == nil {
+		in.Referenced = []map[string]any{}
+	}
+	var v Verdict
+	var err error
+	if v.Deny, err = eval(ctx, r.deny, in, "deny"); err != nil {
+		return Verdict{}, err
+	}
+	if v.Warn, err = eval(ctx, r.warn, in, "warn"); err != nil {
+		return Verdict{}, err
+	}
+	return v, nil
+}
+
+func eval(ctx context.Context, q rego.PreparedEvalQuery, in Input, rule string) ([]string, error) {
+	// Marshal through JSON types: rego.EvalInput converts Go values itself.
+	rs, err := q.Eval(ctx, rego.EvalInput(in))
+	if err != nil {
+		return nil, fmt.Errorf("evaluating organisation rule %s: %w", rule, err)
+	}
+	var out []string
+	for _, res := range rs {
+		for _, e := range res.Expressions {
+			set, ok := e.Value.([]any)
+			if !ok {
+				return nil, fmt.Errorf("organisation rule %s: must be a set of strings, got %T", rule, e.Value)
+			}
+			for _, m := range set {
+				s, ok := m.(string)
+				if !ok {
+					return nil, fmt.Errorf("organisation rule %s: message %v is not a string", rule, m)
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// TestResult is one Rego unit test's outcome.
+type TestResult struct {
+	Name   string
+	Passed bool
+	Detail string
+}
+
+// RunTests runs the Rego unit tests of dir: every rule named test_* (in any
+// package of any .rego file, usually *_test.rego) passes when it evaluates to
+// true, as `opa test DIR` decides. OPA's own runner (package tester) is not
+// used because it links the Go testing package, which the product binary must
+// not (test/binary TestProductBinaryLinksNoTestCode); rules named todo_* are
+// skipped by both, data files are not loaded here.
+func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
+	modules := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > MaxModuleBytes {
+			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
+		}
+		src, err := os.ReadFile(path)
+		modules[path] = string(src)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
+	}
+	var opts []func(*rego.Rego)
+	var tests []string
+	for _, path := range slices.Sorted(maps.Keys(modules)) {
+		m, err := ast.ParseModuleWithOpts(path, modules[path], ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
+		}
+		opts = append(opts, rego.ParsedModule(m))
+		for _, r := range m.Rules {
+			name := r.Head.Name.String()
+			if name == "" && len(r.Head.Reference) > 0 {
+				name = r.Head.Reference[len(r.Head.Reference)-1].Value.String()
+			}
+			name = strings.Trim(name, `"`)
+			if strings.HasPrefix(name, "test_") {
+				q := m.Package.Path.String() + "." + name
+				if !slices.Contains(tests, q) {
+					tests = append(tests, q)
+				}
+			}
+		}
+	}
+	out := make([]TestResult, 0, len(tests))
+	for _, q := range tests {
+		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true))...).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
+		}
+		tr := TestResult{Name: q}
+		rs, err := pq.Eval(ctx)
+		switch {
+		case err != nil:
+			tr.Detail = err.Error()
+		case len(rs) == 1 && len(rs[0].Expressions) == 1 && rs[0].Expressions[0].Value == true:
+			tr.Passed = true
+		default:
+			tr.Detail = "failed"
+		}
+		out = append(out, tr)
+	}
+	return out, nil
+}

@@ -1,0 +1,118 @@
+package orgrules
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/tester"
+)
+
+const examples = "../deploy/examples/rego"
+
+// The shipped examples' own Rego tests pass under OPA's runner (run in make test).
+func TestExampleRegoTests(t *testing.T) {
+	results, err := RunTests(t.Context(), examples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) < 9 {
+		t.Fatalf("want the 9 example tests, ran %d", len(results))
+	}
+	for _, r := range results {
+		if !r.Passed {
+			t.Errorf("%s: %s", r.Name, r.Detail)
+		}
+	}
+}
+
+func TestRunTestsReportsFailure(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_never if { count(validation.deny) == 0 with input as {\"kind\": \"A\"} }\n")
+	results, err := RunTests(t.Context(), dir)
+	if err != nil || len(results) != 1 || results[0].Passed {
+		t.Fatalf("want one failing test, got %+v, %v", results, err)
+	}
+}
+
+func TestEvaluateExamples(t *testing.T) {
+	rules, err := Load(t.Context(), examples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		in         Input
+		deny, warn int
+	}{
+		{"wildcard VirtualService in default", Input{Kind: "VirtualService", Object: map[string]any{
+			"metadata": map[string]any{"name": "a", "namespace": "default"}, "spec": map[string]any{"hosts": []any{"*"}}}}, 1, 0},
+		{"wildcard VirtualService in istio-system", Input{Kind: "VirtualService", Object: map[string]any{
+			"metadata": map[string]any{"name": "a", "namespace": "istio-system"}, "spec": map[string]any{"hosts": []any{"*"}}}}, 0, 0},
+		{"permissive in production", Input{Kind: "PeerAuthentication", NamespaceLabels: map[string]string{"environment": "production"}, Object: map[string]any{
+			"metadata": map[string]any{"name": "a", "namespace": "shop"}, "spec": map[string]any{"mtls": map[string]any{"mode": "PERMISSIVE"}}}}, 0, 1},
+	} {
+		v, err := rules.Evaluate(t.Context(), tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(v.Deny) != tc.deny || len(v.Warn) != tc.warn {
+			t.Errorf("%s: got %+v, want %d deny %d warn", tc.name, v, tc.deny, tc.warn)
+		}
+	}
+}
+
+func TestLoadFailsClosed(t *testing.T) {
+	bad := t.TempDir()
+	write(t, bad, "bad.rego", "package meshguard.validation\ndeny contains msg if {\n")
+	if _, err := Load(t.Context(), bad); err == nil || !strings.Contains(err.Error(), "bad.rego") {
+		t.Errorf("unparsable module: got %v, want an error naming bad.rego", err)
+	}
+	if _, err := Load(t.Context(), t.TempDir()); err == nil {
+		t.Error("empty directory accepted")
+	}
+	v0 := t.TempDir()
+	write(t, v0, "v0.rego", "package meshguard.validation\ndeny[msg] { msg := \"x\" }\n")
+	if _, err := Load(t.Context(), v0); err == nil {
+		t.Error("Rego v0 syntax accepted; rules must be Rego v1")
+	}
+}
+
+func write(t *testing.T, dir, name, src string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RunTests agrees with OPA's own runner (package tester, as `opa test`) on
+// every test's name and outcome, for the examples and a failing test.
+func TestRunTestsAgreesWithOPATester(t *testing.T) {
+	failing := t.TempDir()
+	write(t, failing, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
+	write(t, failing, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_never if { count(validation.deny) == 0 with input as {\"kind\": \"A\"} }\ntest_yes if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\n")
+	for _, dir := range []string{examples, failing} {
+		ours, err := RunTests(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		results, err := tester.Run(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			want[r.Package+"."+r.Name] = r.Pass()
+		}
+		if len(ours) != len(want) {
+			t.Fatalf("%s: ran %d tests, opa test ran %d", dir, len(ours), len(want))
+		}
+		for _, r := range ours {
+			if p, ok := want[r.Name]; !ok || p != r.Passed {
+				t.Errorf("%s: %s passed=%v, opa test: present=%v passed=%v", dir, r.Name, r.Passed, ok, p)
+			}
+		}
+	}
+}

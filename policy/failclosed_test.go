@@ -1,0 +1,116 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// storedAP decodes an AuthorizationPolicy as the API server client does
+// (no validation): how an invalid policy stored before the webhook, or one
+// with a value meshguard cannot evaluate, reaches Compile.
+func storedAP(t *testing.T, doc string) *secv1.AuthorizationPolicy {
+	t.Helper()
+	ap := &secv1.AuthorizationPolicy{}
+	if err := yaml.Unmarshal([]byte(doc), ap); err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
+
+// TestFailClosedNeverWider: for every field kind that can hold a value
+// meshguard cannot evaluate, in an ALLOW and in a DENY policy, the workloads
+// the policy selects are denied naming the policy and the field (a DENY rule
+// never loses its field and matches more or less; an ALLOW rule never
+// vanishes silently), and other workloads keep being served.
+func TestFailClosedNeverWider(t *testing.T) {
+	fields := []struct{ name, rule, field string }{
+		{"ports", `to: [{operation: {ports: ["99999"]}}]`, "ports"},
+		{"notPorts", `to: [{operation: {notPorts: ["x"]}}]`, "notPorts"},
+		{"paths", `to: [{operation: {paths: ["/a/{**}/{*}"]}}]`, "paths"},
+		{"notPaths", `to: [{operation: {notPaths: ["/a{b"]}}]`, "notPaths"},
+		{"ipBlocks", `from: [{source: {ipBlocks: ["not-an-ip"]}}]`, "ipBlocks"},
+		{"notIpBlocks", `from: [{source: {notIpBlocks: ["10.0.0.0/99"]}}]`, "notIpBlocks"},
+		{"remoteIpBlocks", `from: [{source: {remoteIpBlocks: ["x"]}}]`, "remoteIpBlocks"},
+		{"notRemoteIpBlocks", `from: [{source: {notRemoteIpBlocks: ["x"]}}]`, "notRemoteIpBlocks"},
+		{"serviceAccounts", `from: [{source: {serviceAccounts: ["a/*"]}}]`, "serviceAccounts"},
+		{"notServiceAccounts", `from: [{source: {notServiceAccounts: ["/x"]}}]`, "notServiceAccounts"},
+		{"namespaces", `from: [{source: {namespaces: ["a(b"]}}]`, "namespaces"},
+		{"notNamespaces", `from: [{source: {notNamespaces: ["a(b"]}}]`, "notNamespaces"},
+		{"trustDomains", `from: [{source: {trustDomains: ["a/b"]}}]`, "trustDomains"},
+		{"when: unknown key", `when: [{key: request.bogus, values: ["x"]}]`, "when[0]"},
+		{"when: experimental.envoy.filters (not evaluated)", `when: [{key: "experimental.envoy.filters.network.mysql_proxy[db.table]", values: ["[update]"]}]`, "when[0]"},
+		{"when: destination.port", `when: [{key: destination.port, values: ["x"]}]`, "when[0]"},
+		{"when: source.ip", `when: [{key: source.ip, notValues: ["x"]}]`, "when[0]"},
+		{"when: source.serviceAccount", `when: [{key: source.serviceAccount, values: ["*"]}]`, "when[0]"},
+		{"when: no values", `when: [{key: source.ip}]`, "when[0]"},
+	}
+	okPolicy := storedAP(t, ap("bar", "allow-all", "rules: [{}]"))
+	for _, f := range fields {
+		for _, action := range []string{"ALLOW", "DENY"} {
+			t.Run(action+" "+f.name, func(t *testing.T) {
+				bad := storedAP(t, ap("foo", "broken", "action: "+action+"\nselector: {matchLabels: {app: web}}\nrules:\n- "+f.rule))
+				set := &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{bad, okPolicy}}
+				s, err := Compile(context.Background(), Mesh{}, set, 1)
+				if err != nil {
+					t.Fatalf("compile: %v (one bad policy must not stop the snapshot)", err)
+				}
+				if len(s.Failed) != 1 || s.Failed[0].ID != "foo/broken" {
+					t.Fatalf("Failed = %+v, want foo/broken", s.Failed)
+				}
+				// Every request to the selected workload is denied, whatever it carries.
+				for _, r := range []*Request{http(), http(from(pFoo), path("/a/x/y")), http(tcp())} {
+					v, err := s.CheckRequest(context.Background(), r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if v.Allowed || v.Policy != "foo/broken" || v.Rule != FailClosedRule ||
+						!strings.Contains(v.Reason, "AuthorizationPolicy foo/broken") || !strings.Contains(v.Reason, f.field) {
+						t.Errorf("verdict %+v, want a fail-closed denial naming foo/broken and %s", v, f.field)
+					}
+				}
+				// Another workload in the same namespace, and another namespace, keep serving.
+				for _, r := range []*Request{http(ns("foo", map[string]string{"app": "other"})), http(ns("bar", nil))} {
+					v, err := s.CheckRequest(context.Background(), r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !v.Allowed {
+						t.Errorf("%s/%v: denied (%q), want served", r.Namespace, r.Labels, v.Reason)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A stored PeerAuthentication that validation rejects denies the workloads it selects.
+func TestFailClosedPeerAuthentication(t *testing.T) {
+	pa := &secv1.PeerAuthentication{}
+	if err := yaml.Unmarshal([]byte(`apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: bad, namespace: foo}
+spec:
+  portLevelMtls:
+    8080: {mode: STRICT}
+`), pa); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(context.Background(), Mesh{}, &Set{PeerAuthentications: []*secv1.PeerAuthentication{pa},
+		Pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "bar"}, Status: corev1.PodStatus{PodIP: "10.9.9.9"}}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.CheckRequest(context.Background(), http())
+	if v.Allowed || v.Rule != FailClosedRule || !strings.Contains(v.Reason, "PeerAuthentication foo/bad") || !strings.Contains(v.Reason, "portLevelMtls") {
+		t.Errorf("foo: verdict %+v, want a fail-closed denial naming PeerAuthentication foo/bad and portLevelMtls", v)
+	}
+	if v, _ := s.CheckRequest(context.Background(), http(ns("bar", nil))); !v.Allowed {
+		t.Errorf("bar: %+v, want served", v)
+	}
+}

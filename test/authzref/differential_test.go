@@ -1,0 +1,109 @@
+package authzref
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+const (
+	seed        = 20261204
+	sets        = 500
+	reqsPerSet  = 20
+	maxClasses  = 30               // distinct disagreement classes printed
+	shrinkTime  = 30 * time.Second // budget for shrinking
+	minAllowPct = 15
+)
+
+func agree(ref, mg Verdict) bool {
+	if (ref.Status == 400) != (mg.Status == 400) {
+		return false
+	}
+	return ref.Allowed == mg.Allowed
+}
+
+func show(v Verdict) string {
+	if v.Status == 400 {
+		return "400 bad request (" + v.Reason + ")"
+	}
+	if v.Allowed {
+		return "ALLOW (" + v.Reason + ")"
+	}
+	return fmt.Sprintf("DENY %d (%s)", v.Status, v.Reason)
+}
+
+// runCase evaluates a case on both sides; ok=false when meshguard refused
+// the policy set or failed internally.
+func runCase(c Case) (ref, mg Verdict, err error) {
+	snap, err := meshguardSnapshot(c.Set)
+	if err != nil {
+		return ref, mg, fmt.Errorf("meshguard rejected the policy set: %w", err)
+	}
+	mg, err = meshguardCheck(snap, c.Req)
+	if err != nil {
+		return ref, mg, fmt.Errorf("meshguard Check: %w", err)
+	}
+	return Evaluate(c.Set.Mesh, c.Set.APs, c.Set.PAs, c.Req), mg, nil
+}
+
+// TestDifferential compares meshguard's verdicts with the reference on
+// random policy sets and requests (fixed seed), and shrinks each
+// disagreement to a minimal case.
+func TestDifferential(t *testing.T) {
+	start := time.Now()
+	g := NewGen(seed)
+	var cases, allowed, bad int
+	var failing []Case
+	for range sets {
+		s := g.PolicySet()
+		snap, err := meshguardSnapshot(s)
+		if err != nil {
+			t.Errorf("meshguard rejected a valid generated policy set: %v\n%s", err, Case{Set: s}.Format())
+			continue
+		}
+		for range reqsPerSet {
+			r := g.Request()
+			cases++
+			ref := Evaluate(s.Mesh, s.APs, s.PAs, r)
+			mg, err := meshguardCheck(snap, r)
+			if err != nil {
+				t.Fatalf("meshguard Check: %v\n%s", err, Case{Set: s, Req: r}.Format())
+			}
+			if ref.Allowed {
+				allowed++
+			}
+			if !agree(ref, mg) {
+				bad++
+				failing = append(failing, Case{Set: s, Req: r}.Clone())
+			}
+		}
+	}
+	t.Logf("%d cases in %v: %d allowed by the reference, %d disagreements", cases, time.Since(start).Round(time.Millisecond), allowed, bad)
+	if pct := 100 * allowed / cases; pct < minAllowPct || pct > 100-minAllowPct {
+		t.Errorf("generator bias off: %d%% of cases allowed; want both verdicts common", pct)
+	}
+	seen := map[string]bool{}
+	shrinkStart := time.Now()
+	for i, c := range failing {
+		if len(seen) >= maxClasses || time.Since(shrinkStart) > shrinkTime {
+			t.Errorf("%d disagreements not shrunk (limit reached)", len(failing)-i)
+			break
+		}
+		ref0, mg0, _ := runCase(c)
+		want := show(ref0)[:4] + "/" + show(mg0)[:4]
+		min := Shrink(c, func(c Case) bool {
+			if !c.Set.Valid() {
+				return false
+			}
+			ref, mg, err := runCase(c)
+			return err == nil && !agree(ref, mg) && show(ref)[:4]+"/"+show(mg)[:4] == want
+		})
+		class := min.Class() + " " + want
+		if seen[class] {
+			continue
+		}
+		seen[class] = true
+		ref, mg, _ := runCase(min)
+		t.Errorf("disagreement class %s, minimal case:\n%s  reference (Istio semantics): %s\n  meshguard:                  %s", class, min.Format(), show(ref), show(mg))
+	}
+}

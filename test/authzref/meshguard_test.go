@@ -1,0 +1,94 @@
+package authzref
+
+// The only file that calls meshguard: it runs a generated case through the
+// code path that serves traffic (authz/server.go: a policy.Set compiled into
+// a Snapshot, then Check with an Envoy CheckRequest). Adapt it here if the
+// policy API changes.
+
+import (
+	"context"
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// meshguardSnapshot compiles a generated set as meshguard's server does.
+func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
+	set := &policy.Set{AuthorizationPolicies: s.APs, PeerAuthentications: s.PAs}
+	for i, w := range Workloads {
+		set.Pods = append(set.Pods, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i), Namespace: w.Namespace, Labels: w.Labels},
+			Status:     corev1.PodStatus{PodIP: w.IP},
+		})
+	}
+	m := policy.Mesh{RootNamespace: s.Mesh.RootNamespace, TrustDomain: s.Mesh.TrustDomain,
+		TrustDomainAliases: s.Mesh.TrustDomainAliases} // pathNormalization: meshguard's default, BASE
+	eng := policy.NewEngine(m)
+	return eng.Update(context.Background(), set)
+}
+
+// meshguardCheck asks the snapshot about one request, as Envoy would send it.
+func meshguardCheck(snap *policy.Snapshot, r Request) (Verdict, error) {
+	v, err := snap.Check(context.Background(), checkRequest(r))
+	if err != nil {
+		return Verdict{}, err
+	}
+	return Verdict{Allowed: v.Allowed, Status: v.Status, Reason: v.Reason}, nil
+}
+
+func checkRequest(r Request) *authv3.CheckRequest {
+	addr := func(ip string, port uint32) *corev3.Address {
+		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+	}
+	a := &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
+		Destination: &authv3.AttributeContext_Peer{Address: addr(r.Dest.IP, r.DstPort)},
+	}
+	if !r.TCP {
+		h := map[string]string{}
+		for k, v := range r.Headers {
+			h[k] = v
+		}
+		a.Request = &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: r.Method, Path: r.Path, Host: r.Host, Headers: h}}
+		if r.JWT != nil {
+			claims := map[string]any{"iss": r.JWT.Iss, "sub": r.JWT.Sub}
+			for k, v := range r.JWT.Claims {
+				claims[k] = jsonValue(v)
+			}
+			payload, err := structpb.NewStruct(claims)
+			if err != nil {
+				panic(err)
+			}
+			a.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+				"envoy.filters.http.jwt_authn": {Fields: map[string]*structpb.Value{"payload": structpb.NewStructValue(payload)}}}}
+		}
+	}
+	return &authv3.CheckRequest{Attributes: a}
+}
+
+// jsonValue turns []string into []any for structpb, recursively.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = jsonValue(e)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,685 @@
+// Package authzref is an independent reference evaluator of Istio's
+// authorization semantics (AuthorizationPolicy + PeerAuthentication as
+// enforced by a sidecar), used only by tests to check meshguard's policy/
+// engine differentially. It shares no code with meshguard's policy/ or
+// validation/ packages and is written for clarity, not speed: each function
+// is a direct transcription of one documented rule, citing the Istio or
+// Envoy source it follows. docs/reliability.md ("Differential authorization
+// test") describes how it is used.
+package authzref
+
+import (
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	secapi "istio.io/api/security/v1beta1"
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+)
+
+// Mesh is the MeshConfig input of the semantics.
+type Mesh struct {
+	RootNamespace      string
+	TrustDomain        string
+	TrustDomainAliases []string
+}
+
+// Workload is the destination of a request.
+type Workload struct {
+	Namespace string
+	Labels    map[string]string
+	IP        string
+}
+
+// Request is what the destination sidecar knows about one request.
+type Request struct {
+	Dest      Workload
+	DstPort   uint32
+	Principal string // peer certificate URI SAN ("spiffe://..."); "" = the client sent plaintext
+	SrcIP     string // direct peer; remote.ip equals it (no X-Forwarded-For is sent)
+	TCP       bool   // no HTTP attributes (network filter)
+	Method    string
+	Path      string // as sent on the wire (un-normalised, may carry a query)
+	Host      string
+	Headers   map[string]string // keys as the client wrote them (any case)
+	JWT       *JWT              // verified token (RequestAuthentication), nil if none
+}
+
+// JWT is the verified token's claims the semantics read. Claims holds the
+// other claims: string or []string values, or nested map[string]any.
+type JWT struct {
+	Iss, Sub string
+	Claims   map[string]any
+}
+
+// Verdict is the outcome: Status 200 allow, 403 deny, 400 malformed request.
+type Verdict struct {
+	Allowed bool
+	Status  int
+	Reason  string
+}
+
+// Evaluate decides one request against one policy set, the way the
+// destination sidecar's filter chain does (pilot/pkg/networking/core
+// listener_builder.go: authn, then the RBAC filters DENY then ALLOW; CUSTOM
+// and AUDIT never decide here: CUSTOM is delegated to an external server that
+// is assumed to allow, AUDIT only logs).
+func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuthentication, r Request) Verdict {
+	// Envoy's HTTP connection manager normalises the path before any filter
+	// (istio.io docs reference/config/security/normalization, BASE is the
+	// default); a request it cannot normalise is rejected with 400.
+	path := ""
+	if !r.TCP {
+		p, ok := normalizePathBase(r.Path)
+		if !ok {
+			return Verdict{Status: 400, Reason: "path cannot be normalised"}
+		}
+		path = p
+	}
+	mode := effectiveMTLSMode(mesh, pas, r.Dest, r.DstPort)
+	principal := r.Principal
+	switch mode {
+	case secapi.PeerAuthentication_MutualTLS_STRICT:
+		if principal == "" {
+			return Verdict{Status: 403, Reason: "STRICT: plaintext connection refused"}
+		}
+	case secapi.PeerAuthentication_MutualTLS_DISABLE:
+		principal = "" // TLS is not terminated by the sidecar: no peer identity
+	}
+	in := attrs{req: r, path: path, principal: principal, mesh: mesh}
+
+	var allowPolicies, denyMatched, allowMatched int
+	for _, ap := range aps {
+		if !applies(mesh, ap, r.Dest) || isDryRun(ap) {
+			continue
+		}
+		action := ap.Spec.GetAction()
+		if action != secapi.AuthorizationPolicy_ALLOW && action != secapi.AuthorizationPolicy_DENY {
+			continue // AUDIT logs only; CUSTOM asks an external server (assumed to allow)
+		}
+		if action == secapi.AuthorizationPolicy_ALLOW {
+			allowPolicies++
+		}
+		for _, rule := range ap.Spec.GetRules() {
+			if ruleMatches(in, ap.Namespace, rule, action == secapi.AuthorizationPolicy_ALLOW) {
+				if action == secapi.AuthorizationPolicy_DENY {
+					denyMatched++
+				} else {
+					allowMatched++
+				}
+				break
+			}
+		}
+	}
+	switch {
+	case denyMatched > 0:
+		return Verdict{Status: 403, Reason: "DENY policy matched"}
+	case allowPolicies == 0:
+		return Verdict{Allowed: true, Status: 200, Reason: "no ALLOW policy"}
+	case allowMatched > 0:
+		return Verdict{Allowed: true, Status: 200, Reason: "ALLOW policy matched"}
+	default:
+		return Verdict{Status: 403, Reason: "no ALLOW policy matched"}
+	}
+}
+
+// ---- PeerAuthentication -------------------------------------------------
+
+// effectiveMTLSMode follows pilot/pkg/security/authn/policy_applier.go
+// ComposePeerAuthentication: at each level (mesh = root namespace without
+// selector, namespace = workload namespace without selector, workload =
+// selector matching the workload) the OLDEST policy is taken first; then an
+// UNSET mode inherits from the level above (top default PERMISSIVE). Port
+// level entries come from the chosen workload policy only; UNSET there
+// inherits the workload result.
+func effectiveMTLSMode(mesh Mesh, pas []*secv1.PeerAuthentication, w Workload, port uint32) secapi.PeerAuthentication_MutualTLS_Mode {
+	var meshPA, nsPA, wlPA *secv1.PeerAuthentication
+	for _, pa := range oldestFirst(pas) {
+		noSelector := pa.Spec.GetSelector() == nil || len(pa.Spec.GetSelector().GetMatchLabels()) == 0
+		switch {
+		case pa.Namespace == mesh.RootNamespace && noSelector:
+			if meshPA == nil {
+				meshPA = pa
+			}
+		case pa.Namespace == w.Namespace && noSelector:
+			if nsPA == nil {
+				nsPA = pa
+			}
+		case pa.Namespace == w.Namespace && labelsSubset(pa.Spec.GetSelector().GetMatchLabels(), w.Labels):
+			if wlPA == nil {
+				wlPA = pa
+			}
+		}
+	}
+	mode := secapi.PeerAuthentication_MutualTLS_PERMISSIVE
+	for _, pa := range []*secv1.PeerAuthentication{meshPA, nsPA, wlPA} {
+		if pa == nil {
+			continue
+		}
+		if m := pa.Spec.GetMtls().GetMode(); m != secapi.PeerAuthentication_MutualTLS_UNSET {
+			mode = m
+		}
+	}
+	if wlPA != nil {
+		if pm, ok := wlPA.Spec.GetPortLevelMtls()[port]; ok && pm.GetMode() != secapi.PeerAuthentication_MutualTLS_UNSET {
+			return pm.GetMode()
+		}
+	}
+	return mode
+}
+
+// oldestFirst: creation time, then name, then namespace
+// (pilot/pkg/model/config.go sortConfigByCreationTime).
+func oldestFirst(pas []*secv1.PeerAuthentication) []*secv1.PeerAuthentication {
+	out := append([]*secv1.PeerAuthentication(nil), pas...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Namespace < b.Namespace
+	})
+	return out
+}
+
+// ---- Which AuthorizationPolicies apply ------------------------------------
+
+// applies: pilot/pkg/model/policyattachment.go ShouldAttachPolicy for a
+// sidecar: a policy with targetRefs never applies; otherwise a policy in the
+// root namespace applies mesh-wide, one in the workload's namespace applies
+// there, and a selector narrows either to matching labels.
+func applies(mesh Mesh, ap *secv1.AuthorizationPolicy, w Workload) bool {
+	if ap.Spec.GetTargetRef() != nil || len(ap.Spec.GetTargetRefs()) > 0 {
+		return false
+	}
+	if ap.Namespace != mesh.RootNamespace && ap.Namespace != w.Namespace {
+		return false
+	}
+	return labelsSubset(ap.Spec.GetSelector().GetMatchLabels(), w.Labels)
+}
+
+// isDryRun: annotation istio.io/dry-run parsed as a bool
+// (pilot/pkg/security/authz/builder builder.go); such policies go into
+// shadow rules and are never enforced.
+func isDryRun(ap *secv1.AuthorizationPolicy) bool {
+	b, err := strconv.ParseBool(ap.Annotations["istio.io/dry-run"])
+	return err == nil && b
+}
+
+func labelsSubset(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- Rules ---------------------------------------------------------------
+
+type attrs struct {
+	req       Request
+	path      string
+	principal string // "" without mTLS
+	mesh      Mesh
+}
+
+// ruleMatches: (any from) AND (any to) AND (all when)
+// (pilot/pkg/security/authz/model/model.go New/Generate). On a TCP chain an
+// HTTP-only field makes an ALLOW rule never match and is ignored in a DENY
+// rule (model.go, the forTCP errors of generator.go).
+func ruleMatches(in attrs, policyNS string, rule *secapi.Rule, isAllow bool) bool {
+	if in.req.TCP && isAllow && ruleHasHTTPOnly(rule) {
+		return false
+	}
+	if len(rule.GetFrom()) > 0 {
+		any := false
+		for _, f := range rule.GetFrom() {
+			if sourceMatches(in, policyNS, f.GetSource()) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false
+		}
+	}
+	if len(rule.GetTo()) > 0 {
+		any := false
+		for _, t := range rule.GetTo() {
+			if operationMatches(in, t.GetOperation()) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false
+		}
+	}
+	for _, c := range rule.GetWhen() {
+		if in.req.TCP && httpOnlyKey(c.GetKey()) {
+			continue // DENY: ignored field
+		}
+		if !field(c.GetValues(), c.GetNotValues(), func(v string) bool { return conditionValue(in, policyNS, c.GetKey(), v) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func ruleHasHTTPOnly(rule *secapi.Rule) bool {
+	for _, f := range rule.GetFrom() {
+		s := f.GetSource()
+		if len(s.GetRequestPrincipals())+len(s.GetNotRequestPrincipals()) > 0 {
+			return true
+		}
+	}
+	for _, t := range rule.GetTo() {
+		o := t.GetOperation()
+		if len(o.GetHosts())+len(o.GetNotHosts())+len(o.GetMethods())+len(o.GetNotMethods())+len(o.GetPaths())+len(o.GetNotPaths()) > 0 {
+			return true
+		}
+	}
+	for _, c := range rule.GetWhen() {
+		if httpOnlyKey(c.GetKey()) {
+			return true
+		}
+	}
+	return false
+}
+
+func httpOnlyKey(k string) bool {
+	return strings.HasPrefix(k, "request.")
+}
+
+// field: values are ORed, notValues are a NOR, both must hold when both are set.
+func field(values, notValues []string, match func(string) bool) bool {
+	if len(values) > 0 {
+		any := false
+		for _, v := range values {
+			if match(v) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false
+		}
+	}
+	for _, v := range notValues {
+		if match(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func sourceMatches(in attrs, policyNS string, s *secapi.Source) bool {
+	http := !in.req.TCP
+	ok := field(s.GetPrincipals(), s.GetNotPrincipals(), func(v string) bool { return principalValue(in, v) }) &&
+		field(s.GetNamespaces(), s.GetNotNamespaces(), func(v string) bool { return namespaceValue(in, v) }) &&
+		field(s.GetServiceAccounts(), s.GetNotServiceAccounts(), func(v string) bool { return serviceAccountValue(in, policyNS, v) }) &&
+		field(s.GetIpBlocks(), s.GetNotIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) }) &&
+		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) })
+	if ok && http {
+		ok = field(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), func(v string) bool { return requestPrincipalValue(in, v) })
+	}
+	return ok
+}
+
+func operationMatches(in attrs, o *secapi.Operation) bool {
+	ok := field(o.GetPorts(), o.GetNotPorts(), func(v string) bool { return portValue(in.req.DstPort, v) })
+	if ok && !in.req.TCP {
+		ok = field(o.GetHosts(), o.GetNotHosts(), func(v string) bool { return hostValue(in.req.Host, v) }) &&
+			field(o.GetMethods(), o.GetNotMethods(), func(v string) bool { return stringValue(in.req.Method, v, true) }) &&
+			field(o.GetPaths(), o.GetNotPaths(), func(v string) bool { return pathValue(in.path, v) })
+	}
+	return ok
+}
+
+// conditionValue: the `when` keys of pilot/pkg/security/authz/model/model.go
+// and the istio.io conditions reference. Unknown keys are not generated.
+func conditionValue(in attrs, policyNS, key, v string) bool {
+	switch {
+	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
+		name := strings.TrimSuffix(strings.TrimPrefix(key, "request.headers["), "]")
+		hv, present := header(in.req.Headers, name)
+		if v == "*" {
+			return present // Envoy present_match
+		}
+		return present && stringValue(hv, v, false)
+	case key == "source.ip", key == "remote.ip":
+		return cidrValue(in.req.SrcIP, v)
+	case key == "destination.ip":
+		return cidrValue(in.req.Dest.IP, v)
+	case key == "destination.port":
+		return portValue(in.req.DstPort, v)
+	case key == "source.namespace":
+		return namespaceValue(in, v)
+	case key == "source.principal":
+		return principalValue(in, v)
+	case key == "source.serviceAccount":
+		return serviceAccountValue(in, policyNS, v)
+	case key == "request.auth.principal":
+		return requestPrincipalValue(in, v)
+	case key == "request.auth.audiences":
+		return claimValue(in, []string{"aud"}, v)
+	case key == "request.auth.presenter":
+		return claimValue(in, []string{"azp"}, v)
+	case strings.HasPrefix(key, "request.auth.claims[") && strings.HasSuffix(key, "]"):
+		// request.auth.claims[a][b]: the nested claim path a.b
+		path := strings.Split(strings.TrimSuffix(strings.TrimPrefix(key, "request.auth.claims["), "]"), "][")
+		return claimValue(in, path, v)
+	}
+	return false
+}
+
+// header: Envoy header maps are case-insensitive on the name.
+func header(h map[string]string, name string) (string, bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// stringValue: pilot/pkg/security/authz/matcher string.go StringMatcher /
+// header.go HeaderMatcher: "*" any value, "x*" prefix, "*x" suffix, else exact.
+// With presentIsAny the "*" form needs only presence (header semantics).
+func stringValue(got, v string, presentIsAny bool) bool {
+	switch {
+	case v == "*":
+		return presentIsAny || got != ""
+	case strings.HasPrefix(v, "*"):
+		return strings.HasSuffix(got, v[1:])
+	case strings.HasSuffix(v, "*"):
+		return strings.HasPrefix(got, v[:len(v)-1])
+	default:
+		return got == v
+	}
+}
+
+// hostValue: matcher/header.go HostMatcher, case-insensitive; the port is not stripped.
+func hostValue(host, v string) bool {
+	return stringValue(strings.ToLower(host), strings.ToLower(v), true)
+}
+
+func portValue(port uint32, v string) bool {
+	p, err := strconv.ParseUint(v, 10, 32)
+	return err == nil && uint32(p) == port
+}
+
+// cidrValue: util.AddrStrToCidrRange: a bare address is a /32 (or /128).
+func cidrValue(ip, v string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	if !strings.Contains(v, "/") {
+		a, err := netip.ParseAddr(v)
+		return err == nil && a == addr
+	}
+	pfx, err := netip.ParsePrefix(v)
+	return err == nil && pfx.Contains(addr)
+}
+
+// principalValue: generator.go srcPrincipalGenerator, matcher
+// StringMatcherWithPrefix(value, "spiffe://"), after the trust-domain alias
+// rewrite of pilot/pkg/security/trustdomain/bundle.go
+// ReplaceTrustDomainAliases. Only mTLS connections have a principal
+// (principalAuthenticated).
+func principalValue(in attrs, v string) bool {
+	if in.principal == "" {
+		return false
+	}
+	for _, pv := range replaceTrustDomainAliases(in.mesh, v) {
+		var ok bool
+		switch {
+		case pv == "*":
+			ok = true // regex .+ on a non-empty principal
+		case strings.HasPrefix(pv, "*"):
+			ok = strings.HasPrefix(in.principal, "spiffe://") && strings.HasSuffix(in.principal, pv[1:])
+		case strings.HasSuffix(pv, "*"):
+			ok = strings.HasPrefix(in.principal, "spiffe://"+pv[:len(pv)-1])
+		default:
+			ok = in.principal == "spiffe://"+pv
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceTrustDomainAliases: bundle.go. Only a principal of exactly five
+// '/'-separated parts whose trust domain is not "*" and is a bundle member or
+// "cluster.local" is expanded to one principal per bundle member.
+func replaceTrustDomainAliases(mesh Mesh, p string) []string {
+	parts := strings.Split(p, "/")
+	if len(parts) != 5 || parts[0] == "*" {
+		return []string{p}
+	}
+	bundle := append([]string{mesh.TrustDomain}, mesh.TrustDomainAliases...)
+	member := parts[0] == "cluster.local"
+	for _, td := range bundle {
+		if td == parts[0] {
+			member = true
+		}
+	}
+	if !member {
+		return []string{p}
+	}
+	var out []string
+	for _, td := range bundle {
+		out = append(out, td+"/"+strings.Join(parts[1:], "/"))
+	}
+	return out
+}
+
+// namespaceValue: generator.go srcNamespaceGenerator: the regex
+// `.*/ns/<v>/.*` (every '*' of v becomes `.*`) must match the whole principal.
+func namespaceValue(in attrs, v string) bool {
+	if in.principal == "" {
+		return false
+	}
+	quoted := strings.ReplaceAll(regexp.QuoteMeta(v), `\*`, ".*")
+	re := regexp.MustCompile(`^(?:.*/ns/` + quoted + `/.*)$`)
+	return re.MatchString(in.principal)
+}
+
+// serviceAccountValue: generator.go serviceAccountRegex: value `ns/sa`, or
+// `sa` in the policy's namespace; the regex
+// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` must match the whole principal.
+func serviceAccountValue(in attrs, policyNS, v string) bool {
+	if in.principal == "" {
+		return false
+	}
+	ns, sa, ok := strings.Cut(v, "/")
+	if !ok {
+		ns, sa = policyNS, v
+	}
+	re := regexp.MustCompile(`^(?:spiffe://.+/ns/` + regexp.QuoteMeta(ns) + `/(.+/|)sa/` + regexp.QuoteMeta(sa) + `(/.+)?)$`)
+	return re.MatchString(in.principal)
+}
+
+// requestPrincipalValue: generator.go requestPrincipalGenerator: the value
+// is split at its LAST '/' into issuer and subject, matched separately.
+func requestPrincipalValue(in attrs, v string) bool {
+	if in.req.JWT == nil {
+		return false
+	}
+	iss, sub := in.req.JWT.Iss, in.req.JWT.Sub
+	anyNonEmpty := func(s string) bool { return s != "" }
+	idx := strings.LastIndex(v, "/")
+	found := idx >= 0
+	vIss, vSub := v, ""
+	if found {
+		vIss, vSub = v[:idx], v[idx+1:]
+	}
+	switch {
+	case v == "*":
+		return anyNonEmpty(iss) && anyNonEmpty(sub)
+	case strings.HasPrefix(v, "*"):
+		if found {
+			issOK := anyNonEmpty(iss)
+			if vIss != "*" {
+				issOK = strings.HasSuffix(iss, strings.TrimPrefix(vIss, "*"))
+			}
+			return issOK && sub == vSub
+		}
+		return anyNonEmpty(iss) && strings.HasSuffix(sub, v[1:])
+	case strings.HasSuffix(v, "*"):
+		if found {
+			subOK := anyNonEmpty(sub)
+			if vSub != "*" {
+				subOK = strings.HasPrefix(sub, strings.TrimSuffix(vSub, "*"))
+			}
+			return iss == vIss && subOK
+		}
+		return strings.HasPrefix(iss, v[:len(v)-1]) && anyNonEmpty(sub)
+	default:
+		return iss == vIss && sub == vSub
+	}
+}
+
+// claimValue: generator.go requestClaimGenerator /
+// MetadataListValueMatcherForJWTClaims: the claim at path matches if it is a
+// string matching v, or a list with an element matching v (StringMatcher
+// semantics, "*" any non-empty value).
+func claimValue(in attrs, path []string, v string) bool {
+	if in.req.JWT == nil {
+		return false
+	}
+	var cur any = in.req.JWT.Claims
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[k]; !ok {
+			return false
+		}
+	}
+	switch c := cur.(type) {
+	case string:
+		return stringValue(c, v, false)
+	case []string:
+		for _, e := range c {
+			if stringValue(e, v, false) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ---- Paths ---------------------------------------------------------------
+
+// pathValue: generator.go pathGenerator: a value holding {*} or {**} is an
+// Envoy uri_template; otherwise matcher.PathMatcher ("*" is regex .+).
+func pathValue(path, v string) bool {
+	if strings.Contains(v, "{*}") || strings.Contains(v, "{**}") {
+		return uriTemplateRegexp(v).MatchString(path)
+	}
+	return stringValue(path, v, false)
+}
+
+// uriTemplateRegexp: Envoy source/extensions/path/uri_template_lib
+// uri_template_internal.cc: literals match themselves, {*} is one or more
+// characters of kLiteral (pchar without '*', plus '='), {**} any run of
+// kLiteral and '/'; the whole path must match.
+func uriTemplateRegexp(t string) *regexp.Regexp {
+	const lit = `a-zA-Z0-9\-._~%!$&'()+,;:@=`
+	var b strings.Builder
+	b.WriteString("^")
+	for len(t) > 0 {
+		switch {
+		case strings.HasPrefix(t, "{**}"):
+			b.WriteString("[" + lit + "/]*")
+			t = t[4:]
+		case strings.HasPrefix(t, "{*}"):
+			b.WriteString("[" + lit + "]+")
+			t = t[3:]
+		default:
+			b.WriteString(regexp.QuoteMeta(t[:1]))
+			t = t[1:]
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// normalizePathBase is MeshConfig pathNormalization BASE (the default,
+// istio.io reference/config/security/normalization): query dropped (RBAC
+// matches url_path), '\' becomes '/', percent-escapes of unreserved
+// characters decoded once, dot segments removed (RFC 3986 5.2.4); %00 is
+// rejected.
+func normalizePathBase(raw string) (string, bool) {
+	p, _, _ := strings.Cut(raw, "?")
+	p, _, _ = strings.Cut(p, "#")
+	if strings.Contains(strings.ToLower(p), "%00") {
+		return "", false
+	}
+	p = strings.ReplaceAll(p, `\`, "/")
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			if n, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil && isUnreserved(byte(n)) {
+				b.WriteByte(byte(n))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return removeDotSegments(b.String()), true
+}
+
+func isUnreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// removeDotSegments is RFC 3986 section 5.2.4, step by step.
+func removeDotSegments(in string) string {
+	out := ""
+	for in != "" {
+		switch {
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"):
+			in = in[3:]
+			out = out[:max(strings.LastIndex(out, "/"), 0)]
+		case in == "/..":
+			in = "/"
+			out = out[:max(strings.LastIndex(out, "/"), 0)]
+		case in == "." || in == "..":
+			in = ""
+		default:
+			start := 0
+			if in[0] == '/' {
+				start = 1
+			}
+			end := strings.Index(in[start:], "/")
+			if end < 0 {
+				end = len(in)
+			} else {
+				end += start
+			}
+			out += in[:end]
+			in = in[end:]
+		}
+	}
+	return out
+}
