@@ -163,6 +163,13 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Istio's RunTemplate can merge two templates into a pod with the same
+	// container twice (e.g. `sidecar,custom` where custom adds to
+	// istio-proxy in containers while the native sidecar is an init
+	// container); the API server would reject that pod. Say which instead.
+	if err := uniqueContainerNames(merged); err != nil {
+		return nil, nil, fmt.Errorf("templates %q: %w", strings.Join(t.Select(pod.Annotations), ","), err)
+	}
 	if err := p.postProcess(merged, injected, stripped, previouslyInjected); err != nil {
 		return nil, nil, err
 	}
@@ -228,7 +235,7 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	if promEnv != nil && sidecar != nil && promEnv.Value != emptyScrape {
 		sidecar.Env = append(sidecar.Env, *promEnv)
 	}
-	if sidecar != nil && p.rewriteProbes() {
+	if sidecar != nil && p.rewriteMergedProbes(pod.Annotations) {
 		probers := map[string]*prober{}
 		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 			for i := range cs {
@@ -268,6 +275,19 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	hold := p.proxyCfg.GetHoldApplicationUntilProxyStarts().GetValue() || v.Proxy.HoldApplicationUntilProxyStarts
 	template.Reorder(pod, hold)
 	return nil
+}
+
+// rewriteMergedProbes is rewriteProbes over the merged pod's annotations:
+// Istio's applyRewrite (pkg/kube/inject/webhook.go) reads them after the
+// templates ran, so a template can turn rewriting off (grpc-agent writes
+// sidecar.istio.io/rewriteAppHTTPProbers: "false").
+func (p *params) rewriteMergedProbes(merged map[string]string) bool {
+	if s, ok := merged[AnnotationRewriteProbes]; ok && p.meshStatus != 0 {
+		if b, err := strconv.ParseBool(s); err == nil {
+			return b
+		}
+	}
+	return p.rewriteProbes()
 }
 
 // emptyScrape is ISTIO_PROMETHEUS_ANNOTATIONS for a pod without scrape
@@ -341,4 +361,22 @@ func jsonPatch(orig, injected *corev1.Pod) ([]jsonpatch.JsonPatchOperation, erro
 		return nil, err
 	}
 	return jsonpatch.CreatePatch(a, b)
+}
+
+// uniqueContainerNames refuses a pod that has a container name twice among
+// its init containers and containers.
+func uniqueContainerNames(pod *corev1.Pod) error {
+	seen := make(map[string]string, len(pod.Spec.InitContainers)+len(pod.Spec.Containers))
+	for _, l := range []struct {
+		field string
+		cs    []corev1.Container
+	}{{"spec.initContainers", pod.Spec.InitContainers}, {"spec.containers", pod.Spec.Containers}} {
+		for _, c := range l.cs {
+			if first, dup := seen[c.Name]; dup {
+				return fmt.Errorf("container %q is in %s and %s: a template adding to it must use the list the sidecar is in (.NativeSidecars: initContainers)", c.Name, first, l.field)
+			}
+			seen[c.Name] = l.field
+		}
+	}
+	return nil
 }
