@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/informers"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -124,18 +125,25 @@ func (t *configMapTrigger) Start(ctx context.Context) error {
 		default:
 		}
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(t.client, 0, informers.WithNamespace(t.maps.Namespace))
-	inf := factory.Core().V1().ConfigMaps().Informer()
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    notify,
-		UpdateFunc: func(_, obj any) { notify(obj) },
-		DeleteFunc: notify,
-	}); err != nil {
-		return fmt.Errorf("watching Istio's ConfigMaps: %w", err)
+	// One informer per ConfigMap, narrowed by a field selector on its name:
+	// nothing else in Istio's namespace is cached, and RBAC can grant
+	// get/list/watch by resourceNames (deploy/helm Role "-istio-config").
+	var synced []toolscache.InformerSynced
+	for _, name := range []string{injectorName, meshName} {
+		lw := toolscache.NewFilteredListWatchFromClient(t.client.CoreV1().RESTClient(), "configmaps", t.maps.Namespace,
+			func(o *metav1.ListOptions) { o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String() })
+		inf := toolscache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, toolscache.Indexers{})
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    notify,
+			UpdateFunc: func(_, obj any) { notify(obj) },
+			DeleteFunc: notify,
+		}); err != nil {
+			return fmt.Errorf("watching Istio's ConfigMap %s/%s: %w", t.maps.Namespace, name, err)
+		}
+		go inf.Run(ctx.Done())
+		synced = append(synced, inf.HasSynced)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // ctx ended
 	}
 	// Read once now, so a change since SetupInjection is not missed.
