@@ -298,8 +298,9 @@ func addWorkload(out map[string]any, obj map[string]any) error {
 // field path): images, creationTimestamp and status are ignored; scalar
 // spellings ("8080" vs 8080) and quantity spellings (1000m vs 1) are equal;
 // env values holding JSON are compared parsed; the sidecar.istio.io/status
-// annotation is compared as JSON without "version"; empty objects and nulls
-// equal absence.
+// annotation is compared as JSON without "version"; nulls and empty lists
+// equal absence; an empty object equals absence only for a struct-valued
+// field (structValued), elsewhere it is a value (`emptyDir: {}`).
 func normalise(path string, v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -328,8 +329,11 @@ func normalise(path string, v any) any {
 			} else if f, ok := val.(float64); ok && isQuantityField(path, k) {
 				val = resource.NewMilliQuantity(int64(f*1000), resource.DecimalSI).String()
 			}
+			if val == nil {
+				continue // null is absence
+			}
 			n := normalise(p, val)
-			if isEmptyValue(n) {
+			if isEmptyValue(n) && (!isEmptyObject(val) || structValued[k]) {
 				continue
 			}
 			out[k] = n
@@ -346,6 +350,20 @@ func normalise(path string, v any) any {
 	default:
 		return fmt.Sprint(x) // "8080" and 8080, true and "true" are the same spelling
 	}
+}
+
+// structValued are the fields whose Go type in the Kubernetes API is a
+// struct, not a pointer (Container.Resources, DeploymentSpec.Strategy,
+// DaemonSet/StatefulSet updateStrategy, the OpenShift strategy's resources):
+// they cannot be absent, `{}` is how an empty one is written, so `{}` and
+// absence are one spelling there.
+var structValued = map[string]bool{"resources": true, "strategy": true, "updateStrategy": true}
+
+// isEmptyObject: elsewhere `{}` is a value, not absence (`emptyDir: {}` is a
+// volume source; a volume without one is not the same object).
+func isEmptyObject(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
 }
 
 func isEmptyValue(v any) bool {
@@ -512,6 +530,9 @@ spec:
     resources:
       limits:
         cpu: "1"
+  volumes:
+  - name: v
+    emptyDir: {}
 status: {}
 `
 	tests := []struct {
@@ -539,6 +560,9 @@ spec:
     resources:
       limits:
         cpu: 1000m
+  volumes:
+  - name: v
+    emptyDir: {}
 `, nil},
 		{"env value differs", strings.Replace(base, `'{"a":1,"b":2}'`, `'{"a":1,"b":3}'`, 1),
 			[]string{`Pod/p: spec.containers[istio-proxy].env[J].value.b: got "3", want "2"`}},
@@ -548,6 +572,8 @@ spec:
 			[]string{"env (names in order)", `env[X]`}},
 		{"status annotation differs", strings.Replace(base, `"containers":["istio-proxy"]`, `"containers":["x"]`, 1),
 			[]string{`sidecar.istio.io/status.containers[0]: got "x", want "istio-proxy"`}},
+		{"emptyDir {} is not a volume without a source", strings.Replace(base, "    emptyDir: {}\n", "", 1),
+			[]string{"spec.volumes[v].emptyDir: got <absent>, want {}"}},
 		{"workload missing", strings.Replace(base, "name: p\n", "name: q\n", 1),
 			[]string{"Pod/p: missing from the output", "Pod/q: not in the golden"}},
 	}
