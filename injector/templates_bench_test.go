@@ -2,52 +2,48 @@ package injector
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
-// defaultInstallSnapshot loads Istio's default install (all stock templates)
-// from <repo>/../shared/conformance/injection/istio-default-install.
-func defaultInstallSnapshot(b *testing.B) *config.Snapshot {
-	b.Helper()
-	dir, err := os.Getwd()
+// templateSnapshots loads Istio's default install three ways: "typed" (stock
+// templates recognised: the typed injector builds the pod), "generic-stock"
+// (the same templates forced through the generic renderer) and
+// "generic-custom" (the sidecar template edited, so useGenericTemplates
+// itself chooses the generic renderer, as for a customised ConfigMap).
+func templateSnapshots(b *testing.B) []struct {
+	name string
+	cfg  *config.Snapshot
+} {
+	cfg, values, mesh := conformance.IstioInstall(b)
+	typed, err := config.LoadInputData(cfg, values, mesh)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if dir == filepath.Dir(dir) {
-			b.Fatal("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	d := filepath.Join(dir, "..", "shared", "conformance", "injection", "istio-default-install")
-	s, err := config.LoadInputs(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s
-}
-
-// BenchmarkInjectTemplates measures injection with Istio's default install
-// config on both paths: "fast" (stock templates recognised, typed injector)
-// and "generic" (the same templates rendered as Istio renders them, which a
-// customised template takes).
-func BenchmarkInjectTemplates(b *testing.B) {
-	fast := defaultInstallSnapshot(b)
-	generic := *fast
-	t := *fast.Templates
+	forced := *typed
+	t := *typed.Templates
 	t.AlwaysGeneric = true
-	generic.Templates = &t
-	for _, path := range []struct {
+	forced.Templates = &t
+	custom, err := config.LoadInputData(conformance.CustomSidecarConfig(b, cfg), values, mesh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if useGenericTemplates(benchPod(0), typed) || !useGenericTemplates(benchPod(0), custom) {
+		b.Fatal("the stock config must take the typed path and the customised one the generic path")
+	}
+	return []struct {
 		name string
 		cfg  *config.Snapshot
-	}{{"fast", fast}, {"generic", &generic}} {
+	}{{"typed", typed}, {"generic-stock", &forced}, {"generic-custom", custom}}
+}
+
+// BenchmarkInjectTemplates measures Inject with Istio's default install
+// config on the typed path and the generic template path, for a tiny pod
+// (env0) and a 2,000-env pod.
+func BenchmarkInjectTemplates(b *testing.B) {
+	for _, path := range templateSnapshots(b) {
 		for _, envs := range []int{0, 2000} {
 			b.Run(fmt.Sprintf("%s/env%d", path.name, envs), func(b *testing.B) {
 				pod := benchPod(envs)
