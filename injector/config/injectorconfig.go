@@ -79,6 +79,8 @@ func (t *Templates) Select(annotations map[string]string) []string {
 type Inputs struct {
 	Config, Values, Mesh                   []byte
 	ConfigSource, ValuesSource, MeshSource string
+	// keyContentOnly refuses a whole ConfigMap (LoadFiles).
+	keyContentOnly bool
 }
 
 // LoadInputs reads Istio's three injector inputs as `istioctl kube-inject`
@@ -173,14 +175,18 @@ func (in Inputs) Load() (*Snapshot, error) {
 	}
 	cfgName, valuesName, meshName := name("injector config", in.ConfigSource), name("injector values", in.ValuesSource), name("mesh config", in.MeshSource)
 	var err error
-	if in.Config, err = KeyContent(in.Config, KeyConfig); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfgName, err)
-	}
-	if in.Values, err = KeyContent(in.Values, KeyValues); err != nil {
-		return nil, fmt.Errorf("%s: %w", valuesName, err)
-	}
-	if in.Mesh, err = KeyContent(in.Mesh, KeyMesh); err != nil {
-		return nil, fmt.Errorf("%s: %w", meshName, err)
+	for _, f := range []struct {
+		data      *[]byte
+		key, name string
+	}{{&in.Config, KeyConfig, cfgName}, {&in.Values, KeyValues, valuesName}, {&in.Mesh, KeyMesh, meshName}} {
+		content, err := KeyContent(*f.data, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.name, err)
+		}
+		if in.keyContentOnly && len(content) != len(*f.data) {
+			return nil, fmt.Errorf("%s: a whole ConfigMap is not accepted here; give the content of its key %q", f.name, f.key)
+		}
+		*f.data = content
 	}
 	var cfg *InjectorConfig
 	if !blank(in.Config) {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,5 +131,31 @@ func TestKeyContent(t *testing.T) {
 	s, err := Inputs{Mesh: []byte("trustDomain: x\n")}.Load()
 	if err != nil || s.Templates != nil || s.Mesh.GetTrustDomain() != "x" {
 		t.Errorf("mesh only: templates %v err %v", s.Templates, err)
+	}
+}
+
+// TestLoadFilesTakesKeyContentOnly: `meshguard serve --mesh-config` is also
+// read by ext_authz (meshconfig.LoadFile, no ConfigMap wrapper), so the
+// injector's file loader refuses a whole ConfigMap there, while
+// LoadInputs (meshguard inject) accepts it.
+func TestLoadFilesTakesKeyContentOnly(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	raw := write("mesh-raw", "trustDomain: example.org\n")
+	cm := write("mesh-cm", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio}\ndata:\n  mesh: 'trustDomain: example.org'\n")
+	if s, err := LoadFiles(raw, ""); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
+		t.Fatalf("raw mesh: %v", err)
+	}
+	if _, err := LoadFiles(cm, ""); err == nil || !strings.Contains(err.Error(), "whole ConfigMap is not accepted") || !strings.Contains(err.Error(), cm) {
+		t.Fatalf("ConfigMap mesh in LoadFiles: err = %v, want a refusal naming the file", err)
+	}
+	if s, err := LoadInputs("", "", cm); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
+		t.Fatalf("ConfigMap mesh in LoadInputs: %v", err)
 	}
 }

@@ -49,11 +49,26 @@ func Default() *Snapshot {
 	return s
 }
 
-// LoadFiles reads and validates the mesh config and values files (each the
-// key's content or the whole ConfigMap). An empty path means "defaults".
-// It is LoadInputs without an injector config.
+// LoadFiles reads and validates the mesh config and values files of
+// `meshguard serve` (--mesh-config, --injector-values) through the same
+// loader as LoadInputs. An empty path means "defaults". Each file holds the
+// key's content only: ext_authz reads the same --mesh-config with
+// meshconfig.LoadFile, which takes no ConfigMap wrapper and has the same
+// size bound, so injection must not accept more than it does.
 func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {
-	return LoadInputs("", valuesPath, meshPath)
+	in := Inputs{ValuesSource: valuesPath, MeshSource: meshPath, keyContentOnly: true}
+	var err error
+	if meshPath != "" {
+		if in.Mesh, err = meshconfig.ReadFile(meshPath); err != nil {
+			return nil, err
+		}
+	}
+	if valuesPath != "" {
+		if in.Values, err = readBounded(valuesPath); err != nil {
+			return nil, fmt.Errorf("reading injector values %s: %w", valuesPath, err)
+		}
+	}
+	return in.Load()
 }
 
 // Load parses mesh config YAML (MeshConfig, applied over Istio's defaults) and
