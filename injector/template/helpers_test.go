@@ -21,32 +21,12 @@ import (
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/kubeinject"
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
-// injectionDir finds <repo>/../shared/conformance/injection (Istio's golden
-// injection cases and its default install's injector inputs).
-func injectionDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "conformance", "injection")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
-	}
-	return c
-}
+// injectionDir is Istio's injection test data (test/conformance): golden
+// cases and the default install's injector inputs.
+func injectionDir(t testing.TB) string { return conformance.Dir(t, "injection") }
 
 type injectionCase struct {
 	input, golden string
