@@ -191,4 +191,44 @@ func TestIstioConfigMapsHotReload(t *testing.T) {
 	// Repaired: the next good edit takes effect.
 	update(withMarker(t, cfg, "v4"))
 	waitMarker("v4")
+
+	// Istio's grpc-agent template (proxyless gRPC with an agent, Istio's
+	// samples/grpc-echo) from the same ConfigMap, through the API server: the
+	// agent container and the app's bootstrap env as in Istio's grpc-agent
+	// golden, and the app's probe kept, as the template's
+	// rewriteAppHTTPProbers "false" asks.
+	out, err := c.Kubectl(ctx, pod("grpc", map[string]string{"app": "grpc"}, map[string]string{"inject.istio.io/templates": "grpc-agent"}),
+		"create", "-n", "tpl", "--dry-run=server", "-o", "yaml", "-f", "-")
+	if err != nil {
+		t.Fatalf("grpc-agent pod: %v", err)
+	}
+	var p corev1.Pod
+	if err := yaml.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	envOf := func(c corev1.Container, name string) string {
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+		return ""
+	}
+	var names []string
+	for _, ct := range p.Spec.Containers {
+		names = append(names, ct.Name)
+	}
+	if len(p.Spec.Containers) != 2 || names[0] != "app" || names[1] != "istio-proxy" || len(p.Spec.InitContainers) != 0 {
+		t.Fatalf("grpc-agent: containers %v, init containers %d; want [app istio-proxy] and none", names, len(p.Spec.InitContainers))
+	}
+	app, agent := p.Spec.Containers[0], p.Spec.Containers[1]
+	if envOf(agent, "ISTIO_META_GENERATOR") != "grpc" || envOf(agent, "DISABLE_ENVOY") != "true" {
+		t.Errorf("grpc-agent: istio-proxy env %v lacks the agent's ISTIO_META_GENERATOR=grpc, DISABLE_ENVOY=true", agent.Env)
+	}
+	if envOf(app, "GRPC_XDS_BOOTSTRAP") != "/etc/istio/proxy/grpc-bootstrap.json" {
+		t.Errorf("grpc-agent: app env %v lacks GRPC_XDS_BOOTSTRAP", app.Env)
+	}
+	if pr := app.ReadinessProbe; pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != "/ready" {
+		t.Errorf("grpc-agent: the app's readiness probe was rewritten: %+v", pr)
+	}
 }
