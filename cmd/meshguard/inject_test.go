@@ -8,21 +8,13 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
-// installDir is the default install's injector inputs in the shared
-// conformance data (<repo>/../shared).
-func installDir(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "conformance", "injection"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(d, "istio-default-install", "config")); err != nil {
-		t.Fatalf("conformance data missing: %v", err)
-	}
-	return d
-}
+// installDir is Istio's injection test data (test/conformance): the
+// default install's injector inputs and the golden cases.
+func installDir(t *testing.T) string { return conformance.Dir(t, "injection") }
 
 func runInject(t *testing.T, args ...string) (string, error) {
 	t.Helper()

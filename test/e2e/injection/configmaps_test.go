@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,26 +17,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/test/cluster"
+	"github.com/meshguard/meshguard/test/conformance"
 	"github.com/meshguard/meshguard/webhook"
 )
 
-// defaultInstallInputs reads Istio's default install injector inputs from
-// the shared conformance data.
+// defaultInstallInputs is Istio's default install's injector inputs
+// (test/conformance).
 func defaultInstallInputs(t *testing.T) (cfg, values, mesh string) {
 	t.Helper()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := filepath.Join(root, "..", "shared", "conformance", "injection", "istio-default-install")
-	read := func(n string) string {
-		b, err := os.ReadFile(filepath.Join(d, n))
-		if err != nil {
-			t.Fatalf("conformance data missing: %v", err)
-		}
-		return string(b)
-	}
-	return read("config"), read("values"), read("mesh")
+	c, v, m := conformance.IstioInstall(t)
+	return string(c), string(v), string(m)
 }
 
 // withMarker edits the sidecar template to add env MESHGUARD_MARKER=marker.
