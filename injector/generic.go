@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/template"
@@ -59,7 +61,85 @@ func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 			return true
 		}
 	}
-	return false
+	// Stock text is not enough: the values may set something the typed
+	// injector does not model (e.g. global.sts.servicePort, which Istio's
+	// sidecar template turns into --stsPort). Checked once per configuration.
+	return !t.TypedAgrees(typedChoice, func() bool { return typedAgreesWithTemplates(typedChoice, cfg) })
+}
+
+// typedAgreesWithTemplates builds a probe pod for the typed template name
+// with the typed injector and with the generic renderer (the configured
+// text and values, as Istio renders them), in both native-sidecar modes,
+// and reports whether they give the same pod (JSON-valued strings compared
+// parsed: the typed path writes them compact).
+func typedAgreesWithTemplates(name string, cfg *config.Snapshot) bool {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "probe", Labels: map[string]string{"app": "probe"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "example.com/app:1",
+			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+		}}},
+	}
+	if name != TemplateSidecar {
+		probe.Annotations = map[string]string{AnnotationInjectTemplates: name}
+	}
+	if name == TemplateGateway {
+		probe.Spec.Containers = []corev1.Container{{Name: ProxyContainerName, Image: "auto"}}
+	}
+	for _, native := range []bool{true, false} {
+		c := *cfg
+		c.Values.Global.NativeSidecars = &native
+		generic := *cfg.Templates
+		generic.AlwaysGeneric = true
+		c.Templates = &generic
+		typed, terr := inject(probe, "probe", Options{}, &c)
+		rendered, gerr := InjectGeneric(probe, "probe", &c, Options{})
+		if terr != nil || gerr != nil {
+			if (terr == nil) != (gerr == nil) {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(podJSON(typed.Pod), podJSON(rendered.Pod)) {
+			return false
+		}
+	}
+	return true
+}
+
+// podJSON is pod as generic JSON with JSON-valued strings parsed.
+func podJSON(pod *corev1.Pod) any {
+	b, err := json.Marshal(pod)
+	if err != nil {
+		return err.Error()
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err.Error()
+	}
+	return parseJSONStrings(v)
+}
+
+func parseJSONStrings(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = parseJSONStrings(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = parseJSONStrings(e)
+		}
+	case string:
+		if t := strings.TrimSpace(x); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+			var j any
+			if json.Unmarshal([]byte(t), &j) == nil {
+				return parseJSONStrings(j)
+			}
+		}
+	}
+	return v
 }
 
 // InjectGeneric injects pod by rendering the configured templates (Istio

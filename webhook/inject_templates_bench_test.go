@@ -32,6 +32,12 @@ func BenchmarkInjectHandlerTemplates(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newHandler(b, bc.snap)
 			body := reviewBody(b, testPod(bc.envs), nil)
+			// The first request compares the typed path with the templates
+			// once per configuration (injector useGenericTemplates); keep
+			// that out of the per-request figures.
+			warm := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
+			warm.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(httptest.NewRecorder(), warm)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -65,6 +66,33 @@ type Templates struct {
 	// instead of building them with the typed injector: for the tests that
 	// compare the two paths, and benchmarks.
 	AlwaysGeneric bool
+	// typedAgrees caches TypedAgrees per template name; shared by copies.
+	typedAgrees *agreement
+}
+
+type agreement struct {
+	mu     sync.Mutex
+	byName map[string]bool
+}
+
+// TypedAgrees reports whether the typed injector builds template name as
+// these templates and values render it, running check (the injector's
+// comparison of both paths) once per loaded configuration and template:
+// values the typed injector does not model make it false, and the pods then
+// take the generic renderer.
+func (t *Templates) TypedAgrees(name string, check func() bool) bool {
+	a := t.typedAgrees
+	if a == nil { // Templates built by hand (tests)
+		return check()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok, done := a.byName[name]
+	if !done {
+		ok = check()
+		a.byName[name] = ok
+	}
+	return ok
 }
 
 // Select is the template names a pod with these annotations gets (Istio's
@@ -327,7 +355,8 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 	if err != nil {
 		return nil, err
 	}
-	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values}
+	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values,
+		typedAgrees: &agreement{byName: map[string]bool{}}}
 	// A default template that does not exist would fail every pod at
 	// admission (Istio's "requested template ... not found"): refuse the
 	// configuration instead.
