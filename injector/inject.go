@@ -68,6 +68,13 @@ type Options struct {
 // inject (see Decide) and does not modify pod. Errors name the offending
 // annotation or field; they deny the pod.
 func Inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
+	if useGenericTemplates(pod, cfg) { // a template that is not Istio's stock one (generic.go)
+		return InjectGeneric(pod, namespace, cfg, opts)
+	}
+	return inject(pod, namespace, cfg, opts)
+}
+
+func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*Result, error) {
 	if namespace == "" {
 		namespace = pod.Namespace
 	}

@@ -46,6 +46,9 @@ type InjectionOptions struct {
 	// per request); "true"/"false" fix it; "" keeps the values file's
 	// global.nativeSidecars and detects when that is unset.
 	NativeSidecars string
+	// ConfigMaps, when enabled, replace the files: Istio's ConfigMaps in
+	// the cluster (inject_configmaps.go).
+	ConfigMaps IstioConfigMaps
 }
 
 // Defaults for InjectionOptions.
@@ -66,11 +69,12 @@ func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 		"delay that coalesces config file changes before reloading")
 	fs.StringVar(&o.NativeSidecars, "native-sidecars", o.NativeSidecars,
 		`inject istio-proxy as a Kubernetes native sidecar: auto (when every node's kubelet is >= 1.33, or the pod's node's), true or false; "" = values global.nativeSidecars, auto when unset; pods can override with sidecar.istio.io/nativeSidecar`)
+	o.ConfigMaps.AddFlags(fs)
 }
 
 // load reads the config files and applies the flag overrides.
 func (o InjectionOptions) load() (*config.Snapshot, error) {
-	snap, err := config.LoadFiles(o.MeshConfigPath, o.ValuesPath)
+	snap, err := o.loadSource()
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +289,7 @@ func ptrTo[T any](v T) *T { return &v }
 func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) error {
 	o = o.withDefaults()
 	log = log.WithName("injector")
+	o.ConfigMaps.Reader = mgr.GetAPIReader()
 	snap, err := o.load()
 	if err != nil {
 		return fmt.Errorf("sidecar injection config: %w", err)
@@ -311,10 +316,11 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	// /inject/cluster/<id>/net/<network>/... for remote clusters (Istio's
 	// pkg/kube/inject/webhook.go).
 	mgr.GetWebhookServer().Register(InjectPath+"/", h)
-	if err := mgr.Add(o.watcher(store, log)); err != nil {
+	w := o.watcher(store, log)
+	if err := mgr.Add(w); err != nil {
 		return fmt.Errorf("adding injector config watcher: %w", err)
 	}
-	return nil
+	return o.watchConfigMaps(mgr, w, log)
 }
 
 // watcher is the config file watcher SetupInjection runs.

@@ -6,15 +6,18 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/kubeinject"
 )
 
 // newInjectCmd is `meshguard inject`, the offline equivalent of
-// `istioctl kube-inject`, sharing the webhook's injector.
+// `istioctl kube-inject`, sharing the webhook's injector. It takes
+// istioctl's flag names for Istio's three injector inputs, so a script can
+// swap one command for the other.
 func newInjectCmd() *cobra.Command {
-	var file, meshPath, valuesPath, injectConfigPath string
+	var file, output, injectConfigPath, meshPath, valuesPath string
 	cmd := &cobra.Command{
 		Use:   "inject -f FILE|-",
 		Short: "Inject the istio-proxy sidecar into Kubernetes YAML (like istioctl kube-inject)",
@@ -24,48 +27,73 @@ DaemonSets, ReplicaSets, Jobs, CronJobs and OpenShift DeploymentConfigs (also as
 items of a v1 List). Other documents pass through unchanged with a note on stderr.
 Pods that opt out (sidecar.istio.io/inject: "false", hostNetwork) are left as they
 are; notes go to stderr. A bare Pod's workload identity is inferred from its
-ownerReferences and labels, as the webhook does.`,
+ownerReferences and labels, as the webhook does.
+
+Istio's injector inputs are read from files, each holding either the key's content
+or the whole ConfigMap: --injectConfigFile (key "config" of ConfigMap
+istio-sidecar-injector: policy, selectors, templates), --valuesFile (its key
+"values") and --meshConfigFile (key "mesh" of ConfigMap istio). Without them,
+Istio's defaults apply. Istio's stock templates are built by meshguard's typed
+injector; any other template (a customised sidecar, your own) is rendered as
+Istio renders it.`,
 		Example: `  meshguard inject -f deployment.yaml | kubectl apply -f -
-  meshguard inject -f - --injectConfigFile config --valuesFile values --meshConfigFile mesh < app.yaml`,
+  meshguard inject --injectConfigFile inject-config.yaml --valuesFile values.json \
+    --meshConfigFile mesh.yaml -f app.yaml -o app-injected.yaml
+  kubectl -n istio-system get cm istio-sidecar-injector -o yaml > injector.yaml
+  meshguard inject --injectConfigFile injector.yaml --valuesFile injector.yaml -f - < app.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return exitError{code: 2, msg: "inject: -f FILE or -f - (stdin) is required"}
 			}
+			for _, pair := range [][2]string{{"meshConfigFile", "mesh-config"}, {"valuesFile", "values"}} {
+				if cmd.Flags().Changed(pair[0]) && cmd.Flags().Changed(pair[1]) {
+					return exitError{code: 2, msg: fmt.Sprintf("inject: --%s and its alias --%s are both set", pair[0], pair[1])}
+				}
+			}
 			cfg, err := config.LoadInputs(injectConfigPath, valuesPath, meshPath)
 			if err != nil {
 				return exitError{code: 2, msg: "inject: " + err.Error()}
 			}
-			var in io.Reader = cmd.InOrStdin()
+			var r io.Reader = cmd.InOrStdin()
 			if file != "-" {
 				f, err := os.Open(file)
 				if err != nil {
 					return exitError{code: 2, msg: "inject: " + err.Error()}
 				}
 				defer f.Close()
-				in = f
+				r = f
 			}
-			res, err := kubeinject.Inject(in, cfg)
+			res, err := kubeinject.Inject(r, cfg)
 			if err != nil {
 				return exitError{code: 1, msg: fmt.Sprintf("inject %s: %v", file, err)}
 			}
 			for _, n := range res.Notes {
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", n)
 			}
+			if output != "" {
+				if err := os.WriteFile(output, res.Output, 0o644); err != nil {
+					return exitError{code: 2, msg: "inject: " + err.Error()}
+				}
+				return nil
+			}
 			_, err = cmd.OutOrStdout().Write(res.Output)
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "input YAML file, or - for stdin")
-	// istioctl kube-inject's flag names, so scripts can swap it for meshguard;
-	// --mesh-config and --values stay as aliases.
-	cmd.Flags().StringVar(&injectConfigPath, "injectConfigFile", "",
-		"injector config: the config key of ConfigMap istio-sidecar-injector, or the whole ConfigMap (default: Istio's defaults)")
-	cmd.Flags().StringVar(&valuesPath, "valuesFile", "",
-		"injector values: the values key of ConfigMap istio-sidecar-injector, or the whole ConfigMap (default: Istio's defaults)")
-	cmd.Flags().StringVar(&meshPath, "meshConfigFile", "",
-		"MeshConfig: the mesh key of ConfigMap istio, or the whole ConfigMap (default: Istio's defaults)")
-	cmd.Flags().StringVar(&meshPath, "mesh-config", "", "alias of --meshConfigFile")
-	cmd.Flags().StringVar(&valuesPath, "values", "", "alias of --valuesFile")
+	fs := cmd.Flags()
+	fs.StringVarP(&file, "filename", "f", "", "input YAML file, or - for stdin")
+	fs.StringVarP(&output, "output", "o", "", "write the injected YAML to this file instead of stdout")
+	fs.StringVar(&injectConfigPath, "injectConfigFile", "", `injector config: key "config" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's stock templates)`)
+	fs.StringVar(&valuesPath, "valuesFile", "", `injector values: key "values" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's defaults)`)
+	fs.StringVar(&meshPath, "meshConfigFile", "", `mesh config: key "mesh" of ConfigMap istio, or that ConfigMap (default: Istio's defaults)`)
+	aliasOf(fs, &meshPath, "mesh-config", "meshConfigFile")
+	aliasOf(fs, &valuesPath, "values", "valuesFile")
 	return cmd
+}
+
+// aliasOf registers name as another spelling of flag target (meshguard's
+// own names from before it took istioctl's).
+func aliasOf(fs *pflag.FlagSet, p *string, name, target string) {
+	fs.StringVar(p, name, "", "alias of --"+target)
 }

@@ -1,20 +1,40 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/template"
 )
 
-// maxInputBytes bounds each configuration file read by LoadInputs.
-const maxInputBytes = 8 << 20
+// Istio's injector reads three inputs: the `config` and `values` keys of
+// ConfigMap istio-sidecar-injector and the `mesh` key of ConfigMap istio.
+// This file is the one loader of them, as raw key content or as whole
+// ConfigMap YAML, from files (meshguard inject --injectConfigFile/
+// --valuesFile/--meshConfigFile, like istioctl kube-inject; the webhook's
+// file flags) or from the cluster (the webhook), into one Snapshot.
+
+// Names of Istio's ConfigMaps and their keys (Istio's defaults).
+const (
+	InjectorConfigMapName = "istio-sidecar-injector"
+	MeshConfigMapName     = "istio"
+	KeyConfig             = "config"
+	KeyValues             = "values"
+	KeyMesh               = "mesh"
+)
+
+// MaxInputBytes bounds one input file (a ConfigMap holds at most 1 MiB; a
+// file may hold a whole ConfigMap YAML with escaping).
+const MaxInputBytes = 8 << 20
 
 // InjectorConfig is the `config` key of Istio's istio-sidecar-injector
 // ConfigMap (Istio's pkg/kube/inject/webhook.go Config).
@@ -31,217 +51,335 @@ type InjectorConfig struct {
 	Template string `json:"template,omitempty"`
 }
 
-// stockTemplateSHA256 is the SHA-256 of each stock template text of the
-// supported Istio version (github.com/istio/istio commit
-// 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c, manifests/charts/istio-control/
-// istio-discovery/files/*.yaml as rendered into the istio-sidecar-injector
-// ConfigMap). meshguard renders these with its typed injector; any other text
-// would need a generic text/template renderer, which meshguard does not have
-// yet, so it is refused (docs/compatibility.md "Injection").
-var stockTemplateSHA256 = map[string]string{
-	"agentgateway":          "14b132edb9432d5d0e7a15469e99623d97fa651527312e628579c5f24dc7b5b6",
-	"agentgateway-waypoint": "fff0c64dba0f5dac93ddf4ebc0d4c21d963e0b741631a9dc15cad572859b3725",
-	"gateway":               "266a2162fe6795521563915d655d55957a12c7d6ffaed22e74dbab2c43666b04",
-	"grpc-agent":            "79e57936d94e4194011cccc22f2adc39a8b20032ead5e7ad2cc1a0e79ef84c84",
-	"grpc-simple":           "cc0c60252f24558ef15b6c2ba77350f3c84a52b16f0009fcee440e98ca94c2da",
-	"kube-gateway":          "25ab106e6a5ddbd4702a011252069f29ed42e1e487c08496308473980adbb389",
-	"sidecar":               "9d7bd5fc214ff1004b115158be8992b92618e8017d993244aac8329cf10fff27",
-	"waypoint":              "9993b07c0b42fa1f773088bea3f13fae52317b3baa5ae9cd33e36d64257d78dc",
+// Templates are the injection templates in effect, parsed once.
+type Templates struct {
+	Set *template.Set
+	// Stock names the templates whose text is Istio's stock template of a
+	// known version (template.StockOf): the typed injector builds those.
+	Stock map[string]template.StockVersion
+	// Defaults are used when a pod has no inject.istio.io/templates.
+	Defaults []string
+	Aliases  map[string][]string
+	// Values is the injector values as templates see them (`.Values`).
+	Values map[string]any
+	// AlwaysGeneric renders even Istio's stock templates generically
+	// instead of building them with the typed injector: for the tests that
+	// compare the two paths, and benchmarks.
+	AlwaysGeneric bool
+	// typedAgrees caches TypedAgrees per template name; shared by copies.
+	typedAgrees *agreement
 }
 
-// checkStockTemplates refuses any template that is not the stock text of the
-// same name: silently rendering the built-in one instead would change the
-// meaning of the user's configuration.
-func checkStockTemplates(field string, templates map[string]string) error {
-	names := make([]string, 0, len(templates))
-	for n := range templates {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		sum := sha256.Sum256([]byte(templates[n]))
-		if want, ok := stockTemplateSHA256[n]; !ok || hex.EncodeToString(sum[:]) != want {
-			return fmt.Errorf("%s.%s: custom injection template is not supported (only Istio's stock templates are; "+
-				"meshguard has no generic template renderer yet)", field, n)
-		}
-	}
-	return nil
+type agreement struct {
+	mu     sync.Mutex
+	byName map[string]bool
 }
 
-// ParseInjectorConfig parses the injector `config` (raw key content) and
-// checks its templates, defaultTemplates and aliases.
-func ParseInjectorConfig(data []byte) (*InjectorConfig, error) {
-	var c InjectorConfig
-	if err := yaml.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("injector config: %w", err)
+// TypedAgrees reports whether the typed injector builds template name as
+// these templates and values render it, running check (the injector's
+// comparison of both paths) once per loaded configuration and template:
+// values the typed injector does not model make it false, and the pods then
+// take the generic renderer.
+func (t *Templates) TypedAgrees(name string, check func() bool) bool {
+	a := t.typedAgrees
+	if a == nil { // Templates built by hand (tests)
+		return check()
 	}
-	switch c.Policy {
-	case "", "enabled", "disabled":
-	default:
-		return nil, fmt.Errorf("injector config.policy: %q is not enabled or disabled", c.Policy)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok, done := a.byName[name]
+	if !done {
+		ok = check()
+		a.byName[name] = ok
 	}
-	if err := checkStockTemplates("injector config.templates", c.Templates); err != nil {
-		return nil, err
-	}
-	resolve := func(name string) []string {
-		if a, ok := c.Aliases[name]; ok {
-			return a
-		}
-		return []string{name}
-	}
-	for _, d := range c.DefaultTemplates {
-		for _, t := range resolve(d) {
-			// The typed injector renders the default pod with the sidecar
-			// template only; anything else would silently differ.
-			if t != "sidecar" {
-				return nil, fmt.Errorf("injector config.defaultTemplates: %q (template %q) is not supported as a default; only sidecar is", d, t)
-			}
-		}
-	}
-	return &c, nil
+	return ok
 }
 
-// configMapKey returns key `key` of a ConfigMap YAML document, or data
-// itself when it is not a ConfigMap (raw key content).
-func configMapKey(data []byte, name, key string) ([]byte, error) {
-	var head struct {
-		Kind string            `json:"kind"`
-		Data map[string]string `json:"data"`
-	}
-	if err := yaml.Unmarshal(data, &head); err != nil || head.Kind != "ConfigMap" {
-		return data, nil //nolint:nilerr // not a ConfigMap: raw key content, parsed by the caller
-	}
-	v, ok := head.Data[key]
-	if !ok {
-		return nil, fmt.Errorf("ConfigMap %s: no data key %q", name, key)
-	}
-	return []byte(v), nil
+// Select is the template names a pod with these annotations gets (Istio's
+// pkg/kube/inject/inject.go selectTemplates, aliases expanded).
+func (t *Templates) Select(annotations map[string]string) []string {
+	return template.SelectTemplates(annotations, t.Defaults, t.Aliases)
 }
 
-func readBounded(path, what string) ([]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	if fi.Size() > maxInputBytes {
-		return nil, fmt.Errorf("reading %s %s: larger than %d bytes", what, path, maxInputBytes)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	return b, nil
+// Inputs are Istio's three injector inputs, each the key's content or the
+// whole ConfigMap YAML (nil or blank: not given, Istio's defaults). The
+// Source fields say where each came from, for errors.
+type Inputs struct {
+	Config, Values, Mesh                   []byte
+	ConfigSource, ValuesSource, MeshSource string
+	// keyContentOnly refuses a whole ConfigMap (LoadFiles).
+	keyContentOnly bool
 }
 
 // LoadInputs reads Istio's three injector inputs as `istioctl kube-inject`
-// takes them (--injectConfigFile, --valuesFile, --meshConfigFile): each file
-// holds either the raw key content or the whole ConfigMap
-// (istio-sidecar-injector with keys config and values; istio with key mesh).
-// An empty path means Istio's defaults.
+// takes them (--injectConfigFile, --valuesFile, --meshConfigFile) and loads
+// them. An empty path means Istio's defaults.
 func LoadInputs(injectConfigPath, valuesPath, meshPath string) (*Snapshot, error) {
-	cfgData, err := readBounded(injectConfigPath, "injector config")
-	if err != nil {
+	in := Inputs{ConfigSource: injectConfigPath, ValuesSource: valuesPath, MeshSource: meshPath}
+	var errs []error
+	read := func(path, what string) []byte {
+		if path == "" {
+			return nil
+		}
+		b, err := readBounded(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reading %s %s: %w", what, path, err))
+		}
+		return b
+	}
+	in.Config = read(injectConfigPath, "injector config")
+	in.Values = read(valuesPath, "injector values")
+	in.Mesh = read(meshPath, "mesh config")
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	valuesData, err := readBounded(valuesPath, "injector values")
-	if err != nil {
-		return nil, err
-	}
-	meshData, err := readBounded(meshPath, "mesh config")
-	if err != nil {
-		return nil, err
-	}
-	return LoadInputData(cfgData, valuesData, meshData)
+	return in.Load()
 }
 
 // LoadInputData is LoadInputs over file contents.
 func LoadInputData(cfgData, valuesData, meshData []byte) (*Snapshot, error) {
+	return Inputs{Config: cfgData, Values: valuesData, Mesh: meshData}.Load()
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxInputBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxInputBytes {
+		return nil, fmt.Errorf("larger than %d bytes", MaxInputBytes)
+	}
+	return b, nil
+}
+
+// KeyContent returns data itself, or, when data is a whole ConfigMap
+// (kind: ConfigMap), the content of its key.
+func KeyContent(data []byte, key string) ([]byte, error) {
+	var cm struct {
+		Kind     string                `json:"kind"`
+		Metadata struct{ Name string } `json:"metadata"`
+		Data     map[string]string     `json:"data"`
+	}
+	// Raw key content is a YAML or JSON mapping without kind; anything that
+	// does not parse is left to the key's own parser to report.
+	if err := yaml.Unmarshal(data, &cm); err != nil || cm.Kind != "ConfigMap" {
+		return data, nil //nolint:nilerr // not a ConfigMap: raw key content
+	}
+	v, ok := cm.Data[key]
+	if !ok {
+		return nil, fmt.Errorf("ConfigMap %s has no data key %q (have %s)", cm.Metadata.Name, key, strings.Join(sortedKeys(cm.Data), ", "))
+	}
+	return []byte(v), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func blank(b []byte) bool { return len(strings.TrimSpace(string(b))) == 0 }
+
+// Load validates the three inputs together into one Snapshot. The
+// injector config's policy, selectors and injected annotations take the
+// place of the values' (Istio's pkg/kube/inject/webhook.go injectRequired
+// reads them from Config only); the templates are the config's plus
+// values.sidecarInjectorWebhook.templates, which win on a name clash, as
+// Istio's chart merges them into `config`.
+func (in Inputs) Load() (*Snapshot, error) {
+	name := func(what, src string) string {
+		if src == "" {
+			return what
+		}
+		return what + " " + src
+	}
+	cfgName, valuesName, meshName := name("injector config", in.ConfigSource), name("injector values", in.ValuesSource), name("mesh config", in.MeshSource)
 	var err error
-	if cfgData != nil {
-		if cfgData, err = configMapKey(cfgData, "istio-sidecar-injector", "config"); err != nil {
-			return nil, err
+	for _, f := range []struct {
+		data      *[]byte
+		key, name string
+	}{{&in.Config, KeyConfig, cfgName}, {&in.Values, KeyValues, valuesName}, {&in.Mesh, KeyMesh, meshName}} {
+		content, err := KeyContent(*f.data, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
-	}
-	if valuesData != nil {
-		if valuesData, err = configMapKey(valuesData, "istio-sidecar-injector", "values"); err != nil {
-			return nil, err
+		if in.keyContentOnly && len(content) != len(*f.data) {
+			return nil, fmt.Errorf("%s: a whole ConfigMap is not accepted here; give the content of its key %q", f.name, f.key)
 		}
+		*f.data = content
 	}
-	if meshData != nil {
-		if meshData, err = configMapKey(meshData, "istio", "mesh"); err != nil {
-			return nil, err
+	var cfg *InjectorConfig
+	if !blank(in.Config) {
+		if cfg, err = parseInjectorConfig(in.Config); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgName, err)
 		}
 	}
 	values := map[string]any{}
-	if len(strings.TrimSpace(string(valuesData))) > 0 {
-		if err := yaml.Unmarshal(valuesData, &values); err != nil {
-			return nil, fmt.Errorf("injector values: %w", err)
+	if !blank(in.Values) {
+		if err := yaml.Unmarshal(in.Values, &values); err != nil {
+			return nil, fmt.Errorf("%s: %w", valuesName, err)
 		}
 		if values == nil {
 			values = map[string]any{}
 		}
 	}
-	sw, _ := values["sidecarInjectorWebhook"].(map[string]any)
-	if t, ok := sw["templates"]; ok && t != nil {
-		tm, ok := t.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("injector values.sidecarInjectorWebhook.templates: not a map")
+	typedValues, err := withConfig(values, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", valuesName, err)
+	}
+	s, err := Load(in.Mesh, typedValues)
+	if err != nil {
+		if in.MeshSource != "" || in.ValuesSource != "" {
+			return nil, fmt.Errorf("%s, %s: %w", valuesName, meshName, err)
 		}
-		texts := make(map[string]string, len(tm))
-		for k, v := range tm {
-			s, ok := v.(string)
+		return nil, err
+	}
+	t, err := templatesOf(cfg, values, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgName, err)
+	}
+	s.Templates = t
+	return s, nil
+}
+
+// parseInjectorConfig parses the injector `config` key content.
+func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
+	var c InjectorConfig
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	switch c.Policy {
+	case "", "enabled", "disabled":
+	default:
+		return nil, fmt.Errorf("config.policy: %q is not enabled or disabled", c.Policy)
+	}
+	return &c, nil
+}
+
+// withConfig returns the values JSON the typed Values are parsed from:
+// values with the config's policy, selectors and injected annotations.
+func withConfig(values map[string]any, cfg *InjectorConfig) ([]byte, error) {
+	if cfg == nil {
+		return json.Marshal(values)
+	}
+	v, err := deepCopyJSON(values)
+	if err != nil {
+		return nil, err
+	}
+	sub := func(m map[string]any, k string) map[string]any {
+		if c, ok := m[k].(map[string]any); ok {
+			return c
+		}
+		c := map[string]any{}
+		m[k] = c
+		return c
+	}
+	if cfg.Policy != "" {
+		sub(sub(v, "global"), "proxy")["autoInject"] = cfg.Policy
+	}
+	siw := sub(v, "sidecarInjectorWebhook")
+	siw["neverInjectSelector"] = cfg.NeverInjectSelector
+	siw["alwaysInjectSelector"] = cfg.AlwaysInjectSelector
+	siw["injectedAnnotations"] = cfg.InjectedAnnotations
+	return json.Marshal(v)
+}
+
+func deepCopyJSON(m map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	return out, json.Unmarshal(b, &out)
+}
+
+// templatesOf parses the templates; nil when neither the config nor the
+// values carry any (meshguard's built-in templates only).
+func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Templates, error) {
+	raw := map[string]string{}
+	var defaults []string
+	var aliases map[string][]string
+	if cfg != nil {
+		for k, v := range cfg.Templates {
+			raw[k] = v
+		}
+		defaults, aliases = cfg.DefaultTemplates, cfg.Aliases
+	}
+	siw, _ := values["sidecarInjectorWebhook"].(map[string]any)
+	if vt, ok := siw["templates"].(map[string]any); ok {
+		for k, v := range vt {
+			str, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("injector values.sidecarInjectorWebhook.templates.%s: not a string", k)
+				return nil, fmt.Errorf("values sidecarInjectorWebhook.templates.%s: not a string", k)
 			}
-			texts[k] = s
-		}
-		// An empty entry is the chart's default (no custom template).
-		for k, v := range texts {
-			if strings.TrimSpace(v) == "" {
-				delete(texts, k)
+			// An empty entry is the chart's default (no custom template).
+			if strings.TrimSpace(str) != "" {
+				raw[k] = str
 			}
 		}
-		if err := checkStockTemplates("injector values.sidecarInjectorWebhook.templates", texts); err != nil {
-			return nil, err
+	} else if t, ok := siw["templates"]; ok && t != nil {
+		return nil, errors.New("values sidecarInjectorWebhook.templates: not a map")
+	}
+	if vd, ok := siw["defaultTemplates"].([]any); ok && len(vd) > 0 {
+		defaults = nil
+		for i, d := range vd {
+			str, ok := d.(string)
+			if !ok {
+				return nil, fmt.Errorf("values sidecarInjectorWebhook.defaultTemplates[%d]: not a string", i)
+			}
+			defaults = append(defaults, str)
 		}
 	}
-	if cfgData != nil {
-		ic, err := ParseInjectorConfig(cfgData)
+	if len(defaults) == 0 {
+		defaults = []string{"sidecar"} // Istio's UnmarshalConfig default
+	}
+	if len(raw) == 0 {
+		// No templates given: meshguard's built-in ones, which inject the
+		// sidecar by default.
+		for _, name := range template.SelectTemplates(nil, defaults, aliases) {
+			if name != "sidecar" {
+				return nil, fmt.Errorf("defaultTemplates: template %q (from %q) is not defined in templates", name, strings.Join(defaults, ","))
+			}
+		}
+		return nil, nil
+	}
+	set, err := template.Parse(raw, template.Options{ProxyConfigJSON: ProxyConfigJSON})
+	if err != nil {
+		return nil, err
+	}
+	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values,
+		typedAgrees: &agreement{byName: map[string]bool{}}}
+	// A default template that does not exist would fail every pod at
+	// admission (Istio's "requested template ... not found"): refuse the
+	// configuration instead.
+	for _, name := range t.Select(nil) {
+		if !set.Has(name) {
+			return nil, fmt.Errorf("defaultTemplates: template %q (from %q) is not defined in templates", name, strings.Join(defaults, ","))
+		}
+	}
+	for name, text := range raw {
+		if v, ok := template.StockOf(name, text); ok {
+			t.Stock[name] = v
+		}
+	}
+	if len(values) == 0 {
+		// No values given: the templates see meshguard's defaults.
+		b, err := json.Marshal(s.Values)
 		if err != nil {
 			return nil, err
 		}
-		// The injector follows its config key, not the values it was rendered
-		// from (Istio's pkg/kube/inject/webhook.go injectRequired reads Config).
-		if sw == nil {
-			sw = map[string]any{}
-			values["sidecarInjectorWebhook"] = sw
-		}
-		sw["neverInjectSelector"] = ic.NeverInjectSelector
-		sw["alwaysInjectSelector"] = ic.AlwaysInjectSelector
-		sw["injectedAnnotations"] = ic.InjectedAnnotations
-		if ic.Policy != "" {
-			g, _ := values["global"].(map[string]any)
-			if g == nil {
-				g = map[string]any{}
-				values["global"] = g
-			}
-			p, _ := g["proxy"].(map[string]any)
-			if p == nil {
-				p = map[string]any{}
-				g["proxy"] = p
-			}
-			p["autoInject"] = ic.Policy
+		t.Values = map[string]any{}
+		if err := json.Unmarshal(b, &t.Values); err != nil {
+			return nil, err
 		}
 	}
-	// Only the keys the typed values know survive the round trip; Load parses
-	// and validates them once.
-	delete(sw, "templates")
-	merged, err := json.Marshal(values)
-	if err != nil {
-		return nil, fmt.Errorf("injector values: %w", err)
-	}
-	return Load(meshData, merged)
+	return t, nil
 }

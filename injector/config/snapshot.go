@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -28,6 +27,9 @@ type Snapshot struct {
 	AlwaysInject []labels.Selector
 	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
 	ProxyConfigJSON string
+	// Templates are the injection templates of Istio's injector `config`
+	// (injectorconfig.go); nil when none were given: meshguard's built-in templates.
+	Templates *Templates
 }
 
 // Revision returns the revision name recorded on pods ("default" when unset).
@@ -47,26 +49,26 @@ func Default() *Snapshot {
 	return s
 }
 
-// LoadFiles reads and validates the mesh config and values files. An empty
-// path means "defaults".
+// LoadFiles reads and validates the mesh config and values files of
+// `meshguard serve` (--mesh-config, --injector-values) through the same
+// loader as LoadInputs. An empty path means "defaults". Each file holds the
+// key's content only: ext_authz reads the same --mesh-config with
+// meshconfig.LoadFile, which takes no ConfigMap wrapper and has the same
+// size bound, so injection must not accept more than it does.
 func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {
-	var meshData, valuesData []byte
+	in := Inputs{ValuesSource: valuesPath, MeshSource: meshPath, keyContentOnly: true}
 	var err error
 	if meshPath != "" {
-		if meshData, err = meshconfig.ReadFile(meshPath); err != nil {
+		if in.Mesh, err = meshconfig.ReadFile(meshPath); err != nil {
 			return nil, err
 		}
 	}
 	if valuesPath != "" {
-		if valuesData, err = os.ReadFile(valuesPath); err != nil {
-			return nil, fmt.Errorf("reading injector values: %w", err)
+		if in.Values, err = readBounded(valuesPath); err != nil {
+			return nil, fmt.Errorf("reading injector values %s: %w", valuesPath, err)
 		}
 	}
-	s, err := Load(meshData, valuesData)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return in.Load()
 }
 
 // Load parses mesh config YAML (MeshConfig, applied over Istio's defaults) and

@@ -315,8 +315,9 @@ func addWorkload(out map[string]any, obj map[string]any) error {
 // field path): images, creationTimestamp and status are ignored; scalar
 // spellings ("8080" vs 8080) and quantity spellings (1000m vs 1) are equal;
 // env values holding JSON are compared parsed; the sidecar.istio.io/status
-// annotation is compared as JSON without "version"; empty objects and nulls
-// equal absence.
+// annotation is compared as JSON without "version"; nulls and empty lists
+// equal absence; an empty object equals absence only for a struct-valued
+// field (structValued), elsewhere it is a value (`emptyDir: {}`).
 func normalise(path string, v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -345,8 +346,11 @@ func normalise(path string, v any) any {
 			} else if f, ok := val.(float64); ok && isQuantityField(path, k) {
 				val = resource.NewMilliQuantity(int64(f*1000), resource.DecimalSI).String()
 			}
+			if val == nil {
+				continue // null is absence
+			}
 			n := normalise(p, val)
-			if isEmptyValue(n) {
+			if isEmptyValue(n) && (!isEmptyObject(val) || structValued[k]) {
 				continue
 			}
 			out[k] = n
@@ -363,6 +367,20 @@ func normalise(path string, v any) any {
 	default:
 		return fmt.Sprint(x) // "8080" and 8080, true and "true" are the same spelling
 	}
+}
+
+// structValued are the fields whose Go type in the Kubernetes API is a
+// struct, not a pointer (Container.Resources, DeploymentSpec.Strategy,
+// DaemonSet/StatefulSet updateStrategy, the OpenShift strategy's resources):
+// they cannot be absent, `{}` is how an empty one is written, so `{}` and
+// absence are one spelling there.
+var structValued = map[string]bool{"resources": true, "strategy": true, "updateStrategy": true}
+
+// isEmptyObject: elsewhere `{}` is a value, not absence (`emptyDir: {}` is a
+// volume source; a volume without one is not the same object).
+func isEmptyObject(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
 }
 
 func isEmptyValue(v any) bool {
@@ -529,6 +547,9 @@ spec:
     resources:
       limits:
         cpu: "1"
+  volumes:
+  - name: v
+    emptyDir: {}
 status: {}
 `
 	tests := []struct {
@@ -556,6 +577,9 @@ spec:
     resources:
       limits:
         cpu: 1000m
+  volumes:
+  - name: v
+    emptyDir: {}
 `, nil},
 		{"env value differs", strings.Replace(base, `'{"a":1,"b":2}'`, `'{"a":1,"b":3}'`, 1),
 			[]string{`Pod/p: spec.containers[istio-proxy].env[J].value.b: got "3", want "2"`}},
@@ -565,6 +589,8 @@ spec:
 			[]string{"env (names in order)", `env[X]`}},
 		{"status annotation differs", strings.Replace(base, `"containers":["istio-proxy"]`, `"containers":["x"]`, 1),
 			[]string{`sidecar.istio.io/status.containers[0]: got "x", want "istio-proxy"`}},
+		{"emptyDir {} is not a volume without a source", strings.Replace(base, "    emptyDir: {}\n", "", 1),
+			[]string{"spec.volumes[v].emptyDir: got <absent>, want {}"}},
 		{"workload missing", strings.Replace(base, "name: p\n", "name: q\n", 1),
 			[]string{"Pod/p: missing from the output", "Pod/q: not in the golden"}},
 	}
@@ -590,11 +616,12 @@ spec:
 	}
 }
 
-// TestEditedSidecarTemplateRefused: a customised sidecar template must never
-// be silently replaced by the built-in one; until a generic renderer exists
-// the configuration is refused, naming the template (in the config key and in
-// values.sidecarInjectorWebhook.templates alike).
-func TestEditedSidecarTemplateRefused(t *testing.T) {
+// TestEditedSidecarTemplateRendered: a customised sidecar template is
+// honoured, never silently replaced by the built-in one: the pod differs
+// from Istio's golden for the stock template by exactly the edit (one more
+// env var on istio-proxy), in the config key and in
+// values.sidecarInjectorWebhook.templates alike.
+func TestEditedSidecarTemplateRendered(t *testing.T) {
 	dir := injectionConformanceDir(t)
 	cfg, err := os.ReadFile(filepath.Join(dir, "istio-default-install", "config"))
 	if err != nil {
@@ -606,22 +633,75 @@ func TestEditedSidecarTemplateRefused(t *testing.T) {
 	}
 	tpl := c["templates"].(map[string]any)
 	sidecar := tpl["sidecar"].(string)
-	if _, err := config.LoadInputData(cfg, nil, nil); err != nil {
-		t.Fatalf("stock config refused: %v", err)
+	const anchor = "    - name: PILOT_CERT_PROVIDER\n"
+	if strings.Count(sidecar, anchor) != 1 {
+		t.Fatalf("the stock sidecar template has %d %q lines, want 1", strings.Count(sidecar, anchor), anchor)
 	}
-	tpl["sidecar"] = strings.Replace(sidecar, "name: istio-proxy", "name: istio-proxy-custom", 1)
-	edited, err := yaml.Marshal(c)
+	edited := strings.Replace(sidecar, anchor, "    - name: EDITED_BY_USER\n      value: \"yes\"\n"+anchor, 1)
+	in, err := os.ReadFile(filepath.Join(dir, "cases", "hello.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = config.LoadInputData(edited, nil, nil)
-	if err == nil || !strings.Contains(err.Error(), "templates.sidecar") {
-		t.Fatalf("edited sidecar template in config: got %v, want an error naming templates.sidecar", err)
+	want, err := os.ReadFile(filepath.Join(dir, "cases", "hello.yaml.injected"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	values := []byte(`{"sidecarInjectorWebhook":{"templates":{"custom":"spec: {}"}}}`)
-	_, err = config.LoadInputData(nil, values, nil)
-	if err == nil || !strings.Contains(err.Error(), "sidecarInjectorWebhook.templates.custom") {
-		t.Fatalf("custom template in values: got %v, want an error naming sidecarInjectorWebhook.templates.custom", err)
+	// Templates see the values as given (as in Istio): the install's values,
+	// with native sidecars set as the golden has them.
+	var native map[string]any
+	valuesData, err := os.ReadFile(filepath.Join(dir, "istio-default-install", "values"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(valuesData, &native); err != nil {
+		t.Fatal(err)
+	}
+	native["global"].(map[string]any)["nativeSidecars"] = true
+	tpl["sidecar"] = edited
+	editedCfg, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nativeValues, err := json.Marshal(native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native["sidecarInjectorWebhook"].(map[string]any)["templates"] = map[string]any{"sidecar": edited}
+	editedValues, err := json.Marshal(native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		cfg, values []byte
+	}{
+		{"config.templates", editedCfg, nativeValues},
+		{"values.sidecarInjectorWebhook.templates", cfg, editedValues},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := config.LoadInputData(tc.cfg, tc.values, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Inject(bytes.NewReader(in), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := compareWorkloads(res.Output, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The comparer reports an added env var twice: in the env
+			// names' order and as the var itself.
+			onlyEdit := len(diffs) > 0
+			for _, d := range diffs {
+				onlyEdit = onlyEdit && strings.Contains(d, "EDITED_BY_USER")
+			}
+			if !onlyEdit {
+				t.Fatalf("want exactly the edit (env EDITED_BY_USER) as the difference from the stock golden, got %d:\n%s",
+					len(diffs), strings.Join(diffs, "\n"))
+			}
+		})
 	}
 }
 

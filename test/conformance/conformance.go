@@ -4,6 +4,7 @@
 package conformance
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,4 +34,32 @@ func Dir(t testing.TB, name string) string {
 		t.Fatalf("conformance corpus %s is missing (%v): it must exist for make test", c, err)
 	}
 	return c
+}
+
+// IstioInstall returns the injector's three inputs of Istio's default
+// install (injection/istio-default-install: the config and values keys of
+// ConfigMap istio-sidecar-injector, the mesh key of ConfigMap istio).
+func IstioInstall(t testing.TB) (cfg, values, mesh []byte) {
+	t.Helper()
+	d := filepath.Join(Dir(t, "injection"), "istio-default-install")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(d, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return read("config"), read("values"), read("mesh")
+}
+
+// CustomSidecarConfig returns cfg (an IstioInstall config) with the sidecar
+// template edited: one more env var on istio-proxy, so the template is no
+// longer Istio's stock text and takes meshguard's generic template path.
+func CustomSidecarConfig(t testing.TB, cfg []byte) []byte {
+	t.Helper()
+	const anchor = "        - name: PILOT_CERT_PROVIDER\n"
+	if !bytes.Contains(cfg, []byte(anchor)) {
+		t.Fatalf("the default install config no longer contains %q", anchor)
+	}
+	return bytes.Replace(cfg, []byte(anchor), []byte("        - name: CUSTOMISED\n          value: \"yes\"\n"+anchor), 1)
 }

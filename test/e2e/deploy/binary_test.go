@@ -17,7 +17,8 @@ func TestArgsAcceptedByBinary(t *testing.T) {
 		t.Fatalf("build meshguard: %v\n%s", err, out)
 	}
 	ps := append(packagings(), helmPackaging("self", "", "--set", "authz.enabled=false", "--set", "serviceName=mg",
-		"--set", "webhooks.injection.enabled=false", "--set", "webhooks.validation.enabled=false"))
+		"--set", "webhooks.injection.enabled=false", "--set", "webhooks.validation.enabled=false"),
+		helmPackaging("cert-manager", "", "--set", "istioConfig.namespace=istio-system"))
 	for _, p := range ps {
 		t.Run(p.name, func(t *testing.T) {
 			args := parse(t, p.render(t)).deployment(t).Spec.Template.Spec.Containers[0].Args

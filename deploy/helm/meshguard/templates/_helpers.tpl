@@ -70,3 +70,14 @@ meshguard serves a leaf signed by it.
 {{- define "meshguard.caInjectFrom" -}}
 {{ .Release.Namespace }}/{{ include "meshguard.caName" . }}
 {{- end -}}
+
+{{/*
+Istio's injector ConfigMaps (istioConfig.namespace set): names default to
+Istio's, with the revision suffix Istio gives them for a revision.
+*/}}
+{{- define "meshguard.istioInjectorConfigMap" -}}
+{{- .Values.istioConfig.injectorConfigMap | default (printf "istio-sidecar-injector%s" (ternary "" (printf "-%s" .Values.revision) (eq (include "meshguard.isDefaultRevision" .) "true"))) -}}
+{{- end -}}
+{{- define "meshguard.istioMeshConfigMap" -}}
+{{- .Values.istioConfig.meshConfigMap | default (printf "istio%s" (ternary "" (printf "-%s" .Values.revision) (eq (include "meshguard.isDefaultRevision" .) "true"))) -}}
+{{- end -}}

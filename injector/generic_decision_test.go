@@ -1,0 +1,66 @@
+package injector
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/test/conformance"
+)
+
+// TestTypedPathOnlyWhereItAgreesWithTheTemplates: with Istio's default
+// install the typed injector builds the sidecar (stock text, values it
+// models); values that Istio's stock sidecar template uses but the typed
+// injector does not model (global.sts.servicePort → --stsPort) send pods to
+// the generic renderer, so the pod is still Istio's rendering rather than
+// one that quietly lacks the setting.
+func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
+	cfg, values, mesh := conformance.IstioInstall(t)
+	stock, err := config.LoadInputData(cfg, values, mesh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := benchPod(0)
+	for _, name := range []string{"", TemplateGateway, TemplateGrpcSimple} {
+		p := pod.DeepCopy()
+		if name != "" {
+			p.Annotations = map[string]string{AnnotationInjectTemplates: name}
+		}
+		if useGenericTemplates(p, stock) {
+			t.Errorf("default install, template %q: want the typed path", name)
+		}
+	}
+
+	var v map[string]any
+	if err := yaml.Unmarshal(values, &v); err != nil {
+		t.Fatal(err)
+	}
+	v["global"].(map[string]any)["sts"] = map[string]any{"servicePort": 15463}
+	vb, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, err := config.LoadInputData(cfg, vb, mesh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !useGenericTemplates(pod, sts) {
+		t.Fatal("global.sts.servicePort set: want the generic path")
+	}
+	res, err := Inject(pod, "app", sts, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, c := range append(res.Pod.Spec.InitContainers, res.Pod.Spec.Containers...) {
+		if c.Name == ProxyContainerName {
+			args = c.Args
+		}
+	}
+	if !slices.Contains(args, "--stsPort=15463") {
+		t.Errorf("istio-proxy args %v lack Istio's --stsPort=15463", args)
+	}
+}

@@ -1,0 +1,326 @@
+package template
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// funcs is the function map injection templates are parsed with: Masterminds
+// sprig (text/template flavour) overlaid with the functions of Istio's
+// pkg/kube/inject/template.go InjectionFuncmap, exactly as Istio's
+// parseDryTemplate combines them (sprig first, Istio's replace same names,
+// e.g. indent and toJson).
+//
+// Two deliberate restrictions keep rendering a pure function of its inputs:
+// `env` (Istio: istiod's process environment) reads Options.Env, and sprig's
+// `expandenv` is not available.
+func funcs(o Options) template.FuncMap {
+	f := sprig.TxtFuncMap()
+	delete(f, "expandenv")
+	protoJSON := o.ProxyConfigJSON
+	istio := template.FuncMap{
+		"formatDuration":         formatDuration,
+		"isset":                  isset,
+		"excludeInboundPort":     excludeInboundPort,
+		"includeInboundPorts":    includeInboundPorts,
+		"kubevirtInterfaces":     func(s string) string { return s },
+		"applicationPorts":       applicationPorts,
+		"annotation":             getAnnotation,
+		"valueOrDefault":         valueOrDefault,
+		"toJSON":                 toJSON,
+		"toJson":                 toJSON,
+		"fromJSON":               fromJSON,
+		"structToJSON":           structToJSON,
+		"protoToJSON":            func(m proto.Message) (string, error) { return protoToJSON(m, protoJSON) },
+		"toYaml":                 toYaml,
+		"indent":                 indent,
+		"directory":              directory,
+		"contains":               func(needle, haystack string) bool { return strings.Contains(haystack, needle) },
+		"toLower":                strings.ToLower,
+		"appendMultusNetwork":    appendMultusNetwork,
+		"env":                    func(key, def string) string { return envOr(o.Env, key, def) },
+		"omitNil":                omitNil,
+		"strdict":                strdict,
+		"toJsonMap":              toJSONMap,
+		"omit":                   omitKeys,
+		"otelResourceAttributes": otelResourceAttributes,
+	}
+	for k, v := range istio {
+		f[k] = v
+	}
+	return f
+}
+
+func envOr(env map[string]string, key, def string) string {
+	if v := env[key]; v != "" {
+		return v
+	}
+	return def
+}
+
+func formatDuration(in *durationpb.Duration) string { return in.AsDuration().String() }
+
+func isset(m map[string]string, key string) bool {
+	_, ok := m[key]
+	return ok
+}
+
+func directory(p string) string {
+	dir, _ := path.Split(p)
+	return dir
+}
+
+// excludeInboundPort adds port to the comma-separated list unless present
+// or empty/"0" (Istio template.go excludeInboundPort).
+func excludeInboundPort(port any, excluded string) string {
+	portStr := strings.TrimSpace(fmt.Sprint(port))
+	if portStr == "" || portStr == "0" {
+		return excluded
+	}
+	var out []string
+	for _, p := range strings.Split(excluded, ",") {
+		if p == portStr {
+			return excluded
+		}
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(append(out, portStr), ",")
+}
+
+func valueOrDefault(value, def any) any {
+	if value == "" || value == nil {
+		return def
+	}
+	return value
+}
+
+func toJSON(m map[string]string) string {
+	if m == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+func fromJSON(j string) any {
+	var m any
+	if err := json.Unmarshal([]byte(j), &m); err != nil {
+		return "{}" // Istio's fallback
+	}
+	return m
+}
+
+// indent indents every line but the first (Istio's, not sprig's, which
+// also indents the first).
+func indent(spaces int, source string) string {
+	lines := strings.Split(source, "\n")
+	pad := strings.Repeat(" ", max(spaces, 0))
+	for i := 1; i < len(lines); i++ {
+		lines[i] = pad + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func toYaml(v any) string {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func getAnnotation(meta metav1.ObjectMeta, name string, def any) string {
+	if v, ok := meta.Annotations[name]; ok {
+		return v
+	}
+	return fmt.Sprint(def)
+}
+
+// appendMultusNetwork adds network to a Multus networks annotation in its
+// flat-list or JSON form (Istio template.go appendMultusNetwork).
+func appendMultusNetwork(existing, network string) string {
+	if existing == "" {
+		return network
+	}
+	if i := strings.LastIndex(existing, "]"); i != -1 {
+		var nets []map[string]any
+		if err := json.Unmarshal([]byte(existing), &nets); err != nil {
+			return existing
+		}
+		for _, n := range nets {
+			if n["name"] == network {
+				return existing
+			}
+		}
+		return existing[:i] + fmt.Sprintf(`, {"name": "%s"}`, network) + existing[i:]
+	}
+	for _, n := range strings.Split(existing, ",") {
+		if strings.TrimSpace(n) == network {
+			return existing
+		}
+	}
+	return existing + ", " + network
+}
+
+func applicationPorts(containers []corev1.Container) string {
+	return containerPorts(containers, func(c corev1.Container) bool { return c.Name != ProxyContainerName })
+}
+
+func includeInboundPorts(containers []corev1.Container) string {
+	return containerPorts(containers, func(corev1.Container) bool { return true })
+}
+
+// containerPorts lists the TCP ports of the selected containers (UDP and
+// SCTP are not intercepted).
+func containerPorts(containers []corev1.Container, include func(corev1.Container) bool) string {
+	var parts []string
+	for _, c := range containers {
+		if !include(c) {
+			continue
+		}
+		for _, p := range c.Ports {
+			if p.Protocol == corev1.ProtocolUDP || p.Protocol == corev1.ProtocolSCTP {
+				continue
+			}
+			parts = append(parts, strconv.Itoa(int(p.ContainerPort)))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func structToJSON(v any) string {
+	if v == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// protoToJSON renders a ProxyConfig the way PROXY_CONFIG is written
+// everywhere in meshguard (pc, the caller's renderer), any other message as
+// compact protojson.
+func protoToJSON(m proto.Message, pc func(*meshv1alpha1.ProxyConfig) (string, error)) (string, error) {
+	if p, ok := m.(*meshv1alpha1.ProxyConfig); ok && pc != nil {
+		if p == nil {
+			return "{}", nil
+		}
+		return pc(p)
+	}
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("protoToJSON: %w", err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", fmt.Errorf("protoToJSON: %w", err)
+	}
+	out, _ := json.Marshal(v) // compact and stable
+	return string(out), nil
+}
+
+// omitNil drops null entries from maps and lists, recursively, and returns
+// nil for a map or list left empty (Istio's omitNil for the resources
+// values, where `cpu: null` removes a default).
+func omitNil(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			if e = omitNil(e); e != nil {
+				out[k] = e
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	case []any:
+		out := make([]any, 0, len(t))
+		for _, e := range t {
+			if e = omitNil(e); e != nil {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	return v
+}
+
+// strdict builds a map[string]string from key/value pairs; a trailing key
+// gets "".
+func strdict(kv ...string) map[string]string {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		if i+1 < len(kv) {
+			m[kv[i]] = kv[i+1]
+		} else {
+			m[kv[i]] = ""
+		}
+	}
+	return m
+}
+
+// toJSONMap merges string maps (later wins) into one JSON object.
+func toJSONMap(ms ...map[string]string) (string, error) {
+	m := map[string]string{}
+	for _, mm := range ms {
+		for k, v := range mm {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// omitKeys is Istio's omit, for string maps (sprig's takes dicts).
+func omitKeys(m map[string]string, keys ...string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !slices.Contains(keys, k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// otelResourceAttributes is Istio's OTEL_RESOURCE_ATTRIBUTES for the proxy.
+// meshguard does not model Istio's OpenTelemetry resource detection: with no
+// OpenTelemetry provider in the mesh config the value is empty (as Istio's),
+// otherwise rendering fails rather than silently dropping the attributes
+// (docs/compatibility.md, custom templates).
+func otelResourceAttributes(mesh *meshv1alpha1.MeshConfig, _ map[string]string, _ map[string]string, _ string, _ []corev1.Container) (string, error) {
+	for _, p := range mesh.GetExtensionProviders() {
+		if p.GetOpentelemetry() != nil {
+			return "", fmt.Errorf("otelResourceAttributes: mesh config extension provider %q is an OpenTelemetry provider, which meshguard's template renderer does not support", p.GetName())
+		}
+	}
+	return "", nil
+}

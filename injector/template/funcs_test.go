@@ -1,0 +1,132 @@
+package template
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Expected values follow Istio's pkg/kube/inject/template.go and
+// template_test.go.
+func TestIstioFuncs(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"excludeInboundPort adds", excludeInboundPort(15020, "80,8080"), "80,8080,15020"},
+		{"excludeInboundPort present", excludeInboundPort("15020", "15020"), "15020"},
+		{"excludeInboundPort zero", excludeInboundPort("0", "80"), "80"},
+		{"excludeInboundPort empty list", excludeInboundPort(15020, ""), "15020"},
+		{"indent skips the first line", indent(2, "a\nb\nc"), "a\n  b\n  c"},
+		{"appendMultusNetwork empty", appendMultusNetwork("", "istio-cni"), "istio-cni"},
+		{"appendMultusNetwork list", appendMultusNetwork("a, b", "istio-cni"), "a, b, istio-cni"},
+		{"appendMultusNetwork present", appendMultusNetwork("a, istio-cni", "istio-cni"), "a, istio-cni"},
+		{"appendMultusNetwork json", appendMultusNetwork(`[{"name": "a"}]`, "istio-cni"), `[{"name": "a"}, {"name": "istio-cni"}]`},
+		{"valueOrDefault empty", valueOrDefault("", "d"), "d"},
+		{"valueOrDefault set", valueOrDefault("v", "d"), "v"},
+		{"omitNil", omitNil(map[string]any{"limits": map[string]any{"cpu": nil}, "requests": map[string]any{"cpu": "10m", "memory": nil}}),
+			map[string]any{"requests": map[string]any{"cpu": "10m"}}},
+		{"strdict odd", strdict("a", "1", "b"), map[string]string{"a": "1", "b": ""}},
+		{"includeInboundPorts skips UDP", includeInboundPorts([]corev1.Container{{Ports: []corev1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}, {Ports: []corev1.ContainerPort{{ContainerPort: 90}}}}), "80,90"},
+		{"directory", directory("/etc/istio/proxy/envoy.json"), "/etc/istio/proxy/"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestSelectTemplates(t *testing.T) {
+	aliases := map[string][]string{"both": {"sidecar", "extra"}}
+	for _, c := range []struct {
+		annos map[string]string
+		want  []string
+	}{
+		{nil, []string{"sidecar"}},
+		{map[string]string{"inject.istio.io/templates": " gateway , extra"}, []string{"gateway", "extra"}},
+		{map[string]string{"inject.istio.io/templates": "both"}, []string{"sidecar", "extra"}},
+	} {
+		if got := SelectTemplates(c.annos, []string{"sidecar"}, aliases); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v: got %v, want %v", c.annos, got, c.want)
+		}
+	}
+}
+
+func TestReorder(t *testing.T) {
+	names := func(cs []corev1.Container) string {
+		var n []string
+		for _, c := range cs {
+			n = append(n, c.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	cs := func(n ...string) []corev1.Container {
+		var out []corev1.Container
+		for _, x := range n {
+			out = append(out, corev1.Container{Name: x})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		hold                   bool
+		containers, inits      []corev1.Container
+		wantContainers, wantIn string
+	}{
+		{false, cs("istio-proxy", "app"), cs("istio-init", "user"), "app,istio-proxy", "user,istio-init"},
+		{true, cs("app", "istio-proxy"), cs("user", "istio-validation"), "istio-proxy,app", "istio-validation,user"},
+		{false, cs("app"), cs("user", "istio-proxy", "istio-init"), "app", "istio-init,istio-proxy,user"},
+	} {
+		p := &corev1.Pod{Spec: corev1.PodSpec{Containers: c.containers, InitContainers: c.inits}}
+		Reorder(p, c.hold)
+		if got := names(p.Spec.Containers); got != c.wantContainers {
+			t.Errorf("hold=%v containers %s, want %s", c.hold, got, c.wantContainers)
+		}
+		if got := names(p.Spec.InitContainers); got != c.wantIn {
+			t.Errorf("hold=%v init containers %s, want %s", c.hold, got, c.wantIn)
+		}
+	}
+}
+
+func TestParseAndRenderErrors(t *testing.T) {
+	if _, err := Parse(map[string]string{"bad": "{{ .X", "ok": "metadata: {}"}, Options{}); err == nil || !strings.Contains(err.Error(), `template "bad"`) {
+		t.Errorf("parse error does not name the template: %v", err)
+	}
+	if _, err := Parse(map[string]string{"envx": `{{ expandenv "$HOME" }}`}, Options{}); err == nil {
+		t.Error("expandenv (process environment) must not be available")
+	}
+	s, err := Parse(map[string]string{
+		"loop":    `{{ range until 10000000 }}xxxxxxxxxx{{ end }}`,
+		"notapod": `spec: [1, 2]`,
+		"env":     `metadata: {annotations: {a: "{{ env "X" "dflt" }}"}}`,
+	}, Options{Env: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	if _, _, err := s.Render([]string{"loop"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("unbounded output: %v", err)
+	}
+	if _, _, err := s.Render([]string{"notapod"}, &Data{}, pod, false); err == nil {
+		t.Error("a template rendering no pod overlay must fail")
+	}
+	if _, _, err := s.Render([]string{"missing"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), `"missing" not found`) {
+		t.Errorf("missing template: %v", err)
+	}
+	merged, _, err := s.Render([]string{"env"}, &Data{}, pod, false)
+	if err != nil || merged.Annotations["a"] != "dflt" {
+		t.Errorf("env default: %v %v", merged, err)
+	}
+}
+
+func TestStockOf(t *testing.T) {
+	if _, ok := StockOf("sidecar", "metadata: {}\n"); ok {
+		t.Error("arbitrary text recognised as stock")
+	}
+	for name, h := range stockTemplates[Istio86c9f01] {
+		if len(h) != 64 {
+			t.Errorf("%s: hash %q is not SHA-256 hex", name, h)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+// Package template renders Istio injection templates generically, as Istio's
+// injector does (pkg/kube/inject/inject.go RunTemplate): Go text/template with
+// sprig and Istio's functions over Istio's data model, each rendered template
+// applied to the pod as a strategic merge patch, then Istio's container merge
+// rules (webhook.go reapplyOverwrittenContainers, reorderPod,
+// getInjectionStatus). It is pure: no I/O, no clock, no process environment.
+//
+// meshguard uses it for templates that are not Istio's stock ones (a
+// customised `sidecar`, a user's own template); the stock templates take the
+// typed fast path of package injector (docs/compatibility.md, custom
+// templates).
+package template
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"text/template"
+
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"sigs.k8s.io/yaml"
+)
+
+// Container names Istio's merge rules treat specially.
+const (
+	ProxyContainerName      = "istio-proxy"
+	InitContainerName       = "istio-init"
+	ValidationContainerName = "istio-validation"
+	EnableCoreDumpName      = "enable-core-dump"
+)
+
+// MaxRenderedBytes bounds the output of one template execution: a template
+// looping without end fails instead of exhausting memory.
+const MaxRenderedBytes = 4 << 20
+
+// Data is what a template sees as `.` (Istio's SidecarTemplateData).
+type Data struct {
+	TypeMeta                 metav1.TypeMeta
+	DeploymentMeta           types.NamespacedName
+	ObjectMeta               metav1.ObjectMeta
+	Spec                     corev1.PodSpec
+	ProxyConfig              *meshv1alpha1.ProxyConfig
+	MeshConfig               *meshv1alpha1.MeshConfig
+	Values                   map[string]any
+	Revision                 string
+	NativeSidecars           bool
+	ProxyImage               string
+	ProxyInitImage           string
+	ProxyUID                 int64
+	ProxyGID                 int64
+	InboundTrafficPolicyMode string
+	CompliancePolicy         string
+}
+
+// Options configure parsing.
+type Options struct {
+	// ProxyConfigJSON renders protoToJSON of a ProxyConfig; nil renders
+	// plain protojson.
+	ProxyConfigJSON func(*meshv1alpha1.ProxyConfig) (string, error)
+	// Env is what the `env` function reads (Istio: istiod's environment).
+	Env map[string]string
+}
+
+// Set is a parsed, immutable set of named templates, safe for concurrent use.
+type Set struct {
+	byName map[string]*template.Template
+}
+
+// Parse parses every template of raw (name → text). An error names the
+// template.
+func Parse(raw map[string]string, o Options) (*Set, error) {
+	fm := funcs(o)
+	s := &Set{byName: make(map[string]*template.Template, len(raw))}
+	var errs []error
+	for _, name := range sortedKeys(raw) {
+		t, err := template.New(name).Funcs(fm).Parse(raw[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("template %q: %w", name, err))
+			continue
+		}
+		s.byName[name] = t
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// Has reports whether the set has a template called name.
+func (s *Set) Has(name string) bool {
+	_, ok := s.byName[name]
+	return ok
+}
+
+// Names lists the templates, sorted.
+func (s *Set) Names() []string { return sortedKeys(s.byName) }
+
+// SelectTemplates is Istio's selectTemplates: the inject.istio.io/templates
+// annotation (comma-separated, trimmed) if present, else defaults, each name
+// expanded once through aliases.
+func SelectTemplates(annotations map[string]string, defaults []string, aliases map[string][]string) []string {
+	names := defaults
+	if a, ok := annotations["inject.istio.io/templates"]; ok {
+		names = nil
+		for _, n := range strings.Split(a, ",") {
+			names = append(names, strings.TrimSpace(n))
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if al, ok := aliases[n]; ok {
+			out = append(out, al...)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Render runs the named templates in order over data and merges each onto
+// pod (Istio RunTemplate). It returns the merged pod and the pod made of the
+// templates alone (what was injected). native is the cluster's native
+// sidecar choice, which the pod's sidecar.istio.io/nativeSidecar annotation
+// overrides.
+func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, err error) {
+	merged, injected = pod, &corev1.Pod{}
+	for _, name := range names {
+		t, ok := s.byName[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
+		}
+		w := &limitedBuffer{max: MaxRenderedBytes}
+		if err := t.Execute(w, data); err != nil {
+			return nil, nil, fmt.Errorf("template %q: %w", name, err)
+		}
+		if injected, err = applyOverlayYAML(injected, w.Bytes()); err != nil {
+			return nil, nil, fmt.Errorf("template %q: rendered output is not a pod overlay: %w", name, err)
+		}
+		// A user's istio-proxy customisation sits in containers while a
+		// native sidecar is rendered into initContainers: move it so the two
+		// merge (Istio RunTemplate).
+		n := native
+		switch merged.Annotations["sidecar.istio.io/nativeSidecar"] {
+		case "true":
+			n = true
+		case "false":
+			n = false
+		}
+		if n && FindContainer(ProxyContainerName, injected.Spec.InitContainers) != nil &&
+			FindContainer(ProxyContainerName, merged.Spec.Containers) != nil {
+			merged = merged.DeepCopy()
+			merged.Spec.Containers, merged.Spec.InitContainers = moveContainer(merged.Spec.Containers, merged.Spec.InitContainers, ProxyContainerName)
+		}
+		if merged, err = applyOverlayYAML(merged, w.Bytes()); err != nil {
+			return nil, nil, fmt.Errorf("template %q: merging into the pod: %w", name, err)
+		}
+	}
+	return merged, injected, nil
+}
+
+// limitedBuffer fails writes beyond max bytes.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, fmt.Errorf("rendered output exceeds %d bytes", b.max)
+	}
+	return b.Buffer.Write(p)
+}
+
+var podPatchMeta = func() strategicpatch.LookupPatchMeta {
+	m, err := strategicpatch.NewPatchMetaFromStruct(corev1.Pod{})
+	if err != nil {
+		panic(err) // static type; cannot fail
+	}
+	return m
+}()
+
+// applyOverlayYAML strategic-merges a YAML pod overlay onto target (Istio
+// webhook.go applyOverlayYAML / StrategicMergePatchYAML).
+func applyOverlayYAML(target *corev1.Pod, overlayYAML []byte) (*corev1.Pod, error) {
+	patch := map[string]any{}
+	if err := yaml.Unmarshal(overlayYAML, &patch); err != nil {
+		return nil, err
+	}
+	if patch == nil {
+		patch = map[string]any{}
+	}
+	return applyPatchMap(target, patch)
+}
+
+func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error) {
+	cur, err := json.Marshal(target)
+	if err != nil {
+		return nil, err
+	}
+	orig := map[string]any{}
+	if err := json.Unmarshal(cur, &orig); err != nil {
+		return nil, err
+	}
+	res, err := strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(orig, patch, podPatchMeta)
+	if err != nil {
+		return nil, fmt.Errorf("strategic merge: %w", err)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	out := &corev1.Pod{}
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("decoding the merged pod: %w", err)
+	}
+	return out, nil
+}
+
+// applyContainer merges one container onto the pod's containers or init
+// containers by name (Istio applyContainer / applyInitContainer).
+func applyContainer(target *corev1.Pod, c corev1.Container, init bool) (*corev1.Pod, error) {
+	overlay := corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
+	if init {
+		overlay.Spec = corev1.PodSpec{Containers: []corev1.Container{}, InitContainers: []corev1.Container{c}}
+	}
+	b, err := json.Marshal(overlay)
+	if err != nil {
+		return nil, err
+	}
+	patch := map[string]any{}
+	if err := json.Unmarshal(b, &patch); err != nil {
+		return nil, err
+	}
+	return applyPatchMap(target, patch)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// FindContainer returns the container called name in cs, or nil.
+func FindContainer(name string, cs []corev1.Container) *corev1.Container {
+	i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return &cs[i]
+}
+
+// FindSidecar returns the istio-proxy container, in containers or (native
+// sidecar) init containers.
+func FindSidecar(pod *corev1.Pod) *corev1.Container {
+	if c := FindContainer(ProxyContainerName, pod.Spec.Containers); c != nil {
+		return c
+	}
+	return FindContainer(ProxyContainerName, pod.Spec.InitContainers)
+}
+
+func moveContainer(from, to []corev1.Container, name string) ([]corev1.Container, []corev1.Container) {
+	i := slices.IndexFunc(from, func(c corev1.Container) bool { return c.Name == name })
+	if i < 0 {
+		return from, to
+	}
+	c := from[i]
+	from = slices.Delete(slices.Clone(from), i, i+1)
+	return from, append(slices.Clone(to), c)
+}

@@ -1,0 +1,219 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// IstioConfigMaps locates Istio's injector inputs in the cluster: ConfigMap
+// istio-sidecar-injector (keys config, values) and ConfigMap istio (key
+// mesh), as Istio's injector reads them. Namespace empty: the webhook reads
+// files instead (InjectionOptions.MeshConfigPath, ValuesPath).
+type IstioConfigMaps struct {
+	Namespace    string
+	InjectorName string
+	MeshName     string
+	// Reader reads the ConfigMaps; SetupInjection sets the manager's API
+	// reader (a reload reads the current objects, not a cache).
+	Reader client.Reader
+}
+
+// AddFlags registers the ConfigMap flags.
+func (c *IstioConfigMaps) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Namespace, "istio-config-namespace", c.Namespace,
+		"read the injector config from Istio's ConfigMaps in this namespace (e.g. istio-system) instead of files; hot-reloaded")
+	fs.StringVar(&c.InjectorName, "injector-configmap", config.InjectorConfigMapName,
+		`ConfigMap with Istio's injector "config" and "values" keys (istio-sidecar-injector-<revision> for a revision)`)
+	fs.StringVar(&c.MeshName, "mesh-configmap", config.MeshConfigMapName,
+		`ConfigMap with Istio's "mesh" key`)
+}
+
+// Enabled says whether the config comes from the cluster.
+func (c IstioConfigMaps) Enabled() bool { return c.Namespace != "" }
+
+func (c IstioConfigMaps) names() (injectorName, meshName string) {
+	injectorName, meshName = c.InjectorName, c.MeshName
+	if injectorName == "" {
+		injectorName = config.InjectorConfigMapName
+	}
+	if meshName == "" {
+		meshName = config.MeshConfigMapName
+	}
+	return injectorName, meshName
+}
+
+// Load reads both ConfigMaps and validates them into one snapshot. The
+// injector ConfigMap must exist; a missing istio ConfigMap means Istio's
+// default mesh config, as for istiod.
+func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
+	if c.Reader == nil {
+		return nil, errors.New("no API reader for Istio's ConfigMaps")
+	}
+	injectorName, meshName := c.names()
+	var inj, mesh corev1.ConfigMap
+	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: injectorName}, &inj); err != nil {
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)
+	}
+	in := config.Inputs{
+		Config: []byte(inj.Data[config.KeyConfig]), Values: []byte(inj.Data[config.KeyValues]),
+		ConfigSource: fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, injectorName, config.KeyConfig),
+		ValuesSource: fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, injectorName, config.KeyValues),
+		MeshSource:   fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, meshName, config.KeyMesh),
+	}
+	if _, ok := inj.Data[config.KeyConfig]; !ok {
+		return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, injectorName, config.KeyConfig)
+	}
+	switch err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: meshName}, &mesh); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)
+	default:
+		in.Mesh = []byte(mesh.Data[config.KeyMesh])
+	}
+	snap, err := in.Load()
+	if err != nil {
+		return nil, fmt.Errorf("the Istio ConfigMaps in namespace %s: %w", c.Namespace, err)
+	}
+	return snap, nil
+}
+
+// configMapTrigger reloads the injector config (ConfigWatcher.Reload: the
+// last good config keeps serving when the new one is rejected) whenever one
+// of Istio's two ConfigMaps changes, from an informer on their namespace
+// only.
+type configMapTrigger struct {
+	maps     IstioConfigMaps
+	client   kubernetes.Interface
+	reload   func()
+	debounce time.Duration
+	log      logr.Logger
+}
+
+// NeedLeaderElection is false: every replica serves /inject.
+func (t *configMapTrigger) NeedLeaderElection() bool { return false }
+
+// Start watches until ctx ends.
+func (t *configMapTrigger) Start(ctx context.Context) error {
+	injectorName, meshName := t.maps.names()
+	changed := make(chan struct{}, 1)
+	notify := func(obj any) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		cm, ok := obj.(*corev1.ConfigMap)
+		if !ok || (cm.Name != injectorName && cm.Name != meshName) {
+			return
+		}
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	// One informer per ConfigMap, narrowed by a field selector on its name:
+	// nothing else in Istio's namespace is cached, and RBAC can grant
+	// get/list/watch by resourceNames (deploy/helm Role "-istio-config").
+	var synced []toolscache.InformerSynced
+	for _, name := range []string{injectorName, meshName} {
+		lw := toolscache.NewFilteredListWatchFromClient(t.client.CoreV1().RESTClient(), "configmaps", t.maps.Namespace,
+			func(o *metav1.ListOptions) { o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String() })
+		inf := toolscache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, toolscache.Indexers{})
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    notify,
+			UpdateFunc: func(_, obj any) { notify(obj) },
+			DeleteFunc: notify,
+		}); err != nil {
+			return fmt.Errorf("watching Istio's ConfigMap %s/%s: %w", t.maps.Namespace, name, err)
+		}
+		go inf.Run(ctx.Done())
+		synced = append(synced, inf.HasSynced)
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+		return nil // ctx ended
+	}
+	// Read once now, so a change since SetupInjection is not missed.
+	t.reload()
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			t.log.V(2).Info("Istio ConfigMap changed", "namespace", t.maps.Namespace)
+			timer = time.After(t.debounce)
+		case <-timer:
+			timer = nil
+			t.reload()
+		}
+	}
+}
+
+// loadSource reads the injector config from Istio's ConfigMaps when they are
+// configured, else from the files; both at once is a configuration error.
+func (o InjectionOptions) loadSource() (*config.Snapshot, error) {
+	if !o.ConfigMaps.Enabled() {
+		return config.LoadFiles(o.MeshConfigPath, o.ValuesPath)
+	}
+	if o.MeshConfigPath != "" || o.ValuesPath != "" {
+		return nil, errors.New("--istio-config-namespace and the --mesh-config/--injector-values files are exclusive")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return o.ConfigMaps.Load(ctx)
+}
+
+// watchConfigMaps adds the ConfigMap trigger for w when the config comes
+// from the cluster.
+func (o InjectionOptions) watchConfigMaps(mgr manager.Manager, w *ConfigWatcher, log logr.Logger) error {
+	if !o.ConfigMaps.Enabled() {
+		return nil
+	}
+	t, err := newConfigMapTrigger(o.ConfigMaps, mgr.GetConfig(), w.Reload, o.ReloadDebounce, log)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(t); err != nil {
+		return fmt.Errorf("adding the Istio ConfigMap watcher: %w", err)
+	}
+	return nil
+}
+
+func newConfigMapTrigger(maps IstioConfigMaps, cfg *rest.Config, reload func(), debounce time.Duration, log logr.Logger) (*configMapTrigger, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for Istio's ConfigMaps: %w", err)
+	}
+	if debounce <= 0 {
+		debounce = DefaultReloadDebounce
+	}
+	return &configMapTrigger{maps: maps, client: cs, reload: reload, debounce: debounce, log: log}, nil
+}
+
+// NewIstioConfigMapWatcher returns a runnable that keeps store loaded from
+// Istio's ConfigMaps (maps, read with maps.Reader): it reloads when either
+// changes; a rejected config is logged, counted and reported to onReload
+// (may be nil) while the last good one keeps serving (ConfigWatcher.Reload).
+// SetupInjection wires the same for --istio-config-namespace.
+func NewIstioConfigMapWatcher(maps IstioConfigMaps, cfg *rest.Config, store *ConfigStore, debounce time.Duration, log logr.Logger, onReload func(error)) (manager.Runnable, error) {
+	w := &ConfigWatcher{Store: store, Log: log, OnReload: onReload, Load: func() (*config.Snapshot, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return maps.Load(ctx)
+	}}
+	return newConfigMapTrigger(maps, cfg, w.Reload, debounce, log)
+}
