@@ -270,7 +270,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 // ix.References (the cross-reference checks' resolution). A nil ix (an object
 // judged alone) gives neither.
 func InputFor(ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any) (Input, error) {
-	in := Input{Kind: kind, Object: obj}
+	in := Input{Kind: kind, Object: withNamespace(obj, namespace)}
 	if ix == nil {
 		return in, nil
 	}
@@ -310,4 +310,23 @@ func Check(ctx context.Context, r *Rules, ix *crossref.Index, kind, namespace, n
 		warns = append(warns, validation.Problem{Message: ProblemPrefix + m})
 	}
 	return errs, warns
+}
+
+// withNamespace returns obj with metadata.namespace set to ns when it names
+// none (a file applied with -n, an admission request whose object omits it),
+// so rules read the namespace the object is in, on every path. obj is not
+// modified.
+func withNamespace(obj map[string]any, ns string) map[string]any {
+	md, _ := obj["metadata"].(map[string]any)
+	if have, _ := md["namespace"].(string); have != "" || ns == "" {
+		return obj
+	}
+	out := maps.Clone(obj)
+	md = maps.Clone(md)
+	if md == nil {
+		md = map[string]any{}
+	}
+	md["namespace"] = ns
+	out["metadata"] = md
+	return out
 }

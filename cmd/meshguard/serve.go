@@ -50,6 +50,7 @@ type serveOptions struct {
 	validation webhook.ValidationOptions
 	authzOpts  authz.Options
 	certOpts   certs.Options
+	governance governanceOptions
 }
 
 func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
@@ -71,6 +72,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	o.validation.AddFlags(fs)
 	o.authzOpts.AddFlags(fs)
 	o.certOpts.AddFlags(fs)
+	o.governance.addFlags(fs)
 }
 
 func newServeCmd() *cobra.Command {
@@ -187,6 +189,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		}
 		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
+		}
+		if _, err := setupOrgRules(mgr, o, sink, log); err != nil {
+			return err
 		}
 		if err := webhook.SetupValidation(mgr, o.validation, log.WithName("validate")); err != nil {
 			return fmt.Errorf("set up validation webhook: %w", err)
