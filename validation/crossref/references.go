@@ -76,11 +76,8 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 			fh := ix.fqdn(d.GetHost(), k.Namespace)
 			host(fh)
 			// The DestinationRules checkSubset consults for this host.
-			for _, dk := range sortedKeys(ix.destinationRules) {
-				dr := ix.destinationRules[dk]
-				if dh := ix.fqdn(dr.GetHost(), dk.Namespace); dh == fh || covers(dh, fh) {
-					add(Ref{Kind: "DestinationRule", Key: dk, Spec: dr})
-				}
+			for _, dk := range ix.destinationRulesFor(fh) {
+				add(Ref{Kind: "DestinationRule", Key: dk, Spec: ix.destinationRules[dk]})
 			}
 		}
 		for _, r := range s.GetHttp() {
