@@ -181,6 +181,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
+	if err := setupGovernance(mgr, o, sink, log); err != nil {
+		return err
+	}
 	if o.webhooks {
 		o.injection.OnConfigReload = func(err error) {
 			if err != nil {
@@ -189,9 +192,6 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		}
 		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
-		}
-		if _, err := setupOrgRules(mgr, o, sink, log); err != nil {
-			return err
 		}
 		if err := webhook.SetupValidation(mgr, o.validation, log.WithName("validate")); err != nil {
 			return fmt.Errorf("set up validation webhook: %w", err)
