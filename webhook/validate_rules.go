@@ -89,13 +89,9 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 	if !o.configured() {
 		return nil, nil
 	}
-	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1)}
-	if o.ConfigMapSelector != "" {
-		sel, err := labels.Parse(o.ConfigMapSelector)
-		if err != nil {
-			return nil, fmt.Errorf("--rego-configmap-selector %q: %w", o.ConfigMapSelector, err)
-		}
-		r.selector = sel
+	r, err := newOrgRules(o, log)
+	if err != nil {
+		return nil, err
 	}
 	if o.Dir != "" && o.ConfigMap == "" && o.ConfigMapSelector == "" {
 		if err := r.reload(context.Background()); err != nil {
@@ -133,25 +129,44 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 		}
 	}
 	if err := mgr.Add(orgRulesRunnable(func(ctx context.Context) error {
-		if synced != nil {
-			if !toolscache.WaitForCacheSync(ctx.Done(), synced) {
-				return nil
-			}
-			r.reportReload(ctx)
-		}
-		if o.Dir != "" {
-			go func() {
-				if err := reload.Watch(ctx, log, r.trigger, nil, []string{o.Dir}); err != nil {
-					log.Error(err, "watching the organisation rules directory; changes need a restart", "dir", o.Dir)
-				}
-			}()
-		}
-		reload.Debounce(ctx, r.trigger, 200*time.Millisecond, func() { r.reportReload(ctx) })
+		r.run(ctx, synced)
 		return nil
 	})); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+func newOrgRules(o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
+	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1)}
+	if o.ConfigMapSelector != "" {
+		sel, err := labels.Parse(o.ConfigMapSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--rego-configmap-selector %q: %w", o.ConfigMapSelector, err)
+		}
+		r.selector = sel
+	}
+	return r, nil
+}
+
+// run keeps the rules reloaded until ctx ends: once the ConfigMaps have
+// synced (synced nil: no ConfigMap source), then after every burst of
+// changes to the directory or the ConfigMaps.
+func (r *OrgRules) run(ctx context.Context, synced func() bool) {
+	if synced != nil {
+		if !toolscache.WaitForCacheSync(ctx.Done(), synced) {
+			return
+		}
+		r.reportReload(ctx)
+	}
+	if r.o.Dir != "" {
+		go func() {
+			if err := reload.Watch(ctx, r.log, r.trigger, nil, []string{r.o.Dir}); err != nil {
+				r.log.Error(err, "watching the organisation rules directory; changes need a restart", "dir", r.o.Dir)
+			}
+		}()
+	}
+	reload.Debounce(ctx, r.trigger, 200*time.Millisecond, func() { r.reportReload(ctx) })
 }
 
 func (r *OrgRules) poke() {

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	networking "istio.io/api/networking/v1alpha3"
@@ -128,5 +130,63 @@ func TestOrgRulesReloadKeepsLastGood(t *testing.T) {
 	v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
 	if err != nil || len(v.Deny) != 1 || v.Deny[0] != "two" {
 		t.Errorf("after a good reload: %+v, %v", v, err)
+	}
+}
+
+// A rules directory is watched: an edited module is in force after the
+// debounce, a broken edit is reported through OnReload and keeps the rules.
+func TestOrgRulesDirectoryHotReload(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
+	reloads := make(chan error, 10)
+	r, err := newOrgRules(OrgRulesOptions{Dir: dir, OnReload: func(err error) { reloads <- err }}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { r.run(ctx, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deny := func() []string {
+		v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Deny
+	}
+	// The watch starts asynchronously: rewrite until a reload with the
+	// wanted outcome is seen (a reload of an earlier burst may come first).
+	awaitReload := func(src string, wantErr bool) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			write(src)
+			select {
+			case err := <-reloads:
+				if (err != nil) == wantErr {
+					return
+				}
+			case <-time.After(time.Second):
+			case <-deadline:
+				t.Fatalf("no reload of %q with error=%v", src, wantErr)
+			}
+		}
+	}
+	awaitReload("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n", false)
+	if !slices.Equal(deny(), []string{"two"}) {
+		t.Fatalf("after an edit: %v", deny())
+	}
+	awaitReload("package meshguard.validation\ndeny contains", true)
+	if !slices.Equal(deny(), []string{"two"}) {
+		t.Errorf("a broken edit replaced the rules: %v", deny())
 	}
 }
