@@ -163,6 +163,16 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 		}
 		if o.OrgRules != nil {
 			h.Rules, h.RuleIndex = o.OrgRules.Current, ix
+			// Until the index has synced, requests fail (applyOrgRules): keep the
+			// replica out of the Service meanwhile.
+			if err := mgr.AddReadyzCheck("orgrules-index", func(*http.Request) error {
+				if !ix.Ready() {
+					return fmt.Errorf("cross-reference index not synced yet")
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	mgr.GetWebhookServer().Register(ValidatePath, &ctrlwebhook.Admission{Handler: h})
