@@ -151,20 +151,34 @@ func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.Referenced == nil {
 		in.Referenced = []map[string]any{}
 	}
+	// Convert the input to a Rego value once for both queries (rego.EvalInput
+	// would convert it, through a JSON round trip, once per query).
+	var object any
+	if in.Object != nil {
+		object = in.Object
+	}
+	refs := make([]any, len(in.Referenced))
+	for i, ref := range in.Referenced {
+		refs[i] = ref
+	}
+	value, err := ast.InterfaceToValue(map[string]any{
+		"kind": in.Kind, "object": object, "namespaceLabels": in.NamespaceLabels, "referenced": refs,
+	})
+	if err != nil {
+		return Verdict{}, fmt.Errorf("organisation rules: converting the input: %w", err)
+	}
 	var v Verdict
-	var err error
-	if v.Deny, err = eval(ctx, r.deny, in, "deny"); err != nil {
+	if v.Deny, err = eval(ctx, r.deny, value, "deny"); err != nil {
 		return Verdict{}, err
 	}
-	if v.Warn, err = eval(ctx, r.warn, in, "warn"); err != nil {
+	if v.Warn, err = eval(ctx, r.warn, value, "warn"); err != nil {
 		return Verdict{}, err
 	}
 	return v, nil
 }
 
-func eval(ctx context.Context, q rego.PreparedEvalQuery, in Input, rule string) ([]string, error) {
-	// Marshal through JSON types: rego.EvalInput converts Go values itself.
-	rs, err := q.Eval(ctx, rego.EvalInput(in))
+func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule string) ([]string, error) {
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating organisation rule %s: %w", rule, err)
 	}
