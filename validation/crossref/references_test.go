@@ -87,3 +87,44 @@ func TestRefObject(t *testing.T) {
 		t.Errorf("unready index: got %v", refs)
 	}
 }
+
+// The host view (view.go) follows every change of the index: a check after
+// an update sees the new DestinationRules and VirtualServices, as the
+// webhook's long-lived index must.
+func TestViewFollowsChanges(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	ix.SetReady()
+	vsKey := Key{"shop", "reviews"}
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "reviews", Subset: "v2"}}}}}}
+	ix.SetVirtualService(vsKey, vs)
+	codes := func() []string {
+		var out []string
+		for _, f := range ix.Check("VirtualService", vsKey, vs) {
+			out = append(out, f.Code+" "+f.Message)
+		}
+		return out
+	}
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" not found: no DestinationRule for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("no DestinationRule: %q", got)
+	}
+	drKey := Key{"shop", "reviews"}
+	ix.SetDestinationRule(drKey, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" is not defined by DestinationRule shop/reviews for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("DestinationRule without v2: %q", got)
+	}
+	ix.SetDestinationRule(drKey, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}, {Name: "v2"}}})
+	if got := codes(); len(got) != 0 {
+		t.Fatalf("v2 defined: %q", got)
+	}
+	ix.SetVirtualService(Key{"shop", "reviews-copy"}, &networking.VirtualService{Hosts: []string{"reviews.shop.svc.cluster.local"}})
+	if got := codes(); len(got) != 1 || got[0] != `IST0109 host "reviews" is also defined by mesh VirtualService shop/reviews-copy; only one of them takes effect` {
+		t.Fatalf("second VirtualService for the host: %q", got)
+	}
+	ix.SetVirtualService(Key{"shop", "reviews-copy"}, nil)
+	ix.SetDestinationRule(drKey, nil)
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" not found: no DestinationRule for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("both removed: %q", got)
+	}
+}
