@@ -471,6 +471,17 @@ func TestAuditStoredConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("Event, PolicyReport and metric %s after the subset was deleted (interval %s)", time.Since(changed).Round(time.Millisecond), interval)
+		// `meshguard analyze --kubeconfig` reads the same stored objects and reports the same finding.
+		bin, err := binary.Path()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "analyze", "--kubeconfig", c.Kubeconfig, "-n", "bookinfo").CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 79 ||
+			!strings.Contains(string(out), "Error [IST0101] (VirtualService bookinfo/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[1].destination.subset: "+subsetMsg) {
+			t.Errorf("analyze --kubeconfig: %v, want exit 79 and the IST0101 line:\n%s", err, out)
+		}
 		// A standing violation is not re-reported every period.
 		m.auditRuns(t, 2, within)
 		evs, err := auditEvents(ctx, c, "bookinfo", "reviews")
