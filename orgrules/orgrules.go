@@ -21,6 +21,10 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Package is the Rego package the rules must use.
@@ -53,13 +57,31 @@ type Rules struct {
 	Files      []string
 }
 
-// Load reads every *.rego file of dir (not *_test.rego, and not
-// subdirectories' hidden files), compiles them as Rego v1 and prepares the
-// deny and warn queries. A file that does not parse, or no module in package
+// Module is one Rego source file: Name (a path, or "ConfigMap ns/name key")
+// names it in compile errors.
+type Module struct {
+	Name, Source string
+}
+
+// Load reads every *.rego file of dir (not *_test.rego) and compiles them
+// (Compile). A file that does not parse, or no module in package
 // meshguard.validation, is an error naming the file.
 func Load(ctx context.Context, dir string) (*Rules, error) {
-	var opts []func(*rego.Rego)
-	var files []string
+	mods, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Compile(ctx, mods)
+	if err != nil {
+		return nil, fmt.Errorf("loading organisation rules from %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// ReadDir reads the rule modules of dir: every *.rego file under it except
+// the tests (*_test.rego), each at most MaxModuleBytes.
+func ReadDir(dir string) ([]Module, error) {
+	var mods []Module
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -78,26 +100,43 @@ func Load(ctx context.Context, dir string) (*Rules, error) {
 		if err != nil {
 			return err
 		}
-		files = append(files, path)
-		opts = append(opts, rego.Module(path, string(src)))
+		mods = append(mods, Module{Name: path, Source: string(src)})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading organisation rules from %s: %w", dir, err)
 	}
-	if len(files) == 0 {
+	if len(mods) == 0 {
 		return nil, fmt.Errorf("loading organisation rules from %s: no .rego module found", dir)
+	}
+	return mods, nil
+}
+
+// Compile compiles the modules as Rego v1 and prepares the deny and warn
+// queries once (rego.PrepareForEval); evaluation never compiles again.
+func Compile(ctx context.Context, mods []Module) (*Rules, error) {
+	if len(mods) == 0 {
+		return nil, fmt.Errorf("no organisation rule module")
+	}
+	opts := make([]func(*rego.Rego), 0, len(mods)+2)
+	r := &Rules{}
+	for _, m := range mods {
+		if len(m.Source) > MaxModuleBytes {
+			return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", m.Name, len(m.Source), MaxModuleBytes)
+		}
+		r.Files = append(r.Files, m.Name)
+		opts = append(opts, rego.Module(m.Name, m.Source))
 	}
 	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
 		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true))
 		return rego.New(o...).PrepareForEval(ctx)
 	}
-	r := &Rules{Files: files}
+	var err error
 	if r.deny, err = prepare("deny"); err != nil {
-		return nil, fmt.Errorf("compiling organisation rules in %s: %w", dir, err)
+		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
 	if r.warn, err = prepare("warn"); err != nil {
-		return nil, fmt.Errorf("compiling organisation rules in %s: %w", dir, err)
+		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
 	return r, nil
 }
@@ -112,20 +151,34 @@ func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.Referenced == nil {
 		in.Referenced = []map[string]any{}
 	}
+	// Convert the input to a Rego value once for both queries (rego.EvalInput
+	// would convert it, through a JSON round trip, once per query).
+	var object any
+	if in.Object != nil {
+		object = in.Object
+	}
+	refs := make([]any, len(in.Referenced))
+	for i, ref := range in.Referenced {
+		refs[i] = ref
+	}
+	value, err := ast.InterfaceToValue(map[string]any{
+		"kind": in.Kind, "object": object, "namespaceLabels": in.NamespaceLabels, "referenced": refs,
+	})
+	if err != nil {
+		return Verdict{}, fmt.Errorf("organisation rules: converting the input: %w", err)
+	}
 	var v Verdict
-	var err error
-	if v.Deny, err = eval(ctx, r.deny, in, "deny"); err != nil {
+	if v.Deny, err = eval(ctx, r.deny, value, "deny"); err != nil {
 		return Verdict{}, err
 	}
-	if v.Warn, err = eval(ctx, r.warn, in, "warn"); err != nil {
+	if v.Warn, err = eval(ctx, r.warn, value, "warn"); err != nil {
 		return Verdict{}, err
 	}
 	return v, nil
 }
 
-func eval(ctx context.Context, q rego.PreparedEvalQuery, in Input, rule string) ([]string, error) {
-	// Marshal through JSON types: rego.EvalInput converts Go values itself.
-	rs, err := q.Eval(ctx, rego.EvalInput(in))
+func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule string) ([]string, error) {
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating organisation rule %s: %w", rule, err)
 	}
@@ -223,4 +276,71 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		out = append(out, tr)
 	}
 	return out, nil
+}
+
+// InputFor builds a rule's input for one object (kind, namespace, name; its
+// decoded spec and whole object) as it stands in the indexed set ix: the
+// labels of its namespace and the objects it refers to, resolved by
+// ix.References (the cross-reference checks' resolution). A nil ix (an object
+// judged alone) gives neither.
+func InputFor(ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any) (Input, error) {
+	in := Input{Kind: kind, Object: withNamespace(obj, namespace)}
+	if ix == nil {
+		return in, nil
+	}
+	in.NamespaceLabels = ix.NamespaceLabels(namespace)
+	for _, ref := range ix.References(kind, crossref.Key{Namespace: namespace, Name: name}, spec) {
+		o, err := ref.Object()
+		if err != nil {
+			return Input{}, fmt.Errorf("%s %s/%s: rendering referenced %s %s: %w", kind, namespace, name, ref.Kind, ref.Key, err)
+		}
+		in.Referenced = append(in.Referenced, o)
+	}
+	return in, nil
+}
+
+// ProblemPrefix starts every organisation-rule message in validate's and the
+// webhook's output ("VirtualService ns/name: organisation rule: ...").
+const ProblemPrefix = "organisation rule: "
+
+// Check evaluates the rules on one object within ix (see InputFor) and
+// words the verdict as validation problems: deny messages are errors, warn
+// messages warnings, and a rule that fails to evaluate is an error (fail
+// closed). `meshguard validate --rego` and the webhook both use it, so they
+// print the same lines.
+func Check(ctx context.Context, r *Rules, ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any) (errs, warns []validation.Problem) {
+	in, err := InputFor(ix, kind, namespace, name, spec, obj)
+	var v Verdict
+	if err == nil {
+		v, err = r.Evaluate(ctx, in)
+	}
+	if err != nil {
+		return []validation.Problem{{Message: err.Error()}}, nil
+	}
+	for _, m := range v.Deny {
+		errs = append(errs, validation.Problem{Message: ProblemPrefix + m})
+	}
+	for _, m := range v.Warn {
+		warns = append(warns, validation.Problem{Message: ProblemPrefix + m})
+	}
+	return errs, warns
+}
+
+// withNamespace returns obj with metadata.namespace set to ns when it names
+// none (a file applied with -n, an admission request whose object omits it),
+// so rules read the namespace the object is in, on every path. obj is not
+// modified.
+func withNamespace(obj map[string]any, ns string) map[string]any {
+	md, _ := obj["metadata"].(map[string]any)
+	if have, _ := md["namespace"].(string); have != "" || ns == "" {
+		return obj
+	}
+	out := maps.Clone(obj)
+	md = maps.Clone(md)
+	if md == nil {
+		md = map[string]any{}
+	}
+	md["namespace"] = ns
+	out["metadata"] = md
+	return out
 }

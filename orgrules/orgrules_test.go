@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/tester"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 const examples = "../deploy/examples/rego"
@@ -114,5 +117,39 @@ func TestRunTestsAgreesWithOPATester(t *testing.T) {
 				t.Errorf("%s: %s passed=%v, opa test: present=%v passed=%v", dir, r.Name, r.Passed, ok, p)
 			}
 		}
+	}
+}
+
+// InputFor gives a rule the object with its namespace filled in, the
+// namespace's labels and the referenced objects of the index; an object
+// judged alone (nil index) gets neither, and the caller's map is not changed.
+func TestInputFor(t *testing.T) {
+	ix := crossref.NewIndex("")
+	ix.SetNamespace("shop", map[string]string{"environment": "production"}, true)
+	ix.SetService("shop", "reviews", true)
+	ix.SetDestinationRule(crossref.Key{Namespace: "shop", Name: "reviews"}, &networking.DestinationRule{Host: "reviews"})
+	ix.SetReady()
+	spec := &networking.VirtualService{Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}
+	obj := map[string]any{"kind": "VirtualService", "metadata": map[string]any{"name": "r"}}
+	in, err := InputFor(ix, "VirtualService", "shop", "r", spec, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Object["metadata"].(map[string]any)["namespace"] != "shop" || in.NamespaceLabels["environment"] != "production" {
+		t.Errorf("namespace or labels missing: %+v", in)
+	}
+	if _, ok := obj["metadata"].(map[string]any)["namespace"]; ok {
+		t.Error("InputFor modified the caller's object")
+	}
+	var kinds []string
+	for _, r := range in.Referenced {
+		kinds = append(kinds, r["kind"].(string)+" "+r["metadata"].(map[string]any)["name"].(string))
+	}
+	if strings.Join(kinds, ",") != "DestinationRule reviews,Service reviews" {
+		t.Errorf("referenced: %v", kinds)
+	}
+	alone, err := InputFor(nil, "VirtualService", "shop", "r", spec, obj)
+	if err != nil || alone.NamespaceLabels != nil || alone.Referenced != nil || alone.Object["metadata"].(map[string]any)["namespace"] != "shop" {
+		t.Errorf("alone: %+v, %v", alone, err)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -31,6 +33,9 @@ type ValidationOptions struct {
 	CrossReferences bool
 	// ClusterDomain is the DNS suffix used to resolve short service names.
 	ClusterDomain string
+	// OrgRules, when set (SetupOrgRules), are evaluated on every object
+	// admitted: deny messages deny, warn messages are admission warnings.
+	OrgRules *OrgRules
 }
 
 // AddFlags registers the validation flags.
@@ -44,7 +49,11 @@ func (o *ValidationOptions) AddFlags(fs *pflag.FlagSet) {
 type ValidationHandler struct {
 	// Index, when set, adds cross-reference findings.
 	Index *crossref.Index
-	Log   logr.Logger
+	// Rules returns the organisation rules in force (nil: none); RuleIndex
+	// gives them the namespace labels and referenced objects.
+	Rules     func() *orgrules.Rules
+	RuleIndex *crossref.Index
+	Log       logr.Logger
 }
 
 var _ admission.Handler = (*ValidationHandler)(nil)
@@ -77,6 +86,12 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	if res.Name == "" {
 		res.Name = req.Name
 	}
+	if rules := h.rules(); rules != nil {
+		if err := h.applyOrgRules(ctx, rules, &res, req.Object.Raw); err != nil {
+			observeValidation(kind, "error", start)
+			return admission.Errored(http.StatusServiceUnavailable, err)
+		}
+	}
 	if !res.Valid() {
 		observeValidation(kind, "denied", start)
 		log.V(1).Info("denied", "errors", len(res.Errors))
@@ -103,6 +118,32 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	return admission.Allowed("")
 }
 
+func (h *ValidationHandler) rules() *orgrules.Rules {
+	if h.Rules == nil {
+		return nil
+	}
+	return h.Rules()
+}
+
+// applyOrgRules adds the organisation rules' verdict to res, worded as
+// `meshguard validate --rego` words it (orgrules.Check). Until the cluster
+// index has synced the rules cannot see namespace labels or referenced
+// objects: the request fails (fail closed) rather than being judged on a
+// partial view.
+func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, raw []byte) error {
+	if h.RuleIndex == nil || !h.RuleIndex.Ready() {
+		return fmt.Errorf("%s: organisation rules are not ready: the cluster index has not synced yet", res.Object())
+	}
+	obj, err := manifest.Decode(raw)
+	if err != nil {
+		return fmt.Errorf("%s: decoding for organisation rules: %w", res.Object(), err)
+	}
+	errs, warns := orgrules.Check(ctx, rules, h.RuleIndex, res.Kind, res.Namespace, res.Name, res.Spec(), obj)
+	res.Errors = append(res.Errors, errs...)
+	res.Warnings = append(res.Warnings, warns...)
+	return nil
+}
+
 // SetupValidation registers ValidatePath on the manager's webhook server and,
 // when enabled, keeps a cross-reference index filled from the manager's cache.
 func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) error {
@@ -112,12 +153,27 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 		return fmt.Errorf("compiling the embedded Istio CRD schemas: %w", err)
 	}
 	h := &ValidationHandler{Log: log.WithName("validation")}
-	if o.CrossReferences {
+	if o.CrossReferences || o.OrgRules != nil {
 		ix, err := watchIndex(mgr, o.ClusterDomain, h.Log)
 		if err != nil {
 			return fmt.Errorf("setting up cross-reference index: %w", err)
 		}
-		h.Index = ix
+		if o.CrossReferences {
+			h.Index = ix
+		}
+		if o.OrgRules != nil {
+			h.Rules, h.RuleIndex = o.OrgRules.Current, ix
+			// Until the index has synced, requests fail (applyOrgRules): keep the
+			// replica out of the Service meanwhile.
+			if err := mgr.AddReadyzCheck("orgrules-index", func(*http.Request) error {
+				if !ix.Ready() {
+					return fmt.Errorf("cross-reference index not synced yet")
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 	}
 	mgr.GetWebhookServer().Register(ValidatePath, &ctrlwebhook.Admission{Handler: h})
 	return nil

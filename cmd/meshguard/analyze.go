@@ -215,9 +215,18 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	msgs := analysis.Analyze(in)
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels
-		// (from Namespace documents in the input).
+		// (from Namespace documents in the input) and the objects it refers to.
+		objs := make([]crossref.Object, len(raws))
+		for i, r := range raws {
+			objs[i] = crossref.Object{Kind: r.obj.Kind, Key: crossref.Key{Namespace: r.obj.Namespace, Name: r.obj.Name}, Spec: r.obj.Spec}
+		}
+		ix := crossref.IndexOf(in.Domain, in.Services, in.Namespaces, objs)
 		for _, r := range raws {
-			v, err := rules.Evaluate(ctx, orgrules.Input{Kind: r.obj.Kind, Object: r.source, NamespaceLabels: in.Namespaces[r.obj.Namespace]})
+			var v orgrules.Verdict
+			ri, err := orgrules.InputFor(ix, r.obj.Kind, r.obj.Namespace, r.obj.Name, r.obj.Spec, r.source)
+			if err == nil {
+				v, err = rules.Evaluate(ctx, ri)
+			}
 			msgs = append(msgs, analysis.OrgRuleMessages(r.obj, v, err)...)
 		}
 		analysis.Sort(msgs)
@@ -244,23 +253,6 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		return exitAnalyzeFoundIssues
 	}
 	return 0
-}
-
-// applyOrgRules adds the organisation rules' deny messages to res's errors and
-// warn messages to its warnings; a rule that fails to evaluate is an error
-// (fail closed).
-func applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, obj map[string]any) {
-	v, err := rules.Evaluate(ctx, orgrules.Input{Kind: res.Kind, Object: obj})
-	if err != nil {
-		res.Errors = append(res.Errors, validation.Problem{Message: err.Error()})
-		return
-	}
-	for _, m := range v.Deny {
-		res.Errors = append(res.Errors, validation.Problem{Message: "organisation rule: " + m})
-	}
-	for _, m := range v.Warn {
-		res.Warnings = append(res.Warnings, validation.Problem{Message: "organisation rule: " + m})
-	}
 }
 
 // runRegoTests runs the Rego unit tests of dir and fails when one fails.

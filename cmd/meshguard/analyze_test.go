@@ -69,10 +69,10 @@ func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
 	if code != 1 || !strings.Contains(out.String(), `VirtualService default/catch-all: organisation rule: VirtualService default/catch-all: host "*" is only allowed in istio-system`) {
 		t.Fatalf("validate --rego: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	// validate sees one object at a time, without the Namespace's labels: the
-	// production rule cannot fire there.
-	if strings.Contains(out.String(), "DISABLE") {
-		t.Errorf("validate --rego applied a namespace-label rule without labels:\n%s", out.String())
+	// validate gives the rules the labels of the input's Namespace documents,
+	// as analyze does: the production rule fires in both.
+	if !strings.Contains(out.String(), "PeerAuthentication shop/default: organisation rule: PeerAuthentication shop/default: mTLS DISABLE is not allowed in production namespaces") {
+		t.Errorf("validate --rego did not apply the namespace-label rule:\n%s", out.String())
 	}
 	out.Reset()
 	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
@@ -132,5 +132,40 @@ func TestAnalyzeCluster(t *testing.T) {
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, clusterAllNamespaces: true}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// A rule over input.referenced sees the DestinationRule and Service a
+// VirtualService routes to (resolved as the cross-reference checks resolve
+// hosts), with the same messages in validate and analyze: the reviews route
+// goes through a DestinationRule without TLS (denied) to a Service (warned);
+// the ratings route's DestinationRule sets ISTIO_MUTUAL and ratings has no
+// Service in the input, so nothing fires for it.
+func TestOrgRulesSeeReferencedObjects(t *testing.T) {
+	const dir, rules = "testdata/analyze/referenced/mesh.yaml", "testdata/analyze/referenced/rules"
+	const deny = "VirtualService shop/reviews: routes through DestinationRule shop/reviews, which sets no TLS"
+	const warn = "VirtualService shop/reviews: routes to Service shop/reviews"
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 1 {
+		t.Errorf("validate --rego: exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"VirtualService shop/reviews: organisation rule: " + deny, "warning: VirtualService shop/reviews: organisation rule: " + warn} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("validate --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "shop/ratings: organisation rule") {
+		t.Errorf("validate --rego: a rule fired for ratings:\n%s", out.String())
+	}
+	out.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	for _, want := range []string{"Error [MG0001] (VirtualService shop/reviews " + dir + "#2) " + deny, "Warning [MG0001] (VirtualService shop/reviews " + dir + "#2) " + warn} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("analyze --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("analyze --rego: exit %d, want %d", code, exitAnalyzeFoundIssues)
 	}
 }

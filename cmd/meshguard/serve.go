@@ -50,6 +50,7 @@ type serveOptions struct {
 	validation webhook.ValidationOptions
 	authzOpts  authz.Options
 	certOpts   certs.Options
+	governance governanceOptions
 }
 
 func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
@@ -71,6 +72,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	o.validation.AddFlags(fs)
 	o.authzOpts.AddFlags(fs)
 	o.certOpts.AddFlags(fs)
+	o.governance.addFlags(fs)
 }
 
 func newServeCmd() *cobra.Command {
@@ -179,6 +181,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
+	if err := setupGovernance(mgr, o, sink, log); err != nil {
+		return err
+	}
 	if o.webhooks {
 		o.injection.OnConfigRejected = func(err error) { sink.rejected("InjectorConfigRejected", err) }
 		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 type validateOptions struct {
@@ -112,16 +113,15 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		unreadable = true
 		reports = append(reports, docReport{File: file, Document: doc, Error: err.Error()})
 	}
+	// Organisation rules run once every input is read: they see each object
+	// with its namespace's labels and the objects it refers to in the whole
+	// input, as `analyze --rego` and the webhook do.
+	set := newRuleSet(o.namespace)
 	report := func(r docReport, obj map[string]any) {
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
-		if rules != nil && !res.Skipped {
-			applyOrgRules(ctx, rules, &res, obj)
-		}
-		if !res.Valid() {
-			invalid = true
-		}
 		r.Valid, r.Result = res.Valid(), &res
 		reports = append(reports, r)
+		set.add(obj, r.Result)
 	}
 	for _, in := range o.files {
 		files, err := expandInput(in)
@@ -160,6 +160,15 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			if err != nil {
 				fail(file, len(docs), err)
 			}
+		}
+	}
+	if rules != nil {
+		set.evaluate(ctx, rules)
+	}
+	for i := range reports {
+		if r := reports[i].Result; r != nil {
+			reports[i].Valid = r.Valid()
+			invalid = invalid || !r.Valid()
 		}
 	}
 	if o.output == "json" {
@@ -241,4 +250,75 @@ func readInput(file string, stdin io.Reader, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return manifest.ReadAll(f, max)
+}
+
+// ruleSet collects the objects of one validate run for the organisation
+// rules: the mesh objects with their results, and the Services and
+// Namespaces (their labels) that references and rules may name.
+type ruleSet struct {
+	defaultNS  string
+	subjects   []ruleSubject
+	services   []crossref.Key
+	namespaces map[string]map[string]string
+}
+
+type ruleSubject struct {
+	obj map[string]any
+	res *validation.Result
+}
+
+func newRuleSet(defaultNS string) *ruleSet {
+	return &ruleSet{defaultNS: defaultNS, namespaces: map[string]map[string]string{}}
+}
+
+func (s *ruleSet) add(obj map[string]any, res *validation.Result) {
+	if res.Skipped {
+		s.addKube(obj)
+		return
+	}
+	s.subjects = append(s.subjects, ruleSubject{obj, res})
+}
+
+// addKube records a v1 Service (a host references may name) or Namespace (labels rules may read).
+func (s *ruleSet) addKube(obj map[string]any) {
+	if obj["apiVersion"] != "v1" {
+		return
+	}
+	md, _ := obj["metadata"].(map[string]any)
+	name, _ := md["name"].(string)
+	switch obj["kind"] {
+	case "Namespace":
+		labels := map[string]string{}
+		if l, ok := md["labels"].(map[string]any); ok {
+			for k, v := range l {
+				if str, ok := v.(string); ok {
+					labels[k] = str
+				}
+			}
+		}
+		s.namespaces[name] = labels
+	case "Service":
+		ns, _ := md["namespace"].(string)
+		if ns == "" {
+			ns = s.defaultNS
+		}
+		s.services = append(s.services, crossref.Key{Namespace: ns, Name: name})
+	}
+}
+
+// evaluate applies the rules to every object. Only valid objects are
+// indexed as referable.
+func (s *ruleSet) evaluate(ctx context.Context, rules *orgrules.Rules) {
+	var objs []crossref.Object
+	for _, sub := range s.subjects {
+		if sub.res.Valid() && sub.res.Spec() != nil {
+			objs = append(objs, crossref.Object{Kind: sub.res.Kind, Key: crossref.Key{Namespace: sub.res.Namespace, Name: sub.res.Name}, Spec: sub.res.Spec()})
+		}
+	}
+	ix := crossref.IndexOf("", s.services, s.namespaces, objs)
+	for _, sub := range s.subjects {
+		errs, warns := orgrules.Check(ctx, rules, ix, sub.res.Kind, sub.res.Namespace, sub.res.Name, sub.res.Spec(), sub.obj)
+		sub.res.Errors = append(sub.res.Errors, errs...)
+		sub.res.Warnings = append(sub.res.Warnings, warns...)
+	}
 }

@@ -78,3 +78,36 @@ func TestCRDsDecode(t *testing.T) {
 		}
 	}
 }
+
+// The PolicyReport CRD the harness installs is the one the chart ships
+// (hack/sync-crds.sh copies both from Kyverno's module), and it serves
+// wgpolicyk8s.io/v1alpha2 PolicyReport, the version meshguard's audit writes.
+func TestPolicyReportCRDSameInChart(t *testing.T) {
+	const file = "wgpolicyk8s.io_policyreports.yaml"
+	embedded, err := crdFiles.ReadFile("crds/policyreport/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := os.ReadFile(filepath.Join(root, "deploy", "helm", "meshguard", "crds", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(embedded, chart) {
+		t.Errorf("test/cluster/crds/policyreport/%s differs from the chart's: run hack/sync-crds.sh", file)
+	}
+	crds, err := decodeCRDs(file, embedded)
+	if err != nil || len(crds) != 1 {
+		t.Fatalf("decode: %v (%d CRDs)", err, len(crds))
+	}
+	served := false
+	for _, v := range crds[0].Spec.Versions {
+		served = served || (v.Name == "v1alpha2" && v.Served)
+	}
+	if crds[0].Spec.Group != "wgpolicyk8s.io" || crds[0].Spec.Names.Kind != "PolicyReport" || !served {
+		t.Errorf("not the wgpolicyk8s.io/v1alpha2 PolicyReport CRD: %s %s", crds[0].Spec.Group, crds[0].Spec.Names.Kind)
+	}
+}

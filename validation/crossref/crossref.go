@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
@@ -61,6 +62,10 @@ type Index struct {
 	gateways         map[Key]*networking.Gateway
 	virtualServices  map[Key]*networking.VirtualService
 	destinationRules map[Key]*networking.DestinationRule
+
+	// view is derived from the maps above on first use after a change (view.go).
+	view   atomic.Pointer[view]
+	viewMu sync.Mutex
 }
 
 // NewIndex returns an empty index; domain is the cluster DNS suffix ("cluster.local" when empty).
@@ -105,6 +110,7 @@ func (ix *Index) SetNamespace(name string, labels map[string]string, present boo
 func setOrDelete[T any](ix *Index, m map[Key]*T, k Key, v *T) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.view.Store(nil)
 	if v == nil {
 		delete(m, k)
 	} else {
@@ -240,7 +246,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	if meshBound(vs.GetGateways()) {
 		for i, h := range vs.GetHosts() {
 			fh := ix.fqdn(h, k.Namespace)
-			for _, ok := range sortedKeys(ix.virtualServices) {
+			for _, ok := range ix.current().vsByHost[fh] {
 				if ok == k {
 					continue
 				}
@@ -334,12 +340,8 @@ func exportSet(exportTo []string, ns string) (all bool, set map[string]bool) {
 
 func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {
 	var drs []Key
-	for _, dk := range sortedKeys(ix.destinationRules) {
+	for _, dk := range ix.destinationRulesFor(host) {
 		dr := ix.destinationRules[dk]
-		dh := ix.fqdn(dr.GetHost(), dk.Namespace)
-		if dh != host && !covers(dh, host) {
-			continue
-		}
 		drs = append(drs, dk)
 		for _, s := range dr.GetSubsets() {
 			if s.GetName() == subset {
@@ -403,7 +405,7 @@ func serverHost(h string) string {
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
 	spec := field.NewPath("spec")
-	for _, ok := range sortedKeys(ix.gateways) {
+	for _, ok := range ix.current().gateways {
 		if ok == k {
 			continue
 		}

@@ -357,6 +357,8 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	add("cluster", "", "events", "", "create", "patch")
 	add("cluster", "events.k8s.io", "events", "", "create", "patch")
 	add(namespace, "coordination.k8s.io", "leases", "", "get", "create", "update")
+	// The audit's PolicyReports (governance.audit.enabled, the default).
+	add("cluster", "wgpolicyk8s.io", "policyreports", "", "list", "create", "update", "delete")
 	// Both modes read their own webhook configurations; self mode patches caBundle.
 	webhookVerbs := []string{"get"}
 	if p.certMode == "self" {

@@ -1,0 +1,182 @@
+// Package audit re-checks the mesh config already stored in a cluster
+// against the current rules (docs/governance.md "Audit of stored config"):
+// single-object validation, the cross-resource analysis of package analysis
+// and the organisation rules, over one snapshot of every stored object.
+//
+// This file is the pure core: a snapshot in, violations out, and what to
+// publish for them (Events to emit, metric values, PolicyReports). run.go is
+// the thin adapter that lists the API server and writes the results.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// ObjectRef names a stored object (the subject of an Event and a PolicyReport result).
+type ObjectRef struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	UID        string `json:"uid,omitempty"`
+}
+
+func (r ObjectRef) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name }
+
+// Object is one stored mesh object: its reference and the whole object as
+// the API server returned it.
+type Object struct {
+	Ref ObjectRef
+	Raw map[string]any
+}
+
+// Snapshot is everything one audit run judges.
+type Snapshot struct {
+	Objects []Object
+	// Services are the Kubernetes Services references may name.
+	Services []crossref.Key
+	// Namespaces maps each namespace to its labels.
+	Namespaces map[string]map[string]string
+	// Domain is the cluster DNS suffix ("cluster.local" when empty).
+	Domain string
+}
+
+// Violation is one finding on one stored object, with the analyzer code
+// (IST0101, IST0106, MG0001, ...) as its rule.
+type Violation struct {
+	Object  ObjectRef
+	Code    string
+	Rule    string // the code's Istio name (ReferencedResourceNotFound, ...) or OrganisationRule
+	Level   analysis.Level
+	Field   string
+	Message string
+}
+
+// Text is the violation as one line: "[IST0101] field: message".
+func (v Violation) Text() string {
+	s := "[" + v.Code + "] "
+	if v.Field != "" {
+		s += v.Field + ": "
+	}
+	return s + v.Message
+}
+
+// Check judges every object of the snapshot: validation as the webhook does
+// it for stored objects (validation.Options.APIServerAdmitted), the
+// cross-resource analysis over the valid objects (analysis.Analyze) and,
+// when rules is not nil, the organisation rules with namespace labels and
+// referenced objects (orgrules.InputFor). Info messages are left out: the
+// audit reports Warnings and Errors. The result is sorted by object, then
+// code, field and message.
+func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violation, error) {
+	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain}
+	type judged struct {
+		obj  Object
+		ao   analysis.Object
+		spec bool
+	}
+	refs := make(map[string]ObjectRef, len(snap.Objects))
+	valid := make([]judged, 0, len(snap.Objects))
+	for _, o := range snap.Objects {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res := validation.ValidateObject(ctx, o.Raw, validation.Options{DefaultNamespace: o.Ref.Namespace, APIServerAdmitted: true})
+		if res.Skipped {
+			continue
+		}
+		ao := analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()}
+		refs[key(o.Ref.Kind, o.Ref.Namespace, o.Ref.Name)] = o.Ref
+		in.Invalid = append(in.Invalid, analysis.ValidationMessages(ao, res.Errors, res.Warnings)...)
+		if res.Valid() && res.Spec() != nil {
+			in.Objects = append(in.Objects, ao)
+		}
+		valid = append(valid, judged{o, ao, res.Spec() != nil})
+	}
+	msgs := analysis.Analyze(in)
+	if rules != nil {
+		objs := make([]crossref.Object, len(in.Objects))
+		for i, o := range in.Objects {
+			objs[i] = crossref.Object{Kind: o.Kind, Key: crossref.Key{Namespace: o.Namespace, Name: o.Name}, Spec: o.Spec}
+		}
+		ix := crossref.IndexOf(snap.Domain, snap.Services, snap.Namespaces, objs)
+		for _, j := range valid {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var v orgrules.Verdict
+			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw)
+			if err == nil {
+				v, err = rules.Evaluate(ctx, ri)
+			}
+			msgs = append(msgs, analysis.OrgRuleMessages(j.ao, v, err)...)
+		}
+	}
+	out := make([]Violation, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Level < analysis.Warning {
+			continue
+		}
+		ref, ok := refs[key(m.Kind, m.Namespace, m.Object)]
+		if !ok {
+			return nil, fmt.Errorf("audit: message for %s %s/%s, which is not in the snapshot", m.Kind, m.Namespace, m.Object)
+		}
+		out = append(out, Violation{Object: ref, Code: m.Code, Rule: m.Name, Level: m.Level, Field: m.Field, Message: m.Message})
+	}
+	slices.SortFunc(out, compareViolations)
+	return slices.CompactFunc(out, func(a, b Violation) bool { return compareViolations(a, b) == 0 }), nil
+}
+
+func key(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
+
+func compareViolations(a, b Violation) int {
+	return strings.Compare(
+		key(a.Object.Kind, a.Object.Namespace, a.Object.Name)+"\x00"+a.Code+"\x00"+a.Field+"\x00"+a.Message,
+		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message)
+}
+
+// EventKey identifies a violation for Event deduplication: the object (by
+// UID, so a recreated object is a new subject) and the finding.
+func EventKey(v Violation) string {
+	return v.Object.UID + "\x00" + key(v.Object.Kind, v.Object.Namespace, v.Object.Name) + "\x00" + v.Text()
+}
+
+// NewEvents returns the violations to emit an Event for: those not emitted
+// already (emitted holds their EventKeys), at most max of them (the rest wait
+// for a later run). It returns the keys to remember: the emitted ones that
+// still hold plus the new ones, so a violation that goes away and comes back
+// is reported again.
+func NewEvents(emitted map[string]bool, vs []Violation, max int) (emit []Violation, remember map[string]bool) {
+	remember = make(map[string]bool, len(vs))
+	for _, v := range vs {
+		k := EventKey(v)
+		switch {
+		case emitted[k]:
+			remember[k] = true
+		case len(emit) < max && !remember[k]:
+			emit = append(emit, v)
+			remember[k] = true
+		}
+	}
+	return emit, remember
+}
+
+// MetricKey is one series of meshguard_audit_violations.
+type MetricKey struct{ Kind, Namespace, Rule string }
+
+// Counts counts violations by kind, namespace and rule (the code).
+func Counts(vs []Violation) map[MetricKey]int {
+	out := map[MetricKey]int{}
+	for _, v := range vs {
+		out[MetricKey{v.Object.Kind, v.Object.Namespace, v.Code}]++
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+package audit
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation/crossref"
+	"sigs.k8s.io/yaml"
+)
+
+func object(t testing.TB, uid, doc string) Object {
+	t.Helper()
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte(doc), &raw); err != nil {
+		t.Fatal(err)
+	}
+	md := raw["metadata"].(map[string]any)
+	md["uid"] = uid
+	return Object{Ref: ObjectRef{APIVersion: raw["apiVersion"].(string), Kind: raw["kind"].(string),
+		Namespace: md["namespace"].(string), Name: md["name"].(string), UID: uid}, Raw: raw}
+}
+
+const reviewsDR = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+`
+
+const reviewsVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 50}
+    - {destination: {host: reviews, subset: v2}, weight: 50}
+`
+
+// weight -15 fails validation (Istio's validateHTTPRouteDestinations: weight < 0).
+const negativeWeightVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: other}
+spec:
+  hosts: [bad]
+  http:
+  - route: [{destination: {host: reviews.shop.svc.cluster.local}, weight: -15}]
+`
+
+// The second match repeats the first: Istio's IST0131 (Info), which the audit
+// leaves out; it routes through the reviews DestinationRule, so the rule fires.
+const duplicateMatchVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: dup, namespace: shop}
+spec:
+  hosts: [dup]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: reviews}}]
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: reviews}}]
+`
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(`package meshguard.validation
+deny contains msg if {
+	input.kind == "VirtualService"
+	input.namespaceLabels.environment == "production"
+	some r in input.referenced
+	r.kind == "DestinationRule"
+	not r.spec.trafficPolicy.tls
+	msg := sprintf("DestinationRule %s/%s sets no TLS", [r.metadata.namespace, r.metadata.name])
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := orgrules.Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := Snapshot{
+		Objects:    []Object{object(t, "u-dr", reviewsDR), object(t, "u-vs", reviewsVS), object(t, "u-bad", negativeWeightVS), object(t, "u-dup", duplicateMatchVS)},
+		Services:   []crossref.Key{{Namespace: "shop", Name: "reviews"}},
+		Namespaces: map[string]map[string]string{"shop": {"environment": "production"}, "other": {}},
+	}
+	got, err := Check(t.Context(), snap, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, v := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s", v.Level, v.Object.UID, v.Code, v.Text()))
+	}
+	want := []string{
+		`Error u-bad IST0106 [IST0106] spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0`,
+		`Error u-dup MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
+		`Error u-vs IST0101 [IST0101] spec.http[0].route[1].destination.subset: subset "v2" is not defined by DestinationRule shop/reviews for host "reviews.shop.svc.cluster.local"`,
+		`Error u-vs MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// Without organisation rules the MG0001 finding goes.
+	got, err = Check(t.Context(), snap, nil)
+	if err != nil || len(got) != 2 || got[0].Code != "IST0106" || got[1].Code != "IST0101" {
+		t.Errorf("without rules: %v, %v", got, err)
+	}
+}
+
+func TestNewEventsDeduplicates(t *testing.T) {
+	a := Violation{Object: ObjectRef{Kind: "VirtualService", Namespace: "shop", Name: "reviews", UID: "1"}, Code: "IST0101", Message: "a"}
+	b := a
+	b.Message = "b"
+	recreated := a
+	recreated.Object.UID = "2"
+	emit, seen := NewEvents(nil, []Violation{a, b}, 1)
+	if len(emit) != 1 || emit[0] != a {
+		t.Fatalf("first run, max 1: %v", emit)
+	}
+	emit, seen = NewEvents(seen, []Violation{a, b}, 10)
+	if len(emit) != 1 || emit[0] != b {
+		t.Fatalf("second run: want only b (a was emitted), got %v", emit)
+	}
+	emit, seen = NewEvents(seen, []Violation{a, b}, 10)
+	if len(emit) != 0 {
+		t.Fatalf("standing violations re-emitted: %v", emit)
+	}
+	emit, seen = NewEvents(seen, []Violation{b}, 10) // a fixed
+	if len(emit) != 0 {
+		t.Fatalf("got %v", emit)
+	}
+	emit, _ = NewEvents(seen, []Violation{a, b, recreated}, 10) // a back, and on a recreated object
+	if len(emit) != 2 || emit[0] != a || emit[1] != recreated {
+		t.Fatalf("a violation that came back, or a recreated object, is new: %v", emit)
+	}
+}
+
+func TestReportsAndCounts(t *testing.T) {
+	vs := []Violation{
+		{Object: ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "VirtualService", Namespace: "shop", Name: "reviews", UID: "1"}, Code: "IST0101", Rule: "ReferencedResourceNotFound", Level: analysis.Error, Field: "spec.x", Message: "m1"},
+		{Object: ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "VirtualService", Namespace: "shop", Name: "other", UID: "2"}, Code: "IST0101", Rule: "ReferencedResourceNotFound", Level: analysis.Error, Message: "m2"},
+		{Object: ObjectRef{APIVersion: "security.istio.io/v1", Kind: "PeerAuthentication", Namespace: "prod", Name: "default", UID: "3"}, Code: "MG0001", Rule: "OrganisationRule", Level: analysis.Warning, Message: "m3"},
+	}
+	if c := Counts(vs); c[MetricKey{"VirtualService", "shop", "IST0101"}] != 2 || c[MetricKey{"PeerAuthentication", "prod", "MG0001"}] != 1 || len(c) != 2 {
+		t.Errorf("counts: %v", c)
+	}
+	now := time.Unix(1000, 0)
+	reports := Reports(vs, now)
+	if len(reports) != 2 {
+		t.Fatalf("want a report per namespace, got %d", len(reports))
+	}
+	shop := reports["shop"]
+	if shop.GetAPIVersion() != "wgpolicyk8s.io/v1alpha2" || shop.GetKind() != "PolicyReport" || shop.GetName() != ReportName || shop.GetLabels()[ManagedByLabel] != "meshguard" {
+		t.Errorf("report identity: %v", shop.Object)
+	}
+	if s := shop.Object["summary"].(map[string]any); s["fail"] != int64(2) || s["warn"] != int64(0) {
+		t.Errorf("summary: %v", s)
+	}
+	r0 := shop.Object["results"].([]any)[0].(map[string]any)
+	res := r0["resources"].([]any)[0].(map[string]any)
+	if r0["policy"] != "IST0101" || r0["result"] != "fail" || r0["source"] != "meshguard" || res["uid"] != "1" || res["kind"] != "VirtualService" ||
+		r0["properties"].(map[string]any)["field"] != "spec.x" {
+		t.Errorf("result: %v", r0)
+	}
+	if r := reports["prod"].Object["results"].([]any)[0].(map[string]any); r["result"] != "warn" || r["category"] != "Organisation rule" {
+		t.Errorf("warning result: %v", r)
+	}
+	// A later run with the same violations is the same report (timestamps aside); another message is not.
+	if later := Reports(vs, now.Add(time.Hour)); !SameResults(shop, later["shop"]) {
+		t.Error("same violations an hour later differ")
+	}
+	changed := append([]Violation(nil), vs...)
+	changed[0].Message = "other"
+	if SameResults(shop, Reports(changed, now)["shop"]) {
+		t.Error("a changed message is the same report")
+	}
+}

@@ -1,0 +1,136 @@
+package audit
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshguard/meshguard/analysis"
+)
+
+// PolicyReport is the wgpolicyk8s.io/v1alpha2 kind the audit writes, one per
+// namespace with violations: the schema Kyverno, policy-reporter and
+// Gatekeeper's ecosystem read (the CRD is in the chart's crds/).
+var PolicyReport = schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"}
+
+// PolicyReports is PolicyReport's resource.
+var PolicyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "policyreports"}
+
+const (
+	// ReportName is the name of meshguard's PolicyReport in each namespace.
+	ReportName = "meshguard-audit"
+	// ManagedByLabel marks the reports meshguard owns (and may delete).
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	managedBy      = "meshguard"
+	// Source is each result's source field.
+	Source = "meshguard"
+)
+
+// Reports builds the PolicyReport of every namespace with violations: one
+// result per violation (policy: the code, rule: its name, result fail for an
+// Error and warn for a Warning, the object in resources, the field in
+// properties) and the summary counts. now is every result's timestamp.
+func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructured {
+	byNS := map[string][]Violation{}
+	for _, v := range vs {
+		byNS[v.Object.Namespace] = append(byNS[v.Object.Namespace], v)
+	}
+	out := make(map[string]*unstructured.Unstructured, len(byNS))
+	for ns, nvs := range byNS {
+		results := make([]any, 0, len(nvs))
+		summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
+		for _, v := range nvs {
+			result, severity := "warn", "medium"
+			if v.Level == analysis.Error {
+				result, severity = "fail", "high"
+			}
+			summary[result] = summary[result].(int64) + 1
+			category := "Istio analyzer"
+			switch v.Code {
+			case analysis.OrgRule:
+				category = "Organisation rule"
+			case analysis.SchemaValidationError, analysis.SchemaWarning:
+				category = "Validation"
+			}
+			r := map[string]any{
+				"source":   Source,
+				"policy":   v.Code,
+				"rule":     v.Rule,
+				"category": category,
+				"result":   result,
+				"severity": severity,
+				"scored":   true,
+				"message":  v.Message,
+				"resources": []any{map[string]any{
+					"apiVersion": v.Object.APIVersion, "kind": v.Object.Kind,
+					"namespace": v.Object.Namespace, "name": v.Object.Name, "uid": v.Object.UID,
+				}},
+				"timestamp": map[string]any{"seconds": now.Unix(), "nanos": int64(0)},
+			}
+			if v.Field != "" {
+				r["properties"] = map[string]any{"field": v.Field}
+			}
+			results = append(results, r)
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"summary": summary,
+			"results": results,
+		}}
+		u.SetGroupVersionKind(PolicyReport)
+		u.SetNamespace(ns)
+		u.SetName(ReportName)
+		u.SetLabels(map[string]string{ManagedByLabel: managedBy})
+		out[ns] = u
+	}
+	return out
+}
+
+// SameResults reports whether two reports carry the same results and
+// summary, ignoring the results' timestamps: an unchanged namespace is not
+// rewritten every period.
+func SameResults(a, b *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		rs, _ := u.Object["results"].([]any)
+		out := make([]any, len(rs))
+		for i, r := range rs {
+			m, ok := r.(map[string]any)
+			if !ok {
+				out[i] = r
+				continue
+			}
+			m = maps.Clone(m)
+			delete(m, "timestamp")
+			out[i] = m
+		}
+		return map[string]any{"results": out, "summary": u.Object["summary"]}
+	}
+	return equality.Semantic.DeepEqual(normalise(strip(a)), normalise(strip(b)))
+}
+
+// normalise makes numbers comparable across a JSON round trip (the API
+// server returns int64, a fresh report may hold int64 or float64).
+func normalise(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			out[k] = normalise(t[k])
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i := range t {
+			out[i] = normalise(t[i])
+		}
+		return out
+	case int64:
+		return float64(t)
+	case int:
+		return float64(t)
+	}
+	return v
+}

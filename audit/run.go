@@ -1,0 +1,290 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// Bounds of one run.
+const (
+	// PageSize is the Limit of every list call (paged with Continue).
+	PageSize = 500
+	// MaxObjects stops a run that would hold more stored objects in memory.
+	MaxObjects = 200_000
+	// MaxEventsPerRun bounds the Events one run emits; the rest follow in later runs.
+	MaxEventsPerRun = 500
+	// EventReason is the reason of every audit Event.
+	EventReason = "AuditViolation"
+)
+
+// Auditor runs the audit every Interval, on the leader only (it is a
+// controller-runtime Runnable that needs leader election), in its own
+// goroutine: admission never waits for it.
+type Auditor struct {
+	Client   dynamic.Interface
+	Mapper   meta.RESTMapper
+	Recorder events.EventRecorder
+	// Rules returns the organisation rules in force (nil: none).
+	Rules    func() *orgrules.Rules
+	Interval time.Duration
+	// QPS and Burst rate-limit the audit's own API calls (list pages, report writes).
+	QPS   float32
+	Burst int
+	// Domain is the cluster DNS suffix.
+	Domain string
+	Log    logr.Logger
+
+	mu       sync.Mutex
+	limiter  flowcontrol.RateLimiter
+	emitted  map[string]bool
+	series   map[MetricKey]bool
+	noReport bool // the PolicyReport CRD is not installed (logged once)
+}
+
+// NeedLeaderElection: only the leader audits, writes reports and emits Events.
+func (a *Auditor) NeedLeaderElection() bool { return true }
+
+// Start audits once right away, then every Interval, until ctx ends. A
+// failed run is logged and counted; the next one starts afresh.
+func (a *Auditor) Start(ctx context.Context) error {
+	registerMetrics()
+	t := time.NewTicker(a.Interval)
+	defer t.Stop()
+	for {
+		if err := a.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			runErrors.Inc()
+			a.Log.Error(err, "audit run failed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce lists every stored mesh object, judges them (Check) and publishes
+// the violations: metrics, Events for new ones, PolicyReports per namespace.
+func (a *Auditor) RunOnce(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	registerMetrics()
+	if a.limiter == nil {
+		qps, burst := a.QPS, a.Burst
+		if qps <= 0 {
+			qps = 20
+		}
+		if burst <= 0 {
+			burst = 10
+		}
+		a.limiter = flowcontrol.NewTokenBucketRateLimiter(qps, burst)
+	}
+	start := time.Now()
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	var rules *orgrules.Rules
+	if a.Rules != nil {
+		rules = a.Rules()
+	}
+	vs, err := Check(ctx, snap, rules)
+	if err != nil {
+		return err
+	}
+	a.publishMetrics(vs, len(snap.Objects))
+	a.emitEvents(vs)
+	reportErr := a.writeReports(ctx, vs, start)
+	duration.Observe(time.Since(start).Seconds())
+	lastRun.SetToCurrentTime()
+	a.Log.V(1).Info("audit run", "objects", len(snap.Objects), "violations", len(vs), "duration", time.Since(start))
+	return reportErr
+}
+
+// list pages through one resource (all namespaces), rate-limited.
+func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, each func(*unstructured.Unstructured) error) error {
+	opts := metav1.ListOptions{Limit: PageSize}
+	for {
+		if err := a.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		page, err := a.Client.Resource(gvr).List(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
+		}
+		for i := range page.Items {
+			if err := each(&page.Items[i]); err != nil {
+				return err
+			}
+		}
+		if opts.Continue = page.GetContinue(); opts.Continue == "" {
+			return nil
+		}
+	}
+}
+
+var errTooMany = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
+
+// snapshot lists Namespaces, Services and every mesh kind meshguard
+// validates whose CRD the API server serves (at its preferred version).
+func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
+	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), func(u *unstructured.Unstructured) error {
+		snap.Namespaces[u.GetName()] = u.GetLabels()
+		return nil
+	}); err != nil {
+		return Snapshot{}, err
+	}
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), func(u *unstructured.Unstructured) error {
+		snap.Services = append(snap.Services, crossref.Key{Namespace: u.GetNamespace(), Name: u.GetName()})
+		return nil
+	}); err != nil {
+		return Snapshot{}, err
+	}
+	for _, gk := range validation.KnownKinds() {
+		m, err := a.Mapper.RESTMapping(gk)
+		if meta.IsNoMatchError(err) {
+			continue // CRD not installed: nothing of this kind is stored
+		}
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("mapping %s: %w", gk, err)
+		}
+		err = a.list(ctx, m.Resource, func(u *unstructured.Unstructured) error {
+			if len(snap.Objects) >= MaxObjects {
+				return errTooMany
+			}
+			snap.Objects = append(snap.Objects, Object{
+				Ref: ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())},
+				Raw: u.Object,
+			})
+			return nil
+		})
+		if apierrors.IsNotFound(err) {
+			continue // removed between discovery and listing
+		}
+		if err != nil {
+			return Snapshot{}, err
+		}
+	}
+	return snap, nil
+}
+
+func (a *Auditor) publishMetrics(vs []Violation, objects int) {
+	counts := Counts(vs)
+	for k := range a.series {
+		if _, ok := counts[k]; !ok {
+			violations.DeleteLabelValues(k.Kind, k.Namespace, k.Rule)
+		}
+	}
+	a.series = make(map[MetricKey]bool, len(counts))
+	for k, n := range counts {
+		violations.WithLabelValues(k.Kind, k.Namespace, k.Rule).Set(float64(n))
+		a.series[k] = true
+	}
+	audited.Set(float64(objects))
+}
+
+// emitEvents records a Warning Event on each object for each violation not
+// reported before (NewEvents), so a standing violation gives one Event, not
+// one per period.
+func (a *Auditor) emitEvents(vs []Violation) {
+	if a.Recorder == nil {
+		return
+	}
+	emit, remember := NewEvents(a.emitted, vs, MaxEventsPerRun)
+	a.emitted = remember
+	for _, v := range emit {
+		regarding := &unstructured.Unstructured{}
+		regarding.SetAPIVersion(v.Object.APIVersion)
+		regarding.SetKind(v.Object.Kind)
+		regarding.SetNamespace(v.Object.Namespace)
+		regarding.SetName(v.Object.Name)
+		regarding.SetUID(typesUID(v.Object.UID))
+		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", v.Text())
+	}
+}
+
+// writeReports creates, updates or deletes meshguard's PolicyReport in each
+// namespace so that it lists exactly the current violations there.
+func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Time) error {
+	existing := map[string]*unstructured.Unstructured{}
+	ri := a.Client.Resource(PolicyReports)
+	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: ManagedByLabel + "=" + managedBy}
+	for {
+		if err := a.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		page, err := ri.List(ctx, opts)
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			if !a.noReport {
+				a.Log.Info("the PolicyReport CRD (wgpolicyk8s.io/v1alpha2) is not installed: the audit writes no reports")
+				a.noReport = true
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listing PolicyReports: %w", err)
+		}
+		for i := range page.Items {
+			if page.Items[i].GetName() == ReportName {
+				existing[page.Items[i].GetNamespace()] = &page.Items[i]
+			}
+		}
+		if opts.Continue = page.GetContinue(); opts.Continue == "" {
+			break
+		}
+	}
+	a.noReport = false
+	var errs []error
+	for ns, want := range Reports(vs, now) {
+		have, ok := existing[ns]
+		delete(existing, ns)
+		if err := a.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			_, err := ri.Namespace(ns).Create(ctx, want, metav1.CreateOptions{})
+			errs = append(errs, wrap("creating PolicyReport "+ns, err))
+		case !SameResults(have, want):
+			want.SetResourceVersion(have.GetResourceVersion())
+			_, err := ri.Namespace(ns).Update(ctx, want, metav1.UpdateOptions{})
+			errs = append(errs, wrap("updating PolicyReport "+ns, err))
+		}
+	}
+	for ns := range existing { // no violation left there
+		if err := a.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		err := ri.Namespace(ns).Delete(ctx, ReportName, metav1.DeleteOptions{})
+		if !apierrors.IsNotFound(err) {
+			errs = append(errs, wrap("deleting PolicyReport "+ns, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/audit"
+	"github.com/meshguard/meshguard/webhook"
+)
+
+// governanceOptions are serve's organisation-rule sources and audit
+// settings (docs/governance.md).
+type governanceOptions struct {
+	orgRules      webhook.OrgRulesOptions
+	auditInterval time.Duration
+	auditQPS      float32
+}
+
+func (g *governanceOptions) addFlags(fs *pflag.FlagSet) {
+	g.orgRules.AddFlags(fs)
+	fs.DurationVar(&g.auditInterval, "audit-interval", 0, "audit every stored mesh object (validation, cross-resource analysis, organisation rules) this often, on the leader; results as Events, metrics and PolicyReports (0 disables)")
+	fs.Float32Var(&g.auditQPS, "audit-qps", 20, "API calls per second the audit may make (list pages, PolicyReport writes)")
+}
+
+// setupGovernance sets up the organisation rules (setupOrgRules) and, with
+// --audit-interval, the leader-only audit that uses the same rules.
+func setupGovernance(mgr manager.Manager, o *serveOptions, sink *eventSink, log logr.Logger) error {
+	rules, err := setupOrgRules(mgr, o, sink, log)
+	if err != nil {
+		return err
+	}
+	if o.governance.auditInterval <= 0 {
+		return nil
+	}
+	client, err := dynamic.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("audit client: %w", err)
+	}
+	return mgr.Add(&audit.Auditor{
+		Client: client, Mapper: mgr.GetRESTMapper(), Recorder: mgr.GetEventRecorder("meshguard-audit"),
+		Rules: rules.Current, Interval: o.governance.auditInterval, QPS: o.governance.auditQPS,
+		Domain: o.validation.ClusterDomain, Log: log.WithName("audit"),
+	})
+}
+
+// setupOrgRules loads the organisation rules (when a source is configured),
+// keeps them reloaded, gates readiness on their first load and hands them to
+// the validation webhook. A rejected reload becomes an Event on meshguard's Pod.
+func setupOrgRules(mgr manager.Manager, o *serveOptions, sink *eventSink, log logr.Logger) (*webhook.OrgRules, error) {
+	ro := o.governance.orgRules
+	ro.Namespace = o.namespace
+	ro.OnReload = func(err error) {
+		if err != nil {
+			sink.rejected("OrgRulesRejected", err)
+		}
+	}
+	rules, err := webhook.SetupOrgRules(mgr, ro, log.WithName("orgrules"))
+	if err != nil {
+		return nil, fmt.Errorf("set up organisation rules: %w", err)
+	}
+	if rules != nil {
+		if err := mgr.AddReadyzCheck("orgrules", rules.Ready); err != nil {
+			return nil, err
+		}
+	}
+	o.validation.OrgRules = rules
+	return rules, nil
+}

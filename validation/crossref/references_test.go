@@ -1,0 +1,130 @@
+package crossref
+
+import (
+	"slices"
+	"testing"
+
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+// References names what a VirtualService or DestinationRule refers to, with
+// Istio's host resolution: short hosts in the object's namespace, "ns/name"
+// and "name.ns" Gateway references, wildcard ServiceEntry hosts, and
+// DestinationRules whose (possibly wildcard) host covers the destination.
+func TestReferences(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	ix.SetService("other", "reviews", true)
+	ix.SetGateway(Key{"istio-system", "ingress"}, &networking.Gateway{})
+	ix.SetGateway(Key{"shop", "local"}, &networking.Gateway{})
+	ix.SetDestinationRule(Key{"shop", "reviews"}, &networking.DestinationRule{Host: "reviews"})
+	ix.SetDestinationRule(Key{"shop", "all-shop"}, &networking.DestinationRule{Host: "*.shop.svc.cluster.local"})
+	ix.SetDestinationRule(Key{"other", "reviews"}, &networking.DestinationRule{Host: "reviews"}) // reviews.other: not ours
+	ix.SetServiceEntry(Key{"shop", "ext"}, &networking.ServiceEntry{Hosts: []string{"*.example.com"}})
+	ix.SetReady()
+	route := func(host string) *networking.HTTPRoute {
+		return &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: host}}}}
+	}
+	ids := func(refs []Ref) []string {
+		out := make([]string, len(refs))
+		for i, r := range refs {
+			out[i] = r.Kind + " " + r.Key.String()
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		kind string
+		spec any
+		want []string
+	}{
+		{"short host, gateways by ns/name and name.ns", "VirtualService", &networking.VirtualService{
+			Hosts: []string{"reviews"}, Gateways: []string{"mesh", "istio-system/ingress", "local.shop.svc.cluster.local", "missing"},
+			Http: []*networking.HTTPRoute{route("reviews")}},
+			[]string{"DestinationRule shop/all-shop", "DestinationRule shop/reviews", "Gateway istio-system/ingress", "Gateway shop/local", "Service shop/reviews"}},
+		{"FQDN of another namespace", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("reviews.other.svc.cluster.local")}},
+			[]string{"DestinationRule other/reviews", "Service other/reviews"}},
+		{"external host through a wildcard ServiceEntry, TCP route", "VirtualService", &networking.VirtualService{
+			Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "api.example.com"}}}}}},
+			[]string{"ServiceEntry shop/ext"}},
+		{"missing host refers to nothing", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("nowhere.example.org")}}, nil},
+		{"DestinationRule host", "DestinationRule", &networking.DestinationRule{Host: "reviews"}, []string{"Service shop/reviews"}},
+		{"other kinds refer to nothing", "Gateway", &networking.Gateway{}, nil},
+	} {
+		var got []Ref
+		switch s := tc.spec.(type) {
+		case *networking.VirtualService:
+			got = ix.References(tc.kind, Key{"shop", "x"}, s)
+		case *networking.DestinationRule:
+			got = ix.References(tc.kind, Key{"shop", "x"}, s)
+		case *networking.Gateway:
+			got = ix.References(tc.kind, Key{"shop", "x"}, s)
+		}
+		if !slices.Equal(ids(got), tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, ids(got), tc.want)
+		}
+	}
+}
+
+// A referenced object renders as a Kubernetes object with its spec in JSON form.
+func TestRefObject(t *testing.T) {
+	obj, err := Ref{Kind: "DestinationRule", Key: Key{"shop", "reviews"}, Spec: &networking.DestinationRule{
+		Host: "reviews", TrafficPolicy: &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_ISTIO_MUTUAL}}}}.Object()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := obj["spec"].(map[string]any)
+	if obj["apiVersion"] != "networking.istio.io/v1" || spec["host"] != "reviews" ||
+		spec["trafficPolicy"].(map[string]any)["tls"].(map[string]any)["mode"] != "ISTIO_MUTUAL" {
+		t.Errorf("got %v", obj)
+	}
+	svc, _ := Ref{Kind: "Service", Key: Key{"shop", "reviews"}}.Object()
+	if svc["apiVersion"] != "v1" || svc["spec"] != nil || svc["metadata"].(map[string]any)["namespace"] != "shop" {
+		t.Errorf("service: got %v", svc)
+	}
+	// Before the index is ready nothing is referenced (as Check reports nothing).
+	if refs := NewIndex("").References("DestinationRule", Key{"a", "b"}, &networking.DestinationRule{Host: "x"}); refs != nil {
+		t.Errorf("unready index: got %v", refs)
+	}
+}
+
+// The host view (view.go) follows every change of the index: a check after
+// an update sees the new DestinationRules and VirtualServices, as the
+// webhook's long-lived index must.
+func TestViewFollowsChanges(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	ix.SetReady()
+	vsKey := Key{"shop", "reviews"}
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "reviews", Subset: "v2"}}}}}}
+	ix.SetVirtualService(vsKey, vs)
+	codes := func() []string {
+		var out []string
+		for _, f := range ix.Check("VirtualService", vsKey, vs) {
+			out = append(out, f.Code+" "+f.Message)
+		}
+		return out
+	}
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" not found: no DestinationRule for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("no DestinationRule: %q", got)
+	}
+	drKey := Key{"shop", "reviews"}
+	ix.SetDestinationRule(drKey, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" is not defined by DestinationRule shop/reviews for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("DestinationRule without v2: %q", got)
+	}
+	ix.SetDestinationRule(drKey, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}, {Name: "v2"}}})
+	if got := codes(); len(got) != 0 {
+		t.Fatalf("v2 defined: %q", got)
+	}
+	ix.SetVirtualService(Key{"shop", "reviews-copy"}, &networking.VirtualService{Hosts: []string{"reviews.shop.svc.cluster.local"}})
+	if got := codes(); len(got) != 1 || got[0] != `IST0109 host "reviews" is also defined by mesh VirtualService shop/reviews-copy; only one of them takes effect` {
+		t.Fatalf("second VirtualService for the host: %q", got)
+	}
+	ix.SetVirtualService(Key{"shop", "reviews-copy"}, nil)
+	ix.SetDestinationRule(drKey, nil)
+	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" not found: no DestinationRule for host "reviews.shop.svc.cluster.local"` {
+		t.Fatalf("both removed: %q", got)
+	}
+}

@@ -1,0 +1,251 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/reload"
+)
+
+// OrgRulesOptions name where the organisation rules (docs/governance.md) come
+// from: a directory, and/or ConfigMaps in meshguard's namespace (one by name,
+// or every one a label selector matches), each *.rego key a module.
+type OrgRulesOptions struct {
+	Dir               string
+	ConfigMap         string
+	ConfigMapSelector string
+	// Namespace holds the ConfigMaps (meshguard's own).
+	Namespace string
+	// OnReload is called after every reload attempt with its error (nil on success).
+	OnReload func(error)
+}
+
+// AddFlags registers the organisation-rule flags.
+func (o *OrgRulesOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Dir, "rego-dir", "", "directory of organisation rules (Rego v1, package meshguard.validation) applied at admission and in the audit; hot-reloaded")
+	fs.StringVar(&o.ConfigMap, "rego-configmap", "", "ConfigMap in meshguard's namespace whose *.rego keys are organisation rules; hot-reloaded")
+	fs.StringVar(&o.ConfigMapSelector, "rego-configmap-selector", "", "label selector of ConfigMaps in meshguard's namespace whose *.rego keys are organisation rules (e.g. meshguard.io/rules=true); hot-reloaded")
+}
+
+func (o OrgRulesOptions) configured() bool {
+	return o.Dir != "" || o.ConfigMap != "" || o.ConfigMapSelector != ""
+}
+
+// OrgRules is the current, prepared set of organisation rules: compiled once
+// per change of its sources (never per request), and on a failed reload the
+// last good set keeps serving.
+type OrgRules struct {
+	o        OrgRulesOptions
+	selector labels.Selector
+	log      logr.Logger
+	cms      toolscache.Store // nil without a ConfigMap source
+
+	current atomic.Pointer[orgrules.Rules]
+	loaded  atomic.Bool // a first load of every source succeeded
+	mu      sync.Mutex  // one reload at a time
+	trigger chan struct{}
+}
+
+// Current returns the rules in force (nil: no rule module in any source).
+func (r *OrgRules) Current() *orgrules.Rules {
+	if r == nil {
+		return nil
+	}
+	return r.current.Load()
+}
+
+// Ready fails until every source has been loaded successfully once: before
+// that the webhook could admit what a rule denies.
+func (r *OrgRules) Ready(*http.Request) error {
+	if r.loaded.Load() {
+		return nil
+	}
+	return errors.New("organisation rules not loaded yet")
+}
+
+// SetupOrgRules loads the organisation rules from their sources and keeps
+// them reloaded while the manager runs (nil when no source is configured). A
+// directory that does not load at startup is an error (meshguard does not
+// start without the rules it was given).
+func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
+	if !o.configured() {
+		return nil, nil
+	}
+	r, err := newOrgRules(o, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.Dir != "" && o.ConfigMap == "" && o.ConfigMapSelector == "" {
+		if err := r.reload(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	var synced func() bool
+	if o.ConfigMap != "" || o.ConfigMapSelector != "" {
+		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("organisation rules: ConfigMap client: %w", err)
+		}
+		f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(o.Namespace),
+			informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+				if o.ConfigMap == "" {
+					lo.LabelSelector = o.ConfigMapSelector
+				}
+			}))
+		inf := f.Core().V1().ConfigMaps().Informer()
+		poke := func(any) { r.poke() }
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc: poke, UpdateFunc: func(_, n any) { poke(n) }, DeleteFunc: poke,
+		}); err != nil {
+			return nil, fmt.Errorf("organisation rules: watching ConfigMaps: %w", err)
+		}
+		r.cms = inf.GetStore()
+		synced = inf.HasSynced
+		if err := mgr.Add(orgRulesRunnable(func(ctx context.Context) error {
+			f.Start(ctx.Done())
+			<-ctx.Done()
+			f.Shutdown()
+			return nil
+		})); err != nil {
+			return nil, err
+		}
+	}
+	if err := mgr.Add(orgRulesRunnable(func(ctx context.Context) error {
+		r.run(ctx, synced)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newOrgRules(o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
+	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1)}
+	if o.ConfigMapSelector != "" {
+		sel, err := labels.Parse(o.ConfigMapSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--rego-configmap-selector %q: %w", o.ConfigMapSelector, err)
+		}
+		r.selector = sel
+	}
+	return r, nil
+}
+
+// run keeps the rules reloaded until ctx ends: once the ConfigMaps have
+// synced (synced nil: no ConfigMap source), then after every burst of
+// changes to the directory or the ConfigMaps.
+func (r *OrgRules) run(ctx context.Context, synced func() bool) {
+	if synced != nil {
+		if !toolscache.WaitForCacheSync(ctx.Done(), synced) {
+			return
+		}
+		r.reportReload(ctx)
+	}
+	if r.o.Dir != "" {
+		go func() {
+			if err := reload.Watch(ctx, r.log, r.trigger, nil, []string{r.o.Dir}); err != nil {
+				r.log.Error(err, "watching the organisation rules directory; changes need a restart", "dir", r.o.Dir)
+			}
+		}()
+	}
+	reload.Debounce(ctx, r.trigger, 200*time.Millisecond, func() { r.reportReload(ctx) })
+}
+
+func (r *OrgRules) poke() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+func (r *OrgRules) reportReload(ctx context.Context) {
+	err := r.reload(ctx)
+	if err != nil {
+		r.log.Error(err, "organisation rules rejected; the last good rules keep serving")
+	}
+	if r.o.OnReload != nil {
+		r.o.OnReload(err)
+	}
+}
+
+// reload reads every source and compiles them together; on error the
+// current rules stay.
+func (r *OrgRules) reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var mods []orgrules.Module
+	if r.o.Dir != "" {
+		dm, err := orgrules.ReadDir(r.o.Dir)
+		if err != nil {
+			return err
+		}
+		mods = append(mods, dm...)
+	}
+	if r.cms != nil {
+		mods = append(mods, r.configMapModules()...)
+	}
+	if len(mods) == 0 { // no ConfigMap holds rules (any more): none apply
+		r.current.Store(nil)
+		r.loaded.Store(true)
+		r.log.Info("no organisation rules")
+		return nil
+	}
+	rules, err := orgrules.Compile(ctx, mods)
+	if err != nil {
+		return err
+	}
+	r.current.Store(rules)
+	r.loaded.Store(true)
+	r.log.Info("organisation rules loaded", "modules", rules.Files)
+	return nil
+}
+
+// configMapModules returns the *.rego keys (not *_test.rego) of the selected
+// ConfigMaps, named "ConfigMap ns/name key", in a stable order.
+func (r *OrgRules) configMapModules() []orgrules.Module {
+	var mods []orgrules.Module
+	for _, item := range r.cms.List() {
+		cm, ok := item.(*corev1.ConfigMap)
+		if !ok || !r.selects(cm) {
+			continue
+		}
+		for key, src := range cm.Data {
+			if strings.HasSuffix(key, ".rego") && !strings.HasSuffix(key, "_test.rego") {
+				mods = append(mods, orgrules.Module{Name: fmt.Sprintf("ConfigMap %s/%s %s", cm.Namespace, cm.Name, key), Source: src})
+			}
+		}
+	}
+	slices.SortFunc(mods, func(a, b orgrules.Module) int { return strings.Compare(a.Name, b.Name) })
+	return mods
+}
+
+func (r *OrgRules) selects(cm *corev1.ConfigMap) bool {
+	if r.o.ConfigMap != "" && cm.Name == r.o.ConfigMap {
+		return true
+	}
+	return r.selector != nil && r.selector.Matches(labels.Set(cm.Labels))
+}
+
+// orgRulesRunnable runs on every replica: each one serves /validate.
+type orgRulesRunnable func(context.Context) error
+
+func (f orgRulesRunnable) Start(ctx context.Context) error { return f(ctx) }
+func (orgRulesRunnable) NeedLeaderElection() bool          { return false }

@@ -1,0 +1,192 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	networking "istio.io/api/networking/v1alpha3"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// The shipped example rules at admission: a deny rule denies with the line
+// `meshguard validate --rego` prints, a warn rule becomes an admission
+// warning, a rule over input.referenced sees the DestinationRule the cache
+// holds, and an index that has not synced fails the request (fail closed).
+func TestValidationHandlerOrgRules(t *testing.T) {
+	examples, err := orgrules.Load(t.Context(), "../deploy/examples/rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(`package meshguard.validation
+deny contains msg if {
+	input.kind == "VirtualService"
+	some r in input.referenced
+	r.kind == "DestinationRule"
+	not r.spec.trafficPolicy.tls
+	msg := sprintf("routes through DestinationRule %s/%s without TLS", [r.metadata.namespace, r.metadata.name])
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	referencing, err := orgrules.Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := crossref.NewIndex("")
+	ready.SetNamespace("shop", map[string]string{"environment": "production"}, true)
+	ready.SetService("bookinfo", "reviews", true)
+	ready.SetDestinationRule(crossref.Key{Namespace: "bookinfo", Name: "reviews"}, &networking.DestinationRule{Host: "reviews"})
+	ready.SetReady()
+	const wildcardVS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: ['*']\n  gateways: [istio-system/ingress]\n  http:\n  - route: [{destination: {host: reviews}}]\n"
+	const permissivePA = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: reviews}\nspec:\n  mtls: {mode: PERMISSIVE}\n"
+	for _, tc := range []struct {
+		name        string
+		rules       *orgrules.Rules
+		ix          *crossref.Index
+		kind, ns    string
+		doc         string
+		allowed     bool
+		code        int32
+		wantMsg     string
+		wantWarning string
+	}{
+		{"deny rule denies", examples, ready, "VirtualService", "default", wildcardVS, false, http.StatusForbidden,
+			`VirtualService default/reviews: organisation rule: VirtualService default/reviews: host "*" is only allowed in istio-system`, ""},
+		{"deny rule silent in istio-system", examples, ready, "VirtualService", "istio-system", wildcardVS, true, http.StatusOK, "", ""},
+		{"warn rule warns with namespace labels", examples, ready, "PeerAuthentication", "shop", permissivePA, true, http.StatusOK, "",
+			"PeerAuthentication shop/reviews: organisation rule: PeerAuthentication shop/reviews: PERMISSIVE mTLS in a production namespace"},
+		{"warn rule silent outside production", examples, ready, "PeerAuthentication", "bookinfo", permissivePA, true, http.StatusOK, "", ""},
+		{"rule sees referenced DestinationRule", referencing, ready, "VirtualService", "bookinfo", goodVS, false, http.StatusForbidden,
+			"VirtualService bookinfo/reviews: organisation rule: routes through DestinationRule bookinfo/reviews without TLS", ""},
+		{"unsynced index fails closed", examples, crossref.NewIndex(""), "VirtualService", "istio-system", wildcardVS, false, http.StatusServiceUnavailable,
+			"organisation rules are not ready", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &ValidationHandler{Rules: func() *orgrules.Rules { return tc.rules }, RuleIndex: tc.ix, Log: logr.Discard()}
+			group := "networking.istio.io"
+			if tc.kind == "PeerAuthentication" {
+				group = "security.istio.io"
+			}
+			resp := h.Handle(context.Background(), admissionReq(t, admissionv1.Create, group, tc.kind, tc.ns, tc.doc, false))
+			if resp.Allowed != tc.allowed || resp.Result.Code != tc.code {
+				t.Fatalf("allowed=%v code=%d, want %v %d: %+v", resp.Allowed, resp.Result.Code, tc.allowed, tc.code, resp.Result)
+			}
+			if tc.wantMsg != "" && !strings.Contains(resp.Result.Message, tc.wantMsg) {
+				t.Errorf("message %q lacks %q", resp.Result.Message, tc.wantMsg)
+			}
+			if tc.wantWarning != "" && !strings.Contains(strings.Join(resp.Warnings, "\n"), tc.wantWarning) {
+				t.Errorf("warnings %q lack %q", resp.Warnings, tc.wantWarning)
+			}
+			if tc.allowed && tc.wantWarning == "" && len(resp.Warnings) > 0 {
+				t.Errorf("unexpected warnings %q", resp.Warnings)
+			}
+		})
+	}
+}
+
+// A reload that fails keeps the last good rules; a later good one replaces them.
+func TestOrgRulesReloadKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
+	r := &OrgRules{o: OrgRulesOptions{Dir: dir}, log: logr.Discard()}
+	if r.Ready(nil) == nil {
+		t.Error("ready before the first load")
+	}
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := r.Current()
+	if r.Ready(nil) != nil || first == nil {
+		t.Fatalf("not ready after a good load")
+	}
+	write("package meshguard.validation\ndeny contains msg if {") // does not parse
+	if err := r.reload(t.Context()); err == nil || !strings.Contains(err.Error(), "r.rego") {
+		t.Errorf("bad module: got %v, want an error naming r.rego", err)
+	}
+	if r.Current() != first {
+		t.Error("a failed reload replaced the rules")
+	}
+	write("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n")
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
+	if err != nil || len(v.Deny) != 1 || v.Deny[0] != "two" {
+		t.Errorf("after a good reload: %+v, %v", v, err)
+	}
+}
+
+// A rules directory is watched: an edited module is in force after the
+// debounce, a broken edit is reported through OnReload and keeps the rules.
+func TestOrgRulesDirectoryHotReload(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
+	reloads := make(chan error, 10)
+	r, err := newOrgRules(OrgRulesOptions{Dir: dir, OnReload: func(err error) { reloads <- err }}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { r.run(ctx, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deny := func() []string {
+		v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Deny
+	}
+	// The watch starts asynchronously: rewrite until a reload with the
+	// wanted outcome is seen (a reload of an earlier burst may come first).
+	awaitReload := func(src string, wantErr bool) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			write(src)
+			select {
+			case err := <-reloads:
+				if (err != nil) == wantErr {
+					return
+				}
+			case <-time.After(time.Second):
+			case <-deadline:
+				t.Fatalf("no reload of %q with error=%v", src, wantErr)
+			}
+		}
+	}
+	awaitReload("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n", false)
+	if !slices.Equal(deny(), []string{"two"}) {
+		t.Fatalf("after an edit: %v", deny())
+	}
+	awaitReload("package meshguard.validation\ndeny contains", true)
+	if !slices.Equal(deny(), []string{"two"}) {
+		t.Errorf("a broken edit replaced the rules: %v", deny())
+	}
+}
