@@ -17,13 +17,15 @@ const (
 	Policy Source = "policy"
 	// MeshConfig is the mesh config file as ext_authz reads it (rootNamespace, trust domains, path normalization).
 	MeshConfig Source = "mesh-config"
+	// OrgRules are the organisation rules applied at admission (--rego-dir, --rego-configmap[-selector]).
+	OrgRules Source = "org-rules"
 )
 
 var (
 	// ReloadsTotal counts accepted updates by source.
 	ReloadsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshguard_config_reloads_total",
-		Help: "Accepted reloads of a hot-reloaded input (source: injector-config, policy, mesh-config).",
+		Help: "Accepted reloads of a hot-reloaded input (source: injector-config, policy, mesh-config, org-rules).",
 	}, []string{"source"})
 	// ReloadErrorsTotal counts rejected updates by source.
 	ReloadErrorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{

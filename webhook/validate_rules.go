@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,18 +57,23 @@ type OrgRules struct {
 	log      logr.Logger
 	cms      toolscache.Store // nil without a ConfigMap source
 
-	current atomic.Pointer[orgrules.Rules]
-	loaded  atomic.Bool // a first load of every source succeeded
-	mu      sync.Mutex  // one reload at a time
+	rules   *reload.Store[orgRuleSet] // the last good set: one reload at a time, swapped atomically
+	loaded  atomic.Bool               // a first load of every source succeeded
 	trigger chan struct{}
 }
+
+// orgRuleSet is one loaded set of rules; nil rules: no module in any source.
+type orgRuleSet struct{ rules *orgrules.Rules }
 
 // Current returns the rules in force (nil: no rule module in any source).
 func (r *OrgRules) Current() *orgrules.Rules {
 	if r == nil {
 		return nil
 	}
-	return r.current.Load()
+	if set := r.rules.Load(); set != nil {
+		return set.rules
+	}
+	return nil
 }
 
 // Ready fails until every source has been loaded successfully once: before
@@ -138,7 +142,8 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 }
 
 func newOrgRules(o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
-	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1)}
+	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1),
+		rules: reload.NewStore[orgRuleSet](nil, reload.Reporting{Source: reload.OrgRules, Log: log})}
 	if o.ConfigMapSelector != "" {
 		sel, err := labels.Parse(o.ConfigMapSelector)
 		if err != nil {
@@ -177,44 +182,45 @@ func (r *OrgRules) poke() {
 }
 
 func (r *OrgRules) reportReload(ctx context.Context) {
-	err := r.reload(ctx)
-	if err != nil {
-		r.log.Error(err, "organisation rules rejected; the last good rules keep serving")
-	}
+	err := r.reload(ctx) // a rejection is logged and counted by the store
 	if r.o.OnReload != nil {
 		r.o.OnReload(err)
 	}
 }
 
 // reload reads every source and compiles them together; on error the
-// current rules stay.
+// last good rules stay.
 func (r *OrgRules) reload(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var mods []orgrules.Module
-	if r.o.Dir != "" {
-		dm, err := orgrules.ReadDir(r.o.Dir)
-		if err != nil {
-			return err
+	set, err := r.rules.Update(func() (*orgRuleSet, error) {
+		var mods []orgrules.Module
+		if r.o.Dir != "" {
+			dm, err := orgrules.ReadDir(r.o.Dir)
+			if err != nil {
+				return nil, err
+			}
+			mods = append(mods, dm...)
 		}
-		mods = append(mods, dm...)
-	}
-	if r.cms != nil {
-		mods = append(mods, r.configMapModules()...)
-	}
-	if len(mods) == 0 { // no ConfigMap holds rules (any more): none apply
-		r.current.Store(nil)
-		r.loaded.Store(true)
-		r.log.Info("no organisation rules")
-		return nil
-	}
-	rules, err := orgrules.Compile(ctx, mods)
+		if r.cms != nil {
+			mods = append(mods, r.configMapModules()...)
+		}
+		if len(mods) == 0 { // no ConfigMap holds rules (any more): none apply
+			return &orgRuleSet{}, nil
+		}
+		rules, err := orgrules.Compile(ctx, mods)
+		if err != nil {
+			return nil, err
+		}
+		return &orgRuleSet{rules: rules}, nil
+	})
 	if err != nil {
 		return err
 	}
-	r.current.Store(rules)
 	r.loaded.Store(true)
-	r.log.Info("organisation rules loaded", "modules", rules.Files)
+	if set.rules == nil {
+		r.log.Info("no organisation rules")
+	} else {
+		r.log.Info("organisation rules loaded", "modules", set.rules.Files)
+	}
 	return nil
 }
 

@@ -105,7 +105,10 @@ func TestOrgRulesReloadKeepsLastGood(t *testing.T) {
 		}
 	}
 	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
-	r := &OrgRules{o: OrgRulesOptions{Dir: dir}, log: logr.Discard()}
+	r, err := newOrgRules(OrgRulesOptions{Dir: dir}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.Ready(nil) == nil {
 		t.Error("ready before the first load")
 	}
