@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -132,5 +133,58 @@ func TestAnalyzeCluster(t *testing.T) {
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, clusterAllNamespaces: true}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// --kubeconfig -n NS: the pods a Gateway selects are looked up in every
+// namespace (the ingress gateway runs in istio-system), with the Services of
+// their namespace; a Gateway port no such Service targets is IST0162, a
+// Gateway selecting no pod IST0101.
+func TestAnalyzeClusterGatewayPorts(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	gw := func(name string, sel map[string]any, port int64) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"selector": sel, "servers": []any{map[string]any{
+				"port": map[string]any{"number": port, "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}})
+	}
+	lists := map[schema.GroupVersionResource]string{podsResource: "PodList"}
+	for _, gvr := range clusterResources {
+		lists[gvr] = "List"
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists,
+		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "ingress-1", "namespace": "istio-system",
+			"labels": map[string]any{"istio": "ingressgateway"}}}),
+		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "other", "namespace": "shop",
+			"labels": map[string]any{"app": "other"}}}),
+		u(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "istio-ingressgateway", "namespace": "istio-system"},
+			"spec": map[string]any{"selector": map[string]any{"istio": "ingressgateway"},
+				"ports": []any{map[string]any{"port": int64(80), "targetPort": int64(8080), "protocol": "TCP"}}}}),
+	)
+	// Created through the client: the fake's initial objects would be filed
+	// under its guessed plural "gatewaies".
+	gateways := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	for _, g := range []*unstructured.Unstructured{
+		gw("good", map[string]any{"istio": "ingressgateway"}, 8080),
+		gw("bad-port", map[string]any{"istio": "ingressgateway"}, 9090),
+		gw("no-workload", map[string]any{"istio": "egressgateway"}, 8080),
+	} {
+		if _, err := client.Resource(gateways).Namespace("shop").Create(t.Context(), g, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", cluster: client}, nil, &out, &errOut)
+	want := []string{
+		`Error [IST0101] (Gateway shop/no-workload cluster gateways.networking.istio.io) spec.selector: Referenced selector not found: "istio=egressgateway"`,
+		`Warning [IST0162] (Gateway shop/bad-port cluster gateways.networking.istio.io) spec.servers[0].port.number: The gateway is listening on a target port (port 9090)`,
+	}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("missing %q in\n%s%s", w, out.String(), errOut.String())
+		}
+	}
+	if strings.Count(out.String(), "\n") != 2 || code != exitAnalyzeFoundIssues {
+		t.Errorf("exit %d, want 2 messages:\n%s%s", code, out.String(), errOut.String())
 	}
 }
