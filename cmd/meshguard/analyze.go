@@ -71,7 +71,7 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
-	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given; the pods Gateways select and their Services are looked up in every namespace)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o.kubeconfig == "" {
 			if len(o.files) == 0 {
