@@ -92,6 +92,15 @@ type Input struct {
 	// Invalid lists objects that failed single-object validation; they are
 	// reported as IST0106 and left out of the cross-resource checks.
 	Invalid []Message
+	// Workloads and KubeServices feed the gateway port analyzer (IST0162):
+	// the pods (or Deployment pod templates) Gateways select and the
+	// Services selecting them. Without workloads the analyzer is not run.
+	Workloads    []Workload
+	KubeServices []KubeService
+	// AllWorkloads says Workloads holds every workload a Gateway may select
+	// (a cluster's pods): a Gateway whose selector matches none is then
+	// IST0101, as istioctl reports it.
+	AllWorkloads bool
 }
 
 // Message is one analyzer result.
@@ -137,8 +146,11 @@ func Analyze(in Input) []Message {
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
 	for _, o := range in.Objects {
-		if dr, ok := o.Spec.(*networking.DestinationRule); ok {
-			out = append(out, noServerCertVerification(o, dr)...)
+		switch spec := o.Spec.(type) {
+		case *networking.DestinationRule:
+			out = append(out, noServerCertVerification(o, spec)...)
+		case *networking.Gateway:
+			out = append(out, gatewayWorkloadPorts(&in, o, spec)...)
 		}
 		for _, f := range ix.Check(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec) {
 			t, ok := Types[f.Code]

@@ -80,15 +80,53 @@ func TestParseLevel(t *testing.T) {
 	}
 }
 
+// TestWarningCode: the code comes from validation's typed code, never from
+// the message text; an unknown or missing code is IST0133 SchemaWarning.
 func TestWarningCode(t *testing.T) {
-	for msg, want := range map[string]string{
-		"match is not used (duplicate/overlapping match in rule 0)":        VirtualServiceIneffectiveMatch,
-		"all matches used by prior rules":                                  VirtualServiceUnreachableRule,
-		"route without matches defined before other routes: only the last": VirtualServiceUnreachableRule,
-		"using deprecated setting; use percentage instead":                 SchemaWarning,
+	for _, tc := range []struct {
+		p    validation.Problem
+		want string
+	}{
+		{validation.Problem{Message: "anything", Code: validation.CodeVirtualServiceIneffectiveMatch}, VirtualServiceIneffectiveMatch},
+		{validation.Problem{Message: "anything", Code: validation.CodeVirtualServiceUnreachableRule}, VirtualServiceUnreachableRule},
+		// Text that reads like an unreachable rule but carries no code.
+		{validation.Problem{Message: "virtualService rule #1 not used (all matches used by prior rules)"}, SchemaWarning},
+		{validation.Problem{Message: "x", Code: "IST9999"}, SchemaWarning},
 	} {
-		if got := WarningCode(validation.Problem{Message: msg}); got != want {
-			t.Errorf("%q: %s, want %s", msg, got, want)
+		if got := WarningCode(tc.p); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestValidationMessagesIstioText: the analyzer messages of a VirtualService
+// with a duplicate match carry istioctl analyze's codes, levels and text
+// (Istio's pkg/config/analysis/msg/messages.yaml templates IST0130
+// "VirtualService rule %v not used (%s)." and IST0131 "VirtualService rule
+// %v match %v is not used (duplicate/overlapping match in rule %v).", as in
+// istioctl output such as "Info [IST0131] (VirtualService
+// default/mms-image-classifier-ingress) VirtualService rule #0 match #2 is not
+// used (duplicate/overlapping match in rule #0).").
+func TestValidationMessagesIstioText(t *testing.T) {
+	obj := map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "r", "namespace": "default"},
+		"spec": map[string]any{"hosts": []any{"r"}, "http": []any{
+			map[string]any{"match": []any{map[string]any{"uri": map[string]any{"exact": "/a"}}}, "route": []any{map[string]any{"destination": map[string]any{"host": "r"}}}},
+			map[string]any{"match": []any{map[string]any{"uri": map[string]any{"exact": "/a"}}}, "route": []any{map[string]any{"destination": map[string]any{"host": "r"}}}},
+		}}}
+	res := validation.ValidateObject(t.Context(), obj, validation.Options{})
+	msgs := ValidationMessages(Object{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name}, res.Errors, res.Warnings)
+	Sort(msgs)
+	want := []string{
+		"Warning [IST0130] (VirtualService default/r) spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).",
+		"Info [IST0131] (VirtualService default/r) spec.http[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).",
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("got %v", msgs)
+	}
+	for i, m := range msgs {
+		if m.String() != want[i] {
+			t.Errorf("got  %s\nwant %s", m, want[i])
 		}
 	}
 }

@@ -56,8 +56,9 @@ spec:
   - route: [{destination: {host: reviews.shop.svc.cluster.local}, weight: -15}]
 `
 
-// The second match repeats the first: Istio's IST0131 (Info), which the audit
-// leaves out; it routes through the reviews DestinationRule, so the rule fires.
+// The second rule's only match repeats the first's: Istio's IST0130 (rule not
+// used, a Warning, kept by the audit); it routes through the reviews
+// DestinationRule, so the organisation rule fires too.
 const duplicateMatchVS = `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: dup, namespace: shop}
@@ -103,6 +104,7 @@ deny contains msg if {
 	}
 	want := []string{
 		`Error u-bad IST0106 [IST0106] spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0`,
+		`Warning u-dup IST0130 [IST0130] spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).`,
 		`Error u-dup MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
 		`Error u-vs IST0101 [IST0101] spec.http[0].route[1].destination.subset: subset "v2" is not defined by DestinationRule shop/reviews for host "reviews.shop.svc.cluster.local"`,
 		`Error u-vs MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
@@ -112,7 +114,7 @@ deny contains msg if {
 	}
 	// Without organisation rules the MG0001 finding goes.
 	got, err = Check(t.Context(), snap, nil)
-	if err != nil || len(got) != 2 || got[0].Code != "IST0106" || got[1].Code != "IST0101" {
+	if err != nil || len(got) != 3 || got[0].Code != "IST0106" || got[1].Code != "IST0130" || got[2].Code != "IST0101" {
 		t.Errorf("without rules: %v, %v", got, err)
 	}
 }

@@ -31,6 +31,23 @@ func (f *Findings) Warn(path *field.Path, value any, msg string) {
 	f.Warnings = append(f.Warnings, field.Invalid(path, printable(value), msg))
 }
 
+// Code names a finding with the code of the Istio analyzer message that
+// reports it (e.g. "IST0130"), so `meshguard analyze` reports it under that
+// code without reading its text.
+type Code string
+
+// originCode marks a warning recorded by WarnCode: the field.Error's Origin
+// holds originCode+code and its BadValue the message's arguments (a
+// warning's BadValue is otherwise unused, see problems).
+const originCode = "istio-analyzer:"
+
+// WarnCode records a warning that Istio's analyzers report under code,
+// with the arguments of that analyzer message's template.
+func (f *Findings) WarnCode(path *field.Path, code Code, args []string, msg string) {
+	f.Warnings = append(f.Warnings, &field.Error{Type: field.ErrorTypeInvalid, Field: path.String(),
+		BadValue: args, Detail: msg, Origin: originCode + string(code)})
+}
+
 // Required records a missing mandatory field.
 func (f *Findings) Required(path *field.Path, msg string) {
 	f.Errors = append(f.Errors, field.Required(path, msg))

@@ -189,7 +189,9 @@ func TestVirtualService(t *testing.T) {
   - match: [{uri: {prefix: /a}, name: again}]
     route: [{destination: {host: a}}]
   - route: [{destination: {host: a}}]
-  - route: [{destination: {host: b}}]`, wantWarn: []string{"spec.http[1].match[0]", "duplicate/overlapping match in rule 0", "spec.http[2]", "only the last route can have no matches"}},
+  - route: [{destination: {host: b}}]`, wantWarn: []string{`spec.http[1].match[0]: virtualService rule #1 match "again" is not used (duplicate/overlapping match in rule #0)`,
+			"spec.http[1]: virtualService rule #1 not used (all matches used by prior rules)",
+			"spec.http[3]: virtualService rule #3 not used (only the last rule can have no matches)"}},
 		{name: "shorter prefix first makes the longer unreachable", doc: `
   hosts: [a]
   http:
@@ -198,7 +200,7 @@ func TestVirtualService(t *testing.T) {
   - match: [{uri: {prefix: /api/v1}, headers: {x: {exact: "1"}}}, {uri: {prefix: /api/v2}}]
     route: [{destination: {host: b}}]
   - match: [{uri: {exact: /api/x}, headers: {x: {exact: "1"}}}]
-    route: [{destination: {host: b}}]`, wantWarn: []string{`spec.http[1].match[0]: match is not used: URI prefix "/api" of rule 0`, "spec.http[2].match[0]"}},
+    route: [{destination: {host: b}}]`, wantWarn: []string{"spec.http[1].match[0]: virtualService rule #1 match #0 of prefix /api/v1 is not used (duplicate/overlapping match in rule #0 of prefix /api on #0)"}},
 		{name: "longer prefix first is fine", doc: `
   hosts: [a]
   http:

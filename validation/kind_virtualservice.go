@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -87,13 +86,13 @@ func validateVirtualService(meta metav1.ObjectMeta, vs *networking.VirtualServic
 		}
 		validateHTTPRoute(rp, r, delegate, gatewayBound, f)
 	}
-	warnUnreachableHTTP(p.Child("http"), vs.GetHttp(), f)
 	for i, r := range vs.GetTls() {
 		validateTLSRoute(p.Child("tls").Index(i), r, vs.GetHosts(), f)
 	}
 	for i, r := range vs.GetTcp() {
 		validateTCPRoute(p.Child("tcp").Index(i), r, f)
 	}
+	warnUnreachableRules(p, vs, f)
 }
 
 // isGatewayBound: an empty list means the mesh; a list containing "mesh" is mesh-bound too.
@@ -820,110 +819,4 @@ func validateTCPRoute(p *field.Path, r *networking.TCPRoute, f *Findings) {
 		validateL4Match(mp, m, f)
 	}
 	validateRouteDestinations(p.Child("route"), r.GetRoute(), f)
-}
-
-// ---- unreachable rules (warnings; Istio's analyzer messages IST0130/IST0131) ----
-
-func warnUnreachableHTTP(p *field.Path, routes []*networking.HTTPRoute, f *Findings) {
-	seen := map[string]int{}
-	var prefixes []prefixMatch
-	for i, r := range routes {
-		if r == nil {
-			continue
-		}
-		if len(r.GetMatch()) == 0 {
-			if i < len(routes)-1 {
-				f.Warn(p.Index(i), nil, "route without matches defined before other routes: only the last route can have no matches, the routes after it are unreachable")
-			}
-			continue
-		}
-		used := 0
-		for j, m := range r.GetMatch() {
-			key := matchKey(m)
-			if prev, ok := seen[key]; ok {
-				used++
-				f.Warn(p.Index(i).Child("match").Index(j), nil, fmt.Sprintf("match is not used (duplicate/overlapping match in rule %d)", prev))
-				continue
-			}
-			if prev, pm, ok := coveringPrefix(prefixes, m); ok {
-				used++
-				f.Warn(p.Index(i).Child("match").Index(j), nil, fmt.Sprintf("match is not used: URI prefix %q of rule %d already matches these requests", pm, prev))
-				continue
-			}
-			seen[key] = i
-			if pm, ok := m.GetUri().GetMatchType().(*networking.StringMatch_Prefix); ok {
-				prefixes = append(prefixes, prefixMatch{rule: i, prefix: pm.Prefix, m: m})
-			}
-		}
-		if used == len(r.GetMatch()) && used > 1 {
-			f.Warn(p.Index(i), nil, "all matches used by prior rules")
-		}
-	}
-}
-
-// prefixMatch is an earlier URI-prefix match and the rest of its conditions.
-type prefixMatch struct {
-	rule   int
-	prefix string
-	m      *networking.HTTPMatchRequest
-	rest   string // restKey(m), computed on first use: most prefixes cover nothing
-}
-
-// coveringPrefix finds an earlier prefix match whose other conditions are
-// identical and whose prefix covers m's URI (e.g. /api before /api/v1): m can
-// then never be reached. Only exact equality of the other conditions is
-// treated as covering, so this never warns about a reachable match.
-func coveringPrefix(prefixes []prefixMatch, m *networking.HTTPMatchRequest) (int, string, bool) {
-	var uri string
-	switch t := m.GetUri().GetMatchType().(type) {
-	case *networking.StringMatch_Prefix:
-		uri = t.Prefix
-	case *networking.StringMatch_Exact:
-		uri = t.Exact
-	default:
-		return 0, "", false
-	}
-	rest := ""
-	for i := range prefixes {
-		pm := &prefixes[i]
-		if !strings.HasPrefix(uri, pm.prefix) {
-			continue
-		}
-		if rest == "" {
-			rest = restKey(m)
-		}
-		if pm.rest == "" {
-			pm.rest = restKey(pm.m)
-		}
-		if rest == pm.rest {
-			return pm.rule, pm.prefix, true
-		}
-	}
-	return 0, "", false
-}
-
-// restKey is a match's identity without its name and URI.
-//
-// Both keys blank the ignored fields in place and restore them instead of
-// cloning the match (a clone per route was a visible cost for large
-// VirtualServices). The message is the one ValidateObject decoded for this
-// call, not shared with another goroutine.
-func restKey(m *networking.HTTPMatchRequest) string {
-	name, uri := m.Name, m.Uri
-	m.Name, m.Uri = "", nil
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	m.Name, m.Uri = name, uri
-	return "r" + string(b)
-}
-
-// matchKey is a match's identity ignoring its name.
-func matchKey(m *networking.HTTPMatchRequest) string {
-	if m == nil {
-		return "<nil>"
-	}
-	name := m.Name
-	m.Name = ""
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	m.Name = name
-	return string(b)
 }

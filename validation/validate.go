@@ -36,10 +36,14 @@ func IsIstioGroup(group string) bool {
 }
 
 // Problem is one finding: the field path (e.g. "spec.http[1].route[0].weight")
-// and the message.
+// and the message. Code is set when an Istio analyzer reports the same
+// finding under its own code (e.g. IST0131 for an ineffective VirtualService
+// match), with Args the arguments of that analyzer message's template.
 type Problem struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string   `json:"field"`
+	Message string   `json:"message"`
+	Code    Code     `json:"code,omitempty"`
+	Args    []string `json:"-"`
 }
 
 // Result is the verdict on one object.
@@ -132,6 +136,10 @@ func problems(list field.ErrorList, warning bool) []Problem {
 			msg = e.Detail
 		}
 		out[i] = Problem{Field: e.Field, Message: msg}
+		if code, ok := strings.CutPrefix(e.Origin, originCode); ok && warning {
+			out[i].Code = Code(code)
+			out[i].Args, _ = e.BadValue.([]string)
+		}
 	}
 	return out
 }

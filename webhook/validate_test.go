@@ -72,7 +72,7 @@ func TestValidationHandler(t *testing.T) {
 	}{
 		{"good", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", goodVS, false), true, "", ""},
 		{"bad", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", badVS, false), false,
-			"VirtualService default/reviews: spec.http[1].route[0].weight: Invalid value: -15: weight -15 < 0", "only the last route can have no matches"},
+			"VirtualService default/reviews: spec.http[1].route[0].weight: Invalid value: -15: weight -15 < 0", "virtualService rule #1 not used (only the last rule can have no matches)"},
 		{"bad dry-run", admissionReq(t, admissionv1.Update, "networking.istio.io", "VirtualService", "default", badVS, true), false, "weight -15 < 0", ""},
 		{"delete always allowed", admissionReq(t, admissionv1.Delete, "networking.istio.io", "VirtualService", "default", "", false), true, "", ""},
 		{"unknown Istio kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "Bogus", "default", "apiVersion: networking.istio.io/v1\nkind: Bogus\nmetadata: {name: x}\n", false), false, "unrecognized type Bogus", ""},

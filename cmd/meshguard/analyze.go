@@ -48,9 +48,11 @@ func newAnalyzeCmd() *cobra.Command {
 checks of the /validate webhook (validation/crossref) over the whole set:
 references to missing Gateways, hosts and DestinationRule subsets (IST0101),
 mesh VirtualServices sharing a host (IST0109), VirtualService hosts no server of
-their Gateway exposes (IST0132), conflicting Gateways (IST0145). An object that
-fails validation is reported as IST0106. Kubernetes Services in the inputs are
-the hosts references may name.
+their Gateway exposes (IST0132), conflicting Gateways (IST0145), Gateway ports
+no Service of the gateway workload exposes (IST0162), unreachable VirtualService
+rules and ineffective matches (IST0130/IST0131). An object that fails
+validation is reported as IST0106. Kubernetes Services in the inputs are the
+hosts references may name; Pods and Deployments are the workloads Gateways select.
 
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 79 some message at or above it, 65 some input could not be read or parsed,
@@ -70,7 +72,7 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
-	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given; the pods Gateways select and their Services are looked up in every namespace)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o.kubeconfig == "" {
 			if len(o.files) == 0 {
@@ -127,28 +129,12 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "%s: unreadable: %v\n", where, err)
 	}
 	add := func(origin string, obj map[string]any) {
-		if kind, _ := obj["kind"].(string); kind == "Namespace" && obj["apiVersion"] == "v1" {
-			md, _ := obj["metadata"].(map[string]any)
-			name, _ := md["name"].(string)
-			labels := map[string]string{}
-			if l, ok := md["labels"].(map[string]any); ok {
-				for k, v := range l {
-					if s, ok := v.(string); ok {
-						labels[k] = s
-					}
-				}
+		// Namespaces, Services, Pods and Deployments are what mesh objects
+		// refer to or select.
+		if known, err := in.AddKubernetesObject(obj, o.namespace); known {
+			if err != nil {
+				fail(origin, err)
 			}
-			in.Namespaces[name] = labels
-			return
-		}
-		if kind, _ := obj["kind"].(string); kind == "Service" && obj["apiVersion"] == "v1" {
-			md, _ := obj["metadata"].(map[string]any)
-			name, _ := md["name"].(string)
-			ns, _ := md["namespace"].(string)
-			if ns == "" {
-				ns = o.namespace
-			}
-			in.Services = append(in.Services, crossref.Key{Namespace: ns, Name: name})
 			return
 		}
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
@@ -209,6 +195,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			ns = ""
 		}
 		if err := listCluster(ctx, o.cluster, ns, add); err != nil {
+			fail("cluster", err)
+		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, add); err != nil {
 			fail("cluster", err)
 		}
 	}

@@ -4,11 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+
+	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/labels"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/meshguard/meshguard/analysis"
 )
 
 // clusterResources are listed by `analyze --kubeconfig`: the mesh kinds the
@@ -49,6 +56,64 @@ func listCluster(ctx context.Context, client dynamic.Interface, ns string, add f
 			}
 			for _, item := range list.Items {
 				add(fmt.Sprintf("cluster %s", gvr.GroupResource()), item.Object)
+			}
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// listGatewayWorkloads lists, in every namespace, the pods the analysed
+// Gateways select (one paged list per distinct selector, as a label selector)
+// and, when the cluster was read in one namespace only, the Services of the
+// namespaces those pods run in: the gateway port analyzer (IST0162) compares
+// them. The pods listed are all the cluster has for those selectors, so a
+// Gateway selecting none is reported (in.AllWorkloads).
+func listGatewayWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
+	selectors := map[string]bool{}
+	for _, o := range in.Objects {
+		if gw, ok := o.Spec.(*networking.Gateway); ok {
+			selectors[labels.SelectorFromSet(gw.GetSelector()).String()] = true
+		}
+	}
+	in.AllWorkloads = true
+	podNamespaces := map[string]bool{}
+	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
+		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: sel}
+		for {
+			list, err := client.Resource(podsResource).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("listing pods (selector %q): %w", sel, err)
+			}
+			for _, item := range list.Items {
+				add("cluster pods", item.Object)
+				podNamespaces[item.GetNamespace()] = true
+			}
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
+				break
+			}
+		}
+	}
+	if ns == "" {
+		return nil // every Service is listed already
+	}
+	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	for _, podNS := range slices.Sorted(maps.Keys(podNamespaces)) {
+		if podNS == ns {
+			continue
+		}
+		opts := metav1.ListOptions{Limit: clusterPageSize}
+		for {
+			list, err := client.Resource(services).Namespace(podNS).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("listing services in %s: %w", podNS, err)
+			}
+			for _, item := range list.Items {
+				add("cluster services", item.Object)
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break

@@ -1,0 +1,120 @@
+package analysis
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/validation"
+)
+
+// loadInput reads YAML files as `meshguard analyze -f` does: Kubernetes
+// objects through AddKubernetesObject, mesh objects through validation.
+func loadInput(t *testing.T, files ...string) Input {
+	t.Helper()
+	var in Input
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := manifest.Split(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			if d.Object == nil {
+				continue
+			}
+			if known, err := in.AddKubernetesObject(d.Object, "default"); known {
+				if err != nil {
+					t.Fatalf("%s#%d: %v", file, d.Index, err)
+				}
+				continue
+			}
+			res := validation.ValidateObject(t.Context(), d.Object, validation.Options{DefaultNamespace: "default"})
+			if !res.Valid() {
+				t.Fatalf("%s#%d: %v", file, d.Index, res.ErrorLines())
+			}
+			ns := res.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			in.Objects = append(in.Objects, Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Spec: res.Spec()})
+		}
+	}
+	return in
+}
+
+// TestGatewayPortIstioCases runs Istio's own test data for the gateway port
+// analyzer (testdata/istio-gateway, see its NOTICE) and expects the messages
+// Istio's analyzers_test.go expects: IST0162 for httpbin8002-gateway (its
+// port 8002 is not a port of my-8001, the only Service selecting its pod) and
+// for httpbin-gateway (port 8004, Service port 80 without targetPort);
+// nothing for httpbin8001-gateway, nor for test-valid-gateway whose workload
+// is a Deployment.
+func TestGatewayPortIstioCases(t *testing.T) {
+	for file, want := range map[string][]string{
+		"gateway-custom-ingressgateway-svcselector.yaml":      {"IST0162 Gateway default/httpbin8002-gateway spec.servers[0].port.number"},
+		"gateway-custom-ingressgateway-badport-notarget.yaml": {"IST0162 Gateway default/httpbin-gateway spec.servers[0].port.number"},
+	} {
+		msgs := Analyze(loadInput(t, filepath.Join("testdata", "istio-gateway", file)))
+		var got []string
+		for _, m := range msgs {
+			if m.Kind == "Gateway" {
+				got = append(got, fmt.Sprintf("%s %s %s/%s %s", m.Code, m.Kind, m.Namespace, m.Object, m.Field))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", file, got, want)
+		}
+	}
+}
+
+// TestGatewayPortMessage checks the analyzer's level and text against Istio's
+// messages.yaml (IST0162 is a Warning), the targetPort rule (the gateway
+// listens on the Service's targetPort) and the IST0101 for a selector no
+// workload matches, reported only when the workload list is complete.
+func TestGatewayPortMessage(t *testing.T) {
+	gw := &networking.Gateway{Selector: map[string]string{"istio": "ingressgateway"}, Servers: []*networking.Server{
+		{Port: &networking.Port{Number: 8080, Name: "http", Protocol: "HTTP"}, Hosts: []string{"*"}},
+		{Port: &networking.Port{Number: 80, Name: "http2", Protocol: "HTTP"}, Hosts: []string{"*"}},
+		{Port: &networking.Port{Number: 8443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"*"}},
+	}}
+	svc := KubeService{Namespace: "istio-system", Name: "istio-ingressgateway", Selector: map[string]string{"istio": "ingressgateway"},
+		Ports: []ServicePort{
+			{Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: "TCP"},
+			{Port: 443, TargetPort: intstr.FromString("8443")}, // protocol omitted: TCP
+			{Port: 15021, TargetPort: intstr.FromInt32(15021), Protocol: "UDP"},
+		}}
+	pod := Workload{Namespace: "istio-system", Name: "istio-ingressgateway-1", Labels: map[string]string{"istio": "ingressgateway", "app": "x"}}
+	obj := Object{Kind: "Gateway", Namespace: "default", Name: "gw", Spec: gw}
+
+	msgs := Analyze(Input{Objects: []Object{obj}, Workloads: []Workload{pod}, KubeServices: []KubeService{svc}})
+	want := "Warning [IST0162] (Gateway default/gw) spec.servers[1].port.number: The gateway is listening on a target port (port 80) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available."
+	if len(msgs) != 1 || msgs[0].String() != want {
+		t.Fatalf("got %v\nwant %s", msgs, want)
+	}
+
+	// A Service in another namespace does not select the pod.
+	other := svc
+	other.Namespace = "default"
+	if msgs := Analyze(Input{Objects: []Object{obj}, Workloads: []Workload{pod}, KubeServices: []KubeService{other}}); len(msgs) != 3 {
+		t.Errorf("Service of another namespace counted: %v", msgs)
+	}
+
+	// No workload selected: silent for files, IST0101 for a cluster.
+	if msgs := Analyze(Input{Objects: []Object{obj}}); len(msgs) != 0 {
+		t.Errorf("files without the gateway workload: %v", msgs)
+	}
+	msgs = Analyze(Input{Objects: []Object{obj}, AllWorkloads: true})
+	if len(msgs) != 1 || msgs[0].String() != `Error [IST0101] (Gateway default/gw) spec.selector: Referenced selector not found: "istio=ingressgateway"` {
+		t.Errorf("cluster without the gateway workload: %v", msgs)
+	}
+}

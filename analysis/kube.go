@@ -1,0 +1,76 @@
+package analysis
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshguard/meshguard/validation/crossref"
+)
+
+// AddKubernetesObject adds a Kubernetes object the mesh checks refer to: a
+// Namespace (its labels), a Service (a host, and its selector and ports), a
+// Pod or a Deployment (a workload: the Deployment's pod template). It
+// reports false for any other kind. Objects without a namespace are in
+// defaultNamespace. An object of these kinds that does not decode is an
+// error naming it.
+func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string) (bool, error) {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	decode := func(into any) error {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, into); err != nil {
+			md, _ := obj["metadata"].(map[string]any)
+			return fmt.Errorf("%s %v: %w", kind, md["name"], err)
+		}
+		return nil
+	}
+	ns := func(n string) string {
+		if n == "" {
+			return defaultNamespace
+		}
+		return n
+	}
+	switch {
+	case apiVersion == "v1" && kind == "Namespace":
+		var n corev1.Namespace
+		if err := decode(&n); err != nil {
+			return true, err
+		}
+		if in.Namespaces == nil {
+			in.Namespaces = map[string]map[string]string{}
+		}
+		in.Namespaces[n.Name] = n.Labels
+		if in.Namespaces[n.Name] == nil {
+			in.Namespaces[n.Name] = map[string]string{}
+		}
+	case apiVersion == "v1" && kind == "Service":
+		var s corev1.Service
+		if err := decode(&s); err != nil {
+			return true, err
+		}
+		key := crossref.Key{Namespace: ns(s.Namespace), Name: s.Name}
+		in.Services = append(in.Services, key)
+		ks := KubeService{Namespace: key.Namespace, Name: key.Name, Selector: s.Spec.Selector}
+		for _, p := range s.Spec.Ports {
+			ks.Ports = append(ks.Ports, ServicePort{Port: p.Port, TargetPort: p.TargetPort, Protocol: p.Protocol})
+		}
+		in.KubeServices = append(in.KubeServices, ks)
+	case apiVersion == "v1" && kind == "Pod":
+		var p corev1.Pod
+		if err := decode(&p); err != nil {
+			return true, err
+		}
+		in.Workloads = append(in.Workloads, Workload{Namespace: ns(p.Namespace), Name: p.Name, Labels: p.Labels})
+	case apiVersion == "apps/v1" && kind == "Deployment":
+		var d appsv1.Deployment
+		if err := decode(&d); err != nil {
+			return true, err
+		}
+		in.Workloads = append(in.Workloads, Workload{Namespace: ns(d.Namespace), Name: d.Name, Labels: d.Spec.Template.Labels})
+	default:
+		return false, nil
+	}
+	return true, nil
+}
