@@ -245,12 +245,15 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	s.log.Info("authz decision", kv...)
 }
 
-// GRPCServer builds the gRPC server: Authorization, health, reflection,
-// keepalive, message size limit and optional TLS (tlsConfig nil = plaintext).
-func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+// GRPCServerOptions are the gRPC server options of the ext_authz server:
+// message size limit, keepalive, stream workers and optional TLS (tlsConfig
+// nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
+// against is built with this same function, so the two cannot drift.
+func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
+	o = o.withDefaults()
 	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.opts.MaxRecvMsgSize),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
+		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call: OPA's evaluation
 		// recurses deeply, and a fresh goroutine grows (copies) its stack on
@@ -262,7 +265,13 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	g := grpc.NewServer(opts...)
+	return opts
+}
+
+// GRPCServer builds the gRPC server (GRPCServerOptions) with Authorization,
+// health and, when enabled, reflection.
+func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+	g := grpc.NewServer(GRPCServerOptions(s.opts, tlsConfig)...)
 	authv3.RegisterAuthorizationServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
 	if s.opts.Reflection {
