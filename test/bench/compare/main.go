@@ -83,12 +83,16 @@ func main() {
 	flag.StringVar(&c.injectTime, "inject-benchtime", "1s", "-test.benchtime of each /inject benchmark run")
 	flag.BoolVar(&c.skipInject, "skip-inject", false, "leave out the /inject rows")
 	flag.BoolVar(&c.skipInproc, "skip-inproc", false, "leave out the in-process rows")
+	writeOnly := flag.String("write-policies", "", "only write the first -policies count's policy YAML into this directory, request.json and authz.protoset beside it (for profiling a server by hand) and exit")
 	flag.Parse()
 	var err error
 	if c.concurrency, err = ints(conc); err == nil {
 		c.policies, err = ints(pols)
 	}
-	if err == nil {
+	switch {
+	case err == nil && *writeOnly != "":
+		err = writeInputs(*writeOnly, c.policies[0])
+	case err == nil:
 		err = run(c)
 	}
 	if err != nil {
@@ -280,6 +284,24 @@ func run(c config) error {
 	fmt.Printf("\nload average per round: %s\nload average at end: %s\nduration: %s\n", strings.Join(loads, " | "), loadavg(),
 		time.Since(start).Round(time.Second))
 	return nil
+}
+
+func writeInputs(dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rb, err := protojson.Marshal(bench.LoadRequest())
+	if err != nil {
+		return err
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.WriteFile(filepath.Join(parent, "request.json"), rb, 0o644); err != nil {
+		return err
+	}
+	if err := writeProtoset(filepath.Join(parent, "authz.protoset")); err != nil {
+		return err
+	}
+	return writePolicies(dir, n, false)
 }
 
 // writeProtoset writes the Authorization service's descriptors with their
