@@ -132,7 +132,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 func lowerKeys(in map[string]string) map[string]string {
 	lower := true
 	for k := range in {
-		if strings.ToLower(k) != k {
+		if !isLower(k) {
 			lower = false
 			break
 		}
@@ -155,6 +155,20 @@ func lowerKeys(in map[string]string) map[string]string {
 		out[lk] = in[k]
 	}
 	return out
+}
+
+// isLower reports whether strings.ToLower(s) == s without building the
+// lowered copy for the usual all-lower-case ASCII header name.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80:
+			return strings.ToLower(s) == s
+		case 'A' <= c && c <= 'Z':
+			return false
+		}
+	}
+	return true
 }
 
 // checkRawPath rejects a :path Envoy's HTTP connection manager never

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -172,5 +173,15 @@ func TestEngineConcurrentSwap(t *testing.T) {
 	}
 	if v, _ := e.Check(context.Background(), req); v.Allowed || v.Version != 11 {
 		t.Fatalf("final snapshot: %+v", v)
+	}
+}
+
+// TestIsLowerAgreesWithToLower: the header-name fast path answers exactly as
+// strings.ToLower(s) == s, including non-ASCII names.
+func TestIsLowerAgreesWithToLower(t *testing.T) {
+	for _, s := range []string{"", "x-tenant", ":authority", "X-Evil", "x-evilZ", "ümlaut", "Ümlaut", "straße", "İstanbul", "k\u212a", "a\x80b", "0-9_~"} {
+		if got, want := isLower(s), strings.ToLower(s) == s; got != want {
+			t.Errorf("isLower(%q) = %v, want %v", s, got, want)
+		}
 	}
 }
