@@ -371,7 +371,12 @@ func (s *Snapshot) getQueryState() *queryState {
 	st := &queryState{vc: getCache()}
 	st.q = topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
 		WithInput(&st.in).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
-		WithBaseCache(noBaseCache{})
+		WithBaseCache(noBaseCache{}).
+		// Iter makes a request-metadata map per query when none is set; it is
+		// only handed to builtins for wrapping projects and OPA's standard
+		// builtins (all the generated module calls) never write it, so one
+		// map per pooled state serves.
+		WithRequestMetadata(map[string]any{})
 	st.onResult = func(qr topdown.QueryResult) error {
 		st.n++
 		st.d, st.m, st.x = qr[varD], qr[varM], qr[varX]
