@@ -305,7 +305,8 @@ func methodTerm(m string) *ast.Term {
 
 // value builds the Rego input (field list: docs/authz-user-rego.md).
 func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
-	pairs := make([][2]*ast.Term, 0, 24+len(n.headers))
+	var buf [32][2]*ast.Term // on the stack: NewObject copies the pairs
+	pairs := buf[:0]
 	labels := emptyObj
 	if wl != nil {
 		labels = wl.labelsTerm
