@@ -196,7 +196,14 @@ func addrIP(s string) string {
 	if err != nil {
 		return ""
 	}
-	return a.Unmap().String()
+	// The canonical form, without allocating when s already is canonical
+	// (the usual case: Envoy sends canonical addresses).
+	var buf [64]byte
+	b := a.Unmap().AppendTo(buf[:0])
+	if string(b) == s {
+		return s
+	}
+	return string(b)
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
