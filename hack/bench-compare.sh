@@ -10,7 +10,7 @@
 # Usage: hack/bench-compare.sh [flags of test/bench/compare], e.g.
 #   hack/bench-compare.sh -rounds 3 -requests 10000     # shorter
 #   hack/bench-compare.sh -skip-inject                 # ext_authz only
-# Defaults (5 rounds, 20,000 requests per run, 3 swaps) take about 5-8
+# Defaults (5 rounds, 20,000 requests per run, 3 swaps) take about 4
 # minutes on 2 cores, builds included. Run it on a quiet machine: the figures
 # are ratios within one round, but a busy neighbour still widens their spread.
 set -euo pipefail
