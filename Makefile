@@ -12,7 +12,7 @@ GOVULNCHECK_VERSION := v1.8.0
 # test/certmanager and test/cluster's own tests. Everything else is unit tests.
 CONTROL_PLANE_PKGS := /test/e2e/|/test/certmanager$$|/test/cluster$$
 
-.PHONY: all build run test test-unit bench lint vulncheck fuzz load k8s-bin helm ghz clean
+.PHONY: all build run test test-unit bench bench-compare lint vulncheck fuzz load k8s-bin helm ghz clean
 
 all: build
 
@@ -43,6 +43,12 @@ bench:
 	go test -run '^$$' -bench 'Compile10k' -benchtime 1x ./policy/
 	go test -run '^$$' -bench 'GRPCCheck' -benchmem -count 3 ./authz/
 	go test -run '^$$' -bench . -benchmem -benchtime 200ms ./certs/
+
+## bench-compare: issue 17's side-by-side run (meshguard vs no-op gRPC server, vs OPA policies-as-data, /inject vs
+## its floor; memory and snapshot swaps), interleaved; ratio table on stdout and in bin/bench-compare/ (~4 min on
+## 2 cores). BENCH_FLAGS passes flags to test/bench/compare (e.g. BENCH_FLAGS="-rounds 3").
+bench-compare:
+	bash hack/bench-compare.sh $(BENCH_FLAGS)
 
 ## lint: go vet and staticcheck
 lint:

@@ -123,7 +123,8 @@ type decision struct {
 // not map) is denied with 400 without evaluation, as a malformed CheckRequest is.
 func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badRequest error, protocol string) decision {
 	start := time.Now()
-	id := s.idPrefix + strconv.FormatUint(s.seq.Add(1), 10)
+	var buf [48]byte // the ID in one allocation
+	id := string(strconv.AppendUint(append(buf[:0], s.idPrefix...), s.seq.Add(1), 10))
 	var v policy.Verdict
 	var err error
 	if badRequest != nil {
@@ -159,19 +160,40 @@ func pathWithoutQuery(p string) string {
 	return p
 }
 
+// okAlloc holds every message of an OK CheckResponse, so building one is a
+// single allocation instead of ten (the gRPC path's per-request garbage).
+type okAlloc struct {
+	resp   authv3.CheckResponse
+	oneof  authv3.CheckResponse_OkResponse
+	ok     authv3.OkHttpResponse
+	status rpcstatus.Status
+	hs     [2]*corev3.HeaderValueOption
+	opts   [2]corev3.HeaderValueOption
+	values [2]corev3.HeaderValue
+}
+
 func okResponse(id, pol string, respHeaders map[string]string) *authv3.CheckResponse {
-	hs := []*corev3.HeaderValueOption{hv(HeaderDecisionID, id)}
+	a := &okAlloc{}
+	n := 1
+	a.values[0] = corev3.HeaderValue{Key: HeaderDecisionID, Value: id}
 	if pol != "" {
-		hs = append(hs, hv(HeaderPolicy, pol))
+		a.values[1] = corev3.HeaderValue{Key: HeaderPolicy, Value: pol}
+		n = 2
 	}
-	ok := &authv3.OkHttpResponse{Headers: hs}
+	for i := 0; i < n; i++ {
+		a.opts[i].Header = &a.values[i]
+		a.opts[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		a.hs[i] = &a.opts[i]
+	}
+	a.ok.Headers = a.hs[:n:n]
 	for k, v := range respHeaders {
-		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, hv(k, v))
+		a.ok.ResponseHeadersToAdd = append(a.ok.ResponseHeadersToAdd, hv(k, v))
 	}
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	a.status.Code = int32(codes.OK)
+	a.oneof.OkResponse = &a.ok
+	a.resp.Status = &a.status
+	a.resp.HttpResponse = &a.oneof
+	return &a.resp
 }
 
 func deniedResponse(id string, v policy.Verdict, code codes.Code) *authv3.CheckResponse {
@@ -245,12 +267,15 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	s.log.Info("authz decision", kv...)
 }
 
-// GRPCServer builds the gRPC server: Authorization, health, reflection,
-// keepalive, message size limit and optional TLS (tlsConfig nil = plaintext).
-func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+// GRPCServerOptions are the gRPC server options of the ext_authz server:
+// message size limit, keepalive, stream workers and optional TLS (tlsConfig
+// nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
+// against is built with this same function, so the two cannot drift.
+func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
+	o = o.withDefaults()
 	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.opts.MaxRecvMsgSize),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
+		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call: OPA's evaluation
 		// recurses deeply, and a fresh goroutine grows (copies) its stack on
@@ -262,7 +287,13 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	g := grpc.NewServer(opts...)
+	return opts
+}
+
+// GRPCServer builds the gRPC server (GRPCServerOptions) with Authorization,
+// health and, when enabled, reflection.
+func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+	g := grpc.NewServer(GRPCServerOptions(s.opts, tlsConfig)...)
 	authv3.RegisterAuthorizationServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
 	if s.opts.Reflection {
@@ -315,6 +346,9 @@ const (
 // reported: a shadow engine without a matching dry-run policy has no entry
 // (docs/operations.md "Dynamic metadata").
 func dynamicMetadata(v policy.Verdict) *structpb.Struct {
+	if len(v.DryRunAllow) == 0 && len(v.DryRunDeny) == 0 && len(v.Audit) == 0 {
+		return nil
+	}
 	f := map[string]*structpb.Value{}
 	if len(v.DryRunAllow) > 0 {
 		f[MetaDryRunAllowPrefix+MetaShadowPolicyID] = structpb.NewStringValue(rbacPolicyID(v.DryRunAllow[0]))

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -104,6 +106,10 @@ type Snapshot struct {
 	compiler *ast.Compiler
 	query    ast.Body
 	store    storage.Store
+	// paConst: the effective PeerAuthentication when it is the same for every
+	// request (genInfo.paConst); the query then does not evaluate pa_eff.
+	paConst *ast.Term
+	queries sync.Pool // *queryState
 }
 
 var varD, varM, varX = ast.Var("d"), ast.Var("m"), ast.Var("x")
@@ -154,6 +160,7 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("parse generated rego: %w", err)
 	}
+	shareRuleLocations(mod)
 	store := inmem.New()
 	opts := []func(*rego.Rego){
 		rego.Query(query),
@@ -196,12 +203,21 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		// The same compiled module, queried through topdown directly (see
 		// eval). Decision, mode and reports are separate bindings, so no
 		// result array is built per request.
-		qs := "d = data.meshguard.authz.decision; m = data.meshguard.authz.pa_eff"
+		qs := "d = data.meshguard.authz.decision"
+		if gen.paConst == "" {
+			qs += "; m = data.meshguard.authz.pa_eff"
+		}
 		if gen.extras {
 			qs += "; x = data.meshguard.authz.extras"
 		}
 		if cq, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
 			return nil, fmt.Errorf("compile query %s: %w", qs, err)
+		}
+	}
+	var paConst *ast.Term
+	if gen.paConst != "" {
+		if paConst, err = ast.ParseTerm(gen.paConst); err != nil {
+			return nil, fmt.Errorf("parse constant PeerAuthentication %s: %w", gen.paConst, err)
 		}
 	}
 	pods, warn := podIndex(set.Pods)
@@ -213,8 +229,24 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		Version: version, Warnings: append(t.warnings, warn...),
 		Policies: len(set.AuthorizationPolicies), Peers: len(set.PeerAuthentications), Pods: len(pods),
 		mesh: mesh, pq: pq, pods: pods, views: viewTerms(gen.views), module: gen.modText, needs: gen.needs,
-		txn: txn, cancel: cancel, compiler: compiler, query: cq, store: store,
+		txn: txn, cancel: cancel, compiler: compiler, query: cq, store: store, paConst: paConst,
 	}, nil
+}
+
+// shareRuleLocations points every term and expression of the generated
+// module at its rule's source location. OPA's parser gives each term its own
+// Location (about a fifth of a 10,000-policy snapshot's heap, all of it
+// pointers the GC marks on every cycle); errors about the generated module
+// still name its rule's line.
+func shareRuleLocations(mod *ast.Module) {
+	for _, r := range mod.Rules {
+		loc := r.Location
+		for e := r; e != nil; e = e.Else {
+			ast.WalkTerms(e.Head, func(t *ast.Term) bool { t.Location = loc; return false })
+			ast.WalkExprs(e.Body, func(x *ast.Expr) bool { x.Location = loc; return false })
+			ast.WalkTerms(e.Body, func(t *ast.Term) bool { t.Location = loc; return false })
+		}
+	}
 }
 
 func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
@@ -280,32 +312,30 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
 	in := r.value(wl, s.view(r.Namespace), &s.needs)
-	vc := getCache()
-	defer putCache(vc)
-	var t *ast.Term
 	if s.cancel != nil {
 		// Generated module only (bounded evaluation): topdown directly, which
 		// skips the rego package's per-call result set, bindings and
-		// cancellation goroutine.
-		q := topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
-			WithInput(ast.NewTerm(in)).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
-			WithVirtualCache(vc).WithBaseCache(noBaseCache{})
-		n := 0
-		var d, m, x *ast.Term
-		err := q.Iter(ctx, func(qr topdown.QueryResult) error {
-			n++
-			d, m, x = qr[varD], qr[varM], qr[varX]
-			return nil
-		})
+		// cancellation goroutine; the query, its input term, virtual cache
+		// and result slots are pooled per snapshot (see queryState).
+		st := s.getQueryState()
+		defer s.putQueryState(st)
+		st.in.Value = in
+		err := st.q.WithVirtualCache(st.vc).Iter(ctx, st.onResult)
 		if err != nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
 		}
-		if n != 1 || d == nil || m == nil {
+		d, m, x := st.d, st.m, st.x
+		if s.paConst != nil {
+			m = s.paConst
+		}
+		if st.n != 1 || d == nil || m == nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: undefined result", s.Version)
 		}
 		v, err := readParts(d, m, x, nil, s.Version)
 		return s.explainFailure(v), err
 	}
+	vc := getCache()
+	defer putCache(vc)
 	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(s.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
 	if err != nil {
@@ -320,6 +350,49 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	}
 	v, err := readResult(t, s.Version)
 	return s.explainFailure(v), err
+}
+
+// queryState is one pooled evaluation of the generated module: a prepared
+// topdown query (its input term points at this state's term), the virtual
+// cache and the result slots Iter fills. Pooled per snapshot because the
+// query is bound to the snapshot's compiler, store and transaction; reusing
+// it saves the per-request query, input term and closure allocations.
+type queryState struct {
+	q        *topdown.Query
+	vc       *flatCache
+	in       ast.Term
+	n        int
+	d, m, x  *ast.Term
+	onResult func(topdown.QueryResult) error
+}
+
+func (s *Snapshot) getQueryState() *queryState {
+	if st, ok := s.queries.Get().(*queryState); ok {
+		return st
+	}
+	st := &queryState{vc: getCache()}
+	st.q = topdown.NewQuery(s.query).WithCompiler(s.compiler).WithStore(s.store).WithTransaction(s.txn).
+		WithInput(&st.in).WithMetrics(noMetrics).WithCancel(s.cancel).WithIndexing(true).WithEarlyExit(true).
+		WithBaseCache(noBaseCache{}).
+		// Iter makes a request-metadata map per query when none is set; it is
+		// only handed to builtins for wrapping projects and OPA's standard
+		// builtins (all the generated module calls) never write it, so one
+		// map per pooled state serves.
+		WithRequestMetadata(map[string]any{})
+	st.onResult = func(qr topdown.QueryResult) error {
+		st.n++
+		st.d, st.m, st.x = qr[varD], qr[varM], qr[varX]
+		return nil
+	}
+	return st
+}
+
+func (s *Snapshot) putQueryState(st *queryState) {
+	st.vc.reset()
+	st.q.WithTime(time.Time{}) // Iter sets the evaluation time when it is zero
+	st.in.Value = nil
+	st.n, st.d, st.m, st.x = 0, nil, nil, nil
+	s.queries.Put(st)
 }
 
 // explainFailure names the policy and field of a fail-closed denial.

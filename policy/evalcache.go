@@ -31,6 +31,12 @@ var cachePool = sync.Pool{New: func() any { return &flatCache{frames: make([][]c
 func getCache() *flatCache { return cachePool.Get().(*flatCache) }
 
 func putCache(c *flatCache) {
+	c.reset()
+	cachePool.Put(c)
+}
+
+// reset empties the cache for the next evaluation, keeping its capacity.
+func (c *flatCache) reset() {
 	for i := range c.frames {
 		clear(c.frames[i])
 		c.frames[i] = c.frames[i][:0]
@@ -38,7 +44,6 @@ func putCache(c *flatCache) {
 	c.frames = c.frames[:1]
 	clear(c.arena)
 	c.arena = c.arena[:0]
-	cachePool.Put(c)
 }
 
 func (c *flatCache) Push() {

@@ -132,7 +132,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 func lowerKeys(in map[string]string) map[string]string {
 	lower := true
 	for k := range in {
-		if strings.ToLower(k) != k {
+		if !isLower(k) {
 			lower = false
 			break
 		}
@@ -155,6 +155,20 @@ func lowerKeys(in map[string]string) map[string]string {
 		out[lk] = in[k]
 	}
 	return out
+}
+
+// isLower reports whether strings.ToLower(s) == s without building the
+// lowered copy for the usual all-lower-case ASCII header name.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80:
+			return strings.ToLower(s) == s
+		case 'A' <= c && c <= 'Z':
+			return false
+		}
+	}
+	return true
 }
 
 // checkRawPath rejects a :path Envoy's HTTP connection manager never
@@ -182,7 +196,14 @@ func addrIP(s string) string {
 	if err != nil {
 		return ""
 	}
-	return a.Unmap().String()
+	// The canonical form, without allocating when s already is canonical
+	// (the usual case: Envoy sends canonical addresses).
+	var buf [64]byte
+	b := a.Unmap().AppendTo(buf[:0])
+	if string(b) == s {
+		return s
+	}
+	return string(b)
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
@@ -291,7 +312,8 @@ func methodTerm(m string) *ast.Term {
 
 // value builds the Rego input (field list: docs/authz-user-rego.md).
 func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
-	pairs := make([][2]*ast.Term, 0, 24+len(n.headers))
+	var buf [32][2]*ast.Term // on the stack: NewObject copies the pairs
+	pairs := buf[:0]
 	labels := emptyObj
 	if wl != nil {
 		labels = wl.labelsTerm

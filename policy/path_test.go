@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -172,5 +173,28 @@ func TestEngineConcurrentSwap(t *testing.T) {
 	}
 	if v, _ := e.Check(context.Background(), req); v.Allowed || v.Version != 11 {
 		t.Fatalf("final snapshot: %+v", v)
+	}
+}
+
+// TestIsLowerAgreesWithToLower: the header-name fast path answers exactly as
+// strings.ToLower(s) == s, including non-ASCII names.
+func TestIsLowerAgreesWithToLower(t *testing.T) {
+	for _, s := range []string{"", "x-tenant", ":authority", "X-Evil", "x-evilZ", "ümlaut", "Ümlaut", "straße", "İstanbul", "k\u212a", "a\x80b", "0-9_~"} {
+		if got, want := isLower(s), strings.ToLower(s) == s; got != want {
+			t.Errorf("isLower(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestAddrIPCanonical: addresses come back in netip's canonical form
+// (IPv4-mapped IPv6 unmapped, zero-compressed IPv6), or "" when invalid.
+func TestAddrIPCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.5": "10.0.0.5", "::ffff:10.0.0.5": "10.0.0.5", "2001:db8:0:0:0:0:0:1": "2001:db8::1",
+		"2001:db8::1": "2001:db8::1", "fe80::1%eth0": "fe80::1%eth0", "": "", "10.0.0": "", "x": "",
+	} {
+		if got := addrIP(in); got != want {
+			t.Errorf("addrIP(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -385,9 +385,12 @@ func bucketPolicies(b *bucket) []compiledPolicy {
 
 // genInfo says which optional parts the module has (Go reads the result by position).
 type genInfo struct {
-	views   map[string]bool // namespaces with own policies
-	needs   inputNeeds
-	extras  bool // reporting-only buckets exist (rule `extras`, without user modules)
+	views  map[string]bool // namespaces with own policies
+	needs  inputNeeds
+	extras bool // reporting-only buckets exist (rule `extras`, without user modules)
+	// paConst: the effective PeerAuthentication as a Rego object when it is
+	// the same for every request (see generate); "" when it depends on the view.
+	paConst string
 	user    bool
 	modText string
 }
@@ -428,10 +431,28 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 	// PeerAuthentication (Istio's pilot/pkg/security/authn/policy_applier.go
 	// ComposePeerAuthentication): oldest matching workload policy (port
 	// entry, else its mode; UNSET inherits), else namespace, else mesh.
+	// When no view has a workload-level policy and all views resolve to the
+	// same namespace/mesh policy (no PeerAuthentication, or only mesh-wide
+	// ones), the mode is one constant: pa_eff is that value, the decision
+	// inlines it and Go reads it without a query (genInfo.paConst).
 	b.WriteString("\n# ---- generated: PeerAuthentication, one else-chain per view\n\n")
+	paJSON := func(m paMode) string { return fmt.Sprintf(`{"mode": %s, "id": %s}`, q(m.Mode), q(m.ID)) }
+	info.paConst = paJSON(viewOf(viewDefault).PA)
 	for _, vn := range views {
+		if v := viewOf(vn); len(v.WL) > 0 || paJSON(v.PA) != info.paConst {
+			info.paConst = ""
+			break
+		}
+	}
+	if info.paConst != "" {
+		fmt.Fprintf(b, "pa_eff := %s\n\n", info.paConst)
+	}
+	for _, vn := range views {
+		if info.paConst != "" {
+			break
+		}
 		v := viewOf(vn)
-		ns := fmt.Sprintf(`{"mode": %s, "id": %s}`, q(v.PA.Mode), q(v.PA.ID))
+		ns := paJSON(v.PA)
 		first := true
 		emit := func(val string, body []string) {
 			if first {
@@ -463,40 +484,55 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 		b.WriteString("\n\n")
 	}
 
-	// ALLOW / DENY: else-chains, first matching rule of the oldest policy.
+	// The decision: one else-chain per view, every branch keyed by
+	// input.view (so exactly one chain answers and OPA's rule index skips the
+	// others' branches): PeerAuthentication, DENY, user deny, ALLOW, a
+	// selecting ALLOW policy without a match, open (the order documented in
+	// istio/api security/v1beta1/authorization_policy.proto). DENY and ALLOW
+	// are the policies' rule branches, oldest policy first, so evaluation
+	// stops at the first matching rule. One chain instead of separate DENY
+	// and ALLOW rules: a request evaluates one virtual rule, not three.
 	has := map[string]bool{}
-	for _, bn := range []string{"deny", "allow"} {
-		fmt.Fprintf(b, "# ---- generated: %s\n\n", bn)
-		for _, vn := range views {
-			g.disable = hasDisable(viewOf(vn))
-			brs := g.branches(vn, bucketPolicies(viewOf(vn).B[bn]))
-			for k, br := range brs {
-				val := fmt.Sprintf("[%s, %s, %d]", q(bn), q(br.p.ID), br.i)
-				if k == 0 {
-					fmt.Fprintf(b, "%s_hit := %s if %s", bn, val, bodyText(br.body))
-				} else {
-					fmt.Fprintf(b, " else := %s if %s", val, bodyText(br.body))
-				}
-				has[bn] = true
-			}
-			if len(brs) > 0 {
-				b.WriteString("\n\n")
-			}
-		}
-	}
-	// An ALLOW policy selecting the workload makes it deny-by-default, even
-	// with no rules (as in Istio's pilot/pkg/security/authz).
-	b.WriteString("# ---- generated: ALLOW policies selecting the workload\n\ndefault allow_exists := false\n\n")
+	b.WriteString("# ---- generated: decision, one else-chain per view\n\n")
 	for _, vn := range views {
-		seen := map[string]bool{}
-		for _, p := range bucketPolicies(viewOf(vn).B["allow"]) {
-			has["allow_policy"] = true
-			t := bodyText(scopeExprs(vn, p.Sel))
-			if !seen[t] {
-				seen[t] = true
-				fmt.Fprintf(b, "allow_exists if %s\n\n", t)
+		v := viewOf(vn)
+		g.disable = hasDisable(v)
+		viewEq := "input.view == " + q(vn)
+		first := true
+		emit := func(val string, body []string) {
+			if first {
+				fmt.Fprintf(b, "decision := %s if %s", val, bodyText(body))
+				first = false
+				return
+			}
+			fmt.Fprintf(b, " else := %s if %s", val, bodyText(body))
+		}
+		switch {
+		case info.paConst == "":
+			emit("pa_eff", []string{viewEq, `input.principal == ""`, `pa_eff.mode == "STRICT"`})
+		case viewOf(viewDefault).PA.Mode == "STRICT":
+			emit(info.paConst, []string{viewEq, `input.principal == ""`})
+		}
+		for _, bn := range []string{"deny", "allow"} {
+			if bn == "allow" && user {
+				emit(`["user", user_reason]`, []string{viewEq, "count(user_deny) > 0"})
+			}
+			for _, br := range g.branches(vn, bucketPolicies(v.B[bn])) {
+				emit(fmt.Sprintf("[%s, %s, %d]", q(bn), q(br.p.ID), br.i), br.body)
 			}
 		}
+		// An ALLOW policy selecting the workload makes it deny-by-default,
+		// even with no rules (as in Istio's pilot/pkg/security/authz).
+		seen := map[string]bool{}
+		for _, p := range bucketPolicies(v.B["allow"]) {
+			scope := scopeExprs(vn, p.Sel)
+			if t := bodyText(scope); !seen[t] {
+				seen[t] = true
+				emit(`"noallow"`, scope)
+			}
+		}
+		emit(`"open"`, []string{viewEq})
+		b.WriteString("\n\n")
 	}
 	// Reporting-only buckets: every matching policy (rule index of each hit).
 	for _, bn := range reportBuckets {
@@ -511,24 +547,6 @@ func generate(prelude string, d *data, user bool) (genInfo, error) {
 	if g.err != nil {
 		return info, g.err
 	}
-
-	// Decision: PeerAuthentication, DENY, user deny, ALLOW, default (the order documented in
-	// istio/api security/v1beta1/authorization_policy.proto).
-	b.WriteString("# ---- generated: decision\n\n")
-	b.WriteString("decision := pa_eff if {\n\tinput.principal == \"\"\n\tpa_eff.mode == \"STRICT\"\n}")
-	if has["deny"] {
-		b.WriteString(" else := h if {\n\th := deny_hit\n}")
-	}
-	if user {
-		b.WriteString(" else := [\"user\", user_reason] if {\n\tcount(user_deny) > 0\n}")
-	}
-	if has["allow"] {
-		b.WriteString(" else := h if {\n\th := allow_hit\n}")
-	}
-	if has["allow_policy"] {
-		b.WriteString(" else := \"noallow\" if {\n\tallow_exists\n}")
-	}
-	b.WriteString(" else := \"open\"\n\n")
 
 	var ex []string
 	for _, bn := range reportBuckets {

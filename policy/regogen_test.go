@@ -66,9 +66,10 @@ func TestConcurrentChecks(t *testing.T) {
 	}
 }
 
-// TestGeneratedModuleIndexable: every policy rule becomes a branch keyed by
-// equalities on input.view and the selector labels (what OPA's rule index
-// uses), and no per-request data lookups remain.
+// TestGeneratedModuleIndexable: every policy rule becomes a branch of the
+// view's decision chain keyed by equalities on input.view and the selector
+// labels (what OPA's rule index uses), DENY before ALLOW, and no per-request
+// data lookups remain.
 func TestGeneratedModuleIndexable(t *testing.T) {
 	set := &Set{}
 	if _, err := set.AddYAML("x", []byte(ap("foo", "p", "selector: {matchLabels: {app: web}}\nrules:\n- to:\n  - operation: {paths: [\"/api/*\", /healthz]}")+
@@ -80,11 +81,13 @@ func TestGeneratedModuleIndexable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`allow_hit := ["allow", "foo/p", 0] if {` + "\n\t" + `input.view == "foo"` + "\n\t" + `input.labels["app"] == "web"` + "\n\tinput.tcp == false",
+		` else := ["allow", "foo/p", 0] if {` + "\n\t" + `input.view == "foo"` + "\n\t" + `input.labels["app"] == "web"` + "\n\tinput.tcp == false",
 		`regex.match("(?s)^(?:/healthz|/api/.*)$", input.path)`,
 		// root-namespace DENY repeated in the foo view and the default view
-		`deny_hit := ["deny", "istio-system/d", 0] if {` + "\n\t" + `input.view == "foo"`,
-		`deny_hit := ["deny", "istio-system/d", 0] if {` + "\n\t" + `input.view == "*"`,
+		`decision := ["deny", "istio-system/d", 0] if {` + "\n\t" + `input.view == "foo"`,
+		`decision := ["deny", "istio-system/d", 0] if {` + "\n\t" + `input.view == "*"`,
+		// a selecting ALLOW policy without a matching rule, then open
+		` else := "noallow" if {` + "\n\t" + `input.view == "foo"` + "\n\t" + `input.labels["app"] == "web"` + "\n} else := \"open\" if {",
 	} {
 		if !strings.Contains(s.module, want) {
 			t.Errorf("generated module lacks %q:\n%s", want, s.module)
