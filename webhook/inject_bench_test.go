@@ -2,16 +2,9 @@ package webhook
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // injectBenchCases are the pods of BenchmarkInjectHandler and
@@ -49,38 +42,6 @@ func BenchmarkInjectHandler(b *testing.B) {
 	for _, bc := range injectBenchCases {
 		b.Run(bc.name, func(b *testing.B) {
 			benchServe(b, newHandler(b, nil), reviewBody(b, testPod(bc.envs), nil))
-		})
-	}
-}
-
-// floorHandler is the least an /inject handler does: controller-runtime
-// decodes the AdmissionReview and the pod, and the answer is an empty patch.
-type floorHandler struct{ decoder admission.Decoder }
-
-func (f floorHandler) Handle(_ context.Context, req admission.Request) admission.Response {
-	pod := &corev1.Pod{}
-	if err := f.decoder.Decode(req, pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
-	return admission.Patched("")
-}
-
-// BenchmarkInjectFloor is the floor BenchmarkInjectHandler is compared with
-// (issue 17: the handler within 2.5x of it for the tiny pod, 1x for 2,000
-// envs): the same bodies through controller-runtime's admission.Webhook with
-// floorHandler, logging discarded as in NewInjectHTTPHandler.
-func BenchmarkInjectFloor(b *testing.B) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	h := &admission.Webhook{
-		Handler:        floorHandler{decoder: admission.NewDecoder(scheme)},
-		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() },
-	}
-	for _, bc := range injectBenchCases {
-		b.Run(bc.name, func(b *testing.B) {
-			benchServe(b, h, reviewBody(b, testPod(bc.envs), nil))
 		})
 	}
 }

@@ -131,7 +131,9 @@ func (t *configMapTrigger) Start(ctx context.Context) error {
 	var synced []toolscache.InformerSynced
 	for _, name := range []string{injectorName, meshName} {
 		lw := toolscache.NewFilteredListWatchFromClient(t.client.CoreV1().RESTClient(), "configmaps", t.maps.Namespace,
-			func(o *metav1.ListOptions) { o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String() })
+			func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			})
 		inf := toolscache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, toolscache.Indexers{})
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    notify,

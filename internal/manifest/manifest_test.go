@@ -24,9 +24,9 @@ func TestDecodeDuplicateKeys(t *testing.T) {
 
 func TestDecodeTypes(t *testing.T) {
 	for in, want := range map[string]map[string]any{
-		`{"n": 5, "f": 1.5}`:  {"n": int64(5), "f": 1.5},
+		`{"n": 5, "f": 1.5}`:   {"n": int64(5), "f": 1.5},
 		"num: 5\nm: {x: null}": {"num": int64(5), "m": map[string]any{"x": nil}},
-		"":                   nil,
+		"":                     nil,
 	} {
 		got, err := Decode([]byte(in))
 		if err != nil || !reflect.DeepEqual(got, want) {

@@ -46,10 +46,10 @@ const rulesLabel = "meshguard.io/rules"
 
 // meshguard is a running `meshguard serve` process.
 type meshguard struct {
-	exited               chan error
+	exited                chan error
 	metricsURL, readyzURL string
-	webhookURL           string
-	caPEM                []byte
+	webhookURL            string
+	caPEM                 []byte
 }
 
 func startMeshguard(t *testing.T, c *cluster.Cluster, extraArgs ...string) *meshguard {
