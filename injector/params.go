@@ -123,13 +123,13 @@ func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetwo
 		p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
 	}
 	addLayer(crSource(levels.workload), levels.workload)
-	p.proxyJSON = cfg.ProxyConfigJSON
+	p.proxyJSON = cfg.ProxyConfigEnv
 	if p.proxyCfg != cfg.Mesh.DefaultConfig {
 		js, err := config.ProxyConfigJSON(p.proxyCfg)
 		if err != nil {
 			return fieldErr("annotation "+AnnotationProxyConfig, err)
 		}
-		p.proxyJSON = js
+		p.proxyJSON = js + "\n" // as ProxyConfigEnv
 	}
 	p.hold = cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
 	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {

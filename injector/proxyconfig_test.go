@@ -126,7 +126,7 @@ func TestProxyConfigResources(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := proxyEnv(t, res.Pod)
-			if env["PROXY_CONFIG"] != tc.want {
+			if env["PROXY_CONFIG"] != tc.want+"\n" { // the newline of Istio's `|` block
 				t.Errorf("PROXY_CONFIG %s, want %s", env["PROXY_CONFIG"], tc.want)
 			}
 			for k, v := range tc.wantEnv {

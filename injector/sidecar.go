@@ -520,21 +520,31 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 }
 
 func podPortsJSON(pod *corev1.Pod) (string, error) {
-	var ports []corev1.ContainerPort
+	// Spelled as Istio's template writes it (injection-template.yaml
+	// ISTIO_META_POD_PORTS): "[", then each port on its own line indented by
+	// four spaces, every one after the first with a leading comma, then "]".
+	var b strings.Builder
+	b.WriteString("[")
+	first := true
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == ProxyContainerName {
 			continue
 		}
-		ports = append(ports, pod.Spec.Containers[i].Ports...)
+		for _, port := range pod.Spec.Containers[i].Ports {
+			js, err := json.Marshal(port)
+			if err != nil {
+				return "", fmt.Errorf("spec.containers[%d].ports: %w", i, err)
+			}
+			b.WriteString("\n    ")
+			if !first {
+				b.WriteByte(',')
+			}
+			b.Write(js)
+			first = false
+		}
 	}
-	if len(ports) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(ports)
-	if err != nil {
-		return "", fmt.Errorf("spec.containers[].ports: %w", err)
-	}
-	return string(b), nil
+	b.WriteString("\n]")
+	return b.String(), nil
 }
 
 func (p *params) proxyMounts() []corev1.VolumeMount {

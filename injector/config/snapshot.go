@@ -25,8 +25,10 @@ type Snapshot struct {
 	// pkg/kube/inject/inject.go injectRequired).
 	NeverInject  []labels.Selector
 	AlwaysInject []labels.Selector
-	// ProxyConfigJSON is PROXY_CONFIG for pods without proxy.istio.io/config.
-	ProxyConfigJSON string
+	// ProxyConfigEnv is PROXY_CONFIG for pods without proxy.istio.io/config:
+	// ProxyConfigJSON's value with the newline Istio's template leaves after
+	// it (a `|` block scalar).
+	ProxyConfigEnv string
 	// Templates are the injection templates of Istio's injector `config`
 	// (injectorconfig.go); nil when none were given: meshguard's built-in templates.
 	Templates *Templates
@@ -100,7 +102,7 @@ func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ProxyConfigJSON = js
+	s.ProxyConfigEnv = js + "\n"
 	return s, nil
 }
 

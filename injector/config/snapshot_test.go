@@ -9,8 +9,8 @@ import (
 
 func TestLoadDefaults(t *testing.T) {
 	s := Default()
-	if s.ProxyConfigJSON != "{}" {
-		t.Errorf("default PROXY_CONFIG = %q, want {}", s.ProxyConfigJSON)
+	if s.ProxyConfigEnv != "{}\n" {
+		t.Errorf("default PROXY_CONFIG = %q, want {} and a newline", s.ProxyConfigEnv)
 	}
 	if s.Revision() != "default" || *s.Values.Global.Proxy.StatusPort != 15020 || s.Mesh.ProxyListenPort != 15001 {
 		t.Errorf("unexpected defaults: rev=%s status=%d listen=%d", s.Revision(), *s.Values.Global.Proxy.StatusPort, s.Mesh.ProxyListenPort)
@@ -25,8 +25,8 @@ func TestLoadOverlaysMesh(t *testing.T) {
 	if s.Mesh.DefaultConfig.StatusPort != 15020 {
 		t.Errorf("defaults lost: statusPort %d", s.Mesh.DefaultConfig.StatusPort)
 	}
-	if !strings.Contains(s.ProxyConfigJSON, `"drainDuration":"30s"`) || strings.Contains(s.ProxyConfigJSON, "statusPort") {
-		t.Errorf("PROXY_CONFIG %s should hold only non-default fields", s.ProxyConfigJSON)
+	if !strings.Contains(s.ProxyConfigEnv, `"drainDuration":"30s"`) || strings.Contains(s.ProxyConfigEnv, "statusPort") {
+		t.Errorf("PROXY_CONFIG %s should hold only non-default fields", s.ProxyConfigEnv)
 	}
 	if s.Mesh.TrustDomain != "example.org" {
 		t.Errorf("trustDomain %q", s.Mesh.TrustDomain)

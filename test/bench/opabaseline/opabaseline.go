@@ -69,11 +69,11 @@ func Data(set *policy.Set, rootNamespace string) (map[string]any, error) {
 	for _, p := range set.Pods {
 		b, err := json.Marshal(p)
 		if err != nil {
-			return nil, fmt.Errorf("Pod %s/%s: %w", p.Namespace, p.Name, err)
+			return nil, fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		var v any
 		if err := util.UnmarshalJSON(b, &v); err != nil {
-			return nil, fmt.Errorf("Pod %s/%s: %w", p.Namespace, p.Name, err)
+			return nil, fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		put(pods, p.Namespace, p.Name, v)
 	}
