@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -55,25 +57,9 @@ func (p *params) buildImage(name, imageType string) string {
 }
 
 // excludeInbound is the status port appended to the excluded inbound ports
-// unless present or 0 (Istio template func excludeInboundPort).
+// unless present or 0 (Istio's template function excludeInboundPort).
 func excludeInbound(statusPort int32, ports string) string {
-	if statusPort == 0 {
-		return ports
-	}
-	sp := strconv.Itoa(int(statusPort))
-	// As Istio's pkg/kube/inject/template.go excludeInboundPort: an item
-	// equal to the port (compared untrimmed) leaves the list as it is;
-	// otherwise the items are trimmed, empty ones dropped, the port appended.
-	out := make([]string, 0, strings.Count(ports, ",")+2)
-	for _, f := range strings.Split(ports, ",") {
-		if f == sp {
-			return ports
-		}
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return strings.Join(append(out, sp), ",")
+	return template.ExcludeInboundPort(statusPort, ports)
 }
 
 // initContainer builds istio-init (or istio-validation in CNI mode), as Istio's

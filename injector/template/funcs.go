@@ -35,7 +35,7 @@ func funcs(o Options) template.FuncMap {
 	istio := template.FuncMap{
 		"formatDuration":         formatDuration,
 		"isset":                  isset,
-		"excludeInboundPort":     excludeInboundPort,
+		"excludeInboundPort":     ExcludeInboundPort,
 		"includeInboundPorts":    includeInboundPorts,
 		"kubevirtInterfaces":     func(s string) string { return s },
 		"applicationPorts":       applicationPorts,
@@ -84,9 +84,12 @@ func directory(p string) string {
 	return dir
 }
 
-// excludeInboundPort adds port to the comma-separated list unless present
-// or empty/"0" (Istio template.go excludeInboundPort).
-func excludeInboundPort(port any, excluded string) string {
+// ExcludeInboundPort adds port to the comma-separated list unless present
+// or empty/"0" (Istio's pkg/kube/inject/template.go excludeInboundPort): an
+// item equal to the port (compared untrimmed) leaves the list as it is;
+// otherwise the items are trimmed, empty ones dropped, the port appended.
+// The typed injector uses it too, so both paths spell the list alike.
+func ExcludeInboundPort(port any, excluded string) string {
 	portStr := strings.TrimSpace(fmt.Sprint(port))
 	if portStr == "" || portStr == "0" {
 		return excluded

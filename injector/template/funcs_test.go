@@ -15,10 +15,10 @@ func TestIstioFuncs(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"excludeInboundPort adds", excludeInboundPort(15020, "80,8080"), "80,8080,15020"},
-		{"excludeInboundPort present", excludeInboundPort("15020", "15020"), "15020"},
-		{"excludeInboundPort zero", excludeInboundPort("0", "80"), "80"},
-		{"excludeInboundPort empty list", excludeInboundPort(15020, ""), "15020"},
+		{"excludeInboundPort adds", ExcludeInboundPort(15020, "80,8080"), "80,8080,15020"},
+		{"excludeInboundPort present", ExcludeInboundPort("15020", "15020"), "15020"},
+		{"excludeInboundPort zero", ExcludeInboundPort("0", "80"), "80"},
+		{"excludeInboundPort empty list", ExcludeInboundPort(15020, ""), "15020"},
 		{"indent skips the first line", indent(2, "a\nb\nc"), "a\n  b\n  c"},
 		{"appendMultusNetwork empty", appendMultusNetwork("", "istio-cni"), "istio-cni"},
 		{"appendMultusNetwork list", appendMultusNetwork("a, b", "istio-cni"), "a, b, istio-cni"},
