@@ -57,7 +57,9 @@ func BenchmarkAdmissionDuringAudit(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for ctx.Err() == nil {
-						_, _ = Check(ctx, snap, rules)
+						paced := snap
+						paced.Rest = DutyCycle(auditCPUShare) // as Auditor.run paces it
+						_, _ = Check(ctx, paced, rules)
 					}
 				}()
 			}

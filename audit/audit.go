@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/orgrules"
@@ -47,6 +48,32 @@ type Snapshot struct {
 	Namespaces map[string]map[string]string
 	// Domain is the cluster DNS suffix ("cluster.local" when empty).
 	Domain string
+	// Rest, if set, is called after every restEvery objects judged: the
+	// adapter paces the audit there (DutyCycle), so that a run takes a
+	// bounded share of the CPU and admission keeps its latency.
+	Rest func(context.Context)
+}
+
+// restEvery is how many objects Check judges between two calls of Rest.
+const restEvery = 50
+
+// DutyCycle returns a Snapshot.Rest that keeps the caller's goroutine busy
+// for at most share (0 < share ≤ 1) of the wall time: each rest lasts as
+// long as the work since the previous one times (1-share)/share. The audit
+// allocates heavily (validation of every stored object), and on a small
+// node its GC work would otherwise land on the webhook's requests.
+func DutyCycle(share float64) func(context.Context) {
+	last := time.Now()
+	return func(ctx context.Context) {
+		pause := time.Duration(float64(time.Since(last)) * (1 - share) / share)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		last = time.Now()
+	}
 }
 
 // Violation is one finding on one stored object, with the analyzer code
@@ -85,10 +112,16 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 	}
 	refs := make(map[string]ObjectRef, len(snap.Objects))
 	valid := make([]judged, 0, len(snap.Objects))
-	for _, o := range snap.Objects {
+	rest := func(i int) {
+		if snap.Rest != nil && i%restEvery == restEvery-1 {
+			snap.Rest(ctx)
+		}
+	}
+	for i, o := range snap.Objects {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		rest(i)
 		res := validation.ValidateObject(ctx, o.Raw, validation.Options{DefaultNamespace: o.Ref.Namespace, APIServerAdmitted: true})
 		if res.Skipped {
 			continue
@@ -108,10 +141,11 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 			objs[i] = crossref.Object{Kind: o.Kind, Key: crossref.Key{Namespace: o.Namespace, Name: o.Name}, Spec: o.Spec}
 		}
 		ix := crossref.IndexOf(snap.Domain, snap.Services, snap.Namespaces, objs)
-		for _, j := range valid {
+		for i, j := range valid {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			rest(i)
 			var v orgrules.Verdict
 			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw)
 			if err == nil {

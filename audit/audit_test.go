@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,5 +186,22 @@ func TestReportsAndCounts(t *testing.T) {
 	changed[0].Message = "other"
 	if SameResults(shop, Reports(changed, now)["shop"]) {
 		t.Error("a changed message is the same report")
+	}
+}
+
+// Check rests after every restEvery objects judged, so that the adapter's
+// DutyCycle can pace a run; a run of 2*restEvery+10 objects rests twice.
+func TestCheckRestsBetweenBatches(t *testing.T) {
+	var snap Snapshot
+	for i := range 2*restEvery + 10 {
+		snap.Objects = append(snap.Objects, object(t, fmt.Sprint("u", i), reviewsDR))
+	}
+	rests := 0
+	snap.Rest = func(context.Context) { rests++ }
+	if _, err := Check(t.Context(), snap, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rests != 2 {
+		t.Errorf("Check rested %d times over %d objects, want 2", rests, len(snap.Objects))
 	}
 }

@@ -12,7 +12,7 @@ import (
 // each request leaves only a few KB of garbage, so Go's default of 100 runs a
 // collection every few hundred milliseconds under load, and on a small CPU
 // allotment those collections are the tail of the Check latency
-// (docs/benchmarks.md, "ext_authz → Load"). 400 makes them four times rarer.
+// (docs/benchmarks.md, "Load and GC"). 400 makes them four times rarer.
 // Prometheus sets its own default (75) the same way.
 const serverGCPercent = 400
 
