@@ -44,6 +44,11 @@ type Snapshot struct {
 	Objects []Object
 	// Services are the Kubernetes Services references may name.
 	Services []crossref.Key
+	// Kube are Kubernetes objects for the gateway port analyzer (IST0162):
+	// Services with their spec and the Pods the Gateways select; with any,
+	// the Pods are taken to be every workload a Gateway may select, as
+	// `meshguard analyze --kubeconfig` takes a cluster's.
+	Kube []map[string]any
 	// Namespaces maps each namespace to its labels.
 	Namespaces map[string]map[string]string
 	// Domain is the cluster DNS suffix ("cluster.local" when empty).
@@ -104,7 +109,12 @@ func (v Violation) Text() string {
 // audit reports Warnings and Errors. The result is sorted by object, then
 // code, field and message.
 func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violation, error) {
-	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain}
+	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain, AllWorkloads: len(snap.Kube) > 0}
+	for _, obj := range snap.Kube {
+		if _, err := in.AddKubernetesObject(obj, ""); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
 	type judged struct {
 		obj  Object
 		ao   analysis.Object
@@ -140,7 +150,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 		for i, o := range in.Objects {
 			objs[i] = crossref.Object{Kind: o.Kind, Key: crossref.Key{Namespace: o.Namespace, Name: o.Name}, Spec: o.Spec}
 		}
-		ix := crossref.IndexOf(snap.Domain, snap.Services, snap.Namespaces, objs)
+		ix := crossref.IndexOf(snap.Domain, in.Services, snap.Namespaces, objs)
 		for i, j := range valid {
 			if err := ctx.Err(); err != nil {
 				return nil, err

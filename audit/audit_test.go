@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,57 @@ func TestCheckRestsBetweenBatches(t *testing.T) {
 	}
 	if rests != 2 {
 		t.Errorf("Check rested %d times over %d objects, want 2", rests, len(snap.Objects))
+	}
+}
+
+// The gateway port analyzer runs in the audit too: a Gateway server port
+// that no Service of the selected Pods targets is IST0162, one that is
+// targeted is not, and a Gateway selecting no Pod is IST0101, as
+// `meshguard analyze --kubeconfig` reports them.
+func TestCheckGatewayPorts(t *testing.T) {
+	gw := func(uid, name, selector string, port int) Object {
+		return object(t, uid, fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: %s, namespace: shop}
+spec:
+  selector: {istio: %s}
+  servers:
+  - port: {number: %d, name: http, protocol: HTTP}
+    hosts: ["*"]
+`, name, selector, port))
+	}
+	var kube []map[string]any
+	for _, doc := range []string{`apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  ports: [{port: 80, targetPort: 8080, protocol: TCP}]
+`, `apiVersion: v1
+kind: Pod
+metadata: {name: ingress-1, namespace: istio-system, labels: {istio: ingressgateway}}
+`} {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		kube = append(kube, obj)
+	}
+	snap := Snapshot{
+		Objects: []Object{gw("u-good", "good", "ingressgateway", 8080), gw("u-bad", "bad", "ingressgateway", 9090),
+			gw("u-none", "none", "egressgateway", 8080)},
+		Kube: kube,
+	}
+	got, err := Check(t.Context(), snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, v := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s", v.Object.UID, v.Code, v.Field))
+	}
+	want := []string{"u-bad IST0162 spec.servers[0].port.number", "u-none IST0101 spec.selector"}
+	if !slices.Equal(lines, want) {
+		t.Errorf("got %q, want %q", lines, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/events"
@@ -20,7 +23,6 @@ import (
 
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
-	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Bounds of one run.
@@ -121,8 +123,8 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 }
 
 // list pages through one resource (all namespaces), rate-limited.
-func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, each func(*unstructured.Unstructured) error) error {
-	opts := metav1.ListOptions{Limit: PageSize}
+func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, selector string, each func(*unstructured.Unstructured) error) error {
+	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: selector}
 	for {
 		if err := a.limiter.Wait(ctx); err != nil {
 			return err
@@ -148,14 +150,14 @@ var errTooMany = fmt.Errorf("more than %d stored mesh objects: audit stopped", M
 // validates whose CRD the API server serves (at its preferred version).
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), func(u *unstructured.Unstructured) error {
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", func(u *unstructured.Unstructured) error {
 		snap.Namespaces[u.GetName()] = u.GetLabels()
 		return nil
 	}); err != nil {
 		return Snapshot{}, err
 	}
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), func(u *unstructured.Unstructured) error {
-		snap.Services = append(snap.Services, crossref.Key{Namespace: u.GetNamespace(), Name: u.GetName()})
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
+		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
 		return nil
 	}); err != nil {
 		return Snapshot{}, err
@@ -168,7 +170,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("mapping %s: %w", gk, err)
 		}
-		err = a.list(ctx, m.Resource, func(u *unstructured.Unstructured) error {
+		err = a.list(ctx, m.Resource, "", func(u *unstructured.Unstructured) error {
 			if len(snap.Objects) >= MaxObjects {
 				return errTooMany
 			}
@@ -185,7 +187,43 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
+	// The Pods the Gateways select, one list per distinct selector (as
+	// `meshguard analyze --kubeconfig` does), for IST0162.
+	selectors := map[string]bool{}
+	for _, o := range snap.Objects {
+		if o.Ref.Kind != "Gateway" {
+			continue
+		}
+		spec, _ := o.Raw["spec"].(map[string]any)
+		sel, _ := spec["selector"].(map[string]any)
+		set := labels.Set{}
+		for k, v := range sel {
+			s, ok := v.(string)
+			if !ok {
+				continue // an invalid selector: validation reports it
+			}
+			set[k] = s
+		}
+		selectors[labels.SelectorFromSet(set).String()] = true
+	}
+	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
+		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, func(u *unstructured.Unstructured) error {
+			snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
+				"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
+			return nil
+		}); err != nil {
+			return Snapshot{}, err
+		}
+	}
 	return snap, nil
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func (a *Auditor) publishMetrics(vs []Violation, objects int) {
