@@ -34,6 +34,23 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 		}
 	}
 
+	// No inputs at all (`meshguard inject` without flags, `serve` without
+	// files): Istio's stock templates are in effect, and the typed injector
+	// keeps building sidecar, gateway and grpc-simple; grpc-agent renders.
+	none, err := config.LoadInputs("", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", TemplateGateway, TemplateGrpcSimple, "grpc-agent"} {
+		p := pod.DeepCopy()
+		if name != "" {
+			p.Annotations = map[string]string{AnnotationInjectTemplates: name}
+		}
+		if generic := useGenericTemplates(p, none); generic != (name == "grpc-agent") {
+			t.Errorf("no inputs, template %q: generic path %v", name, generic)
+		}
+	}
+
 	var v map[string]any
 	if err := yaml.Unmarshal(values, &v); err != nil {
 		t.Fatal(err)

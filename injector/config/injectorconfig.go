@@ -62,6 +62,11 @@ type Templates struct {
 	Aliases  map[string][]string
 	// Values is the injector values as templates see them (`.Values`).
 	Values map[string]any
+	// Builtin says no input gave templates: these are Istio's stock ones
+	// (stock.go), and the typed injector builds sidecar, gateway and
+	// grpc-simple from meshguard's typed values as it does without any
+	// templates; the others render generically.
+	Builtin bool
 	// AlwaysGeneric renders even Istio's stock templates generically
 	// instead of building them with the typed injector: for the tests that
 	// compare the two paths, and benchmarks.
@@ -301,8 +306,8 @@ func deepCopyJSON(m map[string]any) (map[string]any, error) {
 	return out, json.Unmarshal(b, &out)
 }
 
-// templatesOf parses the templates; nil when neither the config nor the
-// values carry any (meshguard's built-in templates only).
+// templatesOf parses the templates: the config's and the values', or
+// Istio's stock ones (Builtin) when neither carries any.
 func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Templates, error) {
 	raw := map[string]string{}
 	var defaults []string
@@ -341,21 +346,20 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 	if len(defaults) == 0 {
 		defaults = []string{"sidecar"} // Istio's UnmarshalConfig default
 	}
-	if len(raw) == 0 {
-		// No templates given: meshguard's built-in ones, which inject the
-		// sidecar by default.
-		for _, name := range template.SelectTemplates(nil, defaults, aliases) {
-			if name != "sidecar" {
-				return nil, fmt.Errorf("defaultTemplates: template %q (from %q) is not defined in templates", name, strings.Join(defaults, ","))
-			}
+	builtin := len(raw) == 0
+	if builtin {
+		// No templates given: Istio's stock ones (stock.go).
+		stock, err := stockTemplates()
+		if err != nil {
+			return nil, err
 		}
-		return nil, nil
+		raw = stock
 	}
 	set, err := template.Parse(raw, template.Options{ProxyConfigJSON: ProxyConfigJSON})
 	if err != nil {
 		return nil, err
 	}
-	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values,
+	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values, Builtin: builtin,
 		typedAgrees: &agreement{byName: map[string]bool{}}}
 	// A default template that does not exist would fail every pod at
 	// admission (Istio's "requested template ... not found"): refuse the
@@ -370,16 +374,28 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 			t.Stock[name] = v
 		}
 	}
-	if len(values) == 0 {
-		// No values given: the templates see meshguard's defaults.
+	if len(values) == 0 || builtin {
+		// The templates see meshguard's values (its defaults and the
+		// settings it models); with Istio's stock templates in effect, over a
+		// default install's values (the keys the typed values leave out as
+		// zero) and under the user's own values, as Istio's chart renders them.
 		b, err := json.Marshal(s.Values)
 		if err != nil {
 			return nil, err
 		}
-		t.Values = map[string]any{}
-		if err := json.Unmarshal(b, &t.Values); err != nil {
+		typed := map[string]any{}
+		if err := json.Unmarshal(b, &typed); err != nil {
 			return nil, err
 		}
+		if !builtin {
+			t.Values = typed
+			return t, nil
+		}
+		base, err := stockValues()
+		if err != nil {
+			return nil, err
+		}
+		t.Values = mergeValues(mergeValues(base, typed), values)
 	}
 	return t, nil
 }

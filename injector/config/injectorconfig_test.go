@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ func TestLoadInputDataRefuses(t *testing.T) {
 		wantErr           string
 	}{
 		{"bad policy", "policy: maybe\n", "", "", "config.policy"},
-		{"default template gateway", "defaultTemplates: [gateway]\n", "", "", "defaultTemplates"},
-		{"alias to gateway", "defaultTemplates: [gw]\naliases: {gw: [gateway]}\n", "", "", "defaultTemplates"},
+		{"default template not stock", "defaultTemplates: [nosuch]\n", "", "", `template "nosuch"`},
+		{"alias to a template not stock", "defaultTemplates: [gw]\naliases: {gw: [nosuch]}\n", "", "", `template "nosuch"`},
 		{"default template not defined", "templates: {mine: 'spec: {}'}\ndefaultTemplates: [other]\n", "", "", `template "other"`},
 		{"sidecar default not defined", "templates: {mine: 'spec: {}'}\n", "", "", `template "sidecar"`},
 		{"configmap without key", "kind: ConfigMap\ndata: {values: '{}'}\n", "", "", `no data key "config"`},
@@ -127,10 +128,14 @@ func TestKeyContent(t *testing.T) {
 	if _, err := KeyContent(cm, KeyConfig); err == nil || !strings.Contains(err.Error(), `ConfigMap istio has no data key "config" (have mesh)`) {
 		t.Errorf("missing key: %v", err)
 	}
-	// Without templates anywhere, the built-in templates are used.
+	// Without templates anywhere, Istio's stock ones are in effect (Builtin),
+	// sidecar by default, and grpc-agent can be asked for.
 	s, err := Inputs{Mesh: []byte("trustDomain: x\n")}.Load()
-	if err != nil || s.Templates != nil || s.Mesh.GetTrustDomain() != "x" {
-		t.Errorf("mesh only: templates %v err %v", s.Templates, err)
+	if err != nil || s.Templates == nil || !s.Templates.Builtin || s.Mesh.GetTrustDomain() != "x" {
+		t.Fatalf("mesh only: templates %v err %v", s.Templates, err)
+	}
+	if _, stock := s.Templates.Stock["grpc-agent"]; !stock || !slices.Equal(s.Templates.Select(nil), []string{"sidecar"}) {
+		t.Errorf("mesh only: stock %v, default selection %v", s.Templates.Stock, s.Templates.Select(nil))
 	}
 }
 

@@ -50,6 +50,25 @@ func TestIstioTemplateGoldens(t *testing.T) {
 	}
 }
 
+// With no input at all (`meshguard inject -f` without flags, `serve`
+// without files), Istio's stock templates are in effect: a pod asking for
+// grpc-agent gets Istio's golden pod, as with the default install's files.
+func TestIstioTemplateGoldensWithoutInputs(t *testing.T) {
+	s, err := config.LoadInputs("", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := []byte(mustRead(t, filepath.Join("testdata", "istio", "grpc-agent.yaml")))
+	golden := []byte(mustRead(t, filepath.Join("testdata", "istio", "grpc-agent.yaml.injected")))
+	for _, native := range []bool{true, false} {
+		got := workloads(t, inject(t, withNative(s, native, false), input), true)
+		if d := compareWorkloads(got, workloads(t, golden, true)); len(d) > 0 {
+			t.Errorf("native sidecars %v: meshguard (got) differs from Istio's golden grpc-agent.yaml.injected (want) (%d differences):\n%s",
+				native, len(d), strings.Join(d, "\n"))
+		}
+	}
+}
+
 // mergedValues writes the install's values with extra's keys merged in
 // (maps merged key by key, as istioctl merges an IstioOperator's
 // spec.values over the chart's).
