@@ -81,28 +81,7 @@ func Load(ctx context.Context, dir string) (*Rules, error) {
 // ReadDir reads the rule modules of dir: every *.rego file under it except
 // the tests (*_test.rego), each at most MaxModuleBytes.
 func ReadDir(dir string) ([]Module, error) {
-	var mods []Module
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if info.Size() > MaxModuleBytes {
-			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		mods = append(mods, Module{Name: path, Source: string(src)})
-		return nil
-	})
+	mods, err := readModules(dir, false)
 	if err != nil {
 		return nil, fmt.Errorf("loading organisation rules from %s: %w", dir, err)
 	}
@@ -209,17 +188,16 @@ type TestResult struct {
 	Detail string
 }
 
-// RunTests runs the Rego unit tests of dir: every rule named test_* (in any
-// package of any .rego file, usually *_test.rego) passes when it evaluates to
-// true, as `opa test DIR` decides. OPA's own runner (package tester) is not
-// used because it links the Go testing package, which the product binary must
-// not (test/binary TestProductBinaryLinksNoTestCode); rules named todo_* are
-// skipped by both, data files are not loaded here.
-func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
-	modules := map[string]string{}
+// readModules reads every *.rego file under dir (the *_test.rego ones only
+// with tests), each at most MaxModuleBytes, in the walk's lexical order.
+func readModules(dir string, tests bool) ([]Module, error) {
+	var mods []Module
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".rego") || (!tests && strings.HasSuffix(path, "_test.rego")) {
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -229,16 +207,31 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
 		}
 		src, err := os.ReadFile(path)
-		modules[path] = string(src)
-		return err
+		if err != nil {
+			return err
+		}
+		mods = append(mods, Module{Name: path, Source: string(src)})
+		return nil
 	})
+	return mods, err
+}
+
+// RunTests runs the Rego unit tests of dir: every rule named test_* (in any
+// package of any .rego file, usually *_test.rego) passes when it evaluates to
+// true, as `opa test DIR` decides. OPA's own runner (package tester) is not
+// used because it links the Go testing package, which the product binary must
+// not (test/binary TestProductBinaryLinksNoTestCode); rules named todo_* are
+// skipped by both, data files are not loaded here.
+func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
+	modules, err := readModules(dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 	}
 	var opts []func(*rego.Rego)
 	var tests []string
-	for _, path := range slices.Sorted(maps.Keys(modules)) {
-		m, err := ast.ParseModuleWithOpts(path, modules[path], ast.ParserOptions{RegoVersion: ast.RegoV1})
+	slices.SortFunc(modules, func(a, b Module) int { return strings.Compare(a.Name, b.Name) })
+	for _, mod := range modules {
+		m, err := ast.ParseModuleWithOpts(mod.Name, mod.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
