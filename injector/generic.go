@@ -301,15 +301,7 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	if sidecar != nil {
 		template.SetEnvs(sidecar, envs)
 	}
-	// Istio's applyPrometheusMerge reads the merged pod, so a template can
-	// turn the merge off (prometheus.istio.io/merge-metrics: "false").
-	if s, ok := pod.Annotations[AnnotationMergeMetrics]; ok {
-		if b, err := strconv.ParseBool(s); err == nil {
-			annos := *p.annos
-			annos.MergeMetrics = some(b)
-			p.annos = &annos
-		}
-	}
+	p.readTemplateAnnotations(pod.Annotations)
 	promEnv, err := p.mergePrometheus(pod, nil)
 	if err != nil {
 		return err
@@ -319,7 +311,7 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	if promEnv != nil && sidecar != nil && promEnv.Value != emptyScrape {
 		sidecar.Env = append(sidecar.Env, *promEnv)
 	}
-	if sidecar != nil && p.rewriteMergedProbes(pod.Annotations) {
+	if sidecar != nil && p.rewriteProbes() {
 		probers := map[string]*prober{}
 		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 			for i := range cs {
@@ -361,17 +353,27 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	return nil
 }
 
-// rewriteMergedProbes is rewriteProbes over the merged pod's annotations:
-// Istio's applyRewrite (pkg/kube/inject/webhook.go) reads them after the
-// templates ran, so a template can turn rewriting off (grpc-agent writes
-// sidecar.istio.io/rewriteAppHTTPProbers: "false").
-func (p *params) rewriteMergedProbes(merged map[string]string) bool {
-	if s, ok := merged[AnnotationRewriteProbes]; ok && p.meshStatus != 0 {
-		if b, err := strconv.ParseBool(s); err == nil {
-			return b
+// readTemplateAnnotations takes the two switches a template may write into
+// the merged pod's annotations over the pod's own: Istio's
+// applyPrometheusMerge and applyRewrite (pkg/kube/inject/webhook.go) read
+// the pod after the templates ran, so a template can turn the Prometheus
+// merge off (prometheus.istio.io/merge-metrics: "false") or probe rewriting
+// (grpc-agent writes sidecar.istio.io/rewriteAppHTTPProbers: "false").
+// Values that are not booleans are ignored here, as ParseAnnotations ignores
+// an invalid rewriteAppHTTPProbers (the pod's own were checked there).
+func (p *params) readTemplateAnnotations(merged map[string]string) {
+	annos := *p.annos
+	for key, field := range map[string]*Optional[bool]{
+		AnnotationMergeMetrics:  &annos.MergeMetrics,
+		AnnotationRewriteProbes: &annos.RewriteAppHTTPProbers,
+	} {
+		if s, ok := merged[key]; ok {
+			if b, err := strconv.ParseBool(s); err == nil {
+				*field = some(b)
+			}
 		}
 	}
-	return p.rewriteProbes()
+	p.annos = &annos
 }
 
 // emptyScrape is ISTIO_PROMETHEUS_ANNOTATIONS for a pod without scrape
