@@ -25,19 +25,7 @@ import (
 // a file that cannot be parsed is rejected, counted, and the last good
 // settings keep deciding.
 func TestAuthzServeReloadsMeshConfig(t *testing.T) {
-	dir := t.TempDir()
-	const rootDeny = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-private, namespace: mesh-root}
-spec:
-  action: DENY
-  rules:
-  - to:
-    - operation: {paths: ["/private"]}
-`
-	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies+"---\n"+rootDeny), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := rootDenyPolicyDir(t)
 	meshDir := t.TempDir()
 	mesh := filepath.Join(meshDir, "mesh.yaml")
 	writeMesh := func(content string) {

@@ -113,12 +113,12 @@ func TestAuthzCheckCLIBadInput(t *testing.T) {
 	}
 }
 
-// TestAuthzCheckMeshConfig: --mesh-config supplies the settings Istio takes
-// from MeshConfig (here rootNamespace and pathNormalization); a flag given
-// explicitly wins over the file.
-func TestAuthzCheckMeshConfig(t *testing.T) {
+// rootDenyPolicyDir writes authzTestPolicies and a DENY of /private in
+// namespace mesh-root, which is mesh-wide only if mesh-root is the root
+// namespace, and returns the directory.
+func rootDenyPolicyDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
-	// A mesh-wide DENY only if "mesh-root" is the root namespace.
 	const rootDeny = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: deny-private, namespace: mesh-root}
@@ -131,6 +131,14 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(authzTestPolicies+"---\n"+rootDeny), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TestAuthzCheckMeshConfig: --mesh-config supplies the settings Istio takes
+// from MeshConfig (here rootNamespace and pathNormalization); a flag given
+// explicitly wins over the file.
+func TestAuthzCheckMeshConfig(t *testing.T) {
+	dir := rootDenyPolicyDir(t)
 	mesh := filepath.Join(t.TempDir(), "mesh.yaml")
 	if err := os.WriteFile(mesh, []byte("rootNamespace: mesh-root\npathNormalization: {normalization: MERGE_SLASHES}\n"), 0o644); err != nil {
 		t.Fatal(err)
