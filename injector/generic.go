@@ -61,9 +61,6 @@ func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 			return true
 		}
 	}
-	if t.Builtin {
-		return false // no templates were configured: the typed injector's templates
-	}
 	// Stock text is not enough: the values may set something the typed
 	// injector does not model (e.g. global.sts.servicePort, which Istio's
 	// sidecar template turns into --stsPort). Checked once per configuration.

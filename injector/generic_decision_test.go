@@ -50,6 +50,15 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 			t.Errorf("no inputs, template %q: generic path %v", name, generic)
 		}
 	}
+	// And, as with a config, values the typed injector does not model send
+	// the pods to the template rather than dropping the setting.
+	stsOnly, err := config.Inputs{Values: []byte(`{"global":{"sts":{"servicePort":15463}}}`)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !useGenericTemplates(pod, stsOnly) {
+		t.Error("no config, values with global.sts.servicePort: want the generic path")
+	}
 
 	var v map[string]any
 	if err := yaml.Unmarshal(values, &v); err != nil {

@@ -62,11 +62,6 @@ type Templates struct {
 	Aliases  map[string][]string
 	// Values is the injector values as templates see them (`.Values`).
 	Values map[string]any
-	// Builtin says no input gave templates: these are Istio's stock ones
-	// (stock.go), and the typed injector builds sidecar, gateway and
-	// grpc-simple from meshguard's typed values as it does without any
-	// templates; the others render generically.
-	Builtin bool
 	// AlwaysGeneric renders even Istio's stock templates generically
 	// instead of building them with the typed injector: for the tests that
 	// compare the two paths, and benchmarks.
@@ -307,7 +302,7 @@ func deepCopyJSON(m map[string]any) (map[string]any, error) {
 }
 
 // templatesOf parses the templates: the config's and the values', or
-// Istio's stock ones (Builtin) when neither carries any.
+// Istio's stock ones (stock.go) when neither carries any.
 func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Templates, error) {
 	raw := map[string]string{}
 	var defaults []string
@@ -359,7 +354,7 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 	if err != nil {
 		return nil, err
 	}
-	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values, Builtin: builtin,
+	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values,
 		typedAgrees: &agreement{byName: map[string]bool{}}}
 	// A default template that does not exist would fail every pod at
 	// admission (Istio's "requested template ... not found"): refuse the

@@ -128,10 +128,10 @@ func TestKeyContent(t *testing.T) {
 	if _, err := KeyContent(cm, KeyConfig); err == nil || !strings.Contains(err.Error(), `ConfigMap istio has no data key "config" (have mesh)`) {
 		t.Errorf("missing key: %v", err)
 	}
-	// Without templates anywhere, Istio's stock ones are in effect (Builtin),
+	// Without templates anywhere, Istio's stock ones are in effect,
 	// sidecar by default, and grpc-agent can be asked for.
 	s, err := Inputs{Mesh: []byte("trustDomain: x\n")}.Load()
-	if err != nil || s.Templates == nil || !s.Templates.Builtin || s.Mesh.GetTrustDomain() != "x" {
+	if err != nil || s.Templates == nil || s.Mesh.GetTrustDomain() != "x" {
 		t.Fatalf("mesh only: templates %v err %v", s.Templates, err)
 	}
 	if _, stock := s.Templates.Stock["grpc-agent"]; !stock || !slices.Equal(s.Templates.Select(nil), []string{"sidecar"}) {
