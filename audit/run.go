@@ -29,7 +29,8 @@ import (
 const (
 	// PageSize is the Limit of every list call (paged with Continue).
 	PageSize = 500
-	// MaxObjects stops a run that would hold more stored objects in memory.
+	// MaxObjects stops a run that would hold more stored mesh objects, or
+	// more Services and gateway Pods, in memory.
 	MaxObjects = 200_000
 	// MaxEventsPerRun bounds the Events one run emits; the rest follow in later runs.
 	MaxEventsPerRun = 500
@@ -144,7 +145,10 @@ func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, sel
 	}
 }
 
-var errTooMany = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
+var (
+	errTooMany     = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
+	errTooManyKube = fmt.Errorf("more than %d Services and gateway Pods: audit stopped", MaxObjects)
+)
 
 // snapshot lists Namespaces, Services and every mesh kind meshguard
 // validates whose CRD the API server serves (at its preferred version).
@@ -157,6 +161,9 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
+		if len(snap.Kube) >= MaxObjects {
+			return errTooManyKube
+		}
 		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
 		return nil
 	}); err != nil {
@@ -208,6 +215,9 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
 		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, func(u *unstructured.Unstructured) error {
+			if len(snap.Kube) >= MaxObjects {
+				return errTooManyKube
+			}
 			snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
 				"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
 			return nil
