@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -70,9 +72,11 @@ type Templates struct {
 	typedAgrees *agreement
 }
 
+// agreement is read on every request and written once per template, so
+// reads take no lock: byName is replaced, never changed in place.
 type agreement struct {
-	mu     sync.Mutex
-	byName map[string]bool
+	mu     sync.Mutex // one check at a time
+	byName atomic.Pointer[map[string]bool]
 }
 
 // TypedAgrees reports whether the typed injector builds template name as
@@ -85,13 +89,24 @@ func (t *Templates) TypedAgrees(name string, check func() bool) bool {
 	if a == nil { // Templates built by hand (tests)
 		return check()
 	}
+	if m := a.byName.Load(); m != nil {
+		if ok, done := (*m)[name]; done {
+			return ok
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ok, done := a.byName[name]
-	if !done {
-		ok = check()
-		a.byName[name] = ok
+	old := map[string]bool{}
+	if m := a.byName.Load(); m != nil {
+		if ok, done := (*m)[name]; done {
+			return ok
+		}
+		old = *m
 	}
+	ok := check()
+	next := maps.Clone(old)
+	next[name] = ok
+	a.byName.Store(&next)
 	return ok
 }
 
@@ -355,7 +370,7 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 		return nil, err
 	}
 	t := &Templates{Set: set, Stock: map[string]template.StockVersion{}, Defaults: defaults, Aliases: aliases, Values: values,
-		typedAgrees: &agreement{byName: map[string]bool{}}}
+		typedAgrees: &agreement{}}
 	// A default template that does not exist would fail every pod at
 	// admission (Istio's "requested template ... not found"): refuse the
 	// configuration instead.
