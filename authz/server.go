@@ -53,6 +53,7 @@ type Server struct {
 	log     logr.Logger
 	metrics *Metrics
 	health  *health.Server
+	hot     *hotStacks
 
 	idPrefix string
 	seq      atomic.Uint64
@@ -64,7 +65,7 @@ func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s := &Server{engine: engine, opts: o.withDefaults(), log: log, metrics: DefaultMetrics(), health: health.NewServer(),
-		idPrefix: hex.EncodeToString(b[:]) + "-"}
+		hot: newHotStacks(maxHotStacks), idPrefix: hex.EncodeToString(b[:]) + "-"}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if engine.Snapshot() != nil {
@@ -130,7 +131,7 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	if badRequest != nil {
 		v = policy.Verdict{Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + badRequest.Error()}
 	} else {
-		v, err = s.engine.Check(ctx, req)
+		s.hot.run(func() { v, err = s.engine.Check(ctx, req) })
 	}
 	result := ""
 	switch {
@@ -277,11 +278,11 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		// Long-lived workers instead of a goroutine per call: OPA's evaluation
-		// recurses deeply, and a fresh goroutine grows (copies) its stack on
-		// every call, ~40% of the server's CPU per Check before this
-		// (docs/benchmarks.md). Calls beyond the workers still get their own
-		// goroutine, so a slow call never queues another.
+		// Long-lived workers instead of a goroutine per call (calls beyond
+		// them still get their own goroutine, so a slow call never queues
+		// another). OPA's deep recursion runs on hotStacks either way; more
+		// workers than cores made requests slower at low concurrency (gRPC
+		// hands calls to its workers in turn, so each finds a cold stack).
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	if tlsConfig != nil {

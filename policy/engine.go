@@ -161,21 +161,12 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		return nil, fmt.Errorf("parse generated rego: %w", err)
 	}
 	shareRuleLocations(mod)
-	store := inmem.New()
-	opts := []func(*rego.Rego){
-		rego.Query(query),
-		rego.ParsedModule(mod),
-		// No policy data: everything is compiled into the module.
-		rego.Store(store),
-		rego.SetRegoVersion(ast.RegoV1),
-		// Keep the result as AST: avoids converting it to Go maps per request.
-		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
-	}
+	modules := map[string]*ast.Module{"meshguard/authz.rego": mod}
 	names := make([]string, 0, len(set.UserModules))
 	for n := range set.UserModules {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	sort.Strings(names) // the first bad module reported is always the same
 	for _, n := range names {
 		m, err := ast.ParseModuleWithOpts(n, set.UserModules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
@@ -184,11 +175,27 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 		if got := strings.TrimPrefix(m.Package.Path.String(), "data."); got != UserPackage {
 			return nil, fmt.Errorf("user rego module %s: package %s: must be %s", n, got, UserPackage)
 		}
-		opts = append(opts, rego.ParsedModule(m))
+		modules[n] = m
 	}
-	compiler := ast.NewCompiler()
-	opts = append(opts, rego.Compiler(compiler))
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	// Compiled here rather than by the rego package, so the compiled form
+	// can be compacted before anything else sees it.
+	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	compiler.Compile(modules)
+	mod, modules = nil, nil
+	if compiler.Failed() {
+		return nil, fmt.Errorf("compile rego: %w", compiler.Errors)
+	}
+	compactCompiled(compiler)
+	store := inmem.New()
+	pq, err := rego.New(
+		rego.Query(query),
+		rego.Compiler(compiler),
+		// No policy data: everything is compiled into the module.
+		rego.Store(store),
+		rego.SetRegoVersion(ast.RegoV1),
+		// Keep the result as AST: avoids converting it to Go maps per request.
+		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
+	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("prepare rego: %w", err)
 	}

@@ -52,11 +52,35 @@ type crdVersion struct {
 	pruneRoot *structuralschema.Structural
 }
 
-// schemaSet indexes the compiled CRD schemas by group/version/kind and by group/kind.
+// schemaSet indexes the CRD schemas by group/version/kind and by group/kind.
 type schemaSet struct {
-	byGVK      map[schema.GroupVersionKind]*crdVersion
+	byGVK      map[schema.GroupVersionKind]*lazyVersion
 	versions   map[schema.GroupKind][]string
 	namespaced map[schema.GroupKind]bool
+}
+
+// lazyVersion compiles one served version on first use: compiled schemas
+// and CEL programs take memory for as long as the process runs (about 2 MB
+// per kind), and a process that validates only some kinds (`meshguard authz
+// serve`: AuthorizationPolicy and PeerAuthentication) should not hold the
+// rest.
+type lazyVersion struct {
+	once sync.Once
+	gvk  schema.GroupVersionKind
+	src  *apiextensionsv1.JSONSchemaProps // dropped once compiled
+	cv   *crdVersion
+	err  error
+}
+
+func (l *lazyVersion) get() (*crdVersion, error) {
+	l.once.Do(func() {
+		l.cv, l.err = compileVersion(l.gvk, l.src)
+		if l.err != nil {
+			l.err = fmt.Errorf("compiling the CRD schema of %s: %w", l.gvk, l.err)
+		}
+		l.src = nil
+	})
+	return l.cv, l.err
 }
 
 var (
@@ -65,25 +89,34 @@ var (
 	schemasErr  error
 )
 
-// loadSchemas compiles the embedded CRDs on first use. Compilation (CEL in
-// particular) is costly, so it happens once per process.
+// loadSchemas reads the embedded CRDs on first use; each served version is
+// compiled (CEL in particular is costly) once per process, on its first use.
 func loadSchemas() (*schemaSet, error) {
 	schemasOnce.Do(func() { schemas, schemasErr = compileCRDs(istioCRDs) })
 	return schemas, schemasErr
 }
 
-// Preload compiles the embedded CRD schemas and CEL rules now rather than on
-// the first object, so a server's first admission request does not pay for
-// it (about a second of CPU). Call it at start-up.
+// Preload compiles every embedded CRD schema and CEL rule now rather than on
+// the first object of each kind, so a server's first admission request does
+// not pay for it (about a second of CPU). Call it at start-up.
 func Preload() error {
-	_, err := loadSchemas()
-	return err
+	set, err := loadSchemas()
+	if err != nil {
+		return err
+	}
+	for _, l := range set.byGVK {
+		if _, err := l.get(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// compileCRDs parses a multi-document CRD YAML and compiles every served version.
+// compileCRDs parses a multi-document CRD YAML and indexes every served
+// version for compiling on first use.
 func compileCRDs(data []byte) (*schemaSet, error) {
 	set := &schemaSet{
-		byGVK:      map[schema.GroupVersionKind]*crdVersion{},
+		byGVK:      map[schema.GroupVersionKind]*lazyVersion{},
 		versions:   map[schema.GroupKind][]string{},
 		namespaced: map[schema.GroupKind]bool{},
 	}
@@ -113,11 +146,8 @@ func compileCRDs(data []byte) (*schemaSet, error) {
 			if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 				continue
 			}
-			cv, err := compileVersion(gk.WithVersion(v.Name), v.Schema.OpenAPIV3Schema)
-			if err != nil {
-				return nil, fmt.Errorf("compiling CRD %s version %s: %w", crd.Name, v.Name, err)
-			}
-			set.byGVK[cv.gvk] = cv
+			gvk := gk.WithVersion(v.Name)
+			set.byGVK[gvk] = &lazyVersion{gvk: gvk, src: v.Schema.OpenAPIV3Schema}
 			set.versions[gk] = append(set.versions[gk], v.Name)
 		}
 	}

@@ -65,9 +65,13 @@ func TestFastSchemaCheckAgreesWithKubeOpenAPI(t *testing.T) {
 		apiVersion, _ := obj["apiVersion"].(string)
 		kind, _ := obj["kind"].(string)
 		gv, _ := schema.ParseGroupVersion(apiVersion)
-		cv := set.byGVK[gv.WithKind(kind)]
-		if cv == nil {
+		l := set.byGVK[gv.WithKind(kind)]
+		if l == nil {
 			continue
+		}
+		cv, err := l.get()
+		if err != nil {
+			t.Fatal(err)
 		}
 		if cleanAndValid(cv.structural, obj) {
 			clean++
@@ -121,5 +125,37 @@ func TestValidateObjectDoesNotModifyInput(t *testing.T) {
 	lines := strings.Join(res.ErrorLines(), "\n")
 	if !strings.Contains(lines, `unknown field "spec.bogus"`) || !strings.Contains(lines, `extra: unknown field "extra"`) || strings.Contains(lines, "timeout") {
 		t.Errorf("unexpected findings:\n%s", lines)
+	}
+}
+
+// TestSchemasCompiledOnFirstUse: reading the CRDs compiles nothing; a
+// version is compiled when first asked for, once, and its source dropped
+// (so `authz serve`, which validates two kinds, holds two kinds' schemas).
+func TestSchemasCompiledOnFirstUse(t *testing.T) {
+	set, err := compileCRDs(istioCRDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}
+	for k, l := range set.byGVK {
+		if l.cv != nil || l.src == nil {
+			t.Fatalf("%s compiled before first use", k)
+		}
+	}
+	l := set.byGVK[gvk]
+	if l == nil {
+		t.Fatalf("%s not indexed", gvk)
+	}
+	cv, err := l.get()
+	if err != nil || cv == nil || cv.cel == nil {
+		t.Fatalf("get %s: %v, %+v", gvk, err, cv)
+	}
+	if again, _ := l.get(); again != cv || l.src != nil {
+		t.Fatalf("second get compiled again (%p vs %p) or kept the source", again, cv)
+	}
+	for k, other := range set.byGVK {
+		if k != gvk && other.cv != nil {
+			t.Fatalf("compiling %s compiled %s too", gvk, k)
+		}
 	}
 }

@@ -262,8 +262,23 @@ func resolveKind(gvk schema.GroupVersionKind, opts Options, f *Findings) (*crdVe
 		f.Errors = append(f.Errors, field.InternalError(nil, err))
 		return nil, entry, false
 	}
-	crd := set.byGVK[gvk]
 	versions := set.versions[gvk.GroupKind()]
+	compiled := func(gvk schema.GroupVersionKind) (*crdVersion, bool) {
+		l := set.byGVK[gvk]
+		if l == nil {
+			return nil, true
+		}
+		cv, err := l.get()
+		if err != nil {
+			f.Errors = append(f.Errors, field.InternalError(nil, err))
+			return nil, false
+		}
+		return cv, true
+	}
+	crd, ok := compiled(gvk)
+	if !ok {
+		return nil, entry, false
+	}
 	switch {
 	case !known && len(versions) == 0:
 		// Istio denies unknown kinds in its groups
@@ -272,7 +287,9 @@ func resolveKind(gvk schema.GroupVersionKind, opts Options, f *Findings) (*crdVe
 	case crd == nil && opts.APIServerAdmitted && len(versions) > 0:
 		// All versions of a kind share one proto and identical rules.
 		other := versions[len(versions)-1]
-		crd = set.byGVK[gvk.GroupKind().WithVersion(other)]
+		if crd, ok = compiled(gvk.GroupKind().WithVersion(other)); !ok {
+			return nil, entry, false
+		}
 		f.Warn(field.NewPath("apiVersion"), gvk.GroupVersion().String(), fmt.Sprintf("version %s of %s is newer than meshguard's Istio API; validated with the %s rules", gvk.Version, gvk.Kind, other))
 	case crd == nil:
 		f.Error(field.NewPath("apiVersion"), gvk.GroupVersion().String(), fmt.Sprintf("version %s of %s is not served; served versions: %s",

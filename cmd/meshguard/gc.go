@@ -2,19 +2,38 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// serverGCPercent is the GOGC the long-running servers (serve, authz serve,
-// dev) use when the environment does not set one. Their live heap is mostly
-// long-lived (compiled policy, informer caches, ~30 MB at 1,000 policies), and
-// each request leaves only a few KB of garbage, so Go's default of 100 runs a
-// collection every few hundred milliseconds under load, and on a small CPU
-// allotment those collections are the tail of the Check latency
-// (docs/benchmarks.md, "Load and GC"). 400 makes them four times rarer.
-// Prometheus sets its own default (75) the same way.
+// serverGCPercent is the most GOGC the long-running servers (serve, authz
+// serve, dev) use when the environment does not set one. Their live heap is
+// mostly long-lived (compiled policy, informer caches), and each request
+// leaves only a few KB of garbage, so Go's default of 100 runs a collection
+// every few hundred milliseconds under load, and on a small CPU allotment
+// those collections are the tail of the Check latency (docs/benchmarks.md,
+// "Load and GC"). 400 makes them four times rarer. Prometheus sets its own
+// default (75) the same way.
 const serverGCPercent = 400
+
+// minGCPercent bounds the tuner from below: past that, a huge live heap is
+// collected so often that the collector would take the CPU.
+const minGCPercent = 50
+
+// gcHeadroomEnv caps the garbage a server's heap holds between collections
+// (a quantity: "128Mi"; "0" turns the cap off). With a fixed GOGC of 400 a
+// 70 MB live heap (10,000 policies) may grow to 350 MB before a collection,
+// and compiling a new snapshot beside the old one doubles that; the cap
+// keeps GOGC at 400 for small heaps and lowers it as the live heap grows, so
+// memory is live heap + at most the cap (docs/benchmarks.md, "Memory").
+const gcHeadroomEnv = "MESHGUARD_GC_HEADROOM"
+
+const defaultGCHeadroom = 128 << 20
 
 // memoryLimitEnv carries the container's memory limit in bytes (the chart
 // sets it with a resourceFieldRef). Unless GOMEMLIMIT is set, the runtime's
@@ -23,11 +42,16 @@ const serverGCPercent = 400
 // (stacks, OPA's and gRPC's buffers in flight, fragmentation).
 const memoryLimitEnv = "MESHGUARD_MEMORY_LIMIT"
 
-// tuneGC applies serverGCPercent unless the environment sets GOGC, and the
-// soft memory limit from memoryLimitEnv unless it sets GOMEMLIMIT.
+// tuneGC applies the server GC policy unless the environment sets GOGC
+// (serverGCPercent, lowered per collection so the garbage stays within
+// gcHeadroomEnv), and the soft memory limit from memoryLimitEnv unless it
+// sets GOMEMLIMIT.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
+		if headroom := gcHeadroom(); headroom > 0 {
+			startGCTuner(headroom, nil)
+		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		if limit, err := strconv.ParseInt(os.Getenv(memoryLimitEnv), 10, 64); err == nil && limit > 0 {
@@ -35,3 +59,75 @@ func tuneGC() {
 		}
 	}
 }
+
+// gcHeadroom reads gcHeadroomEnv; unset or unreadable gives the default.
+func gcHeadroom() uint64 {
+	v := os.Getenv(gcHeadroomEnv)
+	if v == "" {
+		return defaultGCHeadroom
+	}
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() < 0 {
+		return defaultGCHeadroom
+	}
+	return uint64(q.Value())
+}
+
+// gcPercentFor is the GOGC that lets a heap of live bytes collect garbage up
+// to headroom bytes (at most serverGCPercent, at least minGCPercent).
+func gcPercentFor(live, headroom uint64) int {
+	if live == 0 {
+		return serverGCPercent
+	}
+	p := headroom / (live/100 + 1)
+	switch {
+	case p > serverGCPercent:
+		return serverGCPercent
+	case p < minGCPercent:
+		return minGCPercent
+	}
+	return int(p)
+}
+
+// gcTuner re-computes GOGC after every collection from the live heap it
+// left (runtime/metrics /gc/heap/live:bytes). A finalizer on a sentinel
+// object runs once per cycle; it re-arms itself until stopped.
+type gcTuner struct {
+	headroom uint64
+	stopped  atomic.Bool
+	sample   []metrics.Sample
+	adjusted func(percent int) // tests: called after each adjustment
+}
+
+type gcSentinel struct{ _ *int } // a pointer, so it is not a tiny allocation
+
+func startGCTuner(headroom uint64, adjusted func(int)) *gcTuner {
+	t := &gcTuner{headroom: headroom, adjusted: adjusted,
+		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t.arm()
+	return t
+}
+
+func (t *gcTuner) arm() {
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
+		if t.stopped.Load() {
+			return
+		}
+		t.adjust()
+		t.arm()
+	})
+}
+
+func (t *gcTuner) adjust() {
+	metrics.Read(t.sample)
+	if t.sample[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	p := gcPercentFor(t.sample[0].Value.Uint64(), t.headroom)
+	debug.SetGCPercent(p)
+	if t.adjusted != nil {
+		t.adjusted(p)
+	}
+}
+
+func (t *gcTuner) stop() { t.stopped.Store(true) }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestTuneGC(t *testing.T) {
@@ -17,6 +19,7 @@ func TestTuneGC(t *testing.T) {
 	} {
 		t.Run("GOGC="+tc.env, func(t *testing.T) {
 			t.Setenv("GOGC", tc.env)
+			t.Setenv(gcHeadroomEnv, "0") // no tuner: TestGCTuner covers it
 			prev := debug.SetGCPercent(before)
 			defer debug.SetGCPercent(prev)
 			tuneGC()
@@ -41,7 +44,7 @@ func TestTuneGCMemoryLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(memoryLimitEnv, tc.limit)
 			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
-			t.Setenv("GOGC", "100") // leave the GC percent alone here
+			t.Setenv("GOGC", "100") // leave the GC percent alone here (and no tuner)
 			prev := debug.SetMemoryLimit(before)
 			defer debug.SetMemoryLimit(prev)
 			tuneGC()
@@ -50,4 +53,83 @@ func TestTuneGCMemoryLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestGCPercentFor(t *testing.T) {
+	const mi = 1 << 20
+	for _, tc := range []struct {
+		live, headroom uint64
+		want           int
+	}{
+		{live: 0, headroom: 128 * mi, want: serverGCPercent},
+		{live: 10 * mi, headroom: 128 * mi, want: serverGCPercent}, // 4x live is less than the cap
+		{live: 64 * mi, headroom: 128 * mi, want: 199},              // the cap: ~2x live
+		{live: 128 * mi, headroom: 128 * mi, want: 99},
+		{live: 1024 * mi, headroom: 128 * mi, want: minGCPercent}, // never below the floor
+	} {
+		if got := gcPercentFor(tc.live, tc.headroom); got != tc.want {
+			t.Errorf("gcPercentFor(live %d MiB, headroom %d MiB) = %d, want %d", tc.live/mi, tc.headroom/mi, got, tc.want)
+		}
+	}
+}
+
+func TestGCHeadroomEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want uint64
+	}{
+		{"", defaultGCHeadroom}, {"64Mi", 64 << 20}, {"0", 0}, {"lots", defaultGCHeadroom}, {"-1Mi", defaultGCHeadroom},
+	} {
+		t.Setenv(gcHeadroomEnv, tc.env)
+		if got := gcHeadroom(); got != tc.want {
+			t.Errorf("%s=%q: %d, want %d", gcHeadroomEnv, tc.env, got, tc.want)
+		}
+	}
+}
+
+// TestGCTuner: after a collection, the tuner sets GOGC from the live heap
+// the collection left: with 96 MiB live and a 48 MiB cap, 50 (the floor);
+// with the big object gone, higher again (400 in an otherwise empty
+// process; other tests' heaps may keep it lower).
+func TestGCTuner(t *testing.T) {
+	prev := debug.SetGCPercent(serverGCPercent)
+	defer debug.SetGCPercent(prev)
+	got := make(chan int, 64)
+	tuner := startGCTuner(48<<20, func(p int) { got <- p })
+	defer tuner.stop()
+	live := make([]byte, 96<<20)
+	for i := range live {
+		live[i] = 1 // touched, so it is really there
+	}
+	runtime.GC()
+	if p := awaitPercent(t, got, func(p int) bool { return p == minGCPercent }); p != minGCPercent {
+		t.Fatalf("GOGC with 96 MiB live and a 48 MiB cap: %d, want %d", p, minGCPercent)
+	}
+	if cur := debug.SetGCPercent(minGCPercent); cur != minGCPercent {
+		t.Fatalf("the runtime's GOGC is %d, the tuner reported %d", cur, minGCPercent)
+	}
+	runtime.KeepAlive(live)
+	live = nil
+	runtime.GC()
+	if p := awaitPercent(t, got, func(p int) bool { return p > minGCPercent }); p <= minGCPercent {
+		t.Fatalf("GOGC after the live heap shrank by 96 MiB: %d, want more than %d", p, minGCPercent)
+	}
+}
+
+// awaitPercent reads adjustments until one satisfies ok, forcing further
+// collections while none does (each collection runs the tuner once).
+func awaitPercent(t *testing.T, got chan int, ok func(int) bool) int {
+	t.Helper()
+	last := -1
+	for i := 0; i < 20; i++ {
+		select {
+		case last = <-got:
+			if ok(last) {
+				return last
+			}
+		case <-time.After(time.Second):
+			runtime.GC()
+		}
+	}
+	return last
 }
