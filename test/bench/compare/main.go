@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,7 +121,8 @@ type server struct {
 	addr     string
 	cmd      *exec.Cmd
 	logPath  string
-	dir      string // policy dir (meshguard)
+	dir      string        // policy dir (meshguard)
+	exited   chan struct{} // closed when the process has exited
 }
 
 // sample is one measured ghz run.
@@ -186,7 +188,7 @@ func run(c config) error {
 		for _, s := range servers {
 			if s.cmd != nil && s.cmd.Process != nil {
 				_ = s.cmd.Process.Signal(syscall.SIGTERM)
-				_ = s.cmd.Wait()
+				<-s.exited
 			}
 		}
 	}()
@@ -330,6 +332,13 @@ func writeProtoset(path string) error {
 }
 
 func (s *server) start(ctx context.Context, c config) error {
+	// A leftover process on the port would answer in this server's place
+	// (and its CPU and memory would be read from the wrong process).
+	l, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("start %s: %s is taken (a leftover server?): %w", s.name, s.addr, err)
+	}
+	_ = l.Close()
 	s.logPath = filepath.Join(c.work, s.name+".log")
 	logf, err := os.Create(s.logPath)
 	if err != nil {
@@ -353,7 +362,18 @@ func (s *server) start(ctx context.Context, c config) error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
+	s.exited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	return nil
+}
+
+func (s *server) hasExited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // writePolicies writes bench.Set(n) as YAML. alt renames ns-0/p-0 (same
@@ -427,7 +447,7 @@ func (s *server) awaitReady(ctx context.Context, timeout time.Duration) error {
 			}
 			return nil
 		}
-		if s.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if s.hasExited() || time.Now().After(deadline) {
 			log, _ := os.ReadFile(s.logPath)
 			return fmt.Errorf("%s not ready: %v\n%s", s.name, err, tail(log, 20))
 		}
