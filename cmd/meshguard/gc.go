@@ -50,7 +50,7 @@ func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 		if headroom := gcHeadroom(); headroom > 0 {
-			startGCTuner(headroom, nil)
+			startGCTuner(headroom, debug.FreeOSMemory, nil)
 		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
@@ -93,16 +93,21 @@ func gcPercentFor(live, headroom uint64) int {
 // left (runtime/metrics /gc/heap/live:bytes). A finalizer on a sentinel
 // object runs once per cycle; it re-arms itself until stopped.
 type gcTuner struct {
-	headroom uint64
-	stopped  atomic.Bool
-	sample   []metrics.Sample
-	adjusted func(percent int) // tests: called after each adjustment
+	headroom  uint64
+	stopped   atomic.Bool
+	sample    []metrics.Sample
+	adjusted  func(percent int) // tests: called after each adjustment
+	peakLive  uint64            // the largest live heap since memory was last released
+	releasing atomic.Bool
+	release   func()
 }
 
 type gcSentinel struct{ _ *int } // a pointer, so it is not a tiny allocation
 
-func startGCTuner(headroom uint64, adjusted func(int)) *gcTuner {
-	t := &gcTuner{headroom: headroom, adjusted: adjusted,
+// startGCTuner starts the tuner; release returns free memory to the OS
+// (debug.FreeOSMemory), adjusted (tests; may be nil) sees every GOGC set.
+func startGCTuner(headroom uint64, release func(), adjusted func(int)) *gcTuner {
+	t := &gcTuner{headroom: headroom, adjusted: adjusted, release: release,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.arm()
 	return t
@@ -123,11 +128,31 @@ func (t *gcTuner) adjust() {
 	if t.sample[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	p := gcPercentFor(t.sample[0].Value.Uint64(), t.headroom)
+	live := t.sample[0].Value.Uint64()
+	p := gcPercentFor(live, t.headroom)
 	debug.SetGCPercent(p)
 	if t.adjusted != nil {
 		t.adjusted(p)
 	}
+	t.peakLive = max(t.peakLive, live)
+	if shouldRelease(t.peakLive, live, t.headroom) && t.releasing.CompareAndSwap(false, true) {
+		t.peakLive = live
+		// Not from the finalizer: FreeOSMemory collects again and waits.
+		go func() {
+			defer t.releasing.Store(false)
+			t.release()
+		}()
+	}
+}
+
+// shouldRelease: the live heap has shrunk by more than the headroom since
+// its peak (a policy snapshot was built beside the old one, or a large
+// start-up load finished). The runtime hands such memory back to the OS only
+// slowly, so the process would keep the peak's size for minutes; it is
+// returned at once instead (debug.FreeOSMemory: one more collection, off the
+// request path, once per such drop).
+func shouldRelease(peak, live, headroom uint64) bool {
+	return peak > live && peak-live > headroom
 }
 
 func (t *gcTuner) stop() { t.stopped.Store(true) }

@@ -95,7 +95,7 @@ func TestGCTuner(t *testing.T) {
 	prev := debug.SetGCPercent(serverGCPercent)
 	defer debug.SetGCPercent(prev)
 	got := make(chan int, 64)
-	tuner := startGCTuner(48<<20, func(p int) { got <- p })
+	tuner := startGCTuner(48<<20, func() {}, func(p int) { got <- p })
 	defer tuner.stop()
 	live := make([]byte, 96<<20)
 	for i := range live {
@@ -132,4 +132,54 @@ func awaitPercent(t *testing.T, got chan int, ok func(int) bool) int {
 		}
 	}
 	return last
+}
+
+func TestShouldRelease(t *testing.T) {
+	const mi = 1 << 20
+	for _, tc := range []struct {
+		peak, live, headroom uint64
+		want                 bool
+	}{
+		{peak: 220 * mi, live: 72 * mi, headroom: 128 * mi, want: true},  // a build finished
+		{peak: 150 * mi, live: 72 * mi, headroom: 128 * mi, want: false}, // within the headroom
+		{peak: 72 * mi, live: 72 * mi, headroom: 128 * mi, want: false},  // steady
+		{peak: 72 * mi, live: 200 * mi, headroom: 128 * mi, want: false}, // growing
+	} {
+		if got := shouldRelease(tc.peak, tc.live, tc.headroom); got != tc.want {
+			t.Errorf("shouldRelease(peak %d MiB, live %d MiB, headroom %d MiB) = %v, want %v", tc.peak/mi, tc.live/mi, tc.headroom/mi, got, tc.want)
+		}
+	}
+}
+
+// TestGCTunerReleasesAfterShrink: once the live heap falls by more than the
+// headroom, the tuner releases memory once (and not again while it stays).
+func TestGCTunerReleasesAfterShrink(t *testing.T) {
+	prev := debug.SetGCPercent(serverGCPercent)
+	defer debug.SetGCPercent(prev)
+	released := make(chan struct{}, 8)
+	tuner := startGCTuner(32<<20, func() { released <- struct{}{} }, nil)
+	defer tuner.stop()
+	big := make([]byte, 96<<20)
+	for i := range big {
+		big[i] = 1
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC() // the tuner sees the peak
+	}
+	select {
+	case <-released:
+		t.Fatal("released while the live heap was at its peak")
+	default:
+	}
+	runtime.KeepAlive(big)
+	big = nil
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	t.Fatal("no release after the live heap shrank by 96 MiB with a 32 MiB headroom")
 }
