@@ -89,11 +89,11 @@ func TestGeneratedModuleIndexable(t *testing.T) {
 		// a selecting ALLOW policy without a matching rule, then open
 		` else := "noallow" if {` + "\n\t" + `input.view == "foo"` + "\n\t" + `input.labels["app"] == "web"` + "\n} else := \"open\" if {",
 	} {
-		if !strings.Contains(s.module, want) {
-			t.Errorf("generated module lacks %q:\n%s", want, s.module)
+		if !strings.Contains(s.moduleText(), want) {
+			t.Errorf("generated module lacks %q:\n%s", want, s.moduleText())
 		}
 	}
-	if strings.Contains(s.module, "data.meshguard.pdata") {
+	if strings.Contains(s.moduleText(), "data.meshguard.pdata") {
 		t.Errorf("generated module still reads policy data")
 	}
 }
