@@ -1,10 +1,12 @@
 // Package policy evaluates Istio AuthorizationPolicy and PeerAuthentication
 // for Envoy ext_authz CheckRequests through OPA. Each policy set is
-// translated (translate.go) and rendered into one Rego v1 module (regogen.go,
-// after the embedded prelude rego/authz.rego) whose rules OPA's rule index
-// selects by destination namespace and workload labels; it is compiled and
-// prepared once into an immutable Snapshot, and Engine swaps snapshots
-// atomically so no request waits on a compile. docs/benchmarks.md has the
+// translated (translate.go) and rendered into Rego v1 modules, one per shard
+// of namespaces (regogen.go, each after the embedded prelude
+// rego/authz.rego), whose rules OPA's rule index selects by destination
+// namespace and workload labels; they are compiled and prepared into an
+// immutable Snapshot, a shard unchanged since the previous snapshot is
+// reused rather than compiled again (CompileNext), and Engine swaps
+// snapshots atomically so no request waits on a compile. docs/benchmarks.md has the
 // measurements behind the design.
 package policy
 
@@ -50,6 +52,9 @@ type Set struct {
 
 	// prevalidated: objects AddYAML validated from their raw document.
 	prevalidated map[any]bool
+	// docValidations: documents AddYAML ran the validation rules on (not
+	// accepted from the memo, validateDocMemo).
+	docValidations int
 }
 
 // Hit names a policy and the index of its first matching rule.
