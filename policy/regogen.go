@@ -585,12 +585,31 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 		emit(`"open"`, []string{viewEq})
 		b.WriteString("\n\n")
 	}
-	// Reporting-only buckets: every matching policy (rule index of each hit).
+	// Reporting-only buckets: every matching policy (rule index of each hit),
+	// ranked oldest first within the view (getHits orders by it): a rank
+	// local to the view rather than the policy's rank in the whole set, so
+	// adding an older policy elsewhere leaves this shard's text unchanged.
+	rank := make(map[string]map[int]int, len(views))
+	for _, vn := range views {
+		var ages []int
+		for _, bn := range reportBuckets {
+			for _, p := range bucketPolicies(viewOf(vn).B[bn]) {
+				ages = append(ages, p.O)
+			}
+		}
+		sort.Ints(ages)
+		rank[vn] = make(map[int]int, len(ages))
+		for _, o := range ages {
+			if _, ok := rank[vn][o]; !ok {
+				rank[vn][o] = len(rank[vn])
+			}
+		}
+	}
 	for _, bn := range reportBuckets {
 		for _, vn := range views {
 			g.disable = hasDisable(viewOf(vn))
 			for _, br := range g.branches(vn, bucketPolicies(viewOf(vn).B[bn])) {
-				fmt.Fprintf(b, "%s contains [%d, %s, %d] if %s\n\n", bn, br.p.O, q(br.p.ID), br.i, bodyText(br.body))
+				fmt.Fprintf(b, "%s contains [%d, %s, %d] if %s\n\n", bn, rank[vn][br.p.O], q(br.p.ID), br.i, bodyText(br.body))
 				has[bn] = true
 			}
 		}

@@ -302,3 +302,49 @@ func TestValidationMemo(t *testing.T) {
 		t.Fatalf("memoized path says %v, validateDoc says %v", err1, direct)
 	}
 }
+
+// TestOlderReportPolicyElsewhereKeepsShards: the ages in reporting rules are
+// ranks within the view, so a new oldest AUDIT policy in one namespace
+// recompiles that namespace's shard only, and hits stay oldest first.
+func TestOlderReportPolicyElsewhereKeepsShards(t *testing.T) {
+	ctx := context.Background()
+	nss := []string{"audit-a", "audit-b", "audit-c"}
+	seen := map[int]bool{}
+	for _, n := range nss {
+		seen[shardOf(n, maxShards)] = true
+	}
+	if len(seen) != len(nss) || seen[shardOf(viewDefault, maxShards)] {
+		t.Fatalf("test namespaces share a shard; pick others")
+	}
+	audit := func(ns, name string, sec int) *secv1.AuthorizationPolicy {
+		set := &Set{}
+		doc := fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: %s, namespace: %s, creationTimestamp: %q}\nspec:\n  action: AUDIT\n  rules:\n  - to:\n    - operation: {methods: [GET]}\n",
+			name, ns, time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC).Format(time.RFC3339))
+		if _, err := set.AddYAML(name, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		return set.AuthorizationPolicies[0]
+	}
+	set := &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{audit("audit-a", "p", 10), audit("audit-b", "p", 20), audit("audit-c", "p", 30)}}
+	s1, err := Compile(ctx, Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.AuthorizationPolicies = append(set.AuthorizationPolicies, audit("audit-c", "old", 0))
+	s2, err := CompileNext(ctx, s1, Mesh{}, set, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Compiled != 1 {
+		t.Fatalf("an older AUDIT policy in audit-c: %d of %d shards compiled, want 1", s2.Compiled, s2.Shards)
+	}
+	get := &Request{Namespace: "audit-c", Method: "GET", Path: "/", Host: "x", SrcIP: "10.0.0.1", RemoteIP: "10.0.0.1", DstIP: "10.0.0.2", DstPort: 80}
+	v, err := s2.CheckRequest(ctx, get)
+	if err != nil || !reflect.DeepEqual(v.Audit, []Hit{{"audit-c/old", 0}, {"audit-c/p", 0}}) {
+		t.Fatalf("audit-c: %+v %v, want hits audit-c/old then audit-c/p", v.Audit, err)
+	}
+	get.Namespace = "audit-a"
+	if v, err := s2.CheckRequest(ctx, get); err != nil || !reflect.DeepEqual(v.Audit, []Hit{{"audit-a/p", 0}}) {
+		t.Fatalf("audit-a: %+v %v", v.Audit, err)
+	}
+}
