@@ -289,6 +289,9 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	// Compiled here rather than by the rego package, so the compiled form
 	// can be compacted before anything else sees it.
 	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if len(userModules) == 0 {
+		compiler = compiler.WithCapabilities(generatedCapabilities)
+	}
 	compiler.Compile(modules)
 	mod, modules = nil, nil
 	if compiler.Failed() {
@@ -332,6 +335,35 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	}
 	return sh, nil
 }
+
+// generatedBuiltins: every function and operator the prelude and the
+// generator (regogen.go) write, after OPA's rewriting (`x in {…}` is
+// internal.member_2). A compiler keeps a type tree of all the builtins its
+// capabilities allow, rebuilt per compiler (OPA's ast.Compiler init and
+// typeChecker Env, ≈ 85 kB each): with one compiler per shard, limiting it
+// to these keeps a sharded snapshot's heap near one module's. A builtin
+// missing here is a compile error (fail closed), never a changed meaning;
+// user modules get OPA's full set.
+var generatedBuiltins = []string{
+	"eq", "assign", "equal", "neq", "gt", "count", "internal.member_2",
+	"startswith", "endswith", "strings.any_prefix_match", "strings.any_suffix_match",
+	"regex.match", "net.cidr_contains", "is_string", "is_array", "object.get",
+}
+
+var generatedCapabilities = func() *ast.Capabilities {
+	c := *ast.CapabilitiesForThisVersion()
+	keep := map[string]bool{}
+	for _, n := range generatedBuiltins {
+		keep[n] = true
+	}
+	c.Builtins = nil
+	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
+		if keep[b.Name] {
+			c.Builtins = append(c.Builtins, b)
+		}
+	}
+	return &c
+}()
 
 // moduleText is every shard's generated Rego, for debugging and tests.
 func (s *Snapshot) moduleText() string {
