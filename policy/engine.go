@@ -247,7 +247,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 // module only through its text, so a mesh change never reuses a shard.
 func shardKey(mesh Mesh, module string, user map[string]string) [sha256.Size]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q\x00%q\x00%q\x00%q\x00%d\x00", mesh.RootNamespace, mesh.TrustDomain, mesh.TrustDomainAliases, mesh.PathNormalization, mesh.NumTrustedProxies)
+	fmt.Fprintf(h, "%#v\x00", mesh) // every field, including ones added later
 	names := make([]string, 0, len(user))
 	for n := range user {
 		names = append(names, n)
