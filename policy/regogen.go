@@ -69,9 +69,18 @@ func hasDisable(v *view) bool {
 	return false
 }
 
+// q quotes s as a Rego (JSON) string literal, byte for byte as
+// encoding/json writes it. Most generated strings (names, paths, label
+// values) need no escaping and skip json.Marshal, about a tenth of the
+// generation time at 10,000 policies.
 func q(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return string(b)
+		}
+	}
+	return `"` + s + `"`
 }
 
 func qList(vs []string) string {

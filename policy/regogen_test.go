@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -185,4 +186,17 @@ func BenchmarkRebuild10k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestQuoteAsJSON: q writes every string exactly as encoding/json does.
+func TestQuoteAsJSON(t *testing.T) {
+	for _, s := range []string{"", "ns-1/p-7", "/api/v1/*", "a\"b", `a\b`, "<script>&", "tab\there", "\x00\x1f\x7f", "é", "\u2028", "\xff", "spiffe://td/ns/x/sa/y", " ~!#$%'()*+,-.:;=?@[]^_`{|}"} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q(s); got != string(b) {
+			t.Errorf("q(%q) = %s, encoding/json writes %s", s, got, b)
+		}
+	}
 }
