@@ -1,15 +1,18 @@
 // Package policy evaluates Istio AuthorizationPolicy and PeerAuthentication
 // for Envoy ext_authz CheckRequests through OPA. Each policy set is
-// translated (translate.go) and rendered into one Rego v1 module (regogen.go,
-// after the embedded prelude rego/authz.rego) whose rules OPA's rule index
-// selects by destination namespace and workload labels; it is compiled and
-// prepared once into an immutable Snapshot, and Engine swaps snapshots
-// atomically so no request waits on a compile. docs/benchmarks.md has the
+// translated (translate.go) and rendered into Rego v1 modules, one per shard
+// of namespaces (regogen.go, each after the embedded prelude
+// rego/authz.rego), whose rules OPA's rule index selects by destination
+// namespace and workload labels; they are compiled and prepared into an
+// immutable Snapshot, a shard unchanged since the previous snapshot is
+// reused rather than compiled again (CompileNext), and Engine swaps
+// snapshots atomically so no request waits on a compile. docs/benchmarks.md has the
 // measurements behind the design.
 package policy
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
 	"fmt"
 	"sort"
@@ -49,6 +52,9 @@ type Set struct {
 
 	// prevalidated: objects AddYAML validated from their raw document.
 	prevalidated map[any]bool
+	// docValidations: documents AddYAML ran the validation rules on (not
+	// accepted from the memo, validateDocMemo).
+	docValidations int
 }
 
 // Hit names a policy and the index of its first matching rule.
@@ -87,17 +93,39 @@ type Snapshot struct {
 	// Failed: stored policies that cannot be evaluated; the workloads they
 	// select are denied (Verdict.Rule FailClosedRule), the rest serves.
 	Failed []FailedPolicy
+	// Shards: compiled modules the policy set was generated into; Compiled:
+	// how many of them this snapshot compiled (the others were reused,
+	// byte-identical, from the previous snapshot, see CompileNext).
+	Shards, Compiled int
 
 	failedReason map[string]string
 	mesh         Mesh
-	pq           rego.PreparedEvalQuery
 	pods         map[string]*workload
-	views        map[string]*ast.Term // namespaces with own policies (input.view)
-	module       string               // generated Rego, for debugging and tests
-	needs        inputNeeds
+	// views: namespaces with own policies (input.view) and their shard;
+	// every other namespace is evaluated in dflt, the shard of view "*".
+	views map[string]viewShard
+	dflt  *shard
+	// shards: by shardOf(view, len(shards)); nil where no view falls.
+	shards []*shard
+}
+
+type viewShard struct {
+	term *ast.Term
+	sh   *shard
+}
+
+// shard is one compiled module (shardGen) with everything evaluation needs.
+// Shards are shared by successive snapshots (CompileNext), so a shard holds
+// nothing of one snapshot (version, pods, failed policies, mesh settings
+// are the Snapshot's) and is never written after compileShard.
+type shard struct {
+	key    [sha256.Size]byte      // shardKey: mesh settings, module text, user modules
+	module string                 // generated Rego, for debugging and tests
+	needs  inputNeeds             // the input fields this module reads
+	pq     rego.PreparedEvalQuery // with user modules only
 	// Per-request OPA overhead avoided (OPA's v1/rego Go docs: EvalParsedInput,
 	// EvalTransaction): one read
-	// transaction on the snapshot's private, never-written empty store, and
+	// transaction on the shard's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
 	// (nil with user modules, whose evaluation is not bounded by us).
 	txn    storage.Transaction
@@ -116,16 +144,24 @@ var varD, varM, varX = ast.Var("d"), ast.Var("m"), ast.Var("x")
 
 var noMetrics = metrics.NoOp()
 
-func viewTerms(vs map[string]bool) map[string]*ast.Term {
-	out := make(map[string]*ast.Term, len(vs))
-	for v := range vs {
-		out[v] = ast.StringTerm(v)
-	}
-	return out
-}
-
 // Compile translates and prepares a Set. It is pure: no shared state.
 func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapshot, error) {
+	return CompileNext(ctx, nil, mesh, set, version)
+}
+
+// CompileNext is Compile reusing prev's compiled shards: a shard whose
+// generated module (and mesh settings and user modules) is byte-identical
+// to one of prev is shared, not parsed and compiled again, so a rebuild
+// after a change costs about what changed (issue 17). prev may be nil.
+func CompileNext(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, version uint64) (*Snapshot, error) {
+	k := maxShards
+	if len(set.UserModules) > 0 {
+		k = 1 // user modules see one package, as the rego package evaluates it
+	}
+	return compileShards(ctx, prev, mesh, set, version, k)
+}
+
+func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, version uint64, k int) (*Snapshot, error) {
 	mesh = mesh.withDefaults()
 	switch mesh.PathNormalization {
 	case "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
@@ -152,23 +188,96 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	if err != nil {
 		return nil, fmt.Errorf("read embedded rego/authz.rego: %w", err)
 	}
-	gen, err := generate(string(prelude), d, len(set.UserModules) > 0)
+	gen, err := generate(string(prelude), d, len(set.UserModules) > 0, k)
 	if err != nil {
 		return nil, fmt.Errorf("generate rego: %w", err)
 	}
-	mod, err := ast.ParseModuleWithOpts("meshguard/authz.rego", gen.modText, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	var paConst *ast.Term
+	if gen.paConst != "" {
+		if paConst, err = ast.ParseTerm(gen.paConst); err != nil {
+			return nil, fmt.Errorf("parse constant PeerAuthentication %s: %w", gen.paConst, err)
+		}
+	}
+	reusable := map[[sha256.Size]byte]*shard{}
+	if prev != nil {
+		for _, sh := range prev.shards {
+			if sh != nil {
+				reusable[sh.key] = sh
+			}
+		}
+	}
+	snap := &Snapshot{Version: version, mesh: mesh, shards: make([]*shard, k), views: make(map[string]viewShard, len(gen.views))}
+	for i := range gen.shards {
+		sg := &gen.shards[i]
+		if len(sg.views) == 0 {
+			continue
+		}
+		key := shardKey(mesh, sg.modText, set.UserModules)
+		sh := reusable[key]
+		if sh == nil {
+			if sh, err = compileShard(ctx, sg, set.UserModules, paConst); err != nil {
+				return nil, err
+			}
+			sh.key = key
+			snap.Compiled++
+		}
+		snap.shards[i] = sh
+		snap.Shards++
+		for _, v := range sg.views {
+			if v == viewDefault {
+				snap.dflt = sh
+				continue
+			}
+			snap.views[v] = viewShard{term: ast.StringTerm(v), sh: sh}
+		}
+	}
+	pods, warn := podIndex(set.Pods)
+	failedReason := map[string]string{}
+	for _, f := range t.failed {
+		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
+	}
+	snap.Failed, snap.failedReason = t.failed, failedReason
+	snap.Warnings = append(t.warnings, warn...)
+	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
+	return snap, nil
+}
+
+// shardKey identifies a compiled shard: everything its compiled form
+// depends on. The mesh settings are included although they reach the
+// module only through its text, so a mesh change never reuses a shard.
+func shardKey(mesh Mesh, module string, user map[string]string) [sha256.Size]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%#v\x00", mesh) // every field, including ones added later
+	names := make([]string, 0, len(user))
+	for n := range user {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "%q\x00%q\x00", n, user[n])
+	}
+	h.Write([]byte(module))
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// compileShard parses, compiles and prepares one generated module (plus the
+// user modules, which come with one shard only).
+func compileShard(ctx context.Context, sg *shardGen, userModules map[string]string, paConst *ast.Term) (*shard, error) {
+	mod, err := ast.ParseModuleWithOpts("meshguard/authz.rego", sg.modText, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("parse generated rego: %w", err)
 	}
 	shareRuleLocations(mod)
 	modules := map[string]*ast.Module{"meshguard/authz.rego": mod}
-	names := make([]string, 0, len(set.UserModules))
-	for n := range set.UserModules {
+	names := make([]string, 0, len(userModules))
+	for n := range userModules {
 		names = append(names, n)
 	}
 	sort.Strings(names) // the first bad module reported is always the same
 	for _, n := range names {
-		m, err := ast.ParseModuleWithOpts(n, set.UserModules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(n, userModules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("user rego module %s: %w", n, err)
 		}
@@ -180,6 +289,9 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	// Compiled here rather than by the rego package, so the compiled form
 	// can be compacted before anything else sees it.
 	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if len(userModules) == 0 {
+		compiler = compiler.WithCapabilities(generatedCapabilities)
+	}
 	compiler.Compile(modules)
 	mod, modules = nil, nil
 	if compiler.Failed() {
@@ -187,57 +299,81 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	}
 	compactCompiled(compiler)
 	store := inmem.New()
-	pq, err := rego.New(
-		rego.Query(query),
-		rego.Compiler(compiler),
-		// No policy data: everything is compiled into the module.
-		rego.Store(store),
-		rego.SetRegoVersion(ast.RegoV1),
-		// Keep the result as AST: avoids converting it to Go maps per request.
-		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
-	).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("prepare rego: %w", err)
-	}
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open store transaction: %w", err)
 	}
-	var cancel topdown.Cancel
-	var cq ast.Body
-	if len(set.UserModules) == 0 {
-		cancel = topdown.NewCancel()
-		// The same compiled module, queried through topdown directly (see
-		// eval). Decision, mode and reports are separate bindings, so no
-		// result array is built per request.
-		qs := "d = data.meshguard.authz.decision"
-		if gen.paConst == "" {
-			qs += "; m = data.meshguard.authz.pa_eff"
+	sh := &shard{module: sg.modText, needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst}
+	if len(userModules) > 0 {
+		sh.pq, err = rego.New(
+			rego.Query(query),
+			rego.Compiler(compiler),
+			// No policy data: everything is compiled into the module.
+			rego.Store(store),
+			rego.SetRegoVersion(ast.RegoV1),
+			// Keep the result as AST: avoids converting it to Go maps per request.
+			rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prepare rego: %w", err)
 		}
-		if gen.extras {
-			qs += "; x = data.meshguard.authz.extras"
-		}
-		if cq, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
-			return nil, fmt.Errorf("compile query %s: %w", qs, err)
+		return sh, nil
+	}
+	sh.cancel = topdown.NewCancel()
+	// The same compiled module, queried through topdown directly (see
+	// eval). Decision, mode and reports are separate bindings, so no
+	// result array is built per request.
+	qs := "d = data.meshguard.authz.decision"
+	if paConst == nil {
+		qs += "; m = data.meshguard.authz.pa_eff"
+	}
+	if sg.extras {
+		qs += "; x = data.meshguard.authz.extras"
+	}
+	if sh.query, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
+		return nil, fmt.Errorf("compile query %s: %w", qs, err)
+	}
+	return sh, nil
+}
+
+// generatedBuiltins: every function and operator the prelude and the
+// generator (regogen.go) write, after OPA's rewriting (`x in {…}` is
+// internal.member_2). A compiler keeps a type tree of all the builtins its
+// capabilities allow, rebuilt per compiler (OPA's ast.Compiler init and
+// typeChecker Env, ≈ 85 kB each): with one compiler per shard, limiting it
+// to these keeps a sharded snapshot's heap near one module's. A builtin
+// missing here is a compile error (fail closed), never a changed meaning;
+// user modules get OPA's full set.
+var generatedBuiltins = []string{
+	"eq", "assign", "equal", "neq", "gt", "count", "internal.member_2",
+	"startswith", "endswith", "strings.any_prefix_match", "strings.any_suffix_match",
+	"regex.match", "net.cidr_contains", "is_string", "is_array", "object.get",
+}
+
+var generatedCapabilities = func() *ast.Capabilities {
+	c := *ast.CapabilitiesForThisVersion()
+	keep := map[string]bool{}
+	for _, n := range generatedBuiltins {
+		keep[n] = true
+	}
+	c.Builtins = nil
+	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
+		if keep[b.Name] {
+			c.Builtins = append(c.Builtins, b)
 		}
 	}
-	var paConst *ast.Term
-	if gen.paConst != "" {
-		if paConst, err = ast.ParseTerm(gen.paConst); err != nil {
-			return nil, fmt.Errorf("parse constant PeerAuthentication %s: %w", gen.paConst, err)
+	return &c
+}()
+
+// moduleText is every shard's generated Rego, for debugging and tests.
+func (s *Snapshot) moduleText() string {
+	var b strings.Builder
+	for _, sh := range s.shards {
+		if sh != nil {
+			b.WriteString(sh.module)
 		}
 	}
-	pods, warn := podIndex(set.Pods)
-	failedReason := map[string]string{}
-	for _, f := range t.failed {
-		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
-	}
-	return &Snapshot{Failed: t.failed, failedReason: failedReason,
-		Version: version, Warnings: append(t.warnings, warn...),
-		Policies: len(set.AuthorizationPolicies), Peers: len(set.PeerAuthentications), Pods: len(pods),
-		mesh: mesh, pq: pq, pods: pods, views: viewTerms(gen.views), module: gen.modText, needs: gen.needs,
-		txn: txn, cancel: cancel, compiler: compiler, query: cq, store: store, paConst: paConst,
-	}, nil
+	return b.String()
 }
 
 // shareRuleLocations points every term and expression of the generated
@@ -318,22 +454,26 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 }
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
-	in := r.value(wl, s.view(r.Namespace), &s.needs)
-	if s.cancel != nil {
+	view, sh := s.view(r.Namespace)
+	if sh == nil {
+		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: no module for view %v", s.Version, view)
+	}
+	in := r.value(wl, view, &sh.needs)
+	if sh.cancel != nil {
 		// Generated module only (bounded evaluation): topdown directly, which
 		// skips the rego package's per-call result set, bindings and
 		// cancellation goroutine; the query, its input term, virtual cache
 		// and result slots are pooled per snapshot (see queryState).
-		st := s.getQueryState()
-		defer s.putQueryState(st)
+		st := sh.getQueryState()
+		defer sh.putQueryState(st)
 		st.in.Value = in
 		err := st.q.WithVirtualCache(st.vc).Iter(ctx, st.onResult)
 		if err != nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
 		}
 		d, m, x := st.d, st.m, st.x
-		if s.paConst != nil {
-			m = s.paConst
+		if sh.paConst != nil {
+			m = sh.paConst
 		}
 		if st.n != 1 || d == nil || m == nil {
 			return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: undefined result", s.Version)
@@ -343,7 +483,7 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	}
 	vc := getCache()
 	defer putCache(vc)
-	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(s.txn), rego.EvalMetrics(noMetrics),
+	rs, err := sh.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(sh.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
 	if err != nil {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
@@ -361,8 +501,8 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 
 // queryState is one pooled evaluation of the generated module: a prepared
 // topdown query (its input term points at this state's term), the virtual
-// cache and the result slots Iter fills. Pooled per snapshot because the
-// query is bound to the snapshot's compiler, store and transaction; reusing
+// cache and the result slots Iter fills. Pooled per shard because the
+// query is bound to the shard's compiler, store and transaction; reusing
 // it saves the per-request query, input term and closure allocations.
 type queryState struct {
 	q        *topdown.Query
@@ -373,7 +513,7 @@ type queryState struct {
 	onResult func(topdown.QueryResult) error
 }
 
-func (s *Snapshot) getQueryState() *queryState {
+func (s *shard) getQueryState() *queryState {
 	if st, ok := s.queries.Get().(*queryState); ok {
 		return st
 	}
@@ -394,7 +534,7 @@ func (s *Snapshot) getQueryState() *queryState {
 	return st
 }
 
-func (s *Snapshot) putQueryState(st *queryState) {
+func (s *shard) putQueryState(st *queryState) {
 	st.vc.reset()
 	st.q.WithTime(time.Time{}) // Iter sets the evaluation time when it is zero
 	st.in.Value = nil
@@ -554,12 +694,13 @@ func getHits(o ast.Object, k *ast.Term) []Hit {
 	return out
 }
 
-// view is the input.view key: the namespace if it has own policies.
-func (s *Snapshot) view(ns string) *ast.Term {
-	if t, ok := s.views[ns]; ok {
-		return t
+// view is the input.view key (the namespace if it has own policies, else
+// "*") and the shard that holds its rules.
+func (s *Snapshot) view(ns string) (*ast.Term, *shard) {
+	if v, ok := s.views[ns]; ok {
+		return v.term, v.sh
 	}
-	return viewDefaultTerm
+	return viewDefaultTerm, s.dflt
 }
 
 var viewDefaultTerm = ast.StringTerm(viewDefault)
@@ -621,7 +762,8 @@ func (e *Engine) UpdateFrom(ctx context.Context, load func(context.Context) (*Se
 		if err != nil {
 			return nil, err
 		}
-		return Compile(ctx, e.Mesh(), set, e.version.Add(1))
+		// The current snapshot's unchanged shards are reused (CompileNext).
+		return CompileNext(ctx, e.cur.Load(), e.Mesh(), set, e.version.Add(1))
 	})
 }
 

@@ -141,7 +141,12 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
 			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion)}, nil
 		}
-		if err := validateDoc(where, obj); err != nil {
+		// Memoized across reloads: an unchanged document is not validated again.
+		validated, err := validateDocMemo(where, obj)
+		if validated {
+			s.docValidations++
+		}
+		if err != nil {
 			return nil, err
 		}
 		if kind == "AuthorizationPolicy" {

@@ -1,14 +1,19 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 )
 
 // TestConcurrentChecks: the per-snapshot shared read transaction and the
@@ -89,11 +94,11 @@ func TestGeneratedModuleIndexable(t *testing.T) {
 		// a selecting ALLOW policy without a matching rule, then open
 		` else := "noallow" if {` + "\n\t" + `input.view == "foo"` + "\n\t" + `input.labels["app"] == "web"` + "\n} else := \"open\" if {",
 	} {
-		if !strings.Contains(s.module, want) {
-			t.Errorf("generated module lacks %q:\n%s", want, s.module)
+		if !strings.Contains(s.moduleText(), want) {
+			t.Errorf("generated module lacks %q:\n%s", want, s.moduleText())
 		}
 	}
-	if strings.Contains(s.module, "data.meshguard.pdata") {
+	if strings.Contains(s.moduleText(), "data.meshguard.pdata") {
 		t.Errorf("generated module still reads policy data")
 	}
 }
@@ -107,6 +112,91 @@ func BenchmarkCompile10k(b *testing.B) {
 	for b.Loop() {
 		if _, err := Compile(context.Background(), Mesh{}, set, 1); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRebuild10k: one reload of a 10,000-policy set after one policy
+// changed (alternately renamed and back, so every iteration is a change
+// against the snapshot before it), as `authz serve` does it. dir: the
+// policy-directory path (every document decoded again, AddYAML, CompileNext
+// on the current snapshot); api: API-server objects (UID and
+// resourceVersion, the changed one with a new resourceVersion).
+func BenchmarkRebuild10k(b *testing.B) {
+	ctx := context.Background()
+	gen := GenerateSet(10000, 100)
+	b.Run("dir", func(b *testing.B) {
+		docs := make([][]byte, len(gen.AuthorizationPolicies))
+		for i, ap := range gen.AuthorizationPolicies {
+			c := ap.DeepCopy()
+			c.APIVersion, c.Kind = "security.istio.io/v1", "AuthorizationPolicy"
+			y, err := yaml.Marshal(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			docs[i] = y
+		}
+		variant := [2][]byte{docs[7], bytes.Replace(docs[7], []byte("name: p-7\n"), []byte("name: p-7-renamed\n"), 1)}
+		if bytes.Equal(variant[0], variant[1]) {
+			b.Fatal("rename not applied")
+		}
+		load := func(i int) *Set {
+			docs[7] = variant[i%2]
+			set := &Set{}
+			for j, d := range docs {
+				if _, err := set.AddYAML(fmt.Sprintf("p%d.yaml", j), d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return set
+		}
+		prev, err := CompileNext(ctx, nil, Mesh{}, load(0), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			if prev, err = CompileNext(ctx, prev, Mesh{}, load(i), uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("api", func(b *testing.B) {
+		set := &Set{}
+		for i, ap := range gen.AuthorizationPolicies {
+			c := ap.DeepCopy()
+			c.UID, c.ResourceVersion = types.UID(fmt.Sprintf("uid-%d", i)), "1"
+			set.AuthorizationPolicies = append(set.AuthorizationPolicies, c)
+		}
+		orig := set.AuthorizationPolicies[7]
+		renamed := orig.DeepCopy()
+		renamed.Name, renamed.ResourceVersion = "p-7-renamed", "2"
+		prev, err := CompileNext(ctx, nil, Mesh{}, set, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			next := &Set{AuthorizationPolicies: append([]*secv1.AuthorizationPolicy{}, set.AuthorizationPolicies...)}
+			next.AuthorizationPolicies[7] = [2]*secv1.AuthorizationPolicy{orig, renamed}[i%2]
+			if prev, err = CompileNext(ctx, prev, Mesh{}, next, uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestQuoteAsJSON: q writes every string exactly as encoding/json does.
+func TestQuoteAsJSON(t *testing.T) {
+	for _, s := range []string{"", "ns-1/p-7", "/api/v1/*", "a\"b", `a\b`, "<script>&", "tab\there", "\x00\x1f\x7f", "é", "\u2028", "\xff", "spiffe://td/ns/x/sa/y", " ~!#$%'()*+,-.:;=?@[]^_`{|}"} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q(s); got != string(b) {
+			t.Errorf("q(%q) = %s, encoding/json writes %s", s, got, b)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -123,6 +124,18 @@ func runCases(t *testing.T, mesh Mesh, cases []tc) {
 			}
 			if (v.Status == 200) != v.Allowed {
 				t.Errorf("status %d inconsistent with allowed=%v", v.Status, v.Allowed)
+			}
+			// The same set as one module (k = 1) decides identically.
+			set := &Set{}
+			if _, err := set.AddYAML(t.Name(), []byte(c.policies)); err != nil {
+				t.Fatalf("policies: %v", err)
+			}
+			one, err := compileShards(context.Background(), nil, mesh, set, 1, 1)
+			if err != nil {
+				t.Fatalf("compile as one shard: %v", err)
+			}
+			if v1, err := one.CheckRequest(context.Background(), c.req); err != nil || !reflect.DeepEqual(v1, v) {
+				t.Errorf("one shard: %+v %v; sharded: %+v", v1, err, v)
 			}
 		})
 	}

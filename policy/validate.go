@@ -2,8 +2,13 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -25,6 +30,110 @@ func validateDoc(where string, obj map[string]any) error {
 		return fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, strings.Join(res.ErrorLines(), "; "))
 	}
 	return nil
+}
+
+// validDocs memoizes validateDoc across reloads of a policy directory: the
+// keys (docKey) of documents it accepted. Validation (CRD schema and CEL per
+// object) dominates loading a large directory, and a reload usually changes
+// one document, so an unchanged document is not validated again. Only
+// acceptances are kept: a rejected document is validated (and its error
+// built) every time. Cleared when it grows past maxValidDocs.
+var (
+	validDocs      sync.Map // [sha256.Size]byte → struct{}
+	validDocsCount int64
+	validDocsMu    sync.Mutex
+)
+
+const maxValidDocs = 200000
+
+// validateDocMemo is validateDoc with the validDocs memo; validated says
+// whether the validation rules ran (tests count it).
+func validateDocMemo(where string, obj map[string]any) (validated bool, err error) {
+	key, ok := docKey(obj)
+	if ok {
+		if _, hit := validDocs.Load(key); hit {
+			return false, nil
+		}
+	}
+	if err := validateDoc(where, obj); err != nil {
+		return true, err
+	}
+	if ok {
+		validDocsMu.Lock()
+		if validDocsCount++; validDocsCount > maxValidDocs {
+			validDocs.Clear()
+			validDocsCount = 1
+		}
+		validDocsMu.Unlock()
+		validDocs.Store(key, struct{}{})
+	}
+	return true, nil
+}
+
+// docKey hashes a decoded document canonically: map keys sorted, and every
+// value tagged with its Go type, so documents that differ only in a value's
+// type (1 as an integer or as 1.0, "1" or 1) do not share a verdict. ok is
+// false for a value of a type it does not know (then nothing is memoized).
+func docKey(obj map[string]any) (key [sha256.Size]byte, ok bool) {
+	h := sha256.New()
+	var buf []byte
+	var walk func(v any) bool
+	str := func(tag byte, s string) {
+		buf = append(buf[:0], tag)
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		h.Write(buf)
+		io.WriteString(h, s)
+	}
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case nil:
+			h.Write([]byte{'z'})
+		case string:
+			str('s', x)
+		case bool:
+			if x {
+				h.Write([]byte{'t'})
+			} else {
+				h.Write([]byte{'f'})
+			}
+		case int64:
+			str('i', strconv.FormatInt(x, 10))
+		case int:
+			str('i', strconv.Itoa(x))
+		case float64:
+			str('d', strconv.FormatFloat(x, 'g', -1, 64))
+		case json.Number:
+			str('n', string(x))
+		case []any:
+			str('[', strconv.Itoa(len(x)))
+			for _, e := range x {
+				if !walk(e) {
+					return false
+				}
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			str('{', strconv.Itoa(len(x)))
+			for _, k := range keys {
+				str('k', k)
+				if !walk(x[k]) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+		return true
+	}
+	if !walk(obj) {
+		return key, false
+	}
+	h.Sum(key[:0])
+	return key, true
 }
 
 // validateTyped validates a decoded object (from the API server, whose
