@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
+	"unicode/utf8"
 	"unsafe"
 
 	jsoniter "github.com/json-iterator/go"
@@ -11,13 +13,14 @@ import (
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // patchJSON encodes the injection patch. It writes what encoding/json writes
 // for these types (jsonpatch.Operation.MarshalJSON is the reference, see
-// TestEncodePatchMatchesJSONPatch), but the maps and quantities of a pod,
-// which jsoniter and encoding/json encode with several allocations each, go
-// through patchEncoders.
+// TestEncodePatchMatchesJSONPatch), but the strings, maps, quantities and
+// int-or-strings of a pod, which jsoniter and encoding/json encode with
+// allocations or byte by byte, go through patchEncoders.
 var patchJSON = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true}.Froze()
 	api.RegisterExtension(&patchEncoders{})
@@ -40,15 +43,13 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 			s.WriteMore()
 		}
 		s.WriteObjectStart()
-		s.WriteObjectField("op")
-		s.WriteString(op.Operation)
-		s.WriteMore()
-		s.WriteObjectField("path")
-		s.WriteString(op.Path)
+		s.WriteRaw(`"op":`)
+		writeString(s, op.Operation)
+		s.WriteRaw(`,"path":`)
+		writeString(s, op.Path)
 		if op.Value != nil || op.Operation == "add" || op.Operation == "replace" {
-			s.WriteMore()
-			s.WriteObjectField("value")
-			s.WriteVal(op.Value)
+			s.WriteRaw(`,"value":`)
+			writeValue(s, op.Value)
 		}
 		s.WriteObjectEnd()
 	}
@@ -59,8 +60,56 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 	return bytes.Clone(s.Buffer()), nil
 }
 
-// patchEncoders encodes string maps (labels, annotations), resource lists
-// and quantities without per-entry allocations.
+// writeValue writes an op's value. A pointer to a struct (a container,
+// volume or probe) is encoded through its element's encoder: jsoniter's own
+// pointer encoder allocates a box for every pointer it writes.
+func writeValue(s *jsoniter.Stream, v any) {
+	switch v := v.(type) {
+	case map[string]string:
+		writeStringMap(s, v)
+		return
+	case string:
+		writeString(s, v)
+		return
+	}
+	// (reflect2's slice and map types implement PtrType too.)
+	if t, ok := reflect2.TypeOf(v).(reflect2.PtrType); ok && t.Kind() == reflect.Ptr && !t.Elem().LikePtr() {
+		p := reflect2.PtrOf(v)
+		if p == nil {
+			s.WriteNil()
+			return
+		}
+		patchJSON.EncoderOf(t.Elem()).Encode(p, s)
+		return
+	}
+	s.WriteVal(v)
+}
+
+// writeString writes str as encoding/json does (HTML-safe). Strings without
+// characters to escape, nearly all of a pod's, are copied in one step;
+// jsoniter's writer appends byte by byte, and escapes the others.
+func writeString(s *jsoniter.Stream, str string) {
+	for i := 0; i < len(str); i++ {
+		if !plainJSON[str[i]] {
+			s.WriteStringWithHTMLEscaped(str)
+			return
+		}
+	}
+	s.SetBuffer(append(append(append(s.Buffer(), '"'), str...), '"'))
+}
+
+// plainJSON marks the bytes encoding/json copies unescaped: printable ASCII
+// except the quote, the backslash and the HTML characters <, > and &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// patchEncoders encodes strings, string maps (labels, annotations),
+// resource lists, quantities and int-or-strings without per-entry
+// allocations.
 type patchEncoders struct{ jsoniter.DummyExtension }
 
 var (
@@ -68,6 +117,8 @@ var (
 	quantityPtrType  = reflect.TypeFor[*resource.Quantity]()
 	stringMapType    = reflect.TypeFor[map[string]string]()
 	resourceListType = reflect.TypeFor[corev1.ResourceList]()
+	intOrStringType  = reflect.TypeFor[intstr.IntOrString]()
+	intOrStringPtr   = reflect.TypeFor[*intstr.IntOrString]()
 )
 
 func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
@@ -80,8 +131,51 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 		return stringMapEncoder{}
 	case resourceListType:
 		return resourceListEncoder{}
+	case intOrStringType:
+		return intOrStringEncoder{}
+	case intOrStringPtr:
+		return &jsoniter.OptionalEncoder{ValueEncoder: intOrStringEncoder{}}
+	}
+	if typ.Kind() == reflect.String { // named string types (Protocol, PullPolicy, ...)
+		return stringEncoder{}
 	}
 	return nil
+}
+
+// DecorateEncoder replaces the HTML-escaping string encoder the config
+// installs for the plain string type, which takes precedence over
+// CreateEncoder.
+func (*patchEncoders) DecorateEncoder(typ reflect2.Type, enc jsoniter.ValEncoder) jsoniter.ValEncoder {
+	if typ.Kind() == reflect.String {
+		return stringEncoder{}
+	}
+	return enc
+}
+
+// stringEncoder writes any string-kinded value with writeString.
+type stringEncoder struct{}
+
+func (stringEncoder) IsEmpty(ptr unsafe.Pointer) bool { return len(*(*string)(ptr)) == 0 }
+
+func (stringEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) { writeString(s, *(*string)(ptr)) }
+
+// intOrStringEncoder writes intstr.IntOrString.MarshalJSON's output (which
+// encodes its number or string with encoding/json, one allocation each).
+type intOrStringEncoder struct{}
+
+// IsEmpty is false: encoding/json never omits a struct value.
+func (intOrStringEncoder) IsEmpty(unsafe.Pointer) bool { return false }
+
+func (intOrStringEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
+	v := (*intstr.IntOrString)(ptr)
+	switch v.Type {
+	case intstr.Int:
+		s.WriteInt32(v.IntVal)
+	case intstr.String:
+		writeString(s, v.StrVal)
+	default:
+		s.Error = fmt.Errorf("impossible IntOrString.Type %d", v.Type)
+	}
 }
 
 // quantityEncoder writes resource.Quantity.MarshalJSON's output.
@@ -110,7 +204,10 @@ type stringMapEncoder struct{}
 func (stringMapEncoder) IsEmpty(ptr unsafe.Pointer) bool { return len(*(*map[string]string)(ptr)) == 0 }
 
 func (stringMapEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
-	m := *(*map[string]string)(ptr)
+	writeStringMap(s, *(*map[string]string)(ptr))
+}
+
+func writeStringMap(s *jsoniter.Stream, m map[string]string) {
 	if m == nil {
 		s.WriteNil()
 		return
@@ -126,8 +223,9 @@ func (stringMapEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 		if i > 0 {
 			s.WriteMore()
 		}
-		s.WriteObjectField(k)
-		s.WriteString(m[k])
+		writeString(s, k)
+		s.WriteRaw(":")
+		writeString(s, m[k])
 	}
 	s.WriteObjectEnd()
 }
@@ -156,7 +254,8 @@ func (resourceListEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 		if i > 0 {
 			s.WriteMore()
 		}
-		s.WriteObjectField(string(k))
+		writeString(s, string(k))
+		s.WriteRaw(":")
 		q := m[k]
 		writeQuantity(s, &q)
 	}

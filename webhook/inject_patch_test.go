@@ -9,6 +9,7 @@ import (
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector"
@@ -47,6 +48,17 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 	odd.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2000m"), "example.com/gpu": resource.MustParse("1")}
 	odd.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptrTo(resource.MustParse("1Gi"))}}}}
 	pods["odd"] = odd
+	// No labels or annotations (whole maps are added) and strings, named
+	// strings and int-or-strings with characters encoding/json escapes.
+	html := testPod(0)
+	html.Labels = nil
+	html.GenerateName = "a<b>&c\u2028-"
+	html.Spec.Containers[0].Name = "app<&>"
+	html.Spec.Containers[0].Image = "example.com/a<b>&c"
+	html.Spec.Containers[0].ImagePullPolicy = "<&>"
+	html.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Path: "/a&b", Port: intstr.FromString("h<p")}}}
+	pods["html"] = html
 
 	// The golden pods include privileged annotations their values allow.
 	cfg := config.Default()
