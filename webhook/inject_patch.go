@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 	"unsafe"
 
@@ -191,12 +192,40 @@ func (quantityEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 // writeQuantity writes q's canonical form, quoted, formatting it straight
 // into the stream's spare capacity (Quantity.String would allocate it).
 func writeQuantity(s *jsoniter.Stream, q *resource.Quantity) {
-	s.WriteRaw(`"`)
-	buf := s.Buffer()
-	number, suffix := q.CanonicalizeBytes(buf[len(buf):])
-	s.SetBuffer(append(append(buf, number...), suffix...))
-	s.WriteRaw(`"`)
+	buf := append(s.Buffer(), '"')
+	if v, ok := q.AsInt64(); ok && q.Format == resource.BinarySI && (v <= -1024 || v >= 1024) {
+		buf = appendBinarySI(buf, v)
+	} else {
+		number, suffix := q.CanonicalizeBytes(buf[len(buf):])
+		buf = append(append(buf, number...), suffix...)
+	}
+	s.SetBuffer(append(buf, '"'))
 }
+
+// appendBinarySI appends the canonical BinarySI form of the integer v (at
+// least 1024 in magnitude) as Quantity.CanonicalizeBytes writes it (the
+// largest power of 1024 that divides v as the suffix), without the
+// allocation it makes there (Quantity.AsScale boxes the value): "128Mi" and
+// "1Gi" are every proxy's memory request and limit.
+func appendBinarySI(buf []byte, v int64) []byte {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	e := 0
+	for v >= 1024 && v%1024 == 0 {
+		v /= 1024
+		e++
+	}
+	if neg {
+		v = -v
+	}
+	return append(strconv.AppendInt(buf, v, 10), binarySuffixes[e]...)
+}
+
+// binarySuffixes are the BinarySI suffixes by power of 1024 (an int64 has
+// at most six factors of 1024).
+var binarySuffixes = [...]string{"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 // stringMapEncoder writes a map[string]string in key order, as encoding/json does.
 type stringMapEncoder struct{}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,5 +98,36 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 	}
 	if got, err := encodePatch(nil); got != nil || err != nil {
 		t.Fatalf("no ops: %q, %v", got, err)
+	}
+}
+
+// TestWriteQuantityMatchesMarshalJSON: the patch encoder's quantities are
+// resource.Quantity.MarshalJSON's bytes, in every format and around the
+// BinarySI shortcut's bounds (parsed ones may carry their input as the
+// cached string MarshalJSON writes; constructed ones are formatted).
+func TestWriteQuantityMatchesMarshalJSON(t *testing.T) {
+	var qs []resource.Quantity
+	for _, in := range []string{"0", "1", "100m", "2000m", "0.5", "1e3", "1k", "1M", "1023", "1024", "1025", "-1024", "-1025",
+		"1Ki", "1023Ki", "1025Ki", "128Mi", "1Gi", "1.5Gi", "-2Gi", "1024Mi", "1536Mi", "1024000m", "8Ei", "7Ei",
+		"9223372036854775807", "1Pi", "1000Ti", "0.1Ki", "123456789012345678901234567890"} {
+		qs = append(qs, resource.MustParse(in))
+	}
+	for _, v := range []int64{0, 1, 1023, 1024, 1025, -1023, -1024, -1025, 1536, 1 << 20, 3 << 30, 1 << 62, -(1 << 62),
+		math.MaxInt64, math.MinInt64, 1000, 1 << 40 * 1000} {
+		qs = append(qs, *resource.NewQuantity(v, resource.BinarySI), *resource.NewQuantity(v, resource.DecimalSI),
+			*resource.NewMilliQuantity(v, resource.BinarySI), *resource.NewScaledQuantity(v, 3))
+	}
+	for _, q := range qs {
+		want, err := q.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := patchJSON.BorrowStream(nil)
+		writeQuantity(s, &q)
+		got := string(s.Buffer())
+		patchJSON.ReturnStream(s)
+		if got != string(want) {
+			t.Errorf("%#v: wrote %s, MarshalJSON %s", q, got, want)
+		}
 	}
 }
