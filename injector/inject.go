@@ -17,6 +17,9 @@ import (
 // Result is the outcome of Inject.
 type Result struct {
 	// Pod is the injected pod (a new object; the input is not modified).
+	// The containers injection adds may share read-only values with each
+	// other (istio-init's resource lists are istio-proxy's) and with Patch:
+	// DeepCopy it before changing it.
 	Pod *corev1.Pod
 	// Patch turns the input pod into Pod; empty when nothing changes
 	// (e.g. re-injection of an injected pod with unchanged settings).

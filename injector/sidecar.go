@@ -120,37 +120,64 @@ func (p *params) initContainer() *corev1.Container {
 		ImagePullPolicy: v.ImagePullPolicy,
 		Env:             metadataEnv(p.proxyCfg),
 	}
-	p.resources.DeepCopyInto(&c.Resources)
-	s := new(scalars)
+	// The proxy's resource lists, shared read-only (Result.Pod).
+	c.Resources = p.resources
+	sb := newSecurityBlock()
+	s := &sb.scalars
 	if p.cni {
 		c.Name = ValidationContainerName
-		c.SecurityContext = &corev1.SecurityContext{
+		sb.context = corev1.SecurityContext{
 			AllowPrivilegeEscalation: s.bool(false),
 			Privileged:               s.bool(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:             sb.capabilities(nil),
 			ReadOnlyRootFilesystem:   s.bool(true),
 			RunAsNonRoot:             s.bool(true),
 			RunAsUser:                s.int64(p.proxyUID),
 			RunAsGroup:               s.int64(p.proxyGID),
 		}
+		c.SecurityContext = &sb.context
 		if p.mode == meshv1alpha1.ProxyConfig_TPROXY { // as -u above: validate as the UID the rules exclude
 			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
 		}
 		return c
 	}
-	c.SecurityContext = &corev1.SecurityContext{
+	sb.context = corev1.SecurityContext{
 		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
 		Privileged:               s.bool(v.Proxy.Privileged),
-		Capabilities: &corev1.Capabilities{
-			Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
-			Drop: []corev1.Capability{"ALL"},
-		},
-		ReadOnlyRootFilesystem: s.bool(false),
-		RunAsGroup:             s.int64(0),
-		RunAsNonRoot:           s.bool(false),
-		RunAsUser:              s.int64(0),
+		Capabilities:             sb.capabilities(netAdminRaw),
+		ReadOnlyRootFilesystem:   s.bool(false),
+		RunAsGroup:               s.int64(0),
+		RunAsNonRoot:             s.bool(false),
+		RunAsUser:                s.int64(0),
 	}
+	c.SecurityContext = &sb.context
 	return c
+}
+
+// netAdminRaw are istio-init's added capabilities (read only).
+var netAdminRaw = []corev1.Capability{"NET_ADMIN", "NET_RAW"}
+
+// securityBlock backs one injected container's securityContext, its
+// capabilities and its pointer fields with one allocation instead of one
+// per object; every field has its own memory.
+type securityBlock struct {
+	context corev1.SecurityContext
+	caps    corev1.Capabilities
+	drop    [1]corev1.Capability
+	add     [2]corev1.Capability
+	scalars scalars
+}
+
+func newSecurityBlock() *securityBlock { return new(securityBlock) }
+
+// capabilities drops ALL and adds add (copied; nil adds none).
+func (b *securityBlock) capabilities(add []corev1.Capability) *corev1.Capabilities {
+	b.drop[0] = "ALL"
+	b.caps.Drop = b.drop[:]
+	if len(add) > 0 {
+		b.caps.Add = append(b.add[:0:len(b.add)], add...)
+	}
+	return &b.caps
 }
 
 // scalars backs the pointer fields of one container's securityContext with
@@ -182,21 +209,25 @@ func (s *scalars) int64(v int64) *int64 {
 	return n
 }
 
-// envRefs backs the valueFrom sources of istio-proxy's env (eight field and
-// resource references, two allocations each otherwise) with three arrays;
-// each env var gets its own elements. Beyond its slots it allocates.
+// envRefs backs the valueFrom sources of istio-proxy's env (six field and
+// two resource references, two allocations each otherwise) with one
+// allocation; each env var gets its own elements. Beyond its slots it
+// allocates.
 type envRefs struct {
 	srcs   []corev1.EnvVarSource
 	fields []corev1.ObjectFieldSelector
 	res    []corev1.ResourceFieldSelector
+	block  struct {
+		srcs   [8]corev1.EnvVarSource
+		fields [6]corev1.ObjectFieldSelector
+		res    [2]corev1.ResourceFieldSelector
+	}
 }
 
-func newEnvRefs(fields, resources int) *envRefs {
-	return &envRefs{
-		srcs:   make([]corev1.EnvVarSource, fields+resources),
-		fields: make([]corev1.ObjectFieldSelector, fields),
-		res:    make([]corev1.ResourceFieldSelector, resources),
-	}
+func newEnvRefs() *envRefs {
+	r := new(envRefs)
+	r.srcs, r.fields, r.res = r.block.srcs[:], r.block.fields[:], r.block.res[:]
+	return r
 }
 
 func (r *envRefs) source() *corev1.EnvVarSource {
@@ -270,8 +301,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The proxy takes the resources resolved for this request; the init
-	// container got a copy.
+	// The resources resolved for this request (istio-init shares them).
 	c.Resources = p.resources
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
@@ -311,16 +341,18 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 			Command: []string{"pilot-agent", "request", "--debug-port=" + strconv.Itoa(int(p.statusPort)), "POST", "drain"}}}}
 	}
-	s := new(scalars)
-	sc := &corev1.SecurityContext{
+	sb := newSecurityBlock()
+	s := &sb.scalars
+	sb.context = corev1.SecurityContext{
 		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
 		Privileged:               s.bool(v.Proxy.Privileged),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		Capabilities:             sb.capabilities(nil),
 		ReadOnlyRootFilesystem:   s.bool(true),
 		RunAsGroup:               s.int64(p.proxyGID),
 		RunAsNonRoot:             s.bool(true),
 		RunAsUser:                s.int64(p.proxyUID),
 	}
+	sc := &sb.context
 	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
 	netBind := p.annos.CapNetBindService
 	if tproxy || netBind {
@@ -407,7 +439,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 			appNames = append(appNames, n)
 		}
 	}
-	refs := newEnvRefs(6, 2)
+	refs := newEnvRefs()
 	env = append(env,
 		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
 		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
