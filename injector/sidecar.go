@@ -68,23 +68,28 @@ func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
 	a := p.annos
-	uid := strconv.FormatInt(p.proxyUID, 10)
+	uid := p.proxyUID
 	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
-		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
+		uid = defaultProxyID // the template pins it in TPROXY mode
 	}
+	excluded := excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts))
+	logLevel := a.AgentLogLevel.Or(v.Logging.Level)
+	var strs stringBlock // the computed arguments, in one allocation
+	strs.grow(3*20 + len("15090,15021,") + len(excluded) + len("--log_output_level=") + len(logLevel))
+	listen, inbound, user := strs.int(int64(m.ProxyListenPort)), strs.int(int64(m.ProxyInboundListenPort)), strs.int(uid)
+	exclude, level := strs.str("15090,15021,", excluded), strs.str("--log_output_level=", logLevel)
 	args := make([]string, 0, 32) // room for the optional flags below
 	args = append(args,
 		"istio-iptables",
-		"-p", strconv.Itoa(int(m.ProxyListenPort)),
-		"-z", strconv.Itoa(int(m.ProxyInboundListenPort)),
-		"-u", uid,
+		"-p", strs.get(listen),
+		"-z", strs.get(inbound),
+		"-u", strs.get(user),
 		"-m", p.mode.String(),
 		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
 		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
 		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
-		"-d", "15090,15021,"+excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
+		"-d", strings.TrimSuffix(strs.get(exclude), ","),
 	)
-	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ",")
 	// An annotation set to "" still adds the flag (Istio's template tests isset).
 	if a.IncludeOutboundPorts.Set || *v.Proxy.IncludeOutboundPorts != "" {
 		args = append(args, "-q", a.IncludeOutboundPorts.Or(*v.Proxy.IncludeOutboundPorts))
@@ -100,7 +105,7 @@ func (p *params) initContainer() *corev1.Container {
 	if a.ExcludeInterfaces.Set {
 		args = append(args, "-c", a.ExcludeInterfaces.Value)
 	}
-	args = append(args, "--log_output_level="+a.AgentLogLevel.Or(v.Logging.Level))
+	args = append(args, strs.get(level))
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
@@ -265,6 +270,48 @@ func (r *envRefs) resource(name, res string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: src}
 }
 
+// stringBlock builds a few short strings in one buffer, so they share one
+// allocation (strings.Builder.String does not copy): str and int append a
+// string and return its index for get. Size it with grow first, or the
+// first str may allocate a buffer too small for the rest.
+type stringBlock struct {
+	b    strings.Builder
+	ends [8]int
+	n    int
+}
+
+func (s *stringBlock) grow(n int) { s.b.Grow(n) }
+
+func (s *stringBlock) str(a, b string) int {
+	if s.b.Cap() == 0 {
+		s.b.Grow(128)
+	}
+	s.b.WriteString(a)
+	s.b.WriteString(b)
+	return s.end()
+}
+
+func (s *stringBlock) int(v int64) int {
+	var digits [20]byte
+	s.b.Write(strconv.AppendInt(digits[:0], v, 10))
+	return s.end()
+}
+
+func (s *stringBlock) end() int {
+	s.ends[s.n] = s.b.Len()
+	s.n++
+	return s.n - 1
+}
+
+// get returns string i; the buffer is never written again at its offsets.
+func (s *stringBlock) get(i int) string {
+	start := 0
+	if i > 0 {
+		start = s.ends[i-1]
+	}
+	return s.b.String()[start:s.ends[i]]
+}
+
 func metadataEnv(pc *meshv1alpha1.ProxyConfig) []corev1.EnvVar {
 	md := pc.GetProxyMetadata()
 	if len(md) == 0 {
@@ -398,13 +445,19 @@ func (p *params) agentContainer(pod *corev1.Pod, role string) (*corev1.Container
 // agentArgs are pilot-agent's arguments for role (sidecar or router).
 func (p *params) agentArgs(role string) []string {
 	v := p.cfg.Values.Global
-	args := []string{
+	var strs stringBlock // the computed arguments, in one allocation
+	domain := strs.str("$(POD_NAMESPACE).svc.", v.Proxy.ClusterDomain)
+	proxyLevel := strs.str("--proxyLogLevel=", p.annos.LogLevel.Or(v.Proxy.LogLevel))
+	componentLevel := strs.str("--proxyComponentLogLevel=", p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel))
+	agentLevel := strs.str("--log_output_level=", p.annos.AgentLogLevel.Or(v.Logging.Level))
+	args := make([]string, 0, 9)
+	args = append(args,
 		"proxy", role,
-		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
-		"--proxyLogLevel=" + p.annos.LogLevel.Or(v.Proxy.LogLevel),
-		"--proxyComponentLogLevel=" + p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel),
-		"--log_output_level=" + p.annos.AgentLogLevel.Or(v.Logging.Level),
-	}
+		"--domain", strs.get(domain),
+		strs.get(proxyLevel),
+		strs.get(componentLevel),
+		strs.get(agentLevel),
+	)
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
