@@ -248,7 +248,8 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err != nil {
 		return err
 	}
-	if p.rewriteProbes() {
+	// (The probers map only when there is something to record.)
+	if p.rewriteProbes() && (len(prev.probers) > 0 || hasProbesOrHooks(pod)) {
 		probers := map[string]*prober{}
 		for i := range pod.Spec.InitContainers {
 			p.rewriteContainer(&pod.Spec.InitContainers[i], probers)

@@ -126,12 +126,16 @@ func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]str
 		}
 	}
 	slices.Sort(keys) // deterministic patches
-	for _, k := range keys {
+	// The values as *string from one array: a string stored in an op's
+	// interface value is an allocation each.
+	vals := make([]string, len(keys))
+	for i, k := range keys {
 		kind := "add"
 		if _, ok := a[k]; ok {
 			kind = "replace"
 		}
-		ops = append(ops, op(kind, memberPath(path, k), b[k]))
+		vals[i] = b[k]
+		ops = append(ops, op(kind, memberPath(path, k), &vals[i]))
 	}
 	var removed []string
 	for k := range a {
