@@ -72,6 +72,13 @@ func writeValue(s *jsoniter.Stream, v any) {
 	case string:
 		writeString(s, v)
 		return
+	case *string: // label and annotation values (injector.CreatePatch)
+		if v == nil {
+			s.WriteNil()
+		} else {
+			writeString(s, *v)
+		}
+		return
 	}
 	// (reflect2's slice and map types implement PtrType too.)
 	if t, ok := reflect2.TypeOf(v).(reflect2.PtrType); ok && t.Kind() == reflect.Ptr && !t.Elem().LikePtr() {
