@@ -340,10 +340,14 @@ func dropNamed[T any](items []T, names []string, name func(T) string) []T {
 }
 
 // mergeByName returns tmpl followed by the items of existing not named in
-// tmpl. tmpl is a template's short list: a linear search beats a map.
+// tmpl. tmpl is a template's short list: a linear search beats a map. tmpl
+// must be the caller's own: its spare capacity, if enough, holds the result.
 func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
-	out := make([]T, 0, len(tmpl)+len(existing))
-	out = append(out, tmpl...)
+	out := tmpl
+	if cap(tmpl)-len(tmpl) < len(existing) {
+		out = make([]T, 0, len(tmpl)+len(existing))
+		out = append(out, tmpl...)
+	}
 	for _, e := range existing {
 		n := name(e)
 		if !slices.ContainsFunc(tmpl, func(t T) bool { return name(t) == n }) {

@@ -720,7 +720,8 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	v := p.cfg.Values.Global
 	src := new(volumeSources) // the sources below, allocated together
-	vs := make([]corev1.Volume, 0, 12+len(p.annos.UserVolumes))
+	// Room for the pod's own volumes too: apply merges them in place.
+	vs := make([]corev1.Volume, 0, maxInjectedVolumes+len(p.annos.UserVolumes)+len(pod.Spec.Volumes))
 	vs = append(vs,
 		corev1.Volume{Name: "workload-socket"},
 		corev1.Volume{Name: "credential-socket"},
@@ -779,6 +780,12 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	}
 	return vs, nil
 }
+
+// maxInjectedVolumes is the most volumes volumes injects besides the
+// userVolume ones: three sockets and certificate directories, a custom
+// bootstrap, istio-envoy, istio-data, istio-podinfo, istio-token, the CA
+// certificate and CRL, and the mTLS certificates.
+const maxInjectedVolumes = 11
 
 // volumeSources backs the sources of the injected volumes: a dozen small
 // objects every injection needs, in one allocation instead of one each.
