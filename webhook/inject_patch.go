@@ -93,22 +93,65 @@ func writeValue(s *jsoniter.Stream, v any) {
 	s.WriteVal(v)
 }
 
-// writeString writes str as encoding/json does (HTML-safe). Strings without
-// characters to escape, nearly all of a pod's, are copied in one step;
-// jsoniter's writer appends byte by byte, and escapes the others.
+// writeString writes str quoted and escaped exactly as encoding/json does
+// (its internal/jsonwire AppendQuote with encoding/json's HTML and
+// JavaScript escaping): runs that need no escaping are copied whole, where
+// jsoniter appends byte by byte and also escapes differently (\u0008 for
+// \b, \ufffd for invalid UTF-8, which encoding/json replaces with the
+// character itself).
 func writeString(s *jsoniter.Stream, str string) {
-	for i := 0; i < len(str); i++ {
-		if !plainJSON[str[i]] {
-			s.WriteStringWithHTMLEscaped(str)
-			return
+	buf := append(s.Buffer(), '"')
+	start := 0
+	for i := 0; i < len(str); {
+		if c := str[i]; c < utf8.RuneSelf {
+			i++
+			if !plainJSON[c] {
+				buf = appendEscapedASCII(append(buf, str[start:i-1]...), c)
+				start = i
+			}
+			continue
 		}
+		r, n := utf8.DecodeRuneInString(str[i:])
+		switch {
+		case r == utf8.RuneError && n == 1: // invalid UTF-8
+			buf = append(append(buf, str[start:i]...), "\uFFFD"...)
+		case r == '\u2028' || r == '\u2029':
+			buf = append(append(buf, str[start:i]...), `\u202`...)
+			buf = append(buf, hexDigits[r&0xf])
+		default:
+			i += n
+			continue
+		}
+		i += n
+		start = i
 	}
-	s.SetBuffer(append(append(append(s.Buffer(), '"'), str...), '"'))
+	s.SetBuffer(append(append(buf, str[start:]...), '"'))
 }
 
-// plainJSON marks the bytes encoding/json copies unescaped: printable ASCII
-// except the quote, the backslash and the HTML characters <, > and &.
-var plainJSON = func() (t [256]bool) {
+const hexDigits = "0123456789abcdef"
+
+// appendEscapedASCII is encoding/json's escape of an ASCII byte.
+func appendEscapedASCII(buf []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(buf, '\\', c)
+	case '\b':
+		return append(buf, `\b`...)
+	case '\f':
+		return append(buf, `\f`...)
+	case '\n':
+		return append(buf, `\n`...)
+	case '\r':
+		return append(buf, `\r`...)
+	case '\t':
+		return append(buf, `\t`...)
+	}
+	return append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// plainJSON marks the ASCII bytes encoding/json copies unescaped: printable
+// ones except the quote, the backslash and the HTML characters <, > and &.
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -128,6 +129,40 @@ func TestWriteQuantityMatchesMarshalJSON(t *testing.T) {
 		patchJSON.ReturnStream(s)
 		if got != string(want) {
 			t.Errorf("%#v: wrote %s, MarshalJSON %s", q, got, want)
+		}
+	}
+}
+
+// TestWriteStringMatchesEncodingJSON: the patch encoder's strings are
+// encoding/json's bytes, escapes included (HTML characters, control
+// characters with and without short forms, U+2028/U+2029, invalid and
+// valid multi-byte UTF-8), for fixed cases and random bytes.
+func TestWriteStringMatchesEncodingJSON(t *testing.T) {
+	cases := []string{"", "plain", `"quoted" \ back`, "<a&b>", "\b\f\n\r\t\x00\x01\x1f\x7f", "\u2028\u2029\u2027\u202a",
+		"\xff", "a\xc3", "\xe2\x80", "\ufffd", "héllo wörld €", "\U0001F600", "\xed\xa0\x80"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+			if rng.IntN(3) == 0 { // more ASCII, escapes among it
+				const alphabet = "a<\"\\\n\x01\xe2\x80\xa8"
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	for _, in := range cases {
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := patchJSON.BorrowStream(nil)
+		writeString(s, in)
+		got := string(s.Buffer())
+		patchJSON.ReturnStream(s)
+		if got != string(want) {
+			t.Errorf("%q: wrote %s, encoding/json %s", in, got, want)
 		}
 	}
 }
