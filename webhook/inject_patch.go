@@ -101,14 +101,16 @@ func writeValue(s *jsoniter.Stream, v any) {
 // character itself).
 func writeString(s *jsoniter.Stream, str string) {
 	buf := append(s.Buffer(), '"')
-	start := 0
-	for i := 0; i < len(str); {
+	start, i := 0, 0
+	for {
+		i += plainLen(str[i:])
+		if i == len(str) {
+			break
+		}
 		if c := str[i]; c < utf8.RuneSelf {
+			buf = appendEscapedASCII(append(buf, str[start:i]...), c)
 			i++
-			if !plainJSON[c] {
-				buf = appendEscapedASCII(append(buf, str[start:i-1]...), c)
-				start = i
-			}
+			start = i
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(str[i:])
@@ -126,6 +128,17 @@ func writeString(s *jsoniter.Stream, str string) {
 		start = i
 	}
 	s.SetBuffer(append(append(buf, str[start:]...), '"'))
+}
+
+// plainLen is the length of the prefix of s that encoding/json copies
+// unescaped (plainJSON).
+func plainLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !plainJSON[s[i]] {
+			return i
+		}
+	}
+	return len(s)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -151,7 +164,7 @@ func appendEscapedASCII(buf []byte, c byte) []byte {
 
 // plainJSON marks the ASCII bytes encoding/json copies unescaped: printable
 // ones except the quote, the backslash and the HTML characters <, > and &.
-var plainJSON = func() (t [utf8.RuneSelf]bool) {
+var plainJSON = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}

@@ -136,17 +136,17 @@ func TestWriteQuantityMatchesMarshalJSON(t *testing.T) {
 // TestWriteStringMatchesEncodingJSON: the patch encoder's strings are
 // encoding/json's bytes, escapes included (HTML characters, control
 // characters with and without short forms, U+2028/U+2029, invalid and
-// valid multi-byte UTF-8), for fixed cases and random bytes.
+// valid multi-byte UTF-8), for fixed cases and random strings.
 func TestWriteStringMatchesEncodingJSON(t *testing.T) {
 	cases := []string{"", "plain", `"quoted" \ back`, "<a&b>", "\b\f\n\r\t\x00\x01\x1f\x7f", "\u2028\u2029\u2027\u202a",
 		"\xff", "a\xc3", "\xe2\x80", "\ufffd", "héllo wörld €", "\U0001F600", "\xed\xa0\x80"}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		b := make([]byte, rng.IntN(12))
+	for range 5000 {
+		b := make([]byte, rng.IntN(40))
 		for i := range b {
 			b[i] = byte(rng.IntN(256))
-			if rng.IntN(3) == 0 { // more ASCII, escapes among it
-				const alphabet = "a<\"\\\n\x01\xe2\x80\xa8"
+			if rng.IntN(8) != 0 { // mostly ASCII, escapes among it
+				const alphabet = "abcdefgh0123456789-./:a<>&\"\\\n\x01\x1f\x7f\xe2\x80\xa8"
 				b[i] = alphabet[rng.IntN(len(alphabet))]
 			}
 		}
