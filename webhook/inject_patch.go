@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"bytes"
+	"encoding"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -200,7 +202,7 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 	case intOrStringPtr:
 		return &jsoniter.OptionalEncoder{ValueEncoder: intOrStringEncoder{}}
 	}
-	if typ.Kind() == reflect.String { // named string types (Protocol, PullPolicy, ...)
+	if plainString(typ.Type1()) { // named string types (Protocol, PullPolicy, ...)
 		return stringEncoder{}
 	}
 	return nil
@@ -210,11 +212,34 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 // installs for the plain string type, which takes precedence over
 // CreateEncoder.
 func (*patchEncoders) DecorateEncoder(typ reflect2.Type, enc jsoniter.ValEncoder) jsoniter.ValEncoder {
-	if typ.Kind() == reflect.String {
+	if plainString(typ.Type1()) {
 		return stringEncoder{}
 	}
 	return enc
 }
+
+// plainString reports whether encoding/json writes values of t as quoted
+// strings: string kinds, except json.Number, which is a number (the generic
+// path's ops hold them: gomodules jsonpatch decodes with UseNumber), and
+// types with their own JSON or text form. (jsoniter.Number is a plain
+// string to encoding/json, unlike to jsoniter.)
+func plainString(t reflect.Type) bool {
+	if t.Kind() != reflect.String || t == jsonNumberType {
+		return false
+	}
+	for _, t := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	jsonNumberType    = reflect.TypeFor[json.Number]()
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
 
 // stringEncoder writes any string-kinded value with writeString.
 type stringEncoder struct{}

@@ -6,8 +6,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	jsoniter "github.com/json-iterator/go"
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -164,5 +166,37 @@ func TestWriteStringMatchesEncodingJSON(t *testing.T) {
 		if got != string(want) {
 			t.Errorf("%q: wrote %s, encoding/json %s", in, got, want)
 		}
+	}
+}
+
+// upperString is a string type with its own JSON form.
+type upperString string
+
+func (u upperString) MarshalJSON() ([]byte, error) { return json.Marshal(strings.ToUpper(string(u))) }
+
+// TestEncodePatchGenericValues: the generic path's ops (gomodules jsonpatch
+// diffs decoded with UseNumber: json.Number, maps, slices, nil) and string
+// types with their own JSON form encode as encoding/json encodes them.
+func TestEncodePatchGenericValues(t *testing.T) {
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/containers/0/ports/0/containerPort", Value: json.Number("8080")},
+		{Operation: "add", Path: "/spec/containers/1", Value: map[string]any{"name": "istio-proxy", "ports": []any{
+			map[string]any{"containerPort": json.Number("15090"), "protocol": "TCP"}}, "ratio": json.Number("2.5"), "x": nil, "b": true}},
+		{Operation: "replace", Path: "/metadata/labels/a~1b", Value: upperString("<v>")},
+		{Operation: "add", Path: "/x", Value: []upperString{"a"}},
+		{Operation: "add", Path: "/y", Value: jsoniter.Number("7")},
+		{Operation: "add", Path: "/z", Value: nil},
+		{Operation: "remove", Path: "/metadata/annotations/k"},
+	}
+	want, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := encodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
 }
