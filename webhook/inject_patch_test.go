@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
 // TestEncodePatchMatchesJSONPatch checks encodePatch byte for byte against
@@ -64,43 +65,60 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 		HTTPGet: &corev1.HTTPGetAction{Path: "/a&b", Port: intstr.FromString("h<p")}}}
 	pods["html"] = html
 
-	// The golden pods include privileged annotations their values allow.
-	cfg := config.Default()
-	cfg.Values.Meshguard.AllowPrivilegedOverrides = true
-	for name, pod := range pods {
-		t.Run(name, func(t *testing.T) {
-			res, err := injector.Inject(pod, "app", cfg, injector.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Re-injection as native sidecars: replace and remove ops.
-			again, err := injector.Inject(res.Pod, "app", cfg, injector.Options{NativeSidecars: ptrTo(true)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Patch) == 0 {
-				t.Fatal("no ops: the case tests nothing")
-			}
-			for _, patch := range [][]jsonpatch.JsonPatchOperation{res.Patch, again.Patch} {
-				if len(patch) == 0 {
-					continue // e.g. already native, or the gateway (no native form)
-				}
-				want, err := json.Marshal(patch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := encodePatch(patch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(got) != string(want) {
-					t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
-				}
-			}
-		})
+	// The typed path, and the generic one (templates rendered, the patch a
+	// gomodules jsonpatch diff whose numbers are json.Number) on Istio's
+	// default install. The golden pods include privileged annotations their
+	// values allow.
+	typed := config.Default()
+	c, v, m := conformance.IstioInstall(t)
+	generic, err := config.LoadInputData(c, v, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic.Templates.AlwaysGeneric = true
+	for path, cfg := range map[string]*config.Snapshot{"typed": typed, "generic": generic} {
+		cfg.Values.Meshguard.AllowPrivilegedOverrides = true
+		for name, pod := range pods {
+			t.Run(path+"/"+name, func(t *testing.T) {
+				testEncodePatch(t, cfg, pod)
+			})
+		}
 	}
 	if got, err := encodePatch(nil); got != nil || err != nil {
 		t.Fatalf("no ops: %q, %v", got, err)
+	}
+}
+
+// testEncodePatch compares encodePatch with encoding/json on the patches
+// that inject pod and re-inject the result as native sidecars.
+func testEncodePatch(t *testing.T, cfg *config.Snapshot, pod *corev1.Pod) {
+	res, err := injector.Inject(pod, "app", cfg, injector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Re-injection as native sidecars: replace and remove ops.
+	again, err := injector.Inject(res.Pod, "app", cfg, injector.Options{NativeSidecars: ptrTo(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Patch) == 0 {
+		t.Fatal("no ops: the case tests nothing")
+	}
+	for _, patch := range [][]jsonpatch.JsonPatchOperation{res.Patch, again.Patch} {
+		if len(patch) == 0 {
+			continue // e.g. already native, or the gateway (no native form)
+		}
+		want, err := json.Marshal(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodePatch(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
 	}
 }
 
