@@ -220,13 +220,19 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 	return namedListOps(ops, path, a, b, func(c *corev1.Container) string { return c.Name },
 		func(ops []jsonpatch.JsonPatchOperation, p string, x, y *corev1.Container) []jsonpatch.JsonPatchOperation {
 			// Compare with the rewritable fields masked out first (both
-			// copies in one allocation).
-			masked := &[2]corev1.Container{*x, *y}
-			for i := range masked {
-				m := &masked[i]
-				m.ReadinessProbe, m.LivenessProbe, m.StartupProbe, m.Lifecycle = nil, nil, nil, nil
+			// copies in one allocation; none when neither has them).
+			var same bool
+			if !hasRewritable(x) && !hasRewritable(y) {
+				same = equal(x, y)
+			} else {
+				masked := &[2]corev1.Container{*x, *y}
+				for i := range masked {
+					m := &masked[i]
+					m.ReadinessProbe, m.LivenessProbe, m.StartupProbe, m.Lifecycle = nil, nil, nil, nil
+				}
+				same = equal(&masked[0], &masked[1])
 			}
-			if !equal(&masked[0], &masked[1]) {
+			if !same {
 				if equal(x, defaultedContainer(y)) {
 					return ops // only API-server defaults differ (reinvocation)
 				}
@@ -237,6 +243,11 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 			ops = fieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe)
 			return fieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle)
 		})
+}
+
+// hasRewritable reports whether c has a field probe rewriting changes.
+func hasRewritable(c *corev1.Container) bool {
+	return c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil
 }
 
 // fieldOp emits the op for field (under the item at path) from a to b; the

@@ -25,7 +25,7 @@ func (p *params) rewriteProbes() bool {
 func hasProbesOrHooks(pod *corev1.Pod) bool {
 	for _, cs := range [...][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
-			if c := &cs[i]; c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil {
+			if hasRewritable(&cs[i]) {
 				return true
 			}
 		}
@@ -37,7 +37,7 @@ func hasProbesOrHooks(pod *corev1.Pod) bool {
 // tcpSocket lifecycle hooks at pilot-agent's status port and records the
 // originals in probers (Istio's pkg/kube/inject/app_probe.go).
 func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
-	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil && c.Lifecycle == nil {
+	if !hasRewritable(c) {
 		return
 	}
 	base := "/app-health/" + c.Name + "/"
