@@ -17,6 +17,9 @@ import (
 // Result is the outcome of Inject.
 type Result struct {
 	// Pod is the injected pod (a new object; the input is not modified).
+	// The containers injection adds may share read-only values with each
+	// other (istio-init's resource lists are istio-proxy's) and with Patch:
+	// DeepCopy it before changing it.
 	Pod *corev1.Pod
 	// Patch turns the input pod into Pod; empty when nothing changes
 	// (e.g. re-injection of an injected pod with unchanged settings).
@@ -245,7 +248,8 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err != nil {
 		return err
 	}
-	if p.rewriteProbes() {
+	// (The probers map only when there is something to record.)
+	if p.rewriteProbes() && (len(prev.probers) > 0 || hasProbesOrHooks(pod)) {
 		probers := map[string]*prober{}
 		for i := range pod.Spec.InitContainers {
 			p.rewriteContainer(&pod.Spec.InitContainers[i], probers)
@@ -336,10 +340,14 @@ func dropNamed[T any](items []T, names []string, name func(T) string) []T {
 }
 
 // mergeByName returns tmpl followed by the items of existing not named in
-// tmpl. tmpl is a template's short list: a linear search beats a map.
+// tmpl. tmpl is a template's short list: a linear search beats a map. tmpl
+// must be the caller's own: its spare capacity, if enough, holds the result.
 func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
-	out := make([]T, 0, len(tmpl)+len(existing))
-	out = append(out, tmpl...)
+	out := tmpl
+	if cap(tmpl)-len(tmpl) < len(existing) {
+		out = make([]T, 0, len(tmpl)+len(existing))
+		out = append(out, tmpl...)
+	}
 	for _, e := range existing {
 		n := name(e)
 		if !slices.ContainsFunc(tmpl, func(t T) bool { return name(t) == n }) {

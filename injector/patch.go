@@ -61,6 +61,53 @@ func escape(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
+// memberPath is the path of key under the map at path. The keys injection
+// writes are looked up (a first injection adds half a dozen; building each
+// path costs two allocations).
+func memberPath(path, key string) string {
+	if p, ok := knownPaths[pathKey{path, key}]; ok {
+		return p
+	}
+	return path + "/" + escape(key)
+}
+
+// indexPath is the path of item i of the list at path; small indexes of
+// the lists injection changes are looked up.
+func indexPath(path string, i int) string {
+	if i < knownIndexes {
+		if p, ok := knownPaths[pathKey{path, strconv.Itoa(i)}]; ok {
+			return p
+		}
+	}
+	return path + "/" + strconv.Itoa(i)
+}
+
+type pathKey struct{ parent, member string }
+
+const knownIndexes = 8
+
+// knownPaths holds the paths of the labels and annotations injection
+// writes and of the first items of the lists it changes.
+var knownPaths = func() map[pathKey]string {
+	m := map[pathKey]string{}
+	add := func(parent string, members ...string) {
+		for _, k := range members {
+			m[pathKey{parent, k}] = parent + "/" + escape(k)
+		}
+	}
+	add("/metadata/labels", LabelTLSMode, LabelCanonicalName, LabelCanonicalRevision, LabelNetwork, "networking.istio.io/tunnel")
+	add("/metadata/annotations", AnnotationRev, AnnotationDefaultContainer, AnnotationDefaultLogsContainer, AnnotationStatus,
+		AnnotationOverrides, AnnotationInterceptionMode, AnnotationIncludeOutboundIPs, AnnotationExcludeOutboundIPs,
+		AnnotationIncludeInboundPorts, AnnotationExcludeInboundPorts, AnnotationIncludeOutboundPorts,
+		AnnotationExcludeOutboundPorts, AnnotationPromScrape, AnnotationPromPort, AnnotationPromPath)
+	for _, list := range []string{"/spec/initContainers", "/spec/containers", "/spec/volumes", "/spec/imagePullSecrets"} {
+		for i := range knownIndexes {
+			add(list, strconv.Itoa(i))
+		}
+	}
+	return m
+}()
+
 func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]string) []jsonpatch.JsonPatchOperation {
 	if len(b) == 0 {
 		if len(a) > 0 {
@@ -79,12 +126,16 @@ func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]str
 		}
 	}
 	slices.Sort(keys) // deterministic patches
-	for _, k := range keys {
+	// The values as *string from one array: a string stored in an op's
+	// interface value is an allocation each.
+	vals := make([]string, len(keys))
+	for i, k := range keys {
 		kind := "add"
 		if _, ok := a[k]; ok {
 			kind = "replace"
 		}
-		ops = append(ops, op(kind, path+"/"+escape(k), b[k]))
+		vals[i] = b[k]
+		ops = append(ops, op(kind, memberPath(path, k), &vals[i]))
 	}
 	var removed []string
 	for k := range a {
@@ -94,7 +145,7 @@ func mapOps(ops []jsonpatch.JsonPatchOperation, path string, a, b map[string]str
 	}
 	slices.Sort(removed)
 	for _, k := range removed {
-		ops = append(ops, op("remove", path+"/"+escape(k), nil))
+		ops = append(ops, op("remove", memberPath(path, k), nil))
 	}
 	return ops
 }
@@ -144,7 +195,7 @@ func namedListOps[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b [
 	}
 	// Replacements use the original indices, before any insertion.
 	for i, bi := range kept {
-		ops = item(ops, path+"/"+strconv.Itoa(i), &a[i], &b[bi])
+		ops = item(ops, indexPath(path, i), &a[i], &b[bi])
 	}
 	// Inserts in ascending final index leave every earlier index in place.
 	k := 0
@@ -153,7 +204,7 @@ func namedListOps[T any](ops []jsonpatch.JsonPatchOperation, path string, a, b [
 			k++
 			continue
 		}
-		p := path + "/" + strconv.Itoa(i)
+		p := indexPath(path, i)
 		if i == len(b)-1 && k == len(kept) && i >= len(a) {
 			p = path + "/-"
 		}
@@ -169,13 +220,19 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 	return namedListOps(ops, path, a, b, func(c *corev1.Container) string { return c.Name },
 		func(ops []jsonpatch.JsonPatchOperation, p string, x, y *corev1.Container) []jsonpatch.JsonPatchOperation {
 			// Compare with the rewritable fields masked out first (both
-			// copies in one allocation).
-			masked := &[2]corev1.Container{*x, *y}
-			for i := range masked {
-				m := &masked[i]
-				m.ReadinessProbe, m.LivenessProbe, m.StartupProbe, m.Lifecycle = nil, nil, nil, nil
+			// copies in one allocation; none when neither has them).
+			var same bool
+			if !hasRewritable(x) && !hasRewritable(y) {
+				same = equal(x, y)
+			} else {
+				masked := &[2]corev1.Container{*x, *y}
+				for i := range masked {
+					m := &masked[i]
+					m.ReadinessProbe, m.LivenessProbe, m.StartupProbe, m.Lifecycle = nil, nil, nil, nil
+				}
+				same = equal(&masked[0], &masked[1])
 			}
-			if !equal(&masked[0], &masked[1]) {
+			if !same {
 				if equal(x, defaultedContainer(y)) {
 					return ops // only API-server defaults differ (reinvocation)
 				}
@@ -186,6 +243,11 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 			ops = fieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe)
 			return fieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle)
 		})
+}
+
+// hasRewritable reports whether c has a field probe rewriting changes.
+func hasRewritable(c *corev1.Container) bool {
+	return c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil
 }
 
 // fieldOp emits the op for field (under the item at path) from a to b; the

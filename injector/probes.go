@@ -20,11 +20,24 @@ func (p *params) rewriteProbes() bool {
 	return p.annos.RewriteAppHTTPProbers.Or(*p.cfg.Values.SidecarInjectorWebhook.RewriteAppHTTPProbe)
 }
 
+// hasProbesOrHooks reports whether a container of pod has something
+// rewriteContainer may rewrite.
+func hasProbesOrHooks(pod *corev1.Pod) bool {
+	for _, cs := range [...][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if hasRewritable(&cs[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // rewriteContainer points c's httpGet/tcpSocket/grpc probes and httpGet/
 // tcpSocket lifecycle hooks at pilot-agent's status port and records the
 // originals in probers (Istio's pkg/kube/inject/app_probe.go).
 func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*prober) {
-	if c.ReadinessProbe == nil && c.LivenessProbe == nil && c.StartupProbe == nil && c.Lifecycle == nil {
+	if !hasRewritable(c) {
 		return
 	}
 	base := "/app-health/" + c.Name + "/"

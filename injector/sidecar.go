@@ -68,23 +68,28 @@ func (p *params) initContainer() *corev1.Container {
 	v := p.cfg.Values.Global
 	m := p.cfg.Mesh
 	a := p.annos
-	uid := strconv.FormatInt(p.proxyUID, 10)
+	uid := p.proxyUID
 	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
-		uid = strconv.Itoa(defaultProxyID) // the template pins it in TPROXY mode
+		uid = defaultProxyID // the template pins it in TPROXY mode
 	}
+	excluded := excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts))
+	logLevel := a.AgentLogLevel.Or(v.Logging.Level)
+	var strs stringBlock // the computed arguments, in one allocation
+	strs.grow(3*20 + len("15090,15021,") + len(excluded) + len("--log_output_level=") + len(logLevel))
+	listen, inbound, user := strs.int(int64(m.ProxyListenPort)), strs.int(int64(m.ProxyInboundListenPort)), strs.int(uid)
+	exclude, level := strs.str("15090,15021,", excluded), strs.str("--log_output_level=", logLevel)
 	args := make([]string, 0, 32) // room for the optional flags below
 	args = append(args,
 		"istio-iptables",
-		"-p", strconv.Itoa(int(m.ProxyListenPort)),
-		"-z", strconv.Itoa(int(m.ProxyInboundListenPort)),
-		"-u", uid,
+		"-p", strs.get(listen),
+		"-z", strs.get(inbound),
+		"-u", strs.get(user),
 		"-m", p.mode.String(),
 		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
 		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
 		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
-		"-d", "15090,15021,"+excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts)),
+		"-d", strings.TrimSuffix(strs.get(exclude), ","),
 	)
-	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ",")
 	// An annotation set to "" still adds the flag (Istio's template tests isset).
 	if a.IncludeOutboundPorts.Set || *v.Proxy.IncludeOutboundPorts != "" {
 		args = append(args, "-q", a.IncludeOutboundPorts.Or(*v.Proxy.IncludeOutboundPorts))
@@ -100,7 +105,7 @@ func (p *params) initContainer() *corev1.Container {
 	if a.ExcludeInterfaces.Set {
 		args = append(args, "-c", a.ExcludeInterfaces.Value)
 	}
-	args = append(args, "--log_output_level="+a.AgentLogLevel.Or(v.Logging.Level))
+	args = append(args, strs.get(level))
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
@@ -120,37 +125,64 @@ func (p *params) initContainer() *corev1.Container {
 		ImagePullPolicy: v.ImagePullPolicy,
 		Env:             metadataEnv(p.proxyCfg),
 	}
-	p.resources.DeepCopyInto(&c.Resources)
-	s := new(scalars)
+	// The proxy's resource lists, shared read-only (Result.Pod).
+	c.Resources = p.resources
+	sb := newSecurityBlock()
+	s := &sb.scalars
 	if p.cni {
 		c.Name = ValidationContainerName
-		c.SecurityContext = &corev1.SecurityContext{
+		sb.context = corev1.SecurityContext{
 			AllowPrivilegeEscalation: s.bool(false),
 			Privileged:               s.bool(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:             sb.capabilities(nil),
 			ReadOnlyRootFilesystem:   s.bool(true),
 			RunAsNonRoot:             s.bool(true),
 			RunAsUser:                s.int64(p.proxyUID),
 			RunAsGroup:               s.int64(p.proxyGID),
 		}
+		c.SecurityContext = &sb.context
 		if p.mode == meshv1alpha1.ProxyConfig_TPROXY { // as -u above: validate as the UID the rules exclude
 			c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup = ptr(int64(defaultProxyID)), ptr(int64(defaultProxyID))
 		}
 		return c
 	}
-	c.SecurityContext = &corev1.SecurityContext{
+	sb.context = corev1.SecurityContext{
 		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
 		Privileged:               s.bool(v.Proxy.Privileged),
-		Capabilities: &corev1.Capabilities{
-			Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
-			Drop: []corev1.Capability{"ALL"},
-		},
-		ReadOnlyRootFilesystem: s.bool(false),
-		RunAsGroup:             s.int64(0),
-		RunAsNonRoot:           s.bool(false),
-		RunAsUser:              s.int64(0),
+		Capabilities:             sb.capabilities(netAdminRaw),
+		ReadOnlyRootFilesystem:   s.bool(false),
+		RunAsGroup:               s.int64(0),
+		RunAsNonRoot:             s.bool(false),
+		RunAsUser:                s.int64(0),
 	}
+	c.SecurityContext = &sb.context
 	return c
+}
+
+// netAdminRaw are istio-init's added capabilities (read only).
+var netAdminRaw = []corev1.Capability{"NET_ADMIN", "NET_RAW"}
+
+// securityBlock backs one injected container's securityContext, its
+// capabilities and its pointer fields with one allocation instead of one
+// per object; every field has its own memory.
+type securityBlock struct {
+	context corev1.SecurityContext
+	caps    corev1.Capabilities
+	drop    [1]corev1.Capability
+	add     [2]corev1.Capability
+	scalars scalars
+}
+
+func newSecurityBlock() *securityBlock { return new(securityBlock) }
+
+// capabilities drops ALL and adds add (copied; nil adds none).
+func (b *securityBlock) capabilities(add []corev1.Capability) *corev1.Capabilities {
+	b.drop[0] = "ALL"
+	b.caps.Drop = b.drop[:]
+	if len(add) > 0 {
+		b.caps.Add = append(b.add[:0:len(b.add)], add...)
+	}
+	return &b.caps
 }
 
 // scalars backs the pointer fields of one container's securityContext with
@@ -182,21 +214,25 @@ func (s *scalars) int64(v int64) *int64 {
 	return n
 }
 
-// envRefs backs the valueFrom sources of istio-proxy's env (eight field and
-// resource references, two allocations each otherwise) with three arrays;
-// each env var gets its own elements. Beyond its slots it allocates.
+// envRefs backs the valueFrom sources of istio-proxy's env (six field and
+// two resource references, two allocations each otherwise) with one
+// allocation; each env var gets its own elements. Beyond its slots it
+// allocates.
 type envRefs struct {
 	srcs   []corev1.EnvVarSource
 	fields []corev1.ObjectFieldSelector
 	res    []corev1.ResourceFieldSelector
+	block  struct {
+		srcs   [8]corev1.EnvVarSource
+		fields [6]corev1.ObjectFieldSelector
+		res    [2]corev1.ResourceFieldSelector
+	}
 }
 
-func newEnvRefs(fields, resources int) *envRefs {
-	return &envRefs{
-		srcs:   make([]corev1.EnvVarSource, fields+resources),
-		fields: make([]corev1.ObjectFieldSelector, fields),
-		res:    make([]corev1.ResourceFieldSelector, resources),
-	}
+func newEnvRefs() *envRefs {
+	r := new(envRefs)
+	r.srcs, r.fields, r.res = r.block.srcs[:], r.block.fields[:], r.block.res[:]
+	return r
 }
 
 func (r *envRefs) source() *corev1.EnvVarSource {
@@ -232,6 +268,48 @@ func (r *envRefs) resource(name, res string) corev1.EnvVar {
 	src := r.source()
 	src.ResourceFieldRef = sel
 	return corev1.EnvVar{Name: name, ValueFrom: src}
+}
+
+// stringBlock builds a few short strings in one buffer, so they share one
+// allocation (strings.Builder.String does not copy): str and int append a
+// string and return its index for get. Size it with grow first, or the
+// first str may allocate a buffer too small for the rest.
+type stringBlock struct {
+	b    strings.Builder
+	ends [8]int
+	n    int
+}
+
+func (s *stringBlock) grow(n int) { s.b.Grow(n) }
+
+func (s *stringBlock) str(a, b string) int {
+	if s.b.Cap() == 0 {
+		s.b.Grow(128)
+	}
+	s.b.WriteString(a)
+	s.b.WriteString(b)
+	return s.end()
+}
+
+func (s *stringBlock) int(v int64) int {
+	var digits [20]byte
+	s.b.Write(strconv.AppendInt(digits[:0], v, 10))
+	return s.end()
+}
+
+func (s *stringBlock) end() int {
+	s.ends[s.n] = s.b.Len()
+	s.n++
+	return s.n - 1
+}
+
+// get returns string i; the buffer is never written again at its offsets.
+func (s *stringBlock) get(i int) string {
+	start := 0
+	if i > 0 {
+		start = s.ends[i-1]
+	}
+	return s.b.String()[start:s.ends[i]]
 }
 
 func metadataEnv(pc *meshv1alpha1.ProxyConfig) []corev1.EnvVar {
@@ -270,8 +348,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The proxy takes the resources resolved for this request; the init
-	// container got a copy.
+	// The resources resolved for this request (istio-init shares them).
 	c.Resources = p.resources
 	if p.native {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
@@ -311,16 +388,18 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 			Command: []string{"pilot-agent", "request", "--debug-port=" + strconv.Itoa(int(p.statusPort)), "POST", "drain"}}}}
 	}
-	s := new(scalars)
-	sc := &corev1.SecurityContext{
+	sb := newSecurityBlock()
+	s := &sb.scalars
+	sb.context = corev1.SecurityContext{
 		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
 		Privileged:               s.bool(v.Proxy.Privileged),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		Capabilities:             sb.capabilities(nil),
 		ReadOnlyRootFilesystem:   s.bool(true),
 		RunAsGroup:               s.int64(p.proxyGID),
 		RunAsNonRoot:             s.bool(true),
 		RunAsUser:                s.int64(p.proxyUID),
 	}
+	sc := &sb.context
 	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
 	netBind := p.annos.CapNetBindService
 	if tproxy || netBind {
@@ -366,13 +445,19 @@ func (p *params) agentContainer(pod *corev1.Pod, role string) (*corev1.Container
 // agentArgs are pilot-agent's arguments for role (sidecar or router).
 func (p *params) agentArgs(role string) []string {
 	v := p.cfg.Values.Global
-	args := []string{
+	var strs stringBlock // the computed arguments, in one allocation
+	domain := strs.str("$(POD_NAMESPACE).svc.", v.Proxy.ClusterDomain)
+	proxyLevel := strs.str("--proxyLogLevel=", p.annos.LogLevel.Or(v.Proxy.LogLevel))
+	componentLevel := strs.str("--proxyComponentLogLevel=", p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel))
+	agentLevel := strs.str("--log_output_level=", p.annos.AgentLogLevel.Or(v.Logging.Level))
+	args := make([]string, 0, 9)
+	args = append(args,
 		"proxy", role,
-		"--domain", "$(POD_NAMESPACE).svc." + v.Proxy.ClusterDomain,
-		"--proxyLogLevel=" + p.annos.LogLevel.Or(v.Proxy.LogLevel),
-		"--proxyComponentLogLevel=" + p.annos.ComponentLogLevel.Or(v.Proxy.ComponentLogLevel),
-		"--log_output_level=" + p.annos.AgentLogLevel.Or(v.Logging.Level),
-	}
+		"--domain", strs.get(domain),
+		strs.get(proxyLevel),
+		strs.get(componentLevel),
+		strs.get(agentLevel),
+	)
 	if v.LogAsJSON {
 		args = append(args, "--log_as_json")
 	}
@@ -407,7 +492,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 			appNames = append(appNames, n)
 		}
 	}
-	refs := newEnvRefs(6, 2)
+	refs := newEnvRefs()
 	env = append(env,
 		corev1.EnvVar{Name: "PILOT_CERT_PROVIDER", Value: v.PilotCertProvider},
 		corev1.EnvVar{Name: "CA_ADDR", Value: caAddr},
@@ -635,7 +720,8 @@ func (p *params) checkUserMounts(podVols, injectedVols []corev1.Volume) error {
 func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	v := p.cfg.Values.Global
 	src := new(volumeSources) // the sources below, allocated together
-	vs := make([]corev1.Volume, 0, 12+len(p.annos.UserVolumes))
+	// Room for the pod's own volumes too: apply merges them in place.
+	vs := make([]corev1.Volume, 0, maxInjectedVolumes+len(p.annos.UserVolumes)+len(pod.Spec.Volumes))
 	vs = append(vs,
 		corev1.Volume{Name: "workload-socket"},
 		corev1.Volume{Name: "credential-socket"},
@@ -694,6 +780,12 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 	}
 	return vs, nil
 }
+
+// maxInjectedVolumes is the most volumes volumes injects besides the
+// userVolume ones: three sockets and certificate directories, a custom
+// bootstrap, istio-envoy, istio-data, istio-podinfo, istio-token, the CA
+// certificate and CRL, and the mTLS certificates.
+const maxInjectedVolumes = 11
 
 // volumeSources backs the sources of the injected volumes: a dozen small
 // objects every injection needs, in one allocation instead of one each.

@@ -275,6 +275,9 @@ func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 		// controller-runtime logs the response message at V(5): redact it.
 		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return crLog },
 		WithContextFunc: func(ctx context.Context, r *http.Request) context.Context {
+			if r.URL.Path == InjectPath {
+				return ctx // no URL parameters (pathFrom: ""), and no allocation
+			}
 			return context.WithValue(ctx, pathKey{}, r.URL.Path)
 		},
 	}

@@ -2,8 +2,13 @@ package webhook
 
 import (
 	"bytes"
+	"encoding"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	jsoniter "github.com/json-iterator/go"
@@ -11,13 +16,14 @@ import (
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // patchJSON encodes the injection patch. It writes what encoding/json writes
 // for these types (jsonpatch.Operation.MarshalJSON is the reference, see
-// TestEncodePatchMatchesJSONPatch), but the maps and quantities of a pod,
-// which jsoniter and encoding/json encode with several allocations each, go
-// through patchEncoders.
+// TestEncodePatchMatchesJSONPatch), but the strings, maps, quantities and
+// int-or-strings of a pod, which jsoniter and encoding/json encode with
+// allocations or byte by byte, go through patchEncoders.
 var patchJSON = func() jsoniter.API {
 	api := jsoniter.Config{EscapeHTML: true, SortMapKeys: true}.Froze()
 	api.RegisterExtension(&patchEncoders{})
@@ -40,15 +46,13 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 			s.WriteMore()
 		}
 		s.WriteObjectStart()
-		s.WriteObjectField("op")
-		s.WriteString(op.Operation)
-		s.WriteMore()
-		s.WriteObjectField("path")
-		s.WriteString(op.Path)
+		s.WriteRaw(`"op":`)
+		writeString(s, op.Operation)
+		s.WriteRaw(`,"path":`)
+		writeString(s, op.Path)
 		if op.Value != nil || op.Operation == "add" || op.Operation == "replace" {
-			s.WriteMore()
-			s.WriteObjectField("value")
-			s.WriteVal(op.Value)
+			s.WriteRaw(`,"value":`)
+			writeValue(s, op.Value)
 		}
 		s.WriteObjectEnd()
 	}
@@ -59,8 +63,119 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 	return bytes.Clone(s.Buffer()), nil
 }
 
-// patchEncoders encodes string maps (labels, annotations), resource lists
-// and quantities without per-entry allocations.
+// writeValue writes an op's value. A pointer to a struct (a container,
+// volume or probe) is encoded through its element's encoder: jsoniter's own
+// pointer encoder allocates a box for every pointer it writes.
+func writeValue(s *jsoniter.Stream, v any) {
+	switch v := v.(type) {
+	case map[string]string:
+		writeStringMap(s, v)
+		return
+	case string:
+		writeString(s, v)
+		return
+	case *string: // label and annotation values (injector.CreatePatch)
+		if v == nil {
+			s.WriteNil()
+		} else {
+			writeString(s, *v)
+		}
+		return
+	}
+	// (reflect2's slice and map types implement PtrType too.)
+	if t, ok := reflect2.TypeOf(v).(reflect2.PtrType); ok && t.Kind() == reflect.Ptr && !t.Elem().LikePtr() {
+		p := reflect2.PtrOf(v)
+		if p == nil {
+			s.WriteNil()
+			return
+		}
+		patchJSON.EncoderOf(t.Elem()).Encode(p, s)
+		return
+	}
+	s.WriteVal(v)
+}
+
+// writeString writes str quoted and escaped exactly as encoding/json does
+// (its internal/jsonwire AppendQuote with encoding/json's HTML and
+// JavaScript escaping): runs that need no escaping are copied whole, where
+// jsoniter appends byte by byte and also escapes differently (\u0008 for
+// \b, \ufffd for invalid UTF-8, which encoding/json replaces with the
+// character itself).
+func writeString(s *jsoniter.Stream, str string) {
+	buf := append(s.Buffer(), '"')
+	start, i := 0, 0
+	for {
+		i += plainLen(str[i:])
+		if i == len(str) {
+			break
+		}
+		if c := str[i]; c < utf8.RuneSelf {
+			buf = appendEscapedASCII(append(buf, str[start:i]...), c)
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(str[i:])
+		switch {
+		case r == utf8.RuneError && n == 1: // invalid UTF-8
+			buf = append(append(buf, str[start:i]...), "\uFFFD"...)
+		case r == '\u2028' || r == '\u2029':
+			buf = append(append(buf, str[start:i]...), `\u202`...)
+			buf = append(buf, hexDigits[r&0xf])
+		default:
+			i += n
+			continue
+		}
+		i += n
+		start = i
+	}
+	s.SetBuffer(append(append(buf, str[start:]...), '"'))
+}
+
+// plainLen is the length of the prefix of s that encoding/json copies
+// unescaped (plainJSON).
+func plainLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !plainJSON[s[i]] {
+			return i
+		}
+	}
+	return len(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscapedASCII is encoding/json's escape of an ASCII byte.
+func appendEscapedASCII(buf []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(buf, '\\', c)
+	case '\b':
+		return append(buf, `\b`...)
+	case '\f':
+		return append(buf, `\f`...)
+	case '\n':
+		return append(buf, `\n`...)
+	case '\r':
+		return append(buf, `\r`...)
+	case '\t':
+		return append(buf, `\t`...)
+	}
+	return append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// plainJSON marks the ASCII bytes encoding/json copies unescaped: printable
+// ones except the quote, the backslash and the HTML characters <, > and &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// patchEncoders encodes strings, string maps (labels, annotations),
+// resource lists, quantities and int-or-strings without per-entry
+// allocations.
 type patchEncoders struct{ jsoniter.DummyExtension }
 
 var (
@@ -68,6 +183,8 @@ var (
 	quantityPtrType  = reflect.TypeFor[*resource.Quantity]()
 	stringMapType    = reflect.TypeFor[map[string]string]()
 	resourceListType = reflect.TypeFor[corev1.ResourceList]()
+	intOrStringType  = reflect.TypeFor[intstr.IntOrString]()
+	intOrStringPtr   = reflect.TypeFor[*intstr.IntOrString]()
 )
 
 func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
@@ -80,8 +197,74 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 		return stringMapEncoder{}
 	case resourceListType:
 		return resourceListEncoder{}
+	case intOrStringType:
+		return intOrStringEncoder{}
+	case intOrStringPtr:
+		return &jsoniter.OptionalEncoder{ValueEncoder: intOrStringEncoder{}}
+	}
+	if plainString(typ.Type1()) { // named string types (Protocol, PullPolicy, ...)
+		return stringEncoder{}
 	}
 	return nil
+}
+
+// DecorateEncoder replaces the HTML-escaping string encoder the config
+// installs for the plain string type, which takes precedence over
+// CreateEncoder.
+func (*patchEncoders) DecorateEncoder(typ reflect2.Type, enc jsoniter.ValEncoder) jsoniter.ValEncoder {
+	if plainString(typ.Type1()) {
+		return stringEncoder{}
+	}
+	return enc
+}
+
+// plainString reports whether encoding/json writes values of t as quoted
+// strings: string kinds, except json.Number, which is a number (the generic
+// path's ops hold them: gomodules jsonpatch decodes with UseNumber), and
+// types with their own JSON or text form. (jsoniter.Number is a plain
+// string to encoding/json, unlike to jsoniter.)
+func plainString(t reflect.Type) bool {
+	if t.Kind() != reflect.String || t == jsonNumberType {
+		return false
+	}
+	for _, t := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	jsonNumberType    = reflect.TypeFor[json.Number]()
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// stringEncoder writes any string-kinded value with writeString.
+type stringEncoder struct{}
+
+func (stringEncoder) IsEmpty(ptr unsafe.Pointer) bool { return len(*(*string)(ptr)) == 0 }
+
+func (stringEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) { writeString(s, *(*string)(ptr)) }
+
+// intOrStringEncoder writes intstr.IntOrString.MarshalJSON's output (which
+// encodes its number or string with encoding/json, one allocation each).
+type intOrStringEncoder struct{}
+
+// IsEmpty is false: encoding/json never omits a struct value.
+func (intOrStringEncoder) IsEmpty(unsafe.Pointer) bool { return false }
+
+func (intOrStringEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
+	v := (*intstr.IntOrString)(ptr)
+	switch v.Type {
+	case intstr.Int:
+		s.WriteInt32(v.IntVal)
+	case intstr.String:
+		writeString(s, v.StrVal)
+	default:
+		s.Error = fmt.Errorf("impossible IntOrString.Type %d", v.Type)
+	}
 }
 
 // quantityEncoder writes resource.Quantity.MarshalJSON's output.
@@ -97,12 +280,40 @@ func (quantityEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 // writeQuantity writes q's canonical form, quoted, formatting it straight
 // into the stream's spare capacity (Quantity.String would allocate it).
 func writeQuantity(s *jsoniter.Stream, q *resource.Quantity) {
-	s.WriteRaw(`"`)
-	buf := s.Buffer()
-	number, suffix := q.CanonicalizeBytes(buf[len(buf):])
-	s.SetBuffer(append(append(buf, number...), suffix...))
-	s.WriteRaw(`"`)
+	buf := append(s.Buffer(), '"')
+	if v, ok := q.AsInt64(); ok && q.Format == resource.BinarySI && (v <= -1024 || v >= 1024) {
+		buf = appendBinarySI(buf, v)
+	} else {
+		number, suffix := q.CanonicalizeBytes(buf[len(buf):])
+		buf = append(append(buf, number...), suffix...)
+	}
+	s.SetBuffer(append(buf, '"'))
 }
+
+// appendBinarySI appends the canonical BinarySI form of the integer v (at
+// least 1024 in magnitude) as Quantity.CanonicalizeBytes writes it (the
+// largest power of 1024 that divides v as the suffix), without the
+// allocation it makes there (Quantity.AsScale boxes the value): "128Mi" and
+// "1Gi" are every proxy's memory request and limit.
+func appendBinarySI(buf []byte, v int64) []byte {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	e := 0
+	for v >= 1024 && v%1024 == 0 {
+		v /= 1024
+		e++
+	}
+	if neg {
+		v = -v
+	}
+	return append(strconv.AppendInt(buf, v, 10), binarySuffixes[e]...)
+}
+
+// binarySuffixes are the BinarySI suffixes by power of 1024 (an int64 has
+// at most six factors of 1024).
+var binarySuffixes = [...]string{"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 // stringMapEncoder writes a map[string]string in key order, as encoding/json does.
 type stringMapEncoder struct{}
@@ -110,7 +321,10 @@ type stringMapEncoder struct{}
 func (stringMapEncoder) IsEmpty(ptr unsafe.Pointer) bool { return len(*(*map[string]string)(ptr)) == 0 }
 
 func (stringMapEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
-	m := *(*map[string]string)(ptr)
+	writeStringMap(s, *(*map[string]string)(ptr))
+}
+
+func writeStringMap(s *jsoniter.Stream, m map[string]string) {
 	if m == nil {
 		s.WriteNil()
 		return
@@ -126,8 +340,9 @@ func (stringMapEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 		if i > 0 {
 			s.WriteMore()
 		}
-		s.WriteObjectField(k)
-		s.WriteString(m[k])
+		writeString(s, k)
+		s.WriteRaw(":")
+		writeString(s, m[k])
 	}
 	s.WriteObjectEnd()
 }
@@ -156,7 +371,8 @@ func (resourceListEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
 		if i > 0 {
 			s.WriteMore()
 		}
-		s.WriteObjectField(string(k))
+		writeString(s, string(k))
+		s.WriteRaw(":")
 		q := m[k]
 		writeQuantity(s, &q)
 	}

@@ -2,17 +2,23 @@ package webhook
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	jsoniter "github.com/json-iterator/go"
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
 // TestEncodePatchMatchesJSONPatch checks encodePatch byte for byte against
@@ -47,43 +53,168 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 	odd.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2000m"), "example.com/gpu": resource.MustParse("1")}
 	odd.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptrTo(resource.MustParse("1Gi"))}}}}
 	pods["odd"] = odd
+	// No labels or annotations (whole maps are added) and strings, named
+	// strings and int-or-strings with characters encoding/json escapes.
+	html := testPod(0)
+	html.Labels = nil
+	html.GenerateName = "a<b>&c\u2028-"
+	html.Spec.Containers[0].Name = "app<&>"
+	html.Spec.Containers[0].Image = "example.com/a<b>&c"
+	html.Spec.Containers[0].ImagePullPolicy = "<&>"
+	html.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Path: "/a&b", Port: intstr.FromString("h<p")}}}
+	pods["html"] = html
 
-	// The golden pods include privileged annotations their values allow.
-	cfg := config.Default()
-	cfg.Values.Meshguard.AllowPrivilegedOverrides = true
-	for name, pod := range pods {
-		t.Run(name, func(t *testing.T) {
-			res, err := injector.Inject(pod, "app", cfg, injector.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Re-injection as native sidecars: replace and remove ops.
-			again, err := injector.Inject(res.Pod, "app", cfg, injector.Options{NativeSidecars: ptrTo(true)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Patch) == 0 {
-				t.Fatal("no ops: the case tests nothing")
-			}
-			for _, patch := range [][]jsonpatch.JsonPatchOperation{res.Patch, again.Patch} {
-				if len(patch) == 0 {
-					continue // e.g. already native, or the gateway (no native form)
-				}
-				want, err := json.Marshal(patch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := encodePatch(patch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(got) != string(want) {
-					t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
-				}
-			}
-		})
+	// The typed path, and the generic one (templates rendered, the patch a
+	// gomodules jsonpatch diff whose numbers are json.Number) on Istio's
+	// default install. The golden pods include privileged annotations their
+	// values allow.
+	typed := config.Default()
+	c, v, m := conformance.IstioInstall(t)
+	generic, err := config.LoadInputData(c, v, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic.Templates.AlwaysGeneric = true
+	for path, cfg := range map[string]*config.Snapshot{"typed": typed, "generic": generic} {
+		cfg.Values.Meshguard.AllowPrivilegedOverrides = true
+		for name, pod := range pods {
+			t.Run(path+"/"+name, func(t *testing.T) {
+				testEncodePatch(t, cfg, pod)
+			})
+		}
 	}
 	if got, err := encodePatch(nil); got != nil || err != nil {
 		t.Fatalf("no ops: %q, %v", got, err)
+	}
+}
+
+// testEncodePatch compares encodePatch with encoding/json on the patches
+// that inject pod and re-inject the result as native sidecars.
+func testEncodePatch(t *testing.T, cfg *config.Snapshot, pod *corev1.Pod) {
+	res, err := injector.Inject(pod, "app", cfg, injector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Re-injection as native sidecars: replace and remove ops.
+	again, err := injector.Inject(res.Pod, "app", cfg, injector.Options{NativeSidecars: ptrTo(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Patch) == 0 {
+		t.Fatal("no ops: the case tests nothing")
+	}
+	for _, patch := range [][]jsonpatch.JsonPatchOperation{res.Patch, again.Patch} {
+		if len(patch) == 0 {
+			continue // e.g. already native, or the gateway (no native form)
+		}
+		want, err := json.Marshal(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodePatch(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// TestWriteQuantityMatchesMarshalJSON: the patch encoder's quantities are
+// resource.Quantity.MarshalJSON's bytes, in every format and around the
+// BinarySI shortcut's bounds (parsed ones may carry their input as the
+// cached string MarshalJSON writes; constructed ones are formatted).
+func TestWriteQuantityMatchesMarshalJSON(t *testing.T) {
+	var qs []resource.Quantity
+	for _, in := range []string{"0", "1", "100m", "2000m", "0.5", "1e3", "1k", "1M", "1023", "1024", "1025", "-1024", "-1025",
+		"1Ki", "1023Ki", "1025Ki", "128Mi", "1Gi", "1.5Gi", "-2Gi", "1024Mi", "1536Mi", "1024000m", "8Ei", "7Ei",
+		"9223372036854775807", "1Pi", "1000Ti", "0.1Ki", "123456789012345678901234567890"} {
+		qs = append(qs, resource.MustParse(in))
+	}
+	for _, v := range []int64{0, 1, 1023, 1024, 1025, -1023, -1024, -1025, 1536, 1 << 20, 3 << 30, 1 << 62, -(1 << 62),
+		math.MaxInt64, math.MinInt64, 1000, 1 << 40 * 1000} {
+		qs = append(qs, *resource.NewQuantity(v, resource.BinarySI), *resource.NewQuantity(v, resource.DecimalSI),
+			*resource.NewMilliQuantity(v, resource.BinarySI), *resource.NewScaledQuantity(v, 3))
+	}
+	for _, q := range qs {
+		want, err := q.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := patchJSON.BorrowStream(nil)
+		writeQuantity(s, &q)
+		got := string(s.Buffer())
+		patchJSON.ReturnStream(s)
+		if got != string(want) {
+			t.Errorf("%#v: wrote %s, MarshalJSON %s", q, got, want)
+		}
+	}
+}
+
+// TestWriteStringMatchesEncodingJSON: the patch encoder's strings are
+// encoding/json's bytes, escapes included (HTML characters, control
+// characters with and without short forms, U+2028/U+2029, invalid and
+// valid multi-byte UTF-8), for fixed cases and random strings.
+func TestWriteStringMatchesEncodingJSON(t *testing.T) {
+	cases := []string{"", "plain", `"quoted" \ back`, "<a&b>", "\b\f\n\r\t\x00\x01\x1f\x7f", "\u2028\u2029\u2027\u202a",
+		"\xff", "a\xc3", "\xe2\x80", "\ufffd", "héllo wörld €", "\U0001F600", "\xed\xa0\x80"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+			if rng.IntN(8) != 0 { // mostly ASCII, escapes among it
+				const alphabet = "abcdefgh0123456789-./:a<>&\"\\\n\x01\x1f\x7f\xe2\x80\xa8"
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	for _, in := range cases {
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := patchJSON.BorrowStream(nil)
+		writeString(s, in)
+		got := string(s.Buffer())
+		patchJSON.ReturnStream(s)
+		if got != string(want) {
+			t.Errorf("%q: wrote %s, encoding/json %s", in, got, want)
+		}
+	}
+}
+
+// upperString is a string type with its own JSON form.
+type upperString string
+
+func (u upperString) MarshalJSON() ([]byte, error) { return json.Marshal(strings.ToUpper(string(u))) }
+
+// TestEncodePatchGenericValues: the generic path's ops (gomodules jsonpatch
+// diffs decoded with UseNumber: json.Number, maps, slices, nil) and string
+// types with their own JSON form encode as encoding/json encodes them.
+func TestEncodePatchGenericValues(t *testing.T) {
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/containers/0/ports/0/containerPort", Value: json.Number("8080")},
+		{Operation: "add", Path: "/spec/containers/1", Value: map[string]any{"name": "istio-proxy", "ports": []any{
+			map[string]any{"containerPort": json.Number("15090"), "protocol": "TCP"}}, "ratio": json.Number("2.5"), "x": nil, "b": true}},
+		{Operation: "replace", Path: "/metadata/labels/a~1b", Value: upperString("<v>")},
+		{Operation: "add", Path: "/x", Value: []upperString{"a"}},
+		{Operation: "add", Path: "/y", Value: jsoniter.Number("7")},
+		{Operation: "add", Path: "/z", Value: nil},
+		{Operation: "remove", Path: "/metadata/annotations/k"},
+	}
+	want, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := encodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
 }
