@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -71,35 +70,13 @@ func refRequest(r authzref.Request) *Request {
 		SrcIP: r.SrcIP, RemoteIP: r.SrcIP, DstIP: r.Dest.IP, DstPort: r.DstPort,
 		Method: r.Method, Path: r.Path, Host: strings.ToLower(r.Host), Headers: r.Headers}
 	if r.JWT != nil {
-		claims := map[string]any{"iss": r.JWT.Iss, "sub": r.JWT.Sub}
-		for k, v := range r.JWT.Claims {
-			claims[k] = structValue(v)
-		}
-		s, err := structpb.NewStruct(claims)
+		s, err := r.JWT.Payload()
 		if err != nil {
 			panic(err)
 		}
 		out.JWT = s
 	}
 	return out
-}
-
-func structValue(v any) any {
-	switch x := v.(type) {
-	case []string:
-		out := make([]any, len(x))
-		for i, s := range x {
-			out[i] = s
-		}
-		return out
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range x {
-			out[k] = structValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 // gwRequest: GenerateSet's ALLOW policies admit the ingress gateway's GET

@@ -59,11 +59,7 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		a.Request = &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: r.Method, Path: r.Path, Host: r.Host, Headers: h}}
 		if r.JWT != nil {
-			claims := map[string]any{"iss": r.JWT.Iss, "sub": r.JWT.Sub}
-			for k, v := range r.JWT.Claims {
-				claims[k] = jsonValue(v)
-			}
-			payload, err := structpb.NewStruct(claims)
+			payload, err := r.JWT.Payload()
 			if err != nil {
 				panic(err)
 			}
@@ -72,23 +68,4 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		}
 	}
 	return &authv3.CheckRequest{Attributes: a}
-}
-
-// jsonValue turns []string into []any for structpb, recursively.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []string:
-		out := make([]any, len(x))
-		for i, s := range x {
-			out[i] = s
-		}
-		return out
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range x {
-			out[k] = jsonValue(e)
-		}
-		return out
-	}
-	return v
 }
