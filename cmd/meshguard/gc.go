@@ -104,11 +104,20 @@ type gcTuner struct {
 
 type gcSentinel struct{ _ *int } // a pointer, so it is not a tiny allocation
 
-// startGCTuner starts the tuner; release returns free memory to the OS
-// (debug.FreeOSMemory), adjusted (tests; may be nil) sees every GOGC set.
+// activeTuner is the process's one tuner: GOGC is process-wide, so two
+// tuners (a second server started in the same process, a test after a
+// server) would overwrite each other's setting after every collection.
+var activeTuner atomic.Pointer[gcTuner]
+
+// startGCTuner starts the tuner, stopping the one running before it;
+// release returns free memory to the OS (debug.FreeOSMemory), adjusted
+// (tests; may be nil) sees every GOGC set.
 func startGCTuner(headroom uint64, release func(), adjusted func(int)) *gcTuner {
 	t := &gcTuner{headroom: headroom, adjusted: adjusted, release: release,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	if old := activeTuner.Swap(t); old != nil {
+		old.stop()
+	}
 	t.arm()
 	return t
 }

@@ -183,3 +183,26 @@ func TestGCTunerReleasesAfterShrink(t *testing.T) {
 	}
 	t.Fatal("no release after the live heap shrank by 96 MiB with a 32 MiB headroom")
 }
+
+// TestOneGCTunerPerProcess: a second tuner (a server started after another
+// in the same process) stops the first, which would otherwise set GOGC from
+// its own headroom after every collection.
+func TestOneGCTunerPerProcess(t *testing.T) {
+	prev := debug.SetGCPercent(serverGCPercent)
+	defer debug.SetGCPercent(prev)
+	firstSaw := make(chan int, 64)
+	first := startGCTuner(1<<40, func() {}, func(p int) { firstSaw <- p })
+	second := startGCTuner(48<<20, func() {}, nil)
+	defer second.stop()
+	if !first.stopped.Load() {
+		t.Fatal("the first tuner still runs after a second one started")
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+	select {
+	case p := <-firstSaw:
+		t.Fatalf("the stopped tuner set GOGC to %d", p)
+	default:
+	}
+}
