@@ -79,12 +79,15 @@ func (r *Reloader) Run(ctx context.Context, trigger <-chan struct{}, debounce ti
 	reload.Debounce(ctx, trigger, debounce, func() { _ = r.Reload(ctx) })
 }
 
-// DirLoader loads a policy directory plus optional user Rego directory.
+// DirLoader loads a policy directory plus optional user Rego directory;
+// documents unchanged since its last load are not decoded again
+// (policy.DirLoader).
 func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
+	dir := new(policy.DirLoader)
 	return func(context.Context) (*policy.Set, error) {
 		set := &policy.Set{UserModules: map[string]string{}}
 		if policyDir != "" {
-			s, warnings, err := policy.LoadDir(policyDir)
+			s, warnings, err := dir.Load(policyDir)
 			if err != nil {
 				return nil, err
 			}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -119,8 +121,8 @@ func BenchmarkCompile10k(b *testing.B) {
 // BenchmarkRebuild10k: one reload of a 10,000-policy set after one policy
 // changed (alternately renamed and back, so every iteration is a change
 // against the snapshot before it), as `authz serve` does it. dir: the
-// policy-directory path (every document decoded again, AddYAML, CompileNext
-// on the current snapshot); api: API-server objects (UID and
+// policy-directory path (one file rewritten, DirLoader.Load decoding the
+// changed document, CompileNext on the current snapshot); api: API-server objects (UID and
 // resourceVersion, the changed one with a new resourceVersion).
 func BenchmarkRebuild10k(b *testing.B) {
 	ctx := context.Background()
@@ -140,13 +142,16 @@ func BenchmarkRebuild10k(b *testing.B) {
 		if bytes.Equal(variant[0], variant[1]) {
 			b.Fatal("rename not applied")
 		}
+		dir := b.TempDir()
+		loader := new(DirLoader)
 		load := func(i int) *Set {
 			docs[7] = variant[i%2]
-			set := &Set{}
-			for j, d := range docs {
-				if _, err := set.AddYAML(fmt.Sprintf("p%d.yaml", j), d); err != nil {
-					b.Fatal(err)
-				}
+			if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), bytes.Join(docs, []byte("---\n")), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			set, _, err := loader.Load(dir)
+			if err != nil {
+				b.Fatal(err)
 			}
 			return set
 		}

@@ -127,8 +127,31 @@ type Document struct {
 // Split reads a multi-document YAML (or JSON) stream. A parse error in one
 // document is reported on that document; the others are still returned.
 func Split(data []byte) ([]Document, error) {
+	raws, err := SplitRaw(data)
+	docs := make([]Document, len(raws))
+	for i, r := range raws {
+		docs[i] = Document{Index: r.Index, Err: r.Err}
+		if r.Err == nil {
+			docs[i].Object, docs[i].Err = Decode(r.Raw)
+		}
+	}
+	return docs, err
+}
+
+// RawDocument is one non-empty document of a stream, not yet decoded.
+type RawDocument struct {
+	Index int    // 0-based position among the stream's non-empty documents
+	Raw   []byte // the document's bytes (a sub-slice of the stream)
+	Err   error  // the document is over MaxDocumentBytes
+}
+
+// SplitRaw cuts a multi-document stream into its non-empty documents
+// (comment-only documents are empty) without decoding them: callers that
+// remember what a document decoded to (the policy directory's reload) decode
+// only the documents they have not seen.
+func SplitRaw(data []byte) ([]RawDocument, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs []Document
+	var docs []RawDocument
 	for i := 0; ; i++ {
 		raw, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -137,31 +160,34 @@ func Split(data []byte) ([]Document, error) {
 		if err != nil {
 			return docs, fmt.Errorf("reading document %d: %w", i, err)
 		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+		if onlyComments(raw) {
 			i--
 			continue
 		}
 		if len(raw) > MaxDocumentBytes {
-			docs = append(docs, Document{Index: i, Err: fmt.Errorf("%w: document of %d bytes is over the %d-byte limit of one object (the API server's request limit)", ErrTooLarge, len(raw), MaxDocumentBytes)})
+			docs = append(docs, RawDocument{Index: i, Err: fmt.Errorf("%w: document of %d bytes is over the %d-byte limit of one object (the API server's request limit)", ErrTooLarge, len(raw), MaxDocumentBytes)})
 			continue
 		}
-		obj, err := Decode(raw)
-		docs = append(docs, Document{Index: i, Object: obj, Err: err})
+		docs = append(docs, RawDocument{Index: i, Raw: raw})
 	}
 	return docs, nil
 }
 
-// stripComments drops whole-line YAML comments so comment-only documents are skipped.
-func stripComments(b []byte) []byte {
-	var out bytes.Buffer
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '#' {
-			continue
+// onlyComments: every line of b is blank or a whole-line YAML comment, so
+// the document is empty.
+func onlyComments(b []byte) bool {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
 		}
-		out.Write(line)
-		out.WriteByte('\n')
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			return false
+		}
 	}
-	return out.Bytes()
+	return true
 }
 
 // IsList reports whether obj is a list document: kind "List" or any kind
