@@ -14,7 +14,8 @@
 //   - memory: RSS (VmRSS, peak VmHWM) and live heap (GODEBUG=gctrace=1) of
 //     each meshguard server, and swaps of a 10,000-policy snapshot under
 //     load: time from the file write to the first answer from the new
-//     snapshot, and the slowest request during the swap against the p99.
+//     snapshot, and the p99 and slowest request during the swap against
+//     the same in an equally long window just before the write.
 //
 // It is test tooling: nothing under cmd/meshguard imports it.
 package main
@@ -382,6 +383,15 @@ func (s *server) hasExited() bool {
 const swappedName = "p-0-swapped"
 
 func writePolicies(dir string, n int, alt bool) error {
+	b, err := renderPolicies(n, alt)
+	if err != nil {
+		return err
+	}
+	return installPolicies(dir, b)
+}
+
+// renderPolicies is the policy file for n policies (alt: ns-0/p-0 renamed).
+func renderPolicies(n int, alt bool) ([]byte, error) {
 	set := bench.Set(n)
 	var buf bytes.Buffer
 	for _, ap := range set.AuthorizationPolicies {
@@ -392,7 +402,7 @@ func writePolicies(dir string, n int, alt bool) error {
 		ap.CreationTimestamp.Time = ap.CreationTimestamp.Time.UTC()
 		b, err := yaml.Marshal(ap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		buf.Write(b)
 		buf.WriteString("---\n")
@@ -400,14 +410,19 @@ func writePolicies(dir string, n int, alt bool) error {
 	for _, p := range set.Pods {
 		b, err := yaml.Marshal(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		buf.Write(b)
 		buf.WriteString("---\n")
 	}
-	// Written beside the directory and renamed in: the watcher never sees a partial file.
+	return buf.Bytes(), nil
+}
+
+// installPolicies writes the file beside the directory and renames it in:
+// the watcher never sees a partial file.
+func installPolicies(dir string, b []byte) error {
 	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp")
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, "policies.yaml"))
@@ -420,6 +435,10 @@ func check(ctx context.Context, addr string) (string, error) {
 		return "", err
 	}
 	defer conn.Close()
+	return checkOn(ctx, conn)
+}
+
+func checkOn(ctx context.Context, conn *grpc.ClientConn) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, bench.LoadRequest())
@@ -643,15 +662,39 @@ type swapResult struct {
 	seconds      float64 // file written → first answer from the new snapshot
 	during       int     // requests started during the swap
 	p99, slowest float64 // ms, of those requests
+	// The same figures for the requests of an equally long window of the same
+	// load just before the write (steadyN: how many; fewer when the swap took
+	// longer than the time the load ran before it).
+	steadyN                  int
+	steadyP99, steadySlowest float64
 }
+
+// swapPreload is how long the load runs before the file is written: the
+// steady window the swap is compared with is as long as the swap, up to this.
+const swapPreload = 4 * time.Second
 
 // swap rewrites the largest server's policies (alternating ns-0/p-0) under a
 // concurrency-2 ghz load and measures how long until the new snapshot
-// answers, and the latencies of the requests started meanwhile.
+// answers, and the latencies of the requests started meanwhile against those
+// of an equally long window just before. The file is rendered before the load
+// starts, and the new snapshot is awaited on one connection, so the harness's
+// own work stays out of the window.
 func swap(ctx context.Context, c config, s *server, i int, protoset, reqJSON string) (swapResult, error) {
 	want := "ns-0/" + swappedName
 	if i%2 == 1 {
 		want = "ns-0/p-0"
+	}
+	content, err := renderPolicies(s.policies, i%2 == 0)
+	if err != nil {
+		return swapResult{}, err
+	}
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return swapResult{}, err
+	}
+	defer conn.Close()
+	if _, err := checkOn(ctx, conn); err != nil {
+		return swapResult{}, err
 	}
 	var out bytes.Buffer
 	load := ghzCmd(c, append([]string{"-n", "100000000", "-O", "json"}, ghzArgs(c, protoset, reqJSON, 2, s.addr)...)...)
@@ -659,14 +702,16 @@ func swap(ctx context.Context, c config, s *server, i int, protoset, reqJSON str
 	if err := load.Start(); err != nil {
 		return swapResult{}, err
 	}
-	time.Sleep(time.Second)
+	started := time.Now()
+	time.Sleep(swapPreload)
 	t0 := time.Now()
-	if err := writePolicies(s.dir, s.policies, i%2 == 0); err != nil {
+	if err := installPolicies(s.dir, content); err != nil {
+		_ = load.Process.Kill()
 		return swapResult{}, err
 	}
 	var took time.Duration
 	for {
-		pol, err := check(ctx, s.addr)
+		pol, err := checkOn(ctx, conn)
 		if err == nil && pol == want {
 			took = time.Since(t0)
 			break
@@ -690,19 +735,33 @@ func swap(ctx context.Context, c config, s *server, i int, protoset, reqJSON str
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return swapResult{}, fmt.Errorf("swap %d: ghz output: %w (%s)", i, err, tail(out.Bytes(), 3))
 	}
-	var lat []float64
+	// The steady window ends at the write and is as long as the swap; its
+	// first second after the load started is left out (connections warming).
+	steadyFrom := t0.Add(-took)
+	if earliest := started.Add(time.Second); steadyFrom.Before(earliest) {
+		steadyFrom = earliest
+	}
+	var lat, steady []float64
 	for _, d := range rep.Details {
-		if d.Timestamp.After(t0) && d.Timestamp.Before(t1) {
+		switch {
+		case d.Timestamp.After(t0) && d.Timestamp.Before(t1):
 			lat = append(lat, d.Latency/1e6)
+		case d.Timestamp.After(steadyFrom) && d.Timestamp.Before(t0):
+			steady = append(steady, d.Latency/1e6)
 		}
 	}
-	sort.Float64s(lat)
-	r := swapResult{seconds: took.Seconds(), during: len(lat)}
-	if len(lat) > 0 {
-		r.p99 = lat[int(math.Ceil(0.99*float64(len(lat))))-1]
-		r.slowest = lat[len(lat)-1]
-	}
+	r := swapResult{seconds: took.Seconds(), during: len(lat), steadyN: len(steady)}
+	r.p99, r.slowest = p99AndMax(lat)
+	r.steadyP99, r.steadySlowest = p99AndMax(steady)
 	return r, nil
+}
+
+func p99AndMax(lat []float64) (p99, slowest float64) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(lat)
+	return lat[int(math.Ceil(0.99*float64(len(lat))))-1], lat[len(lat)-1]
 }
 
 func cpuModel() string {
@@ -898,13 +957,13 @@ func report(w io.Writer, c config, samples []sample, inproc, inject []benchResul
 		_, steadyP99, _ := stats(steady)
 		fmt.Fprintf(w, "\n## Snapshot swap, %s under ghz at concurrency 2 (steady p99 at c=2: %.3f ms median of the rounds)\n\n", largest.name, steadyP99)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "swap\twrite → new snapshot answers (s, incl. debounce)\trequests started meanwhile\tp99 ms\tslowest ms\tslowest ≤ steady p99")
+		fmt.Fprintln(tw, "swap\twrite → new snapshot answers (s, incl. debounce)\trequests started meanwhile\tp99 ms\tslowest ms\tslowest ≤ steady p99\tsame-length window before: requests\tp99 ms\tslowest ms")
 		for i, s := range swaps {
 			ok := "yes"
 			if s.slowest > steadyP99 {
 				ok = "NO"
 			}
-			fmt.Fprintf(tw, "%d\t%.2f\t%d\t%.3f\t%.3f\t%s\n", i+1, s.seconds, s.during, s.p99, s.slowest, ok)
+			fmt.Fprintf(tw, "%d\t%.2f\t%d\t%.3f\t%.3f\t%s\t%d\t%.3f\t%.3f\n", i+1, s.seconds, s.during, s.p99, s.slowest, ok, s.steadyN, s.steadyP99, s.steadySlowest)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "peak RSS of %s after the swaps: %.0f MB\n", largest.name, peakMB)
