@@ -3,6 +3,8 @@ package manifest
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,6 +48,26 @@ func TestReadAllBounded(t *testing.T) {
 	}
 	if _, err := ReadAll(strings.NewReader("123456"), 5); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "more than 5 bytes") {
 		t.Errorf("over the limit: %v", err)
+	}
+	// Files are read into a buffer of their size: the same limits hold.
+	path := filepath.Join(t.TempDir(), "f")
+	for _, c := range []struct {
+		content string
+		max     int64
+		tooBig  bool
+	}{{"12345", 5, false}, {"123456", 5, true}, {"", 5, false}, {strings.Repeat("x", 70000), 70000, false}, {strings.Repeat("x", 70001), 70000, true}} {
+		if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ReadAll(f, c.max)
+		f.Close()
+		if c.tooBig != errors.Is(err, ErrTooLarge) || !c.tooBig && (err != nil || string(b) != c.content) {
+			t.Errorf("file of %d bytes, limit %d: %d bytes, %v", len(c.content), c.max, len(b), err)
+		}
 	}
 }
 

@@ -1,0 +1,99 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// yamlReaderSplit is SplitRaw as k8s.io/apimachinery's YAMLReader cuts a
+// stream (the oracle SplitRaw's own cutter is checked against): documents
+// read one by one, comment-only ones skipped, oversized ones reported.
+func yamlReaderSplit(data []byte) ([]RawDocument, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs []RawDocument
+	for i := 0; ; {
+		raw, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return docs, fmt.Errorf("reading document %d: %w", i, err)
+		}
+		switch {
+		case onlyComments(raw):
+			continue
+		case len(raw) > MaxDocumentBytes:
+			docs = append(docs, RawDocument{Index: i, Err: errors.New("too large")})
+		default:
+			docs = append(docs, RawDocument{Index: i, Raw: append([]byte(nil), raw...)})
+		}
+		i++
+	}
+}
+
+func checkSplitLikeYAMLReader(t *testing.T, data []byte) {
+	t.Helper()
+	got, gotErr := SplitRaw(data)
+	want, wantErr := yamlReaderSplit(data)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("SplitRaw(%q) error %v, YAMLReader %v", data, gotErr, wantErr)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("SplitRaw(%q): %d documents, YAMLReader %d", data, len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Index != w.Index || !bytes.Equal(g.Raw, w.Raw) || (g.Err == nil) != (w.Err == nil) {
+			t.Fatalf("SplitRaw(%q) document %d: {%d %q %v}, YAMLReader {%d %q %v}", data, i, g.Index, g.Raw, g.Err, w.Index, w.Raw, w.Err)
+		}
+	}
+}
+
+func TestSplitRawLikeYAMLReader(t *testing.T) {
+	for _, in := range splitSeeds {
+		checkSplitLikeYAMLReader(t, []byte(in))
+	}
+	long := "a: " + strings.Repeat("x", 10000) + "\n---\nb: 1" // lines beyond bufio's 4 KiB buffer
+	checkSplitLikeYAMLReader(t, []byte(long))
+}
+
+// TestSplitRawDoesNotCopy: a stream with "\n" line ends is cut into
+// sub-slices of itself (what makes a policy-dir reload cheap).
+func TestSplitRawDoesNotCopy(t *testing.T) {
+	data := []byte("a: 1\n---\n# only a comment\n---\nb: 2\n")
+	docs, err := SplitRaw(data)
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("SplitRaw: %d documents, %v", len(docs), err)
+	}
+	for _, d := range docs {
+		if off := bytes.Index(data, d.Raw); off < 0 || &data[off] != &d.Raw[0] {
+			t.Errorf("document %d (%q) is a copy, not a sub-slice of the stream", d.Index, d.Raw)
+		}
+	}
+}
+
+var splitSeeds = []string{
+	"", "\n", "---", "---\n", "a: 1", "a: 1\n", "a: 1\n---\nb: 2\n", "---\na: 1\n---\n",
+	"a: 1\r\n---\r\nb: 2\r\n", "a: 1\r\nb: 2", "a: 1\r", "a: 1\n---\r", "a\rb\n",
+	"a: 1\n----\nb: 2\n", "a: 1\n---x\n", "a: 1\n--- # note\nb: 2", "a: 1\n---   \nb: 2\n",
+	"a: 1\n--- |\n  x\n", "# c\n---\n# d\n", "a: 1\n---\n\n\n---\nb: 2\n", " ---\na: 1\n",
+	"a: |\n  ---\n  x\n", "a: 1\n---\n---\n---\nb: 2", "{\"a\": 1}\n---\n{\"b\": 2}",
+	"a: 1\n---\t\nb: 2\n", "a: 1\n---\v#\n",
+}
+
+// FuzzSplitRaw: SplitRaw cuts any stream exactly as YAMLReader does.
+func FuzzSplitRaw(f *testing.F) {
+	for _, s := range splitSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSplitLikeYAMLReader(t, data)
+	})
+}
