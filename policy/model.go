@@ -146,7 +146,7 @@ type rule struct {
 
 // shape fills C from From/To/When; empty from/to mean "any" and are omitted.
 func (r *rule) shape() {
-	r.C = [][][]cond{}
+	r.C = make([][][]cond, 0, 3)
 	if len(r.From) > 0 {
 		r.C = append(r.C, r.From)
 	}
@@ -156,12 +156,17 @@ func (r *rule) shape() {
 	if len(r.When) > 0 {
 		r.C = append(r.C, [][]cond{r.When})
 	}
-	r.Flat, r.F = true, []cond{}
+	n := 0
 	for _, og := range r.C {
 		if len(og) != 1 {
 			r.Flat, r.F = false, []cond{}
 			return
 		}
+		n += len(og[0])
+	}
+	// Sized once: a cond is large and a rebuild shapes every rule twice.
+	r.Flat, r.F = true, make([]cond, 0, n)
+	for _, og := range r.C {
 		r.F = append(r.F, og[0]...)
 	}
 }
