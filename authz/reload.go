@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/meshguard/meshguard/internal/background"
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -27,7 +28,8 @@ type Reloader struct {
 	// OnReady runs after the first successful snapshot (e.g. Server.MarkReady).
 	OnReady func()
 
-	ready bool
+	ready          bool
+	priorityWarned bool // background.Run's error logged once
 }
 
 // newEngine returns the ext_authz policy engine: its updates are counted as
@@ -38,7 +40,20 @@ func newEngine(o Options, log logr.Logger) *policy.Engine {
 
 // Reload runs one load+compile.
 func (r *Reloader) Reload(ctx context.Context) error {
-	snap, err := r.Engine.UpdateFrom(ctx, r.Load)
+	var snap *policy.Snapshot
+	var err error
+	update := func() { snap, err = r.Engine.UpdateFrom(ctx, r.Load) }
+	if r.ready {
+		// A snapshot is serving: rebuild beside it at low priority, so
+		// requests keep their CPU (internal/background; issue 17's swap
+		// stall). The first build, with nothing to serve yet, runs as is.
+		if perr := background.Run(update); perr != nil && !r.priorityWarned {
+			r.priorityWarned = true
+			r.Log.Info("policy rebuilds run at normal priority", "reason", perr.Error())
+		}
+	} else {
+		update()
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,83 @@
+// Package background runs CPU-heavy work beside latency-sensitive work in
+// the same process: a policy snapshot rebuilt while ext_authz serves the
+// previous one (issue 17's swap stall).
+//
+// Go cannot prioritise goroutines, and a goroutine always runs on one of
+// GOMAXPROCS Ps: a rebuild takes one of the two Ps of a 2-core pod for its
+// whole duration, and requests queue for the other. Run gives the work a P
+// of its own (GOMAXPROCS + 1 while it runs) on an OS thread of the lowest
+// priority (nice 19), so the requests keep every P they had and the kernel
+// gives the work the CPU they leave. Lowering the priority without the
+// extra P is worse than nothing: the niced thread holds a P while the
+// kernel keeps it waiting.
+package background
+
+import (
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Nice is the priority Run's work runs at (the lowest; setpriority(2)).
+const Nice = 19
+
+var procs struct {
+	sync.Mutex
+	active int // Runs in progress, each holding one extra P
+	base   int // GOMAXPROCS before the first of them
+}
+
+// Run runs fn at low priority with one extra P (see the package comment)
+// and returns when it has. A panic in fn is raised again in the caller. Where
+// the thread's priority cannot be lowered (not Linux, or refused), fn runs on
+// the calling goroutine as it would without Run, and Run returns that error
+// for the caller to log.
+func Run(fn func()) error {
+	done := make(chan any, 1)
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with this goroutine, and its
+		// priority with it.
+		runtime.LockOSThread()
+		if err := lowerThreadPriority(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		addProc(1)
+		defer func() {
+			addProc(-1)
+			done <- recover()
+		}()
+		fn()
+	}()
+	if err := <-errc; err != nil {
+		fn()
+		return err
+	}
+	if p := <-done; p != nil {
+		panic(p)
+	}
+	return nil
+}
+
+// addProc moves GOMAXPROCS by delta for the Runs in progress. When the last
+// ends, the runtime's own choice is restored (its cgroup-aware default and
+// updates, which setting GOMAXPROCS turns off), unless the GOMAXPROCS
+// environment variable fixed it, whose value is then kept.
+func addProc(delta int) {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.active == 0 {
+		procs.base = runtime.GOMAXPROCS(0)
+	}
+	procs.active += delta
+	switch {
+	case procs.active > 0:
+		runtime.GOMAXPROCS(procs.base + procs.active)
+	case os.Getenv("GOMAXPROCS") == "":
+		runtime.SetDefaultGOMAXPROCS()
+	default:
+		runtime.GOMAXPROCS(procs.base)
+	}
+}
