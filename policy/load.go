@@ -30,7 +30,7 @@ func LoadDir(dir string) (*Set, []string, error) { return new(DirLoader).Load(di
 // documents that changed: at 10,000 policies, decoding the YAML was most of
 // a reload's CPU and garbage (docs/benchmarks.md). The objects are shared
 // between the loads' Sets, which are read-only once loaded. The zero value
-// is ready; Load may be called from one goroutine at a time.
+// is ready; concurrent Loads run one after the other.
 type DirLoader struct {
 	mu   sync.Mutex
 	last docMemo
