@@ -13,6 +13,7 @@
 package background
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -28,11 +29,25 @@ var procs struct {
 }
 
 // Run runs fn at low priority with one extra P (see the package comment)
-// and returns when it has. A panic in fn is raised again in the caller. Where
-// the thread's priority cannot be lowered (not Linux, or refused), fn runs on
-// the calling goroutine as it would without Run, and Run returns that error
-// for the caller to log.
-func Run(fn func()) error {
+// and returns when it has. A panic in fn is raised again in the caller.
+//
+// Where that cannot help, fn runs on the calling goroutine as it would
+// without Run, and Run returns why, for the caller to log: the thread's
+// priority cannot be lowered (not Linux, or refused), or a CPU quota applies
+// to the process (cgroup cpu.max or cpu.cfs_quota_us, e.g. a container CPU
+// limit) or cannot be read: under a quota the extra P could spend it faster
+// and get the whole process, requests included, throttled until the next
+// period, which nice does not prevent.
+func Run(fn func()) error { return run(fn, cpuQuota) }
+
+func run(fn func(), quota func() (string, error)) error {
+	if q, err := quota(); err != nil || q != "" {
+		fn()
+		if err != nil {
+			return fmt.Errorf("cannot tell whether a CPU quota applies: %w", err)
+		}
+		return fmt.Errorf("a CPU quota applies (%s)", q)
+	}
 	done := make(chan any, 1)
 	errc := make(chan error, 1)
 	go func() {

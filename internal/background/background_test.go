@@ -3,6 +3,7 @@
 package background
 
 import (
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
@@ -31,10 +32,10 @@ func TestRunLowersOnlyItsThread(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	callerNice, procs := threadNice(t), runtime.GOMAXPROCS(0)
 	var inNice, inProcs int
-	if err := Run(func() {
+	if err := run(func() {
 		runtime.Gosched() // still on the same, locked thread
 		inNice, inProcs = threadNice(t), runtime.GOMAXPROCS(0)
-	}); err != nil {
+	}, noQuota); err != nil {
 		t.Fatal(err)
 	}
 	if inNice != Nice || inProcs != procs+1 {
@@ -56,12 +57,12 @@ func TestConcurrentRunsRestoreGOMAXPROCS(t *testing.T) {
 	lowest := 1 << 30
 	for range n {
 		wg.Go(func() {
-			if err := Run(func() {
+			if err := run(func() {
 				p := runtime.GOMAXPROCS(0)
 				mu.Lock()
 				lowest = min(lowest, p)
 				mu.Unlock()
-			}); err != nil {
+			}, noQuota); err != nil {
 				t.Error(err)
 			}
 		})
@@ -85,6 +86,62 @@ func TestRunRaisesPanicInCaller(t *testing.T) {
 			t.Errorf("GOMAXPROCS %d after a panicking Run, was %d", got, procs)
 		}
 	}()
-	_ = Run(func() { panic("boom") })
+	_ = run(func() { panic("boom") }, noQuota)
 	t.Error("Run returned after fn panicked")
+}
+
+func noQuota() (string, error) { return "", nil }
+
+// TestRunUnderQuotaRunsPlainly: under a CPU quota fn runs on the caller's
+// thread, at its priority, with GOMAXPROCS unchanged, and Run says why.
+func TestRunUnderQuotaRunsPlainly(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	callerNice, procs := threadNice(t), runtime.GOMAXPROCS(0)
+	var inNice, inProcs int
+	err := run(func() { inNice, inProcs = threadNice(t), runtime.GOMAXPROCS(0) },
+		func() (string, error) { return "/sys/fs/cgroup/cpu.max: 200000 100000", nil })
+	if err == nil || !strings.Contains(err.Error(), "cpu.max: 200000 100000") {
+		t.Errorf("Run under a quota: error %v, want one naming the quota", err)
+	}
+	if inNice != callerNice || inProcs != procs {
+		t.Errorf("under a quota fn ran at nice %d with GOMAXPROCS %d; want the caller's %d and %d", inNice, inProcs, callerNice, procs)
+	}
+}
+
+func TestFindQuota(t *testing.T) {
+	files := map[string]string{
+		"/sys/fs/cgroup/cpu.max":                            "max 100000\n",
+		"/sys/fs/cgroup/kubepods/cpu.max":                   "max 100000\n",
+		"/sys/fs/cgroup/kubepods/pod1/cpu.max":              "200000 100000\n",
+		"/sys/fs/cgroup/kubepods/pod1/c1/cpu.max":           "max 100000\n",
+		"/sys/fs/cgroup/free/cpu.max":                       "max 100000\n",
+		"/sys/fs/cgroup/bad/cpu.max":                        "max\n",
+		"/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us":       "-1\n",
+		"/sys/fs/cgroup/cpu,cpuacct/v1pod/cpu.cfs_quota_us": "50000\n",
+	}
+	read := func(p string) ([]byte, error) {
+		if v, ok := files[p]; ok {
+			return []byte(v), nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	for _, c := range []struct {
+		cgroup, want string
+		err          bool
+	}{
+		{"0::/\n", "", false},
+		{"0::/free\n", "", false},
+		{"0::/kubepods/pod1/c1\n", "/sys/fs/cgroup/kubepods/pod1/cpu.max: 200000 100000", false}, // an ancestor's limit
+		{"0::/docker/abc\n", "", false}, // not under this mount: the root's
+		{"0::/bad\n", "", true},
+		{"4:memory:/x\n2:cpu,cpuacct:/\n1:name=systemd:/\n", "", false},
+		{"2:cpu,cpuacct:/v1pod/c\n", "/sys/fs/cgroup/cpu,cpuacct/v1pod/cpu.cfs_quota_us: 50000", false},
+		{"garbage\n", "", true},
+	} {
+		got, err := findQuota(c.cgroup, read)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("findQuota(%q) = %q, %v; want %q, error %v", c.cgroup, got, err, c.want, c.err)
+		}
+	}
 }
