@@ -72,10 +72,10 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	for _, w := range snap.Warnings {
 		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
 	}
-	// shardsCompiled < shards: the unchanged modules were reused (policy.CompileNext).
+	// shardsGenerated/shardsCompiled < shards: the unchanged modules were reused (policy.CompileNext).
 	r.Log.Info("policy snapshot active", "snapshot", snap.Version, "authorizationPolicies", snap.Policies,
 		"peerAuthentications", snap.Peers, "pods", snap.Pods, "warnings", len(snap.Warnings),
-		"shards", snap.Shards, "shardsCompiled", snap.Compiled)
+		"shards", snap.Shards, "shardsGenerated", snap.Generated, "shardsCompiled", snap.Compiled)
 	if !r.ready {
 		r.ready = true
 		if r.OnReady != nil {

@@ -95,8 +95,10 @@ type Snapshot struct {
 	Failed []FailedPolicy
 	// Shards: compiled modules the policy set was generated into; Compiled:
 	// how many of them this snapshot compiled (the others were reused,
-	// byte-identical, from the previous snapshot, see CompileNext).
-	Shards, Compiled int
+	// byte-identical, from the previous snapshot, see CompileNext);
+	// Generated: how many modules it generated (the others were reused by
+	// their inputs, without generating them, see shardInputKey).
+	Shards, Compiled, Generated int
 
 	failedReason map[string]string
 	mesh         Mesh
@@ -107,6 +109,9 @@ type Snapshot struct {
 	dflt  *shard
 	// shards: by shardOf(view, len(shards)); nil where no view falls.
 	shards []*shard
+	// byInput: the shards by shardInputKey, for CompileNext to reuse a
+	// shard whose inputs did not change without generating its module.
+	byInput map[[sha256.Size]byte]*shard
 }
 
 type viewShard struct {
@@ -149,10 +154,12 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 	return CompileNext(ctx, nil, mesh, set, version)
 }
 
-// CompileNext is Compile reusing prev's compiled shards: a shard whose
-// generated module (and mesh settings and user modules) is byte-identical
-// to one of prev is shared, not parsed and compiled again, so a rebuild
-// after a change costs about what changed (issue 17). prev may be nil.
+// CompileNext is Compile reusing prev's compiled shards: a shard made from
+// the same inputs as one of prev (shardInputKey) is shared without
+// generating its module, and one whose generated module (and mesh settings
+// and user modules) is byte-identical to one of prev is shared, not parsed
+// and compiled again, so a rebuild after a change costs about what changed
+// (issue 17). prev may be nil.
 func CompileNext(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, version uint64) (*Snapshot, error) {
 	k := maxShards
 	if len(set.UserModules) > 0 {
@@ -188,10 +195,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	if err != nil {
 		return nil, fmt.Errorf("read embedded rego/authz.rego: %w", err)
 	}
-	gen, err := generate(string(prelude), d, len(set.UserModules) > 0, k)
-	if err != nil {
-		return nil, fmt.Errorf("generate rego: %w", err)
-	}
+	gen := planShards(d, len(set.UserModules) > 0, k)
 	var paConst *ast.Term
 	if gen.paConst != "" {
 		if paConst, err = ast.ParseTerm(gen.paConst); err != nil {
@@ -199,27 +203,46 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		}
 	}
 	reusable := map[[sha256.Size]byte]*shard{}
+	var byInput map[[sha256.Size]byte]*shard
 	if prev != nil {
 		for _, sh := range prev.shards {
 			if sh != nil {
 				reusable[sh.key] = sh
 			}
 		}
+		byInput = prev.byInput
 	}
-	snap := &Snapshot{Version: version, mesh: mesh, shards: make([]*shard, k), views: make(map[string]viewShard, len(gen.views))}
+	snap := &Snapshot{Version: version, mesh: mesh, shards: make([]*shard, k), views: make(map[string]viewShard, len(gen.views)),
+		byInput: map[[sha256.Size]byte]*shard{}}
 	for i := range gen.shards {
 		sg := &gen.shards[i]
 		if len(sg.views) == 0 {
 			continue
 		}
-		key := shardKey(mesh, sg.modText, set.UserModules)
-		sh := reusable[key]
+		// A shard made from the same inputs as one of prev is reused
+		// without generating its module; otherwise it is generated, and
+		// reused if its module is byte-identical to one of prev's.
+		inputKey, keyErr := shardInputKey(mesh, set.UserModules, string(prelude), gen.paConst, d, sg.views)
+		var sh *shard
+		if keyErr == nil { // else the inputs cannot be identified: generate
+			sh = byInput[inputKey]
+		}
 		if sh == nil {
-			if sh, err = compileShard(ctx, sg, set.UserModules, paConst); err != nil {
-				return nil, err
+			if err := generateShard(string(prelude), d.view, gen.paConst, len(set.UserModules) > 0, sg); err != nil {
+				return nil, fmt.Errorf("generate rego: %w", err)
 			}
-			sh.key = key
-			snap.Compiled++
+			snap.Generated++
+			key := shardKey(mesh, sg.modText, set.UserModules)
+			if sh = reusable[key]; sh == nil {
+				if sh, err = compileShard(ctx, sg, set.UserModules, paConst); err != nil {
+					return nil, err
+				}
+				sh.key = key
+				snap.Compiled++
+			}
+		}
+		if keyErr == nil {
+			snap.byInput[inputKey] = sh
 		}
 		snap.shards[i] = sh
 		snap.Shards++

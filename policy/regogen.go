@@ -448,6 +448,29 @@ var reportBuckets = []string{"audit", "custom", "dry_allow", "dry_deny"}
 // modules need). prelude is the fixed part (rego/authz.rego) every shard
 // starts with.
 func generate(prelude string, d *data, user bool, k int) (genInfo, error) {
+	info := planShards(d, user, k)
+	for i := range info.shards {
+		if len(info.shards[i].views) == 0 {
+			continue
+		}
+		if err := generateShard(prelude, d.view, info.paConst, user, &info.shards[i]); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+// view is the translated view vn (viewDefault: the default view).
+func (d *data) view(vn string) *view {
+	if vn == viewDefault {
+		return d.Dflt
+	}
+	return d.NS[vn]
+}
+
+// planShards assigns the views to k shards and finds the PeerAuthentication
+// constant, without generating any module text (generateShard does).
+func planShards(d *data, user bool, k int) genInfo {
 	info := genInfo{views: map[string]bool{}, user: user, shards: make([]shardGen, k)}
 	views := make([]string, 0, len(d.NS)+1)
 	for ns := range d.NS {
@@ -456,12 +479,6 @@ func generate(prelude string, d *data, user bool, k int) (genInfo, error) {
 	}
 	sort.Strings(views)
 	views = append(views, viewDefault)
-	viewOf := func(v string) *view {
-		if v == viewDefault {
-			return d.Dflt
-		}
-		return d.NS[v]
-	}
 	// PeerAuthentication (Istio's pilot/pkg/security/authn/policy_applier.go
 	// ComposePeerAuthentication): oldest matching workload policy (port
 	// entry, else its mode; UNSET inherits), else namespace, else mesh.
@@ -470,9 +487,9 @@ func generate(prelude string, d *data, user bool, k int) (genInfo, error) {
 	// ones), the mode is one constant over all views (so in every shard):
 	// pa_eff is that value, the decision inlines it and Go reads it without
 	// a query (genInfo.paConst).
-	info.paConst = paJSON(viewOf(viewDefault).PA)
+	info.paConst = paJSON(d.Dflt.PA)
 	for _, vn := range views {
-		if v := viewOf(vn); len(v.WL) > 0 || paJSON(v.PA) != info.paConst {
+		if v := d.view(vn); len(v.WL) > 0 || paJSON(v.PA) != info.paConst {
 			info.paConst = ""
 			break
 		}
@@ -481,15 +498,7 @@ func generate(prelude string, d *data, user bool, k int) (genInfo, error) {
 		i := shardOf(vn, k)
 		info.shards[i].views = append(info.shards[i].views, vn)
 	}
-	for i := range info.shards {
-		if len(info.shards[i].views) == 0 {
-			continue
-		}
-		if err := generateShard(prelude, viewOf, info.paConst, user, &info.shards[i]); err != nil {
-			return info, err
-		}
-	}
-	return info, nil
+	return info
 }
 
 func paJSON(m paMode) string { return fmt.Sprintf(`{"mode": %s, "id": %s}`, q(m.Mode), q(m.ID)) }

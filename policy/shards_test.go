@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	secapi "istio.io/api/security/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -323,5 +324,160 @@ func TestOlderReportPolicyElsewhereKeepsShards(t *testing.T) {
 	get.Namespace = "audit-a"
 	if v, err := s2.CheckRequest(ctx, get); err != nil || !reflect.DeepEqual(v.Audit, []Hit{{"audit-a/p", 0}}) {
 		t.Fatalf("audit-a: %+v %v", v.Audit, err)
+	}
+}
+
+// TestInputKeyReuseMatchesFreshCompile: a shard reused by its inputs
+// (shardInputKey, without generating its module) is never stale. Random
+// policy sets are changed step by step (policies and PeerAuthentications
+// replaced, added, removed, re-aged; mesh settings changed now and then),
+// and after every step each shard of the incremental snapshot must carry
+// exactly the module a compile from scratch generates; the verdicts of
+// random requests must be the same.
+func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
+	ctx := context.Background()
+	g := authzref.NewGen(20261205)
+	base := g.PolicySet()
+	mesh := Mesh{RootNamespace: base.Mesh.RootNamespace, TrustDomain: base.Mesh.TrustDomain, TrustDomainAliases: base.Mesh.TrustDomainAliases}
+	aps, pas := base.APs, base.PAs
+	var prev *Snapshot
+	reusedByInput, version := 0, uint64(0)
+	check := func(step int, what string) {
+		t.Helper()
+		version++
+		set := &Set{AuthorizationPolicies: aps, PeerAuthentications: pas}
+		inc, err := CompileNext(ctx, prev, mesh, set, version)
+		if err != nil {
+			t.Fatalf("step %d (%s): incremental: %v", step, what, err)
+		}
+		fresh, err := Compile(ctx, mesh, set, version)
+		if err != nil {
+			t.Fatalf("step %d (%s): fresh: %v", step, what, err)
+		}
+		if fresh.Generated != fresh.Shards {
+			t.Fatalf("step %d (%s): a compile from scratch generated %d of %d shards", step, what, fresh.Generated, fresh.Shards)
+		}
+		reusedByInput += inc.Shards - inc.Generated
+		for i := range fresh.shards {
+			f, n := fresh.shards[i], inc.shards[i]
+			if (f == nil) != (n == nil) || f != nil && f.module != n.module {
+				t.Fatalf("step %d (%s): shard %d differs from a compile from scratch (reused by inputs: %d of %d shards)", step, what, i, inc.Shards-inc.Generated, inc.Shards)
+			}
+		}
+		for j := 0; j < 20; j++ {
+			r := refRequest(g.Request())
+			want, err := fresh.CheckRequest(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := inc.CheckRequest(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("step %d (%s) request %+v:\nincremental %+v\nfresh       %+v", step, what, r, got, want)
+			}
+		}
+		prev = inc
+	}
+	// replace swaps aps[i] for a changed copy (the objects are read-only).
+	replace := func(i int, change func(*secv1.AuthorizationPolicy)) {
+		aps = append([]*secv1.AuthorizationPolicy(nil), aps...)
+		c := aps[i].DeepCopy()
+		change(c)
+		aps[i] = c
+	}
+	for step := 0; step < 140; step++ {
+		other := g.PolicySet() // same namespaces and names pool: a source of changed objects
+		switch step % 7 {
+		case 0: // one policy replaced by another of the same name
+			if len(aps) > 0 && len(other.APs) > 0 {
+				replace(step%len(aps), func(c *secv1.AuthorizationPolicy) {
+					ns, name := c.Namespace, c.Name
+					other.APs[0].DeepCopyInto(c)
+					c.Namespace, c.Name = ns, name
+				})
+			}
+			check(step, "policy replaced")
+		case 1: // policies added, one removed
+			aps = append(append([]*secv1.AuthorizationPolicy(nil), aps...), other.APs...)
+			if len(aps) > 1 {
+				aps = append(aps[:1], aps[2:]...)
+			}
+			check(step, "policies added and removed")
+		case 2: // PeerAuthentications added
+			pas = append(append([]*secv1.PeerAuthentication(nil), pas...), other.PAs...)
+			check(step, "PeerAuthentications added")
+		case 3: // a policy re-aged (older than all others)
+			if len(aps) > 0 {
+				replace(len(aps)-1, func(c *secv1.AuthorizationPolicy) {
+					c.CreationTimestamp.Time = c.CreationTimestamp.Add(-240 * time.Hour)
+				})
+			}
+			check(step, "policy re-aged")
+		case 4: // nothing changed
+			check(step, "nothing changed")
+		case 5: // one value's sense flipped: only booleans of the model change
+			if len(aps) > 0 {
+				i := step % len(aps)
+				vals := []string{"cluster.local/ns/a/sa/b", "prefix*"}
+				replace(i, func(c *secv1.AuthorizationPolicy) {
+					c.Spec.Action = secapi.AuthorizationPolicy_ALLOW
+					c.Spec.Rules = []*secapi.Rule{{From: []*secapi.Rule_From{{Source: &secapi.Source{Principals: vals}}}}}
+				})
+				check(step, "principals")
+				replace(i, func(c *secv1.AuthorizationPolicy) {
+					c.Spec.Rules = []*secapi.Rule{{From: []*secapi.Rule_From{{Source: &secapi.Source{NotPrincipals: vals}}}}}
+				})
+				check(step, "notPrincipals")
+				replace(i, func(c *secv1.AuthorizationPolicy) {
+					c.Spec.Rules = []*secapi.Rule{{To: []*secapi.Rule_To{{Operation: &secapi.Operation{Hosts: []string{"*"}}}}}}
+				})
+				check(step, "hosts *")
+				replace(i, func(c *secv1.AuthorizationPolicy) {
+					c.Spec.Rules = []*secapi.Rule{{To: []*secapi.Rule_To{{Operation: &secapi.Operation{NotHosts: []string{"*"}}}}}}
+				})
+				check(step, "notHosts *")
+			}
+		case 6: // mesh settings, or a whole new set
+			if step%14 == 6 {
+				mesh.TrustDomainAliases = append(mesh.TrustDomainAliases, fmt.Sprintf("alias-%d.td", step))
+			} else {
+				aps, pas = other.APs, other.PAs
+			}
+			check(step, "mesh or whole set")
+		}
+	}
+	if reusedByInput < 100 {
+		t.Fatalf("only %d shards were reused by their inputs over the steps: the test does not exercise that path", reusedByInput)
+	}
+}
+
+// TestUnchangedSetGeneratesNothing: a rebuild of the same objects generates
+// no module; a change generates only the changed view's shard.
+func TestUnchangedSetGeneratesNothing(t *testing.T) {
+	ctx := context.Background()
+	set := GenerateSet(1000, 100)
+	s1, err := Compile(ctx, Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := CompileNext(ctx, s1, Mesh{}, set, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Generated != 0 || s2.Compiled != 0 {
+		t.Fatalf("unchanged set: %d shards generated, %d compiled; want 0, 0", s2.Generated, s2.Compiled)
+	}
+	changed := &Set{AuthorizationPolicies: append([]*secv1.AuthorizationPolicy{}, set.AuthorizationPolicies...)}
+	ap := set.AuthorizationPolicies[7].DeepCopy()
+	ap.Spec.Rules[0].To[0].Operation.Paths = []string{"/changed"}
+	changed.AuthorizationPolicies[7] = ap
+	s3, err := CompileNext(ctx, s2, Mesh{}, changed, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s3.Generated != 1 || s3.Compiled != 1 {
+		t.Fatalf("one policy changed: %d shards generated, %d compiled; want 1, 1", s3.Generated, s3.Compiled)
 	}
 }
