@@ -444,22 +444,6 @@ user_reason := r if {
 
 var reportBuckets = []string{"audit", "custom", "dry_allow", "dry_deny"}
 
-// generate renders the policy set into k shards (k = 1: one module, as user
-// modules need). prelude is the fixed part (rego/authz.rego) every shard
-// starts with.
-func generate(prelude string, d *data, user bool, k int) (genInfo, error) {
-	info := planShards(d, user, k)
-	for i := range info.shards {
-		if len(info.shards[i].views) == 0 {
-			continue
-		}
-		if err := generateShard(prelude, d.view, info.paConst, user, &info.shards[i]); err != nil {
-			return info, err
-		}
-	}
-	return info, nil
-}
-
 // view is the translated view vn (viewDefault: the default view).
 func (d *data) view(vn string) *view {
 	if vn == viewDefault {
@@ -468,8 +452,10 @@ func (d *data) view(vn string) *view {
 	return d.NS[vn]
 }
 
-// planShards assigns the views to k shards and finds the PeerAuthentication
-// constant, without generating any module text (generateShard does).
+// planShards assigns the views to k shards (k = 1: one module, as user
+// modules need) and finds the PeerAuthentication constant, without
+// generating any module text (generateShard does, from the prelude,
+// rego/authz.rego, every shard starts with).
 func planShards(d *data, user bool, k int) genInfo {
 	info := genInfo{views: map[string]bool{}, user: user, shards: make([]shardGen, k)}
 	views := make([]string, 0, len(d.NS)+1)
