@@ -582,7 +582,7 @@ var (
 )
 
 // readResult reads `result` = [decision, mode, reports?, user headers?]
-// (see generate). decision is the PeerAuthentication object for "mTLS
+// (see generateShard). decision is the PeerAuthentication object for "mTLS
 // required", ["deny"|"allow", policy, rule], ["user", reason], or the
 // strings "noallow" / "open".
 func readResult(t *ast.Term, version uint64) (Verdict, error) {

@@ -13,7 +13,7 @@ import (
 )
 
 // The Rego generator turns one translated policy set (translate.go, model.go)
-// into Rego v1 modules, one per shard of views (see generate). Every policy rule becomes a rule body
+// into Rego v1 modules, one per shard of views (see planShards, generateShard). Every policy rule becomes a rule body
 // whose first expressions are equalities on ground input refs
 // (`input.view == "ns"`, `input.labels["app"] == "web"`, `input.tcp == false`),
 // so OPA's rule index selects the candidate policies of the destination
