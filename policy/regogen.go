@@ -393,8 +393,9 @@ func bucketPolicies(b *bucket) []compiledPolicy {
 	return out
 }
 
-// genInfo is one generated policy set: the module text of every shard and
-// what Go needs to read the results.
+// genInfo is one planned policy set (planShards): its shards, whose module
+// text generateShard fills in where a shard is not reused, and what Go needs
+// to read the results.
 type genInfo struct {
 	views map[string]bool // namespaces with own policies
 	// paConst: the effective PeerAuthentication as a Rego object when it is
