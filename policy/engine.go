@@ -202,6 +202,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 			return nil, fmt.Errorf("parse constant PeerAuthentication %s: %w", gen.paConst, err)
 		}
 	}
+	settings := settingsKey(mesh, set.UserModules, string(prelude))
 	reusable := map[[sha256.Size]byte]*shard{}
 	var byInput map[[sha256.Size]byte]*shard
 	if prev != nil {
@@ -222,7 +223,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		// A shard made from the same inputs as one of prev is reused
 		// without generating its module; otherwise it is generated, and
 		// reused if its module is byte-identical to one of prev's.
-		inputKey, keyErr := shardInputKey(mesh, set.UserModules, string(prelude), gen.paConst, d, sg.views)
+		inputKey, keyErr := shardInputKey(settings, gen.paConst, d, sg.views)
 		var sh *shard
 		if keyErr == nil { // else the inputs cannot be identified: generate
 			sh = byInput[inputKey]
@@ -232,7 +233,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 				return nil, fmt.Errorf("generate rego: %w", err)
 			}
 			snap.Generated++
-			key := shardKey(mesh, sg.modText, set.UserModules)
+			key := shardKey(settings, sg.modText)
 			if sh = reusable[key]; sh == nil {
 				if sh, err = compileShard(ctx, sg, set.UserModules, paConst); err != nil {
 					return nil, err
@@ -266,23 +267,14 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 }
 
 // shardKey identifies a compiled shard: everything its compiled form
-// depends on. The mesh settings are included although they reach the
-// module only through its text, so a mesh change never reuses a shard.
-func shardKey(mesh Mesh, module string, user map[string]string) [sha256.Size]byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "%#v\x00", mesh) // every field, including ones added later
-	names := make([]string, 0, len(user))
-	for n := range user {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(h, "%q\x00%q\x00", n, user[n])
-	}
-	h.Write([]byte(module))
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
+// depends on. The settings (settingsKey) are included although the mesh
+// reaches the module only through its text, so a mesh change never reuses
+// a shard.
+func shardKey(settings [sha256.Size]byte, module string) [sha256.Size]byte {
+	w := &keyWriter{h: sha256.New()}
+	w.buf = append(w.buf, settings[:]...)
+	w.str(module)
+	return w.sum()
 }
 
 // compileShard parses, compiles and prepares one generated module (plus the

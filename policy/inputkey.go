@@ -5,15 +5,34 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"io"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
 	"strings"
 )
 
+// settingsKey identifies what every shard of a build depends on besides
+// its own views or module: the mesh settings (every field, including ones
+// added later), the user modules and the prelude. Computed once per build
+// for shardKey and shardInputKey.
+func settingsKey(mesh Mesh, user map[string]string, prelude string) [sha256.Size]byte {
+	w := &keyWriter{h: sha256.New()}
+	w.str(fmt.Sprintf("%#v", mesh))
+	w.str(prelude)
+	names := slices.Sorted(maps.Keys(user))
+	w.int(int64(len(names)))
+	for _, n := range names {
+		w.str(n)
+		w.str(user[n])
+	}
+	return w.sum()
+}
+
 // shardInputKey identifies everything a shard's generated module is made
-// from (generateShard's inputs): the mesh settings, the user modules, the
-// prelude, the PeerAuthentication constant, the translated views of the
+// from (generateShard's inputs): the settings (settingsKey: mesh settings,
+// user modules, prelude), the PeerAuthentication constant, the translated views of the
 // shard and the default view (whose mode every shard reads). A shard of
 // the previous snapshot with the same input key has the module generation
 // would write again, so it is reused without generating it (issue 17: at
@@ -22,16 +41,9 @@ import (
 // every field, exported or not, so a field added to the model later is
 // covered without a change here; a kind the hasher does not know is an
 // error, and the caller then generates as before.
-func shardInputKey(mesh Mesh, user map[string]string, prelude, paConst string, d *data, views []string) ([sha256.Size]byte, error) {
+func shardInputKey(settings [sha256.Size]byte, paConst string, d *data, views []string) ([sha256.Size]byte, error) {
 	w := &keyWriter{h: sha256.New()}
-	w.str(fmt.Sprintf("%#v", mesh))
-	names := slices.Sorted(mapKeys(user))
-	w.int(int64(len(names)))
-	for _, n := range names {
-		w.str(n)
-		w.str(user[n])
-	}
-	w.str(prelude)
+	w.buf = append(w.buf, settings[:]...)
 	w.str(paConst)
 	if err := w.value(reflect.ValueOf(d.Dflt)); err != nil {
 		return [sha256.Size]byte{}, err
@@ -39,25 +51,11 @@ func shardInputKey(mesh Mesh, user map[string]string, prelude, paConst string, d
 	w.int(int64(len(views)))
 	for _, vn := range views {
 		w.str(vn)
-		v := d.Dflt
-		if vn != viewDefault {
-			v = d.NS[vn]
-		}
-		if err := w.value(reflect.ValueOf(v)); err != nil {
+		if err := w.value(reflect.ValueOf(d.view(vn))); err != nil {
 			return [sha256.Size]byte{}, err
 		}
 	}
 	return w.sum(), nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // keyWriter writes an unambiguous encoding (kinds, lengths, nil marks) of
@@ -83,6 +81,11 @@ func (w *keyWriter) int(i int64) {
 
 func (w *keyWriter) str(s string) {
 	w.int(int64(len(s)))
+	if len(s) > 4096 { // a module or the prelude: into the hash, not the buffer
+		w.flush()
+		io.WriteString(w.h, s)
+		return
+	}
 	w.buf = append(w.buf, s...)
 	if len(w.buf) > 4096 {
 		w.flush()
