@@ -72,10 +72,12 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	for _, w := range snap.Warnings {
 		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
 	}
-	// shardsGenerated/shardsCompiled < shards: the unchanged modules were reused (policy.CompileNext).
+	// shardsGenerated/shardsCompiled < shards, policiesTranslated <
+	// authorizationPolicies: the unchanged modules and translations were
+	// reused (policy.CompileNext).
 	r.Log.Info("policy snapshot active", "snapshot", snap.Version, "authorizationPolicies", snap.Policies,
 		"peerAuthentications", snap.Peers, "pods", snap.Pods, "warnings", len(snap.Warnings),
-		"shards", snap.Shards, "shardsGenerated", snap.Generated, "shardsCompiled", snap.Compiled)
+		"shards", snap.Shards, "shardsGenerated", snap.Generated, "shardsCompiled", snap.Compiled, "policiesTranslated", snap.Translated)
 	if !r.ready {
 		r.ready = true
 		if r.OnReady != nil {

@@ -99,6 +99,9 @@ type Snapshot struct {
 	// Generated: how many modules it generated (the others were reused by
 	// their inputs, without generating them, see shardInputKey).
 	Shards, Compiled, Generated int
+	// Translated: AuthorizationPolicies this snapshot translated (the others'
+	// translations were reused from the previous snapshot, translatememo.go).
+	Translated int
 
 	failedReason map[string]string
 	mesh         Mesh
@@ -112,6 +115,9 @@ type Snapshot struct {
 	// byInput: the shards by shardInputKey, for CompileNext to reuse a
 	// shard whose inputs did not change without generating its module.
 	byInput map[[sha256.Size]byte]*shard
+	// translated: each AuthorizationPolicy's translation, for CompileNext
+	// to reuse (translatememo.go).
+	translated map[apIdentity]*translatedAP
 }
 
 type viewShard struct {
@@ -176,6 +182,9 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
 	}
 	t := newTranslator(mesh)
+	if prev != nil && prev.mesh.sameTranslation(mesh) {
+		t.memo.prev = prev.translated
+	}
 	// Every object runs `meshguard validate`'s rules; one it rejects (stored
 	// before the webhook, or by an older meshguard) fails closed.
 	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}
@@ -203,6 +212,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		}
 	}
 	settings := settingsKey(mesh, set.UserModules, string(prelude))
+	common, commonErr := commonInputKey(settings, gen.paConst, d)
 	reusable := map[[sha256.Size]byte]*shard{}
 	var byInput map[[sha256.Size]byte]*shard
 	if prev != nil {
@@ -214,7 +224,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		byInput = prev.byInput
 	}
 	snap := &Snapshot{Version: version, mesh: mesh, shards: make([]*shard, k), views: make(map[string]viewShard, len(gen.views)),
-		byInput: map[[sha256.Size]byte]*shard{}}
+		byInput: map[[sha256.Size]byte]*shard{}, translated: t.memo.next}
 	for i := range gen.shards {
 		sg := &gen.shards[i]
 		if len(sg.views) == 0 {
@@ -223,12 +233,20 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		// A shard made from the same inputs as one of prev is reused
 		// without generating its module; otherwise it is generated, and
 		// reused if its module is byte-identical to one of prev's.
-		inputKey, keyErr := shardInputKey(settings, gen.paConst, d, sg.views)
+		inputKey, keyErr := shardInputKey(common, d, sg.views)
+		if commonErr != nil {
+			keyErr = commonErr
+		}
 		var sh *shard
 		if keyErr == nil { // else the inputs cannot be identified: generate
 			sh = byInput[inputKey]
 		}
 		if sh == nil {
+			for _, vn := range sg.views {
+				if err := t.materialize(d.view(vn)); err != nil {
+					return nil, fmt.Errorf("translate: %w", err)
+				}
+			}
 			if err := generateShard(string(prelude), d.view, gen.paConst, len(set.UserModules) > 0, sg); err != nil {
 				return nil, fmt.Errorf("generate rego: %w", err)
 			}
@@ -260,7 +278,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	for _, f := range t.failed {
 		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
 	}
-	snap.Failed, snap.failedReason = t.failed, failedReason
+	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil

@@ -31,23 +31,20 @@ func settingsKey(mesh Mesh, user map[string]string, prelude string) [sha256.Size
 }
 
 // shardInputKey identifies everything a shard's generated module is made
-// from (generateShard's inputs): the settings (settingsKey: mesh settings,
-// user modules, prelude), the PeerAuthentication constant, the translated views of the
-// shard and the default view (whose mode every shard reads). A shard of
+// from (generateShard's inputs): the build's common inputs (commonInputKey:
+// settings, PeerAuthentication constant, default view) and the translated
+// views of the shard. A shard of
 // the previous snapshot with the same input key has the module generation
 // would write again, so it is reused without generating it (issue 17: at
 // 10,000 policies, regenerating all 64 shards to find the one that changed
 // was ≈ 40% of a reload's garbage). The views are hashed by reflection,
 // every field, exported or not, so a field added to the model later is
 // covered without a change here; a kind the hasher does not know is an
-// error, and the caller then generates as before.
-func shardInputKey(settings [sha256.Size]byte, paConst string, d *data, views []string) ([sha256.Size]byte, error) {
+// error, and the caller then generates as before. A translated policy
+// is hashed by its digest (policyDigest).
+func shardInputKey(common [sha256.Size]byte, d *data, views []string) ([sha256.Size]byte, error) {
 	w := &keyWriter{h: sha256.New()}
-	w.buf = append(w.buf, settings[:]...)
-	w.str(paConst)
-	if err := w.value(reflect.ValueOf(d.Dflt)); err != nil {
-		return [sha256.Size]byte{}, err
-	}
+	w.buf = append(w.buf, common[:]...)
 	w.int(int64(len(views)))
 	for _, vn := range views {
 		w.str(vn)
@@ -57,6 +54,37 @@ func shardInputKey(settings [sha256.Size]byte, paConst string, d *data, views []
 	}
 	return w.sum(), nil
 }
+
+// commonInputKey is what every shard's module is made from besides its
+// own views: the settings (settingsKey: mesh settings, user modules,
+// prelude), the PeerAuthentication constant and the default view (whose
+// mode every shard reads). Hashed once per build.
+func commonInputKey(settings [sha256.Size]byte, paConst string, d *data) ([sha256.Size]byte, error) {
+	w := &keyWriter{h: sha256.New()}
+	w.buf = append(w.buf, settings[:]...)
+	w.str(paConst)
+	if err := w.value(reflect.ValueOf(d.Dflt)); err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return w.sum(), nil
+}
+
+// policyDigest hashes a translated policy, every field but O (its age
+// rank in one build) and digest, so that the shard input keys of the
+// builds reusing its translation (translatememo.go) hash 32 bytes instead
+// of walking its rules again. "" when it cannot be hashed (then
+// keyWriter walks it, and fails as it would).
+func policyDigest(cp compiledPolicy) string {
+	cp.O, cp.digest = 0, ""
+	w := &keyWriter{h: sha256.New()}
+	if err := w.value(reflect.ValueOf(cp)); err != nil {
+		return ""
+	}
+	k := w.sum()
+	return string(k[:])
+}
+
+var compiledPolicyType = reflect.TypeFor[compiledPolicy]()
 
 // keyWriter writes an unambiguous encoding (kinds, lengths, nil marks) of
 // values into a hash, through a buffer.
@@ -156,6 +184,14 @@ func (w *keyWriter) value(v reflect.Value) error {
 		return w.value(v.Elem())
 	case reflect.Struct:
 		w.str(v.Type().String())
+		if v.Type() == compiledPolicyType {
+			if digest := v.FieldByName("digest").String(); digest != "" {
+				w.byte('d') // the digest stands for every field but O
+				w.int(v.FieldByName("O").Int())
+				w.str(digest)
+				return nil
+			}
+		}
 		for i := range v.NumField() {
 			if err := w.value(v.Field(i)); err != nil {
 				return err

@@ -183,6 +183,10 @@ type compiledPolicy struct {
 	// not serialised: ordering and reporting
 	created int64
 	name    string
+	// digest: policyDigest, set when translated (translatememo.go); it
+	// stands for every field but O in shard input keys, so a field set
+	// after translation must be hashed beside it (keyWriter.value).
+	digest string
 }
 
 type paMode struct {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	secapi "istio.io/api/security/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/test/authzref"
@@ -114,8 +116,8 @@ func TestRebuildCompilesOnlyChangedShard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same.Compiled != 0 || same.Generated != 0 || same.Shards != s1.Shards {
-		t.Fatalf("unchanged set: %d of %d shards generated, %d compiled; want 0, 0", same.Generated, same.Shards, same.Compiled)
+	if same.Compiled != 0 || same.Generated != 0 || same.Shards != s1.Shards || same.Translated != 0 {
+		t.Fatalf("unchanged set: %d of %d shards generated, %d compiled, %d policies translated; want 0, 0, 0", same.Generated, same.Shards, same.Compiled, same.Translated)
 	}
 
 	// ns-7/p-7 is the oldest ALLOW policy of ns-7 app-0.
@@ -130,8 +132,8 @@ func TestRebuildCompilesOnlyChangedShard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s2.Compiled != 1 || s2.Generated != 1 || s2.Shards != s1.Shards {
-		t.Fatalf("one policy renamed: %d of %d shards generated, %d compiled; want 1, 1", s2.Generated, s2.Shards, s2.Compiled)
+	if s2.Compiled != 1 || s2.Generated != 1 || s2.Shards != s1.Shards || s2.Translated != 1 {
+		t.Fatalf("one policy renamed: %d of %d shards generated, %d compiled, %d policies translated; want 1, 1, 1", s2.Generated, s2.Shards, s2.Compiled, s2.Translated)
 	}
 	_, sh7 := s2.view("ns-7")
 	_, old7 := s1.view("ns-7")
@@ -340,9 +342,24 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 	g := authzref.NewGen(20261205)
 	base := g.PolicySet()
 	mesh := Mesh{RootNamespace: base.Mesh.RootNamespace, TrustDomain: base.Mesh.TrustDomain, TrustDomainAliases: base.Mesh.TrustDomainAliases}
-	aps, pas := base.APs, base.PAs
+	// Every other AuthorizationPolicy has a UID and resourceVersion, as an
+	// API-server object, the others none, as a policy file's: the two
+	// identities the translation memo keys by (translatememo.go).
+	uids := 0
+	stamp := func(list []*secv1.AuthorizationPolicy) []*secv1.AuthorizationPolicy {
+		out := make([]*secv1.AuthorizationPolicy, len(list))
+		for i, ap := range list {
+			if uids++; uids%2 == 0 {
+				ap = ap.DeepCopy()
+				ap.UID, ap.ResourceVersion = types.UID(fmt.Sprintf("uid-%d", uids)), "1"
+			}
+			out[i] = ap
+		}
+		return out
+	}
+	aps, pas := stamp(base.APs), base.PAs
 	var prev *Snapshot
-	reusedByInput, version := 0, uint64(0)
+	reusedByInput, reusedTranslations, failedSteps, version := 0, 0, 0, uint64(0)
 	check := func(step int, what string) {
 		t.Helper()
 		version++
@@ -359,6 +376,14 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 			t.Fatalf("step %d (%s): a compile from scratch generated %d of %d shards", step, what, fresh.Generated, fresh.Shards)
 		}
 		reusedByInput += inc.Shards - inc.Generated
+		reusedTranslations += inc.Policies - inc.Translated
+		if len(fresh.Failed) > 0 {
+			failedSteps++
+		}
+		if !reflect.DeepEqual(inc.Warnings, fresh.Warnings) || !reflect.DeepEqual(inc.Failed, fresh.Failed) {
+			t.Fatalf("step %d (%s): warnings or failed policies differ from a compile from scratch:\nincremental %q %+v\nfresh       %q %+v",
+				step, what, inc.Warnings, inc.Failed, fresh.Warnings, fresh.Failed)
+		}
 		for i := range fresh.shards {
 			f, n := fresh.shards[i], inc.shards[i]
 			if (f == nil) != (n == nil) || f != nil && f.module != n.module {
@@ -374,11 +399,17 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 		}
 		prev = inc
 	}
-	// replace swaps aps[i] for a changed copy (the objects are read-only).
+	// replace swaps aps[i] for a changed copy (the objects are read-only);
+	// an object with a UID keeps it and gets a new resourceVersion, as an
+	// update through the API server does.
 	replace := func(i int, change func(*secv1.AuthorizationPolicy)) {
 		aps = append([]*secv1.AuthorizationPolicy(nil), aps...)
 		c := aps[i].DeepCopy()
 		change(c)
+		if uid := aps[i].UID; uid != "" {
+			rv, _ := strconv.Atoi(aps[i].ResourceVersion)
+			c.UID, c.ResourceVersion = uid, strconv.Itoa(rv+1)
+		}
 		aps[i] = c
 	}
 	for step := 0; step < 140; step++ {
@@ -394,7 +425,7 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 			}
 			check(step, "policy replaced")
 		case 1: // policies added, one removed
-			aps = append(append([]*secv1.AuthorizationPolicy(nil), aps...), other.APs...)
+			aps = append(append([]*secv1.AuthorizationPolicy(nil), aps...), stamp(other.APs)...)
 			if len(aps) > 1 {
 				aps = append(aps[:1], aps[2:]...)
 			}
@@ -432,15 +463,29 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 					c.Spec.Rules = []*secapi.Rule{{To: []*secapi.Rule_To{{Operation: &secapi.Operation{NotHosts: []string{"*"}}}}}}
 				})
 				check(step, "notHosts *")
+				replace(i, func(c *secv1.AuthorizationPolicy) {
+					c.Spec.Rules = []*secapi.Rule{{When: []*secapi.Condition{{Key: "request.unknown", Values: []string{"x"}}}}}
+				})
+				check(step, "fails closed")
 			}
 		case 6: // mesh settings, or a whole new set
 			if step%14 == 6 {
+				// an unchanged policy whose translation depends on the trust-domain bundle
+				if len(aps) > 0 {
+					replace(0, func(c *secv1.AuthorizationPolicy) {
+						c.Spec.Rules = []*secapi.Rule{{From: []*secapi.Rule_From{{Source: &secapi.Source{Principals: []string{"cluster.local/ns/a/sa/b"}}}}}}
+					})
+					check(step, "principals before the aliases change")
+				}
 				mesh.TrustDomainAliases = append(mesh.TrustDomainAliases, fmt.Sprintf("alias-%d.td", step))
 			} else {
-				aps, pas = other.APs, other.PAs
+				aps, pas = stamp(other.APs), other.PAs
 			}
 			check(step, "mesh or whole set")
 		}
+	}
+	if reusedTranslations < 500 || failedSteps == 0 {
+		t.Fatalf("%d translations reused, %d steps with failed policies: the test does not exercise the memo", reusedTranslations, failedSteps)
 	}
 	if reusedByInput < 100 {
 		t.Fatalf("only %d shards were reused by their inputs over the steps: the test does not exercise that path", reusedByInput)

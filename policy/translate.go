@@ -51,6 +51,7 @@ type translator struct {
 	invalidAP map[*secv1.AuthorizationPolicy]string
 	invalidPA map[*secv1.PeerAuthentication]string
 	failed    []FailedPolicy
+	memo      translationMemo
 }
 
 func (t *translator) warnf(format string, args ...any) {
@@ -65,7 +66,7 @@ func newTranslator(m Mesh) *translator {
 			b = append(b, a)
 		}
 	}
-	return &translator{mesh: m, bundle: b}
+	return &translator{mesh: m, bundle: b, memo: translationMemo{next: map[apIdentity]*translatedAP{}, src: map[string]*secv1.AuthorizationPolicy{}}}
 }
 
 func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
@@ -113,7 +114,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 		p compiledPolicy
 	}
 	for i, ap := range sortAPs {
-		cp, bname, ok := t.policy(ap)
+		cp, bname, ok := t.policyMemo(ap)
 		if !ok {
 			continue
 		}
