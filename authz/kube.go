@@ -15,21 +15,27 @@ import (
 
 // KubeLoader lists AuthorizationPolicies, PeerAuthentications and Pods from
 // a controller-runtime cache (informer-backed, so a List is in-memory).
+// The cache's own objects, not deep copies: a reload at 10,000 policies
+// would otherwise copy every object (garbage the GC collects beside the
+// requests), and a policy.Set is read-only, which is the condition
+// UnsafeDisableDeepCopy sets. An unchanged object then also keeps its
+// translation (policy.CompileNext reuses it by UID and resourceVersion).
 func KubeLoader(c client.Reader, regoDir string) Loader {
+	noCopy := client.UnsafeDisableDeepCopy
 	return func(ctx context.Context) (*policy.Set, error) {
 		set := &policy.Set{UserModules: map[string]string{}}
 		var aps secv1.AuthorizationPolicyList
-		if err := c.List(ctx, &aps); err != nil {
+		if err := c.List(ctx, &aps, noCopy); err != nil {
 			return nil, fmt.Errorf("list AuthorizationPolicies: %w", err)
 		}
 		set.AuthorizationPolicies = append(set.AuthorizationPolicies, aps.Items...)
 		var pas secv1.PeerAuthenticationList
-		if err := c.List(ctx, &pas); err != nil {
+		if err := c.List(ctx, &pas, noCopy); err != nil {
 			return nil, fmt.Errorf("list PeerAuthentications: %w", err)
 		}
 		set.PeerAuthentications = append(set.PeerAuthentications, pas.Items...)
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods); err != nil {
+		if err := c.List(ctx, &pods, noCopy); err != nil {
 			return nil, fmt.Errorf("list Pods: %w", err)
 		}
 		for i := range pods.Items {
