@@ -122,6 +122,7 @@ type server struct {
 	addr     string
 	cmd      *exec.Cmd
 	logPath  string
+	started  time.Time     // when the process was started (gctrace times are since then)
 	dir      string        // policy dir (meshguard)
 	exited   chan struct{} // closed when the process has exited
 }
@@ -360,6 +361,7 @@ func (s *server) start(ctx context.Context, c config) error {
 	// gctrace: GC cycles per run and the live heap; the same for every server.
 	s.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
@@ -510,6 +512,31 @@ func gcStats(path string) (int, int) {
 	}
 	live, _ := strconv.Atoi(string(m[len(m)-1][3]))
 	return len(m), live
+}
+
+var gcClock = regexp.MustCompile(`(?m)^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock`)
+
+// gcOverlaps counts the GC cycles of the server's gctrace log that overlap
+// [from, to] (wall clock; a cycle runs from its start for the sum of its
+// clock phases), so a swap window can be told apart from one that happened
+// to contain a collection.
+func gcOverlaps(s *server, from, to time.Time) int {
+	b, _ := os.ReadFile(s.logPath)
+	n := 0
+	for _, m := range gcClock.FindAllSubmatch(b, -1) {
+		at, _ := strconv.ParseFloat(string(m[1]), 64)
+		var ms float64
+		for _, p := range m[2:] {
+			f, _ := strconv.ParseFloat(string(p), 64)
+			ms += f
+		}
+		start := s.started.Add(time.Duration(at * float64(time.Second)))
+		end := start.Add(time.Duration(ms * float64(time.Millisecond)))
+		if !start.After(to) && !end.Before(from) {
+			n++
+		}
+	}
+	return n
 }
 
 type ghzReport struct {
@@ -669,6 +696,8 @@ type swapResult struct {
 	// longer than the time the load ran before it).
 	steadyN                  int
 	steadyP99, steadySlowest float64
+	// GC cycles of the server overlapping the swap and the window before.
+	gcDuring, gcBefore int
 }
 
 // swapPreload is how long the load runs before the file is written: the
@@ -752,7 +781,8 @@ func swap(ctx context.Context, c config, s *server, i int, protoset, reqJSON str
 			steady = append(steady, d.Latency/1e6)
 		}
 	}
-	r := swapResult{seconds: took.Seconds(), during: len(lat), steadyN: len(steady)}
+	r := swapResult{seconds: took.Seconds(), during: len(lat), steadyN: len(steady),
+		gcDuring: gcOverlaps(s, t0, t1), gcBefore: gcOverlaps(s, steadyFrom, t0)}
 	r.p99, r.slowest = p99AndMax(lat)
 	r.steadyP99, r.steadySlowest = p99AndMax(steady)
 	return r, nil
@@ -959,13 +989,13 @@ func report(w io.Writer, c config, samples []sample, inproc, inject []benchResul
 		_, steadyP99, _ := stats(steady)
 		fmt.Fprintf(w, "\n## Snapshot swap, %s under ghz at concurrency 2 (steady p99 at c=2: %.3f ms median of the rounds)\n\n", largest.name, steadyP99)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "swap\twrite → new snapshot answers (s, incl. debounce)\trequests started meanwhile\tp99 ms\tslowest ms\tslowest ≤ steady p99\tsame-length window before: requests\tp99 ms\tslowest ms")
+		fmt.Fprintln(tw, "swap\twrite → new snapshot answers (s, incl. debounce)\trequests started meanwhile\tp99 ms\tslowest ms\tGC cycles\tslowest ≤ steady p99\tsame-length window before: requests\tp99 ms\tslowest ms\tGC cycles")
 		for i, s := range swaps {
 			ok := "yes"
 			if s.slowest > steadyP99 {
 				ok = "NO"
 			}
-			fmt.Fprintf(tw, "%d\t%.2f\t%d\t%.3f\t%.3f\t%s\t%d\t%.3f\t%.3f\n", i+1, s.seconds, s.during, s.p99, s.slowest, ok, s.steadyN, s.steadyP99, s.steadySlowest)
+			fmt.Fprintf(tw, "%d\t%.2f\t%d\t%.3f\t%.3f\t%d\t%s\t%d\t%.3f\t%.3f\t%d\n", i+1, s.seconds, s.during, s.p99, s.slowest, s.gcDuring, ok, s.steadyN, s.steadyP99, s.steadySlowest, s.gcBefore)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "peak RSS of %s after the swaps: %.0f MB\n", largest.name, peakMB)
