@@ -47,7 +47,9 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	set := &Set{UserModules: map[string]string{}}
-	memo := &loadMemo{last: l.last, next: docMemo{}}
+	// Sized as the last load: a reload usually has the same documents.
+	memo := &loadMemo{last: l.last, next: make(docMemo, len(l.last))}
+	set.prevalidated = make(map[any]bool, len(l.last))
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)

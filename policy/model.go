@@ -229,12 +229,12 @@ func (b *bucket) add(p compiledPolicy) {
 		b.Any = append(b.Any, p)
 		return
 	}
-	keys := make([]string, 0, len(p.Sel))
-	for k := range p.Sel {
-		keys = append(keys, k)
+	k, first := "", true // the first selector key in sorted order
+	for sk := range p.Sel {
+		if first || sk < k {
+			k, first = sk, false
+		}
 	}
-	sort.Strings(keys)
-	k := keys[0]
 	if b.By[k] == nil {
 		b.By[k] = map[string][]compiledPolicy{}
 	}
