@@ -19,7 +19,7 @@ import (
 // would otherwise copy every object (garbage the GC collects beside the
 // requests), and a policy.Set is read-only, which is the condition
 // UnsafeDisableDeepCopy sets. An unchanged object then also keeps its
-// translation (policy.CompileNext reuses it by UID and resourceVersion).
+// translation (policy.CompileNext reuses it for the same object).
 func KubeLoader(c client.Reader, regoDir string) Loader {
 	noCopy := client.UnsafeDisableDeepCopy
 	return func(ctx context.Context) (*policy.Set, error) {

@@ -117,7 +117,7 @@ type Snapshot struct {
 	byInput map[[sha256.Size]byte]*shard
 	// translated: each AuthorizationPolicy's translation, for CompileNext
 	// to reuse (translatememo.go).
-	translated map[apIdentity]*translatedAP
+	translated map[*secv1.AuthorizationPolicy]*translatedAP
 }
 
 type viewShard struct {
@@ -182,7 +182,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
 	}
 	t := newTranslator(mesh)
-	t.memo.next = make(map[apIdentity]*translatedAP, len(set.AuthorizationPolicies))
+	t.memo.next = make(map[*secv1.AuthorizationPolicy]*translatedAP, len(set.AuthorizationPolicies))
 	if prev != nil && prev.mesh.sameTranslation(mesh) {
 		t.memo.prev = prev.translated
 	}

@@ -343,8 +343,8 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 	base := g.PolicySet()
 	mesh := Mesh{RootNamespace: base.Mesh.RootNamespace, TrustDomain: base.Mesh.TrustDomain, TrustDomainAliases: base.Mesh.TrustDomainAliases}
 	// Every other AuthorizationPolicy has a UID and resourceVersion, as an
-	// API-server object, the others none, as a policy file's: the two
-	// identities the translation memo keys by (translatememo.go).
+	// API-server object, the others none, as a policy file's (the
+	// translation memo, translatememo.go, must not depend on either).
 	uids := 0
 	stamp := func(list []*secv1.AuthorizationPolicy) []*secv1.AuthorizationPolicy {
 		out := make([]*secv1.AuthorizationPolicy, len(list))

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // A reload usually changes one policy of many, and translating every
@@ -21,24 +20,14 @@ import (
 // object's validation verdict (it reads nothing of other policies), so an
 // unchanged object under unchanged settings translates the same.
 
-// apIdentity names an AuthorizationPolicy's content: an API-server object
-// by UID and resourceVersion (which changes with every write; the API
-// loader's cache hands out fresh copies), any other by its pointer (a
-// policy directory's DirLoader hands out the same object for the same
-// document bytes). Objects in a Set are never modified after it is
-// compiled, as with informer objects.
-type apIdentity struct {
-	ap  *secv1.AuthorizationPolicy
-	uid types.UID
-	rv  string
-}
-
-func identityOf(ap *secv1.AuthorizationPolicy) apIdentity {
-	if ap.UID != "" && ap.ResourceVersion != "" {
-		return apIdentity{uid: ap.UID, rv: ap.ResourceVersion}
-	}
-	return apIdentity{ap: ap}
-}
+// The memo is keyed by the object itself: both loaders hand out the same
+// object while it is unchanged and a new one when it changes (the policy
+// directory's DirLoader per document bytes; the API loader the informer
+// cache's objects, which an update replaces, never modifies), and objects
+// in a Set are never modified after it is compiled. Not by UID and
+// resourceVersion: a policy file exported with `kubectl get -o yaml` keeps
+// both however it is edited or copied, and two such objects would share
+// one translation (a fail-open reuse; TestTranslationMemoIgnoresFileUIDs).
 
 // translatedAP is what a snapshot keeps of one object's translation: the
 // policy without its rules (placement in views and shard input keys need
@@ -61,7 +50,7 @@ type translatedAP struct {
 // when the mesh settings changed), next what this build's snapshot keeps:
 // only the objects of its own set, so a deleted policy is forgotten.
 type translationMemo struct {
-	prev, next map[apIdentity]*translatedAP
+	prev, next map[*secv1.AuthorizationPolicy]*translatedAP
 	translated int // objects translated, not reused
 	// src: this build's object for each digest, to materialize a reused
 	// policy (equal digests: equal translations, O aside).
@@ -71,11 +60,11 @@ type translationMemo struct {
 // policyMemo is translator.policy through the memo. A reused policy comes
 // back without its rules (Rules nil); materialize restores them.
 func (t *translator) policyMemo(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {
-	id, invalid := identityOf(ap), t.invalidAP[ap]
-	if e := t.memo.prev[id]; e != nil && e.invalid == invalid {
+	invalid := t.invalidAP[ap]
+	if e := t.memo.prev[ap]; e != nil && e.invalid == invalid {
 		t.warnings = append(t.warnings, e.warnings...)
 		t.failed = append(t.failed, e.failed...)
-		t.memo.next[id] = e
+		t.memo.next[ap] = e
 		t.memo.src[e.cp.digest] = ap
 		return e.cp, e.bucket, e.ok
 	}
@@ -89,7 +78,7 @@ func (t *translator) policyMemo(ap *secv1.AuthorizationPolicy) (compiledPolicy, 
 	t.memo.src[cp.digest] = ap
 	light := cp
 	light.Rules, light.TRules = nil, nil
-	t.memo.next[id] = &translatedAP{cp: light, bucket: bucket, ok: ok, invalid: invalid,
+	t.memo.next[ap] = &translatedAP{cp: light, bucket: bucket, ok: ok, invalid: invalid,
 		warnings: slices.Clone(t.warnings[w:]), failed: slices.Clone(t.failed[f:])}
 	return cp, bucket, ok
 }

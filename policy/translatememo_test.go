@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// exportedAP is an AuthorizationPolicy as `kubectl get -o yaml` exports it:
+// uid and resourceVersion included, which editing or copying the file keeps.
+func exportedAP(name, created, action, rules string) string {
+	return fmt.Sprintf(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: %s
+  namespace: shop
+  uid: 6f1c2a9e-0000-4000-8000-000000000001
+  resourceVersion: "4711"
+  creationTimestamp: %q
+spec:
+  action: %s
+  rules: %s
+`, name, created, action, rules)
+}
+
+// TestTranslationMemoIgnoresFileUIDs: the translation memo must not take
+// two policy-directory objects with the same uid and resourceVersion for
+// one (an edited export, a copied export): after each reload the snapshot
+// built from the previous one decides as a compile from scratch does.
+// Keyed by uid and resourceVersion, the first case kept the edit's DENY
+// from applying and the second turned the DENY into a copy of the ALLOW.
+func TestTranslationMemoIgnoresFileUIDs(t *testing.T) {
+	deny := exportedAP("block", "2024-01-01T00:00:00Z", "DENY", `[{to: [{operation: {paths: ["/admin"]}}]}]`)
+	for _, tc := range []struct {
+		name          string
+		before, after map[string]string
+		path          string
+	}{
+		{"edited export", map[string]string{"p.yaml": deny},
+			map[string]string{"p.yaml": exportedAP("block", "2024-01-01T00:00:00Z", "DENY", `[{to: [{operation: {paths: ["/admin", "/secret"]}}]}]`)}, "/secret"},
+		{"copied export", map[string]string{"a.yaml": deny, "b.yaml": exportedAP("allow-all", "2024-01-02T00:00:00Z", "ALLOW", `[{}]`)},
+			nil, "/admin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			write := func(files map[string]string) {
+				for f, c := range files {
+					if err := os.WriteFile(filepath.Join(dir, f), []byte(c), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			loader := new(DirLoader)
+			load := func() *Set {
+				set, _, err := loader.Load(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return set
+			}
+			write(tc.before)
+			prev, err := CompileNext(ctx, nil, Mesh{}, load(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(tc.after)
+			set := load()
+			inc, err := CompileNext(ctx, prev, Mesh{}, set, 2)
+			if err != nil {
+				t.Fatalf("rebuild: %v", err)
+			}
+			fresh, err := Compile(ctx, Mesh{}, set, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &Request{Namespace: "shop", Labels: map[string]string{"app": "web"}, Principal: "spiffe://cluster.local/ns/x/sa/y",
+				SrcIP: "10.0.0.5", RemoteIP: "10.0.0.5", DstIP: "10.0.1.1", DstPort: 8080, Method: "GET", Path: tc.path, Host: "x"}
+			got, want := checkBoth(ctx, t, inc, fresh, r)
+			if want.Allowed || want.Action != "DENY" {
+				t.Fatalf("GET %s: a compile from scratch gives %+v; the test expects a DENY", tc.path, want)
+			}
+			if got.Allowed != want.Allowed || got.Policy != want.Policy {
+				t.Fatalf("GET %s: rebuilt snapshot %+v, compile from scratch %+v", tc.path, got, want)
+			}
+		})
+	}
+}
