@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -86,5 +87,37 @@ func TestTranslationMemoIgnoresFileUIDs(t *testing.T) {
 				t.Fatalf("GET %s: rebuilt snapshot %+v, compile from scratch %+v", tc.path, got, want)
 			}
 		})
+	}
+}
+
+// TestMaterializeChecksDigest: a reused policy whose object no longer
+// translates to the digest it was reused by is an error (the build fails
+// and the last snapshot keeps serving), never a silently different policy.
+func TestMaterializeChecksDigest(t *testing.T) {
+	set := &Set{}
+	if _, err := set.AddYAML("x", []byte(ap("shop", "block", "action: DENY\nrules:\n- to:\n  - operation: {paths: [/admin]}")+
+		ap("shop", "other", "action: DENY\nrules:\n- to:\n  - operation: {paths: [/other]}"))); err != nil {
+		t.Fatal(err)
+	}
+	block, other := set.AuthorizationPolicies[0], set.AuthorizationPolicies[1]
+	tr := newTranslator(Mesh{})
+	cp, _, _ := tr.policyMemo(block)
+	light := tr.memo.next[block].cp
+	if light.Rules != nil || light.digest == "" || light.digest != cp.digest {
+		t.Fatalf("memo entry: rules %v, digest %q (translation's %q); want no rules and the translation's digest", light.Rules, light.digest, cp.digest)
+	}
+	v := &view{B: newBuckets()}
+	v.B.add("deny", light)
+	if err := tr.materialize(v); err != nil {
+		t.Fatalf("materialize with the policy's own object: %v", err)
+	}
+	if got := v.B["deny"].Any; len(got) != 1 || len(got[0].Rules) != 1 {
+		t.Fatalf("materialized policy: %+v; want its one rule back", got)
+	}
+	v = &view{B: newBuckets()}
+	v.B.add("deny", light)
+	tr.memo.src[light.digest] = other // as if the object had changed under the same digest
+	if err := tr.materialize(v); err == nil || !strings.Contains(err.Error(), "shop/block") {
+		t.Fatalf("materialize with another object: err %v; want an error naming shop/block", err)
 	}
 }
