@@ -182,10 +182,11 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
 	}
 	t := newTranslator(mesh)
-	t.memo.next = make(map[*secv1.AuthorizationPolicy]*translatedAP, len(set.AuthorizationPolicies))
+	var reuse map[*secv1.AuthorizationPolicy]*translatedAP
 	if prev != nil && prev.mesh.sameTranslation(mesh) {
-		t.memo.prev = prev.translated
+		reuse = prev.translated
 	}
+	t.memo = newTranslationMemo(reuse, len(set.AuthorizationPolicies))
 	// Every object runs `meshguard validate`'s rules; one it rejects (stored
 	// before the webhook, or by an older meshguard) fails closed.
 	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}

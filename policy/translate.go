@@ -66,7 +66,7 @@ func newTranslator(m Mesh) *translator {
 			b = append(b, a)
 		}
 	}
-	return &translator{mesh: m, bundle: b, memo: translationMemo{next: map[*secv1.AuthorizationPolicy]*translatedAP{}, src: map[string]*secv1.AuthorizationPolicy{}}}
+	return &translator{mesh: m, bundle: b}
 }
 
 func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {

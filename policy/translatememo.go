@@ -57,6 +57,13 @@ type translationMemo struct {
 	src map[string]*secv1.AuthorizationPolicy
 }
 
+// newTranslationMemo starts a build's memo from prev's entries (nil: none
+// reusable), sized for n objects.
+func newTranslationMemo(prev map[*secv1.AuthorizationPolicy]*translatedAP, n int) translationMemo {
+	return translationMemo{prev: prev, next: make(map[*secv1.AuthorizationPolicy]*translatedAP, n),
+		src: make(map[string]*secv1.AuthorizationPolicy, n)}
+}
+
 // policyMemo is translator.policy through the memo. A reused policy comes
 // back without its rules (Rules nil); materialize restores them.
 func (t *translator) policyMemo(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {

@@ -101,6 +101,7 @@ func TestMaterializeChecksDigest(t *testing.T) {
 	}
 	block, other := set.AuthorizationPolicies[0], set.AuthorizationPolicies[1]
 	tr := newTranslator(Mesh{})
+	tr.memo = newTranslationMemo(nil, 2)
 	cp, _, _ := tr.policyMemo(block)
 	light := tr.memo.next[block].cp
 	if light.Rules != nil || light.digest == "" || light.digest != cp.digest {
