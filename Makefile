@@ -45,8 +45,8 @@ bench:
 	go test -run '^$$' -bench . -benchmem -benchtime 200ms ./certs/
 
 ## bench-compare: issue 17's side-by-side run (meshguard vs no-op gRPC server, vs OPA policies-as-data, /inject vs
-## its floor; memory and snapshot swaps), interleaved; ratio table on stdout and in bin/bench-compare/ (~4 min on
-## 2 cores). BENCH_FLAGS passes flags to test/bench/compare (e.g. BENCH_FLAGS="-rounds 3").
+## its floor; memory and snapshot swaps; with perf installed, where a request's CPU goes), interleaved; ratio table
+## on stdout and in bin/bench-compare/ (~4 min on 2 cores). BENCH_FLAGS passes flags to test/bench/compare (e.g. BENCH_FLAGS="-rounds 3").
 bench-compare:
 	bash hack/bench-compare.sh $(BENCH_FLAGS)
 

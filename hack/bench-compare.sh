@@ -4,8 +4,10 @@
 # policies against a no-op Check server with the same gRPC options, under ghz
 # at concurrency 2 and 16; the in-process Check against the OPA "policies as
 # data" baseline; /inject against its decode-only floor; memory and snapshot
-# swaps. Prints the ratio table (min / median / max of per-round ratios), the
-# raw figures and the load average, and keeps a copy in bin/bench-compare/.
+# swaps; and, when perf is installed (Debian: linux-perf), where the CPU of a
+# request goes in the no-op and the 1,000-policy server (one more profiled
+# run each). Prints the ratio table (min / median / max of per-round ratios),
+# the raw figures and the load average, and keeps a copy in bin/bench-compare/.
 #
 # Usage: hack/bench-compare.sh [flags of test/bench/compare], e.g.
 #   hack/bench-compare.sh -rounds 3 -requests 10000     # shorter

@@ -62,6 +62,7 @@ type config struct {
 	concurrency, policies                                           []int
 	inprocTime, injectTime                                          string
 	skipInject, skipInproc                                          bool
+	perf                                                            string // "" or "off": no CPU profile step
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&c.injectTime, "inject-benchtime", "1s", "-test.benchtime of each /inject benchmark run")
 	flag.BoolVar(&c.skipInject, "skip-inject", false, "leave out the /inject rows")
 	flag.BoolVar(&c.skipInproc, "skip-inproc", false, "leave out the in-process rows")
+	flag.StringVar(&c.perf, "perf", "auto", "perf binary for the CPU profile step (auto: perf on PATH, if any; off: no profile)")
 	writeOnly := flag.String("write-policies", "", "only write the first -policies count's policy YAML into this directory, request.json and authz.protoset beside it (for profiling a server by hand) and exit")
 	flag.Parse()
 	var err error
@@ -284,7 +286,16 @@ func run(c config) error {
 	}
 	peakAfterSwaps := status(largest.cmd.Process.Pid)["VmHWM"]
 
+	profiles, profileNote, err := profileServers(ctx, c, servers, protoset, reqJSON)
+	if err != nil {
+		return err
+	}
+
 	report(os.Stdout, c, samples, inproc, inject, mem, swaps, largest, peakAfterSwaps)
+	reportProfile(os.Stdout, profiles, "meshguard-1000")
+	if profileNote != "" {
+		fmt.Printf("\n%s\n", profileNote)
+	}
 	fmt.Printf("\nload average per round: %s\nload average at end: %s\nduration: %s\n", strings.Join(loads, " | "), loadavg(),
 		time.Since(start).Round(time.Second))
 	return nil
