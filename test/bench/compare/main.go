@@ -292,7 +292,7 @@ func run(c config) error {
 	}
 
 	report(os.Stdout, c, samples, inproc, inject, mem, swaps, largest, peakAfterSwaps)
-	reportProfile(os.Stdout, profiles, "meshguard-1000")
+	reportProfile(os.Stdout, profiles)
 	if profileNote != "" {
 		fmt.Printf("\n%s\n", profileNote)
 	}

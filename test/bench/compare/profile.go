@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -16,8 +18,8 @@ import (
 
 // The CPU profile step answers "where does the time of a request go" for the
 // gRPC rows: perf (cpu-clock samples with call graphs, kernel included)
-// records the no-op and the 1,000-policy server during one more measured ghz
-// run each, and every sample is attributed to the first category its stack
+// records the no-op and the meshguard servers (10, 1,000, 10,000 policies)
+// during one more measured ghz run each, and every sample is attributed to the first category its stack
 // matches (cpuCategories, in order). Times are µs per request under
 // sampling, so they run a little above the unprofiled rounds; the shares are
 // what the profile is for.
@@ -61,8 +63,9 @@ func (p cpuProfile) us(cat string) float64 {
 	return float64(p.byCat[cat]) / float64(p.samples) * p.cpuPerReq
 }
 
-// profileServers profiles the no-op and the 1,000-policy server at each
-// concurrency, unless perf is off or missing (then the note says so).
+// profileServers profiles the no-op and the 10-, 1,000- and 10,000-policy
+// servers at each concurrency, unless perf is off or missing (then the note
+// says so).
 func profileServers(ctx context.Context, c config, servers []*server, protoset, reqJSON string) ([]cpuProfile, string, error) {
 	perf := c.perf
 	switch perf {
@@ -78,7 +81,9 @@ func profileServers(ctx context.Context, c config, servers []*server, protoset, 
 	var out []cpuProfile
 	for _, conc := range c.concurrency {
 		for _, s := range servers {
-			if s.policies != -1 && s.policies != 1000 {
+			switch s.policies {
+			case -1, 10, 1000, 10000:
+			default:
 				continue
 			}
 			p, err := profileCPU(ctx, c, perf, s, conc, protoset, reqJSON)
@@ -186,10 +191,18 @@ func categoryOf(frames []string) string {
 	return otherCategory
 }
 
-// reportProfile prints, per concurrency, each category's µs per request for
-// the no-op and meshguard, the difference, and the OPA evaluation's share
-// of the no-op's request (the 1.2x target leaves 20%).
-func reportProfile(w io.Writer, profiles []cpuProfile, mg string) {
+// profilePair is two profiled servers the report compares.
+type profilePair struct{ base, other, why string }
+
+var profilePairs = []profilePair{
+	{"noop", "meshguard-1000", "the 1.2x target leaves 20% of the no-op's request"},
+	{"meshguard-10", "meshguard-10000", "the 1.15x target leaves 15% of the 10-policy server's request"},
+}
+
+// reportProfile prints, per pair and concurrency, each category's µs per
+// request for both servers, the difference, and the OPA evaluation's share
+// of the base server's request.
+func reportProfile(w io.Writer, profiles []cpuProfile) {
 	if len(profiles) == 0 {
 		return
 	}
@@ -199,27 +212,37 @@ func reportProfile(w io.Writer, profiles []cpuProfile, mg string) {
 		names = append(names, c.name)
 	}
 	names = append(names, otherCategory)
-	byKey := map[string]cpuProfile{}
+	type key struct {
+		server string
+		conc   int
+	}
+	byKey := map[key]cpuProfile{}
 	var concs []int
 	for _, p := range profiles {
-		if _, ok := byKey[fmt.Sprint(p.conc)+"/noop"]; !ok && p.server == "noop" {
+		if _, seen := byKey[key{"noop", p.conc}]; !seen && p.server == "noop" {
 			concs = append(concs, p.conc)
 		}
-		byKey[fmt.Sprint(p.conc)+"/"+p.server] = p
+		byKey[key{p.server, p.conc}] = p
 	}
-	for _, conc := range concs {
-		n, okN := byKey[fmt.Sprint(conc)+"/noop"]
-		m, okM := byKey[fmt.Sprint(conc)+"/"+mg]
-		if !okN || !okM {
-			continue
+	for _, pair := range profilePairs {
+		for _, conc := range concs {
+			b, okB := byKey[key{pair.base, conc}]
+			o, okO := byKey[key{pair.other, conc}]
+			if !okB || !okO {
+				continue
+			}
+			fmt.Fprintf(w, "\n%s vs %s, concurrency %d: %.1f µs/request (%d samples) vs %.1f µs/request (%d samples)\n\n",
+				pair.other, pair.base, conc, o.cpuPerReq, o.samples, b.cpuPerReq, b.samples)
+			fmt.Fprintf(w, "%-66s %-16s %-16s %-9s %s\n", "category (first match from the top, by stack)", pair.base, pair.other, "added", "share of "+pair.other)
+			for _, cat := range names {
+				fmt.Fprintf(w, "%-66s %-16.1f %-16.1f %-9.1f %.1f%%\n", cat, b.us(cat), o.us(cat), o.us(cat)-b.us(cat), 100*float64(o.byCat[cat])/float64(o.samples))
+			}
+			largest := slices.Clone(names)
+			sort.SliceStable(largest, func(i, j int) bool { return o.us(largest[i])-b.us(largest[i]) > o.us(largest[j])-b.us(largest[j]) })
+			iter := o.us(cpuCategories[2].name)
+			fmt.Fprintf(w, "%s / %s under sampling %.2fx (%s); most added: %s +%.1f µs, %s +%.1f µs; OPA evaluation in %s is %.0f%% of %s's whole request\n",
+				pair.other, pair.base, o.cpuPerReq/b.cpuPerReq, pair.why, largest[0], o.us(largest[0])-b.us(largest[0]),
+				largest[1], o.us(largest[1])-b.us(largest[1]), pair.other, 100*iter/b.cpuPerReq, pair.base)
 		}
-		fmt.Fprintf(w, "\nconcurrency %d: no-op %.1f µs/request (%d samples), %s %.1f µs/request (%d samples)\n\n", conc, n.cpuPerReq, n.samples, mg, m.cpuPerReq, m.samples)
-		fmt.Fprintf(w, "%-66s %-9s %-9s %-9s %s\n", "category (first match from the top, by stack)", "no-op", mg, "added", "share of meshguard")
-		for _, cat := range names {
-			fmt.Fprintf(w, "%-66s %-9.1f %-9.1f %-9.1f %.1f%%\n", cat, n.us(cat), m.us(cat), m.us(cat)-n.us(cat), 100*float64(m.byCat[cat])/float64(m.samples))
-		}
-		iter := m.us(cpuCategories[2].name)
-		fmt.Fprintf(w, "OPA evaluation alone is %.0f%% of the no-op's whole request; %s / no-op under sampling %.2fx (target 1.2x leaves 20%%)\n",
-			100*iter/n.cpuPerReq, mg, m.cpuPerReq/n.cpuPerReq)
 	}
 }
