@@ -63,7 +63,7 @@ func TestGCPercentFor(t *testing.T) {
 	}{
 		{live: 0, headroom: 128 * mi, want: serverGCPercent},
 		{live: 10 * mi, headroom: 128 * mi, want: serverGCPercent}, // 4x live is less than the cap
-		{live: 64 * mi, headroom: 128 * mi, want: 199},              // the cap: ~2x live
+		{live: 64 * mi, headroom: 128 * mi, want: 199},             // the cap: ~2x live
 		{live: 128 * mi, headroom: 128 * mi, want: 99},
 		{live: 1024 * mi, headroom: 128 * mi, want: minGCPercent}, // never below the floor
 	} {

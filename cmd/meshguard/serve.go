@@ -149,10 +149,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme: scheme.Scheme,
-		Logger: log,
-		// /inject reads only each node's kubelet version (native sidecar detection).
-		Cache:                   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}}},
+		Scheme:                  scheme.Scheme,
+		Logger:                  log,
+		Cache:                   managerCacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.healthAddr,
 		LeaderElection:          o.leaderElect,
@@ -214,4 +213,17 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// managerCacheOptions: what the manager's informers keep of each object.
+// Nothing in meshguard reads managedFields, which are often the largest part
+// of a small object (every Pod, policy and mesh resource the caches hold for
+// authorization, validation and the audit); controller-runtime's own
+// transform drops them. /inject reads only each node's kubelet version
+// (native sidecar detection).
+func managerCacheOptions() cache.Options {
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}},
+	}
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestManagerCacheOptions: the manager's informers keep objects without
+// their managedFields (everything else intact), and nodes only as /inject
+// reads them.
+func TestManagerCacheOptions(t *testing.T) {
+	o := managerCacheOptions()
+	mf := []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply,
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:app":{}}}}`)}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{"app": "web"}, ManagedFields: mf},
+		Status: corev1.PodStatus{PodIP: "10.0.0.1"}}
+	out, err := o.DefaultTransform(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Pod)
+	if len(got.ManagedFields) != 0 {
+		t.Errorf("managedFields kept: %v", got.ManagedFields)
+	}
+	if got.Name != "p" || got.Namespace != "ns" || got.Labels["app"] != "web" || got.Status.PodIP != "10.0.0.1" {
+		t.Errorf("transform changed more than managedFields: %+v", got)
+	}
+
+	var nodeTransform func(any) (any, error)
+	for obj, by := range o.ByObject {
+		if _, ok := obj.(*corev1.Node); ok {
+			nodeTransform = by.Transform
+		}
+	}
+	if nodeTransform == nil {
+		t.Fatal("no transform for Nodes")
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", ManagedFields: mf, Labels: map[string]string{"big": "x"}},
+		Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.33.0", OSImage: "linux"}}}
+	out, err = nodeTransform(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := out.(*corev1.Node)
+	if n.Status.NodeInfo.KubeletVersion != "v1.33.0" || len(n.ManagedFields) != 0 || len(n.Labels) != 0 || n.Status.NodeInfo.OSImage != "" {
+		t.Errorf("node kept more or less than its kubelet version: %+v", n)
+	}
+}
