@@ -174,7 +174,7 @@ func (r *rule) shape() {
 type compiledPolicy struct {
 	O     int               `json:"o"` // age rank: oldest first (creation time, name, namespace)
 	ID    string            `json:"id"`
-	Sel   map[string]string `json:"sel"`
+	Sel   map[string]string `json:"sel"` // the object's own matchLabels, not a copy (see paWorkload.Sel)
 	Rules []rule            `json:"rules"`
 	// TRules is the TCP variant (as Istio's pilot/pkg/security/authz
 	// model.go and builder.go): ALLOW rules with HTTP-only
@@ -195,6 +195,10 @@ type paMode struct {
 }
 
 type paWorkload struct {
+	// Sel is the object's own matchLabels map: objects are read-only once
+	// loaded (an update replaces the object, no loader changes one), and a
+	// snapshot keeps every policy's translation (translatememo.go), so a
+	// copy would be one more map per policy for the GC to mark.
 	Sel   map[string]string `json:"sel"`
 	Mode  string            `json:"mode"`
 	ID    string            `json:"id"`

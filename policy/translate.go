@@ -140,7 +140,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 				continue // never applies (Istio ignores it)
 			}
 			id := pa.Namespace + "/" + pa.Name
-			cp := t.failClosed(compiledPolicy{ID: id, Sel: copyLabels(sel), name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
 				"PeerAuthentication "+id, reason)
 			cp.O = -1 // before every AuthorizationPolicy: it decides first
 			if pa.Namespace == t.mesh.RootNamespace {
@@ -251,20 +251,12 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 	}
 	// Port keys are valid here: Compile fails closed any PeerAuthentication
 	// validation rejects (secpolicy.CheckPortLevelPort, selector required).
-	w := paWorkload{Sel: copyLabels(sel), Mode: mode, ID: id, Ports: map[string]string{}}
+	w := paWorkload{Sel: sel, Mode: mode, ID: id, Ports: map[string]string{}}
 	for port, m := range spec.GetPortLevelMtls() {
 		w.Ports[strconv.FormatUint(uint64(port), 10)] = modeName(m)
 	}
 	_, wl := nsOf(pa.Namespace)
 	*wl = append(*wl, w)
-}
-
-func copyLabels(in map[string]string) map[string]string {
-	out := make(map[string]string, len(in))
-	for k, v := range in {
-		out[k] = v
-	}
-	return out
 }
 
 // policy compiles one AuthorizationPolicy. ok=false: it never applies to a
@@ -281,7 +273,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	dry := strings.EqualFold(ap.Annotations["istio.io/dry-run"], "true")
 	action := spec.GetAction()
 	bucket := bucketOf(action, dry)
-	cp := compiledPolicy{ID: id, Sel: copyLabels(spec.GetSelector().GetMatchLabels()), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
+	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
 		created: ap.CreationTimestamp.UnixNano()}
 	if reason := t.invalidAP[ap]; reason != "" {
 		return t.failClosed(cp, obj, reason), failBucket(bucket), true
