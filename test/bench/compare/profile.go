@@ -19,10 +19,10 @@ import (
 // The CPU profile step answers "where does the time of a request go" for the
 // gRPC rows: perf (cpu-clock samples with call graphs, kernel included)
 // records the no-op and the meshguard servers (10, 1,000, 10,000 policies)
-// during one more measured ghz run each, and every sample is attributed to the first category its stack
-// matches (cpuCategories, in order). Times are µs per request under
-// sampling, so they run a little above the unprofiled rounds; the shares are
-// what the profile is for.
+// during one more measured ghz run each, and every sample is attributed to
+// the first category its stack matches (cpuCategories, in order). Times are
+// µs per request under sampling, so they run a little above the unprofiled
+// rounds; the shares are what the profile is for.
 
 // cpuCategory: a sample belongs to the first category one of whose
 // frames has a prefix in frames.
@@ -64,17 +64,18 @@ func (p cpuProfile) us(cat string) float64 {
 }
 
 // profileServers profiles the no-op and the 10-, 1,000- and 10,000-policy
-// servers at each concurrency, unless perf is off or missing (then the note
-// says so).
-func profileServers(ctx context.Context, c config, servers []*server, protoset, reqJSON string) ([]cpuProfile, string, error) {
+// servers at each concurrency, unless perf is off or missing. The note says
+// why there is no profile; a profile that fails (perf not permitted, say)
+// leaves the rest of the run's report intact.
+func profileServers(ctx context.Context, c config, servers []*server, protoset, reqJSON string) ([]cpuProfile, string) {
 	perf := c.perf
 	switch perf {
 	case "off", "":
-		return nil, "", nil
+		return nil, ""
 	case "auto":
 		p, err := exec.LookPath("perf")
 		if err != nil {
-			return nil, "CPU profile step skipped: no perf on PATH (Debian: apt-get install linux-perf).", nil
+			return nil, "CPU profile step skipped: no perf on PATH (Debian: apt-get install linux-perf)."
 		}
 		perf = p
 	}
@@ -88,12 +89,12 @@ func profileServers(ctx context.Context, c config, servers []*server, protoset, 
 			}
 			p, err := profileCPU(ctx, c, perf, s, conc, protoset, reqJSON)
 			if err != nil {
-				return nil, "", err
+				return nil, "CPU profile step failed: " + err.Error()
 			}
 			out = append(out, p)
 		}
 	}
-	return out, "", nil
+	return out, ""
 }
 
 // profileCPU runs one measured ghz run against s with perf recording it.
@@ -106,22 +107,28 @@ func profileCPU(ctx context.Context, c config, perf string, s *server, conc int,
 	if err := rec.Start(); err != nil {
 		return cpuProfile{}, fmt.Errorf("perf record: %w", err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- rec.Wait() }()
 	// perf writes its header once it has attached to the process.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if st, err := os.Stat(data); err == nil && st.Size() > 0 {
 			break
 		}
+		select {
+		case err := <-done:
+			return cpuProfile{}, fmt.Errorf("perf record ended before attaching to %s: %v: %s", s.name, err, perfOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 		if time.Now().After(deadline) {
 			_ = rec.Process.Kill()
-			_ = rec.Wait()
-			return cpuProfile{}, fmt.Errorf("perf record did not attach to %s: %s", s.name, perfOut.String())
+			<-done
+			return cpuProfile{}, fmt.Errorf("perf record did not attach to %s within 30s: %s", s.name, perfOut.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	sm, err := measure(c, s, conc, protoset, reqJSON)
 	_ = rec.Process.Signal(syscall.SIGINT)
-	if werr := rec.Wait(); err == nil && werr != nil && !strings.Contains(werr.Error(), "interrupt") {
+	if werr := <-done; err == nil && werr != nil && !strings.Contains(werr.Error(), "interrupt") {
 		err = fmt.Errorf("perf record: %v: %s", werr, perfOut.String())
 	}
 	if err != nil {
