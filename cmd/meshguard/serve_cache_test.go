@@ -13,7 +13,7 @@ import (
 func TestManagerCacheOptions(t *testing.T) {
 	o := managerCacheOptions()
 	mf := []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply,
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:app":{}}}}`)}}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:app":{}}}}`)}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{"app": "web"}, ManagedFields: mf},
 		Status: corev1.PodStatus{PodIP: "10.0.0.1"}}
 	out, err := o.DefaultTransform(pod)
