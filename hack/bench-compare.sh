@@ -5,8 +5,8 @@
 # at concurrency 2 and 16; the in-process Check against the OPA "policies as
 # data" baseline; /inject against its decode-only floor; memory and snapshot
 # swaps; and, when perf is installed (Debian: linux-perf), where the CPU of a
-# request goes in the no-op and the 1,000-policy server (one more profiled
-# run each). Prints the ratio table (min / median / max of per-round ratios),
+# request goes in the no-op and the 10-, 1,000- and 10,000-policy servers
+# (one more profiled run each). Prints the ratio table (min / median / max of per-round ratios),
 # the raw figures and the load average, and keeps a copy in bin/bench-compare/.
 #
 # Usage: hack/bench-compare.sh [flags of test/bench/compare], e.g.
