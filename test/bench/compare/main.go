@@ -509,20 +509,42 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
-var gcLine = regexp.MustCompile(`(?m)^gc \d+ @.*?(\d+)->(\d+)->(\d+) MB`)
+// gcLine is one GODEBUG=gctrace=1 line: when the cycle started (seconds
+// since the process started), its three wall-clock phases (ms) and the heap
+// before, at the end of marking and live after it (MB).
+var gcLine = regexp.MustCompile(`(?m)^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock.*?(\d+)->(\d+)->(\d+) MB`)
+
+// gcCycle is one collection of a server's gctrace log.
+type gcCycle struct {
+	at, clock time.Duration // start since the process started; wall-clock length
+	liveMB    int
+}
+
+// gcCycles reads the collections of a gctrace log, in order.
+func gcCycles(b []byte) []gcCycle {
+	var out []gcCycle
+	for _, m := range gcLine.FindAllSubmatch(b, -1) {
+		at, _ := strconv.ParseFloat(string(m[1]), 64)
+		var ms float64
+		for _, p := range m[2:5] {
+			f, _ := strconv.ParseFloat(string(p), 64)
+			ms += f
+		}
+		live, _ := strconv.Atoi(string(m[7]))
+		out = append(out, gcCycle{at: time.Duration(at * float64(time.Second)), clock: time.Duration(ms * float64(time.Millisecond)), liveMB: live})
+	}
+	return out
+}
 
 // gcStats counts the gctrace lines in the log and returns the last live heap (MB).
 func gcStats(path string) (int, int) {
 	b, _ := os.ReadFile(path)
-	m := gcLine.FindAllSubmatch(b, -1)
-	if len(m) == 0 {
+	cs := gcCycles(b)
+	if len(cs) == 0 {
 		return 0, 0
 	}
-	live, _ := strconv.Atoi(string(m[len(m)-1][3]))
-	return len(m), live
+	return len(cs), cs[len(cs)-1].liveMB
 }
-
-var gcClock = regexp.MustCompile(`(?m)^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock`)
 
 // gcOverlaps counts the GC cycles of the server's gctrace log that overlap
 // [from, to] (wall clock; a cycle runs from its start for the sum of its
@@ -531,16 +553,9 @@ var gcClock = regexp.MustCompile(`(?m)^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+
 func gcOverlaps(s *server, from, to time.Time) int {
 	b, _ := os.ReadFile(s.logPath)
 	n := 0
-	for _, m := range gcClock.FindAllSubmatch(b, -1) {
-		at, _ := strconv.ParseFloat(string(m[1]), 64)
-		var ms float64
-		for _, p := range m[2:] {
-			f, _ := strconv.ParseFloat(string(p), 64)
-			ms += f
-		}
-		start := s.started.Add(time.Duration(at * float64(time.Second)))
-		end := start.Add(time.Duration(ms * float64(time.Millisecond)))
-		if !start.After(to) && !end.Before(from) {
+	for _, c := range gcCycles(b) {
+		start := s.started.Add(c.at)
+		if end := start.Add(c.clock); !start.After(to) && !end.Before(from) {
 			n++
 		}
 	}
