@@ -34,7 +34,7 @@ type cpuCategory struct {
 var cpuCategories = []cpuCategory{
 	{"GC: background marking, sweeping, assists", []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcAssistAlloc", "runtime.gcStart", "runtime.gcMarkDone", "runtime.gcMarkTermination"}},
 	{"goroutine stack growth (runtime.newstack)", []string{"runtime.newstack", "runtime.morestack"}},
-	{"OPA evaluation: topdown.(*Query).Iter", []string{"github.com/open-policy-agent/opa/v1/topdown.(*Query).Iter"}},
+	{opaCategory, []string{"github.com/open-policy-agent/opa/v1/topdown.(*Query).Iter"}},
 	{"meshguard Check around it: decode, input, result (policy.*)", []string{"github.com/meshguard/meshguard/policy."}},
 	{"meshguard handler: hand-off, log sampling, response (authz.*)", []string{"github.com/meshguard/meshguard/authz."}},
 	{"request decode: protobuf Unmarshal", []string{"google.golang.org/grpc/encoding/proto.(*codecV2).Unmarshal"}},
@@ -44,6 +44,10 @@ var cpuCategories = []cpuCategory{
 }
 
 const otherCategory = "other"
+
+// opaCategory is OPA's evaluation, whose share of the base server's request
+// the report states.
+const opaCategory = "OPA evaluation: topdown.(*Query).Iter"
 
 // cpuProfile is one server's profiled run.
 type cpuProfile struct {
@@ -246,7 +250,7 @@ func reportProfile(w io.Writer, profiles []cpuProfile) {
 			}
 			largest := slices.Clone(names)
 			sort.SliceStable(largest, func(i, j int) bool { return o.us(largest[i])-b.us(largest[i]) > o.us(largest[j])-b.us(largest[j]) })
-			iter := o.us(cpuCategories[2].name)
+			iter := o.us(opaCategory)
 			fmt.Fprintf(w, "%s / %s under sampling %.2fx (%s); most added: %s +%.1f µs, %s +%.1f µs; OPA evaluation in %s is %.0f%% of %s's whole request\n",
 				pair.other, pair.base, o.cpuPerReq/b.cpuPerReq, pair.why, largest[0], o.us(largest[0])-b.us(largest[0]),
 				largest[1], o.us(largest[1])-b.us(largest[1]), pair.other, 100*iter/b.cpuPerReq, pair.base)
