@@ -230,7 +230,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 	switch kind {
 	case "AuthorizationPolicy", "PeerAuthentication":
 		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
-			return []string{fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion)}, nil
+			return s.skip(where, obj, fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion))
 		}
 		// Memoized across reloads: an unchanged document is not validated again.
 		validated, err := validateDocMemo(where, obj)
@@ -276,9 +276,24 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 	case "":
 		return nil, fmt.Errorf("%s: kind: missing", where)
 	default:
-		return []string{fmt.Sprintf("%s: kind %s: skipped", where, kind)}, nil
+		return s.skip(where, obj, fmt.Sprintf("%s: kind %s: skipped", where, kind))
 	}
 	return nil, nil
+}
+
+// skip returns warning for a document the loader does not use, unless
+// `meshguard validate` rejects it: then the load fails. A document with a
+// mistyped kind or group, or no apiVersion, may be a policy meant to be
+// enforced (a DENY), so it is never dropped with only a warning.
+func (s *Set) skip(where string, obj map[string]any, warning string) ([]string, error) {
+	validated, err := validateDocMemo(where, obj)
+	if validated {
+		s.docValidations++
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []string{warning}, nil
 }
 
 // decodeInto turns a decoded (already validated) document into its typed form.

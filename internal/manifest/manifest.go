@@ -263,8 +263,11 @@ func IsList(obj map[string]any) bool {
 	return has || kind == "List"
 }
 
-// Items returns the items of a list document. An item that is not an object
-// is an error naming its index.
+// Items returns the items of a list document. An item that is not an object,
+// or is itself a list, is an error naming its index: every reader (the
+// validator, the analyzer, the authz loader) expands one level, so a policy
+// in a nested list is refused everywhere rather than enforced by one and
+// unseen by another.
 func Items(obj map[string]any) ([]map[string]any, error) {
 	raw, ok := obj["items"]
 	if !ok || raw == nil {
@@ -279,6 +282,9 @@ func Items(obj map[string]any) ([]map[string]any, error) {
 		m, ok := it.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("items[%d]: must be an object, not %s", i, typeName(it))
+		}
+		if IsList(m) {
+			return nil, fmt.Errorf("items[%d]: a list inside a list is not supported", i)
 		}
 		out[i] = m
 	}

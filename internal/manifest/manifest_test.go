@@ -103,6 +103,10 @@ func TestLists(t *testing.T) {
 	if _, err := Items(obj); err == nil || !strings.Contains(err.Error(), "items[1]") {
 		t.Errorf("non-object item: %v", err)
 	}
+	obj, _ = Decode([]byte("kind: List\nitems: [{kind: A}, {kind: List, items: [{kind: B}]}]\n"))
+	if _, err := Items(obj); err == nil || !strings.Contains(err.Error(), "items[1]: a list inside a list") {
+		t.Errorf("nested list: %v", err)
+	}
 }
 
 // FuzzDecode: no panic; a decoded object survives a JSON round trip through
