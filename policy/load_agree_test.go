@@ -63,6 +63,10 @@ func TestLoaderAgreesWithValidate(t *testing.T) {
 			doc:    "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n  - apiVersion: security.istio.io/v1\n    kind: AuthorizationPolicy\n    " + strings.ReplaceAll(deny, "\n", "\n    "),
 			errHas: "a list inside a list",
 		},
+		"PeerAuthentication port key with a leading zero": {
+			doc:    "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: pa, namespace: foo}\nspec:\n  selector: {matchLabels: {app: a}}\n  portLevelMtls: {\"080\": {mode: DISABLE}}\n",
+			errHas: "spec.portLevelMtls[080]",
+		},
 		"ConfigMap":             {doc: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n", accept: true},
 		"valid VirtualService":  {doc: "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}}]}]}\n", accept: true},
 		"AuthorizationPolicy":   {doc: "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n" + deny, accept: true},

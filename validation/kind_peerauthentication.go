@@ -40,3 +40,20 @@ func validatePeerAuthentication(_ metav1.ObjectMeta, pa *security.PeerAuthentica
 		}
 	}
 }
+
+// validatePeerAuthenticationRaw rejects a portLevelMtls key that is not a
+// port number written canonically ("080", "0080"). The CRD's CEL rule
+// (int(key)) and protojson read it as port 80, but the decoder Istio and
+// client-go's typed informers use (golang/protobuf jsonpb, which Istio's
+// pkg/util/protomarshal ApplyJSON wraps) refuses it, so istiod, and
+// meshguard's own API-server cache, could not read the object: a stored
+// PeerAuthentication list with it fails to decode as a whole.
+func validatePeerAuthenticationRaw(_ metav1.ObjectMeta, spec map[string]any, f *Findings) {
+	ports, _ := spec["portLevelMtls"].(map[string]any)
+	pp := field.NewPath("spec", "portLevelMtls")
+	for _, k := range sortedKeys(ports) {
+		if n, err := strconv.ParseUint(k, 10, 32); err == nil && strconv.FormatUint(n, 10) != k {
+			f.Error(pp.Key(k), k, "port must be written without leading zeros ("+strconv.FormatUint(n, 10)+")")
+		}
+	}
+}

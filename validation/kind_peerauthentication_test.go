@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	security "istio.io/api/security/v1beta1"
@@ -52,4 +54,30 @@ spec:
     "0": {mode: STRICT}
 `, errs: []string{"PeerAuthentication ns/p", "port must be between 1-65535"}},
 	})
+}
+
+// A portLevelMtls key the validator accepts is one istio.io/api's own JSON
+// decoder (golang/protobuf jsonpb: what istiod and client-go's typed
+// informers read with) can read, and a key it rejects only for its form
+// is one that decoder refuses.
+func TestPeerAuthenticationPortKeysDecodable(t *testing.T) {
+	for key, wantValid := range map[string]bool{"80": true, "8080": true, "080": false, "0080": false, "00443": false} {
+		doc := "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: ns}\n" +
+			"spec:\n  selector: {matchLabels: {app: a}}\n  portLevelMtls: {\"" + key + "\": {mode: DISABLE}}\n"
+		res, err := ValidateJSON(context.Background(), []byte(doc), Options{})
+		if err != nil {
+			t.Fatalf("key %q: %v", key, err)
+		}
+		if res.Valid() != wantValid {
+			t.Errorf("key %q: valid %v, want %v: %v", key, res.Valid(), wantValid, res.ErrorLines())
+		}
+		if !wantValid && !strings.Contains(strings.Join(res.ErrorLines(), "\n"), "spec.portLevelMtls["+key+"]") {
+			t.Errorf("key %q: error does not name the key: %v", key, res.ErrorLines())
+		}
+		spec := []byte(`{"selector":{"matchLabels":{"app":"a"}},"portLevelMtls":{"` + key + `":{"mode":"DISABLE"}}}`)
+		decodeErr := (&security.PeerAuthentication{}).UnmarshalJSON(spec)
+		if (decodeErr == nil) != wantValid {
+			t.Errorf("key %q: istio.io/api decode error %v; the validator's verdict (valid %v) disagrees", key, decodeErr, wantValid)
+		}
+	}
 }

@@ -73,7 +73,7 @@ var kinds = map[schema.GroupKind]kindEntry{
 	{Group: "networking.istio.io", Kind: "EnvoyFilter"}:         rules[*networkingv1alpha3.EnvoyFilter](validateEnvoyFilter),
 	{Group: "networking.istio.io", Kind: "ProxyConfig"}:         rules[*networkingv1beta1.ProxyConfig](validateProxyConfig),
 	{Group: "security.istio.io", Kind: "AuthorizationPolicy"}:   rules[*securityv1beta1.AuthorizationPolicy](validateAuthorizationPolicy).withRaw(validateAuthorizationPolicyRaw),
-	{Group: "security.istio.io", Kind: "PeerAuthentication"}:    rules[*securityv1beta1.PeerAuthentication](validatePeerAuthentication),
+	{Group: "security.istio.io", Kind: "PeerAuthentication"}:    rules[*securityv1beta1.PeerAuthentication](validatePeerAuthentication).withRaw(validatePeerAuthenticationRaw),
 	{Group: "security.istio.io", Kind: "RequestAuthentication"}: rules[*securityv1beta1.RequestAuthentication](validateRequestAuthentication),
 	{Group: "telemetry.istio.io", Kind: "Telemetry"}:            rules[*telemetryv1alpha1.Telemetry](validateTelemetry),
 	{Group: "extensions.istio.io", Kind: "WasmPlugin"}:          rules[*extensionsv1alpha1.WasmPlugin](validateWasmPlugin),
