@@ -67,6 +67,10 @@ func TestLoaderAgreesWithValidate(t *testing.T) {
 			doc:    "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: pa, namespace: foo}\nspec:\n  selector: {matchLabels: {app: a}}\n  portLevelMtls: {\"080\": {mode: DISABLE}}\n",
 			errHas: "spec.portLevelMtls[080]",
 		},
+		"generateName without name": {
+			doc:    "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {generateName: deny-, namespace: default}\nspec: {action: DENY, rules: [{}]}\n",
+			errHas: "metadata.name",
+		},
 		"ConfigMap":             {doc: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n", accept: true},
 		"valid VirtualService":  {doc: "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}}]}]}\n", accept: true},
 		"AuthorizationPolicy":   {doc: "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n" + deny, accept: true},

@@ -22,9 +22,15 @@ const (
 // offline results agree with kubectl apply.
 func validateMetadata(kind string, meta metav1.ObjectMeta, f *Findings) {
 	p := field.NewPath("metadata")
-	if meta.Name == "" && meta.GenerateName == "" {
-		f.Required(p.Child("name"), "name or generateName is required")
-	} else if meta.Name != "" {
+	switch {
+	case meta.Name == "" && meta.GenerateName == "":
+		f.Required(p.Child("name"), "name is required")
+	case meta.Name == "":
+		// The API server fills name from generateName before admission, so only a
+		// file can get here; kubectl apply refuses it and the policy loader could
+		// not name the policy in its verdicts.
+		f.Required(p.Child("name"), "name is required; generateName alone is honoured only by kubectl create")
+	default:
 		for _, msg := range k8svalidation.IsDNS1123Subdomain(meta.Name) {
 			f.Error(p.Child("name"), meta.Name, msg)
 		}
