@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,68 +18,123 @@ import (
 	"github.com/meshguard/meshguard/policy"
 )
 
-// KubeLoader lists AuthorizationPolicies, PeerAuthentications and Pods from
-// a controller-runtime cache (informer-backed, so a List is in-memory).
-// The cache's own objects, not deep copies: a reload at 10,000 policies
-// would otherwise copy every object (garbage the GC collects beside the
-// requests), and a policy.Set is read-only, which is the condition
-// UnsafeDisableDeepCopy sets. An unchanged object then also keeps its
-// translation (policy.CompileNext reuses it for the same object).
-func KubeLoader(c client.Reader, regoDir string) Loader {
-	noCopy := client.UnsafeDisableDeepCopy
-	return func(ctx context.Context) (*policy.Set, error) {
-		set := &policy.Set{UserModules: map[string]string{}}
-		var aps secv1.AuthorizationPolicyList
-		if err := c.List(ctx, &aps, noCopy); err != nil {
-			return nil, fmt.Errorf("list AuthorizationPolicies: %w", err)
+// kubeSource reads the policy inputs from the API server. AuthorizationPolicies
+// and PeerAuthentications come from informers of their own, which receive each
+// object's JSON form and keep what policy.DecodeStored makes of it: the typed
+// value and `meshguard validate`'s verdict on the JSON, taken once per
+// change. A typed informer would hand over objects already stripped of fields
+// meshguard's Istio API does not know (a newer CRD's), enforced as if never
+// written. Pods come from the manager's cache.
+type kubeSource struct {
+	pods     cache.Cache
+	policies []policyInformer
+	regoDir  string
+}
+
+type policyInformer struct {
+	kind string
+	inf  toolscache.SharedIndexInformer
+}
+
+// policyResources: the kinds the engine reads, at the version Istio's own
+// clients use (all versions share one schema).
+var policyResources = []struct{ kind, resource string }{
+	{"AuthorizationPolicy", "authorizationpolicies"},
+	{"PeerAuthentication", "peerauthentications"},
+}
+
+func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string) (*kubeSource, error) {
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("policy client: %w", err)
+	}
+	k := &kubeSource{pods: pods, regoDir: regoDir}
+	for _, r := range policyResources {
+		gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: "v1beta1", Resource: r.resource}
+		inf := dynamicinformer.NewFilteredDynamicInformer(dc, gvr, metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
+		if err := inf.SetTransform(storedTransform(r.kind)); err != nil {
+			return nil, fmt.Errorf("%s informer: %w", r.kind, err)
 		}
-		set.AuthorizationPolicies = append(set.AuthorizationPolicies, aps.Items...)
-		var pas secv1.PeerAuthenticationList
-		if err := c.List(ctx, &pas, noCopy); err != nil {
-			return nil, fmt.Errorf("list PeerAuthentications: %w", err)
+		k.policies = append(k.policies, policyInformer{kind: r.kind, inf: inf})
+	}
+	return k, nil
+}
+
+// storedTransform makes the informer store a *policy.Stored in place of the
+// unstructured object it received.
+func storedTransform(kind string) toolscache.TransformFunc {
+	return func(obj any) (any, error) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return obj, nil // already transformed
 		}
-		set.PeerAuthentications = append(set.PeerAuthentications, pas.Items...)
-		var pods corev1.PodList
-		if err := c.List(ctx, &pods, noCopy); err != nil {
-			return nil, fmt.Errorf("list Pods: %w", err)
-		}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
-				continue
-			}
-			set.Pods = append(set.Pods, p)
-		}
-		if regoDir != "" {
-			mods, err := loadRego(regoDir)
-			if err != nil {
-				return nil, err
-			}
-			set.UserModules = mods
-		}
-		return set, nil
+		return policy.DecodeStored(kind, u.Object)
 	}
 }
 
-// WatchKube registers event handlers on the cache's informers for the three
-// kinds; every add/update/delete sends on trigger. It waits for the caches to
-// sync before returning.
-func WatchKube(ctx context.Context, c cache.Cache, trigger chan<- struct{}) error {
+// Load lists the informers' objects into a Set; every List is in memory.
+// The Pods are the cache's own objects, not deep copies: a reload at 10,000
+// policies would otherwise copy every object (garbage the GC collects beside
+// the requests), and a policy.Set is read-only, which is the condition
+// UnsafeDisableDeepCopy sets. An unchanged object also keeps its translation
+// (policy.CompileNext reuses it for the same object).
+func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
+	set := &policy.Set{UserModules: map[string]string{}}
+	for _, p := range k.policies {
+		for _, o := range p.inf.GetStore().List() {
+			st, ok := o.(*policy.Stored)
+			if !ok {
+				return nil, fmt.Errorf("%s informer holds a %T", p.kind, o)
+			}
+			set.AddStored(st)
+		}
+	}
+	var pods corev1.PodList
+	if err := k.pods.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list Pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		set.Pods = append(set.Pods, p)
+	}
+	if k.regoDir != "" {
+		mods, err := loadRego(k.regoDir)
+		if err != nil {
+			return nil, err
+		}
+		set.UserModules = mods
+	}
+	return set, nil
+}
+
+// Watch runs the policy informers and registers event handlers on them and
+// on the cache's Pod informer; every add/update/delete sends on trigger. It
+// returns once all of them have synced.
+func (k *kubeSource) Watch(ctx context.Context, trigger chan<- struct{}) error {
 	h := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { poke(trigger) },
 		UpdateFunc: func(any, any) { poke(trigger) },
 		DeleteFunc: func(any) { poke(trigger) },
 	}
-	for _, obj := range []client.Object{&secv1.AuthorizationPolicy{}, &secv1.PeerAuthentication{}, &corev1.Pod{}} {
-		inf, err := c.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("informer for %T: %w", obj, err)
+	var synced []toolscache.InformerSynced
+	for _, p := range k.policies {
+		if _, err := p.inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("event handler for %s: %w", p.kind, err)
 		}
-		if _, err := inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("event handler for %T: %w", obj, err)
-		}
+		go p.inf.Run(ctx.Done())
+		synced = append(synced, p.inf.HasSynced)
 	}
-	if !c.WaitForCacheSync(ctx) {
+	pods, err := k.pods.GetInformer(ctx, &corev1.Pod{})
+	if err != nil {
+		return fmt.Errorf("informer for Pods: %w", err)
+	}
+	if _, err := pods.AddEventHandler(h); err != nil {
+		return fmt.Errorf("event handler for Pods: %w", err)
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) || !k.pods.WaitForCacheSync(ctx) {
 		return fmt.Errorf("wait for policy caches: %w", ctx.Err())
 	}
 	return nil

@@ -8,14 +8,13 @@ import (
 	"net"
 
 	"github.com/go-logr/logr"
-	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Setup adds the ext_authz gRPC server and its policy source to mgr as
-// Runnables: the API server (AuthorizationPolicy, PeerAuthentication, Pod
-// informers from mgr's cache) unless o.PolicyDir is set, in which case the
-// directory is watched. Both stop gracefully when the manager's context ends.
+// Runnables: the API server (AuthorizationPolicy and PeerAuthentication
+// informers of its own, Pods from mgr's cache; see kubeSource) unless
+// o.PolicyDir is set, in which case the directory is watched. Both stop gracefully when the manager's context ends.
 // They run on every replica (not only the leader).
 func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logger) error {
 	if err := o.Validate(); err != nil {
@@ -46,12 +45,13 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return fmt.Errorf("add policy dir watcher: %w", err)
 		}
 	} else {
-		if err := secv1.AddToScheme(mgr.GetScheme()); err != nil {
-			return fmt.Errorf("register security.istio.io types: %w", err)
+		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir)
+		if err != nil {
+			return err
 		}
-		rl.Load = KubeLoader(mgr.GetCache(), o.RegoDir)
+		rl.Load = src.Load
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
-			if err := WatchKube(ctx, mgr.GetCache(), trigger); err != nil {
+			if err := src.Watch(ctx, trigger); err != nil {
 				return err
 			}
 			if o.RegoDir != "" {

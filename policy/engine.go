@@ -50,8 +50,10 @@ type Set struct {
 	// UserModules: file name → Rego v1 source in package meshguard.user.
 	UserModules map[string]string
 
-	// prevalidated: objects AddYAML validated from their raw document.
-	prevalidated map[any]bool
+	// verdicts: `meshguard validate`'s verdict on the raw document of the
+	// objects AddYAML and AddStored decoded ("" = valid); the others, given as
+	// Go values, are validated in their typed form (validateStored).
+	verdicts map[any]string
 	// docValidations: documents AddYAML ran the validation rules on (not
 	// accepted from the memo, validateDocMemo).
 	docValidations int
@@ -191,13 +193,13 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	// before the webhook, or by an older meshguard) fails closed.
 	t.invalidAP = map[*secv1.AuthorizationPolicy]string{}
 	for _, ap := range set.AuthorizationPolicies {
-		if r := validateStored(set, &ap.ObjectMeta, "AuthorizationPolicy", ap); r != "" {
+		if r := validateStored(set, "AuthorizationPolicy", ap); r != "" {
 			t.invalidAP[ap] = r
 		}
 	}
 	t.invalidPA = map[*secv1.PeerAuthentication]string{}
 	for _, pa := range set.PeerAuthentications {
-		if r := validateStored(set, &pa.ObjectMeta, "PeerAuthentication", pa); r != "" {
+		if r := validateStored(set, "PeerAuthentication", pa); r != "" {
 			t.invalidPA[pa] = r
 		}
 	}

@@ -49,7 +49,7 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	set := &Set{UserModules: map[string]string{}}
 	// Sized as the last load: a reload usually has the same documents.
 	memo := &loadMemo{last: l.last, next: make(docMemo, len(l.last))}
-	set.prevalidated = make(map[any]bool, len(l.last))
+	set.verdicts = make(map[any]string, len(l.last))
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
@@ -198,10 +198,10 @@ func (s *Set) addDecoded(objs []any) {
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *secv1.AuthorizationPolicy:
-			s.markValidated(o)
+			s.setVerdict(o, "")
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, o)
 		case *secv1.PeerAuthentication:
-			s.markValidated(o)
+			s.setVerdict(o, "")
 			s.PeerAuthentications = append(s.PeerAuthentications, o)
 		case *corev1.Pod:
 			s.Pods = append(s.Pods, o)
@@ -248,7 +248,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 			if err := objName(where, kind, ap.Name, &ap.Namespace); err != nil {
 				return nil, err
 			}
-			s.markValidated(ap)
+			s.setVerdict(ap, "")
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
 			return nil, nil
 		}
@@ -259,7 +259,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 		if err := objName(where, kind, pa.Name, &pa.Namespace); err != nil {
 			return nil, err
 		}
-		s.markValidated(pa)
+		s.setVerdict(pa, "")
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
 		p := &corev1.Pod{}
@@ -308,11 +308,13 @@ func decodeInto(where string, obj map[string]any, into any) error {
 	return nil
 }
 
-func (s *Set) markValidated(obj any) {
-	if s.prevalidated == nil {
-		s.prevalidated = map[any]bool{}
+// setVerdict records the verdict of `meshguard validate` on the raw
+// document obj was decoded from ("" = accepted).
+func (s *Set) setVerdict(obj any, invalid string) {
+	if s.verdicts == nil {
+		s.verdicts = map[any]string{}
 	}
-	s.prevalidated[obj] = true
+	s.verdicts[obj] = invalid
 }
 
 func objName(where, kind, name string, ns *string) error {

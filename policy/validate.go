@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -25,11 +23,20 @@ import (
 // validateDoc validates one decoded document (unknown fields included)
 // exactly as `meshguard validate` does; the error lists every problem.
 func validateDoc(where string, obj map[string]any) error {
-	res := validation.ValidateObject(context.Background(), obj, validation.Options{DefaultNamespace: "default"})
-	if !res.Valid() {
-		return fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, strings.Join(res.ErrorLines(), "; "))
+	if r := rejection(obj); r != "" {
+		return fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, r)
 	}
 	return nil
+}
+
+// rejection lists every problem `meshguard validate` finds in a decoded
+// document, or is "" when it accepts it.
+func rejection(obj map[string]any) string {
+	res := validation.ValidateObject(context.Background(), obj, validation.Options{DefaultNamespace: "default"})
+	if res.Valid() {
+		return ""
+	}
+	return strings.Join(res.ErrorLines(), "; ")
 }
 
 // validDocs memoizes validateDoc across reloads of a policy directory: the
@@ -136,9 +143,9 @@ func docKey(obj map[string]any) (key [sha256.Size]byte, ok bool) {
 	return key, true
 }
 
-// validateTyped validates a decoded object (from the API server, whose
-// pruning already removed unknown fields). The result names the object's
-// first invalid field, or is "" when it is valid.
+// validateTyped validates an object given as a Go value (a Set built in
+// code, not read by AddYAML or DecodeStored). The result lists the object's
+// invalid fields, or is "" when it is valid.
 func validateTyped(apiVersion, kind string, obj any) string {
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -156,38 +163,11 @@ func validateTyped(apiVersion, kind string, obj any) string {
 	return strings.Join(res.ErrorLines(), "; ")
 }
 
-// typedVerdicts caches validateTyped by object UID and resourceVersion (an
-// API-server object with both never changes), so a reload revalidates only
-// what changed. Cleared when it grows past maxTypedVerdicts.
-var typedVerdicts sync.Map
-
-const maxTypedVerdicts = 200000
-
-var typedVerdictCount int64
-var typedVerdictMu sync.Mutex
-
-// validateStored is validateTyped with the cache; objects AddYAML already
-// validated from their raw document are skipped.
-func validateStored(set *Set, meta *metav1.ObjectMeta, kind string, obj any) string {
-	if set.prevalidated[obj] {
-		return ""
+// validateStored is the verdict on obj's raw document when the Set has it,
+// else validateTyped's.
+func validateStored(set *Set, kind string, obj any) string {
+	if r, ok := set.verdicts[obj]; ok {
+		return r
 	}
-	key := ""
-	if meta.UID != "" && meta.ResourceVersion != "" {
-		key = kind + "/" + string(meta.UID) + "/" + meta.ResourceVersion
-		if r, ok := typedVerdicts.Load(key); ok {
-			return r.(string)
-		}
-	}
-	r := validateTyped("security.istio.io/v1", kind, obj)
-	if key != "" {
-		typedVerdictMu.Lock()
-		if typedVerdictCount++; typedVerdictCount > maxTypedVerdicts {
-			typedVerdicts.Clear()
-			typedVerdictCount = 1
-		}
-		typedVerdictMu.Unlock()
-		typedVerdicts.Store(key, r)
-	}
-	return r
+	return validateTyped("security.istio.io/v1", kind, obj)
 }

@@ -18,9 +18,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -85,6 +87,19 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	pod.Status.PodIPs = []corev1.PodIP{{IP: podIP}}
 	if err := c.Client.Status().Update(ctx, pod); err != nil {
 		t.Fatal(err)
+	}
+
+	// A newer CRD, one meshguard's Istio API does not know yet, installed
+	// before meshguard starts. (Installed while it runs, the API server keeps
+	// serving its open watch by the old schema, which prunes the new field,
+	// until it tears the old storage down: up to twice its request timeout.)
+	addOperationField(ctx, t, c, "futureField")
+	if err := cluster.Eventually(30*time.Second, func() error {
+		// Strict field validation: refused until the schema has the field.
+		_, err := c.Kubectl(ctx, allowFuture, "apply", "--dry-run=server", "-f", "-")
+		return err
+	}); err != nil {
+		t.Fatalf("the newer CRD is not served: %v", err)
 	}
 
 	scheme := runtime.NewScheme()
@@ -251,6 +266,62 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		t.Fatalf("kubectl delete: %v %s", err, out)
 	}
 	within("newer DISABLE alone", sleep, "/index", 200)
+
+	// The newer CRD (installed above) adds a field to operation; an ALLOW
+	// using it must not be enforced without it (the typed decoder drops it:
+	// /index would be allowed whatever the field says). It fails closed: the
+	// selected workload is denied.
+	if out, err := c.Kubectl(ctx, allowFuture, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply with the newer CRD's field: %v %s", err, out)
+	}
+	if out, err := c.Kubectl(ctx, "", "get", "authorizationpolicy", "-n", "default", "allow-future", "-o", "jsonpath={.spec.rules[0].to[0].operation}"); err != nil || !strings.Contains(out, "futureField") {
+		t.Fatalf("stored policy lost the field: %v %s", err, out)
+	}
+	within("ALLOW with a field unknown to meshguard", "", "/index", 403)
+	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 1 {
+		t.Fatalf("failed-closed policies: %v, want 1", n)
+	}
+	if out, err := c.Kubectl(ctx, "", "delete", "authorizationpolicy", "-n", "default", "allow-future"); err != nil {
+		t.Fatalf("kubectl delete: %v %s", err, out)
+	}
+	within("ALLOW with the unknown field deleted", "", "/index", 200)
+}
+
+const allowFuture = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-future
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: web
+  rules:
+  - to:
+    - operation:
+        paths: ["/index"]
+        futureField: ["only-on-tuesdays"]
+`
+
+// addOperationField adds a string-list field to AuthorizationPolicy's
+// rules[].to[].operation in every version of the installed CRD, as a newer
+// Istio release would.
+func addOperationField(ctx context.Context, t *testing.T, c *cluster.Cluster, name string) {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: "authorizationpolicies.security.istio.io"}, crd); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range crd.Spec.Versions {
+		spec := v.Schema.OpenAPIV3Schema.Properties["spec"]
+		to := spec.Properties["rules"].Items.Schema.Properties["to"]
+		op := to.Items.Schema.Properties["operation"]
+		op.Properties[name] = apiextensionsv1.JSONSchemaProps{Type: "array",
+			Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}
+	}
+	if err := c.Client.Update(ctx, crd); err != nil {
+		t.Fatalf("update the AuthorizationPolicy CRD: %v", err)
+	}
 }
 
 const paUnsetOld = `apiVersion: security.istio.io/v1

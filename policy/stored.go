@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"fmt"
+
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Stored is an AuthorizationPolicy or PeerAuthentication as the API server
+// stores it, decoded once from its JSON form (an informer's transform, see
+// authz/kube.go). Object is the typed value (*secv1.AuthorizationPolicy or
+// *secv1.PeerAuthentication); Invalid is why `meshguard validate` rejects the
+// JSON form, "" when it accepts it.
+//
+// The verdict is taken on the JSON form because the typed decoder (istio.io/api's
+// jsonpb, as in Istio) drops fields it does not know: a policy written for a
+// newer CRD would otherwise be enforced without them, an ALLOW wider than
+// written. It fails closed instead, naming the field (see failClosed).
+type Stored struct {
+	metav1.Object
+	Invalid string
+}
+
+// DecodeStored decodes one stored object of kind (AuthorizationPolicy or
+// PeerAuthentication) from its JSON form as a map (a dynamic client's
+// unstructured content). The checks are AddYAML's, on the same map shape, so
+// the API server path and a policy directory agree. It deletes
+// metadata.managedFields from obj first: nothing reads them. The error is
+// for a kind it does not decode; an object it cannot decode is Invalid.
+func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		delete(meta, "managedFields")
+	}
+	var typed metav1.Object
+	switch kind {
+	case "AuthorizationPolicy":
+		typed = &secv1.AuthorizationPolicy{}
+	case "PeerAuthentication":
+		typed = &secv1.PeerAuthentication{}
+	default:
+		return nil, fmt.Errorf("stored %s: not a policy kind", kind)
+	}
+	if obj["kind"] != kind {
+		return nil, fmt.Errorf("stored %s: kind %v", kind, obj["kind"])
+	}
+	st := &Stored{Object: typed, Invalid: rejection(obj)}
+	if err := decodeInto(storedName(kind, obj), obj, typed); err != nil {
+		// The API server's decoder took it and ours did not: keep the name,
+		// so the policy fails closed instead of vanishing.
+		typed.SetName(nestedString(obj, "metadata", "name"))
+		typed.SetNamespace(nestedString(obj, "metadata", "namespace"))
+		if st.Invalid == "" {
+			st.Invalid = err.Error()
+		}
+	}
+	return st, nil
+}
+
+func storedName(kind string, obj map[string]any) string {
+	return fmt.Sprintf("%s %s/%s", kind, nestedString(obj, "metadata", "namespace"), nestedString(obj, "metadata", "name"))
+}
+
+func nestedString(obj map[string]any, keys ...string) string {
+	var v any = obj
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// AddStored adds objects DecodeStored returned, with their verdicts.
+func (s *Set) AddStored(objs ...*Stored) {
+	for _, st := range objs {
+		switch o := st.Object.(type) {
+		case *secv1.AuthorizationPolicy:
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, o)
+			s.setVerdict(o, st.Invalid)
+		case *secv1.PeerAuthentication:
+			s.PeerAuthentications = append(s.PeerAuthentications, o)
+			s.setVerdict(o, st.Invalid)
+		}
+	}
+}
