@@ -158,6 +158,12 @@ func ignoredField(p *field.Path, full string) *field.Error {
 	return field.Invalid(p, field.OmitValueType{}, fmt.Sprintf("field %q is not in meshguard's Istio API version and was not validated", full))
 }
 
+// enforcedByAuthz: the kinds meshguard's ext_authz enforces. A stored one
+// with a field it does not know fails closed there (policy.DecodeStored).
+func enforcedByAuthz(gk schema.GroupKind) bool {
+	return gk.Group == "security.istio.io" && (gk.Kind == "AuthorizationPolicy" || gk.Kind == "PeerAuthentication")
+}
+
 var allowedTopLevel = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "spec": true, "status": true}
 
 // Caps on the findings reported for one object: a hostile input (a route
@@ -330,7 +336,11 @@ func prune(obj map[string]any, crd *crdVersion, opts Options, f *Findings) (work
 	if needPrune {
 		for _, p := range crd.pruneUnknown(work) {
 			if opts.APIServerAdmitted && strings.HasPrefix(p, "spec.") {
-				f.Warnings = append(f.Warnings, ignoredField(pathFromString(p), p))
+				w := ignoredField(pathFromString(p), p)
+				if enforcedByAuthz(crd.gvk.GroupKind()) {
+					w.Detail += "; meshguard's ext_authz denies every workload this policy selects until it knows the field"
+				}
+				f.Warnings = append(f.Warnings, w)
 				continue
 			}
 			f.Errors = append(f.Errors, unknownField(pathFromString(p), p))

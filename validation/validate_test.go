@@ -109,6 +109,17 @@ func TestAPIServerAdmittedIsVersionTolerant(t *testing.T) {
 	if !admitted.Valid() || !strings.Contains(strings.Join(admitted.WarningLines(), "\n"), `field "spec.jwtRules[0].futureKnob" is not in meshguard's Istio API version`) {
 		t.Errorf("webhook: unknown spec field must be a warning: errors=%v warnings=%v", admitted.ErrorLines(), admitted.WarningLines())
 	}
+	if strings.Contains(strings.Join(admitted.WarningLines(), "\n"), "ext_authz") {
+		t.Errorf("RequestAuthentication is not enforced by ext_authz: %v", admitted.WarningLines())
+	}
+	// An AuthorizationPolicy with such a field is admitted, and the warning
+	// says what ext_authz will do with it (policy.DecodeStored).
+	ap := map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": map[string]any{"name": "ap"},
+		"spec": map[string]any{"rules": []any{map[string]any{"to": []any{map[string]any{"operation": map[string]any{"paths": []any{"/a"}, "futureField": []any{"x"}}}}}}}}
+	apRes := ValidateObject(ctx, ap, Options{DefaultNamespace: "default", APIServerAdmitted: true})
+	if !apRes.Valid() || !strings.Contains(strings.Join(apRes.WarningLines(), "\n"), "ext_authz denies every workload this policy selects") {
+		t.Errorf("AuthorizationPolicy with an unknown field: errors=%v warnings=%v", apRes.ErrorLines(), apRes.WarningLines())
+	}
 	newer := map[string]any{"apiVersion": "networking.istio.io/v2", "kind": "VirtualService", "metadata": map[string]any{"name": "vs"},
 		"spec": map[string]any{"hosts": []any{"a"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "a"}, "weight": int64(-1)}}}}}}
 	res := ValidateObject(ctx, newer, Options{APIServerAdmitted: true})
