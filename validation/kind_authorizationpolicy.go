@@ -359,6 +359,10 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 		each(apPrincipalFormat)
 	case secpolicy.KeySourceNamespace:
 		each(apNamespace)
+	case secpolicy.KeyEnvoyFilter:
+		// Valid for Istio; the Envoy filter metadata never reaches ext_authz
+		// (policy/translate.go), so meshguard's ext_authz fails closed.
+		f.Warn(kp, key, "Envoy filter metadata is not sent to ext_authz: meshguard's ext_authz denies every workload this policy selects")
 	}
 }
 

@@ -127,7 +127,8 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 			{Key: "request.auth.presenter", Values: []string{"a"}},
 			{Key: "connection.sni", Values: []string{"a.com"}},
 			{Key: "experimental.envoy.filters.a.b[c]", Values: []string{"x"}},
-		}})},
+		}}),
+			warns: []string{`when[14].key: Invalid value: "experimental.envoy.filters.a.b[c]": Envoy filter metadata is not sent to ext_authz: meshguard's ext_authz denies every workload this policy selects`}},
 		{name: "conditions: invalid", spec: apRules(&security.Rule{When: []*security.Condition{
 			nil,
 			{Values: []string{"a"}},
