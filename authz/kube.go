@@ -36,8 +36,8 @@ type policyInformer struct {
 	inf  toolscache.SharedIndexInformer
 }
 
-// policyResources: the kinds the engine reads, at the version Istio's own
-// clients use (all versions share one schema).
+// policyResources: the kinds the engine reads, at v1beta1, which every Istio
+// release with these kinds serves (all versions share one schema).
 var policyResources = []struct{ kind, resource string }{
 	{"AuthorizationPolicy", "authorizationpolicies"},
 	{"PeerAuthentication", "peerauthentications"},

@@ -14,8 +14,9 @@ import (
 // Setup adds the ext_authz gRPC server and its policy source to mgr as
 // Runnables: the API server (AuthorizationPolicy and PeerAuthentication
 // informers of its own, Pods from mgr's cache; see kubeSource) unless
-// o.PolicyDir is set, in which case the directory is watched. Both stop gracefully when the manager's context ends.
-// They run on every replica (not only the leader).
+// o.PolicyDir is set, in which case the directory is watched. Both stop
+// gracefully when the manager's context ends. They run on every replica
+// (not only the leader).
 func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logger) error {
 	if err := o.Validate(); err != nil {
 		return err

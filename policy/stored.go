@@ -5,6 +5,7 @@ import (
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Stored is an AuthorizationPolicy or PeerAuthentication as the API server
@@ -48,8 +49,8 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 	if err := decodeInto(storedName(kind, obj), obj, typed); err != nil {
 		// The API server's decoder took it and ours did not: keep the name,
 		// so the policy fails closed instead of vanishing.
-		typed.SetName(nestedString(obj, "metadata", "name"))
-		typed.SetNamespace(nestedString(obj, "metadata", "namespace"))
+		typed.SetName(metaString(obj, "name"))
+		typed.SetNamespace(metaString(obj, "namespace"))
 		if st.Invalid == "" {
 			st.Invalid = err.Error()
 		}
@@ -58,19 +59,12 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 }
 
 func storedName(kind string, obj map[string]any) string {
-	return fmt.Sprintf("%s %s/%s", kind, nestedString(obj, "metadata", "namespace"), nestedString(obj, "metadata", "name"))
+	return fmt.Sprintf("%s %s/%s", kind, metaString(obj, "namespace"), metaString(obj, "name"))
 }
 
-func nestedString(obj map[string]any, keys ...string) string {
-	var v any = obj
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[k]
-	}
-	s, _ := v.(string)
+// metaString is metadata.<key>, or "" when it is missing or not a string.
+func metaString(obj map[string]any, key string) string {
+	s, _, _ := unstructured.NestedString(obj, "metadata", key)
 	return s
 }
 
