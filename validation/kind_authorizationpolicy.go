@@ -362,7 +362,7 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	case secpolicy.KeyEnvoyFilter:
 		// Valid for Istio; the Envoy filter metadata never reaches ext_authz
 		// (policy/translate.go), so meshguard's ext_authz fails closed.
-		f.Warn(kp, key, "Envoy filter metadata is not sent to ext_authz: meshguard's ext_authz denies every workload this policy selects")
+		f.Warn(kp, key, "Envoy filter metadata is not sent to ext_authz: "+authzFailsClosed)
 	}
 }
 

@@ -158,6 +158,10 @@ func ignoredField(p *field.Path, full string) *field.Error {
 	return field.Invalid(p, field.OmitValueType{}, fmt.Sprintf("field %q is not in meshguard's Istio API version and was not validated", full))
 }
 
+// authzFailsClosed ends the warnings for what meshguard's ext_authz cannot
+// evaluate and fails closed on (policy.DecodeStored, policy/translate.go).
+const authzFailsClosed = "meshguard's ext_authz denies every workload this policy selects"
+
 // enforcedByAuthz: the kinds meshguard's ext_authz enforces. A stored one
 // with a field it does not know fails closed there (policy.DecodeStored).
 func enforcedByAuthz(gk schema.GroupKind) bool {
@@ -338,7 +342,7 @@ func prune(obj map[string]any, crd *crdVersion, opts Options, f *Findings) (work
 			if opts.APIServerAdmitted && strings.HasPrefix(p, "spec.") {
 				w := ignoredField(pathFromString(p), p)
 				if enforcedByAuthz(crd.gvk.GroupKind()) {
-					w.Detail += "; meshguard's ext_authz denies every workload this policy selects until it knows the field"
+					w.Detail += "; " + authzFailsClosed + " until it knows the field"
 				}
 				f.Warnings = append(f.Warnings, w)
 				continue
