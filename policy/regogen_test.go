@@ -122,8 +122,9 @@ func BenchmarkCompile10k(b *testing.B) {
 // changed (alternately renamed and back, so every iteration is a change
 // against the snapshot before it), as `authz serve` does it. dir: the
 // policy-directory path (one file rewritten, DirLoader.Load decoding the
-// changed document, CompileNext on the current snapshot); api: API-server objects (UID and
-// resourceVersion, the changed one with a new resourceVersion).
+// changed document, CompileNext on the current snapshot); api: API-server
+// objects as the informers hold them (policy.Stored, with UID and
+// resourceVersion; the changed one with a new resourceVersion).
 func BenchmarkRebuild10k(b *testing.B) {
 	ctx := context.Background()
 	gen := GenerateSet(10000, 100)
@@ -168,15 +169,37 @@ func BenchmarkRebuild10k(b *testing.B) {
 		}
 	})
 	b.Run("api", func(b *testing.B) {
-		set := &Set{}
+		// As the informers hold them: each object decoded once, with its verdict
+		// (DecodeStored), and handed to every reload as the same value.
+		stored := func(ap *secv1.AuthorizationPolicy) *Stored {
+			c := ap.DeepCopy()
+			c.APIVersion, c.Kind = "security.istio.io/v1", "AuthorizationPolicy"
+			js, err := json.Marshal(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var obj map[string]any
+			if err := json.Unmarshal(js, &obj); err != nil {
+				b.Fatal(err)
+			}
+			st, err := DecodeStored("AuthorizationPolicy", obj)
+			if err != nil || st.Invalid != "" {
+				b.Fatalf("%v %s", err, st.Invalid)
+			}
+			return st
+		}
+		var objs []*Stored
 		for i, ap := range gen.AuthorizationPolicies {
 			c := ap.DeepCopy()
 			c.UID, c.ResourceVersion = types.UID(fmt.Sprintf("uid-%d", i)), "1"
-			set.AuthorizationPolicies = append(set.AuthorizationPolicies, c)
+			objs = append(objs, stored(c))
 		}
-		orig := set.AuthorizationPolicies[7]
-		renamed := orig.DeepCopy()
-		renamed.Name, renamed.ResourceVersion = "p-7-renamed", "2"
+		orig := objs[7]
+		renamed := gen.AuthorizationPolicies[7].DeepCopy()
+		renamed.UID, renamed.Name, renamed.ResourceVersion = "uid-7", "p-7-renamed", "2"
+		variant := [2]*Stored{orig, stored(renamed)}
+		set := &Set{}
+		set.AddStored(objs...)
 		prev, err := CompileNext(ctx, nil, Mesh{}, set, 1)
 		if err != nil {
 			b.Fatal(err)
@@ -184,8 +207,9 @@ func BenchmarkRebuild10k(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			next := &Set{AuthorizationPolicies: append([]*secv1.AuthorizationPolicy{}, set.AuthorizationPolicies...)}
-			next.AuthorizationPolicies[7] = [2]*secv1.AuthorizationPolicy{orig, renamed}[i%2]
+			objs[7] = variant[i%2]
+			next := &Set{}
+			next.AddStored(objs...)
 			if prev, err = CompileNext(ctx, prev, Mesh{}, next, uint64(i)); err != nil {
 				b.Fatal(err)
 			}
