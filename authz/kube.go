@@ -3,13 +3,20 @@ package authz
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -25,10 +32,22 @@ import (
 // change. A typed informer would hand over objects already stripped of fields
 // meshguard's Istio API does not know (a newer CRD's), enforced as if never
 // written. Pods come from the manager's cache.
+//
+// When either kind's CRD changes, the policy informers are replaced by new
+// ones (see relistOnCRDChange): the API server serves every object read after
+// a CRD change with the new schema, but an object that did not change sends
+// no event, and an open watch goes on decoding with the old schema until the
+// API server tears its old storage down, so an informer would otherwise keep
+// a policy as the old schema pruned it.
 type kubeSource struct {
-	pods     cache.Cache
-	policies []policyInformer
-	regoDir  string
+	client  dynamic.Interface
+	crds    metadata.Interface
+	pods    cache.Cache
+	regoDir string
+	log     logr.Logger
+
+	mu       sync.Mutex
+	policies []policyInformer // the informers Load reads
 }
 
 type policyInformer struct {
@@ -43,21 +62,33 @@ var policyResources = []struct{ kind, resource string }{
 	{"PeerAuthentication", "peerauthentications"},
 }
 
-func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string) (*kubeSource, error) {
+func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.Logger) (*kubeSource, error) {
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy client: %w", err)
 	}
-	k := &kubeSource{pods: pods, regoDir: regoDir}
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("CRD client: %w", err)
+	}
+	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, log: log}
+	if k.policies, err = k.newPolicyInformers(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *kubeSource) newPolicyInformers() ([]policyInformer, error) {
+	var out []policyInformer
 	for _, r := range policyResources {
 		gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: "v1beta1", Resource: r.resource}
-		inf := dynamicinformer.NewFilteredDynamicInformer(dc, gvr, metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
+		inf := dynamicinformer.NewFilteredDynamicInformer(k.client, gvr, metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
 		if err := inf.SetTransform(storedTransform(r.kind)); err != nil {
 			return nil, fmt.Errorf("%s informer: %w", r.kind, err)
 		}
-		k.policies = append(k.policies, policyInformer{kind: r.kind, inf: inf})
+		out = append(out, policyInformer{kind: r.kind, inf: inf})
 	}
-	return k, nil
+	return out, nil
 }
 
 // storedTransform makes the informer store a *policy.Stored in place of the
@@ -80,7 +111,10 @@ func storedTransform(kind string) toolscache.TransformFunc {
 // (policy.CompileNext reuses it for the same object).
 func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 	set := &policy.Set{UserModules: map[string]string{}}
-	for _, p := range k.policies {
+	k.mu.Lock()
+	policies := k.policies
+	k.mu.Unlock()
+	for _, p := range policies {
 		for _, o := range p.inf.GetStore().List() {
 			st, ok := o.(*policy.Stored)
 			if !ok {
@@ -112,32 +146,170 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 
 // Watch runs the policy informers and registers event handlers on them and
 // on the cache's Pod informer; every add/update/delete sends on trigger. It
-// returns once all of them have synced.
+// returns once all of them, and the CRD informers behind relistOnCRDChange,
+// have synced.
 func (k *kubeSource) Watch(ctx context.Context, trigger chan<- struct{}) error {
-	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { poke(trigger) },
-		UpdateFunc: func(any, any) { poke(trigger) },
-		DeleteFunc: func(any) { poke(trigger) },
-	}
-	var synced []toolscache.InformerSynced
-	for _, p := range k.policies {
-		if _, err := p.inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("event handler for %s: %w", p.kind, err)
-		}
-		go p.inf.Run(ctx.Done())
-		synced = append(synced, p.inf.HasSynced)
-	}
 	pods, err := k.pods.GetInformer(ctx, &corev1.Pod{})
 	if err != nil {
 		return fmt.Errorf("informer for Pods: %w", err)
 	}
-	if _, err := pods.AddEventHandler(h); err != nil {
+	if _, err := pods.AddEventHandler(pokeOnChange(trigger)); err != nil {
 		return fmt.Errorf("event handler for Pods: %w", err)
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) || !k.pods.WaitForCacheSync(ctx) {
+	runCtx, stop := context.WithCancel(ctx)
+	synced, err := runPolicyInformers(runCtx, k.policies, trigger)
+	if err != nil {
+		stop()
+		return err
+	}
+	changed := make(chan struct{}, 1)
+	crdSynced, err := k.watchCRDs(ctx, changed)
+	if err != nil {
+		stop()
+		return err
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), append(synced, crdSynced...)...) || !k.pods.WaitForCacheSync(ctx) {
+		stop()
 		return fmt.Errorf("wait for policy caches: %w", ctx.Err())
 	}
+	go k.relistOnCRDChange(ctx, changed, trigger, stop)
 	return nil
+}
+
+func pokeOnChange(trigger chan<- struct{}) toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke(trigger) },
+		UpdateFunc: func(any, any) { poke(trigger) },
+		DeleteFunc: func(any) { poke(trigger) },
+	}
+}
+
+// runPolicyInformers starts policies until ctx ends.
+func runPolicyInformers(ctx context.Context, policies []policyInformer, trigger chan<- struct{}) ([]toolscache.InformerSynced, error) {
+	var synced []toolscache.InformerSynced
+	for _, p := range policies {
+		if _, err := p.inf.AddEventHandler(pokeOnChange(trigger)); err != nil {
+			return nil, fmt.Errorf("event handler for %s: %w", p.kind, err)
+		}
+		go p.inf.Run(ctx.Done())
+		synced = append(synced, p.inf.HasSynced)
+	}
+	return synced, nil
+}
+
+// crdSettle is how long relistOnCRDChange waits after a CRD change before
+// listing again: the API server swaps the kind's storage when its own CRD
+// informer sees the change, which can come a moment after meshguard's.
+const crdSettle = 2 * time.Second
+
+// watchCRDs sends on changed when the spec of the AuthorizationPolicy or
+// PeerAuthentication CRD changes (its generation moves) or the CRD is
+// created. Only the two CRDs are watched, by name, and only their metadata
+// is kept.
+func (k *kubeSource) watchCRDs(ctx context.Context, changed chan<- struct{}) ([]toolscache.InformerSynced, error) {
+	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	h := toolscache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(_ any, initial bool) {
+			if !initial {
+				poke(changed)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			o, okOld := oldObj.(metav1.Object)
+			n, okNew := newObj.(metav1.Object)
+			// A CRD being deleted moves its generation too; its objects
+			// are then deleted, which the running informers must see.
+			if okOld && okNew && n.GetDeletionTimestamp() == nil &&
+				(o.GetGeneration() != n.GetGeneration() || o.GetUID() != n.GetUID()) {
+				poke(changed)
+			}
+		},
+	}
+	var synced []toolscache.InformerSynced
+	for _, r := range policyResources {
+		name := r.resource + ".security.istio.io"
+		inf := metadatainformer.NewFilteredMetadataInformer(k.crds, gvr, metav1.NamespaceAll, 0, toolscache.Indexers{},
+			func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			}).Informer()
+		if err := inf.SetTransform(crdIdentity); err != nil {
+			return nil, fmt.Errorf("CRD %s informer: %w", name, err)
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("event handler for CRD %s: %w", name, err)
+		}
+		go inf.Run(ctx.Done())
+		synced = append(synced, inf.HasSynced)
+	}
+	return synced, nil
+}
+
+// crdIdentity keeps what watchCRDs compares: a CRD's annotations alone (the
+// last-applied configuration) can be as large as its schema.
+func crdIdentity(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: m.Name, UID: m.UID,
+		ResourceVersion: m.ResourceVersion, Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp}}, nil
+}
+
+// relistOnCRDChange replaces the policy informers after each CRD change.
+// The current ones stop at once, so no event decoded with the old schema
+// reaches their stores, and Load keeps reading those stores (the policies
+// as they were before the change) until the new informers, started
+// crdSettle later, have listed every object with the new schema.
+func (k *kubeSource) relistOnCRDChange(ctx context.Context, changed <-chan struct{}, trigger chan<- struct{}, stopCurrent context.CancelFunc) {
+	defer func() { stopCurrent() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		stopCurrent()
+		k.log.Info("AuthorizationPolicy or PeerAuthentication CRD changed: listing the policies again", "after", crdSettle)
+		if !settle(ctx, changed, crdSettle) {
+			return
+		}
+		next, err := k.newPolicyInformers()
+		if err != nil {
+			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it")
+			continue
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		stopCurrent = stop
+		synced, err := runPolicyInformers(runCtx, next, trigger)
+		if err != nil {
+			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it")
+			continue
+		}
+		if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+			return
+		}
+		k.mu.Lock()
+		k.policies = next
+		k.mu.Unlock()
+		k.log.Info("policies listed again after a CRD change")
+		poke(trigger)
+	}
+}
+
+// settle waits d, starting again at each further change; false if ctx ended.
+func settle(ctx context.Context, changed <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+			t.Reset(d)
+		case <-t.C:
+			return true
+		}
+	}
 }
 
 func poke(trigger chan<- struct{}) {

@@ -46,7 +46,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return fmt.Errorf("add policy dir watcher: %w", err)
 		}
 	} else {
-		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir)
+		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, log.WithName("policy"))
 		if err != nil {
 			return err
 		}

@@ -49,6 +49,8 @@ type Options struct {
 	Dir string
 	// Output receives the control plane's logs when set.
 	Output io.Writer
+	// APIServerFlags are set on kube-apiserver's command line (name without "--").
+	APIServerFlags map[string]string
 }
 
 // Cluster is a running control plane.
@@ -113,6 +115,9 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 	// controller-manager; we run one, so pods get serviceAccountName (and the
 	// injected istio-token projection is valid) as in a real cluster.
 	apiServer.Configure().Disable("disable-admission-plugins")
+	for name, value := range o.APIServerFlags {
+		apiServer.Configure().Set(name, value)
+	}
 	if c.Config, err = c.env.Start(); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("start control plane from %s (run `make k8s-bin` first): %w", binDir, err)
@@ -137,9 +142,15 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 // whether it passed or failed.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := Launch(ctx, Options{})
+	c, err := Launch(ctx, o)
 	if err != nil {
 		t.Fatalf("launch cluster: %v", err)
 	}

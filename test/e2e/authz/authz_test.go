@@ -73,7 +73,12 @@ func checkReq(principal, path string) *authv3.CheckRequest {
 }
 
 func TestPoliciesFromAPIServer(t *testing.T) {
-	c := cluster.Start(t)
+	// Without the watch cache, a watch resumed after a CRD change gets only
+	// the events since it stopped (with it, the resumed watch is usually
+	// refused as too old and the informer lists again by chance): what the
+	// informers hold after a CRD change is then only right if meshguard
+	// lists again itself (see the CRD steps at the end).
+	c := cluster.StartWith(t, cluster.Options{APIServerFlags: map[string]string{"watch-cache": "false"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -90,10 +95,8 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	}
 
 	// A newer CRD, one meshguard's Istio API does not know yet, installed
-	// before meshguard starts. (Installed while it runs, the API server keeps
-	// serving its open watch by the old schema, which prunes the new field,
-	// until it tears the old storage down: up to twice its request timeout.)
-	addOperationField(ctx, t, c, "futureField")
+	// before meshguard starts (a change while it runs is tested below).
+	setOperationField(ctx, t, c, "futureField", true)
 	if err := cluster.Eventually(30*time.Second, func() error {
 		// Strict field validation: refused until the schema has the field.
 		_, err := c.Kubectl(ctx, allowFuture, "apply", "--dry-run=server", "-f", "-")
@@ -182,11 +185,11 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		}
 		return got, nil
 	}
-	// within waits (polling, no sleep) until the verdict for path is want, at most 1 s.
-	within := func(step, principal, path string, want int) {
+	// awaitVerdict waits (polling, no sleep) until the verdict for path is want, at most limit.
+	awaitVerdict := func(limit time.Duration, step, principal, path string, want int) {
 		t.Helper()
 		start := time.Now()
-		if err := cluster.Eventually(time.Second, func() error {
+		if err := cluster.Eventually(limit, func() error {
 			got, err := status(principal, path)
 			if err != nil {
 				return err
@@ -196,9 +199,13 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 			}
 			return nil
 		}); err != nil {
-			t.Fatalf("%s: verdict did not change within 1s: %v", step, err)
+			t.Fatalf("%s: verdict did not change within %v: %v", step, limit, err)
 		}
 		t.Logf("%s: verdict %d after %v", step, want, time.Since(start))
+	}
+	within := func(step, principal, path string, want int) {
+		t.Helper()
+		awaitVerdict(time.Second, step, principal, path, want)
 	}
 
 	within("initial", "", "/admin", 200)
@@ -281,6 +288,42 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 1 {
 		t.Fatalf("failed-closed policies: %v, want 1", n)
 	}
+	// The CRD changes while meshguard runs. The stored object does not change,
+	// so no watch event comes, but the API server now serves it by the new
+	// schema: meshguard lists the policies again (after crdSettle, 2 s).
+	// Without the field in the schema, the API server serves allow-future
+	// pruned: an ALLOW of /index, as istiod would read it.
+	servedOperation := func(want bool) {
+		t.Helper()
+		if err := cluster.Eventually(30*time.Second, func() error {
+			out, err := c.Kubectl(ctx, "", "get", "authorizationpolicy", "-n", "default", "allow-future", "-o", "jsonpath={.spec.rules[0].to[0].operation}")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(out, "futureField") != want {
+				return fmt.Errorf("operation served as %s", out)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("the changed CRD is not served: %v", err)
+		}
+	}
+	setOperationField(ctx, t, c, "futureField", false)
+	servedOperation(false)
+	awaitVerdict(30*time.Second, "CRD without the field, policy unchanged", "", "/index", 200)
+	if got, err := status("", "/other"); err != nil || got != 403 {
+		t.Fatalf("ALLOW of /index, /other: %d %v, want 403", got, err)
+	}
+	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 0 {
+		t.Fatalf("failed-closed policies: %v, want 0", n)
+	}
+	setOperationField(ctx, t, c, "futureField", true)
+	servedOperation(true)
+	awaitVerdict(30*time.Second, "CRD with the field again, policy unchanged", "", "/index", 403)
+	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 1 {
+		t.Fatalf("failed-closed policies: %v, want 1", n)
+	}
+
 	if out, err := c.Kubectl(ctx, "", "delete", "authorizationpolicy", "-n", "default", "allow-future"); err != nil {
 		t.Fatalf("kubectl delete: %v %s", err, out)
 	}
@@ -303,10 +346,10 @@ spec:
         futureField: ["only-on-tuesdays"]
 `
 
-// addOperationField adds a string-list field to AuthorizationPolicy's
-// rules[].to[].operation in every version of the installed CRD, as a newer
-// Istio release would.
-func addOperationField(ctx context.Context, t *testing.T, c *cluster.Cluster, name string) {
+// setOperationField adds (present) or removes a string-list field of
+// AuthorizationPolicy's rules[].to[].operation in every version of the
+// installed CRD, as a newer Istio release (or a downgrade) would.
+func setOperationField(ctx context.Context, t *testing.T, c *cluster.Cluster, name string, present bool) {
 	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	if err := c.Client.Get(ctx, client.ObjectKey{Name: "authorizationpolicies.security.istio.io"}, crd); err != nil {
@@ -316,6 +359,10 @@ func addOperationField(ctx context.Context, t *testing.T, c *cluster.Cluster, na
 		spec := v.Schema.OpenAPIV3Schema.Properties["spec"]
 		to := spec.Properties["rules"].Items.Schema.Properties["to"]
 		op := to.Items.Schema.Properties["operation"]
+		if !present {
+			delete(op.Properties, name)
+			continue
+		}
 		op.Properties[name] = apiextensionsv1.JSONSchemaProps{Type: "array",
 			Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}
 	}

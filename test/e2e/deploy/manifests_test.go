@@ -354,6 +354,9 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 		t.Fatalf("only %d Istio CRDs found in the harness", istio)
 	}
 	add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", "", "get")
+	for _, crd := range []string{"authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io"} {
+		add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", crd, "list", "watch")
+	}
 	add("cluster", "", "events", "", "create", "patch")
 	add("cluster", "events.k8s.io", "events", "", "create", "patch")
 	add(namespace, "coordination.k8s.io", "leases", "", "get", "create", "update")
