@@ -108,7 +108,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if r.Host == "" {
 		r.Host = r.Headers[":authority"]
 	}
-	r.Host = strings.ToLower(r.Host)
+	r.Host = asciiLower(r.Host)
 	rawPath := h.GetPath()
 	if rawPath == "" {
 		rawPath = r.Headers[":path"]
@@ -408,12 +408,20 @@ func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
 		}
 	}
 	if r.JWT != nil && (n.all || n.jwt) {
+		// iss and sub only when the token has them as strings: Envoy's
+		// metadata string matcher fails on a missing key, so Istio's
+		// requestPrincipals "iss/" (an exact "" subject) does not match a
+		// token without sub (pilot/pkg/security/authz/model/generator.go
+		// requestPrincipalGenerator).
 		f := r.JWT.GetFields()
-		pairs = append(pairs, [2]*ast.Term{kJWT, ast.ObjectTerm(
-			[2]*ast.Term{kIss, ast.StringTerm(f["iss"].GetStringValue())},
-			[2]*ast.Term{kSub, ast.StringTerm(f["sub"].GetStringValue())},
-			[2]*ast.Term{kClaims, structTerm(r.JWT)},
-		)})
+		jwt := make([][2]*ast.Term, 0, 3)
+		for _, k := range []*ast.Term{kIss, kSub} {
+			if v, ok := f[string(k.Value.(ast.String))].GetKind().(*structpb.Value_StringValue); ok {
+				jwt = append(jwt, [2]*ast.Term{k, ast.StringTerm(v.StringValue)})
+			}
+		}
+		jwt = append(jwt, [2]*ast.Term{kClaims, structTerm(r.JWT)})
+		pairs = append(pairs, [2]*ast.Term{kJWT, ast.ObjectTerm(jwt...)})
 	}
 	return ast.NewObject(pairs...)
 }

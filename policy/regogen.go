@@ -136,7 +136,9 @@ func atomExprs(a atom, x string) [][]string {
 		for i, r := range vs {
 			alts[i] = "(?:" + r + ")"
 		}
-		return [][]string{{"regex.match(" + q(strings.Join(alts, "|")) + ", " + x + ")"}}
+		// Envoy's safe_regex matches the whole value: each regex is
+		// anchored as a whole, so a '|' inside one cannot escape it.
+		return [][]string{{"regex.match(" + q("^(?:"+strings.Join(alts, "|")+")$") + ", " + x + ")"}}
 	case "c":
 		out := make([][]string, 0, len(vs))
 		for _, c := range vs {

@@ -270,7 +270,10 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 		t.warnf("%s: spec.targetRefs: policy ignored (targetRefs never attach to sidecar workloads)", obj)
 		return compiledPolicy{}, "", false
 	}
-	dry := strings.EqualFold(ap.Annotations["istio.io/dry-run"], "true")
+	// Istio's pilot/pkg/security/authz/builder/builder.go isDryRun:
+	// strconv.ParseBool, and a value it cannot parse is not a dry run (the
+	// policy is enforced, so a policy failed closed for it denies).
+	dry, _ := strconv.ParseBool(ap.Annotations["istio.io/dry-run"])
 	action := spec.GetAction()
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
@@ -348,9 +351,11 @@ func (t *translator) rule(path, policyNS string, r *secapi.Rule) (rule, error) {
 		p := fmt.Sprintf("%s.from[%d].source", path, i)
 		s := f.GetSource()
 		g := []cond{}
-		add(&g, t.principals(s.GetPrincipals(), false), "", nil)
-		add(&g, t.principals(s.GetNotPrincipals(), true), "", nil)
-		c, err := reqPrincipalsCond(s.GetRequestPrincipals(), false)
+		c, err := t.principals(s.GetPrincipals(), false)
+		add(&g, c, p+".principals", err)
+		c, err = t.principals(s.GetNotPrincipals(), true)
+		add(&g, c, p+".notPrincipals", err)
+		c, err = reqPrincipalsCond(s.GetRequestPrincipals(), false)
 		add(&g, c, p+".requestPrincipals", err)
 		c, err = reqPrincipalsCond(s.GetNotRequestPrincipals(), true)
 		add(&g, c, p+".notRequestPrincipals", err)
@@ -452,7 +457,7 @@ func generic(values []string, fold bool, presenceExists bool) matcher {
 	var m matcher
 	for _, v := range values {
 		if fold {
-			v = strings.ToLower(v)
+			v = asciiLower(v)
 		}
 		switch {
 		case v == "*":
@@ -475,6 +480,23 @@ func generic(values []string, fold bool, presenceExists bool) matcher {
 	return m
 }
 
+// asciiLower folds A-Z only: Envoy's ignore_case string matchers (Istio's
+// host matcher) compare ASCII case-insensitively, so "K" (Kelvin) is not "k".
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 func single(f string, m matcher, neg, http bool) []cond {
 	if m.empty() {
 		return nil
@@ -493,12 +515,12 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 // principals: values are written without "spiffe://" and matched against
 // the peer's full principal as Istio's matcher.StringMatcherWithPrefix builds
 // them (pilot/pkg/security/authz/model/generator.go srcPrincipalGenerator):
-// exact "spiffe://v", prefix "spiffe://v", suffix regex "spiffe://.*v", "*"
-// any non-empty principal. Values are first expanded with the trust-domain
+// exact "spiffe://v", prefix "spiffe://v", the regex "spiffe://.*v" with v
+// unquoted (secpolicy.PrincipalSuffixRegex), "*" any non-empty principal. Values are first expanded with the trust-domain
 // bundle (trustdomain/bundle.go ReplaceTrustDomainAliases).
-func (t *translator) principals(values []string, neg bool) []cond {
+func (t *translator) principals(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
-		return nil
+		return nil, nil
 	}
 	var m matcher
 	for _, v := range t.expandPrincipals(values) {
@@ -506,7 +528,11 @@ func (t *translator) principals(values []string, neg bool) []cond {
 		case v == "*":
 			m.A = true
 		case strings.HasPrefix(v, "*"):
-			m.R = append(m.R, "^spiffe://.*"+regexp.QuoteMeta(v[1:])+"$")
+			re, err := secpolicy.PrincipalSuffixRegex(v)
+			if err != nil {
+				return nil, err
+			}
+			m.R = append(m.R, re)
 		case strings.HasSuffix(v, "*"):
 			m.P = append(m.P, "spiffe://"+v[:len(v)-1])
 		default:
@@ -516,7 +542,7 @@ func (t *translator) principals(values []string, neg bool) []cond {
 			m.E["spiffe://"+v] = true
 		}
 	}
-	return single("principal", m, neg, false)
+	return single("principal", m, neg, false), nil
 }
 
 // expandPrincipals is Istio's pilot/pkg/security/trustdomain/bundle.go
@@ -524,7 +550,8 @@ func (t *translator) principals(values []string, neg bool) []cond {
 // parts (<td>/ns/<ns>/sa/<sa>, any part may hold a '*') whose trust domain is
 // not "*" is rewritten, and only when its trust domain is in the bundle (by
 // the bundle's exact/prefix/suffix/"*" match, stringMatch) or is
-// "cluster.local"; each bundle member replaces the trust domain, except a
+// "cluster.local" (a "*x" or "x*" trust domain is matched against the bundle
+// as a pattern too); each bundle member replaces the trust domain, except a
 // member the principal's "*x" trust domain already suffix-matches, which keeps
 // the principal as is. Everything else is kept unchanged.
 func (t *translator) expandPrincipals(values []string) []string {
@@ -555,15 +582,21 @@ func (t *translator) expandPrincipals(values []string) []string {
 	return out
 }
 
-// tdStringMatch is trustdomain/util.go stringMatch: a equals, or is matched
-// by the "*", "x*" or "*x" pattern of, one element of list.
+// tdStringMatch is trustdomain/util.go stringMatch: a equals one element of
+// list, or one is a "*", "x*" or "*x" pattern the other matches (the
+// pattern may be the principal's trust domain or the bundle member).
 func tdStringMatch(a string, list []string) bool {
 	for _, s := range list {
-		if a == s || s == "*" || (strings.HasSuffix(s, "*") && strings.HasPrefix(a, strings.TrimSuffix(s, "*"))) || tdSuffixMatch(a, s) {
+		if a == s || s == "*" || tdPrefixMatch(a, s) || tdPrefixMatch(s, a) || tdSuffixMatch(a, s) || tdSuffixMatch(s, a) {
 			return true
 		}
 	}
 	return false
+}
+
+// tdPrefixMatch is trustdomain/util.go prefixMatch: pattern "x*" and a starts with x.
+func tdPrefixMatch(a, pattern string) bool {
+	return strings.HasSuffix(pattern, "*") && strings.HasPrefix(a, strings.TrimSuffix(pattern, "*"))
 }
 
 // tdSuffixMatch is trustdomain/util.go suffixMatch: pattern "*x" and a ends in x.
@@ -796,7 +829,7 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case secpolicy.KeySourceNamespace:
 		return both(nsCond)
 	case secpolicy.KeySourcePrincipal:
-		return both(noErr(t.principals))
+		return both(t.principals)
 	case secpolicy.KeySourceServiceAccount:
 		return both(func(v []string, n bool) ([]cond, error) { return saCond(v, policyNS, n) })
 	case secpolicy.KeySourceTrustDomain:

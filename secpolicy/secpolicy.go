@@ -139,15 +139,29 @@ func ParseServiceAccount(v, policyNS string) (ServiceAccount, error) {
 // (pilot/pkg/security/authz/model/generator.go serviceAccountRegex): any
 // trust domain, "/ns/<ns>/", optional segments, "sa/<sa>", optional "/...".
 func (s ServiceAccount) Regex() string {
-	return "^spiffe://.+/ns/" + s.Namespace + "/(.+/|)sa/" + s.Name + "(/.+)?$"
+	return "^(?:spiffe://.+/ns/" + s.Namespace + "/(.+/|)sa/" + s.Name + "(/.+)?)$"
 }
 
 // NamespaceRegex is Istio's srcNamespaceGenerator regex over the principal:
 // ".*/ns/<v>/.*", every '*' of v turned into ".*", nothing quoted.
 func NamespaceRegex(v string) (string, error) {
-	re := "^.*/ns/" + strings.ReplaceAll(v, "*", ".*") + "/.*$"
+	re := "^(?:.*/ns/" + strings.ReplaceAll(v, "*", ".*") + "/.*)$"
 	if _, err := regexp.Compile(re); err != nil {
 		return "", fmt.Errorf("namespace pattern %q is not a valid regex once '*' becomes '.*': %w", v, err)
+	}
+	return re, nil
+}
+
+// PrincipalSuffixRegex is Istio's matcher for a principal "*x" over the
+// peer's full principal (pilot/pkg/security/authz/matcher/string.go
+// StringMatcherWithPrefix): the regex "spiffe://.*x" with x unquoted, so its
+// metacharacters are live ('.' matches any character), matched as a whole as
+// Envoy's safe_regex does. A value that is no regex is an error: Envoy would
+// refuse the configuration.
+func PrincipalSuffixRegex(v string) (string, error) {
+	re := "^(?:spiffe://.*" + strings.TrimPrefix(v, "*") + ")$"
+	if _, err := regexp.Compile(re); err != nil {
+		return "", fmt.Errorf("principal %q: Istio matches it as the regex spiffe://.*%s, which does not compile: %w", v, strings.TrimPrefix(v, "*"), err)
 	}
 	return re, nil
 }

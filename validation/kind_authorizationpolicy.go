@@ -273,9 +273,13 @@ func apPrincipalFormat(p *field.Path, v string, f *Findings) {
 	switch {
 	case strings.HasPrefix(v, "spiffe://"):
 		f.Warn(p, v, "principal must not start with \"spiffe://\" (Istio adds it): this value never matches")
+	case v != "*" && strings.HasPrefix(v, "*"):
+		if _, err := secpolicy.PrincipalSuffixRegex(v); err != nil {
+			f.Error(p, v, err.Error())
+		}
 	case strings.Contains(v, "*"):
-		if v != "*" && !strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*") {
-			f.Warn(p, v, "\"*\" is only a wildcard at the start or the end of a principal; here it matches literally")
+		if v != "*" && !strings.HasSuffix(v, "*") {
+			f.Warn(p, v, "\"*\" is only a wildcard at the start or the end of a principal; elsewhere it matches literally, unless trustDomainAliases rewrite a trust domain it matches")
 		}
 	case !apPrincipal.MatchString(v):
 		f.Warn(p, v, "principal is not of the form <trust-domain>/ns/<namespace>/sa/<service-account>; it never matches a mesh workload identity")

@@ -1,0 +1,120 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestMatchersAsIstioBuildsThem: verdicts where Istio's translation of a
+// value differs from a literal reading of it. Each case names the Istio
+// source that decides it; each failed before the fix it guards.
+func TestMatchersAsIstioBuildsThem(t *testing.T) {
+	const allowGet = `rules: [{to: [{operation: {methods: [GET]}}]}]`
+	runCases(t, Mesh{}, []tc{
+		// pilot/pkg/security/authz/builder/builder.go isDryRun: strconv.ParseBool.
+		{"dry-run \"1\" DENY is not enforced", apAnn("foo", "d", `istio.io/dry-run: "1"`, "action: DENY\nrules: [{}]"),
+			http(), open},
+		{"dry-run \"t\" ALLOW does not allow", ap("foo", "get", allowGet) + apAnn("foo", "dry", `istio.io/dry-run: "t"`, "rules: [{}]"),
+			http(method("POST")), noAllow},
+		{"dry-run \"false\" ALLOW is enforced", ap("foo", "get", allowGet) + apAnn("foo", "all", `istio.io/dry-run: "false"`, "rules: [{}]"),
+			http(method("POST")), allowedBy("foo/all", 0)},
+		// matcher/string.go StringMatcherWithPrefix: "*x" is the regex spiffe://.*x, x unquoted.
+		{"principal suffix is a regex", ap("foo", "d", `action: DENY
+rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/aXb")), deniedBy("foo/d", 0)},
+		{"principal suffix regex matches the whole principal", ap("foo", "d", `action: DENY
+rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/aXbc")), open},
+		// model/generator.go srcNamespaceGenerator, serviceAccountRegex: Envoy
+		// matches the regex against the whole principal, '|' included.
+		{"namespace with '|': neither alternative is the whole principal", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/x")), noAllow},
+		{"namespace with '|': second alternative", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foozz/sa/x")), noAllow},
+		{"namespace with '|' in a mixed list", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar", "*east"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/x")), noAllow},
+		{"serviceAccount with '|'", ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/x|b"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/zzz/sa/b")), noAllow},
+		// model/generator.go requestPrincipalGenerator: exact "" on a missing claim fails.
+		{"requestPrincipal with an empty subject, token without sub", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["https://iss/"]}}]}]`),
+			http(jwt(map[string]any{"iss": "https://iss"})), noAllow},
+		{"notRequestPrincipals with an empty subject, token without sub", ap("foo", "d", `action: DENY
+rules: [{from: [{source: {notRequestPrincipals: ["https://iss/"]}}]}]`),
+			http(jwt(map[string]any{"iss": "https://iss"})), deniedBy("foo/d", 0)},
+		{"requestPrincipal with an empty subject, token with sub \"\"", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["https://iss/"]}}]}]`),
+			http(jwt(map[string]any{"iss": "https://iss", "sub": ""})), allowedBy("foo/p", 0)},
+		{"requestPrincipal \"*\", token without sub", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]`),
+			http(jwt(map[string]any{"iss": "https://iss"})), noAllow},
+		{"sub that is not a string", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["https://iss/*"]}}]}]`),
+			http(jwt(map[string]any{"iss": "https://iss", "sub": 5})), noAllow},
+	})
+}
+
+// TestTrustDomainPatternsInPrincipals: trustdomain/util.go stringMatch takes
+// the pattern from either side, so a principal whose trust domain is a
+// pattern matching a bundle member is rewritten for every member
+// (trustdomain/bundle.go ReplaceTrustDomainAliases, replaceTrustDomains).
+func TestTrustDomainPatternsInPrincipals(t *testing.T) {
+	runCases(t, Mesh{TrustDomain: "cluster.local", TrustDomainAliases: []string{"td2"}}, []tc{
+		{"*local principal covers the alias", ap("foo", "d", `action: DENY
+rules: [{from: [{source: {principals: ["*local/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://td2/ns/foo/sa/sleep")), deniedBy("foo/d", 0)},
+		{"*local principal still matches its own suffix", ap("foo", "d", `action: DENY
+rules: [{from: [{source: {principals: ["*local/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://other.local/ns/foo/sa/sleep")), deniedBy("foo/d", 0)},
+		{"when source.principal too", ap("foo", "d", `action: DENY
+rules: [{when: [{key: source.principal, values: ["*local/ns/foo/sa/sleep"]}]}]`),
+			http(from("spiffe://td2/ns/foo/sa/sleep")), deniedBy("foo/d", 0)},
+	})
+	runCases(t, Mesh{TrustDomain: "td-new", TrustDomainAliases: []string{"td-old"}}, []tc{
+		{"td* principal becomes each member", ap("foo", "p", `rules: [{from: [{source: {principals: ["td*/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://td-old/ns/foo/sa/sleep")), allowedBy("foo/p", 0)},
+		{"td* principal no longer matches other trust domains", ap("foo", "p", `rules: [{from: [{source: {principals: ["td*/ns/foo/sa/sleep"]}}]}]`),
+			http(from("spiffe://tdx/ns/foo/sa/sleep")), noAllow},
+	})
+}
+
+// TestHostFoldsASCIIOnly: Istio's host matcher is an Envoy ignore_case
+// string matcher (matcher/header.go HostMatcher), which folds ASCII only.
+func TestHostFoldsASCIIOnly(t *testing.T) {
+	policy := ap("foo", "p", `rules: [{to: [{operation: {hosts: ["K.example"]}}]}]`)
+	runBothPaths(t, Mesh{}, []tc{
+		{"policy in upper case", policy, http(host("k.example")), allowedBy("foo/p", 0)},
+		{"Kelvin sign is not k", policy, http(host("\u212a.example")), noAllow},
+	})
+	// The request's host is folded where the CheckRequest is decoded.
+	s := compileCase(t, Mesh{}, policy, webPod())
+	if v, err := s.Check(context.Background(), envoyRequest(http(host("k.EXAMPLE")))); err != nil || !v.Allowed {
+		t.Errorf("host k.EXAMPLE: %+v %v, want allowed", v, err)
+	}
+}
+
+// TestStoredDryRunIstioCannotParse: a stored DENY whose istio.io/dry-run
+// value strconv.ParseBool refuses is enforced by Istio (isDryRun is false);
+// the validator rejects the value, so meshguard fails the policy closed, and
+// a failed-closed policy that is not a dry run denies.
+func TestStoredDryRunIstioCannotParse(t *testing.T) {
+	obj := storedJSON(t, "AuthorizationPolicy", "deny-all", `{"action": "DENY", "rules": [{}]}`)
+	obj["metadata"].(map[string]any)["annotations"] = map[string]any{"istio.io/dry-run": "tRuE"}
+	st, err := DecodeStored("AuthorizationPolicy", obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Invalid, "istio.io/dry-run") {
+		t.Fatalf("Invalid %q, want it to name the annotation", st.Invalid)
+	}
+	set := &Set{}
+	set.AddStored(st)
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CheckRequest(context.Background(), http())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Allowed || v.Rule != FailClosedRule || len(v.DryRunDeny) != 0 {
+		t.Fatalf("verdict %+v, want a fail-closed denial (Istio enforces the DENY)", v)
+	}
+}
