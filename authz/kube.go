@@ -127,12 +127,12 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 	if err := k.pods.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list Pods: %w", err)
 	}
+	// Terminating Pods too: they serve until their containers stop (the
+	// index prefers a running Pod with the same IP, policy.podIndex).
 	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
-			continue
+		if p := &pods.Items[i]; p.Status.PodIP != "" {
+			set.Pods = append(set.Pods, p)
 		}
-		set.Pods = append(set.Pods, p)
 	}
 	if k.regoDir != "" {
 		mods, err := loadRego(k.regoDir)

@@ -106,8 +106,11 @@ type Snapshot struct {
 	Translated int
 
 	failedReason map[string]string
-	mesh         Mesh
-	pods         map[string]*workload
+	// unknownDst: which requests to a destination missing from the Pod
+	// index cannot be decided (see undecidable).
+	unknownDst destinationScope
+	mesh       Mesh
+	pods       map[string]*workload
 	// views: namespaces with own policies (input.view) and their shard;
 	// every other namespace is evaluated in dflt, the shard of view "*".
 	views map[string]viewShard
@@ -283,6 +286,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
+	snap.unknownDst = scopeOf(d)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -436,32 +440,49 @@ func shareRuleLocations(mod *ast.Module) {
 func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
 	idx := make(map[string]*workload, len(pods))
 	var warn []string
+	// A terminating Pod still serves until its containers stop, so it stays
+	// in the index (a request to a Pod missing from it may be denied, see
+	// destinationScope), but a running Pod that has its IP since wins:
+	// terminating Pods first, and without a warning when one is replaced.
+	var running []*corev1.Pod
 	for _, p := range pods {
-		if p.Spec.HostNetwork {
-			continue // shares the node IP: cannot identify the workload
+		if p.DeletionTimestamp == nil {
+			running = append(running, p)
+			continue
 		}
-		ips := []string{}
-		for _, ip := range p.Status.PodIPs {
-			ips = append(ips, ip.IP)
+		idx, warn = indexPod(idx, warn, p, true)
+	}
+	for _, p := range running {
+		idx, warn = indexPod(idx, warn, p, false)
+	}
+	return idx, warn
+}
+
+func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminating bool) (map[string]*workload, []string) {
+	if p.Spec.HostNetwork {
+		return idx, warn // shares the node IP: cannot identify the workload
+	}
+	ips := []string{}
+	for _, ip := range p.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	if len(ips) == 0 && p.Status.PodIP != "" {
+		ips = append(ips, p.Status.PodIP)
+	}
+	terms := make([][2]*ast.Term, 0, len(p.Labels))
+	for k, v := range p.Labels {
+		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
+	}
+	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating}
+	for _, ip := range ips {
+		ip = addrIP(ip)
+		if ip == "" {
+			continue
 		}
-		if len(ips) == 0 && p.Status.PodIP != "" {
-			ips = append(ips, p.Status.PodIP)
+		if prev, ok := idx[ip]; ok && !prev.terminating && prev.ns+"/"+fmt.Sprint(prev.labels) != w.ns+"/"+fmt.Sprint(w.labels) {
+			warn = append(warn, fmt.Sprintf("Pod %s/%s: status.podIP %s: also used by another pod in %s; last one wins", p.Namespace, p.Name, ip, prev.ns))
 		}
-		terms := make([][2]*ast.Term, 0, len(p.Labels))
-		for k, v := range p.Labels {
-			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
-		}
-		w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...)}
-		for _, ip := range ips {
-			ip = addrIP(ip)
-			if ip == "" {
-				continue
-			}
-			if prev, ok := idx[ip]; ok && prev.ns+"/"+fmt.Sprint(prev.labels) != w.ns+"/"+fmt.Sprint(w.labels) {
-				warn = append(warn, fmt.Sprintf("Pod %s/%s: status.podIP %s: also used by another pod in %s; last one wins", p.Namespace, p.Name, ip, prev.ns))
-			}
-			idx[ip] = w
-		}
+		idx[ip] = w
 	}
 	return idx, warn
 }
@@ -473,7 +494,67 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 	if err != nil {
 		return Verdict{Allowed: false, Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + err.Error(), Version: s.Version}, nil
 	}
+	if wl == nil {
+		if reason := s.unknownDst.undecidable(&r); reason != "" {
+			return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
+		}
+	}
 	return s.eval(ctx, &r, wl)
+}
+
+// destinationScope records what a verdict can depend on besides the
+// request: the destination's namespace and its labels. Istio's sidecar
+// always knows both (it is the workload); meshguard finds them by the
+// destination IP in its Pod index, and for a Pod it does not (yet) know it
+// has at most the namespace, from destination.principal (mTLS only).
+type destinationScope struct {
+	// byNamespace: namespaces with policies of their own (their view).
+	byNamespace map[string]bool
+	// labels: views where a deciding policy (ALLOW, DENY, failed closed)
+	// or a PeerAuthentication selects workloads by label, root-namespace
+	// policies included; "" is the view of namespaces without policies.
+	labels map[string]bool
+}
+
+func scopeOf(d *data) destinationScope {
+	s := destinationScope{byNamespace: map[string]bool{}, labels: map[string]bool{}}
+	bySelector := func(v *view) bool {
+		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0
+	}
+	for ns, v := range d.NS {
+		s.byNamespace[ns] = true
+		s.labels[ns] = bySelector(v)
+	}
+	s.labels[""] = bySelector(d.Dflt)
+	return s
+}
+
+// undecidable says why a request to a destination missing from the Pod
+// index cannot get Istio's verdict, or "" when the policies in force do
+// not depend on what is missing: evaluating it without labels would skip
+// every policy that selects the workload, a DENY failing open. Denied
+// instead (fail closed); docs/compatibility.md "Attribute sources".
+func (s destinationScope) undecidable(r *Request) string {
+	dst := r.DstIP
+	if dst == "" {
+		dst = "(no address)"
+	}
+	if r.Namespace == "" {
+		if len(s.byNamespace) > 0 || s.labels[""] {
+			return "destination " + dst + " unknown: no Pod with this IP and no namespace in destination.principal, " +
+				"and policies apply by namespace or label (fail closed)"
+		}
+		return ""
+	}
+	view := r.Namespace
+	if !s.byNamespace[view] {
+		view = ""
+	}
+	if s.labels[view] {
+		return "destination " + dst + " in namespace " + r.Namespace + " unknown: no Pod with this IP, " +
+			"and policies select workloads by label (fail closed)"
+	}
+	return ""
 }
 
 // CheckRequest evaluates already-decoded attributes (used by tests and tools).

@@ -52,9 +52,10 @@ type Request struct {
 }
 
 type workload struct {
-	ns         string
-	labels     map[string]string
-	labelsTerm *ast.Term
+	ns          string
+	labels      map[string]string
+	labelsTerm  *ast.Term
+	terminating bool // its Pod is being deleted (podIndex lets a running Pod take its IP)
 }
 
 // decode extracts the attributes from a CheckRequest; destination workload by

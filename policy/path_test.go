@@ -79,7 +79,7 @@ func TestCheckRequestDecoding(t *testing.T) {
 	}{
 		{"pod by destination IP, normalised path, query stripped", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/public/%2e%2e/private?x=1", nil), false, "foo/sel", 403},
 		{"other path", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/public", nil), true, "", 200},
-		{"unknown destination IP: no workload", checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/private", nil), true, "", 200},
+		{"unknown destination IP: fails closed (TestUnknownDestination)", checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/public", nil), false, "", 403},
 		{"remote.ip from X-Forwarded-For", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"}), false, "foo/xff", 403},
 		{"%00 is a bad request", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/a%00", nil), false, "", 400},
 	}
@@ -92,7 +92,15 @@ func TestCheckRequestDecoding(t *testing.T) {
 			t.Errorf("%s: got %+v", c.name, v)
 		}
 	}
-	// Namespace from the destination principal when the IP is unknown.
+	// Namespace from the destination principal when the IP is unknown (no
+	// selector policy, so the labels are not needed).
+	set = &Set{}
+	if _, err := set.AddYAML("p", []byte(ap("foo", "xff", "action: DENY\nrules:\n- from:\n  - source: {remoteIpBlocks: [203.0.113.0/24]}"))); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Compile(context.Background(), Mesh{}, set, 1); err != nil {
+		t.Fatal(err)
+	}
 	r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"})
 	r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
 	v, err := s.Check(context.Background(), r)

@@ -134,12 +134,16 @@ allow_matched if {
 	policy_matches(p)
 }
 
+# A destination with no Pod is denied: the policies that select it cannot
+# be found (meshguard denies it whenever they could depend on it).
 allow if {
+	workload
 	not deny
 	not allow_policy_exists
 }
 
 allow if {
+	workload
 	not deny
 	allow_matched
 }

@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestUnknownDestination: a request to an address missing from the Pod
+// index. Istio's sidecar always knows its namespace and labels; meshguard
+// evaluates such a request only when the policies in force cannot depend
+// on what it lacks (the namespace without mTLS, the labels always), and
+// denies it otherwise instead of skipping the policies that would select
+// the workload.
+func TestUnknownDestination(t *testing.T) {
+	const (
+		rootDenyX   = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-x, namespace: istio-system}\nspec:\n  action: DENY\n  rules: [{to: [{operation: {paths: [/x]}}]}]\n---\n"
+		rootSelAll  = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: web, namespace: istio-system}\nspec:\n  selector: {matchLabels: {app: web}}\n  rules: [{}]\n---\n"
+		fooDenyX    = "action: DENY\nrules: [{to: [{operation: {paths: [/x]}}]}]"
+		fooSelDeny  = "selector: {matchLabels: {app: web}}\naction: DENY\nrules: [{}]"
+		fooAuditAll = "selector: {matchLabels: {app: web}}\naction: AUDIT\nrules: [{}]"
+	)
+	cases := []struct {
+		name     string
+		policies string
+		dstNS    string // namespace in destination.principal ("" = plaintext)
+		path     string
+		status   int
+		policy   string
+		reason   string
+	}{
+		{"no policies", "", "", "/y", 200, "", ""},
+		{"root namespace-wide policies only: evaluated", rootDenyX, "", "/x", 403, "istio-system/deny-x", ""},
+		{"root namespace-wide policies only: allowed", rootDenyX, "", "/y", 200, "", ""},
+		{"a namespace has policies, no namespace known", ap("foo", "d", fooDenyX), "", "/y", 403, "", "no namespace in destination.principal"},
+		{"namespace known, namespace-wide policy: evaluated", ap("foo", "d", fooDenyX), "foo", "/x", 403, "foo/d", ""},
+		{"namespace known, namespace-wide policy: allowed", ap("foo", "d", fooDenyX), "foo", "/y", 200, "", ""},
+		{"namespace known, another namespace's policies", ap("foo", "d", fooDenyX), "bar", "/x", 200, "", ""},
+		{"selector DENY in the namespace", ap("foo", "d", fooSelDeny), "foo", "/y", 403, "", "select workloads by label"},
+		{"selector DENY in another namespace", ap("foo", "d", fooSelDeny), "bar", "/y", 200, "", ""},
+		{"selector AUDIT only: never decides", ap("foo", "a", fooAuditAll), "foo", "/y", 200, "", ""},
+		{"root selector ALLOW applies everywhere", rootSelAll, "bar", "/y", 403, "", "select workloads by label"},
+		{"workload PeerAuthentication in the namespace", pa("foo", "strict", "2026-01-01T00:00:00Z", "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}"),
+			"foo", "/y", 403, "", "select workloads by label"},
+		{"namespace PeerAuthentication: evaluated", pa("foo", "strict", "2026-01-01T00:00:00Z", "mtls: {mode: STRICT}"),
+			"foo", "/y", 200, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{}, c.policies, webPod())
+			r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", c.path, nil)
+			if c.dstNS != "" {
+				r.Attributes.Source.Principal = "spiffe://cluster.local/ns/client/sa/c"
+				r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/" + c.dstNS + "/sa/web"
+			}
+			v, err := s.Check(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Status != c.status || v.Policy != c.policy || !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("verdict %+v, want status %d policy %q reason containing %q", v, c.status, c.policy, c.reason)
+			}
+			// The Pod known: always evaluated.
+			r.Attributes.Destination.Address.GetSocketAddress().Address = "10.0.1.1"
+			if v, err := s.Check(context.Background(), r); err != nil || strings.Contains(v.Reason, "unknown") {
+				t.Errorf("known Pod: %+v %v", v, err)
+			}
+		})
+	}
+}
+
+// TestPodIndexKeepsTerminatingPods: a terminating Pod still serves, so it
+// stays known; a running Pod with the same IP takes it over, in either
+// order of the list.
+func TestPodIndexKeepsTerminatingPods(t *testing.T) {
+	old := webPod()
+	old.Name, old.Labels = "old", map[string]string{"app": "old"}
+	now := metav1.Now()
+	old.DeletionTimestamp = &now
+	if idx, _ := podIndex([]*corev1.Pod{old}); idx["10.0.1.1"] == nil || idx["10.0.1.1"].labels["app"] != "old" {
+		t.Fatalf("terminating Pod alone: %+v", idx["10.0.1.1"])
+	}
+	for _, pods := range [][]*corev1.Pod{{old, webPod()}, {webPod(), old}} {
+		idx, warn := podIndex(pods)
+		if w := idx["10.0.1.1"]; w == nil || w.labels["app"] != "web" || len(warn) != 0 {
+			t.Errorf("running and terminating Pod on one IP: %+v, warnings %q", w, warn)
+		}
+	}
+}
