@@ -46,6 +46,21 @@ rules: [{from: [{source: {notRequestPrincipals: ["https://iss/"]}}]}]`),
 			http(jwt(map[string]any{"iss": "https://iss", "sub": ""})), allowedBy("foo/p", 0)},
 		{"requestPrincipal \"*\", token without sub", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]`),
 			http(jwt(map[string]any{"iss": "https://iss"})), noAllow},
+		// model.go attrRequestInlineHeader, matcher/header.go HeaderMatcherWithRegex:
+		// one element of a comma-separated value, spaces not trimmed.
+		{"inline header: an element", ap("foo", "p", `rules: [{when: [{key: "request.experimental.inline.headers[X-A]", values: [b]}]}]`),
+			http(hdr("x-a", "a,b,c")), allowedBy("foo/p", 0)},
+		{"inline header: not a substring", ap("foo", "p", `rules: [{when: [{key: "request.experimental.inline.headers[x-a]", values: [b]}]}]`),
+			http(hdr("x-a", "ab,c")), noAllow},
+		{"inline header: prefix", ap("foo", "p", `rules: [{when: [{key: "request.experimental.inline.headers[x-a]", values: ["b*"]}]}]`),
+			http(hdr("x-a", "a,bc")), allowedBy("foo/p", 0)},
+		{"inline header: '*' is present", ap("foo", "p", `rules: [{when: [{key: "request.experimental.inline.headers[x-a]", values: ["*"]}]}]`),
+			http(hdr("x-a", "")), allowedBy("foo/p", 0)},
+		{"inline header: a space is part of the element", ap("foo", "d", `action: DENY
+rules: [{when: [{key: "request.experimental.inline.headers[x-a]", notValues: [b]}]}]`),
+			http(hdr("x-a", "a, b")), deniedBy("foo/d", 0)},
+		{"inline header: regex characters are literal", ap("foo", "p", `rules: [{when: [{key: "request.experimental.inline.headers[x-a]", values: [a.c]}]}]`),
+			http(hdr("x-a", "abc")), noAllow},
 		{"sub that is not a string", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["https://iss/*"]}}]}]`),
 			http(jwt(map[string]any{"iss": "https://iss", "sub": 5})), noAllow},
 	})

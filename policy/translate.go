@@ -844,6 +844,14 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 		return both(noErr(claimCond([]string{"azp"})))
 	case secpolicy.KeyRequestClaims:
 		return both(noErr(claimCond(k.Path)))
+	case secpolicy.KeyRequestInlineHeader:
+		name := strings.ToLower(k.Header)
+		return both(noErr(func(v []string, n bool) []cond {
+			if len(v) == 0 {
+				return nil
+			}
+			return []cond{{F: "header", K: name, M: inlineHeader(v), Neg: n, H: true}}
+		}))
 	case secpolicy.KeyRequestHeader:
 		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
 		return both(noErr(func(v []string, n bool) []cond {
@@ -855,6 +863,30 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	}
 	// experimental.envoy.filters.*: valid, but its metadata never reaches ext_authz.
 	return nil, fmt.Errorf("key %s: not evaluated by meshguard (Envoy filter metadata is not sent to ext_authz)", key)
+}
+
+// inlineHeader is Istio's matcher.HeaderMatcherWithRegex: "*" is a present
+// header; any other value v (exact, "x*" or "*x", quoted) matches one
+// element of the comma-separated header value, as the regex
+// ^v$|^v,.*|.*,v,.*|.*,v$ matched against the whole value.
+func inlineHeader(values []string) matcher {
+	var m matcher
+	for _, v := range values {
+		var re string
+		switch {
+		case v == "*":
+			m.X = true
+			continue
+		case strings.HasPrefix(v, "*"):
+			re = ".*" + regexp.QuoteMeta(v[1:])
+		case strings.HasSuffix(v, "*"):
+			re = regexp.QuoteMeta(v[:len(v)-1]) + ".*"
+		default:
+			re = regexp.QuoteMeta(v)
+		}
+		m.R = append(m.R, "^"+re+"$|^"+re+",.*|.*,"+re+",.*|.*,"+re+"$")
+	}
+	return m
 }
 
 func claimCond(path []string) func([]string, bool) []cond {

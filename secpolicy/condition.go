@@ -26,12 +26,16 @@ const (
 	KeyRequestAudiences
 	KeyRequestPresenter
 	KeyConnectionSNI
+	// request.experimental.inline.headers[<name>]: one element of a
+	// comma-separated header value (model.go attrRequestInlineHeader).
+	KeyRequestInlineHeader
 )
 
 // ConditionKey is a parsed `when` key.
 type ConditionKey struct {
 	Kind KeyKind
-	// Header: the header name of request.headers[<name>], as written.
+	// Header: the header name of request.headers[<name>] (and of
+	// request.experimental.inline.headers[<name>]), as written.
 	Header string
 	// Path: the claim path of request.auth.claims[a][b]..., or the metadata
 	// key path of experimental.envoy.filters.<f>[k]...
@@ -61,6 +65,12 @@ func ParseConditionKey(key string) (ConditionKey, error) {
 			return ConditionKey{}, err
 		}
 		return ConditionKey{Kind: KeyRequestHeader, Header: parts[0]}, nil
+	case strings.HasPrefix(key, "request.experimental.inline.headers"):
+		parts, err := bracketParts(key, "request.experimental.inline.headers", false)
+		if err != nil {
+			return ConditionKey{}, err
+		}
+		return ConditionKey{Kind: KeyRequestInlineHeader, Header: parts[0]}, nil
 	case strings.HasPrefix(key, "request.auth.claims"):
 		parts, err := bracketParts(key, "request.auth.claims", true)
 		if err != nil {
@@ -103,7 +113,7 @@ func bracketParts(key, prefix string, nested bool) ([]string, error) {
 // HTTPOnly: the key reads a request attribute (model.go: HTTP only).
 func (k ConditionKey) HTTPOnly() bool {
 	switch k.Kind {
-	case KeyRequestHeader, KeyRequestClaims, KeyRequestPrincipal, KeyRequestAudiences, KeyRequestPresenter:
+	case KeyRequestHeader, KeyRequestInlineHeader, KeyRequestClaims, KeyRequestPrincipal, KeyRequestAudiences, KeyRequestPresenter:
 		return true
 	}
 	return false

@@ -130,6 +130,7 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 			{Key: "request.auth.presenter", Values: []string{"a"}},
 			{Key: "connection.sni", Values: []string{"a.com"}},
 			{Key: "experimental.envoy.filters.a.b[c]", Values: []string{"x"}},
+			{Key: "request.experimental.inline.headers[X-Foo]", Values: []string{"a", "b*"}},
 		}}),
 			warns: []string{`when[14].key: Invalid value: "experimental.envoy.filters.a.b[c]": Envoy filter metadata is not sent to ext_authz: meshguard's ext_authz denies every workload this policy selects`}},
 		{name: "conditions: invalid", spec: apRules(&security.Rule{When: []*security.Condition{
@@ -145,13 +146,15 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 			{Key: "destination.namespace", Values: []string{"a"}},
 			{Key: "destination.labels[app]", Values: []string{"a"}},
 			{Key: "foo.bar", Values: []string{"a"}},
+			{Key: "request.experimental.inline.headers[]", Values: []string{"a"}},
 		}}),
 			errs: []string{"spec.rules[0].when[0]: Required value", "spec.rules[0].when[1].key: Required value: " + pfx + "`key` must not be empty",
 				"when[2]: Invalid value: " + pfx + "at least one of `values` or `notValues` must be set for key source.ip",
 				`when[3].key: Invalid value: "request.headers": ` + pfx + "bad key (request.headers): should have format request.headers[b]",
 				"when[4].key", "when[5].values[0]", "when[6].notValues[0]", "when[7].values[0]", "when[8].values[0]",
 				"when[9].key", "when[10].key: Invalid value: \"destination.labels[app]\": " + pfx + "attribute destination.labels[app] is no longer supported",
-				`when[11].key: Invalid value: "foo.bar": ` + pfx + "unknown attribute: foo.bar"}},
+				`when[11].key: Invalid value: "foo.bar": ` + pfx + "unknown attribute: foo.bar",
+				`when[12].key: Invalid value: "request.experimental.inline.headers[]": ` + pfx + "bad key (request.experimental.inline.headers[]): should have format request.experimental.inline.headers[b]"}},
 	})
 }
 
