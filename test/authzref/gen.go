@@ -21,6 +21,9 @@ var Workloads = []Workload{
 	{Namespace: "foo", Labels: map[string]string{"app": "web", "version": "v1"}, IP: "10.0.1.1"},
 	{Namespace: "foo", Labels: map[string]string{"app": "db"}, IP: "10.0.1.2"},
 	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.1"},
+	// in the root namespace: a PeerAuthentication there with a selector
+	// applies to no workload, this one included (ComposePeerAuthentication)
+	{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"},
 }
 
 // Set is one generated policy state.
@@ -34,13 +37,22 @@ type Set struct {
 // pools so that matches (and near misses) happen often.
 var (
 	polPrincipals = []string{"cluster.local/ns/foo/sa/sleep", "cluster.local/ns/bar/sa/api", "other.td/ns/foo/sa/sleep",
-		"cluster.local/ns/foo/*", "*/ns/foo/sa/sleep", "*sleep", "*", "cluster.local/*", "old.td/ns/foo/sa/sleep"}
+		"cluster.local/ns/foo/*", "*/ns/foo/sa/sleep", "*sleep", "*", "cluster.local/*", "old.td/ns/foo/sa/sleep",
+		// "*x" is the regex spiffe://.*x, x unquoted: '.' is live, a '|'
+		// splits the whole regex into alternatives (StringMatcherWithPrefix)
+		"*/sa/a.b", "*sleep|api",
+		// trust domains that are patterns, matched against the bundle from
+		// either side (trustdomain ReplaceTrustDomainAliases, stringMatch)
+		"*local/ns/foo/sa/sleep", "other*/ns/foo/sa/sleep", "*.td/ns/foo/sa/sleep", "cluster*/ns/bar/sa/api"}
 	reqPrincipals = []string{"", "", "spiffe://cluster.local/ns/foo/sa/sleep", "spiffe://cluster.local/ns/bar/sa/api",
 		"spiffe://other.td/ns/foo/sa/sleep", "spiffe://old.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/bar/sa/x/ns/foo/sa/sleep",
 		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/foo/sa/sleep/x",
-		"spiffe://cluster.local/ns/foo/sa/sleep-x"}
-	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x"}
-	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*"}
+		"spiffe://cluster.local/ns/foo/sa/sleep-x", "spiffe://cluster.local/ns/foo/sa/aXb", "spiffe://cluster.local/ns/foo/sa/x",
+		"spiffe://cluster.local/ns/foo"}
+	// serviceAccounts and namespaces are unquoted regexes (generator.go
+	// serviceAccountRegex, srcNamespaceGenerator): '.' and '|' are live.
+	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x", "foo/x|b", "sleep|api", "bar/a.i"}
+	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*", "foo|bar", "f.o"}
 	polCIDRs           = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
 	reqIPs             = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
 	polHosts           = []string{"web.foo.svc", "*.foo.svc", "web.*", "*", "Web.Foo.Svc", "web.foo.svc:*", "db.bar.svc"}
@@ -54,18 +66,28 @@ var (
 	reqPaths = []string{"/api/users", "/api/v1/users", "/api/v*1/users", "/admin/a/b/secret", "/admin/secret", "/admin//secret",
 		"/api/x/../users", "/public/%2e%2e/admin", "/api/%75sers", "/admin?x=1", "/api\\users", "/", "/api/", "/a%00b",
 		"/api/./v1/users", "/api/v=1/users"}
+	// "https://issuer.example.com/" and "*/" need a sub claim that is the
+	// empty string: a token without sub does not match them.
 	polReqPrincipals = []string{"https://issuer.example.com/alice", "https://issuer.example.com/*", "*", "*/alice", "*alice",
-		"https://issuer*", "*example.com/bob"}
-	reqJWTs = []*JWT{nil, nil,
-		{Iss: "https://issuer.example.com", Sub: "alice", Claims: map[string]any{"aud": "shop", "azp": "web-ui",
+		"https://issuer*", "*example.com/bob", "https://issuer.example.com/", "*/"}
+	reqJWTs = []*JWT{nil, nil, nil,
+		{Claims: map[string]any{"iss": "https://issuer.example.com", "sub": "alice", "aud": "shop", "azp": "web-ui",
 			"groups": []string{"admin", "dev"}, "org": map[string]any{"team": "blue"}}},
-		{Iss: "https://issuer.example.com", Sub: "bob", Claims: map[string]any{"aud": []string{"shop", "ops"}, "groups": "dev"}},
-		{Iss: "https://other.example.com", Sub: "alice", Claims: map[string]any{"aud": []string{"other"}, "org": map[string]any{"team": "red"}}}}
+		{Claims: map[string]any{"iss": "https://issuer.example.com", "sub": "bob", "aud": []string{"shop", "ops"}, "groups": "dev"}},
+		{Claims: map[string]any{"iss": "https://other.example.com", "sub": "alice", "aud": []string{"other"}, "org": map[string]any{"team": "red"}}},
+		// a token lacking sub, one whose sub is "", one whose sub is no
+		// string, one lacking iss (RBAC reads the payload jwt_authn wrote;
+		// a provider with an issuer would have refused that last one before)
+		{Claims: map[string]any{"iss": "https://issuer.example.com", "aud": "shop"}},
+		{Claims: map[string]any{"iss": "https://issuer.example.com", "sub": ""}},
+		{Claims: map[string]any{"iss": "https://issuer.example.com", "sub": float64(42)}},
+		{Claims: map[string]any{"sub": "alice", "groups": []string{"dev"}}}}
 	polClaimKeys = []string{"request.auth.audiences", "request.auth.presenter", "request.auth.claims[groups]", "request.auth.claims[org][team]"}
 	polClaimVals = []string{"shop", "ops", "admin", "dev", "blue", "web-*", "*ue", "*"}
 	headerNames  = []string{"x-token", "X-Evil", "x-env"}
 	polHeaderVal = []string{"secret", "sec*", "*ret", "*", "prod"}
 	reqHeaderVal = []string{"secret", "prod", "", "secretive"}
+	dryRunValues = []string{"true", "1", "t", "T", "TRUE", "True", "false", "0"}
 	labelSels    = []map[string]string{{"app": "web"}, {"app": "db"}, {"version": "v1"}, {"app": "nope"}}
 	modes        = []secapi.PeerAuthentication_MutualTLS_Mode{secapi.PeerAuthentication_MutualTLS_UNSET,
 		secapi.PeerAuthentication_MutualTLS_DISABLE, secapi.PeerAuthentication_MutualTLS_PERMISSIVE, secapi.PeerAuthentication_MutualTLS_STRICT}
@@ -96,6 +118,9 @@ func (g *Gen) PolicySet() Set {
 	s := Set{Mesh: Mesh{RootNamespace: Root, TrustDomain: "cluster.local"}}
 	if g.chance(0.4) {
 		s.Mesh.TrustDomainAliases = []string{"other.td"}
+		if g.chance(0.3) {
+			s.Mesh.TrustDomainAliases = append(s.Mesh.TrustDomainAliases, "old.td")
+		}
 	}
 	nsList := []string{Root, "foo", "foo", "bar"}
 	for i := range g.r.Intn(4) {
@@ -128,7 +153,9 @@ func (g *Gen) PolicySet() Set {
 			ap.Spec.ActionDetail = &secapi.AuthorizationPolicy_Provider{Provider: &secapi.AuthorizationPolicy_ExtensionProvider{Name: "ext"}}
 		}
 		if ap.Spec.Action != secapi.AuthorizationPolicy_AUDIT && ap.Spec.Action != secapi.AuthorizationPolicy_CUSTOM && g.chance(0.1) {
-			ap.Annotations = map[string]string{"istio.io/dry-run": "true"}
+			// any strconv.ParseBool spelling (builder.go isDryRun); only
+			// ALLOW and DENY may carry it, and only a parsable value
+			ap.Annotations = map[string]string{"istio.io/dry-run": g.pick(dryRunValues)}
 		}
 		switch x := g.r.Float64(); {
 		case x < 0.3:

@@ -3,11 +3,12 @@ package authzref
 import "google.golang.org/protobuf/types/known/structpb"
 
 // Payload is the token as Envoy's jwt_authn filter hands it to ext_authz
-// (the "payload" of its filter metadata): iss, sub and the claims, with
-// string lists as JSON arrays. Tests that feed a Request to meshguard use it;
-// the reference itself reads the JWT fields directly.
+// (the "payload" of its filter metadata): exactly the token's claims, with
+// string lists as JSON arrays. A claim the token lacks, iss and sub
+// included, is omitted (not written as ""). Tests that feed a Request to
+// meshguard use it; the reference itself reads the JWT claims directly.
 func (j *JWT) Payload() (*structpb.Struct, error) {
-	claims := map[string]any{"iss": j.Iss, "sub": j.Sub}
+	claims := map[string]any{}
 	for k, v := range j.Claims {
 		claims[k] = jsonValue(v)
 	}

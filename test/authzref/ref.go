@@ -11,6 +11,7 @@ package authzref
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,11 +48,14 @@ type Request struct {
 	JWT       *JWT              // verified token (RequestAuthentication), nil if none
 }
 
-// JWT is the verified token's claims the semantics read. Claims holds the
-// other claims: string or []string values, or nested map[string]any.
+// JWT is the verified token's payload, as Envoy's jwt_authn filter writes it
+// to the filter metadata Istio's RBAC matchers read: every claim by name,
+// "iss" and "sub" included. A claim the token lacks is absent from the map
+// (not ""): Envoy's metadata matchers fail on a missing key, so absence and
+// an empty string differ. Values: string, float64 (a JSON number), []string,
+// or nested map[string]any.
 type JWT struct {
-	Iss, Sub string
-	Claims   map[string]any
+	Claims map[string]any
 }
 
 // Verdict is the outcome: Status 200 allow, 403 deny, 400 malformed request.
@@ -133,7 +137,12 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 // selector matching the workload) the OLDEST policy is taken first; then an
 // UNSET mode inherits from the level above (top default PERMISSIVE). Port
 // level entries come from the chosen workload policy only; UNSET there
-// inherits the workload result.
+// inherits the workload result. A policy WITH a selector in the root
+// namespace is no level at all: pilot/pkg/model/authentication.go
+// getConfigsForWorkload hands it over (for a workload in any namespace, the
+// root one included) and ComposePeerAuthentication drops it ("} else if
+// cfg.Namespace != rootNamespace {": workload level only outside the root
+// namespace), so it applies to no workload.
 func effectiveMTLSMode(mesh Mesh, pas []*secv1.PeerAuthentication, w Workload, port uint32) secapi.PeerAuthentication_MutualTLS_Mode {
 	var meshPA, nsPA, wlPA *secv1.PeerAuthentication
 	for _, pa := range oldestFirst(pas) {
@@ -147,6 +156,8 @@ func effectiveMTLSMode(mesh Mesh, pas []*secv1.PeerAuthentication, w Workload, p
 			if nsPA == nil {
 				nsPA = pa
 			}
+		case pa.Namespace == mesh.RootNamespace:
+			// with a selector: ignored (see above)
 		case pa.Namespace == w.Namespace && labelsSubset(pa.Spec.GetSelector().GetMatchLabels(), w.Labels):
 			if wlPA == nil {
 				wlPA = pa
@@ -203,9 +214,11 @@ func applies(mesh Mesh, ap *secv1.AuthorizationPolicy, w Workload) bool {
 	return labelsSubset(ap.Spec.GetSelector().GetMatchLabels(), w.Labels)
 }
 
-// isDryRun: annotation istio.io/dry-run parsed as a bool
-// (pilot/pkg/security/authz/builder builder.go); such policies go into
-// shadow rules and are never enforced.
+// isDryRun: annotation istio.io/dry-run parsed by strconv.ParseBool
+// (pilot/pkg/security/authz/builder/builder.go isDryRun: "1", "t", "T",
+// "TRUE", "true", "True" are dry-run; an unparsable value is logged and the
+// policy enforced); dry-run policies go into shadow rules and are never
+// enforced.
 func isDryRun(ap *secv1.AuthorizationPolicy) bool {
 	b, err := strconv.ParseBool(ap.Annotations["istio.io/dry-run"])
 	return err == nil && b
@@ -429,73 +442,123 @@ func cidrValue(ip, v string) bool {
 	return err == nil && pfx.Contains(addr)
 }
 
-// principalValue: generator.go srcPrincipalGenerator, matcher
-// StringMatcherWithPrefix(value, "spiffe://"), after the trust-domain alias
-// rewrite of pilot/pkg/security/trustdomain/bundle.go
-// ReplaceTrustDomainAliases. Only mTLS connections have a principal
-// (principalAuthenticated).
+// fullMatch is Envoy's safe_regex string matcher (what Istio's
+// matcher.StringMatcherRegex builds): RE2, matching the WHOLE value
+// (RE2::FullMatch), so a top-level '|' splits the regex into alternatives
+// that each must match the whole value. A regex that does not compile
+// matches nothing here, the way this reference already treats an unparsable
+// CIDR or port (cidrValue, portValue). In a real mesh Envoy would refuse the
+// whole configuration instead, which no per-request verdict can express;
+// meshguard's validator rejects such a value, so the generator never draws
+// one.
+func fullMatch(re, s string) bool {
+	r, err := regexp.Compile(`^(?:` + re + `)$`)
+	return err == nil && r.MatchString(s)
+}
+
+// principalValue: pilot/pkg/security/authz/model/generator.go
+// srcPrincipalGenerator after the trust-domain alias rewrite of model.go
+// MigrateTrustDomain (pilot/pkg/security/trustdomain/bundle.go
+// ReplaceTrustDomainAliases), applied to principals and to source.principal
+// values alike. Only mTLS connections have a principal
+// (principalAuthenticated: Envoy's authenticated matcher fails without a
+// peer certificate).
 func principalValue(in attrs, v string) bool {
 	if in.principal == "" {
 		return false
 	}
 	for _, pv := range replaceTrustDomainAliases(in.mesh, v) {
-		var ok bool
-		switch {
-		case pv == "*":
-			ok = true // regex .+ on a non-empty principal
-		case strings.HasPrefix(pv, "*"):
-			ok = strings.HasPrefix(in.principal, "spiffe://") && strings.HasSuffix(in.principal, pv[1:])
-		case strings.HasSuffix(pv, "*"):
-			ok = strings.HasPrefix(in.principal, "spiffe://"+pv[:len(pv)-1])
-		default:
-			ok = in.principal == "spiffe://"+pv
-		}
-		if ok {
+		if principalMatcher(pv, in.principal) {
 			return true
 		}
 	}
 	return false
 }
 
-// replaceTrustDomainAliases: bundle.go. Only a principal of exactly five
-// '/'-separated parts whose trust domain is not "*" and is a bundle member or
-// "cluster.local" is expanded to one principal per bundle member.
-func replaceTrustDomainAliases(mesh Mesh, p string) []string {
-	parts := strings.Split(p, "/")
+// principalMatcher is pilot/pkg/security/authz/matcher/string.go
+// StringMatcherWithPrefix(v,
+// "spiffe://"): "*" is the regex .+; "*x" is the regex "spiffe://.*"+x with
+// x NOT quoted (its metacharacters are live); "x*" a literal prefix
+// "spiffe://x"; otherwise the exact "spiffe://"+v.
+func principalMatcher(v, principal string) bool {
+	switch {
+	case v == "*":
+		return fullMatch(".+", principal)
+	case strings.HasPrefix(v, "*"):
+		return fullMatch("spiffe://.*"+strings.TrimPrefix(v, "*"), principal)
+	case strings.HasSuffix(v, "*"):
+		return strings.HasPrefix(principal, "spiffe://"+strings.TrimSuffix(v, "*"))
+	default:
+		return principal == "spiffe://"+v
+	}
+}
+
+// replaceTrustDomainAliases is pilot/pkg/security/trustdomain/bundle.go
+// Bundle.ReplaceTrustDomainAliases for one principal, with the bundle of
+// NewBundle (the trust domain first, then its aliases).
+func replaceTrustDomainAliases(mesh Mesh, principal string) []string {
+	trustDomains := append([]string{mesh.TrustDomain}, mesh.TrustDomainAliases...)
+	parts := strings.Split(principal, "/")
+	// isTrustDomainBeingEnforced: a principal that is not of five
+	// '/'-separated parts, or whose trust domain is exactly "*", is kept.
 	if len(parts) != 5 || parts[0] == "*" {
-		return []string{p}
+		return []string{principal}
 	}
-	bundle := append([]string{mesh.TrustDomain}, mesh.TrustDomainAliases...)
-	member := parts[0] == "cluster.local"
-	for _, td := range bundle {
-		if td == parts[0] {
-			member = true
-		}
+	tdFromPrincipal := parts[0] // getTrustDomainFromSpiffeIdentity
+	if !tdStringMatch(tdFromPrincipal, trustDomains) && tdFromPrincipal != "cluster.local" {
+		return []string{principal} // neither a bundle match nor constants.DefaultClusterLocalDomain: kept
 	}
-	if !member {
-		return []string{p}
-	}
+	// replaceTrustDomains: one principal per bundle member; a member that
+	// the principal's "*x" trust domain suffix-matches keeps the principal
+	// as it is; duplicates are dropped.
 	var out []string
-	for _, td := range bundle {
-		out = append(out, td+"/"+strings.Join(parts[1:], "/"))
+	for _, td := range trustDomains {
+		newPrincipal := principal
+		if !tdSuffixMatch(td, tdFromPrincipal) {
+			newPrincipal = td + "/" + strings.Join(parts[1:], "/") // replaceTrustDomainInPrincipal
+		}
+		if !slices.Contains(out, newPrincipal) {
+			out = append(out, newPrincipal)
+		}
 	}
 	return out
 }
 
-// namespaceValue: generator.go srcNamespaceGenerator: the regex
-// `.*/ns/<v>/.*` (every '*' of v becomes `.*`) must match the whole principal.
+// tdStringMatch is pilot/pkg/security/trustdomain/util.go stringMatch: the pattern ("*",
+// "x*", "*x") may be on either side.
+func tdStringMatch(a string, list []string) bool {
+	for _, s := range list {
+		if a == s || s == "*" || tdPrefixMatch(a, s) || tdPrefixMatch(s, a) || tdSuffixMatch(a, s) || tdSuffixMatch(s, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// tdPrefixMatch is trustdomain/util.go prefixMatch: pattern "x*" and a has prefix x.
+func tdPrefixMatch(a, pattern string) bool {
+	return strings.HasSuffix(pattern, "*") && strings.HasPrefix(a, strings.TrimSuffix(pattern, "*"))
+}
+
+// tdSuffixMatch is trustdomain/util.go suffixMatch: pattern "*x" and a has suffix x.
+func tdSuffixMatch(a, pattern string) bool {
+	return strings.HasPrefix(pattern, "*") && strings.HasSuffix(a, strings.TrimPrefix(pattern, "*"))
+}
+
+// namespaceValue: pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator: the regex
+// `.*/ns/<v>/.*`, every '*' of v becoming `.*` and nothing else quoted,
+// full-matched against the principal.
 func namespaceValue(in attrs, v string) bool {
 	if in.principal == "" {
 		return false
 	}
-	quoted := strings.ReplaceAll(regexp.QuoteMeta(v), `\*`, ".*")
-	re := regexp.MustCompile(`^(?:.*/ns/` + quoted + `/.*)$`)
-	return re.MatchString(in.principal)
+	return fullMatch(".*/ns/"+strings.ReplaceAll(v, "*", ".*")+"/.*", in.principal)
 }
 
-// serviceAccountValue: generator.go serviceAccountRegex: value `ns/sa`, or
-// `sa` in the policy's namespace; the regex
-// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` must match the whole principal.
+// serviceAccountValue: generator.go serviceAccountRegex: value `ns/sa`
+// (cut at the first '/'), or `sa` in the policy's namespace; the regex
+// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`, nothing quoted, full-matched
+// against the principal.
 func serviceAccountValue(in attrs, policyNS, v string) bool {
 	if in.principal == "" {
 		return false
@@ -504,48 +567,65 @@ func serviceAccountValue(in attrs, policyNS, v string) bool {
 	if !ok {
 		ns, sa = policyNS, v
 	}
-	re := regexp.MustCompile(`^(?:spiffe://.+/ns/` + regexp.QuoteMeta(ns) + `/(.+/|)sa/` + regexp.QuoteMeta(sa) + `(/.+)?)$`)
-	return re.MatchString(in.principal)
+	return fullMatch("spiffe://.+/ns/"+ns+"/(.+/|)sa/"+sa+"(/.+)?", in.principal)
 }
 
 // requestPrincipalValue: generator.go requestPrincipalGenerator: the value
-// is split at its LAST '/' into issuer and subject, matched separately.
+// is split at its LAST '/' into issuer and subject; each half becomes a
+// string matcher on the claim (MetadataStringMatcherForJWTClaim), which
+// fails when the claim is missing or not a string, whatever the matcher
+// (an exact "" included).
 func requestPrincipalValue(in attrs, v string) bool {
 	if in.req.JWT == nil {
 		return false
 	}
-	iss, sub := in.req.JWT.Iss, in.req.JWT.Sub
-	anyNonEmpty := func(s string) bool { return s != "" }
 	idx := strings.LastIndex(v, "/")
 	found := idx >= 0
-	vIss, vSub := v, ""
+	iss, sub := v, ""
 	if found {
-		vIss, vSub = v[:idx], v[idx+1:]
+		iss, sub = v[:idx], v[idx+1:]
 	}
+	matchAny := func(s string) bool { return s != "" } // regex .+
+	exact := func(want string) func(string) bool { return func(s string) bool { return s == want } }
+	suffix := func(x string) func(string) bool { return func(s string) bool { return strings.HasSuffix(s, x) } }
+	prefix := func(x string) func(string) bool { return func(s string) bool { return strings.HasPrefix(s, x) } }
+	var matchIss, matchSub func(string) bool
 	switch {
 	case v == "*":
-		return anyNonEmpty(iss) && anyNonEmpty(sub)
+		matchIss, matchSub = matchAny, matchAny
 	case strings.HasPrefix(v, "*"):
 		if found {
-			issOK := anyNonEmpty(iss)
-			if vIss != "*" {
-				issOK = strings.HasSuffix(iss, strings.TrimPrefix(vIss, "*"))
+			if iss == "*" {
+				matchIss = matchAny
+			} else {
+				matchIss = suffix(strings.TrimPrefix(iss, "*"))
 			}
-			return issOK && sub == vSub
+			matchSub = exact(sub)
+		} else {
+			matchIss, matchSub = matchAny, suffix(strings.TrimPrefix(v, "*"))
 		}
-		return anyNonEmpty(iss) && strings.HasSuffix(sub, v[1:])
 	case strings.HasSuffix(v, "*"):
 		if found {
-			subOK := anyNonEmpty(sub)
-			if vSub != "*" {
-				subOK = strings.HasPrefix(sub, strings.TrimSuffix(vSub, "*"))
+			matchIss = exact(iss)
+			if sub == "*" {
+				matchSub = matchAny
+			} else {
+				matchSub = prefix(strings.TrimSuffix(sub, "*"))
 			}
-			return iss == vIss && subOK
+		} else {
+			matchIss, matchSub = prefix(strings.TrimSuffix(v, "*")), matchAny
 		}
-		return strings.HasPrefix(iss, v[:len(v)-1]) && anyNonEmpty(sub)
 	default:
-		return iss == vIss && sub == vSub
+		matchIss, matchSub = exact(iss), exact(sub)
 	}
+	return stringClaim(in.req.JWT, "iss", matchIss) && stringClaim(in.req.JWT, "sub", matchSub)
+}
+
+// stringClaim: Envoy's metadata matcher with a string value matcher: the
+// claim must be present and a string, then match.
+func stringClaim(j *JWT, name string, match func(string) bool) bool {
+	s, ok := j.Claims[name].(string)
+	return ok && match(s)
 }
 
 // claimValue: generator.go requestClaimGenerator /

@@ -47,6 +47,14 @@ func TestReferenceExamples(t *testing.T) {
 	sel := &secv1.PeerAuthentication{ObjectMeta: metav1.ObjectMeta{Namespace: "foo", Name: "port"}}
 	sel.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "web"}}
 	sel.Spec.PortLevelMtls = map[uint32]*secapi.PeerAuthentication_MutualTLS{8080: {Mode: STRICT}}
+	rootWeb := Workload{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"}
+	rootSel := mkPA(Root, "sel", 0, STRICT, true)
+	rootSel.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "web"}}
+	dryRun := func(v string) *secv1.AuthorizationPolicy {
+		ap := mkAP("foo", "d", DENY, &secapi.Rule{})
+		ap.Annotations = map[string]string{"istio.io/dry-run": v}
+		return ap
+	}
 	cases := []struct {
 		name  string
 		mesh  Mesh
@@ -96,7 +104,95 @@ func TestReferenceExamples(t *testing.T) {
 			Request{Dest: fooWeb, DstPort: 8080, SrcIP: "10.0.0.5", TCP: true}, false},
 		{"requestPrincipals split at the last '/'", mesh,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{RequestPrincipals: []string{"a/b/c"}}))}, nil,
-			func() Request { r := http("", "/"); r.JWT = &JWT{Iss: "a", Sub: "b/c"}; return r }(), false},
+			func() Request {
+				r := http("", "/")
+				r.JWT = &JWT{Claims: map[string]any{"iss": "a", "sub": "b/c"}}
+				return r
+			}(), false},
+
+		// principal "*x" is the unquoted regex spiffe://.*x, full match (StringMatcherWithPrefix)
+		{"principal *x: '.' is a regex wildcard", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*/sa/a.b"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/aXb", "/"), true},
+		{"principal *x: a top-level '|' alternative must match the whole principal", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*sleep|api"}}))}, nil,
+			http("spiffe://cluster.local/ns/bar/sa/api", "/"), false},
+		{"principal *x: the first alternative still matches", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*sleep|api"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), true},
+		{"principal *x that is no regex matches nothing", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*sleep("}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/sleep(", "/"), false},
+
+		// namespaces and serviceAccounts are unquoted regexes, full match (generator.go)
+		{"namespace 'foo|bar' is two alternatives, each over the whole principal", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{Namespaces: []string{"foo|bar"}}))}, nil,
+			http("spiffe://cluster.local/ns/bar/sa/api", "/"), true},
+		{"namespace 'foo|bar': .*/ns/foo matches a principal ending in /ns/foo", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{Namespaces: []string{"foo|bar"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo", "/"), false},
+		{"namespace 'f.o': '.' is live", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{Namespaces: []string{"f.o"}}))}, nil,
+			http("spiffe://cluster.local/ns/fxo/sa/sleep", "/"), false},
+		{"serviceAccount 'foo/x|b': first alternative ends at sa/x", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{ServiceAccounts: []string{"foo/x|b"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/x", "/"), false},
+		{"serviceAccount 'foo/x|b': no literal 'x|b'", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{ServiceAccounts: []string{"foo/x|b"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/x|b", "/"), true},
+
+		// requestPrincipals: a missing or non-string claim matches no half (Envoy metadata matcher)
+		{"requestPrincipal 'iss/' needs sub to be the empty string, not missing", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{RequestPrincipals: []string{"https://iss/"}}))}, nil,
+			func() Request {
+				r := http("", "/")
+				r.JWT = &JWT{Claims: map[string]any{"iss": "https://iss"}}
+				return r
+			}(), false},
+		{"requestPrincipal 'iss/' matches sub \"\"", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{RequestPrincipals: []string{"https://iss/"}}))}, nil,
+			func() Request {
+				r := http("", "/")
+				r.JWT = &JWT{Claims: map[string]any{"iss": "https://iss", "sub": ""}}
+				return r
+			}(), true},
+		{"requestPrincipal '*/' on a token lacking sub", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, from(&secapi.Source{RequestPrincipals: []string{"*/"}}))}, nil,
+			func() Request {
+				r := http("", "/")
+				r.JWT = &JWT{Claims: map[string]any{"iss": "https://iss"}}
+				return r
+			}(), true},
+		{"notRequestPrincipals '*' on a token whose sub is a number", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{NotRequestPrincipals: []string{"*"}}))}, nil,
+			func() Request {
+				r := http("", "/")
+				r.JWT = &JWT{Claims: map[string]any{"iss": "https://iss", "sub": float64(42)}}
+				return r
+			}(), true},
+
+		// PeerAuthentication with a selector in the root namespace applies to no workload
+		{"root-namespace PA with selector ignored for a root-namespace workload", mesh, nil,
+			[]*secv1.PeerAuthentication{rootSel},
+			func() Request { r := http("", "/"); r.Dest = rootWeb; return r }(), true},
+
+		// trust-domain aliases: stringMatch from either side, "*x" kept for the members it matches
+		{"principal trust domain '*local' kept for cluster.local, rewritten for the alias", aliased,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*local/ns/foo/sa/sleep"}}))}, nil,
+			http("spiffe://other.td/ns/foo/sa/sleep", "/"), true},
+		{"principal trust domain 'other*' matches the alias: rewritten to exact members", aliased,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"other*/ns/foo/sa/sleep"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), true},
+		{"principal trust domain 'other*' without aliases: kept, an exact literal", mesh,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"other*/ns/foo/sa/sleep"}}))}, nil,
+			http("spiffe://other.td/ns/foo/sa/sleep", "/"), false},
+		{"principal trust domain '*.td' with alias other.td: rewritten to exact cluster.local", aliased,
+			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*.td/ns/foo/sa/sleep"}}))}, nil,
+			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), true},
+
+		// istio.io/dry-run is strconv.ParseBool
+		{"dry-run 'T' is not enforced", mesh, []*secv1.AuthorizationPolicy{dryRun("T")}, nil, http("", "/"), true},
+		{"dry-run '0' is enforced", mesh, []*secv1.AuthorizationPolicy{dryRun("0")}, nil, http("", "/"), false},
 	}
 	for _, c := range cases {
 		got := Evaluate(c.mesh, c.aps, c.pas, c.req)

@@ -209,11 +209,25 @@ func (c Case) Format() string {
 	} else {
 		fmt.Fprintf(&b, " HTTP %s %q host=%q headers=%v", r.Method, r.Path, r.Host, r.Headers)
 		if r.JWT != nil {
-			fmt.Fprintf(&b, " jwt(iss=%q sub=%q)", r.JWT.Iss, r.JWT.Sub)
+			fmt.Fprintf(&b, " jwt(iss=%s sub=%s)", claimString(r.JWT, "iss"), claimString(r.JWT, "sub"))
 		}
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// claimString prints a claim: quoted if a string, "<absent>" if the token
+// lacks it, else its Go value.
+func claimString(j *JWT, name string) string {
+	v, ok := j.Claims[name]
+	switch s, isString := v.(string); {
+	case !ok:
+		return "<absent>"
+	case isString:
+		return fmt.Sprintf("%q", s)
+	default:
+		return fmt.Sprintf("%v", v)
+	}
 }
 
 func toYAML(o any) string {
