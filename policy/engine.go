@@ -106,11 +106,12 @@ type Snapshot struct {
 	Translated int
 
 	failedReason map[string]string
-	// unknownDst: which requests to a destination missing from the Pod
-	// index cannot be decided (see undecidable).
-	unknownDst destinationScope
-	mesh       Mesh
-	pods       map[string]*workload
+	// selectsByLabel: the views (namespaces of views, and viewDefault)
+	// where a request to a destination missing from the Pod index cannot
+	// be decided (see undecidable).
+	selectsByLabel map[string]bool
+	mesh           Mesh
+	pods           map[string]*workload
 	// views: namespaces with own policies (input.view) and their shard;
 	// every other namespace is evaluated in dflt, the shard of view "*".
 	views map[string]viewShard
@@ -286,7 +287,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
-	snap.unknownDst = scopeOf(d)
+	snap.selectsByLabel = selectsByLabel(d)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -442,7 +443,7 @@ func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
 	var warn []string
 	// A terminating Pod still serves until its containers stop, so it stays
 	// in the index (a request to a Pod missing from it may be denied, see
-	// destinationScope), but a running Pod that has its IP since wins:
+	// Snapshot.undecidable), but a running Pod that has its IP since wins:
 	// terminating Pods first, and without a warning when one is replaced.
 	var running []*corev1.Pod
 	for _, p := range pods {
@@ -450,17 +451,18 @@ func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
 			running = append(running, p)
 			continue
 		}
-		idx, warn = indexPod(idx, warn, p, true)
+		warn = indexPod(idx, warn, p, true)
 	}
 	for _, p := range running {
-		idx, warn = indexPod(idx, warn, p, false)
+		warn = indexPod(idx, warn, p, false)
 	}
 	return idx, warn
 }
 
-func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminating bool) (map[string]*workload, []string) {
+// indexPod adds p's IPs to idx; warn gets a running Pod's IP collision.
+func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminating bool) []string {
 	if p.Spec.HostNetwork {
-		return idx, warn // shares the node IP: cannot identify the workload
+		return warn // shares the node IP: cannot identify the workload
 	}
 	ips := []string{}
 	for _, ip := range p.Status.PodIPs {
@@ -484,7 +486,7 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		}
 		idx[ip] = w
 	}
-	return idx, warn
+	return warn
 }
 
 // Check evaluates one request. A malformed request yields a 400 verdict, not
@@ -495,38 +497,30 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 		return Verdict{Allowed: false, Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + err.Error(), Version: s.Version}, nil
 	}
 	if wl == nil {
-		if reason := s.unknownDst.undecidable(&r); reason != "" {
+		if reason := s.undecidable(&r); reason != "" {
 			return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
 		}
 	}
 	return s.eval(ctx, &r, wl)
 }
 
-// destinationScope records what a verdict can depend on besides the
-// request: the destination's namespace and its labels. Istio's sidecar
-// always knows both (it is the workload); meshguard finds them by the
-// destination IP in its Pod index, and for a Pod it does not (yet) know it
-// has at most the namespace, from destination.principal (mTLS only).
-type destinationScope struct {
-	// byNamespace: namespaces with policies of their own (their view).
-	byNamespace map[string]bool
-	// labels: views where a deciding policy (ALLOW, DENY, failed closed)
-	// or a PeerAuthentication selects workloads by label, root-namespace
-	// policies included; "" is the view of namespaces without policies.
-	labels map[string]bool
-}
-
-func scopeOf(d *data) destinationScope {
-	s := destinationScope{byNamespace: map[string]bool{}, labels: map[string]bool{}}
+// selectsByLabel records, per view (a namespace with policies of its own,
+// or viewDefault), whether a deciding policy (ALLOW, DENY, failed closed) or
+// a PeerAuthentication selects workloads by label, root-namespace policies
+// included. Istio's sidecar always knows its namespace and labels (it is the
+// workload); meshguard finds them by the destination IP in its Pod index,
+// and for a Pod it does not (yet) know it has at most the namespace, from
+// destination.principal (mTLS only).
+func selectsByLabel(d *data) map[string]bool {
 	bySelector := func(v *view) bool {
 		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0
 	}
+	out := make(map[string]bool, len(d.NS)+1)
 	for ns, v := range d.NS {
-		s.byNamespace[ns] = true
-		s.labels[ns] = bySelector(v)
+		out[ns] = bySelector(v)
 	}
-	s.labels[""] = bySelector(d.Dflt)
-	return s
+	out[viewDefault] = bySelector(d.Dflt)
+	return out
 }
 
 // undecidable says why a request to a destination missing from the Pod
@@ -534,23 +528,23 @@ func scopeOf(d *data) destinationScope {
 // not depend on what is missing: evaluating it without labels would skip
 // every policy that selects the workload, a DENY failing open. Denied
 // instead (fail closed); docs/compatibility.md "Attribute sources".
-func (s destinationScope) undecidable(r *Request) string {
+func (s *Snapshot) undecidable(r *Request) string {
 	dst := r.DstIP
 	if dst == "" {
 		dst = "(no address)"
 	}
 	if r.Namespace == "" {
-		if len(s.byNamespace) > 0 || s.labels[""] {
+		if len(s.views) > 0 || s.selectsByLabel[viewDefault] {
 			return "destination " + dst + " unknown: no Pod with this IP and no namespace in destination.principal, " +
 				"and policies apply by namespace or label (fail closed)"
 		}
 		return ""
 	}
 	view := r.Namespace
-	if !s.byNamespace[view] {
-		view = ""
+	if _, ok := s.views[view]; !ok {
+		view = viewDefault
 	}
-	if s.labels[view] {
+	if s.selectsByLabel[view] {
 		return "destination " + dst + " in namespace " + r.Namespace + " unknown: no Pod with this IP, " +
 			"and policies select workloads by label (fail closed)"
 	}

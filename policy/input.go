@@ -416,9 +416,12 @@ func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
 		// requestPrincipalGenerator).
 		f := r.JWT.GetFields()
 		jwt := make([][2]*ast.Term, 0, 3)
-		for _, k := range []*ast.Term{kIss, kSub} {
-			if v, ok := f[string(k.Value.(ast.String))].GetKind().(*structpb.Value_StringValue); ok {
-				jwt = append(jwt, [2]*ast.Term{k, ast.StringTerm(v.StringValue)})
+		for _, c := range [...]struct {
+			name string
+			key  *ast.Term
+		}{{"iss", kIss}, {"sub", kSub}} {
+			if v, ok := f[c.name].GetKind().(*structpb.Value_StringValue); ok {
+				jwt = append(jwt, [2]*ast.Term{c.key, ast.StringTerm(v.StringValue)})
 			}
 		}
 		jwt = append(jwt, [2]*ast.Term{kClaims, structTerm(r.JWT)})

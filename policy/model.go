@@ -20,7 +20,7 @@ type matcher struct {
 	A  bool            `json:"a,omitempty"`  // "*": any non-empty value
 	X  bool            `json:"x,omitempty"`  // "*" on headers/hosts: present, may be empty
 	N  bool            `json:"n,omitempty"`  // anything, even empty (requestPrincipals halves)
-	R  []string        `json:"r,omitempty"`  // anchored regexes
+	R  []string        `json:"r,omitempty"`  // regexes over the whole value (Envoy's safe_regex; anchored again where rendered)
 	C  []string        `json:"c,omitempty"`  // CIDRs
 	RP []reqPrincipal  `json:"rp,omitempty"` // requestPrincipals split at the last '/'
 }

@@ -516,8 +516,9 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 // the peer's full principal as Istio's matcher.StringMatcherWithPrefix builds
 // them (pilot/pkg/security/authz/model/generator.go srcPrincipalGenerator):
 // exact "spiffe://v", prefix "spiffe://v", the regex "spiffe://.*v" with v
-// unquoted (secpolicy.PrincipalSuffixRegex), "*" any non-empty principal. Values are first expanded with the trust-domain
-// bundle (trustdomain/bundle.go ReplaceTrustDomainAliases).
+// unquoted (secpolicy.PrincipalSuffixRegex), "*" any non-empty principal.
+// Values are first expanded with the trust-domain bundle
+// (trustdomain/bundle.go ReplaceTrustDomainAliases).
 func (t *translator) principals(values []string, neg bool) ([]cond, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -844,21 +845,17 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 		return both(noErr(claimCond([]string{"azp"})))
 	case secpolicy.KeyRequestClaims:
 		return both(noErr(claimCond(k.Path)))
-	case secpolicy.KeyRequestInlineHeader:
-		name := strings.ToLower(k.Header)
-		return both(noErr(func(v []string, n bool) []cond {
-			if len(v) == 0 {
-				return nil
-			}
-			return []cond{{F: "header", K: name, M: inlineHeader(v), Neg: n, H: true}}
-		}))
-	case secpolicy.KeyRequestHeader:
+	case secpolicy.KeyRequestHeader, secpolicy.KeyRequestInlineHeader:
 		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
+		match := func(v []string) matcher { return generic(v, false, true) }
+		if k.Kind == secpolicy.KeyRequestInlineHeader {
+			match = inlineHeader
+		}
 		return both(noErr(func(v []string, n bool) []cond {
 			if len(v) == 0 {
 				return nil
 			}
-			return []cond{{F: "header", K: name, M: generic(v, false, true), Neg: n, H: true}}
+			return []cond{{F: "header", K: name, M: match(v), Neg: n, H: true}}
 		}))
 	}
 	// experimental.envoy.filters.*: valid, but its metadata never reaches ext_authz.
@@ -884,7 +881,7 @@ func inlineHeader(values []string) matcher {
 		default:
 			re = regexp.QuoteMeta(v)
 		}
-		m.R = append(m.R, "^"+re+"$|^"+re+",.*|.*,"+re+",.*|.*,"+re+"$")
+		m.R = append(m.R, "^(?:"+re+"|"+re+",.*|.*,"+re+",.*|.*,"+re+")$")
 	}
 	return m
 }
