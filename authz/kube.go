@@ -275,14 +275,14 @@ func (k *kubeSource) relistOnCRDChange(ctx context.Context, changed <-chan struc
 		}
 		next, err := k.newPolicyInformers()
 		if err != nil {
-			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it")
+			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it", "step", "create")
 			continue
 		}
 		runCtx, stop := context.WithCancel(ctx)
 		stopCurrent = stop
 		synced, err := runPolicyInformers(runCtx, next, trigger)
 		if err != nil {
-			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it")
+			k.log.Error(err, "policy informers not replaced after a CRD change; serving the policies as listed before it", "step", "start")
 			continue
 		}
 		if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {

@@ -110,8 +110,10 @@ type Snapshot struct {
 	// where a request to a destination missing from the Pod index cannot
 	// be decided (see undecidable).
 	selectsByLabel map[string]bool
-	mesh           Mesh
-	pods           map[string]*workload
+	// userReads: what of the destination user modules read (undecidable).
+	userReads destReads
+	mesh      Mesh
+	pods      map[string]*workload
 	// views: namespaces with own policies (input.view) and their shard;
 	// every other namespace is evaluated in dflt, the shard of view "*".
 	views map[string]viewShard
@@ -154,7 +156,10 @@ type shard struct {
 	// paConst: the effective PeerAuthentication when it is the same for every
 	// request (genInfo.paConst); the query then does not evaluate pa_eff.
 	paConst *ast.Term
-	queries sync.Pool // *queryState
+	// userReads: what of the destination the user modules read (see
+	// userDestinationReads); zero without user modules.
+	userReads destReads
+	queries   sync.Pool // *queryState
 }
 
 var varD, varM, varX = ast.Var("d"), ast.Var("m"), ast.Var("x")
@@ -273,6 +278,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		}
 		snap.shards[i] = sh
 		snap.Shards++
+		snap.userReads |= sh.userReads
 		for _, v := range sg.views {
 			if v == viewDefault {
 				snap.dflt = sh
@@ -313,6 +319,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	}
 	shareRuleLocations(mod)
 	modules := map[string]*ast.Module{"meshguard/authz.rego": mod}
+	var userReads destReads
 	names := make([]string, 0, len(userModules))
 	for n := range userModules {
 		names = append(names, n)
@@ -327,6 +334,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 			return nil, fmt.Errorf("user rego module %s: package %s: must be %s", n, got, UserPackage)
 		}
 		modules[n] = m
+		userReads |= userDestinationReads(m)
 	}
 	// Compiled here rather than by the rego package, so the compiled form
 	// can be compacted before anything else sees it.
@@ -345,7 +353,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	if err != nil {
 		return nil, fmt.Errorf("open store transaction: %w", err)
 	}
-	sh := &shard{module: sg.modText, needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst}
+	sh := &shard{module: sg.modText, needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst, userReads: userReads}
 	if len(userModules) > 0 {
 		sh.pq, err = rego.New(
 			rego.Query(query),
@@ -534,7 +542,7 @@ func (s *Snapshot) undecidable(r *Request) string {
 		dst = "(no address)"
 	}
 	if r.Namespace == "" {
-		if len(s.views) > 0 || s.selectsByLabel[viewDefault] {
+		if len(s.views) > 0 || s.selectsByLabel[viewDefault] || s.userReads != 0 {
 			return "destination " + dst + " unknown: no Pod with this IP and no namespace in destination.principal, " +
 				"and policies apply by namespace or label (fail closed)"
 		}
@@ -544,12 +552,69 @@ func (s *Snapshot) undecidable(r *Request) string {
 	if _, ok := s.views[view]; !ok {
 		view = viewDefault
 	}
-	if s.selectsByLabel[view] {
+	if s.selectsByLabel[view] || s.userReads&readsLabels != 0 {
 		return "destination " + dst + " in namespace " + r.Namespace + " unknown: no Pod with this IP, " +
 			"and policies select workloads by label (fail closed)"
 	}
 	return ""
 }
+
+// destReads: what of the destination workload a user module reads.
+type destReads uint8
+
+const (
+	readsNamespace destReads = 1 << iota // input.ns
+	readsLabels                          // input.labels, or input or the generated package as a whole
+)
+
+// userDestinationReads finds, in a user module, the references that make
+// its verdict depend on the destination's namespace or labels, which a
+// request to a Pod missing from the index does not have. Anything it
+// cannot see through (input as a whole, a computed key of input, the
+// generated package's rules) counts as reading both.
+func userDestinationReads(m *ast.Module) destReads {
+	var reads destReads
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case ast.Ref:
+			rest := x[1:]
+			switch {
+			case x[0].Equal(ast.InputRootDocument):
+				key, ok := ast.String(""), len(x) > 1
+				if ok {
+					key, ok = x[1].Value.(ast.String)
+				}
+				switch {
+				case !ok || key == "labels":
+					reads |= readsNamespace | readsLabels
+				case key == "ns":
+					reads |= readsNamespace
+				}
+				if len(x) > 1 {
+					rest = x[2:]
+				}
+			case x[0].Equal(ast.DefaultRootDocument) && !x.HasPrefix(userPackageRef):
+				reads |= readsNamespace | readsLabels
+			default:
+				vis.Walk(x[0])
+			}
+			for _, t := range rest { // computed keys may read input themselves
+				vis.Walk(t)
+			}
+			return true
+		case ast.Var:
+			if x.Equal(ast.InputRootDocument.Value) { // input outside a reference
+				reads |= readsNamespace | readsLabels
+			}
+		}
+		return false
+	})
+	vis.Walk(m)
+	return reads
+}
+
+var userPackageRef = ast.MustParseRef("data." + UserPackage)
 
 // CheckRequest evaluates already-decoded attributes (used by tests and tools).
 func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error) {

@@ -90,3 +90,51 @@ func TestPodIndexKeepsTerminatingPods(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownDestinationUserModules: a user module whose deny depends on
+// the destination's labels (or namespace) cannot be evaluated for a Pod
+// missing from the index: without labels its deny would not fire.
+func TestUnknownDestinationUserModules(t *testing.T) {
+	const head = "package meshguard.user\n"
+	cases := []struct {
+		name   string
+		module string
+		dstNS  string
+		status int // for the unknown destination
+		reason string
+	}{
+		{"reads labels", `deny contains "web" if input.labels.app == "web"`, "foo", 403, "select workloads by label"},
+		{"reads labels, plaintext", `deny contains "web" if input.labels.app == "web"`, "", 403, "no namespace"},
+		{"reads the namespace, namespace known: evaluated", `deny contains "foo" if input.ns == "foo"`, "foo", 403, "foo"},
+		{"reads the namespace, namespace known elsewhere", `deny contains "foo" if input.ns == "foo"`, "bar", 200, ""},
+		{"reads the namespace, plaintext", `deny contains "foo" if input.ns == "foo"`, "", 403, "no namespace"},
+		{"reads only the request", `deny contains "x" if input.path == "/x"`, "", 200, ""},
+		{"input as a whole", "deny contains \"web\" if {\n\tx := input\n\tx.labels.app == \"web\"\n}", "foo", 403, "select workloads by label"},
+		{"computed key", "deny contains \"web\" if {\n\tsome k\n\tk == \"labels\"\n\tinput[k].app == \"web\"\n}", "foo", 403, "select workloads by label"},
+		{"import", "import input.labels as l\ndeny contains \"web\" if l.app == \"web\"", "foo", 403, "select workloads by label"},
+		{"the generated package", `deny contains "d" if data.meshguard.authz.mtls`, "foo", 403, "select workloads by label"},
+		{"key computed from input", `deny contains "h" if input.headers[input.labels.app] == "1"`, "foo", 403, "select workloads by label"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			set := &Set{UserModules: map[string]string{"u.rego": head + c.module + "\n"}}
+			set.Pods = append(set.Pods, webPod())
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/y", nil)
+			if c.dstNS != "" {
+				r.Attributes.Source.Principal = "spiffe://cluster.local/ns/client/sa/c"
+				r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/" + c.dstNS + "/sa/web"
+			}
+			v, err := s.Check(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Status != c.status || !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("verdict %+v, want status %d, reason containing %q", v, c.status, c.reason)
+			}
+		})
+	}
+}
