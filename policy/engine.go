@@ -563,7 +563,7 @@ func (s *Snapshot) undecidable(r *Request) string {
 type destReads uint8
 
 const (
-	readsNamespace destReads = 1 << iota // input.ns
+	readsNamespace destReads = 1 << iota // input.ns, input.view
 	readsLabels                          // input.labels, or input or the generated package as a whole
 )
 
@@ -588,7 +588,7 @@ func userDestinationReads(m *ast.Module) destReads {
 				switch {
 				case !ok || key == "labels":
 					reads |= readsNamespace | readsLabels
-				case key == "ns":
+				case key == "ns" || key == "view": // the view is the namespace or "*"
 					reads |= readsNamespace
 				}
 				if len(x) > 1 {

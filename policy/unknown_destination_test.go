@@ -108,6 +108,7 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 		{"reads the namespace, namespace known: evaluated", `deny contains "foo" if input.ns == "foo"`, "foo", 403, "foo"},
 		{"reads the namespace, namespace known elsewhere", `deny contains "foo" if input.ns == "foo"`, "bar", 200, ""},
 		{"reads the namespace, plaintext", `deny contains "foo" if input.ns == "foo"`, "", 403, "no namespace"},
+		{"reads the view, plaintext", `deny contains "v" if input.view == "*"`, "", 403, "no namespace"},
 		{"reads only the request", `deny contains "x" if input.path == "/x"`, "", 200, ""},
 		{"input as a whole", "deny contains \"web\" if {\n\tx := input\n\tx.labels.app == \"web\"\n}", "foo", 403, "select workloads by label"},
 		{"computed key", "deny contains \"web\" if {\n\tsome k\n\tk == \"labels\"\n\tinput[k].app == \"web\"\n}", "foo", 403, "select workloads by label"},
