@@ -597,14 +597,17 @@ func userDestinationReads(m *ast.Module) destReads {
 			case x[0].Equal(ast.DefaultRootDocument) && !x.HasPrefix(userPackageRef):
 				reads |= readsNamespace | readsLabels
 			default:
-				vis.Walk(x[0])
+				if _, local := x[0].Value.(ast.Var); !local { // a composite or call head: {"a": input}.a
+					vis.Walk(x[0])
+				}
 			}
 			for _, t := range rest { // computed keys may read input themselves
 				vis.Walk(t)
 			}
 			return true
 		case ast.Var:
-			if x.Equal(ast.InputRootDocument.Value) { // input outside a reference
+			// input or data outside a reference: anything may be read.
+			if x.Equal(ast.InputRootDocument.Value) || x.Equal(ast.DefaultRootDocument.Value) {
 				reads |= readsNamespace | readsLabels
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -114,6 +116,7 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 		{"computed key", "deny contains \"web\" if {\n\tsome k\n\tk == \"labels\"\n\tinput[k].app == \"web\"\n}", "foo", 403, "select workloads by label"},
 		{"import", "import input.labels as l\ndeny contains \"web\" if l.app == \"web\"", "foo", 403, "select workloads by label"},
 		{"the generated package", `deny contains "d" if data.meshguard.authz.mtls`, "foo", 403, "select workloads by label"},
+		{"composite head", `deny contains "c" if {"a": input}.a.labels.app == "web"`, "foo", 403, "select workloads by label"},
 		{"key computed from input", `deny contains "h" if input.headers[input.labels.app] == "1"`, "foo", 403, "select workloads by label"},
 	}
 	for _, c := range cases {
@@ -137,5 +140,19 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 				t.Errorf("verdict %+v, want status %d, reason containing %q", v, c.status, c.reason)
 			}
 		})
+	}
+}
+
+// TestUserDestinationReadsWholeData: data as a value (here a rule no
+// verdict uses: from deny it would be recursive, which OPA refuses) counts
+// as reading everything.
+func TestUserDestinationReadsWholeData(t *testing.T) {
+	m := ast.MustParseModuleWithOpts("package meshguard.user\nall_data := data\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if got := userDestinationReads(m); got != readsNamespace|readsLabels {
+		t.Errorf("reads %b, want namespace and labels", got)
+	}
+	m = ast.MustParseModuleWithOpts("package meshguard.user\nown := data.meshguard.user.x\nx := input.path\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if got := userDestinationReads(m); got != 0 {
+		t.Errorf("reads %b, want nothing of the destination", got)
 	}
 }
