@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,11 +54,7 @@ func TestUnknownDestination(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := compileCase(t, Mesh{}, c.policies, webPod())
-			r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", c.path, nil)
-			if c.dstNS != "" {
-				r.Attributes.Source.Principal = "spiffe://cluster.local/ns/client/sa/c"
-				r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/" + c.dstNS + "/sa/web"
-			}
+			r := unknownDestinationReq(c.dstNS, c.path)
 			v, err := s.Check(context.Background(), r)
 			if err != nil {
 				t.Fatal(err)
@@ -72,6 +69,17 @@ func TestUnknownDestination(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unknownDestinationReq: a request to 10.9.9.9, an IP no Pod has, over
+// mTLS with the destination in namespace dstNS, or plaintext when it is "".
+func unknownDestinationReq(dstNS, path string) *authv3.CheckRequest {
+	r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", path, nil)
+	if dstNS != "" {
+		r.Attributes.Source.Principal = "spiffe://cluster.local/ns/client/sa/c"
+		r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/" + dstNS + "/sa/web"
+	}
+	return r
 }
 
 // TestPodIndexKeepsTerminatingPods: a terminating Pod still serves, so it
@@ -127,12 +135,7 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/y", nil)
-			if c.dstNS != "" {
-				r.Attributes.Source.Principal = "spiffe://cluster.local/ns/client/sa/c"
-				r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/" + c.dstNS + "/sa/web"
-			}
-			v, err := s.Check(context.Background(), r)
+			v, err := s.Check(context.Background(), unknownDestinationReq(c.dstNS, "/y"))
 			if err != nil {
 				t.Fatal(err)
 			}
