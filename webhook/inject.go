@@ -198,7 +198,8 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	if len(res.Patch) == 0 {
 		reason = "unchanged"
 	}
-	patch, err := encodePatch(res.Patch)
+	buf, _ := ctx.Value(patchBufferKey{}).(*patchBuffer)
+	patch, err := encodePatch(res.Patch, buf)
 	if err != nil {
 		result, reason = "error", "encode"
 		log().Error(err, "encoding the injection patch")
@@ -281,7 +282,19 @@ func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 			return context.WithValue(ctx, pathKey{}, r.URL.Path)
 		},
 	}
-	return limitBody(wh, maxBytes)
+	return limitBody(withPatchBuffer(wh), maxBytes)
+}
+
+// withPatchBuffer lends each request a patchBuffer for the time the webhook
+// takes to answer it.
+func withPatchBuffer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := patchBuffers.Get().(*patchBuffer)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), patchBufferKey{}, buf)))
+		if cap(buf.b) <= maxPooledPatch {
+			patchBuffers.Put(buf)
+		}
+	})
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -32,13 +33,17 @@ var patchJSON = func() jsoniter.API {
 
 // encodePatch renders JSON Patch ops as jsonpatch.Operation.MarshalJSON
 // does ("value" omitted when nil, except null for add and replace) into one
-// buffer; nil when there are no ops.
-func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
+// buffer; nil when there are no ops. With buf, the patch is written into
+// buf's memory (which it then keeps) and is valid until buf is reused.
+func encodePatch(ops []jsonpatch.JsonPatchOperation, buf *patchBuffer) ([]byte, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
 	s := patchJSON.BorrowStream(nil)
 	defer patchJSON.ReturnStream(s)
+	if buf != nil {
+		s.SetBuffer(buf.b[:0])
+	}
 	s.WriteArrayStart()
 	for i := range ops {
 		op := &ops[i]
@@ -60,8 +65,29 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 	if s.Error != nil {
 		return nil, s.Error
 	}
-	return bytes.Clone(s.Buffer()), nil
+	if buf == nil {
+		return bytes.Clone(s.Buffer()), nil
+	}
+	buf.b = s.Buffer()
+	s.SetBuffer(nil) // buf's memory: not the pooled stream's
+	return buf.b, nil
 }
+
+// patchBuffer is the memory one /inject request encodes its patch into. The
+// patch has to live until controller-runtime has written the response, after
+// Handle returns, so the buffer is taken from patchBuffers before the webhook
+// runs and put back once it has answered (NewInjectHTTPHandler): a patch of a
+// few KB per pod is then not garbage (docs/benchmarks.md, "/inject against
+// its floor").
+type patchBuffer struct{ b []byte }
+
+var patchBuffers = sync.Pool{New: func() any { return new(patchBuffer) }}
+
+// maxPooledPatch: a buffer grown past this (a pod with thousands of env
+// entries) is not kept for the next request.
+const maxPooledPatch = 256 << 10
+
+type patchBufferKey struct{}
 
 // writeValue writes an op's value. A pointer to a struct (a container,
 // volume or probe) is encoded through its element's encoder: jsoniter's own

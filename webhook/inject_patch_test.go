@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -84,7 +85,7 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 			})
 		}
 	}
-	if got, err := encodePatch(nil); got != nil || err != nil {
+	if got, err := encodePatch(nil, nil); got != nil || err != nil {
 		t.Fatalf("no ops: %q, %v", got, err)
 	}
 }
@@ -112,12 +113,21 @@ func testEncodePatch(t *testing.T, cfg *config.Snapshot, pod *corev1.Pod) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := encodePatch(patch)
+		got, err := encodePatch(patch, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if string(got) != string(want) {
 			t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
+		// Into a request's buffer, after a longer patch was written into it:
+		// nothing of the earlier one may remain.
+		buf := &patchBuffer{b: bytes.Repeat([]byte("x"), 2*len(want))}
+		if got, err = encodePatch(patch, buf); err != nil || string(got) != string(want) {
+			t.Fatalf("encodePatch into a used buffer: %v\n got %s\nwant %s", err, got, want)
+		}
+		if &got[0] != &buf.b[0] {
+			t.Errorf("the patch was not written into the request's buffer")
 		}
 	}
 }
@@ -210,7 +220,7 @@ func TestEncodePatchGenericValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := encodePatch(ops)
+	got, err := encodePatch(ops, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
