@@ -211,6 +211,7 @@ var (
 	resourceListType = reflect.TypeFor[corev1.ResourceList]()
 	intOrStringType  = reflect.TypeFor[intstr.IntOrString]()
 	intOrStringPtr   = reflect.TypeFor[*intstr.IntOrString]()
+	envVarType       = reflect.TypeFor[corev1.EnvVar]()
 )
 
 func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
@@ -227,6 +228,8 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 		return intOrStringEncoder{}
 	case intOrStringPtr:
 		return &jsoniter.OptionalEncoder{ValueEncoder: intOrStringEncoder{}}
+	case envVarType:
+		return envVarEncoder{}
 	}
 	if plainString(typ.Type1()) { // named string types (Protocol, PullPolicy, ...)
 		return stringEncoder{}
@@ -340,6 +343,46 @@ func appendBinarySI(buf []byte, v int64) []byte {
 // binarySuffixes are the BinarySI suffixes by power of 1024 (an int64 has
 // at most six factors of 1024).
 var binarySuffixes = [...]string{"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
+
+// envVarEncoder writes a corev1.EnvVar as encoding/json does (fields in
+// struct order, value and valueFrom omitted when empty). The sidecar's
+// environment is a quarter of a small pod's patch, nearly all of it names
+// with a value or a fieldRef, which are written here directly; any other
+// source goes through the generic encoder.
+type envVarEncoder struct{}
+
+func (envVarEncoder) IsEmpty(unsafe.Pointer) bool { return false }
+
+func (envVarEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
+	e := (*corev1.EnvVar)(ptr)
+	s.WriteRaw(`{"name":`)
+	writeString(s, e.Name)
+	if e.Value != "" {
+		s.WriteRaw(`,"value":`)
+		writeString(s, e.Value)
+	}
+	if src := e.ValueFrom; src != nil {
+		s.WriteRaw(`,"valueFrom":`)
+		if ref := src.FieldRef; ref != nil && *src == (corev1.EnvVarSource{FieldRef: ref}) {
+			s.WriteRaw(`{"fieldRef":{`)
+			if ref.APIVersion != "" {
+				s.WriteRaw(`"apiVersion":`)
+				writeString(s, ref.APIVersion)
+				s.WriteRaw(`,`)
+			}
+			s.WriteRaw(`"fieldPath":`)
+			writeString(s, ref.FieldPath)
+			s.WriteRaw(`}}`)
+		} else {
+			envVarSourceEncoder().Encode(unsafe.Pointer(src), s)
+		}
+	}
+	s.WriteObjectEnd()
+}
+
+var envVarSourceEncoder = sync.OnceValue(func() jsoniter.ValEncoder {
+	return patchJSON.EncoderOf(reflect2.Type2(reflect.TypeFor[corev1.EnvVarSource]()))
+})
 
 // stringMapEncoder writes a map[string]string in key order, as encoding/json does.
 type stringMapEncoder struct{}

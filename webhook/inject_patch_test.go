@@ -228,3 +228,38 @@ func TestEncodePatchGenericValues(t *testing.T) {
 		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestEnvVarsMatchEncodingJSON: every form of an EnvVar (value, empty value,
+// each valueFrom source, a fieldRef with and without apiVersion, and one
+// with a second source beside it) encodes as encoding/json encodes it.
+func TestEnvVarsMatchEncodingJSON(t *testing.T) {
+	field := &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}
+	env := []corev1.EnvVar{
+		{Name: "A", Value: "1"},
+		{Name: "EMPTY"},
+		{Name: "Q", Value: `"<quoted>" & ünïcode`},
+		{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: field}},
+		{Name: "NS", Value: "ignored by the API", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+		{Name: "CPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu", Divisor: resource.MustParse("1m")}}},
+		{Name: "CM", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}, Key: "k", Optional: ptrTo(true)}}},
+		{Name: "S", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}},
+		{Name: "F", ValueFrom: &corev1.EnvVarSource{FileKeyRef: &corev1.FileKeySelector{VolumeName: "v", Path: "p", Key: "k"}}},
+		{Name: "TWO", ValueFrom: &corev1.EnvVarSource{FieldRef: field, SecretKeyRef: &corev1.SecretKeySelector{Key: "k"}}},
+		{Name: "NONE", ValueFrom: &corev1.EnvVarSource{}},
+	}
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/containers/0/env", Value: env},
+		{Operation: "add", Path: "/spec/containers/1", Value: &corev1.Container{Name: "c", Env: env}},
+	}
+	want, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := encodePatch(ops, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+	}
+}
