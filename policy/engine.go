@@ -605,6 +605,13 @@ func userDestinationReads(m *ast.Module) destReads {
 				vis.Walk(t)
 			}
 			return true
+		case *ast.Head:
+			// GenericVisitor walks a head's name, key and value but not its
+			// reference: h[input.labels.app].x := 1, h[input.ns] contains 1.
+			for _, t := range x.Ref()[1:] {
+				vis.Walk(t)
+			}
+			return false
 		case ast.Var:
 			// input or data outside a reference: anything may be read.
 			if x.Equal(ast.InputRootDocument.Value) || x.Equal(ast.DefaultRootDocument.Value) {

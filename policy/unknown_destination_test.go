@@ -125,6 +125,9 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 		{"import", "import input.labels as l\ndeny contains \"web\" if l.app == \"web\"", "foo", 403, "select workloads by label"},
 		{"the generated package", `deny contains "d" if data.meshguard.authz.mtls`, "foo", 403, "select workloads by label"},
 		{"composite head", `deny contains "c" if {"a": input}.a.labels.app == "web"`, "foo", 403, "select workloads by label"},
+		{"rule head reference", "h[input.labels.app].hit := true\ndeny contains \"web\" if h.web.hit", "foo", 403, "select workloads by label"},
+		{"rule head reference, multi-value", "h[input.labels.app] contains \"x\"\ndeny contains \"web\" if h.web[\"x\"]", "foo", 403, "select workloads by label"},
+		{"rule head reference, namespace, plaintext", "h[input.ns].hit := true\ndeny contains \"foo\" if h.foo.hit", "", 403, "no namespace"},
 		{"key computed from input", `deny contains "h" if input.headers[input.labels.app] == "1"`, "foo", 403, "select workloads by label"},
 	}
 	for _, c := range cases {

@@ -40,7 +40,14 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation, buf *patchBuffer) ([]byte, 
 		return nil, nil
 	}
 	s := patchJSON.BorrowStream(nil)
-	defer patchJSON.ReturnStream(s)
+	defer func() {
+		if buf != nil {
+			// On every path, an error or a panic included: the pooled
+			// stream must not keep the request's memory.
+			s.SetBuffer(nil)
+		}
+		patchJSON.ReturnStream(s)
+	}()
 	if buf != nil {
 		s.SetBuffer(buf.b[:0])
 	}
@@ -69,7 +76,6 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation, buf *patchBuffer) ([]byte, 
 		return bytes.Clone(s.Buffer()), nil
 	}
 	buf.b = s.Buffer()
-	s.SetBuffer(nil) // buf's memory: not the pooled stream's
 	return buf.b, nil
 }
 

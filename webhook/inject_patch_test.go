@@ -263,3 +263,18 @@ func TestEnvVarsMatchEncodingJSON(t *testing.T) {
 		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestEncodePatchErrorReleasesBuffer: a patch that fails to encode leaves
+// no pooled stream writing into the request's buffer, which goes back to
+// its own pool after the response.
+func TestEncodePatchErrorReleasesBuffer(t *testing.T) {
+	buf := &patchBuffer{b: make([]byte, 0, 4096)}
+	if _, err := encodePatch([]jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/x", Value: math.NaN()}}, buf); err == nil {
+		t.Fatal("NaN encoded without an error")
+	}
+	s := patchJSON.BorrowStream(nil)
+	defer patchJSON.ReturnStream(s)
+	if b := s.Buffer(); cap(b) > 0 && &b[:1][0] == &buf.b[:1][0] {
+		t.Fatal("a pooled stream still writes into the request's buffer")
+	}
+}
