@@ -216,17 +216,7 @@ func TestEncodePatchGenericValues(t *testing.T) {
 		{Operation: "add", Path: "/z", Value: nil},
 		{Operation: "remove", Path: "/metadata/annotations/k"},
 	}
-	want, err := json.Marshal(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := encodePatch(ops, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
-	}
+	encodesAsJSON(t, ops)
 }
 
 // TestEnvVarsMatchEncodingJSON: every form of an EnvVar (value, empty value,
@@ -251,17 +241,7 @@ func TestEnvVarsMatchEncodingJSON(t *testing.T) {
 		{Operation: "add", Path: "/spec/containers/0/env", Value: env},
 		{Operation: "add", Path: "/spec/containers/1", Value: &corev1.Container{Name: "c", Env: env}},
 	}
-	want, err := json.Marshal(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := encodePatch(ops, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
-	}
+	encodesAsJSON(t, ops)
 }
 
 // TestEncodePatchErrorReleasesBuffer: a patch that fails to encode leaves
@@ -276,5 +256,21 @@ func TestEncodePatchErrorReleasesBuffer(t *testing.T) {
 	defer patchJSON.ReturnStream(s)
 	if b := s.Buffer(); cap(b) > 0 && &b[:1][0] == &buf.b[:1][0] {
 		t.Fatal("a pooled stream still writes into the request's buffer")
+	}
+}
+
+// encodesAsJSON fails t unless encodePatch writes ops as encoding/json does.
+func encodesAsJSON(t *testing.T, ops []jsonpatch.JsonPatchOperation) {
+	t.Helper()
+	want, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := encodePatch(ops, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
 }
