@@ -159,8 +159,11 @@ func (r *replica) start(t *testing.T) {
 		"--shutdown-timeout", "10s", "--shutdown-delay", "2s",
 	)
 	r.cmd.Env = append(os.Environ(), "POD_NAME="+r.name, "POD_UID=")
+	// The output is kept (its end) so a replica that fails to start says why.
+	out := &outputTail{}
+	r.cmd.Stdout, r.cmd.Stderr = out, out
 	if testing.Verbose() {
-		r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
+		r.cmd.Stdout, r.cmd.Stderr = io.MultiWriter(os.Stderr, out), io.MultiWriter(os.Stderr, out)
 	}
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,9 +172,31 @@ func (r *replica) start(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	r.top.Cleanup(func() { _ = cmd.Process.Kill() })
 	if err := cluster.Eventually(90*time.Second, cluster.ProcessReady(exited, r.readyzURL)); err != nil {
-		t.Fatalf("%s: %v", r.name, err)
+		t.Fatalf("%s: %v; the end of its output:\n%s", r.name, err, out)
 	}
 	r.alive.Store(true)
+}
+
+// outputTail keeps the last 16 KiB written to it.
+type outputTail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (o *outputTail) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf = append(o.buf, p...)
+	if over := len(o.buf) - 16<<10; over > 0 {
+		o.buf = append(o.buf[:0], o.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (o *outputTail) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return string(o.buf)
 }
 
 // stop sends sig and waits for the process to end.
