@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -95,12 +94,7 @@ func startManager(t *testing.T, setup func(manager.Manager)) {
 // Source's certificate and returns its URL and a call counter.
 func serveWebhook(t *testing.T, src certs.Source) (string, *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	port := cluster.FreePort(t)
 	calls := &atomic.Int64{}
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port,
