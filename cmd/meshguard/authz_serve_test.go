@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshguard/meshguard/reload"
+	"github.com/meshguard/meshguard/test/cluster"
 )
 
 // `meshguard authz serve --mesh-config` reloads the mesh config like serve
@@ -40,12 +40,7 @@ func TestAuthzServeReloadsMeshConfig(t *testing.T) {
 	}
 	writeMesh("rootNamespace: istio-system\n")
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
+	addr := cluster.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
