@@ -123,7 +123,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	}
 	r.Path = p
 	r.RemoteIP = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies)
-	r.JWT = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"])
+	if r.JWT, err = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"]); err != nil {
+		return r, wl, fmt.Errorf("metadata_context.filter_metadata[envoy.filters.http.jwt_authn]: %w", err)
+	}
 	return r, wl, nil
 }
 
@@ -228,19 +230,28 @@ func remoteIP(xff, peer string, trusted int) string {
 // jwtPayload finds the verified JWT payload jwt_authn wrote into dynamic
 // metadata: under "payload" (where Istio's jwt_authn configuration
 // puts it; docs/compatibility.md "Attribute sources"), or the single issuer-keyed struct.
-func jwtPayload(s *structpb.Struct) *structpb.Struct {
+// Several issuer-keyed payloads (tokens of several providers) are an error:
+// picking one would make request principals depend on which (fail closed).
+func jwtPayload(s *structpb.Struct) (*structpb.Struct, error) {
 	if s == nil {
-		return nil
+		return nil, nil
 	}
 	if p := s.GetFields()["payload"].GetStructValue(); p != nil {
-		return p
+		return p, nil
 	}
-	for _, v := range s.GetFields() {
+	var found *structpb.Struct
+	var keys []string
+	for k, v := range s.GetFields() {
 		if p := v.GetStructValue(); p != nil && p.GetFields()["iss"] != nil {
-			return p
+			found = p
+			keys = append(keys, k)
 		}
 	}
-	return nil
+	if len(keys) > 1 {
+		sort.Strings(keys)
+		return nil, fmt.Errorf("%d verified JWT payloads (%s): which one gives request.auth.* is ambiguous", len(keys), strings.Join(keys, ", "))
+	}
+	return found, nil
 }
 
 // parseSpiffe splits "td/ns/<ns>/sa/<sa>" (without "spiffe://").

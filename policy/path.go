@@ -42,10 +42,12 @@ func NormalizePath(p, mode string) (string, error) {
 					i += 2
 					continue
 				}
-				// keep other escapes, upper-cased as RFC 3986 recommends
-				b.WriteByte('%')
-				b.WriteByte(upperHex(p[i+1]))
-				b.WriteByte(upperHex(p[i+2]))
+				// Other escapes are kept exactly as written, hex case
+				// included: Envoy's canonicalizer copies them "in case the
+				// server is sensitive to changing the case of any hex
+				// letters" (source/common/chromium_url/url_canon_path.cc
+				// DoPartialPath), and policy paths are compared with it.
+				b.WriteString(p[i : i+3])
 				i += 2
 				continue
 			}
@@ -67,13 +69,6 @@ func NormalizePath(p, mode string) (string, error) {
 func isUnreserved(c byte) bool {
 	return c == '-' || c == '.' || c == '_' || c == '~' ||
 		(c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-}
-
-func upperHex(c byte) byte {
-	if c >= 'a' && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
 }
 
 func unhex2(a, b byte) (byte, bool) {

@@ -8,6 +8,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -23,7 +24,9 @@ func TestNormalizePath(t *testing.T) {
 		{"/a/./b", "BASE", "/a/b"},
 		{"/..", "BASE", "/"},
 		{"/%41%7e", "BASE", "/A~"},
-		{"/a%2fb", "BASE", "/a%2Fb"},
+		{"/a%2fb", "BASE", "/a%2fb"}, // kept escapes keep their hex case, as Envoy keeps them
+		{"/a%2Fb", "MERGE_SLASHES", "/a%2Fb"},
+		{"/a%3f%3Fb", "BASE", "/a%3f%3Fb"},
 		{"/a%2fb", "DECODE_AND_MERGE_SLASHES", "/a/b"},
 		{"/a%5cb", "DECODE_AND_MERGE_SLASHES", "/a/b"},
 		{"/a//b", "BASE", "/a//b"},
@@ -203,6 +206,49 @@ func TestAddrIPCanonical(t *testing.T) {
 	} {
 		if got := addrIP(in); got != want {
 			t.Errorf("addrIP(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestKeptEscapesMatchAsWritten: an escape the normalization keeps is
+// compared with the policy's path in the case the client wrote it, as
+// Envoy's RBAC compares it (a lower-case %2f upper-cased by meshguard made
+// this DENY fail open).
+func TestKeptEscapesMatchAsWritten(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "deny-admin", "action: DENY\nrules: [{to: [{operation: {paths: [\"/admin%2f*\"]}}]}]"), webPod())
+	for path, status := range map[string]int{"/admin%2fusers": 403, "/admin%2Fusers": 200, "/admin/users": 200} {
+		v, err := s.Check(context.Background(), checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", path, nil))
+		if err != nil || v.Status != status {
+			t.Errorf("%s: %+v %v, want status %d", path, v, err, status)
+		}
+	}
+}
+
+// TestIssuerKeyedJWTPayloads: one issuer-keyed payload is the request's
+// token; several are refused (400) instead of one of them being taken in
+// map order, which made a DENY on one issuer's principal match at random.
+func TestIssuerKeyedJWTPayloads(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "deny-b", "action: DENY\nrules: [{from: [{source: {requestPrincipals: [\"B/*\"]}}]}]"), webPod())
+	payload := func(iss, sub string) *structpb.Value {
+		return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"iss": structpb.NewStringValue(iss), "sub": structpb.NewStringValue(sub)}})
+	}
+	for name, c := range map[string]struct {
+		fields map[string]*structpb.Value
+		status int
+	}{
+		"B alone":           {map[string]*structpb.Value{"B": payload("B", "y")}, 403},
+		"A alone":           {map[string]*structpb.Value{"A": payload("A", "x")}, 200},
+		"A and B":           {map[string]*structpb.Value{"A": payload("A", "x"), "B": payload("B", "y")}, 400},
+		"payload key first": {map[string]*structpb.Value{"payload": payload("B", "y"), "A": payload("A", "x")}, 403},
+	} {
+		r := checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", nil)
+		r.Attributes.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"envoy.filters.http.jwt_authn": {Fields: c.fields}}}
+		for range 20 { // map order varies between runs of the same request
+			v, err := s.Check(context.Background(), r)
+			if err != nil || v.Status != c.status {
+				t.Fatalf("%s: %+v %v, want status %d", name, v, err, c.status)
+			}
 		}
 	}
 }
