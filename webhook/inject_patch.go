@@ -82,7 +82,7 @@ func encodePatch(ops []jsonpatch.JsonPatchOperation, buf *patchBuffer) ([]byte, 
 // patchBuffer is the memory one /inject request encodes its patch into. The
 // patch has to live until controller-runtime has written the response, after
 // Handle returns, so the buffer is taken from patchBuffers before the webhook
-// runs and put back once it has answered (NewInjectHTTPHandler): a patch of a
+// runs and put back once it has answered (withPatchBuffer): a patch of a
 // few KB per pod is then not garbage (docs/benchmarks.md, "/inject against
 // its floor").
 type patchBuffer struct{ b []byte }

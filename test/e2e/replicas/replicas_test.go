@@ -161,10 +161,11 @@ func (r *replica) start(t *testing.T) {
 	r.cmd.Env = append(os.Environ(), "POD_NAME="+r.name, "POD_UID=")
 	// The output is kept (its end) so a replica that fails to start says why.
 	out := &outputTail{}
-	r.cmd.Stdout, r.cmd.Stderr = out, out
+	var w io.Writer = out
 	if testing.Verbose() {
-		r.cmd.Stdout, r.cmd.Stderr = io.MultiWriter(os.Stderr, out), io.MultiWriter(os.Stderr, out)
+		w = io.MultiWriter(os.Stderr, out)
 	}
+	r.cmd.Stdout, r.cmd.Stderr = w, w
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
