@@ -15,6 +15,7 @@ import (
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
@@ -248,6 +249,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 			if err := objName(where, kind, ap.Name, &ap.Namespace); err != nil {
 				return nil, err
 			}
+			keepReadMeta(&ap.ObjectMeta)
 			s.setVerdict(ap, "")
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
 			return nil, nil
@@ -259,6 +261,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 		if err := objName(where, kind, pa.Name, &pa.Namespace); err != nil {
 			return nil, err
 		}
+		keepReadMeta(&pa.ObjectMeta)
 		s.setVerdict(pa, "")
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	case "Pod":
@@ -294,6 +297,23 @@ func (s *Set) skip(where string, obj map[string]any, warning string) ([]string, 
 		return nil, err
 	}
 	return []string{warning}, nil
+}
+
+// keepReadMeta trims a loaded policy's metadata to what authorization reads:
+// name and namespace (identity, age ties, errors), creationTimestamp (age
+// order), the istio.io/dry-run annotation (translator.policy), and uid and
+// resourceVersion (logs). The rest stays with the loader's input: labels,
+// other annotations and owners are never read here, and one annotation alone,
+// kubectl's last-applied-configuration, is a JSON copy of the whole object, which
+// the loaders' kept objects would otherwise hold for as long as the policy
+// exists (docs/benchmarks.md). Validation has run on the document already.
+func keepReadMeta(m *metav1.ObjectMeta) {
+	kept := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		CreationTimestamp: m.CreationTimestamp}
+	if v, ok := m.Annotations[dryRunAnnotation]; ok {
+		kept.Annotations = map[string]string{dryRunAnnotation: v}
+	}
+	*m = kept
 }
 
 // decodeInto turns a decoded (already validated) document into its typed form.

@@ -27,7 +27,8 @@ type Stored struct {
 // PeerAuthentication) from its JSON form as a map (a dynamic client's
 // unstructured content). The checks are AddYAML's, on the same map shape, so
 // the API server path and a policy directory agree. It deletes
-// metadata.managedFields from obj first: nothing reads them. The error is
+// metadata.managedFields from obj first: nothing reads them, and the typed
+// object keeps only the metadata authorization reads. The error is
 // for a kind it does not decode; an object it cannot decode is Invalid.
 func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 	if meta, ok := obj["metadata"].(map[string]any); ok {
@@ -54,6 +55,14 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 		if st.Invalid == "" {
 			st.Invalid = err.Error()
 		}
+	}
+	// The informer keeps st for as long as the object exists: without the
+	// metadata authorization never reads (keepReadMeta).
+	switch o := typed.(type) {
+	case *secv1.AuthorizationPolicy:
+		keepReadMeta(&o.ObjectMeta)
+	case *secv1.PeerAuthentication:
+		keepReadMeta(&o.ObjectMeta)
 	}
 	return st, nil
 }

@@ -69,6 +69,9 @@ func newTranslator(m Mesh) *translator {
 	return &translator{mesh: m, bundle: b}
 }
 
+// dryRunAnnotation makes an AuthorizationPolicy report instead of enforce.
+const dryRunAnnotation = "istio.io/dry-run"
+
 func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
 	var b string
 	switch action {
@@ -273,7 +276,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	// Istio's pilot/pkg/security/authz/builder/builder.go isDryRun:
 	// strconv.ParseBool, and a value it cannot parse is not a dry run (the
 	// policy is enforced, so a policy failed closed for it denies).
-	dry, _ := strconv.ParseBool(ap.Annotations["istio.io/dry-run"])
+	dry, _ := strconv.ParseBool(ap.Annotations[dryRunAnnotation])
 	action := spec.GetAction()
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
