@@ -139,7 +139,7 @@ type viewShard struct {
 // are the Snapshot's) and is never written after compileShard.
 type shard struct {
 	key    [sha256.Size]byte      // shardKey: mesh settings, module text, user modules
-	module string                 // generated Rego, for debugging and tests
+	module string                 // generated Rego, kept only with keepModuleText
 	needs  inputNeeds             // the input fields this module reads
 	pq     rego.PreparedEvalQuery // with user modules only
 	// Per-request OPA overhead avoided (OPA's v1/rego Go docs: EvalParsedInput,
@@ -353,7 +353,10 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	if err != nil {
 		return nil, fmt.Errorf("open store transaction: %w", err)
 	}
-	sh := &shard{module: sg.modText, needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst, userReads: userReads}
+	sh := &shard{needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst, userReads: userReads}
+	if keepModuleText {
+		sh.module = sg.modText
+	}
 	if len(userModules) > 0 {
 		sh.pq, err = rego.New(
 			rego.Query(query),
@@ -419,7 +422,13 @@ var generatedCapabilities = func() *ast.Capabilities {
 	return &c
 }()
 
-// moduleText is every shard's generated Rego, for debugging and tests.
+// keepModuleText keeps each shard's generated Rego for moduleText (the
+// package's tests set it). Serving needs only the compiled form, and OPA's
+// parser keeps its own copy of the text, which the parsed strings point
+// into: a second one cost 4.4 MB at 10,000 policies (docs/benchmarks.md).
+var keepModuleText bool
+
+// moduleText is every shard's generated Rego (with keepModuleText).
 func (s *Snapshot) moduleText() string {
 	var b strings.Builder
 	for _, sh := range s.shards {

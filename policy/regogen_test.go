@@ -73,6 +73,9 @@ func TestConcurrentChecks(t *testing.T) {
 	}
 }
 
+// The tests read the generated Rego (moduleText).
+func init() { keepModuleText = true }
+
 // TestGeneratedModuleIndexable: every policy rule becomes a branch of the
 // view's decision chain keyed by equalities on input.view and the selector
 // labels (what OPA's rule index uses), DENY before ALLOW, and no per-request

@@ -386,7 +386,7 @@ func TestInputKeyReuseMatchesFreshCompile(t *testing.T) {
 		}
 		for i := range fresh.shards {
 			f, n := fresh.shards[i], inc.shards[i]
-			if (f == nil) != (n == nil) || f != nil && f.module != n.module {
+			if (f == nil) != (n == nil) || f != nil && f.key != n.key {
 				t.Fatalf("step %d (%s): shard %d differs from a compile from scratch (reused by inputs: %d of %d shards)", step, what, i, inc.Shards-inc.Generated, inc.Shards)
 			}
 		}
