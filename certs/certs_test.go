@@ -112,6 +112,8 @@ func TestOptionsValidation(t *testing.T) {
 		{"files needs dir", Options{Mode: ModeFiles}, "--cert-dir"},
 		{"self needs namespace", Options{Mode: ModeSelf}, "--namespace"},
 		{"renew before too long", Options{Mode: ModeSelf, Namespace: "ns", LeafDuration: time.Hour, LeafRenewBefore: 2 * time.Hour}, "--cert-renew-before"},
+		{"negative check interval", Options{Mode: ModeFiles, Dir: "d", CheckInterval: -time.Second}, "--cert-check-interval -1s: must not be negative"},
+		{"negative duration", Options{Mode: ModeSelf, Namespace: "ns", LeafDuration: -time.Hour}, "--cert-duration"},
 		{"ok", Options{Mode: ModeSelf, Namespace: "ns"}, ""},
 	}
 	for _, c := range cases {
@@ -143,6 +145,62 @@ func TestCertManagerObjects(t *testing.T) {
 	}
 	if got := strings.Join(names, ","); got != "meshguard-selfsigned,meshguard-ca,meshguard-ca,meshguard-serving" {
 		t.Fatalf("names = %s", got)
+	}
+}
+
+// TestStoreServesNotYetValidPairFromNotBefore: a pair whose certificate is
+// not valid yet does not replace a valid one (the handshakes would fail, the
+// pod turn unready); it is served from its NotBefore on. With nothing valid
+// served it is installed at once, as there is nothing better.
+func TestStoreServesNotYetValidPairFromNotBefore(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	ca, _ := mustCA(t, now.Add(-time.Hour), 48*time.Hour)
+	good := mustLeaf(t, ca, []string{"localhost"}, now, time.Hour)
+	future := mustLeaf(t, ca, []string{"localhost"}, now.Add(3*time.Hour), 6*time.Hour)
+	goodCert, _ := good.Parsed()
+	futureCert, _ := future.Parsed()
+	if !now.Before(futureCert.Leaf.NotBefore) {
+		t.Fatalf("test certificate valid from %s, not after now", futureCert.Leaf.NotBefore)
+	}
+	st := newStore("test")
+	st.now = clock
+	if err := st.set(good, ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.set(future, ca.CertPEM); err == nil || !strings.Contains(err.Error(), "is valid from") {
+		t.Errorf("not-yet-valid pair: err = %v, want it kept pending", err)
+	}
+	serving := func() *x509.Certificate {
+		t.Helper()
+		c, err := st.GetCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf
+	}
+	if got := serving(); !got.Equal(goodCert.Leaf) {
+		t.Errorf("before its NotBefore the new pair is served (serial %s)", got.SerialNumber)
+	}
+	if err := st.Ready(nil); err != nil {
+		t.Errorf("not ready while the valid pair is served: %v", err)
+	}
+	now = futureCert.Leaf.NotBefore
+	if got := serving(); !got.Equal(futureCert.Leaf) {
+		t.Errorf("at its NotBefore the pending pair is not served (serial %s)", got.SerialNumber)
+	}
+	if got, want := testutil.ToFloat64(expiryGauge.WithLabelValues("test")), float64(futureCert.Leaf.NotAfter.Unix()); got != want {
+		t.Errorf("%s = %v, want %v (the promoted pair's)", ExpiryMetricName, got, want)
+	}
+
+	now = time.Now()
+	empty := newStore("test")
+	empty.now = clock
+	if err := empty.set(future, ca.CertPEM); err != nil {
+		t.Fatalf("with nothing served, a not-yet-valid pair is refused: %v", err)
+	}
+	if err := empty.Ready(nil); err == nil || !strings.Contains(err.Error(), "not now") {
+		t.Errorf("ready with a certificate not valid yet: %v", err)
 	}
 }
 

@@ -81,6 +81,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 
 // withDefaults fills zero fields and validates.
 func (o Options) withDefaults() (Options, error) {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--cert-ca-duration", o.CADuration}, {"--cert-duration", o.LeafDuration}, {"--cert-check-interval", o.CheckInterval},
+		{"--cert-renew-before", o.LeafRenewBefore}, {"CA renew-before", o.CARenewBefore},
+		{"propagation delay", o.PropagationDelay}, {"CA wait timeout", o.CAWaitTimeout}} {
+		if d.v < 0 {
+			return o, fmt.Errorf("%s %s: must not be negative", d.flag, d.v)
+		}
+	}
 	if o.Name == "" {
 		o.Name = "meshguard"
 	}

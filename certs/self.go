@@ -185,6 +185,18 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
 		need = caRenewalReason(ca, s.o.CARenewBefore, now)
+	} else {
+		// The CA Secret was deleted (to force a new CA, say) while a leaf of
+		// the old CA is served: the bundle keeps the CAs that leaf was served
+		// with, as in a scheduled CA rotation, or the API server would stop
+		// trusting the served leaf before one of the new CA replaces it.
+		leaf, err := s.getSecret(ctx, s.o.selfLeafSecretName())
+		if err != nil {
+			return pki.KeyPair{}, nil, err
+		}
+		if leaf != nil {
+			oldBundle = leaf.Data["ca.crt"]
+		}
 	}
 	if need != "" {
 		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)

@@ -62,6 +62,15 @@ type store struct {
 	cert   *tls.Certificate
 	bundle []byte
 	pool   *x509.CertPool
+	// pending: a pair set while its certificate was not yet valid and the
+	// served one was; it replaces the served pair at its NotBefore (promote).
+	pending *servedPair
+}
+
+type servedPair struct {
+	cert   *tls.Certificate
+	bundle []byte
+	pool   *x509.CertPool
 }
 
 func newStore(mode string) *store {
@@ -70,7 +79,9 @@ func newStore(mode string) *store {
 }
 
 // set installs a new key pair and bundle. An invalid pair is refused so a bad
-// write never replaces a working certificate.
+// write never replaces a working certificate; so is, until its NotBefore, a
+// pair not valid yet (an issuer that does not backdate, clock skew) while the
+// served one is valid: it is kept pending and served from then on.
 func (s *store) set(kp pki.KeyPair, bundle []byte) error {
 	c, err := kp.Parsed()
 	if err != nil {
@@ -90,17 +101,43 @@ func (s *store) set(kp pki.KeyPair, bundle []byte) error {
 			pool.AddCert(ca)
 		}
 	}
+	p := &servedPair{cert: c, bundle: append([]byte(nil), bundle...), pool: pool}
 	s.mu.Lock()
-	s.cert, s.bundle, s.pool = c, append([]byte(nil), bundle...), pool
-	s.mu.Unlock()
-	expiryGauge.WithLabelValues(s.mode).Set(float64(c.Leaf.NotAfter.Unix()))
+	defer s.mu.Unlock()
+	if now.Before(c.Leaf.NotBefore) && s.cert != nil && validAt(s.cert, now) {
+		s.pending = p
+		return fmt.Errorf("certificate %q is valid from %s: the current one is served until then", c.Leaf.Subject.CommonName,
+			c.Leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	s.install(p)
 	return nil
 }
 
-// current returns the served certificate (nil before the first load).
+// install serves p; the caller holds s.mu.
+func (s *store) install(p *servedPair) {
+	s.cert, s.bundle, s.pool, s.pending = p.cert, p.bundle, p.pool, nil
+	expiryGauge.WithLabelValues(s.mode).Set(float64(p.cert.Leaf.NotAfter.Unix()))
+}
+
+func validAt(c *tls.Certificate, now time.Time) bool {
+	return !now.Before(c.Leaf.NotBefore) && now.Before(c.Leaf.NotAfter)
+}
+
+// current returns the served certificate (nil before the first load),
+// serving the pending pair first once it is valid.
 func (s *store) current() *tls.Certificate {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	c, pending := s.cert, s.pending
+	s.mu.RUnlock()
+	if pending == nil {
+		return c
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pending; p != nil && !now.Before(p.cert.Leaf.NotBefore) {
+		s.install(p)
+	}
 	return s.cert
 }
 

@@ -85,6 +85,9 @@ func newServeCmd() *cobra.Command {
 --authz=false runs either alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
 			tuneGC()
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
@@ -133,6 +136,16 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 // runServe builds the manager, wires the certificate source into every
 // listener and starts the enabled servers until ctx ends. started, when not
 // nil, is called once the manager has been built and all servers are set up.
+// check refuses flag combinations that would quietly serve less than asked.
+func (o *serveOptions) check() error {
+	// Client certificates are verified only by ext_authz over TLS: without
+	// it the flag would leave ext_authz on plaintext, open to any client.
+	if o.certOpts.ClientCAVerify && !(o.authz && o.authzTLS) {
+		return fmt.Errorf("--tls-verify-client applies to ext_authz over TLS: it needs --authz-tls (and --authz)")
+	}
+	return nil
+}
+
 func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started func(manager.Manager, certs.Source), log logr.Logger) error {
 	var source certs.Source // set below, before the manager starts serving
 	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,5 +48,21 @@ func TestManagerCacheOptions(t *testing.T) {
 	n := out.(*corev1.Node)
 	if n.Status.NodeInfo.KubeletVersion != "v1.33.0" || len(n.ManagedFields) != 0 || len(n.Labels) != 0 || n.Status.NodeInfo.OSImage != "" {
 		t.Errorf("node kept more or less than its kubelet version: %+v", n)
+	}
+}
+
+// TestServeRefusesClientVerificationWithoutTLS: --tls-verify-client
+// without --authz-tls would leave ext_authz on plaintext gRPC, answering any
+// client; serve refuses it before connecting anywhere.
+func TestServeRefusesClientVerificationWithoutTLS(t *testing.T) {
+	for _, args := range [][]string{{"--tls-verify-client"}, {"--tls-verify-client", "--authz-tls", "--authz=false"}} {
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"serve", "--kubeconfig", filepath.Join(t.TempDir(), "absent")}, args...))
+		cmd.SetOut(new(strings.Builder))
+		cmd.SetErr(new(strings.Builder))
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), "--tls-verify-client applies to ext_authz over TLS") {
+			t.Errorf("serve %v: err = %v, want the flag combination refused", args, err)
+		}
 	}
 }

@@ -170,6 +170,66 @@ func TestSelfModeWatchesConfigs(t *testing.T) {
 	}
 }
 
+// TestSelfModeCASecretDeleted: deleting the CA Secret (to force a new CA)
+// makes a new CA, and the caBundle keeps trusting the served leaf of the old
+// CA until a leaf of the new one is served: at no point does the API server
+// stop trusting what meshguard serves.
+func TestSelfModeCASecretDeleted(t *testing.T) {
+	const ns, cfgName = "mg-self-ca-deleted", "certs-e2e-self-ca-deleted"
+	cluster.CreateNamespace(t, kube, ns, map[string]string{"certs-e2e": ns})
+	ctx := context.Background()
+	o := certs.Options{
+		Mode: certs.ModeSelf, Namespace: ns, Hosts: []string{"127.0.0.1"},
+		WebhookConfigs: certs.WebhookConfigNames{Validating: []string{cfgName}},
+		CheckInterval:  200 * time.Millisecond, PropagationDelay: time.Second,
+	}
+	var src certs.Source
+	startManager(t, func(mgr manager.Manager) {
+		var err error
+		if src, err = certs.Setup(ctx, mgr, o, testLogger("certs-self-ca-deleted")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	vwc := webhookConfig(cfgName, ns, "https://127.0.0.1:1/validate", nil)
+	if err := kube.Client.Create(ctx, vwc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), vwc) })
+	trusted := func() error {
+		if err := src.Ready(nil); err != nil {
+			return err
+		}
+		bundle, err := caBundle(ctx, cfgName)
+		if err != nil {
+			return err
+		}
+		return pki.VerifyLeaf(servedLeaf(src), bundle, "127.0.0.1", time.Now())
+	}
+	if err := cluster.Eventually(30*time.Second, trusted); err != nil {
+		t.Fatalf("caBundle never trusted the served leaf: %v", err)
+	}
+	firstCA := caSecretCA(t, ns)
+	if err := kube.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "meshguard-self-ca"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for pki.SignedByPEM(servedLeaf(src), firstCA) {
+		if err := trusted(); err != nil {
+			t.Fatalf("after the CA Secret was deleted: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leaf of a new CA served within 30s of deleting the CA Secret")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cluster.Eventually(10*time.Second, trusted); err != nil {
+		t.Fatalf("the new CA's leaf: %v", err)
+	}
+	if newCA := caSecretCA(t, ns); !pki.SignedByPEM(servedLeaf(src), newCA) {
+		t.Error("the served leaf is not signed by the CA in the re-created CA Secret")
+	}
+}
+
 func caSecretCA(t *testing.T, ns string) []byte {
 	t.Helper()
 	var s corev1.Secret

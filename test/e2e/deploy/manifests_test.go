@@ -362,10 +362,12 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	add(namespace, "coordination.k8s.io", "leases", "", "get", "create", "update")
 	// The audit's PolicyReports (governance.audit.enabled, the default).
 	add("cluster", "wgpolicyk8s.io", "policyreports", "", "list", "create", "update", "delete")
-	// Both modes read their own webhook configurations; self mode patches caBundle.
+	// Both modes read their own webhook configurations; self mode watches
+	// them (certs.watchWebhookConfigs: list and watch by name) and patches
+	// caBundle.
 	webhookVerbs := []string{"get"}
 	if p.certMode == "self" {
-		webhookVerbs = append(webhookVerbs, "patch")
+		webhookVerbs = append(webhookVerbs, "list", "watch", "patch")
 	}
 	add("cluster", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", mutatingName(p.revision), webhookVerbs...)
 	add("cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", validatingName(p.revision), webhookVerbs...)
