@@ -2,7 +2,6 @@ package validation
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -93,25 +92,30 @@ func validateServer(p *field.Path, s *networking.Server, f *Findings) {
 			f.Required(pp.Child("name"), "port name must be set")
 		}
 	}
-	if b := s.GetBind(); b != "" {
-		if sock, ok := strings.CutPrefix(b, "unix://"); ok {
-			if !path.IsAbs(sock) {
-				f.Error(p.Child("bind"), b, "unix domain socket must be an absolute path: unix:///path/to/socket")
-			}
-		} else if !isIP(b) {
-			f.Error(p.Child("bind"), b, "bind must be an IP address or unix://<absolute path>")
+	// Istio's validateServerBind.
+	if b := s.GetBind(); uds {
+		khUnixAddress(p.Child("bind"), b, f)
+		if port.GetNumber() != 0 {
+			f.Error(p.Child("port", "number"), int64(port.GetNumber()), "port number must be 0 for unix domain socket")
 		}
+	} else if b != "" && !isIP(b) {
+		f.Error(p.Child("bind"), b, "bind must be an IP address or unix://<absolute path>")
 	}
 	proto := port.GetProtocol()
 	tls := s.GetTls()
+	// Istio's validateServer: a plain-text HTTP-family server may carry only
+	// a passthrough TLS block without certificates (httpsRedirect, say).
 	switch {
 	case isTLSProtocol(proto) && tls == nil:
 		f.Required(p.Child("tls"), "server must have TLS settings for HTTPS/TLS protocols")
-	case strings.EqualFold(proto, "HTTP") && tls != nil:
-		if !tls.GetHttpsRedirect() || hasServerCertificates(tls) {
-			f.Error(p.Child("tls"), field.OmitValueType{}, "server cannot have TLS settings for plain text HTTP ports (only httpsRedirect)")
+	case tls == nil || isTLSProtocol(proto) || !gatewayProtocols[strings.ToUpper(proto)]:
+	case isHTTPProtocol(proto):
+		passthrough := tls.GetMode() == networking.ServerTLSSettings_PASSTHROUGH || tls.GetMode() == networking.ServerTLSSettings_AUTO_PASSTHROUGH
+		if !passthrough || tls.GetCaCertificates() != "" || tls.GetPrivateKey() != "" || tls.GetServerCertificate() != "" {
+			f.Error(p.Child("tls"), field.OmitValueType{}, fmt.Sprintf("server cannot have TLS settings for plain text HTTP ports "+
+				"(protocol %s: only mode PASSTHROUGH or AUTO_PASSTHROUGH without certificates, as with httpsRedirect)", proto))
 		}
-	case tls != nil && !isTLSProtocol(proto) && !strings.EqualFold(proto, "HTTP") && proto != "":
+	default:
 		f.Error(p.Child("tls"), field.OmitValueType{}, fmt.Sprintf("server cannot have TLS settings for non HTTPS/TLS port protocol %s", proto))
 	}
 	if tls != nil {

@@ -346,6 +346,48 @@ func TestGateway(t *testing.T) {
   - port: {number: 0, name: uds, protocol: HTTP}
     bind: unix:///var/run/gw.sock
     hosts: ["*"]`},
+		// Istio's validateServerBind and ValidateUnixAddress.
+		{name: "uds bind abstract socket", doc: `
+  servers:
+  - port: {number: 0, name: uds, protocol: HTTP}
+    bind: unix://@gw
+    hosts: ["*"]`},
+		{name: "uds bind checks", doc: `
+  servers:
+  - port: {number: 8, name: uds, protocol: HTTP}
+    bind: unix:///var/gw.sock
+    hosts: ["*"]
+  - port: {number: 0, name: dir, protocol: HTTP}
+    bind: unix:///var/
+    hosts: ["*"]`, wantErr: []string{"spec.servers[0].port.number: Invalid value: 8: port number must be 0 for unix domain socket",
+			"spec.servers[1].bind: Invalid value: \"unix:///var/\": UDS may not be a dir"}},
+		// Istio's validateServer: an HTTP-family server may carry a
+		// passthrough TLS block (the default mode) without certificates.
+		{name: "plain-text http family with passthrough tls", doc: `
+  servers:
+  - port: {number: 80, name: http2, protocol: HTTP2}
+    hosts: ["*"]
+    tls: {httpsRedirect: true}
+  - port: {number: 81, name: grpc, protocol: GRPC}
+    hosts: ["*"]
+    tls: {httpsRedirect: true}
+  - port: {number: 82, name: http, protocol: HTTP}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 83, name: http-auto, protocol: HTTP}
+    hosts: ["*"]
+    tls: {mode: AUTO_PASSTHROUGH}`},
+		{name: "plain-text http family with terminating tls", doc: `
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, httpsRedirect: true, credentialName: x}
+  - port: {number: 81, name: http2, protocol: HTTP2}
+    hosts: ["*"]
+    tls: {httpsRedirect: true, serverCertificate: /a}`, wantErr: []string{
+			"spec.servers[0].tls: Invalid value: server cannot have TLS settings for plain text HTTP ports (protocol HTTP",
+			"spec.servers[1].tls: Invalid value: server cannot have TLS settings for plain text HTTP ports (protocol HTTP2"},
+			wantWarn: []string{"spec.servers[1].tls.mode: PASSTHROUGH mode does not use certificates"}},
 		{name: "tls on tcp", doc: `
   servers:
   - port: {number: 31400, name: tcp, protocol: TCP}

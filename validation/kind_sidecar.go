@@ -119,14 +119,11 @@ func scPort(p *field.Path, port *networking.SidecarPort, f *Findings) {
 	khProtocol(p.Child("protocol"), port.GetProtocol(), f)
 }
 
-// scDefaultEndpoint: unix://<absolute path> or host:port with a loopback or
+// scDefaultEndpoint: unix://<absolute path or @abstract> or host:port with a loopback or
 // unspecified host (the application inside the pod).
 func scDefaultEndpoint(p *field.Path, de string, f *Findings) {
 	if strings.HasPrefix(de, khUnixPrefix) {
-		path := strings.TrimPrefix(de, khUnixPrefix)
-		if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") {
-			f.Error(p, de, "sidecar: defaultEndpoint unix:// must be an absolute path to a socket file")
-		}
+		khUnixAddress(p, de, f) // Istio's ValidateUnixAddress: an abstract socket (@name) too
 		return
 	}
 	host, port, err := net.SplitHostPort(de)
@@ -181,8 +178,10 @@ func scEgressPort(p *field.Path, eg *networking.IstioEgressListener, udsBinds, i
 	bind := eg.GetBind()
 	if port.GetNumber() == 0 {
 		// Port 0 means a Unix domain socket listener.
-		if !strings.HasPrefix(bind, khUnixPrefix) || !strings.HasPrefix(strings.TrimPrefix(bind, khUnixPrefix), "/") {
-			f.Error(p.Child("bind"), bind, "sidecar: egress listener with port 0 must bind to a unix:///absolute/path socket")
+		if !strings.HasPrefix(bind, khUnixPrefix) {
+			f.Error(p.Child("bind"), bind, "sidecar: ports with 0 value must have a unix domain socket bind address")
+		} else {
+			khUnixAddress(p.Child("bind"), bind, f)
 		}
 		if m := eg.GetCaptureMode(); m != networking.CaptureMode_DEFAULT && m != networking.CaptureMode_NONE {
 			f.Error(p.Child("captureMode"), m.String(), "sidecar: unix domain socket listeners support only captureMode DEFAULT or NONE")
@@ -198,7 +197,8 @@ func scEgressPort(p *field.Path, eg *networking.IstioEgressListener, udsBinds, i
 	if bind != "" && !isIP(bind) {
 		f.Error(p.Child("bind"), bind, "sidecar: egress bind must be an IP address (or unix:// with port 0)")
 	}
-	key := bind + "|" + strconv.FormatUint(uint64(port.GetNumber()), 10)
+	// Unique by number, whatever the bind (Istio's ValidateSidecar).
+	key := strconv.FormatUint(uint64(port.GetNumber()), 10)
 	if j, dup := ipPorts[key]; dup {
 		f.Error(pp.Child("number"), int64(port.GetNumber()), fmt.Sprintf("sidecar: ports on IP bound listeners must be unique (also used by egress[%d])", j))
 	} else {

@@ -82,14 +82,25 @@ func TestValidateSidecar(t *testing.T) {
 		}},
 			errs: []string{"spec.egress[0]: Invalid value: sidecar: the egress listener with empty port should be the last listener",
 				"spec.egress[1]: Required value", "spec.egress[2].port.targetPort", `spec.egress[2].bind: Invalid value: "bad"`,
-				`spec.egress[2].hosts[0]: Invalid value: "noslash"`, `spec.egress[3].hosts[0]: Invalid value: "ns/shortname": short names (non FQDN) are not allowed`,
+				`spec.egress[2].hosts[0]: Invalid value: "noslash"`, "spec.egress[3].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique",
+				`spec.egress[3].hosts[0]: Invalid value: "ns/shortname": short names (non FQDN) are not allowed`,
 				"spec.egress[4]: Invalid value: sidecar: only one egress listener without a port (catch-all) is allowed"}},
 		{name: "duplicate egress ports", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
 			{Port: &networking.SidecarPort{Number: 80}, Hosts: []string{"*/*"}},
 			{Port: &networking.SidecarPort{Number: 80}, Hosts: []string{"*/*"}},
 			{Port: &networking.SidecarPort{Number: 80}, Bind: "10.0.0.1", Hosts: []string{"*/*"}},
 		}},
-			errs: []string{"spec.egress[1].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique (also used by egress[0])"}},
+			// By number whatever the bind, as Istio's ValidateSidecar keys them.
+			errs: []string{"spec.egress[1].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique (also used by egress[0])",
+				"spec.egress[2].port.number: Invalid value: 80: sidecar: ports on IP bound listeners must be unique (also used by egress[0])"}},
+		// Istio's ValidateUnixAddress: abstract sockets (@name) too; never a directory.
+		{name: "UDS abstract and directory", spec: &networking.Sidecar{
+			Ingress: []*networking.IstioIngressListener{{Port: httpPort, DefaultEndpoint: "unix://@app"}},
+			Egress: []*networking.IstioEgressListener{
+				{Port: &networking.SidecarPort{Number: 0}, Bind: "unix://@egress", Hosts: []string{"*/*"}},
+				{Port: &networking.SidecarPort{Number: 0}, Bind: "unix:///dir/", Hosts: []string{"*/*"}},
+			}},
+			errs: []string{"spec.egress[1].bind: Invalid value: \"unix:///dir/\": UDS may not be a dir"}},
 		{name: "UDS egress", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
 			{Port: &networking.SidecarPort{Number: 0}, Bind: "unix:///var/run/a.sock", Hosts: []string{"*/*"}},
 			{Port: &networking.SidecarPort{Number: 0}, Bind: "unix:///var/run/a.sock", Hosts: []string{"*/*"}},
