@@ -63,7 +63,7 @@ type store struct {
 	bundle []byte
 	pool   *x509.CertPool
 	// pending: a pair set while its certificate was not yet valid and the
-	// served one was; it replaces the served pair at its NotBefore (promote).
+	// served one was; current serves it from its NotBefore on.
 	pending *servedPair
 }
 
