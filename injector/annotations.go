@@ -139,7 +139,7 @@ type Annotations struct {
 	AgentLogLevel     Optional[string]
 	// BootstrapOverride names the ConfigMap of a custom Envoy bootstrap.
 	BootstrapOverride Optional[string]
-	CapNetBindService bool
+	CapNetBindService Optional[string] // as written: only "true" turns it on (Istio's template); see params.netBindService
 	// UserVolumes and UserVolumeMounts are read by the sidecar template only
 	// (the others do not parse them).
 	UserVolumes      []corev1.Volume
@@ -220,15 +220,14 @@ func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	a.Resources = ap.resources()
 	a.ScrapeTargets = get(ap, AnnotationPromScrapeTargets, parseScrapeTargets).Value
 
-	a.NativeSidecar = ap.lenientBool(a, AnnotationNativeSidecar, "not true or false", func(s string) (bool, error) {
-		switch strings.ToLower(s) {
-		case "true":
-			return true, nil
-		case "false":
-			return false, nil
+	// Istio's sidecar template: `ne (annotation | default .NativeSidecars)
+	// "false"`: empty is the default, exactly "false" is off, anything else on.
+	if v := annos[AnnotationNativeSidecar]; v != "" {
+		a.NativeSidecar = some(v != "false")
+		if v != "false" && v != "true" {
+			a.Warnings = append(a.Warnings, fmt.Sprintf("annotation %s %q is not \"false\": native sidecar (as Istio's template reads it)", AnnotationNativeSidecar, v))
 		}
-		return false, errors.New("not true or false")
-	})
+	}
 	a.RewriteAppHTTPProbers = ap.lenientBool(a, AnnotationRewriteProbes, "not a boolean", strconv.ParseBool)
 	if img := get(ap, AnnotationProxyImage, verbatim); strings.Contains(img.Value, "/") {
 		a.ProxyImage = img
@@ -238,7 +237,7 @@ func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	a.ComponentLogLevel = get(ap, AnnotationComponentLog, verbatim)
 	a.AgentLogLevel = get(ap, AnnotationAgentLogLevel, verbatim)
 	a.BootstrapOverride = get(ap, AnnotationBootstrapOverride, verbatim)
-	a.CapNetBindService = strings.EqualFold(annos[AnnotationCapNetBind], "true")
+	a.CapNetBindService = get(ap, AnnotationCapNetBind, verbatim)
 	if a.Template == TemplateSidecar {
 		a.UserVolumes = get(ap, AnnotationUserVolume, func(s string) ([]corev1.Volume, error) {
 			return parseNamedList(s, func(v *corev1.Volume) *string { return &v.Name })

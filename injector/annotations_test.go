@@ -138,7 +138,7 @@ func TestParseAnnotationsTypedValues(t *testing.T) {
 		AnnotationStatusPort:        " 15021 ",
 		AnnotationReadinessPeriod:   "7",
 		AnnotationMergeMetrics:      "false",
-		AnnotationNativeSidecar:     "TRUE",
+		AnnotationNativeSidecar:     "true",
 		AnnotationRewriteProbes:     "0",
 		AnnotationProxyImage:        "proxyv2", // no "/": not an image name, ignored (Istio's template)
 		AnnotationProxyImageType:    "distroless",
@@ -169,7 +169,7 @@ func TestParseAnnotationsTypedValues(t *testing.T) {
 	check("RewriteAppHTTPProbers", a.RewriteAppHTTPProbers, some(false))
 	check("ProxyImage.Set", a.ProxyImage.Set, false)
 	check("ProxyImageType", a.ProxyImageType, some("distroless"))
-	check("CapNetBindService", a.CapNetBindService, true)
+	check("CapNetBindService", a.CapNetBindService, some("True")) // as written; only "true" turns it on (params.netBindService)
 	check("BootstrapOverride", a.BootstrapOverride, some("my-bootstrap"))
 	check("ProxyConfig.Concurrency", a.ProxyConfig.GetConcurrency().GetValue(), int32(3))
 	if a.Resources == nil || !a.Resources.Requests.Cpu().Equal(resource.MustParse("100m")) ||
@@ -195,8 +195,12 @@ func TestParseAnnotationsLenient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.NativeSidecar.Set || a.RewriteAppHTTPProbers.Set {
-		t.Errorf("invalid values were kept: %+v %+v", a.NativeSidecar, a.RewriteAppHTTPProbers)
+	if a.RewriteAppHTTPProbers.Set {
+		t.Errorf("invalid value was kept: %+v", a.RewriteAppHTTPProbers)
+	}
+	// Istio's template turns native sidecars on for any value but "false".
+	if a.NativeSidecar != some(true) {
+		t.Errorf("nativeSidecar %q: %+v, want native", "sometimes", a.NativeSidecar)
 	}
 	all := strings.Join(a.Warnings, "\n")
 	for _, want := range []string{AnnotationNativeSidecar + ` "sometimes"`, AnnotationRewriteProbes + ` "perhaps"`} {

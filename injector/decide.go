@@ -2,7 +2,6 @@ package injector
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -49,7 +48,7 @@ func Decide(pod *corev1.Pod, namespace string, cfg *config.Snapshot) Decision {
 	if !found {
 		value, source = pod.Annotations[AnnotationInject], "annotation"
 	}
-	switch strings.ToLower(value) {
+	switch value { // exactly: Istio's injectRequired neither folds case nor reads YAML booleans
 	case "true":
 		return Decision{Inject: true, Reason: ReasonOptIn}
 	case "false":

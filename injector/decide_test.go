@@ -46,7 +46,9 @@ sidecarInjectorWebhook:
 		{name: "label false", ns: "app", labels: map[string]string{AnnotationInject: "false"}, cfg: def, reason: ReasonOptOut},
 		{name: "annotation false", ns: "app", annos: map[string]string{AnnotationInject: "false"}, cfg: def, reason: ReasonOptOut},
 		{name: "label wins over annotation", ns: "app", labels: map[string]string{AnnotationInject: "true"}, annos: map[string]string{AnnotationInject: "false"}, cfg: disabled, inject: true, reason: ReasonOptIn},
-		{name: "label TRUE case-insensitive", ns: "app", labels: map[string]string{AnnotationInject: "TRUE"}, cfg: disabled, inject: true, reason: ReasonOptIn},
+		// Istio's injectRequired compares exactly: TRUE and False are neither, so the default policy decides.
+		{name: "label TRUE is not true", ns: "app", labels: map[string]string{AnnotationInject: "TRUE"}, cfg: disabled, reason: ReasonPolicyDisabled, warn: true},
+		{name: "label False is not false", ns: "app", labels: map[string]string{AnnotationInject: "False"}, cfg: def, inject: true, reason: ReasonPolicyEnabled, warn: true},
 		{name: "invalid value warns and uses default", ns: "app", annos: map[string]string{AnnotationInject: "maybe"}, cfg: disabled, reason: ReasonPolicyDisabled, warn: true},
 		{name: "never selector", ns: "app", labels: map[string]string{"batch": "true", "mesh": "yes"}, cfg: withSelectors, reason: ReasonNeverInject},
 		{name: "opt-in beats never selector", ns: "app", labels: map[string]string{"batch": "true", AnnotationInject: "true"}, cfg: withSelectors, inject: true, reason: ReasonOptIn},

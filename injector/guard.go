@@ -110,7 +110,7 @@ func (p *params) checkPrivilegedAnnotations() error {
 		}
 		deny(field, "TPROXY runs istio-proxy as root with NET_ADMIN")
 	}
-	if p.annos.CapNetBindService {
+	if p.netBindService() && !p.valuesNetBindService() {
 		deny("annotation "+AnnotationCapNetBind, "it runs istio-proxy as root with NET_BIND_SERVICE")
 	}
 	if p.proxyCfg.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] == "true" && meshPC.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] != "true" {

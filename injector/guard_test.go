@@ -116,6 +116,11 @@ func TestGuardPodOverrides(t *testing.T) {
 			wantErr: []string{"annotation sidecar.istio.io/capNetBindService: it runs istio-proxy as root with NET_BIND_SERVICE"}},
 		{name: "capNetBindService allowed", values: allowPriv, mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "true")}, proxyRootUser: true},
 		{name: "capNetBindService false is harmless", mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "false")}},
+		// Istio's template compares with "true" exactly: True turns nothing on.
+		{name: "capNetBindService True is not true", mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "True")}},
+		{name: "capNetBindService from the values is the operator's", values: "global: {proxy: {capNetBindService: true}}", proxyRootUser: true},
+		{name: "capNetBindService annotation false beats the values", values: "global: {proxy: {capNetBindService: true}}",
+			mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "false")}},
 		{name: "IPTABLES_TRACE_LOGGING via annotation denied", mutate: []func(*corev1.Pod){annos(AnnotationProxyConfig, "proxyMetadata: {IPTABLES_TRACE_LOGGING: 'true'}")},
 			wantErr: []string{"proxyMetadata.IPTABLES_TRACE_LOGGING", "privileged"}},
 

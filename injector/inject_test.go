@@ -320,6 +320,9 @@ func TestNativeSidecarsAuto(t *testing.T) {
 		{name: "values decide over detection", cfg: valuesOff, detected: &yes},
 		{name: "annotation decides over detection", cfg: config.Default(), annotation: "true", detected: &no, wantNative: true},
 		{name: "annotation false, no warning", cfg: config.Default(), annotation: "false", detected: &yes},
+		// Istio's template: `ne (annotation | default .NativeSidecars) "false"`.
+		{name: "annotation FALSE is not false", cfg: config.Default(), annotation: "FALSE", detected: &no, wantNative: true},
+		{name: "annotation yes is native", cfg: valuesOff, annotation: "yes", wantNative: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := loadPod(t, "testdata/golden/plain.in.yaml")

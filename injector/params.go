@@ -179,6 +179,20 @@ func (p *params) resolveNativeSidecar(opts Options) {
 	p.native = native && p.template != TemplateGateway
 }
 
+// netBindService is Istio's template's `eq (annotation .ObjectMeta
+// "sidecar.istio.io/capNetBindService" .Values.global.proxy.capNetBindService)
+// "true"`: the annotation as written when present, else the values' setting.
+func (p *params) netBindService() bool {
+	if a := p.annos.CapNetBindService; a.Set {
+		return a.Value == "true"
+	}
+	return p.valuesNetBindService()
+}
+
+func (p *params) valuesNetBindService() bool {
+	return fmt.Sprint(p.cfg.Values.Global.Proxy.CapNetBindService) == "true"
+}
+
 // resolveIdentity: the owning workload (given, else inferred) and the
 // proxy's UID/GID (the namespace's OpenShift range, else 1337).
 func (p *params) resolveIdentity(pod *corev1.Pod, opts Options) {

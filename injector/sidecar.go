@@ -401,7 +401,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 	}
 	sc := &sb.context
 	tproxy := p.mode == meshv1alpha1.ProxyConfig_TPROXY
-	netBind := p.annos.CapNetBindService
+	netBind := p.netBindService()
 	if tproxy || netBind {
 		if tproxy {
 			sc.Capabilities.Add = append(sc.Capabilities.Add, "NET_ADMIN")

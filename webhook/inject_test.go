@@ -99,7 +99,7 @@ func TestInjectHandler(t *testing.T) {
 	badAnno := testPod(0)
 	badAnno.Annotations = map[string]string{"traffic.sidecar.istio.io/excludeInboundPorts": "x"}
 	warnPod := testPod(0)
-	warnPod.Annotations = map[string]string{"sidecar.istio.io/nativeSidecar": "maybe"}
+	warnPod.Annotations = map[string]string{"sidecar.istio.io/rewriteAppHTTPProbers": "maybe"}
 	cases := []struct {
 		name    string
 		pod     *corev1.Pod
@@ -117,7 +117,7 @@ func TestInjectHandler(t *testing.T) {
 		{name: "update ignored", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Operation = admissionv1.Update }, allowed: true},
 		{name: "invalid annotation denied", pod: badAnno, allowed: false, msg: "traffic.sidecar.istio.io/excludeInboundPorts"},
 		{name: "garbage object", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Object.Raw = []byte(`{"spec":{"containers":"nope"}}`) }, allowed: false, msg: "decoding pod"},
-		{name: "warning for ignored annotation", pod: warnPod, allowed: true, patched: true, warning: "nativeSidecar"},
+		{name: "warning for ignored annotation", pod: warnPod, allowed: true, patched: true, warning: "rewriteAppHTTPProbers"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,26 +70,28 @@ type SdsValues struct {
 
 // ProxyValues mirrors `global.proxy`.
 type ProxyValues struct {
-	Image                           string            `json:"image,omitempty"`
-	AutoInject                      string            `json:"autoInject,omitempty"`
-	ClusterDomain                   string            `json:"clusterDomain,omitempty"`
-	StatusPort                      *int32            `json:"statusPort,omitempty"`
-	LogLevel                        string            `json:"logLevel,omitempty"`
-	ComponentLogLevel               string            `json:"componentLogLevel,omitempty"`
-	Privileged                      bool              `json:"privileged,omitempty"`
-	HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts,omitempty"`
-	IncludeIPRanges                 *string           `json:"includeIPRanges,omitempty"`
-	ExcludeIPRanges                 *string           `json:"excludeIPRanges,omitempty"`
-	IncludeInboundPorts             *string           `json:"includeInboundPorts,omitempty"`
-	ExcludeInboundPorts             *string           `json:"excludeInboundPorts,omitempty"`
-	IncludeOutboundPorts            *string           `json:"includeOutboundPorts,omitempty"`
-	ExcludeOutboundPorts            *string           `json:"excludeOutboundPorts,omitempty"`
-	ReadinessInitialDelaySeconds    *int32            `json:"readinessInitialDelaySeconds,omitempty"`
-	ReadinessPeriodSeconds          *int32            `json:"readinessPeriodSeconds,omitempty"`
-	ReadinessFailureThreshold       *int32            `json:"readinessFailureThreshold,omitempty"`
-	StartupProbe                    StartupProbe      `json:"startupProbe"`
-	Resources                       *ResourceValues   `json:"resources,omitempty"`
-	Lifecycle                       *corev1.Lifecycle `json:"lifecycle,omitempty"`
+	Image                           string `json:"image,omitempty"`
+	AutoInject                      string `json:"autoInject,omitempty"`
+	ClusterDomain                   string `json:"clusterDomain,omitempty"`
+	StatusPort                      *int32 `json:"statusPort,omitempty"`
+	LogLevel                        string `json:"logLevel,omitempty"`
+	ComponentLogLevel               string `json:"componentLogLevel,omitempty"`
+	Privileged                      bool   `json:"privileged,omitempty"`
+	HoldApplicationUntilProxyStarts bool   `json:"holdApplicationUntilProxyStarts,omitempty"`
+	// CapNetBindService: the template compares its printed form with "true".
+	CapNetBindService            any               `json:"capNetBindService,omitempty"`
+	IncludeIPRanges              *string           `json:"includeIPRanges,omitempty"`
+	ExcludeIPRanges              *string           `json:"excludeIPRanges,omitempty"`
+	IncludeInboundPorts          *string           `json:"includeInboundPorts,omitempty"`
+	ExcludeInboundPorts          *string           `json:"excludeInboundPorts,omitempty"`
+	IncludeOutboundPorts         *string           `json:"includeOutboundPorts,omitempty"`
+	ExcludeOutboundPorts         *string           `json:"excludeOutboundPorts,omitempty"`
+	ReadinessInitialDelaySeconds *int32            `json:"readinessInitialDelaySeconds,omitempty"`
+	ReadinessPeriodSeconds       *int32            `json:"readinessPeriodSeconds,omitempty"`
+	ReadinessFailureThreshold    *int32            `json:"readinessFailureThreshold,omitempty"`
+	StartupProbe                 StartupProbe      `json:"startupProbe"`
+	Resources                    *ResourceValues   `json:"resources,omitempty"`
+	Lifecycle                    *corev1.Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // StartupProbe mirrors `global.proxy.startupProbe`.
