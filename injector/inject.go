@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/meshguard/meshguard/injector/config"
 )
@@ -296,7 +298,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	}
 	// Volumes and pull secrets: template items first (strategic merge), as in Istio's
 	// pkg/kube/inject/webhook.go.
-	pod.Spec.Volumes = mergeByName(vols, pod.Spec.Volumes, func(v corev1.Volume) string { return v.Name })
+	if pod.Spec.Volumes, err = mergeVolumes(vols, pod.Spec.Volumes); err != nil {
+		return err
+	}
 	if len(v.Global.ImagePullSecrets) > 0 {
 		secrets := make([]corev1.LocalObjectReference, 0, len(v.Global.ImagePullSecrets))
 		for _, s := range v.Global.ImagePullSecrets {
@@ -332,26 +336,126 @@ func (p *params) override(injected *corev1.Container, o corev1.Container) (*core
 // dropNamed removes, in place, the items whose name is in names; nil when
 // none remain (the stripped pod must equal the user's, which had none).
 func dropNamed[T any](items []T, names []string, name func(T) string) []T {
-	items = slices.DeleteFunc(items, func(it T) bool { return slices.Contains(names, name(it)) })
+	in := nameSetOf(names, func(s string) string { return s })
+	items = slices.DeleteFunc(items, func(it T) bool { return in.has(name(it)) })
 	if len(items) == 0 {
 		return nil
 	}
 	return items
 }
 
+// nameSet tells whether a name is among items'. A template's short list is
+// searched linearly; a long one (a status or userVolume annotation can list
+// thousands) through a map, so hostile pods cost linear time.
+type nameSet[T any] struct {
+	items []T
+	name  func(T) string
+	set   map[string]struct{} // long lists only
+}
+
+func nameSetOf[T any](items []T, name func(T) string) nameSet[T] {
+	s := nameSet[T]{items: items, name: name}
+	if len(items) > 16 {
+		s.set = make(map[string]struct{}, len(items))
+		for _, it := range items {
+			s.set[name(it)] = struct{}{}
+		}
+	}
+	return s
+}
+
+func (s nameSet[T]) has(n string) bool {
+	if s.set != nil {
+		_, ok := s.set[n]
+		return ok
+	}
+	for _, it := range s.items {
+		if s.name(it) == n {
+			return true
+		}
+	}
+	return false
+}
+
 // mergeByName returns tmpl followed by the items of existing not named in
-// tmpl. tmpl is a template's short list: a linear search beats a map. tmpl
-// must be the caller's own: its spare capacity, if enough, holds the result.
+// tmpl. tmpl must be the caller's own: its spare capacity, if enough, holds
+// the result.
 func mergeByName[T any](tmpl, existing []T, name func(T) string) []T {
 	out := tmpl
 	if cap(tmpl)-len(tmpl) < len(existing) {
 		out = make([]T, 0, len(tmpl)+len(existing))
 		out = append(out, tmpl...)
 	}
+	inTmpl := nameSetOf(tmpl, name)
 	for _, e := range existing {
-		n := name(e)
-		if !slices.ContainsFunc(tmpl, func(t T) bool { return name(t) == n }) {
+		if !inTmpl.has(name(e)) {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// mergeVolumes is mergeByName for volumes, where a pod volume named as an
+// injected one is merged into it as Istio's strategic merge of the template
+// does (pkg/kube/inject/webhook.go applyOverlayYAML): the same kind of source
+// merges field by field; two kinds make a volume with two sources, which the
+// API server rejects, so the pod is denied here, naming the volume, instead
+// of the pod's volume being replaced unseen (a PersistentVolumeClaim by an
+// emptyDir).
+func mergeVolumes(tmpl, existing []corev1.Volume) ([]corev1.Volume, error) {
+	inTmpl := nameSetOf(tmpl, volumeName)
+	for _, e := range existing {
+		if !inTmpl.has(e.Name) {
+			continue
+		}
+		i := slices.IndexFunc(tmpl, func(t corev1.Volume) bool { return t.Name == e.Name })
+		merged, err := mergeVolume(e, tmpl[i])
+		if err != nil {
+			return nil, err
+		}
+		tmpl[i] = merged
+	}
+	return mergeByName(tmpl, existing, volumeName), nil
+}
+
+func volumeName(v corev1.Volume) string { return v.Name }
+
+func mergeVolume(pod, injected corev1.Volume) (corev1.Volume, error) {
+	if reflect.DeepEqual(pod, injected) {
+		return injected, nil
+	}
+	base, err := json.Marshal(pod)
+	if err != nil {
+		return injected, fmt.Errorf("spec.volumes[%s]: %w", pod.Name, err)
+	}
+	patch, err := json.Marshal(injected)
+	if err != nil {
+		return injected, fmt.Errorf("spec.volumes[%s]: %w", pod.Name, err)
+	}
+	out, err := strategicpatch.StrategicMergePatch(base, patch, corev1.Volume{})
+	if err != nil {
+		return injected, fmt.Errorf("spec.volumes[%s]: merging the injected volume of that name: %w", pod.Name, err)
+	}
+	var merged corev1.Volume
+	if err := json.Unmarshal(out, &merged); err != nil {
+		return injected, fmt.Errorf("spec.volumes[%s]: %w", pod.Name, err)
+	}
+	if kinds := volumeSourceKinds(merged.VolumeSource); len(kinds) > 1 {
+		return injected, fmt.Errorf("spec.volumes[%s]: the pod's volume of that name and the injected one have different sources "+
+			"(%s): Istio's injector merges them into a volume the API server rejects; rename the pod's volume",
+			pod.Name, strings.Join(kinds, ", "))
+	}
+	return merged, nil
+}
+
+// volumeSourceKinds lists the source fields a volume sets (JSON names).
+func volumeSourceKinds(vs corev1.VolumeSource) []string {
+	var out []string
+	v, t := reflect.ValueOf(vs), reflect.TypeOf(vs)
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			out = append(out, name)
 		}
 	}
 	return out

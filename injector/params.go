@@ -190,7 +190,14 @@ func (p *params) netBindService() bool {
 }
 
 func (p *params) valuesNetBindService() bool {
-	return fmt.Sprint(p.cfg.Values.Global.Proxy.CapNetBindService) == "true"
+	switch v := p.cfg.Values.Global.Proxy.CapNetBindService.(type) {
+	case nil: // unset: the usual case, without printing
+		return false
+	case bool:
+		return v
+	default:
+		return fmt.Sprint(v) == "true"
+	}
 }
 
 // resolveIdentity: the owning workload (given, else inferred) and the
