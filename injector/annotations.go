@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/validation"
 )
 
 // Annotation and label keys read or written by injection (Istio's pkg/kube/inject and
@@ -159,6 +160,26 @@ func (ap *annotationParser) bad(key string, err error) {
 	ap.errs = append(ap.errs, fieldErr("annotation "+key, err))
 }
 
+// parseProxyConfigAnnotation parses proxy.istio.io/config and checks it as
+// Istio's pkg/kube/inject/validate.go validateProxyConfig does: applied onto
+// Istio's default ProxyConfig (not the mesh's), the result must pass
+// ValidateMeshConfigProxyConfig (validation.MeshProxyConfig). The value kept
+// is the annotation's own fields, which apply over the mesh's defaults.
+func parseProxyConfigAnnotation(s string) (*meshv1alpha1.ProxyConfig, error) {
+	own, err := config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
+	if err != nil {
+		return nil, err
+	}
+	onDefaults, err := config.ParseProxyConfig(config.DefaultProxyConfig(), s)
+	if err != nil {
+		return nil, err
+	}
+	if errs := validation.MeshProxyConfig(onDefaults); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	return own, nil
+}
+
 // get returns the annotation's value, parsed by parse; a parse error names
 // the annotation and leaves it unset.
 func get[T any](ap *annotationParser, key string, parse func(string) (T, error)) Optional[T] {
@@ -191,9 +212,7 @@ func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	if t := get(ap, AnnotationInjectTemplates, parseTemplates); t.Set {
 		a.Template = t.Value
 	}
-	a.ProxyConfig = get(ap, AnnotationProxyConfig, func(s string) (*meshv1alpha1.ProxyConfig, error) {
-		return config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
-	}).Value
+	a.ProxyConfig = get(ap, AnnotationProxyConfig, parseProxyConfigAnnotation).Value
 	a.InterceptionMode = get(ap, AnnotationInterceptionMode, parseInterceptionMode)
 	a.StatusPort = get(ap, AnnotationStatusPort, func(s string) (int32, error) { return parsePort(s, true) })
 	a.ReadinessInitialDelaySeconds = get(ap, AnnotationReadinessDelay, parseProbeInt)

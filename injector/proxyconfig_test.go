@@ -195,3 +195,39 @@ func TestProxyConfigResourceGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyConfigAnnotationValidated: proxy.istio.io/config applied onto
+// Istio's default ProxyConfig must pass ValidateMeshConfigProxyConfig, or the
+// pod is denied naming the annotation and the field (Istio's
+// pkg/kube/inject/validate.go validateProxyConfig); valid ones inject.
+func TestProxyConfigAnnotationValidated(t *testing.T) {
+	for _, tc := range []struct{ value, wantErr string }{
+		{"concurrency: 3", ""},
+		{"holdApplicationUntilProxyStarts: true\ndrainDuration: 5s", ""},
+		{"discoveryAddress: istiod.istio-system.svc:15012", ""},
+		{"tracing: {zipkin: {address: $(HOST_IP):9411}}", ""},
+		{"statusPort: 0", "statusPort: Invalid value: 0: port number 0 must be in the range 1..65535"},
+		{"statusPort: 70000", "statusPort"},
+		{"proxyAdminPort: 0", "proxyAdminPort"},
+		{"discoveryAddress: no-port-here", "discoveryAddress"},
+		{`discoveryAddress: ""`, "discoveryAddress: Required value"},
+		{"discoveryAddress: bad_host:15012", `"bad_host" is not a valid hostname or an IP address`},
+		{"drainDuration: 0s", "drainDuration"},
+		{"drainDuration: 1500ms", "drain time only supports durations to seconds precision"},
+		{`configPath: ""`, "configPath: Required value"},
+		{`binaryPath: ""`, "binaryPath: Required value"},
+		{"statsdUdpAddress: bad", "statsdUdpAddress"},
+		{"tracing: {lightstep: {address: 'ls:8080'}}", "tracing.lightstep.accessToken: Required value"},
+		{"privateKeyProvider: {cryptomb: {}}", "privateKeyProvider.cryptomb.pollDelay: Required value"},
+	} {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Annotations = map[string]string{AnnotationProxyConfig: tc.value}
+		_, err := Inject(pod, "app", config.Default(), Options{})
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "annotation "+AnnotationProxyConfig) || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%q: err = %v, want the annotation denied with %q", tc.value, err, tc.wantErr)
+		}
+	}
+}

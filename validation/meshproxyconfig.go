@@ -1,0 +1,159 @@
+package validation
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// MeshProxyConfig checks a mesh ProxyConfig (a MeshConfig's defaultConfig, or
+// the proxy.istio.io/config annotation applied onto Istio's defaults) as
+// Istio's ValidateMeshConfigProxyConfig does
+// (pkg/config/validation/agent/validation.go); the injector denies a pod
+// whose annotation fails it, as Istio's pkg/kube/inject/validate.go
+// validateProxyConfig does. Paths are relative to the ProxyConfig.
+func MeshProxyConfig(pc *meshv1alpha1.ProxyConfig) field.ErrorList {
+	var f Findings
+	root := func(name string) *field.Path { return field.NewPath(name) }
+	if pc.GetConfigPath() == "" {
+		f.Required(root("configPath"), "config path must be set")
+	}
+	if pc.GetBinaryPath() == "" {
+		f.Required(root("binaryPath"), "binary path must be set")
+	}
+	switch n := pc.GetClusterName().(type) {
+	case *meshv1alpha1.ProxyConfig_ServiceCluster:
+		if n.ServiceCluster == "" {
+			f.Required(root("serviceCluster"), "service cluster must be specified")
+		}
+	case *meshv1alpha1.ProxyConfig_TracingServiceName_:
+	default:
+		f.Required(root("serviceCluster"), "oneof service cluster or tracing service name must be specified")
+	}
+	validateDrainDuration(root("drainDuration"), pc.GetDrainDuration(), &f)
+	if a := pc.GetDiscoveryAddress(); a == "" {
+		f.Required(root("discoveryAddress"), "discovery address must be set to the proxy discovery service")
+	} else {
+		validateProxyAddress(root("discoveryAddress"), a, &f)
+	}
+	tr := pc.GetTracing()
+	tp := root("tracing")
+	if ls := tr.GetLightstep(); ls != nil {
+		if ls.GetAddress() == "" {
+			f.Required(tp.Child("lightstep", "address"), "address is required")
+		}
+		validateProxyAddress(tp.Child("lightstep", "address"), ls.GetAddress(), &f)
+		if ls.GetAccessToken() == "" {
+			f.Required(tp.Child("lightstep", "accessToken"), "access token is required")
+		}
+	}
+	if z := tr.GetZipkin(); z != nil {
+		validateProxyAddress(tp.Child("zipkin", "address"), strings.Replace(z.GetAddress(), "$(HOST_IP)", "127.0.0.1", 1), &f)
+	}
+	if d := tr.GetDatadog(); d != nil {
+		validateProxyAddress(tp.Child("datadog", "address"), strings.Replace(d.GetAddress(), "$(HOST_IP)", "127.0.0.1", 1), &f)
+	}
+	validateClientTLS(tp.Child("tlsSettings"), tr.GetTlsSettings(), "", &f)
+	for name, tag := range tr.GetCustomTags() {
+		if tag == nil {
+			f.Required(tp.Child("customTags").Key(name), "encountered nil value for custom tag")
+		}
+	}
+	if a := pc.GetStatsdUdpAddress(); a != "" {
+		validateProxyAddress(root("statsdUdpAddress"), a, &f)
+	}
+	if a := pc.GetEnvoyMetricsServiceAddress(); a != "" { //nolint:staticcheck // deprecated, still validated by Istio
+		validateProxyAddress(root("envoyMetricsServiceAddress"), a, &f)
+	}
+	if a := pc.GetEnvoyMetricsService().GetAddress(); a != "" {
+		validateProxyAddress(root("envoyMetricsService").Child("address"), a, &f)
+	}
+	if a := pc.GetEnvoyAccessLogService().GetAddress(); a != "" {
+		validateProxyAddress(root("envoyAccessLogService").Child("address"), a, &f)
+	}
+	validateProxyPort(root("proxyAdminPort"), pc.GetProxyAdminPort(), &f)
+	if p := pc.GetControlPlaneAuthPolicy(); p != meshv1alpha1.AuthenticationPolicy_NONE && p != meshv1alpha1.AuthenticationPolicy_MUTUAL_TLS {
+		f.Error(root("controlPlaneAuthPolicy"), p.String(), "unrecognized control plane auth policy")
+	}
+	validateProxyPort(root("statusPort"), pc.GetStatusPort(), &f)
+	if pkp := pc.GetPrivateKeyProvider(); pkp != nil {
+		validatePrivateKeyProvider(root("privateKeyProvider"), pkp, &f)
+	}
+	return f.Errors
+}
+
+// validateDrainDuration is Istio's ValidateDrainDuration: a duration of at
+// least 1ms, in whole seconds.
+func validateDrainDuration(p *field.Path, d *durationpb.Duration, f *Findings) {
+	if d == nil || d.AsDuration() < time.Millisecond {
+		f.Error(p, d.AsDuration().String(), "invalid drain duration: duration must be greater than 1ms")
+		return
+	}
+	before := len(f.Errors)
+	validateDuration(p, d, f)
+	if len(f.Errors) == before && d.AsDuration()%time.Second != 0 {
+		f.Error(p, d.AsDuration().String(), "drain time only supports durations to seconds precision")
+	}
+}
+
+// validateProxyAddress is Istio's ValidateProxyAddress: host:port, the host
+// a domain name or an IP address, the port 1..65535.
+func validateProxyAddress(p *field.Path, addr string, f *Findings) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		f.Error(p, addr, fmt.Sprintf("unable to split %q: %v", addr, err))
+		return
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		f.Error(p, addr, fmt.Sprintf("port (%s) is not a number", port))
+		return
+	}
+	if n < 1 || n > 65535 {
+		f.Error(p, addr, fmt.Sprintf("port number %d must be in the range 1..65535", n))
+		return
+	}
+	if domainProblem(host, false) != "" && !isIP(host) {
+		f.Error(p, addr, fmt.Sprintf("%q is not a valid hostname or an IP address", host))
+	}
+}
+
+func validateProxyPort(p *field.Path, port int32, f *Findings) {
+	if port < 1 || port > 65535 {
+		f.Error(p, int64(port), fmt.Sprintf("port number %d must be in the range 1..65535", port))
+	}
+}
+
+// validatePrivateKeyProvider is Istio's: a known provider with a non-zero pollDelay.
+func validatePrivateKeyProvider(p *field.Path, pkp *meshv1alpha1.PrivateKeyProvider, f *Findings) {
+	var poll *durationpb.Duration
+	switch pkp.GetProvider().(type) {
+	case *meshv1alpha1.PrivateKeyProvider_Cryptomb:
+		if pkp.GetCryptomb() == nil {
+			f.Required(p.Child("cryptomb"), "cryptomb configuration is required")
+			return
+		}
+		p, poll = p.Child("cryptomb"), pkp.GetCryptomb().GetPollDelay()
+	case *meshv1alpha1.PrivateKeyProvider_Qat:
+		if pkp.GetQat() == nil {
+			f.Required(p.Child("qat"), "qat configuration is required")
+			return
+		}
+		p, poll = p.Child("qat"), pkp.GetQat().GetPollDelay()
+	default:
+		f.Required(p, "private key provider configuration is required: cryptomb or qat")
+		return
+	}
+	switch {
+	case poll == nil:
+		f.Required(p.Child("pollDelay"), "pollDelay is required")
+	case poll.GetSeconds() == 0 && poll.GetNanos() == 0:
+		f.Error(p.Child("pollDelay"), "0s", "pollDelay must be non zero")
+	}
+}
