@@ -163,13 +163,12 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		return h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
 	}
 	debug := h.Log.V(1).Enabled()
-	proxyEnv, err := proxyEnvFromPath(pathFrom(ctx))
-	if err != nil {
-		result, reason = "denied", "bad_path"
-		return admission.Denied(err.Error())
-	}
+	proxyEnv, pathWarning := proxyEnvFromPath(pathFrom(ctx))
 	cfg := h.Config.Load()
 	d := injector.Decide(pod, ns, cfg)
+	if pathWarning != "" {
+		d.Warnings = append(d.Warnings, pathWarning)
+	}
 	if !d.Inject {
 		result, reason = "skipped", d.Reason
 		if debug {
@@ -360,24 +359,41 @@ func pathFrom(ctx context.Context) string {
 	return p
 }
 
-// proxyEnvFromPath turns /inject/<key>/<value>/... into proxy env vars like
-// Istio's URL-path parameters (pkg/kube/inject/webhook.go): "cluster" → ISTIO_META_CLUSTER_ID,
-// "net" → ISTIO_META_NETWORK, other keys upper-cased; "--slash--" in a value
-// stands for "/".
-func proxyEnvFromPath(path string) (map[string]string, error) {
-	rest := strings.Trim(strings.TrimPrefix(path, InjectPath), "/")
-	if rest == "" {
-		return nil, nil
+// proxyEnvFromPath turns the webhook path's parameters into proxy env vars
+// as Istio's pkg/kube/inject/webhook.go parseInjectEnvs does:
+// /inject/<key>/<value>/... ("--slash--" in a value stands for "/") or the
+// deprecated /inject/:ENV:<key>=<value>:ENV:... (pairs without "=" or with
+// an empty key are skipped); "cluster" is ISTIO_META_CLUSTER_ID, "net"
+// ISTIO_META_NETWORK, other keys are upper-cased and an empty one is
+// skipped. A last key without a value is ignored with the returned warning
+// (Istio logs it): a misconfigured path must not block every pod.
+func proxyEnvFromPath(path string) (env map[string]string, warning string) {
+	if path == "" || path == InjectPath || path == InjectPath+"/" {
+		return nil, "" // the usual path ("": pathFrom's for InjectPath), without splitting it
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts)%2 != 0 {
-		return nil, fmt.Errorf("webhook path %q: parameters must be /<key>/<value> pairs", path)
+	parts := strings.SplitN(strings.TrimSuffix(path, "/"), "/", 3) // "", "inject", the rest
+	if len(parts) < 3 {
+		return nil, ""
 	}
-	env := make(map[string]string, len(parts)/2)
-	for i := 0; i < len(parts); i += 2 {
-		k, v := parts[i], strings.ReplaceAll(parts[i+1], "--slash--", "/")
-		if k == "" {
-			return nil, fmt.Errorf("webhook path %q: empty parameter name", path)
+	var kv []string
+	if pairs, ok := strings.CutPrefix(parts[2], ":ENV:"); ok {
+		for _, pair := range strings.Split(pairs, ":ENV:") {
+			if k, v, found := strings.Cut(pair, "="); found && k != "" {
+				kv = append(kv, k, v)
+			}
+		}
+	} else {
+		kv = strings.Split(parts[2], "/")
+		for i := 1; i < len(kv); i += 2 {
+			kv[i] = strings.ReplaceAll(kv[i], "--slash--", "/")
+		}
+	}
+	env = make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k := kv[i]
+		if i == len(kv)-1 {
+			warning = fmt.Sprintf("webhook path %q: odd number of parameters, the last key %q is ignored", path, k)
+			break
 		}
 		switch k {
 		case "cluster":
@@ -387,7 +403,9 @@ func proxyEnvFromPath(path string) (map[string]string, error) {
 		default:
 			k = strings.ToUpper(k)
 		}
-		env[k] = v
+		if k != "" {
+			env[k] = kv[i+1]
+		}
 	}
-	return env, nil
+	return env, warning
 }

@@ -351,22 +351,30 @@ func TestConfigWatcherConfigMapSwap(t *testing.T) {
 	}
 }
 
+// TestProxyEnvFromPath: the path parameters as Istio's parseInjectEnvs reads
+// them, the deprecated :ENV: form included; a last key without a value is
+// ignored with a warning, not a denial.
 func TestProxyEnvFromPath(t *testing.T) {
 	cases := []struct {
-		path    string
-		want    map[string]string
-		wantErr bool
+		path     string
+		want     map[string]string
+		wantWarn bool
 	}{
+		{path: "", want: nil},
 		{path: "/inject", want: nil},
-		{path: "/inject/", want: nil},
+		{path: "/inject/", want: map[string]string{}},
 		{path: "/inject/cluster/east/net/net1", want: map[string]string{"ISTIO_META_CLUSTER_ID": "east", "ISTIO_META_NETWORK": "net1"}},
 		{path: "/inject/my_var/a--slash--b", want: map[string]string{"MY_VAR": "a/b"}},
-		{path: "/inject/cluster", wantErr: true},
+		{path: "/inject/cluster", want: map[string]string{}, wantWarn: true},
+		{path: "/inject/cluster/east/net", want: map[string]string{"ISTIO_META_CLUSTER_ID": "east"}, wantWarn: true},
+		{path: "/inject//v/net/n1", want: map[string]string{"ISTIO_META_NETWORK": "n1"}},
+		{path: "/inject/:ENV:cluster=east:ENV:net=n1:ENV:root=/a/b:ENV:bad:ENV:=x", want: map[string]string{
+			"ISTIO_META_CLUSTER_ID": "east", "ISTIO_META_NETWORK": "n1", "ROOT": "/a/b"}},
 	}
 	for _, tc := range cases {
-		got, err := proxyEnvFromPath(tc.path)
-		if (err != nil) != tc.wantErr || fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("%s: got %v, %v; want %v (err %v)", tc.path, got, err, tc.want, tc.wantErr)
+		got, warning := proxyEnvFromPath(tc.path)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) || (warning != "") != tc.wantWarn {
+			t.Errorf("%s: got %v, warning %q; want %v (warning %v)", tc.path, got, warning, tc.want, tc.wantWarn)
 		}
 	}
 }
