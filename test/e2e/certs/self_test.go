@@ -121,20 +121,8 @@ func TestSelfMode(t *testing.T) {
 // test waits, so this proves the watch.
 func TestSelfModeWatchesConfigs(t *testing.T) {
 	const ns, cfgName = "mg-self-watch", "certs-e2e-self-watch"
-	cluster.CreateNamespace(t, kube, ns, map[string]string{"certs-e2e": ns})
 	ctx := context.Background()
-	o := certs.Options{
-		Mode: certs.ModeSelf, Namespace: ns, Hosts: []string{"127.0.0.1"},
-		WebhookConfigs: certs.WebhookConfigNames{Validating: []string{cfgName}},
-		CheckInterval:  time.Minute,
-	}
-	var src certs.Source
-	startManager(t, func(mgr manager.Manager) {
-		var err error
-		if src, err = certs.Setup(ctx, mgr, o, testLogger("certs-self-watch")); err != nil {
-			t.Fatal(err)
-		}
-	})
+	src := startSelf(t, cfgName, certs.Options{Namespace: ns, CheckInterval: time.Minute})
 	if err := cluster.Eventually(30*time.Second, func() error { return src.Ready(nil) }); err != nil {
 		t.Fatalf("source never ready: %v", err)
 	}
@@ -176,20 +164,8 @@ func TestSelfModeWatchesConfigs(t *testing.T) {
 // stop trusting what meshguard serves.
 func TestSelfModeCASecretDeleted(t *testing.T) {
 	const ns, cfgName = "mg-self-ca-deleted", "certs-e2e-self-ca-deleted"
-	cluster.CreateNamespace(t, kube, ns, map[string]string{"certs-e2e": ns})
 	ctx := context.Background()
-	o := certs.Options{
-		Mode: certs.ModeSelf, Namespace: ns, Hosts: []string{"127.0.0.1"},
-		WebhookConfigs: certs.WebhookConfigNames{Validating: []string{cfgName}},
-		CheckInterval:  200 * time.Millisecond, PropagationDelay: time.Second,
-	}
-	var src certs.Source
-	startManager(t, func(mgr manager.Manager) {
-		var err error
-		if src, err = certs.Setup(ctx, mgr, o, testLogger("certs-self-ca-deleted")); err != nil {
-			t.Fatal(err)
-		}
-	})
+	src := startSelf(t, cfgName, certs.Options{Namespace: ns, CheckInterval: 200 * time.Millisecond, PropagationDelay: time.Second})
 	vwc := webhookConfig(cfgName, ns, "https://127.0.0.1:1/validate", nil)
 	if err := kube.Client.Create(ctx, vwc); err != nil {
 		t.Fatal(err)
@@ -228,6 +204,23 @@ func TestSelfModeCASecretDeleted(t *testing.T) {
 	if newCA := caSecretCA(t, ns); !pki.SignedByPEM(servedLeaf(src), newCA) {
 		t.Error("the served leaf is not signed by the CA in the re-created CA Secret")
 	}
+}
+
+// startSelf runs self mode for the configuration cfgName in o.Namespace
+// (created here), serving 127.0.0.1.
+func startSelf(t *testing.T, cfgName string, o certs.Options) certs.Source {
+	t.Helper()
+	cluster.CreateNamespace(t, kube, o.Namespace, map[string]string{"certs-e2e": o.Namespace})
+	o.Mode, o.Hosts = certs.ModeSelf, []string{"127.0.0.1"}
+	o.WebhookConfigs = certs.WebhookConfigNames{Validating: []string{cfgName}}
+	var src certs.Source
+	startManager(t, func(mgr manager.Manager) {
+		var err error
+		if src, err = certs.Setup(context.Background(), mgr, o, testLogger(o.Namespace)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return src
 }
 
 func caSecretCA(t *testing.T, ns string) []byte {
