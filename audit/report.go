@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -30,10 +32,21 @@ const (
 	Source = "meshguard"
 )
 
+// MaxReportBytes bounds the results one PolicyReport lists (their
+// approximate JSON size): etcd takes objects up to 1.5 MiB, and a report it
+// refuses would leave the namespace without any.
+const MaxReportBytes = 1 << 20
+
+// OmittedAnnotation, on a PolicyReport, counts the results left out to stay
+// under MaxReportBytes (the summary still counts every one).
+const OmittedAnnotation = "meshguard.io/results-omitted"
+
 // Reports builds the PolicyReport of every namespace with violations: one
 // result per violation (policy: the code, rule: its name, result fail for an
 // Error and warn for a Warning, the object in resources, the field in
 // properties) and the summary counts. now is every result's timestamp.
+// Errors are listed before warnings; results past MaxReportBytes are
+// counted in the summary and in OmittedAnnotation, not listed.
 func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructured {
 	byNS := map[string][]Violation{}
 	for _, v := range vs {
@@ -41,14 +54,23 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 	}
 	out := make(map[string]*unstructured.Unstructured, len(byNS))
 	for ns, nvs := range byNS {
+		slices.SortStableFunc(nvs, func(a, b Violation) int { return cmp.Compare(b.Level, a.Level) })
 		results := make([]any, 0, len(nvs))
 		summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
+		size, omitted := 0, 0
 		for _, v := range nvs {
 			result, severity := "warn", "medium"
 			if v.Level == analysis.Error {
 				result, severity = "fail", "high"
 			}
 			summary[result] = summary[result].(int64) + 1
+			// The result's JSON: its strings and about 400 bytes of keys and fixed values.
+			n := 400 + len(v.Message) + len(v.Rule) + len(v.Field) + len(v.Object.Name) + len(v.Object.Namespace) + len(v.Object.Kind) + len(v.Object.UID)
+			if size+n > MaxReportBytes {
+				omitted++
+				continue
+			}
+			size += n
 			category := "Istio analyzer"
 			switch v.Code {
 			case analysis.OrgRule:
@@ -84,6 +106,9 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 		u.SetNamespace(ns)
 		u.SetName(ReportName)
 		u.SetLabels(map[string]string{ManagedByLabel: managedBy})
+		if omitted > 0 {
+			u.SetAnnotations(map[string]string{OmittedAnnotation: strconv.Itoa(omitted)})
+		}
 		out[ns] = u
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -46,8 +47,12 @@ type Auditor struct {
 	Mapper   meta.RESTMapper
 	Recorder events.EventRecorder
 	// Rules returns the organisation rules in force (nil: none).
-	Rules    func() *orgrules.Rules
-	Interval time.Duration
+	Rules func() *orgrules.Rules
+	// RulesReady, when set, fails until the organisation rules have loaded:
+	// a run then is skipped, leaving the reports as they were, rather than
+	// auditing without the rules (dropping their findings).
+	RulesReady func() error
+	Interval   time.Duration
 	// QPS and Burst rate-limit the audit's own API calls (list pages, report writes).
 	QPS   float32
 	Burst int
@@ -99,6 +104,12 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 			burst = 10
 		}
 		a.limiter = flowcontrol.NewTokenBucketRateLimiter(qps, burst)
+	}
+	if a.RulesReady != nil {
+		if err := a.RulesReady(); err != nil {
+			a.Log.Info("audit run skipped until the organisation rules load", "reason", err.Error())
+			return nil
+		}
 	}
 	start := time.Now()
 	snap, err := a.snapshot(ctx)
@@ -267,8 +278,27 @@ func (a *Auditor) emitEvents(vs []Violation) {
 		regarding.SetNamespace(v.Object.Namespace)
 		regarding.SetName(v.Object.Name)
 		regarding.SetUID(typesUID(v.Object.UID))
-		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", v.Text())
+		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", eventNote(v.Text()))
 	}
+}
+
+// maxEventNote is the API server's limit on an Event's note
+// (events.k8s.io/v1 validation: 1,024 bytes); a longer one is refused, and
+// the Event lost.
+const maxEventNote = 1024
+
+// eventNote shortens s to maxEventNote bytes at a character boundary, ending
+// in "…" when cut (the whole text is in the PolicyReport).
+func eventNote(s string) string {
+	if len(s) <= maxEventNote {
+		return s
+	}
+	const ellipsis = "…"
+	cut := maxEventNote - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // writeReports creates, updates or deletes meshguard's PolicyReport in each

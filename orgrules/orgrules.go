@@ -106,6 +106,9 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 		r.Files = append(r.Files, m.Name)
 		opts = append(opts, rego.Module(m.Name, m.Source))
 	}
+	if err := checkRulesDefined(mods); err != nil {
+		return nil, err
+	}
 	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
 		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true))
 		return rego.New(o...).PrepareForEval(ctx)
@@ -119,6 +122,39 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	}
 	return r, nil
 }
+
+// checkRulesDefined refuses modules that define no deny or warn rule in
+// Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name
+// (violation) would otherwise load and enforce nothing, failing open.
+// Modules of other packages stay allowed: they are the rules' libraries.
+func checkRulesDefined(mods []Module) error {
+	var others []string
+	for _, m := range mods {
+		parsed, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return fmt.Errorf("compiling organisation rules: %w", err)
+		}
+		if pkg := strings.TrimPrefix(parsed.Package.Path.String(), "data."); pkg != Package {
+			others = append(others, fmt.Sprintf("%s (package %s)", m.Name, pkg))
+			continue
+		}
+		for _, rule := range parsed.Rules {
+			if name := rule.Head.Ref()[0].String(); name == "deny" || name == "warn" {
+				return nil
+			}
+		}
+	}
+	msg := fmt.Sprintf("no module defines deny or warn in package %s", Package)
+	if len(others) > 0 {
+		msg += "; modules of other packages: " + strings.Join(others, ", ")
+	}
+	return fmt.Errorf("organisation rules: %s", msg)
+}
+
+// MaxMessages bounds the deny (and the warn) messages one object gets from
+// the rules: a rule that yields thousands (a loop over numbers.range) would
+// otherwise make a denial or a PolicyReport larger than the API server takes.
+const MaxMessages = 100
 
 // Evaluate runs the prepared rules on one object. An evaluation error
 // (a builtin failing, a rule producing a non-string message) is returned:
@@ -178,7 +214,11 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	out = slices.Compact(out)
+	if len(out) > MaxMessages {
+		out = append(out[:MaxMessages-1], fmt.Sprintf("… and %d more %s messages of the organisation rules", len(out)-MaxMessages+1, rule))
+	}
+	return out, nil
 }
 
 // TestResult is one Rego unit test's outcome.
@@ -196,10 +236,19 @@ func readModules(dir string, tests bool) ([]Module, error) {
 		if err != nil {
 			return err
 		}
+		// A mounted ConfigMap keeps each key twice: "k.rego -> ..data/k.rego"
+		// and the real file under "..<timestamp>/": read the link only, or
+		// every module would be compiled twice (conflicting default rules).
+		if strings.HasPrefix(d.Name(), ".") && path != dir {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() || !strings.HasSuffix(path, ".rego") || (!tests && strings.HasSuffix(path, "_test.rego")) {
 			return nil
 		}
-		info, err := d.Info()
+		info, err := os.Stat(path) // the link's target, for a symlinked key
 		if err != nil {
 			return err
 		}

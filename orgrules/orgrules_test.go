@@ -83,6 +83,77 @@ func TestLoadFailsClosed(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesRulesThatEnforceNothing: a misspelt package or Gatekeeper's
+// rule name would load and admit everything (fail open); a library module
+// beside real rules is fine.
+func TestLoadRefusesRulesThatEnforceNothing(t *testing.T) {
+	typo := t.TempDir()
+	write(t, typo, "r.rego", "package meshguard.validaton\ndeny contains \"x\" if true\n")
+	if _, err := Load(t.Context(), typo); err == nil || !strings.Contains(err.Error(), "no module defines deny or warn in package meshguard.validation") ||
+		!strings.Contains(err.Error(), "(package meshguard.validaton)") {
+		t.Errorf("misspelt package: err = %v, want it refused naming the module's package", err)
+	}
+	gk := t.TempDir()
+	write(t, gk, "r.rego", "package meshguard.validation\nviolation contains \"x\" if true\n")
+	if _, err := Load(t.Context(), gk); err == nil {
+		t.Error("rules without deny or warn accepted")
+	}
+	lib := t.TempDir()
+	write(t, lib, "lib.rego", "package lib.names\nbad(n) if startswith(n, \"tmp-\")\n")
+	write(t, lib, "r.rego", "package meshguard.validation\nimport data.lib.names\ndeny contains \"tmp name\" if names.bad(input.object.metadata.name)\n")
+	r, err := Load(t.Context(), lib)
+	if err != nil {
+		t.Fatalf("rules with a library module: %v", err)
+	}
+	v, err := r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{"metadata": map[string]any{"name": "tmp-gw"}}})
+	if err != nil || len(v.Deny) != 1 {
+		t.Errorf("library rule: %+v %v", v, err)
+	}
+}
+
+// TestReadDirMountedConfigMap: a ConfigMap volume holds each key as a link
+// into ..data and as a file under the hidden timestamped directory; each
+// module is read once, so a default rule does not conflict with itself.
+func TestReadDirMountedConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2026_12_05_21_00_00.123")
+	if err := os.Mkdir(ts, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ts, "rules.rego", "package meshguard.validation\ndefault strict := false\ndeny contains \"x\" if strict\n")
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "rules.rego"), filepath.Join(dir, "rules.rego")); err != nil {
+		t.Fatal(err)
+	}
+	mods, err := ReadDir(dir)
+	if err != nil || len(mods) != 1 || filepath.Base(mods[0].Name) != "rules.rego" || filepath.Dir(mods[0].Name) != dir {
+		t.Fatalf("ReadDir = %+v, %v; want the one linked key", mods, err)
+	}
+	if _, err := Load(t.Context(), dir); err != nil {
+		t.Errorf("mounted ConfigMap: %v", err)
+	}
+}
+
+// TestMessagesBounded: a rule yielding thousands of messages gives at most
+// MaxMessages, the last saying how many more there were.
+func TestMessagesBounded(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains sprintf(\"m%05d\", [i]) if some i in numbers.range(1, 3000)\n")
+	r, err := Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Deny) != MaxMessages || !strings.Contains(v.Deny[MaxMessages-1], "and 2901 more deny messages") {
+		t.Errorf("%d messages, last %q; want %d ending with the count of the rest", len(v.Deny), v.Deny[len(v.Deny)-1], MaxMessages)
+	}
+}
+
 func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {

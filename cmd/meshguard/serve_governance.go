@@ -41,11 +41,15 @@ func setupGovernance(mgr manager.Manager, o *serveOptions, sink *eventSink, log 
 	if err != nil {
 		return fmt.Errorf("audit client: %w", err)
 	}
-	return mgr.Add(&audit.Auditor{
+	a := &audit.Auditor{
 		Client: client, Mapper: mgr.GetRESTMapper(), Recorder: mgr.GetEventRecorder("meshguard-audit"),
 		Rules: rules.Current, Interval: o.governance.auditInterval, QPS: o.governance.auditQPS,
 		Domain: o.validation.ClusterDomain, Log: log.WithName("audit"),
-	})
+	}
+	if rules != nil { // configured: no audit without them (their findings would be dropped)
+		a.RulesReady = func() error { return rules.Ready(nil) }
+	}
+	return mgr.Add(a)
 }
 
 // setupOrgRules loads the organisation rules (when a source is configured),
