@@ -66,8 +66,12 @@ func domainProblem(host string, wildcard bool) string {
 			return fmt.Sprintf("label %q is invalid: must consist of alphanumeric characters or '-', and start and end with an alphanumeric character", l)
 		}
 	}
-	// A numeric top-level label means this is an IP address, not a name.
-	if top := labels[len(labels)-1]; len(labels) > 1 && isAllDigits(top) {
+	// A numeric top-level label means this is an IP address, not a name
+	// (Istio's ValidateDNS1123Labels: the last label as written, so "123."
+	// passes; a lone wildcard-capable label is not checked, as in its
+	// ValidateWildcardDomain, but a lone FQDN label is).
+	raw := strings.Split(host, ".")
+	if top := raw[len(raw)-1]; (len(labels) > 1 || !wildcard) && isAllDigits(top) {
 		return fmt.Sprintf("top level domain %q cannot be all-numeric", top)
 	}
 	return ""

@@ -36,7 +36,7 @@ func validateDestinationRule(meta metav1.ObjectMeta, dr *networking.DestinationR
 		} else {
 			seen[s.GetName()] = i
 		}
-		if !isLowerDNSLabel(s.GetName()) {
+		if !isDNSLabel(s.GetName()) { // Istio's validateSubsetName: labels.IsDNS1123Label, upper case allowed
 			f.Error(sp.Child("name"), s.GetName(), "subset name is invalid: must be a DNS-1123 label")
 		}
 		validateLabels(sp.Child("labels"), s.GetLabels(), f)
@@ -262,8 +262,8 @@ func validateLoadBalancer(p *field.Path, lb *networking.LoadBalancerSettings, od
 		if mp := w.GetMinimumPercent(); mp != nil && (mp.GetValue() < 0 || mp.GetValue() > 100) {
 			f.Error(wp.Child("minimumPercent"), mp.GetValue(), "must be in the range 0..100")
 		}
-		if a := w.GetAggression(); a != nil && a.GetValue() <= 0 {
-			f.Error(wp.Child("aggression"), a.GetValue(), "must be greater than 0")
+		if a := w.GetAggression(); a != nil && a.GetValue() < 1 {
+			f.Error(wp.Child("aggression"), a.GetValue(), "aggression should be greater than or equal to 1")
 		}
 	}
 	if lb.GetWarmupDurationSecs() != nil {
@@ -349,11 +349,16 @@ func localitiesOverlap(a, b string) bool {
 	return (strings.HasSuffix(a, "*") && strings.HasPrefix(b, pa)) || (strings.HasSuffix(b, "*") && strings.HasPrefix(a, pb))
 }
 
+// isPrime is Envoy's (source/common/common/utility.cc, which Istio copies):
+// 1 counts as prime.
 func isPrime(n uint64) bool {
-	if n < 2 {
+	if n != 0 && n < 4 {
+		return true
+	}
+	if n&1 == 0 {
 		return false
 	}
-	for d := uint64(2); d*d <= n; d++ {
+	for d := uint64(3); d*d <= n; d += 2 {
 		if n%d == 0 {
 			return false
 		}

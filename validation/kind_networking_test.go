@@ -129,12 +129,29 @@ func TestVirtualService(t *testing.T) {
   hosts: [a]
   http:
   - headers:
-      request: {set: {":path": x, "x-a": "abc%123"}}
+      request: {set: {":path": x, "x-a": "abc%123", host: d}}
       response: {remove: [host]}
     rewrite: {authority: b}
     route:
     - destination: {host: a}
       headers: {request: {set: {host: c}}}`, wantErr: []string{"pseudo-headers other than :authority", "Un-terminated variable expression '%123'", "cannot set Host header", "authority header cannot be set multiple times"}},
+		// Istio's validateAuthorityRewrite counts the route's rewrite and headers only; each
+		// destination may set its own authority; header names need not be tokens
+		// (ValidateHTTPHeaderOperationName); a root route (delegate) conflicts only with
+		// redirect and route (validateHTTPRouteConflict).
+		{name: "authority per destination and non-token header names", doc: `
+  hosts: [a]
+  http:
+  - route:
+    - {destination: {host: a.x.com}, weight: 50, headers: {request: {set: {host: a.x.com}}}}
+    - {destination: {host: b.x.com}, weight: 50, headers: {request: {set: {host: b.x.com}}}}
+    rewrite: {authority: c.x.com}
+    headers: {response: {set: {"x(y)": v}}, request: {add: {"x@y": v}, remove: ["a b"]}}`},
+		{name: "pseudo-header match keys as written", doc: `
+  hosts: [a]
+  http:
+  - match: [{headers: {":METHOD": {exact: GET}}}]
+    route: [{destination: {host: a}}]`, wantErr: []string{`[:METHOD]`}},
 		{name: "retries and timeout", doc: `
   hosts: [a]
   http:

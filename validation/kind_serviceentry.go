@@ -45,7 +45,7 @@ func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f
 	case networking.ServiceEntry_DNS, networking.ServiceEntry_DNS_ROUND_ROBIN:
 		if len(se.GetEndpoints()) == 0 {
 			for i, h := range se.GetHosts() {
-				if strings.Contains(h, "*") {
+				if strings.Contains(h, "*") || domainProblem(h, false) != "" { // Istio: agent.ValidateFQDN
 					f.Error(sp.Child("hosts").Index(i), h, fmt.Sprintf(
 						"hosts must be FQDNs without wildcards when resolution is %s and no endpoints are given", res))
 				}
@@ -60,7 +60,7 @@ func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f
 				f.Error(ip.Child("address"), e.GetAddress(), fmt.Sprintf("endpoint address must be an IP address or an FQDN with resolution %s", res))
 				continue
 			}
-			khWorkloadEntry(ip, e, khEndpointRules{allowFQDN: true, resolution: res.String(), servicePorts: servicePorts}, f)
+			khWorkloadEntry(ip, e, khEndpointRules{allowFQDN: true, dns: true, resolution: res.String(), servicePorts: servicePorts}, f)
 		}
 		if len(se.GetAddresses()) > 0 && len(se.GetHosts()) > 1 {
 			for i, port := range se.GetPorts() {

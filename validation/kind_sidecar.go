@@ -60,7 +60,7 @@ func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 		}
 		d := otp.GetEgressProxy()
 		validateFQDN(pp.Child("host"), d.GetHost(), f)
-		if d.GetSubset() != "" && !isLowerDNSLabel(d.GetSubset()) {
+		if d.GetSubset() != "" && !isDNSLabel(d.GetSubset()) {
 			f.Error(pp.Child("subset"), d.GetSubset(), "subset name must be a DNS-1123 label")
 		}
 		if d.GetPort() == nil {

@@ -87,7 +87,7 @@ func validateVirtualService(meta metav1.ObjectMeta, vs *networking.VirtualServic
 		validateHTTPRoute(rp, r, delegate, gatewayBound, f)
 	}
 	for i, r := range vs.GetTls() {
-		validateTLSRoute(p.Child("tls").Index(i), r, vs.GetHosts(), f)
+		validateTLSRoute(p.Child("tls").Index(i), r, vs.GetHosts(), gatewayBound, f)
 	}
 	for i, r := range vs.GetTcp() {
 		validateTCPRoute(p.Child("tcp").Index(i), r, f)
@@ -102,6 +102,20 @@ func isGatewayBound(gws []string) bool {
 
 var autoSNI = regexp.MustCompile(`^outbound_\.[0-9]+_\._\.(.+)$`)
 
+// gatewayAutoSNI is Istio's ValidateWildcardDomainForVirtualServiceBoundToGateway
+// (agent/validation.go) for an SNI host starting "outbound_", with its loose
+// checks: four "_"-separated parts, "outbound" first, a digit in the port
+// part and a letter in the host part.
+func gatewayAutoSNI(h string) bool {
+	if len(h) > maxDomainLen {
+		return false
+	}
+	parts := strings.Split(h, "_")
+	return len(parts) >= 4 && parts[0] == "outbound" &&
+		strings.ContainsAny(strings.Trim(parts[1], "."), "0123456789") &&
+		strings.IndexFunc(strings.Trim(parts[3], "."), func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0
+}
+
 func isAutoSNI(h string) bool {
 	m := autoSNI.FindStringSubmatch(h)
 	return m != nil && isWildcardDomain(m[1])
@@ -114,7 +128,7 @@ func validateGatewayName(p *field.Path, g string, f *Findings) {
 		return
 	}
 	if ns, name, ok := strings.Cut(g, "/"); ok {
-		if !isLowerDNSLabel(ns) || !isLowerDNSLabel(name) {
+		if !isDNSLabel(ns) || !isDNSLabel(name) {
 			f.Error(p, g, "gateway reference must be <namespace>/<name> with DNS-1123 label parts")
 		}
 		return
@@ -131,7 +145,9 @@ func hostsOverlap(a, b string) bool {
 }
 
 // wildcardCovers reports whether the wildcard host w matches every name h
-// matches: "*" covers everything; "*.foo.com" covers "x.foo.com" and "*.x.foo.com".
+// matches, as Istio's host.Name.Matches/SubsetOf compare them (a suffix test
+// without a length condition): "*" covers everything; "*.foo.com" covers
+// "x.foo.com" and "*.x.foo.com"; "*foo.com" covers "foo.com".
 func wildcardCovers(w, h string) bool {
 	if w == "*" {
 		return true
@@ -143,7 +159,7 @@ func wildcardCovers(w, h string) bool {
 	if rest, ok := strings.CutPrefix(h, "*"); ok {
 		return strings.HasSuffix(rest, suffix)
 	}
-	return len(h) > len(suffix) && strings.HasSuffix(h, suffix)
+	return strings.HasSuffix(h, suffix)
 }
 
 func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatewayBound bool, f *Findings) {
@@ -164,11 +180,13 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 		} else if msgs := k8svalidation.IsDNS1123Subdomain(d.GetName()); len(msgs) > 0 {
 			f.Error(p.Child("delegate", "name"), d.GetName(), strings.Join(msgs, "; "))
 		}
-		if d.GetNamespace() != "" && !isLowerDNSLabel(d.GetNamespace()) {
+		if d.GetNamespace() != "" && !isDNSLabel(d.GetNamespace()) {
 			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label")
 		}
 	}
-	if r.GetRedirect() != nil {
+	// A root route (one with a delegate) is checked only against redirect and
+	// route (Istio's validateHTTPRouteConflict returns there).
+	if r.GetRedirect() != nil && r.GetDelegate() == nil {
 		for _, c := range []struct {
 			set  bool
 			name string
@@ -178,7 +196,7 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 			}
 		}
 	}
-	if r.GetDirectResponse() != nil {
+	if r.GetDirectResponse() != nil && r.GetDelegate() == nil {
 		for _, c := range []struct {
 			set  bool
 			name string
@@ -204,6 +222,9 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 	// The helpers below return at once on a nil section; the nil checks here
 	// only avoid building field paths for absent sections (a measurable share
 	// of large VirtualServices, docs/benchmarks.md).
+	// The authority is set once per route: by rewrite.authority or by the
+	// route's own headers (Istio's validateAuthorityRewrite); a destination's
+	// headers may set it for that destination alone.
 	authoritySets := 0
 	if r.GetHeaders() != nil {
 		authoritySets = validateHeaders(p.Child("headers"), r.GetHeaders(), f)
@@ -213,7 +234,7 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 	}
 	for i, d := range r.GetRoute() {
 		if d != nil && d.GetHeaders() != nil {
-			authoritySets += validateHeaders(p.Child("route").Index(i).Child("headers"), d.GetHeaders(), f)
+			validateHeaders(p.Child("route").Index(i).Child("headers"), d.GetHeaders(), f)
 		}
 	}
 	if authoritySets > 1 {
@@ -248,6 +269,17 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 
 var pseudoHeaders = map[string]bool{":method": true, ":scheme": true, ":authority": true, ":path": true, ":status": true}
 
+// isRoutingClaim is Istio's jwt.ToRoutingClaim(name).Match: the prefix
+// @request.auth.claims in any case, then ".key[.key]" or "[key][key]".
+func isRoutingClaim(name string) bool {
+	if len(name) < len(jwtClaimHeaderPrefix) || !strings.EqualFold(name[:len(jwtClaimHeaderPrefix)], jwtClaimHeaderPrefix) {
+		return false
+	}
+	rest := name[len(jwtClaimHeaderPrefix):]
+	return strings.HasPrefix(rest, ".") && len(rest) > 1 ||
+		strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]") && len(rest) > 2
+}
+
 // httpToken is RFC 7230 tchar+.
 var httpToken = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9a-zA-Z]+$")
 
@@ -276,11 +308,11 @@ func validateHTTPMatch(p *field.Path, m *networking.HTTPMatchRequest, gatewayBou
 			hp := p.Child(set.name).Key(k)
 			v := set.headers[k]
 			switch {
-			case strings.HasPrefix(k, jwtClaimHeaderPrefix):
+			case isRoutingClaim(k):
 				if !gatewayBound {
 					f.Error(hp, k, "JWT claim based routing (@request.auth.claims) is only supported for gateway; bind the virtual service to a gateway")
 				}
-			case pseudoHeaders[strings.ToLower(k)]:
+			case pseudoHeaders[k]: // as written (Istio's pseudoHeaders.Contains): ":METHOD" is not one
 			case !isHTTPToken(k):
 				f.Error(hp, k, "header name is not a valid HTTP token (RFC 7230)")
 			}
@@ -308,7 +340,7 @@ func validateHTTPMatch(p *field.Path, m *networking.HTTPMatchRequest, gatewayBou
 	for i, g := range m.GetGateways() {
 		validateGatewayName(p.Child("gateways").Index(i), g, f)
 	}
-	if ns := m.GetSourceNamespace(); ns != "" && !isLowerDNSLabel(ns) {
+	if ns := m.GetSourceNamespace(); ns != "" && !isDNSLabel(ns) {
 		f.Error(p.Child("sourceNamespace"), ns, "must be a DNS-1123 label")
 	}
 }
@@ -368,8 +400,6 @@ func validateHeaders(p *field.Path, h *networking.Headers, f *Findings) int {
 					authority++
 				case strings.HasPrefix(k, ":"):
 					f.Error(kp, k, "pseudo-headers other than :authority cannot be set")
-				case !isHTTPToken(k):
-					f.Error(kp, k, "header name is not a valid HTTP token (RFC 7230)")
 				}
 				validateHeaderValue(kp, op.m[k], f)
 			}
@@ -405,8 +435,6 @@ func validateRemovableHeader(p *field.Path, k string, f *Findings) {
 		f.Error(p, k, "cannot set Host header")
 	case strings.HasPrefix(k, ":"):
 		f.Error(p, k, "pseudo-headers cannot be modified here")
-	case !isHTTPToken(k):
-		f.Error(p, k, "header name is not a valid HTTP token (RFC 7230)")
 	}
 }
 
@@ -694,7 +722,7 @@ func validateDestination(p *field.Path, d *networking.Destination, f *Findings) 
 	default:
 		validateWildcardDomain(p.Child("host"), h, f)
 	}
-	if s := d.GetSubset(); s != "" && !isLowerDNSLabel(s) {
+	if s := d.GetSubset(); s != "" && !isDNSLabel(s) {
 		f.Error(p.Child("subset"), s, "subset must be a DNS-1123 label")
 	}
 	if d.GetPort() != nil {
@@ -742,7 +770,7 @@ func validateWeightedDestinations[D weightedDestination](p *field.Path, ds []D, 
 
 // ---- TLS and TCP routes ----
 
-func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, f *Findings) {
+func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, gatewayBound bool, f *Findings) {
 	if r == nil {
 		f.Required(p, "tls route must not be null")
 		return
@@ -765,12 +793,18 @@ func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, f *
 				f.Warn(sp, sni, "an IP address as SNI host never matches: clients send names in SNI")
 				continue
 			}
-			if !isAutoSNI(sni) {
+			// Istio's validateSniHost: the auto-SNI form only on a gateway, and
+			// the SNI host a subset of a virtual service host in every case.
+			if gatewayBound && strings.HasPrefix(sni, "outbound_") {
+				if !gatewayAutoSNI(sni) {
+					f.Error(sp, sni, "domain name is invalid: an outbound_ SNI host must follow outbound_.<PORT>_._.<HOSTNAME>")
+				}
+			} else {
 				validateWildcardDomain(sp, sni, f)
 			}
 			covered := false
 			for _, h := range hosts {
-				if h == sni || wildcardCovers(h, sni) || isAutoSNI(sni) {
+				if h == sni || wildcardCovers(h, sni) {
 					covered = true
 					break
 				}

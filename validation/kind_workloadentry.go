@@ -20,6 +20,7 @@ func validateWorkloadEntry(_ metav1.ObjectMeta, we *networking.WorkloadEntry, f 
 // on the resolution and whose port names must be service ports).
 type khEndpointRules struct {
 	allowFQDN    bool            // a non-IP, non-UDS address must be an FQDN (else it is rejected)
+	dns          bool            // a ServiceEntry's DNS resolution: an address is required, even with a network
 	resolution   string          // for messages when allowFQDN is false
 	servicePorts map[string]bool // nil: no check; else endpoint port names must be keys
 }
@@ -34,6 +35,8 @@ func khWorkloadEntry(p *field.Path, we *networking.WorkloadEntry, r khEndpointRu
 	ap := p.Child("address")
 	addr := we.GetAddress()
 	switch {
+	case addr == "" && r.dns:
+		f.Required(ap, "empty domain name not allowed: an endpoint of a DNS ServiceEntry needs an address")
 	case addr == "" && we.GetNetwork() != "":
 		// Istio allows this for workloads reached through a network gateway.
 		f.Warn(ap, nil, "address is unset with network "+we.GetNetwork()+": traffic is sent through that network's gateway")

@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// wgHeaderName is the probe header name syntax (Istio's ValidateWorkloadGroup;
-// the CRD uses the same pattern).
-var wgHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
+// wgHeaderName is the probe header name syntax (Istio's ValidateProbeHeaderName,
+// validProbeHeaderNameRegex: no underscore).
+var wgHeaderName = regexp.MustCompile(`^[-A-Za-z0-9]+$`)
 
 // validateWorkloadGroup implements Istio's ValidateWorkloadGroup
 // (pkg/config/validation/validation.go). Unlike Istio it
@@ -83,7 +83,7 @@ func wgProbe(p *field.Path, pr *networking.ReadinessProbe, f *Findings) {
 				continue
 			}
 			if !wgHeaderName.MatchString(hdr.GetName()) {
-				f.Error(np, hdr.GetName(), "invalid header name: must match ^[-_A-Za-z0-9]+$")
+				f.Error(np, hdr.GetName(), "invalid header name: must match ^[-A-Za-z0-9]+$ (letters, digits and dashes)")
 			}
 		}
 	case *networking.ReadinessProbe_TcpSocket:

@@ -17,7 +17,11 @@ func TestValidateWorkloadGroup(t *testing.T) {
 			Template: &networking.WorkloadEntry{ServiceAccount: "sa", Ports: map[string]uint32{"http": 1}, Labels: map[string]string{"app": "a"}},
 			Probe: &networking.ReadinessProbe{FailureThreshold: 2, PeriodSeconds: 1, HealthCheckMethod: &networking.ReadinessProbe_HttpGet{
 				HttpGet: &networking.HTTPHealthCheckConfig{Port: 8080, Scheme: "HTTPS", Path: "/bar",
-					HttpHeaders: []*networking.HTTPHeader{{Name: "x-foo_bar", Value: "v"}}}}}}},
+					HttpHeaders: []*networking.HTTPHeader{{Name: "x-foo-bar", Value: "v"}}}}}}},
+		// Istio's ValidateProbeHeaderName: no underscore.
+		{name: "probe header with underscore", spec: probe(&networking.ReadinessProbe{HealthCheckMethod: &networking.ReadinessProbe_HttpGet{
+			HttpGet: &networking.HTTPHealthCheckConfig{Port: 8080, HttpHeaders: []*networking.HTTPHeader{{Name: "x_custom", Value: "v"}}}}}),
+			errs: []string{`spec.probe.httpGet.httpHeaders[0].name: Invalid value: "x_custom": invalid header name`}},
 		{name: "template required", spec: &networking.WorkloadGroup{}, errs: []string{"spec.template: Required value: template is required"}},
 		{name: "bad metadata labels", spec: &networking.WorkloadGroup{Template: tmpl,
 			Metadata: &networking.WorkloadGroup_ObjectMeta{Labels: map[string]string{"bad key": "v"}}},
