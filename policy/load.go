@@ -56,12 +56,14 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
 	}
 	var files []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	// Walked from the resolved path: WalkDir does not enter a root that is a
+	// symlink (a --policy-dir link would load no policy at all: fail open).
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
 				return filepath.SkipDir // e.g. ConfigMap ..data symlink dirs are followed via their links
 			}
 			return nil
@@ -90,7 +92,7 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
-		rel, _ := filepath.Rel(dir, f)
+		rel, _ := filepath.Rel(root, f)
 		if strings.HasSuffix(strings.ToLower(f), ".rego") {
 			set.UserModules[rel] = string(b)
 			continue

@@ -53,3 +53,24 @@ func TestLoadDirRefusesLinksOutside(t *testing.T) {
 		t.Fatalf("LoadDir (relative link) error = %v, want refused", err)
 	}
 }
+
+// TestLoadDirSymlinkedRoot: a --policy-dir that is itself a symlink loads
+// the directory it points to (walking the link found no file: every policy,
+// DENYs included, was missing).
+func TestLoadDirSymlinkedRoot(t *testing.T) {
+	real := t.TempDir()
+	if err := os.WriteFile(filepath.Join(real, "p.yaml"), []byte(ap("foo", "deny", "action: DENY\nrules: [{}]")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "policies")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	set, _, err := LoadDir(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.AuthorizationPolicies) != 1 {
+		t.Fatalf("got %d policies through the linked directory, want 1", len(set.AuthorizationPolicies))
+	}
+}

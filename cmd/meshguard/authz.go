@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshguard/meshguard/authz"
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -64,13 +65,17 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 			if err := o.Validate(); err != nil {
 				return exitError{2, err.Error()}
 			}
-			var raw []byte
-			var err error
-			if requestFile == "-" {
-				raw, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				raw, err = os.ReadFile(requestFile)
+			// Bounded as the server bounds a CheckRequest (--authz-max-recv-msg-size).
+			in := cmd.InOrStdin()
+			if requestFile != "-" {
+				f, err := os.Open(requestFile)
+				if err != nil {
+					return exitError{2, fmt.Sprintf("read request: %v", err)}
+				}
+				defer f.Close()
+				in = f
 			}
+			raw, err := manifest.ReadAll(in, int64(o.MaxRecvMsgSize))
 			if err != nil {
 				return exitError{2, fmt.Sprintf("read request: %v", err)}
 			}

@@ -178,3 +178,16 @@ func TestAuthzCheckMeshConfig(t *testing.T) {
 		t.Errorf("bad mesh config: err = %v, want exit 2 naming --mesh-config", err)
 	}
 }
+
+// TestAuthzCheckRequestBounded: the request is read up to the server's
+// CheckRequest limit (4 MiB by default), then refused (exit 2), as the
+// server refuses it.
+func TestAuthzCheckRequestBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := `{"attributes": {"request": {"http": {"path": "/` + strings.Repeat("a", 5<<20) + `"}}}}`
+	_, err := runAuthzCheck(t, big, "--policy-dir", dir, "--request", "-")
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "input too large") {
+		t.Fatalf("err = %v, want exit 2 naming the size limit", err)
+	}
+}

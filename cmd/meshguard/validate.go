@@ -221,14 +221,36 @@ func expandInput(in string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{in}, nil
 	}
+	// Walked from the resolved path (WalkDir does not enter a root that is a
+	// symlink: -f LINK would check nothing and pass); hidden entries (a
+	// mounted ConfigMap's ..data and ..<timestamp>) are skipped, so each
+	// document is read once; only regular files are read (a FIFO would hang).
+	root, err := filepath.EvalSymlinks(in)
+	if err != nil {
+		return nil, err
+	}
 	var files []string
-	err = filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && slices.Contains([]string{".yaml", ".yml", ".json"}, strings.ToLower(filepath.Ext(p))) {
-			files = append(files, p)
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
+		if d.IsDir() || !slices.Contains([]string{".yaml", ".yml", ".json"}, strings.ToLower(filepath.Ext(p))) {
+			return nil
+		}
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, filepath.Join(in, rel))
 		return nil
 	})
 	if err != nil {

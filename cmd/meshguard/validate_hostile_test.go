@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // hostileVS is a VirtualService whose http list repeats a route n times:
@@ -97,5 +101,53 @@ func TestValidateHostileDocuments(t *testing.T) {
 				t.Fatalf("exit %d (want %d), want %q in\nstdout:\n%s\nstderr:\n%s", code, c.code, c.want, out, errOut)
 			}
 		})
+	}
+}
+
+// TestValidateDirectoryInputs: -f on a symlinked directory checks what it
+// points to (it checked nothing and passed); a FIFO among the files is
+// refused instead of blocking the run; a mounted ConfigMap's hidden
+// directories are not read twice.
+func TestValidateDirectoryInputs(t *testing.T) {
+	bad := "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: default}\n" +
+		"spec:\n  hosts: [r]\n  http: [{route: [{destination: {host: r}, weight: -1}]}]\n"
+	real := t.TempDir()
+	if err := os.WriteFile(filepath.Join(real, "vs.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "config")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := runValidate(context.Background(), validateOptions{files: []string{dir}, output: "text", namespace: "default"}, strings.NewReader(""), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	if code, out := run(link); code != 1 || !strings.Contains(out, "weight") {
+		t.Errorf("-f LINK: exit %d, output %q; want the invalid VirtualService reported (exit 1)", code, out)
+	}
+	hidden := filepath.Join(real, "..2026_12_05")
+	if err := os.Mkdir(hidden, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hidden, "vs.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(real); code != 1 || strings.Count(out, "vs.yaml#0") != 1 {
+		t.Errorf("hidden directory: exit %d, output %q; want the one document reported once", code, out)
+	}
+	if err := syscall.Mkfifo(filepath.Join(real, "pipe.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { code, _ := run(real); done <- code }()
+	select {
+	case code := <-done:
+		if code != 2 {
+			t.Errorf("FIFO in the directory: exit %d, want 2 (unreadable)", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("validate blocked on a FIFO in the directory")
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // Result of Inject: the output stream plus per-document notes (skips,
@@ -41,7 +42,13 @@ const MaxDocumentBytes = 8 << 20
 // copied unchanged, each with a note. Errors name the document (1-based
 // index, kind and name) and the field.
 func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReaderSize(in, 64<<10))
+	// The whole input is bounded before YAML reading buffers any of it (a
+	// line without end would otherwise grow without limit).
+	data, err := manifest.ReadAll(in, manifest.DefaultMaxInputBytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading input: %w", err)
+	}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	res := &Result{}
 	var out bytes.Buffer
 	for n := 1; ; n++ {
