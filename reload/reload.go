@@ -119,7 +119,10 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 }
 
 // Debounce calls fn after every burst of triggers, once no further trigger
-// arrived for debounce. It returns when ctx is done.
+// arrived for debounce, and at the latest maxWait(debounce) after the
+// burst's first trigger: a stream of triggers less than debounce apart (Pod
+// churn in a busy cluster) must not hold back a reload, and so new
+// policies, indefinitely. It returns when ctx is done.
 func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Duration, fn func()) {
 	for {
 		select {
@@ -127,6 +130,7 @@ func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Durati
 			return
 		case <-trigger:
 		}
+		deadline := time.Now().Add(maxWait(debounce))
 		timer := time.NewTimer(debounce)
 	drain:
 		for {
@@ -135,10 +139,9 @@ func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Durati
 				timer.Stop()
 				return
 			case <-trigger:
-				if !timer.Stop() {
-					<-timer.C
-				}
-				timer.Reset(debounce)
+				// Go 1.23 timers: Reset drops an expiry not received yet (a
+				// receive after Stop would block for good).
+				timer.Reset(min(debounce, time.Until(deadline)))
 			case <-timer.C:
 				break drain
 			}
@@ -146,3 +149,7 @@ func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Durati
 		fn()
 	}
 }
+
+// maxWait is how long Debounce lets a burst postpone fn: ten quiet periods,
+// at least a second.
+func maxWait(debounce time.Duration) time.Duration { return max(10*debounce, time.Second) }

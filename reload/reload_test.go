@@ -91,6 +91,43 @@ func TestDebounceCoalescesBursts(t *testing.T) {
 	}
 }
 
+// TestDebounceBoundedUnderStream: triggers that never pause for the
+// debounce (Pod churn) still run fn within maxWait of the burst's start,
+// while they keep coming.
+func TestDebounceBoundedUnderStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trigger := make(chan struct{}, 1)
+	ran := make(chan struct{}, 1)
+	const debounce = 100 * time.Millisecond
+	go Debounce(ctx, trigger, debounce, func() {
+		select {
+		case ran <- struct{}{}:
+		default:
+		}
+	})
+	start := time.Now()
+	tick := time.NewTicker(debounce / 5)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ran:
+			if waited := time.Since(start); waited > maxWait(debounce)+2*time.Second {
+				t.Fatalf("fn ran only after %s of triggers, want about %s", waited, maxWait(debounce))
+			}
+			return
+		case <-tick.C:
+			select {
+			case trigger <- struct{}{}:
+			default:
+			}
+			if time.Since(start) > 10*maxWait(debounce) {
+				t.Fatalf("fn never ran during %s of triggers %s apart", time.Since(start), debounce/5)
+			}
+		}
+	}
+}
+
 // Run calls fn once the file is watched, without any change (so a change
 // made before the watch existed is picked up), then again after a change.
 func TestRunReadsOnceWatchedThenOnChange(t *testing.T) {
