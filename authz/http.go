@@ -49,6 +49,11 @@ func (s *Server) httpHandler() http.Handler {
 		h.Set(HeaderDecisionID, d.id)
 		if d.verdict.Policy != "" {
 			h.Set(HeaderPolicy, d.verdict.Policy)
+		} else {
+			// A client's own x-meshguard-policy must not reach the upstream
+			// as if meshguard had set it (Envoy's HTTP ext_authz reads this
+			// list; the gRPC response uses headers_to_remove).
+			h.Set("x-envoy-auth-headers-to-remove", HeaderPolicy)
 		}
 		if d.verdict.Allowed {
 			for k, v := range d.verdict.ResponseHeaders {
@@ -72,11 +77,11 @@ func (s *Server) httpHandler() http.Handler {
 func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequest, error) {
 	uri := r.RequestURI
 	if !strings.HasPrefix(uri, pathPrefix) {
-		return nil, fmt.Errorf("path %q does not start with the path prefix %q", uri, pathPrefix)
+		return nil, fmt.Errorf("path %q (query not shown: the decision log carries this) does not start with the path prefix %q", pathWithoutQuery(uri), pathPrefix)
 	}
 	path := uri[len(pathPrefix):]
 	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("path %q: the original path after prefix %q must start with /", uri, pathPrefix)
+		return nil, fmt.Errorf("path %q (query not shown): the original path after prefix %q must start with /", pathWithoutQuery(uri), pathPrefix)
 	}
 	headers := make(map[string]string, len(r.Header)+3)
 	for k, vs := range r.Header {

@@ -37,13 +37,31 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 }
 
 // loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
-// (flags still override), validated completely.
+// (flags still override), validated completely. Each load starts from the
+// defaults and the flags, not from o's current settings (which hold the file
+// as read at start-up): a key removed from the file returns to Istio's
+// default, as in istiod, instead of keeping its old value (a removed trust
+// domain alias kept matching ALLOW policies).
 func loadMesh(o Options) (*policy.Mesh, error) {
 	m, err := meshconfig.LoadFile(o.MeshConfigPath)
 	if err != nil {
 		return nil, err
 	}
-	mesh := o.WithMeshConfig(m, o.MeshFlagSet)
+	base, d := o, DefaultOptions()
+	flag := func(name string) bool { return o.MeshFlagSet != nil && o.MeshFlagSet(name) }
+	if !flag("root-namespace") {
+		base.RootNamespace = d.RootNamespace
+	}
+	if !flag("trust-domain") {
+		base.TrustDomain = d.TrustDomain
+	}
+	if !flag("trust-domain-aliases") {
+		base.TrustDomainAliases = d.TrustDomainAliases
+	}
+	if !flag("path-normalization") {
+		base.PathNormalization = d.PathNormalization
+	}
+	mesh := base.WithMeshConfig(m, o.MeshFlagSet)
 	if err := mesh.Validate(); err != nil {
 		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -96,5 +97,46 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	}
 	if !allowed() {
 		t.Fatal("the rejected mesh config changed the verdict")
+	}
+}
+
+// TestMeshConfigKeyRemovalRestoresDefault: a setting removed from the mesh
+// config file returns to Istio's default on the next load, as the file was
+// read at start-up into the options (a removed trust domain alias kept
+// matching); a flag still overrides the file and the default.
+func TestMeshConfigKeyRemovalRestoresDefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mesh")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rootNamespace: mesh-root\ntrustDomain: new.td\ntrustDomainAliases: [old.td]\npathNormalization: {normalization: NONE}\n")
+	m, err := meshconfig.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions().WithMeshConfig(m, nil) // as authzFromMeshConfig leaves it at start-up
+	o.MeshConfigPath = path
+	first, err := loadMesh(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.RootNamespace != "mesh-root" || len(first.TrustDomainAliases) != 1 {
+		t.Fatalf("first load: %+v", first)
+	}
+	write("trustDomain: new.td\n")
+	again, err := loadMesh(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultOptions()
+	if again.RootNamespace != d.RootNamespace || len(again.TrustDomainAliases) != 0 || again.PathNormalization != d.PathNormalization {
+		t.Errorf("after the keys were removed: %+v, want Istio's defaults (root %s, no aliases, %s)", again, d.RootNamespace, d.PathNormalization)
+	}
+	o.RootNamespace = "flag-root"
+	o.MeshFlagSet = func(name string) bool { return name == "root-namespace" }
+	if flagged, err := loadMesh(o); err != nil || flagged.RootNamespace != "flag-root" {
+		t.Errorf("--root-namespace given: %+v %v", flagged, err)
 	}
 }

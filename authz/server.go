@@ -135,7 +135,9 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	}
 	result := ""
 	switch {
-	case err != nil && s.opts.FailOpen:
+	// --fail-open covers evaluation errors; with no policy state loaded yet
+	// there is nothing that failed, only nothing known: deny.
+	case err != nil && s.opts.FailOpen && !errors.Is(err, policy.ErrNoSnapshot):
 		result = "error_fail_open"
 		v = policy.Verdict{Allowed: true, Status: 200, Action: "NONE", Rule: -1, Reason: "fail-open: " + err.Error()}
 	case err != nil:
@@ -173,6 +175,9 @@ type okAlloc struct {
 	values [2]corev3.HeaderValue
 }
 
+// removePolicyHeader is shared by every response (marshalled, never changed).
+var removePolicyHeader = []string{HeaderPolicy}
+
 func okResponse(id, pol string, respHeaders map[string]string) *authv3.CheckResponse {
 	a := &okAlloc{}
 	n := 1
@@ -187,6 +192,11 @@ func okResponse(id, pol string, respHeaders map[string]string) *authv3.CheckResp
 		a.hs[i] = &a.opts[i]
 	}
 	a.ok.Headers = a.hs[:n:n]
+	if pol == "" {
+		// A client's own x-meshguard-policy must not reach the upstream as if
+		// meshguard had set it.
+		a.ok.HeadersToRemove = removePolicyHeader
+	}
 	for k, v := range respHeaders {
 		a.ok.ResponseHeadersToAdd = append(a.ok.ResponseHeadersToAdd, hv(k, v))
 	}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -204,23 +206,65 @@ func headerValue(hs []*corev3.HeaderValueOption, k string) string {
 	return ""
 }
 
+// TestInternalErrorAndFailOpen: an evaluation error (a user module whose
+// response_headers conflict) is 503, or OK with --fail-open; no policy state
+// loaded yet is 503 even with --fail-open (nothing failed: nothing is known).
 func TestInternalErrorAndFailOpen(t *testing.T) {
 	ctx := context.Background()
-	for _, failOpen := range []bool{false, true} {
-		s := NewServer(policy.NewEngine(policy.Mesh{}), Options{FailOpen: failOpen, DecisionLog: "off"}, logr.Discard())
+	failing := policy.NewEngine(policy.Mesh{})
+	set := &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"}}
+	if _, err := failing.Update(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		engine   *policy.Engine
+		failOpen bool
+		wantOK   bool
+	}{
+		{"evaluation error", failing, false, false},
+		{"evaluation error, --fail-open", failing, true, true},
+		{"no snapshot", policy.NewEngine(policy.Mesh{}), false, false},
+		{"no snapshot, --fail-open", policy.NewEngine(policy.Mesh{}), true, false},
+	} {
+		s := NewServer(tc.engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
 		resp, err := s.Check(ctx, request("/"))
 		if err != nil {
-			t.Fatalf("Check must not return an RPC error: %v", err)
+			t.Fatalf("%s: Check must not return an RPC error: %v", tc.name, err)
 		}
-		if failOpen {
+		if tc.wantOK {
 			if resp.GetOkResponse() == nil {
-				t.Errorf("fail-open: want OK, got %v", resp)
+				t.Errorf("%s: want OK, got %v", tc.name, resp)
 			}
 			continue
 		}
 		if d := resp.GetDeniedResponse(); d == nil || d.Status.Code != 503 {
-			t.Errorf("fail-closed: want 503, got %v", resp)
+			t.Errorf("%s: want 503, got %v", tc.name, resp)
 		}
+	}
+}
+
+// TestPolicyHeaderNotSpoofable: an OK without a deciding policy tells Envoy
+// to remove a client's own x-meshguard-policy, on both protocols.
+func TestPolicyHeaderNotSpoofable(t *testing.T) {
+	resp := okResponse("id-1", "", nil)
+	if got := resp.GetOkResponse().GetHeadersToRemove(); len(got) != 1 || got[0] != HeaderPolicy {
+		t.Errorf("gRPC OK without a policy: headers_to_remove %v, want [%s]", got, HeaderPolicy)
+	}
+	if got := okResponse("id-2", "ns/p", nil).GetOkResponse().GetHeadersToRemove(); len(got) != 0 {
+		t.Errorf("gRPC OK with a policy (its header overwrites): headers_to_remove %v", got)
+	}
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header.Set(HeaderPolicy, "ns/forged")
+	NewServer(engine, Options{DecisionLog: "off"}, logr.Discard()).httpHandler().ServeHTTP(w, r)
+	if w.Code != http.StatusOK || w.Header().Get("x-envoy-auth-headers-to-remove") != HeaderPolicy {
+		t.Errorf("HTTP OK without a policy: %d, x-envoy-auth-headers-to-remove %q", w.Code, w.Header().Get("x-envoy-auth-headers-to-remove"))
 	}
 }
 

@@ -114,12 +114,14 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if rawPath == "" {
 		rawPath = r.Headers[":path"]
 	}
+	// Errors quote the path without its query: they reach the decision log,
+	// and a query may carry credentials (access_token=...).
 	if err := checkRawPath(rawPath, r.Method); err != nil {
-		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
+		return r, wl, fmt.Errorf("request.http.path %q: %w", withoutQuery(rawPath), err)
 	}
 	p, err := NormalizePath(rawPath, mesh.PathNormalization)
 	if err != nil {
-		return r, wl, fmt.Errorf("request.http.path %q: %w", rawPath, err)
+		return r, wl, fmt.Errorf("request.http.path %q: %w", withoutQuery(rawPath), err)
 	}
 	r.Path = p
 	r.RemoteIP = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies)
@@ -172,6 +174,14 @@ func isLower(s string) bool {
 		}
 	}
 	return true
+}
+
+// withoutQuery is p up to its "?" ("?…" marks a query left out).
+func withoutQuery(p string) string {
+	if before, _, found := strings.Cut(p, "?"); found {
+		return before + "?…"
+	}
+	return p
 }
 
 // checkRawPath rejects a :path Envoy's HTTP connection manager never
