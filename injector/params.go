@@ -42,11 +42,15 @@ type params struct {
 	proxyUID   int64 // 1337, or the namespace's OpenShift range (openshift.go)
 	proxyGID   int64
 	meshStatus int32 // Go side (mesh defaultConfig / annotation)
-	resources  corev1.ResourceRequirements
-	overrides  []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
-	proxyEnv   map[string]string  // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
-	warnings   []string
-	userVols   []corev1.Volume // userVolume entries actually injected (volumes)
+	// probePorts: which probe ports are rewritten (probePortInclusion),
+	// computed on the first rewritten container.
+	probePorts    map[int32]bool
+	probePortsSet bool
+	resources     corev1.ResourceRequirements
+	overrides     []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
+	proxyEnv      map[string]string  // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
+	warnings      []string
+	userVols      []corev1.Volume // userVolume entries actually injected (volumes)
 }
 
 // network is the mesh network of the pod (Istio's pkg/kube/inject/inject.go

@@ -40,6 +40,9 @@ func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*probe
 	if !hasRewritable(c) {
 		return
 	}
+	if !p.probePortsSet {
+		p.probePorts, p.probePortsSet = p.probePortInclusion(), true
+	}
 	base := "/app-health/" + c.Name + "/"
 	c.ReadinessProbe = p.rewriteProbe(c, c.ReadinessProbe, base+"readyz", probers)
 	c.LivenessProbe = p.rewriteProbe(c, c.LivenessProbe, base+"livez", probers)
@@ -58,6 +61,9 @@ func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string
 		return nil
 	}
 	h := &pr.ProbeHandler
+	if !p.portIncluded(c, probePort(h.HTTPGet, h.TCPSocket, h.GRPC)) {
+		return pr
+	}
 	var orig *prober
 	switch {
 	case h.HTTPGet != nil:
@@ -98,6 +104,9 @@ func (p *params) rewriteHook(c *corev1.Container, h *corev1.LifecycleHandler, pa
 	if h == nil {
 		return nil
 	}
+	if !p.portIncluded(c, probePort(h.HTTPGet, h.TCPSocket, nil)) {
+		return h
+	}
 	switch {
 	case h.HTTPGet != nil:
 		if p.alreadyRewritten(h.HTTPGet.Port) {
@@ -106,7 +115,15 @@ func (p *params) rewriteHook(c *corev1.Container, h *corev1.LifecycleHandler, pa
 		if orig := appTarget(c, h.HTTPGet, nil); orig != nil {
 			probers[path] = orig
 		}
-		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: p.statusPortTarget()}}
+		// Istio's convertAppLifecycleHandlerHTTPGet: a copy with only the
+		// port, the path and HTTPS→HTTP changed (host and headers kept).
+		out := h.DeepCopy()
+		out.HTTPGet.Port = p.statusPortTarget()
+		out.HTTPGet.Path = path
+		if out.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			out.HTTPGet.Scheme = corev1.URISchemeHTTP
+		}
+		return out
 	case h.TCPSocket != nil:
 		if orig := appTarget(c, nil, h.TCPSocket); orig != nil {
 			probers[path] = orig
@@ -138,6 +155,71 @@ func appTarget(c *corev1.Container, get *corev1.HTTPGetAction, tcp *corev1.TCPSo
 	t := tcp.DeepCopy()
 	t.Port = resolved
 	return &prober{TCPSocket: t}
+}
+
+// probePort is the port a probe or hook targets (HTTP, TCP or gRPC).
+func probePort(get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, grpc *corev1.GRPCAction) intstr.IntOrString {
+	switch {
+	case get != nil:
+		return get.Port
+	case tcp != nil:
+		return tcp.Port
+	case grpc != nil:
+		return intstr.FromInt32(grpc.Port)
+	}
+	return intstr.IntOrString{}
+}
+
+// probePortInclusion is Istio's getPortInclusionOrExclusionList
+// (pkg/kube/inject/app_probe.go) over the pod's interception annotations as
+// the template leaves them (the CNI block writes them with the values'
+// defaults; without CNI only the pod's own count): an include list other
+// than "*" maps its ports to true and ignores the exclusions; otherwise the
+// excluded ports map to false. Nil when it names no port (every port).
+func (p *params) probePortInclusion() map[int32]bool {
+	a, v := p.annos, p.cfg.Values.Global.Proxy
+	include, exclude := a.IncludeInboundPorts.Or(""), a.ExcludeInboundPorts.Or("")
+	if p.cni && p.template == TemplateSidecar {
+		include = a.IncludeInboundPorts.Or(*v.IncludeInboundPorts)
+		exclude = excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
+	}
+	var ports map[int32]bool
+	list, included := exclude, false
+	if include != "" && include != "*" {
+		list, included = include, true
+	}
+	for _, s := range strings.Split(list, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n != 0 {
+			if ports == nil {
+				ports = map[int32]bool{}
+			}
+			ports[int32(n)] = included
+		}
+	}
+	return ports
+}
+
+// portIncluded is Istio's shouldPatchProbe/isPortIncluded for c's probe
+// port (a named one resolved first, an unknown name as 0): a port the
+// inclusion map names decides by its entry; any other is included unless the
+// map lists included ports.
+func (p *params) portIncluded(c *corev1.Container, port intstr.IntOrString) bool {
+	if len(p.probePorts) == 0 {
+		return true
+	}
+	var n int32
+	if r, ok := resolvePort(c, port); ok {
+		n = r.IntVal
+	}
+	if inc, ok := p.probePorts[n]; ok {
+		return inc
+	}
+	for _, inc := range p.probePorts {
+		if inc {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *params) alreadyRewritten(port intstr.IntOrString) bool {

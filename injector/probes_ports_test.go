@@ -1,0 +1,85 @@
+package injector
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// TestProbesOnPortsLeftOutOfCapture: as Istio's app_probe.go
+// (getPortInclusionOrExclusionList, shouldPatchProbe, DumpAppProbers), a probe
+// or hook on a port the interception annotations leave out is neither
+// rewritten nor recorded in ISTIO_KUBE_APP_PROBERS; one on a captured port is.
+func TestProbesOnPortsLeftOutOfCapture(t *testing.T) {
+	get := func(port int) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/p", Port: intstr.FromInt(port)}}}
+	}
+	for _, tc := range []struct {
+		name                string
+		annos               map[string]string
+		readiness, liveness int
+		readyzOut, livezOut bool
+	}{
+		{"include list: only listed ports", map[string]string{AnnotationIncludeInboundPorts: "8080"}, 8080, 9090, true, false},
+		{"exclude list", map[string]string{AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
+		{"include * with exclusions", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
+		{"no annotations: every port", nil, 8080, 9090, true, true},
+	} {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Annotations = tc.annos
+		c := &pod.Spec.Containers[0]
+		c.ReadinessProbe, c.LivenessProbe = get(tc.readiness), get(tc.liveness)
+		res, err := Inject(pod, "app", config.Default(), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		out := res.Pod.Spec.Containers[0]
+		probers := ""
+		for _, cs := range [][]corev1.Container{res.Pod.Spec.Containers, res.Pod.Spec.InitContainers} {
+			for _, ic := range cs {
+				if ic.Name == ProxyContainerName {
+					for _, e := range ic.Env {
+						if e.Name == "ISTIO_KUBE_APP_PROBERS" {
+							probers = e.Value
+						}
+					}
+				}
+			}
+		}
+		for _, pr := range []struct {
+			kind      string
+			probe     *corev1.Probe
+			rewritten bool
+			orig      int
+		}{{"readyz", out.ReadinessProbe, tc.readyzOut, tc.readiness}, {"livez", out.LivenessProbe, tc.livezOut, tc.liveness}} {
+			got := pr.probe.HTTPGet.Path == "/app-health/hello/"+pr.kind
+			recorded := strings.Contains(probers, "/app-health/hello/"+pr.kind)
+			if got != pr.rewritten || recorded != pr.rewritten || (!got && pr.probe.HTTPGet.Port.IntValue() != pr.orig) {
+				t.Errorf("%s: %s probe on %d rewritten %v recorded %v (probe %+v), want %v", tc.name, pr.kind, pr.orig, got, recorded, pr.probe.HTTPGet, pr.rewritten)
+			}
+		}
+	}
+}
+
+// TestLifecycleHTTPHookKeepsHostAndHeaders: a rewritten httpGet hook keeps
+// its host and headers, HTTPS becoming HTTP (Istio's
+// convertAppLifecycleHandlerHTTPGet).
+func TestLifecycleHTTPHookKeepsHostAndHeaders(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/shutdown", Port: intstr.FromInt(8080), Host: "127.0.0.1", Scheme: corev1.URISchemeHTTPS,
+		HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Token", Value: "a"}}}}}
+	res, err := Inject(pod, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.Pod.Spec.Containers[0].Lifecycle.PreStop.HTTPGet
+	if g.Path != "/app-lifecycle/hello/prestopz" || g.Host != "127.0.0.1" || g.Scheme != corev1.URISchemeHTTP ||
+		len(g.HTTPHeaders) != 1 || g.HTTPHeaders[0].Name != "X-Token" {
+		t.Errorf("preStop rewritten to %+v, want the status port's path with host and headers kept, scheme HTTP", g)
+	}
+}
