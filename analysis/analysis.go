@@ -72,6 +72,7 @@ var Types = map[string]MessageType{
 	crossref.CodeConflictingMeshGatewayVirtualServiceHosts: {crossref.CodeConflictingMeshGatewayVirtualServiceHosts, "ConflictingMeshGatewayVirtualServiceHosts", Error},
 	crossref.CodeVirtualServiceHostNotFoundInGateway:       {crossref.CodeVirtualServiceHostNotFoundInGateway, "VirtualServiceHostNotFoundInGateway", Warning},
 	crossref.CodeConflictingGateways:                       {crossref.CodeConflictingGateways, "ConflictingGateways", Error},
+	crossref.CodeUnknownDestinationRuleHost:                {crossref.CodeUnknownDestinationRuleHost, "UnknownDestinationRuleHost", Warning},
 }
 
 // Object is one mesh object of the set analysed, with its decoded spec.

@@ -47,6 +47,7 @@ const (
 	CodeConflictingMeshGatewayVirtualServiceHosts = "IST0109"
 	CodeVirtualServiceHostNotFoundInGateway       = "IST0132"
 	CodeConflictingGateways                       = "IST0145"
+	CodeUnknownDestinationRuleHost                = "IST0174"
 )
 
 // Index holds the mesh objects the checks need. All methods are safe for
@@ -230,17 +231,25 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			continue
 		}
 		gk := ix.gatewayKey(g, k.Namespace)
+		gp := spec.Child("gateways").Index(i).String()
 		gw, ok := ix.gateways[gk]
 		if !ok {
-			out = append(out, Finding{spec.Child("gateways").Index(i).String(), fmt.Sprintf("gateway %s not found", gk), CodeReferencedResourceNotFound})
-			continue
+			out = append(out, Finding{gp, fmt.Sprintf("gateway %s not found", gk), CodeReferencedResourceNotFound})
 		}
-		// IST0132: every VS host should be exposed by some server of the Gateway.
-		for j, h := range vs.GetHosts() {
-			if !gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
-				out = append(out, Finding{spec.Child("hosts").Index(j).String(),
-					fmt.Sprintf("host %q is not exposed by any server of Gateway %s", h, gk), CodeVirtualServiceHostNotFoundInGateway})
+		// IST0132, as Istio's virtualservice/gateways.go vsHostInGateway: once
+		// per gateway reference when none of the VS hosts matches (either way
+		// round, wildcards included) a host of the Gateway, a missing one
+		// included.
+		exposed := false
+		for _, h := range vs.GetHosts() {
+			if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
+				exposed = true
+				break
 			}
+		}
+		if !exposed {
+			out = append(out, Finding{gp, fmt.Sprintf("one or more host %v defined in VirtualService %s not found in Gateway %s",
+				vs.GetHosts(), k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
 	if meshBound(vs.GetGateways()) {
@@ -364,8 +373,8 @@ func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []F
 	if h == "" || strings.Contains(h, "*") {
 		return nil
 	}
-	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) {
-		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h), CodeReferencedResourceNotFound}}
+	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) { // Istio: IST0174, a Warning (destinationrule/subset.go)
+		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h), CodeUnknownDestinationRuleHost}}
 	}
 	return nil
 }
@@ -386,7 +395,7 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 			if ns != "*" && ns != vsNS {
 				continue
 			}
-			if host == h || covers(host, h) || (strings.HasPrefix(h, "*") && covers(host, h[1:])) {
+			if host == h || covers(host, h) || covers(h, host) || (strings.HasPrefix(h, "*") && covers(host, h[1:])) {
 				return true
 			}
 		}
