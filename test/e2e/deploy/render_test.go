@@ -237,3 +237,24 @@ func (m manifests) roles(t testing.TB) []*rbacv1.Role { return all[rbacv1.Role](
 func (m manifests) configMap(t testing.TB) *corev1.ConfigMap {
 	return one[corev1.ConfigMap](t, m, "ConfigMap")
 }
+
+// TestChartGuardsLeaderlessReplicas and the webhook-configuration RBAC: a
+// release without leader election and more than one replica does not render
+// (every replica would rotate the CA, write caBundle and run the audit);
+// with one webhook turned off the role still names both configurations, which
+// the binary reads whichever it installs (self mode issues no certificate
+// while one is forbidden).
+func TestChartGuardsLeaderlessReplicas(t *testing.T) {
+	if _, err := helmTemplate(t, "--set", "leaderElection.enabled=false"); err == nil || !strings.Contains(err.Error(), "leaderElection.enabled=false needs replicas: 1") {
+		t.Errorf("leaderless release with 2 replicas rendered: %v", err)
+	}
+	if _, err := helmTemplate(t, "--set", "leaderElection.enabled=false", "--set", "replicas=1"); err != nil {
+		t.Errorf("leaderless release with 1 replica: %v", err)
+	}
+	out := renderHelm(t, "--set", "certMode=self", "--set", "webhooks.validation.enabled=false")
+	for _, want := range []string{`resourceNames: ["meshguard-sidecar-injector"]`, `resourceNames: ["meshguard-validator"]`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("webhook-ca role lacks %s with the validation webhook off", want)
+		}
+	}
+}
