@@ -373,15 +373,16 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	add("cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", validatingName(p.revision), webhookVerbs...)
 	if p.certMode == "self" {
 		for _, s := range []string{"meshguard-self-ca", "meshguard-self-tls"} {
-			add(namespace, "", "secrets", s, "get", "list", "watch", "update", "patch")
+			add(namespace, "", "secrets", s, "get", "list", "watch", "update")
 		}
 		add(namespace, "", "secrets", "", "create")
 	} else {
 		for _, s := range []string{"meshguard-ca", "meshguard-serving-tls"} {
 			add(namespace, "", "secrets", s, "get", "list", "watch")
 		}
-		add(namespace, "cert-manager.io", "issuers", "", "get", "list", "watch", "create", "update")
-		add(namespace, "cert-manager.io", "certificates", "", "get", "list", "watch", "create", "update")
+		// certs/certmanager.go: a client without cache, Get and Create only.
+		add(namespace, "cert-manager.io", "issuers", "", "get", "create")
+		add(namespace, "cert-manager.io", "certificates", "", "get", "create")
 		add(namespace, "cert-manager.io", "certificates/status", "", "update")
 	}
 	return want
