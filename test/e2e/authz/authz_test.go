@@ -285,9 +285,20 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		t.Fatalf("stored policy lost the field: %v %s", err, out)
 	}
 	within("ALLOW with a field unknown to meshguard", "", "/index", 403)
-	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 1 {
-		t.Fatalf("failed-closed policies: %v, want 1", n)
+	// The gauge follows the snapshot (set once it is active), so a verdict
+	// of the new snapshot can be seen just before it.
+	awaitFailedClosed := func(want float64) {
+		t.Helper()
+		if err := cluster.Eventually(10*time.Second, func() error {
+			if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != want {
+				return fmt.Errorf("failed-closed policies: %v, want %v", n, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	awaitFailedClosed(1)
 	// The CRD changes while meshguard runs. The stored object does not change,
 	// so no watch event comes, but the API server now serves it by the new
 	// schema: meshguard lists the policies again (after crdSettle, 2 s).
@@ -314,15 +325,11 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 	if got, err := status("", "/other"); err != nil || got != 403 {
 		t.Fatalf("ALLOW of /index, /other: %d %v, want 403", got, err)
 	}
-	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 0 {
-		t.Fatalf("failed-closed policies: %v, want 0", n)
-	}
+	awaitFailedClosed(0)
 	setOperationField(ctx, t, c, "futureField", true)
 	servedOperation(true)
 	awaitVerdict(30*time.Second, "CRD with the field again, policy unchanged", "", "/index", 403)
-	if n := promtestutil.ToFloat64(authz.DefaultMetrics().Policies.WithLabelValues("FailedClosed")); n != 1 {
-		t.Fatalf("failed-closed policies: %v, want 1", n)
-	}
+	awaitFailedClosed(1)
 
 	if out, err := c.Kubectl(ctx, "", "delete", "authorizationpolicy", "-n", "default", "allow-future"); err != nil {
 		t.Fatalf("kubectl delete: %v %s", err, out)
