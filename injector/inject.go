@@ -528,8 +528,7 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 		if s := pa.ExcludeOutboundIPRanges.Or(*v.ExcludeIPRanges); s != "" {
 			a[AnnotationExcludeOutboundIPs] = s
 		}
-		a[AnnotationIncludeInboundPorts] = pa.IncludeInboundPorts.Or(*v.IncludeInboundPorts)
-		a[AnnotationExcludeInboundPorts] = excludeInbound(p.statusPort, pa.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
+		a[AnnotationIncludeInboundPorts], a[AnnotationExcludeInboundPorts] = p.inboundPorts()
 		if s := pa.IncludeOutboundPorts.Or(*v.IncludeOutboundPorts); s != "" {
 			a[AnnotationIncludeOutboundPorts] = s
 		}

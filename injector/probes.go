@@ -177,11 +177,9 @@ func probePort(get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, grpc *cor
 // than "*" maps its ports to true and ignores the exclusions; otherwise the
 // excluded ports map to false. Nil when it names no port (every port).
 func (p *params) probePortInclusion() map[int32]bool {
-	a, v := p.annos, p.cfg.Values.Global.Proxy
-	include, exclude := a.IncludeInboundPorts.Or(""), a.ExcludeInboundPorts.Or("")
+	include, exclude := p.annos.IncludeInboundPorts.Or(""), p.annos.ExcludeInboundPorts.Or("")
 	if p.cni && p.template == TemplateSidecar {
-		include = a.IncludeInboundPorts.Or(*v.IncludeInboundPorts)
-		exclude = excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
+		include, exclude = p.inboundPorts()
 	}
 	var ports map[int32]bool
 	list, included := exclude, false

@@ -62,6 +62,15 @@ func excludeInbound(statusPort int32, ports string) string {
 	return template.ExcludeInboundPort(statusPort, ports)
 }
 
+// inboundPorts are the pod's inbound capture lists as the template computes
+// them: the include list (annotation, else the values) and the exclusions
+// (annotation, else the values) with the status port added. istio-init's
+// arguments, the CNI annotations and the probe rewrite all read them.
+func (p *params) inboundPorts() (include, exclude string) {
+	a, v := p.annos, p.cfg.Values.Global.Proxy
+	return a.IncludeInboundPorts.Or(*v.IncludeInboundPorts), excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.ExcludeInboundPorts))
+}
+
 // initContainer builds istio-init (or istio-validation in CNI mode), as Istio's
 // injection-template.yaml does.
 func (p *params) initContainer() *corev1.Container {
@@ -72,7 +81,7 @@ func (p *params) initContainer() *corev1.Container {
 	if p.mode == meshv1alpha1.ProxyConfig_TPROXY {
 		uid = defaultProxyID // the template pins it in TPROXY mode
 	}
-	excluded := excludeInbound(p.statusPort, a.ExcludeInboundPorts.Or(*v.Proxy.ExcludeInboundPorts))
+	included, excluded := p.inboundPorts()
 	logLevel := a.AgentLogLevel.Or(v.Logging.Level)
 	var strs stringBlock // the computed arguments, in one allocation
 	strs.grow(3*20 + len("15090,15021,") + len(excluded) + len("--log_output_level=") + len(logLevel))
@@ -87,7 +96,7 @@ func (p *params) initContainer() *corev1.Container {
 		"-m", p.mode.String(),
 		"-i", a.IncludeOutboundIPRanges.Or(*v.Proxy.IncludeIPRanges),
 		"-x", a.ExcludeOutboundIPRanges.Or(*v.Proxy.ExcludeIPRanges),
-		"-b", a.IncludeInboundPorts.Or(*v.Proxy.IncludeInboundPorts),
+		"-b", included,
 		"-d", strings.TrimSuffix(strs.get(exclude), ","),
 	)
 	// An annotation set to "" still adds the flag (Istio's template tests isset).
