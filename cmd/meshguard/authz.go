@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshguard/meshguard/authz"
-	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -66,16 +65,7 @@ Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
 				return exitError{2, err.Error()}
 			}
 			// Bounded as the server bounds a CheckRequest (--authz-max-recv-msg-size).
-			in := cmd.InOrStdin()
-			if requestFile != "-" {
-				f, err := os.Open(requestFile)
-				if err != nil {
-					return exitError{2, fmt.Sprintf("read request: %v", err)}
-				}
-				defer f.Close()
-				in = f
-			}
-			raw, err := manifest.ReadAll(in, int64(o.MaxRecvMsgSize))
+			raw, err := readInput(requestFile, cmd.InOrStdin(), int64(o.MaxRecvMsgSize))
 			if err != nil {
 				return exitError{2, fmt.Sprintf("read request: %v", err)}
 			}
