@@ -6,7 +6,6 @@ package meshconfig
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -22,7 +21,10 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/validation"
 )
 
 // DefaultProxyConfig returns Istio's default ProxyConfig (mesh.DefaultProxyConfig
@@ -46,10 +48,11 @@ func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 }
 
 // DefaultMeshConfig returns the parts of Istio's mesh.DefaultMeshConfig that
-// injection reads.
+// injection reads, and those ValidateMeshConfig requires (connectTimeout).
 func DefaultMeshConfig() *meshv1alpha1.MeshConfig {
 	return &meshv1alpha1.MeshConfig{
 		ProxyListenPort:        15001,
+		ConnectTimeout:         durationpb.New(10 * time.Second),
 		ProxyInboundListenPort: 15006,
 		EnablePrometheusMerge:  wrapperspb.Bool(true),
 		TrustDomain:            "cluster.local",
@@ -151,28 +154,17 @@ func sortedUnique(s []string) []string {
 	return slices.Compact(s)
 }
 
-// Validate checks the fields meshguard relies on, naming each bad field.
+// Validate checks a mesh config as Istio's ValidateMeshConfig does
+// (validation.MeshConfig, which the proxy.istio.io/config annotation's check
+// shares), plus proxyInboundListenPort, which injection writes into
+// istio-init's arguments. Errors name the field; warnings (Istio only prints
+// them, for TLS settings meshguard does not read) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
-	var errs []error
-	add := func(field string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-		}
+	errs := validation.MeshConfig(m).Errors
+	if p := m.GetProxyInboundListenPort(); p <= 0 || p > 65535 {
+		errs = append(errs, fieldpath.Invalid(fieldpath.NewPath("mesh", "proxyInboundListenPort"), p, "port out of range 1-65535"))
 	}
-	add("mesh.proxyListenPort", checkPort(m.GetProxyListenPort()))
-	add("mesh.proxyInboundListenPort", checkPort(m.GetProxyInboundListenPort()))
-	add("mesh.defaultConfig.statusPort", checkPort(m.GetDefaultConfig().GetStatusPort()))
-	if m.GetDefaultConfig() == nil {
-		errs = append(errs, errors.New("mesh.defaultConfig: must be set"))
-	}
-	return errors.Join(errs...)
-}
-
-func checkPort(p int32) error {
-	if p <= 0 || p > 65535 {
-		return fmt.Errorf("port %d out of range 1-65535", p)
-	}
-	return nil
+	return errs.ToAggregate()
 }
 
 // ParseProxyConfig parses a proxy.istio.io/config annotation (or a

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	"github.com/meshguard/meshguard/validation"
 )
 
 // The oracle is Istio's pkg/config/mesh/mesh.go DefaultMeshConfig and
@@ -202,6 +204,14 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		{"listen port out of range", "proxyListenPort: 70000\n", []string{"mesh.proxyListenPort", "70000"}},
 		{"inbound port negative", "proxyInboundListenPort: -1\n", []string{"mesh.proxyInboundListenPort"}},
 		{"status port zero", "defaultConfig: {statusPort: 0}\n", []string{"mesh.defaultConfig.statusPort"}},
+		// Istio's ValidateMeshConfig (validation.MeshConfig), the check the
+		// proxy.istio.io/config annotation gets too.
+		{"discovery address without a port", "defaultConfig: {discoveryAddress: istiod}\n", []string{"mesh.defaultConfig.discoveryAddress"}},
+		{"drain duration below a second's precision", "defaultConfig: {drainDuration: 1500ms}\n", []string{"mesh.defaultConfig.drainDuration"}},
+		{"connect timeout over an hour", "connectTimeout: 2h\n", []string{"mesh.connectTimeout"}},
+		{"trust domain alias not a domain", "trustDomainAliases: [old.td, td/ns]\n", []string{"mesh.trustDomainAliases[1]", "td/ns"}},
+		{"empty trust domain", "trustDomain: \"\"\n", []string{"mesh.trustDomain"}},
+		{"service settings host", "serviceSettings: [{hosts: [foo.bar.*]}]\n", []string{"mesh.serviceSettings[0].hosts[0]"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -274,5 +284,13 @@ func TestParseProxyConfigOverlay(t *testing.T) {
 	}
 	if _, err := ParseProxyConfig(base, "statusPort: high\n"); err == nil || !strings.Contains(err.Error(), "statusPort") {
 		t.Errorf("bad annotation: %v, want statusPort named", err)
+	}
+}
+
+// Istio's default ProxyConfig passes the ProxyConfig check (the injector
+// checks proxy.istio.io/config annotations applied onto it).
+func TestDefaultProxyConfigValid(t *testing.T) {
+	if errs := validation.MeshProxyConfig(DefaultProxyConfig()); len(errs) > 0 {
+		t.Errorf("default ProxyConfig rejected: %v", errs)
 	}
 }

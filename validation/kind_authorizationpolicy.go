@@ -334,6 +334,18 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	if len(c.GetValues()) == 0 && len(c.GetNotValues()) == 0 {
 		f.Error(p, nil, fmt.Sprintf("at least one of `values` or `notValues` must be set for key %s", key))
 	}
+	// Istio's ValidateAttribute: CheckEmptyValues for every key, on values
+	// and notValues each (notValues: [""] in an ALLOW would match every request).
+	for i, v := range c.GetValues() {
+		if v == "" {
+			f.Error(p.Child("values").Index(i), v, "empty value not allowed, found in "+key)
+		}
+	}
+	for i, v := range c.GetNotValues() {
+		if v == "" {
+			f.Error(p.Child("notValues").Index(i), v, "empty value not allowed, found in "+key)
+		}
+	}
 	k, err := secpolicy.ParseConditionKey(key)
 	if err != nil {
 		f.Error(kp, key, err.Error())
@@ -344,10 +356,14 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
 		for i, v := range c.GetValues() {
-			check(p.Child("values").Index(i), v, f)
+			if v != "" { // reported above
+				check(p.Child("values").Index(i), v, f)
+			}
 		}
 		for i, v := range c.GetNotValues() {
-			check(p.Child("notValues").Index(i), v, f)
+			if v != "" {
+				check(p.Child("notValues").Index(i), v, f)
+			}
 		}
 	}
 	switch k.Kind {
@@ -356,6 +372,15 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	case secpolicy.KeyDestinationPort:
 		each(apPort)
 	case secpolicy.KeySourceServiceAccount:
+		// Istio's CheckServiceAccount, on values and notValues each.
+		for _, l := range []struct {
+			name string
+			n    int
+		}{{"values", len(c.GetValues())}, {"notValues", len(c.GetNotValues())}} {
+			if l.n > 16 {
+				f.Error(p.Child(l.name), nil, fmt.Sprintf("may not have more than 16 %s for %s, found %d", l.name, key, l.n))
+			}
+		}
 		each(apServiceAccount)
 	case secpolicy.KeySourceTrustDomain:
 		each(apTrustDomain)

@@ -147,6 +147,10 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 			{Key: "destination.labels[app]", Values: []string{"a"}},
 			{Key: "foo.bar", Values: []string{"a"}},
 			{Key: "request.experimental.inline.headers[]", Values: []string{"a"}},
+			{Key: "request.headers[x-a]", Values: []string{""}},
+			{Key: "source.namespace", NotValues: []string{"ok", ""}},
+			{Key: "source.serviceAccount", Values: []string{"ns/a", "ns/b", "ns/c", "ns/d", "ns/e", "ns/f", "ns/g", "ns/h", "ns/i",
+				"ns/j", "ns/k", "ns/l", "ns/m", "ns/n", "ns/o", "ns/p", "ns/q"}},
 		}}),
 			errs: []string{"spec.rules[0].when[0]: Required value", "spec.rules[0].when[1].key: Required value: " + pfx + "`key` must not be empty",
 				"when[2]: Invalid value: " + pfx + "at least one of `values` or `notValues` must be set for key source.ip",
@@ -154,7 +158,11 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 				"when[4].key", "when[5].values[0]", "when[6].notValues[0]", "when[7].values[0]", "when[8].values[0]",
 				"when[9].key", "when[10].key: Invalid value: \"destination.labels[app]\": " + pfx + "attribute destination.labels[app] is no longer supported",
 				`when[11].key: Invalid value: "foo.bar": ` + pfx + "unknown attribute: foo.bar",
-				`when[12].key: Invalid value: "request.experimental.inline.headers[]": ` + pfx + "bad key (request.experimental.inline.headers[]): should have format request.experimental.inline.headers[b]"}},
+				`when[12].key: Invalid value: "request.experimental.inline.headers[]": ` + pfx + "bad key (request.experimental.inline.headers[]): should have format request.experimental.inline.headers[b]",
+				// Istio's ValidateAttribute: CheckEmptyValues, CheckServiceAccount's 16.
+				`when[13].values[0]: Invalid value: "": ` + pfx + "empty value not allowed, found in request.headers[x-a]",
+				`when[14].notValues[1]: Invalid value: "": ` + pfx + "empty value not allowed, found in source.namespace",
+				"when[15].values: Invalid value: " + pfx + "may not have more than 16 values for source.serviceAccount, found 17"}},
 	})
 }
 

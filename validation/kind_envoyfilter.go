@@ -164,23 +164,37 @@ const efWarning = "EnvoyFilter exposes internal implementation details that may 
 // efHCM is the network filter that hosts HTTP filters.
 const efHCM = "envoy.filters.network.http_connection_manager"
 
-// efDeprecatedNames maps legacy filter names to their canonical names.
+// efDeprecatedNames maps legacy filter names to their canonical names: the
+// reverse of Istio's xds.DeprecatedFilterNames (pkg/config/xds), whose
+// canonical names are go-control-plane's wellknown constants.
 var efDeprecatedNames = map[string]string{
-	"envoy.http_connection_manager": efHCM,
-	"envoy.tcp_proxy":               "envoy.filters.network.tcp_proxy",
-	"envoy.router":                  "envoy.filters.http.router",
-	"envoy.cors":                    "envoy.filters.http.cors",
-	"envoy.fault":                   "envoy.filters.http.fault",
-	"envoy.lua":                     "envoy.filters.http.lua",
-	"envoy.ext_authz":               "envoy.filters.http.ext_authz (or envoy.filters.network.ext_authz)",
-	"envoy.rate_limit":              "envoy.filters.http.ratelimit",
-	"envoy.ratelimit":               "envoy.filters.network.ratelimit",
 	"envoy.buffer":                  "envoy.filters.http.buffer",
+	"envoy.cors":                    "envoy.filters.http.cors",
+	"envoy.csrf":                    "envoy.filters.http.csrf",
+	"envoy.http_dynamo_filter":      "envoy.filters.http.dynamo",
+	"envoy.ext_authz":               "envoy.filters.http.ext_authz (or envoy.filters.network.ext_authz)",
+	"envoy.fault":                   "envoy.filters.http.fault",
+	"envoy.grpc_http1_bridge":       "envoy.filters.http.grpc_http1_bridge",
+	"envoy.grpc_json_transcoder":    "envoy.filters.http.grpc_json_transcoder",
 	"envoy.grpc_web":                "envoy.filters.http.grpc_web",
+	"envoy.gzip":                    "envoy.filters.http.gzip",
 	"envoy.health_check":            "envoy.filters.http.health_check",
-	"envoy.listener.tls_inspector":  "envoy.filters.listener.tls_inspector",
+	"envoy.ip_tagging":              "envoy.filters.http.ip_tagging",
+	"envoy.lua":                     "envoy.filters.http.lua",
+	"envoy.rate_limit":              "envoy.filters.http.ratelimit",
+	"envoy.router":                  "envoy.filters.http.router",
+	"envoy.squash":                  "envoy.filters.http.squash",
 	"envoy.listener.http_inspector": "envoy.filters.listener.http_inspector",
 	"envoy.listener.original_dst":   "envoy.filters.listener.original_dst",
+	"envoy.listener.original_src":   "envoy.filters.listener.original_src",
+	"envoy.listener.proxy_protocol": "envoy.filters.listener.proxy_protocol",
+	"envoy.listener.tls_inspector":  "envoy.filters.listener.tls_inspector",
+	"envoy.client_ssl_auth":         "envoy.filters.network.client_ssl_auth",
+	"envoy.http_connection_manager": efHCM,
+	"envoy.mongo_proxy":             "envoy.filters.network.mongo_proxy",
+	"envoy.ratelimit":               "envoy.filters.network.ratelimit",
+	"envoy.redis_proxy":             "envoy.filters.network.redis_proxy",
+	"envoy.tcp_proxy":               "envoy.filters.network.tcp_proxy",
 }
 
 // efNewValue returns the xDS message a patch value must decode into.
@@ -319,6 +333,8 @@ func efListenerMatch(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, lm *
 		}
 		if sub.GetName() != "" {
 			efDeprecatedName(sfp.Child("name"), sub.GetName(), f)
+		} else {
+			f.Required(sfp.Child("name"), "Envoy filter: subfilter match has no name to match on")
 		}
 	}
 }
@@ -348,9 +364,14 @@ func efValue(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, patch *netwo
 	}
 	tree = efResolveTypes(p, tree, f)
 	raw, _ = json.Marshal(tree)
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(raw, msg); err != nil {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, msg); err != nil {
 		f.Error(p, nil, fmt.Sprintf("Envoy filter: patch value is not a valid %s: %v", msg.ProtoReflect().Descriptor().FullName(), err))
 		return
+	}
+	// Istio decodes leniently and only warns about fields its Envoy API does not know
+	// (they may belong to a newer Envoy): envoyfilter.go strict BuildXDSObjectFromStruct.
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(raw, proto.Clone(msg)); err != nil {
+		f.Warn(p, nil, fmt.Sprintf("Envoy filter: patch value has fields unknown to meshguard's %s (not validated): %v", msg.ProtoReflect().Descriptor().FullName(), err))
 	}
 	efDeprecations(p, msg.ProtoReflect(), map[string]bool{}, f)
 	op := patch.GetOperation()
@@ -360,21 +381,47 @@ func efValue(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, patch *netwo
 	if !partial {
 		efEnvoyConstraints(p, msg, f)
 	}
+	if missing := efMissingTypedConfig(msg.ProtoReflect()); len(missing) > 0 {
+		f.Warn(p, nil, "Envoy filter: using deprecated types by name without typed_config; "+strings.Join(missing, ", "))
+	}
 	if applyTo == networking.EnvoyFilter_NETWORK_FILTER || applyTo == networking.EnvoyFilter_HTTP_FILTER ||
 		applyTo == networking.EnvoyFilter_LISTENER_FILTER {
-		if obj, ok := tree.(map[string]any); ok && !partial {
-			if _, has := obj["typed_config"]; !has {
-				if _, has := obj["typedConfig"]; !has {
-					if _, has := obj["config_discovery"]; !has {
-						f.Warn(p, nil, "Envoy filter: filter without typed_config; Envoy requires typed_config for most filters")
-					}
-				}
-			}
+		if obj, ok := tree.(map[string]any); ok {
 			if n, _ := obj["name"].(string); n != "" {
 				efDeprecatedName(p.Child("name"), n, f)
 			}
 		}
 	}
+}
+
+// efMissingTypedConfig is Istio's recurseMissingTypedConfig (envoyfilter.go):
+// the names of the messages, at any depth of the decoded value, that have a
+// typed_config field and set neither it nor config_discovery, whatever the
+// patch operation (Envoy is removing the lookup of extensions by name).
+func efMissingTypedConfig(m protoreflect.Message) []string {
+	var missing []string
+	fields := m.Descriptor().Fields()
+	name, requires, has := "", false, false
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		set := m.Has(fd)
+		switch fd.JSONName() {
+		case "name":
+			name = fmt.Sprint(m.Get(fd).Interface())
+		case "typedConfig":
+			requires = true
+			has = has || set
+		case "configDiscovery":
+			has = has || set
+		}
+		if set && fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() {
+			missing = append(missing, efMissingTypedConfig(m.Get(fd).Message())...)
+		}
+	}
+	if requires && !has {
+		missing = append(missing, name)
+	}
+	return missing
 }
 
 // efResolveTypes walks a JSON tree and checks each "@type". Unknown types in

@@ -76,9 +76,21 @@ func TestValidateEnvoyFilter(t *testing.T) {
 				"spec.configPatches[2].match.listener.filterChain.filter.subFilter: Invalid value: Envoy filter: subfilter match requires filter match with envoy.filters.network.http_connection_manager"},
 			warns: []string{always, "spec.configPatches[0].match.listener.filterChain.filter: Invalid value: Envoy filter: filter match has no effect when used with LISTENER",
 				`spec.configPatches[3].match.listener.filterChain.filter.name: Invalid value: "envoy.http_connection_manager": Envoy filter: using deprecated filter name`}},
-		{name: "unknown field in value", spec: efOne(networking.EnvoyFilter_CLUSTER, nil, networking.EnvoyFilter_Patch_MERGE, efStruct(t, map[string]any{"conect_timeout": "2s"})),
+		// Istio decodes leniently and warns (envoyfilter.go: "We do not want to reject in case the
+		// proto is valid but our libraries are outdated").
+		{name: "unknown field in value warns", spec: efOne(networking.EnvoyFilter_CLUSTER, nil, networking.EnvoyFilter_Patch_MERGE, efStruct(t, map[string]any{"conect_timeout": "2s"})),
+			warns: []string{always, `spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value has fields unknown to meshguard's envoy.config.cluster.v3.Cluster (not validated): proto: (line 1:2): unknown field "conect_timeout"`}},
+		{name: "wrong value type still rejected", spec: efOne(networking.EnvoyFilter_CLUSTER, nil, networking.EnvoyFilter_Patch_MERGE, efStruct(t, map[string]any{"connect_timeout": true})),
 			errs:  []string{"spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value is not a valid envoy.config.cluster.v3.Cluster"},
 			warns: []string{always}},
+		{name: "subFilter without a name", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, &networking.EnvoyFilter_EnvoyConfigObjectMatch{
+			ObjectTypes: &networking.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networking.EnvoyFilter_ListenerMatch{
+				FilterChain: &networking.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: &networking.EnvoyFilter_ListenerMatch_FilterMatch{
+					Name: efHCM, SubFilter: &networking.EnvoyFilter_ListenerMatch_SubFilterMatch{}}}}}},
+			networking.EnvoyFilter_Patch_REMOVE, nil),
+			errs: []string{"spec.configPatches[0].match.listener.filterChain.filter.subFilter.name: Required value: Envoy filter: subfilter match has no name to match on"}, warns: []string{always}},
+		{name: "deprecated names from Istio's list", spec: efOne(networking.EnvoyFilter_NETWORK_FILTER, efListener("envoy.redis_proxy", ""), networking.EnvoyFilter_Patch_REMOVE, nil),
+			warns: []string{always, `filter.name: Invalid value: "envoy.redis_proxy": Envoy filter: using deprecated filter name "envoy.redis_proxy"; use "envoy.filters.network.redis_proxy" instead`}},
 		{name: "v2 type rejected", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE, efStruct(t, map[string]any{
 			"name": "envoy.lua", "typed_config": map[string]any{"@type": "type.googleapis.com/envoy.config.filter.http.lua.v2.Lua", "inline_code": "x"}})),
 			errs:  []string{`spec.configPatches[0].patch.value: Invalid value: "type.googleapis.com/envoy.config.filter.http.lua.v2.Lua": Envoy filter: referenced type unknown (hint: try using the v3 XDS API)`},
@@ -100,7 +112,10 @@ func TestValidateEnvoyFilter(t *testing.T) {
 			warns: []string{always}},
 		{name: "filter without typed_config warns", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE,
 			efStruct(t, map[string]any{"name": "envoy.filters.http.cors"})),
-			warns: []string{always, "spec.configPatches[0].patch.value: Invalid value: Envoy filter: filter without typed_config"}},
+			warns: []string{always, "spec.configPatches[0].patch.value: Invalid value: Envoy filter: using deprecated types by name without typed_config; envoy.filters.http.cors"}},
+		{name: "MERGE without typed_config warns too", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_MERGE,
+			efStruct(t, map[string]any{"name": "envoy.filters.http.cors"})),
+			warns: []string{always, "Envoy filter: using deprecated types by name without typed_config; envoy.filters.http.cors"}},
 		{name: "deprecated field warns", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_MERGE,
 			efStruct(t, map[string]any{"use_tcp_for_dns_lookups": true})),
 			warns: []string{always, `spec.configPatches[0].patch.value: Invalid value: "envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups": Envoy filter: field envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups is deprecated`}},
@@ -139,7 +154,7 @@ spec:
   - applyTo: CLUSTER
     patch:
       operation: ADD
-      value: {name: c, conect_timeout: 1s}
+      value: {name: c, connect_timeout: forever}
 `, errs: []string{"EnvoyFilter istio-system/bad", "spec.configPatches[0].patch.value", "not a valid envoy.config.cluster.v3.Cluster"}},
 	})
 }

@@ -14,9 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// raHeaderName is the syntax of outputClaimToHeaders[].header (Istio's
-// ValidateRequestAuthentication).
-var raHeaderName = regexp.MustCompile(`^[-_A-Za-z0-9]+$`)
+// raHeaderName is the syntax of outputClaimToHeaders[].header: Istio's
+// ValidateStrictHTTPHeaderName (validation.go validStrictHeaderNameRegex),
+// stricter than the CRD's pattern, which also allows "_".
+var raHeaderName = regexp.MustCompile(`^[-A-Za-z0-9]+$`)
 
 // validateRequestAuthentication implements Istio's
 // ValidateRequestAuthentication (pkg/config/validation/validation.go). "Only one of jwks or
@@ -92,7 +93,7 @@ func raJWTRule(p *field.Path, r *security.JWTRule, f *Findings) {
 		case h == "":
 			f.Required(cp.Child("header"), "header must be non-empty string")
 		case !raHeaderName.MatchString(h):
-			f.Error(cp.Child("header"), h, "header must match ^[-_A-Za-z0-9]+$ (header in body should match)")
+			f.Error(cp.Child("header"), h, "header name "+h+" is not a valid header name: must match ^[-A-Za-z0-9]+$")
 		}
 	}
 	validateDuration(p.Child("timeout"), r.GetTimeout(), f)

@@ -60,9 +60,11 @@ func TestValidateRequestAuthentication(t *testing.T) {
 			errs: []string{"spec.jwtRules[0].fromHeaders[0]: Required value", "spec.jwtRules[0].fromHeaders[1].name: Required value",
 				"spec.jwtRules[0].fromParams[0]", "spec.jwtRules[0].fromCookies[0]"}},
 		{name: "claim to header", spec: raRule(&security.JWTRule{Issuer: "i", OutputClaimToHeaders: []*security.ClaimToHeader{
-			nil, {Header: "h"}, {Claim: "c"}, {Claim: "c", Header: ":authority"}}}),
+			nil, {Header: "h"}, {Claim: "c"}, {Claim: "c", Header: ":authority"}, {Claim: "c", Header: "x_user"}, {Claim: "c", Header: "X-User-1"}}}),
 			errs: []string{"outputClaimToHeaders[0]: Required value", "outputClaimToHeaders[1].claim: Required value",
-				"outputClaimToHeaders[2].header: Required value", `outputClaimToHeaders[3].header: Invalid value: ":authority": header must match`}},
+				"outputClaimToHeaders[2].header: Required value", `outputClaimToHeaders[3].header: Invalid value: ":authority": header name :authority is not a valid header name`,
+				// Istio's ValidateStrictHTTPHeaderName: no "_", though the CRD's pattern allows it.
+				`outputClaimToHeaders[4].header: Invalid value: "x_user"`}},
 		{name: "bad timeout", spec: raRule(&security.JWTRule{Issuer: "i", Timeout: durationpb.New(0)}),
 			errs: []string{"spec.jwtRules[0].timeout"}},
 		{name: "duplicate issuer warns", spec: &security.RequestAuthentication{JwtRules: []*security.JWTRule{{Issuer: "i"}, {Issuer: "i"}}},

@@ -68,9 +68,14 @@ func telTracing(p *field.Path, tr *telemetry.Tracing, f *Findings) {
 			f.Error(kp, name, "tag name must not be empty")
 		}
 		tag := tr.GetCustomTags()[name]
+		if tag == nil {
+			f.Required(kp, "custom tag must not be null")
+			continue
+		}
 		switch v := tag.GetType().(type) {
 		case nil:
-			f.Required(kp, "custom tag must set one of literal, environment, header or formatter")
+			// Istio accepts a tag without a type (validateTelemetryTracing has no default case) and ignores it.
+			f.Warn(kp, name, "custom tag sets none of literal, environment, header or formatter: it has no effect")
 		case *telemetry.Tracing_CustomTag_Literal:
 			if v.Literal.GetValue() == "" {
 				f.Required(kp.Child("literal", "value"), "literal tag value must not be empty")

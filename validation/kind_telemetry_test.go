@@ -46,9 +46,12 @@ func TestValidateTelemetry(t *testing.T) {
 			"b": {Type: &telemetry.Tracing_CustomTag_Literal{Literal: &telemetry.Tracing_Literal{}}},
 			"c": {Type: &telemetry.Tracing_CustomTag_Header{Header: &telemetry.Tracing_RequestHeader{}}},
 			"d": {Type: &telemetry.Tracing_CustomTag_Environment{Environment: &telemetry.Tracing_Environment{}}},
+			"e": {},
 		}}}},
 			errs: []string{"spec.tracing[0].customTags[]: Invalid value: \"\": tag name must not be empty", "spec.tracing[0].customTags[a]: Required value",
-				"customTags[b].literal.value", "customTags[c].header.name", "customTags[d].environment.name"}},
+				"customTags[b].literal.value", "customTags[c].header.name", "customTags[d].environment.name"},
+			// Istio accepts a tag of no type (and ignores it).
+			warns: []string{`spec.tracing[0].customTags[e]: Invalid value: "e": custom tag sets none of`}},
 		{name: "reportingInterval checked (Istio does not)", spec: &telemetry.Telemetry{Metrics: []*telemetry.Metrics{{ReportingInterval: durationpb.New(0)}}},
 			errs: []string{"spec.metrics[0].reportingInterval: Invalid value: \"0s\": duration must be greater than 1ms"}},
 		{name: "empty custom metric", spec: &telemetry.Telemetry{Metrics: []*telemetry.Metrics{{Overrides: []*telemetry.MetricsOverrides{

@@ -75,7 +75,11 @@ func khTargetRef(p *field.Path, r *typev1beta1.PolicyTargetReference, f *Finding
 	if r.GetNamespace() != "" {
 		f.Error(p.Child("namespace"), r.GetNamespace(), "cross namespace referencing is not currently supported")
 	}
-	if gk := r.GetGroup() + "/" + r.GetKind(); !khTargetKinds[gk] {
+	group := r.GetGroup()
+	if group == "core" { // Istio compares canonical groups: "" and "core" are the same
+		group = ""
+	}
+	if gk := group + "/" + r.GetKind(); !khTargetKinds[gk] {
 		f.Error(p, gk, fmt.Sprintf("targetRef must be to one of Service (core group), ServiceEntry (networking.istio.io), "+
 			"Gateway or GatewayClass (gateway.networking.k8s.io); got group %q kind %q", r.GetGroup(), r.GetKind()))
 	}

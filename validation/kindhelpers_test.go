@@ -163,6 +163,8 @@ func TestKhPolicyTargets(t *testing.T) {
 		{"bad kind", nil, nil, []*typev1beta1.PolicyTargetReference{{Group: "apps", Kind: "Deployment", Name: "d"}},
 			[]string{"spec.targetRefs[0]: Invalid value: \"apps/Deployment\": targetRef must be to one of"}},
 		{"null ref in list", nil, nil, []*typev1beta1.PolicyTargetReference{nil}, []string{"spec.targetRefs[0]: Required value"}},
+		// Istio compares canonical group names: "core" is the core group.
+		{"core group named", nil, &typev1beta1.PolicyTargetReference{Group: "core", Kind: "Service", Name: "s"}, nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
