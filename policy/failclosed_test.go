@@ -49,6 +49,9 @@ func TestFailClosedNeverWider(t *testing.T) {
 		{"when: source.ip", `when: [{key: source.ip, notValues: ["x"]}]`, "when[0]"},
 		{"when: source.serviceAccount", `when: [{key: source.serviceAccount, values: ["*"]}]`, "when[0]"},
 		{"when: no values", `when: [{key: source.ip}]`, "when[0]"},
+		// Envoy keeps an IPv4-mapped range IPv6 (never an IPv4 peer); Go and OPA would read it as IPv4.
+		{"ipBlocks: IPv4-mapped", `from: [{source: {ipBlocks: ["::ffff:10.0.0.0/104"]}}]`, "IPv4-mapped"},
+		{"when: source.ip IPv4-mapped", `when: [{key: source.ip, notValues: ["::ffff:10.0.0.5"]}]`, "IPv4-mapped"},
 	}
 	okPolicy := storedAP(t, ap("bar", "allow-all", "rules: [{}]"))
 	for _, f := range fields {

@@ -186,10 +186,11 @@ func (w *keyWriter) value(v reflect.Value) error {
 		w.str(v.Type().String())
 		if v.Type() == compiledPolicyType {
 			if digest := v.FieldByName("digest").String(); digest != "" {
-				w.byte('d') // the digest stands for every field but O
+				w.byte('d') // the digest stands for every field but O and Sel
 				w.int(v.FieldByName("O").Int())
 				w.str(digest)
-				return nil
+				// Sel: a Gateway-attached policy's copies get theirs after translation (build).
+				return w.value(v.FieldByName("Sel"))
 			}
 		}
 		for i := range v.NumField() {

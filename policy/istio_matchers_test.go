@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestMatchersAsIstioBuildsThem: verdicts where Istio's translation of a
@@ -131,5 +134,40 @@ func TestStoredDryRunIstioCannotParse(t *testing.T) {
 	}
 	if v.Allowed || v.Rule != FailClosedRule || len(v.DryRunDeny) != 0 {
 		t.Fatalf("verdict %+v, want a fail-closed denial (Istio enforces the DENY)", v)
+	}
+}
+
+// `request.headers[host]` is the request's authority: Envoy's header map
+// reads a legacy "host" as ":authority" (source/common/http/header_map_impl.cc),
+// so Istio's HeaderMatcher{name: "host"} (generator.go requestHeaderGenerator)
+// sees it, while ext_authz sends only ":authority" (and http.host). Checked
+// with the CheckRequest Envoy sends for `Host: admin.example.com`.
+func TestHostHeaderIsAuthority(t *testing.T) {
+	set := &Set{Pods: []*corev1.Pod{{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "foo", Labels: map[string]string{"app": "web"}},
+		Status:     corev1.PodStatus{PodIP: "10.0.1.1"},
+	}}}
+	policies := ap("foo", "deny-host", "action: DENY\nrules:\n- when:\n  - key: request.headers[Host]\n    values: [\"admin.example.com*\"]") +
+		"---\n" + ap("foo", "deny-inline", "action: DENY\nrules:\n- when:\n  - key: request.experimental.inline.headers[host]\n    values: [\"inline.example.com\"]")
+	if _, err := set.AddYAML("p", []byte(policies)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		host, policy string
+	}{{"admin.example.com", "foo/deny-host"}, {"inline.example.com", "foo/deny-inline"}, {"www.example.com", ""}} {
+		req := checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{
+			":authority": c.host, ":method": "GET", ":path": "/", ":scheme": "http"})
+		req.Attributes.Request.Http.Host = c.host
+		v, err := s.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Allowed != (c.policy == "") || (!v.Allowed && v.Policy != c.policy) {
+			t.Errorf("Host %s: %+v, want denied by %q (\"\": allowed)", c.host, v, c.policy)
+		}
 	}
 }

@@ -180,6 +180,10 @@ type compiledPolicy struct {
 	// model.go and builder.go): ALLOW rules with HTTP-only
 	// fields dropped, HTTP-only fields removed from DENY/AUDIT/CUSTOM rules.
 	TRules []rule `json:"trules"`
+	// Gateways: the Gateway API gateways of its namespace the policy's
+	// targetRefs attach it to (Sel nil; build places one copy per gateway,
+	// selecting its pods by GatewayNameLabel).
+	Gateways []string `json:"gws,omitempty"`
 	// not serialised: ordering and reporting
 	created int64
 	name    string

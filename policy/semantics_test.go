@@ -172,7 +172,7 @@ func TestActionsAndPrecedence(t *testing.T) {
 			http(), open},
 		{"root selector matches any namespace", ap("istio-system", "sel", "selector: {matchLabels: {app: web}}\naction: DENY\nrules:\n- {}"),
 			http(ns("other", map[string]string{"app": "web"})), deniedBy("istio-system/sel", 0)},
-		{"targetRefs policy ignored for sidecars", ap("foo", "tr", "targetRefs:\n- {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\nrules: []"),
+		{"targetRefs policy ignored for sidecars (gateway_attach_test.go)", ap("foo", "tr", "targetRefs:\n- {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\nrules: []"),
 			http(), open},
 		{"dry-run DENY not enforced", apAnn("foo", "dry", `istio.io/dry-run: "true"`, "action: DENY\nrules:\n- {}"), http(), open},
 		{"dry-run ALLOW does not make deny-by-default", apAnn("foo", "dry", `istio.io/dry-run: "true"`, "rules:\n- to:\n  - operation: {methods: [POST]}"), http(), open},

@@ -3,11 +3,13 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	secapi "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 
 	"github.com/meshguard/meshguard/secpolicy"
@@ -116,12 +118,23 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 		b string
 		p compiledPolicy
 	}
+	type nsPolicy struct {
+		ns, b string
+		p     compiledPolicy
+	}
+	var gatewayPols []nsPolicy
 	for i, ap := range sortAPs {
 		cp, bname, ok := t.policyMemo(ap)
 		if !ok {
 			continue
 		}
 		cp.O = i
+		if len(cp.Gateways) > 0 {
+			// Attached to its own namespace's gateways only, the root
+			// namespace's too (ShouldAttachPolicy compares namespaces).
+			gatewayPols = append(gatewayPols, nsPolicy{ap.Namespace, bname, cp})
+			continue
+		}
 		if ap.Namespace == t.mesh.RootNamespace {
 			rootPols = append(rootPols, struct {
 				b string
@@ -162,6 +175,14 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 		})
 	}
 	delete(state, t.mesh.RootNamespace) // root-namespace policies live in every view
+	for _, gp := range gatewayPols {
+		b := get(gp.ns).b // the root namespace gets a view of its own here
+		for _, name := range gp.p.Gateways {
+			c := gp.p
+			c.Sel = map[string]string{GatewayNameLabel: name}
+			b.add(gp.b, c)
+		}
+	}
 
 	// Mesh, then namespace: a selected policy whose mode is UNSET inherits
 	// the mode (and so the deciding policy) of the level above.
@@ -262,16 +283,43 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 	*wl = append(*wl, w)
 }
 
+// GatewayNameLabel marks the pods of a Gateway API gateway with its name.
+const GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
+
+// gatewayTargets returns the names of the Gateways of the policy's own
+// namespace that its targetRefs (or legacy targetRef) name. As Istio's
+// pilot/pkg/model/policyattachment.go ShouldAttachPolicy: a policy with
+// targetRefs attaches to no sidecar workload, to the pods of a named
+// Gateway (gateway.networking.k8s.io, the policy's namespace), and to
+// waypoints through Service, ServiceEntry and GatewayClass references,
+// which meshguard does not serve (docs/compatibility.md).
+func gatewayTargets(ap *secv1.AuthorizationPolicy) []string {
+	refs := ap.Spec.GetTargetRefs()
+	if len(refs) == 0 && ap.Spec.GetTargetRef() != nil {
+		refs = []*typev1beta1.PolicyTargetReference{ap.Spec.GetTargetRef()}
+	}
+	var names []string
+	for _, r := range refs {
+		if r.GetGroup() == "gateway.networking.k8s.io" && r.GetKind() == "Gateway" &&
+			(r.GetNamespace() == "" || r.GetNamespace() == ap.Namespace) && !slices.Contains(names, r.GetName()) {
+			names = append(names, r.GetName())
+		}
+	}
+	return names
+}
+
 // policy compiles one AuthorizationPolicy. ok=false: it never applies to a
-// sidecar workload (targetRefs; Istio's
-// pilot/pkg/model/policyattachment.go ShouldAttachPolicy).
+// workload meshguard serves (targetRefs naming no Gateway of its namespace).
 func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, string, bool) {
 	id := ap.Namespace + "/" + ap.Name
 	obj := "AuthorizationPolicy " + id
 	spec := &ap.Spec
+	var gateways []string
 	if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
-		t.warnf("%s: spec.targetRefs: policy ignored (targetRefs never attach to sidecar workloads)", obj)
-		return compiledPolicy{}, "", false
+		if gateways = gatewayTargets(ap); len(gateways) == 0 {
+			t.warnf("%s: spec.targetRefs: policy ignored (it names no Gateway of its namespace; waypoint references are not served by meshguard)", obj)
+			return compiledPolicy{}, "", false
+		}
 	}
 	// Istio's pilot/pkg/security/authz/builder/builder.go isDryRun:
 	// strconv.ParseBool, and a value it cannot parse is not a dry run (the
@@ -280,7 +328,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	action := spec.GetAction()
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
-		created: ap.CreationTimestamp.UnixNano()}
+		created: ap.CreationTimestamp.UnixNano(), Gateways: gateways}
 	if reason := t.invalidAP[ap]; reason != "" {
 		return t.failClosed(cp, obj, reason), failBucket(bucket), true
 	}
@@ -850,6 +898,11 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 		return both(noErr(claimCond(k.Path)))
 	case secpolicy.KeyRequestHeader, secpolicy.KeyRequestInlineHeader:
 		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
+		if name == "host" {
+			// Envoy's header map reads a legacy "host" as ":authority"
+			// (header_map_impl.cc), and ext_authz sends only ":authority".
+			name = ":authority"
+		}
 		match := func(v []string) matcher { return generic(v, false, true) }
 		if k.Kind == secpolicy.KeyRequestInlineHeader {
 			match = inlineHeader

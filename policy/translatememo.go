@@ -110,7 +110,7 @@ func (t *translator) materialize(v *view) error {
 			if policyDigest(cp) != light.digest {
 				return fmt.Errorf("policy %s: translates differently than the translation reused for it", light.ID)
 			}
-			cp.O, cp.digest = light.O, light.digest
+			cp.O, cp.digest, cp.Sel = light.O, light.digest, light.Sel // Sel: see build's Gateway copies
 			*light = cp
 		}
 		return nil

@@ -94,18 +94,26 @@ func ParsePort(v string) (uint16, error) {
 // ParseCIDR parses an `ipBlocks`/`source.ip`/... value: an IP address (a
 // single-address prefix) or a CIDR prefix.
 func ParseCIDR(v string) (netip.Prefix, error) {
+	var p netip.Prefix
 	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
+		var err error
+		if p, err = netip.ParsePrefix(v); err != nil {
 			return netip.Prefix{}, fmt.Errorf("bad CIDR range (%s): must be an IP prefix such as 10.0.0.0/8", v)
 		}
-		return p, nil
+	} else {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad IP address (%s)", v)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad IP address (%s)", v)
+	if p.Addr().Is4In6() {
+		// Envoy keeps it an IPv6 range, which never contains an IPv4 peer
+		// (CidrRange::isInRange compares versions); Go's and OPA's CIDR
+		// checks would read it as IPv4. Refused rather than given either meaning.
+		return netip.Prefix{}, fmt.Errorf("IPv4-mapped IPv6 address (%s): Envoy never matches it against an IPv4 peer; write the IPv4 form", v)
 	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return p, nil
 }
 
 // ServiceAccount is a parsed `serviceAccounts` value.

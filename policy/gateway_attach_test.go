@@ -1,0 +1,100 @@
+package policy
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// TestGatewayTargetRefs: which workloads a policy with targetRefs applies
+// to, as Istio's pilot/pkg/model/policyattachment.go ShouldAttachPolicy
+// decides for a non-waypoint workload: none without the
+// gateway.networking.k8s.io/gateway-name label; for a gateway's pod, a
+// policy of the pod's own namespace whose targetRefs name that Gateway
+// (group gateway.networking.k8s.io; another namespace is refused by
+// validation, the CRD's rule); the root namespace is no exception. Service, ServiceEntry and GatewayClass
+// references attach to waypoints only.
+func TestGatewayTargetRefs(t *testing.T) {
+	gw := func(name string) map[string]string {
+		return map[string]string{GatewayNameLabel: name, "app": "gw-istio"}
+	}
+	ref := func(kind, group, name, ns string) string {
+		return "- {kind: " + kind + ", group: " + group + ", name: " + name + ", namespace: \"" + ns + "\"}\n"
+	}
+	const k8sGW = "gateway.networking.k8s.io"
+	denyAdmin := "action: DENY\nrules:\n- to:\n  - operation: {paths: [\"/admin*\"]}"
+	allowGet := "rules:\n- to:\n  - operation: {methods: [GET]}"
+	runCases(t, Mesh{}, []tc{
+		{"DENY on the named Gateway's pods", ap("foo", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin/x")), deniedBy("foo/d", 0)},
+		{"ALLOW makes the Gateway deny-by-default", ap("foo", "a", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+allowGet),
+			http(ns("foo", gw("gw")), method("DELETE")), noAllow},
+		{"ALLOW allows on the Gateway", ap("foo", "a", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+allowGet),
+			http(ns("foo", gw("gw")), method("GET")), allowedBy("foo/a", 0)},
+		{"legacy targetRef", ap("foo", "d", "targetRef: {kind: Gateway, group: "+k8sGW+", name: gw}\n"+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), deniedBy("foo/d", 0)},
+		{"second of several Gateways", ap("foo", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "one", "")+ref("Gateway", k8sGW, "two", "")+denyAdmin),
+			http(ns("foo", gw("two")), path("/admin")), deniedBy("foo/d", 0)},
+		{"another Gateway's pods", ap("foo", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("foo", gw("other")), path("/admin")), open},
+		{"a sidecar workload", ap("foo", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(path("/admin")), open},
+		{"the same Gateway name in another namespace", ap("foo", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("bar", gw("gw")), path("/admin")), open},
+		{"root namespace: its own Gateway", ap("istio-system", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("istio-system", gw("gw")), path("/admin")), deniedBy("istio-system/d", 0)},
+		{"root namespace: not mesh-wide", ap("istio-system", "d", "targetRefs:\n"+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), open},
+		{"Service reference: waypoints only", ap("foo", "d", "targetRefs:\n"+ref("Service", "", "gw", "")+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), open},
+		{"GatewayClass reference: waypoints only", ap("istio-system", "d", "targetRefs:\n"+ref("GatewayClass", k8sGW, "istio", "")+denyAdmin),
+			http(ns("istio-system", gw("gw")), path("/admin")), open},
+		{"selector policies still apply to a gateway's pods", ap("foo", "d", "selector: {matchLabels: {app: gw-istio}}\n"+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), deniedBy("foo/d", 0)},
+		{"root namespace policies still apply to a gateway's pods", ap("istio-system", "d", denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), deniedBy("istio-system/d", 0)},
+	})
+}
+
+// A rebuild that reuses a Gateway-attached policy's translation (the same
+// object) while regenerating its shard (another policy of the namespace
+// changed) keeps each copy on its own Gateway (materialize restores the
+// rules, not the selector).
+func TestGatewayTargetRefsRebuild(t *testing.T) {
+	ctx := context.Background()
+	gwPolicy := ap("foo", "d", "targetRefs:\n- {kind: Gateway, group: gateway.networking.k8s.io, name: one}\n"+
+		"- {kind: Gateway, group: gateway.networking.k8s.io, name: two}\naction: DENY\nrules:\n- to:\n  - operation: {paths: [\"/admin*\"]}")
+	set := &Set{}
+	if _, err := set.AddYAML("gw", []byte(gwPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	other := func(method string) *Set {
+		s := &Set{AuthorizationPolicies: slices.Clone(set.AuthorizationPolicies)}
+		if _, err := s.AddYAML("other", []byte(ap("foo", "other", "action: DENY\nrules:\n- to:\n  - operation: {methods: ["+method+"]}"))); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	prev, err := CompileNext(ctx, nil, Mesh{}, other("PUT"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := CompileNext(ctx, prev, Mesh{}, other("PATCH"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Snapshot{prev, next} {
+		for _, c := range []struct {
+			gateway string
+			allowed bool
+		}{{"one", false}, {"two", false}, {"three", true}} {
+			v, err := s.CheckRequest(ctx, http(ns("foo", map[string]string{GatewayNameLabel: c.gateway}), path("/admin")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != c.allowed {
+				t.Errorf("snapshot %d, gateway %s: %+v, want allowed=%v", s.Version, c.gateway, v, c.allowed)
+			}
+		}
+	}
+}
