@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -47,20 +48,45 @@ func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 	}
 }
 
-// DefaultMeshConfig returns the parts of Istio's mesh.DefaultMeshConfig that
-// injection reads, and those ValidateMeshConfig requires (connectTimeout).
+// DefaultMeshConfig returns Istio's mesh.DefaultMeshConfig
+// (pkg/config/mesh/mesh.go): custom injection templates see it as
+// .MeshConfig, so every field Istio sets is set here.
 func DefaultMeshConfig() *meshv1alpha1.MeshConfig {
 	return &meshv1alpha1.MeshConfig{
-		ProxyListenPort:        15001,
-		ConnectTimeout:         durationpb.New(10 * time.Second),
-		ProxyInboundListenPort: 15006,
-		EnablePrometheusMerge:  wrapperspb.Bool(true),
-		TrustDomain:            "cluster.local",
-		RootNamespace:          "istio-system",
-		DefaultConfig:          DefaultProxyConfig(),
+		EnableTracing:            true,
+		AccessLogEncoding:        meshv1alpha1.MeshConfig_TEXT,
+		ProtocolDetectionTimeout: durationpb.New(0),
+		IngressService:           "istio-ingressgateway",
+		IngressControllerMode:    meshv1alpha1.MeshConfig_STRICT,
+		IngressClass:             "istio",
+		TrustDomain:              "cluster.local",
+		EnableAutoMtls:           wrapperspb.Bool(true),
+		OutboundTrafficPolicy: &meshv1alpha1.MeshConfig_OutboundTrafficPolicy{
+			Mode: meshv1alpha1.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY,
+		},
 		InboundTrafficPolicy: &meshv1alpha1.MeshConfig_InboundTrafficPolicy{
 			Mode: meshv1alpha1.MeshConfig_InboundTrafficPolicy_PASSTHROUGH,
 		},
+		LocalityLbSetting:              &networkingv1alpha3.LocalityLoadBalancerSetting{Enabled: wrapperspb.Bool(true)},
+		DefaultConfig:                  DefaultProxyConfig(),
+		RootNamespace:                  "istio-system",
+		ProxyListenPort:                15001,
+		ProxyInboundListenPort:         15006,
+		ConnectTimeout:                 durationpb.New(10 * time.Second),
+		DefaultServiceExportTo:         []string{"*"},
+		DefaultVirtualServiceExportTo:  []string{"*"},
+		DefaultDestinationRuleExportTo: []string{"*"},
+		DnsRefreshRate:                 durationpb.New(60 * time.Second),
+		DefaultProviders:               &meshv1alpha1.MeshConfig_DefaultProviders{},
+		ExtensionProviders: []*meshv1alpha1.MeshConfig_ExtensionProvider{
+			{Name: "prometheus", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Prometheus{
+				Prometheus: &meshv1alpha1.MeshConfig_ExtensionProvider_PrometheusMetricsProvider{}}},
+			{Name: "stackdriver", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Stackdriver{
+				Stackdriver: &meshv1alpha1.MeshConfig_ExtensionProvider_StackdriverProvider{}}},
+			{Name: "envoy", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_EnvoyFileAccessLog{
+				EnvoyFileAccessLog: &meshv1alpha1.MeshConfig_ExtensionProvider_EnvoyFileAccessLogProvider{Path: "/dev/stdout"}}},
+		},
+		EnablePrometheusMerge: wrapperspb.Bool(true),
 	}
 }
 
@@ -133,8 +159,11 @@ func ReadFile(path string) ([]byte, error) {
 func Parse(data []byte) (*meshv1alpha1.MeshConfig, error) {
 	out := &meshv1alpha1.MeshConfig{}
 	err := overlay(DefaultMeshConfig(), data, out, func(key string, base, user any) any {
-		if key == "defaultConfig" {
+		switch key {
+		case "defaultConfig":
 			return overlayProxyConfig(base, user)
+		case "extensionProviders":
+			return mergeByName(base, user)
 		}
 		return user
 	})
@@ -157,12 +186,17 @@ func sortedUnique(s []string) []string {
 // Validate checks a mesh config as Istio's ValidateMeshConfig does
 // (validation.MeshConfig, which the proxy.istio.io/config annotation's check
 // shares), plus proxyInboundListenPort, which injection writes into
-// istio-init's arguments. Errors name the field; warnings (Istio only prints
+// istio-init's arguments, and a non-empty rootNamespace. Errors name the field; warnings (Istio only prints
 // them, for TLS settings meshguard does not read) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
 	errs := validation.MeshConfig(m).Errors
 	if p := m.GetProxyInboundListenPort(); p <= 0 || p > 65535 {
 		errs = append(errs, fieldpath.Invalid(fieldpath.NewPath("mesh", "proxyInboundListenPort"), p, "port out of range 1-65535"))
+	}
+	if m.GetRootNamespace() == "" {
+		// Istio leaves "" to each reader; injection would match no root
+		// ProxyConfig while ext_authz would default to istio-system.
+		errs = append(errs, fieldpath.Required(fieldpath.NewPath("mesh", "rootNamespace"), "the root namespace must be set"))
 	}
 	return errs.ToAggregate()
 }
@@ -185,7 +219,8 @@ func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha
 }
 
 // overlayProxyConfig applies a user defaultConfig object onto the default
-// one (both decoded JSON) like ParseProxyConfig.
+// one (both decoded JSON) like ParseProxyConfig: field by field, a null
+// field keeping its default, a oneof member replacing its siblings.
 func overlayProxyConfig(base, user any) any {
 	bm, ok1 := base.(map[string]any)
 	um, ok2 := user.(map[string]any)
@@ -193,24 +228,78 @@ func overlayProxyConfig(base, user any) any {
 		return user
 	}
 	out := maps.Clone(bm)
+	md := (&meshv1alpha1.ProxyConfig{}).ProtoReflect().Descriptor()
 	for k, v := range um {
+		if v == nil {
+			continue // jsonpb: a null field is not set, at every level
+		}
 		if k == "proxyMetadata" {
 			v = mergeObjects(bm[k], v)
 		}
-		out[k] = v
+		setField(out, md, k, v)
 	}
 	return out
 }
 
-// mergeObjects returns base with user's keys set over it (mergeMap).
-func mergeObjects(base, user any) any {
-	bm, ok1 := base.(map[string]any)
-	um, ok2 := user.(map[string]any)
+// setField sets obj[key] = v, first removing the other members of the
+// oneof key belongs to: jsonpb sets one member of a oneof over another
+// (tracingServiceName over the default serviceCluster), where protojson
+// refuses an object holding two.
+func setField(obj map[string]any, md protoreflect.MessageDescriptor, key string, v any) {
+	if fd := md.Fields().ByJSONName(key); fd != nil {
+		if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			for i := 0; i < o.Fields().Len(); i++ {
+				if sib := o.Fields().Get(i); sib != fd {
+					delete(obj, sib.JSONName())
+				}
+			}
+		}
+	}
+	obj[key] = v
+}
+
+// mergeByName merges the user's extension providers into the defaults as
+// ApplyMeshConfig does: one named as a default replaces its provider, the
+// others are appended in order.
+func mergeByName(base, user any) any {
+	bl, ok1 := base.([]any)
+	ul, ok2 := user.([]any)
 	if !ok1 || !ok2 {
 		return user
 	}
+	out := slices.Clone(bl)
+	for _, u := range ul {
+		um, _ := u.(map[string]any)
+		found := false
+		for i, b := range out {
+			if bm, _ := b.(map[string]any); um != nil && bm != nil && bm["name"] == um["name"] {
+				out[i], found = u, true
+				break
+			}
+		}
+		if !found {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// mergeObjects returns base with user's non-null keys set over it (mergeMap).
+func mergeObjects(base, user any) any {
+	bm, _ := base.(map[string]any)
+	um, ok := user.(map[string]any)
+	if !ok {
+		return user
+	}
 	out := maps.Clone(bm)
-	maps.Copy(out, um)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range um {
+		if v != nil {
+			out[k] = v
+		}
+	}
 	return out
 }
 
@@ -253,7 +342,7 @@ func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(
 			if v == nil {
 				continue // jsonpb: a null field is not set
 			}
-			merged[k] = apply(k, merged[k], v)
+			setField(merged, base.ProtoReflect().Descriptor(), k, apply(k, merged[k], v))
 		}
 	}
 	mj, err := json.Marshal(merged)

@@ -212,6 +212,10 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		{"trust domain alias not a domain", "trustDomainAliases: [old.td, td/ns]\n", []string{"mesh.trustDomainAliases[1]", "td/ns"}},
 		{"empty trust domain", "trustDomain: \"\"\n", []string{"mesh.trustDomain"}},
 		{"service settings host", "serviceSettings: [{hosts: [foo.bar.*]}]\n", []string{"mesh.serviceSettings[0].hosts[0]"}},
+		{"trust domain wildcard", "trustDomain: \"*\"\n", []string{"mesh.trustDomain"}},
+		{"trust domain alias wildcard", "trustDomainAliases: [\"*.example.com\"]\n", []string{"mesh.trustDomainAliases[0]"}},
+		{"connect timeout zero", "connectTimeout: 0s\n", []string{"mesh.connectTimeout"}},
+		{"empty root namespace", "rootNamespace: \"\"\n", []string{"mesh.rootNamespace"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -292,5 +296,57 @@ func TestParseProxyConfigOverlay(t *testing.T) {
 func TestDefaultProxyConfigValid(t *testing.T) {
 	if errs := validation.MeshProxyConfig(DefaultProxyConfig()); len(errs) > 0 {
 		t.Errorf("default ProxyConfig rejected: %v", errs)
+	}
+}
+
+// Values as Istio's jsonpb decoder (ApplyMeshConfig, applyProxyConfig)
+// applies them: one member of a oneof replaces another (tracingServiceName
+// over the default serviceCluster), and a null field keeps its default at
+// every level, inside defaultConfig and proxyMetadata too.
+func TestParseAsJSONPB(t *testing.T) {
+	m, err := Parse([]byte("defaultConfig:\n  tracingServiceName: CANONICAL_NAME_ONLY\n  statusPort: null\n  drainDuration: null\n" +
+		"  proxyMetadata: {A: \"1\", B: null}\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v (Istio accepts it)", err)
+	}
+	if err := Validate(m); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	pc := m.GetDefaultConfig()
+	if pc.GetTracingServiceName() != meshv1alpha1.ProxyConfig_CANONICAL_NAME_ONLY || pc.GetServiceCluster() != "" {
+		t.Errorf("clusterName = %v, want tracingServiceName CANONICAL_NAME_ONLY alone", pc.GetClusterName())
+	}
+	check(t, m, []want{{statusPort, int32(15020)}, {drainDuration, 45 * time.Second}, {proxyMetadata, map[string]string{"A": "1"}}})
+	ann, err := ParseProxyConfig(DefaultProxyConfig(), "tracingServiceName: APP_LABEL_AND_NAMESPACE\n")
+	if err != nil {
+		t.Fatalf("ParseProxyConfig: %v (Istio accepts it)", err)
+	}
+	if ann.GetServiceCluster() != "" || ann.GetTracingServiceName() != meshv1alpha1.ProxyConfig_APP_LABEL_AND_NAMESPACE {
+		t.Errorf("annotation clusterName = %v", ann.GetClusterName())
+	}
+}
+
+// Istio's DefaultMeshConfig is what custom templates see as .MeshConfig;
+// extension providers merge with the defaults by name (ApplyMeshConfig).
+func TestDefaultsTemplatesSee(t *testing.T) {
+	m, err := Parse([]byte("extensionProviders:\n- {name: envoy, envoyFileAccessLog: {path: /dev/stderr}}\n- {name: authz, envoyExtAuthzGrpc: {service: meshguard.meshguard.svc.cluster.local, port: 9191}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.GetEnableTracing() || !m.GetEnableAutoMtls().GetValue() || m.GetIngressClass() != "istio" ||
+		m.GetOutboundTrafficPolicy().GetMode() != meshv1alpha1.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY ||
+		m.GetConnectTimeout().AsDuration() != 10*time.Second || !slices.Equal(m.GetDefaultServiceExportTo(), []string{"*"}) ||
+		!m.GetLocalityLbSetting().GetEnabled().GetValue() {
+		t.Errorf("Istio's defaults missing: %v", m)
+	}
+	var got []string
+	for _, p := range m.GetExtensionProviders() {
+		got = append(got, p.GetName())
+	}
+	if want := []string{"prometheus", "stackdriver", "envoy", "authz"}; !slices.Equal(got, want) {
+		t.Errorf("extension providers %v, want %v", got, want)
+	}
+	if p := m.GetExtensionProviders()[2].GetEnvoyFileAccessLog().GetPath(); p != "/dev/stderr" {
+		t.Errorf("envoy provider path %q, want the user's /dev/stderr", p)
 	}
 }
