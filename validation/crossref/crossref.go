@@ -45,6 +45,7 @@ type Finding struct {
 const (
 	CodeReferencedResourceNotFound                = "IST0101"
 	CodeConflictingMeshGatewayVirtualServiceHosts = "IST0109"
+	CodeVirtualServiceDestinationPortSelector     = "IST0112"
 	CodeVirtualServiceHostNotFoundInGateway       = "IST0132"
 	CodeConflictingGateways                       = "IST0145"
 	CodeUnknownDestinationRuleHost                = "IST0174"
@@ -57,7 +58,7 @@ type Index struct {
 
 	mu               sync.RWMutex
 	ready            bool
-	services         map[string]bool // FQDN name.ns.svc.<domain>
+	services         map[string]Service // FQDN name.ns.svc.<domain>
 	namespaces       map[string]map[string]string
 	serviceEntries   map[Key]*networking.ServiceEntry
 	gateways         map[Key]*networking.Gateway
@@ -76,7 +77,7 @@ func NewIndex(domain string) *Index {
 	}
 	return &Index{
 		domain:           domain,
-		services:         map[string]bool{},
+		services:         map[string]Service{},
 		namespaces:       map[string]map[string]string{},
 		serviceEntries:   map[Key]*networking.ServiceEntry{},
 		gateways:         map[Key]*networking.Gateway{},
@@ -85,13 +86,40 @@ func NewIndex(domain string) *Index {
 	}
 }
 
-// SetService records (present=true) or forgets a Kubernetes Service.
+// ExportToAnnotation limits the namespaces that see a Kubernetes Service
+// (comma-separated namespaces, "." for the Service's own, "*" for all).
+const ExportToAnnotation = "networking.istio.io/exportTo"
+
+// Service is what the checks know of a Kubernetes Service: its name, its
+// ports and its networking.istio.io/exportTo annotation.
+type Service struct {
+	Key
+	// Ports are the Service's port numbers, read only when PortsKnown: a
+	// caller that knows the Service only by name leaves PortsKnown false, and
+	// destination ports (IST0101 host:port, IST0112) are then not checked.
+	Ports      []uint32
+	PortsKnown bool
+	// ExportTo is the networking.istio.io/exportTo annotation as written
+	// (comma-separated; empty: every namespace).
+	ExportTo string
+}
+
+// SetService records (present=true) or forgets a Kubernetes Service known
+// by name only (see Service.PortsKnown).
 func (ix *Index) SetService(ns, name string, present bool) {
+	ix.SetKubeService(Service{Key: Key{ns, name}}, present)
+}
+
+// SetKubeService records (present=true) or forgets a Kubernetes Service
+// with its ports and exportTo annotation.
+func (ix *Index) SetKubeService(s Service, present bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	fqdn := name + "." + ns + ".svc." + ix.domain
+	ix.view.Store(nil)
+	fqdn := s.Name + "." + s.Namespace + ".svc." + ix.domain
 	if present {
-		ix.services[fqdn] = true
+		s.Ports = slices.Clone(s.Ports)
+		ix.services[fqdn] = s
 	} else {
 		delete(ix.services, fqdn)
 	}
@@ -179,9 +207,10 @@ func (ix *Index) Check(kind string, k Key, spec proto.Message) []Finding {
 	return nil
 }
 
-// fqdn expands a short name (no dot) in namespace ns, as Istio resolves hosts.
+// fqdn expands a short name (no dot, no leading "*") in namespace ns, as
+// Istio's util.ConvertHostToFQDN does.
 func (ix *Index) fqdn(host, ns string) string {
-	if strings.Contains(host, ".") || host == "*" {
+	if strings.Contains(host, ".") || strings.HasPrefix(host, "*") {
 		return host
 	}
 	return host + "." + ns + ".svc." + ix.domain
@@ -189,7 +218,7 @@ func (ix *Index) fqdn(host, ns string) string {
 
 // hostKnown: a Service FQDN or a ServiceEntry host (possibly wildcard) matches.
 func (ix *Index) hostKnown(fqdn string) bool {
-	if ix.services[fqdn] {
+	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
 	for _, se := range ix.serviceEntries {
@@ -200,6 +229,16 @@ func (ix *Index) hostKnown(fqdn string) bool {
 		}
 	}
 	return false
+}
+
+// hostNotFound words IST0101 for a destination host no visible Service or
+// ServiceEntry defines, saying so when one exists but is not exported to
+// namespace ns.
+func (ix *Index) hostNotFound(ns, host string) string {
+	if ix.hostKnown(ix.fqdn(host, ns)) {
+		return fmt.Sprintf("host %q matches no Service or ServiceEntry exported to namespace %s", host, ns)
+	}
+	return fmt.Sprintf("host %q matches no Service or ServiceEntry", host)
 }
 
 // covers: "*.foo.com" matches "a.foo.com"; "*" matches everything.
@@ -272,16 +311,19 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			}
 		}
 	}
+	// Destination hosts, wildcard ones included, and their ports as Istio's
+	// virtualservice/destinationhosts.go checks them (hosts.go).
 	check := func(p *field.Path, d *networking.Destination) {
-		if d == nil || d.GetHost() == "" || strings.Contains(d.GetHost(), "*") {
+		if d == nil || d.GetHost() == "" {
 			return
 		}
-		fh := ix.fqdn(d.GetHost(), k.Namespace)
-		if !ix.hostKnown(fh) {
-			out = append(out, Finding{p.Child("host").String(), fmt.Sprintf("host %q matches no Service or ServiceEntry", d.GetHost()), CodeReferencedResourceNotFound})
+		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost()); e != nil {
+			out = append(out, portFinding(p, d, e)...)
+		} else {
+			out = append(out, Finding{p.Child("host").String(), ix.hostNotFound(k.Namespace, d.GetHost()), CodeReferencedResourceNotFound})
 		}
-		if d.GetSubset() != "" {
-			out = append(out, ix.checkSubset(p.Child("subset"), fh, d.GetSubset())...)
+		if d.GetSubset() != "" && !strings.Contains(d.GetHost(), "*") {
+			out = append(out, ix.checkSubset(p.Child("subset"), ix.fqdn(d.GetHost(), k.Namespace), d.GetSubset())...)
 		}
 	}
 	for i, r := range vs.GetHttp() {

@@ -42,7 +42,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 		}
 	}
 	host := func(fqdn string) {
-		if ix.services[fqdn] {
+		if _, ok := ix.services[fqdn]; ok {
 			if name, rest, ok := strings.Cut(fqdn, "."); ok {
 				if ns, _, ok := strings.Cut(rest, "."); ok {
 					add(Ref{Kind: "Service", Key: Key{ns, name}})

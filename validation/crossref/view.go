@@ -15,6 +15,10 @@ type view struct {
 	vsByHost map[string][]Key // FQDN of a host → VirtualServices naming it, sorted
 	drByHost map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
 	drWild   []Key            // DestinationRules whose host has a wildcard, sorted
+
+	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
+	hosts     map[string]*hostEntry
+	wildHosts []scopedHost
 }
 
 // current returns the view of the index's present contents. The caller holds
@@ -29,6 +33,7 @@ func (ix *Index) current() *view {
 		return v
 	}
 	v := &view{gateways: sortedKeys(ix.gateways), vsByHost: map[string][]Key{}, drByHost: map[string][]Key{}}
+	v.hosts, v.wildHosts = ix.buildHosts()
 	for _, k := range sortedKeys(ix.virtualServices) {
 		for _, h := range ix.virtualServices[k].GetHosts() {
 			fh := ix.fqdn(h, k.Namespace)
