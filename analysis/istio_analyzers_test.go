@@ -101,3 +101,20 @@ func TestIstioVirtualServiceDestinationHosts(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestIstioVirtualServiceDestinationRules: Istio's
+// virtualservice_destinationrules.yaml under its DestinationRuleAnalyzer
+// (test "virtualServiceDestinationRules"): the subset messages only (the
+// file has no Services, so the host check, another analyzer, reports every
+// destination).
+func TestIstioVirtualServiceDestinationRules(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "virtualservice_destinationrules.yaml"))
+	got := istioMessages(msgs, func(m Message) bool { return strings.HasSuffix(m.Field, ".subset") })
+	want := sorted(
+		"IST0101 VirtualService default/reviews-bogussubset",
+		"IST0101 VirtualService default/reviews-mirror-bogussubset",
+	)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

@@ -322,8 +322,8 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		} else {
 			out = append(out, Finding{p.Child("host").String(), ix.hostNotFound(k.Namespace, d.GetHost()), CodeReferencedResourceNotFound})
 		}
-		if d.GetSubset() != "" && !strings.Contains(d.GetHost(), "*") {
-			out = append(out, ix.checkSubset(p.Child("subset"), ix.fqdn(d.GetHost(), k.Namespace), d.GetSubset())...)
+		if d.GetSubset() != "" {
+			out = append(out, ix.checkSubset(p.Child("subset"), k.Namespace, d.GetHost(), d.GetSubset())...)
 		}
 	}
 	for i, r := range vs.GetHttp() {
@@ -389,25 +389,31 @@ func exportSet(exportTo []string, ns string) (all bool, set map[string]bool) {
 	return false, set
 }
 
-func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {
-	var drs []Key
-	for _, dk := range ix.destinationRulesFor(host) {
-		dr := ix.destinationRules[dk]
-		drs = append(drs, dk)
-		for _, s := range dr.GetSubsets() {
+// checkSubset is Istio's virtualservice/destinationrules.go: the subset of
+// a destination host of a VirtualService in namespace ns must be defined by a
+// DestinationRule whose host names the same object (Index.subsetKey): a
+// Service by its FQDN or short name, any other host by the host as written in
+// the VirtualService's own namespace. A wildcard DestinationRule host does not
+// cover a destination, and an external host's subsets must be defined in the
+// VirtualService's namespace.
+func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
+	fh := ix.fqdn(host, ns)
+	drs := ix.current().drSubsets[ix.subsetKey(ns, host)]
+	for _, dk := range drs {
+		for _, s := range ix.destinationRules[dk].GetSubsets() {
 			if s.GetName() == subset {
 				return nil
 			}
 		}
 	}
 	if len(drs) == 0 {
-		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, host), CodeReferencedResourceNotFound}}
+		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
+			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
+				subset, host, ns, joinKeys(elsewhere)), CodeReferencedResourceNotFound}}
+		}
+		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
 	}
-	names := make([]string, len(drs))
-	for i, d := range drs {
-		names[i] = d.String()
-	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, strings.Join(names, ", "), host), CodeReferencedResourceNotFound}}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs), fh), CodeReferencedResourceNotFound}}
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
@@ -482,6 +488,14 @@ func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 		}
 	}
 	return out
+}
+
+func joinKeys(keys []Key) string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func sortedKeys[V any](m map[Key]V) []Key {

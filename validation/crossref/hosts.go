@@ -169,3 +169,16 @@ func portFinding(p *field.Path, d *networking.Destination, e *hostEntry) []Findi
 	return []Finding{{p.Child("port", "number").String(), fmt.Sprintf("Referenced host:port not found: %q",
 		fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), CodeReferencedResourceNotFound}}
 }
+
+// subsetKey is the object a destination host names for the subset check,
+// as Istio's util.GetResourceNameFromHost: name.ns.svc.<domain> is Key{ns,
+// name}; any other host, short, external or wildcard, is the host itself in
+// namespace ns (the VirtualService's or the DestinationRule's).
+func (ix *Index) subsetKey(ns, host string) Key {
+	if rest, ok := strings.CutSuffix(host, ".svc."+ix.domain); ok {
+		if i := strings.LastIndex(rest, "."); i > 0 && i < len(rest)-1 {
+			return Key{rest[i+1:], rest[:i]}
+		}
+	}
+	return Key{ns, host}
+}

@@ -105,3 +105,46 @@ func TestDestinationPorts(t *testing.T) {
 		})
 	}
 }
+
+// TestSubsetKeying: Istio's DestinationRuleAnalyzer finds a subset only in a
+// DestinationRule whose host names the same object as the destination
+// (util.GetResourceNameFromHost): Services by short name or FQDN across
+// namespaces, other hosts as written in the VirtualService's namespace.
+// The two "istio reports" cases failed before: a wildcard or other-namespace
+// DestinationRule counted.
+func TestSubsetKeying(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	ix.SetServiceEntry(Key{"ext", "api"}, &networking.ServiceEntry{Hosts: []string{"api.example.com", "*.wild.example.com"}})
+	v1 := []*networking.Subset{{Name: "v1"}}
+	ix.SetDestinationRule(Key{"shop", "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: v1})
+	ix.SetDestinationRule(Key{"ext", "api"}, &networking.DestinationRule{Host: "api.example.com", Subsets: v1})
+	ix.SetDestinationRule(Key{"shop", "wild"}, &networking.DestinationRule{Host: "*.wild.example.com", Subsets: v1})
+	ix.SetReady()
+	for _, tc := range []struct {
+		name, ns, host string
+		found          bool
+	}{
+		{"short name, DestinationRule in the Service's namespace", "shop", "reviews", true},
+		{"FQDN from another namespace", "other", "reviews.shop.svc.cluster.local", true},
+		{"same short name in another namespace is another Service", "other", "reviews", false},
+		{"external host, DestinationRule in the same namespace", "ext", "api.example.com", true},
+		{"istio reports: external host, DestinationRule in another namespace", "shop", "api.example.com", false},
+		{"istio reports: wildcard DestinationRule host", "shop", "a.wild.example.com", false},
+		{"wildcard destination, same wildcard DestinationRule host", "shop", "*.wild.example.com", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vs := &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+				{Destination: &networking.Destination{Host: tc.host, Subset: "v1"}}}}}}
+			var subsetFindings []Finding
+			for _, f := range ix.Check("VirtualService", Key{tc.ns, "vs"}, vs) {
+				if f.Field == "spec.http[0].route[0].destination.subset" {
+					subsetFindings = append(subsetFindings, f)
+				}
+			}
+			if found := len(subsetFindings) == 0; found != tc.found {
+				t.Errorf("found=%v, want %v: %v", found, tc.found, subsetFindings)
+			}
+		})
+	}
+}

@@ -19,6 +19,8 @@ type view struct {
 	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
 	hosts     map[string]*hostEntry
 	wildHosts []scopedHost
+	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
+	drSubsets map[Key][]Key
 }
 
 // current returns the view of the index's present contents. The caller holds
@@ -32,7 +34,7 @@ func (ix *Index) current() *view {
 	if v := ix.view.Load(); v != nil {
 		return v
 	}
-	v := &view{gateways: sortedKeys(ix.gateways), vsByHost: map[string][]Key{}, drByHost: map[string][]Key{}}
+	v := &view{gateways: sortedKeys(ix.gateways), vsByHost: map[string][]Key{}, drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
 	v.hosts, v.wildHosts = ix.buildHosts()
 	for _, k := range sortedKeys(ix.virtualServices) {
 		for _, h := range ix.virtualServices[k].GetHosts() {
@@ -43,6 +45,8 @@ func (ix *Index) current() *view {
 		}
 	}
 	for _, k := range sortedKeys(ix.destinationRules) {
+		sk := ix.subsetKey(k.Namespace, ix.destinationRules[k].GetHost())
+		v.drSubsets[sk] = append(v.drSubsets[sk], k)
 		dh := ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)
 		if strings.Contains(dh, "*") {
 			v.drWild = append(v.drWild, k)
