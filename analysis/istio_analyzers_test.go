@@ -118,3 +118,40 @@ func TestIstioVirtualServiceDestinationRules(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestIstioConflictingMeshGatewayHosts: Istio's
+// virtualservice_conflictingmeshgatewayhosts.yaml and its _with_exportto
+// variant under ConflictingMeshGatewayHostsAnalyzer: one IST0109 per
+// VirtualService (bar/ratings conflicts on two hosts and is named once),
+// scopes from exportTo, and namespace-scoped hosts meeting the matching
+// (wildcard) hosts of VirtualServices exported everywhere.
+func TestIstioConflictingMeshGatewayHosts(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"virtualservice_conflictingmeshgatewayhosts.yaml", sorted(
+			"IST0109 VirtualService team3/ratings",
+			"IST0109 VirtualService team4/ratings",
+			"IST0109 VirtualService foo/ratings",
+			"IST0109 VirtualService bar/ratings",
+			"IST0109 VirtualService foo/productpage",
+			"IST0109 VirtualService foo/bogus-productpage",
+			"IST0109 VirtualService team2/ratings",
+		)},
+		{"virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml", sorted(
+			"IST0109 VirtualService foo/productpage",
+			"IST0109 VirtualService bar/productpage",
+			"IST0109 VirtualService foo/productpage-c",
+			"IST0109 VirtualService bar/productpage-c",
+			"IST0109 VirtualService foo/productpage-d",
+			"IST0109 VirtualService bar/productpage-d",
+		)},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0109" })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+}

@@ -291,26 +291,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 				vs.GetHosts(), k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
-	if meshBound(vs.GetGateways()) {
-		for i, h := range vs.GetHosts() {
-			fh := ix.fqdn(h, k.Namespace)
-			for _, ok := range ix.current().vsByHost[fh] {
-				if ok == k {
-					continue
-				}
-				other := ix.virtualServices[ok]
-				if !meshBound(other.GetGateways()) || !exportsOverlap(vs.GetExportTo(), k.Namespace, other.GetExportTo(), ok.Namespace) {
-					continue
-				}
-				for _, oh := range other.GetHosts() {
-					if ix.fqdn(oh, ok.Namespace) == fh {
-						out = append(out, Finding{spec.Child("hosts").Index(i).String(),
-							fmt.Sprintf("host %q is also defined by mesh VirtualService %s; only one of them takes effect", h, ok), CodeConflictingMeshGatewayVirtualServiceHosts})
-					}
-				}
-			}
-		}
-	}
+	out = append(out, ix.checkMeshHosts(k, vs)...)
 	// Destination hosts, wildcard ones included, and their ports as Istio's
 	// virtualservice/destinationhosts.go checks them (hosts.go).
 	check := func(p *field.Path, d *networking.Destination) {
@@ -347,46 +328,6 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		}
 	}
 	return out
-}
-
-// exportsOverlap reports whether two objects, exported with exportTo from
-// namespaces aNS and bNS, are both visible in at least one namespace: only
-// then do two VirtualServices for one host compete (Istio's exportTo visibility). An
-// empty exportTo means every namespace (Istio's default mesh setting).
-func exportsOverlap(a []string, aNS string, b []string, bNS string) bool {
-	aAll, aSet := exportSet(a, aNS)
-	bAll, bSet := exportSet(b, bNS)
-	switch {
-	case aAll:
-		return bAll || len(bSet) > 0
-	case bAll:
-		return len(aSet) > 0
-	}
-	for ns := range aSet {
-		if bSet[ns] {
-			return true
-		}
-	}
-	return false
-}
-
-// exportSet expands exportTo: all, or the set of namespaces ("." is the own one).
-func exportSet(exportTo []string, ns string) (all bool, set map[string]bool) {
-	if len(exportTo) == 0 {
-		return true, nil
-	}
-	set = make(map[string]bool, len(exportTo))
-	for _, e := range exportTo {
-		switch e {
-		case "*":
-			return true, nil
-		case ".":
-			set[ns] = true
-		default:
-			set[e] = true
-		}
-	}
-	return false, set
 }
 
 // checkSubset is Istio's virtualservice/destinationrules.go: the subset of

@@ -79,7 +79,7 @@ func TestConflictingMeshHosts(t *testing.T) {
 	ix.SetVirtualService(Key{"default", "first"}, canaryVS())
 	ix.SetVirtualService(Key{"default", "gw-bound"}, &networking.VirtualService{Hosts: []string{"reviews"}, Gateways: []string{"gw"}})
 	got := joined(ix.Check("VirtualService", Key{"default", "second"}, canaryVS()))
-	if !strings.Contains(got, `spec.hosts[0]: host "reviews" is also defined by mesh VirtualService default/first`) || strings.Contains(got, "gw-bound") {
+	if !strings.Contains(got, `spec.hosts[0]: The VirtualServices default/first,default/second associated with mesh gateway define the same host */reviews.default.svc.cluster.local which`) || strings.Contains(got, "gw-bound") {
 		t.Errorf("findings:\n%s", got)
 	}
 	// Updating the object itself is not a conflict.
@@ -87,7 +87,7 @@ func TestConflictingMeshHosts(t *testing.T) {
 		t.Errorf("self conflict reported:\n%s", got)
 	}
 	// Same short name in another namespace is another host.
-	if got := joined(ix.Check("VirtualService", Key{"other", "x"}, canaryVS())); strings.Contains(got, "also defined") {
+	if got := joined(ix.Check("VirtualService", Key{"other", "x"}, canaryVS())); strings.Contains(got, "associated with mesh gateway") {
 		t.Errorf("cross-namespace short name treated as the same host:\n%s", got)
 	}
 }
@@ -124,7 +124,7 @@ func TestConflictingMeshHostsHonourExportTo(t *testing.T) {
 			ix.SetReady()
 			ix.SetVirtualService(Key{c.existingNS, "existing"}, c.existing)
 			got := joined(ix.Check("VirtualService", Key{c.newNS, "admitted"}, c.admitted))
-			if has := strings.Contains(got, "is also defined by mesh VirtualService "+c.existingNS+"/existing"); has != c.conflict {
+			if has := strings.Contains(got, c.existingNS+"/existing") && strings.Contains(got, "associated with mesh gateway define the same host"); has != c.conflict {
 				t.Errorf("conflict=%v, want %v; findings:\n%s", has, c.conflict, got)
 			}
 		})

@@ -119,7 +119,7 @@ func TestViewFollowsChanges(t *testing.T) {
 		t.Fatalf("v2 defined: %q", got)
 	}
 	ix.SetVirtualService(Key{"shop", "reviews-copy"}, &networking.VirtualService{Hosts: []string{"reviews.shop.svc.cluster.local"}})
-	if got := codes(); len(got) != 1 || got[0] != `IST0109 host "reviews" is also defined by mesh VirtualService shop/reviews-copy; only one of them takes effect` {
+	if got := codes(); len(got) != 1 || got[0] != `IST0109 The VirtualServices shop/reviews,shop/reviews-copy associated with mesh gateway define the same host */reviews.shop.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.` {
 		t.Fatalf("second VirtualService for the host: %q", got)
 	}
 	ix.SetVirtualService(Key{"shop", "reviews-copy"}, nil)
