@@ -155,3 +155,23 @@ func TestIstioConflictingMeshGatewayHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioConflictingGateways: Istio's conflicting-gateways.yaml,
+// conflicting-gateways-multiple-ports.yaml and gateway-different-port.yaml
+// under ConflictingGatewayAnalyzer: one IST0145 per conflicting server.
+func TestIstioConflictingGateways(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"conflicting-gateways.yaml", sorted("IST0145 Gateway default/alpha", "IST0145 Gateway default/beta")},
+		{"conflicting-gateways-multiple-ports.yaml", sorted("IST0145 Gateway default/alpha", "IST0145 Gateway default/beta")},
+		{"gateway-different-port.yaml", nil},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0145" })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+}

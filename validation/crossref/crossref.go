@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -392,43 +393,45 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 	return false
 }
 
-// serverHost strips the "ns/" part of a Gateway server host.
-func serverHost(h string) string {
-	if _, host, ok := strings.Cut(h, "/"); ok {
-		return host
-	}
-	return h
-}
-
+// checkGateway is IST0145 as Istio's gateway/conflictinggateway.go reports
+// it: for each server, the other Gateways with the same workload selector
+// that have a server on the same port and bind with one of its hosts, hosts
+// compared as written ("ns/" part included, model.CheckDuplicates); one
+// message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
-	spec := field.NewPath("spec")
-	for _, ok := range ix.current().gateways {
-		if ok == k {
-			continue
-		}
-		other := ix.gateways[ok]
-		if !maps.Equal(other.GetSelector(), gw.GetSelector()) {
-			continue
-		}
-		for i, s := range gw.GetServers() {
-			for _, os := range other.GetServers() {
-				if s.GetPort().GetNumber() == 0 || s.GetPort().GetNumber() != os.GetPort().GetNumber() {
-					continue
-				}
-				for j, h := range s.GetHosts() {
-					for _, oh := range os.GetHosts() {
-						a, b := serverHost(h), serverHost(oh)
-						if a == b || covers(a, b) || covers(b, a) {
-							out = append(out, Finding{spec.Child("servers").Index(i).Child("hosts").Index(j).String(),
-								fmt.Sprintf("conflicts with Gateway %s: same selector, port %d and host %q", ok, s.GetPort().GetNumber(), oh), CodeConflictingGateways})
-						}
-					}
-				}
+	selector := labels.SelectorFromSet(gw.GetSelector()).String()
+	servers := field.NewPath("spec", "servers")
+	for i, s := range gw.GetServers() {
+		var names []string
+		for _, ok := range ix.current().gateways {
+			other := ix.gateways[ok]
+			if ok != k && labels.SelectorFromSet(other.GetSelector()).String() == selector && serverDuplicated(s, other.GetServers()) {
+				names = append(names, ok.String())
 			}
+		}
+		if len(names) > 0 {
+			out = append(out, Finding{servers.Index(i).String(), fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
+				strings.Join(names, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
 		}
 	}
 	return out
+}
+
+// serverDuplicated reports whether one of servers has s's port number and
+// bind and one of s's hosts, as written.
+func serverDuplicated(s *networking.Server, servers []*networking.Server) bool {
+	for _, o := range servers {
+		if o.GetPort().GetNumber() != s.GetPort().GetNumber() || o.GetBind() != s.GetBind() {
+			continue
+		}
+		for _, h := range s.GetHosts() {
+			if slices.Contains(o.GetHosts(), h) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func joinKeys(keys []Key) string {

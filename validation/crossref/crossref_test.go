@@ -1,6 +1,7 @@
 package crossref
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,7 +156,9 @@ func TestDestinationRuleAndGateway(t *testing.T) {
 		gw       *networking.Gateway
 		conflict bool
 	}{
-		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "a.example.com")}}, true},
+		// Hosts compare as written (Istio's model.CheckDuplicates), see TestConflictingGatewaysAsIstio.
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "a.example.com")}}, false},
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "*/*.example.com")}}, true},
 		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(8080, "a.example.com")}}, false},
 		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "other.org")}}, false},
 		{&networking.Gateway{Selector: map[string]string{"istio": "egress"}, Servers: []*networking.Server{server(80, "a.example.com")}}, false},
@@ -196,5 +199,50 @@ func TestNotReadyReportsNothing(t *testing.T) {
 	ix.SetReady()
 	if got := ix.Check("VirtualService", Key{"default", "x"}, canaryVS("v9")); len(got) == 0 {
 		t.Error("no findings once ready")
+	}
+}
+
+// TestConflictingGatewaysAsIstio: IST0145 as Istio's
+// gateway/conflictinggateway.go: same selector, a server on the same port and
+// bind, and one of its hosts as written, "ns/" part included; one message
+// per server naming every conflicting Gateway. The cases marked "before: …"
+// failed when hosts were compared without their "ns/" part, with wildcards,
+// once per host pair.
+func TestConflictingGatewaysAsIstio(t *testing.T) {
+	sel := map[string]string{"istio": "ingressgateway"}
+	server := func(port uint32, bind string, hosts ...string) *networking.Server {
+		return &networking.Server{Port: &networking.Port{Number: port, Name: "p", Protocol: "HTTP"}, Bind: bind, Hosts: hosts}
+	}
+	ix := NewIndex("")
+	ix.SetGateway(Key{"istio-system", "a"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com", "bar.com")}})
+	ix.SetGateway(Key{"istio-system", "b"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "bar.com"), server(443, "", "foo.com")}})
+	ix.SetGateway(Key{"istio-system", "c"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "10.0.0.1", "baz.com")}})
+	ix.SetReady()
+	for _, tc := range []struct {
+		name string
+		gw   *networking.Gateway
+		want []string
+	}{
+		{"before: same host, other namespace part", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "other/foo.com")}}, nil},
+		{"same host with namespace part", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/a (workload selector istio=ingressgateway, port 80, hosts shop/foo.com)."}},
+		{"before: a wildcard host covering another is not a duplicate", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "*.com")}}, nil},
+		{"before: one message per server, every Gateway named", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "bar.com", "shop/foo.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/a,istio-system/b (workload selector istio=ingressgateway, port 80, hosts bar.com,shop/foo.com)."}},
+		{"another port", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(8080, "", "bar.com")}}, nil},
+		{"before: another bind", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "baz.com")}}, nil},
+		{"same bind", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "10.0.0.1", "baz.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/c (workload selector istio=ingressgateway, port 80, hosts baz.com)."}},
+		{"another selector", &networking.Gateway{Selector: map[string]string{"istio": "egress"}, Servers: []*networking.Server{server(80, "", "bar.com")}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, f := range ix.Check("Gateway", Key{"istio-system", "new"}, tc.gw) {
+				got = append(got, f.Field+": "+f.Message)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }
