@@ -251,12 +251,13 @@ func covers(wild, host string) bool {
 	return ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix)
 }
 
+// gatewayKey is the Gateway a VirtualService in namespace vsNS names, as
+// Istio's analyzers read it (resource.NewShortOrFullName): "ns/name", else a
+// name in vsNS. The legacy "name.namespace" form is such a name, dots
+// included: validation warns about it, and analyze reports it missing.
 func (ix *Index) gatewayKey(ref, vsNS string) Key {
 	if ns, name, ok := strings.Cut(ref, "/"); ok {
 		return Key{ns, name}
-	}
-	if name, ns, ok := strings.Cut(ref, "."); ok {
-		return Key{strings.SplitN(ns, ".", 2)[0], name}
 	}
 	return Key{vsNS, ref}
 }

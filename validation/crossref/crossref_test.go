@@ -48,8 +48,8 @@ func TestVirtualServiceReferences(t *testing.T) {
 		{"subset without any DR", &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "api.example.com", Subset: "v1"}}}}}},
 			[]string{`no DestinationRule for host "api.example.com"`}},
 		// A missing gateway is IST0101 and IST0132 (Istio's vsHostInGateway finds no host).
-		{"gateways", &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{"istio-system/ingress", "ingress.istio-system", "missing", "mesh"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
-			[]string{"spec.gateways[2]: gateway default/missing not found", "spec.gateways[2]: one or more host [a.com] defined in VirtualService default/canary not found in Gateway default/missing"}},
+		{"gateways", &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{"istio-system/ingress", "missing", "mesh"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
+			[]string{"spec.gateways[1]: gateway default/missing not found", "spec.gateways[1]: one or more host [a.com] defined in VirtualService default/canary not found in Gateway default/missing"}},
 		// IST0132 only when no VS host matches any Gateway host: one exposed host is enough.
 		{"one host exposed by gateway", &networking.VirtualService{Hosts: []string{"a.com", "reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
 		{"no host exposed by gateway", &networking.VirtualService{Hosts: []string{"reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
@@ -244,5 +244,51 @@ func TestConflictingGatewaysAsIstio(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestGatewayReference: Istio's analyzers read a gateway reference as
+// "namespace/name" or as a name in the VirtualService's namespace
+// (resource.NewShortOrFullName), so the legacy "name.namespace" form names a
+// Gateway "name.namespace" there: IST0101 and IST0132 when it does not
+// exist. The legacy cases failed when that form resolved to namespace/name.
+func TestGatewayReference(t *testing.T) {
+	ix := NewIndex("")
+	gw := &networking.Gateway{Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"*"}}}}
+	ix.SetGateway(Key{"istio-system", "ingress"}, gw)
+	ix.SetGateway(Key{"shop", "gw.v2"}, gw)
+	ix.SetReady()
+	for _, tc := range []struct {
+		ref  string
+		want []string
+	}{
+		{"istio-system/ingress", nil},
+		{"legacy: ingress.istio-system", []string{
+			"IST0101 gateway shop/ingress.istio-system not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system"}},
+		{"legacy: gw.v2", nil}, // the Gateway named "gw.v2" in shop
+		{"legacy: ingress.istio-system.svc.cluster.local", []string{
+			"IST0101 gateway shop/ingress.istio-system.svc.cluster.local not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system.svc.cluster.local"}},
+		{"ingress", []string{
+			"IST0101 gateway shop/ingress not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress"}},
+	} {
+		ref := strings.TrimPrefix(tc.ref, "legacy: ")
+		vs := &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{ref}}
+		var got []string
+		for _, f := range ix.Check("VirtualService", Key{"shop", "vs"}, vs) {
+			got = append(got, f.Code+" "+f.Message)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.ref, got, tc.want)
+		}
+		var refs []string
+		for _, r := range ix.References("VirtualService", Key{"shop", "vs"}, vs) {
+			refs = append(refs, r.Key.String())
+		}
+		if wantRef := len(tc.want) == 0; (len(refs) == 1) != wantRef {
+			t.Errorf("%s: references %q", tc.ref, refs)
+		}
 	}
 }

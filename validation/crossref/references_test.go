@@ -9,7 +9,8 @@ import (
 
 // References names what a VirtualService or DestinationRule refers to, with
 // Istio's host resolution: short hosts in the object's namespace, "ns/name"
-// and "name.ns" Gateway references, wildcard ServiceEntry hosts, and
+// and short Gateway references (a legacy "name.ns" one is a name in the
+// object's namespace, as Check reads it), wildcard ServiceEntry hosts, and
 // DestinationRules whose (possibly wildcard) host covers the destination.
 func TestReferences(t *testing.T) {
 	ix := NewIndex("")
@@ -38,8 +39,8 @@ func TestReferences(t *testing.T) {
 		spec any
 		want []string
 	}{
-		{"short host, gateways by ns/name and name.ns", "VirtualService", &networking.VirtualService{
-			Hosts: []string{"reviews"}, Gateways: []string{"mesh", "istio-system/ingress", "local.shop.svc.cluster.local", "missing"},
+		{"short host, gateways by ns/name and short name", "VirtualService", &networking.VirtualService{
+			Hosts: []string{"reviews"}, Gateways: []string{"mesh", "istio-system/ingress", "local", "local.shop.svc.cluster.local", "missing"},
 			Http: []*networking.HTTPRoute{route("reviews")}},
 			[]string{"DestinationRule shop/all-shop", "DestinationRule shop/reviews", "Gateway istio-system/ingress", "Gateway shop/local", "Service shop/reviews"}},
 		{"FQDN of another namespace", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("reviews.other.svc.cluster.local")}},
