@@ -27,12 +27,24 @@ type meshEntry struct {
 	index       int
 }
 
-// meshHosts indexes the scoped hosts of every mesh VirtualService of the index.
+// meshHosts indexes the scoped hosts of every mesh VirtualService of the
+// index. Entries are split by scope kind, "*" or a namespace, because a
+// check looks for the other kind only: a wildcard host then scans the entries
+// of that kind, not all of them (most VirtualServices are exported
+// everywhere, so the namespace-scoped ones are few).
 type meshHosts struct {
-	byScoped map[string][]Key       // scoped host → VirtualServices, sorted, each once
-	byHost   map[string][]meshEntry // FQDN → entries of every scope
-	wild     []meshEntry            // entries whose host starts with "*"
-	all      []meshEntry
+	byScoped map[string][]Key // scoped host → VirtualServices, sorted, each once
+	// Indexed by whether the scope is "*".
+	byHost [2]map[string][]meshEntry // FQDN → entries
+	wild   [2][]meshEntry            // entries whose host starts with "*"
+	all    [2][]meshEntry
+}
+
+func starIndex(scope string) int {
+	if scope == "*" {
+		return 1
+	}
+	return 0
 }
 
 // meshEntries lists the scoped hosts of VirtualService k; none unless it is
@@ -51,36 +63,37 @@ func (ix *Index) meshEntries(k Key, vs *networking.VirtualService) []meshEntry {
 }
 
 func (ix *Index) buildMeshHosts() meshHosts {
-	m := meshHosts{byScoped: map[string][]Key{}, byHost: map[string][]meshEntry{}}
+	m := meshHosts{byScoped: map[string][]Key{}, byHost: [2]map[string][]meshEntry{{}, {}}}
 	for _, k := range sortedKeys(ix.virtualServices) {
 		for _, e := range ix.meshEntries(k, ix.virtualServices[k]) {
 			sk := scoped(e.scope, e.host)
 			if keys := m.byScoped[sk]; len(keys) == 0 || keys[len(keys)-1] != k {
 				m.byScoped[sk] = append(keys, k)
 			}
-			m.byHost[e.host] = append(m.byHost[e.host], e)
+			s := starIndex(e.scope)
+			m.byHost[s][e.host] = append(m.byHost[s][e.host], e)
 			if strings.HasPrefix(e.host, "*") {
-				m.wild = append(m.wild, e)
+				m.wild[s] = append(m.wild[s], e)
 			}
-			m.all = append(m.all, e)
+			m.all[s] = append(m.all[s], e)
 		}
 	}
 	return m
 }
 
-// matching lists the stored entries whose host matches host (hostMatches).
-func (m meshHosts) matching(host string) []meshEntry {
-	if strings.HasPrefix(host, "*") {
-		var out []meshEntry
-		for _, e := range m.all {
-			if hostMatches(host, e.host) {
-				out = append(out, e)
-			}
-		}
-		return out
+// matching lists the stored entries of scope "*" (star) or of a namespace
+// scope (!star) whose host matches host (hostMatches).
+func (m meshHosts) matching(host string, star bool) []meshEntry {
+	s := 0
+	if star {
+		s = 1
 	}
-	out := slices.Clone(m.byHost[host])
-	for _, e := range m.wild {
+	candidates := m.wild[s]
+	out := slices.Clone(m.byHost[s][host])
+	if strings.HasPrefix(host, "*") {
+		candidates, out = m.all[s], nil
+	}
+	for _, e := range candidates {
 		if hostMatches(host, e.host) {
 			out = append(out, e)
 		}
@@ -137,8 +150,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 			return g
 		}
 		var all []Key
-		for _, e := range m.matching(host) {
-			if e.scope == "*" && e.vs != k {
+		for _, e := range m.matching(host, true) {
+			if e.vs != k {
 				all = append(all, e.vs)
 			}
 		}
@@ -176,8 +189,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		}
 		// Exported everywhere, k also joins the groups of other
 		// VirtualServices' namespace-scoped hosts that its host matches.
-		for _, o := range m.matching(e.host) {
-			if o.scope != "*" && o.vs != k {
+		for _, o := range m.matching(e.host, false) {
+			if o.vs != k {
 				consider(o.scope, o.host, e.index)
 			}
 		}
