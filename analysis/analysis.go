@@ -70,6 +70,7 @@ var Types = map[string]MessageType{
 	crossref.CodeReferencedResourceNotFound:                {crossref.CodeReferencedResourceNotFound, "ReferencedResourceNotFound", Error},
 	SchemaValidationError:                                  {SchemaValidationError, "SchemaValidationError", Error},
 	crossref.CodeConflictingMeshGatewayVirtualServiceHosts: {crossref.CodeConflictingMeshGatewayVirtualServiceHosts, "ConflictingMeshGatewayVirtualServiceHosts", Error},
+	crossref.CodeVirtualServiceDestinationPortSelector:     {crossref.CodeVirtualServiceDestinationPortSelector, "VirtualServiceDestinationPortSelectorRequired", Error},
 	crossref.CodeVirtualServiceHostNotFoundInGateway:       {crossref.CodeVirtualServiceHostNotFoundInGateway, "VirtualServiceHostNotFoundInGateway", Warning},
 	crossref.CodeConflictingGateways:                       {crossref.CodeConflictingGateways, "ConflictingGateways", Error},
 	crossref.CodeUnknownDestinationRuleHost:                {crossref.CodeUnknownDestinationRuleHost, "UnknownDestinationRuleHost", Warning},
@@ -135,8 +136,8 @@ func (m Message) String() string {
 // the messages sorted by level (highest first), then object and field.
 func Analyze(in Input) []Message {
 	ix := crossref.NewIndex(in.Domain)
-	for _, s := range in.Services {
-		ix.SetService(s.Namespace, s.Name, true)
+	for _, s := range indexedServices(in.Services, in.KubeServices) {
+		ix.SetKubeService(s, true)
 	}
 	for ns, labels := range in.Namespaces {
 		ix.SetNamespace(ns, labels, true)
@@ -163,6 +164,27 @@ func Analyze(in Input) []Message {
 		}
 	}
 	Sort(out)
+	return out
+}
+
+// indexedServices are the Services references may name, with the ports and
+// exportTo annotation of the KubeService of the same name when there is one
+// (else known by name only: their ports are not checked).
+func indexedServices(names []crossref.Key, specs []KubeService) []crossref.Service {
+	byKey := make(map[crossref.Key]KubeService, len(specs))
+	for _, ks := range specs {
+		byKey[crossref.Key{Namespace: ks.Namespace, Name: ks.Name}] = ks
+	}
+	out := make([]crossref.Service, len(names))
+	for i, k := range names {
+		out[i] = crossref.Service{Key: k}
+		if ks, ok := byKey[k]; ok {
+			out[i].PortsKnown, out[i].ExportTo = true, ks.ExportTo
+			for _, p := range ks.Ports {
+				out[i].Ports = append(out[i].Ports, uint32(p.Port))
+			}
+		}
+	}
 	return out
 }
 

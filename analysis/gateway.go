@@ -34,6 +34,9 @@ type KubeService struct {
 	Namespace, Name string
 	Selector        map[string]string
 	Ports           []ServicePort
+	// ExportTo is the networking.istio.io/exportTo annotation: the
+	// namespaces whose VirtualServices may route to the Service.
+	ExportTo string
 }
 
 // ServicePort is one port of a Service.

@@ -52,7 +52,7 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		}
 		key := crossref.Key{Namespace: ns(s.Namespace), Name: s.Name}
 		in.Services = append(in.Services, key)
-		ks := KubeService{Namespace: key.Namespace, Name: key.Name, Selector: s.Spec.Selector}
+		ks := KubeService{Namespace: key.Namespace, Name: key.Name, Selector: s.Spec.Selector, ExportTo: s.Annotations[crossref.ExportToAnnotation]}
 		for _, p := range s.Spec.Ports {
 			ks.Ports = append(ks.Ports, ServicePort{Port: p.Port, TargetPort: p.TargetPort, Protocol: p.Protocol})
 		}

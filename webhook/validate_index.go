@@ -29,7 +29,13 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		obj client.Object
 		set func(o client.Object, present bool)
 	}{
-		{&corev1.Service{}, func(o client.Object, present bool) { ix.SetService(o.GetNamespace(), o.GetName(), present) }},
+		{&corev1.Service{}, func(o client.Object, present bool) {
+			if svc, ok := o.(*corev1.Service); ok {
+				ix.SetKubeService(indexedService(svc), present)
+			} else {
+				ix.SetService(o.GetNamespace(), o.GetName(), present)
+			}
+		}},
 		{&corev1.Namespace{}, func(o client.Object, present bool) { ix.SetNamespace(o.GetName(), o.GetLabels(), present) }},
 		{&clientnetworkingv1.ServiceEntry{}, func(o client.Object, present bool) {
 			if se, ok := o.(*clientnetworkingv1.ServiceEntry); ok && present {
@@ -105,3 +111,14 @@ type indexReadiness func(context.Context) error
 
 func (f indexReadiness) Start(ctx context.Context) error { return f(ctx) }
 func (indexReadiness) NeedLeaderElection() bool          { return false }
+
+// indexedService is what the cross-reference checks read of a Service: its
+// port numbers and its networking.istio.io/exportTo annotation.
+func indexedService(svc *corev1.Service) crossref.Service {
+	s := crossref.Service{Key: crossref.Key{Namespace: svc.Namespace, Name: svc.Name}, PortsKnown: true,
+		ExportTo: svc.Annotations[crossref.ExportToAnnotation]}
+	for _, p := range svc.Spec.Ports {
+		s.Ports = append(s.Ports, uint32(p.Port))
+	}
+	return s
+}

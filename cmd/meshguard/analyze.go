@@ -46,8 +46,9 @@ func newAnalyzeCmd() *cobra.Command {
 		Short: "Check references between mesh objects (istioctl analyze's codes and levels)",
 		Long: `Analyze reads every object of the inputs as one set and runs the cross-resource
 checks of the /validate webhook (validation/crossref) over the whole set:
-references to missing Gateways, hosts and DestinationRule subsets (IST0101),
-mesh VirtualServices sharing a host (IST0109), VirtualService hosts no server of
+references to missing Gateways, hosts (exportTo honoured), ports and
+DestinationRule subsets (IST0101), a multi-port destination without a port
+(IST0112), mesh VirtualServices sharing a host (IST0109), VirtualService hosts no server of
 their Gateway exposes (IST0132), conflicting Gateways (IST0145), Gateway ports
 no Service of the gateway workload exposes (IST0162), unreachable VirtualService
 rules and ineffective matches (IST0130/IST0131). An object that fails

@@ -1,8 +1,9 @@
 // Package crossref checks references between mesh objects, at admission time
 // and in `meshguard analyze` (package analysis), as Istio's analyzers IST0101,
-// IST0109, IST0132 and IST0145 do: a VirtualService naming a missing Gateway, host or subset, mesh
-// VirtualServices claiming the same host, DestinationRules for unknown hosts
-// and Gateways that conflict on selector, port and host.
+// IST0109, IST0112, IST0132 and IST0145 do: a VirtualService naming a missing
+// Gateway, a host not exported to it, a port or subset its host lacks, mesh
+// VirtualServices claiming the same scoped host, DestinationRules for unknown
+// hosts and Gateways that conflict on selector, port, bind and host.
 //
 // The checks read an in-memory Index that the webhook keeps up to date from a
 // controller-runtime cache. They are warnings by default, because GitOps
@@ -20,6 +21,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -45,6 +47,7 @@ type Finding struct {
 const (
 	CodeReferencedResourceNotFound                = "IST0101"
 	CodeConflictingMeshGatewayVirtualServiceHosts = "IST0109"
+	CodeVirtualServiceDestinationPortSelector     = "IST0112"
 	CodeVirtualServiceHostNotFoundInGateway       = "IST0132"
 	CodeConflictingGateways                       = "IST0145"
 	CodeUnknownDestinationRuleHost                = "IST0174"
@@ -57,7 +60,7 @@ type Index struct {
 
 	mu               sync.RWMutex
 	ready            bool
-	services         map[string]bool // FQDN name.ns.svc.<domain>
+	services         map[string]Service // FQDN name.ns.svc.<domain>
 	namespaces       map[string]map[string]string
 	serviceEntries   map[Key]*networking.ServiceEntry
 	gateways         map[Key]*networking.Gateway
@@ -76,7 +79,7 @@ func NewIndex(domain string) *Index {
 	}
 	return &Index{
 		domain:           domain,
-		services:         map[string]bool{},
+		services:         map[string]Service{},
 		namespaces:       map[string]map[string]string{},
 		serviceEntries:   map[Key]*networking.ServiceEntry{},
 		gateways:         map[Key]*networking.Gateway{},
@@ -85,13 +88,40 @@ func NewIndex(domain string) *Index {
 	}
 }
 
-// SetService records (present=true) or forgets a Kubernetes Service.
+// ExportToAnnotation limits the namespaces that see a Kubernetes Service
+// (comma-separated namespaces, "." for the Service's own, "*" for all).
+const ExportToAnnotation = "networking.istio.io/exportTo"
+
+// Service is what the checks know of a Kubernetes Service: its name, its
+// ports and its networking.istio.io/exportTo annotation.
+type Service struct {
+	Key
+	// Ports are the Service's port numbers, read only when PortsKnown: a
+	// caller that knows the Service only by name leaves PortsKnown false, and
+	// destination ports (IST0101 host:port, IST0112) are then not checked.
+	Ports      []uint32
+	PortsKnown bool
+	// ExportTo is the networking.istio.io/exportTo annotation as written
+	// (comma-separated; empty: every namespace).
+	ExportTo string
+}
+
+// SetService records (present=true) or forgets a Kubernetes Service known
+// by name only (see Service.PortsKnown).
 func (ix *Index) SetService(ns, name string, present bool) {
+	ix.SetKubeService(Service{Key: Key{ns, name}}, present)
+}
+
+// SetKubeService records (present=true) or forgets a Kubernetes Service
+// with its ports and exportTo annotation.
+func (ix *Index) SetKubeService(s Service, present bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	fqdn := name + "." + ns + ".svc." + ix.domain
+	ix.view.Store(nil)
+	fqdn := s.Name + "." + s.Namespace + ".svc." + ix.domain
 	if present {
-		ix.services[fqdn] = true
+		s.Ports = slices.Clone(s.Ports)
+		ix.services[fqdn] = s
 	} else {
 		delete(ix.services, fqdn)
 	}
@@ -179,9 +209,10 @@ func (ix *Index) Check(kind string, k Key, spec proto.Message) []Finding {
 	return nil
 }
 
-// fqdn expands a short name (no dot) in namespace ns, as Istio resolves hosts.
+// fqdn expands a short name (no dot, no leading "*") in namespace ns, as
+// Istio's util.ConvertHostToFQDN does.
 func (ix *Index) fqdn(host, ns string) string {
-	if strings.Contains(host, ".") || host == "*" {
+	if strings.Contains(host, ".") || strings.HasPrefix(host, "*") {
 		return host
 	}
 	return host + "." + ns + ".svc." + ix.domain
@@ -189,7 +220,7 @@ func (ix *Index) fqdn(host, ns string) string {
 
 // hostKnown: a Service FQDN or a ServiceEntry host (possibly wildcard) matches.
 func (ix *Index) hostKnown(fqdn string) bool {
-	if ix.services[fqdn] {
+	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
 	for _, se := range ix.serviceEntries {
@@ -202,6 +233,16 @@ func (ix *Index) hostKnown(fqdn string) bool {
 	return false
 }
 
+// hostNotFound words IST0101 for a destination host no visible Service or
+// ServiceEntry defines, saying so when one exists but is not exported to
+// namespace ns.
+func (ix *Index) hostNotFound(ns, host string) string {
+	if ix.hostKnown(ix.fqdn(host, ns)) {
+		return fmt.Sprintf("host %q matches no Service or ServiceEntry exported to namespace %s", host, ns)
+	}
+	return fmt.Sprintf("host %q matches no Service or ServiceEntry", host)
+}
+
 // covers: "*.foo.com" matches "a.foo.com"; "*" matches everything.
 func covers(wild, host string) bool {
 	if wild == "*" {
@@ -211,12 +252,13 @@ func covers(wild, host string) bool {
 	return ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix)
 }
 
+// gatewayKey is the Gateway a VirtualService in namespace vsNS names, as
+// Istio's analyzers read it (resource.NewShortOrFullName): "ns/name", else a
+// name in vsNS. The legacy "name.namespace" form is such a name, dots
+// included: validation warns about it, and analyze reports it missing.
 func (ix *Index) gatewayKey(ref, vsNS string) Key {
 	if ns, name, ok := strings.Cut(ref, "/"); ok {
 		return Key{ns, name}
-	}
-	if name, ns, ok := strings.Cut(ref, "."); ok {
-		return Key{strings.SplitN(ns, ".", 2)[0], name}
 	}
 	return Key{vsNS, ref}
 }
@@ -252,36 +294,20 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 				vs.GetHosts(), k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
-	if meshBound(vs.GetGateways()) {
-		for i, h := range vs.GetHosts() {
-			fh := ix.fqdn(h, k.Namespace)
-			for _, ok := range ix.current().vsByHost[fh] {
-				if ok == k {
-					continue
-				}
-				other := ix.virtualServices[ok]
-				if !meshBound(other.GetGateways()) || !exportsOverlap(vs.GetExportTo(), k.Namespace, other.GetExportTo(), ok.Namespace) {
-					continue
-				}
-				for _, oh := range other.GetHosts() {
-					if ix.fqdn(oh, ok.Namespace) == fh {
-						out = append(out, Finding{spec.Child("hosts").Index(i).String(),
-							fmt.Sprintf("host %q is also defined by mesh VirtualService %s; only one of them takes effect", h, ok), CodeConflictingMeshGatewayVirtualServiceHosts})
-					}
-				}
-			}
-		}
-	}
+	out = append(out, ix.checkMeshHosts(k, vs)...)
+	// Destination hosts, wildcard ones included, and their ports as Istio's
+	// virtualservice/destinationhosts.go checks them (hosts.go).
 	check := func(p *field.Path, d *networking.Destination) {
-		if d == nil || d.GetHost() == "" || strings.Contains(d.GetHost(), "*") {
+		if d == nil || d.GetHost() == "" {
 			return
 		}
-		fh := ix.fqdn(d.GetHost(), k.Namespace)
-		if !ix.hostKnown(fh) {
-			out = append(out, Finding{p.Child("host").String(), fmt.Sprintf("host %q matches no Service or ServiceEntry", d.GetHost()), CodeReferencedResourceNotFound})
+		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost()); e != nil {
+			out = append(out, portFinding(p, d, e)...)
+		} else {
+			out = append(out, Finding{p.Child("host").String(), ix.hostNotFound(k.Namespace, d.GetHost()), CodeReferencedResourceNotFound})
 		}
 		if d.GetSubset() != "" {
-			out = append(out, ix.checkSubset(p.Child("subset"), fh, d.GetSubset())...)
+			out = append(out, ix.checkSubset(p.Child("subset"), k.Namespace, d.GetHost(), d.GetSubset())...)
 		}
 	}
 	for i, r := range vs.GetHttp() {
@@ -307,65 +333,31 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	return out
 }
 
-// exportsOverlap reports whether two objects, exported with exportTo from
-// namespaces aNS and bNS, are both visible in at least one namespace: only
-// then do two VirtualServices for one host compete (Istio's exportTo visibility). An
-// empty exportTo means every namespace (Istio's default mesh setting).
-func exportsOverlap(a []string, aNS string, b []string, bNS string) bool {
-	aAll, aSet := exportSet(a, aNS)
-	bAll, bSet := exportSet(b, bNS)
-	switch {
-	case aAll:
-		return bAll || len(bSet) > 0
-	case bAll:
-		return len(aSet) > 0
-	}
-	for ns := range aSet {
-		if bSet[ns] {
-			return true
-		}
-	}
-	return false
-}
-
-// exportSet expands exportTo: all, or the set of namespaces ("." is the own one).
-func exportSet(exportTo []string, ns string) (all bool, set map[string]bool) {
-	if len(exportTo) == 0 {
-		return true, nil
-	}
-	set = make(map[string]bool, len(exportTo))
-	for _, e := range exportTo {
-		switch e {
-		case "*":
-			return true, nil
-		case ".":
-			set[ns] = true
-		default:
-			set[e] = true
-		}
-	}
-	return false, set
-}
-
-func (ix *Index) checkSubset(p *field.Path, host, subset string) []Finding {
-	var drs []Key
-	for _, dk := range ix.destinationRulesFor(host) {
-		dr := ix.destinationRules[dk]
-		drs = append(drs, dk)
-		for _, s := range dr.GetSubsets() {
+// checkSubset is Istio's virtualservice/destinationrules.go: the subset of
+// a destination host of a VirtualService in namespace ns must be defined by a
+// DestinationRule whose host names the same object (Index.subsetKey): a
+// Service by its FQDN or short name, any other host by the host as written in
+// the VirtualService's own namespace. A wildcard DestinationRule host does not
+// cover a destination, and an external host's subsets must be defined in the
+// VirtualService's namespace.
+func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
+	fh := ix.fqdn(host, ns)
+	drs := ix.current().drSubsets[ix.subsetKey(ns, host)]
+	for _, dk := range drs {
+		for _, s := range ix.destinationRules[dk].GetSubsets() {
 			if s.GetName() == subset {
 				return nil
 			}
 		}
 	}
 	if len(drs) == 0 {
-		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, host), CodeReferencedResourceNotFound}}
+		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
+			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
+				subset, host, ns, joinKeys(elsewhere)), CodeReferencedResourceNotFound}}
+		}
+		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
 	}
-	names := make([]string, len(drs))
-	for i, d := range drs {
-		names[i] = d.String()
-	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, strings.Join(names, ", "), host), CodeReferencedResourceNotFound}}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs), fh), CodeReferencedResourceNotFound}}
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
@@ -403,43 +395,53 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 	return false
 }
 
-// serverHost strips the "ns/" part of a Gateway server host.
-func serverHost(h string) string {
-	if _, host, ok := strings.Cut(h, "/"); ok {
-		return host
-	}
-	return h
-}
-
+// checkGateway is IST0145 as Istio's gateway/conflictinggateway.go reports
+// it: for each server, the other Gateways with the same workload selector
+// that have a server on the same port and bind with one of its hosts, hosts
+// compared as written ("ns/" part included, model.CheckDuplicates); one
+// message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
-	spec := field.NewPath("spec")
-	for _, ok := range ix.current().gateways {
-		if ok == k {
-			continue
-		}
-		other := ix.gateways[ok]
-		if !maps.Equal(other.GetSelector(), gw.GetSelector()) {
-			continue
-		}
-		for i, s := range gw.GetServers() {
-			for _, os := range other.GetServers() {
-				if s.GetPort().GetNumber() == 0 || s.GetPort().GetNumber() != os.GetPort().GetNumber() {
-					continue
-				}
-				for j, h := range s.GetHosts() {
-					for _, oh := range os.GetHosts() {
-						a, b := serverHost(h), serverHost(oh)
-						if a == b || covers(a, b) || covers(b, a) {
-							out = append(out, Finding{spec.Child("servers").Index(i).Child("hosts").Index(j).String(),
-								fmt.Sprintf("conflicts with Gateway %s: same selector, port %d and host %q", ok, s.GetPort().GetNumber(), oh), CodeConflictingGateways})
-						}
-					}
-				}
+	selector := labels.SelectorFromSet(gw.GetSelector()).String()
+	servers := field.NewPath("spec", "servers")
+	for i, s := range gw.GetServers() {
+		var names []string
+		for _, ok := range ix.current().gateways {
+			other := ix.gateways[ok]
+			if ok != k && labels.SelectorFromSet(other.GetSelector()).String() == selector && serverDuplicated(s, other.GetServers()) {
+				names = append(names, ok.String())
 			}
+		}
+		if len(names) > 0 {
+			out = append(out, Finding{servers.Index(i).String(), fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
+				strings.Join(names, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
 		}
 	}
 	return out
+}
+
+// serverDuplicated reports whether one of servers has s's port number and
+// bind and one of s's hosts, as written.
+func serverDuplicated(s *networking.Server, servers []*networking.Server) bool {
+	for _, o := range servers {
+		if o.GetPort().GetNumber() != s.GetPort().GetNumber() || o.GetBind() != s.GetBind() {
+			continue
+		}
+		for _, h := range s.GetHosts() {
+			if slices.Contains(o.GetHosts(), h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func joinKeys(keys []Key) string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func sortedKeys[V any](m map[Key]V) []Key {

@@ -1,6 +1,7 @@
 package crossref
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,8 +48,8 @@ func TestVirtualServiceReferences(t *testing.T) {
 		{"subset without any DR", &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "api.example.com", Subset: "v1"}}}}}},
 			[]string{`no DestinationRule for host "api.example.com"`}},
 		// A missing gateway is IST0101 and IST0132 (Istio's vsHostInGateway finds no host).
-		{"gateways", &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{"istio-system/ingress", "ingress.istio-system", "missing", "mesh"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
-			[]string{"spec.gateways[2]: gateway default/missing not found", "spec.gateways[2]: one or more host [a.com] defined in VirtualService default/canary not found in Gateway default/missing"}},
+		{"gateways", &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{"istio-system/ingress", "missing", "mesh"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
+			[]string{"spec.gateways[1]: gateway default/missing not found", "spec.gateways[1]: one or more host [a.com] defined in VirtualService default/canary not found in Gateway default/missing"}},
 		// IST0132 only when no VS host matches any Gateway host: one exposed host is enough.
 		{"one host exposed by gateway", &networking.VirtualService{Hosts: []string{"a.com", "reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
 		{"no host exposed by gateway", &networking.VirtualService{Hosts: []string{"reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
@@ -79,7 +80,7 @@ func TestConflictingMeshHosts(t *testing.T) {
 	ix.SetVirtualService(Key{"default", "first"}, canaryVS())
 	ix.SetVirtualService(Key{"default", "gw-bound"}, &networking.VirtualService{Hosts: []string{"reviews"}, Gateways: []string{"gw"}})
 	got := joined(ix.Check("VirtualService", Key{"default", "second"}, canaryVS()))
-	if !strings.Contains(got, `spec.hosts[0]: host "reviews" is also defined by mesh VirtualService default/first`) || strings.Contains(got, "gw-bound") {
+	if !strings.Contains(got, `spec.hosts[0]: The VirtualServices default/first,default/second associated with mesh gateway define the same host */reviews.default.svc.cluster.local which`) || strings.Contains(got, "gw-bound") {
 		t.Errorf("findings:\n%s", got)
 	}
 	// Updating the object itself is not a conflict.
@@ -87,7 +88,7 @@ func TestConflictingMeshHosts(t *testing.T) {
 		t.Errorf("self conflict reported:\n%s", got)
 	}
 	// Same short name in another namespace is another host.
-	if got := joined(ix.Check("VirtualService", Key{"other", "x"}, canaryVS())); strings.Contains(got, "also defined") {
+	if got := joined(ix.Check("VirtualService", Key{"other", "x"}, canaryVS())); strings.Contains(got, "associated with mesh gateway") {
 		t.Errorf("cross-namespace short name treated as the same host:\n%s", got)
 	}
 }
@@ -124,7 +125,7 @@ func TestConflictingMeshHostsHonourExportTo(t *testing.T) {
 			ix.SetReady()
 			ix.SetVirtualService(Key{c.existingNS, "existing"}, c.existing)
 			got := joined(ix.Check("VirtualService", Key{c.newNS, "admitted"}, c.admitted))
-			if has := strings.Contains(got, "is also defined by mesh VirtualService "+c.existingNS+"/existing"); has != c.conflict {
+			if has := strings.Contains(got, c.existingNS+"/existing") && strings.Contains(got, "associated with mesh gateway define the same host"); has != c.conflict {
 				t.Errorf("conflict=%v, want %v; findings:\n%s", has, c.conflict, got)
 			}
 		})
@@ -155,7 +156,9 @@ func TestDestinationRuleAndGateway(t *testing.T) {
 		gw       *networking.Gateway
 		conflict bool
 	}{
-		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "a.example.com")}}, true},
+		// Hosts compare as written (Istio's model.CheckDuplicates), see TestConflictingGatewaysAsIstio.
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "a.example.com")}}, false},
+		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "*/*.example.com")}}, true},
 		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(8080, "a.example.com")}}, false},
 		{&networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "other.org")}}, false},
 		{&networking.Gateway{Selector: map[string]string{"istio": "egress"}, Servers: []*networking.Server{server(80, "a.example.com")}}, false},
@@ -196,5 +199,96 @@ func TestNotReadyReportsNothing(t *testing.T) {
 	ix.SetReady()
 	if got := ix.Check("VirtualService", Key{"default", "x"}, canaryVS("v9")); len(got) == 0 {
 		t.Error("no findings once ready")
+	}
+}
+
+// TestConflictingGatewaysAsIstio: IST0145 as Istio's
+// gateway/conflictinggateway.go: same selector, a server on the same port and
+// bind, and one of its hosts as written, "ns/" part included; one message
+// per server naming every conflicting Gateway. The cases marked "before: …"
+// failed when hosts were compared without their "ns/" part, with wildcards,
+// once per host pair.
+func TestConflictingGatewaysAsIstio(t *testing.T) {
+	sel := map[string]string{"istio": "ingressgateway"}
+	server := func(port uint32, bind string, hosts ...string) *networking.Server {
+		return &networking.Server{Port: &networking.Port{Number: port, Name: "p", Protocol: "HTTP"}, Bind: bind, Hosts: hosts}
+	}
+	ix := NewIndex("")
+	ix.SetGateway(Key{"istio-system", "a"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com", "bar.com")}})
+	ix.SetGateway(Key{"istio-system", "b"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "bar.com"), server(443, "", "foo.com")}})
+	ix.SetGateway(Key{"istio-system", "c"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "10.0.0.1", "baz.com")}})
+	ix.SetReady()
+	for _, tc := range []struct {
+		name string
+		gw   *networking.Gateway
+		want []string
+	}{
+		{"before: same host, other namespace part", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "other/foo.com")}}, nil},
+		{"same host with namespace part", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/a (workload selector istio=ingressgateway, port 80, hosts shop/foo.com)."}},
+		{"before: a wildcard host covering another is not a duplicate", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "*.com")}}, nil},
+		{"before: one message per server, every Gateway named", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "bar.com", "shop/foo.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/a,istio-system/b (workload selector istio=ingressgateway, port 80, hosts bar.com,shop/foo.com)."}},
+		{"another port", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(8080, "", "bar.com")}}, nil},
+		{"before: another bind", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "baz.com")}}, nil},
+		{"same bind", &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "10.0.0.1", "baz.com")}},
+			[]string{"spec.servers[0]: Conflict with gateways istio-system/c (workload selector istio=ingressgateway, port 80, hosts baz.com)."}},
+		{"another selector", &networking.Gateway{Selector: map[string]string{"istio": "egress"}, Servers: []*networking.Server{server(80, "", "bar.com")}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, f := range ix.Check("Gateway", Key{"istio-system", "new"}, tc.gw) {
+				got = append(got, f.Field+": "+f.Message)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGatewayReference: Istio's analyzers read a gateway reference as
+// "namespace/name" or as a name in the VirtualService's namespace
+// (resource.NewShortOrFullName), so the legacy "name.namespace" form names a
+// Gateway "name.namespace" there: IST0101 and IST0132 when it does not
+// exist. The legacy cases failed when that form resolved to namespace/name.
+func TestGatewayReference(t *testing.T) {
+	ix := NewIndex("")
+	gw := &networking.Gateway{Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"*"}}}}
+	ix.SetGateway(Key{"istio-system", "ingress"}, gw)
+	ix.SetGateway(Key{"shop", "gw.v2"}, gw)
+	ix.SetReady()
+	for _, tc := range []struct {
+		ref  string
+		want []string
+	}{
+		{"istio-system/ingress", nil},
+		{"legacy: ingress.istio-system", []string{
+			"IST0101 gateway shop/ingress.istio-system not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system"}},
+		{"legacy: gw.v2", nil}, // the Gateway named "gw.v2" in shop
+		{"legacy: ingress.istio-system.svc.cluster.local", []string{
+			"IST0101 gateway shop/ingress.istio-system.svc.cluster.local not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system.svc.cluster.local"}},
+		{"ingress", []string{
+			"IST0101 gateway shop/ingress not found",
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress"}},
+	} {
+		ref := strings.TrimPrefix(tc.ref, "legacy: ")
+		vs := &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{ref}}
+		var got []string
+		for _, f := range ix.Check("VirtualService", Key{"shop", "vs"}, vs) {
+			got = append(got, f.Code+" "+f.Message)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.ref, got, tc.want)
+		}
+		var refs []string
+		for _, r := range ix.References("VirtualService", Key{"shop", "vs"}, vs) {
+			refs = append(refs, r.Key.String())
+		}
+		if wantRef := len(tc.want) == 0; (len(refs) == 1) != wantRef {
+			t.Errorf("%s: references %q", tc.ref, refs)
+		}
 	}
 }

@@ -24,8 +24,11 @@ type Ref struct {
 }
 
 // References returns the objects of the index that the object (kind, k,
-// spec) refers to, resolved with the same host, gateway and subset rules as
-// Check; sorted by kind then key, each once. Before SetReady it returns nil.
+// spec) refers to: its Gateways as Check reads them, and for each
+// destination host the Service, every ServiceEntry covering it and every
+// DestinationRule whose host covers it, exportTo not applied (wider than
+// Check's Istio rules); sorted by kind then key, each once. Before SetReady
+// it returns nil.
 func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -42,7 +45,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 		}
 	}
 	host := func(fqdn string) {
-		if ix.services[fqdn] {
+		if _, ok := ix.services[fqdn]; ok {
 			if name, rest, ok := strings.Cut(fqdn, "."); ok {
 				if ns, _, ok := strings.Cut(rest, "."); ok {
 					add(Ref{Kind: "Service", Key: Key{ns, name}})
@@ -75,7 +78,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 			}
 			fh := ix.fqdn(d.GetHost(), k.Namespace)
 			host(fh)
-			// The DestinationRules checkSubset consults for this host.
+			// The DestinationRules whose host covers this one.
 			for _, dk := range ix.destinationRulesFor(fh) {
 				add(Ref{Kind: "DestinationRule", Key: dk, Spec: ix.destinationRules[dk]})
 			}

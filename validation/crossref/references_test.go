@@ -9,7 +9,8 @@ import (
 
 // References names what a VirtualService or DestinationRule refers to, with
 // Istio's host resolution: short hosts in the object's namespace, "ns/name"
-// and "name.ns" Gateway references, wildcard ServiceEntry hosts, and
+// and short Gateway references (a legacy "name.ns" one is a name in the
+// object's namespace, as Check reads it), wildcard ServiceEntry hosts, and
 // DestinationRules whose (possibly wildcard) host covers the destination.
 func TestReferences(t *testing.T) {
 	ix := NewIndex("")
@@ -38,8 +39,8 @@ func TestReferences(t *testing.T) {
 		spec any
 		want []string
 	}{
-		{"short host, gateways by ns/name and name.ns", "VirtualService", &networking.VirtualService{
-			Hosts: []string{"reviews"}, Gateways: []string{"mesh", "istio-system/ingress", "local.shop.svc.cluster.local", "missing"},
+		{"short host, gateways by ns/name and short name", "VirtualService", &networking.VirtualService{
+			Hosts: []string{"reviews"}, Gateways: []string{"mesh", "istio-system/ingress", "local", "local.shop.svc.cluster.local", "missing"},
 			Http: []*networking.HTTPRoute{route("reviews")}},
 			[]string{"DestinationRule shop/all-shop", "DestinationRule shop/reviews", "Gateway istio-system/ingress", "Gateway shop/local", "Service shop/reviews"}},
 		{"FQDN of another namespace", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("reviews.other.svc.cluster.local")}},
@@ -119,7 +120,7 @@ func TestViewFollowsChanges(t *testing.T) {
 		t.Fatalf("v2 defined: %q", got)
 	}
 	ix.SetVirtualService(Key{"shop", "reviews-copy"}, &networking.VirtualService{Hosts: []string{"reviews.shop.svc.cluster.local"}})
-	if got := codes(); len(got) != 1 || got[0] != `IST0109 host "reviews" is also defined by mesh VirtualService shop/reviews-copy; only one of them takes effect` {
+	if got := codes(); len(got) != 1 || got[0] != `IST0109 The VirtualServices shop/reviews,shop/reviews-copy associated with mesh gateway define the same host */reviews.shop.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.` {
 		t.Fatalf("second VirtualService for the host: %q", got)
 	}
 	ix.SetVirtualService(Key{"shop", "reviews-copy"}, nil)

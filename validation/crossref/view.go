@@ -12,9 +12,16 @@ import (
 // number of objects.
 type view struct {
 	gateways []Key            // sorted
-	vsByHost map[string][]Key // FQDN of a host → VirtualServices naming it, sorted
 	drByHost map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
 	drWild   []Key            // DestinationRules whose host has a wildcard, sorted
+
+	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
+	hosts     map[string]*hostEntry
+	wildHosts []scopedHost
+	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
+	drSubsets map[Key][]Key
+	// meshHosts: the mesh VirtualServices by scoped host (meshhosts.go).
+	meshHosts meshHosts
 }
 
 // current returns the view of the index's present contents. The caller holds
@@ -28,16 +35,12 @@ func (ix *Index) current() *view {
 	if v := ix.view.Load(); v != nil {
 		return v
 	}
-	v := &view{gateways: sortedKeys(ix.gateways), vsByHost: map[string][]Key{}, drByHost: map[string][]Key{}}
-	for _, k := range sortedKeys(ix.virtualServices) {
-		for _, h := range ix.virtualServices[k].GetHosts() {
-			fh := ix.fqdn(h, k.Namespace)
-			if keys := v.vsByHost[fh]; len(keys) == 0 || keys[len(keys)-1] != k {
-				v.vsByHost[fh] = append(keys, k)
-			}
-		}
-	}
+	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
+	v.hosts, v.wildHosts = ix.buildHosts()
+	v.meshHosts = ix.buildMeshHosts()
 	for _, k := range sortedKeys(ix.destinationRules) {
+		sk := ix.subsetKey(k.Namespace, ix.destinationRules[k].GetHost())
+		v.drSubsets[sk] = append(v.drSubsets[sk], k)
 		dh := ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)
 		if strings.Contains(dh, "*") {
 			v.drWild = append(v.drWild, k)

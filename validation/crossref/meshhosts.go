@@ -1,0 +1,210 @@
+package crossref
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// This file is IST0109 as Istio's
+// pkg/config/analysis/analyzers/virtualservice/conflictingmeshgatewayhosts.go
+// reports it: every host of a VirtualService bound to the mesh gateway is
+// keyed by scope ("*" when the VirtualService is exported everywhere, else
+// each namespace of its exportTo) and FQDN; the VirtualServices of one
+// scoped host conflict, and those of a namespace scope also conflict with
+// the ones exported everywhere whose host matches (wildcards included).
+// Each VirtualService gets one message, naming the group of the first
+// scoped host (in sorted order) it conflicts on.
+
+// meshEntry is one scoped host of a mesh VirtualService: spec.hosts[index]
+// as an FQDN (host), in scope.
+type meshEntry struct {
+	scope, host string
+	vs          Key
+	index       int
+}
+
+// meshHosts indexes the scoped hosts of every mesh VirtualService of the
+// index. Entries are split by scope kind, "*" or a namespace, because a
+// check looks for the other kind only: a wildcard host then scans the entries
+// of that kind, not all of them (most VirtualServices are exported
+// everywhere, so the namespace-scoped ones are few).
+type meshHosts struct {
+	byScoped map[string][]Key // scoped host → VirtualServices, sorted, each once
+	// Indexed by whether the scope is "*".
+	byHost [2]map[string][]meshEntry // FQDN → entries
+	wild   [2][]meshEntry            // entries whose host starts with "*"
+	all    [2][]meshEntry
+}
+
+func starIndex(scope string) int {
+	if scope == "*" {
+		return 1
+	}
+	return 0
+}
+
+// meshEntries lists the scoped hosts of VirtualService k; none unless it is
+// bound to the mesh gateway.
+func (ix *Index) meshEntries(k Key, vs *networking.VirtualService) []meshEntry {
+	if !meshBound(vs.GetGateways()) {
+		return nil
+	}
+	var out []meshEntry
+	for _, s := range exportScopes(vs.GetExportTo(), k.Namespace) {
+		for i, h := range vs.GetHosts() {
+			out = append(out, meshEntry{s, ix.fqdn(h, k.Namespace), k, i})
+		}
+	}
+	return out
+}
+
+func (ix *Index) buildMeshHosts() meshHosts {
+	m := meshHosts{byScoped: map[string][]Key{}, byHost: [2]map[string][]meshEntry{{}, {}}}
+	for _, k := range sortedKeys(ix.virtualServices) {
+		for _, e := range ix.meshEntries(k, ix.virtualServices[k]) {
+			sk := scoped(e.scope, e.host)
+			if keys := m.byScoped[sk]; len(keys) == 0 || keys[len(keys)-1] != k {
+				m.byScoped[sk] = append(keys, k)
+			}
+			s := starIndex(e.scope)
+			m.byHost[s][e.host] = append(m.byHost[s][e.host], e)
+			if strings.HasPrefix(e.host, "*") {
+				m.wild[s] = append(m.wild[s], e)
+			}
+			m.all[s] = append(m.all[s], e)
+		}
+	}
+	return m
+}
+
+// matching lists the stored entries of scope "*" (star) or of a namespace
+// scope (!star) whose host matches host (hostMatches).
+func (m meshHosts) matching(host string, star bool) []meshEntry {
+	s := 0
+	if star {
+		s = 1
+	}
+	candidates := m.wild[s]
+	out := slices.Clone(m.byHost[s][host])
+	if strings.HasPrefix(host, "*") {
+		candidates, out = m.all[s], nil
+	}
+	for _, e := range candidates {
+		if hostMatches(host, e.host) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hostMatches is Istio's host.Name.Matches: equal names, or a wildcard
+// ("*.foo.com", "*") covering the other name, either way round.
+func hostMatches(n, o string) bool {
+	nw, ow := strings.HasPrefix(n, "*"), strings.HasPrefix(o, "*")
+	switch {
+	case nw && ow:
+		if len(n) < len(o) {
+			return strings.HasSuffix(o[1:], n[1:])
+		}
+		return strings.HasSuffix(n[1:], o[1:])
+	case nw:
+		return strings.HasSuffix(o, n[1:])
+	case ow:
+		return strings.HasSuffix(n, o[1:])
+	}
+	return n == o
+}
+
+// checkMeshHosts reports IST0109 for VirtualService k (spec vs, which
+// replaces the stored version of k): once, for the first scoped host (in
+// sorted order) whose group holds k and another VirtualService.
+func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding {
+	own := ix.meshEntries(k, vs)
+	if len(own) == 0 {
+		return nil
+	}
+	m := ix.current().meshHosts
+	// group is the conflicting set of scoped host (scope, host), k's own
+	// entries standing for its stored ones: the VirtualServices of that
+	// scoped host, then, for a namespace scope, those exported everywhere
+	// whose host matches.
+	group := func(scope, host string) []Key {
+		var g []Key
+		for _, o := range m.byScoped[scoped(scope, host)] {
+			if o != k {
+				g = append(g, o)
+			}
+		}
+		for _, e := range own {
+			if e.scope == scope && e.host == host {
+				g = append(g, k)
+				break
+			}
+		}
+		slices.SortFunc(g, compareKeys)
+		if scope == "*" {
+			return g
+		}
+		var all []Key
+		for _, e := range m.matching(host, true) {
+			if e.vs != k {
+				all = append(all, e.vs)
+			}
+		}
+		for _, e := range own {
+			if e.scope == "*" && hostMatches(host, e.host) {
+				all = append(all, k)
+			}
+		}
+		slices.SortFunc(all, compareKeys)
+		for _, a := range slices.Compact(all) {
+			if !slices.Contains(g, a) {
+				g = append(g, a)
+			}
+		}
+		return g
+	}
+	var best struct {
+		scopedHost string
+		index      int
+		group      []Key
+	}
+	consider := func(scope, host string, index int) {
+		sk := scoped(scope, host)
+		if best.group != nil && sk >= best.scopedHost {
+			return
+		}
+		if g := group(scope, host); len(g) > 1 && slices.Contains(g, k) {
+			best.scopedHost, best.index, best.group = sk, index, g
+		}
+	}
+	for _, e := range own {
+		consider(e.scope, e.host, e.index)
+		if e.scope != "*" {
+			continue
+		}
+		// Exported everywhere, k also joins the groups of other
+		// VirtualServices' namespace-scoped hosts that its host matches.
+		for _, o := range m.matching(e.host, false) {
+			if o.vs != k {
+				consider(o.scope, o.host, e.index)
+			}
+		}
+	}
+	if best.group == nil {
+		return nil
+	}
+	names := make([]string, len(best.group))
+	for i, g := range best.group {
+		names[i] = g.String()
+	}
+	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
+		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
+		strings.Join(names, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+}
+
+func compareKeys(a, b Key) int { return strings.Compare(a.String(), b.String()) }

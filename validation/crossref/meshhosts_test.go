@@ -1,0 +1,76 @@
+package crossref
+
+import (
+	"testing"
+
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+// TestMeshHostsScopedOncePerVirtualService: IST0109 as Istio's
+// ConflictingMeshGatewayHostsAnalyzer: one message per VirtualService, for
+// the first scoped host (sorted) it conflicts on, naming that group; a
+// namespace-scoped host also meets the matching hosts (wildcards either way)
+// of VirtualServices exported everywhere, while two VirtualServices exported
+// everywhere conflict only on the same host. The cases marked "before: …"
+// failed on the pairwise check this replaced.
+func TestMeshHostsScopedOncePerVirtualService(t *testing.T) {
+	vs := func(exportTo []string, hosts ...string) *networking.VirtualService {
+		return &networking.VirtualService{Hosts: hosts, ExportTo: exportTo}
+	}
+	type stored struct {
+		key Key
+		vs  *networking.VirtualService
+	}
+	for _, tc := range []struct {
+		name    string
+		stored  []stored
+		checked Key
+		vs      *networking.VirtualService
+		want    string // the one finding, "" for none
+	}{
+		{"before: two hosts shared, two messages",
+			[]stored{{Key{"a", "other"}, vs(nil, "x.example.com", "y.example.com")}},
+			Key{"a", "vs"}, vs(nil, "x.example.com", "y.example.com"),
+			"spec.hosts[0]: The VirtualServices a/other,a/vs associated with mesh gateway define the same host */x.example.com which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource."},
+		{"before: namespace scope meets a wider wildcard exported everywhere",
+			[]stored{{Key{"bar", "d"}, vs([]string{"*"}, "*.d")}},
+			Key{"foo", "d"}, vs([]string{"."}, "*.productpage.d"),
+			"spec.hosts[0]: The VirtualServices foo/d,bar/d associated with mesh gateway define the same host foo/*.productpage.d which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource."},
+		{"before: exported everywhere, joins a namespace-scoped group its host matches",
+			[]stored{{Key{"foo", "d"}, vs([]string{"."}, "a.example.com")}},
+			Key{"bar", "d"}, vs(nil, "*.example.com"),
+			"spec.hosts[0]: The VirtualServices foo/d,bar/d associated with mesh gateway define the same host foo/a.example.com which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource."},
+		{"both exported everywhere, overlapping wildcard: no conflict",
+			[]stored{{Key{"a", "other"}, vs(nil, "*.example.com")}},
+			Key{"b", "vs"}, vs(nil, "a.example.com"), ""},
+		{"scopes that never meet",
+			[]stored{{Key{"a", "other"}, vs([]string{"."}, "*.example.com")}},
+			Key{"b", "vs"}, vs([]string{"."}, "*.example.com"), ""},
+		{"the stored version of the checked VirtualService does not count",
+			[]stored{{Key{"a", "vs"}, vs(nil, "x.example.com")}},
+			Key{"a", "vs"}, vs(nil, "x.example.com"), ""},
+		{"gateway-bound VirtualServices do not count",
+			[]stored{{Key{"a", "other"}, &networking.VirtualService{Hosts: []string{"x.example.com"}, Gateways: []string{"gw"}}}},
+			Key{"a", "vs"}, vs(nil, "x.example.com"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ix := NewIndex("")
+			for _, s := range tc.stored {
+				ix.SetVirtualService(s.key, s.vs)
+			}
+			ix.SetReady()
+			var got []Finding
+			for _, f := range ix.Check("VirtualService", tc.checked, tc.vs) {
+				if f.Code == CodeConflictingMeshGatewayVirtualServiceHosts {
+					got = append(got, f)
+				}
+			}
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("unexpected: %v", got)
+			case tc.want != "" && (len(got) != 1 || got[0].Field+": "+got[0].Message != tc.want):
+				t.Errorf("got  %v\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
