@@ -145,7 +145,7 @@ func loadRego(dir string) (map[string]string, error) {
 				return nil, fmt.Errorf("user rego dir: %w", err)
 			}
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		b, err := policy.ReadFileBounded(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("user rego dir: %w", err)
 		}

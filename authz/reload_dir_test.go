@@ -103,3 +103,16 @@ func TestDirReloadCompilesOnlyChangedShards(t *testing.T) {
 		t.Fatalf("the reload log does not say one shard was compiled:\n%s", logs.String())
 	}
 }
+
+// A user Rego module is read with the bound of every other input path
+// (policy.ReadFileBounded, manifest.DefaultMaxInputBytes).
+func TestUserRegoReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := "package meshguard.user\n# " + strings.Repeat("x", 9<<20) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "big.rego"), []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadRego(dir); err == nil || !strings.Contains(err.Error(), "big.rego") {
+		t.Errorf("loadRego of a 9 MiB module: %v, want a size error naming the file", err)
+	}
+}

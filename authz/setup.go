@@ -56,7 +56,11 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 				return err
 			}
 			if o.RegoDir != "" {
-				go func() { _ = WatchDirs(ctx, log.WithName("policy"), trigger, o.RegoDir) }()
+				go func() {
+					if err := WatchDirs(ctx, log.WithName("policy"), trigger, o.RegoDir); err != nil {
+						log.Error(err, "cannot watch the user Rego directory: changes to it are not reloaded", "dir", o.RegoDir)
+					}
+				}()
 			}
 			rl.Run(ctx, trigger, o.Debounce)
 			return nil

@@ -88,7 +88,7 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	sort.Strings(files)
 	var warnings []string
 	for _, f := range files {
-		b, err := readFileBounded(f)
+		b, err := ReadFileBounded(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
@@ -349,9 +349,9 @@ func objName(where, kind, name string, ns *string) error {
 	return nil
 }
 
-// readFileBounded reads a policy file up to the size every input path
-// accepts (manifest.DefaultMaxInputBytes).
-func readFileBounded(name string) ([]byte, error) {
+// ReadFileBounded reads a policy or user Rego file up to the size every
+// input path accepts (manifest.DefaultMaxInputBytes).
+func ReadFileBounded(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,8 @@
 package reload
 
 import (
-	"sync"
+	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -53,17 +54,20 @@ var (
 		Policy:         {nil, deprecatedAuthzErrors},
 		MeshConfig:     {nil, deprecatedAuthzErrors},
 	}
-
-	registerOnce sync.Once
 )
 
 // RegisterMetrics registers the reload metrics, the deprecated names
-// included, on reg once per process (later calls do nothing). serve passes
-// controller-runtime's registry, which its metrics endpoint serves.
+// included, on reg; registering them again on the same registry does
+// nothing. serve passes controller-runtime's registry, which its metrics
+// endpoint serves.
 func RegisterMetrics(reg prometheus.Registerer) {
-	registerOnce.Do(func() {
-		reg.MustRegister(ReloadsTotal, ReloadErrorsTotal, deprecatedReloads, deprecatedInjectorErrors, deprecatedAuthzErrors)
-	})
+	for _, c := range []prometheus.Collector{ReloadsTotal, ReloadErrorsTotal, deprecatedReloads, deprecatedInjectorErrors, deprecatedAuthzErrors} {
+		if err := reg.Register(c); err != nil {
+			if !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+				panic(fmt.Sprintf("registering the reload metrics: %v", err))
+			}
+		}
+	}
 }
 
 // sourceMetrics creates the source's series so they are exported at 0.

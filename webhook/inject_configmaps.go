@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/reload"
 )
 
 // IstioConfigMaps locates Istio's injector inputs in the cluster: ConfigMap
@@ -68,7 +69,7 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	injectorName, meshName := c.names()
 	var inj, mesh corev1.ConfigMap
 	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: injectorName}, &inj); err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)
+		return nil, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)}
 	}
 	in := config.Inputs{
 		Config: []byte(inj.Data[config.KeyConfig]), Values: []byte(inj.Data[config.KeyValues]),
@@ -82,7 +83,7 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	switch err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: meshName}, &mesh); {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)
+		return nil, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)}
 	default:
 		in.Mesh = []byte(mesh.Data[config.KeyMesh])
 	}
@@ -93,6 +94,13 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	return snap, nil
 }
 
+// readError marks a failure to read the ConfigMaps from the API server,
+// which a retry may cure; a config that fails validation is not retried (it
+// is reported, and the last good config keeps serving until the next change).
+type readError struct{ error }
+
+func (e readError) Unwrap() error { return e.error }
+
 // configMapTrigger reloads the injector config (ConfigWatcher.Reload: the
 // last good config keeps serving when the new one is rejected) whenever one
 // of Istio's two ConfigMaps changes, from an informer on their namespace
@@ -100,8 +108,9 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 type configMapTrigger struct {
 	maps     IstioConfigMaps
 	client   kubernetes.Interface
-	reload   func()
+	reload   func() error
 	debounce time.Duration
+	retryMin time.Duration // first wait after a failed read; 0: a second
 	log      logr.Logger
 }
 
@@ -120,10 +129,7 @@ func (t *configMapTrigger) Start(ctx context.Context) error {
 		if !ok || (cm.Name != injectorName && cm.Name != meshName) {
 			return
 		}
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
+		signal(changed)
 	}
 	// One informer per ConfigMap, narrowed by a field selector on its name:
 	// nothing else in Istio's namespace is cached, and RBAC can grant
@@ -148,20 +154,48 @@ func (t *configMapTrigger) Start(ctx context.Context) error {
 	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // ctx ended
 	}
-	// Read once now, so a change since SetupInjection is not missed.
-	t.reload()
-	var timer <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-			t.log.V(2).Info("Istio ConfigMap changed", "namespace", t.maps.Namespace)
-			timer = time.After(t.debounce)
-		case <-timer:
-			timer = nil
-			t.reload()
+	t.run(ctx, changed)
+	return nil
+}
+
+// run reloads once now (a change since SetupInjection is not missed), then
+// after every burst of changes, debounced with reload.Debounce's bound. A
+// reload that could not read the ConfigMaps is tried again, after a second
+// doubling up to a minute, so one failed read (an API server timeout) does
+// not leave the old config serving until the next change.
+func (t *configMapTrigger) run(ctx context.Context, changed chan struct{}) {
+	base := t.retryMin
+	if base <= 0 {
+		base = time.Second
+	}
+	var wait time.Duration
+	reloadOnce := func() {
+		err := t.reload()
+		if wait = retryAfter(err, wait, base); wait > 0 {
+			t.log.Info("reading Istio's ConfigMaps failed; trying again", "in", wait.String(), "error", err.Error())
+			time.AfterFunc(wait, func() { signal(changed) })
 		}
+	}
+	reloadOnce()
+	reload.Debounce(ctx, changed, t.debounce, reloadOnce)
+}
+
+// retryAfter is the wait before the next try after a reload that returned
+// err, the previous wait being prev: 0 (no retry) unless the ConfigMaps
+// could not be read, then base doubling up to a minute.
+func retryAfter(err error, prev, base time.Duration) time.Duration {
+	var re readError
+	if !errors.As(err, &re) {
+		return 0
+	}
+	return min(max(2*prev, base), time.Minute)
+}
+
+// signal sends on a one-slot channel without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -185,7 +219,7 @@ func (o InjectionOptions) watchConfigMaps(mgr manager.Manager, w *ConfigWatcher,
 	if !o.ConfigMaps.Enabled() {
 		return nil
 	}
-	t, err := newConfigMapTrigger(o.ConfigMaps, mgr.GetConfig(), w.Reload, o.ReloadDebounce, log)
+	t, err := newConfigMapTrigger(o.ConfigMaps, mgr.GetConfig(), w.reload, o.ReloadDebounce, log)
 	if err != nil {
 		return err
 	}
@@ -195,7 +229,7 @@ func (o InjectionOptions) watchConfigMaps(mgr manager.Manager, w *ConfigWatcher,
 	return nil
 }
 
-func newConfigMapTrigger(maps IstioConfigMaps, cfg *rest.Config, reload func(), debounce time.Duration, log logr.Logger) (*configMapTrigger, error) {
+func newConfigMapTrigger(maps IstioConfigMaps, cfg *rest.Config, reload func() error, debounce time.Duration, log logr.Logger) (*configMapTrigger, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client for Istio's ConfigMaps: %w", err)
@@ -217,5 +251,5 @@ func NewIstioConfigMapWatcher(maps IstioConfigMaps, cfg *rest.Config, store *Con
 		defer cancel()
 		return maps.Load(ctx)
 	}}
-	return newConfigMapTrigger(maps, cfg, w.Reload, debounce, log)
+	return newConfigMapTrigger(maps, cfg, w.reload, debounce, log)
 }

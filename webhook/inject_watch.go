@@ -55,7 +55,10 @@ func (w *ConfigWatcher) Start(ctx context.Context) error {
 }
 
 // Reload loads, validates and swaps in the config files now.
-func (w *ConfigWatcher) Reload() {
+func (w *ConfigWatcher) Reload() { _ = w.reload() }
+
+// reload is Reload returning the error it reported.
+func (w *ConfigWatcher) reload() error {
 	load := w.Load
 	if load == nil {
 		load = func() (*config.Snapshot, error) { return config.LoadFiles(w.MeshPath, w.ValuesPath) }
@@ -67,4 +70,5 @@ func (w *ConfigWatcher) Reload() {
 	if w.OnReload != nil {
 		w.OnReload(err)
 	}
+	return err
 }
