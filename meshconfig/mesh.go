@@ -186,12 +186,18 @@ func sortedUnique(s []string) []string {
 // Validate checks a mesh config as Istio's ValidateMeshConfig does
 // (validation.MeshConfig, which the proxy.istio.io/config annotation's check
 // shares), plus proxyInboundListenPort, which injection writes into
-// istio-init's arguments, and a non-empty rootNamespace. Errors name the field; warnings (Istio only prints
+// istio-init's arguments, a non-empty rootNamespace and a pathNormalization
+// ext_authz knows. Errors name the field; warnings (Istio only prints
 // them, for TLS settings meshguard does not read) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
 	errs := validation.MeshConfig(m).Errors
 	if p := m.GetProxyInboundListenPort(); p <= 0 || p > 65535 {
 		errs = append(errs, fieldpath.Invalid(fieldpath.NewPath("mesh", "proxyInboundListenPort"), p, "port out of range 1-65535"))
+	}
+	if n := m.GetPathNormalization().GetNormalization(); meshv1alpha1.MeshConfig_ProxyPathNormalization_NormalizationType_name[int32(n)] == "" {
+		// protojson takes any enum number; ext_authz must know how to normalize.
+		errs = append(errs, fieldpath.NotSupported(fieldpath.NewPath("mesh", "pathNormalization", "normalization"), n,
+			[]string{"DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"}))
 	}
 	if m.GetRootNamespace() == "" {
 		// Istio leaves "" to each reader; injection would match no root

@@ -216,6 +216,7 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		{"trust domain alias wildcard", "trustDomainAliases: [\"*.example.com\"]\n", []string{"mesh.trustDomainAliases[0]"}},
 		{"connect timeout zero", "connectTimeout: 0s\n", []string{"mesh.connectTimeout"}},
 		{"empty root namespace", "rootNamespace: \"\"\n", []string{"mesh.rootNamespace"}},
+		{"unknown path normalization number", "pathNormalization: {normalization: 7}\n", []string{"mesh.pathNormalization.normalization"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
