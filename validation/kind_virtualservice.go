@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // VirtualService rules: Istio's ValidateVirtualService
@@ -68,7 +70,7 @@ func validateVirtualService(meta metav1.ObjectMeta, vs *networking.VirtualServic
 	for i := 0; i < len(vs.GetHosts()); i++ {
 		for j := i + 1; j < len(vs.GetHosts()); j++ {
 			a, b := vs.Hosts[i], vs.Hosts[j]
-			if hostsOverlap(a, b) {
+			if hostname.Matches(a, b) {
 				f.Error(hp.Index(j), b, fmt.Sprintf("duplicate hosts in virtual service: %s & %s", a, b))
 			}
 		}
@@ -137,29 +139,6 @@ func validateGatewayName(p *field.Path, g string, f *Findings) {
 		f.Warn(p, g, fmt.Sprintf("using legacy gatewayName format %q; prefer the <namespace>/<name> format: %q", g, ns+"/"+name))
 	}
 	validateFQDN(p, g, f)
-}
-
-// hostsOverlap reports whether one host name (possibly wildcard) matches the other.
-func hostsOverlap(a, b string) bool {
-	return a == b || wildcardCovers(a, b) || wildcardCovers(b, a)
-}
-
-// wildcardCovers reports whether the wildcard host w matches every name h
-// matches, as Istio's host.Name.Matches/SubsetOf compare them (a suffix test
-// without a length condition): "*" covers everything; "*.foo.com" covers
-// "x.foo.com" and "*.x.foo.com"; "*foo.com" covers "foo.com".
-func wildcardCovers(w, h string) bool {
-	if w == "*" {
-		return true
-	}
-	if !strings.HasPrefix(w, "*") {
-		return false
-	}
-	suffix := w[1:]
-	if rest, ok := strings.CutPrefix(h, "*"); ok {
-		return strings.HasSuffix(rest, suffix)
-	}
-	return strings.HasSuffix(h, suffix)
 }
 
 func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatewayBound bool, f *Findings) {
@@ -804,7 +783,7 @@ func validateTLSRoute(p *field.Path, r *networking.TLSRoute, hosts []string, gat
 			}
 			covered := false
 			for _, h := range hosts {
-				if h == sni || wildcardCovers(h, sni) {
+				if hostname.SubsetOf(sni, h) { // Istio's validateTLSMatch
 					covered = true
 					break
 				}

@@ -23,6 +23,8 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // StrictLabel on a namespace makes cross-reference findings denials there.
@@ -225,7 +227,7 @@ func (ix *Index) hostKnown(fqdn string) bool {
 	}
 	for _, se := range ix.serviceEntries {
 		for _, h := range se.GetHosts() {
-			if h == fqdn || covers(h, fqdn) {
+			if hostname.SubsetOf(fqdn, h) {
 				return true
 			}
 		}
@@ -241,15 +243,6 @@ func (ix *Index) hostNotFound(ns, host string) string {
 		return fmt.Sprintf("host %q matches no Service or ServiceEntry exported to namespace %s", host, ns)
 	}
 	return fmt.Sprintf("host %q matches no Service or ServiceEntry", host)
-}
-
-// covers: "*.foo.com" matches "a.foo.com"; "*" matches everything.
-func covers(wild, host string) bool {
-	if wild == "*" {
-		return true
-	}
-	suffix, ok := strings.CutPrefix(wild, "*")
-	return ok && len(host) > len(suffix) && strings.HasSuffix(host, suffix)
 }
 
 // gatewayKey is the Gateway a VirtualService in namespace vsNS names, as
@@ -387,7 +380,7 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 			if ns != "*" && ns != vsNS {
 				continue
 			}
-			if host == h || covers(host, h) || covers(h, host) || (strings.HasPrefix(h, "*") && covers(host, h[1:])) {
+			if hostname.Matches(host, h) { // Istio's vsHostInGateway
 				return true
 			}
 		}

@@ -34,6 +34,8 @@ func TestVirtualServiceReferences(t *testing.T) {
 	ix.SetGateway(Key{"istio-system", "ingress"}, &networking.Gateway{Servers: []*networking.Server{{Hosts: []string{"*/*.com"}}, {Hosts: []string{"default/reviews.example.org"}}}})
 	ix.SetGateway(Key{"default", "private"}, &networking.Gateway{Servers: []*networking.Server{{Hosts: []string{"./a.com", "other/b.com"}}}})
 	ix.SetServiceEntry(Key{"default", "ext"}, &networking.ServiceEntry{Hosts: []string{"*.example.com"}})
+	ix.SetGateway(Key{"default", "suffix"}, &networking.Gateway{Servers: []*networking.Server{{Hosts: []string{"./*shop.io"}}}})
+	ix.SetServiceEntry(Key{"default", "suffix"}, &networking.ServiceEntry{Hosts: []string{"*api.io"}})
 
 	cases := []struct {
 		name string
@@ -56,6 +58,9 @@ func TestVirtualServiceReferences(t *testing.T) {
 			[]string{`spec.gateways[0]: one or more host [reviews.example.org b.com c.net] defined in VirtualService default/canary not found in Gateway default/private`}},
 		// Matched either way round: a wildcard VS host against a Gateway's exact host.
 		{"wildcard VS host", &networking.VirtualService{Hosts: []string{"*.com"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
+		// Istio's host.Name.Matches / SubsetOf (internal/hostname): "*shop.io" names "shop.io" itself.
+		{"dotless wildcard gateway host", &networking.VirtualService{Hosts: []string{"shop.io"}, Gateways: []string{"default/suffix"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
+		{"dotless wildcard service entry host", &networking.VirtualService{Hosts: []string{"x"}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "api.io"}}}}}}, nil},
 	}
 	for _, c := range cases {
 		got := joined(ix.Check("VirtualService", Key{"default", "canary"}, c.vs))

@@ -7,6 +7,8 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // This file is IST0109 as Istio's
@@ -82,7 +84,7 @@ func (ix *Index) buildMeshHosts() meshHosts {
 }
 
 // matching lists the stored entries of scope "*" (star) or of a namespace
-// scope (!star) whose host matches host (hostMatches).
+// scope (!star) whose host matches host (hostname.Matches).
 func (m meshHosts) matching(host string, star bool) []meshEntry {
 	s := 0
 	if star {
@@ -94,29 +96,11 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 		candidates, out = m.all[s], nil
 	}
 	for _, e := range candidates {
-		if hostMatches(host, e.host) {
+		if hostname.Matches(host, e.host) {
 			out = append(out, e)
 		}
 	}
 	return out
-}
-
-// hostMatches is Istio's host.Name.Matches: equal names, or a wildcard
-// ("*.foo.com", "*") covering the other name, either way round.
-func hostMatches(n, o string) bool {
-	nw, ow := strings.HasPrefix(n, "*"), strings.HasPrefix(o, "*")
-	switch {
-	case nw && ow:
-		if len(n) < len(o) {
-			return strings.HasSuffix(o[1:], n[1:])
-		}
-		return strings.HasSuffix(n[1:], o[1:])
-	case nw:
-		return strings.HasSuffix(o, n[1:])
-	case ow:
-		return strings.HasSuffix(n, o[1:])
-	}
-	return n == o
 }
 
 // checkMeshHosts reports IST0109 for VirtualService k (spec vs, which
@@ -156,7 +140,7 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 			}
 		}
 		for _, e := range own {
-			if e.scope == "*" && hostMatches(host, e.host) {
+			if e.scope == "*" && hostname.Matches(host, e.host) {
 				all = append(all, k)
 			}
 		}

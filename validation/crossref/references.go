@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // Ref is an object another one refers to, as the checks resolve references:
@@ -54,7 +56,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 		}
 		for _, sk := range sortedKeys(ix.serviceEntries) {
 			for _, h := range ix.serviceEntries[sk].GetHosts() {
-				if h == fqdn || covers(h, fqdn) {
+				if hostname.SubsetOf(fqdn, h) {
 					add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]})
 					break
 				}

@@ -3,6 +3,8 @@ package crossref
 import (
 	"slices"
 	"strings"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // view is what the checks look objects up by, derived from the index's maps
@@ -59,7 +61,7 @@ func (ix *Index) destinationRulesFor(host string) []Key {
 	exact := v.drByHost[host]
 	var wild []Key
 	for _, k := range v.drWild {
-		if covers(ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace), host) {
+		if hostname.SubsetOf(host, ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)) {
 			wild = append(wild, k)
 		}
 	}
