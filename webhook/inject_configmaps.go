@@ -169,11 +169,20 @@ func (t *configMapTrigger) run(ctx context.Context, changed chan struct{}) {
 		base = time.Second
 	}
 	var wait time.Duration
+	var retry *time.Timer // one pending retry at most; a reload supersedes it
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	reloadOnce := func() {
+		if retry != nil {
+			retry.Stop()
+		}
 		err := t.reload()
 		if wait = retryAfter(err, wait, base); wait > 0 {
 			t.log.Info("reading Istio's ConfigMaps failed; trying again", "in", wait.String(), "error", err.Error())
-			time.AfterFunc(wait, func() { signal(changed) })
+			retry = time.AfterFunc(wait, func() { signal(changed) })
 		}
 	}
 	reloadOnce()
