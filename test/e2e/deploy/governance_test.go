@@ -4,12 +4,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // The chart's governance values: the audit (on by default) adds
 // --audit-interval and the PolicyReport grants, a rules ConfigMap selector
 // adds --rego-configmap-selector and list/watch of ConfigMaps in meshguard's
-// namespace only; `helm template --include-crds` ships the PolicyReport CRD.
+// namespace only; `helm template --include-crds` ships the PolicyReport CRD,
+// and deploy/kustomize/crds the same one.
 func TestChartGovernanceOptions(t *testing.T) {
 	grants := func(m manifests) (cluster, ns []string) {
 		for _, cr := range m.clusterRoles(t) {
@@ -53,6 +56,21 @@ func TestChartGovernanceOptions(t *testing.T) {
 	}
 	if !found {
 		t.Error("the chart ships no PolicyReport CRD")
+	}
+	// The kustomize tree ships the same CRD (deploy/kustomize/crds).
+	out, err := run(t, kubectlBin(t), "kustomize", repoPath(t, "deploy", "kustomize", "crds"))
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/kustomize/crds: %v", err)
+	}
+	kCRDs := parse(t, out).find("CustomResourceDefinition")
+	var hCRD any
+	for _, crd := range withCRDs.find("CustomResourceDefinition") {
+		if crd.GetName() == "policyreports.wgpolicyk8s.io" {
+			hCRD = crd.Object
+		}
+	}
+	if len(kCRDs) != 1 || !equality.Semantic.DeepEqual(kCRDs[0].Object, hCRD) {
+		t.Errorf("deploy/kustomize/crds renders %d CRDs, want the chart's PolicyReport CRD", len(kCRDs))
 	}
 	if _, err := helmTemplate(t, "--set", "governance.audit.interval=often"); err == nil {
 		t.Error("a non-duration audit interval was accepted")
