@@ -103,9 +103,6 @@ func validateWildcardDomain(p *field.Path, host string, f *Findings) {
 	}
 }
 
-// isWildcardDomain is the boolean form of validateWildcardDomain.
-func isWildcardDomain(host string) bool { return domainProblem(host, true) == "" }
-
 // isPartialWildcard reports a wildcard other than a bare "*" or a leading "*.", as Istio defines it.
 func isPartialWildcard(host string) bool {
 	if host == "*" || !strings.Contains(host, "*") {
