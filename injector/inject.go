@@ -204,13 +204,14 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range p.overrides {
+	var userProxy *corev1.Container
+	for i, o := range p.overrides {
 		switch {
 		case o.Name == ProxyContainerName:
 			if proxy, err = p.override(proxy, o); err != nil {
 				return err
 			}
-			overrideUser(init, o)
+			userProxy = &p.overrides[i]
 		case init != nil && o.Name == init.Name:
 			if init, err = p.override(init, o); err != nil {
 				return err
@@ -218,6 +219,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		default:
 			p.warnings = append(p.warnings, fmt.Sprintf("container %q is not injected with these settings; the user-declared one is ignored", o.Name))
 		}
+	}
+	if userProxy != nil {
+		overrideUser(init, *userProxy, p.mode == meshv1alpha1.ProxyConfig_TPROXY)
 	}
 	vols, err := p.volumes(pod)
 	if err != nil {

@@ -108,11 +108,29 @@ func applyOverride(injected *corev1.Container, user corev1.Container) (*corev1.C
 	return out, nil
 }
 
-// overrideUser replaces istio-init's "-u" with a non-zero runAsUser of a
-// user-declared istio-proxy (Istio adjustInitContainerUser).
-func overrideUser(init *corev1.Container, user corev1.Container) {
+// overrideUser applies the runAsUser/runAsGroup of a user-declared
+// istio-proxy to the injected init container, after every override is
+// merged, as Istio's webhook.go adjustInitContainerUser does: outside TPROXY,
+// istio-validation (CNI) runs as the proxy's user and group; and a non-zero
+// runAsUser replaces the "-u" of istio-init or istio-validation (iptables'
+// --uid-owner must not be 0).
+func overrideUser(init *corev1.Container, user corev1.Container, tproxy bool) {
 	sc := user.SecurityContext
-	if init == nil || sc == nil || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+	if init == nil || sc == nil || (sc.RunAsUser == nil && sc.RunAsGroup == nil) {
+		return
+	}
+	if !tproxy && init.Name == ValidationContainerName {
+		if init.SecurityContext == nil {
+			init.SecurityContext = &corev1.SecurityContext{}
+		}
+		if sc.RunAsUser != nil {
+			init.SecurityContext.RunAsUser = ptr(*sc.RunAsUser)
+		}
+		if sc.RunAsGroup != nil {
+			init.SecurityContext.RunAsGroup = ptr(*sc.RunAsGroup)
+		}
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser == 0 {
 		return
 	}
 	uid := strconv.FormatInt(*sc.RunAsUser, 10)
