@@ -212,21 +212,23 @@ func Validate(m *meshv1alpha1.MeshConfig) error {
 // key by key (Istio's pkg/config/mesh/mesh.go applyProxyConfig).
 func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
 	out := &meshv1alpha1.ProxyConfig{}
-	err := overlay(base, []byte(data), out, func(key string, base, user any) any {
-		if key == "proxyMetadata" {
-			return mergeObjects(base, user)
-		}
-		return user
-	})
-	if err != nil {
+	if err := overlay(base, []byte(data), out, proxyConfigField); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
+// proxyConfigField is how one ProxyConfig field is applied (applyProxyConfig):
+// proxyMetadata key by key (mergeMap), every other field replaced.
+func proxyConfigField(key string, base, user any) any {
+	if key == "proxyMetadata" {
+		return mergeObjects(base, user)
+	}
+	return user
+}
+
 // overlayProxyConfig applies a user defaultConfig object onto the default
-// one (both decoded JSON) like ParseProxyConfig: field by field, a null
-// field keeping its default, a oneof member replacing its siblings.
+// one (both decoded JSON) as ParseProxyConfig applies an annotation.
 func overlayProxyConfig(base, user any) any {
 	bm, ok1 := base.(map[string]any)
 	um, ok2 := user.(map[string]any)
@@ -234,34 +236,32 @@ func overlayProxyConfig(base, user any) any {
 		return user
 	}
 	out := maps.Clone(bm)
-	md := (&meshv1alpha1.ProxyConfig{}).ProtoReflect().Descriptor()
-	for k, v := range um {
-		if v == nil {
-			continue // jsonpb: a null field is not set, at every level
-		}
-		if k == "proxyMetadata" {
-			v = mergeObjects(bm[k], v)
-		}
-		setField(out, md, k, v)
-	}
+	applyFields(out, um, (&meshv1alpha1.ProxyConfig{}).ProtoReflect().Descriptor(), proxyConfigField)
 	return out
 }
 
-// setField sets obj[key] = v, first removing the other members of the
-// oneof key belongs to: jsonpb sets one member of a oneof over another
-// (tracingServiceName over the default serviceCluster), where protojson
-// refuses an object holding two.
-func setField(obj map[string]any, md protoreflect.MessageDescriptor, key string, v any) {
-	if fd := md.Fields().ByJSONName(key); fd != nil {
-		if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
-			for i := 0; i < o.Fields().Len(); i++ {
-				if sib := o.Fields().Get(i); sib != fd {
-					delete(obj, sib.JSONName())
+// applyFields applies the user's fields of message md onto obj (both
+// decoded JSON, user's keys normalized) as jsonpb does, each through apply:
+// a null field is not set, at every level, and a member of a oneof replaces
+// the default's other member (tracingServiceName over serviceCluster), where
+// protojson would refuse an object holding both. A user object naming two
+// members of one oneof keeps both, and protojson refuses it.
+func applyFields(obj, user map[string]any, md protoreflect.MessageDescriptor, apply func(key string, base, user any) any) {
+	for key, v := range user {
+		if v == nil {
+			continue
+		}
+		if fd := md.Fields().ByJSONName(key); fd != nil {
+			if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
+				for i := 0; i < o.Fields().Len(); i++ {
+					if sib := o.Fields().Get(i).JSONName(); sib != key && user[sib] == nil {
+						delete(obj, sib)
+					}
 				}
 			}
 		}
+		obj[key] = apply(key, obj[key], v)
 	}
-	obj[key] = v
 }
 
 // mergeByName merges the user's extension providers into the defaults as
@@ -344,12 +344,7 @@ func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(
 		if err := normalize(um, base.ProtoReflect().Descriptor(), ""); err != nil {
 			return err
 		}
-		for k, v := range um {
-			if v == nil {
-				continue // jsonpb: a null field is not set
-			}
-			setField(merged, base.ProtoReflect().Descriptor(), k, apply(k, merged[k], v))
-		}
+		applyFields(merged, um, base.ProtoReflect().Descriptor(), apply)
 	}
 	mj, err := json.Marshal(merged)
 	if err != nil {

@@ -216,6 +216,8 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		{"trust domain alias wildcard", "trustDomainAliases: [\"*.example.com\"]\n", []string{"mesh.trustDomainAliases[0]"}},
 		{"connect timeout zero", "connectTimeout: 0s\n", []string{"mesh.connectTimeout"}},
 		{"empty root namespace", "rootNamespace: \"\"\n", []string{"mesh.rootNamespace"}},
+		// Replacing the default's oneof member is jsonpb's; naming two members is refused, whichever comes first.
+		{"two members of one oneof", "defaultConfig: {serviceCluster: a, tracingServiceName: APP_LABEL_AND_NAMESPACE}\n", []string{"oneof"}},
 		{"unknown path normalization number", "pathNormalization: {normalization: 7}\n", []string{"mesh.pathNormalization.normalization"}},
 	}
 	for _, c := range cases {
