@@ -334,18 +334,21 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 	if len(c.GetValues()) == 0 && len(c.GetNotValues()) == 0 {
 		f.Error(p, nil, fmt.Sprintf("at least one of `values` or `notValues` must be set for key %s", key))
 	}
+	forEachValue := func(fn func(*field.Path, string)) {
+		for i, v := range c.GetValues() {
+			fn(p.Child("values").Index(i), v)
+		}
+		for i, v := range c.GetNotValues() {
+			fn(p.Child("notValues").Index(i), v)
+		}
+	}
 	// Istio's ValidateAttribute: CheckEmptyValues for every key, on values
 	// and notValues each (notValues: [""] in an ALLOW would match every request).
-	for i, v := range c.GetValues() {
+	forEachValue(func(vp *field.Path, v string) {
 		if v == "" {
-			f.Error(p.Child("values").Index(i), v, "empty value not allowed, found in "+key)
+			f.Error(vp, v, "empty value not allowed, found in "+key)
 		}
-	}
-	for i, v := range c.GetNotValues() {
-		if v == "" {
-			f.Error(p.Child("notValues").Index(i), v, "empty value not allowed, found in "+key)
-		}
-	}
+	})
 	k, err := secpolicy.ParseConditionKey(key)
 	if err != nil {
 		f.Error(kp, key, err.Error())
@@ -355,16 +358,11 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 		f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
-		for i, v := range c.GetValues() {
+		forEachValue(func(vp *field.Path, v string) {
 			if v != "" { // reported above
-				check(p.Child("values").Index(i), v, f)
+				check(vp, v, f)
 			}
-		}
-		for i, v := range c.GetNotValues() {
-			if v != "" {
-				check(p.Child("notValues").Index(i), v, f)
-			}
-		}
+		})
 	}
 	switch k.Kind {
 	case secpolicy.KeySourceIP, secpolicy.KeyRemoteIP, secpolicy.KeyDestinationIP:

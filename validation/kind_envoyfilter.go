@@ -364,14 +364,15 @@ func efValue(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, patch *netwo
 	}
 	tree = efResolveTypes(p, tree, f)
 	raw, _ = json.Marshal(tree)
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, msg); err != nil {
-		f.Error(p, nil, fmt.Sprintf("Envoy filter: patch value is not a valid %s: %v", msg.ProtoReflect().Descriptor().FullName(), err))
-		return
-	}
 	// Istio decodes leniently and only warns about fields its Envoy API does not know
 	// (they may belong to a newer Envoy): envoyfilter.go strict BuildXDSObjectFromStruct.
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(raw, proto.Clone(msg)); err != nil {
-		f.Warn(p, nil, fmt.Sprintf("Envoy filter: patch value has fields unknown to meshguard's %s (not validated): %v", msg.ProtoReflect().Descriptor().FullName(), err))
+	// A strict decode that succeeds (the usual case) is the only one.
+	if strictErr := protojson.Unmarshal(raw, msg); strictErr != nil {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, msg); err != nil {
+			f.Error(p, nil, fmt.Sprintf("Envoy filter: patch value is not a valid %s: %v", msg.ProtoReflect().Descriptor().FullName(), err))
+			return
+		}
+		f.Warn(p, nil, fmt.Sprintf("Envoy filter: patch value has fields unknown to meshguard's %s (not validated): %v", msg.ProtoReflect().Descriptor().FullName(), strictErr))
 	}
 	efDeprecations(p, msg.ProtoReflect(), map[string]bool{}, f)
 	op := patch.GetOperation()
