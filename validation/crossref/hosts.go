@@ -8,6 +8,8 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // This file resolves VirtualService destination hosts as Istio's analyzers
@@ -53,21 +55,17 @@ func exportScopes(exportTo []string, ns string) []string {
 }
 
 // annotationScopes lists the scopes of a Service's networking.istio.io/exportTo
-// annotation (Istio's getVisibleNamespacesFromExportToAnno): "*" when empty,
-// else each comma-separated entry, trimmed, with "." read as namespace ns.
+// annotation (Istio's getVisibleNamespacesFromExportToAnno): its
+// comma-separated entries, trimmed, read as exportTo.
 func annotationScopes(annotation, ns string) []string {
-	if annotation == "" {
-		return []string{"*"}
-	}
-	var out []string
-	for _, e := range strings.Split(annotation, ",") {
-		e = strings.TrimSpace(e)
-		if e == "." {
-			e = ns
+	var entries []string
+	if annotation != "" {
+		entries = strings.Split(annotation, ",")
+		for i := range entries {
+			entries[i] = strings.TrimSpace(entries[i])
 		}
-		out = append(out, e)
 	}
-	return out
+	return exportScopes(entries, ns)
 }
 
 // buildHosts keys every ServiceEntry host and every Service by scope, in that
@@ -134,9 +132,8 @@ func (ix *Index) destinationHost(vsNS string, exportTo []string, host string) *h
 			return e
 		}
 	}
-	bare := strings.TrimPrefix(host, "*")
 	for _, w := range v.wildHosts {
-		if (w.scope == "*" || w.scope == vsNS) && strings.HasSuffix(bare, strings.TrimPrefix(w.host, "*")) {
+		if (w.scope == "*" || w.scope == vsNS) && hostname.SubsetOf(host, w.host) {
 			return w.entry
 		}
 	}
