@@ -395,13 +395,19 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 // message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
+	// The Gateways of the same workload selector, found once for every server.
+	var peers []Key
+	for _, ok := range ix.current().gateways {
+		if ok != k && maps.Equal(ix.gateways[ok].GetSelector(), gw.GetSelector()) {
+			peers = append(peers, ok)
+		}
+	}
 	selector := labels.SelectorFromSet(gw.GetSelector()).String()
 	servers := field.NewPath("spec", "servers")
 	for i, s := range gw.GetServers() {
 		var names []string
-		for _, ok := range ix.current().gateways {
-			other := ix.gateways[ok]
-			if ok != k && labels.SelectorFromSet(other.GetSelector()).String() == selector && serverDuplicated(s, other.GetServers()) {
+		for _, ok := range peers {
+			if serverDuplicated(s, ix.gateways[ok].GetServers()) {
 				names = append(names, ok.String())
 			}
 		}
