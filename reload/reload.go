@@ -91,29 +91,50 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 	if watching != nil {
 		watching()
 	}
+	var addDir func(string) error
+	if recursive {
+		addDir = addTree
+	}
+	return forward(ctx, log, w.Events, w.Errors, trigger, addDir)
+}
+
+// forward turns watch events and errors into triggers until ctx is done or
+// the watcher closes. addDir, if set, watches a directory created under a
+// watched tree. An error (a kernel queue overflow, a directory that could not
+// be watched) means changes may have gone unseen, so it triggers a reload as
+// well: every reload reads its whole input again, so one extra reload is the
+// way back to the current state, where a logged error alone would keep a
+// stale one until the next change.
+func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, addDir func(string) error) error {
+	notify := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return nil
 			}
 			log.V(2).Info("watched file event", "file", ev.Name, "op", ev.Op.String())
-			if recursive && ev.Has(fsnotify.Create) {
+			if addDir != nil && ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					_ = addTree(ev.Name)
+					if err := addDir(ev.Name); err != nil {
+						log.Error(err, "cannot watch new directory; its later changes are seen only with other changes", "dir", ev.Name)
+					}
 				}
 			}
-			select {
-			case trigger <- struct{}{}:
-			default:
-			}
-		case err, ok := <-w.Errors:
+			notify()
+		case err, ok := <-errs:
 			if !ok {
 				return nil
 			}
-			log.Error(err, "watch error")
+			log.Error(err, "watch error; reloading in case a change was missed")
+			notify()
 		}
 	}
 }

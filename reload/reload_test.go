@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 )
 
@@ -166,5 +167,26 @@ func TestRunFailsOnMissingDirectory(t *testing.T) {
 	err := Run(context.Background(), logr.Discard(), []string{filepath.Join(t.TempDir(), "absent", "mesh")}, nil, time.Millisecond, func() {})
 	if err == nil {
 		t.Fatal("Run on a missing directory returned nil")
+	}
+}
+
+// A watch error (a kernel queue overflow drops events) triggers a reload, so
+// a change lost with the overflow is still picked up.
+func TestWatchErrorTriggersReload(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan fsnotify.Event)
+	errs := make(chan error)
+	trigger := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- forward(ctx, logr.Discard(), events, errs, trigger, nil) }()
+	errs <- fsnotify.ErrEventOverflow
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch error did not trigger a reload")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
