@@ -3,14 +3,13 @@ package authz
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/internal/background"
+	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -126,30 +125,20 @@ func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
 	}
 }
 
+// loadRego reads the user Rego modules under dir, keyed by their path
+// relative to it, by the rules of every directory input (dirwalk.Files).
 func loadRego(dir string) (map[string]string, error) {
-	out := map[string]string{}
-	entries, err := os.ReadDir(dir)
+	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".rego"}, Confine: true})
 	if err != nil {
-		return nil, fmt.Errorf("user rego dir: %w", err)
+		return nil, fmt.Errorf("user rego dir %s: %w", dir, err)
 	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return nil, fmt.Errorf("user rego dir: %w", err)
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		if e.Type()&os.ModeSymlink != 0 {
-			if err := policy.SymlinkInside(root, filepath.Join(dir, e.Name())); err != nil {
-				return nil, fmt.Errorf("user rego dir: %w", err)
-			}
-		}
-		b, err := policy.ReadFileBounded(filepath.Join(dir, e.Name()))
+	out := make(map[string]string, len(files))
+	for _, rel := range files {
+		b, err := policy.ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, fmt.Errorf("user rego dir: %w", err)
 		}
-		out[e.Name()] = string(b)
+		out[rel] = string(b)
 	}
 	return out, nil
 }

@@ -12,7 +12,7 @@ package orgrules
 import (
 	"context"
 	"fmt"
-	"io/fs"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,6 +23,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -100,8 +101,8 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	opts := make([]func(*rego.Rego), 0, len(mods)+2)
 	r := &Rules{}
 	for _, m := range mods {
-		if len(m.Source) > MaxModuleBytes {
-			return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", m.Name, len(m.Source), MaxModuleBytes)
+		if err := checkModuleSize(m.Name, len(m.Source)); err != nil {
+			return nil, err
 		}
 		r.Files = append(r.Files, m.Name)
 		opts = append(opts, rego.Module(m.Name, m.Source))
@@ -229,40 +230,44 @@ type TestResult struct {
 }
 
 // readModules reads every *.rego file under dir (the *_test.rego ones only
-// with tests), each at most MaxModuleBytes, in the walk's lexical order.
+// with tests), each at most MaxModuleBytes, by the rules of every directory
+// input (dirwalk.Files: hidden entries skipped, so a mounted ConfigMap's keys
+// are read once through their links, not again under ..<timestamp>, which
+// would compile every module twice; links only to files inside dir).
 func readModules(dir string, tests bool) ([]Module, error) {
+	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".rego"}, Confine: true})
+	if err != nil {
+		return nil, err
+	}
 	var mods []Module
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	for _, rel := range files {
+		if !tests && strings.HasSuffix(rel, "_test.rego") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(root, rel))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		// A mounted ConfigMap keeps each key twice: "k.rego -> ..data/k.rego"
-		// and the real file under "..<timestamp>/": read the link only, or
-		// every module would be compiled twice (conflicting default rules).
-		if strings.HasPrefix(d.Name(), ".") && path != dir {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".rego") || (!tests && strings.HasSuffix(path, "_test.rego")) {
-			return nil
-		}
-		info, err := os.Stat(path) // the link's target, for a symlinked key
+		// One byte over the limit is enough to refuse the module.
+		src, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
+		f.Close()
+		name := filepath.Join(dir, rel)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if info.Size() > MaxModuleBytes {
-			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
+		if err := checkModuleSize(name, len(src)); err != nil {
+			return nil, err
 		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		mods = append(mods, Module{Name: path, Source: string(src)})
-		return nil
-	})
-	return mods, err
+		mods = append(mods, Module{Name: name, Source: string(src)})
+	}
+	return mods, nil
+}
+
+func checkModuleSize(name string, n int) error {
+	if n > MaxModuleBytes {
+		return fmt.Errorf("%s: over the %d-byte limit of a rule module", name, MaxModuleBytes)
+	}
+	return nil
 }
 
 // RunTests runs the Rego unit tests of dir: every rule named test_* (in any

@@ -4,13 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
+	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
@@ -51,49 +50,17 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	// Sized as the last load: a reload usually has the same documents.
 	memo := &loadMemo{last: l.last, next: make(docMemo, len(l.last))}
 	set.verdicts = make(map[any]string, len(l.last))
-	root, err := filepath.EvalSymlinks(dir)
+	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".yaml", ".yml", ".json", ".rego"}, Confine: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
 	}
-	var files []string
-	// Walked from the resolved path: WalkDir does not enter a root that is a
-	// symlink (a --policy-dir link would load no policy at all: fail open).
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir // e.g. ConfigMap ..data symlink dirs are followed via their links
-			}
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json", ".rego":
-			if d.Type()&fs.ModeSymlink != 0 {
-				if err := SymlinkInside(root, p); err != nil {
-					return err
-				}
-			}
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
-	}
-	sort.Strings(files)
 	var warnings []string
-	for _, f := range files {
-		b, err := ReadFileBounded(f)
+	for _, rel := range files {
+		b, err := ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
-		rel, _ := filepath.Rel(root, f)
-		if strings.HasSuffix(strings.ToLower(f), ".rego") {
+		if strings.HasSuffix(strings.ToLower(rel), ".rego") {
 			set.UserModules[rel] = string(b)
 			continue
 		}
@@ -110,22 +77,6 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 // loadMemo is one load's view of the memo: documents found in last are
 // reused, and every document this load decoded cleanly goes into next.
 type loadMemo struct{ last, next docMemo }
-
-// SymlinkInside: a symlinked file is read only when its target resolves
-// inside the (resolved) policy directory, as a ConfigMap volume's
-// "p.yaml -> ..data/p.yaml -> ..<timestamp>/p.yaml" links do; a link
-// elsewhere (/etc/shadow) rejects the whole load.
-func SymlinkInside(root, p string) error {
-	target, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return fmt.Errorf("%s: symlink: %w", p, err)
-	}
-	rel, err := filepath.Rel(root, target)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-		return fmt.Errorf("%s: symlink target %s is outside the policy directory: not read", p, target)
-	}
-	return nil
-}
 
 // AddYAML adds every object of a (multi-document) YAML or JSON stream; name
 // is used in errors. Documents are split and decoded by the decoder every

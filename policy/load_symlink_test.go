@@ -41,7 +41,7 @@ func TestLoadDirRefusesLinksOutside(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "p.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "outside the policy directory") {
+	if _, _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "outside the directory") {
 		t.Fatalf("LoadDir error = %v, want a link outside the directory refused", err)
 	}
 	// Relative escape too.
@@ -49,7 +49,7 @@ func TestLoadDirRefusesLinksOutside(t *testing.T) {
 	if err := os.Symlink(filepath.Join("..", filepath.Base(filepath.Dir(outside)), "secret.yaml"), filepath.Join(dir2, "q.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadDir(dir2); err == nil || !strings.Contains(err.Error(), "outside the policy directory") {
+	if _, _, err := LoadDir(dir2); err == nil || !strings.Contains(err.Error(), "outside the directory") {
 		t.Fatalf("LoadDir (relative link) error = %v, want refused", err)
 	}
 }

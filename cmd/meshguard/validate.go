@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
@@ -221,42 +219,16 @@ func expandInput(in string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{in}, nil
 	}
-	// Walked from the resolved path (WalkDir does not enter a root that is a
-	// symlink: -f LINK would check nothing and pass); hidden entries (a
-	// mounted ConfigMap's ..data and ..<timestamp>) are skipped, so each
-	// document is read once; only regular files are read (a FIFO would hang).
-	root, err := filepath.EvalSymlinks(in)
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != root && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !slices.Contains([]string{".yaml", ".yml", ".json"}, strings.ToLower(filepath.Ext(p))) {
-			return nil
-		}
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file", p)
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		files = append(files, filepath.Join(in, rel))
-		return nil
-	})
+	// Symlinks may point anywhere (a checkout's own links): the user names
+	// the input.
+	_, rel, err := dirwalk.Files(in, dirwalk.Options{Exts: []string{".yaml", ".yml", ".json"}})
 	if err != nil {
 		return nil, fmt.Errorf("reading directory %s: %w", in, err)
 	}
-	slices.Sort(files)
+	files := make([]string, len(rel))
+	for i, r := range rel {
+		files[i] = filepath.Join(in, r)
+	}
 	return files, nil
 }
 

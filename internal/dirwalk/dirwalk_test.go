@@ -1,0 +1,146 @@
+package dirwalk
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// mountedConfigMap lays out dir as the kubelet mounts a ConfigMap volume:
+// each key a link through ..data to the real file under ..<timestamp>.
+func mountedConfigMap(t *testing.T, dir string, keys ...string) {
+	t.Helper()
+	ts := filepath.Join(dir, "..2026_12_06_01_00_00.1")
+	if err := os.Mkdir(ts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := os.WriteFile(filepath.Join(ts, k), []byte(k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFiles(t *testing.T) {
+	yaml := Options{Exts: []string{".yaml", ".rego"}, Confine: true}
+	for _, tc := range []struct {
+		name    string
+		setup   func(t *testing.T, dir string) string // returns the dir to list
+		opts    Options
+		want    []string
+		wantErr string
+	}{{
+		name: "mounted ConfigMap: each key once, through its link",
+		setup: func(t *testing.T, dir string) string {
+			mountedConfigMap(t, dir, "a.yaml", "b.rego", "c.txt")
+			return dir
+		},
+		opts: yaml,
+		want: []string{"a.yaml", "b.rego"},
+	}, {
+		name: "nested, upper-case extension, hidden file and directory skipped, sorted",
+		setup: func(t *testing.T, dir string) string {
+			for _, f := range []string{"z.YAML", "sub/y.yaml", ".hidden.yaml", ".git/x.yaml", "a.yml"} {
+				write(t, filepath.Join(dir, f))
+			}
+			return dir
+		},
+		opts: yaml,
+		want: []string{"sub/y.yaml", "z.YAML"},
+	}, {
+		name: "root that is a symlink is entered (a link read as empty would load nothing)",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "real", "p.yaml"))
+			link := filepath.Join(dir, "link")
+			if err := os.Symlink("real", link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		},
+		opts: yaml,
+		want: []string{"p.yaml"},
+	}, {
+		name: "confined: link out of the directory refused",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "outside.yaml"))
+			write(t, filepath.Join(dir, "in", "ok.yaml"))
+			if err := os.Symlink(filepath.Join("..", "outside.yaml"), filepath.Join(dir, "in", "x.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir, "in")
+		},
+		opts:    yaml,
+		wantErr: "outside the directory",
+	}, {
+		name: "not confined: link out of the directory read",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "outside.yaml"))
+			if err := os.Mkdir(filepath.Join(dir, "in"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join("..", "outside.yaml"), filepath.Join(dir, "in", "x.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir, "in")
+		},
+		opts: Options{Exts: []string{".yaml"}},
+		want: []string{"x.yaml"},
+	}, {
+		name: "a FIFO is refused, not read (the reader would block for good)",
+		setup: func(t *testing.T, dir string) string {
+			if err := syscall.Mkfifo(filepath.Join(dir, "p.rego"), 0o600); err != nil {
+				t.Fatalf("mkfifo: %v", err)
+			}
+			return dir
+		},
+		opts:    yaml,
+		wantErr: "not a regular file",
+	}, {
+		name:    "missing directory",
+		setup:   func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") },
+		opts:    yaml,
+		wantErr: "no such file",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.setup(t, t.TempDir())
+			root, got, err := Files(dir, tc.opts)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Files = %v, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				got[i] = filepath.ToSlash(got[i])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Files = %q, want %q", got, tc.want)
+			}
+			if resolved, _ := filepath.EvalSymlinks(dir); root != resolved {
+				t.Errorf("root = %s, want %s", root, resolved)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
