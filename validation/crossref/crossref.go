@@ -115,18 +115,27 @@ func (ix *Index) SetService(ns, name string, present bool) {
 }
 
 // SetKubeService records (present=true) or forgets a Kubernetes Service
-// with its ports and exportTo annotation.
+// with its ports and exportTo annotation. An update that changes none of
+// these (a status, label or resourceVersion change: most Service updates)
+// keeps the derived view, which is rebuilt from every object otherwise.
 func (ix *Index) SetKubeService(s Service, present bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.view.Store(nil)
 	fqdn := s.Name + "." + s.Namespace + ".svc." + ix.domain
+	old, had := ix.services[fqdn]
 	if present {
+		if had && old.PortsKnown == s.PortsKnown && old.ExportTo == s.ExportTo && slices.Equal(old.Ports, s.Ports) {
+			return
+		}
 		s.Ports = slices.Clone(s.Ports)
 		ix.services[fqdn] = s
 	} else {
+		if !had {
+			return
+		}
 		delete(ix.services, fqdn)
 	}
+	ix.view.Store(nil)
 }
 
 // SetNamespace records a namespace's labels; nil labels with present=false forgets it.

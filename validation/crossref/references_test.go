@@ -2,6 +2,7 @@ package crossref
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -127,5 +128,49 @@ func TestViewFollowsChanges(t *testing.T) {
 	ix.SetDestinationRule(drKey, nil)
 	if got := codes(); len(got) != 1 || got[0] != `IST0101 subset "v2" not found: no DestinationRule for host "reviews.shop.svc.cluster.local"` {
 		t.Fatalf("both removed: %q", got)
+	}
+}
+
+// A Service update the checks cannot see (same ports and exportTo: a status
+// or label change) keeps the derived view; a port or exportTo change, or a
+// deletion, is seen by the next check.
+func TestViewFollowsServiceChanges(t *testing.T) {
+	ix := NewIndex("")
+	svc := Service{Key: Key{"shop", "reviews"}, Ports: []uint32{9080}, PortsKnown: true}
+	ix.SetKubeService(svc, true)
+	ix.SetReady()
+	vsKey := Key{"shop", "reviews"}
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "reviews", Port: &networking.PortSelector{Number: 9080}}}}}}}
+	codes := func() string {
+		var out []string
+		for _, f := range ix.Check("VirtualService", vsKey, vs) {
+			out = append(out, f.Code)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := codes(); got != "" {
+		t.Fatalf("port 9080 exists: %q", got)
+	}
+	v := ix.view.Load()
+	ix.SetKubeService(Service{Key: svc.Key, Ports: []uint32{9080}, PortsKnown: true}, true)
+	if ix.view.Load() != v {
+		t.Error("an update with the same ports and exportTo dropped the view")
+	}
+	ix.SetKubeService(Service{Key: Key{"shop", "gone"}}, false)
+	if ix.view.Load() != v {
+		t.Error("forgetting a Service never recorded dropped the view")
+	}
+	ix.SetKubeService(Service{Key: svc.Key, Ports: []uint32{8080}, PortsKnown: true}, true)
+	if got := codes(); got != "IST0101" {
+		t.Errorf("port changed to 8080: %q, want IST0101", got)
+	}
+	ix.SetKubeService(Service{Key: svc.Key, Ports: []uint32{9080}, PortsKnown: true, ExportTo: "other"}, true)
+	if got := codes(); got != "IST0101" {
+		t.Errorf("exported to another namespace only: %q, want IST0101", got)
+	}
+	ix.SetKubeService(svc, false)
+	if got := codes(); got != "IST0101" {
+		t.Errorf("deleted: %q, want IST0101", got)
 	}
 }
