@@ -149,15 +149,24 @@ func (ix *Index) SetNamespace(name string, labels map[string]string, present boo
 	}
 }
 
-func setOrDelete[T any](ix *Index, m map[Key]*T, k Key, v *T) {
+// setOrDelete records v under k, or forgets k when v is nil. An update with
+// an equal spec (a status write, a label change) keeps the derived view.
+func setOrDelete[T proto.Message](ix *Index, m map[Key]T, k Key, v T) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.view.Store(nil)
-	if v == nil {
+	old, had := m[k]
+	if !v.ProtoReflect().IsValid() { // a nil spec
+		if !had {
+			return
+		}
 		delete(m, k)
 	} else {
+		if had && proto.Equal(old, v) {
+			return
+		}
 		m[k] = v
 	}
+	ix.view.Store(nil)
 }
 
 // SetServiceEntry records a ServiceEntry spec; nil forgets it.

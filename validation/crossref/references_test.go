@@ -174,3 +174,28 @@ func TestViewFollowsServiceChanges(t *testing.T) {
 		t.Errorf("deleted: %q, want IST0101", got)
 	}
 }
+
+// An update of a mesh object with an equal spec (Istio's status writes, label
+// changes) keeps the derived view; a changed spec is seen.
+func TestViewKeptForEqualSpec(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetReady()
+	k := Key{"shop", "reviews"}
+	ix.SetDestinationRule(k, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	ix.SetService("shop", "reviews", true)
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "reviews", Subset: "v1"}}}}}}
+	if got := ix.Check("VirtualService", k, vs); len(got) != 0 {
+		t.Fatalf("v1 defined: %v", got)
+	}
+	v := ix.view.Load()
+	ix.SetDestinationRule(k, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	ix.SetGateway(Key{"shop", "never-recorded"}, nil)
+	if ix.view.Load() != v {
+		t.Error("an equal spec, or forgetting an object never recorded, dropped the view")
+	}
+	ix.SetDestinationRule(k, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v2"}}})
+	if got := ix.Check("VirtualService", k, vs); len(got) != 1 || got[0].Code != CodeReferencedResourceNotFound {
+		t.Errorf("v1 no longer defined: %v, want IST0101", got)
+	}
+}
