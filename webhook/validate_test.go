@@ -76,7 +76,11 @@ func TestValidationHandler(t *testing.T) {
 		{"bad dry-run", admissionReq(t, admissionv1.Update, "networking.istio.io", "VirtualService", "default", badVS, true), false, "weight -15 < 0", ""},
 		{"delete always allowed", admissionReq(t, admissionv1.Delete, "networking.istio.io", "VirtualService", "default", "", false), true, "", ""},
 		{"unknown Istio kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "Bogus", "default", "apiVersion: networking.istio.io/v1\nkind: Bogus\nmetadata: {name: x}\n", false), false, "unrecognized type Bogus", ""},
-		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), true, "", ""},
+		// Istio's server.go judges the object's own apiVersion/kind and denies what is not an
+		// Istio kind ("unrecognized type"); the request's kind must not let an object skip validation.
+		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), false, "unrecognized type apps/v1, Kind=Deployment", ""},
+		{"object of another group under an Istio request kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", false), false, "unrecognized type /v1, Kind=Service", ""},
+		{"delete of another group allowed", admissionReq(t, admissionv1.Delete, "apps", "Deployment", "default", "", false), true, "", ""},
 		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
 		{"namespace from request", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "prod", badVS, false), false, "VirtualService prod/reviews:", ""},
 	}
