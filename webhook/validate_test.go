@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
@@ -143,6 +144,17 @@ func TestValidatingWebhookConfiguration(t *testing.T) {
 	}
 	if wh.NamespaceSelector == nil || wh.NamespaceSelector.MatchExpressions[0].Values[0] != "meshguard-system" || wh.ObjectSelector != nil {
 		t.Errorf("selectors: ns=%+v obj=%+v", wh.NamespaceSelector, wh.ObjectSelector)
+	}
+	// Istio's validators set no namespaceSelector: kube-system is validated too; only
+	// meshguard's own namespace is left out (docs/compatibility.md).
+	sel, err := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[string]bool{"kube-system": true, "kube-public": true, "istio-system": true, "default": true, "meshguard-system": false} {
+		if got := sel.Matches(labels.Set{"kubernetes.io/metadata.name": ns}); got != want {
+			t.Errorf("namespace %s selected = %v, want %v", ns, got, want)
+		}
 	}
 	rev := ValidatingWebhookConfiguration(ClientConfig{ServiceName: "meshguard", ServiceNamespace: "meshguard-system", Revision: "canary", TimeoutSeconds: 5})
 	if rev.Name != ValidatingConfigName+"-canary" || rev.Webhooks[0].ObjectSelector.MatchLabels["istio.io/rev"] != "canary" || *rev.Webhooks[0].TimeoutSeconds != 5 ||
