@@ -12,6 +12,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -58,7 +59,8 @@ type ValidationHandler struct {
 
 var _ admission.Handler = (*ValidationHandler)(nil)
 
-// Handle validates CREATE and UPDATE of Istio config; everything else is allowed.
+// Handle validates CREATE and UPDATE of Istio config and denies them for
+// objects that are not Istio config; other operations are allowed.
 func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	kind := req.Kind.Kind
@@ -68,10 +70,6 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		observeValidation(kind, "skipped", start)
 		return admission.Allowed("")
-	}
-	if !validation.IsIstioGroup(req.Kind.Group) {
-		observeValidation(kind, "skipped", start)
-		return admission.Allowed("not an Istio API group")
 	}
 	if len(req.Object.Raw) == 0 {
 		observeValidation(kind, "error", start)
@@ -85,6 +83,13 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	if res.Name == "" {
 		res.Name = req.Name
+	}
+	if res.Skipped {
+		// The object itself decides, as in Istio's server.go (the object's apiVersion/kind,
+		// "unrecognized type" otherwise): what is not Istio config is not admitted unvalidated.
+		observeValidation(kind, "denied", start)
+		return admission.Denied(fmt.Sprintf("%s: unrecognized type %s: meshguard validates only the Istio API groups (%s)",
+			res.Object(), schema.FromAPIVersionAndKind(res.APIVersion, res.Kind), strings.Join(validation.IstioGroups, ", ")))
 	}
 	if rules := h.rules(); rules != nil {
 		if err := h.applyOrgRules(ctx, rules, &res, req.Object.Raw); err != nil {

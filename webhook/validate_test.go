@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
@@ -76,7 +77,11 @@ func TestValidationHandler(t *testing.T) {
 		{"bad dry-run", admissionReq(t, admissionv1.Update, "networking.istio.io", "VirtualService", "default", badVS, true), false, "weight -15 < 0", ""},
 		{"delete always allowed", admissionReq(t, admissionv1.Delete, "networking.istio.io", "VirtualService", "default", "", false), true, "", ""},
 		{"unknown Istio kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "Bogus", "default", "apiVersion: networking.istio.io/v1\nkind: Bogus\nmetadata: {name: x}\n", false), false, "unrecognized type Bogus", ""},
-		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), true, "", ""},
+		// Istio's server.go judges the object's own apiVersion/kind and denies what is not an
+		// Istio kind ("unrecognized type"); the request's kind must not let an object skip validation.
+		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), false, "unrecognized type apps/v1, Kind=Deployment", ""},
+		{"object of another group under an Istio request kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", false), false, "unrecognized type /v1, Kind=Service", ""},
+		{"delete of another group allowed", admissionReq(t, admissionv1.Delete, "apps", "Deployment", "default", "", false), true, "", ""},
 		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
 		{"namespace from request", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "prod", badVS, false), false, "VirtualService prod/reviews:", ""},
 	}
@@ -139,6 +144,17 @@ func TestValidatingWebhookConfiguration(t *testing.T) {
 	}
 	if wh.NamespaceSelector == nil || wh.NamespaceSelector.MatchExpressions[0].Values[0] != "meshguard-system" || wh.ObjectSelector != nil {
 		t.Errorf("selectors: ns=%+v obj=%+v", wh.NamespaceSelector, wh.ObjectSelector)
+	}
+	// Istio's validators set no namespaceSelector: kube-system is validated too; only
+	// meshguard's own namespace is left out (docs/compatibility.md).
+	sel, err := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[string]bool{"kube-system": true, "kube-public": true, "istio-system": true, "default": true, "meshguard-system": false} {
+		if got := sel.Matches(labels.Set{"kubernetes.io/metadata.name": ns}); got != want {
+			t.Errorf("namespace %s selected = %v, want %v", ns, got, want)
+		}
 	}
 	rev := ValidatingWebhookConfiguration(ClientConfig{ServiceName: "meshguard", ServiceNamespace: "meshguard-system", Revision: "canary", TimeoutSeconds: 5})
 	if rev.Name != ValidatingConfigName+"-canary" || rev.Webhooks[0].ObjectSelector.MatchLabels["istio.io/rev"] != "canary" || *rev.Webhooks[0].TimeoutSeconds != 5 ||

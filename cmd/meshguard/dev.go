@@ -98,13 +98,7 @@ func runDev(ctx context.Context, out io.Writer, binDir string, o *serveOptions, 
 
 	ready := func(mgr manager.Manager, source certs.Source) {
 		go func() {
-			cc := webhook.ClientConfig{
-				BaseURL:        "https://" + net.JoinHostPort(o.webhookHost, strconv.Itoa(o.webhookPort)),
-				CABundle:       source.CABundle(),
-				OwnNamespace:   o.namespace,
-				TimeoutSeconds: 10,
-			}
-			if err := installWebhooks(ctx, c.Client, cc, mgr); err != nil {
+			if err := installWebhooks(ctx, c.Client, devClientConfig(o, source.CABundle()), mgr); err != nil {
 				log.Error(err, "install webhook configurations")
 				return
 			}
@@ -112,6 +106,19 @@ func runDev(ctx context.Context, out io.Writer, binDir string, o *serveOptions, 
 		}()
 	}
 	return runServe(ctx, c.Config, o, ready, log)
+}
+
+// devClientConfig points the configurations `dev` creates at this process. They
+// carry --revision like the ones the chart installs for `serve`: their names are
+// the ones the certificate code patches and their selectors the revision's.
+func devClientConfig(o *serveOptions, caBundle []byte) webhook.ClientConfig {
+	return webhook.ClientConfig{
+		BaseURL:        "https://" + net.JoinHostPort(o.webhookHost, strconv.Itoa(o.webhookPort)),
+		CABundle:       caBundle,
+		OwnNamespace:   o.namespace,
+		Revision:       o.certOpts.Revision,
+		TimeoutSeconds: 10,
+	}
 }
 
 // installWebhooks waits until the webhook server answers, then creates the
@@ -139,6 +146,23 @@ func freePort(host string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// injectionLabel is the namespace label that turns injection on for rev.
+func injectionLabel(rev string) string {
+	if webhook.IsDefaultRevision(rev) {
+		return "istio-injection=enabled"
+	}
+	return "istio.io/rev=" + rev
+}
+
+// revisionLabels is what a config object needs in its metadata to be validated
+// by rev's validating webhook (objectSelector istio.io/rev) in printed YAML.
+func revisionLabels(rev string) string {
+	if webhook.IsDefaultRevision(rev) {
+		return ""
+	}
+	return ", labels: {istio.io/rev: " + rev + "}"
+}
+
 func printDevInstructions(out io.Writer, kubeconfig string, o *serveOptions) {
 	fmt.Fprintf(out, `
 meshguard dev is running (Ctrl-C stops everything).
@@ -146,15 +170,15 @@ meshguard dev is running (Ctrl-C stops everything).
   export KUBECONFIG=%s
 
 1. Label a namespace for injection:
-  kubectl create namespace demo && kubectl label namespace demo istio-injection=enabled
+  kubectl create namespace demo && kubectl label namespace demo %s
 
 2. Create a pod and see its sidecar (istio-proxy) and init container (istio-init):
   kubectl run web -n demo --image=nginx --port=80
   kubectl get pod web -n demo -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}{"\n"}'
 
 3. Apply a bad VirtualService and see it rejected with the field path:
-  printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad, namespace: demo}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n      weight: -5\n' | kubectl apply -f -
+  printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad, namespace: demo%s}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n      weight: -5\n' | kubectl apply -f -
 
 ext_authz gRPC: %s   metrics: http://%s/metrics   health: http://%s/readyz
-`, kubeconfig, o.authzOpts.Addr, o.metricsAddr, o.healthAddr)
+`, kubeconfig, injectionLabel(o.certOpts.Revision), revisionLabels(o.certOpts.Revision), o.authzOpts.Addr, o.metricsAddr, o.healthAddr)
 }

@@ -1,0 +1,39 @@
+//go:build dev
+
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/meshguard/meshguard/webhook"
+)
+
+// `dev --revision canary` must create the canary's configurations (the names
+// the certificate code patches, the canary's selectors), not the default's.
+func TestDevClientConfigRevision(t *testing.T) {
+	o := &serveOptions{webhookHost: "127.0.0.1", webhookPort: 9443, namespace: "mg"}
+	o.certOpts.Revision = "canary"
+	cc := devClientConfig(o, []byte("ca"))
+	if cc.BaseURL != "https://127.0.0.1:9443" || cc.OwnNamespace != "mg" || string(cc.CABundle) != "ca" {
+		t.Fatalf("client config %+v", cc)
+	}
+	m, v := webhook.MutatingWebhookConfiguration(cc), webhook.ValidatingWebhookConfiguration(cc)
+	if m.Name != webhook.MutatingConfigNameFor("canary") || v.Name != webhook.ValidatingConfigNameFor("canary") || len(m.Webhooks) != 2 {
+		t.Fatalf("dev --revision canary creates %s (%d entries) and %s", m.Name, len(m.Webhooks), v.Name)
+	}
+}
+
+func TestDevInstructionsRevision(t *testing.T) {
+	var def, canary strings.Builder
+	o := &serveOptions{}
+	printDevInstructions(&def, "kc", o)
+	o.certOpts.Revision = "canary"
+	printDevInstructions(&canary, "kc", o)
+	if !strings.Contains(def.String(), "label namespace demo istio-injection=enabled") || !strings.Contains(def.String(), "metadata: {name: bad, namespace: demo}") {
+		t.Errorf("default revision instructions:\n%s", def.String())
+	}
+	if !strings.Contains(canary.String(), "label namespace demo istio.io/rev=canary") || !strings.Contains(canary.String(), "metadata: {name: bad, namespace: demo, labels: {istio.io/rev: canary}}") {
+		t.Errorf("canary instructions:\n%s", canary.String())
+	}
+}
