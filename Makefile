@@ -29,10 +29,13 @@ run: k8s-bin
 ## test-unit: unit, conformance and fuzz-seed tests; no control plane (fast feedback)
 test-unit:
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -Ev '$(CONTROL_PLANE_PKGS)')
+	go test $(GO_TEST_FLAGS) -tags dev -run '^TestDev' ./cmd/meshguard
 
 ## test: everything, unit and e2e tests against the real API server (what CI runs)
 test: k8s-bin helm
 	KUBEBUILDER_ASSETS=$(BIN)/k8s PATH="$(BIN):$(BIN)/k8s:$$PATH" go test $(GO_TEST_FLAGS) ./...
+	# the tests of `meshguard dev`, which only a -tags dev build has (see run)
+	go test $(GO_TEST_FLAGS) -tags dev -run '^TestDev' ./cmd/meshguard
 
 ## bench: the Go benchmarks (figures and per-area commands in docs/benchmarks.md)
 bench:
