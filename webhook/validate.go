@@ -54,7 +54,12 @@ type ValidationHandler struct {
 	// gives them the namespace labels and referenced objects.
 	Rules     func() *orgrules.Rules
 	RuleIndex *crossref.Index
-	Log       logr.Logger
+	// RulesReady, when set, fails until the organisation rules have loaded
+	// once: until then Rules returns nil, and a request admitted then would
+	// skip every rule (the readiness check keeps the Service from sending
+	// any, but a caller that reaches the replica directly must not get past).
+	RulesReady func() error
+	Log        logr.Logger
 }
 
 var _ admission.Handler = (*ValidationHandler)(nil)
@@ -90,6 +95,12 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		observeValidation(kind, "denied", start)
 		return admission.Denied(fmt.Sprintf("%s: unrecognized type %s: meshguard validates only the Istio API groups (%s)",
 			res.Object(), schema.FromAPIVersionAndKind(res.APIVersion, res.Kind), strings.Join(validation.IstioGroups, ", ")))
+	}
+	if h.RulesReady != nil {
+		if err := h.RulesReady(); err != nil {
+			observeValidation(kind, "error", start)
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", res.Object(), err))
+		}
 	}
 	if rules := h.rules(); rules != nil {
 		if err := h.applyOrgRules(ctx, rules, &res, req.Object.Raw); err != nil {
@@ -168,6 +179,7 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 		}
 		if o.OrgRules != nil {
 			h.Rules, h.RuleIndex = o.OrgRules.Current, ix
+			h.RulesReady = func() error { return o.OrgRules.Ready(nil) }
 			// Until the index has synced, requests fail (applyOrgRules): keep the
 			// replica out of the Service meanwhile.
 			if err := mgr.AddReadyzCheck("orgrules-index", func(*http.Request) error {

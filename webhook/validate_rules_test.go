@@ -193,3 +193,30 @@ func TestOrgRulesDirectoryHotReload(t *testing.T) {
 		t.Errorf("a broken edit replaced the rules: %v", deny())
 	}
 }
+
+// Until the organisation rules have loaded once, /validate fails the request
+// (503) instead of admitting it without them; once loaded, the rules judge.
+func TestValidationWaitsForOrgRules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte("package meshguard.validation\ndeny contains \"no VirtualServices\" if input.kind == \"VirtualService\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newOrgRules(OrgRulesOptions{Dir: dir}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	h := &ValidationHandler{Rules: r.Current, RuleIndex: ix, RulesReady: func() error { return r.Ready(nil) }, Log: logr.Discard()}
+	const vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n"
+	req := admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", vs, false)
+	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(resp.Result.Message, "not loaded yet") {
+		t.Fatalf("before the rules loaded: allowed=%v %+v, want 503 'not loaded yet'", resp.Allowed, resp.Result)
+	}
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices") {
+		t.Fatalf("after the rules loaded: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
+	}
+}
