@@ -24,7 +24,7 @@ import (
 // formatter and which overwrite a client-sent header of the same name
 // (docs/operations.md "HTTP ext_authz").
 const (
-	HeaderSourceAddress      = "x-meshguard-source-address"      // %DOWNSTREAM_REMOTE_ADDRESS%
+	HeaderSourceAddress      = "x-meshguard-source-address"      // %DOWNSTREAM_DIRECT_REMOTE_ADDRESS% (the TCP peer, not the XFF-derived address)
 	HeaderDestinationAddress = "x-meshguard-destination-address" // %DOWNSTREAM_LOCAL_ADDRESS%
 	HeaderSNI                = "x-meshguard-sni"                 // %REQUESTED_SERVER_NAME%
 	HeaderXFCC               = "x-forwarded-client-cert"

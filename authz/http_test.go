@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -300,6 +301,37 @@ func TestRunStandaloneServesHTTP(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestHTTPProviderExampleAttributeOperators: the provider example in
+// docs/operations.md must fill each attribute header with the Envoy command
+// operator giving what the gRPC CheckRequest carries. source.address is the
+// connection's peer (check_request_utils.cc setAttrContextPeer), Istio's
+// source.ip/ipBlocks is direct_remote_ip; %DOWNSTREAM_REMOTE_ADDRESS% is
+// instead the address the HTTP connection manager took from X-Forwarded-For
+// (Istio's sidecar inbound has use_remote_address false, so a client's own
+// X-Forwarded-For sets it: an ipBlocks bypass).
+func TestHTTPProviderExampleAttributeOperators(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		HeaderSourceAddress:      "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%",
+		HeaderDestinationAddress: "%DOWNSTREAM_LOCAL_ADDRESS%",
+		HeaderSNI:                "%REQUESTED_SERVER_NAME%",
+	}
+	for name, op := range want {
+		re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(name) + `:\s*"([^"]*)"`)
+		m := re.FindSubmatch(doc)
+		if m == nil {
+			t.Errorf("docs/operations.md: no %s in the HTTP provider example", name)
+			continue
+		}
+		if string(m[1]) != op {
+			t.Errorf("docs/operations.md: %s: %q, want %q", name, m[1], op)
 		}
 	}
 }
