@@ -137,11 +137,14 @@ func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
 
 // xfccPrincipals reads x-forwarded-client-cert as Istio's sidecar sets it on
 // inbound mTLS requests (forward_client_cert_details APPEND_FORWARD with
-// set_current_client_cert_details uri, in pilot/pkg/networking/core
+// set_current_client_cert_details Subject, URI and DNS, in pilot/pkg/networking/core
 // buildSidecarInboundHTTPOpts; Envoy removes the header on connections without a
 // client certificate). Only the last element is the sidecar's own: earlier
-// ones were forwarded from the client and are not trusted. URI is the peer's
-// URI SAN (Envoy's source.principal), By the sidecar's (destination.principal).
+// ones were forwarded from the client and are not trusted. The peer's
+// principal is its first URI SAN, else its first DNS SAN, else its subject,
+// as Envoy fills source.principal (source/extensions/filters/common/ext_authz/
+// check_request_utils.cc setAttrContextPeer); By is the sidecar's URI SAN
+// (destination.principal).
 func xfccPrincipals(v string) (peer, local string, err error) {
 	elems, err := splitQuoted(v, ',')
 	if err != nil {
@@ -152,6 +155,7 @@ func xfccPrincipals(v string) (peer, local string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	var dns, subject string
 	for _, p := range pairs {
 		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
@@ -162,14 +166,27 @@ func xfccPrincipals(v string) (peer, local string, err error) {
 		}
 		switch strings.ToLower(k) {
 		case "uri":
-			if peer == "" { // the first URI SAN, as Envoy's source.principal
+			if peer == "" {
 				peer = val
 			}
+		case "dns":
+			if dns == "" {
+				dns = val
+			}
+		case "subject":
+			subject = val
 		case "by":
 			if local == "" {
 				local = val
 			}
 		}
+	}
+	switch {
+	case peer != "":
+	case dns != "":
+		peer = dns
+	default:
+		peer = subject
 	}
 	return peer, local, nil
 }

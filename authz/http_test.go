@@ -263,6 +263,13 @@ func TestXFCCPrincipals(t *testing.T) {
 		{in: `By=spiffe://td/ns/a/sa/b;Subject="CN=x,O=\"y;z\"";URI=spiffe://td/ns/c/sa/d`, peer: "spiffe://td/ns/c/sa/d", local: "spiffe://td/ns/a/sa/b"},
 		// The last element has no URI: no principal, even if an earlier one had.
 		{in: `URI=spiffe://cluster.local/ns/bar/sa/sleep,Hash=abc`},
+		// Without a URI SAN the principal is the first DNS SAN, else the
+		// subject, as Envoy's source.principal (check_request_utils.cc
+		// setAttrContextPeer); Istio's sidecar sets Subject, URI and DNS.
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="CN=c";URI=;DNS=c.example.com;DNS=d.example.com`, peer: "c.example.com", local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="CN=c,O=x";URI=`, peer: "CN=c,O=x", local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="";URI=`, local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Subject="CN=c";URI=spiffe://td/ns/c/sa/d;DNS=c.example.com`, peer: "spiffe://td/ns/c/sa/d", local: "spiffe://td/ns/a/sa/b"},
 		{in: `By=x;Subject="open`, bad: true},
 		{in: `By=x;junk`, bad: true},
 	} {
