@@ -115,17 +115,35 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 	if attrs.Destination.Address, err = headerAddress(r, HeaderDestinationAddress); err != nil {
 		return nil, err
 	}
-	if sni := r.Header.Get(HeaderSNI); sni != "" {
+	sni, err := attributeHeader(r, HeaderSNI)
+	if err != nil {
+		return nil, err
+	}
+	if sni != "" {
 		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: sni}
 	}
 	return &authv3.CheckRequest{Attributes: attrs}, nil
 }
 
+// attributeHeader is the value of an attribute header ("" when absent).
+// Envoy sets each once (headers_to_add overwrite): a second value did not
+// come from Envoy, and neither is trusted over the other.
+func attributeHeader(r *http.Request, name string) (string, error) {
+	vs := r.Header.Values(name)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", fmt.Errorf("header %s: %d values, want one", name, len(vs))
+}
+
 // headerAddress parses an ip:port attribute header (absent: nil).
 func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
-	v := r.Header.Get(name)
-	if v == "" {
-		return nil, nil
+	v, err := attributeHeader(r, name)
+	if v == "" || err != nil {
+		return nil, err
 	}
 	ap, err := netip.ParseAddrPort(v)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -339,6 +340,29 @@ func TestHTTPProviderExampleAttributeOperators(t *testing.T) {
 		}
 		if string(m[1]) != op {
 			t.Errorf("docs/operations.md: %s: %q, want %q", name, m[1], op)
+		}
+	}
+}
+
+// TestHTTPAttributeHeaderOnce: Envoy sets each attribute header once
+// (headers_to_add with OVERWRITE_IF_EXISTS_OR_ADD, ext_authz_http_impl.cc
+// ClientConfig); two values are not from Envoy and neither is trusted over
+// the other: 400, as for an address that does not parse.
+func TestHTTPAttributeHeaderOnce(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	h := NewServer(engine, Options{DecisionLog: "off"}, logr.Discard()).httpHandler()
+	for _, name := range []string{HeaderSourceAddress, HeaderDestinationAddress, HeaderSNI} {
+		for _, values := range [][]string{{"10.0.0.5:1"}, {"10.0.0.5:1", "10.9.9.9:1"}} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "/api", nil)
+			r.Header[http.CanonicalHeaderKey(name)] = values
+			h.ServeHTTP(w, r)
+			if want := map[int]int{1: 200, 2: 400}[len(values)]; w.Code != want {
+				t.Errorf("%s %q: %d, want %d", name, values, w.Code, want)
+			}
 		}
 	}
 }
