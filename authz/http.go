@@ -24,7 +24,7 @@ import (
 // formatter and which overwrite a client-sent header of the same name
 // (docs/operations.md "HTTP ext_authz").
 const (
-	HeaderSourceAddress      = "x-meshguard-source-address"      // %DOWNSTREAM_REMOTE_ADDRESS%
+	HeaderSourceAddress      = "x-meshguard-source-address"      // %DOWNSTREAM_DIRECT_REMOTE_ADDRESS% (the TCP peer, not the XFF-derived address)
 	HeaderDestinationAddress = "x-meshguard-destination-address" // %DOWNSTREAM_LOCAL_ADDRESS%
 	HeaderSNI                = "x-meshguard-sni"                 // %REQUESTED_SERVER_NAME%
 	HeaderXFCC               = "x-forwarded-client-cert"
@@ -115,17 +115,35 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 	if attrs.Destination.Address, err = headerAddress(r, HeaderDestinationAddress); err != nil {
 		return nil, err
 	}
-	if sni := r.Header.Get(HeaderSNI); sni != "" {
+	sni, err := attributeHeader(r, HeaderSNI)
+	if err != nil {
+		return nil, err
+	}
+	if sni != "" {
 		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: sni}
 	}
 	return &authv3.CheckRequest{Attributes: attrs}, nil
 }
 
+// attributeHeader is the value of an attribute header ("" when absent).
+// Envoy sets each once (headers_to_add overwrite): a second value did not
+// come from Envoy, and neither is trusted over the other.
+func attributeHeader(r *http.Request, name string) (string, error) {
+	vs := r.Header.Values(name)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", fmt.Errorf("header %s: %d values, want one", name, len(vs))
+}
+
 // headerAddress parses an ip:port attribute header (absent: nil).
 func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
-	v := r.Header.Get(name)
-	if v == "" {
-		return nil, nil
+	v, err := attributeHeader(r, name)
+	if v == "" || err != nil {
+		return nil, err
 	}
 	ap, err := netip.ParseAddrPort(v)
 	if err != nil {
@@ -137,11 +155,14 @@ func headerAddress(r *http.Request, name string) (*corev3.Address, error) {
 
 // xfccPrincipals reads x-forwarded-client-cert as Istio's sidecar sets it on
 // inbound mTLS requests (forward_client_cert_details APPEND_FORWARD with
-// set_current_client_cert_details uri, in pilot/pkg/networking/core
+// set_current_client_cert_details Subject, URI and DNS, in pilot/pkg/networking/core
 // buildSidecarInboundHTTPOpts; Envoy removes the header on connections without a
 // client certificate). Only the last element is the sidecar's own: earlier
-// ones were forwarded from the client and are not trusted. URI is the peer's
-// URI SAN (Envoy's source.principal), By the sidecar's (destination.principal).
+// ones were forwarded from the client and are not trusted. The peer's
+// principal is its first URI SAN, else its first DNS SAN, else its subject,
+// as Envoy fills source.principal (source/extensions/filters/common/ext_authz/
+// check_request_utils.cc setAttrContextPeer); By is the sidecar's URI SAN
+// (destination.principal).
 func xfccPrincipals(v string) (peer, local string, err error) {
 	elems, err := splitQuoted(v, ',')
 	if err != nil {
@@ -152,6 +173,7 @@ func xfccPrincipals(v string) (peer, local string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	var dns, subject string
 	for _, p := range pairs {
 		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
@@ -162,14 +184,27 @@ func xfccPrincipals(v string) (peer, local string, err error) {
 		}
 		switch strings.ToLower(k) {
 		case "uri":
-			if peer == "" { // the first URI SAN, as Envoy's source.principal
+			if peer == "" {
 				peer = val
 			}
+		case "dns":
+			if dns == "" {
+				dns = val
+			}
+		case "subject":
+			subject = val
 		case "by":
 			if local == "" {
 				local = val
 			}
 		}
+	}
+	switch {
+	case peer != "":
+	case dns != "":
+		peer = dns
+	default:
+		peer = subject
 	}
 	return peer, local, nil
 }

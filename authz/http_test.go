@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -262,6 +264,13 @@ func TestXFCCPrincipals(t *testing.T) {
 		{in: `By=spiffe://td/ns/a/sa/b;Subject="CN=x,O=\"y;z\"";URI=spiffe://td/ns/c/sa/d`, peer: "spiffe://td/ns/c/sa/d", local: "spiffe://td/ns/a/sa/b"},
 		// The last element has no URI: no principal, even if an earlier one had.
 		{in: `URI=spiffe://cluster.local/ns/bar/sa/sleep,Hash=abc`},
+		// Without a URI SAN the principal is the first DNS SAN, else the
+		// subject, as Envoy's source.principal (check_request_utils.cc
+		// setAttrContextPeer); Istio's sidecar sets Subject, URI and DNS.
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="CN=c";URI=;DNS=c.example.com;DNS=d.example.com`, peer: "c.example.com", local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="CN=c,O=x";URI=`, peer: "CN=c,O=x", local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Hash=abc;Subject="";URI=`, local: "spiffe://td/ns/a/sa/b"},
+		{in: `By=spiffe://td/ns/a/sa/b;Subject="CN=c";URI=spiffe://td/ns/c/sa/d;DNS=c.example.com`, peer: "spiffe://td/ns/c/sa/d", local: "spiffe://td/ns/a/sa/b"},
 		{in: `By=x;Subject="open`, bad: true},
 		{in: `By=x;junk`, bad: true},
 	} {
@@ -300,6 +309,60 @@ func TestRunStandaloneServesHTTP(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestHTTPProviderExampleAttributeOperators: the provider example in
+// docs/operations.md must fill each attribute header with the Envoy command
+// operator giving what the gRPC CheckRequest carries. source.address is the
+// connection's peer (check_request_utils.cc setAttrContextPeer), Istio's
+// source.ip/ipBlocks is direct_remote_ip; %DOWNSTREAM_REMOTE_ADDRESS% is
+// instead the address the HTTP connection manager took from X-Forwarded-For
+// (Istio's sidecar inbound has use_remote_address false, so a client's own
+// X-Forwarded-For sets it: an ipBlocks bypass).
+func TestHTTPProviderExampleAttributeOperators(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		HeaderSourceAddress:      "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%",
+		HeaderDestinationAddress: "%DOWNSTREAM_LOCAL_ADDRESS%",
+		HeaderSNI:                "%REQUESTED_SERVER_NAME%",
+	}
+	for name, op := range want {
+		re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(name) + `:\s*"([^"]*)"`)
+		m := re.FindSubmatch(doc)
+		if m == nil {
+			t.Errorf("docs/operations.md: no %s in the HTTP provider example", name)
+			continue
+		}
+		if string(m[1]) != op {
+			t.Errorf("docs/operations.md: %s: %q, want %q", name, m[1], op)
+		}
+	}
+}
+
+// TestHTTPAttributeHeaderOnce: Envoy sets each attribute header once
+// (headers_to_add with OVERWRITE_IF_EXISTS_OR_ADD, ext_authz_http_impl.cc
+// ClientConfig); two values are not from Envoy and neither is trusted over
+// the other: 400, as for an address that does not parse.
+func TestHTTPAttributeHeaderOnce(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	h := NewServer(engine, Options{DecisionLog: "off"}, logr.Discard()).httpHandler()
+	for _, name := range []string{HeaderSourceAddress, HeaderDestinationAddress, HeaderSNI} {
+		for _, values := range [][]string{{"10.0.0.5:1"}, {"10.0.0.5:1", "10.9.9.9:1"}} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "/api", nil)
+			r.Header[http.CanonicalHeaderKey(name)] = values
+			h.ServeHTTP(w, r)
+			if want := map[int]int{1: 200, 2: 400}[len(values)]; w.Code != want {
+				t.Errorf("%s %q: %d, want %d", name, values, w.Code, want)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -278,14 +279,24 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	s.log.Info("authz decision", kv...)
 }
 
+// maxConcurrentStreams bounds the calls one gRPC connection carries at a
+// time, each of which may buffer a CheckRequest of MaxRecvMsgSize: the bound
+// the HTTP port has (Go's HTTP/2 server default). Envoy opens another
+// connection when its streams reach it.
+const maxConcurrentStreams = 250
+
 // GRPCServerOptions are the gRPC server options of the ext_authz server:
-// message size limit, keepalive, stream workers and optional TLS (tlsConfig
+// message, metadata and stream limits, keepalive, stream workers and optional TLS (tlsConfig
 // nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
 // against is built with this same function, so the two cannot drift.
 func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 	o = o.withDefaults()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
+		// Metadata is bounded as the HTTP port's headers are (grpc-go's
+		// default is 16 MiB whatever the message limit), streams as there.
+		grpc.MaxHeaderListSize(uint32(min(o.MaxRecvMsgSize, math.MaxUint32))),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call (calls beyond

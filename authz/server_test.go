@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
@@ -327,5 +330,52 @@ func TestRunnablesIgnoreLeaderElection(t *testing.T) {
 	le, ok := r.(interface{ NeedLeaderElection() bool })
 	if !ok || le.NeedLeaderElection() {
 		t.Fatal("ext_authz runnables must run on every replica")
+	}
+}
+
+// TestGRPCServerBounds: one connection holds at most maxConcurrentStreams
+// calls at a time (each may buffer a CheckRequest of --authz-max-recv-msg-size),
+// and a call's metadata is bounded like the HTTP port's headers, by
+// --authz-max-recv-msg-size (grpc-go's defaults: unlimited streams, 16 MiB).
+func TestGRPCServerBounds(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	g := NewServer(engine, Options{DecisionLog: "off", MaxRecvMsgSize: 16 << 10}, logr.Discard()).GRPCServer(nil)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := authv3.NewAuthorizationClient(conn)
+	if _, err := client.Check(context.Background(), request("/")); err != nil {
+		t.Fatal(err) // also: the client has the server's SETTINGS now
+	}
+
+	big := metadata.Pairs("x-big", strings.Repeat("a", 64<<10))
+	if _, err := client.Check(metadata.NewOutgoingContext(context.Background(), big), request("/")); err == nil {
+		t.Error("64 KiB of metadata with --authz-max-recv-msg-size 16 KiB: want an error")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	const method = "/" + ServiceName + "/Check"
+	for i := range maxConcurrentStreams {
+		if _, err := conn.NewStream(ctx, desc, method); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer scancel()
+	if _, err := conn.NewStream(sctx, desc, method); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("stream %d on one connection: want it to wait (DeadlineExceeded), got %v", maxConcurrentStreams+1, err)
 	}
 }
