@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -132,13 +133,15 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	if badRequest != nil {
 		v = policy.Verdict{Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + badRequest.Error()}
 	} else {
-		s.hot.run(func() { v, err = s.engine.Check(ctx, req) })
+		s.hot.run(func() { v, err = s.check(ctx, req) })
 	}
 	result := ""
 	switch {
 	// --fail-open covers evaluation errors; with no policy state loaded yet
-	// there is nothing that failed, only nothing known: deny.
-	case err != nil && s.opts.FailOpen && !errors.Is(err, policy.ErrNoSnapshot):
+	// there is nothing that failed, only nothing known: deny. A panic is a
+	// request that tripped a bug: allowing it would let whoever found the
+	// input through every policy.
+	case err != nil && s.opts.FailOpen && !errors.Is(err, policy.ErrNoSnapshot) && !errors.Is(err, errEvaluationPanic):
 		result = "error_fail_open"
 		v = policy.Verdict{Allowed: true, Status: 200, Action: "NONE", Rule: -1, Reason: "fail-open: " + err.Error()}
 	case err != nil:
@@ -157,6 +160,22 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	s.metrics.Protocol.WithLabelValues(protocol, result).Inc()
 	s.logDecision(id, req, v, result, err, elapsed)
 	return decision{id: id, verdict: v, result: result}
+}
+
+// errEvaluationPanic: evaluating a request panicked.
+var errEvaluationPanic = errors.New("evaluation panicked")
+
+// check is the engine's Check with a panic turned into an error: the request
+// is denied and the server keeps answering the others (a panic on a hot-stack
+// worker would end the process, as neither gRPC nor net/http recovers there).
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (v policy.Verdict, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error(fmt.Errorf("%v", r), "evaluation panicked; request denied", "stack", string(debug.Stack()))
+			v, err = policy.Verdict{}, fmt.Errorf("%w: %v", errEvaluationPanic, r)
+		}
+	}()
+	return s.engine.Check(ctx, req)
 }
 
 func pathWithoutQuery(p string) string {

@@ -248,6 +248,25 @@ func TestInternalErrorAndFailOpen(t *testing.T) {
 	}
 }
 
+// TestEvaluationPanicDenied: a panic while evaluating (here: an engine that
+// is not there) denies that request with 503, also with --fail-open, and the
+// server goes on answering.
+func TestEvaluationPanicDenied(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		s := NewServer(policy.NewEngine(policy.Mesh{}), Options{FailOpen: failOpen, DecisionLog: "off"}, logr.Discard())
+		s.engine = nil // Check dereferences it: a nil pointer panic
+		for range 2 {
+			resp, err := s.Check(t.Context(), request("/"))
+			if err != nil {
+				t.Fatalf("fail-open %v: Check must not return an RPC error: %v", failOpen, err)
+			}
+			if d := resp.GetDeniedResponse(); d == nil || d.Status.Code != 503 {
+				t.Errorf("fail-open %v: want 503, got %v", failOpen, resp)
+			}
+		}
+	}
+}
+
 // TestPolicyHeaderNotSpoofable: an OK without a deciding policy tells Envoy
 // to remove a client's own x-meshguard-policy, on both protocols.
 func TestPolicyHeaderNotSpoofable(t *testing.T) {
