@@ -124,7 +124,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 		return r, wl, fmt.Errorf("request.http.path %q: %w", withoutQuery(rawPath), err)
 	}
 	r.Path = p
-	r.RemoteIP = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies)
+	if r.RemoteIP, err = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies); err != nil {
+		return r, wl, fmt.Errorf("request.http.headers[x-forwarded-for]: %w", err)
+	}
 	if r.JWT, err = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"]); err != nil {
 		return r, wl, fmt.Errorf("metadata_context.filter_metadata[envoy.filters.http.jwt_authn]: %w", err)
 	}
@@ -222,19 +224,27 @@ func addrIP(s string) string {
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
 // with n trusted hops, the (n+1)-th address from the right (inferred from Envoy's
 // xff_num_trusted_hops documentation; docs/compatibility.md "Attribute sources").
-func remoteIP(xff, peer string, trusted int) string {
+// An IPv4-mapped IPv6 entry there is refused: Envoy parses it as IPv6
+// (v6only), so remoteIpBlocks match it only against IPv6 ranges, while
+// OPA's net.cidr_contains matches it only against IPv4 ones; either reading
+// would decide some policies the other way.
+func remoteIP(xff, peer string, trusted int) (string, error) {
 	if xff == "" {
-		return peer
+		return peer, nil
 	}
 	parts := strings.Split(xff, ",")
 	i := len(parts) - 1 - trusted
 	if i < 0 {
-		return peer
+		return peer, nil
 	}
-	if ip := addrIP(strings.TrimSpace(parts[i])); ip != "" {
-		return ip
+	entry := strings.TrimSpace(parts[i])
+	if a, err := netip.ParseAddr(entry); err == nil && a.Is4In6() {
+		return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)
 	}
-	return peer
+	if ip := addrIP(entry); ip != "" {
+		return ip, nil
+	}
+	return peer, nil
 }
 
 // jwtPayload finds the verified JWT payload jwt_authn wrote into dynamic

@@ -85,6 +85,9 @@ func TestCheckRequestDecoding(t *testing.T) {
 		{"unknown destination IP: fails closed (TestUnknownDestination)", checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/public", nil), false, "", 403},
 		{"remote.ip from X-Forwarded-For", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"}), false, "foo/xff", 403},
 		{"%00 is a bad request", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/a%00", nil), false, "", 400},
+		// Envoy would match it only against IPv6 ranges, OPA only against IPv4 ones.
+		{"IPv4-mapped X-Forwarded-For is a bad request", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{"x-forwarded-for": "::ffff:203.0.113.9"}), false, "", 400},
+		{"IPv4-mapped entry before the one used is not read", checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", map[string]string{"x-forwarded-for": "::ffff:1.2.3.4, 203.0.113.9"}), false, "foo/xff", 403},
 	}
 	for _, c := range cases {
 		v, err := s.Check(context.Background(), c.req)
