@@ -13,6 +13,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/meshguard/meshguard/policy"
 )
 
 // Attribute headers the HTTP protocol cannot carry otherwise. Envoy's HTTP
@@ -77,11 +79,11 @@ func (s *Server) httpHandler() http.Handler {
 func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequest, error) {
 	uri := r.RequestURI
 	if !strings.HasPrefix(uri, pathPrefix) {
-		return nil, fmt.Errorf("path %q (query not shown: the decision log carries this) does not start with the path prefix %q", pathWithoutQuery(uri), pathPrefix)
+		return nil, fmt.Errorf("path %q does not start with the path prefix %q", policy.WithoutQuery(uri), pathPrefix)
 	}
 	path := uri[len(pathPrefix):]
 	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("path %q (query not shown): the original path after prefix %q must start with /", pathWithoutQuery(uri), pathPrefix)
+		return nil, fmt.Errorf("path %q: the original path after prefix %q must start with /", policy.WithoutQuery(uri), pathPrefix)
 	}
 	headers := make(map[string]string, len(r.Header)+3)
 	for k, vs := range r.Header {

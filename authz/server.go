@@ -178,11 +178,6 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (v policy.
 	return s.engine.Check(ctx, req)
 }
 
-func pathWithoutQuery(p string) string {
-	p, _, _ = strings.Cut(p, "?")
-	return p
-}
-
 // okAlloc holds every message of an OK CheckResponse, so building one is a
 // single allocation instead of ten (the gRPC path's per-request garbage).
 type okAlloc struct {
@@ -279,7 +274,7 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 		"source", a.GetSource().GetPrincipal(), "sourceIP", a.GetSource().GetAddress().GetSocketAddress().GetAddress(),
 		"destination", a.GetDestination().GetAddress().GetSocketAddress().GetAddress(),
 		// The query is left out: it may carry credentials (?access_token=...).
-		"method", a.GetRequest().GetHttp().GetMethod(), "path", pathWithoutQuery(a.GetRequest().GetHttp().GetPath()),
+		"method", a.GetRequest().GetHttp().GetMethod(), "path", policy.WithoutQuery(a.GetRequest().GetHttp().GetPath()),
 		"host", a.GetRequest().GetHttp().GetHost(), "latency", elapsed,
 	}
 	if len(v.Audit) > 0 {

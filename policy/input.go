@@ -117,11 +117,11 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	// Errors quote the path without its query: they reach the decision log,
 	// and a query may carry credentials (access_token=...).
 	if err := checkRawPath(rawPath, r.Method); err != nil {
-		return r, wl, fmt.Errorf("request.http.path %q: %w", withoutQuery(rawPath), err)
+		return r, wl, fmt.Errorf("request.http.path %q: %w", WithoutQuery(rawPath), err)
 	}
 	p, err := NormalizePath(rawPath, mesh.PathNormalization)
 	if err != nil {
-		return r, wl, fmt.Errorf("request.http.path %q: %w", withoutQuery(rawPath), err)
+		return r, wl, fmt.Errorf("request.http.path %q: %w", WithoutQuery(rawPath), err)
 	}
 	r.Path = p
 	if r.RemoteIP, err = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies); err != nil {
@@ -178,8 +178,8 @@ func isLower(s string) bool {
 	return true
 }
 
-// withoutQuery is p up to its "?" ("?…" marks a query left out).
-func withoutQuery(p string) string {
+// WithoutQuery is p up to its "?" ("?…" marks a query left out).
+func WithoutQuery(p string) string {
 	if before, _, found := strings.Cut(p, "?"); found {
 		return before + "?…"
 	}
