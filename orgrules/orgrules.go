@@ -110,7 +110,7 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 		return nil, err
 	}
 	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
-		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true))
+		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))
 		return rego.New(o...).PrepareForEval(ctx)
 	}
 	var err error
@@ -122,6 +122,24 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	}
 	return r, nil
 }
+
+// networkBuiltins reach outside a rule's input. Rules run inside every
+// admission request and every audit run: a call there would make admission
+// wait on (and leak object contents to) another host, and the webhook and
+// the audit could judge one object differently. Gatekeeper disables
+// http.send by default (--disable-opa-builtin, since v3.8.0) for the same
+// reason. A module calling one is a compile error naming it.
+var networkBuiltins = []string{"http.send", "net.lookup_ip_addr"}
+
+// capabilities are OPA's builtins less networkBuiltins, for the rules and
+// their Rego tests alike.
+var capabilities = func() *ast.Capabilities {
+	c := *ast.CapabilitiesForThisVersion()
+	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
+		return slices.Contains(networkBuiltins, b.Name)
+	})
+	return &c
+}()
 
 // checkRulesDefined refuses modules that define no deny or warn rule in
 // Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name
@@ -301,7 +319,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 	}
 	out := make([]TestResult, 0, len(tests))
 	for _, q := range tests {
-		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true))...).PrepareForEval(ctx)
+		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}

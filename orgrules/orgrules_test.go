@@ -1,9 +1,12 @@
 package orgrules
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -80,6 +83,38 @@ func TestLoadFailsClosed(t *testing.T) {
 	write(t, v0, "v0.rego", "package meshguard.validation\ndeny[msg] { msg := \"x\" }\n")
 	if _, err := Load(t.Context(), v0); err == nil {
 		t.Error("Rego v0 syntax accepted; rules must be Rego v1")
+	}
+}
+
+// TestLoadRefusesNetworkBuiltins: a rule runs in the admission request and
+// in every audit run, so it may not reach outside its input: http.send (off
+// by default in Gatekeeper, --disable-opa-builtin) and net.lookup_ip_addr are
+// compile errors naming the module and the builtin, in the rules and in their
+// Rego tests alike, and nothing is sent.
+func TestLoadRefusesNetworkBuiltins(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	for _, tc := range []struct{ builtin, call string }{
+		{"http.send", `http.send({"method": "GET", "url": "` + srv.URL + `"}).status_code == 200`},
+		{"net.lookup_ip_addr", `count(net.lookup_ip_addr("localhost")) > 0`},
+	} {
+		src := "package meshguard.validation\ndeny contains \"x\" if " + tc.call + "\n"
+		r, err := Compile(t.Context(), []Module{{Name: "net.rego", Source: src}})
+		if err == nil {
+			_, err = r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{}})
+			t.Errorf("%s: rules compiled (evaluation: %v), want a compile error", tc.builtin, err)
+		} else if !strings.Contains(err.Error(), "net.rego") || !strings.Contains(err.Error(), tc.builtin) {
+			t.Errorf("%s: err = %v, want it to name the module and the builtin", tc.builtin, err)
+		}
+		dir := t.TempDir()
+		write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_net if "+tc.call+"\n")
+		if _, err := RunTests(t.Context(), dir); err == nil || !strings.Contains(err.Error(), tc.builtin) {
+			t.Errorf("%s: Rego tests: err = %v, want the same compile error", tc.builtin, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("a rule sent %d HTTP requests", n)
 	}
 }
 
