@@ -122,6 +122,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	type rawObject struct {
 		obj    analysis.Object
 		source map[string]any
+		valid  bool
 	}
 	var raws []rawObject
 	unreadable := false
@@ -148,11 +149,12 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
 		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
-		if !res.Valid() {
-			return
+		// The rules judge invalid objects too, as validate, the webhook and
+		// the audit do; only valid ones are referable.
+		raws = append(raws, rawObject{mo, obj, res.Valid()})
+		if res.Valid() {
+			in.Objects = append(in.Objects, mo)
 		}
-		in.Objects = append(in.Objects, mo)
-		raws = append(raws, rawObject{mo, obj})
 	}
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
@@ -205,9 +207,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels
 		// (from Namespace documents in the input) and the objects it refers to.
-		objs := make([]crossref.Object, len(raws))
-		for i, r := range raws {
-			objs[i] = crossref.Object{Kind: r.obj.Kind, Key: crossref.Key{Namespace: r.obj.Namespace, Name: r.obj.Name}, Spec: r.obj.Spec}
+		objs := make([]crossref.Object, 0, len(raws))
+		for _, r := range raws {
+			if r.valid {
+				objs = append(objs, crossref.Object{Kind: r.obj.Kind, Key: crossref.Key{Namespace: r.obj.Namespace, Name: r.obj.Name}, Spec: r.obj.Spec})
+			}
 		}
 		ix := crossref.IndexOf(in.Domain, in.Services, in.Namespaces, objs)
 		for _, r := range raws {

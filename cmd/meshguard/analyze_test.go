@@ -270,3 +270,35 @@ func TestAnalyzeIstioNetworkingSamples(t *testing.T) {
 		})
 	}
 }
+
+// An organisation rule judges an object that fails validation too, on every
+// path: the webhook and validate add its deny to the validation errors and
+// the audit reports MG0001 beside IST0106, so analyze must as well.
+func TestOrgRulesJudgeInvalidObjects(t *testing.T) {
+	dir, rules := t.TempDir(), t.TempDir()
+	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"no VirtualService named bad\" if input.object.metadata.name == \"bad\"\n")
+	vs := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: shop}
+spec:
+  hosts: [bad]
+  http:
+  - route: [{destination: {host: reviews}, weight: -15}]
+`
+	writeFile(t, dir, "vs.yaml", vs)
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "organisation rule: no VirtualService named bad") {
+		t.Fatalf("validate --rego: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	for _, want := range []string{"Error [IST0106] (VirtualService shop/bad", "Error [MG0001] (VirtualService shop/bad", ") no VirtualService named bad"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("analyze --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("analyze --rego: exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+}
