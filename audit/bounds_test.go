@@ -54,6 +54,32 @@ func TestReportsBounded(t *testing.T) {
 	}
 }
 
+// TestReportsBoundedEscapedMessages: a report's size is its JSON's, escapes
+// included: messages of quotes, "<" or control characters (a rule printing
+// json.marshal(input.object)) take up to six bytes a character there, and
+// must not make a report etcd refuses.
+func TestReportsBoundedEscapedMessages(t *testing.T) {
+	for _, unit := range []string{`"`, "<", "\x01"} {
+		var vs []Violation
+		for i := range 4 {
+			ref := ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "VirtualService", Namespace: "shop", Name: fmt.Sprintf("vs-%d", i)}
+			vs = append(vs, Violation{Object: ref, Code: analysis.OrgRule, Rule: "OrganisationRule", Level: analysis.Error, Message: strings.Repeat(unit, 150_000)})
+		}
+		r := Reports(vs, time.Unix(1000, 0))["shop"]
+		b, err := json.Marshal(r.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > MaxReportBytes+4096 {
+			t.Errorf("messages of %q: report of %d bytes, over MaxReportBytes (%d)", unit, len(b), MaxReportBytes)
+		}
+		listed := len(r.Object["results"].([]any))
+		if omitted, _ := strconv.Atoi(r.GetAnnotations()[OmittedAnnotation]); listed+omitted != len(vs) || listed == 0 {
+			t.Errorf("messages of %q: %d listed, %d omitted, of %d", unit, listed, omitted, len(vs))
+		}
+	}
+}
+
 // TestEventNoteBounded: an Event's note stays within the API server's 1,024
 // bytes, cut at a character boundary.
 func TestEventNoteBounded(t *testing.T) {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"cmp"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -64,13 +65,6 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 				result, severity = "fail", "high"
 			}
 			summary[result] = summary[result].(int64) + 1
-			// The result's JSON: its strings and about 400 bytes of keys and fixed values.
-			n := 400 + len(v.Message) + len(v.Rule) + len(v.Field) + len(v.Object.Name) + len(v.Object.Namespace) + len(v.Object.Kind) + len(v.Object.UID)
-			if size+n > MaxReportBytes {
-				omitted++
-				continue
-			}
-			size += n
 			category := "Istio analyzer"
 			switch v.Code {
 			case analysis.OrgRule:
@@ -96,6 +90,15 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 			if v.Field != "" {
 				r["properties"] = map[string]any{"field": v.Field}
 			}
+			// The result's size is its JSON's: escaping can make a message's
+			// quotes or control characters up to six bytes each. Strings,
+			// numbers and bools only: Marshal cannot fail.
+			b, _ := json.Marshal(r)
+			if size+len(b)+1 > MaxReportBytes {
+				omitted++
+				continue
+			}
+			size += len(b) + 1
 			results = append(results, r)
 		}
 		u := &unstructured.Unstructured{Object: map[string]any{
