@@ -90,6 +90,9 @@ type Violation struct {
 	Level   analysis.Level
 	Field   string
 	Message string
+	// RuleError: an organisation rule could not be evaluated on the object
+	// (analysis.Message.RuleError).
+	RuleError bool
 }
 
 // Text is the violation as one line: "[IST0101] field: message".
@@ -173,7 +176,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 		if !ok {
 			return nil, fmt.Errorf("audit: message for %s %s/%s, which is not in the snapshot", m.Kind, m.Namespace, m.Object)
 		}
-		out = append(out, Violation{Object: ref, Code: m.Code, Rule: m.Name, Level: m.Level, Field: m.Field, Message: m.Message})
+		out = append(out, Violation{Object: ref, Code: m.Code, Rule: m.Name, Level: m.Level, Field: m.Field, Message: m.Message, RuleError: m.RuleError})
 	}
 	slices.SortFunc(out, compareViolations)
 	return slices.CompactFunc(out, func(a, b Violation) bool { return compareViolations(a, b) == 0 }), nil

@@ -44,7 +44,8 @@ const OmittedAnnotation = "meshguard.io/results-omitted"
 
 // Reports builds the PolicyReport of every namespace with violations: one
 // result per violation (policy: the code, rule: its name, result fail for an
-// Error and warn for a Warning, the object in resources, the field in
+// Error, warn for a Warning and error for an organisation rule that could
+// not be evaluated, the object in resources, the field in
 // properties) and the summary counts. now is every result's timestamp.
 // Errors are listed before warnings; results past MaxReportBytes are
 // counted in the summary and in OmittedAnnotation, not listed.
@@ -61,7 +62,10 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 		size, omitted := 0, 0
 		for _, v := range nvs {
 			result, severity := "warn", "medium"
-			if v.Level == analysis.Error {
+			switch {
+			case v.RuleError: // wg-policy's "error": the policy could not be evaluated
+				result, severity = "error", "high"
+			case v.Level == analysis.Error:
 				result, severity = "fail", "high"
 			}
 			summary[result] = summary[result].(int64) + 1
