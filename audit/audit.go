@@ -9,6 +9,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -184,10 +185,14 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 
 func key(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
+// compareViolations orders (and, for Check's de-duplication, identifies)
+// violations by object, code, field, message and then level, Error first: an
+// organisation rule's deny and warn of the same text are two findings.
 func compareViolations(a, b Violation) int {
-	return strings.Compare(
+	return cmp.Or(strings.Compare(
 		key(a.Object.Kind, a.Object.Namespace, a.Object.Name)+"\x00"+a.Code+"\x00"+a.Field+"\x00"+a.Message,
-		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message)
+		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message),
+		cmp.Compare(b.Level, a.Level))
 }
 
 // EventKey identifies a violation for Event deduplication: the object (by

@@ -284,3 +284,31 @@ func TestReportsRuleEvaluationError(t *testing.T) {
 		t.Errorf("result %v, summary %v: want result error counted in summary.error", res["result"], s)
 	}
 }
+
+// A rule module may give the same text as a deny and as a warn: the webhook
+// then denies (and warns); the audit must keep the Error of every object,
+// not fold it into the Warning of the same text.
+func TestCheckKeepsDenyAndWarnOfSameText(t *testing.T) {
+	rules, err := orgrules.Compile(t.Context(), []orgrules.Module{{Name: "r.rego",
+		Source: "package meshguard.validation\ndeny contains \"same\" if true\nwarn contains \"same\" if true\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap Snapshot
+	for i := range 40 {
+		snap.Objects = append(snap.Objects, object(t, fmt.Sprintf("u-%d", i), strings.Replace(reviewsDR, "name: reviews,", fmt.Sprintf("name: dr-%d,", i), 1)))
+	}
+	vs, err := Check(t.Context(), snap, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := map[string][]analysis.Level{}
+	for _, v := range vs {
+		levels[v.Object.Name] = append(levels[v.Object.Name], v.Level)
+	}
+	for _, o := range snap.Objects {
+		if l := levels[o.Ref.Name]; !slices.Contains(l, analysis.Error) || !slices.Contains(l, analysis.Warning) {
+			t.Errorf("%s: levels %v, want the deny (Error) and the warn (Warning)", o.Ref.Name, l)
+		}
+	}
+}
