@@ -53,7 +53,10 @@ type ValidationHandler struct {
 	// gives them the namespace labels and referenced objects.
 	Rules     func() *orgrules.Rules
 	RuleIndex *crossref.Index
-	Log       logr.Logger
+	// RulesReady, when set, fails until the configured rules have loaded
+	// once: requests fail meanwhile (fail closed), as for an unsynced index.
+	RulesReady func() error
+	Log        logr.Logger
 }
 
 var _ admission.Handler = (*ValidationHandler)(nil)
@@ -86,6 +89,12 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	if res.Name == "" {
 		res.Name = req.Name
 	}
+	if h.RulesReady != nil {
+		if err := h.RulesReady(); err != nil {
+			observeValidation(kind, "error", start)
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", res.Object(), err))
+		}
+	}
 	if rules := h.rules(); rules != nil {
 		if err := h.applyOrgRules(ctx, rules, &res, req.Object.Raw); err != nil {
 			observeValidation(kind, "error", start)
@@ -116,6 +125,13 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	observeValidation(kind, "allowed", start)
 	return admission.Allowed("")
+}
+
+// useOrgRules has the handler apply r with the namespace labels and
+// referenced objects of ix.
+func (h *ValidationHandler) useOrgRules(r *OrgRules, ix *crossref.Index) {
+	h.Rules, h.RuleIndex = r.Current, ix
+	h.RulesReady = func() error { return r.Ready(nil) }
 }
 
 func (h *ValidationHandler) rules() *orgrules.Rules {
@@ -162,7 +178,7 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 			h.Index = ix
 		}
 		if o.OrgRules != nil {
-			h.Rules, h.RuleIndex = o.OrgRules.Current, ix
+			h.useOrgRules(o.OrgRules, ix)
 			// Until the index has synced, requests fail (applyOrgRules): keep the
 			// replica out of the Service meanwhile.
 			if err := mgr.AddReadyzCheck("orgrules-index", func(*http.Request) error {

@@ -95,6 +95,25 @@ deny contains msg if {
 	}
 }
 
+// Until the configured rules have loaded once (a ConfigMap source not yet
+// synced, or a first module that does not compile), a request that still
+// reaches the replica fails (503, so failurePolicy Fail rejects it), as for
+// an unsynced index: admitting it would skip the rules' denials.
+func TestValidationHandlerRulesNotLoadedFailClosed(t *testing.T) {
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules"}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	h := &ValidationHandler{Log: logr.Discard()}
+	h.useOrgRules(r, ix)
+	resp := h.Handle(context.Background(), admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", goodVS, false))
+	if resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(resp.Result.Message, "organisation rules") {
+		t.Errorf("allowed=%v code=%d %q: want 503 until the rules load", resp.Allowed, resp.Result.Code, resp.Result.Message)
+	}
+}
+
 // A reload that fails keeps the last good rules; a later good one replaces them.
 func TestOrgRulesReloadKeepsLastGood(t *testing.T) {
 	dir := t.TempDir()
