@@ -7,7 +7,11 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -35,8 +39,9 @@ type analyzeOptions struct {
 	kubeconfig       string
 	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
 	clusterAllNamespaces bool
-	// cluster is set by --kubeconfig (or injected by tests).
+	// cluster and mapper are set by --kubeconfig (or injected by tests).
 	cluster dynamic.Interface
+	mapper  meta.RESTMapper
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -88,6 +93,11 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
 			return fmt.Errorf("cluster client: %w", err)
 		}
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("cluster discovery client: %w", err)
+		}
+		o.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 		if !cmd.Flags().Changed("namespace") {
 			o.clusterAllNamespaces = true
 		}
@@ -197,7 +207,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if o.clusterAllNamespaces {
 			ns = ""
 		}
-		if err := listCluster(ctx, o.cluster, ns, add); err != nil {
+		if err := listCluster(ctx, o.cluster, o.mapper, ns, add); err != nil {
 			fail("cluster", err)
 		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, add); err != nil {
 			fail("cluster", err)
