@@ -123,13 +123,14 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	return r, nil
 }
 
-// networkBuiltins reach outside a rule's input. Rules run inside every
+// networkBuiltins reach outside a rule's input (json.match_schema and
+// json.verify_schema fetch a schema's remote $ref). Rules run inside every
 // admission request and every audit run: a call there would make admission
 // wait on (and leak object contents to) another host, and the webhook and
 // the audit could judge one object differently. Gatekeeper disables
 // http.send by default (--disable-opa-builtin, since v3.8.0) for the same
 // reason. A module calling one is a compile error naming it.
-var networkBuiltins = []string{"http.send", "net.lookup_ip_addr"}
+var networkBuiltins = []string{"http.send", "net.lookup_ip_addr", "json.match_schema", "json.verify_schema"}
 
 // capabilities are OPA's builtins less networkBuiltins, for the rules and
 // their Rego tests alike.

@@ -88,9 +88,10 @@ func TestLoadFailsClosed(t *testing.T) {
 
 // TestLoadRefusesNetworkBuiltins: a rule runs in the admission request and
 // in every audit run, so it may not reach outside its input: http.send (off
-// by default in Gatekeeper, --disable-opa-builtin) and net.lookup_ip_addr are
-// compile errors naming the module and the builtin, in the rules and in their
-// Rego tests alike, and nothing is sent.
+// by default in Gatekeeper, --disable-opa-builtin), net.lookup_ip_addr and
+// the JSON schema builtins (which fetch a remote $ref) are compile errors
+// naming the module and the builtin, in the rules and in their Rego tests
+// alike, and nothing is sent.
 func TestLoadRefusesNetworkBuiltins(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
@@ -98,6 +99,8 @@ func TestLoadRefusesNetworkBuiltins(t *testing.T) {
 	for _, tc := range []struct{ builtin, call string }{
 		{"http.send", `http.send({"method": "GET", "url": "` + srv.URL + `"}).status_code == 200`},
 		{"net.lookup_ip_addr", `count(net.lookup_ip_addr("localhost")) > 0`},
+		{"json.match_schema", `json.match_schema({}, {"$ref": "` + srv.URL + `/s.json"})[0]`},
+		{"json.verify_schema", `json.verify_schema({"$ref": "` + srv.URL + `/s.json"})[0]`},
 	} {
 		src := "package meshguard.validation\ndeny contains \"x\" if " + tc.call + "\n"
 		r, err := Compile(t.Context(), []Module{{Name: "net.rego", Source: src}})
