@@ -163,7 +163,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 			var v orgrules.Verdict
 			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw)
 			if err == nil {
-				v, err = evaluateBounded(ctx, rules, ri)
+				v, err = rules.Evaluate(ctx, ri) // bounded per object (orgrules.EvalTimeout)
 			}
 			msgs = append(msgs, analysis.OrgRuleMessages(j.ao, v, err)...)
 		}
@@ -231,20 +231,4 @@ func Counts(vs []Violation) map[MetricKey]int {
 		out[MetricKey{v.Object.Kind, v.Object.Namespace, v.Code}]++
 	}
 	return out
-}
-
-// ruleTimeout bounds the organisation rules' evaluation of one object in the
-// audit (admission is bounded by its request): a rule that does not end
-// would stall every run. The timeout is the object's MG0001 error. A
-// variable for the tests only.
-var ruleTimeout = 5 * time.Second
-
-func evaluateBounded(ctx context.Context, rules *orgrules.Rules, in orgrules.Input) (orgrules.Verdict, error) {
-	ctx, cancel := context.WithTimeout(ctx, ruleTimeout)
-	defer cancel()
-	v, err := rules.Evaluate(ctx, in)
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("organisation rules did not finish within %s: %w", ruleTimeout, err)
-	}
-	return v, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,17 +103,22 @@ func TestRunSkippedUntilRulesReady(t *testing.T) {
 }
 
 // TestRuleEvaluationBounded: a rule that would run for minutes is cut at
-// ruleTimeout and becomes the object's error.
+// orgrules.EvalTimeout and becomes the object's error.
 func TestRuleEvaluationBounded(t *testing.T) {
-	defer func(d time.Duration) { ruleTimeout = d }(ruleTimeout)
-	ruleTimeout = 200 * time.Millisecond
+	defer func(d time.Duration) { orgrules.EvalTimeout = d }(orgrules.EvalTimeout)
+	orgrules.EvalTimeout = 200 * time.Millisecond
 	rules, err := orgrules.Compile(context.Background(), []orgrules.Module{{Name: "slow.rego",
 		Source: "package meshguard.validation\ndeny contains \"n\" if { some i in numbers.range(1, 100000000); i < 0 }\n"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = evaluateBounded(context.Background(), rules, orgrules.Input{Kind: "Gateway", Object: map[string]any{}})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
-		t.Errorf("err = %v, want the timeout", err)
+	vs, err := Check(context.Background(), Snapshot{Objects: []Object{object(t, "u-dr", reviewsDR)}}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(vs, func(v Violation) bool {
+		return v.Code == analysis.OrgRule && v.RuleError && strings.Contains(v.Message, "did not finish within 200ms")
+	}) {
+		t.Errorf("violations %+v, want the timeout as the object's MG0001 error", vs)
 	}
 }

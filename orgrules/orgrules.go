@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -175,10 +176,26 @@ func checkRulesDefined(mods []Module) error {
 // otherwise make a denial or a PolicyReport larger than the API server takes.
 const MaxMessages = 100
 
-// Evaluate runs the prepared rules on one object. An evaluation error
-// (a builtin failing, a rule producing a non-string message) is returned:
-// callers fail closed.
+// EvalTimeout bounds the rules' evaluation of one object on every path:
+// validate and analyze have no request deadline, and a rule that does not
+// end would stall an audit run. Past it, Evaluate fails (fail closed). A
+// variable for the tests only.
+var EvalTimeout = 5 * time.Second
+
+// Evaluate runs the prepared rules on one object, within EvalTimeout. An
+// evaluation error (a builtin failing, a rule producing a non-string
+// message, the timeout) is returned: callers fail closed.
 func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
+	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+	defer cancel()
+	v, err := r.evaluate(ctx, in)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("organisation rules did not finish within %s: %w", EvalTimeout, err)
+	}
+	return v, err
+}
+
+func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.NamespaceLabels == nil {
 		in.NamespaceLabels = map[string]string{}
 	}

@@ -1,6 +1,7 @@
 package orgrules
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/tester"
 	networking "istio.io/api/networking/v1alpha3"
@@ -189,6 +191,32 @@ func TestMessagesBounded(t *testing.T) {
 	}
 	if len(v.Deny) != MaxMessages || !strings.Contains(v.Deny[MaxMessages-1], "and 2901 more deny messages") {
 		t.Errorf("%d messages, last %q; want %d ending with the count of the rest", len(v.Deny), v.Deny[len(v.Deny)-1], MaxMessages)
+	}
+}
+
+// TestEvaluateBounded: a rule that would run for minutes is cut at
+// EvalTimeout on every path (validate and analyze have no request deadline;
+// the audit and the webhook share the bound) and is an error (fail closed).
+func TestEvaluateBounded(t *testing.T) {
+	defer func(d time.Duration) { EvalTimeout = d }(EvalTimeout)
+	EvalTimeout = 200 * time.Millisecond
+	r, err := Compile(t.Context(), []Module{{Name: "slow.rego",
+		Source: "package meshguard.validation\ndeny contains \"n\" if { some i in numbers.range(1, 1000000000000); i < 0 }\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Evaluate(context.Background(), Input{Kind: "Gateway", Object: map[string]any{}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
+			t.Errorf("err = %v, want the timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Evaluate still running after 10s")
 	}
 }
 
