@@ -186,13 +186,23 @@ var EvalTimeout = 5 * time.Second
 // evaluation error (a builtin failing, a rule producing a non-string
 // message, the timeout) is returned: callers fail closed.
 func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
+	var v Verdict
+	err := bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = r.evaluate(ctx, in)
+		return err
+	})
+	return v, err
+}
+
+// bounded runs f within EvalTimeout; an error past it says so.
+func bounded(ctx context.Context, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
 	defer cancel()
-	v, err := r.evaluate(ctx, in)
+	err := f(ctx)
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("organisation rules did not finish within %s: %w", EvalTimeout, err)
 	}
-	return v, err
+	return err
 }
 
 func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
@@ -342,7 +352,12 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
 		tr := TestResult{Name: q}
-		rs, err := pq.Eval(ctx)
+		var rs rego.ResultSet
+		// Each test within EvalTimeout, as opa test's per-test timeout (5 s).
+		err = bounded(ctx, func(ctx context.Context) (err error) {
+			rs, err = pq.Eval(ctx)
+			return err
+		})
 		switch {
 		case err != nil:
 			tr.Detail = err.Error()

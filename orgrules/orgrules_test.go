@@ -220,6 +220,39 @@ func TestEvaluateBounded(t *testing.T) {
 	}
 }
 
+// TestRunTestsBounded: a Rego test that does not end fails after
+// EvalTimeout, as `opa test` fails it after its 5 s per-test timeout
+// (tester.Runner), instead of hanging `validate --rego --test`.
+func TestRunTestsBounded(t *testing.T) {
+	defer func(d time.Duration) { EvalTimeout = d }(EvalTimeout)
+	EvalTimeout = 200 * time.Millisecond
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_slow if { every i in numbers.range(1, 1000000000000) { i > 0 } }\ntest_fast if true\n")
+	done := make(chan []TestResult, 1)
+	go func() {
+		rs, err := RunTests(context.Background(), dir)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rs
+	}()
+	select {
+	case rs := <-done:
+		got := map[string]TestResult{}
+		for _, r := range rs {
+			got[r.Name] = r
+		}
+		if slow := got["data.meshguard.validation_test.test_slow"]; slow.Passed || !strings.Contains(slow.Detail, "200ms") {
+			t.Errorf("slow test: %+v, want a failure naming the timeout", slow)
+		}
+		if !got["data.meshguard.validation_test.test_fast"].Passed {
+			t.Errorf("fast test: %+v", got["data.meshguard.validation_test.test_fast"])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunTests still running after 10s")
+	}
+}
+
 func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
