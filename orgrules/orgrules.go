@@ -298,6 +298,10 @@ func readModules(dir string, tests bool) ([]Module, error) {
 		if err != nil {
 			return err
 		}
+		// A FIFO would block the read, a device (/dev/zero) never end it.
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", path)
+		}
 		if info.Size() > MaxModuleBytes {
 			return fmt.Errorf("%s: %d bytes is over the %d-byte limit of a rule module", path, info.Size(), MaxModuleBytes)
 		}

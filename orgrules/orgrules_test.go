@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,27 @@ func TestReadDirMountedConfigMap(t *testing.T) {
 	}
 	if _, err := Load(t.Context(), dir); err != nil {
 		t.Errorf("mounted ConfigMap: %v", err)
+	}
+}
+
+// TestReadDirRefusesNonRegularFiles: a *.rego entry that is a FIFO (or a
+// link to a device) is an error naming it, not a read that blocks or never
+// ends, as `meshguard validate -f DIR` refuses one.
+func TestReadDirRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains \"x\" if false\n")
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.rego"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadDir(dir); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pipe.rego") || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("err = %v, want pipe.rego refused as not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadDir blocked on a FIFO")
 	}
 }
 
