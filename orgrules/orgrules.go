@@ -336,16 +336,23 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		}
 		opts = append(opts, rego.ParsedModule(m))
 		for _, r := range m.Rules {
-			name := r.Head.Name.String()
-			if name == "" && len(r.Head.Reference) > 0 {
-				name = r.Head.Reference[len(r.Head.Reference)-1].Value.String()
+			// A test is a rule any of whose ground ref terms starts with
+			// test_, as OPA's tester.Runner.shouldRun decides.
+			ref := r.Head.Ref()
+			ground := ref.GroundPrefix()
+			if !slices.ContainsFunc(ground, func(t *ast.Term) bool {
+				return strings.HasPrefix(strings.Trim(t.Value.String(), `"`), "test_")
+			}) {
+				continue
 			}
-			name = strings.Trim(name, `"`)
-			if strings.HasPrefix(name, "test_") {
-				q := m.Package.Path.String() + "." + name
-				if !slices.Contains(tests, q) {
-					tests = append(tests, q)
-				}
+			// opa test fails a parameterized test by tracing its cases; its
+			// value alone does not show a failed case: refuse, never skip.
+			if len(ground) < len(ref) {
+				return nil, fmt.Errorf("running Rego tests in %s: %s: parameterized test %s is not supported (run opa test)", dir, r.Location, ref)
+			}
+			q := m.Package.Path.Extend(ground).String()
+			if !slices.Contains(tests, q) {
+				tests = append(tests, q)
 			}
 		}
 	}

@@ -275,6 +275,19 @@ func TestRunTestsBounded(t *testing.T) {
 	}
 }
 
+// TestRunTestsRefusesParameterizedTests: opa test runs a parameterized test
+// (test_cases[name] if ...) and fails it when a case fails; RunTests cannot
+// tell its failed cases apart (opa test traces them), so it is an error
+// naming the rule rather than a test silently not run.
+func TestRunTestsRefusesParameterizedTests(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_cases[name] if { some name, c in {\"a\": 1, \"b\": 2}; c == 1 }\ntest_plain if true\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err == nil || !strings.Contains(err.Error(), "r_test.rego:2") || !strings.Contains(err.Error(), "test_cases") {
+		t.Errorf("RunTests = %+v, %v; want an error naming the parameterized test", rs, err)
+	}
+}
+
 func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
