@@ -116,6 +116,10 @@ type Message struct {
 	Origin    string `json:"origin,omitempty"`
 	Field     string `json:"field,omitempty"`
 	Message   string `json:"message"`
+	// RuleError marks an organisation rule that could not be evaluated on
+	// the object (an Error, fail closed): the audit's PolicyReport gives it
+	// the result "error", not "fail".
+	RuleError bool `json:"-"`
 }
 
 // String renders the message as istioctl analyze's log format does:
@@ -210,7 +214,9 @@ func OrgRuleMessages(o Object, v orgrules.Verdict, err error) []Message {
 			Object: o.Name, Origin: o.Origin, Message: text}
 	}
 	if err != nil {
-		return []Message{msg(Error, err.Error())}
+		m := msg(Error, err.Error())
+		m.RuleError = true
+		return []Message{m}
 	}
 	var out []Message
 	for _, m := range v.Deny {

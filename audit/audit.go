@@ -9,6 +9,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -90,6 +91,9 @@ type Violation struct {
 	Level   analysis.Level
 	Field   string
 	Message string
+	// RuleError: an organisation rule could not be evaluated on the object
+	// (analysis.Message.RuleError).
+	RuleError bool
 }
 
 // Text is the violation as one line: "[IST0101] field: message".
@@ -159,7 +163,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 			var v orgrules.Verdict
 			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw)
 			if err == nil {
-				v, err = evaluateBounded(ctx, rules, ri)
+				v, err = rules.Evaluate(ctx, ri) // bounded per object (orgrules.EvalTimeout)
 			}
 			msgs = append(msgs, analysis.OrgRuleMessages(j.ao, v, err)...)
 		}
@@ -173,7 +177,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 		if !ok {
 			return nil, fmt.Errorf("audit: message for %s %s/%s, which is not in the snapshot", m.Kind, m.Namespace, m.Object)
 		}
-		out = append(out, Violation{Object: ref, Code: m.Code, Rule: m.Name, Level: m.Level, Field: m.Field, Message: m.Message})
+		out = append(out, Violation{Object: ref, Code: m.Code, Rule: m.Name, Level: m.Level, Field: m.Field, Message: m.Message, RuleError: m.RuleError})
 	}
 	slices.SortFunc(out, compareViolations)
 	return slices.CompactFunc(out, func(a, b Violation) bool { return compareViolations(a, b) == 0 }), nil
@@ -181,10 +185,14 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 
 func key(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
+// compareViolations orders (and, for Check's de-duplication, identifies)
+// violations by object, code, field, message and then level, Error first: an
+// organisation rule's deny and warn of the same text are two findings.
 func compareViolations(a, b Violation) int {
-	return strings.Compare(
+	return cmp.Or(strings.Compare(
 		key(a.Object.Kind, a.Object.Namespace, a.Object.Name)+"\x00"+a.Code+"\x00"+a.Field+"\x00"+a.Message,
-		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message)
+		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message),
+		cmp.Compare(b.Level, a.Level))
 }
 
 // EventKey identifies a violation for Event deduplication: the object (by
@@ -223,20 +231,4 @@ func Counts(vs []Violation) map[MetricKey]int {
 		out[MetricKey{v.Object.Kind, v.Object.Namespace, v.Code}]++
 	}
 	return out
-}
-
-// ruleTimeout bounds the organisation rules' evaluation of one object in the
-// audit (admission is bounded by its request): a rule that does not end
-// would stall every run. The timeout is the object's MG0001 error. A
-// variable for the tests only.
-var ruleTimeout = 5 * time.Second
-
-func evaluateBounded(ctx context.Context, rules *orgrules.Rules, in orgrules.Input) (orgrules.Verdict, error) {
-	ctx, cancel := context.WithTimeout(ctx, ruleTimeout)
-	defer cancel()
-	v, err := rules.Evaluate(ctx, in)
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("organisation rules did not finish within %s: %w", ruleTimeout, err)
-	}
-	return v, err
 }

@@ -258,3 +258,57 @@ metadata: {name: ingress-1, namespace: istio-system, labels: {istio: ingressgate
 		t.Errorf("got %q, want %q", lines, want)
 	}
 }
+
+// A rule that cannot be evaluated on an object (here a builtin error) is
+// reported as the PolicyReport result "error" and counted in summary.error
+// (wg-policy: "policies that could not be evaluated"), not as a failure of
+// the object; it stays an Error (fail closed) for Events and metrics.
+func TestReportsRuleEvaluationError(t *testing.T) {
+	rules, err := orgrules.Compile(t.Context(), []orgrules.Module{{Name: "r.rego",
+		Source: "package meshguard.validation\ndeny contains \"x\" if to_number(input.object.metadata.name) > 0\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := Snapshot{Objects: []Object{object(t, "u-dr", reviewsDR)}, Services: []crossref.Key{{Namespace: "shop", Name: "reviews"}}}
+	vs, err := Check(t.Context(), snap, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Code != analysis.OrgRule || vs[0].Level != analysis.Error {
+		t.Fatalf("violations %+v: want the rule's error as MG0001 Error", vs)
+	}
+	r := Reports(vs, time.Unix(1000, 0))["shop"]
+	s := r.Object["summary"].(map[string]any)
+	res := r.Object["results"].([]any)[0].(map[string]any)
+	if res["result"] != "error" || s["error"] != int64(1) || s["fail"] != int64(0) {
+		t.Errorf("result %v, summary %v: want result error counted in summary.error", res["result"], s)
+	}
+}
+
+// A rule module may give the same text as a deny and as a warn: the webhook
+// then denies (and warns); the audit must keep the Error of every object,
+// not fold it into the Warning of the same text.
+func TestCheckKeepsDenyAndWarnOfSameText(t *testing.T) {
+	rules, err := orgrules.Compile(t.Context(), []orgrules.Module{{Name: "r.rego",
+		Source: "package meshguard.validation\ndeny contains \"same\" if true\nwarn contains \"same\" if true\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap Snapshot
+	for i := range 40 {
+		snap.Objects = append(snap.Objects, object(t, fmt.Sprintf("u-%d", i), strings.Replace(reviewsDR, "name: reviews,", fmt.Sprintf("name: dr-%d,", i), 1)))
+	}
+	vs, err := Check(t.Context(), snap, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := map[string][]analysis.Level{}
+	for _, v := range vs {
+		levels[v.Object.Name] = append(levels[v.Object.Name], v.Level)
+	}
+	for _, o := range snap.Objects {
+		if l := levels[o.Ref.Name]; !slices.Contains(l, analysis.Error) || !slices.Contains(l, analysis.Warning) {
+			t.Errorf("%s: levels %v, want the deny (Error) and the warn (Warning)", o.Ref.Name, l)
+		}
+	}
+}

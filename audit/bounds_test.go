@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,32 @@ func TestReportsBounded(t *testing.T) {
 	}
 }
 
+// TestReportsBoundedEscapedMessages: a report's size is its JSON's, escapes
+// included: messages of quotes, "<" or control characters (a rule printing
+// json.marshal(input.object)) take up to six bytes a character there, and
+// must not make a report etcd refuses.
+func TestReportsBoundedEscapedMessages(t *testing.T) {
+	for _, unit := range []string{`"`, "<", "\x01"} {
+		var vs []Violation
+		for i := range 4 {
+			ref := ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "VirtualService", Namespace: "shop", Name: fmt.Sprintf("vs-%d", i)}
+			vs = append(vs, Violation{Object: ref, Code: analysis.OrgRule, Rule: "OrganisationRule", Level: analysis.Error, Message: strings.Repeat(unit, 150_000)})
+		}
+		r := Reports(vs, time.Unix(1000, 0))["shop"]
+		b, err := json.Marshal(r.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > MaxReportBytes+4096 {
+			t.Errorf("messages of %q: report of %d bytes, over MaxReportBytes (%d)", unit, len(b), MaxReportBytes)
+		}
+		listed := len(r.Object["results"].([]any))
+		if omitted, _ := strconv.Atoi(r.GetAnnotations()[OmittedAnnotation]); listed+omitted != len(vs) || listed == 0 {
+			t.Errorf("messages of %q: %d listed, %d omitted, of %d", unit, listed, omitted, len(vs))
+		}
+	}
+}
+
 // TestEventNoteBounded: an Event's note stays within the API server's 1,024
 // bytes, cut at a character boundary.
 func TestEventNoteBounded(t *testing.T) {
@@ -76,17 +103,22 @@ func TestRunSkippedUntilRulesReady(t *testing.T) {
 }
 
 // TestRuleEvaluationBounded: a rule that would run for minutes is cut at
-// ruleTimeout and becomes the object's error.
+// orgrules.EvalTimeout and becomes the object's error.
 func TestRuleEvaluationBounded(t *testing.T) {
-	defer func(d time.Duration) { ruleTimeout = d }(ruleTimeout)
-	ruleTimeout = 200 * time.Millisecond
+	defer func(d time.Duration) { orgrules.EvalTimeout = d }(orgrules.EvalTimeout)
+	orgrules.EvalTimeout = 200 * time.Millisecond
 	rules, err := orgrules.Compile(context.Background(), []orgrules.Module{{Name: "slow.rego",
 		Source: "package meshguard.validation\ndeny contains \"n\" if { some i in numbers.range(1, 100000000); i < 0 }\n"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = evaluateBounded(context.Background(), rules, orgrules.Input{Kind: "Gateway", Object: map[string]any{}})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
-		t.Errorf("err = %v, want the timeout", err)
+	vs, err := Check(context.Background(), Snapshot{Objects: []Object{object(t, "u-dr", reviewsDR)}}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(vs, func(v Violation) bool {
+		return v.Code == analysis.OrgRule && v.RuleError && strings.Contains(v.Message, "did not finish within 200ms")
+	}) {
+		t.Errorf("violations %+v, want the timeout as the object's MG0001 error", vs)
 	}
 }

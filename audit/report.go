@@ -2,6 +2,7 @@ package audit
 
 import (
 	"cmp"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -43,7 +44,8 @@ const OmittedAnnotation = "meshguard.io/results-omitted"
 
 // Reports builds the PolicyReport of every namespace with violations: one
 // result per violation (policy: the code, rule: its name, result fail for an
-// Error and warn for a Warning, the object in resources, the field in
+// Error, warn for a Warning and error for an organisation rule that could
+// not be evaluated, the object in resources, the field in
 // properties) and the summary counts. now is every result's timestamp.
 // Errors are listed before warnings; results past MaxReportBytes are
 // counted in the summary and in OmittedAnnotation, not listed.
@@ -60,17 +62,13 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 		size, omitted := 0, 0
 		for _, v := range nvs {
 			result, severity := "warn", "medium"
-			if v.Level == analysis.Error {
+			switch {
+			case v.RuleError: // wg-policy's "error": the policy could not be evaluated
+				result, severity = "error", "high"
+			case v.Level == analysis.Error:
 				result, severity = "fail", "high"
 			}
 			summary[result] = summary[result].(int64) + 1
-			// The result's JSON: its strings and about 400 bytes of keys and fixed values.
-			n := 400 + len(v.Message) + len(v.Rule) + len(v.Field) + len(v.Object.Name) + len(v.Object.Namespace) + len(v.Object.Kind) + len(v.Object.UID)
-			if size+n > MaxReportBytes {
-				omitted++
-				continue
-			}
-			size += n
 			category := "Istio analyzer"
 			switch v.Code {
 			case analysis.OrgRule:
@@ -96,6 +94,15 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 			if v.Field != "" {
 				r["properties"] = map[string]any{"field": v.Field}
 			}
+			// The result's size is its JSON's: escaping can make a message's
+			// quotes or control characters up to six bytes each. Strings,
+			// numbers and bools only: Marshal cannot fail.
+			b, _ := json.Marshal(r)
+			if size+len(b)+1 > MaxReportBytes {
+				omitted++
+				continue
+			}
+			size += len(b) + 1
 			results = append(results, r)
 		}
 		u := &unstructured.Unstructured{Object: map[string]any{

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -111,7 +112,7 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 		return nil, err
 	}
 	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
-		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true))
+		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))
 		return rego.New(o...).PrepareForEval(ctx)
 	}
 	var err error
@@ -123,6 +124,25 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	}
 	return r, nil
 }
+
+// networkBuiltins reach outside a rule's input (json.match_schema and
+// json.verify_schema fetch a schema's remote $ref). Rules run inside every
+// admission request and every audit run: a call there would make admission
+// wait on (and leak object contents to) another host, and the webhook and
+// the audit could judge one object differently. Gatekeeper disables
+// http.send by default (--disable-opa-builtin, since v3.8.0) for the same
+// reason. A module calling one is a compile error naming it.
+var networkBuiltins = []string{"http.send", "net.lookup_ip_addr", "json.match_schema", "json.verify_schema"}
+
+// capabilities are OPA's builtins less networkBuiltins, for the rules and
+// their Rego tests alike.
+var capabilities = func() *ast.Capabilities {
+	c := *ast.CapabilitiesForThisVersion()
+	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
+		return slices.Contains(networkBuiltins, b.Name)
+	})
+	return &c
+}()
 
 // checkRulesDefined refuses modules that define no deny or warn rule in
 // Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name
@@ -157,10 +177,36 @@ func checkRulesDefined(mods []Module) error {
 // otherwise make a denial or a PolicyReport larger than the API server takes.
 const MaxMessages = 100
 
-// Evaluate runs the prepared rules on one object. An evaluation error
-// (a builtin failing, a rule producing a non-string message) is returned:
-// callers fail closed.
+// EvalTimeout bounds the rules' evaluation of one object on every path:
+// validate and analyze have no request deadline, and a rule that does not
+// end would stall an audit run. Past it, Evaluate fails (fail closed). A
+// variable for the tests only.
+var EvalTimeout = 5 * time.Second
+
+// Evaluate runs the prepared rules on one object, within EvalTimeout. An
+// evaluation error (a builtin failing, a rule producing a non-string
+// message, the timeout) is returned: callers fail closed.
 func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
+	var v Verdict
+	err := bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = r.evaluate(ctx, in)
+		return err
+	})
+	return v, err
+}
+
+// bounded runs f within EvalTimeout; an error past it says so.
+func bounded(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+	defer cancel()
+	err := f(ctx)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("organisation rules did not finish within %s: %w", EvalTimeout, err)
+	}
+	return err
+}
+
+func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.NamespaceLabels == nil {
 		in.NamespaceLabels = map[string]string{}
 	}
@@ -291,27 +337,39 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		}
 		opts = append(opts, rego.ParsedModule(m))
 		for _, r := range m.Rules {
-			name := r.Head.Name.String()
-			if name == "" && len(r.Head.Reference) > 0 {
-				name = r.Head.Reference[len(r.Head.Reference)-1].Value.String()
+			// A test is a rule any of whose ground ref terms starts with
+			// test_, as OPA's tester.Runner.shouldRun decides.
+			ref := r.Head.Ref()
+			ground := ref.GroundPrefix()
+			if !slices.ContainsFunc(ground, func(t *ast.Term) bool {
+				return strings.HasPrefix(strings.Trim(t.Value.String(), `"`), "test_")
+			}) {
+				continue
 			}
-			name = strings.Trim(name, `"`)
-			if strings.HasPrefix(name, "test_") {
-				q := m.Package.Path.String() + "." + name
-				if !slices.Contains(tests, q) {
-					tests = append(tests, q)
-				}
+			// opa test fails a parameterized test by tracing its cases; its
+			// value alone does not show a failed case: refuse, never skip.
+			if len(ground) < len(ref) {
+				return nil, fmt.Errorf("running Rego tests in %s: %s: parameterized test %s is not supported (run opa test)", dir, r.Location, ref)
+			}
+			q := m.Package.Path.Extend(ground).String()
+			if !slices.Contains(tests, q) {
+				tests = append(tests, q)
 			}
 		}
 	}
 	out := make([]TestResult, 0, len(tests))
 	for _, q := range tests {
-		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true))...).PrepareForEval(ctx)
+		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
 		tr := TestResult{Name: q}
-		rs, err := pq.Eval(ctx)
+		var rs rego.ResultSet
+		// Each test within EvalTimeout, as opa test's per-test timeout (5 s).
+		err = bounded(ctx, func(ctx context.Context) (err error) {
+			rs, err = pq.Eval(ctx)
+			return err
+		})
 		switch {
 		case err != nil:
 			tr.Detail = err.Error()

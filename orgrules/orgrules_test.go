@@ -1,10 +1,16 @@
 package orgrules
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/tester"
 	networking "istio.io/api/networking/v1alpha3"
@@ -83,6 +89,41 @@ func TestLoadFailsClosed(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesNetworkBuiltins: a rule runs in the admission request and
+// in every audit run, so it may not reach outside its input: http.send (off
+// by default in Gatekeeper, --disable-opa-builtin), net.lookup_ip_addr and
+// the JSON schema builtins (which fetch a remote $ref) are compile errors
+// naming the module and the builtin, in the rules and in their Rego tests
+// alike, and nothing is sent.
+func TestLoadRefusesNetworkBuiltins(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	for _, tc := range []struct{ builtin, call string }{
+		{"http.send", `http.send({"method": "GET", "url": "` + srv.URL + `"}).status_code == 200`},
+		{"net.lookup_ip_addr", `count(net.lookup_ip_addr("localhost")) > 0`},
+		{"json.match_schema", `json.match_schema({}, {"$ref": "` + srv.URL + `/s.json"})[0]`},
+		{"json.verify_schema", `json.verify_schema({"$ref": "` + srv.URL + `/s.json"})[0]`},
+	} {
+		src := "package meshguard.validation\ndeny contains \"x\" if " + tc.call + "\n"
+		r, err := Compile(t.Context(), []Module{{Name: "net.rego", Source: src}})
+		if err == nil {
+			_, err = r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{}})
+			t.Errorf("%s: rules compiled (evaluation: %v), want a compile error", tc.builtin, err)
+		} else if !strings.Contains(err.Error(), "net.rego") || !strings.Contains(err.Error(), tc.builtin) {
+			t.Errorf("%s: err = %v, want it to name the module and the builtin", tc.builtin, err)
+		}
+		dir := t.TempDir()
+		write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_net if "+tc.call+"\n")
+		if _, err := RunTests(t.Context(), dir); err == nil || !strings.Contains(err.Error(), tc.builtin) {
+			t.Errorf("%s: Rego tests: err = %v, want the same compile error", tc.builtin, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("a rule sent %d HTTP requests", n)
+	}
+}
+
 // TestLoadRefusesRulesThatEnforceNothing: a misspelt package or Gatekeeper's
 // rule name would load and admit everything (fail open); a library module
 // beside real rules is fine.
@@ -136,6 +177,27 @@ func TestReadDirMountedConfigMap(t *testing.T) {
 	}
 }
 
+// TestReadDirRefusesNonRegularFiles: a *.rego entry that is a FIFO (or a
+// link to a device) is an error naming it, not a read that blocks or never
+// ends, as `meshguard validate -f DIR` refuses one.
+func TestReadDirRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains \"x\" if false\n")
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.rego"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadDir(dir); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pipe.rego") || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("err = %v, want pipe.rego refused as not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadDir blocked on a FIFO")
+	}
+}
+
 // TestMessagesBounded: a rule yielding thousands of messages gives at most
 // MaxMessages, the last saying how many more there were.
 func TestMessagesBounded(t *testing.T) {
@@ -151,6 +213,78 @@ func TestMessagesBounded(t *testing.T) {
 	}
 	if len(v.Deny) != MaxMessages || !strings.Contains(v.Deny[MaxMessages-1], "and 2901 more deny messages") {
 		t.Errorf("%d messages, last %q; want %d ending with the count of the rest", len(v.Deny), v.Deny[len(v.Deny)-1], MaxMessages)
+	}
+}
+
+// TestEvaluateBounded: a rule that would run for minutes is cut at
+// EvalTimeout on every path (validate and analyze have no request deadline;
+// the audit and the webhook share the bound) and is an error (fail closed).
+func TestEvaluateBounded(t *testing.T) {
+	defer func(d time.Duration) { EvalTimeout = d }(EvalTimeout)
+	EvalTimeout = 200 * time.Millisecond
+	r, err := Compile(t.Context(), []Module{{Name: "slow.rego",
+		Source: "package meshguard.validation\ndeny contains \"n\" if { some i in numbers.range(1, 1000000000000); i < 0 }\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Evaluate(context.Background(), Input{Kind: "Gateway", Object: map[string]any{}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
+			t.Errorf("err = %v, want the timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Evaluate still running after 10s")
+	}
+}
+
+// TestRunTestsBounded: a Rego test that does not end fails after
+// EvalTimeout, as `opa test` fails it after its 5 s per-test timeout
+// (tester.Runner), instead of hanging `validate --rego --test`.
+func TestRunTestsBounded(t *testing.T) {
+	defer func(d time.Duration) { EvalTimeout = d }(EvalTimeout)
+	EvalTimeout = 200 * time.Millisecond
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_slow if { every i in numbers.range(1, 1000000000000) { i > 0 } }\ntest_fast if true\n")
+	done := make(chan []TestResult, 1)
+	go func() {
+		rs, err := RunTests(context.Background(), dir)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rs
+	}()
+	select {
+	case rs := <-done:
+		got := map[string]TestResult{}
+		for _, r := range rs {
+			got[r.Name] = r
+		}
+		if slow := got["data.meshguard.validation_test.test_slow"]; slow.Passed || !strings.Contains(slow.Detail, "200ms") {
+			t.Errorf("slow test: %+v, want a failure naming the timeout", slow)
+		}
+		if !got["data.meshguard.validation_test.test_fast"].Passed {
+			t.Errorf("fast test: %+v", got["data.meshguard.validation_test.test_fast"])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunTests still running after 10s")
+	}
+}
+
+// TestRunTestsRefusesParameterizedTests: opa test runs a parameterized test
+// (test_cases[name] if ...) and fails it when a case fails; RunTests cannot
+// tell its failed cases apart (opa test traces them), so it is an error
+// naming the rule rather than a test silently not run.
+func TestRunTestsRefusesParameterizedTests(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_cases[name] if { some name, c in {\"a\": 1, \"b\": 2}; c == 1 }\ntest_plain if true\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err == nil || !strings.Contains(err.Error(), "r_test.rego:2") || !strings.Contains(err.Error(), "test_cases") {
+		t.Errorf("RunTests = %+v, %v; want an error naming the parameterized test", rs, err)
 	}
 }
 

@@ -134,6 +134,13 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	return admission.Allowed("")
 }
 
+// useOrgRules has the handler apply r with the namespace labels and
+// referenced objects of ix.
+func (h *ValidationHandler) useOrgRules(r *OrgRules, ix *crossref.Index) {
+	h.Rules, h.RuleIndex = r.Current, ix
+	h.RulesReady = func() error { return r.Ready(nil) }
+}
+
 func (h *ValidationHandler) rules() *orgrules.Rules {
 	if h.Rules == nil {
 		return nil
@@ -178,8 +185,7 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 			h.Index = ix
 		}
 		if o.OrgRules != nil {
-			h.Rules, h.RuleIndex = o.OrgRules.Current, ix
-			h.RulesReady = func() error { return o.OrgRules.Ready(nil) }
+			h.useOrgRules(o.OrgRules, ix)
 			// Until the index has synced, requests fail (applyOrgRules): keep the
 			// replica out of the Service meanwhile.
 			if err := mgr.AddReadyzCheck("orgrules-index", func(*http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
@@ -201,7 +202,11 @@ func (r *OrgRules) reload(ctx context.Context) error {
 			mods = append(mods, dm...)
 		}
 		if r.cms != nil {
-			mods = append(mods, r.configMapModules()...)
+			cm, err := r.configMapModules()
+			if err != nil {
+				return nil, err
+			}
+			mods = append(mods, cm...)
 		}
 		if len(mods) == 0 { // no ConfigMap holds rules (any more): none apply
 			return &orgRuleSet{}, nil
@@ -225,22 +230,35 @@ func (r *OrgRules) reload(ctx context.Context) error {
 }
 
 // configMapModules returns the *.rego keys (not *_test.rego) of the selected
-// ConfigMaps, named "ConfigMap ns/name key", in a stable order.
-func (r *OrgRules) configMapModules() []orgrules.Module {
+// ConfigMaps, named "ConfigMap ns/name key", in a stable order. A module key
+// in binaryData (kubectl puts a file that is not UTF-8 there) is one too: as
+// UTF-8 text it is read, otherwise it is an error naming it, never skipped.
+func (r *OrgRules) configMapModules() ([]orgrules.Module, error) {
 	var mods []orgrules.Module
+	isModule := func(key string) bool { return strings.HasSuffix(key, ".rego") && !strings.HasSuffix(key, "_test.rego") }
 	for _, item := range r.cms.List() {
 		cm, ok := item.(*corev1.ConfigMap)
 		if !ok || !r.selects(cm) {
 			continue
 		}
+		name := func(key string) string { return fmt.Sprintf("ConfigMap %s/%s %s", cm.Namespace, cm.Name, key) }
 		for key, src := range cm.Data {
-			if strings.HasSuffix(key, ".rego") && !strings.HasSuffix(key, "_test.rego") {
-				mods = append(mods, orgrules.Module{Name: fmt.Sprintf("ConfigMap %s/%s %s", cm.Namespace, cm.Name, key), Source: src})
+			if isModule(key) {
+				mods = append(mods, orgrules.Module{Name: name(key), Source: src})
 			}
+		}
+		for key, src := range cm.BinaryData {
+			if !isModule(key) {
+				continue
+			}
+			if !utf8.Valid(src) {
+				return nil, fmt.Errorf("%s: binaryData that is not UTF-8 text: a rule module must be UTF-8", name(key))
+			}
+			mods = append(mods, orgrules.Module{Name: name(key), Source: string(src)})
 		}
 	}
 	slices.SortFunc(mods, func(a, b orgrules.Module) int { return strings.Compare(a.Name, b.Name) })
-	return mods
+	return mods, nil
 }
 
 func (r *OrgRules) selects(cm *corev1.ConfigMap) bool {

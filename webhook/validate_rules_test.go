@@ -13,6 +13,9 @@ import (
 	"github.com/go-logr/logr"
 	networking "istio.io/api/networking/v1alpha3"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -92,6 +95,47 @@ deny contains msg if {
 				t.Errorf("unexpected warnings %q", resp.Warnings)
 			}
 		})
+	}
+}
+
+// Until the configured rules have loaded once (a ConfigMap source not yet
+// synced, or a first module that does not compile), a request that still
+// reaches the replica fails (503, so failurePolicy Fail rejects it), as for
+// an unsynced index: admitting it would skip the rules' denials.
+func TestValidationHandlerRulesNotLoadedFailClosed(t *testing.T) {
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules"}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	h := &ValidationHandler{Log: logr.Discard()}
+	h.useOrgRules(r, ix)
+	resp := h.Handle(context.Background(), admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", goodVS, false))
+	if resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(resp.Result.Message, "organisation rules") {
+		t.Errorf("allowed=%v code=%d %q: want 503 until the rules load", resp.Allowed, resp.Result.Code, resp.Result.Message)
+	}
+}
+
+// A *.rego key a ConfigMap holds in binaryData (kubectl puts a file that is
+// not UTF-8 there) is a module too: the reload fails naming it rather than
+// loading the other modules without it.
+func TestOrgRulesConfigMapBinaryModuleRefused(t *testing.T) {
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules"}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cms = toolscache.NewStore(toolscache.MetaNamespaceKeyFunc)
+	if err := r.cms.Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "meshguard-system", Name: "org-rules"},
+		Data:       map[string]string{"a.rego": "package meshguard.validation\nwarn contains \"a\" if true\n"},
+		BinaryData: map[string][]byte{"b.rego": []byte("package meshguard.validation\ndeny contains \"caf\xe9\" if true\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reload(t.Context()); err == nil || !strings.Contains(err.Error(), "ConfigMap meshguard-system/org-rules b.rego") {
+		t.Errorf("reload: %v, want an error naming the binaryData module", err)
+	}
+	if r.Ready(nil) == nil {
+		t.Error("rules ready without the binaryData module")
 	}
 }
 

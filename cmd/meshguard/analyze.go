@@ -7,7 +7,11 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -35,8 +39,9 @@ type analyzeOptions struct {
 	kubeconfig       string
 	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
 	clusterAllNamespaces bool
-	// cluster is set by --kubeconfig (or injected by tests).
+	// cluster and mapper are set by --kubeconfig (or injected by tests).
 	cluster dynamic.Interface
+	mapper  meta.RESTMapper
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -88,6 +93,11 @@ Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
 			return fmt.Errorf("cluster client: %w", err)
 		}
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("cluster discovery client: %w", err)
+		}
+		o.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 		if !cmd.Flags().Changed("namespace") {
 			o.clusterAllNamespaces = true
 		}
@@ -122,6 +132,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	type rawObject struct {
 		obj    analysis.Object
 		source map[string]any
+		valid  bool
 	}
 	var raws []rawObject
 	unreadable := false
@@ -148,11 +159,12 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
 		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
-		if !res.Valid() {
-			return
+		// The rules judge invalid objects too, as validate, the webhook and
+		// the audit do; only valid ones are referable.
+		raws = append(raws, rawObject{mo, obj, res.Valid()})
+		if res.Valid() {
+			in.Objects = append(in.Objects, mo)
 		}
-		in.Objects = append(in.Objects, mo)
-		raws = append(raws, rawObject{mo, obj})
 	}
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
@@ -195,7 +207,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if o.clusterAllNamespaces {
 			ns = ""
 		}
-		if err := listCluster(ctx, o.cluster, ns, add); err != nil {
+		if err := listCluster(ctx, o.cluster, o.mapper, ns, add); err != nil {
 			fail("cluster", err)
 		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, add); err != nil {
 			fail("cluster", err)
@@ -205,9 +217,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels
 		// (from Namespace documents in the input) and the objects it refers to.
-		objs := make([]crossref.Object, len(raws))
-		for i, r := range raws {
-			objs[i] = crossref.Object{Kind: r.obj.Kind, Key: crossref.Key{Namespace: r.obj.Namespace, Name: r.obj.Name}, Spec: r.obj.Spec}
+		objs := make([]crossref.Object, 0, len(raws))
+		for _, r := range raws {
+			if r.valid {
+				objs = append(objs, crossref.Object{Kind: r.obj.Kind, Key: crossref.Key{Namespace: r.obj.Namespace, Name: r.obj.Name}, Spec: r.obj.Spec})
+			}
 		}
 		ix := crossref.IndexOf(in.Domain, in.Services, in.Namespaces, objs)
 		for _, r := range raws {

@@ -11,36 +11,54 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/validation"
 )
 
-// clusterResources are listed by `analyze --kubeconfig`: the mesh kinds the
-// checks read, and the Services and Namespaces they refer to.
-var clusterResources = []schema.GroupVersionResource{
+// coreResources are the Kubernetes objects mesh objects refer to, listed by
+// `analyze --kubeconfig` before the mesh kinds.
+var coreResources = []schema.GroupVersionResource{
 	{Version: "v1", Resource: "namespaces"},
 	{Version: "v1", Resource: "services"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
-	{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
-	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
 }
 
 // clusterPageSize bounds one list call: the API server is paged through,
 // never asked for everything at once.
 const clusterPageSize = 500
 
+// clusterResources are listed by `analyze --kubeconfig`: coreResources and
+// every mesh kind meshguard validates whose CRD the API server serves, at its
+// preferred version, as the audit lists them (audit.Auditor.snapshot).
+func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error) {
+	out := slices.Clone(coreResources)
+	for _, gk := range validation.KnownKinds() {
+		m, err := mapper.RESTMapping(gk)
+		if meta.IsNoMatchError(err) {
+			continue // CRD not installed: nothing of this kind is stored
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mapping %s: %w", gk, err)
+		}
+		out = append(out, m.Resource)
+	}
+	return out, nil
+}
+
 // listCluster pages through every clusterResources list (in namespace ns, or
-// all namespaces when ns is empty) and hands each object to add. A kind the
-// API server does not serve (its CRD is not installed) has no objects; any
-// other error stops the listing.
-func listCluster(ctx context.Context, client dynamic.Interface, ns string, add func(origin string, obj map[string]any)) error {
-	for _, gvr := range clusterResources {
+// all namespaces when ns is empty) and hands each object to add. A kind
+// removed between discovery and listing has no objects; any other error
+// stops the listing.
+func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, ns string, add func(origin string, obj map[string]any)) error {
+	resources, err := clusterResources(mapper)
+	if err != nil {
+		return err
+	}
+	for _, gvr := range resources {
 		var ri dynamic.ResourceInterface = client.Resource(gvr)
 		if ns != "" && gvr.Resource != "namespaces" {
 			ri = client.Resource(gvr).Namespace(ns)

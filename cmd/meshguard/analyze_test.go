@@ -9,11 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/meshguard/meshguard/validation"
 )
 
 // Istio's bookinfo samples (analysis/testdata/bookinfo, see its NOTICE) are
@@ -120,12 +123,7 @@ func TestAnalyzeCluster(t *testing.T) {
 		}
 		return u
 	}
-	scheme := runtime.NewScheme()
-	lists := map[schema.GroupVersionResource]string{}
-	for _, gvr := range clusterResources {
-		lists[gvr] = "List"
-	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, lists,
+	client, mapper := fakeCluster(t,
 		obj("v1", "Service", "default", "reviews", nil),
 		obj("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{"host": "reviews",
 			"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}),
@@ -133,7 +131,7 @@ func TestAnalyzeCluster(t *testing.T) {
 			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews", "subset": "v2"}}}}}}),
 	)
 	var out, errOut bytes.Buffer
-	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, clusterAllNamespaces: true}, nil, &out, &errOut)
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
@@ -186,11 +184,7 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 			"spec": map[string]any{"selector": sel, "servers": []any{map[string]any{
 				"port": map[string]any{"number": port, "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}})
 	}
-	lists := map[schema.GroupVersionResource]string{podsResource: "PodList"}
-	for _, gvr := range clusterResources {
-		lists[gvr] = "List"
-	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists,
+	client, mapper := fakeCluster(t,
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "ingress-1", "namespace": "istio-system",
 			"labels": map[string]any{"istio": "ingressgateway"}}}),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "other", "namespace": "shop",
@@ -198,21 +192,12 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 		u(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "istio-ingressgateway", "namespace": "istio-system"},
 			"spec": map[string]any{"selector": map[string]any{"istio": "ingressgateway"},
 				"ports": []any{map[string]any{"port": int64(80), "targetPort": int64(8080), "protocol": "TCP"}}}}),
-	)
-	// Created through the client: the fake's initial objects would be filed
-	// under its guessed plural "gatewaies".
-	gateways := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
-	for _, g := range []*unstructured.Unstructured{
 		gw("good", map[string]any{"istio": "ingressgateway"}, 8080),
 		gw("bad-port", map[string]any{"istio": "ingressgateway"}, 9090),
 		gw("no-workload", map[string]any{"istio": "egressgateway"}, 8080),
-	} {
-		if _, err := client.Resource(gateways).Namespace("shop").Create(t.Context(), g, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	var out, errOut bytes.Buffer
-	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", cluster: client}, nil, &out, &errOut)
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", cluster: client, mapper: mapper}, nil, &out, &errOut)
 	want := []string{
 		`Error [IST0101] (Gateway shop/no-workload cluster gateways.networking.istio.io) spec.selector: Referenced selector not found: "istio=egressgateway"`,
 		`Warning [IST0162] (Gateway shop/bad-port cluster gateways.networking.istio.io) spec.servers[0].port.number: The gateway is listening on a target port (port 9090)`,
@@ -269,4 +254,103 @@ func TestAnalyzeIstioNetworkingSamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An organisation rule judges an object that fails validation too, on every
+// path: the webhook and validate add its deny to the validation errors and
+// the audit reports MG0001 beside IST0106, so analyze must as well.
+func TestOrgRulesJudgeInvalidObjects(t *testing.T) {
+	dir, rules := t.TempDir(), t.TempDir()
+	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"no VirtualService named bad\" if input.object.metadata.name == \"bad\"\n")
+	vs := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: shop}
+spec:
+  hosts: [bad]
+  http:
+  - route: [{destination: {host: reviews}, weight: -15}]
+`
+	writeFile(t, dir, "vs.yaml", vs)
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "organisation rule: no VirtualService named bad") {
+		t.Fatalf("validate --rego: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	for _, want := range []string{"Error [IST0106] (VirtualService shop/bad", "Error [MG0001] (VirtualService shop/bad", ") no VirtualService named bad"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("analyze --rego: missing %q in\n%s", want, out.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("analyze --rego: exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+}
+
+// --kubeconfig lists every mesh kind meshguard validates (at the version the
+// API server prefers), as the audit does: a stored Sidecar or
+// RequestAuthentication that fails validation is IST0106 in both.
+func TestAnalyzeClusterEveryKind(t *testing.T) {
+	u := func(apiVersion, kind, name string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": "default"}, "spec": spec}}
+	}
+	sidecar := u("networking.istio.io/v1", "Sidecar", "default", map[string]any{"egress": []any{map[string]any{"hosts": []any{"bad"}}}})
+	ra := u("security.istio.io/v1", "RequestAuthentication", "jwt", map[string]any{"jwtRules": []any{map[string]any{"issuer": ""}}})
+	client, mapper := fakeCluster(t, sidecar, ra)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
+	for _, want := range []string{
+		`Error [IST0106] (Sidecar default/default cluster sidecars.networking.istio.io) spec.egress[0].hosts[0]`,
+		`Error [IST0106] (RequestAuthentication default/jwt cluster requestauthentications.security.istio.io) spec.jwtRules[0].issuer`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in\n%s%s", want, out.String(), errOut.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+}
+
+// fakeCluster is a fake API server serving Namespaces, Services, Pods and
+// every kind validation knows (at v1), holding objs: a dynamic client and the
+// REST mapper discovery would give. Objects are created through the client,
+// filed under the mapper's plurals (the fake would guess "gatewaies").
+func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake.FakeDynamicClient, meta.RESTMapper) {
+	t.Helper()
+	gvs := []schema.GroupVersion{{Version: "v1"}}
+	for _, gk := range validation.KnownKinds() {
+		if gv := (schema.GroupVersion{Group: gk.Group, Version: "v1"}); !slices.Contains(gvs, gv) {
+			gvs = append(gvs, gv)
+		}
+	}
+	mapper := meta.NewDefaultRESTMapper(gvs)
+	lists := map[schema.GroupVersionResource]string{}
+	add := func(gvk schema.GroupVersionKind, plural string) {
+		mapper.AddSpecific(gvk, gvk.GroupVersion().WithResource(plural), gvk.GroupVersion().WithResource(strings.ToLower(gvk.Kind)), meta.RESTScopeNamespace)
+		lists[gvk.GroupVersion().WithResource(plural)] = gvk.Kind + "List"
+	}
+	for _, k := range []string{"Namespace", "Service", "Pod"} {
+		add(schema.GroupVersionKind{Version: "v1", Kind: k}, strings.ToLower(k)+"s")
+	}
+	for _, gk := range validation.KnownKinds() {
+		plural := strings.ToLower(gk.Kind) + "s"
+		if strings.HasSuffix(gk.Kind, "y") && !strings.HasSuffix(gk.Kind, "ay") {
+			plural = strings.ToLower(strings.TrimSuffix(gk.Kind, "y")) + "ies"
+		}
+		add(gk.WithVersion("v1"), plural)
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists)
+	for _, o := range objs {
+		m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Resource(m.Resource).Namespace(o.GetNamespace()).Create(t.Context(), o, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return client, mapper
 }
