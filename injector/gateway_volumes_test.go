@@ -1,9 +1,11 @@
 package injector
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/injector/config"
@@ -57,5 +59,32 @@ func TestGatewayDefaultContainerAnnotations(t *testing.T) {
 		if got := res.Pod.Annotations[k]; got != "a" {
 			t.Errorf("annotation %s = %q, want %q", k, got, "a")
 		}
+	}
+}
+
+// The gateway template's pod sysctl (net.ipv4.ip_unprivileged_port_start=0)
+// reaches the API server through the patch, also when the pod declares no
+// securityContext or one without sysctls (a hand-written gateway Deployment).
+func TestGatewaySysctlInPatch(t *testing.T) {
+	for name, sc := range map[string]*corev1.PodSecurityContext{
+		"no securityContext": nil,
+		"without sysctls":    {RunAsNonRoot: ptr(true)},
+		"other sysctl":       {Sysctls: []corev1.Sysctl{{Name: "net.core.somaxconn", Value: "1024"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod := loadPod(t, "testdata/golden/gateway.in.yaml")
+			pod.Spec.SecurityContext = sc
+			res, err := Inject(pod, pod.Namespace, config.Default(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := applyPatch(t, pod, res).Spec.SecurityContext
+			if got == nil || !slices.Contains(got.Sysctls, unprivilegedPortSysctl) {
+				t.Fatalf("patched pod securityContext = %+v, want the sysctl %v", got, unprivilegedPortSysctl)
+			}
+			if !equality.Semantic.DeepEqual(got, res.Pod.Spec.SecurityContext) {
+				t.Fatalf("patched securityContext %+v differs from Result.Pod's %+v", got, res.Pod.Spec.SecurityContext)
+			}
+		})
 	}
 }
