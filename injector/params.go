@@ -135,10 +135,10 @@ func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetwo
 		}
 		p.proxyJSON = js + "\n" // as ProxyConfigEnv
 	}
-	p.hold = cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
-	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
-		p.hold = h.GetValue()
-	}
+	// Either setting holds the app (Istio's template: `or .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue
+	// .Values.global.proxy.holdApplicationUntilProxyStarts`; webhook.go reorderPod ORs them too), so a
+	// ProxyConfig "false" does not undo the values' "true".
+	p.hold = p.proxyCfg.GetHoldApplicationUntilProxyStarts().GetValue() || cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
 	return nil
 }
 
