@@ -197,7 +197,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Annotations = map[string]string{}
 	}
 	var init *corev1.Container
-	if p.template == TemplateSidecar && (p.mode != meshv1alpha1.ProxyConfig_NONE || p.cni) {
+	// No istio-init, nor with CNI istio-validation, in mode NONE (Istio's
+	// sidecar template: `if ne (annotation … interceptionMode …) "NONE"`).
+	if p.template == TemplateSidecar && p.mode != meshv1alpha1.ProxyConfig_NONE {
 		init = p.initContainer()
 	}
 	proxy, err := p.proxyContainer(pod)
