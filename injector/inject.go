@@ -252,9 +252,14 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 
 	// Post-processing on the app containers (before the proxy is added, so
 	// it is never rewritten itself).
+	// ISTIO_PROMETHEUS_ANNOTATIONS before ISTIO_KUBE_APP_PROBERS: Istio's
+	// webhook.go postProcessPod runs applyPrometheusMerge, then applyRewrite.
 	promEnv, err := p.mergePrometheus(pod, prev.prometheus)
 	if err != nil {
 		return err
+	}
+	if promEnv != nil {
+		proxy.Env = append(proxy.Env, *promEnv)
 	}
 	// (The probers map only when there is something to record.)
 	if p.rewriteProbes() && (len(prev.probers) > 0 || hasProbesOrHooks(pod)) {
@@ -273,10 +278,6 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		if len(probers) > 0 {
 			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
 		}
-	}
-	// ISTIO_PROMETHEUS_ANNOTATIONS goes last (added in Go after the probers).
-	if promEnv != nil {
-		proxy.Env = append(proxy.Env, *promEnv)
 	}
 
 	// Containers and init containers, in Istio's order (pkg/kube/inject/webhook.go postProcessPod).
