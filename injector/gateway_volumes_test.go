@@ -2,6 +2,7 @@ package injector
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -86,5 +87,48 @@ func TestGatewaySysctlInPatch(t *testing.T) {
 				t.Fatalf("patched securityContext %+v differs from Result.Pod's %+v", got, res.Pod.Spec.SecurityContext)
 			}
 		})
+	}
+}
+
+// ISTIO_META_POD_PORTS lists the ports of every container Istio's template
+// sees as .Spec.Containers, a user-declared istio-proxy included (the
+// gateway Helm chart declares 15090 on it); re-injection, which takes the
+// user's container from proxy.istio.io/overrides, lists it again.
+func TestPodPortsIncludeUserDeclaredProxy(t *testing.T) {
+	port := corev1.ContainerPort{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}
+	for _, c := range []struct {
+		template string
+		want     string
+	}{
+		{TemplateGateway, `{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
+		{TemplateSidecar, `{"name":"http","containerPort":8080},{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
+	} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Annotations: map[string]string{AnnotationInjectTemplates: c.template}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: ProxyContainerName, Image: "auto", Ports: []corev1.ContainerPort{port}}}},
+		}
+		if c.template == TemplateSidecar {
+			app := corev1.Container{Name: "app", Image: "a", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}
+			pod.Spec.Containers = append([]corev1.Container{app}, pod.Spec.Containers...)
+		}
+		res, err := Inject(pod, "default", config.Default(), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.template, err)
+		}
+		again, err := Inject(applyPatch(t, pod, res), "default", config.Default(), Options{})
+		if err != nil {
+			t.Fatalf("%s re-injection: %v", c.template, err)
+		}
+		for i, got := range []*corev1.Pod{res.Pod, again.Pod} {
+			var ports string
+			for _, e := range got.Spec.Containers[len(got.Spec.Containers)-1].Env {
+				if e.Name == "ISTIO_META_POD_PORTS" {
+					ports = strings.Join(strings.Fields(e.Value), "")
+				}
+			}
+			if want := "[" + c.want + "]"; ports != want {
+				t.Errorf("%s (injection %d): ISTIO_META_POD_PORTS %s, want %s", c.template, i+1, ports, want)
+			}
+		}
 	}
 }

@@ -93,7 +93,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	pod.ManagedFields = mf
 
 	prev := strip(out)
-	userOverrides, err := takeOverrides(out, prev.overrides)
+	userOverrides, specContainers, err := takeOverrides(out, prev.overrides)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
@@ -101,6 +101,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
+	p.specContainers = specContainers
 	apply := p.apply
 	if p.template == TemplateGrpcSimple {
 		apply = p.applyGrpcSimple
