@@ -127,6 +127,10 @@ type previous struct {
 	probers    map[string]*prober
 	prometheus *promConfig
 	overrides  string // AnnotationOverrides of the previous injection
+	// volumes are the volumes the previous injection listed, as the pod
+	// has them: an injected volume the pod had declared too (merged into
+	// it, e.g. istio-envoy with a sizeLimit) keeps the pod's fields.
+	volumes []corev1.Volume
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
@@ -154,6 +158,12 @@ func strip(pod *corev1.Pod) previous {
 	containerName := func(c corev1.Container) string { return c.Name }
 	pod.Spec.InitContainers = dropNamed(pod.Spec.InitContainers, injected, containerName)
 	pod.Spec.Containers = dropNamed(pod.Spec.Containers, injected, containerName)
+	injectedVols := nameSetOf(st.Volumes, func(s string) string { return s })
+	for _, v := range pod.Spec.Volumes {
+		if injectedVols.has(v.Name) {
+			prev.volumes = append(prev.volumes, v)
+		}
+	}
 	pod.Spec.Volumes = dropNamed(pod.Spec.Volumes, st.Volumes, func(v corev1.Volume) string { return v.Name })
 	pod.Spec.ImagePullSecrets = dropNamed(pod.Spec.ImagePullSecrets, st.ImagePullSecrets,
 		func(r corev1.LocalObjectReference) string { return r.Name })
@@ -306,7 +316,23 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	}
 	// Volumes and pull secrets: template items first (strategic merge), as in Istio's
 	// pkg/kube/inject/webhook.go.
-	if pod.Spec.Volumes, err = mergeVolumes(vols, pod.Spec.Volumes); err != nil {
+	// A volume of the previous injection that is injected again is merged
+	// as the pod's own (Istio's stripPod keeps volumes), so re-injection
+	// keeps what the pod had merged into it; one no longer injected, or of
+	// another kind now, is dropped with the rest of the old injection.
+	existing := pod.Spec.Volumes
+	if len(prev.volumes) > 0 {
+		index := make(map[string]int, len(vols))
+		for i, v := range vols {
+			index[v.Name] = i
+		}
+		for _, pv := range prev.volumes {
+			if i, ok := index[pv.Name]; ok && slices.Equal(volumeSourceKinds(pv.VolumeSource), volumeSourceKinds(vols[i].VolumeSource)) {
+				existing = append(existing, pv)
+			}
+		}
+	}
+	if pod.Spec.Volumes, err = mergeVolumes(vols, existing); err != nil {
 		return err
 	}
 	if len(v.Global.ImagePullSecrets) > 0 {
