@@ -93,19 +93,27 @@ func TestGatewaySysctlInPatch(t *testing.T) {
 // ISTIO_META_POD_PORTS lists the ports of every container Istio's template
 // sees as .Spec.Containers, a user-declared istio-proxy included (the
 // gateway Helm chart declares 15090 on it); re-injection, which takes the
-// user's container from proxy.istio.io/overrides, lists it again.
+// user's container from proxy.istio.io/overrides, lists it again. A native
+// sidecar's override is recorded under initContainers, which Istio's
+// re-injection does not list: its ports are left out both times, so
+// re-injection stays idempotent.
 func TestPodPortsIncludeUserDeclaredProxy(t *testing.T) {
 	port := corev1.ContainerPort{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}
 	for _, c := range []struct {
 		template string
+		native   string
 		want     string
 	}{
-		{TemplateGateway, `{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
-		{TemplateSidecar, `{"name":"http","containerPort":8080},{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
+		{TemplateGateway, "", `{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
+		{TemplateSidecar, "", `{"name":"http","containerPort":8080},{"name":"http-envoy-prom","containerPort":15090,"protocol":"TCP"}`},
+		{TemplateSidecar, "true", `{"name":"http","containerPort":8080}`},
 	} {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Annotations: map[string]string{AnnotationInjectTemplates: c.template}},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: ProxyContainerName, Image: "auto", Ports: []corev1.ContainerPort{port}}}},
+		}
+		if c.native != "" {
+			pod.Annotations[AnnotationNativeSidecar] = c.native
 		}
 		if c.template == TemplateSidecar {
 			app := corev1.Container{Name: "app", Image: "a", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}
@@ -119,11 +127,16 @@ func TestPodPortsIncludeUserDeclaredProxy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s re-injection: %v", c.template, err)
 		}
+		if len(again.Patch) != 0 {
+			t.Errorf("%s native=%q: re-injection changed the pod (%d ops)", c.template, c.native, len(again.Patch))
+		}
 		for i, got := range []*corev1.Pod{res.Pod, again.Pod} {
 			var ports string
-			for _, e := range got.Spec.Containers[len(got.Spec.Containers)-1].Env {
-				if e.Name == "ISTIO_META_POD_PORTS" {
-					ports = strings.Join(strings.Fields(e.Value), "")
+			for _, pc := range append(got.Spec.InitContainers, got.Spec.Containers...) {
+				for _, e := range pc.Env {
+					if pc.Name == ProxyContainerName && e.Name == "ISTIO_META_POD_PORTS" {
+						ports = strings.Join(strings.Fields(e.Value), "")
+					}
 				}
 			}
 			if want := "[" + c.want + "]"; ports != want {

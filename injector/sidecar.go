@@ -491,8 +491,12 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		}
 		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
 	}
+	// Not for a native sidecar: its recorded override lives under
+	// initContainers, which Istio's reinsertOverrides does not put back into
+	// .Spec.Containers, so a re-injection would drop the ports again (the
+	// pod would change on every reinvocation).
 	specContainers := pod.Spec.Containers
-	if p.specContainers != nil {
+	if p.specContainers != nil && !p.native {
 		specContainers = p.specContainers
 	}
 	podPorts, err := podPortsJSON(specContainers)
