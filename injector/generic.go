@@ -345,8 +345,7 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 	for k, val := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		pod.Annotations[k] = val
 	}
-	hold := p.proxyCfg.GetHoldApplicationUntilProxyStarts().GetValue() || v.Proxy.HoldApplicationUntilProxyStarts
-	template.Reorder(pod, hold)
+	template.Reorder(pod, p.hold)
 	return nil
 }
 

@@ -93,7 +93,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	pod.ManagedFields = mf
 
 	prev := strip(out)
-	userOverrides, err := takeOverrides(out, prev.overrides)
+	userOverrides, specContainers, err := takeOverrides(out, prev.overrides)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
@@ -101,6 +101,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
+	p.specContainers = specContainers
 	apply := p.apply
 	if p.template == TemplateGrpcSimple {
 		apply = p.applyGrpcSimple
@@ -126,6 +127,10 @@ type previous struct {
 	probers    map[string]*prober
 	prometheus *promConfig
 	overrides  string // AnnotationOverrides of the previous injection
+	// volumes are the volumes the previous injection listed, as the pod
+	// has them: an injected volume the pod had declared too (merged into
+	// it, e.g. istio-envoy with a sizeLimit) keeps the pod's fields.
+	volumes []corev1.Volume
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
@@ -153,6 +158,12 @@ func strip(pod *corev1.Pod) previous {
 	containerName := func(c corev1.Container) string { return c.Name }
 	pod.Spec.InitContainers = dropNamed(pod.Spec.InitContainers, injected, containerName)
 	pod.Spec.Containers = dropNamed(pod.Spec.Containers, injected, containerName)
+	injectedVols := nameSetOf(st.Volumes, func(s string) string { return s })
+	for _, v := range pod.Spec.Volumes {
+		if injectedVols.has(v.Name) {
+			prev.volumes = append(prev.volumes, v)
+		}
+	}
 	pod.Spec.Volumes = dropNamed(pod.Spec.Volumes, st.Volumes, func(v corev1.Volume) string { return v.Name })
 	pod.Spec.ImagePullSecrets = dropNamed(pod.Spec.ImagePullSecrets, st.ImagePullSecrets,
 		func(r corev1.LocalObjectReference) string { return r.Name })
@@ -197,7 +208,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		pod.Annotations = map[string]string{}
 	}
 	var init *corev1.Container
-	if p.template == TemplateSidecar && (p.mode != meshv1alpha1.ProxyConfig_NONE || p.cni) {
+	// No istio-init, nor with CNI istio-validation, in mode NONE (Istio's
+	// sidecar template: `if ne (annotation … interceptionMode …) "NONE"`).
+	if p.template == TemplateSidecar && p.mode != meshv1alpha1.ProxyConfig_NONE {
 		init = p.initContainer()
 	}
 	proxy, err := p.proxyContainer(pod)
@@ -250,9 +263,14 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 
 	// Post-processing on the app containers (before the proxy is added, so
 	// it is never rewritten itself).
+	// ISTIO_PROMETHEUS_ANNOTATIONS before ISTIO_KUBE_APP_PROBERS: Istio's
+	// webhook.go postProcessPod runs applyPrometheusMerge, then applyRewrite.
 	promEnv, err := p.mergePrometheus(pod, prev.prometheus)
 	if err != nil {
 		return err
+	}
+	if promEnv != nil {
+		proxy.Env = append(proxy.Env, *promEnv)
 	}
 	// (The probers map only when there is something to record.)
 	if p.rewriteProbes() && (len(prev.probers) > 0 || hasProbesOrHooks(pod)) {
@@ -271,10 +289,6 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		if len(probers) > 0 {
 			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
 		}
-	}
-	// ISTIO_PROMETHEUS_ANNOTATIONS goes last (added in Go after the probers).
-	if promEnv != nil {
-		proxy.Env = append(proxy.Env, *promEnv)
 	}
 
 	// Containers and init containers, in Istio's order (pkg/kube/inject/webhook.go postProcessPod).
@@ -302,7 +316,23 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	}
 	// Volumes and pull secrets: template items first (strategic merge), as in Istio's
 	// pkg/kube/inject/webhook.go.
-	if pod.Spec.Volumes, err = mergeVolumes(vols, pod.Spec.Volumes); err != nil {
+	// A volume of the previous injection that is injected again is merged
+	// as the pod's own (Istio's stripPod keeps volumes), so re-injection
+	// keeps what the pod had merged into it; one no longer injected, or of
+	// another kind now, is dropped with the rest of the old injection.
+	existing := pod.Spec.Volumes
+	if len(prev.volumes) > 0 {
+		index := make(map[string]int, len(vols))
+		for i, v := range vols {
+			index[v.Name] = i
+		}
+		for _, pv := range prev.volumes {
+			if i, ok := index[pv.Name]; ok && slices.Equal(volumeSourceKinds(pv.VolumeSource), volumeSourceKinds(vols[i].VolumeSource)) {
+				existing = append(existing, pv)
+			}
+		}
+	}
+	if pod.Spec.Volumes, err = mergeVolumes(vols, existing); err != nil {
 		return err
 	}
 	if len(v.Global.ImagePullSecrets) > 0 {

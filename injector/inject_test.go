@@ -216,15 +216,42 @@ func TestInitArgsDefaults(t *testing.T) {
 	}
 }
 
+// Interception mode NONE injects neither istio-init nor, with CNI,
+// istio-validation (Istio's sidecar template: the init container only
+// `if ne (annotation … interceptionMode …) "NONE"`); a native istio-proxy is
+// then the only injected init container.
 func TestInterceptionNoneHasNoInit(t *testing.T) {
-	pod := loadPod(t, "testdata/golden/plain.in.yaml")
-	pod.Annotations = map[string]string{AnnotationInterceptionMode: "NONE"}
-	res, err := Inject(pod, "app", config.Default(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Pod.Spec.InitContainers) != 0 {
-		t.Fatalf("init containers %v, want none", res.Pod.Spec.InitContainers)
+	for _, c := range []struct {
+		values string
+		want   string // init containers
+	}{
+		{`{}`, ""},
+		{`{"pilot":{"cni":{"enabled":true}}}`, ""},
+		{`{"global":{"nativeSidecars":true}}`, ProxyContainerName},
+		{`{"global":{"nativeSidecars":true},"pilot":{"cni":{"enabled":true}}}`, ProxyContainerName},
+	} {
+		cfg, err := config.Load(nil, []byte(c.values))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, annos := range []map[string]string{{AnnotationInterceptionMode: "NONE"}, {AnnotationProxyConfig: "interceptionMode: NONE"}} {
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			pod.Annotations = annos
+			res, err := Inject(pod, "app", cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(res.Pod.Spec.InitContainers); got != c.want {
+				t.Errorf("values %s, %v: init containers %q, want %q", c.values, annos, got, c.want)
+			}
+			var st Status
+			if err := json.Unmarshal([]byte(res.Pod.Annotations[AnnotationStatus]), &st); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(st.InitContainers, ","); got != c.want {
+				t.Errorf("values %s, %v: status initContainers %q, want %q", c.values, annos, got, c.want)
+			}
+		}
 	}
 }
 

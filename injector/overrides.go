@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,15 +46,28 @@ func isInjectedName(n string) bool {
 
 // takeOverrides removes user-declared istio-proxy/istio-init/istio-validation
 // containers from the (stripped) pod and returns them together with those a
-// previous injection recorded, in a stable order.
-func takeOverrides(pod *corev1.Pod, recorded string) ([]corev1.Container, error) {
+// previous injection recorded, in a stable order. specContainers are the
+// containers Istio's templates see as .Spec.Containers when they differ from
+// what remains in the pod (nil otherwise): RunTemplate renders the stripped
+// pod, a user-declared istio-proxy included, with reinsertOverrides
+// appending the recorded containers it lacks; ISTIO_META_POD_PORTS lists
+// their ports.
+func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers []corev1.Container, err error) {
 	var out []corev1.Container
+	var po proxyOverrides
 	if recorded != "" {
-		var po proxyOverrides
 		if err := json.Unmarshal([]byte(recorded), &po); err != nil {
-			return nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+			return nil, nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
 		}
 		out = append(po.Containers, po.InitContainers...)
+	}
+	if len(po.Containers) > 0 || slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return isInjectedName(c.Name) }) {
+		specContainers = slices.Clone(pod.Spec.Containers) // take reuses the pod's array
+		for _, c := range po.Containers {
+			if !containsName(specContainers, c.Name) {
+				specContainers = append(specContainers, c)
+			}
+		}
 	}
 	take := func(cs []corev1.Container) []corev1.Container {
 		kept := cs[:0]
@@ -74,11 +88,11 @@ func takeOverrides(pod *corev1.Pod, recorded string) ([]corev1.Container, error)
 	seen := map[string]bool{}
 	for _, c := range out {
 		if seen[c.Name] {
-			return nil, fmt.Errorf("container %q is declared twice (spec.containers / spec.initContainers / %s)", c.Name, AnnotationOverrides)
+			return nil, nil, fmt.Errorf("container %q is declared twice (spec.containers / spec.initContainers / %s)", c.Name, AnnotationOverrides)
 		}
 		seen[c.Name] = true
 	}
-	return out, nil
+	return out, specContainers, nil
 }
 
 // applyOverride merges the user's container over the injected one with

@@ -48,9 +48,12 @@ type params struct {
 	probePortsSet bool
 	resources     corev1.ResourceRequirements
 	overrides     []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
-	proxyEnv      map[string]string  // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
-	warnings      []string
-	userVols      []corev1.Volume // userVolume entries actually injected (volumes)
+	// specContainers are .Spec.Containers as Istio's templates see them
+	// (takeOverrides); nil: the pod's own.
+	specContainers []corev1.Container
+	proxyEnv       map[string]string // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
+	warnings       []string
+	userVols       []corev1.Volume // userVolume entries actually injected (volumes)
 }
 
 // network is the mesh network of the pod (Istio's pkg/kube/inject/inject.go
@@ -135,10 +138,10 @@ func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetwo
 		}
 		p.proxyJSON = js + "\n" // as ProxyConfigEnv
 	}
-	p.hold = cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
-	if h := p.proxyCfg.GetHoldApplicationUntilProxyStarts(); h != nil {
-		p.hold = h.GetValue()
-	}
+	// Either setting holds the app (Istio's template: `or .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue
+	// .Values.global.proxy.holdApplicationUntilProxyStarts`; webhook.go reorderPod ORs them too), so a
+	// ProxyConfig "false" does not undo the values' "true".
+	p.hold = p.proxyCfg.GetHoldApplicationUntilProxyStarts().GetValue() || cfg.Values.Global.Proxy.HoldApplicationUntilProxyStarts
 	return nil
 }
 

@@ -14,8 +14,9 @@ import (
 
 // CreatePatch returns JSON Patch (RFC 6902) operations turning orig into
 // injected. It compares only the parts injection can change (labels,
-// annotations, containers, init containers, volumes, pull secrets), list by
-// list, so it is linear in the pod's size; unchanged items produce no ops.
+// annotations, containers, init containers, volumes, pull secrets, and the
+// pod securityContext the gateway template sets), list by list, so it is
+// linear in the pod's size; unchanged items produce no ops.
 // Op values alias injected's fields: don't mutate injected afterwards.
 func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 	ops := make([]jsonpatch.JsonPatchOperation, 0, 16) // a first injection has about ten
@@ -37,7 +38,7 @@ func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 		})
 	ops = listOps(ops, "/spec/imagePullSecrets", orig.Spec.ImagePullSecrets, injected.Spec.ImagePullSecrets,
 		func(v *corev1.LocalObjectReference) string { return v.Name })
-	return ops
+	return fieldOp(ops, "/spec", "/securityContext", orig.Spec.SecurityContext, injected.Spec.SecurityContext)
 }
 
 var emptyMeta metav1.ObjectMeta

@@ -491,7 +491,15 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		}
 		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
 	}
-	podPorts, err := podPortsJSON(pod)
+	// Not for a native sidecar: its recorded override lives under
+	// initContainers, which Istio's reinsertOverrides does not put back into
+	// .Spec.Containers, so a re-injection would drop the ports again (the
+	// pod would change on every reinvocation).
+	specContainers := pod.Spec.Containers
+	if p.specContainers != nil && !p.native {
+		specContainers = p.specContainers
+	}
+	podPorts, err := podPortsJSON(specContainers)
 	if err != nil {
 		return nil, err
 	}
@@ -599,18 +607,18 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	return env, nil
 }
 
-func podPortsJSON(pod *corev1.Pod) (string, error) {
+// podPortsJSON is ISTIO_META_POD_PORTS: the ports of every container the
+// template sees, a user-declared istio-proxy included (Istio's template
+// ranges over all of .Spec.Containers, unlike ISTIO_META_APP_CONTAINERS).
+func podPortsJSON(containers []corev1.Container) (string, error) {
 	// Spelled as Istio's template writes it (injection-template.yaml
 	// ISTIO_META_POD_PORTS): "[", then each port on its own line indented by
 	// four spaces, every one after the first with a leading comma, then "]".
 	var b strings.Builder
 	b.WriteString("[")
 	first := true
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == ProxyContainerName {
-			continue
-		}
-		for _, port := range pod.Spec.Containers[i].Ports {
+	for i := range containers {
+		for _, port := range containers[i].Ports {
 			js, err := json.Marshal(port)
 			if err != nil {
 				return "", fmt.Errorf("spec.containers[%d].ports: %w", i, err)

@@ -51,6 +51,18 @@ func TestPodVolumeNamedAsInjected(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d volumes named istio-envoy, want 1", n)
 	}
+	// Re-injection (a reinvocation) keeps the pod's sizeLimit, as Istio's
+	// stripPod, which leaves volumes in place, does: no patch.
+	pod := withVolume(sized)
+	injected := applyPatch(t, pod, res)
+	again, err := Inject(injected, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Patch) != 0 {
+		ops, _ := json.Marshal(again.Patch)
+		t.Errorf("re-injection of a pod with its own istio-envoy: patch %s, want none", ops)
+	}
 }
 
 // TestNamedListsLong: the removal of previously injected names (a status

@@ -1,0 +1,193 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/config"
+)
+
+// typedVsTemplatePods carry the per-pod inputs the typed injector resolves
+// itself (annotations, labels, probes, ports, volumes), which the
+// configuration-wide agreement check (typedAgreesWithTemplates) never sees.
+// Pods declaring istio-proxy/istio-init are left out: their differences are
+// listed in docs/compatibility.md.
+const typedVsTemplatePods = `
+- metadata: {name: probes, labels: {app: a, version: v1}}
+  spec:
+    containers:
+    - name: app
+      image: x
+      ports: [{name: http, containerPort: 8080}, {containerPort: 9090, protocol: UDP}]
+      readinessProbe: {httpGet: {path: /r, port: http, scheme: HTTPS, httpHeaders: [{name: h, value: v}]}, timeoutSeconds: 4}
+      livenessProbe: {tcpSocket: {port: 9090}}
+      startupProbe: {grpc: {port: 7070, service: s}}
+      lifecycle: {preStop: {httpGet: {path: /stop, port: 8080}}, postStart: {tcpSocket: {port: http}}}
+    - name: second
+      image: y
+      livenessProbe: {httpGet: {path: /l, port: nope}}
+- metadata: {name: native-app, labels: {app.kubernetes.io/name: nm, app.kubernetes.io/version: "2"}}
+  spec:
+    initContainers:
+    - {name: sc, image: z, restartPolicy: Always, readinessProbe: {httpGet: {path: /x, port: 81}}}
+    - {name: migrate, image: z}
+    containers:
+    - {name: app, image: x}
+- metadata: {name: labels, labels: {"topology.istio.io/network": n1, "security.istio.io/tlsMode": "", "service.istio.io/canonical-name": ""}}
+  spec:
+    containers:
+    - {name: app, image: x}
+- metadata: {name: grpc, annotations: {"inject.istio.io/templates": grpc-simple, "prometheus.io/port": "9000"}}
+  spec:
+    containers:
+    - {name: app, image: x, ports: [{containerPort: 50051}], readinessProbe: {grpc: {port: 50051}}}
+`
+
+// TestTypedMatchesTemplateOnAnnotatedPods injects pods carrying the
+// injection annotations with the typed injector and with the generic
+// renderer of Istio's stock templates (forced), under several values, and
+// requires the same pod.
+func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
+	var base []*corev1.Pod
+	if err := yaml.UnmarshalStrict([]byte(typedVsTemplatePods), &base); err != nil {
+		t.Fatal(err)
+	}
+	pods := base
+	for _, annos := range []map[string]string{
+		{AnnotationStatusPort: "15030"},
+		{AnnotationProxyConfig: "statusPort: 15030"},
+		{AnnotationInterceptionMode: "NONE"},
+		{AnnotationProxyConfig: "interceptionMode: NONE"},
+		{AnnotationIncludeInboundPorts: "8080"},
+		{AnnotationIncludeInboundPorts: ""},
+		{AnnotationExcludeInboundPorts: "9090"},
+		{AnnotationIncludeOutboundIPs: "", AnnotationExcludeOutboundPorts: "", AnnotationIncludeOutboundPorts: ""},
+		{AnnotationRewriteProbes: "false"},
+		{AnnotationProxyCPU: "200m", AnnotationProxyMemoryLimit: "1Gi"},
+		{AnnotationLogLevel: "debug", AnnotationComponentLog: "misc:error", AnnotationAgentLogLevel: "all:debug"},
+		{AnnotationBootstrapOverride: "cm"},
+		{AnnotationUserVolume: `{"v":{"emptyDir":{}}}`, AnnotationUserVolumeMount: `{"v":{"mountPath":"/x"}}`},
+		{AnnotationNativeSidecar: "true"},
+		{AnnotationNativeSidecar: "yes"},
+		{AnnotationReadinessDelay: "5", AnnotationReadinessPeriod: "7", AnnotationReadinessFailure: "9"},
+		{AnnotationPromPort: "9000", AnnotationPromPath: "/m"},
+		{"prometheus.io.scrape": "true", "prometheus-io/port": "9102"},
+		{AnnotationPromScrape: "false"},
+		{AnnotationMergeMetrics: "false", AnnotationPromPort: "9000"},
+		{AnnotationProxyConfig: "holdApplicationUntilProxyStarts: true"},
+		{AnnotationProxyConfig: "holdApplicationUntilProxyStarts: false"},
+		{AnnotationProxyConfig: "concurrency: 3\nproxyMetadata: {FOO: bar}"},
+		{AnnotationProxyImageType: "distroless"},
+		{AnnotationKubevirtInterfaces: "eth1", AnnotationExcludeInterfaces: "eth2", AnnotationRerouteVirtual: "eth3"},
+		{AnnotationCapNetBind: "false"},
+	} {
+		for _, p := range base {
+			pod := p.DeepCopy()
+			for k, v := range annos {
+				if pod.Annotations == nil {
+					pod.Annotations = map[string]string{}
+				}
+				pod.Annotations[k] = v
+			}
+			pods = append(pods, pod)
+		}
+	}
+	for _, native := range []bool{false, true} {
+		for _, values := range []string{
+			`{}`,
+			`{"pilot":{"cni":{"enabled":true}}}`,
+			`{"global":{"proxy":{"holdApplicationUntilProxyStarts":true}}}`,
+			`{"global":{"imagePullSecrets":["s1"],"network":"net0","multiCluster":{"clusterName":"c1"}}}`,
+			`{"global":{"proxy":{"includeInboundPorts":"8080","excludeOutboundPorts":"9","includeOutboundPorts":"10"}},"pilot":{"cni":{"enabled":true}}}`,
+		} {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(values), &v); err != nil {
+				t.Fatal(err)
+			}
+			if v["global"] == nil {
+				v["global"] = map[string]any{}
+			}
+			v["global"].(map[string]any)["nativeSidecars"] = native
+			vb, _ := json.Marshal(v)
+			typed, err := config.Inputs{Values: vb}.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			generic := *typed
+			tmpl := *typed.Templates
+			tmpl.AlwaysGeneric = true
+			generic.Templates = &tmpl
+			for _, pod := range pods {
+				name := fmt.Sprintf("%s %v (values %s)", pod.Name, pod.Annotations, vb)
+				a, errA := Inject(pod.DeepCopy(), "app", typed, Options{})
+				b, errB := Inject(pod.DeepCopy(), "app", &generic, Options{})
+				if (errA == nil) != (errB == nil) {
+					t.Errorf("%s: typed error %v, template error %v", name, errA, errB)
+					continue
+				}
+				if errA != nil {
+					continue
+				}
+				if d := jsonDiff("", podJSON(a.Pod), podJSON(b.Pod)); len(d) > 0 {
+					t.Errorf("%s: typed (got) and template (want) differ:\n%s", name, strings.Join(d, "\n"))
+				}
+			}
+		}
+	}
+}
+
+// jsonDiff lists the paths where two decoded JSON values differ (at most a
+// few, keys in order).
+func jsonDiff(path string, a, b any) []string {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := map[string]bool{}
+		for k := range x {
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		var out []string
+		for _, k := range sorted {
+			if out = append(out, jsonDiff(path+"."+k, x[k], y[k])...); len(out) > 5 {
+				return out
+			}
+		}
+		return out
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			break
+		}
+		var out []string
+		for i := range x {
+			if out = append(out, jsonDiff(fmt.Sprintf("%s[%d]", path, i), x[i], y[i])...); len(out) > 5 {
+				return out
+			}
+		}
+		return out
+	}
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return []string{fmt.Sprintf("  %s: %.300s, want %.300s", path, ja, jb)}
+}
