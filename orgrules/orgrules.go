@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
+	"github.com/meshguard/meshguard/internal/regocaps"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -125,24 +126,9 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	return r, nil
 }
 
-// networkBuiltins reach outside a rule's input (json.match_schema and
-// json.verify_schema fetch a schema's remote $ref). Rules run inside every
-// admission request and every audit run: a call there would make admission
-// wait on (and leak object contents to) another host, and the webhook and
-// the audit could judge one object differently. Gatekeeper disables
-// http.send by default (--disable-opa-builtin, since v3.8.0) for the same
-// reason. A module calling one is a compile error naming it.
-var networkBuiltins = []string{"http.send", "net.lookup_ip_addr", "json.match_schema", "json.verify_schema"}
-
-// capabilities are OPA's builtins less networkBuiltins, for the rules and
-// their Rego tests alike.
-var capabilities = func() *ast.Capabilities {
-	c := *ast.CapabilitiesForThisVersion()
-	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
-		return slices.Contains(networkBuiltins, b.Name)
-	})
-	return &c
-}()
+// capabilities are OPA's builtins less those reaching another host
+// (regocaps.Network), for the rules and their Rego tests alike.
+var capabilities = regocaps.WithoutNetwork()
 
 // checkRulesDefined refuses modules that define no deny or warn rule in
 // Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name

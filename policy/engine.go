@@ -31,6 +31,7 @@ import (
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meshguard/meshguard/internal/regocaps"
 	"github.com/meshguard/meshguard/reload"
 )
 
@@ -341,6 +342,9 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
 	if len(userModules) == 0 {
 		compiler = compiler.WithCapabilities(generatedCapabilities)
+	} else {
+		// A user module runs on every request: no call may leave the process.
+		compiler = compiler.WithCapabilities(regocaps.WithoutNetwork())
 	}
 	compiler.Compile(modules)
 	mod, modules = nil, nil
@@ -400,7 +404,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 // typeChecker Env, ≈ 85 kB each): with one compiler per shard, limiting it
 // to these keeps a sharded snapshot's heap near one module's. A builtin
 // missing here is a compile error (fail closed), never a changed meaning;
-// user modules get OPA's full set.
+// user modules get OPA's full set less the builtins that reach another host.
 var generatedBuiltins = []string{
 	"eq", "assign", "equal", "neq", "gt", "count", "internal.member_2",
 	"startswith", "endswith", "strings.any_prefix_match", "strings.any_suffix_match",

@@ -412,6 +412,10 @@ response_headers["x-user"] := "seen"
 	for name, src := range map[string]string{
 		"wrong package": "package other\nx := 1",
 		"syntax":        "package meshguard.user\ndeny contains",
+		// Evaluated on every request: nothing may reach another host.
+		"http.send":          "package meshguard.user\ndeny contains \"x\" if http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"}).status_code != 200",
+		"net.lookup_ip_addr": "package meshguard.user\ndeny contains \"x\" if count(net.lookup_ip_addr(\"localhost\")) > 0",
+		"json.match_schema":  "package meshguard.user\ndeny contains \"x\" if not json.match_schema({}, {\"$ref\": \"http://127.0.0.1:1/s.json\"})[0]",
 	} {
 		_, err := Compile(context.Background(), Mesh{}, &Set{UserModules: map[string]string{"bad.rego": src}}, 1)
 		if err == nil || !strings.Contains(err.Error(), "bad.rego") {
