@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -163,6 +164,12 @@ func checkRulesDefined(mods []Module) error {
 // otherwise make a denial or a PolicyReport larger than the API server takes.
 const MaxMessages = 100
 
+// MaxMessageBytes bounds one message: MaxMessages messages of a rule that
+// prints whole objects (sprintf("%v", [input.object])) would otherwise make a
+// denial of megabytes. A longer message is cut at a character boundary and
+// says how much was left out.
+const MaxMessageBytes = 2048
+
 // EvalTimeout bounds the rules' evaluation of one object on every path:
 // validate and analyze have no request deadline, and a rule that does not
 // end would stall an audit run. Past it, Evaluate fails (fail closed). A
@@ -242,7 +249,7 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 				if !ok {
 					return nil, fmt.Errorf("organisation rule %s: message %v is not a string", rule, m)
 				}
-				out = append(out, s)
+				out = append(out, truncateMessage(s))
 			}
 		}
 	}
@@ -252,6 +259,17 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 		out = append(out[:MaxMessages-1], fmt.Sprintf("… and %d more %s messages of the organisation rules", len(out)-MaxMessages+1, rule))
 	}
 	return out, nil
+}
+
+func truncateMessage(s string) string {
+	if len(s) <= MaxMessageBytes {
+		return s
+	}
+	cut := MaxMessageBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
 }
 
 // TestResult is one Rego unit test's outcome.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/tester"
 	networking "istio.io/api/networking/v1alpha3"
@@ -213,6 +214,28 @@ func TestMessagesBounded(t *testing.T) {
 	}
 	if len(v.Deny) != MaxMessages || !strings.Contains(v.Deny[MaxMessages-1], "and 2901 more deny messages") {
 		t.Errorf("%d messages, last %q; want %d ending with the count of the rest", len(v.Deny), v.Deny[len(v.Deny)-1], MaxMessages)
+	}
+}
+
+// TestMessageLengthBounded: a message longer than MaxMessageBytes is cut at
+// a character boundary and says how many bytes were left out.
+func TestMessageLengthBounded(t *testing.T) {
+	r, err := Compile(t.Context(), []Module{{Name: "long.rego",
+		Source: "package meshguard.validation\ndeny contains concat(\"\", array.concat([\"a\"], [\"é\" | some _ in numbers.range(1, 5000)]))\nwarn contains \"short\"\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Deny) != 1 || len(v.Warn) != 1 || v.Warn[0] != "short" {
+		t.Fatalf("verdict %+v", v)
+	}
+	m := v.Deny[0]
+	// "a" + 5,000 two-byte runes = 10,001 bytes; cut at 2,047 (a rune boundary).
+	if want := "… (7954 more bytes)"; !strings.HasSuffix(m, want) || !utf8.ValidString(m) || len(m) > MaxMessageBytes+len(want) {
+		t.Errorf("message of %d bytes ending %q, want at most %d bytes of valid UTF-8 ending %q", len(m), m[max(0, len(m)-30):], MaxMessageBytes+len(want), want)
 	}
 }
 
