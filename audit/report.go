@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/webhookconfig"
 )
 
 // PolicyReport is the wgpolicyk8s.io/v1alpha2 kind the audit writes, one per
@@ -24,7 +25,8 @@ var PolicyReport = schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1
 var PolicyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "policyreports"}
 
 const (
-	// ReportName is the name of meshguard's PolicyReport in each namespace.
+	// ReportName is the name of meshguard's PolicyReport in each namespace
+	// (the default revision's; ReportNameFor).
 	ReportName = "meshguard-audit"
 	// ManagedByLabel marks the reports meshguard owns (and may delete).
 	ManagedByLabel = "app.kubernetes.io/managed-by"
@@ -32,6 +34,16 @@ const (
 	// Source is each result's source field.
 	Source = "meshguard"
 )
+
+// ReportNameFor is the PolicyReport name of a revision's audit:
+// "meshguard-audit-<rev>" for a non-default one, so that two installs (a
+// canary beside the default) never overwrite or delete each other's reports.
+func ReportNameFor(revision string) string {
+	if webhookconfig.IsDefaultRevision(revision) {
+		return ReportName
+	}
+	return ReportName + "-" + revision
+}
 
 // MaxReportBytes bounds the results one PolicyReport lists (their
 // approximate JSON size): etcd takes objects up to 1.5 MiB, and a report it

@@ -24,6 +24,7 @@ import (
 
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/webhookconfig"
 )
 
 // Bounds of one run.
@@ -58,7 +59,13 @@ type Auditor struct {
 	Burst int
 	// Domain is the cluster DNS suffix.
 	Domain string
-	Log    logr.Logger
+	// Revision is the istio.io/rev this instance serves ("" or "default":
+	// the default one). A non-default revision's webhook validates only
+	// objects labelled istio.io/rev=<revision>, so its audit reports only
+	// those (every object is still read, as the others may be referred to),
+	// in PolicyReports of its own name (ReportNameFor).
+	Revision string
+	Log      logr.Logger
 
 	mu       sync.Mutex
 	limiter  flowcontrol.RateLimiter
@@ -125,6 +132,7 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	vs = a.inScope(vs, snap)
 	a.publishMetrics(vs, len(snap.Objects))
 	a.emitEvents(vs)
 	reportErr := a.writeReports(ctx, vs, start)
@@ -133,6 +141,27 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	a.Log.V(1).Info("audit run", "objects", len(snap.Objects), "violations", len(vs), "duration", time.Since(start))
 	return reportErr
 }
+
+// inScope keeps the violations of the objects this revision's webhook
+// validates: every object for the default revision, those labelled
+// istio.io/rev=<revision> for another.
+func (a *Auditor) inScope(vs []Violation, snap Snapshot) []Violation {
+	if webhookconfig.IsDefaultRevision(a.Revision) {
+		return vs
+	}
+	mine := map[ObjectRef]bool{}
+	for _, o := range snap.Objects {
+		md, _ := o.Raw["metadata"].(map[string]any)
+		lbls, _ := md["labels"].(map[string]any)
+		if rev, _ := lbls[revisionLabel].(string); rev == a.Revision {
+			mine[o.Ref] = true
+		}
+	}
+	return slices.DeleteFunc(vs, func(v Violation) bool { return !mine[v.Object] })
+}
+
+// revisionLabel selects the revision that validates an object.
+const revisionLabel = "istio.io/rev"
 
 // list pages through one resource (all namespaces), rate-limited.
 func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, selector string, each func(*unstructured.Unstructured) error) error {
@@ -305,6 +334,7 @@ func eventNote(s string) string {
 // namespace so that it lists exactly the current violations there.
 func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Time) error {
 	existing := map[string]*unstructured.Unstructured{}
+	name := ReportNameFor(a.Revision)
 	ri := a.Client.Resource(PolicyReports)
 	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: ManagedByLabel + "=" + managedBy}
 	for {
@@ -323,7 +353,7 @@ func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Tim
 			return fmt.Errorf("listing PolicyReports: %w", err)
 		}
 		for i := range page.Items {
-			if page.Items[i].GetName() == ReportName {
+			if page.Items[i].GetName() == name {
 				existing[page.Items[i].GetNamespace()] = &page.Items[i]
 			}
 		}
@@ -334,6 +364,7 @@ func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Tim
 	a.noReport = false
 	var errs []error
 	for ns, want := range Reports(vs, now) {
+		want.SetName(name)
 		have, ok := existing[ns]
 		delete(existing, ns)
 		if err := a.limiter.Wait(ctx); err != nil {
@@ -353,7 +384,7 @@ func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Tim
 		if err := a.limiter.Wait(ctx); err != nil {
 			return err
 		}
-		err := ri.Namespace(ns).Delete(ctx, ReportName, metav1.DeleteOptions{})
+		err := ri.Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		if !apierrors.IsNotFound(err) {
 			errs = append(errs, wrap("deleting PolicyReport "+ns, err))
 		}

@@ -44,7 +44,7 @@ func setupGovernance(mgr manager.Manager, o *serveOptions, sink *eventSink, log 
 	a := &audit.Auditor{
 		Client: client, Mapper: mgr.GetRESTMapper(), Recorder: mgr.GetEventRecorder("meshguard-audit"),
 		Rules: rules.Current, Interval: o.governance.auditInterval, QPS: o.governance.auditQPS,
-		Domain: o.validation.ClusterDomain, Log: log.WithName("audit"),
+		Domain: o.validation.ClusterDomain, Revision: o.certOpts.Revision, Log: log.WithName("audit"),
 	}
 	if rules != nil { // configured: no audit without them (their findings would be dropped)
 		a.RulesReady = func() error { return rules.Ready(nil) }
