@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/go-logr/logr"
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -25,10 +27,7 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 	key := func(o client.Object) crossref.Key {
 		return crossref.Key{Namespace: o.GetNamespace(), Name: o.GetName()}
 	}
-	watches := []struct {
-		obj client.Object
-		set func(o client.Object, present bool)
-	}{
+	watches := []indexWatch{
 		{&corev1.Service{}, func(o client.Object, present bool) {
 			if svc, ok := o.(*corev1.Service); ok {
 				ix.SetKubeService(indexedService(svc), present)
@@ -66,20 +65,31 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 			}
 		}},
 	}
+	getInformer := func(ctx context.Context, obj client.Object) (handlerAdder, error) {
+		return mgr.GetCache().GetInformer(ctx, obj)
+	}
+	var missing []indexWatch
 	for _, w := range watches {
-		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
+		ok, err := w.attach(context.Background(), getInformer)
 		if err != nil {
-			// Typically the Istio CRDs are not installed; validation still works without this kind.
-			log.Error(err, "cross-reference checks will not see this kind", "kind", fmt.Sprintf("%T", w.obj))
-			continue
+			return nil, err
 		}
-		set := w.set
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { applyObj(obj, true, set) },
-			UpdateFunc: func(_, obj any) { applyObj(obj, true, set) },
-			DeleteFunc: func(obj any) { applyObj(obj, false, set) },
-		}); err != nil {
-			return nil, fmt.Errorf("watching %T: %w", w.obj, err)
+		if !ok {
+			// Typically an Istio CRD not installed yet: nothing of the kind is
+			// stored, so the index is right without it until it is installed.
+			log.Info("kind not served yet; cross-reference checks watch it once it is", "kind", fmt.Sprintf("%T", w.obj))
+			missing = append(missing, w)
+		}
+	}
+	if len(missing) > 0 {
+		// Istio's CRDs installed after meshguard (a GitOps tool applying
+		// both at once) would otherwise stay unwatched until a restart, and
+		// every reference to their objects would be reported missing.
+		if err := mgr.Add(indexReadiness(func(ctx context.Context) error {
+			retryWatches(ctx, missing, getInformer, indexWatchRetry, log)
+			return nil
+		})); err != nil {
+			return nil, fmt.Errorf("adding cross-reference watch retry: %w", err)
 		}
 	}
 	// Findings start once the cache has synced (before that the index is partial).
@@ -94,6 +104,64 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		return nil, fmt.Errorf("adding cross-reference readiness runnable: %w", err)
 	}
 	return ix, nil
+}
+
+// indexWatch is one kind the index follows: set records or forgets an object.
+type indexWatch struct {
+	obj client.Object
+	set func(o client.Object, present bool)
+}
+
+// handlerAdder is the part of a controller-runtime informer the index uses.
+type handlerAdder interface {
+	AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error)
+}
+
+// attach has the informer of w's kind feed the index. It reports false when
+// the kind cannot be watched (yet), and an error only when the handler
+// cannot be added to an informer that exists.
+func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context, client.Object) (handlerAdder, error)) (bool, error) {
+	inf, err := getInformer(ctx, w.obj)
+	if err != nil {
+		return false, nil
+	}
+	set := w.set
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { applyObj(obj, true, set) },
+		UpdateFunc: func(_, obj any) { applyObj(obj, true, set) },
+		DeleteFunc: func(obj any) { applyObj(obj, false, set) },
+	}); err != nil {
+		return false, fmt.Errorf("watching %T: %w", w.obj, err)
+	}
+	return true, nil
+}
+
+// indexWatchRetry is how often a kind not served at start is tried again.
+const indexWatchRetry = 10 * time.Second
+
+// retryWatches attaches the missing watches, trying every period until all
+// are attached or ctx ends.
+func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, log logr.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for len(missing) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		missing = slices.DeleteFunc(missing, func(w indexWatch) bool {
+			ok, err := w.attach(ctx, getInformer)
+			if err != nil {
+				log.Error(err, "cross-reference checks cannot watch this kind", "kind", fmt.Sprintf("%T", w.obj))
+				return true
+			}
+			if ok {
+				log.Info("cross-reference checks now watch this kind", "kind", fmt.Sprintf("%T", w.obj))
+			}
+			return ok
+		})
+	}
 }
 
 func applyObj(obj any, present bool, set func(client.Object, bool)) {
