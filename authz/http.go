@@ -258,7 +258,7 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 		Handler:           http.MaxBytesHandler(s.httpHandler(), 0),
 		TLSConfig:         tlsConfig,
 		MaxHeaderBytes:    s.opts.MaxRecvMsgSize,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: handshakeTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       s.opts.KeepaliveTime,

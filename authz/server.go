@@ -299,6 +299,12 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 // connection when its streams reach it.
 const maxConcurrentStreams = 250
 
+// handshakeTimeout bounds a new connection's TLS and HTTP/2 handshake (gRPC)
+// or its first request's headers (HTTP): a client that connects and sends
+// nothing holds a goroutine and a socket only this long (grpc-go's default
+// is 120 s). A variable for the tests only.
+var handshakeTimeout = 10 * time.Second
+
 // GRPCServerOptions are the gRPC server options of the ext_authz server:
 // message, metadata and stream limits, keepalive, stream workers and optional TLS (tlsConfig
 // nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
@@ -311,6 +317,7 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 		// default is 16 MiB whatever the message limit), streams as there.
 		grpc.MaxHeaderListSize(uint32(min(o.MaxRecvMsgSize, math.MaxUint32))),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call (calls beyond

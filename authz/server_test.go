@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -349,6 +351,44 @@ func TestRunnablesIgnoreLeaderElection(t *testing.T) {
 	le, ok := r.(interface{ NeedLeaderElection() bool })
 	if !ok || le.NeedLeaderElection() {
 		t.Fatal("ext_authz runnables must run on every replica")
+	}
+}
+
+// TestSilentConnectionClosed: a client that connects and sends nothing is
+// disconnected after handshakeTimeout, on the gRPC port as on the HTTP one.
+func TestSilentConnectionClosed(t *testing.T) {
+	defer func(d time.Duration) { handshakeTimeout = d }(handshakeTimeout)
+	handshakeTimeout = 200 * time.Millisecond
+	s := NewServer(policy.NewEngine(policy.Mesh{}), Options{DecisionLog: "off"}, logr.Discard())
+	g := s.GRPCServer(nil)
+	glis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(glis) }()
+	t.Cleanup(g.Stop)
+	hs := s.HTTPServer(nil)
+	hlis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = hs.Serve(hlis) }()
+	t.Cleanup(func() { hs.Close() })
+	for name, addr := range map[string]string{"gRPC": glis.Addr().String(), "HTTP": hlis.Addr().String()} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		// gRPC writes its SETTINGS first; read until the server closes.
+		_, err = io.Copy(io.Discard, c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: a silent connection was still open after 10 s (handshake timeout %v)", name, handshakeTimeout)
+		}
 	}
 }
 
