@@ -136,12 +136,44 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 // runServe builds the manager, wires the certificate source into every
 // listener and starts the enabled servers until ctx ends. started, when not
 // nil, is called once the manager has been built and all servers are set up.
-// check refuses flag combinations that would quietly serve less than asked.
+// check refuses, naming the flag, values serve cannot honour and flag
+// combinations that would quietly serve less than asked, before anything
+// connects or listens. (`dev` picks a free port for --webhook-port=0.)
 func (o *serveOptions) check() error {
 	// Client certificates are verified only by ext_authz over TLS: without
 	// it the flag would leave ext_authz on plaintext, open to any client.
 	if o.certOpts.ClientCAVerify && !(o.authz && o.authzTLS) {
 		return fmt.Errorf("--tls-verify-client applies to ext_authz over TLS: it needs --authz-tls (and --authz)")
+	}
+	if o.authzTLS && !o.authz {
+		return fmt.Errorf("--authz-tls applies to ext_authz: it needs --authz")
+	}
+	// controller-runtime's webhook server replaces port 0 with 9443.
+	if o.webhookPort < 1 || o.webhookPort > 65535 {
+		return fmt.Errorf("--webhook-port %d: want 1-65535", o.webhookPort)
+	}
+	// A negative GracefulShutdownTimeout makes controller-runtime wait for
+	// the servers without bound.
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--shutdown-timeout", o.shutdownTimeout}, {"--shutdown-delay", o.shutdownDelay}, {"--audit-interval", o.governance.auditInterval}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s %s: must not be negative", d.flag, d.v)
+		}
+	}
+	if o.governance.auditQPS <= 0 {
+		return fmt.Errorf("--audit-qps %g: must be positive", o.governance.auditQPS)
+	}
+	if o.webhooks {
+		if err := o.injection.Validate(); err != nil {
+			return err
+		}
+	}
+	if o.authz {
+		if err := o.authzOpts.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
