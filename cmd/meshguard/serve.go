@@ -202,8 +202,13 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "meshguard-leader",
 		LeaderElectionNamespace: o.namespace,
-		GracefulShutdownTimeout: &timeout,
-		WebhookServer:           webhookServer,
+		// Give the Lease up on a graceful stop, after the leader-only work
+		// has stopped (controller-runtime's order), so the next leader need
+		// not wait out the lease; safe because the process exits once the
+		// manager returns (istiod's elections do the same).
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &timeout,
+		WebhookServer:                 webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)

@@ -36,6 +36,7 @@ import (
 	securityapi "istio.io/api/security/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	admissionv1 "k8s.io/api/admission/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -505,5 +506,48 @@ func TestExtAuthzVerifiesClientCertificates(t *testing.T) {
 	}
 	if err := health(m.clientCert); err != nil {
 		t.Errorf("ext_authz refused a client with a certificate from the bundle: %v", err)
+	}
+}
+
+// TestSIGTERMReleasesLeaderLease: a leader stopped by SIGTERM (a rolling
+// update) gives its Lease up once its leader-only work has stopped, so
+// another replica takes over within a retry period instead of waiting out
+// the lease (15 s), as istiod's elections do (pilot/pkg/leaderelection
+// ReleaseOnCancel: true).
+func TestSIGTERMReleasesLeaderLease(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	cluster.CreateNamespace(t, c, "meshguard-system", nil)
+	m := startMeshguard(t, c, "--leader-elect", "--shutdown-delay", "0s")
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: "meshguard-system", Name: "meshguard-leader"}
+	var lease coordinationv1.Lease
+	if err := cluster.Eventually(30*time.Second, func() error {
+		if err := c.Client.Get(ctx, key, &lease); err != nil {
+			return err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return errors.New("no holder yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
+	}
+	if err := c.Client.Get(ctx, key, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+		t.Errorf("Lease still held by %q after the leader's SIGTERM: the next leader waits out the lease", *h)
 	}
 }
