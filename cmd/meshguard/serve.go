@@ -199,22 +199,22 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		Cache:                   managerCacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.healthAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "meshguard-leader",
-		LeaderElectionNamespace: o.namespace,
-		// Give the Lease up on a graceful stop, after the leader-only work
-		// has stopped (controller-runtime's order), so the next leader need
-		// not wait out the lease; safe because the process exits once the
-		// manager returns (istiod's elections do the same).
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &timeout,
-		WebhookServer:                 webhookServer,
+		GracefulShutdownTimeout: &timeout,
+		WebhookServer:           webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	// --leader-elect: the leader-only work is elected by leaderManager, not
+	// by the manager, whose lost Lease would end the process. It gives the
+	// Lease up on a graceful stop once that work has stopped, so the next
+	// leader need not wait out the lease.
+	lm, err := newLeaderManager(mgr, o.leaderElect, o.namespace, log.WithName("leader"))
+	if err != nil {
+		return err
+	}
 	o.certOpts.Namespace = o.namespace
-	if source, err = certs.Setup(ctx, mgr, o.certOpts, log.WithName("certs")); err != nil {
+	if source, err = certs.Setup(ctx, lm, o.certOpts, log.WithName("certs")); err != nil {
 		return fmt.Errorf("set up serving certificates: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -230,15 +230,15 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
-	if err := setupGovernance(mgr, o, sink, log); err != nil {
+	if err := setupGovernance(lm, o, sink, log); err != nil {
 		return err
 	}
 	if o.webhooks {
 		o.injection.OnConfigRejected = func(err error) { sink.rejected("InjectorConfigRejected", err) }
-		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
+		if err := webhook.SetupInjection(lm, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}
-		if err := webhook.SetupValidation(mgr, o.validation, log.WithName("validate")); err != nil {
+		if err := webhook.SetupValidation(lm, o.validation, log.WithName("validate")); err != nil {
 			return fmt.Errorf("set up validation webhook: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook-server", func(r *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(r) }); err != nil {
@@ -251,7 +251,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		if o.authzTLS {
 			tlsConfig = source.TLSConfig(o.certOpts.ClientCAVerify) // --tls-verify-client: mTLS from the proxies
 		}
-		if err := authz.Setup(mgr, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
+		if err := authz.Setup(lm, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
 			return fmt.Errorf("set up ext_authz: %w", err)
 		}
 	}

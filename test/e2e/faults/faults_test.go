@@ -551,3 +551,75 @@ func TestSIGTERMReleasesLeaderLease(t *testing.T) {
 		t.Errorf("Lease still held by %q after the leader's SIGTERM: the next leader waits out the lease", *h)
 	}
 }
+
+// TestAPIServerOutageKeepsLeaderServing: a leader that cannot renew its
+// Lease while the API server is away (longer than the renew deadline, 10 s)
+// stops its leader-only work and campaigns again, as istiod does
+// (pilot/pkg/leaderelection Run: "Leader election cycle lost. Trying
+// again"); it keeps serving admission and ext_authz throughout, as every
+// other replica does (docs/operations.md "Losing the leader pauses those
+// writes, never serving"). controller-runtime's manager instead exits the
+// process without a graceful shutdown when its lease is lost.
+func TestAPIServerOutageKeepsLeaderServing(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	cluster.CreateNamespace(t, c, "meshguard-system", nil)
+	m := startMeshguard(t, c, "--leader-elect")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	key := client.ObjectKey{Namespace: "meshguard-system", Name: "meshguard-leader"}
+	holder := func() (string, error) {
+		var lease coordinationv1.Lease
+		if err := c.Client.Get(ctx, key, &lease); err != nil {
+			return "", err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return "", errors.New("no holder")
+		}
+		return *lease.Spec.HolderIdentity, nil
+	}
+	if err := cluster.Eventually(30*time.Second, func() error { _, err := holder(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	if err := c.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second) // past the 10 s renew deadline and the 15 s lease
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-m.exited:
+			t.Fatalf("meshguard exited during the API server outage: %v", err)
+		case <-time.After(time.Second):
+		}
+		if err := m.inject(); err != nil {
+			t.Fatalf("injection during the outage: %v", err)
+		}
+		if _, err := m.check(ctx, conn); err != nil {
+			t.Fatalf("ext_authz during the outage: %v", err)
+		}
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The only replica campaigns again and wins.
+	if err := cluster.Eventually(40*time.Second, func() error {
+		select {
+		case err := <-m.exited:
+			return fmt.Errorf("meshguard exited: %v", err)
+		default:
+		}
+		_, err := holder()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.validateBadVirtualService(); err != nil {
+		t.Errorf("validation after the outage: %v", err)
+	}
+}
