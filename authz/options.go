@@ -45,6 +45,11 @@ type Options struct {
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.
 	OnReloadError func(error)
+
+	// Draining, when set, is closed when the process starts draining (serve's
+	// --shutdown-delay): gRPC health turns NOT_SERVING, as /readyz fails,
+	// while Checks are still answered. Not a flag.
+	Draining <-chan struct{}
 }
 
 // DefaultOptions returns the defaults AddFlags registers.

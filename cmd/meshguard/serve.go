@@ -97,7 +97,7 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.drain = &drain{delay: o.shutdownDelay}
+			o.drain = newDrain(o.shutdownDelay)
 			return runServe(o.drain.signalContext(), cfg, o, nil, log)
 		},
 	}
@@ -247,6 +247,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	if o.authz {
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
+		if o.drain != nil {
+			o.authzOpts.Draining = o.drain.begun
+		}
 		var tlsConfig *tls.Config
 		if o.authzTLS {
 			tlsConfig = source.TLSConfig(o.certOpts.ClientCAVerify) // --tls-verify-client: mTLS from the proxies

@@ -623,3 +623,46 @@ func TestAPIServerOutageKeepsLeaderServing(t *testing.T) {
 		t.Errorf("validation after the outage: %v", err)
 	}
 }
+
+// TestSIGTERMTurnsGRPCHealthNotServing: on SIGTERM the ext_authz gRPC
+// health service reports NOT_SERVING for the whole --shutdown-delay, as
+// /readyz fails, while Checks are still answered, so Envoys health-checking
+// the ext_authz cluster leave the replica before its listener closes.
+func TestSIGTERMTurnsGRPCHealthNotServing(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	m := startMeshguard(t, c, "--shutdown-delay", "4s")
+	conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if _, err := m.check(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // well inside the delay
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("gRPC health during the shutdown delay: %v", err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("gRPC health during the shutdown delay: %s, want NOT_SERVING (as /readyz)", resp.Status)
+	}
+	if _, err := m.check(ctx, conn); err != nil {
+		t.Errorf("Check during the shutdown delay: %v, want it still answered", err)
+	}
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
+	}
+}
