@@ -85,9 +85,9 @@ func TestReportsBoundedEscapedMessages(t *testing.T) {
 // bytes, cut at a character boundary.
 func TestEventNoteBounded(t *testing.T) {
 	for _, s := range []string{"short", strings.Repeat("é", 700), strings.Repeat("x", 1024), strings.Repeat("x", 1023) + "é"} {
-		n := eventNote(s)
+		n := EventNote(s)
 		if len(n) > maxEventNote || !utf8.ValidString(n) || (len(s) <= maxEventNote) != (n == s) {
-			t.Errorf("eventNote(%d bytes) = %d bytes, valid UTF-8 %v", len(s), len(n), utf8.ValidString(n))
+			t.Errorf("EventNote(%d bytes) = %d bytes, valid UTF-8 %v", len(s), len(n), utf8.ValidString(n))
 		}
 	}
 }

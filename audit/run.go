@@ -307,7 +307,7 @@ func (a *Auditor) emitEvents(vs []Violation) {
 		regarding.SetNamespace(v.Object.Namespace)
 		regarding.SetName(v.Object.Name)
 		regarding.SetUID(typesUID(v.Object.UID))
-		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", eventNote(v.Text()))
+		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", EventNote(v.Text()))
 	}
 }
 
@@ -316,9 +316,10 @@ func (a *Auditor) emitEvents(vs []Violation) {
 // the Event lost.
 const maxEventNote = 1024
 
-// eventNote shortens s to maxEventNote bytes at a character boundary, ending
-// in "…" when cut (the whole text is in the PolicyReport).
-func eventNote(s string) string {
+// EventNote shortens s to maxEventNote bytes at a character boundary, ending
+// in "…" when cut (the audit's whole text is in the PolicyReport). Every
+// Event meshguard records goes through it.
+func EventNote(s string) string {
 	if len(s) <= maxEventNote {
 		return s
 	}

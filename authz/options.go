@@ -45,6 +45,11 @@ type Options struct {
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.
 	OnReloadError func(error)
+
+	// Draining, when set, is closed when the process starts draining (serve's
+	// --shutdown-delay): gRPC health turns NOT_SERVING, as /readyz fails,
+	// while Checks are still answered. Not a flag.
+	Draining <-chan struct{}
 }
 
 // DefaultOptions returns the defaults AddFlags registers.
@@ -133,6 +138,18 @@ func (o *Options) Validate() error {
 	}
 	if o.NumTrustedProxies < 0 {
 		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)
+	}
+	// Zero takes the default (withDefaults); a negative value is a mistake,
+	// not a request for the default.
+	for _, n := range []struct {
+		flag string
+		v    int64
+	}{{"--decision-log-sample", int64(o.DecisionLogSample)}, {"--authz-max-recv-msg-size", int64(o.MaxRecvMsgSize)},
+		{"--authz-keepalive-time", int64(o.KeepaliveTime)}, {"--authz-keepalive-timeout", int64(o.KeepaliveTimeout)},
+		{"--authz-reload-debounce", int64(o.Debounce)}} {
+		if n.v < 0 {
+			return fmt.Errorf("%s: must not be negative", n.flag)
+		}
 	}
 	return nil
 }

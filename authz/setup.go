@@ -75,6 +75,15 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return fmt.Errorf("ext_authz listen on %s: %w", o.Addr, err)
 		}
 		log.Info("ext_authz gRPC server listening", "addr", lis.Addr().String(), "tls", tlsConfig != nil)
+		if o.Draining != nil {
+			go func() {
+				select {
+				case <-o.Draining:
+					srv.health.Shutdown() // NOT_SERVING from now on, whatever MarkReady says
+				case <-ctx.Done():
+				}
+			}()
+		}
 		return srv.Serve(ctx, lis, tlsConfig)
 	})); err != nil {
 		return fmt.Errorf("add ext_authz server: %w", err)

@@ -133,7 +133,7 @@ func (s *cmSource) load() {
 // CA (cainjector merges it in) plus PropagationDelay for
 // the API server's watch, then asks cert-manager to re-issue the leaf.
 func (s *cmSource) reissue(ctx context.Context) error {
-	if err := s.watch.run(ctx); err != nil {
+	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
 	var pendingFP string

@@ -30,7 +30,7 @@ type selfSource struct {
 	kick  kicker
 
 	loadMu sync.Mutex
-	// startConfigWatch starts informers on the webhook configurations (leader only).
+	// startConfigWatch starts informers on the webhook configurations (serve).
 	startConfigWatch func(context.Context)
 
 	// leader-only state: when the current CA was first seen in every caBundle.
@@ -63,6 +63,9 @@ func (s *selfSource) serve(ctx context.Context) error {
 	if err := s.watch.run(ctx); err != nil {
 		return err
 	}
+	// Started here, for the process, not by rotate: a replica may lead
+	// several terms, and a stopped informer is never started again.
+	s.startConfigWatch(ctx)
 	s.load()
 	<-ctx.Done()
 	return nil
@@ -92,10 +95,9 @@ func (s *selfSource) load() {
 
 // rotate is the leader's loop.
 func (s *selfSource) rotate(ctx context.Context) error {
-	if err := s.watch.run(ctx); err != nil {
+	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
-	s.startConfigWatch(ctx)
 	for {
 		next, err := s.reconcile(ctx)
 		if err != nil {

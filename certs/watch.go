@@ -50,6 +50,13 @@ func (w *secretWatch) run(ctx context.Context) error {
 	for _, s := range w.start {
 		s(ctx.Done())
 	}
+	return w.wait(ctx)
+}
+
+// wait waits for the first list of the informers run started. The leader's
+// work uses it: informers it started would stop with its term, and a
+// factory never starts an informer twice.
+func (w *secretWatch) wait(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
 		return fmt.Errorf("secret informers did not sync: %w", ctx.Err())
 	}

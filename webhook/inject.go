@@ -91,6 +91,18 @@ func (o InjectionOptions) load() (*config.Snapshot, error) {
 	return snap, nil
 }
 
+// Validate refuses negative sizes and delays, naming the flag (zero takes
+// the default).
+func (o InjectionOptions) Validate() error {
+	if o.MaxRequestBytes < 0 {
+		return fmt.Errorf("--inject-max-request-bytes %d: must not be negative", o.MaxRequestBytes)
+	}
+	if o.ReloadDebounce < 0 {
+		return fmt.Errorf("--inject-reload-debounce %s: must not be negative", o.ReloadDebounce)
+	}
+	return nil
+}
+
 func (o InjectionOptions) withDefaults() InjectionOptions {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
@@ -302,6 +314,9 @@ func ptrTo[T any](v T) *T { return &v }
 // invalid, so a bad deployment is caught at start), registers InjectPath on the
 // manager's webhook server and adds the config file watcher as a Runnable.
 func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	o = o.withDefaults()
 	log = log.WithName("injector")
 	o.ConfigMaps.Reader = mgr.GetAPIReader()

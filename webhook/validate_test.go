@@ -169,3 +169,24 @@ func TestIndexReadinessRunsOnEveryReplica(t *testing.T) {
 		t.Error("index readiness must not wait for leader election: every replica serves /validate")
 	}
 }
+
+// TestValidationMetricKindsBounded: the kind label comes from the
+// AdmissionReview, which any client reaching /validate writes; a kind
+// meshguard does not validate is counted as "other", so made-up kinds
+// cannot grow the metric (and the process's memory) without bound.
+func TestValidationMetricKindsBounded(t *testing.T) {
+	h := &ValidationHandler{Log: logr.Discard()}
+	before := testutil.CollectAndCount(validateRequests)
+	for i := range 50 {
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: admissionv1.Delete, Kind: metav1.GroupVersionKind{Group: "x.example", Version: "v1", Kind: "Made" + strings.Repeat("Up", i)},
+		}}
+		h.Handle(context.Background(), req)
+	}
+	if grown := testutil.CollectAndCount(validateRequests) - before; grown > 1 {
+		t.Errorf("50 made-up kinds added %d series to meshguard_validation_requests_total, want at most 1 (\"other\")", grown)
+	}
+	if got := testutil.ToFloat64(validateRequests.WithLabelValues("other", "skipped")); got < 50 {
+		t.Errorf("other/skipped = %v, want >= 50", got)
+	}
+}

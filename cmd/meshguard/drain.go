@@ -23,6 +23,11 @@ import (
 type drain struct {
 	delay    time.Duration
 	draining atomic.Bool
+	begun    chan struct{} // closed when draining starts
+}
+
+func newDrain(delay time.Duration) *drain {
+	return &drain{delay: delay, begun: make(chan struct{})}
 }
 
 // signalContext is ctrl.SetupSignalHandler with the drain period in front:
@@ -35,6 +40,7 @@ func (d *drain) signalContext() context.Context {
 	go func() {
 		<-c
 		d.draining.Store(true)
+		close(d.begun)
 		select {
 		case <-time.After(d.delay):
 		case <-c:

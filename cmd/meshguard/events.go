@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/meshguard/meshguard/audit"
 )
 
 // eventSink records Kubernetes Events about meshguard itself (a rejected
@@ -34,6 +37,8 @@ func (s *eventSink) rejected(reason string, err error) {
 	if s.pod == nil {
 		return // the rejection is already logged and counted
 	}
+	// Cut to the API server's limit: a longer note loses the Event (the
+	// whole error is logged).
 	s.recorder.Eventf(s.pod, nil, corev1.EventTypeWarning, reason, "Reload",
-		"%v; the last good state keeps serving", err)
+		"%s", audit.EventNote(fmt.Sprintf("%v; the last good state keeps serving", err)))
 }

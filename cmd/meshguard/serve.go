@@ -97,7 +97,7 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.drain = &drain{delay: o.shutdownDelay}
+			o.drain = newDrain(o.shutdownDelay)
 			return runServe(o.drain.signalContext(), cfg, o, nil, log)
 		},
 	}
@@ -136,12 +136,44 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 // runServe builds the manager, wires the certificate source into every
 // listener and starts the enabled servers until ctx ends. started, when not
 // nil, is called once the manager has been built and all servers are set up.
-// check refuses flag combinations that would quietly serve less than asked.
+// check refuses, naming the flag, values serve cannot honour and flag
+// combinations that would quietly serve less than asked, before anything
+// connects or listens. (`dev` picks a free port for --webhook-port=0.)
 func (o *serveOptions) check() error {
 	// Client certificates are verified only by ext_authz over TLS: without
 	// it the flag would leave ext_authz on plaintext, open to any client.
 	if o.certOpts.ClientCAVerify && !(o.authz && o.authzTLS) {
 		return fmt.Errorf("--tls-verify-client applies to ext_authz over TLS: it needs --authz-tls (and --authz)")
+	}
+	if o.authzTLS && !o.authz {
+		return fmt.Errorf("--authz-tls applies to ext_authz: it needs --authz")
+	}
+	// controller-runtime's webhook server replaces port 0 with 9443.
+	if o.webhookPort < 1 || o.webhookPort > 65535 {
+		return fmt.Errorf("--webhook-port %d: want 1-65535", o.webhookPort)
+	}
+	// A negative GracefulShutdownTimeout makes controller-runtime wait for
+	// the servers without bound.
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--shutdown-timeout", o.shutdownTimeout}, {"--shutdown-delay", o.shutdownDelay}, {"--audit-interval", o.governance.auditInterval}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s %s: must not be negative", d.flag, d.v)
+		}
+	}
+	if o.governance.auditQPS <= 0 {
+		return fmt.Errorf("--audit-qps %g: must be positive", o.governance.auditQPS)
+	}
+	if o.webhooks {
+		if err := o.injection.Validate(); err != nil {
+			return err
+		}
+	}
+	if o.authz {
+		if err := o.authzOpts.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -167,17 +199,22 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		Cache:                   managerCacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.healthAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "meshguard-leader",
-		LeaderElectionNamespace: o.namespace,
 		GracefulShutdownTimeout: &timeout,
 		WebhookServer:           webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	// --leader-elect: the leader-only work is elected by leaderManager, not
+	// by the manager, whose lost Lease would end the process. It gives the
+	// Lease up on a graceful stop once that work has stopped, so the next
+	// leader need not wait out the lease.
+	lm, err := newLeaderManager(mgr, o.leaderElect, o.namespace, log.WithName("leader"))
+	if err != nil {
+		return err
+	}
 	o.certOpts.Namespace = o.namespace
-	if source, err = certs.Setup(ctx, mgr, o.certOpts, log.WithName("certs")); err != nil {
+	if source, err = certs.Setup(ctx, lm, o.certOpts, log.WithName("certs")); err != nil {
 		return fmt.Errorf("set up serving certificates: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -193,15 +230,15 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	// Rejected config and policy updates become Events on meshguard's Pod.
 	sink := newEventSink(mgr.GetEventRecorder("meshguard"), o.namespace)
-	if err := setupGovernance(mgr, o, sink, log); err != nil {
+	if err := setupGovernance(lm, o, sink, log); err != nil {
 		return err
 	}
 	if o.webhooks {
 		o.injection.OnConfigRejected = func(err error) { sink.rejected("InjectorConfigRejected", err) }
-		if err := webhook.SetupInjection(mgr, o.injection, log.WithName("inject")); err != nil {
+		if err := webhook.SetupInjection(lm, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}
-		if err := webhook.SetupValidation(mgr, o.validation, log.WithName("validate")); err != nil {
+		if err := webhook.SetupValidation(lm, o.validation, log.WithName("validate")); err != nil {
 			return fmt.Errorf("set up validation webhook: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook-server", func(r *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(r) }); err != nil {
@@ -210,11 +247,14 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	if o.authz {
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
+		if o.drain != nil {
+			o.authzOpts.Draining = o.drain.begun
+		}
 		var tlsConfig *tls.Config
 		if o.authzTLS {
 			tlsConfig = source.TLSConfig(o.certOpts.ClientCAVerify) // --tls-verify-client: mTLS from the proxies
 		}
-		if err := authz.Setup(mgr, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
+		if err := authz.Setup(lm, o.authzOpts, tlsConfig, log.WithName("authz")); err != nil {
 			return fmt.Errorf("set up ext_authz: %w", err)
 		}
 	}

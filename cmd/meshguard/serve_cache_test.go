@@ -66,3 +66,44 @@ func TestServeRefusesClientVerificationWithoutTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesInvalidFlagValues: a flag value serve cannot honour is
+// refused at start, naming the flag, before connecting anywhere, instead of
+// being replaced by a default (--webhook-port=0 served on 9443, a negative
+// size, interval or sample rate became the default, --audit-qps=0 audited
+// at 20/s), ignored (--authz-tls without ext_authz) or meaning something
+// the help does not say (a negative --shutdown-timeout waited for the
+// servers without bound: controller-runtime's GracefulShutdownTimeout < 0).
+func TestServeRefusesInvalidFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--webhook-port=0"}, "--webhook-port"},
+		{[]string{"--webhook-port=-1"}, "--webhook-port"},
+		{[]string{"--webhook-port=65536"}, "--webhook-port"},
+		{[]string{"--shutdown-timeout=-1s"}, "--shutdown-timeout"},
+		{[]string{"--shutdown-delay=-1s"}, "--shutdown-delay"},
+		{[]string{"--audit-interval=-1m"}, "--audit-interval"},
+		{[]string{"--audit-qps=0"}, "--audit-qps"},
+		{[]string{"--audit-qps=-5"}, "--audit-qps"},
+		{[]string{"--decision-log=loud"}, "--decision-log"},
+		{[]string{"--decision-log-sample=-1"}, "--decision-log-sample"},
+		{[]string{"--authz-max-recv-msg-size=-1"}, "--authz-max-recv-msg-size"},
+		{[]string{"--authz-keepalive-time=-1s"}, "--authz-keepalive-time"},
+		{[]string{"--authz-keepalive-timeout=-1s"}, "--authz-keepalive-timeout"},
+		{[]string{"--authz-reload-debounce=-1s"}, "--authz-reload-debounce"},
+		{[]string{"--inject-max-request-bytes=-1"}, "--inject-max-request-bytes"},
+		{[]string{"--inject-reload-debounce=-1s"}, "--inject-reload-debounce"},
+		{[]string{"--authz-tls", "--authz=false"}, "--authz-tls"},
+	} {
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"serve", "--kubeconfig", filepath.Join(t.TempDir(), "absent")}, tc.args...))
+		cmd.SetOut(new(strings.Builder))
+		cmd.SetErr(new(strings.Builder))
+		err := cmd.Execute()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
+			t.Errorf("serve %v: err = %v, want it refused naming %s", tc.args, err, tc.flag)
+		}
+	}
+}

@@ -36,6 +36,7 @@ import (
 	securityapi "istio.io/api/security/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	admissionv1 "k8s.io/api/admission/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -505,5 +506,163 @@ func TestExtAuthzVerifiesClientCertificates(t *testing.T) {
 	}
 	if err := health(m.clientCert); err != nil {
 		t.Errorf("ext_authz refused a client with a certificate from the bundle: %v", err)
+	}
+}
+
+// TestSIGTERMReleasesLeaderLease: a leader stopped by SIGTERM (a rolling
+// update) gives its Lease up once its leader-only work has stopped, so
+// another replica takes over within a retry period instead of waiting out
+// the lease (15 s), as istiod's elections do (pilot/pkg/leaderelection
+// ReleaseOnCancel: true).
+func TestSIGTERMReleasesLeaderLease(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	cluster.CreateNamespace(t, c, "meshguard-system", nil)
+	m := startMeshguard(t, c, "--leader-elect", "--shutdown-delay", "0s")
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: "meshguard-system", Name: "meshguard-leader"}
+	var lease coordinationv1.Lease
+	if err := cluster.Eventually(30*time.Second, func() error {
+		if err := c.Client.Get(ctx, key, &lease); err != nil {
+			return err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return errors.New("no holder yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
+	}
+	if err := c.Client.Get(ctx, key, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+		t.Errorf("Lease still held by %q after the leader's SIGTERM: the next leader waits out the lease", *h)
+	}
+}
+
+// TestAPIServerOutageKeepsLeaderServing: a leader that cannot renew its
+// Lease while the API server is away (longer than the renew deadline, 10 s)
+// stops its leader-only work and campaigns again, as istiod does
+// (pilot/pkg/leaderelection Run: "Leader election cycle lost. Trying
+// again"); it keeps serving admission and ext_authz throughout, as every
+// other replica does (docs/operations.md "Losing the leader pauses those
+// writes, never serving"). controller-runtime's manager instead exits the
+// process without a graceful shutdown when its lease is lost.
+func TestAPIServerOutageKeepsLeaderServing(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	cluster.CreateNamespace(t, c, "meshguard-system", nil)
+	m := startMeshguard(t, c, "--leader-elect")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	key := client.ObjectKey{Namespace: "meshguard-system", Name: "meshguard-leader"}
+	holder := func() (string, error) {
+		var lease coordinationv1.Lease
+		if err := c.Client.Get(ctx, key, &lease); err != nil {
+			return "", err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return "", errors.New("no holder")
+		}
+		return *lease.Spec.HolderIdentity, nil
+	}
+	if err := cluster.Eventually(30*time.Second, func() error { _, err := holder(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	if err := c.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second) // past the 10 s renew deadline and the 15 s lease
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-m.exited:
+			t.Fatalf("meshguard exited during the API server outage: %v", err)
+		case <-time.After(time.Second):
+		}
+		if err := m.inject(); err != nil {
+			t.Fatalf("injection during the outage: %v", err)
+		}
+		if _, err := m.check(ctx, conn); err != nil {
+			t.Fatalf("ext_authz during the outage: %v", err)
+		}
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The only replica campaigns again and wins.
+	if err := cluster.Eventually(40*time.Second, func() error {
+		select {
+		case err := <-m.exited:
+			return fmt.Errorf("meshguard exited: %v", err)
+		default:
+		}
+		_, err := holder()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.validateBadVirtualService(); err != nil {
+		t.Errorf("validation after the outage: %v", err)
+	}
+}
+
+// TestSIGTERMTurnsGRPCHealthNotServing: on SIGTERM the ext_authz gRPC
+// health service reports NOT_SERVING for the whole --shutdown-delay, as
+// /readyz fails, while Checks are still answered, so Envoys health-checking
+// the ext_authz cluster leave the replica before its listener closes.
+func TestSIGTERMTurnsGRPCHealthNotServing(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "shop", nil)
+	m := startMeshguard(t, c, "--shutdown-delay", "4s")
+	conn, err := grpc.NewClient(m.authzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if _, err := m.check(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // well inside the delay
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("gRPC health during the shutdown delay: %v", err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("gRPC health during the shutdown delay: %s, want NOT_SERVING (as /readyz)", resp.Status)
+	}
+	if _, err := m.check(ctx, conn); err != nil {
+		t.Errorf("Check during the shutdown delay: %v, want it still answered", err)
+	}
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
 	}
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	ctrlleader "sigs.k8s.io/controller-runtime/pkg/leaderelection"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+)
+
+// Lease timing: controller-runtime's defaults.
+const (
+	leaseDuration = 15 * time.Second
+	renewDeadline = 10 * time.Second
+	retryPeriod   = 2 * time.Second
+	leaseName     = "meshguard-leader"
+)
+
+// leaderManager is mgr with the leader-only Runnables (certificate rotation,
+// the audit: every Runnable that does not say NeedLeaderElection() == false)
+// run by a leaderGroup instead of the manager's own election. The manager's
+// election exits the process, without a graceful shutdown, once its Lease
+// cannot be renewed within the renew deadline (an API server away for 10 s):
+// that replica stops serving admission and ext_authz and crash-loops until
+// the API server is back. The group stops the leader-only work and
+// campaigns again instead, as istiod does (pilot/pkg/leaderelection
+// LeaderElection.Run), and serving goes on.
+type leaderManager struct {
+	manager.Manager
+	group *leaderGroup
+}
+
+// newLeaderManager adds a leaderGroup to mgr, electing through the Lease
+// meshguard-leader in namespace when elect is set (else it leads at once).
+func newLeaderManager(mgr manager.Manager, elect bool, namespace string, log logr.Logger) (leaderManager, error) {
+	g := &leaderGroup{log: log}
+	if elect {
+		lock, err := ctrlleader.NewResourceLock(mgr.GetConfig(), mgr, ctrlleader.Options{
+			LeaderElection: true, LeaderElectionID: leaseName, LeaderElectionNamespace: namespace,
+		})
+		if err != nil {
+			return leaderManager{}, fmt.Errorf("leader election lock: %w", err)
+		}
+		g.lock = lock
+	}
+	if err := mgr.Add(g); err != nil {
+		return leaderManager{}, fmt.Errorf("add leader election: %w", err)
+	}
+	return leaderManager{Manager: mgr, group: g}, nil
+}
+
+// Add gives leader-only Runnables to the group, the others to the manager.
+func (m leaderManager) Add(r manager.Runnable) error {
+	if lr, ok := r.(manager.LeaderElectionRunnable); ok && !lr.NeedLeaderElection() {
+		return m.Manager.Add(r)
+	}
+	m.group.mu.Lock()
+	defer m.group.mu.Unlock()
+	m.group.runnables = append(m.group.runnables, r)
+	return nil
+}
+
+// leaderGroup runs its Runnables while it holds the Lease (always, without
+// a lock), on every replica's manager.
+type leaderGroup struct {
+	lock resourcelock.Interface // nil: no election
+	log  logr.Logger
+
+	mu        sync.Mutex
+	runnables []manager.Runnable
+}
+
+// NeedLeaderElection: the group runs on every replica and elects itself.
+func (*leaderGroup) NeedLeaderElection() bool { return false }
+
+// Start campaigns, leads and campaigns again after a lost Lease until ctx
+// ends. It returns a Runnable's error.
+func (g *leaderGroup) Start(ctx context.Context) error {
+	if g.lock == nil {
+		return g.lead(ctx)
+	}
+	for {
+		if err := g.campaign(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+		g.log.Info("lost the leader Lease: leader-only work stopped, campaigning again", "lease", leaseName)
+	}
+}
+
+// campaign runs one election: it returns once the Lease is lost (the
+// leader-only work stopped) or ctx ended. On ctx's end the work stops before
+// the Lease is given up, so two replicas never do it at once.
+func (g *leaderGroup) campaign(ctx context.Context) error {
+	electCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopElection()
+	var (
+		mu      sync.Mutex
+		closing bool
+		leading sync.WaitGroup
+		failed  error
+	)
+	// stopWork makes a late OnStartedLeading a no-op and waits for the work.
+	stopWork := func() {
+		mu.Lock()
+		closing = true
+		mu.Unlock()
+		leading.Wait()
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: g.lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+		ReleaseOnCancel: true, Name: leaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leaderCtx context.Context) {
+				mu.Lock()
+				if closing {
+					mu.Unlock()
+					return
+				}
+				leading.Add(1)
+				mu.Unlock()
+				defer leading.Done()
+				workCtx, cancel := context.WithCancel(leaderCtx)
+				defer cancel()
+				defer context.AfterFunc(ctx, cancel)()
+				g.log.Info("acquired the leader Lease: starting leader-only work", "lease", leaseName)
+				if err := g.lead(workCtx); err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+					stopElection()
+				}
+			},
+			OnStoppedLeading: func() {},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			stopWork()
+			stopElection() // releases the Lease (ReleaseOnCancel)
+		case <-electCtx.Done():
+		}
+	}()
+	le.Run(electCtx)
+	stopWork()
+	mu.Lock()
+	defer mu.Unlock()
+	return failed
+}
+
+// lead runs every Runnable until ctx ends or one fails, and returns once
+// all have returned.
+func (g *leaderGroup) lead(ctx context.Context) error {
+	g.mu.Lock()
+	rs := g.runnables
+	g.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(rs))
+	for _, r := range rs {
+		go func() {
+			err := r.Start(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range rs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if len(rs) == 0 {
+		<-ctx.Done()
+	}
+	return first
+}
