@@ -65,7 +65,7 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 		if isEmpty(doc) {
 			continue // numbering still counts it: "document N" is the input position
 		}
-		injected, notes, err := injectDoc(doc, cfg)
+		injected, notes, err := injectDoc(doc, cfg, false)
 		for _, note := range notes {
 			res.Notes = append(res.Notes, fmt.Sprintf("document %d: %s", n, note))
 		}
@@ -222,7 +222,8 @@ var supportedAPIVersions = map[string][]string{
 	"DeploymentConfig": {"apps.openshift.io/v1", "v1"},
 }
 
-func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
+// injectDoc injects one document; inList is set for the items of a List.
+func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return nil, nil, fmt.Errorf("not a Kubernetes object: %w", err)
@@ -234,6 +235,11 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		return nil, nil, fmt.Errorf("%s: field apiVersion: missing", tm.Kind)
 	}
 	if tm.Kind == "List" && tm.APIVersion == "v1" {
+		if inList {
+			// Refused as every manifest reader does (manifest.Items): nesting
+			// would re-read and re-encode each level, quadratic in the depth.
+			return nil, nil, errors.New("a list inside a list is not supported")
+		}
 		return injectList(doc, cfg)
 	}
 	if !slices.Contains(supportedAPIVersions[tm.Kind], tm.APIVersion) {
@@ -319,7 +325,7 @@ func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	}
 	var notes []string
 	for i, item := range list.Items {
-		out, itemNotes, err := injectDoc(item, cfg)
+		out, itemNotes, err := injectDoc(item, cfg, true)
 		for _, n := range itemNotes {
 			notes = append(notes, fmt.Sprintf("items[%d]: %s", i, n))
 		}
