@@ -290,8 +290,11 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if w.pod != nil {
 		res.Pod.DeepCopyInto(w.pod)
 	} else {
+		// The pod was injected in the workload's namespace; the template
+		// keeps its own (usually none), as Istio's IntoObject writes it.
+		tmplNS := w.template.Namespace
 		w.template.ObjectMeta = res.Pod.ObjectMeta
-		w.template.Namespace = ""
+		w.template.Namespace = tmplNS
 		w.template.Spec = res.Pod.Spec
 	}
 	if w.generic != nil {
