@@ -32,9 +32,6 @@ type Result struct {
 	Notes  []string
 }
 
-// MaxDocumentBytes bounds a single YAML document.
-const MaxDocumentBytes = 8 << 20
-
 // Inject reads multi-document YAML and returns it with Pods and the pod
 // templates of the kinds Istio's kube-inject handles (ReplicationController,
 // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
@@ -59,8 +56,11 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: reading YAML: %w", n, err)
 		}
-		if len(doc) > MaxDocumentBytes {
-			return nil, fmt.Errorf("document %d: %d bytes exceeds the %d byte limit", n, len(doc), MaxDocumentBytes)
+		// One object is bounded as in every other reader (the API server's
+		// request limit); the input's own limit is no bound on a document.
+		if len(doc) > manifest.MaxDocumentBytes {
+			return nil, fmt.Errorf("document %d: %w: %d bytes is over the %d-byte limit of one object (the API server's request limit)",
+				n, manifest.ErrTooLarge, len(doc), manifest.MaxDocumentBytes)
 		}
 		if isEmpty(doc) {
 			continue // numbering still counts it: "document N" is the input position
