@@ -327,6 +327,7 @@ func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		return nil, nil, fmt.Errorf("invalid List: %w", err)
 	}
 	var notes []string
+	items := make([][]byte, len(list.Items))
 	for i, item := range list.Items {
 		out, itemNotes, err := injectDoc(item, cfg, true)
 		for _, n := range itemNotes {
@@ -335,15 +336,44 @@ func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		if err != nil {
 			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
 		}
-		js, err := yaml.YAMLToJSON(out)
-		if err != nil {
-			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+		items[i] = out              // injected: already YAML
+		if bytes.Equal(out, item) { // passed through or skipped: the item's JSON
+			if items[i], err = yaml.JSONToYAML(item); err != nil {
+				return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+			}
 		}
-		list.Items[i] = js
 	}
-	out, err := yaml.Marshal(list)
+	if len(items) == 0 {
+		out, err := yaml.Marshal(list)
+		return out, notes, err
+	}
+	// Each item is encoded on its own and indented under "items:": one
+	// yaml.Marshal of the whole List kept every event of its emitter (a
+	// 3 MB List of 30,000 pods took 14 GB and minutes).
+	list.Items = nil
+	rest, err := yaml.Marshal(list) // apiVersion, items: null, kind, metadata
 	if err != nil {
 		return nil, notes, err
 	}
-	return out, notes, nil
+	head, tail, ok := bytes.Cut(rest, []byte("items: null\n"))
+	if !ok {
+		return nil, notes, fmt.Errorf("encoding the List: no items key in %q", rest)
+	}
+	var out bytes.Buffer
+	out.Write(head)
+	out.WriteString("items:\n")
+	for _, item := range items {
+		for j, line := range bytes.SplitAfter(bytes.TrimSuffix(item, []byte("\n")), []byte("\n")) {
+			switch {
+			case j == 0:
+				out.WriteString("- ")
+			case len(line) > 1:
+				out.WriteString("  ")
+			}
+			out.Write(line)
+		}
+		out.WriteByte('\n')
+	}
+	out.Write(tail)
+	return out.Bytes(), notes, nil
 }
