@@ -146,3 +146,31 @@ func TestInjectNotesKindsPassedThrough(t *testing.T) {
 		t.Errorf("notes = %q, want one naming the Service", res.Notes)
 	}
 }
+
+// TestInjectKeepsTemplateNamespace: a pod template's own metadata.namespace
+// is written back as it was (Istio's IntoObject copies the injected pod's
+// metadata, taken from the template, back onto it); the workload's namespace
+// is not added to a template without one.
+func TestInjectKeepsTemplateNamespace(t *testing.T) {
+	for _, tmplNS := range []string{"", "shop"} {
+		in := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: shop}\nspec:\n  selector: {matchLabels: {app: d}}\n" +
+			"  template:\n    metadata: {namespace: \"" + tmplNS + "\", labels: {app: d}}\n    spec: {containers: [{name: c, image: i}]}\n"
+		res, err := Inject(strings.NewReader(in), config.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Spec struct {
+				Template struct {
+					Metadata struct{ Namespace string }
+				}
+			}
+		}
+		if err := yaml.Unmarshal(res.Output, &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Spec.Template.Metadata.Namespace; got != tmplNS {
+			t.Errorf("template namespace %q: written as %q", tmplNS, got)
+		}
+	}
+}

@@ -32,9 +32,6 @@ type Result struct {
 	Notes  []string
 }
 
-// MaxDocumentBytes bounds a single YAML document.
-const MaxDocumentBytes = 8 << 20
-
 // Inject reads multi-document YAML and returns it with Pods and the pod
 // templates of the kinds Istio's kube-inject handles (ReplicationController,
 // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
@@ -59,13 +56,16 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: reading YAML: %w", n, err)
 		}
-		if len(doc) > MaxDocumentBytes {
-			return nil, fmt.Errorf("document %d: %d bytes exceeds the %d byte limit", n, len(doc), MaxDocumentBytes)
+		// One object is bounded as in every other reader (the API server's
+		// request limit); the input's own limit is no bound on a document.
+		if len(doc) > manifest.MaxDocumentBytes {
+			return nil, fmt.Errorf("document %d: %w: %d bytes is over the %d-byte limit of one object (the API server's request limit)",
+				n, manifest.ErrTooLarge, len(doc), manifest.MaxDocumentBytes)
 		}
 		if isEmpty(doc) {
 			continue // numbering still counts it: "document N" is the input position
 		}
-		injected, notes, err := injectDoc(doc, cfg)
+		injected, notes, err := injectDoc(doc, cfg, false)
 		for _, note := range notes {
 			res.Notes = append(res.Notes, fmt.Sprintf("document %d: %s", n, note))
 		}
@@ -222,7 +222,8 @@ var supportedAPIVersions = map[string][]string{
 	"DeploymentConfig": {"apps.openshift.io/v1", "v1"},
 }
 
-func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
+// injectDoc injects one document; inList is set for the items of a List.
+func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return nil, nil, fmt.Errorf("not a Kubernetes object: %w", err)
@@ -234,6 +235,11 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		return nil, nil, fmt.Errorf("%s: field apiVersion: missing", tm.Kind)
 	}
 	if tm.Kind == "List" && tm.APIVersion == "v1" {
+		if inList {
+			// Refused as every manifest reader does (manifest.Items): nesting
+			// would re-read and re-encode each level, quadratic in the depth.
+			return nil, nil, errors.New("a list inside a list is not supported")
+		}
 		return injectList(doc, cfg)
 	}
 	if !slices.Contains(supportedAPIVersions[tm.Kind], tm.APIVersion) {
@@ -284,8 +290,11 @@ func injectDoc(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	if w.pod != nil {
 		res.Pod.DeepCopyInto(w.pod)
 	} else {
+		// The pod was injected in the workload's namespace; the template
+		// keeps its own (usually none), as Istio's IntoObject writes it.
+		tmplNS := w.template.Namespace
 		w.template.ObjectMeta = res.Pod.ObjectMeta
-		w.template.Namespace = ""
+		w.template.Namespace = tmplNS
 		w.template.Spec = res.Pod.Spec
 	}
 	if w.generic != nil {
@@ -318,23 +327,53 @@ func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 		return nil, nil, fmt.Errorf("invalid List: %w", err)
 	}
 	var notes []string
+	items := make([][]byte, len(list.Items))
 	for i, item := range list.Items {
-		out, itemNotes, err := injectDoc(item, cfg)
+		out, itemNotes, err := injectDoc(item, cfg, true)
 		for _, n := range itemNotes {
 			notes = append(notes, fmt.Sprintf("items[%d]: %s", i, n))
 		}
 		if err != nil {
 			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
 		}
-		js, err := yaml.YAMLToJSON(out)
-		if err != nil {
-			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+		items[i] = out              // injected: already YAML
+		if bytes.Equal(out, item) { // passed through or skipped: the item's JSON
+			if items[i], err = yaml.JSONToYAML(item); err != nil {
+				return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+			}
 		}
-		list.Items[i] = js
 	}
-	out, err := yaml.Marshal(list)
+	if len(items) == 0 {
+		out, err := yaml.Marshal(list)
+		return out, notes, err
+	}
+	// Each item is encoded on its own and indented under "items:": one
+	// yaml.Marshal of the whole List kept every event of its emitter (a
+	// 3 MB List of 30,000 pods took 14 GB and minutes).
+	list.Items = nil
+	rest, err := yaml.Marshal(list) // apiVersion, items: null, kind, metadata
 	if err != nil {
 		return nil, notes, err
 	}
-	return out, notes, nil
+	head, tail, ok := bytes.Cut(rest, []byte("items: null\n"))
+	if !ok {
+		return nil, notes, fmt.Errorf("encoding the List: no items key in %q", rest)
+	}
+	var out bytes.Buffer
+	out.Write(head)
+	out.WriteString("items:\n")
+	for _, item := range items {
+		for j, line := range bytes.SplitAfter(bytes.TrimSuffix(item, []byte("\n")), []byte("\n")) {
+			switch {
+			case j == 0:
+				out.WriteString("- ")
+			case len(line) > 1:
+				out.WriteString("  ")
+			}
+			out.Write(line)
+		}
+		out.WriteByte('\n')
+	}
+	out.Write(tail)
+	return out.Bytes(), notes, nil
 }

@@ -120,6 +120,14 @@ func TestInjectErrors(t *testing.T) {
 		{"missing kind", "apiVersion: v1\nmetadata: {name: x}\n", "document 1: field kind"},
 		{"missing name", "apiVersion: v1\nkind: Pod\nspec: {containers: [{name: c, image: i}]}\n", "field metadata.name"},
 		{"not yaml", "a: [\n", "document 1"},
+		// Istio's IntoObject recurses into a nested List; here each level
+		// re-read and re-encoded the rest, so 3,000 levels (132 KB) took 8
+		// minutes. Refused as manifest.Items refuses it.
+		{"nested list", strings.Repeat(`{"apiVersion":"v1","kind":"List","items":[`, 100) + strings.Repeat("]}", 100), "document 1: items[0] of the List: a list inside a list is not supported"},
+		// The per-document limit was the whole input's (8 MiB), so it never
+		// applied; one object is bounded at the API server's 3 MiB.
+		{"document over 3 MiB", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: {a: " + strings.Repeat("x", 3<<20) + "}\n",
+			"document 2: input too large: 3145793 bytes is over the 3145728-byte limit of one object"},
 		{"bad annotation", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {traffic.sidecar.istio.io/excludeInboundPorts: x}\nspec: {containers: [{name: c, image: i}]}\n", "excludeInboundPorts"},
 	}
 	for _, tc := range cases {
