@@ -90,6 +90,9 @@ func TestValidateHostileDocuments(t *testing.T) {
 			1, "-#0.items[1]: VirtualService default/r: spec.http[0].route[0].weight"},
 		{"typed List skipped item reported", "apiVersion: networking.istio.io/v1\nkind: VirtualServiceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n",
 			0, "-#0.items[0]: skipped: ConfigMap default/c: not an Istio API group"},
+		{"second JSON object after the first not dropped", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}` + "\n" +
+			`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r"},"spec":{"hosts":["r"],"http":[{"route":[{"destination":{"host":"r"},"weight":-1}]}]}}`,
+			2, "-#0: unreadable: cannot parse YAML/JSON: more than one document"},
 		{"List item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n", 2, "-#0: unreadable: items[0]: must be an object"},
 		{"null object field pruned like the API server", "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: e}\nspec:\n  configPatches:\n  - applyTo: HTTP_FILTER\n    match: null\n    patch: {operation: MERGE, value: {name: x}}\n",
 			0, ""},
