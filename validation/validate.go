@@ -200,7 +200,7 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 		return res.finish(f)
 	}
 	work, clean := prune(obj, crd, opts, &f)
-	meta, metaErrs := decodeMeta(work, res.Namespace)
+	meta, metaErrs := decodeMeta(work, res.Namespace, !opts.APIServerAdmitted)
 	f.Errors = append(f.Errors, metaErrs...)
 	validateMetadata(gvk.Kind, meta, &f)
 	schemaErrs := crd.validate(ctx, work, clean)
@@ -421,16 +421,32 @@ func groupThousands(n int) string {
 }
 
 // decodeMeta converts metadata into ObjectMeta and applies the API server's
-// own name/namespace checks (so offline validation agrees with it).
-func decodeMeta(obj map[string]any, defaultNS string) (metav1.ObjectMeta, field.ErrorList) {
+// own name/namespace checks (so offline validation agrees with it). With
+// strict, fields ObjectMeta does not have are errors, as the API server's
+// strict field validation reports them (apiextensions-apiserver
+// schema/objectmeta GetObjectMetaWithOptions): a mistyped `namspace` must not
+// quietly put the object in the default namespace. At admission the API
+// server has already pruned them.
+func decodeMeta(obj map[string]any, defaultNS string, strict bool) (metav1.ObjectMeta, field.ErrorList) {
 	var meta metav1.ObjectMeta
 	var errs field.ErrorList
 	p := field.NewPath("metadata")
 	if raw, ok := obj["metadata"].(map[string]any); ok {
 		if simpleMeta(raw, &meta) {
 			// decoded without reflection
-		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &meta); err != nil {
-			errs = append(errs, field.Invalid(p, field.OmitValueType{}, "cannot decode metadata: "+err.Error()))
+		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(raw, &meta, strict); err != nil {
+			if se, isStrict := runtime.AsStrictDecodingError(err); isStrict {
+				for _, e := range se.Errors() {
+					name := strings.TrimPrefix(e.Error(), "unknown field ")
+					if unq, uerr := strconv.Unquote(name); uerr == nil {
+						name = unq
+					}
+					full := "metadata." + name
+					errs = append(errs, unknownField(pathFromString(full), full))
+				}
+			} else {
+				errs = append(errs, field.Invalid(p, field.OmitValueType{}, "cannot decode metadata: "+err.Error()))
+			}
 		}
 	} else if obj["metadata"] != nil {
 		errs = append(errs, field.Invalid(p, field.OmitValueType{}, "metadata must be an object"))

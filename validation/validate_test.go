@@ -58,6 +58,14 @@ func TestValidateObjectEnvelope(t *testing.T) {
 			"spec": map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
 			[]string{"metadata.name", "has unsupported annotation istio.io/dry-run", `"internal.istio.io/webhook-always-reject" annotation found, rejecting`, "may not be set by users"}},
 		{"bad metadata type", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": "nope"}, false, []string{"metadata"}},
+		// A mistyped metadata field was ignored: `namspace: prod` validated
+		// (and loaded) the object as default/x. The API server's strict field
+		// validation reports it (apiextensions-apiserver schema/objectmeta
+		// GetObjectMetaWithOptions, ReturnUnknownFieldPaths).
+		{"unknown metadata fields", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+			"metadata": map[string]any{"name": "x", "namspace": "prod", "ownerReferences": []any{map[string]any{"kind": "A", "name": "a", "uid": "u", "apiVersion": "v1", "contrller": true}}},
+			"spec":     map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
+			[]string{`metadata.namspace: unknown field "metadata.namspace"`, `metadata.ownerReferences[0].contrller: unknown field "metadata.ownerReferences[0].contrller"`}},
 	}
 	for _, c := range cases {
 		res := ValidateObject(ctx, c.obj, Options{DefaultNamespace: "default"})
