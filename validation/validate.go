@@ -261,6 +261,19 @@ func typeOf(res Result, f *Findings) (schema.GroupVersionKind, bool) {
 		f.Error(field.NewPath("apiVersion"), res.APIVersion, err.Error())
 		return schema.GroupVersionKind{}, false
 	}
+	// An Istio group misspelt so is no group the API server serves, and
+	// would otherwise be skipped as another group's object (meshguard
+	// validate exiting 0, a policy loader leaving a DENY unenforced).
+	for _, g := range IstioGroups {
+		switch {
+		case gv.Group == "" && strings.EqualFold(gv.Version, g):
+			f.Error(field.NewPath("apiVersion"), res.APIVersion, "an API group without a version (apiVersion is group/version)")
+			return schema.GroupVersionKind{}, false
+		case gv.Group != g && strings.EqualFold(gv.Group, g):
+			f.Error(field.NewPath("apiVersion"), res.APIVersion, fmt.Sprintf("API groups are case-sensitive: did you mean %s/%s?", g, gv.Version))
+			return schema.GroupVersionKind{}, false
+		}
+	}
 	return gv.WithKind(res.Kind), true
 }
 

@@ -93,6 +93,8 @@ func TestValidateHostileDocuments(t *testing.T) {
 		{"second JSON object after the first not dropped", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}` + "\n" +
 			`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r"},"spec":{"hosts":["r"],"http":[{"route":[{"destination":{"host":"r"},"weight":-1}]}]}}`,
 			2, "-#0: unreadable: cannot parse YAML/JSON: more than one document"},
+		{"Istio group in other case not skipped", "apiVersion: Security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {action: DENY}\n",
+			1, `-#0: AuthorizationPolicy default/p: apiVersion: Invalid value: "Security.istio.io/v1": API groups are case-sensitive: did you mean security.istio.io/v1?`},
 		{"List item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n", 2, "-#0: unreadable: items[0]: must be an object"},
 		{"null object field pruned like the API server", "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: e}\nspec:\n  configPatches:\n  - applyTo: HTTP_FILTER\n    match: null\n    patch: {operation: MERGE, value: {name: x}}\n",
 			0, ""},
