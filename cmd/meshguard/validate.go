@@ -73,6 +73,10 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation; see docs/governance.md): deny messages are errors, warn messages warnings")
 	cmd.Flags().BoolVar(&o.regoTest, "test", false, "with --rego: run the Rego unit tests of the directory (like opa test) instead of validating")
+	// Accepted and ignored, as istioctl validate keeps it (hidden, without
+	// effect since Mixer), so scripts written for istioctl still run.
+	cmd.Flags().BoolP("referential", "x", true, "ignored (istioctl compatibility)")
+	_ = cmd.Flags().MarkHidden("referential")
 	return cmd
 }
 

@@ -138,3 +138,20 @@ func asExit(err error, target *exitError) bool {
 	}
 	return ok
 }
+
+// TestValidateAcceptsReferential: istioctl validate keeps -x/--referential
+// as a hidden flag without effect (istioctl/pkg/validate/validate.go
+// NewValidateCommand); scripts passing it must not fail on an unknown flag.
+func TestValidateAcceptsReferential(t *testing.T) {
+	for _, args := range [][]string{{"-x", "-f", "-"}, {"--referential=false", "-f", "-"}} {
+		cmd := newValidateCmd()
+		cmd.SetArgs(args)
+		cmd.SetIn(strings.NewReader(cliGoodDR))
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.Execute(); err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out.String())
+		}
+	}
+}
