@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -100,6 +101,10 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	if o.output != "text" && o.output != "json" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (text or json)\n", o.output)
 		return 2
+	}
+	if o.namespace == "" {
+		// As istioctl validate: an object is never validated without a namespace.
+		o.namespace = metav1.NamespaceDefault
 	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {

@@ -155,3 +155,16 @@ func TestValidateAcceptsReferential(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateEmptyNamespaceIsDefault: with -n "" an object without a
+// namespace was validated (and named) with none; istioctl validate uses
+// "default" then (validateResource: defaultNamespace == "" ->
+// metav1.NamespaceDefault).
+func TestValidateEmptyNamespaceIsDefault(t *testing.T) {
+	var out, errOut bytes.Buffer
+	in := strings.Replace(cliBadVS, ", namespace: prod", "", 1)
+	code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "text", namespace: ""}, strings.NewReader(in), &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "-#0: VirtualService default/reviews: ") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
