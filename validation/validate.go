@@ -186,7 +186,7 @@ const (
 func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Result {
 	res := identify(obj, opts)
 	var f Findings
-	gvk, ok := typeOf(res, &f)
+	gvk, ok := typeOf(obj, res, &f)
 	if ok && !IsIstioGroup(gvk.Group) {
 		res.Skipped = true
 		return res
@@ -246,13 +246,19 @@ func identify(obj map[string]any, opts Options) Result {
 }
 
 // typeOf parses apiVersion and kind; false when either is missing or invalid.
-func typeOf(res Result, f *Findings) (schema.GroupVersionKind, bool) {
+func typeOf(obj map[string]any, res Result, f *Findings) (schema.GroupVersionKind, bool) {
 	if res.APIVersion == "" || res.Kind == "" {
-		if res.APIVersion == "" {
-			f.Required(field.NewPath("apiVersion"), "apiVersion must be set")
-		}
-		if res.Kind == "" {
-			f.Required(field.NewPath("kind"), "kind must be set")
+		for _, k := range []string{"apiVersion", "kind"} {
+			switch v := obj[k]; v.(type) {
+			case nil:
+				f.Required(field.NewPath(k), k+" must be set")
+			case string:
+				if v == "" {
+					f.Required(field.NewPath(k), k+" must be set")
+				}
+			default:
+				f.Error(field.NewPath(k), v, "must be a string")
+			}
 		}
 		return schema.GroupVersionKind{}, false
 	}

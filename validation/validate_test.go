@@ -58,6 +58,9 @@ func TestValidateObjectEnvelope(t *testing.T) {
 			"spec": map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
 			[]string{"metadata.name", "has unsupported annotation istio.io/dry-run", `"internal.istio.io/webhook-always-reject" annotation found, rejecting`, "may not be set by users"}},
 		{"bad metadata type", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": "nope"}, false, []string{"metadata"}},
+		// Said "Required value: apiVersion must be set" of a number.
+		{"apiVersion and kind not strings", map[string]any{"apiVersion": int64(1), "kind": true, "metadata": map[string]any{"name": "x"}}, false,
+			[]string{"apiVersion: Invalid value: 1: must be a string", "kind: Invalid value: true: must be a string"}},
 		// An Istio group misspelt in case or without its version was
 		// skipped as another group's object: exit 0 offline, and a DENY
 		// policy left unenforced by --policy-dir with only a warning.
