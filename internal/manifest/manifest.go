@@ -116,10 +116,10 @@ func yamlToValue(data []byte) (any, error) {
 
 // oneDocument fails when data holds content after its first YAML document,
 // which the YAML-to-JSON conversion ignores: a second object after a JSON or
-// flow-mapping root ({"a": 1}{"b": 2}) or after a "..." line. istioctl
-// validate's stream decoder reads (or refuses) such content and kubectl
-// applies a JSON stream whole; dropping it would let an object through
-// unvalidated (or a policy go unenforced). Only a root in flow style (or with
+// flow-mapping root ({"a": 1}{"b": 2}) or after a "..." line. kubectl
+// applies a JSON stream whole; dropping the rest (as sigs.k8s.io/yaml, and so
+// istioctl validate, does) would let an object through unvalidated (or a
+// policy go unenforced). Only a root in flow style (or with
 // a tag or anchor) or a "..." line can end a document before the end of data,
 // so other documents are not parsed twice.
 func oneDocument(data []byte) error {
