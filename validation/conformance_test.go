@@ -70,6 +70,11 @@ func TestConformance(t *testing.T) {
 	if len(valid) == 0 || len(invalid) == 0 || len(dataset) == 0 {
 		t.Fatalf("conformance corpus under %s is incomplete: %d valid, %d invalid, %d dataset files", dir, len(valid), len(invalid), len(dataset))
 	}
+	// Every case file is run: one named otherwise must not be passed over.
+	all, _ := filepath.Glob(filepath.Join(dir, "*", "*.y*ml"))
+	if len(all) != len(valid)+len(invalid)+len(dataset) {
+		t.Errorf("%d case files under %s, but only %d are -valid, -invalid or dataset files: %v", len(all), dir, len(valid)+len(invalid)+len(dataset), all)
+	}
 	total, passed := 0, 0
 	for _, path := range append(valid, dataset...) {
 		name := filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)

@@ -186,7 +186,7 @@ const (
 func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Result {
 	res := identify(obj, opts)
 	var f Findings
-	gvk, ok := typeOf(res, &f)
+	gvk, ok := typeOf(obj, res, &f)
 	if ok && !IsIstioGroup(gvk.Group) {
 		res.Skipped = true
 		return res
@@ -200,7 +200,7 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 		return res.finish(f)
 	}
 	work, clean := prune(obj, crd, opts, &f)
-	meta, metaErrs := decodeMeta(work, res.Namespace)
+	meta, metaErrs := decodeMeta(work, res.Namespace, !opts.APIServerAdmitted)
 	f.Errors = append(f.Errors, metaErrs...)
 	validateMetadata(gvk.Kind, meta, &f)
 	schemaErrs := crd.validate(ctx, work, clean)
@@ -246,13 +246,19 @@ func identify(obj map[string]any, opts Options) Result {
 }
 
 // typeOf parses apiVersion and kind; false when either is missing or invalid.
-func typeOf(res Result, f *Findings) (schema.GroupVersionKind, bool) {
+func typeOf(obj map[string]any, res Result, f *Findings) (schema.GroupVersionKind, bool) {
 	if res.APIVersion == "" || res.Kind == "" {
-		if res.APIVersion == "" {
-			f.Required(field.NewPath("apiVersion"), "apiVersion must be set")
-		}
-		if res.Kind == "" {
-			f.Required(field.NewPath("kind"), "kind must be set")
+		for _, k := range []string{"apiVersion", "kind"} {
+			switch v := obj[k]; v.(type) {
+			case nil:
+				f.Required(field.NewPath(k), k+" must be set")
+			case string:
+				if v == "" {
+					f.Required(field.NewPath(k), k+" must be set")
+				}
+			default:
+				f.Error(field.NewPath(k), v, "must be a string")
+			}
 		}
 		return schema.GroupVersionKind{}, false
 	}
@@ -260,6 +266,19 @@ func typeOf(res Result, f *Findings) (schema.GroupVersionKind, bool) {
 	if err != nil {
 		f.Error(field.NewPath("apiVersion"), res.APIVersion, err.Error())
 		return schema.GroupVersionKind{}, false
+	}
+	// An Istio group misspelt so is no group the API server serves, and
+	// would otherwise be skipped as another group's object (meshguard
+	// validate exiting 0, a policy loader leaving a DENY unenforced).
+	for _, g := range IstioGroups {
+		switch {
+		case gv.Group == "" && strings.EqualFold(gv.Version, g):
+			f.Error(field.NewPath("apiVersion"), res.APIVersion, "an API group without a version (apiVersion is group/version)")
+			return schema.GroupVersionKind{}, false
+		case gv.Group != g && strings.EqualFold(gv.Group, g):
+			f.Error(field.NewPath("apiVersion"), res.APIVersion, fmt.Sprintf("API groups are case-sensitive: did you mean %s/%s?", g, gv.Version))
+			return schema.GroupVersionKind{}, false
+		}
 	}
 	return gv.WithKind(res.Kind), true
 }
@@ -421,16 +440,32 @@ func groupThousands(n int) string {
 }
 
 // decodeMeta converts metadata into ObjectMeta and applies the API server's
-// own name/namespace checks (so offline validation agrees with it).
-func decodeMeta(obj map[string]any, defaultNS string) (metav1.ObjectMeta, field.ErrorList) {
+// own name/namespace checks (so offline validation agrees with it). With
+// strict, fields ObjectMeta does not have are errors, as the API server's
+// strict field validation reports them (apiextensions-apiserver
+// schema/objectmeta GetObjectMetaWithOptions): a mistyped `namspace` must not
+// quietly put the object in the default namespace. At admission the API
+// server has already pruned them.
+func decodeMeta(obj map[string]any, defaultNS string, strict bool) (metav1.ObjectMeta, field.ErrorList) {
 	var meta metav1.ObjectMeta
 	var errs field.ErrorList
 	p := field.NewPath("metadata")
 	if raw, ok := obj["metadata"].(map[string]any); ok {
 		if simpleMeta(raw, &meta) {
 			// decoded without reflection
-		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &meta); err != nil {
-			errs = append(errs, field.Invalid(p, field.OmitValueType{}, "cannot decode metadata: "+err.Error()))
+		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(raw, &meta, strict); err != nil {
+			if se, isStrict := runtime.AsStrictDecodingError(err); isStrict {
+				for _, e := range se.Errors() {
+					name := strings.TrimPrefix(e.Error(), "unknown field ")
+					if unq, uerr := strconv.Unquote(name); uerr == nil {
+						name = unq
+					}
+					full := "metadata." + name
+					errs = append(errs, unknownField(pathFromString(full), full))
+				}
+			} else {
+				errs = append(errs, field.Invalid(p, field.OmitValueType{}, "cannot decode metadata: "+err.Error()))
+			}
 		}
 	} else if obj["metadata"] != nil {
 		errs = append(errs, field.Invalid(p, field.OmitValueType{}, "metadata must be an object"))

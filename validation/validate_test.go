@@ -58,6 +58,24 @@ func TestValidateObjectEnvelope(t *testing.T) {
 			"spec": map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
 			[]string{"metadata.name", "has unsupported annotation istio.io/dry-run", `"internal.istio.io/webhook-always-reject" annotation found, rejecting`, "may not be set by users"}},
 		{"bad metadata type", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": "nope"}, false, []string{"metadata"}},
+		// Said "Required value: apiVersion must be set" of a number.
+		{"apiVersion and kind not strings", map[string]any{"apiVersion": int64(1), "kind": true, "metadata": map[string]any{"name": "x"}}, false,
+			[]string{"apiVersion: Invalid value: 1: must be a string", "kind: Invalid value: true: must be a string"}},
+		// An Istio group misspelt in case or without its version was
+		// skipped as another group's object: exit 0 offline, and a DENY
+		// policy left unenforced by --policy-dir with only a warning.
+		{"Istio group in other case", map[string]any{"apiVersion": "Security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": map[string]any{"name": "x"}}, false,
+			[]string{`apiVersion: Invalid value: "Security.istio.io/v1": API groups are case-sensitive: did you mean security.istio.io/v1?`}},
+		{"Istio group without version", map[string]any{"apiVersion": "security.istio.io", "kind": "AuthorizationPolicy", "metadata": map[string]any{"name": "x"}}, false,
+			[]string{`apiVersion: Invalid value: "security.istio.io": an API group without a version (apiVersion is group/version)`}},
+		// A mistyped metadata field was ignored: `namspace: prod` validated
+		// (and loaded) the object as default/x. The API server's strict field
+		// validation reports it (apiextensions-apiserver schema/objectmeta
+		// GetObjectMetaWithOptions, ReturnUnknownFieldPaths).
+		{"unknown metadata fields", map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+			"metadata": map[string]any{"name": "x", "namspace": "prod", "ownerReferences": []any{map[string]any{"kind": "A", "name": "a", "uid": "u", "apiVersion": "v1", "contrller": true}}},
+			"spec":     map[string]any{"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}, false,
+			[]string{`metadata.namspace: unknown field "metadata.namspace"`, `metadata.ownerReferences[0].contrller: unknown field "metadata.ownerReferences[0].contrller"`}},
 	}
 	for _, c := range cases {
 		res := ValidateObject(ctx, c.obj, Options{DefaultNamespace: "default"})

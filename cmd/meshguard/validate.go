@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -73,6 +74,10 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation; see docs/governance.md): deny messages are errors, warn messages warnings")
 	cmd.Flags().BoolVar(&o.regoTest, "test", false, "with --rego: run the Rego unit tests of the directory (like opa test) instead of validating")
+	// Accepted and ignored, as istioctl validate keeps it (hidden, without
+	// effect since Mixer), so scripts written for istioctl still run.
+	cmd.Flags().BoolP("referential", "x", true, "ignored (istioctl compatibility)")
+	_ = cmd.Flags().MarkHidden("referential")
 	return cmd
 }
 
@@ -97,6 +102,10 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (text or json)\n", o.output)
 		return 2
 	}
+	if o.namespace == "" {
+		// As istioctl validate: an object is never validated without a namespace.
+		o.namespace = metav1.NamespaceDefault
+	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {
 		var err error
@@ -105,21 +114,38 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			return 2
 		}
 	}
-	var reports []docReport
+	// Reports are printed as they are made: what is kept in memory does not
+	// grow with the number of objects (an 8 MiB input of a million empty
+	// documents held gigabytes). Organisation rules run once every input is
+	// read: they see each object with its namespace's labels and the objects
+	// it refers to in the whole input, as `analyze --rego` and the webhook
+	// do; then the objects and reports are kept until they have run.
+	w := &reportWriter{json: o.output == "json", stdout: stdout, stderr: stderr}
+	var set *ruleSet
+	var held []docReport
+	if rules != nil {
+		set = newRuleSet(o.namespace)
+	}
 	unreadable, invalid := false, false
+	emit := func(r docReport) {
+		if set != nil {
+			held = append(held, r)
+			return
+		}
+		invalid = invalid || (r.Result != nil && !r.Valid)
+		w.write(r)
+	}
 	fail := func(file string, doc int, err error) {
 		unreadable = true
-		reports = append(reports, docReport{File: file, Document: doc, Error: err.Error()})
+		emit(docReport{File: file, Document: doc, Error: err.Error()})
 	}
-	// Organisation rules run once every input is read: they see each object
-	// with its namespace's labels and the objects it refers to in the whole
-	// input, as `analyze --rego` and the webhook do.
-	set := newRuleSet(o.namespace)
 	report := func(r docReport, obj map[string]any) {
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
 		r.Valid, r.Result = res.Valid(), &res
-		reports = append(reports, r)
-		set.add(obj, r.Result)
+		if set != nil {
+			set.add(obj, r.Result)
+		}
+		emit(r)
 	}
 	for _, in := range o.files {
 		files, err := expandInput(in)
@@ -133,20 +159,26 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 				fail(file, 0, err)
 				continue
 			}
-			docs, err := validation.SplitDocuments(data)
+			// Each document is decoded when its turn comes, not all up front.
+			docs, err := manifest.SplitRaw(data)
 			for _, d := range docs {
 				if d.Err != nil {
 					fail(file, d.Index, d.Err)
 					continue
 				}
-				if d.Object == nil {
+				obj, derr := manifest.Decode(d.Raw)
+				if derr != nil {
+					fail(file, d.Index, derr)
 					continue
 				}
-				if !manifest.IsList(d.Object) {
-					report(docReport{File: file, Document: d.Index}, d.Object)
+				if obj == nil {
 					continue
 				}
-				items, err := manifest.Items(d.Object)
+				if !manifest.IsList(obj) {
+					report(docReport{File: file, Document: d.Index}, obj)
+					continue
+				}
+				items, err := manifest.Items(obj)
 				if err != nil {
 					fail(file, d.Index, err)
 					continue
@@ -160,44 +192,17 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			}
 		}
 	}
-	if rules != nil {
+	if set != nil {
 		set.evaluate(ctx, rules)
-	}
-	for i := range reports {
-		if r := reports[i].Result; r != nil {
-			reports[i].Valid = r.Valid()
-			invalid = invalid || !r.Valid()
+		for _, r := range held {
+			if r.Result != nil {
+				r.Valid = r.Result.Valid()
+				invalid = invalid || !r.Valid
+			}
+			w.write(r)
 		}
 	}
-	if o.output == "json" {
-		if reports == nil {
-			reports = []docReport{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(reports)
-	} else {
-		for _, r := range reports {
-			where := fmt.Sprintf("%s#%d", r.File, r.Document)
-			if r.Item != nil {
-				where += fmt.Sprintf(".items[%d]", *r.Item)
-			}
-			if r.Error != "" {
-				fmt.Fprintf(stderr, "%s: unreadable: %s\n", where, r.Error)
-				continue
-			}
-			if r.Skipped {
-				fmt.Fprintf(stdout, "%s: skipped: %s: not an Istio API group\n", where, r.Object())
-				continue
-			}
-			for _, l := range r.ErrorLines() {
-				fmt.Fprintf(stdout, "%s: %s\n", where, l)
-			}
-			for _, l := range r.WarningLines() {
-				fmt.Fprintf(stdout, "%s: warning: %s\n", where, l)
-			}
-		}
-	}
+	w.close()
 	switch {
 	case unreadable:
 		return 2
@@ -205,6 +210,56 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		return 1
 	}
 	return 0
+}
+
+// reportWriter prints reports one at a time: text lines, or the elements of
+// one indented JSON array.
+type reportWriter struct {
+	json           bool
+	stdout, stderr io.Writer
+	n              int // reports written
+}
+
+func (w *reportWriter) write(r docReport) {
+	if w.json {
+		b, _ := json.MarshalIndent(r, "  ", "  ")
+		sep := ",\n  "
+		if w.n == 0 {
+			sep = "[\n  "
+		}
+		w.n++
+		fmt.Fprintf(w.stdout, "%s%s", sep, b)
+		return
+	}
+	where := fmt.Sprintf("%s#%d", r.File, r.Document)
+	if r.Item != nil {
+		where += fmt.Sprintf(".items[%d]", *r.Item)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w.stderr, "%s: unreadable: %s\n", where, r.Error)
+		return
+	}
+	if r.Skipped {
+		fmt.Fprintf(w.stdout, "%s: skipped: %s: not an Istio API group\n", where, r.Object())
+		return
+	}
+	for _, l := range r.ErrorLines() {
+		fmt.Fprintf(w.stdout, "%s: %s\n", where, l)
+	}
+	for _, l := range r.WarningLines() {
+		fmt.Fprintf(w.stdout, "%s: warning: %s\n", where, l)
+	}
+}
+
+// close ends the JSON array ([] when there was no report).
+func (w *reportWriter) close() {
+	switch {
+	case !w.json:
+	case w.n == 0:
+		fmt.Fprint(w.stdout, "[]\n")
+	default:
+		fmt.Fprint(w.stdout, "\n]\n")
+	}
 }
 
 // expandInput turns "-", a file or a directory into the list of files to read.

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -90,6 +92,11 @@ func TestValidateHostileDocuments(t *testing.T) {
 			1, "-#0.items[1]: VirtualService default/r: spec.http[0].route[0].weight"},
 		{"typed List skipped item reported", "apiVersion: networking.istio.io/v1\nkind: VirtualServiceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n",
 			0, "-#0.items[0]: skipped: ConfigMap default/c: not an Istio API group"},
+		{"second JSON object after the first not dropped", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}` + "\n" +
+			`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r"},"spec":{"hosts":["r"],"http":[{"route":[{"destination":{"host":"r"},"weight":-1}]}]}}`,
+			2, "-#0: unreadable: cannot parse YAML/JSON: more than one document"},
+		{"Istio group in other case not skipped", "apiVersion: Security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {action: DENY}\n",
+			1, `-#0: AuthorizationPolicy default/p: apiVersion: Invalid value: "Security.istio.io/v1": API groups are case-sensitive: did you mean security.istio.io/v1?`},
 		{"List item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n", 2, "-#0: unreadable: items[0]: must be an object"},
 		{"null object field pruned like the API server", "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: e}\nspec:\n  configPatches:\n  - applyTo: HTTP_FILTER\n    match: null\n    patch: {operation: MERGE, value: {name: x}}\n",
 			0, ""},
@@ -149,5 +156,65 @@ func TestValidateDirectoryInputs(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("validate blocked on a FIFO in the directory")
+	}
+}
+
+// observingReader records, at its first Read, what out held then.
+type observingReader struct {
+	r    io.Reader
+	out  *bytes.Buffer
+	seen *string
+}
+
+func (o *observingReader) Read(p []byte) (int, error) {
+	if *o.seen == "" {
+		*o.seen = "at first read: " + o.out.String()
+	}
+	return o.r.Read(p)
+}
+
+// TestValidateStreamsReports: every report was kept (with its object, for
+// organisation rules that were not even given) until all input was read, so
+// an 8 MiB input of empty List items took over 2 GiB. Without --rego a report
+// is printed as soon as it is made, before the next input is read.
+func TestValidateStreamsReports(t *testing.T) {
+	first := writeFile(t, t.TempDir(), "a.yaml", cliBadVS)
+	var out, errOut bytes.Buffer
+	var seen string
+	code := runValidate(context.Background(), validateOptions{files: []string{first, "-"}, output: "text", namespace: "default"},
+		&observingReader{r: strings.NewReader(cliGoodDR), out: &out, seen: &seen}, &out, &errOut)
+	if code != 1 || !strings.Contains(seen, first+"#0: VirtualService prod/reviews") {
+		t.Errorf("exit %d; the first file's report must be printed before stdin is read; %s", code, seen)
+	}
+	if testing.Short() {
+		return
+	}
+	unit := "kind: List\nitems: [" + strings.Repeat("{},", 39) + "{}]\n---\n"
+	in := strings.Repeat(unit, (2<<20)/len(unit))
+	runtime.GC()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	code = runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "text", namespace: "default"}, strings.NewReader(in), io.Discard, io.Discard)
+	close(done)
+	<-sampled
+	const bound = 256 << 20
+	if code != 1 || peak.Load() > bound {
+		t.Errorf("exit %d, peak heap %d MiB validating %d empty objects (bound %d MiB)", code, peak.Load()>>20, strings.Count(in, "{}"), bound>>20)
 	}
 }

@@ -138,3 +138,33 @@ func asExit(err error, target *exitError) bool {
 	}
 	return ok
 }
+
+// TestValidateAcceptsReferential: istioctl validate keeps -x/--referential
+// as a hidden flag without effect (istioctl/pkg/validate/validate.go
+// NewValidateCommand); scripts passing it must not fail on an unknown flag.
+func TestValidateAcceptsReferential(t *testing.T) {
+	for _, args := range [][]string{{"-x", "-f", "-"}, {"--referential=false", "-f", "-"}} {
+		cmd := newValidateCmd()
+		cmd.SetArgs(args)
+		cmd.SetIn(strings.NewReader(cliGoodDR))
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.Execute(); err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out.String())
+		}
+	}
+}
+
+// TestValidateEmptyNamespaceIsDefault: with -n "" an object without a
+// namespace was validated (and named) with none; istioctl validate uses
+// "default" then (validateResource: defaultNamespace == "" ->
+// metav1.NamespaceDefault).
+func TestValidateEmptyNamespaceIsDefault(t *testing.T) {
+	var out, errOut bytes.Buffer
+	in := strings.Replace(cliBadVS, ", namespace: prod", "", 1)
+	code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "text", namespace: ""}, strings.NewReader(in), &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "-#0: VirtualService default/reviews: ") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}

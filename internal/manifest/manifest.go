@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"strings"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -107,7 +108,54 @@ func yamlToValue(data []byte) (any, error) {
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &v); err != nil {
 		return nil, fmt.Errorf("cannot parse YAML/JSON: %w", err)
 	}
+	if err := oneDocument(data); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// oneDocument fails when data holds content after its first YAML document,
+// which the YAML-to-JSON conversion ignores: a second object after a JSON or
+// flow-mapping root ({"a": 1}{"b": 2}) or after a "..." line. kubectl
+// applies a JSON stream whole; dropping the rest (as sigs.k8s.io/yaml, and so
+// istioctl validate, does) would let an object through unvalidated (or a
+// policy go unenforced). Only a root in flow style (or with
+// a tag or anchor) or a "..." line can end a document before the end of data,
+// so other documents are not parsed twice.
+func oneDocument(data []byte) error {
+	if !bytes.HasPrefix(data, []byte("...")) && !bytes.Contains(data, []byte("\n...")) && !flowRoot(data) {
+		return nil
+	}
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	var first, next any
+	if err := dec.Decode(&first); err != nil {
+		return fmt.Errorf("cannot parse YAML/JSON: %w", err)
+	}
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot parse YAML/JSON: more than one document (content follows the first one: %w); separate objects with a line \"---\"", err)
+	}
+	return errors.New(`cannot parse YAML/JSON: more than one document (content follows the first one); separate objects with a line "---"`)
+}
+
+// flowRoot: the first line that is not blank or a comment starts with a
+// flow collection, a tag or an anchor, so the root may end mid-line.
+func flowRoot(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte order mark
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			return bytes.IndexByte([]byte("{[!&"), t[0]) >= 0
+		}
+	}
+	return false
 }
 
 func typeName(v any) string {

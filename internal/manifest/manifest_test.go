@@ -42,6 +42,33 @@ func TestDecodeTypes(t *testing.T) {
 	}
 }
 
+// TestDecodeRefusesASecondDocument: the YAML parser reads one document and
+// ignored what followed it, so a second object after a JSON object or a
+// "..." line (istioctl validate's decoder reads it as the next document;
+// kubectl applies a JSON stream whole) was never validated nor loaded.
+func TestDecodeRefusesASecondDocument(t *testing.T) {
+	for _, in := range []string{
+		"{\"a\": 1}\n{\"b\": 2}\n",
+		`{"a": 1}{"b": 2}`,
+		"# c\n{a: 1}\n{b: 2}\n",
+		"{a: 1}\n]]]\n",
+		"!!map {a: 1}\n{b: 2}\n",
+		"a: 1\n...\nb: 2\n",
+		"a: 1\n... # end\n{b: 2}\n",
+		"\ufeff{a: 1}\n{b: 2}\n",
+	} {
+		if v, err := Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), "more than one document") {
+			t.Errorf("Decode(%q) = %v, %v; want an error saying more than one document", in, v, err)
+		}
+	}
+	// One document, with what may legally follow it.
+	for _, in := range []string{"{a: 1}\n# end\n", "a: 1\n...\n", "a: 1\n... # end\n", `{"a": 1}` + "\n\n", "a: [1]\nb: {c: 2}\n"} {
+		if _, err := Decode([]byte(in)); err != nil {
+			t.Errorf("Decode(%q): %v", in, err)
+		}
+	}
+}
+
 func TestReadAllBounded(t *testing.T) {
 	if b, err := ReadAll(strings.NewReader("12345"), 5); err != nil || string(b) != "12345" {
 		t.Errorf("at the limit: %q, %v", b, err)

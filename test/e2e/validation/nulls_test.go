@@ -2,6 +2,7 @@ package validation
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +43,27 @@ func TestNullsAsTheAPIServer(t *testing.T) {
 				t.Errorf("API server accepted=%v, meshguard valid=%v: %v / %s", apiAccepts, res.Valid(), res.ErrorLines(), stderrOf(err))
 			}
 		})
+	}
+}
+
+// TestUnknownMetadataFieldsAsTheAPIServer: the API server's strict field
+// validation reports a mistyped metadata field (apiextensions-apiserver
+// schema/objectmeta, ReturnUnknownFieldPaths); offline validation reports it
+// with the same path and words.
+func TestUnknownMetadataFieldsAsTheAPIServer(t *testing.T) {
+	c := cluster.Start(t)
+	cluster.CreateNamespace(t, c, "metafields", nil)
+	doc := `{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"s","namespace":"metafields","namspace":"prod"},
+"spec":{"egress":[{"hosts":["./*"]}]}}`
+	const want = `unknown field "metadata.namspace"`
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := c.Kubectl(ctx, doc, "create", "--dry-run=server", "--validate=strict", "-f", "-")
+	if err == nil || !strings.Contains(stderrOf(err), want) {
+		t.Errorf("API server: want an error with %q, got %s %s", want, out, stderrOf(err))
+	}
+	res, derr := mgvalidation.ValidateJSON(ctx, []byte(doc), mgvalidation.Options{DefaultNamespace: "metafields"})
+	if derr != nil || res.Valid() || !strings.Contains(strings.Join(res.ErrorLines(), "\n"), want) {
+		t.Errorf("meshguard: want an error with %q, got %v %v", want, res.ErrorLines(), derr)
 	}
 }
