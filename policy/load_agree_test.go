@@ -13,7 +13,7 @@ import (
 // every document, and every item of a list document, valid.
 func validateAccepts(t *testing.T, data []byte) bool {
 	t.Helper()
-	docs, err := validation.SplitDocuments(data)
+	docs, err := manifest.Split(data)
 	if err != nil {
 		return false
 	}

@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // typicalVS is a realistic VirtualService: a header match, a canary split,
@@ -47,7 +49,7 @@ func bigVS(routes int) string {
 }
 
 func benchObject(b *testing.B, doc string) {
-	docs, err := SplitDocuments([]byte(doc))
+	docs, err := manifest.Split([]byte(doc))
 	if err != nil || len(docs) != 1 || docs[0].Err != nil {
 		b.Fatalf("bad document: %v", err)
 	}
@@ -74,7 +76,7 @@ func BenchmarkValidateVirtualService500Routes(b *testing.B) { benchObject(b, big
 
 // BenchmarkValidateTypicalVirtualServiceJSON includes JSON parsing (the webhook's AdmissionRequest.Object.Raw path).
 func BenchmarkValidateTypicalVirtualServiceJSON(b *testing.B) {
-	docs, _ := SplitDocuments([]byte(typicalVS))
+	docs, _ := manifest.Split([]byte(typicalVS))
 	raw := mustJSON(b, docs[0].Object)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -102,7 +104,7 @@ func BenchmarkRulesOnlyTypicalVirtualService(b *testing.B) { benchRules(b, typic
 func BenchmarkRulesOnlyVirtualService500Routes(b *testing.B) { benchRules(b, bigVS(500)) }
 
 func benchRules(b *testing.B, doc string) {
-	docs, _ := SplitDocuments([]byte(doc))
+	docs, _ := manifest.Split([]byte(doc))
 	spec := docs[0].Object["spec"]
 	v := validatorFor("VirtualService")
 	b.ReportAllocs()

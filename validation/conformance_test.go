@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/test/conformance"
 )
 
@@ -23,7 +24,7 @@ func validateFileDocs(t *testing.T, path string) []conformanceCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := SplitDocuments(data)
+	docs, err := manifest.Split(data)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // TestFastDecodeAgreesWithProtojson is the safety net of decode_fast.go: on
@@ -29,7 +31,7 @@ func TestFastDecodeAgreesWithProtojson(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, _ := SplitDocuments(data)
+		ds, _ := manifest.Split(data)
 		for _, d := range ds {
 			if d.Object != nil {
 				docs = append(docs, doc{filepath.Base(f), d.Object})
@@ -62,7 +64,7 @@ func TestFastDecodeAgreesWithProtojson(t *testing.T) {
 		"apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: a}\nspec: {tracing: [{randomSamplingPercentage: 10, disableSpanReporting: true}], metrics: [{reportingInterval: 5s}]}\n",
 	}
 	for i, y := range edge {
-		ds, err := SplitDocuments([]byte(y))
+		ds, err := manifest.Split([]byte(y))
 		if err != nil || len(ds) != 1 || ds[0].Object == nil {
 			t.Fatalf("edge case %d does not parse: %v", i, err)
 		}
@@ -111,7 +113,7 @@ func TestFastDecodeAgreesWithProtojson(t *testing.T) {
 	}
 	// The benchmark objects must stay on the fast path.
 	for _, y := range []string{typicalVS, bigVS(2)} {
-		ds, _ := SplitDocuments([]byte(y))
+		ds, _ := manifest.Split([]byte(y))
 		if err := fastDecode(ds[0].Object["spec"], kinds[vsGK].newSpec().ProtoReflect()); err != nil {
 			t.Errorf("benchmark VirtualService fell back: %v", err)
 		}
@@ -129,7 +131,7 @@ func FuzzFastDecode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		docs, _ := SplitDocuments([]byte(doc))
+		docs, _ := manifest.Split([]byte(doc))
 		for _, d := range docs {
 			if d.Object == nil {
 				continue

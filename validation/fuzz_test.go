@@ -19,7 +19,7 @@ func FuzzValidateDocuments(f *testing.F) {
 	f.Add([]byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x}\nspec: {rules: [{to: [{operation: {ports: ['0']}}]}]}\n---\n{}"))
 	f.Add([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"g"},"spec":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		docs, _ := SplitDocuments(data)
+		docs, _ := manifest.Split(data)
 		var objs []map[string]any
 		for _, d := range docs {
 			if d.Err != nil || d.Object == nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 func validateNetYAML(t *testing.T, doc string) Result {
 	t.Helper()
-	docs, err := SplitDocuments([]byte(doc))
+	docs, err := manifest.Split([]byte(doc))
 	if err != nil || len(docs) != 1 || docs[0].Err != nil {
 		t.Fatalf("bad test document: %v %v", err, docs)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // TestUnreachableRulesIstioAnalyzerCases runs Istio's own analyzer test data
@@ -40,7 +42,7 @@ func TestUnreachableRulesIstioAnalyzerCases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs, err := SplitDocuments(data)
+		docs, err := manifest.Split(data)
 		if err != nil {
 			t.Fatal(err)
 		}

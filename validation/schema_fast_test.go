@@ -11,6 +11,8 @@ import (
 	apiextensionsvalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // TestFastSchemaCheckAgreesWithKubeOpenAPI is the safety net of the fast
@@ -29,7 +31,7 @@ func TestFastSchemaCheckAgreesWithKubeOpenAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, _ := SplitDocuments(data)
+		ds, _ := manifest.Split(data)
 		for _, d := range ds {
 			if d.Object != nil {
 				delete(d.Object, "_err")
@@ -38,7 +40,7 @@ func TestFastSchemaCheckAgreesWithKubeOpenAPI(t *testing.T) {
 		}
 	}
 	for _, y := range []string{typicalVS, bigVS(3)} {
-		ds, _ := SplitDocuments([]byte(y))
+		ds, _ := manifest.Split([]byte(y))
 		docs = append(docs, ds[0].Object)
 	}
 	// Mutations that break common schema keywords.
@@ -57,7 +59,7 @@ func TestFastSchemaCheckAgreesWithKubeOpenAPI(t *testing.T) {
 		gwHeader + "  selector: {a: 1}\n  servers: []\n",
 	}
 	for _, y := range extra {
-		ds, _ := SplitDocuments([]byte(y))
+		ds, _ := manifest.Split([]byte(y))
 		docs = append(docs, ds[0].Object)
 	}
 	decided, fastValid, clean := 0, 0, 0
@@ -115,7 +117,7 @@ func TestFastSchemaCheckAgreesWithKubeOpenAPI(t *testing.T) {
 
 func TestValidateObjectDoesNotModifyInput(t *testing.T) {
 	doc := vsHeader + "  hosts: [a]\n  bogus: 1\n  http: [{timeout: 1500ms, route: [{destination: {host: a}}]}]\nextra: 2\n"
-	ds, _ := SplitDocuments([]byte(doc))
+	ds, _ := manifest.Split([]byte(doc))
 	obj := ds[0].Object
 	before := runtime.DeepCopyJSON(obj)
 	res := ValidateObject(context.Background(), obj, Options{})

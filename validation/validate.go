@@ -557,11 +557,3 @@ func ValidateJSON(ctx context.Context, data []byte, opts Options) (Result, error
 	}
 	return ValidateObject(ctx, obj, opts), nil
 }
-
-// Document is one document of a multi-document YAML stream (manifest.Document).
-type Document = manifest.Document
-
-// SplitDocuments reads a multi-document YAML (or JSON) stream with the shared
-// decoder (internal/manifest): a parse error, such as a duplicate key, in one
-// document is reported on that document; the others are still returned.
-func SplitDocuments(data []byte) ([]Document, error) { return manifest.Split(data) }
