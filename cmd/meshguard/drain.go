@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,9 +20,8 @@ import (
 // racing the final close with a new request. Then the servers shut down
 // gracefully (--shutdown-timeout).
 type drain struct {
-	delay    time.Duration
-	draining atomic.Bool
-	begun    chan struct{} // closed when draining starts
+	delay time.Duration
+	begun chan struct{} // closed when draining starts
 }
 
 func newDrain(delay time.Duration) *drain {
@@ -39,7 +37,6 @@ func (d *drain) signalContext() context.Context {
 	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-c
-		d.draining.Store(true)
 		close(d.begun)
 		select {
 		case <-time.After(d.delay):
@@ -53,9 +50,19 @@ func (d *drain) signalContext() context.Context {
 	return ctx
 }
 
+// draining reports whether draining has begun.
+func (d *drain) draining() bool {
+	select {
+	case <-d.begun:
+		return true
+	default:
+		return false
+	}
+}
+
 // ready is a readyz check that fails while draining.
 func (d *drain) ready(*http.Request) error {
-	if d.draining.Load() {
+	if d.draining() {
 		return errors.New("shutting down")
 	}
 	return nil
@@ -70,7 +77,7 @@ type drainingServer struct {
 
 func (s drainingServer) Register(path string, h http.Handler) {
 	s.Server.Register(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.d.draining.Load() {
+		if s.d.draining() {
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)
