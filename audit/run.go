@@ -190,6 +190,24 @@ var (
 	errTooManyKube = fmt.Errorf("more than %d Services and gateway Pods: audit stopped", MaxObjects)
 )
 
+// MeshResources are the resources of every mesh kind meshguard validates
+// whose CRD the API server serves, at its preferred version: what the audit
+// and `analyze --kubeconfig` list.
+func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error) {
+	var out []schema.GroupVersionResource
+	for _, gk := range validation.KnownKinds() {
+		m, err := mapper.RESTMapping(gk)
+		if meta.IsNoMatchError(err) {
+			continue // CRD not installed: nothing of this kind is stored
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mapping %s: %w", gk, err)
+		}
+		out = append(out, m.Resource)
+	}
+	return out, nil
+}
+
 // snapshot lists Namespaces, Services and every mesh kind meshguard
 // validates whose CRD the API server serves (at its preferred version).
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
@@ -209,15 +227,12 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	}); err != nil {
 		return Snapshot{}, err
 	}
-	for _, gk := range validation.KnownKinds() {
-		m, err := a.Mapper.RESTMapping(gk)
-		if meta.IsNoMatchError(err) {
-			continue // CRD not installed: nothing of this kind is stored
-		}
-		if err != nil {
-			return Snapshot{}, fmt.Errorf("mapping %s: %w", gk, err)
-		}
-		err = a.list(ctx, m.Resource, "", func(u *unstructured.Unstructured) error {
+	resources, err := MeshResources(a.Mapper)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	for _, gvr := range resources {
+		err = a.list(ctx, gvr, "", func(u *unstructured.Unstructured) error {
 			if len(snap.Objects) >= MaxObjects {
 				return errTooMany
 			}

@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshguard/meshguard/analysis"
-	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/audit"
 )
 
 // coreResources are the Kubernetes objects mesh objects refer to, listed by
@@ -32,21 +32,13 @@ var coreResources = []schema.GroupVersionResource{
 const clusterPageSize = 500
 
 // clusterResources are listed by `analyze --kubeconfig`: coreResources and
-// every mesh kind meshguard validates whose CRD the API server serves, at its
-// preferred version, as the audit lists them (audit.Auditor.snapshot).
+// the mesh kinds the audit lists (audit.MeshResources).
 func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error) {
-	out := slices.Clone(coreResources)
-	for _, gk := range validation.KnownKinds() {
-		m, err := mapper.RESTMapping(gk)
-		if meta.IsNoMatchError(err) {
-			continue // CRD not installed: nothing of this kind is stored
-		}
-		if err != nil {
-			return nil, fmt.Errorf("mapping %s: %w", gk, err)
-		}
-		out = append(out, m.Resource)
+	mesh, err := audit.MeshResources(mapper)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return append(slices.Clone(coreResources), mesh...), nil
 }
 
 // listCluster pages through every clusterResources list (in namespace ns, or
