@@ -279,6 +279,16 @@ type TestResult struct {
 	Detail string
 }
 
+// IsModule reports whether a file or ConfigMap key name is a rule module:
+// *.rego, matched case-insensitively as directories are listed
+// (dirwalk.Files), and not a Rego test (*_test.rego). One rule for a rules
+// directory and the rule ConfigMaps, so a ConfigMap reads the same whether it
+// is mounted or watched.
+func IsModule(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasSuffix(n, ".rego") && !strings.HasSuffix(n, "_test.rego")
+}
+
 // readModules reads every *.rego file under dir (the *_test.rego ones only
 // with tests), each at most MaxModuleBytes, by the rules of every directory
 // input (dirwalk.Files: hidden entries skipped, so a mounted ConfigMap's keys
@@ -291,7 +301,7 @@ func readModules(dir string, tests bool) ([]Module, error) {
 	}
 	var mods []Module
 	for _, rel := range files {
-		if !tests && strings.HasSuffix(rel, "_test.rego") {
+		if !tests && !IsModule(rel) {
 			continue
 		}
 		f, err := os.Open(filepath.Join(root, rel))

@@ -381,3 +381,16 @@ func TestInputFor(t *testing.T) {
 		t.Errorf("alone: %+v, %v", alone, err)
 	}
 }
+
+// TestIsModule: one rule for which names are rule modules, in a directory
+// and in a rule ConfigMap alike.
+func TestIsModule(t *testing.T) {
+	for name, want := range map[string]bool{
+		"rules.rego": true, "Rules.REGO": true, "sub/r.rego": true,
+		"rules_test.rego": false, "RULES_TEST.REGO": false, "rules.yaml": false, "rego": false, "x.rego.bak": false,
+	} {
+		if got := IsModule(name); got != want {
+			t.Errorf("IsModule(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -229,13 +229,12 @@ func (r *OrgRules) reload(ctx context.Context) error {
 	return nil
 }
 
-// configMapModules returns the *.rego keys (not *_test.rego) of the selected
+// configMapModules returns the module keys (orgrules.IsModule) of the selected
 // ConfigMaps, named "ConfigMap ns/name key", in a stable order. A module key
 // in binaryData (kubectl puts a file that is not UTF-8 there) is one too: as
 // UTF-8 text it is read, otherwise it is an error naming it, never skipped.
 func (r *OrgRules) configMapModules() ([]orgrules.Module, error) {
 	var mods []orgrules.Module
-	isModule := func(key string) bool { return strings.HasSuffix(key, ".rego") && !strings.HasSuffix(key, "_test.rego") }
 	for _, item := range r.cms.List() {
 		cm, ok := item.(*corev1.ConfigMap)
 		if !ok || !r.selects(cm) {
@@ -243,12 +242,12 @@ func (r *OrgRules) configMapModules() ([]orgrules.Module, error) {
 		}
 		name := func(key string) string { return fmt.Sprintf("ConfigMap %s/%s %s", cm.Namespace, cm.Name, key) }
 		for key, src := range cm.Data {
-			if isModule(key) {
+			if orgrules.IsModule(key) {
 				mods = append(mods, orgrules.Module{Name: name(key), Source: src})
 			}
 		}
 		for key, src := range cm.BinaryData {
-			if !isModule(key) {
+			if !orgrules.IsModule(key) {
 				continue
 			}
 			if !utf8.Valid(src) {
