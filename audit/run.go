@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/webhookconfig"
@@ -339,11 +339,7 @@ func EventNote(s string) string {
 		return s
 	}
 	const ellipsis = "…"
-	cut := maxEventNote - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
+	return textcut.Prefix(s, maxEventNote-len(ellipsis)) + ellipsis
 }
 
 // writeReports creates, updates or deletes meshguard's PolicyReport in each

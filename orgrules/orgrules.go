@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/regocaps"
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -262,14 +262,11 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 }
 
 func truncateMessage(s string) string {
-	if len(s) <= MaxMessageBytes {
+	head := textcut.Prefix(s, MaxMessageBytes)
+	if head == s {
 		return s
 	}
-	cut := MaxMessageBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
+	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }
 
 // TestResult is one Rego unit test's outcome.

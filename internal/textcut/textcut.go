@@ -1,0 +1,17 @@
+// Package textcut shortens text for fields with a byte limit (an Event's
+// note, a rule's message) without splitting a UTF-8 character.
+package textcut
+
+import "unicode/utf8"
+
+// Prefix is the longest prefix of s of at most n bytes that ends at a
+// character boundary: s itself when it fits.
+func Prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

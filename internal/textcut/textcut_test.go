@@ -1,0 +1,31 @@
+package textcut
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+func TestPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exact", 5, "exact"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"},          // é is two bytes: not split
+		{"éé", 3, "é"},          // the second é would be split
+		{"日本", 4, "日"},          // three-byte runes
+		{"日本", 2, ""},           // nothing fits whole
+		{"\xffabc", 2, "\xffa"}, // invalid bytes count as characters of their own
+	} {
+		got := Prefix(tc.s, tc.n)
+		if got != tc.want || len(got) > tc.n && got != tc.s {
+			t.Errorf("Prefix(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+		if utf8.ValidString(tc.s) && !utf8.ValidString(got) {
+			t.Errorf("Prefix(%q, %d) = %q: splits a character", tc.s, tc.n, got)
+		}
+	}
+}
