@@ -85,7 +85,7 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		// Istio's CRDs installed after meshguard (a GitOps tool applying
 		// both at once) would otherwise stay unwatched until a restart, and
 		// every reference to their objects would be reported missing.
-		if err := mgr.Add(indexReadiness(func(ctx context.Context) error {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 			retryWatches(ctx, missing, getInformer, indexWatchRetry, log)
 			return nil
 		})); err != nil {
@@ -93,7 +93,7 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		}
 	}
 	// Findings start once the cache has synced (before that the index is partial).
-	if err := mgr.Add(indexReadiness(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		if mgr.GetCache().WaitForCacheSync(ctx) {
 			ix.SetReady()
 			log.Info("cross-reference index ready")
@@ -173,12 +173,13 @@ func applyObj(obj any, present bool, set func(client.Object, bool)) {
 	}
 }
 
-// indexReadiness runs on every replica: each one serves /validate, so each
-// needs its index, leader or not.
-type indexReadiness func(context.Context) error
+// everyReplica is a Runnable that runs on every replica, not only the
+// leader: each one serves the webhooks, so each needs its own index, rules
+// and config, leader or not.
+type everyReplica func(context.Context) error
 
-func (f indexReadiness) Start(ctx context.Context) error { return f(ctx) }
-func (indexReadiness) NeedLeaderElection() bool          { return false }
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
 
 // indexedService is what the cross-reference checks read of a Service: its
 // port numbers and its networking.istio.io/exportTo annotation.

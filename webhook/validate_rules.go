@@ -124,7 +124,7 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 		}
 		r.cms = inf.GetStore()
 		synced = inf.HasSynced
-		if err := mgr.Add(orgRulesRunnable(func(ctx context.Context) error {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 			f.Start(ctx.Done())
 			<-ctx.Done()
 			f.Shutdown()
@@ -133,7 +133,7 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 			return nil, err
 		}
 	}
-	if err := mgr.Add(orgRulesRunnable(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		r.run(ctx, synced)
 		return nil
 	})); err != nil {
@@ -266,9 +266,3 @@ func (r *OrgRules) selects(cm *corev1.ConfigMap) bool {
 	}
 	return r.selector != nil && r.selector.Matches(labels.Set(cm.Labels))
 }
-
-// orgRulesRunnable runs on every replica: each one serves /validate.
-type orgRulesRunnable func(context.Context) error
-
-func (f orgRulesRunnable) Start(ctx context.Context) error { return f(ctx) }
-func (orgRulesRunnable) NeedLeaderElection() bool          { return false }

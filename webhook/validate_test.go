@@ -164,7 +164,7 @@ func TestValidatingWebhookConfiguration(t *testing.T) {
 }
 
 func TestIndexReadinessRunsOnEveryReplica(t *testing.T) {
-	r := indexReadiness(func(context.Context) error { return nil })
+	r := everyReplica(func(context.Context) error { return nil })
 	if r.NeedLeaderElection() {
 		t.Error("index readiness must not wait for leader election: every replica serves /validate")
 	}
