@@ -190,6 +190,20 @@ func (m *meshguard) review(path string, kind metav1.GroupVersionKind, resource m
 	return out.Response, nil
 }
 
+// waitCleanExit waits (at most 30 s) for meshguard to exit after SIGTERM and
+// requires exit status 0.
+func (m *meshguard) waitCleanExit(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("meshguard did not exit within 30s of SIGTERM")
+	}
+}
+
 func (m *meshguard) inject() error {
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -536,14 +550,7 @@ func TestSIGTERMReleasesLeaderLease(t *testing.T) {
 	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-m.exited:
-		if err != nil {
-			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("meshguard did not exit within 30s of SIGTERM")
-	}
+	m.waitCleanExit(t)
 	if err := c.Client.Get(ctx, key, &lease); err != nil {
 		t.Fatal(err)
 	}
@@ -657,12 +664,5 @@ func TestSIGTERMTurnsGRPCHealthNotServing(t *testing.T) {
 	if _, err := m.check(ctx, conn); err != nil {
 		t.Errorf("Check during the shutdown delay: %v, want it still answered", err)
 	}
-	select {
-	case err := <-m.exited:
-		if err != nil {
-			t.Errorf("meshguard exited with %v after SIGTERM, want 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("meshguard did not exit within 30s of SIGTERM")
-	}
+	m.waitCleanExit(t)
 }
