@@ -50,6 +50,11 @@ type Options struct {
 	// --shutdown-delay): gRPC health turns NOT_SERVING, as /readyz fails,
 	// while Checks are still answered. Not a flag.
 	Draining <-chan struct{}
+
+	// ShutdownTimeout bounds the graceful stop of the gRPC and HTTP servers
+	// once the context ends (serve's --shutdown-timeout); in-flight calls
+	// still running then are cut. Default 10 s. Not a flag.
+	ShutdownTimeout time.Duration
 }
 
 // DefaultOptions returns the defaults AddFlags registers.
@@ -58,6 +63,7 @@ func DefaultOptions() Options {
 		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
 		DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
 		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Reflection: true, Debounce: 100 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second,
 	}
 }
 
@@ -117,6 +123,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if x.Debounce <= 0 {
 		x.Debounce = d.Debounce
+	}
+	if x.ShutdownTimeout <= 0 {
+		x.ShutdownTimeout = d.ShutdownTimeout
 	}
 	return x
 }

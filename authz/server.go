@@ -363,7 +363,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 	go func() { g.GracefulStop(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(s.opts.ShutdownTimeout):
 		g.Stop()
 	}
 	return nil

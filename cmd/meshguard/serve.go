@@ -247,6 +247,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	if o.authz {
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }
+		o.authzOpts.ShutdownTimeout = o.shutdownTimeout
 		if o.drain != nil {
 			o.authzOpts.Draining = o.drain.begun
 		}

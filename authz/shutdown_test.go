@@ -1,0 +1,79 @@
+package authz
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meshguard/meshguard/policy"
+)
+
+// A call still running when the context ends is cut after
+// Options.ShutdownTimeout (serve's --shutdown-timeout), not after a bound of
+// its own: both servers stop within it, so the process stops in the time
+// the operator gave it.
+func TestServeStopsWithinShutdownTimeout(t *testing.T) {
+	o := Options{DecisionLog: "off", ShutdownTimeout: 200 * time.Millisecond}
+	engine := policy.NewEngine(o.Mesh())
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(engine, o, logr.Discard())
+	glis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hlis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- srv.Serve(ctx, glis, nil) }()
+	go func() { done <- srv.ServeHTTP(ctx, hlis, nil) }()
+
+	// gRPC: a health Watch stream stays open until the server ends it.
+	conn, err := grpc.NewClient(glis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{Service: ServiceName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	// HTTP: a request whose headers have started but not ended keeps its
+	// connection active, so Shutdown waits for it.
+	hc, err := net.Dial("tcp", hlis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	if _, err := hc.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	cancel()
+	// Well under the 10 s the servers used to wait whatever the timeout.
+	deadline := time.After(5 * time.Second)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-deadline:
+			t.Fatal("servers still draining 5 s after the context ended with ShutdownTimeout 200ms")
+		}
+	}
+}
