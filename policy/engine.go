@@ -76,7 +76,7 @@ type Verdict struct {
 	Rule    int    `json:"rule"`
 	Reason  string `json:"reason"`
 
-	Mode            string            `json:"-"` // effective PeerAuthentication mode
+	Mode            string            `json:"-"` // effective PeerAuthentication mode (a gateway's pods: the one selected, not enforced)
 	ModePolicy      string            `json:"-"` // the PeerAuthentication ("ns/name") the mode came from; "" = mesh default PERMISSIVE
 	Audit           []Hit             `json:"-"`
 	Custom          []Hit             `json:"-"` // CUSTOM policies that matched (reported, not enforced)

@@ -502,6 +502,12 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 	b.WriteString(prelude)
 
 	b.WriteString("\n# ---- generated: PeerAuthentication, one else-chain per view\n\n")
+	// PeerAuthentication configures a sidecar's inbound listeners only
+	// (Istio's pilot/pkg/networking/core/listener_inbound.go,
+	// authnBuilder.ForPort); a gateway's listeners take their TLS from its
+	// Gateway (gateway.go buildGatewayListeners). A Gateway API gateway's
+	// pods carry GatewayNameLabel, as policyattachment.go reads them.
+	fmt.Fprintf(b, "sidecar if not input.labels[%s]\n\n", q(GatewayNameLabel))
 	if paConst != "" {
 		fmt.Fprintf(b, "pa_eff := %s\n\n", paConst)
 	}
@@ -567,9 +573,9 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 		}
 		switch {
 		case paConst == "":
-			emit("pa_eff", []string{viewEq, `input.principal == ""`, `pa_eff.mode == "STRICT"`})
+			emit("pa_eff", []string{viewEq, `input.principal == ""`, `pa_eff.mode == "STRICT"`, "sidecar"})
 		case viewOf(viewDefault).PA.Mode == "STRICT":
-			emit(paConst, []string{viewEq, `input.principal == ""`})
+			emit(paConst, []string{viewEq, `input.principal == ""`, "sidecar"})
 		}
 		for _, bn := range []string{"deny", "allow"} {
 			if bn == "allow" && user {

@@ -389,8 +389,26 @@ func TestPeerAuthentication(t *testing.T) {
 		{"root namespace selector ignored", pa("istio-system", "sel", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}"), http(), open},
 		{"STRICT checked before ALLOW", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + ap("foo", "all", "rules:\n- {}"), http(), deniedPA("foo/ns")},
 		{"DISABLE allows plaintext", pa("foo", "ns", t1, "mtls: {mode: DISABLE}"), http(), open},
+		// PeerAuthentication configures a sidecar's inbound listeners only
+		// (pilot/pkg/networking/core/listener_inbound.go authnBuilder.ForPort);
+		// a gateway's listeners take their TLS from its Gateway servers
+		// (gateway.go buildGatewayListeners), so its pods (the Gateway API
+		// gateway-name label) accept what the Gateway says, STRICT or not.
+		{"mesh STRICT: gateway pod takes plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(gatewayPod), open},
+		{"namespace STRICT: gateway pod takes plaintext", pa("foo", "ns", t1, "mtls: {mode: STRICT}"), http(gatewayPod), open},
+		{"workload STRICT selecting a gateway pod: not applied", pa("foo", "w", t1, "selector: {matchLabels: {"+GatewayNameLabel+": gw}}\nmtls: {mode: STRICT}"),
+			http(gatewayPod), open},
+		{"mesh STRICT: gateway pod, mTLS client", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(gatewayPod, from(pFoo)), open},
+		{"namespace DISABLE: gateway pod keeps the peer identity", pa("foo", "ns", t1, "mtls: {mode: DISABLE}") +
+			ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}"), http(gatewayPod, from(pFoo)), allowedBy("foo/p", 0)},
+		{"mesh DISABLE: gateway pod keeps the peer identity", pa("istio-system", "default", t1, "mtls: {mode: DISABLE}") +
+			ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}"), http(gatewayPod, from(pFoo)), allowedBy("foo/p", 0)},
+		{"mesh STRICT: sidecar beside the gateway still denied", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(), deniedPA("istio-system/default")},
 	})
 }
+
+// gatewayPod makes the destination a pod of the Gateway API gateway gw in foo.
+func gatewayPod(r *Request) { r.Namespace, r.Labels = "foo", map[string]string{GatewayNameLabel: "gw"} }
 
 func TestUserRego(t *testing.T) {
 	set := &Set{UserModules: map[string]string{"u.rego": `package meshguard.user
