@@ -528,13 +528,15 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 // selectsByLabel records, per view (a namespace with policies of its own,
 // or viewDefault), whether a deciding policy (ALLOW, DENY, failed closed) or
 // a PeerAuthentication selects workloads by label, root-namespace policies
-// included. Istio's sidecar always knows its namespace and labels (it is the
+// included, or a DISABLE mode may apply (it hides the peer identity from a
+// sidecar, not from a gateway's pods, which the labels tell apart: the
+// generated `sidecar` rule). Istio's sidecar always knows its namespace and labels (it is the
 // workload); meshguard finds them by the destination IP in its Pod index,
 // and for a Pod it does not (yet) know it has at most the namespace, from
 // destination.principal (mTLS only).
 func selectsByLabel(d *data) map[string]bool {
 	bySelector := func(v *view) bool {
-		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0
+		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0 || hasDisable(v)
 	}
 	out := make(map[string]bool, len(d.NS)+1)
 	for ns, v := range d.NS {
