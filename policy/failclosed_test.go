@@ -117,3 +117,47 @@ spec:
 		t.Errorf("bar: %+v, want served", v)
 	}
 }
+
+// TestFailedReportingOnlyPolicies: a stored policy that never decides here
+// (AUDIT, CUSTOM, dry-run ALLOW/DENY; docs/compatibility.md "Enforcement
+// point") and cannot be evaluated is reported as matching every request,
+// and denies nothing: Istio widens such a policy (checkError in
+// pilot/pkg/security/authz/model/model.go ignores a bad field for every
+// action but ALLOW), which for these changes what is reported or sent to the
+// CUSTOM provider, never the ALLOW/DENY verdict.
+func TestFailedReportingOnlyPolicies(t *testing.T) {
+	const bad = "selector: {matchLabels: {app: web}}\nrules:\n- to: [{operation: {ports: [\"99999\"]}}]"
+	cases := []struct {
+		name, meta, spec string
+		hits             func(Verdict) []Hit
+	}{
+		{"AUDIT", "", "action: AUDIT\n", func(v Verdict) []Hit { return v.Audit }},
+		{"CUSTOM", "", "action: CUSTOM\nprovider: {name: ext}\n", func(v Verdict) []Hit { return v.Custom }},
+		{"dry-run DENY", "annotations: {istio.io/dry-run: \"true\"}\n", "action: DENY\n", func(v Verdict) []Hit { return v.DryRunDeny }},
+		{"dry-run ALLOW", "annotations: {istio.io/dry-run: \"true\"}\n", "", func(v Verdict) []Hit { return v.DryRunAllow }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: broken\n  namespace: foo\n" +
+				indent(c.meta) + "\nspec:\n" + indent(c.spec+bad) + "\n"
+			set := &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{storedAP(t, doc)}}
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Failed) != 1 || s.Failed[0].ID != "foo/broken" {
+				t.Fatalf("Failed = %+v, want foo/broken", s.Failed)
+			}
+			v, err := s.CheckRequest(context.Background(), http())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.Allowed {
+				t.Errorf("verdict %+v: denied by a policy that never decides", v)
+			}
+			if h := c.hits(v); len(h) != 1 || h[0].Policy != "foo/broken" || h[0].Rule != FailClosedRule {
+				t.Errorf("reported %+v, want foo/broken rule %d", h, FailClosedRule)
+			}
+		})
+	}
+}
