@@ -496,7 +496,7 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 	for k, v := range p.Labels {
 		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 	}
-	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating}
+	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p)}
 	for _, ip := range ips {
 		ip = addrIP(ip)
 		if ip == "" {
@@ -508,6 +508,18 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		idx[ip] = w
 	}
 	return warn
+}
+
+// runsRouter: p is a gateway to Istio, whose proxy type is the one its
+// istio-proxy container runs, `proxy router` in the gateway and kube-gateway
+// injection templates (`proxy sidecar` for a sidecar).
+func runsRouter(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "router" {
+			return true
+		}
+	}
+	return false
 }
 
 // Check evaluates one request. A malformed request yields a 400 verdict, not
@@ -579,7 +591,7 @@ type destReads uint8
 
 const (
 	readsNamespace destReads = 1 << iota // input.ns, input.view
-	readsLabels                          // input.labels, or input or the generated package as a whole
+	readsLabels                          // input.labels or input.router, or input or the generated package as a whole
 )
 
 // userDestinationReads finds, in a user module, the references that make
@@ -601,7 +613,7 @@ func userDestinationReads(m *ast.Module) destReads {
 					key, ok = x[1].Value.(ast.String)
 				}
 				switch {
-				case !ok || key == "labels":
+				case !ok || key == "labels" || key == "router": // router: from the Pod, like the labels
 					reads |= readsNamespace | readsLabels
 				case key == "ns" || key == "view": // the view is the namespace or "*"
 					reads |= readsNamespace

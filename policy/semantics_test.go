@@ -461,3 +461,51 @@ func TestDryRunReported(t *testing.T) {
 		t.Fatalf("verdict %+v", v)
 	}
 }
+
+// TestPeerAuthenticationSkipsRouters: Istio knows a gateway by its proxy
+// type, the `proxy router` its istio-proxy container runs (the gateway and
+// kube-gateway injection templates), whatever its labels: a classic
+// ingress gateway's pods are as exempt from PeerAuthentication as a Gateway
+// API gateway's (TestPeerAuthentication). The destination is found by its
+// Pod IP, as Envoy's CheckRequest gives it.
+func TestPeerAuthenticationSkipsRouters(t *testing.T) {
+	const t1 = "2020-01-01T00:00:00Z"
+	proxy := func(args ...string) *corev1.Pod {
+		p := webPod()
+		p.Labels = map[string]string{"istio": "ingressgateway"}
+		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: args}}
+		return p
+	}
+	router := proxy("proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local")
+	sidecar := proxy("proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local")
+	other := proxy("proxy", "router")
+	other.Spec.Containers[0].Name = "app" // not Istio's proxy
+	allowFoo := ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}")
+	cases := []struct {
+		name, policies string
+		pod            *corev1.Pod
+		req            *Request
+		want           want
+	}{
+		{"mesh STRICT: router takes plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), router, http(), open},
+		{"mesh STRICT: sidecar refuses plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), sidecar, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"mesh STRICT: router args in another container", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), other, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"namespace DISABLE: router keeps the peer identity", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, router, http(from(pFoo)),
+			allowedBy("foo/p", 0)},
+		{"namespace DISABLE: sidecar hides it", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, sidecar, http(from(pFoo)), noAllow},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{}, c.policies, c.pod)
+			v, err := s.Check(context.Background(), envoyRequest(c.req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+		})
+	}
+}

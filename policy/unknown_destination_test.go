@@ -125,6 +125,7 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 	}{
 		{"reads labels", `deny contains "web" if input.labels.app == "web"`, "foo", 403, "select workloads by label"},
 		{"reads labels, plaintext", `deny contains "web" if input.labels.app == "web"`, "", 403, "no namespace"},
+		{"reads router (from the Pod, as the labels)", `deny contains "sidecar" if not input.router`, "foo", 403, "select workloads by label"},
 		{"reads the namespace, namespace known: evaluated", `deny contains "foo" if input.ns == "foo"`, "foo", 403, "foo"},
 		{"reads the namespace, namespace known elsewhere", `deny contains "foo" if input.ns == "foo"`, "bar", 200, ""},
 		{"reads the namespace, plaintext", `deny contains "foo" if input.ns == "foo"`, "", 403, "no namespace"},
