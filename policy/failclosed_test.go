@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -157,6 +158,51 @@ func TestFailedReportingOnlyPolicies(t *testing.T) {
 			}
 			if h := c.hits(v); len(h) != 1 || h[0].Policy != "foo/broken" || h[0].Rule != FailClosedRule {
 				t.Errorf("reported %+v, want foo/broken rule %d", h, FailClosedRule)
+			}
+		})
+	}
+}
+
+// TestFailedPeerAuthenticationSparesGateways: a stored PeerAuthentication
+// that cannot be evaluated denies the sidecars it selects, not a gateway's
+// pods, which PeerAuthentication never configures (TestPeerAuthentication).
+func TestFailedPeerAuthenticationSparesGateways(t *testing.T) {
+	const bad = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: bad, namespace: %s}\nspec:\n%s"
+	gwLabels := map[string]string{GatewayNameLabel: "gw", "app": "web"}
+	cases := []struct {
+		name, ns, spec string
+		req            *Request
+		allowed        bool
+	}{
+		{"namespace-wide: sidecar denied", "foo", "  portLevelMtls: {8080: {mode: STRICT}}", http(), false},
+		{"namespace-wide: gateway pod served", "foo", "  portLevelMtls: {8080: {mode: STRICT}}", http(ns("foo", gwLabels)), true},
+		{"mesh-wide: gateway pod served", "istio-system", "  portLevelMtls: {8080: {mode: STRICT}}", http(ns("foo", gwLabels)), true},
+		{"mesh-wide: sidecar denied", "istio-system", "  portLevelMtls: {8080: {mode: STRICT}}", http(), false},
+		{"workload selector: gateway pod served", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(ns("foo", gwLabels)), true},
+		{"workload selector: sidecar denied", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(fmt.Sprintf(bad, c.ns, c.spec)), &m); err != nil {
+				t.Fatal(err)
+			}
+			st, err := DecodeStored("PeerAuthentication", m)
+			if err != nil || st.Invalid == "" {
+				t.Fatalf("DecodeStored: %v, invalid %q: want an invalid object", err, st.Invalid)
+			}
+			set := &Set{}
+			set.AddStored(st)
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.CheckRequest(context.Background(), c.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != c.allowed || (!v.Allowed && v.Rule != FailClosedRule) {
+				t.Errorf("verdict %+v, want allowed=%v", v, c.allowed)
 			}
 		})
 	}

@@ -352,6 +352,9 @@ func (g *regoGen) branches(view string, pols []compiledPolicy) []branch {
 	for pi := range pols {
 		p := &pols[pi]
 		scope := scopeExprs(view, p.Sel)
+		if p.Sidecars {
+			scope = append(scope, "sidecar")
+		}
 		tcp := map[int]rule{}
 		for _, r := range p.TRules {
 			tcp[r.I] = r

@@ -156,7 +156,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 				continue // never applies (Istio ignores it)
 			}
 			id := pa.Namespace + "/" + pa.Name
-			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, Sidecars: true, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
 				"PeerAuthentication "+id, reason)
 			cp.O = -1 // before every AuthorizationPolicy: it decides first
 			if pa.Namespace == t.mesh.RootNamespace {
