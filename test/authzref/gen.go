@@ -24,6 +24,11 @@ var Workloads = []Workload{
 	// in the root namespace: a PeerAuthentication there with a selector
 	// applies to no workload, this one included (ComposePeerAuthentication)
 	{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"},
+	// gateways, whose proxies run as routers: PeerAuthentication does not
+	// configure them; a Gateway API gateway's pods (the gateway-name label)
+	// are what a targetRefs Gateway reference attaches to
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.3", Router: true},
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.4", Router: true},
 }
 
 // Set is one generated policy state.
