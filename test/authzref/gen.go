@@ -171,8 +171,9 @@ func (g *Gen) PolicySet() Set {
 		}
 		// DENY and CUSTOM without rules never reach a proxy: Istio's webhook
 		// (and meshguard's, and the CRD) reject them; meshguard fails closed
-		// on one stored anyway (docs/compatibility.md), a deliberate
-		// difference this test does not compare.
+		// on such a DENY stored anyway and reports such a CUSTOM as matching
+		// every request (docs/compatibility.md), cases this test does not
+		// draw.
 		n := g.r.Intn(3)
 		if n == 0 && (ap.Spec.Action == secapi.AuthorizationPolicy_DENY || ap.Spec.Action == secapi.AuthorizationPolicy_CUSTOM) {
 			n = 1
