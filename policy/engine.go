@@ -76,7 +76,7 @@ type Verdict struct {
 	Rule    int    `json:"rule"`
 	Reason  string `json:"reason"`
 
-	Mode            string            `json:"-"` // effective PeerAuthentication mode
+	Mode            string            `json:"-"` // effective PeerAuthentication mode (a gateway's pods: the one selected, not enforced)
 	ModePolicy      string            `json:"-"` // the PeerAuthentication ("ns/name") the mode came from; "" = mesh default PERMISSIVE
 	Audit           []Hit             `json:"-"`
 	Custom          []Hit             `json:"-"` // CUSTOM policies that matched (reported, not enforced)
@@ -496,7 +496,7 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 	for k, v := range p.Labels {
 		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 	}
-	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating}
+	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p)}
 	for _, ip := range ips {
 		ip = addrIP(ip)
 		if ip == "" {
@@ -508,6 +508,18 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		idx[ip] = w
 	}
 	return warn
+}
+
+// runsRouter: p is a gateway to Istio, whose proxy type is the one its
+// istio-proxy container runs, `proxy router` in the gateway and kube-gateway
+// injection templates (`proxy sidecar` for a sidecar).
+func runsRouter(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "router" {
+			return true
+		}
+	}
+	return false
 }
 
 // Check evaluates one request. A malformed request yields a 400 verdict, not
@@ -528,13 +540,15 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 // selectsByLabel records, per view (a namespace with policies of its own,
 // or viewDefault), whether a deciding policy (ALLOW, DENY, failed closed) or
 // a PeerAuthentication selects workloads by label, root-namespace policies
-// included. Istio's sidecar always knows its namespace and labels (it is the
+// included, or a DISABLE mode may apply (it hides the peer identity from a
+// sidecar, not from a gateway's pods, which the labels tell apart: the
+// generated `sidecar` rule). Istio's sidecar always knows its namespace and labels (it is the
 // workload); meshguard finds them by the destination IP in its Pod index,
 // and for a Pod it does not (yet) know it has at most the namespace, from
 // destination.principal (mTLS only).
 func selectsByLabel(d *data) map[string]bool {
 	bySelector := func(v *view) bool {
-		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0
+		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0 || hasDisable(v)
 	}
 	out := make(map[string]bool, len(d.NS)+1)
 	for ns, v := range d.NS {
@@ -577,7 +591,7 @@ type destReads uint8
 
 const (
 	readsNamespace destReads = 1 << iota // input.ns, input.view
-	readsLabels                          // input.labels, or input or the generated package as a whole
+	readsLabels                          // input.labels or input.router, or input or the generated package as a whole
 )
 
 // userDestinationReads finds, in a user module, the references that make
@@ -599,7 +613,7 @@ func userDestinationReads(m *ast.Module) destReads {
 					key, ok = x[1].Value.(ast.String)
 				}
 				switch {
-				case !ok || key == "labels":
+				case !ok || key == "labels" || key == "router": // router: from the Pod, like the labels
 					reads |= readsNamespace | readsLabels
 				case key == "ns" || key == "view": // the view is the namespace or "*"
 					reads |= readsNamespace

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,5 +116,94 @@ spec:
 	}
 	if v, _ := s.CheckRequest(context.Background(), http(ns("bar", nil))); !v.Allowed {
 		t.Errorf("bar: %+v, want served", v)
+	}
+}
+
+// TestFailedReportingOnlyPolicies: a stored policy that never decides here
+// (AUDIT, CUSTOM, dry-run ALLOW/DENY; docs/compatibility.md "Enforcement
+// point") and cannot be evaluated is reported as matching every request,
+// and denies nothing: Istio widens such a policy (checkError in
+// pilot/pkg/security/authz/model/model.go ignores a bad field for every
+// action but ALLOW), which for these changes what is reported or sent to the
+// CUSTOM provider, never the ALLOW/DENY verdict.
+func TestFailedReportingOnlyPolicies(t *testing.T) {
+	const bad = "selector: {matchLabels: {app: web}}\nrules:\n- to: [{operation: {ports: [\"99999\"]}}]"
+	cases := []struct {
+		name, meta, spec string
+		hits             func(Verdict) []Hit
+	}{
+		{"AUDIT", "", "action: AUDIT\n", func(v Verdict) []Hit { return v.Audit }},
+		{"CUSTOM", "", "action: CUSTOM\nprovider: {name: ext}\n", func(v Verdict) []Hit { return v.Custom }},
+		{"dry-run DENY", "annotations: {istio.io/dry-run: \"true\"}\n", "action: DENY\n", func(v Verdict) []Hit { return v.DryRunDeny }},
+		{"dry-run ALLOW", "annotations: {istio.io/dry-run: \"true\"}\n", "", func(v Verdict) []Hit { return v.DryRunAllow }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: broken\n  namespace: foo\n" +
+				indent(c.meta) + "\nspec:\n" + indent(c.spec+bad) + "\n"
+			set := &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{storedAP(t, doc)}}
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Failed) != 1 || s.Failed[0].ID != "foo/broken" {
+				t.Fatalf("Failed = %+v, want foo/broken", s.Failed)
+			}
+			v, err := s.CheckRequest(context.Background(), http())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.Allowed {
+				t.Errorf("verdict %+v: denied by a policy that never decides", v)
+			}
+			if h := c.hits(v); len(h) != 1 || h[0].Policy != "foo/broken" || h[0].Rule != FailClosedRule {
+				t.Errorf("reported %+v, want foo/broken rule %d", h, FailClosedRule)
+			}
+		})
+	}
+}
+
+// TestFailedPeerAuthenticationSparesGateways: a stored PeerAuthentication
+// that cannot be evaluated denies the sidecars it selects, not a gateway's
+// pods, which PeerAuthentication never configures (TestPeerAuthentication).
+func TestFailedPeerAuthenticationSparesGateways(t *testing.T) {
+	const bad = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: bad, namespace: %s}\nspec:\n%s"
+	gwLabels := map[string]string{GatewayNameLabel: "gw", "app": "web"}
+	cases := []struct {
+		name, ns, spec string
+		req            *Request
+		allowed        bool
+	}{
+		{"namespace-wide: sidecar denied", "foo", "  portLevelMtls: {8080: {mode: STRICT}}", http(), false},
+		{"namespace-wide: gateway pod served", "foo", "  portLevelMtls: {8080: {mode: STRICT}}", http(ns("foo", gwLabels)), true},
+		{"mesh-wide: gateway pod served", "istio-system", "  portLevelMtls: {8080: {mode: STRICT}}", http(ns("foo", gwLabels)), true},
+		{"mesh-wide: sidecar denied", "istio-system", "  portLevelMtls: {8080: {mode: STRICT}}", http(), false},
+		{"workload selector: gateway pod served", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(ns("foo", gwLabels)), true},
+		{"workload selector: sidecar denied", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(fmt.Sprintf(bad, c.ns, c.spec)), &m); err != nil {
+				t.Fatal(err)
+			}
+			st, err := DecodeStored("PeerAuthentication", m)
+			if err != nil || st.Invalid == "" {
+				t.Fatalf("DecodeStored: %v, invalid %q: want an invalid object", err, st.Invalid)
+			}
+			set := &Set{}
+			set.AddStored(st)
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.CheckRequest(context.Background(), c.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != c.allowed || (!v.Allowed && v.Rule != FailClosedRule) {
+				t.Errorf("verdict %+v, want allowed=%v", v, c.allowed)
+			}
+		})
 	}
 }

@@ -27,6 +27,7 @@ var (
 	kPeerSpiffe, kPeerNS      = ast.StringTerm("peer_spiffe"), ast.StringTerm("peer_ns")
 	kPeerSA, kPeerTD          = ast.StringTerm("peer_sa"), ast.StringTerm("peer_td")
 	kPeerPrincipal            = ast.StringTerm("peer_principal")
+	kRouter                   = ast.StringTerm("router")
 	emptyStr                  = ast.StringTerm("")
 	emptyObj                  = ast.ObjectTerm()
 	trueTerm, falseTerm       = ast.BooleanTerm(true), ast.BooleanTerm(false)
@@ -56,6 +57,7 @@ type workload struct {
 	labels      map[string]string
 	labelsTerm  *ast.Term
 	terminating bool // its Pod is being deleted (podIndex lets a running Pod take its IP)
+	router      bool // a gateway: its istio-proxy runs `proxy router` (runsRouter)
 }
 
 // decode extracts the attributes from a CheckRequest; destination workload by
@@ -361,6 +363,9 @@ func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
 		[2]*ast.Term{kTCP, tcp},
 		[2]*ast.Term{kPrincipal, principal},
 	)
+	if wl != nil && wl.router {
+		pairs = append(pairs, [2]*ast.Term{kRouter, trueTerm})
+	}
 	if n.all || n.peerSpiffe || n.peerNS || n.peerSA || n.peerTD {
 		spiffe, td, ns, sa := "", "", "", ""
 		if strings.HasPrefix(r.Principal, "spiffe://") {

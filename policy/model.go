@@ -184,6 +184,10 @@ type compiledPolicy struct {
 	// targetRefs attach it to (Sel nil; build places one copy per gateway,
 	// selecting its pods by GatewayNameLabel).
 	Gateways []string `json:"gws,omitempty"`
+	// Sidecars: a failed PeerAuthentication's; it denies only the sidecars
+	// it selects (the generated sidecar rule): PeerAuthentication never
+	// configures a gateway's pods.
+	Sidecars bool `json:"sc,omitempty"`
 	// not serialised: ordering and reporting
 	created int64
 	name    string

@@ -352,6 +352,9 @@ func (g *regoGen) branches(view string, pols []compiledPolicy) []branch {
 	for pi := range pols {
 		p := &pols[pi]
 		scope := scopeExprs(view, p.Sel)
+		if p.Sidecars {
+			scope = append(scope, "sidecar")
+		}
 		tcp := map[int]rule{}
 		for _, r := range p.TRules {
 			tcp[r.I] = r
@@ -502,6 +505,14 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 	b.WriteString(prelude)
 
 	b.WriteString("\n# ---- generated: PeerAuthentication, one else-chain per view\n\n")
+	// PeerAuthentication configures a sidecar's inbound listeners only
+	// (Istio's pilot/pkg/networking/core/listener_inbound.go,
+	// authnBuilder.ForPort); a gateway's listeners take their TLS from its
+	// Gateway (gateway.go buildGatewayListeners). A gateway is a Pod whose
+	// proxy runs as a router (input.router, runsRouter) or, when only the
+	// labels are known, a Gateway API gateway's (GatewayNameLabel, as
+	// policyattachment.go reads it).
+	fmt.Fprintf(b, "sidecar if {\n\tnot input.labels[%s]\n\tnot input.router\n}\n\n", q(GatewayNameLabel))
 	if paConst != "" {
 		fmt.Fprintf(b, "pa_eff := %s\n\n", paConst)
 	}
@@ -567,9 +578,9 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 		}
 		switch {
 		case paConst == "":
-			emit("pa_eff", []string{viewEq, `input.principal == ""`, `pa_eff.mode == "STRICT"`})
+			emit("pa_eff", []string{viewEq, `input.principal == ""`, `pa_eff.mode == "STRICT"`, "sidecar"})
 		case viewOf(viewDefault).PA.Mode == "STRICT":
-			emit(paConst, []string{viewEq, `input.principal == ""`})
+			emit(paConst, []string{viewEq, `input.principal == ""`, "sidecar"})
 		}
 		for _, bn := range []string{"deny", "allow"} {
 			if bn == "allow" && user {

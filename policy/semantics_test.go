@@ -389,8 +389,26 @@ func TestPeerAuthentication(t *testing.T) {
 		{"root namespace selector ignored", pa("istio-system", "sel", t1, "selector: {matchLabels: {app: web}}\nmtls: {mode: STRICT}"), http(), open},
 		{"STRICT checked before ALLOW", pa("foo", "ns", t1, "mtls: {mode: STRICT}") + ap("foo", "all", "rules:\n- {}"), http(), deniedPA("foo/ns")},
 		{"DISABLE allows plaintext", pa("foo", "ns", t1, "mtls: {mode: DISABLE}"), http(), open},
+		// PeerAuthentication configures a sidecar's inbound listeners only
+		// (pilot/pkg/networking/core/listener_inbound.go authnBuilder.ForPort);
+		// a gateway's listeners take their TLS from its Gateway servers
+		// (gateway.go buildGatewayListeners), so its pods (the Gateway API
+		// gateway-name label) accept what the Gateway says, STRICT or not.
+		{"mesh STRICT: gateway pod takes plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(gatewayPod), open},
+		{"namespace STRICT: gateway pod takes plaintext", pa("foo", "ns", t1, "mtls: {mode: STRICT}"), http(gatewayPod), open},
+		{"workload STRICT selecting a gateway pod: not applied", pa("foo", "w", t1, "selector: {matchLabels: {"+GatewayNameLabel+": gw}}\nmtls: {mode: STRICT}"),
+			http(gatewayPod), open},
+		{"mesh STRICT: gateway pod, mTLS client", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(gatewayPod, from(pFoo)), open},
+		{"namespace DISABLE: gateway pod keeps the peer identity", pa("foo", "ns", t1, "mtls: {mode: DISABLE}") +
+			ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}"), http(gatewayPod, from(pFoo)), allowedBy("foo/p", 0)},
+		{"mesh DISABLE: gateway pod keeps the peer identity", pa("istio-system", "default", t1, "mtls: {mode: DISABLE}") +
+			ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}"), http(gatewayPod, from(pFoo)), allowedBy("foo/p", 0)},
+		{"mesh STRICT: sidecar beside the gateway still denied", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), http(), deniedPA("istio-system/default")},
 	})
 }
+
+// gatewayPod makes the destination a pod of the Gateway API gateway gw in foo.
+func gatewayPod(r *Request) { r.Namespace, r.Labels = "foo", map[string]string{GatewayNameLabel: "gw"} }
 
 func TestUserRego(t *testing.T) {
 	set := &Set{UserModules: map[string]string{"u.rego": `package meshguard.user
@@ -441,5 +459,53 @@ func TestDryRunReported(t *testing.T) {
 	}
 	if !v.Allowed || len(v.DryRunDeny) != 1 || v.DryRunDeny[0].Policy != "foo/dry" || len(v.Audit) != 1 || len(v.Custom) != 1 {
 		t.Fatalf("verdict %+v", v)
+	}
+}
+
+// TestPeerAuthenticationSkipsRouters: Istio knows a gateway by its proxy
+// type, the `proxy router` its istio-proxy container runs (the gateway and
+// kube-gateway injection templates), whatever its labels: a classic
+// ingress gateway's pods are as exempt from PeerAuthentication as a Gateway
+// API gateway's (TestPeerAuthentication). The destination is found by its
+// Pod IP, as Envoy's CheckRequest gives it.
+func TestPeerAuthenticationSkipsRouters(t *testing.T) {
+	const t1 = "2020-01-01T00:00:00Z"
+	proxy := func(args ...string) *corev1.Pod {
+		p := webPod()
+		p.Labels = map[string]string{"istio": "ingressgateway"}
+		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: args}}
+		return p
+	}
+	router := proxy("proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local")
+	sidecar := proxy("proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local")
+	other := proxy("proxy", "router")
+	other.Spec.Containers[0].Name = "app" // not Istio's proxy
+	allowFoo := ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}")
+	cases := []struct {
+		name, policies string
+		pod            *corev1.Pod
+		req            *Request
+		want           want
+	}{
+		{"mesh STRICT: router takes plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), router, http(), open},
+		{"mesh STRICT: sidecar refuses plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), sidecar, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"mesh STRICT: router args in another container", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), other, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"namespace DISABLE: router keeps the peer identity", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, router, http(from(pFoo)),
+			allowedBy("foo/p", 0)},
+		{"namespace DISABLE: sidecar hides it", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, sidecar, http(from(pFoo)), noAllow},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{}, c.policies, c.pod)
+			v, err := s.Check(context.Background(), envoyRequest(c.req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+		})
 	}
 }

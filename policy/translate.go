@@ -156,7 +156,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 				continue // never applies (Istio ignores it)
 			}
 			id := pa.Namespace + "/" + pa.Name
-			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, Sidecars: true, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
 				"PeerAuthentication "+id, reason)
 			cp.O = -1 // before every AuthorizationPolicy: it decides first
 			if pa.Namespace == t.mesh.RootNamespace {
@@ -359,8 +359,8 @@ const FailClosedRule = -2
 // as stored in the API server, a value or `when` key meshguard cannot
 // evaluate): every workload it selects is denied, naming the policy and the
 // field, instead of dropping a field (a wider DENY) or the rule (a vanished
-// ALLOW) as istiod would. AUDIT and dry-run policies, which never decide,
-// stay reporting-only: their hit is reported for every request.
+// ALLOW) as istiod would. AUDIT, CUSTOM and dry-run policies, which never
+// decide, stay reporting-only: their hit is reported for every request.
 func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledPolicy {
 	t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
 	t.failed = append(t.failed, FailedPolicy{ID: cp.ID, Object: obj, Reason: reason})
@@ -370,10 +370,11 @@ func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledP
 	return cp
 }
 
-// failBucket: a failed policy denies, unless it is reporting-only.
+// failBucket: a failed policy denies, unless it is reporting-only (CUSTOM
+// included: it never decides here, see bucketOf).
 func failBucket(bucket string) string {
 	switch bucket {
-	case "audit", "dry_allow", "dry_deny", "dry_audit":
+	case "audit", "custom", "dry_allow", "dry_deny", "dry_audit":
 		return bucket
 	}
 	return "deny"

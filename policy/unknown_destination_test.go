@@ -50,6 +50,16 @@ func TestUnknownDestination(t *testing.T) {
 			"foo", "/y", 403, "", "select workloads by label"},
 		{"namespace PeerAuthentication: evaluated", pa("foo", "strict", "2026-01-01T00:00:00Z", "mtls: {mode: STRICT}"),
 			"foo", "/y", 200, "", ""},
+		// DISABLE hides the peer identity from a sidecar but not from a
+		// gateway's pods, which only the labels tell apart.
+		{"namespace DISABLE PeerAuthentication", pa("foo", "off", "2026-01-01T00:00:00Z", "mtls: {mode: DISABLE}"),
+			"foo", "/y", 403, "", "select workloads by label"},
+		{"mesh DISABLE PeerAuthentication", pa("istio-system", "off", "2026-01-01T00:00:00Z", "mtls: {mode: DISABLE}"),
+			"bar", "/y", 403, "", "select workloads by label"},
+		{"port-level DISABLE PeerAuthentication", pa("foo", "w", "2026-01-01T00:00:00Z", "selector: {matchLabels: {app: db}}\nportLevelMtls:\n  8080: {mode: DISABLE}"),
+			"foo", "/y", 403, "", "select workloads by label"},
+		{"another namespace's DISABLE PeerAuthentication", pa("foo", "off", "2026-01-01T00:00:00Z", "mtls: {mode: DISABLE}"),
+			"bar", "/y", 200, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -115,6 +125,7 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 	}{
 		{"reads labels", `deny contains "web" if input.labels.app == "web"`, "foo", 403, "select workloads by label"},
 		{"reads labels, plaintext", `deny contains "web" if input.labels.app == "web"`, "", 403, "no namespace"},
+		{"reads router (from the Pod, as the labels)", `deny contains "sidecar" if not input.router`, "foo", 403, "select workloads by label"},
 		{"reads the namespace, namespace known: evaluated", `deny contains "foo" if input.ns == "foo"`, "foo", 403, "foo"},
 		{"reads the namespace, namespace known elsewhere", `deny contains "foo" if input.ns == "foo"`, "bar", 200, ""},
 		{"reads the namespace, plaintext", `deny contains "foo" if input.ns == "foo"`, "", 403, "no namespace"},

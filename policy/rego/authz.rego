@@ -6,8 +6,15 @@
 # decision and `result` = [decision, PeerAuthentication mode, reports?, user headers?].
 package meshguard.authz
 
-# DISABLE means the sidecar does not terminate TLS: no peer identity.
+# DISABLE means the sidecar does not terminate TLS: no peer identity. A
+# gateway's pods (not `sidecar`, see regogen.go) keep the identity their
+# listener saw: PeerAuthentication does not configure them.
 mtls if {
 	input.principal != ""
 	pa_eff.mode != "DISABLE"
+}
+
+mtls if {
+	input.principal != ""
+	not sidecar
 }

@@ -24,6 +24,11 @@ var Workloads = []Workload{
 	// in the root namespace: a PeerAuthentication there with a selector
 	// applies to no workload, this one included (ComposePeerAuthentication)
 	{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"},
+	// gateways, whose proxies run as routers: PeerAuthentication does not
+	// configure them; a Gateway API gateway's pods (the gateway-name label)
+	// are what a targetRefs Gateway reference attaches to
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.3", Router: true},
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.4", Router: true},
 }
 
 // Set is one generated policy state.
@@ -166,8 +171,9 @@ func (g *Gen) PolicySet() Set {
 		}
 		// DENY and CUSTOM without rules never reach a proxy: Istio's webhook
 		// (and meshguard's, and the CRD) reject them; meshguard fails closed
-		// on one stored anyway (docs/compatibility.md), a deliberate
-		// difference this test does not compare.
+		// on such a DENY stored anyway and reports such a CUSTOM as matching
+		// every request (docs/compatibility.md), cases this test does not
+		// draw.
 		n := g.r.Intn(3)
 		if n == 0 && (ap.Spec.Action == secapi.AuthorizationPolicy_DENY || ap.Spec.Action == secapi.AuthorizationPolicy_CUSTOM) {
 			n = 1

@@ -22,10 +22,14 @@ import (
 func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 	set := &policy.Set{AuthorizationPolicies: s.APs, PeerAuthentications: s.PAs}
 	for i, w := range Workloads {
-		set.Pods = append(set.Pods, &corev1.Pod{
+		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i), Namespace: w.Namespace, Labels: w.Labels},
 			Status:     corev1.PodStatus{PodIP: w.IP},
-		})
+		}
+		if w.Router { // as Istio's gateway injection template writes it
+			p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}}}
+		}
+		set.Pods = append(set.Pods, p)
 	}
 	m := policy.Mesh{RootNamespace: s.Mesh.RootNamespace, TrustDomain: s.Mesh.TrustDomain,
 		TrustDomainAliases: s.Mesh.TrustDomainAliases} // pathNormalization: meshguard's default, BASE

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	secapi "istio.io/api/security/v1beta1"
+	typeapi "istio.io/api/type/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 )
 
@@ -32,6 +33,10 @@ type Workload struct {
 	Namespace string
 	Labels    map[string]string
 	IP        string
+	// Router: a gateway, whose istio-proxy runs `proxy router` (Istio's
+	// proxy type for gateways, from the gateway and kube-gateway injection
+	// templates); a sidecar otherwise.
+	Router bool
 }
 
 // Request is what the destination sidecar knows about one request.
@@ -82,15 +87,20 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 		}
 		path = p
 	}
-	mode := effectiveMTLSMode(mesh, pas, r.Dest, r.DstPort)
 	principal := r.Principal
-	switch mode {
-	case secapi.PeerAuthentication_MutualTLS_STRICT:
-		if principal == "" {
-			return Verdict{Status: 403, Reason: "STRICT: plaintext connection refused"}
+	// PeerAuthentication configures a sidecar's inbound listeners only
+	// (pilot/pkg/networking/core/listener_inbound.go authnBuilder.ForPort);
+	// a gateway's listeners take their TLS from its Gateway servers
+	// (gateway.go buildGatewayListeners).
+	if !r.Dest.Router {
+		switch effectiveMTLSMode(mesh, pas, r.Dest, r.DstPort) {
+		case secapi.PeerAuthentication_MutualTLS_STRICT:
+			if principal == "" {
+				return Verdict{Status: 403, Reason: "STRICT: plaintext connection refused"}
+			}
+		case secapi.PeerAuthentication_MutualTLS_DISABLE:
+			principal = "" // TLS is not terminated by the sidecar: no peer identity
 		}
-	case secapi.PeerAuthentication_MutualTLS_DISABLE:
-		principal = "" // TLS is not terminated by the sidecar: no peer identity
 	}
 	in := attrs{req: r, path: path, principal: principal, mesh: mesh}
 
@@ -200,18 +210,36 @@ func oldestFirst(pas []*secv1.PeerAuthentication) []*secv1.PeerAuthentication {
 
 // ---- Which AuthorizationPolicies apply ------------------------------------
 
-// applies: pilot/pkg/model/policyattachment.go ShouldAttachPolicy for a
-// sidecar: a policy with targetRefs never applies; otherwise a policy in the
-// root namespace applies mesh-wide, one in the workload's namespace applies
-// there, and a selector narrows either to matching labels.
+// applies: pilot/pkg/model/authorization.go ListAuthorizationPolicies (the
+// root namespace's policies and the workload's namespace's) and
+// policyattachment.go ShouldAttachPolicy for a workload that is no
+// waypoint: without targetRefs a selector narrows the policy to matching
+// labels (a Gateway API gateway too: EnableSelectorBasedK8sGatewayPolicy is
+// on by default); with targetRefs it applies only to the pods of a Gateway
+// API gateway (the gateway-name label) that a Gateway reference of the
+// policy's own namespace names.
 func applies(mesh Mesh, ap *secv1.AuthorizationPolicy, w Workload) bool {
-	if ap.Spec.GetTargetRef() != nil || len(ap.Spec.GetTargetRefs()) > 0 {
-		return false
-	}
 	if ap.Namespace != mesh.RootNamespace && ap.Namespace != w.Namespace {
 		return false
 	}
-	return labelsSubset(ap.Spec.GetSelector().GetMatchLabels(), w.Labels)
+	refs := ap.Spec.GetTargetRefs()
+	if len(refs) == 0 && ap.Spec.GetTargetRef() != nil {
+		refs = []*typeapi.PolicyTargetReference{ap.Spec.GetTargetRef()}
+	}
+	if len(refs) == 0 {
+		return labelsSubset(ap.Spec.GetSelector().GetMatchLabels(), w.Labels)
+	}
+	gateway, isGatewayAPI := w.Labels["gateway.networking.k8s.io/gateway-name"]
+	if !isGatewayAPI || ap.Namespace != w.Namespace {
+		return false
+	}
+	for _, ref := range refs {
+		if ref.GetGroup() == "gateway.networking.k8s.io" && ref.GetKind() == "Gateway" && ref.GetName() == gateway &&
+			(ref.GetNamespace() == "" || ref.GetNamespace() == w.Namespace) {
+			return true
+		}
+	}
+	return false
 }
 
 // isDryRun: annotation istio.io/dry-run parsed by strconv.ParseBool

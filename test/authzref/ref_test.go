@@ -50,6 +50,12 @@ func TestReferenceExamples(t *testing.T) {
 	rootWeb := Workload{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"}
 	rootSel := mkPA(Root, "sel", 0, STRICT, true)
 	rootSel.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "web"}}
+	gwWeb := Workload{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw"}, IP: "10.0.1.3", Router: true}
+	toGW := func(ns string) *secv1.AuthorizationPolicy {
+		ap := mkAP(ns, "gw-deny", DENY, &secapi.Rule{})
+		ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
+		return ap
+	}
 	dryRun := func(v string) *secv1.AuthorizationPolicy {
 		ap := mkAP("foo", "d", DENY, &secapi.Rule{})
 		ap.Annotations = map[string]string{"istio.io/dry-run": v}
@@ -189,6 +195,21 @@ func TestReferenceExamples(t *testing.T) {
 		{"principal trust domain '*.td' with alias other.td: rewritten to exact cluster.local", aliased,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"*.td/ns/foo/sa/sleep"}}))}, nil,
 			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), true},
+
+		// gateways (proxies run as routers): PeerAuthentication configures
+		// sidecars only (listener_inbound.go authnBuilder.ForPort), targetRefs
+		// attach to a Gateway API gateway of the policy's own namespace
+		// (policyattachment.go ShouldAttachPolicy)
+		{"mesh STRICT: a gateway takes plaintext", mesh, nil, []*secv1.PeerAuthentication{mkPA(Root, "default", 0, STRICT, true)},
+			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), true},
+		{"namespace DISABLE: a gateway keeps the peer identity", mesh,
+			[]*secv1.AuthorizationPolicy{denyFooNS}, []*secv1.PeerAuthentication{mkPA("foo", "off", 0, DISABLE, true)},
+			func() Request { r := http("spiffe://cluster.local/ns/foo/sa/sleep", "/"); r.Dest = gwWeb; return r }(), false},
+		{"targetRefs Gateway gw attaches to gw's pods", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil,
+			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), false},
+		{"targetRefs Gateway gw: never a sidecar", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil, http("", "/"), true},
+		{"targetRefs Gateway gw from the root namespace: not mesh-wide", mesh, []*secv1.AuthorizationPolicy{toGW(Root)}, nil,
+			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), true},
 
 		// istio.io/dry-run is strconv.ParseBool
 		{"dry-run 'T' is not enforced", mesh, []*secv1.AuthorizationPolicy{dryRun("T")}, nil, http("", "/"), true},
