@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -392,5 +393,35 @@ func TestInjectHandlerURLPath(t *testing.T) {
 	if !strings.Contains(string(ar.Response.Patch), `{"name":"ISTIO_META_CLUSTER_ID","value":"east"}`) ||
 		!strings.Contains(string(ar.Response.Patch), `"path":"/metadata/labels/topology.istio.io~1network","value":"net1"`) {
 		t.Fatalf("URL parameters not applied: %s", ar.Response.Patch)
+	}
+}
+
+// TestInjectHandlerSlowClient: a client that sends the headers and then
+// trickles (or withholds) the body must not hold the handler and its memory
+// longer than an API server waits for a webhook: the request is cut off at
+// the deadline.
+func TestInjectHandlerSlowClient(t *testing.T) {
+	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
+	requestDeadline = 300 * time.Millisecond
+	done := make(chan struct{})
+	h := newHandler(t, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers and the start of a 100-byte body; the rest never comes.
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\":", InjectPath); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler still waits for the body of a stalled client")
 	}
 }
