@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -155,6 +156,14 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	result, reason := "error", "decode"
 	defer func() { observe(result, reason, start) }()
 
+	// The API server always sends a request with a UID and matches the
+	// response to it by that UID: anything else is not an admission request
+	// to answer (Istio's inject fails on a review without a request).
+	if req.UID == "" {
+		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
+		h.Log.Error(err, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create {
 		result, reason = "skipped", "not_pod_create"
 		return admission.Allowed("meshguard injects only on pod CREATE")
@@ -162,6 +171,12 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	pod := &corev1.Pod{}
 	if err := podJSON.Unmarshal(req.Object.Raw, pod); err != nil {
 		err = safeDecodeError(err)
+		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
+	}
+	// Decoding ignores the object's type fields; a request.kind Pod whose
+	// object says otherwise is not a pod to patch.
+	if err := checkPodType(pod); err != nil {
 		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
 	}
@@ -245,6 +260,18 @@ func (h *InjectHandler) clusterInputs(ctx context.Context, cfg *config.Snapshot,
 		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)
 	}
 	return opts, "", nil
+}
+
+// checkPodType refuses an object whose apiVersion or kind, when set, is not
+// v1 Pod.
+func checkPodType(pod *corev1.Pod) error {
+	if pod.Kind != "" && pod.Kind != "Pod" {
+		return fmt.Errorf("request.object: kind %q is not Pod", pod.Kind)
+	}
+	if pod.APIVersion != "" && pod.APIVersion != "v1" {
+		return fmt.Errorf("request.object: apiVersion %q is not v1", pod.APIVersion)
+	}
+	return nil
 }
 
 func podRef(pod *corev1.Pod, reqName string) string {

@@ -425,3 +425,41 @@ func TestInjectHandlerSlowClient(t *testing.T) {
 		t.Fatal("the handler still waits for the body of a stalled client")
 	}
 }
+
+// TestInjectHandlerRefusesMalformedRequests: what the API server never sends
+// is refused (allowed false, no patch) instead of being answered as if it
+// were a pod CREATE: Istio's serveInject fails on a review without a request
+// (webhook.go inject dereferences it) and Kubernetes matches a response to
+// its request by UID.
+func TestInjectHandlerRefusesMalformedRequests(t *testing.T) {
+	h := newHandler(t, nil)
+	pod := `{"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"a","image":"i"}]}}`
+	review := func(request string) []byte {
+		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"` + request + `}`)
+	}
+	req := func(uid, object string) string {
+		return `,"request":{` + uid + `"kind":{"version":"v1","kind":"Pod"},"namespace":"a","operation":"CREATE","object":` + object + `}`
+	}
+	for _, tc := range []struct {
+		name, body, msg string
+	}{
+		{"no request", "", "no request"},
+		{"request without uid", req(``, pod), "request.uid"},
+		{"object of another kind", req(`"uid":"u",`, `{"apiVersion":"v1","kind":"Service","spec":{"containers":[{"name":"a","image":"i"}]}}`), `request.object: kind "Service"`},
+		{"object of another version", req(`"uid":"u",`, `{"apiVersion":"v2","kind":"Pod","spec":{"containers":[{"name":"a","image":"i"}]}}`), `request.object: apiVersion "v2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := review(tc.body)
+			_, resp := serve(t, h, body)
+			if resp.Allowed || len(resp.Patch) > 0 || resp.Result == nil || resp.Result.Code != http.StatusBadRequest || !strings.Contains(resp.Result.Message, tc.msg) {
+				t.Fatalf("want a 400 denial naming %q, got allowed=%v patch=%d result=%+v", tc.msg, resp.Allowed, len(resp.Patch), resp.Result)
+			}
+		})
+	}
+	// The same pod with matching or absent type fields is injected.
+	for _, obj := range []string{pod, `{"spec":{"containers":[{"name":"a","image":"i"}]}}`} {
+		if _, resp := serve(t, h, review(req(`"uid":"u",`, obj))); !resp.Allowed || len(resp.Patch) == 0 || resp.UID != "u" {
+			t.Fatalf("%s: allowed=%v patch=%d uid=%q", obj, resp.Allowed, len(resp.Patch), resp.UID)
+		}
+	}
+}
