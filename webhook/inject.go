@@ -58,6 +58,11 @@ const (
 	DefaultReloadDebounce  = 100 * time.Millisecond
 )
 
+// maxAdmissionBytes: controller-runtime's admission webhook refuses bodies of
+// this size and more itself (pkg/webhook/admission/http.go maxRequestSize),
+// so MaxRequestBytes must stay below it to mean what it says.
+const maxAdmissionBytes = 7 << 20
+
 // AddFlags registers the injection flags.
 func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MeshConfigPath, "mesh-config", o.MeshConfigPath,
@@ -65,7 +70,7 @@ func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ValuesPath, "injector-values", o.ValuesPath,
 		"sidecar injector values YAML/JSON (Istio's 'values' subset); empty = Istio defaults; hot-reloaded")
 	fs.Int64Var(&o.MaxRequestBytes, "inject-max-request-bytes", DefaultMaxRequestBytes,
-		"largest AdmissionReview body /inject accepts")
+		"largest AdmissionReview body /inject accepts (below 7 MiB)")
 	fs.DurationVar(&o.ReloadDebounce, "inject-reload-debounce", DefaultReloadDebounce,
 		"delay that coalesces config file changes before reloading")
 	fs.StringVar(&o.NativeSidecars, "native-sidecars", o.NativeSidecars,
@@ -92,11 +97,14 @@ func (o InjectionOptions) load() (*config.Snapshot, error) {
 	return snap, nil
 }
 
-// Validate refuses negative sizes and delays, naming the flag (zero takes
-// the default).
+// Validate refuses negative sizes and delays, and a body limit the webhook
+// cannot honour, naming the flag (zero takes the default).
 func (o InjectionOptions) Validate() error {
 	if o.MaxRequestBytes < 0 {
 		return fmt.Errorf("--inject-max-request-bytes %d: must not be negative", o.MaxRequestBytes)
+	}
+	if o.MaxRequestBytes >= maxAdmissionBytes {
+		return fmt.Errorf("--inject-max-request-bytes %d: must be below %d, the admission webhook's own body limit", o.MaxRequestBytes, maxAdmissionBytes)
 	}
 	if o.ReloadDebounce < 0 {
 		return fmt.Errorf("--inject-reload-debounce %s: must not be negative", o.ReloadDebounce)
@@ -313,7 +321,8 @@ func limitBody(next http.Handler, max int64) http.Handler {
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
-// v1 and v1beta1) with the body limit applied.
+// v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB
+// and more in any case; InjectionOptions.Validate).
 func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes
