@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,6 +425,36 @@ func TestInjectHandlerSlowClient(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler still waits for the body of a stalled client")
+	}
+
+	// The deadlines are the request's, not the connection's: a keep-alive
+	// connection serves the next request after the first one's deadline.
+	var conns atomic.Int32
+	srv2 := httptest.NewUnstartedServer(h)
+	srv2.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv2.Start()
+	defer srv2.Close()
+	body := reviewBody(t, testPod(0), nil)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(2 * requestDeadline)
+		}
+		resp, err := srv2.Client().Post(srv2.URL+InjectPath, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"allowed":true`) {
+			t.Fatalf("request %d: HTTP %d %v %.200s", i, resp.StatusCode, err, b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want the one kept alive", n)
 	}
 }
 
