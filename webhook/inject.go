@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -57,6 +58,11 @@ const (
 	DefaultReloadDebounce  = 100 * time.Millisecond
 )
 
+// maxAdmissionBytes: controller-runtime's admission webhook refuses bodies of
+// this size and more itself (pkg/webhook/admission/http.go maxRequestSize),
+// so MaxRequestBytes must stay below it to mean what it says.
+const maxAdmissionBytes = 7 << 20
+
 // AddFlags registers the injection flags.
 func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MeshConfigPath, "mesh-config", o.MeshConfigPath,
@@ -64,7 +70,7 @@ func (o *InjectionOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ValuesPath, "injector-values", o.ValuesPath,
 		"sidecar injector values YAML/JSON (Istio's 'values' subset); empty = Istio defaults; hot-reloaded")
 	fs.Int64Var(&o.MaxRequestBytes, "inject-max-request-bytes", DefaultMaxRequestBytes,
-		"largest AdmissionReview body /inject accepts")
+		"largest AdmissionReview body /inject accepts (below 7 MiB)")
 	fs.DurationVar(&o.ReloadDebounce, "inject-reload-debounce", DefaultReloadDebounce,
 		"delay that coalesces config file changes before reloading")
 	fs.StringVar(&o.NativeSidecars, "native-sidecars", o.NativeSidecars,
@@ -91,11 +97,14 @@ func (o InjectionOptions) load() (*config.Snapshot, error) {
 	return snap, nil
 }
 
-// Validate refuses negative sizes and delays, naming the flag (zero takes
-// the default).
+// Validate refuses negative sizes and delays, and a body limit the webhook
+// cannot honour, naming the flag (zero takes the default).
 func (o InjectionOptions) Validate() error {
 	if o.MaxRequestBytes < 0 {
 		return fmt.Errorf("--inject-max-request-bytes %d: must not be negative", o.MaxRequestBytes)
+	}
+	if o.MaxRequestBytes >= maxAdmissionBytes {
+		return fmt.Errorf("--inject-max-request-bytes %d: must be below %d, the admission webhook's own body limit", o.MaxRequestBytes, maxAdmissionBytes)
 	}
 	if o.ReloadDebounce < 0 {
 		return fmt.Errorf("--inject-reload-debounce %s: must not be negative", o.ReloadDebounce)
@@ -155,6 +164,14 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	result, reason := "error", "decode"
 	defer func() { observe(result, reason, start) }()
 
+	// The API server always sends a request with a UID and matches the
+	// response to it by that UID: anything else is not an admission request
+	// to answer (Istio's inject fails on a review without a request).
+	if req.UID == "" {
+		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
+		h.Log.Error(err, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create {
 		result, reason = "skipped", "not_pod_create"
 		return admission.Allowed("meshguard injects only on pod CREATE")
@@ -162,6 +179,12 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	pod := &corev1.Pod{}
 	if err := podJSON.Unmarshal(req.Object.Raw, pod); err != nil {
 		err = safeDecodeError(err)
+		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
+	}
+	// Decoding ignores the object's type fields; a request.kind Pod whose
+	// object says otherwise is not a pod to patch.
+	if err := checkPodType(pod); err != nil {
 		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
 	}
@@ -247,6 +270,18 @@ func (h *InjectHandler) clusterInputs(ctx context.Context, cfg *config.Snapshot,
 	return opts, "", nil
 }
 
+// checkPodType refuses an object whose apiVersion or kind, when set, is not
+// v1 Pod.
+func checkPodType(pod *corev1.Pod) error {
+	if pod.Kind != "" && pod.Kind != "Pod" {
+		return fmt.Errorf("request.object: kind %q is not Pod", pod.Kind)
+	}
+	if pod.APIVersion != "" && pod.APIVersion != "v1" {
+		return fmt.Errorf("request.object: apiVersion %q is not v1", pod.APIVersion)
+	}
+	return nil
+}
+
 func podRef(pod *corev1.Pod, reqName string) string {
 	switch {
 	case pod.Name != "":
@@ -259,20 +294,35 @@ func podRef(pod *corev1.Pod, reqName string) string {
 	return ""
 }
 
-// limitBody rejects bodies over max bytes before controller-runtime reads them.
+// requestDeadline bounds reading a request and writing its response: the
+// longest an API server waits for a webhook (timeoutSeconds is at most 30).
+// controller-runtime's server sets no ReadTimeout, so without it a client that
+// sends the headers and then withholds the body holds a goroutine and the
+// body read so far for as long as it keeps the connection open.
+var requestDeadline = 30 * time.Second
+
+// limitBody rejects bodies over max bytes before controller-runtime reads
+// them, and cuts the exchange off at requestDeadline.
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
 			return
 		}
+		// HTTP/1 and HTTP/2 alike (per stream); the server resets the
+		// connection's deadlines before its next request. An error means the
+		// writer cannot set deadlines (a test recorder): nothing to bound.
+		rc, deadline := http.NewResponseController(w), time.Now().Add(requestDeadline)
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline)
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
-// v1 and v1beta1) with the body limit applied.
+// v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB
+// and more in any case; InjectionOptions.Validate).
 func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes

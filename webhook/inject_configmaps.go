@@ -60,8 +60,9 @@ func (c IstioConfigMaps) names() (injectorName, meshName string) {
 }
 
 // Load reads both ConfigMaps and validates them into one snapshot. The
-// injector ConfigMap must exist; a missing istio ConfigMap means Istio's
-// default mesh config, as for istiod.
+// injector ConfigMap must exist with keys config and values, and the istio
+// ConfigMap, when it exists, with key mesh; a missing istio ConfigMap means
+// Istio's default mesh config, as for istiod.
 func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	if c.Reader == nil {
 		return nil, errors.New("no API reader for Istio's ConfigMaps")
@@ -77,15 +78,23 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 		ValuesSource: fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, injectorName, config.KeyValues),
 		MeshSource:   fmt.Sprintf("ConfigMap %s/%s key %s", c.Namespace, meshName, config.KeyMesh),
 	}
-	if _, ok := inj.Data[config.KeyConfig]; !ok {
-		return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, injectorName, config.KeyConfig)
+	// A missing key is an error, as in Istio's readConfigMap: its settings
+	// must not silently become the defaults.
+	for _, k := range []string{config.KeyConfig, config.KeyValues} {
+		if _, ok := inj.Data[k]; !ok {
+			return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, injectorName, k)
+		}
 	}
 	switch err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: meshName}, &mesh); {
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return nil, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)}
 	default:
-		in.Mesh = []byte(mesh.Data[config.KeyMesh])
+		m, ok := mesh.Data[config.KeyMesh]
+		if !ok {
+			return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, meshName, config.KeyMesh)
+		}
+		in.Mesh = []byte(m)
 	}
 	snap, err := in.Load()
 	if err != nil {

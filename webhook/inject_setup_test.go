@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/injector/config"
 )
 
 func newTestManager(t *testing.T) manager.Manager {
@@ -97,5 +99,31 @@ func TestInjectionOptionsFlags(t *testing.T) {
 	}
 	if o.MeshConfigPath != "/m" || o.ValuesPath != "/v" || o.MaxRequestBytes != 1024 || o.ReloadDebounce != DefaultReloadDebounce {
 		t.Fatalf("parsed %+v", o)
+	}
+}
+
+// TestInjectMaxRequestBytesCeiling: --inject-max-request-bytes cannot promise
+// more than controller-runtime's admission webhook reads (it refuses bodies of
+// 7 MiB and more itself), and the largest accepted value really admits a body
+// just below it.
+func TestInjectMaxRequestBytesCeiling(t *testing.T) {
+	if err := (InjectionOptions{MaxRequestBytes: maxAdmissionBytes}).Validate(); err == nil || !strings.Contains(err.Error(), "--inject-max-request-bytes") {
+		t.Fatalf("limit %d: error %v should name the flag", maxAdmissionBytes, err)
+	}
+	limit := int64(maxAdmissionBytes - 1)
+	if err := (InjectionOptions{MaxRequestBytes: limit}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pod := testPod(0)
+	pod.Annotations = map[string]string{"pad": ""}
+	size := len(reviewBody(t, pod, nil))
+	pod.Annotations["pad"] = strings.Repeat("x", int(limit)-size)
+	body := reviewBody(t, pod, nil)
+	if int64(len(body)) != limit {
+		t.Fatalf("body of %d bytes, want %d", len(body), limit)
+	}
+	h := NewInjectHTTPHandler(&InjectHandler{Config: NewConfigStore(config.Default()), Log: logr.Discard()}, limit)
+	if _, resp := serve(t, h, body); !resp.Allowed || len(resp.Patch) == 0 {
+		t.Fatalf("a %d-byte review under a %d-byte limit: allowed=%v result=%+v", len(body), limit, resp.Allowed, resp.Result)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,5 +395,103 @@ func TestInjectHandlerURLPath(t *testing.T) {
 	if !strings.Contains(string(ar.Response.Patch), `{"name":"ISTIO_META_CLUSTER_ID","value":"east"}`) ||
 		!strings.Contains(string(ar.Response.Patch), `"path":"/metadata/labels/topology.istio.io~1network","value":"net1"`) {
 		t.Fatalf("URL parameters not applied: %s", ar.Response.Patch)
+	}
+}
+
+// TestInjectHandlerSlowClient: a client that sends the headers and then
+// trickles (or withholds) the body must not hold the handler and its memory
+// longer than an API server waits for a webhook: the request is cut off at
+// the deadline.
+func TestInjectHandlerSlowClient(t *testing.T) {
+	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
+	requestDeadline = 300 * time.Millisecond
+	done := make(chan struct{})
+	h := newHandler(t, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers and the start of a 100-byte body; the rest never comes.
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\":", InjectPath); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler still waits for the body of a stalled client")
+	}
+
+	// The deadlines are the request's, not the connection's: a keep-alive
+	// connection serves the next request after the first one's deadline.
+	var conns atomic.Int32
+	srv2 := httptest.NewUnstartedServer(h)
+	srv2.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv2.Start()
+	defer srv2.Close()
+	body := reviewBody(t, testPod(0), nil)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(2 * requestDeadline)
+		}
+		resp, err := srv2.Client().Post(srv2.URL+InjectPath, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"allowed":true`) {
+			t.Fatalf("request %d: HTTP %d %v %.200s", i, resp.StatusCode, err, b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want the one kept alive", n)
+	}
+}
+
+// TestInjectHandlerRefusesMalformedRequests: what the API server never sends
+// is refused (allowed false, no patch) instead of being answered as if it
+// were a pod CREATE: Istio's serveInject fails on a review without a request
+// (webhook.go inject dereferences it) and Kubernetes matches a response to
+// its request by UID.
+func TestInjectHandlerRefusesMalformedRequests(t *testing.T) {
+	h := newHandler(t, nil)
+	pod := `{"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"a","image":"i"}]}}`
+	review := func(request string) []byte {
+		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"` + request + `}`)
+	}
+	req := func(uid, object string) string {
+		return `,"request":{` + uid + `"kind":{"version":"v1","kind":"Pod"},"namespace":"a","operation":"CREATE","object":` + object + `}`
+	}
+	for _, tc := range []struct {
+		name, body, msg string
+	}{
+		{"no request", "", "no request"},
+		{"request without uid", req(``, pod), "request.uid"},
+		{"object of another kind", req(`"uid":"u",`, `{"apiVersion":"v1","kind":"Service","spec":{"containers":[{"name":"a","image":"i"}]}}`), `request.object: kind "Service"`},
+		{"object of another version", req(`"uid":"u",`, `{"apiVersion":"v2","kind":"Pod","spec":{"containers":[{"name":"a","image":"i"}]}}`), `request.object: apiVersion "v2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := review(tc.body)
+			_, resp := serve(t, h, body)
+			if resp.Allowed || len(resp.Patch) > 0 || resp.Result == nil || resp.Result.Code != http.StatusBadRequest || !strings.Contains(resp.Result.Message, tc.msg) {
+				t.Fatalf("want a 400 denial naming %q, got allowed=%v patch=%d result=%+v", tc.msg, resp.Allowed, len(resp.Patch), resp.Result)
+			}
+		})
+	}
+	// The same pod with matching or absent type fields is injected.
+	for _, obj := range []string{pod, `{"spec":{"containers":[{"name":"a","image":"i"}]}}`} {
+		if _, resp := serve(t, h, review(req(`"uid":"u",`, obj))); !resp.Allowed || len(resp.Patch) == 0 || resp.UID != "u" {
+			t.Fatalf("%s: allowed=%v patch=%d uid=%q", obj, resp.Allowed, len(resp.Patch), resp.UID)
+		}
 	}
 }
