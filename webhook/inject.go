@@ -301,23 +301,31 @@ func podRef(pod *corev1.Pod, reqName string) string {
 // body read so far for as long as it keeps the connection open.
 var requestDeadline = 30 * time.Second
 
-// limitBody rejects bodies over max bytes before controller-runtime reads
-// them, and cuts the exchange off at requestDeadline.
-func limitBody(next http.Handler, max int64) http.Handler {
+// withDeadline cuts every exchange on next off at requestDeadline; both
+// admission endpoints are served through it.
+func withDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
-			return
-		}
 		// HTTP/1 and HTTP/2 alike (per stream); the server resets the
 		// connection's deadlines before its next request. An error means the
 		// writer cannot set deadlines (a test recorder): nothing to bound.
 		rc, deadline := http.NewResponseController(w), time.Now().Add(requestDeadline)
 		_ = rc.SetReadDeadline(deadline)
 		_ = rc.SetWriteDeadline(deadline)
-		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// limitBody rejects bodies over max bytes before controller-runtime reads
+// them, and cuts the exchange off at requestDeadline.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return withDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview

@@ -198,8 +198,13 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 			}
 		}
 	}
-	mgr.GetWebhookServer().Register(ValidatePath, &ctrlwebhook.Admission{Handler: h})
+	mgr.GetWebhookServer().Register(ValidatePath, validateHTTPHandler(h))
 	return nil
+}
+
+// validateHTTPHandler serves h over HTTP as /validate does.
+func validateHTTPHandler(h *ValidationHandler) http.Handler {
+	return withDeadline(&ctrlwebhook.Admission{Handler: h})
 }
 
 // ValidatingWebhookConfiguration builds meshguard's validating configuration:
