@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,10 +218,21 @@ func TriggerIssuing(ctx context.Context, cl client.Client, crt *cmapi.Certificat
 		}
 	}
 	now := metav1.Now()
-	crt.Status.Conditions = append(crt.Status.Conditions, cmapi.CertificateCondition{
+	issuing := cmapi.CertificateCondition{
 		Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
 		Reason: reason, Message: message, LastTransitionTime: &now, ObservedGeneration: crt.Generation,
+	}
+	// Replace an Issuing=False (a failed issuance leaves one) as cmctl renew's
+	// apiutil.SetCertificateCondition does: conditions is a list map keyed by
+	// type, so a second Issuing entry is refused as a duplicate.
+	i := slices.IndexFunc(crt.Status.Conditions, func(c cmapi.CertificateCondition) bool {
+		return c.Type == cmapi.CertificateConditionIssuing
 	})
+	if i >= 0 {
+		crt.Status.Conditions[i] = issuing
+	} else {
+		crt.Status.Conditions = append(crt.Status.Conditions, issuing)
+	}
 	if err := cl.Status().Update(ctx, crt); err != nil {
 		return false, fmt.Errorf("set Issuing on Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
 	}
