@@ -385,3 +385,67 @@ func TestModeOf(t *testing.T) {
 		t.Fatalf("ModeOf(cert-manager) = %q", got)
 	}
 }
+
+// TestClientVerificationOnResumption: a client whose CA left the bundle is
+// refused on a resumed session too (Go skips VerifyPeerCertificate when a
+// session ticket resumes; VerifyConnection runs on every connection).
+func TestClientVerificationOnResumption(t *testing.T) {
+	st := newStore("test")
+	now := time.Now()
+	serverCA, _ := mustCA(t, now, time.Hour)
+	clientCA, _ := mustCA(t, now, time.Hour)
+	leaf, err := pki.NewLeaf(serverCA, pki.LeafSpec{IPs: []net.IP{net.ParseIP("127.0.0.1")}, Lifetime: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.set(leaf, append(append([]byte(nil), serverCA.CertPEM...), clientCA.CertPEM...)); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", st.TLSConfig(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	clientCert, err := mustLeaf(t, clientCA, []string{"client"}, now, time.Hour).Parsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(serverCA.CertPEM)
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{*clientCert},
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	dial := func() (resumed bool, err error) {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			return false, err
+		}
+		defer conn.Close()
+		buf := make([]byte, 2)
+		_, err = conn.Read(buf) // also takes in the TLS 1.3 session ticket
+		return conn.ConnectionState().DidResume, err
+	}
+	if _, err := dial(); err != nil {
+		t.Fatalf("trusted client rejected: %v", err)
+	}
+	// The client's CA leaves the bundle.
+	if err := st.set(leaf, serverCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if resumed, err := dial(); err == nil {
+		t.Fatalf("client of a CA no longer in the bundle accepted (resumed session: %v)", resumed)
+	}
+}
