@@ -2,13 +2,21 @@ package certs
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/meshguard/meshguard/certs/pki"
 )
 
 // TestTriggerIssuing: the Issuing condition is set as cmctl renew sets it
@@ -63,5 +71,54 @@ func TestTriggerIssuing(t *testing.T) {
 				t.Errorf("%d Issuing conditions, want 1: %+v", issuing, got.Status.Conditions)
 			}
 		})
+	}
+}
+
+// TestReissueRetriesSlowly: while the served leaf is not from the CA in the
+// CA Secret, the leader asks cert-manager to re-issue it once, and again at
+// most every CheckInterval, not on every 250 ms pass: a failing issuance
+// (cert-manager leaves Issuing=False, here at once) would otherwise be
+// re-triggered in a hot loop, past cert-manager's own backoff.
+func TestReissueRetriesSlowly(t *testing.T) {
+	now := time.Now()
+	oldCA, _ := mustCA(t, now, time.Hour)
+	newCA, _ := mustCA(t, now, time.Hour)
+	leaf := mustLeaf(t, oldCA, []string{"mg.mg.svc"}, now, time.Hour)
+	o, err := Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour, PropagationDelay: time.Millisecond}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(name string, kp pki.KeyPair) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace},
+			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM}}
+	}
+	cs := kubefake.NewClientset(secret(o.caSecretName(), newCA), secret(o.servingSecretName(), leaf))
+	scheme, err := newCMScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: o.servingCertificateName(), Namespace: o.Namespace},
+		Status: cmapi.CertificateStatus{Conditions: []cmapi.CertificateCondition{
+			{Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionFalse, Reason: "Failed"}}}}
+	var triggers atomic.Int32
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(crt).WithStatusSubresource(crt).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
+			triggers.Add(1) // the issuance fails at once: Issuing stays False
+			return nil
+		}}).Build()
+	s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), cl: cl, cs: cs, kick: newKicker()}
+	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := s.watch.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reissue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := triggers.Load(); n != 1 {
+		t.Fatalf("Issuing set %d times in 1.5 s, want once", n)
 	}
 }
