@@ -52,6 +52,10 @@ func TestDecideLeaf(t *testing.T) {
 	info := leafState(&corev1.Secret{Data: map[string][]byte{
 		corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": ca.CertPEM}})
 	corrupt := leafState(&corev1.Secret{Data: map[string][]byte{corev1.TLSCertKey: []byte("x")}})
+	// A leaf still naming a SAN no longer wanted (a --cert-extra-san removed).
+	wideKP := mustLeaf(t, ca, []string{"mg.ns.svc", "gone.example"}, t0, 90*time.Hour)
+	wide := leafState(&corev1.Secret{Data: map[string][]byte{
+		corev1.TLSCertKey: wideKP.CertPEM, corev1.TLSPrivateKeyKey: wideKP.KeyPEM, "ca.crt": ca.CertPEM}})
 	cases := []struct {
 		name   string
 		l      *leafInfo
@@ -68,6 +72,7 @@ func TestDecideLeaf(t *testing.T) {
 		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue},
 		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue},
 		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue},
+		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue},
 		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA},
 		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle},
 	}

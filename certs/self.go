@@ -325,7 +325,7 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissue, reason: "unreadable"}
 	case !now.Before(l.leaf.NotAfter):
 		return leafDecision{action: leafReissue, reason: "expired"}
-	case !pki.CoversNames(l.leaf, dns, ips):
+	case !pki.MatchesNames(l.leaf, dns, ips):
 		return leafDecision{action: leafReissue, reason: "names changed"}
 	case !pki.SignedBy(l.leaf, ca):
 		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}

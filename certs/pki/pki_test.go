@@ -160,6 +160,13 @@ func TestLeafChainAndNames(t *testing.T) {
 	if CoversNames(leaf, []string{"svc.ns.svc", "x"}, nil) || CoversNames(leaf, nil, []net.IP{net.ParseIP("10.0.0.1")}) {
 		t.Error("CoversNames: want false for missing names")
 	}
+	if !MatchesNames(leaf, []string{"svc.ns.svc"}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("127.0.0.1")}) {
+		t.Error("MatchesNames: want true for the same names")
+	}
+	if MatchesNames(leaf, []string{"svc.ns.svc"}, nil) || MatchesNames(leaf, nil, []net.IP{net.ParseIP("127.0.0.1")}) ||
+		MatchesNames(leaf, []string{"svc.ns.svc", "x"}, []net.IP{net.ParseIP("127.0.0.1")}) {
+		t.Error("MatchesNames: want false for a name too many or missing")
+	}
 }
 
 func TestSplitHosts(t *testing.T) {
