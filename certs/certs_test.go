@@ -73,6 +73,9 @@ func TestDecideLeaf(t *testing.T) {
 		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue},
 		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue},
 		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue},
+		// The old leaf still serves the unchanged names: its replacement, from
+		// the new CA, waits until that CA is trusted.
+		{"names changed and CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), []string{"other.ns.svc"}, t0, leafReissueNewCA},
 		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA},
 		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle},
 	}

@@ -325,10 +325,12 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissue, reason: "unreadable"}
 	case !now.Before(l.leaf.NotAfter):
 		return leafDecision{action: leafReissue, reason: "expired"}
+	case !pki.SignedBy(l.leaf, ca):
+		// Before the names: whatever else changed, the replacement comes
+		// from the new CA and must wait until it is trusted.
+		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
 	case !pki.MatchesNames(l.leaf, dns, ips):
 		return leafDecision{action: leafReissue, reason: "names changed"}
-	case !pki.SignedBy(l.leaf, ca):
-		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
 	}
 	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
 	if !now.Before(renewAt) {
