@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/certs/pki"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -455,5 +458,26 @@ func TestClientVerificationOnResumption(t *testing.T) {
 	}
 	if resumed, err := dial(); err == nil {
 		t.Fatalf("client of a CA no longer in the bundle accepted (resumed session: %v)", resumed)
+	}
+}
+
+// TestFilesReadBounded: the files-mode reads stop at the size every other
+// input path accepts (manifest.DefaultMaxInputBytes) instead of reading a
+// file, or /dev/zero behind a symlink, whole every CheckInterval.
+func TestFilesReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := mustCA(t, time.Now(), time.Hour)
+	leaf := mustLeaf(t, ca, []string{"localhost"}, time.Now(), time.Hour)
+	big := append(append([]byte(nil), leaf.CertPEM...), bytes.Repeat([]byte("\n"), manifest.DefaultMaxInputBytes)...)
+	for name, data := range map[string][]byte{FileCACert: ca.CertPEM, FileLeafCert: big, FileLeafKey: leaf.KeyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := readFiles(dir); !errors.Is(err, manifest.ErrTooLarge) {
+		t.Fatalf("readFiles of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
+	}
+	if _, err := readPair(filepath.Join(dir, FileLeafCert), filepath.Join(dir, FileLeafKey)); !errors.Is(err, manifest.ErrTooLarge) {
+		t.Fatalf("readPair of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/certs/pki"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // File names in the files-mode directory (tls.crt/tls.key as controller-runtime's CertDir expects).
@@ -69,13 +70,13 @@ func (a fileSet) equal(b fileSet) bool {
 func readFiles(dir string) (fileSet, error) {
 	var fsx fileSet
 	var err error
-	if fsx.ca, err = os.ReadFile(filepath.Join(dir, FileCACert)); err != nil {
+	if fsx.ca, err = readFile(filepath.Join(dir, FileCACert)); err != nil {
 		return fsx, err
 	}
-	if fsx.cert, err = os.ReadFile(filepath.Join(dir, FileLeafCert)); err != nil {
+	if fsx.cert, err = readFile(filepath.Join(dir, FileLeafCert)); err != nil {
 		return fsx, err
 	}
-	if fsx.key, err = os.ReadFile(filepath.Join(dir, FileLeafKey)); err != nil {
+	if fsx.key, err = readFile(filepath.Join(dir, FileLeafKey)); err != nil {
 		return fsx, err
 	}
 	return fsx, nil
@@ -147,12 +148,18 @@ func (o Options) filesHosts() []string {
 	return append(hosts, o.DNSNames()...)
 }
 
+// readFile bounds a read as every input path does: the directory is polled,
+// and a file there (or /dev/zero behind a symlink) could be any size.
+func readFile(name string) ([]byte, error) {
+	return manifest.ReadFile(name, manifest.DefaultMaxInputBytes)
+}
+
 func readPair(certPath, keyPath string) (pki.KeyPair, error) {
-	c, err := os.ReadFile(certPath)
+	c, err := readFile(certPath)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}
-	k, err := os.ReadFile(keyPath)
+	k, err := readFile(keyPath)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}
