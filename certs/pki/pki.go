@@ -111,7 +111,9 @@ func NewLeaf(ca KeyPair, spec LeafSpec, now time.Time) (KeyPair, error) {
 		notAfter = caCert.Leaf.NotAfter
 	}
 	cn := spec.CommonName
-	if cn == "" && len(spec.DNSNames) > 0 {
+	// RFC 5280's ub-common-name, which cert-manager's Certificate validation
+	// enforces: a longer name (a Service in a long namespace) stays a SAN only.
+	if cn == "" && len(spec.DNSNames) > 0 && len(spec.DNSNames[0]) <= 64 {
 		cn = spec.DNSNames[0]
 	}
 	tmpl := &x509.Certificate{

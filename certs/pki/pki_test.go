@@ -183,3 +183,25 @@ func TestParsedRejectsMismatch(t *testing.T) {
 		t.Fatal("mismatched key accepted")
 	}
 }
+
+// TestLeafCommonNameBound: the CN defaults to the first DNS name only when
+// that fits RFC 5280's ub-common-name (64), the limit cert-manager's
+// Certificate validation enforces; a Service name in a long namespace
+// (svc.<63 characters>.svc) is carried by the SAN alone.
+func TestLeafCommonNameBound(t *testing.T) {
+	ca := mustCA(t, t0, 10*time.Hour)
+	long := "meshguard." + strings.Repeat("n", 63) + ".svc"
+	for _, c := range []struct{ dns, wantCN string }{
+		{"meshguard.mg.svc", "meshguard.mg.svc"},
+		{long, ""},
+	} {
+		kp, err := NewLeaf(ca, LeafSpec{DNSNames: []string{c.dns}, Lifetime: time.Hour}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := mustCert(t, kp)
+		if leaf.Subject.CommonName != c.wantCN || len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != c.dns {
+			t.Errorf("DNS name %q: CN %q (want %q), SANs %v", c.dns, leaf.Subject.CommonName, c.wantCN, leaf.DNSNames)
+		}
+	}
+}
