@@ -481,3 +481,41 @@ func TestFilesReadBounded(t *testing.T) {
 		t.Fatalf("readPair of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
 	}
 }
+
+// TestEnsureFilesRenewsAtStart: files mode re-issues at start what self mode
+// would renew (pki.RenewalTime, 2/3 of the life by default), not only what
+// has expired: it does not renew while running, so a leaf kept with minutes
+// left would expire under a dev session started just before.
+func TestEnsureFilesRenewsAtStart(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		age       time.Duration // of the CA and leaf at the restart, both 3 h long
+		wantLeaf  bool          // a new leaf
+		wantNewCA bool
+	}{
+		{"fresh", time.Hour, false, false},
+		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o, err := Options{Mode: ModeFiles, Dir: dir, CADuration: 3 * time.Hour, LeafDuration: 3 * time.Hour}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ensureFiles(o, t0); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := readFiles(dir)
+			if err := ensureFiles(o, t0.Add(c.age)); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := readFiles(dir)
+			if got := !bytes.Equal(before.cert, after.cert); got != c.wantLeaf {
+				t.Errorf("new leaf = %v, want %v", got, c.wantLeaf)
+			}
+			if got := !bytes.Equal(before.ca, after.ca); got != c.wantNewCA {
+				t.Errorf("new CA = %v, want %v", got, c.wantNewCA)
+			}
+		})
+	}
+}

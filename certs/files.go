@@ -94,8 +94,9 @@ func loadFiles(dir string, st *store) (fileSet, error) {
 }
 
 // ensureFiles (re)generates what is missing or unusable: the CA when absent
-// or expired, the leaf when absent, not chaining to the CA, expired, or not
-// covering the names.
+// or due for renewal, the leaf when absent, not chaining to the CA, due for
+// renewal, or not covering the names. Due as in self mode (pki.RenewalTime),
+// not expired: files mode does not renew while running.
 func ensureFiles(o Options, now time.Time) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("create --cert-dir %s: %w", o.Dir, err)
@@ -103,8 +104,8 @@ func ensureFiles(o Options, now time.Time) error {
 	caPath, caKeyPath := filepath.Join(o.Dir, FileCACert), filepath.Join(o.Dir, FileCAKey)
 	ca, caErr := readPair(caPath, caKeyPath)
 	if caErr == nil {
-		if c, err := ca.Parsed(); err != nil || !now.Before(c.Leaf.NotAfter) || !c.Leaf.IsCA {
-			caErr = errors.New("CA unusable")
+		if reason := caRenewalReason(ca, o.CARenewBefore, now); reason != "" {
+			caErr = errors.New(reason)
 		}
 	}
 	newCA := false
@@ -126,8 +127,8 @@ func ensureFiles(o Options, now time.Time) error {
 	if err == nil && !newCA {
 		c, perr := leaf.Parsed()
 		caCert, _ := ca.Parsed()
-		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) && now.Before(c.Leaf.NotAfter) &&
-			pki.CoversNames(c.Leaf, dns, ips) {
+		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) &&
+			now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c.Leaf, dns, ips) {
 			return nil
 		}
 	}
