@@ -176,6 +176,11 @@ func (s *cmSource) reissue(ctx context.Context) error {
 					triedAt = now
 				}
 			}
+			if !triedAt.IsZero() {
+				// Asked: the new leaf arrives as a Secret event (kick);
+				// polling at 250 ms would only re-read the configurations.
+				wait = s.o.CheckInterval
+			}
 		}
 		select {
 		case <-ctx.Done():

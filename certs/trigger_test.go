@@ -121,4 +121,15 @@ func TestReissueRetriesSlowly(t *testing.T) {
 	if n := triggers.Load(); n != 1 {
 		t.Fatalf("Issuing set %d times in 1.5 s, want once", n)
 	}
+	// Once asked, it waits for the new leaf (a Secret event) or CheckInterval,
+	// not polling the webhook configurations every 250 ms.
+	gets := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "validatingwebhookconfigurations" {
+			gets++
+		}
+	}
+	if gets > 2 { // the pass that sees the new CA, the one after PropagationDelay
+		t.Errorf("%d reads of the validating configuration in 1.5 s, want 2: none once re-issuing was asked for", gets)
+	}
 }
