@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,13 +132,16 @@ func (s *cmSource) load() {
 // reissue runs on the leader: when the CA Secret holds a CA that did not sign
 // the served leaf, it waits until every webhook configuration trusts the new
 // CA (cainjector merges it in) plus PropagationDelay for
-// the API server's watch, then asks cert-manager to re-issue the leaf.
+// the API server's watch, then asks cert-manager to re-issue the leaf: once,
+// and again at most every CheckInterval while the leaf stays on the old CA (a
+// failed issuance leaves Issuing=False; re-setting it at once would retry in
+// a hot loop past cert-manager's backoff).
 func (s *cmSource) reissue(ctx context.Context) error {
 	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
 	var pendingFP string
-	var pendingSince, inBundleSince time.Time
+	var pendingSince, inBundleSince, triedAt time.Time
 	for {
 		wait := s.o.CheckInterval
 		caCert, leaf := s.caAndLeaf()
@@ -148,7 +152,7 @@ func (s *cmSource) reissue(ctx context.Context) error {
 			fp := pki.Fingerprint(caCert)
 			now := s.now()
 			if fp != pendingFP {
-				pendingFP, pendingSince, inBundleSince = fp, now, time.Time{}
+				pendingFP, pendingSince, inBundleSince, triedAt = fp, now, time.Time{}, time.Time{}
 			}
 			wait = 250 * time.Millisecond
 			ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, pki.EncodeCerts([]*x509.Certificate{caCert}))
@@ -159,13 +163,23 @@ func (s *cmSource) reissue(ctx context.Context) error {
 				inBundleSince = now
 			}
 			timedOut := now.Sub(pendingSince) >= s.o.CAWaitTimeout
-			if (ok && now.Sub(inBundleSince) >= s.o.PropagationDelay) || timedOut {
+			due := triedAt.IsZero() || now.Sub(triedAt) >= s.o.CheckInterval
+			if due && ((ok && now.Sub(inBundleSince) >= s.o.PropagationDelay) || timedOut) {
 				if timedOut && !ok {
 					s.log.Info("new CA not in every webhook caBundle yet; re-issuing the serving certificate anyway", "waited", s.o.CAWaitTimeout)
 				}
-				if err := s.triggerIssuing(ctx); err != nil {
+				tried, err := s.triggerIssuing(ctx)
+				if err != nil {
 					s.log.Error(err, "re-issue serving certificate")
 				}
+				if tried || err != nil {
+					triedAt = now
+				}
+			}
+			if !triedAt.IsZero() {
+				// Asked: the new leaf arrives as a Secret event (kick);
+				// polling at 250 ms would only re-read the configurations.
+				wait = s.o.CheckInterval
 			}
 		}
 		select {
@@ -192,19 +206,20 @@ func (s *cmSource) caAndLeaf() (ca, leaf *x509.Certificate) {
 }
 
 // triggerIssuing sets Issuing=True on the serving Certificate (what `cmctl
-// renew` does) unless an issuance is already under way.
-func (s *cmSource) triggerIssuing(ctx context.Context) error {
+// renew` does) unless an issuance is already under way; it reports whether
+// it set it.
+func (s *cmSource) triggerIssuing(ctx context.Context) (bool, error) {
 	var crt cmapi.Certificate
 	key := client.ObjectKey{Namespace: s.o.Namespace, Name: s.o.servingCertificateName()}
 	if err := s.cl.Get(ctx, key, &crt); err != nil {
-		return fmt.Errorf("get Certificate %s: %w", key, err)
+		return false, fmt.Errorf("get Certificate %s: %w", key, err)
 	}
 	triggered, err := TriggerIssuing(ctx, s.cl, &crt, TriggerReason, "the CA changed; re-issuing so the leaf chains to the current CA")
 	if err != nil || !triggered {
-		return err
+		return false, err
 	}
 	s.log.Info("CA changed: re-issuing serving certificate", "certificate", key.String())
-	return nil
+	return true, nil
 }
 
 // TriggerIssuing asks cert-manager to re-issue crt now by adding the Issuing
@@ -217,10 +232,21 @@ func TriggerIssuing(ctx context.Context, cl client.Client, crt *cmapi.Certificat
 		}
 	}
 	now := metav1.Now()
-	crt.Status.Conditions = append(crt.Status.Conditions, cmapi.CertificateCondition{
+	issuing := cmapi.CertificateCondition{
 		Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
 		Reason: reason, Message: message, LastTransitionTime: &now, ObservedGeneration: crt.Generation,
+	}
+	// Replace an Issuing=False (a failed issuance leaves one) as cmctl renew's
+	// apiutil.SetCertificateCondition does: conditions is a list map keyed by
+	// type, so a second Issuing entry is refused as a duplicate.
+	i := slices.IndexFunc(crt.Status.Conditions, func(c cmapi.CertificateCondition) bool {
+		return c.Type == cmapi.CertificateConditionIssuing
 	})
+	if i >= 0 {
+		crt.Status.Conditions[i] = issuing
+	} else {
+		crt.Status.Conditions = append(crt.Status.Conditions, issuing)
+	}
 	if err := cl.Status().Update(ctx, crt); err != nil {
 		return false, fmt.Errorf("set Issuing on Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
 	}

@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/certs/pki"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -52,6 +55,10 @@ func TestDecideLeaf(t *testing.T) {
 	info := leafState(&corev1.Secret{Data: map[string][]byte{
 		corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": ca.CertPEM}})
 	corrupt := leafState(&corev1.Secret{Data: map[string][]byte{corev1.TLSCertKey: []byte("x")}})
+	// A leaf still naming a SAN no longer wanted (a --cert-extra-san removed).
+	wideKP := mustLeaf(t, ca, []string{"mg.ns.svc", "gone.example"}, t0, 90*time.Hour)
+	wide := leafState(&corev1.Secret{Data: map[string][]byte{
+		corev1.TLSCertKey: wideKP.CertPEM, corev1.TLSPrivateKeyKey: wideKP.KeyPEM, "ca.crt": ca.CertPEM}})
 	cases := []struct {
 		name   string
 		l      *leafInfo
@@ -68,6 +75,10 @@ func TestDecideLeaf(t *testing.T) {
 		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue},
 		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue},
 		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue},
+		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue},
+		// The old leaf still serves the unchanged names: its replacement, from
+		// the new CA, waits until that CA is trusted.
+		{"names changed and CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), []string{"other.ns.svc"}, t0, leafReissueNewCA},
 		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA},
 		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle},
 	}
@@ -383,5 +394,128 @@ func TestModeOf(t *testing.T) {
 	}
 	if got := ModeOf(&cmSource{}); got != ModeCertManager {
 		t.Fatalf("ModeOf(cert-manager) = %q", got)
+	}
+}
+
+// TestClientVerificationOnResumption: a client whose CA left the bundle is
+// refused on a resumed session too (Go skips VerifyPeerCertificate when a
+// session ticket resumes; VerifyConnection runs on every connection).
+func TestClientVerificationOnResumption(t *testing.T) {
+	st := newStore("test")
+	now := time.Now()
+	serverCA, _ := mustCA(t, now, time.Hour)
+	clientCA, _ := mustCA(t, now, time.Hour)
+	leaf, err := pki.NewLeaf(serverCA, pki.LeafSpec{IPs: []net.IP{net.ParseIP("127.0.0.1")}, Lifetime: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.set(leaf, append(append([]byte(nil), serverCA.CertPEM...), clientCA.CertPEM...)); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", st.TLSConfig(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	clientCert, err := mustLeaf(t, clientCA, []string{"client"}, now, time.Hour).Parsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(serverCA.CertPEM)
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{*clientCert},
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	dial := func() (resumed bool, err error) {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			return false, err
+		}
+		defer conn.Close()
+		buf := make([]byte, 2)
+		_, err = conn.Read(buf) // also takes in the TLS 1.3 session ticket
+		return conn.ConnectionState().DidResume, err
+	}
+	if _, err := dial(); err != nil {
+		t.Fatalf("trusted client rejected: %v", err)
+	}
+	// The client's CA leaves the bundle.
+	if err := st.set(leaf, serverCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if resumed, err := dial(); err == nil {
+		t.Fatalf("client of a CA no longer in the bundle accepted (resumed session: %v)", resumed)
+	}
+}
+
+// TestFilesReadBounded: the files-mode reads stop at the size every other
+// input path accepts (manifest.DefaultMaxInputBytes) instead of reading a
+// file, or /dev/zero behind a symlink, whole every CheckInterval.
+func TestFilesReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := mustCA(t, time.Now(), time.Hour)
+	leaf := mustLeaf(t, ca, []string{"localhost"}, time.Now(), time.Hour)
+	big := append(append([]byte(nil), leaf.CertPEM...), bytes.Repeat([]byte("\n"), manifest.DefaultMaxInputBytes)...)
+	for name, data := range map[string][]byte{FileCACert: ca.CertPEM, FileLeafCert: big, FileLeafKey: leaf.KeyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := readFiles(dir); !errors.Is(err, manifest.ErrTooLarge) {
+		t.Fatalf("readFiles of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
+	}
+	if _, err := readPair(filepath.Join(dir, FileLeafCert), filepath.Join(dir, FileLeafKey)); !errors.Is(err, manifest.ErrTooLarge) {
+		t.Fatalf("readPair of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
+	}
+}
+
+// TestEnsureFilesRenewsAtStart: files mode re-issues at start what self mode
+// would renew (pki.RenewalTime, 2/3 of the life by default), not only what
+// has expired: it does not renew while running, so a leaf kept with minutes
+// left would expire under a dev session started just before.
+func TestEnsureFilesRenewsAtStart(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		age       time.Duration // of the CA and leaf at the restart, both 3 h long
+		wantLeaf  bool          // a new leaf
+		wantNewCA bool
+	}{
+		{"fresh", time.Hour, false, false},
+		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o, err := Options{Mode: ModeFiles, Dir: dir, CADuration: 3 * time.Hour, LeafDuration: 3 * time.Hour}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ensureFiles(o, t0); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := readFiles(dir)
+			if err := ensureFiles(o, t0.Add(c.age)); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := readFiles(dir)
+			if got := !bytes.Equal(before.cert, after.cert); got != c.wantLeaf {
+				t.Errorf("new leaf = %v, want %v", got, c.wantLeaf)
+			}
+			if got := !bytes.Equal(before.ca, after.ca); got != c.wantNewCA {
+				t.Errorf("new CA = %v, want %v", got, c.wantNewCA)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/meshguard/meshguard/certs/pki"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // File names in the files-mode directory (tls.crt/tls.key as controller-runtime's CertDir expects).
@@ -69,13 +70,13 @@ func (a fileSet) equal(b fileSet) bool {
 func readFiles(dir string) (fileSet, error) {
 	var fsx fileSet
 	var err error
-	if fsx.ca, err = os.ReadFile(filepath.Join(dir, FileCACert)); err != nil {
+	if fsx.ca, err = readFile(filepath.Join(dir, FileCACert)); err != nil {
 		return fsx, err
 	}
-	if fsx.cert, err = os.ReadFile(filepath.Join(dir, FileLeafCert)); err != nil {
+	if fsx.cert, err = readFile(filepath.Join(dir, FileLeafCert)); err != nil {
 		return fsx, err
 	}
-	if fsx.key, err = os.ReadFile(filepath.Join(dir, FileLeafKey)); err != nil {
+	if fsx.key, err = readFile(filepath.Join(dir, FileLeafKey)); err != nil {
 		return fsx, err
 	}
 	return fsx, nil
@@ -93,8 +94,9 @@ func loadFiles(dir string, st *store) (fileSet, error) {
 }
 
 // ensureFiles (re)generates what is missing or unusable: the CA when absent
-// or expired, the leaf when absent, not chaining to the CA, expired, or not
-// covering the names.
+// or due for renewal, the leaf when absent, not chaining to the CA, due for
+// renewal, or not covering the names. Due as in self mode (pki.RenewalTime),
+// not expired: files mode does not renew while running.
 func ensureFiles(o Options, now time.Time) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("create --cert-dir %s: %w", o.Dir, err)
@@ -102,8 +104,8 @@ func ensureFiles(o Options, now time.Time) error {
 	caPath, caKeyPath := filepath.Join(o.Dir, FileCACert), filepath.Join(o.Dir, FileCAKey)
 	ca, caErr := readPair(caPath, caKeyPath)
 	if caErr == nil {
-		if c, err := ca.Parsed(); err != nil || !now.Before(c.Leaf.NotAfter) || !c.Leaf.IsCA {
-			caErr = errors.New("CA unusable")
+		if reason := caRenewalReason(ca, o.CARenewBefore, now); reason != "" {
+			caErr = errors.New(reason)
 		}
 	}
 	newCA := false
@@ -125,8 +127,8 @@ func ensureFiles(o Options, now time.Time) error {
 	if err == nil && !newCA {
 		c, perr := leaf.Parsed()
 		caCert, _ := ca.Parsed()
-		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) && now.Before(c.Leaf.NotAfter) &&
-			pki.CoversNames(c.Leaf, dns, ips) {
+		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) &&
+			now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c.Leaf, dns, ips) {
 			return nil
 		}
 	}
@@ -147,12 +149,18 @@ func (o Options) filesHosts() []string {
 	return append(hosts, o.DNSNames()...)
 }
 
+// readFile bounds a read as every input path does: the directory is polled,
+// and a file there (or /dev/zero behind a symlink) could be any size.
+func readFile(name string) ([]byte, error) {
+	return manifest.ReadFile(name, manifest.DefaultMaxInputBytes)
+}
+
 func readPair(certPath, keyPath string) (pki.KeyPair, error) {
-	c, err := os.ReadFile(certPath)
+	c, err := readFile(certPath)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}
-	k, err := os.ReadFile(keyPath)
+	k, err := readFile(keyPath)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}

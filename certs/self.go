@@ -149,6 +149,11 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafRenewBefore, now)
+	if cur := s.current(); leafSec == nil && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
+		// The leaf Secret is gone but a leaf of an earlier CA is served: its
+		// replacement waits for the new CA to be trusted, as after a rotation.
+		decision = leafDecision{action: leafReissueNewCA, reason: "absent, CA changed"}
+	}
 	switch decision.action {
 	case leafKeep:
 		return time.Until(decision.renewAt), nil
@@ -183,22 +188,26 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 	var ca pki.KeyPair
 	var oldBundle []byte
 	need := "absent"
+	var keep [][]byte // the bundles whose CAs stay trusted
 	if sec != nil {
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
+		keep = append(keep, oldBundle)
 		need = caRenewalReason(ca, s.o.CARenewBefore, now)
 	} else {
 		// The CA Secret was deleted (to force a new CA, say) while a leaf of
 		// the old CA is served: the bundle keeps the CAs that leaf was served
-		// with, as in a scheduled CA rotation, or the API server would stop
+		// with (from the leaf Secret, or, deleted too, from what is served
+		// here), as in a scheduled CA rotation, or the API server would stop
 		// trusting the served leaf before one of the new CA replaces it.
 		leaf, err := s.getSecret(ctx, s.o.selfLeafSecretName())
 		if err != nil {
 			return pki.KeyPair{}, nil, err
 		}
 		if leaf != nil {
-			oldBundle = leaf.Data["ca.crt"]
+			keep = append(keep, leaf.Data["ca.crt"])
 		}
+		keep = append(keep, s.CABundle())
 	}
 	if need != "" {
 		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)
@@ -207,7 +216,7 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		}
 		s.log.Info("new self-managed CA", "reason", need)
 	}
-	bundle, err := pki.MergeBundle(now, oldBundle, ca.CertPEM)
+	bundle, err := pki.MergeBundle(now, append(keep, ca.CertPEM)...)
 	if err != nil {
 		// A corrupt bundle must not block rotation: start over from the CA alone.
 		s.log.Error(err, "CA bundle unreadable; resetting it", "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
@@ -325,10 +334,12 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissue, reason: "unreadable"}
 	case !now.Before(l.leaf.NotAfter):
 		return leafDecision{action: leafReissue, reason: "expired"}
-	case !pki.CoversNames(l.leaf, dns, ips):
-		return leafDecision{action: leafReissue, reason: "names changed"}
 	case !pki.SignedBy(l.leaf, ca):
+		// Before the names: whatever else changed, the replacement comes
+		// from the new CA and must wait until it is trusted.
 		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
+	case !pki.MatchesNames(l.leaf, dns, ips):
+		return leafDecision{action: leafReissue, reason: "names changed"}
 	}
 	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
 	if !now.Before(renewAt) {

@@ -174,28 +174,22 @@ func (s *store) TLSConfig(requireClientCert bool) *tls.Config {
 	}
 	// Verified by hand against the current pool (not ClientCAs) so client
 	// verification follows CA rotations; GetConfigForClient would drop the
-	// NextProtos that gRPC adds to the config it clones.
+	// NextProtos that gRPC adds to the config it clones. VerifyConnection,
+	// not VerifyPeerCertificate: Go skips the latter when a session ticket
+	// resumes, which would let a client whose CA left the bundle back in.
 	base.ClientAuth = tls.RequireAnyClientCert
-	base.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+	base.VerifyConnection = func(cs tls.ConnectionState) error {
 		s.mu.RLock()
 		pool := s.pool
 		s.mu.RUnlock()
-		return verifyClient(raw, pool, s.now())
+		return verifyClient(cs.PeerCertificates, pool, s.now())
 	}
 	return base
 }
 
-func verifyClient(raw [][]byte, roots *x509.CertPool, now time.Time) error {
-	if len(raw) == 0 {
+func verifyClient(certs []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+	if len(certs) == 0 {
 		return errors.New("client certificate required")
-	}
-	certs := make([]*x509.Certificate, 0, len(raw))
-	for i, r := range raw {
-		c, err := x509.ParseCertificate(r)
-		if err != nil {
-			return fmt.Errorf("client certificate %d: %w", i, err)
-		}
-		certs = append(certs, c)
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -8,14 +9,17 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	admissionv1ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshguard/meshguard/certs/pki"
 )
 
 // FieldManager owns caBundle on meshguard's webhook configurations in self
-// mode, so GitOps tools can be told to ignore exactly that field.
+// mode, so GitOps tools can be told to ignore exactly that field. It writes
+// by update, as Istio's WebhookCertPatcher does, not by server-side apply:
+// an apply would co-own every webhook entry it names, and the configuration's
+// owner could then no longer drop a webhook by server-side apply (the entry
+// stays, reduced to name and caBundle, and is refused as invalid).
 const FieldManager = "meshguard-certs"
 
 // webhookCA is one webhook entry of a configuration and the CA bundle it trusts.
@@ -31,8 +35,9 @@ type webhookConfig struct {
 	kind, name string
 	// get returns the configuration's webhooks (a NotFound error when it does not exist).
 	get func(ctx context.Context) ([]webhookCA, error)
-	// apply sets caBundle on the named webhooks by server-side apply under FieldManager.
-	apply func(ctx context.Context, webhooks []string, bundle []byte) error
+	// update sets caBundle on every webhook where it differs, by an update
+	// under FieldManager on the resourceVersion read, and reports whether it wrote.
+	update func(ctx context.Context, bundle []byte) (bool, error)
 }
 
 // webhookCAs lists the name and caBundle of each webhook of a configuration.
@@ -44,9 +49,22 @@ func webhookCAs[W any](webhooks []W, of func(W) (string, []byte)) []webhookCA {
 	return out
 }
 
+// setCABundles sets bundle as the caBundle of each webhook and reports
+// whether any differed.
+func setCABundles[W any](webhooks []W, clientConfig func(*W) *admissionv1.WebhookClientConfig, bundle []byte) bool {
+	changed := false
+	for i := range webhooks {
+		if cc := clientConfig(&webhooks[i]); !bytes.Equal(cc.CABundle, bundle) {
+			cc.CABundle = append([]byte(nil), bundle...)
+			changed = true
+		}
+	}
+	return changed
+}
+
 // webhookConfigs lists the named configurations, mutating first.
 func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhookConfig {
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	opts := metav1.UpdateOptions{FieldManager: FieldManager}
 	mutating := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	validating := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	var out []webhookConfig
@@ -60,14 +78,13 @@ func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhook
 				}
 				return webhookCAs(cfg.Webhooks, func(w admissionv1.MutatingWebhook) (string, []byte) { return w.Name, w.ClientConfig.CABundle }), nil
 			},
-			apply: func(ctx context.Context, webhooks []string, bundle []byte) error {
-				ac := admissionv1ac.MutatingWebhookConfiguration(n)
-				for _, w := range webhooks {
-					ac.WithWebhooks(admissionv1ac.MutatingWebhook().WithName(w).
-						WithClientConfig(admissionv1ac.WebhookClientConfig().WithCABundle(bundle...)))
+			update: func(ctx context.Context, bundle []byte) (bool, error) {
+				cfg, err := mutating.Get(ctx, n, metav1.GetOptions{})
+				if err != nil || !setCABundles(cfg.Webhooks, func(w *admissionv1.MutatingWebhook) *admissionv1.WebhookClientConfig { return &w.ClientConfig }, bundle) {
+					return false, err
 				}
-				_, err := mutating.Apply(ctx, ac, opts)
-				return err
+				_, err = mutating.Update(ctx, cfg, opts)
+				return err == nil, err
 			},
 		})
 	}
@@ -81,14 +98,13 @@ func webhookConfigs(cs kubernetes.Interface, names WebhookConfigNames) []webhook
 				}
 				return webhookCAs(cfg.Webhooks, func(w admissionv1.ValidatingWebhook) (string, []byte) { return w.Name, w.ClientConfig.CABundle }), nil
 			},
-			apply: func(ctx context.Context, webhooks []string, bundle []byte) error {
-				ac := admissionv1ac.ValidatingWebhookConfiguration(n)
-				for _, w := range webhooks {
-					ac.WithWebhooks(admissionv1ac.ValidatingWebhook().WithName(w).
-						WithClientConfig(admissionv1ac.WebhookClientConfig().WithCABundle(bundle...)))
+			update: func(ctx context.Context, bundle []byte) (bool, error) {
+				cfg, err := validating.Get(ctx, n, metav1.GetOptions{})
+				if err != nil || !setCABundles(cfg.Webhooks, func(w *admissionv1.ValidatingWebhook) *admissionv1.WebhookClientConfig { return &w.ClientConfig }, bundle) {
+					return false, err
 				}
-				_, err := validating.Apply(ctx, ac, opts)
-				return err
+				_, err = validating.Update(ctx, cfg, opts)
+				return err == nil, err
 			},
 		})
 	}
@@ -117,31 +133,20 @@ func bundlesContain(ctx context.Context, cs kubernetes.Interface, names WebhookC
 }
 
 // applyBundles sets caBundle on every webhook of the named configurations that
-// exist, by server-side apply under FieldManager, and only where it differs.
-// It reports whether anything was written.
+// exist, by an update under FieldManager, and only where it differs (a
+// conflict is an error: the caller's next pass re-reads). It reports whether
+// anything was written.
 func applyBundles(ctx context.Context, cs kubernetes.Interface, names WebhookConfigNames, bundle []byte) (bool, error) {
 	wrote := false
 	for _, c := range webhookConfigs(cs, names) {
-		hooks, err := c.get(ctx)
+		w, err := c.update(ctx, bundle)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return wrote, fmt.Errorf("get %s %s: %w", c.kind, c.name, err)
+			return wrote, fmt.Errorf("update caBundle of %s %s: %w", c.kind, c.name, err)
 		}
-		differs := false
-		webhooks := make([]string, len(hooks))
-		for i, w := range hooks {
-			differs = differs || string(w.caBundle) != string(bundle)
-			webhooks[i] = w.name
-		}
-		if !differs {
-			continue
-		}
-		if err := c.apply(ctx, webhooks, bundle); err != nil {
-			return wrote, fmt.Errorf("apply caBundle to %s %s: %w", c.kind, c.name, err)
-		}
-		wrote = true
+		wrote = wrote || w
 	}
 	return wrote, nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -303,14 +302,5 @@ func objName(where, kind, name string, ns *string) error {
 // ReadFileBounded reads a policy or user Rego file up to the size every
 // input path accepts (manifest.DefaultMaxInputBytes).
 func ReadFileBounded(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := manifest.ReadAll(f, manifest.DefaultMaxInputBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return b, nil
+	return manifest.ReadFile(name, manifest.DefaultMaxInputBytes)
 }

@@ -111,7 +111,9 @@ func NewLeaf(ca KeyPair, spec LeafSpec, now time.Time) (KeyPair, error) {
 		notAfter = caCert.Leaf.NotAfter
 	}
 	cn := spec.CommonName
-	if cn == "" && len(spec.DNSNames) > 0 {
+	// RFC 5280's ub-common-name, which cert-manager's Certificate validation
+	// enforces: a longer name (a Service in a long namespace) stays a SAN only.
+	if cn == "" && len(spec.DNSNames) > 0 && len(spec.DNSNames[0]) <= 64 {
 		cn = spec.DNSNames[0]
 	}
 	tmpl := &x509.Certificate{
@@ -264,18 +266,40 @@ func CoversNames(leaf *x509.Certificate, dnsNames []string, ips []net.IP) bool {
 		}
 	}
 	for _, ip := range ips {
-		found := false
-		for _, have := range leaf.IPAddresses {
-			if have.Equal(ip) {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !containsIP(leaf.IPAddresses, ip) {
 			return false
 		}
 	}
 	return true
+}
+
+// MatchesNames reports whether leaf holds exactly the DNS names and IPs
+// wanted (in any order): a name no longer wanted triggers re-issuance too, as
+// cert-manager's FuzzyX509AltNamesMatchSpec compares both ways.
+func MatchesNames(leaf *x509.Certificate, dnsNames []string, ips []net.IP) bool {
+	if !CoversNames(leaf, dnsNames, ips) {
+		return false
+	}
+	for _, n := range leaf.DNSNames {
+		if !containsString(dnsNames, n) {
+			return false
+		}
+	}
+	for _, ip := range leaf.IPAddresses {
+		if !containsIP(ips, ip) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsIP(list []net.IP, ip net.IP) bool {
+	for _, have := range list {
+		if have.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Fingerprint is the hex SHA-256 of a certificate's DER.

@@ -160,6 +160,13 @@ func TestLeafChainAndNames(t *testing.T) {
 	if CoversNames(leaf, []string{"svc.ns.svc", "x"}, nil) || CoversNames(leaf, nil, []net.IP{net.ParseIP("10.0.0.1")}) {
 		t.Error("CoversNames: want false for missing names")
 	}
+	if !MatchesNames(leaf, []string{"svc.ns.svc"}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("127.0.0.1")}) {
+		t.Error("MatchesNames: want true for the same names")
+	}
+	if MatchesNames(leaf, []string{"svc.ns.svc"}, nil) || MatchesNames(leaf, nil, []net.IP{net.ParseIP("127.0.0.1")}) ||
+		MatchesNames(leaf, []string{"svc.ns.svc", "x"}, []net.IP{net.ParseIP("127.0.0.1")}) {
+		t.Error("MatchesNames: want false for a name too many or missing")
+	}
 }
 
 func TestSplitHosts(t *testing.T) {
@@ -174,5 +181,27 @@ func TestParsedRejectsMismatch(t *testing.T) {
 	b := mustCA(t, t0, time.Hour)
 	if _, err := (KeyPair{CertPEM: a.CertPEM, KeyPEM: b.KeyPEM}).Parsed(); err == nil {
 		t.Fatal("mismatched key accepted")
+	}
+}
+
+// TestLeafCommonNameBound: the CN defaults to the first DNS name only when
+// that fits RFC 5280's ub-common-name (64), the limit cert-manager's
+// Certificate validation enforces; a Service name in a long namespace
+// (svc.<63 characters>.svc) is carried by the SAN alone.
+func TestLeafCommonNameBound(t *testing.T) {
+	ca := mustCA(t, t0, 10*time.Hour)
+	long := "meshguard." + strings.Repeat("n", 63) + ".svc"
+	for _, c := range []struct{ dns, wantCN string }{
+		{"meshguard.mg.svc", "meshguard.mg.svc"},
+		{long, ""},
+	} {
+		kp, err := NewLeaf(ca, LeafSpec{DNSNames: []string{c.dns}, Lifetime: time.Hour}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := mustCert(t, kp)
+		if leaf.Subject.CommonName != c.wantCN || len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != c.dns {
+			t.Errorf("DNS name %q: CN %q (want %q), SANs %v", c.dns, leaf.Subject.CommonName, c.wantCN, leaf.DNSNames)
+		}
 	}
 }

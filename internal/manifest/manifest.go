@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -52,6 +53,20 @@ func ReadAll(r io.Reader, max int64) ([]byte, error) {
 	b := buf.Bytes()
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%w: more than %d bytes (the limit; raise it with --max-input-size)", ErrTooLarge, max)
+	}
+	return b, nil
+}
+
+// ReadFile reads the named file through ReadAll (max <= 0: DefaultMaxInputBytes).
+func ReadFile(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := ReadAll(f, max)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return b, nil
 }

@@ -53,7 +53,8 @@ func TestSelfMode(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), vwc) })
 
-	// caBundle is patched by server-side apply under meshguard's field manager.
+	// caBundle is set by an update under meshguard's field manager (not a
+	// server-side apply, which would co-own the webhook entries).
 	if err := cluster.Eventually(30*time.Second, func() error {
 		bundle, err := caBundle(ctx, cfgName)
 		if err != nil {
@@ -68,9 +69,9 @@ func TestSelfMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(got.ManagedFields, func(m metav1.ManagedFieldsEntry) bool {
-		return m.Manager == certs.FieldManager && m.Operation == metav1.ManagedFieldsOperationApply
+		return m.Manager == certs.FieldManager && m.Operation == metav1.ManagedFieldsOperationUpdate
 	}) {
-		t.Errorf("no server-side apply entry of field manager %q in %+v", certs.FieldManager, got.ManagedFields)
+		t.Errorf("no update entry of field manager %q in %+v", certs.FieldManager, got.ManagedFields)
 	}
 
 	firstCA := caSecretCA(t, ns)

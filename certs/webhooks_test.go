@@ -1,0 +1,95 @@
+package certs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+// TestApplyBundlesLeavesWebhooksRemovable: once meshguard has set caBundle,
+// the owner of the configuration can still drop a webhook from it by
+// server-side apply (Flux, Argo CD). Written by server-side apply, meshguard
+// co-owned every webhook entry, so SSA kept the dropped one, with only
+// name and caBundle (an invalid webhook the API server refuses); written by
+// an update, as Istio's WebhookCertPatcher does, it owns caBundle only.
+func TestApplyBundlesLeavesWebhooksRemovable(t *testing.T) {
+	ctx := context.Background()
+	cs := kubefake.NewClientset()
+	vwc := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	hook := func(name string) *ac.ValidatingWebhookApplyConfiguration {
+		return ac.ValidatingWebhook().WithName(name).WithSideEffects("None").WithAdmissionReviewVersions("v1").
+			WithClientConfig(ac.WebhookClientConfig().WithURL("https://127.0.0.1:1/" + name)).
+			WithNamespaceSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{"x": "y"}))
+	}
+	user := metav1.ApplyOptions{FieldManager: "gitops"}
+	if _, err := vwc.Apply(ctx, ac.ValidatingWebhookConfiguration("mg").WithWebhooks(hook("a.x.io"), hook("b.x.io")), user); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := mustCA(t, t0, time.Hour)
+	names := WebhookConfigNames{Validating: []string{"mg"}}
+	if wrote, err := applyBundles(ctx, cs, names, ca.CertPEM); err != nil || !wrote {
+		t.Fatalf("applyBundles = %v, %v", wrote, err)
+	}
+	if ok, err := bundlesContain(ctx, cs, names, ca.CertPEM); err != nil || !ok {
+		t.Fatalf("caBundle not set: %v, %v", ok, err)
+	}
+	got, err := vwc.Apply(ctx, ac.ValidatingWebhookConfiguration("mg").WithWebhooks(hook("a.x.io")), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, w := range got.Webhooks {
+		left = append(left, w.Name)
+	}
+	if len(got.Webhooks) != 1 || got.Webhooks[0].Name != "a.x.io" || len(got.Webhooks[0].ClientConfig.CABundle) == 0 {
+		t.Fatalf("after the owner dropped b.x.io by server-side apply, webhooks %v (want a.x.io, caBundle kept)", left)
+	}
+	// Nothing differs: no write.
+	if wrote, err := applyBundles(ctx, cs, names, ca.CertPEM); err != nil || wrote {
+		t.Fatalf("applyBundles with caBundle in place = %v, %v", wrote, err)
+	}
+}
+
+// TestSelfReconcileBothSecretsDeleted: with both Secrets deleted (to start
+// over) while the replicas serve a leaf of the old CA, the leader keeps that
+// CA in the caBundle next to the new one and serves a leaf of the new CA only
+// once it is trusted, as when the CA Secret alone is deleted.
+func TestSelfReconcileBothSecretsDeleted(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	oldCA, _ := mustCA(t, now.Add(-time.Hour), 10*time.Hour)
+	o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, ips := pki.SplitHosts(o.DNSNames())
+	leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: 5 * time.Hour}, now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubefake.NewClientset(&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+		Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+	s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
+	if err := s.set(leaf, oldCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	served, _ := s.GetCertificate(nil)
+	if ok, err := bundlesContain(ctx, cs, o.WebhookConfigs, oldCA.CertPEM); err != nil || !ok {
+		t.Fatalf("caBundle dropped the CA of the served leaf %q: %v", served.Leaf.Subject.CommonName, err)
+	}
+	if _, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); err == nil {
+		t.Fatal("a leaf of the new CA was written before the new CA could be trusted")
+	}
+}
