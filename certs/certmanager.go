@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,6 +128,16 @@ func (s *cmSource) load() {
 	leaf := s.current().Leaf
 	s.log.Info("serving certificate loaded", "secret", s.o.Namespace+"/"+s.o.servingSecretName(),
 		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
+	// An existing Certificate is left as its owner wrote it
+	// (EnsureCertManagerChain), so a name meshguard serves under that it
+	// lacks (a new --service-name or --cert-extra-san) would only show as
+	// failing TLS handshakes: say so where the operator looks.
+	if dns, ips := pki.SplitHosts(s.o.DNSNames()); !pki.CoversNames(leaf, dns, ips) {
+		s.log.Error(errors.New("serving certificate does not cover every name meshguard serves under"),
+			"edit the Certificate's dnsNames/ipAddresses: meshguard does not change an existing Certificate",
+			"certificate", s.o.Namespace+"/"+s.o.servingCertificateName(), "want", s.o.DNSNames(),
+			"dnsNames", leaf.DNSNames, "ipAddresses", leaf.IPAddresses)
+	}
 }
 
 // reissue runs on the leader: when the CA Secret holds a CA that did not sign
