@@ -12,7 +12,7 @@ GOVULNCHECK_VERSION := v1.8.0
 # test/certmanager and test/cluster's own tests. Everything else is unit tests.
 CONTROL_PLANE_PKGS := /test/e2e/|/test/certmanager$$|/test/cluster$$
 
-.PHONY: all build run test test-unit bench bench-compare lint vulncheck fuzz load k8s-bin helm ghz clean
+.PHONY: all build run test test-unit test-race bench bench-compare lint vulncheck fuzz load k8s-bin helm ghz clean
 
 all: build
 
@@ -31,8 +31,19 @@ test-unit:
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -Ev '$(CONTROL_PLANE_PKGS)')
 	go test $(GO_TEST_FLAGS) -tags dev -run '^TestDev' ./cmd/meshguard
 
-## test: everything, unit and e2e tests against the real API server (what CI runs)
-test: k8s-bin helm
+## test-race: the unit tests of the concurrent packages under the race detector (no control plane needed)
+# Measured 2026-12-06 on the shared 2-core machine, warm build cache: each package alone (under load from
+# other jobs) policy 126 s, injector/... 102 s, webhook 72 s, cmd/meshguard 64 s, authz 19 s, audit 18 s,
+# validation/... 19 s, certs/... 13 s, orgrules 10 s, meshconfig 8 s, reload 7 s, internal/... 7 s; the
+# whole target 2 min 15 s. A cold build cache adds the -race build of every dependency (13.5 min here,
+# with the machine loaded 3x over by other jobs).
+RACE_PKGS := ./authz/ ./policy/ ./reload/ ./webhook/ ./certs/... ./audit/ ./orgrules/ ./internal/... ./meshconfig/ \
+	./cmd/meshguard/ ./injector/... ./validation/...
+test-race:
+	go test -race $(GO_TEST_FLAGS) $(RACE_PKGS)
+
+## test: everything, unit and e2e tests against the real API server (what CI runs), and test-race
+test: k8s-bin helm test-race
 	KUBEBUILDER_ASSETS=$(BIN)/k8s PATH="$(BIN):$(BIN)/k8s:$$PATH" go test $(GO_TEST_FLAGS) ./...
 	# the tests of `meshguard dev`, which only a -tags dev build has (see run)
 	go test $(GO_TEST_FLAGS) -tags dev -run '^TestDev' ./cmd/meshguard

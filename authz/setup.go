@@ -153,15 +153,16 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 		return fmt.Errorf("ext_authz HTTP listen on %s: %w", o.HTTPAddr, err)
 	}
 	log.Info("ext_authz HTTP server listening", "addr", hlis.Addr().String(), "tls", tlsConfig != nil)
-	ctx, cancel := context.WithCancel(ctx)
+	// A new variable, not ctx: the watcher goroutines above still read ctx.
+	srvCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	httpErr := make(chan error, 1)
 	go func() {
-		err := srv.ServeHTTP(ctx, hlis, tlsConfig)
+		err := srv.ServeHTTP(srvCtx, hlis, tlsConfig)
 		cancel() // one server failing stops the other
 		httpErr <- err
 	}()
-	err = srv.Serve(ctx, lis, tlsConfig)
+	err = srv.Serve(srvCtx, lis, tlsConfig)
 	cancel()
 	return errors.Join(err, <-httpErr)
 }
