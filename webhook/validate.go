@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -70,6 +71,16 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	start := time.Now()
 	kind := req.Kind.Kind
 	log := h.Log.WithValues("kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
+	// The API server always sends a request with a UID and matches the response
+	// to it by that UID: a review without one is not an admission request to
+	// answer, let alone allow (Istio's validate fails on a review without a
+	// request; InjectHandler.Handle refuses it the same way).
+	if req.UID == "" {
+		observeValidation(kind, "error", start)
+		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
+		log.Error(err, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	// DELETE (and CONNECT) are never validated: a broken object must always be removable
 	// (as in Istio's pkg/webhooks/validation/server/server.go).
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {

@@ -2,6 +2,9 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -82,7 +85,7 @@ func TestValidationHandler(t *testing.T) {
 		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), false, "unrecognized type apps/v1, Kind=Deployment", ""},
 		{"object of another group under an Istio request kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", false), false, "unrecognized type /v1, Kind=Service", ""},
 		{"delete of another group allowed", admissionReq(t, admissionv1.Delete, "apps", "Deployment", "default", "", false), true, "", ""},
-		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
+		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "uid-1", Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
 		{"namespace from request", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "prod", badVS, false), false, "VirtualService prod/reviews:", ""},
 	}
 	for _, c := range cases {
@@ -123,6 +126,45 @@ func TestValidationHandlerCrossReferences(t *testing.T) {
 	if resp.Allowed || !strings.Contains(resp.Result.Message, `subset "v2" is not defined`) {
 		t.Fatalf("strict namespace: want denial naming the subset, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
+}
+
+// The API server always sends a request with a UID and matches the response
+// to it by that UID. A review without a request (or without its uid) is not
+// one to answer: Istio's validate dereferences the missing request and the
+// exchange fails; /validate answered it "allowed" (an empty operation is not
+// CREATE/UPDATE), as it did for a DELETE without a uid.
+func TestValidationHandlerRefusesMalformedReviews(t *testing.T) {
+	registerValidationMetrics()
+	srv := validateHTTPHandler(&ValidationHandler{Log: logr.Discard()})
+	for name, body := range map[string]string{
+		"no request":         `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
+		"empty request":      `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`,
+		"DELETE without uid": `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"DELETE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews"}}`,
+		"CREATE without uid": `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews","object":` + goodVSJSON(t) + `}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, ValidatePath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			srv.ServeHTTP(rec, req)
+			var review admissionv1.AdmissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil || review.Response == nil {
+				t.Fatalf("response %q: %v", rec.Body.String(), err)
+			}
+			if r := review.Response; r.Allowed || r.Result == nil || r.Result.Code != http.StatusBadRequest || !strings.Contains(r.Result.Message, "uid") {
+				t.Errorf("allowed=%v result=%+v, want refused (400) naming the missing uid", r.Allowed, r.Result)
+			}
+		})
+	}
+}
+
+func goodVSJSON(t *testing.T) string {
+	t.Helper()
+	raw, err := yaml.YAMLToJSON([]byte(goodVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }
 
 func TestValidatingWebhookConfiguration(t *testing.T) {
@@ -179,7 +221,7 @@ func TestValidationMetricKindsBounded(t *testing.T) {
 	before := testutil.CollectAndCount(validateRequests)
 	for i := range 50 {
 		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-			Operation: admissionv1.Delete, Kind: metav1.GroupVersionKind{Group: "x.example", Version: "v1", Kind: "Made" + strings.Repeat("Up", i)},
+			UID: "uid-1", Operation: admissionv1.Delete, Kind: metav1.GroupVersionKind{Group: "x.example", Version: "v1", Kind: "Made" + strings.Repeat("Up", i)},
 		}}
 		h.Handle(context.Background(), req)
 	}
