@@ -25,8 +25,15 @@ func (f *fakeInformer) AddEventHandler(h toolscache.ResourceEventHandler) (tools
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handler = h
-	return nil, nil
+	return syncedRegistration{}, nil
 }
+
+// syncedRegistration is a handler registration that has synced.
+type syncedRegistration struct {
+	toolscache.ResourceEventHandlerRegistration
+}
+
+func (syncedRegistration) HasSynced() bool { return true }
 
 // A kind whose CRD is installed after meshguard started is watched once it
 // is served (before, the index never saw it until a restart and every
@@ -46,8 +53,8 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 			seen.Store(o.GetNamespace() + "/" + o.GetName())
 		}
 	}}
-	if ok, err := w.attach(context.Background(), getInformer); ok || err != nil {
-		t.Fatalf("first attach = %v, %v; want not attached, no error", ok, err)
+	if reg, err := w.attach(context.Background(), getInformer); reg != nil || err != nil {
+		t.Fatalf("first attach = %v, %v; want not attached, no error", reg, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
