@@ -127,11 +127,22 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	warnings := res.WarningLines()
 	if h.Index != nil && res.Spec() != nil {
 		findings := h.Index.Check(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec())
-		lines := make([]string, len(findings))
+		ps := make([]validation.Problem, len(findings))
 		for i, fd := range findings {
-			lines[i] = res.Line(validation.Problem{Field: fd.Field, Message: fd.Message})
+			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
 		}
-		if len(lines) > 0 && h.Index.Strict(res.Namespace) {
+		strict := len(ps) > 0 && h.Index.Strict(res.Namespace)
+		// One finding per destination of a long route list: capped per object as validation's own are.
+		if strict {
+			ps = validation.CapProblems(ps, validation.MaxErrorsPerObject, "errors")
+		} else {
+			ps = validation.CapProblems(ps, validation.MaxWarningsPerObject, "warnings")
+		}
+		lines := make([]string, len(ps))
+		for i, p := range ps {
+			lines[i] = res.Line(p)
+		}
+		if strict {
 			observeValidation(kind, "denied", start)
 			return admission.Denied(strings.Join(lines, "\n") + fmt.Sprintf("\n(namespace %s has %s=true)", res.Namespace, crossref.StrictLabel)).WithWarnings(warnings...)
 		}

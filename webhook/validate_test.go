@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -230,5 +232,43 @@ func TestValidationMetricKindsBounded(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(validateRequests.WithLabelValues("other", "skipped")); got < 50 {
 		t.Errorf("other/skipped = %v, want >= 50", got)
+	}
+}
+
+// Cross-reference findings are capped per object like validation's own
+// (validation.MaxWarningsPerObject, MaxErrorsPerObject): a VirtualService
+// routing to hundreds of missing hosts got one warning (or, in a strict
+// namespace, one denial line) per destination, without bound.
+func TestValidationHandlerCrossReferencesCapped(t *testing.T) {
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
+	var doc strings.Builder
+	doc.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n")
+	const n = 300
+	for i := range n {
+		fmt.Fprintf(&doc, "  - match: [{uri: {prefix: /p%d}}]\n    route: [{destination: {host: missing%d}}]\n", i, i)
+	}
+	req := admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", doc.String(), false)
+	resp := h.Handle(context.Background(), req)
+	if !resp.Allowed {
+		t.Fatalf("denied: %+v", resp.Result)
+	}
+	missing := 0
+	for _, w := range resp.Warnings {
+		if strings.Contains(w, "matches no Service or ServiceEntry") {
+			missing++
+		}
+	}
+	if last := resp.Warnings[len(resp.Warnings)-1]; missing > validation.MaxWarningsPerObject || last != "VirtualService default/reviews: and 200 more warnings" {
+		t.Errorf("%d cross-reference warnings, want at most %d and a summary; last %q", missing, validation.MaxWarningsPerObject, last)
+	}
+	ix.SetNamespace("default", map[string]string{crossref.StrictLabel: "true"}, true)
+	resp = h.Handle(context.Background(), req)
+	if resp.Allowed {
+		t.Fatal("strict namespace: allowed")
+	}
+	if lines := strings.Count(resp.Result.Message, "\n") + 1; lines > validation.MaxErrorsPerObject+2 || !strings.Contains(resp.Result.Message, "and 200 more errors") {
+		t.Errorf("strict denial of %d lines, want at most %d with a summary", lines, validation.MaxErrorsPerObject+2)
 	}
 }
