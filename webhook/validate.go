@@ -131,6 +131,11 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		for i, fd := range findings {
 			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
 		}
+		if len(ps) > 0 && !h.Index.KnowsNamespace(res.Namespace) {
+			// Warning or denial depends on a label the index cannot see yet.
+			observeValidation(kind, "error", start)
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: namespace %s is not in the cross-reference index yet, so whether it has %s=true is unknown; retry", res.Object(), res.Namespace, crossref.StrictLabel))
+		}
 		strict := len(ps) > 0 && h.Index.Strict(res.Namespace)
 		// One finding per destination of a long route list: capped per object as validation's own are.
 		if strict {
@@ -172,12 +177,18 @@ func (h *ValidationHandler) rules() *orgrules.Rules {
 
 // applyOrgRules adds the organisation rules' verdict to res, worded as
 // `meshguard validate --rego` words it (orgrules.Check). Until the cluster
-// index has synced the rules cannot see namespace labels or referenced
-// objects: the request fails (fail closed) rather than being judged on a
-// partial view.
+// index has synced, or has seen the object's namespace, the rules cannot see
+// namespace labels or referenced objects: the request fails (fail closed)
+// rather than being judged on a partial view.
 func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, raw []byte) error {
 	if h.RuleIndex == nil || !h.RuleIndex.Ready() {
 		return fmt.Errorf("%s: organisation rules are not ready: the cluster index has not synced yet", res.Object())
+	}
+	// The namespace exists (the API server admitted it first) but the index
+	// has not seen it yet: judged without its labels, a rule on them would
+	// pass what it denies.
+	if !h.RuleIndex.KnowsNamespace(res.Namespace) {
+		return fmt.Errorf("%s: organisation rules: namespace %s is not in the cluster index yet, so its labels are unknown; retry", res.Object(), res.Namespace)
 	}
 	obj, err := manifest.Decode(raw)
 	if err != nil {

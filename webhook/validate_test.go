@@ -115,6 +115,7 @@ func TestValidationHandler(t *testing.T) {
 func TestValidationHandlerCrossReferences(t *testing.T) {
 	ix := crossref.NewIndex("")
 	ix.SetReady()
+	ix.SetNamespace("default", nil, true)
 	ix.SetService("default", "reviews", true)
 	ix.SetDestinationRule(crossref.Key{Namespace: "default", Name: "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
 	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
@@ -242,6 +243,7 @@ func TestValidationMetricKindsBounded(t *testing.T) {
 func TestValidationHandlerCrossReferencesCapped(t *testing.T) {
 	ix := crossref.NewIndex("")
 	ix.SetReady()
+	ix.SetNamespace("default", nil, true)
 	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
 	var doc strings.Builder
 	doc.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n")
