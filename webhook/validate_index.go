@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -138,13 +139,16 @@ type handlerAdder interface {
 }
 
 // attach has the informer of w's kind feed the index and returns the
-// handler's registration. It returns nil when the kind cannot be watched
-// (yet), and an error only when the handler cannot be added to an informer
-// that exists.
+// handler's registration. It returns nil, and no error, when the API server
+// does not serve the kind (yet): nothing of it is stored. Any other failure
+// is an error: the index must not be taken as complete without the kind.
 func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context, client.Object) (handlerAdder, error)) (toolscache.ResourceEventHandlerRegistration, error) {
 	inf, err := getInformer(ctx, w.obj)
-	if err != nil {
+	if meta.IsNoMatchError(err) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("watching %T: %w", w.obj, err)
 	}
 	set := w.set
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -175,8 +179,8 @@ func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(co
 		missing = slices.DeleteFunc(missing, func(w indexWatch) bool {
 			reg, err := w.attach(ctx, getInformer)
 			if err != nil {
-				log.Error(err, "cross-reference checks cannot watch this kind", "kind", fmt.Sprintf("%T", w.obj))
-				return true
+				log.Error(err, "cross-reference checks cannot watch this kind yet; retrying", "kind", fmt.Sprintf("%T", w.obj))
+				return false
 			}
 			if reg != nil {
 				log.Info("cross-reference checks now watch this kind", "kind", fmt.Sprintf("%T", w.obj))
