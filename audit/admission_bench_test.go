@@ -32,6 +32,7 @@ func BenchmarkAdmissionDuringAudit(b *testing.B) {
 	snap := auditSnapshot(benchObjects)
 	ix := crossref.NewIndex("")
 	ix.SetService("ns-1", "app-1", true)
+	ix.SetNamespace("ns-1", nil, true)
 	ix.SetReady()
 	h := &webhook.ValidationHandler{Index: ix, Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Log: logr.Discard()}
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{

@@ -416,13 +416,14 @@ func applyKindRules(entry kindEntry, meta metav1.ObjectMeta, msg proto.Message, 
 
 // finish converts the findings into the result's problems, capped.
 func (r Result) finish(f Findings) Result {
-	r.Errors = capProblems(problems(f.Errors, false), MaxErrorsPerObject, "errors")
-	r.Warnings = capProblems(problems(f.Warnings, true), MaxWarningsPerObject, "warnings")
+	r.Errors = CapProblems(problems(f.Errors, false), MaxErrorsPerObject, "errors")
+	r.Warnings = CapProblems(problems(f.Warnings, true), MaxWarningsPerObject, "warnings")
 	return r
 }
 
-// capProblems keeps the first max problems and summarises the rest.
-func capProblems(ps []Problem, max int, what string) []Problem {
+// CapProblems keeps the first max problems and summarises the rest ("and
+// 1,299,990 more warnings"); the webhook caps its cross-reference findings with it.
+func CapProblems(ps []Problem, max int, what string) []Problem {
 	if len(ps) <= max {
 		return ps
 	}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -70,6 +71,16 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	start := time.Now()
 	kind := req.Kind.Kind
 	log := h.Log.WithValues("kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
+	// The API server always sends a request with a UID and matches the response
+	// to it by that UID: a review without one is not an admission request to
+	// answer, let alone allow (Istio's validate fails on a review without a
+	// request; InjectHandler.Handle refuses it the same way).
+	if req.UID == "" {
+		observeValidation(kind, "error", start)
+		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
+		log.Error(err, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, err)
+	}
 	// DELETE (and CONNECT) are never validated: a broken object must always be removable
 	// (as in Istio's pkg/webhooks/validation/server/server.go).
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
@@ -116,11 +127,27 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	warnings := res.WarningLines()
 	if h.Index != nil && res.Spec() != nil {
 		findings := h.Index.Check(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec())
-		lines := make([]string, len(findings))
+		ps := make([]validation.Problem, len(findings))
 		for i, fd := range findings {
-			lines[i] = res.Line(validation.Problem{Field: fd.Field, Message: fd.Message})
+			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
 		}
-		if len(lines) > 0 && h.Index.Strict(res.Namespace) {
+		if len(ps) > 0 && !h.Index.KnowsNamespace(res.Namespace) {
+			// Warning or denial depends on a label the index cannot see yet.
+			observeValidation(kind, "error", start)
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: namespace %s is not in the cross-reference index yet, so whether it has %s=true is unknown; retry", res.Object(), res.Namespace, crossref.StrictLabel))
+		}
+		strict := len(ps) > 0 && h.Index.Strict(res.Namespace)
+		// One finding per destination of a long route list: capped per object as validation's own are.
+		if strict {
+			ps = validation.CapProblems(ps, validation.MaxErrorsPerObject, "errors")
+		} else {
+			ps = validation.CapProblems(ps, validation.MaxWarningsPerObject, "warnings")
+		}
+		lines := make([]string, len(ps))
+		for i, p := range ps {
+			lines[i] = res.Line(p)
+		}
+		if strict {
 			observeValidation(kind, "denied", start)
 			return admission.Denied(strings.Join(lines, "\n") + fmt.Sprintf("\n(namespace %s has %s=true)", res.Namespace, crossref.StrictLabel)).WithWarnings(warnings...)
 		}
@@ -150,12 +177,18 @@ func (h *ValidationHandler) rules() *orgrules.Rules {
 
 // applyOrgRules adds the organisation rules' verdict to res, worded as
 // `meshguard validate --rego` words it (orgrules.Check). Until the cluster
-// index has synced the rules cannot see namespace labels or referenced
-// objects: the request fails (fail closed) rather than being judged on a
-// partial view.
+// index has synced, or has seen the object's namespace, the rules cannot see
+// namespace labels or referenced objects: the request fails (fail closed)
+// rather than being judged on a partial view.
 func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, raw []byte) error {
 	if h.RuleIndex == nil || !h.RuleIndex.Ready() {
 		return fmt.Errorf("%s: organisation rules are not ready: the cluster index has not synced yet", res.Object())
+	}
+	// The namespace exists (the API server admitted it first) but the index
+	// has not seen it yet: judged without its labels, a rule on them would
+	// pass what it denies.
+	if !h.RuleIndex.KnowsNamespace(res.Namespace) {
+		return fmt.Errorf("%s: organisation rules: namespace %s is not in the cluster index yet, so its labels are unknown; retry", res.Object(), res.Namespace)
 	}
 	obj, err := manifest.Decode(raw)
 	if err != nil {

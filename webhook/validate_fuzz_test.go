@@ -34,6 +34,7 @@ func FuzzValidationAdmissionReview(f *testing.F) {
 	ix := crossref.NewIndex("")
 	ix.SetReady()
 	ix.SetService("default", "a", true)
+	ix.SetNamespace("default", nil, true)
 	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
 	registerValidationMetrics()
 	f.Fuzz(func(t *testing.T, data []byte) {

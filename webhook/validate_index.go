@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -69,12 +70,15 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		return mgr.GetCache().GetInformer(ctx, obj)
 	}
 	var missing []indexWatch
+	var handlers []toolscache.ResourceEventHandlerRegistration
 	for _, w := range watches {
-		ok, err := w.attach(context.Background(), getInformer)
+		reg, err := w.attach(context.Background(), getInformer)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if reg != nil {
+			handlers = append(handlers, reg)
+		} else {
 			// Typically an Istio CRD not installed yet: nothing of the kind is
 			// stored, so the index is right without it until it is installed.
 			log.Info("kind not served yet; cross-reference checks watch it once it is", "kind", fmt.Sprintf("%T", w.obj))
@@ -92,18 +96,35 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 			return nil, fmt.Errorf("adding cross-reference watch retry: %w", err)
 		}
 	}
-	// Findings start once the cache has synced (before that the index is partial).
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
-		if mgr.GetCache().WaitForCacheSync(ctx) {
-			ix.SetReady()
-			log.Info("cross-reference index ready")
-		}
+		readyWhenSynced(ctx, ix, mgr.GetCache().WaitForCacheSync, handlers, log)
 		<-ctx.Done()
 		return nil
 	})); err != nil {
 		return nil, fmt.Errorf("adding cross-reference readiness runnable: %w", err)
 	}
 	return ix, nil
+}
+
+// readyWhenSynced marks ix ready (findings and organisation rules start)
+// once the cache has synced and every handler has been given the objects of
+// its informer's initial list: before, the index is partial. A synced
+// informer has them in its store, but hands them to its handlers
+// asynchronously (client-go's SharedInformer.HasSynced: "this doesn't tell
+// you if an individual handler is synced"), so the cache alone is not enough.
+func readyWhenSynced(ctx context.Context, ix *crossref.Index, cacheSynced func(context.Context) bool, handlers []toolscache.ResourceEventHandlerRegistration, log logr.Logger) {
+	if !cacheSynced(ctx) {
+		return
+	}
+	synced := make([]toolscache.InformerSynced, len(handlers))
+	for i, h := range handlers {
+		synced[i] = h.HasSynced
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
+		return
+	}
+	ix.SetReady()
+	log.Info("cross-reference index ready")
 }
 
 // indexWatch is one kind the index follows: set records or forgets an object.
@@ -117,23 +138,28 @@ type handlerAdder interface {
 	AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error)
 }
 
-// attach has the informer of w's kind feed the index. It reports false when
-// the kind cannot be watched (yet), and an error only when the handler
-// cannot be added to an informer that exists.
-func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context, client.Object) (handlerAdder, error)) (bool, error) {
+// attach has the informer of w's kind feed the index and returns the
+// handler's registration. It returns nil, and no error, when the API server
+// does not serve the kind (yet): nothing of it is stored. Any other failure
+// is an error: the index must not be taken as complete without the kind.
+func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context, client.Object) (handlerAdder, error)) (toolscache.ResourceEventHandlerRegistration, error) {
 	inf, err := getInformer(ctx, w.obj)
+	if meta.IsNoMatchError(err) {
+		return nil, nil
+	}
 	if err != nil {
-		return false, nil
+		return nil, fmt.Errorf("watching %T: %w", w.obj, err)
 	}
 	set := w.set
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { applyObj(obj, true, set) },
 		UpdateFunc: func(_, obj any) { applyObj(obj, true, set) },
 		DeleteFunc: func(obj any) { applyObj(obj, false, set) },
-	}); err != nil {
-		return false, fmt.Errorf("watching %T: %w", w.obj, err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching %T: %w", w.obj, err)
 	}
-	return true, nil
+	return reg, nil
 }
 
 // indexWatchRetry is how often a kind not served at start is tried again.
@@ -151,15 +177,15 @@ func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(co
 		case <-t.C:
 		}
 		missing = slices.DeleteFunc(missing, func(w indexWatch) bool {
-			ok, err := w.attach(ctx, getInformer)
+			reg, err := w.attach(ctx, getInformer)
 			if err != nil {
-				log.Error(err, "cross-reference checks cannot watch this kind", "kind", fmt.Sprintf("%T", w.obj))
-				return true
+				log.Error(err, "cross-reference checks cannot watch this kind yet; retrying", "kind", fmt.Sprintf("%T", w.obj))
+				return false
 			}
-			if ok {
+			if reg != nil {
 				log.Info("cross-reference checks now watch this kind", "kind", fmt.Sprintf("%T", w.obj))
 			}
-			return ok
+			return reg != nil
 		})
 	}
 }

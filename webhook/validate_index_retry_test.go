@@ -10,7 +10,9 @@ import (
 
 	"github.com/go-logr/logr"
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -25,8 +27,15 @@ func (f *fakeInformer) AddEventHandler(h toolscache.ResourceEventHandler) (tools
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handler = h
-	return nil, nil
+	return syncedRegistration{}, nil
 }
+
+// syncedRegistration is a handler registration that has synced.
+type syncedRegistration struct {
+	toolscache.ResourceEventHandlerRegistration
+}
+
+func (syncedRegistration) HasSynced() bool { return true }
 
 // A kind whose CRD is installed after meshguard started is watched once it
 // is served (before, the index never saw it until a restart and every
@@ -35,8 +44,11 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 	inf := &fakeInformer{}
 	var calls atomic.Int32
 	getInformer := func(context.Context, client.Object) (handlerAdder, error) {
-		if calls.Add(1) < 3 {
-			return nil, errors.New("no matches for kind \"Gateway\" in version \"networking.istio.io/v1\"")
+		switch calls.Add(1) {
+		case 1, 2:
+			return nil, &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "networking.istio.io", Kind: "Gateway"}, SearchedVersions: []string{"v1"}}
+		case 3: // a discovery hiccup: the kind is still tried
+			return nil, errors.New("the server is currently unable to handle the request")
 		}
 		return inf, nil
 	}
@@ -46,8 +58,8 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 			seen.Store(o.GetNamespace() + "/" + o.GetName())
 		}
 	}}
-	if ok, err := w.attach(context.Background(), getInformer); ok || err != nil {
-		t.Fatalf("first attach = %v, %v; want not attached, no error", ok, err)
+	if reg, err := w.attach(context.Background(), getInformer); reg != nil || err != nil {
+		t.Fatalf("first attach = %v, %v; want not attached, no error", reg, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -67,5 +79,23 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 	h.OnAdd(&clientnetworkingv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "ingress"}}, false)
 	if got, _ := seen.Load().(string); got != "istio-system/ingress" {
 		t.Errorf("index saw %q, want istio-system/ingress", got)
+	}
+}
+
+// Only a kind the API server does not serve (no REST mapping) is left out of
+// the index until it is served: any other failure to get its informer (API
+// discovery unavailable at startup) fails the setup. Taken for "not served",
+// such a kind left the index ready without it, so every reference to its
+// objects looked missing and organisation rules saw none of them.
+func TestIndexWatchOnlyUnservedKindsLeftOut(t *testing.T) {
+	w := indexWatch{obj: &clientnetworkingv1.Gateway{}, set: func(client.Object, bool) {}}
+	unavailable := errors.New("the server is currently unable to handle the request")
+	reg, err := w.attach(context.Background(), func(context.Context, client.Object) (handlerAdder, error) { return nil, unavailable })
+	if reg != nil || !errors.Is(err, unavailable) {
+		t.Errorf("attach = %v, %v; want the discovery error", reg, err)
+	}
+	noMatch := &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "networking.istio.io", Kind: "Gateway"}, SearchedVersions: []string{"v1"}}
+	if reg, err := w.attach(context.Background(), func(context.Context, client.Object) (handlerAdder, error) { return nil, noMatch }); reg != nil || err != nil {
+		t.Errorf("attach of a kind not served = %v, %v; want left out, no error", reg, err)
 	}
 }

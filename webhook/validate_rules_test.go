@@ -48,6 +48,9 @@ deny contains msg if {
 	}
 	ready := crossref.NewIndex("")
 	ready.SetNamespace("shop", map[string]string{"environment": "production"}, true)
+	for _, ns := range []string{"default", "istio-system", "bookinfo"} {
+		ready.SetNamespace(ns, nil, true)
+	}
 	ready.SetService("bookinfo", "reviews", true)
 	ready.SetDestinationRule(crossref.Key{Namespace: "bookinfo", Name: "reviews"}, &networking.DestinationRule{Host: "reviews"})
 	ready.SetReady()
@@ -250,6 +253,7 @@ func TestValidationWaitsForOrgRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix := crossref.NewIndex("")
+	ix.SetNamespace("default", nil, true)
 	ix.SetReady()
 	h := &ValidationHandler{Rules: r.Current, RuleIndex: ix, RulesReady: func() error { return r.Ready(nil) }, Log: logr.Discard()}
 	const vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n"
@@ -262,5 +266,48 @@ func TestValidationWaitsForOrgRules(t *testing.T) {
 	}
 	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices") {
 		t.Fatalf("after the rules loaded: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
+	}
+}
+
+// A namespace the index has not seen yet (created a moment before the object:
+// the watch lags the API server, which has admitted the namespace) has labels
+// the handler cannot know. Judged with none, a rule on namespaceLabels let
+// the object through, and a strict-references namespace only warned: the
+// request fails instead (503), as for an index that has not synced.
+// Gatekeeper reads such a namespace from the API server (pkg/webhook/policy.go
+// createReviewForRequest); it never judges with no labels.
+func TestValidationHandlerUnknownNamespaceFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(`package meshguard.validation
+deny contains "no VirtualServices in production" if {
+	input.kind == "VirtualService"
+	input.namespaceLabels.environment == "production"
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := orgrules.Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	ix.SetService("shop", "reviews", true)
+	req := admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "shop", goodVS, false)
+	for name, h := range map[string]*ValidationHandler{
+		"organisation rules": {Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Log: logr.Discard()},
+		"cross-references":   {Index: ix, Log: logr.Discard()}, // subsets v1, v2 of reviews are not defined
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := h.Handle(t.Context(), req)
+			if resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(resp.Result.Message, "namespace shop") {
+				t.Fatalf("namespace not indexed yet: allowed=%v %+v, want 503 naming the namespace", resp.Allowed, resp.Result)
+			}
+		})
+	}
+	ix.SetNamespace("shop", map[string]string{"environment": "production", crossref.StrictLabel: "true"}, true)
+	h := &ValidationHandler{Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Index: ix, Log: logr.Discard()}
+	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices in production") {
+		t.Fatalf("namespace indexed: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
 	}
 }

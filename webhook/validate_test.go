@@ -2,6 +2,10 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -16,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -82,7 +87,7 @@ func TestValidationHandler(t *testing.T) {
 		{"other group", admissionReq(t, admissionv1.Create, "apps", "Deployment", "default", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", false), false, "unrecognized type apps/v1, Kind=Deployment", ""},
 		{"object of another group under an Istio request kind", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", false), false, "unrecognized type /v1, Kind=Service", ""},
 		{"delete of another group allowed", admissionReq(t, admissionv1.Delete, "apps", "Deployment", "default", "", false), true, "", ""},
-		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
+		{"undecodable", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "uid-1", Kind: metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, Operation: admissionv1.Create, Namespace: "default", Name: "x", Object: runtime.RawExtension{Raw: []byte(`[1,2]`)}}}, false, "cannot decode configuration", ""},
 		{"namespace from request", admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "prod", badVS, false), false, "VirtualService prod/reviews:", ""},
 	}
 	for _, c := range cases {
@@ -110,6 +115,7 @@ func TestValidationHandler(t *testing.T) {
 func TestValidationHandlerCrossReferences(t *testing.T) {
 	ix := crossref.NewIndex("")
 	ix.SetReady()
+	ix.SetNamespace("default", nil, true)
 	ix.SetService("default", "reviews", true)
 	ix.SetDestinationRule(crossref.Key{Namespace: "default", Name: "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
 	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
@@ -123,6 +129,45 @@ func TestValidationHandlerCrossReferences(t *testing.T) {
 	if resp.Allowed || !strings.Contains(resp.Result.Message, `subset "v2" is not defined`) {
 		t.Fatalf("strict namespace: want denial naming the subset, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
+}
+
+// The API server always sends a request with a UID and matches the response
+// to it by that UID. A review without a request (or without its uid) is not
+// one to answer: Istio's validate dereferences the missing request and the
+// exchange fails; /validate answered it "allowed" (an empty operation is not
+// CREATE/UPDATE), as it did for a DELETE without a uid.
+func TestValidationHandlerRefusesMalformedReviews(t *testing.T) {
+	registerValidationMetrics()
+	srv := validateHTTPHandler(&ValidationHandler{Log: logr.Discard()})
+	for name, body := range map[string]string{
+		"no request":         `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
+		"empty request":      `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`,
+		"DELETE without uid": `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"DELETE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews"}}`,
+		"CREATE without uid": `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews","object":` + goodVSJSON(t) + `}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, ValidatePath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			srv.ServeHTTP(rec, req)
+			var review admissionv1.AdmissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil || review.Response == nil {
+				t.Fatalf("response %q: %v", rec.Body.String(), err)
+			}
+			if r := review.Response; r.Allowed || r.Result == nil || r.Result.Code != http.StatusBadRequest || !strings.Contains(r.Result.Message, "uid") {
+				t.Errorf("allowed=%v result=%+v, want refused (400) naming the missing uid", r.Allowed, r.Result)
+			}
+		})
+	}
+}
+
+func goodVSJSON(t *testing.T) string {
+	t.Helper()
+	raw, err := yaml.YAMLToJSON([]byte(goodVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }
 
 func TestValidatingWebhookConfiguration(t *testing.T) {
@@ -179,7 +224,7 @@ func TestValidationMetricKindsBounded(t *testing.T) {
 	before := testutil.CollectAndCount(validateRequests)
 	for i := range 50 {
 		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-			Operation: admissionv1.Delete, Kind: metav1.GroupVersionKind{Group: "x.example", Version: "v1", Kind: "Made" + strings.Repeat("Up", i)},
+			UID: "uid-1", Operation: admissionv1.Delete, Kind: metav1.GroupVersionKind{Group: "x.example", Version: "v1", Kind: "Made" + strings.Repeat("Up", i)},
 		}}
 		h.Handle(context.Background(), req)
 	}
@@ -188,5 +233,44 @@ func TestValidationMetricKindsBounded(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(validateRequests.WithLabelValues("other", "skipped")); got < 50 {
 		t.Errorf("other/skipped = %v, want >= 50", got)
+	}
+}
+
+// Cross-reference findings are capped per object like validation's own
+// (validation.MaxWarningsPerObject, MaxErrorsPerObject): a VirtualService
+// routing to hundreds of missing hosts got one warning (or, in a strict
+// namespace, one denial line) per destination, without bound.
+func TestValidationHandlerCrossReferencesCapped(t *testing.T) {
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	ix.SetNamespace("default", nil, true)
+	h := &ValidationHandler{Log: logr.Discard(), Index: ix}
+	var doc strings.Builder
+	doc.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n")
+	const n = 300
+	for i := range n {
+		fmt.Fprintf(&doc, "  - match: [{uri: {prefix: /p%d}}]\n    route: [{destination: {host: missing%d}}]\n", i, i)
+	}
+	req := admissionReq(t, admissionv1.Create, "networking.istio.io", "VirtualService", "default", doc.String(), false)
+	resp := h.Handle(context.Background(), req)
+	if !resp.Allowed {
+		t.Fatalf("denied: %+v", resp.Result)
+	}
+	missing := 0
+	for _, w := range resp.Warnings {
+		if strings.Contains(w, "matches no Service or ServiceEntry") {
+			missing++
+		}
+	}
+	if last := resp.Warnings[len(resp.Warnings)-1]; missing > validation.MaxWarningsPerObject || last != "VirtualService default/reviews: and 200 more warnings" {
+		t.Errorf("%d cross-reference warnings, want at most %d and a summary; last %q", missing, validation.MaxWarningsPerObject, last)
+	}
+	ix.SetNamespace("default", map[string]string{crossref.StrictLabel: "true"}, true)
+	resp = h.Handle(context.Background(), req)
+	if resp.Allowed {
+		t.Fatal("strict namespace: allowed")
+	}
+	if lines := strings.Count(resp.Result.Message, "\n") + 1; lines > validation.MaxErrorsPerObject+2 || !strings.Contains(resp.Result.Message, "and 200 more errors") {
+		t.Errorf("strict denial of %d lines, want at most %d with a summary", lines, validation.MaxErrorsPerObject+2)
 	}
 }

@@ -203,6 +203,16 @@ func (ix *Index) Ready() bool {
 	return ix.ready
 }
 
+// KnowsNamespace reports whether namespace ns is recorded (SetNamespace): at
+// admission the namespace exists, so an unknown one means the index lags and
+// its labels (StrictLabel, the ones organisation rules read) are unknown.
+func (ix *Index) KnowsNamespace(ns string) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	_, ok := ix.namespaces[ns]
+	return ok
+}
+
 // Strict reports whether findings in namespace ns are denials.
 func (ix *Index) Strict(ns string) bool {
 	ix.mu.RLock()

@@ -142,6 +142,13 @@ func checkValidating(t *testing.T, m manifests, p packaging) {
 	if len(vwc.Webhooks) != 1 {
 		t.Fatalf("%s: %d webhooks, want 1", vwc.Name, len(vwc.Webhooks))
 	}
+	// istiod's validation controller (Istio's pkg/webhooks/validation/controller,
+	// updateValidatingWebhookConfiguration) sets its own CA as the caBundle of every
+	// webhook of every configuration labelled istio.io/rev=<its revision>: with
+	// that label, an istiod of the same revision broke meshguard's TLS to /validate.
+	if rev, ok := vwc.Labels["istio.io/rev"]; ok {
+		t.Errorf("%s: labelled istio.io/rev=%s, which istiod's validation controller selects to patch", vwc.Name, rev)
+	}
 	w := vwc.Webhooks[0]
 	where := fmt.Sprintf("%s webhook %s", vwc.Name, w.Name)
 	checkClientConfig(t, where, w.ClientConfig, "/validate")

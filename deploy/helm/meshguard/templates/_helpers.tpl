@@ -32,12 +32,20 @@ meshguard-validator{{ if not (include "meshguard.isDefaultRevision" .) }}-{{ .Va
 {{- define "meshguard.configMapName" -}}{{ include "meshguard.name" . }}-config{{- end -}}
 
 {{- define "meshguard.labels" -}}
+{{ include "meshguard.labelsWithoutRevision" . }}
+istio.io/rev: {{ include "meshguard.revision" . }}
+{{- end -}}
+
+{{- /*
+The ValidatingWebhookConfiguration's labels: no istio.io/rev, which istiod's
+validation controller selects to set its own CA as every webhook's caBundle.
+*/ -}}
+{{- define "meshguard.labelsWithoutRevision" -}}
 app.kubernetes.io/name: meshguard
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-istio.io/rev: {{ include "meshguard.revision" . }}
 {{- end -}}
 
 {{- define "meshguard.selectorLabels" -}}
