@@ -131,7 +131,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		for i, fd := range findings {
 			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
 		}
-		if len(ps) > 0 && !h.Index.KnowsNamespace(res.Namespace) {
+		if len(ps) > 0 && !h.Index.WaitNamespace(ctx, res.Namespace, namespaceLag) {
 			// Warning or denial depends on a label the index cannot see yet.
 			observeValidation(kind, "error", start)
 			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: namespace %s is not in the cross-reference index yet, so whether it has %s=true is unknown; retry", res.Object(), res.Namespace, crossref.StrictLabel))
@@ -175,6 +175,12 @@ func (h *ValidationHandler) rules() *orgrules.Rules {
 	return h.Rules()
 }
 
+// namespaceLag is how long a request waits for the cluster index to see its
+// namespace (a namespace created just before the object: `kubectl create ns`
+// then `apply`) before it fails as unjudgeable; the watch usually takes
+// milliseconds.
+var namespaceLag = 2 * time.Second
+
 // applyOrgRules adds the organisation rules' verdict to res, worded as
 // `meshguard validate --rego` words it (orgrules.Check). Until the cluster
 // index has synced, or has seen the object's namespace, the rules cannot see
@@ -187,7 +193,7 @@ func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.R
 	// The namespace exists (the API server admitted it first) but the index
 	// has not seen it yet: judged without its labels, a rule on them would
 	// pass what it denies.
-	if !h.RuleIndex.KnowsNamespace(res.Namespace) {
+	if !h.RuleIndex.WaitNamespace(ctx, res.Namespace, namespaceLag) {
 		return fmt.Errorf("%s: organisation rules: namespace %s is not in the cluster index yet, so its labels are unknown; retry", res.Object(), res.Namespace)
 	}
 	obj, err := manifest.Decode(raw)

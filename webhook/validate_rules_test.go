@@ -290,6 +290,8 @@ deny contains "no VirtualServices in production" if {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func(d time.Duration) { namespaceLag = d }(namespaceLag)
+	namespaceLag = 50 * time.Millisecond
 	ix := crossref.NewIndex("")
 	ix.SetReady()
 	ix.SetService("shop", "reviews", true)
@@ -305,9 +307,15 @@ deny contains "no VirtualServices in production" if {
 			}
 		})
 	}
-	ix.SetNamespace("shop", map[string]string{"environment": "production", crossref.StrictLabel: "true"}, true)
+	// The usual case: the namespace was created just before the object and
+	// reaches the index while the request waits for it (namespaceLag).
+	namespaceLag = time.Minute
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the watch's lag
+		ix.SetNamespace("shop", map[string]string{"environment": "production", crossref.StrictLabel: "true"}, true)
+	}()
 	h := &ValidationHandler{Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Index: ix, Log: logr.Discard()}
 	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices in production") {
-		t.Fatalf("namespace indexed: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
+		t.Fatalf("namespace indexed while waiting: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
 	}
 }

@@ -12,12 +12,14 @@
 package crossref
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
@@ -64,6 +66,7 @@ type Index struct {
 	ready            bool
 	services         map[string]Service // FQDN name.ns.svc.<domain>
 	namespaces       map[string]map[string]string
+	nsAdded          chan struct{} // closed and replaced when a namespace is recorded (WaitNamespace)
 	serviceEntries   map[Key]*networking.ServiceEntry
 	gateways         map[Key]*networking.Gateway
 	virtualServices  map[Key]*networking.VirtualService
@@ -83,6 +86,7 @@ func NewIndex(domain string) *Index {
 		domain:           domain,
 		services:         map[string]Service{},
 		namespaces:       map[string]map[string]string{},
+		nsAdded:          make(chan struct{}),
 		serviceEntries:   map[Key]*networking.ServiceEntry{},
 		gateways:         map[Key]*networking.Gateway{},
 		virtualServices:  map[Key]*networking.VirtualService{},
@@ -143,6 +147,10 @@ func (ix *Index) SetNamespace(name string, labels map[string]string, present boo
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if present {
+		if _, known := ix.namespaces[name]; !known {
+			close(ix.nsAdded)
+			ix.nsAdded = make(chan struct{})
+		}
 		ix.namespaces[name] = maps.Clone(labels)
 	} else {
 		delete(ix.namespaces, name)
@@ -203,14 +211,31 @@ func (ix *Index) Ready() bool {
 	return ix.ready
 }
 
-// KnowsNamespace reports whether namespace ns is recorded (SetNamespace): at
-// admission the namespace exists, so an unknown one means the index lags and
-// its labels (StrictLabel, the ones organisation rules read) are unknown.
-func (ix *Index) KnowsNamespace(ns string) bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	_, ok := ix.namespaces[ns]
-	return ok
+// WaitNamespace reports whether namespace ns is recorded (SetNamespace),
+// waiting up to max (or until ctx ends) for it to be. At admission the
+// namespace exists, so an unknown one means the index's watch lags the API
+// server (a namespace created a moment before the object; usually
+// milliseconds) and its labels (StrictLabel, the ones organisation rules
+// read) are not known yet.
+func (ix *Index) WaitNamespace(ctx context.Context, ns string, max time.Duration) bool {
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	for {
+		ix.mu.RLock()
+		_, ok := ix.namespaces[ns]
+		added := ix.nsAdded
+		ix.mu.RUnlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-added:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Strict reports whether findings in namespace ns are denials.
