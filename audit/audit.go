@@ -161,7 +161,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 			}
 			rest(i)
 			var v orgrules.Verdict
-			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw)
+			ri, err := orgrules.InputFor(ix, j.ao.Kind, j.ao.Namespace, j.ao.Name, j.ao.Spec, j.obj.Raw, orgrules.Admission{})
 			if err == nil {
 				v, err = rules.Evaluate(ctx, ri) // bounded per object (orgrules.EvalTimeout)
 			}

@@ -4,9 +4,10 @@
 //	deny contains msg if { ... }
 //	warn contains msg if { ... }
 //
-// over an input of the object, its kind, its namespace's labels and the
-// objects it refers to. The modules are compiled and prepared once per Load
-// (rego.PrepareForEval); Evaluate only evaluates.
+// over an input of the object, its kind, its namespace's labels, the
+// objects it refers to and, at admission, the operation and the old object.
+// The modules are compiled and prepared once per Load (rego.PrepareForEval);
+// Evaluate only evaluates.
 package orgrules
 
 import (
@@ -47,6 +48,17 @@ type Input struct {
 	// Referenced are the objects this one refers to that exist in the set
 	// analysed (DestinationRules, Gateways, ...); empty for a lone object.
 	Referenced []map[string]any `json:"referenced"`
+	Admission
+}
+
+// Admission is what an admission request adds to a rule's input, as
+// Gatekeeper's input.review.operation and input.review.oldObject: the zero
+// value judges an object as it stands (validate, analyze, the audit).
+type Admission struct {
+	// Operation is CREATE or UPDATE.
+	Operation string `json:"operation"`
+	// OldObject is the object before an UPDATE, as Object; absent otherwise.
+	OldObject map[string]any `json:"oldObject,omitempty"`
 }
 
 // Verdict is the rules' answer for one object: sorted, de-duplicated messages.
@@ -216,9 +228,15 @@ func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
 	for i, ref := range in.Referenced {
 		refs[i] = ref
 	}
-	value, err := ast.InterfaceToValue(map[string]any{
+	doc := map[string]any{
 		"kind": in.Kind, "object": object, "namespaceLabels": in.NamespaceLabels, "referenced": refs,
-	})
+		"operation": in.Operation,
+	}
+	// Absent rather than null, as an AdmissionRequest's oldObject on CREATE.
+	if in.OldObject != nil {
+		doc["oldObject"] = in.OldObject
+	}
+	value, err := ast.InterfaceToValue(doc)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("organisation rules: converting the input: %w", err)
 	}
@@ -397,10 +415,14 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 // InputFor builds a rule's input for one object (kind, namespace, name; its
 // decoded spec and whole object) as it stands in the indexed set ix: the
 // labels of its namespace and the objects it refers to, resolved by
-// ix.References (the cross-reference checks' resolution). A nil ix (an object
-// judged alone) gives neither.
-func InputFor(ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any) (Input, error) {
-	in := Input{Kind: kind, Object: withNamespace(obj, namespace)}
+// ix.References (the cross-reference checks' resolution), and adm's
+// operation and old object (both empty outside admission). A nil ix (an
+// object judged alone) gives neither labels nor referenced objects.
+func InputFor(ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any, adm Admission) (Input, error) {
+	in := Input{Kind: kind, Object: withNamespace(obj, namespace), Admission: adm}
+	if adm.OldObject != nil {
+		in.OldObject = withNamespace(adm.OldObject, namespace)
+	}
 	if ix == nil {
 		return in, nil
 	}
@@ -422,10 +444,10 @@ const ProblemPrefix = "organisation rule: "
 // Check evaluates the rules on one object within ix (see InputFor) and
 // words the verdict as validation problems: deny messages are errors, warn
 // messages warnings, and a rule that fails to evaluate is an error (fail
-// closed). `meshguard validate --rego` and the webhook both use it, so they
-// print the same lines.
-func Check(ctx context.Context, r *Rules, ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any) (errs, warns []validation.Problem) {
-	in, err := InputFor(ix, kind, namespace, name, spec, obj)
+// closed). `meshguard validate --rego` (a zero adm) and the webhook both use
+// it, so they print the same lines.
+func Check(ctx context.Context, r *Rules, ix *crossref.Index, kind, namespace, name string, spec proto.Message, obj map[string]any, adm Admission) (errs, warns []validation.Problem) {
+	in, err := InputFor(ix, kind, namespace, name, spec, obj, adm)
 	var v Verdict
 	if err == nil {
 		v, err = r.Evaluate(ctx, in)

@@ -359,7 +359,7 @@ func TestInputFor(t *testing.T) {
 	ix.SetReady()
 	spec := &networking.VirtualService{Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}
 	obj := map[string]any{"kind": "VirtualService", "metadata": map[string]any{"name": "r"}}
-	in, err := InputFor(ix, "VirtualService", "shop", "r", spec, obj)
+	in, err := InputFor(ix, "VirtualService", "shop", "r", spec, obj, Admission{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,9 +376,57 @@ func TestInputFor(t *testing.T) {
 	if strings.Join(kinds, ",") != "DestinationRule reviews,Service reviews" {
 		t.Errorf("referenced: %v", kinds)
 	}
-	alone, err := InputFor(nil, "VirtualService", "shop", "r", spec, obj)
+	alone, err := InputFor(nil, "VirtualService", "shop", "r", spec, obj, Admission{})
 	if err != nil || alone.NamespaceLabels != nil || alone.Referenced != nil || alone.Object["metadata"].(map[string]any)["namespace"] != "shop" {
 		t.Errorf("alone: %+v, %v", alone, err)
+	}
+}
+
+// Rules see the admission operation and the old object of an UPDATE, with
+// its namespace filled in as the object's; offline (a zero Admission: validate,
+// analyze, the audit) both are empty, so a rule on what an UPDATE changes
+// never fires there.
+func TestCheckOperationAndOldObject(t *testing.T) {
+	rules, err := Compile(t.Context(), []Module{{Name: "r.rego", Source: `package meshguard.validation
+
+deny contains msg if {
+	input.kind == "VirtualService"
+	input.oldObject.spec.hosts != input.object.spec.hosts
+	msg := sprintf("%s/%s: spec.hosts is immutable", [input.oldObject.metadata.namespace, input.oldObject.metadata.name])
+}
+
+warn contains sprintf("operation %q", [input.operation])
+`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := func(hosts ...any) map[string]any {
+		return map[string]any{"kind": "VirtualService", "metadata": map[string]any{"name": "r"}, "spec": map[string]any{"hosts": hosts}}
+	}
+	for _, tc := range []struct {
+		name       string
+		obj        map[string]any
+		adm        Admission
+		deny, warn string
+	}{
+		{"offline", vs("a"), Admission{}, "", `operation ""`},
+		{"create", vs("a"), Admission{Operation: "CREATE"}, "", `operation "CREATE"`},
+		{"update keeping hosts", vs("a"), Admission{Operation: "UPDATE", OldObject: vs("a")}, "", `operation "UPDATE"`},
+		{"update changing hosts", vs("a", "b"), Admission{Operation: "UPDATE", OldObject: vs("a")}, "shop/r: spec.hosts is immutable", `operation "UPDATE"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs, warns := Check(t.Context(), rules, nil, "VirtualService", "shop", "r", nil, tc.obj, tc.adm)
+			var deny, warn string
+			if len(errs) > 0 {
+				deny = strings.TrimPrefix(errs[0].Message, ProblemPrefix)
+			}
+			if len(warns) > 0 {
+				warn = strings.TrimPrefix(warns[0].Message, ProblemPrefix)
+			}
+			if len(errs) > 1 || len(warns) > 1 || deny != tc.deny || warn != tc.warn {
+				t.Errorf("errors %v warnings %v, want deny %q warn %q", errs, warns, tc.deny, tc.warn)
+			}
+		})
 	}
 }
 

@@ -114,7 +114,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		}
 	}
 	if rules := h.rules(); rules != nil {
-		if err := h.applyOrgRules(ctx, rules, &res, req.Object.Raw); err != nil {
+		if err := h.applyOrgRules(ctx, rules, &res, req.AdmissionRequest); err != nil {
 			observeValidation(kind, "error", start)
 			return admission.Errored(http.StatusServiceUnavailable, err)
 		}
@@ -185,8 +185,10 @@ var namespaceLag = 2 * time.Second
 // `meshguard validate --rego` words it (orgrules.Check). Until the cluster
 // index has synced, or has seen the object's namespace, the rules cannot see
 // namespace labels or referenced objects: the request fails (fail closed)
-// rather than being judged on a partial view.
-func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, raw []byte) error {
+// rather than being judged on a partial view. The rules also see the
+// request's operation and, for an UPDATE, the old object (Gatekeeper's
+// input.review.operation and input.review.oldObject).
+func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.Rules, res *validation.Result, req admissionv1.AdmissionRequest) error {
 	if h.RuleIndex == nil || !h.RuleIndex.Ready() {
 		return fmt.Errorf("%s: organisation rules are not ready: the cluster index has not synced yet", res.Object())
 	}
@@ -196,11 +198,23 @@ func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.R
 	if !h.RuleIndex.WaitNamespace(ctx, res.Namespace, namespaceLag) {
 		return fmt.Errorf("%s: organisation rules: namespace %s is not in the cluster index yet, so its labels are unknown; retry", res.Object(), res.Namespace)
 	}
-	obj, err := manifest.Decode(raw)
+	obj, err := manifest.Decode(req.Object.Raw)
 	if err != nil {
 		return fmt.Errorf("%s: decoding for organisation rules: %w", res.Object(), err)
 	}
-	errs, warns := orgrules.Check(ctx, rules, h.RuleIndex, res.Kind, res.Namespace, res.Name, res.Spec(), obj)
+	adm := orgrules.Admission{Operation: string(req.Operation)}
+	if req.Operation == admissionv1.Update {
+		// The API server always sends it: without it a rule on what changed
+		// (an immutable field) would pass what it denies. Bounded with the
+		// object by the review's size limit (controller-runtime's 7 MiB).
+		if len(req.OldObject.Raw) == 0 {
+			return fmt.Errorf("%s: UPDATE request has no oldObject for the organisation rules", res.Object())
+		}
+		if adm.OldObject, err = manifest.Decode(req.OldObject.Raw); err != nil {
+			return fmt.Errorf("%s: decoding the old object for organisation rules: %w", res.Object(), err)
+		}
+	}
+	errs, warns := orgrules.Check(ctx, rules, h.RuleIndex, res.Kind, res.Namespace, res.Name, res.Spec(), obj, adm)
 	res.Errors = append(res.Errors, errs...)
 	res.Warnings = append(res.Warnings, warns...)
 	return nil

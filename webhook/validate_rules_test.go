@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -319,3 +320,79 @@ deny contains "no VirtualServices in production" if {
 		t.Fatalf("namespace indexed while waiting: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
 	}
 }
+
+// Rules see the request's operation and, on UPDATE, the old object
+// (Gatekeeper's input.review.operation and input.review.oldObject): a rule
+// can keep a field immutable, or deny a violation only when it is created so
+// that an update of an object that already had it passes. An UPDATE without
+// oldObject fails closed rather than passing the immutability rule.
+func TestValidationHandlerOrgRulesSeeOperationAndOldObject(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(immutableHostsRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := orgrules.Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := crossref.NewIndex("")
+	ix.SetNamespace("default", nil, true)
+	ix.SetReady()
+	vs := func(hosts, label string) string {
+		return "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, labels: {v: '" + label + "'}}\nspec:\n  hosts: " + hosts + "\n  http:\n  - route: [{destination: {host: reviews}}]\n"
+	}
+	for _, tc := range []struct {
+		name     string
+		op       admissionv1.Operation
+		doc, old string
+		code     int32
+		wantMsg  string
+	}{
+		{"create", admissionv1.Create, vs("[reviews]", "1"), "", http.StatusOK, ""},
+		{"update keeping hosts", admissionv1.Update, vs("[reviews]", "2"), vs("[reviews]", "1"), http.StatusOK, ""},
+		{"update changing hosts", admissionv1.Update, vs("[reviews, ratings]", "1"), vs("[reviews]", "1"), http.StatusForbidden,
+			"VirtualService default/reviews: organisation rule: spec.hosts is immutable: was [\"reviews\"]"},
+		{"create with legacy host", admissionv1.Create, vs("[legacy.example.com]", "1"), "", http.StatusForbidden,
+			"organisation rule: new VirtualServices may not route legacy.example.com"},
+		{"label update of a legacy object", admissionv1.Update, vs("[legacy.example.com]", "2"), vs("[legacy.example.com]", "1"), http.StatusOK, ""},
+		{"update without oldObject", admissionv1.Update, vs("[reviews]", "1"), "", http.StatusServiceUnavailable, "UPDATE request has no oldObject"},
+		{"undecodable oldObject", admissionv1.Update, vs("[reviews]", "1"), "[1", http.StatusServiceUnavailable, "decoding the old object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &ValidationHandler{Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Log: logr.Discard()}
+			req := admissionReq(t, tc.op, "networking.istio.io", "VirtualService", "default", tc.doc, false)
+			if tc.old != "" {
+				old, err := yaml.YAMLToJSON([]byte(tc.old))
+				if err != nil {
+					old = []byte(tc.old)
+				}
+				req.OldObject.Raw = old
+			}
+			resp := h.Handle(t.Context(), req)
+			if resp.Result.Code != tc.code || resp.Allowed != (tc.code == http.StatusOK) {
+				t.Fatalf("allowed=%v code=%d, want %d: %+v", resp.Allowed, resp.Result.Code, tc.code, resp.Result)
+			}
+			if !strings.Contains(resp.Result.Message, tc.wantMsg) {
+				t.Errorf("message %q lacks %q", resp.Result.Message, tc.wantMsg)
+			}
+		})
+	}
+}
+
+// immutableHostsRules keep a VirtualService's spec.hosts immutable and deny
+// a legacy host only on CREATE (docs/governance.md).
+const immutableHostsRules = `package meshguard.validation
+
+deny contains msg if {
+	input.kind == "VirtualService"
+	input.oldObject.spec.hosts != input.object.spec.hosts
+	msg := sprintf("spec.hosts is immutable: was %v", [input.oldObject.spec.hosts])
+}
+
+deny contains msg if {
+	input.operation == "CREATE"
+	some h in input.object.spec.hosts
+	h == "legacy.example.com"
+	msg := "new VirtualServices may not route legacy.example.com"
+}
+`

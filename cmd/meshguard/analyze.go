@@ -226,7 +226,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		ix := crossref.IndexOf(in.Domain, in.Services, in.Namespaces, objs)
 		for _, r := range raws {
 			var v orgrules.Verdict
-			ri, err := orgrules.InputFor(ix, r.obj.Kind, r.obj.Namespace, r.obj.Name, r.obj.Spec, r.source)
+			ri, err := orgrules.InputFor(ix, r.obj.Kind, r.obj.Namespace, r.obj.Name, r.obj.Spec, r.source, orgrules.Admission{})
 			if err == nil {
 				v, err = rules.Evaluate(ctx, ri)
 			}

@@ -366,7 +366,7 @@ func (s *ruleSet) evaluate(ctx context.Context, rules *orgrules.Rules) {
 	}
 	ix := crossref.IndexOf("", s.services, s.namespaces, objs)
 	for _, sub := range s.subjects {
-		errs, warns := orgrules.Check(ctx, rules, ix, sub.res.Kind, sub.res.Namespace, sub.res.Name, sub.res.Spec(), sub.obj)
+		errs, warns := orgrules.Check(ctx, rules, ix, sub.res.Kind, sub.res.Namespace, sub.res.Name, sub.res.Spec(), sub.obj, orgrules.Admission{})
 		sub.res.Errors = append(sub.res.Errors, errs...)
 		sub.res.Warnings = append(sub.res.Warnings, warns...)
 	}
