@@ -278,14 +278,9 @@ func (ix *Index) hostKnown(fqdn string) bool {
 	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
-	for _, se := range ix.serviceEntries {
-		for _, h := range se.GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
-				return true
-			}
-		}
-	}
-	return false
+	found := false
+	ix.current().seHosts.covering(fqdn, func(Key) { found = true })
+	return found
 }
 
 // hostNotFound words IST0101 for a destination host no visible Service or
@@ -498,7 +493,7 @@ func joinKeys(keys []Key) string {
 
 func sortedKeys[V any](m map[Key]V) []Key {
 	keys := slices.Collect(maps.Keys(m))
-	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(keys, compareKeys)
 	return keys
 }
 
