@@ -309,6 +309,7 @@ func meshBound(gws []string) bool { return len(gws) == 0 || slices.Contains(gws,
 func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Finding {
 	var out []Finding
 	spec := field.NewPath("spec")
+	var hostList string // IST0132's list of the VS hosts, formatted once
 	for i, g := range vs.GetGateways() {
 		if g == "mesh" {
 			continue
@@ -331,8 +332,11 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			}
 		}
 		if !exposed {
-			out = append(out, Finding{gp, fmt.Sprintf("one or more host %v defined in VirtualService %s not found in Gateway %s",
-				vs.GetHosts(), k, gk), CodeVirtualServiceHostNotFoundInGateway})
+			if hostList == "" {
+				hostList = messageHosts(vs.GetHosts())
+			}
+			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s",
+				hostList, k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
 	out = append(out, ix.checkMeshHosts(k, vs)...)
@@ -372,6 +376,20 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		}
 	}
 	return out
+}
+
+// maxMessageHosts bounds the hosts IST0132's message lists. Istio lists them
+// all, once per gateway reference: a VirtualService of a few MiB with
+// thousands of each made messages of gigabytes in total.
+const maxMessageHosts = 20
+
+// messageHosts formats hosts as %v does ("[a b]"), the first maxMessageHosts
+// only, saying how many more there are.
+func messageHosts(hosts []string) string {
+	if len(hosts) <= maxMessageHosts {
+		return fmt.Sprint(hosts)
+	}
+	return fmt.Sprintf("[%s ... and %d more]", strings.Join(hosts[:maxMessageHosts], " "), len(hosts)-maxMessageHosts)
 }
 
 // checkSubset is Istio's virtualservice/destinationrules.go: the subset of

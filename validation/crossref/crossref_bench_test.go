@@ -116,3 +116,36 @@ func BenchmarkCheckAfterChange(b *testing.B) {
 		ix.Check("DestinationRule", Key{"ns1", "dr"}, dr)
 	}
 }
+
+// manyHostsVS is a mesh VirtualService with n hosts (about 150,000 fit in
+// 3 MiB), some wildcards, bound to n/10 references of one Gateway.
+func manyHostsVS(n int) *networking.VirtualService {
+	vs := &networking.VirtualService{ExportTo: []string{".", "ns2"}}
+	for i := range n {
+		h := fmt.Sprintf("h%d.example.com", i)
+		if i%10 == 0 {
+			h = fmt.Sprintf("*.w%d.example.com", i)
+			vs.Gateways = append(vs.Gateways, "istio-system/gw1")
+		}
+		vs.Hosts = append(vs.Hosts, h)
+	}
+	vs.Gateways = append(vs.Gateways, "mesh")
+	return vs
+}
+
+func BenchmarkCheckManyHosts(b *testing.B) {
+	ix := largeIndex(b)
+	for i := range 2000 {
+		ix.SetVirtualService(Key{fmt.Sprintf("ns%d", i%100), fmt.Sprintf("vs%d", i)}, &networking.VirtualService{Hosts: []string{fmt.Sprintf("svc%d", i), fmt.Sprintf("*.v%d.example.com", i)}})
+	}
+	for _, n := range []int{1000, 4000} {
+		vs := manyHostsVS(n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ix.Check("VirtualService", Key{"ns1", "big"}, vs)
+			b.ReportAllocs()
+			for b.Loop() {
+				ix.Check("VirtualService", Key{"ns1", "big"}, vs)
+			}
+		})
+	}
+}
