@@ -310,6 +310,9 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	var out []Finding
 	spec := field.NewPath("spec")
 	var hostList string // IST0132's list of the VS hosts, formatted once
+	// Whether a Gateway exposes a host, once per Gateway: a reference
+	// repeated thousands of times rescanned every host for each.
+	exposedBy := map[Key]bool{}
 	for i, g := range vs.GetGateways() {
 		if g == "mesh" {
 			continue
@@ -324,12 +327,15 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		// per gateway reference when none of the VS hosts matches (either way
 		// round, wildcards included) a host of the Gateway, a missing one
 		// included.
-		exposed := false
-		for _, h := range vs.GetHosts() {
-			if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
-				exposed = true
-				break
+		exposed, known := exposedBy[gk]
+		if !known {
+			for _, h := range vs.GetHosts() {
+				if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
+					exposed = true
+					break
+				}
 			}
+			exposedBy[gk] = exposed
 		}
 		if !exposed {
 			if hostList == "" {

@@ -39,7 +39,7 @@ type meshHosts struct {
 	byScoped map[string][]Key // scoped host → VirtualServices, sorted, each once
 	// Indexed by whether the scope is "*".
 	byHost [2]map[string][]meshEntry // FQDN → entries
-	wild   [2][]meshEntry            // entries whose host starts with "*"
+	wild   [2]hostSet[meshEntry]     // entries whose host starts with "*", by suffix
 	all    [2][]meshEntry
 }
 
@@ -76,7 +76,7 @@ func (ix *Index) buildMeshHosts() meshHosts {
 			s := starIndex(e.scope)
 			m.byHost[s][e.host] = append(m.byHost[s][e.host], e)
 			if strings.HasPrefix(e.host, "*") {
-				m.wild[s] = append(m.wild[s], e)
+				m.wild[s].add(e.host, e)
 			}
 			m.all[s] = append(m.all[s], e)
 		}
@@ -91,12 +91,14 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 	if star {
 		s = 1
 	}
-	candidates := m.wild[s]
-	out := slices.Clone(m.byHost[s][host])
-	if strings.HasPrefix(host, "*") {
-		candidates, out = m.all[s], nil
+	if !strings.HasPrefix(host, "*") {
+		// An exact host matches itself and the wildcards covering it.
+		out := slices.Clone(m.byHost[s][host])
+		m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
+		return out
 	}
-	for _, e := range candidates {
+	var out []meshEntry
+	for _, e := range m.all[s] {
 		if hostname.Matches(host, e.host) {
 			out = append(out, e)
 		}
@@ -113,6 +115,16 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		return nil
 	}
 	m := ix.current().meshHosts
+	// k's entries by scoped host, and those exported everywhere: a loop over
+	// all of them per host made a check quadratic in the number of hosts.
+	ownScoped := make(map[string]bool, len(own))
+	var ownStar []meshEntry
+	for _, e := range own {
+		ownScoped[scoped(e.scope, e.host)] = true
+		if e.scope == "*" {
+			ownStar = append(ownStar, e)
+		}
+	}
 	// group is the conflicting set of scoped host (scope, host), k's own
 	// entries standing for its stored ones: the VirtualServices of that
 	// scoped host, then, for a namespace scope, those exported everywhere
@@ -124,11 +136,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 				g = append(g, o)
 			}
 		}
-		for _, e := range own {
-			if e.scope == scope && e.host == host {
-				g = append(g, k)
-				break
-			}
+		if ownScoped[scoped(scope, host)] {
+			g = append(g, k)
 		}
 		slices.SortFunc(g, compareKeys)
 		if scope == "*" {
@@ -140,8 +149,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 				all = append(all, e.vs)
 			}
 		}
-		for _, e := range own {
-			if e.scope == "*" && hostname.Matches(host, e.host) {
+		for _, e := range ownStar {
+			if hostname.Matches(host, e.host) {
 				all = append(all, k)
 			}
 		}

@@ -174,3 +174,43 @@ func TestCompareKeysAsStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestMeshMatchingMatchesScan compares meshHosts.matching with a scan of
+// every entry (hostname.Matches), as it was, on random VirtualServices.
+func TestMeshMatchingMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	nss := []string{"ns1", "ns2"}
+	entryKey := func(e meshEntry) string { return fmt.Sprint(e) }
+	for round := range 200 {
+		ix := NewIndex("")
+		for i := range r.IntN(30) {
+			vs := &networking.VirtualService{}
+			for range 1 + r.IntN(3) {
+				vs.Hosts = append(vs.Hosts, randomHost(r))
+			}
+			if r.IntN(2) == 0 {
+				vs.ExportTo = []string{nss[r.IntN(len(nss))]}
+			}
+			ix.SetVirtualService(Key{nss[r.IntN(len(nss))], fmt.Sprintf("vs%d", i)}, vs)
+		}
+		m := ix.current().meshHosts
+		for range 50 {
+			host, star := randomHost(r), r.IntN(2) == 0
+			var want []string
+			for _, e := range m.all[starIndex(map[bool]string{true: "*", false: "ns1"}[star])] {
+				if hostname.Matches(host, e.host) {
+					want = append(want, entryKey(e))
+				}
+			}
+			var got []string
+			for _, e := range m.matching(host, star) {
+				got = append(got, entryKey(e))
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: matching(%q, %v) = %v, scan %v", round, host, star, got, want)
+			}
+		}
+	}
+}
