@@ -32,15 +32,31 @@ type meshEntry struct {
 
 // meshHosts indexes the scoped hosts of every mesh VirtualService of the
 // index. Entries are split by scope kind, "*" or a namespace, because a
-// check looks for the other kind only: a wildcard host then scans the entries
-// of that kind, not all of them (most VirtualServices are exported
-// everywhere, so the namespace-scoped ones are few).
+// check looks for the other kind only. Matching hosts are found by lookups
+// (by host, by wildcard suffix, by reversed host), not by a scan of every
+// entry per host: that made a VirtualService of thousands of hosts take
+// seconds in a cluster of thousands.
 type meshHosts struct {
 	byScoped map[string][]Key // scoped host → VirtualServices, sorted, each once
 	// Indexed by whether the scope is "*".
 	byHost [2]map[string][]meshEntry // FQDN → entries
 	wild   [2]hostSet[meshEntry]     // entries whose host starts with "*", by suffix
-	all    [2][]meshEntry
+	// rev: every entry by its host's bytes reversed, "*" left out, sorted,
+	// so that those ending with a suffix are a range.
+	rev [2][]revEntry
+}
+
+type revEntry struct {
+	reversed string
+	meshEntry
+}
+
+func reverse(s string) string {
+	b := make([]byte, len(s))
+	for i := range len(s) {
+		b[len(s)-1-i] = s[i]
+	}
+	return string(b)
 }
 
 func starIndex(scope string) int {
@@ -78,8 +94,11 @@ func (ix *Index) buildMeshHosts() meshHosts {
 			if strings.HasPrefix(e.host, "*") {
 				m.wild[s].add(e.host, e)
 			}
-			m.all[s] = append(m.all[s], e)
+			m.rev[s] = append(m.rev[s], revEntry{reverse(strings.TrimPrefix(e.host, "*")), e})
 		}
+	}
+	for s := range m.rev {
+		slices.SortFunc(m.rev[s], func(a, b revEntry) int { return strings.Compare(a.reversed, b.reversed) })
 	}
 	return m
 }
@@ -97,10 +116,18 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 		m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
 		return out
 	}
+	// "*X" matches the wildcards "*Y" with Y ending X (the covering ones),
+	// and the hosts that end with X but for a wildcard no longer than "*X".
 	var out []meshEntry
-	for _, e := range m.all[s] {
-		if hostname.Matches(host, e.host) {
-			out = append(out, e)
+	m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
+	x := reverse(host[1:])
+	i, _ := slices.BinarySearchFunc(m.rev[s], x, func(r revEntry, x string) int { return strings.Compare(r.reversed, x) })
+	for _, r := range m.rev[s][i:] {
+		if !strings.HasPrefix(r.reversed, x) {
+			break
+		}
+		if !strings.HasPrefix(r.host, "*") || len(r.host) > len(host) {
+			out = append(out, r.meshEntry)
 		}
 	}
 	return out
