@@ -467,10 +467,12 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 // message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
-	// The Gateways of the same workload selector, found once for every server.
+	// The Gateways of the same workload selector, found once for every server
+	// by the view's index: a scan made checking every Gateway of a cluster
+	// (the audit, analyze) quadratic.
 	var peers []Key
-	for _, ok := range ix.current().gateways {
-		if ok != k && maps.Equal(ix.gateways[ok].GetSelector(), gw.GetSelector()) {
+	for _, ok := range ix.current().gwBySelector[selectorKey(gw.GetSelector())] {
+		if ok != k {
 			peers = append(peers, ok)
 		}
 	}

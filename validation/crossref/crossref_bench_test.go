@@ -149,3 +149,21 @@ func BenchmarkCheckManyHosts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckAllGateways checks every Gateway of a cluster with 5,000 of
+// them, as the audit and `meshguard analyze` do.
+func BenchmarkCheckAllGateways(b *testing.B) {
+	var objs []Object
+	for i := range 5000 {
+		objs = append(objs, Object{Kind: "Gateway", Key: Key{fmt.Sprintf("ns%d", i%100), fmt.Sprintf("gw%d", i)}, Spec: &networking.Gateway{
+			Selector: map[string]string{"istio": fmt.Sprintf("gw%d", i%50)},
+			Servers:  []*networking.Server{{Port: &networking.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{fmt.Sprintf("*/app%d.example.com", i)}}}}})
+	}
+	ix := IndexOf("", nil, nil, objs)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, o := range objs {
+			ix.Check(o.Kind, o.Key, o.Spec)
+		}
+	}
+}

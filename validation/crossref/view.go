@@ -1,6 +1,8 @@
 package crossref
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -11,9 +13,11 @@ import (
 // every other VirtualService and DestinationRule per host, quadratic in the
 // number of objects.
 type view struct {
-	gateways []Key            // sorted
-	drByHost map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
-	drWild   hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
+	gateways []Key // sorted
+	// gwBySelector: the Gateways by workload selector (selectorKey), sorted.
+	gwBySelector map[string][]Key
+	drByHost     map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
+	drWild       hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
 
 	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
 	hosts     map[string]*hostEntry
@@ -40,6 +44,11 @@ func (ix *Index) current() *view {
 		return v
 	}
 	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
+	v.gwBySelector = map[string][]Key{}
+	for _, k := range v.gateways {
+		sk := selectorKey(ix.gateways[k].GetSelector())
+		v.gwBySelector[sk] = append(v.gwBySelector[sk], k)
+	}
 	v.hosts, v.wildHosts = ix.buildHosts()
 	for i, w := range v.wildHosts {
 		v.wildIndex.add(w.host, i)
@@ -77,6 +86,16 @@ func (ix *Index) destinationRulesFor(host string) []Key {
 	out := append(slices.Clone(exact), wild...)
 	slices.SortFunc(out, compareKeys)
 	return out
+}
+
+// selectorKey is the same string for equal selectors only: its labels in
+// key order, each part prefixed by its length.
+func selectorKey(sel map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(sel[k]), sel[k])
+	}
+	return b.String()
 }
 
 // hostSet finds the values of the hosts (wildcards included) that cover a

@@ -2,6 +2,7 @@ package crossref
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -212,6 +213,29 @@ func TestMeshMatchingMatchesScan(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: matching(%q, %v) = %v, scan %v", round, host, star, got, want)
 			}
+		}
+	}
+}
+
+// TestSelectorKeyIsMapEquality: checkGateway's peers, once found with
+// maps.Equal over every Gateway, are the Gateways of the same selectorKey.
+func TestSelectorKeyIsMapEquality(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	parts := []string{"", "a", "b", "1:a", "a1:", ":", "ab"}
+	random := func() map[string]string {
+		if r.IntN(5) == 0 {
+			return nil
+		}
+		m := map[string]string{}
+		for range r.IntN(3) {
+			m[parts[r.IntN(len(parts))]] = parts[r.IntN(len(parts))]
+		}
+		return m
+	}
+	for range 20000 {
+		a, b := random(), random()
+		if got, want := selectorKey(a) == selectorKey(b), maps.Equal(a, b); got != want {
+			t.Fatalf("selectorKey(%v) == selectorKey(%v): %v, maps.Equal %v", a, b, got, want)
 		}
 	}
 }
