@@ -138,7 +138,7 @@ func BenchmarkCheckManyHosts(b *testing.B) {
 	for i := range 2000 {
 		ix.SetVirtualService(Key{fmt.Sprintf("ns%d", i%100), fmt.Sprintf("vs%d", i)}, &networking.VirtualService{Hosts: []string{fmt.Sprintf("svc%d", i), fmt.Sprintf("*.v%d.example.com", i)}})
 	}
-	for _, n := range []int{1000, 4000, 40000} {
+	for _, n := range []int{1000, 4000, 40000, 150000} {
 		vs := manyHostsVS(n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			ix.Check("VirtualService", Key{"ns1", "big"}, vs)

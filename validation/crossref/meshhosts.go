@@ -72,8 +72,9 @@ func (ix *Index) meshEntries(k Key, vs *networking.VirtualService) []meshEntry {
 	if !meshBound(vs.GetGateways()) {
 		return nil
 	}
-	var out []meshEntry
-	for _, s := range exportScopes(vs.GetExportTo(), k.Namespace) {
+	scopes := exportScopes(vs.GetExportTo(), k.Namespace)
+	out := make([]meshEntry, 0, len(scopes)*len(vs.GetHosts()))
+	for _, s := range scopes {
 		for i, h := range vs.GetHosts() {
 			out = append(out, meshEntry{s, ix.fqdn(h, k.Namespace), k, i})
 		}
