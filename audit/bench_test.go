@@ -73,3 +73,33 @@ func BenchmarkAuditCheck10k(b *testing.B) {
 // benchObjects is the snapshot size of BenchmarkAuditCheck10k (a variable so a
 // profile can be taken at a smaller size).
 var benchObjects = 10_000
+
+// BenchmarkAuditCheck10kServiceEntries is BenchmarkAuditCheck10k with
+// 10,000 ServiceEntries more (one in ten a wildcard host): each destination
+// is resolved against them (crossref's host index, not a scan).
+func BenchmarkAuditCheck10kServiceEntries(b *testing.B) {
+	rules, err := orgrules.Load(b.Context(), "../deploy/examples/rego")
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := auditSnapshot(benchObjects)
+	for i := range 10_000 {
+		ns, name := fmt.Sprintf("ns-%d", i%100), fmt.Sprintf("se-%d", i)
+		host := fmt.Sprintf("api%d.example.com", i)
+		if i%10 == 0 {
+			host = fmt.Sprintf("*.w%d.example.org", i)
+		}
+		ref := ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry", Namespace: ns, Name: name, UID: "se-" + name}
+		snap.Objects = append(snap.Objects, Object{Ref: ref, Raw: map[string]any{
+			"apiVersion": ref.APIVersion, "kind": ref.Kind, "metadata": map[string]any{"name": name, "namespace": ns, "uid": ref.UID},
+			"spec": map[string]any{"hosts": []any{host}, "location": "MESH_EXTERNAL", "resolution": "DNS",
+				"ports": []any{map[string]any{"number": int64(443), "name": "https", "protocol": "TLS"}}},
+		}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Check(b.Context(), snap, rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

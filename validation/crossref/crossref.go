@@ -278,14 +278,9 @@ func (ix *Index) hostKnown(fqdn string) bool {
 	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
-	for _, se := range ix.serviceEntries {
-		for _, h := range se.GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
-				return true
-			}
-		}
-	}
-	return false
+	found := false
+	ix.current().seHosts.covering(fqdn, func(Key) { found = true })
+	return found
 }
 
 // hostNotFound words IST0101 for a destination host no visible Service or
@@ -314,6 +309,10 @@ func meshBound(gws []string) bool { return len(gws) == 0 || slices.Contains(gws,
 func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Finding {
 	var out []Finding
 	spec := field.NewPath("spec")
+	var hostList string // IST0132's list of the VS hosts, formatted once
+	// Whether a Gateway exposes a host, once per Gateway: a reference
+	// repeated thousands of times rescanned every host for each.
+	exposedBy := map[Key]bool{}
 	for i, g := range vs.GetGateways() {
 		if g == "mesh" {
 			continue
@@ -328,16 +327,22 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		// per gateway reference when none of the VS hosts matches (either way
 		// round, wildcards included) a host of the Gateway, a missing one
 		// included.
-		exposed := false
-		for _, h := range vs.GetHosts() {
-			if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
-				exposed = true
-				break
+		exposed, known := exposedBy[gk]
+		if !known {
+			for _, h := range vs.GetHosts() {
+				if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
+					exposed = true
+					break
+				}
 			}
+			exposedBy[gk] = exposed
 		}
 		if !exposed {
-			out = append(out, Finding{gp, fmt.Sprintf("one or more host %v defined in VirtualService %s not found in Gateway %s",
-				vs.GetHosts(), k, gk), CodeVirtualServiceHostNotFoundInGateway})
+			if hostList == "" {
+				hostList = messageHosts(vs.GetHosts())
+			}
+			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s",
+				hostList, k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
 	out = append(out, ix.checkMeshHosts(k, vs)...)
@@ -377,6 +382,20 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		}
 	}
 	return out
+}
+
+// maxMessageHosts bounds the hosts IST0132's message lists. Istio lists them
+// all, once per gateway reference: a VirtualService of a few MiB with
+// thousands of each made messages of gigabytes in total.
+const maxMessageHosts = 20
+
+// messageHosts formats hosts as %v does ("[a b]"), the first maxMessageHosts
+// only, saying how many more there are.
+func messageHosts(hosts []string) string {
+	if len(hosts) <= maxMessageHosts {
+		return fmt.Sprint(hosts)
+	}
+	return fmt.Sprintf("[%s ... and %d more]", strings.Join(hosts[:maxMessageHosts], " "), len(hosts)-maxMessageHosts)
 }
 
 // checkSubset is Istio's virtualservice/destinationrules.go: the subset of
@@ -448,10 +467,12 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 // message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
-	// The Gateways of the same workload selector, found once for every server.
+	// The Gateways of the same workload selector, found once for every server
+	// by the view's index: a scan made checking every Gateway of a cluster
+	// (the audit, analyze) quadratic.
 	var peers []Key
-	for _, ok := range ix.current().gateways {
-		if ok != k && maps.Equal(ix.gateways[ok].GetSelector(), gw.GetSelector()) {
+	for _, ok := range ix.current().gwBySelector[selectorKey(gw.GetSelector())] {
+		if ok != k {
 			peers = append(peers, ok)
 		}
 	}
@@ -498,7 +519,7 @@ func joinKeys(keys []Key) string {
 
 func sortedKeys[V any](m map[Key]V) []Key {
 	keys := slices.Collect(maps.Keys(m))
-	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(keys, compareKeys)
 	return keys
 }
 

@@ -1,6 +1,7 @@
 package crossref
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -295,5 +296,42 @@ func TestGatewayReference(t *testing.T) {
 		if wantRef := len(tc.want) == 0; (len(refs) == 1) != wantRef {
 			t.Errorf("%s: references %q", tc.ref, refs)
 		}
+	}
+}
+
+// TestGatewayHostMessageBounded: IST0132 lists at most maxMessageHosts hosts,
+// so a VirtualService with many hosts and many gateway references cannot make
+// messages of gigabytes (each reference repeated the whole list).
+func TestGatewayHostMessageBounded(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetReady()
+	vs := &networking.VirtualService{}
+	for i := range 2000 {
+		vs.Hosts = append(vs.Hosts, fmt.Sprintf("h%d.example.com", i))
+		if i%10 == 0 {
+			vs.Gateways = append(vs.Gateways, fmt.Sprintf("gw%d", i))
+		}
+	}
+	fs := ix.Check("VirtualService", Key{"default", "big"}, vs)
+	total, n := 0, 0
+	for _, f := range fs {
+		if f.Code == CodeVirtualServiceHostNotFoundInGateway {
+			n++
+			total += len(f.Message)
+		}
+	}
+	if n != 200 {
+		t.Fatalf("%d IST0132 findings, want 200", n)
+	}
+	if total > 200*1000 {
+		t.Fatalf("IST0132 messages total %d bytes for 2,000 hosts and 200 gateway references", total)
+	}
+	want := "one or more host [h0.example.com h1.example.com"
+	if !strings.Contains(fs[1].Message, want) || !strings.Contains(fs[1].Message, "h19.example.com ... and 1980 more] defined in VirtualService default/big not found in Gateway default/gw0") {
+		t.Errorf("message %q", fs[1].Message)
+	}
+	small := ix.Check("VirtualService", Key{"default", "small"}, &networking.VirtualService{Hosts: []string{"a.com", "b.com"}, Gateways: []string{"gw"}})
+	if got, want := small[1].Message, "one or more host [a.com b.com] defined in VirtualService default/small not found in Gateway default/gw"; got != want {
+		t.Errorf("message %q, want %q (Istio's)", got, want)
 	}
 }

@@ -8,8 +8,6 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // This file resolves VirtualService destination hosts as Istio's analyzers
@@ -132,12 +130,17 @@ func (ix *Index) destinationHost(vsNS string, exportTo []string, host string) *h
 			return e
 		}
 	}
-	for _, w := range v.wildHosts {
-		if (w.scope == "*" || w.scope == vsNS) && hostname.SubsetOf(host, w.host) {
-			return w.entry
+	// The first in wildHosts' order, as a scan of it would find.
+	first := -1
+	v.wildIndex.covering(host, func(i int) {
+		if w := v.wildHosts[i]; (w.scope == "*" || w.scope == vsNS) && (first < 0 || i < first) {
+			first = i
 		}
+	})
+	if first < 0 {
+		return nil
 	}
-	return nil
+	return v.wildHosts[first].entry
 }
 
 // portFinding is Istio's checkServiceEntryPorts for destination d (at path

@@ -1,6 +1,7 @@
 package crossref
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,15 +32,31 @@ type meshEntry struct {
 
 // meshHosts indexes the scoped hosts of every mesh VirtualService of the
 // index. Entries are split by scope kind, "*" or a namespace, because a
-// check looks for the other kind only: a wildcard host then scans the entries
-// of that kind, not all of them (most VirtualServices are exported
-// everywhere, so the namespace-scoped ones are few).
+// check looks for the other kind only. Matching hosts are found by lookups
+// (by host, by wildcard suffix, by reversed host), not by a scan of every
+// entry per host: that made a VirtualService of thousands of hosts take
+// seconds in a cluster of thousands.
 type meshHosts struct {
 	byScoped map[string][]Key // scoped host → VirtualServices, sorted, each once
 	// Indexed by whether the scope is "*".
 	byHost [2]map[string][]meshEntry // FQDN → entries
-	wild   [2][]meshEntry            // entries whose host starts with "*"
-	all    [2][]meshEntry
+	wild   [2]hostSet[meshEntry]     // entries whose host starts with "*", by suffix
+	// rev: every entry by its host's bytes reversed, "*" left out, sorted,
+	// so that those ending with a suffix are a range.
+	rev [2][]revEntry
+}
+
+type revEntry struct {
+	reversed string
+	meshEntry
+}
+
+func reverse(s string) string {
+	b := make([]byte, len(s))
+	for i := range len(s) {
+		b[len(s)-1-i] = s[i]
+	}
+	return string(b)
 }
 
 func starIndex(scope string) int {
@@ -55,8 +72,9 @@ func (ix *Index) meshEntries(k Key, vs *networking.VirtualService) []meshEntry {
 	if !meshBound(vs.GetGateways()) {
 		return nil
 	}
-	var out []meshEntry
-	for _, s := range exportScopes(vs.GetExportTo(), k.Namespace) {
+	scopes := exportScopes(vs.GetExportTo(), k.Namespace)
+	out := make([]meshEntry, 0, len(scopes)*len(vs.GetHosts()))
+	for _, s := range scopes {
 		for i, h := range vs.GetHosts() {
 			out = append(out, meshEntry{s, ix.fqdn(h, k.Namespace), k, i})
 		}
@@ -75,10 +93,13 @@ func (ix *Index) buildMeshHosts() meshHosts {
 			s := starIndex(e.scope)
 			m.byHost[s][e.host] = append(m.byHost[s][e.host], e)
 			if strings.HasPrefix(e.host, "*") {
-				m.wild[s] = append(m.wild[s], e)
+				m.wild[s].add(e.host, e)
 			}
-			m.all[s] = append(m.all[s], e)
+			m.rev[s] = append(m.rev[s], revEntry{reverse(strings.TrimPrefix(e.host, "*")), e})
 		}
+	}
+	for s := range m.rev {
+		slices.SortFunc(m.rev[s], func(a, b revEntry) int { return strings.Compare(a.reversed, b.reversed) })
 	}
 	return m
 }
@@ -90,14 +111,24 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 	if star {
 		s = 1
 	}
-	candidates := m.wild[s]
-	out := slices.Clone(m.byHost[s][host])
-	if strings.HasPrefix(host, "*") {
-		candidates, out = m.all[s], nil
+	if !strings.HasPrefix(host, "*") {
+		// An exact host matches itself and the wildcards covering it.
+		out := slices.Clone(m.byHost[s][host])
+		m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
+		return out
 	}
-	for _, e := range candidates {
-		if hostname.Matches(host, e.host) {
-			out = append(out, e)
+	// "*X" matches the wildcards "*Y" with Y ending X (the covering ones),
+	// and the hosts that end with X but for a wildcard no longer than "*X".
+	var out []meshEntry
+	m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
+	x := reverse(host[1:])
+	i, _ := slices.BinarySearchFunc(m.rev[s], x, func(r revEntry, x string) int { return strings.Compare(r.reversed, x) })
+	for _, r := range m.rev[s][i:] {
+		if !strings.HasPrefix(r.reversed, x) {
+			break
+		}
+		if !strings.HasPrefix(r.host, "*") || len(r.host) > len(host) {
+			out = append(out, r.meshEntry)
 		}
 	}
 	return out
@@ -112,6 +143,16 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		return nil
 	}
 	m := ix.current().meshHosts
+	// k's entries by scoped host, and those exported everywhere: a loop over
+	// all of them per host made a check quadratic in the number of hosts.
+	ownScoped := make(map[string]bool, len(own))
+	var ownStar []meshEntry
+	for _, e := range own {
+		ownScoped[scoped(e.scope, e.host)] = true
+		if e.scope == "*" {
+			ownStar = append(ownStar, e)
+		}
+	}
 	// group is the conflicting set of scoped host (scope, host), k's own
 	// entries standing for its stored ones: the VirtualServices of that
 	// scoped host, then, for a namespace scope, those exported everywhere
@@ -123,11 +164,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 				g = append(g, o)
 			}
 		}
-		for _, e := range own {
-			if e.scope == scope && e.host == host {
-				g = append(g, k)
-				break
-			}
+		if ownScoped[scoped(scope, host)] {
+			g = append(g, k)
 		}
 		slices.SortFunc(g, compareKeys)
 		if scope == "*" {
@@ -139,8 +177,8 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 				all = append(all, e.vs)
 			}
 		}
-		for _, e := range own {
-			if e.scope == "*" && hostname.Matches(host, e.host) {
+		for _, e := range ownStar {
+			if hostname.Matches(host, e.host) {
 				all = append(all, k)
 			}
 		}
@@ -191,4 +229,27 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		strings.Join(names, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
 }
 
-func compareKeys(a, b Key) int { return strings.Compare(a.String(), b.String()) }
+// compareKeys orders keys as strings.Compare(a.String(), b.String()) does,
+// without building the strings: sorting every object of a large cluster
+// when the view is rebuilt (after each change, under the read lock) spent
+// most of its time allocating them.
+func compareKeys(a, b Key) int {
+	if a.Namespace == b.Namespace {
+		return strings.Compare(a.Name, b.Name)
+	}
+	n := min(len(a.Namespace), len(b.Namespace))
+	if c := strings.Compare(a.Namespace[:n], b.Namespace[:n]); c != 0 {
+		return c
+	}
+	// One namespace starts the other: the shorter goes on with "/".
+	var c int
+	if len(a.Namespace) < len(b.Namespace) {
+		c = cmp.Compare('/', b.Namespace[n])
+	} else {
+		c = cmp.Compare(a.Namespace[n], '/')
+	}
+	if c != 0 {
+		return c
+	}
+	return strings.Compare(a.String(), b.String()) // a "/" in a namespace
+}

@@ -9,8 +9,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
-
-	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // Ref is an object another one refers to, as the checks resolve references:
@@ -54,14 +52,9 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 				}
 			}
 		}
-		for _, sk := range sortedKeys(ix.serviceEntries) {
-			for _, h := range ix.serviceEntries[sk].GetHosts() {
-				if hostname.SubsetOf(fqdn, h) {
-					add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]})
-					break
-				}
-			}
-		}
+		ix.current().seHosts.covering(fqdn, func(sk Key) {
+			add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]})
+		})
 	}
 	switch s := spec.(type) {
 	case *networking.VirtualService:
@@ -118,7 +111,7 @@ func sortRefs(refs []Ref) {
 		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Key.String(), b.Key.String())
+		return compareKeys(a.Key, b.Key)
 	})
 }
 

@@ -1,10 +1,10 @@
 package crossref
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
-
-	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // view is what the checks look objects up by, derived from the index's maps
@@ -13,13 +13,19 @@ import (
 // every other VirtualService and DestinationRule per host, quadratic in the
 // number of objects.
 type view struct {
-	gateways []Key            // sorted
-	drByHost map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
-	drWild   []Key            // DestinationRules whose host has a wildcard, sorted
+	gateways []Key // sorted
+	// gwBySelector: the Gateways by workload selector (selectorKey), sorted.
+	gwBySelector map[string][]Key
+	drByHost     map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
+	drWild       hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
 
 	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
 	hosts     map[string]*hostEntry
 	wildHosts []scopedHost
+	// wildIndex: the indices of wildHosts by host, ascending.
+	wildIndex hostSet[int]
+	// seHosts: the ServiceEntries by host as written, in no order.
+	seHosts hostSet[Key]
 	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
 	drSubsets map[Key][]Key
 	// meshHosts: the mesh VirtualServices by scoped host (meshhosts.go).
@@ -38,14 +44,27 @@ func (ix *Index) current() *view {
 		return v
 	}
 	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
+	v.gwBySelector = map[string][]Key{}
+	for _, k := range v.gateways {
+		sk := selectorKey(ix.gateways[k].GetSelector())
+		v.gwBySelector[sk] = append(v.gwBySelector[sk], k)
+	}
 	v.hosts, v.wildHosts = ix.buildHosts()
+	for i, w := range v.wildHosts {
+		v.wildIndex.add(w.host, i)
+	}
+	for k, se := range ix.serviceEntries {
+		for _, h := range se.GetHosts() {
+			v.seHosts.add(h, k)
+		}
+	}
 	v.meshHosts = ix.buildMeshHosts()
 	for _, k := range sortedKeys(ix.destinationRules) {
 		sk := ix.subsetKey(k.Namespace, ix.destinationRules[k].GetHost())
 		v.drSubsets[sk] = append(v.drSubsets[sk], k)
 		dh := ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)
 		if strings.Contains(dh, "*") {
-			v.drWild = append(v.drWild, k)
+			v.drWild.add(dh, k)
 		} else {
 			v.drByHost[dh] = append(v.drByHost[dh], k)
 		}
@@ -60,15 +79,74 @@ func (ix *Index) destinationRulesFor(host string) []Key {
 	v := ix.current()
 	exact := v.drByHost[host]
 	var wild []Key
-	for _, k := range v.drWild {
-		if hostname.SubsetOf(host, ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)) {
-			wild = append(wild, k)
-		}
-	}
+	v.drWild.covering(host, func(k Key) { wild = append(wild, k) })
 	if len(wild) == 0 {
 		return exact
 	}
 	out := append(slices.Clone(exact), wild...)
-	slices.SortFunc(out, func(a, b Key) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, compareKeys)
 	return out
+}
+
+// selectorKey is the same string for equal selectors only: its labels in
+// key order, each part prefixed by its length.
+func selectorKey(sel map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(sel[k]), sel[k])
+	}
+	return b.String()
+}
+
+// hostSet finds the values of the hosts (wildcards included) that cover a
+// host, as hostname.SubsetOf(host, h) does, without scanning them all: exact
+// hosts by host, wildcard ones by the suffix after the "*", looked up for
+// each suffix length present. A check of a VirtualService of a few MiB has
+// tens of thousands of destinations, and a cluster tens of thousands of
+// ServiceEntry hosts: a scan per destination took seconds under the
+// index's read lock.
+type hostSet[T any] struct {
+	exact map[string][]T
+	wild  map[string][]T // "*suffix" by suffix
+	lens  []int          // the suffix lengths of wild, ascending
+}
+
+func (s *hostSet[T]) add(h string, v T) {
+	if !strings.HasPrefix(h, "*") {
+		if s.exact == nil {
+			s.exact = map[string][]T{}
+		}
+		s.exact[h] = append(s.exact[h], v)
+		return
+	}
+	if s.wild == nil {
+		s.wild = map[string][]T{}
+	}
+	suffix := h[1:]
+	if _, ok := s.wild[suffix]; !ok {
+		if i, found := slices.BinarySearch(s.lens, len(suffix)); !found {
+			s.lens = slices.Insert(s.lens, i, len(suffix))
+		}
+	}
+	s.wild[suffix] = append(s.wild[suffix], v)
+}
+
+// covering calls fn, in the order added for each host and exact hosts
+// first, with the value of every host h for which hostname.SubsetOf(n, h).
+func (s *hostSet[T]) covering(n string, fn func(T)) {
+	if !strings.HasPrefix(n, "*") {
+		for _, v := range s.exact[n] {
+			fn(v)
+		}
+	} else {
+		n = n[1:] // a wildcard is covered by a wildcard whose suffix ends it
+	}
+	for _, l := range s.lens {
+		if l > len(n) {
+			break
+		}
+		for _, v := range s.wild[n[len(n)-l:]] {
+			fn(v)
+		}
+	}
 }
