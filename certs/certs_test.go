@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -479,6 +480,32 @@ func TestFilesReadBounded(t *testing.T) {
 	}
 	if _, err := readPair(filepath.Join(dir, FileLeafCert), filepath.Join(dir, FileLeafKey)); !errors.Is(err, manifest.ErrTooLarge) {
 		t.Fatalf("readPair of a %d-byte tls.crt: %v, want %v", len(big), err, manifest.ErrTooLarge)
+	}
+}
+
+// TestFilesReadRefusesNonRegular: a FIFO (or a device) in the certificate
+// directory is refused, not opened: opening a FIFO blocks until a writer comes.
+func TestFilesReadRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, FileLeafCert)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := readFile(fifo)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("readFile of a FIFO: %v, want not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("readFile of a FIFO blocked")
+	}
+	if _, err := readFile("/dev/null"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("readFile of /dev/null: %v, want not a regular file", err)
 	}
 }
 
