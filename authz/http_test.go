@@ -295,7 +295,7 @@ func TestRunStandaloneServesHTTP(t *testing.T) {
 	_ = startServer(t, dir, Options{HTTPAddr: httpAddr}, nil, insecure.NewCredentials())
 	for path, want := range map[string]int{"/index": 200, "/admin/x": 403} {
 		var resp *http.Response
-		if err := poll(10*time.Second, func() error {
+		if err := poll(reloadWait, func() error {
 			req, err := http.NewRequest("GET", "http://"+httpAddr+path, nil)
 			if err != nil {
 				return err

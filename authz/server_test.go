@@ -95,7 +95,7 @@ func startServer(t *testing.T, dir string, o Options, serverTLS *tls.Config, cli
 	t.Cleanup(func() { conn.Close() })
 	// Wait for SERVING (first snapshot loaded).
 	hc := healthpb.NewHealthClient(conn)
-	if err := poll(10*time.Second, func() error {
+	if err := poll(reloadWait, func() error {
 		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: ServiceName})
 		if err != nil {
 			return err
@@ -109,6 +109,12 @@ func startServer(t *testing.T, dir string, o Options, serverTLS *tls.Config, cli
 	}
 	return conn
 }
+
+// reloadWait bounds waiting for a snapshot built after a change: rebuilds run
+// at nice 19 (internal/background), so on a machine busy with other tests
+// (make test runs packages in parallel beside control planes) they get the
+// CPU last; 5 s was once not enough there.
+const reloadWait = 30 * time.Second
 
 func poll(timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
@@ -167,7 +173,7 @@ spec:
   - to:
     - operation: {paths: ["/api/*"]}
 `)
-	if err := poll(5*time.Second, func() error {
+	if err := poll(reloadWait, func() error {
 		resp, err := c.Check(ctx, request("/index"))
 		if err != nil {
 			return err
@@ -186,7 +192,7 @@ spec:
 
 	// A broken file keeps the last good snapshot.
 	writeFile(t, filepath.Join(dir, "broken.yaml"), "kind: AuthorizationPolicy\napiVersion: security.istio.io/v1\nmetadata: {name: x}\nspec: {rules: 5}\n")
-	if err := poll(5*time.Second, func() error {
+	if err := poll(reloadWait, func() error {
 		if got := testutilCounter(reload.ReloadErrorsTotal.WithLabelValues(string(reload.Policy))); got < 1 {
 			return fmt.Errorf("reload errors %v", got)
 		}
