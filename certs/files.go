@@ -150,17 +150,9 @@ func (o Options) filesHosts() []string {
 }
 
 // readFile bounds a read as every input path does: the directory is polled,
-// and a file there (or /dev/zero behind a symlink) could be any size. Only a
-// regular file (links followed, as a mounted Secret's are) is opened: opening
-// a FIFO would block the poller until something wrote to it.
+// and a file there (or /dev/zero behind a symlink) could be any size; a FIFO
+// there is refused, not opened (manifest.ReadFile).
 func readFile(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", name, fi.Mode().Type())
-	}
 	return manifest.ReadFile(name, manifest.DefaultMaxInputBytes)
 }
 

@@ -58,7 +58,16 @@ func ReadAll(r io.Reader, max int64) ([]byte, error) {
 }
 
 // ReadFile reads the named file through ReadAll (max <= 0: DefaultMaxInputBytes).
+// Only a regular file (links followed, as a mounted Secret's or ConfigMap's
+// are) is opened: opening a FIFO would block until something wrote to it.
 func ReadFile(name string, max int64) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", name, fi.Mode().Type())
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
