@@ -247,24 +247,7 @@ func TestStoreReadyAndTLS(t *testing.T) {
 	}
 
 	// mTLS: a client certificate from the bundle's CA passes, another CA's fails.
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", st.TLSConfig(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-				_, _ = c.Write([]byte("ok"))
-			}()
-		}
-	}()
+	ln := serveTLSOK(t, st.TLSConfig(true))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.CertPEM)
 	dial := func(client pki.KeyPair) error {
@@ -413,25 +396,7 @@ func TestClientVerificationOnResumption(t *testing.T) {
 	if err := st.set(leaf, append(append([]byte(nil), serverCA.CertPEM...), clientCA.CertPEM...)); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", st.TLSConfig(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = c.Write([]byte("ok"))
-				}
-			}()
-		}
-	}()
+	ln := serveTLSOK(t, st.TLSConfig(true))
 	clientCert, err := mustLeaf(t, clientCA, []string{"client"}, now, time.Hour).Parsed()
 	if err != nil {
 		t.Fatal(err)
@@ -545,4 +510,30 @@ func TestEnsureFilesRenewsAtStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveTLSOK accepts TLS connections with cfg on 127.0.0.1 until the test
+// ends, writing "ok" to each client whose handshake succeeded.
+func serveTLSOK(t *testing.T, cfg *tls.Config) net.Listener {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	return ln
 }
