@@ -168,9 +168,8 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	// response to it by that UID: anything else is not an admission request
 	// to answer (Istio's inject fails on a review without a request).
 	if req.UID == "" {
-		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
-		h.Log.Error(err, "refusing the admission request")
-		return admission.Errored(http.StatusBadRequest, err)
+		h.Log.Error(errNoRequest, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, errNoRequest)
 	}
 	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create {
 		result, reason = "skipped", "not_pod_create"
@@ -269,6 +268,11 @@ func (h *InjectHandler) clusterInputs(ctx context.Context, cfg *config.Snapshot,
 	}
 	return opts, "", nil
 }
+
+// errNoRequest answers, on both admission endpoints, a review without a
+// request or request.uid: the API server always sends one and matches the
+// response to it by that UID.
+var errNoRequest = errors.New("the AdmissionReview has no request or its request.uid is empty")
 
 // checkPodType refuses an object whose apiVersion or kind, when set, is not
 // v1 Pod.

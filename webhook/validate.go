@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -77,9 +76,8 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	// request; InjectHandler.Handle refuses it the same way).
 	if req.UID == "" {
 		observeValidation(kind, "error", start)
-		err := errors.New("the AdmissionReview has no request or its request.uid is empty")
-		log.Error(err, "refusing the admission request")
-		return admission.Errored(http.StatusBadRequest, err)
+		log.Error(errNoRequest, "refusing the admission request")
+		return admission.Errored(http.StatusBadRequest, errNoRequest)
 	}
 	// DELETE (and CONNECT) are never validated: a broken object must always be removable
 	// (as in Istio's pkg/webhooks/validation/server/server.go).
