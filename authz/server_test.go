@@ -352,14 +352,6 @@ func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func TestRunnablesIgnoreLeaderElection(t *testing.T) {
-	var r any = everyReplica(func(context.Context) error { return nil })
-	le, ok := r.(interface{ NeedLeaderElection() bool })
-	if !ok || le.NeedLeaderElection() {
-		t.Fatal("ext_authz runnables must run on every replica")
-	}
-}
-
 // TestSilentConnectionClosed: a client that connects and sends nothing is
 // disconnected after handshakeTimeout, on the gRPC port as on the HTTP one.
 func TestSilentConnectionClosed(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/internal/runnable"
 )
 
 // Setup adds the ext_authz gRPC server and its policy source to mgr as
@@ -31,7 +33,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
 
 	if o.MeshConfigPath != "" {
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			return watchMeshConfig(ctx, o, engine, log.WithName("mesh-config"), trigger)
 		})); err != nil {
 			return fmt.Errorf("add mesh config watcher: %w", err)
@@ -39,7 +41,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	}
 	if o.PolicyDir != "" {
 		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			go rl.Run(ctx, trigger, o.Debounce)
 			return WatchDirs(ctx, log.WithName("policy"), trigger, o.PolicyDir, o.RegoDir)
 		})); err != nil {
@@ -51,7 +53,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return err
 		}
 		rl.Load = src.Load
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			if err := src.Watch(ctx, trigger); err != nil {
 				return err
 			}
@@ -69,7 +71,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		}
 	}
 
-	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+	if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 		lis, err := net.Listen("tcp", o.Addr)
 		if err != nil {
 			return fmt.Errorf("ext_authz listen on %s: %w", o.Addr, err)
@@ -89,7 +91,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		return fmt.Errorf("add ext_authz server: %w", err)
 	}
 	if o.HTTPAddr != "" {
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			lis, err := net.Listen("tcp", o.HTTPAddr)
 			if err != nil {
 				return fmt.Errorf("ext_authz HTTP listen on %s: %w", o.HTTPAddr, err)
@@ -102,15 +104,6 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	}
 	return nil
 }
-
-// everyReplica is a Runnable that runs on every replica, not only the
-// leader: each replica answers ext_authz calls and keeps its own snapshot.
-type everyReplica func(context.Context) error
-
-func (r everyReplica) Start(ctx context.Context) error { return r(ctx) }
-
-// NeedLeaderElection implements manager.LeaderElectionRunnable.
-func (everyReplica) NeedLeaderElection() bool { return false }
 
 // RunStandalone serves from a policy directory without a manager (used by
 // `meshguard authz serve` and hack/ghz-load.sh), reloading the directory

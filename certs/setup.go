@@ -9,6 +9,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/internal/runnable"
 )
 
 // Setup builds the Source for o.Mode. Files mode works without a manager
@@ -38,7 +40,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options, log logr.Logger)
 		if err != nil {
 			return nil, err
 		}
-		if err := addRunnables(mgr, runnable{fn: s.serve}, runnable{fn: s.reissue, leader: true}); err != nil {
+		if err := addRunnables(mgr, runnable.EveryReplica(s.serve), runnable.LeaderOnly(s.reissue)); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -47,14 +49,14 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options, log logr.Logger)
 		if err != nil {
 			return nil, err
 		}
-		if err := addRunnables(mgr, runnable{fn: s.serve}, runnable{fn: s.rotate, leader: true}); err != nil {
+		if err := addRunnables(mgr, runnable.EveryReplica(s.serve), runnable.LeaderOnly(s.rotate)); err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
 }
 
-func addRunnables(mgr manager.Manager, rs ...runnable) error {
+func addRunnables(mgr manager.Manager, rs ...manager.Runnable) error {
 	for _, r := range rs {
 		if err := mgr.Add(r); err != nil {
 			return fmt.Errorf("add certificate runnable: %w", err)

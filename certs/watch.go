@@ -84,16 +84,6 @@ func (k kicker) kick() {
 	}
 }
 
-// runnable adapts a func to controller-runtime's manager, stating whether
-// it runs on every replica (serving) or only on the leader (writing).
-type runnable struct {
-	fn     func(context.Context) error
-	leader bool
-}
-
-func (r runnable) Start(ctx context.Context) error { return r.fn(ctx) }
-func (r runnable) NeedLeaderElection() bool        { return r.leader }
-
 // watchWebhookConfigs calls onChange whenever one of the named webhook
 // configurations is created, changed or deleted, so self mode fills in
 // caBundle as soon as serve creates them and repairs a wiped one at once.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/meshguard/meshguard/internal/runnable"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -89,14 +90,14 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		// Istio's CRDs installed after meshguard (a GitOps tool applying
 		// both at once) would otherwise stay unwatched until a restart, and
 		// every reference to their objects would be reported missing.
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			retryWatches(ctx, missing, getInformer, indexWatchRetry, log)
 			return nil
 		})); err != nil {
 			return nil, fmt.Errorf("adding cross-reference watch retry: %w", err)
 		}
 	}
-	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+	if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 		readyWhenSynced(ctx, ix, mgr.GetCache().WaitForCacheSync, handlers, log)
 		<-ctx.Done()
 		return nil
@@ -198,14 +199,6 @@ func applyObj(obj any, present bool, set func(client.Object, bool)) {
 		set(o, present)
 	}
 }
-
-// everyReplica is a Runnable that runs on every replica, not only the
-// leader: each one serves the webhooks, so each needs its own index, rules
-// and config, leader or not.
-type everyReplica func(context.Context) error
-
-func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
-func (everyReplica) NeedLeaderElection() bool          { return false }
 
 // indexedService is what the cross-reference checks read of a Service: its
 // port numbers and its networking.istio.io/exportTo annotation.

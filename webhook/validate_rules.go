@@ -21,6 +21,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/meshguard/meshguard/internal/runnable"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -124,7 +125,7 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 		}
 		r.cms = inf.GetStore()
 		synced = inf.HasSynced
-		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			f.Start(ctx.Done())
 			<-ctx.Done()
 			f.Shutdown()
@@ -133,7 +134,7 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 			return nil, err
 		}
 	}
-	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+	if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 		r.run(ctx, synced)
 		return nil
 	})); err != nil {

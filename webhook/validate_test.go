@@ -208,13 +208,6 @@ func TestValidatingWebhookConfiguration(t *testing.T) {
 	}
 }
 
-func TestIndexReadinessRunsOnEveryReplica(t *testing.T) {
-	r := everyReplica(func(context.Context) error { return nil })
-	if r.NeedLeaderElection() {
-		t.Error("index readiness must not wait for leader election: every replica serves /validate")
-	}
-}
-
 // TestValidationMetricKindsBounded: the kind label comes from the
 // AdmissionReview, which any client reaching /validate writes; a kind
 // meshguard does not validate is counted as "other", so made-up kinds
