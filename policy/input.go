@@ -92,7 +92,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if len(r.Headers) == 0 && h.GetHeaderMap() != nil {
 		r.Headers = map[string]string{}
 		for _, hv := range h.GetHeaderMap().GetHeaders() {
-			k := strings.ToLower(hv.GetKey())
+			k := asciiLower(hv.GetKey())
 			v := hv.GetValue()
 			if v == "" && len(hv.GetRawValue()) > 0 {
 				v = string(hv.GetRawValue())
@@ -136,8 +136,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 }
 
 // lowerKeys lower-cases header names as Envoy does before ext_authz (a
-// client other than Envoy may send "X-Evil"); names equal but for case are
-// merged with ',' in sorted order of the original names.
+// client other than Envoy may send "X-Evil"), in ASCII only as policy header
+// names are (asciiLower); names equal but for case are merged with ',' in
+// sorted order of the original names.
 func lowerKeys(in map[string]string) map[string]string {
 	lower := true
 	for k := range in {
@@ -156,7 +157,7 @@ func lowerKeys(in map[string]string) map[string]string {
 	sort.Strings(keys)
 	out := make(map[string]string, len(in))
 	for _, k := range keys {
-		lk := strings.ToLower(k)
+		lk := asciiLower(k)
 		if prev, ok := out[lk]; ok {
 			out[lk] = prev + "," + in[k]
 			continue
@@ -166,14 +167,10 @@ func lowerKeys(in map[string]string) map[string]string {
 	return out
 }
 
-// isLower reports whether strings.ToLower(s) == s without building the
-// lowered copy for the usual all-lower-case ASCII header name.
+// isLower reports whether asciiLower(s) == s.
 func isLower(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 0x80:
-			return strings.ToLower(s) == s
-		case 'A' <= c && c <= 'Z':
+		if c := s[i]; 'A' <= c && c <= 'Z' {
 			return false
 		}
 	}

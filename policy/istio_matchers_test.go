@@ -171,3 +171,21 @@ func TestHostHeaderIsAuthority(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderNamesFoldASCIIOnly: Istio's requestHeaderGenerator
+// (model/generator.go) passes the name of request.headers[<name>] to
+// Envoy's HeaderMatcher, whose name is an Http::LowerCaseString, lowered in
+// ASCII only; a header name with a non-ASCII letter never names an ASCII
+// header, however Unicode folds it ("\u212a", the Kelvin sign, is "k" to
+// strings.ToLower).
+func TestHeaderNamesFoldASCIIOnly(t *testing.T) {
+	allowKey := ap("foo", "p", "rules: [{when: [{key: \"request.headers[\u212aey]\", values: [x]}]}]")
+	denyKey := ap("foo", "d", "action: DENY\nrules: [{when: [{key: \"request.headers[\u212aey]\", values: [x]}]}]")
+	allowKeyASCII := ap("foo", "p", `rules: [{when: [{key: "request.headers[KEY]", values: [x]}]}]`)
+	runBothPaths(t, Mesh{}, []tc{
+		{"Kelvin-sign header name does not name key (ALLOW)", allowKey, http(hdr("key", "x")), noAllow},
+		{"Kelvin-sign header name does not name key (DENY)", denyKey, http(hdr("key", "x")), open},
+		{"ASCII upper case names key", allowKeyASCII, http(hdr("key", "x")), allowedBy("foo/p", 0)},
+		{"a request header named with a Kelvin sign is not key", allowKeyASCII, http(hdr("\u212aEY", "x")), noAllow},
+	})
+}
