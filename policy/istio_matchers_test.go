@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -188,4 +189,42 @@ func TestHeaderNamesFoldASCIIOnly(t *testing.T) {
 		{"ASCII upper case names key", allowKeyASCII, http(hdr("key", "x")), allowedBy("foo/p", 0)},
 		{"a request header named with a Kelvin sign is not key", allowKeyASCII, http(hdr("\u212aEY", "x")), noAllow},
 	})
+}
+
+// TestPathTemplatesEnvoyRefuses: Istio's validation (pkg/config/security
+// CheckValidPathTemplate) accepts templates whose Envoy form (matcher
+// PathTemplateMatcher: {*} → *, {**} → **) Envoy's uri_template refuses
+// (uri_template_internal.cc parsePathPatternSyntax: "^/[[:graph:]]*$" and
+// validateNoDoublePathSeparator; UriTemplateMatchConfig.path_template at
+// most 256 characters), so the listener is NACKed. meshguard's validator
+// refuses them, and the compiler fails exactly the values the validator
+// refuses (before, "a/{*}" passed the webhook and then failed closed in
+// ext_authz, and "//a/{*}" passed both and matched "//a/x").
+func TestPathTemplatesEnvoyRefuses(t *testing.T) {
+	long := "/{*}/" + strings.Repeat("a", 253) // 256 characters once {*} is *
+	for _, c := range []struct {
+		path  string
+		valid bool
+	}{
+		{"/a/{*}", true},
+		{"/a/{*}/", true},
+		{"/{**}", true},
+		{long, true},
+		{long + "b", false},
+		{"a/{*}", false},
+		{"{**}", false},
+		{"//a/{*}", false},
+		{"/a/{*}//", false},
+		{"/a//{*}", false},
+		{"a/*", true}, // not a template: a prefix, as Istio's StringMatcher
+		{"//a*", true},
+	} {
+		doc := ap("foo", "p", fmt.Sprintf("rules: [{to: [{operation: {paths: [%q]}}]}]", c.path))
+		if got := validateAccepts(t, []byte(doc)); got != c.valid {
+			t.Errorf("validate %q: accepts=%v, want %v", c.path, got, c.valid)
+		}
+		if _, err := pathCond([]string{c.path}, false); (err == nil) != c.valid {
+			t.Errorf("compile %q: %v, want valid=%v", c.path, err, c.valid)
+		}
+	}
 }
