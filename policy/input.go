@@ -211,9 +211,13 @@ func addrIP(s string) string {
 		return ""
 	}
 	// The canonical form, without allocating when s already is canonical
-	// (the usual case: Envoy sends canonical addresses).
+	// (the usual case: Envoy sends canonical addresses). Without the zone:
+	// Envoy writes a scoped peer as "fe80::1%3" (address_impl.cc
+	// makeFriendlyAddress) and its CidrRange::isInRange compares the
+	// address bits only, while OPA's net.cidr_contains fails on a zone
+	// (the match is then undefined: an ipBlocks DENY would not apply).
 	var buf [64]byte
-	b := a.Unmap().AppendTo(buf[:0])
+	b := a.Unmap().WithZone("").AppendTo(buf[:0])
 	if string(b) == s {
 		return s
 	}
@@ -226,7 +230,8 @@ func addrIP(s string) string {
 // An IPv4-mapped IPv6 entry there is refused: Envoy parses it as IPv6
 // (v6only), so remoteIpBlocks match it only against IPv6 ranges, while
 // OPA's net.cidr_contains matches it only against IPv4 ones; either reading
-// would decide some policies the other way.
+// would decide some policies the other way. So is an entry whose IPv6 zone
+// is an interface name (below).
 func remoteIP(xff, peer string, trusted int) (string, error) {
 	if xff == "" {
 		return peer, nil
@@ -237,8 +242,19 @@ func remoteIP(xff, peer string, trusted int) (string, error) {
 		return peer, nil
 	}
 	entry := strings.TrimSpace(parts[i])
-	if a, err := netip.ParseAddr(entry); err == nil && a.Is4In6() {
-		return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)
+	if a, err := netip.ParseAddr(entry); err == nil {
+		if a.Is4In6() {
+			return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)
+		}
+		// Envoy parses the entry with getaddrinfo (AI_NUMERICHOST): a numeric
+		// zone is read (and ignored by the CIDR match, see addrIP), an
+		// interface name only if the proxy has that interface, else the
+		// entry is not an address.
+		if z := a.Zone(); z != "" {
+			if _, err := strconv.ParseUint(z, 10, 32); err != nil {
+				return "", fmt.Errorf("entry %q has the IPv6 zone %q, which Envoy reads only if its proxy has such an interface: refused", entry, z)
+			}
+		}
 	}
 	if ip := addrIP(entry); ip != "" {
 		return ip, nil

@@ -228,3 +228,41 @@ func TestPathTemplatesEnvoyRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestScopedIPv6Addresses: Envoy writes a scoped (link-local) address as
+// "fe80::1%3" (source/common/network/address_impl.cc
+// Ipv6Helper::makeFriendlyAddress, which ext_authz's source and
+// destination addresses carry) and Istio's ipBlocks / source.ip /
+// remoteIpBlocks become CidrRange matchers (model/generator.go
+// srcIPGenerator, remoteIPGenerator; util.AddrStrToCidrRange), whose
+// isInRange compares the address bits only. OPA's net.cidr_contains fails
+// on a zone, which left the match undefined: the DENY did not apply. An
+// X-Forwarded-For entry whose zone is an interface name is refused: Envoy
+// reads it only where the proxy has that interface.
+func TestScopedIPv6Addresses(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"fe80::/10\"]}}]}]")+
+		ap("foo", "r", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [\"fe80::/10\"]}}]}]")+
+		ap("foo", "dst", "action: DENY\nrules: [{when: [{key: destination.ip, notValues: [\"fe80::1:1\"]}]}]"),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-6", Namespace: "foo", Labels: map[string]string{"app": "web"}},
+			Status: corev1.PodStatus{PodIP: "fe80::1:1"}})
+	for _, c := range []struct {
+		name          string
+		src, dst, xff string
+		status        int
+		policy        string
+	}{
+		{"scoped source in ipBlocks", "fe80::5%3", "fe80::1:1", "", 403, "foo/d"},
+		{"scoped destination is the address", "10.0.0.5", "fe80::1:1%3", "", 200, ""},
+		{"numeric zone in X-Forwarded-For", "10.0.0.5", "fe80::1:1", "fe80::9%2", 403, "foo/r"},
+		{"interface name in X-Forwarded-For", "10.0.0.5", "fe80::1:1", "fe80::9%eth0", 400, ""},
+	} {
+		var hdrs map[string]string
+		if c.xff != "" {
+			hdrs = map[string]string{"x-forwarded-for": c.xff}
+		}
+		v, err := s.Check(context.Background(), checkReq("", c.src, c.dst, 8080, "GET", "/", hdrs))
+		if err != nil || v.Status != c.status || v.Policy != c.policy {
+			t.Errorf("%s: %+v %v, want status %d policy %q", c.name, v, err, c.status, c.policy)
+		}
+	}
+}

@@ -201,11 +201,12 @@ func TestIsLowerAgreesWithASCIILower(t *testing.T) {
 }
 
 // TestAddrIPCanonical: addresses come back in netip's canonical form
-// (IPv4-mapped IPv6 unmapped, zero-compressed IPv6), or "" when invalid.
+// (IPv4-mapped IPv6 unmapped, zero-compressed IPv6, no zone), or "" when
+// invalid.
 func TestAddrIPCanonical(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.0.0.5": "10.0.0.5", "::ffff:10.0.0.5": "10.0.0.5", "2001:db8:0:0:0:0:0:1": "2001:db8::1",
-		"2001:db8::1": "2001:db8::1", "fe80::1%eth0": "fe80::1%eth0", "": "", "10.0.0": "", "x": "",
+		"2001:db8::1": "2001:db8::1", "fe80::1%eth0": "fe80::1", "fe80::1%3": "fe80::1", "": "", "10.0.0": "", "x": "",
 	} {
 		if got := addrIP(in); got != want {
 			t.Errorf("addrIP(%q) = %q, want %q", in, got, want)
