@@ -30,6 +30,17 @@ rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
 		{"principal suffix regex matches the whole principal", ap("foo", "d", `action: DENY
 rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foo/sa/aXbc")), open},
+		// Envoy's safe_regex is RE2 with dot_nl off: ".*" stops at a newline,
+		// alone or beside other values (an exact one made the generator merge
+		// them into one regex with the s flag, which let this ALLOW match).
+		{"principal suffix regex: '.' is not a newline", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x"]}}]}]`),
+			http(from("spiffe://evil\n/ns/foo/sa/x")), noAllow},
+		{"principal suffix regex beside an exact value: '.' is not a newline", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "a/b"]}}]}]`),
+			http(from("spiffe://evil\n/ns/foo/sa/x")), noAllow},
+		{"principal suffix regex beside an exact value", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "a/b"]}}]}]`),
+			http(from("spiffe://evil/ns/foo/sa/x")), allowedBy("foo/p", 0)},
+		{"principal prefix beside a suffix regex: a newline is any character", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "cluster.local/ns/foo/*"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/\ny")), allowedBy("foo/p", 0)},
 		// model/generator.go srcNamespaceGenerator, serviceAccountRegex: Envoy
 		// matches the regex against the whole principal, '|' included.
 		{"namespace with '|': neither alternative is the whole principal", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),

@@ -693,7 +693,9 @@ func headerKey(name string) string { return "hdr:" + name }
 
 // mergedRegex: a cond whose values mix string forms (exact, prefix, suffix,
 // regex) on one attribute becomes one anchored regex, so the OR needs
-// neither a helper rule nor extra branches. (?s): '.' also matches newlines.
+// neither a helper rule nor extra branches. (?s): the ".*" of a prefix or
+// suffix also matches newlines, as startswith/endswith do; a value's own
+// regex is kept in (?-s:...).
 func (g *regoGen) mergedRegex(c cond, as []atom) (string, string, bool) {
 	if len(as) < 2 {
 		return "", "", false
@@ -717,7 +719,9 @@ func (g *regoGen) mergedRegex(c cond, as []atom) (string, string, bool) {
 			case "s":
 				alts = append(alts, ".*"+regexp.QuoteMeta(v))
 			case "r":
-				alts = append(alts, "(?:"+v+")")
+				// Without the s flag, as matched alone and by Envoy's
+				// safe_regex (RE2's dot_nl is off): '.' stops at a newline.
+				alts = append(alts, "(?-s:"+v+")")
 			default:
 				return "", "", false
 			}
