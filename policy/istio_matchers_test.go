@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -274,6 +275,51 @@ func TestScopedIPv6Addresses(t *testing.T) {
 		v, err := s.Check(context.Background(), checkReq("", c.src, c.dst, 8080, "GET", "/", hdrs))
 		if err != nil || v.Status != c.status || v.Policy != c.policy {
 			t.Errorf("%s: %+v %v, want status %d policy %q", c.name, v, err, c.status, c.policy)
+		}
+	}
+}
+
+// TestAttributesAsEnvoyMatchesThem: values read from an Envoy CheckRequest,
+// with the verdict Istio's matchers give: ipBlocks are CidrRange matchers
+// (model/generator.go srcIPGenerator, util.AddrStrToCidrRange: the address
+// kept as written, isInRange masking it and never matching across IP
+// versions), a header matcher sees the values of a repeated header joined
+// by ',' (model/generator.go requestHeaderGenerator, Envoy's
+// HeaderUtility::getAllOfHeaderAsString), and paths match url_path,
+// normalised, without query or fragment (matcher/header.go PathMatcher,
+// Envoy's PathUtil::removeQueryAndFragment).
+func TestAttributesAsEnvoyMatchesThem(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "d1", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"10.0.0.1/8\"]}}]}]")+
+		ap("foo", "d2", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"2001:db8::/32\"]}}]}]")+
+		ap("foo", "d3", "action: DENY\nrules: [{from: [{source: {notIpBlocks: [\"0.0.0.0/0\"]}}]}]")+
+		ap("foo", "d4", "action: DENY\nrules: [{when: [{key: \"request.headers[X-A]\", values: [\"1,2\"]}]}]")+
+		ap("foo", "d5", "action: DENY\nrules: [{to: [{operation: {paths: [\"/admin\"]}}]}]"), webPod())
+	for _, c := range []struct {
+		name, src, path string
+		headerMap       [][2]string
+		policy          string
+	}{
+		{"a CIDR with host bits set is masked", "10.200.0.1", "/", nil, "foo/d1"},
+		{"an IPv6 peer in its long form", "2001:0db8:0:0::1", "/", nil, "foo/d2"},
+		{"an IPv6 peer is not in 0.0.0.0/0", "fd00::1", "/", nil, "foo/d3"},
+		{"a repeated header is its values joined by ','", "192.168.0.1", "/", [][2]string{{"X-A", "1"}, {"x-a", "2"}}, "foo/d4"},
+		{"query stripped", "192.168.0.1", "/admin?x=1", nil, "foo/d5"},
+		{"fragment stripped", "192.168.0.1", "/admin#x", nil, "foo/d5"},
+		{"unreserved escape decoded", "192.168.0.1", "/ad%6Din", nil, "foo/d5"},
+		{"dot segments removed", "192.168.0.1", "/x/../admin", nil, "foo/d5"},
+		{"exact path is exact", "192.168.0.1", "/admin/", nil, ""},
+	} {
+		req := checkReq("", c.src, "10.0.1.1", 8080, "GET", c.path, nil)
+		if c.headerMap != nil {
+			hm := &corev3.HeaderMap{}
+			for _, kv := range c.headerMap {
+				hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[0], Value: kv[1]})
+			}
+			req.Attributes.Request.Http.HeaderMap = hm
+		}
+		v, err := s.Check(context.Background(), req)
+		if err != nil || v.Policy != c.policy {
+			t.Errorf("%s: %+v %v, want policy %q", c.name, v, err, c.policy)
 		}
 	}
 }
