@@ -323,3 +323,31 @@ func TestAttributesAsEnvoyMatchesThem(t *testing.T) {
 		}
 	}
 }
+
+// TestStarIsRegexDotPlus: Istio's "*" is the regex ".+" wherever it builds a
+// StringMatcher (matcher/string.go StringMatcherWithPrefix: principals,
+// paths, connection.sni, request.auth.claims/audiences/presenter; and
+// model/generator.go matchAny for both halves of requestPrincipals), which
+// Envoy's safe_regex matches as RE2 FullMatch with dot_nl off: a value
+// holding a newline is not matched. Headers and hosts are different: "*"
+// there is a present_match (matcher/header.go HeaderMatcher, HostMatcher).
+func TestStarIsRegexDotPlus(t *testing.T) {
+	allowSNI := ap("foo", "p", `rules: [{when: [{key: connection.sni, values: ["*"]}]}]`)
+	denyNoSNI := ap("foo", "d", "action: DENY\nrules: [{when: [{key: connection.sni, notValues: [\"*\"]}]}]")
+	anyJWT := ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]`)
+	anyEmail := ap("foo", "p", `rules: [{when: [{key: "request.auth.claims[email]", values: ["*"]}]}]`)
+	anyPeer := ap("foo", "p", `rules: [{from: [{source: {principals: ["*"]}}]}]`)
+	anyHeader := ap("foo", "p", `rules: [{when: [{key: "request.headers[x-a]", values: ["*"]}]}]`)
+	runCases(t, Mesh{}, []tc{
+		{"sni *: a value", allowSNI, http(sni("a.example")), allowedBy("foo/p", 0)},
+		{"sni *: a newline is not matched", allowSNI, http(sni("a\nb")), noAllow},
+		{"sni notValues *: a newline is not matched, so the DENY applies", denyNoSNI, http(sni("\n")), deniedBy("foo/d", 0)},
+		{"sni notValues *: a value", denyNoSNI, http(sni("a")), open},
+		{"requestPrincipals *: a subject with a newline", anyJWT, http(jwt(map[string]any{"iss": "i", "sub": "a\nb"})), noAllow},
+		{"requestPrincipals *", anyJWT, http(jwt(map[string]any{"iss": "i", "sub": "a"})), allowedBy("foo/p", 0)},
+		{"claim *: a newline", anyEmail, http(jwt(map[string]any{"iss": "i", "email": "x\ny"})), noAllow},
+		{"claim *: one list element without one", anyEmail, http(jwt(map[string]any{"iss": "i", "email": []any{"x\ny", "z"}})), allowedBy("foo/p", 0)},
+		{"principals *: a newline", anyPeer, http(from("spiffe://a\nb")), noAllow},
+		{"header *: present, whatever the value", anyHeader, http(hdr("x-a", "a\nb")), allowedBy("foo/p", 0)},
+	})
+}

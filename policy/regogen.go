@@ -128,7 +128,10 @@ func atomExprs(a atom, x string) [][]string {
 		}
 		return [][]string{{"strings.any_suffix_match(" + x + ", " + qList(vs) + ")"}}
 	case "a":
-		return [][]string{{x + ` != ""`}}
+		// Istio's "*" is the regex ".+" (matcher/string.go
+		// StringMatcherWithPrefix, generator.go matchAny), which Envoy's RE2
+		// matches whole with dot_nl off: non-empty and without a newline.
+		return [][]string{{x + ` != ""`, "indexof(" + x + `, "\n") == -1`}}
 	case "x", "n":
 		return [][]string{{"is_string(" + x + ")"}}
 	case "r":
