@@ -351,3 +351,28 @@ func TestStarIsRegexDotPlus(t *testing.T) {
 		{"header *: present, whatever the value", anyHeader, http(hdr("x-a", "a\nb")), allowedBy("foo/p", 0)},
 	})
 }
+
+// TestServiceAccountsAreLiteral: CVE-2026-39350 (GHSA-9gcg-w975-3rjh, fixed
+// in Istio 1.27.9, 1.28.6 and 1.29.2 by istio/istio#59700 "Quote
+// metacharacters in SA regex"): generator.go serviceAccountRegex wrote the
+// namespace and name into its regex unquoted, so serviceAccounts
+// "cert-manager.io" also matched "cert-manager-io" (an ALLOW wider than
+// written, a DENY narrower). They are literal now, in serviceAccounts,
+// notServiceAccounts and source.serviceAccount alike.
+func TestServiceAccountsAreLiteral(t *testing.T) {
+	const dotted, dashed = "spiffe://cluster.local/ns/foo/sa/cert-manager.io", "spiffe://cluster.local/ns/foo/sa/cert-manager-io"
+	allow := ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/cert-manager.io"]}}]}]`)
+	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {serviceAccounts: [\"cert-manager.io\"]}}]}]")
+	notDeny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {notServiceAccounts: [\"foo/cert-manager.io\"]}}]}]")
+	when := ap("foo", "p", `rules: [{when: [{key: source.serviceAccount, values: ["foo/cert-manager.io"]}]}]`)
+	odd := ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/a(b"]}}]}]`)
+	runCases(t, Mesh{}, []tc{
+		{"ALLOW: the name itself", allow, http(from(dotted)), allowedBy("foo/p", 0)},
+		{"ALLOW: '.' is not any character", allow, http(from(dashed)), noAllow},
+		{"DENY: '.' is not any character", deny, http(from(dashed)), open},
+		{"DENY: the name itself", deny, http(from(dotted)), deniedBy("foo/d", 0)},
+		{"notServiceAccounts: '.' is not any character", notDeny, http(from(dashed)), deniedBy("foo/d", 0)},
+		{"source.serviceAccount: '.' is not any character", when, http(from(dashed)), noAllow},
+		{"a metacharacter that is no regex is a literal", odd, http(from("spiffe://cluster.local/ns/foo/sa/a(b")), allowedBy("foo/p", 0)},
+	})
+}

@@ -157,18 +157,16 @@ func ParseServiceAccount(v, policyNS string) (ServiceAccount, error) {
 	} else if ns == "" || sa == "" || strings.Contains(sa, "/") {
 		return ServiceAccount{}, fmt.Errorf("service account must be of the form <name> or <namespace>/<name>, both non-empty")
 	}
-	s := ServiceAccount{Namespace: ns, Name: sa}
-	if _, err := regexp.Compile(s.Regex()); err != nil {
-		return ServiceAccount{}, fmt.Errorf("service account %q cannot be matched: %w", v, err)
-	}
-	return s, nil
+	return ServiceAccount{Namespace: ns, Name: sa}, nil
 }
 
 // Regex is Istio's matcher over the peer principal
 // (pilot/pkg/security/authz/model/generator.go serviceAccountRegex): any
 // trust domain, "/ns/<ns>/", optional segments, "sa/<sa>", optional "/...".
+// Namespace and name are quoted, as since istio/istio#59700 (CVE-2026-39350:
+// unquoted, "cert-manager.io" also matched "cert-manager-io").
 func (s ServiceAccount) Regex() string {
-	return "^(?:spiffe://.+/ns/" + s.Namespace + "/(.+/|)sa/" + s.Name + "(/.+)?)$"
+	return "^(?:spiffe://.+/ns/" + regexp.QuoteMeta(s.Namespace) + "/(.+/|)sa/" + regexp.QuoteMeta(s.Name) + "(/.+)?)$"
 }
 
 // NamespaceRegex is Istio's srcNamespaceGenerator regex over the principal:
