@@ -408,7 +408,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 var generatedBuiltins = []string{
 	"eq", "assign", "equal", "neq", "gt", "count", "internal.member_2",
 	"startswith", "endswith", "strings.any_prefix_match", "strings.any_suffix_match",
-	"regex.match", "net.cidr_contains", "is_string", "is_array", "object.get",
+	"regex.match", "net.cidr_contains", "is_string", "is_array", "object.get", "indexof",
 }
 
 var generatedCapabilities = func() *ast.Capabilities {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -205,5 +206,55 @@ func TestFailedPeerAuthenticationSparesGateways(t *testing.T) {
 				t.Errorf("verdict %+v, want allowed=%v", v, c.allowed)
 			}
 		})
+	}
+}
+
+// TestValidatorAcceptsOnlyWhatCompiles: across every source, operation and
+// `when` field and a corpus of awkward values (wildcards in every place,
+// regex metacharacters, CIDRs Istio and Envoy read differently, ports at
+// the edges, Envoy-refused path templates), a value the validator (the
+// webhook's rules) accepts always compiles: the webhook never admits a
+// policy ext_authz then fails closed for. The reverse holds by
+// construction (Compile fails closed every object validation rejects).
+// experimental.envoy.filters.* is the documented exception and not listed.
+func TestValidatorAcceptsOnlyWhatCompiles(t *testing.T) {
+	values := []string{"", "*", "**", "a*", "*a", "a*b", "a(", "*a(", "a(*", "x|y", "*x|y", "a.b", "10.0.0.1", "10.0.0.0/33", "10.0.0.1/8",
+		"::ffff:1.2.3.4", "fe80::1%eth0", "fe80::/10", "[::1]", " 10.0.0.1", "0", "65536", "080", "+80", "-1", "/a/{*}", "a/{*}", "//a/{*}",
+		"/{**}/{*}", "/a/{x}", "{*}", "{**}", "/a/{**}/b", "ns/sa", "a/b/c", "/", "a/", "/b", "cluster.local/ns/a/sa/b", "*/ns/a/sa/b",
+		"td/x", "*td", "t*d", "\u212a", "a\nb", "GET", "%", "\\", "(?i)a", "^a$"}
+	sources := []string{"principals", "notPrincipals", "requestPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
+		"ipBlocks", "remoteIpBlocks", "trustDomains"}
+	operations := []string{"hosts", "ports", "notPorts", "methods", "paths", "notPaths"}
+	keys := []string{"source.ip", "remote.ip", "destination.ip", "destination.port", "source.namespace", "source.principal",
+		"source.serviceAccount", "source.trustDomain", "request.headers[x]", "request.experimental.inline.headers[x]",
+		"request.auth.claims[a][b]", "connection.sni", "request.auth.principal", "request.auth.audiences", "request.auth.presenter"}
+	check := func(spec string) {
+		st, err := DecodeStored("AuthorizationPolicy", storedJSON(t, "AuthorizationPolicy", "p", spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Invalid != "" {
+			return
+		}
+		tr := newTranslator(Mesh{})
+		for i, r := range st.Object.(*secv1.AuthorizationPolicy).Spec.GetRules() {
+			if _, err := tr.rule(fmt.Sprintf("spec.rules[%d]", i), "foo", r); err != nil {
+				t.Errorf("validation accepts %s, the compiler fails it: %v", spec, err)
+			}
+		}
+	}
+	for _, v := range values {
+		q, _ := json.Marshal(v)
+		for _, f := range sources {
+			check(fmt.Sprintf(`{"rules": [{"from": [{"source": {%q: [%s]}}]}]}`, f, q))
+		}
+		for _, f := range operations {
+			check(fmt.Sprintf(`{"rules": [{"to": [{"operation": {%q: [%s]}}]}]}`, f, q))
+		}
+		for _, k := range keys {
+			for _, list := range []string{"values", "notValues"} {
+				check(fmt.Sprintf(`{"rules": [{"when": [{"key": %q, %q: [%s]}]}]}`, k, list, q))
+			}
+		}
 	}
 }

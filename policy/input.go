@@ -92,7 +92,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if len(r.Headers) == 0 && h.GetHeaderMap() != nil {
 		r.Headers = map[string]string{}
 		for _, hv := range h.GetHeaderMap().GetHeaders() {
-			k := strings.ToLower(hv.GetKey())
+			k := asciiLower(hv.GetKey())
 			v := hv.GetValue()
 			if v == "" && len(hv.GetRawValue()) > 0 {
 				v = string(hv.GetRawValue())
@@ -136,8 +136,9 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 }
 
 // lowerKeys lower-cases header names as Envoy does before ext_authz (a
-// client other than Envoy may send "X-Evil"); names equal but for case are
-// merged with ',' in sorted order of the original names.
+// client other than Envoy may send "X-Evil"), in ASCII only as policy header
+// names are (asciiLower); names equal but for case are merged with ',' in
+// sorted order of the original names.
 func lowerKeys(in map[string]string) map[string]string {
 	lower := true
 	for k := range in {
@@ -156,7 +157,7 @@ func lowerKeys(in map[string]string) map[string]string {
 	sort.Strings(keys)
 	out := make(map[string]string, len(in))
 	for _, k := range keys {
-		lk := strings.ToLower(k)
+		lk := asciiLower(k)
 		if prev, ok := out[lk]; ok {
 			out[lk] = prev + "," + in[k]
 			continue
@@ -166,14 +167,10 @@ func lowerKeys(in map[string]string) map[string]string {
 	return out
 }
 
-// isLower reports whether strings.ToLower(s) == s without building the
-// lowered copy for the usual all-lower-case ASCII header name.
+// isLower reports whether asciiLower(s) == s.
 func isLower(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 0x80:
-			return strings.ToLower(s) == s
-		case 'A' <= c && c <= 'Z':
+		if c := s[i]; 'A' <= c && c <= 'Z' {
 			return false
 		}
 	}
@@ -214,9 +211,13 @@ func addrIP(s string) string {
 		return ""
 	}
 	// The canonical form, without allocating when s already is canonical
-	// (the usual case: Envoy sends canonical addresses).
+	// (the usual case: Envoy sends canonical addresses). Without the zone:
+	// Envoy writes a scoped peer as "fe80::1%3" (address_impl.cc
+	// makeFriendlyAddress) and its CidrRange::isInRange compares the
+	// address bits only, while OPA's net.cidr_contains fails on a zone
+	// (the match is then undefined: an ipBlocks DENY would not apply).
 	var buf [64]byte
-	b := a.Unmap().AppendTo(buf[:0])
+	b := a.Unmap().WithZone("").AppendTo(buf[:0])
 	if string(b) == s {
 		return s
 	}
@@ -229,7 +230,8 @@ func addrIP(s string) string {
 // An IPv4-mapped IPv6 entry there is refused: Envoy parses it as IPv6
 // (v6only), so remoteIpBlocks match it only against IPv6 ranges, while
 // OPA's net.cidr_contains matches it only against IPv4 ones; either reading
-// would decide some policies the other way.
+// would decide some policies the other way. So is an entry whose IPv6 zone
+// is an interface name (below).
 func remoteIP(xff, peer string, trusted int) (string, error) {
 	if xff == "" {
 		return peer, nil
@@ -240,8 +242,19 @@ func remoteIP(xff, peer string, trusted int) (string, error) {
 		return peer, nil
 	}
 	entry := strings.TrimSpace(parts[i])
-	if a, err := netip.ParseAddr(entry); err == nil && a.Is4In6() {
-		return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)
+	if a, err := netip.ParseAddr(entry); err == nil {
+		if a.Is4In6() {
+			return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)
+		}
+		// Envoy parses the entry with getaddrinfo (AI_NUMERICHOST): a numeric
+		// zone is read (and ignored by the CIDR match, see addrIP), an
+		// interface name only if the proxy has that interface, else the
+		// entry is not an address.
+		if z := a.Zone(); z != "" {
+			if _, err := strconv.ParseUint(z, 10, 32); err != nil {
+				return "", fmt.Errorf("entry %q has the IPv6 zone %q, which Envoy reads only if its proxy has such an interface: refused", entry, z)
+			}
+		}
 	}
 	if ip := addrIP(entry); ip != "" {
 		return ip, nil

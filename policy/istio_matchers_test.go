@@ -2,9 +2,11 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -29,6 +31,17 @@ rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
 		{"principal suffix regex matches the whole principal", ap("foo", "d", `action: DENY
 rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foo/sa/aXbc")), open},
+		// Envoy's safe_regex is RE2 with dot_nl off: ".*" stops at a newline,
+		// alone or beside other values (an exact one made the generator merge
+		// them into one regex with the s flag, which let this ALLOW match).
+		{"principal suffix regex: '.' is not a newline", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x"]}}]}]`),
+			http(from("spiffe://evil\n/ns/foo/sa/x")), noAllow},
+		{"principal suffix regex beside an exact value: '.' is not a newline", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "a/b"]}}]}]`),
+			http(from("spiffe://evil\n/ns/foo/sa/x")), noAllow},
+		{"principal suffix regex beside an exact value", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "a/b"]}}]}]`),
+			http(from("spiffe://evil/ns/foo/sa/x")), allowedBy("foo/p", 0)},
+		{"principal prefix beside a suffix regex: a newline is any character", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "cluster.local/ns/foo/*"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/\ny")), allowedBy("foo/p", 0)},
 		// model/generator.go srcNamespaceGenerator, serviceAccountRegex: Envoy
 		// matches the regex against the whole principal, '|' included.
 		{"namespace with '|': neither alternative is the whole principal", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
@@ -170,4 +183,196 @@ func TestHostHeaderIsAuthority(t *testing.T) {
 			t.Errorf("Host %s: %+v, want denied by %q (\"\": allowed)", c.host, v, c.policy)
 		}
 	}
+}
+
+// TestHeaderNamesFoldASCIIOnly: Istio's requestHeaderGenerator
+// (model/generator.go) passes the name of request.headers[<name>] to
+// Envoy's HeaderMatcher, whose name is an Http::LowerCaseString, lowered in
+// ASCII only; a header name with a non-ASCII letter never names an ASCII
+// header, however Unicode folds it ("\u212a", the Kelvin sign, is "k" to
+// strings.ToLower).
+func TestHeaderNamesFoldASCIIOnly(t *testing.T) {
+	allowKey := ap("foo", "p", "rules: [{when: [{key: \"request.headers[\u212aey]\", values: [x]}]}]")
+	denyKey := ap("foo", "d", "action: DENY\nrules: [{when: [{key: \"request.headers[\u212aey]\", values: [x]}]}]")
+	allowKeyASCII := ap("foo", "p", `rules: [{when: [{key: "request.headers[KEY]", values: [x]}]}]`)
+	runBothPaths(t, Mesh{}, []tc{
+		{"Kelvin-sign header name does not name key (ALLOW)", allowKey, http(hdr("key", "x")), noAllow},
+		{"Kelvin-sign header name does not name key (DENY)", denyKey, http(hdr("key", "x")), open},
+		{"ASCII upper case names key", allowKeyASCII, http(hdr("key", "x")), allowedBy("foo/p", 0)},
+		{"a request header named with a Kelvin sign is not key", allowKeyASCII, http(hdr("\u212aEY", "x")), noAllow},
+	})
+}
+
+// TestPathTemplatesEnvoyRefuses: Istio's validation (pkg/config/security
+// CheckValidPathTemplate) accepts templates whose Envoy form (matcher
+// PathTemplateMatcher: {*} → *, {**} → **) Envoy's uri_template refuses
+// (uri_template_internal.cc parsePathPatternSyntax: "^/[[:graph:]]*$" and
+// validateNoDoublePathSeparator; UriTemplateMatchConfig.path_template at
+// most 256 characters), so the listener is NACKed. meshguard's validator
+// refuses them, and the compiler fails exactly the values the validator
+// refuses (before, "a/{*}" passed the webhook and then failed closed in
+// ext_authz, and "//a/{*}" passed both and matched "//a/x").
+func TestPathTemplatesEnvoyRefuses(t *testing.T) {
+	long := "/{*}/" + strings.Repeat("a", 253) // 256 characters once {*} is *
+	for _, c := range []struct {
+		path  string
+		valid bool
+	}{
+		{"/a/{*}", true},
+		{"/a/{*}/", true},
+		{"/{**}", true},
+		{long, true},
+		{long + "b", false},
+		{"a/{*}", false},
+		{"{**}", false},
+		{"//a/{*}", false},
+		{"/a/{*}//", false},
+		{"/a//{*}", false},
+		{"a/*", true}, // not a template: a prefix, as Istio's StringMatcher
+		{"//a*", true},
+	} {
+		doc := ap("foo", "p", fmt.Sprintf("rules: [{to: [{operation: {paths: [%q]}}]}]", c.path))
+		if got := validateAccepts(t, []byte(doc)); got != c.valid {
+			t.Errorf("validate %q: accepts=%v, want %v", c.path, got, c.valid)
+		}
+		if _, err := pathCond([]string{c.path}, false); (err == nil) != c.valid {
+			t.Errorf("compile %q: %v, want valid=%v", c.path, err, c.valid)
+		}
+	}
+}
+
+// TestScopedIPv6Addresses: Envoy writes a scoped (link-local) address as
+// "fe80::1%3" (source/common/network/address_impl.cc
+// Ipv6Helper::makeFriendlyAddress, which ext_authz's source and
+// destination addresses carry) and Istio's ipBlocks / source.ip /
+// remoteIpBlocks become CidrRange matchers (model/generator.go
+// srcIPGenerator, remoteIPGenerator; util.AddrStrToCidrRange), whose
+// isInRange compares the address bits only. OPA's net.cidr_contains fails
+// on a zone, which left the match undefined: the DENY did not apply. An
+// X-Forwarded-For entry whose zone is an interface name is refused: Envoy
+// reads it only where the proxy has that interface.
+func TestScopedIPv6Addresses(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"fe80::/10\"]}}]}]")+
+		ap("foo", "r", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [\"fe80::/10\"]}}]}]")+
+		ap("foo", "dst", "action: DENY\nrules: [{when: [{key: destination.ip, notValues: [\"fe80::1:1\"]}]}]"),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-6", Namespace: "foo", Labels: map[string]string{"app": "web"}},
+			Status: corev1.PodStatus{PodIP: "fe80::1:1"}})
+	for _, c := range []struct {
+		name          string
+		src, dst, xff string
+		status        int
+		policy        string
+	}{
+		{"scoped source in ipBlocks", "fe80::5%3", "fe80::1:1", "", 403, "foo/d"},
+		{"scoped destination is the address", "10.0.0.5", "fe80::1:1%3", "", 200, ""},
+		{"numeric zone in X-Forwarded-For", "10.0.0.5", "fe80::1:1", "fe80::9%2", 403, "foo/r"},
+		{"interface name in X-Forwarded-For", "10.0.0.5", "fe80::1:1", "fe80::9%eth0", 400, ""},
+	} {
+		var hdrs map[string]string
+		if c.xff != "" {
+			hdrs = map[string]string{"x-forwarded-for": c.xff}
+		}
+		v, err := s.Check(context.Background(), checkReq("", c.src, c.dst, 8080, "GET", "/", hdrs))
+		if err != nil || v.Status != c.status || v.Policy != c.policy {
+			t.Errorf("%s: %+v %v, want status %d policy %q", c.name, v, err, c.status, c.policy)
+		}
+	}
+}
+
+// TestAttributesAsEnvoyMatchesThem: values read from an Envoy CheckRequest,
+// with the verdict Istio's matchers give: ipBlocks are CidrRange matchers
+// (model/generator.go srcIPGenerator, util.AddrStrToCidrRange: the address
+// kept as written, isInRange masking it and never matching across IP
+// versions), a header matcher sees the values of a repeated header joined
+// by ',' (model/generator.go requestHeaderGenerator, Envoy's
+// HeaderUtility::getAllOfHeaderAsString), and paths match url_path,
+// normalised, without query or fragment (matcher/header.go PathMatcher,
+// Envoy's PathUtil::removeQueryAndFragment).
+func TestAttributesAsEnvoyMatchesThem(t *testing.T) {
+	s := compileCase(t, Mesh{}, ap("foo", "d1", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"10.0.0.1/8\"]}}]}]")+
+		ap("foo", "d2", "action: DENY\nrules: [{from: [{source: {ipBlocks: [\"2001:db8::/32\"]}}]}]")+
+		ap("foo", "d3", "action: DENY\nrules: [{from: [{source: {notIpBlocks: [\"0.0.0.0/0\"]}}]}]")+
+		ap("foo", "d4", "action: DENY\nrules: [{when: [{key: \"request.headers[X-A]\", values: [\"1,2\"]}]}]")+
+		ap("foo", "d5", "action: DENY\nrules: [{to: [{operation: {paths: [\"/admin\"]}}]}]"), webPod())
+	for _, c := range []struct {
+		name, src, path string
+		headerMap       [][2]string
+		policy          string
+	}{
+		{"a CIDR with host bits set is masked", "10.200.0.1", "/", nil, "foo/d1"},
+		{"an IPv6 peer in its long form", "2001:0db8:0:0::1", "/", nil, "foo/d2"},
+		{"an IPv6 peer is not in 0.0.0.0/0", "fd00::1", "/", nil, "foo/d3"},
+		{"a repeated header is its values joined by ','", "192.168.0.1", "/", [][2]string{{"X-A", "1"}, {"x-a", "2"}}, "foo/d4"},
+		{"query stripped", "192.168.0.1", "/admin?x=1", nil, "foo/d5"},
+		{"fragment stripped", "192.168.0.1", "/admin#x", nil, "foo/d5"},
+		{"unreserved escape decoded", "192.168.0.1", "/ad%6Din", nil, "foo/d5"},
+		{"dot segments removed", "192.168.0.1", "/x/../admin", nil, "foo/d5"},
+		{"exact path is exact", "192.168.0.1", "/admin/", nil, ""},
+	} {
+		req := checkReq("", c.src, "10.0.1.1", 8080, "GET", c.path, nil)
+		if c.headerMap != nil {
+			hm := &corev3.HeaderMap{}
+			for _, kv := range c.headerMap {
+				hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[0], Value: kv[1]})
+			}
+			req.Attributes.Request.Http.HeaderMap = hm
+		}
+		v, err := s.Check(context.Background(), req)
+		if err != nil || v.Policy != c.policy {
+			t.Errorf("%s: %+v %v, want policy %q", c.name, v, err, c.policy)
+		}
+	}
+}
+
+// TestStarIsRegexDotPlus: Istio's "*" is the regex ".+" wherever it builds a
+// StringMatcher (matcher/string.go StringMatcherWithPrefix: principals,
+// paths, connection.sni, request.auth.claims/audiences/presenter; and
+// model/generator.go matchAny for both halves of requestPrincipals), which
+// Envoy's safe_regex matches as RE2 FullMatch with dot_nl off: a value
+// holding a newline is not matched. Headers and hosts are different: "*"
+// there is a present_match (matcher/header.go HeaderMatcher, HostMatcher).
+func TestStarIsRegexDotPlus(t *testing.T) {
+	allowSNI := ap("foo", "p", `rules: [{when: [{key: connection.sni, values: ["*"]}]}]`)
+	denyNoSNI := ap("foo", "d", "action: DENY\nrules: [{when: [{key: connection.sni, notValues: [\"*\"]}]}]")
+	anyJWT := ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]`)
+	anyEmail := ap("foo", "p", `rules: [{when: [{key: "request.auth.claims[email]", values: ["*"]}]}]`)
+	anyPeer := ap("foo", "p", `rules: [{from: [{source: {principals: ["*"]}}]}]`)
+	anyHeader := ap("foo", "p", `rules: [{when: [{key: "request.headers[x-a]", values: ["*"]}]}]`)
+	runCases(t, Mesh{}, []tc{
+		{"sni *: a value", allowSNI, http(sni("a.example")), allowedBy("foo/p", 0)},
+		{"sni *: a newline is not matched", allowSNI, http(sni("a\nb")), noAllow},
+		{"sni notValues *: a newline is not matched, so the DENY applies", denyNoSNI, http(sni("\n")), deniedBy("foo/d", 0)},
+		{"sni notValues *: a value", denyNoSNI, http(sni("a")), open},
+		{"requestPrincipals *: a subject with a newline", anyJWT, http(jwt(map[string]any{"iss": "i", "sub": "a\nb"})), noAllow},
+		{"requestPrincipals *", anyJWT, http(jwt(map[string]any{"iss": "i", "sub": "a"})), allowedBy("foo/p", 0)},
+		{"claim *: a newline", anyEmail, http(jwt(map[string]any{"iss": "i", "email": "x\ny"})), noAllow},
+		{"claim *: one list element without one", anyEmail, http(jwt(map[string]any{"iss": "i", "email": []any{"x\ny", "z"}})), allowedBy("foo/p", 0)},
+		{"principals *: a newline", anyPeer, http(from("spiffe://a\nb")), noAllow},
+		{"header *: present, whatever the value", anyHeader, http(hdr("x-a", "a\nb")), allowedBy("foo/p", 0)},
+	})
+}
+
+// TestServiceAccountsAreLiteral: CVE-2026-39350 (GHSA-9gcg-w975-3rjh, fixed
+// in Istio 1.27.9, 1.28.6 and 1.29.2 by istio/istio#59700 "Quote
+// metacharacters in SA regex"): generator.go serviceAccountRegex wrote the
+// namespace and name into its regex unquoted, so serviceAccounts
+// "cert-manager.io" also matched "cert-manager-io" (an ALLOW wider than
+// written, a DENY narrower). They are literal now, in serviceAccounts,
+// notServiceAccounts and source.serviceAccount alike.
+func TestServiceAccountsAreLiteral(t *testing.T) {
+	const dotted, dashed = "spiffe://cluster.local/ns/foo/sa/cert-manager.io", "spiffe://cluster.local/ns/foo/sa/cert-manager-io"
+	allow := ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/cert-manager.io"]}}]}]`)
+	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {serviceAccounts: [\"cert-manager.io\"]}}]}]")
+	notDeny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {notServiceAccounts: [\"foo/cert-manager.io\"]}}]}]")
+	when := ap("foo", "p", `rules: [{when: [{key: source.serviceAccount, values: ["foo/cert-manager.io"]}]}]`)
+	odd := ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/a(b"]}}]}]`)
+	runCases(t, Mesh{}, []tc{
+		{"ALLOW: the name itself", allow, http(from(dotted)), allowedBy("foo/p", 0)},
+		{"ALLOW: '.' is not any character", allow, http(from(dashed)), noAllow},
+		{"DENY: '.' is not any character", deny, http(from(dashed)), open},
+		{"DENY: the name itself", deny, http(from(dotted)), deniedBy("foo/d", 0)},
+		{"notServiceAccounts: '.' is not any character", notDeny, http(from(dashed)), deniedBy("foo/d", 0)},
+		{"source.serviceAccount: '.' is not any character", when, http(from(dashed)), noAllow},
+		{"a metacharacter that is no regex is a literal", odd, http(from("spiffe://cluster.local/ns/foo/sa/a(b")), allowedBy("foo/p", 0)},
+	})
 }

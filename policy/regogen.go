@@ -128,7 +128,10 @@ func atomExprs(a atom, x string) [][]string {
 		}
 		return [][]string{{"strings.any_suffix_match(" + x + ", " + qList(vs) + ")"}}
 	case "a":
-		return [][]string{{x + ` != ""`}}
+		// Istio's "*" is the regex ".+" (matcher/string.go
+		// StringMatcherWithPrefix, generator.go matchAny), which Envoy's RE2
+		// matches whole with dot_nl off: non-empty and without a newline.
+		return [][]string{{x + ` != ""`, "indexof(" + x + `, "\n") == -1`}}
 	case "x", "n":
 		return [][]string{{"is_string(" + x + ")"}}
 	case "r":
@@ -693,7 +696,9 @@ func headerKey(name string) string { return "hdr:" + name }
 
 // mergedRegex: a cond whose values mix string forms (exact, prefix, suffix,
 // regex) on one attribute becomes one anchored regex, so the OR needs
-// neither a helper rule nor extra branches. (?s): '.' also matches newlines.
+// neither a helper rule nor extra branches. (?s): the ".*" of a prefix or
+// suffix also matches newlines, as startswith/endswith do; a value's own
+// regex is kept in (?-s:...).
 func (g *regoGen) mergedRegex(c cond, as []atom) (string, string, bool) {
 	if len(as) < 2 {
 		return "", "", false
@@ -717,7 +722,9 @@ func (g *regoGen) mergedRegex(c cond, as []atom) (string, string, bool) {
 			case "s":
 				alts = append(alts, ".*"+regexp.QuoteMeta(v))
 			case "r":
-				alts = append(alts, "(?:"+v+")")
+				// Without the s flag, as matched alone and by Envoy's
+				// safe_regex (RE2's dot_nl is off): '.' stops at a newline.
+				alts = append(alts, "(?-s:"+v+")")
 			default:
 				return "", "", false
 			}

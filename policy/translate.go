@@ -533,7 +533,8 @@ func generic(values []string, fold bool, presenceExists bool) matcher {
 }
 
 // asciiLower folds A-Z only: Envoy's ignore_case string matchers (Istio's
-// host matcher) compare ASCII case-insensitively, so "K" (Kelvin) is not "k".
+// host matcher) compare ASCII case-insensitively and its header names are
+// lower-cased in ASCII (Http::LowerCaseString), so "K" (Kelvin) is not "k".
 func asciiLower(s string) string {
 	for i := 0; i < len(s); i++ {
 		if 'A' <= s[i] && s[i] <= 'Z' {
@@ -898,7 +899,9 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case secpolicy.KeyRequestClaims:
 		return both(noErr(claimCond(k.Path)))
 	case secpolicy.KeyRequestHeader, secpolicy.KeyRequestInlineHeader:
-		name := strings.ToLower(k.Header) // Envoy matches header names case-insensitively
+		// Envoy lower-cases header names in ASCII only (Http::LowerCaseString),
+		// so a non-ASCII name such as "\u212aey" (Kelvin sign) never names "key".
+		name := asciiLower(k.Header)
 		if name == "host" {
 			// Envoy's header map reads a legacy "host" as ":authority"
 			// (header_map_impl.cc), and ext_authz sends only ":authority".

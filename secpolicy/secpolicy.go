@@ -32,12 +32,33 @@ func ContainsPathTemplate(v string) bool {
 	return strings.Contains(v, MatchOneTemplate) || strings.Contains(v, MatchAnyTemplate)
 }
 
+// envoyTemplate is Istio's matcher.PathTemplateMatcher rewrite of a
+// template into the uri_template Envoy receives.
+var envoyTemplate = strings.NewReplacer(MatchOneTemplate, "*", MatchAnyTemplate, "**")
+
+// maxEnvoyTemplate is UriTemplateMatchConfig.path_template's max_len.
+const maxEnvoyTemplate = 256
+
 // CheckPath is Istio's CheckValidPathTemplate for one `paths`/`notPaths`
 // value: '{' and '}' only as whole-segment operators; no operator after
 // {**} (literal segments may follow); in a template every literal segment
-// is of Envoy's literal character set.
+// is of Envoy's literal character set. Beyond Istio, a template Envoy's
+// uri_template refuses (parsePathPatternSyntax: a leading '/', no "//";
+// path_template at most 256 characters), which istiod sends anyway and
+// Envoy NACKs, is an error here.
 func CheckPath(v string) error {
 	tmpl := ContainsPathTemplate(v)
+	if tmpl {
+		switch {
+		case !strings.HasPrefix(v, "/"):
+			return fmt.Errorf("invalid or unsupported path %s: a path template must start with '/'", v)
+		case strings.Contains(v, "//"):
+			return fmt.Errorf("invalid or unsupported path %s: a path template must not contain \"//\"", v)
+		}
+		if n := len(envoyTemplate.Replace(v)); n > maxEnvoyTemplate {
+			return fmt.Errorf("invalid or unsupported path %s: the uri_template Envoy receives is %d characters long, the limit is %d", v, n, maxEnvoyTemplate)
+		}
+	}
 	anySeen := false
 	for _, seg := range strings.Split(strings.Trim(v, "/"), "/") {
 		switch {
@@ -60,11 +81,11 @@ func CheckPath(v string) error {
 // "/" + segments joined by "/", a literal matching itself, {*} one or more
 // literal characters, {**} any run of literal characters and '/'.
 func PathTemplateRegex(v string) (string, error) {
-	if err := CheckPath(v); err != nil {
-		return "", err
+	if !ContainsPathTemplate(v) {
+		return "", fmt.Errorf("path %s is not a path template", v)
 	}
-	if !strings.HasPrefix(v, "/") {
-		return "", fmt.Errorf("invalid or unsupported path %s: a path template must start with '/'", v)
+	if err := CheckPath(v); err != nil { // a leading '/' included
+		return "", err
 	}
 	segs := strings.Split(v[1:], "/")
 	parts := make([]string, len(segs))
@@ -136,18 +157,16 @@ func ParseServiceAccount(v, policyNS string) (ServiceAccount, error) {
 	} else if ns == "" || sa == "" || strings.Contains(sa, "/") {
 		return ServiceAccount{}, fmt.Errorf("service account must be of the form <name> or <namespace>/<name>, both non-empty")
 	}
-	s := ServiceAccount{Namespace: ns, Name: sa}
-	if _, err := regexp.Compile(s.Regex()); err != nil {
-		return ServiceAccount{}, fmt.Errorf("service account %q cannot be matched: %w", v, err)
-	}
-	return s, nil
+	return ServiceAccount{Namespace: ns, Name: sa}, nil
 }
 
 // Regex is Istio's matcher over the peer principal
 // (pilot/pkg/security/authz/model/generator.go serviceAccountRegex): any
 // trust domain, "/ns/<ns>/", optional segments, "sa/<sa>", optional "/...".
+// Namespace and name are quoted, as since istio/istio#59700 (CVE-2026-39350:
+// unquoted, "cert-manager.io" also matched "cert-manager-io").
 func (s ServiceAccount) Regex() string {
-	return "^(?:spiffe://.+/ns/" + s.Namespace + "/(.+/|)sa/" + s.Name + "(/.+)?)$"
+	return "^(?:spiffe://.+/ns/" + regexp.QuoteMeta(s.Namespace) + "/(.+/|)sa/" + regexp.QuoteMeta(s.Name) + "(/.+)?)$"
 }
 
 // NamespaceRegex is Istio's srcNamespaceGenerator regex over the principal:
