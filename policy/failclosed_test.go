@@ -42,8 +42,6 @@ func TestFailClosedNeverWider(t *testing.T) {
 		{"notRemoteIpBlocks", `from: [{source: {notRemoteIpBlocks: ["x"]}}]`, "notRemoteIpBlocks"},
 		{"serviceAccounts", `from: [{source: {serviceAccounts: ["a/*"]}}]`, "serviceAccounts"},
 		{"notServiceAccounts", `from: [{source: {notServiceAccounts: ["/x"]}}]`, "notServiceAccounts"},
-		{"namespaces", `from: [{source: {namespaces: ["a(b"]}}]`, "namespaces"},
-		{"notNamespaces", `from: [{source: {notNamespaces: ["a(b"]}}]`, "notNamespaces"},
 		{"trustDomains", `from: [{source: {trustDomains: ["a/b"]}}]`, "trustDomains"},
 		{"when: unknown key", `when: [{key: request.bogus, values: ["x"]}]`, "when[0]"},
 		{"when: experimental.envoy.filters (not evaluated)", `when: [{key: "experimental.envoy.filters.network.mysql_proxy[db.table]", values: ["[update]"]}]`, "when[0]"},

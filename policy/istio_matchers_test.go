@@ -24,13 +24,19 @@ func TestMatchersAsIstioBuildsThem(t *testing.T) {
 			http(method("POST")), noAllow},
 		{"dry-run \"false\" ALLOW is enforced", ap("foo", "get", allowGet) + apAnn("foo", "all", `istio.io/dry-run: "false"`, "rules: [{}]"),
 			http(method("POST")), allowedBy("foo/all", 0)},
-		// matcher/string.go StringMatcherWithPrefix: "*x" is the regex spiffe://.*x, x unquoted.
-		{"principal suffix is a regex", ap("foo", "d", `action: DENY
+		// matcher/string.go StringMatcherWithPrefix: "*x" is the regex
+		// spiffe://.*x, x quoted since Istio's 1.29.3 / 1.28.7 security fix
+		// (istio/istio#59992): unquoted, a DENY on "*/sa/a.b" missed "aXb".
+		{"principal suffix is quoted", ap("foo", "d", `action: DENY
 rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
-			http(from("spiffe://cluster.local/ns/foo/sa/aXb")), deniedBy("foo/d", 0)},
+			http(from("spiffe://cluster.local/ns/foo/sa/a.b")), deniedBy("foo/d", 0)},
+		{"principal suffix: '.' is a literal dot", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/aXb")), noAllow},
+		{"principal suffix: '(' is a literal", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/sa/a(b"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo/sa/a(b")), allowedBy("foo/p", 0)},
 		{"principal suffix regex matches the whole principal", ap("foo", "d", `action: DENY
 rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
-			http(from("spiffe://cluster.local/ns/foo/sa/aXbc")), open},
+			http(from("spiffe://cluster.local/ns/foo/sa/a.bc")), open},
 		// Envoy's safe_regex is RE2 with dot_nl off: ".*" stops at a newline,
 		// alone or beside other values (an exact one made the generator merge
 		// them into one regex with the s flag, which let this ALLOW match).
@@ -43,13 +49,22 @@ rules: [{from: [{source: {principals: ["*/sa/a.b"]}}]}]`),
 		{"principal prefix beside a suffix regex: a newline is any character", ap("foo", "p", `rules: [{from: [{source: {principals: ["*/ns/foo/sa/x", "cluster.local/ns/foo/*"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foo/sa/\ny")), allowedBy("foo/p", 0)},
 		// model/generator.go srcNamespaceGenerator, serviceAccountRegex: Envoy
-		// matches the regex against the whole principal, '|' included.
+		// matches the regex against the whole principal; the values are
+		// quoted (istio/istio#59700, #59992), so '|' is no alternation.
 		{"namespace with '|': neither alternative is the whole principal", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foo/sa/x")), noAllow},
 		{"namespace with '|': second alternative", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foozz/sa/x")), noAllow},
 		{"namespace with '|' in a mixed list", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar", "*east"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/foo/sa/x")), noAllow},
+		{"namespace with '|' is a literal", ap("foo", "p", `rules: [{from: [{source: {namespaces: ["foo|bar"]}}]}]`),
+			http(from("spiffe://cluster.local/ns/foo|bar/sa/x")), allowedBy("foo/p", 0)},
+		{"namespace: '.' is a literal dot, '*' any run", ap("foo", "d", "action: DENY\nrules: [{from: [{source: {namespaces: [\"f.*\"]}}]}]"),
+			http(from("spiffe://cluster.local/ns/fxoo/sa/x")), open},
+		{"namespace: '*' after a literal dot", ap("foo", "d", "action: DENY\nrules: [{from: [{source: {namespaces: [\"f.*\"]}}]}]"),
+			http(from("spiffe://cluster.local/ns/f.oo/sa/x")), deniedBy("foo/d", 0)},
+		{"source.namespace condition: '.' is a literal dot", ap("foo", "p", `rules: [{when: [{key: source.namespace, values: ["f.o"]}]}]`),
+			http(from("spiffe://cluster.local/ns/fxo/sa/x")), noAllow},
 		{"serviceAccount with '|'", ap("foo", "p", `rules: [{from: [{source: {serviceAccounts: ["foo/x|b"]}}]}]`),
 			http(from("spiffe://cluster.local/ns/zzz/sa/b")), noAllow},
 		// model/generator.go requestPrincipalGenerator: exact "" on a missing claim fails.

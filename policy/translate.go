@@ -411,10 +411,8 @@ func (t *translator) rule(path, policyNS string, r *secapi.Rule) (rule, error) {
 		add(&g, c, p+".requestPrincipals", err)
 		c, err = reqPrincipalsCond(s.GetNotRequestPrincipals(), true)
 		add(&g, c, p+".notRequestPrincipals", err)
-		c, err = nsCond(s.GetNamespaces(), false)
-		add(&g, c, p+".namespaces", err)
-		c, err = nsCond(s.GetNotNamespaces(), true)
-		add(&g, c, p+".notNamespaces", err)
+		add(&g, nsCond(s.GetNamespaces(), false), p+".namespaces", nil)
+		add(&g, nsCond(s.GetNotNamespaces(), true), p+".notNamespaces", nil)
 		c, err = saCond(s.GetServiceAccounts(), policyNS, false)
 		add(&g, c, p+".serviceAccounts", err)
 		c, err = saCond(s.GetNotServiceAccounts(), policyNS, true)
@@ -569,7 +567,7 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 // the peer's full principal as Istio's matcher.StringMatcherWithPrefix builds
 // them (pilot/pkg/security/authz/model/generator.go srcPrincipalGenerator):
 // exact "spiffe://v", prefix "spiffe://v", the regex "spiffe://.*v" with v
-// unquoted (secpolicy.PrincipalSuffixRegex), "*" any non-empty principal.
+// quoted (secpolicy.PrincipalSuffixRegex), "*" the regex ".+".
 // Values are first expanded with the trust-domain bundle
 // (trustdomain/bundle.go ReplaceTrustDomainAliases).
 func (t *translator) principals(values []string, neg bool) ([]cond, error) {
@@ -582,11 +580,7 @@ func (t *translator) principals(values []string, neg bool) ([]cond, error) {
 		case v == "*":
 			m.A = true
 		case strings.HasPrefix(v, "*"):
-			re, err := secpolicy.PrincipalSuffixRegex(v)
-			if err != nil {
-				return nil, err
-			}
-			m.R = append(m.R, re)
+			m.R = append(m.R, secpolicy.PrincipalSuffixRegex(v))
 		case strings.HasSuffix(v, "*"):
 			m.P = append(m.P, "spiffe://"+v[:len(v)-1])
 		default:
@@ -668,22 +662,19 @@ func contains(list []string, s string) bool {
 }
 
 // namespaces: Istio's regex over the full principal, ".*/ns/<v>/.*" with
-// every '*' of v turned into ".*" and nothing else quoted
-// (pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator), so a
-// SPIFFE ID with extra segments matches any of its "/ns/<x>/" parts.
-func nsCond(values []string, neg bool) ([]cond, error) {
+// every '*' of v turned into ".*" and the rest quoted
+// (pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator,
+// secpolicy.NamespaceRegex), so a SPIFFE ID with extra segments matches any
+// of its "/ns/<x>/" parts.
+func nsCond(values []string, neg bool) []cond {
 	if len(values) == 0 {
-		return nil, nil
+		return nil
 	}
 	var m matcher
-	for i, v := range values {
-		re, err := secpolicy.NamespaceRegex(v)
-		if err != nil {
-			return nil, fmt.Errorf("value [%d]: %w", i, err)
-		}
-		m.R = append(m.R, re)
+	for _, v := range values {
+		m.R = append(m.R, secpolicy.NamespaceRegex(v))
 	}
-	return single("namespace", m, neg, false), nil
+	return single("namespace", m, neg, false)
 }
 
 // serviceAccounts: "ns/sa" or "sa" (policy namespace); no wildcards. Matched
@@ -881,7 +872,7 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case secpolicy.KeyDestinationPort:
 		return both(portCond)
 	case secpolicy.KeySourceNamespace:
-		return both(nsCond)
+		return both(noErr(nsCond))
 	case secpolicy.KeySourcePrincipal:
 		return both(t.principals)
 	case secpolicy.KeySourceServiceAccount:

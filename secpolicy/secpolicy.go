@@ -170,27 +170,25 @@ func (s ServiceAccount) Regex() string {
 }
 
 // NamespaceRegex is Istio's srcNamespaceGenerator regex over the principal:
-// ".*/ns/<v>/.*", every '*' of v turned into ".*", nothing quoted.
-func NamespaceRegex(v string) (string, error) {
-	re := "^(?:.*/ns/" + strings.ReplaceAll(v, "*", ".*") + "/.*)$"
-	if _, err := regexp.Compile(re); err != nil {
-		return "", fmt.Errorf("namespace pattern %q is not a valid regex once '*' becomes '.*': %w", v, err)
+// ".*/ns/<v>/.*", every '*' of v turned into ".*" and the rest of v quoted.
+// Istio embedded v unquoted until its 1.29.3 / 1.28.7 security fix
+// (istio/istio#59992: "a.b" also admitted a peer in namespace "aXb").
+func NamespaceRegex(v string) string {
+	parts := strings.Split(v, "*")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
 	}
-	return re, nil
+	return "^(?:.*/ns/" + strings.Join(parts, ".*") + "/.*)$"
 }
 
 // PrincipalSuffixRegex is Istio's matcher for a principal "*x" over the
 // peer's full principal (pilot/pkg/security/authz/matcher/string.go
-// StringMatcherWithPrefix): the regex "spiffe://.*x" with x unquoted, so its
-// metacharacters are live ('.' matches any character), matched as a whole as
-// Envoy's safe_regex does. A value that is no regex is an error: Envoy would
-// refuse the configuration.
-func PrincipalSuffixRegex(v string) (string, error) {
-	re := "^(?:spiffe://.*" + strings.TrimPrefix(v, "*") + ")$"
-	if _, err := regexp.Compile(re); err != nil {
-		return "", fmt.Errorf("principal %q: Istio matches it as the regex spiffe://.*%s, which does not compile: %w", v, strings.TrimPrefix(v, "*"), err)
-	}
-	return re, nil
+// StringMatcherWithPrefix): the regex "spiffe://.*x", matched as a whole as
+// Envoy's safe_regex does, with x quoted as since Istio's 1.29.3 / 1.28.7
+// security fix (istio/istio#59992: unquoted, "*/sa/my.app" also admitted
+// "my-app").
+func PrincipalSuffixRegex(v string) string {
+	return "^(?:spiffe://.*" + regexp.QuoteMeta(strings.TrimPrefix(v, "*")) + ")$"
 }
 
 // CheckPortLevelPort checks a PeerAuthentication portLevelMtls key.

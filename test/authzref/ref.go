@@ -506,14 +506,14 @@ func principalValue(in attrs, v string) bool {
 // principalMatcher is pilot/pkg/security/authz/matcher/string.go
 // StringMatcherWithPrefix(v,
 // "spiffe://"): "*" is the regex .+; "*x" is the regex "spiffe://.*"+x with
-// x NOT quoted (its metacharacters are live); "x*" a literal prefix
-// "spiffe://x"; otherwise the exact "spiffe://"+v.
+// x quoted (Istio 1.29.3 / 1.28.7 security fix, istio/istio#59992); "x*" a
+// literal prefix "spiffe://x"; otherwise the exact "spiffe://"+v.
 func principalMatcher(v, principal string) bool {
 	switch {
 	case v == "*":
 		return fullMatch(".+", principal)
 	case strings.HasPrefix(v, "*"):
-		return fullMatch("spiffe://.*"+strings.TrimPrefix(v, "*"), principal)
+		return fullMatch("spiffe://.*"+regexp.QuoteMeta(v[1:]), principal)
 	case strings.HasSuffix(v, "*"):
 		return strings.HasPrefix(principal, "spiffe://"+strings.TrimSuffix(v, "*"))
 	default:
@@ -574,19 +574,27 @@ func tdSuffixMatch(a, pattern string) bool {
 }
 
 // namespaceValue: pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator: the regex
-// `.*/ns/<v>/.*`, every '*' of v becoming `.*` and nothing else quoted,
-// full-matched against the principal.
+// `.*/ns/<v>/.*`, every '*' of v becoming `.*` and the rest of v quoted
+// (istio/istio#59992, Istio 1.29.3 / 1.28.7), full-matched against the principal.
 func namespaceValue(in attrs, v string) bool {
 	if in.principal == "" {
 		return false
 	}
-	return fullMatch(".*/ns/"+strings.ReplaceAll(v, "*", ".*")+"/.*", in.principal)
+	var re strings.Builder
+	for i, lit := range strings.Split(v, "*") {
+		if i > 0 {
+			re.WriteString(".*")
+		}
+		re.WriteString(regexp.QuoteMeta(lit))
+	}
+	return fullMatch(".*/ns/"+re.String()+"/.*", in.principal)
 }
 
 // serviceAccountValue: generator.go serviceAccountRegex: value `ns/sa`
 // (cut at the first '/'), or `sa` in the policy's namespace; the regex
-// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`, nothing quoted, full-matched
-// against the principal.
+// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` with <ns> and <sa> quoted
+// (istio/istio#59700, Istio 1.29.2 / 1.28.6 / 1.27.9), full-matched against
+// the principal.
 func serviceAccountValue(in attrs, policyNS, v string) bool {
 	if in.principal == "" {
 		return false
@@ -595,7 +603,7 @@ func serviceAccountValue(in attrs, policyNS, v string) bool {
 	if !ok {
 		ns, sa = policyNS, v
 	}
-	return fullMatch("spiffe://.+/ns/"+ns+"/(.+/|)sa/"+sa+"(/.+)?", in.principal)
+	return fullMatch("spiffe://.+/ns/"+regexp.QuoteMeta(ns)+"/(.+/|)sa/"+regexp.QuoteMeta(sa)+"(/.+)?", in.principal)
 }
 
 // requestPrincipalValue: generator.go requestPrincipalGenerator: the value
