@@ -6,10 +6,9 @@ package meshconfig
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -132,19 +132,16 @@ func LoadFile(path string) (*meshv1alpha1.MeshConfig, error) {
 	return m, nil
 }
 
-// ReadFile reads a mesh config file, refusing one larger than MaxFileBytes.
+// ReadFile reads a mesh config file, refusing one larger than MaxFileBytes
+// and anything but a regular file (manifest.ReadFile): opening a FIFO would
+// block start-up, or a reload and every later one, until a writer came.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading mesh config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading mesh config: %w", err)
-	}
-	if len(data) > MaxFileBytes {
+	data, err := manifest.ReadFile(path, MaxFileBytes)
+	if errors.Is(err, manifest.ErrTooLarge) {
 		return nil, fmt.Errorf("reading mesh config %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading mesh config: %w", err)
 	}
 	return data, nil
 }
