@@ -289,21 +289,31 @@ func withConfig(values map[string]any, cfg *InjectorConfig) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub := func(m map[string]any, k string) map[string]any {
+	var bad error
+	// sub returns the object at m[k], adding an empty one when k is absent
+	// or null; anything else is refused, as the typed parse would without a
+	// config (Istio's NewValuesConfig refuses it), instead of replaced.
+	sub := func(m map[string]any, k, path string) map[string]any {
 		if c, ok := m[k].(map[string]any); ok {
 			return c
+		}
+		if m[k] != nil && bad == nil {
+			bad = fmt.Errorf("%s: want an object, got %T", path, m[k])
 		}
 		c := map[string]any{}
 		m[k] = c
 		return c
 	}
 	if cfg.Policy != "" {
-		sub(sub(v, "global"), "proxy")["autoInject"] = cfg.Policy
+		sub(sub(v, "global", "global"), "proxy", "global.proxy")["autoInject"] = cfg.Policy
 	}
-	siw := sub(v, "sidecarInjectorWebhook")
+	siw := sub(v, "sidecarInjectorWebhook", "sidecarInjectorWebhook")
 	siw["neverInjectSelector"] = cfg.NeverInjectSelector
 	siw["alwaysInjectSelector"] = cfg.AlwaysInjectSelector
 	siw["injectedAnnotations"] = cfg.InjectedAnnotations
+	if bad != nil {
+		return nil, bad
+	}
 	return json.Marshal(v)
 }
 
