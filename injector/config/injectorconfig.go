@@ -362,6 +362,10 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 			}
 			defaults = append(defaults, str)
 		}
+	} else if d := siw["defaultTemplates"]; !ok && d != nil {
+		// Istio's values type has a list here (NewValuesConfig refuses
+		// anything else); ignoring it would inject other templates.
+		return nil, errors.New("values sidecarInjectorWebhook.defaultTemplates: not a list")
 	}
 	if len(defaults) == 0 {
 		defaults = []string{"sidecar"} // Istio's UnmarshalConfig default

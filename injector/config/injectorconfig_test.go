@@ -29,6 +29,7 @@ func TestLoadInputDataRefuses(t *testing.T) {
 		{"values global not an object, with a config", "policy: enabled\n", `{"global": "oops"}`, "", "global"},
 		{"values global.proxy not an object, with a config", "policy: enabled\n", `{"global": {"proxy": 3}}`, "", "global.proxy"},
 		{"values sidecarInjectorWebhook not an object, with a config", "policy: enabled\n", `{"sidecarInjectorWebhook": [1]}`, "", "sidecarInjectorWebhook"},
+		{"values defaultTemplates not a list", "", `{"sidecarInjectorWebhook": {"defaultTemplates": "gateway"}}`, "", "sidecarInjectorWebhook.defaultTemplates"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := func(s string) []byte {
