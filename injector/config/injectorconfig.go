@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/template"
@@ -265,11 +266,24 @@ func (in Inputs) Load() (*Snapshot, error) {
 	return s, nil
 }
 
-// parseInjectorConfig parses the injector `config` key content.
+// parseInjectorConfig parses the injector `config` key content. Unlike
+// Istio's UnmarshalConfig, a key InjectorConfig does not have is an error
+// (docs/compatibility.md): a misspelt templates or selector key would leave
+// its setting at the default, and a bare template given as the config would
+// be ignored for Istio's stock templates.
 func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
-	var c InjectorConfig
-	if err := yaml.Unmarshal(data, &c); err != nil {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return nil, err
+	}
+	// kjson names the field with its path (neverInjectSelector[0].matchLabel).
+	var c InjectorConfig
+	strictErrs, err := kjson.UnmarshalStrict(js, &c)
+	if err != nil {
+		return nil, err
+	}
+	if len(strictErrs) > 0 {
+		return nil, errors.Join(strictErrs...)
 	}
 	switch c.Policy {
 	case "", "enabled", "disabled":
