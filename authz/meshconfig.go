@@ -50,13 +50,12 @@ func loadMesh(o Options) (*policy.Mesh, error) {
 	return mesh, nil
 }
 
-// meshSettings returns the mesh settings m gives (flags still override).
-// Each load starts from the defaults and the flags, not from o's current
-// settings (which hold the mesh config as read at start-up): a key removed
-// from the mesh config returns to Istio's default, as in istiod, instead of
-// keeping its old value (a removed trust domain alias kept matching ALLOW
-// policies).
-func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
+// WithMeshConfigOnly is WithMeshConfig starting from the defaults and the
+// flags given (o.MeshFlagSet), not from o's current mesh settings (which may
+// hold an earlier mesh config): a key removed from the mesh config returns to
+// Istio's default, as in istiod, instead of keeping its old value (a removed
+// trust domain alias kept matching ALLOW policies).
+func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) Options {
 	base, d := o, DefaultOptions()
 	flag := func(name string) bool { return o.MeshFlagSet != nil && o.MeshFlagSet(name) }
 	if !flag("root-namespace") {
@@ -71,7 +70,13 @@ func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
 	if !flag("path-normalization") {
 		base.PathNormalization = d.PathNormalization
 	}
-	mesh := base.WithMeshConfig(m, o.MeshFlagSet)
+	return base.WithMeshConfig(m, o.MeshFlagSet)
+}
+
+// meshSettings returns the mesh settings m gives (WithMeshConfigOnly: flags
+// still override), validated.
+func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
+	mesh := o.WithMeshConfigOnly(m)
 	if err := mesh.Validate(); err != nil {
 		return nil, err
 	}

@@ -43,8 +43,8 @@ type Options struct {
 	MeshConfigPath string
 	MeshFlagSet    func(name string) bool
 	// MeshConfigs, when set instead of MeshConfigPath, delivers every mesh
-	// config the injector accepts from Istio's ConfigMap (serve
-	// --istio-config-namespace), applied as a reloaded file would be: ext_authz
+	// config the injector accepts (serve: from --mesh-config or Istio's
+	// ConfigMap istio), applied as a reloaded file would be: ext_authz
 	// follows the mesh config injection uses. Not a flag.
 	MeshConfigs <-chan *meshv1alpha1.MeshConfig
 

@@ -51,9 +51,9 @@ type InjectionOptions struct {
 	// the cluster (inject_configmaps.go).
 	ConfigMaps IstioConfigMaps
 	// OnConfigLoaded, if set, is called with every config loaded and
-	// accepted: at start-up and after each accepted reload (serve passes the
-	// mesh config of Istio's ConfigMap on to ext_authz). It runs on the
-	// loading goroutine and must not block.
+	// accepted: at start-up and after each accepted reload (serve passes its
+	// mesh config on to ext_authz). It runs on the loading goroutine and
+	// must not block.
 	OnConfigLoaded func(*config.Snapshot)
 }
 

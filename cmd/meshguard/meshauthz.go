@@ -35,14 +35,20 @@ func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error
 	return nil
 }
 
-// followInjectorMesh makes ext_authz follow the mesh config the injector
-// reads from Istio's ConfigMap istio (serve --istio-config-namespace, where
-// there is no --mesh-config): every config the injector accepts is passed on
-// (authz.Options.MeshConfigs), so the two never decide with different mesh
-// settings. Call it before webhook.SetupInjection and the returned function
-// after it: that puts the mesh config loaded at start-up into the options
-// ext_authz starts with, so even its first policy snapshot uses it.
+// followInjectorMesh makes serve's ext_authz follow the mesh config its
+// injector loads (--mesh-config, or ConfigMap istio with
+// --istio-config-namespace): every config the injector accepts is passed on
+// (authz.Options.MeshConfigs) instead of ext_authz reloading the file on its
+// own, so the two never decide with different mesh settings (a file the
+// injector rejects, e.g. with a bad values file, changed only ext_authz's).
+// Call it before webhook.SetupInjection and the returned function after it:
+// that puts the mesh config loaded at start-up into the options ext_authz
+// starts with, so even its first policy snapshot uses it. Without ext_authz
+// or with Istio's default mesh config (nothing to reload) it does nothing.
 func followInjectorMesh(o *serveOptions) (startWith func()) {
+	if !o.authz || (!o.injection.ConfigMaps.Enabled() && o.injection.MeshConfigPath == "") {
+		return func() {}
+	}
 	meshes := make(chan *meshv1alpha1.MeshConfig, 1)
 	o.injection.OnConfigLoaded = func(s *config.Snapshot) {
 		for { // the latest config wins; the hook must not block
@@ -58,10 +64,13 @@ func followInjectorMesh(o *serveOptions) (startWith func()) {
 		}
 	}
 	o.authzOpts.MeshConfigs = meshes
+	o.authzOpts.MeshConfigPath = "" // not watched a second time
 	return func() {
 		select {
 		case m := <-meshes:
-			o.authzOpts = o.authzOpts.WithMeshConfig(m, o.authzOpts.MeshFlagSet)
+			// Only this config: the file may have changed since
+			// authzFromMeshConfig read it.
+			o.authzOpts = o.authzOpts.WithMeshConfigOnly(m)
 		default:
 		}
 	}
