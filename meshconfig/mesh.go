@@ -350,6 +350,17 @@ func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(
 	return protojson.Unmarshal(mj, out)
 }
 
+// jsonNameOnly are the MeshConfig fields Istio's ApplyMeshConfig takes only
+// under their JSON name: it decodes default_config and default_providers
+// like any proto name, then puts back the previous value and applies what
+// extractYamlField("defaultConfig"/"defaultProviders") finds, so these
+// spellings are silently ignored there. They are refused rather than applied
+// with a meaning Istio's proxies (pilot-agent reads the same file) do not give them.
+var jsonNameOnly = map[protoreflect.FullName]bool{
+	"istio.mesh.v1alpha1.MeshConfig.default_config":    true,
+	"istio.mesh.v1alpha1.MeshConfig.default_providers": true,
+}
+
 // normalize rewrites the decoded JSON object obj of message md in place to
 // the form protojson reads with Istio's meaning: field names to their JSON
 // names, Go durations to protobuf's "<seconds>s". Every value of a
@@ -367,6 +378,9 @@ func normalize(obj map[string]any, md protoreflect.MessageDescriptor, path strin
 			return fmt.Errorf("%s: unknown field in %s", field, md.FullName())
 		}
 		if name := fd.JSONName(); name != key {
+			if jsonNameOnly[fd.FullName()] {
+				return fmt.Errorf("%s: Istio ignores this field unless it is spelt %s; write %s", field, name, path+name)
+			}
 			if _, dup := obj[name]; dup {
 				return fmt.Errorf("%s: given twice (as %s and %s)", path+name, key, name)
 			}

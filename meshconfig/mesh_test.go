@@ -202,6 +202,10 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		// Unknown fields: rejected where Istio ignores them (docs/compatibility.md, Mesh config).
 		{"unknown field (a typo)", "trustDomainAlias: [old.td]\n", []string{"trustDomainAlias"}},
 		{"unknown defaultConfig field", "defaultConfig: {discoveryAdress: x}\n", []string{"discoveryAdress"}},
+		// ApplyMeshConfig decodes these proto names and then discards them
+		// (extractYamlField reads defaultConfig/defaultProviders only).
+		{"defaultConfig spelt default_config", "default_config: {discoveryAddress: istiod.other.svc:15012}\n", []string{"default_config", "write defaultConfig"}},
+		{"defaultProviders spelt default_providers", "default_providers: {metrics: [prometheus]}\n", []string{"default_providers", "write defaultProviders"}},
 		{"listen port out of range", "proxyListenPort: 70000\n", []string{"mesh.proxyListenPort", "70000"}},
 		{"inbound port negative", "proxyInboundListenPort: -1\n", []string{"mesh.proxyInboundListenPort"}},
 		{"status port zero", "defaultConfig: {statusPort: 0}\n", []string{"mesh.defaultConfig.statusPort"}},
