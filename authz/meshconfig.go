@@ -37,16 +37,25 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 }
 
 // loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
-// (flags still override), validated completely. Each load starts from the
-// defaults and the flags, not from o's current settings (which hold the file
-// as read at start-up): a key removed from the file returns to Istio's
-// default, as in istiod, instead of keeping its old value (a removed trust
-// domain alias kept matching ALLOW policies).
+// (meshSettings), validated completely.
 func loadMesh(o Options) (*policy.Mesh, error) {
 	m, err := meshconfig.LoadFile(o.MeshConfigPath)
 	if err != nil {
 		return nil, err
 	}
+	mesh, err := meshSettings(o, m)
+	if err != nil {
+		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
+	}
+	return mesh, nil
+}
+
+// WithMeshConfigOnly is WithMeshConfig starting from the defaults and the
+// flags given (o.MeshFlagSet), not from o's current mesh settings (which may
+// hold an earlier mesh config): a key removed from the mesh config returns to
+// Istio's default, as in istiod, instead of keeping its old value (a removed
+// trust domain alias kept matching ALLOW policies).
+func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) Options {
 	base, d := o, DefaultOptions()
 	flag := func(name string) bool { return o.MeshFlagSet != nil && o.MeshFlagSet(name) }
 	if !flag("root-namespace") {
@@ -61,29 +70,32 @@ func loadMesh(o Options) (*policy.Mesh, error) {
 	if !flag("path-normalization") {
 		base.PathNormalization = d.PathNormalization
 	}
-	mesh := base.WithMeshConfig(m, o.MeshFlagSet)
+	return base.WithMeshConfig(m, o.MeshFlagSet)
+}
+
+// meshSettings returns the mesh settings m gives (WithMeshConfigOnly: flags
+// still override), validated.
+func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
+	mesh := o.WithMeshConfigOnly(m)
 	if err := mesh.Validate(); err != nil {
-		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
+		return nil, err
 	}
 	withDefaults := mesh.withDefaults()
 	pm := withDefaults.Mesh()
 	return &pm, nil
 }
 
-// watchMeshConfig reloads o.MeshConfigPath on every change into a
-// reload.Store (source reload.MeshConfig), gives the engine the new mesh
-// settings and asks for a policy recompile on policyTrigger. A rejected
-// file keeps the last good settings and is reported like a rejected policy
-// update (o.OnReloadError). serve and `authz serve` both run it.
-func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) error {
+// meshUpdater returns how ext_authz takes new mesh settings: built and
+// swapped in through a reload.Store (source reload.MeshConfig; a rejected
+// build keeps the last good settings and is reported like a rejected policy
+// update, o.OnReloadError), given to the engine, and, when they changed, a
+// policy recompile asked for on policyTrigger.
+func meshUpdater(o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) func(build func() (*policy.Mesh, error)) {
 	current := engine.Mesh()
 	meshes := reload.NewStore(&current, reload.Reporting{Source: reload.MeshConfig,
 		Log: log.WithValues("meshConfig", o.MeshConfigPath), OnReject: o.OnReloadError})
-	// reload.Run reads the file once it is watched (a change since start-up
-	// is not missed) and after every change; only a change of the settings
-	// recompiles the policies.
-	err := reload.Run(ctx, log, []string{o.MeshConfigPath}, nil, o.Debounce, func() {
-		m, err := meshes.Update(func() (*policy.Mesh, error) { return loadMesh(o) })
+	return func(build func() (*policy.Mesh, error)) {
+		m, err := meshes.Update(build)
 		if err != nil {
 			return
 		}
@@ -96,9 +108,42 @@ func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log 
 		case policyTrigger <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// watchMeshConfig reloads o.MeshConfigPath on every change (meshUpdater).
+// serve and `authz serve` both run it.
+func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) error {
+	update := meshUpdater(o, engine, log, policyTrigger)
+	// reload.Run reads the file once it is watched (a change since start-up
+	// is not missed) and after every change; only a change of the settings
+	// recompiles the policies.
+	err := reload.Run(ctx, log, []string{o.MeshConfigPath}, nil, o.Debounce, func() {
+		update(func() (*policy.Mesh, error) { return loadMesh(o) })
 	})
 	if err != nil {
 		return fmt.Errorf("watch mesh config: %w", err)
 	}
 	return nil
+}
+
+// followMeshConfigs applies every mesh config received on o.MeshConfigs
+// (meshUpdater) until ctx ends: serve with Istio's ConfigMaps, where the
+// injector reads ConfigMap istio and passes on each config it accepts.
+func followMeshConfigs(ctx context.Context, o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) {
+	update := meshUpdater(o, engine, log, policyTrigger)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-o.MeshConfigs:
+			update(func() (*policy.Mesh, error) {
+				mesh, err := meshSettings(o, m)
+				if err != nil {
+					return nil, fmt.Errorf("mesh config from Istio's ConfigMap: %w", err)
+				}
+				return mesh, nil
+			})
+		}
+	}
 }

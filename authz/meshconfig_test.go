@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
@@ -138,5 +139,68 @@ func TestMeshConfigKeyRemovalRestoresDefault(t *testing.T) {
 	o.MeshFlagSet = func(name string) bool { return name == "root-namespace" }
 	if flagged, err := loadMesh(o); err != nil || flagged.RootNamespace != "flag-root" {
 		t.Errorf("--root-namespace given: %+v %v", flagged, err)
+	}
+}
+
+// TestMeshConfigsFollowTheInjector: with Istio's ConfigMaps (serve
+// --istio-config-namespace) ext_authz takes each mesh config the injector
+// accepted from ConfigMap istio (Options.MeshConfigs) as it takes a reloaded
+// --mesh-config: an added trust domain alias reaches the verdicts, a removed
+// one stops matching, and a flag still overrides.
+func TestMeshConfigsFollowTheInjector(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-sleep, namespace: foo}\nspec:\n  rules:\n  - from:\n    - source: {principals: [\"cluster.local/ns/foo/sa/sleep\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meshes := make(chan *meshv1alpha1.MeshConfig)
+	o := DefaultOptions()
+	o.MeshConfigs = meshes
+	o.Debounce = 10 * time.Millisecond
+	rl := &Reloader{Engine: policy.NewEngine(o.Mesh()), Load: DirLoader(dir, "", logr.Discard()), Log: logr.Discard()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trigger := make(chan struct{}, 1)
+	go rl.Run(ctx, trigger, o.Debounce)
+	go followMeshConfigs(ctx, o, rl.Engine, logr.Discard(), trigger)
+	send := func(yaml string) {
+		m, err := meshconfig.Parse([]byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meshes <- m
+	}
+	req := &policy.Request{Namespace: "foo", Principal: "spiffe://old.td/ns/foo/sa/sleep", Method: "GET", Path: "/"}
+	waitFor := func(want bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if s := rl.Engine.Snapshot(); s != nil {
+				v, err := s.CheckRequest(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Allowed == want {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the verdict stayed allowed=%v", what, !want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(false, "no alias")
+	send("trustDomainAliases: [old.td]\n")
+	waitFor(true, "alias added in the injector's mesh config")
+	send("trustDomain: cluster.local\n")
+	waitFor(false, "alias removed")
+	if got := rl.Engine.Mesh().RootNamespace; got != "istio-system" {
+		t.Errorf("root namespace %q, want the default", got)
+	}
+
+	o.RootNamespace = "flag-root"
+	o.MeshFlagSet = func(name string) bool { return name == "root-namespace" }
+	if m, err := meshSettings(o, meshconfig.DefaultMeshConfig()); err != nil || m.RootNamespace != "flag-root" {
+		t.Errorf("--root-namespace given: %+v %v", m, err)
 	}
 }

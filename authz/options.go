@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/policy"
 )
@@ -41,6 +42,11 @@ type Options struct {
 	// snapshot; MeshFlagSet reports the flags that override it. Not flags.
 	MeshConfigPath string
 	MeshFlagSet    func(name string) bool
+	// MeshConfigs, when set instead of MeshConfigPath, delivers every mesh
+	// config the injector accepts (serve: from --mesh-config or Istio's
+	// ConfigMap istio), applied as a reloaded file would be: ext_authz
+	// follows the mesh config injection uses. Not a flag.
+	MeshConfigs <-chan *meshv1alpha1.MeshConfig
 
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.

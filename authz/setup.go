@@ -32,11 +32,19 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	trigger := make(chan struct{}, 1)
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
 
-	if o.MeshConfigPath != "" {
+	switch {
+	case o.MeshConfigPath != "":
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			return watchMeshConfig(ctx, o, engine, log.WithName("mesh-config"), trigger)
 		})); err != nil {
 			return fmt.Errorf("add mesh config watcher: %w", err)
+		}
+	case o.MeshConfigs != nil:
+		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
+			followMeshConfigs(ctx, o, engine, log.WithName("mesh-config"), trigger)
+			return nil
+		})); err != nil {
+			return fmt.Errorf("add mesh config follower: %w", err)
 		}
 	}
 	if o.PolicyDir != "" {

@@ -6,10 +6,9 @@ package meshconfig
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -132,19 +132,16 @@ func LoadFile(path string) (*meshv1alpha1.MeshConfig, error) {
 	return m, nil
 }
 
-// ReadFile reads a mesh config file, refusing one larger than MaxFileBytes.
+// ReadFile reads a mesh config file, refusing one larger than MaxFileBytes
+// and anything but a regular file (manifest.ReadFile): opening a FIFO would
+// block start-up, or a reload and every later one, until a writer came.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading mesh config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading mesh config: %w", err)
-	}
-	if len(data) > MaxFileBytes {
+	data, err := manifest.ReadFile(path, MaxFileBytes)
+	if errors.Is(err, manifest.ErrTooLarge) {
 		return nil, fmt.Errorf("reading mesh config %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading mesh config: %w", err)
 	}
 	return data, nil
 }
@@ -353,6 +350,17 @@ func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(
 	return protojson.Unmarshal(mj, out)
 }
 
+// jsonNameOnly are the MeshConfig fields Istio's ApplyMeshConfig takes only
+// under their JSON name: it decodes default_config and default_providers
+// like any proto name, then puts back the previous value and applies what
+// extractYamlField("defaultConfig"/"defaultProviders") finds, so these
+// spellings are silently ignored there. They are refused rather than applied
+// with a meaning Istio's proxies (pilot-agent reads the same file) do not give them.
+var jsonNameOnly = map[protoreflect.FullName]bool{
+	"istio.mesh.v1alpha1.MeshConfig.default_config":    true,
+	"istio.mesh.v1alpha1.MeshConfig.default_providers": true,
+}
+
 // normalize rewrites the decoded JSON object obj of message md in place to
 // the form protojson reads with Istio's meaning: field names to their JSON
 // names, Go durations to protobuf's "<seconds>s". Every value of a
@@ -370,6 +378,9 @@ func normalize(obj map[string]any, md protoreflect.MessageDescriptor, path strin
 			return fmt.Errorf("%s: unknown field in %s", field, md.FullName())
 		}
 		if name := fd.JSONName(); name != key {
+			if jsonNameOnly[fd.FullName()] {
+				return fmt.Errorf("%s: Istio ignores this field unless it is spelt %s; write %s", field, name, path+name)
+			}
 			if _, dup := obj[name]; dup {
 				return fmt.Errorf("%s: given twice (as %s and %s)", path+name, key, name)
 			}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,6 +202,10 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		// Unknown fields: rejected where Istio ignores them (docs/compatibility.md, Mesh config).
 		{"unknown field (a typo)", "trustDomainAlias: [old.td]\n", []string{"trustDomainAlias"}},
 		{"unknown defaultConfig field", "defaultConfig: {discoveryAdress: x}\n", []string{"discoveryAdress"}},
+		// ApplyMeshConfig decodes these proto names and then discards them
+		// (extractYamlField reads defaultConfig/defaultProviders only).
+		{"defaultConfig spelt default_config", "default_config: {discoveryAddress: istiod.other.svc:15012}\n", []string{"default_config", "write defaultConfig"}},
+		{"defaultProviders spelt default_providers", "default_providers: {metrics: [prometheus]}\n", []string{"default_providers", "write defaultProviders"}},
 		{"listen port out of range", "proxyListenPort: 70000\n", []string{"mesh.proxyListenPort", "70000"}},
 		{"inbound port negative", "proxyInboundListenPort: -1\n", []string{"mesh.proxyInboundListenPort"}},
 		{"status port zero", "defaultConfig: {statusPort: 0}\n", []string{"mesh.defaultConfig.statusPort"}},
@@ -351,5 +356,28 @@ func TestDefaultsTemplatesSee(t *testing.T) {
 	}
 	if p := m.GetExtensionProviders()[2].GetEnvoyFileAccessLog().GetPath(); p != "/dev/stderr" {
 		t.Errorf("envoy provider path %q, want the user's /dev/stderr", p)
+	}
+}
+
+// TestLoadFileRefusesNonRegular: a FIFO at --mesh-config is refused, not
+// opened: opening it blocks until a writer comes, which would hang serve's
+// start-up and, on reload, the watcher (no later change would be seen).
+func TestLoadFileRefusesNonRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "mesh.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := LoadFile(fifo)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), fifo) {
+			t.Fatalf("LoadFile of a FIFO: %v, want not a regular file, naming it", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadFile of a FIFO blocked")
 	}
 }

@@ -50,6 +50,11 @@ type InjectionOptions struct {
 	// ConfigMaps, when enabled, replace the files: Istio's ConfigMaps in
 	// the cluster (inject_configmaps.go).
 	ConfigMaps IstioConfigMaps
+	// OnConfigLoaded, if set, is called with every config loaded and
+	// accepted: at start-up and after each accepted reload (serve passes its
+	// mesh config on to ext_authz). It runs on the loading goroutine and
+	// must not block.
+	OnConfigLoaded func(*config.Snapshot)
 }
 
 // Defaults for InjectionOptions.
@@ -95,6 +100,16 @@ func (o InjectionOptions) load() (*config.Snapshot, error) {
 		return nil, fmt.Errorf("--native-sidecars: %q is not auto, true, false or empty", o.NativeSidecars)
 	}
 	return snap, nil
+}
+
+// loadAndReport is load, passing an accepted config to OnConfigLoaded (a
+// loaded snapshot is always accepted by the store: reload.Store.Update).
+func (o InjectionOptions) loadAndReport() (*config.Snapshot, error) {
+	snap, err := o.load()
+	if err == nil && o.OnConfigLoaded != nil {
+		o.OnConfigLoaded(snap)
+	}
+	return snap, err
 }
 
 // Validate refuses negative sizes and delays, and a body limit the webhook
@@ -382,7 +397,7 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 	o = o.withDefaults()
 	log = log.WithName("injector")
 	o.ConfigMaps.Reader = mgr.GetAPIReader()
-	snap, err := o.load()
+	snap, err := o.loadAndReport()
 	if err != nil {
 		return fmt.Errorf("sidecar injection config: %w", err)
 	}
@@ -418,7 +433,7 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 // watcher is the config file watcher SetupInjection runs.
 func (o InjectionOptions) watcher(store *ConfigStore, log logr.Logger) *ConfigWatcher {
 	return &ConfigWatcher{Store: store, MeshPath: o.MeshConfigPath, ValuesPath: o.ValuesPath, Debounce: o.ReloadDebounce,
-		Log: log, Load: o.load}
+		Log: log, Load: o.loadAndReport}
 }
 
 // podJSON decodes pods faster than encoding/json (the pod decode dominates

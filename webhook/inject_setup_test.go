@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,5 +126,31 @@ func TestInjectMaxRequestBytesCeiling(t *testing.T) {
 	h := NewInjectHTTPHandler(&InjectHandler{Config: NewConfigStore(config.Default()), Log: logr.Discard()}, limit)
 	if _, resp := serve(t, h, body); !resp.Allowed || len(resp.Patch) == 0 {
 		t.Fatalf("a %d-byte review under a %d-byte limit: allowed=%v result=%+v", len(body), limit, resp.Allowed, resp.Result)
+	}
+}
+
+// TestOnConfigLoaded: every config the injector accepts, at start-up and on
+// each reload, reaches InjectionOptions.OnConfigLoaded (serve passes its
+// mesh config on to ext_authz); a rejected one does not.
+func TestOnConfigLoaded(t *testing.T) {
+	mesh := filepath.Join(t.TempDir(), "mesh")
+	write := func(s string) {
+		if err := os.WriteFile(mesh, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("trustDomain: first.td\n")
+	var got []string
+	o := InjectionOptions{MeshConfigPath: mesh, OnConfigLoaded: func(s *config.Snapshot) { got = append(got, s.Mesh.GetTrustDomain()) }}
+	if err := SetupInjection(newTestManager(t), o, logr.Discard()); err != nil {
+		t.Fatal(err)
+	}
+	w := o.watcher(NewConfigStore(config.Default()), logr.Discard())
+	write("trustDomain: second.td\n")
+	w.Reload()
+	write("trustDomain: \"\"\n") // rejected
+	w.Reload()
+	if want := []string{"first.td", "second.td"}; !slices.Equal(got, want) {
+		t.Fatalf("OnConfigLoaded saw %v, want %v", got, want)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/authz"
+	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/meshconfig"
 )
 
@@ -18,6 +20,9 @@ import (
 // (authz.RunStandalone) the file is then reloaded on change by the same
 // watcher (authz.Options.MeshConfigPath).
 func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error {
+	// The flags override a mesh config from Istio's ConfigMap too
+	// (followInjectorMesh).
+	o.MeshFlagSet = func(flag string) bool { return fs.Lookup(flag) != nil && fs.Changed(flag) }
 	if path == "" {
 		return nil
 	}
@@ -25,8 +30,48 @@ func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error
 	if err != nil {
 		return fmt.Errorf("--mesh-config: %w", err)
 	}
-	changed := func(flag string) bool { return fs.Lookup(flag) != nil && fs.Changed(flag) }
-	*o = o.WithMeshConfig(m, changed)
-	o.MeshConfigPath, o.MeshFlagSet = path, changed
+	*o = o.WithMeshConfig(m, o.MeshFlagSet)
+	o.MeshConfigPath = path
 	return nil
+}
+
+// followInjectorMesh makes serve's ext_authz follow the mesh config its
+// injector loads (--mesh-config, or ConfigMap istio with
+// --istio-config-namespace): every config the injector accepts is passed on
+// (authz.Options.MeshConfigs) instead of ext_authz reloading the file on its
+// own, so the two never decide with different mesh settings (a file the
+// injector rejects, e.g. with a bad values file, changed only ext_authz's).
+// Call it before webhook.SetupInjection and the returned function after it:
+// that puts the mesh config loaded at start-up into the options ext_authz
+// starts with, so even its first policy snapshot uses it. Without ext_authz
+// or with Istio's default mesh config (nothing to reload) it does nothing.
+func followInjectorMesh(o *serveOptions) (startWith func()) {
+	if !o.authz || (!o.injection.ConfigMaps.Enabled() && o.injection.MeshConfigPath == "") {
+		return func() {}
+	}
+	meshes := make(chan *meshv1alpha1.MeshConfig, 1)
+	o.injection.OnConfigLoaded = func(s *config.Snapshot) {
+		for { // the latest config wins; the hook must not block
+			select {
+			case meshes <- s.Mesh:
+				return
+			default:
+				select {
+				case <-meshes:
+				default:
+				}
+			}
+		}
+	}
+	o.authzOpts.MeshConfigs = meshes
+	o.authzOpts.MeshConfigPath = "" // not watched a second time
+	return func() {
+		select {
+		case m := <-meshes:
+			// Only this config: the file may have changed since
+			// authzFromMeshConfig read it.
+			o.authzOpts = o.authzOpts.WithMeshConfigOnly(m)
+		default:
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/template"
@@ -265,11 +266,24 @@ func (in Inputs) Load() (*Snapshot, error) {
 	return s, nil
 }
 
-// parseInjectorConfig parses the injector `config` key content.
+// parseInjectorConfig parses the injector `config` key content. Unlike
+// Istio's UnmarshalConfig, a key InjectorConfig does not have is an error
+// (docs/compatibility.md): a misspelt templates or selector key would leave
+// its setting at the default, and a bare template given as the config would
+// be ignored for Istio's stock templates.
 func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
-	var c InjectorConfig
-	if err := yaml.Unmarshal(data, &c); err != nil {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return nil, err
+	}
+	// kjson names the field with its path (neverInjectSelector[0].matchLabel).
+	var c InjectorConfig
+	strictErrs, err := kjson.UnmarshalStrict(js, &c)
+	if err != nil {
+		return nil, err
+	}
+	if len(strictErrs) > 0 {
+		return nil, errors.Join(strictErrs...)
 	}
 	switch c.Policy {
 	case "", "enabled", "disabled":
@@ -289,21 +303,31 @@ func withConfig(values map[string]any, cfg *InjectorConfig) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub := func(m map[string]any, k string) map[string]any {
+	var bad error
+	// sub returns the object at m[k], adding an empty one when k is absent
+	// or null; anything else is refused, as the typed parse would without a
+	// config (Istio's NewValuesConfig refuses it), instead of replaced.
+	sub := func(m map[string]any, k, path string) map[string]any {
 		if c, ok := m[k].(map[string]any); ok {
 			return c
+		}
+		if m[k] != nil && bad == nil {
+			bad = fmt.Errorf("%s: want an object, got %T", path, m[k])
 		}
 		c := map[string]any{}
 		m[k] = c
 		return c
 	}
 	if cfg.Policy != "" {
-		sub(sub(v, "global"), "proxy")["autoInject"] = cfg.Policy
+		sub(sub(v, "global", "global"), "proxy", "global.proxy")["autoInject"] = cfg.Policy
 	}
-	siw := sub(v, "sidecarInjectorWebhook")
+	siw := sub(v, "sidecarInjectorWebhook", "sidecarInjectorWebhook")
 	siw["neverInjectSelector"] = cfg.NeverInjectSelector
 	siw["alwaysInjectSelector"] = cfg.AlwaysInjectSelector
 	siw["injectedAnnotations"] = cfg.InjectedAnnotations
+	if bad != nil {
+		return nil, bad
+	}
 	return json.Marshal(v)
 }
 
@@ -352,6 +376,10 @@ func templatesOf(cfg *InjectorConfig, values map[string]any, s *Snapshot) (*Temp
 			}
 			defaults = append(defaults, str)
 		}
+	} else if d := siw["defaultTemplates"]; !ok && d != nil {
+		// Istio's values type has a list here (NewValuesConfig refuses
+		// anything else); ignoring it would inject other templates.
+		return nil, errors.New("values sidecarInjectorWebhook.defaultTemplates: not a list")
 	}
 	if len(defaults) == 0 {
 		defaults = []string{"sidecar"} // Istio's UnmarshalConfig default

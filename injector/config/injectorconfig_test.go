@@ -23,6 +23,18 @@ func TestLoadInputDataRefuses(t *testing.T) {
 		{"sidecar default not defined", "templates: {mine: 'spec: {}'}\n", "", "", `template "sidecar"`},
 		{"configmap without key", "kind: ConfigMap\ndata: {values: '{}'}\n", "", "", `no data key "config"`},
 		{"mesh configmap without key", "", "", "kind: ConfigMap\ndata: {config: ''}\n", `no data key "mesh"`},
+		// The config's policy and selectors are written into the values: a
+		// values section that is not an object must still be refused, as it
+		// is without a config (Istio's NewValuesConfig refuses it).
+		{"values global not an object, with a config", "policy: enabled\n", `{"global": "oops"}`, "", "global"},
+		{"values global.proxy not an object, with a config", "policy: enabled\n", `{"global": {"proxy": 3}}`, "", "global.proxy"},
+		{"values sidecarInjectorWebhook not an object, with a config", "policy: enabled\n", `{"sidecarInjectorWebhook": [1]}`, "", "sidecarInjectorWebhook"},
+		// Keys Istio's Config does not have are refused (Istio ignores
+		// them): a misspelt key must not leave its setting at the default.
+		{"config key misspelt", "tempaltes: {sidecar: 'spec: {}'}\n", "", "", `unknown field "tempaltes"`},
+		{"config selector key misspelt", "neverInjectSelector: [{matchLabel: {legacy: \"true\"}}]\n", "", "", `unknown field "neverInjectSelector[0].matchLabel"`},
+		{"a bare template as the config", "metadata:\n  labels: {hello: world}\n", "", "", `unknown field "metadata"`},
+		{"values defaultTemplates not a list", "", `{"sidecarInjectorWebhook": {"defaultTemplates": "gateway"}}`, "", "sidecarInjectorWebhook.defaultTemplates"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := func(s string) []byte {

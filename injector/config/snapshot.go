@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/meshconfig"
 )
 
@@ -66,8 +67,9 @@ func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {
 		}
 	}
 	if valuesPath != "" {
-		if in.Values, err = readBounded(valuesPath); err != nil {
-			return nil, fmt.Errorf("reading injector values %s: %w", valuesPath, err)
+		// A regular file only, as for the mesh config: a FIFO would block.
+		if in.Values, err = manifest.ReadFile(valuesPath, MaxInputBytes); err != nil {
+			return nil, fmt.Errorf("reading injector values: %w", err)
 		}
 	}
 	return in.Load()

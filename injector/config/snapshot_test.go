@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -98,5 +100,34 @@ func TestLoadFiles(t *testing.T) {
 	}
 	if _, err := LoadFiles(filepath.Join(dir, "missing"), ""); err == nil || !strings.Contains(err.Error(), "reading mesh config") {
 		t.Fatalf("missing file error: %v", err)
+	}
+}
+
+// TestLoadFilesRefusesNonRegular: serve's files (--mesh-config,
+// --injector-values) must be regular files: a FIFO would block start-up, or
+// the reload goroutine for good, until something wrote to it.
+func TestLoadFilesRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, mesh, values string }{
+		{"mesh config", fifo, ""},
+		{"injector values", "", fifo},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := LoadFiles(c.mesh, c.values)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), c.name) {
+				t.Errorf("%s a FIFO: %v, want not a regular file, naming the input", c.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s a FIFO: LoadFiles blocked", c.name)
+		}
 	}
 }
