@@ -166,6 +166,7 @@ func InjectGeneric(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
+	keepAPITokenMounts(pod, out)
 	patch, err := jsonPatch(pod, out)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)

@@ -110,7 +110,52 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	out.ManagedFields = mf
+	keepAPITokenMounts(pod, out)
 	return &Result{Pod: out, Patch: CreatePatch(pod, out), Warnings: p.warnings}, nil
+}
+
+// apiTokenMountPath is where the API server's ServiceAccount admission
+// plugin mounts the pod's token into every container without a mount there
+// (k8s.io/kubernetes plugin/pkg/admission/serviceaccount
+// DefaultAPITokenMountPath).
+const apiTokenMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// keepAPITokenMounts gives each re-injected container of out the token mount
+// its previous instance in in had. After a webhook changed a pod, the API
+// server runs its admission plugins again, so the ServiceAccount plugin
+// mounts the token into istio-proxy and istio-init too (Istio's pods have
+// it); with reinvocationPolicy IfNeeded meshguard is then called again, and
+// rebuilding the two without it would take the mounts out again: a patch on
+// every reinvocation and a pod unlike Istio's.
+func keepAPITokenMounts(in, out *corev1.Pod) {
+	if _, ok := in.Annotations[AnnotationStatus]; !ok {
+		return // no previous injection: nothing is re-injected
+	}
+	prev := map[string]corev1.VolumeMount{}
+	for _, cs := range [][]corev1.Container{in.Spec.InitContainers, in.Spec.Containers} {
+		for i := range cs {
+			if m := apiTokenMount(&cs[i]); m != nil {
+				prev[cs[i].Name] = *m
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{out.Spec.InitContainers, out.Spec.Containers} {
+		for i := range cs {
+			if m, ok := prev[cs[i].Name]; ok && apiTokenMount(&cs[i]) == nil {
+				// Clipped: the mounts may share memory with other objects.
+				cs[i].VolumeMounts = append(slices.Clip(cs[i].VolumeMounts), m)
+			}
+		}
+	}
+}
+
+func apiTokenMount(c *corev1.Container) *corev1.VolumeMount {
+	for i := range c.VolumeMounts {
+		if c.VolumeMounts[i].MountPath == apiTokenMountPath {
+			return &c.VolumeMounts[i]
+		}
+	}
+	return nil
 }
 
 func podName(pod *corev1.Pod, ns string) string {

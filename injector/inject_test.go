@@ -376,3 +376,53 @@ func TestNativeSidecarsAuto(t *testing.T) {
 		})
 	}
 }
+
+// TestReinvocationKeepsAPITokenMounts: after meshguard's first call the API
+// server runs its admission plugins again, and the ServiceAccount plugin
+// mounts the token into every container without a mount at its path, the
+// injected ones included (plugin/pkg/admission/serviceaccount
+// mountServiceAccountToken). The reinvocation must keep those mounts: no
+// patch, and the pod Istio's injector (reinvocationPolicy Never) leaves.
+func TestReinvocationKeepsAPITokenMounts(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	cfg, err := config.Inputs{}.Load() // Istio's stock templates, for both paths
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic := *cfg
+	tmpl := *cfg.Templates
+	tmpl.AlwaysGeneric = true
+	generic.Templates = &tmpl
+	mount := corev1.VolumeMount{Name: "kube-api-access-x7k2p", ReadOnly: true, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}
+	for name, inject := range map[string]func(*corev1.Pod) (*Result, error){
+		"typed":   func(p *corev1.Pod) (*Result, error) { return Inject(p, "shop", cfg, Options{}) },
+		"generic": func(p *corev1.Pod) (*Result, error) { return Inject(p, "shop", &generic, Options{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			first, err := inject(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := applyPatch(t, pod, first)
+			for _, cs := range [][]corev1.Container{in.Spec.InitContainers, in.Spec.Containers} {
+				for i := range cs {
+					cs[i].VolumeMounts = append(cs[i].VolumeMounts, mount)
+				}
+			}
+			again, err := inject(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again.Patch) != 0 {
+				t.Errorf("reinvocation patch: %+v", again.Patch)
+			}
+			for _, cs := range [][]corev1.Container{again.Pod.Spec.InitContainers, again.Pod.Spec.Containers} {
+				for _, c := range cs {
+					if n := len(c.VolumeMounts); n == 0 || c.VolumeMounts[n-1] != mount {
+						t.Errorf("container %s lost the token mount: %+v", c.Name, c.VolumeMounts)
+					}
+				}
+			}
+		})
+	}
+}
