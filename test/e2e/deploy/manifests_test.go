@@ -370,11 +370,12 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	// The audit's PolicyReports (governance.audit.enabled, the default).
 	add("cluster", "wgpolicyk8s.io", "policyreports", "", "list", "create", "update", "delete")
 	// Both modes read their own webhook configurations; self mode watches
-	// them (certs.watchWebhookConfigs: list and watch by name) and patches
-	// caBundle.
+	// them (certs.watchWebhookConfigs: list and watch by name) and writes
+	// caBundle by an update (certs/webhooks.go), as Istio's webhook patcher
+	// does (istiod's ClusterRole grants update on both kinds).
 	webhookVerbs := []string{"get"}
 	if p.certMode == "self" {
-		webhookVerbs = append(webhookVerbs, "list", "watch", "patch")
+		webhookVerbs = append(webhookVerbs, "list", "watch", "update")
 	}
 	add("cluster", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", mutatingName(p.revision), webhookVerbs...)
 	add("cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", validatingName(p.revision), webhookVerbs...)

@@ -1,0 +1,186 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshguard/meshguard/test/binary"
+	"github.com/meshguard/meshguard/test/cluster"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	binary.Cleanup()
+	os.Exit(code)
+}
+
+// serveUnderRBAC runs `meshguard serve` with a rendering's own command line as
+// its ServiceAccount (impersonated, so every call goes through the rendered
+// RBAC) next to its webhook configurations: the grants must be enough for the
+// binary to become ready (self mode: write caBundle, then issue the leaf), and
+// nothing it does may be forbidden. The table of wantGrants checks that the
+// manifests grant no more; only running the code shows they grant enough.
+func serveUnderRBAC(t *testing.T, c *cluster.Cluster, rendered string) {
+	t.Helper()
+	m := parse(t, rendered)
+	applyRBAC(t, c, rendered)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The configurations meshguard reads and, in self mode, patches; the API
+	// server cannot reach the Service here, so nothing may be admitted through
+	// them after the test.
+	for _, obj := range []client.Object{m.mutating(t), m.validating(t)} {
+		if err := c.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("create %s: %v", obj.GetName(), err)
+		}
+		t.Cleanup(func() { _ = c.Client.Delete(context.Background(), obj) })
+	}
+
+	dir := t.TempDir()
+	kubeconfig := impersonatingKubeconfig(t, c, dir, "system:serviceaccount:"+namespace+":"+serviceName)
+	cm := m.configMap(t)
+	healthAddr := cluster.FreeAddr(t)
+	// The rendered arguments with what the Pod provides replaced: the
+	// namespace (downward API), loopback ports and the ConfigMap's files.
+	replace := map[string]string{
+		"--namespace":       namespace,
+		"--webhook-port":    fmt.Sprint(cluster.FreePort(t)),
+		"--authz-addr":      cluster.FreeAddr(t),
+		"--metrics-addr":    cluster.FreeAddr(t),
+		"--health-addr":     healthAddr,
+		"--mesh-config":     writeFile(t, dir, "mesh.yaml", cm.Data["mesh.yaml"]),
+		"--injector-values": writeFile(t, dir, "values.yaml", cm.Data["values.yaml"]),
+	}
+	rendArgs := m.deployment(t).Spec.Template.Spec.Containers[0].Args
+	args := []string{}
+	for _, a := range rendArgs {
+		k, _, _ := strings.Cut(a, "=")
+		if v, ok := replace[k]; ok {
+			a = k + "=" + v
+			delete(replace, k)
+		}
+		args = append(args, a)
+	}
+	if len(replace) > 0 {
+		t.Fatalf("rendered args %v lack %v", rendArgs, replace)
+	}
+	args = append(args, "--kubeconfig="+kubeconfig, "--webhook-host=127.0.0.1", "--shutdown-delay=0s")
+
+	bin, err := binary.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "POD_NAME=meshguard-rbac-test", "POD_UID=")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill(); <-exited }()
+
+	if err := cluster.Eventually(90*time.Second, cluster.ProcessReady(exited, "http://"+healthAddr+"/readyz")); err != nil {
+		t.Fatalf("meshguard %v did not become ready under the rendered RBAC: %v\n%s", args, err, out.report())
+	}
+	mwc, vwc := &admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: m.mutating(t).Name}, mwc); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: m.validating(t).Name}, vwc); err != nil {
+		t.Fatal(err)
+	}
+	bundles := map[string][]byte{}
+	for _, w := range mwc.Webhooks {
+		bundles[mwc.Name+" webhook "+w.Name] = w.ClientConfig.CABundle
+	}
+	for _, w := range vwc.Webhooks {
+		bundles[vwc.Name+" webhook "+w.Name] = w.ClientConfig.CABundle
+	}
+	for where, b := range bundles {
+		if len(b) == 0 {
+			t.Errorf("%s: caBundle not written", where)
+		}
+	}
+	if denied := out.forbidden(); len(denied) > 0 {
+		t.Errorf("calls forbidden by the rendered RBAC:\n%s", strings.Join(denied, "\n"))
+	}
+}
+
+// impersonatingKubeconfig writes a copy of the cluster's admin kubeconfig
+// that acts as user.
+func impersonatingKubeconfig(t *testing.T, c *cluster.Cluster, dir, user string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ai := range cfg.AuthInfos {
+		ai.Impersonate = user
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func writeFile(t *testing.T, dir, name, data string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// forbidden lists the output lines that report an API call the authorizer denied.
+func (b *syncBuffer) forbidden() []string {
+	var out []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.Contains(line, "is forbidden: ") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// report says why a process failed: the denied calls, else the end of its output.
+func (b *syncBuffer) report() string {
+	if denied := b.forbidden(); len(denied) > 0 {
+		return strings.Join(denied[:min(len(denied), 5)], "\n")
+	}
+	s := b.String()
+	return s[max(0, len(s)-8<<10):]
+}
