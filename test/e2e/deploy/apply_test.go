@@ -74,9 +74,10 @@ func TestApplyToAPIServer(t *testing.T) {
 			checkAccess(t, c, r.p)
 		})
 	}
-	// Enough, too: the binary runs as the ServiceAccount. Self mode only:
-	// cert-manager mode cannot become ready without cert-manager's controllers.
-	t.Run("serve/helm/self", func(t *testing.T) { serveUnderRBAC(t, c, renderHelm(t, "--set", "certMode=self")) })
+	// Enough, too: the binary runs as the ServiceAccount.
+	for _, p := range []packaging{helmPackaging("cert-manager", ""), helmPackaging("self", "")} {
+		t.Run("serve/"+p.name, func(t *testing.T) { serveUnderRBAC(t, c, p) })
+	}
 }
 
 // applyRBAC applies the ServiceAccount and RBAC objects of a rendering for real.
@@ -119,7 +120,8 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"watch", "authorizationpolicies.security.istio.io", "-A"}, true},
 		{[]string{"list", "telemetries.telemetry.istio.io", "-A"}, true},
 		{[]string{"watch", "wasmplugins.extensions.istio.io", "-A"}, true},
-		{[]string{"get", "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io"}, true},
+		// --cert-mode=auto asks discovery, not the CRD (certs.DetectMode).
+		{[]string{"get", "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io"}, false},
 		{[]string{"watch", "customresourcedefinitions.apiextensions.k8s.io/authorizationpolicies.security.istio.io"}, true},
 		{[]string{"list", "customresourcedefinitions.apiextensions.k8s.io/peerauthentications.security.istio.io"}, true},
 		{[]string{"watch", "customresourcedefinitions.apiextensions.k8s.io"}, false},

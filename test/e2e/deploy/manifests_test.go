@@ -360,7 +360,6 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	if istio < 10 {
 		t.Fatalf("only %d Istio CRDs found in the harness", istio)
 	}
-	add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", "", "get")
 	for _, crd := range []string{"authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io"} {
 		add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", crd, "list", "watch")
 	}

@@ -9,13 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshguard/meshguard/certs/pki"
 	"github.com/meshguard/meshguard/test/binary"
 	"github.com/meshguard/meshguard/test/cluster"
 )
@@ -29,11 +33,14 @@ func TestMain(m *testing.M) {
 // serveUnderRBAC runs `meshguard serve` with a rendering's own command line as
 // its ServiceAccount (impersonated, so every call goes through the rendered
 // RBAC) next to its webhook configurations: the grants must be enough for the
-// binary to become ready (self mode: write caBundle, then issue the leaf), and
-// nothing it does may be forbidden. The table of wantGrants checks that the
-// manifests grant no more; only running the code shows they grant enough.
-func serveUnderRBAC(t *testing.T, c *cluster.Cluster, rendered string) {
+// binary to become ready (self mode: write caBundle, then issue the leaf;
+// cert-manager mode: create the chain objects, read the Secrets cert-manager
+// writes, which the test writes in its place), and nothing it does may be
+// forbidden. The table of wantGrants checks that the manifests grant no more;
+// only running the code shows they grant enough.
+func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	t.Helper()
+	rendered := p.render(t)
 	m := parse(t, rendered)
 	applyRBAC(t, c, rendered)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -46,6 +53,9 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, rendered string) {
 			t.Fatalf("create %s: %v", obj.GetName(), err)
 		}
 		t.Cleanup(func() { _ = c.Client.Delete(context.Background(), obj) })
+	}
+	if p.certMode == "cert-manager" {
+		writeCertManagerSecrets(t, c)
 	}
 
 	dir := t.TempDir()
@@ -91,10 +101,25 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, rendered string) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill(); <-exited }()
+	// A graceful stop gives the leader Lease up for the next run.
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
 
 	if err := cluster.Eventually(90*time.Second, cluster.ProcessReady(exited, "http://"+healthAddr+"/readyz")); err != nil {
 		t.Fatalf("meshguard %v did not become ready under the rendered RBAC: %v\n%s", args, err, out.report())
+	}
+	if denied := out.forbidden(); len(denied) > 0 {
+		t.Errorf("calls forbidden by the rendered RBAC:\n%s", strings.Join(denied, "\n"))
+	}
+	if p.certMode != "self" {
+		return // cert-manager's cainjector writes caBundle
 	}
 	mwc, vwc := &admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	if err := c.Client.Get(ctx, client.ObjectKey{Name: m.mutating(t).Name}, mwc); err != nil {
@@ -115,8 +140,34 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, rendered string) {
 			t.Errorf("%s: caBundle not written", where)
 		}
 	}
-	if denied := out.forbidden(); len(denied) > 0 {
-		t.Errorf("calls forbidden by the rendered RBAC:\n%s", strings.Join(denied, "\n"))
+}
+
+// writeCertManagerSecrets writes the CA and serving Secrets as cert-manager
+// would from the chain the manifests install.
+func writeCertManagerSecrets(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	now := time.Now()
+	ca, err := pki.NewCA(caCertName, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: []string{serviceName + "." + namespace + ".svc",
+		serviceName + "." + namespace + ".svc.cluster.local"}, Lifetime: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for name, kp := range map[string]pki.KeyPair{caCertName: ca, "meshguard-serving-tls": leaf} {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": ca.CertPEM},
+		}
+		if err := c.Client.Create(ctx, sec); err != nil {
+			t.Fatalf("create Secret %s: %v", name, err)
+		}
+		t.Cleanup(func() { _ = c.Client.Delete(context.Background(), sec) })
 	}
 }
 
