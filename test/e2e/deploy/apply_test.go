@@ -112,7 +112,8 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 	}{
 		{[]string{"watch", "pods", "-A"}, true},
 		{[]string{"list", "namespaces"}, true},
-		{[]string{"get", "services", "-n", "demo"}, true},
+		{[]string{"list", "services", "-n", "demo"}, true},
+		{[]string{"get", "pods", "-n", "demo"}, false},
 		{[]string{"list", "virtualservices.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "proxyconfigs.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "nodes"}, true},

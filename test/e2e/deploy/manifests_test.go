@@ -341,8 +341,9 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 			want[rbacGrant{scope, group, resource, name, v}] = true
 		}
 	}
+	// Informers only (the manager's cache, the audit's lists): no get.
 	for _, r := range []string{"pods", "namespaces", "services"} {
-		add("cluster", "", r, "", "get", "list", "watch")
+		add("cluster", "", r, "", "list", "watch")
 	}
 	add("cluster", "", "nodes", "", "list", "watch") // kubelet versions: native sidecar auto-detection
 	// Every Istio kind installed by the harness in the four groups meshguard validates.
