@@ -27,11 +27,18 @@ func TestDevClientConfigRevision(t *testing.T) {
 func TestDevInstructionsRevision(t *testing.T) {
 	var def, canary strings.Builder
 	o := &serveOptions{}
-	printDevInstructions(&def, "kc", o)
+	printDevInstructions(&def, "kc", "/repo/bin/k8s", o)
 	o.certOpts.Revision = "canary"
-	printDevInstructions(&canary, "kc", o)
+	printDevInstructions(&canary, "kc", "", o)
 	if !strings.Contains(def.String(), "label namespace demo istio-injection=enabled") || !strings.Contains(def.String(), "metadata: {name: bad, namespace: demo}") {
 		t.Errorf("default revision instructions:\n%s", def.String())
+	}
+	// The commands use the kubectl make k8s-bin built, which is not on PATH.
+	if !strings.Contains(def.String(), "\n  export PATH=/repo/bin/k8s:$PATH\n") || strings.Contains(canary.String(), "export PATH") {
+		t.Errorf("PATH export: with a kubectl directory:\n%s\nwithout:\n%s", def.String(), canary.String())
+	}
+	if kubectlDir("kubectl") != "" || kubectlDir("/repo/bin/k8s/kubectl") != "/repo/bin/k8s" {
+		t.Errorf("kubectlDir: %q, %q", kubectlDir("kubectl"), kubectlDir("/repo/bin/k8s/kubectl"))
 	}
 	if !strings.Contains(canary.String(), "label namespace demo istio.io/rev=canary") || !strings.Contains(canary.String(), "metadata: {name: bad, namespace: demo, labels: {istio.io/rev: canary}}") {
 		t.Errorf("canary instructions:\n%s", canary.String())
