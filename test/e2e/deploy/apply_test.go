@@ -74,8 +74,12 @@ func TestApplyToAPIServer(t *testing.T) {
 			checkAccess(t, c, r.p)
 		})
 	}
-	// Enough, too: the binary runs as the ServiceAccount.
-	for _, p := range []packaging{helmPackaging("cert-manager", ""), helmPackaging("self", "")} {
+	// Enough, too: the binary runs as the ServiceAccount, also with the
+	// options that add grants (Istio's ConfigMaps, organisation rules).
+	options := helmPackaging("cert-manager", "", "--set", "istioConfig.namespace=istio-system",
+		"--set", "governance.rulesConfigMapSelector=meshguard.io/rules=true")
+	options.name += "/istio-config+rules"
+	for _, p := range []packaging{helmPackaging("cert-manager", ""), helmPackaging("self", ""), options} {
 		t.Run("serve/"+p.name, func(t *testing.T) { serveUnderRBAC(t, c, p) })
 	}
 }

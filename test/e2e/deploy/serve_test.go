@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,13 +58,18 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	if p.certMode == "cert-manager" {
 		writeCertManagerSecrets(t, c)
 	}
+	args := m.deployment(t).Spec.Template.Spec.Containers[0].Args
+	if slices.Contains(args, "--istio-config-namespace=istio-system") {
+		writeIstioInjectorConfigMap(t, c)
+	}
 
 	dir := t.TempDir()
 	kubeconfig := impersonatingKubeconfig(t, c, dir, "system:serviceaccount:"+namespace+":"+serviceName)
 	cm := m.configMap(t)
 	healthAddr := cluster.FreeAddr(t)
 	// The rendered arguments with what the Pod provides replaced: the
-	// namespace (downward API), loopback ports and the ConfigMap's files.
+	// namespace (downward API), loopback ports and the mounted ConfigMap's
+	// files (when the injector reads them, not Istio's ConfigMaps).
 	replace := map[string]string{
 		"--namespace":       namespace,
 		"--webhook-port":    fmt.Sprint(cluster.FreePort(t)),
@@ -73,8 +79,8 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 		"--mesh-config":     writeFile(t, dir, "mesh.yaml", cm.Data["mesh.yaml"]),
 		"--injector-values": writeFile(t, dir, "values.yaml", cm.Data["values.yaml"]),
 	}
-	rendArgs := m.deployment(t).Spec.Template.Spec.Containers[0].Args
-	args := []string{}
+	rendArgs := args
+	args = nil
 	for _, a := range rendArgs {
 		k, _, _ := strings.Cut(a, "=")
 		if v, ok := replace[k]; ok {
@@ -83,6 +89,8 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 		}
 		args = append(args, a)
 	}
+	delete(replace, "--mesh-config")
+	delete(replace, "--injector-values")
 	if len(replace) > 0 {
 		t.Fatalf("rendered args %v lack %v", rendArgs, replace)
 	}
@@ -140,6 +148,28 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 			t.Errorf("%s: caBundle not written", where)
 		}
 	}
+}
+
+// writeIstioInjectorConfigMap writes Istio's injector ConfigMap (the stock
+// config and values meshguard embeds) into istio-system; ConfigMap istio is
+// left out (Istio's default mesh config).
+func writeIstioInjectorConfigMap(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	data := map[string]string{}
+	for key, file := range map[string]string{"config": "injector-config-86c9f01.yaml", "values": "values-86c9f01.json"} {
+		b, err := os.ReadFile(repoPath(t, "injector", "config", "istio", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[key] = string(b)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector", Namespace: "istio-system"}, Data: data}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Client.Create(ctx, cm); err != nil {
+		t.Fatalf("create ConfigMap istio-system/istio-sidecar-injector: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Client.Delete(context.Background(), cm) })
 }
 
 // writeCertManagerSecrets writes the CA and serving Secrets as cert-manager
