@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,24 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	}
 	if denied := out.forbidden(); len(denied) > 0 {
 		t.Errorf("calls forbidden by the rendered RBAC:\n%s", strings.Join(denied, "\n"))
+	}
+	// The probes the kubelet would send, to the port that serves them: the
+	// rendered "health" port is --health-addr's.
+	ctr := m.deployment(t).Spec.Template.Spec.Containers[0]
+	for _, probe := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port.StrVal != "health" {
+			t.Errorf("probe %+v is not an HTTP GET of the health port", probe)
+			continue
+		}
+		resp, err := http.Get("http://" + healthAddr + probe.HTTPGet.Path)
+		if err != nil {
+			t.Errorf("probe GET %s: %v", probe.HTTPGet.Path, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("probe GET %s: %s", probe.HTTPGet.Path, resp.Status)
+		}
 	}
 	if p.certMode != "self" {
 		return // cert-manager's cainjector writes caBundle
