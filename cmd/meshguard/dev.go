@@ -45,6 +45,15 @@ this process. It prints a kubeconfig and commands to try. Ctrl-C stops it all
 and removes what it created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// serve's checks; --webhook-port 0 (the default here) is a free
+			// port runDev picks.
+			checked := *o
+			if checked.webhookPort == 0 {
+				checked.webhookPort = 1
+			}
+			if err := checked.check(); err != nil {
+				return err
+			}
 			tuneGC()
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err

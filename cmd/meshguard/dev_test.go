@@ -3,6 +3,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,6 +22,31 @@ func TestDevClientConfigRevision(t *testing.T) {
 	m, v := webhook.MutatingWebhookConfiguration(cc), webhook.ValidatingWebhookConfiguration(cc)
 	if m.Name != webhook.MutatingConfigNameFor("canary") || v.Name != webhook.ValidatingConfigNameFor("canary") || len(m.Webhooks) != 2 {
 		t.Fatalf("dev --revision canary creates %s (%d entries) and %s", m.Name, len(m.Webhooks), v.Name)
+	}
+}
+
+// TestDevRefusesInvalidFlagValues: dev takes serve's flags and refuses what
+// serve refuses, naming the flag, before it starts a control plane (a
+// negative --shutdown-timeout made Ctrl-C wait without bound); its own
+// default --webhook-port 0 stays valid.
+func TestDevRefusesInvalidFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--shutdown-timeout=-1s"}, "--shutdown-timeout"},
+		{[]string{"--audit-qps=0"}, "--audit-qps"},
+		{[]string{"--decision-log=loud"}, "--decision-log"},
+		{[]string{"--tls-verify-client"}, "--tls-verify-client"},
+		{[]string{"--webhook-port=70000"}, "--webhook-port"},
+	} {
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"dev", "--k8s-bin", filepath.Join(t.TempDir(), "absent")}, tc.args...))
+		cmd.SetOut(new(strings.Builder))
+		cmd.SetErr(new(strings.Builder))
+		if err := cmd.Execute(); err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
+			t.Errorf("dev %v: err = %v, want it refused naming %s", tc.args, err, tc.flag)
+		}
 	}
 }
 
