@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,7 +69,7 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	dir := t.TempDir()
 	kubeconfig := impersonatingKubeconfig(t, c, dir, "system:serviceaccount:"+namespace+":"+serviceName)
 	cm := m.configMap(t)
-	healthAddr := cluster.FreeAddr(t)
+	healthAddr, metricsAddr := cluster.FreeAddr(t), cluster.FreeAddr(t)
 	// The rendered arguments with what the Pod provides replaced: the
 	// namespace (downward API), loopback ports and the mounted ConfigMap's
 	// files (when the injector reads them, not Istio's ConfigMaps).
@@ -75,7 +77,7 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 		"--namespace":       namespace,
 		"--webhook-port":    fmt.Sprint(cluster.FreePort(t)),
 		"--authz-addr":      cluster.FreeAddr(t),
-		"--metrics-addr":    cluster.FreeAddr(t),
+		"--metrics-addr":    metricsAddr,
 		"--health-addr":     healthAddr,
 		"--mesh-config":     writeFile(t, dir, "mesh.yaml", cm.Data["mesh.yaml"]),
 		"--injector-values": writeFile(t, dir, "values.yaml", cm.Data["values.yaml"]),
@@ -124,6 +126,22 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	if err := cluster.Eventually(90*time.Second, cluster.ProcessReady(exited, "http://"+healthAddr+"/readyz")); err != nil {
 		t.Fatalf("meshguard %v did not become ready under the rendered RBAC: %v\n%s", args, err, out.report())
 	}
+	// The leader audits at once (readiness does not wait for it): its first
+	// run lists every mesh kind and the PolicyReports.
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--audit-interval=") }) {
+		var errs float64
+		err := cluster.Eventually(60*time.Second, func() error {
+			m := scrape(t, "http://"+metricsAddr+"/metrics")
+			errs = m["meshguard_audit_errors_total"]
+			if m["meshguard_audit_last_run_timestamp_seconds"] == 0 && errs == 0 {
+				return fmt.Errorf("no audit run finished yet")
+			}
+			return nil
+		})
+		if err != nil || errs != 0 {
+			t.Errorf("audit under the rendered RBAC: %v, %v failed runs\n%s", err, errs, out.report())
+		}
+	}
 	if denied := out.forbidden(); len(denied) > 0 {
 		t.Errorf("calls forbidden by the rendered RBAC:\n%s", strings.Join(denied, "\n"))
 	}
@@ -167,6 +185,31 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 			t.Errorf("%s: caBundle not written", where)
 		}
 	}
+}
+
+// scrape reads the unlabelled samples of a Prometheus text exposition.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // writeIstioInjectorConfigMap writes Istio's injector ConfigMap (the stock
