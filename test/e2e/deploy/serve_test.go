@@ -49,9 +49,9 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	applyRBAC(t, c, rendered)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The configurations meshguard reads and, in self mode, patches; the API
-	// server cannot reach the Service here, so nothing may be admitted through
-	// them after the test.
+	// The configurations meshguard reads and, in self mode, updates. The API
+	// server cannot reach the Service here: they go with the test, as they
+	// would fail every admission they match.
 	for _, obj := range []client.Object{m.mutating(t), m.validating(t)} {
 		if err := c.Client.Create(ctx, obj); err != nil {
 			t.Fatalf("create %s: %v", obj.GetName(), err)
@@ -166,6 +166,8 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	if p.certMode != "self" {
 		return // cert-manager's cainjector writes caBundle
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	mwc, vwc := &admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	if err := c.Client.Get(ctx, client.ObjectKey{Name: m.mutating(t).Name}, mwc); err != nil {
 		t.Fatal(err)
