@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -99,6 +100,28 @@ func TestRunSkippedUntilRulesReady(t *testing.T) {
 	a := &Auditor{Interval: time.Minute, Log: logr.Discard(), RulesReady: func() error { return errors.New("not loaded") }}
 	if err := a.RunOnce(context.Background()); err != nil {
 		t.Fatalf("skipped run: %v", err)
+	}
+}
+
+// TestSkippedRunRetriedOnceRulesLoad: a run skipped for the organisation
+// rules is tried again within rulesRetry, not an Interval (10 min in the
+// chart) later: the leader's first run usually comes before the rules'
+// ConfigMaps are listed.
+func TestSkippedRunRetriedOnceRulesLoad(t *testing.T) {
+	defer func(d time.Duration) { rulesRetry = d }(rulesRetry)
+	rulesRetry = 10 * time.Millisecond
+	var calls atomic.Int32
+	a := &Auditor{Interval: time.Hour, Log: logr.Discard(), RulesReady: func() error {
+		calls.Add(1)
+		return errors.New("not loaded")
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n < 4 {
+		t.Errorf("rules checked %d times in 500ms with a 10ms retry: the skipped run waited for the hourly tick", n)
 	}
 }
 

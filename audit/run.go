@@ -77,8 +77,14 @@ type Auditor struct {
 // NeedLeaderElection: only the leader audits, writes reports and emits Events.
 func (a *Auditor) NeedLeaderElection() bool { return true }
 
+// rulesRetry is how soon a run skipped for the organisation rules is tried again.
+var rulesRetry = time.Second
+
 // Start audits once right away, then every Interval, until ctx ends. A
-// failed run is logged and counted; the next one starts afresh.
+// failed run is logged and counted; the next one starts afresh. A run
+// skipped because the organisation rules have not loaded yet (a new leader
+// usually starts before their ConfigMaps are listed) is retried within
+// rulesRetry, not an Interval later.
 func (a *Auditor) Start(ctx context.Context) error {
 	registerMetrics()
 	t := time.NewTicker(a.Interval)
@@ -88,10 +94,14 @@ func (a *Auditor) Start(ctx context.Context) error {
 			runErrors.Inc()
 			a.Log.Error(err, "audit run failed")
 		}
+		next := t.C
+		if a.RulesReady != nil && a.RulesReady() != nil {
+			next = time.After(rulesRetry)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-next:
 		}
 	}
 }

@@ -45,6 +45,15 @@ this process. It prints a kubeconfig and commands to try. Ctrl-C stops it all
 and removes what it created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// serve's checks; --webhook-port 0 (the default here) is a free
+			// port runDev picks.
+			checked := *o
+			if checked.webhookPort == 0 {
+				checked.webhookPort = 1
+			}
+			if err := checked.check(); err != nil {
+				return err
+			}
 			tuneGC()
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
@@ -102,7 +111,7 @@ func runDev(ctx context.Context, out io.Writer, binDir string, o *serveOptions, 
 				log.Error(err, "install webhook configurations")
 				return
 			}
-			printDevInstructions(out, c.Kubeconfig, o)
+			printDevInstructions(out, c.Kubeconfig, kubectlDir(c.KubectlPath), o)
 		}()
 	}
 	return runServe(ctx, c.Config, o, ready, log)
@@ -163,11 +172,28 @@ func revisionLabels(rev string) string {
 	return ", labels: {istio.io/rev: " + rev + "}"
 }
 
-func printDevInstructions(out io.Writer, kubeconfig string, o *serveOptions) {
+// kubectlDir is the directory of the kubectl the control plane runs (built
+// by make k8s-bin, the server's version), "" when it is PATH's own: `make run`
+// from a fresh clone has no kubectl on PATH, so the printed commands need it.
+func kubectlDir(kubectlPath string) string {
+	if filepath.Base(kubectlPath) == kubectlPath {
+		return ""
+	}
+	if dir, err := filepath.Abs(filepath.Dir(kubectlPath)); err == nil {
+		return dir
+	}
+	return filepath.Dir(kubectlPath)
+}
+
+func printDevInstructions(out io.Writer, kubeconfig, kubectlDir string, o *serveOptions) {
+	path := ""
+	if kubectlDir != "" {
+		path = "\n  export PATH=" + kubectlDir + ":$PATH"
+	}
 	fmt.Fprintf(out, `
 meshguard dev is running (Ctrl-C stops everything).
 
-  export KUBECONFIG=%s
+  export KUBECONFIG=%s%s
 
 1. Label a namespace for injection:
   kubectl create namespace demo && kubectl label namespace demo %s
@@ -180,5 +206,5 @@ meshguard dev is running (Ctrl-C stops everything).
   printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad, namespace: demo%s}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n      weight: -5\n' | kubectl apply -f -
 
 ext_authz gRPC: %s   metrics: http://%s/metrics   health: http://%s/readyz
-`, kubeconfig, injectionLabel(o.certOpts.Revision), revisionLabels(o.certOpts.Revision), o.authzOpts.Addr, o.metricsAddr, o.healthAddr)
+`, kubeconfig, path, injectionLabel(o.certOpts.Revision), revisionLabels(o.certOpts.Revision), o.authzOpts.Addr, o.metricsAddr, o.healthAddr)
 }

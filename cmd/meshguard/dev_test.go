@@ -3,6 +3,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,14 +25,46 @@ func TestDevClientConfigRevision(t *testing.T) {
 	}
 }
 
+// TestDevRefusesInvalidFlagValues: dev takes serve's flags and refuses what
+// serve refuses, naming the flag, before it starts a control plane (a
+// negative --shutdown-timeout made Ctrl-C wait without bound); its own
+// default --webhook-port 0 stays valid.
+func TestDevRefusesInvalidFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--shutdown-timeout=-1s"}, "--shutdown-timeout"},
+		{[]string{"--audit-qps=0"}, "--audit-qps"},
+		{[]string{"--decision-log=loud"}, "--decision-log"},
+		{[]string{"--tls-verify-client"}, "--tls-verify-client"},
+		{[]string{"--webhook-port=70000"}, "--webhook-port"},
+	} {
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"dev", "--k8s-bin", filepath.Join(t.TempDir(), "absent")}, tc.args...))
+		cmd.SetOut(new(strings.Builder))
+		cmd.SetErr(new(strings.Builder))
+		if err := cmd.Execute(); err == nil || !strings.HasPrefix(err.Error(), tc.flag) {
+			t.Errorf("dev %v: err = %v, want it refused naming %s", tc.args, err, tc.flag)
+		}
+	}
+}
+
 func TestDevInstructionsRevision(t *testing.T) {
 	var def, canary strings.Builder
 	o := &serveOptions{}
-	printDevInstructions(&def, "kc", o)
+	printDevInstructions(&def, "kc", "/repo/bin/k8s", o)
 	o.certOpts.Revision = "canary"
-	printDevInstructions(&canary, "kc", o)
+	printDevInstructions(&canary, "kc", "", o)
 	if !strings.Contains(def.String(), "label namespace demo istio-injection=enabled") || !strings.Contains(def.String(), "metadata: {name: bad, namespace: demo}") {
 		t.Errorf("default revision instructions:\n%s", def.String())
+	}
+	// The commands use the kubectl make k8s-bin built, which is not on PATH.
+	if !strings.Contains(def.String(), "\n  export PATH=/repo/bin/k8s:$PATH\n") || strings.Contains(canary.String(), "export PATH") {
+		t.Errorf("PATH export: with a kubectl directory:\n%s\nwithout:\n%s", def.String(), canary.String())
+	}
+	if kubectlDir("kubectl") != "" || kubectlDir("/repo/bin/k8s/kubectl") != "/repo/bin/k8s" {
+		t.Errorf("kubectlDir: %q, %q", kubectlDir("kubectl"), kubectlDir("/repo/bin/k8s/kubectl"))
 	}
 	if !strings.Contains(canary.String(), "label namespace demo istio.io/rev=canary") || !strings.Contains(canary.String(), "metadata: {name: bad, namespace: demo, labels: {istio.io/rev: canary}}") {
 		t.Errorf("canary instructions:\n%s", canary.String())

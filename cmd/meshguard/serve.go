@@ -148,6 +148,9 @@ func (o *serveOptions) check() error {
 	if o.authzTLS && !o.authz {
 		return fmt.Errorf("--authz-tls applies to ext_authz: it needs --authz")
 	}
+	if o.authzOpts.HTTPAddr != "" && !o.authz {
+		return fmt.Errorf("--authz-http-addr serves ext_authz over HTTP: it needs --authz")
+	}
 	// controller-runtime's webhook server replaces port 0 with 9443.
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		return fmt.Errorf("--webhook-port %d: want 1-65535", o.webhookPort)

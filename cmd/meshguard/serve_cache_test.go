@@ -71,7 +71,7 @@ func TestServeRefusesClientVerificationWithoutTLS(t *testing.T) {
 // refused at start, naming the flag, before connecting anywhere, instead of
 // being replaced by a default (--webhook-port=0 served on 9443, a negative
 // size, interval or sample rate became the default, --audit-qps=0 audited
-// at 20/s), ignored (--authz-tls without ext_authz) or meaning something
+// at 20/s), ignored (--authz-tls or --authz-http-addr without ext_authz) or meaning something
 // the help does not say (a negative --shutdown-timeout waited for the
 // servers without bound: controller-runtime's GracefulShutdownTimeout < 0).
 func TestServeRefusesInvalidFlagValues(t *testing.T) {
@@ -96,6 +96,7 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		{[]string{"--inject-max-request-bytes=-1"}, "--inject-max-request-bytes"},
 		{[]string{"--inject-reload-debounce=-1s"}, "--inject-reload-debounce"},
 		{[]string{"--authz-tls", "--authz=false"}, "--authz-tls"},
+		{[]string{"--authz-http-addr=:9001", "--authz=false"}, "--authz-http-addr"},
 	} {
 		cmd := newRootCmd()
 		cmd.SetArgs(append([]string{"serve", "--kubeconfig", filepath.Join(t.TempDir(), "absent")}, tc.args...))

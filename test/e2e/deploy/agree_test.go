@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -40,6 +41,7 @@ func TestPackagingsAgree(t *testing.T) {
 			same("validating annotations", h.validating(t).Annotations, k.validating(t).Annotations)
 			same("RBAC grants", grantSet(t, h), grantSet(t, k))
 			same("service spec", h.service(t).Spec, k.service(t).Spec)
+			same("service annotations", h.service(t).Annotations, k.service(t).Annotations)
 			same("PodDisruptionBudget spec", h.pdb(t).Spec, k.pdb(t).Spec)
 
 			hd, kd := h.deployment(t), k.deployment(t)
@@ -55,6 +57,11 @@ func TestPackagingsAgree(t *testing.T) {
 			same("topology spread", hd.Spec.Template.Spec.TopologySpreadConstraints, kd.Spec.Template.Spec.TopologySpreadConstraints)
 			same("pod labels", hd.Spec.Template.Labels, kd.Spec.Template.Labels)
 			same("strategy", hd.Spec.Strategy, kd.Spec.Strategy)
+			same("replicas", hd.Spec.Replicas, kd.Spec.Replicas)
+			same("revisionHistoryLimit", hd.Spec.RevisionHistoryLimit, kd.Spec.RevisionHistoryLimit)
+			same("image", []string{hc.Image, string(hc.ImagePullPolicy)}, []string{kc.Image, string(kc.ImagePullPolicy)})
+			same("serviceAccountName", hd.Spec.Template.Spec.ServiceAccountName, kd.Spec.Template.Spec.ServiceAccountName)
+			same("volumes", configMapVolumes(hd.Spec.Template.Spec.Volumes), configMapVolumes(kd.Spec.Template.Spec.Volumes))
 
 			for _, key := range []string{"mesh.yaml", "values.yaml"} {
 				var hv, kv any
@@ -104,6 +111,20 @@ func grantSet(t *testing.T, m manifests) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// configMapVolumes are the volumes with the ConfigMap name left out (kustomize
+// adds a hash suffix; both must name the packaging's one ConfigMap, which
+// checkArgs ties to the mounted files).
+func configMapVolumes(vs []corev1.Volume) []corev1.Volume {
+	out := make([]corev1.Volume, len(vs))
+	for i, v := range vs {
+		out[i] = *v.DeepCopy()
+		if out[i].ConfigMap != nil {
+			out[i].ConfigMap.Name = ""
+		}
+	}
+	return out
 }
 
 func specsByName(objs []*unstructured.Unstructured) map[string]any {

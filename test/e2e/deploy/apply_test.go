@@ -15,8 +15,8 @@ import (
 // TestApplyToAPIServer applies every rendered object, and the examples, to a
 // real kube-apiserver (Istio and cert-manager CRDs installed) with a
 // server-side dry run and strict field validation, then applies the RBAC for
-// real and asks the API server's authorizer what meshguard's ServiceAccount
-// may do.
+// real, asks the API server's authorizer what meshguard's ServiceAccount
+// may do and runs meshguard as that ServiceAccount.
 func TestApplyToAPIServer(t *testing.T) {
 	t.Parallel() // the slow two (a build, a control plane) overlap
 	// Render first: a broken chart should not cost a control-plane start.
@@ -74,6 +74,14 @@ func TestApplyToAPIServer(t *testing.T) {
 			checkAccess(t, c, r.p)
 		})
 	}
+	// Enough, too: the binary runs as the ServiceAccount, also with the
+	// options that add grants (Istio's ConfigMaps, organisation rules).
+	options := helmPackaging("cert-manager", "", "--set", "istioConfig.namespace=istio-system",
+		"--set", "governance.rulesConfigMapSelector=meshguard.io/rules=true")
+	options.name += "/istio-config+rules"
+	for _, p := range []packaging{helmPackaging("cert-manager", ""), helmPackaging("self", ""), options} {
+		t.Run("serve/"+p.name, func(t *testing.T) { serveUnderRBAC(t, c, p) })
+	}
 }
 
 // applyRBAC applies the ServiceAccount and RBAC objects of a rendering for real.
@@ -108,7 +116,8 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 	}{
 		{[]string{"watch", "pods", "-A"}, true},
 		{[]string{"list", "namespaces"}, true},
-		{[]string{"get", "services", "-n", "demo"}, true},
+		{[]string{"list", "services", "-n", "demo"}, true},
+		{[]string{"get", "pods", "-n", "demo"}, false},
 		{[]string{"list", "virtualservices.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "proxyconfigs.networking.istio.io", "-A"}, true},
 		{[]string{"watch", "nodes"}, true},
@@ -116,7 +125,8 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"watch", "authorizationpolicies.security.istio.io", "-A"}, true},
 		{[]string{"list", "telemetries.telemetry.istio.io", "-A"}, true},
 		{[]string{"watch", "wasmplugins.extensions.istio.io", "-A"}, true},
-		{[]string{"get", "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io"}, true},
+		// --cert-mode=auto asks discovery, not the CRD (certs.DetectMode).
+		{[]string{"get", "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io"}, false},
 		{[]string{"watch", "customresourcedefinitions.apiextensions.k8s.io/authorizationpolicies.security.istio.io"}, true},
 		{[]string{"list", "customresourcedefinitions.apiextensions.k8s.io/peerauthentications.security.istio.io"}, true},
 		{[]string{"watch", "customresourcedefinitions.apiextensions.k8s.io"}, false},
@@ -131,8 +141,9 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"update", "certificates.cert-manager.io", "--subresource", "status", "-n", namespace}, !self},
 		{[]string{"get", "mutatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-sidecar-injector"}, true},
 		{[]string{"get", "validatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-validator"}, true},
-		{[]string{"patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-sidecar-injector"}, self},
-		{[]string{"patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-validator"}, self},
+		{[]string{"update", "mutatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-sidecar-injector"}, self},
+		{[]string{"update", "validatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-validator"}, self},
+		{[]string{"patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/meshguard-sidecar-injector"}, false},
 		// Nothing beyond that.
 		{[]string{"get", "secrets/other", "-n", namespace}, false},
 		{[]string{"update", "secrets/meshguard-serving-tls", "-n", namespace}, false},
@@ -140,7 +151,7 @@ func checkAccess(t *testing.T, c *cluster.Cluster, p packaging) {
 		{[]string{"list", "secrets", "-A"}, false},
 		{[]string{"update", "leases.coordination.k8s.io", "-n", "demo"}, false},
 		{[]string{"create", "certificates.cert-manager.io", "-n", "demo"}, false},
-		{[]string{"patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/istio-sidecar-injector"}, false},
+		{[]string{"update", "mutatingwebhookconfigurations.admissionregistration.k8s.io/istio-sidecar-injector"}, false},
 		{[]string{"get", "validatingwebhookconfigurations.admissionregistration.k8s.io/istio-validator-istio-system"}, false},
 		{[]string{"list", "mutatingwebhookconfigurations.admissionregistration.k8s.io"}, false},
 		{[]string{"delete", "pods", "-n", "demo"}, false},

@@ -46,6 +46,23 @@ func TestChartHTTPAuthz(t *testing.T) {
 	if _, err := helmTemplate(t, "--set", "authz.http.pathPrefix=check"); err == nil || !strings.Contains(err.Error(), "pathPrefix") {
 		t.Errorf("pathPrefix without /: want an error naming pathPrefix, got %v", err)
 	}
+	// Asked for but impossible: refused at install, not silently dropped
+	// (ext_authz off) or left to fail at start (one port for both servers).
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"authz.enabled=false", "authz.http.enabled=true"}, "authz.http.enabled=true needs authz.enabled=true"},
+		{[]string{"authz.http.enabled=true", "authz.http.port=9000"}, "authz.http.port 9000 is authz.port too"},
+	} {
+		var args []string
+		for _, s := range tc.set {
+			args = append(args, "--set", s)
+		}
+		if _, err := helmTemplate(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: want an error %q, got %v", tc.set, tc.want, err)
+		}
+	}
 }
 
 // TestKustomizeHTTPAuthzComponent: an overlay adding components/authz-http

@@ -1,9 +1,10 @@
 package deploy
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/test/binary"
 )
 
 // TestArgsAcceptedByBinary builds meshguard and lets its own flag parser
@@ -12,9 +13,9 @@ import (
 // cannot drift from the binary.
 func TestArgsAcceptedByBinary(t *testing.T) {
 	t.Parallel() // the slow two (a build, a control plane) overlap
-	bin := filepath.Join(t.TempDir(), "meshguard")
-	if out, err := run(t, "go", "build", "-o", bin, repoPath(t, "cmd", "meshguard")); err != nil {
-		t.Fatalf("build meshguard: %v\n%s", err, out)
+	bin, err := binary.Path()
+	if err != nil {
+		t.Fatal(err)
 	}
 	ps := append(packagings(), helmPackaging("self", "", "--set", "authz.enabled=false", "--set", "serviceName=mg",
 		"--set", "webhooks.injection.enabled=false", "--set", "webhooks.validation.enabled=false"),

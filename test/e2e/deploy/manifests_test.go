@@ -341,8 +341,9 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 			want[rbacGrant{scope, group, resource, name, v}] = true
 		}
 	}
+	// Informers only (the manager's cache, the audit's lists): no get.
 	for _, r := range []string{"pods", "namespaces", "services"} {
-		add("cluster", "", r, "", "get", "list", "watch")
+		add("cluster", "", r, "", "list", "watch")
 	}
 	add("cluster", "", "nodes", "", "list", "watch") // kubelet versions: native sidecar auto-detection
 	// Every Istio kind installed by the harness in the four groups meshguard validates.
@@ -360,7 +361,6 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	if istio < 10 {
 		t.Fatalf("only %d Istio CRDs found in the harness", istio)
 	}
-	add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", "", "get")
 	for _, crd := range []string{"authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io"} {
 		add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", crd, "list", "watch")
 	}
@@ -370,11 +370,12 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	// The audit's PolicyReports (governance.audit.enabled, the default).
 	add("cluster", "wgpolicyk8s.io", "policyreports", "", "list", "create", "update", "delete")
 	// Both modes read their own webhook configurations; self mode watches
-	// them (certs.watchWebhookConfigs: list and watch by name) and patches
-	// caBundle.
+	// them (certs.watchWebhookConfigs: list and watch by name) and writes
+	// caBundle by an update (certs/webhooks.go), as Istio's webhook patcher
+	// does (istiod's ClusterRole grants update on both kinds).
 	webhookVerbs := []string{"get"}
 	if p.certMode == "self" {
-		webhookVerbs = append(webhookVerbs, "list", "watch", "patch")
+		webhookVerbs = append(webhookVerbs, "list", "watch", "update")
 	}
 	add("cluster", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", mutatingName(p.revision), webhookVerbs...)
 	add("cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", validatingName(p.revision), webhookVerbs...)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,10 +96,13 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	t.Logf("instructions printed after %s", time.Since(start).Round(time.Millisecond))
 
 	var kubeconfig string
-	var commands []string
+	var exports, commands []string
 	for _, line := range lines {
 		if rest, ok := strings.CutPrefix(line, "  export KUBECONFIG="); ok {
 			kubeconfig = rest
+		}
+		if strings.HasPrefix(line, "  export ") {
+			exports = append(exports, strings.TrimSpace(line))
 		} else if strings.HasPrefix(line, "  kubectl ") || strings.HasPrefix(line, "  printf ") {
 			commands = append(commands, strings.TrimSpace(line))
 		}
@@ -107,9 +111,21 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 		t.Fatalf("want a KUBECONFIG and 4 commands, got %q and %q", kubeconfig, commands)
 	}
 
+	// The commands run as a user pastes them after `make run` on a fresh
+	// machine: after the printed exports, in a shell with no kubectl of its
+	// own on PATH (only bin/k8s has one, which the exports must provide).
+	var basePath []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "kubectl")); err != nil {
+			basePath = append(basePath, dir)
+		}
+	}
+	if !slices.Contains(exports, "export PATH="+k8sBin+":$PATH") {
+		t.Errorf("the instructions do not put %s (its kubectl) on PATH: %q", k8sBin, exports)
+	}
 	shell := func(command string) (string, error) {
-		c := exec.CommandContext(ctx, "bash", "-c", command)
-		c.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+k8sBin+":"+os.Getenv("PATH"))
+		c := exec.CommandContext(ctx, "bash", "-c", strings.Join(exports, "\n")+"\n"+command)
+		c.Env = append(os.Environ(), "PATH="+strings.Join(basePath, string(filepath.ListSeparator)))
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}
