@@ -366,3 +366,40 @@ func TestHTTPAttributeHeaderOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPWithoutAddressHeadersFailsClosed: the HTTP protocol has the
+// connection's addresses only from the attribute headers the operator adds;
+// without x-meshguard-source-address an ipBlocks DENY must not be skipped
+// (policy.Snapshot.unknownAddress), while policies that read no address are
+// still evaluated.
+func TestHTTPWithoutAddressHeadersFailsClosed(t *testing.T) {
+	s := startBoth(t, protocolPolicies+`---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-range, namespace: foo}
+spec:
+  action: DENY
+  rules: [{from: [{source: {ipBlocks: ["192.0.2.0/24"]}}]}]
+`, Options{HTTPPathPrefix: "/ext-authz"})
+	ok := protocolCase{method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client"}
+	if r := httpCheck(t, s, "/ext-authz", ok); r.StatusCode != 200 {
+		t.Fatalf("with the address headers: want 200, got %d", r.StatusCode)
+	}
+	req, err := http.NewRequest("GET", s.httpURL+"/ext-authz/index", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "web.foo"
+	req.Header.Set(HeaderXFCC, "By=spiffe://cluster.local/ns/foo/sa/web;URI="+ok.principal)
+	req.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080")
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// 10.0.0.5 (the header above) is outside the denied range: the 403 is
+	// the unknown address's.
+	if resp.StatusCode != 403 {
+		t.Fatalf("without %s: want 403, got %d", HeaderSourceAddress, resp.StatusCode)
+	}
+}

@@ -111,6 +111,9 @@ type Snapshot struct {
 	// where a request to a destination missing from the Pod index cannot
 	// be decided (see undecidable).
 	selectsByLabel map[string]bool
+	// addrReads: per view, the connection attributes its policies match on
+	// (see unknownAddress).
+	addrReads map[string]addrReads
 	// userReads: what of the destination user modules read (undecidable).
 	userReads destReads
 	mesh      Mesh
@@ -295,6 +298,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
 	snap.selectsByLabel = selectsByLabel(d)
+	snap.addrReads = addressReads(d)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -537,6 +541,101 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 	return s.eval(ctx, &r, wl)
 }
 
+// addrReads: which connection attributes policies match on. Envoy always
+// knows them and sends them in a gRPC CheckRequest; HTTP ext_authz has them
+// only from headers the operator adds (authz/http.go). Matched against a
+// missing one, an ipBlocks or ports DENY would never apply and a notIpBlocks
+// ALLOW always would.
+type addrReads uint8
+
+const (
+	readsSrcIP addrReads = 1 << iota
+	readsRemoteIP
+	readsDstIP
+	readsDstPort
+)
+
+// addrFields: the cond fields (and their input attributes) of each.
+var addrFields = map[string]addrReads{"srcip": readsSrcIP, "remoteip": readsRemoteIP, "dstip": readsDstIP, "port": readsDstPort}
+
+// addressReads records, per view, the connection attributes its enforced
+// policies (not dry-run) and port-level PeerAuthentication match on.
+func addressReads(d *data) map[string]addrReads {
+	viewReads := func(v *view) addrReads {
+		var reads addrReads
+		for name, b := range v.B {
+			if strings.HasPrefix(name, "dry_") {
+				continue
+			}
+			lists := [][]compiledPolicy{b.Any}
+			for _, byValue := range b.By {
+				for _, ps := range byValue {
+					lists = append(lists, ps)
+				}
+			}
+			for _, ps := range lists {
+				for _, p := range ps {
+					for _, rs := range [][]rule{p.Rules, p.TRules} {
+						for _, r := range rs {
+							for _, og := range r.C {
+								for _, ag := range og {
+									for _, c := range ag {
+										reads |= addrFields[c.F]
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, w := range v.WL {
+			if len(w.Ports) > 0 {
+				reads |= readsDstPort
+			}
+		}
+		return reads
+	}
+	out := make(map[string]addrReads, len(d.NS)+1)
+	for ns, v := range d.NS {
+		out[ns] = viewReads(v)
+	}
+	out[viewDefault] = viewReads(d.Dflt)
+	return out
+}
+
+// unknownAddress says why r cannot get Envoy's verdict, or "": a connection
+// attribute the policies in force match on is missing (fail closed;
+// docs/compatibility.md "Dynamic metadata and the HTTP protocol").
+func (s *Snapshot) unknownAddress(r *Request) string {
+	reads, ok := s.addrReads[r.Namespace]
+	if !ok {
+		reads = s.addrReads[viewDefault]
+	}
+	if reads == 0 {
+		return ""
+	}
+	var missing []string
+	for _, m := range []struct {
+		read    addrReads
+		unknown bool
+		name    string
+	}{
+		{readsSrcIP, r.SrcIP == "", "source address"},
+		{readsRemoteIP, r.RemoteIP == "", "remote address"},
+		{readsDstIP, r.DstIP == "", "destination address"},
+		{readsDstPort, r.DstPort == 0, "destination port"},
+	} {
+		if reads&m.read != 0 && m.unknown {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return "the request has no " + strings.Join(missing, ", ") + ", which policies in force match on (fail closed)"
+}
+
 // selectsByLabel records, per view (a namespace with policies of its own,
 // or viewDefault), whether a deciding policy (ALLOW, DENY, failed closed) or
 // a PeerAuthentication selects workloads by label, root-namespace policies
@@ -672,6 +771,9 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 }
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
+	if reason := s.unknownAddress(r); reason != "" {
+		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
+	}
 	view, sh := s.view(r.Namespace)
 	if sh == nil {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: no module for view %v", s.Version, view)

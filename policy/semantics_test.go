@@ -509,3 +509,40 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingAddressesFailClosed: Envoy always knows the connection's
+// addresses and port; a request without one (HTTP ext_authz without the
+// operator's address headers, authz/http.go) cannot be matched as Envoy
+// matches it, so where the policies in force read it the request is denied
+// instead of an ipBlocks/ports DENY being skipped or a notIpBlocks ALLOW
+// matching. Only the attributes a view's enforced policies read count.
+func TestMissingAddressesFailClosed(t *testing.T) {
+	unknown := want{false, "DENY", "", -1}
+	denyIP := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]")
+	runCases(t, Mesh{}, []tc{
+		{"ipBlocks DENY, no source address", denyIP, http(srcIP("")), unknown},
+		{"ipBlocks DENY, source address known", denyIP, http(), open},
+		{"notIpBlocks ALLOW, no source address", ap("foo", "a", "rules: [{from: [{source: {notIpBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP("")), unknown},
+		{"source.ip condition, no source address", ap("foo", "a", "rules: [{when: [{key: source.ip, values: [10.0.0.5]}]}]"),
+			http(srcIP("")), unknown},
+		{"remoteIpBlocks DENY, remote address from X-Forwarded-For", ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP(""), remote("192.0.2.1")), open},
+		{"remoteIpBlocks DENY, no remote address", ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP("")), unknown},
+		{"ports DENY, no destination port", ap("foo", "d", "action: DENY\nrules: [{to: [{operation: {ports: [\"9090\"]}}]}]"),
+			http(port(0)), unknown},
+		{"destination.ip DENY, no destination address", ap("foo", "d", "action: DENY\nrules: [{when: [{key: destination.ip, values: [10.0.1.1]}]}]"),
+			http(dstIP("")), unknown},
+		{"port-level PeerAuthentication, no destination port", pa("foo", "p", "2026-01-01T00:00:00Z", "selector: {matchLabels: {app: web}}\nmtls: {mode: PERMISSIVE}\nportLevelMtls: {\"9090\": {mode: STRICT}}"),
+			http(port(0)), unknown},
+		{"policies read no address: evaluated", ap("foo", "a", "rules: [{to: [{operation: {methods: [GET]}}]}]"),
+			http(srcIP(""), dstIP(""), port(0)), allowedBy("foo/a", 0)},
+		{"another namespace's ipBlocks do not count", ap("bar", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP("")), open},
+		{"a dry-run policy does not count", apAnn("foo", "d", `istio.io/dry-run: "true"`, "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP("")), open},
+		{"a root-namespace policy counts everywhere", ap("istio-system", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]"),
+			http(srcIP("")), unknown},
+	})
+}
