@@ -427,11 +427,13 @@ func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
 	h := dr.GetHost()
-	if h == "" || strings.Contains(h, "*") {
+	if h == "" || strings.Contains(h, "*") { // a deliberate difference, docs/compatibility.md
 		return nil
 	}
-	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) { // Istio: IST0174, a Warning (destinationrule/subset.go)
-		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h), CodeUnknownDestinationRuleHost}}
+	// Istio's IST0174 (destinationrule/subset.go): the host as a destination
+	// of the rule's namespace and exportTo sees it (GetDestinationHost).
+	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h) == nil {
+		return []Finding{{"spec.host", ix.hostNotFound(k.Namespace, h), CodeUnknownDestinationRuleHost}}
 	}
 	return nil
 }

@@ -148,3 +148,55 @@ func TestSubsetKeying(t *testing.T) {
 		})
 	}
 }
+
+// TestDestinationRuleHostVisibility: IST0174 as Istio's
+// destinationrule/subset.go reports it, through GetDestinationHost with the
+// DestinationRule's namespace and exportTo: a host exported elsewhere is
+// unknown, a ServiceEntry's short host is its FQDN in the ServiceEntry's
+// namespace, and the rule's own exportTo widens the lookup as a
+// VirtualService's does. Wildcard hosts are not checked (docs/compatibility.md).
+// The exportTo and short-host cases failed when the rule read every host of the
+// index as written, exportTo ignored.
+func TestDestinationRuleHostVisibility(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetKubeService(Service{Key: Key{"shop", "open"}, Ports: []uint32{80}, PortsKnown: true}, true)
+	ix.SetKubeService(Service{Key: Key{"shop", "local"}, Ports: []uint32{80}, PortsKnown: true, ExportTo: "."}, true)
+	ix.SetServiceEntry(Key{"ext", "private"}, &networking.ServiceEntry{Hosts: []string{"private.example.com"}, ExportTo: []string{"."}})
+	ix.SetServiceEntry(Key{"ext", "to-shop"}, &networking.ServiceEntry{Hosts: []string{"shop.example.com"}, ExportTo: []string{"shop"}})
+	ix.SetServiceEntry(Key{"ext", "short"}, &networking.ServiceEntry{Hosts: []string{"legacy"}})
+	ix.SetServiceEntry(Key{"ext", "wild"}, &networking.ServiceEntry{Hosts: []string{"*.wild.example.com"}})
+	ix.SetReady()
+	for _, tc := range []struct {
+		name, ns string
+		exportTo []string
+		host     string
+		known    bool
+	}{
+		{"Service exported everywhere", "other", nil, "open.shop.svc.cluster.local", true},
+		{"short name of a Service", "shop", nil, "local", true},
+		{"'.' Service, other namespace", "other", nil, "local.shop.svc.cluster.local", false},
+		{"'.' ServiceEntry, own namespace", "ext", nil, "private.example.com", true},
+		{"'.' ServiceEntry, other namespace", "other", nil, "private.example.com", false},
+		{"ServiceEntry exported to the rule's namespace", "shop", nil, "shop.example.com", true},
+		{"ServiceEntry exported elsewhere", "other", nil, "shop.example.com", false},
+		{"rule exported to the ServiceEntry's scope", "other", []string{"shop"}, "shop.example.com", true},
+		{"short ServiceEntry host, its namespace", "ext", nil, "legacy", true},
+		{"short ServiceEntry host as its FQDN", "other", nil, "legacy.ext.svc.cluster.local", true},
+		{"short ServiceEntry host, other namespace", "other", nil, "legacy", false},
+		{"covered by a wildcard ServiceEntry", "other", nil, "a.wild.example.com", true},
+		{"wildcard rule host", "other", nil, "*.nothing.example.com", true},
+		{"unknown", "other", nil, "nope.example.com", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ix.Check("DestinationRule", Key{tc.ns, "dr"}, &networking.DestinationRule{Host: tc.host, ExportTo: tc.exportTo})
+			if known := len(got) == 0; known != tc.known {
+				t.Errorf("known=%v, want %v: %v", known, tc.known, got)
+			}
+			for _, f := range got {
+				if f.Code != CodeUnknownDestinationRuleHost || f.Field != "spec.host" {
+					t.Errorf("finding %+v", f)
+				}
+			}
+		})
+	}
+}
