@@ -473,7 +473,7 @@ func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	// by the view's index: a scan made checking every Gateway of a cluster
 	// (the audit, analyze) quadratic.
 	var peers []Key
-	for _, ok := range ix.current().gwBySelector[selectorKey(gw.GetSelector())] {
+	for _, ok := range ix.current().gwBySelector[SelectorKey(gw.GetSelector())] {
 		if ok != k {
 			peers = append(peers, ok)
 		}

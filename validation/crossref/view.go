@@ -14,7 +14,7 @@ import (
 // number of objects.
 type view struct {
 	gateways []Key // sorted
-	// gwBySelector: the Gateways by workload selector (selectorKey), sorted.
+	// gwBySelector: the Gateways by workload selector (SelectorKey), sorted.
 	gwBySelector map[string][]Key
 	drByHost     map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
 	drWild       hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
@@ -46,7 +46,7 @@ func (ix *Index) current() *view {
 	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
 	v.gwBySelector = map[string][]Key{}
 	for _, k := range v.gateways {
-		sk := selectorKey(ix.gateways[k].GetSelector())
+		sk := SelectorKey(ix.gateways[k].GetSelector())
 		v.gwBySelector[sk] = append(v.gwBySelector[sk], k)
 	}
 	v.hosts, v.wildHosts = ix.buildHosts()
@@ -88,9 +88,10 @@ func (ix *Index) destinationRulesFor(host string) []Key {
 	return out
 }
 
-// selectorKey is the same string for equal selectors only: its labels in
-// key order, each part prefixed by its length.
-func selectorKey(sel map[string]string) string {
+// SelectorKey is the same string for equal selectors (or label sets) only:
+// its labels in key order, each part prefixed by its length. The analysis
+// package groups Gateway selectors and workload labels by it too.
+func SelectorKey(sel map[string]string) string {
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(sel)) {
 		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(sel[k]), sel[k])

@@ -218,7 +218,7 @@ func TestMeshMatchingMatchesScan(t *testing.T) {
 }
 
 // TestSelectorKeyIsMapEquality: checkGateway's peers, once found with
-// maps.Equal over every Gateway, are the Gateways of the same selectorKey.
+// maps.Equal over every Gateway, are the Gateways of the same SelectorKey.
 func TestSelectorKeyIsMapEquality(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	parts := []string{"", "a", "b", "1:a", "a1:", ":", "ab"}
@@ -234,8 +234,8 @@ func TestSelectorKeyIsMapEquality(t *testing.T) {
 	}
 	for range 20000 {
 		a, b := random(), random()
-		if got, want := selectorKey(a) == selectorKey(b), maps.Equal(a, b); got != want {
-			t.Fatalf("selectorKey(%v) == selectorKey(%v): %v, maps.Equal %v", a, b, got, want)
+		if got, want := SelectorKey(a) == SelectorKey(b), maps.Equal(a, b); got != want {
+			t.Fatalf("SelectorKey(%v) == SelectorKey(%v): %v, maps.Equal %v", a, b, got, want)
 		}
 	}
 }
