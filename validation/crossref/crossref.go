@@ -341,7 +341,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			if hostList == "" {
 				hostList = messageHosts(vs.GetHosts())
 			}
-			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s",
+			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s.",
 				hostList, k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}

@@ -271,14 +271,14 @@ func TestGatewayReference(t *testing.T) {
 		{"istio-system/ingress", nil},
 		{"legacy: ingress.istio-system", []string{
 			"IST0101 gateway shop/ingress.istio-system not found",
-			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system"}},
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system."}},
 		{"legacy: gw.v2", nil}, // the Gateway named "gw.v2" in shop
 		{"legacy: ingress.istio-system.svc.cluster.local", []string{
 			"IST0101 gateway shop/ingress.istio-system.svc.cluster.local not found",
-			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system.svc.cluster.local"}},
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress.istio-system.svc.cluster.local."}},
 		{"ingress", []string{
 			"IST0101 gateway shop/ingress not found",
-			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress"}},
+			"IST0132 one or more host [a.com] defined in VirtualService shop/vs not found in Gateway shop/ingress."}},
 	} {
 		ref := strings.TrimPrefix(tc.ref, "legacy: ")
 		vs := &networking.VirtualService{Hosts: []string{"a.com"}, Gateways: []string{ref}}
@@ -331,7 +331,8 @@ func TestGatewayHostMessageBounded(t *testing.T) {
 		t.Errorf("message %q", fs[1].Message)
 	}
 	small := ix.Check("VirtualService", Key{"default", "small"}, &networking.VirtualService{Hosts: []string{"a.com", "b.com"}, Gateways: []string{"gw"}})
-	if got, want := small[1].Message, "one or more host [a.com b.com] defined in VirtualService default/small not found in Gateway default/gw"; got != want {
+	// Istio's messages.yaml template, its final "." included.
+	if got, want := small[1].Message, "one or more host [a.com b.com] defined in VirtualService default/small not found in Gateway default/gw."; got != want {
 		t.Errorf("message %q, want %q (Istio's)", got, want)
 	}
 }
