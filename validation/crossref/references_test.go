@@ -23,6 +23,7 @@ func TestReferences(t *testing.T) {
 	ix.SetDestinationRule(Key{"shop", "all-shop"}, &networking.DestinationRule{Host: "*.shop.svc.cluster.local"})
 	ix.SetDestinationRule(Key{"other", "reviews"}, &networking.DestinationRule{Host: "reviews"}) // reviews.other: not ours
 	ix.SetServiceEntry(Key{"shop", "ext"}, &networking.ServiceEntry{Hosts: []string{"*.example.com"}})
+	ix.SetServiceEntry(Key{"shop", "legacy"}, &networking.ServiceEntry{Hosts: []string{"legacy"}})
 	ix.SetReady()
 	route := func(host string) *networking.HTTPRoute {
 		return &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: host}}}}
@@ -49,6 +50,13 @@ func TestReferences(t *testing.T) {
 		{"external host through a wildcard ServiceEntry, TCP route", "VirtualService", &networking.VirtualService{
 			Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "api.example.com"}}}}}},
 			[]string{"ServiceEntry shop/ext"}},
+		// A ServiceEntry's short host is its FQDN in the entry's namespace, as
+		// Check resolves it (Istio's InitServiceEntryHostMap); References
+		// compared the host as written and missed it.
+		{"short ServiceEntry host", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("legacy")}},
+			[]string{"DestinationRule shop/all-shop", "ServiceEntry shop/legacy"}},
+		{"short ServiceEntry host by FQDN, DestinationRule", "DestinationRule", &networking.DestinationRule{Host: "legacy.shop.svc.cluster.local"},
+			[]string{"ServiceEntry shop/legacy"}},
 		{"missing host refers to nothing", "VirtualService", &networking.VirtualService{Http: []*networking.HTTPRoute{route("nowhere.example.org")}}, nil},
 		{"DestinationRule host", "DestinationRule", &networking.DestinationRule{Host: "reviews"}, []string{"Service shop/reviews"}},
 		{"other kinds refer to nothing", "Gateway", &networking.Gateway{}, nil},

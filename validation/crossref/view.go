@@ -24,7 +24,8 @@ type view struct {
 	wildHosts []scopedHost
 	// wildIndex: the indices of wildHosts by host, ascending.
 	wildIndex hostSet[int]
-	// seHosts: the ServiceEntries by host as written, in no order.
+	// seHosts: the ServiceEntries by host (a short one as its FQDN in the
+	// entry's namespace), in no order.
 	seHosts hostSet[Key]
 	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
 	drSubsets map[Key][]Key
@@ -55,7 +56,7 @@ func (ix *Index) current() *view {
 	}
 	for k, se := range ix.serviceEntries {
 		for _, h := range se.GetHosts() {
-			v.seHosts.add(h, k)
+			v.seHosts.add(ix.fqdn(h, k.Namespace), k) // as buildHosts keys it
 		}
 	}
 	v.meshHosts = ix.buildMeshHosts()

@@ -19,9 +19,9 @@ func scanHostKnown(ix *Index, fqdn string) bool {
 	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
-	for _, se := range ix.serviceEntries {
+	for k, se := range ix.serviceEntries {
 		for _, h := range se.GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
+			if hostname.SubsetOf(fqdn, ix.fqdn(h, k.Namespace)) {
 				return true
 			}
 		}
@@ -33,7 +33,7 @@ func scanServiceEntriesCovering(ix *Index, fqdn string) []Key {
 	var out []Key
 	for _, sk := range sortedKeys(ix.serviceEntries) {
 		for _, h := range ix.serviceEntries[sk].GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
+			if hostname.SubsetOf(fqdn, ix.fqdn(h, sk.Namespace)) {
 				out = append(out, sk)
 				break
 			}
