@@ -14,10 +14,11 @@ import (
 // number of objects.
 type view struct {
 	gateways []Key // sorted
-	// gwBySelector: the Gateways by workload selector (SelectorKey), sorted.
-	gwBySelector map[string][]Key
-	drByHost     map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
-	drWild       hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
+	// gwServers: the Gateways by workload selector, server port, bind and
+	// server host as written (IST0145), sorted, each once.
+	gwServers map[gatewayServer][]Key
+	drByHost  map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
+	drWild    hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
 
 	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
 	hosts     map[string]*hostEntry
@@ -33,6 +34,15 @@ type view struct {
 	meshHosts meshHosts
 }
 
+// gatewayServer is what makes two Gateway servers duplicates (IST0145):
+// the Gateways' workload selector (SelectorKey), the port number, the bind
+// and a host as written.
+type gatewayServer struct {
+	selector   string
+	port       uint32
+	bind, host string
+}
+
 // current returns the view of the index's present contents. The caller holds
 // ix.mu (read or write); writers drop the view (setOrDelete).
 func (ix *Index) current() *view {
@@ -45,10 +55,18 @@ func (ix *Index) current() *view {
 		return v
 	}
 	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
-	v.gwBySelector = map[string][]Key{}
+	v.gwServers = map[gatewayServer][]Key{}
 	for _, k := range v.gateways {
-		sk := SelectorKey(ix.gateways[k].GetSelector())
-		v.gwBySelector[sk] = append(v.gwBySelector[sk], k)
+		gw := ix.gateways[k]
+		sk := SelectorKey(gw.GetSelector())
+		for _, srv := range gw.GetServers() {
+			for _, h := range srv.GetHosts() {
+				gs := gatewayServer{sk, srv.GetPort().GetNumber(), srv.GetBind(), h}
+				if ks := v.gwServers[gs]; len(ks) == 0 || ks[len(ks)-1] != k {
+					v.gwServers[gs] = append(ks, k)
+				}
+			}
+		}
 	}
 	v.hosts, v.wildHosts = ix.buildHosts()
 	for i, w := range v.wildHosts {
