@@ -25,8 +25,6 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // StrictLabel on a namespace makes cross-reference findings denials there.
@@ -313,6 +311,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	// Whether a Gateway exposes a host, once per Gateway: a reference
 	// repeated thousands of times rescanned every host for each.
 	exposedBy := map[Key]bool{}
+	var vsHosts *hostSet[struct{}] // the VS hosts, for IST0132, built once
 	for i, g := range vs.GetGateways() {
 		if g == "mesh" {
 			continue
@@ -329,11 +328,11 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		// included.
 		exposed, known := exposedBy[gk]
 		if !known {
-			for _, h := range vs.GetHosts() {
-				if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
-					exposed = true
-					break
+			if ok {
+				if vsHosts == nil {
+					vsHosts = newHostSet(vs.GetHosts())
 				}
+				exposed = vsHosts.matchesAny(gatewayHosts(gw, gk.Namespace, k.Namespace))
 			}
 			exposedBy[gk] = exposed
 		}
@@ -438,10 +437,12 @@ func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []F
 	return nil
 }
 
-// gatewayExposes reports whether a server host of gw (in namespace gwNS)
-// admits VirtualService host h from namespace vsNS: "ns/host" with ns "*",
-// "." (the Gateway's namespace) or vsNS, and host equal or covering h.
-func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
+// gatewayHosts is the set of server hosts of gw (in namespace gwNS) that
+// admit VirtualService hosts of namespace vsNS: "ns/host" with ns "*", "."
+// (the Gateway's namespace) or vsNS, as Istio's vsHostInGateway reads them
+// (sanitizeServerHostNamespace, host.NamesForNamespace).
+func gatewayHosts(gw *networking.Gateway, gwNS, vsNS string) *hostSet[struct{}] {
+	var hosts []string
 	for _, s := range gw.GetServers() {
 		for _, sh := range s.GetHosts() {
 			ns, host, ok := strings.Cut(sh, "/")
@@ -451,15 +452,12 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 			if ns == "." {
 				ns = gwNS
 			}
-			if ns != "*" && ns != vsNS {
-				continue
-			}
-			if hostname.Matches(host, h) { // Istio's vsHostInGateway
-				return true
+			if ns == "*" || ns == vsNS {
+				hosts = append(hosts, host)
 			}
 		}
 	}
-	return false
+	return newHostSet(hosts)
 }
 
 // checkGateway is IST0145 as Istio's gateway/conflictinggateway.go reports

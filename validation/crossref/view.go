@@ -151,6 +151,46 @@ func (s *hostSet[T]) add(h string, v T) {
 	s.wild[suffix] = append(s.wild[suffix], v)
 }
 
+// newHostSet is the set of hosts, each once.
+func newHostSet(hosts []string) *hostSet[struct{}] {
+	s := &hostSet[struct{}]{}
+	seen := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			s.add(h, struct{}{})
+		}
+	}
+	return s
+}
+
+// matchesAny reports whether a host of s and a host of o match
+// (hostname.Matches: equal, or one covers the other), looking each host of
+// one set up in the other instead of comparing every pair.
+func (s *hostSet[T]) matchesAny(o *hostSet[T]) bool {
+	return s.coversAny(o) || o.coversAny(s)
+}
+
+// coversAny reports whether a host of s covers (hostname.SubsetOf) a host of o.
+func (s *hostSet[T]) coversAny(o *hostSet[T]) bool {
+	found := false
+	check := func(h string) bool {
+		s.covering(h, func(T) { found = true })
+		return found
+	}
+	for h := range o.exact {
+		if check(h) {
+			return true
+		}
+	}
+	for suffix := range o.wild {
+		if check("*" + suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // covering calls fn, in the order added for each host and exact hosts
 // first, with the value of every host h for which hostname.SubsetOf(n, h).
 func (s *hostSet[T]) covering(n string, fn func(T)) {

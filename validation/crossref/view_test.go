@@ -239,3 +239,27 @@ func TestSelectorKeyIsMapEquality(t *testing.T) {
 		}
 	}
 }
+
+// TestHostSetMatchesAnyMatchesScan: matchesAny (IST0132's lookup) answers as
+// comparing every pair of hosts with hostname.Matches does.
+func TestHostSetMatchesAnyMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 2000 {
+		var a, b []string
+		for range r.IntN(4) {
+			a = append(a, randomHost(r))
+		}
+		for range r.IntN(4) {
+			b = append(b, randomHost(r))
+		}
+		want := false
+		for _, x := range a {
+			for _, y := range b {
+				want = want || hostname.Matches(x, y)
+			}
+		}
+		if got := newHostSet(a).matchesAny(newHostSet(b)); got != want {
+			t.Fatalf("round %d: matchesAny(%q, %q) = %v, pairwise %v", round, a, b, got, want)
+		}
+	}
+}
