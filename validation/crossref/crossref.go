@@ -406,14 +406,11 @@ func messageHosts(hosts []string) string {
 // VirtualService's namespace.
 func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 	fh := ix.fqdn(host, ns)
-	drs := ix.current().drSubsets[ix.subsetKey(ns, host)]
-	for _, dk := range drs {
-		for _, s := range ix.destinationRules[dk].GetSubsets() {
-			if s.GetName() == subset {
-				return nil
-			}
-		}
+	v, sk := ix.current(), ix.subsetKey(ns, host)
+	if v.subsetNames[sk][subset] { // a lookup: a scan of every subset per destination took seconds
+		return nil
 	}
+	drs := v.drSubsets[sk]
 	if len(drs) == 0 {
 		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
 			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",

@@ -30,6 +30,8 @@ type view struct {
 	seHosts hostSet[Key]
 	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
 	drSubsets map[Key][]Key
+	// subsetNames: the subsets those DestinationRules define, by the same key.
+	subsetNames map[Key]map[string]bool
 	// meshHosts: the mesh VirtualServices by scoped host (meshhosts.go).
 	meshHosts meshHosts
 }
@@ -54,7 +56,8 @@ func (ix *Index) current() *view {
 	if v := ix.view.Load(); v != nil {
 		return v
 	}
-	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
+	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{},
+		subsetNames: map[Key]map[string]bool{}}
 	v.gwServers = map[gatewayServer][]Key{}
 	for _, k := range v.gateways {
 		gw := ix.gateways[k]
@@ -81,6 +84,12 @@ func (ix *Index) current() *view {
 	for _, k := range sortedKeys(ix.destinationRules) {
 		sk := ix.subsetKey(k.Namespace, ix.destinationRules[k].GetHost())
 		v.drSubsets[sk] = append(v.drSubsets[sk], k)
+		for _, sub := range ix.destinationRules[k].GetSubsets() {
+			if v.subsetNames[sk] == nil {
+				v.subsetNames[sk] = map[string]bool{}
+			}
+			v.subsetNames[sk][sub.GetName()] = true
+		}
 		dh := ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)
 		if strings.Contains(dh, "*") {
 			v.drWild.add(dh, k)
