@@ -383,18 +383,27 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	return out
 }
 
-// maxMessageHosts bounds the hosts IST0132's message lists. Istio lists them
-// all, once per gateway reference: a VirtualService of a few MiB with
-// thousands of each made messages of gigabytes in total.
-const maxMessageHosts = 20
+// maxMessageNames bounds the hosts or objects one message lists (IST0132's
+// VirtualService hosts, the DestinationRules of a subset message, the
+// Gateways of IST0145). Istio lists them all, once per gateway reference,
+// destination or server: a VirtualService or Gateway of a few MiB, with
+// thousands of objects named in each message, made messages of hundreds of
+// MiB to gigabytes in total.
+const maxMessageNames = 20
 
-// messageHosts formats hosts as %v does ("[a b]"), the first maxMessageHosts
-// only, saying how many more there are.
-func messageHosts(hosts []string) string {
-	if len(hosts) <= maxMessageHosts {
-		return fmt.Sprint(hosts)
+// messageList joins names (the first of total) with sep, at most
+// maxMessageNames of them, then says how many more there are.
+func messageList(names []string, total int, sep string) string {
+	names = names[:min(len(names), maxMessageNames)]
+	if total <= len(names) {
+		return strings.Join(names, sep)
 	}
-	return fmt.Sprintf("[%s ... and %d more]", strings.Join(hosts[:maxMessageHosts], " "), len(hosts)-maxMessageHosts)
+	return fmt.Sprintf("%s%s... and %d more", strings.Join(names, sep), sep, total-len(names))
+}
+
+// messageHosts formats hosts as %v does ("[a b]"), bounded by messageList.
+func messageHosts(hosts []string) string {
+	return "[" + messageList(hosts, len(hosts), " ") + "]"
 }
 
 // checkSubset is Istio's virtualservice/destinationrules.go: the subset of
@@ -414,11 +423,11 @@ func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 	if len(drs) == 0 {
 		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
 			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
-				subset, host, ns, joinKeys(elsewhere)), CodeReferencedResourceNotFound}}
+				subset, host, ns, joinKeys(elsewhere, ", ")), CodeReferencedResourceNotFound}}
 		}
 		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
 	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs), fh), CodeReferencedResourceNotFound}}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs, ", "), fh), CodeReferencedResourceNotFound}}
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
@@ -472,33 +481,40 @@ func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	sk := SelectorKey(gw.GetSelector())
 	selector := labels.SelectorFromSet(gw.GetSelector()).String()
 	servers := field.NewPath("spec", "servers")
+	// The other Gateways of servers with the same port, bind and hosts, found
+	// once: a Gateway may repeat one server thousands of times.
+	conflicting := map[string][]Key{}
 	for i, s := range gw.GetServers() {
-		others := map[Key]bool{}
-		for _, h := range s.GetHosts() {
-			for _, o := range byServer[gatewayServer{sk, s.GetPort().GetNumber(), s.GetBind(), h}] {
-				others[o] = o != k
+		same := fmt.Sprintf("%d\x00%s\x00%s", s.GetPort().GetNumber(), s.GetBind(), strings.Join(s.GetHosts(), "\x00"))
+		others, done := conflicting[same]
+		if !done {
+			found := map[Key]bool{}
+			for _, h := range s.GetHosts() {
+				for _, o := range byServer[gatewayServer{sk, s.GetPort().GetNumber(), s.GetBind(), h}] {
+					if o != k {
+						found[o] = true
+					}
+				}
 			}
+			others = sortedKeys(found)
+			conflicting[same] = others
 		}
-		var names []string
-		for _, o := range sortedKeys(others) {
-			if others[o] {
-				names = append(names, o.String())
-			}
-		}
-		if len(names) > 0 {
+		if len(others) > 0 {
 			out = append(out, Finding{servers.Index(i).String(), fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
-				strings.Join(names, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
+				joinKeys(others, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
 		}
 	}
 	return out
 }
 
-func joinKeys(keys []Key) string {
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = k.String()
+// joinKeys names keys, bounded by messageList: only the names listed are
+// formatted, as one check may name the same thousand objects per destination.
+func joinKeys(keys []Key, sep string) string {
+	names := make([]string, min(len(keys), maxMessageNames))
+	for i := range names {
+		names[i] = keys[i].String()
 	}
-	return strings.Join(names, ", ")
+	return messageList(names, len(keys), sep)
 }
 
 func sortedKeys[V any](m map[Key]V) []Key {

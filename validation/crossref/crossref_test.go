@@ -411,3 +411,51 @@ func TestGatewayHostsLargeObjects(t *testing.T) {
 		t.Fatal("Check still running after 10 s")
 	}
 }
+
+// TestObjectListsInMessagesBounded: the DestinationRules a subset message
+// names and the Gateways an IST0145 message names are at most
+// maxMessageNames, then "... and N more", as IST0132's hosts are. With
+// 1,000 DestinationRules for a host, the findings of a VirtualService of
+// 20,000 destinations held 514 MB of text (26 KB each), and 1,000 Gateways
+// sharing a host with the 20,000 servers of another made 609 MB, both taking
+// tens of seconds at admission.
+func TestObjectListsInMessagesBounded(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	sel := map[string]string{"istio": "ingressgateway"}
+	for d := range 1000 {
+		ix.SetDestinationRule(Key{"shop", fmt.Sprintf("destination-rule-%d", d)}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+		ix.SetGateway(Key{"istio-system", fmt.Sprintf("gateway-%03d", d)}, &networking.Gateway{Selector: sel,
+			Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"a.com"}}}})
+	}
+	ix.SetReady()
+	r := &networking.HTTPRoute{}
+	gw := &networking.Gateway{Selector: sel}
+	for i := range 20000 {
+		r.Route = append(r.Route, &networking.HTTPRouteDestination{Destination: &networking.Destination{Host: "reviews", Subset: fmt.Sprintf("x%d", i)}})
+		gw.Servers = append(gw.Servers, &networking.Server{Port: &networking.Port{Number: 80, Name: fmt.Sprintf("p%d", i), Protocol: "HTTP"}, Hosts: []string{"a.com"}})
+	}
+	vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{r}}
+	done := make(chan [2][]Finding, 1)
+	go func() {
+		done <- [2][]Finding{ix.Check("VirtualService", Key{"shop", "vs"}, vs), ix.Check("Gateway", Key{"istio-system", "new"}, gw)}
+	}()
+	select {
+	case fs := <-done:
+		for i, want := range []string{
+			`subset "x0" is not defined by DestinationRule shop/destination-rule-0, shop/destination-rule-1, shop/destination-rule-10, `,
+			"Conflict with gateways istio-system/gateway-000,istio-system/gateway-001,",
+		} {
+			if len(fs[i]) != 20000 || !strings.HasPrefix(fs[i][0].Message, want) || !strings.Contains(fs[i][0].Message, "... and 980 more") {
+				t.Errorf("%d findings, first %q", len(fs[i]), fs[i][0].Message)
+			}
+			for _, f := range fs[i] {
+				if len(f.Message) > 2000 {
+					t.Fatalf("message of %d bytes: %.300s...", len(f.Message), f.Message)
+				}
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Check still running after 10 s")
+	}
+}
