@@ -203,9 +203,19 @@ func (s *hostSet[T]) coversAny(o *hostSet[T]) bool {
 // covering calls fn, in the order added for each host and exact hosts
 // first, with the value of every host h for which hostname.SubsetOf(n, h).
 func (s *hostSet[T]) covering(n string, fn func(T)) {
-	if !strings.HasPrefix(n, "*") {
-		for _, v := range s.exact[n] {
+	s.coveringLists(n, func(l []T) {
+		for _, v := range l {
 			fn(v)
+		}
+	})
+}
+
+// coveringLists calls fn with the values of each host covering n, as
+// covering does, a host's values as one list.
+func (s *hostSet[T]) coveringLists(n string, fn func([]T)) {
+	if !strings.HasPrefix(n, "*") {
+		if l := s.exact[n]; len(l) > 0 {
+			fn(l)
 		}
 	} else {
 		n = n[1:] // a wildcard is covered by a wildcard whose suffix ends it
@@ -214,8 +224,8 @@ func (s *hostSet[T]) covering(n string, fn func(T)) {
 		if l > len(n) {
 			break
 		}
-		for _, v := range s.wild[n[len(n)-l:]] {
-			fn(v)
+		if vs := s.wild[n[len(n)-l:]]; len(vs) > 0 {
+			fn(vs)
 		}
 	}
 }
