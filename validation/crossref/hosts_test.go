@@ -236,3 +236,32 @@ func TestSubsetLookupLargeObjects(t *testing.T) {
 		t.Fatal("Check still running after 5 s")
 	}
 }
+
+// TestPortListBounded: IST0112 names at most maxMessageNames of the host's
+// ports, then "... and N more". A ServiceEntry of 10,000 ports made each
+// message of a VirtualService routing 5,000 times to it without a port list
+// them all: 243 MB of findings for one admission.
+func TestPortListBounded(t *testing.T) {
+	ix := NewIndex("")
+	se := &networking.ServiceEntry{Hosts: []string{"api.example.com"}}
+	for i := range 10000 {
+		se.Ports = append(se.Ports, &networking.ServicePort{Number: uint32(1000 + i), Name: fmt.Sprintf("p%d", i), Protocol: "TCP"})
+	}
+	ix.SetServiceEntry(Key{"shop", "api"}, se)
+	ix.SetKubeService(Service{Key: Key{"shop", "two"}, Ports: []uint32{80, 443}, PortsKnown: true}, true)
+	ix.SetReady()
+	vs := &networking.VirtualService{Hosts: []string{"x"}}
+	for range 5000 {
+		vs.Http = append(vs.Http, &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "api.example.com"}}}})
+	}
+	fs := ix.Check("VirtualService", Key{"shop", "vs"}, vs)
+	want := `This VirtualService routes to a service "api.example.com" that exposes multiple ports [1000 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010 1011 1012 1013 1014 1015 1016 1017 1018 1019 ... and 9980 more]. Specifying a port in the destination is required to disambiguate.`
+	if len(fs) != 5000 || fs[0].Message != want {
+		t.Fatalf("%d findings, first %.400q", len(fs), fs[0].Message)
+	}
+	// A short list is Istio's %v of the ports.
+	fs = ix.Check("VirtualService", Key{"shop", "vs"}, &networking.VirtualService{Hosts: []string{"x"}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "two"}}}}}})
+	if want := `This VirtualService routes to a service "two" that exposes multiple ports [80 443]. Specifying a port in the destination is required to disambiguate.`; len(fs) != 1 || fs[0].Message != want {
+		t.Fatalf("got %v", fs)
+	}
+}
