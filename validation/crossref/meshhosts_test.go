@@ -105,3 +105,21 @@ func TestMeshHostsLargeObjects(t *testing.T) {
 		t.Fatal("Check still running after 5 s")
 	}
 }
+
+// TestMeshHostsGroupListBounded: IST0109 names at most maxMessageNames of the
+// VirtualServices of the group. Checking every one of 20,000 VirtualServices
+// sharing a host (the audit, analyze) made messages naming all of them: 8 GB.
+func TestMeshHostsGroupListBounded(t *testing.T) {
+	ix := NewIndex("")
+	for d := range 2000 {
+		ix.SetVirtualService(Key{"shop", fmt.Sprintf("vs%04d", d)}, &networking.VirtualService{Hosts: []string{"reviews"}})
+	}
+	ix.SetReady()
+	fs := ix.Check("VirtualService", Key{"shop", "vs0005"}, &networking.VirtualService{Hosts: []string{"reviews"}})
+	want := "The VirtualServices shop/vs0000,shop/vs0001,shop/vs0002,shop/vs0003,shop/vs0004,shop/vs0005,shop/vs0006,shop/vs0007,shop/vs0008,shop/vs0009," +
+		"shop/vs0010,shop/vs0011,shop/vs0012,shop/vs0013,shop/vs0014,shop/vs0015,shop/vs0016,shop/vs0017,shop/vs0018,shop/vs0019,... and 1980 more " +
+		"associated with mesh gateway define the same host */reviews.shop.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource."
+	if len(fs) != 1 || fs[0].Message != want {
+		t.Fatalf("got %.600v", fs)
+	}
+}

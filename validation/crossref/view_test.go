@@ -351,13 +351,9 @@ func scanMeshHosts(ix *Index, k Key, vs *networking.VirtualService) []Finding {
 	if best.group == nil {
 		return nil
 	}
-	names := make([]string, len(best.group))
-	for i, g := range best.group {
-		names[i] = g.String()
-	}
 	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
 		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-		strings.Join(names, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+		joinKeys(best.group, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
 }
 
 // TestMeshHostsMatchScan: checkMeshHosts, which considers only the first
