@@ -421,9 +421,13 @@ func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 	}
 	drs := v.drSubsets[sk]
 	if len(drs) == 0 {
-		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
+		if elsewhere, total := ix.firstDestinationRulesFor(fh, maxMessageNames); total > 0 {
+			names := make([]string, len(elsewhere))
+			for i, k := range elsewhere {
+				names[i] = k.String()
+			}
 			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
-				subset, host, ns, joinKeys(elsewhere, ", ")), CodeReferencedResourceNotFound}}
+				subset, host, ns, messageList(names, total, ", ")), CodeReferencedResourceNotFound}}
 		}
 		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
 	}

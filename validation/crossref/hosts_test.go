@@ -3,6 +3,7 @@ package crossref
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +264,32 @@ func TestPortListBounded(t *testing.T) {
 	fs = ix.Check("VirtualService", Key{"shop", "vs"}, &networking.VirtualService{Hosts: []string{"x"}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "two"}}}}}})
 	if want := `This VirtualService routes to a service "two" that exposes multiple ports [80 443]. Specifying a port in the destination is required to disambiguate.`; len(fs) != 1 || fs[0].Message != want {
 		t.Fatalf("got %v", fs)
+	}
+}
+
+// TestSubsetElsewhereLargeIndex: the subset message of a destination whose
+// host only wildcard DestinationRules of other namespaces cover (3,000 of
+// them) names the first of them without sorting them all per destination:
+// a VirtualService of 20,000 such destinations took about 7 s.
+func TestSubsetElsewhereLargeIndex(t *testing.T) {
+	ix := NewIndex("")
+	for d := range 3000 {
+		ix.SetDestinationRule(Key{fmt.Sprintf("ns%04d", d), "all"}, &networking.DestinationRule{Host: "*.svc.cluster.local", Subsets: []*networking.Subset{{Name: "v1"}}})
+	}
+	ix.SetReady()
+	vs := &networking.VirtualService{Hosts: []string{"x"}}
+	for i := range 20000 {
+		vs.Http = append(vs.Http, &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: fmt.Sprintf("h%d.svc.cluster.local", i), Subset: "v1"}}}})
+	}
+	done := make(chan []Finding, 1)
+	go func() { done <- ix.Check("VirtualService", Key{"shop", "vs"}, vs) }()
+	select {
+	case fs := <-done:
+		want := `subset "v1" not found: no DestinationRule for host "h0.svc.cluster.local" in namespace shop (ns0000/all, ns0001/all, `
+		if len(fs) != 40000 || !strings.HasPrefix(fs[1].Message, want) || !strings.Contains(fs[1].Message, "ns0019/all, ... and 2980 more does not count") {
+			t.Errorf("%d findings, %q", len(fs), fs[1].Message)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("Check still running after 4 s")
 	}
 }

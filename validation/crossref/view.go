@@ -116,6 +116,35 @@ func (ix *Index) destinationRulesFor(host string) []Key {
 	return out
 }
 
+// firstDestinationRulesFor returns the first n (sorted) of the
+// DestinationRules destinationRulesFor lists, and how many it lists, merged
+// from the view's sorted lists instead of sorting them all: a message names
+// only the first few, once per destination of a VirtualService.
+func (ix *Index) firstDestinationRulesFor(host string, n int) ([]Key, int) {
+	v := ix.current()
+	lists := [][]Key{v.drByHost[host]}
+	v.drWild.coveringLists(host, func(l []Key) { lists = append(lists, l) })
+	total := 0
+	for _, l := range lists {
+		total += len(l)
+	}
+	var out []Key
+	for len(out) < n {
+		next := -1
+		for i, l := range lists {
+			if len(l) > 0 && (next < 0 || compareKeys(l[0], lists[next][0]) < 0) {
+				next = i
+			}
+		}
+		if next < 0 {
+			break
+		}
+		out = append(out, lists[next][0])
+		lists[next] = lists[next][1:]
+	}
+	return out, total
+}
+
 // SelectorKey is the same string for equal selectors (or label sets) only:
 // its labels in key order, each part prefixed by its length. The analysis
 // package groups Gateway selectors and workload labels by it too.

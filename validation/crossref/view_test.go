@@ -145,8 +145,12 @@ func TestHostSetsMatchScans(t *testing.T) {
 			if got, want := ix.hostKnown(fq), scanHostKnown(ix, fq); got != want {
 				t.Fatalf("round %d: hostKnown(%q) = %v, scan %v", round, fq, got, want)
 			}
-			if got, want := ix.destinationRulesFor(fq), scanDestinationRulesFor(ix, fq); !slices.Equal(got, want) {
+			want := scanDestinationRulesFor(ix, fq)
+			if got := ix.destinationRulesFor(fq); !slices.Equal(got, want) {
 				t.Fatalf("round %d: destinationRulesFor(%q) = %v, scan %v", round, fq, got, want)
+			}
+			if first, total := ix.firstDestinationRulesFor(fq, 2); !slices.Equal(first, want[:min(2, len(want))]) || total != len(want) {
+				t.Fatalf("round %d: firstDestinationRulesFor(%q, 2) = %v, %d; scan %v", round, fq, first, total, want)
 			}
 			if got, want := ix.destinationHost(ns, nil, host), scanDestinationHost(ix, ns, nil, host); got != want {
 				t.Fatalf("round %d: destinationHost(%s, %q) = %v, scan %v", round, ns, host, got, want)
