@@ -101,25 +101,11 @@ func (ix *Index) current() *view {
 	return v
 }
 
-// destinationRulesFor lists, sorted, the DestinationRules whose host is host
-// or covers it (a wildcard host).
-func (ix *Index) destinationRulesFor(host string) []Key {
-	v := ix.current()
-	exact := v.drByHost[host]
-	var wild []Key
-	v.drWild.covering(host, func(k Key) { wild = append(wild, k) })
-	if len(wild) == 0 {
-		return exact
-	}
-	out := append(slices.Clone(exact), wild...)
-	slices.SortFunc(out, compareKeys)
-	return out
-}
-
 // firstDestinationRulesFor returns the first n (sorted) of the
-// DestinationRules destinationRulesFor lists, and how many it lists, merged
-// from the view's sorted lists instead of sorting them all: a message names
-// only the first few, once per destination of a VirtualService.
+// DestinationRules whose host is host or covers it (a wildcard host), and
+// how many there are, merged from the view's sorted lists instead of
+// sorting them all: a message names only the first few, once per
+// destination of a VirtualService.
 func (ix *Index) firstDestinationRulesFor(host string, n int) ([]Key, int) {
 	v := ix.current()
 	lists := [][]Key{v.drByHost[host]}

@@ -146,8 +146,8 @@ func TestHostSetsMatchScans(t *testing.T) {
 				t.Fatalf("round %d: hostKnown(%q) = %v, scan %v", round, fq, got, want)
 			}
 			want := scanDestinationRulesFor(ix, fq)
-			if got := ix.destinationRulesFor(fq); !slices.Equal(got, want) {
-				t.Fatalf("round %d: destinationRulesFor(%q) = %v, scan %v", round, fq, got, want)
+			if got, total := ix.firstDestinationRulesFor(fq, 100); !slices.Equal(got, want) || total != len(want) {
+				t.Fatalf("round %d: firstDestinationRulesFor(%q, 100) = %v, %d; scan %v", round, fq, got, total, want)
 			}
 			if first, total := ix.firstDestinationRulesFor(fq, 2); !slices.Equal(first, want[:min(2, len(want))]) || total != len(want) {
 				t.Fatalf("round %d: firstDestinationRulesFor(%q, 2) = %v, %d; scan %v", round, fq, first, total, want)
