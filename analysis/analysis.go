@@ -151,12 +151,16 @@ func Analyze(in Input) []Message {
 	}
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
+	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
 		case *networking.DestinationRule:
 			out = append(out, noServerCertVerification(o, spec)...)
 		case *networking.Gateway:
-			out = append(out, gatewayWorkloadPorts(&in, o, spec)...)
+			if gp == nil {
+				gp = newGatewayPorts(&in)
+			}
+			out = append(out, gatewayWorkloadPorts(&in, gp, o, spec)...)
 		}
 		for _, f := range ix.Check(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec) {
 			t, ok := Types[f.Code]

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"maps"
 
 	networking "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
@@ -47,45 +48,118 @@ type ServicePort struct {
 	Protocol corev1.Protocol
 }
 
-// gatewayWorkloadPorts is Istio's IngressGatewayPortAnalyzer.analyzeGateway
-// for one Gateway: the workloads its selector matches, the Services (same
-// namespace) selecting those workloads, and each server port no TCP port of
-// those Services targets (the targetPort, or the port when the targetPort is
-// not a number). With no matching workload it reports IST0101 only when
-// in.AllWorkloads says the workload list is complete (a cluster); from files
-// the gateway's workload is usually not part of the input.
-func gatewayWorkloadPorts(in *Input, o Object, gw *networking.Gateway) []Message {
-	selector := labels.SelectorFromSet(gw.GetSelector())
-	servicePorts := map[uint32]bool{}
-	matched := 0
+// gatewayPorts answers gatewayWorkloadPorts' question for a Gateway
+// selector: whether it matches a workload, and which ports the Services (same
+// namespace) selecting the matched workloads target. Istio's analyzer compares
+// every pod with every Service for each Gateway; for an input of a thousand of
+// each that was a billion selector matches (minutes). Here a Service selector
+// is parsed once and Services of equal selectors are one, a workload's ports
+// are found once per distinct workload (namespace and labels), and the answer
+// once per distinct Gateway selector.
+type gatewayPorts struct {
+	workloads  []portWorkload
+	services   map[string][]portService // by namespace
+	bySelector map[string]selected      // by crossref.SelectorKey
+}
+
+// portWorkload is a distinct workload; ports is nil until a Gateway selects it.
+type portWorkload struct {
+	namespace string
+	labels    labels.Set
+	ports     map[uint32]bool
+}
+
+// portService is the Services of one namespace and selector: the TCP ports
+// they target (the targetPort, or the port when the targetPort is not a number).
+type portService struct {
+	selector labels.Selector
+	ports    []uint32
+}
+
+type selected struct {
+	matched bool
+	ports   map[uint32]bool
+}
+
+func newGatewayPorts(in *Input) *gatewayPorts {
+	g := &gatewayPorts{services: map[string][]portService{}, bySelector: map[string]selected{}}
+	type key struct{ namespace, labels string }
+	seen := map[key]bool{}
 	for _, w := range in.Workloads {
-		wl := labels.Set(w.Labels)
-		if !selector.Matches(wl) {
-			continue
+		if k := (key{w.Namespace, crossref.SelectorKey(w.Labels)}); !seen[k] {
+			seen[k] = true
+			g.workloads = append(g.workloads, portWorkload{namespace: w.Namespace, labels: labels.Set(w.Labels)})
 		}
-		matched++
-		for _, svc := range in.KubeServices {
-			if svc.Namespace != w.Namespace || !labels.SelectorFromSet(svc.Selector).Matches(wl) {
+	}
+	services := map[key]int{} // index in services[namespace]
+	for _, svc := range in.KubeServices {
+		k := key{svc.Namespace, crossref.SelectorKey(svc.Selector)}
+		i, ok := services[k]
+		if !ok {
+			i = len(g.services[svc.Namespace])
+			services[k] = i
+			g.services[svc.Namespace] = append(g.services[svc.Namespace], portService{selector: labels.SelectorFromSet(svc.Selector)})
+		}
+		s := &g.services[svc.Namespace][i]
+		for _, p := range svc.Ports {
+			if p.Protocol != corev1.ProtocolTCP && p.Protocol != "" {
 				continue
 			}
-			for _, p := range svc.Ports {
-				if p.Protocol != corev1.ProtocolTCP && p.Protocol != "" {
-					continue
-				}
-				if tp := p.TargetPort.IntValue(); tp != 0 {
-					servicePorts[uint32(tp)] = true
-				} else {
-					servicePorts[uint32(p.Port)] = true
-				}
+			if tp := p.TargetPort.IntValue(); tp != 0 {
+				s.ports = append(s.ports, uint32(tp))
+			} else {
+				s.ports = append(s.ports, uint32(p.Port))
 			}
 		}
 	}
+	return g
+}
+
+// forSelector returns the workloads and ports of Gateway selector sel.
+func (g *gatewayPorts) forSelector(sel map[string]string) selected {
+	key := crossref.SelectorKey(sel)
+	if r, ok := g.bySelector[key]; ok {
+		return r
+	}
+	selector := labels.SelectorFromSet(sel)
+	r := selected{ports: map[uint32]bool{}}
+	for i := range g.workloads {
+		w := &g.workloads[i]
+		if !selector.Matches(w.labels) {
+			continue
+		}
+		r.matched = true
+		if w.ports == nil {
+			w.ports = map[uint32]bool{}
+			for _, s := range g.services[w.namespace] {
+				if s.selector.Matches(w.labels) {
+					for _, p := range s.ports {
+						w.ports[p] = true
+					}
+				}
+			}
+		}
+		maps.Copy(r.ports, w.ports)
+	}
+	g.bySelector[key] = r
+	return r
+}
+
+// gatewayWorkloadPorts is Istio's IngressGatewayPortAnalyzer.analyzeGateway
+// for one Gateway: the workloads its selector matches, the Services (same
+// namespace) selecting those workloads, and each server port no TCP port of
+// those Services targets (gatewayPorts). With no matching workload it reports
+// IST0101 only when in.AllWorkloads says the workload list is complete (a
+// cluster); from files the gateway's workload is usually not part of the input.
+func gatewayWorkloadPorts(in *Input, gp *gatewayPorts, o Object, gw *networking.Gateway) []Message {
+	selector := labels.SelectorFromSet(gw.GetSelector())
+	found := gp.forSelector(gw.GetSelector())
 	msg := func(code, fieldPath, text string) Message {
 		t := Types[code]
 		return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
 			Origin: o.Origin, Field: fieldPath, Message: text}
 	}
-	if matched == 0 {
+	if !found.matched {
 		if !in.AllWorkloads {
 			return nil
 		}
@@ -94,7 +168,7 @@ func gatewayWorkloadPorts(in *Input, o Object, gw *networking.Gateway) []Message
 	}
 	var out []Message
 	for i, s := range gw.GetServers() {
-		if s.GetPort() == nil || servicePorts[s.GetPort().GetNumber()] {
+		if s.GetPort() == nil || found.ports[s.GetPort().GetNumber()] {
 			continue
 		}
 		out = append(out, msg(GatewayPortNotDefinedOnService,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -116,5 +117,38 @@ func TestGatewayPortMessage(t *testing.T) {
 	msgs = Analyze(Input{Objects: []Object{obj}, AllWorkloads: true})
 	if len(msgs) != 1 || msgs[0].String() != `Error [IST0101] (Gateway default/gw) spec.selector: Referenced selector not found: "istio=ingressgateway"` {
 		t.Errorf("cluster without the gateway workload: %v", msgs)
+	}
+}
+
+// TestGatewayPortsLargeInput: 1,000 Gateways, 1,000 Deployments and 1,000
+// Services selecting the same pods (about 0.5 MiB of YAML) are analysed in
+// well under the bound. Comparing every workload with every Service for each
+// Gateway took over ten minutes for this input (a billion selector matches,
+// each parsing the Service's selector again).
+func TestGatewayPortsLargeInput(t *testing.T) {
+	const n = 1000
+	sel := map[string]string{"app": "gw"}
+	var in Input
+	for i := range n {
+		in.Objects = append(in.Objects, Object{Kind: "Gateway", Namespace: "a", Name: fmt.Sprintf("g%d", i), Spec: &networking.Gateway{Selector: sel,
+			Servers: []*networking.Server{{Port: &networking.Port{Number: uint32(1000 + i), Name: "http", Protocol: "HTTP"}, Hosts: []string{fmt.Sprintf("h%d.example.com", i)}}}}})
+		in.Workloads = append(in.Workloads, Workload{Namespace: "a", Name: fmt.Sprintf("d%d", i), Labels: map[string]string{"app": "gw", "pod": fmt.Sprint(i)}})
+		// Service i+1 leaves port 1000 to no Service: gateway g0 is reported.
+		in.KubeServices = append(in.KubeServices, KubeService{Namespace: "a", Name: fmt.Sprintf("s%d", i), Selector: sel,
+			Ports: []ServicePort{{Port: int32(1001 + i)}}})
+	}
+	done := make(chan []Message, 1)
+	go func() { done <- Analyze(in) }()
+	select {
+	case msgs := <-done:
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.Code+" "+m.Object+" "+m.Field)
+		}
+		if want := []string{"IST0162 g0 spec.servers[0].port.number"}; !slices.Equal(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Analyze still running after 20 s")
 	}
 }

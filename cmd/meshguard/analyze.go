@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -166,6 +168,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			in.Objects = append(in.Objects, mo)
 		}
 	}
+	inFiles := map[string]bool{} // objectKey of every object of the files
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
 		if err != nil {
@@ -191,9 +194,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 						fail(where, err)
 					}
 					for i, item := range items {
+						inFiles[objectKey(item, o.namespace)] = true
 						add(fmt.Sprintf("%s.items[%d]", where, i), item)
 					}
 				default:
+					inFiles[objectKey(d.Object, o.namespace)] = true
 					add(where, d.Object)
 				}
 			}
@@ -207,9 +212,17 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if o.clusterAllNamespaces {
 			ns = ""
 		}
-		if err := listCluster(ctx, o.cluster, o.mapper, ns, add); err != nil {
+		// The files are applied to the cluster, as istioctl analyze -k FILE
+		// simulates it (its file source takes precedence): a stored object
+		// a file also holds is left out.
+		addStored := func(origin string, obj map[string]any) {
+			if !inFiles[objectKey(obj, o.namespace)] {
+				add(origin, obj)
+			}
+		}
+		if err := listCluster(ctx, o.cluster, o.mapper, ns, addStored); err != nil {
 			fail("cluster", err)
-		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, add); err != nil {
+		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, addStored); err != nil {
 			fail("cluster", err)
 		}
 	}
@@ -256,6 +269,17 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		return exitAnalyzeFoundIssues
 	}
 	return 0
+}
+
+// objectKey names an object by API group, kind, namespace (defaultNamespace
+// when it names none) and name.
+func objectKey(obj map[string]any, defaultNamespace string) string {
+	u := unstructured.Unstructured{Object: obj}
+	ns := u.GetNamespace()
+	if ns == "" {
+		ns = defaultNamespace
+	}
+	return strings.Join([]string{u.GroupVersionKind().Group, u.GetKind(), ns, u.GetName()}, "/")
 }
 
 // runRegoTests runs the Rego unit tests of dir and fails when one fails.

@@ -137,6 +137,44 @@ func TestAnalyzeCluster(t *testing.T) {
 	}
 }
 
+// --kubeconfig with files simulates applying the files to the cluster, as
+// istioctl analyze -k FILE does (its file source is added after the cluster's,
+// in ascending precedence): an object of the files replaces the stored one of
+// the same kind, namespace and name. The stored VirtualService routes to a
+// subset its DestinationRule lacks, the file's fixed version does not; both
+// were analysed (the stale one reported, the index holding it) before.
+func TestAnalyzeFilesReplaceClusterObjects(t *testing.T) {
+	obj := func(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
+	}
+	route := func(subset string) map[string]any {
+		return map[string]any{"hosts": []any{"reviews"},
+			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews", "subset": subset}}}}}}
+	}
+	client, mapper := fakeCluster(t,
+		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "reviews", "namespace": "default"}}},
+		obj("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{"host": "reviews",
+			"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}),
+		obj("networking.istio.io/v1", "VirtualService", "default", "reviews", route("v2")),
+	)
+	dir := t.TempDir()
+	writeFile(t, dir, "vs.yaml", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+`)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Info", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
+	if code != 0 || out.Len() != 0 {
+		t.Fatalf("exit %d, messages:\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
 // A rule over input.referenced sees the DestinationRule and Service a
 // VirtualService routes to (resolved as the cross-reference checks resolve
 // hosts), with the same messages in validate and analyze: the reviews route

@@ -25,8 +25,6 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/meshguard/meshguard/internal/hostname"
 )
 
 // StrictLabel on a namespace makes cross-reference findings denials there.
@@ -313,6 +311,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	// Whether a Gateway exposes a host, once per Gateway: a reference
 	// repeated thousands of times rescanned every host for each.
 	exposedBy := map[Key]bool{}
+	var vsHosts *hostSet[struct{}] // the VS hosts, for IST0132, built once
 	for i, g := range vs.GetGateways() {
 		if g == "mesh" {
 			continue
@@ -329,11 +328,11 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		// included.
 		exposed, known := exposedBy[gk]
 		if !known {
-			for _, h := range vs.GetHosts() {
-				if ok && gatewayExposes(gw, gk.Namespace, k.Namespace, h) {
-					exposed = true
-					break
+			if ok {
+				if vsHosts == nil {
+					vsHosts = newHostSet(vs.GetHosts())
 				}
+				exposed = vsHosts.matchesAny(gatewayHosts(gw, gk.Namespace, k.Namespace))
 			}
 			exposedBy[gk] = exposed
 		}
@@ -341,7 +340,7 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			if hostList == "" {
 				hostList = messageHosts(vs.GetHosts())
 			}
-			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s",
+			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s.",
 				hostList, k, gk), CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
@@ -384,18 +383,27 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 	return out
 }
 
-// maxMessageHosts bounds the hosts IST0132's message lists. Istio lists them
-// all, once per gateway reference: a VirtualService of a few MiB with
-// thousands of each made messages of gigabytes in total.
-const maxMessageHosts = 20
+// maxMessageNames bounds the hosts or objects one message lists (IST0132's
+// VirtualService hosts, the DestinationRules of a subset message, the
+// Gateways of IST0145). Istio lists them all, once per gateway reference,
+// destination or server: a VirtualService or Gateway of a few MiB, with
+// thousands of objects named in each message, made messages of hundreds of
+// MiB to gigabytes in total.
+const maxMessageNames = 20
 
-// messageHosts formats hosts as %v does ("[a b]"), the first maxMessageHosts
-// only, saying how many more there are.
-func messageHosts(hosts []string) string {
-	if len(hosts) <= maxMessageHosts {
-		return fmt.Sprint(hosts)
+// messageList joins names (the first of total) with sep, at most
+// maxMessageNames of them, then says how many more there are.
+func messageList(names []string, total int, sep string) string {
+	names = names[:min(len(names), maxMessageNames)]
+	if total <= len(names) {
+		return strings.Join(names, sep)
 	}
-	return fmt.Sprintf("[%s ... and %d more]", strings.Join(hosts[:maxMessageHosts], " "), len(hosts)-maxMessageHosts)
+	return fmt.Sprintf("%s%s... and %d more", strings.Join(names, sep), sep, total-len(names))
+}
+
+// messageHosts formats hosts as %v does ("[a b]"), bounded by messageList.
+func messageHosts(hosts []string) string {
+	return "[" + messageList(hosts, len(hosts), " ") + "]"
 }
 
 // checkSubset is Istio's virtualservice/destinationrules.go: the subset of
@@ -407,39 +415,44 @@ func messageHosts(hosts []string) string {
 // VirtualService's namespace.
 func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 	fh := ix.fqdn(host, ns)
-	drs := ix.current().drSubsets[ix.subsetKey(ns, host)]
-	for _, dk := range drs {
-		for _, s := range ix.destinationRules[dk].GetSubsets() {
-			if s.GetName() == subset {
-				return nil
-			}
-		}
+	v, sk := ix.current(), ix.subsetKey(ns, host)
+	if v.subsetNames[sk][subset] { // a lookup: a scan of every subset per destination took seconds
+		return nil
 	}
+	drs := v.drSubsets[sk]
 	if len(drs) == 0 {
-		if elsewhere := ix.destinationRulesFor(fh); len(elsewhere) > 0 {
+		if elsewhere, total := ix.firstDestinationRulesFor(fh, maxMessageNames); total > 0 {
+			names := make([]string, len(elsewhere))
+			for i, k := range elsewhere {
+				names[i] = k.String()
+			}
 			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
-				subset, host, ns, joinKeys(elsewhere)), CodeReferencedResourceNotFound}}
+				subset, host, ns, messageList(names, total, ", ")), CodeReferencedResourceNotFound}}
 		}
 		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
 	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs), fh), CodeReferencedResourceNotFound}}
+	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs, ", "), fh), CodeReferencedResourceNotFound}}
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
 	h := dr.GetHost()
-	if h == "" || strings.Contains(h, "*") {
+	if h == "" || strings.Contains(h, "*") { // a deliberate difference, docs/compatibility.md
 		return nil
 	}
-	if !ix.hostKnown(ix.fqdn(h, k.Namespace)) { // Istio: IST0174, a Warning (destinationrule/subset.go)
-		return []Finding{{"spec.host", fmt.Sprintf("host %q matches no Service or ServiceEntry", h), CodeUnknownDestinationRuleHost}}
+	// Istio's IST0174 (destinationrule/subset.go): the host as a destination
+	// of the rule's namespace and exportTo sees it (GetDestinationHost).
+	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h) == nil {
+		return []Finding{{"spec.host", ix.hostNotFound(k.Namespace, h), CodeUnknownDestinationRuleHost}}
 	}
 	return nil
 }
 
-// gatewayExposes reports whether a server host of gw (in namespace gwNS)
-// admits VirtualService host h from namespace vsNS: "ns/host" with ns "*",
-// "." (the Gateway's namespace) or vsNS, and host equal or covering h.
-func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
+// gatewayHosts is the set of server hosts of gw (in namespace gwNS) that
+// admit VirtualService hosts of namespace vsNS: "ns/host" with ns "*", "."
+// (the Gateway's namespace) or vsNS, as Istio's vsHostInGateway reads them
+// (sanitizeServerHostNamespace, host.NamesForNamespace).
+func gatewayHosts(gw *networking.Gateway, gwNS, vsNS string) *hostSet[struct{}] {
+	var hosts []string
 	for _, s := range gw.GetServers() {
 		for _, sh := range s.GetHosts() {
 			ns, host, ok := strings.Cut(sh, "/")
@@ -449,15 +462,12 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 			if ns == "." {
 				ns = gwNS
 			}
-			if ns != "*" && ns != vsNS {
-				continue
-			}
-			if hostname.Matches(host, h) { // Istio's vsHostInGateway
-				return true
+			if ns == "*" || ns == vsNS {
+				hosts = append(hosts, host)
 			}
 		}
 	}
-	return false
+	return newHostSet(hosts)
 }
 
 // checkGateway is IST0145 as Istio's gateway/conflictinggateway.go reports
@@ -467,54 +477,48 @@ func gatewayExposes(gw *networking.Gateway, gwNS, vsNS, h string) bool {
 // message per server, naming them sorted, with Istio's text.
 func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 	var out []Finding
-	// The Gateways of the same workload selector, found once for every server
-	// by the view's index: a scan made checking every Gateway of a cluster
-	// (the audit, analyze) quadratic.
-	var peers []Key
-	for _, ok := range ix.current().gwBySelector[selectorKey(gw.GetSelector())] {
-		if ok != k {
-			peers = append(peers, ok)
-		}
-	}
+	// The other Gateways are found by the view's index of servers, not by
+	// comparing each server with every server of every Gateway of the same
+	// selector: for Gateways of thousands of servers that took seconds per
+	// admission, under the index's read lock.
+	byServer := ix.current().gwServers
+	sk := SelectorKey(gw.GetSelector())
 	selector := labels.SelectorFromSet(gw.GetSelector()).String()
 	servers := field.NewPath("spec", "servers")
+	// The other Gateways of servers with the same port, bind and hosts, found
+	// once: a Gateway may repeat one server thousands of times.
+	conflicting := map[string][]Key{}
 	for i, s := range gw.GetServers() {
-		var names []string
-		for _, ok := range peers {
-			if serverDuplicated(s, ix.gateways[ok].GetServers()) {
-				names = append(names, ok.String())
+		same := fmt.Sprintf("%d\x00%s\x00%s", s.GetPort().GetNumber(), s.GetBind(), strings.Join(s.GetHosts(), "\x00"))
+		others, done := conflicting[same]
+		if !done {
+			found := map[Key]bool{}
+			for _, h := range s.GetHosts() {
+				for _, o := range byServer[gatewayServer{sk, s.GetPort().GetNumber(), s.GetBind(), h}] {
+					if o != k {
+						found[o] = true
+					}
+				}
 			}
+			others = sortedKeys(found)
+			conflicting[same] = others
 		}
-		if len(names) > 0 {
+		if len(others) > 0 {
 			out = append(out, Finding{servers.Index(i).String(), fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
-				strings.Join(names, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
+				joinKeys(others, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
 		}
 	}
 	return out
 }
 
-// serverDuplicated reports whether one of servers has s's port number and
-// bind and one of s's hosts, as written.
-func serverDuplicated(s *networking.Server, servers []*networking.Server) bool {
-	for _, o := range servers {
-		if o.GetPort().GetNumber() != s.GetPort().GetNumber() || o.GetBind() != s.GetBind() {
-			continue
-		}
-		for _, h := range s.GetHosts() {
-			if slices.Contains(o.GetHosts(), h) {
-				return true
-			}
-		}
+// joinKeys names keys, bounded by messageList: only the names listed are
+// formatted, as one check may name the same thousand objects per destination.
+func joinKeys(keys []Key, sep string) string {
+	names := make([]string, min(len(keys), maxMessageNames))
+	for i := range names {
+		names[i] = keys[i].String()
 	}
-	return false
-}
-
-func joinKeys(keys []Key) string {
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = k.String()
-	}
-	return strings.Join(names, ", ")
+	return messageList(names, len(keys), sep)
 }
 
 func sortedKeys[V any](m map[Key]V) []Key {

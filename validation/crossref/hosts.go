@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -155,13 +156,15 @@ func portFinding(p *field.Path, d *networking.Destination, e *hostEntry) []Findi
 		if len(e.ports) <= 1 {
 			return nil
 		}
-		ports := make([]int, len(e.ports))
-		for i, n := range e.ports {
-			ports[i] = int(n)
+		// Istio's %v of the ports, bounded as other lists (messageList): a
+		// host of thousands of ports, once per destination, made hundreds of MiB.
+		ports := make([]string, min(len(e.ports), maxMessageNames))
+		for i := range ports {
+			ports[i] = strconv.FormatUint(uint64(e.ports[i]), 10)
 		}
 		return []Finding{{p.Child("host").String(), fmt.Sprintf(
-			"This VirtualService routes to a service %q that exposes multiple ports %v. Specifying a port in the destination is required to disambiguate.",
-			d.GetHost(), ports), CodeVirtualServiceDestinationPortSelector}}
+			"This VirtualService routes to a service %q that exposes multiple ports [%s]. Specifying a port in the destination is required to disambiguate.",
+			d.GetHost(), messageList(ports, len(e.ports), " ")), CodeVirtualServiceDestinationPortSelector}}
 	}
 	if slices.Contains(e.ports, d.GetPort().GetNumber()) {
 		return nil

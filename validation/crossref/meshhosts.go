@@ -101,26 +101,37 @@ func (ix *Index) buildMeshHosts() meshHosts {
 	for s := range m.rev {
 		slices.SortFunc(m.rev[s], func(a, b revEntry) int { return strings.Compare(a.reversed, b.reversed) })
 	}
+	// The lists matchingLists hands out share their host: sorted by scope.
+	byScope := func(a, b meshEntry) int { return compareKeys(Key{a.scope, a.host}, Key{b.scope, b.host}) }
+	for s := range m.byHost {
+		for _, l := range m.byHost[s] {
+			slices.SortStableFunc(l, byScope)
+		}
+		for _, l := range m.wild[s].wild {
+			slices.SortStableFunc(l, byScope)
+		}
+	}
 	return m
 }
 
-// matching lists the stored entries of scope "*" (star) or of a namespace
-// scope (!star) whose host matches host (hostname.Matches).
-func (m meshHosts) matching(host string, star bool) []meshEntry {
+// matchingLists calls fn with lists of the stored entries of scope "*"
+// (star) or of a namespace scope (!star) whose host matches host
+// (hostname.Matches); together they are every such entry, once. The entries
+// of one list share their host and are sorted by scope (buildMeshHosts).
+func (m meshHosts) matchingLists(host string, star bool, fn func([]meshEntry)) {
 	s := 0
 	if star {
 		s = 1
 	}
 	if !strings.HasPrefix(host, "*") {
 		// An exact host matches itself and the wildcards covering it.
-		out := slices.Clone(m.byHost[s][host])
-		m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
-		return out
+		fn(m.byHost[s][host])
+		m.wild[s].coveringLists(host, fn)
+		return
 	}
 	// "*X" matches the wildcards "*Y" with Y ending X (the covering ones),
 	// and the hosts that end with X but for a wildcard no longer than "*X".
-	var out []meshEntry
-	m.wild[s].covering(host, func(e meshEntry) { out = append(out, e) })
+	m.wild[s].coveringLists(host, fn)
 	x := reverse(host[1:])
 	i, _ := slices.BinarySearchFunc(m.rev[s], x, func(r revEntry, x string) int { return strings.Compare(r.reversed, x) })
 	for _, r := range m.rev[s][i:] {
@@ -128,10 +139,38 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 			break
 		}
 		if !strings.HasPrefix(r.host, "*") || len(r.host) > len(host) {
-			out = append(out, r.meshEntry)
+			fn([]meshEntry{r.meshEntry})
 		}
 	}
+}
+
+// matching lists the entries of matchingLists.
+func (m meshHosts) matching(host string, star bool) []meshEntry {
+	var out []meshEntry
+	m.matchingLists(host, star, func(l []meshEntry) { out = append(out, l...) })
 	return out
+}
+
+// firstMatching is the first, by scope then host, of the entries of a
+// namespace scope whose host matches host, VirtualService k's left out.
+// Each list of matchingLists is sorted that way, so only its first entry not
+// of k is compared: a host matched by the entries of thousands of
+// VirtualServices does not visit them all.
+func (m meshHosts) firstMatching(host string, k Key) (meshEntry, bool) {
+	var first meshEntry
+	found := false
+	m.matchingLists(host, false, func(l []meshEntry) {
+		for _, e := range l {
+			if e.vs == k {
+				continue
+			}
+			if !found || compareKeys(Key{e.scope, e.host}, Key{first.scope, first.host}) < 0 {
+				first, found = e, true
+			}
+			return
+		}
+	})
+	return first, found
 }
 
 // checkMeshHosts reports IST0109 for VirtualService k (spec vs, which
@@ -180,6 +219,7 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		for _, e := range ownStar {
 			if hostname.Matches(host, e.host) {
 				all = append(all, k)
+				break
 			}
 		}
 		slices.SortFunc(all, compareKeys)
@@ -210,23 +250,19 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 			continue
 		}
 		// Exported everywhere, k also joins the groups of other
-		// VirtualServices' namespace-scoped hosts that its host matches.
-		for _, o := range m.matching(e.host, false) {
-			if o.vs != k {
-				consider(o.scope, o.host, e.index)
-			}
+		// VirtualServices' namespace-scoped hosts that its host matches: k
+		// and their VirtualService are in each, so the first (sorted) of
+		// them is the only one that can be reported.
+		if o, ok := m.firstMatching(e.host, k); ok {
+			consider(o.scope, o.host, e.index)
 		}
 	}
 	if best.group == nil {
 		return nil
 	}
-	names := make([]string, len(best.group))
-	for i, g := range best.group {
-		names[i] = g.String()
-	}
 	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
 		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-		strings.Join(names, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+		joinKeys(best.group, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
 }
 
 // compareKeys orders keys as strings.Compare(a.String(), b.String()) does,

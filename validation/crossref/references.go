@@ -35,13 +35,32 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 	if !ix.ready {
 		return nil
 	}
-	seen := map[string]bool{}
+	type refID struct {
+		kind string
+		key  Key
+	}
+	seen := map[refID]bool{}
 	var out []Ref
 	add := func(r Ref) {
-		id := r.Kind + "/" + r.Key.String()
-		if !seen[id] {
+		if id := (refID{r.Kind, r.Key}); !seen[id] {
 			seen[id] = true
 			out = append(out, r)
+		}
+	}
+	// Each host, and each list of the view's host sets (the objects of one
+	// host, shared by every destination it covers), is read once: thousands
+	// of destinations under one wildcard host re-read its thousands of
+	// objects each.
+	v := ix.current()
+	hostsDone := map[string]bool{}
+	listsDone := map[*Key]bool{}
+	once := func(l []Key, fn func(Key)) {
+		if len(l) == 0 || listsDone[&l[0]] {
+			return
+		}
+		listsDone[&l[0]] = true
+		for _, k := range l {
+			fn(k)
 		}
 	}
 	host := func(fqdn string) {
@@ -52,8 +71,8 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 				}
 			}
 		}
-		ix.current().seHosts.covering(fqdn, func(sk Key) {
-			add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]})
+		v.seHosts.coveringLists(fqdn, func(l []Key) {
+			once(l, func(sk Key) { add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]}) })
 		})
 	}
 	switch s := spec.(type) {
@@ -72,11 +91,18 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 				return
 			}
 			fh := ix.fqdn(d.GetHost(), k.Namespace)
-			host(fh)
-			// The DestinationRules whose host covers this one.
-			for _, dk := range ix.destinationRulesFor(fh) {
-				add(Ref{Kind: "DestinationRule", Key: dk, Spec: ix.destinationRules[dk]})
+			if hostsDone[fh] {
+				return
 			}
+			hostsDone[fh] = true
+			host(fh)
+			// The DestinationRules whose host covers this one
+			// (the lists firstDestinationRulesFor merges).
+			drs := func(l []Key) {
+				once(l, func(dk Key) { add(Ref{Kind: "DestinationRule", Key: dk, Spec: ix.destinationRules[dk]}) })
+			}
+			drs(v.drByHost[fh])
+			v.drWild.coveringLists(fh, drs)
 		}
 		for _, r := range s.GetHttp() {
 			for _, d := range r.GetRoute() {

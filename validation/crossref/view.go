@@ -14,22 +14,35 @@ import (
 // number of objects.
 type view struct {
 	gateways []Key // sorted
-	// gwBySelector: the Gateways by workload selector (selectorKey), sorted.
-	gwBySelector map[string][]Key
-	drByHost     map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
-	drWild       hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
+	// gwServers: the Gateways by workload selector, server port, bind and
+	// server host as written (IST0145), sorted, each once.
+	gwServers map[gatewayServer][]Key
+	drByHost  map[string][]Key // FQDN host without a wildcard → DestinationRules, sorted
+	drWild    hostSet[Key]     // DestinationRules whose host has a wildcard, by host, sorted
 
 	// hosts and wildHosts: the Services and ServiceEntries by scoped host (hosts.go).
 	hosts     map[string]*hostEntry
 	wildHosts []scopedHost
 	// wildIndex: the indices of wildHosts by host, ascending.
 	wildIndex hostSet[int]
-	// seHosts: the ServiceEntries by host as written, in no order.
+	// seHosts: the ServiceEntries by host (a short one as its FQDN in the
+	// entry's namespace), in no order.
 	seHosts hostSet[Key]
 	// drSubsets: DestinationRules by the object their host names (Index.subsetKey), sorted.
 	drSubsets map[Key][]Key
+	// subsetNames: the subsets those DestinationRules define, by the same key.
+	subsetNames map[Key]map[string]bool
 	// meshHosts: the mesh VirtualServices by scoped host (meshhosts.go).
 	meshHosts meshHosts
+}
+
+// gatewayServer is what makes two Gateway servers duplicates (IST0145):
+// the Gateways' workload selector (SelectorKey), the port number, the bind
+// and a host as written.
+type gatewayServer struct {
+	selector   string
+	port       uint32
+	bind, host string
 }
 
 // current returns the view of the index's present contents. The caller holds
@@ -43,11 +56,20 @@ func (ix *Index) current() *view {
 	if v := ix.view.Load(); v != nil {
 		return v
 	}
-	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{}}
-	v.gwBySelector = map[string][]Key{}
+	v := &view{gateways: sortedKeys(ix.gateways), drByHost: map[string][]Key{}, drSubsets: map[Key][]Key{},
+		subsetNames: map[Key]map[string]bool{}}
+	v.gwServers = map[gatewayServer][]Key{}
 	for _, k := range v.gateways {
-		sk := selectorKey(ix.gateways[k].GetSelector())
-		v.gwBySelector[sk] = append(v.gwBySelector[sk], k)
+		gw := ix.gateways[k]
+		sk := SelectorKey(gw.GetSelector())
+		for _, srv := range gw.GetServers() {
+			for _, h := range srv.GetHosts() {
+				gs := gatewayServer{sk, srv.GetPort().GetNumber(), srv.GetBind(), h}
+				if ks := v.gwServers[gs]; len(ks) == 0 || ks[len(ks)-1] != k {
+					v.gwServers[gs] = append(ks, k)
+				}
+			}
+		}
 	}
 	v.hosts, v.wildHosts = ix.buildHosts()
 	for i, w := range v.wildHosts {
@@ -55,13 +77,19 @@ func (ix *Index) current() *view {
 	}
 	for k, se := range ix.serviceEntries {
 		for _, h := range se.GetHosts() {
-			v.seHosts.add(h, k)
+			v.seHosts.add(ix.fqdn(h, k.Namespace), k) // as buildHosts keys it
 		}
 	}
 	v.meshHosts = ix.buildMeshHosts()
 	for _, k := range sortedKeys(ix.destinationRules) {
 		sk := ix.subsetKey(k.Namespace, ix.destinationRules[k].GetHost())
 		v.drSubsets[sk] = append(v.drSubsets[sk], k)
+		for _, sub := range ix.destinationRules[k].GetSubsets() {
+			if v.subsetNames[sk] == nil {
+				v.subsetNames[sk] = map[string]bool{}
+			}
+			v.subsetNames[sk][sub.GetName()] = true
+		}
 		dh := ix.fqdn(ix.destinationRules[k].GetHost(), k.Namespace)
 		if strings.Contains(dh, "*") {
 			v.drWild.add(dh, k)
@@ -73,24 +101,40 @@ func (ix *Index) current() *view {
 	return v
 }
 
-// destinationRulesFor lists, sorted, the DestinationRules whose host is host
-// or covers it (a wildcard host).
-func (ix *Index) destinationRulesFor(host string) []Key {
+// firstDestinationRulesFor returns the first n (sorted) of the
+// DestinationRules whose host is host or covers it (a wildcard host), and
+// how many there are, merged from the view's sorted lists instead of
+// sorting them all: a message names only the first few, once per
+// destination of a VirtualService.
+func (ix *Index) firstDestinationRulesFor(host string, n int) ([]Key, int) {
 	v := ix.current()
-	exact := v.drByHost[host]
-	var wild []Key
-	v.drWild.covering(host, func(k Key) { wild = append(wild, k) })
-	if len(wild) == 0 {
-		return exact
+	lists := [][]Key{v.drByHost[host]}
+	v.drWild.coveringLists(host, func(l []Key) { lists = append(lists, l) })
+	total := 0
+	for _, l := range lists {
+		total += len(l)
 	}
-	out := append(slices.Clone(exact), wild...)
-	slices.SortFunc(out, compareKeys)
-	return out
+	var out []Key
+	for len(out) < n {
+		next := -1
+		for i, l := range lists {
+			if len(l) > 0 && (next < 0 || compareKeys(l[0], lists[next][0]) < 0) {
+				next = i
+			}
+		}
+		if next < 0 {
+			break
+		}
+		out = append(out, lists[next][0])
+		lists[next] = lists[next][1:]
+	}
+	return out, total
 }
 
-// selectorKey is the same string for equal selectors only: its labels in
-// key order, each part prefixed by its length.
-func selectorKey(sel map[string]string) string {
+// SelectorKey is the same string for equal selectors (or label sets) only:
+// its labels in key order, each part prefixed by its length. The analysis
+// package groups Gateway selectors and workload labels by it too.
+func SelectorKey(sel map[string]string) string {
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(sel)) {
 		fmt.Fprintf(&b, "%d:%s%d:%s", len(k), k, len(sel[k]), sel[k])
@@ -131,12 +175,62 @@ func (s *hostSet[T]) add(h string, v T) {
 	s.wild[suffix] = append(s.wild[suffix], v)
 }
 
+// newHostSet is the set of hosts, each once.
+func newHostSet(hosts []string) *hostSet[struct{}] {
+	s := &hostSet[struct{}]{}
+	seen := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			s.add(h, struct{}{})
+		}
+	}
+	return s
+}
+
+// matchesAny reports whether a host of s and a host of o match
+// (hostname.Matches: equal, or one covers the other), looking each host of
+// one set up in the other instead of comparing every pair.
+func (s *hostSet[T]) matchesAny(o *hostSet[T]) bool {
+	return s.coversAny(o) || o.coversAny(s)
+}
+
+// coversAny reports whether a host of s covers (hostname.SubsetOf) a host of o.
+func (s *hostSet[T]) coversAny(o *hostSet[T]) bool {
+	found := false
+	check := func(h string) bool {
+		s.covering(h, func(T) { found = true })
+		return found
+	}
+	for h := range o.exact {
+		if check(h) {
+			return true
+		}
+	}
+	for suffix := range o.wild {
+		if check("*" + suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // covering calls fn, in the order added for each host and exact hosts
 // first, with the value of every host h for which hostname.SubsetOf(n, h).
 func (s *hostSet[T]) covering(n string, fn func(T)) {
-	if !strings.HasPrefix(n, "*") {
-		for _, v := range s.exact[n] {
+	s.coveringLists(n, func(l []T) {
+		for _, v := range l {
 			fn(v)
+		}
+	})
+}
+
+// coveringLists calls fn with the values of each host covering n, as
+// covering does, a host's values as one list.
+func (s *hostSet[T]) coveringLists(n string, fn func([]T)) {
+	if !strings.HasPrefix(n, "*") {
+		if l := s.exact[n]; len(l) > 0 {
+			fn(l)
 		}
 	} else {
 		n = n[1:] // a wildcard is covered by a wildcard whose suffix ends it
@@ -145,8 +239,8 @@ func (s *hostSet[T]) covering(n string, fn func(T)) {
 		if l > len(n) {
 			break
 		}
-		for _, v := range s.wild[n[len(n)-l:]] {
-			fn(v)
+		if vs := s.wild[n[len(n)-l:]]; len(vs) > 0 {
+			fn(vs)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshguard/meshguard/internal/hostname"
 )
@@ -19,9 +20,9 @@ func scanHostKnown(ix *Index, fqdn string) bool {
 	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
-	for _, se := range ix.serviceEntries {
+	for k, se := range ix.serviceEntries {
 		for _, h := range se.GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
+			if hostname.SubsetOf(fqdn, ix.fqdn(h, k.Namespace)) {
 				return true
 			}
 		}
@@ -33,7 +34,7 @@ func scanServiceEntriesCovering(ix *Index, fqdn string) []Key {
 	var out []Key
 	for _, sk := range sortedKeys(ix.serviceEntries) {
 		for _, h := range ix.serviceEntries[sk].GetHosts() {
-			if hostname.SubsetOf(fqdn, h) {
+			if hostname.SubsetOf(fqdn, ix.fqdn(h, sk.Namespace)) {
 				out = append(out, sk)
 				break
 			}
@@ -144,8 +145,12 @@ func TestHostSetsMatchScans(t *testing.T) {
 			if got, want := ix.hostKnown(fq), scanHostKnown(ix, fq); got != want {
 				t.Fatalf("round %d: hostKnown(%q) = %v, scan %v", round, fq, got, want)
 			}
-			if got, want := ix.destinationRulesFor(fq), scanDestinationRulesFor(ix, fq); !slices.Equal(got, want) {
-				t.Fatalf("round %d: destinationRulesFor(%q) = %v, scan %v", round, fq, got, want)
+			want := scanDestinationRulesFor(ix, fq)
+			if got, total := ix.firstDestinationRulesFor(fq, 100); !slices.Equal(got, want) || total != len(want) {
+				t.Fatalf("round %d: firstDestinationRulesFor(%q, 100) = %v, %d; scan %v", round, fq, got, total, want)
+			}
+			if first, total := ix.firstDestinationRulesFor(fq, 2); !slices.Equal(first, want[:min(2, len(want))]) || total != len(want) {
+				t.Fatalf("round %d: firstDestinationRulesFor(%q, 2) = %v, %d; scan %v", round, fq, first, total, want)
 			}
 			if got, want := ix.destinationHost(ns, nil, host), scanDestinationHost(ix, ns, nil, host); got != want {
 				t.Fatalf("round %d: destinationHost(%s, %q) = %v, scan %v", round, ns, host, got, want)
@@ -218,7 +223,7 @@ func TestMeshMatchingMatchesScan(t *testing.T) {
 }
 
 // TestSelectorKeyIsMapEquality: checkGateway's peers, once found with
-// maps.Equal over every Gateway, are the Gateways of the same selectorKey.
+// maps.Equal over every Gateway, are the Gateways of the same SelectorKey.
 func TestSelectorKeyIsMapEquality(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	parts := []string{"", "a", "b", "1:a", "a1:", ":", "ab"}
@@ -234,8 +239,163 @@ func TestSelectorKeyIsMapEquality(t *testing.T) {
 	}
 	for range 20000 {
 		a, b := random(), random()
-		if got, want := selectorKey(a) == selectorKey(b), maps.Equal(a, b); got != want {
-			t.Fatalf("selectorKey(%v) == selectorKey(%v): %v, maps.Equal %v", a, b, got, want)
+		if got, want := SelectorKey(a) == SelectorKey(b), maps.Equal(a, b); got != want {
+			t.Fatalf("SelectorKey(%v) == SelectorKey(%v): %v, maps.Equal %v", a, b, got, want)
 		}
+	}
+}
+
+// TestHostSetMatchesAnyMatchesScan: matchesAny (IST0132's lookup) answers as
+// comparing every pair of hosts with hostname.Matches does.
+func TestHostSetMatchesAnyMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 2000 {
+		var a, b []string
+		for range r.IntN(4) {
+			a = append(a, randomHost(r))
+		}
+		for range r.IntN(4) {
+			b = append(b, randomHost(r))
+		}
+		want := false
+		for _, x := range a {
+			for _, y := range b {
+				want = want || hostname.Matches(x, y)
+			}
+		}
+		if got := newHostSet(a).matchesAny(newHostSet(b)); got != want {
+			t.Fatalf("round %d: matchesAny(%q, %q) = %v, pairwise %v", round, a, b, got, want)
+		}
+	}
+}
+
+// scanMeshHosts is checkMeshHosts as it was, considering every matching
+// namespace-scoped entry of every VirtualService for each host exported
+// everywhere (TestMeshHostsMatchScan).
+func scanMeshHosts(ix *Index, k Key, vs *networking.VirtualService) []Finding {
+	own := ix.meshEntries(k, vs)
+	if len(own) == 0 {
+		return nil
+	}
+	m := ix.current().meshHosts
+	// k's entries by scoped host, and those exported everywhere: a loop over
+	// all of them per host made a check quadratic in the number of hosts.
+	ownScoped := make(map[string]bool, len(own))
+	var ownStar []meshEntry
+	for _, e := range own {
+		ownScoped[scoped(e.scope, e.host)] = true
+		if e.scope == "*" {
+			ownStar = append(ownStar, e)
+		}
+	}
+	// group is the conflicting set of scoped host (scope, host), k's own
+	// entries standing for its stored ones: the VirtualServices of that
+	// scoped host, then, for a namespace scope, those exported everywhere
+	// whose host matches.
+	group := func(scope, host string) []Key {
+		var g []Key
+		for _, o := range m.byScoped[scoped(scope, host)] {
+			if o != k {
+				g = append(g, o)
+			}
+		}
+		if ownScoped[scoped(scope, host)] {
+			g = append(g, k)
+		}
+		slices.SortFunc(g, compareKeys)
+		if scope == "*" {
+			return g
+		}
+		var all []Key
+		for _, e := range m.matching(host, true) {
+			if e.vs != k {
+				all = append(all, e.vs)
+			}
+		}
+		for _, e := range ownStar {
+			if hostname.Matches(host, e.host) {
+				all = append(all, k)
+			}
+		}
+		slices.SortFunc(all, compareKeys)
+		for _, a := range slices.Compact(all) {
+			if !slices.Contains(g, a) {
+				g = append(g, a)
+			}
+		}
+		return g
+	}
+	var best struct {
+		scopedHost string
+		index      int
+		group      []Key
+	}
+	consider := func(scope, host string, index int) {
+		sk := scoped(scope, host)
+		if best.group != nil && sk >= best.scopedHost {
+			return
+		}
+		if g := group(scope, host); len(g) > 1 && slices.Contains(g, k) {
+			best.scopedHost, best.index, best.group = sk, index, g
+		}
+	}
+	for _, e := range own {
+		consider(e.scope, e.host, e.index)
+		if e.scope != "*" {
+			continue
+		}
+		// Exported everywhere, k also joins the groups of other
+		// VirtualServices' namespace-scoped hosts that its host matches.
+		for _, o := range m.matching(e.host, false) {
+			if o.vs != k {
+				consider(o.scope, o.host, e.index)
+			}
+		}
+	}
+	if best.group == nil {
+		return nil
+	}
+	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
+		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
+		joinKeys(best.group, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+}
+
+// TestMeshHostsMatchScan: checkMeshHosts, which considers only the first
+// (sorted) matching namespace-scoped entry per host exported everywhere,
+// reports what considering every one of them did, on random VirtualServices.
+func TestMeshHostsMatchScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	nss := []string{"ns1", "ns2", "a"}
+	random := func() *networking.VirtualService {
+		vs := &networking.VirtualService{}
+		for range 1 + r.IntN(3) {
+			vs.Hosts = append(vs.Hosts, randomHost(r))
+		}
+		switch r.IntN(3) {
+		case 0:
+			vs.ExportTo = []string{nss[r.IntN(len(nss))]}
+		case 1:
+			vs.ExportTo = []string{nss[r.IntN(len(nss))], nss[r.IntN(len(nss))]}
+		}
+		return vs
+	}
+	reported := 0
+	for round := range 300 {
+		ix := NewIndex("")
+		for i := range r.IntN(30) {
+			ix.SetVirtualService(Key{nss[r.IntN(len(nss))], fmt.Sprintf("vs%d", i)}, random())
+		}
+		ix.SetReady()
+		for range 20 {
+			k, vs := Key{nss[r.IntN(len(nss))], fmt.Sprintf("vs%d", r.IntN(40))}, random()
+			got, want := ix.checkMeshHosts(k, vs), scanMeshHosts(ix, k, vs)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: %v %v:\ngot  %v\nscan %v", round, k, vs, got, want)
+			}
+			reported += len(got)
+		}
+	}
+	if reported < 1000 {
+		t.Fatalf("only %d findings compared", reported)
 	}
 }
