@@ -120,8 +120,17 @@ type configMapTrigger struct {
 	reload   func() error
 	debounce time.Duration
 	retryMin time.Duration // first wait after a failed read; 0: a second
-	log      logr.Logger
+	// syncTimeout bounds the wait for the watches; 0: configMapSyncTimeout.
+	syncTimeout time.Duration
+	log         logr.Logger
 }
+
+// configMapSyncTimeout is how long the ConfigMap watches may take to sync,
+// as controller-runtime's CacheSyncTimeout bounds a controller's (2 min):
+// a watch that never syncs (RBAC granting get but not list and watch)
+// would leave the start-up config serving with no change ever reloaded,
+// and only client-go's own log lines to show it.
+const configMapSyncTimeout = 2 * time.Minute
 
 // NeedLeaderElection is false: every replica serves /inject.
 func (t *configMapTrigger) NeedLeaderElection() bool { return false }
@@ -160,8 +169,18 @@ func (t *configMapTrigger) Start(ctx context.Context) error {
 		go inf.Run(ctx.Done())
 		synced = append(synced, inf.HasSynced)
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
-		return nil // ctx ended
+	timeout := t.syncTimeout
+	if timeout <= 0 {
+		timeout = configMapSyncTimeout
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !toolscache.WaitForCacheSync(syncCtx.Done(), synced...) {
+		if ctx.Err() != nil {
+			return nil // ctx ended
+		}
+		return fmt.Errorf("watching Istio's ConfigMaps %s and %s in namespace %s: not synced within %s (may the ServiceAccount list and watch them?)",
+			injectorName, meshName, t.maps.Namespace, timeout)
 	}
 	t.run(ctx, changed)
 	return nil
