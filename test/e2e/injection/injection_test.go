@@ -413,6 +413,19 @@ spec:
 		if !strings.Contains(probers, "/app-health/late/readyz") || !strings.Contains(probers, "/app-health/app/readyz") || apps != "app,late" {
 			t.Fatalf("probers %s, app containers %q", probers, apps)
 		}
+		// The API server's ServiceAccount plugin mounts the token into every
+		// container, the injected ones too when it runs again after a
+		// webhook's patch; meshguard's reinvocation keeps those mounts, so
+		// the pod ends as Istio's (reinvocationPolicy Never) does.
+		for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				mounted = mounted || m.MountPath == "/var/run/secrets/kubernetes.io/serviceaccount"
+			}
+			if !mounted {
+				t.Errorf("container %s has no ServiceAccount token mount: %+v", c.Name, c.VolumeMounts)
+			}
+		}
 	})
 
 	// Pod-level overrides are guarded by the values' meshguard allow-list
