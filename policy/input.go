@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -272,7 +273,7 @@ func jwtPayload(s *structpb.Struct) (*structpb.Struct, error) {
 		return nil, nil
 	}
 	if p := s.GetFields()["payload"].GetStructValue(); p != nil {
-		return p, nil
+		return p, finiteClaims(p)
 	}
 	var found *structpb.Struct
 	var keys []string
@@ -286,7 +287,41 @@ func jwtPayload(s *structpb.Struct) (*structpb.Struct, error) {
 		sort.Strings(keys)
 		return nil, fmt.Errorf("%d verified JWT payloads (%s): which one gives request.auth.* is ambiguous", len(keys), strings.Join(keys, ", "))
 	}
-	return found, nil
+	return found, finiteClaims(found)
+}
+
+// finiteClaims refuses a payload holding NaN or ±Inf: jwt_authn never
+// writes one (jwt_verify_lib parses the payload with protobuf's
+// JsonStringToMessage, whose lexer refuses non-finite numbers), and OPA
+// panics comparing one (a user module reading a numeric claim such as exp).
+func finiteClaims(p *structpb.Struct) error {
+	for k, v := range p.GetFields() {
+		if at, n, bad := nonFinite(v); bad {
+			return fmt.Errorf("payload claim %q: number %v is not a JSON number", k+at, n)
+		}
+	}
+	return nil
+}
+
+// nonFinite finds a NaN or ±Inf in v; its path (".a", "[0]") is built only then.
+func nonFinite(v *structpb.Value) (at string, n float64, bad bool) {
+	switch x := v.GetKind().(type) {
+	case *structpb.Value_NumberValue:
+		return "", x.NumberValue, math.IsNaN(x.NumberValue) || math.IsInf(x.NumberValue, 0)
+	case *structpb.Value_StructValue:
+		for k, e := range x.StructValue.GetFields() {
+			if at, n, bad := nonFinite(e); bad {
+				return "." + k + at, n, true
+			}
+		}
+	case *structpb.Value_ListValue:
+		for i, e := range x.ListValue.GetValues() {
+			if at, n, bad := nonFinite(e); bad {
+				return "[" + strconv.Itoa(i) + "]" + at, n, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 // parseSpiffe splits "td/ns/<ns>/sa/<sa>" (without "spiffe://").

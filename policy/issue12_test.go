@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -29,6 +31,10 @@ func envoyRequest(r *Request) *authv3.CheckRequest {
 	req.Attributes.Request.Http.Host = r.Host
 	if r.TCP {
 		req.Attributes.Request = nil
+	} else if r.JWT != nil {
+		// Where Istio's jwt_authn configuration writes the verified payload.
+		req.Attributes.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"envoy.filters.http.jwt_authn": {Fields: map[string]*structpb.Value{"payload": structpb.NewStructValue(r.JWT)}}}}
 	}
 	return req
 }

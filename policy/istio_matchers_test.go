@@ -391,3 +391,62 @@ func TestServiceAccountsAreLiteral(t *testing.T) {
 		{"a metacharacter that is no regex is a literal", odd, http(from("spiffe://cluster.local/ns/foo/sa/a(b")), allowedBy("foo/p", 0)},
 	})
 }
+
+// TestJWTMatchersAsEnvoyMatchesThem: request.auth.* as Istio builds them
+// and Envoy matches them, on the payload jwt_authn writes. Istio
+// (pilot/pkg/security/authz/model/generator.go): requestClaimGenerator,
+// requestAudiencesGenerator and requestPresenterGenerator match
+// MetadataListValueMatcherForJWTClaims (model/principal.go; matcher/metadata.go
+// MetadataListValueMatcher with useExtendedJwt: or_match of list_match.one_of
+// and the value itself) over the path payload.<claim>...;
+// requestPrincipalGenerator matches iss and sub each with
+// MetadataStringMatcherForJWTClaim; model.go rule.principal wraps notValues
+// in principalNot. Envoy: Metadata::metadataValue yields an empty Value when
+// a path segment is missing or not a struct, a string matcher matches only
+// a string_value, list_match.one_of any element of a list.
+func TestJWTMatchersAsEnvoyMatchesThem(t *testing.T) {
+	when := func(action, key, field, vals string) string {
+		a := ""
+		if action != "" {
+			a = "action: " + action + "\n"
+		}
+		return ap("foo", "p", a+"rules:\n- when:\n  - key: \""+key+"\"\n    "+field+": "+vals)
+	}
+	ok, denied := allowedBy("foo/p", 0), deniedBy("foo/p", 0)
+	type m = map[string]any
+	runBothPaths(t, Mesh{}, []tc{
+		{"claim notValues, claim missing: NOT(no match)", when("DENY", "request.auth.claims[g]", "notValues", `["a"]`), http(jwt(m{"iss": "i"})), denied},
+		{"claim notValues, no token", when("", "request.auth.claims[g]", "notValues", `["a"]`), http(), ok},
+		{"claim values, claim missing", when("DENY", "request.auth.claims[g]", "values", `["*"]`), http(jwt(m{"iss": "i"})), open},
+		{"nested path through a list: not a struct", when("", "request.auth.claims[a][b]", "values", `["x"]`), http(jwt(m{"a": []any{m{"b": "x"}}})), noAllow},
+		{"nested path through a string", when("", "request.auth.claims[a][b]", "values", `["x"]`), http(jwt(m{"a": "x"})), noAllow},
+		{"nested path through a string, notValues", when("DENY", "request.auth.claims[a][b]", "notValues", `["x"]`), http(jwt(m{"a": "x"})), denied},
+		{"a path segment is a key, never a list index", when("", "request.auth.claims[a][0]", "values", `["x"]`), http(jwt(m{"a": []any{"x"}})), noAllow},
+		{"a key with a dot is one key", when("", "request.auth.claims[a.b]", "values", `["x"]`), http(jwt(m{"a.b": "x"})), ok},
+		{"a key with a dot is not a path", when("", "request.auth.claims[a.b]", "values", `["x"]`), http(jwt(m{"a": m{"b": "x"}})), noAllow},
+		{"list element of a list: one_of takes strings only", when("", "request.auth.claims[a]", "values", `["x"]`), http(jwt(m{"a": []any{[]any{"x"}}})), noAllow},
+		{"bool claim: a string matcher does not match", when("", "request.auth.claims[a]", "values", `["true"]`), http(jwt(m{"a": true})), noAllow},
+		{"bool claim, notValues", when("DENY", "request.auth.claims[a]", "notValues", `["true"]`), http(jwt(m{"a": true})), denied},
+		{"number claim, *", when("", "request.auth.claims[a]", "values", `["*"]`), http(jwt(m{"a": 1.0})), noAllow},
+		{"object claim, *", when("", "request.auth.claims[a]", "values", `["*"]`), http(jwt(m{"a": m{"b": "x"}})), noAllow},
+		{"null claim, notValues *", when("DENY", "request.auth.claims[a]", "notValues", `["*"]`), http(jwt(m{"a": nil})), denied},
+		{"empty string claim, *: .+ needs a character", when("", "request.auth.claims[a]", "values", `["*"]`), http(jwt(m{"a": ""})), noAllow},
+		{"list with a number and a match", when("", "request.auth.claims[a]", "values", `["x*"]`), http(jwt(m{"a": []any{1.0, "xy"}})), ok},
+		{"audiences as a string", when("", "request.auth.audiences", "values", `["x"]`), http(jwt(m{"aud": "x"})), ok},
+		{"audiences as a list", when("", "request.auth.audiences", "values", `["*y"]`), http(jwt(m{"aud": []any{"a", "xy"}})), ok},
+		{"audiences empty list, *", when("", "request.auth.audiences", "values", `["*"]`), http(jwt(m{"aud": []any{}})), noAllow},
+		{"audiences notValues, an element matches", when("DENY", "request.auth.audiences", "notValues", `["a"]`), http(jwt(m{"aud": []any{"a", "b"}})), open},
+		{"presenter prefix", when("", "request.auth.presenter", "values", `["cl*"]`), http(jwt(m{"azp": "cli"})), ok},
+		{"presenter missing, notValues", when("DENY", "request.auth.presenter", "notValues", `["cli"]`), http(jwt(m{"iss": "i"})), denied},
+		{"principal: issuer with '/', split at the last one", when("", "request.auth.principal", "values", `["https://a/b/c"]`), http(jwt(m{"iss": "https://a/b", "sub": "c"})), ok},
+		{"principal: subject with '/' is not split there", when("", "request.auth.principal", "values", `["https://a/b/c"]`), http(jwt(m{"iss": "https://a", "sub": "b/c"})), noAllow},
+		{"principal: iss as a list is no string", when("", "request.auth.principal", "values", `["a/b"]`), http(jwt(m{"iss": []any{"a"}, "sub": "b"})), noAllow},
+		{"principal notValues, no token", when("DENY", "request.auth.principal", "notValues", `["https://a/b/c"]`), http(), denied},
+		{"notRequestPrincipals, token without sub", ap("foo", "p", "action: DENY\nrules: [{from: [{source: {notRequestPrincipals: [\"i/*\"]}}]}]"),
+			http(jwt(m{"iss": "i"})), denied},
+		{"requestPrincipals *: an empty issuer", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]`),
+			http(jwt(m{"iss": "", "sub": "s"})), noAllow},
+		{"requestPrincipals without '/': an exact empty subject", ap("foo", "p", `rules: [{from: [{source: {requestPrincipals: ["i"]}}]}]`),
+			http(jwt(m{"iss": "i", "sub": ""})), ok},
+	})
+}

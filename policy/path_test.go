@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -254,5 +256,49 @@ func TestIssuerKeyedJWTPayloads(t *testing.T) {
 				t.Fatalf("%s: %+v %v, want status %d", name, v, err, c.status)
 			}
 		}
+	}
+}
+
+// TestJWTPayloadNonFiniteNumbers: a JWT payload is JSON, so jwt_authn never
+// writes NaN or ±Inf, yet the protobuf Struct can carry them; OPA panics
+// comparing such a number ("illegal value"), so a user module reading a
+// numeric claim panicked. They are refused (400) naming the claim.
+func TestJWTPayloadNonFiniteNumbers(t *testing.T) {
+	set := &Set{Pods: []*corev1.Pod{webPod()}, UserModules: map[string]string{"exp.rego": `package meshguard.user
+deny contains "expired" if input.jwt.claims.exp < 100
+`}}
+	s, err := Compile(context.Background(), Mesh{}, set, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := structpb.NewNumberValue
+	for name, c := range map[string]struct {
+		exp    *structpb.Value
+		status int
+		reason string
+	}{
+		"finite, expired": {num(1), 403, "expired"},
+		"finite":          {num(1e9), 200, ""},
+		"NaN":             {num(math.NaN()), 400, `claim "exp": number NaN`},
+		"+Inf":            {num(math.Inf(1)), 400, `claim "exp": number +Inf`},
+		"-Inf in a list":  {structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{num(math.Inf(-1))}}), 400, `claim "exp[0]": number -Inf`},
+		"NaN nested": {structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"a": num(math.NaN())}}),
+			400, `claim "exp.a": number NaN`},
+	} {
+		r := checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", nil)
+		r.Attributes.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"envoy.filters.http.jwt_authn": {Fields: map[string]*structpb.Value{"payload": structpb.NewStructValue(&structpb.Struct{
+				Fields: map[string]*structpb.Value{"iss": structpb.NewStringValue("i"), "exp": c.exp}})}}}}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: panic: %v", name, p)
+				}
+			}()
+			v, err := s.Check(context.Background(), r)
+			if err != nil || v.Status != c.status || !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("%s: %+v %v, want status %d, reason with %q", name, v, err, c.status, c.reason)
+			}
+		}()
 	}
 }
