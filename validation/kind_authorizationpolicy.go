@@ -280,7 +280,9 @@ func apPrincipalFormat(p *field.Path, v string, f *Findings) {
 // apRequestPrincipalFormat warns about request principals without the <issuer>/<subject> form.
 func apRequestPrincipalFormat(p *field.Path, v string, f *Findings) {
 	if !strings.Contains(v, "*") && !strings.Contains(v, "/") {
-		f.Warn(p, v, "request principal is not of the form <issuer>/<subject>; it never matches a JWT")
+		// Istio's requestPrincipalGenerator (model/generator.go) then
+		// matches the whole value as the issuer and "" as the subject.
+		f.Warn(p, v, "request principal is not of the form <issuer>/<subject>; it matches only a JWT with this issuer and an empty sub claim")
 	}
 }
 
