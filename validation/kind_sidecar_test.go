@@ -112,6 +112,12 @@ func TestValidateSidecar(t *testing.T) {
 			{Hosts: []string{"ns/*", "ns/a.example.com", "ns/*", "*/*"}}}},
 			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "ns/a.example.com": egress host is already covered by "ns/*"`,
 				`spec.egress[0].hosts[2]: Invalid value: "ns/*": duplicate egress host`, `spec.egress[0].hosts[0]: Invalid value: "ns/*": egress host is redundant`}},
+		// Istio's ValidateNamespaceSlashWildcardHostname (agent/validation.go): the
+		// namespace is "*", ".", exactly "~" or a DNS label; "~ns" is none of them.
+		{name: "egress host namespace tilde", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"~/*", "~prod/*", "~x/b.example.com"}}}},
+			errs: []string{`spec.egress[0].hosts[1]: Invalid value: "~prod/*": invalid namespace "~prod"`,
+				`spec.egress[0].hosts[2]: Invalid value: "~x/b.example.com": invalid namespace "~x"`}},
 		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
 			errs: []string{"spec.egress[0].hosts: Required value"}},
 		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{
