@@ -84,7 +84,7 @@ func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f
 			f.Error(ep, nil, "endpoints are not allowed with resolution DYNAMIC_DNS")
 		}
 		for i, port := range se.GetPorts() {
-			switch strings.ToUpper(port.GetProtocol()) {
+			switch khParseProtocol(port.GetProtocol()) {
 			case "HTTP", "TLS", "GRPC", "HTTP2":
 			default:
 				f.Error(sp.Child("ports").Index(i).Child("protocol"), port.GetProtocol(),
@@ -177,8 +177,11 @@ func sePorts(p *field.Path, se *networking.ServiceEntry, f *Findings) map[string
 
 // seTCPFamily reports protocols that are matched by destination address, not host.
 func seTCPFamily(proto string) bool {
-	switch strings.ToUpper(proto) {
-	case "", "TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL":
+	if proto == "" {
+		return true
+	}
+	switch khParseProtocol(proto) {
+	case "TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL":
 		return true
 	}
 	return false

@@ -164,7 +164,7 @@ func scIngressTLS(p *field.Path, tls *networking.ServerTLSSettings, port *networ
 		f.Error(p.Child("mode"), tls.GetMode().String(), "sidecar: ISTIO_MUTUAL and AUTO_PASSTHROUGH TLS modes are not supported in ingress TLS settings")
 	}
 	if port != nil {
-		if pr := strings.ToUpper(port.GetProtocol()); pr != "HTTPS" && pr != "TLS" {
+		if !khIsTLS(port.GetProtocol()) {
 			f.Error(p, nil, fmt.Sprintf("sidecar: ingress tls is only supported on HTTPS or TLS ports, not %q", port.GetProtocol()))
 		}
 	}
