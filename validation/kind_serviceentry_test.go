@@ -115,6 +115,9 @@ func TestValidateServiceEntry(t *testing.T) {
 			errs: []string{"spec.resolution: Invalid value: \"42\": unsupported resolution type"}},
 		{name: "exportTo", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{".", "default", "~"}},
 			errs: []string{"spec.exportTo[1]: Invalid value: \"default\": duplicate exportTo entry", "spec.exportTo[2]"}},
+		// Stricter than Istio (docs/compatibility.md): no namespace name has upper case.
+		{name: "exportTo upper case namespace", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{"Prod"}},
+			errs: []string{`spec.exportTo[0]: Invalid value: "Prod": exportTo entry must be`}},
 		{name: "exportTo tilde alone", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{"~"}}},
 		{name: "null port", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: []*networking.ServicePort{nil}},
 			errs: []string{"spec.ports[0]: Required value"}},

@@ -118,6 +118,11 @@ func TestValidateSidecar(t *testing.T) {
 			{Hosts: []string{"~/*", "~prod/*", "~x/b.example.com"}}}},
 			errs: []string{`spec.egress[0].hosts[1]: Invalid value: "~prod/*": invalid namespace "~prod"`,
 				`spec.egress[0].hosts[2]: Invalid value: "~x/b.example.com": invalid namespace "~x"`}},
+		// Stricter than Istio (docs/compatibility.md): labels.IsDNS1123Label takes upper
+		// case, a Kubernetes namespace name cannot have it.
+		{name: "egress host namespace upper case", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"Prod/a.example.com"}}}},
+			errs: []string{`spec.egress[0].hosts[0]: Invalid value: "Prod/a.example.com": invalid namespace "Prod"`}},
 		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
 			errs: []string{"spec.egress[0].hosts: Required value"}},
 		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{
