@@ -2,6 +2,7 @@ package validation
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -68,6 +69,13 @@ func TestValidateSidecar(t *testing.T) {
 			errs: []string{"spec.ingress[0].connectionPool.http.http1MaxPendingRequests", "spec.ingress[0].connectionPool.http.idleTimeout",
 				"spec.ingress[0].connectionPool.http.useClientProtocol", "spec.ingress[0].connectionPool.tcp.maxConnections"},
 			warns: []string{"spec.ingress[0].connectionPool.http: Invalid value: HTTP connection pool settings have no effect on a non-HTTP port"}},
+		// Istio's validateConnectionPool skips a TCP idleTimeout of 0 whole milliseconds
+		// (Envoy reads it as 0: no idle timeout); a negative one is still refused.
+		{name: "inbound pool sub-millisecond tcp idle timeout", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
+			Tcp: &networking.ConnectionPoolSettings_TCPSettings{IdleTimeout: durationpb.New(500 * time.Microsecond)}}}},
+		{name: "inbound pool negative tcp idle timeout", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
+			Tcp: &networking.ConnectionPoolSettings_TCPSettings{IdleTimeout: durationpb.New(-500 * time.Microsecond)}}},
+			errs: []string{"spec.inboundConnectionPool.tcp.idleTimeout"}},
 		{name: "inbound pool empty and keepalive", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{}},
 			errs: []string{"spec.inboundConnectionPool: Required value: connection pool must have at least one field (http or tcp)"}},
 		{name: "http2 keepalive needs both", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
