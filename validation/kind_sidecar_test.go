@@ -29,6 +29,12 @@ func TestValidateSidecar(t *testing.T) {
 			warns: []string{"spec.workloadSelector: Invalid value: sidecar: workload selector specified without labels, will be applied to all services in namespace"}},
 		{name: "selector wildcard", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "*"}}, Egress: egressAll},
 			errs: []string{"spec.workloadSelector.labels[app]"}},
+		// Stricter than Istio (docs/compatibility.md "Shared building blocks"): Istio's
+		// ValidateAlphaWorkloadSelector refuses only an empty key and "*".
+		{name: "selector label syntax", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{
+			Labels: map[string]string{"app": "a b", "bad key": "x"}}, Egress: egressAll},
+			errs: []string{`spec.workloadSelector.labels[app]: Invalid value: "a b": invalid tag value`,
+				`spec.workloadSelector.labels[bad key]: Invalid value: "bad key": invalid tag key`}},
 		{name: "ingress problems", spec: &networking.Sidecar{Ingress: []*networking.IstioIngressListener{
 			nil,
 			{},
