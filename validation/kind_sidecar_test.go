@@ -137,6 +137,12 @@ func TestValidateSidecar(t *testing.T) {
 		{name: "egress host namespace upper case", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
 			{Hosts: []string{"Prod/a.example.com"}}}},
 			errs: []string{`spec.egress[0].hosts[0]: Invalid value: "Prod/a.example.com": invalid namespace "Prod"`}},
+		// Istio's ValidateSidecar reads "." as the Sidecar's namespace when it looks for
+		// duplicated egress hosts (TestValidateSidecar "sidecar egress duplicated with
+		// wildcarded same namespace ."); runKindCases validates in namespace "default".
+		{name: "egress host dot is own namespace", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"./*", "default/a.example.com"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "default/a.example.com": egress host is already covered by "./*"`}},
 		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
 			errs: []string{"spec.egress[0].hosts: Required value"}},
 		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{
