@@ -136,7 +136,8 @@ func scDefaultEndpoint(p *field.Path, de string, f *Findings) {
 	default:
 		f.Error(p, de, "sidecar: defaultEndpoint host must be 127.0.0.1, 0.0.0.0, ::1, :: or empty")
 	}
-	n, err := strconv.ParseUint(port, 10, 32)
+	// Istio's ValidateSidecar and pilot read the port with strconv.Atoi, which takes a "+" sign.
+	n, err := strconv.ParseUint(strings.TrimPrefix(port, "+"), 10, 32)
 	if err != nil {
 		f.Error(p, de, fmt.Sprintf("sidecar: defaultEndpoint port %q is not a number", port))
 		return

@@ -54,8 +54,12 @@ func TestValidateSidecar(t *testing.T) {
 			{Port: &networking.SidecarPort{Number: 3}, DefaultEndpoint: "0.0.0.0:0"},
 			{Port: &networking.SidecarPort{Number: 4}, DefaultEndpoint: "localhost"},
 			{Port: &networking.SidecarPort{Number: 5}, DefaultEndpoint: "unix://rel.sock"},
+			// Istio's ValidateSidecar and pilot read the port with strconv.Atoi: "+80" is 80.
+			{Port: &networking.SidecarPort{Number: 6}, DefaultEndpoint: "127.0.0.1:+8080"},
+			{Port: &networking.SidecarPort{Number: 7}, DefaultEndpoint: "127.0.0.1:-8080"},
 		}},
-			errs: []string{"spec.ingress[2].defaultEndpoint: Invalid value: 0", "spec.ingress[3].defaultEndpoint", "spec.ingress[4].defaultEndpoint"}},
+			errs: []string{"spec.ingress[2].defaultEndpoint: Invalid value: 0", "spec.ingress[3].defaultEndpoint", "spec.ingress[4].defaultEndpoint",
+				"spec.ingress[6].defaultEndpoint"}},
 		{name: "ingress tls ok", spec: in(&networking.IstioIngressListener{Port: httpsPort,
 			Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_SIMPLE, ServerCertificate: "/c.pem", PrivateKey: "/k.pem"}})},
 		{name: "ingress tls unsupported fields", spec: in(&networking.IstioIngressListener{Port: httpPort,
