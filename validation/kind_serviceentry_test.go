@@ -61,6 +61,15 @@ func TestValidateServiceEntry(t *testing.T) {
 		{name: "TCP without addresses warns", spec: &networking.ServiceEntry{Hosts: []string{"a.com"},
 			Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("sniff", 9001, "")}},
 			warns: []string{"spec.ports[0]: Invalid value: " + tcpWarn, "spec.ports[1]"}},
+		// Istio warns only when it will not auto-allocate an address
+		// (serviceentry.ShouldV2AutoAllocateIPFromConfig, PILOT_ENABLE_IP_AUTOALLOCATE on by default):
+		// resolution NONE or the opt-out label; the protocol test is case-sensitive.
+		{name: "TCP without addresses, DNS, auto-allocated", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Resolution: networking.ServiceEntry_DNS,
+			Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("sniff", 9001, "")}}},
+		{name: "TCP without addresses, auto-allocation opted out", meta: metav1.ObjectMeta{Labels: map[string]string{"networking.istio.io/enable-autoallocate-ip": "False"}},
+			spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Resolution: networking.ServiceEntry_DNS,
+				Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("lower", 9001, "tcp")}},
+			warns: []string{"spec.ports[0]: Invalid value: " + tcpWarn}},
 		{name: "NONE with endpoints", spec: &networking.ServiceEntry{Hosts: []string{"a.com"},
 			Endpoints: []*networking.WorkloadEntry{{Address: "1.2.3.4"}}},
 			errs: []string{"spec.endpoints: Invalid value: NONE mode cannot set endpoints"}},
