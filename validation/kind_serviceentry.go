@@ -187,11 +187,9 @@ func sePorts(p *field.Path, se *networking.ServiceEntry, autoAllocate bool, f *F
 	return names
 }
 
-// seTCPFamily reports protocols that are matched by destination address, not host.
+// seTCPFamily reports protocols that are matched by destination address, not
+// host: Istio's protocol.Instance.IsTCP, so not an unset (sniffed) protocol.
 func seTCPFamily(proto string) bool {
-	if proto == "" {
-		return true
-	}
 	switch khParseProtocol(proto) {
 	case "TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL":
 		return true

@@ -108,6 +108,12 @@ func TestValidateServiceEntry(t *testing.T) {
 			Resolution: networking.ServiceEntry_DNS},
 			errs:  []string{"spec.ports[0].protocol: Invalid value: \"TCP\": multiple hosts provided with non-HTTP, non-TLS ports"},
 			warns: []string{"addresses with several hosts and a TCP port"}},
+		// Istio's warning takes the first port that protocol.Parse calls TCP (IsTCP);
+		// an unset protocol is not one.
+		{name: "multiple hosts with addresses and a sniffed port", spec: &networking.ServiceEntry{Hosts: []string{"a.com", "b.com"},
+			Addresses: []string{"1.1.1.1"}, Ports: []*networking.ServicePort{sePort("sniff", 9000, "")},
+			Resolution: networking.ServiceEntry_DNS},
+			errs: []string{`spec.ports[0].protocol: Invalid value: "": multiple hosts provided with non-HTTP, non-TLS ports`}},
 		{name: "multiple hosts with HTTP ok", spec: &networking.ServiceEntry{Hosts: []string{"a.com", "b.com"},
 			Ports: []*networking.ServicePort{sePort("http", 80, "HTTP"), sePort("tls", 443, "TLS")}, Resolution: networking.ServiceEntry_DNS}},
 		{name: "DYNAMIC_DNS ok", spec: &networking.ServiceEntry{Hosts: []string{"*.example.com"},
