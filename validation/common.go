@@ -237,7 +237,7 @@ func isIP(s string) bool {
 }
 
 // validateNamespaceHost checks the "namespace/host" form used by Sidecar
-// egress hosts (Istio's ValidateNamespaceSlashWildcardHostname): namespace "*", ".", "~"-prefixed or a DNS label;
+// egress hosts (Istio's ValidateNamespaceSlashWildcardHostname): namespace "*", ".", "~" or a DNS label;
 // host "*" or a wildcard domain containing a dot, without partial wildcards.
 func validateNamespaceHost(p *field.Path, h string, f *Findings) {
 	checkNamespaceHost(p, h, false, f)
@@ -264,7 +264,7 @@ func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
 	}
 	switch {
 	case ns == "*" || ns == ".":
-	case !gateway && strings.HasPrefix(ns, "~"):
+	case !gateway && ns == "~": // exactly "~" (Istio's ValidateNamespaceSlashWildcardHostname); "~prod" is no namespace
 	case !isLowerDNSLabel(ns):
 		f.Error(p, h, fmt.Sprintf("invalid namespace %q: must be \"*\", \".\"%s or a DNS-1123 label", ns, map[bool]string{false: ", \"~\"", true: ""}[gateway]))
 		return

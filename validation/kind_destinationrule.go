@@ -176,8 +176,10 @@ func validateConnectionPool(p *field.Path, c *networking.ConnectionPoolSettings,
 		if t.GetMaxConnectionDuration() != nil {
 			validateDuration(tp.Child("maxConnectionDuration"), t.GetMaxConnectionDuration(), f)
 		}
-		// 0 disables the TCP idle timeout, so only non-zero values are checked.
-		if it := t.GetIdleTimeout(); it != nil && it.AsDuration() != 0 {
+		// 0 disables the TCP idle timeout, and Istio's validateConnectionPool skips
+		// any value of 0 whole milliseconds (500µs); a negative one is still refused
+		// (docs/compatibility.md "Shared building blocks").
+		if it := t.GetIdleTimeout(); it != nil && (it.AsDuration().Milliseconds() != 0 || it.AsDuration() < 0) {
 			validateDuration(tp.Child("idleTimeout"), it, f)
 		}
 		if ka := t.GetTcpKeepalive(); ka != nil {

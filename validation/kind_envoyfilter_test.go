@@ -66,6 +66,14 @@ func TestValidateEnvoyFilter(t *testing.T) {
 				"spec.configPatches[1].match: Invalid value: Envoy filter: applyTo for http route class objects",
 				"spec.configPatches[2].match: Invalid value: Envoy filter: applyTo for cluster class objects"},
 			warns: []string{always}},
+		// Stricter than Istio (docs/compatibility.md): Istio's ValidateEnvoyFilter leaves
+		// LISTENER_FILTER out of its listener-class match checks.
+		{name: "listener filter is listener class", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_LISTENER_FILTER, Match: cluster, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
+			{ApplyTo: networking.EnvoyFilter_LISTENER_FILTER, Match: efListener("", ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}}}},
+			errs: []string{"spec.configPatches[0].match: Invalid value: Envoy filter: applyTo for listener class objects cannot have non listener match",
+				"spec.configPatches[1].match.listener.filterChain.filter.name: Required value: Envoy filter: filter match has no name to match on"},
+			warns: []string{always}},
 		{name: "filter match rules", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
 			{ApplyTo: networking.EnvoyFilter_LISTENER, Match: efListener(efHCM, ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},
 			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efListener("", ""), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}},

@@ -14,26 +14,6 @@ import (
 // (docs/compatibility.md "Gateway": a selector {"istio*":"ingress*"} is
 // accepted by Istio).
 
-// gatewayProtocols are the server protocols Istio parses (case-insensitive).
-var gatewayProtocols = map[string]bool{"HTTP": true, "HTTPS": true, "HTTP2": true, "HTTP_PROXY": true, "GRPC": true, "GRPC-WEB": true,
-	"TCP": true, "TLS": true, "UDP": true, "MONGO": true, "REDIS": true, "MYSQL": true}
-
-func isHTTPProtocol(p string) bool {
-	switch strings.ToUpper(p) {
-	case "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB":
-		return true
-	}
-	return false
-}
-
-func isTLSProtocol(p string) bool {
-	switch strings.ToUpper(p) {
-	case "HTTPS", "TLS":
-		return true
-	}
-	return false
-}
-
 func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings) {
 	if meta.Name != "" && !isLowerDNSLabel(meta.Name) {
 		f.Error(field.NewPath("metadata", "name"), meta.Name, "invalid gateway name: must be a DNS-1123 label (no dots)")
@@ -60,7 +40,7 @@ func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings
 				portNames[name] = i
 			}
 		}
-		if s.GetTls().GetHttpsRedirect() && !isHTTPProtocol(s.GetPort().GetProtocol()) {
+		if s.GetTls().GetHttpsRedirect() && !khIsHTTP(s.GetPort().GetProtocol()) {
 			f.Warn(sp.Child("tls", "httpsRedirect"), true, "tls.httpsRedirect should only be used with HTTP servers")
 		}
 	}
@@ -79,7 +59,7 @@ func validateServer(p *field.Path, s *networking.Server, f *Findings) {
 		f.Required(p.Child("port"), "port is required")
 	} else {
 		pp := p.Child("port")
-		if !gatewayProtocols[strings.ToUpper(port.GetProtocol())] {
+		if khParseProtocol(port.GetProtocol()) == "" {
 			f.Error(pp.Child("protocol"), port.GetProtocol(), "unrecognized protocol: must be one of HTTP, HTTPS, HTTP2, HTTP_PROXY, GRPC, GRPC-WEB, TCP, TLS, UDP, MONGO, REDIS, MYSQL")
 		}
 		if !(uds && port.GetNumber() == 0) {
@@ -106,10 +86,10 @@ func validateServer(p *field.Path, s *networking.Server, f *Findings) {
 	// Istio's validateServer: a plain-text HTTP-family server may carry only
 	// a passthrough TLS block without certificates (httpsRedirect, say).
 	switch {
-	case isTLSProtocol(proto) && tls == nil:
+	case khIsTLS(proto) && tls == nil:
 		f.Required(p.Child("tls"), "server must have TLS settings for HTTPS/TLS protocols")
-	case tls == nil || isTLSProtocol(proto) || !gatewayProtocols[strings.ToUpper(proto)]:
-	case isHTTPProtocol(proto):
+	case tls == nil || khIsTLS(proto) || khParseProtocol(proto) == "":
+	case khIsHTTP(proto):
 		passthrough := tls.GetMode() == networking.ServerTLSSettings_PASSTHROUGH || tls.GetMode() == networking.ServerTLSSettings_AUTO_PASSTHROUGH
 		if !passthrough || tls.GetCaCertificates() != "" || tls.GetPrivateKey() != "" || tls.GetServerCertificate() != "" {
 			f.Error(p.Child("tls"), field.OmitValueType{}, fmt.Sprintf("server cannot have TLS settings for plain text HTTP ports "+

@@ -360,6 +360,11 @@ func TestGateway(t *testing.T) {
   - port: {number: 80, name: http, protocol: FOO, targetPort: 8080}
     bind: not-an-ip
     hosts: ["ns/short", "bad_ns/a.com"]`, wantErr: []string{"unrecognized protocol", "targetPort has no impact on Gateways", "spec.servers[0].bind", "short names (non FQDN) are not allowed", "spec.servers[0].hosts[1]"}},
+		// Istio's protocol.Parse: ASCII case-insensitive only.
+		{name: "protocol that only upper-cases to HTTPS", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: "httpſ"}
+    hosts: ["*"]`, wantErr: []string{`spec.servers[0].port.protocol: Invalid value: "httpſ": unrecognized protocol`}},
 		{name: "uds bind port 0", doc: `
   servers:
   - port: {number: 0, name: uds, protocol: HTTP}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -22,7 +23,7 @@ func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f
 
 	seHosts(sp.Child("hosts"), se, f)
 	seAddresses(sp.Child("addresses"), se, f)
-	servicePorts := sePorts(sp.Child("ports"), se, f)
+	servicePorts := sePorts(sp.Child("ports"), se, seAutoAllocates(meta, se), f)
 
 	ep := sp.Child("endpoints")
 	switch res {
@@ -84,7 +85,7 @@ func validateServiceEntry(meta metav1.ObjectMeta, se *networking.ServiceEntry, f
 			f.Error(ep, nil, "endpoints are not allowed with resolution DYNAMIC_DNS")
 		}
 		for i, port := range se.GetPorts() {
-			switch strings.ToUpper(port.GetProtocol()) {
+			switch khParseProtocol(port.GetProtocol()) {
 			case "HTTP", "TLS", "GRPC", "HTTP2":
 			default:
 				f.Error(sp.Child("ports").Index(i).Child("protocol"), port.GetProtocol(),
@@ -143,8 +144,19 @@ func seAddresses(p *field.Path, se *networking.ServiceEntry, f *Findings) {
 	}
 }
 
+// seAutoAllocates is Istio's serviceentry.ShouldV2AutoAllocateIPFromConfig with
+// PILOT_ENABLE_IP_AUTOALLOCATE at its default (on): istiod assigns the
+// ServiceEntry an address unless its resolution is NONE, it has addresses, or
+// the label opts out.
+func seAutoAllocates(meta metav1.ObjectMeta, se *networking.ServiceEntry) bool {
+	if v, ok := meta.Labels[label.NetworkingEnableAutoallocateIp.Name]; ok && strings.EqualFold(v, "false") {
+		return false
+	}
+	return se.GetResolution() != networking.ServiceEntry_NONE && len(se.GetAddresses()) == 0
+}
+
 // sePorts checks the ports and returns the set of port names for endpoint checks.
-func sePorts(p *field.Path, se *networking.ServiceEntry, f *Findings) map[string]bool {
+func sePorts(p *field.Path, se *networking.ServiceEntry, autoAllocate bool, f *Findings) map[string]bool {
 	names := map[string]bool{}
 	numbers := map[uint32]bool{}
 	for i, port := range se.GetPorts() {
@@ -167,18 +179,19 @@ func sePorts(p *field.Path, se *networking.ServiceEntry, f *Findings) map[string
 		if port.GetTargetPort() != 0 {
 			validatePort(pp.Child("targetPort"), port.GetTargetPort(), f)
 		}
-		if len(se.GetAddresses()) == 0 && (port.GetProtocol() == "" || strings.EqualFold(port.GetProtocol(), "TCP")) &&
-			se.GetResolution() != networking.ServiceEntry_DYNAMIC_DNS {
+		// Istio compares the protocol case-sensitively here (ValidateServiceEntry).
+		if len(se.GetAddresses()) == 0 && !autoAllocate && (port.GetProtocol() == "" || port.GetProtocol() == "TCP") {
 			f.Warn(pp, nil, "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled")
 		}
 	}
 	return names
 }
 
-// seTCPFamily reports protocols that are matched by destination address, not host.
+// seTCPFamily reports protocols that are matched by destination address, not
+// host: Istio's protocol.Instance.IsTCP, so not an unset (sniffed) protocol.
 func seTCPFamily(proto string) bool {
-	switch strings.ToUpper(proto) {
-	case "", "TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL":
+	switch khParseProtocol(proto) {
+	case "TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL":
 		return true
 	}
 	return false

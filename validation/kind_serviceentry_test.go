@@ -61,6 +61,15 @@ func TestValidateServiceEntry(t *testing.T) {
 		{name: "TCP without addresses warns", spec: &networking.ServiceEntry{Hosts: []string{"a.com"},
 			Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("sniff", 9001, "")}},
 			warns: []string{"spec.ports[0]: Invalid value: " + tcpWarn, "spec.ports[1]"}},
+		// Istio warns only when it will not auto-allocate an address
+		// (serviceentry.ShouldV2AutoAllocateIPFromConfig, PILOT_ENABLE_IP_AUTOALLOCATE on by default):
+		// resolution NONE or the opt-out label; the protocol test is case-sensitive.
+		{name: "TCP without addresses, DNS, auto-allocated", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Resolution: networking.ServiceEntry_DNS,
+			Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("sniff", 9001, "")}}},
+		{name: "TCP without addresses, auto-allocation opted out", meta: metav1.ObjectMeta{Labels: map[string]string{"networking.istio.io/enable-autoallocate-ip": "False"}},
+			spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Resolution: networking.ServiceEntry_DNS,
+				Ports: []*networking.ServicePort{sePort("tcp", 9000, "TCP"), sePort("lower", 9001, "tcp")}},
+			warns: []string{"spec.ports[0]: Invalid value: " + tcpWarn}},
 		{name: "NONE with endpoints", spec: &networking.ServiceEntry{Hosts: []string{"a.com"},
 			Endpoints: []*networking.WorkloadEntry{{Address: "1.2.3.4"}}},
 			errs: []string{"spec.endpoints: Invalid value: NONE mode cannot set endpoints"}},
@@ -99,6 +108,12 @@ func TestValidateServiceEntry(t *testing.T) {
 			Resolution: networking.ServiceEntry_DNS},
 			errs:  []string{"spec.ports[0].protocol: Invalid value: \"TCP\": multiple hosts provided with non-HTTP, non-TLS ports"},
 			warns: []string{"addresses with several hosts and a TCP port"}},
+		// Istio's warning takes the first port that protocol.Parse calls TCP (IsTCP);
+		// an unset protocol is not one.
+		{name: "multiple hosts with addresses and a sniffed port", spec: &networking.ServiceEntry{Hosts: []string{"a.com", "b.com"},
+			Addresses: []string{"1.1.1.1"}, Ports: []*networking.ServicePort{sePort("sniff", 9000, "")},
+			Resolution: networking.ServiceEntry_DNS},
+			errs: []string{`spec.ports[0].protocol: Invalid value: "": multiple hosts provided with non-HTTP, non-TLS ports`}},
 		{name: "multiple hosts with HTTP ok", spec: &networking.ServiceEntry{Hosts: []string{"a.com", "b.com"},
 			Ports: []*networking.ServicePort{sePort("http", 80, "HTTP"), sePort("tls", 443, "TLS")}, Resolution: networking.ServiceEntry_DNS}},
 		{name: "DYNAMIC_DNS ok", spec: &networking.ServiceEntry{Hosts: []string{"*.example.com"},
@@ -115,6 +130,9 @@ func TestValidateServiceEntry(t *testing.T) {
 			errs: []string{"spec.resolution: Invalid value: \"42\": unsupported resolution type"}},
 		{name: "exportTo", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{".", "default", "~"}},
 			errs: []string{"spec.exportTo[1]: Invalid value: \"default\": duplicate exportTo entry", "spec.exportTo[2]"}},
+		// Stricter than Istio (docs/compatibility.md): no namespace name has upper case.
+		{name: "exportTo upper case namespace", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{"Prod"}},
+			errs: []string{`spec.exportTo[0]: Invalid value: "Prod": exportTo entry must be`}},
 		{name: "exportTo tilde alone", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: http80, ExportTo: []string{"~"}}},
 		{name: "null port", spec: &networking.ServiceEntry{Hosts: []string{"a.com"}, Ports: []*networking.ServicePort{nil}},
 			errs: []string{"spec.ports[0]: Required value"}},

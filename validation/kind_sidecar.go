@@ -13,7 +13,7 @@ import (
 
 // validateSidecar implements Istio's ValidateSidecar
 // (pkg/config/validation/validation.go).
-func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
+func validateSidecar(meta metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 	sp := field.NewPath("spec")
 	khNetworkingSelector(sp.Child("workloadSelector"), sc.GetWorkloadSelector(), "sidecar", f)
 	if len(sc.GetIngress()) == 0 && len(sc.GetEgress()) == 0 && sc.GetOutboundTrafficPolicy() == nil && sc.GetInboundConnectionPool() == nil {
@@ -50,7 +50,7 @@ func validateSidecar(_ metav1.ObjectMeta, sc *networking.Sidecar, f *Findings) {
 		} else {
 			scEgressPort(ep, eg, udsBinds, ipPorts, i, f)
 		}
-		scEgressHosts(ep.Child("hosts"), eg.GetHosts(), f)
+		scEgressHosts(ep.Child("hosts"), eg.GetHosts(), meta.Namespace, f)
 	}
 
 	if otp := sc.GetOutboundTrafficPolicy(); otp != nil && otp.GetEgressProxy() != nil {
@@ -136,7 +136,8 @@ func scDefaultEndpoint(p *field.Path, de string, f *Findings) {
 	default:
 		f.Error(p, de, "sidecar: defaultEndpoint host must be 127.0.0.1, 0.0.0.0, ::1, :: or empty")
 	}
-	n, err := strconv.ParseUint(port, 10, 32)
+	// Istio's ValidateSidecar and pilot read the port with strconv.Atoi, which takes a "+" sign.
+	n, err := strconv.ParseUint(strings.TrimPrefix(port, "+"), 10, 32)
 	if err != nil {
 		f.Error(p, de, fmt.Sprintf("sidecar: defaultEndpoint port %q is not a number", port))
 		return
@@ -164,7 +165,7 @@ func scIngressTLS(p *field.Path, tls *networking.ServerTLSSettings, port *networ
 		f.Error(p.Child("mode"), tls.GetMode().String(), "sidecar: ISTIO_MUTUAL and AUTO_PASSTHROUGH TLS modes are not supported in ingress TLS settings")
 	}
 	if port != nil {
-		if pr := strings.ToUpper(port.GetProtocol()); pr != "HTTPS" && pr != "TLS" {
+		if !khIsTLS(port.GetProtocol()) {
 			f.Error(p, nil, fmt.Sprintf("sidecar: ingress tls is only supported on HTTPS or TLS ports, not %q", port.GetProtocol()))
 		}
 	}
@@ -207,13 +208,14 @@ func scEgressPort(p *field.Path, eg *networking.IstioEgressListener, udsBinds, i
 }
 
 // scEgressHosts checks ns/host entries and warns about entries that an
-// earlier or wider entry already covers.
-func scEgressHosts(p *field.Path, hosts []string, f *Findings) {
+// earlier or wider entry already covers; "." is the Sidecar's own namespace
+// there, as in Istio's ValidateSidecar.
+func scEgressHosts(p *field.Path, hosts []string, namespace string, f *Findings) {
 	if len(hosts) == 0 {
 		f.Required(p, "sidecar: egress listener must contain at least one host")
 		return
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // ns/host with "." resolved -> the entry as written
 	hasAllAll := false
 	for _, h := range hosts {
 		if h == "*/*" {
@@ -224,14 +226,21 @@ func scEgressHosts(p *field.Path, hosts []string, f *Findings) {
 		hp := p.Index(i)
 		validateNamespaceHost(hp, h, f)
 		ns, host, _ := strings.Cut(h, "/")
+		if ns == "." {
+			ns = namespace
+		}
+		key := ns + "/" + host
+		wide, covered := seen[ns+"/*"]
 		switch {
-		case seen[h]:
+		case seen[key] != "":
 			f.Warn(hp, h, "duplicate egress host: it is already listed")
-		case host != "*" && seen[ns+"/*"]:
-			f.Warn(hp, h, fmt.Sprintf("egress host is already covered by %q", ns+"/*"))
+		case host != "*" && covered:
+			f.Warn(hp, h, fmt.Sprintf("egress host is already covered by %q", wide))
 		case hasAllAll && h != "*/*":
 			f.Warn(hp, h, "egress host is redundant: \"*/*\" already imports every host")
 		}
-		seen[h] = true
+		if seen[key] == "" {
+			seen[key] = h
+		}
 	}
 }

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -28,6 +29,12 @@ func TestValidateSidecar(t *testing.T) {
 			warns: []string{"spec.workloadSelector: Invalid value: sidecar: workload selector specified without labels, will be applied to all services in namespace"}},
 		{name: "selector wildcard", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "*"}}, Egress: egressAll},
 			errs: []string{"spec.workloadSelector.labels[app]"}},
+		// Stricter than Istio (docs/compatibility.md "Shared building blocks"): Istio's
+		// ValidateAlphaWorkloadSelector refuses only an empty key and "*".
+		{name: "selector label syntax", spec: &networking.Sidecar{WorkloadSelector: &networking.WorkloadSelector{
+			Labels: map[string]string{"app": "a b", "bad key": "x"}}, Egress: egressAll},
+			errs: []string{`spec.workloadSelector.labels[app]: Invalid value: "a b": invalid tag value`,
+				`spec.workloadSelector.labels[bad key]: Invalid value: "bad key": invalid tag key`}},
 		{name: "ingress problems", spec: &networking.Sidecar{Ingress: []*networking.IstioIngressListener{
 			nil,
 			{},
@@ -47,8 +54,12 @@ func TestValidateSidecar(t *testing.T) {
 			{Port: &networking.SidecarPort{Number: 3}, DefaultEndpoint: "0.0.0.0:0"},
 			{Port: &networking.SidecarPort{Number: 4}, DefaultEndpoint: "localhost"},
 			{Port: &networking.SidecarPort{Number: 5}, DefaultEndpoint: "unix://rel.sock"},
+			// Istio's ValidateSidecar and pilot read the port with strconv.Atoi: "+80" is 80.
+			{Port: &networking.SidecarPort{Number: 6}, DefaultEndpoint: "127.0.0.1:+8080"},
+			{Port: &networking.SidecarPort{Number: 7}, DefaultEndpoint: "127.0.0.1:-8080"},
 		}},
-			errs: []string{"spec.ingress[2].defaultEndpoint: Invalid value: 0", "spec.ingress[3].defaultEndpoint", "spec.ingress[4].defaultEndpoint"}},
+			errs: []string{"spec.ingress[2].defaultEndpoint: Invalid value: 0", "spec.ingress[3].defaultEndpoint", "spec.ingress[4].defaultEndpoint",
+				"spec.ingress[6].defaultEndpoint"}},
 		{name: "ingress tls ok", spec: in(&networking.IstioIngressListener{Port: httpsPort,
 			Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_SIMPLE, ServerCertificate: "/c.pem", PrivateKey: "/k.pem"}})},
 		{name: "ingress tls unsupported fields", spec: in(&networking.IstioIngressListener{Port: httpPort,
@@ -68,6 +79,13 @@ func TestValidateSidecar(t *testing.T) {
 			errs: []string{"spec.ingress[0].connectionPool.http.http1MaxPendingRequests", "spec.ingress[0].connectionPool.http.idleTimeout",
 				"spec.ingress[0].connectionPool.http.useClientProtocol", "spec.ingress[0].connectionPool.tcp.maxConnections"},
 			warns: []string{"spec.ingress[0].connectionPool.http: Invalid value: HTTP connection pool settings have no effect on a non-HTTP port"}},
+		// Istio's validateConnectionPool skips a TCP idleTimeout of 0 whole milliseconds
+		// (Envoy reads it as 0: no idle timeout); a negative one is still refused.
+		{name: "inbound pool sub-millisecond tcp idle timeout", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
+			Tcp: &networking.ConnectionPoolSettings_TCPSettings{IdleTimeout: durationpb.New(500 * time.Microsecond)}}}},
+		{name: "inbound pool negative tcp idle timeout", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
+			Tcp: &networking.ConnectionPoolSettings_TCPSettings{IdleTimeout: durationpb.New(-500 * time.Microsecond)}}},
+			errs: []string{"spec.inboundConnectionPool.tcp.idleTimeout"}},
 		{name: "inbound pool empty and keepalive", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{}},
 			errs: []string{"spec.inboundConnectionPool: Required value: connection pool must have at least one field (http or tcp)"}},
 		{name: "http2 keepalive needs both", spec: &networking.Sidecar{InboundConnectionPool: &networking.ConnectionPoolSettings{
@@ -112,6 +130,23 @@ func TestValidateSidecar(t *testing.T) {
 			{Hosts: []string{"ns/*", "ns/a.example.com", "ns/*", "*/*"}}}},
 			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "ns/a.example.com": egress host is already covered by "ns/*"`,
 				`spec.egress[0].hosts[2]: Invalid value: "ns/*": duplicate egress host`, `spec.egress[0].hosts[0]: Invalid value: "ns/*": egress host is redundant`}},
+		// Istio's ValidateNamespaceSlashWildcardHostname (agent/validation.go): the
+		// namespace is "*", ".", exactly "~" or a DNS label; "~ns" is none of them.
+		{name: "egress host namespace tilde", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"~/*", "~prod/*", "~x/b.example.com"}}}},
+			errs: []string{`spec.egress[0].hosts[1]: Invalid value: "~prod/*": invalid namespace "~prod"`,
+				`spec.egress[0].hosts[2]: Invalid value: "~x/b.example.com": invalid namespace "~x"`}},
+		// Stricter than Istio (docs/compatibility.md): labels.IsDNS1123Label takes upper
+		// case, a Kubernetes namespace name cannot have it.
+		{name: "egress host namespace upper case", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"Prod/a.example.com"}}}},
+			errs: []string{`spec.egress[0].hosts[0]: Invalid value: "Prod/a.example.com": invalid namespace "Prod"`}},
+		// Istio's ValidateSidecar reads "." as the Sidecar's namespace when it looks for
+		// duplicated egress hosts (TestValidateSidecar "sidecar egress duplicated with
+		// wildcarded same namespace ."); runKindCases validates in namespace "default".
+		{name: "egress host dot is own namespace", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"./*", "default/a.example.com"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "default/a.example.com": egress host is already covered by "./*"`}},
 		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
 			errs: []string{"spec.egress[0].hosts: Required value"}},
 		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{

@@ -22,6 +22,10 @@ func TestValidateWasmPlugin(t *testing.T) {
 		{name: "url required", spec: &extensions.WasmPlugin{}, errs: []string{"spec.url: Required value"}},
 		{name: "bad url", spec: &extensions.WasmPlugin{Url: "#%blah$#@"},
 			errs: []string{"spec.url: Invalid value: \"#%blah$#@\": url must have schema one of [http, https, file, oci]"}},
+		// Stricter than Istio (docs/compatibility.md): Istio's strictParseURL retries a
+		// URL it cannot parse as "http://" + url, and "http://http://a b/x" parses.
+		{name: "space in host", spec: &extensions.WasmPlugin{Url: "http://a b/x"},
+			errs: []string{`spec.url: Invalid value: "http://a b/x": url must have schema one of [http, https, file, oci]: invalid url`}},
 		{name: "bad scheme", spec: &extensions.WasmPlugin{Url: "fake://example.com"},
 			errs: []string{`url must have schema one of [http, https, file, oci], found "fake"`}},
 		{name: "bad sha", spec: &extensions.WasmPlugin{Url: "http://test", Sha256: strings.Repeat("AB", 32)},

@@ -31,6 +31,11 @@ func TestValidateWorkloadEntry(t *testing.T) {
 		{name: "bad labels", spec: &networking.WorkloadEntry{Address: "1.1.1.1",
 			Labels: map[string]string{"bad key": "v", "k": "value-that-is-much-longer-than-sixty-three-characters-which-kubernetes-rejects"}},
 			errs: []string{"spec.labels[bad key]", "spec.labels[k]"}},
+		// Stricter than Istio (docs/compatibility.md "Shared building blocks"): Istio's
+		// labels.Instance.Validate takes an upper-case key prefix, Kubernetes does not.
+		{name: "label key prefix upper case", spec: &networking.WorkloadEntry{Address: "1.1.1.1",
+			Labels: map[string]string{"Example.com/app": "a"}},
+			errs: []string{`spec.labels[Example.com/app]: Invalid value: "Example.com/app": invalid tag key`}},
 		{name: "null", spec: (*networking.WorkloadEntry)(nil), errs: []string{"spec: Required value"}},
 	})
 }

@@ -104,15 +104,24 @@ func khUnixAddress(p *field.Path, addr string, f *Findings) {
 	}
 }
 
-// khProtocols are the port protocol names Istio parses (case-insensitive).
-var khProtocols = map[string]bool{
-	"HTTP": true, "HTTPS": true, "HTTP2": true, "HTTP_PROXY": true, "GRPC": true, "GRPC-WEB": true,
-	"TCP": true, "TLS": true, "UDP": true, "MONGO": true, "REDIS": true, "MYSQL": true,
+// khProtocolNames maps the port protocol names Istio parses, lower-cased, to
+// their canonical form.
+var khProtocolNames = map[string]string{
+	"http": "HTTP", "https": "HTTPS", "http2": "HTTP2", "http_proxy": "HTTP_PROXY", "grpc": "GRPC", "grpc-web": "GRPC-WEB",
+	"tcp": "TCP", "tls": "TLS", "udp": "UDP", "mongo": "MONGO", "redis": "REDIS", "mysql": "MYSQL",
+}
+
+// khParseProtocol is Istio's protocol.Parse (pkg/config/protocol): the
+// canonical upper-case name of a port protocol, "" when Istio does not know it.
+// It lower-cases as Istio does: upper-casing would also turn "httpſ" (long s)
+// or "redıs" (dotless i) into a protocol, which Istio rejects.
+func khParseProtocol(proto string) string {
+	return khProtocolNames[strings.ToLower(proto)]
 }
 
 // khProtocol checks a port protocol; empty means "sniff" and is allowed.
 func khProtocol(p *field.Path, proto string, f *Findings) {
-	if proto != "" && !khProtocols[strings.ToUpper(proto)] {
+	if proto != "" && khParseProtocol(proto) == "" {
 		f.Error(p, proto, fmt.Sprintf("unrecognized protocol %q: must be one of HTTP, HTTPS, HTTP2, HTTP_PROXY, GRPC, "+
 			"GRPC-WEB, TCP, TLS, UDP, MONGO, REDIS, MYSQL (case-insensitive) or empty", proto))
 	}
@@ -120,17 +129,22 @@ func khProtocol(p *field.Path, proto string, f *Findings) {
 
 // khIsHTTPOrTLS reports the protocols Istio routes by host name (HTTP family or TLS/SNI).
 func khIsHTTPOrTLS(proto string) bool {
-	switch strings.ToUpper(proto) {
-	case "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB", "HTTPS", "TLS":
+	return khIsHTTP(proto) || khIsTLS(proto)
+}
+
+// khIsHTTP reports the plain HTTP family (no TLS): Istio's Instance.IsHTTP.
+func khIsHTTP(proto string) bool {
+	switch khParseProtocol(proto) {
+	case "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB":
 		return true
 	}
 	return false
 }
 
-// khIsHTTP reports the plain HTTP family (no TLS).
-func khIsHTTP(proto string) bool {
-	switch strings.ToUpper(proto) {
-	case "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB":
+// khIsTLS reports the protocols on top of TLS: Istio's Instance.IsTLS.
+func khIsTLS(proto string) bool {
+	switch khParseProtocol(proto) {
+	case "HTTPS", "TLS":
 		return true
 	}
 	return false

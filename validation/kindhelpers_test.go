@@ -183,7 +183,9 @@ func TestKhProtocol(t *testing.T) {
 			t.Errorf("%q: unexpected %v", ok, f.Errors)
 		}
 	}
-	for _, bad := range []string{"HTTP3", "kafka", "h2c"} {
+	// Istio's protocol.Parse lower-cases (strings.ToLower): "httpſ" (long s) and
+	// "redıs" (dotless i) upper-case to HTTPS and REDIS but are not protocols.
+	for _, bad := range []string{"HTTP3", "kafka", "h2c", "httpſ", "tlſ", "redıs"} {
 		var f Findings
 		khProtocol(field.NewPath("p"), bad, &f)
 		if len(f.Errors) != 1 || !strings.Contains(f.Errors[0].Error(), "unrecognized protocol") {
