@@ -102,6 +102,9 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: r.Method, Path: path, Host: r.Host, Headers: headers, Protocol: r.Proto,
 		}},
+		// Envoy's HTTP ext_authz client sends no dynamic metadata: a policy
+		// on the JWT cannot be decided here (policy.NoMetadataExtension).
+		ContextExtensions: noMetadata,
 	}
 	if v := r.Header.Values(HeaderXFCC); len(v) > 0 {
 		peer, local, err := xfccPrincipals(strings.Join(v, ","))
@@ -126,6 +129,9 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 	}
 	return &authv3.CheckRequest{Attributes: attrs}, nil
 }
+
+// noMetadata is every HTTP CheckRequest's context extensions (read-only).
+var noMetadata = map[string]string{policy.NoMetadataExtension: "true"}
 
 // attributeHeader is the value of an attribute header ("" when absent).
 // Envoy sets each once (headers_to_add overwrite): a second value did not

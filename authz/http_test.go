@@ -370,7 +370,7 @@ func TestHTTPAttributeHeaderOnce(t *testing.T) {
 // TestHTTPWithoutAddressHeadersFailsClosed: the HTTP protocol has the
 // connection's addresses only from the attribute headers the operator adds;
 // without x-meshguard-source-address an ipBlocks DENY must not be skipped
-// (policy.Snapshot.unknownAddress), while policies that read no address are
+// (policy.Snapshot.unknownAttribute), while policies that read no address are
 // still evaluated.
 func TestHTTPWithoutAddressHeadersFailsClosed(t *testing.T) {
 	s := startBoth(t, protocolPolicies+`---
@@ -401,5 +401,27 @@ spec:
 	// the unknown address's.
 	if resp.StatusCode != 403 {
 		t.Fatalf("without %s: want 403, got %d", HeaderSourceAddress, resp.StatusCode)
+	}
+}
+
+// TestHTTPCannotDecideJWTPolicies: the HTTP protocol never carries the
+// jwt_authn metadata, so a requestPrincipals DENY cannot be decided there
+// and denies (policy.NoMetadataExtension), where over gRPC a request without
+// metadata is a request without a token, which that DENY does not match.
+func TestHTTPCannotDecideJWTPolicies(t *testing.T) {
+	s := startBoth(t, protocolPolicies+`---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-issuer, namespace: foo}
+spec:
+  action: DENY
+  rules: [{from: [{source: {requestPrincipals: ["https://evil.example/*"]}}]}]
+`, Options{HTTPPathPrefix: "/ext-authz"})
+	ok := protocolCase{method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client"}
+	if g := grpcCheck(t, s, ok); g.GetOkResponse() == nil {
+		t.Fatalf("gRPC without metadata: want OK (no token), got %v", g)
+	}
+	if r := httpCheck(t, s, "/ext-authz", ok); r.StatusCode != 403 {
+		t.Fatalf("HTTP: want 403 (the JWT cannot be known), got %d", r.StatusCode)
 	}
 }

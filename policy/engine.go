@@ -111,9 +111,9 @@ type Snapshot struct {
 	// where a request to a destination missing from the Pod index cannot
 	// be decided (see undecidable).
 	selectsByLabel map[string]bool
-	// addrReads: per view, the connection attributes its policies match on
-	// (see unknownAddress).
-	addrReads map[string]addrReads
+	// attrReads: per view, the request attributes its policies match on
+	// that a request may lack (see unknownAttribute).
+	attrReads map[string]attrReads
 	// userReads: what of the destination user modules read (undecidable).
 	userReads destReads
 	mesh      Mesh
@@ -298,7 +298,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
 	snap.selectsByLabel = selectsByLabel(d)
-	snap.addrReads = addressReads(d)
+	snap.attrReads = attributeReads(d)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -541,28 +541,31 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 	return s.eval(ctx, &r, wl)
 }
 
-// addrReads: which connection attributes policies match on. Envoy always
-// knows them and sends them in a gRPC CheckRequest; HTTP ext_authz has them
-// only from headers the operator adds (authz/http.go). Matched against a
-// missing one, an ipBlocks or ports DENY would never apply and a notIpBlocks
-// ALLOW always would.
-type addrReads uint8
+// attrReads: which request attributes policies match on that a request can
+// lack. Envoy always knows the connection's addresses and port and sends
+// them in a gRPC CheckRequest; HTTP ext_authz has them only from headers the
+// operator adds, and never the JWT metadata (authz/http.go). Matched against
+// a missing one, an ipBlocks, ports or requestPrincipals DENY would never
+// apply and a notIpBlocks ALLOW always would.
+type attrReads uint8
 
 const (
-	readsSrcIP addrReads = 1 << iota
+	readsSrcIP attrReads = 1 << iota
 	readsRemoteIP
 	readsDstIP
 	readsDstPort
+	readsJWT // requestPrincipals, request.auth.*
 )
 
-// addrFields: the cond fields (and their input attributes) of each.
-var addrFields = map[string]addrReads{"srcip": readsSrcIP, "remoteip": readsRemoteIP, "dstip": readsDstIP, "port": readsDstPort}
+// attrFields: the cond fields (and their input attributes) of each.
+var attrFields = map[string]attrReads{"srcip": readsSrcIP, "remoteip": readsRemoteIP, "dstip": readsDstIP, "port": readsDstPort,
+	"reqp": readsJWT, "claim": readsJWT}
 
-// addressReads records, per view, the connection attributes its enforced
+// attributeReads records, per view, the attributes of attrReads its enforced
 // policies (not dry-run) and port-level PeerAuthentication match on.
-func addressReads(d *data) map[string]addrReads {
-	viewReads := func(v *view) addrReads {
-		var reads addrReads
+func attributeReads(d *data) map[string]attrReads {
+	viewReads := func(v *view) attrReads {
+		var reads attrReads
 		for name, b := range v.B {
 			if strings.HasPrefix(name, "dry_") {
 				continue
@@ -580,7 +583,7 @@ func addressReads(d *data) map[string]addrReads {
 							for _, og := range r.C {
 								for _, ag := range og {
 									for _, c := range ag {
-										reads |= addrFields[c.F]
+										reads |= attrFields[c.F]
 									}
 								}
 							}
@@ -596,7 +599,7 @@ func addressReads(d *data) map[string]addrReads {
 		}
 		return reads
 	}
-	out := make(map[string]addrReads, len(d.NS)+1)
+	out := make(map[string]attrReads, len(d.NS)+1)
 	for ns, v := range d.NS {
 		out[ns] = viewReads(v)
 	}
@@ -604,20 +607,20 @@ func addressReads(d *data) map[string]addrReads {
 	return out
 }
 
-// unknownAddress says why r cannot get Envoy's verdict, or "": a connection
+// unknownAttribute says why r cannot get Envoy's verdict, or "": an
 // attribute the policies in force match on is missing (fail closed;
 // docs/compatibility.md "Dynamic metadata and the HTTP protocol").
-func (s *Snapshot) unknownAddress(r *Request) string {
-	reads, ok := s.addrReads[r.Namespace]
+func (s *Snapshot) unknownAttribute(r *Request) string {
+	reads, ok := s.attrReads[r.Namespace]
 	if !ok {
-		reads = s.addrReads[viewDefault]
+		reads = s.attrReads[viewDefault]
 	}
 	if reads == 0 {
 		return ""
 	}
 	var missing []string
 	for _, m := range []struct {
-		read    addrReads
+		read    attrReads
 		unknown bool
 		name    string
 	}{
@@ -625,6 +628,7 @@ func (s *Snapshot) unknownAddress(r *Request) string {
 		{readsRemoteIP, r.RemoteIP == "", "remote address"},
 		{readsDstIP, r.DstIP == "", "destination address"},
 		{readsDstPort, r.DstPort == 0, "destination port"},
+		{readsJWT, r.NoMetadata, "JWT metadata (request.auth.*, requestPrincipals)"},
 	} {
 		if reads&m.read != 0 && m.unknown {
 			missing = append(missing, m.name)
@@ -771,7 +775,7 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 }
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
-	if reason := s.unknownAddress(r); reason != "" {
+	if reason := s.unknownAttribute(r); reason != "" {
 		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
 	}
 	view, sh := s.view(r.Namespace)

@@ -51,7 +51,18 @@ type Request struct {
 	Host      string // lower-cased :authority
 	Headers   map[string]string
 	JWT       *structpb.Struct
+	// NoMetadata: the caller cannot send dynamic metadata at all (HTTP
+	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
+	// is "true"), so a missing JWT is unknown rather than absent.
+	NoMetadata bool
 }
+
+// NoMetadataExtension is the CheckRequest context extension that says the
+// request comes without dynamic metadata by construction: the HTTP protocol
+// sets it, and an operator may set it per route (check_settings) where
+// ext_authz runs before jwt_authn. Policies matching on the JWT then deny
+// instead of reading "no token" (Snapshot.unknownAttribute).
+const NoMetadataExtension = "meshguard.io/no-metadata"
 
 type workload struct {
 	ns          string
@@ -76,6 +87,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.DstIP = addrIP(dst.GetAddress().GetSocketAddress().GetAddress())
 	r.DstPort = dst.GetAddress().GetSocketAddress().GetPortValue()
 	r.SNI = a.GetTlsSession().GetSni()
+	r.NoMetadata = a.GetContextExtensions()[NoMetadataExtension] == "true"
 	var wl *workload
 	if w, ok := pods[r.DstIP]; ok && r.DstIP != "" {
 		wl = w

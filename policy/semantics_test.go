@@ -510,14 +510,18 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 	}
 }
 
-// TestMissingAddressesFailClosed: Envoy always knows the connection's
-// addresses and port; a request without one (HTTP ext_authz without the
-// operator's address headers, authz/http.go) cannot be matched as Envoy
-// matches it, so where the policies in force read it the request is denied
-// instead of an ipBlocks/ports DENY being skipped or a notIpBlocks ALLOW
-// matching. Only the attributes a view's enforced policies read count.
-func TestMissingAddressesFailClosed(t *testing.T) {
+// TestMissingAttributesFailClosed: Envoy always knows the connection's
+// addresses and port, and its RBAC filter the verified JWT; a request
+// without one of them (HTTP ext_authz without the operator's address
+// headers, and never with dynamic metadata: authz/http.go) cannot be matched
+// as Envoy matches it, so where the policies in force read it the request is
+// denied instead of an ipBlocks/ports/requestPrincipals DENY being skipped or
+// a notIpBlocks ALLOW matching. Only the attributes a view's enforced
+// policies read count.
+func TestMissingAttributesFailClosed(t *testing.T) {
 	unknown := want{false, "DENY", "", -1}
+	denyIss := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {requestPrincipals: [\"https://evil.example/*\"]}}]}]")
+	noMetadata := func(r *Request) { r.NoMetadata = true }
 	denyIP := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]")
 	runCases(t, Mesh{}, []tc{
 		{"ipBlocks DENY, no source address", denyIP, http(srcIP("")), unknown},
@@ -544,5 +548,11 @@ func TestMissingAddressesFailClosed(t *testing.T) {
 			http(srcIP("")), open},
 		{"a root-namespace policy counts everywhere", ap("istio-system", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]"),
 			http(srcIP("")), unknown},
+		{"requestPrincipals DENY, no metadata", denyIss, http(noMetadata), unknown},
+		{"requestPrincipals DENY, metadata possible but no token: no token", denyIss, http(), open},
+		{"request.auth.claims ALLOW, no metadata", ap("foo", "a", "rules: [{when: [{key: \"request.auth.claims[groups]\", notValues: [admin]}]}]"),
+			http(noMetadata), unknown},
+		{"no metadata, policies read no JWT: evaluated", ap("foo", "a", "rules: [{to: [{operation: {methods: [GET]}}]}]"),
+			http(noMetadata), allowedBy("foo/a", 0)},
 	})
 }
