@@ -30,6 +30,9 @@ import (
 
 // DefaultProxyConfig returns Istio's default ProxyConfig (mesh.DefaultProxyConfig
 // in istio/istio pkg/config/mesh, Istio's defaults for the fields injection renders).
+// It has no tracing: Istio dropped the default zipkin tracer in 1.22
+// (istio/istio#49615); Istio's golden hello-tracing-disabled, which its
+// webhook path builds over this default, depends on it.
 func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 	return &meshv1alpha1.ProxyConfig{
 		ConfigPath:               "./etc/istio/proxy",
@@ -39,12 +42,9 @@ func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 		ProxyAdminPort:           15000,
 		ControlPlaneAuthPolicy:   meshv1alpha1.AuthenticationPolicy_MUTUAL_TLS,
 		DiscoveryAddress:         "istiod.istio-system.svc:15012",
-		Tracing: &meshv1alpha1.Tracing{Tracer: &meshv1alpha1.Tracing_Zipkin_{
-			Zipkin: &meshv1alpha1.Tracing_Zipkin{Address: "zipkin.istio-system:9411"},
-		}},
-		BinaryPath:     "/usr/local/bin/envoy",
-		StatNameLength: 189,
-		StatusPort:     15020,
+		BinaryPath:               "/usr/local/bin/envoy",
+		StatNameLength:           189,
+		StatusPort:               15020,
 	}
 }
 
