@@ -1,6 +1,8 @@
 package injector
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +231,93 @@ func TestProxyConfigAnnotationValidated(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "annotation "+AnnotationProxyConfig) || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("%q: err = %v, want the annotation denied with %q", tc.value, err, tc.wantErr)
 		}
+	}
+}
+
+// TestProxyConfigMergedAsIstio: the effective ProxyConfig is built as
+// Istio's webhook builds it (pilot/pkg/model/proxy_config.go
+// EffectiveProxyConfig, mergeWithPrecedence): Istio's default ProxyConfig,
+// then the mesh defaultConfig, the resources and the proxy.istio.io/config
+// annotation, each laid over the lower levels with proto.Merge (nested
+// messages merged, lists appended, maps merged key by key, a scalar at its
+// zero value not applied), concurrency and image replacing. Expected values
+// follow from that code, not from meshguard's.
+func TestProxyConfigMergedAsIstio(t *testing.T) {
+	for _, tc := range []struct {
+		name, mesh, annotation string
+		want                   string // PROXY_CONFIG, compared as JSON
+		hold                   bool
+	}{
+		{name: "annotation tracing merges into the mesh's tracing",
+			mesh:       "defaultConfig: {tracing: {zipkin: {address: 'z.tracing:9411'}}}",
+			annotation: "tracing: {sampling: 50}",
+			want:       `{"tracing":{"zipkin":{"address":"z.tracing:9411"},"sampling":50}}`},
+		{name: "annotation tracer merges with the mesh's sampling",
+			mesh:       "defaultConfig: {tracing: {sampling: 10}}",
+			annotation: "tracing: {zipkin: {address: 'z.tracing:9411'}}",
+			want:       `{"tracing":{"zipkin":{"address":"z.tracing:9411"},"sampling":10}}`},
+		{name: "proxyStatsMatcher lists appended",
+			mesh:       "defaultConfig: {proxyStatsMatcher: {inclusionPrefixes: [cluster.outbound]}}",
+			annotation: "proxyStatsMatcher: {inclusionPrefixes: [upstream_rq]}",
+			want:       `{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","upstream_rq"]}}`},
+		{name: "extraStatTags appended",
+			mesh:       "defaultConfig: {extraStatTags: [a]}",
+			annotation: "extraStatTags: [b]",
+			want:       `{"extraStatTags":["a","b"]}`},
+		{name: "runtimeValues merged key by key",
+			mesh:       "defaultConfig: {runtimeValues: {re.a: '1'}}",
+			annotation: "runtimeValues: {re.b: '2'}",
+			want:       `{"runtimeValues":{"re.a":"1","re.b":"2"}}`},
+		{name: "proxyHeaders merged field by field",
+			mesh:       "defaultConfig: {proxyHeaders: {server: {disabled: true}}}",
+			annotation: "proxyHeaders: {requestId: {disabled: true}}",
+			want:       `{"proxyHeaders":{"server":{"disabled":true},"requestId":{"disabled":true}}}`},
+		{name: "a false hold does not undo the mesh's true (a zero value is not merged)",
+			mesh:       "defaultConfig: {holdApplicationUntilProxyStarts: true}",
+			annotation: "holdApplicationUntilProxyStarts: false",
+			want:       `{"holdApplicationUntilProxyStarts":true}`, hold: true},
+		{name: "concurrency 0 replaces",
+			mesh:       "defaultConfig: {concurrency: 4}",
+			annotation: "concurrency: 0",
+			want:       `{"concurrency":0}`},
+		{name: "top-level scalar replaces",
+			mesh:       "defaultConfig: {drainDuration: 30s}",
+			annotation: "drainDuration: 20s",
+			want:       `{"drainDuration":"20s"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load([]byte(tc.mesh), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			if tc.annotation != "" {
+				pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
+			}
+			res, err := Inject(pod, "app", cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := proxyEnv(t, res.Pod)["PROXY_CONFIG"]
+			var g, w any
+			if err := json.Unmarshal([]byte(got), &g); err != nil {
+				t.Fatalf("PROXY_CONFIG %q: %v", got, err)
+			}
+			if err := json.Unmarshal([]byte(tc.want), &w); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("PROXY_CONFIG %s, want %s", got, tc.want)
+			}
+			held := false
+			for _, c := range res.Pod.Spec.Containers {
+				if c.Name == ProxyContainerName && c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+					held = true
+				}
+			}
+			if held != tc.hold {
+				t.Errorf("held %v, want %v", held, tc.hold)
+			}
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	networkingv1beta1 "istio.io/api/networking/v1beta1"
 	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -213,6 +214,28 @@ func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha
 		return nil, err
 	}
 	return out, nil
+}
+
+// MergeProxyConfig returns base with over laid over it as Istio's webhook
+// layers the inputs of a pod's ProxyConfig (pilot/pkg/model/proxy_config.go
+// mergeWithPrecedence, called by EffectiveProxyConfig for the mesh
+// defaultConfig over the default ProxyConfig, each ProxyConfig resource and
+// the proxy.istio.io/config annotation): proto.Merge, so nested messages
+// (tracing, proxyStatsMatcher, proxyHeaders) merge field by field, lists
+// append, maps merge key by key and a scalar at its zero value (a wrapper's
+// false too) is not applied; concurrency and image replace whenever set.
+// Neither argument is modified.
+func MergeProxyConfig(base, over *meshv1alpha1.ProxyConfig) *meshv1alpha1.ProxyConfig {
+	out := &meshv1alpha1.ProxyConfig{}
+	proto.Merge(out, base)
+	proto.Merge(out, over)
+	if c := over.GetConcurrency(); c != nil {
+		out.Concurrency = wrapperspb.Int32(c.GetValue())
+	}
+	if img := over.GetImage(); img != nil {
+		out.Image = proto.Clone(img).(*networkingv1beta1.ProxyImage)
+	}
+	return out
 }
 
 // proxyConfigField is how one ProxyConfig field is applied (applyProxyConfig):

@@ -26,9 +26,13 @@ type Snapshot struct {
 	// pkg/kube/inject/inject.go injectRequired).
 	NeverInject  []labels.Selector
 	AlwaysInject []labels.Selector
-	// ProxyConfigEnv is PROXY_CONFIG for pods without proxy.istio.io/config:
-	// ProxyConfigJSON's value with the newline Istio's template leaves after
-	// it (a `|` block scalar).
+	// ProxyConfig is the mesh-level ProxyConfig every pod's starts from:
+	// Mesh.DefaultConfig merged over Istio's default ProxyConfig, as
+	// EffectiveProxyConfig begins (MergeProxyConfig).
+	ProxyConfig *meshv1alpha1.ProxyConfig
+	// ProxyConfigEnv is PROXY_CONFIG for pods ProxyConfig applies to
+	// unchanged: ProxyConfigJSON's value with the newline Istio's template
+	// leaves after it (a `|` block scalar).
 	ProxyConfigEnv string
 	// Templates are the injection templates of Istio's injector `config`
 	// (injectorconfig.go); nil when none were given: meshguard's built-in templates.
@@ -100,7 +104,8 @@ func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
 	if s.AlwaysInject, err = selectors("sidecarInjectorWebhook.alwaysInjectSelector", v.SidecarInjectorWebhook.AlwaysInjectSelector); err != nil {
 		return nil, err
 	}
-	js, err := ProxyConfigJSON(mesh.DefaultConfig)
+	s.ProxyConfig = MergeProxyConfig(DefaultProxyConfig(), mesh.DefaultConfig)
+	js, err := ProxyConfigJSON(s.ProxyConfig)
 	if err != nil {
 		return nil, err
 	}
