@@ -321,3 +321,38 @@ func TestProxyConfigMergedAsIstio(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyImageTypeAsIstio: the injected image's tag as Istio's ProxyImage
+// and updateImageTypeIfPresent (pkg/kube/inject/inject.go) build it: the
+// image type is global.variant, replaced by the effective ProxyConfig's image
+// whenever one is set (an empty imageType too); an empty type leaves the tag
+// as configured, suffix included; any other strips a -distroless or -debug
+// suffix first, and "default" appends nothing.
+func TestProxyImageTypeAsIstio(t *testing.T) {
+	const hub = "registry.istio.io/testing/proxyv2:"
+	for _, tc := range []struct {
+		name, values, mesh, want string
+	}{
+		{"tag with a suffix and no variant kept as is", `{"global":{"tag":"1.24.0-distroless"}}`, "", hub + "1.24.0-distroless"},
+		{"variant replaces the tag's suffix", `{"global":{"tag":"1.24.0-distroless","variant":"debug"}}`, "", hub + "1.24.0-debug"},
+		{"mesh imageType default strips the suffix", `{"global":{"tag":"1.24.0-distroless"}}`, "defaultConfig: {image: {imageType: default}}", hub + "1.24.0"},
+		{"mesh image without a type overrides the variant", `{"global":{"tag":"1.24.0","variant":"distroless"}}`, "defaultConfig: {image: {}}", hub + "1.24.0"},
+		{"variant appended", `{"global":{"tag":"1.24.0","variant":"distroless"}}`, "", hub + "1.24.0-distroless"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load([]byte(tc.mesh), []byte(tc.values))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Inject(loadPod(t, "testdata/golden/plain.in.yaml"), "app", cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range append(res.Pod.Spec.InitContainers, res.Pod.Spec.Containers...) {
+				if (c.Name == ProxyContainerName || c.Name == "istio-init") && c.Image != tc.want {
+					t.Errorf("%s image %s, want %s", c.Name, c.Image, tc.want)
+				}
+			}
+		})
+	}
+}

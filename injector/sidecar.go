@@ -23,7 +23,7 @@ func ptr[T any](v T) *T { return &v }
 // pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
 // used only if it is the configured one or allowed (guard.go).
 func (p *params) image(name string) string {
-	meshType := p.operatorCfg.GetImage().GetImageType()
+	meshType := p.imageType(p.operatorCfg)
 	configured := p.buildImage(name, meshType)
 	if img := p.annos.ProxyImage; img.Set {
 		return p.allowImage(img.Value, configured, "annotation "+AnnotationProxyImage)
@@ -31,27 +31,43 @@ func (p *params) image(name string) string {
 	if t := p.annos.ProxyImageType; t.Set {
 		return p.allowImage(p.buildImage(name, t.Value), configured, "annotation "+AnnotationProxyImageType)
 	}
-	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
+	if t := p.imageType(p.proxyCfg); t != meshType {
 		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetImage() != nil })
 		return p.allowImage(p.buildImage(name, t), configured, src+" (image.imageType)")
 	}
 	return configured
 }
 
-// buildImage is <hub>/<name>:<tag>[-<variant>]; imageType (if set) replaces
-// global.variant, "default" means none (Istio's pkg/kube/inject/inject.go).
+// imageType is the image type pc gives the proxy (Istio's ProxyImage):
+// global.variant, unless pc sets an image, whose imageType then counts even
+// when empty.
+func (p *params) imageType(pc *meshv1alpha1.ProxyConfig) string {
+	if img := pc.GetImage(); img != nil {
+		return img.GetImageType()
+	}
+	return p.cfg.Values.Global.Variant
+}
+
+// buildImage is <hub>/<name>:<tag>[-<imageType>] (Istio's pkg/kube/inject/inject.go
+// imageURL, updateImageTypeIfPresent): an empty imageType leaves the tag as
+// configured; any other replaces a -distroless or -debug suffix of the tag,
+// "default" by none.
 func (p *params) buildImage(name, imageType string) string {
 	g := p.cfg.Values.Global
 	if strings.Contains(name, "/") {
 		return name
 	}
-	variant := g.Variant
+	tag := g.Tag
 	if imageType != "" {
-		variant = imageType
-	}
-	tag := strings.TrimSuffix(strings.TrimSuffix(g.Tag, "-distroless"), "-debug")
-	if variant != "" && variant != "default" {
-		tag += "-" + variant
+		for _, known := range []string{"distroless", "debug"} {
+			if t, ok := strings.CutSuffix(tag, "-"+known); ok {
+				tag = t
+				break
+			}
+		}
+		if imageType != "default" {
+			tag += "-" + imageType
+		}
 	}
 	return g.Hub + "/" + name + ":" + tag
 }
