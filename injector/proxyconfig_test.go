@@ -315,8 +315,10 @@ func TestProxyConfigMergedAsIstio(t *testing.T) {
 					held = true
 				}
 			}
-			if held != tc.hold {
-				t.Errorf("held %v, want %v", held, tc.hold)
+			// Ordered by the same hold (a deliberate difference from
+			// Istio's reorderPod, docs/compatibility.md).
+			if first := res.Pod.Spec.Containers[0].Name == ProxyContainerName; held != tc.hold || first != tc.hold {
+				t.Errorf("postStart wait %v, istio-proxy first %v; want both %v", held, first, tc.hold)
 			}
 		})
 	}
