@@ -31,16 +31,18 @@ type params struct {
 	operatorCfg *meshv1alpha1.ProxyConfig
 	// podLayers are what each pod-level ProxyConfig input sets, lowest
 	// precedence first, to name the source of a setting in messages.
-	podLayers  []proxyConfigLayer
-	proxyJSON  string
-	mode       meshv1alpha1.ProxyConfig_InboundInterceptionMode // REDIRECT, TPROXY or NONE
-	native     bool
-	hold       bool
-	cni        bool
-	statusPort int32 // template side (values / annotation)
-	proxyUID   int64 // 1337, or the namespace's OpenShift range (openshift.go)
-	proxyGID   int64
-	meshStatus int32 // Go side (mesh defaultConfig / annotation)
+	podLayers []proxyConfigLayer
+	// metadataEnvs is the effective proxyMetadata as the env vars rendered (metadataEnv).
+	metadataEnvs []corev1.EnvVar
+	proxyJSON    string
+	mode         meshv1alpha1.ProxyConfig_InboundInterceptionMode // REDIRECT, TPROXY or NONE
+	native       bool
+	hold         bool
+	cni          bool
+	statusPort   int32 // template side (values / annotation)
+	proxyUID     int64 // 1337, or the namespace's OpenShift range (openshift.go)
+	proxyGID     int64
+	meshStatus   int32 // Go side (mesh defaultConfig / annotation)
 	// probePorts: which probe ports are rewritten (probePortInclusion),
 	// computed on the first rewritten container.
 	probePorts    map[int32]bool
@@ -124,6 +126,10 @@ func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetwo
 		p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
 	}
 	addLayer(crSource(levels.workload), levels.workload)
+	var err error
+	if p.metadataEnvs, err = p.metadataEnv(levels.root); err != nil {
+		return err
+	}
 	p.proxyJSON = cfg.ProxyConfigEnv
 	if p.proxyCfg != cfg.ProxyConfig {
 		js, err := config.ProxyConfigJSON(p.proxyCfg)

@@ -358,3 +358,72 @@ func TestProxyImageTypeAsIstio(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyMetadataAsIstioTemplate: Istio's sidecar template writes each
+// proxyMetadata entry as `- name: {{ $key }}` and `value: "{{ $value }}"`, so
+// the name is read as a plain YAML scalar and the value as a double-quoted
+// one: escapes are decoded, quotes around a name dropped, and an entry that
+// does not read back as two strings (a stray quote, an unknown escape, a
+// name such as true) fails injection. Both
+// injection paths give that result (the generic one renders Istio's
+// template), and the error names the input that set the value.
+func TestProxyMetadataAsIstioTemplate(t *testing.T) {
+	cfg, err := config.Inputs{}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic := *cfg
+	tmpl := *cfg.Templates
+	tmpl.AlwaysGeneric = true
+	generic.Templates = &tmpl
+	for _, tc := range []struct {
+		name, annotation string
+		crs              []*clientnetworking.ProxyConfig
+		want             string // FOO's value
+		wantErr          string
+	}{
+		{name: "plain", annotation: "proxyMetadata: {FOO: 'v1.2'}", want: "v1.2"},
+		{name: "escape decoded", annotation: `proxyMetadata: {FOO: 'a\tb\u00e9'}`, want: "a\tbé"},
+		{name: "stray quote", annotation: `proxyMetadata: {FOO: '{"a":1}'}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.FOO)"},
+		{name: "unknown escape", annotation: `proxyMetadata: {FOO: 'x\d'}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.FOO)"},
+		{name: "quoted name unquoted", annotation: `proxyMetadata: {"'FOO'": v}`, want: "v"},
+		{name: "name read as a boolean", annotation: `proxyMetadata: {"true": v}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.true)"},
+		{name: "name read as a mapping", annotation: `proxyMetadata: {"a: b": v}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.a: b)"},
+		{name: "from a namespace resource",
+			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("app", "ns", 0, nil, -1, map[string]string{"FOO": `x\d`})},
+			wantErr: "ProxyConfig app/ns (proxyMetadata.FOO)"},
+		{name: "from the root namespace's resource",
+			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("istio-system", "mesh", 0, nil, -1, map[string]string{"FOO": `x\d`})},
+			wantErr: "ProxyConfig istio-system/mesh (proxyMetadata.FOO)"},
+	} {
+		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": &generic} {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				pod := loadPod(t, "testdata/golden/plain.in.yaml")
+				if tc.annotation != "" {
+					pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
+				}
+				res, err := Inject(pod, "app", cfg, Options{ProxyConfigs: tc.crs})
+				if tc.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+						t.Fatalf("err = %v, want one naming %q", err, tc.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := proxyEnv(t, res.Pod)["FOO"]; got != tc.want {
+					t.Errorf("FOO = %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+	if _, err := config.Load([]byte(`defaultConfig: {proxyMetadata: {FOO: 'x\d'}}`), nil); err == nil ||
+		!strings.Contains(err.Error(), "mesh.defaultConfig.proxyMetadata.FOO") {
+		t.Errorf("mesh config load: err = %v, want one naming mesh.defaultConfig.proxyMetadata.FOO", err)
+	}
+}
