@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,16 +31,18 @@ type params struct {
 	operatorCfg *meshv1alpha1.ProxyConfig
 	// podLayers are what each pod-level ProxyConfig input sets, lowest
 	// precedence first, to name the source of a setting in messages.
-	podLayers  []proxyConfigLayer
-	proxyJSON  string
-	mode       meshv1alpha1.ProxyConfig_InboundInterceptionMode // REDIRECT, TPROXY or NONE
-	native     bool
-	hold       bool
-	cni        bool
-	statusPort int32 // template side (values / annotation)
-	proxyUID   int64 // 1337, or the namespace's OpenShift range (openshift.go)
-	proxyGID   int64
-	meshStatus int32 // Go side (mesh defaultConfig / annotation)
+	podLayers []proxyConfigLayer
+	// metadataEnvs is the effective proxyMetadata as the env vars rendered (metadataEnv).
+	metadataEnvs []corev1.EnvVar
+	proxyJSON    string
+	mode         meshv1alpha1.ProxyConfig_InboundInterceptionMode // REDIRECT, TPROXY or NONE
+	native       bool
+	hold         bool
+	cni          bool
+	statusPort   int32 // template side (values / annotation)
+	proxyUID     int64 // 1337, or the namespace's OpenShift range (openshift.go)
+	proxyGID     int64
+	meshStatus   int32 // Go side (mesh defaultConfig / annotation)
 	// probePorts: which probe ports are rewritten (probePortInclusion),
 	// computed on the first rewritten container.
 	probePorts    map[int32]bool
@@ -108,7 +109,7 @@ func resolveParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetworking.ProxyConfig) error {
 	cfg := p.cfg
 	levels := pickProxyConfigs(crs, cfg.Mesh.GetRootNamespace(), p.namespace, labels)
-	p.operatorCfg = applyProxyConfig(cfg.Mesh.DefaultConfig, levels.root)
+	p.operatorCfg = applyProxyConfig(cfg.ProxyConfig, levels.root)
 	p.proxyCfg = p.operatorCfg
 	addLayer := func(source string, cr *clientnetworking.ProxyConfig) {
 		if cr != nil {
@@ -118,20 +119,19 @@ func (p *params) resolveProxyConfig(labels map[string]string, crs []*clientnetwo
 	}
 	addLayer(crSource(levels.namespace), levels.namespace)
 	if own := p.annos.ProxyConfig; own != nil {
-		// The annotation's fields, laid over the lower levels as the
-		// annotation itself would be (meshconfig.ParseProxyConfig).
-		js, err := protojson.Marshal(own)
-		if err == nil {
-			p.proxyCfg, err = config.ParseProxyConfig(p.proxyCfg, string(js))
-		}
-		if err != nil {
-			return fieldErr("annotation "+AnnotationProxyConfig, err)
-		}
+		// The annotation's own fields, merged over the lower levels as
+		// EffectiveProxyConfig merges them (not replacing whole fields as
+		// kube-inject's mesh.ApplyProxyConfig does).
+		p.proxyCfg = config.MergeProxyConfig(p.proxyCfg, own)
 		p.podLayers = append(p.podLayers, proxyConfigLayer{"annotation " + AnnotationProxyConfig, own})
 	}
 	addLayer(crSource(levels.workload), levels.workload)
+	var err error
+	if p.metadataEnvs, err = p.metadataEnv(levels.root); err != nil {
+		return err
+	}
 	p.proxyJSON = cfg.ProxyConfigEnv
-	if p.proxyCfg != cfg.Mesh.DefaultConfig {
+	if p.proxyCfg != cfg.ProxyConfig {
 		js, err := config.ProxyConfigJSON(p.proxyCfg)
 		if err != nil {
 			return fieldErr("annotation "+AnnotationProxyConfig, err)

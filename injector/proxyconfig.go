@@ -1,14 +1,12 @@
 package injector
 
 import (
-	"maps"
 	"sort"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-	networkingv1beta1 "istio.io/api/networking/v1beta1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
+
+	"github.com/meshguard/meshguard/injector/config"
 )
 
 // proxyConfigLevels are the ProxyConfig custom resources that apply to one
@@ -69,29 +67,19 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
-// applyProxyConfig returns base with cr's fields laid over it: concurrency
-// and image replace, environmentVariables merge key by key into
+// applyProxyConfig returns base with cr's fields merged over it as Istio
+// merges a resource (toMeshConfigProxyConfig, then mergeWithPrecedence):
+// concurrency and image replace, environmentVariables merge key by key into
 // proxyMetadata (the three fields a ProxyConfig resource carries).
 func applyProxyConfig(base *meshv1alpha1.ProxyConfig, cr *clientnetworking.ProxyConfig) *meshv1alpha1.ProxyConfig {
 	if cr == nil {
 		return base
 	}
-	out := proto.Clone(base).(*meshv1alpha1.ProxyConfig)
-	if c := cr.Spec.GetConcurrency(); c != nil {
-		out.Concurrency = proto.Clone(c).(*wrapperspb.Int32Value)
-	}
-	if env := cr.Spec.GetEnvironmentVariables(); len(env) > 0 {
-		md := maps.Clone(out.ProxyMetadata)
-		if md == nil {
-			md = make(map[string]string, len(env))
-		}
-		maps.Copy(md, env)
-		out.ProxyMetadata = md
-	}
-	if img := cr.Spec.GetImage(); img != nil {
-		out.Image = proto.Clone(img).(*networkingv1beta1.ProxyImage)
-	}
-	return out
+	return config.MergeProxyConfig(base, &meshv1alpha1.ProxyConfig{
+		Concurrency:   cr.Spec.GetConcurrency(),
+		ProxyMetadata: cr.Spec.GetEnvironmentVariables(),
+		Image:         cr.Spec.GetImage(),
+	})
 }
 
 // proxyConfigLayer is one pod-level ProxyConfig input and the fields it sets.

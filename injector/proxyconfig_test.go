@@ -1,6 +1,8 @@
 package injector
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +231,199 @@ func TestProxyConfigAnnotationValidated(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "annotation "+AnnotationProxyConfig) || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("%q: err = %v, want the annotation denied with %q", tc.value, err, tc.wantErr)
 		}
+	}
+}
+
+// TestProxyConfigMergedAsIstio: the effective ProxyConfig is built as
+// Istio's webhook builds it (pilot/pkg/model/proxy_config.go
+// EffectiveProxyConfig, mergeWithPrecedence): Istio's default ProxyConfig,
+// then the mesh defaultConfig, the resources and the proxy.istio.io/config
+// annotation, each laid over the lower levels with proto.Merge (nested
+// messages merged, lists appended, maps merged key by key, a scalar at its
+// zero value not applied), concurrency and image replacing. Expected values
+// follow from that code, not from meshguard's.
+func TestProxyConfigMergedAsIstio(t *testing.T) {
+	for _, tc := range []struct {
+		name, mesh, annotation string
+		want                   string // PROXY_CONFIG, compared as JSON
+		hold                   bool
+	}{
+		{name: "annotation tracing merges into the mesh's tracing",
+			mesh:       "defaultConfig: {tracing: {zipkin: {address: 'z.tracing:9411'}}}",
+			annotation: "tracing: {sampling: 50}",
+			want:       `{"tracing":{"zipkin":{"address":"z.tracing:9411"},"sampling":50}}`},
+		{name: "annotation tracer merges with the mesh's sampling",
+			mesh:       "defaultConfig: {tracing: {sampling: 10}}",
+			annotation: "tracing: {zipkin: {address: 'z.tracing:9411'}}",
+			want:       `{"tracing":{"zipkin":{"address":"z.tracing:9411"},"sampling":10}}`},
+		{name: "proxyStatsMatcher lists appended",
+			mesh:       "defaultConfig: {proxyStatsMatcher: {inclusionPrefixes: [cluster.outbound]}}",
+			annotation: "proxyStatsMatcher: {inclusionPrefixes: [upstream_rq]}",
+			want:       `{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","upstream_rq"]}}`},
+		{name: "extraStatTags appended",
+			mesh:       "defaultConfig: {extraStatTags: [a]}",
+			annotation: "extraStatTags: [b]",
+			want:       `{"extraStatTags":["a","b"]}`},
+		{name: "runtimeValues merged key by key",
+			mesh:       "defaultConfig: {runtimeValues: {re.a: '1'}}",
+			annotation: "runtimeValues: {re.b: '2'}",
+			want:       `{"runtimeValues":{"re.a":"1","re.b":"2"}}`},
+		{name: "proxyHeaders merged field by field",
+			mesh:       "defaultConfig: {proxyHeaders: {server: {disabled: true}}}",
+			annotation: "proxyHeaders: {requestId: {disabled: true}}",
+			want:       `{"proxyHeaders":{"server":{"disabled":true},"requestId":{"disabled":true}}}`},
+		{name: "a false hold does not undo the mesh's true (a zero value is not merged)",
+			mesh:       "defaultConfig: {holdApplicationUntilProxyStarts: true}",
+			annotation: "holdApplicationUntilProxyStarts: false",
+			want:       `{"holdApplicationUntilProxyStarts":true}`, hold: true},
+		{name: "concurrency 0 replaces",
+			mesh:       "defaultConfig: {concurrency: 4}",
+			annotation: "concurrency: 0",
+			want:       `{"concurrency":0}`},
+		{name: "top-level scalar replaces",
+			mesh:       "defaultConfig: {drainDuration: 30s}",
+			annotation: "drainDuration: 20s",
+			want:       `{"drainDuration":"20s"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load([]byte(tc.mesh), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			if tc.annotation != "" {
+				pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
+			}
+			res, err := Inject(pod, "app", cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := proxyEnv(t, res.Pod)["PROXY_CONFIG"]
+			var g, w any
+			if err := json.Unmarshal([]byte(got), &g); err != nil {
+				t.Fatalf("PROXY_CONFIG %q: %v", got, err)
+			}
+			if err := json.Unmarshal([]byte(tc.want), &w); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("PROXY_CONFIG %s, want %s", got, tc.want)
+			}
+			held := false
+			for _, c := range res.Pod.Spec.Containers {
+				if c.Name == ProxyContainerName && c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+					held = true
+				}
+			}
+			// Ordered by the same hold (a deliberate difference from
+			// Istio's reorderPod, docs/compatibility.md).
+			if first := res.Pod.Spec.Containers[0].Name == ProxyContainerName; held != tc.hold || first != tc.hold {
+				t.Errorf("postStart wait %v, istio-proxy first %v; want both %v", held, first, tc.hold)
+			}
+		})
+	}
+}
+
+// TestProxyImageTypeAsIstio: the injected image's tag as Istio's ProxyImage
+// and updateImageTypeIfPresent (pkg/kube/inject/inject.go) build it: the
+// image type is global.variant, replaced by the effective ProxyConfig's image
+// whenever one is set (an empty imageType too); an empty type leaves the tag
+// as configured, suffix included; any other strips a -distroless or -debug
+// suffix first, and "default" appends nothing.
+func TestProxyImageTypeAsIstio(t *testing.T) {
+	const hub = "registry.istio.io/testing/proxyv2:"
+	for _, tc := range []struct {
+		name, values, mesh, want string
+	}{
+		{"tag with a suffix and no variant kept as is", `{"global":{"tag":"1.24.0-distroless"}}`, "", hub + "1.24.0-distroless"},
+		{"variant replaces the tag's suffix", `{"global":{"tag":"1.24.0-distroless","variant":"debug"}}`, "", hub + "1.24.0-debug"},
+		{"mesh imageType default strips the suffix", `{"global":{"tag":"1.24.0-distroless"}}`, "defaultConfig: {image: {imageType: default}}", hub + "1.24.0"},
+		{"mesh image without a type overrides the variant", `{"global":{"tag":"1.24.0","variant":"distroless"}}`, "defaultConfig: {image: {}}", hub + "1.24.0"},
+		{"variant appended", `{"global":{"tag":"1.24.0","variant":"distroless"}}`, "", hub + "1.24.0-distroless"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load([]byte(tc.mesh), []byte(tc.values))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Inject(loadPod(t, "testdata/golden/plain.in.yaml"), "app", cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range append(res.Pod.Spec.InitContainers, res.Pod.Spec.Containers...) {
+				if (c.Name == ProxyContainerName || c.Name == "istio-init") && c.Image != tc.want {
+					t.Errorf("%s image %s, want %s", c.Name, c.Image, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestProxyMetadataAsIstioTemplate: Istio's sidecar template writes each
+// proxyMetadata entry as `- name: {{ $key }}` and `value: "{{ $value }}"`, so
+// the name is read as a plain YAML scalar and the value as a double-quoted
+// one: escapes are decoded, quotes around a name dropped, and an entry that
+// does not read back as two strings (a stray quote, an unknown escape, a
+// name such as true) fails injection. Both
+// injection paths give that result (the generic one renders Istio's
+// template), and the error names the input that set the value.
+func TestProxyMetadataAsIstioTemplate(t *testing.T) {
+	cfg, err := config.Inputs{}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic := *cfg
+	tmpl := *cfg.Templates
+	tmpl.AlwaysGeneric = true
+	generic.Templates = &tmpl
+	for _, tc := range []struct {
+		name, annotation string
+		crs              []*clientnetworking.ProxyConfig
+		want             string // FOO's value
+		wantErr          string
+	}{
+		{name: "plain", annotation: "proxyMetadata: {FOO: 'v1.2'}", want: "v1.2"},
+		{name: "escape decoded", annotation: `proxyMetadata: {FOO: 'a\tb\u00e9'}`, want: "a\tbé"},
+		{name: "stray quote", annotation: `proxyMetadata: {FOO: '{"a":1}'}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.FOO)"},
+		{name: "unknown escape", annotation: `proxyMetadata: {FOO: 'x\d'}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.FOO)"},
+		{name: "quoted name unquoted", annotation: `proxyMetadata: {"'FOO'": v}`, want: "v"},
+		{name: "name read as a boolean", annotation: `proxyMetadata: {"true": v}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.true)"},
+		{name: "name read as a mapping", annotation: `proxyMetadata: {"a: b": v}`,
+			wantErr: "annotation proxy.istio.io/config (proxyMetadata.a: b)"},
+		{name: "from a namespace resource",
+			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("app", "ns", 0, nil, -1, map[string]string{"FOO": `x\d`})},
+			wantErr: "ProxyConfig app/ns (proxyMetadata.FOO)"},
+		{name: "from the root namespace's resource",
+			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("istio-system", "mesh", 0, nil, -1, map[string]string{"FOO": `x\d`})},
+			wantErr: "ProxyConfig istio-system/mesh (proxyMetadata.FOO)"},
+	} {
+		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": &generic} {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				pod := loadPod(t, "testdata/golden/plain.in.yaml")
+				if tc.annotation != "" {
+					pod.Annotations = map[string]string{AnnotationProxyConfig: tc.annotation}
+				}
+				res, err := Inject(pod, "app", cfg, Options{ProxyConfigs: tc.crs})
+				if tc.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+						t.Fatalf("err = %v, want one naming %q", err, tc.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := proxyEnv(t, res.Pod)["FOO"]; got != tc.want {
+					t.Errorf("FOO = %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+	if _, err := config.Load([]byte(`defaultConfig: {proxyMetadata: {FOO: 'x\d'}}`), nil); err == nil ||
+		!strings.Contains(err.Error(), "mesh.defaultConfig.proxyMetadata.FOO") {
+		t.Errorf("mesh config load: err = %v, want one naming mesh.defaultConfig.proxyMetadata.FOO", err)
 	}
 }

@@ -4,14 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/template"
 )
 
@@ -23,7 +26,7 @@ func ptr[T any](v T) *T { return &v }
 // pod chose (proxyImage, proxyImageType, proxy.istio.io/config imageType) is
 // used only if it is the configured one or allowed (guard.go).
 func (p *params) image(name string) string {
-	meshType := p.operatorCfg.GetImage().GetImageType()
+	meshType := p.imageType(p.operatorCfg)
 	configured := p.buildImage(name, meshType)
 	if img := p.annos.ProxyImage; img.Set {
 		return p.allowImage(img.Value, configured, "annotation "+AnnotationProxyImage)
@@ -31,27 +34,43 @@ func (p *params) image(name string) string {
 	if t := p.annos.ProxyImageType; t.Set {
 		return p.allowImage(p.buildImage(name, t.Value), configured, "annotation "+AnnotationProxyImageType)
 	}
-	if t := p.proxyCfg.GetImage().GetImageType(); t != meshType {
+	if t := p.imageType(p.proxyCfg); t != meshType {
 		src := p.podSource(func(pc *meshv1alpha1.ProxyConfig) bool { return pc.GetImage() != nil })
 		return p.allowImage(p.buildImage(name, t), configured, src+" (image.imageType)")
 	}
 	return configured
 }
 
-// buildImage is <hub>/<name>:<tag>[-<variant>]; imageType (if set) replaces
-// global.variant, "default" means none (Istio's pkg/kube/inject/inject.go).
+// imageType is the image type pc gives the proxy (Istio's ProxyImage):
+// global.variant, unless pc sets an image, whose imageType then counts even
+// when empty.
+func (p *params) imageType(pc *meshv1alpha1.ProxyConfig) string {
+	if img := pc.GetImage(); img != nil {
+		return img.GetImageType()
+	}
+	return p.cfg.Values.Global.Variant
+}
+
+// buildImage is <hub>/<name>:<tag>[-<imageType>] (Istio's pkg/kube/inject/inject.go
+// imageURL, updateImageTypeIfPresent): an empty imageType leaves the tag as
+// configured; any other replaces a -distroless or -debug suffix of the tag,
+// "default" by none.
 func (p *params) buildImage(name, imageType string) string {
 	g := p.cfg.Values.Global
 	if strings.Contains(name, "/") {
 		return name
 	}
-	variant := g.Variant
+	tag := g.Tag
 	if imageType != "" {
-		variant = imageType
-	}
-	tag := strings.TrimSuffix(strings.TrimSuffix(g.Tag, "-distroless"), "-debug")
-	if variant != "" && variant != "default" {
-		tag += "-" + variant
+		for _, known := range []string{"distroless", "debug"} {
+			if t, ok := strings.CutSuffix(tag, "-"+known); ok {
+				tag = t
+				break
+			}
+		}
+		if imageType != "default" {
+			tag += "-" + imageType
+		}
 	}
 	return g.Hub + "/" + name + ":" + tag
 }
@@ -132,7 +151,7 @@ func (p *params) initContainer() *corev1.Container {
 		Image:           p.image(v.ProxyInit.Image),
 		Args:            args,
 		ImagePullPolicy: v.ImagePullPolicy,
-		Env:             metadataEnv(p.proxyCfg),
+		Env:             slices.Clone(p.metadataEnvs),
 	}
 	// The proxy's resource lists, shared read-only (Result.Pod).
 	c.Resources = p.resources
@@ -321,16 +340,34 @@ func (s *stringBlock) get(i int) string {
 	return s.b.String()[start:s.ends[i]]
 }
 
-func metadataEnv(pc *meshv1alpha1.ProxyConfig) []corev1.EnvVar {
-	md := pc.GetProxyMetadata()
+// metadataEnv is the effective proxyMetadata as env vars, by name, each entry
+// as Istio's template renders it (config.TemplateEnv). An entry that
+// fails there is an error naming the input that set it: the mesh config's
+// are checked when it loads, so it is a pod-level input's or the root
+// namespace's ProxyConfig resource's.
+func (p *params) metadataEnv(root *clientnetworking.ProxyConfig) ([]corev1.EnvVar, error) {
+	md := p.proxyCfg.GetProxyMetadata()
 	if len(md) == 0 {
-		return nil
+		return nil, nil
 	}
 	out := make([]corev1.EnvVar, 0, len(md))
 	for _, k := range sortedKeys(md) {
-		out = append(out, corev1.EnvVar{Name: k, Value: md[k]})
+		name, v, err := config.TemplateEnv(k, md[k])
+		if err != nil {
+			src := crSource(root)
+			if src == "" {
+				src = "mesh config defaultConfig"
+			}
+			for _, l := range p.podLayers {
+				if _, ok := l.sets.GetProxyMetadata()[k]; ok {
+					src = l.source
+				}
+			}
+			return nil, fieldErr(src+" (proxyMetadata."+k+")", err)
+		}
+		out = append(out, corev1.EnvVar{Name: name, Value: v})
 	}
-	return out
+	return out, nil
 }
 
 func fieldEnv(name, path string) corev1.EnvVar {
@@ -577,7 +614,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	if td != "" {
 		env = append(env, corev1.EnvVar{Name: "TRUST_DOMAIN", Value: strings.TrimSuffix(td, "=")})
 	}
-	env = append(env, metadataEnv(p.proxyCfg)...)
+	env = append(env, p.metadataEnvs...)
 	// Network and URL-path envs are removed from their template position and
 	// appended after the template envs in sorted order (Istio's pkg/kube/inject/webhook.go).
 	extra := make(map[string]string, len(p.proxyEnv)+1)

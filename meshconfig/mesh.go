@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	networkingv1beta1 "istio.io/api/networking/v1beta1"
 	fieldpath "k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -30,6 +31,9 @@ import (
 
 // DefaultProxyConfig returns Istio's default ProxyConfig (mesh.DefaultProxyConfig
 // in istio/istio pkg/config/mesh, Istio's defaults for the fields injection renders).
+// It has no tracing: Istio dropped the default zipkin tracer in 1.22
+// (istio/istio#49615); Istio's golden hello-tracing-disabled, which its
+// webhook path builds over this default, depends on it.
 func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 	return &meshv1alpha1.ProxyConfig{
 		ConfigPath:               "./etc/istio/proxy",
@@ -39,12 +43,9 @@ func DefaultProxyConfig() *meshv1alpha1.ProxyConfig {
 		ProxyAdminPort:           15000,
 		ControlPlaneAuthPolicy:   meshv1alpha1.AuthenticationPolicy_MUTUAL_TLS,
 		DiscoveryAddress:         "istiod.istio-system.svc:15012",
-		Tracing: &meshv1alpha1.Tracing{Tracer: &meshv1alpha1.Tracing_Zipkin_{
-			Zipkin: &meshv1alpha1.Tracing_Zipkin{Address: "zipkin.istio-system:9411"},
-		}},
-		BinaryPath:     "/usr/local/bin/envoy",
-		StatNameLength: 189,
-		StatusPort:     15020,
+		BinaryPath:               "/usr/local/bin/envoy",
+		StatNameLength:           189,
+		StatusPort:               15020,
 	}
 }
 
@@ -213,6 +214,28 @@ func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha
 		return nil, err
 	}
 	return out, nil
+}
+
+// MergeProxyConfig returns base with over laid over it as Istio's webhook
+// layers the inputs of a pod's ProxyConfig (pilot/pkg/model/proxy_config.go
+// mergeWithPrecedence, called by EffectiveProxyConfig for the mesh
+// defaultConfig over the default ProxyConfig, each ProxyConfig resource and
+// the proxy.istio.io/config annotation): proto.Merge, so nested messages
+// (tracing, proxyStatsMatcher, proxyHeaders) merge field by field, lists
+// append, maps merge key by key and a scalar at its zero value (a wrapper's
+// false too) is not applied; concurrency and image replace whenever set.
+// Neither argument is modified.
+func MergeProxyConfig(base, over *meshv1alpha1.ProxyConfig) *meshv1alpha1.ProxyConfig {
+	out := &meshv1alpha1.ProxyConfig{}
+	proto.Merge(out, base)
+	proto.Merge(out, over)
+	if c := over.GetConcurrency(); c != nil {
+		out.Concurrency = wrapperspb.Int32(c.GetValue())
+	}
+	if img := over.GetImage(); img != nil {
+		out.Image = proto.Clone(img).(*networkingv1beta1.ProxyImage)
+	}
+	return out
 }
 
 // proxyConfigField is how one ProxyConfig field is applied (applyProxyConfig):

@@ -81,7 +81,7 @@ var istioDefaults = []want{
 	{configPath, "./etc/istio/proxy"},
 	{serviceCluster, "istio-proxy"},
 	{authPolicy, "MUTUAL_TLS"},
-	{zipkinAddress, "zipkin.istio-system:9411"},
+	{zipkinAddress, ""}, // no default tracer since Istio 1.22 (istio/istio#49615)
 }
 
 func check(t *testing.T, m *meshv1alpha1.MeshConfig, wants []want) {
@@ -157,7 +157,7 @@ func TestParseOverridesDefaults(t *testing.T) {
 		{"inbound traffic policy", "inboundTrafficPolicy: {mode: LOCALHOST}\n", []want{{inboundPolicy, "LOCALHOST"}}},
 		{"defaultConfig merges into the default ProxyConfig", "defaultConfig:\n  discoveryAddress: istiod.custom.svc:15012\n",
 			[]want{{discoveryAddress, "istiod.custom.svc:15012"}, {drainDuration, 45 * time.Second}, {statusPort, int32(15020)},
-				{zipkinAddress, "zipkin.istio-system:9411"}}},
+				{zipkinAddress, ""}}},
 		{"defaultConfig durations", "defaultConfig: {drainDuration: 10s, terminationDrainDuration: 1m}\n",
 			[]want{{drainDuration, 10 * time.Second}, {terminationDrain, time.Minute}, {adminPort, int32(15000)}}},
 		{"defaultConfig proxyMetadata", "defaultConfig:\n  proxyMetadata: {ISTIO_META_DNS_CAPTURE: \"true\"}\n",

@@ -24,3 +24,8 @@ func CleanProxyConfig(pc *meshv1alpha1.ProxyConfig) *meshv1alpha1.ProxyConfig {
 func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
 	return meshconfig.ParseProxyConfig(base, data)
 }
+
+// MergeProxyConfig is meshconfig.MergeProxyConfig.
+func MergeProxyConfig(base, over *meshv1alpha1.ProxyConfig) *meshv1alpha1.ProxyConfig {
+	return meshconfig.MergeProxyConfig(base, over)
+}

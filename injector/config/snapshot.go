@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,9 +28,13 @@ type Snapshot struct {
 	// pkg/kube/inject/inject.go injectRequired).
 	NeverInject  []labels.Selector
 	AlwaysInject []labels.Selector
-	// ProxyConfigEnv is PROXY_CONFIG for pods without proxy.istio.io/config:
-	// ProxyConfigJSON's value with the newline Istio's template leaves after
-	// it (a `|` block scalar).
+	// ProxyConfig is the mesh-level ProxyConfig every pod's starts from:
+	// Mesh.DefaultConfig merged over Istio's default ProxyConfig, as
+	// EffectiveProxyConfig begins (MergeProxyConfig).
+	ProxyConfig *meshv1alpha1.ProxyConfig
+	// ProxyConfigEnv is PROXY_CONFIG for pods ProxyConfig applies to
+	// unchanged: ProxyConfigJSON's value with the newline Istio's template
+	// leaves after it (a `|` block scalar).
 	ProxyConfigEnv string
 	// Templates are the injection templates of Istio's injector `config`
 	// (injectorconfig.go); nil when none were given: meshguard's built-in templates.
@@ -100,7 +106,8 @@ func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
 	if s.AlwaysInject, err = selectors("sidecarInjectorWebhook.alwaysInjectSelector", v.SidecarInjectorWebhook.AlwaysInjectSelector); err != nil {
 		return nil, err
 	}
-	js, err := ProxyConfigJSON(mesh.DefaultConfig)
+	s.ProxyConfig = MergeProxyConfig(DefaultProxyConfig(), mesh.DefaultConfig)
+	js, err := ProxyConfigJSON(s.ProxyConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +125,27 @@ func ProxyConfigJSON(pc *meshv1alpha1.ProxyConfig) (string, error) {
 	return compactJSON(b), nil
 }
 
+// TemplateEnv is what Istio's sidecar template makes of a proxyMetadata
+// entry: it writes `- name: {{ $key }}` and `value: "{{ $value }}"`, so the
+// name is read back as a plain YAML scalar and the value as a YAML
+// double-quoted one (escapes such as \t decoded). An entry that does not read
+// back as one name and one value, both strings (a name such as `true` or
+// `a: b`, a value with a stray `"` or an unknown escape such as \d), fails
+// Istio's injection with a YAML or decoding error, and is an error here.
+func TemplateEnv(name, value string) (string, string, error) {
+	var doc map[string]any
+	err := yaml.Unmarshal([]byte("name: "+name+"\nvalue: \""+value+"\""), &doc)
+	n, ok1 := doc["name"].(string)
+	v, ok2 := doc["value"].(string)
+	if err != nil || !ok1 || !ok2 || len(doc) != 2 {
+		if err == nil {
+			err = errors.New("it does not read back as one string name and one string value")
+		}
+		return "", "", fmt.Errorf("name %q, value %q: not what Istio's template reads back from `- name: <name>` and `value: \"<value>\"`: %w", name, value, err)
+	}
+	return n, v, nil
+}
+
 func (s *Snapshot) validate() error {
 	var errs []error
 	add := func(field string, err error) {
@@ -127,6 +155,11 @@ func (s *Snapshot) validate() error {
 	}
 	if err := meshconfig.Validate(s.Mesh); err != nil {
 		errs = append(errs, err)
+	}
+	md := s.Mesh.GetDefaultConfig().GetProxyMetadata()
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		_, _, err := TemplateEnv(k, md[k])
+		add("mesh.defaultConfig.proxyMetadata."+k, err)
 	}
 	g := s.Values.Global
 	p := g.Proxy

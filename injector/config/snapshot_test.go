@@ -19,6 +19,21 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+// TestProxyConfigEnvKeepsTracing: Istio's default ProxyConfig has no tracer
+// (since 1.22, istio/istio#49615), so a mesh defaultConfig naming the former
+// default zipkin address is not a default, and PROXY_CONFIG keeps it as
+// Istio's cleanProxyConfig (pkg/kube/inject/template.go, proto.Equal
+// against the default's nil tracing) does.
+func TestProxyConfigEnvKeepsTracing(t *testing.T) {
+	s, err := Load([]byte("defaultConfig: {tracing: {zipkin: {address: zipkin.istio-system:9411}}}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"tracing":{"zipkin":{"address":"zipkin.istio-system:9411"}}}` + "\n"; s.ProxyConfigEnv != want {
+		t.Errorf("PROXY_CONFIG %q, want %q", s.ProxyConfigEnv, want)
+	}
+}
+
 func TestLoadOverlaysMesh(t *testing.T) {
 	s, err := Load([]byte("defaultConfig:\n  drainDuration: 30s\n  proxyMetadata: {A: b}\ntrustDomain: example.org\n"), nil)
 	if err != nil {
