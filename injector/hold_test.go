@@ -35,11 +35,7 @@ func TestHoldApplicationEitherSetting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		generic := *cfg
-		tmpl := *cfg.Templates
-		tmpl.AlwaysGeneric = true
-		generic.Templates = &tmpl
-		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": &generic} {
+		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": forceGeneric(cfg)} {
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "app"},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},

@@ -389,14 +389,11 @@ func TestReinvocationKeepsAPITokenMounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	generic := *cfg
-	tmpl := *cfg.Templates
-	tmpl.AlwaysGeneric = true
-	generic.Templates = &tmpl
+	generic := forceGeneric(cfg)
 	mount := corev1.VolumeMount{Name: "kube-api-access-x7k2p", ReadOnly: true, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}
 	for name, inject := range map[string]func(*corev1.Pod) (*Result, error){
 		"typed":   func(p *corev1.Pod) (*Result, error) { return Inject(p, "shop", cfg, Options{}) },
-		"generic": func(p *corev1.Pod) (*Result, error) { return Inject(p, "shop", &generic, Options{}) },
+		"generic": func(p *corev1.Pod) (*Result, error) { return Inject(p, "shop", generic, Options{}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			first, err := inject(pod)
@@ -425,4 +422,14 @@ func TestReinvocationKeepsAPITokenMounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forceGeneric is cfg with its templates always rendered by the generic
+// path, for tests that compare the two paths on the same settings.
+func forceGeneric(cfg *config.Snapshot) *config.Snapshot {
+	generic := *cfg
+	tmpl := *cfg.Templates
+	tmpl.AlwaysGeneric = true
+	generic.Templates = &tmpl
+	return &generic
 }

@@ -372,10 +372,7 @@ func TestProxyMetadataAsIstioTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	generic := *cfg
-	tmpl := *cfg.Templates
-	tmpl.AlwaysGeneric = true
-	generic.Templates = &tmpl
+	generic := forceGeneric(cfg)
 	for _, tc := range []struct {
 		name, annotation string
 		crs              []*clientnetworking.ProxyConfig
@@ -400,7 +397,7 @@ func TestProxyMetadataAsIstioTemplate(t *testing.T) {
 			crs:     []*clientnetworking.ProxyConfig{proxyConfigCR("istio-system", "mesh", 0, nil, -1, map[string]string{"FOO": `x\d`})},
 			wantErr: "ProxyConfig istio-system/mesh (proxyMetadata.FOO)"},
 	} {
-		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": &generic} {
+		for path, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": generic} {
 			t.Run(tc.name+"/"+path, func(t *testing.T) {
 				pod := loadPod(t, "testdata/golden/plain.in.yaml")
 				if tc.annotation != "" {

@@ -22,10 +22,7 @@ func templateSnapshots(b *testing.B) []struct {
 	if err != nil {
 		b.Fatal(err)
 	}
-	forced := *typed
-	t := *typed.Templates
-	t.AlwaysGeneric = true
-	forced.Templates = &t
+	forced := forceGeneric(typed)
 	custom, err := config.LoadInputData(conformance.CustomSidecarConfig(b, cfg), values, mesh)
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +33,7 @@ func templateSnapshots(b *testing.B) []struct {
 	return []struct {
 		name string
 		cfg  *config.Snapshot
-	}{{"typed", typed}, {"generic-stock", &forced}, {"generic-custom", custom}}
+	}{{"typed", typed}, {"generic-stock", forced}, {"generic-custom", custom}}
 }
 
 // BenchmarkInjectTemplates measures Inject with Istio's default install

@@ -120,14 +120,11 @@ func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			generic := *typed
-			tmpl := *typed.Templates
-			tmpl.AlwaysGeneric = true
-			generic.Templates = &tmpl
+			generic := forceGeneric(typed)
 			for _, pod := range pods {
 				name := fmt.Sprintf("%s %v (values %s)", pod.Name, pod.Annotations, vb)
 				a, errA := Inject(pod.DeepCopy(), "app", typed, Options{})
-				b, errB := Inject(pod.DeepCopy(), "app", &generic, Options{})
+				b, errB := Inject(pod.DeepCopy(), "app", generic, Options{})
 				if (errA == nil) != (errB == nil) {
 					t.Errorf("%s: typed error %v, template error %v", name, errA, errB)
 					continue
