@@ -397,8 +397,8 @@ spec:
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	// 10.0.0.5 (the header above) is outside the denied range: the 403 is
-	// the unknown address's.
+	// With the header (10.0.0.5, outside the denied range) the same request
+	// was allowed above: this 403 is the unknown address's.
 	if resp.StatusCode != 403 {
 		t.Fatalf("without %s: want 403, got %d", HeaderSourceAddress, resp.StatusCode)
 	}
