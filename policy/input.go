@@ -12,6 +12,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshguard/meshguard/internal/textcut"
 )
 
 // Input keys are built once: the input object is assembled directly as an
@@ -297,9 +299,33 @@ func jwtPayload(s *structpb.Struct) (*structpb.Struct, error) {
 	}
 	if len(keys) > 1 {
 		sort.Strings(keys)
-		return nil, fmt.Errorf("%d verified JWT payloads (%s): which one gives request.auth.* is ambiguous", len(keys), strings.Join(keys, ", "))
+		return nil, fmt.Errorf("%d verified JWT payloads (%s): which one gives request.auth.* is ambiguous", len(keys), someKeys(keys))
 	}
 	return found, finiteClaims(found)
+}
+
+// maxReasonKey and maxReasonKeys bound the metadata keys a 400's reason
+// quotes: it goes into the gRPC status and the decision log, and the keys
+// come from the request (a CheckRequest may be megabytes).
+const (
+	maxReasonKey  = 128
+	maxReasonKeys = 3
+)
+
+// someKeys lists the first maxReasonKeys of keys, each cut to maxReasonKey
+// bytes, and how many more there are.
+func someKeys(keys []string) string {
+	var b strings.Builder
+	for i, k := range keys[:min(len(keys), maxReasonKeys)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(textcut.Prefix(k, maxReasonKey))
+	}
+	if n := len(keys) - maxReasonKeys; n > 0 {
+		fmt.Fprintf(&b, ", ... and %d more", n)
+	}
+	return b.String()
 }
 
 // finiteClaims refuses a payload holding NaN or ±Inf: jwt_authn never
@@ -309,7 +335,7 @@ func jwtPayload(s *structpb.Struct) (*structpb.Struct, error) {
 func finiteClaims(p *structpb.Struct) error {
 	for k, v := range p.GetFields() {
 		if at, n, bad := nonFinite(v); bad {
-			return fmt.Errorf("payload claim %q: number %v is not a JSON number", k+at, n)
+			return fmt.Errorf("payload claim %q: number %v is not a JSON number", textcut.Prefix(k+at, maxReasonKey), n)
 		}
 	}
 	return nil

@@ -302,3 +302,36 @@ deny contains "expired" if input.jwt.claims.exp < 100
 		}()
 	}
 }
+
+// TestJWTPayloadReasonsBounded: the keys a 400's reason quotes come from the
+// request, which may be megabytes: several issuer-keyed payloads are named
+// by the first few, each cut short, and a long claim path is cut too.
+func TestJWTPayloadReasonsBounded(t *testing.T) {
+	s, err := Compile(context.Background(), Mesh{}, &Set{Pods: []*corev1.Pod{webPod()}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := func(extra string) *structpb.Value {
+		return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"iss": structpb.NewStringValue("i"), extra: structpb.NewNumberValue(math.NaN())}})
+	}
+	many := map[string]*structpb.Value{}
+	for i := 0; i < 1000; i++ {
+		many[fmt.Sprintf("%04d-%s", i, strings.Repeat("k", 1000))] = payload("exp")
+	}
+	for name, c := range map[string]struct {
+		fields map[string]*structpb.Value
+		reason string
+	}{
+		"1,000 issuer-keyed payloads": {many, "1000 verified JWT payloads (0000-kkk"},
+		"a long claim name":           {map[string]*structpb.Value{"payload": payload(strings.Repeat("c", 100000))}, `payload claim "ccc`},
+	} {
+		r := checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", nil)
+		r.Attributes.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			"envoy.filters.http.jwt_authn": {Fields: c.fields}}}
+		v, err := s.Check(context.Background(), r)
+		if err != nil || v.Status != 400 || !strings.Contains(v.Reason, c.reason) || len(v.Reason) > 1024 {
+			t.Errorf("%s: status %d, %d-byte reason %.200q, err %v; want 400 naming %q within 1 KiB", name, v.Status, len(v.Reason), v.Reason, err, c.reason)
+		}
+	}
+}
