@@ -370,7 +370,7 @@ func TestHTTPAttributeHeaderOnce(t *testing.T) {
 // TestHTTPWithoutAddressHeadersFailsClosed: the HTTP protocol has the
 // connection's addresses only from the attribute headers the operator adds;
 // without x-meshguard-source-address an ipBlocks DENY must not be skipped
-// (policy.Snapshot.unknownAttribute), while policies that read no address are
+// (policy.unknownAttribute), while policies that read no address are
 // still evaluated.
 func TestHTTPWithoutAddressHeadersFailsClosed(t *testing.T) {
 	s := startBoth(t, protocolPolicies+`---

@@ -111,17 +111,15 @@ type Snapshot struct {
 	// where a request to a destination missing from the Pod index cannot
 	// be decided (see undecidable).
 	selectsByLabel map[string]bool
-	// attrReads: per view, the request attributes its policies match on
-	// that a request may lack (see unknownAttribute).
-	attrReads map[string]attrReads
 	// userReads: what of the destination user modules read (undecidable).
 	userReads destReads
 	mesh      Mesh
 	pods      map[string]*workload
 	// views: namespaces with own policies (input.view) and their shard;
 	// every other namespace is evaluated in dflt, the shard of view "*".
-	views map[string]viewShard
-	dflt  *shard
+	views     map[string]viewShard
+	dflt      *shard
+	dfltReads attrReads // dflt's attrReads of view "*"
 	// shards: by shardOf(view, len(shards)); nil where no view falls.
 	shards []*shard
 	// byInput: the shards by shardInputKey, for CompileNext to reuse a
@@ -133,8 +131,9 @@ type Snapshot struct {
 }
 
 type viewShard struct {
-	term *ast.Term
-	sh   *shard
+	term  *ast.Term
+	sh    *shard
+	reads attrReads // sh.attrReads of this view
 }
 
 // shard is one compiled module (shardGen) with everything evaluation needs.
@@ -163,6 +162,11 @@ type shard struct {
 	// userReads: what of the destination the user modules read (see
 	// userDestinationReads); zero without user modules.
 	userReads destReads
+	// attrReads: per view of the shard, the attributes of attrReads its
+	// policies match on (viewAttrReads), taken when the shard is generated:
+	// a shard reused for unchanged inputs is not translated again, and its
+	// reused policies carry no rules in the next snapshot's data.
+	attrReads map[string]attrReads
 	queries   sync.Pool // *queryState
 }
 
@@ -269,11 +273,17 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 			}
 			snap.Generated++
 			key := shardKey(settings, sg.modText)
+			// A byte-identical module has the same conditions, so a
+			// reused shard's attrReads are this one's.
 			if sh = reusable[key]; sh == nil {
 				if sh, err = compileShard(ctx, sg, set.UserModules, paConst); err != nil {
 					return nil, err
 				}
 				sh.key = key
+				sh.attrReads = make(map[string]attrReads, len(sg.views))
+				for _, vn := range sg.views {
+					sh.attrReads[vn] = viewAttrReads(d.view(vn))
+				}
 				snap.Compiled++
 			}
 		}
@@ -285,10 +295,10 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		snap.userReads |= sh.userReads
 		for _, v := range sg.views {
 			if v == viewDefault {
-				snap.dflt = sh
+				snap.dflt, snap.dfltReads = sh, sh.attrReads[v]
 				continue
 			}
-			snap.views[v] = viewShard{term: ast.StringTerm(v), sh: sh}
+			snap.views[v] = viewShard{term: ast.StringTerm(v), sh: sh, reads: sh.attrReads[v]}
 		}
 	}
 	pods, warn := podIndex(set.Pods)
@@ -298,7 +308,6 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
 	snap.selectsByLabel = selectsByLabel(d)
-	snap.attrReads = attributeReads(d)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -561,60 +570,56 @@ const (
 var attrFields = map[string]attrReads{"srcip": readsSrcIP, "remoteip": readsRemoteIP, "dstip": readsDstIP, "port": readsDstPort,
 	"reqp": readsJWT, "claim": readsJWT}
 
-// attributeReads records, per view, the attributes of attrReads its enforced
-// policies (not dry-run) and port-level PeerAuthentication match on.
-func attributeReads(d *data) map[string]attrReads {
-	viewReads := func(v *view) attrReads {
-		var reads attrReads
-		for name, b := range v.B {
-			if strings.HasPrefix(name, "dry_") {
-				continue
+// viewAttrReads is what of attrReads the enforced policies (not dry-run) and
+// port-level PeerAuthentications of view v match on.
+func viewAttrReads(v *view) attrReads {
+	var reads attrReads
+	for name, b := range v.B {
+		if strings.HasPrefix(name, "dry_") {
+			continue
+		}
+		lists := [][]compiledPolicy{b.Any}
+		for _, byValue := range b.By {
+			for _, ps := range byValue {
+				lists = append(lists, ps)
 			}
-			lists := [][]compiledPolicy{b.Any}
-			for _, byValue := range b.By {
-				for _, ps := range byValue {
-					lists = append(lists, ps)
-				}
-			}
-			for _, ps := range lists {
-				for _, p := range ps {
-					for _, rs := range [][]rule{p.Rules, p.TRules} {
-						for _, r := range rs {
-							for _, og := range r.C {
-								for _, ag := range og {
-									for _, c := range ag {
-										reads |= attrFields[c.F]
-									}
-								}
-							}
-						}
+		}
+		for _, ps := range lists {
+			for _, p := range ps {
+				for _, rs := range [][]rule{p.Rules, p.TRules} {
+					for _, r := range rs {
+						reads |= ruleAttrReads(r)
 					}
 				}
 			}
 		}
-		for _, w := range v.WL {
-			if len(w.Ports) > 0 {
-				reads |= readsDstPort
+	}
+	for _, w := range v.WL {
+		if len(w.Ports) > 0 {
+			reads |= readsDstPort
+		}
+	}
+	return reads
+}
+
+// ruleAttrReads is what of attrReads rule r's conditions match on.
+func ruleAttrReads(r rule) attrReads {
+	var reads attrReads
+	for _, og := range r.C {
+		for _, ag := range og {
+			for _, c := range ag {
+				reads |= attrFields[c.F]
 			}
 		}
-		return reads
 	}
-	out := make(map[string]attrReads, len(d.NS)+1)
-	for ns, v := range d.NS {
-		out[ns] = viewReads(v)
-	}
-	out[viewDefault] = viewReads(d.Dflt)
-	return out
+	return reads
 }
 
 // unknownAttribute says why r cannot get Envoy's verdict, or "": an
-// attribute the policies in force match on is missing (fail closed;
-// docs/compatibility.md "Dynamic metadata and the HTTP protocol").
-func (s *Snapshot) unknownAttribute(r *Request) string {
-	reads, ok := s.attrReads[r.Namespace]
-	if !ok {
-		reads = s.attrReads[viewDefault]
-	}
+// attribute the policies in force in its view (reads) match on is missing
+// (fail closed; docs/compatibility.md "Dynamic metadata and the HTTP
+// protocol").
+func unknownAttribute(r *Request, reads attrReads) string {
 	if reads == 0 {
 		return ""
 	}
@@ -775,10 +780,10 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 }
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
-	if reason := s.unknownAttribute(r); reason != "" {
+	view, sh, reads := s.view(r.Namespace)
+	if reason := unknownAttribute(r, reads); reason != "" {
 		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
 	}
-	view, sh := s.view(r.Namespace)
 	if sh == nil {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: no module for view %v", s.Version, view)
 	}
@@ -1020,11 +1025,11 @@ func getHits(o ast.Object, k *ast.Term) []Hit {
 
 // view is the input.view key (the namespace if it has own policies, else
 // "*") and the shard that holds its rules.
-func (s *Snapshot) view(ns string) (*ast.Term, *shard) {
+func (s *Snapshot) view(ns string) (*ast.Term, *shard, attrReads) {
 	if v, ok := s.views[ns]; ok {
-		return v.term, v.sh
+		return v.term, v.sh, v.reads
 	}
-	return viewDefaultTerm, s.dflt
+	return viewDefaultTerm, s.dflt, s.dfltReads
 }
 
 var viewDefaultTerm = ast.StringTerm(viewDefault)

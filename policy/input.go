@@ -63,7 +63,7 @@ type Request struct {
 // request comes without dynamic metadata by construction: the HTTP protocol
 // sets it, and an operator may set it per route (check_settings) where
 // ext_authz runs before jwt_authn. Policies matching on the JWT then deny
-// instead of reading "no token" (Snapshot.unknownAttribute).
+// instead of reading "no token" (unknownAttribute).
 const NoMetadataExtension = "meshguard.io/no-metadata"
 
 type workload struct {

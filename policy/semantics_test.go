@@ -556,3 +556,39 @@ func TestMissingAttributesFailClosed(t *testing.T) {
 			http(noMetadata), allowedBy("foo/a", 0)},
 	})
 }
+
+// TestMissingAttributesAfterIncrementalCompile: a snapshot built from the one
+// before reuses the shards whose inputs did not change without translating
+// their rules again; which attributes those views read must come along.
+func TestMissingAttributesAfterIncrementalCompile(t *testing.T) {
+	ctx := context.Background()
+	decode := func(policies string) *Set {
+		set := &Set{}
+		if _, err := set.AddYAML(t.Name(), []byte(policies)); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	// The same object in both sets, as the loaders hand out for an
+	// unchanged policy: its translation is reused, its rules are not kept.
+	deny := decode(ap("foo", "d", "action: DENY\nrules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]")).AuthorizationPolicies[0]
+	setWith := func(method string) *Set {
+		set := decode(ap("bar", "a", "rules: [{to: [{operation: {methods: ["+method+"]}}]}]"))
+		set.AuthorizationPolicies = append(set.AuthorizationPolicies, deny)
+		return set
+	}
+	prev, err := CompileNext(ctx, nil, Mesh{}, setWith("GET"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := CompileNext(ctx, prev, Mesh{}, setWith("PUT"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Snapshot{"from scratch": prev, "incremental": next} {
+		v, err := s.CheckRequest(ctx, http(srcIP("")))
+		if err != nil || v.Allowed || v.Rule != -1 || !strings.Contains(v.Reason, "no source address") {
+			t.Errorf("%s: %+v %v, want the unknown source address denied", name, v, err)
+		}
+	}
+}

@@ -135,8 +135,8 @@ func TestRebuildCompilesOnlyChangedShard(t *testing.T) {
 	if s2.Compiled != 1 || s2.Generated != 1 || s2.Shards != s1.Shards || s2.Translated != 1 {
 		t.Fatalf("one policy renamed: %d of %d shards generated, %d compiled, %d policies translated; want 1, 1, 1", s2.Generated, s2.Shards, s2.Compiled, s2.Translated)
 	}
-	_, sh7 := s2.view("ns-7")
-	_, old7 := s1.view("ns-7")
+	_, sh7, _ := s2.view("ns-7")
+	_, old7, _ := s1.view("ns-7")
 	if sh7 == old7 {
 		t.Fatalf("ns-7's shard was reused although its policy changed")
 	}
