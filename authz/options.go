@@ -36,6 +36,9 @@ type Options struct {
 	KeepaliveTimeout time.Duration
 	Reflection       bool
 	Debounce         time.Duration // coalesce policy changes before recompiling
+	// RebuildPriority is "low" (default: a rebuild beside a serving
+	// snapshot runs at nice 19, internal/background) or "normal".
+	RebuildPriority string
 
 	// MeshConfigPath, when set, is the mesh config file whose settings
 	// (WithMeshConfig) are reloaded on change and recompiled into the policy
@@ -69,7 +72,7 @@ func DefaultOptions() Options {
 		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
 		DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
 		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Reflection: true, Debounce: 100 * time.Millisecond,
-		ShutdownTimeout: 10 * time.Second,
+		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low",
 	}
 }
 
@@ -101,6 +104,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.KeepaliveTimeout, "authz-keepalive-timeout", d.KeepaliveTimeout, "gRPC server keepalive ping timeout")
 	fs.BoolVar(&o.Reflection, "authz-reflection", d.Reflection, "register gRPC server reflection")
 	fs.DurationVar(&o.Debounce, "authz-reload-debounce", d.Debounce, "coalesce policy changes for this long before recompiling")
+	fs.StringVar(&o.RebuildPriority, "authz-rebuild-priority", d.RebuildPriority, "low: rebuild policy snapshots beside a serving one at nice 19, so requests keep the CPU; normal: at the process's priority (where other work at normal priority shares the CPU and could delay a low-priority rebuild)")
 }
 
 func (o *Options) withDefaults() Options {
@@ -133,6 +137,9 @@ func (o *Options) withDefaults() Options {
 	if x.ShutdownTimeout <= 0 {
 		x.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if x.RebuildPriority == "" {
+		x.RebuildPriority = d.RebuildPriority
+	}
 	return x
 }
 
@@ -147,6 +154,11 @@ func (o *Options) Validate() error {
 	case "", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
 	default:
 		return fmt.Errorf("--path-normalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", o.PathNormalization)
+	}
+	switch o.RebuildPriority {
+	case "", "low", "normal":
+	default:
+		return fmt.Errorf("--authz-rebuild-priority %q: want low or normal", o.RebuildPriority)
 	}
 	if o.HTTPPathPrefix != "" && (!strings.HasPrefix(o.HTTPPathPrefix, "/") || strings.ContainsAny(o.HTTPPathPrefix, "?#")) {
 		return fmt.Errorf("--authz-http-path-prefix %q: must begin with / and contain no ? or #", o.HTTPPathPrefix)

@@ -26,6 +26,9 @@ type Reloader struct {
 	Log    logr.Logger
 	// OnReady runs after the first successful snapshot (e.g. Server.MarkReady).
 	OnReady func()
+	// NormalPriority rebuilds beside a serving snapshot at the process's
+	// priority instead of internal/background's (--authz-rebuild-priority).
+	NormalPriority bool
 
 	ready          bool
 	priorityWarned bool // background.Run's error logged once
@@ -42,7 +45,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	var snap *policy.Snapshot
 	var err error
 	update := func() { snap, err = r.Engine.UpdateFrom(ctx, r.Load) }
-	if r.ready {
+	if r.ready && !r.NormalPriority {
 		// A snapshot is serving: rebuild beside it at low priority, so
 		// requests keep their CPU (internal/background; issue 17's swap
 		// stall). The first build, with nothing to serve yet, runs as is.

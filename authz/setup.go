@@ -30,7 +30,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		return fmt.Errorf("add ext_authz readiness check: %w", err)
 	}
 	trigger := make(chan struct{}, 1)
-	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady}
+	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, NormalPriority: o.RebuildPriority == "normal"}
 
 	switch {
 	case o.MeshConfigPath != "":
@@ -127,7 +127,8 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 	o = o.withDefaults()
 	engine := newEngine(o, log.WithName("policy"))
 	srv := NewServer(engine, o, log.WithName("authz"))
-	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady}
+	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady,
+		NormalPriority: o.RebuildPriority == "normal"}
 	if err := rl.Reload(ctx); err != nil {
 		return err
 	}

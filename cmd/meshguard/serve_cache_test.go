@@ -93,6 +93,7 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		{[]string{"--authz-keepalive-time=-1s"}, "--authz-keepalive-time"},
 		{[]string{"--authz-keepalive-timeout=-1s"}, "--authz-keepalive-timeout"},
 		{[]string{"--authz-reload-debounce=-1s"}, "--authz-reload-debounce"},
+		{[]string{"--authz-rebuild-priority=idle"}, "--authz-rebuild-priority"},
 		{[]string{"--inject-max-request-bytes=-1"}, "--inject-max-request-bytes"},
 		{[]string{"--inject-reload-debounce=-1s"}, "--inject-reload-debounce"},
 		{[]string{"--authz-tls", "--authz=false"}, "--authz-tls"},
