@@ -18,7 +18,6 @@ const (
 	leaseDuration = 15 * time.Second
 	renewDeadline = 10 * time.Second
 	retryPeriod   = 2 * time.Second
-	leaseName     = "meshguard-leader"
 )
 
 // leaderManager is mgr with the leader-only Runnables (certificate rotation,
@@ -36,12 +35,12 @@ type leaderManager struct {
 }
 
 // newLeaderManager adds a leaderGroup to mgr, electing through the Lease
-// meshguard-leader in namespace when elect is set (else it leads at once).
-func newLeaderManager(mgr manager.Manager, elect bool, namespace string, log logr.Logger) (leaderManager, error) {
-	g := &leaderGroup{log: log}
+// lease in namespace when elect is set (else it leads at once).
+func newLeaderManager(mgr manager.Manager, elect bool, namespace, lease string, log logr.Logger) (leaderManager, error) {
+	g := &leaderGroup{log: log, lease: lease}
 	if elect {
 		lock, err := ctrlleader.NewResourceLock(mgr.GetConfig(), mgr, ctrlleader.Options{
-			LeaderElection: true, LeaderElectionID: leaseName, LeaderElectionNamespace: namespace,
+			LeaderElection: true, LeaderElectionID: lease, LeaderElectionNamespace: namespace,
 		})
 		if err != nil {
 			return leaderManager{}, fmt.Errorf("leader election lock: %w", err)
@@ -68,8 +67,9 @@ func (m leaderManager) Add(r manager.Runnable) error {
 // leaderGroup runs its Runnables while it holds the Lease (always, without
 // a lock), on every replica's manager.
 type leaderGroup struct {
-	lock resourcelock.Interface // nil: no election
-	log  logr.Logger
+	lock  resourcelock.Interface // nil: no election
+	lease string                 // the Lease's name
+	log   logr.Logger
 
 	mu        sync.Mutex
 	runnables []manager.Runnable
@@ -88,7 +88,7 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 		if err := g.campaign(ctx); err != nil || ctx.Err() != nil {
 			return err
 		}
-		g.log.Info("lost the leader Lease: leader-only work stopped, campaigning again", "lease", leaseName)
+		g.log.Info("lost the leader Lease: leader-only work stopped, campaigning again", "lease", g.lease)
 	}
 }
 
@@ -113,7 +113,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: g.lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-		ReleaseOnCancel: true, Name: leaseName,
+		ReleaseOnCancel: true, Name: g.lease,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
 				mu.Lock()
@@ -127,7 +127,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 				workCtx, cancel := context.WithCancel(leaderCtx)
 				defer cancel()
 				defer context.AfterFunc(ctx, cancel)()
-				g.log.Info("acquired the leader Lease: starting leader-only work", "lease", leaseName)
+				g.log.Info("acquired the leader Lease: starting leader-only work", "lease", g.lease)
 				if err := g.lead(workCtx); err != nil {
 					mu.Lock()
 					failed = err

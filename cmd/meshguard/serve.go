@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -40,6 +42,7 @@ type serveOptions struct {
 	metricsAddr     string
 	healthAddr      string
 	leaderElect     bool
+	leaderLease     string
 	authzTLS        bool
 	shutdownTimeout time.Duration
 	shutdownDelay   time.Duration
@@ -63,6 +66,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
 	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader rotates self-managed certificates)")
+	fs.StringVar(&o.leaderLease, "leader-election-id", "meshguard-leader", "name of the leader election Lease in --namespace (one per installation: two sharing it elect one leader between them)")
 	fs.BoolVar(&o.authzTLS, "authz-tls", false, "serve ext_authz over TLS with the serving certificate")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing and webhook connections closed after each response, before stopping (docs/operations.md)")
@@ -151,6 +155,9 @@ func (o *serveOptions) check() error {
 	if o.authzOpts.HTTPAddr != "" && !o.authz {
 		return fmt.Errorf("--authz-http-addr serves ext_authz over HTTP: it needs --authz")
 	}
+	if errs := validation.IsDNS1123Subdomain(o.leaderLease); len(errs) > 0 {
+		return fmt.Errorf("--leader-election-id %q: not a Lease name: %s", o.leaderLease, strings.Join(errs, "; "))
+	}
 	// controller-runtime's webhook server replaces port 0 with 9443.
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		return fmt.Errorf("--webhook-port %d: want 1-65535", o.webhookPort)
@@ -212,7 +219,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	// by the manager, whose lost Lease would end the process. It gives the
 	// Lease up on a graceful stop once that work has stopped, so the next
 	// leader need not wait out the lease.
-	lm, err := newLeaderManager(mgr, o.leaderElect, o.namespace, log.WithName("leader"))
+	lm, err := newLeaderManager(mgr, o.leaderElect, o.namespace, o.leaderLease, log.WithName("leader"))
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,8 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		{[]string{"--authz-keepalive-timeout=-1s"}, "--authz-keepalive-timeout"},
 		{[]string{"--authz-reload-debounce=-1s"}, "--authz-reload-debounce"},
 		{[]string{"--authz-rebuild-priority=idle"}, "--authz-rebuild-priority"},
+		{[]string{"--leader-election-id=Mesh_Leader"}, "--leader-election-id"},
+		{[]string{"--leader-election-id="}, "--leader-election-id"},
 		{[]string{"--inject-max-request-bytes=-1"}, "--inject-max-request-bytes"},
 		{[]string{"--inject-reload-debounce=-1s"}, "--inject-reload-debounce"},
 		{[]string{"--authz-tls", "--authz=false"}, "--authz-tls"},

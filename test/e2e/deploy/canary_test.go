@@ -72,7 +72,8 @@ func TestCanaryReleaseCoexists(t *testing.T) {
 				t.Errorf("inject-ca-from %q, want %q", mwc.Annotations["cert-manager.io/inject-ca-from"], want)
 			}
 			args := canary.deployment(t).Spec.Template.Spec.Containers[0].Args
-			for _, want := range []string{"--service-name=" + canaryService, "--cert-name=" + canaryService, "--revision=canary"} {
+			for _, want := range []string{"--service-name=" + canaryService, "--cert-name=" + canaryService, "--revision=canary",
+				"--leader-election-id=" + canaryService + "-leader"} {
 				if !slices.Contains(args, want) {
 					t.Errorf("args %v lack %s", args, want)
 				}

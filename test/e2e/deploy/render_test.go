@@ -243,13 +243,26 @@ func (m manifests) configMap(t testing.TB) *corev1.ConfigMap {
 // (every replica would rotate the CA, write caBundle and run the audit);
 // with one webhook turned off the role still names both configurations, which
 // the binary reads whichever it installs (self mode issues no certificate
-// while one is forbidden).
+// while one is forbidden); an enabled audit with a zero interval does not
+// render either.
 func TestChartGuardsLeaderlessReplicas(t *testing.T) {
 	if _, err := helmTemplate(t, "--set", "leaderElection.enabled=false"); err == nil || !strings.Contains(err.Error(), "leaderElection.enabled=false needs replicas: 1") {
 		t.Errorf("leaderless release with 2 replicas rendered: %v", err)
 	}
 	if _, err := helmTemplate(t, "--set", "leaderElection.enabled=false", "--set", "replicas=1"); err != nil {
 		t.Errorf("leaderless release with 1 replica: %v", err)
+	}
+	// --audit-interval=0 disables the audit: an enabled one must not render so.
+	for _, iv := range []string{"0s", "0m0s", "0.0h", "00ms"} {
+		if _, err := helmTemplate(t, "--set", "governance.audit.enabled=true", "--set", "governance.audit.interval="+iv); err == nil ||
+			!strings.Contains(err.Error(), "governance.audit.interval must be above zero") {
+			t.Errorf("enabled audit with interval %s rendered: %v", iv, err)
+		}
+	}
+	for _, iv := range []string{"10m", "0.5s", "1h0m"} {
+		if _, err := helmTemplate(t, "--set", "governance.audit.enabled=true", "--set", "governance.audit.interval="+iv); err != nil {
+			t.Errorf("enabled audit with interval %s: %v", iv, err)
+		}
 	}
 	out := renderHelm(t, "--set", "certMode=self", "--set", "webhooks.validation.enabled=false")
 	for _, want := range []string{`resourceNames: ["meshguard-sidecar-injector"]`, `resourceNames: ["meshguard-validator"]`} {
