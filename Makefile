@@ -21,10 +21,11 @@ build:
 	go build -trimpath -o $(BIN)/meshguard ./cmd/meshguard
 
 ## run: a local control plane with meshguard's webhooks and ext_authz wired up (`meshguard dev`: a -tags dev
-## build into bin/meshguard-dev, as the dev command links the test harness and the product binary must not)
+## build into bin/meshguard-dev, as the dev command links the test harness and the product binary must not);
+## DEV_ARGS passes its flags (ports, addresses: `meshguard-dev dev --help`)
 run: k8s-bin
 	go build -tags dev -trimpath -o $(BIN)/meshguard-dev ./cmd/meshguard
-	$(BIN)/meshguard-dev dev --k8s-bin $(BIN)/k8s
+	$(BIN)/meshguard-dev dev --k8s-bin $(BIN)/k8s $(DEV_ARGS)
 
 ## test-unit: unit, conformance and fuzz-seed tests; no control plane (fast feedback)
 test-unit:
