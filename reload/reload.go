@@ -84,7 +84,14 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 			continue
 		}
 		recursive = true
-		if err := addTree(d); err != nil {
+		// Resolved as dirwalk.Files resolves it: filepath.WalkDir does not
+		// enter a root that is a symlink, so a linked directory would be
+		// watched not at all and its changes never reloaded.
+		root, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
+		if err := addTree(root); err != nil {
 			return err
 		}
 	}

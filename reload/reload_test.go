@@ -190,3 +190,62 @@ func TestWatchErrorTriggersReload(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// watchDirs runs Watch on dirs until the test ends.
+func watchDirs(t *testing.T, dirs ...string) <-chan struct{} {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	trigger := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- Watch(ctx, logr.Discard(), trigger, nil, dirs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	return trigger
+}
+
+// expectTrigger makes change(1), change(2), ... until a trigger arrives: the
+// watch registers asynchronously.
+func expectTrigger(t *testing.T, trigger <-chan struct{}, what string, change func(i int)) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for i := 1; ; i++ {
+		change(i)
+		select {
+		case <-trigger:
+			return
+		case <-deadline:
+			t.Fatalf("%s not reported", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func writeFile(t *testing.T, p string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(p), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A watched directory given as a symlink (--policy-dir /etc/policies ->
+// /data/policies) is watched where it leads: filepath.WalkDir did not enter
+// the link, so nothing was watched and no change was ever reloaded.
+func TestWatchSymlinkedDir(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("real", link); err != nil {
+		t.Fatal(err)
+	}
+	trigger := watchDirs(t, link)
+	expectTrigger(t, trigger, "a change under the linked directory", func(i int) {
+		writeFile(t, filepath.Join(real, fmt.Sprintf("p%d.yaml", i)))
+	})
+}
