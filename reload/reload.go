@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -57,19 +58,6 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	addTree := func(root string) error {
-		return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if err := w.Add(p); err != nil {
-					return fmt.Errorf("watch %s: %w", p, err)
-				}
-			}
-			return nil
-		})
-	}
 	for _, f := range files {
 		if f == "" {
 			continue
@@ -78,41 +66,92 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 			return fmt.Errorf("watch directory of %s: %w", f, err)
 		}
 	}
-	recursive := false
+	var t *trees
 	for _, d := range dirs {
 		if d == "" {
 			continue
 		}
-		recursive = true
-		// Resolved as dirwalk.Files resolves it: filepath.WalkDir does not
-		// enter a root that is a symlink, so a linked directory would be
-		// watched not at all and its changes never reloaded.
-		root, err := filepath.EvalSymlinks(d)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", d, err)
+		if t == nil {
+			t = &trees{w: w}
 		}
-		if err := addTree(root); err != nil {
+		root := filepath.Clean(d)
+		// The parent too, as for a file: a root deleted and created again
+		// (or a linked root pointed elsewhere) is a new directory that only
+		// an event there shows; its old watch went with the old one.
+		if err := w.Add(filepath.Dir(root)); err != nil {
+			return fmt.Errorf("watch directory of %s: %w", root, err)
+		}
+		t.roots = append(t.roots, root)
+		t.resolved = append(t.resolved, "")
+		if err := t.addRoot(len(t.roots) - 1); err != nil {
 			return err
 		}
 	}
 	if watching != nil {
 		watching()
 	}
-	var addDir func(string) error
-	if recursive {
-		addDir = addTree
+	return forward(ctx, log, w.Events, w.Errors, trigger, t)
+}
+
+// trees are the directories watched whole, with every directory under them.
+type trees struct {
+	w        *fsnotify.Watcher
+	roots    []string // as given, cleaned
+	resolved []string // roots[i] with its symlinks resolved when last added
+}
+
+// addRoot watches roots[i] and every directory under it. The root is
+// resolved as dirwalk.Files resolves it: filepath.WalkDir does not enter a
+// root that is a symlink, so a linked directory would be watched not at all.
+func (t *trees) addRoot(i int) error {
+	r, err := filepath.EvalSymlinks(t.roots[i])
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", t.roots[i], err)
 	}
-	return forward(ctx, log, w.Events, w.Errors, trigger, addDir)
+	t.resolved[i] = r
+	return t.addTree(r)
+}
+
+// addTree watches dir and every directory under it (not entering symlinks,
+// which dirwalk.Files does not read either).
+func (t *trees) addTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if err := t.w.Add(p); err != nil {
+				return fmt.Errorf("watch %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+}
+
+// created watches dir, a directory just created, if it is a root (created
+// again) or under one; a new directory beside a root is not watched.
+func (t *trees) created(dir string) error {
+	for i, r := range t.roots {
+		if dir == r {
+			return t.addRoot(i)
+		}
+	}
+	for _, r := range t.resolved {
+		if strings.HasPrefix(dir, r+string(filepath.Separator)) {
+			return t.addTree(dir)
+		}
+	}
+	return nil
 }
 
 // forward turns watch events and errors into triggers until ctx is done or
-// the watcher closes. addDir, if set, watches a directory created under a
-// watched tree. An error (a kernel queue overflow, a directory that could not
+// the watcher closes. t, if set, watches a directory created under a
+// watched tree or as one of its roots. An error (a kernel queue overflow, a directory that could not
 // be watched) means changes may have gone unseen, so it triggers a reload as
 // well: every reload reads its whole input again, so one extra reload is the
 // way back to the current state, where a logged error alone would keep a
 // stale one until the next change.
-func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, addDir func(string) error) error {
+func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, t *trees) error {
 	notify := func() {
 		select {
 		case trigger <- struct{}{}:
@@ -128,9 +167,9 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 				return nil
 			}
 			log.V(2).Info("watched file event", "file", ev.Name, "op", ev.Op.String())
-			if addDir != nil && ev.Has(fsnotify.Create) {
+			if t != nil && ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					if err := addDir(ev.Name); err != nil {
+					if err := t.created(ev.Name); err != nil {
 						log.Error(err, "cannot watch new directory; its later changes are seen only with other changes", "dir", ev.Name)
 					}
 				}

@@ -249,3 +249,50 @@ func TestWatchSymlinkedDir(t *testing.T) {
 		writeFile(t, filepath.Join(real, fmt.Sprintf("p%d.yaml", i)))
 	})
 }
+
+// A watched directory deleted and created again (a deploy that replaces the
+// policy directory) is watched again: its watch went with the old
+// directory, and nothing in it was reloaded until a restart. A new directory
+// beside it is not watched.
+func TestWatchDirCreatedAgain(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "policies")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trigger := watchDirs(t, root)
+	expectTrigger(t, trigger, "a change in the directory", func(i int) {
+		writeFile(t, filepath.Join(root, fmt.Sprintf("p%d.yaml", i)))
+	})
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sibling := filepath.Join(dir, "other")
+	if err := os.Mkdir(sibling, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The deletion and creation trigger too: wait until they are all
+	// forwarded (the new watch is added before the creation's trigger).
+	for quiet := false; !quiet; {
+		select {
+		case <-trigger:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	writeFile(t, filepath.Join(sibling, "x.yaml"))
+	select {
+	case <-trigger:
+		t.Fatal("a change in a directory beside the watched one was reported")
+	case <-time.After(300 * time.Millisecond):
+	}
+	writeFile(t, filepath.Join(root, "new.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in the directory created again not reported")
+	}
+}
