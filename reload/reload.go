@@ -22,8 +22,9 @@ import (
 
 // Watch sends on trigger (without blocking) whenever something changes in
 // the directory of one of files, or anywhere under one of dirs (new
-// subdirectories are watched too). Empty paths are ignored. It returns when
-// ctx is done.
+// subdirectories are watched too, and a dir deleted and created again; after
+// a watch error, every directory under dirs is watched again). Empty paths
+// are ignored. It returns when ctx is done.
 func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string) error {
 	return watch(ctx, log, trigger, files, dirs, nil)
 }
@@ -146,11 +147,13 @@ func (t *trees) created(dir string) error {
 
 // forward turns watch events and errors into triggers until ctx is done or
 // the watcher closes. t, if set, watches a directory created under a
-// watched tree or as one of its roots. An error (a kernel queue overflow, a directory that could not
-// be watched) means changes may have gone unseen, so it triggers a reload as
-// well: every reload reads its whole input again, so one extra reload is the
-// way back to the current state, where a logged error alone would keep a
-// stale one until the next change.
+// watched tree or as one of its roots. An error (a kernel queue overflow, a
+// directory that could not be watched) means changes may have gone unseen,
+// so it triggers a reload as well: every reload reads its whole input again,
+// so one extra reload is the way back to the current state, where a logged
+// error alone would keep a stale one until the next change. The trees are
+// walked again first: a directory whose creation was lost would otherwise
+// stay unwatched, and its later changes unseen.
 func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, t *trees) error {
 	notify := func() {
 		select {
@@ -180,6 +183,13 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 				return nil
 			}
 			log.Error(err, "watch error; reloading in case a change was missed")
+			if t != nil {
+				for i := range t.roots {
+					if err := t.addRoot(i); err != nil {
+						log.Error(err, "cannot watch the directory again; its later changes are seen only with other changes", "dir", t.roots[i])
+					}
+				}
+			}
 			notify()
 		}
 	}

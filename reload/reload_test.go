@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -294,5 +295,40 @@ func TestWatchDirCreatedAgain(t *testing.T) {
 	case <-trigger:
 	case <-time.After(10 * time.Second):
 		t.Fatal("a change in the directory created again not reported")
+	}
+}
+
+// After a watch error (a kernel queue overflow), a directory whose creation
+// event was lost is watched too: only the reload was triggered, and changes
+// in that directory went unseen for good.
+func TestWatchErrorWatchesLostDirectories(t *testing.T) {
+	dir := t.TempDir()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tr := &trees{w: w, roots: []string{dir}, resolved: []string{""}}
+	if err := tr.addRoot(0); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub") // its Create event lost in the overflow
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error)
+	trigger := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- forward(ctx, logr.Discard(), nil, errs, trigger, tr) }()
+	errs <- fsnotify.ErrEventOverflow
+	<-trigger
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	resolved, _ := filepath.EvalSymlinks(sub)
+	if !slices.Contains(w.WatchList(), resolved) {
+		t.Errorf("after the overflow, watched %q; want %s among them", w.WatchList(), resolved)
 	}
 }
