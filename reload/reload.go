@@ -20,40 +20,14 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// Watch sends on trigger (without blocking) whenever something changes in
-// the directory of one of files, or anywhere under one of dirs (new
-// subdirectories are watched too, and a dir deleted and created again; after
-// a watch error, every directory under dirs is watched again). Empty paths
-// are ignored. It returns when ctx is done.
+// Watch sends on trigger (without blocking) once its watches are set up, so
+// that a change made after the caller's first load but before them is not
+// missed, and then whenever something changes in the directory of one of
+// files, or anywhere under one of dirs (new subdirectories are watched too,
+// and a dir deleted and created again; after a watch error, every directory
+// under dirs is watched again). Empty paths are ignored. It returns when ctx
+// is done.
 func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string) error {
-	return watch(ctx, log, trigger, files, dirs, nil)
-}
-
-// Run calls fn once the files and dirs are watched (so a change made before
-// is not missed) and then after every burst of changes, once none came for
-// debounce (Watch + Debounce). It returns when ctx is done, or with the
-// error if the watch cannot be set up.
-func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce time.Duration, fn func()) error {
-	trigger := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Debounce(ctx, trigger, debounce, fn)
-	}()
-	err := watch(ctx, log, trigger, files, dirs, func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	})
-	cancel()
-	<-done
-	return err
-}
-
-func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string, watching func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
@@ -88,10 +62,27 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 			return err
 		}
 	}
-	if watching != nil {
-		watching()
-	}
+	notify(trigger)
 	return forward(ctx, log, w.Events, w.Errors, trigger, t)
+}
+
+// Run calls fn once the files and dirs are watched (so a change made before
+// is not missed) and then after every burst of changes, once none came for
+// debounce (Watch + Debounce). It returns when ctx is done, or with the
+// error if the watch cannot be set up.
+func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce time.Duration, fn func()) error {
+	trigger := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Debounce(ctx, trigger, debounce, fn)
+	}()
+	err := Watch(ctx, log, trigger, files, dirs)
+	cancel()
+	<-done
+	return err
 }
 
 // trees are the directories watched whole, with every directory under them.
@@ -155,12 +146,6 @@ func (t *trees) created(dir string) error {
 // walked again first: a directory whose creation was lost would otherwise
 // stay unwatched, and its later changes unseen.
 func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, t *trees) error {
-	notify := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,7 +162,7 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 					}
 				}
 			}
-			notify()
+			notify(trigger)
 		case err, ok := <-errs:
 			if !ok {
 				return nil
@@ -190,7 +175,7 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 					}
 				}
 			}
-			notify()
+			notify(trigger)
 		}
 	}
 }
@@ -230,3 +215,11 @@ func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Durati
 // maxWait is how long Debounce lets a burst postpone fn: ten quiet periods,
 // at least a second.
 func maxWait(debounce time.Duration) time.Duration { return max(10*debounce, time.Second) }
+
+// notify sends on trigger without blocking: one pending trigger is enough.
+func notify(trigger chan<- struct{}) {
+	select {
+	case trigger <- struct{}{}:
+	default:
+	}
+}

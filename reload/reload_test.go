@@ -39,6 +39,7 @@ func TestWatchSeesConfigMapSymlinkSwap(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Watch(ctx, logr.Discard(), trigger, []string{file}, nil) }()
 	defer func() { cancel(); <-done }()
+	<-trigger // the watch is set up
 	deadline := time.After(10 * time.Second)
 	for i := 2; ; i++ {
 		// The watch registers asynchronously: swap with fresh generations
@@ -192,7 +193,7 @@ func TestWatchErrorTriggersReload(t *testing.T) {
 	}
 }
 
-// watchDirs runs Watch on dirs until the test ends.
+// watchDirs runs Watch on dirs until the test ends, once it is set up.
 func watchDirs(t *testing.T, dirs ...string) <-chan struct{} {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -205,6 +206,11 @@ func watchDirs(t *testing.T, dirs ...string) <-chan struct{} {
 			t.Errorf("Watch: %v", err)
 		}
 	})
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trigger once the watch was set up")
+	}
 	return trigger
 }
 
