@@ -86,6 +86,13 @@ var splitSeeds = []string{
 	"a: 1\n--- |\n  x\n", "# c\n---\n# d\n", "a: 1\n---\n\n\n---\nb: 2\n", " ---\na: 1\n",
 	"a: |\n  ---\n  x\n", "a: 1\n---\n---\n---\nb: 2", "{\"a\": 1}\n---\n{\"b\": 2}",
 	"a: 1\n---\t\nb: 2\n", "a: 1\n---\v#\n",
+	// A byte order mark (only at the stream's start), "..." end markers,
+	// CRLF with a commented separator, a document of only comments between
+	// two, "---" inside a block scalar indented or not.
+	"\ufeffa: 1\n---\nb: 2\n", "\ufeff---\na: 1\n", "a: 1\n---\n\ufeffb: 2\n",
+	"a: 1\n...\n---\nb: 2\n...\n", "a: 1\n...\nb: 2\n", "...\n", "a: 1\n... # end\n---\n",
+	"a: 1\r\n--- # c\r\nb: 2\r\n", "a: 1\r\n---\r\n# only\r\n---\r\nb: 2",
+	"a: 1\n---\n# c1\n  # c2\n\n---\nb: 2\n", "a: |\n---\nb: 2\n", "a: >\n  x\n---\n",
 }
 
 // FuzzSplitRaw: SplitRaw cuts any stream exactly as YAMLReader does.
