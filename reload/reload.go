@@ -49,7 +49,12 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		if t == nil {
 			t = &trees{w: w}
 		}
-		root := filepath.Clean(d)
+		// Absolute, as are then the watched paths and so the events' names
+		// ("./policies" from a watch of "." would not be "policies").
+		root, err := filepath.Abs(d)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
 		// The parent too, as for a file: a root deleted and created again
 		// (or a linked root pointed elsewhere) is a new directory that only
 		// an event there shows; its old watch went with the old one.
@@ -88,7 +93,7 @@ func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce ti
 // trees are the directories watched whole, with every directory under them.
 type trees struct {
 	w        *fsnotify.Watcher
-	roots    []string // as given, cleaned
+	roots    []string // as given, made absolute
 	resolved []string // roots[i] with its symlinks resolved when last added
 }
 
@@ -123,6 +128,7 @@ func (t *trees) addTree(dir string) error {
 // created watches dir, a directory just created, if it is a root (created
 // again) or under one; a new directory beside a root is not watched.
 func (t *trees) created(dir string) error {
+	dir = filepath.Clean(dir)
 	for i, r := range t.roots {
 		if dir == r {
 			return t.addRoot(i)

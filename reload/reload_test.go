@@ -260,14 +260,24 @@ func TestWatchSymlinkedDir(t *testing.T) {
 // A watched directory deleted and created again (a deploy that replaces the
 // policy directory) is watched again: its watch went with the old
 // directory, and nothing in it was reloaded until a restart. A new directory
-// beside it is not watched.
+// beside it is not watched. The directory may be given as a relative path.
 func TestWatchDirCreatedAgain(t *testing.T) {
+	t.Run("absolute", func(t *testing.T) { testWatchDirCreatedAgain(t, false) })
+	t.Run("relative", func(t *testing.T) { testWatchDirCreatedAgain(t, true) })
+}
+
+func testWatchDirCreatedAgain(t *testing.T, relative bool) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "policies")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	trigger := watchDirs(t, root)
+	given := root
+	if relative {
+		t.Chdir(dir)
+		given = "./policies"
+	}
+	trigger := watchDirs(t, given)
 	expectTrigger(t, trigger, "a change in the directory", func(i int) {
 		writeFile(t, filepath.Join(root, fmt.Sprintf("p%d.yaml", i)))
 	})
@@ -336,5 +346,30 @@ func TestWatchErrorWatchesLostDirectories(t *testing.T) {
 	resolved, _ := filepath.EvalSymlinks(sub)
 	if !slices.Contains(w.WatchList(), resolved) {
 		t.Errorf("after the overflow, watched %q; want %s among them", w.WatchList(), resolved)
+	}
+}
+
+// A directory given as a relative path (--policy-dir .) has its new
+// subdirectories watched too.
+func TestWatchRelativeDirNewSubdirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	trigger := watchDirs(t, ".")
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for quiet := false; !quiet; { // the creation's trigger
+		select {
+		case <-trigger:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	writeFile(t, filepath.Join(sub, "p.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in a new subdirectory of a relative root not reported")
 	}
 }
