@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,12 +34,16 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
+	fileDirs := map[string]bool{}
 	for _, f := range files {
 		if f == "" {
 			continue
 		}
 		if err := w.Add(filepath.Dir(f)); err != nil {
 			return fmt.Errorf("watch directory of %s: %w", f, err)
+		}
+		if abs, err := filepath.Abs(filepath.Dir(f)); err == nil {
+			fileDirs[abs] = true
 		}
 	}
 	var t *trees
@@ -47,7 +52,7 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 			continue
 		}
 		if t == nil {
-			t = &trees{w: w}
+			t = &trees{w: w, parents: map[string]bool{}}
 		}
 		// Absolute, as are then the watched paths and so the events' names
 		// ("./policies" from a watch of "." would not be "policies").
@@ -60,6 +65,9 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		// an event there shows; its old watch went with the old one.
 		if err := w.Add(filepath.Dir(root)); err != nil {
 			return fmt.Errorf("watch directory of %s: %w", root, err)
+		}
+		if !fileDirs[filepath.Dir(root)] {
+			t.parents[filepath.Dir(root)] = true
 		}
 		t.roots = append(t.roots, root)
 		t.resolved = append(t.resolved, "")
@@ -93,8 +101,9 @@ func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce ti
 // trees are the directories watched whole, with every directory under them.
 type trees struct {
 	w        *fsnotify.Watcher
-	roots    []string // as given, made absolute
-	resolved []string // roots[i] with its symlinks resolved when last added
+	roots    []string        // as given, made absolute
+	resolved []string        // roots[i] with its symlinks resolved when last added
+	parents  map[string]bool // the roots' parents, watched for the roots alone
 }
 
 // addRoot watches roots[i] and every directory under it. The root is
@@ -142,6 +151,22 @@ func (t *trees) created(dir string) error {
 	return nil
 }
 
+// beside: name is in a root's parent but neither a root nor in a tree (a
+// busy /tmp around --policy-dir /tmp/policies): no change of the input.
+func (t *trees) beside(name string) bool {
+	name = filepath.Clean(name)
+	dir := filepath.Dir(name)
+	if !t.parents[dir] || slices.Contains(t.roots, name) {
+		return false
+	}
+	for _, r := range t.resolved {
+		if dir == r || strings.HasPrefix(dir, r+string(filepath.Separator)) {
+			return false
+		}
+	}
+	return true
+}
+
 // forward turns watch events and errors into triggers until ctx is done or
 // the watcher closes. t, if set, watches a directory created under a
 // watched tree or as one of its roots. An error (a kernel queue overflow, a
@@ -161,6 +186,9 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 				return nil
 			}
 			log.V(2).Info("watched file event", "file", ev.Name, "op", ev.Op.String())
+			if t != nil && t.beside(ev.Name) {
+				continue
+			}
 			if t != nil && ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
 					if err := t.created(ev.Name); err != nil {

@@ -373,3 +373,30 @@ func TestWatchRelativeDirNewSubdirectory(t *testing.T) {
 		t.Fatal("a change in a new subdirectory of a relative root not reported")
 	}
 }
+
+// The parent of a watched directory is watched for that directory alone: a
+// change beside it (a busy /tmp around --policy-dir /tmp/policies) triggers
+// no reload.
+func TestWatchIgnoresSiblings(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "policies")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trigger := watchDirs(t, root)
+	writeFile(t, filepath.Join(dir, "scratch"))
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-trigger:
+		t.Fatal("a change beside the watched directory triggered a reload")
+	case <-time.After(300 * time.Millisecond):
+	}
+	writeFile(t, filepath.Join(root, "p.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in the watched directory not reported")
+	}
+}
