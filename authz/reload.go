@@ -121,7 +121,15 @@ func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
 				return nil, err
 			}
 			for k, v := range mods {
-				set.UserModules["rego/"+k] = v
+				// A policy-dir module under rego/ has this name too: one
+				// replacing the other would drop its deny rules unseen (the
+				// same file, --authz-rego-dir being that rego/, is one module).
+				key := "rego/" + k
+				if old, dup := set.UserModules[key]; dup && old != v {
+					return nil, fmt.Errorf("user rego dir: %s and %s of the policy dir %s are both module %s: rename one",
+						filepath.Join(regoDir, k), filepath.Join(policyDir, key), policyDir, key)
+				}
+				set.UserModules[key] = v
 			}
 		}
 		return set, nil

@@ -116,3 +116,34 @@ func TestUserRegoReadBounded(t *testing.T) {
 		t.Errorf("loadRego of a 9 MiB module: %v, want a size error naming the file", err)
 	}
 }
+
+// A module of the policy dir under rego/ and one of --authz-rego-dir with
+// the same relative name had the same key: the policy dir's was replaced
+// without a word, and a deny rule in it went unenforced. The load fails,
+// naming both.
+func TestUserRegoNamesDoNotCollide(t *testing.T) {
+	policyDir, regoDir := t.TempDir(), t.TempDir()
+	write := func(p, src string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(policyDir, "rego", "a.rego"), "package meshguard.user\ndeny contains \"from the policy dir\" if true\n")
+	write(filepath.Join(regoDir, "a.rego"), "package meshguard.user\nresponse_headers := {}\n")
+	set, err := DirLoader(policyDir, regoDir, logr.Discard())(context.Background())
+	if err == nil {
+		t.Fatalf("loaded modules %v; want an error naming both rego/a.rego files", set.UserModules)
+	}
+	if !strings.Contains(err.Error(), filepath.Join(regoDir, "a.rego")) || !strings.Contains(err.Error(), filepath.Join("rego", "a.rego")) {
+		t.Errorf("error %q does not name both modules", err)
+	}
+	// --authz-rego-dir being the policy dir's rego/: the same modules.
+	set, err = DirLoader(policyDir, filepath.Join(policyDir, "rego"), logr.Discard())(context.Background())
+	if err != nil || len(set.UserModules) != 1 {
+		t.Errorf("rego dir inside the policy dir: modules %v, %v; want rego/a.rego once", set, err)
+	}
+}

@@ -54,6 +54,7 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 		return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
 	}
 	var warnings []string
+	names := map[string]string{} // "kind ns/name" → the file it is in
 	for _, rel := range files {
 		b, err := ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
@@ -63,8 +64,12 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 			set.UserModules[rel] = string(b)
 			continue
 		}
+		before := set.count()
 		w, err := set.addYAML(rel, b, memo)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := set.namedOnce(names, before, rel); err != nil {
 			return nil, nil, err
 		}
 		warnings = append(warnings, w...)
@@ -143,6 +148,38 @@ func (s *Set) added(c objCount) []any {
 		out = append(out, p)
 	}
 	return out
+}
+
+// namedOnce fails when an object added since c has the kind, namespace and
+// name of one added before (names: those keys → their file), recording the
+// new ones under file. The API server holds one object per name (`kubectl
+// apply -f DIR` leaves the last one); a directory enforcing both would allow
+// what either ALLOW allows.
+func (s *Set) namedOnce(names map[string]string, c objCount, file string) error {
+	add := func(kind, ns, name string) error {
+		k := kind + " " + ns + "/" + name
+		if first, dup := names[k]; dup {
+			return fmt.Errorf("%s: %s: already defined in %s (one object per name, as in the API server)", file, k, first)
+		}
+		names[k] = file
+		return nil
+	}
+	for _, ap := range s.AuthorizationPolicies[c.aps:] {
+		if err := add("AuthorizationPolicy", ap.Namespace, ap.Name); err != nil {
+			return err
+		}
+	}
+	for _, pa := range s.PeerAuthentications[c.pas:] {
+		if err := add("PeerAuthentication", pa.Namespace, pa.Name); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.Pods[c.pods:] {
+		if err := add("Pod", p.Namespace, p.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addDecoded adds objects a previous load decoded (and validated) from the

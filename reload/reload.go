@@ -13,18 +13,70 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 )
 
-// Watch sends on trigger (without blocking) whenever something changes in
-// the directory of one of files, or anywhere under one of dirs (new
-// subdirectories are watched too). Empty paths are ignored. It returns when
-// ctx is done.
+// Watch sends on trigger (without blocking) once its watches are set up, so
+// that a change made after the caller's first load but before them is not
+// missed, and then whenever something changes in the directory of one of
+// files, or anywhere under one of dirs (new subdirectories are watched too,
+// and a dir deleted and created again; after a watch error, every directory
+// under dirs is watched again). Empty paths are ignored. It returns when ctx
+// is done.
 func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string) error {
-	return watch(ctx, log, trigger, files, dirs, nil)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	defer w.Close()
+	fileDirs := map[string]bool{}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if err := w.Add(filepath.Dir(f)); err != nil {
+			return fmt.Errorf("watch directory of %s: %w", f, err)
+		}
+		if abs, err := filepath.Abs(filepath.Dir(f)); err == nil {
+			fileDirs[abs] = true
+		}
+	}
+	var t *trees
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if t == nil {
+			t = &trees{w: w, parents: map[string]bool{}}
+		}
+		// Absolute, as are then the watched paths and so the events' names
+		// ("./policies" from a watch of "." would not be "policies").
+		root, err := filepath.Abs(d)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
+		// The parent too, as for a file: a root deleted and created again
+		// (or a linked root pointed elsewhere) is a new directory that only
+		// an event there shows; its old watch went with the old one.
+		if err := w.Add(filepath.Dir(root)); err != nil {
+			return fmt.Errorf("watch directory of %s: %w", root, err)
+		}
+		if !fileDirs[filepath.Dir(root)] {
+			t.parents[filepath.Dir(root)] = true
+		}
+		t.roots = append(t.roots, root)
+		t.resolved = append(t.resolved, "")
+		if err := t.addRoot(len(t.roots) - 1); err != nil {
+			return err
+		}
+	}
+	notify(trigger)
+	return forward(ctx, log, w.Events, w.Errors, trigger, t)
 }
 
 // Run calls fn once the files and dirs are watched (so a change made before
@@ -40,78 +92,91 @@ func Run(ctx context.Context, log logr.Logger, files, dirs []string, debounce ti
 		defer close(done)
 		Debounce(ctx, trigger, debounce, fn)
 	}()
-	err := watch(ctx, log, trigger, files, dirs, func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	})
+	err := Watch(ctx, log, trigger, files, dirs)
 	cancel()
 	<-done
 	return err
 }
 
-func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files, dirs []string, watching func()) error {
-	w, err := fsnotify.NewWatcher()
+// trees are the directories watched whole, with every directory under them.
+type trees struct {
+	w        *fsnotify.Watcher
+	roots    []string        // as given, made absolute
+	resolved []string        // roots[i] with its symlinks resolved when last added
+	parents  map[string]bool // the roots' parents, watched for the roots alone
+}
+
+// addRoot watches roots[i] and every directory under it. The root is
+// resolved as dirwalk.Files resolves it: filepath.WalkDir does not enter a
+// root that is a symlink, so a linked directory would be watched not at all.
+func (t *trees) addRoot(i int) error {
+	r, err := filepath.EvalSymlinks(t.roots[i])
 	if err != nil {
-		return fmt.Errorf("watch: %w", err)
+		return fmt.Errorf("watch %s: %w", t.roots[i], err)
 	}
-	defer w.Close()
-	addTree := func(root string) error {
-		return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if err := w.Add(p); err != nil {
-					return fmt.Errorf("watch %s: %w", p, err)
-				}
-			}
-			return nil
-		})
-	}
-	for _, f := range files {
-		if f == "" {
-			continue
-		}
-		if err := w.Add(filepath.Dir(f)); err != nil {
-			return fmt.Errorf("watch directory of %s: %w", f, err)
-		}
-	}
-	recursive := false
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		recursive = true
-		if err := addTree(d); err != nil {
+	t.resolved[i] = r
+	return t.addTree(r)
+}
+
+// addTree watches dir and every directory under it (not entering symlinks,
+// which dirwalk.Files does not read either).
+func (t *trees) addTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
+		if d.IsDir() {
+			if err := t.w.Add(p); err != nil {
+				return fmt.Errorf("watch %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+}
+
+// created watches dir, a directory just created, if it is a root (created
+// again) or under one; a new directory beside a root is not watched.
+func (t *trees) created(dir string) error {
+	dir = filepath.Clean(dir)
+	for i, r := range t.roots {
+		if dir == r {
+			return t.addRoot(i)
+		}
 	}
-	if watching != nil {
-		watching()
+	for _, r := range t.resolved {
+		if strings.HasPrefix(dir, r+string(filepath.Separator)) {
+			return t.addTree(dir)
+		}
 	}
-	var addDir func(string) error
-	if recursive {
-		addDir = addTree
+	return nil
+}
+
+// beside: name is in a root's parent but neither a root nor in a tree (a
+// busy /tmp around --policy-dir /tmp/policies): no change of the input.
+func (t *trees) beside(name string) bool {
+	name = filepath.Clean(name)
+	dir := filepath.Dir(name)
+	if !t.parents[dir] || slices.Contains(t.roots, name) {
+		return false
 	}
-	return forward(ctx, log, w.Events, w.Errors, trigger, addDir)
+	for _, r := range t.resolved {
+		if dir == r || strings.HasPrefix(dir, r+string(filepath.Separator)) {
+			return false
+		}
+	}
+	return true
 }
 
 // forward turns watch events and errors into triggers until ctx is done or
-// the watcher closes. addDir, if set, watches a directory created under a
-// watched tree. An error (a kernel queue overflow, a directory that could not
-// be watched) means changes may have gone unseen, so it triggers a reload as
-// well: every reload reads its whole input again, so one extra reload is the
-// way back to the current state, where a logged error alone would keep a
-// stale one until the next change.
-func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, addDir func(string) error) error {
-	notify := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
+// the watcher closes. t, if set, watches a directory created under a
+// watched tree or as one of its roots. An error (a kernel queue overflow, a
+// directory that could not be watched) means changes may have gone unseen,
+// so it triggers a reload as well: every reload reads its whole input again,
+// so one extra reload is the way back to the current state, where a logged
+// error alone would keep a stale one until the next change. The trees are
+// walked again first: a directory whose creation was lost would otherwise
+// stay unwatched, and its later changes unseen.
+func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event, errs <-chan error, trigger chan<- struct{}, t *trees) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,20 +186,30 @@ func forward(ctx context.Context, log logr.Logger, events <-chan fsnotify.Event,
 				return nil
 			}
 			log.V(2).Info("watched file event", "file", ev.Name, "op", ev.Op.String())
-			if addDir != nil && ev.Has(fsnotify.Create) {
+			if t != nil && t.beside(ev.Name) {
+				continue
+			}
+			if t != nil && ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					if err := addDir(ev.Name); err != nil {
+					if err := t.created(ev.Name); err != nil {
 						log.Error(err, "cannot watch new directory; its later changes are seen only with other changes", "dir", ev.Name)
 					}
 				}
 			}
-			notify()
+			notify(trigger)
 		case err, ok := <-errs:
 			if !ok {
 				return nil
 			}
 			log.Error(err, "watch error; reloading in case a change was missed")
-			notify()
+			if t != nil {
+				for i := range t.roots {
+					if err := t.addRoot(i); err != nil {
+						log.Error(err, "cannot watch the directory again; its later changes are seen only with other changes", "dir", t.roots[i])
+					}
+				}
+			}
+			notify(trigger)
 		}
 	}
 }
@@ -174,3 +249,11 @@ func Debounce(ctx context.Context, trigger <-chan struct{}, debounce time.Durati
 // maxWait is how long Debounce lets a burst postpone fn: ten quiet periods,
 // at least a second.
 func maxWait(debounce time.Duration) time.Duration { return max(10*debounce, time.Second) }
+
+// notify sends on trigger without blocking: one pending trigger is enough.
+func notify(trigger chan<- struct{}) {
+	select {
+	case trigger <- struct{}{}:
+	default:
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func TestWatchSeesConfigMapSymlinkSwap(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Watch(ctx, logr.Discard(), trigger, []string{file}, nil) }()
 	defer func() { cancel(); <-done }()
+	<-trigger // the watch is set up
 	deadline := time.After(10 * time.Second)
 	for i := 2; ; i++ {
 		// The watch registers asynchronously: swap with fresh generations
@@ -188,5 +190,213 @@ func TestWatchErrorTriggersReload(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// watchDirs runs Watch on dirs until the test ends, once it is set up.
+func watchDirs(t *testing.T, dirs ...string) <-chan struct{} {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	trigger := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- Watch(ctx, logr.Discard(), trigger, nil, dirs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trigger once the watch was set up")
+	}
+	return trigger
+}
+
+// expectTrigger makes change(1), change(2), ... until a trigger arrives: the
+// watch registers asynchronously.
+func expectTrigger(t *testing.T, trigger <-chan struct{}, what string, change func(i int)) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for i := 1; ; i++ {
+		change(i)
+		select {
+		case <-trigger:
+			return
+		case <-deadline:
+			t.Fatalf("%s not reported", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func writeFile(t *testing.T, p string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(p), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A watched directory given as a symlink (--policy-dir /etc/policies ->
+// /data/policies) is watched where it leads: filepath.WalkDir did not enter
+// the link, so nothing was watched and no change was ever reloaded.
+func TestWatchSymlinkedDir(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("real", link); err != nil {
+		t.Fatal(err)
+	}
+	trigger := watchDirs(t, link)
+	expectTrigger(t, trigger, "a change under the linked directory", func(i int) {
+		writeFile(t, filepath.Join(real, fmt.Sprintf("p%d.yaml", i)))
+	})
+}
+
+// A watched directory deleted and created again (a deploy that replaces the
+// policy directory) is watched again: its watch went with the old
+// directory, and nothing in it was reloaded until a restart. A new directory
+// beside it is not watched. The directory may be given as a relative path.
+func TestWatchDirCreatedAgain(t *testing.T) {
+	t.Run("absolute", func(t *testing.T) { testWatchDirCreatedAgain(t, false) })
+	t.Run("relative", func(t *testing.T) { testWatchDirCreatedAgain(t, true) })
+}
+
+func testWatchDirCreatedAgain(t *testing.T, relative bool) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "policies")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	given := root
+	if relative {
+		t.Chdir(dir)
+		given = "./policies"
+	}
+	trigger := watchDirs(t, given)
+	expectTrigger(t, trigger, "a change in the directory", func(i int) {
+		writeFile(t, filepath.Join(root, fmt.Sprintf("p%d.yaml", i)))
+	})
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sibling := filepath.Join(dir, "other")
+	if err := os.Mkdir(sibling, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The deletion and creation trigger too: wait until they are all
+	// forwarded (the new watch is added before the creation's trigger).
+	for quiet := false; !quiet; {
+		select {
+		case <-trigger:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	writeFile(t, filepath.Join(sibling, "x.yaml"))
+	select {
+	case <-trigger:
+		t.Fatal("a change in a directory beside the watched one was reported")
+	case <-time.After(300 * time.Millisecond):
+	}
+	writeFile(t, filepath.Join(root, "new.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in the directory created again not reported")
+	}
+}
+
+// After a watch error (a kernel queue overflow), a directory whose creation
+// event was lost is watched too: only the reload was triggered, and changes
+// in that directory went unseen for good.
+func TestWatchErrorWatchesLostDirectories(t *testing.T) {
+	dir := t.TempDir()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tr := &trees{w: w, roots: []string{dir}, resolved: []string{""}}
+	if err := tr.addRoot(0); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub") // its Create event lost in the overflow
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error)
+	trigger := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- forward(ctx, logr.Discard(), nil, errs, trigger, tr) }()
+	errs <- fsnotify.ErrEventOverflow
+	<-trigger
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	resolved, _ := filepath.EvalSymlinks(sub)
+	if !slices.Contains(w.WatchList(), resolved) {
+		t.Errorf("after the overflow, watched %q; want %s among them", w.WatchList(), resolved)
+	}
+}
+
+// A directory given as a relative path (--policy-dir .) has its new
+// subdirectories watched too.
+func TestWatchRelativeDirNewSubdirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	trigger := watchDirs(t, ".")
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for quiet := false; !quiet; { // the creation's trigger
+		select {
+		case <-trigger:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	writeFile(t, filepath.Join(sub, "p.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in a new subdirectory of a relative root not reported")
+	}
+}
+
+// The parent of a watched directory is watched for that directory alone: a
+// change beside it (a busy /tmp around --policy-dir /tmp/policies) triggers
+// no reload.
+func TestWatchIgnoresSiblings(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "policies")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trigger := watchDirs(t, root)
+	writeFile(t, filepath.Join(dir, "scratch"))
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-trigger:
+		t.Fatal("a change beside the watched directory triggered a reload")
+	case <-time.After(300 * time.Millisecond):
+	}
+	writeFile(t, filepath.Join(root, "p.yaml"))
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change in the watched directory not reported")
 	}
 }

@@ -396,3 +396,43 @@ deny contains msg if {
 	msg := "new VirtualServices may not route legacy.example.com"
 }
 `
+
+// A rules directory changed after the first load but before the watch
+// started (SetupOrgRules loads it before the manager runs the watch) is
+// reloaded once the watch is set up, as the injector's files are
+// (reload.Run): the edit went unseen until the next one.
+func TestOrgRulesDirectoryChangedBeforeWatch(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
+	reloads := make(chan error, 10)
+	r, err := newOrgRules(OrgRulesOptions{Dir: dir, OnReload: func(err error) { reloads <- err }}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	write("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { r.run(ctx, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case err := <-reloads:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rules changed before the watch started were not reloaded")
+	}
+	v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
+	if err != nil || !slices.Equal(v.Deny, []string{"two"}) {
+		t.Errorf("after the watch started: %v, %v; want [two]", v.Deny, err)
+	}
+}

@@ -58,8 +58,12 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 				return err
 			}
 		}
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file", p)
+		st, err := os.Stat(p) // its error names p and says why (a dangling link)
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file (%s)", p, st.Mode().Type())
 		}
 		r, err := filepath.Rel(root, p)
 		if err != nil {

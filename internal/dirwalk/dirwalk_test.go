@@ -105,6 +105,16 @@ func TestFiles(t *testing.T) {
 		opts:    yaml,
 		wantErr: "not a regular file",
 	}, {
+		name: "a dangling link is an error saying why, not \"not a regular file\"",
+		setup: func(t *testing.T, dir string) string {
+			if err := os.Symlink("gone.yaml", filepath.Join(dir, "p.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		},
+		opts:    Options{Exts: []string{".yaml"}},
+		wantErr: "p.yaml: no such file or directory",
+	}, {
 		name:    "missing directory",
 		setup:   func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") },
 		opts:    yaml,

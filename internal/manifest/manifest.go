@@ -7,12 +7,15 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	kjson "sigs.k8s.io/json"
@@ -147,7 +150,8 @@ func yamlToValue(data []byte) (any, error) {
 // a tag or anchor) or a "..." line can end a document before the end of data,
 // so other documents are not parsed twice.
 func oneDocument(data []byte) error {
-	if !bytes.HasPrefix(data, []byte("...")) && !bytes.Contains(data, []byte("\n...")) && !flowRoot(data) {
+	// UTF-16 (which the parser reads) is never checked by the byte tests.
+	if utf16Order(data) == nil && !bytes.HasPrefix(data, []byte("...")) && !bytes.Contains(data, []byte("\n...")) && !flowRoot(data) {
 		return nil
 	}
 	dec := yamlv2.NewDecoder(bytes.NewReader(data))
@@ -235,7 +239,15 @@ type RawDocument struct {
 // "\n", the last line ended with "\n"), but a document is a sub-slice of data
 // wherever those bytes are already there, instead of a copy per line: on a
 // 10,000-policy file, a third of a reload's allocations were those copies.
+//
+// A UTF-16 stream (with its byte order mark) is cut as UTF-8, as kubectl
+// reads files (cli-runtime's FileVisitor: unicode.BOMOverride): its "---"
+// lines are not "---" bytes, and the YAML parser, which reads UTF-16, would
+// return the whole stream's first object only.
 func SplitRaw(data []byte) ([]RawDocument, error) {
+	if u, ok := fromUTF16(data); ok {
+		data = u
+	}
 	var docs []RawDocument
 	i := 0 // index of the next non-empty document
 	emit := func(raw []byte) {
@@ -272,6 +284,41 @@ func SplitRaw(data []byte) ([]RawDocument, error) {
 		emit(asRead(data[start:]))
 	}
 	return docs, nil
+}
+
+// fromUTF16 is data as UTF-8 when it starts with a UTF-16 byte order mark
+// (dropped), as golang.org/x/text's UTF-16 decoder gives it: an unpaired
+// surrogate or odd last byte becomes U+FFFD.
+func fromUTF16(data []byte) ([]byte, bool) {
+	order := utf16Order(data)
+	if order == nil {
+		return nil, false
+	}
+	data = data[2:]
+	units := make([]uint16, len(data)/2)
+	for i := range units {
+		units[i] = order.Uint16(data[2*i:])
+	}
+	out := make([]byte, 0, len(data)+len(data)/2)
+	for _, r := range utf16.Decode(units) {
+		out = utf8.AppendRune(out, r)
+	}
+	if len(data)%2 == 1 {
+		out = utf8.AppendRune(out, utf8.RuneError)
+	}
+	return out, true
+}
+
+// utf16Order is the byte order data's UTF-16 byte order mark gives; nil
+// without one.
+func utf16Order(data []byte) binary.ByteOrder {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		return binary.LittleEndian
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		return binary.BigEndian
+	}
+	return nil
 }
 
 // yamlSeparator starts the line that ends a document (utilyaml's separator).
