@@ -200,7 +200,11 @@ func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
 	return v, err
 }
 
-// bounded runs f within EvalTimeout; an error past it says so.
+// bounded runs f within EvalTimeout; an error past it says so. An error's
+// text is cut as a message is (truncateMessage): OPA's errors quote the
+// values they fail on (to_number of a 1 MiB field, a message that is an
+// object), which would otherwise make a denial, an audit finding or a test's
+// detail of megabytes.
 func bounded(ctx context.Context, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
 	defer cancel()
@@ -208,8 +212,22 @@ func bounded(ctx context.Context, f func(context.Context) error) error {
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("organisation rules did not finish within %s: %w", EvalTimeout, err)
 	}
+	if err != nil {
+		if msg := truncateMessage(err.Error()); msg != err.Error() {
+			err = cutError{msg, err}
+		}
+	}
 	return err
 }
+
+// cutError is an error whose text was cut (bounded); it still unwraps to it.
+type cutError struct {
+	msg string
+	err error
+}
+
+func (e cutError) Error() string { return e.msg }
+func (e cutError) Unwrap() error { return e.err }
 
 func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.NamespaceLabels == nil {

@@ -2,6 +2,7 @@ package orgrules
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -236,6 +237,36 @@ func TestMessageLengthBounded(t *testing.T) {
 	// "a" + 5,000 two-byte runes = 10,001 bytes; cut at 2,047 (a rune boundary).
 	if want := "… (7954 more bytes)"; !strings.HasSuffix(m, want) || !utf8.ValidString(m) || len(m) > MaxMessageBytes+len(want) {
 		t.Errorf("message of %d bytes ending %q, want at most %d bytes of valid UTF-8 ending %q", len(m), m[max(0, len(m)-30):], MaxMessageBytes+len(want), want)
+	}
+}
+
+// TestEvaluationErrorsBounded: OPA's errors quote the value they fail on, so
+// a builtin error on a large field, or a message that is not a string, was
+// an error of megabytes (a denial, an audit finding, a Rego test's detail);
+// it is cut as a message is, still naming the module, line and builtin.
+func TestEvaluationErrorsBounded(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	in := Input{Kind: "Gateway", Object: map[string]any{"spec": map[string]any{"big": big}}}
+	const suffix = " more bytes)"
+	for _, tc := range []struct{ rule, want string }{
+		{"deny contains to_number(input.object.spec.big)", "p.rego:2: eval_builtin_error: to_number"},
+		{"deny contains msg if { time.parse_rfc3339_ns(input.object.spec.big); msg := \"x\" }", "p.rego:2: eval_builtin_error: time.parse_rfc3339_ns"},
+		{"warn contains input.object", "organisation rule warn: message"},
+	} {
+		r, err := Compile(t.Context(), []Module{{Name: "p.rego", Source: "package meshguard.validation\n" + tc.rule + "\n"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Evaluate(t.Context(), in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), suffix) || len(err.Error()) > MaxMessageBytes+64 {
+			t.Errorf("%s: error of %d bytes (%.120v), want at most %d naming %q", tc.rule, len(fmt.Sprint(err)), err, MaxMessageBytes+64, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_big if to_number(concat(\"\", [\"x\" | some _ in numbers.range(1, 100000)]))\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err != nil || len(rs) != 1 || rs[0].Passed || !strings.Contains(rs[0].Detail, "to_number") || len(rs[0].Detail) > MaxMessageBytes+64 {
+		t.Errorf("RunTests = %d results, %v; want one failure of at most %d bytes", len(rs), err, MaxMessageBytes+64)
 	}
 }
 
