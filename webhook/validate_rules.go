@@ -156,9 +156,12 @@ func newOrgRules(o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
 	return r, nil
 }
 
+// orgRulesDebounce is the quiet time after a burst of changes to a source.
+const orgRulesDebounce = 200 * time.Millisecond
+
 // run keeps the rules reloaded until ctx ends: once the ConfigMaps have
-// synced (synced nil: no ConfigMap source), then after every burst of
-// changes to the directory or the ConfigMaps.
+// synced (synced nil: no ConfigMap source) and once the directory is
+// watched, then after every burst of changes to either.
 func (r *OrgRules) run(ctx context.Context, synced func() bool) {
 	if synced != nil {
 		if !toolscache.WaitForCacheSync(ctx.Done(), synced) {
@@ -167,13 +170,17 @@ func (r *OrgRules) run(ctx context.Context, synced func() bool) {
 		r.reportReload(ctx)
 	}
 	if r.o.Dir != "" {
+		// reload.Run reloads once the directory is watched: a change made
+		// since SetupOrgRules loaded it, before the manager started, would
+		// otherwise stay unseen until the next one. Store.Update serialises
+		// its reloads with the ConfigMaps' below.
 		go func() {
-			if err := reload.Watch(ctx, r.log, r.trigger, nil, []string{r.o.Dir}); err != nil {
+			if err := reload.Run(ctx, r.log, nil, []string{r.o.Dir}, orgRulesDebounce, func() { r.reportReload(ctx) }); err != nil {
 				r.log.Error(err, "watching the organisation rules directory; changes need a restart", "dir", r.o.Dir)
 			}
 		}()
 	}
-	reload.Debounce(ctx, r.trigger, 200*time.Millisecond, func() { r.reportReload(ctx) })
+	reload.Debounce(ctx, r.trigger, orgRulesDebounce, func() { r.reportReload(ctx) })
 }
 
 func (r *OrgRules) poke() {
