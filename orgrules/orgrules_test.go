@@ -350,12 +350,21 @@ func write(t *testing.T, dir, name, src string) {
 }
 
 // RunTests agrees with OPA's own runner (package tester, as `opa test`) on
-// every test's name and outcome, for the examples and a failing test.
+// every test's name and outcome, for the examples, a failing test and
+// several rules of one test name, which opa test runs one by one (the later
+// ones as test_x#01, ...): queried together a failing one passed.
 func TestRunTestsAgreesWithOPATester(t *testing.T) {
 	failing := t.TempDir()
 	write(t, failing, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
 	write(t, failing, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_never if { count(validation.deny) == 0 with input as {\"kind\": \"A\"} }\ntest_yes if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\n")
-	for _, dir := range []string{examples, failing} {
+	dup := t.TempDir()
+	write(t, dup, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
+	write(t, dup, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_deny if { count(validation.deny) == 1 with input as {\"kind\": \"B\"} }\ntest_deny if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\ntest_deny if true\ntest_other if true\n")
+	rs, err := RunTests(t.Context(), dup)
+	if err != nil || len(rs) != 4 || rs[0].Name != "data.meshguard.validation_test.test_deny" || rs[0].Passed {
+		t.Errorf("RunTests = %+v, %v; want test_deny failing and test_deny#01, test_deny#02, test_other", rs, err)
+	}
+	for _, dir := range []string{examples, failing, dup} {
 		ours, err := RunTests(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
