@@ -84,7 +84,13 @@ func watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 			continue
 		}
 		recursive = true
-		if err := addTree(d); err != nil {
+		// The tree dirwalk.Files reads: filepath.WalkDir does not enter a
+		// root that is a symlink, which would watch nothing under it.
+		root, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
+		if err := addTree(root); err != nil {
 			return err
 		}
 	}
