@@ -342,6 +342,28 @@ func TestRunTestsRefusesParameterizedTests(t *testing.T) {
 	}
 }
 
+// TestRunTestsStrictBuiltinErrors: the Rego tests run with strict builtin
+// errors, as the rules do on every path, so a test over an input that makes
+// a rule's builtin fail is a failure naming the error, where opa test (no
+// strict mode) passes it (docs/compatibility.md): at admission that object
+// gets the error, not a pass.
+func TestRunTestsStrictBuiltinErrors(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains \"too few\" if to_number(input.object.spec.n) < 1\n")
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_text_not_denied if { count(validation.deny) == 0 with input as {\"object\": {\"spec\": {\"n\": \"abc\"}}} }\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err != nil || len(rs) != 1 || rs[0].Passed || !strings.Contains(rs[0].Detail, "r.rego:2: eval_builtin_error: to_number") {
+		t.Errorf("RunTests = %+v, %v; want the test failed with the builtin error", rs, err)
+	}
+	r, err := Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Evaluate(t.Context(), Input{Object: map[string]any{"spec": map[string]any{"n": "abc"}}}); err == nil {
+		t.Error("the rule evaluated without the builtin error the test reports")
+	}
+}
+
 func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
