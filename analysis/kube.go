@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,6 +22,13 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 	kind, _ := obj["kind"].(string)
 	decode := func(into any) error {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, into); err != nil {
+			// The converter names the Go type ("unrecognized type: string");
+			// decoding the same object as JSON names the field.
+			if b, jerr := json.Marshal(obj); jerr == nil {
+				if jerr = json.Unmarshal(b, into); jerr != nil {
+					err = jerr
+				}
+			}
 			md, _ := obj["metadata"].(map[string]any)
 			return fmt.Errorf("%s %v: %w", kind, md["name"], err)
 		}

@@ -200,7 +200,11 @@ func (r *Rules) Evaluate(ctx context.Context, in Input) (Verdict, error) {
 	return v, err
 }
 
-// bounded runs f within EvalTimeout; an error past it says so.
+// bounded runs f within EvalTimeout; an error past it says so. An error's
+// text is cut as a message is (truncateMessage): OPA's errors quote the
+// values they fail on (to_number of a 1 MiB field, a message that is an
+// object), which would otherwise make a denial, an audit finding or a test's
+// detail of megabytes.
 func bounded(ctx context.Context, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
 	defer cancel()
@@ -208,8 +212,22 @@ func bounded(ctx context.Context, f func(context.Context) error) error {
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("organisation rules did not finish within %s: %w", EvalTimeout, err)
 	}
+	if err != nil {
+		if msg := truncateMessage(err.Error()); msg != err.Error() {
+			err = cutError{msg, err}
+		}
+	}
 	return err
 }
+
+// cutError is an error whose text was cut (bounded); it still unwraps to it.
+type cutError struct {
+	msg string
+	err error
+}
+
+func (e cutError) Error() string { return e.msg }
+func (e cutError) Unwrap() error { return e.err }
 
 func (r *Rules) evaluate(ctx context.Context, in Input) (Verdict, error) {
 	if in.NamespaceLabels == nil {
@@ -357,7 +375,9 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 	}
 	var opts []func(*rego.Rego)
-	var tests []string
+	type test struct{ name, query string }
+	var tests []test
+	rules := map[string]int{} // the test rules of each name so far
 	slices.SortFunc(modules, func(a, b Module) int { return strings.Compare(a.Name, b.Name) })
 	for _, mod := range modules {
 		m, err := ast.ParseModuleWithOpts(mod.Name, mod.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -370,9 +390,10 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			// test_, as OPA's tester.Runner.shouldRun decides.
 			ref := r.Head.Ref()
 			ground := ref.GroundPrefix()
-			if !slices.ContainsFunc(ground, func(t *ast.Term) bool {
+			i := slices.IndexFunc(ground, func(t *ast.Term) bool {
 				return strings.HasPrefix(strings.Trim(t.Value.String(), `"`), "test_")
-			}) {
+			})
+			if i < 0 {
 				continue
 			}
 			// opa test fails a parameterized test by tracing its cases; its
@@ -380,19 +401,32 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			if len(ground) < len(ref) {
 				return nil, fmt.Errorf("running Rego tests in %s: %s: parameterized test %s is not supported (run opa test)", dir, r.Location, ref)
 			}
-			q := m.Package.Path.Extend(ground).String()
-			if !slices.Contains(tests, q) {
-				tests = append(tests, q)
+			// opa test runs every rule of a test name on its own, the second
+			// and later ones renamed name#01, name#02, ...
+			// (tester.rewriteDuplicateTestNames): queried together they are
+			// true when any one is, and a failing rule would pass.
+			key := m.Package.Path.Extend(ground[:i+1]).String()
+			if n := rules[key]; n > 0 {
+				ground = ground.Copy()
+				name := fmt.Sprintf("%s#%02d", strings.Trim(ground[i].Value.String(), `"`), n)
+				if i == 0 {
+					ground[i] = ast.VarTerm(name)
+				} else {
+					ground[i] = ast.StringTerm(name)
+				}
+				r.Head.SetRef(ground)
 			}
+			rules[key]++
+			tests = append(tests, test{m.Package.Path.String() + "." + ground.String(), m.Package.Path.Extend(ground).String()})
 		}
 	}
 	out := make([]TestResult, 0, len(tests))
-	for _, q := range tests {
-		pq, err := rego.New(append(slices.Clone(opts), rego.Query(q), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
+	for _, t := range tests {
+		pq, err := rego.New(append(slices.Clone(opts), rego.Query(t.query), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
-		tr := TestResult{Name: q}
+		tr := TestResult{Name: t.name}
 		var rs rego.ResultSet
 		// Each test within EvalTimeout, as opa test's per-test timeout (5 s).
 		err = bounded(ctx, func(ctx context.Context) (err error) {

@@ -2,6 +2,7 @@ package orgrules
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -239,6 +240,36 @@ func TestMessageLengthBounded(t *testing.T) {
 	}
 }
 
+// TestEvaluationErrorsBounded: OPA's errors quote the value they fail on, so
+// a builtin error on a large field, or a message that is not a string, was
+// an error of megabytes (a denial, an audit finding, a Rego test's detail);
+// it is cut as a message is, still naming the module, line and builtin.
+func TestEvaluationErrorsBounded(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	in := Input{Kind: "Gateway", Object: map[string]any{"spec": map[string]any{"big": big}}}
+	const suffix = " more bytes)"
+	for _, tc := range []struct{ rule, want string }{
+		{"deny contains to_number(input.object.spec.big)", "p.rego:2: eval_builtin_error: to_number"},
+		{"deny contains msg if { time.parse_rfc3339_ns(input.object.spec.big); msg := \"x\" }", "p.rego:2: eval_builtin_error: time.parse_rfc3339_ns"},
+		{"warn contains input.object", "organisation rule warn: message"},
+	} {
+		r, err := Compile(t.Context(), []Module{{Name: "p.rego", Source: "package meshguard.validation\n" + tc.rule + "\n"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Evaluate(t.Context(), in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), suffix) || len(err.Error()) > MaxMessageBytes+64 {
+			t.Errorf("%s: error of %d bytes (%.120v), want at most %d naming %q", tc.rule, len(fmt.Sprint(err)), err, MaxMessageBytes+64, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\ntest_big if to_number(concat(\"\", [\"x\" | some _ in numbers.range(1, 100000)]))\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err != nil || len(rs) != 1 || rs[0].Passed || !strings.Contains(rs[0].Detail, "to_number") || len(rs[0].Detail) > MaxMessageBytes+64 {
+		t.Errorf("RunTests = %d results, %v; want one failure of at most %d bytes", len(rs), err, MaxMessageBytes+64)
+	}
+}
+
 // TestEvaluateBounded: a rule that would run for minutes is cut at
 // EvalTimeout on every path (validate and analyze have no request deadline;
 // the audit and the webhook share the bound) and is an error (fail closed).
@@ -311,6 +342,28 @@ func TestRunTestsRefusesParameterizedTests(t *testing.T) {
 	}
 }
 
+// TestRunTestsStrictBuiltinErrors: the Rego tests run with strict builtin
+// errors, as the rules do on every path, so a test over an input that makes
+// a rule's builtin fail is a failure naming the error, where opa test (no
+// strict mode) passes it (docs/compatibility.md): at admission that object
+// gets the error, not a pass.
+func TestRunTestsStrictBuiltinErrors(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.rego", "package meshguard.validation\ndeny contains \"too few\" if to_number(input.object.spec.n) < 1\n")
+	write(t, dir, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_text_not_denied if { count(validation.deny) == 0 with input as {\"object\": {\"spec\": {\"n\": \"abc\"}}} }\n")
+	rs, err := RunTests(t.Context(), dir)
+	if err != nil || len(rs) != 1 || rs[0].Passed || !strings.Contains(rs[0].Detail, "r.rego:2: eval_builtin_error: to_number") {
+		t.Errorf("RunTests = %+v, %v; want the test failed with the builtin error", rs, err)
+	}
+	r, err := Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Evaluate(t.Context(), Input{Object: map[string]any{"spec": map[string]any{"n": "abc"}}}); err == nil {
+		t.Error("the rule evaluated without the builtin error the test reports")
+	}
+}
+
 func write(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
@@ -319,12 +372,21 @@ func write(t *testing.T, dir, name, src string) {
 }
 
 // RunTests agrees with OPA's own runner (package tester, as `opa test`) on
-// every test's name and outcome, for the examples and a failing test.
+// every test's name and outcome, for the examples, a failing test and
+// several rules of one test name, which opa test runs one by one (the later
+// ones as test_x#01, ...): queried together a failing one passed.
 func TestRunTestsAgreesWithOPATester(t *testing.T) {
 	failing := t.TempDir()
 	write(t, failing, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
 	write(t, failing, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_never if { count(validation.deny) == 0 with input as {\"kind\": \"A\"} }\ntest_yes if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\n")
-	for _, dir := range []string{examples, failing} {
+	dup := t.TempDir()
+	write(t, dup, "r.rego", "package meshguard.validation\ndeny contains \"x\" if input.kind == \"A\"\n")
+	write(t, dup, "r_test.rego", "package meshguard.validation_test\nimport data.meshguard.validation\ntest_deny if { count(validation.deny) == 1 with input as {\"kind\": \"B\"} }\ntest_deny if { count(validation.deny) == 1 with input as {\"kind\": \"A\"} }\ntest_deny if true\ntest_other if true\n")
+	rs, err := RunTests(t.Context(), dup)
+	if err != nil || len(rs) != 4 || rs[0].Name != "data.meshguard.validation_test.test_deny" || rs[0].Passed {
+		t.Errorf("RunTests = %+v, %v; want test_deny failing and test_deny#01, test_deny#02, test_other", rs, err)
+	}
+	for _, dir := range []string{examples, failing, dup} {
 		ours, err := RunTests(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)

@@ -101,6 +101,42 @@ func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
 	}
 }
 
+// validate --rego reads the input's Namespace documents as analyze does
+// (analysis.Input.AddKubernetesObject): a label value that is not a string
+// (the API server refuses it) makes the document unreadable in both, where
+// validate dropped that label and let a rule on it pass (exit 0); the error
+// names the field (the converter's said only "unrecognized type: string").
+func TestOrgRulesNamespaceLabelsReadAsAnalyze(t *testing.T) {
+	dir, rules := t.TempDir(), t.TempDir()
+	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"strict namespace\" if input.namespaceLabels.strict == \"true\"\n")
+	writeFile(t, dir, "a.yaml", `apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels: {strict: true}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`)
+	var out, errOut bytes.Buffer
+	code := runValidate(t.Context(), validateOptions{files: []string{dir}, output: "text", namespace: "default", regoDir: rules}, nil, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "a.yaml#0: unreadable: Namespace shop: json: cannot unmarshal bool into Go struct field Namespace.metadata.labels.strict of type string") {
+		t.Errorf("validate --rego: exit %d, want 2 with the Namespace unreadable\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{dir}, output: "log", namespace: "default", failureThreshold: "Error", regoDir: rules}, nil, &out, &errOut)
+	if code != exitAnalyzeDataError || !strings.Contains(errOut.String(), "a.yaml#0: unreadable: Namespace shop: json: cannot unmarshal bool into Go struct field Namespace.metadata.labels.strict of type string") {
+		t.Errorf("analyze --rego: exit %d, want %d with the Namespace unreadable\n%s%s", code, exitAnalyzeDataError, out.String(), errOut.String())
+	}
+}
+
 // A URI prefix covered by an earlier rule's prefix is Istio's IST0131
 // VirtualServiceIneffectiveMatch, level Info: it fails only at threshold Info.
 func TestAnalyzeIneffectiveMatch(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/orgrules"
@@ -143,7 +144,11 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
 		r.Valid, r.Result = res.Valid(), &res
 		if set != nil {
-			set.add(obj, r.Result)
+			if err := set.add(obj, r.Result); err != nil {
+				unreadable = true
+				emit(docReport{File: r.File, Document: r.Document, Item: r.Item, Error: err.Error()})
+				return
+			}
 		}
 		emit(r)
 	}
@@ -302,13 +307,12 @@ func readInput(file string, stdin io.Reader, max int64) ([]byte, error) {
 }
 
 // ruleSet collects the objects of one validate run for the organisation
-// rules: the mesh objects with their results, and the Services and
-// Namespaces (their labels) that references and rules may name.
+// rules: the mesh objects with their results, and the Kubernetes objects
+// (Namespaces' labels, Services) that references and rules may name.
 type ruleSet struct {
-	defaultNS  string
-	subjects   []ruleSubject
-	services   []crossref.Key
-	namespaces map[string]map[string]string
+	defaultNS string
+	subjects  []ruleSubject
+	kube      analysis.Input
 }
 
 type ruleSubject struct {
@@ -317,42 +321,19 @@ type ruleSubject struct {
 }
 
 func newRuleSet(defaultNS string) *ruleSet {
-	return &ruleSet{defaultNS: defaultNS, namespaces: map[string]map[string]string{}}
+	return &ruleSet{defaultNS: defaultNS}
 }
 
-func (s *ruleSet) add(obj map[string]any, res *validation.Result) {
+// add records a mesh object, or a Kubernetes object read as analyze reads it
+// (analysis.Input.AddKubernetesObject): a Namespace whose labels do not
+// decode is an error, as there, not labels silently left out.
+func (s *ruleSet) add(obj map[string]any, res *validation.Result) error {
 	if res.Skipped {
-		s.addKube(obj)
-		return
+		_, err := s.kube.AddKubernetesObject(obj, s.defaultNS)
+		return err
 	}
 	s.subjects = append(s.subjects, ruleSubject{obj, res})
-}
-
-// addKube records a v1 Service (a host references may name) or Namespace (labels rules may read).
-func (s *ruleSet) addKube(obj map[string]any) {
-	if obj["apiVersion"] != "v1" {
-		return
-	}
-	md, _ := obj["metadata"].(map[string]any)
-	name, _ := md["name"].(string)
-	switch obj["kind"] {
-	case "Namespace":
-		labels := map[string]string{}
-		if l, ok := md["labels"].(map[string]any); ok {
-			for k, v := range l {
-				if str, ok := v.(string); ok {
-					labels[k] = str
-				}
-			}
-		}
-		s.namespaces[name] = labels
-	case "Service":
-		ns, _ := md["namespace"].(string)
-		if ns == "" {
-			ns = s.defaultNS
-		}
-		s.services = append(s.services, crossref.Key{Namespace: ns, Name: name})
-	}
+	return nil
 }
 
 // evaluate applies the rules to every object. Only valid objects are
@@ -364,7 +345,7 @@ func (s *ruleSet) evaluate(ctx context.Context, rules *orgrules.Rules) {
 			objs = append(objs, crossref.Object{Kind: sub.res.Kind, Key: crossref.Key{Namespace: sub.res.Namespace, Name: sub.res.Name}, Spec: sub.res.Spec()})
 		}
 	}
-	ix := crossref.IndexOf("", s.services, s.namespaces, objs)
+	ix := crossref.IndexOf("", s.kube.Services, s.kube.Namespaces, objs)
 	for _, sub := range s.subjects {
 		errs, warns := orgrules.Check(ctx, rules, ix, sub.res.Kind, sub.res.Namespace, sub.res.Name, sub.res.Spec(), sub.obj, orgrules.Admission{})
 		sub.res.Errors = append(sub.res.Errors, errs...)
