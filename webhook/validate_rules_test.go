@@ -242,44 +242,6 @@ func TestOrgRulesDirectoryHotReload(t *testing.T) {
 	}
 }
 
-// A change to the rules directory after the load at start-up (SetupOrgRules)
-// but before the directory is watched (run, once the manager starts) is in
-// force once the watch is set up, without a later change to the directory:
-// serve kept the old rules until the next edit.
-func TestOrgRulesDirectoryChangeBeforeWatch(t *testing.T) {
-	dir := t.TempDir()
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
-	r, err := newOrgRules(OrgRulesOptions{Dir: dir}, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	write("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n")
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { r.run(ctx, nil); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var deny []string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if deny = v.Deny; slices.Equal(deny, []string{"two"}) {
-			return
-		}
-	}
-	t.Errorf("rules after the watch started: deny %v, want [two]", deny)
-}
-
 // Until the organisation rules have loaded once, /validate fails the request
 // (503) instead of admitting it without them; once loaded, the rules judge.
 func TestValidationWaitsForOrgRules(t *testing.T) {
