@@ -63,10 +63,11 @@ func Watch(ctx context.Context, log logr.Logger, trigger chan<- struct{}, files,
 		// The parent too, as for a file: a root deleted and created again
 		// (or a linked root pointed elsewhere) is a new directory that only
 		// an event there shows; its old watch went with the old one.
+		// Not fatal: the root itself is still watched (a parent this
+		// process may not read, e.g. a mount point's, cost nothing before).
 		if err := w.Add(filepath.Dir(root)); err != nil {
-			return fmt.Errorf("watch directory of %s: %w", root, err)
-		}
-		if !fileDirs[filepath.Dir(root)] {
+			log.Error(err, "cannot watch the directory's parent; the directory deleted and created again is seen only after a restart", "dir", root)
+		} else if !fileDirs[filepath.Dir(root)] {
 			t.parents[filepath.Dir(root)] = true
 		}
 		t.roots = append(t.roots, root)
