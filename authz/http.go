@@ -65,8 +65,14 @@ func (s *Server) httpHandler() http.Handler {
 			return
 		}
 		h.Set("Content-Type", "text/plain")
+		// Envoy reads a 5xx as the authorization service failing, not as its
+		// answer, and then applies the provider's failOpen
+		// (ext_authz_http_impl.cc RawHttpClientImpl::toResponse): a request
+		// meshguard denies because it could not evaluate it (503 on gRPC,
+		// a denial there) is a 403 here, so --fail-open alone decides, as
+		// on gRPC.
 		status := d.verdict.Status
-		if status < 400 || status > 599 {
+		if status < 400 || status > 499 {
 			status = http.StatusForbidden
 		}
 		w.WriteHeader(status)

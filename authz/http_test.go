@@ -425,3 +425,63 @@ spec:
 		t.Fatalf("HTTP: want 403 (the JWT cannot be known), got %d", r.StatusCode)
 	}
 }
+
+// TestHTTPErrorsAreDenials: Envoy's HTTP ext_authz client reads any 5xx
+// from the authorization service as a failure of the service, not as its
+// answer (ext_authz_http_impl.cc RawHttpClientImpl::toResponse), and the
+// filter then lets the request through when the provider has failOpen
+// (Istio's envoyExtAuthzHttp failOpen is failure_mode_allow). A request
+// meshguard could not evaluate is denied unless --fail-open, and before the
+// first snapshot or after a panic even with it, as on the gRPC protocol:
+// the HTTP answer must be a denial Envoy enforces whatever failOpen says.
+func TestHTTPErrorsAreDenials(t *testing.T) {
+	failing := policy.NewEngine(policy.Mesh{})
+	if _, err := failing.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		engine   *policy.Engine
+		panics   bool
+		failOpen bool
+		want     int
+	}{
+		{name: "evaluation error", engine: failing, want: 403},
+		{name: "evaluation error, --fail-open", engine: failing, failOpen: true, want: 200},
+		{name: "no snapshot", engine: policy.NewEngine(policy.Mesh{}), want: 403},
+		{name: "no snapshot, --fail-open", engine: policy.NewEngine(policy.Mesh{}), failOpen: true, want: 403},
+		{name: "panic, --fail-open", engine: policy.NewEngine(policy.Mesh{}), panics: true, failOpen: true, want: 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewServer(tc.engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
+			if tc.panics {
+				s.engine = nil // Check dereferences it
+			}
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := s.HTTPServer(nil)
+			go func() { _ = hs.Serve(lis) }()
+			t.Cleanup(func() { hs.Close() })
+			req, err := http.NewRequest("GET", "http://"+lis.Addr().String()+"/index", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("HTTP status %d (%q), want %d", resp.StatusCode, body, tc.want)
+			}
+			if tc.want != 200 && string(body) != "authorization service error" {
+				t.Errorf("body %q, want the gRPC denial's", body)
+			}
+		})
+	}
+}

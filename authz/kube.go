@@ -128,7 +128,8 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 		return nil, fmt.Errorf("list Pods: %w", err)
 	}
 	// Terminating Pods too: they serve until their containers stop (the
-	// index prefers a running Pod with the same IP, policy.podIndex).
+	// index prefers a running Pod with the same IP and drops finished ones,
+	// policy.podIndex).
 	for i := range pods.Items {
 		if p := &pods.Items[i]; p.Status.PodIP != "" {
 			set.Pods = append(set.Pods, p)

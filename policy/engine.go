@@ -498,6 +498,12 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 	if p.Spec.HostNetwork {
 		return warn // shares the node IP: cannot identify the workload
 	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		// Its containers have stopped and its IP may be a new Pod's; istiod
+		// indexes only Pending and Running Pods by IP (pilot/pkg/
+		// serviceregistry/kube/controller/pod.go PodCache.onEvent).
+		return warn
+	}
 	ips := []string{}
 	for _, ip := range p.Status.PodIPs {
 		ips = append(ips, ip.IP)

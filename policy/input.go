@@ -105,18 +105,16 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	}
 	r.Headers = lowerKeys(h.GetHeaders())
 	if len(r.Headers) == 0 && h.GetHeaderMap() != nil {
-		r.Headers = map[string]string{}
-		for _, hv := range h.GetHeaderMap().GetHeaders() {
-			k := asciiLower(hv.GetKey())
+		hs := h.GetHeaderMap().GetHeaders()
+		j := headerJoiner{out: make(map[string]string, len(hs))}
+		for _, hv := range hs {
 			v := hv.GetValue()
 			if v == "" && len(hv.GetRawValue()) > 0 {
 				v = string(hv.GetRawValue())
 			}
-			if prev, ok := r.Headers[k]; ok {
-				v = prev + "," + v
-			}
-			r.Headers[k] = v
+			j.add(asciiLower(hv.GetKey()), v)
 		}
+		r.Headers = j.joined()
 	}
 	r.Method = h.GetMethod()
 	if r.Method == "" {
@@ -170,16 +168,42 @@ func lowerKeys(in map[string]string) map[string]string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make(map[string]string, len(in))
+	j := headerJoiner{out: make(map[string]string, len(in))}
 	for _, k := range keys {
-		lk := asciiLower(k)
-		if prev, ok := out[lk]; ok {
-			out[lk] = prev + "," + in[k]
-			continue
-		}
-		out[lk] = in[k]
+		j.add(asciiLower(k), in[k])
 	}
-	return out
+	return j.joined()
+}
+
+// headerJoiner merges the values given under one header name with ',', in
+// the order given, joining each name's values once: appending every value
+// to the joined string copied it each time, quadratic in a CheckRequest of
+// many values under one name.
+type headerJoiner struct {
+	out  map[string]string
+	more map[string][]string // names given more than once: all their values
+}
+
+func (j *headerJoiner) add(k, v string) {
+	first, ok := j.out[k]
+	if !ok {
+		j.out[k] = v
+		return
+	}
+	if j.more == nil {
+		j.more = map[string][]string{}
+	}
+	if j.more[k] == nil {
+		j.more[k] = []string{first}
+	}
+	j.more[k] = append(j.more[k], v)
+}
+
+func (j *headerJoiner) joined() map[string]string {
+	for k, vs := range j.more {
+		j.out[k] = strings.Join(vs, ",")
+	}
+	return j.out
 }
 
 // isLower reports whether asciiLower(s) == s.

@@ -111,6 +111,38 @@ func TestPodIndexKeepsTerminatingPods(t *testing.T) {
 	}
 }
 
+// TestPodIndexSkipsFinishedPods: a Pod that has Succeeded or Failed keeps
+// its status.podIP, but its containers have stopped and the IP may already
+// belong to a new Pod; istiod's Pod cache keeps only Pending and Running Pods
+// by IP (pilot/pkg/serviceregistry/kube/controller/pod.go onEvent). A
+// finished Job Pod listed after the web Pod that now has its IP gave the
+// requests to web the Job's labels, and the DENY selecting web was skipped.
+func TestPodIndexSkipsFinishedPods(t *testing.T) {
+	const denyWeb = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-web, namespace: foo}\n" +
+		"spec:\n  selector: {matchLabels: {app: web}}\n  action: DENY\n  rules: [{}]\n"
+	for _, phase := range []corev1.PodPhase{corev1.PodSucceeded, corev1.PodFailed} {
+		job := webPod()
+		job.Name, job.Labels, job.Status.Phase = "job-1", map[string]string{"app": "job"}, phase
+		if idx, _ := podIndex([]*corev1.Pod{job}); idx["10.0.1.1"] != nil {
+			t.Errorf("%s Pod alone: indexed as %+v", phase, idx["10.0.1.1"])
+		}
+		for _, pods := range [][]*corev1.Pod{{job, webPod()}, {webPod(), job}} {
+			set := &Set{Pods: pods}
+			if _, err := set.AddYAML("p", []byte(denyWeb)); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Compile(context.Background(), Mesh{}, set, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.Check(context.Background(), checkReq("", "10.0.0.5", "10.0.1.1", 8080, "GET", "/", nil))
+			if err != nil || v.Allowed || v.Policy != "foo/deny-web" {
+				t.Errorf("%s Pod %s listed with web-1 on its IP: %+v, %v; want denied by foo/deny-web", phase, pods[0].Name, v, err)
+			}
+		}
+	}
+}
+
 // TestUnknownDestinationUserModules: a user module whose deny depends on
 // the destination's labels (or namespace) cannot be evaluated for a Pod
 // missing from the index: without labels its deny would not fire.
