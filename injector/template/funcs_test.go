@@ -130,3 +130,23 @@ func TestStockOf(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateNamespaceIsIstios: Istio parses every template under the name
+// "inject" (pkg/kube/inject/inject.go parseDryTemplate), so a template may
+// `define` a helper with its own name (accepted by Istio, refused before as
+// "multiple definition") and not one called "inject".
+func TestTemplateNamespaceIsIstios(t *testing.T) {
+	s, err := Parse(map[string]string{"custom": `{{ define "custom" }}v{{ end }}metadata: {annotations: {a: "{{ template "custom" }}"}}`}, Options{})
+	if err != nil {
+		t.Fatalf("a define named like the template: %v", err)
+	}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	merged, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+	if err != nil || merged.Annotations["a"] != "v" {
+		t.Errorf("rendered %v, %v; want annotation a=v", merged.Annotations, err)
+	}
+	if _, err := Parse(map[string]string{"custom": `{{ define "inject" }}v{{ end }}spec: {}`}, Options{}); err == nil ||
+		!strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), "multiple definition") {
+		t.Errorf("a define named inject: err = %v, want Istio's multiple definition, naming the template", err)
+	}
+}

@@ -41,6 +41,10 @@ const (
 // looping without end fails instead of exhausting memory.
 const MaxRenderedBytes = 4 << 20
 
+// istioTemplateName is the name Istio parses every injection template under
+// (pkg/kube/inject/inject.go parseDryTemplate).
+const istioTemplateName = "inject"
+
 // Data is what a template sees as `.` (Istio's SidecarTemplateData).
 type Data struct {
 	TypeMeta                 metav1.TypeMeta
@@ -81,7 +85,10 @@ func Parse(raw map[string]string, o Options) (*Set, error) {
 	s := &Set{byName: make(map[string]*template.Template, len(raw))}
 	var errs []error
 	for _, name := range sortedKeys(raw) {
-		t, err := template.New(name).Funcs(fm).Parse(raw[name])
+		// Each template is its own namespace called "inject", as Istio's
+		// parseDryTemplate names it: a `define` of the template's own name
+		// parses as in Istio, one of "inject" fails as in Istio.
+		t, err := template.New(istioTemplateName).Funcs(fm).Parse(raw[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("template %q: %w", name, err))
 			continue
