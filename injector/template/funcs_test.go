@@ -150,3 +150,41 @@ func TestTemplateNamespaceIsIstios(t *testing.T) {
 		t.Errorf("a define named inject: err = %v, want Istio's multiple definition, naming the template", err)
 	}
 }
+
+// TestRenderedOutputMustBeAPod: what a template renders is decoded into
+// the pod as Istio's applyOverlayYAML does (json.Unmarshal: a field name in
+// another case still matches), except that a field the pod does not have is
+// refused naming the template and the field instead of silently dropped
+// (docs/compatibility.md); a value of the wrong type fails as in Istio.
+func TestRenderedOutputMustBeAPod(t *testing.T) {
+	for _, c := range []struct {
+		name, text, wantErr string
+	}{
+		{"misspelt container field", "spec:\n  containers:\n  - name: istio-proxy\n    image: proxy\n    securityContxt: {privileged: false}\n", `unknown field "securityContxt"`},
+		{"misspelt pod field", "spec:\n  contaners:\n  - name: istio-proxy\n    image: proxy\n", `unknown field "contaners"`},
+		{"wrong type", "spec:\n  containers: istio-proxy\n", "cannot unmarshal string"},
+		{"annotation not a string", "metadata:\n  annotations:\n    a: 1\n", "cannot unmarshal number"},
+		{"field name in another case", "spec:\n  containers:\n  - name: istio-proxy\n    Image: proxy\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Parse(map[string]string{"custom": c.text}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+			merged, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := FindContainer("istio-proxy", merged.Spec.Containers); p == nil || p.Image != "proxy" {
+					t.Errorf("containers %+v, want istio-proxy with image proxy", merged.Spec.Containers)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("err = %v, want one naming the template and %s", err, c.wantErr)
+			}
+		})
+	}
+}

@@ -224,8 +224,14 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 	if err != nil {
 		return nil, err
 	}
+	// Decoded as Istio's json.Unmarshal does (field names matched without
+	// regard to case), except that a field the pod does not have, e.g. a
+	// template's misspelt `securityContxt`, is an error instead of silently
+	// dropped (docs/compatibility.md, custom templates).
 	out := &corev1.Pod{}
-	if err := json.Unmarshal(b, out); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
 		return nil, fmt.Errorf("decoding the merged pod: %w", err)
 	}
 	return out, nil
