@@ -2,8 +2,10 @@ package template
 
 import (
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -97,7 +99,7 @@ func TestParseAndRenderErrors(t *testing.T) {
 		t.Error("expandenv (process environment) must not be available")
 	}
 	s, err := Parse(map[string]string{
-		"loop":    `{{ range until 10000000 }}xxxxxxxxxx{{ end }}`,
+		"loop":    `{{ range 10000000 }}xxxxxxxxxx{{ end }}`,
 		"notapod": `spec: [1, 2]`,
 		"env":     `metadata: {annotations: {a: "{{ env "X" "dflt" }}"}}`,
 	}, Options{Env: map[string]string{}})
@@ -186,5 +188,30 @@ func TestRenderedOutputMustBeAPod(t *testing.T) {
 				t.Errorf("err = %v, want one naming the template and %s", err, c.wantErr)
 			}
 		})
+	}
+}
+
+// TestRenderTimeBound: a template that loops without end and without
+// (much) output fails within the time bound, naming the template, instead of
+// holding the request (it ran to its end before: seconds here, unbounded
+// for a larger count); the abandoned execution ends at its next write.
+func TestRenderTimeBound(t *testing.T) {
+	s, err := Parse(map[string]string{
+		"spin": "# {{ range $i := 4000000 }}{{ if eq (mod $i 10000) 0 }}.{{ end }}{{ end }}\nspec: {}\n",
+	}, Options{MaxRenderTime: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	start := time.Now()
+	_, _, err = s.Render([]string{"spin"}, &Data{}, pod, false)
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), `template "spin": execution took longer than 100ms`) || took > 2*time.Second {
+		t.Fatalf("err = %v after %v, want the time bound naming the template", err, took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned execution still runs: %d goroutines, %d before", runtime.NumGoroutine(), before)
+		}
 	}
 }

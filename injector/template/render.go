@@ -19,7 +19,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/template"
+	"time"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +42,11 @@ const (
 // MaxRenderedBytes bounds the output of one template execution: a template
 // looping without end fails instead of exhausting memory.
 const MaxRenderedBytes = 4 << 20
+
+// MaxRenderTime bounds one template execution: a template looping without
+// output (`range` over a large number) fails instead of holding the
+// admission request until the API server gives up.
+const MaxRenderTime = 5 * time.Second
 
 // istioTemplateName is the name Istio parses every injection template under
 // (pkg/kube/inject/inject.go parseDryTemplate).
@@ -71,18 +78,25 @@ type Options struct {
 	ProxyConfigJSON func(*meshv1alpha1.ProxyConfig) (string, error)
 	// Env is what the `env` function reads (Istio: istiod's environment).
 	Env map[string]string
+	// MaxRenderTime replaces the package's MaxRenderTime when positive
+	// (tests).
+	MaxRenderTime time.Duration
 }
 
 // Set is a parsed, immutable set of named templates, safe for concurrent use.
 type Set struct {
-	byName map[string]*template.Template
+	byName  map[string]*template.Template
+	maxTime time.Duration
 }
 
 // Parse parses every template of raw (name → text). An error names the
 // template.
 func Parse(raw map[string]string, o Options) (*Set, error) {
 	fm := funcs(o)
-	s := &Set{byName: make(map[string]*template.Template, len(raw))}
+	s := &Set{byName: make(map[string]*template.Template, len(raw)), maxTime: MaxRenderTime}
+	if o.MaxRenderTime > 0 {
+		s.maxTime = o.MaxRenderTime
+	}
 	var errs []error
 	for _, name := range sortedKeys(raw) {
 		// Each template is its own namespace called "inject", as Istio's
@@ -145,7 +159,7 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 			return nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
 		}
 		w := &limitedBuffer{max: MaxRenderedBytes}
-		if err := t.Execute(w, data); err != nil {
+		if err := s.execute(t, w, data); err != nil {
 			return nil, nil, fmt.Errorf("template %q: %w", name, err)
 		}
 		if injected, err = applyOverlayYAML(injected, w.Bytes()); err != nil {
@@ -173,13 +187,43 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 	return merged, injected, nil
 }
 
-// limitedBuffer fails writes beyond max bytes.
+// execute runs t into w within s.maxTime. A Go template cannot be
+// interrupted: on timeout its execution is abandoned and ends at its next
+// write, which fails.
+func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			// Not the request's goroutine: a panic here would end the process.
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("execution panicked: %v", r)
+			}
+		}()
+		done <- t.Execute(w, data)
+	}()
+	timer := time.NewTimer(s.maxTime)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		w.abandoned.Store(true)
+		return fmt.Errorf("execution took longer than %v", s.maxTime)
+	}
+}
+
+// limitedBuffer fails writes beyond max bytes, and every write once its
+// execution was abandoned.
 type limitedBuffer struct {
 	bytes.Buffer
-	max int
+	max       int
+	abandoned atomic.Bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.abandoned.Load() {
+		return 0, errors.New("execution abandoned")
+	}
 	if b.Len()+len(p) > b.max {
 		return 0, fmt.Errorf("rendered output exceeds %d bytes", b.max)
 	}
