@@ -107,16 +107,16 @@ func TestParseAndRenderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
-	if _, _, err := s.Render([]string{"loop"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), "exceeds") {
+	if _, _, _, err := s.Render([]string{"loop"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("unbounded output: %v", err)
 	}
-	if _, _, err := s.Render([]string{"notapod"}, &Data{}, pod, false); err == nil {
+	if _, _, _, err := s.Render([]string{"notapod"}, &Data{}, pod, false); err == nil {
 		t.Error("a template rendering no pod overlay must fail")
 	}
-	if _, _, err := s.Render([]string{"missing"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), `"missing" not found`) {
+	if _, _, _, err := s.Render([]string{"missing"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), `"missing" not found`) {
 		t.Errorf("missing template: %v", err)
 	}
-	merged, _, err := s.Render([]string{"env"}, &Data{}, pod, false)
+	merged, _, _, err := s.Render([]string{"env"}, &Data{}, pod, false)
 	if err != nil || merged.Annotations["a"] != "dflt" {
 		t.Errorf("env default: %v %v", merged, err)
 	}
@@ -143,7 +143,7 @@ func TestTemplateNamespaceIsIstios(t *testing.T) {
 		t.Fatalf("a define named like the template: %v", err)
 	}
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
-	merged, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+	merged, _, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
 	if err != nil || merged.Annotations["a"] != "v" {
 		t.Errorf("rendered %v, %v; want annotation a=v", merged.Annotations, err)
 	}
@@ -153,20 +153,37 @@ func TestTemplateNamespaceIsIstios(t *testing.T) {
 	}
 }
 
-// TestRenderedOutputMustBeAPod: what a template renders is decoded into
-// the pod as Istio's applyOverlayYAML does (json.Unmarshal: a field name in
-// another case still matches), except that a field the pod does not have is
-// refused naming the template and the field instead of silently dropped
-// (docs/compatibility.md); a value of the wrong type fails as in Istio.
-func TestRenderedOutputMustBeAPod(t *testing.T) {
+// TestRenderedFieldsThePodLacks: what a template renders is decoded into
+// the pod as Istio's applyOverlayYAML decodes it (json.Unmarshal): a value of
+// the wrong type fails naming the template, a field name in another case
+// matches, and a field the pod does not have is dropped as in Istio, e.g. the
+// top-level `labels:` of the spire template in Istio's SPIRE guide (used as
+// inject.istio.io/templates: sidecar,spire), which must still inject; a
+// warning names the template and the field.
+func TestRenderedFieldsThePodLacks(t *testing.T) {
+	spire := `labels:
+  spiffe.io/spire-managed-identity: "true"
+spec:
+  containers:
+  - name: istio-proxy
+    volumeMounts:
+    - name: workload-socket
+      mountPath: /run/secrets/workload-spiffe-uds
+      readOnly: true
+  volumes:
+  - name: workload-socket
+    csi:
+      driver: "csi.spiffe.io"
+      readOnly: true
+`
 	for _, c := range []struct {
-		name, text, wantErr string
+		name, text, wantErr, wantWarning string
 	}{
-		{"misspelt container field", "spec:\n  containers:\n  - name: istio-proxy\n    image: proxy\n    securityContxt: {privileged: false}\n", `unknown field "securityContxt"`},
-		{"misspelt pod field", "spec:\n  contaners:\n  - name: istio-proxy\n    image: proxy\n", `unknown field "contaners"`},
-		{"wrong type", "spec:\n  containers: istio-proxy\n", "cannot unmarshal string"},
-		{"annotation not a string", "metadata:\n  annotations:\n    a: 1\n", "cannot unmarshal number"},
-		{"field name in another case", "spec:\n  containers:\n  - name: istio-proxy\n    Image: proxy\n", ""},
+		{"spire guide template", spire, "", `template "custom": unknown field "labels": not a pod field, ignored`},
+		{"misspelt container field", "spec:\n  containers:\n  - name: istio-proxy\n    image: proxy\n    securityContxt: {privileged: false}\n", "", `template "custom": unknown field "securityContxt"`},
+		{"field name in another case", "spec:\n  containers:\n  - name: istio-proxy\n    Image: proxy\n", "", ""},
+		{"wrong type", "spec:\n  containers: istio-proxy\n", "cannot unmarshal string", ""},
+		{"annotation not a string", "metadata:\n  annotations:\n    a: 1\n", "cannot unmarshal number", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Parse(map[string]string{"custom": c.text}, Options{})
@@ -174,18 +191,22 @@ func TestRenderedOutputMustBeAPod(t *testing.T) {
 				t.Fatal(err)
 			}
 			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
-			merged, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
-			if c.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if p := FindContainer("istio-proxy", merged.Spec.Containers); p == nil || p.Image != "proxy" {
-					t.Errorf("containers %+v, want istio-proxy with image proxy", merged.Spec.Containers)
+			merged, _, warnings, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), c.wantErr) {
+					t.Errorf("err = %v, want one naming the template and %s", err, c.wantErr)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("err = %v, want one naming the template and %s", err, c.wantErr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := FindContainer("istio-proxy", merged.Spec.Containers); p == nil {
+				t.Errorf("containers %+v, want istio-proxy merged", merged.Spec.Containers)
+			}
+			got := strings.Join(warnings, "\n")
+			if (c.wantWarning == "") != (got == "") || !strings.Contains(got, c.wantWarning) {
+				t.Errorf("warnings %q, want %q", got, c.wantWarning)
 			}
 		})
 	}
@@ -205,7 +226,7 @@ func TestRenderTimeBound(t *testing.T) {
 	before := runtime.NumGoroutine()
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
 	start := time.Now()
-	_, _, err = s.Render([]string{"spin"}, &Data{}, pod, false)
+	_, _, _, err = s.Render([]string{"spin"}, &Data{}, pod, false)
 	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), `template "spin": execution took longer than 100ms`) || took > 2*time.Second {
 		t.Fatalf("err = %v after %v, want the time bound naming the template", err, took)
 	}

@@ -147,23 +147,26 @@ func SelectTemplates(annotations map[string]string, defaults []string, aliases m
 }
 
 // Render runs the named templates in order over data and merges each onto
-// pod (Istio RunTemplate). It returns the merged pod and the pod made of the
-// templates alone (what was injected). native is the cluster's native
-// sidecar choice, which the pod's sidecar.istio.io/nativeSidecar annotation
-// overrides.
-func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, err error) {
+// pod (Istio RunTemplate). It returns the merged pod, the pod made of the
+// templates alone (what was injected) and warnings about what a template
+// rendered that was ignored. native is the cluster's native sidecar choice,
+// which the pod's sidecar.istio.io/nativeSidecar annotation overrides.
+func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, warnings []string, err error) {
 	merged, injected = pod, &corev1.Pod{}
 	for _, name := range names {
 		t, ok := s.byName[name]
 		if !ok {
-			return nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
+			return nil, nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
 		}
 		w := &limitedBuffer{max: MaxRenderedBytes}
 		if err := s.execute(t, w, data); err != nil {
-			return nil, nil, fmt.Errorf("template %q: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("template %q: %w", name, err)
 		}
 		if injected, err = applyOverlayYAML(injected, w.Bytes()); err != nil {
-			return nil, nil, fmt.Errorf("template %q: rendered output is not a pod overlay: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("template %q: rendered output is not a pod overlay: %w", name, err)
+		}
+		if err := unknownField(w.Bytes()); err != nil {
+			warnings = append(warnings, fmt.Sprintf("template %q: %s: not a pod field, ignored (as Istio ignores it)", name, strings.TrimPrefix(err.Error(), "json: ")))
 		}
 		// A user's istio-proxy customisation sits in containers while a
 		// native sidecar is rendered into initContainers: move it so the two
@@ -181,10 +184,10 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 			merged.Spec.Containers, merged.Spec.InitContainers = moveContainer(merged.Spec.Containers, merged.Spec.InitContainers, ProxyContainerName)
 		}
 		if merged, err = applyOverlayYAML(merged, w.Bytes()); err != nil {
-			return nil, nil, fmt.Errorf("template %q: merging into the pod: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("template %q: merging into the pod: %w", name, err)
 		}
 	}
-	return merged, injected, nil
+	return merged, injected, warnings, nil
 }
 
 // execute runs t into w within s.maxTime. A Go template cannot be
@@ -268,17 +271,35 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 	if err != nil {
 		return nil, err
 	}
-	// Decoded as Istio's json.Unmarshal does (field names matched without
-	// regard to case), except that a field the pod does not have, e.g. a
-	// template's misspelt `securityContxt`, is an error instead of silently
-	// dropped (docs/compatibility.md, custom templates).
 	out := &corev1.Pod{}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(out); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("decoding the merged pod: %w", err)
 	}
 	return out, nil
+}
+
+// unknownField reports a field a rendered overlay sets that the pod does not
+// have, which decoding the merged pod drops as Istio's applyOverlayYAML
+// (json.Unmarshal) drops it: a misspelt `securityContxt`, or the top-level
+// `labels:` of the SPIRE template in Istio's SPIRE guide. Pods are injected
+// as in Istio; the warning says what was ignored.
+func unknownField(overlayYAML []byte) error {
+	patch := map[string]any{}
+	if err := yaml.Unmarshal(overlayYAML, &patch); err != nil {
+		return nil // reported by applyOverlayYAML
+	}
+	// Applied to an empty pod, so that patch directives are resolved.
+	res, err := strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(map[string]any{}, patch, podPatchMeta)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&corev1.Pod{})
 }
 
 // applyContainer merges one container onto the pod's containers or init
