@@ -236,3 +236,45 @@ func TestRenderTimeBound(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocationBounds: a function whose result grows with a number the
+// template passes fails naming itself once the result would exceed
+// MaxRenderedBytes, instead of allocating it (`until 1000000000`: 8 GB before
+// any output); below that it is sprig's or Istio's function unchanged.
+func TestAllocationBounds(t *testing.T) {
+	for _, c := range []struct{ call, want, wantErr string }{
+		{`until 3`, "[0 1 2]", ""},
+		{`untilStep 0 10 4`, "[0 4 8]", ""},
+		{`seq 3`, "1 2 3", ""},
+		{`seq 5 3`, "5 4 3", ""},
+		{`seq 0 5 10`, "0 5 10", ""},
+		{`repeat 3 "ab"`, "ababab", ""},
+		{`indent 2 "a\nb"`, "a\n  b", ""},
+		{`nindent 1 "c"`, "\n c", ""},
+		{`randAlphaNum 4 | len`, "4", ""},
+		{`until 1000000000`, "", "until: result of 1000000000 elements or bytes exceeds"},
+		{`until -1000000000`, "", "until: result of"},
+		{`untilStep 0 1000000000 1`, "", "untilStep: result of"},
+		{`seq 1000000000`, "", "seq: result of"},
+		{`repeat 100000000 "ab"`, "", "repeat: result of"},
+		{`indent 100000000 "a\nb"`, "", "indent: result of"},
+		{`nindent 100000000 "a"`, "", "nindent: result of"},
+		{`randBytes 100000000`, "", "randBytes: result of"},
+	} {
+		s, err := Parse(map[string]string{"t": `metadata: {annotations: {a: {{ quote (print (` + c.call + `)) }}}}`}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+		merged, _, _, err := s.Render([]string{"t"}, &Data{}, pod, false)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), `template "t"`) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: err = %v, want %q naming the template", c.call, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || merged.Annotations["a"] != c.want {
+			t.Errorf("%s: got %q (%v), want %q", c.call, merged.Annotations["a"], err, c.want)
+		}
+	}
+}
