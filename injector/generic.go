@@ -229,10 +229,11 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 		ProxyGID:                 p.proxyGID,
 		InboundTrafficPolicyMode: strings.ToLower(cfg.Mesh.GetInboundTrafficPolicy().GetMode().String()),
 	}
-	merged, injected, err := t.Set.Render(t.Select(pod.Annotations), data, pod, clusterNative)
+	merged, injected, ignored, err := t.Set.Render(t.Select(pod.Annotations), data, pod, clusterNative)
 	if err != nil {
 		return nil, nil, err
 	}
+	p.warnings = append(p.warnings, ignored...)
 	merged, err = template.ReapplyOverrides(merged, pod, injected,
 		p.proxyCfg.GetInterceptionMode() == meshv1alpha1.ProxyConfig_TPROXY,
 		func(name string, before, after *corev1.Container) error {

@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -62,7 +63,92 @@ func funcs(o Options) template.FuncMap {
 	for k, v := range istio {
 		f[k] = v
 	}
+	boundAllocations(f)
 	return f
+}
+
+// boundAllocations wraps the functions whose result grows with a number the
+// template passes (a count, a range, a width), so that one call cannot
+// allocate more than MaxRenderedBytes elements or bytes: `until 1000000000`
+// would take 8 GB before the output bound or the time bound could stop the
+// execution, and end the process. Below the bound they are sprig's and
+// Istio's functions unchanged.
+func boundAllocations(f template.FuncMap) {
+	check := func(name string, n float64) error {
+		if n > MaxRenderedBytes {
+			return fmt.Errorf("%s: result of %.0f elements or bytes exceeds %d", name, n, MaxRenderedBytes)
+		}
+		return nil
+	}
+	until, untilStep := f["until"].(func(int) []int), f["untilStep"].(func(int, int, int) []int)
+	f["until"] = func(n int) ([]int, error) {
+		if err := check("until", math.Abs(float64(n))); err != nil {
+			return nil, err
+		}
+		return until(n), nil
+	}
+	f["untilStep"] = func(start, stop, step int) ([]int, error) {
+		if err := check("untilStep", steps(start, stop, step)); err != nil {
+			return nil, err
+		}
+		return untilStep(start, stop, step), nil
+	}
+	seq := f["seq"].(func(...int) string)
+	f["seq"] = func(params ...int) (string, error) {
+		var n float64
+		switch len(params) {
+		case 1:
+			n = math.Abs(float64(params[0]))
+		case 2:
+			n = math.Abs(float64(params[1]) - float64(params[0]))
+		case 3:
+			n = steps(params[0], params[2], params[1])
+		}
+		if err := check("seq", n); err != nil {
+			return "", err
+		}
+		return seq(params...), nil
+	}
+	repeat := f["repeat"].(func(int, string) string)
+	f["repeat"] = func(count int, str string) (string, error) {
+		if err := check("repeat", float64(count)*float64(max(len(str), 1))); err != nil {
+			return "", err
+		}
+		return repeat(count, str), nil
+	}
+	for _, name := range []string{"indent", "nindent"} {
+		ind := f[name].(func(int, string) string)
+		f[name] = func(spaces int, s string) (string, error) {
+			if err := check(name, float64(spaces)*float64(strings.Count(s, "\n")+1)+float64(len(s))); err != nil {
+				return "", err
+			}
+			return ind(spaces, s), nil
+		}
+	}
+	for _, name := range []string{"randAlphaNum", "randAlpha", "randAscii", "randNumeric"} {
+		r := f[name].(func(int) string)
+		f[name] = func(count int) (string, error) {
+			if err := check(name, float64(count)); err != nil {
+				return "", err
+			}
+			return r(count), nil
+		}
+	}
+	randBytes := f["randBytes"].(func(int) (string, error))
+	f["randBytes"] = func(count int) (string, error) {
+		if err := check("randBytes", float64(count)); err != nil {
+			return "", err
+		}
+		return randBytes(count)
+	}
+}
+
+// steps is how many elements sprig's untilStep yields.
+func steps(start, stop, step int) float64 {
+	if (stop > start && step > 0) || (stop < start && step < 0) {
+		return math.Ceil((float64(stop) - float64(start)) / float64(step))
+	}
+	return 0
 }
 
 func envOr(env map[string]string, key, def string) string {

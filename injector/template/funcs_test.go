@@ -2,8 +2,10 @@ package template
 
 import (
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -97,7 +99,7 @@ func TestParseAndRenderErrors(t *testing.T) {
 		t.Error("expandenv (process environment) must not be available")
 	}
 	s, err := Parse(map[string]string{
-		"loop":    `{{ range until 10000000 }}xxxxxxxxxx{{ end }}`,
+		"loop":    `{{ range 10000000 }}xxxxxxxxxx{{ end }}`,
 		"notapod": `spec: [1, 2]`,
 		"env":     `metadata: {annotations: {a: "{{ env "X" "dflt" }}"}}`,
 	}, Options{Env: map[string]string{}})
@@ -105,16 +107,16 @@ func TestParseAndRenderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
-	if _, _, err := s.Render([]string{"loop"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), "exceeds") {
+	if _, _, _, err := s.Render([]string{"loop"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("unbounded output: %v", err)
 	}
-	if _, _, err := s.Render([]string{"notapod"}, &Data{}, pod, false); err == nil {
+	if _, _, _, err := s.Render([]string{"notapod"}, &Data{}, pod, false); err == nil {
 		t.Error("a template rendering no pod overlay must fail")
 	}
-	if _, _, err := s.Render([]string{"missing"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), `"missing" not found`) {
+	if _, _, _, err := s.Render([]string{"missing"}, &Data{}, pod, false); err == nil || !strings.Contains(err.Error(), `"missing" not found`) {
 		t.Errorf("missing template: %v", err)
 	}
-	merged, _, err := s.Render([]string{"env"}, &Data{}, pod, false)
+	merged, _, _, err := s.Render([]string{"env"}, &Data{}, pod, false)
 	if err != nil || merged.Annotations["a"] != "dflt" {
 		t.Errorf("env default: %v %v", merged, err)
 	}
@@ -127,6 +129,152 @@ func TestStockOf(t *testing.T) {
 	for name, h := range stockTemplates[Istio86c9f01] {
 		if len(h) != 64 {
 			t.Errorf("%s: hash %q is not SHA-256 hex", name, h)
+		}
+	}
+}
+
+// TestTemplateNamespaceIsIstios: Istio parses every template under the name
+// "inject" (pkg/kube/inject/inject.go parseDryTemplate), so a template may
+// `define` a helper with its own name (accepted by Istio, refused before as
+// "multiple definition") and not one called "inject".
+func TestTemplateNamespaceIsIstios(t *testing.T) {
+	s, err := Parse(map[string]string{"custom": `{{ define "custom" }}v{{ end }}metadata: {annotations: {a: "{{ template "custom" }}"}}`}, Options{})
+	if err != nil {
+		t.Fatalf("a define named like the template: %v", err)
+	}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	merged, _, _, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+	if err != nil || merged.Annotations["a"] != "v" {
+		t.Errorf("rendered %v, %v; want annotation a=v", merged.Annotations, err)
+	}
+	if _, err := Parse(map[string]string{"custom": `{{ define "inject" }}v{{ end }}spec: {}`}, Options{}); err == nil ||
+		!strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), "multiple definition") {
+		t.Errorf("a define named inject: err = %v, want Istio's multiple definition, naming the template", err)
+	}
+}
+
+// TestRenderedFieldsThePodLacks: what a template renders is decoded into
+// the pod as Istio's applyOverlayYAML decodes it (json.Unmarshal): a value of
+// the wrong type fails naming the template, a field name in another case
+// matches, and a field the pod does not have is dropped as in Istio, e.g. the
+// top-level `labels:` of the spire template in Istio's SPIRE guide (used as
+// inject.istio.io/templates: sidecar,spire), which must still inject; a
+// warning names the template and the field.
+func TestRenderedFieldsThePodLacks(t *testing.T) {
+	spire := `labels:
+  spiffe.io/spire-managed-identity: "true"
+spec:
+  containers:
+  - name: istio-proxy
+    volumeMounts:
+    - name: workload-socket
+      mountPath: /run/secrets/workload-spiffe-uds
+      readOnly: true
+  volumes:
+  - name: workload-socket
+    csi:
+      driver: "csi.spiffe.io"
+      readOnly: true
+`
+	for _, c := range []struct {
+		name, text, wantErr, wantWarning string
+	}{
+		{"spire guide template", spire, "", `template "custom": unknown field "labels": not a pod field, ignored`},
+		{"misspelt container field", "spec:\n  containers:\n  - name: istio-proxy\n    image: proxy\n    securityContxt: {privileged: false}\n", "", `template "custom": unknown field "securityContxt"`},
+		{"field name in another case", "spec:\n  containers:\n  - name: istio-proxy\n    Image: proxy\n", "", ""},
+		{"wrong type", "spec:\n  containers: istio-proxy\n", "cannot unmarshal string", ""},
+		{"annotation not a string", "metadata:\n  annotations:\n    a: 1\n", "cannot unmarshal number", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Parse(map[string]string{"custom": c.text}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+			merged, _, warnings, err := s.Render([]string{"custom"}, &Data{}, pod, false)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), `template "custom"`) || !strings.Contains(err.Error(), c.wantErr) {
+					t.Errorf("err = %v, want one naming the template and %s", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := FindContainer("istio-proxy", merged.Spec.Containers); p == nil {
+				t.Errorf("containers %+v, want istio-proxy merged", merged.Spec.Containers)
+			}
+			got := strings.Join(warnings, "\n")
+			if (c.wantWarning == "") != (got == "") || !strings.Contains(got, c.wantWarning) {
+				t.Errorf("warnings %q, want %q", got, c.wantWarning)
+			}
+		})
+	}
+}
+
+// TestRenderTimeBound: a template that loops without end and without
+// (much) output fails within the time bound, naming the template, instead of
+// holding the request (it ran to its end before: seconds here, unbounded
+// for a larger count); the abandoned execution ends at its next write.
+func TestRenderTimeBound(t *testing.T) {
+	s, err := Parse(map[string]string{
+		"spin": "# {{ range $i := 4000000 }}{{ if eq (mod $i 10000) 0 }}.{{ end }}{{ end }}\nspec: {}\n",
+	}, Options{MaxRenderTime: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	start := time.Now()
+	_, _, _, err = s.Render([]string{"spin"}, &Data{}, pod, false)
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), `template "spin": execution took longer than 100ms`) || took > 2*time.Second {
+		t.Fatalf("err = %v after %v, want the time bound naming the template", err, took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned execution still runs: %d goroutines, %d before", runtime.NumGoroutine(), before)
+		}
+	}
+}
+
+// TestAllocationBounds: a function whose result grows with a number the
+// template passes fails naming itself once the result would exceed
+// MaxRenderedBytes, instead of allocating it (`until 1000000000`: 8 GB before
+// any output); below that it is sprig's or Istio's function unchanged.
+func TestAllocationBounds(t *testing.T) {
+	for _, c := range []struct{ call, want, wantErr string }{
+		{`until 3`, "[0 1 2]", ""},
+		{`untilStep 0 10 4`, "[0 4 8]", ""},
+		{`seq 3`, "1 2 3", ""},
+		{`seq 5 3`, "5 4 3", ""},
+		{`seq 0 5 10`, "0 5 10", ""},
+		{`repeat 3 "ab"`, "ababab", ""},
+		{`indent 2 "a\nb"`, "a\n  b", ""},
+		{`nindent 1 "c"`, "\n c", ""},
+		{`randAlphaNum 4 | len`, "4", ""},
+		{`until 1000000000`, "", "until: result of 1000000000 elements or bytes exceeds"},
+		{`until -1000000000`, "", "until: result of"},
+		{`untilStep 0 1000000000 1`, "", "untilStep: result of"},
+		{`seq 1000000000`, "", "seq: result of"},
+		{`repeat 100000000 "ab"`, "", "repeat: result of"},
+		{`indent 100000000 "a\nb"`, "", "indent: result of"},
+		{`nindent 100000000 "a"`, "", "nindent: result of"},
+		{`randBytes 100000000`, "", "randBytes: result of"},
+	} {
+		s, err := Parse(map[string]string{"t": `metadata: {annotations: {a: {{ quote (print (` + c.call + `)) }}}}`}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+		merged, _, _, err := s.Render([]string{"t"}, &Data{}, pod, false)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), `template "t"`) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: err = %v, want %q naming the template", c.call, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || merged.Annotations["a"] != c.want {
+			t.Errorf("%s: got %q (%v), want %q", c.call, merged.Annotations["a"], err, c.want)
 		}
 	}
 }

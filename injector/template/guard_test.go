@@ -93,3 +93,37 @@ templates:
 		}
 	}
 }
+
+// TestIgnoredTemplateFieldIsAWarning: the spire template of Istio's SPIRE
+// guide renders a top-level `labels:`, which is no pod field; Istio's
+// injector drops it and injects the rest, and so does meshguard, telling the
+// requester in an admission warning.
+func TestIgnoredTemplateFieldIsAWarning(t *testing.T) {
+	s, err := config.LoadInputData([]byte(`defaultTemplates: [spire]
+templates:
+  spire: |
+    labels:
+      spiffe.io/spire-managed-identity: "true"
+    spec:
+      volumes:
+      - name: workload-socket
+        csi:
+          driver: "csi.spiffe.io"
+          readOnly: true
+`), []byte(`{"global": {}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{"inject.istio.io/templates": "spire"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}}}}
+	res, err := injector.Inject(p, "app", s, injector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pod.Spec.Volumes) != 1 || res.Pod.Spec.Volumes[0].Name != "workload-socket" || len(res.Pod.Labels) != 0 {
+		t.Errorf("volumes %v, labels %v: want the volume injected and the misplaced labels ignored", res.Pod.Spec.Volumes, res.Pod.Labels)
+	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, `template "spire": unknown field "labels"`) {
+		t.Errorf("warnings %q, want one naming the template and the field", w)
+	}
+}

@@ -19,7 +19,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/template"
+	"time"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +42,15 @@ const (
 // MaxRenderedBytes bounds the output of one template execution: a template
 // looping without end fails instead of exhausting memory.
 const MaxRenderedBytes = 4 << 20
+
+// MaxRenderTime bounds one template execution: a template looping without
+// output (`range` over a large number) fails instead of holding the
+// admission request until the API server gives up.
+const MaxRenderTime = 5 * time.Second
+
+// istioTemplateName is the name Istio parses every injection template under
+// (pkg/kube/inject/inject.go parseDryTemplate).
+const istioTemplateName = "inject"
 
 // Data is what a template sees as `.` (Istio's SidecarTemplateData).
 type Data struct {
@@ -67,21 +78,31 @@ type Options struct {
 	ProxyConfigJSON func(*meshv1alpha1.ProxyConfig) (string, error)
 	// Env is what the `env` function reads (Istio: istiod's environment).
 	Env map[string]string
+	// MaxRenderTime replaces the package's MaxRenderTime when positive
+	// (tests).
+	MaxRenderTime time.Duration
 }
 
 // Set is a parsed, immutable set of named templates, safe for concurrent use.
 type Set struct {
-	byName map[string]*template.Template
+	byName  map[string]*template.Template
+	maxTime time.Duration
 }
 
 // Parse parses every template of raw (name → text). An error names the
 // template.
 func Parse(raw map[string]string, o Options) (*Set, error) {
 	fm := funcs(o)
-	s := &Set{byName: make(map[string]*template.Template, len(raw))}
+	s := &Set{byName: make(map[string]*template.Template, len(raw)), maxTime: MaxRenderTime}
+	if o.MaxRenderTime > 0 {
+		s.maxTime = o.MaxRenderTime
+	}
 	var errs []error
 	for _, name := range sortedKeys(raw) {
-		t, err := template.New(name).Funcs(fm).Parse(raw[name])
+		// Each template is its own namespace called "inject", as Istio's
+		// parseDryTemplate names it: a `define` of the template's own name
+		// parses as in Istio, one of "inject" fails as in Istio.
+		t, err := template.New(istioTemplateName).Funcs(fm).Parse(raw[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("template %q: %w", name, err))
 			continue
@@ -126,23 +147,26 @@ func SelectTemplates(annotations map[string]string, defaults []string, aliases m
 }
 
 // Render runs the named templates in order over data and merges each onto
-// pod (Istio RunTemplate). It returns the merged pod and the pod made of the
-// templates alone (what was injected). native is the cluster's native
-// sidecar choice, which the pod's sidecar.istio.io/nativeSidecar annotation
-// overrides.
-func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, err error) {
+// pod (Istio RunTemplate). It returns the merged pod, the pod made of the
+// templates alone (what was injected) and warnings about what a template
+// rendered that was ignored. native is the cluster's native sidecar choice,
+// which the pod's sidecar.istio.io/nativeSidecar annotation overrides.
+func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, warnings []string, err error) {
 	merged, injected = pod, &corev1.Pod{}
 	for _, name := range names {
 		t, ok := s.byName[name]
 		if !ok {
-			return nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
+			return nil, nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
 		}
 		w := &limitedBuffer{max: MaxRenderedBytes}
-		if err := t.Execute(w, data); err != nil {
-			return nil, nil, fmt.Errorf("template %q: %w", name, err)
+		if err := s.execute(t, w, data); err != nil {
+			return nil, nil, nil, fmt.Errorf("template %q: %w", name, err)
 		}
 		if injected, err = applyOverlayYAML(injected, w.Bytes()); err != nil {
-			return nil, nil, fmt.Errorf("template %q: rendered output is not a pod overlay: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("template %q: rendered output is not a pod overlay: %w", name, err)
+		}
+		if err := unknownField(w.Bytes()); err != nil {
+			warnings = append(warnings, fmt.Sprintf("template %q: %s: not a pod field, ignored (as Istio ignores it)", name, strings.TrimPrefix(err.Error(), "json: ")))
 		}
 		// A user's istio-proxy customisation sits in containers while a
 		// native sidecar is rendered into initContainers: move it so the two
@@ -160,19 +184,49 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 			merged.Spec.Containers, merged.Spec.InitContainers = moveContainer(merged.Spec.Containers, merged.Spec.InitContainers, ProxyContainerName)
 		}
 		if merged, err = applyOverlayYAML(merged, w.Bytes()); err != nil {
-			return nil, nil, fmt.Errorf("template %q: merging into the pod: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("template %q: merging into the pod: %w", name, err)
 		}
 	}
-	return merged, injected, nil
+	return merged, injected, warnings, nil
 }
 
-// limitedBuffer fails writes beyond max bytes.
+// execute runs t into w within s.maxTime. A Go template cannot be
+// interrupted: on timeout its execution is abandoned and ends at its next
+// write, which fails.
+func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			// Not the request's goroutine: a panic here would end the process.
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("execution panicked: %v", r)
+			}
+		}()
+		done <- t.Execute(w, data)
+	}()
+	timer := time.NewTimer(s.maxTime)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		w.abandoned.Store(true)
+		return fmt.Errorf("execution took longer than %v", s.maxTime)
+	}
+}
+
+// limitedBuffer fails writes beyond max bytes, and every write once its
+// execution was abandoned.
 type limitedBuffer struct {
 	bytes.Buffer
-	max int
+	max       int
+	abandoned atomic.Bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.abandoned.Load() {
+		return 0, errors.New("execution abandoned")
+	}
 	if b.Len()+len(p) > b.max {
 		return 0, fmt.Errorf("rendered output exceeds %d bytes", b.max)
 	}
@@ -222,6 +276,30 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 		return nil, fmt.Errorf("decoding the merged pod: %w", err)
 	}
 	return out, nil
+}
+
+// unknownField reports a field a rendered overlay sets that the pod does not
+// have, which decoding the merged pod drops as Istio's applyOverlayYAML
+// (json.Unmarshal) drops it: a misspelt `securityContxt`, or the top-level
+// `labels:` of the SPIRE template in Istio's SPIRE guide. Pods are injected
+// as in Istio; the warning says what was ignored.
+func unknownField(overlayYAML []byte) error {
+	patch := map[string]any{}
+	if err := yaml.Unmarshal(overlayYAML, &patch); err != nil {
+		return nil // reported by applyOverlayYAML
+	}
+	// Applied to an empty pod, so that patch directives are resolved.
+	res, err := strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(map[string]any{}, patch, podPatchMeta)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&corev1.Pod{})
 }
 
 // applyContainer merges one container onto the pod's containers or init
