@@ -168,7 +168,7 @@ func Analyze(in Input) []Message {
 				t = MessageType{Code: f.Code, Name: "MeshguardCrossReference", Level: Warning}
 			}
 			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
-				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: f.Message})
+				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: analyzerText(f.Code, f.Args, f.Message)})
 		}
 	}
 	Sort(out)

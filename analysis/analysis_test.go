@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -131,5 +132,75 @@ func TestValidationMessagesIstioText(t *testing.T) {
 		if m.String() != want[i] {
 			t.Errorf("got  %s\nwant %s", m, want[i])
 		}
+	}
+}
+
+// TestAnalyzeIstioctlText: the text of each `meshguard analyze` message (its
+// -o json "message") is istioctl's: Istio's template
+// (pkg/config/analysis/msg/messages.yaml) with the arguments Istio's analyzer
+// passes: IST0101 "Referenced %s not found: %q" with
+// "gateway" and the name as written (virtualservice/gateways.go), "host" or
+// "mirror host" (virtualservice/destinationhosts.go), "host+subset in
+// destinationrule" or "mirror+subset in destinationrule" with "host+subset"
+// (virtualservice/destinationrules.go); IST0174 "The host %s defined in the
+// DestinationRule does not match any services in the mesh."
+// (destinationrule/subset.go). The webhook keeps crossref's own texts.
+func TestAnalyzeIstioctlText(t *testing.T) {
+	reviewsSvc := []crossref.Key{{Namespace: "default", Name: "reviews"}}
+	dr := &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}}
+	mirrored := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{
+		Route:  []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}},
+		Mirror: &networking.Destination{Host: "shadow", Subset: "v9"}}}}
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want []string
+	}{
+		{"missing subset", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "reviews", Spec: dr},
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Origin: "reviews.yaml#2", Spec: vs("reviews", "v3")}}},
+			[]string{`IST0101 Referenced host+subset in destinationrule not found: "reviews+v3"`}},
+		{"missing host", Input{Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "bookinfo", Spec: vs("productpage", "")}}},
+			[]string{`IST0101 Referenced host not found: "productpage"`}},
+		{"missing mirror host and subset", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: mirrored}}},
+			[]string{
+				`IST0101 Referenced mirror host not found: "shadow"`,
+				`IST0101 Referenced mirror+subset in destinationrule not found: "shadow+v9"`,
+			}},
+		{"missing gateway", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "", "istio-system/gw")}}},
+			[]string{
+				`IST0101 Referenced gateway not found: "istio-system/gw"`,
+				`IST0132 one or more host [reviews] defined in VirtualService default/reviews not found in Gateway istio-system/gw.`,
+			}},
+		// As written: not "default/gw".
+		{"missing gateway of the VirtualService's namespace", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "", "gw")}}},
+			[]string{
+				`IST0101 Referenced gateway not found: "gw"`,
+				`IST0132 one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/gw.`,
+			}},
+		// http[].mirrors[]: "mirror" as Istio's getHTTPMirrorDestinations reads them (RouteRule "http.mirrors").
+		{"missing mirrors host", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{
+				Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}},
+				Mirrors: []*networking.HTTPMirrorPolicy{{Destination: &networking.Destination{Host: "shadow"}}}}}}}}},
+			[]string{`IST0101 Referenced mirror host not found: "shadow"`}},
+		{"DestinationRule host matches nothing", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "details", Spec: &networking.DestinationRule{Host: "details"}}}},
+			[]string{`IST0174 The host details defined in the DestinationRule does not match any services in the mesh.`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs := Analyze(tc.in)
+			var got []string
+			for _, m := range msgs {
+				got = append(got, m.Code+" "+m.Message)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

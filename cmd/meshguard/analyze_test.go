@@ -47,6 +47,10 @@ func TestAnalyzeMissingSubset(t *testing.T) {
 			!strings.Contains(out.String(), `"field": "spec.http[0].route[0].destination.subset"`) {
 			t.Fatalf("want IST0101 Error on the subset field, got %s", out.String())
 		}
+		// istioctl's text (Istio's virtualservice/destinationrules.go).
+		if msgs[0]["message"] != `Referenced host+subset in destinationrule not found: "reviews+v3"` {
+			t.Errorf("message %q, want istioctl's", msgs[0]["message"])
+		}
 	}
 }
 
@@ -132,7 +136,7 @@ func TestAnalyzeCluster(t *testing.T) {
 	)
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
-	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "reviews+v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }

@@ -443,7 +443,8 @@ func TestAuditStoredConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		changed := time.Now()
-		const subsetMsg = `subset "v2" is not defined by DestinationRule bookinfo/reviews`
+		// istioctl's text (Istio's virtualservice/destinationrules.go).
+		const subsetMsg = `Referenced host+subset in destinationrule not found: "reviews+v2"`
 		if err := cluster.Eventually(within, func() error {
 			evs, err := auditEvents(ctx, c, "bookinfo", "reviews")
 			if err != nil {
