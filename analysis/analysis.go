@@ -122,18 +122,16 @@ type Message struct {
 	RuleError bool `json:"-"`
 }
 
-// String renders the message as istioctl analyze's log format does:
-// "Error [IST0101] (VirtualService ns/name) text".
+// String renders the message as istioctl analyze's log format does (Istio's
+// pkg/config/analysis/diag/message.go Message.String): "Error [IST0101]
+// (VirtualService ns/name origin) text", the text right after the origin (the
+// field path is -o json's "field").
 func (m Message) String() string {
 	s := fmt.Sprintf("%s [%s] (%s %s/%s", m.Level, m.Code, m.Kind, m.Namespace, m.Object)
 	if m.Origin != "" {
 		s += " " + m.Origin
 	}
-	s += ") "
-	if m.Field != "" {
-		s += m.Field + ": "
-	}
-	return s + m.Message
+	return s + ") " + m.Message
 }
 
 // Analyze runs every cross-resource check on every object of in and returns

@@ -122,8 +122,8 @@ func TestValidationMessagesIstioText(t *testing.T) {
 	msgs := ValidationMessages(Object{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name}, res.Errors, res.Warnings)
 	Sort(msgs)
 	want := []string{
-		"Warning [IST0130] (VirtualService default/r) spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).",
-		"Info [IST0131] (VirtualService default/r) spec.http[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).",
+		"Warning [IST0130] (VirtualService default/r) VirtualService rule #1 not used (all matches used by prior rules).",
+		"Info [IST0131] (VirtualService default/r) VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).",
 	}
 	if len(msgs) != len(want) {
 		t.Fatalf("got %v", msgs)
@@ -202,5 +202,48 @@ func TestAnalyzeIstioctlText(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMessageStringAsIstioctl: a message line is istioctl's (Istio's
+// pkg/config/analysis/diag/message.go Message.String: "%v [%v]%s %s" of
+// level, code, " (Kind ns/name origin)" and the text), with no field path
+// between the origin and the text; -o json keeps the field.
+func TestMessageStringAsIstioctl(t *testing.T) {
+	m := Message{Code: "IST0101", Level: Error, Kind: "VirtualService", Namespace: "default", Object: "bookinfo",
+		Origin: "bookinfo-gateway.yaml#2", Field: "spec.http[0].route[0].destination.host", Message: `Referenced host not found: "productpage"`}
+	if got, want := m.String(), `Error [IST0101] (VirtualService default/bookinfo bookinfo-gateway.yaml#2) Referenced host not found: "productpage"`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	m.Origin = ""
+	if got, want := m.String(), `Error [IST0101] (VirtualService default/bookinfo) Referenced host not found: "productpage"`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestValidationMessagesSchemaText: IST0106 and IST0133 are Istio's
+// templates "Schema validation error: %v" and "Schema validation warning:
+// %v" (pkg/config/analysis/msg/messages.yaml, as
+// pkg/config/analysis/analyzers/schema/validation.go reports them), of the
+// validation error as meshguard's validation words it: field path and message.
+func TestValidationMessagesSchemaText(t *testing.T) {
+	o := Object{Kind: "VirtualService", Namespace: "default", Name: "r"}
+	msgs := ValidationMessages(o,
+		[]validation.Problem{{Field: "spec.http[0].route[0].weight", Message: "Invalid value: -15: weight -15 < 0"}, {Message: "no field"}},
+		[]validation.Problem{{Field: "spec.gateways[0]", Message: "legacy name"}})
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.String())
+	}
+	want := []string{
+		"Error [IST0106] (VirtualService default/r) Schema validation error: spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0",
+		"Error [IST0106] (VirtualService default/r) Schema validation error: no field",
+		"Warning [IST0133] (VirtualService default/r) Schema validation warning: spec.gateways[0]: legacy name",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if msgs[0].Field != "spec.http[0].route[0].weight" {
+		t.Errorf("field %q", msgs[0].Field)
 	}
 }

@@ -46,6 +46,8 @@ var analyzerTemplates = map[string]struct {
 	VirtualServiceIneffectiveMatch:          {"VirtualService rule %v match %v is not used (duplicate/overlapping match in rule %v).", 3},
 	crossref.CodeReferencedResourceNotFound: {"Referenced %s not found: %q", 2},
 	crossref.CodeUnknownDestinationRuleHost: {"The host %s defined in the DestinationRule does not match any services in the mesh.", 1},
+	SchemaValidationError:                   {"Schema validation error: %v", 1},
+	SchemaWarning:                           {"Schema validation warning: %v", 1},
 }
 
 // analyzerText is istioctl analyze's text of a finding of code with the
@@ -72,12 +74,23 @@ func ValidationMessages(o Object, errs, warns []validation.Problem) []Message {
 		out = append(out, Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace,
 			Object: o.Name, Origin: o.Origin, Field: p.Field, Message: text})
 	}
+	// The error of IST0106 and IST0133 is validation's, which locates the
+	// problem by its field path where istioctl gives a line number.
+	schemaError := func(p validation.Problem) []string {
+		if p.Field == "" {
+			return []string{p.Message}
+		}
+		return []string{p.Field + ": " + p.Message}
+	}
 	for _, p := range errs {
-		add(SchemaValidationError, p, p.Message)
+		add(SchemaValidationError, p, analyzerText(SchemaValidationError, schemaError(p), p.Message))
 	}
 	for _, p := range warns {
-		code := WarningCode(p)
-		add(code, p, analyzerText(code, p.Args, p.Message))
+		code, args := WarningCode(p), p.Args
+		if code == SchemaWarning {
+			args = schemaError(p)
+		}
+		add(code, p, analyzerText(code, args, p.Message))
 	}
 	return out
 }
