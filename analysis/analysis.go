@@ -7,6 +7,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -135,7 +136,7 @@ func (m Message) String() string {
 }
 
 // Analyze runs every cross-resource check on every object of in and returns
-// the messages sorted by level (highest first), then object and field.
+// the messages in istioctl's order (Sort).
 func Analyze(in Input) []Message {
 	ix := crossref.NewIndex(in.Domain)
 	for _, s := range indexedServices(in.Services, in.KubeServices) {
@@ -194,13 +195,19 @@ func indexedServices(names []crossref.Key, specs []KubeService) []crossref.Servi
 	return out
 }
 
-// Sort orders messages by level (highest first), then object and field.
+// Sort orders messages as istioctl analyze does (Istio's
+// pkg/config/analysis/diag/messages.go Messages.Sort): by level (highest
+// first), code, object as Origin.Comparator names it ("Kind/name/namespace"),
+// then line; the field orders messages of equal lines.
 func Sort(msgs []Message) {
 	slices.SortStableFunc(msgs, func(a, b Message) int {
 		if a.Level != b.Level {
 			return int(b.Level - a.Level)
 		}
-		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Object+"/"+a.Field, b.Kind+"/"+b.Namespace+"/"+b.Object+"/"+b.Field)
+		return cmp.Or(strings.Compare(a.Code, b.Code),
+			strings.Compare(a.Kind+"/"+a.Object+"/"+a.Namespace, b.Kind+"/"+b.Object+"/"+b.Namespace),
+			strings.Compare(a.String(), b.String()),
+			strings.Compare(a.Field, b.Field))
 	})
 }
 

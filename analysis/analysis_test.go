@@ -48,7 +48,7 @@ func TestAnalyze(t *testing.T) {
 					PortLevelSettings: []*networking.TrafficPolicy_PortTrafficPolicy{
 						{Port: &networking.PortSelector{Number: 443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_MUTUAL}},
 						{Port: &networking.PortSelector{Number: 8443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_SIMPLE, CaCertificates: "/ca.pem"}},
-					}}}}}}, []string{"IST0129", "IST0128"}, Warning},
+					}}}}}}, []string{"IST0128", "IST0129"}, Warning}, // istioctl's order: by code (Sort)
 		// Istio's destinationrule/subset.go: UnknownDestinationRuleHost, a Warning.
 		{"DestinationRule host matches nothing", Input{Services: reviewsSvc, Objects: []Object{
 			{Kind: "DestinationRule", Namespace: "default", Name: "r", Spec: &networking.DestinationRule{Host: "reveiws"}}}}, []string{"IST0174"}, Warning},
@@ -245,5 +245,43 @@ func TestValidationMessagesSchemaText(t *testing.T) {
 	}
 	if msgs[0].Field != "spec.http[0].route[0].weight" {
 		t.Errorf("field %q", msgs[0].Field)
+	}
+}
+
+// TestSortAsIstioctl: messages are in istioctl's order (Istio's
+// pkg/config/analysis/diag/messages.go Messages.Sort, applied by
+// SortedDedupedCopy to istioctl analyze's result): level (Error first), then
+// code, then the object as Origin.Comparator names it ("Kind/name/namespace",
+// pkg/config/legacy/source/kube/origin.go), then the line; the field path
+// orders messages whose lines are equal.
+func TestSortAsIstioctl(t *testing.T) {
+	msg := func(l Level, code, kind, ns, name, field string) Message {
+		return Message{Level: l, Code: code, Kind: kind, Namespace: ns, Object: name, Field: field, Message: "m"}
+	}
+	msgs := []Message{
+		msg(Info, "IST0131", "VirtualService", "default", "a", "spec.http[1].match[0]"),
+		msg(Warning, "IST0129", "DestinationRule", "default", "r", "spec.trafficPolicy.portLevelSettings[0].tls"),
+		msg(Warning, "IST0128", "DestinationRule", "default", "r", "spec.trafficPolicy.tls"),
+		msg(Error, "IST0145", "Gateway", "default", "a", "spec.servers[0]"),
+		msg(Error, "IST0101", "VirtualService", "default", "b", "spec.http[0].route[1].destination.host"),
+		msg(Error, "IST0101", "VirtualService", "default", "b", "spec.http[0].route[0].destination.host"),
+		msg(Error, "IST0101", "VirtualService", "zz", "a", "spec.gateways[0]"),
+	}
+	Sort(msgs)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Code+" "+m.Kind+" "+m.Namespace+"/"+m.Object+" "+m.Field)
+	}
+	want := []string{
+		"IST0101 VirtualService zz/a spec.gateways[0]", // name a before name b, whatever the namespace
+		"IST0101 VirtualService default/b spec.http[0].route[0].destination.host",
+		"IST0101 VirtualService default/b spec.http[0].route[1].destination.host",
+		"IST0145 Gateway default/a spec.servers[0]", // a code after IST0101, whatever the kind
+		"IST0128 DestinationRule default/r spec.trafficPolicy.tls",
+		"IST0129 DestinationRule default/r spec.trafficPolicy.portLevelSettings[0].tls",
+		"IST0131 VirtualService default/a spec.http[1].match[0]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
