@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -395,4 +396,48 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 		}
 	}
 	return client, mapper
+}
+
+// TestAnalyzeNoIssuesNamesTarget: without messages analyze says, on stderr
+// and whatever the output format, what it analysed, as istioctl analyze does
+// (istioctl/pkg/analyze/analyze.go: "✔ No validation issues found when
+// analyzing %s." of the files read, one a line, else "namespace: NS" or
+// "all namespaces"; without the ✔ and with "(but N file(s) could not be
+// parsed)" after a parse error).
+func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
+	dir := t.TempDir()
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 80}]\n"
+	for name, data := range map[string]string{"a.yaml": svc, "b.yaml": svc, "bad.yaml": "a: [\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, bad := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "bad.yaml")
+	client, mapper := fakeCluster(t)
+	for _, tc := range []struct {
+		name string
+		o    analyzeOptions
+		want string
+	}{
+		{"files", analyzeOptions{files: []string{a, b}, output: "log"}, "✔ No validation issues found when analyzing " + a + "\n" + b + ".\n"},
+		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, "✔ No validation issues found when analyzing " + a + ".\n"},
+		{"all namespaces", analyzeOptions{output: "log", cluster: client, mapper: mapper, clusterAllNamespaces: true}, "✔ No validation issues found when analyzing all namespaces.\n"},
+		{"one namespace", analyzeOptions{output: "log", namespace: "shop", cluster: client, mapper: mapper}, "✔ No validation issues found when analyzing namespace: shop.\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.o.namespace == "" {
+				tc.o.namespace = "default"
+			}
+			tc.o.failureThreshold = "Error"
+			var out, errOut bytes.Buffer
+			if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != 0 || errOut.String() != tc.want {
+				t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), tc.want)
+			}
+		})
+	}
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{a, bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) {
+		t.Errorf("exit %d, stderr %q, want the suffix %q", code, errOut.String(), want)
+	}
 }
