@@ -273,13 +273,37 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if len(msgs) == 0 {
 		noIssues(stderr, o, analysed, unparsed, unreadable)
 	}
+	// The log format ends with the text of istioctl's error for the exit
+	// status (istioctl/pkg/analyze/analyze.go FileParseError,
+	// AnalyzerFoundIssuesError, printed by cobra; none for JSON).
+	trailer := func(text string) {
+		if o.output == "log" {
+			fmt.Fprintf(stderr, "Error: %s\n", text)
+		}
+	}
 	switch {
 	case unreadable:
+		trailer("Some files couldn't be parsed.")
 		return exitAnalyzeDataError
 	case analysis.Exceeds(msgs, threshold):
+		trailer(fmt.Sprintf("Analyzers found issues when analyzing %s.\nSee %s for more information about causes and resolutions.",
+			analyzeTarget(o), analysisDocs))
 		return exitAnalyzeFoundIssues
 	}
 	return 0
+}
+
+// analysisDocs is Istio's page of analyzer messages (pkg/url ConfigAnalysis,
+// of the latest release: meshguard follows no Istio version).
+const analysisDocs = "https://istio.io/latest/docs/reference/config/analysis"
+
+// analyzeTarget names what was analysed as istioctl's analyzeTargetAsString:
+// the namespace, or all namespaces of the cluster.
+func analyzeTarget(o analyzeOptions) string {
+	if o.cluster != nil && o.clusterAllNamespaces {
+		return "all namespaces"
+	}
+	return "namespace: " + o.namespace
 }
 
 // noIssues says, as istioctl analyze does on stderr whatever the output
@@ -288,10 +312,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 // cluster; with the files that could not be parsed counted, and nothing when
 // only the cluster could not be read (its error is printed).
 func noIssues(stderr io.Writer, o analyzeOptions, files []string, unparsed int, unreadable bool) {
-	target := "namespace: " + o.namespace
-	if o.cluster != nil && o.clusterAllNamespaces {
-		target = "all namespaces"
-	}
+	target := analyzeTarget(o)
 	switch {
 	case unparsed > 0:
 		// istioctl names the namespace here, files or not.

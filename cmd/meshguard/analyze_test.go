@@ -437,7 +437,37 @@ func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{files: []string{a, bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
-	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) {
+	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.Contains(errOut.String(), want) {
+		t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), want)
+	}
+}
+
+// TestAnalyzeFoundIssuesTrailer: in the log format, messages at or above the
+// failure threshold end with istioctl's error text on stderr
+// (istioctl/pkg/analyze/analyze.go AnalyzerFoundIssuesError, printed by cobra
+// as "Error: ..."), naming the namespace as istioctl does; a parse error
+// without such messages with FileParseError's. JSON output has neither
+// (istioctl returns them in the log format only).
+func TestAnalyzeFoundIssuesTrailer(t *testing.T) {
+	const found = "Error: Analyzers found issues when analyzing namespace: default.\nSee https://istio.io/latest/docs/reference/config/analysis for more information about causes and resolutions.\n"
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || errOut.String() != found {
+		t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), found)
+	}
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "json", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || errOut.Len() != 0 {
+		t.Errorf("json: exit %d, stderr %q, want none", code, errOut.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("a: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if want := "Error: Some files couldn't be parsed.\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) {
 		t.Errorf("exit %d, stderr %q, want the suffix %q", code, errOut.String(), want)
 	}
 }
