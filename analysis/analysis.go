@@ -7,6 +7,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,22 +123,20 @@ type Message struct {
 	RuleError bool `json:"-"`
 }
 
-// String renders the message as istioctl analyze's log format does:
-// "Error [IST0101] (VirtualService ns/name) text".
+// String renders the message as istioctl analyze's log format does (Istio's
+// pkg/config/analysis/diag/message.go Message.String): "Error [IST0101]
+// (VirtualService ns/name origin) text", the text right after the origin (the
+// field path is -o json's "field").
 func (m Message) String() string {
 	s := fmt.Sprintf("%s [%s] (%s %s/%s", m.Level, m.Code, m.Kind, m.Namespace, m.Object)
 	if m.Origin != "" {
 		s += " " + m.Origin
 	}
-	s += ") "
-	if m.Field != "" {
-		s += m.Field + ": "
-	}
-	return s + m.Message
+	return s + ") " + m.Message
 }
 
 // Analyze runs every cross-resource check on every object of in and returns
-// the messages sorted by level (highest first), then object and field.
+// the messages in istioctl's order (Sort).
 func Analyze(in Input) []Message {
 	ix := crossref.NewIndex(in.Domain)
 	for _, s := range indexedServices(in.Services, in.KubeServices) {
@@ -168,7 +167,7 @@ func Analyze(in Input) []Message {
 				t = MessageType{Code: f.Code, Name: "MeshguardCrossReference", Level: Warning}
 			}
 			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
-				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: f.Message})
+				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: analyzerText(f.Code, f.Args, f.Message)})
 		}
 	}
 	Sort(out)
@@ -196,13 +195,19 @@ func indexedServices(names []crossref.Key, specs []KubeService) []crossref.Servi
 	return out
 }
 
-// Sort orders messages by level (highest first), then object and field.
+// Sort orders messages as istioctl analyze does (Istio's
+// pkg/config/analysis/diag/messages.go Messages.Sort): by level (highest
+// first), code, object as Origin.Comparator names it ("Kind/name/namespace"),
+// then line; the field orders messages of equal lines.
 func Sort(msgs []Message) {
 	slices.SortStableFunc(msgs, func(a, b Message) int {
 		if a.Level != b.Level {
 			return int(b.Level - a.Level)
 		}
-		return strings.Compare(a.Kind+"/"+a.Namespace+"/"+a.Object+"/"+a.Field, b.Kind+"/"+b.Namespace+"/"+b.Object+"/"+b.Field)
+		return cmp.Or(strings.Compare(a.Code, b.Code),
+			strings.Compare(a.Kind+"/"+a.Object+"/"+a.Namespace, b.Kind+"/"+b.Object+"/"+b.Namespace),
+			strings.Compare(a.String(), b.String()),
+			strings.Compare(a.Field, b.Field))
 	})
 }
 

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -47,7 +48,7 @@ func TestAnalyze(t *testing.T) {
 					PortLevelSettings: []*networking.TrafficPolicy_PortTrafficPolicy{
 						{Port: &networking.PortSelector{Number: 443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_MUTUAL}},
 						{Port: &networking.PortSelector{Number: 8443}, Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_SIMPLE, CaCertificates: "/ca.pem"}},
-					}}}}}}, []string{"IST0129", "IST0128"}, Warning},
+					}}}}}}, []string{"IST0128", "IST0129"}, Warning}, // istioctl's order: by code (Sort)
 		// Istio's destinationrule/subset.go: UnknownDestinationRuleHost, a Warning.
 		{"DestinationRule host matches nothing", Input{Services: reviewsSvc, Objects: []Object{
 			{Kind: "DestinationRule", Namespace: "default", Name: "r", Spec: &networking.DestinationRule{Host: "reveiws"}}}}, []string{"IST0174"}, Warning},
@@ -121,8 +122,8 @@ func TestValidationMessagesIstioText(t *testing.T) {
 	msgs := ValidationMessages(Object{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name}, res.Errors, res.Warnings)
 	Sort(msgs)
 	want := []string{
-		"Warning [IST0130] (VirtualService default/r) spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).",
-		"Info [IST0131] (VirtualService default/r) spec.http[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).",
+		"Warning [IST0130] (VirtualService default/r) VirtualService rule #1 not used (all matches used by prior rules).",
+		"Info [IST0131] (VirtualService default/r) VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).",
 	}
 	if len(msgs) != len(want) {
 		t.Fatalf("got %v", msgs)
@@ -131,5 +132,156 @@ func TestValidationMessagesIstioText(t *testing.T) {
 		if m.String() != want[i] {
 			t.Errorf("got  %s\nwant %s", m, want[i])
 		}
+	}
+}
+
+// TestAnalyzeIstioctlText: the text of each `meshguard analyze` message (its
+// -o json "message") is istioctl's: Istio's template
+// (pkg/config/analysis/msg/messages.yaml) with the arguments Istio's analyzer
+// passes: IST0101 "Referenced %s not found: %q" with
+// "gateway" and the name as written (virtualservice/gateways.go), "host" or
+// "mirror host" (virtualservice/destinationhosts.go), "host+subset in
+// destinationrule" or "mirror+subset in destinationrule" with "host+subset"
+// (virtualservice/destinationrules.go); IST0174 "The host %s defined in the
+// DestinationRule does not match any services in the mesh."
+// (destinationrule/subset.go). The webhook keeps crossref's own texts.
+func TestAnalyzeIstioctlText(t *testing.T) {
+	reviewsSvc := []crossref.Key{{Namespace: "default", Name: "reviews"}}
+	dr := &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}}
+	mirrored := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{
+		Route:  []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}},
+		Mirror: &networking.Destination{Host: "shadow", Subset: "v9"}}}}
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want []string
+	}{
+		{"missing subset", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "reviews", Spec: dr},
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Origin: "reviews.yaml#2", Spec: vs("reviews", "v3")}}},
+			[]string{`IST0101 Referenced host+subset in destinationrule not found: "reviews+v3"`}},
+		{"missing host", Input{Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "bookinfo", Spec: vs("productpage", "")}}},
+			[]string{`IST0101 Referenced host not found: "productpage"`}},
+		{"missing mirror host and subset", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: mirrored}}},
+			[]string{
+				`IST0101 Referenced mirror host not found: "shadow"`,
+				`IST0101 Referenced mirror+subset in destinationrule not found: "shadow+v9"`,
+			}},
+		{"missing gateway", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "", "istio-system/gw")}}},
+			[]string{
+				`IST0101 Referenced gateway not found: "istio-system/gw"`,
+				`IST0132 one or more host [reviews] defined in VirtualService default/reviews not found in Gateway istio-system/gw.`,
+			}},
+		// As written: not "default/gw".
+		{"missing gateway of the VirtualService's namespace", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "", "gw")}}},
+			[]string{
+				`IST0101 Referenced gateway not found: "gw"`,
+				`IST0132 one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/gw.`,
+			}},
+		// http[].mirrors[]: "mirror" as Istio's getHTTPMirrorDestinations reads them (RouteRule "http.mirrors").
+		{"missing mirrors host", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{
+				Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}},
+				Mirrors: []*networking.HTTPMirrorPolicy{{Destination: &networking.Destination{Host: "shadow"}}}}}}}}},
+			[]string{`IST0101 Referenced mirror host not found: "shadow"`}},
+		{"DestinationRule host matches nothing", Input{Services: reviewsSvc, Objects: []Object{
+			{Kind: "DestinationRule", Namespace: "default", Name: "details", Spec: &networking.DestinationRule{Host: "details"}}}},
+			[]string{`IST0174 The host details defined in the DestinationRule does not match any services in the mesh.`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs := Analyze(tc.in)
+			var got []string
+			for _, m := range msgs {
+				got = append(got, m.Code+" "+m.Message)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMessageStringAsIstioctl: a message line is istioctl's (Istio's
+// pkg/config/analysis/diag/message.go Message.String: "%v [%v]%s %s" of
+// level, code, " (Kind ns/name origin)" and the text), with no field path
+// between the origin and the text; -o json keeps the field.
+func TestMessageStringAsIstioctl(t *testing.T) {
+	m := Message{Code: "IST0101", Level: Error, Kind: "VirtualService", Namespace: "default", Object: "bookinfo",
+		Origin: "bookinfo-gateway.yaml#2", Field: "spec.http[0].route[0].destination.host", Message: `Referenced host not found: "productpage"`}
+	if got, want := m.String(), `Error [IST0101] (VirtualService default/bookinfo bookinfo-gateway.yaml#2) Referenced host not found: "productpage"`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	m.Origin = ""
+	if got, want := m.String(), `Error [IST0101] (VirtualService default/bookinfo) Referenced host not found: "productpage"`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestValidationMessagesSchemaText: IST0106 and IST0133 are Istio's
+// templates "Schema validation error: %v" and "Schema validation warning:
+// %v" (pkg/config/analysis/msg/messages.yaml, as
+// pkg/config/analysis/analyzers/schema/validation.go reports them), of the
+// validation error as meshguard's validation words it: field path and message.
+func TestValidationMessagesSchemaText(t *testing.T) {
+	o := Object{Kind: "VirtualService", Namespace: "default", Name: "r"}
+	msgs := ValidationMessages(o,
+		[]validation.Problem{{Field: "spec.http[0].route[0].weight", Message: "Invalid value: -15: weight -15 < 0"}, {Message: "no field"}},
+		[]validation.Problem{{Field: "spec.gateways[0]", Message: "legacy name"}})
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.String())
+	}
+	want := []string{
+		"Error [IST0106] (VirtualService default/r) Schema validation error: spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0",
+		"Error [IST0106] (VirtualService default/r) Schema validation error: no field",
+		"Warning [IST0133] (VirtualService default/r) Schema validation warning: spec.gateways[0]: legacy name",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if msgs[0].Field != "spec.http[0].route[0].weight" {
+		t.Errorf("field %q", msgs[0].Field)
+	}
+}
+
+// TestSortAsIstioctl: messages are in istioctl's order (Istio's
+// pkg/config/analysis/diag/messages.go Messages.Sort, applied by
+// SortedDedupedCopy to istioctl analyze's result): level (Error first), then
+// code, then the object as Origin.Comparator names it ("Kind/name/namespace",
+// pkg/config/legacy/source/kube/origin.go), then the line; the field path
+// orders messages whose lines are equal.
+func TestSortAsIstioctl(t *testing.T) {
+	msg := func(l Level, code, kind, ns, name, field string) Message {
+		return Message{Level: l, Code: code, Kind: kind, Namespace: ns, Object: name, Field: field, Message: "m"}
+	}
+	msgs := []Message{
+		msg(Info, "IST0131", "VirtualService", "default", "a", "spec.http[1].match[0]"),
+		msg(Warning, "IST0129", "DestinationRule", "default", "r", "spec.trafficPolicy.portLevelSettings[0].tls"),
+		msg(Warning, "IST0128", "DestinationRule", "default", "r", "spec.trafficPolicy.tls"),
+		msg(Error, "IST0145", "Gateway", "default", "a", "spec.servers[0]"),
+		msg(Error, "IST0101", "VirtualService", "default", "b", "spec.http[0].route[1].destination.host"),
+		msg(Error, "IST0101", "VirtualService", "default", "b", "spec.http[0].route[0].destination.host"),
+		msg(Error, "IST0101", "VirtualService", "zz", "a", "spec.gateways[0]"),
+	}
+	Sort(msgs)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Code+" "+m.Kind+" "+m.Namespace+"/"+m.Object+" "+m.Field)
+	}
+	want := []string{
+		"IST0101 VirtualService zz/a spec.gateways[0]", // name a before name b, whatever the namespace
+		"IST0101 VirtualService default/b spec.http[0].route[0].destination.host",
+		"IST0101 VirtualService default/b spec.http[0].route[1].destination.host",
+		"IST0145 Gateway default/a spec.servers[0]", // a code after IST0101, whatever the kind
+		"IST0128 DestinationRule default/r spec.trafficPolicy.tls",
+		"IST0129 DestinationRule default/r spec.trafficPolicy.portLevelSettings[0].tls",
+		"IST0131 VirtualService default/a spec.http[1].match[0]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

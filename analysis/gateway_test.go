@@ -98,8 +98,8 @@ func TestGatewayPortMessage(t *testing.T) {
 	obj := Object{Kind: "Gateway", Namespace: "default", Name: "gw", Spec: gw}
 
 	msgs := Analyze(Input{Objects: []Object{obj}, Workloads: []Workload{pod}, KubeServices: []KubeService{svc}})
-	want := "Warning [IST0162] (Gateway default/gw) spec.servers[1].port.number: The gateway is listening on a target port (port 80) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available."
-	if len(msgs) != 1 || msgs[0].String() != want {
+	want := "Warning [IST0162] (Gateway default/gw) The gateway is listening on a target port (port 80) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available."
+	if len(msgs) != 1 || msgs[0].String() != want || msgs[0].Field != "spec.servers[1].port.number" {
 		t.Fatalf("got %v\nwant %s", msgs, want)
 	}
 
@@ -115,7 +115,7 @@ func TestGatewayPortMessage(t *testing.T) {
 		t.Errorf("files without the gateway workload: %v", msgs)
 	}
 	msgs = Analyze(Input{Objects: []Object{obj}, AllWorkloads: true})
-	if len(msgs) != 1 || msgs[0].String() != `Error [IST0101] (Gateway default/gw) spec.selector: Referenced selector not found: "istio=ingressgateway"` {
+	if len(msgs) != 1 || msgs[0].String() != `Error [IST0101] (Gateway default/gw) Referenced selector not found: "istio=ingressgateway"` {
 		t.Errorf("cluster without the gateway workload: %v", msgs)
 	}
 }

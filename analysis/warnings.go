@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/meshguard/meshguard/validation"
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Codes for single-object validation warnings, as istioctl analyze reports
@@ -34,28 +35,34 @@ func WarningCode(p validation.Problem) string {
 }
 
 // analyzerTemplates are the message templates of Istio's analyzer messages
-// for coded validation warnings (pkg/config/analysis/msg/messages.yaml); the
-// webhook's text of the same finding is validation's Problem.Message.
+// (pkg/config/analysis/msg/messages.yaml) for the findings whose webhook text
+// (validation's Problem.Message, crossref's Finding.Message) is more specific
+// than istioctl's: analyze prints istioctl's text from the finding's Args.
 var analyzerTemplates = map[string]struct {
 	format string
 	args   int
 }{
-	VirtualServiceUnreachableRule:  {"VirtualService rule %v not used (%s).", 2},
-	VirtualServiceIneffectiveMatch: {"VirtualService rule %v match %v is not used (duplicate/overlapping match in rule %v).", 3},
+	VirtualServiceUnreachableRule:           {"VirtualService rule %v not used (%s).", 2},
+	VirtualServiceIneffectiveMatch:          {"VirtualService rule %v match %v is not used (duplicate/overlapping match in rule %v).", 3},
+	crossref.CodeReferencedResourceNotFound: {"Referenced %s not found: %q", 2},
+	crossref.CodeUnknownDestinationRuleHost: {"The host %s defined in the DestinationRule does not match any services in the mesh.", 1},
+	SchemaValidationError:                   {"Schema validation error: %v", 1},
+	SchemaWarning:                           {"Schema validation warning: %v", 1},
 }
 
-// warningText is the analyzer message text of a coded warning (istioctl
-// analyze's wording), or the validation message for any other warning.
-func warningText(code string, p validation.Problem) string {
+// analyzerText is istioctl analyze's text of a finding of code with the
+// template arguments args, or text (the finding's own wording) when the code
+// has no template or args do not fit it.
+func analyzerText(code string, args []string, text string) string {
 	t, ok := analyzerTemplates[code]
-	if !ok || len(p.Args) != t.args {
-		return p.Message
+	if !ok || len(args) != t.args {
+		return text
 	}
-	args := make([]any, len(p.Args))
-	for i, a := range p.Args {
-		args[i] = a
+	a := make([]any, len(args))
+	for i, s := range args {
+		a[i] = s
 	}
-	return fmt.Sprintf(t.format, args...)
+	return fmt.Sprintf(t.format, a...)
 }
 
 // ValidationMessages turns one object's validation errors (IST0106) and
@@ -67,12 +74,23 @@ func ValidationMessages(o Object, errs, warns []validation.Problem) []Message {
 		out = append(out, Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace,
 			Object: o.Name, Origin: o.Origin, Field: p.Field, Message: text})
 	}
+	// The error of IST0106 and IST0133 is validation's, which locates the
+	// problem by its field path where istioctl gives a line number.
+	schemaError := func(p validation.Problem) []string {
+		if p.Field == "" {
+			return []string{p.Message}
+		}
+		return []string{p.Field + ": " + p.Message}
+	}
 	for _, p := range errs {
-		add(SchemaValidationError, p, p.Message)
+		add(SchemaValidationError, p, analyzerText(SchemaValidationError, schemaError(p), p.Message))
 	}
 	for _, p := range warns {
-		code := WarningCode(p)
-		add(code, p, warningText(code, p))
+		code, args := WarningCode(p), p.Args
+		if code == SchemaWarning {
+			args = schemaError(p)
+		}
+		add(code, p, analyzerText(code, args, p.Message))
 	}
 	return out
 }

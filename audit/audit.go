@@ -96,10 +96,12 @@ type Violation struct {
 	RuleError bool
 }
 
-// Text is the violation as one line: "[IST0101] field: message".
+// Text is the violation as one line: "[IST0101] field: message". The message
+// of a validation finding (IST0106, IST0133) names its field already
+// (analysis.ValidationMessages: "Schema validation error: field: ...").
 func (v Violation) Text() string {
 	s := "[" + v.Code + "] "
-	if v.Field != "" {
+	if v.Field != "" && v.Code != analysis.SchemaValidationError && v.Code != analysis.SchemaWarning {
 		s += v.Field + ": "
 	}
 	return s + v.Message

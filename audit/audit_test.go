@@ -105,10 +105,10 @@ deny contains msg if {
 		lines = append(lines, fmt.Sprintf("%s %s %s %s", v.Level, v.Object.UID, v.Code, v.Text()))
 	}
 	want := []string{
-		`Error u-bad IST0106 [IST0106] spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0`,
+		`Error u-bad IST0106 [IST0106] Schema validation error: spec.http[0].route[0].weight: Invalid value: -15: weight -15 < 0`,
 		`Warning u-dup IST0130 [IST0130] spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).`,
 		`Error u-dup MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
-		`Error u-vs IST0101 [IST0101] spec.http[0].route[1].destination.subset: subset "v2" is not defined by DestinationRule shop/reviews for host "reviews.shop.svc.cluster.local"`,
+		`Error u-vs IST0101 [IST0101] spec.http[0].route[1].destination.subset: Referenced host+subset in destinationrule not found: "reviews+v2"`,
 		`Error u-vs MG0001 [MG0001] DestinationRule shop/reviews sets no TLS`,
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {

@@ -138,10 +138,14 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	var raws []rawObject
 	unreadable := false
+	failures := 0
 	fail := func(where string, err error) {
 		unreadable = true
+		failures++
 		fmt.Fprintf(stderr, "%s: unreadable: %v\n", where, err)
 	}
+	var analysed []string // the files read, for the message saying none has issues
+	unparsed := 0         // files with an input error
 	add := func(origin string, obj map[string]any) {
 		// Namespaces, Services, Pods and Deployments are what mesh objects
 		// refer to or select.
@@ -173,12 +177,16 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		files, err := expandInput(arg)
 		if err != nil {
 			fail(arg, err)
+			unparsed++
 			continue
 		}
 		for _, file := range files {
+			analysed = append(analysed, file)
+			before := failures
 			data, err := readInput(file, stdin, o.maxInputBytes)
 			if err != nil {
 				fail(file, err)
+				unparsed++
 				continue
 			}
 			docs, err := manifest.Split(data)
@@ -204,6 +212,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			}
 			if err != nil {
 				fail(file, err)
+			}
+			if failures > before {
+				unparsed++
 			}
 		}
 	}
@@ -255,20 +266,67 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(msgs)
 	} else {
-		if len(msgs) == 0 {
-			fmt.Fprintln(stderr, "✔ No validation issues found when analyzing the input.")
-		}
 		for _, m := range msgs {
 			fmt.Fprintln(stdout, m.String())
 		}
 	}
+	if len(msgs) == 0 {
+		noIssues(stderr, o, analysed, unparsed, unreadable)
+	}
+	// The log format ends with the text of istioctl's error for the exit
+	// status (istioctl/pkg/analyze/analyze.go FileParseError,
+	// AnalyzerFoundIssuesError, printed by cobra; none for JSON).
+	trailer := func(text string) {
+		if o.output == "log" {
+			fmt.Fprintf(stderr, "Error: %s\n", text)
+		}
+	}
 	switch {
 	case unreadable:
+		trailer("Some files couldn't be parsed.")
 		return exitAnalyzeDataError
 	case analysis.Exceeds(msgs, threshold):
+		trailer(fmt.Sprintf("Analyzers found issues when analyzing %s.\nSee %s for more information about causes and resolutions.",
+			analyzeTarget(o), analysisDocs))
 		return exitAnalyzeFoundIssues
 	}
 	return 0
+}
+
+// analysisDocs is Istio's page of analyzer messages (pkg/url ConfigAnalysis,
+// of the latest release: meshguard follows no Istio version).
+const analysisDocs = "https://istio.io/latest/docs/reference/config/analysis"
+
+// analyzeTarget names what was analysed as istioctl's analyzeTargetAsString:
+// the namespace, or all namespaces of the cluster.
+func analyzeTarget(o analyzeOptions) string {
+	if o.cluster != nil && o.clusterAllNamespaces {
+		return "all namespaces"
+	}
+	return "namespace: " + o.namespace
+}
+
+// noIssues says, as istioctl analyze does on stderr whatever the output
+// format (istioctl/pkg/analyze/analyze.go), that no message was found: in the
+// files read (one a line), else in the namespace or all namespaces of the
+// cluster; with the files that could not be parsed counted, and nothing when
+// only the cluster could not be read (its error is printed).
+func noIssues(stderr io.Writer, o analyzeOptions, files []string, unparsed int, unreadable bool) {
+	target := analyzeTarget(o)
+	switch {
+	case unparsed > 0:
+		// istioctl names the namespace here, files or not.
+		fileOrFiles := "files"
+		if unparsed == 1 {
+			fileOrFiles = "file"
+		}
+		fmt.Fprintf(stderr, "No validation issues found when analyzing %s (but %d %s could not be parsed).\n", target, unparsed, fileOrFiles)
+	case unreadable:
+	case len(files) > 0:
+		fmt.Fprintf(stderr, "\u2714 No validation issues found when analyzing %s.\n", strings.Join(files, "\n"))
+	default:
+		fmt.Fprintf(stderr, "\u2714 No validation issues found when analyzing %s.\n", target)
+	}
 }
 
 // objectKey names an object by API group, kind, namespace (defaultNamespace

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +47,10 @@ func TestAnalyzeMissingSubset(t *testing.T) {
 		if !strings.Contains(out.String(), `"code": "IST0101"`) || !strings.Contains(out.String(), `"level": "Error"`) ||
 			!strings.Contains(out.String(), `"field": "spec.http[0].route[0].destination.subset"`) {
 			t.Fatalf("want IST0101 Error on the subset field, got %s", out.String())
+		}
+		// istioctl's text (Istio's virtualservice/destinationrules.go).
+		if msgs[0]["message"] != `Referenced host+subset in destinationrule not found: "reviews+v3"` {
+			t.Errorf("message %q, want istioctl's", msgs[0]["message"])
 		}
 	}
 }
@@ -168,7 +173,7 @@ func TestAnalyzeCluster(t *testing.T) {
 	)
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
-	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) spec.http[0].route[0].destination.subset: subset "v2"`) {
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) Referenced host+subset in destinationrule not found: "reviews+v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
@@ -273,8 +278,8 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", cluster: client, mapper: mapper}, nil, &out, &errOut)
 	want := []string{
-		`Error [IST0101] (Gateway shop/no-workload cluster gateways.networking.istio.io) spec.selector: Referenced selector not found: "istio=egressgateway"`,
-		`Warning [IST0162] (Gateway shop/bad-port cluster gateways.networking.istio.io) spec.servers[0].port.number: The gateway is listening on a target port (port 9090)`,
+		`Error [IST0101] (Gateway shop/no-workload cluster gateways.networking.istio.io) Referenced selector not found: "istio=egressgateway"`,
+		`Warning [IST0162] (Gateway shop/bad-port cluster gateways.networking.istio.io) The gateway is listening on a target port (port 9090)`,
 	}
 	for _, w := range want {
 		if !strings.Contains(out.String(), w) {
@@ -376,8 +381,8 @@ func TestAnalyzeClusterEveryKind(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
 	for _, want := range []string{
-		`Error [IST0106] (Sidecar default/default cluster sidecars.networking.istio.io) spec.egress[0].hosts[0]`,
-		`Error [IST0106] (RequestAuthentication default/jwt cluster requestauthentications.security.istio.io) spec.jwtRules[0].issuer`,
+		`Error [IST0106] (Sidecar default/default cluster sidecars.networking.istio.io) Schema validation error: spec.egress[0].hosts[0]: `,
+		`Error [IST0106] (RequestAuthentication default/jwt cluster requestauthentications.security.istio.io) Schema validation error: spec.jwtRules[0].issuer: `,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in\n%s%s", want, out.String(), errOut.String())
@@ -427,4 +432,78 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 		}
 	}
 	return client, mapper
+}
+
+// TestAnalyzeNoIssuesNamesTarget: without messages analyze says, on stderr
+// and whatever the output format, what it analysed, as istioctl analyze does
+// (istioctl/pkg/analyze/analyze.go: "✔ No validation issues found when
+// analyzing %s." of the files read, one a line, else "namespace: NS" or
+// "all namespaces"; without the ✔ and with "(but N file(s) could not be
+// parsed)" after a parse error).
+func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
+	dir := t.TempDir()
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 80}]\n"
+	for name, data := range map[string]string{"a.yaml": svc, "b.yaml": svc, "bad.yaml": "a: [\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, bad := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "bad.yaml")
+	client, mapper := fakeCluster(t)
+	for _, tc := range []struct {
+		name string
+		o    analyzeOptions
+		want string
+	}{
+		{"files", analyzeOptions{files: []string{a, b}, output: "log"}, "✔ No validation issues found when analyzing " + a + "\n" + b + ".\n"},
+		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, "✔ No validation issues found when analyzing " + a + ".\n"},
+		{"all namespaces", analyzeOptions{output: "log", cluster: client, mapper: mapper, clusterAllNamespaces: true}, "✔ No validation issues found when analyzing all namespaces.\n"},
+		{"one namespace", analyzeOptions{output: "log", namespace: "shop", cluster: client, mapper: mapper}, "✔ No validation issues found when analyzing namespace: shop.\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.o.namespace == "" {
+				tc.o.namespace = "default"
+			}
+			tc.o.failureThreshold = "Error"
+			var out, errOut bytes.Buffer
+			if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != 0 || errOut.String() != tc.want {
+				t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), tc.want)
+			}
+		})
+	}
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{a, bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.Contains(errOut.String(), want) {
+		t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), want)
+	}
+}
+
+// TestAnalyzeFoundIssuesTrailer: in the log format, messages at or above the
+// failure threshold end with istioctl's error text on stderr
+// (istioctl/pkg/analyze/analyze.go AnalyzerFoundIssuesError, printed by cobra
+// as "Error: ..."), naming the namespace as istioctl does; a parse error
+// without such messages with FileParseError's. JSON output has neither
+// (istioctl returns them in the log format only).
+func TestAnalyzeFoundIssuesTrailer(t *testing.T) {
+	const found = "Error: Analyzers found issues when analyzing namespace: default.\nSee https://istio.io/latest/docs/reference/config/analysis for more information about causes and resolutions.\n"
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || errOut.String() != found {
+		t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), found)
+	}
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "json", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || errOut.Len() != 0 {
+		t.Errorf("json: exit %d, stderr %q, want none", code, errOut.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("a: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if want := "Error: Some files couldn't be parsed.\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) {
+		t.Errorf("exit %d, stderr %q, want the suffix %q", code, errOut.String(), want)
+	}
 }

@@ -43,6 +43,11 @@ type Finding struct {
 	// ReferencedResourceNotFound, ...), as in Istio's
 	// pkg/config/analysis/msg/messages.yaml; `meshguard analyze` reports it.
 	Code string
+	// Args are the arguments Istio's analyzer passes to the template of
+	// Code (as validation.Problem.Args), from which `meshguard analyze`
+	// prints istioctl's text; nil where Message is that text already.
+	// Message is the webhook's, more specific, wording.
+	Args []string
 }
 
 // Istio analyzer codes the checks report.
@@ -320,7 +325,9 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 		gp := spec.Child("gateways").Index(i).String()
 		gw, ok := ix.gateways[gk]
 		if !ok {
-			out = append(out, Finding{gp, fmt.Sprintf("gateway %s not found", gk), CodeReferencedResourceNotFound})
+			// Istio names the gateway as written (virtualservice/gateways.go).
+			out = append(out, Finding{Field: gp, Message: fmt.Sprintf("gateway %s not found", gk),
+				Code: CodeReferencedResourceNotFound, Args: []string{"gateway", g}})
 		}
 		// IST0132, as Istio's virtualservice/gateways.go vsHostInGateway: once
 		// per gateway reference when none of the VS hosts matches (either way
@@ -340,44 +347,50 @@ func (ix *Index) checkVirtualService(k Key, vs *networking.VirtualService) []Fin
 			if hostList == "" {
 				hostList = messageHosts(vs.GetHosts())
 			}
-			out = append(out, Finding{gp, fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s.",
-				hostList, k, gk), CodeVirtualServiceHostNotFoundInGateway})
+			out = append(out, Finding{Field: gp, Message: fmt.Sprintf("one or more host %s defined in VirtualService %s not found in Gateway %s.",
+				hostList, k, gk), Code: CodeVirtualServiceHostNotFoundInGateway})
 		}
 	}
 	out = append(out, ix.checkMeshHosts(k, vs)...)
 	// Destination hosts, wildcard ones included, and their ports as Istio's
-	// virtualservice/destinationhosts.go checks them (hosts.go).
-	check := func(p *field.Path, d *networking.Destination) {
+	// virtualservice/destinationhosts.go checks them (hosts.go); Istio's
+	// messages say "mirror host" and "mirror+subset" for a mirror.
+	check := func(p *field.Path, d *networking.Destination, mirror bool) {
 		if d == nil || d.GetHost() == "" {
 			return
 		}
 		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost()); e != nil {
 			out = append(out, portFinding(p, d, e)...)
 		} else {
-			out = append(out, Finding{p.Child("host").String(), ix.hostNotFound(k.Namespace, d.GetHost()), CodeReferencedResourceNotFound})
+			reftype := "host"
+			if mirror {
+				reftype = "mirror host"
+			}
+			out = append(out, Finding{Field: p.Child("host").String(), Message: ix.hostNotFound(k.Namespace, d.GetHost()),
+				Code: CodeReferencedResourceNotFound, Args: []string{reftype, d.GetHost()}})
 		}
 		if d.GetSubset() != "" {
-			out = append(out, ix.checkSubset(p.Child("subset"), k.Namespace, d.GetHost(), d.GetSubset())...)
+			out = append(out, ix.checkSubset(p.Child("subset"), k.Namespace, d.GetHost(), d.GetSubset(), mirror)...)
 		}
 	}
 	for i, r := range vs.GetHttp() {
 		rp := spec.Child("http").Index(i)
 		for j, d := range r.GetRoute() {
-			check(rp.Child("route").Index(j).Child("destination"), d.GetDestination())
+			check(rp.Child("route").Index(j).Child("destination"), d.GetDestination(), false)
 		}
-		check(rp.Child("mirror"), r.GetMirror())
+		check(rp.Child("mirror"), r.GetMirror(), true)
 		for j, m := range r.GetMirrors() {
-			check(rp.Child("mirrors").Index(j).Child("destination"), m.GetDestination())
+			check(rp.Child("mirrors").Index(j).Child("destination"), m.GetDestination(), true)
 		}
 	}
 	for i, r := range vs.GetTcp() {
 		for j, d := range r.GetRoute() {
-			check(spec.Child("tcp").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination())
+			check(spec.Child("tcp").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination(), false)
 		}
 	}
 	for i, r := range vs.GetTls() {
 		for j, d := range r.GetRoute() {
-			check(spec.Child("tls").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination())
+			check(spec.Child("tls").Index(i).Child("route").Index(j).Child("destination"), d.GetDestination(), false)
 		}
 	}
 	return out
@@ -413,11 +426,19 @@ func messageHosts(hosts []string) string {
 // the VirtualService's own namespace. A wildcard DestinationRule host does not
 // cover a destination, and an external host's subsets must be defined in the
 // VirtualService's namespace.
-func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
+func (ix *Index) checkSubset(p *field.Path, ns, host, subset string, mirror bool) []Finding {
 	fh := ix.fqdn(host, ns)
 	v, sk := ix.current(), ix.subsetKey(ns, host)
 	if v.subsetNames[sk][subset] { // a lookup: a scan of every subset per destination took seconds
 		return nil
+	}
+	finding := func(message string) []Finding {
+		reftype := "host+subset in destinationrule"
+		if mirror {
+			reftype = "mirror+subset in destinationrule"
+		}
+		return []Finding{{Field: p.String(), Message: message, Code: CodeReferencedResourceNotFound,
+			Args: []string{reftype, host + "+" + subset}}}
 	}
 	drs := v.drSubsets[sk]
 	if len(drs) == 0 {
@@ -426,12 +447,12 @@ func (ix *Index) checkSubset(p *field.Path, ns, host, subset string) []Finding {
 			for i, k := range elsewhere {
 				names[i] = k.String()
 			}
-			return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
-				subset, host, ns, messageList(names, total, ", ")), CodeReferencedResourceNotFound}}
+			return finding(fmt.Sprintf("subset %q not found: no DestinationRule for host %q in namespace %s (%s does not count: a wildcard host, or another namespace)",
+				subset, host, ns, messageList(names, total, ", ")))
 		}
-		return []Finding{{p.String(), fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh), CodeReferencedResourceNotFound}}
+		return finding(fmt.Sprintf("subset %q not found: no DestinationRule for host %q", subset, fh))
 	}
-	return []Finding{{p.String(), fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs, ", "), fh), CodeReferencedResourceNotFound}}
+	return finding(fmt.Sprintf("subset %q is not defined by DestinationRule %s for host %q", subset, joinKeys(drs, ", "), fh))
 }
 
 func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []Finding {
@@ -442,7 +463,7 @@ func (ix *Index) checkDestinationRule(k Key, dr *networking.DestinationRule) []F
 	// Istio's IST0174 (destinationrule/subset.go): the host as a destination
 	// of the rule's namespace and exportTo sees it (GetDestinationHost).
 	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h) == nil {
-		return []Finding{{"spec.host", ix.hostNotFound(k.Namespace, h), CodeUnknownDestinationRuleHost}}
+		return []Finding{{Field: "spec.host", Message: ix.hostNotFound(k.Namespace, h), Code: CodeUnknownDestinationRuleHost, Args: []string{h}}}
 	}
 	return nil
 }
@@ -504,8 +525,8 @@ func (ix *Index) checkGateway(k Key, gw *networking.Gateway) []Finding {
 			conflicting[same] = others
 		}
 		if len(others) > 0 {
-			out = append(out, Finding{servers.Index(i).String(), fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
-				joinKeys(others, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), CodeConflictingGateways})
+			out = append(out, Finding{Field: servers.Index(i).String(), Message: fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
+				joinKeys(others, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), Code: CodeConflictingGateways})
 		}
 	}
 	return out

@@ -162,15 +162,15 @@ func portFinding(p *field.Path, d *networking.Destination, e *hostEntry) []Findi
 		for i := range ports {
 			ports[i] = strconv.FormatUint(uint64(e.ports[i]), 10)
 		}
-		return []Finding{{p.Child("host").String(), fmt.Sprintf(
+		return []Finding{{Field: p.Child("host").String(), Message: fmt.Sprintf(
 			"This VirtualService routes to a service %q that exposes multiple ports [%s]. Specifying a port in the destination is required to disambiguate.",
-			d.GetHost(), messageList(ports, len(e.ports), " ")), CodeVirtualServiceDestinationPortSelector}}
+			d.GetHost(), messageList(ports, len(e.ports), " ")), Code: CodeVirtualServiceDestinationPortSelector}}
 	}
 	if slices.Contains(e.ports, d.GetPort().GetNumber()) {
 		return nil
 	}
-	return []Finding{{p.Child("port", "number").String(), fmt.Sprintf("Referenced host:port not found: %q",
-		fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), CodeReferencedResourceNotFound}}
+	return []Finding{{Field: p.Child("port", "number").String(), Message: fmt.Sprintf("Referenced host:port not found: %q",
+		fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), Code: CodeReferencedResourceNotFound}}
 }
 
 // subsetKey is the object a destination host names for the subset check,

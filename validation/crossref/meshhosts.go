@@ -260,9 +260,9 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 	if best.group == nil {
 		return nil
 	}
-	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
+	return []Finding{{Field: field.NewPath("spec", "hosts").Index(best.index).String(), Message: fmt.Sprintf(
 		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-		joinKeys(best.group, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+		joinKeys(best.group, ","), best.scopedHost), Code: CodeConflictingMeshGatewayVirtualServiceHosts}}
 }
 
 // compareKeys orders keys as strings.Compare(a.String(), b.String()) does,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -355,9 +356,9 @@ func scanMeshHosts(ix *Index, k Key, vs *networking.VirtualService) []Finding {
 	if best.group == nil {
 		return nil
 	}
-	return []Finding{{field.NewPath("spec", "hosts").Index(best.index).String(), fmt.Sprintf(
+	return []Finding{{Field: field.NewPath("spec", "hosts").Index(best.index).String(), Message: fmt.Sprintf(
 		"The VirtualServices %s associated with mesh gateway define the same host %s which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
-		joinKeys(best.group, ","), best.scopedHost), CodeConflictingMeshGatewayVirtualServiceHosts}}
+		joinKeys(best.group, ","), best.scopedHost), Code: CodeConflictingMeshGatewayVirtualServiceHosts}}
 }
 
 // TestMeshHostsMatchScan: checkMeshHosts, which considers only the first
@@ -389,7 +390,7 @@ func TestMeshHostsMatchScan(t *testing.T) {
 		for range 20 {
 			k, vs := Key{nss[r.IntN(len(nss))], fmt.Sprintf("vs%d", r.IntN(40))}, random()
 			got, want := ix.checkMeshHosts(k, vs), scanMeshHosts(ix, k, vs)
-			if !slices.Equal(got, want) {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d: %v %v:\ngot  %v\nscan %v", round, k, vs, got, want)
 			}
 			reported += len(got)
