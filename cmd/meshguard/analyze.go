@@ -270,7 +270,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			fmt.Fprintln(stdout, m.String())
 		}
 	}
-	if len(msgs) == 0 {
+	// Only the log format says so (istioctl/pkg/analyze/analyze.go: the
+	// LogOutput case of its output switch).
+	if len(msgs) == 0 && o.output == "log" {
 		noIssues(stderr, o, analysed, unparsed, unreadable)
 	}
 	// The log format ends with the text of istioctl's error for the exit
@@ -281,14 +283,16 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			fmt.Fprintf(stderr, "Error: %s\n", text)
 		}
 	}
+	// Issues take precedence over unreadable input, as in istioctl
+	// (errorIfMessagesExceedThreshold first, FileParseError only without).
 	switch {
-	case unreadable:
-		trailer("Some files couldn't be parsed.")
-		return exitAnalyzeDataError
 	case analysis.Exceeds(msgs, threshold):
 		trailer(fmt.Sprintf("Analyzers found issues when analyzing %s.\nSee %s for more information about causes and resolutions.",
 			analyzeTarget(o), analysisDocs))
 		return exitAnalyzeFoundIssues
+	case unreadable:
+		trailer("Some files couldn't be parsed.")
+		return exitAnalyzeDataError
 	}
 	return 0
 }
@@ -306,7 +310,7 @@ func analyzeTarget(o analyzeOptions) string {
 	return "namespace: " + o.namespace
 }
 
-// noIssues says, as istioctl analyze does on stderr whatever the output
+// noIssues says, as istioctl analyze does on stderr in the log output
 // format (istioctl/pkg/analyze/analyze.go), that no message was found: in the
 // files read (one a line), else in the namespace or all namespaces of the
 // cluster; with the files that could not be parsed counted, and nothing when

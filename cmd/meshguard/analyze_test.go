@@ -435,7 +435,7 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 }
 
 // TestAnalyzeNoIssuesNamesTarget: without messages analyze says, on stderr
-// and whatever the output format, what it analysed, as istioctl analyze does
+// and in the log format only, what it analysed, as istioctl analyze does
 // (istioctl/pkg/analyze/analyze.go: "✔ No validation issues found when
 // analyzing %s." of the files read, one a line, else "namespace: NS" or
 // "all namespaces"; without the ✔ and with "(but N file(s) could not be
@@ -456,7 +456,7 @@ func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 		want string
 	}{
 		{"files", analyzeOptions{files: []string{a, b}, output: "log"}, "✔ No validation issues found when analyzing " + a + "\n" + b + ".\n"},
-		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, "✔ No validation issues found when analyzing " + a + ".\n"},
+		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, ""}, // the JSON output is the message list alone
 		{"all namespaces", analyzeOptions{output: "log", cluster: client, mapper: mapper, clusterAllNamespaces: true}, "✔ No validation issues found when analyzing all namespaces.\n"},
 		{"one namespace", analyzeOptions{output: "log", namespace: "shop", cluster: client, mapper: mapper}, "✔ No validation issues found when analyzing namespace: shop.\n"},
 	} {
@@ -505,5 +505,12 @@ func TestAnalyzeFoundIssuesTrailer(t *testing.T) {
 	code = runAnalyze(t.Context(), analyzeOptions{files: []string{bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
 	if want := "Error: Some files couldn't be parsed.\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) {
 		t.Errorf("exit %d, stderr %q, want the suffix %q", code, errOut.String(), want)
+	}
+	// Issues and an unparsable file: istioctl's issues error wins
+	// (errorIfMessagesExceedThreshold before FileParseError).
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset", bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.HasSuffix(errOut.String(), found) {
+		t.Errorf("issues and a parse error: exit %d, stderr %q, want %d and the suffix %q", code, errOut.String(), exitAnalyzeFoundIssues, found)
 	}
 }
