@@ -12,10 +12,9 @@ package orgrules
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/internal/regocaps"
 	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/validation"
@@ -337,18 +337,14 @@ func readModules(dir string, tests bool) ([]Module, error) {
 		if !tests && !IsModule(rel) {
 			continue
 		}
-		f, err := os.Open(filepath.Join(root, rel))
-		if err != nil {
-			return nil, err
-		}
-		// One byte over the limit is enough to refuse the module.
-		src, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
-		f.Close()
+		// A regular file only (manifest.ReadFile): a FIFO put in its place
+		// since the listing would block the load for good.
 		name := filepath.Join(dir, rel)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		src, err := manifest.ReadFile(filepath.Join(root, rel), MaxModuleBytes)
+		if errors.Is(err, manifest.ErrTooLarge) {
+			return nil, checkModuleSize(name, MaxModuleBytes+1)
 		}
-		if err := checkModuleSize(name, len(src)); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		mods = append(mods, Module{Name: name, Source: string(src)})

@@ -200,6 +200,22 @@ func TestReadDirRefusesNonRegularFiles(t *testing.T) {
 	}
 }
 
+// TestReadDirModuleSizeLimit: a module over MaxModuleBytes is refused naming
+// it and the limit; one at the limit is read.
+func TestReadDirModuleSizeLimit(t *testing.T) {
+	src := "package meshguard.validation\n"
+	pad := func(n int) string { return src + strings.Repeat("#", n-len(src)) }
+	dir := t.TempDir()
+	write(t, dir, "r.rego", pad(MaxModuleBytes))
+	if mods, err := ReadDir(dir); err != nil || len(mods) != 1 {
+		t.Fatalf("module at the limit: %d modules, %v", len(mods), err)
+	}
+	write(t, dir, "r.rego", pad(MaxModuleBytes+1))
+	if _, err := ReadDir(dir); err == nil || !strings.Contains(err.Error(), "r.rego: over the 1048576-byte limit of a rule module") {
+		t.Errorf("module over the limit: %v", err)
+	}
+}
+
 // TestMessagesBounded: a rule yielding thousands of messages gives at most
 // MaxMessages, the last saying how many more there were.
 func TestMessagesBounded(t *testing.T) {

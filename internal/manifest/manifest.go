@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -62,20 +63,23 @@ func ReadAll(r io.Reader, max int64) ([]byte, error) {
 
 // ReadFile reads the named file through ReadAll (max <= 0: DefaultMaxInputBytes).
 // Only a regular file (links followed, as a mounted Secret's or ConfigMap's
-// are) is opened: opening a FIFO would block until something wrote to it.
+// are) is read. It is opened non-blocking and checked once open: a blocking
+// open of a FIFO waits until something writes to it, and a stat before the
+// open would let a FIFO renamed over the file in between block the reader for
+// good. O_NONBLOCK changes nothing for the read of a regular file.
 func ReadFile(name string, max int64) ([]byte, error) {
-	fi, err := os.Stat(name)
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (%s)", name, fi.Mode().Type())
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	b, err := ReadAll(f, max)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestDecodeDuplicateKeys(t *testing.T) {
@@ -182,4 +184,68 @@ func normalize(v any) any {
 		return float64(t)
 	}
 	return v
+}
+
+// TestReadFileRefusesAFIFO: a FIFO, or a file replaced by one while it is
+// read (a rename over it), is refused promptly: a stat before the open left a
+// window where the open blocked until something wrote to the FIFO, for good.
+func TestReadFileRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	if _, err := ReadFile(fifo, 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("ReadFile(FIFO) = %v, want \"not a regular file\"", err)
+	}
+	// Swap the name between a regular file and a FIFO while reading it.
+	name := filepath.Join(dir, "p.yaml")
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tmp := filepath.Join(dir, "tmp")
+			var err error
+			if i%2 == 0 {
+				err = os.WriteFile(tmp, []byte("a: 1\n"), 0o600)
+			} else {
+				err = syscall.Mkfifo(tmp, 0o600)
+			}
+			if err == nil {
+				err = os.Rename(tmp, name)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+			if b, err := ReadFile(name, 0); err == nil && string(b) != "a: 1\n" {
+				t.Errorf("ReadFile = %q", b)
+			}
+		}
+	}()
+	select {
+	case <-done:
+		close(stop)
+		<-swapped
+	case <-time.After(10 * time.Second):
+		close(stop)
+		<-swapped
+		// Unblock the reader stuck in open (a writer opens the FIFO).
+		if f, err := os.OpenFile(name, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		t.Fatal("ReadFile blocked on a file replaced by a FIFO")
+	}
 }
