@@ -324,9 +324,9 @@ func IsModule(name string) bool {
 
 // readModules reads every *.rego file under dir (the *_test.rego ones only
 // with tests), each at most MaxModuleBytes, by the rules of every directory
-// input (dirwalk.Files: hidden entries skipped, so a mounted ConfigMap's keys
-// are read once through their links, not again under ..<timestamp>, which
-// would compile every module twice; links only to files inside dir).
+// input (dirwalk.Files: hidden entries skipped; a mounted ConfigMap read
+// from the content directory its ..data link points at, so each key is one
+// module and all are of one version; links only to files inside dir).
 func readModules(dir string, tests bool) ([]Module, error) {
 	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".rego"}, Confine: true})
 	if err != nil {

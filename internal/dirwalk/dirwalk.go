@@ -24,17 +24,33 @@ type Options struct {
 	Confine bool
 }
 
+// dataDir is the link a kubelet volume (ConfigMap, Secret, projected)
+// points at its current timestamped content directory
+// (k8s.io/kubernetes pkg/volume/util/atomic_writer.go).
+const dataDir = "..data"
+
 // Files lists the files under dir with one of o.Exts, as sorted paths
 // relative to root, dir with its symlinks resolved: filepath.WalkDir does not
 // enter a root that is a symlink, and a linked directory read as empty would
 // load no policy at all (fail open). Hidden entries below the root are
-// skipped (a mounted ConfigMap holds every key a second time under
-// ..<timestamp>, reached through the key's own link), so each file is read
-// once. A listed file that is not a regular file after following its links
-// (a FIFO would block the reader for good) is an error naming it.
+// skipped, so each file is read once and editor or VCS leftovers (".#p.yaml",
+// ".git/") are not read (docs/compatibility.md). A listed file that is not a
+// regular file after following its links (a FIFO would block the reader for
+// good) is an error naming it.
+//
+// A directory holding a "..data" link is a kubelet volume: root is then the
+// content directory "..data" points at when listed, which the kubelet never
+// changes (an update writes a new one and swaps the link), so a load that
+// reads every file relative to root sees one version of the volume, never
+// one file of the old and another of the new. Its content directory is
+// removed after the swap: a read then fails and the load with it, and the
+// swap's own watch event loads again.
 func Files(dir string, o Options) (root string, rel []string, err error) {
 	root, err = filepath.EvalSymlinks(dir)
 	if err != nil {
+		return "", nil, err
+	}
+	if root, err = volumeContent(root); err != nil {
 		return "", nil, err
 	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -77,6 +93,37 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 	}
 	slices.Sort(rel)
 	return root, rel, nil
+}
+
+// volumeContent is the content directory of root when root is a kubelet
+// volume (it holds a "..data" link), else root. Every visible entry of such
+// a volume is a link "name -> ..data/name" (createUserVisibleFiles); anything
+// else there would not be read, so it is an error rather than skipped.
+func volumeContent(root string) (string, error) {
+	link := filepath.Join(root, dataDir)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return root, nil
+	}
+	content, err := filepath.EvalSymlinks(link)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", link, err)
+	}
+	if fi, err := os.Stat(content); err != nil || !fi.IsDir() || filepath.Dir(content) != root {
+		return "", fmt.Errorf("%s: points to %s, not a directory beside it as in a mounted volume", link, content)
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if t, err := os.Readlink(filepath.Join(root, e.Name())); err != nil || t != filepath.Join(dataDir, e.Name()) {
+			return "", fmt.Errorf("%s: not a link to %s: a directory with %s is read as a mounted volume, whose every key is such a link", filepath.Join(root, e.Name()), filepath.Join(dataDir, e.Name()), dataDir)
+		}
+	}
+	return content, nil
 }
 
 // SymlinkInside: a symlinked file is read only when its target resolves

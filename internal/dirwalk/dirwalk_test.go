@@ -39,7 +39,7 @@ func TestFiles(t *testing.T) {
 		want    []string
 		wantErr string
 	}{{
-		name: "mounted ConfigMap: each key once, through its link",
+		name: "mounted ConfigMap: each key once, from its content directory",
 		setup: func(t *testing.T, dir string) string {
 			mountedConfigMap(t, dir, "a.yaml", "b.rego", "c.txt")
 			return dir
@@ -138,10 +138,86 @@ func TestFiles(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("Files = %q, want %q", got, tc.want)
 			}
-			if resolved, _ := filepath.EvalSymlinks(dir); root != resolved {
-				t.Errorf("root = %s, want %s", root, resolved)
+			want, _ := filepath.EvalSymlinks(dir)
+			if data, err := filepath.EvalSymlinks(filepath.Join(dir, "..data")); err == nil {
+				want = data // a mounted volume: its content directory
+			}
+			if root != want {
+				t.Errorf("root = %s, want %s", root, want)
 			}
 		})
+	}
+}
+
+// volumeWrite writes payload into dir as the kubelet's AtomicWriter.Write
+// does (pkg/volume/util/atomic_writer.go): a new ..<timestamp> directory, a
+// link "key -> ..data/key" for each new key, then ..data swapped to the new
+// directory by renaming a new link over it. The old directory is kept (the
+// kubelet removes it last). before runs just before the swap.
+func volumeWrite(t *testing.T, dir, ts string, payload map[string]string, before func()) {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range payload {
+		if err := os.WriteFile(filepath.Join(dir, ts, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, k)); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if before != nil {
+		before()
+	}
+	if err := os.Symlink(ts, filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFilesOneVolumeVersion: files read relative to the root Files returns
+// are all of the volume version current at the listing, even when the
+// kubelet swaps ..data between two reads (they were read through each key's
+// link, so a load could enforce one policy of the old ConfigMap and another
+// of the new), and a listing between the new keys' links and the swap is not
+// an error (the new link's ..data/key did not exist yet).
+func TestFilesOneVolumeVersion(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Exts: []string{".yaml"}, Confine: true}
+	volumeWrite(t, dir, "..2026_12_06_01_00_00.1", map[string]string{"a.yaml": "v1", "b.yaml": "v1"}, nil)
+	var root string
+	var rel []string
+	volumeWrite(t, dir, "..2026_12_06_01_00_01.2", map[string]string{"a.yaml": "v2", "b.yaml": "v2", "c.yaml": "v2"}, func() {
+		var err error
+		if root, rel, err = Files(dir, opts); err != nil {
+			t.Fatalf("listed between the new links and the swap: %v", err)
+		}
+	})
+	if !slices.Equal(rel, []string{"a.yaml", "b.yaml"}) {
+		t.Fatalf("Files = %q, want the first version's keys", rel)
+	}
+	for _, r := range rel {
+		if b, err := os.ReadFile(filepath.Join(root, r)); err != nil || string(b) != "v1" {
+			t.Errorf("%s after the swap = %q, %v; want the listed version v1", r, b, err)
+		}
+	}
+	root, rel, err := Files(dir, opts)
+	if err != nil || !slices.Equal(rel, []string{"a.yaml", "b.yaml", "c.yaml"}) {
+		t.Fatalf("after the swap: Files = %q, %v", rel, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "c.yaml")); err != nil || string(b) != "v2" {
+		t.Errorf("c.yaml = %q, %v; want v2", b, err)
+	}
+	// A visible entry that is not a key's link would not be read: an error.
+	write(t, filepath.Join(dir, "extra.yaml"))
+	if _, _, err := Files(dir, opts); err == nil || !strings.Contains(err.Error(), "extra.yaml: not a link to ..data/extra.yaml") {
+		t.Errorf("regular file beside ..data: %v", err)
 	}
 }
 
