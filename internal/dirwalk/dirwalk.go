@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // Options says which files Files lists.
@@ -23,6 +25,17 @@ type Options struct {
 	// a link to /etc/shadow must not be read as config of a server).
 	Confine bool
 }
+
+// MaxFiles and MaxTotalBytes bound one directory input as a whole, as each
+// file is bounded by its reader (manifest.DefaultMaxInputBytes,
+// orgrules.MaxModuleBytes): every listed file is read and its objects kept
+// for the load, so without them a directory of many files at the per-file
+// limit had no memory bound. A listing over either is an error naming the
+// directory (wrapping manifest.ErrTooLarge).
+const (
+	MaxFiles      = 10_000
+	MaxTotalBytes = 64 << 20
+)
 
 // dataDir is the link a kubelet volume (ConfigMap, Secret, projected)
 // points at its current timestamped content directory
@@ -53,6 +66,7 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 	if root, err = volumeContent(root); err != nil {
 		return "", nil, err
 	}
+	var total int64
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -80,6 +94,12 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 		}
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("%s: not a regular file (%s)", p, st.Mode().Type())
+		}
+		if total += st.Size(); total > MaxTotalBytes {
+			return fmt.Errorf("%w: %s: the files to read add up to more than %d bytes (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxTotalBytes)
+		}
+		if len(rel) == MaxFiles {
+			return fmt.Errorf("%w: %s: more than %d files to read (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxFiles)
 		}
 		r, err := filepath.Rel(root, p)
 		if err != nil {

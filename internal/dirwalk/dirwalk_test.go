@@ -1,12 +1,16 @@
 package dirwalk
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // mountedConfigMap lays out dir as the kubelet mounts a ConfigMap volume:
@@ -218,6 +222,45 @@ func TestFilesOneVolumeVersion(t *testing.T) {
 	write(t, filepath.Join(dir, "extra.yaml"))
 	if _, _, err := Files(dir, opts); err == nil || !strings.Contains(err.Error(), "extra.yaml: not a link to ..data/extra.yaml") {
 		t.Errorf("regular file beside ..data: %v", err)
+	}
+}
+
+// TestFilesTotalBound: a directory input is bounded as a whole, in files
+// and in bytes, naming the directory.
+func TestFilesTotalBound(t *testing.T) {
+	opts := Options{Exts: []string{".yaml"}}
+	dir := t.TempDir()
+	for i := range MaxFiles {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d.yaml", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, rel, err := Files(dir, opts); err != nil || len(rel) != MaxFiles {
+		t.Fatalf("%d files: %d listed, %v", MaxFiles, len(rel), err)
+	}
+	write(t, filepath.Join(dir, "last.yaml"))
+	if _, _, err := Files(dir, opts); !errors.Is(err, manifest.ErrTooLarge) || !strings.Contains(err.Error(), dir+": more than 10000 files") {
+		t.Errorf("%d files: %v", MaxFiles+1, err)
+	}
+
+	dir = t.TempDir()
+	// Sparse files: their size is what counts, not the disk they use.
+	for i, size := range []int64{MaxTotalBytes / 2, MaxTotalBytes / 2} {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.yaml", i)))
+		if err == nil {
+			err = f.Truncate(size)
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := Files(dir, opts); err != nil {
+		t.Fatalf("%d bytes: %v", MaxTotalBytes, err)
+	}
+	write(t, filepath.Join(dir, "2.yaml"))
+	if _, _, err := Files(dir, opts); !errors.Is(err, manifest.ErrTooLarge) || !strings.Contains(err.Error(), dir+": the files to read add up to more than 67108864 bytes") {
+		t.Errorf("%d bytes: %v", MaxTotalBytes+1, err)
 	}
 }
 
