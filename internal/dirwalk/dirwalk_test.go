@@ -61,6 +61,30 @@ func TestFiles(t *testing.T) {
 		opts: yaml,
 		want: []string{"sub/y.yaml", "z.YAML"},
 	}, {
+		// kubectl apply -f DIR and istioctl validate -f DIR read these
+		// (filepath.Walk, no name filter): docs/compatibility.md.
+		name: "hidden entries are not read: an editor's lock link, CI files",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "p.yaml"))
+			// Emacs's lock file: a link to nowhere while p.yaml is edited.
+			if err := os.Symlink("user@host.1234:1765000000", filepath.Join(dir, ".#p.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, ".github", "workflows", "ci.yaml"))
+			write(t, filepath.Join(dir, ".gitlab-ci.yml"))
+			return dir
+		},
+		opts: Options{Exts: []string{".yaml", ".yml"}, Confine: true},
+		want: []string{"p.yaml"},
+	}, {
+		name: "hidden entries are not read: a mounted volume's key starting with a dot",
+		setup: func(t *testing.T, dir string) string {
+			volumeWrite(t, dir, "..2026_12_06_01_00_00.1", map[string]string{"p.yaml": "x", ".q.yaml": "x"}, nil)
+			return dir
+		},
+		opts: yaml,
+		want: []string{"p.yaml"},
+	}, {
 		name: "root that is a symlink is entered (a link read as empty would load nothing)",
 		setup: func(t *testing.T, dir string) string {
 			write(t, filepath.Join(dir, "real", "p.yaml"))
