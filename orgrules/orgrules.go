@@ -6,7 +6,7 @@
 //
 // over an input of the object, its kind, its namespace's labels, the
 // objects it refers to and, at admission, the operation and the old object.
-// The modules are compiled and prepared once per Load (rego.PrepareForEval);
+// The modules are parsed and compiled once per Load (rego.PrepareForEval);
 // Evaluate only evaluates.
 package orgrules
 
@@ -108,32 +108,43 @@ func ReadDir(dir string) ([]Module, error) {
 }
 
 // Compile compiles the modules as Rego v1 and prepares the deny and warn
-// queries once (rego.PrepareForEval); evaluation never compiles again.
+// queries (rego.PrepareForEval): each module is parsed and compiled once, the
+// warn query prepared on the compiler of the deny one; evaluation never
+// compiles again.
 func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	if len(mods) == 0 {
 		return nil, fmt.Errorf("no organisation rule module")
 	}
-	opts := make([]func(*rego.Rego), 0, len(mods)+2)
+	parsed := make([]*ast.Module, 0, len(mods))
 	r := &Rules{}
 	for _, m := range mods {
 		if err := checkModuleSize(m.Name, len(m.Source)); err != nil {
 			return nil, err
 		}
+		pm, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1, Capabilities: capabilities})
+		if err != nil {
+			return nil, fmt.Errorf("compiling organisation rules: %w", err)
+		}
 		r.Files = append(r.Files, m.Name)
-		opts = append(opts, rego.Module(m.Name, m.Source))
+		parsed = append(parsed, pm)
 	}
-	if err := checkRulesDefined(mods); err != nil {
+	if err := checkRulesDefined(parsed); err != nil {
 		return nil, err
 	}
-	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
-		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))
-		return rego.New(o...).PrepareForEval(ctx)
+	// rego.New creates the compiler when none is given; the hook keeps it
+	// for the warn query, whose Rego then has no module to compile again.
+	var compiler *ast.Compiler
+	opts := []func(*rego.Rego){rego.Query("data." + Package + ".deny"), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities),
+		rego.CompilerHook(func(c *ast.Compiler) { compiler = c })}
+	for _, pm := range parsed {
+		opts = append(opts, rego.ParsedModule(pm))
 	}
 	var err error
-	if r.deny, err = prepare("deny"); err != nil {
+	if r.deny, err = rego.New(opts...).PrepareForEval(ctx); err != nil {
 		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
-	if r.warn, err = prepare("warn"); err != nil {
+	if r.warn, err = rego.New(rego.Compiler(compiler), rego.Query("data."+Package+".warn"), rego.StrictBuiltinErrors(true),
+		rego.Capabilities(capabilities)).PrepareForEval(ctx); err != nil {
 		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
 	return r, nil
@@ -147,18 +158,14 @@ var capabilities = regocaps.WithoutNetwork()
 // Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name
 // (violation) would otherwise load and enforce nothing, failing open.
 // Modules of other packages stay allowed: they are the rules' libraries.
-func checkRulesDefined(mods []Module) error {
+func checkRulesDefined(mods []*ast.Module) error {
 	var others []string
 	for _, m := range mods {
-		parsed, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			return fmt.Errorf("compiling organisation rules: %w", err)
-		}
-		if pkg := strings.TrimPrefix(parsed.Package.Path.String(), "data."); pkg != Package {
-			others = append(others, fmt.Sprintf("%s (package %s)", m.Name, pkg))
+		if pkg := strings.TrimPrefix(m.Package.Path.String(), "data."); pkg != Package {
+			others = append(others, fmt.Sprintf("%s (package %s)", m.Package.Location.File, pkg))
 			continue
 		}
-		for _, rule := range parsed.Rules {
+		for _, rule := range m.Rules {
 			if name := rule.Head.Ref()[0].String(); name == "deny" || name == "warn" {
 				return nil
 			}

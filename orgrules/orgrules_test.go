@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/tester"
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -502,5 +503,32 @@ func TestIsModule(t *testing.T) {
 		if got := IsModule(name); got != want {
 			t.Errorf("IsModule(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// Compile compiles the modules once for both queries: its allocations stay
+// near those of one rego.PrepareForEval of the modules (preparing deny and
+// warn each from the modules compiled them twice, about twice as many).
+func TestCompileCompilesModulesOnce(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("package meshguard.validation\n")
+	for i := range 200 {
+		fmt.Fprintf(&src, "deny contains \"d%[1]d\" if { input.object.spec.f%[1]d == %[1]d }\nwarn contains \"w%[1]d\" if { input.object.spec.g%[1]d == %[1]d }\n", i)
+	}
+	mods := []Module{{Name: "r.rego", Source: src.String()}}
+	ctx := t.Context()
+	once := testing.AllocsPerRun(3, func() {
+		if _, err := rego.New(rego.Module("r.rego", src.String()), rego.Query("data.meshguard.validation.deny"),
+			rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities)).PrepareForEval(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	got := testing.AllocsPerRun(3, func() {
+		if _, err := Compile(ctx, mods); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got > 1.3*once {
+		t.Errorf("Compile allocates %.0f times, one PrepareForEval of the modules %.0f: modules compiled more than once", got, once)
 	}
 }
