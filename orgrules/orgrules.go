@@ -283,9 +283,11 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 	var out []string
 	for _, res := range rs {
 		for _, e := range res.Expressions {
+			// A set and an array both come as []any: both are accepted,
+			// as conftest accepts them (policy/engine.go Engine.query).
 			set, ok := e.Value.([]any)
 			if !ok {
-				return nil, fmt.Errorf("organisation rule %s: must be a set of strings, got %T", rule, e.Value)
+				return nil, fmt.Errorf("organisation rule %s: must be a set (or array) of strings, got %T", rule, e.Value)
 			}
 			for _, m := range set {
 				s, ok := m.(string)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -530,5 +531,44 @@ func TestCompileCompilesModulesOnce(t *testing.T) {
 	})
 	if got > 1.3*once {
 		t.Errorf("Compile allocates %.0f times, one PrepareForEval of the modules %.0f: modules compiled more than once", got, once)
+	}
+}
+
+// deny and warn are read as conftest reads them (policy/engine.go
+// Engine.query: any collection of messages): a set (deny contains msg) or an
+// array (deny := [...]), de-duplicated and sorted alike; any other value, or
+// a message that is not a string, fails the evaluation (where conftest
+// would count it as passed).
+func TestRuleResultShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules string
+		deny        []string
+		err         string
+	}{
+		{"set", `deny contains "b"
+deny contains "a"`, []string{"a", "b"}, ""},
+		{"array", `deny := ["b", "a", "b"]`, []string{"a", "b"}, ""},
+		{"empty array", `deny := []`, nil, ""},
+		{"undefined", `deny := ["a"] if false`, nil, ""},
+		{"string", `deny := "a"`, nil, "must be a set (or array) of strings"},
+		{"object", `deny := {"msg": "a"}`, nil, "must be a set (or array) of strings"},
+		{"array of numbers", `deny := [1]`, nil, "is not a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Compile(t.Context(), []Module{{Name: "r.rego", Source: "package meshguard.validation\n" + tc.rules + "\n"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := r.Evaluate(t.Context(), Input{Kind: "VirtualService"})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %+v, %v; want an error containing %q", v, err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(v.Deny, tc.deny) {
+				t.Fatalf("got %+v, %v; want deny %q", v, err, tc.deny)
+			}
+		})
 	}
 }
