@@ -131,23 +131,38 @@ func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	if err := checkRulesDefined(parsed); err != nil {
 		return nil, err
 	}
-	// rego.New creates the compiler when none is given; the hook keeps it
-	// for the warn query, whose Rego then has no module to compile again.
-	var compiler *ast.Compiler
-	opts := []func(*rego.Rego){rego.Query("data." + Package + ".deny"), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities),
-		rego.CompilerHook(func(c *ast.Compiler) { compiler = c })}
-	for _, pm := range parsed {
-		opts = append(opts, rego.ParsedModule(pm))
-	}
-	var err error
-	if r.deny, err = rego.New(opts...).PrepareForEval(ctx); err != nil {
+	pqs, err := prepare(ctx, parsed, "data."+Package+".deny", "data."+Package+".warn")
+	if err != nil {
 		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
-	if r.warn, err = rego.New(rego.Compiler(compiler), rego.Query("data."+Package+".warn"), rego.StrictBuiltinErrors(true),
-		rego.Capabilities(capabilities)).PrepareForEval(ctx); err != nil {
-		return nil, fmt.Errorf("compiling organisation rules: %w", err)
-	}
+	r.deny, r.warn = pqs[0], pqs[1]
 	return r, nil
+}
+
+// prepare compiles mods once and prepares each query on that compiler, with
+// strict builtin errors and the rules' capabilities: rego.New creates the
+// compiler of the first query (kept by the hook), and OPA compiles again only
+// for a Rego given modules (rego.go, compileModules).
+func prepare(ctx context.Context, mods []*ast.Module, queries ...string) ([]rego.PreparedEvalQuery, error) {
+	var compiler *ast.Compiler
+	out := make([]rego.PreparedEvalQuery, len(queries))
+	for i, q := range queries {
+		opts := []func(*rego.Rego){rego.Query(q), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities)}
+		if compiler == nil {
+			opts = append(opts, rego.CompilerHook(func(c *ast.Compiler) { compiler = c }))
+			for _, m := range mods {
+				opts = append(opts, rego.ParsedModule(m))
+			}
+		} else {
+			opts = append(opts, rego.Compiler(compiler))
+		}
+		pq, err := rego.New(opts...).PrepareForEval(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = pq
+	}
+	return out, nil
 }
 
 // capabilities are OPA's builtins less those reaching another host
@@ -383,7 +398,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 	}
-	var opts []func(*rego.Rego)
+	var parsed []*ast.Module
 	type test struct{ name, query string }
 	var tests []test
 	rules := map[string]int{} // the test rules of each name so far
@@ -393,7 +408,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
-		opts = append(opts, rego.ParsedModule(m))
+		parsed = append(parsed, m)
 		for _, r := range m.Rules {
 			// A test is a rule any of whose ground ref terms starts with
 			// test_, as OPA's tester.Runner.shouldRun decides.
@@ -429,12 +444,18 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			tests = append(tests, test{m.Package.Path.String() + "." + ground.String(), m.Package.Path.Extend(ground).String()})
 		}
 	}
+	// The modules compiled once for every test, as opa test compiles them.
+	queries := make([]string, len(tests))
+	for i, t := range tests {
+		queries[i] = t.query
+	}
+	pqs, err := prepare(ctx, parsed, queries...)
+	if err != nil {
+		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
+	}
 	out := make([]TestResult, 0, len(tests))
-	for _, t := range tests {
-		pq, err := rego.New(append(slices.Clone(opts), rego.Query(t.query), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
-		}
+	for i, t := range tests {
+		pq := pqs[i]
 		tr := TestResult{Name: t.name}
 		var rs rego.ResultSet
 		// Each test within EvalTimeout, as opa test's per-test timeout (5 s).

@@ -572,3 +572,32 @@ deny contains "a"`, []string{"a", "b"}, ""},
 		})
 	}
 }
+
+// RunTests compiles the modules once, as opa test does, not once per test:
+// thirty tests over a module of many rules cost about what one does.
+func TestRunTestsCompilesOnce(t *testing.T) {
+	dir := func(tests int) string {
+		d := t.TempDir()
+		var src strings.Builder
+		src.WriteString("package meshguard.validation\n")
+		for i := range 200 {
+			fmt.Fprintf(&src, "deny contains \"d%[1]d\" if { input.object.spec.f%[1]d == %[1]d }\n", i)
+		}
+		for i := range tests {
+			fmt.Fprintf(&src, "test_%d if { count(deny) == 0 }\n", i)
+		}
+		write(t, d, "r.rego", src.String())
+		return d
+	}
+	allocs := func(d string) float64 {
+		return testing.AllocsPerRun(2, func() {
+			if rs, err := RunTests(t.Context(), d); err != nil || len(rs) == 0 || !rs[0].Passed {
+				t.Fatalf("%+v, %v", rs, err)
+			}
+		})
+	}
+	one, thirty := allocs(dir(1)), allocs(dir(30))
+	if thirty > 2*one {
+		t.Errorf("30 tests allocate %.0f times, 1 test %.0f: modules compiled per test", thirty, one)
+	}
+}
