@@ -218,16 +218,11 @@ func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error
 	return out, nil
 }
 
-// snapshot lists Namespaces, Services and every mesh kind meshguard
-// validates whose CRD the API server serves (at its preferred version).
+// snapshot lists Services, every mesh kind meshguard validates whose CRD the
+// API server serves (at its preferred version), the Pods the Gateways select
+// and then the Namespaces.
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", func(u *unstructured.Unstructured) error {
-		snap.Namespaces[u.GetName()] = u.GetLabels()
-		return nil
-	}); err != nil {
-		return Snapshot{}, err
-	}
 	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
@@ -290,6 +285,22 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
+	// Namespaces last: listed first, a namespace created while the objects
+	// were listed would be missing, and the rules would judge its objects
+	// without its labels (where the webhook answers 503). Listed after, every
+	// listed object's namespace is there unless it has been deleted since,
+	// and with it the object (its namespace's deletion removes it first), so
+	// such an object is left out rather than judged without labels.
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", func(u *unstructured.Unstructured) error {
+		snap.Namespaces[u.GetName()] = u.GetLabels()
+		return nil
+	}); err != nil {
+		return Snapshot{}, err
+	}
+	snap.Objects = slices.DeleteFunc(snap.Objects, func(o Object) bool {
+		_, ok := snap.Namespaces[o.Ref.Namespace]
+		return !ok
+	})
 	return snap, nil
 }
 

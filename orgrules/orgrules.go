@@ -6,7 +6,7 @@
 //
 // over an input of the object, its kind, its namespace's labels, the
 // objects it refers to and, at admission, the operation and the old object.
-// The modules are compiled and prepared once per Load (rego.PrepareForEval);
+// The modules are parsed and compiled once per Load (rego.PrepareForEval);
 // Evaluate only evaluates.
 package orgrules
 
@@ -108,35 +108,61 @@ func ReadDir(dir string) ([]Module, error) {
 }
 
 // Compile compiles the modules as Rego v1 and prepares the deny and warn
-// queries once (rego.PrepareForEval); evaluation never compiles again.
+// queries (rego.PrepareForEval): each module is parsed and compiled once, the
+// warn query prepared on the compiler of the deny one; evaluation never
+// compiles again.
 func Compile(ctx context.Context, mods []Module) (*Rules, error) {
 	if len(mods) == 0 {
 		return nil, fmt.Errorf("no organisation rule module")
 	}
-	opts := make([]func(*rego.Rego), 0, len(mods)+2)
+	parsed := make([]*ast.Module, 0, len(mods))
 	r := &Rules{}
 	for _, m := range mods {
 		if err := checkModuleSize(m.Name, len(m.Source)); err != nil {
 			return nil, err
 		}
+		pm, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1, Capabilities: capabilities})
+		if err != nil {
+			return nil, fmt.Errorf("compiling organisation rules: %w", err)
+		}
 		r.Files = append(r.Files, m.Name)
-		opts = append(opts, rego.Module(m.Name, m.Source))
+		parsed = append(parsed, pm)
 	}
-	if err := checkRulesDefined(mods); err != nil {
+	if err := checkRulesDefined(parsed); err != nil {
 		return nil, err
 	}
-	prepare := func(rule string) (rego.PreparedEvalQuery, error) {
-		o := append(slices.Clone(opts), rego.Query("data."+Package+"."+rule), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))
-		return rego.New(o...).PrepareForEval(ctx)
-	}
-	var err error
-	if r.deny, err = prepare("deny"); err != nil {
+	pqs, err := prepare(ctx, parsed, "data."+Package+".deny", "data."+Package+".warn")
+	if err != nil {
 		return nil, fmt.Errorf("compiling organisation rules: %w", err)
 	}
-	if r.warn, err = prepare("warn"); err != nil {
-		return nil, fmt.Errorf("compiling organisation rules: %w", err)
-	}
+	r.deny, r.warn = pqs[0], pqs[1]
 	return r, nil
+}
+
+// prepare compiles mods once and prepares each query on that compiler, with
+// strict builtin errors and the rules' capabilities: rego.New creates the
+// compiler of the first query (kept by the hook), and OPA compiles again only
+// for a Rego given modules (rego.go, compileModules).
+func prepare(ctx context.Context, mods []*ast.Module, queries ...string) ([]rego.PreparedEvalQuery, error) {
+	var compiler *ast.Compiler
+	out := make([]rego.PreparedEvalQuery, len(queries))
+	for i, q := range queries {
+		opts := []func(*rego.Rego){rego.Query(q), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities)}
+		if compiler == nil {
+			opts = append(opts, rego.CompilerHook(func(c *ast.Compiler) { compiler = c }))
+			for _, m := range mods {
+				opts = append(opts, rego.ParsedModule(m))
+			}
+		} else {
+			opts = append(opts, rego.Compiler(compiler))
+		}
+		pq, err := rego.New(opts...).PrepareForEval(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = pq
+	}
+	return out, nil
 }
 
 // capabilities are OPA's builtins less those reaching another host
@@ -147,18 +173,14 @@ var capabilities = regocaps.WithoutNetwork()
 // Package: a misspelt package (meshguard.validaton) or Gatekeeper's rule name
 // (violation) would otherwise load and enforce nothing, failing open.
 // Modules of other packages stay allowed: they are the rules' libraries.
-func checkRulesDefined(mods []Module) error {
+func checkRulesDefined(mods []*ast.Module) error {
 	var others []string
 	for _, m := range mods {
-		parsed, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			return fmt.Errorf("compiling organisation rules: %w", err)
-		}
-		if pkg := strings.TrimPrefix(parsed.Package.Path.String(), "data."); pkg != Package {
-			others = append(others, fmt.Sprintf("%s (package %s)", m.Name, pkg))
+		if pkg := strings.TrimPrefix(m.Package.Path.String(), "data."); pkg != Package {
+			others = append(others, fmt.Sprintf("%s (package %s)", m.Package.Location.File, pkg))
 			continue
 		}
-		for _, rule := range parsed.Rules {
+		for _, rule := range m.Rules {
 			if name := rule.Head.Ref()[0].String(); name == "deny" || name == "warn" {
 				return nil
 			}
@@ -276,9 +298,11 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 	var out []string
 	for _, res := range rs {
 		for _, e := range res.Expressions {
+			// A set and an array both come as []any: both are accepted,
+			// as conftest accepts them (policy/engine.go Engine.query).
 			set, ok := e.Value.([]any)
 			if !ok {
-				return nil, fmt.Errorf("organisation rule %s: must be a set of strings, got %T", rule, e.Value)
+				return nil, fmt.Errorf("organisation rule %s: must be a set (or array) of strings, got %T", rule, e.Value)
 			}
 			for _, m := range set {
 				s, ok := m.(string)
@@ -370,7 +394,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 	}
-	var opts []func(*rego.Rego)
+	var parsed []*ast.Module
 	type test struct{ name, query string }
 	var tests []test
 	rules := map[string]int{} // the test rules of each name so far
@@ -380,7 +404,7 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
 		}
-		opts = append(opts, rego.ParsedModule(m))
+		parsed = append(parsed, m)
 		for _, r := range m.Rules {
 			// A test is a rule any of whose ground ref terms starts with
 			// test_, as OPA's tester.Runner.shouldRun decides.
@@ -416,12 +440,18 @@ func RunTests(ctx context.Context, dir string) ([]TestResult, error) {
 			tests = append(tests, test{m.Package.Path.String() + "." + ground.String(), m.Package.Path.Extend(ground).String()})
 		}
 	}
+	// The modules compiled once for every test, as opa test compiles them.
+	queries := make([]string, len(tests))
+	for i, t := range tests {
+		queries[i] = t.query
+	}
+	pqs, err := prepare(ctx, parsed, queries...)
+	if err != nil {
+		return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
+	}
 	out := make([]TestResult, 0, len(tests))
-	for _, t := range tests {
-		pq, err := rego.New(append(slices.Clone(opts), rego.Query(t.query), rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities))...).PrepareForEval(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("running Rego tests in %s: %w", dir, err)
-		}
+	for i, t := range tests {
+		pq := pqs[i]
 		tr := TestResult{Name: t.name}
 		var rs rego.ResultSet
 		// Each test within EvalTimeout, as opa test's per-test timeout (5 s).

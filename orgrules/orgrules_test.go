@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/tester"
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -518,5 +520,100 @@ func TestIsModule(t *testing.T) {
 		if got := IsModule(name); got != want {
 			t.Errorf("IsModule(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// Compile compiles the modules once for both queries: its allocations stay
+// near those of one rego.PrepareForEval of the modules (preparing deny and
+// warn each from the modules compiled them twice, about twice as many).
+func TestCompileCompilesModulesOnce(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("package meshguard.validation\n")
+	for i := range 200 {
+		fmt.Fprintf(&src, "deny contains \"d%[1]d\" if { input.object.spec.f%[1]d == %[1]d }\nwarn contains \"w%[1]d\" if { input.object.spec.g%[1]d == %[1]d }\n", i)
+	}
+	mods := []Module{{Name: "r.rego", Source: src.String()}}
+	ctx := t.Context()
+	once := testing.AllocsPerRun(3, func() {
+		if _, err := rego.New(rego.Module("r.rego", src.String()), rego.Query("data.meshguard.validation.deny"),
+			rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities)).PrepareForEval(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	got := testing.AllocsPerRun(3, func() {
+		if _, err := Compile(ctx, mods); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got > 1.3*once {
+		t.Errorf("Compile allocates %.0f times, one PrepareForEval of the modules %.0f: modules compiled more than once", got, once)
+	}
+}
+
+// deny and warn are read as conftest reads them (policy/engine.go
+// Engine.query: any collection of messages): a set (deny contains msg) or an
+// array (deny := [...]), de-duplicated and sorted alike; any other value, or
+// a message that is not a string, fails the evaluation (where conftest
+// would count it as passed).
+func TestRuleResultShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules string
+		deny        []string
+		err         string
+	}{
+		{"set", `deny contains "b"
+deny contains "a"`, []string{"a", "b"}, ""},
+		{"array", `deny := ["b", "a", "b"]`, []string{"a", "b"}, ""},
+		{"empty array", `deny := []`, nil, ""},
+		{"undefined", `deny := ["a"] if false`, nil, ""},
+		{"string", `deny := "a"`, nil, "must be a set (or array) of strings"},
+		{"object", `deny := {"msg": "a"}`, nil, "must be a set (or array) of strings"},
+		{"array of numbers", `deny := [1]`, nil, "is not a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Compile(t.Context(), []Module{{Name: "r.rego", Source: "package meshguard.validation\n" + tc.rules + "\n"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := r.Evaluate(t.Context(), Input{Kind: "VirtualService"})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %+v, %v; want an error containing %q", v, err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(v.Deny, tc.deny) {
+				t.Fatalf("got %+v, %v; want deny %q", v, err, tc.deny)
+			}
+		})
+	}
+}
+
+// RunTests compiles the modules once, as opa test does, not once per test:
+// thirty tests over a module of many rules cost about what one does.
+func TestRunTestsCompilesOnce(t *testing.T) {
+	dir := func(tests int) string {
+		d := t.TempDir()
+		var src strings.Builder
+		src.WriteString("package meshguard.validation\n")
+		for i := range 200 {
+			fmt.Fprintf(&src, "deny contains \"d%[1]d\" if { input.object.spec.f%[1]d == %[1]d }\n", i)
+		}
+		for i := range tests {
+			fmt.Fprintf(&src, "test_%d if { count(deny) == 0 }\n", i)
+		}
+		write(t, d, "r.rego", src.String())
+		return d
+	}
+	allocs := func(d string) float64 {
+		return testing.AllocsPerRun(2, func() {
+			if rs, err := RunTests(t.Context(), d); err != nil || len(rs) == 0 || !rs[0].Passed {
+				t.Fatalf("%+v, %v", rs, err)
+			}
+		})
+	}
+	one, thirty := allocs(dir(1)), allocs(dir(30))
+	if thirty > 2*one {
+		t.Errorf("30 tests allocate %.0f times, 1 test %.0f: modules compiled per test", thirty, one)
 	}
 }

@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -112,15 +115,15 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 		}
 		f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(o.Namespace),
 			informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-				if o.ConfigMap == "" {
+				switch {
+				case o.ConfigMap == "":
 					lo.LabelSelector = o.ConfigMapSelector
+				case o.ConfigMapSelector == "":
+					lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.ConfigMap).String()
 				}
 			}))
 		inf := f.Core().V1().ConfigMaps().Informer()
-		poke := func(any) { r.poke() }
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc: poke, UpdateFunc: func(_, n any) { poke(n) }, DeleteFunc: poke,
-		}); err != nil {
+		if _, err := inf.AddEventHandler(r.configMapEvents()); err != nil {
 			return nil, fmt.Errorf("organisation rules: watching ConfigMaps: %w", err)
 		}
 		r.cms = inf.GetStore()
@@ -146,6 +149,11 @@ func SetupOrgRules(mgr manager.Manager, o OrgRulesOptions, log logr.Logger) (*Or
 func newOrgRules(o OrgRulesOptions, log logr.Logger) (*OrgRules, error) {
 	r := &OrgRules{o: o, log: log, trigger: make(chan struct{}, 1),
 		rules: reload.NewStore[orgRuleSet](nil, reload.Reporting{Source: reload.OrgRules, Log: log})}
+	// An empty namespace would have the informer watch (and hold) the
+	// ConfigMaps of every namespace, and take rules from any of them.
+	if (o.ConfigMap != "" || o.ConfigMapSelector != "") && o.Namespace == "" {
+		return nil, errors.New("organisation rules: --rego-configmap and --rego-configmap-selector read meshguard's own namespace, and --namespace is empty")
+	}
 	if o.ConfigMapSelector != "" {
 		sel, err := labels.Parse(o.ConfigMapSelector)
 		if err != nil {
@@ -174,6 +182,38 @@ func (r *OrgRules) run(ctx context.Context, synced func() bool) {
 		}()
 	}
 	reload.Debounce(ctx, r.trigger, 200*time.Millisecond, func() { r.reportReload(ctx) })
+}
+
+// configMapEvents pokes a reload on the events that change the rules: a
+// selected ConfigMap added or deleted, its data changed, or one that starts
+// or stops being selected. The informer also sees the namespace's other
+// ConfigMaps when both a name and a selector are given (one list cannot ask
+// for either), and updates that change no data (labels, annotations); they
+// would each recompile every module.
+func (r *OrgRules) configMapEvents() toolscache.ResourceEventHandlerFuncs {
+	selected := func(obj any) (*corev1.ConfigMap, bool) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		cm, ok := obj.(*corev1.ConfigMap)
+		return cm, ok && r.selects(cm)
+	}
+	pokeIf := func(obj any) {
+		if _, ok := selected(obj); ok {
+			r.poke()
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    pokeIf,
+		DeleteFunc: pokeIf,
+		UpdateFunc: func(o, n any) {
+			ocm, was := selected(o)
+			ncm, is := selected(n)
+			if was != is || is && (!maps.Equal(ocm.Data, ncm.Data) || !maps.EqualFunc(ocm.BinaryData, ncm.BinaryData, bytes.Equal)) {
+				r.poke()
+			}
+		},
+	}
 }
 
 func (r *OrgRules) poke() {

@@ -107,7 +107,7 @@ deny contains msg if {
 // reaches the replica fails (503, so failurePolicy Fail rejects it), as for
 // an unsynced index: admitting it would skip the rules' denials.
 func TestValidationHandlerRulesNotLoadedFailClosed(t *testing.T) {
-	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules"}, logr.Discard())
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules", Namespace: "meshguard-system"}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestValidationHandlerRulesNotLoadedFailClosed(t *testing.T) {
 // not UTF-8 there) is a module too: the reload fails naming it rather than
 // loading the other modules without it.
 func TestOrgRulesConfigMapBinaryModuleRefused(t *testing.T) {
-	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules"}, logr.Discard())
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules", Namespace: "meshguard-system"}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,5 +434,69 @@ func TestOrgRulesDirectoryChangedBeforeWatch(t *testing.T) {
 	v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
 	if err != nil || !slices.Equal(v.Deny, []string{"two"}) {
 		t.Errorf("after the watch started: %v, %v; want [two]", v.Deny, err)
+	}
+}
+
+// The rule ConfigMaps come from meshguard's own namespace: an empty one
+// (which would watch every namespace's ConfigMaps) is refused. In the
+// namespace, only events that change the selected ConfigMaps' modules
+// trigger a reload (each recompiles every module): not another ConfigMap's
+// (seen when a name and a selector are both given), nor an update of labels
+// or annotations alone.
+func TestOrgRulesConfigMapEventsTriggerReload(t *testing.T) {
+	for _, o := range []OrgRulesOptions{{ConfigMap: "org-rules"}, {ConfigMapSelector: "meshguard.io/rules=true"}} {
+		if _, err := newOrgRules(o, logr.Discard()); err == nil || !strings.Contains(err.Error(), "--namespace is empty") {
+			t.Errorf("%+v: got %v, want an error naming the empty namespace", o, err)
+		}
+	}
+	r, err := newOrgRules(OrgRulesOptions{ConfigMap: "org-rules", ConfigMapSelector: "meshguard.io/rules=true", Namespace: "meshguard-system"}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := func(name string, lbls map[string]string, data string, annotations map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "meshguard-system", Name: name, Labels: lbls, Annotations: annotations},
+			Data: map[string]string{"r.rego": data}}
+	}
+	rules := map[string]string{"meshguard.io/rules": "true"}
+	h := r.configMapEvents()
+	reloads := 0
+	for _, tc := range []struct {
+		name   string
+		event  func()
+		reload bool
+	}{
+		{"named ConfigMap added", func() { h.OnAdd(cm("org-rules", nil, "a", nil), false) }, true},
+		{"selected ConfigMap added", func() { h.OnAdd(cm("team", rules, "a", nil), false) }, true},
+		{"other ConfigMap added", func() { h.OnAdd(cm("other", nil, "a", nil), false) }, false},
+		{"other ConfigMap updated", func() { h.OnUpdate(cm("other", nil, "a", nil), cm("other", nil, "b", nil)) }, false},
+		{"other ConfigMap deleted", func() { h.OnDelete(cm("other", nil, "a", nil)) }, false},
+		{"annotation of a selected one", func() { h.OnUpdate(cm("team", rules, "a", nil), cm("team", rules, "a", map[string]string{"x": "y"})) }, false},
+		{"data of a selected one", func() { h.OnUpdate(cm("team", rules, "a", nil), cm("team", rules, "b", nil)) }, true},
+		{"binaryData of the named one", func() {
+			n := cm("org-rules", nil, "a", nil)
+			n.BinaryData = map[string][]byte{"b.rego": []byte("b")}
+			h.OnUpdate(cm("org-rules", nil, "a", nil), n)
+		}, true},
+		{"label selects one", func() { h.OnUpdate(cm("other", nil, "a", nil), cm("other", rules, "a", nil)) }, true},
+		{"label unselects one", func() { h.OnUpdate(cm("other", rules, "a", nil), cm("other", nil, "a", nil)) }, true},
+		{"selected one deleted, final state unknown", func() {
+			h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: "meshguard-system/team", Obj: cm("team", rules, "a", nil)})
+		}, true},
+	} {
+		tc.event()
+		select {
+		case <-r.trigger:
+			reloads++
+			if !tc.reload {
+				t.Errorf("%s: triggered a reload", tc.name)
+			}
+		default:
+			if tc.reload {
+				t.Errorf("%s: no reload", tc.name)
+			}
+		}
+	}
+	if reloads != 7 {
+		t.Errorf("%d reloads, want 7", reloads)
 	}
 }

@@ -20,25 +20,23 @@ import (
 	"github.com/meshguard/meshguard/audit"
 )
 
-// coreResources are the Kubernetes objects mesh objects refer to, listed by
-// `analyze --kubeconfig` before the mesh kinds.
-var coreResources = []schema.GroupVersionResource{
-	{Version: "v1", Resource: "namespaces"},
-	{Version: "v1", Resource: "services"},
-}
+var namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // clusterPageSize bounds one list call: the API server is paged through,
 // never asked for everything at once.
 const clusterPageSize = 500
 
-// clusterResources are listed by `analyze --kubeconfig`: coreResources and
-// the mesh kinds the audit lists (audit.MeshResources).
+// clusterResources are listed by `analyze --kubeconfig`: the Services mesh
+// objects refer to, the mesh kinds the audit lists (audit.MeshResources) and
+// then, as the audit lists them, the Namespaces: a namespace created while
+// the objects are listed is then seen with its labels, not missed.
 func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error) {
 	mesh, err := audit.MeshResources(mapper)
 	if err != nil {
 		return nil, err
 	}
-	return append(slices.Clone(coreResources), mesh...), nil
+	out := append([]schema.GroupVersionResource{{Version: "v1", Resource: "services"}}, mesh...)
+	return append(out, namespacesResource), nil
 }
 
 // listCluster pages through every clusterResources list (in namespace ns, or
@@ -52,7 +50,7 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 	}
 	for _, gvr := range resources {
 		var ri dynamic.ResourceInterface = client.Resource(gvr)
-		if ns != "" && gvr.Resource != "namespaces" {
+		if ns != "" && gvr != namespacesResource {
 			ri = client.Resource(gvr).Namespace(ns)
 		}
 		opts := metav1.ListOptions{Limit: clusterPageSize}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshguard/meshguard/validation"
 )
@@ -175,6 +176,41 @@ func TestAnalyzeCluster(t *testing.T) {
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), `Error [IST0101] (VirtualService default/reviews cluster virtualservices.networking.istio.io) Referenced host+subset in destinationrule not found: "reviews+v2"`) {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// --kubeconfig lists the Namespaces after the mesh objects, as the audit
+// does (audit.Auditor.snapshot): a namespace created while the objects are
+// listed, with an object in it, gives the rules its labels (listed first, it
+// was missing and its objects judged without labels).
+func TestAnalyzeClusterNamespaceCreatedDuringListing(t *testing.T) {
+	client, mapper := fakeCluster(t)
+	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
+		for gvr, obj := range map[schema.GroupVersionResource]map[string]any{
+			{Version: "v1", Resource: "namespaces"}: {"apiVersion": "v1", "kind": "Namespace",
+				"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}},
+			{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}: {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+				"metadata": map[string]any{"name": "vs", "namespace": "late"},
+				"spec":     map[string]any{"hosts": []any{"a.example.com"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "a.example.com"}}}}}}},
+		} {
+			u := &unstructured.Unstructured{Object: obj}
+			if _, err := client.Tracker().Get(gvr, u.GetNamespace(), u.GetName()); err == nil {
+				continue
+			}
+			if err := client.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	rules := t.TempDir()
+	if err := os.WriteFile(filepath.Join(rules, "r.rego"), []byte("package meshguard.validation\ndeny contains \"production\" if input.namespaceLabels.environment == \"production\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Error", cluster: client, mapper: mapper, clusterAllNamespaces: true, regoDir: rules}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), "Error [MG0001] (VirtualService late/vs") {
+		t.Fatalf("exit %d, want the rule on late's labels\n%s%s", code, out.String(), errOut.String())
 	}
 }
 

@@ -1,0 +1,78 @@
+package audit
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/orgrules"
+)
+
+// A namespace created while the audit lists the mesh objects, with an object
+// in it: the rules judge that object with the namespace's labels, as the
+// webhook does (it answers 503 until it sees the namespace), not without
+// them; an object whose namespace is gone by the end of the listing (deleted
+// with it) is left out.
+func TestSnapshotSeesNamespacesOfListedObjects(t *testing.T) {
+	ctx := context.Background()
+	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	vsGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+	vs := func(ns string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+			"metadata": map[string]any{"name": "vs", "namespace": ns}, "spec": map[string]any{"hosts": []any{"a.example.com"}}}}
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		nsGVR: "NamespaceList", vsGVR: "VirtualServiceList", {Version: "v1", Resource: "services"}: "ServiceList", PolicyReports: "PolicyReportList"},
+		vs("gone"))
+	// The namespace "late" and its VirtualService appear just before the
+	// VirtualServices are listed.
+	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
+		late := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}}}
+		for _, o := range []struct {
+			gvr schema.GroupVersionResource
+			obj *unstructured.Unstructured
+		}{{nsGVR, late}, {vsGVR, vs("late")}} {
+			if err := client.Tracker().Create(o.gvr, o.obj, o.obj.GetNamespace()); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
+	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
+	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Namespaces["late"]["environment"] != "production" {
+		t.Errorf("namespaces %v: late's labels missing", snap.Namespaces)
+	}
+	if len(snap.Objects) != 1 || snap.Objects[0].Ref.Namespace != "late" {
+		t.Fatalf("objects %+v, want only the VirtualService of late (gone's namespace does not exist)", snap.Objects)
+	}
+	rules, err := orgrules.Compile(ctx, []orgrules.Module{{Name: "r.rego", Source: `package meshguard.validation
+deny contains "production" if input.namespaceLabels.environment == "production"
+`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs2, err := Check(ctx, snap, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(vs2, func(v Violation) bool { return v.Code == analysis.OrgRule && v.Message == "production" }) {
+		t.Errorf("violations %+v, want the rule on late's labels", vs2)
+	}
+}
