@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -268,14 +269,16 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 		}
 	}
 	a := req.GetAttributes()
+	// Fields from the request (and a reason that may quote one) are cut to
+	// maxLogField: a CheckRequest may be --authz-max-recv-msg-size.
 	kv := []any{
 		"id", id, "result", result, "allowed", v.Allowed, "status", v.Status, "action", v.Action,
-		"policy", v.Policy, "rule", v.Rule, "reason", v.Reason, "snapshot", v.Version, "peerAuthn", v.Mode,
-		"source", a.GetSource().GetPrincipal(), "sourceIP", a.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-		"destination", a.GetDestination().GetAddress().GetSocketAddress().GetAddress(),
+		"policy", v.Policy, "rule", v.Rule, "reason", logField(v.Reason), "snapshot", v.Version, "peerAuthn", v.Mode,
+		"source", logField(a.GetSource().GetPrincipal()), "sourceIP", logField(a.GetSource().GetAddress().GetSocketAddress().GetAddress()),
+		"destination", logField(a.GetDestination().GetAddress().GetSocketAddress().GetAddress()),
 		// The query is left out: it may carry credentials (?access_token=...).
-		"method", a.GetRequest().GetHttp().GetMethod(), "path", policy.WithoutQuery(a.GetRequest().GetHttp().GetPath()),
-		"host", a.GetRequest().GetHttp().GetHost(), "latency", elapsed,
+		"method", logField(a.GetRequest().GetHttp().GetMethod()), "path", logField(policy.WithoutQuery(a.GetRequest().GetHttp().GetPath())),
+		"host", logField(a.GetRequest().GetHttp().GetHost()), "latency", elapsed,
 	}
 	if len(v.Audit) > 0 {
 		kv = append(kv, "audit", v.Audit)
@@ -287,10 +290,27 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 		kv = append(kv, "dryRunDeny", v.DryRunDeny, "dryRunAllow", v.DryRunAllow)
 	}
 	if err != nil {
+		// An evaluation error may quote the input (a builtin's operand).
+		if msg := err.Error(); len(msg) > maxLogField {
+			err = errors.New(logField(msg))
+		}
 		s.log.Error(err, "authz decision", kv...)
 		return
 	}
 	s.log.Info("authz decision", kv...)
+}
+
+// maxLogField bounds each request-derived field of a decision log line.
+const maxLogField = 1024
+
+// logField is s cut to maxLogField bytes at a character boundary, saying
+// how much was left out.
+func logField(s string) string {
+	head := textcut.Prefix(s, maxLogField)
+	if head == s {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }
 
 // maxConcurrentStreams bounds the calls one gRPC connection carries at a
