@@ -106,6 +106,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		resp = okResponse(d.id, d.verdict.Policy, d.verdict.ResponseHeaders)
 	case "error":
 		resp = deniedResponse(d.id, d.verdict, codes.Unavailable)
+	case "cancelled":
+		resp = deniedResponse(d.id, d.verdict, codes.Canceled)
 	case "bad_request":
 		resp = deniedResponse(d.id, d.verdict, codes.InvalidArgument)
 	default:
@@ -120,7 +122,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 type decision struct {
 	id      string
 	verdict policy.Verdict
-	result  string // allow, deny, bad_request, error, error_fail_open
+	result  string // allow, deny, bad_request, error, error_fail_open, cancelled
 }
 
 // decide evaluates req; badRequest (a request the protocol adapter could
@@ -138,6 +140,13 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	}
 	result := ""
 	switch {
+	// A call its client cancelled (Envoy resets the stream when the
+	// downstream request ends, or gives up at the provider's timeout, which
+	// meshguard_authz_evaluation_seconds shows) has no one to answer and
+	// is not an evaluation failure: counted apart from errors, never failed open.
+	case err != nil && errors.Is(err, context.Canceled):
+		result = "cancelled"
+		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "cancelled by the client: " + err.Error()}
 	// --fail-open covers evaluation errors; with no policy state loaded yet
 	// there is nothing that failed, only nothing known: deny. A panic is a
 	// request that tripped a bug: allowing it would let whoever found the
@@ -289,7 +298,8 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	if len(v.DryRunDeny) > 0 || len(v.DryRunAllow) > 0 {
 		kv = append(kv, "dryRunDeny", v.DryRunDeny, "dryRunAllow", v.DryRunAllow)
 	}
-	if err != nil {
+	// A cancelled call is the client's doing (its reason says so): not an error line.
+	if err != nil && result != "cancelled" {
 		// An evaluation error may quote the input (a builtin's operand).
 		if msg := err.Error(); len(msg) > maxLogField {
 			err = errors.New(logField(msg))

@@ -496,3 +496,46 @@ func TestManyValuesUnderOneHeaderName(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledCallNotAnError: a call the client cancelled while user Rego
+// was evaluating is the client's doing, not a failure of meshguard: counted
+// and logged as "cancelled" (not "error", which MeshguardAuthzErrors alerts
+// on) and denied, also with --fail-open. A deadline meshguard missed stays an error.
+func TestCancelledCallNotAnError(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		// Long enough for OPA to see the cancellation during evaluation.
+		"response_headers[\"n\"] := format_int(count([x | some x in numbers.range(1, 2000000)]), 10)\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, stop := context.WithCancel(context.Background())
+	stop()
+	expired, stop2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer stop2()
+	for _, tc := range []struct {
+		name       string
+		ctx        context.Context
+		failOpen   bool
+		wantResult string
+		wantOK     bool
+	}{
+		{"cancelled", cancelled, false, "cancelled", false},
+		{"cancelled, --fail-open", cancelled, true, "cancelled", false},
+		{"deadline exceeded", expired, false, "error", false},
+		{"deadline exceeded, --fail-open", expired, true, "error_fail_open", true},
+	} {
+		m := DefaultMetrics()
+		before := testutilCounter(m.Decisions.WithLabelValues(tc.wantResult, "NONE"))
+		s := NewServer(engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
+		resp, err := s.Check(tc.ctx, request("/"))
+		if err != nil {
+			t.Fatalf("%s: Check must not return an RPC error: %v", tc.name, err)
+		}
+		if got := testutilCounter(m.Decisions.WithLabelValues(tc.wantResult, "NONE")) - before; got != 1 {
+			t.Errorf("%s: %s decisions +%v, want +1", tc.name, tc.wantResult, got)
+		}
+		if ok := resp.GetOkResponse() != nil; ok != tc.wantOK {
+			t.Errorf("%s: OK %v, want %v: %v", tc.name, ok, tc.wantOK, resp)
+		}
+	}
+}
