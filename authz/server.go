@@ -33,6 +33,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshguard/meshguard/internal/textcut"
@@ -57,6 +58,9 @@ type Server struct {
 	metrics *Metrics
 	health  *health.Server
 	hot     *hotStacks
+	// endWatches ends the health Watch streams (see healthService).
+	watchesEnded context.Context
+	endWatches   context.CancelFunc
 
 	idPrefix string
 	seq      atomic.Uint64
@@ -69,6 +73,7 @@ func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
 	_, _ = rand.Read(b[:])
 	s := &Server{engine: engine, opts: o.withDefaults(), log: log, metrics: DefaultMetrics(), health: health.NewServer(),
 		hot: newHotStacks(maxHotStacks), idPrefix: hex.EncodeToString(b[:]) + "-"}
+	s.watchesEnded, s.endWatches = context.WithCancel(context.Background())
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if engine.Snapshot() != nil {
@@ -368,7 +373,7 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	g := grpc.NewServer(GRPCServerOptions(s.opts, tlsConfig)...)
 	authv3.RegisterAuthorizationServer(g, s)
-	healthpb.RegisterHealthServer(g, s.health)
+	healthpb.RegisterHealthServer(g, healthService{Server: s.health, stopping: s.watchesEnded})
 	if s.opts.Reflection {
 		reflection.Register(g)
 	}
@@ -389,6 +394,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 	case <-ctx.Done():
 	}
 	s.health.Shutdown()
+	s.endWatches() // after Shutdown: each watcher is told NOT_SERVING first
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {
@@ -396,6 +402,55 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 	case <-time.After(s.opts.ShutdownTimeout):
 		g.Stop()
 	}
+	return nil
+}
+
+// healthService is grpc-go's health server whose Watch streams end when
+// stopping is done. health.Server.Shutdown only sends NOT_SERVING to the
+// watchers and leaves their streams open (google.golang.org/grpc/health
+// server.go Watch, Shutdown), and GracefulStop waits for every stream, so
+// one open Watch held Serve for the whole ShutdownTimeout.
+type healthService struct {
+	*health.Server
+	stopping context.Context
+}
+
+// Watch is health.Server.Watch until stopping; then the watcher gets
+// NOT_SERVING (unless that was its last status) and the stream ends with
+// UNAVAILABLE.
+func (h healthService) Watch(in *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	defer context.AfterFunc(h.stopping, cancel)()
+	w := &watchStream{Health_WatchServer: stream, ctx: ctx, last: -1}
+	err := h.Server.Watch(in, w)
+	if h.stopping.Err() == nil || stream.Context().Err() != nil {
+		return err // the client's own end, or a failed send
+	}
+	// Watch may have seen the cancellation before Shutdown's NOT_SERVING.
+	if w.last != healthpb.HealthCheckResponse_NOT_SERVING {
+		if err := stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}); err != nil {
+			return err
+		}
+	}
+	return status.Error(codes.Unavailable, "ext_authz server shutting down")
+}
+
+// watchStream is a Watch stream with its own context, remembering the last
+// status sent.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx  context.Context
+	last healthpb.HealthCheckResponse_ServingStatus
+}
+
+func (w *watchStream) Context() context.Context { return w.ctx }
+
+func (w *watchStream) Send(m *healthpb.HealthCheckResponse) error {
+	if err := w.Health_WatchServer.Send(m); err != nil {
+		return err
+	}
+	w.last = m.GetStatus()
 	return nil
 }
 
