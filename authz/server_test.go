@@ -419,6 +419,15 @@ func TestGRPCServerBounds(t *testing.T) {
 		t.Fatal(err) // also: the client has the server's SETTINGS now
 	}
 
+	// A CheckRequest above the limit is refused by grpc-go before Check:
+	// RESOURCE_EXHAUSTED, which Envoy takes for a failure of the service
+	// (the provider's failOpen applies; docs/operations.md, request body).
+	huge := request("/")
+	huge.Attributes.Request.Http.Body = strings.Repeat("b", 32<<10)
+	if _, err := client.Check(context.Background(), huge); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("32 KiB CheckRequest with --authz-max-recv-msg-size 16 KiB: got %v, want RESOURCE_EXHAUSTED", err)
+	}
+
 	big := metadata.Pairs("x-big", strings.Repeat("a", 64<<10))
 	if _, err := client.Check(metadata.NewOutgoingContext(context.Background(), big), request("/")); err == nil {
 		t.Error("64 KiB of metadata with --authz-max-recv-msg-size 16 KiB: want an error")
