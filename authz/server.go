@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,6 +65,8 @@ type Server struct {
 
 	idPrefix string
 	seq      atomic.Uint64
+	// headersWarned: the last snapshot version whose dropped user headers were logged.
+	headersWarned atomic.Uint64
 }
 
 // NewServer returns a Server; it reports NOT_SERVING on the gRPC health
@@ -169,12 +172,53 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	default:
 		result = "deny"
 	}
+	if len(v.ResponseHeaders) > 0 {
+		s.dropOwnHeaders(&v)
+	}
 	elapsed := time.Since(start)
 	s.metrics.Latency.Observe(elapsed.Seconds())
 	s.metrics.Decisions.WithLabelValues(result, v.Action).Inc()
 	s.metrics.Protocol.WithLabelValues(protocol, result).Inc()
 	s.logDecision(id, req, v, result, err, elapsed)
 	return decision{id: id, verdict: v, result: result}
+}
+
+// ownHeader reports a response header name user Rego may not set:
+// meshguard's own (x-meshguard-*) and Envoy's control headers (x-envoy-*).
+// On the HTTP protocol the user headers share the 200's header map with
+// x-meshguard-policy and x-envoy-auth-headers-to-remove, which Envoy applies
+// after the headers it sets (ext_authz.cc onComplete): a user value there
+// would forge the deciding policy or keep a client's forged one.
+func ownHeader(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "x-meshguard-") || strings.HasPrefix(n, "x-envoy-")
+}
+
+// dropOwnHeaders removes the names ownHeader reserves from v's user
+// headers (into a new map: the verdict's may be shared), logged once per
+// snapshot, as a module that sets one sets it on every request.
+func (s *Server) dropOwnHeaders(v *policy.Verdict) {
+	var dropped []string
+	for k := range v.ResponseHeaders {
+		if ownHeader(k) {
+			dropped = append(dropped, k)
+		}
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	kept := make(map[string]string, len(v.ResponseHeaders)-len(dropped))
+	for k, val := range v.ResponseHeaders {
+		if !ownHeader(k) {
+			kept[k] = val
+		}
+	}
+	v.ResponseHeaders = kept
+	if s.headersWarned.Swap(v.Version) != v.Version {
+		slices.Sort(dropped)
+		s.log.Info("user Rego response_headers reserved for meshguard or Envoy (x-meshguard-*, x-envoy-*) are dropped",
+			"headers", logField(strings.Join(dropped, ", ")), "snapshot", v.Version)
+	}
 }
 
 // errEvaluationPanic: evaluating a request panicked.

@@ -24,6 +24,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -298,6 +299,58 @@ func TestPolicyHeaderNotSpoofable(t *testing.T) {
 	NewServer(engine, Options{DecisionLog: "off"}, logr.Discard()).httpHandler().ServeHTTP(w, r)
 	if w.Code != http.StatusOK || w.Header().Get("x-envoy-auth-headers-to-remove") != HeaderPolicy {
 		t.Errorf("HTTP OK without a policy: %d, x-envoy-auth-headers-to-remove %q", w.Code, w.Header().Get("x-envoy-auth-headers-to-remove"))
+	}
+}
+
+// TestUserHeadersCannotOverrideOwnHeaders: a user Rego module's
+// response_headers never set meshguard's own names (x-meshguard-*) or
+// Envoy's control headers (x-envoy-*): on the HTTP protocol they would
+// overwrite the x-meshguard-policy meshguard set or the
+// x-envoy-auth-headers-to-remove that strips a client's forged one. They
+// are dropped (and logged); the other headers pass on both protocols.
+func TestUserHeadersCannotOverrideOwnHeaders(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		"response_headers[\"X-Meshguard-Policy\"] := \"ns/forged\"\n" +
+		"response_headers[\"x-meshguard-decision-id\"] := \"forged\"\n" +
+		"response_headers[\"x-envoy-auth-headers-to-remove\"] := \"authorization\"\n" +
+		"response_headers[\"x-ok\"] := \"1\"\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{})
+	s := NewServer(engine, Options{DecisionLog: "off"}, log)
+	resp, err := s.Check(context.Background(), request("/"))
+	if err != nil || resp.GetOkResponse() == nil {
+		t.Fatalf("want OK, got %v %v", resp, err)
+	}
+	ok := resp.GetOkResponse()
+	if hs := ok.GetResponseHeadersToAdd(); len(hs) != 1 || headerValue(hs, "x-ok") != "1" {
+		t.Errorf("gRPC response_headers_to_add %v: want only x-ok", hs)
+	}
+	if got := ok.GetHeadersToRemove(); len(got) != 1 || got[0] != HeaderPolicy {
+		t.Errorf("gRPC headers_to_remove %v, want [%s]", got, HeaderPolicy)
+	}
+
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header.Set(HeaderPolicy, "ns/forged-by-client")
+	s.httpHandler().ServeHTTP(w, r)
+	h := w.Header()
+	if w.Code != http.StatusOK || h.Get("x-ok") != "1" {
+		t.Fatalf("HTTP: %d %v: want 200 with x-ok", w.Code, h)
+	}
+	if got := h.Values(HeaderPolicy); len(got) != 0 {
+		t.Errorf("HTTP %s %q: set by the user module", HeaderPolicy, got)
+	}
+	if got := h.Get(HeaderDecisionID); got == "forged" || got == "" {
+		t.Errorf("HTTP %s %q: want meshguard's", HeaderDecisionID, got)
+	}
+	if got := h.Values("x-envoy-auth-headers-to-remove"); len(got) != 1 || got[0] != HeaderPolicy {
+		t.Errorf("HTTP x-envoy-auth-headers-to-remove %q, want [%s]", got, HeaderPolicy)
+	}
+	if !strings.Contains(logs.String(), "x-envoy-auth-headers-to-remove") {
+		t.Errorf("dropped headers not logged:\n%s", logs.String())
 	}
 }
 
