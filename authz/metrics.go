@@ -30,7 +30,7 @@ func DefaultMetrics() *Metrics {
 		metrics = &Metrics{
 			Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "meshguard_authz_decisions_total",
-				Help: "ext_authz Check decisions by result (allow, deny, bad_request, error, error_fail_open) and deciding action.",
+				Help: "ext_authz Check decisions by result (allow, deny, bad_request, error, error_fail_open, cancelled) and deciding action.",
 			}, []string{"result", "action"}),
 			Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "meshguard_authz_evaluation_seconds",

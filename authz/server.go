@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,8 +34,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -56,9 +59,14 @@ type Server struct {
 	metrics *Metrics
 	health  *health.Server
 	hot     *hotStacks
+	// endWatches ends the health Watch streams (see healthService).
+	watchesEnded context.Context
+	endWatches   context.CancelFunc
 
 	idPrefix string
 	seq      atomic.Uint64
+	// headersWarned: the last snapshot version whose dropped user headers were logged.
+	headersWarned atomic.Uint64
 }
 
 // NewServer returns a Server; it reports NOT_SERVING on the gRPC health
@@ -68,6 +76,7 @@ func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
 	_, _ = rand.Read(b[:])
 	s := &Server{engine: engine, opts: o.withDefaults(), log: log, metrics: DefaultMetrics(), health: health.NewServer(),
 		hot: newHotStacks(maxHotStacks), idPrefix: hex.EncodeToString(b[:]) + "-"}
+	s.watchesEnded, s.endWatches = context.WithCancel(context.Background())
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if engine.Snapshot() != nil {
@@ -105,6 +114,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		resp = okResponse(d.id, d.verdict.Policy, d.verdict.ResponseHeaders)
 	case "error":
 		resp = deniedResponse(d.id, d.verdict, codes.Unavailable)
+	case "cancelled":
+		resp = deniedResponse(d.id, d.verdict, codes.Canceled)
 	case "bad_request":
 		resp = deniedResponse(d.id, d.verdict, codes.InvalidArgument)
 	default:
@@ -119,7 +130,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 type decision struct {
 	id      string
 	verdict policy.Verdict
-	result  string // allow, deny, bad_request, error, error_fail_open
+	result  string // allow, deny, bad_request, error, error_fail_open, cancelled
 }
 
 // decide evaluates req; badRequest (a request the protocol adapter could
@@ -137,6 +148,13 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	}
 	result := ""
 	switch {
+	// A call its client cancelled (Envoy resets the stream when the
+	// downstream request ends, or gives up at the provider's timeout, which
+	// meshguard_authz_evaluation_seconds shows) has no one to answer and
+	// is not an evaluation failure: counted apart from errors, never failed open.
+	case err != nil && errors.Is(err, context.Canceled):
+		result = "cancelled"
+		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "cancelled by the client: " + err.Error()}
 	// --fail-open covers evaluation errors; with no policy state loaded yet
 	// there is nothing that failed, only nothing known: deny. A panic is a
 	// request that tripped a bug: allowing it would let whoever found the
@@ -154,12 +172,53 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	default:
 		result = "deny"
 	}
+	if len(v.ResponseHeaders) > 0 {
+		s.dropOwnHeaders(&v)
+	}
 	elapsed := time.Since(start)
 	s.metrics.Latency.Observe(elapsed.Seconds())
 	s.metrics.Decisions.WithLabelValues(result, v.Action).Inc()
 	s.metrics.Protocol.WithLabelValues(protocol, result).Inc()
 	s.logDecision(id, req, v, result, err, elapsed)
 	return decision{id: id, verdict: v, result: result}
+}
+
+// ownHeader reports a response header name user Rego may not set:
+// meshguard's own (x-meshguard-*) and Envoy's control headers (x-envoy-*).
+// On the HTTP protocol the user headers share the 200's header map with
+// x-meshguard-policy and x-envoy-auth-headers-to-remove, which Envoy applies
+// after the headers it sets (ext_authz.cc onComplete): a user value there
+// would forge the deciding policy or keep a client's forged one.
+func ownHeader(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "x-meshguard-") || strings.HasPrefix(n, "x-envoy-")
+}
+
+// dropOwnHeaders removes the names ownHeader reserves from v's user
+// headers (into a new map: the verdict's may be shared), logged once per
+// snapshot, as a module that sets one sets it on every request.
+func (s *Server) dropOwnHeaders(v *policy.Verdict) {
+	var dropped []string
+	for k := range v.ResponseHeaders {
+		if ownHeader(k) {
+			dropped = append(dropped, k)
+		}
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	kept := make(map[string]string, len(v.ResponseHeaders)-len(dropped))
+	for k, val := range v.ResponseHeaders {
+		if !ownHeader(k) {
+			kept[k] = val
+		}
+	}
+	v.ResponseHeaders = kept
+	if s.headersWarned.Swap(v.Version) != v.Version {
+		slices.Sort(dropped)
+		s.log.Info("user Rego response_headers reserved for meshguard or Envoy (x-meshguard-*, x-envoy-*) are dropped",
+			"headers", logField(strings.Join(dropped, ", ")), "snapshot", v.Version)
+	}
 }
 
 // errEvaluationPanic: evaluating a request panicked.
@@ -268,14 +327,16 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 		}
 	}
 	a := req.GetAttributes()
+	// Fields from the request (and a reason that may quote one) are cut to
+	// maxLogField: a CheckRequest may be --authz-max-recv-msg-size.
 	kv := []any{
 		"id", id, "result", result, "allowed", v.Allowed, "status", v.Status, "action", v.Action,
-		"policy", v.Policy, "rule", v.Rule, "reason", v.Reason, "snapshot", v.Version, "peerAuthn", v.Mode,
-		"source", a.GetSource().GetPrincipal(), "sourceIP", a.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-		"destination", a.GetDestination().GetAddress().GetSocketAddress().GetAddress(),
+		"policy", v.Policy, "rule", v.Rule, "reason", logField(v.Reason), "snapshot", v.Version, "peerAuthn", v.Mode,
+		"source", logField(a.GetSource().GetPrincipal()), "sourceIP", logField(a.GetSource().GetAddress().GetSocketAddress().GetAddress()),
+		"destination", logField(a.GetDestination().GetAddress().GetSocketAddress().GetAddress()),
 		// The query is left out: it may carry credentials (?access_token=...).
-		"method", a.GetRequest().GetHttp().GetMethod(), "path", policy.WithoutQuery(a.GetRequest().GetHttp().GetPath()),
-		"host", a.GetRequest().GetHttp().GetHost(), "latency", elapsed,
+		"method", logField(a.GetRequest().GetHttp().GetMethod()), "path", logField(policy.WithoutQuery(a.GetRequest().GetHttp().GetPath())),
+		"host", logField(a.GetRequest().GetHttp().GetHost()), "latency", elapsed,
 	}
 	if len(v.Audit) > 0 {
 		kv = append(kv, "audit", v.Audit)
@@ -286,11 +347,29 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	if len(v.DryRunDeny) > 0 || len(v.DryRunAllow) > 0 {
 		kv = append(kv, "dryRunDeny", v.DryRunDeny, "dryRunAllow", v.DryRunAllow)
 	}
-	if err != nil {
+	// A cancelled call is the client's doing (its reason says so): not an error line.
+	if err != nil && result != "cancelled" {
+		// An evaluation error may quote the input (a builtin's operand).
+		if msg := err.Error(); len(msg) > maxLogField {
+			err = errors.New(logField(msg))
+		}
 		s.log.Error(err, "authz decision", kv...)
 		return
 	}
 	s.log.Info("authz decision", kv...)
+}
+
+// maxLogField bounds each request-derived field of a decision log line.
+const maxLogField = 1024
+
+// logField is s cut to maxLogField bytes at a character boundary, saying
+// how much was left out.
+func logField(s string) string {
+	head := textcut.Prefix(s, maxLogField)
+	if head == s {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }
 
 // maxConcurrentStreams bounds the calls one gRPC connection carries at a
@@ -338,7 +417,7 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	g := grpc.NewServer(GRPCServerOptions(s.opts, tlsConfig)...)
 	authv3.RegisterAuthorizationServer(g, s)
-	healthpb.RegisterHealthServer(g, s.health)
+	healthpb.RegisterHealthServer(g, healthService{Server: s.health, stopping: s.watchesEnded})
 	if s.opts.Reflection {
 		reflection.Register(g)
 	}
@@ -359,6 +438,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 	case <-ctx.Done():
 	}
 	s.health.Shutdown()
+	s.endWatches() // after Shutdown: each watcher is told NOT_SERVING first
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {
@@ -366,6 +446,55 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Con
 	case <-time.After(s.opts.ShutdownTimeout):
 		g.Stop()
 	}
+	return nil
+}
+
+// healthService is grpc-go's health server whose Watch streams end when
+// stopping is done. health.Server.Shutdown only sends NOT_SERVING to the
+// watchers and leaves their streams open (google.golang.org/grpc/health
+// server.go Watch, Shutdown), and GracefulStop waits for every stream, so
+// one open Watch held Serve for the whole ShutdownTimeout.
+type healthService struct {
+	*health.Server
+	stopping context.Context
+}
+
+// Watch is health.Server.Watch until stopping; then the watcher gets
+// NOT_SERVING (unless that was its last status) and the stream ends with
+// UNAVAILABLE.
+func (h healthService) Watch(in *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	defer context.AfterFunc(h.stopping, cancel)()
+	w := &watchStream{Health_WatchServer: stream, ctx: ctx, last: -1}
+	err := h.Server.Watch(in, w)
+	if h.stopping.Err() == nil || stream.Context().Err() != nil {
+		return err // the client's own end, or a failed send
+	}
+	// Watch may have seen the cancellation before Shutdown's NOT_SERVING.
+	if w.last != healthpb.HealthCheckResponse_NOT_SERVING {
+		if err := stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}); err != nil {
+			return err
+		}
+	}
+	return status.Error(codes.Unavailable, "ext_authz server shutting down")
+}
+
+// watchStream is a Watch stream with its own context, remembering the last
+// status sent.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx  context.Context
+	last healthpb.HealthCheckResponse_ServingStatus
+}
+
+func (w *watchStream) Context() context.Context { return w.ctx }
+
+func (w *watchStream) Send(m *healthpb.HealthCheckResponse) error {
+	if err := w.Health_WatchServer.Send(m); err != nil {
+		return err
+	}
+	w.last = m.GetStatus()
 	return nil
 }
 

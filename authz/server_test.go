@@ -24,6 +24,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -301,6 +302,58 @@ func TestPolicyHeaderNotSpoofable(t *testing.T) {
 	}
 }
 
+// TestUserHeadersCannotOverrideOwnHeaders: a user Rego module's
+// response_headers never set meshguard's own names (x-meshguard-*) or
+// Envoy's control headers (x-envoy-*): on the HTTP protocol they would
+// overwrite the x-meshguard-policy meshguard set or the
+// x-envoy-auth-headers-to-remove that strips a client's forged one. They
+// are dropped (and logged); the other headers pass on both protocols.
+func TestUserHeadersCannotOverrideOwnHeaders(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		"response_headers[\"X-Meshguard-Policy\"] := \"ns/forged\"\n" +
+		"response_headers[\"x-meshguard-decision-id\"] := \"forged\"\n" +
+		"response_headers[\"x-envoy-auth-headers-to-remove\"] := \"authorization\"\n" +
+		"response_headers[\"x-ok\"] := \"1\"\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{})
+	s := NewServer(engine, Options{DecisionLog: "off"}, log)
+	resp, err := s.Check(context.Background(), request("/"))
+	if err != nil || resp.GetOkResponse() == nil {
+		t.Fatalf("want OK, got %v %v", resp, err)
+	}
+	ok := resp.GetOkResponse()
+	if hs := ok.GetResponseHeadersToAdd(); len(hs) != 1 || headerValue(hs, "x-ok") != "1" {
+		t.Errorf("gRPC response_headers_to_add %v: want only x-ok", hs)
+	}
+	if got := ok.GetHeadersToRemove(); len(got) != 1 || got[0] != HeaderPolicy {
+		t.Errorf("gRPC headers_to_remove %v, want [%s]", got, HeaderPolicy)
+	}
+
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header.Set(HeaderPolicy, "ns/forged-by-client")
+	s.httpHandler().ServeHTTP(w, r)
+	h := w.Header()
+	if w.Code != http.StatusOK || h.Get("x-ok") != "1" {
+		t.Fatalf("HTTP: %d %v: want 200 with x-ok", w.Code, h)
+	}
+	if got := h.Values(HeaderPolicy); len(got) != 0 {
+		t.Errorf("HTTP %s %q: set by the user module", HeaderPolicy, got)
+	}
+	if got := h.Get(HeaderDecisionID); got == "forged" || got == "" {
+		t.Errorf("HTTP %s %q: want meshguard's", HeaderDecisionID, got)
+	}
+	if got := h.Values("x-envoy-auth-headers-to-remove"); len(got) != 1 || got[0] != HeaderPolicy {
+		t.Errorf("HTTP x-envoy-auth-headers-to-remove %q, want [%s]", got, HeaderPolicy)
+	}
+	if !strings.Contains(logs.String(), "x-envoy-auth-headers-to-remove") {
+		t.Errorf("dropped headers not logged:\n%s", logs.String())
+	}
+}
+
 func TestGRPCMutualTLS(t *testing.T) {
 	ca, caKey := newCA(t)
 	serverCert := leaf(t, ca, caKey, "server", []string{"127.0.0.1"})
@@ -419,6 +472,15 @@ func TestGRPCServerBounds(t *testing.T) {
 		t.Fatal(err) // also: the client has the server's SETTINGS now
 	}
 
+	// A CheckRequest above the limit is refused by grpc-go before Check:
+	// RESOURCE_EXHAUSTED, which Envoy takes for a failure of the service
+	// (the provider's failOpen applies; docs/operations.md, request body).
+	huge := request("/")
+	huge.Attributes.Request.Http.Body = strings.Repeat("b", 32<<10)
+	if _, err := client.Check(context.Background(), huge); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("32 KiB CheckRequest with --authz-max-recv-msg-size 16 KiB: got %v, want RESOURCE_EXHAUSTED", err)
+	}
+
 	big := metadata.Pairs("x-big", strings.Repeat("a", 64<<10))
 	if _, err := client.Check(metadata.NewOutgoingContext(context.Background(), big), request("/")); err == nil {
 		t.Error("64 KiB of metadata with --authz-max-recv-msg-size 16 KiB: want an error")
@@ -493,6 +555,49 @@ func TestManyValuesUnderOneHeaderName(t *testing.T) {
 		}
 		if resp.GetOkResponse() == nil {
 			t.Errorf("%s: want OK (no policies), got %v", name, resp)
+		}
+	}
+}
+
+// TestCancelledCallNotAnError: a call the client cancelled while user Rego
+// was evaluating is the client's doing, not a failure of meshguard: counted
+// and logged as "cancelled" (not "error", which MeshguardAuthzErrors alerts
+// on) and denied, also with --fail-open. A deadline meshguard missed stays an error.
+func TestCancelledCallNotAnError(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
+		// Long enough for OPA to see the cancellation during evaluation.
+		"response_headers[\"n\"] := format_int(count([x | some x in numbers.range(1, 2000000)]), 10)\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, stop := context.WithCancel(context.Background())
+	stop()
+	expired, stop2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer stop2()
+	for _, tc := range []struct {
+		name       string
+		ctx        context.Context
+		failOpen   bool
+		wantResult string
+		wantOK     bool
+	}{
+		{"cancelled", cancelled, false, "cancelled", false},
+		{"cancelled, --fail-open", cancelled, true, "cancelled", false},
+		{"deadline exceeded", expired, false, "error", false},
+		{"deadline exceeded, --fail-open", expired, true, "error_fail_open", true},
+	} {
+		m := DefaultMetrics()
+		before := testutilCounter(m.Decisions.WithLabelValues(tc.wantResult, "NONE"))
+		s := NewServer(engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
+		resp, err := s.Check(tc.ctx, request("/"))
+		if err != nil {
+			t.Fatalf("%s: Check must not return an RPC error: %v", tc.name, err)
+		}
+		if got := testutilCounter(m.Decisions.WithLabelValues(tc.wantResult, "NONE")) - before; got != 1 {
+			t.Errorf("%s: %s decisions +%v, want +1", tc.name, tc.wantResult, got)
+		}
+		if ok := resp.GetOkResponse() != nil; ok != tc.wantOK {
+			t.Errorf("%s: OK %v, want %v: %v", tc.name, ok, tc.wantOK, resp)
 		}
 	}
 }

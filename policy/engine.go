@@ -821,6 +821,11 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	rs, err := sh.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(sh.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && topdown.IsCancel(err) {
+			// The caller's context ended it (context.Canceled: the client
+			// went away; DeadlineExceeded: the call's deadline passed).
+			err = fmt.Errorf("%w: %w", cerr, err)
+		}
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
