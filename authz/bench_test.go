@@ -2,13 +2,9 @@ package authz
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/go-logr/logr"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -27,20 +23,7 @@ func BenchmarkGRPCCheck(b *testing.B) {
 	if _, err := engine.Update(context.Background(), set); err != nil {
 		b.Fatal(err)
 	}
-	srv := NewServer(engine, Options{DecisionLog: "off"}, logr.Discard())
-	g := srv.GRPCServer(nil)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = g.Serve(lis) }()
-	b.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
-	client := authv3.NewAuthorizationClient(conn)
+	client := authv3.NewAuthorizationClient(serveGRPC(b, engine, Options{DecisionLog: "off"}))
 	req := request("/api/v0/items?x=1")
 	req.Attributes.Source.Principal = "spiffe://cluster.local/ns/ingress/sa/gw"
 	req.Attributes.Request.Http.Host = "app-0.ns-0"

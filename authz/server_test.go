@@ -408,6 +408,25 @@ func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// serveGRPC serves engine's gRPC ext_authz on loopback until the test ends
+// and returns a client connection to it.
+func serveGRPC(tb testing.TB, engine *policy.Engine, o Options) *grpc.ClientConn {
+	tb.Helper()
+	g := NewServer(engine, o, logr.Discard()).GRPCServer(nil)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	tb.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // TestSilentConnectionClosed: a client that connects and sends nothing is
 // disconnected after handshakeTimeout, on the gRPC port as on the HTTP one.
 func TestSilentConnectionClosed(t *testing.T) {
@@ -455,18 +474,7 @@ func TestGRPCServerBounds(t *testing.T) {
 	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
 		t.Fatal(err)
 	}
-	g := NewServer(engine, Options{DecisionLog: "off", MaxRecvMsgSize: 16 << 10}, logr.Discard()).GRPCServer(nil)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveGRPC(t, engine, Options{DecisionLog: "off", MaxRecvMsgSize: 16 << 10})
 	client := authv3.NewAuthorizationClient(conn)
 	if _, err := client.Check(context.Background(), request("/")); err != nil {
 		t.Fatal(err) // also: the client has the server's SETTINGS now
@@ -512,19 +520,7 @@ func TestManyValuesUnderOneHeaderName(t *testing.T) {
 	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
 		t.Fatal(err)
 	}
-	g := NewServer(engine, Options{DecisionLog: "off"}, logr.Discard()).GRPCServer(nil)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := authv3.NewAuthorizationClient(conn)
+	client := authv3.NewAuthorizationClient(serveGRPC(t, engine, Options{DecisionLog: "off"}))
 
 	const n, value = 50000, "bbbbbbbbbb"
 	headerMap := request("/")
