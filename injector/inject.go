@@ -621,11 +621,13 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 	if len(p.overrides) > 0 {
 		a[AnnotationOverrides] = recordOverrides(p.overrides, p.native)
 	}
+	// The status first: injectedAnnotations may override it (Istio
+	// webhook.go applyMetadata).
+	b, _ := json.Marshal(st)
+	a[AnnotationStatus] = string(b)
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v
 	}
-	b, _ := json.Marshal(st)
-	a[AnnotationStatus] = string(b)
 }
 
 // appendMultus adds default/istio-cni to a Multus networks annotation,

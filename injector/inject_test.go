@@ -433,3 +433,36 @@ func forceGeneric(cfg *config.Snapshot) *config.Snapshot {
 	generic.Templates = &tmpl
 	return &generic
 }
+
+// TestInjectedAnnotationsOverrideStatus: Istio's applyMetadata
+// (pkg/kube/inject/webhook.go) writes sidecar.istio.io/status and then the
+// configured injectedAnnotations, so an injected annotation of that name
+// wins. Every path (typed sidecar, typed grpc-simple, generic) must agree.
+func TestInjectedAnnotationsOverrideStatus(t *testing.T) {
+	cfg, err := config.Inputs{Values: []byte(`{"sidecarInjectorWebhook":{"injectedAnnotations":{"sidecar.istio.io/status":"custom","x":"y"}}}`)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tmpl := range []string{"", TemplateGrpcSimple} {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		if tmpl != "" {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[AnnotationInjectTemplates] = tmpl
+		}
+		for name, run := range map[string]func() (*Result, error){
+			"typed":   func() (*Result, error) { return inject(pod.DeepCopy(), "shop", cfg, Options{}) },
+			"generic": func() (*Result, error) { return InjectGeneric(pod.DeepCopy(), "shop", cfg, Options{}) },
+			"Inject":  func() (*Result, error) { return Inject(pod.DeepCopy(), "shop", cfg, Options{}) },
+		} {
+			res, err := run()
+			if err != nil {
+				t.Fatalf("%s %q: %v", name, tmpl, err)
+			}
+			if got := res.Pod.Annotations[AnnotationStatus]; got != "custom" || res.Pod.Annotations["x"] != "y" {
+				t.Errorf("%s %q: status %q, x %q; want the injected annotations to win", name, tmpl, got, res.Pod.Annotations["x"])
+			}
+		}
+	}
+}
