@@ -176,6 +176,10 @@ type previous struct {
 	// has them: an injected volume the pod had declared too (merged into
 	// it, e.g. istio-envoy with a sizeLimit) keeps the pod's fields.
 	volumes []corev1.Volume
+	// hasStatus: the pod had a sidecar.istio.io/status annotation, parsable
+	// or not; Istio's applyRewrite then merges ISTIO_KUBE_APP_PROBERS into
+	// the sidecar's existing one instead of appending another.
+	hasStatus bool
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
@@ -186,6 +190,7 @@ func strip(pod *corev1.Pod) previous {
 	if !ok {
 		return prev
 	}
+	prev.hasStatus = true
 	var st Status
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return prev
@@ -332,7 +337,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 			}
 		}
 		if len(probers) > 0 {
-			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
+			proxy.Env = mergeOrAppendProbers(prev.hasStatus, proxy.Env, marshalSorted(probers))
 		}
 	}
 

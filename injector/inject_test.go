@@ -11,9 +11,12 @@ import (
 	jsonpatchv5 "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -463,6 +466,39 @@ func TestInjectedAnnotationsOverrideStatus(t *testing.T) {
 			if got := res.Pod.Annotations[AnnotationStatus]; got != "custom" || res.Pod.Annotations["x"] != "y" {
 				t.Errorf("%s %q: status %q, x %q; want the injected annotations to win", name, tmpl, got, res.Pod.Annotations["x"])
 			}
+		}
+	}
+}
+
+// TestProbersMergedWhenStatusPresent: Istio's applyRewrite
+// (pkg/kube/inject/webhook.go) merges ISTIO_KUBE_APP_PROBERS into the
+// sidecar's existing one whenever the pod has a sidecar.istio.io/status
+// annotation, parsable or not; only without one does it append.
+func TestProbersMergedWhenStatusPresent(t *testing.T) {
+	cfg, err := config.Inputs{}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{AnnotationStatus: "not json"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: "x", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/new", Port: intstr.FromInt32(8080)}}}},
+			{Name: ProxyContainerName, Image: "auto", Env: []corev1.EnvVar{{Name: envAppProbers, Value: `{"/app-health/old/readyz":{"httpGet":{"path":"/old","port":9}}}`}}},
+		}},
+	}
+	for name, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+		res, err := run(pod.DeepCopy(), "shop", cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		for _, e := range template.FindSidecar(res.Pod).Env {
+			if e.Name == envAppProbers {
+				values = append(values, e.Value)
+			}
+		}
+		if len(values) != 1 || !strings.Contains(values[0], "/app-health/old/readyz") || !strings.Contains(values[0], "/app-health/app/readyz") {
+			t.Errorf("%s: %s = %q; want one value with the old and the new prober", name, envAppProbers, values)
 		}
 	}
 }
