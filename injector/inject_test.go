@@ -502,3 +502,38 @@ func TestProbersMergedWhenStatusPresent(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateSeesRequestNamespace: Istio's webhook.go inject sets the
+// pod's metadata.namespace from the admission request when the object has
+// none, before the templates see .ObjectMeta.
+func TestTemplateSeesRequestNamespace(t *testing.T) {
+	cfg, err := config.Inputs{Config: []byte(`
+defaultTemplates: [ns]
+templates:
+  ns: |
+    metadata:
+      annotations:
+        seen: "{{ .ObjectMeta.Namespace }}/{{ .DeploymentMeta.Namespace }}"
+`)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for podNS, want := range map[string]string{"": "shop/shop", "shop": "shop/shop"} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: podNS, Annotations: map[string]string{AnnotationInjectTemplates: "ns"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}},
+		}
+		res, err := Inject(pod, "shop", cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Pod.Annotations["seen"]; got != want {
+			t.Errorf("pod namespace %q: template saw %q, want %q", podNS, got, want)
+		}
+		for _, op := range res.Patch {
+			if strings.HasPrefix(op.Path, "/metadata/namespace") {
+				t.Errorf("pod namespace %q: patch changes the namespace: %+v", podNS, op)
+			}
+		}
+	}
+}
