@@ -24,7 +24,7 @@ import (
 // sprig (text/template flavour) overlaid with the functions of Istio's
 // pkg/kube/inject/template.go InjectionFuncmap, exactly as Istio's
 // parseDryTemplate combines them (sprig first, Istio's replace same names,
-// e.g. indent and toJson).
+// e.g. indent; toJson is sprig's).
 //
 // Two deliberate restrictions keep rendering a pure function of its inputs:
 // `env` (Istio: istiod's process environment) reads Options.Env, and sprig's
@@ -39,11 +39,11 @@ func funcs(o Options) template.FuncMap {
 		"excludeInboundPort":     ExcludeInboundPort,
 		"includeInboundPorts":    includeInboundPorts,
 		"kubevirtInterfaces":     func(s string) string { return s },
+		"excludeInterfaces":      func(s string) string { return s },
 		"applicationPorts":       applicationPorts,
 		"annotation":             getAnnotation,
 		"valueOrDefault":         valueOrDefault,
 		"toJSON":                 toJSON,
-		"toJson":                 toJSON,
 		"fromJSON":               fromJSON,
 		"structToJSON":           structToJSON,
 		"protoToJSON":            func(m proto.Message) (string, error) { return protoToJSON(m, protoJSON) },
@@ -57,6 +57,7 @@ func funcs(o Options) template.FuncMap {
 		"omitNil":                omitNil,
 		"strdict":                strdict,
 		"toJsonMap":              toJSONMap,
+		"mergeMaps":              mergeMaps,
 		"omit":                   omitKeys,
 		"otelResourceAttributes": otelResourceAttributes,
 	}
@@ -219,10 +220,11 @@ func fromJSON(j string) any {
 }
 
 // indent indents every line but the first (Istio's, not sprig's, which
-// also indents the first).
+// also indents the first). Istio pads with fmt's "% Ns", whose width is
+// |N| also for a negative N.
 func indent(spaces int, source string) string {
 	lines := strings.Split(source, "\n")
-	pad := strings.Repeat(" ", max(spaces, 0))
+	pad := strings.Repeat(" ", max(spaces, -spaces))
 	for i := 1; i < len(lines); i++ {
 		lines[i] = pad + lines[i]
 	}
@@ -332,35 +334,56 @@ func protoToJSON(m proto.Message, pc func(*meshv1alpha1.ProxyConfig) (string, er
 	return string(out), nil
 }
 
-// omitNil drops null entries from maps and lists, recursively, and returns
-// nil for a map or list left empty (Istio's omitNil for the resources
-// values, where `cpu: null` removes a default).
+// omitNil drops null entries from maps and lists, recursively (Istio's
+// omitNil for the resources values, where `cpu: null` removes a default). As
+// in Istio, a map or list becomes nil only when dropping left it empty; one
+// without nulls is returned as it is, so `{}` stays `{}`.
 func omitNil(v any) any {
+	out, _ := omitNilChanged(v)
+	return out
+}
+
+// omitNilChanged is omitNil and whether it dropped something.
+func omitNilChanged(v any) (any, bool) {
+	if v == nil {
+		return nil, true
+	}
+	changed := false
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {
-			if e = omitNil(e); e != nil {
+			e, c := omitNilChanged(e)
+			changed = changed || c
+			if e != nil {
 				out[k] = e
 			}
 		}
-		if len(out) == 0 {
-			return nil
+		if !changed {
+			return v, false
 		}
-		return out
+		if len(out) == 0 {
+			return nil, true
+		}
+		return out, true
 	case []any:
 		out := make([]any, 0, len(t))
 		for _, e := range t {
-			if e = omitNil(e); e != nil {
+			e, c := omitNilChanged(e)
+			changed = changed || c
+			if e != nil {
 				out = append(out, e)
 			}
 		}
-		if len(out) == 0 {
-			return nil
+		if !changed {
+			return v, false
 		}
-		return out
+		if len(out) == 0 {
+			return nil, true
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }
 
 // strdict builds a map[string]string from key/value pairs; a trailing key
@@ -377,16 +400,28 @@ func strdict(kv ...string) map[string]string {
 	return m
 }
 
-// toJSONMap merges string maps (later wins) into one JSON object.
-func toJSONMap(ms ...map[string]string) (string, error) {
-	m := map[string]string{}
+// toJSONMap is mergeMaps as JSON (`null` for no maps, as Istio's).
+func toJSONMap(ms ...map[string]string) string {
+	b, err := json.Marshal(mergeMaps(ms...))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// mergeMaps merges string maps, later ones winning; nil for none (Istio's
+// mergeMaps).
+func mergeMaps(ms ...map[string]string) map[string]string {
+	if len(ms) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(ms[0]))
 	for _, mm := range ms {
 		for k, v := range mm {
 			m[k] = v
 		}
 	}
-	b, err := json.Marshal(m)
-	return string(b), err
+	return m
 }
 
 // omitKeys is Istio's omit, for string maps (sprig's takes dicts).

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	ttemplate "text/template"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -275,6 +276,44 @@ func TestAllocationBounds(t *testing.T) {
 		}
 		if err != nil || merged.Annotations["a"] != c.want {
 			t.Errorf("%s: got %q (%v), want %q", c.call, merged.Annotations["a"], err, c.want)
+		}
+	}
+}
+
+// TestFuncsAsIstios renders with the template function map the calls whose
+// result Istio's current pkg/kube/inject/template.go InjectionFuncmap (over
+// sprig) defines: functions meshguard lacked, omitNil keeping maps and lists
+// it does not change (`{}` stays `{}`), and toJson being sprig's (Istio no
+// longer maps it to its map[string]string toJSON).
+func TestFuncsAsIstios(t *testing.T) {
+	for _, c := range []struct{ tmpl, want string }{
+		{`{{ excludeInterfaces "eth0,eth1" }}`, "eth0,eth1"},
+		{`{{ mergeMaps (strdict "a" "1" "c" "0") (strdict "a" "2" "b" "3") | toJSON }}`, `{"a":"2","b":"3","c":"0"}`},
+		{`{{ mergeMaps | toJSON }}`, `{}`}, // nil map: toJSON's "{}"
+		{`{{ toJsonMap }}`, `null`},
+		{`{{ toJsonMap (strdict "a" "1") (strdict "a" "2") }}`, `{"a":"2"}`},
+		{`{{ toJson (fromJSON "{\"a\":[1,true]}") }}`, `{"a":[1,true]}`},
+		{`{{ toJson .Labels }}`, `null`},
+		{`{{ omitNil (fromJSON "{}") | toJson }}`, `{}`},
+		{`{{ omitNil (fromJSON "[]") | toJson }}`, `[]`},
+		{`{{ omitNil (fromJSON "{\"a\":{},\"b\":[]}") | toJson }}`, `{"a":{},"b":[]}`},
+		{`{{ omitNil (fromJSON "{\"a\":{\"x\":null},\"b\":{}}") | toJson }}`, `{"b":{}}`},
+		{`{{ omitNil (fromJSON "{\"a\":null}") | toJson }}`, `null`},
+		{`{{ omitNil (fromJSON "[null,{},1]") | toJson }}`, `[{},1]`},
+		{`{{ indent -2 "a\nb" }}`, "a\n  b"},
+	} {
+		tm, err := ttemplate.New("t").Funcs(funcs(Options{})).Parse(c.tmpl)
+		if err != nil {
+			t.Errorf("%s: %v", c.tmpl, err)
+			continue
+		}
+		var b strings.Builder
+		if err := tm.Execute(&b, struct{ Labels map[string]string }{}); err != nil {
+			t.Errorf("%s: %v", c.tmpl, err)
+			continue
+		}
+		if b.String() != c.want {
+			t.Errorf("%s: got %q, want %q", c.tmpl, b.String(), c.want)
 		}
 	}
 }
