@@ -537,3 +537,36 @@ templates:
 		}
 	}
 }
+
+// TestOpenTelemetryProviderInjects: Istio's otelResourceAttributes
+// (pkg/kube/inject/template.go), called by the stock sidecar template,
+// returns "" unless an OpenTelemetry provider asks for
+// OTEL_SEMANTIC_CONVENTIONS, and then computes OTEL_RESOURCE_ATTRIBUTES
+// from the pod; a mesh with an OpenTelemetry tracing provider must inject.
+func TestOpenTelemetryProviderInjects(t *testing.T) {
+	for _, c := range []struct{ mesh, want string }{
+		{`extensionProviders: [{name: otel, opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}}]`, ""},
+		{`extensionProviders: [{name: otel, opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317, serviceAttributeEnrichment: OTEL_SEMANTIC_CONVENTIONS}}]`,
+			"service.namespace=shop,service.version=v1,service.instance.id=shop.$(POD_NAME).hello"},
+	} {
+		cfg, err := config.Inputs{Mesh: []byte(c.mesh)}.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Labels["app.kubernetes.io/version"] = "v1"
+		res, err := Inject(pod, "shop", cfg, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.mesh, err)
+		}
+		got := ""
+		for _, e := range template.FindSidecar(res.Pod).Env {
+			if e.Name == "OTEL_RESOURCE_ATTRIBUTES" {
+				got = e.Value
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES %q, want %q", c.mesh, got, c.want)
+		}
+	}
+}

@@ -435,16 +435,60 @@ func omitKeys(m map[string]string, keys ...string) map[string]string {
 	return out
 }
 
-// otelResourceAttributes is Istio's OTEL_RESOURCE_ATTRIBUTES for the proxy.
-// meshguard does not model Istio's OpenTelemetry resource detection: with no
-// OpenTelemetry provider in the mesh config the value is empty (as Istio's),
-// otherwise rendering fails rather than silently dropping the attributes
-// (docs/compatibility.md, custom templates).
-func otelResourceAttributes(mesh *meshv1alpha1.MeshConfig, _ map[string]string, _ map[string]string, _ string, _ []corev1.Container) (string, error) {
-	for _, p := range mesh.GetExtensionProviders() {
-		if p.GetOpentelemetry() != nil {
-			return "", fmt.Errorf("otelResourceAttributes: mesh config extension provider %q is an OpenTelemetry provider, which meshguard's template renderer does not support", p.GetName())
+// otelResourceAttributes is Istio's OTEL_RESOURCE_ATTRIBUTES for the proxy
+// (pkg/kube/inject/template.go otelResourceAttributes): "" unless an
+// OpenTelemetry provider of the mesh sets serviceAttributeEnrichment
+// OTEL_SEMANTIC_CONVENTIONS; then service.namespace, service.version and
+// service.instance.id from the resource.opentelemetry.io annotations, else
+// the namespace, the app.kubernetes.io/version label or the single
+// container's image tag/digest, and namespace.$(POD_NAME).first container.
+func otelResourceAttributes(mesh *meshv1alpha1.MeshConfig, annotations, labels map[string]string, namespace string, containers []corev1.Container) string {
+	if !slices.ContainsFunc(mesh.GetExtensionProviders(), func(p *meshv1alpha1.MeshConfig_ExtensionProvider) bool {
+		return p.GetOpentelemetry().GetServiceAttributeEnrichment() == meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS
+	}) {
+		return ""
+	}
+	var attrs []string
+	switch {
+	case annotations["resource.opentelemetry.io/service.namespace"] != "":
+		attrs = append(attrs, "service.namespace="+annotations["resource.opentelemetry.io/service.namespace"])
+	case namespace != "":
+		attrs = append(attrs, "service.namespace="+namespace)
+	}
+	switch {
+	case annotations["resource.opentelemetry.io/service.version"] != "":
+		attrs = append(attrs, "service.version="+annotations["resource.opentelemetry.io/service.version"])
+	case labels["app.kubernetes.io/version"] != "":
+		attrs = append(attrs, "service.version="+labels["app.kubernetes.io/version"])
+	case len(containers) == 1:
+		tag, digest := imageTagDigest(containers[0].Image)
+		switch {
+		case tag != "" && digest != "":
+			attrs = append(attrs, "service.version="+tag+"@"+digest)
+		case digest != "":
+			attrs = append(attrs, "service.version="+digest)
+		case tag != "":
+			attrs = append(attrs, "service.version="+tag)
 		}
 	}
-	return "", nil
+	switch {
+	case annotations["resource.opentelemetry.io/service.instance.id"] != "":
+		attrs = append(attrs, "service.instance.id="+annotations["resource.opentelemetry.io/service.instance.id"])
+	case len(containers) > 0:
+		attrs = append(attrs, "service.instance.id="+namespace+".$(POD_NAME)."+containers[0].Name)
+	}
+	return strings.Join(attrs, ",")
+}
+
+// imageTagDigest splits [registry[:port]/]name[:tag][@digest] (Istio's
+// parseImageTagDigest): the digest after the first "@", the tag after the
+// last ":" that follows the last "/".
+func imageTagDigest(image string) (tag, digest string) {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image, digest = image[:i], image[i+1:]
+	}
+	if c := strings.LastIndex(image, ":"); c > strings.LastIndex(image, "/") {
+		tag = image[c+1:]
+	}
+	return tag, digest
 }

@@ -8,8 +8,16 @@ import (
 	ttemplate "text/template"
 	"time"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 )
+
+func otelMesh(e meshv1alpha1.MeshConfig_ExtensionProvider_ServiceAttributeEnrichment) *meshv1alpha1.MeshConfig {
+	return &meshv1alpha1.MeshConfig{ExtensionProviders: []*meshv1alpha1.MeshConfig_ExtensionProvider{
+		{Name: "z", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Zipkin{}},
+		{Name: "o", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Opentelemetry{Opentelemetry: &meshv1alpha1.MeshConfig_ExtensionProvider_OpenTelemetryTracingProvider{ServiceAttributeEnrichment: e}}},
+	}}
+}
 
 // Expected values follow Istio's pkg/kube/inject/template.go and
 // template_test.go.
@@ -34,6 +42,14 @@ func TestIstioFuncs(t *testing.T) {
 		{"strdict odd", strdict("a", "1", "b"), map[string]string{"a": "1", "b": ""}},
 		{"includeInboundPorts skips UDP", includeInboundPorts([]corev1.Container{{Ports: []corev1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}, {Ports: []corev1.ContainerPort{{ContainerPort: 90}}}}), "80,90"},
 		{"directory", directory("/etc/istio/proxy/envoy.json"), "/etc/istio/proxy/"},
+		{"otelResourceAttributes without OTEL_SEMANTIC_CONVENTIONS", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_ISTIO_CANONICAL), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "x:1"}}), ""},
+		{"otelResourceAttributes tag and digest", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "reg:5000/x:1.2@sha256:ab"}}),
+			"service.namespace=ns,service.version=1.2@sha256:ab,service.instance.id=ns.$(POD_NAME).a"},
+		{"otelResourceAttributes registry port, annotations", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS),
+			map[string]string{"resource.opentelemetry.io/service.namespace": "sn", "resource.opentelemetry.io/service.instance.id": "id"}, nil, "ns", []corev1.Container{{Name: "a", Image: "reg:5000/x"}}),
+			"service.namespace=sn,service.instance.id=id"},
+		{"otelResourceAttributes two containers", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS), nil, nil, "", []corev1.Container{{Name: "a", Image: "x:1"}, {Name: "b"}}),
+			"service.instance.id=.$(POD_NAME).a"},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: got %#v, want %#v", c.name, c.got, c.want)
