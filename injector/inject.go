@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 // Result is the outcome of Inject.
@@ -635,36 +636,11 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 	}
 }
 
-// appendMultus adds default/istio-cni to a Multus networks annotation,
-// keeping its flat-list or JSON form, exactly as Istio's
-// pkg/kube/inject/template.go appendMultusNetwork (called by the sidecar
-// template with "default/istio-cni"): a value with a "]" is JSON and gets
-// `, {"name": "default/istio-cni"}` inserted before its last "]" unless an
-// element has that name (unparsable JSON is left as it is); a flat list gets
-// ", default/istio-cni" unless an item is already that network.
+// appendMultus adds the network Istio's sidecar template passes,
+// default/istio-cni, to a Multus networks annotation with the template's
+// own function.
 func appendMultus(cur string) string {
-	const network = "default/istio-cni"
-	if cur == "" {
-		return network
-	}
-	if i := strings.LastIndex(cur, "]"); i != -1 {
-		var l []map[string]any
-		if json.Unmarshal([]byte(cur), &l) != nil {
-			return cur
-		}
-		for _, n := range l {
-			if n["name"] == network {
-				return cur
-			}
-		}
-		return cur[:i] + `, {"name": "` + network + `"}` + cur[i:]
-	}
-	for _, n := range strings.Split(cur, ",") {
-		if strings.TrimSpace(n) == network {
-			return cur
-		}
-	}
-	return cur + ", " + network
+	return template.AppendMultusNetwork(cur, "default/istio-cni")
 }
 
 func firstNonEmpty(s ...string) string {

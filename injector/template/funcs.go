@@ -52,7 +52,7 @@ func funcs(o Options) template.FuncMap {
 		"directory":              directory,
 		"contains":               func(needle, haystack string) bool { return strings.Contains(haystack, needle) },
 		"toLower":                strings.ToLower,
-		"appendMultusNetwork":    appendMultusNetwork,
+		"appendMultusNetwork":    AppendMultusNetwork,
 		"env":                    func(key, def string) string { return envOr(o.Env, key, def) },
 		"omitNil":                omitNil,
 		"strdict":                strdict,
@@ -246,9 +246,14 @@ func getAnnotation(meta metav1.ObjectMeta, name string, def any) string {
 	return fmt.Sprint(def)
 }
 
-// appendMultusNetwork adds network to a Multus networks annotation in its
-// flat-list or JSON form (Istio template.go appendMultusNetwork).
-func appendMultusNetwork(existing, network string) string {
+// AppendMultusNetwork adds network to a Multus networks annotation in its
+// flat-list or JSON form (Istio template.go appendMultusNetwork): a value
+// with a "]" is JSON, unparsable JSON is left as it is, and a network
+// "namespace/name" is the element {"name": name, "namespace": namespace}
+// (present when an element has that name and namespace, none counting as "");
+// a flat list gets ", network" unless an item is already that network. The
+// typed injector uses it too.
+func AppendMultusNetwork(existing, network string) string {
 	if existing == "" {
 		return network
 	}
@@ -257,12 +262,24 @@ func appendMultusNetwork(existing, network string) string {
 		if err := json.Unmarshal([]byte(existing), &nets); err != nil {
 			return existing
 		}
+		// k8s.io/utils/strings SplitQualifiedName, as Istio splits it.
+		ns, name := "", network
+		if parts := strings.Split(network, "/"); len(parts) >= 2 {
+			ns, name = parts[0], parts[1]
+		}
 		for _, n := range nets {
-			if n["name"] == network {
+			nns := n["namespace"]
+			if nns == nil {
+				nns = ""
+			}
+			if n["name"] == name && nns == ns {
 				return existing
 			}
 		}
-		return existing[:i] + fmt.Sprintf(`, {"name": "%s"}`, network) + existing[i:]
+		if ns == "" {
+			return existing[:i] + fmt.Sprintf(`, {"name": "%s"}`, name) + existing[i:]
+		}
+		return existing[:i] + fmt.Sprintf(`, {"name": "%s", "namespace": "%s"}`, name, ns) + existing[i:]
 	}
 	for _, n := range strings.Split(existing, ",") {
 		if strings.TrimSpace(n) == network {
