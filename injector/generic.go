@@ -201,6 +201,11 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	// The pod's image choice passes the same allow-list as on the typed path.
 	proxyImage, initImage := p.image(v.Proxy.Image), p.image(v.ProxyInit.Image)
 	meta := *stripped.ObjectMeta.DeepCopy()
+	if meta.Namespace == "" {
+		// The admission object may have no namespace: Istio's webhook.go
+		// inject fills it from the request before the templates see it.
+		meta.Namespace = namespace
+	}
 	if img, ok := meta.Annotations[AnnotationProxyImage]; ok && strings.Contains(img, "/") && img != proxyImage {
 		delete(meta.Annotations, AnnotationProxyImage)
 	}
@@ -252,7 +257,7 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	if err := uniqueContainerNames(merged); err != nil {
 		return nil, nil, fmt.Errorf("templates %q: %w", strings.Join(t.Select(pod.Annotations), ","), err)
 	}
-	if err := p.postProcess(merged, injected, stripped, previouslyInjected); err != nil {
+	if err := p.postProcess(merged, injected, stripped); err != nil {
 		return nil, nil, err
 	}
 	merged.ManagedFields = mf
@@ -275,7 +280,7 @@ func genericParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 
 // postProcess is Istio's postProcessPod on the merged pod: cluster and
 // network envs, Prometheus merge, probe rewrite, metadata, order.
-func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInjected bool) error {
+func (p *params) postProcess(pod, injected, stripped *corev1.Pod) error {
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -321,6 +326,9 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod, previouslyInje
 		}
 		if len(probers) > 0 {
 			sidecar = template.FindSidecar(pod)
+			// Merge whenever the merged pod has a status annotation, parsable
+			// or not (Istio webhook.go applyRewrite).
+			_, previouslyInjected := pod.Annotations[AnnotationStatus]
 			sidecar.Env = mergeOrAppendProbers(previouslyInjected, sidecar.Env, marshalSorted(probers))
 		}
 	}
@@ -381,9 +389,9 @@ var emptyScrape = func() string {
 	return string(b)
 }()
 
-// mergeOrAppendProbers adds ISTIO_KUBE_APP_PROBERS; on re-injection the
-// probers already recorded win over the new ones (Istio webhook.go
-// mergeOrAppendProbers).
+// mergeOrAppendProbers adds ISTIO_KUBE_APP_PROBERS; on re-injection (the pod
+// has a status annotation) the probers already recorded win over the new
+// ones (Istio webhook.go mergeOrAppendProbers).
 func mergeOrAppendProbers(previouslyInjected bool, env []corev1.EnvVar, probers string) []corev1.EnvVar {
 	if previouslyInjected {
 		for i, e := range env {

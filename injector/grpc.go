@@ -94,11 +94,13 @@ func (p *params) applyGrpcSimple(pod *corev1.Pod, prev previous) error {
 		return err
 	}
 	a[AnnotationOverrides] = recordOverrides(originals, false)
+	// The status first: injectedAnnotations may override it (Istio
+	// webhook.go applyMetadata).
+	b, _ := json.Marshal(st)
+	a[AnnotationStatus] = string(b)
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v
 	}
-	b, _ := json.Marshal(st)
-	a[AnnotationStatus] = string(b)
 	return nil
 }
 

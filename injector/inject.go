@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 // Result is the outcome of Inject.
@@ -176,6 +177,10 @@ type previous struct {
 	// has them: an injected volume the pod had declared too (merged into
 	// it, e.g. istio-envoy with a sizeLimit) keeps the pod's fields.
 	volumes []corev1.Volume
+	// hasStatus: the pod had a sidecar.istio.io/status annotation, parsable
+	// or not; Istio's applyRewrite then merges ISTIO_KUBE_APP_PROBERS into
+	// the sidecar's existing one instead of appending another.
+	hasStatus bool
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
@@ -186,6 +191,7 @@ func strip(pod *corev1.Pod) previous {
 	if !ok {
 		return prev
 	}
+	prev.hasStatus = true
 	var st Status
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return prev
@@ -332,7 +338,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 			}
 		}
 		if len(probers) > 0 {
-			proxy.Env = append(proxy.Env, corev1.EnvVar{Name: envAppProbers, Value: marshalSorted(probers)})
+			proxy.Env = mergeOrAppendProbers(prev.hasStatus, proxy.Env, marshalSorted(probers))
 		}
 	}
 
@@ -621,43 +627,20 @@ func (p *params) metadata(pod *corev1.Pod, st Status) {
 	if len(p.overrides) > 0 {
 		a[AnnotationOverrides] = recordOverrides(p.overrides, p.native)
 	}
+	// The status first: injectedAnnotations may override it (Istio
+	// webhook.go applyMetadata).
+	b, _ := json.Marshal(st)
+	a[AnnotationStatus] = string(b)
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v
 	}
-	b, _ := json.Marshal(st)
-	a[AnnotationStatus] = string(b)
 }
 
-// appendMultus adds default/istio-cni to a Multus networks annotation,
-// keeping its flat-list or JSON form, exactly as Istio's
-// pkg/kube/inject/template.go appendMultusNetwork (called by the sidecar
-// template with "default/istio-cni"): a value with a "]" is JSON and gets
-// `, {"name": "default/istio-cni"}` inserted before its last "]" unless an
-// element has that name (unparsable JSON is left as it is); a flat list gets
-// ", default/istio-cni" unless an item is already that network.
+// appendMultus adds the network Istio's sidecar template passes,
+// default/istio-cni, to a Multus networks annotation with the template's
+// own function.
 func appendMultus(cur string) string {
-	const network = "default/istio-cni"
-	if cur == "" {
-		return network
-	}
-	if i := strings.LastIndex(cur, "]"); i != -1 {
-		var l []map[string]any
-		if json.Unmarshal([]byte(cur), &l) != nil {
-			return cur
-		}
-		for _, n := range l {
-			if n["name"] == network {
-				return cur
-			}
-		}
-		return cur[:i] + `, {"name": "` + network + `"}` + cur[i:]
-	}
-	for _, n := range strings.Split(cur, ",") {
-		if strings.TrimSpace(n) == network {
-			return cur
-		}
-	}
-	return cur + ", " + network
+	return template.AppendMultusNetwork(cur, "default/istio-cni")
 }
 
 func firstNonEmpty(s ...string) string {

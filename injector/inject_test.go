@@ -11,9 +11,12 @@ import (
 	jsonpatchv5 "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -432,4 +435,138 @@ func forceGeneric(cfg *config.Snapshot) *config.Snapshot {
 	tmpl.AlwaysGeneric = true
 	generic.Templates = &tmpl
 	return &generic
+}
+
+// TestInjectedAnnotationsOverrideStatus: Istio's applyMetadata
+// (pkg/kube/inject/webhook.go) writes sidecar.istio.io/status and then the
+// configured injectedAnnotations, so an injected annotation of that name
+// wins. Every path (typed sidecar, typed grpc-simple, generic) must agree.
+func TestInjectedAnnotationsOverrideStatus(t *testing.T) {
+	cfg, err := config.Inputs{Values: []byte(`{"sidecarInjectorWebhook":{"injectedAnnotations":{"sidecar.istio.io/status":"custom","x":"y"}}}`)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tmpl := range []string{"", TemplateGrpcSimple} {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		if tmpl != "" {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[AnnotationInjectTemplates] = tmpl
+		}
+		for name, run := range map[string]func() (*Result, error){
+			"typed":   func() (*Result, error) { return inject(pod.DeepCopy(), "shop", cfg, Options{}) },
+			"generic": func() (*Result, error) { return InjectGeneric(pod.DeepCopy(), "shop", cfg, Options{}) },
+			"Inject":  func() (*Result, error) { return Inject(pod.DeepCopy(), "shop", cfg, Options{}) },
+		} {
+			res, err := run()
+			if err != nil {
+				t.Fatalf("%s %q: %v", name, tmpl, err)
+			}
+			if got := res.Pod.Annotations[AnnotationStatus]; got != "custom" || res.Pod.Annotations["x"] != "y" {
+				t.Errorf("%s %q: status %q, x %q; want the injected annotations to win", name, tmpl, got, res.Pod.Annotations["x"])
+			}
+		}
+	}
+}
+
+// TestProbersMergedWhenStatusPresent: Istio's applyRewrite
+// (pkg/kube/inject/webhook.go) merges ISTIO_KUBE_APP_PROBERS into the
+// sidecar's existing one whenever the pod has a sidecar.istio.io/status
+// annotation, parsable or not; only without one does it append.
+func TestProbersMergedWhenStatusPresent(t *testing.T) {
+	cfg, err := config.Inputs{}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{AnnotationStatus: "not json"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: "x", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/new", Port: intstr.FromInt32(8080)}}}},
+			{Name: ProxyContainerName, Image: "auto", Env: []corev1.EnvVar{{Name: envAppProbers, Value: `{"/app-health/old/readyz":{"httpGet":{"path":"/old","port":9}}}`}}},
+		}},
+	}
+	for name, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+		res, err := run(pod.DeepCopy(), "shop", cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		for _, e := range template.FindSidecar(res.Pod).Env {
+			if e.Name == envAppProbers {
+				values = append(values, e.Value)
+			}
+		}
+		if len(values) != 1 || !strings.Contains(values[0], "/app-health/old/readyz") || !strings.Contains(values[0], "/app-health/app/readyz") {
+			t.Errorf("%s: %s = %q; want one value with the old and the new prober", name, envAppProbers, values)
+		}
+	}
+}
+
+// TestTemplateSeesRequestNamespace: Istio's webhook.go inject sets the
+// pod's metadata.namespace from the admission request when the object has
+// none, before the templates see .ObjectMeta.
+func TestTemplateSeesRequestNamespace(t *testing.T) {
+	cfg, err := config.Inputs{Config: []byte(`
+defaultTemplates: [ns]
+templates:
+  ns: |
+    metadata:
+      annotations:
+        seen: "{{ .ObjectMeta.Namespace }}/{{ .DeploymentMeta.Namespace }}"
+`)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for podNS, want := range map[string]string{"": "shop/shop", "shop": "shop/shop"} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: podNS, Annotations: map[string]string{AnnotationInjectTemplates: "ns"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}},
+		}
+		res, err := Inject(pod, "shop", cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Pod.Annotations["seen"]; got != want {
+			t.Errorf("pod namespace %q: template saw %q, want %q", podNS, got, want)
+		}
+		for _, op := range res.Patch {
+			if strings.HasPrefix(op.Path, "/metadata/namespace") {
+				t.Errorf("pod namespace %q: patch changes the namespace: %+v", podNS, op)
+			}
+		}
+	}
+}
+
+// TestOpenTelemetryProviderInjects: Istio's otelResourceAttributes
+// (pkg/kube/inject/template.go), called by the stock sidecar template,
+// returns "" unless an OpenTelemetry provider asks for
+// OTEL_SEMANTIC_CONVENTIONS, and then computes OTEL_RESOURCE_ATTRIBUTES
+// from the pod; a mesh with an OpenTelemetry tracing provider must inject.
+func TestOpenTelemetryProviderInjects(t *testing.T) {
+	for _, c := range []struct{ mesh, want string }{
+		{`extensionProviders: [{name: otel, opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}}]`, ""},
+		{`extensionProviders: [{name: otel, opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317, serviceAttributeEnrichment: OTEL_SEMANTIC_CONVENTIONS}}]`,
+			"service.namespace=shop,service.version=v1,service.instance.id=shop.$(POD_NAME).hello"},
+	} {
+		cfg, err := config.Inputs{Mesh: []byte(c.mesh)}.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Labels["app.kubernetes.io/version"] = "v1"
+		res, err := Inject(pod, "shop", cfg, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.mesh, err)
+		}
+		got := ""
+		for _, e := range template.FindSidecar(res.Pod).Env {
+			if e.Name == "OTEL_RESOURCE_ATTRIBUTES" {
+				got = e.Value
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES %q, want %q", c.mesh, got, c.want)
+		}
+	}
 }

@@ -12,21 +12,26 @@ import (
 
 // TestAppendMultus is Istio's TestAppendMultusNetwork table
 // (pkg/kube/inject/inject_test.go) with the network name the sidecar
-// template passes ("default/istio-cni" for Istio's "istio-cni"), plus the
-// idempotency check Istio runs on each case.
+// template passes ("default/istio-cni" for Istio's "istio-cni": in the JSON
+// form Istio's appendMultusNetwork splits it into name and namespace, j),
+// plus the idempotency check Istio runs on each case.
 func TestAppendMultus(t *testing.T) {
 	const n = "default/istio-cni"
+	const j = `{"name": "istio-cni", "namespace": "default"}`
 	cases := []struct{ name, in, want string }{
 		{"empty", "", n},
 		{"flat-single", "macvlan-conf-1", "macvlan-conf-1, " + n},
 		{"flat-multiple", "macvlan-conf-1, macvlan-conf-2", "macvlan-conf-1, macvlan-conf-2, " + n},
-		{"json-single", `[{"name": "macvlan-conf-1"}]`, `[{"name": "macvlan-conf-1"}, {"name": "` + n + `"}]`},
+		{"json-single", `[{"name": "macvlan-conf-1"}]`, `[{"name": "macvlan-conf-1"}, ` + j + `]`},
 		{"json-multiple", `[{"name": "macvlan-conf-1"}, {"name": "macvlan-conf-2"}]`,
-			`[{"name": "macvlan-conf-1"}, {"name": "macvlan-conf-2"}, {"name": "` + n + `"}]`},
+			`[{"name": "macvlan-conf-1"}, {"name": "macvlan-conf-2"}, ` + j + `]`},
+		{"json-present", `[{"name": "istio-cni", "namespace": "default"}]`, `[{"name": "istio-cni", "namespace": "default"}]`},
+		{"json-other-namespace", `[{"name": "istio-cni"}]`, `[{"name": "istio-cni"}, ` + j + `]`},
+		{"json-unqualified-name-is-not-it", `[{"name": "default/istio-cni"}]`, `[{"name": "default/istio-cni"}, ` + j + `]`},
 		{"json-multiline", "[\n                   {\"name\": \"macvlan-conf-1\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   ]",
-			"[\n                   {\"name\": \"macvlan-conf-1\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   , {\"name\": \"" + n + "\"}]"},
+			"[\n                   {\"name\": \"macvlan-conf-1\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   , " + j + "]"},
 		{"json-multiline-additional-fields", "[\n                   {\"name\": \"macvlan-conf-1\", \"another-field\": \"another-value\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   ]",
-			"[\n                   {\"name\": \"macvlan-conf-1\", \"another-field\": \"another-value\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   , {\"name\": \"" + n + "\"}]"},
+			"[\n                   {\"name\": \"macvlan-conf-1\", \"another-field\": \"another-value\"},\n                   {\"name\": \"macvlan-conf-2\"}\n                   , " + j + "]"},
 		{"json-preconfigured-istio-cni (not valid JSON: left as is)", "[\n                   {\"name\": \"macvlan-conf-1\"},\n                   {\"name\": \"" + n + "\", \"config\": \"additional-config\"},\n                   ]",
 			"[\n                   {\"name\": \"macvlan-conf-1\"},\n                   {\"name\": \"" + n + "\", \"config\": \"additional-config\"},\n                   ]"},
 		{"flat: another network containing the name", "my-istio-cni-net", "my-istio-cni-net, " + n},
@@ -46,7 +51,7 @@ func TestAppendMultus(t *testing.T) {
 
 // The annotation is written with the CNI plugin as Multus provider only.
 func TestMultusAnnotationOnPod(t *testing.T) {
-	cfg, err := config.Load(nil, []byte(`{"pilot":{"cni":{"enabled":true,"provider":"multus"}}}`))
+	cfg, err := config.Inputs{Values: []byte(`{"pilot":{"cni":{"enabled":true,"provider":"multus"}}}`)}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +59,17 @@ func TestMultusAnnotationOnPod(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": `[{"name": "alt_cni"}]`}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
 	}
-	res, err := Inject(pod, "default", cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := res.Pod.Annotations["k8s.v1.cni.cncf.io/networks"], `[{"name": "alt_cni"}, {"name": "default/istio-cni"}]`; got != want {
-		t.Errorf("networks = %q, want %q", got, want)
-	}
-	if !strings.Contains(res.Pod.Annotations[AnnotationStatus], "istio-validation") {
-		t.Errorf("with CNI the validation container is injected: %s", res.Pod.Annotations[AnnotationStatus])
+	for name, cfg := range map[string]*config.Snapshot{"typed": cfg, "generic": forceGeneric(cfg)} {
+		res, err := Inject(pod, "default", cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Istio's golden hello-existing-cncf-networks-json.yaml.injected.
+		if got, want := res.Pod.Annotations["k8s.v1.cni.cncf.io/networks"], `[{"name": "alt_cni"}, {"name": "istio-cni", "namespace": "default"}]`; got != want {
+			t.Errorf("%s: networks = %q, want %q", name, got, want)
+		}
+		if !strings.Contains(res.Pod.Annotations[AnnotationStatus], "istio-validation") {
+			t.Errorf("%s: with CNI the validation container is injected: %s", name, res.Pod.Annotations[AnnotationStatus])
+		}
 	}
 }

@@ -91,7 +91,7 @@ func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
 	}
 	var v Values
 	if len(strings.TrimSpace(string(valuesYAML))) > 0 {
-		if err := yaml.Unmarshal(valuesYAML, &v); err != nil {
+		if err := yaml.Unmarshal(unquoteNumbers(valuesYAML), &v); err != nil {
 			return nil, fmt.Errorf("injector values: %w", err)
 		}
 	}

@@ -146,3 +146,46 @@ func TestLoadFilesRefusesNonRegular(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadQuotedNumbers: Istio reads the values with protomarshal.ApplyYAML
+// (pkg/kube/inject/webhook.go NewValuesConfig), whose jsonpb decoder strips
+// the quotes of a string given for a number field and decodes the rest as a
+// JSON number (github.com/golang/protobuf jsonpb unmarshalSingularValue,
+// trimQuote): "15020" is 15020, while "abc", "1e3", "1.5" and "" are refused;
+// a quoted boolean is refused (no trimming for bools).
+func TestLoadQuotedNumbers(t *testing.T) {
+	for _, c := range []struct {
+		values string
+		check  func(*Snapshot) bool
+		err    string
+	}{
+		{values: `global: {proxy: {statusPort: "15021"}}`, check: func(s *Snapshot) bool { return *s.Values.Global.Proxy.StatusPort == 15021 }},
+		{values: `{"global": {"proxy": {"statusPort": " 15021 "}}}`, check: func(s *Snapshot) bool { return *s.Values.Global.Proxy.StatusPort == 15021 }},
+		{values: `global: {proxy: {readinessPeriodSeconds: "7", readinessFailureThreshold: '9', startupProbe: {failureThreshold: "11"}}}`, check: func(s *Snapshot) bool {
+			p := s.Values.Global.Proxy
+			return *p.ReadinessPeriodSeconds == 7 && *p.ReadinessFailureThreshold == 9 && *p.StartupProbe.FailureThreshold == 11
+		}},
+		{values: `global: {tag: 1.24, proxy: {statusPort: "15021"}}`, check: func(s *Snapshot) bool { return s.Values.Global.Tag == "1.24" }},
+		{values: `global: {proxy: {statusPort: "abc"}}`, err: "statusPort"},
+		{values: `global: {proxy: {statusPort: "1e3"}}`, err: "statusPort"},
+		{values: `global: {proxy: {statusPort: "1.5"}}`, err: "statusPort"},
+		{values: `global: {proxy: {statusPort: ""}}`, err: "statusPort"},
+		{values: `global: {proxy: {statusPort: "true"}}`, err: "statusPort"},
+		{values: `global: {proxy: {holdApplicationUntilProxyStarts: "true"}}`, err: "holdApplicationUntilProxyStarts"},
+	} {
+		s, err := Load(nil, []byte(c.values))
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want one naming %s", c.values, err, c.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.values, err)
+		case !c.check(s):
+			t.Errorf("%s: not read as Istio reads it: %+v", c.values, s.Values.Global.Proxy)
+		}
+		if _, err2 := (Inputs{Values: []byte(c.values)}).Load(); (err2 == nil) != (err == nil) {
+			t.Errorf("%s: Load error %v, Inputs.Load error %v", c.values, err, err2)
+		}
+	}
+}

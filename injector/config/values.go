@@ -6,9 +6,14 @@
 package config
 
 import (
+	"encoding/json"
+	"reflect"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // Values is the subset of Istio's injector `values` (the JSON the
@@ -186,4 +191,71 @@ func (v *Values) applyDefaults() {
 	}
 	defPtr(&v.SidecarInjectorWebhook.RewriteAppHTTPProbe, true)
 	def(&v.Pilot.CNI.Provider, "default")
+}
+
+// unquoteNumbers gives the values document with a string at a number field
+// of Values read as Istio reads it: Istio decodes the values with jsonpb
+// (pkg/kube/inject/webhook.go NewValuesConfig, protomarshal.ApplyYAML), which
+// strips the quotes of the JSON string and decodes the rest as the number
+// (github.com/golang/protobuf jsonpb unmarshalSingularValue, trimQuote), so
+// `statusPort: "15020"` is 15020. A string whose inside is not a JSON number
+// is left for the typed decode to refuse, as Istio refuses it. The document is
+// returned unchanged when there is nothing to unquote (or it does not parse:
+// the typed decode reports that).
+func unquoteNumbers(doc []byte) []byte {
+	var v any
+	if yaml.Unmarshal(doc, &v) != nil || !unquoteIn(v, reflect.TypeFor[Values]()) {
+		return doc
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return doc
+	}
+	return b
+}
+
+// unquoteIn rewrites, in the decoded object v, the quoted numbers at the
+// number fields of struct type t and of its nested structs of this package
+// (not the Kubernetes types, which Istio does not decode with jsonpb), and
+// says whether it changed anything.
+func unquoteIn(v any, t reflect.Type) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	changed := false
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		val, ok := m[name]
+		if !ok || name == "" || name == "-" {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct:
+			if ft.PkgPath() == t.PkgPath() && unquoteIn(val, ft) {
+				changed = true
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+			reflect.Float32, reflect.Float64:
+			s, ok := val.(string)
+			if !ok {
+				continue
+			}
+			// jsonpb json.Unmarshals the inside of the JSON string (as
+			// sigs.k8s.io/yaml YAMLToJSON wrote it) into the number type.
+			quoted, _ := json.Marshal(s)
+			n := reflect.New(ft)
+			if json.Unmarshal(quoted[1:len(quoted)-1], n.Interface()) == nil {
+				m[name] = n.Elem().Interface()
+				changed = true
+			}
+		}
+	}
+	return changed
 }

@@ -24,7 +24,7 @@ import (
 // sprig (text/template flavour) overlaid with the functions of Istio's
 // pkg/kube/inject/template.go InjectionFuncmap, exactly as Istio's
 // parseDryTemplate combines them (sprig first, Istio's replace same names,
-// e.g. indent and toJson).
+// e.g. indent; toJson is sprig's).
 //
 // Two deliberate restrictions keep rendering a pure function of its inputs:
 // `env` (Istio: istiod's process environment) reads Options.Env, and sprig's
@@ -39,11 +39,11 @@ func funcs(o Options) template.FuncMap {
 		"excludeInboundPort":     ExcludeInboundPort,
 		"includeInboundPorts":    includeInboundPorts,
 		"kubevirtInterfaces":     func(s string) string { return s },
+		"excludeInterfaces":      func(s string) string { return s },
 		"applicationPorts":       applicationPorts,
 		"annotation":             getAnnotation,
 		"valueOrDefault":         valueOrDefault,
 		"toJSON":                 toJSON,
-		"toJson":                 toJSON,
 		"fromJSON":               fromJSON,
 		"structToJSON":           structToJSON,
 		"protoToJSON":            func(m proto.Message) (string, error) { return protoToJSON(m, protoJSON) },
@@ -52,11 +52,12 @@ func funcs(o Options) template.FuncMap {
 		"directory":              directory,
 		"contains":               func(needle, haystack string) bool { return strings.Contains(haystack, needle) },
 		"toLower":                strings.ToLower,
-		"appendMultusNetwork":    appendMultusNetwork,
+		"appendMultusNetwork":    AppendMultusNetwork,
 		"env":                    func(key, def string) string { return envOr(o.Env, key, def) },
 		"omitNil":                omitNil,
 		"strdict":                strdict,
 		"toJsonMap":              toJSONMap,
+		"mergeMaps":              mergeMaps,
 		"omit":                   omitKeys,
 		"otelResourceAttributes": otelResourceAttributes,
 	}
@@ -219,10 +220,11 @@ func fromJSON(j string) any {
 }
 
 // indent indents every line but the first (Istio's, not sprig's, which
-// also indents the first).
+// also indents the first). Istio pads with fmt's "% Ns", whose width is
+// |N| also for a negative N.
 func indent(spaces int, source string) string {
 	lines := strings.Split(source, "\n")
-	pad := strings.Repeat(" ", max(spaces, 0))
+	pad := strings.Repeat(" ", max(spaces, -spaces))
 	for i := 1; i < len(lines); i++ {
 		lines[i] = pad + lines[i]
 	}
@@ -244,9 +246,14 @@ func getAnnotation(meta metav1.ObjectMeta, name string, def any) string {
 	return fmt.Sprint(def)
 }
 
-// appendMultusNetwork adds network to a Multus networks annotation in its
-// flat-list or JSON form (Istio template.go appendMultusNetwork).
-func appendMultusNetwork(existing, network string) string {
+// AppendMultusNetwork adds network to a Multus networks annotation in its
+// flat-list or JSON form (Istio template.go appendMultusNetwork): a value
+// with a "]" is JSON, unparsable JSON is left as it is, and a network
+// "namespace/name" is the element {"name": name, "namespace": namespace}
+// (present when an element has that name and namespace, none counting as "");
+// a flat list gets ", network" unless an item is already that network. The
+// typed injector uses it too.
+func AppendMultusNetwork(existing, network string) string {
 	if existing == "" {
 		return network
 	}
@@ -255,12 +262,24 @@ func appendMultusNetwork(existing, network string) string {
 		if err := json.Unmarshal([]byte(existing), &nets); err != nil {
 			return existing
 		}
+		// k8s.io/utils/strings SplitQualifiedName, as Istio splits it.
+		ns, name := "", network
+		if parts := strings.Split(network, "/"); len(parts) >= 2 {
+			ns, name = parts[0], parts[1]
+		}
 		for _, n := range nets {
-			if n["name"] == network {
+			nns := n["namespace"]
+			if nns == nil {
+				nns = ""
+			}
+			if n["name"] == name && nns == ns {
 				return existing
 			}
 		}
-		return existing[:i] + fmt.Sprintf(`, {"name": "%s"}`, network) + existing[i:]
+		if ns == "" {
+			return existing[:i] + fmt.Sprintf(`, {"name": "%s"}`, name) + existing[i:]
+		}
+		return existing[:i] + fmt.Sprintf(`, {"name": "%s", "namespace": "%s"}`, name, ns) + existing[i:]
 	}
 	for _, n := range strings.Split(existing, ",") {
 		if strings.TrimSpace(n) == network {
@@ -332,35 +351,56 @@ func protoToJSON(m proto.Message, pc func(*meshv1alpha1.ProxyConfig) (string, er
 	return string(out), nil
 }
 
-// omitNil drops null entries from maps and lists, recursively, and returns
-// nil for a map or list left empty (Istio's omitNil for the resources
-// values, where `cpu: null` removes a default).
+// omitNil drops null entries from maps and lists, recursively (Istio's
+// omitNil for the resources values, where `cpu: null` removes a default). As
+// in Istio, a map or list becomes nil only when dropping left it empty; one
+// without nulls is returned as it is, so `{}` stays `{}`.
 func omitNil(v any) any {
+	out, _ := omitNilChanged(v)
+	return out
+}
+
+// omitNilChanged is omitNil and whether it dropped something.
+func omitNilChanged(v any) (any, bool) {
+	if v == nil {
+		return nil, true
+	}
+	changed := false
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {
-			if e = omitNil(e); e != nil {
+			e, c := omitNilChanged(e)
+			changed = changed || c
+			if e != nil {
 				out[k] = e
 			}
 		}
-		if len(out) == 0 {
-			return nil
+		if !changed {
+			return v, false
 		}
-		return out
+		if len(out) == 0 {
+			return nil, true
+		}
+		return out, true
 	case []any:
 		out := make([]any, 0, len(t))
 		for _, e := range t {
-			if e = omitNil(e); e != nil {
+			e, c := omitNilChanged(e)
+			changed = changed || c
+			if e != nil {
 				out = append(out, e)
 			}
 		}
-		if len(out) == 0 {
-			return nil
+		if !changed {
+			return v, false
 		}
-		return out
+		if len(out) == 0 {
+			return nil, true
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }
 
 // strdict builds a map[string]string from key/value pairs; a trailing key
@@ -377,16 +417,28 @@ func strdict(kv ...string) map[string]string {
 	return m
 }
 
-// toJSONMap merges string maps (later wins) into one JSON object.
-func toJSONMap(ms ...map[string]string) (string, error) {
-	m := map[string]string{}
+// toJSONMap is mergeMaps as JSON (`null` for no maps, as Istio's).
+func toJSONMap(ms ...map[string]string) string {
+	b, err := json.Marshal(mergeMaps(ms...))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// mergeMaps merges string maps, later ones winning; nil for none (Istio's
+// mergeMaps).
+func mergeMaps(ms ...map[string]string) map[string]string {
+	if len(ms) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(ms[0]))
 	for _, mm := range ms {
 		for k, v := range mm {
 			m[k] = v
 		}
 	}
-	b, err := json.Marshal(m)
-	return string(b), err
+	return m
 }
 
 // omitKeys is Istio's omit, for string maps (sprig's takes dicts).
@@ -400,16 +452,60 @@ func omitKeys(m map[string]string, keys ...string) map[string]string {
 	return out
 }
 
-// otelResourceAttributes is Istio's OTEL_RESOURCE_ATTRIBUTES for the proxy.
-// meshguard does not model Istio's OpenTelemetry resource detection: with no
-// OpenTelemetry provider in the mesh config the value is empty (as Istio's),
-// otherwise rendering fails rather than silently dropping the attributes
-// (docs/compatibility.md, custom templates).
-func otelResourceAttributes(mesh *meshv1alpha1.MeshConfig, _ map[string]string, _ map[string]string, _ string, _ []corev1.Container) (string, error) {
-	for _, p := range mesh.GetExtensionProviders() {
-		if p.GetOpentelemetry() != nil {
-			return "", fmt.Errorf("otelResourceAttributes: mesh config extension provider %q is an OpenTelemetry provider, which meshguard's template renderer does not support", p.GetName())
+// otelResourceAttributes is Istio's OTEL_RESOURCE_ATTRIBUTES for the proxy
+// (pkg/kube/inject/template.go otelResourceAttributes): "" unless an
+// OpenTelemetry provider of the mesh sets serviceAttributeEnrichment
+// OTEL_SEMANTIC_CONVENTIONS; then service.namespace, service.version and
+// service.instance.id from the resource.opentelemetry.io annotations, else
+// the namespace, the app.kubernetes.io/version label or the single
+// container's image tag/digest, and namespace.$(POD_NAME).first container.
+func otelResourceAttributes(mesh *meshv1alpha1.MeshConfig, annotations, labels map[string]string, namespace string, containers []corev1.Container) string {
+	if !slices.ContainsFunc(mesh.GetExtensionProviders(), func(p *meshv1alpha1.MeshConfig_ExtensionProvider) bool {
+		return p.GetOpentelemetry().GetServiceAttributeEnrichment() == meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS
+	}) {
+		return ""
+	}
+	var attrs []string
+	switch {
+	case annotations["resource.opentelemetry.io/service.namespace"] != "":
+		attrs = append(attrs, "service.namespace="+annotations["resource.opentelemetry.io/service.namespace"])
+	case namespace != "":
+		attrs = append(attrs, "service.namespace="+namespace)
+	}
+	switch {
+	case annotations["resource.opentelemetry.io/service.version"] != "":
+		attrs = append(attrs, "service.version="+annotations["resource.opentelemetry.io/service.version"])
+	case labels["app.kubernetes.io/version"] != "":
+		attrs = append(attrs, "service.version="+labels["app.kubernetes.io/version"])
+	case len(containers) == 1:
+		tag, digest := imageTagDigest(containers[0].Image)
+		switch {
+		case tag != "" && digest != "":
+			attrs = append(attrs, "service.version="+tag+"@"+digest)
+		case digest != "":
+			attrs = append(attrs, "service.version="+digest)
+		case tag != "":
+			attrs = append(attrs, "service.version="+tag)
 		}
 	}
-	return "", nil
+	switch {
+	case annotations["resource.opentelemetry.io/service.instance.id"] != "":
+		attrs = append(attrs, "service.instance.id="+annotations["resource.opentelemetry.io/service.instance.id"])
+	case len(containers) > 0:
+		attrs = append(attrs, "service.instance.id="+namespace+".$(POD_NAME)."+containers[0].Name)
+	}
+	return strings.Join(attrs, ",")
+}
+
+// imageTagDigest splits [registry[:port]/]name[:tag][@digest] (Istio's
+// parseImageTagDigest): the digest after the first "@", the tag after the
+// last ":" that follows the last "/".
+func imageTagDigest(image string) (tag, digest string) {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image, digest = image[:i], image[i+1:]
+	}
+	if c := strings.LastIndex(image, ":"); c > strings.LastIndex(image, "/") {
+		tag = image[c+1:]
+	}
+	return tag, digest
 }

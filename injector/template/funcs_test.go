@@ -5,10 +5,19 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	ttemplate "text/template"
 	"time"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 )
+
+func otelMesh(e meshv1alpha1.MeshConfig_ExtensionProvider_ServiceAttributeEnrichment) *meshv1alpha1.MeshConfig {
+	return &meshv1alpha1.MeshConfig{ExtensionProviders: []*meshv1alpha1.MeshConfig_ExtensionProvider{
+		{Name: "z", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Zipkin{}},
+		{Name: "o", Provider: &meshv1alpha1.MeshConfig_ExtensionProvider_Opentelemetry{Opentelemetry: &meshv1alpha1.MeshConfig_ExtensionProvider_OpenTelemetryTracingProvider{ServiceAttributeEnrichment: e}}},
+	}}
+}
 
 // Expected values follow Istio's pkg/kube/inject/template.go and
 // template_test.go.
@@ -22,10 +31,10 @@ func TestIstioFuncs(t *testing.T) {
 		{"excludeInboundPort zero", ExcludeInboundPort("0", "80"), "80"},
 		{"excludeInboundPort empty list", ExcludeInboundPort(15020, ""), "15020"},
 		{"indent skips the first line", indent(2, "a\nb\nc"), "a\n  b\n  c"},
-		{"appendMultusNetwork empty", appendMultusNetwork("", "istio-cni"), "istio-cni"},
-		{"appendMultusNetwork list", appendMultusNetwork("a, b", "istio-cni"), "a, b, istio-cni"},
-		{"appendMultusNetwork present", appendMultusNetwork("a, istio-cni", "istio-cni"), "a, istio-cni"},
-		{"appendMultusNetwork json", appendMultusNetwork(`[{"name": "a"}]`, "istio-cni"), `[{"name": "a"}, {"name": "istio-cni"}]`},
+		{"appendMultusNetwork empty", AppendMultusNetwork("", "istio-cni"), "istio-cni"},
+		{"appendMultusNetwork list", AppendMultusNetwork("a, b", "istio-cni"), "a, b, istio-cni"},
+		{"appendMultusNetwork present", AppendMultusNetwork("a, istio-cni", "istio-cni"), "a, istio-cni"},
+		{"appendMultusNetwork json", AppendMultusNetwork(`[{"name": "a"}]`, "istio-cni"), `[{"name": "a"}, {"name": "istio-cni"}]`},
 		{"valueOrDefault empty", valueOrDefault("", "d"), "d"},
 		{"valueOrDefault set", valueOrDefault("v", "d"), "v"},
 		{"omitNil", omitNil(map[string]any{"limits": map[string]any{"cpu": nil}, "requests": map[string]any{"cpu": "10m", "memory": nil}}),
@@ -33,6 +42,14 @@ func TestIstioFuncs(t *testing.T) {
 		{"strdict odd", strdict("a", "1", "b"), map[string]string{"a": "1", "b": ""}},
 		{"includeInboundPorts skips UDP", includeInboundPorts([]corev1.Container{{Ports: []corev1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}, {Ports: []corev1.ContainerPort{{ContainerPort: 90}}}}), "80,90"},
 		{"directory", directory("/etc/istio/proxy/envoy.json"), "/etc/istio/proxy/"},
+		{"otelResourceAttributes without OTEL_SEMANTIC_CONVENTIONS", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_ISTIO_CANONICAL), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "x:1"}}), ""},
+		{"otelResourceAttributes tag and digest", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "reg:5000/x:1.2@sha256:ab"}}),
+			"service.namespace=ns,service.version=1.2@sha256:ab,service.instance.id=ns.$(POD_NAME).a"},
+		{"otelResourceAttributes registry port, annotations", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS),
+			map[string]string{"resource.opentelemetry.io/service.namespace": "sn", "resource.opentelemetry.io/service.instance.id": "id"}, nil, "ns", []corev1.Container{{Name: "a", Image: "reg:5000/x"}}),
+			"service.namespace=sn,service.instance.id=id"},
+		{"otelResourceAttributes two containers", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS), nil, nil, "", []corev1.Container{{Name: "a", Image: "x:1"}, {Name: "b"}}),
+			"service.instance.id=.$(POD_NAME).a"},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: got %#v, want %#v", c.name, c.got, c.want)
@@ -275,6 +292,44 @@ func TestAllocationBounds(t *testing.T) {
 		}
 		if err != nil || merged.Annotations["a"] != c.want {
 			t.Errorf("%s: got %q (%v), want %q", c.call, merged.Annotations["a"], err, c.want)
+		}
+	}
+}
+
+// TestFuncsAsIstios renders with the template function map the calls whose
+// result Istio's current pkg/kube/inject/template.go InjectionFuncmap (over
+// sprig) defines: functions meshguard lacked, omitNil keeping maps and lists
+// it does not change (`{}` stays `{}`), and toJson being sprig's (Istio no
+// longer maps it to its map[string]string toJSON).
+func TestFuncsAsIstios(t *testing.T) {
+	for _, c := range []struct{ tmpl, want string }{
+		{`{{ excludeInterfaces "eth0,eth1" }}`, "eth0,eth1"},
+		{`{{ mergeMaps (strdict "a" "1" "c" "0") (strdict "a" "2" "b" "3") | toJSON }}`, `{"a":"2","b":"3","c":"0"}`},
+		{`{{ mergeMaps | toJSON }}`, `{}`}, // nil map: toJSON's "{}"
+		{`{{ toJsonMap }}`, `null`},
+		{`{{ toJsonMap (strdict "a" "1") (strdict "a" "2") }}`, `{"a":"2"}`},
+		{`{{ toJson (fromJSON "{\"a\":[1,true]}") }}`, `{"a":[1,true]}`},
+		{`{{ toJson .Labels }}`, `null`},
+		{`{{ omitNil (fromJSON "{}") | toJson }}`, `{}`},
+		{`{{ omitNil (fromJSON "[]") | toJson }}`, `[]`},
+		{`{{ omitNil (fromJSON "{\"a\":{},\"b\":[]}") | toJson }}`, `{"a":{},"b":[]}`},
+		{`{{ omitNil (fromJSON "{\"a\":{\"x\":null},\"b\":{}}") | toJson }}`, `{"b":{}}`},
+		{`{{ omitNil (fromJSON "{\"a\":null}") | toJson }}`, `null`},
+		{`{{ omitNil (fromJSON "[null,{},1]") | toJson }}`, `[{},1]`},
+		{`{{ indent -2 "a\nb" }}`, "a\n  b"},
+	} {
+		tm, err := ttemplate.New("t").Funcs(funcs(Options{})).Parse(c.tmpl)
+		if err != nil {
+			t.Errorf("%s: %v", c.tmpl, err)
+			continue
+		}
+		var b strings.Builder
+		if err := tm.Execute(&b, struct{ Labels map[string]string }{}); err != nil {
+			t.Errorf("%s: %v", c.tmpl, err)
+			continue
+		}
+		if b.String() != c.want {
+			t.Errorf("%s: got %q, want %q", c.tmpl, b.String(), c.want)
 		}
 	}
 }
