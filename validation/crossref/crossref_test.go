@@ -368,8 +368,8 @@ func TestConflictingGatewaysLargeGateways(t *testing.T) {
 		if len(fs) != 1 || fs[0].Field+": "+fs[0].Message != want {
 			t.Errorf("got %v\nwant %s", fs, want)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Check still running after 10 s")
+	case <-time.After(10 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 10*time.Second*raceSlowdown)
 	}
 }
 
@@ -407,8 +407,8 @@ func TestGatewayHostsLargeObjects(t *testing.T) {
 		if len(fs) != 1 || fs[0].Field != "spec.gateways[0]" || fs[0].Code != CodeVirtualServiceHostNotFoundInGateway {
 			t.Errorf("got %v, want IST0132 for spec.gateways[0] only", fs)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Check still running after 10 s")
+	case <-time.After(10 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 10*time.Second*raceSlowdown)
 	}
 }
 
@@ -455,7 +455,7 @@ func TestObjectListsInMessagesBounded(t *testing.T) {
 				}
 			}
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Check still running after 10 s")
+	case <-time.After(10 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 10*time.Second*raceSlowdown)
 	}
 }

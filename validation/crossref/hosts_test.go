@@ -233,8 +233,8 @@ func TestSubsetLookupLargeObjects(t *testing.T) {
 		if len(fs) != 19999 || slices.ContainsFunc(fs, func(f Finding) bool { return f.Field == "spec.http[0].route[5].destination.subset" }) {
 			t.Errorf("%d findings, want 19,999, none for route[5]", len(fs))
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Check still running after 5 s")
+	case <-time.After(5 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 5*time.Second*raceSlowdown)
 	}
 }
 
@@ -289,7 +289,7 @@ func TestSubsetElsewhereLargeIndex(t *testing.T) {
 		if len(fs) != 40000 || !strings.HasPrefix(fs[1].Message, want) || !strings.Contains(fs[1].Message, "ns0019/all, ... and 2980 more does not count") {
 			t.Errorf("%d findings, %q", len(fs), fs[1].Message)
 		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("Check still running after 4 s")
+	case <-time.After(4 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 4*time.Second*raceSlowdown)
 	}
 }

@@ -101,8 +101,8 @@ func TestMeshHostsLargeObjects(t *testing.T) {
 		if len(fs) != 1 || fs[0].Field+": "+fs[0].Message != want {
 			t.Errorf("got %v\nwant %s", fs, want)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Check still running after 5 s")
+	case <-time.After(5 * time.Second * raceSlowdown):
+		t.Fatalf("Check still running after %v", 5*time.Second*raceSlowdown)
 	}
 }
 

@@ -235,7 +235,7 @@ func TestReferencesLargeIndex(t *testing.T) {
 		if len(refs) != 6000 || refs[0].Kind != "DestinationRule" || refs[0].Key != (Key{"ns0000", "all"}) || refs[3000].Kind != "ServiceEntry" {
 			t.Errorf("%d references, first %v", len(refs), refs[:min(len(refs), 1)])
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("References still running after 5 s")
+	case <-time.After(5 * time.Second * raceSlowdown):
+		t.Fatalf("References still running after %v", 5*time.Second*raceSlowdown)
 	}
 }
