@@ -218,20 +218,11 @@ func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error
 	return out, nil
 }
 
-// snapshot lists Services, every mesh kind meshguard validates whose CRD the
-// API server serves (at its preferred version), the Pods the Gateways select
-// and then the Namespaces.
+// snapshot lists every mesh kind meshguard validates whose CRD the API
+// server serves (at its preferred version), the Pods the Gateways select, and
+// then what the objects refer to: the Services and the Namespaces.
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
-		if len(snap.Kube) >= MaxObjects {
-			return errTooManyKube
-		}
-		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
-		return nil
-	}); err != nil {
-		return Snapshot{}, err
-	}
 	resources, err := MeshResources(a.Mapper)
 	if err != nil {
 		return Snapshot{}, err
@@ -284,6 +275,20 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		}); err != nil {
 			return Snapshot{}, err
 		}
+	}
+	// Services after the objects that refer to them, for the same reason as
+	// the Namespaces below: listed first, a Service created with its
+	// VirtualService while the objects were listed was missing, and the
+	// reference reported (IST0101) for that run; one deleted meanwhile is
+	// missing and a reference to it reported.
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
+		if len(snap.Kube) >= MaxObjects {
+			return errTooManyKube
+		}
+		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
+		return nil
+	}); err != nil {
+		return Snapshot{}, err
 	}
 	// Namespaces last: listed first, a namespace created while the objects
 	// were listed would be missing, and the rules would judge its objects

@@ -76,3 +76,54 @@ deny contains "production" if input.namespaceLabels.environment == "production"
 		t.Errorf("violations %+v, want the rule on late's labels", vs2)
 	}
 }
+
+// A Service created with its VirtualService while the audit lists the mesh
+// objects (kubectl apply creates the Service first) is in the snapshot: the
+// Services are listed after the objects that refer to them. Listed first, it
+// was missed and the VirtualService reported as routing to a missing host
+// (IST0101) until the next run.
+func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
+	ctx := context.Background()
+	svcGVR := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	vsGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		{Version: "v1", Resource: "namespaces"}: "NamespaceList", vsGVR: "VirtualServiceList", svcGVR: "ServiceList", PolicyReports: "PolicyReportList"},
+		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}})
+	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
+		for _, o := range []struct {
+			gvr schema.GroupVersionResource
+			obj *unstructured.Unstructured
+		}{
+			{svcGVR, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+				"metadata": map[string]any{"name": "reviews", "namespace": "shop"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}}},
+			{vsGVR, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+				"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
+				"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}}},
+		} {
+			if _, err := client.Tracker().Get(o.gvr, o.obj.GetNamespace(), o.obj.GetName()); err == nil {
+				continue
+			}
+			if err := client.Tracker().Create(o.gvr, o.obj, o.obj.GetNamespace()); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
+	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
+	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Objects) != 1 {
+		t.Fatalf("objects %+v, want the VirtualService", snap.Objects)
+	}
+	vs, err := Check(ctx, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 0 {
+		t.Errorf("violations %+v, want none (the Service exists)", vs)
+	}
+}

@@ -201,7 +201,7 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	// The pod's image choice passes the same allow-list as on the typed path.
 	proxyImage, initImage := p.image(v.Proxy.Image), p.image(v.ProxyInit.Image)
 	meta := *stripped.ObjectMeta.DeepCopy()
-	if meta.Namespace == "" {
+	if meta.Namespace == "" && !opts.PodNamespaceAsIs {
 		// The admission object may have no namespace: Istio's webhook.go
 		// inject fills it from the request before the templates see it.
 		meta.Namespace = namespace

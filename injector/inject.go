@@ -66,6 +66,13 @@ type Options struct {
 	// NativeSidecarsNote says why NativeSidecars is false (e.g. a node with
 	// an older kubelet); it becomes an admission warning when it decides.
 	NativeSidecarsNote string
+	// PodNamespaceAsIs: templates see the pod's own metadata.namespace,
+	// empty or not, as `istioctl kube-inject` renders a pod template's
+	// metadata (Istio's pkg/kube/inject/inject.go IntoObject → injectPod);
+	// the webhook fills an empty one with the request's namespace first
+	// (Istio's webhook.go Webhook.inject). The namespace argument of Inject
+	// still decides everything else.
+	PodNamespaceAsIs bool
 }
 
 // Inject builds the injected pod for pod (admitted into namespace, or the

@@ -180,10 +180,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			unparsed++
 			continue
 		}
-		for _, file := range files {
+		for _, f := range files {
+			file := f.name
 			analysed = append(analysed, file)
 			before := failures
-			data, err := readInput(file, stdin, o.maxInputBytes)
+			data, err := f.read(stdin, o.maxInputBytes)
 			if err != nil {
 				fail(file, err)
 				unparsed++

@@ -26,17 +26,20 @@ var namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "n
 // never asked for everything at once.
 const clusterPageSize = 500
 
-// clusterResources are listed by `analyze --kubeconfig`: the Services mesh
-// objects refer to, the mesh kinds the audit lists (audit.MeshResources) and
-// then, as the audit lists them, the Namespaces: a namespace created while
-// the objects are listed is then seen with its labels, not missed.
+var servicesResource = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+
+// clusterResources are listed by `analyze --kubeconfig` in the audit's order
+// (audit.Auditor.snapshot): the mesh kinds (audit.MeshResources), then what
+// they refer to, the Services and the Namespaces. A Service or namespace
+// created before an object that names it is then seen, not missed (a false
+// IST0101, or rules without the labels, for that run); one deleted while
+// listing is missing, and a reference to it reported.
 func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error) {
 	mesh, err := audit.MeshResources(mapper)
 	if err != nil {
 		return nil, err
 	}
-	out := append([]schema.GroupVersionResource{{Version: "v1", Resource: "services"}}, mesh...)
-	return append(out, namespacesResource), nil
+	return append(mesh, servicesResource, namespacesResource), nil
 }
 
 // listCluster pages through every clusterResources list (in namespace ns, or
@@ -109,14 +112,13 @@ func listGatewayWorkloads(ctx context.Context, client dynamic.Interface, ns stri
 	if ns == "" {
 		return nil // every Service is listed already
 	}
-	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	for _, podNS := range slices.Sorted(maps.Keys(podNamespaces)) {
 		if podNS == ns {
 			continue
 		}
 		opts := metav1.ListOptions{Limit: clusterPageSize}
 		for {
-			list, err := client.Resource(services).Namespace(podNS).List(ctx, opts)
+			list, err := client.Resource(servicesResource).Namespace(podNS).List(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("listing services in %s: %w", podNS, err)
 			}

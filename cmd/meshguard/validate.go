@@ -158,8 +158,9 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 			fail(in, 0, err)
 			continue
 		}
-		for _, file := range files {
-			data, err := readInput(file, stdin, o.maxInputBytes)
+		for _, f := range files {
+			file := f.name
+			data, err := f.read(stdin, o.maxInputBytes)
 			if err != nil {
 				fail(file, 0, err)
 				continue
@@ -267,29 +268,52 @@ func (w *reportWriter) close() {
 	}
 }
 
+// input is one file of an -f argument: stdin ("-"), a file named on the
+// command line, or a file listed from a directory.
+type input struct {
+	// name is the file as reported: under the directory as the user named it.
+	name string
+	// path, set for a file listed from a directory, is where it is read:
+	// under the directory dirwalk.Files resolved (a mounted volume's content
+	// directory of the listing, so one run reads one version of it).
+	path string
+}
+
 // expandInput turns "-", a file or a directory into the list of files to read.
-func expandInput(in string) ([]string, error) {
+func expandInput(in string) ([]input, error) {
 	if in == "-" {
-		return []string{"-"}, nil
+		return []input{{name: "-"}}, nil
 	}
 	st, err := os.Stat(in)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return []string{in}, nil
+		return []input{{name: in}}, nil
 	}
 	// Symlinks may point anywhere (a checkout's own links): the user names
 	// the input.
-	_, rel, err := dirwalk.Files(in, dirwalk.Options{Exts: []string{".yaml", ".yml", ".json"}})
+	root, rel, err := dirwalk.Files(in, dirwalk.Options{Exts: []string{".yaml", ".yml", ".json"}})
 	if err != nil {
 		return nil, fmt.Errorf("reading directory %s: %w", in, err)
 	}
-	files := make([]string, len(rel))
+	files := make([]input, len(rel))
 	for i, r := range rel {
-		files[i] = filepath.Join(in, r)
+		files[i] = input{name: filepath.Join(in, r), path: filepath.Join(root, r)}
 	}
 	return files, nil
+}
+
+// read reads the input up to max bytes. A file listed from a directory is
+// read as every directory loader reads it (manifest.ReadFile: a FIFO put in
+// its place after the listing is refused, not waited on); a file named on the
+// command line may be a pipe, as kubectl and istioctl read it
+// (-f <(helm template ...)).
+func (f input) read(stdin io.Reader, max int64) ([]byte, error) {
+	if f.path != "" {
+		return manifest.ReadFile(f.path, max)
+	}
+	return readInput(f.name, stdin, max)
 }
 
 // readInput reads one input, refusing more than max bytes (bounded before

@@ -218,3 +218,106 @@ func TestValidateStreamsReports(t *testing.T) {
 		t.Errorf("exit %d, peak heap %d MiB validating %d empty objects (bound %d MiB)", code, peak.Load()>>20, strings.Count(in, "{}"), bound>>20)
 	}
 }
+
+// TestDirectoryInputRead: validate and analyze read the files of a directory
+// as every directory loader does (dirwalk.Files, manifest.ReadFile). A
+// mounted ConfigMap swapped between the listing and the reads was read
+// across versions (each file through the volume's "..data" link, after the
+// swap), and a file replaced by a FIFO after the listing blocked the run.
+// Files named on the command line stay readable as pipes
+// (-f <(helm template ...)) and stdin (-f -), as kubectl and istioctl read them.
+func TestDirectoryInputRead(t *testing.T) {
+	withTimeout := func(t *testing.T, what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s blocked", what)
+		}
+	}
+	t.Run("volume swapped after the listing", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, v := range []string{"..v1", "..v2"} {
+			writeFile(t, dir, v+"/a.yaml", "version: "+v+"\n")
+			writeFile(t, dir, v+"/b.yaml", "version: "+v+"\n")
+		}
+		for _, l := range [][2]string{{"..v1", "..data"}, {"..data/a.yaml", "a.yaml"}, {"..data/b.yaml", "b.yaml"}, {"..v2", "..data_tmp"}} {
+			if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files, err := expandInput(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The kubelet's update: the link to the new content renamed over ..data.
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 2 {
+			t.Fatalf("listed %v, want a.yaml and b.yaml", files)
+		}
+		for i, f := range files {
+			if want := filepath.Join(dir, []string{"a.yaml", "b.yaml"}[i]); f.name != want {
+				t.Errorf("reported as %q, want %q (the directory as named)", f.name, want)
+			}
+			b, err := f.read(nil, 0)
+			if err != nil || string(b) != "version: ..v1\n" {
+				t.Errorf("%s: read %q, %v; want the version listed (..v1)", f.name, b, err)
+			}
+		}
+	})
+	t.Run("file replaced by a FIFO after the listing", func(t *testing.T) {
+		dir := t.TempDir()
+		p := writeFile(t, dir, "vs.yaml", cliGoodDR)
+		files, err := expandInput(dir)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("listed %v, %v", files, err)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		withTimeout(t, "reading a FIFO listed as a file", func() {
+			if _, err := files[0].read(nil, 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("read: %v, want not a regular file", err)
+			}
+		})
+	})
+	t.Run("pipe and stdin named on the command line", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "helm")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		write := func() {
+			go func() {
+				f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+				if err != nil {
+					return
+				}
+				defer f.Close()
+				_, _ = f.WriteString(cliBadVS)
+			}()
+		}
+		withTimeout(t, "validate -f PIPE -f -", func() {
+			write()
+			var out, errOut bytes.Buffer
+			code := runValidate(t.Context(), validateOptions{files: []string{fifo, "-"}, output: "text", namespace: "default"}, strings.NewReader(cliBadVS), &out, &errOut)
+			if code != 1 || strings.Count(out.String(), "weight -15 < 0") != 2 {
+				t.Errorf("validate: exit %d, output %q %q; want the invalid VirtualService of the pipe and of stdin (exit 1)", code, out.String(), errOut.String())
+			}
+		})
+		withTimeout(t, "analyze -f PIPE -f -", func() {
+			write()
+			var out, errOut bytes.Buffer
+			code := runAnalyze(t.Context(), analyzeOptions{files: []string{fifo, "-"}, output: "log", namespace: "default", failureThreshold: "Error"}, strings.NewReader(strings.Replace(cliBadVS, "name: reviews", "name: stdin", 1)), &out, &errOut)
+			if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), "VirtualService prod/reviews") || !strings.Contains(out.String(), "VirtualService prod/stdin -#0") {
+				t.Errorf("analyze: exit %d, output %q %q; want the invalid VirtualServices of the pipe and of stdin (IST0106)", code, out.String(), errOut.String())
+			}
+		})
+	})
+}

@@ -258,8 +258,9 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	ns := w.meta.Namespace
 	pod := w.pod
 	if pod == nil {
+		// The template's own metadata, namespace included (usually none):
+		// what Istio's IntoObject gives the templates; ns decides the rest.
 		pod = &corev1.Pod{ObjectMeta: *w.template.ObjectMeta.DeepCopy(), Spec: w.template.Spec}
-		pod.Namespace = ns
 	}
 	if len(pod.Spec.Containers) == 0 {
 		field := "spec.template.spec.containers"
@@ -278,7 +279,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if !d.Inject {
 		return doc, append(notes, fmt.Sprintf("%s: skipped (%s)", ref, d.Reason)), nil
 	}
-	var opts injector.Options
+	opts := injector.Options{PodNamespaceAsIs: true}
 	if w.pod == nil { // a bare Pod's owner is inferred as the webhook does (injector.InferOwner)
 		opts.Owner = &injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
 	}
@@ -290,11 +291,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if w.pod != nil {
 		res.Pod.DeepCopyInto(w.pod)
 	} else {
-		// The pod was injected in the workload's namespace; the template
-		// keeps its own (usually none), as Istio's IntoObject writes it.
-		tmplNS := w.template.Namespace
 		w.template.ObjectMeta = res.Pod.ObjectMeta
-		w.template.Namespace = tmplNS
 		w.template.Spec = res.Pod.Spec
 	}
 	if w.generic != nil {

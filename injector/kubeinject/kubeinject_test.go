@@ -190,3 +190,69 @@ items:
 		t.Fatalf("error %v should name the item and field", err)
 	}
 }
+
+// TestTemplateSeesTemplateMetadata: a custom template saw the workload's
+// namespace as .ObjectMeta.Namespace. Istio's kube-inject renders the pod
+// template's own metadata (pkg/kube/inject/inject.go IntoObject: the pod is
+// built from the template's ObjectMeta and passed to injectPod unchanged;
+// only the webhook, Webhook.inject, fills an empty namespace from the
+// request), with the workload's in .DeploymentMeta: so a template's
+// namespace is usually empty, and a bare Pod's is its own.
+func TestTemplateSeesTemplateMetadata(t *testing.T) {
+	const cfg = `policy: enabled
+defaultTemplates: [probe]
+templates:
+  probe: |
+    metadata:
+      annotations:
+        probe/ns: "{{ .ObjectMeta.Namespace }}"
+        probe/deployment: "{{ .DeploymentMeta.Namespace }}/{{ .DeploymentMeta.Name }}"
+        probe/kind: "{{ .TypeMeta.Kind }}"
+`
+	s, err := config.LoadInputData([]byte(cfg), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployment := func(tmplNS string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: shop}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}` + tmplNS + `}
+    spec:
+      containers: [{name: app, image: nginx}]
+`
+	}
+	for _, tc := range []struct {
+		name, in       string
+		ns, deployment string
+		kind           string
+	}{
+		{"template without namespace", deployment(""), "", "shop/d", "Deployment"},
+		{"template with its own namespace", deployment(", namespace: other"), "other", "shop/d", "Deployment"},
+		{"bare Pod", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers: [{name: app, image: nginx}]\n", "shop", "shop/p", "Pod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Inject(strings.NewReader(tc.in), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := splitDocs(t, res.Output)
+			if len(docs) != 1 {
+				t.Fatalf("%d documents out, want 1:\n%s", len(docs), res.Output)
+			}
+			_, _, meta := podSpecOf(t, docs[0])
+			want := map[string]string{"probe/ns": tc.ns, "probe/deployment": tc.deployment, "probe/kind": tc.kind}
+			for k, v := range want {
+				if got, ok := meta.Annotations[k]; !ok || got != v {
+					t.Errorf("annotation %s = %q (set %v), want %q", k, got, ok, v)
+				}
+			}
+			if meta.Namespace != tc.ns {
+				t.Errorf("injected pod metadata.namespace %q, want %q (as given)", meta.Namespace, tc.ns)
+			}
+		})
+	}
+}
