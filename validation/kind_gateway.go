@@ -145,10 +145,11 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 		}
 		return
 	case networking.ServerTLSSettings_PASSTHROUGH, networking.ServerTLSSettings_AUTO_PASSTHROUGH:
-		if hasServerCertificates(t) {
+		// Only a warning, but the source and CRL rules below still apply
+		// (Istio's validateTLSOptions does not return here).
+		if hasServerCertificates(t) || t.GetCaCrl() != "" {
 			f.Warn(p.Child("mode"), mode.String(), fmt.Sprintf("%s mode does not use certificates, they will be ignored", mode))
 		}
-		return
 	}
 	sources := 0
 	if t.GetCredentialName() != "" {
@@ -157,7 +158,9 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 	if len(t.GetCredentialNames()) > 0 {
 		sources++
 	}
-	if t.GetServerCertificate() != "" || t.GetPrivateKey() != "" {
+	// A key pair counts only when complete (Istio's certSourceCount); half
+	// of one is reported below when it is needed.
+	if t.GetServerCertificate() != "" && t.GetPrivateKey() != "" {
 		sources++
 	}
 	if len(t.GetTlsCertificates()) > 0 {
@@ -189,9 +192,9 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 		if mode != networking.ServerTLSSettings_SIMPLE && t.GetCaCertificates() == "" {
 			f.Required(p.Child("caCertificates"), fmt.Sprintf("%s TLS requires a client CA bundle", mode))
 		}
-	}
-	if len(t.GetTlsCertificates()) > 2 {
-		f.Warn(p.Child("tlsCertificates"), nil, "more than 2 tlsCertificates: Envoy uses at most one RSA and one ECDSA certificate")
+		if len(t.GetTlsCertificates()) > 2 {
+			f.Warn(p.Child("tlsCertificates"), nil, "more than 2 tlsCertificates: Envoy uses at most one RSA and one ECDSA certificate")
+		}
 	}
 	if t.GetCaCrl() != "" {
 		if credential {

@@ -429,6 +429,38 @@ func TestGateway(t *testing.T) {
     hosts: ["*"]
     tls: {mode: MUTUAL, serverCertificate: /a, privateKey: /b, caCrl: /c}`, wantErr: []string{"ISTIO_MUTUAL TLS cannot have", "MUTUAL TLS requires a client CA bundle"},
 			wantWarn: []string{"PASSTHROUGH mode does not use certificates", "ignoring invalid cipher suites: [FOO]"}},
+		// Istio's validateTLSOptions does not return for the passthrough
+		// modes: two certificate sources, or a CRL with credentialName, are
+		// still refused there, and a lone caCrl is warned about.
+		{name: "passthrough tls keeps the source and crl rules", doc: `
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH, credentialName: c, serverCertificate: /a, privateKey: /b}
+  - port: {number: 444, name: auto, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: AUTO_PASSTHROUGH, credentialName: c, caCrl: /crl}
+  - port: {number: 445, name: crl, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH, caCrl: /crl}`, wantErr: []string{
+			"spec.servers[0].tls: Invalid value: only one of credentialName, credentialNames, serverCertificate/privateKey or tlsCertificates may be set",
+			"spec.servers[1].tls.caCrl: Invalid value: caCrl cannot be set together with credentialName"},
+			wantWarn: []string{"spec.servers[0].tls.mode: PASSTHROUGH mode does not use certificates",
+				"spec.servers[1].tls.mode: AUTO_PASSTHROUGH mode does not use certificates",
+				"spec.servers[2].tls.mode: PASSTHROUGH mode does not use certificates"}},
+		// Istio's validateTLSOptions counts serverCertificate/privateKey as a
+		// certificate source only when both are set.
+		{name: "half a key pair is not a second certificate source", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: c, serverCertificate: /a}
+  - port: {number: 444, name: https2, protocol: HTTPS}
+    hosts: ["*"]
+    tls:
+      mode: SIMPLE
+      privateKey: /b
+      tlsCertificates: [{serverCertificate: /c, privateKey: /d}]`},
 		{name: "gateway name with dot", doc: `
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
 	})
