@@ -302,6 +302,32 @@ func TestDestinationRule(t *testing.T) {
         - from: "us-west/*"
           to: {"us-west/zone1/*": 60, "us-east/*": 30}
         failover: [{from: us-east, to: us-east}]`, wantErr: []string{"distribute and failover cannot be set together", "weights must sum to 100", "failover 'from' and 'to' cannot be equal"}, wantWarn: []string{"outlier detection policy must be provided for failover"}},
+		// agent.ValidateLocalityLbSetting / validateLocalities: a region
+		// covers its zones (with or without "/*"), the "to" localities of one
+		// distribute entry may not overlap either, and "reg*" is a region name
+		// of its own, not a prefix.
+		{name: "locality overlaps as istio", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - from: us-west
+          to: {"us-west/zone1": 50, "us-west": 50}
+        - from: us-west/zone2
+          to: {"us-east": 100}`, wantErr: []string{
+			`spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to[us-west/zone1]: Invalid value: "us-west/zone1": locality overlaps with "us-west"`,
+			`spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[1].from: Invalid value: "us-west/zone2": locality overlaps with distribute[0].from "us-west"`}},
+		{name: "locality prefix wildcard is not a prefix match", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - from: "us*"
+          to: {"us-east": 100}
+        - from: us-west
+          to: {"us-east": 100}`},
 		{name: "client tls", doc: `
   host: reviews
   trafficPolicy:
