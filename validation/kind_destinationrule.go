@@ -279,7 +279,8 @@ func validateLocalityLB(p *field.Path, l *networking.LocalityLoadBalancerSetting
 	}
 	if len(l.GetFailover()) > 0 {
 		for i, k := range l.GetFailoverPriority() {
-			if topologyLabels[strings.SplitN(k, "=", 2)[0]] {
+			// The whole entry, as Istio compares it: "label=value" is an override.
+			if topologyLabels[k] {
 				f.Error(p.Child("failoverPriority").Index(i), k, "failoverPriority must not contain region/zone/subzone topology labels when failover is set")
 			}
 		}

@@ -328,6 +328,16 @@ func TestDestinationRule(t *testing.T) {
           to: {"us-east": 100}
         - from: us-west
           to: {"us-east": 100}`},
+		// Only the bare topology labels conflict with failover (Istio compares
+		// the whole failoverPriority entry); "label=value" entries are overrides.
+		{name: "failover priority with a value", doc: `
+  host: reviews
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1}
+    loadBalancer:
+      localityLbSetting:
+        failover: [{from: us-east, to: us-west}]
+        failoverPriority: ["topology.kubernetes.io/region=us-east", "topology.istio.io/network"]`},
 		{name: "client tls", doc: `
   host: reviews
   trafficPolicy:
