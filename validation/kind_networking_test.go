@@ -159,6 +159,13 @@ func TestVirtualService(t *testing.T) {
   http:
   - retries: {attempts: 0, perTryTimeout: 1s, retryOn: "5xx,bogus,503"}
     route: [{destination: {host: a}}]`, wantErr: []string{"attempts are set to 0 (disabled)", `"bogus" is not a valid retryOn policy`}},
+		// Istio's validateHTTPRetry splits retryOn on "," and checks each
+		// part as written: a blank after the comma is part of the policy name.
+		{name: "retryOn parts are not trimmed", doc: `
+  hosts: [a]
+  http:
+  - retries: {attempts: 2, retryOn: "5xx, connect-failure,503"}
+    route: [{destination: {host: a}}]`, wantErr: []string{`spec.http[0].retries.retryOn: Invalid value: "5xx, connect-failure,503": " connect-failure" is not a valid retryOn policy`}},
 		{name: "fault percentage and grpc", doc: `
   hosts: [a]
   http:
