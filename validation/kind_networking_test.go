@@ -166,6 +166,13 @@ func TestVirtualService(t *testing.T) {
   http:
   - retries: {attempts: 2, retryOn: "5xx, connect-failure,503"}
     route: [{destination: {host: a}}]`, wantErr: []string{`spec.http[0].retries.retryOn: Invalid value: "5xx, connect-failure,503": " connect-failure" is not a valid retryOn policy`}},
+		// Istio's validateHTTPFaultInjectionDelay accepts a delay without a
+		// delay type (as the CRD does); pilot then injects no delay.
+		{name: "fault delay without fixedDelay", doc: `
+  hosts: [a]
+  http:
+  - fault: {delay: {percentage: {value: 10}}}
+    route: [{destination: {host: a}}]`, wantWarn: []string{"spec.http[0].fault.delay: delay has no fixedDelay and has no effect"}},
 		{name: "fault percentage and grpc", doc: `
   hosts: [a]
   http:

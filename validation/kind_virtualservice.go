@@ -538,7 +538,9 @@ func validateFault(p *field.Path, fl *networking.HTTPFaultInjection, f *Findings
 		case *networking.HTTPFaultInjection_Delay_ExponentialDelay:
 			f.Error(dp.Child("exponentialDelay"), field.OmitValueType{}, "exponentialDelay is not supported yet")
 		default:
-			f.Required(dp.Child("fixedDelay"), "delay needs fixedDelay")
+			// Accepted by Istio's validateHTTPFaultInjectionDelay and the CRD;
+			// pilot injects no delay, so say so as for an abort without a type.
+			f.Warn(dp, nil, "delay has no fixedDelay and has no effect")
 		}
 		if d.GetPercent() != 0 {
 			f.Warn(dp.Child("percent"), int64(d.GetPercent()), "using deprecated setting; use percentage instead")
