@@ -511,6 +511,14 @@ func TestGateway(t *testing.T) {
       mode: SIMPLE
       privateKey: /b
       tlsCertificates: [{serverCertificate: /c, privateKey: /d}]`},
+		// Istio's validateSidecarOrGatewayHostnamePart: the short-name rule
+		// comes first, so an IP host is allowed only with a dot (IPv4).
+		{name: "gateway ip hosts", doc: `
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["10.0.0.1", "ns/192.168.1.1", "2001:db8::1", "ns/::1"]`, wantErr: []string{
+			`spec.servers[0].hosts[2]: Invalid value: "2001:db8::1": short names (non FQDN) are not allowed`,
+			`spec.servers[0].hosts[3]: Invalid value: "ns/::1": short names (non FQDN) are not allowed`}},
 		{name: "gateway name with dot", doc: `
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
 	})
