@@ -519,6 +519,14 @@ func TestGateway(t *testing.T) {
     hosts: ["10.0.0.1", "ns/192.168.1.1", "2001:db8::1", "ns/::1"]`, wantErr: []string{
 			`spec.servers[0].hosts[2]: Invalid value: "2001:db8::1": short names (non FQDN) are not allowed`,
 			`spec.servers[0].hosts[3]: Invalid value: "ns/::1": short names (non FQDN) are not allowed`}},
+		// validateTLSOptions returns for SIMPLE/MUTUAL with credentialName
+		// before its CRL rule, so Istio accepts these; meshguard keeps the
+		// rule (docs/compatibility.md "Gateway").
+		{name: "caCrl with credentialName (stricter than Istio)", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, credentialName: c, caCrl: /crl}`, wantErr: []string{"spec.servers[0].tls.caCrl: Invalid value: caCrl cannot be set together with credentialName"}},
 		{name: "gateway name with dot", doc: `
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
 	})
