@@ -149,6 +149,18 @@ func TestVirtualService(t *testing.T) {
     - {destination: {host: b.x.com}, weight: 50, headers: {request: {set: {host: b.x.com}}}}
     rewrite: {authority: c.x.com}
     headers: {response: {set: {"x(y)": v}}, request: {add: {"x@y": v}, remove: ["a b"]}}`},
+		// Istio checks no delegate reference (validateHTTPRouteConflict, CRD);
+		// meshguard refuses one that can name no VirtualService
+		// (docs/compatibility.md "VirtualService").
+		{name: "delegate reference names (stricter than Istio)", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    delegate: {}
+  - delegate: {name: Bad_Name, namespace: "Prod"}`, wantErr: []string{
+			"spec.http[0].delegate.name: Required value: delegate name is required",
+			`spec.http[1].delegate.name: Invalid value: "Bad_Name"`,
+			`spec.http[1].delegate.namespace: Invalid value: "Prod"`}},
 		{name: "pseudo-header match keys as written", doc: `
   hosts: [a]
   http:

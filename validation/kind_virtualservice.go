@@ -157,8 +157,10 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 		} else if msgs := k8svalidation.IsDNS1123Subdomain(d.GetName()); len(msgs) > 0 {
 			f.Error(p.Child("delegate", "name"), d.GetName(), strings.Join(msgs, "; "))
 		}
-		if d.GetNamespace() != "" && !isDNSLabel(d.GetNamespace()) {
-			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label")
+		// Istio checks neither (docs/compatibility.md "VirtualService"); both
+		// must be able to name a Kubernetes object, so lower case like the name.
+		if d.GetNamespace() != "" && !isLowerDNSLabel(d.GetNamespace()) {
+			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label (lower case)")
 		}
 	}
 	// A root route (one with a delegate) is checked only against redirect and
