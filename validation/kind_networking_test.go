@@ -161,6 +161,27 @@ func TestVirtualService(t *testing.T) {
 			"spec.http[0].delegate.name: Required value: delegate name is required",
 			`spec.http[1].delegate.name: Invalid value: "Bad_Name"`,
 			`spec.http[1].delegate.namespace: Invalid value: "Prod"`}},
+		// Header values are parsed as Istio's validateHeaderValue
+		// (header_value_validator.go, a port of Envoy's header_parser.cc):
+		// arguments in (...) may hold '%', a JSON array must be well formed,
+		// and "%VAR()%" never ends its argument.
+		{name: "header value variable expressions", doc: `
+  hosts: [a]
+  http:
+  - route: [{destination: {host: a}}]
+    headers:
+      request:
+        set:
+          ok1: "%REQ(x%y)%"
+          ok2: '%DYNAMIC_METADATA(["a", "b"])% and 100%%'
+          bad1: '%VAR(["a"] x)%'
+          bad2: '%VAR([x])%'
+          bad3: '%VAR()%'
+          bad4: '%VAR(["a" b])%'`, wantErr: []string{
+			`spec.http[0].headers.request.set[bad1]: Invalid value: "%VAR([\"a\"] x)%": Expecting ')' or whitespace`,
+			`spec.http[0].headers.request.set[bad2]: Invalid value: "%VAR([x])%": Expecting '"'`,
+			`spec.http[0].headers.request.set[bad3]: Invalid value: "%VAR()%": Un-terminated variable expression '%VAR()%'`,
+			`spec.http[0].headers.request.set[bad4]: Invalid value: "%VAR([\"a\" b])%": Expecting ',', ']', or whitespace`}},
 		{name: "pseudo-header match keys as written", doc: `
   hosts: [a]
   http:
