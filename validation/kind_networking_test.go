@@ -182,6 +182,13 @@ func TestVirtualService(t *testing.T) {
 			`spec.http[0].headers.request.set[bad2]: Invalid value: "%VAR([x])%": Expecting '"'`,
 			`spec.http[0].headers.request.set[bad3]: Invalid value: "%VAR()%": Un-terminated variable expression '%VAR()%'`,
 			`spec.http[0].headers.request.set[bad4]: Invalid value: "%VAR([\"a\" b])%": Expecting ',', ']', or whitespace`}},
+		// Istio's validateGatewayNames returns after the first name without
+		// a "/" (such as "mesh"), leaving the rest unchecked; meshguard checks
+		// every name (docs/compatibility.md "VirtualService").
+		{name: "gateway names after mesh are checked (stricter than Istio)", doc: `
+  hosts: [a]
+  gateways: [mesh, "bad_ns/gw"]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{`spec.gateways[1]: Invalid value: "bad_ns/gw"`}},
 		{name: "pseudo-header match keys as written", doc: `
   hosts: [a]
   http:
