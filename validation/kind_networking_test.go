@@ -567,6 +567,20 @@ func TestGateway(t *testing.T) {
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: ["*"]
     tls: {mode: MUTUAL, credentialName: c, caCrl: /crl}`, wantErr: []string{"spec.servers[0].tls.caCrl: Invalid value: caCrl cannot be set together with credentialName"}},
+		// Istio's validateTLSOptions with security.IsValidCipherSuite: "",
+		// "ALL" and entries not starting with a letter or digit (BoringSSL
+		// operators, "[A|B]" groups) pass to Envoy unchecked; only unknown
+		// names are ignored, and repeated valid ones warned about separately.
+		{name: "cipher suite entries as istio filters them", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls:
+      mode: SIMPLE
+      credentialName: c
+      cipherSuites: [ALL, "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]", "-AES128-SHA", "!aNULL", AES128-SHA, AES128-SHA, BOGUS]`,
+			wantWarn: []string{"spec.servers[0].tls.cipherSuites: ignoring invalid cipher suites: [BOGUS]",
+				"spec.servers[0].tls.cipherSuites: ignoring duplicate cipher suites: [AES128-SHA]"}},
 		{name: "gateway name with dot", doc: `
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
 	})
