@@ -272,11 +272,14 @@ func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
 	if host == "*" {
 		return
 	}
-	if gateway && isIP(host) {
-		return
-	}
+	// The short-name rule comes first, as in Istio's
+	// validateSidecarOrGatewayHostnamePart, so a gateway may name an IPv4
+	// host but not an IPv6 one.
 	if !strings.Contains(host, ".") {
 		f.Error(p, h, fmt.Sprintf("short names (non FQDN) are not allowed: %q", host))
+		return
+	}
+	if gateway && isIP(host) {
 		return
 	}
 	if isPartialWildcard(host) {

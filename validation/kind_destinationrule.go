@@ -279,25 +279,39 @@ func validateLocalityLB(p *field.Path, l *networking.LocalityLoadBalancerSetting
 	}
 	if len(l.GetFailover()) > 0 {
 		for i, k := range l.GetFailoverPriority() {
-			if topologyLabels[strings.SplitN(k, "=", 2)[0]] {
+			// The whole entry, as Istio compares it: "label=value" is an override.
+			if topologyLabels[k] {
 				f.Error(p.Child("failoverPriority").Index(i), k, "failoverPriority must not contain region/zone/subzone topology labels when failover is set")
 			}
 		}
 	}
-	froms := map[string]int{}
+	// Overlaps are checked as Istio's validateLocalities does: each
+	// locality against those listed before it, the froms across distribute
+	// and the to localities of one entry (in sorted order: Istio walks the
+	// map in random order, and this order finds every overlap it can find).
+	var froms []int
 	for i, d := range l.GetDistribute() {
 		dp := p.Child("distribute").Index(i)
-		validateLocality(dp.Child("from"), d.GetFrom(), f)
-		for prev, j := range froms {
-			if localitiesOverlap(prev, d.GetFrom()) {
-				f.Error(dp.Child("from"), d.GetFrom(), fmt.Sprintf("locality overlaps with distribute[%d].from %q", j, prev))
+		if validateLocality(dp.Child("from"), d.GetFrom(), f) {
+			for _, j := range froms {
+				if prev := l.Distribute[j].GetFrom(); localitiesOverlap(prev, d.GetFrom()) {
+					f.Error(dp.Child("from"), d.GetFrom(), fmt.Sprintf("locality overlaps with distribute[%d].from %q", j, prev))
+				}
 			}
+			froms = append(froms, i)
 		}
-		froms[d.GetFrom()] = i
 		sum := uint32(0)
+		var tos []string
 		for _, to := range sortedKeys(d.GetTo()) {
 			w := d.GetTo()[to]
-			validateLocality(dp.Child("to").Key(to), to, f)
+			if validateLocality(dp.Child("to").Key(to), to, f) {
+				for _, prev := range tos {
+					if localitiesOverlap(prev, to) {
+						f.Error(dp.Child("to").Key(to), to, fmt.Sprintf("locality overlaps with %q", prev))
+					}
+				}
+				tos = append(tos, to)
+			}
 			if w < 1 || w > 100 {
 				f.Error(dp.Child("to").Key(to), int64(w), "weight must be in the range 1..100")
 			}
@@ -326,29 +340,51 @@ func validateFailover(p *field.Path, from, to string, f *Findings) {
 	}
 }
 
-// validateLocality: region/zone/subzone with at most one "*", only at the end, and no empty segments.
-func validateLocality(p *field.Path, l string, f *Findings) {
+// validateLocality: region/zone/subzone with at most one "*", only at the
+// end, and no empty segments; it reports whether l is well formed.
+func validateLocality(p *field.Path, l string, f *Findings) bool {
 	if l == "" {
 		f.Required(p, "locality must not be empty")
-		return
+		return false
 	}
+	ok := true
 	if strings.Count(l, "*") > 1 || (strings.Contains(l, "*") && !strings.HasSuffix(l, "*")) {
 		f.Error(p, l, "locality may contain one '*', only at the end")
+		ok = false
 	}
 	for _, seg := range strings.Split(l, "/") {
 		if seg == "" {
 			f.Error(p, l, "locality must not have empty segments")
-			return
+			return false
 		}
 	}
+	return ok
 }
 
-func localitiesOverlap(a, b string) bool {
-	if a == b {
+// localitiesOverlap reports whether the well-formed locality l, listed
+// after prev, overlaps it as in Istio's validateLocalities
+// (pkg/config/validation/agent/validation.go): "*" covers everything after
+// it, a region ("us" or "us/*") its zones, a zone ("us/z" or "us/z/*") its
+// subzones; "u*" is a region name of its own, and a wildcard listed after a
+// more specific locality does not overlap it.
+func localitiesOverlap(prev, l string) bool {
+	if prev == "*" {
 		return true
 	}
-	pa, pb := strings.TrimSuffix(a, "*"), strings.TrimSuffix(b, "*")
-	return (strings.HasSuffix(a, "*") && strings.HasPrefix(b, pa)) || (strings.HasSuffix(b, "*") && strings.HasPrefix(a, pb))
+	// Region, zone and the rest as subzone (Istio's getLocalityParam).
+	pp, lp := strings.SplitN(prev, "/", 3), strings.SplitN(l, "/", 3)
+	switch {
+	case pp[0] != lp[0]:
+		return false
+	case len(lp) == 1 || len(pp) == 1 || pp[1] == "*":
+		return true
+	case pp[1] != lp[1]:
+		return false
+	case len(lp) == 2 || len(pp) == 2:
+		return true
+	default:
+		return pp[2] == "*" || pp[2] == lp[2]
+	}
 }
 
 // isPrime is Envoy's (source/common/common/utility.cc, which Istio copies):

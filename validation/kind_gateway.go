@@ -3,6 +3,7 @@ package validation
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	networking "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,19 +125,26 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 	if v := t.GetMinProtocolVersion(); (v == networking.ServerTLSSettings_TLSV1_0 || v == networking.ServerTLSSettings_TLSV1_1) && len(t.GetCipherSuites()) == 0 {
 		f.Warn(p.Child("minProtocolVersion"), v.String(), "TLS 1.0/1.1 without cipherSuites uses Envoy's defaults, which may be insecure; set cipherSuites")
 	}
-	var bad []string
-	seen := map[string]bool{}
+	// Istio's security.IsValidCipherSuite: "", "ALL" and entries not
+	// starting with a letter or digit (BoringSSL operators, "[A|B]" groups)
+	// reach Envoy unchecked; pilot drops only unknown names and repeats.
+	invalid, valid, dup := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, c := range t.GetCipherSuites() {
-		group := strings.Split(strings.Trim(c, "[]"), "|")
-		for _, g := range group {
-			if !validCipherSuites[g] || seen[g] {
-				bad = append(bad, g)
-			}
-			seen[g] = true
+		switch {
+		case c == "" || c == "ALL" || !unicode.IsLetter(rune(c[0])) && !unicode.IsNumber(rune(c[0])):
+		case !validCipherSuites[c]:
+			invalid[c] = true
+		case valid[c]:
+			dup[c] = true
+		default:
+			valid[c] = true
 		}
 	}
-	if len(bad) > 0 {
-		f.Warn(p.Child("cipherSuites"), nil, fmt.Sprintf("ignoring invalid cipher suites: [%s]", strings.Join(bad, " ")))
+	if len(invalid) > 0 {
+		f.Warn(p.Child("cipherSuites"), nil, fmt.Sprintf("ignoring invalid cipher suites: [%s]", strings.Join(sortedKeys(invalid), " ")))
+	}
+	if len(dup) > 0 {
+		f.Warn(p.Child("cipherSuites"), nil, fmt.Sprintf("ignoring duplicate cipher suites: [%s]", strings.Join(sortedKeys(dup), " ")))
 	}
 	switch mode {
 	case networking.ServerTLSSettings_ISTIO_MUTUAL:
@@ -145,10 +153,11 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 		}
 		return
 	case networking.ServerTLSSettings_PASSTHROUGH, networking.ServerTLSSettings_AUTO_PASSTHROUGH:
-		if hasServerCertificates(t) {
+		// Only a warning, but the source and CRL rules below still apply
+		// (Istio's validateTLSOptions does not return here).
+		if hasServerCertificates(t) || t.GetCaCrl() != "" {
 			f.Warn(p.Child("mode"), mode.String(), fmt.Sprintf("%s mode does not use certificates, they will be ignored", mode))
 		}
-		return
 	}
 	sources := 0
 	if t.GetCredentialName() != "" {
@@ -157,7 +166,9 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 	if len(t.GetCredentialNames()) > 0 {
 		sources++
 	}
-	if t.GetServerCertificate() != "" || t.GetPrivateKey() != "" {
+	// A key pair counts only when complete (Istio's certSourceCount); half
+	// of one is reported below when it is needed.
+	if t.GetServerCertificate() != "" && t.GetPrivateKey() != "" {
 		sources++
 	}
 	if len(t.GetTlsCertificates()) > 0 {
@@ -189,9 +200,9 @@ func validateServerTLS(p *field.Path, t *networking.ServerTLSSettings, f *Findin
 		if mode != networking.ServerTLSSettings_SIMPLE && t.GetCaCertificates() == "" {
 			f.Required(p.Child("caCertificates"), fmt.Sprintf("%s TLS requires a client CA bundle", mode))
 		}
-	}
-	if len(t.GetTlsCertificates()) > 2 {
-		f.Warn(p.Child("tlsCertificates"), nil, "more than 2 tlsCertificates: Envoy uses at most one RSA and one ECDSA certificate")
+		if len(t.GetTlsCertificates()) > 2 {
+			f.Warn(p.Child("tlsCertificates"), nil, "more than 2 tlsCertificates: Envoy uses at most one RSA and one ECDSA certificate")
+		}
 	}
 	if t.GetCaCrl() != "" {
 		if credential {

@@ -149,6 +149,46 @@ func TestVirtualService(t *testing.T) {
     - {destination: {host: b.x.com}, weight: 50, headers: {request: {set: {host: b.x.com}}}}
     rewrite: {authority: c.x.com}
     headers: {response: {set: {"x(y)": v}}, request: {add: {"x@y": v}, remove: ["a b"]}}`},
+		// Istio checks no delegate reference (validateHTTPRouteConflict, CRD);
+		// meshguard refuses one that can name no VirtualService
+		// (docs/compatibility.md "VirtualService").
+		{name: "delegate reference names (stricter than Istio)", doc: `
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    delegate: {}
+  - delegate: {name: Bad_Name, namespace: "Prod"}`, wantErr: []string{
+			"spec.http[0].delegate.name: Required value: delegate name is required",
+			`spec.http[1].delegate.name: Invalid value: "Bad_Name"`,
+			`spec.http[1].delegate.namespace: Invalid value: "Prod"`}},
+		// Header values are parsed as Istio's validateHeaderValue
+		// (header_value_validator.go, a port of Envoy's header_parser.cc):
+		// arguments in (...) may hold '%', a JSON array must be well formed,
+		// and "%VAR()%" never ends its argument.
+		{name: "header value variable expressions", doc: `
+  hosts: [a]
+  http:
+  - route: [{destination: {host: a}}]
+    headers:
+      request:
+        set:
+          ok1: "%REQ(x%y)%"
+          ok2: '%DYNAMIC_METADATA(["a", "b"])% and 100%%'
+          bad1: '%VAR(["a"] x)%'
+          bad2: '%VAR([x])%'
+          bad3: '%VAR()%'
+          bad4: '%VAR(["a" b])%'`, wantErr: []string{
+			`spec.http[0].headers.request.set[bad1]: Invalid value: "%VAR([\"a\"] x)%": Expecting ')' or whitespace`,
+			`spec.http[0].headers.request.set[bad2]: Invalid value: "%VAR([x])%": Expecting '"'`,
+			`spec.http[0].headers.request.set[bad3]: Invalid value: "%VAR()%": Un-terminated variable expression '%VAR()%'`,
+			`spec.http[0].headers.request.set[bad4]: Invalid value: "%VAR([\"a\" b])%": Expecting ',', ']', or whitespace`}},
+		// Istio's validateGatewayNames returns after the first name without
+		// a "/" (such as "mesh"), leaving the rest unchecked; meshguard checks
+		// every name (docs/compatibility.md "VirtualService").
+		{name: "gateway names after mesh are checked (stricter than Istio)", doc: `
+  hosts: [a]
+  gateways: [mesh, "bad_ns/gw"]
+  http: [{route: [{destination: {host: a}}]}]`, wantErr: []string{`spec.gateways[1]: Invalid value: "bad_ns/gw"`}},
 		{name: "pseudo-header match keys as written", doc: `
   hosts: [a]
   http:
@@ -159,6 +199,20 @@ func TestVirtualService(t *testing.T) {
   http:
   - retries: {attempts: 0, perTryTimeout: 1s, retryOn: "5xx,bogus,503"}
     route: [{destination: {host: a}}]`, wantErr: []string{"attempts are set to 0 (disabled)", `"bogus" is not a valid retryOn policy`}},
+		// Istio's validateHTTPRetry splits retryOn on "," and checks each
+		// part as written: a blank after the comma is part of the policy name.
+		{name: "retryOn parts are not trimmed", doc: `
+  hosts: [a]
+  http:
+  - retries: {attempts: 2, retryOn: "5xx, connect-failure,503"}
+    route: [{destination: {host: a}}]`, wantErr: []string{`spec.http[0].retries.retryOn: Invalid value: "5xx, connect-failure,503": " connect-failure" is not a valid retryOn policy`}},
+		// Istio's validateHTTPFaultInjectionDelay accepts a delay without a
+		// delay type (as the CRD does); pilot then injects no delay.
+		{name: "fault delay without fixedDelay", doc: `
+  hosts: [a]
+  http:
+  - fault: {delay: {percentage: {value: 10}}}
+    route: [{destination: {host: a}}]`, wantWarn: []string{"spec.http[0].fault.delay: delay has no fixedDelay and has no effect"}},
 		{name: "fault percentage and grpc", doc: `
   hosts: [a]
   http:
@@ -302,6 +356,42 @@ func TestDestinationRule(t *testing.T) {
         - from: "us-west/*"
           to: {"us-west/zone1/*": 60, "us-east/*": 30}
         failover: [{from: us-east, to: us-east}]`, wantErr: []string{"distribute and failover cannot be set together", "weights must sum to 100", "failover 'from' and 'to' cannot be equal"}, wantWarn: []string{"outlier detection policy must be provided for failover"}},
+		// agent.ValidateLocalityLbSetting / validateLocalities: a region
+		// covers its zones (with or without "/*"), the "to" localities of one
+		// distribute entry may not overlap either, and "reg*" is a region name
+		// of its own, not a prefix.
+		{name: "locality overlaps as istio", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - from: us-west
+          to: {"us-west/zone1": 50, "us-west": 50}
+        - from: us-west/zone2
+          to: {"us-east": 100}`, wantErr: []string{
+			`spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to[us-west/zone1]: Invalid value: "us-west/zone1": locality overlaps with "us-west"`,
+			`spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[1].from: Invalid value: "us-west/zone2": locality overlaps with distribute[0].from "us-west"`}},
+		{name: "locality prefix wildcard is not a prefix match", doc: `
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute:
+        - from: "us*"
+          to: {"us-east": 100}
+        - from: us-west
+          to: {"us-east": 100}`},
+		// Only the bare topology labels conflict with failover (Istio compares
+		// the whole failoverPriority entry); "label=value" entries are overrides.
+		{name: "failover priority with a value", doc: `
+  host: reviews
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1}
+    loadBalancer:
+      localityLbSetting:
+        failover: [{from: us-east, to: us-west}]
+        failoverPriority: ["topology.kubernetes.io/region=us-east", "topology.istio.io/network"]`},
 		{name: "client tls", doc: `
   host: reviews
   trafficPolicy:
@@ -429,6 +519,68 @@ func TestGateway(t *testing.T) {
     hosts: ["*"]
     tls: {mode: MUTUAL, serverCertificate: /a, privateKey: /b, caCrl: /c}`, wantErr: []string{"ISTIO_MUTUAL TLS cannot have", "MUTUAL TLS requires a client CA bundle"},
 			wantWarn: []string{"PASSTHROUGH mode does not use certificates", "ignoring invalid cipher suites: [FOO]"}},
+		// Istio's validateTLSOptions does not return for the passthrough
+		// modes: two certificate sources, or a CRL with credentialName, are
+		// still refused there, and a lone caCrl is warned about.
+		{name: "passthrough tls keeps the source and crl rules", doc: `
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH, credentialName: c, serverCertificate: /a, privateKey: /b}
+  - port: {number: 444, name: auto, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: AUTO_PASSTHROUGH, credentialName: c, caCrl: /crl}
+  - port: {number: 445, name: crl, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH, caCrl: /crl}`, wantErr: []string{
+			"spec.servers[0].tls: Invalid value: only one of credentialName, credentialNames, serverCertificate/privateKey or tlsCertificates may be set",
+			"spec.servers[1].tls.caCrl: Invalid value: caCrl cannot be set together with credentialName"},
+			wantWarn: []string{"spec.servers[0].tls.mode: PASSTHROUGH mode does not use certificates",
+				"spec.servers[1].tls.mode: AUTO_PASSTHROUGH mode does not use certificates",
+				"spec.servers[2].tls.mode: PASSTHROUGH mode does not use certificates"}},
+		// Istio's validateTLSOptions counts serverCertificate/privateKey as a
+		// certificate source only when both are set.
+		{name: "half a key pair is not a second certificate source", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: c, serverCertificate: /a}
+  - port: {number: 444, name: https2, protocol: HTTPS}
+    hosts: ["*"]
+    tls:
+      mode: SIMPLE
+      privateKey: /b
+      tlsCertificates: [{serverCertificate: /c, privateKey: /d}]`},
+		// Istio's validateSidecarOrGatewayHostnamePart: the short-name rule
+		// comes first, so an IP host is allowed only with a dot (IPv4).
+		{name: "gateway ip hosts", doc: `
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["10.0.0.1", "ns/192.168.1.1", "2001:db8::1", "ns/::1"]`, wantErr: []string{
+			`spec.servers[0].hosts[2]: Invalid value: "2001:db8::1": short names (non FQDN) are not allowed`,
+			`spec.servers[0].hosts[3]: Invalid value: "ns/::1": short names (non FQDN) are not allowed`}},
+		// validateTLSOptions returns for SIMPLE/MUTUAL with credentialName
+		// before its CRL rule, so Istio accepts these; meshguard keeps the
+		// rule (docs/compatibility.md "Gateway").
+		{name: "caCrl with credentialName (stricter than Istio)", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, credentialName: c, caCrl: /crl}`, wantErr: []string{"spec.servers[0].tls.caCrl: Invalid value: caCrl cannot be set together with credentialName"}},
+		// Istio's validateTLSOptions with security.IsValidCipherSuite: "",
+		// "ALL" and entries not starting with a letter or digit (BoringSSL
+		// operators, "[A|B]" groups) pass to Envoy unchecked; only unknown
+		// names are ignored, and repeated valid ones warned about separately.
+		{name: "cipher suite entries as istio filters them", doc: `
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls:
+      mode: SIMPLE
+      credentialName: c
+      cipherSuites: [ALL, "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]", "-AES128-SHA", "!aNULL", AES128-SHA, AES128-SHA, BOGUS]`,
+			wantWarn: []string{"spec.servers[0].tls.cipherSuites: ignoring invalid cipher suites: [BOGUS]",
+				"spec.servers[0].tls.cipherSuites: ignoring duplicate cipher suites: [AES128-SHA]"}},
 		{name: "gateway name with dot", doc: `
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`},
 	})

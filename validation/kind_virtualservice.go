@@ -157,8 +157,10 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 		} else if msgs := k8svalidation.IsDNS1123Subdomain(d.GetName()); len(msgs) > 0 {
 			f.Error(p.Child("delegate", "name"), d.GetName(), strings.Join(msgs, "; "))
 		}
-		if d.GetNamespace() != "" && !isDNSLabel(d.GetNamespace()) {
-			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label")
+		// Istio checks neither (docs/compatibility.md "VirtualService"); both
+		// must be able to name a Kubernetes object, so lower case like the name.
+		if d.GetNamespace() != "" && !isLowerDNSLabel(d.GetNamespace()) {
+			f.Error(p.Child("delegate", "namespace"), d.GetNamespace(), "must be a DNS-1123 label (lower case)")
 		}
 	}
 	// A root route (one with a delegate) is checked only against redirect and
@@ -415,8 +417,9 @@ func validateRemovableHeader(p *field.Path, k string, f *Findings) {
 	}
 }
 
-// validateHeaderValue: no control characters but tab; '%' starts a %VAR%
-// expression or is escaped as %% (Envoy's substitution format).
+// validateHeaderValue: no control characters but tab, and Envoy's %VAR% /
+// %VAR(args)% / %% syntax as Istio's validateHeaderValue
+// (header_value_validator.go, a port of Envoy's header_parser.cc) parses it.
 func validateHeaderValue(p *field.Path, v string, f *Findings) {
 	for _, r := range v {
 		if r != '\t' && (r < 0x20 || r == 0x7f) {
@@ -424,21 +427,96 @@ func validateHeaderValue(p *field.Path, v string, f *Findings) {
 			return
 		}
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] != '%' {
-			continue
-		}
-		if i+1 < len(v) && v[i+1] == '%' {
-			i++
-			continue
-		}
-		end := strings.IndexByte(v[i+1:], '%')
-		if end < 0 {
-			f.Error(p, v, fmt.Sprintf("Un-terminated variable expression '%s'", v[i:]))
-			return
-		}
-		i += end + 1
+	if msg := headerValueProblem(v); msg != "" {
+		f.Error(p, v, msg)
 	}
+}
+
+// headerValueProblem runs Istio's parser states over v and returns why it
+// fails, or "".
+func headerValueProblem(v string) string {
+	const (
+		literal = iota
+		varName
+		expectArray
+		expectString
+		inString
+		expectDelimOrEnd
+		expectArgsEnd
+		expectVarEnd
+	)
+	state, start := literal, 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch state {
+		case literal:
+			switch {
+			case c != '%':
+			case i+1 == len(v):
+				return "Un-escaped '%' at the end (write %% for a literal '%')"
+			case v[i+1] == '%':
+				i++
+			default:
+				state, start = varName, i
+			}
+		case varName:
+			if c == '%' {
+				state = literal
+			} else if c == '(' {
+				state = expectArray
+			}
+		case expectArray:
+			if c == '[' {
+				state = expectString
+			} else if c != ' ' {
+				state = inString // this character is the argument's first
+			}
+		case expectDelimOrEnd:
+			switch c {
+			case ',':
+				state = expectString
+			case ']':
+				state = expectArgsEnd
+			case ' ':
+			default:
+				return fmt.Sprintf("Expecting ',', ']', or whitespace in '%s', found '%c'", v[start:], c)
+			}
+		case expectString:
+			if c == '"' {
+				state = inString
+			} else if c != ' ' {
+				return fmt.Sprintf("Expecting '\"' in '%s', found '%c'", v[start:], c)
+			}
+		case inString:
+			switch c {
+			case '\\':
+				if i+1 == len(v) {
+					return fmt.Sprintf("Un-terminated backslash in JSON string '%s'", v[start:])
+				}
+				i++
+			case ')':
+				state = expectVarEnd
+			case '"':
+				state = expectDelimOrEnd
+			}
+		case expectArgsEnd:
+			if c == ')' {
+				state = expectVarEnd
+			} else if c != ' ' {
+				return fmt.Sprintf("Expecting ')' or whitespace in '%s', found '%c'", v[start:], c)
+			}
+		case expectVarEnd:
+			if c == '%' {
+				state = literal
+			} else if c != ' ' {
+				return fmt.Sprintf("Expecting '%%' or whitespace in '%s', found '%c'", v[start:], c)
+			}
+		}
+	}
+	if state != literal {
+		return fmt.Sprintf("Un-terminated variable expression '%s'", v[start:])
+	}
+	return ""
 }
 
 // ---- CORS, fault, mirror, redirect, direct response, retries, rewrite ----
@@ -538,7 +616,9 @@ func validateFault(p *field.Path, fl *networking.HTTPFaultInjection, f *Findings
 		case *networking.HTTPFaultInjection_Delay_ExponentialDelay:
 			f.Error(dp.Child("exponentialDelay"), field.OmitValueType{}, "exponentialDelay is not supported yet")
 		default:
-			f.Required(dp.Child("fixedDelay"), "delay needs fixedDelay")
+			// Accepted by Istio's validateHTTPFaultInjectionDelay and the CRD;
+			// pilot injects no delay, so say so as for an abort without a type.
+			f.Warn(dp, nil, "delay has no fixedDelay and has no effect")
 		}
 		if d.GetPercent() != 0 {
 			f.Warn(dp.Child("percent"), int64(d.GetPercent()), "using deprecated setting; use percentage instead")
@@ -643,8 +723,8 @@ func validateRetries(p *field.Path, r *networking.HTTPRetry, f *Findings) {
 		validateDuration(p.Child("backoff"), r.GetBackoff(), f)
 	}
 	if on := r.GetRetryOn(); on != "" {
+		// Each part as written, as Istio's validateHTTPRetry: " reset" is refused.
 		for _, item := range strings.Split(on, ",") {
-			item = strings.TrimSpace(item)
 			if retryOnPolicies[item] {
 				continue
 			}
