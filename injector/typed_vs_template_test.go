@@ -55,6 +55,21 @@ const typedVsTemplatePods = `
     - {name: setup, image: z, securityContext: {runAsUser: 0}}
     containers:
     - {name: app, image: x, securityContext: {runAsUser: 1001, allowPrivilegeEscalation: false}, readinessProbe: {exec: {command: ["true"]}}, livenessProbe: {httpGet: {port: 8080, host: 10.0.0.1}}}
+- metadata: {generateName: web-7d9f-, labels: {app: web, pod-template-hash: 7d9f}, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f, uid: u1, controller: true}]}
+  spec:
+    serviceAccountName: sa1
+    imagePullSecrets: [{name: s1}, {name: own}]
+    volumes: [{name: v, emptyDir: {}}]
+    containers:
+    - name: app
+      image: x
+      ports: [{name: http, containerPort: 8080, hostPort: 80, hostIP: 1.2.3.4}, {name: sctp, containerPort: 7000, protocol: SCTP}]
+      readinessProbe: {httpGet: {port: admin, path: /r}}
+      startupProbe: {httpGet: {port: 8080, path: /s}, failureThreshold: 30}
+    - name: sidecar2
+      image: y
+      ports: [{name: admin, containerPort: 9901}]
+      livenessProbe: {httpGet: {port: admin, path: /l}}
 `
 
 // TestTypedMatchesTemplateOnAnnotatedPods injects pods carrying the
