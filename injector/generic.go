@@ -257,6 +257,13 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	if err := uniqueContainerNames(merged); err != nil {
 		return nil, nil, fmt.Errorf("templates %q: %w", strings.Join(t.Select(pod.Annotations), ","), err)
 	}
+	// As on the typed path (mergeVolumes): the pod's volume merged with an
+	// injected one of another kind has two sources.
+	for _, vol := range merged.Spec.Volumes {
+		if err := checkVolumeSources(vol); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := p.postProcess(merged, injected, stripped); err != nil {
 		return nil, nil, err
 	}

@@ -532,12 +532,21 @@ func mergeVolume(pod, injected corev1.Volume) (corev1.Volume, error) {
 	if err := json.Unmarshal(out, &merged); err != nil {
 		return injected, fmt.Errorf("spec.volumes[%s]: %w", pod.Name, err)
 	}
-	if kinds := volumeSourceKinds(merged.VolumeSource); len(kinds) > 1 {
-		return injected, fmt.Errorf("spec.volumes[%s]: the pod's volume of that name and the injected one have different sources "+
-			"(%s): Istio's injector merges them into a volume the API server rejects; rename the pod's volume",
-			pod.Name, strings.Join(kinds, ", "))
+	if err := checkVolumeSources(merged); err != nil {
+		return injected, err
 	}
 	return merged, nil
+}
+
+// checkVolumeSources refuses a volume with more than one source, which is
+// what merging a pod's volume with an injected one of another kind gives.
+func checkVolumeSources(v corev1.Volume) error {
+	if kinds := volumeSourceKinds(v.VolumeSource); len(kinds) > 1 {
+		return fmt.Errorf("spec.volumes[%s]: the pod's volume of that name and the injected one have different sources "+
+			"(%s): Istio's injector merges them into a volume the API server rejects; rename the pod's volume",
+			v.Name, strings.Join(kinds, ", "))
+	}
+	return nil
 }
 
 // volumeSourceKinds lists the source fields a volume sets (JSON names).

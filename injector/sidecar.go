@@ -460,9 +460,12 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot = ptr(int64(0)), ptr(int64(defaultProxyID)), ptr(false)
 	}
 	if p.proxyCfg.GetProxyMetadata()["IPTABLES_TRACE_LOGGING"] == "true" {
+		// The template's trace-logging context: privileged root with
+		// NET_ADMIN only, a read-only root and the proxy group, replacing the
+		// TPROXY/NET_BIND_SERVICE one.
 		sc.Privileged, sc.AllowPrivilegeEscalation = ptr(true), ptr(true)
-		sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}, Drop: []corev1.Capability{"ALL"}}
-		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot, sc.ReadOnlyRootFilesystem = ptr(int64(0)), ptr(int64(0)), ptr(false), ptr(false)
+		sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}}
+		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot, sc.ReadOnlyRootFilesystem = ptr(int64(0)), ptr(p.proxyGID), ptr(false), ptr(true)
 	}
 	c.SecurityContext = sc
 	p.userMounts(c)

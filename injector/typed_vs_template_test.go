@@ -48,6 +48,28 @@ const typedVsTemplatePods = `
   spec:
     containers:
     - {name: app, image: x, ports: [{containerPort: 50051}], readinessProbe: {grpc: {port: 50051}}}
+- metadata: {name: secctx}
+  spec:
+    securityContext: {runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, seccompProfile: {type: RuntimeDefault}}
+    initContainers:
+    - {name: setup, image: z, securityContext: {runAsUser: 0}}
+    containers:
+    - {name: app, image: x, securityContext: {runAsUser: 1001, allowPrivilegeEscalation: false}, readinessProbe: {exec: {command: ["true"]}}, livenessProbe: {httpGet: {port: 8080, host: 10.0.0.1}}}
+- metadata: {generateName: web-7d9f-, labels: {app: web, pod-template-hash: 7d9f}, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f, uid: u1, controller: true}]}
+  spec:
+    serviceAccountName: sa1
+    imagePullSecrets: [{name: s1}, {name: own}]
+    volumes: [{name: v, emptyDir: {}}]
+    containers:
+    - name: app
+      image: x
+      ports: [{name: http, containerPort: 8080, hostPort: 80, hostIP: 1.2.3.4}, {name: sctp, containerPort: 7000, protocol: SCTP}]
+      readinessProbe: {httpGet: {port: admin, path: /r}}
+      startupProbe: {httpGet: {port: 8080, path: /s}, failureThreshold: 30}
+    - name: sidecar2
+      image: y
+      ports: [{name: admin, containerPort: 9901}]
+      livenessProbe: {httpGet: {port: admin, path: /l}}
 `
 
 // TestTypedMatchesTemplateOnAnnotatedPods injects pods carrying the
@@ -87,6 +109,35 @@ func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
 		{AnnotationProxyImageType: "distroless"},
 		{AnnotationKubevirtInterfaces: "eth1", AnnotationExcludeInterfaces: "eth2", AnnotationRerouteVirtual: "eth3"},
 		{AnnotationCapNetBind: "false"},
+		{AnnotationCapNetBind: "true"},
+		{AnnotationProxyCPULimit: "2", AnnotationProxyMemory: "100Mi"},
+		{AnnotationProxyCPU: "1", AnnotationProxyMemory: "1Gi", AnnotationProxyCPULimit: "2", AnnotationProxyMemoryLimit: "2Gi"},
+		{AnnotationProxyImage: "docker.io/istio/proxyv2:1.0"},
+		{AnnotationProxyImage: "proxyv2"},
+		{AnnotationInterceptionMode: "TPROXY"},
+		{AnnotationProxyConfig: "interceptionMode: TPROXY"},
+		{AnnotationInterceptionMode: "TPROXY", AnnotationCapNetBind: "true"},
+		{AnnotationIncludeOutboundIPs: "10.0.0.0/8", AnnotationExcludeOutboundIPs: "10.1.0.0/16"},
+		{AnnotationIncludeOutboundIPs: "*", AnnotationExcludeOutboundIPs: ""},
+		{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "8080,9090"},
+		{AnnotationExcludeInboundPorts: ""},
+		{AnnotationExcludeOutboundPorts: "443,8443"},
+		{AnnotationIncludeOutboundPorts: "80"},
+		{AnnotationReadinessAppPorts: "8080"},
+		{AnnotationTrafficAppPorts: "8080"},
+		{AnnotationStatusPort: "15030", AnnotationRewriteProbes: "false"},
+		{AnnotationStatusPort: "15030", AnnotationExcludeInboundPorts: "15030"},
+		{AnnotationNativeSidecar: "false"},
+		{AnnotationNativeSidecar: "true", AnnotationProxyConfig: "holdApplicationUntilProxyStarts: true"},
+		{AnnotationNativeSidecar: "true", AnnotationStatusPort: "15030"},
+		{AnnotationInterceptionMode: "NONE", AnnotationNativeSidecar: "true"},
+		{AnnotationUserVolume: `{"v":{"configMap":{"name":"c"}},"w":{"secret":{"secretName":"s"}}}`, AnnotationUserVolumeMount: `{"w":{"mountPath":"/w","readOnly":true},"v":{"mountPath":"/v"}}`},
+		{AnnotationDefaultContainer: "second", AnnotationDefaultLogsContainer: "second"},
+		{"sidecar.istio.io/statsInclusionPrefixes": "cluster.outbound", "sidecar.istio.io/extraStatTags": "a,b"},
+		{"sidecar.istio.io/enableCoreDump": "true"},
+		{AnnotationProxyConfig: "proxyMetadata: {IPTABLES_TRACE_LOGGING: \"true\"}"},
+		{AnnotationProxyConfig: "proxyMetadata: {ISTIO_META_ENABLE_HBONE: \"true\"}"},
+		{AnnotationProxyConfig: "proxyStatsMatcher: {inclusionPrefixes: [a]}\nstatusPort: 15031\ntracing: {zipkin: {address: z:9411}}"},
 	} {
 		for _, p := range base {
 			pod := p.DeepCopy()
@@ -100,25 +151,35 @@ func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
 		}
 	}
 	for _, native := range []bool{false, true} {
-		for _, values := range []string{
-			`{}`,
-			`{"pilot":{"cni":{"enabled":true}}}`,
-			`{"global":{"proxy":{"holdApplicationUntilProxyStarts":true}}}`,
-			`{"global":{"imagePullSecrets":["s1"],"network":"net0","multiCluster":{"clusterName":"c1"}}}`,
-			`{"global":{"proxy":{"includeInboundPorts":"8080","excludeOutboundPorts":"9","includeOutboundPorts":"10"}},"pilot":{"cni":{"enabled":true}}}`,
+		for _, in := range []struct{ values, mesh string }{
+			{`{}`, ``},
+			{`{"pilot":{"cni":{"enabled":true}}}`, ``},
+			{`{"global":{"proxy":{"holdApplicationUntilProxyStarts":true}}}`, ``},
+			{`{"global":{"imagePullSecrets":["s1"],"network":"net0","multiCluster":{"clusterName":"c1"}}}`, ``},
+			{`{"global":{"proxy":{"includeInboundPorts":"8080","excludeOutboundPorts":"9","includeOutboundPorts":"10"}},"pilot":{"cni":{"enabled":true}}}`, ``},
+			{`{"global":{"proxy":{"privileged":true,"logLevel":"info","componentLogLevel":"misc:warn","includeIPRanges":"10.0.0.0/8","excludeIPRanges":"10.2.0.0/16","excludeInboundPorts":"7070","readinessInitialDelaySeconds":3,"readinessPeriodSeconds":4,"readinessFailureThreshold":5,"startupProbe":{"enabled":false},"clusterDomain":"c.local"},"logAsJson":true,"logging":{"level":"default:debug"},"proxy_init":{"forceApplyIptables":true},"nativeNftables":true,"imagePullPolicy":"Always","meshID":"m1","caAddress":"ca:15012","mountMtlsCerts":true}}`, `{"defaultConfig":{"holdApplicationUntilProxyStarts":true,"statusPort":15035,"concurrency":2},"trustDomain":"mesh.td"}`},
+			{`{"global":{"proxy":{"lifecycle":{"preStop":{"exec":{"command":["sleep","5"]}}},"capNetBindService":true,"statusPort":15040,"startupProbe":{"enabled":true,"failureThreshold":7}},"trustDomain":"td.example","variant":"distroless","trustBundleName":"tb","sds":{"token":{"aud":"aud1"}},"istioNamespace":"is"},"sidecarInjectorWebhook":{"rewriteAppHTTPProbe":false},"pilot":{"cni":{"enabled":true,"provider":"multus"}},"revision":"canary"}`, `{"inboundTrafficPolicy":{"mode":"LOCALHOST"},"defaultConfig":{"interceptionMode":"TPROXY","proxyMetadata":{"ISTIO_META_ENABLE_HBONE":"true"},"tracing":{"tlsSettings":{"caCertificates":"/etc/ls/ca.pem"}}},"proxyListenPort":15002}`},
 		} {
 			var v map[string]any
-			if err := json.Unmarshal([]byte(values), &v); err != nil {
+			if err := json.Unmarshal([]byte(in.values), &v); err != nil {
 				t.Fatal(err)
 			}
 			if v["global"] == nil {
 				v["global"] = map[string]any{}
 			}
 			v["global"].(map[string]any)["nativeSidecars"] = native
+			// TPROXY, capNetBindService and IPTABLES_TRACE_LOGGING rows are
+			// compared, not denied by meshguard's guard (guard_test.go).
+			v["meshguard"] = map[string]any{"allowPrivilegedOverrides": true}
 			vb, _ := json.Marshal(v)
-			typed, err := config.Inputs{Values: vb}.Load()
+			typed, err := config.Inputs{Values: vb, Mesh: []byte(in.mesh)}.Load()
 			if err != nil {
 				t.Fatal(err)
+			}
+			vb = append(vb, in.mesh...)
+			if probe := (&corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}); useGenericTemplates(probe, typed) {
+				// Then both sides below render generically and compare nothing.
+				t.Errorf("values %s: the typed injector disagrees with the stock template on its probe pod", vb)
 			}
 			generic := forceGeneric(typed)
 			for _, pod := range pods {

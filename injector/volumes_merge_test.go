@@ -25,9 +25,16 @@ func TestPodVolumeNamedAsInjected(t *testing.T) {
 	}
 	claim := corev1.Volume{Name: "istio-data", VolumeSource: corev1.VolumeSource{
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "keep-me"}}}
-	_, err := Inject(withVolume(claim), "app", config.Default(), Options{})
-	if err == nil || !strings.Contains(err.Error(), "spec.volumes[istio-data]") || !strings.Contains(err.Error(), "emptyDir, persistentVolumeClaim") {
-		t.Errorf("pod volume istio-data backed by a claim: err = %v, want the pod denied naming the volume and both sources", err)
+	// The generic path (a customised template) denies it too.
+	stock, err := config.Inputs{}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, cfg := range map[string]*config.Snapshot{"default": config.Default(), "typed": stock, "generic": forceGeneric(stock)} {
+		_, err := Inject(withVolume(claim), "app", cfg, Options{})
+		if err == nil || !strings.Contains(err.Error(), "spec.volumes[istio-data]") || !strings.Contains(err.Error(), "emptyDir, persistentVolumeClaim") {
+			t.Errorf("%s: pod volume istio-data backed by a claim: err = %v, want the pod denied naming the volume and both sources", path, err)
+		}
 	}
 
 	// Same kind: field by field, the injected fields winning (the template is the patch).
