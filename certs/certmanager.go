@@ -14,8 +14,8 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -69,9 +69,6 @@ func setupCertManager(ctx context.Context, cfg *rest.Config, o Options, log logr
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	if err := EnsureCertManagerChain(ctx, cl, o); err != nil {
-		return nil, err
 	}
 	s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, cl: cl, cs: cs, kick: newKicker()}
 	s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {
@@ -128,19 +125,20 @@ func (s *cmSource) load() {
 	leaf := s.current().Leaf
 	s.log.Info("serving certificate loaded", "secret", s.o.Namespace+"/"+s.o.servingSecretName(),
 		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
-	// An existing Certificate is left as its owner wrote it
-	// (EnsureCertManagerChain), so a name meshguard serves under that it
-	// lacks (a new --service-name or --cert-extra-san) would only show as
-	// failing TLS handshakes: say so where the operator looks.
+	// The leader applies the names to the Certificate (ApplyCertManagerChain)
+	// once per term; until cert-manager re-issued (or while the leader still
+	// runs with older flags) a name meshguard serves under that the leaf lacks
+	// shows only as failing TLS handshakes: say so where the operator looks.
 	if dns, ips := pki.SplitHosts(s.o.DNSNames()); !pki.CoversNames(leaf, dns, ips) {
 		s.log.Error(errors.New("serving certificate does not cover every name meshguard serves under"),
-			"edit the Certificate's dnsNames/ipAddresses: meshguard does not change an existing Certificate",
+			"waiting for the leader to apply them to the Certificate and cert-manager to re-issue it",
 			"certificate", s.o.Namespace+"/"+s.o.servingCertificateName(), "want", s.o.DNSNames(),
 			"dnsNames", leaf.DNSNames, "ipAddresses", leaf.IPAddresses)
 	}
 }
 
-// reissue runs on the leader: when the CA Secret holds a CA that did not sign
+// reissue runs on the leader: it applies the cert-manager objects
+// (ApplyCertManagerChain), and when the CA Secret holds a CA that did not sign
 // the served leaf, it waits until every webhook configuration trusts the new
 // CA (cainjector merges it in) plus PropagationDelay for
 // the API server's watch, then asks cert-manager to re-issue the leaf: once,
@@ -152,9 +150,20 @@ func (s *cmSource) reissue(ctx context.Context) error {
 		return err
 	}
 	var pendingFP string
-	var pendingSince, inBundleSince, triedAt time.Time
+	var pendingSince, inBundleSince, triedAt, chainTriedAt time.Time
+	chainApplied := false
 	for {
 		wait := s.o.CheckInterval
+		// Once per term (a new leader may run with new flags), retried every
+		// CheckInterval without holding up re-issuing after a CA rotation.
+		if !chainApplied && (chainTriedAt.IsZero() || s.now().Sub(chainTriedAt) >= s.o.CheckInterval) {
+			chainTriedAt = s.now()
+			if err := ApplyCertManagerChain(ctx, s.cl, s.o); err != nil {
+				s.log.Error(err, "apply cert-manager objects; retrying", "in", s.o.CheckInterval)
+			} else {
+				chainApplied = true
+			}
+		}
 		caCert, leaf := s.caAndLeaf()
 		switch {
 		case caCert == nil || leaf == nil || pki.SignedBy(leaf, caCert):
@@ -264,23 +273,32 @@ func TriggerIssuing(ctx context.Context, cl client.Client, crt *cmapi.Certificat
 	return true, nil
 }
 
-// EnsureCertManagerChain creates, when absent, the chain cert-manager documents for webhooks:
-// selfSigned Issuer → CA Certificate (isCA) → CA Issuer → serving Certificate.
-// Existing objects are left alone so users can tune them.
-func EnsureCertManagerChain(ctx context.Context, cl client.Client, o Options) error {
+// ApplyCertManagerChain server-side applies the chain cert-manager documents
+// for webhooks (selfSigned Issuer → CA Certificate (isCA) → CA Issuer →
+// serving Certificate) under FieldManager, forcing ownership of the fields
+// CertManagerObjects sets (as cert-manager's own controllers apply what they
+// own, design/20220118.server-side-apply.md): a changed --service-name,
+// namespace, --cert-extra-san or duration then reaches an existing
+// Certificate, which cert-manager re-issues once its spec no longer matches
+// the last request (policies.CurrentCertificateRequestMismatchesSpec), where
+// creating only missing objects kept serving a leaf for names the API server
+// no longer calls. Fields meshguard does not set (subject, secretTemplate, a
+// CA renewBefore, labels, ...) stay with whoever wrote them.
+func ApplyCertManagerChain(ctx context.Context, cl client.Client, o Options) error {
 	for _, obj := range CertManagerObjects(o) {
 		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
-		// Get first: with the objects shipped by the deploy manifests,
-		// meshguard needs no create permission.
-		err := cl.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
-		if err == nil {
-			continue
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return fmt.Errorf("apply %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
 		}
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("get %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
-		}
-		if err := cl.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
+		// A typed object converts with status: {} and creationTimestamp: null,
+		// which an apply would claim.
+		delete(u, "status")
+		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+		ac := &unstructured.Unstructured{Object: u}
+		ac.SetGroupVersionKind(cmapi.SchemeGroupVersion.WithKind(kind))
+		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(ac), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply %s %s/%s: %w", kind, o.Namespace, obj.GetName(), err)
 		}
 	}
 	return nil
@@ -289,9 +307,10 @@ func EnsureCertManagerChain(ctx context.Context, cl client.Client, o Options) er
 // CertManagerObjects are the four cert-manager objects of cert-manager mode
 // (also what the deploy manifests must match).
 func CertManagerObjects(o Options) []client.Object {
+	// No labels: applied, they would take app.kubernetes.io/managed-by from
+	// the chart that ships these objects; managedFields name the owner.
 	meta := func(name string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: o.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "meshguard"}}
+		return metav1.ObjectMeta{Name: name, Namespace: o.Namespace}
 	}
 	ref := func(name string) cmmeta.IssuerReference {
 		return cmmeta.IssuerReference{Name: name, Kind: cmapi.IssuerKind, Group: "cert-manager.io"}

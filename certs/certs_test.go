@@ -68,24 +68,30 @@ func TestDecideLeaf(t *testing.T) {
 		dns    []string
 		now    time.Time
 		want   leafAction
+		life   time.Duration // --cert-duration; 0: the leaf's own 90h
 	}{
-		{"absent", nil, caCert, ca.CertPEM, dns, t0, leafReissue},
-		{"corrupt", corrupt, caCert, ca.CertPEM, dns, t0, leafReissue},
-		{"fresh", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafKeep},
-		{"just before 2/3", info, caCert, ca.CertPEM, dns, t0.Add(59 * time.Hour), leafKeep},
-		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue},
-		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue},
-		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue},
-		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue},
+		{"absent", nil, caCert, ca.CertPEM, dns, t0, leafReissue, 0},
+		{"corrupt", corrupt, caCert, ca.CertPEM, dns, t0, leafReissue, 0},
+		{"fresh", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafKeep, 0},
+		{"just before 2/3", info, caCert, ca.CertPEM, dns, t0.Add(59 * time.Hour), leafKeep, 0},
+		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue, 0},
+		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue, 0},
+		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue, 0},
+		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue, 0},
 		// The old leaf still serves the unchanged names: its replacement, from
 		// the new CA, waits until that CA is trusted.
-		{"names changed and CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), []string{"other.ns.svc"}, t0, leafReissueNewCA},
-		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA},
-		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle},
+		{"names changed and CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), []string{"other.ns.svc"}, t0, leafReissueNewCA, 0},
+		{"CA rotated", info, newCACert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafReissueNewCA, 0},
+		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle, 0},
+		// --cert-duration lowered to 24h: the 90h leaf outlives a new one.
+		{"duration shortened", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafReissue, 24 * time.Hour},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := decideLeaf(c.l, c.ca, c.bundle, c.dns, nil, 0, c.now)
+			if c.life == 0 {
+				c.life = 90 * time.Hour
+			}
+			got := decideLeaf(c.l, c.ca, c.bundle, c.dns, nil, c.life, 0, c.now)
 			if got.action != c.want {
 				t.Fatalf("action = %d (%s), want %d", got.action, got.reason, c.want)
 			}

@@ -148,7 +148,7 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafRenewBefore, now)
+	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafDuration, s.o.LeafRenewBefore, now)
 	if cur := s.current(); leafSec == nil && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
 		// The leaf Secret is gone but a leaf of an earlier CA is served: its
 		// replacement waits for the new CA to be trusted, as after a rotation.
@@ -326,7 +326,7 @@ type leafDecision struct {
 }
 
 // decideLeaf is the pure renewal rule for self mode's leaf.
-func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, ips []net.IP, renewBefore time.Duration, now time.Time) leafDecision {
+func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, ips []net.IP, lifetime, renewBefore time.Duration, now time.Time) leafDecision {
 	switch {
 	case l == nil:
 		return leafDecision{action: leafReissue, reason: "absent"}
@@ -340,6 +340,11 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
 	case !pki.MatchesNames(l.leaf, dns, ips):
 		return leafDecision{action: leafReissue, reason: "names changed"}
+	case l.leaf.NotAfter.After(now.Add(lifetime + lifetime/10)):
+		// Outlives a leaf issued now (a shorter --cert-duration): cert-manager
+		// re-issues on a changed duration too (CurrentCertificateRequestMismatchesSpec).
+		// A tenth of slack for clock skew between leaders.
+		return leafDecision{action: leafReissue, reason: "duration shortened"}
 	}
 	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
 	if !now.Before(renewAt) {

@@ -196,3 +196,71 @@ func caBundle(ctx context.Context, name string) ([]byte, error) {
 	}
 	return cfg.Webhooks[0].ClientConfig.CABundle, nil
 }
+
+// TestCertManagerModeAppliesChangedSettings: a leader started with another
+// --service-name and --cert-duration applies them to the existing serving
+// Certificate (server-side apply under certs.FieldManager), cert-manager
+// re-issues it and the new leaf is served; fields meshguard does not set
+// (a label, subject) stay with the manager that wrote them.
+func TestCertManagerModeAppliesChangedSettings(t *testing.T) {
+	const ns = "mg-cm-apply"
+	cluster.CreateNamespace(t, kube, ns, nil)
+	ctx := context.Background()
+	o := certs.Options{Mode: certs.ModeCertManager, Namespace: ns, ServiceName: "old",
+		WebhookConfigs: certs.WebhookConfigNames{Validating: []string{"certs-e2e-apply-unused"}}}
+	run := func(t *testing.T, o certs.Options, wantDNS []string) certs.Source {
+		var src certs.Source
+		startManager(t, func(mgr manager.Manager) {
+			var err error
+			if src, err = certs.Setup(ctx, mgr, o, testLogger("certs-cm-apply")); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if err := cluster.Eventually(90*time.Second, func() error {
+			if leaf := servedLeaf(src); leaf == nil || !slices.Equal(leaf.DNSNames, wantDNS) {
+				return fmt.Errorf("not serving a leaf for %v yet", wantDNS)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	t.Run("first leader", func(t *testing.T) {
+		run(t, o, []string{"old.mg-cm-apply.svc", "old.mg-cm-apply.svc.cluster.local"})
+	})
+	// Another manager (a chart, a user) adds fields meshguard does not set.
+	var crt cmapi.Certificate
+	key := client.ObjectKey{Namespace: ns, Name: "meshguard-serving"}
+	if err := cluster.Eventually(20*time.Second, func() error {
+		if err := kube.Client.Get(ctx, key, &crt); err != nil {
+			return err
+		}
+		crt.Labels = map[string]string{"app.kubernetes.io/managed-by": "Helm"}
+		crt.Spec.Subject = &cmapi.X509Subject{Organizations: []string{"example"}}
+		return kube.Client.Update(ctx, &crt, client.FieldOwner("helm"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	o.ServiceName, o.LeafDuration = "new", 48*time.Hour
+	t.Run("new leader", func(t *testing.T) {
+		src := run(t, o, []string{"new.mg-cm-apply.svc", "new.mg-cm-apply.svc.cluster.local"})
+		if leaf := servedLeaf(src); !slices.Equal(leaf.Subject.Organization, []string{"example"}) || leaf.NotAfter.Sub(leaf.NotBefore) != 48*time.Hour {
+			t.Errorf("served leaf: organization %v, lifetime %s; want [example], 48h", leaf.Subject.Organization, leaf.NotAfter.Sub(leaf.NotBefore))
+		}
+	})
+	if err := kube.Client.Get(ctx, key, &crt); err != nil {
+		t.Fatal(err)
+	}
+	if crt.Labels["app.kubernetes.io/managed-by"] != "Helm" || crt.Spec.Subject == nil || !slices.Equal(crt.Spec.Subject.Organizations, []string{"example"}) {
+		t.Errorf("fields of another manager changed: labels %v, subject %+v", crt.Labels, crt.Spec.Subject)
+	}
+	owned := false
+	for _, mf := range crt.ManagedFields {
+		owned = owned || (mf.Manager == certs.FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply)
+	}
+	if !owned {
+		t.Errorf("no Apply entry of %s in managedFields: %+v", certs.FieldManager, crt.ManagedFields)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,6 +55,14 @@ func TestRenderedManifests(t *testing.T) {
 			checkCertManager(t, m, p)
 		})
 	}
+}
+
+// TestChartCertManagerDurations: durations set in the chart's values reach
+// both the Certificates and the flags the leader applies them with.
+func TestChartCertManagerDurations(t *testing.T) {
+	p := helmPackaging("cert-manager", "", "--set", "certManager.caDuration=8760h",
+		"--set", "certManager.servingDuration=720h", "--set", "certManager.servingRenewBefore=240h")
+	checkDeployment(t, parse(t, p.render(t)), p)
 }
 
 func checkInventory(t *testing.T, m manifests, p packaging) {
@@ -388,9 +398,10 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 		for _, s := range []string{"meshguard-ca", "meshguard-serving-tls"} {
 			add(namespace, "", "secrets", s, "get", "list", "watch")
 		}
-		// certs/certmanager.go: a client without cache, Get and Create only.
-		add(namespace, "cert-manager.io", "issuers", "", "get", "create")
-		add(namespace, "cert-manager.io", "certificates", "", "get", "create")
+		// certs/certmanager.go: a client without cache; server-side apply
+		// (create and patch), Get of the serving Certificate to re-issue it.
+		add(namespace, "cert-manager.io", "issuers", "", "create", "patch")
+		add(namespace, "cert-manager.io", "certificates", "", "get", "create", "patch")
 		add(namespace, "cert-manager.io", "certificates/status", "", "update")
 	}
 	return want
@@ -600,6 +611,37 @@ func checkArgs(t *testing.T, m manifests, p packaging, c corev1.Container) {
 	for k, v := range want {
 		if args[k] != v {
 			t.Errorf("arg %s=%q, want %q (args %v)", k, args[k], v, c.Args)
+		}
+	}
+	if p.certMode != "self" {
+		// The leader server-side applies these durations to the shipped
+		// Certificates (certs.ApplyCertManagerChain): they must agree, or
+		// meshguard and the chart would each reset the other's value.
+		for _, u := range m.find("Certificate") {
+			crt := convert[cmapi.Certificate](t, u)
+			flag, d := "--cert-duration", 90*24*time.Hour
+			if crt.Spec.IsCA {
+				flag, d = "--cert-ca-duration", 5*365*24*time.Hour
+			}
+			if v, ok := args[flag]; ok {
+				var err error
+				if d, err = time.ParseDuration(v); err != nil {
+					t.Errorf("arg %s=%q: %v", flag, v, err)
+				}
+			}
+			if crt.Spec.Duration == nil || crt.Spec.Duration.Duration != d {
+				t.Errorf("Certificate %s duration %v, but meshguard applies %s (%s)", crt.Name, crt.Spec.Duration, d, flag)
+			}
+			if crt.Spec.IsCA {
+				continue
+			}
+			var rb time.Duration
+			if v, ok := args["--cert-renew-before"]; ok {
+				rb, _ = time.ParseDuration(v)
+			}
+			if got := crt.Spec.RenewBefore; (got == nil) != (rb == 0) || got != nil && got.Duration != rb {
+				t.Errorf("Certificate %s renewBefore %v, but meshguard applies --cert-renew-before=%q", crt.Name, got, args["--cert-renew-before"])
+			}
 		}
 	}
 	envOK := false

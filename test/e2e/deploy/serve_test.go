@@ -20,9 +20,11 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshguard/meshguard/certs"
 	"github.com/meshguard/meshguard/certs/pki"
 	"github.com/meshguard/meshguard/test/binary"
 	"github.com/meshguard/meshguard/test/cluster"
@@ -140,6 +142,34 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 		})
 		if err != nil || errs != 0 {
 			t.Errorf("audit under the rendered RBAC: %v, %v failed runs\n%s", err, errs, out.report())
+		}
+	}
+	// The leader applies the cert-manager chain (readiness does not wait
+	// for it): under create and patch of the rendered RBAC.
+	if p.certMode == "cert-manager" {
+		err := cluster.Eventually(60*time.Second, func() error {
+			for _, kind := range []string{"Issuer", "Certificate"} {
+				for _, name := range []string{caCertName, servingCertName} {
+					if kind == "Issuer" && name == servingCertName {
+						continue
+					}
+					u := &unstructured.Unstructured{}
+					u.SetAPIVersion("cert-manager.io/v1")
+					u.SetKind(kind)
+					if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+						return err
+					}
+					if !slices.ContainsFunc(u.GetManagedFields(), func(mf metav1.ManagedFieldsEntry) bool {
+						return mf.Manager == certs.FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply
+					}) {
+						return fmt.Errorf("%s %s not applied by %s yet", kind, name, certs.FieldManager)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("cert-manager chain under the rendered RBAC: %v\n%s", err, out.report())
 		}
 	}
 	if denied := out.forbidden(); len(denied) > 0 {
