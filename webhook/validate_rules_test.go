@@ -184,18 +184,20 @@ func TestOrgRulesReloadKeepsLastGood(t *testing.T) {
 	}
 }
 
-// A rules directory is watched: an edited module is in force after the
-// debounce, a broken edit is reported through OnReload and keeps the rules.
-func TestOrgRulesDirectoryHotReload(t *testing.T) {
+// loadedDirRules loads organisation rules from a directory holding one module
+// (deny "one" for kind A); write replaces it, reloads receives every reload's
+// outcome (OnReload).
+func loadedDirRules(t *testing.T) (r *OrgRules, write func(src string), reloads chan error) {
+	t.Helper()
 	dir := t.TempDir()
-	write := func(src string) {
+	write = func(src string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
-	reloads := make(chan error, 10)
+	reloads = make(chan error, 10)
 	r, err := newOrgRules(OrgRulesOptions{Dir: dir, OnReload: func(err error) { reloads <- err }}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +205,22 @@ func TestOrgRulesDirectoryHotReload(t *testing.T) {
 	if err := r.reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return r, write, reloads
+}
+
+// runOrgRules keeps r reloaded (its watch and debounce) until the test ends.
+func runOrgRules(t *testing.T, r *OrgRules) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { r.run(ctx, nil); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// A rules directory is watched: an edited module is in force after the
+// debounce, a broken edit is reported through OnReload and keeps the rules.
+func TestOrgRulesDirectoryHotReload(t *testing.T) {
+	r, write, reloads := loadedDirRules(t)
+	runOrgRules(t, r)
 	deny := func() []string {
 		v, err := r.Current().Evaluate(t.Context(), orgrules.Input{Kind: "A"})
 		if err != nil {
@@ -402,27 +416,9 @@ deny contains msg if {
 // reloaded once the watch is set up, as the injector's files are
 // (reload.Run): the edit went unseen until the next one.
 func TestOrgRulesDirectoryChangedBeforeWatch(t *testing.T) {
-	dir := t.TempDir()
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "r.rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("package meshguard.validation\ndeny contains \"one\" if input.kind == \"A\"\n")
-	reloads := make(chan error, 10)
-	r, err := newOrgRules(OrgRulesOptions{Dir: dir, OnReload: func(err error) { reloads <- err }}, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	r, write, reloads := loadedDirRules(t)
 	write("package meshguard.validation\ndeny contains \"two\" if input.kind == \"A\"\n")
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { r.run(ctx, nil); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runOrgRules(t, r)
 	select {
 	case err := <-reloads:
 		if err != nil {
