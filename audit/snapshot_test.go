@@ -11,11 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/test/fakelist"
 )
 
 // A namespace created while the audit lists the mesh objects, with an object
@@ -36,19 +36,10 @@ func TestSnapshotSeesNamespacesOfListedObjects(t *testing.T) {
 		vs("gone"))
 	// The namespace "late" and its VirtualService appear just before the
 	// VirtualServices are listed.
-	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		late := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
-			"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}}}
-		for _, o := range []struct {
-			gvr schema.GroupVersionResource
-			obj *unstructured.Unstructured
-		}{{nsGVR, late}, {vsGVR, vs("late")}} {
-			if err := client.Tracker().Create(o.gvr, o.obj, o.obj.GetNamespace()); err != nil {
-				t.Error(err)
-			}
-		}
-		return false, nil, nil
-	})
+	fakelist.CreateWhenListed(t, client, "virtualservices",
+		fakelist.Object{GVR: nsGVR, Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}}},
+		fakelist.Object{GVR: vsGVR, Object: vs("late").Object})
 	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
 	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
 	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
@@ -89,26 +80,12 @@ func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		{Version: "v1", Resource: "namespaces"}: "NamespaceList", vsGVR: "VirtualServiceList", svcGVR: "ServiceList", PolicyReports: "PolicyReportList"},
 		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}})
-	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		for _, o := range []struct {
-			gvr schema.GroupVersionResource
-			obj *unstructured.Unstructured
-		}{
-			{svcGVR, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
-				"metadata": map[string]any{"name": "reviews", "namespace": "shop"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}}},
-			{vsGVR, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-				"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
-				"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}}},
-		} {
-			if _, err := client.Tracker().Get(o.gvr, o.obj.GetNamespace(), o.obj.GetName()); err == nil {
-				continue
-			}
-			if err := client.Tracker().Create(o.gvr, o.obj, o.obj.GetNamespace()); err != nil {
-				t.Error(err)
-			}
-		}
-		return false, nil, nil
-	})
+	fakelist.CreateWhenListed(t, client, "virtualservices",
+		fakelist.Object{GVR: svcGVR, Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+			"metadata": map[string]any{"name": "reviews", "namespace": "shop"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}},
+		fakelist.Object{GVR: vsGVR, Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+			"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
+			"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}})
 	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
 	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
 	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/meshguard/meshguard/test/fakelist"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -185,24 +185,12 @@ func TestAnalyzeCluster(t *testing.T) {
 // was missing and its objects judged without labels).
 func TestAnalyzeClusterNamespaceCreatedDuringListing(t *testing.T) {
 	client, mapper := fakeCluster(t)
-	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		for gvr, obj := range map[schema.GroupVersionResource]map[string]any{
-			{Version: "v1", Resource: "namespaces"}: {"apiVersion": "v1", "kind": "Namespace",
-				"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}},
-			{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}: {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-				"metadata": map[string]any{"name": "vs", "namespace": "late"},
-				"spec":     map[string]any{"hosts": []any{"a.example.com"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "a.example.com"}}}}}}},
-		} {
-			u := &unstructured.Unstructured{Object: obj}
-			if _, err := client.Tracker().Get(gvr, u.GetNamespace(), u.GetName()); err == nil {
-				continue
-			}
-			if err := client.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
-				t.Error(err)
-			}
-		}
-		return false, nil, nil
-	})
+	fakelist.CreateWhenListed(t, client, "virtualservices",
+		fakelist.Object{GVR: schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}}},
+		fakelist.Object{GVR: schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}, Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+			"metadata": map[string]any{"name": "vs", "namespace": "late"},
+			"spec":     map[string]any{"hosts": []any{"a.example.com"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "a.example.com"}}}}}}}})
 	rules := t.TempDir()
 	if err := os.WriteFile(filepath.Join(rules, "r.rego"), []byte("package meshguard.validation\ndeny contains \"production\" if input.namespaceLabels.environment == \"production\"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -222,24 +210,12 @@ func TestAnalyzeClusterNamespaceCreatedDuringListing(t *testing.T) {
 // kind listed and then watched, so it sees both once they exist.
 func TestAnalyzeClusterServiceCreatedDuringListing(t *testing.T) {
 	client, mapper := fakeCluster(t)
-	client.PrependReactor("list", "virtualservices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		for gvr, obj := range map[schema.GroupVersionResource]map[string]any{
-			{Version: "v1", Resource: "services"}: {"apiVersion": "v1", "kind": "Service",
-				"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}},
-			{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}: {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-				"metadata": map[string]any{"name": "reviews", "namespace": "default"},
-				"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}},
-		} {
-			u := &unstructured.Unstructured{Object: obj}
-			if _, err := client.Tracker().Get(gvr, u.GetNamespace(), u.GetName()); err == nil {
-				continue
-			}
-			if err := client.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
-				t.Error(err)
-			}
-		}
-		return false, nil, nil
-	})
+	fakelist.CreateWhenListed(t, client, "virtualservices",
+		fakelist.Object{GVR: schema.GroupVersionResource{Version: "v1", Resource: "services"}, Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+			"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}},
+		fakelist.Object{GVR: schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}, Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+			"metadata": map[string]any{"name": "reviews", "namespace": "default"},
+			"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}})
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", failureThreshold: "Info", cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
 	if code != 0 || out.Len() != 0 {
