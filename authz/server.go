@@ -364,13 +364,7 @@ const maxLogField = 1024
 
 // logField is s cut to maxLogField bytes at a character boundary, saying
 // how much was left out.
-func logField(s string) string {
-	head := textcut.Prefix(s, maxLogField)
-	if head == s {
-		return s
-	}
-	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
-}
+func logField(s string) string { return textcut.Marked(s, maxLogField) }
 
 // maxConcurrentStreams bounds the calls one gRPC connection carries at a
 // time, each of which may buffer a CheckRequest of MaxRecvMsgSize: the bound

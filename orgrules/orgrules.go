@@ -321,13 +321,7 @@ func eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, rule s
 	return out, nil
 }
 
-func truncateMessage(s string) string {
-	head := textcut.Prefix(s, MaxMessageBytes)
-	if head == s {
-		return s
-	}
-	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
-}
+func truncateMessage(s string) string { return textcut.Marked(s, MaxMessageBytes) }
 
 // TestResult is one Rego unit test's outcome.
 type TestResult struct {

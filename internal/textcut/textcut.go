@@ -2,7 +2,10 @@
 // note, a rule's message) without splitting a UTF-8 character.
 package textcut
 
-import "unicode/utf8"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // Prefix is the longest prefix of s of at most n bytes that ends at a
 // character boundary: s itself when it fits.
@@ -14,4 +17,14 @@ func Prefix(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// Marked is s cut to Prefix(s, n), followed by "… (N more bytes)" when
+// anything was cut, so a reader sees the text was shortened and by how much.
+func Marked(s string, n int) string {
+	head := Prefix(s, n)
+	if head == s {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }

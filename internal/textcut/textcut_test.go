@@ -29,3 +29,19 @@ func TestPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestMarked(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc… (3 more bytes)"},
+		{"éé", 3, "é… (2 more bytes)"}, // not split: the second é is left out whole
+	} {
+		if got := Marked(tc.s, tc.n); got != tc.want {
+			t.Errorf("Marked(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
