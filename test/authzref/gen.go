@@ -59,14 +59,20 @@ var (
 	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x", "foo/x|b", "sleep|api", "bar/a.i"}
 	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*", "foo|bar", "f.o"}
 	polCIDRs           = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
-	reqIPs             = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
-	polHosts           = []string{"web.foo.svc", "*.foo.svc", "web.*", "*", "Web.Foo.Svc", "web.foo.svc:*", "db.bar.svc"}
-	reqHosts           = []string{"web.foo.svc", "WEB.foo.svc", "web.foo.svc:8080", "db.bar.svc", "Db.Bar.Svc"}
-	polPorts           = []string{"8080", "9090"}
-	reqPorts           = []uint32{8080, 9090, 15000}
-	polMethods         = []string{"GET", "POST", "G*", "*"}
-	reqMethods         = []string{"GET", "POST", "DELETE"}
-	polPaths           = []string{"/api/users", "/api/*", "*/secret", "*", "/admin/{**}/secret", "/api/{*}/users", "/api/{**}",
+	// X-Forwarded-For values: the last entry is the remote address when it
+	// parses (whitespace around it allowed), else the peer's
+	reqXFF = []string{"10.1.2.3", "192.168.1.1, 10.0.0.77", " 10.0.0.5 ", "10.1.2.3,", "bogus", "10.1.2.3, bogus",
+		"2001:db8::1", "172.16.0.1,10.0.0.5"}
+	polSNIs    = []string{"web.foo.svc", "*.foo.svc", "outbound_.8080_._.web.foo.svc.cluster.local", "outbound_*", "*"}
+	reqSNIs    = []string{"", "web.foo.svc", "outbound_.8080_._.web.foo.svc.cluster.local", "db.bar.svc"}
+	reqIPs     = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
+	polHosts   = []string{"web.foo.svc", "*.foo.svc", "web.*", "*", "Web.Foo.Svc", "web.foo.svc:*", "db.bar.svc"}
+	reqHosts   = []string{"web.foo.svc", "WEB.foo.svc", "web.foo.svc:8080", "db.bar.svc", "Db.Bar.Svc"}
+	polPorts   = []string{"8080", "9090"}
+	reqPorts   = []uint32{8080, 9090, 15000}
+	polMethods = []string{"GET", "POST", "G*", "*"}
+	reqMethods = []string{"GET", "POST", "DELETE"}
+	polPaths   = []string{"/api/users", "/api/*", "*/secret", "*", "/admin/{**}/secret", "/api/{*}/users", "/api/{**}",
 		"/admin", "/api/{*}"}
 	reqPaths = []string{"/api/users", "/api/v1/users", "/api/v*1/users", "/admin/a/b/secret", "/admin/secret", "/admin//secret",
 		"/api/x/../users", "/public/%2e%2e/admin", "/api/%75sers", "/admin?x=1", "/api\\users", "/", "/api/", "/a%00b",
@@ -289,7 +295,9 @@ func (g *Gen) operation() *secapi.Operation {
 func (g *Gen) condition() *secapi.Condition {
 	c := &secapi.Condition{}
 	var vals []string
-	switch g.r.Intn(10) {
+	switch g.r.Intn(11) {
+	case 10:
+		c.Key, vals = "connection.sni", polSNIs
 	case 9:
 		c.Key, vals = g.pick(polClaimKeys), polClaimVals
 	case 8:
@@ -329,6 +337,9 @@ func (g *Gen) Request() Request {
 		SrcIP:     g.pick(reqIPs),
 		TCP:       g.chance(0.1),
 	}
+	if r.Principal != "" {
+		r.SNI = g.pick(reqSNIs) // the client's TLS: only an mTLS peer sends one here
+	}
 	if r.TCP {
 		return r
 	}
@@ -339,6 +350,9 @@ func (g *Gen) Request() Request {
 	r.Headers = map[string]string{}
 	for range g.r.Intn(3) {
 		r.Headers[g.pick(headerNames)] = g.pick(reqHeaderVal)
+	}
+	if g.chance(0.3) {
+		r.Headers["X-Forwarded-For"] = g.pick(reqXFF)
 	}
 	return r
 }

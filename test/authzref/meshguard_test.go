@@ -55,6 +55,9 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(r.Dest.IP, r.DstPort)},
 	}
+	if r.SNI != "" {
+		a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
+	}
 	if !r.TCP {
 		h := map[string]string{}
 		for k, v := range r.Headers {

@@ -44,7 +44,8 @@ type Request struct {
 	Dest      Workload
 	DstPort   uint32
 	Principal string // peer certificate URI SAN ("spiffe://..."); "" = the client sent plaintext
-	SrcIP     string // direct peer; remote.ip equals it (no X-Forwarded-For is sent)
+	SrcIP     string // direct peer; remote.ip unless an X-Forwarded-For header names another (remoteIP)
+	SNI       string // TLS server name the client sent; "" if none
 	TCP       bool   // no HTTP attributes (network filter)
 	Method    string
 	Path      string // as sent on the wire (un-normalised, may carry a query)
@@ -366,7 +367,7 @@ func sourceMatches(in attrs, policyNS string, s *secapi.Source) bool {
 		field(s.GetNamespaces(), s.GetNotNamespaces(), func(v string) bool { return namespaceValue(in, v) }) &&
 		field(s.GetServiceAccounts(), s.GetNotServiceAccounts(), func(v string) bool { return serviceAccountValue(in, policyNS, v) }) &&
 		field(s.GetIpBlocks(), s.GetNotIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) }) &&
-		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) })
+		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(remoteIP(in.req), v) })
 	if ok && http {
 		ok = field(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), func(v string) bool { return requestPrincipalValue(in, v) })
 	}
@@ -394,8 +395,14 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 			return present // Envoy present_match
 		}
 		return present && stringValue(hv, v, false)
-	case key == "source.ip", key == "remote.ip":
+	case key == "source.ip":
 		return cidrValue(in.req.SrcIP, v)
+	case key == "remote.ip":
+		return cidrValue(remoteIP(in.req), v)
+	case key == "connection.sni":
+		// connSNIGenerator: StringMatcher over Envoy's requested server
+		// name, "" without SNI ("*" is the regex ".+").
+		return stringValue(in.req.SNI, v, false)
 	case key == "destination.ip":
 		return cidrValue(in.req.Dest.IP, v)
 	case key == "destination.port":
@@ -418,6 +425,28 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 		return claimValue(in, path, v)
 	}
 	return false
+}
+
+// remoteIP is what remote.ip and remoteIpBlocks read (principalRemoteIP:
+// Envoy's downstream remote address). Istio's inbound sidecar listener does
+// not use the connection's address as the remote one (use_remote_address
+// false), so Envoy takes it from X-Forwarded-For with no trusted hops
+// (ConnectionManagerUtility::mutateRequestHeaders,
+// Utility::getLastAddressFromXFF): the text after the last ',' (the whole
+// value when nothing follows that comma), trimmed of whitespace; if that is
+// not an IP address, or there is no header, the connection's peer.
+func remoteIP(r Request) string {
+	xff, ok := header(r.Headers, "x-forwarded-for")
+	if !ok || r.TCP {
+		return r.SrcIP
+	}
+	if i := strings.LastIndex(xff, ","); i >= 0 && i+1 < len(xff) {
+		xff = xff[i+1:]
+	}
+	if a, err := netip.ParseAddr(strings.TrimSpace(xff)); err == nil && a.Zone() == "" {
+		return a.String()
+	}
+	return r.SrcIP
 }
 
 // header: Envoy header maps are case-insensitive on the name.

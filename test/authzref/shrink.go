@@ -72,6 +72,7 @@ func (c *Case) mutations() []func() {
 	}
 	simplify(&c.Req.Principal, "")
 	simplify(&c.Req.SrcIP, "10.0.0.5")
+	simplify(&c.Req.SNI, "")
 	if !c.Req.TCP {
 		simplify(&c.Req.Method, "GET")
 		simplify(&c.Req.Path, "/")
@@ -203,7 +204,7 @@ func (c Case) Format() string {
 		b.WriteString("---\n" + toYAML(o))
 	}
 	r := c.Req
-	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP)
+	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI)
 	if r.TCP {
 		b.WriteString(" TCP\n")
 	} else {
