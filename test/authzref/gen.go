@@ -304,6 +304,12 @@ func (g *Gen) condition() *secapi.Condition {
 		c.Key, vals = "source.serviceAccount", polServiceAccounts
 	case 0:
 		c.Key, vals = "request.headers["+g.pick(headerNames)+"]", polHeaderVal
+		if g.chance(0.2) { // the request line as pseudo-headers, "host" naming ":authority"
+			c.Key, vals = "request.headers["+g.pick([]string{":authority", "host", "Host"})+"]", polHosts
+			if g.chance(0.3) {
+				c.Key, vals = "request.headers[:method]", polMethods
+			}
+		}
 	case 1:
 		c.Key, vals = "source.ip", polCIDRs
 	case 2:

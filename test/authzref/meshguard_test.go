@@ -59,7 +59,9 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
 	}
 	if !r.TCP {
-		h := map[string]string{}
+		// Envoy sends the request line as pseudo-headers too (":path" as
+		// the path field, see Request.Path).
+		h := map[string]string{":authority": r.Host, ":method": r.Method, ":path": r.Path}
 		for k, v := range r.Headers {
 			h[k] = v
 		}

@@ -367,7 +367,7 @@ func sourceMatches(in attrs, policyNS string, s *secapi.Source) bool {
 		field(s.GetNamespaces(), s.GetNotNamespaces(), func(v string) bool { return namespaceValue(in, v) }) &&
 		field(s.GetServiceAccounts(), s.GetNotServiceAccounts(), func(v string) bool { return serviceAccountValue(in, policyNS, v) }) &&
 		field(s.GetIpBlocks(), s.GetNotIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) }) &&
-		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(remoteIP(in.req), v) })
+		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(remoteIP(in), v) })
 	if ok && http {
 		ok = field(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), func(v string) bool { return requestPrincipalValue(in, v) })
 	}
@@ -390,7 +390,7 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 	switch {
 	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
 		name := strings.TrimSuffix(strings.TrimPrefix(key, "request.headers["), "]")
-		hv, present := header(in.req.Headers, name)
+		hv, present := header(in, name)
 		if v == "*" {
 			return present // Envoy present_match
 		}
@@ -398,7 +398,7 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 	case key == "source.ip":
 		return cidrValue(in.req.SrcIP, v)
 	case key == "remote.ip":
-		return cidrValue(remoteIP(in.req), v)
+		return cidrValue(remoteIP(in), v)
 	case key == "connection.sni":
 		// connSNIGenerator: StringMatcher over Envoy's requested server
 		// name, "" without SNI ("*" is the regex ".+").
@@ -435,8 +435,9 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 // Utility::getLastAddressFromXFF): the text after the last ',' (the whole
 // value when nothing follows that comma), trimmed of whitespace; if that is
 // not an IP address, or there is no header, the connection's peer.
-func remoteIP(r Request) string {
-	xff, ok := header(r.Headers, "x-forwarded-for")
+func remoteIP(in attrs) string {
+	r := in.req
+	xff, ok := header(in, "x-forwarded-for")
 	if !ok || r.TCP {
 		return r.SrcIP
 	}
@@ -449,9 +450,19 @@ func remoteIP(r Request) string {
 	return r.SrcIP
 }
 
-// header: Envoy header maps are case-insensitive on the name.
-func header(h map[string]string, name string) (string, bool) {
-	for k, v := range h {
+// header: Envoy header maps are case-insensitive on the name. The request
+// line is in the map too, as pseudo-headers (what RBAC's header matchers
+// and ext_authz see): ":authority" (which the legacy name "host" reads,
+// header_map_impl.cc), ":method"; ":path" is not drawn (the reference keeps
+// the path as sent, Envoy's map holds it normalised).
+func header(in attrs, name string) (string, bool) {
+	switch strings.ToLower(name) {
+	case ":authority", "host":
+		return in.req.Host, true
+	case ":method":
+		return in.req.Method, true
+	}
+	for k, v := range in.req.Headers {
 		if strings.EqualFold(k, name) {
 			return v, true
 		}
