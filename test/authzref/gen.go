@@ -97,7 +97,7 @@ var (
 	polClaimVals = []string{"shop", "ops", "admin", "dev", "blue", "web-*", "*ue", "*"}
 	headerNames  = []string{"x-token", "X-Evil", "x-env"}
 	polHeaderVal = []string{"secret", "sec*", "*ret", "*", "prod"}
-	reqHeaderVal = []string{"secret", "prod", "", "secretive"}
+	reqHeaderVal = []string{"secret", "prod", "", "secretive", "prod,secret", "secret, prod", "xsecret,secretive"}
 	dryRunValues = []string{"true", "1", "t", "T", "TRUE", "True", "false", "0"}
 	labelSels    = []map[string]string{{"app": "web"}, {"app": "db"}, {"version": "v1"}, {"app": "nope"}}
 	modes        = []secapi.PeerAuthentication_MutualTLS_Mode{secapi.PeerAuthentication_MutualTLS_UNSET,
@@ -304,6 +304,9 @@ func (g *Gen) condition() *secapi.Condition {
 		c.Key, vals = "source.serviceAccount", polServiceAccounts
 	case 0:
 		c.Key, vals = "request.headers["+g.pick(headerNames)+"]", polHeaderVal
+		if g.chance(0.3) {
+			c.Key = "request.experimental.inline.headers[" + g.pick(headerNames) + "]"
+		}
 		if g.chance(0.2) { // the request line as pseudo-headers, "host" naming ":authority"
 			c.Key, vals = "request.headers["+g.pick([]string{":authority", "host", "Host"})+"]", polHosts
 			if g.chance(0.3) {

@@ -395,6 +395,22 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 			return present // Envoy present_match
 		}
 		return present && stringValue(hv, v, false)
+	case strings.HasPrefix(key, "request.experimental.inline.headers[") && strings.HasSuffix(key, "]"):
+		// matcher/header.go HeaderMatcherWithRegex: "*" a present header,
+		// else v (quoted, its one leading or trailing '*' as ".*") as one
+		// element of the comma-joined value, the regex matched whole.
+		name := strings.TrimSuffix(strings.TrimPrefix(key, "request.experimental.inline.headers["), "]")
+		hv, present := header(in, name)
+		if !present || v == "*" {
+			return present
+		}
+		re := regexp.QuoteMeta(v)
+		if strings.HasPrefix(v, "*") {
+			re = ".*" + regexp.QuoteMeta(v[1:])
+		} else if strings.HasSuffix(v, "*") {
+			re = regexp.QuoteMeta(v[:len(v)-1]) + ".*"
+		}
+		return fullMatch("^"+re+"$|^"+re+",.*|.*,"+re+",.*|.*,"+re+"$", hv)
 	case key == "source.ip":
 		return cidrValue(in.req.SrcIP, v)
 	case key == "remote.ip":
