@@ -58,6 +58,7 @@ var (
 	// serviceAccountRegex, srcNamespaceGenerator): '.' and '|' are live.
 	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x", "foo/x|b", "sleep|api", "bar/a.i"}
 	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*", "foo|bar", "f.o"}
+	polTrustDomains    = []string{"cluster.local", "other.td", "old.td", "*.td", "cluster*", "*", "third.td"}
 	polCIDRs           = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
 	// X-Forwarded-For values: the last entry is the remote address when it
 	// parses (whitespace around it allowed), else the peer's
@@ -252,8 +253,14 @@ func (g *Gen) source() *secapi.Source {
 			}
 		case 4:
 			s.IpBlocks = g.some(polCIDRs)
+			if g.chance(0.3) {
+				s.IpBlocks, s.TrustDomains = nil, g.some(polTrustDomains)
+			}
 		case 5:
 			s.NotIpBlocks = g.some(polCIDRs)
+			if g.chance(0.3) {
+				s.NotIpBlocks, s.NotTrustDomains = nil, g.some(polTrustDomains)
+			}
 		case 6:
 			s.RemoteIpBlocks = g.some(polCIDRs)
 		case 7:
@@ -302,6 +309,9 @@ func (g *Gen) condition() *secapi.Condition {
 		c.Key, vals = g.pick(polClaimKeys), polClaimVals
 	case 8:
 		c.Key, vals = "source.serviceAccount", polServiceAccounts
+		if g.chance(0.3) {
+			c.Key, vals = "source.trustDomain", polTrustDomains
+		}
 	case 0:
 		c.Key, vals = "request.headers["+g.pick(headerNames)+"]", polHeaderVal
 		if g.chance(0.3) {

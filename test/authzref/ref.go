@@ -366,6 +366,8 @@ func sourceMatches(in attrs, policyNS string, s *secapi.Source) bool {
 	ok := field(s.GetPrincipals(), s.GetNotPrincipals(), func(v string) bool { return principalValue(in, v) }) &&
 		field(s.GetNamespaces(), s.GetNotNamespaces(), func(v string) bool { return namespaceValue(in, v) }) &&
 		field(s.GetServiceAccounts(), s.GetNotServiceAccounts(), func(v string) bool { return serviceAccountValue(in, policyNS, v) }) &&
+		field(trustDomainAliases(in.mesh, s.GetTrustDomains()), trustDomainAliases(in.mesh, s.GetNotTrustDomains()),
+			func(v string) bool { return trustDomainValue(in, v) }) &&
 		field(s.GetIpBlocks(), s.GetNotIpBlocks(), func(v string) bool { return cidrValue(in.req.SrcIP, v) }) &&
 		field(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), func(v string) bool { return cidrValue(remoteIP(in), v) })
 	if ok && http {
@@ -427,6 +429,13 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 		return namespaceValue(in, v)
 	case key == "source.principal":
 		return principalValue(in, v)
+	case key == "source.trustDomain":
+		for _, td := range trustDomainAliases(in.mesh, []string{v}) {
+			if trustDomainValue(in, td) {
+				return true
+			}
+		}
+		return false
 	case key == "source.serviceAccount":
 		return serviceAccountValue(in, policyNS, v)
 	case key == "request.auth.principal":
@@ -749,6 +758,35 @@ func claimValue(in attrs, path []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// trustDomainAliases is pilot/pkg/security/trustdomain/bundle.go
+// ExpandTrustDomainAliases: a value that is exactly the trust domain or one
+// of its aliases stands for all of them.
+func trustDomainAliases(mesh Mesh, values []string) []string {
+	bundle := append([]string{mesh.TrustDomain}, mesh.TrustDomainAliases...)
+	var out []string
+	for _, v := range values {
+		if slices.Contains(bundle, v) {
+			out = append(out, bundle...)
+		} else {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// trustDomainValue: trustDomains / source.trustDomain (istio.io/api
+// Source.trust_domains: "derived from the peer certificate ... exact,
+// prefix, suffix and presence", mTLS only): the trust domain of the peer's
+// SPIFFE ID, matched as StringMatcher does ("*" a non-empty one).
+func trustDomainValue(in attrs, v string) bool {
+	id, ok := strings.CutPrefix(in.principal, "spiffe://")
+	if !ok {
+		return false
+	}
+	td, _, _ := strings.Cut(id, "/")
+	return stringValue(td, v, false)
 }
 
 // ---- Paths ---------------------------------------------------------------
