@@ -43,8 +43,8 @@ type Set struct {
 var (
 	polPrincipals = []string{"cluster.local/ns/foo/sa/sleep", "cluster.local/ns/bar/sa/api", "other.td/ns/foo/sa/sleep",
 		"cluster.local/ns/foo/*", "*/ns/foo/sa/sleep", "*sleep", "*", "cluster.local/*", "old.td/ns/foo/sa/sleep",
-		// "*x" is the regex spiffe://.*x, x unquoted: '.' is live, a '|'
-		// splits the whole regex into alternatives (StringMatcherWithPrefix)
+		// "*x" is the regex spiffe://.*x (StringMatcherWithPrefix) with x
+		// quoted since istio/istio#59992: '.' and '|' must stay literal
 		"*/sa/a.b", "*sleep|api",
 		// trust domains that are patterns, matched against the bundle from
 		// either side (trustdomain ReplaceTrustDomainAliases, stringMatch)
@@ -54,8 +54,9 @@ var (
 		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/foo/sa/sleep/x",
 		"spiffe://cluster.local/ns/foo/sa/sleep-x", "spiffe://cluster.local/ns/foo/sa/aXb", "spiffe://cluster.local/ns/foo/sa/x",
 		"spiffe://cluster.local/ns/foo"}
-	// serviceAccounts and namespaces are unquoted regexes (generator.go
-	// serviceAccountRegex, srcNamespaceGenerator): '.' and '|' are live.
+	// serviceAccounts and namespaces are regexes (generator.go
+	// serviceAccountRegex, srcNamespaceGenerator) whose values are quoted
+	// since istio/istio#59700 and #59992: '.' and '|' must stay literal.
 	polServiceAccounts = []string{"sleep", "foo/sleep", "bar/api", "bar/x", "foo/sleep-x", "foo/x|b", "sleep|api", "bar/a.i"}
 	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*", "foo|bar", "f.o"}
 	polTrustDomains    = []string{"cluster.local", "other.td", "old.td", "*.td", "cluster*", "*", "third.td"}
