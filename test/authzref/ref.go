@@ -779,7 +779,11 @@ func trustDomainAliases(mesh Mesh, values []string) []string {
 // trustDomainValue: trustDomains / source.trustDomain (istio.io/api
 // Source.trust_domains: "derived from the peer certificate ... exact,
 // prefix, suffix and presence", mTLS only): the trust domain of the peer's
-// SPIFFE ID, matched as StringMatcher does ("*" a non-empty one).
+// SPIFFE ID, matched as StringMatcher does ("*" a non-empty one). The
+// trust domain is the text between "spiffe://" and the first '/'
+// (istio/istio#59358, whose wildcard is "[^/]*"); a SPIFFE ID without a
+// path (the trust domain ID itself, never a workload's) is not drawn: how
+// Istio's regexes treat it could not be checked here.
 func trustDomainValue(in attrs, v string) bool {
 	id, ok := strings.CutPrefix(in.principal, "spiffe://")
 	if !ok {
