@@ -176,6 +176,19 @@ func (g *Gen) PolicySet() Set {
 		case x < 0.35:
 			// attaches to a Gateway only: never to a sidecar
 			ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
+		case x < 0.38:
+			// the legacy single reference, another Gateway's name, a
+			// Service (waypoints only); never a namespace, which the CRD
+			// refuses even when it is the policy's own
+			gw := &typeapi.PolicyTargetReference{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}
+			switch g.r.Intn(3) {
+			case 0:
+				ap.Spec.TargetRef = gw
+			case 1:
+				ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "other"}}
+			case 2:
+				ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Kind: "Service", Name: "web"}, gw}
+			}
 		}
 		// DENY and CUSTOM without rules never reach a proxy: Istio's webhook
 		// (and meshguard's, and the CRD) reject them; meshguard fails closed
