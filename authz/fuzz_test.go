@@ -5,12 +5,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
@@ -30,6 +32,13 @@ spec:
   rules:
   - to: [{operation: {hosts: ["web.foo", "*.example"], paths: ["/api/*"], notMethods: ["DELETE"]}}]
     when: [{key: "request.headers[x-user]", values: ["alice", "bob*"]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-range, namespace: foo}
+spec:
+  action: DENY
+  rules: [{from: [{source: {ipBlocks: ["192.0.2.0/24", "2001:db8::/32"]}}]}]
 `
 
 // fuzzServer is a Server over fuzzPolicies, its decision log on (the log
@@ -65,16 +74,22 @@ func xfccQuote(v string) string {
 // verdict and deciding policy, as the two protocols promise (httpHandler).
 func FuzzHTTPAndGRPCAgree(f *testing.F) {
 	for _, c := range protocolCases {
-		f.Add(c.method, c.path, "web.foo", c.principal, "")
+		f.Add(c.method, c.path, "web.foo", c.principal, "", "10.0.0.5:40000")
 	}
-	f.Add("GET", "/api/x?y=1", "a.example", "", "alice")
-	f.Add("PUT", "/api/%2e%2e/admin", "web.foo", "spiffe://cluster.local/ns/bar/sa/client", "bob1")
-	f.Add("DELETE", "/api/x", "WEB.FOO:80", `spiffe://a;b,"c"`, "alice")
-	f.Add("GET", "//admin", "web.foo", "", "")
+	f.Add("GET", "/api/x?y=1", "a.example", "", "alice", "192.0.2.1:1")
+	f.Add("PUT", "/api/%2e%2e/admin", "web.foo", "spiffe://cluster.local/ns/bar/sa/client", "bob1", "[::ffff:192.0.2.1]:80")
+	f.Add("DELETE", "/api/x", "WEB.FOO:80", `spiffe://a;b,"c"`, "alice", "[2001:db8::1%eth0]:5")
+	f.Add("GET", "//admin", "web.foo", "", "", "[fe80::1]:0")
 	s := fuzzServer(f)
 	h := s.httpHandler()
-	f.Fuzz(func(t *testing.T, method, path, host, principal, user string) {
-		for _, v := range []string{method, path, host, principal, user} {
+	f.Fuzz(func(t *testing.T, method, path, host, principal, user, src string) {
+		// The source address as Envoy's formatter writes it into the header
+		// and as its gRPC client puts it into the CheckRequest.
+		ap, err := netip.ParseAddrPort(src)
+		if err != nil {
+			return
+		}
+		for _, v := range []string{method, path, host, principal, user, src} {
 			// What Envoy cannot send in a request line or header value.
 			if strings.ContainsAny(v, "\x00\r\n") || !utf8.ValidString(v) {
 				return
@@ -84,7 +99,7 @@ func FuzzHTTPAndGRPCAgree(f *testing.F) {
 			return
 		}
 		raw := method + " /ext-authz" + path + " HTTP/1.1\r\nHost: " + host + "\r\n" +
-			HeaderSourceAddress + ": 10.0.0.5:40000\r\n" + HeaderDestinationAddress + ": 10.0.1.1:8080\r\n"
+			HeaderSourceAddress + ": " + src + "\r\n" + HeaderDestinationAddress + ": 10.0.1.1:8080\r\n"
 		if principal != "" {
 			raw += HeaderXFCC + ": By=spiffe://cluster.local/ns/foo/sa/web;URI=" + xfccQuote(principal) + "\r\n"
 		}
@@ -107,6 +122,8 @@ func FuzzHTTPAndGRPCAgree(f *testing.F) {
 			hr.Headers["x-user"] = user
 		}
 		req.Attributes.Source.Principal = principal
+		req.Attributes.Source.Address.GetSocketAddress().Address = ap.Addr().String()
+		req.Attributes.Source.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(ap.Port())}
 		g, err := s.Check(context.Background(), req)
 		if err != nil {
 			t.Fatalf("gRPC Check: %v", err)
@@ -119,7 +136,7 @@ func FuzzHTTPAndGRPCAgree(f *testing.F) {
 			gStatus = 403 // the HTTP protocol's answer to an evaluation error (httpHandler)
 		}
 		if w.Code != gStatus || w.Header().Get(HeaderPolicy) != gPolicy {
-			t.Fatalf("%s %q host %q principal %q x-user %q: HTTP %d %q (%s), gRPC %d %q (%s)", method, path, host, principal, user,
+			t.Fatalf("%s %q host %q principal %q x-user %q source %q: HTTP %d %q (%s), gRPC %d %q (%s)", method, path, host, principal, user, src,
 				w.Code, w.Header().Get(HeaderPolicy), w.Body, gStatus, gPolicy, g.GetStatus().GetMessage())
 		}
 	})
