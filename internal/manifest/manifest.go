@@ -291,8 +291,11 @@ func SplitRaw(data []byte) ([]RawDocument, error) {
 }
 
 // fromUTF16 is data as UTF-8 when it starts with a UTF-16 byte order mark
-// (dropped), as golang.org/x/text's UTF-16 decoder gives it: an unpaired
-// surrogate or odd last byte becomes U+FFFD.
+// (dropped), as golang.org/x/text's UTF-16 decoder gives it
+// (encoding/unicode utf16Decoder.Transform): an unpaired surrogate or odd
+// last byte becomes U+FFFD, and a surrogate followed by a trailing one
+// (DC00-DFFF) is read as one pair, U+FFFD when it is not a valid one, where
+// utf16.Decode gives two.
 func fromUTF16(data []byte) ([]byte, bool) {
 	order := utf16Order(data)
 	if order == nil {
@@ -304,8 +307,13 @@ func fromUTF16(data []byte) ([]byte, bool) {
 		units[i] = order.Uint16(data[2*i:])
 	}
 	out := make([]byte, 0, len(data)+len(data)/2)
-	for _, r := range utf16.Decode(units) {
-		out = utf8.AppendRune(out, r)
+	for i := 0; i < len(units); i++ {
+		r := rune(units[i])
+		if utf16.IsSurrogate(r) && i+1 < len(units) && units[i+1] >= 0xdc00 && units[i+1] <= 0xdfff {
+			i++
+			r = utf16.DecodeRune(r, rune(units[i]))
+		}
+		out = utf8.AppendRune(out, r) // a lone surrogate is written as U+FFFD
 	}
 	if len(data)%2 == 1 {
 		out = utf8.AppendRune(out, utf8.RuneError)

@@ -106,6 +106,9 @@ var splitSeeds = []string{
 	"a: 1\n---\n# c1\n  # c2\n\n---\nb: 2\n", "a: |\n---\nb: 2\n", "a: >\n  x\n---\n",
 	// UTF-16 with its byte order mark, either order; an odd last byte.
 	"\xff\xfea\x00\n\x00-\x00-\x00-\x00\n\x00b\x00", "\xfe\xff\x00a\x00\n\x00-\x00-\x00-\x00\n\x00b", "\xff\xfe\x00\xd8\n",
+	// Two trailing surrogates, read as one bad pair (one U+FFFD, not two);
+	// a trailing surrogate before a valid pair.
+	"\xfe\xff\xdf0\xdf0", "\xff\xfe\x00\xdc\x00\xdc\x3d\xd8\x00\xde",
 }
 
 // FuzzSplitRaw: SplitRaw cuts any stream exactly as YAMLReader does.
