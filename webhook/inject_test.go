@@ -149,6 +149,20 @@ func TestInjectHandler(t *testing.T) {
 
 func checkPatchApplies(t testing.TB, pod *corev1.Pod, patch []byte) *corev1.Pod {
 	t.Helper()
+	got := applyPatch(t, pod, patch)
+	names := []string{}
+	for _, c := range got.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "app,istio-proxy" || len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0].Name != "istio-init" {
+		t.Fatalf("patched pod containers %v init %d", names, len(got.Spec.InitContainers))
+	}
+	return got
+}
+
+// applyPatch returns pod with a JSON patch applied, as the API server does.
+func applyPatch(t testing.TB, pod *corev1.Pod, patch []byte) *corev1.Pod {
+	t.Helper()
 	p, err := jsonpatchv5.DecodePatch(patch)
 	if err != nil {
 		t.Fatal(err)
@@ -161,13 +175,6 @@ func checkPatchApplies(t testing.TB, pod *corev1.Pod, patch []byte) *corev1.Pod 
 	got := &corev1.Pod{}
 	if err := json.Unmarshal(out, got); err != nil {
 		t.Fatal(err)
-	}
-	names := []string{}
-	for _, c := range got.Spec.Containers {
-		names = append(names, c.Name)
-	}
-	if strings.Join(names, ",") != "app,istio-proxy" || len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0].Name != "istio-init" {
-		t.Fatalf("patched pod containers %v init %d", names, len(got.Spec.InitContainers))
 	}
 	return got
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,15 +60,32 @@ func TestIndexReadyOnlyOnceHandlersSynced(t *testing.T) {
 	}
 	go inf.Run(ctx.Done())
 	cacheSynced := func(ctx context.Context) bool { return toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) }
+	// Await the decision instead of sleeping: either readyWhenSynced has
+	// asked the handler whether it synced and heard no (from then on only
+	// the handler's sync may make the index ready), or the index is already
+	// ready (the bug).
+	polled := &pollSignal{ResourceEventHandlerRegistration: reg, notSynced: make(chan struct{})}
 	done := make(chan struct{})
 	go func() {
-		readyWhenSynced(ctx, ix, cacheSynced, []toolscache.ResourceEventHandlerRegistration{reg}, logr.Discard())
+		readyWhenSynced(ctx, ix, cacheSynced, []toolscache.ResourceEventHandlerRegistration{polled}, logr.Discard())
 		close(done)
 	}()
 	if !cacheSynced(ctx) {
 		t.Fatal("informer did not sync")
 	}
-	time.Sleep(200 * time.Millisecond)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case <-polled.notSynced:
+			waiting = false
+		case <-tick.C:
+			waiting = !ix.Ready()
+		case <-deadline:
+			t.Fatal("readyWhenSynced neither asked the handler whether it synced nor made the index ready")
+		}
+	}
 	if ix.Ready() && !ix.Strict("prod") {
 		t.Fatal("index ready before its namespace handler had the initial list: namespace prod not strict")
 	}
@@ -80,6 +98,21 @@ func TestIndexReadyOnlyOnceHandlersSynced(t *testing.T) {
 	if !ix.Ready() || !ix.Strict("prod") {
 		t.Errorf("ready=%v strict(prod)=%v, want both", ix.Ready(), ix.Strict("prod"))
 	}
+}
+
+// pollSignal closes notSynced the first time HasSynced answers false.
+type pollSignal struct {
+	toolscache.ResourceEventHandlerRegistration
+	once      sync.Once
+	notSynced chan struct{}
+}
+
+func (p *pollSignal) HasSynced() bool {
+	synced := p.ResourceEventHandlerRegistration.HasSynced()
+	if !synced {
+		p.once.Do(func() { close(p.notSynced) })
+	}
+	return synced
 }
 
 // listOnly is a ListWatch without the watch-list protocol: the informer lists.

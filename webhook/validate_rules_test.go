@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -324,14 +326,41 @@ deny contains "no VirtualServices in production" if {
 	}
 	// The usual case: the namespace was created just before the object and
 	// reaches the index while the request waits for it (namespaceLag).
+	// The namespace is indexed once the request is seen waiting for it (a
+	// fixed delay would not show that the request waited at all).
 	namespaceLag = time.Minute
+	handled := make(chan struct{})
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the watch's lag
-		ix.SetNamespace("shop", map[string]string{"environment": "production", crossref.StrictLabel: "true"}, true)
+		if awaitGoroutineIn(handled, "crossref.(*Index).WaitNamespace(") {
+			ix.SetNamespace("shop", map[string]string{"environment": "production", crossref.StrictLabel: "true"}, true)
+		}
 	}()
 	h := &ValidationHandler{Rules: func() *orgrules.Rules { return rules }, RuleIndex: ix, Index: ix, Log: logr.Discard()}
-	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices in production") {
+	resp := h.Handle(t.Context(), req)
+	close(handled)
+	if resp.Allowed || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, "no VirtualServices in production") {
 		t.Fatalf("namespace indexed while waiting: allowed=%v %+v, want the rule's denial", resp.Allowed, resp.Result)
+	}
+}
+
+// awaitGoroutineIn reports, once some goroutine's stack holds frame (a
+// function's qualified name), true; false if stop closes first.
+func awaitGoroutineIn(stop <-chan struct{}, frame string) bool {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if bytes.Contains(buf[:n], []byte(frame)) {
+			return true
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 

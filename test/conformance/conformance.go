@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +63,53 @@ func CustomSidecarConfig(t testing.TB, cfg []byte) []byte {
 		t.Fatalf("the default install config no longer contains %q", anchor)
 	}
 	return bytes.Replace(cfg, []byte(anchor), []byte("        - name: CUSTOMISED\n          value: \"yes\"\n"+anchor), 1)
+}
+
+// InjectionCase is one line of injection/cases.tsv: the input manifest, Istio's
+// golden output for it and whether the golden has native sidecars.
+type InjectionCase struct {
+	Input, Golden string
+	Native        bool
+}
+
+// InjectionCases reads injection/cases.tsv. Every file under cases/ must be
+// named by a line, and every named file must exist: a case dropped from the
+// list (or a golden nobody compares with) fails the test.
+func InjectionCases(t testing.TB) []InjectionCase {
+	t.Helper()
+	dir := Dir(t, "injection")
+	data, err := os.ReadFile(filepath.Join(dir, "cases.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []InjectionCase
+	named := map[string]bool{}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if i == 0 {
+			continue // header
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 3 || (f[2] != "on" && f[2] != "off") {
+			t.Fatalf("cases.tsv line %d: want input<TAB>golden<TAB>on|off, got %q", i+1, line)
+		}
+		cases = append(cases, InjectionCase{Input: f[0], Golden: f[1], Native: f[2] == "on"})
+		named[f[0]], named[f[1]] = true, true
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !named[e.Name()] {
+			t.Errorf("injection corpus: cases/%s is in no line of cases.tsv", e.Name())
+		}
+		delete(named, e.Name())
+	}
+	for name := range named {
+		t.Errorf("injection corpus: cases.tsv names cases/%s, which does not exist", name)
+	}
+	if len(cases) == 0 {
+		t.Fatal("cases.tsv lists no case")
+	}
+	return cases
 }

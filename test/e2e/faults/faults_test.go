@@ -651,15 +651,22 @@ func TestSIGTERMTurnsGRPCHealthNotServing(t *testing.T) {
 	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // well inside the delay
-	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
+	// Await NOT_SERVING (the signal's handling takes a moment) well inside
+	// the 4s delay, answered on the connection that is still open.
+	health := healthpb.NewHealthClient(conn)
+	if err := cluster.Eventually(2*time.Second, func() error {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		resp, err := health.Check(hctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+			return fmt.Errorf("%s, want NOT_SERVING (as /readyz)", resp.Status)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("gRPC health during the shutdown delay: %v", err)
-	}
-	if resp.Status != healthpb.HealthCheckResponse_NOT_SERVING {
-		t.Errorf("gRPC health during the shutdown delay: %s, want NOT_SERVING (as /readyz)", resp.Status)
 	}
 	if _, err := m.check(ctx, conn); err != nil {
 		t.Errorf("Check during the shutdown delay: %v, want it still answered", err)

@@ -316,6 +316,10 @@ func (b *balancer) url() string { return "https://" + b.ln.Addr().String() + "/v
 // keeps several connections to the balancer and so to every replica.
 const admissionWorkers = 6
 
+// baselineRequests is how many admission requests and ext_authz checks the
+// load has answered before a replica is killed under it.
+const baselineRequests = 50
+
 // load sends admission (dry-run VirtualService creates through the API
 // server) and ext_authz checks (round robin over the replicas in rotation)
 // until stopped, counting failures.
@@ -674,7 +678,16 @@ func TestReplicas(t *testing.T) {
 
 	t.Run("leader SIGKILL under load", func(t *testing.T) {
 		l := startLoad(reps)
-		time.Sleep(3 * time.Second) // load before the kill (not a wait for a condition: a baseline period)
+		// The kill lands under load: await a baseline of answered admission
+		// requests and ext_authz checks rather than a fixed period.
+		if err := cluster.Eventually(30*time.Second, func() error {
+			if a, z := l.admOK.Load(), l.authzOK.Load(); a < baselineRequests || z < baselineRequests {
+				return fmt.Errorf("%d admission requests and %d ext_authz checks answered, want %d of each before the kill", a, z, baselineRequests)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		before := map[*replica]float64{}
 		for _, r := range reps {
 			before[r] = r.webhookCalls()
