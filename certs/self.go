@@ -193,7 +193,7 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
 		keep = append(keep, oldBundle)
-		need = caRenewalReason(ca, s.o.CARenewBefore, now)
+		need = caRenewalReason(ca, s.o.CADuration, s.o.CARenewBefore, now)
 	} else {
 		// The CA Secret was deleted (to force a new CA, say) while a leaf of
 		// the old CA is served: the bundle keeps the CAs that leaf was served
@@ -245,13 +245,18 @@ func (s *selfSource) getSecret(ctx context.Context, name string) (*corev1.Secret
 	return sec, nil
 }
 
-func caRenewalReason(ca pki.KeyPair, renewBefore time.Duration, now time.Time) string {
+// caRenewalReason says why the CA must be replaced, or "". A CA outliving one
+// issued now (a lowered --cert-ca-duration) is replaced like a leaf is;
+// ensureCA keeps the old CA in the bundle until it expires.
+func caRenewalReason(ca pki.KeyPair, lifetime, renewBefore time.Duration, now time.Time) string {
 	c, err := ca.Parsed()
 	switch {
 	case err != nil:
 		return "unreadable: " + err.Error()
 	case !c.Leaf.IsCA:
 		return "not a CA"
+	case outlives(c.Leaf, lifetime, now):
+		return "duration shortened"
 	case !now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, renewBefore)):
 		return "due for renewal"
 	}
@@ -340,10 +345,7 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
 	case !pki.MatchesNames(l.leaf, dns, ips):
 		return leafDecision{action: leafReissue, reason: "names changed"}
-	case l.leaf.NotAfter.After(now.Add(lifetime + lifetime/10)):
-		// Outlives a leaf issued now (a shorter --cert-duration): cert-manager
-		// re-issues on a changed duration too (CurrentCertificateRequestMismatchesSpec).
-		// A tenth of slack for clock skew between leaders.
+	case outlives(l.leaf, lifetime, now):
 		return leafDecision{action: leafReissue, reason: "duration shortened"}
 	}
 	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
@@ -354,4 +356,13 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafUpdateBundle, reason: "bundle changed", renewAt: renewAt}
 	}
 	return leafDecision{action: leafKeep, renewAt: renewAt}
+}
+
+// outlives reports whether c ends later than one issued now for lifetime
+// would (the duration flag was lowered): cert-manager re-issues a Certificate
+// whose duration changed too (CurrentCertificateRequestMismatchesSpec). A
+// tenth of slack for clock skew between leaders; a leaf capped at its CA's
+// NotAfter never triggers it.
+func outlives(c *x509.Certificate, lifetime time.Duration, now time.Time) bool {
+	return c.NotAfter.After(now.Add(lifetime + lifetime/10))
 }
