@@ -149,10 +149,11 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafDuration, s.o.LeafRenewBefore, now)
-	if cur := s.current(); leafSec == nil && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
-		// The leaf Secret is gone but a leaf of an earlier CA is served: its
-		// replacement waits for the new CA to be trusted, as after a rotation.
-		decision = leafDecision{action: leafReissueNewCA, reason: "absent, CA changed"}
+	if cur := s.current(); decision.action == leafReissue && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
+		// The leaf Secret is gone or unreadable but a leaf of an earlier CA
+		// is served: its replacement waits for the new CA to be trusted, as
+		// after a rotation.
+		decision = leafDecision{action: leafReissueNewCA, reason: decision.reason + ", CA changed"}
 	}
 	switch decision.action {
 	case leafKeep:
@@ -207,20 +208,25 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		if leaf != nil {
 			keep = append(keep, leaf.Data["ca.crt"])
 		}
-		keep = append(keep, s.CABundle())
 	}
 	if need != "" {
+		// Whatever the CA Secret held (nothing, garbage, an old CA), the CAs
+		// of the served leaf stay trusted until a leaf of the new CA replaces it.
+		keep = append(keep, s.CABundle())
 		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)
 		if err != nil {
 			return ca, nil, err
 		}
-		s.log.Info("new self-managed CA", "reason", need)
+		s.log.Info("new self-managed CA", "reason", need, "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
 	}
 	bundle, err := pki.MergeBundle(now, append(keep, ca.CertPEM)...)
 	if err != nil {
-		// A corrupt bundle must not block rotation: start over from the CA alone.
+		// A corrupt bundle must not block rotation: start over from the CA
+		// and the CAs of the served leaf.
 		s.log.Error(err, "CA bundle unreadable; resetting it", "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
-		bundle = ca.CertPEM
+		if bundle, err = pki.MergeBundle(now, s.CABundle(), ca.CertPEM); err != nil {
+			bundle = ca.CertPEM
+		}
 	}
 	if need == "" && string(bundle) == string(oldBundle) {
 		return ca, bundle, nil
