@@ -117,3 +117,60 @@ func TestSelfReconcileBothSecretsDeletedOrCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestSelfReconcileCADurationShortened: a CA issued under a longer
+// --cert-ca-duration is replaced as at a scheduled rotation: both CAs in the
+// caBundle, the leaf re-issued from the new CA only once it is trusted.
+func TestSelfReconcileCADurationShortened(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, CADuration: 10 * time.Hour, LeafDuration: time.Hour,
+		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA, oldCACert := mustCA(t, now.Add(-time.Hour), 100*time.Hour)
+	dns, ips := pki.SplitHosts(o.DNSNames())
+	leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": oldCA.CertPEM}}
+	}
+	cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), oldCA), tlsSecret(o.selfLeafSecretName(), leaf),
+		&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+			Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+	s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
+	if err := s.set(leaf, oldCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	caSec, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfCASecretName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA := pki.KeyPair{CertPEM: caSec.Data[corev1.TLSCertKey], KeyPEM: caSec.Data[corev1.TLSPrivateKeyKey]}
+	c, err := newCA.Parsed()
+	if err != nil || pki.Fingerprint(c.Leaf) == pki.Fingerprint(oldCACert) || c.Leaf.NotAfter.After(now.Add(11*time.Hour)) {
+		t.Fatalf("CA not replaced by one of the shorter duration: %v", err)
+	}
+	for _, ca := range [][]byte{oldCA.CertPEM, newCA.CertPEM} {
+		if ok, err := bundlesContain(ctx, cs, o.WebhookConfigs, ca); err != nil || !ok {
+			t.Fatalf("caBundle lacks the old or the new CA: %v", err)
+		}
+	}
+	if sec, _ := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); !pki.SignedBy(leafState(sec).leaf, oldCACert) {
+		t.Fatal("a leaf of the new CA was written before the new CA could be trusted")
+	}
+	s.now = func() time.Time { return time.Now().Add(o.PropagationDelay + time.Second) }
+	if _, err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sec, _ := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); !pki.SignedBy(leafState(sec).leaf, c.Leaf) {
+		t.Fatal("leaf not re-issued from the new CA once it was trusted")
+	}
+}
