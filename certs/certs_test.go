@@ -107,14 +107,21 @@ func TestCARenewalReason(t *testing.T) {
 		kp   pki.KeyPair
 		now  time.Time
 		want string
+		life time.Duration // --cert-ca-duration; 0: the CA's own 30h
 	}{
-		{"fresh", ca, t0.Add(time.Hour), ""},
-		{"due at 2/3", ca, t0.Add(20 * time.Hour), "due for renewal"},
-		{"not a CA", leafCA, t0, "not a CA"},
-		{"garbage", pki.KeyPair{CertPEM: []byte("x")}, t0, "unreadable"},
+		{"fresh", ca, t0.Add(time.Hour), "", 0},
+		{"due at 2/3", ca, t0.Add(20 * time.Hour), "due for renewal", 0},
+		{"not a CA", leafCA, t0, "not a CA", 0},
+		{"garbage", pki.KeyPair{CertPEM: []byte("x")}, t0, "unreadable", 0},
+		// --cert-ca-duration lowered to 10h: the 30h CA outlives a new one.
+		{"duration shortened", ca, t0.Add(time.Hour), "duration shortened", 10 * time.Hour},
+		{"duration within slack", ca, t0.Add(time.Hour), "", 27 * time.Hour},
 	}
 	for _, c := range cases {
-		if got := caRenewalReason(c.kp, 0, c.now); !strings.HasPrefix(got, c.want) || (c.want == "" && got != "") {
+		if c.life == 0 {
+			c.life = 30 * time.Hour
+		}
+		if got := caRenewalReason(c.kp, c.life, 0, c.now); !strings.HasPrefix(got, c.want) || (c.want == "" && got != "") {
 			t.Errorf("%s: got %q want %q", c.name, got, c.want)
 		}
 	}
@@ -490,9 +497,13 @@ func TestEnsureFilesRenewsAtStart(t *testing.T) {
 		age       time.Duration // of the CA and leaf at the restart, both 3 h long
 		wantLeaf  bool          // a new leaf
 		wantNewCA bool
+		caDur     time.Duration // --cert-ca-duration at the restart; 0: 3h
+		leafDur   time.Duration // --cert-duration at the restart; 0: 3h
 	}{
-		{"fresh", time.Hour, false, false},
-		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true},
+		{"fresh", time.Hour, false, false, 0, 0},
+		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true, 0, 0},
+		{"leaf duration shortened", time.Minute, true, false, 0, time.Hour},
+		{"CA duration shortened", time.Minute, true, true, time.Hour, time.Hour},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -504,6 +515,15 @@ func TestEnsureFilesRenewsAtStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := readFiles(dir)
+			if c.caDur != 0 {
+				o.CADuration, o.CARenewBefore = c.caDur, 0
+			}
+			if c.leafDur != 0 {
+				o.LeafDuration, o.LeafRenewBefore = c.leafDur, 0
+			}
+			if o, err = o.withDefaults(); err != nil {
+				t.Fatal(err)
+			}
 			if err := ensureFiles(o, t0.Add(c.age)); err != nil {
 				t.Fatal(err)
 			}

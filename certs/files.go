@@ -93,10 +93,11 @@ func loadFiles(dir string, st *store) (fileSet, error) {
 	return f, nil
 }
 
-// ensureFiles (re)generates what is missing or unusable: the CA when absent
-// or due for renewal, the leaf when absent, not chaining to the CA, due for
-// renewal, or not covering the names. Due as in self mode (pki.RenewalTime),
-// not expired: files mode does not renew while running.
+// ensureFiles (re)generates what is missing or unusable: the CA when absent,
+// due for renewal or outliving --cert-ca-duration, the leaf when absent, not
+// chaining to the CA, due for renewal, outliving --cert-duration, or not
+// covering the names. Due as in self mode (pki.RenewalTime), not expired:
+// files mode does not renew while running.
 func ensureFiles(o Options, now time.Time) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("create --cert-dir %s: %w", o.Dir, err)
@@ -104,7 +105,7 @@ func ensureFiles(o Options, now time.Time) error {
 	caPath, caKeyPath := filepath.Join(o.Dir, FileCACert), filepath.Join(o.Dir, FileCAKey)
 	ca, caErr := readPair(caPath, caKeyPath)
 	if caErr == nil {
-		if reason := caRenewalReason(ca, o.CARenewBefore, now); reason != "" {
+		if reason := caRenewalReason(ca, o.CADuration, o.CARenewBefore, now); reason != "" {
 			caErr = errors.New(reason)
 		}
 	}
@@ -128,7 +129,8 @@ func ensureFiles(o Options, now time.Time) error {
 		c, perr := leaf.Parsed()
 		caCert, _ := ca.Parsed()
 		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) &&
-			now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c.Leaf, dns, ips) {
+			now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c.Leaf, dns, ips) &&
+			!outlives(c.Leaf, o.LeafDuration, now) {
 			return nil
 		}
 	}

@@ -149,10 +149,11 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	decision := decideLeaf(leafState(leafSec), caCert.Leaf, bundle, dns, ips, s.o.LeafDuration, s.o.LeafRenewBefore, now)
-	if cur := s.current(); leafSec == nil && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
-		// The leaf Secret is gone but a leaf of an earlier CA is served: its
-		// replacement waits for the new CA to be trusted, as after a rotation.
-		decision = leafDecision{action: leafReissueNewCA, reason: "absent, CA changed"}
+	if cur := s.current(); decision.action == leafReissue && cur != nil && validAt(cur, now) && !pki.SignedBy(cur.Leaf, caCert.Leaf) {
+		// The leaf Secret is gone or unreadable but a leaf of an earlier CA
+		// is served: its replacement waits for the new CA to be trusted, as
+		// after a rotation.
+		decision = leafDecision{action: leafReissueNewCA, reason: decision.reason + ", CA changed"}
 	}
 	switch decision.action {
 	case leafKeep:
@@ -193,7 +194,7 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
 		keep = append(keep, oldBundle)
-		need = caRenewalReason(ca, s.o.CARenewBefore, now)
+		need = caRenewalReason(ca, s.o.CADuration, s.o.CARenewBefore, now)
 	} else {
 		// The CA Secret was deleted (to force a new CA, say) while a leaf of
 		// the old CA is served: the bundle keeps the CAs that leaf was served
@@ -207,20 +208,25 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		if leaf != nil {
 			keep = append(keep, leaf.Data["ca.crt"])
 		}
-		keep = append(keep, s.CABundle())
 	}
 	if need != "" {
+		// Whatever the CA Secret held (nothing, garbage, an old CA), the CAs
+		// of the served leaf stay trusted until a leaf of the new CA replaces it.
+		keep = append(keep, s.CABundle())
 		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)
 		if err != nil {
 			return ca, nil, err
 		}
-		s.log.Info("new self-managed CA", "reason", need)
+		s.log.Info("new self-managed CA", "reason", need, "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
 	}
 	bundle, err := pki.MergeBundle(now, append(keep, ca.CertPEM)...)
 	if err != nil {
-		// A corrupt bundle must not block rotation: start over from the CA alone.
+		// A corrupt bundle must not block rotation: start over from the CA
+		// and the CAs of the served leaf.
 		s.log.Error(err, "CA bundle unreadable; resetting it", "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
-		bundle = ca.CertPEM
+		if bundle, err = pki.MergeBundle(now, s.CABundle(), ca.CertPEM); err != nil {
+			bundle = ca.CertPEM
+		}
 	}
 	if need == "" && string(bundle) == string(oldBundle) {
 		return ca, bundle, nil
@@ -245,13 +251,18 @@ func (s *selfSource) getSecret(ctx context.Context, name string) (*corev1.Secret
 	return sec, nil
 }
 
-func caRenewalReason(ca pki.KeyPair, renewBefore time.Duration, now time.Time) string {
+// caRenewalReason says why the CA must be replaced, or "". A CA outliving one
+// issued now (a lowered --cert-ca-duration) is replaced like a leaf is;
+// ensureCA keeps the old CA in the bundle until it expires.
+func caRenewalReason(ca pki.KeyPair, lifetime, renewBefore time.Duration, now time.Time) string {
 	c, err := ca.Parsed()
 	switch {
 	case err != nil:
 		return "unreadable: " + err.Error()
 	case !c.Leaf.IsCA:
 		return "not a CA"
+	case outlives(c.Leaf, lifetime, now):
+		return "duration shortened"
 	case !now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, renewBefore)):
 		return "due for renewal"
 	}
@@ -340,10 +351,7 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafReissueNewCA, reason: "CA rotated"}
 	case !pki.MatchesNames(l.leaf, dns, ips):
 		return leafDecision{action: leafReissue, reason: "names changed"}
-	case l.leaf.NotAfter.After(now.Add(lifetime + lifetime/10)):
-		// Outlives a leaf issued now (a shorter --cert-duration): cert-manager
-		// re-issues on a changed duration too (CurrentCertificateRequestMismatchesSpec).
-		// A tenth of slack for clock skew between leaders.
+	case outlives(l.leaf, lifetime, now):
 		return leafDecision{action: leafReissue, reason: "duration shortened"}
 	}
 	renewAt := pki.RenewalTime(l.leaf.NotBefore, l.leaf.NotAfter, renewBefore)
@@ -354,4 +362,13 @@ func decideLeaf(l *leafInfo, ca *x509.Certificate, bundle []byte, dns []string, 
 		return leafDecision{action: leafUpdateBundle, reason: "bundle changed", renewAt: renewAt}
 	}
 	return leafDecision{action: leafKeep, renewAt: renewAt}
+}
+
+// outlives reports whether c ends later than one issued now for lifetime
+// would (the duration flag was lowered): cert-manager re-issues a Certificate
+// whose duration changed too (CurrentCertificateRequestMismatchesSpec). A
+// tenth of slack for clock skew between leaders; a leaf capped at its CA's
+// NotAfter never triggers it.
+func outlives(c *x509.Certificate, lifetime time.Duration, now time.Time) bool {
+	return c.NotAfter.After(now.Add(lifetime + lifetime/10))
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
@@ -59,25 +61,87 @@ func TestApplyBundlesLeavesWebhooksRemovable(t *testing.T) {
 	}
 }
 
-// TestSelfReconcileBothSecretsDeleted: with both Secrets deleted (to start
-// over) while the replicas serve a leaf of the old CA, the leader keeps that
-// CA in the caBundle next to the new one and serves a leaf of the new CA only
-// once it is trusted, as when the CA Secret alone is deleted.
-func TestSelfReconcileBothSecretsDeleted(t *testing.T) {
+// TestSelfReconcileBothSecretsDeletedOrCorrupt: with both Secrets deleted (to start
+// over) or corrupt while the replicas serve a leaf of the old CA, the leader
+// keeps that CA in the caBundle next to the new one and serves a leaf of the
+// new CA only once it is trusted, as when the CA Secret alone is deleted.
+// Corrupt, the leaf was re-issued from the new CA in the pass that first put
+// that CA in the caBundle, before the API server could trust it.
+func TestSelfReconcileBothSecretsDeletedOrCorrupt(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		t.Run(map[bool]string{false: "deleted", true: "corrupt"}[corrupt], func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			oldCA, _ := mustCA(t, now.Add(-time.Hour), 10*time.Hour)
+			o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dns, ips := pki.SplitHosts(o.DNSNames())
+			leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: 5 * time.Hour}, now.Add(-time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := []runtime.Object{&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+				Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}}}
+			garbage := map[string][]byte{corev1.TLSCertKey: []byte("garbage"), corev1.TLSPrivateKeyKey: []byte("garbage")}
+			if corrupt {
+				for _, name := range []string{o.selfCASecretName(), o.selfLeafSecretName()} {
+					objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS, Data: garbage})
+				}
+			}
+			cs := kubefake.NewClientset(objs...)
+			s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
+			if err := s.set(leaf, oldCA.CertPEM); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			served, _ := s.GetCertificate(nil)
+			if ok, err := bundlesContain(ctx, cs, o.WebhookConfigs, oldCA.CertPEM); err != nil || !ok {
+				t.Fatalf("caBundle dropped the CA of the served leaf %q: %v", served.Leaf.Subject.CommonName, err)
+			}
+			sec, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{})
+			if err == nil && string(sec.Data[corev1.TLSCertKey]) != "garbage" {
+				t.Fatal("a leaf of the new CA was written before the new CA could be trusted")
+			}
+			// Once trusted (PropagationDelay later), the leaf is re-issued from the new CA.
+			s.now = func() time.Time { return time.Now().Add(o.PropagationDelay + time.Second) }
+			if _, err := s.reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if sec, err = cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); err != nil || leafState(sec).leaf == nil {
+				t.Fatalf("no readable leaf after the new CA was trusted: %v", err)
+			}
+		})
+	}
+}
+
+// TestSelfReconcileCADurationShortened: a CA issued under a longer
+// --cert-ca-duration is replaced as at a scheduled rotation: both CAs in the
+// caBundle, the leaf re-issued from the new CA only once it is trusted.
+func TestSelfReconcileCADurationShortened(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	oldCA, _ := mustCA(t, now.Add(-time.Hour), 10*time.Hour)
-	o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
+	o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, CADuration: 10 * time.Hour, LeafDuration: time.Hour,
+		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldCA, oldCACert := mustCA(t, now.Add(-time.Hour), 100*time.Hour)
 	dns, ips := pki.SplitHosts(o.DNSNames())
-	leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: 5 * time.Hour}, now.Add(-time.Hour))
+	leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := kubefake.NewClientset(&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
-		Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+	tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": oldCA.CertPEM}}
+	}
+	cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), oldCA), tlsSecret(o.selfLeafSecretName(), leaf),
+		&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+			Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
 	s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
 	if err := s.set(leaf, oldCA.CertPEM); err != nil {
 		t.Fatal(err)
@@ -85,11 +149,28 @@ func TestSelfReconcileBothSecretsDeleted(t *testing.T) {
 	if _, err := s.reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	served, _ := s.GetCertificate(nil)
-	if ok, err := bundlesContain(ctx, cs, o.WebhookConfigs, oldCA.CertPEM); err != nil || !ok {
-		t.Fatalf("caBundle dropped the CA of the served leaf %q: %v", served.Leaf.Subject.CommonName, err)
+	caSec, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfCASecretName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); err == nil {
+	newCA := pki.KeyPair{CertPEM: caSec.Data[corev1.TLSCertKey], KeyPEM: caSec.Data[corev1.TLSPrivateKeyKey]}
+	c, err := newCA.Parsed()
+	if err != nil || pki.Fingerprint(c.Leaf) == pki.Fingerprint(oldCACert) || c.Leaf.NotAfter.After(now.Add(11*time.Hour)) {
+		t.Fatalf("CA not replaced by one of the shorter duration: %v", err)
+	}
+	for _, ca := range [][]byte{oldCA.CertPEM, newCA.CertPEM} {
+		if ok, err := bundlesContain(ctx, cs, o.WebhookConfigs, ca); err != nil || !ok {
+			t.Fatalf("caBundle lacks the old or the new CA: %v", err)
+		}
+	}
+	if sec, _ := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); !pki.SignedBy(leafState(sec).leaf, oldCACert) {
 		t.Fatal("a leaf of the new CA was written before the new CA could be trusted")
+	}
+	s.now = func() time.Time { return time.Now().Add(o.PropagationDelay + time.Second) }
+	if _, err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sec, _ := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{}); !pki.SignedBy(leafState(sec).leaf, c.Leaf) {
+		t.Fatal("leaf not re-issued from the new CA once it was trusted")
 	}
 }

@@ -2,6 +2,7 @@ package reload
 
 import (
 	"errors"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 
@@ -48,13 +49,22 @@ func NewStore[T any](initial *T, r Reporting) *Store[T] {
 func (s *Store[T]) Load() *T { return s.cur.Load() }
 
 // Update runs build and, if it returns a value without error, makes that
-// value current and counts a reload. On error it keeps the current value,
+// value current and counts a reload. A build failing on a file that does
+// not exist (fs.ErrNotExist) runs once more first, so a volume update
+// racing the load is not reported as a rejection. On error it keeps the current value,
 // counts a reload error, logs it and calls OnReject; the error is returned.
 // Updates are serialised, so build may read the current value.
 func (s *Store[T]) Update(build func() (*T, error)) (*T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := build()
+	if errors.Is(err, fs.ErrNotExist) {
+		// A mounted volume's old content directory is removed right after
+		// its ..data link is swapped (kubelet AtomicWriter): a load reading
+		// it then finds its files gone, and one more build reads the new
+		// content. A file that is really missing fails the same way again.
+		v, err = build()
+	}
 	if err == nil && v == nil {
 		err = errNilValue
 	}

@@ -2,11 +2,17 @@ package reload
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/meshguard/meshguard/internal/dirwalk"
 )
 
 // A rejected update keeps the last good value, is counted once under its
@@ -144,5 +150,70 @@ func TestRegisterMetricsServesBothNames(t *testing.T) {
 		if !names[n] {
 			t.Errorf("%s not served; got %v", n, names)
 		}
+	}
+}
+
+// A kubelet volume update (AtomicWriter: write a new timestamped directory,
+// swap ..data to it, remove the old one) during a load makes the load's
+// reads of the old directory fail: Update builds once more, against the new
+// ..data target, instead of rejecting (an error logged, a PolicyRejected
+// Event). A build failing that way twice is rejected once.
+func TestStoreRetriesWhenVolumeSwappedMidRead(t *testing.T) {
+	dir := t.TempDir()
+	writeVersion := func(ts, content string) {
+		t.Helper()
+		if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ts, "p.yaml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The swap: a new link renamed over ..data, as AtomicWriter does.
+		if err := os.Symlink(ts, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeVersion("..2026_01_01_00_00_00.1", "old")
+	if err := os.Symlink(filepath.Join("..data", "p.yaml"), filepath.Join(dir, "p.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	var rejected []error
+	s := NewStore[string](nil, Reporting{OnReject: func(err error) { rejected = append(rejected, err) }})
+
+	builds, versions := 0, 1
+	build := func(swaps bool) func() (*string, error) {
+		return func() (*string, error) {
+			builds++
+			root, rel, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".yaml"}, Confine: true})
+			if err != nil {
+				return nil, err
+			}
+			if swaps || builds == 1 {
+				// The kubelet updates the volume between the listing and the reads.
+				versions++
+				ts := fmt.Sprintf("..2026_01_01_00_00_00.%d", versions)
+				writeVersion(ts, "new "+ts)
+				if err := os.RemoveAll(root); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(root, rel[0]))
+			if err != nil {
+				return nil, fmt.Errorf("policy dir: %w", err)
+			}
+			v := string(b)
+			return &v, nil
+		}
+	}
+	v, err := s.Update(build(false))
+	if err != nil || *v != "new ..2026_01_01_00_00_00.2" || len(rejected) != 0 || builds != 2 {
+		t.Fatalf("Update = %v, %v after %d builds, rejected %v; want the new version, read by a second build", v, err, builds, rejected)
+	}
+	builds = 0
+	if _, err := s.Update(build(true)); !errors.Is(err, fs.ErrNotExist) || len(rejected) != 1 || builds != 2 {
+		t.Fatalf("Update = %v after %d builds, rejected %v; want one retry, then one rejection", err, builds, rejected)
 	}
 }

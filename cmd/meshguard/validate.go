@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,7 +52,9 @@ and every document that is not validated (another API group) as
 At most 100 errors and 100 warnings are printed per object; the rest are
 summarised ("and 1,299,990 more warnings"). Each input is read up to
 --max-input-size bytes (default 8 MiB, as meshguard inject); a larger one is
-refused as unreadable. Duplicate keys are errors naming the key and line.
+refused as unreadable. A directory is read up to 10,000 files and 64 MiB in
+all, the bound of every directory input (--policy-dir too); name a larger one's
+parts with several -f. Duplicate keys are errors naming the key and line.
 
 Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
 		Args: cobra.NoArgs,
@@ -294,6 +297,11 @@ func expandInput(in string) ([]input, error) {
 	// Symlinks may point anywhere (a checkout's own links): the user names
 	// the input.
 	root, rel, err := dirwalk.Files(in, dirwalk.Options{Exts: []string{".yaml", ".yml", ".json"}})
+	if errors.Is(err, manifest.ErrTooLarge) {
+		// The bound of every directory input (--policy-dir's too), with no
+		// flag: each -f is listed on its own, so its parts still validate.
+		return nil, fmt.Errorf("reading directory %s: %w; name its subdirectories or files with several -f", in, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading directory %s: %w", in, err)
 	}

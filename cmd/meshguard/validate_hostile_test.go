@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshguard/meshguard/internal/dirwalk"
 )
 
 // hostileVS is a VirtualService whose http list repeats a route n times:
@@ -320,4 +322,31 @@ func TestDirectoryInputRead(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A directory over the bound every directory input has (dirwalk.MaxTotalBytes,
+// as --policy-dir; no flag raises it) is unreadable, and the error says how to
+// validate it anyway: its parts as several -f, each listed on its own.
+func TestValidateDirectoryOverBound(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a/1.yaml", "b/2.yaml"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// Sparse: the size counts, not the disk used.
+		f, err := os.Create(filepath.Join(dir, name))
+		if err == nil {
+			err = f.Truncate(dirwalk.MaxTotalBytes/2 + 1)
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := runValidate(context.Background(), validateOptions{files: []string{dir}, output: "text", namespace: "default"}, strings.NewReader(""), &out, &errOut)
+	msg := out.String() + errOut.String()
+	if code != 2 || !strings.Contains(msg, "67108864 bytes") || !strings.Contains(msg, "several -f") {
+		t.Errorf("exit %d, output %q; want unreadable (2), naming the bound and how to split the input", code, msg)
+	}
 }
