@@ -256,3 +256,63 @@ spec:
 		})
 	}
 }
+
+// TestNamespacelessWorkloadUsesTemplateNamespace: a workload without
+// metadata.namespace was decided and injected with the empty namespace even
+// when its pod template names one. Istio's IntoObject
+// (pkg/kube/inject/inject.go) takes the template's namespace, else the
+// workload's (`namespace := metadata.Namespace; if namespace == ""
+// {namespace = deploymentMetadata.Namespace}`), and injectRequired reads the
+// template's, so a template in kube-system is skipped; .DeploymentMeta (and
+// ISTIO_META_OWNER) keep the workload's own, empty, namespace.
+func TestNamespacelessWorkloadUsesTemplateNamespace(t *testing.T) {
+	deployment := func(ns, tmplNS string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d` + ns + `}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}` + tmplNS + `}
+    spec:
+      containers: [{name: app, image: nginx}]
+`
+	}
+	for _, tc := range []struct {
+		name, in string
+		skipped  bool
+		owner    string
+	}{
+		{"template in kube-system", deployment("", ", namespace: kube-system"), true, ""},
+		{"template in shop", deployment("", ", namespace: shop"), false, "kubernetes://apis/apps/v1/namespaces/default/deployments/d"},
+		{"workload namespace decides", deployment(", namespace: kube-system", ", namespace: shop"), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Inject(strings.NewReader(tc.in), config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, spec, _ := podSpecOf(t, splitDocs(t, res.Output)[0])
+			var proxy *corev1.Container
+			for i := range spec.Containers {
+				if spec.Containers[i].Name == "istio-proxy" {
+					proxy = &spec.Containers[i]
+				}
+			}
+			if tc.skipped {
+				if proxy != nil || !strings.Contains(strings.Join(res.Notes, "\n"), "ignored_namespace") {
+					t.Fatalf("want skipped (ignored_namespace); notes %q\n%s", res.Notes, res.Output)
+				}
+				return
+			}
+			if proxy == nil {
+				t.Fatalf("not injected; notes %q", res.Notes)
+			}
+			for _, e := range proxy.Env {
+				if e.Name == "ISTIO_META_OWNER" && e.Value != tc.owner {
+					t.Errorf("ISTIO_META_OWNER %q, want %q", e.Value, tc.owner)
+				}
+			}
+		})
+	}
+}
