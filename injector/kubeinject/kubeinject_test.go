@@ -316,3 +316,66 @@ spec:
 		})
 	}
 }
+
+// TestGenericReinjectionEnvOrderIsIstios: `kube-inject` run again on its own
+// output with a template meshguard renders generically (grpc-agent) moves
+// ISTIO_META_CLUSTER_ID/ISTIO_META_NETWORK after ISTIO_PROMETHEUS_ANNOTATIONS
+// (and ISTIO_KUBE_APP_PROBERS, which grpc-agent does not write). That is
+// Istio's order: RunTemplate
+// (pkg/kube/inject/inject.go) merges the templates onto the injected pod
+// itself (mergedPod = params.pod), so the previous proxy's Prometheus and
+// prober envs stay where they were, then postProcessPod's updateClusterEnvs
+// removes the cluster envs and appends them last, and applyPrometheusMerge
+// adds nothing for a port already at 15020. A third run changes nothing.
+func TestGenericReinjectionEnvOrderIsIstios(t *testing.T) {
+	const in = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: shop}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata:
+      labels: {app: a, topology.istio.io/network: n1}
+      annotations:
+        inject.istio.io/templates: grpc-agent
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "9090"
+    spec:
+      containers:
+      - name: app
+        image: nginx
+`
+	cfg := installSnapshot(t, injectionConformanceDir(t), false, false)
+	cfg.Values.Global.MultiCluster.ClusterName = "c1"
+	order := func(out []byte) []string {
+		_, spec, _ := podSpecOf(t, splitDocs(t, out)[0])
+		var names []string
+		for _, c := range spec.Containers {
+			if c.Name != "istio-proxy" {
+				continue
+			}
+			for _, e := range c.Env {
+				switch e.Name {
+				case "ISTIO_META_CLUSTER_ID", "ISTIO_META_NETWORK", "ISTIO_PROMETHEUS_ANNOTATIONS":
+					names = append(names, e.Name)
+				}
+			}
+		}
+		return names
+	}
+	out := []byte(in)
+	for i, want := range []string{
+		"ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK ISTIO_PROMETHEUS_ANNOTATIONS",
+		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
+		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
+	} {
+		res, err := Inject(bytes.NewReader(out), cfg)
+		if err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+		out = res.Output
+		if got := strings.Join(order(out), " "); got != want {
+			t.Errorf("run %d: istio-proxy env order %s, want Istio's %s", i+1, got, want)
+		}
+	}
+}
