@@ -273,13 +273,22 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 
 // genericParams resolves and validates the pod's settings with the typed
 // injector's rules. Those know only the typed templates' names, so the
-// template selection is left out of them (the generic renderer resolves it).
+// template selection is left out of them (the generic renderer resolves it)
+// and they check the pod as for the sidecar template, which honours the
+// privileged annotations; a selection of one of Istio's stock gateway or
+// grpc-simple templates, which read none of them, is checked as the typed
+// path checks it.
 func genericParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*params, error) {
 	view := *pod
 	view.Annotations = make(map[string]string, len(pod.Annotations))
 	for k, a := range pod.Annotations {
 		if k != AnnotationInjectTemplates {
 			view.Annotations[k] = a
+		}
+	}
+	if sel := cfg.Templates.Select(pod.Annotations); len(sel) == 1 && typedTemplates[sel[0]] {
+		if _, stock := cfg.Templates.Stock[sel[0]]; stock {
+			view.Annotations[AnnotationInjectTemplates] = sel[0]
 		}
 	}
 	return resolveParams(&view, namespace, cfg, opts, nil)
@@ -339,8 +348,8 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod) error {
 			sidecar.Env = mergeOrAppendProbers(previouslyInjected, sidecar.Env, marshalSorted(probers))
 		}
 	}
-	// The pod's userVolume passes the same hostPath check as on the typed path.
-	p.template = TemplateSidecar
+	// The pod's userVolume passes the same hostPath check as on the typed
+	// path (p.template: sidecar, or the stock template genericParams chose).
 	if _, err := p.volumes(stripped); err != nil {
 		return err
 	}

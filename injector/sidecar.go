@@ -593,7 +593,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_WORKLOAD_NAME", Value: workload})
 	}
 	if p.owner.Name != "" && p.owner.APIVersion != "" {
-		ns := p.namespace
+		ns := p.owner.Namespace // the template's .DeploymentMeta.Namespace
 		if ns == "" {
 			ns = "default"
 		}

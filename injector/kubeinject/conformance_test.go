@@ -197,8 +197,15 @@ func TestInjectionConformance(t *testing.T) {
 	}
 }
 
+// conformanceCaseCount is the number of cases ../shared's README promises:
+// a shortened cases.tsv must fail, not quietly test less.
+const conformanceCaseCount = 55
+
 func runConformance(t *testing.T, dir string, snaps map[bool]*config.Snapshot) {
 	cases := readConformanceCases(t, dir)
+	if len(cases) != conformanceCaseCount {
+		t.Fatalf("cases.tsv lists %d cases, want all %d of Istio's default-settings goldens", len(cases), conformanceCaseCount)
+	}
 	passed, failed := 0, 0
 	for _, c := range cases {
 		t.Run(c.golden, func(t *testing.T) {

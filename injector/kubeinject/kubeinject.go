@@ -255,12 +255,18 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if w.meta.Name == "" && w.meta.GenerateName == "" {
 		return nil, nil, fmt.Errorf("%s: field metadata.name: missing", tm.Kind)
 	}
-	ns := w.meta.Namespace
 	pod := w.pod
 	if pod == nil {
 		// The template's own metadata, namespace included (usually none):
 		// what Istio's IntoObject gives the templates; ns decides the rest.
 		pod = &corev1.Pod{ObjectMeta: *w.template.ObjectMeta.DeepCopy(), Spec: w.template.Spec}
+	}
+	// The workload's namespace, where its pods run; a workload without one
+	// takes its template's, as Istio's IntoObject does. The owner
+	// (.DeploymentMeta) keeps the workload's own.
+	ns := w.meta.Namespace
+	if ns == "" {
+		ns = pod.Namespace
 	}
 	if len(pod.Spec.Containers) == 0 {
 		field := "spec.template.spec.containers"
@@ -281,7 +287,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	}
 	opts := injector.Options{PodNamespaceAsIs: true}
 	if w.pod == nil { // a bare Pod's owner is inferred as the webhook does (injector.InferOwner)
-		opts.Owner = &injector.Owner{Name: w.meta.Name, Namespace: ns, Kind: tm.Kind, APIVersion: tm.APIVersion}
+		opts.Owner = &injector.Owner{Name: w.meta.Name, Namespace: w.meta.Namespace, Kind: tm.Kind, APIVersion: tm.APIVersion}
 	}
 	res, err := injector.Inject(pod, ns, cfg, opts)
 	if err != nil {

@@ -256,3 +256,126 @@ spec:
 		})
 	}
 }
+
+// TestNamespacelessWorkloadUsesTemplateNamespace: a workload without
+// metadata.namespace was decided and injected with the empty namespace even
+// when its pod template names one. Istio's IntoObject
+// (pkg/kube/inject/inject.go) takes the template's namespace, else the
+// workload's (`namespace := metadata.Namespace; if namespace == ""
+// {namespace = deploymentMetadata.Namespace}`), and injectRequired reads the
+// template's, so a template in kube-system is skipped; .DeploymentMeta (and
+// ISTIO_META_OWNER) keep the workload's own, empty, namespace.
+func TestNamespacelessWorkloadUsesTemplateNamespace(t *testing.T) {
+	deployment := func(ns, tmplNS string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d` + ns + `}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}` + tmplNS + `}
+    spec:
+      containers: [{name: app, image: nginx}]
+`
+	}
+	for _, tc := range []struct {
+		name, in string
+		skipped  bool
+		owner    string
+	}{
+		{"template in kube-system", deployment("", ", namespace: kube-system"), true, ""},
+		{"template in shop", deployment("", ", namespace: shop"), false, "kubernetes://apis/apps/v1/namespaces/default/deployments/d"},
+		{"workload namespace decides", deployment(", namespace: kube-system", ", namespace: shop"), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Inject(strings.NewReader(tc.in), config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, spec, _ := podSpecOf(t, splitDocs(t, res.Output)[0])
+			var proxy *corev1.Container
+			for i := range spec.Containers {
+				if spec.Containers[i].Name == "istio-proxy" {
+					proxy = &spec.Containers[i]
+				}
+			}
+			if tc.skipped {
+				if proxy != nil || !strings.Contains(strings.Join(res.Notes, "\n"), "ignored_namespace") {
+					t.Fatalf("want skipped (ignored_namespace); notes %q\n%s", res.Notes, res.Output)
+				}
+				return
+			}
+			if proxy == nil {
+				t.Fatalf("not injected; notes %q", res.Notes)
+			}
+			for _, e := range proxy.Env {
+				if e.Name == "ISTIO_META_OWNER" && e.Value != tc.owner {
+					t.Errorf("ISTIO_META_OWNER %q, want %q", e.Value, tc.owner)
+				}
+			}
+		})
+	}
+}
+
+// TestGenericReinjectionEnvOrderIsIstios: `kube-inject` run again on its own
+// output with a template meshguard renders generically (grpc-agent) moves
+// ISTIO_META_CLUSTER_ID/ISTIO_META_NETWORK after ISTIO_PROMETHEUS_ANNOTATIONS
+// (and ISTIO_KUBE_APP_PROBERS, which grpc-agent does not write). That is
+// Istio's order: RunTemplate
+// (pkg/kube/inject/inject.go) merges the templates onto the injected pod
+// itself (mergedPod = params.pod), so the previous proxy's Prometheus and
+// prober envs stay where they were, then postProcessPod's updateClusterEnvs
+// removes the cluster envs and appends them last, and applyPrometheusMerge
+// adds nothing for a port already at 15020. A third run changes nothing.
+func TestGenericReinjectionEnvOrderIsIstios(t *testing.T) {
+	const in = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: shop}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata:
+      labels: {app: a, topology.istio.io/network: n1}
+      annotations:
+        inject.istio.io/templates: grpc-agent
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "9090"
+    spec:
+      containers:
+      - name: app
+        image: nginx
+`
+	cfg := installSnapshot(t, injectionConformanceDir(t), false, false)
+	cfg.Values.Global.MultiCluster.ClusterName = "c1"
+	order := func(out []byte) []string {
+		_, spec, _ := podSpecOf(t, splitDocs(t, out)[0])
+		var names []string
+		for _, c := range spec.Containers {
+			if c.Name != "istio-proxy" {
+				continue
+			}
+			for _, e := range c.Env {
+				switch e.Name {
+				case "ISTIO_META_CLUSTER_ID", "ISTIO_META_NETWORK", "ISTIO_PROMETHEUS_ANNOTATIONS":
+					names = append(names, e.Name)
+				}
+			}
+		}
+		return names
+	}
+	out := []byte(in)
+	for i, want := range []string{
+		"ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK ISTIO_PROMETHEUS_ANNOTATIONS",
+		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
+		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
+	} {
+		res, err := Inject(bytes.NewReader(out), cfg)
+		if err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+		out = res.Output
+		if got := strings.Join(order(out), " "); got != want {
+			t.Errorf("run %d: istio-proxy env order %s, want Istio's %s", i+1, got, want)
+		}
+	}
+}

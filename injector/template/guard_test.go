@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 // TestGenericPathKeepsTheAllowLists: a pod cannot use a custom template
@@ -125,5 +126,55 @@ templates:
 	}
 	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, `template "spire": unknown field "labels"`) {
 		t.Errorf("warnings %q, want one naming the template and the field", w)
+	}
+}
+
+// TestStockGatewayAndGrpcSimpleIgnorePrivilegedAnnotations: the generic path
+// denied the privileged annotations (TPROXY, capNetBindService,
+// IPTABLES_TRACE_LOGGING, a hostPath userVolume) on pods of Istio's stock
+// grpc-simple and gateway templates, which the typed path injects. Istio's
+// grpc-simple and gateway templates (injection-template.yaml's siblings in
+// the default install) read none of them, so Istio injects those pods
+// unchanged by them; both paths now do, with the same pod. A customised
+// template may read them and is still checked as the sidecar is.
+func TestStockGatewayAndGrpcSimpleIgnorePrivilegedAnnotations(t *testing.T) {
+	install := defaultInstall(t, injectionDir(t))
+	typed, generic := withNative(install, false, false), withNative(install, false, true)
+	for _, tmpl := range []string{"grpc-simple", "gateway"} {
+		for _, anno := range [][2]string{
+			{"sidecar.istio.io/interceptionMode", "TPROXY"},
+			{"sidecar.istio.io/capNetBindService", "true"},
+			{"proxy.istio.io/config", `{"interceptionMode": "TPROXY", "proxyMetadata": {"IPTABLES_TRACE_LOGGING": "true"}}`},
+			{"sidecar.istio.io/userVolume", `{"h":{"hostPath":{"path":"/etc"}}}`},
+		} {
+			t.Run(tmpl+"/"+anno[0], func(t *testing.T) {
+				pod := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "app", Annotations: map[string]string{
+						"inject.istio.io/templates": tmpl, anno[0]: anno[1]}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+				}
+				if tmpl == "gateway" {
+					pod.Spec.Containers[0] = corev1.Container{Name: "istio-proxy", Image: "auto"}
+				}
+				want, err := injector.Inject(pod, "app", typed, injector.Options{})
+				if err != nil {
+					t.Fatalf("typed path: %v", err)
+				}
+				got, err := injector.Inject(pod, "app", generic, injector.Options{})
+				if err != nil {
+					t.Fatalf("generic path denies what Istio and the typed path inject: %v", err)
+				}
+				if len(injector.CreatePatch(want.Pod, got.Pod)) != 0 {
+					t.Errorf("generic pod differs from the typed one: %v", injector.CreatePatch(want.Pod, got.Pod))
+				}
+				custom := *generic
+				tt := *generic.Templates
+				tt.Stock = map[string]template.StockVersion{} // as if the ConfigMap's text were customised
+				custom.Templates = &tt
+				if _, err := injector.Inject(pod, "app", &custom, injector.Options{}); err == nil {
+					t.Errorf("a customised %s template: want the sidecar's denial", tmpl)
+				}
+			})
+		}
 	}
 }
