@@ -11,6 +11,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -73,8 +74,19 @@ func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 // and reports whether they give the same pod (JSON-valued strings compared
 // parsed: the typed path writes them compact).
 func typedAgreesWithTemplates(name string, cfg *config.Snapshot) bool {
+	if tracer, _, _ := unstructured.NestedString(cfg.Templates.Values, "global", "proxy", "tracer"); tracer == "lightstep" {
+		// The stock sidecar mounts lightstep-certs when the pod's own
+		// ProxyConfig (proxy.istio.io/config) has tracing TLS settings,
+		// which the probe cannot stand for; the typed injector does not
+		// model it.
+		return false
+	}
 	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "probe", Labels: map[string]string{"app": "probe"}},
+		// apm.datadoghq.com/env: read by the stock sidecar under
+		// global.proxy.tracer=datadog (DD_* env), which the typed injector
+		// does not model; the annotation makes the probe show it.
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "probe", Labels: map[string]string{"app": "probe"},
+			Annotations: map[string]string{"apm.datadoghq.com/env": `{"DD_ENV":"probe"}`}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "app", Image: "example.com/app:1",
 			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
@@ -82,7 +94,7 @@ func typedAgreesWithTemplates(name string, cfg *config.Snapshot) bool {
 		}}},
 	}
 	if name != TemplateSidecar {
-		probe.Annotations = map[string]string{AnnotationInjectTemplates: name}
+		probe.Annotations[AnnotationInjectTemplates] = name
 	}
 	if name == TemplateGateway {
 		probe.Spec.Containers = []corev1.Container{{Name: ProxyContainerName, Image: "auto"}}

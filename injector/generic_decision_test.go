@@ -90,3 +90,53 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 		t.Errorf("istio-proxy args %v lack Istio's --stsPort=15463", args)
 	}
 }
+
+// TestTracerBranchesTakeTheTemplate: Istio's stock sidecar adds the DD_* env
+// of a pod's apm.datadoghq.com/env under global.proxy.tracer=datadog, and
+// mounts lightstep-certs for a pod whose own ProxyConfig has tracing TLS
+// under tracer=lightstep. The typed injector models neither, so such
+// configurations render the template instead of silently dropping them.
+func TestTracerBranchesTakeTheTemplate(t *testing.T) {
+	cfg, values, mesh := conformance.IstioInstall(t)
+	withTracer := func(tracer string) *config.Snapshot {
+		t.Helper()
+		var v map[string]any
+		if err := yaml.Unmarshal(values, &v); err != nil {
+			t.Fatal(err)
+		}
+		v["global"].(map[string]any)["proxy"].(map[string]any)["tracer"] = tracer
+		vb, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := config.LoadInputData(cfg, vb, mesh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pod := benchPod(0)
+	if useGenericTemplates(pod, withTracer("zipkin")) {
+		t.Error("tracer zipkin: want the typed path")
+	}
+	if !useGenericTemplates(pod, withTracer("lightstep")) {
+		t.Error("tracer lightstep: want the generic path")
+	}
+
+	pod.Annotations = map[string]string{"apm.datadoghq.com/env": `{"DD_ENV":"prod","DD_SERVICE":"shop"}`}
+	res, err := Inject(pod, "app", withTracer("datadog"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, c := range append(res.Pod.Spec.InitContainers, res.Pod.Spec.Containers...) {
+		if c.Name == ProxyContainerName {
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+		}
+	}
+	if env["DD_ENV"] != "prod" || env["DD_SERVICE"] != "shop" {
+		t.Errorf("tracer datadog: istio-proxy env lacks Istio's DD_ENV/DD_SERVICE from apm.datadoghq.com/env: %v", env)
+	}
+}
