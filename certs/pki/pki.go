@@ -134,14 +134,17 @@ func NewLeaf(ca KeyPair, spec LeafSpec, now time.Time) (KeyPair, error) {
 	return encode(der, key)
 }
 
-// ParseCerts decodes every CERTIFICATE block in PEM data.
+// ParseCerts decodes every CERTIFICATE block in PEM data. Text before a
+// block is skipped (pem.Decode's rule: a bundle's comment lines); anything
+// but white space after the last block (no PEM at all, a cut-off block) is
+// an error, not fewer certificates.
 func ParseCerts(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	for len(data) > 0 {
+	for len(bytes.TrimSpace(data)) > 0 {
 		var block *pem.Block
 		block, data = pem.Decode(data)
 		if block == nil {
-			break
+			return nil, fmt.Errorf("no PEM block in the data after certificate %d", len(out))
 		}
 		if block.Type != "CERTIFICATE" {
 			continue

@@ -68,6 +68,9 @@ func TestMergeBundle(t *testing.T) {
 		{"prunes long expired", t0, [][]byte{expired.CertPEM, old.CertPEM}, []KeyPair{old}, ""},
 		{"empty", t0, nil, nil, ""},
 		{"corrupt is an error", t0, [][]byte{[]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}, nil, "bundle 0"},
+		{"no PEM is an error", t0, [][]byte{old.CertPEM, []byte("not pem at all")}, nil, "bundle 1"},
+		{"cut-off block is an error", t0, [][]byte{append(append([]byte{}, old.CertPEM...), cur.CertPEM[:len(cur.CertPEM)/2]...)}, nil, "after certificate 1"},
+		{"comments before blocks and trailing space", t0.Add(6 * time.Hour), [][]byte{append(append([]byte("# old CA\n"), old.CertPEM...), "\n\n"...)}, []KeyPair{old}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
