@@ -693,9 +693,13 @@ func (s *Snapshot) undecidable(r *Request) string {
 	if _, ok := s.views[view]; !ok {
 		view = viewDefault
 	}
-	if s.selectsByLabel[view] || s.userReads&readsLabels != 0 {
+	if s.selectsByLabel[view] {
 		return "destination " + dst + " in namespace " + r.Namespace + " unknown: no Pod with this IP, " +
 			"and policies select workloads by label (fail closed)"
+	}
+	if s.userReads&readsLabels != 0 {
+		return "destination " + dst + " in namespace " + r.Namespace + " unknown: no Pod with this IP, " +
+			"and a user Rego module reads the workload's labels (fail closed)"
 	}
 	return ""
 }

@@ -155,23 +155,23 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 		status int // for the unknown destination
 		reason string
 	}{
-		{"reads labels", `deny contains "web" if input.labels.app == "web"`, "foo", 403, "select workloads by label"},
+		{"reads labels", `deny contains "web" if input.labels.app == "web"`, "foo", 403, "a user Rego module reads the workload's labels"},
 		{"reads labels, plaintext", `deny contains "web" if input.labels.app == "web"`, "", 403, "no namespace"},
-		{"reads router (from the Pod, as the labels)", `deny contains "sidecar" if not input.router`, "foo", 403, "select workloads by label"},
+		{"reads router (from the Pod, as the labels)", `deny contains "sidecar" if not input.router`, "foo", 403, "a user Rego module reads the workload's labels"},
 		{"reads the namespace, namespace known: evaluated", `deny contains "foo" if input.ns == "foo"`, "foo", 403, "foo"},
 		{"reads the namespace, namespace known elsewhere", `deny contains "foo" if input.ns == "foo"`, "bar", 200, ""},
 		{"reads the namespace, plaintext", `deny contains "foo" if input.ns == "foo"`, "", 403, "no namespace"},
 		{"reads the view, plaintext", `deny contains "v" if input.view == "*"`, "", 403, "no namespace"},
 		{"reads only the request", `deny contains "x" if input.path == "/x"`, "", 200, ""},
-		{"input as a whole", "deny contains \"web\" if {\n\tx := input\n\tx.labels.app == \"web\"\n}", "foo", 403, "select workloads by label"},
-		{"computed key", "deny contains \"web\" if {\n\tsome k\n\tk == \"labels\"\n\tinput[k].app == \"web\"\n}", "foo", 403, "select workloads by label"},
-		{"import", "import input.labels as l\ndeny contains \"web\" if l.app == \"web\"", "foo", 403, "select workloads by label"},
-		{"the generated package", `deny contains "d" if data.meshguard.authz.mtls`, "foo", 403, "select workloads by label"},
-		{"composite head", `deny contains "c" if {"a": input}.a.labels.app == "web"`, "foo", 403, "select workloads by label"},
-		{"rule head reference", "h[input.labels.app].hit := true\ndeny contains \"web\" if h.web.hit", "foo", 403, "select workloads by label"},
-		{"rule head reference, multi-value", "h[input.labels.app] contains \"x\"\ndeny contains \"web\" if h.web[\"x\"]", "foo", 403, "select workloads by label"},
+		{"input as a whole", "deny contains \"web\" if {\n\tx := input\n\tx.labels.app == \"web\"\n}", "foo", 403, "a user Rego module reads the workload's labels"},
+		{"computed key", "deny contains \"web\" if {\n\tsome k\n\tk == \"labels\"\n\tinput[k].app == \"web\"\n}", "foo", 403, "a user Rego module reads the workload's labels"},
+		{"import", "import input.labels as l\ndeny contains \"web\" if l.app == \"web\"", "foo", 403, "a user Rego module reads the workload's labels"},
+		{"the generated package", `deny contains "d" if data.meshguard.authz.mtls`, "foo", 403, "a user Rego module reads the workload's labels"},
+		{"composite head", `deny contains "c" if {"a": input}.a.labels.app == "web"`, "foo", 403, "a user Rego module reads the workload's labels"},
+		{"rule head reference", "h[input.labels.app].hit := true\ndeny contains \"web\" if h.web.hit", "foo", 403, "a user Rego module reads the workload's labels"},
+		{"rule head reference, multi-value", "h[input.labels.app] contains \"x\"\ndeny contains \"web\" if h.web[\"x\"]", "foo", 403, "a user Rego module reads the workload's labels"},
 		{"rule head reference, namespace, plaintext", "h[input.ns].hit := true\ndeny contains \"foo\" if h.foo.hit", "", 403, "no namespace"},
-		{"key computed from input", `deny contains "h" if input.headers[input.labels.app] == "1"`, "foo", 403, "select workloads by label"},
+		{"key computed from input", `deny contains "h" if input.headers[input.labels.app] == "1"`, "foo", 403, "a user Rego module reads the workload's labels"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
