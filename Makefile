@@ -59,7 +59,7 @@ bench:
 	go test -run '^$$' -bench 'GRPCCheck' -benchmem -count 3 ./authz/
 	go test -run '^$$' -bench . -benchmem -benchtime 200ms ./certs/
 
-## bench-compare: issue 17's side-by-side run (meshguard vs no-op gRPC server, vs OPA policies-as-data, /inject vs
+## bench-compare: the side-by-side run (docs/benchmarks.md) (meshguard vs no-op gRPC server, vs OPA policies-as-data, /inject vs
 ## its floor; memory and snapshot swaps; with perf installed, where a request's CPU goes), interleaved; ratio table
 ## on stdout and in bin/bench-compare/ (~4 min on 2 cores). BENCH_FLAGS passes flags to test/bench/compare (e.g. BENCH_FLAGS="-rounds 3").
 bench-compare:
@@ -81,12 +81,12 @@ vulncheck:
 fuzz:
 	@bash hack/fuzz.sh
 
-## load: the long load runs (issue 7): 500 concurrent AdmissionReviews for 60s; 1,000,000 ext_authz checks under policy churn
+## load: the long load runs: 500 concurrent AdmissionReviews for 60s; 1,000,000 ext_authz checks under policy churn
 load:
 	go run ./test/load/inject -concurrency 500 -duration 60s
 	go run ./test/load/authz -checks 1000000 -concurrency 64 -policies 1000 -churn 100ms
 
-## k8s-bin: kube-apiserver, etcd and kubectl built from the Go module proxy into bin/k8s (cached)
+## k8s-bin: kube-apiserver, kube-controller-manager, etcd and kubectl built from the Go module proxy into bin/k8s (cached)
 k8s-bin:
 	@bash hack/k8s-bin.sh
 
