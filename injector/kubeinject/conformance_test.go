@@ -84,34 +84,6 @@ func withoutExceptions(diffs []string, exceptions []conformanceException) (kept,
 // injectionConformanceDir is Istio's injection test data (test/conformance).
 func injectionConformanceDir(t *testing.T) string { return conformance.Dir(t, "injection") }
 
-type conformanceCase struct {
-	input, golden string
-	native        bool
-}
-
-func readConformanceCases(t *testing.T, dir string) []conformanceCase {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "cases.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []conformanceCase
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if i == 0 {
-			continue // header
-		}
-		f := strings.Split(line, "\t")
-		if len(f) != 3 || (f[2] != "on" && f[2] != "off") {
-			t.Fatalf("cases.tsv line %d: want input<TAB>golden<TAB>on|off, got %q", i+1, line)
-		}
-		cases = append(cases, conformanceCase{input: f[0], golden: f[1], native: f[2] == "on"})
-	}
-	if len(cases) == 0 {
-		t.Fatal("cases.tsv lists no case")
-	}
-	return cases
-}
-
 // conformanceSnapshot is Istio's default settings with native sidecars set
 // explicitly (offline there is no kubelet version to decide from).
 func conformanceSnapshot(t *testing.T, native bool) *config.Snapshot {
@@ -202,23 +174,23 @@ func TestInjectionConformance(t *testing.T) {
 const conformanceCaseCount = 55
 
 func runConformance(t *testing.T, dir string, snaps map[bool]*config.Snapshot) {
-	cases := readConformanceCases(t, dir)
+	cases := conformance.InjectionCases(t)
 	if len(cases) != conformanceCaseCount {
 		t.Fatalf("cases.tsv lists %d cases, want all %d of Istio's default-settings goldens", len(cases), conformanceCaseCount)
 	}
 	passed, failed := 0, 0
 	for _, c := range cases {
-		t.Run(c.golden, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
+		t.Run(c.Golden, func(t *testing.T) {
+			in, err := os.ReadFile(filepath.Join(dir, "cases", c.Input))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := os.ReadFile(filepath.Join(dir, "cases", c.golden))
+			want, err := os.ReadFile(filepath.Join(dir, "cases", c.Golden))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var diffs []string
-			res, err := Inject(bytes.NewReader(in), snaps[c.native])
+			res, err := Inject(bytes.NewReader(in), snaps[c.Native])
 			if err != nil {
 				diffs = []string{fmt.Sprintf("inject failed: %v", err)}
 			} else {
@@ -227,7 +199,7 @@ func runConformance(t *testing.T, dir string, snaps map[bool]*config.Snapshot) {
 					t.Fatal(err)
 				}
 			}
-			if !matchesGolden(t, c.golden, c.native, diffs) {
+			if !matchesGolden(t, c.Golden, c.Native, diffs) {
 				failed++
 				return
 			}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
 // TestInjectedEnvBytesMatchGoldens: the conformance comparison parses env
@@ -19,20 +21,20 @@ import (
 func TestInjectedEnvBytesMatchGoldens(t *testing.T) {
 	dir := injectionConformanceDir(t)
 	checked := 0
-	for _, c := range readConformanceCases(t, dir) {
-		if _, ok := conformanceExceptions[c.golden]; ok {
+	for _, c := range conformance.InjectionCases(t) {
+		if _, ok := conformanceExceptions[c.Golden]; ok {
 			continue
 		}
-		t.Run(c.golden, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
+		t.Run(c.Golden, func(t *testing.T) {
+			in, err := os.ReadFile(filepath.Join(dir, "cases", c.Input))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := os.ReadFile(filepath.Join(dir, "cases", c.golden))
+			want, err := os.ReadFile(filepath.Join(dir, "cases", c.Golden))
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Inject(bytes.NewReader(in), conformanceSnapshot(t, c.native))
+			res, err := Inject(bytes.NewReader(in), conformanceSnapshot(t, c.Native))
 			if err != nil {
 				t.Fatal(err)
 			}
