@@ -56,8 +56,8 @@ const dataDir = "..data"
 // changes (an update writes a new one and swaps the link), so a load that
 // reads every file relative to root sees one version of the volume, never
 // one file of the old and another of the new. Its content directory is
-// removed after the swap: a read then fails and the load with it, and the
-// swap's own watch event loads again.
+// removed after the swap: a read then fails with fs.ErrNotExist, and
+// reload.Store.Update builds once more against the new content.
 func Files(dir string, o Options) (root string, rel []string, err error) {
 	root, err = filepath.EvalSymlinks(dir)
 	if err != nil {
