@@ -338,9 +338,11 @@ func mergeObjects(base, user any) any {
 // default, a field set to its zero value (statusPort: 0, trustDomain: "")
 // is set, and durations are Go durations ("1m" as well as "60s"). Unlike
 // Istio, unknown fields are errors, as typos are (docs/compatibility.md,
-// "Mesh config"). Errors name the field.
+// "Mesh config"), and so are duplicate keys, which Istio's decoder resolves
+// to the last (one of two trustDomain lines would silently win). Errors name
+// the field.
 func overlay(base proto.Message, userYAML []byte, out proto.Message, apply func(key string, base, user any) any) error {
-	js, err := yaml.YAMLToJSON(userYAML)
+	js, err := yaml.YAMLToJSONStrict(userYAML)
 	if err != nil {
 		return err
 	}

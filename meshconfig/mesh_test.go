@@ -202,6 +202,9 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		// Unknown fields: rejected where Istio ignores them (docs/compatibility.md, Mesh config).
 		{"unknown field (a typo)", "trustDomainAlias: [old.td]\n", []string{"trustDomainAlias"}},
 		{"unknown defaultConfig field", "defaultConfig: {discoveryAdress: x}\n", []string{"discoveryAdress"}},
+		// Duplicate keys: refused where Istio keeps the last (docs/compatibility.md, Mesh config).
+		{"duplicate key", "trustDomain: a.td\ntrustDomain: b.td\n", []string{`"trustDomain" already set`, "line 2"}},
+		{"duplicate nested key", "defaultConfig:\n  statusPort: 15020\n  statusPort: 15021\n", []string{`"statusPort" already set`}},
 		// ApplyMeshConfig decodes these proto names and then discards them
 		// (extractYamlField reads defaultConfig/defaultProviders only).
 		{"defaultConfig spelt default_config", "default_config: {discoveryAddress: istiod.other.svc:15012}\n", []string{"default_config", "write defaultConfig"}},

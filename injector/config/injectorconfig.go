@@ -240,7 +240,12 @@ func (in Inputs) Load() (*Snapshot, error) {
 	}
 	values := map[string]any{}
 	if !blank(in.Values) {
-		if err := yaml.Unmarshal(in.Values, &values); err != nil {
+		// A duplicate key is an error, as in the mesh config (Istio keeps the last).
+		js, err := yaml.YAMLToJSONStrict(in.Values)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", valuesName, err)
+		}
+		if err := json.Unmarshal(js, &values); err != nil {
 			return nil, fmt.Errorf("%s: %w", valuesName, err)
 		}
 		if values == nil {
@@ -272,7 +277,7 @@ func (in Inputs) Load() (*Snapshot, error) {
 // its setting at the default, and a bare template given as the config would
 // be ignored for Istio's stock templates.
 func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSONStrict(data) // a duplicate key too (mesh config's rule)
 	if err != nil {
 		return nil, err
 	}

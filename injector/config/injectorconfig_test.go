@@ -34,6 +34,10 @@ func TestLoadInputDataRefuses(t *testing.T) {
 		{"config key misspelt", "tempaltes: {sidecar: 'spec: {}'}\n", "", "", `unknown field "tempaltes"`},
 		{"config selector key misspelt", "neverInjectSelector: [{matchLabel: {legacy: \"true\"}}]\n", "", "", `unknown field "neverInjectSelector[0].matchLabel"`},
 		{"a bare template as the config", "metadata:\n  labels: {hello: world}\n", "", "", `unknown field "metadata"`},
+		// Duplicate keys are refused where Istio keeps the last, in all three inputs.
+		{"config duplicate key", "policy: enabled\npolicy: disabled\n", "", "", `"policy" already set`},
+		{"values duplicate key", "", "global:\n  hub: a\n  hub: b\n", "", "injector values: yaml: unmarshal errors:\n  line 3: key \"hub\" already set"},
+		{"mesh duplicate key", "", "", "trustDomain: a\ntrustDomain: b\n", `"trustDomain" already set`},
 		{"values defaultTemplates not a list", "", `{"sidecarInjectorWebhook": {"defaultTemplates": "gateway"}}`, "", "sidecarInjectorWebhook.defaultTemplates"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
