@@ -79,6 +79,7 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 		"--namespace":       namespace,
 		"--webhook-port":    fmt.Sprint(cluster.FreePort(t)),
 		"--authz-addr":      cluster.FreeAddr(t),
+		"--authz-http-addr": cluster.FreeAddr(t), // when a packaging enables it
 		"--metrics-addr":    metricsAddr,
 		"--health-addr":     healthAddr,
 		"--mesh-config":     writeFile(t, dir, "mesh.yaml", cm.Data["mesh.yaml"]),
@@ -96,6 +97,7 @@ func serveUnderRBAC(t *testing.T, c *cluster.Cluster, p packaging) {
 	}
 	delete(replace, "--mesh-config")
 	delete(replace, "--injector-values")
+	delete(replace, "--authz-http-addr")
 	if len(replace) > 0 {
 		t.Fatalf("rendered args %v lack %v", rendArgs, replace)
 	}
