@@ -1,11 +1,8 @@
 package injector
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/test/conformance"
@@ -60,15 +57,7 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 		t.Error("no config, values with global.sts.servicePort: want the generic path")
 	}
 
-	var v map[string]any
-	if err := yaml.Unmarshal(values, &v); err != nil {
-		t.Fatal(err)
-	}
-	v["global"].(map[string]any)["sts"] = map[string]any{"servicePort": 15463}
-	vb, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["sts"] = map[string]any{"servicePort": 15463} })
 	sts, err := config.LoadInputData(cfg, vb, mesh)
 	if err != nil {
 		t.Fatal(err)
@@ -100,15 +89,7 @@ func TestTracerBranchesTakeTheTemplate(t *testing.T) {
 	cfg, values, mesh := conformance.IstioInstall(t)
 	withTracer := func(tracer string) *config.Snapshot {
 		t.Helper()
-		var v map[string]any
-		if err := yaml.Unmarshal(values, &v); err != nil {
-			t.Fatal(err)
-		}
-		v["global"].(map[string]any)["proxy"].(map[string]any)["tracer"] = tracer
-		vb, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["proxy"].(map[string]any)["tracer"] = tracer })
 		s, err := config.LoadInputData(cfg, vb, mesh)
 		if err != nil {
 			t.Fatal(err)

@@ -42,15 +42,7 @@ func TestInjectWebhookMatchesKubeInject(t *testing.T) {
 	}
 	cfg, values, mesh := conformance.IstioInstall(t)
 	install := func(native bool) *config.Snapshot {
-		var v map[string]any
-		if err := yaml.Unmarshal(values, &v); err != nil {
-			t.Fatal(err)
-		}
-		v["global"].(map[string]any)["nativeSidecars"] = native
-		vb, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["nativeSidecars"] = native })
 		s, err := config.LoadInputData(cfg, vb, mesh)
 		if err != nil {
 			t.Fatal(err)

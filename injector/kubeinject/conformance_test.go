@@ -99,25 +99,10 @@ func conformanceSnapshot(t *testing.T, native bool) *config.Snapshot {
 // (istio-default-install/{config,values,mesh}) through the code path of
 // `meshguard inject --injectConfigFile --valuesFile --meshConfigFile`, with
 // native sidecars set explicitly. asConfigMaps wraps each as its ConfigMap.
-func installSnapshot(t *testing.T, dir string, native, asConfigMaps bool) *config.Snapshot {
+func installSnapshot(t *testing.T, native, asConfigMaps bool) *config.Snapshot {
 	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, "istio-default-install", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	cfg, mesh := read("config"), read("mesh")
-	var values map[string]any
-	if err := yaml.Unmarshal(read("values"), &values); err != nil {
-		t.Fatal(err)
-	}
-	values["global"].(map[string]any)["nativeSidecars"] = native
-	vb, err := json.Marshal(values)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, values, mesh := conformance.IstioInstall(t)
+	vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["nativeSidecars"] = native })
 	if asConfigMaps {
 		cfg = configMapYAML(t, "istio-sidecar-injector", map[string]string{"config": string(cfg)})
 		vb = configMapYAML(t, "istio-sidecar-injector", map[string]string{"values": string(vb)})
@@ -160,8 +145,8 @@ func TestInjectionConformance(t *testing.T) {
 		snaps func(native bool) *config.Snapshot
 	}{
 		{"defaults", func(native bool) *config.Snapshot { return conformanceSnapshot(t, native) }},
-		{"install-files", func(native bool) *config.Snapshot { return installSnapshot(t, dir, native, false) }},
-		{"install-configmaps", func(native bool) *config.Snapshot { return installSnapshot(t, dir, native, true) }},
+		{"install-files", func(native bool) *config.Snapshot { return installSnapshot(t, native, false) }},
+		{"install-configmaps", func(native bool) *config.Snapshot { return installSnapshot(t, native, true) }},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			runConformance(t, dir, map[bool]*config.Snapshot{true: mode.snaps(true), false: mode.snaps(false)})

@@ -345,7 +345,7 @@ spec:
       - name: app
         image: nginx
 `
-	cfg := installSnapshot(t, injectionConformanceDir(t), false, false)
+	cfg := installSnapshot(t, false, false)
 	cfg.Values.Global.MultiCluster.ClusterName = "c1"
 	order := func(out []byte) []string {
 		_, spec, _ := podSpecOf(t, splitDocs(t, out)[0])

@@ -5,10 +5,13 @@ package conformance
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // Dir returns <repo>/../shared/conformance/<name>, found by walking up from
@@ -51,6 +54,26 @@ func IstioInstall(t testing.TB) (cfg, values, mesh []byte) {
 		return b
 	}
 	return read("config"), read("values"), read("mesh")
+}
+
+// EditGlobalValues returns values (an IstioInstall values key) with edit
+// applied to its `global` object, as JSON.
+func EditGlobalValues(t testing.TB, values []byte, edit func(global map[string]any)) []byte {
+	t.Helper()
+	var v map[string]any
+	if err := yaml.Unmarshal(values, &v); err != nil {
+		t.Fatal(err)
+	}
+	global, ok := v["global"].(map[string]any)
+	if !ok {
+		t.Fatal("install values: global is not an object")
+	}
+	edit(global)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // CustomSidecarConfig returns cfg (an IstioInstall config) with the sidecar
