@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -37,7 +38,8 @@ type leaderManager struct {
 // newLeaderManager adds a leaderGroup to mgr, electing through the Lease
 // lease in namespace when elect is set (else it leads at once).
 func newLeaderManager(mgr manager.Manager, elect bool, namespace, lease string, log logr.Logger) (leaderManager, error) {
-	g := &leaderGroup{log: log, lease: lease}
+	g := &leaderGroup{log: log, lease: lease, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
+		exit: func(error) { os.Exit(1) }}
 	if elect {
 		lock, err := ctrlleader.NewResourceLock(mgr.GetConfig(), mgr, ctrlleader.Options{
 			LeaderElection: true, LeaderElectionID: lease, LeaderElectionNamespace: namespace,
@@ -70,6 +72,9 @@ type leaderGroup struct {
 	lock  resourcelock.Interface // nil: no election
 	lease string                 // the Lease's name
 	log   logr.Logger
+
+	leaseDuration, renewDeadline, retryPeriod time.Duration
+	exit                                      func(error) // os.Exit; tests record it
 
 	mu        sync.Mutex
 	runnables []manager.Runnable
@@ -112,7 +117,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		leading.Wait()
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: g.lock, LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+		Lock: g.lock, LeaseDuration: g.leaseDuration, RenewDeadline: g.renewDeadline, RetryPeriod: g.retryPeriod,
 		ReleaseOnCancel: true, Name: g.lease,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
@@ -150,10 +155,42 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		}
 	}()
 	le.Run(electCtx)
+	if ctx.Err() == nil && g.workOutlived(stopWork) {
+		// Another replica may take the Lease leaseDuration after our last
+		// renewal, and Run gave up at least retryPeriod+renewDeadline after
+		// it: work still running then would act beside the new leader.
+		// Exit, as controller-runtime's manager does on a lost Lease.
+		err := fmt.Errorf("leader-only work did not stop within %v of losing the Lease %q; exiting so that two replicas never do it at once",
+			g.stopMargin(), g.lease)
+		g.log.Error(err, "lost the leader Lease")
+		g.exit(err)
+	}
 	stopWork()
 	mu.Lock()
 	defer mu.Unlock()
 	return failed
+}
+
+// stopMargin is the time between Run giving up a Lease it cannot renew
+// (client-go renew: a poll of renewDeadline, begun retryPeriod after the last
+// renewal) and another replica taking it (leaseDuration after that renewal).
+func (g *leaderGroup) stopMargin() time.Duration {
+	return g.leaseDuration - g.renewDeadline - g.retryPeriod
+}
+
+// workOutlived runs stopWork and reports whether it took longer than
+// stopMargin.
+func (g *leaderGroup) workOutlived(stopWork func()) bool {
+	stopped := make(chan struct{})
+	go func() { stopWork(); close(stopped) }()
+	timer := time.NewTimer(g.stopMargin())
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // lead runs every Runnable until ctx ends or one fails, and returns once

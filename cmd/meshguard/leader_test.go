@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -57,5 +64,118 @@ func TestLeaderManagerRoutes(t *testing.T) {
 	case <-stopped:
 	default:
 		t.Error("the other leader Runnable was not stopped before the group returned")
+	}
+}
+
+// memLock is a resourcelock.Interface held in memory; failing makes every
+// Update fail, as when the API server is away.
+type memLock struct {
+	mu      sync.Mutex
+	rec     *resourcelock.LeaderElectionRecord
+	failing atomic.Bool
+}
+
+func (l *memLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rec == nil {
+		return nil, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "leases"}, "test")
+	}
+	r := *l.rec
+	b, _ := json.Marshal(r)
+	return &r, b, nil
+}
+
+func (l *memLock) Create(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rec = &r
+	return nil
+}
+
+func (l *memLock) Update(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	if l.failing.Load() {
+		return errors.New("API server away")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rec = &r
+	return nil
+}
+
+func (*memLock) RecordEvent(string) {}
+func (*memLock) Identity() string   { return "replica-a" }
+func (*memLock) Describe() string   { return "test/lease" }
+
+// TestLostLeaseStuckWorkExits: once the Lease cannot be renewed, another
+// replica may take it leaseDuration after the last renewal. Leader-only work
+// that has not stopped by then would run on two leaders at once, so the
+// process exits instead (controller-runtime's manager ends on a lost Lease,
+// pkg/manager/internal.go OnStoppedLeading). Before, the group waited for
+// the work without bound.
+func TestLostLeaseStuckWorkExits(t *testing.T) {
+	lock := &memLock{}
+	exited := make(chan error, 1)
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+		leaseDuration: 600 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond,
+		exit: func(err error) { exited <- err }}
+	g.runnables = []manager.Runnable{manager.RunnableFunc(func(context.Context) error {
+		close(started)
+		<-release // ignores its context
+		return nil
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = g.Start(ctx) }()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the group did not lead")
+	}
+	lock.failing.Store(true)
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(err.Error(), "did not stop") {
+			t.Errorf("exit with %v, want an error saying the work did not stop", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("leader-only work kept running after the Lease was lost, and the process did not exit")
+	}
+}
+
+// TestLostLeaseWorkStopsAndLeadsAgain: work that stops when told does not
+// end the process; the group campaigns again and leads once renewals work.
+func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
+	lock := &memLock{}
+	exited := make(chan error, 1)
+	starts := make(chan struct{}, 4)
+	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+		leaseDuration: 600 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond,
+		exit: func(err error) { exited <- err }}
+	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+		starts <- struct{}{}
+		<-ctx.Done()
+		return nil
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Start(ctx) }()
+	<-starts
+	lock.failing.Store(true)
+	time.Sleep(time.Second) // the Lease is lost
+	lock.failing.Store(false)
+	select {
+	case <-starts:
+	case err := <-exited:
+		t.Fatalf("exited (%v) though the work stopped", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not lead again")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Start: %v", err)
 	}
 }
