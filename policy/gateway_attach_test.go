@@ -3,7 +3,10 @@ package policy
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 )
 
 // TestGatewayTargetRefs: which workloads a policy with targetRefs applies
@@ -95,6 +98,34 @@ func TestGatewayTargetRefsRebuild(t *testing.T) {
 			if v.Allowed != c.allowed {
 				t.Errorf("snapshot %d, gateway %s: %+v, want allowed=%v", s.Version, c.gateway, v, c.allowed)
 			}
+		}
+	}
+}
+
+// TestClassicGatewayTargetRef: Istio 1.31 (istio.io/api v1.31.1, go.mod)
+// attaches targetRefs to gateway.networking.k8s.io Gateways only
+// (pilot/pkg/model/policyattachment.go ShouldAttachPolicy) and its
+// validation refuses a networking.istio.io Gateway reference
+// (pkg/config/validation/validation.go allowedTargetRefs), which the CRD
+// still stores. So --policy-dir refuses it, and a stored policy naming only
+// classic Gateways attaches nowhere: not to the pods the Gateway selects,
+// not to a Gateway API gateway's pods of the same name (a warning says so).
+func TestClassicGatewayTargetRef(t *testing.T) {
+	doc := ap("foo", "d", "targetRefs:\n- {kind: Gateway, group: networking.istio.io, name: gw}\naction: DENY\nrules:\n- to:\n  - operation: {paths: [\"/admin*\"]}")
+	if _, err := (&Set{}).AddYAML("p.yaml", []byte(doc)); err == nil || !strings.Contains(err.Error(), "spec.targetRefs[0]") {
+		t.Fatalf("AddYAML: %v; want spec.targetRefs[0] refused", err)
+	}
+	s, err := Compile(context.Background(), Mesh{}, &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{storedAP(t, strings.TrimSuffix(doc, "---\n"))}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "foo/d: spec.targetRefs: policy ignored") }) {
+		t.Errorf("warnings %q: want foo/d ignored", s.Warnings)
+	}
+	for _, labels := range []map[string]string{{"istio": "ingressgateway"}, {GatewayNameLabel: "gw"}} {
+		v, err := s.CheckRequest(context.Background(), http(ns("foo", labels), path("/admin")))
+		if err != nil || !v.Allowed || v.Action != "NONE" {
+			t.Errorf("pod %v: %+v %v; want allowed, no policy", labels, v, err)
 		}
 	}
 }

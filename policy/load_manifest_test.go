@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +77,50 @@ func TestLoadDirRefusesTheSameNameTwice(t *testing.T) {
 	}
 	if _, _, err := l.Load(dir); err == nil || !strings.Contains(err.Error(), "PeerAuthentication default/x") {
 		t.Fatalf("Load: %v; want an error naming PeerAuthentication default/x", err)
+	}
+}
+
+// A policy file whose text the decoder would change: invalid UTF-8 (the
+// JSON decoder silently reads it as U+FFFD, the YAML parser refuses it
+// naming no field) or a JSON escape of a lone UTF-16 surrogate (read as
+// U+FFFD too). The generated Rego would then match a value the file does
+// not hold; the load fails naming the file and the field instead.
+func TestLoadDirRefusesTextTheDecoderWouldChange(t *testing.T) {
+	const apJSON = `{"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"p","namespace":"foo"},"spec":{"action":"DENY","rules":[%s]}}`
+	const apYAML = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  action: DENY\n  rules:\n  - %s\n"
+	for _, c := range []struct {
+		name, file, doc, field string // field "": accepted
+	}{
+		{"JSON path", "p.json", fmt.Sprintf(apJSON, `{"to":[{"operation":{"paths":["/admin`+"\xff"+`"]}}]}`), "spec.rules[0].to[0].operation.paths[0]"},
+		{"JSON principal", "p.json", fmt.Sprintf(apJSON, `{"from":[{"source":{"principals":["cluster.local/ns/foo/sa/`+"\xc3"+`"]}}]}`), "spec.rules[0].from[0].source.principals[0]"},
+		{"JSON header value, lone surrogate escape", "p.json", fmt.Sprintf(apJSON, `{"when":[{"key":"request.headers[x]","values":["a\ud800"]}]}`), "spec.rules[0].when[0].values[0]"},
+		{"JSON lone low surrogate escape", "p.json", fmt.Sprintf(apJSON, `{"to":[{"operation":{"paths":["/\udc00"]}}]}`), "spec.rules[0].to[0].operation.paths[0]"},
+		{"YAML path", "p.yaml", fmt.Sprintf(apYAML, `to: [{operation: {paths: ["/admin`+"\xff"+`"]}}]`), "spec.rules[0].to[0].operation.paths[0]"},
+		{"YAML header value", "p.yaml", fmt.Sprintf(apYAML, "when: [{key: \"request.headers[x]\", values: [a\xed\xa0\x80]}]"), "spec.rules[0].when[0].values[0]"},
+		{"JSON surrogate pair", "p.json", fmt.Sprintf(apJSON, `{"to":[{"operation":{"paths":["/\ud83d\ude00"]}}]}`), ""},
+		{"JSON escaped backslash before u", "p.json", fmt.Sprintf(apJSON, `{"to":[{"operation":{"paths":["/\\ud800"]}}]}`), ""},
+		{"YAML literal backslash-u text", "p.yaml", fmt.Sprintf(apYAML, `to: [{operation: {paths: ['/\ud800']}}]`), ""},
+		{"U+FFFD written in the file", "p.json", fmt.Sprintf(apJSON, `{"to":[{"operation":{"paths":["/`+"\uFFFD"+`", "/\ufffd"]}}]}`), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, c.file), []byte(c.doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, _, err := LoadDir(dir)
+			if c.field == "" {
+				if err != nil || len(set.AuthorizationPolicies) != 1 {
+					t.Fatalf("LoadDir: %v; want the policy loaded", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.file) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("LoadDir = %v; want an error naming %s and %s", err, c.file, c.field)
+			}
+			// authz check's input (AddYAML) too.
+			if _, err := (&Set{}).AddYAML(c.file, []byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("AddYAML = %v; want an error naming %s", err, c.field)
+			}
+		})
 	}
 }

@@ -267,6 +267,52 @@ func TestTrustDomainAliases(t *testing.T) {
 	})
 }
 
+// TestTrustDomainsOddPrincipals: Istio's srcTrustDomainGenerator
+// (pilot/pkg/security/authz/model/generator.go) matches the full principal
+// by the prefix "spiffe://<td>/" ("*": "spiffe://", a wildcard the regex
+// "spiffe://<p>[^/]*<s>/.*"), so a SPIFFE ID without a path and a principal
+// that is no SPIFFE URI match no trust domain, and only "*" matches the
+// former; notTrustDomains is the negation.
+func TestTrustDomainsOddPrincipals(t *testing.T) {
+	deny := func(src string) string {
+		return ap("foo", "d", "action: DENY\nrules: [{from: [{source: "+src+"}]}]")
+	}
+	d := deniedBy("foo/d", 0)
+	const pathless, notSpiffe = "spiffe://cluster.local", "cluster.local/ns/foo/sa/sleep"
+	runCases(t, Mesh{}, []tc{
+		{"pathless: exact", deny(`{trustDomains: [cluster.local]}`), http(from(pathless)), open},
+		{"pathless: wildcard", deny(`{trustDomains: ["cluster.*"]}`), http(from(pathless)), open},
+		{"pathless: *", deny(`{trustDomains: ["*"]}`), http(from(pathless)), d},
+		{"pathless: notTrustDomains exact", deny(`{notTrustDomains: [cluster.local]}`), http(from(pathless)), d},
+		{"pathless: notTrustDomains *", deny(`{notTrustDomains: ["*"]}`), http(from(pathless)), open},
+		{"not SPIFFE: exact", deny(`{trustDomains: [cluster.local]}`), http(from(notSpiffe)), open},
+		{"not SPIFFE: *", deny(`{trustDomains: ["*"]}`), http(from(notSpiffe)), open},
+		{"not SPIFFE: notTrustDomains *", deny(`{notTrustDomains: ["*"]}`), http(from(notSpiffe)), d},
+		{"not SPIFFE: notTrustDomains exact", deny(`{notTrustDomains: [cluster.local]}`), http(from(notSpiffe)), d},
+	})
+}
+
+// TestEmptyTrustDomainAlias: Istio's trustdomain.NewBundle keeps every alias,
+// "" too, so a principal of the trust domain "" (spiffe:///ns/foo/sa/sleep)
+// is in the bundle: cluster.local principals and trustDomains values naming a
+// bundle member cover it, and its own principals expand to the bundle
+// (bundle.go ReplaceTrustDomainAliases, ExpandTrustDomainAliases). Dropping
+// the alias let such a peer past these DENY policies. (Mesh config
+// validation refuses an empty alias, as Istio's ValidateMeshConfig does.)
+func TestEmptyTrustDomainAlias(t *testing.T) {
+	deny := func(src string) string {
+		return ap("foo", "d", "action: DENY\nrules: [{from: [{source: "+src+"}]}]")
+	}
+	d := deniedBy("foo/d", 0)
+	const emptyTD = "spiffe:///ns/foo/sa/sleep"
+	runCases(t, Mesh{TrustDomain: "new.td", TrustDomainAliases: []string{""}}, []tc{
+		{"cluster.local principal", deny(`{principals: [cluster.local/ns/foo/sa/sleep]}`), http(from(emptyTD)), d},
+		{"trustDomains naming the trust domain", deny(`{trustDomains: [new.td]}`), http(from(emptyTD)), d},
+		{"principal of the empty trust domain", deny(`{principals: [/ns/foo/sa/sleep]}`), http(from("spiffe://new.td/ns/foo/sa/sleep")), d},
+		{"other principals unchanged", deny(`{principals: [cluster.local/ns/foo/sa/sleep]}`), http(from("spiffe://x.td/ns/foo/sa/sleep")), open},
+	})
+}
+
 func TestOperationFields(t *testing.T) {
 	op := func(o string) string { return ap("foo", "p", "rules:\n- to:\n  - operation: "+o) }
 	ok := allowedBy("foo/p", 0)

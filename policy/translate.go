@@ -63,8 +63,10 @@ func (t *translator) warnf(format string, args ...any) {
 func newTranslator(m Mesh) *translator {
 	m = m.withDefaults()
 	b := []string{m.TrustDomain}
+	// An empty alias is kept, as trustdomain.NewBundle keeps it: it puts the
+	// trust domain "" (spiffe:///…) in the bundle.
 	for _, a := range m.TrustDomainAliases {
-		if a != "" && a != m.TrustDomain {
+		if a != m.TrustDomain {
 			b = append(b, a)
 		}
 	}

@@ -53,7 +53,10 @@ var (
 		"spiffe://other.td/ns/foo/sa/sleep", "spiffe://old.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/bar/sa/x/ns/foo/sa/sleep",
 		"spiffe://cluster.local/ns/foo-x/sa/sleep", "spiffe://third.td/ns/foo/sa/sleep", "spiffe://cluster.local/ns/foo/sa/sleep/x",
 		"spiffe://cluster.local/ns/foo/sa/sleep-x", "spiffe://cluster.local/ns/foo/sa/aXb", "spiffe://cluster.local/ns/foo/sa/x",
-		"spiffe://cluster.local/ns/foo"}
+		"spiffe://cluster.local/ns/foo",
+		// a SPIFFE ID without a path, one of the trust domain "" (an empty
+		// trustDomainAliases entry puts it in the bundle), no SPIFFE URI
+		"spiffe://cluster.local", "spiffe:///ns/foo/sa/sleep", "cluster.local/ns/foo/sa/sleep"}
 	// serviceAccounts and namespaces are regexes (generator.go
 	// serviceAccountRegex, srcNamespaceGenerator) whose values are quoted
 	// since istio/istio#59700 and #59992: '.' and '|' must stay literal.
@@ -133,6 +136,11 @@ func (g *Gen) PolicySet() Set {
 		s.Mesh.TrustDomainAliases = []string{"other.td"}
 		if g.chance(0.3) {
 			s.Mesh.TrustDomainAliases = append(s.Mesh.TrustDomainAliases, "old.td")
+		}
+		if g.chance(0.2) {
+			// trustdomain.NewBundle keeps an empty alias (mesh config
+			// validation refuses it; the policy package still gets it)
+			s.Mesh.TrustDomainAliases = append(s.Mesh.TrustDomainAliases, "")
 		}
 	}
 	nsList := []string{Root, "foo", "foo", "bar"}

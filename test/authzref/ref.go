@@ -779,18 +779,23 @@ func trustDomainAliases(mesh Mesh, values []string) []string {
 // trustDomainValue: trustDomains / source.trustDomain (istio.io/api
 // Source.trust_domains: "derived from the peer certificate ... exact,
 // prefix, suffix and presence", mTLS only): the trust domain of the peer's
-// SPIFFE ID, matched as StringMatcher does ("*" a non-empty one). The
-// trust domain is the text between "spiffe://" and the first '/'
-// (istio/istio#59358, whose wildcard is "[^/]*"); a SPIFFE ID without a
-// path (the trust domain ID itself, never a workload's) is not drawn: how
-// Istio's regexes treat it could not be checked here.
+// SPIFFE ID, matched as StringMatcher does. The trust domain is the text
+// between "spiffe://" and the first '/' (istio/istio#59358, whose wildcard
+// is "[^/]*"). pilot/pkg/security/authz/model/generator.go
+// srcTrustDomainGenerator matches the full principal by the prefix
+// "spiffe://<td>/" or the regex "spiffe://<p>[^/]*<s>/.*", so a SPIFFE ID
+// without a path (spiffe://cluster.local) has no trust domain to match; "*"
+// is the prefix "spiffe://", which any SPIFFE ID has (spiffe:///x too).
 func trustDomainValue(in attrs, v string) bool {
 	id, ok := strings.CutPrefix(in.principal, "spiffe://")
 	if !ok {
 		return false
 	}
-	td, _, _ := strings.Cut(id, "/")
-	return stringValue(td, v, false)
+	if v == "*" {
+		return true
+	}
+	td, _, found := strings.Cut(id, "/")
+	return found && stringValue(td, v, false)
 }
 
 // ---- Paths ---------------------------------------------------------------
