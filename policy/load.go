@@ -108,9 +108,6 @@ func (s *Set) addYAML(name string, b []byte, memo *loadMemo) ([]string, error) {
 				continue
 			}
 		}
-		if err := checkText(d.Raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
 		obj, err := manifest.Decode(d.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)

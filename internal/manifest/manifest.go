@@ -89,8 +89,16 @@ func ReadFile(name string, max int64) ([]byte, error) {
 
 // Decode reads one YAML or JSON document into unstructured content with
 // int64 numbers (as the API server does). A duplicate mapping key is an
-// error naming the key and its line. An empty document gives (nil, nil).
+// error naming the key and its line, and so is text the decoder would read
+// as U+FFFD (checkText). An empty document gives (nil, nil).
 func Decode(data []byte) (map[string]any, error) {
+	if err := checkText(data); err != nil {
+		return nil, err
+	}
+	return decode(data)
+}
+
+func decode(data []byte) (map[string]any, error) {
 	var v any
 	// JSON (the webhook's case) is parsed directly; the YAML route costs ~4x
 	// more. A YAML flow mapping such as "{a: b}" fails here and goes the YAML way.

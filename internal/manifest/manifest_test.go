@@ -249,3 +249,36 @@ func TestReadFileRefusesAFIFO(t *testing.T) {
 		t.Fatal("ReadFile blocked on a file replaced by a FIFO")
 	}
 }
+
+// TestDecodeRefusesTextReadAsReplacement: invalid UTF-8 and JSON escapes of
+// lone surrogates would decode to U+FFFD (JSON silently; YAML refuses
+// invalid UTF-8 naming no field). Every reader of documents (validate, the
+// webhook, --policy-dir) goes through Decode, so all refuse them alike,
+// naming the field; what decodes to itself is accepted.
+func TestDecodeRefusesTextReadAsReplacement(t *testing.T) {
+	for _, c := range []struct {
+		name, doc, field string // field "": accepted
+	}{
+		{"JSON invalid UTF-8", `{"spec":{"paths":["/admin` + "\xff" + `"]}}`, "spec.paths[0]"},
+		{"JSON lone surrogate escape", `{"spec":{"v":"a\ud800"}}`, "spec.v"},
+		{"JSON invalid UTF-8 in a key", `{"spec":{"k` + "\xc3" + `":1}}`, "spec.k\uFFFD"},
+		{"YAML invalid UTF-8", "spec:\n  v: a\xff\n", "spec.v"},
+		{"JSON surrogate pair", `{"v":"\ud83d\ude00"}`, ""},
+		{"JSON escaped backslash", `{"v":"\\ud800"}`, ""},
+		{"YAML single-quoted backslash-u", "v: '\\ud800'\n", ""},
+		{"U+FFFD written as such", `{"v":"` + "\uFFFD" + `\ufffd"}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode([]byte(c.doc))
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v; want accepted", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), c.field+" (line ") {
+				t.Fatalf("Decode = %v; want an error naming %s", err, c.field)
+			}
+		})
+	}
+}

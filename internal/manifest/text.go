@@ -1,4 +1,4 @@
-package policy
+package manifest
 
 import (
 	"bytes"
@@ -7,24 +7,26 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // checkText refuses a document whose decoding would put U+FFFD where the
-// file has something else: invalid UTF-8, which the JSON decoder replaces
+// text has something else: invalid UTF-8, which the JSON decoder replaces
 // silently (the YAML parser refuses it, naming no field), and a JSON \u
 // escape of a lone UTF-16 surrogate ("\ud800"). A value changed that way
-// would be enforced with a meaning the file does not have (a DENY on a path
-// that is not the file's). The error names the field and the line.
+// would be validated and enforced with a meaning the file does not have (a
+// DENY on a path that is not the file's). The error names the field and
+// the line.
 func checkText(raw []byte) error {
+	if utf16Order(raw) != nil {
+		return nil // UTF-16 (byte order mark): decoded as kubectl does (fromUTF16)
+	}
 	bad := badTextOffset(raw)
 	if bad < 0 {
 		return nil
 	}
 	line := bytes.Count(raw[:bad], []byte("\n")) + 1
 	invalid := !utf8.Valid(raw)
-	obj, err := manifest.Decode(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
+	obj, err := decode(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
 	if err == nil {
 		if f := replacedField(obj, ""); f != "" {
 			return fmt.Errorf("%s (line %d of the document): invalid UTF-8 or a lone UTF-16 surrogate escape, which would be read as U+FFFD", f, line)
