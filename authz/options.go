@@ -9,6 +9,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshguard/meshguard/policy"
+	"github.com/meshguard/meshguard/validation"
 )
 
 // Options configure the ext_authz service.
@@ -162,6 +163,20 @@ func (o *Options) Validate() error {
 	}
 	if o.HTTPPathPrefix != "" && (!strings.HasPrefix(o.HTTPPathPrefix, "/") || strings.ContainsAny(o.HTTPPathPrefix, "?#")) {
 		return fmt.Errorf("--authz-http-path-prefix %q: must begin with / and contain no ? or #", o.HTTPPathPrefix)
+	}
+	// The mesh config's rule (Istio's ValidateTrustDomain): an empty alias
+	// would make principals of an empty trust domain match, a malformed one
+	// match nothing.
+	// An unset --trust-domain (Options built in code) is the mesh's default.
+	if o.TrustDomain != "" {
+		if err := validation.TrustDomain(o.TrustDomain); err != nil {
+			return fmt.Errorf("--trust-domain %q: %w", o.TrustDomain, err)
+		}
+	}
+	for _, a := range o.TrustDomainAliases {
+		if err := validation.TrustDomain(a); err != nil {
+			return fmt.Errorf("--trust-domain-aliases %q: %w", a, err)
+		}
 	}
 	if o.NumTrustedProxies < 0 {
 		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)

@@ -236,6 +236,15 @@ func validateConnectTimeout(p *field.Path, d *durationpb.Duration, f *Findings) 
 
 // validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
 // case allowed), optionally ending in a dot.
+// TrustDomain checks a trust domain given outside a mesh config (ext_authz's
+// --trust-domain and --trust-domain-aliases) by the rule of the mesh
+// config's trustDomain and trustDomainAliases.
+func TrustDomain(td string) error {
+	var f Findings
+	validateTrustDomain(nil, td, &f)
+	return f.Errors.ToAggregate()
+}
+
 func validateTrustDomain(p *field.Path, td string, f *Findings) {
 	if td == "" {
 		f.Required(p, "empty domain name not allowed")
