@@ -167,7 +167,9 @@ func newAuthzServeCmd() *cobra.Command {
 			if o.PolicyDir == "" {
 				return exitError{2, "--policy-dir is required"}
 			}
-			tuneGC()
+			if err := tuneGC(); err != nil {
+				return exitError{2, err.Error()}
+			}
 			if err := authzFromMeshConfig(cmd.Flags(), meshConfig, &o); err != nil {
 				return exitError{2, err.Error()}
 			}

@@ -54,7 +54,9 @@ and removes what it created.`,
 			if err := checked.check(); err != nil {
 				return err
 			}
-			tuneGC()
+			if err := tuneGC(); err != nil {
+				return exitError{2, err.Error()}
+			}
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
 			}

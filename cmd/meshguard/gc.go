@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -45,32 +46,42 @@ const memoryLimitEnv = "MESHGUARD_MEMORY_LIMIT"
 // tuneGC applies the server GC policy unless the environment sets GOGC
 // (serverGCPercent, lowered per collection so the garbage stays within
 // gcHeadroomEnv), and the soft memory limit from memoryLimitEnv unless it
-// sets GOMEMLIMIT.
-func tuneGC() {
+// sets GOMEMLIMIT. An unreadable value of either is an error naming it
+// (as the runtime refuses an invalid GOMEMLIMIT), applied before anything.
+func tuneGC() error {
+	headroom, err := gcHeadroom()
+	if err != nil {
+		return err
+	}
+	var limit int64
+	if v := os.Getenv(memoryLimitEnv); v != "" {
+		if limit, err = strconv.ParseInt(v, 10, 64); err != nil || limit < 0 {
+			return fmt.Errorf("%s=%q: want the container's memory limit in bytes", memoryLimitEnv, v)
+		}
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
-		if headroom := gcHeadroom(); headroom > 0 {
+		if headroom > 0 {
 			startGCTuner(headroom, debug.FreeOSMemory, nil)
 		}
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		if limit, err := strconv.ParseInt(os.Getenv(memoryLimitEnv), 10, 64); err == nil && limit > 0 {
-			debug.SetMemoryLimit(limit / 10 * 9)
-		}
+	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
+		debug.SetMemoryLimit(limit / 10 * 9)
 	}
+	return nil
 }
 
-// gcHeadroom reads gcHeadroomEnv; unset or unreadable gives the default.
-func gcHeadroom() uint64 {
+// gcHeadroom reads gcHeadroomEnv; unset gives the default.
+func gcHeadroom() (uint64, error) {
 	v := os.Getenv(gcHeadroomEnv)
 	if v == "" {
-		return defaultGCHeadroom
+		return defaultGCHeadroom, nil
 	}
 	q, err := resource.ParseQuantity(v)
 	if err != nil || q.Sign() < 0 {
-		return defaultGCHeadroom
+		return 0, fmt.Errorf("%s=%q: want a quantity such as 128Mi, or 0", gcHeadroomEnv, v)
 	}
-	return uint64(q.Value())
+	return uint64(q.Value()), nil
 }
 
 // gcPercentFor is the GOGC that lets a heap of live bytes collect garbage up

@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,7 +23,9 @@ func TestTuneGC(t *testing.T) {
 			t.Setenv(gcHeadroomEnv, "0") // no tuner: TestGCTuner covers it
 			prev := debug.SetGCPercent(before)
 			defer debug.SetGCPercent(prev)
-			tuneGC()
+			if err := tuneGC(); err != nil {
+				t.Fatal(err)
+			}
 			if got := debug.SetGCPercent(before); got != tc.want {
 				t.Errorf("GC percent after tuneGC with GOGC=%q: %d, want %d", tc.env, got, tc.want)
 			}
@@ -39,7 +42,7 @@ func TestTuneGCMemoryLimit(t *testing.T) {
 		{name: "90% of the container limit", limit: "536870912", want: 536870912 / 10 * 9},
 		{name: "GOMEMLIMIT wins", limit: "536870912", gomemlimit: "100MiB", want: before},
 		{name: "no limit given", want: before},
-		{name: "garbage ignored", limit: "lots", want: before},
+		{name: "no limit (0)", limit: "0", want: before},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(memoryLimitEnv, tc.limit)
@@ -47,7 +50,9 @@ func TestTuneGCMemoryLimit(t *testing.T) {
 			t.Setenv("GOGC", "100") // leave the GC percent alone here (and no tuner)
 			prev := debug.SetMemoryLimit(before)
 			defer debug.SetMemoryLimit(prev)
-			tuneGC()
+			if err := tuneGC(); err != nil {
+				t.Fatal(err)
+			}
 			if got := debug.SetMemoryLimit(before); got != tc.want {
 				t.Errorf("memory limit %d, want %d", got, tc.want)
 			}
@@ -78,12 +83,35 @@ func TestGCHeadroomEnv(t *testing.T) {
 		env  string
 		want uint64
 	}{
-		{"", defaultGCHeadroom}, {"64Mi", 64 << 20}, {"0", 0}, {"lots", defaultGCHeadroom}, {"-1Mi", defaultGCHeadroom},
+		{"", defaultGCHeadroom}, {"64Mi", 64 << 20}, {"0", 0},
 	} {
 		t.Setenv(gcHeadroomEnv, tc.env)
-		if got := gcHeadroom(); got != tc.want {
-			t.Errorf("%s=%q: %d, want %d", gcHeadroomEnv, tc.env, got, tc.want)
+		if got, err := gcHeadroom(); err != nil || got != tc.want {
+			t.Errorf("%s=%q: %d, %v; want %d", gcHeadroomEnv, tc.env, got, err, tc.want)
 		}
+	}
+}
+
+// TestTuneGCRefusesUnreadableEnv: a value that does not parse fails the
+// start naming the variable (the runtime refuses an invalid GOMEMLIMIT so),
+// instead of running silently with the default, and changes nothing.
+func TestTuneGCRefusesUnreadableEnv(t *testing.T) {
+	for _, tc := range []struct{ env, value string }{
+		{gcHeadroomEnv, "lots"}, {gcHeadroomEnv, "-1Mi"}, {memoryLimitEnv, "512Mi"}, {memoryLimitEnv, "-5"},
+	} {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Setenv(gcHeadroomEnv, "0")
+			t.Setenv(tc.env, tc.value)
+			t.Setenv("GOGC", "")
+			prev := debug.SetGCPercent(77)
+			defer debug.SetGCPercent(prev)
+			if err := tuneGC(); err == nil || !strings.Contains(err.Error(), tc.env) {
+				t.Fatalf("tuneGC = %v; want an error naming %s", err, tc.env)
+			}
+			if got := debug.SetGCPercent(77); got != 77 {
+				t.Errorf("GC percent changed to %d by a refused start", got)
+			}
+		})
 	}
 }
 

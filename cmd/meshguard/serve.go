@@ -92,7 +92,9 @@ func newServeCmd() *cobra.Command {
 			if err := o.check(); err != nil {
 				return err
 			}
-			tuneGC()
+			if err := tuneGC(); err != nil {
+				return exitError{2, err.Error()}
+			}
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
 			}
