@@ -5,6 +5,7 @@
 package dirwalk
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -128,7 +129,14 @@ func volumeContent(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", link, err)
 	}
-	if fi, err := os.Stat(content); err != nil || !fi.IsDir() || filepath.Dir(content) != root {
+	// The kubelet removes the old content directory, and the links of keys
+	// no longer in the volume, right after a swap: a listing racing it wraps
+	// fs.ErrNotExist, so reload.Store.Update reads the new content.
+	fi, err := os.Stat(content)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", link, err)
+	}
+	if !fi.IsDir() || filepath.Dir(content) != root {
 		return "", fmt.Errorf("%s: points to %s, not a directory beside it as in a mounted volume", link, content)
 	}
 	entries, err := os.ReadDir(root)
@@ -139,8 +147,13 @@ func volumeContent(root string) (string, error) {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		if t, err := os.Readlink(filepath.Join(root, e.Name())); err != nil || t != filepath.Join(dataDir, e.Name()) {
-			return "", fmt.Errorf("%s: not a link to %s: a directory with %s is read as a mounted volume, whose every key is such a link", filepath.Join(root, e.Name()), filepath.Join(dataDir, e.Name()), dataDir)
+		p := filepath.Join(root, e.Name())
+		t, err := os.Readlink(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", err // names p
+		}
+		if err != nil || t != filepath.Join(dataDir, e.Name()) {
+			return "", fmt.Errorf("%s: not a link to %s: a directory with %s is read as a mounted volume, whose every key is such a link", p, filepath.Join(dataDir, e.Name()), dataDir)
 		}
 	}
 	return content, nil

@@ -3,6 +3,7 @@ package dirwalk
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -295,5 +296,68 @@ func write(t *testing.T, p string) {
 	}
 	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFilesVolumeSwapIsNotExist: a listing racing the kubelet's update of a
+// mounted volume (AtomicWriter.Write: new content directory, new keys'
+// links, ..data swapped, old keys' links removed, old content directory
+// removed) fails, if at all, with an error wrapping fs.ErrNotExist, which
+// reload.Store.Update retries: the content directory ..data named, or a
+// key's link listed, can be gone by the time it is checked.
+func TestFilesVolumeSwapIsNotExist(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Exts: []string{".yaml"}, Confine: true}
+	volumeWrite(t, dir, "..0", map[string]string{"a.yaml": "x", "k0.yaml": "x"}, nil)
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ts := fmt.Sprintf("..%d", i)
+			if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+				t.Error(err)
+				return
+			}
+			key := fmt.Sprintf("k%d.yaml", i%2)
+			for _, k := range []string{"a.yaml", key} {
+				if err := os.WriteFile(filepath.Join(dir, ts, k), []byte("x"), 0o600); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if err := os.Symlink(filepath.Join("..data", key), filepath.Join(dir, key)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Symlink(ts, filepath.Join(dir, "..data_tmp")); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+				t.Error(err)
+				return
+			}
+			old := fmt.Sprintf("k%d.yaml", (i+1)%2)
+			if err := os.Remove(filepath.Join(dir, old)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("..%d", i-1))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for range 2000 {
+		if _, _, err := Files(dir, opts); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("listing during a volume update: %v (does not wrap fs.ErrNotExist, so it is not retried)", err)
+		}
 	}
 }
