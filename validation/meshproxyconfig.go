@@ -234,8 +234,6 @@ func validateConnectTimeout(p *field.Path, d *durationpb.Duration, f *Findings) 
 	}
 }
 
-// validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
-// case allowed), optionally ending in a dot.
 // TrustDomain checks a trust domain given outside a mesh config (ext_authz's
 // --trust-domain and --trust-domain-aliases) by the rule of the mesh
 // config's trustDomain and trustDomainAliases.
@@ -245,6 +243,8 @@ func TrustDomain(td string) error {
 	return f.Errors.ToAggregate()
 }
 
+// validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
+// case allowed), optionally ending in a dot.
 func validateTrustDomain(p *field.Path, td string, f *Findings) {
 	if td == "" {
 		f.Required(p, "empty domain name not allowed")
