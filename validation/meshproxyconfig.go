@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -240,7 +241,12 @@ func validateConnectTimeout(p *field.Path, d *durationpb.Duration, f *Findings) 
 func TrustDomain(td string) error {
 	var f Findings
 	validateTrustDomain(nil, td, &f)
-	return f.Errors.ToAggregate()
+	if len(f.Errors) == 0 {
+		return nil
+	}
+	// The message only: the caller names the flag and value, and a nil
+	// path would print as "<nil>".
+	return errors.New(f.Errors[0].Detail)
 }
 
 // validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
