@@ -192,7 +192,10 @@ func FuzzGRPCCheck(f *testing.F) {
 		if _, err := proto.Marshal(resp); err != nil {
 			t.Fatalf("response cannot be sent: %v (status message %q)", err, resp.GetStatus().GetMessage())
 		}
-		again, _ := s.Check(context.Background(), &req)
+		again, err := s.Check(context.Background(), &req)
+		if err != nil {
+			t.Fatalf("Check again: %v", err)
+		}
 		if ac := codes.Code(again.GetStatus().GetCode()); ac != code {
 			t.Fatalf("decided twice: %v then %v", code, ac)
 		}

@@ -36,6 +36,10 @@ func TestValidateTrustDomainFlags(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("Validate = %v; want an error containing %s", err, c.wantErr)
 			}
+			// The flag names the value; no field path of a mesh config.
+			if strings.Contains(err.Error(), "<nil>") {
+				t.Fatalf("Validate = %v; want no empty field path", err)
+			}
 		})
 	}
 }

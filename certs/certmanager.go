@@ -111,7 +111,11 @@ func (s *cmSource) load() {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		s.log.Error(err, "merge CA bundle", "secret", s.o.Namespace+"/"+s.o.servingSecretName())
+		// The error numbers MergeBundle's inputs; name them (a corrupt CA
+		// Secret is as likely as a corrupt serving one).
+		s.log.Error(err, "merge CA bundle", "bundles", []string{"0: the bundle served",
+			"1: Secret " + s.o.Namespace + "/" + s.o.servingSecretName() + " ca.crt",
+			"2: Secret " + s.o.Namespace + "/" + s.o.caSecretName() + " tls.crt"})
 		return
 	}
 	kp := pki.KeyPair{CertPEM: serving.Data[corev1.TLSCertKey], KeyPEM: serving.Data[corev1.TLSPrivateKeyKey]}

@@ -51,8 +51,9 @@ func (s *Store[T]) Load() *T { return s.cur.Load() }
 // Update runs build and, if it returns a value without error, makes that
 // value current and counts a reload. A build failing on a file that does
 // not exist (fs.ErrNotExist) runs once more first, so a volume update
-// racing the load is not reported as a rejection. On error it keeps the current value,
-// counts a reload error, logs it and calls OnReject; the error is returned.
+// racing the load is not reported as a rejection. On error it keeps the
+// current value, counts a reload error, logs it and calls OnReject; the
+// error is returned.
 // Updates are serialised, so build may read the current value.
 func (s *Store[T]) Update(build func() (*T, error)) (*T, error) {
 	s.mu.Lock()

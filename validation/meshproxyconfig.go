@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -234,17 +235,22 @@ func validateConnectTimeout(p *field.Path, d *durationpb.Duration, f *Findings) 
 	}
 }
 
-// validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
-// case allowed), optionally ending in a dot.
 // TrustDomain checks a trust domain given outside a mesh config (ext_authz's
 // --trust-domain and --trust-domain-aliases) by the rule of the mesh
 // config's trustDomain and trustDomainAliases.
 func TrustDomain(td string) error {
 	var f Findings
 	validateTrustDomain(nil, td, &f)
-	return f.Errors.ToAggregate()
+	if len(f.Errors) == 0 {
+		return nil
+	}
+	// The message only: the caller names the flag and value, and a nil
+	// path would print as "<nil>".
+	return errors.New(f.Errors[0].Detail)
 }
 
+// validateTrustDomain is Istio's ValidateTrustDomain: DNS-1123 labels (upper
+// case allowed), optionally ending in a dot.
 func validateTrustDomain(p *field.Path, td string, f *Findings) {
 	if td == "" {
 		f.Required(p, "empty domain name not allowed")

@@ -1,0 +1,62 @@
+package certs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshguard/meshguard/certs/pki"
+)
+
+// TestCertManagerCorruptCASecretNamed: since ParseCerts refuses data after
+// the last PEM block (c5ad57e), a corrupt CA Secret stops the bundle merge;
+// the error logged must name that Secret, not only the serving one.
+func TestCertManagerCorruptCASecretNamed(t *testing.T) {
+	now := time.Now()
+	ca, _ := mustCA(t, now, time.Hour)
+	o, err := Options{Mode: ModeCertManager, Namespace: "mg"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, ips := pki.SplitHosts(o.DNSNames())
+	leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubefake.NewClientset(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.servingSecretName(), Namespace: o.Namespace},
+			Data: map[string][]byte{corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": ca.CertPEM}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.caSecretName(), Namespace: o.Namespace},
+			Data: map[string][]byte{corev1.TLSCertKey: []byte("garbage")}})
+	var mu sync.Mutex
+	var errs []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(args, `"error"`) {
+			errs = append(errs, args)
+		}
+	}, funcr.Options{})
+	s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, kick: newKicker()}
+	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.watch.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.load()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 1 || !strings.Contains(errs[0], o.Namespace+"/"+o.caSecretName()) {
+		t.Fatalf("errors logged %q, want one naming the CA Secret %s/%s", errs, o.Namespace, o.caSecretName())
+	}
+}
