@@ -264,7 +264,9 @@ spec:
 // workload's (`namespace := metadata.Namespace; if namespace == ""
 // {namespace = deploymentMetadata.Namespace}`), and injectRequired reads the
 // template's, so a template in kube-system is skipped; .DeploymentMeta (and
-// ISTIO_META_OWNER) keep the workload's own, empty, namespace.
+// ISTIO_META_OWNER) keep the workload's own, empty, namespace. A workload
+// that has a namespace decides with it, where Istio takes the template's
+// (docs/compatibility.md, a deliberate difference: it is where the pods run).
 func TestNamespacelessWorkloadUsesTemplateNamespace(t *testing.T) {
 	deployment := func(ns, tmplNS string) string {
 		return `apiVersion: apps/v1
