@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -15,23 +16,53 @@ import (
 // listening on port 0 gives) can be taken, before the server binds it, as
 // the local port of any outgoing connection of the tests running in
 // parallel, and the server then fails with "address already in use".
+//
+// A port is handed out once per test process: two calls a moment apart (a
+// server's metrics and health ports) could otherwise draw the same free
+// port, and the second listener of the server fails.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	if low := ephemeralLow(); low > 11024 {
 		for range 50 {
 			p := low - 10000 + rand.IntN(10000)
+			if !claim(p) {
+				continue
+			}
 			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
 				l.Close()
 				return p
 			}
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if claim(p) {
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port not handed out before")
+	return 0
+}
+
+var (
+	claimedMu sync.Mutex
+	claimed   = map[int]bool{}
+)
+
+// claim records p as handed out; false if it was already.
+func claim(p int) bool {
+	claimedMu.Lock()
+	defer claimedMu.Unlock()
+	if claimed[p] {
+		return false
+	}
+	claimed[p] = true
+	return true
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (Linux's
