@@ -166,8 +166,8 @@ func (o *Options) Validate() error {
 	}
 	// The mesh config's rule (Istio's ValidateTrustDomain): an empty alias
 	// would make principals of an empty trust domain match, a malformed one
-	// match nothing.
-	// An unset --trust-domain (Options built in code) is the mesh's default.
+	// match nothing. An unset --trust-domain (Options built in code) is the
+	// mesh's default.
 	if o.TrustDomain != "" {
 		if err := validation.TrustDomain(o.TrustDomain); err != nil {
 			return fmt.Errorf("--trust-domain %q: %w", o.TrustDomain, err)

@@ -213,18 +213,7 @@ templates:
 	if err != nil {
 		t.Fatal(err)
 	}
-	deployment := func(tmplNS string) string {
-		return `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: d, namespace: shop}
-spec:
-  selector: {matchLabels: {app: a}}
-  template:
-    metadata: {labels: {app: a}` + tmplNS + `}
-    spec:
-      containers: [{name: app, image: nginx}]
-`
-	}
+	deployment := func(tmplNS string) string { return deploymentDoc(", namespace: shop", tmplNS) }
 	for _, tc := range []struct {
 		name, in       string
 		ns, deployment string
@@ -268,18 +257,7 @@ spec:
 // that has a namespace decides with it, where Istio takes the template's
 // (docs/compatibility.md, a deliberate difference: it is where the pods run).
 func TestNamespacelessWorkloadUsesTemplateNamespace(t *testing.T) {
-	deployment := func(ns, tmplNS string) string {
-		return `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: d` + ns + `}
-spec:
-  selector: {matchLabels: {app: a}}
-  template:
-    metadata: {labels: {app: a}` + tmplNS + `}
-    spec:
-      containers: [{name: app, image: nginx}]
-`
-	}
+	deployment := deploymentDoc
 	for _, tc := range []struct {
 		name, in string
 		skipped  bool
@@ -380,4 +358,19 @@ spec:
 			t.Errorf("run %d: istio-proxy env order %s, want Istio's %s", i+1, got, want)
 		}
 	}
+}
+
+// deploymentDoc is Deployment d (one nginx container) with extra fields
+// (", namespace: x") appended to its metadata and to its pod template's.
+func deploymentDoc(meta, tmplMeta string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d` + meta + `}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}` + tmplMeta + `}
+    spec:
+      containers: [{name: app, image: nginx}]
+`
 }
