@@ -210,8 +210,14 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	if err != nil {
 		return nil, nil, err
 	}
-	// The pod's image choice passes the same allow-list as on the typed path.
+	// The pod's image choice passes the same allow-list as on the typed path;
+	// its warning is kept only if a selected template renders the image.
+	rendersImage := t.Set.RefersToProxyImage(t.Select(pod.Annotations))
+	before := len(p.warnings)
 	proxyImage, initImage := p.image(v.Proxy.Image), p.image(v.ProxyInit.Image)
+	if !rendersImage {
+		p.warnings = p.warnings[:before]
+	}
 	meta := *stripped.ObjectMeta.DeepCopy()
 	if meta.Namespace == "" && !opts.PodNamespaceAsIs {
 		// The admission object may have no namespace: Istio's webhook.go
