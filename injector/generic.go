@@ -171,7 +171,7 @@ func InjectGeneric(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 	if namespace == "" {
 		namespace = pod.Namespace
 	}
-	if len(pod.Spec.Containers) == 0 {
+	if NoContainers(pod) {
 		return nil, fmt.Errorf("pod %s: spec.containers: must not be empty", podName(pod, namespace))
 	}
 	out, warnings, err := injectGeneric(pod, namespace, cfg, opts)

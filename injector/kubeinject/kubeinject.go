@@ -268,7 +268,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if ns == "" {
 		ns = pod.Namespace
 	}
-	if len(pod.Spec.Containers) == 0 {
+	if injector.NoContainers(pod) {
 		field := "spec.template.spec.containers"
 		switch tm.Kind {
 		case "Pod":
