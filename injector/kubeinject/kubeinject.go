@@ -45,6 +45,12 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading input: %w", err)
 	}
+	return InjectData(data, cfg)
+}
+
+// InjectData is Inject over an input already read (and bounded) by the
+// caller, e.g. the CLI's reader with its --max-input-size.
+func InjectData(data []byte, cfg *config.Snapshot) (*Result, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	res := &Result{}
 	var out bytes.Buffer
