@@ -171,7 +171,7 @@ func InjectGeneric(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 	if namespace == "" {
 		namespace = pod.Namespace
 	}
-	if len(pod.Spec.Containers) == 0 {
+	if NoContainers(pod) {
 		return nil, fmt.Errorf("pod %s: spec.containers: must not be empty", podName(pod, namespace))
 	}
 	out, warnings, err := injectGeneric(pod, namespace, cfg, opts)
@@ -210,8 +210,14 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	if err != nil {
 		return nil, nil, err
 	}
-	// The pod's image choice passes the same allow-list as on the typed path.
+	// The pod's image choice passes the same allow-list as on the typed path;
+	// its warning is kept only if a selected template renders the image.
+	rendersImage := t.Set.RefersToProxyImage(t.Select(pod.Annotations))
+	before := len(p.warnings)
 	proxyImage, initImage := p.image(v.Proxy.Image), p.image(v.ProxyInit.Image)
+	if !rendersImage {
+		p.warnings = p.warnings[:before]
+	}
 	meta := *stripped.ObjectMeta.DeepCopy()
 	if meta.Namespace == "" && !opts.PodNamespaceAsIs {
 		// The admission object may have no namespace: Istio's webhook.go

@@ -34,7 +34,7 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 	// No inputs at all (`meshguard inject` without flags, `serve` without
 	// files): Istio's stock templates are in effect, and the typed injector
 	// keeps building sidecar, gateway and grpc-simple; grpc-agent renders.
-	none, err := config.LoadInputs("", "", "")
+	none, err := config.Inputs{}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	if namespace == "" {
 		namespace = pod.Namespace
 	}
-	if len(pod.Spec.Containers) == 0 {
+	if NoContainers(pod) {
 		return nil, fmt.Errorf("pod %s: spec.containers: must not be empty", podName(pod, namespace))
 	}
 	// managedFields are irrelevant and can be large (Istio PR #34805): don't copy them.
@@ -120,6 +120,17 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	out.ManagedFields = mf
 	keepAPITokenMounts(pod, out)
 	return &Result{Pod: out, Patch: CreatePatch(pod, out), Warnings: p.warnings}, nil
+}
+
+// NoContainers reports a pod that has no containers and was not injected
+// before, which meshguard denies (docs/compatibility.md). An injected pod
+// may have none: a native sidecar leaves `containers: []` when istio-proxy
+// was the only container (Istio's golden only-proxy-container), and Istio
+// re-injects it (webhook.go injectPod has no such check; stripPod and
+// reinsertOverrides restore what was injected).
+func NoContainers(pod *corev1.Pod) bool {
+	_, injected := pod.Annotations[AnnotationStatus]
+	return len(pod.Spec.Containers) == 0 && !injected
 }
 
 // apiTokenMountPath is where the API server's ServiceAccount admission

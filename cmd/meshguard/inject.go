@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/kubeinject"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // newInjectCmd is `meshguard inject`, the offline equivalent of
@@ -18,6 +18,7 @@ import (
 // swap one command for the other.
 func newInjectCmd() *cobra.Command {
 	var file, output, injectConfigPath, meshPath, valuesPath string
+	var maxInput int64
 	cmd := &cobra.Command{
 		Use:   "inject -f FILE|-",
 		Short: "Inject the istio-proxy sidecar into Kubernetes YAML (like istioctl kube-inject)",
@@ -51,20 +52,45 @@ Istio renders it.`,
 					return exitError{code: 2, msg: fmt.Sprintf("inject: --%s and its alias --%s are both set", pair[0], pair[1])}
 				}
 			}
-			cfg, err := config.LoadInputs(injectConfigPath, valuesPath, meshPath)
+			// Every input, -f and the three config files alike, is read by
+			// the CLI's one reader (readInput, as validate reads its files):
+			// bounded by --max-input-size; a pipe is read as istioctl reads
+			// it (--valuesFile <(kubectl get cm ...)).
+			in := config.Inputs{ConfigSource: injectConfigPath, ValuesSource: valuesPath, MeshSource: meshPath}
+			for _, f := range []struct {
+				data              *[]byte
+				path, flag, alias string
+			}{
+				{&in.Config, injectConfigPath, "injectConfigFile", ""},
+				{&in.Values, valuesPath, "valuesFile", "values"},
+				{&in.Mesh, meshPath, "meshConfigFile", "mesh-config"},
+			} {
+				if f.path == "" {
+					continue
+				}
+				flag := f.flag
+				if f.alias != "" && cmd.Flags().Changed(f.alias) {
+					flag = f.alias
+				}
+				path := f.path
+				if path == "-" {
+					path = "./-" // a file so named, as istioctl reads it; stdin is -f's
+				}
+				b, err := readInput(path, nil, maxInput)
+				if err != nil {
+					return exitError{code: 2, msg: fmt.Sprintf("inject: --%s %s: %v", flag, f.path, err)}
+				}
+				*f.data = b
+			}
+			cfg, err := in.Load()
 			if err != nil {
 				return exitError{code: 2, msg: "inject: " + err.Error()}
 			}
-			var r io.Reader = cmd.InOrStdin()
-			if file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return exitError{code: 2, msg: "inject: " + err.Error()}
-				}
-				defer f.Close()
-				r = f
+			data, err := readInput(file, cmd.InOrStdin(), maxInput)
+			if err != nil {
+				return exitError{code: 2, msg: fmt.Sprintf("inject: -f %s: %v", file, err)}
 			}
-			res, err := kubeinject.Inject(r, cfg)
+			res, err := kubeinject.InjectData(data, cfg)
 			if err != nil {
 				return exitError{code: 1, msg: fmt.Sprintf("inject %s: %v", file, err)}
 			}
@@ -84,6 +110,7 @@ Istio renders it.`,
 	fs := cmd.Flags()
 	fs.StringVarP(&file, "filename", "f", "", "input YAML file, or - for stdin")
 	fs.StringVarP(&output, "output", "o", "", "write the injected YAML to this file instead of stdout")
+	fs.Int64Var(&maxInput, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (-f, stdin, each config file) read, in bytes; larger input is refused")
 	fs.StringVar(&injectConfigPath, "injectConfigFile", "", `injector config: key "config" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's stock templates)`)
 	fs.StringVar(&valuesPath, "valuesFile", "", `injector values: key "values" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's defaults)`)
 	fs.StringVar(&meshPath, "meshConfigFile", "", `mesh config: key "mesh" of ConfigMap istio, or that ConfigMap (default: Istio's defaults)`)

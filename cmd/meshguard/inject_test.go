@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/test/conformance"
 )
 
@@ -85,5 +87,96 @@ func TestInjectIstioctlFlags(t *testing.T) {
 	_, err = runInject(t, "--injectConfigFile", meshCM, "-f", app)
 	if !asExit(err, &exit) || exit.code != 2 || !strings.Contains(exit.msg, `has no data key "config"`) {
 		t.Errorf("wrong ConfigMap: %v", err)
+	}
+}
+
+// TestInjectInputsBounded: the config files (--injectConfigFile, --valuesFile
+// and its alias --values, --meshConfigFile) are read as -f and every other
+// CLI input (readInput): bounded by --max-input-size (default
+// manifest.DefaultMaxInputBytes), a directory refused, a pipe read (as
+// istioctl's os.ReadFile reads `--valuesFile <(...)`) within the bound. Each
+// error names the flag and the file and exits 2 (unreadable input).
+func TestInjectInputsBounded(t *testing.T) {
+	d := installDir(t)
+	app := filepath.Join(d, "cases", "hello.yaml")
+	values := filepath.Join(d, "istio-default-install", "values")
+	tmp := t.TempDir()
+	big := filepath.Join(tmp, "big.yaml")
+	if err := os.WriteFile(big, []byte("a: "+strings.Repeat("x", manifest.DefaultMaxInputBytes)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(tmp, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// endlessPipe writes to the FIFO until the reader closes it.
+	endlessPipe := func() {
+		go func() {
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			chunk := []byte(strings.Repeat("# filler\n", 1<<12))
+			for {
+				if _, err := f.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		pipe bool
+		want []string
+	}{
+		{"over-size config", []string{"--injectConfigFile", big}, false,
+			[]string{"--injectConfigFile " + big, "input too large", "raise it with --max-input-size"}},
+		{"over-size values, alias named", []string{"--values", big}, false, []string{"--values " + big, "input too large"}},
+		{"values over --max-input-size", []string{"--valuesFile", values, "--max-input-size", "1000"}, false,
+			[]string{"--valuesFile " + values, "more than 1000 bytes"}},
+		{"directory", []string{"--meshConfigFile", tmp}, false, []string{"--meshConfigFile " + tmp, "is a directory"}},
+		{"endless pipe", []string{"--meshConfigFile", fifo}, true, []string{"--meshConfigFile " + fifo, "input too large"}},
+		{"- is a file, not stdin", []string{"--valuesFile", "-"}, false, []string{"--valuesFile -: open ./-: no such file"}},
+		{"over-size -f", []string{"--max-input-size", "100"}, false, []string{"-f " + app, "more than 100 bytes"}},
+		{"directory -f", []string{"-f", tmp}, false, []string{"-f " + tmp, "is a directory"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.pipe {
+				endlessPipe()
+			}
+			args := append([]string{"-f", app}, tc.args...)
+			_, err := runInject(t, args...)
+			var exit exitError
+			if !asExit(err, &exit) || exit.code != 2 {
+				t.Fatalf("err %v, want exit 2", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(exit.msg, w) {
+					t.Errorf("error %q lacks %q", exit.msg, w)
+				}
+			}
+		})
+	}
+	// A pipe within the bound is read (istioctl: os.ReadFile).
+	valuesData, err := os.ReadFile(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = f.Write(valuesData)
+	}()
+	want, err := runInject(t, "-f", app, "--valuesFile", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := runInject(t, "-f", app, "--valuesFile", fifo); err != nil || got != want {
+		t.Errorf("--valuesFile PIPE: err %v, same output as the file %v", err, got == want)
 	}
 }

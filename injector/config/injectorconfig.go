@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/template"
+	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // Istio's injector reads three inputs: the `config` and `values` keys of
@@ -36,8 +35,9 @@ const (
 )
 
 // MaxInputBytes bounds one input file (a ConfigMap holds at most 1 MiB; a
-// file may hold a whole ConfigMap YAML with escaping).
-const MaxInputBytes = 8 << 20
+// file may hold a whole ConfigMap YAML with escaping): every CLI input's
+// limit.
+const MaxInputBytes = manifest.DefaultMaxInputBytes
 
 // InjectorConfig is the `config` key of Istio's istio-sidecar-injector
 // ConfigMap (Istio's pkg/kube/inject/webhook.go Config).
@@ -127,50 +127,12 @@ type Inputs struct {
 	keyContentOnly bool
 }
 
-// LoadInputs reads Istio's three injector inputs as `istioctl kube-inject`
-// takes them (--injectConfigFile, --valuesFile, --meshConfigFile) and loads
-// them. An empty path means Istio's defaults.
-func LoadInputs(injectConfigPath, valuesPath, meshPath string) (*Snapshot, error) {
-	in := Inputs{ConfigSource: injectConfigPath, ValuesSource: valuesPath, MeshSource: meshPath}
-	var errs []error
-	read := func(path, what string) []byte {
-		if path == "" {
-			return nil
-		}
-		b, err := readBounded(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("reading %s %s: %w", what, path, err))
-		}
-		return b
-	}
-	in.Config = read(injectConfigPath, "injector config")
-	in.Values = read(valuesPath, "injector values")
-	in.Mesh = read(meshPath, "mesh config")
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return in.Load()
-}
-
-// LoadInputData is LoadInputs over file contents.
+// LoadInputData loads Istio's three inputs from their contents (nil: Istio's
+// defaults). `meshguard inject` reads the files of --injectConfigFile,
+// --valuesFile and --meshConfigFile with the CLI's one bounded reader and
+// loads them through Inputs.Load.
 func LoadInputData(cfgData, valuesData, meshData []byte) (*Snapshot, error) {
 	return Inputs{Config: cfgData, Values: valuesData, Mesh: meshData}.Load()
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxInputBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxInputBytes {
-		return nil, fmt.Errorf("larger than %d bytes", MaxInputBytes)
-	}
-	return b, nil
 }
 
 // KeyContent returns data itself, or, when data is a whole ConfigMap

@@ -158,7 +158,7 @@ func TestKeyContent(t *testing.T) {
 // TestLoadFilesTakesKeyContentOnly: `meshguard serve --mesh-config` is also
 // read by ext_authz (meshconfig.LoadFile, no ConfigMap wrapper), so the
 // injector's file loader refuses a whole ConfigMap there, while
-// LoadInputs (meshguard inject) accepts it.
+// Inputs.Load (meshguard inject) accepts it.
 func TestLoadFilesTakesKeyContentOnly(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) string {
@@ -176,7 +176,11 @@ func TestLoadFilesTakesKeyContentOnly(t *testing.T) {
 	if _, err := LoadFiles(cm, ""); err == nil || !strings.Contains(err.Error(), "whole ConfigMap is not accepted") || !strings.Contains(err.Error(), cm) {
 		t.Fatalf("ConfigMap mesh in LoadFiles: err = %v, want a refusal naming the file", err)
 	}
-	if s, err := LoadInputs("", "", cm); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
-		t.Fatalf("ConfigMap mesh in LoadInputs: %v", err)
+	cmData, err := os.ReadFile(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := LoadInputData(nil, nil, cmData); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
+		t.Fatalf("ConfigMap mesh in LoadInputData: %v", err)
 	}
 }

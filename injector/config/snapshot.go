@@ -60,8 +60,8 @@ func Default() *Snapshot {
 
 // LoadFiles reads and validates the mesh config and values files of
 // `meshguard serve` (--mesh-config, --injector-values) through the same
-// loader as LoadInputs. An empty path means "defaults". Each file holds the
-// key's content only: ext_authz reads the same --mesh-config with
+// loader as `meshguard inject` (Inputs.Load). An empty path means
+// "defaults". Each file holds the key's content only: ext_authz reads the same --mesh-config with
 // meshconfig.LoadFile, which takes no ConfigMap wrapper and has the same
 // size bound, so injection must not accept more than it does.
 func LoadFiles(meshPath, valuesPath string) (*Snapshot, error) {

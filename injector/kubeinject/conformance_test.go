@@ -108,15 +108,7 @@ func installSnapshot(t *testing.T, native, asConfigMaps bool) *config.Snapshot {
 		vb = configMapYAML(t, "istio-sidecar-injector", map[string]string{"values": string(vb)})
 		mesh = configMapYAML(t, "istio", map[string]string{"mesh": string(mesh)})
 	}
-	dirOut := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dirOut, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	s, err := config.LoadInputs(write("config", cfg), write("values", vb), write("mesh", mesh))
+	s, err := config.LoadInputData(cfg, vb, mesh)
 	if err != nil {
 		t.Fatal(err)
 	}

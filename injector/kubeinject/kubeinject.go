@@ -4,20 +4,17 @@
 package kubeinject
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector"
@@ -45,27 +42,25 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading input: %w", err)
 	}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	return InjectData(data, cfg)
+}
+
+// InjectData is Inject over an input already read (and bounded) by the
+// caller, e.g. the CLI's reader with its --max-input-size.
+func InjectData(data []byte, cfg *config.Snapshot) (*Result, error) {
+	// Cut as every other reader cuts a stream (manifest.SplitRaw: YAMLReader's
+	// cut, a UTF-16 stream read as UTF-8 as kubectl reads it, each document
+	// bounded by the API server's request limit); comment-only documents are
+	// dropped and not counted, as in validate's FILE#DOC.
+	docs, splitErr := manifest.SplitRaw(data)
 	res := &Result{}
 	var out bytes.Buffer
-	for n := 1; ; n++ {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, d := range docs {
+		n := d.Index + 1
+		if d.Err != nil {
+			return nil, fmt.Errorf("document %d: %w", n, d.Err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("document %d: reading YAML: %w", n, err)
-		}
-		// One object is bounded as in every other reader (the API server's
-		// request limit); the input's own limit is no bound on a document.
-		if len(doc) > manifest.MaxDocumentBytes {
-			return nil, fmt.Errorf("document %d: %w: %d bytes is over the %d-byte limit of one object (the API server's request limit)",
-				n, manifest.ErrTooLarge, len(doc), manifest.MaxDocumentBytes)
-		}
-		if isEmpty(doc) {
-			continue // numbering still counts it: "document N" is the input position
-		}
-		injected, notes, err := injectDoc(doc, cfg, false)
+		injected, notes, err := injectDoc(d.Raw, cfg, false)
 		for _, note := range notes {
 			res.Notes = append(res.Notes, fmt.Sprintf("document %d: %s", n, note))
 		}
@@ -79,6 +74,9 @@ func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
 		if !bytes.HasSuffix(injected, []byte("\n")) {
 			out.WriteByte('\n')
 		}
+	}
+	if splitErr != nil {
+		return nil, fmt.Errorf("reading YAML: %w", splitErr)
 	}
 	res.Output = out.Bytes()
 	return res, nil
@@ -111,16 +109,6 @@ func objectName(doc []byte) string {
 	}
 	_ = yaml.Unmarshal(doc, &o)
 	return o.Metadata.Name
-}
-
-func isEmpty(doc []byte) bool {
-	for _, line := range strings.Split(string(doc), "\n") {
-		t := strings.TrimSpace(line)
-		if t != "" && !strings.HasPrefix(t, "#") && t != "---" {
-			return false
-		}
-	}
-	return true
 }
 
 // workload adapts one supported kind: its object and its pod template.
@@ -268,7 +256,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if ns == "" {
 		ns = pod.Namespace
 	}
-	if len(pod.Spec.Containers) == 0 {
+	if injector.NoContainers(pod) {
 		field := "spec.template.spec.containers"
 		switch tm.Kind {
 		case "Pod":

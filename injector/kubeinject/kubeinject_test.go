@@ -99,8 +99,10 @@ func TestInjectAllKinds(t *testing.T) {
 	if !strings.Contains(string(res.Output), "kubernetes://apis/apps/v1/namespaces/default/deployments/dep") {
 		t.Error("ISTIO_META_OWNER of the Deployment not found")
 	}
-	if !strings.Contains(strings.Join(res.Notes, "\n"), "document 10: Pod opted-out: skipped (opt_out)") {
-		t.Errorf("notes %q lack the skip of document 10", res.Notes)
+	// Documents are numbered as validate numbers them: the comment-only one
+	// is not counted (manifest.SplitRaw).
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "document 9: Pod opted-out: skipped (opt_out)") {
+		t.Errorf("notes %q lack the skip of document 9", res.Notes)
 	}
 	// Idempotent: injecting the output again gives the same output.
 	again, err := Inject(bytes.NewReader(res.Output), config.Default())
@@ -127,7 +129,7 @@ func TestInjectErrors(t *testing.T) {
 		// The per-document limit was the whole input's (8 MiB), so it never
 		// applied; one object is bounded at the API server's 3 MiB.
 		{"document over 3 MiB", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: {a: " + strings.Repeat("x", 3<<20) + "}\n",
-			"document 2: input too large: 3145793 bytes is over the 3145728-byte limit of one object"},
+			"document 2: input too large: document of 3145793 bytes is over the 3145728-byte limit of one object"},
 		{"bad annotation", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {traffic.sidecar.istio.io/excludeInboundPorts: x}\nspec: {containers: [{name: c, image: i}]}\n", "excludeInboundPorts"},
 	}
 	for _, tc := range cases {
@@ -148,6 +150,35 @@ func TestInjectPassthroughUnchanged(t *testing.T) {
 	}
 	if string(res.Output) != in {
 		t.Fatalf("passthrough changed:\n%q\nwant\n%q", res.Output, in)
+	}
+}
+
+// TestInjectUTF16: a UTF-16 stream (with its byte order mark, as Windows
+// PowerShell 5's > writes) is read as UTF-8 first, as kubectl reads it and as
+// every other meshguard reader cuts a stream (manifest.SplitRaw). Cut as bytes,
+// its "---" lines are no separators and the YAML parser returns the first
+// object only: the second Pod was dropped from the output without a word.
+func TestInjectUTF16(t *testing.T) {
+	const pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: [{name: c, image: i}]}\n"
+	in := []byte{0xff, 0xfe}
+	for _, r := range pods {
+		in = append(in, byte(r), 0)
+	}
+	res, err := Inject(bytes.NewReader(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := splitDocs(t, res.Output)
+	if len(docs) != 2 {
+		t.Fatalf("%d output documents, want both Pods:\n%s", len(docs), res.Output)
+	}
+	for i, d := range docs {
+		var p corev1.Pod
+		mustStrict(t, d, &p)
+		if want := []string{"a", "b"}[i]; p.Name != want || p.Annotations["sidecar.istio.io/status"] == "" {
+			t.Errorf("document %d: pod %q injected %v, want %q injected", i+1, p.Name, p.Annotations["sidecar.istio.io/status"] != "", want)
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ func installFiles(t *testing.T) (cfg, values, mesh string) {
 
 func loadFiles(t *testing.T, cfg, values, mesh string) *config.Snapshot {
 	t.Helper()
-	s, err := config.LoadInputs(cfg, values, mesh)
+	s, err := loadPaths(cfg, values, mesh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestConfigMapAndRawKeysAgree(t *testing.T) {
 				strings.Join(compareWorkloads(workloads(t, b, false), workloads(t, a, false)), "\n"))
 		}
 	}
-	if _, err := config.LoadInputs(meshCM, "", ""); err == nil || !strings.Contains(err.Error(), `ConfigMap istio has no data key "config"`) {
+	if _, err := loadPaths(meshCM, "", ""); err == nil || !strings.Contains(err.Error(), `ConfigMap istio has no data key "config"`) {
 		t.Errorf("the istio ConfigMap as --injectConfigFile: err = %v, want no data key \"config\"", err)
 	}
 }

@@ -56,11 +56,31 @@ func injectionCases(t testing.TB, dir string) []injectionCase {
 	return out
 }
 
+// loadPaths loads the three input files as `meshguard inject
+// --injectConfigFile --valuesFile --meshConfigFile` does (an empty path:
+// Istio's defaults).
+func loadPaths(cfg, values, mesh string) (*config.Snapshot, error) {
+	in := config.Inputs{ConfigSource: cfg, ValuesSource: values, MeshSource: mesh}
+	for _, f := range []struct {
+		data *[]byte
+		path string
+	}{{&in.Config, cfg}, {&in.Values, values}, {&in.Mesh, mesh}} {
+		if f.path != "" {
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return nil, err
+			}
+			*f.data = b
+		}
+	}
+	return in.Load()
+}
+
 // defaultInstall loads the three inputs of Istio's default install.
 func defaultInstall(t testing.TB, dir string) *config.Snapshot {
 	t.Helper()
 	d := filepath.Join(dir, "istio-default-install")
-	s, err := config.LoadInputs(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
+	s, err := loadPaths(filepath.Join(d, "config"), filepath.Join(d, "values"), filepath.Join(d, "mesh"))
 	if err != nil {
 		t.Fatal(err)
 	}

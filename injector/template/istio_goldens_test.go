@@ -54,7 +54,7 @@ func TestIstioTemplateGoldens(t *testing.T) {
 // without files), Istio's stock templates are in effect: a pod asking for
 // grpc-agent gets Istio's golden pod, as with the default install's files.
 func TestIstioTemplateGoldensWithoutInputs(t *testing.T) {
-	s, err := config.LoadInputs("", "", "")
+	s, err := config.Inputs{}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -87,13 +88,16 @@ type Options struct {
 type Set struct {
 	byName  map[string]*template.Template
 	maxTime time.Duration
+	// imageRefs: the templates that refer to the proxy image (see
+	// RefersToProxyImage).
+	imageRefs map[string]bool
 }
 
 // Parse parses every template of raw (name → text). An error names the
 // template.
 func Parse(raw map[string]string, o Options) (*Set, error) {
 	fm := funcs(o)
-	s := &Set{byName: make(map[string]*template.Template, len(raw)), maxTime: MaxRenderTime}
+	s := &Set{byName: make(map[string]*template.Template, len(raw)), maxTime: MaxRenderTime, imageRefs: map[string]bool{}}
 	if o.MaxRenderTime > 0 {
 		s.maxTime = o.MaxRenderTime
 	}
@@ -108,6 +112,7 @@ func Parse(raw map[string]string, o Options) (*Set, error) {
 			continue
 		}
 		s.byName[name] = t
+		s.imageRefs[name] = refersToProxyImage(t)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -119,6 +124,68 @@ func Parse(raw map[string]string, o Options) (*Set, error) {
 func (s *Set) Has(name string) bool {
 	_, ok := s.byName[name]
 	return ok
+}
+
+// RefersToProxyImage reports whether any of the named templates refers to
+// the proxy image: .ProxyImage, .ProxyInitImage or the
+// sidecar.istio.io/proxyImage annotation. Istio computes the image for every
+// template (webhook.go injectPod, inject.go ProxyImage), but only such a
+// template renders it; e.g. the stock grpc-simple injects no proxy.
+func (s *Set) RefersToProxyImage(names []string) bool {
+	for _, n := range names {
+		if s.imageRefs[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// refersToProxyImage walks the parse trees of t and the templates it
+// defines.
+func refersToProxyImage(t *template.Template) bool {
+	image := func(idents []string) bool {
+		return slices.Contains(idents, "ProxyImage") || slices.Contains(idents, "ProxyInitImage")
+	}
+	var walk func(n parse.Node) bool
+	walk = func(n parse.Node) bool {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				return slices.ContainsFunc(n.Nodes, walk)
+			}
+		case *parse.ActionNode:
+			return walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				return slices.ContainsFunc(n.Cmds, func(c *parse.CommandNode) bool { return walk(c) })
+			}
+		case *parse.CommandNode:
+			return slices.ContainsFunc(n.Args, walk)
+		case *parse.FieldNode:
+			return image(n.Ident)
+		case *parse.VariableNode:
+			return image(n.Ident)
+		case *parse.ChainNode:
+			return image(n.Field) || walk(n.Node)
+		case *parse.StringNode:
+			return strings.Contains(n.Text, "sidecar.istio.io/proxyImage") || image([]string{n.Text})
+		case *parse.IfNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.RangeNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.WithNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.TemplateNode:
+			return walk(n.Pipe)
+		}
+		return false
+	}
+	for _, d := range t.Templates() {
+		if d.Tree != nil && walk(d.Tree.Root) {
+			return true
+		}
+	}
+	return false
 }
 
 // Names lists the templates, sorted.
