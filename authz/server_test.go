@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -595,5 +596,47 @@ func TestCancelledCallNotAnError(t *testing.T) {
 		if ok := resp.GetOkResponse() != nil; ok != tc.wantOK {
 			t.Errorf("%s: OK %v, want %v: %v", tc.name, ok, tc.wantOK, resp)
 		}
+	}
+}
+
+// TestRunStandaloneLogsListening: `meshguard authz serve` logs the same
+// "listening" lines as serve and dev (Setup), with the HTTP path prefix.
+func TestRunStandaloneLogsListening(t *testing.T) {
+	var mu sync.Mutex
+	var logs strings.Builder
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{PolicyDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", HTTPPathPrefix: "/ext-authz", RebuildPriority: "normal"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunStandalone(ctx, o, lis, nil, log) }()
+	want := []string{
+		`"msg"="ext_authz gRPC server listening" "addr"="` + lis.Addr().String() + `" "tls"=false`,
+		`"msg"="ext_authz HTTP server listening" "addr"="127.0.0.1:`,
+		`"pathPrefix"="/ext-authz"`,
+	}
+	err = poll(reloadWait, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, w := range want {
+			if !strings.Contains(logs.String(), w) {
+				return fmt.Errorf("no %s in\n%s", w, logs.String())
+			}
+		}
+		return nil
+	})
+	cancel()
+	if serveErr := <-done; serveErr != nil {
+		t.Errorf("server: %v", serveErr)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -147,6 +147,9 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 			}
 		}()
 	}
+	// The same lines as under serve and dev (Setup), which operators and
+	// scripts wait for.
+	log.Info("ext_authz gRPC server listening", "addr", lis.Addr().String(), "tls", tlsConfig != nil)
 	if o.HTTPAddr == "" {
 		return srv.Serve(ctx, lis, tlsConfig)
 	}
@@ -154,7 +157,7 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 	if err != nil {
 		return fmt.Errorf("ext_authz HTTP listen on %s: %w", o.HTTPAddr, err)
 	}
-	log.Info("ext_authz HTTP server listening", "addr", hlis.Addr().String(), "tls", tlsConfig != nil)
+	log.Info("ext_authz HTTP server listening", "addr", hlis.Addr().String(), "tls", tlsConfig != nil, "pathPrefix", o.HTTPPathPrefix)
 	// A new variable, not ctx: the watcher goroutines above still read ctx.
 	srvCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
