@@ -64,7 +64,8 @@ hosts references may name; Pods and Deployments are the workloads Gateways selec
 
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 79 some message at or above it, 65 some input could not be read or parsed,
-64 a bad flag value.`,
+64 a bad flag value, 1 any other error (no input, a cluster that cannot be
+read), as istioctl's exit code for an error of no other kind.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
