@@ -220,8 +220,17 @@ func (in Inputs) Load() (*Snapshot, error) {
 	}
 	s, err := Load(in.Mesh, typedValues)
 	if err != nil {
-		if in.MeshSource != "" || in.ValuesSource != "" {
-			return nil, fmt.Errorf("%s, %s: %w", valuesName, meshName, err)
+		// Either input may be at fault (a setting of one checked against
+		// the other): name the files given, not a default's empty name.
+		var given []string
+		if in.ValuesSource != "" {
+			given = append(given, valuesName)
+		}
+		if in.MeshSource != "" {
+			given = append(given, meshName)
+		}
+		if len(given) > 0 {
+			return nil, fmt.Errorf("%s: %w", strings.Join(given, ", "), err)
 		}
 		return nil, err
 	}

@@ -130,6 +130,16 @@ func TestLoadInputsErrorsNameTheSource(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to contain %q", c.name, err, c.want)
 		}
 	}
+	// A values error with no mesh config file given names the values file
+	// only (it read "injector values v.yaml, mesh config: ...").
+	bad := Inputs{Values: []byte("global:\n  proxy:\n    image: [1]\n"), ValuesSource: "v.yaml"}
+	if _, err := bad.Load(); err == nil || !strings.HasPrefix(err.Error(), "injector values v.yaml: ") || strings.Contains(err.Error(), "mesh config") {
+		t.Errorf("values error without a mesh file: %v", err)
+	}
+	bad.MeshSource = "m.yaml"
+	if _, err := bad.Load(); err == nil || !strings.HasPrefix(err.Error(), "injector values v.yaml, mesh config m.yaml: ") {
+		t.Errorf("values error with a mesh file: %v", err)
+	}
 }
 
 func TestKeyContent(t *testing.T) {
