@@ -145,6 +145,14 @@ func TestInjectNotesKindsPassedThrough(t *testing.T) {
 	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "Service web (v1): not a kind meshguard injects; passed through unchanged") {
 		t.Errorf("notes = %q, want one naming the Service", res.Notes)
 	}
+	// An unnamed object: the kind, then its API version, one space apart.
+	res, err = Inject(strings.NewReader("apiVersion: apps/v1\nkind: DeploymentList\nitems: []\n"), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], ": DeploymentList (apps/v1): not a kind") {
+		t.Errorf("notes = %q, want one naming the DeploymentList", res.Notes)
+	}
 }
 
 // TestInjectKeepsTemplateNamespace: a pod template's own metadata.namespace

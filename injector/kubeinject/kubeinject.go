@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -232,8 +233,8 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	}
 	if !slices.Contains(supportedAPIVersions[tm.Kind], tm.APIVersion) {
 		// Other kinds (and other API versions) pass through unchanged, never silently.
-		return doc, []string{fmt.Sprintf("%s %s (%s): not a kind meshguard injects; passed through unchanged",
-			tm.Kind, objectName(doc), tm.APIVersion)}, nil
+		what := strings.TrimSpace(tm.Kind + " " + objectName(doc))
+		return doc, []string{fmt.Sprintf("%s (%s): not a kind meshguard injects; passed through unchanged", what, tm.APIVersion)}, nil
 	}
 	w, err := decode(tm.Kind, doc)
 	if err != nil {
