@@ -31,7 +31,8 @@ var procs struct {
 
 // Run runs fn at low priority with one extra P (see the package comment)
 // and returns when it has. A panic in fn is raised again in the caller as a
-// *PanicError, which keeps the stack of fn's goroutine.
+// *PanicError, which keeps the stack of fn's goroutine; runtime.Goexit in fn
+// ends the caller's goroutine too.
 //
 // Where that cannot help, fn runs on the calling goroutine as it would
 // without Run, and Run returns why, for the caller to log: the thread's
@@ -50,7 +51,13 @@ func run(fn func(), quota func() (string, error)) error {
 		}
 		return fmt.Errorf("a CPU quota applies (%s)", q)
 	}
-	done := make(chan *PanicError, 1)
+	// How fn ended: a panic, runtime.Goexit (neither panicked nor
+	// returned), or returned.
+	type ending struct {
+		panic  *PanicError
+		goexit bool
+	}
+	done := make(chan ending, 1)
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread exits with this goroutine, and its
@@ -62,24 +69,31 @@ func run(fn func(), quota func() (string, error)) error {
 		}
 		errc <- nil
 		addProc(1)
+		returned := false
 		defer func() {
 			addProc(-1)
 			if p := recover(); p != nil {
 				// The stack is fn's only here: the caller's re-panic
 				// would show Run's frames instead of where fn failed.
-				done <- &PanicError{Value: p, Stack: debug.Stack()}
+				done <- ending{panic: &PanicError{Value: p, Stack: debug.Stack()}}
 				return
 			}
-			done <- nil
+			done <- ending{goexit: !returned}
 		}()
 		fn()
+		returned = true
 	}()
 	if err := <-errc; err != nil {
 		fn()
 		return err
 	}
-	if p := <-done; p != nil {
-		panic(p)
+	switch e := <-done; {
+	case e.panic != nil:
+		panic(e.panic)
+	case e.goexit:
+		// As if fn had run here: the caller must not go on as though it
+		// had returned (its results unset).
+		runtime.Goexit()
 	}
 	return nil
 }

@@ -106,6 +106,26 @@ func TestRunRaisesPanicInCaller(t *testing.T) {
 //go:noinline
 func panickingWork(err error) { panic(err) }
 
+// TestRunGoexitEndsCaller: fn calling runtime.Goexit (t.FailNow, say) ends
+// the caller's goroutine as it would without Run; before, Run returned nil
+// as if fn had returned, and the caller went on with fn's results unset.
+func TestRunGoexitEndsCaller(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	returned, ended := false, make(chan struct{})
+	go func() {
+		defer close(ended)
+		_ = run(runtime.Goexit, noQuota)
+		returned = true
+	}()
+	<-ended
+	if returned {
+		t.Error("Run returned after fn called runtime.Goexit")
+	}
+	if got := runtime.GOMAXPROCS(0); got != procs {
+		t.Errorf("GOMAXPROCS %d after Run, was %d", got, procs)
+	}
+}
+
 func noQuota() (string, error) { return "", nil }
 
 // TestRunUnderQuotaRunsPlainly: under a CPU quota fn runs on the caller's
