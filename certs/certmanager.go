@@ -105,17 +105,17 @@ func (s *cmSource) load() {
 		caPEM = ca.Data[corev1.TLSCertKey]
 	}
 	s.mu.Lock()
-	bundle, err := pki.MergeBundle(s.now(), s.known, serving.Data[cmmeta.TLSCAKey], caPEM)
+	// The error names the part (a corrupt CA Secret is as likely as a
+	// corrupt serving one).
+	bundle, err := mergeBundle(s.now(), bundlePart{"the CA bundle served", s.known},
+		bundlePart{secretKey(s.o.Namespace, s.o.servingSecretName(), cmmeta.TLSCAKey), serving.Data[cmmeta.TLSCAKey]},
+		bundlePart{secretKey(s.o.Namespace, s.o.caSecretName(), corev1.TLSCertKey), caPEM})
 	if err == nil {
 		s.known = bundle
 	}
 	s.mu.Unlock()
 	if err != nil {
-		// The error numbers MergeBundle's inputs; name them (a corrupt CA
-		// Secret is as likely as a corrupt serving one).
-		s.log.Error(err, "merge CA bundle", "bundles", []string{"0: the bundle served",
-			"1: Secret " + s.o.Namespace + "/" + s.o.servingSecretName() + " ca.crt",
-			"2: Secret " + s.o.Namespace + "/" + s.o.caSecretName() + " tls.crt"})
+		s.log.Error(err, "merge CA bundle")
 		return
 	}
 	kp := pki.KeyPair{CertPEM: serving.Data[corev1.TLSCertKey], KeyPEM: serving.Data[corev1.TLSPrivateKeyKey]}

@@ -60,3 +60,54 @@ func TestCertManagerCorruptCASecretNamed(t *testing.T) {
 		t.Fatalf("errors logged %q, want one naming the CA Secret %s/%s", errs, o.Namespace, o.caSecretName())
 	}
 }
+
+// TestSelfCorruptBundleNamed: self mode's CA bundle merges the CA Secret's
+// ca.crt or, with that Secret gone, the leaf Secret's. The error logged when
+// one cannot be read names the Secret and key that failed; it always named
+// the CA Secret, which need not even exist.
+func TestSelfCorruptBundleNamed(t *testing.T) {
+	now := time.Now()
+	ca, _ := mustCA(t, now.Add(-time.Hour), 10*time.Hour)
+	o, err := Options{Mode: ModeSelf, Namespace: "mg"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(name string, data map[string][]byte) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace}, Type: corev1.SecretTypeTLS, Data: data}
+	}
+	garbage := []byte("garbage")
+	for _, tc := range []struct {
+		name          string
+		secrets       []*corev1.Secret
+		want, notWant string
+	}{
+		{"leaf Secret's ca.crt, CA Secret gone", []*corev1.Secret{secret(o.selfLeafSecretName(), map[string][]byte{"ca.crt": garbage})},
+			"Secret mg/" + o.selfLeafSecretName() + " ca.crt", o.selfCASecretName()},
+		{"CA Secret's ca.crt", []*corev1.Secret{
+			secret(o.selfCASecretName(), map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM, "ca.crt": garbage}),
+			secret(o.selfLeafSecretName(), map[string][]byte{"ca.crt": ca.CertPEM})},
+			"Secret mg/" + o.selfCASecretName() + " ca.crt", o.selfLeafSecretName()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := kubefake.NewClientset()
+			for _, sec := range tc.secrets {
+				if _, err := cs.CoreV1().Secrets(o.Namespace).Create(context.Background(), sec, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var errs []string
+			log := funcr.New(func(_, args string) {
+				if strings.Contains(args, `"error"`) {
+					errs = append(errs, args)
+				}
+			}, funcr.Options{})
+			s := &selfSource{store: newStore(ModeSelf), o: o, log: log, cs: cs, kick: newKicker()}
+			if _, _, err := s.ensureCA(context.Background(), now); err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) != 1 || !strings.Contains(errs[0], tc.want) || strings.Contains(errs[0], tc.notWant) {
+				t.Fatalf("errors logged %q, want one naming %q and not %q", errs, tc.want, tc.notWant)
+			}
+		})
+	}
+}

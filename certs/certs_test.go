@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -562,4 +563,50 @@ func serveTLSOK(t *testing.T, cfg *tls.Config) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// TestFilesReloadReadErrorLogged: a file of the pair that cannot be read
+// (removed, or refused: too large, a FIFO) stops the reloads; that is logged,
+// once, instead of the poll skipping it silently on every tick.
+func TestFilesReloadReadErrorLogged(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logged := make(chan string, 16)
+	log := funcr.New(func(_, args string) {
+		if strings.Contains(args, `"error"`) {
+			logged <- args
+		}
+	}, funcr.Options{})
+	if _, err := Setup(ctx, nil, Options{Mode: ModeFiles, Dir: dir, CheckInterval: 10 * time.Millisecond}, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, FileLeafKey)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-logged:
+		if !strings.Contains(msg, FileLeafKey) {
+			t.Errorf("logged %s, want the error naming %s", msg, FileLeafKey)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an unreadable certificate file was never logged")
+	}
+	// Once: a tick repeating the same error adds nothing. Wait for a
+	// later poll to have run: a new key file seen is a different error
+	// (the pair mismatched), logged too.
+	caPEM, _ := os.ReadFile(filepath.Join(dir, FileCACert))
+	caKey, _ := os.ReadFile(filepath.Join(dir, FileCAKey))
+	other := mustLeaf(t, pki.KeyPair{CertPEM: caPEM, KeyPEM: caKey}, []string{"localhost"}, time.Now(), time.Hour)
+	if err := writeAtomic(filepath.Join(dir, FileLeafKey), other.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-logged:
+		if strings.Contains(msg, "read serving certificate files") {
+			t.Errorf("the same read error was logged again: %s", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mismatched pair was not logged")
+	}
 }

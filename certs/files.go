@@ -39,6 +39,7 @@ func setupFiles(ctx context.Context, o Options, log logr.Logger) (*store, error)
 	go func() {
 		t := time.NewTicker(o.CheckInterval)
 		defer t.Stop()
+		var readErr string // the read error last logged
 		for {
 			select {
 			case <-ctx.Done():
@@ -46,7 +47,18 @@ func setupFiles(ctx context.Context, o Options, log logr.Logger) (*store, error)
 			case <-t.C:
 			}
 			cur, err := readFiles(o.Dir)
-			if err != nil || cur.equal(last) {
+			if err != nil {
+				// Said once until it changes or clears (each tick retries):
+				// else a file gone or refused would stop every reload
+				// with nothing in the log.
+				if err.Error() != readErr {
+					readErr = err.Error()
+					log.Error(err, "read serving certificate files; serving the previous pair", "dir", o.Dir)
+				}
+				continue
+			}
+			readErr = ""
+			if cur.equal(last) {
 				continue
 			}
 			if _, err := loadFiles(o.Dir, st); err != nil {

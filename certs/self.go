@@ -189,12 +189,16 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 	var ca pki.KeyPair
 	var oldBundle []byte
 	need := "absent"
-	var keep [][]byte // the bundles whose CAs stay trusted
+	var keep []bundlePart // the bundles whose CAs stay trusted
+	caName := "the new CA"
 	if sec != nil {
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
-		keep = append(keep, oldBundle)
+		keep = append(keep, bundlePart{secretKey(s.o.Namespace, s.o.selfCASecretName(), "ca.crt"), oldBundle})
 		need = caRenewalReason(ca, s.o.CADuration, s.o.CARenewBefore, now)
+		if need == "" {
+			caName = secretKey(s.o.Namespace, s.o.selfCASecretName(), corev1.TLSCertKey)
+		}
 	} else {
 		// The CA Secret was deleted (to force a new CA, say) while a leaf of
 		// the old CA is served: the bundle keeps the CAs that leaf was served
@@ -206,24 +210,26 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 			return pki.KeyPair{}, nil, err
 		}
 		if leaf != nil {
-			keep = append(keep, leaf.Data["ca.crt"])
+			keep = append(keep, bundlePart{secretKey(s.o.Namespace, s.o.selfLeafSecretName(), "ca.crt"), leaf.Data["ca.crt"]})
 		}
 	}
 	if need != "" {
 		// Whatever the CA Secret held (nothing, garbage, an old CA), the CAs
 		// of the served leaf stay trusted until a leaf of the new CA replaces it.
-		keep = append(keep, s.CABundle())
+		keep = append(keep, bundlePart{"the CA bundle served", s.CABundle()})
 		ca, err = pki.NewCA(s.o.base()+"-ca", now, s.o.CADuration)
 		if err != nil {
 			return ca, nil, err
 		}
 		s.log.Info("new self-managed CA", "reason", need, "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
 	}
-	bundle, err := pki.MergeBundle(now, append(keep, ca.CertPEM)...)
+	bundle, err := mergeBundle(now, append(keep, bundlePart{caName, ca.CertPEM})...)
 	if err != nil {
 		// A corrupt bundle must not block rotation: start over from the CA
-		// and the CAs of the served leaf.
-		s.log.Error(err, "CA bundle unreadable; resetting it", "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
+		// and the CAs of the served leaf. The error names the Secret and
+		// key that could not be read (the CA Secret's, or the leaf
+		// Secret's when the CA Secret is gone).
+		s.log.Error(err, "CA bundle unreadable; resetting it")
 		if bundle, err = pki.MergeBundle(now, s.CABundle(), ca.CertPEM); err != nil {
 			bundle = ca.CertPEM
 		}

@@ -207,3 +207,29 @@ func verifyClient(certs []*x509.Certificate, roots *x509.CertPool, now time.Time
 	}
 	return nil
 }
+
+// bundlePart is one input of a CA bundle merge, named for the error when it
+// cannot be read (the Secret and key it came from).
+type bundlePart struct {
+	name string
+	pem  []byte
+}
+
+// secretKey names a key of a Secret for a bundlePart.
+func secretKey(namespace, name, key string) string {
+	return "Secret " + namespace + "/" + name + " " + key
+}
+
+// mergeBundle is pki.MergeBundle whose error names the part it could not
+// read, so that a log says which Secret to repair.
+func mergeBundle(now time.Time, parts ...bundlePart) ([]byte, error) {
+	pems := make([][]byte, len(parts))
+	for i, p := range parts {
+		pems[i] = p.pem
+	}
+	bundle, err := pki.MergeBundle(now, pems...)
+	if be := (*pki.BundleError)(nil); errors.As(err, &be) {
+		return nil, fmt.Errorf("CA bundle from %s: %w", parts[be.Index].name, be.Err)
+	}
+	return bundle, err
+}

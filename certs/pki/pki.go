@@ -179,7 +179,7 @@ func MergeBundle(now time.Time, bundles ...[]byte) ([]byte, error) {
 	for i, b := range bundles {
 		certs, err := ParseCerts(b)
 		if err != nil {
-			return nil, fmt.Errorf("bundle %d: %w", i, err)
+			return nil, &BundleError{Index: i, Err: err}
 		}
 		for _, c := range certs {
 			fp := Fingerprint(c)
@@ -193,6 +193,17 @@ func MergeBundle(now time.Time, bundles ...[]byte) ([]byte, error) {
 	sort.SliceStable(all, func(i, j int) bool { return all[i].NotBefore.Before(all[j].NotBefore) })
 	return EncodeCerts(all), nil
 }
+
+// BundleError is MergeBundle's error for an input it cannot read. Index is
+// the input's position among the arguments, for the caller to name it (the
+// Secret and key it came from).
+type BundleError struct {
+	Index int
+	Err   error
+}
+
+func (e *BundleError) Error() string { return fmt.Sprintf("bundle %d: %v", e.Index, e.Err) }
+func (e *BundleError) Unwrap() error { return e.Err }
 
 // BundleContains reports whether every certificate in want is in bundle.
 func BundleContains(bundle, want []byte) bool {

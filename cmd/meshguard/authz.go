@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
@@ -173,7 +170,9 @@ func newAuthzServeCmd() *cobra.Command {
 			if err := authzFromMeshConfig(cmd.Flags(), meshConfig, &o); err != nil {
 				return exitError{2, err.Error()}
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// As serve: a second signal exits without waiting for the
+			// graceful stop (authz.Options.ShutdownTimeout, 10 s).
+			ctx, stop := shutdownContext(cmd.Context(), 0, nil)
 			defer stop()
 			lis, err := net.Listen("tcp", o.Addr)
 			if err != nil {

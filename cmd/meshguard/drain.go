@@ -28,18 +28,37 @@ func newDrain(delay time.Duration) *drain {
 	return &drain{delay: delay, begun: make(chan struct{})}
 }
 
-// signalContext is ctrl.SetupSignalHandler with the drain period in front:
-// the context ends `delay` after the first SIGTERM or SIGINT; a second
-// signal exits at once.
+// signalContext is shutdownContext with the drain period in front: the
+// context ends `delay` after the first SIGTERM or SIGINT.
 func (d *drain) signalContext() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, _ := shutdownContext(context.Background(), d.delay, func() { close(d.begun) })
+	return ctx
+}
+
+// shutdownContext is ctrl.SetupSignalHandler for every command that serves
+// (serve, authz serve): the context ends `delay` after the first SIGTERM or
+// SIGINT (onFirst, if set, runs at that signal); a second signal exits at
+// once (status 1), also during the graceful stop that follows. Unlike
+// SetupSignalHandler it may be called more than once in a process (tests
+// run commands in-process): when the context ends before a signal (parent
+// ended, or stop was called, as signal.NotifyContext's), the handler is
+// removed.
+func shutdownContext(parent context.Context, delay time.Duration, onFirst func()) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
 	c := make(chan os.Signal, 2)
 	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-c
-		close(d.begun)
 		select {
-		case <-time.After(d.delay):
+		case <-c:
+		case <-ctx.Done():
+			signal.Stop(c)
+			return
+		}
+		if onFirst != nil {
+			onFirst()
+		}
+		select {
+		case <-time.After(delay):
 		case <-c:
 			os.Exit(1)
 		}
@@ -47,7 +66,7 @@ func (d *drain) signalContext() context.Context {
 		<-c
 		os.Exit(1)
 	}()
-	return ctx
+	return ctx, cancel
 }
 
 // draining reports whether draining has begun.

@@ -60,9 +60,7 @@ func (m leaderManager) Add(r manager.Runnable) error {
 	if lr, ok := r.(manager.LeaderElectionRunnable); ok && !lr.NeedLeaderElection() {
 		return m.Manager.Add(r)
 	}
-	m.group.mu.Lock()
-	defer m.group.mu.Unlock()
-	m.group.runnables = append(m.group.runnables, r)
+	m.group.add(r)
 	return nil
 }
 
@@ -78,6 +76,44 @@ type leaderGroup struct {
 
 	mu        sync.Mutex
 	runnables []manager.Runnable
+	term      *term // while leading
+}
+
+// term is one period of leading: the Runnables it started and the first
+// error one returned.
+type term struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	first  error
+}
+
+// start runs r for the term; r's error ends it.
+func (t *term) start(r manager.Runnable) {
+	t.wg.Go(func() {
+		if err := r.Start(t.ctx); err != nil {
+			t.mu.Lock()
+			if t.first == nil {
+				t.first = err
+			}
+			t.mu.Unlock()
+			t.cancel()
+		}
+	})
+}
+
+// add registers r for every term and, while leading, starts it now, as
+// controller-runtime's manager starts a Runnable added after it has
+// started (pkg/manager/runnable_group.go runnableGroup.Add): it does not
+// wait for the next term.
+func (g *leaderGroup) add(r manager.Runnable) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.runnables = append(g.runnables, r)
+	if g.term != nil {
+		g.term.start(r)
+	}
 }
 
 // NeedLeaderElection: the group runs on every replica and elects itself.
@@ -193,32 +229,25 @@ func (g *leaderGroup) workOutlived(stopWork func()) bool {
 	}
 }
 
-// lead runs every Runnable until ctx ends or one fails, and returns once
-// all have returned.
+// lead runs every Runnable, and those added meanwhile, until ctx ends or
+// one fails, and returns once all have returned.
 func (g *leaderGroup) lead(ctx context.Context) error {
-	g.mu.Lock()
-	rs := g.runnables
-	g.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, len(rs))
-	for _, r := range rs {
-		go func() {
-			err := r.Start(ctx)
-			if err != nil {
-				cancel()
-			}
-			errs <- err
-		}()
+	t := &term{ctx: ctx, cancel: cancel}
+	g.mu.Lock()
+	for _, r := range g.runnables {
+		t.start(r)
 	}
-	var first error
-	for range rs {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	if len(rs) == 0 {
-		<-ctx.Done()
-	}
-	return first
+	g.term = t
+	g.mu.Unlock()
+	<-ctx.Done()
+	// No Runnable starts in this term after this: wg.Wait may begin.
+	g.mu.Lock()
+	g.term = nil
+	g.mu.Unlock()
+	t.wg.Wait()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first
 }

@@ -67,6 +67,44 @@ func TestLeaderManagerRoutes(t *testing.T) {
 	}
 }
 
+// TestLeaderGroupStartsRunnableAddedWhileLeading: a leader-only Runnable
+// added while this replica leads starts at once, as controller-runtime's
+// manager starts one added after it started (pkg/manager/runnable_group.go
+// runnableGroup.Add); before, it waited for the next term, which without a
+// lost Lease never came. It stops with the term.
+func TestLeaderGroupStartsRunnableAddedWhileLeading(t *testing.T) {
+	g := &leaderGroup{log: logr.Discard()}
+	lm := leaderManager{Manager: &recordingManager{}, group: g}
+	leading := make(chan struct{})
+	_ = lm.Add(manager.RunnableFunc(func(ctx context.Context) error { close(leading); <-ctx.Done(); return nil }))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.Start(ctx) }()
+	<-leading
+	lateStarted, lateStopped := make(chan struct{}), make(chan struct{})
+	_ = lm.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		close(lateStarted)
+		<-ctx.Done()
+		close(lateStopped)
+		return nil
+	}))
+	select {
+	case <-lateStarted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Runnable added while leading did not start")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Start: %v", err)
+	}
+	select {
+	case <-lateStopped:
+	default:
+		t.Error("the group returned before the late Runnable stopped")
+	}
+}
+
 // memLock is a resourcelock.Interface held in memory; failing makes every
 // Update fail, as when the API server is away.
 type memLock struct {

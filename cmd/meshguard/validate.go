@@ -49,6 +49,7 @@ document is FILE#DOC.items[i]). Warnings are printed as
   FILE#DOC: warning: Kind namespace/name: field.path: message
 and every document that is not validated (another API group) as
   FILE#DOC: skipped: Kind namespace/name: not an Istio API group
+(Kind name for a kind known to be cluster-scoped, such as Namespace).
 At most 100 errors and 100 warnings are printed per object; the rest are
 summarised ("and 1,299,990 more warnings"). Each input is read up to
 --max-input-size bytes (default 8 MiB, as meshguard inject); a larger one is
@@ -145,6 +146,7 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	}
 	report := func(r docReport, obj map[string]any) {
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
+		reportScope(&res)
 		r.Valid, r.Result = res.Valid(), &res
 		if set != nil {
 			if err := set.add(obj, r.Result); err != nil {

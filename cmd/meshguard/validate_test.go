@@ -6,8 +6,18 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	cmclient "github.com/cert-manager/cert-manager/pkg/client/clientset/versioned"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshguard/meshguard/scheme"
 )
 
 const cliBadVS = `apiVersion: networking.istio.io/v1
@@ -68,6 +78,15 @@ func TestRunValidate(t *testing.T) {
 		{"unreadable wins", []string{broken, mixed}, "", 2, []string{"weight -15 < 0"}, broken + "#0: unreadable"},
 		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, "", 2, nil, "no such file"},
 		{"default namespace", []string{"-"}, strings.Replace(cliBadVS, ", namespace: prod", "", 1), 1, []string{"VirtualService default/reviews"}, ""},
+		// A skipped kind known to be cluster-scoped is named without the
+		// default namespace (or one it sets, which the API server clears);
+		// an unknown kind's scope is unknown offline: it keeps it.
+		{"cluster-scoped skipped kinds", []string{"-"}, "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n---\n" +
+			"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader, namespace: prod}\n---\n" +
+			"apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ca}\n---\n" +
+			"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", 0,
+			[]string{"-#0: skipped: Namespace prod: not", "-#1: skipped: ClusterRole reader: not", "-#2: skipped: ClusterIssuer ca: not",
+				"-#3: skipped: Widget default/w: not"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,5 +185,61 @@ func TestValidateEmptyNamespaceIsDefault(t *testing.T) {
 	code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "text", namespace: ""}, strings.NewReader(in), &out, &errOut)
 	if code != 1 || !strings.Contains(out.String(), "-#0: VirtualService default/reviews: ") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
+
+// TestClusterScopedKindsMatchClientGo: clusterScopedKinds holds exactly the
+// cluster-scoped kinds of the generated clientsets of meshguard's scheme
+// (a resource whose client takes no namespace: +genclient:nonNamespaced):
+// Kubernetes', apiextensions', cert-manager's and Istio's (none).
+func TestClusterScopedKindsMatchClientGo(t *testing.T) {
+	want := map[schema.GroupKind]bool{}
+	for _, clientset := range []reflect.Type{reflect.TypeFor[kubernetes.Interface](), reflect.TypeFor[apiextensionsclient.Interface](),
+		reflect.TypeFor[cmclient.Interface](), reflect.TypeFor[istioclient.Interface]()} {
+		clusterScopedClients(t, clientset, want)
+	}
+	for gk := range want {
+		if !clusterScopedKinds[gk] {
+			t.Errorf("%s is cluster-scoped in its clientset but not in clusterScopedKinds", gk)
+		}
+	}
+	for gk := range clusterScopedKinds {
+		if !want[gk] {
+			t.Errorf("clusterScopedKinds has %s, which no clientset lists as cluster-scoped", gk)
+		}
+	}
+	if len(want) < 30 {
+		t.Fatalf("found only %d cluster-scoped kinds: the reflection no longer sees the clients", len(want))
+	}
+}
+
+// clusterScopedClients adds to kinds the kind, as meshguard's scheme knows
+// it, of every resource client of clientset that takes no namespace.
+func clusterScopedClients(t *testing.T, clientset reflect.Type, kinds map[schema.GroupKind]bool) {
+	t.Helper()
+	for i := range clientset.NumMethod() {
+		group := clientset.Method(i).Type // e.g. RbacV1() RbacV1Interface
+		if group.NumIn() != 0 || group.NumOut() != 1 || group.Out(0).Kind() != reflect.Interface {
+			continue
+		}
+		for j := range group.Out(0).NumMethod() {
+			res := group.Out(0).Method(j).Type // ClusterRoles() ClusterRoleInterface; Roles(namespace string) RoleInterface
+			if res.NumIn() != 0 || res.NumOut() != 1 || res.Out(0).Kind() != reflect.Interface {
+				continue
+			}
+			create, ok := res.Out(0).MethodByName("Create")
+			if !ok || create.Type.NumOut() != 2 || create.Type.Out(0).Kind() != reflect.Pointer {
+				continue
+			}
+			obj, ok := reflect.New(create.Type.Out(0).Elem()).Interface().(runtime.Object)
+			if !ok {
+				continue
+			}
+			gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+			if err != nil {
+				continue // a version meshguard's scheme leaves out (apiextensions v1beta1)
+			}
+			kinds[gvks[0].GroupKind()] = true
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -29,7 +30,9 @@ var procs struct {
 }
 
 // Run runs fn at low priority with one extra P (see the package comment)
-// and returns when it has. A panic in fn is raised again in the caller.
+// and returns when it has. A panic in fn is raised again in the caller as a
+// *PanicError, which keeps the stack of fn's goroutine; runtime.Goexit in fn
+// ends the caller's goroutine too.
 //
 // Where that cannot help, fn runs on the calling goroutine as it would
 // without Run, and Run returns why, for the caller to log: the thread's
@@ -48,7 +51,13 @@ func run(fn func(), quota func() (string, error)) error {
 		}
 		return fmt.Errorf("a CPU quota applies (%s)", q)
 	}
-	done := make(chan any, 1)
+	// How fn ended: a panic, runtime.Goexit (neither panicked nor
+	// returned), or returned.
+	type ending struct {
+		panic  *PanicError
+		goexit bool
+	}
+	done := make(chan ending, 1)
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread exits with this goroutine, and its
@@ -60,20 +69,54 @@ func run(fn func(), quota func() (string, error)) error {
 		}
 		errc <- nil
 		addProc(1)
+		returned := false
 		defer func() {
 			addProc(-1)
-			done <- recover()
+			if p := recover(); p != nil {
+				// The stack is fn's only here: the caller's re-panic
+				// would show Run's frames instead of where fn failed.
+				done <- ending{panic: &PanicError{Value: p, Stack: debug.Stack()}}
+				return
+			}
+			done <- ending{goexit: !returned}
 		}()
 		fn()
+		returned = true
 	}()
 	if err := <-errc; err != nil {
 		fn()
 		return err
 	}
-	if p := <-done; p != nil {
-		panic(p)
+	switch e := <-done; {
+	case e.panic != nil:
+		panic(e.panic)
+	case e.goexit:
+		// As if fn had run here: the caller must not go on as though it
+		// had returned (its results unset).
+		runtime.Goexit()
 	}
 	return nil
+}
+
+// PanicError is a panic of Run's fn raised again in the caller: the value
+// fn panicked with and the stack of the goroutine it ran on, which the
+// caller's crash report would otherwise lack (as golang.org/x/sync
+// singleflight's panicError does for the same reason).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+// Error is what the runtime prints for the re-panic: the value, then fn's
+// stack.
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("%v\n\n%s", p.Value, p.Stack)
+}
+
+// Unwrap returns the value when it is an error (e.g. a runtime.Error).
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
 }
 
 // addProc moves GOMAXPROCS by delta for the Runs in progress. When the last

@@ -3,6 +3,7 @@
 package background
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"runtime"
@@ -76,18 +77,53 @@ func TestConcurrentRunsRestoreGOMAXPROCS(t *testing.T) {
 	}
 }
 
+// TestRunRaisesPanicInCaller: fn's panic is raised again in the caller with
+// its value and the stack of fn's goroutine, so the crash report shows where
+// fn panicked, not only where Run re-panicked.
 func TestRunRaisesPanicInCaller(t *testing.T) {
 	procs := runtime.GOMAXPROCS(0)
+	boom := errors.New("boom")
 	defer func() {
-		if r := recover(); r != "boom" {
-			t.Errorf("recovered %v, want the panic of fn", r)
+		r := recover()
+		p, ok := r.(*PanicError)
+		if !ok {
+			t.Fatalf("recovered %T %v, want a *PanicError", r, r)
+		}
+		if p.Value != boom || !errors.Is(p, boom) {
+			t.Errorf("recovered value %v, want the panic of fn", p.Value)
+		}
+		if !strings.Contains(p.Error(), "boom") || !strings.Contains(p.Error(), "background.panickingWork(") {
+			t.Errorf("re-panic reads %q; want fn's value and its stack, with the frame that panicked", p.Error())
 		}
 		if got := runtime.GOMAXPROCS(0); got != procs {
 			t.Errorf("GOMAXPROCS %d after a panicking Run, was %d", got, procs)
 		}
 	}()
-	_ = run(func() { panic("boom") }, noQuota)
+	_ = run(func() { panickingWork(boom) }, noQuota)
 	t.Error("Run returned after fn panicked")
+}
+
+//go:noinline
+func panickingWork(err error) { panic(err) }
+
+// TestRunGoexitEndsCaller: fn calling runtime.Goexit (t.FailNow, say) ends
+// the caller's goroutine as it would without Run; before, Run returned nil
+// as if fn had returned, and the caller went on with fn's results unset.
+func TestRunGoexitEndsCaller(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	returned, ended := false, make(chan struct{})
+	go func() {
+		defer close(ended)
+		_ = run(runtime.Goexit, noQuota)
+		returned = true
+	}()
+	<-ended
+	if returned {
+		t.Error("Run returned after fn called runtime.Goexit")
+	}
+	if got := runtime.GOMAXPROCS(0); got != procs {
+		t.Errorf("GOMAXPROCS %d after Run, was %d", got, procs)
+	}
 }
 
 func noQuota() (string, error) { return "", nil }
