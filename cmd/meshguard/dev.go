@@ -15,12 +15,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/wait"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -60,7 +60,10 @@ and removes what it created.`,
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
 			}
-			return runDev(ctrl.SetupSignalHandler(), cmd.OutOrStdout(), binDir, o, newLogger(o.logDev))
+			// As serve and authz serve: a second signal exits at once.
+			ctx, stop := shutdownContext(cmd.Context(), 0, nil)
+			defer stop()
+			return runDev(ctx, cmd.OutOrStdout(), binDir, o, newLogger(o.logDev))
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -76,6 +79,11 @@ and removes what it created.`,
 		}
 		f.DefValue = value
 		_ = f.Value.Set(value)
+		// The default serve's help describes is not dev's: pflag prints
+		// dev's own ("(default "files")") after the usage.
+		if i := strings.Index(f.Usage, " (default: "); i >= 0 {
+			f.Usage = f.Usage[:i]
+		}
 	}
 	_ = cmd.Flags().MarkHidden("kubeconfig")
 	return cmd

@@ -70,3 +70,26 @@ func TestDevInstructionsRevision(t *testing.T) {
 		t.Errorf("canary instructions:\n%s", canary.String())
 	}
 }
+
+// TestDevHelpOneDefault: a flag whose default dev overrides shows dev's
+// default only ("--cert-mode ... (default "files")"), not serve's
+// description of its own besides it.
+func TestDevHelpOneDefault(t *testing.T) {
+	cmd := newRootCmd()
+	var out strings.Builder
+	cmd.SetArgs([]string{"dev", "--help"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "--cert-mode") {
+			if strings.Count(line, "(default") != 1 || !strings.Contains(line, `(default "files")`) {
+				t.Errorf("dev --help: %q, want dev's default only", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no --cert-mode in dev --help:\n%s", out.String())
+}
