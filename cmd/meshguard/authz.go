@@ -170,6 +170,10 @@ func newAuthzServeCmd() *cobra.Command {
 			if err := authzFromMeshConfig(cmd.Flags(), meshConfig, &o); err != nil {
 				return exitError{2, err.Error()}
 			}
+			// A bad flag value is bad input (2), as for `authz check`.
+			if err := o.Validate(); err != nil {
+				return exitError{2, err.Error()}
+			}
 			// As serve: a second signal exits without waiting for the
 			// graceful stop (authz.Options.ShutdownTimeout, 10 s).
 			ctx, stop := shutdownContext(cmd.Context(), 0, nil)

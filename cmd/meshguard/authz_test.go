@@ -191,3 +191,18 @@ func TestAuthzCheckRequestBounded(t *testing.T) {
 		t.Fatalf("err = %v, want exit 2 naming the size limit", err)
 	}
 }
+
+// TestAuthzServeBadFlagExit2: `authz serve` refuses a bad flag value with
+// exit status 2 naming the flag, as a missing --policy-dir and `authz
+// check` (it exited 1 from the server's start).
+func TestAuthzServeBadFlagExit2(t *testing.T) {
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"authz", "serve", "--policy-dir", t.TempDir(), "--authz-addr", "127.0.0.1:0", "--decision-log=loud"})
+	cmd.SetOut(new(strings.Builder))
+	cmd.SetErr(new(strings.Builder))
+	err := cmd.Execute()
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "--decision-log") {
+		t.Fatalf("err = %v, want exit 2 naming --decision-log", err)
+	}
+}
