@@ -57,14 +57,17 @@ refused as unreadable. A directory is read up to 10,000 files and 64 MiB in
 all, the bound of every directory input (--policy-dir too); name a larger one's
 parts with several -f. Duplicate keys are errors naming the key and line.
 
-Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable.`,
+Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable
+(or no -f).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.regoTest {
 				return runRegoTests(cmd.Context(), o.regoDir, cmd.OutOrStdout())
 			}
 			if len(o.files) == 0 {
-				return fmt.Errorf(`required flag(s) "filename" not set`)
+				// Nothing to read: the command could not run (2), not an
+				// invalid object (1).
+				return exitError{code: 2, msg: `required flag(s) "filename" not set`}
 			}
 			code := runValidate(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {

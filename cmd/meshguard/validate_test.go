@@ -148,6 +148,14 @@ func TestValidateCommandExitCode(t *testing.T) {
 	if err == nil || !asExit(err, &exit) || exit.code != 1 {
 		t.Fatalf("want exitError code 1, got %v", err)
 	}
+	// No input at all is not an invalid object: 2, as unreadable input.
+	cmd = newValidateCmd()
+	cmd.SetArgs(nil)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if err := cmd.Execute(); !asExit(err, &exit) || exit.code != 2 || !strings.Contains(exit.msg, "filename") {
+		t.Fatalf("validate without -f: want exitError code 2 naming -f's flag, got %v", err)
+	}
 }
 
 func asExit(err error, target *exitError) bool {
