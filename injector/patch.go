@@ -24,6 +24,11 @@ func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 		// The pod's JSON may lack "metadata"; an empty one loses nothing.
 		ops = append(ops, op("add", "/metadata", map[string]any{}))
 	}
+	if reflect.DeepEqual(&orig.Spec, &emptySpec) {
+		// Only a pod injected before may come without containers
+		// (NoContainers), and its JSON may then lack "spec" too.
+		ops = append(ops, op("add", "/spec", map[string]any{}))
+	}
 	ops = mapOps(ops, "/metadata/labels", orig.Labels, injected.Labels)
 	ops = mapOps(ops, "/metadata/annotations", orig.Annotations, injected.Annotations)
 	ops = containerOps(ops, "/spec/initContainers", orig.Spec.InitContainers, injected.Spec.InitContainers)
@@ -41,7 +46,10 @@ func CreatePatch(orig, injected *corev1.Pod) []jsonpatch.JsonPatchOperation {
 	return fieldOp(ops, "/spec", "/securityContext", orig.Spec.SecurityContext, injected.Spec.SecurityContext)
 }
 
-var emptyMeta metav1.ObjectMeta
+var (
+	emptyMeta metav1.ObjectMeta
+	emptySpec corev1.PodSpec
+)
 
 // equal tries reflect.DeepEqual first (allocation-free for unchanged app
 // containers, however many env vars they have) and falls back to semantic
