@@ -287,8 +287,19 @@ func TestPolicyHeaderNotSpoofable(t *testing.T) {
 	if got := resp.GetOkResponse().GetHeadersToRemove(); len(got) != 1 || got[0] != HeaderPolicy {
 		t.Errorf("gRPC OK without a policy: headers_to_remove %v, want [%s]", got, HeaderPolicy)
 	}
-	if got := okResponse("id-2", "ns/p", nil).GetOkResponse().GetHeadersToRemove(); len(got) != 0 {
+	ok := okResponse("id-2", "ns/p", nil).GetOkResponse()
+	if got := ok.GetHeadersToRemove(); len(got) != 0 {
 		t.Errorf("gRPC OK with a policy (its header overwrites): headers_to_remove %v", got)
+	}
+	// Envoy's HeaderValueOption: APPEND_IF_EXISTS_OR_ADD would keep a
+	// client's forged x-meshguard-policy beside meshguard's value.
+	if hs := ok.GetHeaders(); len(hs) != 2 || headerValue(hs, HeaderPolicy) != "ns/p" {
+		t.Errorf("gRPC OK with a policy: headers %v, want %s and %s", hs, HeaderDecisionID, HeaderPolicy)
+	}
+	for _, h := range ok.GetHeaders() {
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Errorf("gRPC OK header %s: append action %v, want OVERWRITE_IF_EXISTS_OR_ADD", h.GetHeader().GetKey(), h.GetAppendAction())
+		}
 	}
 	engine := policy.NewEngine(policy.Mesh{})
 	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {

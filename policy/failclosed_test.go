@@ -179,6 +179,9 @@ func TestFailedPeerAuthenticationSparesGateways(t *testing.T) {
 		{"mesh-wide: sidecar denied", "istio-system", "  portLevelMtls: {8080: {mode: STRICT}}", http(), false},
 		{"workload selector: gateway pod served", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(ns("foo", gwLabels)), true},
 		{"workload selector: sidecar denied", "foo", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(), false},
+		// Istio's ComposePeerAuthentication (pilot/pkg/security/authn/policy_applier.go)
+		// never applies a root-namespace policy with a selector: nothing to fail closed.
+		{"root namespace with a selector: never applies", "istio-system", "  selector: {matchLabels: {app: web}}\n  mtls: {mode: STRICT}\n  bogus: 1", http(), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -129,3 +129,43 @@ func TestClassicGatewayTargetRef(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredGatewayTargetRefNamespace: a targetRef naming a namespace,
+// which only a policy stored before the CRD's rule can hold (AddYAML
+// refuses it). ShouldAttachPolicy (pilot/pkg/model/policyattachment.go)
+// skips a targetRef whose namespace is not the workload's, so naming
+// another namespace attaches the policy nowhere: there is nothing to fail
+// closed. Naming its own namespace attaches it to that Gateway, where the
+// invalid policy fails closed.
+func TestStoredGatewayTargetRefNamespace(t *testing.T) {
+	gwPod := func(n string) func(*Request) {
+		return ns(n, map[string]string{GatewayNameLabel: "gw", "app": "gw-istio"})
+	}
+	cases := []struct {
+		name, refNS string
+		req         *Request
+		allowed     bool
+	}{
+		{"another namespace: not on the policy's namespace's Gateway", "bar", http(gwPod("foo"), path("/admin")), true},
+		{"another namespace: not on that namespace's Gateway", "bar", http(gwPod("bar"), path("/admin")), true},
+		{"its own namespace: on its Gateway, failed closed", "foo", http(gwPod("foo"), path("/")), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: d, namespace: foo}\nspec:\n" +
+				"  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: " + c.refNS + "}]\n" +
+				"  action: DENY\n  rules: [{to: [{operation: {paths: [\"/admin*\"]}}]}]\n"
+			s, err := Compile(context.Background(), Mesh{}, &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{storedAP(t, doc)}}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.CheckRequest(context.Background(), c.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != c.allowed || (!v.Allowed && (v.Policy != "foo/d" || v.Rule != FailClosedRule)) {
+				t.Errorf("verdict %+v, want allowed=%v", v, c.allowed)
+			}
+		})
+	}
+}

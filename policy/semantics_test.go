@@ -213,6 +213,10 @@ func TestSourceFields(t *testing.T) {
 		{"trustDomains exact", pol(`{trustDomains: [cluster.local]}`), http(from(pFoo)), ok},
 		{"trustDomains miss", pol(`{trustDomains: [other.td]}`), http(from(pFoo)), noAllow},
 		{"trustDomains suffix wildcard", pol(`{trustDomains: ["*.local"]}`), http(from(pFoo)), ok},
+		// The trust domain is the SPIFFE ID's authority: a wildcard never
+		// spans a '/' ("spiffe://<p>[^/]*<s>/", TestTrustDomainsOddPrincipals).
+		{"trustDomains wildcard stays in the trust domain", pol(`{trustDomains: ["*.local"]}`),
+			http(from("spiffe://evil/x.local/ns/foo/sa/sleep")), noAllow},
 		{"trustDomains presence", pol(`{trustDomains: ["*"]}`), http(from(pFoo)), ok},
 		{"notTrustDomains", pol(`{notTrustDomains: [other.td]}`), http(from(pFoo)), ok},
 		{"ipBlocks cidr", pol(`{ipBlocks: [10.0.0.0/24]}`), http(), ok},
@@ -324,6 +328,11 @@ func TestOperationFields(t *testing.T) {
 		{"hosts suffix", op(`{hosts: ["*.foo.svc"]}`), http(), ok},
 		{"hosts presence", op(`{hosts: ["*"]}`), http(), ok},
 		{"notHosts", op(`{notHosts: [evil.com]}`), http(), ok},
+		{"notHosts match, case insensitive", op(`{notHosts: [WEB.foo.svc]}`), http(), noAllow},
+		// matcher/header.go HostMatcher: "*" is Envoy's present_match, so an
+		// empty :authority is a host too (not the ".+" of other fields).
+		{"hosts presence matches an empty host", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {hosts: [\"*\"]}"),
+			http(host("")), deniedBy("foo/d", 0)},
 		{"methods exact", op(`{methods: [GET, HEAD]}`), http(method("HEAD")), ok},
 		{"methods case sensitive", op(`{methods: [get]}`), http(), noAllow},
 		{"notMethods", op(`{notMethods: [DELETE]}`), http(method("DELETE")), noAllow},
@@ -340,6 +349,7 @@ func TestOperationFields(t *testing.T) {
 		{"ports", op(`{ports: ["8080"]}`), http(), ok},
 		{"ports miss", op(`{ports: ["9090"]}`), http(), noAllow},
 		{"notPorts", op(`{notPorts: ["9090"]}`), http(), ok},
+		{"notPorts match", op(`{notPorts: ["8080"]}`), http(), noAllow},
 		{"fields in one operation ANDed", op(`{methods: [GET], paths: [/x]}`), http(path("/y")), noAllow},
 		{"to entries ORed", ap("foo", "p", "rules:\n- to:\n  - operation: {methods: [POST]}\n  - operation: {paths: [/]}"), http(), ok},
 		{"from AND to", ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}\n  to:\n  - operation: {methods: [GET]}"), http(), noAllow},
@@ -349,6 +359,12 @@ func TestOperationFields(t *testing.T) {
 func TestTCP(t *testing.T) {
 	runCases(t, Mesh{}, []tc{
 		{"ALLOW with HTTP field dropped on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {methods: [GET], ports: [\"8080\"]}"),
+			http(tcp()), noAllow},
+		// model.go Generate (pilot/pkg/security/authz/model): an ALLOW rule
+		// with an HTTP-only field is dropped on TCP, a negated one too.
+		{"ALLOW with notMethods dropped on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {notMethods: [DELETE]}"),
+			http(tcp()), noAllow},
+		{"ALLOW with notPaths dropped on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {notPaths: [/admin]}"),
 			http(tcp()), noAllow},
 		{"ALLOW with port only works on TCP", ap("foo", "p", "rules:\n- to:\n  - operation: {ports: [\"8080\"]}"),
 			http(tcp()), allowedBy("foo/p", 0)},
@@ -396,6 +412,8 @@ func TestWhenKeys(t *testing.T) {
 		{"destination.ip outside the CIDR", when("destination.ip", "values", "[10.0.1.0/24]"), http(dstIP("10.0.2.1")), noAllow},
 		{"destination.port other port", when("destination.port", "values", `["8080"]`), http(port(9090)), noAllow},
 		{"connection.sni", when("connection.sni", "values", `["*.example.com"]`), http(sni("a.example.com")), ok},
+		// model/generator.go connSNIGenerator: matcher.StringMatcher, not ignore_case.
+		{"connection.sni case sensitive", when("connection.sni", "values", `["*.Example.com"]`), http(sni("a.example.com")), noAllow},
 		{"values and notValues ANDed", ap("foo", "p", "rules:\n- when:\n  - key: request.headers[x]\n    values: [\"a*\"]\n    notValues: [ab]"),
 			http(hdr("x", "ab")), noAllow},
 		{"all when conditions ANDed", ap("foo", "p", "rules:\n- when:\n  - key: request.headers[x]\n    values: [a]\n  - key: destination.port\n    values: [\"1\"]"),

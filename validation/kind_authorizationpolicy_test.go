@@ -79,6 +79,13 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 			errs: []string{"Cannot set serviceAccounts with namespaces or principals, found at rule 0"}},
 		{name: "serviceAccounts with principals", spec: apRules(nil, apFrom(&security.Source{NotServiceAccounts: []string{"sa"}, Principals: []string{"td/ns/a/sa/b"}})),
 			errs: []string{"rule must not be null", "found at rule 1"}},
+		// Istio's ValidateAuthorizationPolicy (pkg/config/validation/validation.go)
+		// counts the negated lists too: principals, notPrincipals, namespaces
+		// and notNamespaces against serviceAccounts and notServiceAccounts.
+		{name: "serviceAccounts with notNamespaces", spec: apRules(apFrom(&security.Source{ServiceAccounts: []string{"bar/sa"}, NotNamespaces: []string{"bar"}})),
+			errs: []string{"Cannot set serviceAccounts with namespaces or principals, found at rule 0"}},
+		{name: "notServiceAccounts with notPrincipals", spec: apRules(apFrom(&security.Source{NotServiceAccounts: []string{"sa"}, NotPrincipals: []string{"td/ns/a/sa/b"}})),
+			errs: []string{"Cannot set serviceAccounts with namespaces or principals, found at rule 0"}},
 		{name: "serviceAccount format", spec: apRules(apFrom(&security.Source{ServiceAccounts: []string{"ns/sa", "sa", "/sa", "ns/", "a/b/c", "s*", strings.Repeat("a", 321)}})),
 			errs: []string{"serviceAccounts[2]", "serviceAccounts[3]", "serviceAccounts[4]", "serviceAccounts[5]: Invalid value: \"s*\": " + pfx + "wildcard is not supported",
 				"serviceAccounts[6]"}},
@@ -93,8 +100,15 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 				"found in Hosts", "found in Methods", "found in Paths", "found in Ports"}},
 		{name: "trust domains", spec: apRules(apFrom(&security.Source{TrustDomains: []string{"cluster.local", "*.local", "td-*", "a*b", "**", "a/b"}})),
 			errs: []string{"trustDomains[3]", "trustDomains[4]", "trustDomains[5]"}},
+		{name: "notTrustDomains: the same rules", spec: apRules(apFrom(&security.Source{NotTrustDomains: []string{"*.local", "a*b", "a/b"}})),
+			errs: []string{"notTrustDomains[1]", "notTrustDomains[2]"}},
 		{name: "ports: 0 and 99999 rejected", spec: apRules(apTo(&security.Operation{Ports: []string{"80", "0"}, NotPorts: []string{"99999", "http"}})),
 			errs: []string{`ports[1]: Invalid value: "0": ` + pfx + "bad port (0): must be an integer in 1..65535", "notPorts[0]", "notPorts[1]"}},
+		// The bounds themselves: Istio's ValidatePorts (pkg/config/security/security.go)
+		// rejects p > 65535; 65536 must not wrap to port 0 in the uint16 conversion.
+		{name: "ports: 65535 accepted, 65536 rejected", spec: apRules(apTo(&security.Operation{Ports: []string{"65535", "65536"}}),
+			&security.Rule{When: []*security.Condition{{Key: "destination.port", Values: []string{"1", "65536"}}}}),
+			errs: []string{`ports[1]: Invalid value: "65536": ` + pfx + "bad port (65536)", `when[0].values[1]: Invalid value: "65536"`}},
 		{name: "principal format warnings", spec: apRules(apFrom(&security.Source{
 			Principals:    []string{"cluster.local/ns/a/sa/b", "*", "cluster.local/ns/a/*", "*/sa/b", "spiffe://cluster.local/ns/a/sa/b", "not a spiffe id", "a*b"},
 			NotPrincipals: []string{"bad"}, RequestPrincipals: []string{"https://issuer/sub", "*", "nosub"}})),
@@ -115,6 +129,17 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 		{name: "path templates: literal segments after {**}, braces outside templates, '*' in a template literal",
 			spec: apRules(apTo(&security.Operation{Paths: []string{"/admin/{**}/secret", "/api/{*}/{**}/edit", "/a{b", "/a/*/{*}"}})),
 			errs: []string{`paths[2]`, `paths[3]`}},
+		// Istio's ValidateAuthorizationPolicy: CheckValidPathTemplate on Paths and NotPaths.
+		{name: "path templates in notPaths", spec: apRules(apTo(&security.Operation{NotPaths: []string{"/a/{*}", "/{**}/{*}", "/a{b"}})),
+			errs: []string{`notPaths[1]: Invalid value: "/{**}/{*}"`, `notPaths[2]`}},
+		// ValidateAttribute (pkg/config/security/security.go): source.ip,
+		// remote.ip and destination.ip values are ValidateIPs, values and notValues alike.
+		{name: "conditions: IP keys", spec: apRules(&security.Rule{When: []*security.Condition{
+			{Key: "source.ip", Values: []string{"10.0.0.0/33"}},
+			{Key: "remote.ip", NotValues: []string{"x"}},
+			{Key: "destination.ip", Values: []string{"1.1.1.1", "1.2.3"}},
+			{Key: "destination.ip", NotValues: []string{"host"}},
+		}}), errs: []string{"when[0].values[0]", "when[1].notValues[0]", `when[2].values[1]: Invalid value: "1.2.3"`, "when[3].notValues[0]"}},
 		{name: "conditions: valid keys", spec: apRules(&security.Rule{When: []*security.Condition{
 			{Key: "request.headers[X-Foo]", Values: []string{"a"}},
 			{Key: "request.auth.claims[groups][nested]", NotValues: []string{"a"}},
