@@ -20,6 +20,9 @@ func TestPackagingsAgree(t *testing.T) {
 	pairs := []struct{ helm, kustomize packaging }{
 		{helmPackaging("cert-manager", ""), kustomizePackaging("cert-manager", "cert-manager")},
 		{helmPackaging("self", ""), kustomizePackaging("self-managed", "self")},
+		// In another namespace too: `helm --namespace` and the documented overlay.
+		{otherNamespaceHelm("cert-manager"), otherNamespaceKustomize("cert-manager", "cert-manager")},
+		{otherNamespaceHelm("self"), otherNamespaceKustomize("self-managed", "self")},
 	}
 	for _, pair := range pairs {
 		t.Run(pair.kustomize.name, func(t *testing.T) {

@@ -82,8 +82,8 @@ func checkInventory(t *testing.T, m manifests, p packaging) {
 		if clusterScoped && u.GetNamespace() != "" {
 			t.Errorf("%s %s: cluster-scoped object has namespace %q", u.GetKind(), u.GetName(), u.GetNamespace())
 		}
-		if !clusterScoped && u.GetNamespace() != namespace {
-			t.Errorf("%s %s: namespace %q, want %q", u.GetKind(), u.GetName(), u.GetNamespace(), namespace)
+		if !clusterScoped && u.GetNamespace() != p.ns() {
+			t.Errorf("%s %s: namespace %q, want %q", u.GetKind(), u.GetName(), u.GetNamespace(), p.ns())
 		}
 	}
 	for kind, n := range want {
@@ -112,7 +112,7 @@ func checkMutating(t *testing.T, m manifests, p packaging) {
 	for _, w := range mwc.Webhooks {
 		gotNames = append(gotNames, w.Name)
 		where := fmt.Sprintf("%s webhook %s", mwc.Name, w.Name)
-		checkClientConfig(t, where, w.ClientConfig, "/inject")
+		checkClientConfig(t, where, w.ClientConfig, p.ns(), "/inject")
 		checkPolicy(t, where, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds)
 		if !slices.Equal(w.AdmissionReviewVersions, []string{"v1"}) {
 			t.Errorf("%s: admissionReviewVersions %v, want [v1]", where, w.AdmissionReviewVersions)
@@ -129,7 +129,7 @@ func checkMutating(t *testing.T, m manifests, p packaging) {
 			!slices.Equal(w.Rules[0].Resources, wantRule.Resources) {
 			t.Errorf("%s: rules %+v, want only CREATE of core/v1 pods", where, w.Rules)
 		}
-		if !hasExpression(w.NamespaceSelector, "kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, namespace) {
+		if !hasExpression(w.NamespaceSelector, "kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, p.ns()) {
 			t.Errorf("%s: namespaceSelector %v does not exclude meshguard's own namespace", where, w.NamespaceSelector)
 		}
 		if !hasExpression(w.ObjectSelector, "sidecar.istio.io/inject", metav1.LabelSelectorOpNotIn, "false") &&
@@ -161,12 +161,12 @@ func checkValidating(t *testing.T, m manifests, p packaging) {
 	}
 	w := vwc.Webhooks[0]
 	where := fmt.Sprintf("%s webhook %s", vwc.Name, w.Name)
-	checkClientConfig(t, where, w.ClientConfig, "/validate")
+	checkClientConfig(t, where, w.ClientConfig, p.ns(), "/validate")
 	checkPolicy(t, where, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds)
 	if !slices.Contains(w.AdmissionReviewVersions, "v1") {
 		t.Errorf("%s: admissionReviewVersions %v lack v1", where, w.AdmissionReviewVersions)
 	}
-	if !hasExpression(w.NamespaceSelector, "kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, namespace) {
+	if !hasExpression(w.NamespaceSelector, "kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, p.ns()) {
 		t.Errorf("%s: namespaceSelector %v does not exclude meshguard's own namespace", where, w.NamespaceSelector)
 	}
 	if len(w.Rules) != 1 {
@@ -195,14 +195,14 @@ func checkValidating(t *testing.T, m manifests, p packaging) {
 	checkCAAnnotation(t, "ValidatingWebhookConfiguration "+vwc.Name, vwc.Annotations, p)
 }
 
-func checkClientConfig(t *testing.T, where string, cc admissionregistrationv1.WebhookClientConfig, path string) {
+func checkClientConfig(t *testing.T, where string, cc admissionregistrationv1.WebhookClientConfig, ns, path string) {
 	t.Helper()
 	s := cc.Service
 	if cc.URL != nil || s == nil {
 		t.Fatalf("%s: clientConfig %+v, want a Service reference", where, cc)
 	}
-	if s.Name != serviceName || s.Namespace != namespace || s.Path == nil || *s.Path != path || s.Port == nil || *s.Port != 443 {
-		t.Errorf("%s: service %s/%s path %v port %v, want %s/%s %s 443", where, s.Namespace, s.Name, s.Path, s.Port, namespace, serviceName, path)
+	if s.Name != serviceName || s.Namespace != ns || s.Path == nil || *s.Path != path || s.Port == nil || *s.Port != 443 {
+		t.Errorf("%s: service %s/%s path %v port %v, want %s/%s %s 443", where, s.Namespace, s.Name, s.Path, s.Port, ns, serviceName, path)
 	}
 	if len(cc.CABundle) != 0 {
 		t.Errorf("%s: caBundle must be left to cert-manager or meshguard, got %d bytes", where, len(cc.CABundle))
@@ -228,8 +228,8 @@ func checkCAAnnotation(t *testing.T, where string, annotations map[string]string
 	t.Helper()
 	got, ok := annotations["cert-manager.io/inject-ca-from"]
 	switch {
-	case p.certMode == "cert-manager" && got != namespace+"/"+caCertName:
-		t.Errorf("%s: cert-manager.io/inject-ca-from %q, want the CA Certificate %q", where, got, namespace+"/"+caCertName)
+	case p.certMode == "cert-manager" && got != p.ns()+"/"+caCertName:
+		t.Errorf("%s: cert-manager.io/inject-ca-from %q, want the CA Certificate %q", where, got, p.ns()+"/"+caCertName)
 	case p.certMode == "self" && ok:
 		t.Errorf("%s: certMode self must not ask cainjector for the caBundle (meshguard patches it), got %q", where, got)
 	}
@@ -376,7 +376,7 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	}
 	add("cluster", "", "events", "", "create", "patch")
 	add("cluster", "events.k8s.io", "events", "", "create", "patch")
-	add(namespace, "coordination.k8s.io", "leases", "", "get", "create", "update")
+	add(p.ns(), "coordination.k8s.io", "leases", "", "get", "create", "update")
 	// The audit's PolicyReports (governance.audit.enabled, the default).
 	add("cluster", "wgpolicyk8s.io", "policyreports", "", "list", "create", "update", "delete")
 	// Both modes read their own webhook configurations; self mode watches
@@ -391,18 +391,18 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	add("cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", validatingName(p.revision), webhookVerbs...)
 	if p.certMode == "self" {
 		for _, s := range []string{"meshguard-self-ca", "meshguard-self-tls"} {
-			add(namespace, "", "secrets", s, "get", "list", "watch", "update")
+			add(p.ns(), "", "secrets", s, "get", "list", "watch", "update")
 		}
-		add(namespace, "", "secrets", "", "create")
+		add(p.ns(), "", "secrets", "", "create")
 	} else {
 		for _, s := range []string{"meshguard-ca", "meshguard-serving-tls"} {
-			add(namespace, "", "secrets", s, "get", "list", "watch")
+			add(p.ns(), "", "secrets", s, "get", "list", "watch")
 		}
 		// certs/certmanager.go: a client without cache; server-side apply
 		// (create and patch), Get of the serving Certificate to re-issue it.
-		add(namespace, "cert-manager.io", "issuers", "", "create", "patch")
-		add(namespace, "cert-manager.io", "certificates", "", "get", "create", "patch")
-		add(namespace, "cert-manager.io", "certificates/status", "", "update")
+		add(p.ns(), "cert-manager.io", "issuers", "", "create", "patch")
+		add(p.ns(), "cert-manager.io", "certificates", "", "get", "create", "patch")
+		add(p.ns(), "cert-manager.io", "certificates/status", "", "update")
 	}
 	return want
 }
@@ -473,7 +473,7 @@ func checkRBAC(t *testing.T, m manifests, p packaging) {
 		t.Errorf("RBAC lacks grants meshguard needs: %v", missing)
 	}
 	sa := one[corev1.ServiceAccount](t, m, "ServiceAccount")
-	wantSubject := rbacv1.Subject{Kind: "ServiceAccount", Name: sa.Name, Namespace: namespace}
+	wantSubject := rbacv1.Subject{Kind: "ServiceAccount", Name: sa.Name, Namespace: p.ns()}
 	bindings := all[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding")
 	roleNames := map[string]bool{}
 	for _, cr := range m.clusterRoles(t) {
@@ -750,7 +750,7 @@ func checkCertManager(t *testing.T, m manifests, p packaging) {
 		t.Fatalf("no Certificate %s (have %v)", servingCertName, certs)
 	}
 	dns, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
-	wantDNS := []string{serviceName + "." + namespace + ".svc", serviceName + "." + namespace + ".svc.cluster.local"}
+	wantDNS := []string{serviceName + "." + p.ns() + ".svc", serviceName + "." + p.ns() + ".svc.cluster.local"}
 	if !slices.Equal(dns, wantDNS) {
 		t.Errorf("serving Certificate dnsNames %v, want %v", dns, wantDNS)
 	}

@@ -81,10 +81,19 @@ func run(t testing.TB, name string, args ...string) (string, error) {
 
 // packaging is one way of rendering meshguard's manifests.
 type packaging struct {
-	name     string
-	certMode string // "cert-manager" or "self"
-	revision string // "" for the default revision
-	render   func(t testing.TB) string
+	name      string
+	certMode  string // "cert-manager" or "self"
+	revision  string // "" for the default revision
+	namespace string // "" for the default namespace (meshguard)
+	render    func(t testing.TB) string
+}
+
+// ns is the namespace the packaging installs into.
+func (p packaging) ns() string {
+	if p.namespace == "" {
+		return namespace
+	}
+	return p.namespace
 }
 
 func helmPackaging(certMode, revision string, extra ...string) packaging {
@@ -110,13 +119,13 @@ func kustomizePackaging(overlay, certMode string) packaging {
 
 // packagings are every packaging the tests render, check and apply.
 func packagings() []packaging {
-	return []packaging{
+	return append([]packaging{
 		helmPackaging("cert-manager", ""),
 		helmPackaging("self", ""),
 		helmPackaging("cert-manager", "canary"),
 		kustomizePackaging("cert-manager", "cert-manager"),
 		kustomizePackaging("self-managed", "self"),
-	}
+	}, otherNamespacePackagings()...)
 }
 
 // helmTemplate runs `helm template` on the chart in the meshguard namespace.
