@@ -204,7 +204,16 @@ func TestOnConfigRejected(t *testing.T) {
 	}
 	bad := "meshguard: {allowedProxyImages: ['docker.io/[istio']}\n"
 	c := waitFor("rejected reload", func(c []error) bool { return len(c) > 0 }, func() {
-		_ = os.WriteFile(values, []byte(bad), 0o600)
+		// Atomically (rename), as a ConfigMap update is: an in-place write
+		// can be read truncated, and an empty values file is a valid config
+		// (Istio's defaults) that would rightly replace the good one.
+		tmp := values + ".tmp"
+		if err := os.WriteFile(tmp, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, values); err != nil {
+			t.Fatal(err)
+		}
 	})
 	if msg := c[len(c)-1].Error(); !strings.Contains(msg, "values.meshguard.allowedProxyImages[0]") {
 		t.Fatalf("rejection %q should name the bad glob", msg)
