@@ -252,6 +252,15 @@ func TestConflictingGatewaysAsIstio(t *testing.T) {
 			}
 		})
 	}
+	// An update of a stored Gateway does not conflict with its stored
+	// version: Istio's analyzeGateway skips its own name (gwName != gwNameKey).
+	var got []string
+	for _, f := range ix.Check("Gateway", Key{"istio-system", "a"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com", "bar.com")}}) {
+		got = append(got, f.Field+": "+f.Message)
+	}
+	if want := []string{"spec.servers[0]: Conflict with gateways istio-system/b (workload selector istio=ingressgateway, port 80, hosts shop/foo.com,bar.com)."}; !slices.Equal(got, want) {
+		t.Errorf("update of stored Gateway a:\ngot  %q\nwant %q", got, want)
+	}
 }
 
 // TestGatewayReference: Istio's analyzers read a gateway reference as
