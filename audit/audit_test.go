@@ -49,13 +49,16 @@ spec:
 `
 
 // weight -15 fails validation (Istio's validateHTTPRouteDestinations: weight < 0).
+// Its destination host exists nowhere: an invalid object is reported as
+// IST0106 only, left out of the cross-resource analysis (analysis.Input.Invalid),
+// so no IST0101 comes with it.
 const negativeWeightVS = `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: bad, namespace: other}
 spec:
   hosts: [bad]
   http:
-  - route: [{destination: {host: reviews.shop.svc.cluster.local}, weight: -15}]
+  - route: [{destination: {host: missing.shop.svc.cluster.local}, weight: -15}]
 `
 
 // The second rule's only match repeats the first's: Istio's IST0130 (rule not
