@@ -175,11 +175,11 @@ func TestReportsAndCounts(t *testing.T) {
 	}
 	r0 := shop.Object["results"].([]any)[0].(map[string]any)
 	res := r0["resources"].([]any)[0].(map[string]any)
-	if r0["policy"] != "IST0101" || r0["result"] != "fail" || r0["source"] != "meshguard" || res["uid"] != "1" || res["kind"] != "VirtualService" ||
+	if r0["policy"] != "IST0101" || r0["result"] != "fail" || r0["severity"] != "high" || r0["source"] != "meshguard" || res["uid"] != "1" || res["kind"] != "VirtualService" ||
 		r0["properties"].(map[string]any)["field"] != "spec.x" {
 		t.Errorf("result: %v", r0)
 	}
-	if r := reports["prod"].Object["results"].([]any)[0].(map[string]any); r["result"] != "warn" || r["category"] != "Organisation rule" {
+	if r := reports["prod"].Object["results"].([]any)[0].(map[string]any); r["result"] != "warn" || r["severity"] != "medium" || r["category"] != "Organisation rule" {
 		t.Errorf("warning result: %v", r)
 	}
 	// A later run with the same violations is the same report (timestamps aside); another message is not.
