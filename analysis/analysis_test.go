@@ -52,6 +52,17 @@ func TestAnalyze(t *testing.T) {
 		// Istio's destinationrule/subset.go: UnknownDestinationRuleHost, a Warning.
 		{"DestinationRule host matches nothing", Input{Services: reviewsSvc, Objects: []Object{
 			{Kind: "DestinationRule", Namespace: "default", Name: "r", Spec: &networking.DestinationRule{Host: "reveiws"}}}}, []string{"IST0174"}, Warning},
+		// VirtualServiceDestinationPortSelectorRequired and ConflictingGateways
+		// are diag.Error in Istio's messages.yaml.
+		{"no port for a Service of two ports", Input{Services: reviewsSvc,
+			KubeServices: []KubeService{{Namespace: "default", Name: "reviews", Ports: []ServicePort{{Port: 80}, {Port: 9080}}}},
+			Objects:      []Object{{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "")}}}, []string{"IST0112"}, Error},
+		{"two Gateways with one selector, port and host", Input{Objects: []Object{
+			{Kind: "Gateway", Namespace: "default", Name: "a", Spec: &networking.Gateway{Selector: map[string]string{"istio": "ingressgateway"},
+				Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"shop.example.com"}}}}},
+			{Kind: "Gateway", Namespace: "default", Name: "b", Spec: &networking.Gateway{Selector: map[string]string{"istio": "ingressgateway"},
+				Servers: []*networking.Server{{Port: &networking.Port{Number: 80, Name: "http", Protocol: "HTTP"}, Hosts: []string{"shop.example.com"}}}}}}},
+			[]string{"IST0145", "IST0145"}, Error},
 		{"ISTIO_MUTUAL needs no caCertificates", Input{Services: reviewsSvc, Objects: []Object{
 			{Kind: "DestinationRule", Namespace: "default", Name: "reviews", Spec: &networking.DestinationRule{Host: "reviews",
 				TrafficPolicy: &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_ISTIO_MUTUAL}}}}}}, nil, 0},

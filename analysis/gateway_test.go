@@ -110,6 +110,14 @@ func TestGatewayPortMessage(t *testing.T) {
 		t.Errorf("Service of another namespace counted: %v", msgs)
 	}
 
+	// A Service of the namespace selecting other pods does not count either
+	// (Istio's analyzeGateway: svcSelector.Matches(podLabels)).
+	unrelated := svc
+	unrelated.Selector = map[string]string{"app": "other"}
+	if msgs := Analyze(Input{Objects: []Object{obj}, Workloads: []Workload{pod}, KubeServices: []KubeService{unrelated}}); len(msgs) != 3 {
+		t.Errorf("Service selecting other pods counted: %v", msgs)
+	}
+
 	// No workload selected: silent for files, IST0101 for a cluster.
 	if msgs := Analyze(Input{Objects: []Object{obj}}); len(msgs) != 0 {
 		t.Errorf("files without the gateway workload: %v", msgs)

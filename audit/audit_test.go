@@ -49,13 +49,16 @@ spec:
 `
 
 // weight -15 fails validation (Istio's validateHTTPRouteDestinations: weight < 0).
+// Its destination host exists nowhere: an invalid object is reported as
+// IST0106 only, left out of the cross-resource analysis (analysis.Input.Invalid),
+// so no IST0101 comes with it.
 const negativeWeightVS = `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: bad, namespace: other}
 spec:
   hosts: [bad]
   http:
-  - route: [{destination: {host: reviews.shop.svc.cluster.local}, weight: -15}]
+  - route: [{destination: {host: missing.shop.svc.cluster.local}, weight: -15}]
 `
 
 // The second rule's only match repeats the first's: Istio's IST0130 (rule not
@@ -172,11 +175,11 @@ func TestReportsAndCounts(t *testing.T) {
 	}
 	r0 := shop.Object["results"].([]any)[0].(map[string]any)
 	res := r0["resources"].([]any)[0].(map[string]any)
-	if r0["policy"] != "IST0101" || r0["result"] != "fail" || r0["source"] != "meshguard" || res["uid"] != "1" || res["kind"] != "VirtualService" ||
+	if r0["policy"] != "IST0101" || r0["result"] != "fail" || r0["severity"] != "high" || r0["source"] != "meshguard" || res["uid"] != "1" || res["kind"] != "VirtualService" ||
 		r0["properties"].(map[string]any)["field"] != "spec.x" {
 		t.Errorf("result: %v", r0)
 	}
-	if r := reports["prod"].Object["results"].([]any)[0].(map[string]any); r["result"] != "warn" || r["category"] != "Organisation rule" {
+	if r := reports["prod"].Object["results"].([]any)[0].(map[string]any); r["result"] != "warn" || r["severity"] != "medium" || r["category"] != "Organisation rule" {
 		t.Errorf("warning result: %v", r)
 	}
 	// A later run with the same violations is the same report (timestamps aside); another message is not.

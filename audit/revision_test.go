@@ -77,4 +77,11 @@ func TestRevisionsKeepTheirOwnReports(t *testing.T) {
 	if _, err := client.Resource(PolicyReports).Namespace("shop").Get(ctx, "meshguard-audit-canary", metav1.GetOptions{}); err == nil {
 		t.Error("the canary's report was not deleted")
 	}
+	// The default's violations change: its report is rewritten, not left stale.
+	if err := def.writeReports(ctx, []Violation{violation(plain)}, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := results(ReportName); n != 1 {
+		t.Errorf("default report after its violations changed: %d results, want 1", n)
+	}
 }

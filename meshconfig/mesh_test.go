@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1beta1 "istio.io/api/networking/v1beta1"
 
 	"github.com/meshguard/meshguard/validation"
 )
@@ -211,12 +214,21 @@ func TestInvalidMeshConfigNamesTheField(t *testing.T) {
 		{"defaultProviders spelt default_providers", "default_providers: {metrics: [prometheus]}\n", []string{"default_providers", "write defaultProviders"}},
 		{"listen port out of range", "proxyListenPort: 70000\n", []string{"mesh.proxyListenPort", "70000"}},
 		{"inbound port negative", "proxyInboundListenPort: -1\n", []string{"mesh.proxyInboundListenPort"}},
+		// Istio's ValidatePort bounds, 1-65535, at both ends.
+		{"inbound port zero", "proxyInboundListenPort: 0\n", []string{"mesh.proxyInboundListenPort"}},
+		{"inbound port over 65535", "proxyInboundListenPort: 65536\n", []string{"mesh.proxyInboundListenPort", "65536"}},
+		// One field under its JSON and its proto name: refused, as a duplicate key is.
+		{"one field under both names", "trustDomain: a.td\ntrust_domain: b.td\n", []string{"trustDomain", "given twice"}},
 		{"status port zero", "defaultConfig: {statusPort: 0}\n", []string{"mesh.defaultConfig.statusPort"}},
 		// Istio's ValidateMeshConfig (validation.MeshConfig), the check the
 		// proxy.istio.io/config annotation gets too.
 		{"discovery address without a port", "defaultConfig: {discoveryAddress: istiod}\n", []string{"mesh.defaultConfig.discoveryAddress"}},
 		{"drain duration below a second's precision", "defaultConfig: {drainDuration: 1500ms}\n", []string{"mesh.defaultConfig.drainDuration"}},
 		{"connect timeout over an hour", "connectTimeout: 2h\n", []string{"mesh.connectTimeout"}},
+		// ValidateMeshConfig: meshMTLS takes no ECDH curves (tlsDefaults does).
+		{"mesh mTLS ECDH curves", "meshMTLS: {ecdhCurves: [P-256]}\n", []string{"mesh.meshMTLS.ecdhCurves"}},
+		// ValidateProtocolDetectionTimeout: 0 or whole milliseconds.
+		{"protocol detection timeout below a millisecond's precision", "protocolDetectionTimeout: 1500us\n", []string{"mesh.protocolDetectionTimeout"}},
 		{"trust domain alias not a domain", "trustDomainAliases: [old.td, td/ns]\n", []string{"mesh.trustDomainAliases[1]", "td/ns"}},
 		{"empty trust domain", "trustDomain: \"\"\n", []string{"mesh.trustDomain"}},
 		{"service settings host", "serviceSettings: [{hosts: [foo.bar.*]}]\n", []string{"mesh.serviceSettings[0].hosts[0]"}},
@@ -382,5 +394,47 @@ func TestLoadFileRefusesNonRegular(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("LoadFile of a FIFO blocked")
+	}
+}
+
+// TestMergeProxyConfig: MergeProxyConfig layers ProxyConfigs as Istio's
+// pilot/pkg/model/proxy_config.go mergeWithPrecedence does: proto.Merge, so
+// a scalar or wrapper at its zero value is not applied, except concurrency
+// and image, which replace whenever the higher-priority one sets them
+// (concurrency 0, all cores, must override a default of 2).
+func TestMergeProxyConfig(t *testing.T) {
+	base := func() *meshv1alpha1.ProxyConfig {
+		return &meshv1alpha1.ProxyConfig{StatusPort: 15020, Concurrency: wrapperspb.Int32(2),
+			HoldApplicationUntilProxyStarts: wrapperspb.Bool(true),
+			Image:                           &networkingv1beta1.ProxyImage{ImageType: "distroless"},
+			ProxyMetadata:                   map[string]string{"A": "1"}}
+	}
+	for _, tc := range []struct {
+		name       string
+		over, want *meshv1alpha1.ProxyConfig
+	}{
+		{"nothing set", &meshv1alpha1.ProxyConfig{}, base()},
+		{"concurrency 0 replaces", &meshv1alpha1.ProxyConfig{Concurrency: wrapperspb.Int32(0)},
+			func() *meshv1alpha1.ProxyConfig { b := base(); b.Concurrency = wrapperspb.Int32(0); return b }()},
+		{"image replaces, not merged", &meshv1alpha1.ProxyConfig{Image: &networkingv1beta1.ProxyImage{}},
+			func() *meshv1alpha1.ProxyConfig { b := base(); b.Image = &networkingv1beta1.ProxyImage{}; return b }()},
+		{"a wrapper's false is not applied (proto.Merge)", &meshv1alpha1.ProxyConfig{HoldApplicationUntilProxyStarts: wrapperspb.Bool(false)}, base()},
+		{"scalars and maps merge", &meshv1alpha1.ProxyConfig{StatusPort: 15021, ProxyMetadata: map[string]string{"B": "2"}},
+			func() *meshv1alpha1.ProxyConfig {
+				b := base()
+				b.StatusPort, b.ProxyMetadata["B"] = 15021, "2"
+				return b
+			}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, o := base(), proto.Clone(tc.over).(*meshv1alpha1.ProxyConfig)
+			got := MergeProxyConfig(b, o)
+			if !proto.Equal(got, tc.want) {
+				t.Errorf("got  %v\nwant %v", got, tc.want)
+			}
+			if !proto.Equal(b, base()) || !proto.Equal(o, tc.over) {
+				t.Error("an argument was modified")
+			}
+		})
 	}
 }

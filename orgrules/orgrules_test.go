@@ -236,6 +236,57 @@ func TestMessagesBounded(t *testing.T) {
 	}
 }
 
+// TestMessagesBoundedAtTheLimit: MaxMessages messages are all kept; one more
+// and the last kept says how many were left out (fail-closed denials stay
+// whole up to the bound).
+func TestMessagesBoundedAtTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n        int
+		wantLast string
+	}{
+		{MaxMessages, fmt.Sprintf("m%05d", MaxMessages)},
+		{MaxMessages + 1, "… and 2 more deny messages of the organisation rules"},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			r, err := Compile(t.Context(), []Module{{Name: "r.rego", Source: fmt.Sprintf(
+				"package meshguard.validation\ndeny contains sprintf(\"m%%05d\", [i]) if some i in numbers.range(1, %d)\n", tc.n)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := r.Evaluate(t.Context(), Input{Kind: "Gateway", Object: map[string]any{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Deny) != MaxMessages || v.Deny[MaxMessages-1] != tc.wantLast {
+				t.Errorf("%d messages, last %q; want %d, last %q", len(v.Deny), v.Deny[len(v.Deny)-1], MaxMessages, tc.wantLast)
+			}
+		})
+	}
+}
+
+// TestCheckFailsClosed: a rule that cannot be evaluated on the object is an
+// error problem (a denial at admission), never no problem: OPA's
+// evaluation error, or a message that is not a string (conftest refuses it
+// too), must not let the object through.
+func TestCheckFailsClosed(t *testing.T) {
+	for _, tc := range []struct{ name, rule, want string }{
+		{"builtin error", `deny contains x if { x := sprintf("%d", [to_number(input.object.metadata.name)]) }`, "to_number"},
+		{"message not a string", `warn contains 1 if { true }`, "is not a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Compile(t.Context(), []Module{{Name: "r.rego", Source: "package meshguard.validation\n" + tc.rule + "\n"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj := map[string]any{"kind": "Gateway", "metadata": map[string]any{"name": "gw"}}
+			errs, warns := Check(t.Context(), r, nil, "Gateway", "shop", "gw", nil, obj, Admission{})
+			if len(errs) != 1 || !strings.Contains(errs[0].Message, tc.want) || len(warns) != 0 {
+				t.Errorf("errors %v warnings %v, want one error naming %q", errs, warns, tc.want)
+			}
+		})
+	}
+}
+
 // TestMessageLengthBounded: a message longer than MaxMessageBytes is cut at
 // a character boundary and says how many bytes were left out.
 func TestMessageLengthBounded(t *testing.T) {
@@ -476,6 +527,13 @@ deny contains msg if {
 }
 
 warn contains sprintf("operation %q", [input.operation])
+
+# As an AdmissionRequest's oldObject (Gatekeeper's input.review.oldObject),
+# absent outside an UPDATE: not null, not {}.
+deny contains "oldObject present outside an UPDATE" if {
+	input.operation != "UPDATE"
+	"oldObject" in object.keys(input)
+}
 `}})
 	if err != nil {
 		t.Fatal(err)

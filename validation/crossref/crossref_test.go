@@ -58,6 +58,10 @@ func TestVirtualServiceReferences(t *testing.T) {
 		{"one host exposed by gateway", &networking.VirtualService{Hosts: []string{"a.com", "reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
 		{"no host exposed by gateway", &networking.VirtualService{Hosts: []string{"reviews.example.org", "b.com", "c.net"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}},
 			[]string{`spec.gateways[0]: one or more host [reviews.example.org b.com c.net] defined in VirtualService default/canary not found in Gateway default/private`}},
+		// A server host "ns/host" exposes host to VirtualServices of namespace ns
+		// (Istio's vsHostInGateway: host.NamesForNamespace of the VS namespace),
+		// here a Gateway of another namespace.
+		{"host exposed to the VirtualService's namespace", &networking.VirtualService{Hosts: []string{"reviews.example.org"}, Gateways: []string{"istio-system/ingress"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
 		// Matched either way round: a wildcard VS host against a Gateway's exact host.
 		{"wildcard VS host", &networking.VirtualService{Hosts: []string{"*.com"}, Gateways: []string{"default/private"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "reviews"}}}}}}, nil},
 		// Istio's host.Name.Matches / SubsetOf (internal/hostname): "*shop.io" names "shop.io" itself.
@@ -251,6 +255,15 @@ func TestConflictingGatewaysAsIstio(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+	// An update of a stored Gateway does not conflict with its stored
+	// version: Istio's analyzeGateway skips its own name (gwName != gwNameKey).
+	var got []string
+	for _, f := range ix.Check("Gateway", Key{"istio-system", "a"}, &networking.Gateway{Selector: sel, Servers: []*networking.Server{server(80, "", "shop/foo.com", "bar.com")}}) {
+		got = append(got, f.Field+": "+f.Message)
+	}
+	if want := []string{"spec.servers[0]: Conflict with gateways istio-system/b (workload selector istio=ingressgateway, port 80, hosts shop/foo.com,bar.com)."}; !slices.Equal(got, want) {
+		t.Errorf("update of stored Gateway a:\ngot  %q\nwant %q", got, want)
 	}
 }
 

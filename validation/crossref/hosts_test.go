@@ -45,6 +45,8 @@ func TestDestinationHostVisibility(t *testing.T) {
 		// Istio looks the host up in each namespace the VirtualService is exported to.
 		{"VirtualService exported to the ServiceEntry's scope", "other", []string{"shop"}, "shop.example.com", true},
 		{"VirtualService exported to '.' only", "other", []string{"."}, "shop.example.com", false},
+		// GetDestinationHost reads "." in exportTo as the VirtualService's namespace.
+		{"VirtualService exported to '.', host exported to its namespace", "shop", []string{"."}, "shop.example.com", true},
 		{"wildcard ServiceEntry, own namespace", "ext", nil, "a.internal.example.com", true},
 		{"wildcard ServiceEntry, other namespace", "shop", nil, "a.internal.example.com", false},
 		{"ServiceEntry exported to ~", "ext", nil, "nowhere.example.com", false},
@@ -60,6 +62,11 @@ func TestDestinationHostVisibility(t *testing.T) {
 				if f.Code != CodeReferencedResourceNotFound || f.Field != "spec.http[0].route[0].destination.host" {
 					t.Errorf("finding %+v", f)
 				}
+				// Every host here exists somewhere: the webhook's message says
+				// it is not exported to the VirtualService's namespace.
+				if want := "exported to namespace " + tc.ns; !strings.Contains(f.Message, want) {
+					t.Errorf("message %q, want it to say %q", f.Message, want)
+				}
 			}
 		})
 	}
@@ -74,6 +81,10 @@ func TestDestinationPorts(t *testing.T) {
 	ix.SetKubeService(Service{Key: Key{"shop", "one"}, Ports: []uint32{8080}, PortsKnown: true}, true)
 	ix.SetKubeService(Service{Key: Key{"shop", "two"}, Ports: []uint32{80, 443}, PortsKnown: true}, true)
 	ix.SetService("shop", "unknown", true)
+	// A ServiceEntry for a Service's FQDN: Istio's InitServiceEntryHostMap
+	// adds Services after ServiceEntries, so the Service's ports count.
+	ix.SetServiceEntry(Key{"shop", "shadow"}, &networking.ServiceEntry{Hosts: []string{"one.shop.svc.cluster.local"},
+		Ports: []*networking.ServicePort{{Number: 9090, Name: "http", Protocol: "HTTP"}}})
 	ix.SetServiceEntry(Key{"shop", "api"}, &networking.ServiceEntry{Hosts: []string{"api.example.com"},
 		Ports: []*networking.ServicePort{{Number: 443, Name: "https", Protocol: "TLS"}, {Number: 80, Name: "http", Protocol: "HTTP"}}})
 	ix.SetReady()
@@ -95,6 +106,8 @@ func TestDestinationPorts(t *testing.T) {
 		{"ServiceEntry, undefined port", &networking.Destination{Host: "api.example.com", Port: port(8443)},
 			[]string{`IST0101 spec.tcp[0].route[0].destination.port.number: Referenced host:port not found: "api.example.com:8443"`}},
 		{"Service known by name only", &networking.Destination{Host: "unknown", Port: port(1)}, nil},
+		{"port of a ServiceEntry the Service replaces", &networking.Destination{Host: "one", Port: port(9090)},
+			[]string{`IST0101 spec.tcp[0].route[0].destination.port.number: Referenced host:port not found: "one:9090"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := &networking.VirtualService{Hosts: []string{"x"}, Tcp: []*networking.TCPRoute{{Route: []*networking.RouteDestination{{Destination: tc.dest}}}}}
@@ -291,5 +304,53 @@ func TestSubsetElsewhereLargeIndex(t *testing.T) {
 		}
 	case <-time.After(4 * time.Second * raceSlowdown):
 		t.Fatalf("Check still running after %v", 4*time.Second*raceSlowdown)
+	}
+}
+
+// TestMirrorReferences: Istio's virtualservice/destinationhosts.go and
+// destinationrules.go check HTTP mirrors (mirror and mirrors) as route
+// destinations, reporting IST0101 with the reference types "mirror host" and
+// "mirror+subset in destinationrule" (routes: "host", "host+subset in
+// destinationrule"); analyze prints istioctl's text from these Args.
+func TestMirrorReferences(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetService("shop", "reviews", true)
+	ix.SetDestinationRule(Key{"shop", "reviews"}, &networking.DestinationRule{Host: "reviews", Subsets: []*networking.Subset{{Name: "v1"}}})
+	ix.SetReady()
+	dest := func(host, subset string) *networking.Destination {
+		return &networking.Destination{Host: host, Subset: subset}
+	}
+	for _, tc := range []struct {
+		name  string
+		route *networking.HTTPRoute
+		want  []string
+	}{
+		{"defined subsets", &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: dest("reviews", "v1")}},
+			Mirror: dest("reviews", "v1"), Mirrors: []*networking.HTTPMirrorPolicy{{Destination: dest("reviews", "v1")}}}, nil},
+		{"route subset missing", &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: dest("reviews", "v2")}}},
+			[]string{"spec.http[0].route[0].destination.subset [host+subset in destinationrule reviews+v2]"}},
+		{"mirror subset missing", &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: dest("reviews", "v1")}},
+			Mirror: dest("reviews", "v2")},
+			[]string{"spec.http[0].mirror.subset [mirror+subset in destinationrule reviews+v2]"}},
+		{"mirrors subset missing", &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: dest("reviews", "v1")}},
+			Mirrors: []*networking.HTTPMirrorPolicy{{Destination: dest("reviews", "v3")}}},
+			[]string{"spec.http[0].mirrors[0].destination.subset [mirror+subset in destinationrule reviews+v3]"}},
+		{"mirror host missing", &networking.HTTPRoute{Route: []*networking.HTTPRouteDestination{{Destination: dest("reviews", "")}},
+			Mirror: dest("ratings", "")},
+			[]string{"spec.http[0].mirror.host [mirror host ratings]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vs := &networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{tc.route}}
+			var got []string
+			for _, f := range ix.Check("VirtualService", Key{"shop", "vs"}, vs) {
+				if f.Code != CodeReferencedResourceNotFound {
+					continue
+				}
+				got = append(got, fmt.Sprintf("%s %v", f.Field, f.Args))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

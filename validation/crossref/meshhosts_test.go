@@ -51,6 +51,12 @@ func TestMeshHostsScopedOncePerVirtualService(t *testing.T) {
 		{"the stored version of the checked VirtualService does not count",
 			[]stored{{Key{"a", "vs"}, vs(nil, "x.example.com")}},
 			Key{"a", "vs"}, vs(nil, "x.example.com"), ""},
+		// Istio's util.IsExportToAllNamespaces: an exportTo naming "*" is
+		// scope "*" alone, not also each namespace listed beside it, so no
+		// namespace-scoped group pulls in the wildcard exported everywhere.
+		{"exportTo naming * and a namespace is exported everywhere only",
+			[]stored{{Key{"b", "wild"}, vs(nil, "*.example.com")}},
+			Key{"a", "vs"}, vs([]string{"a", "*"}, "x.example.com"), ""},
 		{"gateway-bound VirtualServices do not count",
 			[]stored{{Key{"a", "other"}, &networking.VirtualService{Hosts: []string{"x.example.com"}, Gateways: []string{"gw"}}}},
 			Key{"a", "vs"}, vs(nil, "x.example.com"), ""},

@@ -239,3 +239,23 @@ func TestReferencesLargeIndex(t *testing.T) {
 		t.Fatalf("References still running after %v", 5*time.Second*raceSlowdown)
 	}
 }
+
+// TestReferencesCatchAllDestinationRule: a DestinationRule for host "*"
+// covers every destination host. Its host is not expanded as a short name
+// would be (Istio's util.ConvertHostToFQDN leaves a host starting with "*"
+// as written), so organisation rules see it referenced by an external host.
+func TestReferencesCatchAllDestinationRule(t *testing.T) {
+	ix := NewIndex("")
+	ix.SetServiceEntry(Key{"shop", "ext"}, &networking.ServiceEntry{Hosts: []string{"api.example.com"}})
+	ix.SetDestinationRule(Key{"istio-config", "all"}, &networking.DestinationRule{Host: "*"})
+	ix.SetReady()
+	vs := &networking.VirtualService{Hosts: []string{"x"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "api.example.com"}}}}}}
+	var got []string
+	for _, r := range ix.References("VirtualService", Key{"shop", "vs"}, vs) {
+		got = append(got, r.Kind+" "+r.Key.String())
+	}
+	if want := []string{"DestinationRule istio-config/all", "ServiceEntry shop/ext"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
