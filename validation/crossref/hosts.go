@@ -55,7 +55,8 @@ func exportScopes(exportTo []string, ns string) []string {
 
 // annotationScopes lists the scopes of a Service's networking.istio.io/exportTo
 // annotation (Istio's getVisibleNamespacesFromExportToAnno): its
-// comma-separated entries, trimmed, read as exportTo.
+// comma-separated entries, trimmed as pilot trims them (ConvertService; the
+// analyzer does not: docs/compatibility.md), read as exportTo.
 func annotationScopes(annotation, ns string) []string {
 	var entries []string
 	if annotation != "" {
