@@ -265,6 +265,7 @@ func TestEscalations(t *testing.T) {
 		{"same", safe.DeepCopy(), nil},
 		{"nil after loses everything", nil, []string{"securityContext.allowPrivilegeEscalation=true", "securityContext.capabilities.drop without ALL", "securityContext.runAsNonRoot=false", "securityContext.readOnlyRootFilesystem=false"}},
 		{"group 0", with(func(c *corev1.SecurityContext) { c.RunAsGroup = i64(0) }), []string{"securityContext.runAsGroup=0"}},
+		{"drop ALL replaced by one capability", with(func(c *corev1.SecurityContext) { c.Capabilities.Drop = []corev1.Capability{"NET_RAW"} }), []string{"securityContext.capabilities.drop without ALL"}},
 		{"drop more is fine", with(func(c *corev1.SecurityContext) { c.Capabilities.Drop = append(c.Capabilities.Drop, "NET_RAW") }), nil},
 		{"procMount", with(func(c *corev1.SecurityContext) { c.ProcMount = &unmasked }), []string{"securityContext.procMount Unmasked"}},
 		{"selinux", with(func(c *corev1.SecurityContext) { c.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} }), []string{"securityContext.seLinuxOptions"}},

@@ -27,6 +27,8 @@ func TestProbesOnPortsLeftOutOfCapture(t *testing.T) {
 		{"include list: only listed ports", map[string]string{AnnotationIncludeInboundPorts: "8080"}, 8080, 9090, true, false},
 		{"exclude list", map[string]string{AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
 		{"include * with exclusions", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
+		// extractPortAsInt trims each item: " 7070" is port 7070, so 9090 stays out.
+		{"include list with blanks", map[string]string{AnnotationIncludeInboundPorts: " 8080 , 7070 "}, 8080, 9090, true, false},
 		{"no annotations: every port", nil, 8080, 9090, true, true},
 	} {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
@@ -81,5 +83,27 @@ func TestLifecycleHTTPHookKeepsHostAndHeaders(t *testing.T) {
 	if g.Path != "/app-lifecycle/hello/prestopz" || g.Host != "127.0.0.1" || g.Scheme != corev1.URISchemeHTTP ||
 		len(g.HTTPHeaders) != 1 || g.HTTPHeaders[0].Name != "X-Token" {
 		t.Errorf("preStop rewritten to %+v, want the status port's path with host and headers kept, scheme HTTP", g)
+	}
+}
+
+// TestResolvePortExactName: a named probe port resolves only to a container
+// port of exactly that name (Istio's app_probe.go looks the name up in a map
+// of the container's port names), so "HTTP" does not find "http".
+func TestResolvePortExactName(t *testing.T) {
+	c := &corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}
+	for _, tc := range []struct {
+		port intstr.IntOrString
+		want int
+		ok   bool
+	}{
+		{intstr.FromString("http"), 8080, true},
+		{intstr.FromString("HTTP"), 0, false},
+		{intstr.FromString("9090"), 9090, true},
+		{intstr.FromInt(7070), 7070, true},
+	} {
+		got, ok := resolvePort(c, tc.port)
+		if ok != tc.ok || (ok && got.IntValue() != tc.want) {
+			t.Errorf("resolvePort(%v) = %v, %v; want %d, %v", tc.port.String(), got.String(), ok, tc.want, tc.ok)
+		}
 	}
 }
