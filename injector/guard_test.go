@@ -119,6 +119,9 @@ func TestGuardPodOverrides(t *testing.T) {
 		// Istio's template compares with "true" exactly: True turns nothing on.
 		{name: "capNetBindService True is not true", mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "True")}},
 		{name: "capNetBindService from the values is the operator's", values: "global: {proxy: {capNetBindService: true}}", proxyRootUser: true},
+		// The template's `eq (annotation … .Values.global.proxy.capNetBindService) "true"`
+		// compares the value's text exactly: a values string "True" turns nothing on.
+		{name: "values capNetBindService True is not true", values: "global: {proxy: {capNetBindService: 'True'}}"},
 		{name: "capNetBindService annotation false beats the values", values: "global: {proxy: {capNetBindService: true}}",
 			mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "false")}},
 		{name: "IPTABLES_TRACE_LOGGING via annotation denied", mutate: []func(*corev1.Pod){annos(AnnotationProxyConfig, "proxyMetadata: {IPTABLES_TRACE_LOGGING: 'true'}")},
