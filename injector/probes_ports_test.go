@@ -107,3 +107,30 @@ func TestResolvePortExactName(t *testing.T) {
 		}
 	}
 }
+
+// TestProbesKeptWithStatusPortZero: with status.sidecar.istio.io/port "0"
+// pilot-agent runs no status server, so probes are left as the app wrote
+// them and nothing is recorded (a deliberate difference: Istio's
+// patchRewriteProbe rewrites them to port 0, which the API server rejects;
+// docs/compatibility.md).
+func TestProbesKeptWithStatusPortZero(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationStatusPort: "0"}
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt(8080)}}}
+	res, err := Inject(pod, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := res.Pod.Spec.Containers[0].ReadinessProbe.HTTPGet; g.Path != "/ready" || g.Port.IntValue() != 8080 {
+		t.Errorf("readiness probe rewritten to %+v, want it kept", g)
+	}
+	for _, cs := range [][]corev1.Container{res.Pod.Spec.Containers, res.Pod.Spec.InitContainers} {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.Name == envAppProbers {
+					t.Errorf("container %s has %s=%s, want none", c.Name, e.Name, e.Value)
+				}
+			}
+		}
+	}
+}
