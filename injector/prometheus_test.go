@@ -139,3 +139,28 @@ func TestPrometheusScrapeOptOut(t *testing.T) {
 		}
 	}
 }
+
+// TestPrometheusRecordedStatusPortDenied: on re-injection the app's scrape
+// config comes back from the recorded ISTIO_PROMETHEUS_ANNOTATIONS; one that
+// names the status port was not written by an injection (the merge denies
+// it) and is denied as prometheus.io/port is (docs/compatibility.md), not
+// mistaken for an already merged pod and passed through.
+func TestPrometheusRecordedStatusPortDenied(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationPromPort: "9090", AnnotationPromPath: "/m"}
+	res, err := Inject(pod, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := res.Pod.DeepCopy()
+	proxy := container(again, ProxyContainerName)
+	for i := range proxy.Env {
+		if proxy.Env[i].Name == envPromAnnotations {
+			proxy.Env[i].Value = `{"scrape":"","path":"/m","port":"15020"}`
+		}
+	}
+	_, err = Inject(again, "app", config.Default(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "annotation prometheus.io/port: port 15020 is reserved by the sidecar") {
+		t.Fatalf("error = %v, want the recorded status port denied", err)
+	}
+}
