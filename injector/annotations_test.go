@@ -25,6 +25,7 @@ func TestParseAnnotationsIstioRules(t *testing.T) {
 		{AnnotationInterceptionMode, "TPROXY", true, ""},
 		{AnnotationInterceptionMode, "NONE", true, ""},
 		{AnnotationInterceptionMode, "redirect", false, ""},
+		{AnnotationInterceptionMode, "tproxy", false, ""},
 		{AnnotationInterceptionMode, "", false, ""},
 		// validateStatusPort: parsePort, a trimmed uint16 (0 disables).
 		{AnnotationStatusPort, "15020", true, ""},
@@ -74,6 +75,7 @@ func TestParseAnnotationsIstioRules(t *testing.T) {
 		// Istio does not validate these; meshguard applies the port-list rule.
 		{AnnotationIncludeOutboundPorts, "443", true, ""},
 		{AnnotationIncludeOutboundPorts, "https", false, "istio-iptables would fail on it"},
+		{AnnotationIncludeOutboundPorts, "*", false, "no wildcard: istio-iptables passes each item to --dport"},
 		{AnnotationReadinessAppPorts, "-1", false, "validated like the other port lists"},
 		{AnnotationTrafficAppPorts, "8080,8081", true, ""},
 		{AnnotationTrafficAppPorts, "x", false, "validated like the other port lists"},

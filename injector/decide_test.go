@@ -26,6 +26,19 @@ sidecarInjectorWebhook:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Istio's injectRequired skips an empty selector ({}) in both lists
+	// (`!selector.Empty() && selector.Matches`), so it never forces injection.
+	disabledSelectors, err := config.Load(nil, []byte(`
+global: {proxy: {autoInject: disabled}}
+sidecarInjectorWebhook:
+  alwaysInjectSelector:
+  - {}
+  - matchExpressions:
+    - {key: mesh, operator: In, values: ["yes"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	def := config.Default()
 	cases := []struct {
 		name        string
@@ -42,6 +55,9 @@ sidecarInjectorWebhook:
 		{name: "hostNetwork beats opt-in", ns: "app", hostNetwork: true, labels: map[string]string{AnnotationInject: "true"}, cfg: def, reason: ReasonHostNetwork},
 		{name: "kube-system", ns: "kube-system", labels: map[string]string{AnnotationInject: "true"}, cfg: def, reason: ReasonIgnoredNamespace},
 		{name: "local-path-storage", ns: "local-path-storage", cfg: def, reason: ReasonIgnoredNamespace},
+		// Istio's IgnoredNamespaces: kube-system, kube-public, kube-node-lease, local-path-storage.
+		{name: "kube-public", ns: "kube-public", labels: map[string]string{AnnotationInject: "true"}, cfg: def, reason: ReasonIgnoredNamespace},
+		{name: "kube-node-lease", ns: "kube-node-lease", cfg: def, reason: ReasonIgnoredNamespace},
 		{name: "istio-system not special", ns: "istio-system", cfg: def, inject: true, reason: ReasonPolicyEnabled},
 		{name: "label false", ns: "app", labels: map[string]string{AnnotationInject: "false"}, cfg: def, reason: ReasonOptOut},
 		{name: "annotation false", ns: "app", annos: map[string]string{AnnotationInject: "false"}, cfg: def, reason: ReasonOptOut},
@@ -53,7 +69,8 @@ sidecarInjectorWebhook:
 		{name: "never selector", ns: "app", labels: map[string]string{"batch": "true", "mesh": "yes"}, cfg: withSelectors, reason: ReasonNeverInject},
 		{name: "opt-in beats never selector", ns: "app", labels: map[string]string{"batch": "true", AnnotationInject: "true"}, cfg: withSelectors, inject: true, reason: ReasonOptIn},
 		{name: "always selector", ns: "app", labels: map[string]string{"mesh": "yes"}, cfg: withSelectors, inject: true, reason: ReasonAlwaysInject},
-		{name: "always selector under disabled policy", ns: "app", labels: map[string]string{"mesh": "yes"}, cfg: withSelectors, inject: true, reason: ReasonAlwaysInject},
+		{name: "always selector under disabled policy", ns: "app", labels: map[string]string{"mesh": "yes"}, cfg: disabledSelectors, inject: true, reason: ReasonAlwaysInject},
+		{name: "empty always selector matches nothing", ns: "app", labels: map[string]string{"app": "x"}, cfg: disabledSelectors, reason: ReasonPolicyDisabled},
 		{name: "policy disabled", ns: "app", cfg: disabled, reason: ReasonPolicyDisabled},
 	}
 	for _, tc := range cases {

@@ -119,6 +119,9 @@ func TestGuardPodOverrides(t *testing.T) {
 		// Istio's template compares with "true" exactly: True turns nothing on.
 		{name: "capNetBindService True is not true", mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "True")}},
 		{name: "capNetBindService from the values is the operator's", values: "global: {proxy: {capNetBindService: true}}", proxyRootUser: true},
+		// The template's `eq (annotation … .Values.global.proxy.capNetBindService) "true"`
+		// compares the value's text exactly: a values string "True" turns nothing on.
+		{name: "values capNetBindService True is not true", values: "global: {proxy: {capNetBindService: 'True'}}"},
 		{name: "capNetBindService annotation false beats the values", values: "global: {proxy: {capNetBindService: true}}",
 			mutate: []func(*corev1.Pod){annos(AnnotationCapNetBind, "false")}},
 		{name: "IPTABLES_TRACE_LOGGING via annotation denied", mutate: []func(*corev1.Pod){annos(AnnotationProxyConfig, "proxyMetadata: {IPTABLES_TRACE_LOGGING: 'true'}")},
@@ -265,6 +268,7 @@ func TestEscalations(t *testing.T) {
 		{"same", safe.DeepCopy(), nil},
 		{"nil after loses everything", nil, []string{"securityContext.allowPrivilegeEscalation=true", "securityContext.capabilities.drop without ALL", "securityContext.runAsNonRoot=false", "securityContext.readOnlyRootFilesystem=false"}},
 		{"group 0", with(func(c *corev1.SecurityContext) { c.RunAsGroup = i64(0) }), []string{"securityContext.runAsGroup=0"}},
+		{"drop ALL replaced by one capability", with(func(c *corev1.SecurityContext) { c.Capabilities.Drop = []corev1.Capability{"NET_RAW"} }), []string{"securityContext.capabilities.drop without ALL"}},
 		{"drop more is fine", with(func(c *corev1.SecurityContext) { c.Capabilities.Drop = append(c.Capabilities.Drop, "NET_RAW") }), nil},
 		{"procMount", with(func(c *corev1.SecurityContext) { c.ProcMount = &unmasked }), []string{"securityContext.procMount Unmasked"}},
 		{"selinux", with(func(c *corev1.SecurityContext) { c.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} }), []string{"securityContext.seLinuxOptions"}},

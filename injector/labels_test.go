@@ -43,3 +43,35 @@ func TestInjectedLabelsReplaceEmptyValues(t *testing.T) {
 		})
 	}
 }
+
+// TestDeprecatedInjectAnnotationWarning: the sidecar.istio.io/inject
+// annotation warns as deprecated only when it decides, i.e. without the label
+// of the same name (which Istio's injectRequired prefers); a documented
+// meshguard warning (docs/compatibility.md "admission warnings").
+func TestDeprecatedInjectAnnotationWarning(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		labels, annos map[string]string
+		warn          bool
+	}{
+		{"annotation only", nil, map[string]string{AnnotationInject: "true"}, true},
+		{"label and annotation", map[string]string{AnnotationInject: "true"}, map[string]string{AnnotationInject: "true"}, false},
+		{"label only", map[string]string{AnnotationInject: "true"}, nil, false},
+	} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: c.labels, Annotations: c.annos},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+		res, err := Inject(pod, "app", config.Default(), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := false
+		for _, w := range res.Warnings {
+			if w == "annotation "+AnnotationInject+" is deprecated; use the label of the same name" {
+				got = true
+			}
+		}
+		if got != c.warn {
+			t.Errorf("%s: deprecation warning %v, want %v (warnings %q)", c.name, got, c.warn, res.Warnings)
+		}
+	}
+}

@@ -27,6 +27,8 @@ func TestProbesOnPortsLeftOutOfCapture(t *testing.T) {
 		{"include list: only listed ports", map[string]string{AnnotationIncludeInboundPorts: "8080"}, 8080, 9090, true, false},
 		{"exclude list", map[string]string{AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
 		{"include * with exclusions", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
+		// extractPortAsInt trims each item: " 7070" is port 7070, so 9090 stays out.
+		{"include list with blanks", map[string]string{AnnotationIncludeInboundPorts: " 8080 , 7070 "}, 8080, 9090, true, false},
 		{"no annotations: every port", nil, 8080, 9090, true, true},
 	} {
 		pod := loadPod(t, "testdata/golden/plain.in.yaml")
@@ -81,5 +83,54 @@ func TestLifecycleHTTPHookKeepsHostAndHeaders(t *testing.T) {
 	if g.Path != "/app-lifecycle/hello/prestopz" || g.Host != "127.0.0.1" || g.Scheme != corev1.URISchemeHTTP ||
 		len(g.HTTPHeaders) != 1 || g.HTTPHeaders[0].Name != "X-Token" {
 		t.Errorf("preStop rewritten to %+v, want the status port's path with host and headers kept, scheme HTTP", g)
+	}
+}
+
+// TestResolvePortExactName: a named probe port resolves only to a container
+// port of exactly that name (Istio's app_probe.go looks the name up in a map
+// of the container's port names), so "HTTP" does not find "http".
+func TestResolvePortExactName(t *testing.T) {
+	c := &corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}
+	for _, tc := range []struct {
+		port intstr.IntOrString
+		want int
+		ok   bool
+	}{
+		{intstr.FromString("http"), 8080, true},
+		{intstr.FromString("HTTP"), 0, false},
+		{intstr.FromString("9090"), 9090, true},
+		{intstr.FromInt(7070), 7070, true},
+	} {
+		got, ok := resolvePort(c, tc.port)
+		if ok != tc.ok || (ok && got.IntValue() != tc.want) {
+			t.Errorf("resolvePort(%v) = %v, %v; want %d, %v", tc.port.String(), got.String(), ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestProbesKeptWithStatusPortZero: with status.sidecar.istio.io/port "0"
+// pilot-agent runs no status server, so probes are left as the app wrote
+// them and nothing is recorded (a deliberate difference: Istio's
+// patchRewriteProbe rewrites them to port 0, which the API server rejects;
+// docs/compatibility.md).
+func TestProbesKeptWithStatusPortZero(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationStatusPort: "0"}
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt(8080)}}}
+	res, err := Inject(pod, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := res.Pod.Spec.Containers[0].ReadinessProbe.HTTPGet; g.Path != "/ready" || g.Port.IntValue() != 8080 {
+		t.Errorf("readiness probe rewritten to %+v, want it kept", g)
+	}
+	for _, cs := range [][]corev1.Container{res.Pod.Spec.Containers, res.Pod.Spec.InitContainers} {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.Name == envAppProbers {
+					t.Errorf("container %s has %s=%s, want none", c.Name, e.Name, e.Value)
+				}
+			}
+		}
 	}
 }

@@ -39,6 +39,8 @@ func TestPrometheusMerge(t *testing.T) {
 			wantErr: "must start with /"},
 		{name: "prometheus.io/port out of range denied", annos: map[string]string{AnnotationPromPort: "70000"},
 			wantErr: `annotation prometheus.io/port: "70000" is not a port number`},
+		{name: "prometheus.io/port 0 denied", annos: map[string]string{AnnotationPromPort: "0"},
+			wantErr: `annotation prometheus.io/port: "0" is not a port number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,4 +117,50 @@ func promEnvOf(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// TestPrometheusScrapeOptOut: Istio's getPrometheusScrape
+// (pkg/kube/inject/webhook.go) reads prometheus.io/scrape with
+// strconv.ParseBool, so every spelling of false opts the pod out of the
+// merge: its annotations stay as written and no env is recorded.
+func TestPrometheusScrapeOptOut(t *testing.T) {
+	for _, v := range []string{"false", "False", "FALSE", "0", "f"} {
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Annotations = map[string]string{AnnotationPromScrape: v, AnnotationPromPort: "9090"}
+		res, err := Inject(pod, "app", config.Default(), Options{})
+		if err != nil {
+			t.Fatalf("scrape %q: %v", v, err)
+		}
+		if g := promEnvOf(res.Pod); g != "" {
+			t.Errorf("scrape %q: ISTIO_PROMETHEUS_ANNOTATIONS = %q, want none", v, g)
+		}
+		if a := res.Pod.Annotations; a[AnnotationPromScrape] != v || a[AnnotationPromPort] != "9090" {
+			t.Errorf("scrape %q: annotations %v, want the pod's own kept", v, a)
+		}
+	}
+}
+
+// TestPrometheusRecordedStatusPortDenied: on re-injection the app's scrape
+// config comes back from the recorded ISTIO_PROMETHEUS_ANNOTATIONS; one that
+// names the status port was not written by an injection (the merge denies
+// it) and is denied as prometheus.io/port is (docs/compatibility.md), not
+// mistaken for an already merged pod and passed through.
+func TestPrometheusRecordedStatusPortDenied(t *testing.T) {
+	pod := loadPod(t, "testdata/golden/plain.in.yaml")
+	pod.Annotations = map[string]string{AnnotationPromPort: "9090", AnnotationPromPath: "/m"}
+	res, err := Inject(pod, "app", config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := res.Pod.DeepCopy()
+	proxy := container(again, ProxyContainerName)
+	for i := range proxy.Env {
+		if proxy.Env[i].Name == envPromAnnotations {
+			proxy.Env[i].Value = `{"scrape":"","path":"/m","port":"15020"}`
+		}
+	}
+	_, err = Inject(again, "app", config.Default(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "annotation prometheus.io/port: port 15020 is reserved by the sidecar") {
+		t.Fatalf("error = %v, want the recorded status port denied", err)
+	}
 }

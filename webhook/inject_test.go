@@ -103,6 +103,13 @@ func TestInjectHandler(t *testing.T) {
 	badAnno.Annotations = map[string]string{"traffic.sidecar.istio.io/excludeInboundPorts": "x"}
 	warnPod := testPod(0)
 	warnPod.Annotations = map[string]string{"sidecar.istio.io/rewriteAppHTTPProbers": "maybe"}
+	// An inject value other than true/false is ignored with a warning
+	// (Istio's injectRequired falls back to the default policy); the
+	// warning is returned whether the pod is then injected or denied.
+	maybeInject := testPod(0)
+	maybeInject.Labels["sidecar.istio.io/inject"] = "maybe"
+	maybeBadAnno := maybeInject.DeepCopy()
+	maybeBadAnno.Annotations = badAnno.Annotations
 	cases := []struct {
 		name    string
 		pod     *corev1.Pod
@@ -118,6 +125,11 @@ func TestInjectHandler(t *testing.T) {
 		{name: "host network", pod: hostNet, allowed: true},
 		{name: "kube-system", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Namespace = "kube-system" }, allowed: true},
 		{name: "update ignored", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Operation = admissionv1.Update }, allowed: true},
+		// A Pod kind of another API group (a CRD) is not a core pod: the
+		// MutatingWebhookConfiguration matches only core pods, as Istio's.
+		{name: "Pod of another group ignored", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Kind.Group = "example.com" }, allowed: true},
+		{name: "invalid inject label warns, injects", pod: maybeInject, allowed: true, patched: true, warning: "sidecar.istio.io/inject"},
+		{name: "invalid inject label warns, denied", pod: maybeBadAnno, allowed: false, msg: "traffic.sidecar.istio.io/excludeInboundPorts", warning: "sidecar.istio.io/inject"},
 		{name: "invalid annotation denied", pod: badAnno, allowed: false, msg: "traffic.sidecar.istio.io/excludeInboundPorts"},
 		{name: "garbage object", pod: testPod(0), mutate: func(r *admissionv1.AdmissionRequest) { r.Object.Raw = []byte(`{"spec":{"containers":"nope"}}`) }, allowed: false, msg: "decoding pod"},
 		{name: "warning for ignored annotation", pod: warnPod, allowed: true, patched: true, warning: "rewriteAppHTTPProbers"},
@@ -402,6 +414,34 @@ func TestInjectHandlerURLPath(t *testing.T) {
 	if !strings.Contains(string(ar.Response.Patch), `{"name":"ISTIO_META_CLUSTER_ID","value":"east"}`) ||
 		!strings.Contains(string(ar.Response.Patch), `"path":"/metadata/labels/topology.istio.io~1network","value":"net1"`) {
 		t.Fatalf("URL parameters not applied: %s", ar.Response.Patch)
+	}
+}
+
+// TestInjectHandlerSkipWarnings: the warnings of a pod left alone reach the
+// requester too: an invalid inject value under a disabled policy, and a
+// webhook path with an odd number of parameters.
+func TestInjectHandlerSkipWarnings(t *testing.T) {
+	disabled, err := config.Load(nil, []byte(`{"global":{"proxy":{"autoInject":"disabled"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := testPod(0)
+	pod.Labels["sidecar.istio.io/inject"] = "maybe"
+	_, resp := serve(t, newHandler(t, disabled), reviewBody(t, pod, nil))
+	if !resp.Allowed || len(resp.Patch) != 0 || !strings.Contains(strings.Join(resp.Warnings, ";"), "sidecar.istio.io/inject") {
+		t.Errorf("disabled policy, inject=maybe: allowed=%v patch=%s warnings=%q; want allowed, unpatched, warned", resp.Allowed, resp.Patch, resp.Warnings)
+	}
+
+	r := httptest.NewRequest(http.MethodPost, "/inject/cluster", bytes.NewReader(reviewBody(t, testPod(0), nil)))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	newHandler(t, nil).ServeHTTP(w, r)
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil || ar.Response == nil {
+		t.Fatalf("%v %s", err, w.Body.String())
+	}
+	if !strings.Contains(strings.Join(ar.Response.Warnings, ";"), "odd number of parameters") {
+		t.Errorf("path /inject/cluster: warnings %q, want the odd-parameters warning", ar.Response.Warnings)
 	}
 }
 
