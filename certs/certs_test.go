@@ -76,6 +76,9 @@ func TestDecideLeaf(t *testing.T) {
 		{"fresh", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafKeep, 0},
 		{"just before 2/3", info, caCert, ca.CertPEM, dns, t0.Add(59 * time.Hour), leafKeep, 0},
 		{"at 2/3", info, caCert, ca.CertPEM, dns, t0.Add(61 * time.Hour), leafReissue, 0},
+		// cert-manager renews once the renewal time is reached, not after it
+		// (policies.CurrentCertificateNearingExpiry: renewIn <= 0).
+		{"at the renewal time exactly", info, caCert, ca.CertPEM, dns, pki.RenewalTime(info.leaf.NotBefore, info.leaf.NotAfter, 0), leafReissue, 0},
 		{"expired", info, caCert, ca.CertPEM, dns, t0.Add(91 * time.Hour), leafReissue, 0},
 		{"names changed", info, caCert, ca.CertPEM, []string{"other.ns.svc"}, t0, leafReissue, 0},
 		{"name removed", wide, caCert, ca.CertPEM, dns, t0, leafReissue, 0},
@@ -86,6 +89,8 @@ func TestDecideLeaf(t *testing.T) {
 		{"bundle grew", info, caCert, append(append([]byte{}, ca.CertPEM...), newCA.CertPEM...), dns, t0, leafUpdateBundle, 0},
 		// --cert-duration lowered to 24h: the 90h leaf outlives a new one.
 		{"duration shortened", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafReissue, 24 * time.Hour},
+		// Lowered by a third (90h to 60h): past the tenth of slack, re-issued.
+		{"duration shortened by a third", info, caCert, ca.CertPEM, dns, t0.Add(time.Hour), leafReissue, 60 * time.Hour},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

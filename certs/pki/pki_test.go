@@ -40,6 +40,9 @@ func TestRenewalTime(t *testing.T) {
 		{"default two thirds", 0, t0.Add(60 * time.Hour)},
 		{"explicit", 10 * time.Hour, t0.Add(80 * time.Hour)},
 		{"longer than life falls back", 100 * time.Hour, t0.Add(60 * time.Hour)},
+		// cert-manager's RenewalTime honours renewBefore only when it is
+		// shorter than the duration: equal falls back to a third too.
+		{"equal to life falls back", 90 * time.Hour, t0.Add(60 * time.Hour)},
 		{"negative falls back", -time.Hour, t0.Add(60 * time.Hour)},
 	}
 	for _, c := range cases {
@@ -196,6 +199,8 @@ func TestLeafCommonNameBound(t *testing.T) {
 	long := "meshguard." + strings.Repeat("n", 63) + ".svc"
 	for _, c := range []struct{ dns, wantCN string }{
 		{"meshguard.mg.svc", "meshguard.mg.svc"},
+		// ub-common-name is 64: a name of exactly 64 bytes is still a CN.
+		{"meshguard." + strings.Repeat("n", 50) + ".svc", "meshguard." + strings.Repeat("n", 50) + ".svc"},
 		{long, ""},
 	} {
 		kp, err := NewLeaf(ca, LeafSpec{DNSNames: []string{c.dns}, Lifetime: time.Hour}, t0)
