@@ -59,6 +59,11 @@ func TestCertManagerCorruptCASecretNamed(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0], o.Namespace+"/"+o.caSecretName()) {
 		t.Fatalf("errors logged %q, want one naming the CA Secret %s/%s", errs, o.Namespace, o.caSecretName())
 	}
+	// Fail closed: nothing is installed from Secrets whose CAs cannot be
+	// read (no pair served with a bundle missing the CA Secret's CA).
+	if cur := s.current(); cur != nil || len(s.CABundle()) != 0 {
+		t.Fatalf("served a pair (%v) or bundle (%d bytes) despite the corrupt CA Secret", cur != nil, len(s.CABundle()))
+	}
 }
 
 // TestSelfCorruptBundleNamed: self mode's CA bundle merges the CA Secret's
