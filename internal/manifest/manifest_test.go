@@ -100,6 +100,27 @@ func TestReadAllBounded(t *testing.T) {
 	}
 }
 
+// TestSplitDocumentLimitBoundary: a document of exactly MaxDocumentBytes
+// (the API server's 3 MiB request limit) is read; one byte more is refused.
+func TestSplitDocumentLimitBoundary(t *testing.T) {
+	for _, c := range []struct {
+		size    int
+		tooLong bool
+	}{
+		{MaxDocumentBytes, false},
+		{MaxDocumentBytes + 1, true},
+	} {
+		doc := "a: " + strings.Repeat("x", c.size-4) + "\n" // c.size bytes
+		raws, err := SplitRaw([]byte("b: 1\n---\n" + doc))
+		if err != nil || len(raws) != 2 || len(doc) != c.size {
+			t.Fatalf("%d bytes: SplitRaw: %d docs, %v", c.size, len(raws), err)
+		}
+		if got := errors.Is(raws[1].Err, ErrTooLarge); got != c.tooLong || (!got && len(raws[1].Raw) != c.size) {
+			t.Errorf("%d bytes: err %v (want too large: %v), %d bytes kept", c.size, raws[1].Err, c.tooLong, len(raws[1].Raw))
+		}
+	}
+}
+
 func TestSplitDocumentLimit(t *testing.T) {
 	big := "a: " + strings.Repeat("x", MaxDocumentBytes) + "\n"
 	docs, err := Split([]byte("b: 1\n---\n" + big + "---\nc: 2\n"))
@@ -261,6 +282,9 @@ func TestDecodeRefusesTextReadAsReplacement(t *testing.T) {
 	}{
 		{"JSON invalid UTF-8", `{"spec":{"paths":["/admin` + "\xff" + `"]}}`, "spec.paths[0]"},
 		{"JSON lone surrogate escape", `{"spec":{"v":"a\ud800"}}`, "spec.v"},
+		// A lone trailing surrogate decodes to U+FFFD as a leading one does
+		// (encoding/json's getu4 / utf16.DecodeRune).
+		{"JSON lone trailing surrogate escape", `{"spec":{"v":"a\udc00"}}`, "spec.v"},
 		{"JSON invalid UTF-8 in a key", `{"spec":{"k` + "\xc3" + `":1}}`, "spec.k\uFFFD"},
 		{"YAML invalid UTF-8", "spec:\n  v: a\xff\n", "spec.v"},
 		{"JSON surrogate pair", `{"v":"\ud83d\ude00"}`, ""},
