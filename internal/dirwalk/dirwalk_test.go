@@ -110,6 +110,38 @@ func TestFiles(t *testing.T) {
 		opts:    yaml,
 		wantErr: "outside the directory",
 	}, {
+		// The target's path relative to the root is exactly "..".
+		name: "confined: link to the directory's parent refused",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "in", "ok.yaml"))
+			if err := os.Symlink("..", filepath.Join(dir, "in", "x.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir, "in")
+		},
+		opts:    yaml,
+		wantErr: "outside the directory",
+	}, {
+		// The kubelet's ..data always names a timestamped directory beside
+		// it (atomic_writer.go); one pointing elsewhere is not a volume.
+		name: "..data pointing out of the volume refused",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "other", "p.yaml"))
+			vol := filepath.Join(dir, "vol")
+			if err := os.Mkdir(vol, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join("..", "other"), filepath.Join(vol, "..data")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join("..data", "p.yaml"), filepath.Join(vol, "p.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			return vol
+		},
+		opts:    yaml,
+		wantErr: "not a directory beside it",
+	}, {
 		name: "not confined: link out of the directory read",
 		setup: func(t *testing.T, dir string) string {
 			write(t, filepath.Join(dir, "outside.yaml"))
