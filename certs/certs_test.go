@@ -505,11 +505,14 @@ func TestEnsureFilesRenewsAtStart(t *testing.T) {
 		wantNewCA bool
 		caDur     time.Duration // --cert-ca-duration at the restart; 0: 3h
 		leafDur   time.Duration // --cert-duration at the restart; 0: 3h
+		leafRenew time.Duration // --cert-renew-before at the restart; 0: 2/3
 	}{
-		{"fresh", time.Hour, false, false, 0, 0},
-		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true, 0, 0},
-		{"leaf duration shortened", time.Minute, true, false, 0, time.Hour},
-		{"CA duration shortened", time.Minute, true, true, time.Hour, time.Hour},
+		{"fresh", time.Hour, false, false, 0, 0, 0},
+		{"past 2/3", 2*time.Hour + 10*time.Minute, true, true, 0, 0, 0},
+		{"leaf duration shortened", time.Minute, true, false, 0, time.Hour, 0},
+		{"CA duration shortened", time.Minute, true, true, time.Hour, time.Hour, 0},
+		// The leaf alone is due (renewBefore 2h of its 3h): a new leaf from the same CA.
+		{"leaf due, CA not", time.Hour + 10*time.Minute, true, false, 0, 0, 2 * time.Hour},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -526,6 +529,9 @@ func TestEnsureFilesRenewsAtStart(t *testing.T) {
 			}
 			if c.leafDur != 0 {
 				o.LeafDuration, o.LeafRenewBefore = c.leafDur, 0
+			}
+			if c.leafRenew != 0 {
+				o.LeafRenewBefore = c.leafRenew
 			}
 			if o, err = o.withDefaults(); err != nil {
 				t.Fatal(err)
