@@ -116,3 +116,33 @@ func TestSelfCorruptBundleNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestSelfCorruptBundleKeepsServedCA: when the bundle to merge cannot be read
+// (here the leaf Secret's ca.crt, the CA Secret gone), ensureCA starts over
+// from the new CA and the CAs of the pair served, so the API server keeps
+// trusting the served leaf until one of the new CA replaces it
+// (docs/operations.md: the old CA stays in the bundle until it expires, as
+// in a scheduled rotation).
+func TestSelfCorruptBundleKeepsServedCA(t *testing.T) {
+	now := time.Now()
+	oldCA, _ := mustCA(t, now.Add(-time.Hour), 10*time.Hour)
+	o, err := Options{Mode: ModeSelf, Namespace: "mg"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubefake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.selfLeafSecretName(), Namespace: o.Namespace},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{"ca.crt": []byte("garbage")}})
+	s := &selfSource{store: newStore(ModeSelf), o: o, log: funcr.New(func(_, _ string) {}, funcr.Options{}), cs: cs, kick: newKicker()}
+	served := mustLeaf(t, oldCA, []string{"mg.mg.svc"}, now.Add(-time.Hour), 5*time.Hour)
+	if err := s.set(served, oldCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	ca, bundle, err := s.ensureCA(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pki.BundleContains(bundle, oldCA.CertPEM) || !pki.BundleContains(bundle, ca.CertPEM) {
+		t.Fatalf("bundle after a corrupt ca.crt lacks the served leaf's CA (%v) or the new CA (%v)",
+			pki.BundleContains(bundle, oldCA.CertPEM), pki.BundleContains(bundle, ca.CertPEM))
+	}
+}
