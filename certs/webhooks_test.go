@@ -174,3 +174,31 @@ func TestSelfReconcileCADurationShortened(t *testing.T) {
 		t.Fatal("leaf not re-issued from the new CA once it was trusted")
 	}
 }
+
+// TestBundlesContainEveryWebhook: the new CA counts as trusted only once
+// every webhook of every configuration holds it (the API server verifies each
+// webhook with its own caBundle); an absent configuration counts as trusting.
+func TestBundlesContainEveryWebhook(t *testing.T) {
+	ca, _ := mustCA(t, t0, time.Hour)
+	other, _ := mustCA(t, t0, time.Hour)
+	hook := func(name string, bundle []byte) admissionv1.MutatingWebhook {
+		return admissionv1.MutatingWebhook{Name: name, ClientConfig: admissionv1.WebhookClientConfig{CABundle: bundle}}
+	}
+	for _, c := range []struct {
+		name  string
+		hooks []admissionv1.MutatingWebhook
+		want  bool
+	}{
+		{"every webhook", []admissionv1.MutatingWebhook{hook("a.x.io", ca.CertPEM), hook("b.x.io", append(append([]byte{}, other.CertPEM...), ca.CertPEM...))}, true},
+		{"second webhook lacks it", []admissionv1.MutatingWebhook{hook("a.x.io", ca.CertPEM), hook("b.x.io", other.CertPEM)}, false},
+		{"first webhook lacks it", []admissionv1.MutatingWebhook{hook("a.x.io", nil), hook("b.x.io", ca.CertPEM)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs := kubefake.NewClientset(&admissionv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"}, Webhooks: c.hooks})
+			got, err := bundlesContain(context.Background(), cs, WebhookConfigNames{Mutating: []string{"mg"}, Validating: []string{"absent"}}, ca.CertPEM)
+			if err != nil || got != c.want {
+				t.Fatalf("bundlesContain = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
