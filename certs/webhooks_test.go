@@ -13,6 +13,7 @@ import (
 	ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshguard/meshguard/certs/pki"
 )
@@ -198,6 +199,76 @@ func TestBundlesContainEveryWebhook(t *testing.T) {
 			got, err := bundlesContain(context.Background(), cs, WebhookConfigNames{Mutating: []string{"mg"}, Validating: []string{"absent"}}, ca.CertPEM)
 			if err != nil || got != c.want {
 				t.Fatalf("bundlesContain = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestSelfReconcileWaitsForTrustedCA: after a CA rotation the leaf of the
+// new CA is served only PropagationDelay after every caBundle was seen to
+// hold the new CA (docs/compatibility.md "self-managed leaf"), counted from
+// that moment, not from an earlier pass where the write did not stick; and
+// when the caBundles never get it, the leaf is re-issued anyway once
+// CAWaitTimeout has passed.
+func TestSelfReconcileWaitsForTrustedCA(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	o, err := Options{Mode: ModeSelf, Namespace: "mg", Hosts: []string{"127.0.0.1"}, CADuration: 10 * time.Hour, LeafDuration: time.Hour,
+		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reconcile pass at start+at, with caBundle updates kept or dropped.
+	type pass struct {
+		at      time.Duration
+		keep    bool
+		wantNew bool // the leaf Secret holds a leaf of the new CA after it
+	}
+	for _, c := range []struct {
+		name   string
+		passes []pass
+	}{
+		{"delay counted from when the caBundles hold the new CA", []pass{{0, false, false}, {o.PropagationDelay + time.Second, true, false}, {2*o.PropagationDelay + 2*time.Second, true, true}}},
+		{"caBundles never updated: re-issued after CAWaitTimeout", []pass{{0, false, false}, {o.CAWaitTimeout - time.Second, false, false}, {o.CAWaitTimeout + time.Second, false, true}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			oldCA, oldCACert := mustCA(t, start.Add(-time.Hour), 100*time.Hour)
+			dns, ips := pki.SplitHosts(o.DNSNames())
+			leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, start.Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
+				return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
+					Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": oldCA.CertPEM}}
+			}
+			cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), oldCA), tlsSecret(o.selfLeafSecretName(), leaf),
+				&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+					Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+			keep := false
+			// A dropped update reports success but stores nothing (the
+			// caBundle reverted by another writer, say).
+			cs.PrependReactor("update", "validatingwebhookconfigurations", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				return !keep, a.(k8stesting.UpdateAction).GetObject(), nil
+			})
+			s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
+			if err := s.set(leaf, oldCA.CertPEM); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range c.passes {
+				keep = p.keep
+				s.now = func() time.Time { return start.Add(p.at) }
+				if _, err := s.reconcile(ctx); err != nil {
+					t.Fatal(err)
+				}
+				sec, err := cs.CoreV1().Secrets("mg").Get(ctx, o.selfLeafSecretName(), metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := leafState(sec).leaf
+				if gotNew := l != nil && !pki.SignedBy(l, oldCACert); gotNew != p.wantNew {
+					t.Fatalf("pass %d (at +%s, caBundle updates kept: %v): leaf of the new CA = %v, want %v", i, p.at, p.keep, gotNew, p.wantNew)
+				}
 			}
 		})
 	}
