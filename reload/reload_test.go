@@ -400,3 +400,18 @@ func TestWatchIgnoresSiblings(t *testing.T) {
 		t.Fatal("a change in the watched directory not reported")
 	}
 }
+
+// TestMaxWait: a stream of changes postpones a reload by at most ten quiet
+// periods and never less than a second; at the default 100 ms debounce that
+// is the second docs/operations.md promises.
+func TestMaxWait(t *testing.T) {
+	for _, c := range []struct{ debounce, want time.Duration }{
+		{100 * time.Millisecond, time.Second},
+		{10 * time.Millisecond, time.Second},
+		{time.Second, 10 * time.Second},
+	} {
+		if got := maxWait(c.debounce); got != c.want {
+			t.Errorf("maxWait(%s) = %s, want %s", c.debounce, got, c.want)
+		}
+	}
+}
