@@ -213,3 +213,25 @@ func TestLeafCommonNameBound(t *testing.T) {
 		}
 	}
 }
+
+// TestBackdate: certificates start 5 minutes early for clock skew, or a
+// tenth of a short lifetime, so renewal at 2/3 still falls inside a
+// seconds-long test certificate's life.
+func TestBackdate(t *testing.T) {
+	for _, c := range []struct{ life, want time.Duration }{
+		{90 * time.Hour, 5 * time.Minute},
+		{50 * time.Minute, 5 * time.Minute},
+		{10 * time.Second, time.Second},
+	} {
+		ca := mustCA(t, t0, c.life)
+		leaf, err := NewLeaf(ca, LeafSpec{DNSNames: []string{"mg.ns.svc"}, Lifetime: c.life}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, got := range map[string]time.Time{"CA": mustCert(t, ca).NotBefore, "leaf": mustCert(t, leaf).NotBefore} {
+			if want := t0.Add(-c.want); !got.Equal(want) {
+				t.Errorf("lifetime %s: %s NotBefore %s, want %s", c.life, what, got, want)
+			}
+		}
+	}
+}
