@@ -78,6 +78,15 @@ func TestReadAllBounded(t *testing.T) {
 	if _, err := ReadAll(strings.NewReader("123456"), 5); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "more than 5 bytes") {
 		t.Errorf("over the limit: %v", err)
 	}
+	// A limit of 0 (or less) is DefaultMaxInputBytes, not "nothing".
+	for _, max := range []int64{0, -1} {
+		if b, err := ReadAll(strings.NewReader("12345"), max); err != nil || string(b) != "12345" {
+			t.Errorf("limit %d: %q, %v", max, b, err)
+		}
+		if _, err := ReadAll(strings.NewReader(strings.Repeat("x", DefaultMaxInputBytes+1)), max); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("limit %d, input over DefaultMaxInputBytes: %v", max, err)
+		}
+	}
 	// Files are read into a buffer of their size: the same limits hold.
 	path := filepath.Join(t.TempDir(), "f")
 	for _, c := range []struct {
