@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshguard/meshguard/certs/pki"
@@ -45,14 +46,7 @@ func TestCertManagerCorruptCASecretNamed(t *testing.T) {
 		}
 	}, funcr.Options{})
 	s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, kick: newKicker()}
-	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.watch.run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	runSecretWatch(t, s, cs)
 	s.load()
 	mu.Lock()
 	defer mu.Unlock()
@@ -173,14 +167,8 @@ func TestCertManagerBundleKeepsEarlierCAs(t *testing.T) {
 	serving1, caSec1 := secrets(ca1)
 	cs := kubefake.NewClientset(serving1, caSec1)
 	s := &cmSource{store: newStore(ModeCertManager), o: o, log: funcr.New(func(_, _ string) {}, funcr.Options{}), kick: newKicker()}
-	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.watch.run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	runSecretWatch(t, s, cs)
+	ctx := context.Background()
 	s.load()
 	serving2, caSec2 := secrets(ca2)
 	for _, sec := range []*corev1.Secret{serving2, caSec2} {
@@ -200,5 +188,20 @@ func TestCertManagerBundleKeepsEarlierCAs(t *testing.T) {
 	if b := s.CABundle(); !pki.BundleContains(b, ca1.CertPEM) || !pki.BundleContains(b, ca2.CertPEM) {
 		t.Fatalf("bundle after the CA rotation holds the earlier CA: %v, the new one: %v",
 			pki.BundleContains(b, ca1.CertPEM), pki.BundleContains(b, ca2.CertPEM))
+	}
+}
+
+// runSecretWatch gives s cert-manager mode's watch of its two Secrets in cs
+// and runs it until the test ends.
+func runSecretWatch(t *testing.T, s *cmSource, cs kubernetes.Interface) {
+	t.Helper()
+	var err error
+	if s.watch, err = newSecretWatch(cs, s.o.Namespace, []string{s.o.caSecretName(), s.o.servingSecretName()}, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.watch.run(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -53,14 +52,7 @@ func TestCertManagerLeafMissingNamesReported(t *testing.T) {
 				}
 			}, funcr.Options{})
 			s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, kick: newKicker()}
-			if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if err := s.watch.run(ctx); err != nil {
-				t.Fatal(err)
-			}
+			runSecretWatch(t, s, cs)
 			s.load()
 			if s.current() == nil {
 				t.Fatal("no serving certificate loaded")

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -122,6 +123,27 @@ func TestSelfReconcileBothSecretsDeletedOrCorrupt(t *testing.T) {
 // TestSelfReconcileCADurationShortened: a CA issued under a longer
 // --cert-ca-duration is replaced as at a scheduled rotation: both CAs in the
 // caBundle, the leaf re-issued from the new CA only once it is trusted.
+// selfWithCA is self mode's cluster state at now: a CA of the given life in
+// the CA Secret (issued an hour before), a one-hour leaf of it in the leaf
+// Secret, and ValidatingWebhookConfiguration "mg" trusting that CA.
+func selfWithCA(t *testing.T, o Options, now time.Time, caLife time.Duration) (pki.KeyPair, *x509.Certificate, pki.KeyPair, *kubefake.Clientset) {
+	t.Helper()
+	ca, caCert := mustCA(t, now.Add(-time.Hour), caLife)
+	dns, ips := pki.SplitHosts(o.DNSNames())
+	leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": ca.CertPEM}}
+	}
+	cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), ca), tlsSecret(o.selfLeafSecretName(), leaf),
+		&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
+			Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: ca.CertPEM}}}})
+	return ca, caCert, leaf, cs
+}
+
 func TestSelfReconcileCADurationShortened(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
@@ -130,19 +152,7 @@ func TestSelfReconcileCADurationShortened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldCA, oldCACert := mustCA(t, now.Add(-time.Hour), 100*time.Hour)
-	dns, ips := pki.SplitHosts(o.DNSNames())
-	leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now.Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
-			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": oldCA.CertPEM}}
-	}
-	cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), oldCA), tlsSecret(o.selfLeafSecretName(), leaf),
-		&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
-			Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+	oldCA, oldCACert, leaf, cs := selfWithCA(t, o, now, 100*time.Hour)
 	s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
 	if err := s.set(leaf, oldCA.CertPEM); err != nil {
 		t.Fatal(err)
@@ -232,19 +242,7 @@ func TestSelfReconcileWaitsForTrustedCA(t *testing.T) {
 		{"caBundles never updated: re-issued after CAWaitTimeout", []pass{{0, false, false}, {o.CAWaitTimeout - time.Second, false, false}, {o.CAWaitTimeout + time.Second, false, true}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			oldCA, oldCACert := mustCA(t, start.Add(-time.Hour), 100*time.Hour)
-			dns, ips := pki.SplitHosts(o.DNSNames())
-			leaf, err := pki.NewLeaf(oldCA, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, start.Add(-time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tlsSecret := func(name string, kp pki.KeyPair) *corev1.Secret {
-				return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "mg"}, Type: corev1.SecretTypeTLS,
-					Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": oldCA.CertPEM}}
-			}
-			cs := kubefake.NewClientset(tlsSecret(o.selfCASecretName(), oldCA), tlsSecret(o.selfLeafSecretName(), leaf),
-				&admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "mg"},
-					Webhooks: []admissionv1.ValidatingWebhook{{Name: "a.x.io", ClientConfig: admissionv1.WebhookClientConfig{CABundle: oldCA.CertPEM}}}})
+			oldCA, oldCACert, leaf, cs := selfWithCA(t, o, start, 100*time.Hour)
 			keep := false
 			// A dropped update reports success but stores nothing (the
 			// caBundle reverted by another writer, say).
