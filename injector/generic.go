@@ -212,7 +212,8 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	}
 	// The pod's image choice passes the same allow-list as on the typed path;
 	// its warning is kept only if a selected template renders the image.
-	rendersImage := t.Set.RefersToProxyImage(t.Select(pod.Annotations))
+	selected := t.Select(pod.Annotations)
+	rendersImage := t.Set.RefersToProxyImage(selected)
 	before := len(p.warnings)
 	proxyImage, initImage := p.image(v.Proxy.Image), p.image(v.ProxyInit.Image)
 	if !rendersImage {
@@ -252,7 +253,7 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 		ProxyGID:                 p.proxyGID,
 		InboundTrafficPolicyMode: strings.ToLower(cfg.Mesh.GetInboundTrafficPolicy().GetMode().String()),
 	}
-	merged, injected, ignored, err := t.Set.Render(t.Select(pod.Annotations), data, pod, clusterNative)
+	merged, injected, ignored, err := t.Set.Render(selected, data, pod, clusterNative)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -273,7 +274,7 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	// istio-proxy in containers while the native sidecar is an init
 	// container); the API server would reject that pod. Say which instead.
 	if err := uniqueContainerNames(merged); err != nil {
-		return nil, nil, fmt.Errorf("templates %q: %w", strings.Join(t.Select(pod.Annotations), ","), err)
+		return nil, nil, fmt.Errorf("templates %q: %w", strings.Join(selected, ","), err)
 	}
 	// As on the typed path (mergeVolumes): the pod's volume merged with an
 	// injected one of another kind has two sources.
