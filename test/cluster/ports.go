@@ -4,9 +4,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -17,9 +19,11 @@ import (
 // the local port of any outgoing connection of the tests running in
 // parallel, and the server then fails with "address already in use".
 //
-// A port is handed out once per test process: two calls a moment apart (a
-// server's metrics and health ports) could otherwise draw the same free
-// port, and the second listener of the server fails.
+// A port is handed out once across the test processes of a run: two calls a
+// moment apart (a server's metrics and health ports) could otherwise draw
+// the same free port, and so could two test binaries running in parallel
+// (`go test -p 2`; a CI run failed with "address already in use"), and the
+// second listener fails.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	if low := ephemeralLow(); low > 11024 {
@@ -52,14 +56,36 @@ func FreePort(t testing.TB) int {
 var (
 	claimedMu sync.Mutex
 	claimed   = map[int]bool{}
+	// claims is a file in which this process write-locks byte p for each
+	// port p it hands out. The locks are POSIX record locks, so the kernel
+	// drops them when the process exits (however it exits) and nothing is
+	// left behind; they are per process, hence the map above within one.
+	// The file is never closed: closing any descriptor of it would drop
+	// every lock.
+	claims     *os.File
+	claimsOnce sync.Once
 )
 
-// claim records p as handed out; false if it was already.
+// claim records p as handed out by this process and by no other test
+// process still running; false if it was. Without the lock file (an
+// unwritable temporary directory) only this process is checked.
 func claim(p int) bool {
 	claimedMu.Lock()
 	defer claimedMu.Unlock()
 	if claimed[p] {
 		return false
+	}
+	claimsOnce.Do(func() {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), "meshguard-test-ports.lock"), os.O_RDWR|os.O_CREATE, 0o666)
+		if err == nil {
+			claims = f
+		}
+	})
+	if claims != nil {
+		lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(p), Len: 1}
+		if err := syscall.FcntlFlock(claims.Fd(), syscall.F_SETLK, &lk); err != nil {
+			return false // held by another test process
+		}
 	}
 	claimed[p] = true
 	return true
