@@ -39,8 +39,9 @@ func TestRunLowersOnlyItsThread(t *testing.T) {
 	}, noQuota); err != nil {
 		t.Fatal(err)
 	}
-	if inNice != Nice || inProcs != procs+1 {
-		t.Errorf("inside Run: nice %d, GOMAXPROCS %d; want %d, %d", inNice, inProcs, Nice, procs+1)
+	// 19: the lowest priority there is (setpriority(2)), as documented.
+	if inNice != 19 || inProcs != procs+1 {
+		t.Errorf("inside Run: nice %d, GOMAXPROCS %d; want %d, %d", inNice, inProcs, 19, procs+1)
 	}
 	if got := threadNice(t); got != callerNice {
 		t.Errorf("caller's thread nice %d after Run, was %d", got, callerNice)
@@ -128,20 +129,80 @@ func TestRunGoexitEndsCaller(t *testing.T) {
 
 func noQuota() (string, error) { return "", nil }
 
-// TestRunUnderQuotaRunsPlainly: under a CPU quota fn runs on the caller's
-// thread, at its priority, with GOMAXPROCS unchanged, and Run says why.
+// TestRunUnderQuotaRunsPlainly: under a CPU quota, or when whether one
+// applies cannot be told, fn runs on the caller's thread, at its priority,
+// with GOMAXPROCS unchanged, and Run says why.
 func TestRunUnderQuotaRunsPlainly(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	callerNice, procs := threadNice(t), runtime.GOMAXPROCS(0)
-	var inNice, inProcs int
-	err := run(func() { inNice, inProcs = threadNice(t), runtime.GOMAXPROCS(0) },
-		func() (string, error) { return "/sys/fs/cgroup/cpu.max: 200000 100000", nil })
-	if err == nil || !strings.Contains(err.Error(), "cpu.max: 200000 100000") {
-		t.Errorf("Run under a quota: error %v, want one naming the quota", err)
+	unreadable := errors.New("/proc/self/mountinfo: unreadable")
+	for _, tc := range []struct {
+		name    string
+		quota   string
+		err     error
+		wantErr string
+	}{
+		{"quota", "/sys/fs/cgroup/cpu.max: 200000 100000", nil, "a CPU quota applies (/sys/fs/cgroup/cpu.max: 200000 100000)"},
+		{"cannot tell", "", unreadable, "cannot tell whether a CPU quota applies: /proc/self/mountinfo: unreadable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inNice, inProcs := -100, -1
+			err := run(func() { inNice, inProcs = threadNice(t), runtime.GOMAXPROCS(0) },
+				func() (string, error) { return tc.quota, tc.err })
+			if err == nil || err.Error() != tc.wantErr || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Errorf("Run: error %v, want %q", err, tc.wantErr)
+			}
+			if inNice != callerNice || inProcs != procs {
+				t.Errorf("fn ran at nice %d with GOMAXPROCS %d; want the caller's %d and %d", inNice, inProcs, callerNice, procs)
+			}
+		})
 	}
-	if inNice != callerNice || inProcs != procs {
-		t.Errorf("under a quota fn ran at nice %d with GOMAXPROCS %d; want the caller's %d and %d", inNice, inProcs, callerNice, procs)
+}
+
+// TestNestedRunsAddOneProcEach: each Run in progress holds one P above
+// GOMAXPROCS as it was before the first of them.
+func TestNestedRunsAddOneProcEach(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	var outer, inner, after int
+	if err := run(func() {
+		outer = runtime.GOMAXPROCS(0)
+		if err := run(func() { inner = runtime.GOMAXPROCS(0) }, noQuota); err != nil {
+			t.Error(err)
+		}
+		after = runtime.GOMAXPROCS(0)
+	}, noQuota); err != nil {
+		t.Fatal(err)
+	}
+	if outer != procs+1 || inner != procs+2 || after != procs+1 {
+		t.Errorf("GOMAXPROCS in the outer Run %d, the inner %d, the outer after it %d; want %d, %d, %d",
+			outer, inner, after, procs+1, procs+2, procs+1)
+	}
+}
+
+// TestRunRestoresRuntimeChoice: when the last Run ends GOMAXPROCS is the
+// runtime's default again, whatever it was set to before (setting it turned
+// the default and its cgroup updates off), unless the GOMAXPROCS environment
+// variable fixed it: that value is kept.
+func TestRunRestoresRuntimeChoice(t *testing.T) {
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{
+		{"", def},
+		{strconv.Itoa(def + 3), def + 3},
+	} {
+		t.Setenv("GOMAXPROCS", tc.env)
+		runtime.GOMAXPROCS(def + 3)
+		if err := run(func() {}, noQuota); err != nil {
+			t.Fatal(err)
+		}
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Errorf("GOMAXPROCS environment variable %q: GOMAXPROCS %d after Run, want %d", tc.env, got, tc.want)
+		}
 	}
 }
 
