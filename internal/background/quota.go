@@ -112,23 +112,23 @@ func cgroupMount(root fs.FS, cg string, v1 bool) (mnt, rel string, err error) {
 			return false, nil
 		}
 		mroot, err := unescapeMountPath(f[3])
+		point := ""
 		if err == nil {
-			mnt, err = unescapeMountPath(f[4])
+			point, err = unescapeMountPath(f[4])
 		}
 		if err != nil {
 			return false, fmt.Errorf("line %q: %w", line, err)
 		}
-		if !strings.HasPrefix(mroot, "/") || !strings.HasPrefix(mnt, "/") {
+		if !strings.HasPrefix(mroot, "/") || !strings.HasPrefix(point, "/") {
 			return false, fmt.Errorf("line %q: root and mount point must be absolute", line)
 		}
-		rel, ok = cutPathPrefix(cg, mroot)
+		below, ok := cutPathPrefix(cg, mroot)
 		// A cgroup outside the process's cgroup namespace ("/../x") cannot
 		// be reached through this mount.
-		if !ok || rel == "/.." || strings.HasPrefix(rel, "/../") {
-			mnt = ""
+		if !ok || below == "/.." || strings.HasPrefix(below, "/../") {
 			return false, nil
 		}
-		rel = path.Clean("/" + rel)
+		mnt, rel = point, path.Clean("/"+below)
 		return true, nil
 	})
 	if err != nil {
