@@ -257,6 +257,8 @@ func TestFindQuota(t *testing.T) {
 		{"v1 unlimited", "4:memory:/x\n2:cpu,cpuacct:/\n1:name=systemd:/\n", miStd, "", ""},
 		{"v1 limit", "2:cpu,cpuacct:/v1pod/c\n", miStd, "/sys/fs/cgroup/cpu,cpuacct/v1pod/cpu.cfs_quota_us: 50000", ""},
 		{"hybrid: v1 cpu first", cgHybrid, miStd, "/sys/fs/cgroup/cpu,cpuacct/v1pod/cpu.cfs_quota_us: 50000", ""},
+		{"hybrid: v1 cpu after v2", "0::/v2pod\n2:cpu,cpuacct:/v1pod/c\n", miStd, "/sys/fs/cgroup/cpu,cpuacct/v1pod/cpu.cfs_quota_us: 50000", ""},
+		{"the first of two mounts", "0::/pod\n", miRoot + "40 22 0:37 / /run/cg rw - cgroup2 none rw\n41 22 0:37 / /run/px rw - cgroup2 none rw\n", "/run/cg/pod/cpu.max: 100000 100000", ""},
 		{"v2 after v1 lines without cpu", "4:memory:/x\n0::/v2pod\n", miStd, "/sys/fs/cgroup/v2pod/cpu.max: 300000 100000", ""},
 		// Where the runtime would find them and fixed paths did not.
 		{"v2 elsewhere", "0::/pod\n", miRoot + "40 22 0:37 / /run/cg rw - cgroup2 none rw\n", "/run/cg/pod/cpu.max: 100000 100000", ""},
