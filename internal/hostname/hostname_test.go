@@ -40,6 +40,11 @@ func TestMatchesAndSubsetOf(t *testing.T) {
 		{"", "foo.com", false, false},
 		{"foo.com", "", false, false},
 		{"*.com", "*.org", false, false},
+		// Case-sensitive, as Istio's n == o and strings.HasSuffix.
+		{"Foo.com", "foo.com", false, false},
+		{"foo.com", "*.Com", false, false},
+		{"*.Foo.com", "bar.foo.com", false, false},
+		{"*.FOO.com", "*.foo.com", false, false},
 	} {
 		if got := Matches(c.a, c.b); got != c.matches {
 			t.Errorf("Matches(%q, %q) = %v, want %v", c.a, c.b, got, c.matches)

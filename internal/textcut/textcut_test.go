@@ -19,6 +19,8 @@ func TestPrefix(t *testing.T) {
 		{"日本", 4, "日"},          // three-byte runes
 		{"日本", 2, ""},           // nothing fits whole
 		{"\xffabc", 2, "\xffa"}, // invalid bytes count as characters of their own
+		{"\x80\x80", 1, ""},     // no character start before the cut: nothing, not s[:-1]
+		{"abc", 0, ""},
 	} {
 		got := Prefix(tc.s, tc.n)
 		if got != tc.want || len(got) > tc.n && got != tc.s {
