@@ -194,14 +194,14 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	var source certs.Source // set below, before the manager starts serving
 	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }
 	timeout := o.shutdownTimeout
-	var webhookServer ctrlwebhook.Server = ctrlwebhook.NewServer(ctrlwebhook.Options{
+	webhookServer := webhook.NewServer(ctrlwebhook.Options{
 		Host: o.webhookHost,
 		Port: o.webhookPort,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 			c.MinVersion = tls.VersionTLS12
 			c.GetCertificate = getCertificate
 		}},
-	})
+	}, timeout)
 	if o.drain != nil {
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
