@@ -36,6 +36,24 @@ func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration) ctrlwebhook
 	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout}
 }
 
+// NewHTTPServer is an http.Server for h with controller-runtime's header
+// and idle limits whose every exchange, on HTTP/1 per request, on HTTP/2 per
+// stream, is cut off at requestDeadline, headers, body and response alike:
+// the webhook server's, and serve's health probe and metrics servers'
+// (controller-runtime's have the same gap).
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:        h,
+		MaxHeaderBytes: 1 << 20,          // controller-runtime's
+		IdleTimeout:    90 * time.Second, // controller-runtime's
+		// The API server waits at most 30 s (timeoutSeconds) for a webhook,
+		// a kubelet probe or a scrape far less: none needs longer.
+		ReadHeaderTimeout: requestDeadline,
+		ReadTimeout:       requestDeadline,
+		WriteTimeout:      requestDeadline,
+	}
+}
+
 type server struct {
 	ctrlwebhook.Server // Register, WebhookMux, NeedLeaderElection
 	o                  ctrlwebhook.Options
@@ -60,19 +78,10 @@ func (s *server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhook server listen on %s: %w", s.addr(), err)
 	}
-	hs := &http.Server{
-		// Options' mux, never nil: DefaultServer's is nil until a Register,
-		// and a nil Handler is http.DefaultServeMux, where the net/http/pprof
-		// and expvar linked into the binary register /debug/.
-		Handler:        s.o.WebhookMux,
-		MaxHeaderBytes: 1 << 20,          // controller-runtime's
-		IdleTimeout:    90 * time.Second, // controller-runtime's
-		// The API server waits at most 30 s (timeoutSeconds) for a webhook:
-		// no exchange needs longer, on HTTP/1 per request, on HTTP/2 per stream.
-		ReadHeaderTimeout: requestDeadline,
-		ReadTimeout:       requestDeadline,
-		WriteTimeout:      requestDeadline,
-	}
+	// Options' mux, never nil: DefaultServer's is nil until a Register, and
+	// a nil Handler is http.DefaultServeMux, where the net/http/pprof and
+	// expvar linked into the binary register /debug/.
+	hs := NewHTTPServer(s.o.WebhookMux)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	s.started.Store(true)
