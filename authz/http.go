@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -271,8 +270,8 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 		TLSConfig:         tlsConfig,
 		MaxHeaderBytes:    s.opts.MaxRecvMsgSize,
 		ReadHeaderTimeout: handshakeTimeout,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       callDeadline,
+		WriteTimeout:      callDeadline,
 		IdleTimeout:       s.opts.KeepaliveTime,
 		ErrorLog:          nil,
 	}

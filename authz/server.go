@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshguard/meshguard/internal/textcut"
@@ -378,6 +379,40 @@ const maxConcurrentStreams = 250
 // is 120 s). A variable for the tests only.
 var handshakeTimeout = 10 * time.Second
 
+// callDeadline bounds one ext_authz exchange: a gRPC call (boundCall) or an
+// HTTP request (HTTPServer's read and write timeouts). A variable for the
+// tests only.
+var callDeadline = 30 * time.Second
+
+// boundCall (the gRPC server's InTapHandle, run before the request message
+// is read) ends every call callDeadline after its headers, whatever
+// grpc-timeout its client sent or left out: grpc-go bounds a call only by
+// that header, and reads the request message before any interceptor runs,
+// so a client that sent none and withheld the message held the stream, its
+// goroutine and the partial message (up to --authz-max-recv-msg-size) while
+// the connection lasted. grpc-go cancels the stream's context when the call
+// ends, which stops the timer. A health Watch is long-lived by design: its
+// bound ends once its request has arrived (healthService.Watch).
+func boundCall(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName == healthpb.Health_Watch_FullMethodName {
+		ctx, cancel := context.WithCancel(ctx)
+		t := time.AfterFunc(callDeadline, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+		return context.WithValue(ctx, watchTimerKey{}, t), nil
+	}
+	// Envoy's calls carry a shorter grpc-timeout (the provider's timeout):
+	// nothing to add to them.
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= callDeadline {
+		return ctx, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, callDeadline)
+	_ = cancel // called when grpc-go cancels the parent at the end of the call
+	return ctx, nil
+}
+
+// watchTimerKey: the context value holding a Watch call's bound (*time.Timer).
+type watchTimerKey struct{}
+
 // GRPCServerOptions are the gRPC server options of the ext_authz server:
 // message, metadata and stream limits, keepalive, stream workers and optional TLS (tlsConfig
 // nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
@@ -391,6 +426,7 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 		grpc.MaxHeaderListSize(uint32(min(o.MaxRecvMsgSize, math.MaxUint32))),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.InTapHandle(boundCall),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call (calls beyond
@@ -457,6 +493,10 @@ type healthService struct {
 // NOT_SERVING (unless that was its last status) and the stream ends with
 // UNAVAILABLE.
 func (h healthService) Watch(in *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	// The request has arrived: the stream may outlive callDeadline (boundCall).
+	if t, ok := stream.Context().Value(watchTimerKey{}).(*time.Timer); ok {
+		t.Stop()
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	defer context.AfterFunc(h.stopping, cancel)()

@@ -477,6 +477,63 @@ func TestSilentConnectionClosed(t *testing.T) {
 	}
 }
 
+// TestGRPCCallBounded: a call whose client sets no deadline (no
+// grpc-timeout) and then withholds its request message is ended at
+// callDeadline, as the HTTP port's ReadTimeout ends a withheld body; before,
+// it held its stream, its goroutine and up to --authz-max-recv-msg-size of
+// partial message for as long as the connection lasted. A health Watch,
+// long-lived by design, outlives it once its request has arrived.
+func TestGRPCCallBounded(t *testing.T) {
+	defer func(d time.Duration) { callDeadline = d }(callDeadline)
+	callDeadline = 300 * time.Millisecond
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	conn := serveGRPC(t, engine, Options{DecisionLog: "off"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A client deadline (grpc-timeout) longer than callDeadline does not extend it.
+	long, cancelLong := context.WithTimeout(ctx, time.Hour)
+	defer cancelLong()
+	ended := make(chan error, 1)
+	for _, call := range []struct {
+		method string
+		ctx    context.Context
+	}{{"/" + ServiceName + "/Check", ctx}, {"/" + ServiceName + "/Check", long}, {healthpb.Health_Watch_FullMethodName, ctx}} {
+		method := call.method
+		stream, err := conn.NewStream(call.ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { ended <- stream.RecvMsg(&healthpb.HealthCheckResponse{}) }()
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Errorf("%s without its request message was answered", method)
+			} else if method != healthpb.Health_Watch_FullMethodName && status.Code(err) != codes.DeadlineExceeded {
+				t.Errorf("%s without its request message: %v, want DEADLINE_EXCEEDED", method, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s without its request message was still open after 10 s (call deadline %v)", method, callDeadline)
+		}
+	}
+
+	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := watch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch: %v %v, want SERVING", m, err)
+	}
+	go func() { _, err := watch.Recv(); ended <- err }()
+	select {
+	case err := <-ended:
+		t.Errorf("health Watch ended after its request arrived: %v", err)
+	case <-time.After(3 * callDeadline):
+	}
+}
+
 // TestGRPCServerBounds: one connection holds at most maxConcurrentStreams
 // calls at a time (each may buffer a CheckRequest of --authz-max-recv-msg-size),
 // and a call's metadata is bounded like the HTTP port's headers, by

@@ -315,9 +315,10 @@ func podRef(pod *corev1.Pod, reqName string) string {
 
 // requestDeadline bounds reading a request and writing its response: the
 // longest an API server waits for a webhook (timeoutSeconds is at most 30).
-// controller-runtime's server sets no ReadTimeout, so without it a client that
-// sends the headers and then withholds the body holds a goroutine and the
-// body read so far for as long as it keeps the connection open.
+// NewServer's ReadTimeout and WriteTimeout bound the same; the handlers set it
+// themselves too, for servers built without it (controller-runtime's sets no
+// ReadTimeout: a client that sends the headers and then withholds the body
+// would hold a goroutine and the body read so far while the connection lasts).
 var requestDeadline = 30 * time.Second
 
 // withDeadline cuts every exchange on next off at requestDeadline; both

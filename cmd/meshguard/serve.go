@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -194,29 +199,32 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	var source certs.Source // set below, before the manager starts serving
 	getCertificate := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return source.GetCertificate(hello) }
 	timeout := o.shutdownTimeout
-	var webhookServer ctrlwebhook.Server = ctrlwebhook.NewServer(ctrlwebhook.Options{
+	webhookServer := webhook.NewServer(ctrlwebhook.Options{
 		Host: o.webhookHost,
 		Port: o.webhookPort,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 			c.MinVersion = tls.VersionTLS12
 			c.GetCertificate = getCertificate
 		}},
-	})
+	}, timeout)
 	if o.drain != nil {
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
-	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                  scheme.Scheme,
-		Logger:                  log,
-		Cache:                   managerCacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.healthAddr,
+	base, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme: scheme.Scheme,
+		Logger: log,
+		Cache:  managerCacheOptions(),
+		// Served by runServe (probeChecks, serveHTTP), not by
+		// controller-runtime's servers, which bound only a request's headers.
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
 		GracefulShutdownTimeout: &timeout,
 		WebhookServer:           webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	mgr := &probeChecks{Manager: base, healthz: map[string]healthz.Checker{}, readyz: map[string]healthz.Checker{}}
 	// --leader-elect: the leader-only work is elected by leaderManager, not
 	// by the manager, whose lost Lease would end the process. It gives the
 	// Lease up on a graceful stop once that work has stopped, so the next
@@ -273,6 +281,20 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 			return fmt.Errorf("set up ext_authz: %w", err)
 		}
 	}
+	// The metrics endpoint as controller-runtime's (its registry, errors as
+	// HTTP 500); "" is its default address.
+	metricsAddr := o.metricsAddr
+	if metricsAddr == "" {
+		metricsAddr = ":8080"
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	if err := serveHTTP(base, "health probe", o.healthAddr, mgr.handler(), timeout); err != nil {
+		return err
+	}
+	if err := serveHTTP(base, "metrics", metricsAddr, metricsMux, timeout); err != nil {
+		return err
+	}
 	if started != nil {
 		started(mgr, source)
 	}
@@ -294,4 +316,65 @@ func managerCacheOptions() cache.Options {
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject:         map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: webhook.StripNode}},
 	}
+}
+
+// probeChecks is the manager with its health and readiness checks kept
+// here, for the probe server runServe starts in place of controller-runtime's.
+type probeChecks struct {
+	manager.Manager
+	mu              sync.Mutex
+	healthz, readyz map[string]healthz.Checker
+}
+
+func (p *probeChecks) AddHealthzCheck(name string, check healthz.Checker) error {
+	return p.add(p.healthz, name, check)
+}
+
+func (p *probeChecks) AddReadyzCheck(name string, check healthz.Checker) error {
+	return p.add(p.readyz, name, check)
+}
+
+func (p *probeChecks) add(checks map[string]healthz.Checker, name string, check healthz.Checker) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	checks[name] = check
+	return nil
+}
+
+// handler serves /healthz and /readyz as controller-runtime's probe server
+// does (manager addHealthProbeServer: healthz.Handler, /<check> subpaths).
+func (p *probeChecks) handler() http.Handler {
+	mux := http.NewServeMux()
+	for path, checks := range map[string]map[string]healthz.Checker{"/healthz": p.healthz, "/readyz": p.readyz} {
+		h := http.StripPrefix(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.mu.Lock()
+			now := maps.Clone(checks) // a check may still be added
+			p.mu.Unlock()
+			(&healthz.Handler{Checks: now}).ServeHTTP(w, r)
+		}))
+		mux.Handle(path, h)
+		mux.Handle(path+"/", h)
+	}
+	return mux
+}
+
+// serveHTTP adds a server for h on addr ("" or "0": none) to mgr, started
+// with the webhook server before the caches sync, as controller-runtime's
+// probe and metrics servers are. webhook.NewHTTPServer bounds each request
+// whole: controller-runtime's servers bound only its headers, so a client
+// trickling a body (net/http discards up to 256 KiB of it after the handler,
+// with no deadline) held a connection indefinitely.
+func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownTimeout time.Duration) error {
+	if addr == "" || addr == "0" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s server: listen on %s: %w", name, addr, err)
+	}
+	if err := mgr.Add(&manager.Server{Name: name, Server: webhook.NewHTTPServer(h), Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
+		_ = lis.Close()
+		return fmt.Errorf("add %s server: %w", name, err)
+	}
+	return nil
 }

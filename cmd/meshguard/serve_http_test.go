@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+)
+
+// addRecorder is a manager that only records the Runnables added to it.
+type addRecorder struct {
+	manager.Manager
+	added []manager.Runnable
+}
+
+func (a *addRecorder) Add(r manager.Runnable) error { a.added = append(a.added, r); return nil }
+
+// startHTTP runs serveHTTP's server for h on a loopback port until the test
+// ends and returns its address.
+func startHTTP(t *testing.T, name string, h http.Handler) string {
+	t.Helper()
+	rec := &addRecorder{}
+	if err := serveHTTP(rec, name, "127.0.0.1:0", h, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.added) != 1 {
+		t.Fatalf("%d runnables added, want the server", len(rec.added))
+	}
+	srv := rec.added[0].(*manager.Server)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return srv.Listener.Addr().String()
+}
+
+// TestProbeAndMetricsServersBoundRequests: a client that sends the headers
+// of a request to the health probe or metrics port and then withholds the
+// body is disconnected within the request deadline (30 s). Under
+// controller-runtime's servers (ReadHeaderTimeout only) net/http's discard
+// of the unread body after the handler had no deadline: the connection
+// stayed open as long as the client kept it.
+func TestProbeAndMetricsServersBoundRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 30 s request deadline")
+	}
+	p := &probeChecks{healthz: map[string]healthz.Checker{"ping": healthz.Ping}, readyz: map[string]healthz.Checker{}}
+	addrs := map[string]string{
+		"/readyz":  startHTTP(t, "health probe", p.handler()),
+		"/metrics": startHTTP(t, "metrics", http.NotFoundHandler()),
+	}
+	errc := make(chan error, len(addrs))
+	for path, addr := range addrs {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer c.Close()
+			if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc", path); err != nil {
+				errc <- err
+				return
+			}
+			if err := c.SetReadDeadline(time.Now().Add(45 * time.Second)); err != nil {
+				errc <- err
+				return
+			}
+			_, err = io.Copy(io.Discard, c)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				errc <- fmt.Errorf("POST %s with a withheld body: the connection was still open after 45 s", path)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	for range addrs {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestProbeChecks: /healthz and /readyz answer as controller-runtime's probe
+// server does: every check, /<check> for one, checks added after the server
+// started included.
+func TestProbeChecks(t *testing.T) {
+	p := &probeChecks{healthz: map[string]healthz.Checker{}, readyz: map[string]healthz.Checker{}}
+	if err := p.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddReadyzCheck("certificate", healthz.Ping); err != nil {
+		t.Fatal(err)
+	}
+	addr := startHTTP(t, "health probe", p.handler())
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/readyz/certificate", "/healthz/ping"} {
+		if code, body := get(path); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s, want 200", path, code, body)
+		}
+	}
+	if err := p.AddReadyzCheck("draining", func(*http.Request) error { return errors.New("shutting down") }); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/readyz"); code != http.StatusInternalServerError || !strings.Contains(body, "draining") {
+		t.Errorf("GET /readyz with a failing check: %d %s, want 500 naming it", code, body)
+	}
+	if code, _ := get("/readyz/certificate"); code != http.StatusOK {
+		t.Errorf("GET /readyz/certificate: %d, want 200 (only that check)", code)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz: %d, want 200 (readiness checks are not liveness checks)", code)
+	}
+}

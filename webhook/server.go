@@ -1,0 +1,115 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+// NewServer returns the webhook HTTPS server: controller-runtime's
+// (registration, its controller_runtime_webhook_* metrics, the mux) served
+// by an http.Server that bounds the whole of every request, not only its
+// headers. controller-runtime's server (pkg/internal/httpserver New) sets
+// ReadHeaderTimeout alone; withDeadline bounds the webhook paths, but after
+// a request to any other path (a 404, or ServeMux's redirect of an unclean
+// path) net/http discards up to 256 KiB of unread body with no deadline, so a
+// client trickling that body held the connection and its goroutine for as
+// long as it liked. o.TLSOpts must set GetCertificate (serve's certificate
+// source); a graceful stop waits at most shutdownTimeout for in-flight
+// requests.
+func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration) ctrlwebhook.Server {
+	if o.WebhookMux == nil {
+		o.WebhookMux = http.NewServeMux()
+	}
+	if o.Port <= 0 {
+		o.Port = ctrlwebhook.DefaultPort
+	}
+	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout}
+}
+
+// NewHTTPServer is an http.Server for h with controller-runtime's header
+// and idle limits whose every exchange, on HTTP/1 per request, on HTTP/2 per
+// stream, is cut off at requestDeadline, headers, body and response alike:
+// the webhook server's, and serve's health probe and metrics servers'
+// (controller-runtime's have the same gap).
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:        h,
+		MaxHeaderBytes: 1 << 20,          // controller-runtime's
+		IdleTimeout:    90 * time.Second, // controller-runtime's
+		// The API server waits at most 30 s (timeoutSeconds) for a webhook,
+		// a kubelet probe or a scrape far less: none needs longer.
+		ReadHeaderTimeout: requestDeadline,
+		ReadTimeout:       requestDeadline,
+		WriteTimeout:      requestDeadline,
+	}
+}
+
+type server struct {
+	ctrlwebhook.Server // Register, WebhookMux, NeedLeaderElection
+	o                  ctrlwebhook.Options
+	shutdownTimeout    time.Duration
+	started            atomic.Bool
+}
+
+func (s *server) addr() string { return net.JoinHostPort(s.o.Host, strconv.Itoa(s.o.Port)) }
+
+// Start serves until ctx ends, then stops gracefully. In-flight requests
+// keep their own context until they end (controller-runtime's derive theirs
+// from ctx, cancelled as the stop begins).
+func (s *server) Start(ctx context.Context) error {
+	cfg := &tls.Config{NextProtos: []string{"h2"}} // as controller-runtime's
+	for _, op := range s.o.TLSOpts {
+		op(cfg)
+	}
+	if cfg.GetCertificate == nil {
+		return errors.New("webhook server: no serving certificate (TLSOpts must set GetCertificate)")
+	}
+	lis, err := tls.Listen("tcp", s.addr(), cfg)
+	if err != nil {
+		return fmt.Errorf("webhook server listen on %s: %w", s.addr(), err)
+	}
+	// Options' mux, never nil: DefaultServer's is nil until a Register, and
+	// a nil Handler is http.DefaultServeMux, where the net/http/pprof and
+	// expvar linked into the binary register /debug/.
+	hs := NewHTTPServer(s.o.WebhookMux)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(lis) }()
+	s.started.Store(true)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("webhook server on %s: %w", s.addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	return nil
+}
+
+// StartedChecker is controller-runtime's: healthy once started and a TLS
+// connection to the port succeeds.
+func (s *server) StartedChecker() healthz.Checker {
+	return func(*http.Request) error {
+		if !s.started.Load() {
+			return errors.New("webhook server has not been started yet")
+		}
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", s.addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only checks that the port answers
+		if err != nil {
+			return fmt.Errorf("webhook server is not reachable: %w", err)
+		}
+		return conn.Close()
+	}
+}

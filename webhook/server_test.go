@@ -1,0 +1,173 @@
+package webhook
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, as in the binary
+	"sync"
+	"testing"
+	"time"
+
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+// startServer starts NewServer on a free loopback port with a self-signed
+// certificate and h at /inject; it stops when stop is called or the test ends.
+func startServer(t *testing.T, h http.Handler) (addr string, stop func()) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: port, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
+	}}}, time.Second)
+	if h != nil {
+		s.Register(InjectPath, h)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.StartedChecker()(nil) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook server not reachable: %v", s.StartedChecker()(nil))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), stop
+}
+
+// TestServerBoundsEveryRequest: a client that sends the headers of a request
+// to a path no webhook serves and then trickles its body is disconnected at
+// requestDeadline. Under controller-runtime's server (ReadHeaderTimeout only)
+// net/http's discard of the unread body after the 404 or the redirect had no
+// deadline: the connection stayed open as long as the client kept it.
+func TestServerBoundsEveryRequest(t *testing.T) {
+	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
+	requestDeadline = 300 * time.Millisecond
+	addr, _ := startServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, path := range []string{"/nothing-here", "//inject" /* ServeMux redirects unclean paths */, InjectPath} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test server
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// 3 bytes of a 1000-byte body; the rest never comes.
+		if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc", path); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("POST %s with a withheld body: the connection was still open after 10 s (request deadline %v)", path, requestDeadline)
+		}
+	}
+}
+
+// TestServerDrainsInFlightRequests: when the server stops, new connections
+// are refused while a request already being handled finishes, with its
+// context still live (controller-runtime's server derives request contexts
+// from the one whose end stops it, so they were cancelled at once).
+func TestServerDrainsInFlightRequests(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	ctxErr := make(chan error, 1)
+	addr, stop := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		ctxErr <- r.Context().Err()
+		_, _ = io.WriteString(w, "done")
+	}))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test server
+	type result struct {
+		body string
+		err  error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		resp, err := client.Post("https://"+addr+InjectPath, "application/json", nil)
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		resc <- result{string(b), err}
+	}()
+	<-entered
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the stopping server still accepted connections after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	if r := <-resc; r.err != nil || r.body != "done" {
+		t.Errorf("in-flight request: %q %v, want it answered", r.body, r.err)
+	}
+	if err := <-ctxErr; err != nil {
+		t.Errorf("in-flight request's context: %v, want it live until the request ends", err)
+	}
+	<-stopped
+}
+
+// TestServerWithoutWebhooksServesNothing: a server nothing was registered on
+// answers 404 everywhere; it never falls back to http.DefaultServeMux, where
+// net/http/pprof (linked into the binary) serves /debug/pprof/.
+func TestServerWithoutWebhooksServesNothing(t *testing.T) {
+	addr, _ := startServer(t, nil)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test server
+	for _, path := range []string{"/debug/pprof/", "/debug/vars", InjectPath} {
+		resp, err := client.Get("https://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: HTTP %d, want 404", path, resp.StatusCode)
+		}
+	}
+}
