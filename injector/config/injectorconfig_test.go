@@ -47,7 +47,7 @@ func TestLoadInputDataRefuses(t *testing.T) {
 				}
 				return []byte(s)
 			}
-			_, err := LoadInputData(b(tc.cfg), b(tc.values), b(tc.mesh))
+			_, err := Inputs{Config: b(tc.cfg), Values: b(tc.values), Mesh: b(tc.mesh)}.Load()
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want error containing %q", err, tc.wantErr)
 			}
@@ -56,7 +56,7 @@ func TestLoadInputDataRefuses(t *testing.T) {
 }
 
 func TestLoadInputDataAppliesConfig(t *testing.T) {
-	s, err := LoadInputData([]byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\ninjectedAnnotations: {a: b}\n"), nil, nil)
+	s, err := Inputs{Config: []byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\ninjectedAnnotations: {a: b}\n")}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestLoadFilesTakesKeyContentOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := LoadInputData(nil, nil, cmData); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
-		t.Fatalf("ConfigMap mesh in LoadInputData: %v", err)
+	if s, err := (Inputs{Mesh: cmData}).Load(); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
+		t.Fatalf("ConfigMap mesh in Inputs.Load: %v", err)
 	}
 }
