@@ -55,13 +55,20 @@ func TestLoadInputDataRefuses(t *testing.T) {
 	}
 }
 
+// TestLoadInputDataAppliesConfig: the config's policy, selectors and
+// injected annotations are what injection reads (Istio's
+// pkg/kube/inject/inject.go injectRequired reads config.Policy,
+// NeverInjectSelector and AlwaysInjectSelector).
 func TestLoadInputDataAppliesConfig(t *testing.T) {
-	s, err := Inputs{Config: []byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\ninjectedAnnotations: {a: b}\n")}.Load()
+	s, err := Inputs{Config: []byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\nalwaysInjectSelector: [{matchLabels: {mesh: \"yes\"}}]\ninjectedAnnotations: {a: b}\n")}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Values.Global.Proxy.AutoInject != "disabled" || len(s.NeverInject) != 1 || s.Values.SidecarInjectorWebhook.InjectedAnnotations["a"] != "b" {
 		t.Fatalf("config not applied: autoInject=%q never=%d annotations=%v", s.Values.Global.Proxy.AutoInject, len(s.NeverInject), s.Values.SidecarInjectorWebhook.InjectedAnnotations)
+	}
+	if len(s.AlwaysInject) != 1 || !s.AlwaysInject[0].Matches(labels.Set{"mesh": "yes"}) {
+		t.Fatalf("alwaysInjectSelector from config not applied: %v", s.AlwaysInject)
 	}
 }
 
