@@ -16,7 +16,7 @@ import (
 // one that quietly lacks the setting.
 func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 	cfg, values, mesh := conformance.IstioInstall(t)
-	stock, err := config.LoadInputData(cfg, values, mesh)
+	stock, err := config.Inputs{Config: cfg, Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestTypedPathOnlyWhereItAgreesWithTheTemplates(t *testing.T) {
 	}
 
 	vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["sts"] = map[string]any{"servicePort": 15463} })
-	sts, err := config.LoadInputData(cfg, vb, mesh)
+	sts, err := config.Inputs{Config: cfg, Values: vb, Mesh: mesh}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestTracerBranchesTakeTheTemplate(t *testing.T) {
 	withTracer := func(tracer string) *config.Snapshot {
 		t.Helper()
 		vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["proxy"].(map[string]any)["tracer"] = tracer })
-		s, err := config.LoadInputData(cfg, vb, mesh)
+		s, err := config.Inputs{Config: cfg, Values: vb, Mesh: mesh}.Load()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func TestProxyImageWarningOnlyWhereRendered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadInputData(injectCfg, values, mesh)
+	cfg, err := config.Inputs{Config: injectCfg, Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

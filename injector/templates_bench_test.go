@@ -18,12 +18,12 @@ func templateSnapshots(b *testing.B) []struct {
 	cfg  *config.Snapshot
 } {
 	cfg, values, mesh := conformance.IstioInstall(b)
-	typed, err := config.LoadInputData(cfg, values, mesh)
+	typed, err := config.Inputs{Config: cfg, Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		b.Fatal(err)
 	}
 	forced := forceGeneric(typed)
-	custom, err := config.LoadInputData(conformance.CustomSidecarConfig(b, cfg), values, mesh)
+	custom, err := config.Inputs{Config: conformance.CustomSidecarConfig(b, cfg), Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

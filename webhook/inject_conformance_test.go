@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,7 +42,7 @@ func TestInjectWebhookMatchesKubeInject(t *testing.T) {
 	cfg, values, mesh := conformance.IstioInstall(t)
 	install := func(native bool) *config.Snapshot {
 		vb := conformance.EditGlobalValues(t, values, func(g map[string]any) { g["nativeSidecars"] = native })
-		s, err := config.LoadInputData(cfg, vb, mesh)
+		s, err := config.Inputs{Config: cfg, Values: vb, Mesh: mesh}.Load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +67,7 @@ func TestInjectWebhookMatchesKubeInject(t *testing.T) {
 				if len(in) == 0 {
 					continue
 				}
-				res, err := kubeinject.Inject(bytes.NewReader(d.Raw), snap)
+				res, err := kubeinject.InjectData(d.Raw, snap)
 				if err != nil {
 					t.Fatalf("%s#%d: kube-inject: %v", c.Input, d.Index, err)
 				}

@@ -72,7 +72,7 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 	// values allow.
 	typed := config.Default()
 	c, v, m := conformance.IstioInstall(t)
-	generic, err := config.LoadInputData(c, v, m)
+	generic, err := config.Inputs{Config: c, Values: v, Mesh: m}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

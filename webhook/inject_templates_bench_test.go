@@ -16,11 +16,11 @@ import (
 // edited, rendered as Istio renders it), tiny pod and 2,000 envs.
 func BenchmarkInjectHandlerTemplates(b *testing.B) {
 	cfg, values, mesh := conformance.IstioInstall(b)
-	typed, err := config.LoadInputData(cfg, values, mesh)
+	typed, err := config.Inputs{Config: cfg, Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		b.Fatal(err)
 	}
-	custom, err := config.LoadInputData(conformance.CustomSidecarConfig(b, cfg), values, mesh)
+	custom, err := config.Inputs{Config: conformance.CustomSidecarConfig(b, cfg), Values: values, Mesh: mesh}.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

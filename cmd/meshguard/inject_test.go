@@ -90,6 +90,39 @@ func TestInjectIstioctlFlags(t *testing.T) {
 	}
 }
 
+// endless is an input without end (and without a newline), counting what
+// was read from it.
+type endless struct{ read int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// TestInjectStdinBounded: an endless -f - is refused once it passes
+// --max-input-size (the bound kubeinject.InjectData's input has), not
+// buffered without end.
+func TestInjectStdinBounded(t *testing.T) {
+	in := &endless{}
+	cmd := newInjectCmd()
+	cmd.SetArgs([]string{"-f", "-"})
+	cmd.SetIn(in)
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	var exit exitError
+	if !asExit(err, &exit) || exit.code != 2 || !strings.Contains(exit.msg, "-f -: ") || !strings.Contains(exit.msg, "input too large") {
+		t.Fatalf("err = %v, want exit 2 refusing -f - as too large", err)
+	}
+	if in.read > manifest.DefaultMaxInputBytes+1<<20 {
+		t.Errorf("read %d bytes, want at most about the %d-byte limit", in.read, manifest.DefaultMaxInputBytes)
+	}
+}
+
 // TestInjectInputsBounded: the config files (--injectConfigFile, --valuesFile
 // and its alias --values, --meshConfigFile) are read as -f and every other
 // CLI input (readInput): bounded by --max-input-size (default

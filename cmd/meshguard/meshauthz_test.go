@@ -27,7 +27,7 @@ func TestFollowInjectorMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := func(mesh string) *config.Snapshot {
-		s, err := config.LoadInputData(nil, nil, []byte(mesh))
+		s, err := config.Inputs{Mesh: []byte(mesh)}.Load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestFollowInjectorMeshFiles(t *testing.T) {
 	}
 	// The file changed between the two start-up reads: ext_authz starts with
 	// the injector's, a removed key back at its default.
-	s, err := config.LoadInputData(nil, nil, []byte("rootNamespace: mesh-root\n"))
+	s, err := config.Inputs{Mesh: []byte("rootNamespace: mesh-root\n")}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

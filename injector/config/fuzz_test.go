@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// FuzzLoadInputData loads arbitrary injector config, values and mesh config
-// as kube-inject and the injector's ConfigMaps do (LoadInputData): no panic,
+// FuzzInputsLoad loads arbitrary injector config, values and mesh config
+// as kube-inject and the injector's ConfigMaps do (Inputs.Load): no panic,
 // and a snapshot it returns is complete (PROXY_CONFIG JSON, templates, the
 // values' pointers all set), as injection reads it without further checks.
-func FuzzLoadInputData(f *testing.F) {
+func FuzzInputsLoad(f *testing.F) {
 	f.Add("", "", "")
 	f.Add("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\ninjectedAnnotations: {a: b}\n", "", "")
 	f.Add("templates: {mine: 'spec: {}'}\ndefaultTemplates: [mine]\naliases: {m: [mine]}\n", "", "")
@@ -22,7 +22,7 @@ func FuzzLoadInputData(f *testing.F) {
 		if len(cfg)+len(values)+len(mesh) > 1<<14 {
 			return
 		}
-		s, err := LoadInputData([]byte(cfg), []byte(values), []byte(mesh))
+		s, err := Inputs{Config: []byte(cfg), Values: []byte(values), Mesh: []byte(mesh)}.Load()
 		if err != nil {
 			if strings.TrimSpace(err.Error()) == "" {
 				t.Fatal("error without a message")

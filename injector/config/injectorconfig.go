@@ -127,14 +127,6 @@ type Inputs struct {
 	keyContentOnly bool
 }
 
-// LoadInputData loads Istio's three inputs from their contents (nil: Istio's
-// defaults). `meshguard inject` reads the files of --injectConfigFile,
-// --valuesFile and --meshConfigFile with the CLI's one bounded reader and
-// loads them through Inputs.Load.
-func LoadInputData(cfgData, valuesData, meshData []byte) (*Snapshot, error) {
-	return Inputs{Config: cfgData, Values: valuesData, Mesh: meshData}.Load()
-}
-
 // KeyContent returns data itself, or, when data is a whole ConfigMap
 // (kind: ConfigMap), the content of its key.
 func KeyContent(data []byte, key string) ([]byte, error) {

@@ -47,7 +47,7 @@ func TestLoadInputDataRefuses(t *testing.T) {
 				}
 				return []byte(s)
 			}
-			_, err := LoadInputData(b(tc.cfg), b(tc.values), b(tc.mesh))
+			_, err := Inputs{Config: b(tc.cfg), Values: b(tc.values), Mesh: b(tc.mesh)}.Load()
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want error containing %q", err, tc.wantErr)
 			}
@@ -55,13 +55,20 @@ func TestLoadInputDataRefuses(t *testing.T) {
 	}
 }
 
+// TestLoadInputDataAppliesConfig: the config's policy, selectors and
+// injected annotations are what injection reads (Istio's
+// pkg/kube/inject/inject.go injectRequired reads config.Policy,
+// NeverInjectSelector and AlwaysInjectSelector).
 func TestLoadInputDataAppliesConfig(t *testing.T) {
-	s, err := LoadInputData([]byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\ninjectedAnnotations: {a: b}\n"), nil, nil)
+	s, err := Inputs{Config: []byte("policy: disabled\nneverInjectSelector: [{matchLabels: {skip: \"yes\"}}]\nalwaysInjectSelector: [{matchLabels: {mesh: \"yes\"}}]\ninjectedAnnotations: {a: b}\n")}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Values.Global.Proxy.AutoInject != "disabled" || len(s.NeverInject) != 1 || s.Values.SidecarInjectorWebhook.InjectedAnnotations["a"] != "b" {
 		t.Fatalf("config not applied: autoInject=%q never=%d annotations=%v", s.Values.Global.Proxy.AutoInject, len(s.NeverInject), s.Values.SidecarInjectorWebhook.InjectedAnnotations)
+	}
+	if len(s.AlwaysInject) != 1 || !s.AlwaysInject[0].Matches(labels.Set{"mesh": "yes"}) {
+		t.Fatalf("alwaysInjectSelector from config not applied: %v", s.AlwaysInject)
 	}
 }
 
@@ -190,7 +197,7 @@ func TestLoadFilesTakesKeyContentOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := LoadInputData(nil, nil, cmData); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
-		t.Fatalf("ConfigMap mesh in LoadInputData: %v", err)
+	if s, err := (Inputs{Mesh: cmData}).Load(); err != nil || s.Mesh.GetTrustDomain() != "example.org" {
+		t.Fatalf("ConfigMap mesh in Inputs.Load: %v", err)
 	}
 }

@@ -108,7 +108,7 @@ func installSnapshot(t *testing.T, native, asConfigMaps bool) *config.Snapshot {
 		vb = configMapYAML(t, "istio-sidecar-injector", map[string]string{"values": string(vb)})
 		mesh = configMapYAML(t, "istio", map[string]string{"mesh": string(mesh)})
 	}
-	s, err := config.LoadInputData(cfg, vb, mesh)
+	s, err := config.Inputs{Config: cfg, Values: vb, Mesh: mesh}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func runConformance(t *testing.T, dir string, snaps map[bool]*config.Snapshot) {
 				t.Fatal(err)
 			}
 			var diffs []string
-			res, err := Inject(bytes.NewReader(in), snaps[c.Native])
+			res, err := InjectData(in, snaps[c.Native])
 			if err != nil {
 				diffs = []string{fmt.Sprintf("inject failed: %v", err)}
 			} else {
@@ -646,11 +646,11 @@ func TestEditedSidecarTemplateRendered(t *testing.T) {
 		{"values.sidecarInjectorWebhook.templates", cfg, editedValues},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := config.LoadInputData(tc.cfg, tc.values, nil)
+			s, err := config.Inputs{Config: tc.cfg, Values: tc.values}.Load()
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Inject(bytes.NewReader(in), s)
+			res, err := InjectData(in, s)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package kubeinject
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +33,7 @@ func TestInjectedEnvBytesMatchGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Inject(bytes.NewReader(in), conformanceSnapshot(t, c.Native))
+			res, err := InjectData(in, conformanceSnapshot(t, c.Native))
 			if err != nil {
 				t.Fatal(err)
 			}

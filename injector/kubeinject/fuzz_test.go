@@ -24,11 +24,11 @@ func FuzzInject(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: DeploymentConfig\nmetadata: {name: dc}\nspec: {template: null}\n"))
 	cfg := config.Default()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		res, err := Inject(bytes.NewReader(in), cfg)
+		res, err := InjectData(in, cfg)
 		if err != nil {
 			return
 		}
-		again, err := Inject(bytes.NewReader(res.Output), cfg)
+		again, err := InjectData(res.Output, cfg)
 		if err != nil {
 			t.Fatalf("output does not inject again: %v\n%s", err, res.Output)
 		}

@@ -108,7 +108,7 @@ func TestIstioExtraGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Inject(bytes.NewReader(in), extraSnapshot(t, c))
+			res, err := InjectData(in, extraSnapshot(t, c))
 			if c.wantErr != "-" {
 				if err == nil || !strings.Contains(strings.ToLower(err.Error()), c.wantErr) {
 					t.Fatalf("want an error naming %q (as Istio's), got %v", c.wantErr, err)

@@ -115,7 +115,7 @@ items:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Inject(strings.NewReader(tt.in), config.Default())
+			res, err := InjectData([]byte(tt.in), config.Default())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ items:
 
 func TestInjectNotesKindsPassedThrough(t *testing.T) {
 	in := "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
-	res, err := Inject(strings.NewReader(in), config.Default())
+	res, err := InjectData([]byte(in), config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestInjectNotesKindsPassedThrough(t *testing.T) {
 		t.Errorf("notes = %q, want one naming the Service", res.Notes)
 	}
 	// An unnamed object: the kind, then its API version, one space apart.
-	res, err = Inject(strings.NewReader("apiVersion: apps/v1\nkind: DeploymentList\nitems: []\n"), config.Default())
+	res, err = InjectData([]byte("apiVersion: apps/v1\nkind: DeploymentList\nitems: []\n"), config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestInjectKeepsTemplateNamespace(t *testing.T) {
 	for _, tmplNS := range []string{"", "shop"} {
 		in := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: shop}\nspec:\n  selector: {matchLabels: {app: d}}\n" +
 			"  template:\n    metadata: {namespace: \"" + tmplNS + "\", labels: {app: d}}\n    spec: {containers: [{name: c, image: i}]}\n"
-		res, err := Inject(strings.NewReader(in), config.Default())
+		res, err := InjectData([]byte(in), config.Default())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -23,31 +22,21 @@ import (
 	"github.com/meshguard/meshguard/internal/manifest"
 )
 
-// Result of Inject: the output stream plus per-document notes (skips,
+// Result of InjectData: the output stream plus per-document notes (skips,
 // warnings) for stderr.
 type Result struct {
 	Output []byte
 	Notes  []string
 }
 
-// Inject reads multi-document YAML and returns it with Pods and the pod
-// templates of the kinds Istio's kube-inject handles (ReplicationController,
-// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
+// InjectData takes multi-document YAML, already read and bounded by the
+// caller (`meshguard inject` reads it with the CLI's one reader, bounded by
+// --max-input-size), and returns it with Pods and the pod templates of the
+// kinds Istio's kube-inject handles (ReplicationController, Deployment,
+// StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, OpenShift
 // DeploymentConfig; also inside a v1 List) injected; other documents are
 // copied unchanged, each with a note. Errors name the document (1-based
 // index, kind and name) and the field.
-func Inject(in io.Reader, cfg *config.Snapshot) (*Result, error) {
-	// The whole input is bounded before YAML reading buffers any of it (a
-	// line without end would otherwise grow without limit).
-	data, err := manifest.ReadAll(in, manifest.DefaultMaxInputBytes)
-	if err != nil {
-		return nil, fmt.Errorf("reading input: %w", err)
-	}
-	return InjectData(data, cfg)
-}
-
-// InjectData is Inject over an input already read (and bounded) by the
-// caller, e.g. the CLI's reader with its --max-input-size.
 func InjectData(data []byte, cfg *config.Snapshot) (*Result, error) {
 	// Cut as every other reader cuts a stream (manifest.SplitRaw: YAMLReader's
 	// cut, a UTF-16 stream read as UTF-8 as kubectl reads it, each document

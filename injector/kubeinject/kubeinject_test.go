@@ -1,7 +1,6 @@
 package kubeinject
 
 import (
-	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -69,7 +68,7 @@ func TestInjectAllKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Inject(bytes.NewReader(in), config.Default())
+	res, err := InjectData(in, config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func TestInjectAllKinds(t *testing.T) {
 		t.Errorf("notes %q lack the skip of document 9", res.Notes)
 	}
 	// Idempotent: injecting the output again gives the same output.
-	again, err := Inject(bytes.NewReader(res.Output), config.Default())
+	again, err := InjectData(res.Output, config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +133,7 @@ func TestInjectErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Inject(strings.NewReader(tc.in), config.Default())
+			_, err := InjectData([]byte(tc.in), config.Default())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
@@ -144,7 +143,7 @@ func TestInjectErrors(t *testing.T) {
 
 func TestInjectPassthroughUnchanged(t *testing.T) {
 	in := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s   # keep comment\nspec:\n  ports: [{port: 80}]\n"
-	res, err := Inject(strings.NewReader(in), config.Default())
+	res, err := InjectData([]byte(in), config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +164,7 @@ func TestInjectUTF16(t *testing.T) {
 	for _, r := range pods {
 		in = append(in, byte(r), 0)
 	}
-	res, err := Inject(bytes.NewReader(in), config.Default())
+	res, err := InjectData(in, config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +198,7 @@ items:
       metadata: {labels: {app: d}}
       spec: {containers: [{name: c, image: i}]}
 `
-	res, err := Inject(strings.NewReader(in), config.Default())
+	res, err := InjectData([]byte(in), config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +215,7 @@ items:
 	if !strings.Contains(string(res.Output), "name: istio-proxy") {
 		t.Fatalf("deployment in list not injected:\n%s", res.Output)
 	}
-	_, err = Inject(strings.NewReader("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {containers: []}\n"), config.Default())
+	_, err = InjectData([]byte("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {containers: []}\n"), config.Default())
 	if err == nil || !strings.Contains(err.Error(), "document 1: items[0] of the List: Pod p: field spec.containers") {
 		t.Fatalf("error %v should name the item and field", err)
 	}
@@ -240,7 +239,7 @@ templates:
         probe/deployment: "{{ .DeploymentMeta.Namespace }}/{{ .DeploymentMeta.Name }}"
         probe/kind: "{{ .TypeMeta.Kind }}"
 `
-	s, err := config.LoadInputData([]byte(cfg), nil, nil)
+	s, err := config.Inputs{Config: []byte(cfg)}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +254,7 @@ templates:
 		{"bare Pod", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers: [{name: app, image: nginx}]\n", "shop", "shop/p", "Pod"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Inject(strings.NewReader(tc.in), s)
+			res, err := InjectData([]byte(tc.in), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +298,7 @@ func TestNamespacelessWorkloadUsesTemplateNamespace(t *testing.T) {
 		{"workload namespace decides", deployment(", namespace: kube-system", ", namespace: shop"), true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Inject(strings.NewReader(tc.in), config.Default())
+			res, err := InjectData([]byte(tc.in), config.Default())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,7 +379,7 @@ spec:
 		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
 		"ISTIO_PROMETHEUS_ANNOTATIONS ISTIO_META_CLUSTER_ID ISTIO_META_NETWORK",
 	} {
-		res, err := Inject(bytes.NewReader(out), cfg)
+		res, err := InjectData(out, cfg)
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}

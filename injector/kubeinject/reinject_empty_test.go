@@ -1,7 +1,6 @@
 package kubeinject
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,12 +41,12 @@ func TestReinjectWithoutContainers(t *testing.T) {
 		tp := *stock.Templates
 		tp.AlwaysGeneric = generic
 		cfg.Templates = &tp
-		first, err := Inject(bytes.NewReader(in), &cfg)
+		first, err := InjectData(in, &cfg)
 		if err != nil {
 			t.Fatalf("generic %v: first injection: %v", generic, err)
 		}
 		for name, src := range map[string][]byte{"Istio's golden": golden, "meshguard's output": first.Output} {
-			res, err := Inject(bytes.NewReader(src), &cfg)
+			res, err := InjectData(src, &cfg)
 			if err != nil {
 				t.Errorf("generic %v: re-injecting %s: %v", generic, name, err)
 				continue
@@ -75,13 +74,13 @@ spec:
   containers: []
   initContainers: [{name: istio-init, image: x}]
 `, tmpl)
-			if _, err := Inject(strings.NewReader(doc), cfg); err != nil {
+			if _, err := InjectData([]byte(doc), cfg); err != nil {
 				t.Errorf("template %s, native %v: %v", tmpl, native, err)
 			}
 		}
 	}
 	fresh := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n"
-	if _, err := Inject(strings.NewReader(fresh), stock); err == nil || !strings.Contains(err.Error(), "field spec.containers: must not be empty") {
+	if _, err := InjectData([]byte(fresh), stock); err == nil || !strings.Contains(err.Error(), "field spec.containers: must not be empty") {
 		t.Errorf("a pod without containers, never injected: error %v, want spec.containers: must not be empty", err)
 	}
 }

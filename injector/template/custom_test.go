@@ -227,7 +227,7 @@ spec:
   - name: app
     image: app:1
 `
-		res, err := kubeinject.Inject(strings.NewReader(pod), snap)
+		res, err := kubeinject.InjectData([]byte(pod), snap)
 		if err != nil {
 			t.Fatalf("%s: %v", sel, err)
 		}
@@ -258,7 +258,7 @@ spec:
 	}
 	// An unknown template name is Istio's error, not a silent fallback.
 	bad := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n  annotations: {inject.istio.io/templates: nope}\nspec:\n  containers: [{name: a, image: a}]\n"
-	if _, err := kubeinject.Inject(strings.NewReader(bad), snap); err == nil || !strings.Contains(err.Error(), `requested template "nope" not found`) {
+	if _, err := kubeinject.InjectData([]byte(bad), snap); err == nil || !strings.Contains(err.Error(), `requested template "nope" not found`) {
 		t.Errorf("unknown template: err = %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func otelMesh(e meshv1alpha1.MeshConfig_ExtensionProvider_ServiceAttributeEnrichment) *meshv1alpha1.MeshConfig {
@@ -42,6 +43,15 @@ func TestIstioFuncs(t *testing.T) {
 		{"strdict odd", strdict("a", "1", "b"), map[string]string{"a": "1", "b": ""}},
 		{"includeInboundPorts skips UDP", includeInboundPorts([]corev1.Container{{Ports: []corev1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}, {Ports: []corev1.ContainerPort{{ContainerPort: 90}}}}), "80,90"},
 		{"directory", directory("/etc/istio/proxy/envoy.json"), "/etc/istio/proxy/"},
+		// An annotation present with an empty value is set and is "" (getAnnotation, isset).
+		{"annotation present but empty", getAnnotation(metav1.ObjectMeta{Annotations: map[string]string{"a": ""}}, "a", "d"), ""},
+		{"annotation absent", getAnnotation(metav1.ObjectMeta{}, "a", 15020), "15020"},
+		{"isset present but empty", isset(map[string]string{"a": ""}, "a"), true},
+		{"structToJSON nil", structToJSON(nil), "{}"},
+		// Items are compared before trimming (splitPorts is strings.Split).
+		{"excludeInboundPort compares untrimmed items", ExcludeInboundPort(15020, "80, 15020"), "80,15020,15020"},
+		{"includeInboundPorts skips SCTP", includeInboundPorts([]corev1.Container{{Ports: []corev1.ContainerPort{{ContainerPort: 80}, {ContainerPort: 9, Protocol: corev1.ProtocolSCTP}}}}), "80"},
+		{"applicationPorts skips istio-proxy", applicationPorts([]corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{ContainerPort: 80}}}, {Name: "istio-proxy", Ports: []corev1.ContainerPort{{ContainerPort: 15090}}}}), "80"},
 		{"otelResourceAttributes without OTEL_SEMANTIC_CONVENTIONS", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_ISTIO_CANONICAL), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "x:1"}}), ""},
 		{"otelResourceAttributes tag and digest", otelResourceAttributes(otelMesh(meshv1alpha1.MeshConfig_ExtensionProvider_OTEL_SEMANTIC_CONVENTIONS), nil, nil, "ns", []corev1.Container{{Name: "a", Image: "reg:5000/x:1.2@sha256:ab"}}),
 			"service.namespace=ns,service.version=1.2@sha256:ab,service.instance.id=ns.$(POD_NAME).a"},
@@ -317,6 +327,8 @@ func TestFuncsAsIstios(t *testing.T) {
 		{`{{ omitNil (fromJSON "{\"a\":null}") | toJson }}`, `null`},
 		{`{{ omitNil (fromJSON "[null,{},1]") | toJson }}`, `[{},1]`},
 		{`{{ indent -2 "a\nb" }}`, "a\n  b"},
+		// The stock waypoint template's `omit .InfrastructureAnnotations "kubectl.kubernetes.io/last-applied-configuration" ...`.
+		{`{{ omit (strdict "a" "1" "b" "2" "c" "3") "a" "c" | toJSON }}`, `{"b":"2"}`},
 	} {
 		tm, err := ttemplate.New("t").Funcs(funcs(Options{})).Parse(c.tmpl)
 		if err != nil {

@@ -71,14 +71,14 @@ func TestGenericPathKeepsTheAllowLists(t *testing.T) {
 // TestTemplateCannotChangeSharedValues: sprig's set on .Values in one
 // request does not leak into the next.
 func TestTemplateCannotChangeSharedValues(t *testing.T) {
-	s, err := config.LoadInputData([]byte(`defaultTemplates: [mut]
+	s, err := config.Inputs{Config: []byte(`defaultTemplates: [mut]
 templates:
   mut: |
     metadata:
       annotations:
         seen: {{ .Values.leak | default "clean" | quote }}
     {{- $_ := set .Values "leak" "dirty" }}
-`), []byte(`{"global": {}}`), nil)
+`), Values: []byte(`{"global": {}}`)}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ templates:
 // injector drops it and injects the rest, and so does meshguard, telling the
 // requester in an admission warning.
 func TestIgnoredTemplateFieldIsAWarning(t *testing.T) {
-	s, err := config.LoadInputData([]byte(`defaultTemplates: [spire]
+	s, err := config.Inputs{Config: []byte(`defaultTemplates: [spire]
 templates:
   spire: |
     labels:
@@ -111,7 +111,7 @@ templates:
         csi:
           driver: "csi.spiffe.io"
           readOnly: true
-`), []byte(`{"global": {}}`), nil)
+`), Values: []byte(`{"global": {}}`)}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func withNative(s *config.Snapshot, native, generic bool) *config.Snapshot {
 // inject runs input through the `meshguard inject -f` code path.
 func inject(t testing.TB, cfg *config.Snapshot, input []byte) []byte {
 	t.Helper()
-	res, err := kubeinject.Inject(bytes.NewReader(input), cfg)
+	res, err := kubeinject.InjectData(input, cfg)
 	if err != nil {
 		t.Fatalf("inject: %v", err)
 	}

@@ -1,7 +1,6 @@
 package template_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,7 +112,7 @@ func mergedValues(t *testing.T, base, extra string) string {
 // expectation has prometheus.io/port "0"); here the mesh has Istio's
 // default status port, 15020.
 func TestMultipleTemplatesAndAliases(t *testing.T) {
-	s, err := config.LoadInputData([]byte(`aliases:
+	s, err := config.Inputs{Config: []byte(`aliases:
   both: [sidecar, init]
 templates:
   sidecar: |
@@ -126,7 +125,7 @@ templates:
      initContainers:
      - name: istio-init
        image: proxy
-`), []byte("{}"), nil)
+`), Values: []byte("{}")}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +271,7 @@ spec:
   - name: app
     image: app:1
 `)
-	_, err := kubeinject.Inject(bytes.NewReader(pod), withNative(s, true, false))
+	_, err := kubeinject.InjectData(pod, withNative(s, true, false))
 	if err == nil || !strings.Contains(err.Error(), `container "istio-proxy" is in spec.initContainers and spec.containers`) ||
 		!strings.Contains(err.Error(), "sidecar,naive") {
 		t.Fatalf("native sidecars: err = %v, want the duplicate istio-proxy and the templates named", err)

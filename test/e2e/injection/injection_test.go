@@ -377,7 +377,7 @@ spec:
 	})
 
 	t.Run("pre-injected pod is not injected twice", func(t *testing.T) {
-		res, err := kubeinject.Inject(strings.NewReader(pod("pre", nil, nil)), config.Default())
+		res, err := kubeinject.InjectData([]byte(pod("pre", nil, nil)), config.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,12 +466,11 @@ spec:
 			t.Fatal(err)
 		}
 		for _, f := range []string{"testdata/productpage.yaml", "testdata/todo.yaml"} {
-			in, err := os.Open(f)
+			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := kubeinject.Inject(in, cfg)
-			in.Close()
+			res, err := kubeinject.InjectData(in, cfg)
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
@@ -500,7 +499,7 @@ spec:
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := kubeinject.Inject(bytes.NewReader(all), cfg)
+		res, err := kubeinject.InjectData(all, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
