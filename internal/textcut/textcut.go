@@ -8,8 +8,9 @@ import (
 )
 
 // Prefix is the longest prefix of s of at most n bytes that ends at a
-// character boundary: s itself when it fits.
+// character boundary: s itself when it fits, "" for a negative n.
 func Prefix(s string, n int) string {
+	n = max(n, 0)
 	if len(s) <= n {
 		return s
 	}

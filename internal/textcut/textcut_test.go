@@ -21,9 +21,11 @@ func TestPrefix(t *testing.T) {
 		{"\xffabc", 2, "\xffa"}, // invalid bytes count as characters of their own
 		{"\x80\x80", 1, ""},     // no character start before the cut: nothing, not s[:-1]
 		{"abc", 0, ""},
+		{"abc", -1, ""}, // a negative limit is none, not a panic
+		{"", -1, ""},
 	} {
 		got := Prefix(tc.s, tc.n)
-		if got != tc.want || len(got) > tc.n && got != tc.s {
+		if got != tc.want || len(got) > max(tc.n, 0) && got != tc.s {
 			t.Errorf("Prefix(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
 		}
 		if utf8.ValidString(tc.s) && !utf8.ValidString(got) {
