@@ -23,6 +23,10 @@ var withoutNetwork = func() *ast.Capabilities {
 	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
 		return slices.Contains(Network, b.Name)
 	})
+	// No host either for the type checker's remote schema $refs (nil
+	// would allow any): schema annotations are not processed today, so
+	// this only keeps a later change from reaching the network.
+	c.AllowNet = []string{}
 	return &c
 }()
 

@@ -55,4 +55,7 @@ func TestWithoutNetwork(t *testing.T) {
 	if len(kept) != len(all)-len(Network) {
 		t.Errorf("WithoutNetwork has %d builtins, want %d (OPA's %d less %d)", len(kept), len(all)-len(Network), len(all), len(Network))
 	}
+	if an := WithoutNetwork().AllowNet; an == nil || len(an) != 0 {
+		t.Errorf("WithoutNetwork().AllowNet = %#v, want empty, not nil (nil allows every host)", an)
+	}
 }
