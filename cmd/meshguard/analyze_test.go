@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshguard/meshguard/test/fakelist"
 	"github.com/meshguard/meshguard/validation"
@@ -557,5 +560,46 @@ func TestAnalyzeFoundIssuesTrailer(t *testing.T) {
 	code = runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset", bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.HasSuffix(errOut.String(), found) {
 		t.Errorf("issues and a parse error: exit %d, stderr %q, want %d and the suffix %q", code, errOut.String(), exitAnalyzeFoundIssues, found)
+	}
+}
+
+// TestAnalyzeClusterUnreadable: a cluster that cannot be listed is an error
+// of no other kind, exit 1, as in istioctl (istioctl/pkg/analyze/analyze.go
+// returns sa.Analyze's error before printing any message; GetExitCode maps it
+// to ExitUnknownError), not an input that could not be parsed (65, "Some files
+// couldn't be parsed."); nor are the objects read so far analysed (the files'
+// issues alone gave 79).
+func TestAnalyzeClusterUnreadable(t *testing.T) {
+	gateway := writeFile(t, t.TempDir(), "gw.yaml", `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`)
+	for _, tc := range []struct {
+		name, resource, output string
+		files                  []string
+	}{
+		{"services, no file", "services", "log", nil},
+		{"services, a file with issues", "services", "log", []string{"testdata/analyze/missing-subset"}},
+		{"services, json", "services", "json", []string{"testdata/analyze/missing-subset"}},
+		{"the pods a Gateway selects", "pods", "log", []string{gateway}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mapper := fakeCluster(t)
+			client.PrependReactor("list", tc.resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: tc.resource}, "", errors.New("no RBAC"))
+			})
+			var out, errOut bytes.Buffer
+			code := runAnalyze(t.Context(), analyzeOptions{files: tc.files, output: tc.output, namespace: "default", failureThreshold: "Error",
+				cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
+			want := "Error: cluster: listing " + tc.resource
+			if code != 1 || out.Len() != 0 || !strings.Contains(errOut.String(), want) || strings.Contains(errOut.String(), "couldn't be parsed") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, no message and %q", code, out.String(), errOut.String(), want)
+			}
+		})
 	}
 }
