@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -122,6 +123,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if o.output != "log" && o.output != "json" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
 		return exitAnalyzeUsage
+	}
+	if o.namespace == "" {
+		// As istioctl analyze (selectedNamespace "" is metav1.NamespaceDefault)
+		// and validate: an object is never analysed without a namespace.
+		o.namespace = metav1.NamespaceDefault
 	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {

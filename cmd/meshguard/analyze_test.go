@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/test/fakelist"
 	"github.com/meshguard/meshguard/validation"
@@ -601,5 +602,44 @@ spec:
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, no message and %q", code, out.String(), errOut.String(), want)
 			}
 		})
+	}
+}
+
+// TestAnalyzeEmptyNamespaceIsDefault: with -n "" analyze took the objects
+// that name no namespace to be in none: the trailer named "namespace: ", and
+// a file's object did not replace the cluster's object it is (objectKey), so
+// the stored one was analysed too. istioctl analyze uses "default" then
+// (istioctl/pkg/analyze/analyze.go: selectedNamespace == "" ->
+// metav1.NamespaceDefault), as meshguard validate does.
+func TestAnalyzeEmptyNamespaceIsDefault(t *testing.T) {
+	const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v3}}]
+`
+	file := writeFile(t, t.TempDir(), "vs.yaml", vs)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), "(VirtualService default/reviews ") ||
+		!strings.Contains(errOut.String(), "when analyzing namespace: default.\n") {
+		t.Errorf("files: exit %d, stdout %q, stderr %q; want %d naming default", code, out.String(), errOut.String(), exitAnalyzeFoundIssues)
+	}
+	// The file's VirtualService, without the subset, replaces the one stored
+	// in default.
+	stored := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(strings.Replace(vs, "metadata: {name: reviews}", "metadata: {name: reviews, namespace: default}", 1)), &stored.Object); err != nil {
+		t.Fatal(err)
+	}
+	client, mapper := fakeCluster(t, stored, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}})
+	writeFile(t, filepath.Dir(file), "vs.yaml", strings.Replace(vs, ", subset: v3", "", 1))
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "", failureThreshold: "Error", cluster: client, mapper: mapper}, nil, &out, &errOut)
+	if code != 0 || out.Len() != 0 {
+		t.Errorf("cluster: exit %d, stdout %q, stderr %q; want the stored VirtualService replaced by the file's", code, out.String(), errOut.String())
 	}
 }
