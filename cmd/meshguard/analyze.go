@@ -120,6 +120,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
 		return exitAnalyzeUsage
 	}
+	// In any case, as istioctl (strings.ToLower of -o before its check).
+	o.output = strings.ToLower(o.output)
 	if o.output != "log" && o.output != "json" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
 		return exitAnalyzeUsage

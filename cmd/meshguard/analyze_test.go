@@ -36,12 +36,13 @@ func TestAnalyzeBookinfoHasNoError(t *testing.T) {
 }
 
 func TestAnalyzeMissingSubset(t *testing.T) {
+	// -o and --failure-threshold in any case, as istioctl reads them.
 	for _, tc := range []struct {
-		threshold string
-		want      int
-	}{{"Error", exitAnalyzeFoundIssues}, {"Info", exitAnalyzeFoundIssues}} {
+		output, threshold string
+		want              int
+	}{{"json", "Error", exitAnalyzeFoundIssues}, {"json", "Info", exitAnalyzeFoundIssues}, {"JSON", "error", exitAnalyzeFoundIssues}} {
 		var out, errOut bytes.Buffer
-		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "json", namespace: "default", failureThreshold: tc.threshold}, nil, &out, &errOut)
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: tc.output, namespace: "default", failureThreshold: tc.threshold}, nil, &out, &errOut)
 		if code != tc.want {
 			t.Fatalf("threshold %s: exit %d, want %d; stderr %s", tc.threshold, code, tc.want, errOut.String())
 		}
