@@ -62,13 +62,19 @@ func TestAnalyzeMissingSubset(t *testing.T) {
 }
 
 func TestAnalyzeUnreadableAndBadFlags(t *testing.T) {
+	// The documents after a separator line with content after it (refused
+	// as YAMLReader refuses it) are not read: the file could not be parsed.
+	badSeparator := writeFile(t, t.TempDir(), "sep.yaml", cliGoodDR+"--- apiVersion: v1\n"+cliService)
+	badList := writeFile(t, t.TempDir(), "list.yaml", "apiVersion: v1\nkind: List\nitems: [7]\n")
 	for name, tc := range map[string]struct {
 		o    analyzeOptions
 		want int
 	}{
-		"missing file":  {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
-		"bad threshold": {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
-		"bad output":    {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
+		"missing file":            {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"invalid separator":       {analyzeOptions{files: []string{badSeparator}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"List item not an object": {analyzeOptions{files: []string{badList}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"bad threshold":           {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
+		"bad output":              {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
 	} {
 		var out, errOut bytes.Buffer
 		if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != tc.want {
