@@ -650,3 +650,47 @@ spec:
 		t.Errorf("cluster: exit %d, stdout %q, stderr %q; want the stored VirtualService replaced by the file's", code, out.String(), errOut.String())
 	}
 }
+
+// TestAnalyzeClusterListing: --kubeconfig pages through each list (limit
+// clusterPageSize, then the continue token: a Service on the second page is
+// a host references may name) and, with -n, still lists the cluster-scoped
+// Namespaces, whose labels organisation rules see (a namespaced list of them
+// is a 404 on an API server: the rules ran without the labels).
+func TestAnalyzeClusterListing(t *testing.T) {
+	u := func(apiVersion, kind, ns, name string, fields map[string]any) *unstructured.Unstructured {
+		o := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": name}}}
+		if ns != "" {
+			o.SetNamespace(ns)
+		}
+		for k, v := range fields {
+			o.Object[k] = v
+		}
+		return o
+	}
+	client, mapper := fakeCluster(t,
+		u("v1", "Namespace", "", "shop", map[string]any{"metadata": map[string]any{"name": "shop", "labels": map[string]any{"strict": "true"}}}),
+		u("networking.istio.io/v1", "VirtualService", "shop", "reviews", map[string]any{"spec": map[string]any{"hosts": []any{"reviews"},
+			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "ratings"}}}}}}}))
+	client.PrependReactor("list", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		opts := a.(k8stesting.ListActionImpl).GetListOptions()
+		if opts.Limit != clusterPageSize {
+			t.Errorf("services listed with limit %d, want %d", opts.Limit, clusterPageSize)
+		}
+		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "ServiceList"}}
+		name := "reviews"
+		if opts.Continue == "" {
+			list.SetContinue("page-2")
+		} else {
+			name = "ratings"
+		}
+		list.Items = []unstructured.Unstructured{*u("v1", "Service", "shop", name, nil)}
+		return true, list, nil
+	})
+	rules := t.TempDir()
+	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"strict namespace\" if input.namespaceLabels.strict == \"true\"\n")
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", regoDir: rules, cluster: client, mapper: mapper}, nil, &out, &errOut)
+	if want := "Error [MG0001] (VirtualService shop/reviews cluster virtualservices.networking.istio.io) strict namespace\n"; code != exitAnalyzeFoundIssues || out.String() != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d and only %q", code, out.String(), errOut.String(), exitAnalyzeFoundIssues, want)
+	}
+}
