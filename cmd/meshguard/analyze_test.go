@@ -694,3 +694,38 @@ func TestAnalyzeClusterListing(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want %d and only %q", code, out.String(), errOut.String(), exitAnalyzeFoundIssues, want)
 	}
 }
+
+// TestAnalyzeInvalidObjectNotReferable: an object that fails validation
+// (IST0106) is left out of the cross-resource checks as a referent
+// (docs/compatibility.md, Governance): the webhook denies it, so a
+// VirtualService naming that Gateway names nothing once applied (IST0101).
+func TestAnalyzeInvalidObjectNotReferable(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "gw.yaml", `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: []
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: web.example.com}}]
+`)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	for _, want := range []string{"Error [IST0106] (Gateway default/gw ", `Error [IST0101] (VirtualService default/web ` + file + `#1) Referenced gateway not found: "gw"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in\n%s%s", want, out.String(), errOut.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+}
