@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -119,9 +120,16 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
 		return exitAnalyzeUsage
 	}
+	// In any case, as istioctl (strings.ToLower of -o before its check).
+	o.output = strings.ToLower(o.output)
 	if o.output != "log" && o.output != "json" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
 		return exitAnalyzeUsage
+	}
+	if o.namespace == "" {
+		// As istioctl analyze (selectedNamespace "" is metav1.NamespaceDefault)
+		// and validate: an object is never analysed without a namespace.
+		o.namespace = metav1.NamespaceDefault
 	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {
@@ -233,10 +241,17 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 				add(origin, obj)
 			}
 		}
-		if err := listCluster(ctx, o.cluster, o.mapper, ns, addStored); err != nil {
-			fail("cluster", err)
-		} else if err := listGatewayWorkloads(ctx, o.cluster, ns, &in, addStored); err != nil {
-			fail("cluster", err)
+		err := listCluster(ctx, o.cluster, o.mapper, ns, addStored)
+		if err == nil {
+			err = listGatewayWorkloads(ctx, o.cluster, ns, &in, addStored)
+		}
+		if err != nil {
+			// Not an input that could not be parsed (65): istioctl returns
+			// the error of a cluster it cannot read before printing any
+			// message (istioctl/pkg/analyze/analyze.go, sa.Analyze), exit 1;
+			// the part read would give false findings (IST0101).
+			fmt.Fprintf(stderr, "Error: cluster: %v\n", err)
+			return 1
 		}
 	}
 	msgs := analysis.Analyze(in)
@@ -316,7 +331,8 @@ func analyzeTarget(o analyzeOptions) string {
 // format (istioctl/pkg/analyze/analyze.go), that no message was found: in the
 // files read (one a line), else in the namespace or all namespaces of the
 // cluster; with the files that could not be parsed counted, and nothing when
-// only the cluster could not be read (its error is printed).
+// only an object read from the cluster could not be decoded (its error is
+// printed).
 func noIssues(stderr io.Writer, o analyzeOptions, files []string, unparsed int, unreadable bool) {
 	target := analyzeTarget(o)
 	switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,15 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/test/fakelist"
 	"github.com/meshguard/meshguard/validation"
@@ -32,12 +36,13 @@ func TestAnalyzeBookinfoHasNoError(t *testing.T) {
 }
 
 func TestAnalyzeMissingSubset(t *testing.T) {
+	// -o and --failure-threshold in any case, as istioctl reads them.
 	for _, tc := range []struct {
-		threshold string
-		want      int
-	}{{"Error", exitAnalyzeFoundIssues}, {"Info", exitAnalyzeFoundIssues}} {
+		output, threshold string
+		want              int
+	}{{"json", "Error", exitAnalyzeFoundIssues}, {"json", "Info", exitAnalyzeFoundIssues}, {"JSON", "error", exitAnalyzeFoundIssues}} {
 		var out, errOut bytes.Buffer
-		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "json", namespace: "default", failureThreshold: tc.threshold}, nil, &out, &errOut)
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: tc.output, namespace: "default", failureThreshold: tc.threshold}, nil, &out, &errOut)
 		if code != tc.want {
 			t.Fatalf("threshold %s: exit %d, want %d; stderr %s", tc.threshold, code, tc.want, errOut.String())
 		}
@@ -57,13 +62,19 @@ func TestAnalyzeMissingSubset(t *testing.T) {
 }
 
 func TestAnalyzeUnreadableAndBadFlags(t *testing.T) {
+	// The documents after a separator line with content after it (refused
+	// as YAMLReader refuses it) are not read: the file could not be parsed.
+	badSeparator := writeFile(t, t.TempDir(), "sep.yaml", cliGoodDR+"--- apiVersion: v1\n"+cliService)
+	badList := writeFile(t, t.TempDir(), "list.yaml", "apiVersion: v1\nkind: List\nitems: [7]\n")
 	for name, tc := range map[string]struct {
 		o    analyzeOptions
 		want int
 	}{
-		"missing file":  {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
-		"bad threshold": {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
-		"bad output":    {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
+		"missing file":            {analyzeOptions{files: []string{"testdata/analyze/does-not-exist"}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"invalid separator":       {analyzeOptions{files: []string{badSeparator}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"List item not an object": {analyzeOptions{files: []string{badList}, output: "log", failureThreshold: "Error"}, exitAnalyzeDataError},
+		"bad threshold":           {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "log", failureThreshold: "Fatal"}, exitAnalyzeUsage},
+		"bad output":              {analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: "xml", failureThreshold: "Error"}, exitAnalyzeUsage},
 	} {
 		var out, errOut bytes.Buffer
 		if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != tc.want {
@@ -557,5 +568,164 @@ func TestAnalyzeFoundIssuesTrailer(t *testing.T) {
 	code = runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset", bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
 	if code != exitAnalyzeFoundIssues || !strings.HasSuffix(errOut.String(), found) {
 		t.Errorf("issues and a parse error: exit %d, stderr %q, want %d and the suffix %q", code, errOut.String(), exitAnalyzeFoundIssues, found)
+	}
+}
+
+// TestAnalyzeClusterUnreadable: a cluster that cannot be listed is an error
+// of no other kind, exit 1, as in istioctl (istioctl/pkg/analyze/analyze.go
+// returns sa.Analyze's error before printing any message; GetExitCode maps it
+// to ExitUnknownError), not an input that could not be parsed (65, "Some files
+// couldn't be parsed."); nor are the objects read so far analysed (the files'
+// issues alone gave 79).
+func TestAnalyzeClusterUnreadable(t *testing.T) {
+	gateway := writeFile(t, t.TempDir(), "gw.yaml", `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`)
+	for _, tc := range []struct {
+		name, resource, output string
+		files                  []string
+	}{
+		{"services, no file", "services", "log", nil},
+		{"services, a file with issues", "services", "log", []string{"testdata/analyze/missing-subset"}},
+		{"services, json", "services", "json", []string{"testdata/analyze/missing-subset"}},
+		{"the pods a Gateway selects", "pods", "log", []string{gateway}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, mapper := fakeCluster(t)
+			client.PrependReactor("list", tc.resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: tc.resource}, "", errors.New("no RBAC"))
+			})
+			var out, errOut bytes.Buffer
+			code := runAnalyze(t.Context(), analyzeOptions{files: tc.files, output: tc.output, namespace: "default", failureThreshold: "Error",
+				cluster: client, mapper: mapper, clusterAllNamespaces: true}, nil, &out, &errOut)
+			want := "Error: cluster: listing " + tc.resource
+			if code != 1 || out.Len() != 0 || !strings.Contains(errOut.String(), want) || strings.Contains(errOut.String(), "couldn't be parsed") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, no message and %q", code, out.String(), errOut.String(), want)
+			}
+		})
+	}
+}
+
+// TestAnalyzeEmptyNamespaceIsDefault: with -n "" analyze took the objects
+// that name no namespace to be in none: the trailer named "namespace: ", and
+// a file's object did not replace the cluster's object it is (objectKey), so
+// the stored one was analysed too. istioctl analyze uses "default" then
+// (istioctl/pkg/analyze/analyze.go: selectedNamespace == "" ->
+// metav1.NamespaceDefault), as meshguard validate does.
+func TestAnalyzeEmptyNamespaceIsDefault(t *testing.T) {
+	const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v3}}]
+`
+	file := writeFile(t, t.TempDir(), "vs.yaml", vs)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "", failureThreshold: "Error"}, nil, &out, &errOut)
+	if code != exitAnalyzeFoundIssues || !strings.Contains(out.String(), "(VirtualService default/reviews ") ||
+		!strings.Contains(errOut.String(), "when analyzing namespace: default.\n") {
+		t.Errorf("files: exit %d, stdout %q, stderr %q; want %d naming default", code, out.String(), errOut.String(), exitAnalyzeFoundIssues)
+	}
+	// The file's VirtualService, without the subset, replaces the one stored
+	// in default.
+	stored := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(strings.Replace(vs, "metadata: {name: reviews}", "metadata: {name: reviews, namespace: default}", 1)), &stored.Object); err != nil {
+		t.Fatal(err)
+	}
+	client, mapper := fakeCluster(t, stored, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}})
+	writeFile(t, filepath.Dir(file), "vs.yaml", strings.Replace(vs, ", subset: v3", "", 1))
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "", failureThreshold: "Error", cluster: client, mapper: mapper}, nil, &out, &errOut)
+	if code != 0 || out.Len() != 0 {
+		t.Errorf("cluster: exit %d, stdout %q, stderr %q; want the stored VirtualService replaced by the file's", code, out.String(), errOut.String())
+	}
+}
+
+// TestAnalyzeClusterListing: --kubeconfig pages through each list (limit
+// clusterPageSize, then the continue token: a Service on the second page is
+// a host references may name) and, with -n, still lists the cluster-scoped
+// Namespaces, whose labels organisation rules see (a namespaced list of them
+// is a 404 on an API server: the rules ran without the labels).
+func TestAnalyzeClusterListing(t *testing.T) {
+	u := func(apiVersion, kind, ns, name string, fields map[string]any) *unstructured.Unstructured {
+		o := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": name}}}
+		if ns != "" {
+			o.SetNamespace(ns)
+		}
+		for k, v := range fields {
+			o.Object[k] = v
+		}
+		return o
+	}
+	client, mapper := fakeCluster(t,
+		u("v1", "Namespace", "", "shop", map[string]any{"metadata": map[string]any{"name": "shop", "labels": map[string]any{"strict": "true"}}}),
+		u("networking.istio.io/v1", "VirtualService", "shop", "reviews", map[string]any{"spec": map[string]any{"hosts": []any{"reviews"},
+			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "ratings"}}}}}}}))
+	client.PrependReactor("list", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		opts := a.(k8stesting.ListActionImpl).GetListOptions()
+		if opts.Limit != clusterPageSize {
+			t.Errorf("services listed with limit %d, want %d", opts.Limit, clusterPageSize)
+		}
+		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "ServiceList"}}
+		name := "reviews"
+		if opts.Continue == "" {
+			list.SetContinue("page-2")
+		} else {
+			name = "ratings"
+		}
+		list.Items = []unstructured.Unstructured{*u("v1", "Service", "shop", name, nil)}
+		return true, list, nil
+	})
+	rules := t.TempDir()
+	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"strict namespace\" if input.namespaceLabels.strict == \"true\"\n")
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", regoDir: rules, cluster: client, mapper: mapper}, nil, &out, &errOut)
+	if want := "Error [MG0001] (VirtualService shop/reviews cluster virtualservices.networking.istio.io) strict namespace\n"; code != exitAnalyzeFoundIssues || out.String() != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d and only %q", code, out.String(), errOut.String(), exitAnalyzeFoundIssues, want)
+	}
+}
+
+// TestAnalyzeInvalidObjectNotReferable: an object that fails validation
+// (IST0106) is left out of the cross-resource checks as a referent
+// (docs/compatibility.md, Governance): the webhook denies it, so a
+// VirtualService naming that Gateway names nothing once applied (IST0101).
+func TestAnalyzeInvalidObjectNotReferable(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "gw.yaml", `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: []
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: web.example.com}}]
+`)
+	var out, errOut bytes.Buffer
+	code := runAnalyze(t.Context(), analyzeOptions{files: []string{file}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	for _, want := range []string{"Error [IST0106] (Gateway default/gw ", `Error [IST0101] (VirtualService default/web ` + file + `#1) Referenced gateway not found: "gw"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in\n%s%s", want, out.String(), errOut.String())
+		}
+	}
+	if code != exitAnalyzeFoundIssues {
+		t.Errorf("exit %d, want %d", code, exitAnalyzeFoundIssues)
 	}
 }

@@ -234,4 +234,21 @@ spec:
 	if e.PeerAuthentication.Mode != "STRICT" || e.PeerAuthentication.Policy != "foo/ns-strict" {
 		t.Errorf("peerAuthentication %+v, want STRICT from foo/ns-strict", e.PeerAuthentication)
 	}
+	// "rule" is the spec.rules index, 0 included; absent when no rule decided.
+	for _, tc := range []struct {
+		ns   string
+		rule *int
+	}{{"bar", new(0)}, {"baz", nil}} {
+		out, err := runAuthzCheck(t, issue12Request("spiffe://cluster.local/ns/"+tc.ns+"/sa/sleep", "/", nil), "--policy-dir", dir, "--request", "-", "--explain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Explain.Decision.Rule = nil
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%q: %v", out, err)
+		}
+		if r := got.Explain.Decision.Rule; (r == nil) != (tc.rule == nil) || r != nil && *r != *tc.rule {
+			t.Errorf("from ns %s: decision %s, want rule %v", tc.ns, out, tc.rule)
+		}
+	}
 }

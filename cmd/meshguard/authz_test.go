@@ -103,12 +103,13 @@ func TestAuthzCheckCLIBadInput(t *testing.T) {
 		{"unknown field", `{"attributes": {"bogus": 1}}`, "not a protojson", []string{"--policy-dir", dir, "--request", "-"}},
 		{"bad policy", authzRequest("/"), "p.yaml: document 0: rejected as `meshguard validate` rejects it", []string{"--policy-dir", bad, "--request", "-"}},
 		{"missing file", "", "read request", []string{"--policy-dir", dir, "--request", filepath.Join(dir, "nope.json")}},
+		{"bad flag value", authzRequest("/"), "--path-normalization", []string{"--policy-dir", dir, "--request", "-", "--path-normalization", "SLASHES"}},
 	}
 	for _, c := range cases {
 		_, err := runAuthzCheck(t, c.stdin, c.args...)
 		var ee exitError
-		if !errors.As(err, &ee) || ee.code == 0 || !strings.Contains(ee.msg, c.wantMsg) {
-			t.Errorf("%s: err = %v, want exit error containing %q", c.name, err, c.wantMsg)
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, c.wantMsg) {
+			t.Errorf("%s: err = %v, want exit 2 with an error containing %q", c.name, err, c.wantMsg)
 		}
 	}
 }

@@ -33,6 +33,23 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
+// TestTuneGCHeadroomOff: MESHGUARD_GC_HEADROOM=0 turns the cap off: GOGC
+// stays at serverGCPercent, with no tuner lowering it.
+func TestTuneGCHeadroomOff(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv(gcHeadroomEnv, "0")
+	prev := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(prev)
+	before := activeTuner.Load()
+	if err := tuneGC(); err != nil {
+		t.Fatal(err)
+	}
+	if now := activeTuner.Load(); now != before {
+		now.stop()
+		t.Fatal("a GC tuner started with the headroom cap off")
+	}
+}
+
 func TestTuneGCMemoryLimit(t *testing.T) {
 	const before = int64(math.MaxInt64) // the runtime's default: no limit
 	for _, tc := range []struct {
@@ -71,6 +88,7 @@ func TestGCPercentFor(t *testing.T) {
 		{live: 64 * mi, headroom: 128 * mi, want: 199},             // the cap: ~2x live
 		{live: 128 * mi, headroom: 128 * mi, want: 99},
 		{live: 1024 * mi, headroom: 128 * mi, want: minGCPercent}, // never below the floor
+		{live: 9900, headroom: 4900, want: minGCPercent},          // 49: just below it
 	} {
 		if got := gcPercentFor(tc.live, tc.headroom); got != tc.want {
 			t.Errorf("gcPercentFor(live %d MiB, headroom %d MiB) = %d, want %d", tc.live/mi, tc.headroom/mi, got, tc.want)

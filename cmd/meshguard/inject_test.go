@@ -213,3 +213,46 @@ func TestInjectInputsBounded(t *testing.T) {
 		t.Errorf("--valuesFile PIPE: err %v, same output as the file %v", err, got == want)
 	}
 }
+
+// TestInjectExitStatus: meshguard inject's documented exit status
+// (docs/compatibility.md, Sidecar injection): 1 when a document cannot be
+// injected, 2 when the command cannot run (no -f, -o not writable); notes on
+// documents passed through go to stderr, never into the YAML on stdout.
+func TestInjectExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	const service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+	svc := writeFile(t, dir, "svc.yaml", service)
+	badPod := writeFile(t, dir, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, annotations: {sidecar.istio.io/interceptionMode: BOGUS}}\nspec: {containers: [{name: a, image: a}]}\n")
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		code         int
+		msg          string
+		stdout       string
+		stderrPrefix string
+	}{
+		{"passed through, note on stderr", []string{"-f", svc}, 0, "", service, "Warning: document 1: Service web (v1): not a kind meshguard injects"},
+		{"no -f", nil, 2, "-f FILE or -f - (stdin) is required", "", ""},
+		{"-o not writable", []string{"-f", svc, "-o", filepath.Join(dir, "missing", "out.yaml")}, 2, "no such file or directory", "", "Warning: "},
+		{"document not injectable", []string{"-f", badPod}, 1, `annotation sidecar.istio.io/interceptionMode: "BOGUS"`, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := newRootCmd()
+			cmd.SetArgs(append([]string{"inject"}, tc.args...))
+			var out, errOut bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&errOut)
+			err := cmd.Execute()
+			var exit exitError
+			switch {
+			case tc.code == 0 && err != nil:
+				t.Fatalf("err %v, want none", err)
+			case tc.code != 0 && (!asExit(err, &exit) || exit.code != tc.code || !strings.Contains(exit.msg, tc.msg)):
+				t.Fatalf("err %v, want exit %d with %q", err, tc.code, tc.msg)
+			}
+			if out.String() != tc.stdout || !strings.HasPrefix(errOut.String(), tc.stderrPrefix) {
+				t.Errorf("stdout %q, stderr %q; want stdout %q, stderr beginning %q", out.String(), errOut.String(), tc.stdout, tc.stderrPrefix)
+			}
+		})
+	}
+}

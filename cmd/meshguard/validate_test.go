@@ -77,6 +77,9 @@ func TestRunValidate(t *testing.T) {
 		{"stdin", []string{"-"}, cliBadVS, 1, []string{"-#0: VirtualService prod/reviews: spec.http[0].route[0].weight"}, ""},
 		{"unreadable wins", []string{broken, mixed}, "", 2, []string{"weight -15 < 0"}, broken + "#0: unreadable"},
 		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, "", 2, nil, "no such file"},
+		// A separator line with content after it (as YAMLReader refuses it)
+		// ends the reading: the input is unreadable, not valid.
+		{"invalid separator", []string{"-"}, cliGoodDR + "--- apiVersion: v1\n" + cliBadVS, 2, nil, "-#0: unreadable: reading document 0: invalid Yaml document separator: apiVersion: v1"},
 		{"default namespace", []string{"-"}, strings.Replace(cliBadVS, ", namespace: prod", "", 1), 1, []string{"VirtualService default/reviews"}, ""},
 		// A skipped kind known to be cluster-scoped is named without the
 		// default namespace (or one it sets, which the API server clears);
@@ -130,6 +133,11 @@ func TestRunValidateJSON(t *testing.T) {
 	if len(reports) != 2 || !reports[0].Valid || reports[1].Valid || reports[1].Kind != "VirtualService" || reports[1].Document != 1 ||
 		len(reports[1].Errors) != 1 || reports[1].Errors[0].Field != "spec.http[0].route[0].weight" {
 		t.Errorf("unexpected report: %+v", reports)
+	}
+	// No report at all is still a JSON array.
+	out.Reset()
+	if code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "json", namespace: "default"}, strings.NewReader("# nothing\n"), &out, &errOut); code != 0 || out.String() != "[]\n" {
+		t.Errorf("no document: exit %d, stdout %q; want 0 and []", code, out.String())
 	}
 	if code := runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "yaml"}, strings.NewReader(""), &out, &errOut); code != 2 {
 		t.Errorf("unsupported output format: exit %d, want 2", code)
