@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
@@ -66,7 +67,9 @@ hosts references may name; Pods and Deployments are the workloads Gateways selec
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 79 some message at or above it, 65 some input could not be read or parsed,
 64 a bad flag value, 1 any other error (no input, a cluster that cannot be
-read), as istioctl's exit code for an error of no other kind.`,
+read), as istioctl's exit code for an error of no other kind. Unlike
+istioctl, the status is the same with -o json or -o yaml (istioctl exits 0
+there), so a CI job reading the JSON keeps the failure signal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -77,7 +80,7 @@ read), as istioctl's exit code for an error of no other kind.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log or json")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log, json or yaml")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
@@ -122,8 +125,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	// In any case, as istioctl (strings.ToLower of -o before its check).
 	o.output = strings.ToLower(o.output)
-	if o.output != "log" && o.output != "json" {
-		fmt.Fprintf(stderr, "Error: unsupported output format %q (log or json)\n", o.output)
+	if o.output != "log" && o.output != "json" && o.output != "yaml" {
+		fmt.Fprintf(stderr, "Error: unsupported output format %q (log, json or yaml)\n", o.output)
 		return exitAnalyzeUsage
 	}
 	if o.namespace == "" {
@@ -275,14 +278,26 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		analysis.Sort(msgs)
 	}
-	if o.output == "json" {
+	switch o.output {
+	case "json":
 		if msgs == nil {
 			msgs = []analysis.Message{}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(msgs)
-	} else {
+	case "yaml":
+		// The JSON list as YAML, as istioctl's YAML output converts its JSON.
+		if msgs == nil {
+			msgs = []analysis.Message{}
+		}
+		b, err := yaml.Marshal(msgs)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+	default:
 		for _, m := range msgs {
 			fmt.Fprintln(stdout, m.String())
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -727,5 +728,31 @@ spec:
 	}
 	if code != exitAnalyzeFoundIssues {
 		t.Errorf("exit %d, want %d", code, exitAnalyzeFoundIssues)
+	}
+}
+
+// TestAnalyzeYAMLOutput: -o yaml (istioctl accepts it) is the JSON output's
+// list as YAML, with the same exit status.
+func TestAnalyzeYAMLOutput(t *testing.T) {
+	run := func(output string) (int, []byte) {
+		var out, errOut bytes.Buffer
+		code := runAnalyze(t.Context(), analyzeOptions{files: []string{"testdata/analyze/missing-subset"}, output: output, namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+		if errOut.Len() != 0 {
+			t.Errorf("-o %s: stderr %q, want nothing (no trailer outside the log format)", output, errOut.String())
+		}
+		return code, out.Bytes()
+	}
+	jcode, j := run("json")
+	ycode, y := run("YAML")
+	if ycode != jcode || ycode != exitAnalyzeFoundIssues {
+		t.Errorf("exit -o yaml %d, -o json %d, want both %d", ycode, jcode, exitAnalyzeFoundIssues)
+	}
+	fromYAML, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		t.Fatalf("-o yaml is not YAML: %v\n%s", err, y)
+	}
+	var a, b []map[string]any
+	if err := json.Unmarshal(fromYAML, &a); err != nil || json.Unmarshal(j, &b) != nil || len(a) != 1 || !reflect.DeepEqual(a, b) {
+		t.Errorf("-o yaml\n%s\nis not -o json's list\n%s", y, j)
 	}
 }
