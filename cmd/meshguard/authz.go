@@ -46,7 +46,9 @@ PeerAuthentication mode with the policy it came from ("" = the mesh default PERM
 Every AuthorizationPolicy and PeerAuthentication is validated as "meshguard validate" does
 (unknown fields included); one it rejects makes the check fail (exit 2).
 
-Exit status 0 when a verdict was produced (allowed or not), 2 on bad input.`,
+Exit status 0 when a verdict was produced (allowed or not), 2 on bad input, 3 when the
+policies could not be evaluated for the request (the server's internal error, which it
+answers as --fail-open says).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.PolicyDir == "" {
