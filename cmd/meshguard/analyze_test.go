@@ -117,6 +117,13 @@ func TestOrgRulesInValidateAndAnalyze(t *testing.T) {
 	if err := runRegoTests(t.Context(), rules, &out); err != nil || !strings.Contains(out.String(), "PASS: 9/9") {
 		t.Errorf("validate --rego --test: %v\n%s", err, out.String())
 	}
+	// Rules without tests pass, as opa test does without --fail-on-empty.
+	noTests := t.TempDir()
+	writeFile(t, noTests, "rules.rego", "package meshguard.validation\n\ndeny contains msg if {\n\tinput.kind == \"Nothing\"\n\tmsg := \"no\"\n}\n")
+	out.Reset()
+	if err := runRegoTests(t.Context(), noTests, &out); err != nil || !strings.Contains(out.String(), "PASS: 0/0") {
+		t.Errorf("validate --rego --test without tests: %v, want a pass\n%s", err, out.String())
+	}
 }
 
 // validate --rego reads the input's Namespace documents as analyze does
