@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 	"unsafe"
 
 	jsoniter "github.com/json-iterator/go"
@@ -18,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshguard/meshguard/injector"
 )
 
 // patchJSON encodes the injection patch. It writes what encoding/json writes
@@ -128,82 +129,12 @@ func writeValue(s *jsoniter.Stream, v any) {
 }
 
 // writeString writes str quoted and escaped exactly as encoding/json does
-// (its internal/jsonwire AppendQuote with encoding/json's HTML and
-// JavaScript escaping): runs that need no escaping are copied whole, where
-// jsoniter appends byte by byte and also escapes differently (\u0008 for
-// \b, \ufffd for invalid UTF-8, which encoding/json replaces with the
-// character itself).
+// (injector.AppendJSONString), where jsoniter appends byte by byte and also
+// escapes differently (\u0008 for \b, \ufffd for invalid UTF-8, which
+// encoding/json replaces with the character itself).
 func writeString(s *jsoniter.Stream, str string) {
-	buf := append(s.Buffer(), '"')
-	start, i := 0, 0
-	for {
-		i += plainLen(str[i:])
-		if i == len(str) {
-			break
-		}
-		if c := str[i]; c < utf8.RuneSelf {
-			buf = appendEscapedASCII(append(buf, str[start:i]...), c)
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(str[i:])
-		switch {
-		case r == utf8.RuneError && n == 1: // invalid UTF-8
-			buf = append(append(buf, str[start:i]...), "\uFFFD"...)
-		case r == '\u2028' || r == '\u2029':
-			buf = append(append(buf, str[start:i]...), `\u202`...)
-			buf = append(buf, hexDigits[r&0xf])
-		default:
-			i += n
-			continue
-		}
-		i += n
-		start = i
-	}
-	s.SetBuffer(append(append(buf, str[start:]...), '"'))
+	s.SetBuffer(injector.AppendJSONString(s.Buffer(), str))
 }
-
-// plainLen is the length of the prefix of s that encoding/json copies
-// unescaped (plainJSON).
-func plainLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		if !plainJSON[s[i]] {
-			return i
-		}
-	}
-	return len(s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscapedASCII is encoding/json's escape of an ASCII byte.
-func appendEscapedASCII(buf []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(buf, '\\', c)
-	case '\b':
-		return append(buf, `\b`...)
-	case '\f':
-		return append(buf, `\f`...)
-	case '\n':
-		return append(buf, `\n`...)
-	case '\r':
-		return append(buf, `\r`...)
-	case '\t':
-		return append(buf, `\t`...)
-	}
-	return append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-}
-
-// plainJSON marks the ASCII bytes encoding/json copies unescaped: printable
-// ones except the quote, the backslash and the HTML characters <, > and &.
-var plainJSON = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
 
 // patchEncoders encodes strings, string maps (labels, annotations),
 // resource lists, quantities and int-or-strings without per-entry
