@@ -279,6 +279,23 @@ func TestVolumesMatchEncodingJSON(t *testing.T) {
 	encodesAsJSON(t, ops)
 }
 
+// TestVolumeMountsMatchEncodingJSON checks volumeMountEncoder against
+// encoding/json with each optional field set and unset.
+func TestVolumeMountsMatchEncodingJSON(t *testing.T) {
+	if !volumeMountShape {
+		t.Fatal("corev1.VolumeMount no longer has the shape volumeMountEncoder writes")
+	}
+	rro, prop := corev1.RecursiveReadOnlyIfPossible, corev1.MountPropagationMode("<&>\u2028")
+	mounts := []corev1.VolumeMount{{}, {Name: "a", MountPath: "/a"}, {Name: "b<&>", ReadOnly: true, MountPath: "/b", SubPath: "s\x00"},
+		{Name: "c", RecursiveReadOnly: &rro, MountPath: "/c", MountPropagation: &prop, SubPathExpr: "$(POD)"},
+		{Name: "d", ReadOnly: true, RecursiveReadOnly: &rro, MountPath: "/d", SubPath: "x", MountPropagation: &prop, SubPathExpr: "y"}}
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/containers/0/volumeMounts", Value: mounts},
+		{Operation: "add", Path: "/spec/containers/1", Value: &corev1.Container{Name: "c", VolumeMounts: mounts}},
+	}
+	encodesAsJSON(t, ops)
+}
+
 // TestEncodePatchErrorReleasesBuffer: a patch that fails to encode leaves
 // no pooled stream writing into the request's buffer, which goes back to
 // its own pool after the response.
