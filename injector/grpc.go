@@ -1,8 +1,6 @@
 package injector
 
 import (
-	"encoding/json"
-
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -96,8 +94,7 @@ func (p *params) applyGrpcSimple(pod *corev1.Pod, prev previous) error {
 	a[AnnotationOverrides] = recordOverrides(originals, false)
 	// The status first: injectedAnnotations may override it (Istio
 	// webhook.go applyMetadata).
-	b, _ := json.Marshal(st)
-	a[AnnotationStatus] = string(b)
+	a[AnnotationStatus] = st.JSON()
 	for k, v := range p.cfg.Values.SidecarInjectorWebhook.InjectedAnnotations {
 		a[k] = v
 	}

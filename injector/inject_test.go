@@ -570,3 +570,23 @@ func TestOpenTelemetryProviderInjects(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusJSON checks Status.JSON byte for byte against encoding/json,
+// whose output the annotation had before (null for nil lists, [] for empty
+// ones, encoding/json's escaping).
+func TestStatusJSON(t *testing.T) {
+	for _, st := range []Status{
+		{},
+		{InitContainers: []string{}, Containers: []string{}, Volumes: []string{}, ImagePullSecrets: []string{}},
+		{InitContainers: []string{"istio-init"}, Containers: []string{ProxyContainerName}, Volumes: []string{"workload-socket", "istio-envoy"}, Revision: "default"},
+		{Volumes: []string{"<a&b>", "\u2028\u2029", "quote\"back\\slash", "\t\n\r\b\f\x00\x1f", "bad\xffutf8", "ünï"}, ImagePullSecrets: []string{"s"}, Revision: "canary<1>"},
+	} {
+		want, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.JSON(); got != string(want) {
+			t.Errorf("Status.JSON:\n got %s\nwant %s", got, want)
+		}
+	}
+}

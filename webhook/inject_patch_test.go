@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
@@ -240,6 +242,56 @@ func TestEnvVarsMatchEncodingJSON(t *testing.T) {
 	ops := []jsonpatch.JsonPatchOperation{
 		{Operation: "add", Path: "/spec/containers/0/env", Value: env},
 		{Operation: "add", Path: "/spec/containers/1", Value: &corev1.Container{Name: "c", Env: env}},
+	}
+	encodesAsJSON(t, ops)
+}
+
+// TestVolumesMatchEncodingJSON checks volumeEncoder against encoding/json
+// for every kind of VolumeSource (each with an empty source; some with
+// fields set), for none and for two sources at once (invalid, but
+// encodable). (No volumeClaimTemplate: its metadata's creationTimestamp is
+// omitzero, which encoding/json honours and jsoniter, whose encoder the
+// source goes through as before, does not.)
+func TestVolumesMatchEncodingJSON(t *testing.T) {
+	if volumeSourceFields == nil {
+		t.Fatal("corev1.Volume no longer has the shape volumeEncoder writes")
+	}
+	vols := []corev1.Volume{{Name: "none"}, {Name: "<&>\u2028", VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptrTo(resource.MustParse("1Gi"))},
+		Secret:   &corev1.SecretVolumeSource{SecretName: "s", Optional: ptrTo(true), DefaultMode: ptrTo(int32(0o400))},
+	}}}
+	src := reflect.TypeFor[corev1.VolumeSource]()
+	for i := range src.NumField() {
+		v := corev1.Volume{Name: src.Field(i).Name}
+		reflect.ValueOf(&v.VolumeSource).Elem().Field(i).Set(reflect.New(src.Field(i).Type.Elem()))
+		vols = append(vols, v)
+	}
+	vols = append(vols, corev1.Volume{Name: "projected", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "t", ExpirationSeconds: ptrTo(int64(43200))}}}}}},
+		// A one-pointer source (volumeEncoder passes the pointer it holds).
+		corev1.Volume{Name: "ephemeral", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.Now(), Labels: map[string]string{"a": "b"}}}}}})
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/volumes", Value: vols},
+		{Operation: "add", Path: "/spec/volumes/-", Value: &vols[1]},
+		{Operation: "replace", Path: "/spec/volumes/0", Value: &vols[len(vols)-1]},
+	}
+	encodesAsJSON(t, ops)
+}
+
+// TestVolumeMountsMatchEncodingJSON checks volumeMountEncoder against
+// encoding/json with each optional field set and unset.
+func TestVolumeMountsMatchEncodingJSON(t *testing.T) {
+	if !volumeMountShape {
+		t.Fatal("corev1.VolumeMount no longer has the shape volumeMountEncoder writes")
+	}
+	rro, prop := corev1.RecursiveReadOnlyIfPossible, corev1.MountPropagationMode("<&>\u2028")
+	mounts := []corev1.VolumeMount{{}, {Name: "a", MountPath: "/a"}, {Name: "b<&>", ReadOnly: true, MountPath: "/b", SubPath: "s\x00"},
+		{Name: "c", RecursiveReadOnly: &rro, MountPath: "/c", MountPropagation: &prop, SubPathExpr: "$(POD)"},
+		{Name: "d", ReadOnly: true, RecursiveReadOnly: &rro, MountPath: "/d", SubPath: "x", MountPropagation: &prop, SubPathExpr: "y"}}
+	ops := []jsonpatch.JsonPatchOperation{
+		{Operation: "add", Path: "/spec/containers/0/volumeMounts", Value: mounts},
+		{Operation: "add", Path: "/spec/containers/1", Value: &corev1.Container{Name: "c", VolumeMounts: mounts}},
 	}
 	encodesAsJSON(t, ops)
 }
