@@ -72,7 +72,7 @@ func DefaultOptions() Options {
 	return Options{
 		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
 		DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
-		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Reflection: true, Debounce: 100 * time.Millisecond,
+		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Debounce: 100 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low",
 	}
 }
@@ -103,7 +103,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxRecvMsgSize, "authz-max-recv-msg-size", d.MaxRecvMsgSize, "maximum CheckRequest size in bytes")
 	fs.DurationVar(&o.KeepaliveTime, "authz-keepalive-time", d.KeepaliveTime, "gRPC server keepalive ping interval")
 	fs.DurationVar(&o.KeepaliveTimeout, "authz-keepalive-timeout", d.KeepaliveTimeout, "gRPC server keepalive ping timeout")
-	fs.BoolVar(&o.Reflection, "authz-reflection", d.Reflection, "register gRPC server reflection")
+	fs.BoolVar(&o.Reflection, "authz-reflection", d.Reflection, "register gRPC server reflection (off by default, as OPA-Envoy's enable-reflection: it lists the port's services to any client)")
 	fs.DurationVar(&o.Debounce, "authz-reload-debounce", d.Debounce, "coalesce policy changes for this long before recompiling")
 	fs.StringVar(&o.RebuildPriority, "authz-rebuild-priority", d.RebuildPriority, "low: rebuild policy snapshots beside a serving one at nice 19, so requests keep the CPU; normal: at the process's priority (where other work at normal priority shares the CPU and could delay a low-priority rebuild)")
 }

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshguard/meshguard/policy"
@@ -706,5 +707,32 @@ func TestRunStandaloneLogsListening(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReflectionOffByDefault: gRPC reflection is registered only when asked
+// for (--authz-reflection), as OPA-Envoy's enable-reflection defaults to
+// false: it lists the port's services to any client.
+func TestReflectionOffByDefault(t *testing.T) {
+	engine := policy.NewEngine(policy.Mesh{})
+	if _, err := engine.Update(context.Background(), &policy.Set{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		o := DefaultOptions()
+		o.DecisionLog = "off"
+		if on {
+			o.Reflection = true
+		}
+		stream, err := reflectionpb.NewServerReflectionClient(serveGRPC(t, engine, o)).ServerReflectionInfo(t.Context())
+		if err == nil {
+			err = stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+		}
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		if got := status.Code(err); on && got != codes.OK || !on && got != codes.Unimplemented {
+			t.Errorf("reflection with Reflection=%v: %v, want %v", on, err, map[bool]codes.Code{false: codes.Unimplemented, true: codes.OK}[on])
+		}
 	}
 }

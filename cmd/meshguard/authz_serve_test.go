@@ -164,7 +164,7 @@ func TestAuthzServeSecondSignalExits(t *testing.T) {
 	var stderr bytes.Buffer
 	child := exec.Command(os.Args[0], "-test.run=^TestAuthzServeSecondSignalExits$")
 	child.Env = append(os.Environ(), authzServeChildArgs+"="+strings.Join([]string{"authz", "serve",
-		"--policy-dir", rootDenyPolicyDir(t), "--authz-addr", addr, "--decision-log", "off"}, "\n"))
+		"--policy-dir", rootDenyPolicyDir(t), "--authz-addr", addr, "--decision-log", "off", "--authz-reflection"}, "\n"))
 	child.Stderr = &stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
