@@ -278,19 +278,16 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		analysis.Sort(msgs)
 	}
+	if msgs == nil && o.output != "log" {
+		msgs = []analysis.Message{} // an empty list, not null
+	}
 	switch o.output {
 	case "json":
-		if msgs == nil {
-			msgs = []analysis.Message{}
-		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(msgs)
 	case "yaml":
 		// The JSON list as YAML, as istioctl's YAML output converts its JSON.
-		if msgs == nil {
-			msgs = []analysis.Message{}
-		}
 		b, err := yaml.Marshal(msgs)
 		if err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
