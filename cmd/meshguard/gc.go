@@ -53,11 +53,9 @@ func tuneGC() error {
 	if err != nil {
 		return err
 	}
-	var limit int64
-	if v := os.Getenv(memoryLimitEnv); v != "" {
-		if limit, err = strconv.ParseInt(v, 10, 64); err != nil || limit < 0 {
-			return fmt.Errorf("%s=%q: want the container's memory limit in bytes", memoryLimitEnv, v)
-		}
+	limit, err := memoryLimit()
+	if err != nil {
+		return err
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
@@ -69,6 +67,30 @@ func tuneGC() error {
 		debug.SetMemoryLimit(limit / 10 * 9)
 	}
 	return nil
+}
+
+// minMemoryLimit is the smallest memoryLimitEnv taken. Below it the value is
+// not a container's limit in bytes but one in another unit (a
+// resourceFieldRef divisor of 1Mi gives "512", of 1Ki "524288"), and 90% of
+// it would be a soft limit under the process's own heap, or 0 for 1 to 9,
+// where the runtime collects nearly continuously (runtime/debug.SetMemoryLimit).
+const minMemoryLimit = 16 << 20
+
+// memoryLimit reads memoryLimitEnv: bytes, as the downward API gives them;
+// unset or "0" is no limit.
+func memoryLimit() (int64, error) {
+	v := os.Getenv(memoryLimitEnv)
+	if v == "" {
+		return 0, nil
+	}
+	limit, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil || limit < 0:
+		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes", memoryLimitEnv, v)
+	case limit > 0 && limit < minMemoryLimit:
+		return 0, fmt.Errorf("%s=%q: under %d bytes (16Mi), not a container's memory limit in bytes (a resourceFieldRef divisor other than 1?)", memoryLimitEnv, v, minMemoryLimit)
+	}
+	return limit, nil
 }
 
 // gcHeadroom reads gcHeadroomEnv; unset gives the default.

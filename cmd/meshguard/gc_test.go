@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -116,6 +117,7 @@ func TestGCHeadroomEnv(t *testing.T) {
 func TestTuneGCRefusesUnreadableEnv(t *testing.T) {
 	for _, tc := range []struct{ env, value string }{
 		{gcHeadroomEnv, "lots"}, {gcHeadroomEnv, "-1Mi"}, {memoryLimitEnv, "512Mi"}, {memoryLimitEnv, "-5"},
+		{memoryLimitEnv, "9"}, {memoryLimitEnv, "512"}, // a soft limit of 0, of 460 bytes
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			t.Setenv(gcHeadroomEnv, "0")
@@ -123,11 +125,49 @@ func TestTuneGCRefusesUnreadableEnv(t *testing.T) {
 			t.Setenv("GOGC", "")
 			prev := debug.SetGCPercent(77)
 			defer debug.SetGCPercent(prev)
+			prevLimit := debug.SetMemoryLimit(math.MaxInt64)
+			defer debug.SetMemoryLimit(prevLimit)
 			if err := tuneGC(); err == nil || !strings.Contains(err.Error(), tc.env) {
 				t.Fatalf("tuneGC = %v; want an error naming %s", err, tc.env)
 			}
 			if got := debug.SetGCPercent(77); got != 77 {
 				t.Errorf("GC percent changed to %d by a refused start", got)
+			}
+			if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+				t.Errorf("memory limit changed to %d by a refused start", got)
+			}
+		})
+	}
+}
+
+// TestMemoryLimitEnv: MESHGUARD_MEMORY_LIMIT is the container's limit in
+// bytes (resourceFieldRef, divisor 1). "0" is no limit; a value under
+// minMemoryLimit is refused naming the variable: 90% of it would be a soft
+// limit of 0 to a few bytes, under which the runtime collects continuously
+// (runtime/debug.SetMemoryLimit), and it is a value in another unit (a
+// divisor of 1Mi gives "512"). GOMEMLIMIT's suffixes are not taken.
+func TestMemoryLimitEnv(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int64 // -1: refused
+	}{
+		{"", 0}, {"0", 0},
+		{"1", -1}, {"9", -1}, {"10", -1}, {"512", -1}, {"524288", -1}, // 512Mi with divisor 1Mi, 1Ki
+		{fmt.Sprint(minMemoryLimit - 1), -1},
+		{fmt.Sprint(minMemoryLimit), minMemoryLimit},
+		{"536870912", 536870912},
+		{"9223372036854775807", math.MaxInt64},
+		{"9223372036854775808", -1}, // overflow
+		{"1Ki", -1}, {"512MiB", -1}, {"-1", -1}, {"-536870912", -1}, {"lots", -1}, {" 536870912", -1},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Setenv(memoryLimitEnv, tc.value)
+			got, err := memoryLimit()
+			switch {
+			case tc.want < 0 && (err == nil || !strings.Contains(err.Error(), memoryLimitEnv)):
+				t.Errorf("%s=%q: %d, %v; want an error naming %s", memoryLimitEnv, tc.value, got, err, memoryLimitEnv)
+			case tc.want >= 0 && (err != nil || got != tc.want):
+				t.Errorf("%s=%q: %d, %v; want %d", memoryLimitEnv, tc.value, got, err, tc.want)
 			}
 		})
 	}
