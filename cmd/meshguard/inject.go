@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -98,7 +103,7 @@ Istio renders it.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", n)
 			}
 			if output != "" {
-				if err := os.WriteFile(output, res.Output, 0o644); err != nil {
+				if err := writeOutput(output, res.Output); err != nil {
 					return exitError{code: 2, msg: "inject: " + err.Error()}
 				}
 				return nil
@@ -123,4 +128,55 @@ Istio renders it.`,
 // own names from before it took istioctl's).
 func aliasOf(fs *pflag.FlagSet, p *string, name, target string) {
 	fs.StringVar(p, name, "", "alias of --"+target)
+}
+
+// writeOutput writes -o FILE whole or not at all: a regular file (or a new
+// one) is replaced by renaming a file written beside it, so a failed write (a
+// full disk) leaves the previous output as it was. The replacement keeps the
+// old file's mode; a new file gets os.WriteFile's 0644 less the umask. A file
+// that could not be written before is still refused (opened for writing,
+// not truncated), and where the directory takes no new file the output is
+// written in place as before. Anything but a regular file (a symlink, written
+// through and kept; /dev/stdout; a FIFO) is written directly.
+func writeOutput(name string, data []byte) error {
+	perm := fs.FileMode(0o644)
+	fi, err := os.Lstat(name)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return os.WriteFile(name, data, perm)
+	case err == nil:
+		perm = fi.Mode().Perm()
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	// Not os.CreateTemp: a new file would keep its 0600.
+	dir, base := filepath.Split(name)
+	tmp, err := os.OpenFile(filepath.Join(dir, "."+base+".tmp"+strconv.FormatUint(rand.Uint64(), 36)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrPermission) && fi != nil {
+		return os.WriteFile(name, data, perm)
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the temporary name would only confuse
+		}
+		return &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if fi != nil && err == nil {
+		err = tmp.Chmod(perm) // exactly the old mode, whatever the umask
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return os.Rename(tmp.Name(), name)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -255,4 +257,143 @@ func TestInjectExitStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInjectOutputFile: -o FILE is written whole or not at all. The input is
+// read before the output is touched, so -o may name the -f file (istioctl
+// kube-inject's os.Create truncates it before reading: istioctl/pkg/kubeinject
+// InjectCommand); a document that cannot be injected leaves an existing
+// output as it was; a symlink is written through and kept; a non-regular
+// output (/dev/null, a FIFO with a reader) is written directly.
+func TestInjectOutputFile(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(installDir(t), "cases", "hello.yaml")
+	want, err := runInject(t, "-f", app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old = "# the previous output\n"
+	t.Run("in place", func(t *testing.T) {
+		p := writeFile(t, dir, "inplace.yaml", string(src))
+		if err := os.Chmod(p, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", p, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("in-place output:\n%s\nwant:\n%s", got, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("mode after the rewrite: %v, %v; want 0640 kept", fi.Mode(), err)
+		}
+		assertNoTemp(t, dir)
+	})
+	t.Run("new file", func(t *testing.T) {
+		p := filepath.Join(dir, "new.yaml")
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("output:\n%s\nwant:\n%s", got, want)
+		}
+	})
+	t.Run("failing input keeps the output", func(t *testing.T) {
+		bad := writeFile(t, dir, "bad.yaml", string(src)+"---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, annotations: {sidecar.istio.io/interceptionMode: BOGUS}}\nspec: {containers: [{name: a, image: a}]}\n")
+		p := writeFile(t, dir, "kept.yaml", old)
+		if _, err := runInject(t, "-f", bad, "-o", p); err == nil {
+			t.Fatal("no error for a document that cannot be injected")
+		}
+		if got, _ := os.ReadFile(p); string(got) != old {
+			t.Errorf("output after a failed run: %q, want %q unchanged", got, old)
+		}
+		assertNoTemp(t, dir)
+	})
+	t.Run("symlink", func(t *testing.T) {
+		target := writeFile(t, dir, "target.yaml", old)
+		link := filepath.Join(dir, "link.yaml")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", link); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("link replaced: %v, %v", fi.Mode(), err)
+		}
+		if got, _ := os.ReadFile(target); string(got) != want {
+			t.Errorf("link target:\n%s\nwant:\n%s", got, want)
+		}
+	})
+	t.Run("/dev/null", func(t *testing.T) {
+		if _, err := runInject(t, "-f", app, "-o", os.DevNull); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("FIFO", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "out")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := os.ReadFile(fifo) // the reader the writer's open waits for
+			got <- b
+		}()
+		if _, err := runInject(t, "-f", app, "-o", fifo); err != nil {
+			t.Fatal(err)
+		}
+		if b := <-got; string(b) != want {
+			t.Errorf("read from the FIFO:\n%s\nwant:\n%s", b, want)
+		}
+	})
+}
+
+// assertNoTemp: no temporary file is left beside the outputs.
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// TestInjectOutputWriteFails: a write that fails halfway (here the file size
+// limit, EFBIG, as a full disk gives ENOSPC) leaves the existing output
+// unchanged, not truncated to what was written. The limit is set in a child
+// process (it would apply to every test of this one).
+func TestInjectOutputWriteFails(t *testing.T) {
+	const old = "# the previous output\n"
+	if out := os.Getenv("MESHGUARD_TEST_INJECT_FSIZE"); out != "" {
+		signal.Ignore(syscall.SIGXFSZ) // the write fails with EFBIG instead
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 1024, Max: 1024}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := runInject(t, "-f", filepath.Join(installDir(t), "cases", "hello.yaml"), "-o", out)
+		var exit exitError
+		if !asExit(err, &exit) || exit.code != 2 || !strings.Contains(exit.msg, out) {
+			t.Errorf("err %v, want exit 2 naming %s", err, out)
+		}
+		return
+	}
+	dir := t.TempDir()
+	out := writeFile(t, dir, "out.yaml", old)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInjectOutputWriteFails$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MESHGUARD_TEST_INJECT_FSIZE="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, b)
+	}
+	if got, _ := os.ReadFile(out); string(got) != old {
+		t.Errorf("output after a failed write: %d bytes %.60q..., want %q unchanged", len(got), got, old)
+	}
+	assertNoTemp(t, dir)
 }
