@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -348,7 +349,8 @@ func (a *Auditor) emitEvents(vs []Violation) {
 		regarding.SetNamespace(v.Object.Namespace)
 		regarding.SetName(v.Object.Name)
 		regarding.SetUID(typesUID(v.Object.UID))
-		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s", EventNote(v.Text()))
+		note := EventNote(v.Text())
+		a.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, EventReason, EventAction("Audit", note), "%s", note)
 	}
 }
 
@@ -366,6 +368,21 @@ func EventNote(s string) string {
 	}
 	const ellipsis = "…"
 	return textcut.Prefix(s, maxEventNote-len(ellipsis)) + ellipsis
+}
+
+// EventAction is the action of an Event with this note: action and a hash
+// of the note. client-go's events recorder keys a series by type, reason,
+// action, reporting controller and instance, regarding and related object,
+// not by the note (k8s.io/client-go/tools/events getKey): an Event that
+// differs from one recorded in the last six minutes only by its note
+// becomes a count in that one's series, and its note is never written (a
+// second violation on an object, a reload rejected for another error). With
+// the note's hash in the key, each message gets an Event of its own and the
+// same message repeated is still one series.
+func EventAction(action, note string) string {
+	h := fnv.New32a()
+	h.Write([]byte(note))
+	return fmt.Sprintf("%s-%08x", action, h.Sum32())
 }
 
 // writeReports creates, updates or deletes meshguard's PolicyReport in each

@@ -38,7 +38,9 @@ func (s *eventSink) rejected(reason string, err error) {
 		return // the rejection is already logged and counted
 	}
 	// Cut to the API server's limit: a longer note loses the Event (the
-	// whole error is logged).
-	s.recorder.Eventf(s.pod, nil, corev1.EventTypeWarning, reason, "Reload",
-		"%s", audit.EventNote(fmt.Sprintf("%v; the last good state keeps serving", err)))
+	// whole error is logged). The action carries the note's hash, so a
+	// rejection for another error is not folded into the last one's series
+	// (audit.EventAction).
+	note := audit.EventNote(fmt.Sprintf("%v; the last good state keeps serving", err))
+	s.recorder.Eventf(s.pod, nil, corev1.EventTypeWarning, reason, audit.EventAction("Reload", note), "%s", note)
 }
