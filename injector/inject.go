@@ -388,6 +388,9 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		}
 		inits = append(inits, *proxy)
 		pod.Spec.InitContainers = append(inits, pod.Spec.InitContainers...)
+		if _, ok := pod.Annotations[template.AnnotationInitContainersBeforeProxy]; ok {
+			pod.Spec.InitContainers = template.NativeInitOrder(pod.Spec.InitContainers, pod.Annotations)
+		}
 	default:
 		if init != nil {
 			if init.Name == ValidationContainerName {

@@ -590,3 +590,64 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestInitContainersBeforeProxy: Istio's reorderPod (pkg/kube/inject/webhook.go)
+// runs the init containers named in sidecar.istio.io/init-containers-before-proxy
+// between istio-init/istio-validation and a native istio-proxy; the pod is
+// Istio's testdata/inject/native-sidecar-order-override.yaml (without the
+// istiod feature flag that test also sets). Typed and generic paths, the
+// patch, and re-injection must all give that order.
+func TestInitContainersBeforeProxy(t *testing.T) {
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(`
+metadata:
+  name: hello
+  annotations: {"sidecar.istio.io/init-containers-before-proxy": "other-sidecar"}
+spec:
+  initContainers:
+  - {name: other-sidecar, image: x, restartPolicy: Always}
+  - {name: override-sidecar, image: x, restartPolicy: Always}
+  containers:
+  - {name: hello, image: x}
+`), pod); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		values, annotation, want, wantContainers string
+	}{
+		{`{"global":{"nativeSidecars":true}}`, "other-sidecar", "istio-init,other-sidecar,istio-proxy,override-sidecar", "hello"},
+		{`{"global":{"nativeSidecars":true}}`, "override-sidecar,nope,other-sidecar", "istio-init,override-sidecar,other-sidecar,istio-proxy", "hello"},
+		{`{"global":{"nativeSidecars":true},"pilot":{"cni":{"enabled":true}}}`, "override-sidecar", "istio-validation,override-sidecar,istio-proxy,other-sidecar", "hello"},
+		{`{"global":{"nativeSidecars":true}}`, "", "istio-init,istio-proxy,other-sidecar,override-sidecar", "hello"},
+		// Classic sidecar: the annotation changes nothing.
+		{`{"global":{"nativeSidecars":false}}`, "override-sidecar", "other-sidecar,override-sidecar,istio-init", "hello,istio-proxy"},
+	} {
+		cfg, err := config.Inputs{Values: []byte(c.values)}.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := pod.DeepCopy()
+		in.Annotations[template.AnnotationInitContainersBeforeProxy] = c.annotation
+		for name, run := range map[string]func(*corev1.Pod) (*Result, error){
+			"typed":   func(p *corev1.Pod) (*Result, error) { return Inject(p, "default", cfg, Options{}) },
+			"generic": func(p *corev1.Pod) (*Result, error) { return Inject(p, "default", forceGeneric(cfg), Options{}) },
+		} {
+			res, err := run(in.DeepCopy())
+			if err != nil {
+				t.Fatalf("%s %s %q: %v", name, c.values, c.annotation, err)
+			}
+			got := applyPatch(t, in, res)
+			if names(got.Spec.InitContainers) != c.want || names(got.Spec.Containers) != c.wantContainers {
+				t.Errorf("%s %s %q: init %s containers %s, want %s / %s", name, c.values, c.annotation,
+					names(got.Spec.InitContainers), names(got.Spec.Containers), c.want, c.wantContainers)
+			}
+			again, err := run(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again.Patch) != 0 {
+				t.Errorf("%s %s %q: re-injection patch %+v", name, c.values, c.annotation, again.Patch)
+			}
+		}
+	}
+}

@@ -539,10 +539,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	if p.specContainers != nil && !p.native {
 		specContainers = p.specContainers
 	}
-	podPorts, err := podPortsJSON(specContainers)
-	if err != nil {
-		return nil, err
-	}
+	podPorts := podPortsJSON(specContainers)
 	var appNames []string
 	for i := range pod.Spec.Containers {
 		if n := pod.Spec.Containers[i].Name; n != ProxyContainerName {
@@ -650,29 +647,58 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 // podPortsJSON is ISTIO_META_POD_PORTS: the ports of every container the
 // template sees, a user-declared istio-proxy included (Istio's template
 // ranges over all of .Spec.Containers, unlike ISTIO_META_APP_CONTAINERS).
-func podPortsJSON(containers []corev1.Container) (string, error) {
+func podPortsJSON(containers []corev1.Container) string {
 	// Spelled as Istio's template writes it (injection-template.yaml
-	// ISTIO_META_POD_PORTS): "[", then each port on its own line indented by
-	// four spaces, every one after the first with a leading comma, then "]".
-	var b strings.Builder
-	b.WriteString("[")
+	// ISTIO_META_POD_PORTS): "[", then each port (structToJSON, i.e.
+	// json.Marshal) on its own line indented by four spaces, every one
+	// after the first with a leading comma, then "]".
+	n := 0
+	for i := range containers {
+		for j := range containers[i].Ports {
+			p := &containers[i].Ports[j]
+			n += 96 + len(p.Name) + len(p.Protocol) + len(p.HostIP)
+		}
+	}
+	if n == 0 {
+		return "[\n]"
+	}
+	b := make([]byte, 0, n+3)
+	b = append(b, '[')
 	first := true
 	for i := range containers {
-		for _, port := range containers[i].Ports {
-			js, err := json.Marshal(port)
-			if err != nil {
-				return "", fmt.Errorf("spec.containers[%d].ports: %w", i, err)
-			}
-			b.WriteString("\n    ")
+		for j := range containers[i].Ports {
+			b = append(b, "\n    "...)
 			if !first {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			b.Write(js)
+			b = appendContainerPort(b, &containers[i].Ports[j])
 			first = false
 		}
 	}
-	b.WriteString("\n]")
-	return b.String(), nil
+	return string(append(b, "\n]"...))
+}
+
+// appendContainerPort appends json.Marshal(*p): corev1.ContainerPort's
+// fields in struct order, all but containerPort omitempty
+// (TestPodPortsJSONMatchesEncodingJSON checks the bytes and the fields).
+func appendContainerPort(b []byte, p *corev1.ContainerPort) []byte {
+	b = append(b, '{')
+	if p.Name != "" {
+		b = AppendJSONString(append(b, `"name":`...), p.Name)
+		b = append(b, ',')
+	}
+	if p.HostPort != 0 {
+		b = strconv.AppendInt(append(b, `"hostPort":`...), int64(p.HostPort), 10)
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(append(b, `"containerPort":`...), int64(p.ContainerPort), 10)
+	if p.Protocol != "" {
+		b = AppendJSONString(append(b, `,"protocol":`...), string(p.Protocol))
+	}
+	if p.HostIP != "" {
+		b = AppendJSONString(append(b, `,"hostIP":`...), p.HostIP)
+	}
+	return append(b, '}')
 }
 
 func (p *params) proxyMounts() []corev1.VolumeMount {

@@ -128,6 +128,8 @@ func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
 		{AnnotationStatusPort: "15030", AnnotationRewriteProbes: "false"},
 		{AnnotationStatusPort: "15030", AnnotationExcludeInboundPorts: "15030"},
 		{AnnotationNativeSidecar: "false"},
+		{"sidecar.istio.io/init-containers-before-proxy": "migrate,sc"},
+		{"sidecar.istio.io/init-containers-before-proxy": "migrate", AnnotationNativeSidecar: "true", AnnotationInterceptionMode: "NONE"},
 		{AnnotationNativeSidecar: "true", AnnotationProxyConfig: "holdApplicationUntilProxyStarts: true"},
 		{AnnotationNativeSidecar: "true", AnnotationStatusPort: "15030"},
 		{AnnotationInterceptionMode: "NONE", AnnotationNativeSidecar: "true"},

@@ -185,6 +185,74 @@ func (*patchEncoders) CreateEncoder(typ reflect2.Type) jsoniter.ValEncoder {
 	return nil
 }
 
+// UpdateStructDescriptor gives the fields tagged omitzero (k8s.io's
+// ObjectMeta.CreationTimestamp, in an ephemeral volume's
+// volumeClaimTemplate) encoding/json's rule, which jsoniter does not know:
+// such a field is left out when zero. jsoniter consults a field's IsEmpty
+// only for omitempty, so an omitzero field without omitempty fails the
+// encoding instead of writing what encoding/json omits.
+func (*patchEncoders) UpdateStructDescriptor(sd *jsoniter.StructDescriptor) {
+	for _, b := range sd.Fields {
+		tag := b.Field.Tag().Get("json")
+		_, opts, _ := strings.Cut(tag, ",")
+		if !slices.Contains(strings.Split(opts, ","), "omitzero") {
+			continue
+		}
+		b.Encoder = omitZeroEncoder{ValEncoder: b.Encoder, isZero: zeroCheck(b.Field.Type().Type1()),
+			omitempty: slices.Contains(strings.Split(opts, ","), "omitempty"), field: sd.Type.String() + "." + b.Field.Name()}
+	}
+}
+
+// omitZeroEncoder is a field encoder that is empty when the field is
+// empty (omitempty) or zero (omitzero), as encoding/json omits it.
+type omitZeroEncoder struct {
+	jsoniter.ValEncoder
+	isZero    func(unsafe.Pointer) bool
+	omitempty bool
+	field     string
+}
+
+func (e omitZeroEncoder) IsEmpty(ptr unsafe.Pointer) bool {
+	return e.isZero(ptr) || (e.omitempty && e.ValEncoder.IsEmpty(ptr))
+}
+
+func (e omitZeroEncoder) Encode(ptr unsafe.Pointer, s *jsoniter.Stream) {
+	if !e.omitempty && e.isZero(ptr) {
+		s.Error = fmt.Errorf("%s: the patch encoder cannot omit a zero omitzero field not also tagged omitempty", e.field)
+		return
+	}
+	e.ValEncoder.Encode(ptr, s)
+}
+
+type isZeroer interface{ IsZero() bool }
+
+var isZeroerType = reflect.TypeFor[isZeroer]()
+
+// zeroCheck is encoding/json's zero test for a field of type t (its
+// typeFields): the type's IsZero method, through a pointer if needed, or
+// else the zero value.
+func zeroCheck(t reflect.Type) func(unsafe.Pointer) bool {
+	field := func(p unsafe.Pointer) reflect.Value { return reflect.NewAt(t, p).Elem() }
+	switch {
+	case t.Kind() == reflect.Interface && t.Implements(isZeroerType):
+		return func(p unsafe.Pointer) bool {
+			v := field(p)
+			return v.IsNil() || (v.Elem().Kind() == reflect.Pointer && v.Elem().IsNil()) || v.Interface().(isZeroer).IsZero()
+		}
+	case t.Kind() == reflect.Pointer && t.Implements(isZeroerType):
+		return func(p unsafe.Pointer) bool {
+			v := field(p)
+			return v.IsNil() || v.Interface().(isZeroer).IsZero()
+		}
+	case t.Implements(isZeroerType):
+		return func(p unsafe.Pointer) bool { return field(p).Interface().(isZeroer).IsZero() }
+	case reflect.PointerTo(t).Implements(isZeroerType):
+		return func(p unsafe.Pointer) bool { return reflect.NewAt(t, p).Interface().(isZeroer).IsZero() }
+	default:
+		return func(p unsafe.Pointer) bool { return field(p).IsZero() }
+	}
+}
+
 // DecorateEncoder replaces the HTML-escaping string encoder the config
 // installs for the plain string type, which takes precedence over
 // CreateEncoder.

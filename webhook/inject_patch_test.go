@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,6 +68,16 @@ func TestEncodePatchMatchesJSONPatch(t *testing.T) {
 	html.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
 		HTTPGet: &corev1.HTTPGetAction{Path: "/a&b", Port: intstr.FromString("h<p")}}}
 	pods["html"] = html
+	// An ephemeral volume from sidecar.istio.io/userVolume (in the patch)
+	// and one of the pod's own: no creationTimestamp (omitzero).
+	eph := testPod(0)
+	eph.Annotations = map[string]string{
+		injector.AnnotationUserVolume:      `{"scratch":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"labels":{"a":"b"}},"spec":{"accessModes":["ReadWriteOnce"]}}}}}`,
+		injector.AnnotationUserVolumeMount: `{"scratch":{"mountPath":"/scratch"}}`,
+	}
+	eph.Spec.Volumes = []corev1.Volume{{Name: "own", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
+		VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}}}}}}
+	pods["ephemeral"] = eph
 
 	// The typed path, and the generic one (templates rendered, the patch a
 	// gomodules jsonpatch diff whose numbers are json.Number) on Istio's
@@ -249,9 +260,8 @@ func TestEnvVarsMatchEncodingJSON(t *testing.T) {
 // TestVolumesMatchEncodingJSON checks volumeEncoder against encoding/json
 // for every kind of VolumeSource (each with an empty source; some with
 // fields set), for none and for two sources at once (invalid, but
-// encodable). (No volumeClaimTemplate: its metadata's creationTimestamp is
-// omitzero, which encoding/json honours and jsoniter, whose encoder the
-// source goes through as before, does not.)
+// encodable), and for ephemeral volumes whose volumeClaimTemplate's
+// metadata has a zero and a set creationTimestamp (omitzero).
 func TestVolumesMatchEncodingJSON(t *testing.T) {
 	if volumeSourceFields == nil {
 		t.Fatal("corev1.Volume no longer has the shape volumeEncoder writes")
@@ -270,7 +280,13 @@ func TestVolumesMatchEncodingJSON(t *testing.T) {
 		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "t", ExpirationSeconds: ptrTo(int64(43200))}}}}}},
 		// A one-pointer source (volumeEncoder passes the pointer it holds).
 		corev1.Volume{Name: "ephemeral", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
-			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.Now(), Labels: map[string]string{"a": "b"}}}}}})
+			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.Now(), Labels: map[string]string{"a": "b"}}}}}},
+		// What a user writes: no creationTimestamp, which encoding/json
+		// omits (omitzero) and jsoniter wrote as null.
+		corev1.Volume{Name: "ephemeral-zero", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "b"}},
+			Spec:       corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}}}}},
+		corev1.Volume{Name: "ephemeral-empty", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{}}}})
 	ops := []jsonpatch.JsonPatchOperation{
 		{Operation: "add", Path: "/spec/volumes", Value: vols},
 		{Operation: "add", Path: "/spec/volumes/-", Value: &vols[1]},
@@ -324,5 +340,85 @@ func encodesAsJSON(t *testing.T, ops []jsonpatch.JsonPatchOperation) {
 	}
 	if string(got) != string(want) {
 		t.Fatalf("encodePatch differs from encoding/json:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestOmitZeroMatchesEncodingJSON: the patch encoder leaves out a zero
+// omitzero field as encoding/json does (jsoniter ignores the option), for
+// every way encoding/json tests for zero (an IsZero method on the value, on
+// its pointer, on a pointer or interface field, or the zero value), and
+// fails rather than write a zero omitzero field without omitempty.
+func TestOmitZeroMatchesEncodingJSON(t *testing.T) {
+	type plain struct{ A int }
+	type fields struct {
+		Time    metav1.Time                           `json:"time,omitempty,omitzero"` // IsZero on *Time
+		TimePtr *metav1.Time                          `json:"timePtr,omitempty,omitzero"`
+		Val     valueZeroer                           `json:"val,omitempty,omitzero"` // IsZero on the value
+		ValPtr  *valueZeroer                          `json:"valPtr,omitempty,omitzero"`
+		Iface   isZeroer                              `json:"iface,omitempty,omitzero"`
+		Plain   plain                                 `json:"plain,omitempty,omitzero"`
+		Meta    *metav1.ObjectMeta                    `json:"meta,omitempty"`
+		Claim   *corev1.PersistentVolumeClaimTemplate `json:"claim,omitempty"`
+	}
+	now := metav1.NewTime(metav1.Now().Rfc3339Copy().Time)
+	var nilTime *metav1.Time
+	for name, v := range map[string]fields{
+		"zero":       {},
+		"set":        {Time: now, TimePtr: &now, Val: valueZeroer{N: 1}, ValPtr: &valueZeroer{N: 2}, Iface: valueZeroer{N: 3}, Plain: plain{A: 1}, Meta: &metav1.ObjectMeta{CreationTimestamp: now}, Claim: &corev1.PersistentVolumeClaimTemplate{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: now}}},
+		"empty":      {TimePtr: &metav1.Time{}, ValPtr: &valueZeroer{}, Iface: valueZeroer{}, Meta: &metav1.ObjectMeta{Name: "m"}, Claim: &corev1.PersistentVolumeClaimTemplate{}},
+		"nilInIface": {Iface: nilTime},
+	} {
+		t.Run(name, func(t *testing.T) {
+			encodesAsJSON(t, []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/x", Value: &v}, {Operation: "add", Path: "/y", Value: []fields{v}}})
+		})
+	}
+	type strict struct {
+		T metav1.Time `json:"t,omitzero"`
+	}
+	if got, err := encodePatch([]jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/x", Value: &strict{T: now}}}, nil); err != nil {
+		t.Fatalf("a set omitzero field without omitempty: %v", err)
+	} else if want, _ := json.Marshal(strict{T: now}); !strings.Contains(string(got), string(want)) {
+		t.Fatalf("got %s, want the value %s", got, want)
+	}
+	if _, err := encodePatch([]jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/x", Value: &strict{}}}, nil); err == nil || !strings.Contains(err.Error(), "omitzero") {
+		t.Fatalf("a zero omitzero field without omitempty must fail, got %v", err)
+	}
+}
+
+type valueZeroer struct{ N int }
+
+func (v valueZeroer) IsZero() bool { return v.N == 0 }
+
+// TestPodOmitZeroFields lists the omitzero fields of the types a pod (and
+// so a patch value) is made of: each must also be omitempty, the form the
+// patch encoder can leave out (UpdateStructDescriptor).
+func TestPodOmitZeroFields(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var found []string
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map || typ.Kind() == reflect.Array {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if o := strings.Split(opts, ","); slices.Contains(o, "omitzero") {
+				found = append(found, typ.String()+"."+f.Name)
+				if !slices.Contains(o, "omitempty") {
+					t.Errorf("%s.%s is omitzero without omitempty: the patch encoder fails on its zero value", typ, f.Name)
+				}
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[corev1.Pod]())
+	t.Logf("omitzero fields of a pod's types: %v", found)
+	if !slices.Contains(found, "v1.ObjectMeta.CreationTimestamp") {
+		t.Errorf("ObjectMeta.CreationTimestamp is no longer omitzero (%v): revisit UpdateStructDescriptor's tests", found)
 	}
 }

@@ -100,14 +100,27 @@ func TestReorder(t *testing.T) {
 	}
 	for _, c := range []struct {
 		hold                   bool
+		beforeProxy            string // sidecar.istio.io/init-containers-before-proxy, "-" for none
 		containers, inits      []corev1.Container
 		wantContainers, wantIn string
 	}{
-		{false, cs("istio-proxy", "app"), cs("istio-init", "user"), "app,istio-proxy", "user,istio-init"},
-		{true, cs("app", "istio-proxy"), cs("user", "istio-validation"), "istio-proxy,app", "istio-validation,user"},
-		{false, cs("app"), cs("user", "istio-proxy", "istio-init"), "app", "istio-init,istio-proxy,user"},
+		{false, "-", cs("istio-proxy", "app"), cs("istio-init", "user"), "app,istio-proxy", "user,istio-init"},
+		{true, "-", cs("app", "istio-proxy"), cs("user", "istio-validation"), "istio-proxy,app", "istio-validation,user"},
+		{false, "-", cs("app"), cs("user", "istio-proxy", "istio-init"), "app", "istio-init,istio-proxy,user"},
+		// Istio webhook.go reorderPod: with a native sidecar, the named init
+		// containers run after istio-init/istio-validation and before
+		// istio-proxy, in the annotation's order (first occurrence wins);
+		// names that match nothing are ignored, and without a native
+		// sidecar the annotation changes nothing.
+		{false, "b,a", cs("app"), cs("a", "b", "c", "istio-proxy", "istio-init"), "app", "istio-init,b,a,istio-proxy,c"},
+		{false, "c,,nope,c,a", cs("app"), cs("a", "b", "c", "istio-validation", "enable-core-dump", "istio-proxy"), "app", "istio-validation,c,a,istio-proxy,enable-core-dump,b"},
+		{false, "", cs("app"), cs("a", "istio-proxy", "istio-init"), "app", "istio-init,istio-proxy,a"},
+		{false, "a", cs("app", "istio-proxy"), cs("a", "b", "istio-init"), "app,istio-proxy", "a,b,istio-init"},
 	} {
 		p := &corev1.Pod{Spec: corev1.PodSpec{Containers: c.containers, InitContainers: c.inits}}
+		if c.beforeProxy != "-" {
+			p.Annotations = map[string]string{"sidecar.istio.io/init-containers-before-proxy": c.beforeProxy}
+		}
 		Reorder(p, c.hold)
 		if got := names(p.Spec.Containers); got != c.wantContainers {
 			t.Errorf("hold=%v containers %s, want %s", c.hold, got, c.wantContainers)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -241,11 +242,16 @@ func adjustInitContainerUser(final, original *corev1.Pod, tproxyMesh bool) {
 	}
 }
 
+// AnnotationInitContainersBeforeProxy lists, comma-separated, the pod's own
+// init containers that run before a native istio-proxy (Istio webhook.go
+// InitContainersBeforeProxy).
+const AnnotationInitContainersBeforeProxy = "sidecar.istio.io/init-containers-before-proxy"
+
 // Reorder puts the injected containers where Istio does (webhook.go
 // reorderPod): istio-proxy last among containers, or first when the app
 // waits for the proxy (hold); with a native sidecar, init containers run
-// istio-init/istio-validation, istio-proxy, enable-core-dump, then the
-// pod's own; otherwise istio-validation first and istio-init last.
+// as NativeInitOrder says; otherwise istio-validation first and istio-init
+// last.
 func Reorder(pod *corev1.Pod, hold bool) {
 	if hold {
 		pod.Spec.Containers = moveFirst(pod.Spec.Containers, ProxyContainerName)
@@ -254,16 +260,37 @@ func Reorder(pod *corev1.Pod, hold bool) {
 	}
 	ic := pod.Spec.InitContainers
 	if FindContainer(ProxyContainerName, ic) != nil {
-		ic = moveFirst(ic, EnableCoreDumpName)
-		ic = moveFirst(ic, ProxyContainerName)
-		ic = moveFirst(ic, ValidationContainerName)
-		ic = moveFirst(ic, InitContainerName)
+		ic = NativeInitOrder(ic, pod.Annotations)
 	} else {
 		ic = moveFirst(ic, ValidationContainerName)
 		ic = moveLast(ic, InitContainerName)
 		ic = moveLast(ic, EnableCoreDumpName)
 	}
 	pod.Spec.InitContainers = ic
+}
+
+// NativeInitOrder orders the init containers of a pod whose istio-proxy is
+// a native sidecar as Istio's reorderPod does: istio-init/istio-validation,
+// the containers named in AnnotationInitContainersBeforeProxy (in its
+// order, first occurrence wins, unknown names ignored), istio-proxy,
+// enable-core-dump, then the rest in their order. (Istio puts first the
+// names of istiod's feature flag features.InitContainerBeforeProxy, read
+// from istiod's environment; meshguard has no input for it,
+// docs/compatibility.md.)
+func NativeInitOrder(ic []corev1.Container, annotations map[string]string) []corev1.Container {
+	ic = moveFirst(ic, EnableCoreDumpName)
+	ic = moveFirst(ic, ProxyContainerName)
+	if v := annotations[AnnotationInitContainersBeforeProxy]; v != "" {
+		// Moving each to the front from the last name back keeps the
+		// list's order; a repeated name ends at its first occurrence,
+		// as with Istio's de-duplicated list.
+		names := strings.Split(v, ",")
+		for i := len(names) - 1; i >= 0; i-- {
+			ic = moveFirst(ic, names[i])
+		}
+	}
+	ic = moveFirst(ic, ValidationContainerName)
+	return moveFirst(ic, InitContainerName)
 }
 
 func moveFirst(cs []corev1.Container, name string) []corev1.Container {
