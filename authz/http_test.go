@@ -485,3 +485,45 @@ func TestHTTPErrorsAreDenials(t *testing.T) {
 		})
 	}
 }
+
+// TestMethodStarIsPresence: Istio builds methods with matcher.HeaderMatcher
+// on ":method" (model/generator.go methodGenerator), so "*" is Envoy's
+// present_match, which every HTTP request satisfies: a DENY on methods ["*"]
+// applies and an ALLOW on notMethods ["*"] never does, whatever the method,
+// over both protocols. A gRPC CheckRequest with an empty method (Envoy never
+// sends one, a client may) passed both before.
+func TestMethodStarIsPresence(t *testing.T) {
+	const both = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-any-method, namespace: foo}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {methods: ["*"], paths: ["/m"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-no-method, namespace: foo}
+spec:
+  rules: [{to: [{operation: {notMethods: ["*"]}}]}]
+`
+	s := startBoth(t, denyAdmin+both, Options{HTTPPathPrefix: "/ext-authz"})
+	for _, c := range []protocolCase{
+		{name: "DENY methods *", path: "/m", wantPolicy: "foo/deny-any-method"},
+		{name: "ALLOW notMethods *", path: "/x"},
+	} {
+		for _, m := range []string{"", "GET", "G\nET"} {
+			c.method = m
+			if d := grpcCheck(t, s, c).GetDeniedResponse(); d == nil || headerValue(d.GetHeaders(), HeaderPolicy) != c.wantPolicy {
+				t.Errorf("%s, gRPC method %q: %v, want denied by %q", c.name, m, d, c.wantPolicy)
+			}
+		}
+		// Go's HTTP server refuses an empty or malformed method itself.
+		for _, m := range []string{"GET", "PURGE"} {
+			c.method = m
+			if r := httpCheck(t, s, "/ext-authz", c); r.StatusCode != 403 || r.Header.Get(HeaderPolicy) != c.wantPolicy {
+				t.Errorf("%s, HTTP method %q: %d %q, want 403 by %q", c.name, m, r.StatusCode, r.Header.Get(HeaderPolicy), c.wantPolicy)
+			}
+		}
+	}
+}

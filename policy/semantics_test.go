@@ -336,6 +336,14 @@ func TestOperationFields(t *testing.T) {
 		{"methods exact", op(`{methods: [GET, HEAD]}`), http(method("HEAD")), ok},
 		{"methods case sensitive", op(`{methods: [get]}`), http(), noAllow},
 		{"notMethods", op(`{notMethods: [DELETE]}`), http(method("DELETE")), noAllow},
+		// generator.go methodGenerator is matcher.HeaderMatcher(":method"):
+		// "*" is Envoy's present_match, which every HTTP request's :method
+		// satisfies, whatever its value (not the ".+" of other fields).
+		{"methods presence matches an empty method", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [\"*\"]}"),
+			http(method("")), deniedBy("foo/d", 0)},
+		{"methods presence matches a method with a newline", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [\"*\"]}"),
+			http(method("G\nET")), deniedBy("foo/d", 0)},
+		{"notMethods presence never matches", op(`{notMethods: ["*"]}`), http(method("")), noAllow},
 		{"paths exact", op(`{paths: [/info]}`), http(path("/info")), ok},
 		{"paths case sensitive", op(`{paths: [/Info]}`), http(path("/info")), noAllow},
 		{"paths prefix includes itself", op(`{paths: ["/api*"]}`), http(path("/api")), ok},

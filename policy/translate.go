@@ -561,8 +561,9 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	// Hosts and headers: '*' is Envoy present_match, as in Istio's translation.
-	return single(f, generic(values, fold, f == "host"), neg, http)
+	// Hosts and methods (a HeaderMatcher on ":method", generator.go
+	// methodGenerator): '*' is Envoy present_match, as in Istio's translation.
+	return single(f, generic(values, fold, f == "host" || f == "method"), neg, http)
 }
 
 // principals: values are written without "spiffe://" and matched against
