@@ -582,6 +582,56 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 	}
 }
 
+// TestNumTrustedProxiesGatewaysOnly: Istio's numTrustedProxies is a gateway
+// setting (ProxyConfig gatewayTopology): only a gateway's connection manager
+// gets xff_num_trusted_hops (pilot/pkg/networking/core/gateway.go
+// buildGatewayConnectionManager); a sidecar's inbound one trusts no hop
+// (listener_inbound.go buildSidecarInboundHTTPOpts), so its remote.ip is the
+// last X-Forwarded-For entry whatever the setting. A destination meshguard
+// does not know may be either: where the two readings differ, the remote
+// address is unknown and policies matching on it deny (fail closed).
+func TestNumTrustedProxiesGatewaysOnly(t *testing.T) {
+	gw := webPod()
+	gw.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
+	gwByLabel := webPod()
+	gwByLabel.Labels = map[string]string{GatewayNameLabel: "gw"}
+	const xff = "203.0.113.9, 10.0.0.77" // client, then the load balancer the gateway trusts
+	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
+	allow := ap("foo", "a", "rules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
+	unknownDst := func(r *Request) { r.DstIP = "10.9.9.9" }
+	for _, c := range []struct {
+		name, policies string
+		pod            *corev1.Pod
+		mod            func(*Request)
+		want           want
+	}{
+		{"gateway: the client behind one trusted hop", deny, gw, nil, deniedBy("foo/d", 0)},
+		{"Gateway API gateway known by its labels", deny, gwByLabel, nil, deniedBy("foo/d", 0)},
+		{"sidecar: the last entry", deny, webPod(), nil, open},
+		{"sidecar: an ALLOW on the client's range does not match", allow, webPod(), nil, noAllow},
+		{"unknown destination: remote address unknown", deny, webPod(), unknownDst, want{false, "DENY", "", -1}},
+		{"unknown destination, ALLOW: remote address unknown", allow, webPod(), unknownDst, want{false, "DENY", "", -1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{NumTrustedProxies: 1}, c.policies, c.pod)
+			req := envoyRequest(http(hdr("x-forwarded-for", xff)))
+			if c.mod != nil {
+				r := http(hdr("x-forwarded-for", xff))
+				c.mod(r)
+				req = envoyRequest(r)
+				req.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
+			}
+			v, err := s.Check(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+		})
+	}
+}
+
 // TestMissingAttributesFailClosed: Envoy always knows the connection's
 // addresses and port, and its RBAC filter the verified JWT; a request
 // without one of them (HTTP ext_authz without the operator's address

@@ -25,7 +25,9 @@ type Mesh struct {
 	TrustDomainAliases []string
 	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (MeshConfig pathNormalization).
 	PathNormalization string
-	// NumTrustedProxies: X-Forwarded-For hops trusted when deriving remote.ip.
+	// NumTrustedProxies: X-Forwarded-For hops a gateway trusts when deriving
+	// remote.ip (ProxyConfig gatewayTopology.numTrustedProxies); sidecars
+	// trust none (requestRemoteIP).
 	NumTrustedProxies int
 }
 
