@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshguard/meshguard/policy"
 )
@@ -481,6 +482,107 @@ func TestHTTPErrorsAreDenials(t *testing.T) {
 			}
 			if tc.want != 200 && string(body) != "authorization service error" {
 				t.Errorf("body %q, want the gRPC denial's", body)
+			}
+		})
+	}
+}
+
+// TestMethodStarIsPresence: Istio builds methods with matcher.HeaderMatcher
+// on ":method" (model/generator.go methodGenerator), so "*" is Envoy's
+// present_match, which every HTTP request satisfies: a DENY on methods ["*"]
+// applies and an ALLOW on notMethods ["*"] never does, whatever the method,
+// over both protocols. A gRPC CheckRequest with an empty method (Envoy never
+// sends one, a client may) passed both before.
+func TestMethodStarIsPresence(t *testing.T) {
+	const both = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-any-method, namespace: foo}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {methods: ["*"], paths: ["/m"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-no-method, namespace: foo}
+spec:
+  rules: [{to: [{operation: {notMethods: ["*"]}}]}]
+`
+	s := startBoth(t, denyAdmin+both, Options{HTTPPathPrefix: "/ext-authz"})
+	for _, c := range []protocolCase{
+		{name: "DENY methods *", path: "/m", wantPolicy: "foo/deny-any-method"},
+		{name: "ALLOW notMethods *", path: "/x"},
+	} {
+		for _, m := range []string{"", "GET", "G\nET"} {
+			c.method = m
+			if d := grpcCheck(t, s, c).GetDeniedResponse(); d == nil || headerValue(d.GetHeaders(), HeaderPolicy) != c.wantPolicy {
+				t.Errorf("%s, gRPC method %q: %v, want denied by %q", c.name, m, d, c.wantPolicy)
+			}
+		}
+		// Go's HTTP server refuses an empty or malformed method itself.
+		for _, m := range []string{"GET", "PURGE"} {
+			c.method = m
+			if r := httpCheck(t, s, "/ext-authz", c); r.StatusCode != 403 || r.Header.Get(HeaderPolicy) != c.wantPolicy {
+				t.Errorf("%s, HTTP method %q: %d %q, want 403 by %q", c.name, m, r.StatusCode, r.Header.Get(HeaderPolicy), c.wantPolicy)
+			}
+		}
+	}
+}
+
+// TestNoJWTMetadataNeverAllowsWhatIstioDenies: a CheckRequest without
+// jwt_authn metadata (Istio wires CUSTOM before jwt_authn, and Envoy's HTTP
+// client sends none) is, for Istio's RBAC filter, a request without a token
+// (model/util.go MetadataStringMatcherForJWTClaim fails on missing
+// metadata): an ALLOW on requestPrincipals or a claim does not match, a DENY
+// on notRequestPrincipals ["*"] or a claim's notValues does. gRPC gives
+// those verdicts (an empty jwt_authn struct too); HTTP denies them all, as
+// the JWT is unknown there.
+func TestNoJWTMetadataNeverAllowsWhatIstioDenies(t *testing.T) {
+	const allow = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-jwt, namespace: foo}
+spec:
+  rules:
+  - from: [{source: {requestPrincipals: ["*"]}}]
+  - when: [{key: "request.auth.claims[group]", values: ["admin"]}]
+`
+	const deny = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-no-jwt, namespace: foo}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {notRequestPrincipals: ["*"]}}]
+    to: [{operation: {paths: ["/d"]}}]
+  - to: [{operation: {paths: ["/c"]}}]
+    when: [{key: "request.auth.claims[group]", notValues: ["admin"]}]
+`
+	noJWT := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"envoy.filters.http.jwt_authn": {}}}
+	for _, tc := range []struct {
+		name, policies, path, wantPolicy string
+	}{
+		{"ALLOW requestPrincipals/claims", allow, "/x", ""},
+		{"DENY notRequestPrincipals *", deny, "/d", "foo/deny-no-jwt"},
+		{"DENY claim notValues", deny, "/c", "foo/deny-no-jwt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startBoth(t, denyAdmin+tc.policies, Options{HTTPPathPrefix: "/ext-authz"})
+			c := protocolCase{method: "GET", path: tc.path, principal: "spiffe://cluster.local/ns/bar/sa/client"}
+			for _, meta := range []*corev3.Metadata{nil, noJWT} {
+				req := request(c.path)
+				req.Attributes.Source.Principal, req.Attributes.MetadataContext = c.principal, meta
+				g, err := s.grpc.Check(context.Background(), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := g.GetDeniedResponse(); d == nil || headerValue(d.GetHeaders(), HeaderPolicy) != tc.wantPolicy {
+					t.Errorf("gRPC, metadata %v: %v, want denied by %q", meta, g, tc.wantPolicy)
+				}
+			}
+			if r := httpCheck(t, s, "/ext-authz", c); r.StatusCode != 403 {
+				t.Errorf("HTTP: %d, want 403", r.StatusCode)
 			}
 		})
 	}

@@ -50,6 +50,13 @@ func TestGatewayTargetRefs(t *testing.T) {
 			http(ns("foo", gw("gw")), path("/admin")), open},
 		{"Service reference: waypoints only", ap("foo", "d", "targetRefs:\n"+ref("Service", "", "gw", "")+denyAdmin),
 			http(ns("foo", gw("gw")), path("/admin")), open},
+		// Validation checks each reference on its own (validation.go
+		// validatePolicyTargetReferences), so kinds may be mixed; the
+		// Gateway reference attaches, the Service one only to waypoints.
+		{"Service and Gateway references: on the Gateway's pods", ap("foo", "d", "targetRefs:\n"+ref("Service", "", "web", "")+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(ns("foo", gw("gw")), path("/admin")), deniedBy("foo/d", 0)},
+		{"Service and Gateway references: never a sidecar", ap("foo", "d", "targetRefs:\n"+ref("Service", "", "web", "")+ref("Gateway", k8sGW, "gw", "")+denyAdmin),
+			http(path("/admin")), open},
 		{"GatewayClass reference: waypoints only", ap("istio-system", "d", "targetRefs:\n"+ref("GatewayClass", k8sGW, "istio", "")+denyAdmin),
 			http(ns("istio-system", gw("gw")), path("/admin")), open},
 		{"selector policies still apply to a gateway's pods", ap("foo", "d", "selector: {matchLabels: {app: gw-istio}}\n"+denyAdmin),
@@ -127,6 +134,23 @@ func TestClassicGatewayTargetRef(t *testing.T) {
 		if err != nil || !v.Allowed || v.Action != "NONE" {
 			t.Errorf("pod %v: %+v %v; want allowed, no policy", labels, v, err)
 		}
+	}
+	// Mixed with a Gateway API reference, the policy attaches to that
+	// Gateway's pods (as in Istio), where the invalid policy fails closed;
+	// a sidecar is not concerned.
+	mixed := strings.Replace(doc, "targetRefs:\n", "targetRefs:\n  - {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\n", 1)
+	if _, err := (&Set{}).AddYAML("p.yaml", []byte(mixed)); err == nil || !strings.Contains(err.Error(), "spec.targetRefs[1]") {
+		t.Fatalf("AddYAML mixed: %v; want spec.targetRefs[1] refused", err)
+	}
+	s, err = Compile(context.Background(), Mesh{}, &Set{AuthorizationPolicies: []*secv1.AuthorizationPolicy{storedAP(t, strings.TrimSuffix(mixed, "---\n"))}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.CheckRequest(context.Background(), http(ns("foo", map[string]string{GatewayNameLabel: "gw"}), path("/"))); err != nil || v.Allowed || v.Rule != FailClosedRule {
+		t.Errorf("mixed, Gateway API pod: %+v %v; want failed closed", v, err)
+	}
+	if v, err := s.CheckRequest(context.Background(), http(path("/admin"))); err != nil || !v.Allowed {
+		t.Errorf("mixed, sidecar: %+v %v; want allowed", v, err)
 	}
 }
 

@@ -74,6 +74,14 @@ type workload struct {
 	router      bool // a gateway: its istio-proxy runs `proxy router` (runsRouter)
 }
 
+// gateway: w is a gateway's Pod, not a sidecar's, as the generated `sidecar`
+// rule decides it (regogen.go): its proxy runs as a router or, when only its
+// labels are known, it is a Gateway API gateway's.
+func (w *workload) gateway() bool {
+	_, named := w.labels[GatewayNameLabel]
+	return w.router || named
+}
+
 // decode extracts the attributes from a CheckRequest; destination workload by
 // destination IP in the Pod index, else namespace from the destination
 // principal (issue 8 §2).
@@ -139,7 +147,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 		return r, wl, fmt.Errorf("request.http.path %q: %w", WithoutQuery(rawPath), err)
 	}
 	r.Path = p
-	if r.RemoteIP, err = remoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies); err != nil {
+	if r.RemoteIP, err = requestRemoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies, wl); err != nil {
 		return r, wl, fmt.Errorf("request.http.headers[x-forwarded-for]: %w", err)
 	}
 	if r.JWT, err = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"]); err != nil {
@@ -261,6 +269,28 @@ func addrIP(s string) string {
 		return s
 	}
 	return string(b)
+}
+
+// requestRemoteIP is remote.ip for a request to wl. Istio's numTrustedProxies
+// is a gateway setting (ProxyConfig gatewayTopology, read only by
+// pilot/pkg/networking/core/gateway.go buildGatewayConnectionManager): a
+// sidecar's inbound connection manager trusts no hop (listener_inbound.go
+// buildSidecarInboundHTTPOpts). For a destination not in the Pod index,
+// which may be either, it is "" (unknown: policies matching on it deny,
+// unknownAttribute) where the two readings differ.
+func requestRemoteIP(xff, peer string, trusted int, wl *workload) (string, error) {
+	if wl != nil && !wl.gateway() {
+		trusted = 0
+	}
+	ip, err := remoteIP(xff, peer, trusted)
+	if err != nil || wl != nil || trusted == 0 {
+		return ip, err
+	}
+	sidecar, err := remoteIP(xff, peer, 0)
+	if err != nil || sidecar != ip {
+		return "", err
+	}
+	return ip, nil
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:

@@ -18,7 +18,7 @@ type matcher struct {
 	P  []string        `json:"p,omitempty"`  // prefixes ("abc*")
 	S  []string        `json:"s,omitempty"`  // suffixes ("*abc")
 	A  bool            `json:"a,omitempty"`  // "*": Istio's regex ".+", any non-empty value without a newline
-	X  bool            `json:"x,omitempty"`  // "*" on headers/hosts: present, may be empty
+	X  bool            `json:"x,omitempty"`  // "*" on headers/hosts/methods: present, may be empty
 	N  bool            `json:"n,omitempty"`  // anything, even empty (requestPrincipals halves)
 	R  []string        `json:"r,omitempty"`  // regexes over the whole value (Envoy's safe_regex; anchored again where rendered)
 	C  []string        `json:"c,omitempty"`  // CIDRs

@@ -336,6 +336,14 @@ func TestOperationFields(t *testing.T) {
 		{"methods exact", op(`{methods: [GET, HEAD]}`), http(method("HEAD")), ok},
 		{"methods case sensitive", op(`{methods: [get]}`), http(), noAllow},
 		{"notMethods", op(`{notMethods: [DELETE]}`), http(method("DELETE")), noAllow},
+		// generator.go methodGenerator is matcher.HeaderMatcher(":method"):
+		// "*" is Envoy's present_match, which every HTTP request's :method
+		// satisfies, whatever its value (not the ".+" of other fields).
+		{"methods presence matches an empty method", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [\"*\"]}"),
+			http(method("")), deniedBy("foo/d", 0)},
+		{"methods presence matches a method with a newline", ap("foo", "d", "action: DENY\nrules:\n- to:\n  - operation: {methods: [\"*\"]}"),
+			http(method("G\nET")), deniedBy("foo/d", 0)},
+		{"notMethods presence never matches", op(`{notMethods: ["*"]}`), http(method("")), noAllow},
 		{"paths exact", op(`{paths: [/info]}`), http(path("/info")), ok},
 		{"paths case sensitive", op(`{paths: [/Info]}`), http(path("/info")), noAllow},
 		{"paths prefix includes itself", op(`{paths: ["/api*"]}`), http(path("/api")), ok},
@@ -564,6 +572,56 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := compileCase(t, Mesh{}, c.policies, c.pod)
 			v, err := s.Check(context.Background(), envoyRequest(c.req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+		})
+	}
+}
+
+// TestNumTrustedProxiesGatewaysOnly: Istio's numTrustedProxies is a gateway
+// setting (ProxyConfig gatewayTopology): only a gateway's connection manager
+// gets xff_num_trusted_hops (pilot/pkg/networking/core/gateway.go
+// buildGatewayConnectionManager); a sidecar's inbound one trusts no hop
+// (listener_inbound.go buildSidecarInboundHTTPOpts), so its remote.ip is the
+// last X-Forwarded-For entry whatever the setting. A destination meshguard
+// does not know may be either: where the two readings differ, the remote
+// address is unknown and policies matching on it deny (fail closed).
+func TestNumTrustedProxiesGatewaysOnly(t *testing.T) {
+	gw := webPod()
+	gw.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
+	gwByLabel := webPod()
+	gwByLabel.Labels = map[string]string{GatewayNameLabel: "gw"}
+	const xff = "203.0.113.9, 10.0.0.77" // client, then the load balancer the gateway trusts
+	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
+	allow := ap("foo", "a", "rules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
+	unknownDst := func(r *Request) { r.DstIP = "10.9.9.9" }
+	for _, c := range []struct {
+		name, policies string
+		pod            *corev1.Pod
+		mod            func(*Request)
+		want           want
+	}{
+		{"gateway: the client behind one trusted hop", deny, gw, nil, deniedBy("foo/d", 0)},
+		{"Gateway API gateway known by its labels", deny, gwByLabel, nil, deniedBy("foo/d", 0)},
+		{"sidecar: the last entry", deny, webPod(), nil, open},
+		{"sidecar: an ALLOW on the client's range does not match", allow, webPod(), nil, noAllow},
+		{"unknown destination: remote address unknown", deny, webPod(), unknownDst, want{false, "DENY", "", -1}},
+		{"unknown destination, ALLOW: remote address unknown", allow, webPod(), unknownDst, want{false, "DENY", "", -1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{NumTrustedProxies: 1}, c.policies, c.pod)
+			req := envoyRequest(http(hdr("x-forwarded-for", xff)))
+			if c.mod != nil {
+				r := http(hdr("x-forwarded-for", xff))
+				c.mod(r)
+				req = envoyRequest(r)
+				req.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
+			}
+			v, err := s.Check(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}

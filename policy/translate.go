@@ -25,7 +25,9 @@ type Mesh struct {
 	TrustDomainAliases []string
 	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (MeshConfig pathNormalization).
 	PathNormalization string
-	// NumTrustedProxies: X-Forwarded-For hops trusted when deriving remote.ip.
+	// NumTrustedProxies: X-Forwarded-For hops a gateway trusts when deriving
+	// remote.ip (ProxyConfig gatewayTopology.numTrustedProxies); sidecars
+	// trust none (requestRemoteIP).
 	NumTrustedProxies int
 }
 
@@ -561,8 +563,9 @@ func strCond(f string, values []string, neg, http, fold bool) []cond {
 	if len(values) == 0 {
 		return nil
 	}
-	// Hosts and headers: '*' is Envoy present_match, as in Istio's translation.
-	return single(f, generic(values, fold, f == "host"), neg, http)
+	// Hosts and methods (a HeaderMatcher on ":method", generator.go
+	// methodGenerator): '*' is Envoy present_match, as in Istio's translation.
+	return single(f, generic(values, fold, f == "host" || f == "method"), neg, http)
 }
 
 // principals: values are written without "spiffe://" and matched against
