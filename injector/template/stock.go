@@ -11,8 +11,8 @@ type StockVersion string
 
 // Istio versions with recognised stock templates.
 const (
-	// Istio86c9f01 is Istio at commit 86c9f01fd735 (the 1.29 development
-	// line), whose `istioctl manifest generate` default install the
+	// Istio86c9f01 is Istio at commit 86c9f01fd735 (master, 2026-08-22),
+	// whose `istioctl manifest generate` default install the
 	// conformance data was taken from.
 	Istio86c9f01 StockVersion = "istio@86c9f01fd735"
 )
