@@ -10,20 +10,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"math/big"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, as in the binary
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
 // startServer starts NewServer on a free loopback port with a self-signed
 // certificate and h at /inject; it stops when stop is called or the test ends.
 func startServer(t *testing.T, h http.Handler) (addr string, stop func()) {
+	t.Helper()
+	return startServerLog(t, h, logr.Discard())
+}
+
+// startServerLog is startServer with the server logging to log.
+func startServerLog(t *testing.T, h http.Handler, log logr.Logger) (addr string, stop func()) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -43,7 +53,7 @@ func startServer(t *testing.T, h http.Handler) (addr string, stop func()) {
 	l.Close()
 	s := NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: port, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
-	}}}, time.Second)
+	}}}, time.Second, log)
 	if h != nil {
 		s.Register(InjectPath, h)
 	}
@@ -170,4 +180,63 @@ func TestServerWithoutWebhooksServesNothing(t *testing.T) {
 			t.Errorf("GET %s: HTTP %d, want 404", path, resp.StatusCode)
 		}
 	}
+}
+
+// TestServerLogsHandshakeErrorsStructured: a client that fails the TLS
+// handshake (here one that does not trust the certificate, as an API server
+// with a stale caBundle) writes nothing to stderr: net/http's message goes to
+// the server's structured logger at V(1), since any client can cause one per
+// connection attempt (httplog.ErrorLog). Before, with ErrorLog unset, net/http
+// wrote an unstructured line to the standard logger per attempt.
+func TestServerLogsHandshakeErrorsStructured(t *testing.T) {
+	var stderr syncBuffer
+	defer stdlog.SetOutput(stdlog.Writer())
+	stdlog.SetOutput(&stderr)
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.NewJSON(func(obj string) { mu.Lock(); lines = append(lines, obj); mu.Unlock() }, funcr.Options{Verbosity: 1}).WithValues("server", "webhook")
+	addr, stop := startServerLog(t, nil, log)
+	for range 3 {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "127.0.0.1"})
+		if err == nil {
+			c.Close()
+			t.Fatal("handshake with an untrusted certificate succeeded")
+		}
+	}
+	stop() // the server has handled every connection
+	if s := stderr.String(); s != "" {
+		t.Errorf("net/http wrote to the standard logger (stderr):\n%s", s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var n int
+	for _, l := range lines {
+		if strings.Contains(l, "TLS handshake error") {
+			n++
+			if !strings.Contains(l, `"level":1`) || !strings.Contains(l, `"server":"webhook"`) {
+				t.Errorf("handshake error logged as %s, want V(1) with the server's name", l)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d handshake errors logged, want 3:\n%s", n, strings.Join(lines, "\n"))
+	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
@@ -28,7 +30,7 @@ func (a *addRecorder) Add(r manager.Runnable) error { a.added = append(a.added, 
 func startHTTP(t *testing.T, name string, h http.Handler) string {
 	t.Helper()
 	rec := &addRecorder{}
-	if err := serveHTTP(rec, name, "127.0.0.1:0", h, time.Second); err != nil {
+	if err := serveHTTP(rec, name, "127.0.0.1:0", h, time.Second, logr.Discard()); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.added) != 1 {
@@ -133,5 +135,28 @@ func TestProbeChecks(t *testing.T) {
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("GET /healthz: %d, want 200 (readiness checks are not liveness checks)", code)
+	}
+}
+
+// TestProbeAndMetricsServersLogStructured: what net/http logs on the probe
+// and metrics servers goes to the process's logger with the server's name,
+// not to stderr (httplog.ErrorLog; ErrorLog was unset).
+func TestProbeAndMetricsServersLogStructured(t *testing.T) {
+	for _, name := range []string{"health probe", "metrics"} {
+		var lines []string
+		log := funcr.NewJSON(func(obj string) { lines = append(lines, obj) }, funcr.Options{})
+		rec := &addRecorder{}
+		if err := serveHTTP(rec, name, "127.0.0.1:0", http.NotFoundHandler(), time.Second, log); err != nil {
+			t.Fatal(err)
+		}
+		srv := rec.added[0].(*manager.Server)
+		_ = srv.Listener.Close()
+		if srv.Server.ErrorLog == nil {
+			t.Fatalf("%s server: ErrorLog unset, net/http writes to stderr", name)
+		}
+		srv.Server.ErrorLog.Printf("http: panic serving %s: %v", "127.0.0.1:1", "boom")
+		if len(lines) != 1 || !strings.Contains(lines[0], `"server":"`+name+`"`) || !strings.Contains(lines[0], "panic serving") {
+			t.Errorf("%s server logged %q, want one entry naming it", name, lines)
+		}
 	}
 }
