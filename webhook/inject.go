@@ -57,7 +57,11 @@ type InjectionOptions struct {
 	OnConfigLoaded func(*config.Snapshot)
 }
 
-// Defaults for InjectionOptions.
+// Defaults for InjectionOptions. DefaultMaxRequestBytes is the body limit of
+// both admission endpoints (/validate's always): Istio's injector and
+// validation webhook read at most kube.MaxRequestBodyBytes, 6 MiB
+// (pkg/kube/util.go HTTPConfigReader): twice the API server's 3 MiB request
+// body limit, for an AdmissionReview carries object and oldObject.
 const (
 	DefaultMaxRequestBytes = 6 << 20
 	DefaultReloadDebounce  = 100 * time.Millisecond
@@ -336,7 +340,8 @@ func withDeadline(next http.Handler) http.Handler {
 }
 
 // limitBody rejects bodies over max bytes before controller-runtime reads
-// them, and cuts the exchange off at requestDeadline.
+// them, and cuts the exchange off at requestDeadline: the one body bound of
+// /inject and /validate.
 func limitBody(next http.Handler, max int64) http.Handler {
 	return withDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
