@@ -22,11 +22,11 @@ import (
 // (registration, its controller_runtime_webhook_* metrics, the mux) served
 // by an http.Server that bounds the whole of every request, not only its
 // headers. controller-runtime's server (pkg/internal/httpserver New) sets
-// ReadHeaderTimeout alone; withDeadline bounds the webhook paths, but after
-// a request to any other path (a 404, or ServeMux's redirect of an unclean
-// path) net/http discards up to 256 KiB of unread body with no deadline, so a
-// client trickling that body held the connection and its goroutine for as
-// long as it liked. o.TLSOpts must set GetCertificate (serve's certificate
+// ReadHeaderTimeout alone, so a client trickling a body, to a webhook or to
+// any other path (after a 404, or ServeMux's redirect of an unclean path,
+// net/http discards up to 256 KiB of unread body), held the connection and its
+// goroutine for as long as it liked. The admission handlers rely on this bound
+// (requestDeadline). o.TLSOpts must set GetCertificate (serve's certificate
 // source); a graceful stop waits at most shutdownTimeout for in-flight
 // requests. net/http's own messages (a client's failed TLS handshake) go to
 // log (NewHTTPServer).
