@@ -13,15 +13,16 @@ import (
 // writes one unstructured line to stderr per event (log.Printf).
 //
 // A failed TLS handshake ("http: TLS handshake error") and an HTTP/2
-// connection error ("http2: ") are the client's doing: any client can cause
-// one per connection attempt, as often as it likes, and the client learns of
-// the failure itself (the API server names it in its own log and in the
-// admission error). They are logged at V(1), so they cannot flood the log
-// (Istio's pilot/pkg/bootstrap/webhook.go httpServerErrorLogWriter logs a
-// handshake EOF at debug level for the same reason). Everything else net/http
-// logs is the server's fault (a handler's panic or misuse of the
-// ResponseWriter, accept failures, which net/http retries at most once a
-// second) and is logged as an error.
+// connection error ("http2: ", or a client's SETTINGS that never came) are the
+// client's doing: any client can cause one per connection attempt, as often
+// as it likes, and the client learns of the failure itself (the API server
+// names it in its own log and in the admission error). They are logged at
+// V(1), so they cannot flood the log (Istio's pilot/pkg/bootstrap/webhook.go
+// httpServerErrorLogWriter logs a handshake EOF at debug level for the same
+// reason). Everything else net/http logs is the server's fault (a handler's
+// panic, over HTTP/1 or HTTP/2, or misuse of the ResponseWriter; accept
+// failures, which net/http retries at most once a second) and is logged as an
+// error.
 func ErrorLog(log logr.Logger) *stdlog.Logger {
 	return stdlog.New(writer{log}, "", 0)
 }
@@ -30,7 +31,9 @@ type writer struct{ log logr.Logger }
 
 func (w writer) Write(p []byte) (int, error) {
 	msg := strings.TrimSuffix(string(p), "\n")
-	if strings.HasPrefix(msg, "http: TLS handshake error") || strings.HasPrefix(msg, "http2: ") {
+	clientCaused := strings.HasPrefix(msg, "http: TLS handshake error") || strings.HasPrefix(msg, "http2: ") ||
+		strings.HasPrefix(msg, "timeout waiting for ") // an HTTP/2 client's SETTINGS or PING
+	if clientCaused && !strings.HasPrefix(msg, "http2: panic serving") { // a handler's panic over HTTP/2
 		w.log.V(1).Info(msg)
 	} else {
 		w.log.Error(nil, msg)

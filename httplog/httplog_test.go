@@ -16,7 +16,9 @@ func TestErrorLogLevels(t *testing.T) {
 		{"http: TLS handshake error from 10.0.0.1:4242: EOF\n", `"level":1`},
 		{"http: TLS handshake error from 10.0.0.1:4242: remote error: tls: bad certificate\n", `"level":1`},
 		{"http2: server connection error from 10.0.0.1:4242: connection error: PROTOCOL_ERROR\n", `"level":1`},
+		{"timeout waiting for SETTINGS frames from 10.0.0.1:4242\n", `"level":1`},
 		{"http: panic serving 10.0.0.1:4242: boom\ngoroutine 1 [running]:\n", `"error":null`},
+		{"http2: panic serving 10.0.0.1:4242: boom\ngoroutine 1 [running]:\n", `"error":null`},
 		{"http: Accept error: accept tcp [::]:9443: accept4: too many open files; retrying in 5ms\n", `"error":null`},
 		{"http: superfluous response.WriteHeader call from x (y:1)\n", `"error":null`},
 	} {
