@@ -13,6 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/meshguard/meshguard/internal/httplog"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -262,7 +263,8 @@ func unquote(v string) (string, error) {
 
 // HTTPServer builds the HTTP ext_authz server: bounded headers (the gRPC
 // message size limit), bounded read/idle times, optional TLS from the same
-// configuration as the gRPC port. The body is never read: Envoy's
+// configuration as the gRPC port, net/http's messages to the server's
+// logger (httplog.ErrorLog). The body is never read: Envoy's
 // includeRequestBodyInCheck is not evaluated by any policy field.
 func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 	return &http.Server{
@@ -273,7 +275,7 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 		ReadTimeout:       callDeadline,
 		WriteTimeout:      callDeadline,
 		IdleTimeout:       s.opts.KeepaliveTime,
-		ErrorLog:          nil,
+		ErrorLog:          httplog.ErrorLog(s.log.WithValues("server", "ext_authz HTTP")),
 	}
 }
 

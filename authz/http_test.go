@@ -6,18 +6,22 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -587,3 +591,47 @@ spec:
 		})
 	}
 }
+
+// TestHTTPServerLogsHandshakeErrorsStructured: a client failing the TLS
+// handshake on the HTTP ext_authz port writes nothing to stderr; net/http's
+// message reaches the server's logger at V(1), naming the server
+// (httplog.ErrorLog). With ErrorLog unset it was a raw stderr line per attempt.
+func TestHTTPServerLogsHandshakeErrorsStructured(t *testing.T) {
+	var mu sync.Mutex
+	var stderr strings.Builder
+	defer stdlog.SetOutput(stdlog.Writer())
+	stdlog.SetOutput(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) }))
+	var lines []string
+	log := funcr.NewJSON(func(obj string) { mu.Lock(); lines = append(lines, obj); mu.Unlock() }, funcr.Options{Verbosity: 1})
+	ca, caKey := newCA(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{leaf(t, ca, caKey, "server", []string{"127.0.0.1"})}, MinVersion: tls.VersionTLS12}
+	s := NewServer(policy.NewEngine(policy.Mesh{}), Options{DecisionLog: "off"}, log)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeHTTP(ctx, lis, serverTLS) }()
+	// The client does not trust the server's CA: it aborts the handshake.
+	if c, err := tls.Dial("tcp", lis.Addr().String(), &tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Fatal("handshake with an untrusted certificate succeeded")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if stderr.Len() > 0 {
+		t.Errorf("net/http wrote to the standard logger (stderr):\n%s", stderr.String())
+	}
+	if out := strings.Join(lines, "\n"); !regexp.MustCompile(`"level":1,"msg":"http: TLS handshake error[^\n]*"server":"ext_authz HTTP"`).MatchString(out) {
+		t.Errorf("no V(1) handshake error naming the server in:\n%s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

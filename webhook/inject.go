@@ -57,7 +57,11 @@ type InjectionOptions struct {
 	OnConfigLoaded func(*config.Snapshot)
 }
 
-// Defaults for InjectionOptions.
+// Defaults for InjectionOptions. DefaultMaxRequestBytes is the body limit of
+// both admission endpoints (/validate's always): Istio's injector and
+// validation webhook read at most kube.MaxRequestBodyBytes, 6 MiB
+// (pkg/kube/util.go HTTPConfigReader): twice the API server's 3 MiB request
+// body limit, for an AdmissionReview carries object and oldObject.
 const (
 	DefaultMaxRequestBytes = 6 << 20
 	DefaultReloadDebounce  = 100 * time.Millisecond
@@ -313,44 +317,30 @@ func podRef(pod *corev1.Pod, reqName string) string {
 	return ""
 }
 
-// requestDeadline bounds reading a request and writing its response: the
-// longest an API server waits for a webhook (timeoutSeconds is at most 30).
-// NewServer's ReadTimeout and WriteTimeout bound the same; the handlers set it
-// themselves too, for servers built without it (controller-runtime's sets no
-// ReadTimeout: a client that sends the headers and then withholds the body
-// would hold a goroutine and the body read so far while the connection lasts).
+// requestDeadline bounds reading a request and writing its response on every
+// server NewHTTPServer builds (ReadTimeout, WriteTimeout): the longest an API
+// server waits for a webhook (timeoutSeconds is at most 30). The admission
+// handlers set no deadline of their own: every product path serves them
+// through NewServer.
 var requestDeadline = 30 * time.Second
 
-// withDeadline cuts every exchange on next off at requestDeadline; both
-// admission endpoints are served through it.
-func withDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// HTTP/1 and HTTP/2 alike (per stream); the server resets the
-		// connection's deadlines before its next request. An error means the
-		// writer cannot set deadlines (a test recorder): nothing to bound.
-		rc, deadline := http.NewResponseController(w), time.Now().Add(requestDeadline)
-		_ = rc.SetReadDeadline(deadline)
-		_ = rc.SetWriteDeadline(deadline)
-		next.ServeHTTP(w, r)
-	})
-}
-
 // limitBody rejects bodies over max bytes before controller-runtime reads
-// them, and cuts the exchange off at requestDeadline.
+// them: the one body bound of /inject and /validate.
 func limitBody(next http.Handler, max int64) http.Handler {
-	return withDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
-	}))
+	})
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
 // v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB
-// and more in any case; InjectionOptions.Validate).
+// and more in any case; InjectionOptions.Validate). It sets no time bound:
+// serve it through NewServer, which cuts every exchange off at requestDeadline.
 func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 // injectBenchCases are the pods of BenchmarkInjectHandler and
@@ -23,7 +22,7 @@ func benchServe(b *testing.B, h http.Handler, body []byte) {
 	serveOnce := func() {
 		r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
-		w := deadlineRecorder{httptest.NewRecorder()}
+		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
 			b.Fatalf("HTTP %d", w.Code)
@@ -36,16 +35,6 @@ func benchServe(b *testing.B, h http.Handler, body []byte) {
 		serveOnce()
 	}
 }
-
-// deadlineRecorder is a recorder that takes deadlines as a server's
-// ResponseWriter does (withDeadline sets them through
-// http.ResponseController): httptest's recorder refuses them, and the two
-// "not supported" errors it builds per call (fmt.Errorf) would be charged
-// to the handler, which a real connection never costs.
-type deadlineRecorder struct{ *httptest.ResponseRecorder }
-
-func (deadlineRecorder) SetReadDeadline(time.Time) error  { return nil }
-func (deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
 
 // BenchmarkInjectHandler measures one AdmissionReview through the full
 // /inject handler (decode, decide, inject, patch, encode), without TLS.

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -442,75 +439,6 @@ func TestInjectHandlerSkipWarnings(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(ar.Response.Warnings, ";"), "odd number of parameters") {
 		t.Errorf("path /inject/cluster: warnings %q, want the odd-parameters warning", ar.Response.Warnings)
-	}
-}
-
-// TestInjectHandlerSlowClient: a client that sends the headers and then
-// trickles (or withholds) the body must not hold the handler and its memory
-// longer than an API server waits for a webhook: the request is cut off at
-// the deadline.
-func TestInjectHandlerSlowClient(t *testing.T) {
-	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
-	requestDeadline = 300 * time.Millisecond
-	for _, tc := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{InjectPath, newHandler(t, nil)},
-		{ValidatePath, validateHTTPHandler(&ValidationHandler{Log: logr.Discard()})},
-	} {
-		done := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer close(done)
-			tc.h.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
-		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		// Headers and the start of a 100-byte body; the rest never comes.
-		if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\":", tc.path); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: the handler still waits for the body of a stalled client", tc.path)
-		}
-	}
-
-	// The deadlines are the request's, not the connection's: a keep-alive
-	// connection serves the next request after the first one's deadline.
-	requestDeadline = 2 * time.Second // one injection fits in it on a loaded machine
-	h := newHandler(t, nil)
-	var conns atomic.Int32
-	srv2 := httptest.NewUnstartedServer(h)
-	srv2.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv2.Start()
-	defer srv2.Close()
-	body := reviewBody(t, testPod(0), nil)
-	for i := range 2 {
-		if i > 0 {
-			time.Sleep(requestDeadline + 200*time.Millisecond) // past the first request's deadline
-		}
-		resp, err := srv2.Client().Post(srv2.URL+InjectPath, "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"allowed":true`) {
-			t.Fatalf("request %d: HTTP %d %v %.200s", i, resp.StatusCode, err, b)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Fatalf("%d connections, want the one kept alive", n)
 	}
 }
 

@@ -11,39 +11,45 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/internal/httplog"
 )
 
 // NewServer returns the webhook HTTPS server: controller-runtime's
 // (registration, its controller_runtime_webhook_* metrics, the mux) served
 // by an http.Server that bounds the whole of every request, not only its
 // headers. controller-runtime's server (pkg/internal/httpserver New) sets
-// ReadHeaderTimeout alone; withDeadline bounds the webhook paths, but after
-// a request to any other path (a 404, or ServeMux's redirect of an unclean
-// path) net/http discards up to 256 KiB of unread body with no deadline, so a
-// client trickling that body held the connection and its goroutine for as
-// long as it liked. o.TLSOpts must set GetCertificate (serve's certificate
+// ReadHeaderTimeout alone, so a client trickling a body, to a webhook or to
+// any other path (after a 404, or ServeMux's redirect of an unclean path,
+// net/http discards up to 256 KiB of unread body), held the connection and its
+// goroutine for as long as it liked. The admission handlers rely on this bound
+// (requestDeadline). o.TLSOpts must set GetCertificate (serve's certificate
 // source); a graceful stop waits at most shutdownTimeout for in-flight
-// requests.
-func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration) ctrlwebhook.Server {
+// requests. net/http's own messages (a client's failed TLS handshake) go to
+// log (NewHTTPServer).
+func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration, log logr.Logger) ctrlwebhook.Server {
 	if o.WebhookMux == nil {
 		o.WebhookMux = http.NewServeMux()
 	}
 	if o.Port <= 0 {
 		o.Port = ctrlwebhook.DefaultPort
 	}
-	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout}
+	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout, log: log}
 }
 
 // NewHTTPServer is an http.Server for h with controller-runtime's header
 // and idle limits whose every exchange, on HTTP/1 per request, on HTTP/2 per
 // stream, is cut off at requestDeadline, headers, body and response alike:
 // the webhook server's, and serve's health probe and metrics servers'
-// (controller-runtime's have the same gap).
-func NewHTTPServer(h http.Handler) *http.Server {
+// (controller-runtime's have the same gap). What net/http logs goes to log
+// (httplog.ErrorLog), not to stderr.
+func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 	return &http.Server{
 		Handler:        h,
+		ErrorLog:       httplog.ErrorLog(log),
 		MaxHeaderBytes: 1 << 20,          // controller-runtime's
 		IdleTimeout:    90 * time.Second, // controller-runtime's
 		// The API server waits at most 30 s (timeoutSeconds) for a webhook,
@@ -58,6 +64,7 @@ type server struct {
 	ctrlwebhook.Server // Register, WebhookMux, NeedLeaderElection
 	o                  ctrlwebhook.Options
 	shutdownTimeout    time.Duration
+	log                logr.Logger
 	started            atomic.Bool
 }
 
@@ -81,7 +88,7 @@ func (s *server) Start(ctx context.Context) error {
 	// Options' mux, never nil: DefaultServer's is nil until a Register, and
 	// a nil Handler is http.DefaultServeMux, where the net/http/pprof and
 	// expvar linked into the binary register /debug/.
-	hs := NewHTTPServer(s.o.WebhookMux)
+	hs := NewHTTPServer(s.o.WebhookMux, s.log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lis) }()
 	s.started.Store(true)

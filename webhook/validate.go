@@ -253,9 +253,10 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 	return nil
 }
 
-// validateHTTPHandler serves h over HTTP as /validate does.
+// validateHTTPHandler serves h over HTTP as /validate does, reading at most
+// DefaultMaxRequestBytes as /inject does by default (limitBody).
 func validateHTTPHandler(h *ValidationHandler) http.Handler {
-	return withDeadline(&ctrlwebhook.Admission{Handler: h})
+	return limitBody(&ctrlwebhook.Admission{Handler: h}, DefaultMaxRequestBytes)
 }
 
 // ValidatingWebhookConfiguration builds meshguard's validating configuration:

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -265,5 +266,43 @@ func TestValidationHandlerCrossReferencesCapped(t *testing.T) {
 	}
 	if lines := strings.Count(resp.Result.Message, "\n") + 1; lines > validation.MaxErrorsPerObject+2 || !strings.Contains(resp.Result.Message, "and 200 more errors") {
 		t.Errorf("strict denial of %d lines, want at most %d with a summary", lines, validation.MaxErrorsPerObject+2)
+	}
+}
+
+// TestAdmissionBodyLimit: both admission endpoints read at most 6 MiB, as
+// Istio's injector and validation webhook do (kube.HTTPConfigReader,
+// MaxRequestBodyBytes): a review of exactly the limit is answered, one byte
+// more is refused, with or without Content-Length. /validate read up to
+// controller-runtime's 7 MiB.
+func TestAdmissionBodyLimit(t *testing.T) {
+	registerValidationMetrics()
+	validReview := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews","object":` + goodVSJSON(t) + `}}`
+	for _, ep := range []struct {
+		path   string
+		h      http.Handler
+		review []byte
+	}{
+		{InjectPath, newHandler(t, nil), reviewBody(t, testPod(0), nil)},
+		{ValidatePath, validateHTTPHandler(&ValidationHandler{Log: logr.Discard()}), []byte(validReview)},
+	} {
+		for _, size := range []int{DefaultMaxRequestBytes, DefaultMaxRequestBytes + 1} {
+			// Trailing JSON whitespace pads the review to size bytes.
+			body := append(append(make([]byte, 0, size), ep.review...), strings.Repeat(" ", size-len(ep.review))...)
+			for _, length := range []string{"Content-Length", "chunked"} {
+				req := httptest.NewRequest(http.MethodPost, ep.path, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if length == "chunked" {
+					req.ContentLength = -1
+				}
+				rec := httptest.NewRecorder()
+				ep.h.ServeHTTP(rec, req)
+				var review admissionv1.AdmissionReview
+				_ = json.Unmarshal(rec.Body.Bytes(), &review)
+				allowed := rec.Code == http.StatusOK && review.Response != nil && review.Response.Allowed
+				if want := size <= DefaultMaxRequestBytes; allowed != want {
+					t.Errorf("%s, %d-byte body (%s): HTTP %d allowed=%v, want allowed=%v: %.300s", ep.path, size, length, rec.Code, allowed, want, rec.Body.String())
+				}
+			}
+		}
 	}
 }

@@ -206,7 +206,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 			c.MinVersion = tls.VersionTLS12
 			c.GetCertificate = getCertificate
 		}},
-	}, timeout)
+	}, timeout, log.WithValues("server", "webhook"))
 	if o.drain != nil {
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
@@ -289,10 +289,10 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	if err := serveHTTP(base, "health probe", o.healthAddr, mgr.handler(), timeout); err != nil {
+	if err := serveHTTP(base, "health probe", o.healthAddr, mgr.handler(), timeout, log); err != nil {
 		return err
 	}
-	if err := serveHTTP(base, "metrics", metricsAddr, metricsMux, timeout); err != nil {
+	if err := serveHTTP(base, "metrics", metricsAddr, metricsMux, timeout, log); err != nil {
 		return err
 	}
 	if started != nil {
@@ -363,8 +363,9 @@ func (p *probeChecks) handler() http.Handler {
 // probe and metrics servers are. webhook.NewHTTPServer bounds each request
 // whole: controller-runtime's servers bound only its headers, so a client
 // trickling a body (net/http discards up to 256 KiB of it after the handler,
-// with no deadline) held a connection indefinitely.
-func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownTimeout time.Duration) error {
+// with no deadline) held a connection indefinitely. net/http's messages go to
+// log, with the server's name.
+func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownTimeout time.Duration, log logr.Logger) error {
 	if addr == "" || addr == "0" {
 		return nil
 	}
@@ -372,7 +373,7 @@ func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownT
 	if err != nil {
 		return fmt.Errorf("%s server: listen on %s: %w", name, addr, err)
 	}
-	if err := mgr.Add(&manager.Server{Name: name, Server: webhook.NewHTTPServer(h), Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
+	if err := mgr.Add(&manager.Server{Name: name, Server: webhook.NewHTTPServer(h, log.WithValues("server", name)), Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
 		_ = lis.Close()
 		return fmt.Errorf("add %s server: %w", name, err)
 	}

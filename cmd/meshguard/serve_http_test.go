@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
@@ -24,17 +26,26 @@ type addRecorder struct {
 func (a *addRecorder) Add(r manager.Runnable) error { a.added = append(a.added, r); return nil }
 
 // startHTTP runs serveHTTP's server for h on a loopback port until the test
-// ends and returns its address.
-func startHTTP(t *testing.T, name string, h http.Handler) string {
+// ends and returns its address. With shorten, every time bound the server was
+// built with is cut to that (a bound it lacks stays absent), so a test can see
+// the bounds act without waiting out the product's 30 s.
+func startHTTP(t *testing.T, name string, h http.Handler, shorten time.Duration) string {
 	t.Helper()
 	rec := &addRecorder{}
-	if err := serveHTTP(rec, name, "127.0.0.1:0", h, time.Second); err != nil {
+	if err := serveHTTP(rec, name, "127.0.0.1:0", h, time.Second, logr.Discard()); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.added) != 1 {
 		t.Fatalf("%d runnables added, want the server", len(rec.added))
 	}
 	srv := rec.added[0].(*manager.Server)
+	if shorten > 0 {
+		for _, d := range []*time.Duration{&srv.Server.ReadHeaderTimeout, &srv.Server.ReadTimeout, &srv.Server.WriteTimeout} {
+			if *d > 0 {
+				*d = shorten
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
@@ -49,18 +60,17 @@ func startHTTP(t *testing.T, name string, h http.Handler) string {
 
 // TestProbeAndMetricsServersBoundRequests: a client that sends the headers
 // of a request to the health probe or metrics port and then withholds the
-// body is disconnected within the request deadline (30 s). Under
-// controller-runtime's servers (ReadHeaderTimeout only) net/http's discard
-// of the unread body after the handler had no deadline: the connection
-// stayed open as long as the client kept it.
+// body is disconnected within the request deadline (30 s; the test cuts the
+// server's bounds to 100 ms). Under controller-runtime's servers
+// (ReadHeaderTimeout only) net/http's discard of the unread body after the
+// handler had no deadline: the connection stayed open as long as the client
+// kept it.
 func TestProbeAndMetricsServersBoundRequests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the 30 s request deadline")
-	}
+	const bound = 100 * time.Millisecond
 	p := &probeChecks{healthz: map[string]healthz.Checker{"ping": healthz.Ping}, readyz: map[string]healthz.Checker{}}
 	addrs := map[string]string{
-		"/readyz":  startHTTP(t, "health probe", p.handler()),
-		"/metrics": startHTTP(t, "metrics", http.NotFoundHandler()),
+		"/readyz":  startHTTP(t, "health probe", p.handler(), bound),
+		"/metrics": startHTTP(t, "metrics", http.NotFoundHandler(), bound),
 	}
 	errc := make(chan error, len(addrs))
 	for path, addr := range addrs {
@@ -75,14 +85,14 @@ func TestProbeAndMetricsServersBoundRequests(t *testing.T) {
 				errc <- err
 				return
 			}
-			if err := c.SetReadDeadline(time.Now().Add(45 * time.Second)); err != nil {
+			if err := c.SetReadDeadline(time.Now().Add(10 * bound)); err != nil {
 				errc <- err
 				return
 			}
 			_, err = io.Copy(io.Discard, c)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				errc <- fmt.Errorf("POST %s with a withheld body: the connection was still open after 45 s", path)
+				errc <- fmt.Errorf("POST %s with a withheld body: the connection was still open after %v (bounds cut to %v)", path, 10*bound, bound)
 				return
 			}
 			errc <- nil
@@ -106,7 +116,7 @@ func TestProbeChecks(t *testing.T) {
 	if err := p.AddReadyzCheck("certificate", healthz.Ping); err != nil {
 		t.Fatal(err)
 	}
-	addr := startHTTP(t, "health probe", p.handler())
+	addr := startHTTP(t, "health probe", p.handler(), 0)
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + path)
@@ -133,5 +143,28 @@ func TestProbeChecks(t *testing.T) {
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("GET /healthz: %d, want 200 (readiness checks are not liveness checks)", code)
+	}
+}
+
+// TestProbeAndMetricsServersLogStructured: what net/http logs on the probe
+// and metrics servers goes to the process's logger with the server's name,
+// not to stderr (httplog.ErrorLog; ErrorLog was unset).
+func TestProbeAndMetricsServersLogStructured(t *testing.T) {
+	for _, name := range []string{"health probe", "metrics"} {
+		var lines []string
+		log := funcr.NewJSON(func(obj string) { lines = append(lines, obj) }, funcr.Options{})
+		rec := &addRecorder{}
+		if err := serveHTTP(rec, name, "127.0.0.1:0", http.NotFoundHandler(), time.Second, log); err != nil {
+			t.Fatal(err)
+		}
+		srv := rec.added[0].(*manager.Server)
+		_ = srv.Listener.Close()
+		if srv.Server.ErrorLog == nil {
+			t.Fatalf("%s server: ErrorLog unset, net/http writes to stderr", name)
+		}
+		srv.Server.ErrorLog.Printf("http: panic serving %s: %v", "127.0.0.1:1", "boom")
+		if len(lines) != 1 || !strings.Contains(lines[0], `"server":"`+name+`"`) || !strings.Contains(lines[0], "panic serving") {
+			t.Errorf("%s server logged %q, want one entry naming it", name, lines)
+		}
 	}
 }

@@ -2,13 +2,16 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -17,17 +20,19 @@ import (
 	"github.com/meshguard/meshguard/webhook"
 )
 
-// WebhookServer is a controller-runtime webhook server on 127.0.0.1 with a
-// certificate from a CA made for it.
+// WebhookServer is meshguard's webhook server (webhook.NewServer, as
+// `meshguard serve` runs it) on 127.0.0.1 with a certificate from a CA made
+// for it.
 type WebhookServer struct {
 	Server ctrlwebhook.Server
 	// ClientConfig points the API server at this server (URL + CA bundle).
 	ClientConfig webhook.ClientConfig
 }
 
-// ServeWebhooks starts a webhook server on a free 127.0.0.1 port, lets
-// register add handlers, and stops it when the test ends.
-func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServer {
+// NewWebhookServer builds, without starting it, the webhook server serve
+// runs (webhook.NewServer: its request bounds, its error log) on a free
+// 127.0.0.1 port with a serving certificate from a fresh CA.
+func NewWebhookServer(t testing.TB) *WebhookServer {
 	t.Helper()
 	// envtest's own preparation: a fresh CA, a serving cert for 127.0.0.1 and a free port.
 	prep := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
@@ -35,11 +40,33 @@ func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServ
 		t.Fatalf("prepare webhook serving certs: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(prep.LocalServingCertDir) })
-	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host:    prep.LocalServingHost,
-		Port:    prep.LocalServingPort,
-		CertDir: prep.LocalServingCertDir,
-	})
+	cert, err := tls.LoadX509KeyPair(filepath.Join(prep.LocalServingCertDir, "tls.crt"), filepath.Join(prep.LocalServingCertDir, "tls.key"))
+	if err != nil {
+		t.Fatalf("load webhook serving cert: %v", err)
+	}
+	srv := webhook.NewServer(ctrlwebhook.Options{
+		Host: prep.LocalServingHost,
+		Port: prep.LocalServingPort,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
+		}},
+	}, 10*time.Second, testr.NewWithInterface(t, testr.Options{}))
+	return &WebhookServer{
+		Server: srv,
+		ClientConfig: webhook.ClientConfig{
+			BaseURL:        fmt.Sprintf("https://%s:%d", prep.LocalServingHost, prep.LocalServingPort),
+			CABundle:       prep.LocalServingCAData,
+			TimeoutSeconds: 10,
+		},
+	}
+}
+
+// ServeWebhooks starts a NewWebhookServer, lets register add handlers, and
+// stops it when the test ends.
+func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServer {
+	t.Helper()
+	ws := NewWebhookServer(t)
+	srv := ws.Server
 	register(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -53,14 +80,7 @@ func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServ
 	if err := waitFor(10*time.Second, func() error { return srv.StartedChecker()(nil) }); err != nil {
 		t.Fatalf("webhook server did not start: %v", err)
 	}
-	return &WebhookServer{
-		Server: srv,
-		ClientConfig: webhook.ClientConfig{
-			BaseURL:        fmt.Sprintf("https://%s:%d", prep.LocalServingHost, prep.LocalServingPort),
-			CABundle:       prep.LocalServingCAData,
-			TimeoutSeconds: 10,
-		},
-	}
+	return ws
 }
 
 // CreateNamespace creates a namespace with labels, waits for its default

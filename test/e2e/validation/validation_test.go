@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/meshguard/meshguard/test/cluster"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -119,18 +116,12 @@ func stderrOf(err error) string {
 // a manager with SetupValidation, serving on 127.0.0.1 with a fresh CA.
 func startMeshguard(t *testing.T, c *cluster.Cluster) webhook.ClientConfig {
 	t.Helper()
-	prep := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
-	if err := prep.PrepWithoutInstalling(); err != nil {
-		t.Fatalf("prepare webhook serving certs: %v", err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(prep.LocalServingCertDir) })
+	ws := cluster.NewWebhookServer(t)
 	mgr, err := manager.New(c.Config, manager.Options{
 		Scheme:                 cluster.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: prep.LocalServingHost, Port: prep.LocalServingPort, CertDir: prep.LocalServingCertDir,
-		}),
+		WebhookServer:          ws.Server,
 	})
 	if err != nil {
 		t.Fatalf("manager: %v", err)
@@ -155,11 +146,7 @@ func startMeshguard(t *testing.T, c *cluster.Cluster) webhook.ClientConfig {
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
 		t.Fatal("cache did not sync")
 	}
-	return webhook.ClientConfig{
-		BaseURL:        fmt.Sprintf("https://%s:%d", prep.LocalServingHost, prep.LocalServingPort),
-		CABundle:       prep.LocalServingCAData,
-		TimeoutSeconds: 10,
-	}
+	return ws.ClientConfig
 }
 
 func TestValidationWebhookE2E(t *testing.T) {
