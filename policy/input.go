@@ -300,11 +300,18 @@ func requestRemoteIP(xff, peer string, meshHops int, wl *workload) (ip, unknown 
 		return ip, "", err
 	case wl.xffErr != "":
 		unknown = wl.xffErr + ", and X-Forwarded-For names another address"
-	case wl.ownXFFHops:
-		ip, err = remoteIP(xff, peer, wl.xffHops)
-		return ip, "", err
 	default:
-		ip, err = remoteIP(xff, peer, meshHops)
+		hops := meshHops
+		if wl.ownXFFHops {
+			hops = wl.xffHops
+		}
+		if hops == 0 {
+			// use_remote_address without trusted hops is the connection's
+			// address, which is not always the entry Envoy appended: for a
+			// loopback peer it appends its own (mutateRequestHeaders).
+			return peer, "", nil
+		}
+		ip, err = remoteIP(xff, peer, hops)
 		return ip, "", err
 	}
 	// n hops read the (n+1)-th entry from the right, n >= the entries the

@@ -678,6 +678,11 @@ func TestGatewayTrustedHopsPerPod(t *testing.T) {
 		{"bad annotation", 1, gw("gatewayTopology: [1"), xff, nil, unknown,
 			"the request has no remote address (Pod foo/web-1: annotation proxy.istio.io/config: ", "Pod foo/web-1: annotation proxy.istio.io/config: "},
 		{"bad annotation, no X-Forwarded-For: the peer", 1, gw("gatewayTopology: [1"), "", nil, open, "", ""},
+		// No trusted hop at a gateway (use_remote_address) is the
+		// connection's address, whatever Envoy appended: for a loopback
+		// peer its own address (mutateRequestHeaders appendXff).
+		{"gateway trusting none: the peer, not the last entry", 0, gw(""), "10.0.0.77, 10.0.1.1",
+			func(r *Request) { r.SrcIP = "203.0.113.9" }, deniedBy("foo/d", 0), "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := compileCase(t, Mesh{NumTrustedProxies: c.meshHops}, deny, c.pod)
@@ -689,7 +694,7 @@ func TestGatewayTrustedHopsPerPod(t *testing.T) {
 				c.mod(r)
 			}
 			req := envoyRequest(r)
-			if c.mod != nil {
+			if r.DstIP != "10.0.1.1" {
 				req.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
 			}
 			v, err := s.Check(context.Background(), req)
