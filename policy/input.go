@@ -314,8 +314,9 @@ func requestRemoteIP(xff, peer string, meshHops int, wl *workload) (ip, unknown 
 		ip, err = remoteIP(xff, peer, hops)
 		return ip, "", err
 	}
-	// n hops read the (n+1)-th entry from the right, n >= the entries the
-	// peer: all agree only if every entry reads as the peer.
+	// A sidecar reads the last entry, a gateway trusting n > 0 hops the
+	// (n+1)-th from the right (the peer past the first), one trusting none
+	// the peer: all agree only if every entry reads as the peer.
 	if xff == "" {
 		return peer, "", nil
 	}
