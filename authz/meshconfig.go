@@ -14,8 +14,9 @@ import (
 )
 
 // WithMeshConfig returns o with the settings Istio takes from MeshConfig
-// (rootNamespace, trustDomain, trustDomainAliases, pathNormalization) taken
-// from m, except those whose flag flagSet reports as given (nil: none).
+// (rootNamespace, trustDomain, trustDomainAliases, pathNormalization, and
+// defaultConfig.gatewayTopology.numTrustedProxies, the gateways' default)
+// taken from m, except those whose flag flagSet reports as given (nil: none).
 func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name string) bool) Options {
 	unset := func(flag string) bool { return flagSet == nil || !flagSet(flag) }
 	if unset("root-namespace") && m.GetRootNamespace() != "" {
@@ -32,6 +33,11 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 		if pn.GetNormalization() == meshv1alpha1.MeshConfig_ProxyPathNormalization_DEFAULT {
 			o.PathNormalization = "BASE" // Istio: DEFAULT is BASE
 		}
+	}
+	if unset("num-trusted-proxies") {
+		// A gateway's ProxyConfig starts from defaultConfig (pilot-agent
+		// ConstructProxyConfig); absent, Envoy trusts no hop.
+		o.NumTrustedProxies = int(m.GetDefaultConfig().GetGatewayTopology().GetNumTrustedProxies())
 	}
 	return o
 }
@@ -69,6 +75,9 @@ func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) Options {
 	}
 	if !flag("path-normalization") {
 		base.PathNormalization = d.PathNormalization
+	}
+	if !flag("num-trusted-proxies") {
+		base.NumTrustedProxies = d.NumTrustedProxies
 	}
 	return base.WithMeshConfig(m, o.MeshFlagSet)
 }

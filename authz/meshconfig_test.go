@@ -204,3 +204,54 @@ func TestMeshConfigsFollowTheInjector(t *testing.T) {
 		t.Errorf("--root-namespace given: %+v %v", m, err)
 	}
 }
+
+// TestMeshConfigGatewayTopology: a gateway's numTrustedProxies defaults to
+// the mesh config's defaultConfig.gatewayTopology (its pilot-agent starts
+// from defaultConfig, pilot/cmd/pilot-agent/config ConstructProxyConfig, and
+// istiod sets xff_num_trusted_hops from it, pilot/pkg/networking/core
+// gateway.go buildGatewayConnectionManager); removed, it is 0 again, and
+// --num-trusted-proxies given overrides it as the other mesh flags do.
+func TestMeshConfigGatewayTopology(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mesh")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := DefaultOptions()
+	o.MeshConfigPath = path
+	for _, c := range []struct {
+		name, mesh string
+		flag       int // -1: not given
+		want       int
+	}{
+		{"mesh default", "defaultConfig: {gatewayTopology: {numTrustedProxies: 2}}\n", -1, 2},
+		{"other gatewayTopology fields only", "defaultConfig: {gatewayTopology: {forwardClientCertDetails: SANITIZE}}\n", -1, 0},
+		{"removed", "trustDomain: cluster.local\n", -1, 0},
+		{"flag overrides the mesh", "defaultConfig: {gatewayTopology: {numTrustedProxies: 2}}\n", 0, 0},
+		{"flag without mesh value", "trustDomain: cluster.local\n", 3, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			write(c.mesh)
+			o := o
+			if c.flag >= 0 {
+				o.NumTrustedProxies = c.flag
+				o.MeshFlagSet = func(name string) bool { return name == "num-trusted-proxies" }
+			}
+			m, err := loadMesh(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.NumTrustedProxies != c.want {
+				t.Errorf("NumTrustedProxies = %d, want %d", m.NumTrustedProxies, c.want)
+			}
+			parsed, err := meshconfig.LoadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.WithMeshConfig(parsed, o.MeshFlagSet).NumTrustedProxies; got != c.want {
+				t.Errorf("WithMeshConfig (start-up): NumTrustedProxies = %d, want %d", got, c.want)
+			}
+		})
+	}
+}

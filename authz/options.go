@@ -85,7 +85,7 @@ func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain (MeshConfig trustDomain)")
 	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
 	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
-	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops a gateway trusts when deriving remote.ip (ProxyConfig gatewayTopology.numTrustedProxies); sidecars trust none, as in Istio")
+	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops a gateway trusts when deriving remote.ip unless its Pod's proxy.istio.io/config sets gatewayTopology (default: MeshConfig defaultConfig.gatewayTopology.numTrustedProxies); sidecars trust none, as in Istio")
 }
 
 // AddFlags registers the options; call on a zero Options or DefaultOptions().

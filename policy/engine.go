@@ -28,10 +28,12 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/internal/regocaps"
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/reload"
 )
 
@@ -516,6 +518,12 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 	}
 	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p)}
+	if v, ok := p.Annotations[ProxyConfigAnnotation]; ok && w.gateway() {
+		if err := w.setProxyConfig(v); err != nil {
+			w.xffErr = fmt.Sprintf("Pod %s/%s: annotation %s: %v", p.Namespace, p.Name, ProxyConfigAnnotation, err)
+			warn = append(warn, w.xffErr+"; remote.ip of requests to it with X-Forwarded-For is unknown (fail closed)")
+		}
+	}
 	for _, ip := range ips {
 		ip = addrIP(ip)
 		if ip == "" {
@@ -527,6 +535,28 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		idx[ip] = w
 	}
 	return warn
+}
+
+// ProxyConfigAnnotation is the Pod annotation whose ProxyConfig pilot-agent
+// lays over the mesh's defaultConfig (pilot/cmd/pilot-agent/config
+// getMeshConfig); a gateway's gatewayTopology comes from it.
+const ProxyConfigAnnotation = "proxy.istio.io/config"
+
+// setProxyConfig reads a gateway's trusted X-Forwarded-For hops from its
+// proxy.istio.io/config annotation v. pilot-agent applies the annotation
+// last, replacing each field it sets (pkg/config/mesh ApplyProxyConfig,
+// meshconfig.ParseProxyConfig): a gatewayTopology there replaces the mesh's
+// whole, numTrustedProxies 0 when it leaves it out; without one the mesh's
+// default stays (requestRemoteIP).
+func (w *workload) setProxyConfig(v string) error {
+	pc, err := meshconfig.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, v)
+	if err != nil {
+		return err
+	}
+	if gt := pc.GetGatewayTopology(); gt != nil {
+		w.xffHops, w.ownXFFHops = int(gt.GetNumTrustedProxies()), true
+	}
+	return nil
 }
 
 // runsRouter: p is a gateway to Istio, whose proxy type is the one its
@@ -636,7 +666,7 @@ func unknownAttribute(r *Request, reads attrReads) string {
 		name    string
 	}{
 		{readsSrcIP, r.SrcIP == "", "source address"},
-		{readsRemoteIP, r.RemoteIP == "", "remote address"},
+		{readsRemoteIP, r.RemoteIP == "", "remote address" + r.remoteIPUnknown},
 		{readsDstIP, r.DstIP == "", "destination address"},
 		{readsDstPort, r.DstPort == 0, "destination port"},
 		{readsJWT, r.NoMetadata, "JWT metadata (request.auth.*, requestPrincipals)"},

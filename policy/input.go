@@ -53,6 +53,9 @@ type Request struct {
 	Host      string // lower-cased :authority
 	Headers   map[string]string
 	JWT       *structpb.Struct
+	// remoteIPUnknown says why RemoteIP is "" though the request has an
+	// address (requestRemoteIP), for the deny reason (unknownAttribute).
+	remoteIPUnknown string
 	// NoMetadata: the caller cannot send dynamic metadata at all (HTTP
 	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
 	// is "true"), so a missing JWT is unknown rather than absent.
@@ -72,6 +75,12 @@ type workload struct {
 	labelsTerm  *ast.Term
 	terminating bool // its Pod is being deleted (podIndex lets a running Pod take its IP)
 	router      bool // a gateway: its istio-proxy runs `proxy router` (runsRouter)
+	// A gateway's trusted X-Forwarded-For hops from its proxy.istio.io/config
+	// (ownXFFHops; else the mesh's), or why that annotation cannot be read
+	// (xffErr: remote.ip unknown where the hops matter).
+	xffHops    int
+	ownXFFHops bool
+	xffErr     string
 }
 
 // gateway: w is a gateway's Pod, not a sidecar's, as the generated `sidecar`
@@ -147,7 +156,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 		return r, wl, fmt.Errorf("request.http.path %q: %w", WithoutQuery(rawPath), err)
 	}
 	r.Path = p
-	if r.RemoteIP, err = requestRemoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies, wl); err != nil {
+	if r.RemoteIP, r.remoteIPUnknown, err = requestRemoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies, wl); err != nil {
 		return r, wl, fmt.Errorf("request.http.headers[x-forwarded-for]: %w", err)
 	}
 	if r.JWT, err = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"]); err != nil {
@@ -275,42 +284,75 @@ func addrIP(s string) string {
 // is a gateway setting (ProxyConfig gatewayTopology, read only by
 // pilot/pkg/networking/core/gateway.go buildGatewayConnectionManager): a
 // sidecar's inbound connection manager trusts no hop (listener_inbound.go
-// buildSidecarInboundHTTPOpts). For a destination not in the Pod index,
-// which may be either, it is "" (unknown: policies matching on it deny,
-// unknownAttribute) where the two readings differ.
-func requestRemoteIP(xff, peer string, trusted int, wl *workload) (string, error) {
-	if wl != nil && !wl.gateway() {
-		trusted = 0
+// buildSidecarInboundHTTPOpts). A gateway's comes from its Pod's
+// proxy.istio.io/config, else from the mesh (meshHops: defaultConfig or
+// --num-trusted-proxies). Where the hops are unknown (a destination not in
+// the Pod index may be any gateway or a sidecar; a gateway's annotation
+// cannot be read) the remote address is known only if every hop count
+// reads the same one; else it is "" and unknown says why (policies matching
+// on it deny, unknownAttribute).
+func requestRemoteIP(xff, peer string, meshHops int, wl *workload) (ip, unknown string, err error) {
+	switch {
+	case wl == nil:
+		unknown = "the destination is not in the Pod index, and X-Forwarded-For names another address: a gateway's proxy.istio.io/config may trust any number of its hops, a sidecar none"
+	case !wl.gateway():
+		ip, err = remoteIP(xff, peer, 0)
+		return ip, "", err
+	case wl.xffErr != "":
+		unknown = wl.xffErr + ", and X-Forwarded-For names another address"
+	default:
+		hops := meshHops
+		if wl.ownXFFHops {
+			hops = wl.xffHops
+		}
+		if hops == 0 {
+			// use_remote_address without trusted hops is the connection's
+			// address, which is not always the entry Envoy appended: for a
+			// loopback peer it appends its own (mutateRequestHeaders).
+			return peer, "", nil
+		}
+		ip, err = remoteIP(xff, peer, hops)
+		return ip, "", err
 	}
-	ip, err := remoteIP(xff, peer, trusted)
-	if err != nil || wl != nil || trusted == 0 {
-		return ip, err
+	// A sidecar reads the last entry, a gateway trusting n > 0 hops the
+	// (n+1)-th from the right (the peer past the first), one trusting none
+	// the peer: all agree only if every entry reads as the peer.
+	if xff == "" {
+		return peer, "", nil
 	}
-	sidecar, err := remoteIP(xff, peer, 0)
-	if err != nil || sidecar != ip {
-		return "", err
+	for _, entry := range strings.Split(xff, ",") {
+		if e, err := xffEntry(entry, peer); err != nil || e != peer {
+			return "", " (" + unknown + ")", nil
+		}
 	}
-	return ip, nil
+	return peer, "", nil
 }
 
 // remoteIP derives Envoy's downstream remote address from X-Forwarded-For:
 // with n trusted hops, the (n+1)-th address from the right (inferred from Envoy's
-// xff_num_trusted_hops documentation; docs/compatibility.md "Attribute sources").
-// An IPv4-mapped IPv6 entry there is refused: Envoy parses it as IPv6
-// (v6only), so remoteIpBlocks match it only against IPv6 ranges, while
-// OPA's net.cidr_contains matches it only against IPv4 ones; either reading
-// would decide some policies the other way. So is an entry whose IPv6 zone
-// is an interface name (below).
+// xff_num_trusted_hops documentation; docs/compatibility.md "Attribute sources"),
+// read by xffEntry.
 func remoteIP(xff, peer string, trusted int) (string, error) {
 	if xff == "" {
 		return peer, nil
 	}
 	parts := strings.Split(xff, ",")
 	i := len(parts) - 1 - trusted
-	if i < 0 {
+	if i < 0 || trusted < 0 {
 		return peer, nil
 	}
-	entry := strings.TrimSpace(parts[i])
+	return xffEntry(parts[i], peer)
+}
+
+// xffEntry is the remote address an X-Forwarded-For entry gives: the
+// address, or the peer where it is none.
+// An IPv4-mapped IPv6 entry is refused: Envoy parses it as IPv6
+// (v6only), so remoteIpBlocks match it only against IPv6 ranges, while
+// OPA's net.cidr_contains matches it only against IPv4 ones; either reading
+// would decide some policies the other way. So is an entry whose IPv6 zone
+// is an interface name (below).
+func xffEntry(entry, peer string) (string, error) {
+	entry = strings.TrimSpace(entry)
 	if a, err := netip.ParseAddr(entry); err == nil {
 		if a.Is4In6() {
 			return "", fmt.Errorf("entry %q is an IPv4-mapped IPv6 address, which Envoy's remoteIpBlocks and OPA's net.cidr_contains match differently: refused", entry)

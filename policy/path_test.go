@@ -108,7 +108,9 @@ func TestCheckRequestDecoding(t *testing.T) {
 	if s, err = Compile(context.Background(), Mesh{}, set, 1); err != nil {
 		t.Fatal(err)
 	}
-	r := checkReq("", "10.0.0.5", "10.9.9.9", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"})
+	// X-Forwarded-For names only the peer: remote.ip is the same whatever
+	// hops the unknown destination trusts (requestRemoteIP).
+	r := checkReq("", "203.0.113.9", "10.9.9.9", 8080, "GET", "/", map[string]string{"x-forwarded-for": "203.0.113.9"})
 	r.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
 	v, err := s.Check(context.Background(), r)
 	if err != nil || v.Allowed || v.Policy != "foo/xff" {

@@ -632,6 +632,88 @@ func TestNumTrustedProxiesGatewaysOnly(t *testing.T) {
 	}
 }
 
+// TestGatewayTrustedHopsPerPod: a gateway's numTrustedProxies is its own
+// ProxyConfig's: pilot-agent lays the Pod's proxy.istio.io/config over the
+// mesh's defaultConfig, replacing each field it sets (pilot/cmd/pilot-agent/
+// config getMeshConfig, pkg/config/mesh ApplyProxyConfig), and istiod sets
+// xff_num_trusted_hops from the result (gateway.go buildGatewayConnectionManager,
+// ProxyConfigOrDefault). A sidecar trusts no hop whatever either says. Where
+// the hops are unknown (destination not in the Pod index, annotation that
+// cannot be read) remote.ip is unknown unless every hop count reads the same
+// address, and the deny reason says why.
+func TestGatewayTrustedHopsPerPod(t *testing.T) {
+	gw := func(annotation string) *corev1.Pod {
+		p := webPod()
+		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
+		if annotation != "" {
+			p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
+		}
+		return p
+	}
+	sidecar := webPod()
+	sidecar.Annotations = map[string]string{ProxyConfigAnnotation: "gatewayTopology: {numTrustedProxies: 1}"}
+	const xff = "203.0.113.9, 10.0.0.77" // client, then the load balancer
+	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
+	unknownDst := func(r *Request) { r.DstIP = "10.9.9.9" }
+	unknown := want{false, "DENY", "", -1}
+	for _, c := range []struct {
+		name     string
+		meshHops int
+		pod      *corev1.Pod
+		xff      string
+		mod      func(*Request)
+		want     want
+		reason   string // in the deny reason
+		snapWarn string // in the snapshot's warnings
+	}{
+		{"mesh default only", 1, gw(""), xff, nil, deniedBy("foo/d", 0), "", ""},
+		{"mesh default 0: the load balancer", 0, gw(""), xff, nil, open, "", ""},
+		{"annotation overrides the mesh", 0, gw("gatewayTopology: {numTrustedProxies: 1}"), xff, nil, deniedBy("foo/d", 0), "", ""},
+		{"annotation 0 overrides the mesh's 1", 1, gw("gatewayTopology: {numTrustedProxies: 0}"), xff, nil, open, "", ""},
+		{"annotation gatewayTopology replaces the mesh's whole", 1, gw("gatewayTopology: {forwardClientCertDetails: SANITIZE}"), xff, nil, open, "", ""},
+		{"annotation without gatewayTopology keeps the mesh's", 1, gw("concurrency: 2"), xff, nil, deniedBy("foo/d", 0), "", ""},
+		{"sidecar ignores the mesh and its annotation", 1, sidecar, xff, nil, open, "", ""},
+		{"unknown destination", 0, gw(""), xff, unknownDst, unknown, "the request has no remote address (the destination is not in the Pod index", ""},
+		{"unknown destination, X-Forwarded-For names only the peer", 1, gw(""), "10.0.0.5", unknownDst, open, "", ""},
+		{"bad annotation", 1, gw("gatewayTopology: [1"), xff, nil, unknown,
+			"the request has no remote address (Pod foo/web-1: annotation proxy.istio.io/config: ", "Pod foo/web-1: annotation proxy.istio.io/config: "},
+		{"bad annotation, no X-Forwarded-For: the peer", 1, gw("gatewayTopology: [1"), "", nil, open, "", ""},
+		// No trusted hop at a gateway (use_remote_address) is the
+		// connection's address, whatever Envoy appended: for a loopback
+		// peer its own address (mutateRequestHeaders appendXff).
+		{"gateway trusting none: the peer, not the last entry", 0, gw(""), "10.0.0.77, 10.0.1.1",
+			func(r *Request) { r.SrcIP = "203.0.113.9" }, deniedBy("foo/d", 0), "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := compileCase(t, Mesh{NumTrustedProxies: c.meshHops}, deny, c.pod)
+			r := http()
+			if c.xff != "" {
+				r.Headers["x-forwarded-for"] = c.xff
+			}
+			if c.mod != nil {
+				c.mod(r)
+			}
+			req := envoyRequest(r)
+			if r.DstIP != "10.0.1.1" {
+				req.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
+			}
+			v, err := s.Check(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
+				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+			if !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("reason %q, want it to contain %q", v.Reason, c.reason)
+			}
+			if c.snapWarn != "" && !strings.Contains(strings.Join(s.Warnings, "\n"), c.snapWarn) {
+				t.Errorf("warnings %q, want one containing %q", s.Warnings, c.snapWarn)
+			}
+		})
+	}
+}
+
 // TestMissingAttributesFailClosed: Envoy always knows the connection's
 // addresses and port, and its RBAC filter the verified JWT; a request
 // without one of them (HTTP ext_authz without the operator's address

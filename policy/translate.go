@@ -26,8 +26,9 @@ type Mesh struct {
 	// PathNormalization: BASE (default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, NONE (MeshConfig pathNormalization).
 	PathNormalization string
 	// NumTrustedProxies: X-Forwarded-For hops a gateway trusts when deriving
-	// remote.ip (ProxyConfig gatewayTopology.numTrustedProxies); sidecars
-	// trust none (requestRemoteIP).
+	// remote.ip (ProxyConfig gatewayTopology.numTrustedProxies) unless its
+	// Pod's proxy.istio.io/config sets gatewayTopology; sidecars trust none
+	// (requestRemoteIP).
 	NumTrustedProxies int
 }
 

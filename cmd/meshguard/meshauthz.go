@@ -13,7 +13,7 @@ import (
 
 // authzFromMeshConfig fills the ext_authz settings that Istio takes from
 // MeshConfig (rootNamespace, trustDomain, trustDomainAliases,
-// pathNormalization) from the mesh config file at path, except those whose
+// pathNormalization, defaultConfig.gatewayTopology.numTrustedProxies) from the mesh config file at path, except those whose
 // flag was given: one file then configures the injector and the authorizer
 // alike, as istiod's mesh config does, and the verdicts follow the same
 // settings Istio's proxies would. Under serve (authz.Setup) and authz serve

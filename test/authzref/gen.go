@@ -29,6 +29,18 @@ var Workloads = []Workload{
 	// are what a targetRefs Gateway reference attaches to
 	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.3", Router: true},
 	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.4", Router: true},
+	// gateways trusting X-Forwarded-For hops of their own
+	// (proxy.istio.io/config over the mesh's defaultConfig): two; none, as
+	// a gatewayTopology without numTrustedProxies replaces the mesh's; the
+	// mesh's, as the annotation does not name gatewayTopology
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.5", Router: true,
+		ProxyConfig: "gatewayTopology: {numTrustedProxies: 2}"},
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.6", Router: true,
+		ProxyConfig: "gatewayTopology: {forwardClientCertDetails: SANITIZE}"},
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.7", Router: true,
+		ProxyConfig: "concurrency: 2"},
+	// a sidecar, which trusts no hop whatever its ProxyConfig says
+	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.2", ProxyConfig: "gatewayTopology: {numTrustedProxies: 1}"},
 }
 
 // Set is one generated policy state.
@@ -64,10 +76,12 @@ var (
 	polNamespaces      = []string{"foo", "bar", "f*", "*o", "*", "foo-x", "ba*", "foo|bar", "f.o"}
 	polTrustDomains    = []string{"cluster.local", "other.td", "old.td", "*.td", "cluster*", "*", "third.td"}
 	polCIDRs           = []string{"10.0.0.0/24", "10.0.0.5", "10.1.0.0/16", "192.168.1.1/32", "2001:db8::/32"}
-	// X-Forwarded-For values: the last entry is the remote address when it
-	// parses (whitespace around it allowed), else the peer's
+	// X-Forwarded-For values as the client sent them: at a sidecar the last
+	// entry is the remote address when it parses (whitespace around it
+	// allowed), else the peer's; a gateway trusting n hops reads the n-th
+	// from the right
 	reqXFF = []string{"10.1.2.3", "192.168.1.1, 10.0.0.77", " 10.0.0.5 ", "10.1.2.3,", "bogus", "10.1.2.3, bogus",
-		"2001:db8::1", "172.16.0.1,10.0.0.5"}
+		"2001:db8::1", "172.16.0.1,10.0.0.5", "10.1.2.3, 192.168.1.1, 10.0.0.77", "192.168.1.1, bogus, 10.0.0.5", "10.1.2.3, 10.0.0.77,"}
 	polSNIs    = []string{"web.foo.svc", "*.foo.svc", "outbound_.8080_._.web.foo.svc.cluster.local", "outbound_*", "*"}
 	reqSNIs    = []string{"", "web.foo.svc", "outbound_.8080_._.web.foo.svc.cluster.local", "db.bar.svc"}
 	reqIPs     = []string{"10.0.0.5", "10.0.0.77", "10.1.2.3", "192.168.1.1", "172.16.0.1"}
@@ -131,7 +145,7 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // PolicySet draws a policy set.
 func (g *Gen) PolicySet() Set {
-	s := Set{Mesh: Mesh{RootNamespace: Root, TrustDomain: "cluster.local"}}
+	s := Set{Mesh: Mesh{RootNamespace: Root, TrustDomain: "cluster.local", GatewayNumTrustedProxies: uint32(g.r.Intn(3))}}
 	if g.chance(0.4) {
 		s.Mesh.TrustDomainAliases = []string{"other.td"}
 		if g.chance(0.3) {

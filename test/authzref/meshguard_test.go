@@ -8,6 +8,7 @@ package authzref
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -29,10 +30,14 @@ func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 		if w.Router { // as Istio's gateway injection template writes it
 			p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}}}
 		}
+		if w.ProxyConfig != "" {
+			p.Annotations = map[string]string{"proxy.istio.io/config": w.ProxyConfig}
+		}
 		set.Pods = append(set.Pods, p)
 	}
 	m := policy.Mesh{RootNamespace: s.Mesh.RootNamespace, TrustDomain: s.Mesh.TrustDomain,
-		TrustDomainAliases: s.Mesh.TrustDomainAliases} // pathNormalization: meshguard's default, BASE
+		TrustDomainAliases: s.Mesh.TrustDomainAliases, // pathNormalization: meshguard's default, BASE
+		NumTrustedProxies:  int(s.Mesh.GatewayNumTrustedProxies)}
 	eng := policy.NewEngine(m)
 	return eng.Update(context.Background(), set)
 }
@@ -65,6 +70,12 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		for k, v := range r.Headers {
 			h[k] = v
 		}
+		if r.Dest.Router {
+			// A gateway's connection manager (use_remote_address) appends
+			// the peer to X-Forwarded-For before any filter
+			// (ConnectionManagerUtility::mutateRequestHeaders appendXff).
+			appendXFF(h, r.SrcIP)
+		}
 		a.Request = &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: r.Method, Path: r.Path, Host: r.Host, Headers: h}}
 		if r.JWT != nil {
@@ -77,4 +88,15 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		}
 	}
 	return &authv3.CheckRequest{Attributes: a}
+}
+
+// appendXFF appends ip to h's X-Forwarded-For, whatever the case of its name.
+func appendXFF(h map[string]string, ip string) {
+	for k, v := range h {
+		if strings.EqualFold(k, "x-forwarded-for") {
+			h[k] = v + "," + ip
+			return
+		}
+	}
+	h["x-forwarded-for"] = ip
 }

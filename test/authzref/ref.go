@@ -19,6 +19,7 @@ import (
 	secapi "istio.io/api/security/v1beta1"
 	typeapi "istio.io/api/type/v1beta1"
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 // Mesh is the MeshConfig input of the semantics.
@@ -26,6 +27,10 @@ type Mesh struct {
 	RootNamespace      string
 	TrustDomain        string
 	TrustDomainAliases []string
+	// GatewayNumTrustedProxies is defaultConfig.gatewayTopology.numTrustedProxies:
+	// the X-Forwarded-For hops a gateway trusts unless its Pod's
+	// proxy.istio.io/config sets gatewayTopology (gatewayHops).
+	GatewayNumTrustedProxies uint32
 }
 
 // Workload is the destination of a request.
@@ -37,6 +42,9 @@ type Workload struct {
 	// proxy type for gateways, from the gateway and kube-gateway injection
 	// templates); a sidecar otherwise.
 	Router bool
+	// ProxyConfig is the Pod's proxy.istio.io/config annotation (YAML), ""
+	// when it has none.
+	ProxyConfig string
 }
 
 // Request is what the destination sidecar knows about one request.
@@ -453,26 +461,79 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 }
 
 // remoteIP is what remote.ip and remoteIpBlocks read (principalRemoteIP:
-// Envoy's downstream remote address). Istio's inbound sidecar listener does
-// not use the connection's address as the remote one (use_remote_address
-// false), so Envoy takes it from X-Forwarded-For with no trusted hops
-// (ConnectionManagerUtility::mutateRequestHeaders,
-// Utility::getLastAddressFromXFF): the text after the last ',' (the whole
-// value when nothing follows that comma), trimmed of whitespace; if that is
-// not an IP address, or there is no header, the connection's peer.
+// Envoy's downstream remote address), as Envoy's HTTP connection manager
+// sets it before any filter (ConnectionManagerUtility::mutateRequestHeaders)
+// from the X-Forwarded-For header the client sent:
+//   - Istio's inbound sidecar listener does not use the connection's address
+//     (use_remote_address false) and trusts no hop: the last XFF address
+//     (getLastAddressFromXFF skipping none), else the peer.
+//   - a gateway's listener uses it (use_remote_address true, gateway.go
+//     buildGatewayListeners) with xff_num_trusted_hops = its ProxyConfig's
+//     gatewayTopology.numTrustedProxies (buildGatewayConnectionManager): n
+//     > 0 reads getLastAddressFromXFF skipping n-1 addresses, and the peer
+//     where that is no address; n = 0 is the peer.
 func remoteIP(in attrs) string {
 	r := in.req
-	xff, ok := header(in, "x-forwarded-for")
-	if !ok || r.TCP {
+	if r.TCP {
 		return r.SrcIP
+	}
+	xff, ok := header(in, "x-forwarded-for")
+	skip := 0
+	if r.Dest.Router {
+		n := gatewayHops(in.mesh, r.Dest)
+		if n == 0 {
+			return r.SrcIP
+		}
+		skip = n - 1
+	}
+	if !ok {
+		return r.SrcIP
+	}
+	if a, found := lastXFFAddress(xff, skip); found {
+		return a
+	}
+	return r.SrcIP
+}
+
+// lastXFFAddress is Envoy's Utility::getLastAddressFromXFF: drop the text
+// from the last ',' on, skip times (no ',' left: nothing); then the text
+// after the last ',' (the whole value when nothing follows that comma),
+// trimmed of whitespace, if it is an IP address.
+func lastXFFAddress(xff string, skip int) (string, bool) {
+	for range skip {
+		i := strings.LastIndex(xff, ",")
+		if i < 0 {
+			return "", false
+		}
+		xff = xff[:i]
 	}
 	if i := strings.LastIndex(xff, ","); i >= 0 && i+1 < len(xff) {
 		xff = xff[i+1:]
 	}
 	if a, err := netip.ParseAddr(strings.TrimSpace(xff)); err == nil && a.Zone() == "" {
-		return a.String()
+		return a.String(), true
 	}
-	return r.SrcIP
+	return "", false
+}
+
+// gatewayHops is a gateway's gatewayTopology.numTrustedProxies. pilot-agent
+// builds the gateway's ProxyConfig from the mesh's defaultConfig and lays
+// the Pod's proxy.istio.io/config over it last, each field it names
+// replacing the default's whole (pilot/cmd/pilot-agent/config/config.go
+// getMeshConfig, pkg/config/mesh ApplyProxyConfig); istiod reads the
+// result from the proxy's node metadata (ProxyConfigOrDefault). So an
+// annotation naming gatewayTopology decides, numTrustedProxies 0 when it
+// leaves that out; otherwise the mesh's. The generator draws only
+// annotations that parse.
+func gatewayHops(mesh Mesh, w Workload) int {
+	var pc map[string]any
+	if w.ProxyConfig != "" && yaml.Unmarshal([]byte(w.ProxyConfig), &pc) == nil {
+		if gt, ok := pc["gatewayTopology"].(map[string]any); ok {
+			n, _ := gt["numTrustedProxies"].(float64)
+			return int(n)
+		}
+	}
+	return int(mesh.GatewayNumTrustedProxies)
 }
 
 // header: Envoy header maps are case-insensitive on the name. The request

@@ -56,6 +56,15 @@ func TestReferenceExamples(t *testing.T) {
 		ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
 		return ap
 	}
+	meshHops := func(n uint32) Mesh { m := mesh; m.GatewayNumTrustedProxies = n; return m }
+	withPC := func(w Workload, pc string) Workload { w.ProxyConfig = pc; return w }
+	xff := func(w Workload, v string) Request {
+		r := http("", "/")
+		r.Dest, r.Headers = w, map[string]string{"X-Forwarded-For": v}
+		return r
+	}
+	denyClient := mkAP("foo", "client", DENY, from(&secapi.Source{RemoteIpBlocks: []string{"10.1.2.3/32"}}))
+	denyLast := mkAP("foo", "last", DENY, from(&secapi.Source{RemoteIpBlocks: []string{"192.168.1.1/32"}}))
 	dryRun := func(v string) *secv1.AuthorizationPolicy {
 		ap := mkAP("foo", "d", DENY, &secapi.Rule{})
 		ap.Annotations = map[string]string{"istio.io/dry-run": v}
@@ -233,6 +242,24 @@ func TestReferenceExamples(t *testing.T) {
 		{"targetRefs Gateway gw: never a sidecar", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil, http("", "/"), true},
 		{"targetRefs Gateway gw from the root namespace: not mesh-wide", mesh, []*secv1.AuthorizationPolicy{toGW(Root)}, nil,
 			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), true},
+
+		// remote.ip: a sidecar trusts no X-Forwarded-For hop; a gateway
+		// (use_remote_address) its ProxyConfig's numTrustedProxies, from
+		// its proxy.istio.io/config over the mesh's defaultConfig (Envoy
+		// mutateRequestHeaders, Istio buildGatewayConnectionManager)
+		{"sidecar: the last X-Forwarded-For entry", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil, xff(fooWeb, "10.1.2.3, 192.168.1.1"), true},
+		{"sidecar: a gatewayTopology annotation does not apply", mesh, []*secv1.AuthorizationPolicy{denyClient}, nil,
+			xff(withPC(fooWeb, "gatewayTopology: {numTrustedProxies: 2}"), "10.1.2.3, 192.168.1.1"), true},
+		{"gateway trusting none: the peer", mesh, []*secv1.AuthorizationPolicy{denyLast}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), true},
+		{"gateway, mesh trusts one: the last entry", meshHops(1), []*secv1.AuthorizationPolicy{denyLast}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), false},
+		{"gateway, mesh trusts two: the one before", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), false},
+		{"gateway, mesh trusts three: fewer entries, the peer", meshHops(3), []*secv1.AuthorizationPolicy{denyClient, denyLast}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), true},
+		{"gateway annotation overrides the mesh", mesh, []*secv1.AuthorizationPolicy{denyClient}, nil,
+			xff(withPC(gwWeb, "gatewayTopology: {numTrustedProxies: 2}"), "10.1.2.3, 192.168.1.1"), false},
+		{"gateway annotation's gatewayTopology replaces the mesh's whole", meshHops(1), []*secv1.AuthorizationPolicy{denyLast}, nil,
+			xff(withPC(gwWeb, "gatewayTopology: {forwardClientCertDetails: SANITIZE}"), "10.1.2.3, 192.168.1.1"), true},
+		{"gateway annotation without gatewayTopology keeps the mesh's", meshHops(1), []*secv1.AuthorizationPolicy{denyLast}, nil,
+			xff(withPC(gwWeb, "concurrency: 2"), "10.1.2.3, 192.168.1.1"), false},
 
 		// istio.io/dry-run is strconv.ParseBool
 		{"dry-run 'T' is not enforced", mesh, []*secv1.AuthorizationPolicy{dryRun("T")}, nil, http("", "/"), true},

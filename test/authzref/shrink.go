@@ -48,6 +48,9 @@ func (c *Case) mutations() []func() {
 	if len(c.Set.Mesh.TrustDomainAliases) > 0 {
 		out = append(out, func() { c.Set.Mesh.TrustDomainAliases = nil })
 	}
+	if c.Set.Mesh.GatewayNumTrustedProxies > 0 {
+		out = append(out, func() { c.Set.Mesh.GatewayNumTrustedProxies = 0 })
+	}
 	for _, ap := range c.Set.APs {
 		if len(ap.Annotations) > 0 {
 			out = append(out, func() { ap.Annotations = nil })
@@ -191,8 +194,8 @@ func sortedKeys(m map[string]string) []string {
 // Format prints a case as the mesh settings, the policies as YAML and the request.
 func (c Case) Format() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mesh: rootNamespace=%s trustDomain=%s trustDomainAliases=%v pathNormalization=BASE\n",
-		c.Set.Mesh.RootNamespace, c.Set.Mesh.TrustDomain, c.Set.Mesh.TrustDomainAliases)
+	fmt.Fprintf(&b, "mesh: rootNamespace=%s trustDomain=%s trustDomainAliases=%v pathNormalization=BASE defaultConfig.gatewayTopology.numTrustedProxies=%d\n",
+		c.Set.Mesh.RootNamespace, c.Set.Mesh.TrustDomain, c.Set.Mesh.TrustDomainAliases, c.Set.Mesh.GatewayNumTrustedProxies)
 	for _, pa := range c.Set.PAs {
 		o := pa.DeepCopy()
 		o.APIVersion, o.Kind = "security.istio.io/v1", "PeerAuthentication"
@@ -205,6 +208,12 @@ func (c Case) Format() string {
 	}
 	r := c.Req
 	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI)
+	if r.Dest.Router {
+		b.WriteString(" [gateway]")
+	}
+	if r.Dest.ProxyConfig != "" {
+		fmt.Fprintf(&b, " [proxy.istio.io/config %q]", r.Dest.ProxyConfig)
+	}
 	if r.TCP {
 		b.WriteString(" TCP\n")
 	} else {
