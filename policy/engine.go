@@ -517,7 +517,7 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 	for k, v := range p.Labels {
 		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 	}
-	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p)}
+	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p), sidecar: runsSidecar(p)}
 	if v, ok := p.Annotations[ProxyConfigAnnotation]; ok && w.gateway() {
 		if err := w.setProxyConfig(v); err != nil {
 			w.xffErr = fmt.Sprintf("Pod %s/%s: annotation %s: %v", p.Namespace, p.Name, ProxyConfigAnnotation, err)
@@ -566,6 +566,19 @@ func runsRouter(p *corev1.Pod) bool {
 	for _, c := range p.Spec.Containers {
 		if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "router" {
 			return true
+		}
+	}
+	return false
+}
+
+// runsSidecar: p's istio-proxy, a container or a native sidecar (an init
+// container), runs `proxy sidecar`, as the sidecar injection template writes it.
+func runsSidecar(p *corev1.Pod) bool {
+	for _, cs := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
+		for _, c := range cs {
+			if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "sidecar" {
+				return true
+			}
 		}
 	}
 	return false

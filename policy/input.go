@@ -75,6 +75,7 @@ type workload struct {
 	labelsTerm  *ast.Term
 	terminating bool // its Pod is being deleted (podIndex lets a running Pod take its IP)
 	router      bool // a gateway: its istio-proxy runs `proxy router` (runsRouter)
+	sidecar     bool // its istio-proxy runs `proxy sidecar`: not a gateway whatever its labels
 	// A gateway's trusted X-Forwarded-For hops from its proxy.istio.io/config
 	// (ownXFFHops; else the mesh's), or why that annotation cannot be read
 	// (xffErr: remote.ip unknown where the hops matter).
@@ -83,12 +84,15 @@ type workload struct {
 	xffErr     string
 }
 
-// gateway: w is a gateway's Pod, not a sidecar's, as the generated `sidecar`
-// rule decides it (regogen.go): its proxy runs as a router or, when only its
-// labels are known, it is a Gateway API gateway's.
+// gateway: w is a gateway's Pod, not a sidecar's: its proxy runs as a
+// router or, when only its labels are known, it is a Gateway API gateway's.
+// A Pod whose istio-proxy runs as a sidecar is one whatever its labels:
+// istiod builds gateway listeners, and their trusted X-Forwarded-For hops,
+// for a router proxy alone (listener.go BuildListeners), so the Pod's own
+// label must not make remote.ip a client's X-Forwarded-For entry.
 func (w *workload) gateway() bool {
 	_, named := w.labels[GatewayNameLabel]
-	return w.router || named
+	return w.router || named && !w.sidecar
 }
 
 // decode extracts the attributes from a CheckRequest; destination workload by

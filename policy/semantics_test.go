@@ -652,7 +652,20 @@ func TestGatewayTrustedHopsPerPod(t *testing.T) {
 	}
 	sidecar := webPod()
 	sidecar.Annotations = map[string]string{ProxyConfigAnnotation: "gatewayTopology: {numTrustedProxies: 1}"}
-	const xff = "203.0.113.9, 10.0.0.77" // client, then the load balancer
+	// A sidecar's Pod labelled as a Gateway API gateway's is still a
+	// sidecar to Envoy: istiod builds gateway listeners by proxy type
+	// (listener.go BuildListeners, model.Router), not by label.
+	labelled := webPod()
+	labelled.Labels = map[string]string{"app": "web", GatewayNameLabel: "gw"}
+	labelled.Annotations = sidecar.Annotations
+	labelled.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "sidecar"}}}
+	labelledNative := labelled.DeepCopy()
+	labelledNative.Spec.Containers = nil
+	labelledNative.Spec.InitContainers = labelled.Spec.Containers
+	labelledMesh := labelled.DeepCopy()
+	labelledMesh.Annotations = nil
+	const spoofed = "198.51.100.1, 203.0.113.9" // the client's own entry, then the one the last hop appended
+	const xff = "203.0.113.9, 10.0.0.77"        // client, then the load balancer
 	deny := ap("foo", "d", "action: DENY\nrules: [{from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]}]")
 	unknownDst := func(r *Request) { r.DstIP = "10.9.9.9" }
 	unknown := want{false, "DENY", "", -1}
@@ -673,6 +686,9 @@ func TestGatewayTrustedHopsPerPod(t *testing.T) {
 		{"annotation gatewayTopology replaces the mesh's whole", 1, gw("gatewayTopology: {forwardClientCertDetails: SANITIZE}"), xff, nil, open, "", ""},
 		{"annotation without gatewayTopology keeps the mesh's", 1, gw("concurrency: 2"), xff, nil, deniedBy("foo/d", 0), "", ""},
 		{"sidecar ignores the mesh and its annotation", 1, sidecar, xff, nil, open, "", ""},
+		{"labelled sidecar reads the last entry, not its annotation's hops", 0, labelled, spoofed, nil, deniedBy("foo/d", 0), "", ""},
+		{"labelled sidecar reads the last entry, not the mesh's hops", 1, labelledMesh, spoofed, nil, deniedBy("foo/d", 0), "", ""},
+		{"labelled native sidecar reads the last entry", 0, labelledNative, spoofed, nil, deniedBy("foo/d", 0), "", ""},
 		{"unknown destination", 0, gw(""), xff, unknownDst, unknown, "the request has no remote address (the destination is not in the Pod index", ""},
 		{"unknown destination, X-Forwarded-For names only the peer", 1, gw(""), "10.0.0.5", unknownDst, open, "", ""},
 		{"bad annotation", 1, gw("gatewayTopology: [1"), xff, nil, unknown,
