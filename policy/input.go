@@ -84,12 +84,14 @@ type workload struct {
 	xffErr     string
 }
 
-// gateway: w is a gateway's Pod, not a sidecar's: its proxy runs as a
-// router or, when only its labels are known, it is a Gateway API gateway's.
-// A Pod whose istio-proxy runs as a sidecar is one whatever its labels:
-// istiod builds gateway listeners, and their trusted X-Forwarded-For hops,
-// for a router proxy alone (listener.go BuildListeners), so the Pod's own
-// label must not make remote.ip a client's X-Forwarded-For entry.
+// gateway: w is a gateway's Pod, not a sidecar's (input.router): its proxy
+// runs as a router or, when only its labels are known, it is a Gateway API
+// gateway's. A Pod whose istio-proxy runs as a sidecar is one whatever its
+// labels: istiod builds gateway listeners, their trusted X-Forwarded-For
+// hops and their TLS (where PeerAuthentication does not apply) for a router
+// proxy alone (listener.go BuildListeners), so the Pod's own label must
+// neither make remote.ip a client's X-Forwarded-For entry nor skip a STRICT
+// PeerAuthentication.
 func (w *workload) gateway() bool {
 	_, named := w.labels[GatewayNameLabel]
 	return w.router || named && !w.sidecar
@@ -549,7 +551,7 @@ func (r *Request) value(wl *workload, view *ast.Term, n *inputNeeds) ast.Value {
 		[2]*ast.Term{kTCP, tcp},
 		[2]*ast.Term{kPrincipal, principal},
 	)
-	if wl != nil && wl.router {
+	if wl != nil && wl.gateway() {
 		pairs = append(pairs, [2]*ast.Term{kRouter, trueTerm})
 	}
 	if n.all || n.peerSpiffe || n.peerNS || n.peerSA || n.peerTD {

@@ -512,10 +512,9 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 	// (Istio's pilot/pkg/networking/core/listener_inbound.go,
 	// authnBuilder.ForPort); a gateway's listeners take their TLS from its
 	// Gateway (gateway.go buildGatewayListeners). A gateway is a Pod whose
-	// proxy runs as a router (input.router, runsRouter) or, when only the
-	// labels are known, a Gateway API gateway's (GatewayNameLabel, as
-	// policyattachment.go reads it).
-	fmt.Fprintf(b, "sidecar if {\n\tnot input.labels[%s]\n\tnot input.router\n}\n\n", q(GatewayNameLabel))
+	// proxy runs as a router or, when only the labels are known, a Gateway
+	// API gateway's: input.router (workload.gateway).
+	b.WriteString("sidecar if not input.router\n\n")
 	if paConst != "" {
 		fmt.Fprintf(b, "pa_eff := %s\n\n", paConst)
 	}

@@ -552,6 +552,14 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 	sidecar := proxy("proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local")
 	other := proxy("proxy", "router")
 	other.Spec.Containers[0].Name = "app" // not Istio's proxy
+	// A sidecar's Pod carrying the Gateway API label (its owner wrote it):
+	// Istio applies PeerAuthentication by proxy type alone, so it is a
+	// sidecar; the label counts only where no istio-proxy is known.
+	labelledSidecar := proxy("proxy", "sidecar")
+	labelledSidecar.Labels[GatewayNameLabel] = "gw"
+	labelledNative := proxy("proxy", "sidecar")
+	labelledNative.Labels[GatewayNameLabel] = "gw"
+	labelledNative.Spec.InitContainers, labelledNative.Spec.Containers = labelledNative.Spec.Containers, []corev1.Container{{Name: "app"}}
 	allowFoo := ap("foo", "p", "rules:\n- from:\n  - source: {namespaces: [foo]}")
 	cases := []struct {
 		name, policies string
@@ -567,6 +575,11 @@ func TestPeerAuthenticationSkipsRouters(t *testing.T) {
 		{"namespace DISABLE: router keeps the peer identity", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, router, http(from(pFoo)),
 			allowedBy("foo/p", 0)},
 		{"namespace DISABLE: sidecar hides it", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, sidecar, http(from(pFoo)), noAllow},
+		{"mesh STRICT: sidecar labelled as a gateway refuses plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), labelledSidecar, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"mesh STRICT: native sidecar labelled as a gateway refuses plaintext", pa("istio-system", "default", t1, "mtls: {mode: STRICT}"), labelledNative, http(),
+			want{false, "DENY", "istio-system/default", -1}},
+		{"namespace DISABLE: sidecar labelled as a gateway hides it", pa("foo", "off", t1, "mtls: {mode: DISABLE}") + allowFoo, labelledSidecar, http(from(pFoo)), noAllow},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
