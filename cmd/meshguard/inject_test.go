@@ -293,6 +293,22 @@ func TestInjectOutputFile(t *testing.T) {
 		}
 		assertNoTemp(t, dir)
 	})
+	// Modes as os.WriteFile leaves them (the process umask is 022 here): an
+	// existing file keeps its mode, bits the umask would clear included; a
+	// new one is 0644 less the umask.
+	defer syscall.Umask(syscall.Umask(0o022))
+	t.Run("mode kept past the umask", func(t *testing.T) {
+		p := writeFile(t, dir, "shared.yaml", old)
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o666 {
+			t.Errorf("mode after the rewrite: %v, %v; want 0666 kept", fi.Mode(), err)
+		}
+	})
 	t.Run("new file", func(t *testing.T) {
 		p := filepath.Join(dir, "new.yaml")
 		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
@@ -300,6 +316,9 @@ func TestInjectOutputFile(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(p); string(got) != want {
 			t.Errorf("output:\n%s\nwant:\n%s", got, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("new output's mode: %v, %v; want 0644 (os.WriteFile's, umask 022)", fi.Mode(), err)
 		}
 	})
 	t.Run("failing input keeps the output", func(t *testing.T) {
