@@ -348,6 +348,44 @@ func TestInjectOutputFile(t *testing.T) {
 			t.Errorf("link target:\n%s\nwant:\n%s", got, want)
 		}
 	})
+	// os.Create (istioctl's -o, and os.WriteFile before) writes the file
+	// itself: another hard link to it sees the output, and its owner stays.
+	t.Run("hard link", func(t *testing.T) {
+		p := writeFile(t, dir, "linked.yaml", old)
+		other := filepath.Join(dir, "other-name.yaml")
+		if err := os.Link(p, other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(other); string(got) != want {
+			t.Errorf("the other link reads:\n%s\nwant the output:\n%s", got, want)
+		}
+		assertNoTemp(t, dir)
+	})
+	t.Run("owner kept", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the output another owner")
+		}
+		p := writeFile(t, dir, "owned.yaml", old)
+		if err := os.Chown(p, 4321, 4322); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 4321 || st.Gid != 4322 {
+			t.Errorf("owner after the rewrite %d:%d, want 4321:4322 kept", st.Uid, st.Gid)
+		}
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("output:\n%s\nwant:\n%s", got, want)
+		}
+	})
 	t.Run("/dev/null", func(t *testing.T) {
 		if _, err := runInject(t, "-f", app, "-o", os.DevNull); err != nil {
 			t.Fatal(err)
