@@ -388,9 +388,6 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		}
 		inits = append(inits, *proxy)
 		pod.Spec.InitContainers = append(inits, pod.Spec.InitContainers...)
-		if _, ok := pod.Annotations[template.AnnotationInitContainersBeforeProxy]; ok {
-			pod.Spec.InitContainers = template.NativeInitOrder(pod.Spec.InitContainers, pod.Annotations)
-		}
 	default:
 		if init != nil {
 			if init.Name == ValidationContainerName {
@@ -405,6 +402,10 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 			pod.Spec.Containers = append(pod.Spec.Containers, *proxy)
 		}
 	}
+	// The pod's own containers may be named in init-containers-before-proxy
+	// or enable-core-dump; template.Reorder moves them as Istio does, and
+	// leaves the injected ones where they already are.
+	template.Reorder(pod, p.hold)
 	// Volumes and pull secrets: template items first (strategic merge), as in Istio's
 	// pkg/kube/inject/webhook.go.
 	// A volume of the previous injection that is injected again is merged

@@ -40,6 +40,13 @@ const typedVsTemplatePods = `
     - {name: migrate, image: z}
     containers:
     - {name: app, image: x}
+- metadata: {name: own-core-dump}
+  spec:
+    initContainers:
+    - {name: migrate, image: z}
+    - {name: enable-core-dump, image: z}
+    containers:
+    - {name: app, image: x}
 - metadata: {name: labels, labels: {"topology.istio.io/network": n1, "security.istio.io/tlsMode": "", "service.istio.io/canonical-name": ""}}
   spec:
     containers:

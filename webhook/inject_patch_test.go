@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	jsoniter "github.com/json-iterator/go"
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
@@ -359,14 +360,23 @@ func TestOmitZeroMatchesEncodingJSON(t *testing.T) {
 		Plain   plain                                 `json:"plain,omitempty,omitzero"`
 		Meta    *metav1.ObjectMeta                    `json:"meta,omitempty"`
 		Claim   *corev1.PersistentVolumeClaimTemplate `json:"claim,omitempty"`
+		Named   int                                   `json:"omitzero"` // a name, not the option
 	}
 	now := metav1.NewTime(metav1.Now().Rfc3339Copy().Time)
 	var nilTime *metav1.Time
+	var nilVal *valueZeroer
+	// The zero instant in a zone: (*Time).IsZero says zero, the zero-value
+	// test does not, and encoding/json asks IsZero.
+	zoned := metav1.NewTime(time.Time{}.In(time.FixedZone("z", 3600)))
 	for name, v := range map[string]fields{
 		"zero":       {},
 		"set":        {Time: now, TimePtr: &now, Val: valueZeroer{N: 1}, ValPtr: &valueZeroer{N: 2}, Iface: valueZeroer{N: 3}, Plain: plain{A: 1}, Meta: &metav1.ObjectMeta{CreationTimestamp: now}, Claim: &corev1.PersistentVolumeClaimTemplate{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: now}}},
 		"empty":      {TimePtr: &metav1.Time{}, ValPtr: &valueZeroer{}, Iface: valueZeroer{}, Meta: &metav1.ObjectMeta{Name: "m"}, Claim: &corev1.PersistentVolumeClaimTemplate{}},
 		"nilInIface": {Iface: nilTime},
+		// A nil pointer in the interface whose IsZero has a value
+		// receiver: encoding/json tests the pointer, never calls it.
+		"nilValueZeroerInIface": {Iface: nilVal},
+		"zeroInstantInZone":     {Time: zoned, TimePtr: &zoned, Iface: &zoned},
 	} {
 		t.Run(name, func(t *testing.T) {
 			encodesAsJSON(t, []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/x", Value: &v}, {Operation: "add", Path: "/y", Value: []fields{v}}})

@@ -135,9 +135,11 @@ func aliasOf(fs *pflag.FlagSet, p *string, name, target string) {
 // full disk) leaves the previous output as it was. The replacement keeps the
 // old file's mode; a new file gets os.WriteFile's 0644 less the umask. A file
 // that could not be written before is still refused (opened for writing,
-// not truncated), and where the directory takes no new file the output is
-// written in place as before. Anything but a regular file (a symlink, written
-// through and kept; /dev/stdout; a FIFO) is written directly.
+// not truncated), and where the directory takes no new file, or replacing
+// the file would lose another hard link to it or its owner (keepsIdentity),
+// the output is written in place as before. Anything but a regular file (a
+// symlink, written through and kept; /dev/stdout; a FIFO) is written
+// directly.
 func writeOutput(name string, data []byte) error {
 	perm := fs.FileMode(0o644)
 	fi, err := os.Lstat(name)
@@ -168,6 +170,10 @@ func writeOutput(name string, data []byte) error {
 		return &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer os.Remove(tmp.Name())
+	if fi != nil && !keepsIdentity(tmp, fi) {
+		tmp.Close()
+		return os.WriteFile(name, data, perm)
+	}
 	_, err = tmp.Write(data)
 	if fi != nil && err == nil {
 		err = tmp.Chmod(perm) // exactly the old mode, whatever the umask

@@ -293,6 +293,22 @@ func TestInjectOutputFile(t *testing.T) {
 		}
 		assertNoTemp(t, dir)
 	})
+	// Modes as os.WriteFile leaves them (the process umask is 022 here): an
+	// existing file keeps its mode, bits the umask would clear included; a
+	// new one is 0644 less the umask.
+	defer syscall.Umask(syscall.Umask(0o022))
+	t.Run("mode kept past the umask", func(t *testing.T) {
+		p := writeFile(t, dir, "shared.yaml", old)
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o666 {
+			t.Errorf("mode after the rewrite: %v, %v; want 0666 kept", fi.Mode(), err)
+		}
+	})
 	t.Run("new file", func(t *testing.T) {
 		p := filepath.Join(dir, "new.yaml")
 		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
@@ -300,6 +316,9 @@ func TestInjectOutputFile(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(p); string(got) != want {
 			t.Errorf("output:\n%s\nwant:\n%s", got, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("new output's mode: %v, %v; want 0644 (os.WriteFile's, umask 022)", fi.Mode(), err)
 		}
 	})
 	t.Run("failing input keeps the output", func(t *testing.T) {
@@ -327,6 +346,44 @@ func TestInjectOutputFile(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(target); string(got) != want {
 			t.Errorf("link target:\n%s\nwant:\n%s", got, want)
+		}
+	})
+	// os.Create (istioctl's -o, and os.WriteFile before) writes the file
+	// itself: another hard link to it sees the output, and its owner stays.
+	t.Run("hard link", func(t *testing.T) {
+		p := writeFile(t, dir, "linked.yaml", old)
+		other := filepath.Join(dir, "other-name.yaml")
+		if err := os.Link(p, other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(other); string(got) != want {
+			t.Errorf("the other link reads:\n%s\nwant the output:\n%s", got, want)
+		}
+		assertNoTemp(t, dir)
+	})
+	t.Run("owner kept", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the output another owner")
+		}
+		p := writeFile(t, dir, "owned.yaml", old)
+		if err := os.Chown(p, 4321, 4322); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runInject(t, "-f", app, "-o", p); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 4321 || st.Gid != 4322 {
+			t.Errorf("owner after the rewrite %d:%d, want 4321:4322 kept", st.Uid, st.Gid)
+		}
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("output:\n%s\nwant:\n%s", got, want)
 		}
 	})
 	t.Run("/dev/null", func(t *testing.T) {

@@ -116,6 +116,11 @@ func TestReorder(t *testing.T) {
 		{false, "c,,nope,c,a", cs("app"), cs("a", "b", "c", "istio-validation", "enable-core-dump", "istio-proxy"), "app", "istio-validation,c,a,istio-proxy,enable-core-dump,b"},
 		{false, "", cs("app"), cs("a", "istio-proxy", "istio-init"), "app", "istio-init,istio-proxy,a"},
 		{false, "a", cs("app", "istio-proxy"), cs("a", "b", "istio-init"), "app,istio-proxy", "a,b,istio-init"},
+		// reorderPod moves istio-validation first and then istio-init, so
+		// with both present istio-init runs first; without a native sidecar
+		// enable-core-dump (a pod's own of that name too) goes last.
+		{false, "-", cs("app"), cs("istio-validation", "x", "istio-proxy", "istio-init"), "app", "istio-init,istio-validation,istio-proxy,x"},
+		{false, "-", cs("app"), cs("enable-core-dump", "x", "istio-init", "y"), "app", "x,y,istio-init,enable-core-dump"},
 	} {
 		p := &corev1.Pod{Spec: corev1.PodSpec{Containers: c.containers, InitContainers: c.inits}}
 		if c.beforeProxy != "-" {

@@ -250,8 +250,9 @@ const AnnotationInitContainersBeforeProxy = "sidecar.istio.io/init-containers-be
 // Reorder puts the injected containers where Istio does (webhook.go
 // reorderPod): istio-proxy last among containers, or first when the app
 // waits for the proxy (hold); with a native sidecar, init containers run
-// as NativeInitOrder says; otherwise istio-validation first and istio-init
-// last.
+// as NativeInitOrder says; otherwise istio-validation first, then the
+// rest, istio-init and enable-core-dump. It moves containers within the
+// pod's slices, without allocating.
 func Reorder(pod *corev1.Pod, hold bool) {
 	if hold {
 		pod.Spec.Containers = moveFirst(pod.Spec.Containers, ProxyContainerName)
@@ -299,8 +300,9 @@ func moveFirst(cs []corev1.Container, name string) []corev1.Container {
 		return cs
 	}
 	c := cs[i]
-	out := append([]corev1.Container{c}, cs[:i]...)
-	return append(out, cs[i+1:]...)
+	copy(cs[1:i+1], cs[:i])
+	cs[0] = c
+	return cs
 }
 
 func moveLast(cs []corev1.Container, name string) []corev1.Container {
@@ -309,8 +311,9 @@ func moveLast(cs []corev1.Container, name string) []corev1.Container {
 		return cs
 	}
 	c := cs[i]
-	out := append(append([]corev1.Container{}, cs[:i]...), cs[i+1:]...)
-	return append(out, c)
+	copy(cs[i:], cs[i+1:])
+	cs[len(cs)-1] = c
+	return cs
 }
 
 // SetEnvs replaces c's env vars named in kvs and appends them in sorted
