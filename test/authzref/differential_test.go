@@ -1,6 +1,7 @@
 package authzref
 
 import (
+	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -13,6 +14,13 @@ const (
 	maxClasses  = 30               // distinct disagreement classes printed
 	shrinkTime  = 30 * time.Second // budget for shrinking
 	minAllowPct = 15
+)
+
+// Longer runs, other seeds: go test ./test/authzref -run TestDifferential
+// -args -authzref.seed=N -authzref.sets=M
+var (
+	seedFlag = flag.Int64("authzref.seed", seed, "TestDifferential: the generator's seed")
+	setsFlag = flag.Int("authzref.sets", sets, "TestDifferential: policy sets drawn, "+fmt.Sprint(reqsPerSet)+" requests each")
 )
 
 func agree(ref, mg Verdict) bool {
@@ -51,10 +59,10 @@ func runCase(c Case) (ref, mg Verdict, err error) {
 // disagreement to a minimal case.
 func TestDifferential(t *testing.T) {
 	start := time.Now()
-	g := NewGen(seed)
+	g := NewGen(*seedFlag)
 	var cases, allowed, bad int
 	var failing []Case
-	for range sets {
+	for range *setsFlag {
 		s := g.PolicySet()
 		snap, err := meshguardSnapshot(s)
 		if err != nil {
@@ -78,7 +86,7 @@ func TestDifferential(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d cases in %v: %d allowed by the reference, %d disagreements", cases, time.Since(start).Round(time.Millisecond), allowed, bad)
+	t.Logf("seed %d: %d cases in %v: %d allowed by the reference, %d disagreements", *seedFlag, cases, time.Since(start).Round(time.Millisecond), allowed, bad)
 	if pct := 100 * allowed / cases; pct < minAllowPct || pct > 100-minAllowPct {
 		t.Errorf("generator bias off: %d%% of cases allowed; want both verdicts common", pct)
 	}

@@ -27,20 +27,39 @@ var Workloads = []Workload{
 	// gateways, whose proxies run as routers: PeerAuthentication does not
 	// configure them; a Gateway API gateway's pods (the gateway-name label)
 	// are what a targetRefs Gateway reference attaches to
-	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.3", Router: true},
-	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.4", Router: true},
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.3", Proxy: RouterProxy},
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.4", Proxy: RouterProxy},
 	// gateways trusting X-Forwarded-For hops of their own
 	// (proxy.istio.io/config over the mesh's defaultConfig): two; none, as
 	// a gatewayTopology without numTrustedProxies replaces the mesh's; the
 	// mesh's, as the annotation does not name gatewayTopology
-	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.5", Router: true,
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.5", Proxy: RouterProxy,
 		ProxyConfig: "gatewayTopology: {numTrustedProxies: 2}"},
-	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.6", Router: true,
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.6", Proxy: RouterProxy,
 		ProxyConfig: "gatewayTopology: {forwardClientCertDetails: SANITIZE}"},
-	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.7", Router: true,
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.7", Proxy: RouterProxy,
 		ProxyConfig: "concurrency: 2"},
 	// a sidecar, which trusts no hop whatever its ProxyConfig says
 	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.2", ProxyConfig: "gatewayTopology: {numTrustedProxies: 1}"},
+	// sidecars known by their istio-proxy, classic and native, the first
+	// two carrying the Gateway API label: the proxy type, not the label,
+	// makes them sidecars (PeerAuthentication applies, no hop trusted,
+	// whatever gatewayTopology the mesh or their annotation sets), while a
+	// targetRefs Gateway policy attaches to them by the label
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.8",
+		Proxy: SidecarProxy, ProxyConfig: "gatewayTopology: {numTrustedProxies: 2}"},
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "db"}, IP: "10.0.1.9",
+		Proxy: NativeSidecarProxy},
+	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.3", Proxy: SidecarProxy},
+	{Namespace: "foo", Labels: map[string]string{"app": "web", "version": "v1"}, IP: "10.0.1.10", Proxy: NativeSidecarProxy},
+	// a router without the Gateway API label, a gateway all the same
+	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.4", Proxy: RouterProxy,
+		ProxyConfig: "gatewayTopology: {numTrustedProxies: 1}"},
+	// Pods known without their istio-proxy: a Gateway API gateway's by the
+	// label (kube-gateway runs `proxy router`), a sidecar's without it
+	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.11"},
+	{Namespace: "bar", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw"}, IP: "10.0.2.5",
+		ProxyConfig: "gatewayTopology: {numTrustedProxies: 2}"},
 }
 
 // Set is one generated policy state.

@@ -27,8 +27,27 @@ func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i), Namespace: w.Namespace, Labels: w.Labels},
 			Status:     corev1.PodStatus{PodIP: w.IP},
 		}
-		if w.Router { // as Istio's gateway injection template writes it
-			p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}}}
+		// istio-proxy as Istio's injection templates write it: the gateway
+		// ones a container running `proxy router`, the sidecar one a
+		// container or (native sidecars) an always-restarting init
+		// container running `proxy sidecar`
+		app := corev1.Container{Name: "app", Image: "app"}
+		proxy := func(kind string) corev1.Container {
+			return corev1.Container{Name: "istio-proxy", Args: []string{"proxy", kind, "--domain", "$(POD_NAMESPACE).svc.cluster.local"}}
+		}
+		switch w.Proxy {
+		case NoProxy:
+			p.Spec.Containers = []corev1.Container{app}
+		case RouterProxy:
+			p.Spec.Containers = []corev1.Container{proxy("router")}
+		case SidecarProxy:
+			p.Spec.Containers = []corev1.Container{app, proxy("sidecar")}
+		case NativeSidecarProxy:
+			always := corev1.ContainerRestartPolicyAlways
+			native := proxy("sidecar")
+			native.RestartPolicy = &always
+			p.Spec.InitContainers = []corev1.Container{native}
+			p.Spec.Containers = []corev1.Container{app}
 		}
 		if w.ProxyConfig != "" {
 			p.Annotations = map[string]string{"proxy.istio.io/config": w.ProxyConfig}
@@ -70,7 +89,7 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		for k, v := range r.Headers {
 			h[k] = v
 		}
-		if r.Dest.Router {
+		if r.Dest.Router() {
 			// A gateway's connection manager (use_remote_address) appends
 			// the peer to X-Forwarded-For before any filter
 			// (ConnectionManagerUtility::mutateRequestHeaders appendXff).

@@ -38,13 +38,62 @@ type Workload struct {
 	Namespace string
 	Labels    map[string]string
 	IP        string
-	// Router: a gateway, whose istio-proxy runs `proxy router` (Istio's
-	// proxy type for gateways, from the gateway and kube-gateway injection
-	// templates); a sidecar otherwise.
-	Router bool
+	// Proxy is the Pod's istio-proxy as its spec shows it; Router decides
+	// from it whether the Pod is a gateway.
+	Proxy ProxyKind
 	// ProxyConfig is the Pod's proxy.istio.io/config annotation (YAML), ""
 	// when it has none.
 	ProxyConfig string
+}
+
+// ProxyKind is what a destination Pod's spec shows of its istio-proxy.
+type ProxyKind int
+
+const (
+	// NoProxy: the Pod is known without an istio-proxy (a Deployment's
+	// template, not yet injected).
+	NoProxy ProxyKind = iota
+	// SidecarProxy: an istio-proxy container running `proxy sidecar`, as
+	// the sidecar injection template writes it.
+	SidecarProxy
+	// NativeSidecarProxy: the same as a native sidecar, an init container
+	// with restartPolicy Always.
+	NativeSidecarProxy
+	// RouterProxy: an istio-proxy container running `proxy router`, as the
+	// gateway and kube-gateway templates write it.
+	RouterProxy
+)
+
+func (k ProxyKind) String() string {
+	return [...]string{"no istio-proxy", "proxy sidecar", "native proxy sidecar", "proxy router"}[k]
+}
+
+// gatewayNameLabel is the Gateway API label istiod's gateway deployment
+// controller puts on a Gateway's Pods (kube-gateway.yaml), the one
+// policyattachment.go workloadGatewayName reads.
+const gatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
+
+// Router: the Pod's proxy is a gateway to Istio. istiod knows a proxy's type
+// from pilot-agent's `proxy <type>` argument (the first field of its node
+// ID), never from the Pod's labels, and builds gateway listeners for
+// model.Router alone (pilot/pkg/networking/core/listener.go BuildListeners:
+// model.SidecarProxy gets sidecar listeners, model.Router gateway ones), so
+// a Pod whose istio-proxy runs `proxy sidecar` is a sidecar whatever labels
+// its owner gave it. A Pod known without its istio-proxy runs what it will be
+// given: the kube-gateway template's `proxy router` where it is a Gateway API
+// gateway's (istiod's gateway controller writes the gateway-name label and
+// that proxy together, with sidecar.istio.io/inject "false"), the sidecar
+// injection template's `proxy sidecar` otherwise (docs/compatibility.md
+// "Enforcement point" states meshguard assumes the same).
+func (w Workload) Router() bool {
+	switch w.Proxy {
+	case RouterProxy:
+		return true
+	case NoProxy:
+		_, named := w.Labels[gatewayNameLabel]
+		return named
+	}
+	return false
 }
 
 // Request is what the destination sidecar knows about one request.
@@ -100,8 +149,9 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 	// PeerAuthentication configures a sidecar's inbound listeners only
 	// (pilot/pkg/networking/core/listener_inbound.go authnBuilder.ForPort);
 	// a gateway's listeners take their TLS from its Gateway servers
-	// (gateway.go buildGatewayListeners).
-	if !r.Dest.Router {
+	// (gateway.go buildGatewayListeners). Which one a Pod has is its proxy
+	// type (Workload.Router), not its labels.
+	if !r.Dest.Router() {
 		switch effectiveMTLSMode(mesh, pas, r.Dest, r.DstPort) {
 		case secapi.PeerAuthentication_MutualTLS_STRICT:
 			if principal == "" {
@@ -226,7 +276,9 @@ func oldestFirst(pas []*secv1.PeerAuthentication) []*secv1.PeerAuthentication {
 // labels (a Gateway API gateway too: EnableSelectorBasedK8sGatewayPolicy is
 // on by default); with targetRefs it applies only to the pods of a Gateway
 // API gateway (the gateway-name label) that a Gateway reference of the
-// policy's own namespace names.
+// policy's own namespace names. Attachment reads the labels alone, not the
+// proxy type: a sidecar's Pod carrying the gateway-name label takes such a
+// policy too.
 func applies(mesh Mesh, ap *secv1.AuthorizationPolicy, w Workload) bool {
 	if ap.Namespace != mesh.RootNamespace && ap.Namespace != w.Namespace {
 		return false
@@ -238,7 +290,7 @@ func applies(mesh Mesh, ap *secv1.AuthorizationPolicy, w Workload) bool {
 	if len(refs) == 0 {
 		return labelsSubset(ap.Spec.GetSelector().GetMatchLabels(), w.Labels)
 	}
-	gateway, isGatewayAPI := w.Labels["gateway.networking.k8s.io/gateway-name"]
+	gateway, isGatewayAPI := w.Labels[gatewayNameLabel]
 	if !isGatewayAPI || ap.Namespace != w.Namespace {
 		return false
 	}
@@ -467,7 +519,8 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 //   - Istio's inbound sidecar listener does not use the connection's address
 //     (use_remote_address false) and trusts no hop: the last XFF address
 //     (getLastAddressFromXFF skipping none), else the peer.
-//   - a gateway's listener uses it (use_remote_address true, gateway.go
+//   - a gateway's listener (Workload.Router: by proxy type, whatever the
+//     Pod's labels) uses it (use_remote_address true, gateway.go
 //     buildGatewayListeners) with xff_num_trusted_hops = its ProxyConfig's
 //     gatewayTopology.numTrustedProxies (buildGatewayConnectionManager): n
 //     > 0 reads getLastAddressFromXFF skipping n-1 addresses, and the peer
@@ -479,7 +532,7 @@ func remoteIP(in attrs) string {
 	}
 	xff, ok := header(in, "x-forwarded-for")
 	skip := 0
-	if r.Dest.Router {
+	if r.Dest.Router() {
 		n := gatewayHops(in.mesh, r.Dest)
 		if n == 0 {
 			return r.SrcIP

@@ -50,7 +50,17 @@ func TestReferenceExamples(t *testing.T) {
 	rootWeb := Workload{Namespace: Root, Labels: map[string]string{"app": "web"}, IP: "10.0.3.1"}
 	rootSel := mkPA(Root, "sel", 0, STRICT, true)
 	rootSel.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "web"}}
-	gwWeb := Workload{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw"}, IP: "10.0.1.3", Router: true}
+	gwWeb := Workload{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw"}, IP: "10.0.1.3", Proxy: RouterProxy}
+	// the same label on a Pod whose istio-proxy runs `proxy sidecar`
+	// (container or native sidecar), a router without it, the label on a
+	// Pod known without its istio-proxy
+	gwLabel := map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}
+	labelledSidecar := Workload{Namespace: "foo", Labels: gwLabel, IP: "10.0.1.8", Proxy: SidecarProxy}
+	labelledNative := Workload{Namespace: "foo", Labels: gwLabel, IP: "10.0.1.9", Proxy: NativeSidecarProxy}
+	plainRouter := Workload{Namespace: "foo", Labels: map[string]string{"app": "web"}, IP: "10.0.1.4", Proxy: RouterProxy}
+	labelOnly := Workload{Namespace: "foo", Labels: gwLabel, IP: "10.0.1.11"}
+	at := func(w Workload, r Request) Request { r.Dest = w; return r }
+	meshStrict := []*secv1.PeerAuthentication{mkPA(Root, "default", 0, STRICT, true)}
 	toGW := func(ns string) *secv1.AuthorizationPolicy {
 		ap := mkAP(ns, "gw-deny", DENY, &secapi.Rule{})
 		ap.Spec.TargetRefs = []*typeapi.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw"}}
@@ -240,6 +250,19 @@ func TestReferenceExamples(t *testing.T) {
 		{"targetRefs Gateway gw attaches to gw's pods", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil,
 			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), false},
 		{"targetRefs Gateway gw: never a sidecar", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil, http("", "/"), true},
+		// the proxy type decides, not the label (listener.go BuildListeners
+		// builds gateway listeners for model.Router alone)
+		{"mesh STRICT: a sidecar labelled as gateway gw refuses plaintext", mesh, nil, meshStrict, at(labelledSidecar, http("", "/")), false},
+		{"mesh STRICT: a native sidecar labelled as gateway gw refuses plaintext", mesh, nil, meshStrict, at(labelledNative, http("", "/")), false},
+		{"namespace DISABLE: a labelled sidecar hides the peer identity", mesh,
+			[]*secv1.AuthorizationPolicy{denyFooNS}, []*secv1.PeerAuthentication{mkPA("foo", "off", 0, DISABLE, true)},
+			at(labelledNative, http("spiffe://cluster.local/ns/foo/sa/sleep", "/")), true},
+		{"mesh STRICT: a router without the label takes plaintext", mesh, nil, meshStrict, at(plainRouter, http("", "/")), true},
+		{"mesh STRICT: a labelled Pod without istio-proxy is a Gateway API gateway's, takes plaintext", mesh, nil, meshStrict,
+			at(labelOnly, http("", "/")), true},
+		{"mesh STRICT: an unlabelled Pod without istio-proxy is a sidecar's", mesh, nil, meshStrict, http("", "/"), false},
+		{"targetRefs Gateway gw attaches by the label, to a labelled sidecar too", mesh, []*secv1.AuthorizationPolicy{toGW("foo")}, nil,
+			at(labelledSidecar, http("", "/")), false},
 		{"targetRefs Gateway gw from the root namespace: not mesh-wide", mesh, []*secv1.AuthorizationPolicy{toGW(Root)}, nil,
 			func() Request { r := http("", "/"); r.Dest = gwWeb; return r }(), true},
 
@@ -250,6 +273,14 @@ func TestReferenceExamples(t *testing.T) {
 		{"sidecar: the last X-Forwarded-For entry", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil, xff(fooWeb, "10.1.2.3, 192.168.1.1"), true},
 		{"sidecar: a gatewayTopology annotation does not apply", mesh, []*secv1.AuthorizationPolicy{denyClient}, nil,
 			xff(withPC(fooWeb, "gatewayTopology: {numTrustedProxies: 2}"), "10.1.2.3, 192.168.1.1"), true},
+		{"labelled sidecar: trusts no hop whatever the mesh's gatewayTopology", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil,
+			xff(labelledSidecar, "10.1.2.3, 192.168.1.1"), true},
+		{"labelled native sidecar: the last entry, not its annotation's hops", mesh, []*secv1.AuthorizationPolicy{denyLast}, nil,
+			xff(withPC(labelledNative, "gatewayTopology: {numTrustedProxies: 2}"), "10.1.2.3, 192.168.1.1"), false},
+		{"router without the label, mesh trusts two: the one before", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil,
+			xff(plainRouter, "10.1.2.3, 192.168.1.1"), false},
+		{"labelled Pod without istio-proxy, its annotation trusts two: the one before", mesh, []*secv1.AuthorizationPolicy{denyClient}, nil,
+			xff(withPC(labelOnly, "gatewayTopology: {numTrustedProxies: 2}"), "10.1.2.3, 192.168.1.1"), false},
 		{"gateway trusting none: the peer", mesh, []*secv1.AuthorizationPolicy{denyLast}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), true},
 		{"gateway, mesh trusts one: the last entry", meshHops(1), []*secv1.AuthorizationPolicy{denyLast}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), false},
 		{"gateway, mesh trusts two: the one before", meshHops(2), []*secv1.AuthorizationPolicy{denyClient}, nil, xff(gwWeb, "10.1.2.3, 192.168.1.1"), false},

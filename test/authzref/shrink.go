@@ -208,7 +208,8 @@ func (c Case) Format() string {
 	}
 	r := c.Req
 	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI)
-	if r.Dest.Router {
+	fmt.Fprintf(&b, " [%s]", r.Dest.Proxy)
+	if r.Dest.Router() {
 		b.WriteString(" [gateway]")
 	}
 	if r.Dest.ProxyConfig != "" {
