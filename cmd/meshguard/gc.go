@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -100,7 +101,9 @@ func gcHeadroom() (uint64, error) {
 		return defaultGCHeadroom, nil
 	}
 	q, err := resource.ParseQuantity(v)
-	if err != nil || q.Sign() < 0 {
+	// Past int64, Quantity.Value is no longer the quantity (1e30 reads as
+	// 0, turning the cap off; 2^63 as a negative number, no cap at all).
+	if err != nil || q.Sign() < 0 || q.CmpInt64(math.MaxInt64) > 0 {
 		return 0, fmt.Errorf("%s=%q: want a quantity such as 128Mi, or 0", gcHeadroomEnv, v)
 	}
 	return uint64(q.Value()), nil

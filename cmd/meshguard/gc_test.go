@@ -102,7 +102,7 @@ func TestGCHeadroomEnv(t *testing.T) {
 		env  string
 		want uint64
 	}{
-		{"", defaultGCHeadroom}, {"64Mi", 64 << 20}, {"0", 0},
+		{"", defaultGCHeadroom}, {"64Mi", 64 << 20}, {"0", 0}, {"9223372036854775807", math.MaxInt64},
 	} {
 		t.Setenv(gcHeadroomEnv, tc.env)
 		if got, err := gcHeadroom(); err != nil || got != tc.want {
@@ -118,6 +118,9 @@ func TestTuneGCRefusesUnreadableEnv(t *testing.T) {
 	for _, tc := range []struct{ env, value string }{
 		{gcHeadroomEnv, "lots"}, {gcHeadroomEnv, "-1Mi"}, {memoryLimitEnv, "512Mi"}, {memoryLimitEnv, "-5"},
 		{memoryLimitEnv, "9"}, {memoryLimitEnv, "512"}, // a soft limit of 0, of 460 bytes
+		// Beyond int64: Quantity.Value read 1e30 as 0 (cap off) and 2^63 as
+		// a negative number, i.e. no cap.
+		{gcHeadroomEnv, "1e30"}, {gcHeadroomEnv, "9223372036854775808"},
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			t.Setenv(gcHeadroomEnv, "0")
