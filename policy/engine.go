@@ -562,23 +562,19 @@ func (w *workload) setProxyConfig(v string) error {
 // runsRouter: p is a gateway to Istio, whose proxy type is the one its
 // istio-proxy container runs, `proxy router` in the gateway and kube-gateway
 // injection templates (`proxy sidecar` for a sidecar).
-func runsRouter(p *corev1.Pod) bool {
-	for _, c := range p.Spec.Containers {
-		if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "router" {
-			return true
-		}
-	}
-	return false
-}
+func runsRouter(p *corev1.Pod) bool { return runsProxy(p.Spec.Containers, "router") }
 
 // runsSidecar: p's istio-proxy, a container or a native sidecar (an init
 // container), runs `proxy sidecar`, as the sidecar injection template writes it.
 func runsSidecar(p *corev1.Pod) bool {
-	for _, cs := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
-		for _, c := range cs {
-			if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "sidecar" {
-				return true
-			}
+	return runsProxy(p.Spec.Containers, "sidecar") || runsProxy(p.Spec.InitContainers, "sidecar")
+}
+
+// runsProxy: an istio-proxy among cs runs `proxy <typ> ...`.
+func runsProxy(cs []corev1.Container, typ string) bool {
+	for _, c := range cs {
+		if c.Name == "istio-proxy" && len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == typ {
+			return true
 		}
 	}
 	return false
