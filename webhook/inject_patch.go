@@ -195,11 +195,12 @@ func (*patchEncoders) UpdateStructDescriptor(sd *jsoniter.StructDescriptor) {
 	for _, b := range sd.Fields {
 		tag := b.Field.Tag().Get("json")
 		_, opts, _ := strings.Cut(tag, ",")
-		if !slices.Contains(strings.Split(opts, ","), "omitzero") {
+		options := strings.Split(opts, ",")
+		if !slices.Contains(options, "omitzero") {
 			continue
 		}
 		b.Encoder = omitZeroEncoder{ValEncoder: b.Encoder, isZero: zeroCheck(b.Field.Type().Type1()),
-			omitempty: slices.Contains(strings.Split(opts, ","), "omitempty"), field: sd.Type.String() + "." + b.Field.Name()}
+			omitempty: slices.Contains(options, "omitempty"), field: sd.Type.String() + "." + b.Field.Name()}
 	}
 }
 
