@@ -133,8 +133,10 @@ func validateGatewayName(p *field.Path, g string, f *Findings) {
 		}
 		return
 	}
-	if name, ns, ok := strings.Cut(g, "."); ok && !strings.Contains(ns, ".") {
-		f.Warn(p, g, fmt.Sprintf("using legacy gatewayName format %q; prefer the <namespace>/<name> format: %q", g, ns+"/"+name))
+	// Any dotted name is the legacy form, and the advice names its first two
+	// labels, as Istio's validateGatewayNames (gateway.example.com → example/gateway).
+	if parts := strings.Split(g, "."); len(parts) > 1 {
+		f.Warn(p, g, fmt.Sprintf("using legacy gatewayName format %q; prefer the <namespace>/<name> format: %q", g, parts[1]+"/"+parts[0]))
 	}
 	validateFQDN(p, g, f)
 }
