@@ -29,6 +29,9 @@ import (
 //     TestValidateHTTPDirectResponse "nil redirect",
 //     TestValidateHTTPFaultInjectionDelay "nil": an absent section; each is
 //     covered by the rows whose route leaves that section out.
+//   - TestValidateWildcardDomainForVirtualServiceBoundToGateway "IP address":
+//     ValidateVirtualService ignores that helper's error for an IP host
+//     (netutil.IsValidIPAddress), so an IP host is valid on a VirtualService.
 //   - TestStrictValidateHTTPHeaderName: ValidateStrictHTTPHeaderName is not
 //     used by any VirtualService field.
 //   - "null header match" (TestValidateHTTPRoute, TestValidateRootHTTPRoute,
@@ -60,6 +63,14 @@ func TestIstioTableVirtualService(t *testing.T) {
 	// headerOps: header operations on route[0] of an HTTP route.
 	headerOps := func(h string) string {
 		return route("{route: [{destination: {host: foo.baz}, headers: " + h + "}]}")
+	}
+	// gwHost: host h on a VirtualService bound to gateway ns1/gw; with sni, a
+	// TLS route with an SNI host under a second host *.sni.example.
+	gwHost := func(h string, sni bool) string {
+		if sni {
+			return vs("  hosts: [\"" + h + "\", \"*.sni.example\"]\n  gateways: [ns1/gw]\n  tls: [{match: [{sniHosts: [a.sni.example]}], route: [{destination: {host: a.sni.example}}]}]\n")
+		}
+		return vs("  hosts: [\"" + h + "\"]\n  gateways: [ns1/gw]\n  http: [{route: [{destination: {host: foo.baz}}]}]\n")
 	}
 	bigString := func(n int) string { return strings.Repeat("a", n) }
 	bigBytes := func(n int) string { return base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a", n))) }
@@ -254,6 +265,27 @@ func TestIstioTableVirtualService(t *testing.T) {
 		{"TestValidateVirtualService/jwt claim route without gateway", vs("  hosts: [foo.bar]\n  gateways: [mesh]\n  http: [{route: [{destination: {host: foo.baz}}], match: [{uri: {prefix: /}, headers: {\"@request.auth.claims.foo\": {exact: bar}}}]}]\n"), false, noWarn},
 		{"TestValidateVirtualService/ip address as sni host", vs("  hosts: [foo.bar]\n  tls: [{route: [{destination: {host: foo.baz}}], match: [{port: 999, sniHosts: [1.1.1.1]}]}]\n"), true, warn},
 		{"TestValidateVirtualService/invalid wildcard as sni host", vs("  hosts: [foo.bar]\n  tls: [{route: [{destination: {host: foo.baz}}], match: [{port: 999, sniHosts: [\"foo.*.com\"]}]}]\n"), false, noWarn},
+
+		// ---- agent/validation_test.go TestValidateWildcardDomainForVirtualServiceBoundToGateway (a host of a
+		// gateway-bound VirtualService; sni: the VirtualService also has a TLS route with SNI hosts, here
+		// a.sni.example under a second host, so only the host under test is judged) ----
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/empty", gwHost("", false), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/too long", gwHost(strings.Repeat("x", 256), false), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/happy", gwHost(strings.Repeat("x", 63), false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/wildcard", gwHost("*", false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/wildcard multi-segment", gwHost("*.bar.com", false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/wildcard single segment", gwHost("*foo", false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/wildcard prefix", gwHost("*foo.bar.com", false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/wildcard prefix dash", gwHost("*-foo.bar.com", false), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/bad wildcard foo.*.com", gwHost("foo.*.com", false), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/bad wildcard foo*.bar.com", gwHost("foo*.bar.com", false), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/SNI domain", gwHost("outbound_.80_._.e2e.foobar.mesh", true), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/happy sni outbound.com", gwHost("outbound.com", true), true, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/invalid SNI domain neverbound_", gwHost("neverbound_.80_._.e2e.foobar.mesh", true), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/invalid SNI domain port", gwHost("outbound_.thisIsNotAPort_._.e2e.foobar.mesh", true), false, noCheck},
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/invalid SNI domain no host", gwHost("outbound_.80_._", true), false, noCheck},
+		// An SNI-form host without TLS SNI routes is an ordinary host: "_" is not allowed.
+		{"TestValidateWildcardDomainForVirtualServiceBoundToGateway/SNI domain without sni", gwHost("outbound_.80_._.e2e.foobar.mesh", false), false, noCheck},
 
 		// ---- virtualservice_test.go TestValidateChainingVirtualService ----
 		{"TestValidateChainingVirtualService/root simple", vs("  hosts: [foo.bar]\n  gateways: [test-gateway]\n  http: [{delegate: {name: test, namespace: test}}]\n"), true, noCheck},
