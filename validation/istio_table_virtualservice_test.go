@@ -315,6 +315,11 @@ func TestIstioTableVirtualService(t *testing.T) {
 		{"TestValidateRootHTTPRoute/empty regex match in query", route(`{match: [{queryParams: {q: {regex: ""}}}], redirect: {uri: /, authority: foo.biz}}`), false, noCheck},
 		{"TestValidateRootHTTPRoute/empty regex match in scheme", route(`{match: [{scheme: {regex: ""}}], redirect: {uri: /, authority: foo.biz}}`), false, noCheck},
 
+		// ---- not an upstream row: virtualservice.go validateHTTPRouteConflict returns for a root route
+		// (one with a delegate) before its mirror/mirrors check, so a root route may carry both ----
+		{"validateHTTPRouteConflict/root route with mirror and mirrors", route(`{delegate: {name: test, namespace: test}, mirror: {host: foo.baz}, mirrors: [{destination: {host: foo.bar}}]}`), true, noCheck},
+		{"validateHTTPRouteConflict/route with mirror and mirrors", route(`{route: [{destination: {host: foo.baz}}], mirror: {host: foo.baz}, mirrors: [{destination: {host: foo.bar}}]}`), false, noCheck},
+
 		// ---- virtualservice_test.go TestValidateDelegateHTTPRoute (validateHTTPRoute in a delegate) ----
 		{"TestValidateDelegateHTTPRoute/empty", delegateRoute(`{}`), false, noCheck},
 		{"TestValidateDelegateHTTPRoute/simple", delegateRoute(`{route: [{destination: {host: foo.baz}}]}`), true, noCheck},

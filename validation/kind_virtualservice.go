@@ -190,7 +190,8 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 	if len(r.GetRoute()) == 0 && r.GetRedirect() == nil && r.GetDirectResponse() == nil && r.GetDelegate() == nil {
 		f.Required(p.Child("route"), "HTTP route, redirect or direct_response is required")
 	}
-	if r.GetMirror() != nil && len(r.GetMirrors()) > 0 {
+	// Not for a root route either: validateHTTPRouteConflict has returned by then.
+	if r.GetMirror() != nil && len(r.GetMirrors()) > 0 && r.GetDelegate() == nil {
 		f.Error(p.Child("mirrors"), field.OmitValueType{}, "cannot set both mirror and mirrors")
 	}
 
