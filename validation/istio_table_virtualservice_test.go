@@ -7,8 +7,9 @@ import (
 )
 
 // TestIstioTableVirtualService: the rows of Istio's own unit tests for
-// VirtualService parts (istio/istio pkg/config/validation/validation_test.go
-// and virtualservice_test.go, the versions of the 86c9f01 era), each
+// VirtualService parts (istio/istio pkg/config/validation/validation_test.go,
+// virtualservice_test.go and agent/validation_test.go, the versions of the
+// 86c9f01 era), each
 // re-expressed as a whole VirtualService and run through meshguard's
 // single-object entry point. A row is named "<upstream test>/<upstream row>".
 //
@@ -20,9 +21,9 @@ import (
 // asserts them (TestValidateVirtualService, TestValidateHTTPDirectResponse).
 //
 // Rows not asserted, with the reason:
-//   - TestValidateHTTPStatus 600 and TestValidateHTTPFaultInjectionAbort
-//     (none): Istio's validateHTTPStatus accepts 600; meshguard refuses it
-//     deliberately (docs/compatibility.md "VirtualService", fault.abort.httpStatus).
+//   - TestValidateHTTPStatus 600: Istio's validateHTTPStatus accepts 600;
+//     meshguard refuses it deliberately (docs/compatibility.md
+//     "VirtualService", fault.abort.httpStatus and directResponse.status).
 //   - TestValidateHTTPFaultInjectionAbort "nil"/"grpc: nil",
 //     TestValidateHTTPRewrite "nil in", TestValidateUriRegexRewrite
 //     "uriRegexRewrite nil", TestValidateHTTPRedirect "nil redirect",
@@ -32,6 +33,12 @@ import (
 //   - TestValidateWildcardDomainForVirtualServiceBoundToGateway "IP address":
 //     ValidateVirtualService ignores that helper's error for an IP host
 //     (netutil.IsValidIPAddress), so an IP host is valid on a VirtualService.
+//   - Rows of older (gogo-protobuf era) versions of these tests whose rule
+//     Istio has since reversed, ported here as the newer rows instead: route
+//     weights summing to 100 ("total weight > 100"/"< 100" invalid), an
+//     :authority set in a destination's headers invalid, the x-jwt-claim
+//     header prefix, a mesh-bound root VirtualService with a delegate, regex
+//     matches on a root route and sourceNamespace in a delegate all invalid.
 //   - TestStrictValidateHTTPHeaderName: ValidateStrictHTTPHeaderName is not
 //     used by any VirtualService field.
 //   - "null header match" (TestValidateHTTPRoute, TestValidateRootHTTPRoute,
