@@ -310,6 +310,17 @@ func TestIstioTrustDomainBundleRows(t *testing.T) {
 		{"foreign principal: as written", principal("td1/ns/some-ns/sa/some-sa"), http(from("spiffe://td1/ns/some-ns/sa/some-sa")), ok},
 		{"not five segments: not rewritten", principal("td2/ns/foo/sa/bar/x"), http(from("spiffe://td3/ns/foo/sa/bar/x")), noAllow},
 	})
+	// bundle.go ReplaceTrustDomainAliases: "cluster.local" stands for the
+	// local trust domain and its aliases even when it is neither; it is
+	// replaced, not kept. The rest of the principal may be a prefix.
+	runCases(t, Mesh{TrustDomain: "td1"}, []tc{
+		{"cluster.local principal: the local trust domain", principal("cluster.local/ns/foo/sa/sleep"), http(from("spiffe://td1/ns/foo/sa/sleep")), ok},
+		{"cluster.local principal: cluster.local itself is replaced", principal("cluster.local/ns/foo/sa/sleep"), http(from("spiffe://cluster.local/ns/foo/sa/sleep")), noAllow},
+	})
+	runCases(t, Mesh{TrustDomain: "td1", TrustDomainAliases: []string{"td2"}}, []tc{
+		{"prefix principal: the alias", principal("td1/ns/foo/sa/*"), http(from("spiffe://td2/ns/foo/sa/x")), ok},
+		{"prefix principal: another namespace", principal("td1/ns/foo/sa/*"), http(from("spiffe://td2/ns/bar/sa/x")), noAllow},
+	})
 	// simple-policy-principal-with-wildcard (bundle td1, alias foobar):
 	// "*bar/..." covers td1 too; '[' and ']' are literal characters.
 	const p0, p1 = "*/ns/foo/sa/rule[0]-from[1]-principal[0]", "*bar/ns/foo/sa/rule[0]-from[1]-principal[1]"
