@@ -186,7 +186,8 @@ func sortedUnique(s []string) []string {
 // shares), plus proxyInboundListenPort, which injection writes into
 // istio-init's arguments, a non-empty rootNamespace and a pathNormalization
 // ext_authz knows. Errors name the field; warnings (Istio only prints
-// them, for TLS settings meshguard does not read) are not returned.
+// them: TLS settings meshguard does not read, the deprecated
+// ISTIO_META_DNS_AUTO_ALLOCATE) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
 	errs := validation.MeshConfig(m).Errors
 	if p := m.GetProxyInboundListenPort(); p <= 0 || p > 65535 {

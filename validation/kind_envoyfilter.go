@@ -363,6 +363,7 @@ func efValue(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, patch *netwo
 		return
 	}
 	tree = efResolveTypes(p, tree, f)
+	tree = efGoDurations(msg.ProtoReflect().Descriptor(), tree)
 	raw, _ = json.Marshal(tree)
 	// Istio decodes leniently and only warns about fields its Envoy API does not know
 	// (they may belong to a newer Envoy): envoyfilter.go strict BuildXDSObjectFromStruct.
@@ -393,6 +394,78 @@ func efValue(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, patch *netwo
 			}
 		}
 	}
+}
+
+// efGoDurations rewrites Go-style duration strings ("500ms", "1m") wherever a
+// google.protobuf.Duration is read in a patch value, typed_config contents
+// included, to the seconds form protojson requires ("0.5s"). Istio decodes
+// patch values with golang/protobuf jsonpb (envoyfilter.go validateEnvoyFilter
+// via xds.BuildXDSObjectFromStruct and pkg/util/protomarshal Unmarshal, kept
+// on jsonpb for golang/protobuf#1374), which reads a Duration with
+// time.ParseDuration, and sends Envoy the decoded proto: such a value works.
+// Strings time.ParseDuration rejects are left for the decoder to report.
+// Well-known types other than Any and Duration (a Struct's keys are not
+// fields) are not descended into.
+func efGoDurations(md protoreflect.MessageDescriptor, v any) any {
+	if md.FullName() == durationFullName {
+		if s, ok := v.(string); ok {
+			return secondsForm(s)
+		}
+		return v
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	if md.FullName() == "google.protobuf.Any" {
+		url, _ := obj["@type"].(string)
+		mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
+		if err != nil {
+			return v
+		}
+		inner := mt.Descriptor()
+		if inner.ParentFile().Package() == "google.protobuf" {
+			// A well-known type in an Any carries its JSON form in "value".
+			if val, ok := obj["value"]; ok {
+				obj["value"] = efGoDurations(inner, val)
+			}
+			return v
+		}
+		md = inner
+	} else if md.ParentFile().Package() == "google.protobuf" {
+		return v
+	}
+	fields := md.Fields()
+	for k, val := range obj {
+		fd := fields.ByJSONName(k)
+		if fd == nil {
+			fd = fields.ByName(protoreflect.Name(k))
+		}
+		if fd == nil {
+			continue
+		}
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Kind() != protoreflect.MessageKind {
+				continue
+			}
+			if m, ok := val.(map[string]any); ok {
+				for mk, mv := range m {
+					m[mk] = efGoDurations(fd.MapValue().Message(), mv)
+				}
+			}
+		case fd.Kind() != protoreflect.MessageKind:
+		case fd.IsList():
+			if l, ok := val.([]any); ok {
+				for i := range l {
+					l[i] = efGoDurations(fd.Message(), l[i])
+				}
+			}
+		default:
+			obj[k] = efGoDurations(fd.Message(), val)
+		}
+	}
+	return v
 }
 
 // efMissingTypedConfig is Istio's recurseMissingTypedConfig (envoyfilter.go):

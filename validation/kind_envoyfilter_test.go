@@ -127,6 +127,18 @@ func TestValidateEnvoyFilter(t *testing.T) {
 		{name: "deprecated field warns", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_MERGE,
 			efStruct(t, map[string]any{"use_tcp_for_dns_lookups": true})),
 			warns: []string{always, `spec.configPatches[0].patch.value: Invalid value: "envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups": Envoy filter: field envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups is deprecated`}},
+		// Istio reads patch values with golang/protobuf jsonpb, whose Duration
+		// is time.ParseDuration (efGoDurations), typed_config contents included.
+		{name: "Go durations in a value and its typed_config", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, hcmMatch, networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"name": "envoy.filters.http.ext_authz", "typed_config": map[string]any{
+				"@type":        "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+				"grpc_service": map[string]any{"envoy_grpc": map[string]any{"cluster_name": "authz"}, "timeout": "1m30s"}}})),
+			warns: []string{always}},
+		{name: "Go duration in a cluster", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_ADD,
+			efStruct(t, map[string]any{"name": "c", "connect_timeout": "250ms"})), warns: []string{always}},
+		{name: "unreadable duration still refused", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_ADD,
+			efStruct(t, map[string]any{"name": "c", "connect_timeout": "5 minutes"})),
+			errs: []string{"patch value is not a valid envoy.config.cluster.v3.Cluster"}, warns: []string{always}},
 		{name: "selector wildcard", spec: &networking.EnvoyFilter{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"a*": "b"}}},
 			errs: []string{"wildcard is not supported in selector"}, warns: []string{always}},
 	})

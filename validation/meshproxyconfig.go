@@ -86,6 +86,11 @@ func meshProxyConfig(p *field.Path, pc *meshv1alpha1.ProxyConfig, f *Findings) {
 	if a := pc.GetEnvoyAccessLogService().GetAddress(); a != "" {
 		validateProxyAddress(root("envoyAccessLogService").Child("address"), a, f)
 	}
+	// Istio warns (only) that the v1 DNS auto-allocation switch is deprecated.
+	if _, ok := pc.GetProxyMetadata()[dnsAutoAllocateV1]; ok {
+		f.Warn(root("proxyMetadata").Key(dnsAutoAllocateV1), nil, "'"+dnsAutoAllocateV1+"' is deprecated; use DNS auto-allocation v2 "+
+			"(https://istio.io/latest/docs/ops/configuration/traffic-management/dns-proxy/#dns-auto-allocation-v2)")
+	}
 	validateProxyPort(root("proxyAdminPort"), pc.GetProxyAdminPort(), f)
 	if p := pc.GetControlPlaneAuthPolicy(); p != meshv1alpha1.AuthenticationPolicy_NONE && p != meshv1alpha1.AuthenticationPolicy_MUTUAL_TLS {
 		f.Error(root("controlPlaneAuthPolicy"), p.String(), "unrecognized control plane auth policy")
@@ -95,6 +100,10 @@ func meshProxyConfig(p *field.Path, pc *meshv1alpha1.ProxyConfig, f *Findings) {
 		validatePrivateKeyProvider(root("privateKeyProvider"), pkp, f)
 	}
 }
+
+// dnsAutoAllocateV1 is the proxyMetadata key of Istio's first DNS
+// auto-allocation, deprecated (ValidateMeshConfigProxyConfig warns).
+const dnsAutoAllocateV1 = "ISTIO_META_DNS_AUTO_ALLOCATE"
 
 // validateDrainDuration is Istio's ValidateDrainDuration: a duration of at
 // least 1ms, in whole seconds.
