@@ -28,9 +28,12 @@ import (
 // that of proxy_config.go EffectiveProxyConfig in the newer source as well.
 // TestCleanProxyConfig (pkg/kube/inject/inject_test.go) is ported at the end.
 // The rest of pkg/kube/inject's proxy-config coverage is golden files
-// (TestInjection: format-duration, traffic-annotations, hello-tracing-disabled,
-// the ProxyConfig hold rows) ported with the goldens, and TestProxyImage
-// (TestProxyImageTypeAsIstio); pkg/kube/inject/concurrency_test.go
+// (TestInjection: format-duration, hello-tracing-disabled, the ProxyConfig
+// hold rows; ported with the goldens) and TestProxyImage
+// (TestProxyImageTypeAsIstio). TestInjection's traffic-annotations row has no
+// golden of the 86c9f01 era stored (injector/kubeinject/testdata/istio-extra),
+// so its mesh-config part is asserted here (TestIstioInjectionTrafficAnnotationsMesh);
+// pkg/kube/inject/concurrency_test.go
 // (applyConcurrency) belongs to releases older than 86c9f01, whose template
 // no longer derives --concurrency from CPU resources.
 
@@ -214,5 +217,28 @@ func TestIstioCleanProxyConfig(t *testing.T) {
 				t.Errorf("round trip\n got  %v\n want %v", back, tc.proxy)
 			}
 		})
+	}
+}
+
+// TestIstioInjectionTrafficAnnotationsMesh: the mesh of TestInjection's
+// traffic-annotations row (pkg/kube/inject/inject_test.go) adds one
+// defaultConfig.proxyMetadata key; Istio's sidecar template writes each
+// .ProxyConfig.ProxyMetadata entry as an env var of istio-proxy, and
+// PROXY_CONFIG carries it.
+func TestIstioInjectionTrafficAnnotationsMesh(t *testing.T) {
+	cfg, err := config.Load([]byte("defaultConfig:\n  proxyMetadata:\n    ISTIO_META_TLS_CLIENT_KEY: /etc/identity/client/keys/client-key.pem\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Inject(loadPod(t, "testdata/golden/plain.in.yaml"), "app", cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := proxyEnv(t, res.Pod)
+	if got := env["ISTIO_META_TLS_CLIENT_KEY"]; got != "/etc/identity/client/keys/client-key.pem" {
+		t.Errorf("env ISTIO_META_TLS_CLIENT_KEY=%q", got)
+	}
+	if want := `{"proxyMetadata":{"ISTIO_META_TLS_CLIENT_KEY":"/etc/identity/client/keys/client-key.pem"}}` + "\n"; env["PROXY_CONFIG"] != want {
+		t.Errorf("PROXY_CONFIG %s, want %s", env["PROXY_CONFIG"], want)
 	}
 }
