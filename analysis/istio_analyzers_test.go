@@ -20,7 +20,8 @@ import (
 // loadIstioInput reads YAML files as Istio's analyzer tests do: every
 // object as written, whether or not validation accepts it (Istio's analyzer
 // tests do not validate either; `meshguard analyze` leaves invalid objects
-// out of the cross-resource checks).
+// out of the cross-resource checks), with its validation messages in
+// Input.Invalid.
 func loadIstioInput(t *testing.T, files ...string) Input {
 	t.Helper()
 	var in Input
@@ -51,7 +52,12 @@ func loadIstioInput(t *testing.T, files ...string) Input {
 			if ns == "" {
 				ns = "default"
 			}
-			in.Objects = append(in.Objects, Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Spec: res.Spec()})
+			o := Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Spec: res.Spec()}
+			in.Objects = append(in.Objects, o)
+			// The validation messages (IST0106, IST0130, IST0131, IST0133)
+			// as `meshguard analyze` gives them: Istio's schema analyzer
+			// (CollectionValidationAnalyzer) reports the same.
+			in.Invalid = append(in.Invalid, ValidationMessages(o, res.Errors, res.Warnings)...)
 		}
 	}
 	return in
@@ -173,5 +179,43 @@ func TestIstioConflictingGateways(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
 		}
+	}
+}
+
+// TestIstioDupMatches: Istio's virtualservice_dupmatches.yaml and
+// virtualservice_overlappingmatches.yaml under its schema analyzer for
+// VirtualServices (analyzers_test.go case "dupmatches",
+// schema.CollectionValidationAnalyzer): the IST0130/IST0131 warnings of
+// validation's analyzeUnreachableHTTPRules/TCPRules/TLSRules and no other
+// validation message (no IST0106 or IST0133: the objects are valid).
+// Istio names a VirtualService once per message; so does this list.
+func TestIstioDupMatches(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "virtualservice_dupmatches.yaml", "virtualservice_overlappingmatches.yaml"))
+	got := istioMessages(msgs, func(m Message) bool {
+		return m.Kind == "VirtualService" && (m.Code == VirtualServiceUnreachableRule || m.Code == VirtualServiceIneffectiveMatch ||
+			m.Code == SchemaValidationError || m.Code == SchemaWarning)
+	})
+	want := sorted(
+		"IST0130 VirtualService default/duplicate-match",
+		"IST0130 VirtualService foo/sample-foo-cluster01",
+		"IST0131 VirtualService default/almost-duplicate-match",
+		"IST0131 VirtualService default/duplicate-match",
+
+		"IST0130 VirtualService default/duplicate-tcp-match",
+		"IST0130 VirtualService default/duplicate-empty-tcp",
+		"IST0131 VirtualService default/almost-duplicate-tcp-match",
+		"IST0131 VirtualService default/duplicate-tcp-match",
+
+		"IST0130 VirtualService none/tls-routing",
+		"IST0131 VirtualService none/tls-routing-almostmatch",
+		"IST0131 VirtualService none/tls-routing",
+
+		"IST0131 VirtualService default/non-method-get",
+		"IST0131 VirtualService default/overlapping-in-single-match",
+		"IST0131 VirtualService default/overlapping-in-two-matches",
+		"IST0131 VirtualService default/overlapping-mathes-with-different-methods",
+	)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
