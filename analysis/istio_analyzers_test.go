@@ -268,3 +268,34 @@ func TestIstioVirtualServiceGateways(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioCaCertificates: Istio's DestinationRule TLS test data under its
+// pkg/config/analysis/analyzers/destinationrule/ca-certificates.go
+// CaCertificateAnalyzer (analyzers_test.go's ten "destinationrule with ..."
+// cases): IST0128 for SIMPLE or MUTUAL TLS without caCertificates at the
+// destination level, IST0129 at a port level, none with caCertificates or
+// with credentialName and a workloadSelector.
+func TestIstioCaCertificates(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"destinationrule-simple-destination.yaml", sorted("IST0128 DestinationRule default/db-tls")},
+		{"destinationrule-mutual-destination.yaml", sorted("IST0128 DestinationRule default/db-mtls")},
+		{"destinationrule-simple-port.yaml", sorted("IST0129 DestinationRule default/db-tls")},
+		{"destinationrule-simple-destination-credentialname.yaml", sorted("IST0128 DestinationRule default/db-tls")},
+		{"destinationrule-simple-destination-credentialname-selector.yaml", nil},
+		{"destinationrule-simple-port-credentialname.yaml", sorted("IST0129 DestinationRule default/db-tls")},
+		{"destinationrule-simple-port-credentialname-selector.yaml", nil},
+		{"destinationrule-mutual-port.yaml", sorted("IST0129 DestinationRule default/db-mtls")},
+		{"destinationrule-compound-simple-mutual.yaml", sorted("IST0128 DestinationRule default/db-mtls", "IST0129 DestinationRule default/db-mtls")},
+		{"destinationrule-compound-mutual-simple.yaml", sorted("IST0129 DestinationRule default/db-mtls", "IST0128 DestinationRule default/db-mtls")},
+		{"destinationrule-with-ca.yaml", nil},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0128" || m.Code == "IST0129" })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+}
