@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,29 +43,43 @@ func loadIstioInput(t *testing.T, files ...string) Input {
 			if d.Object == nil {
 				continue
 			}
-			if known, err := in.AddKubernetesObject(d.Object, "default"); known {
-				if err != nil {
+			objects := []map[string]any{d.Object}
+			if manifest.IsList(d.Object) { // a v1 List's items, as meshguard analyze reads them
+				if objects, err = manifest.Items(d.Object); err != nil {
 					t.Fatalf("%s#%d: %v", file, d.Index, err)
 				}
-				continue
 			}
-			res := validation.ValidateObject(t.Context(), d.Object, validation.Options{DefaultNamespace: "default"})
-			if res.Spec() == nil {
-				t.Fatalf("%s#%d: not decoded: %v", file, d.Index, res.ErrorLines())
+			for _, obj := range objects {
+				in.addIstioObject(t, fmt.Sprintf("%s#%d", file, d.Index), obj)
 			}
-			ns := res.Namespace
-			if ns == "" {
-				ns = "default"
-			}
-			o := Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Spec: res.Spec()}
-			in.Objects = append(in.Objects, o)
-			// The validation messages (IST0106, IST0130, IST0131, IST0133)
-			// as `meshguard analyze` gives them: Istio's schema analyzer
-			// (CollectionValidationAnalyzer) reports the same.
-			in.Invalid = append(in.Invalid, ValidationMessages(o, res.Errors, res.Warnings)...)
 		}
 	}
 	return in
+}
+
+// addIstioObject adds one object of loadIstioInput's files.
+func (in *Input) addIstioObject(t *testing.T, where string, obj map[string]any) {
+	t.Helper()
+	if known, err := in.AddKubernetesObject(obj, "default"); known {
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		return
+	}
+	res := validation.ValidateObject(t.Context(), obj, validation.Options{DefaultNamespace: "default"})
+	if res.Spec() == nil {
+		t.Fatalf("%s: not decoded: %v", where, res.ErrorLines())
+	}
+	ns := res.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	o := Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Spec: res.Spec()}
+	in.Objects = append(in.Objects, o)
+	// The validation messages (IST0106, IST0130, IST0131, IST0133) as
+	// `meshguard analyze` gives them: Istio's schema analyzer
+	// (CollectionValidationAnalyzer) reports the same.
+	in.Invalid = append(in.Invalid, ValidationMessages(o, res.Errors, res.Warnings)...)
 }
 
 // istioMessages renders the messages kept by keep as "CODE Kind ns/name", sorted.
@@ -167,8 +182,11 @@ func TestIstioConflictingMeshGatewayHosts(t *testing.T) {
 }
 
 // TestIstioConflictingGateways: Istio's conflicting-gateways.yaml,
-// conflicting-gateways-multiple-ports.yaml and gateway-different-port.yaml
-// under ConflictingGatewayAnalyzer: one IST0145 per conflicting server.
+// conflicting-gateways-multiple-ports.yaml, gateway-different-port.yaml,
+// conflicting-gateways-invalid-port.yaml and analyze-list-type.yaml under
+// ConflictingGatewayAnalyzer: one IST0145 per conflicting server. (Case
+// "conflicting gateways detect by sub selector" is not ported: meshguard
+// does not compare Gateways whose selectors differ, docs/compatibility.md.)
 func TestIstioConflictingGateways(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -177,6 +195,12 @@ func TestIstioConflictingGateways(t *testing.T) {
 		{"conflicting-gateways.yaml", sorted("IST0145 Gateway default/alpha", "IST0145 Gateway default/beta")},
 		{"conflicting-gateways-multiple-ports.yaml", sorted("IST0145 Gateway default/alpha", "IST0145 Gateway default/beta")},
 		{"gateway-different-port.yaml", nil},
+		// "conflicting gateways detect: no port": servers without a port, on
+		// different hosts.
+		{"conflicting-gateways-invalid-port.yaml", nil},
+		// "Analyze conflicting gateway with list type": Gateways in a v1 List
+		// are read as the others.
+		{"analyze-list-type.yaml", sorted("IST0145 Gateway default/alpha", "IST0145 Gateway default/alpha-l", "IST0145 Gateway default/beta-l")},
 	} {
 		msgs := Analyze(loadIstioInput(t, tc.file))
 		got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0145" })
@@ -358,5 +382,32 @@ func TestIstioGatewayPorts(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
 		}
+	}
+}
+
+// TestIstioUnknownDestinationRuleHost: Istio's
+// destinationrule-with-fake-host.yaml under its
+// destinationrule.PodNotSelectedAnalyzer (analyzers_test.go case
+// "DestinationRuleWithFakeHost"): IST0174 for a host no Service or
+// ServiceEntry defines.
+func TestIstioUnknownDestinationRuleHost(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "destinationrule-with-fake-host.yaml"))
+	got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0174" })
+	if want := sorted("IST0174 DestinationRule default/fake-host"); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestIstioRouteRuleNoEffectOnIngress: Istio's
+// virtualservice_route_rule_no_effects_ingress.yaml under its
+// DestinationHostAnalyzer (analyzers_test.go case "Route Rule no effect on
+// Ingress") gives only IngressRouteRulesNotAffected, which meshguard
+// does not report: no IST0101 or IST0112 for destinations the Service ratings
+// and the DestinationRule ratings define.
+func TestIstioRouteRuleNoEffectOnIngress(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "virtualservice_route_rule_no_effects_ingress.yaml"))
+	got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0101" || m.Code == "IST0112" })
+	if len(got) != 0 {
+		t.Errorf("got %q, want none", got)
 	}
 }
