@@ -70,7 +70,12 @@ type portWorkload struct {
 }
 
 // portService is the Services of one namespace and selector: the TCP ports
-// they target (the targetPort, or the port when the targetPort is not a number).
+// a Gateway server may name to reach them, each port and its numeric
+// targetPort. A server port is a Service port, which pilot translates to the
+// targetPort the proxy listens on, or that targetPort itself (Istio's
+// analyzers_test.go cases gatewayCustomIngressGateway, a server on a
+// targetPort, and gatewayCustomIngressGatewayTranslation, a server on port
+// 80 of a Service mapping it to 8003: neither is IST0162).
 type portService struct {
 	selector labels.Selector
 	ports    []uint32
@@ -105,10 +110,9 @@ func newGatewayPorts(in *Input) *gatewayPorts {
 			if p.Protocol != corev1.ProtocolTCP && p.Protocol != "" {
 				continue
 			}
-			if tp := p.TargetPort.IntValue(); tp != 0 {
+			s.ports = append(s.ports, uint32(p.Port))
+			if tp := p.TargetPort.IntValue(); tp != 0 && tp != int(p.Port) {
 				s.ports = append(s.ports, uint32(tp))
-			} else {
-				s.ports = append(s.ports, uint32(p.Port))
 			}
 		}
 	}
@@ -147,10 +151,11 @@ func (g *gatewayPorts) forSelector(sel map[string]string) selected {
 
 // gatewayWorkloadPorts is Istio's IngressGatewayPortAnalyzer.analyzeGateway
 // for one Gateway: the workloads its selector matches, the Services (same
-// namespace) selecting those workloads, and each server port no TCP port of
-// those Services targets (gatewayPorts). With no matching workload it reports
-// IST0101 only when in.AllWorkloads says the workload list is complete (a
-// cluster); from files the gateway's workload is usually not part of the input.
+// namespace) selecting those workloads, and each server port that is neither
+// a TCP port nor a targetPort of those Services (gatewayPorts). With no
+// matching workload it reports IST0101 only when in.AllWorkloads says the
+// workload list is complete (a cluster); from files the gateway's workload is
+// usually not part of the input.
 func gatewayWorkloadPorts(in *Input, gp *gatewayPorts, o Object, gw *networking.Gateway) []Message {
 	selector := labels.SelectorFromSet(gw.GetSelector())
 	found := gp.forSelector(gw.GetSelector())

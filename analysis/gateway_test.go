@@ -79,14 +79,16 @@ func TestGatewayPortIstioCases(t *testing.T) {
 }
 
 // TestGatewayPortMessage checks the analyzer's level and text against Istio's
-// messages.yaml (IST0162 is a Warning), the targetPort rule (the gateway
-// listens on the Service's targetPort) and the IST0101 for a selector no
+// messages.yaml (IST0162 is a Warning), the port rule (a server port is a
+// Service port, 80 here, which pilot translates to its targetPort, or that
+// targetPort, 8080 here; Istio's gatewayCustomIngressGatewayTranslation and
+// gatewayCustomIngressGateway cases) and the IST0101 for a selector no
 // workload matches, reported only when the workload list is complete.
 func TestGatewayPortMessage(t *testing.T) {
 	gw := &networking.Gateway{Selector: map[string]string{"istio": "ingressgateway"}, Servers: []*networking.Server{
 		{Port: &networking.Port{Number: 8080, Name: "http", Protocol: "HTTP"}, Hosts: []string{"*"}},
 		{Port: &networking.Port{Number: 80, Name: "http2", Protocol: "HTTP"}, Hosts: []string{"*"}},
-		{Port: &networking.Port{Number: 8443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"*"}},
+		{Port: &networking.Port{Number: 9443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"*"}},
 	}}
 	svc := KubeService{Namespace: "istio-system", Name: "istio-ingressgateway", Selector: map[string]string{"istio": "ingressgateway"},
 		Ports: []ServicePort{
@@ -98,8 +100,8 @@ func TestGatewayPortMessage(t *testing.T) {
 	obj := Object{Kind: "Gateway", Namespace: "default", Name: "gw", Spec: gw}
 
 	msgs := Analyze(Input{Objects: []Object{obj}, Workloads: []Workload{pod}, KubeServices: []KubeService{svc}})
-	want := "Warning [IST0162] (Gateway default/gw) The gateway is listening on a target port (port 80) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available."
-	if len(msgs) != 1 || msgs[0].String() != want || msgs[0].Field != "spec.servers[1].port.number" {
+	want := "Warning [IST0162] (Gateway default/gw) The gateway is listening on a target port (port 9443) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available."
+	if len(msgs) != 1 || msgs[0].String() != want || msgs[0].Field != "spec.servers[2].port.number" {
 		t.Fatalf("got %v\nwant %s", msgs, want)
 	}
 
