@@ -282,9 +282,10 @@ func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
 	if gateway && isIP(host) {
 		return
 	}
+	// Both problems are reported, as Istio's validateSidecarOrGatewayHostnamePart
+	// does: "foo.*.com" is a partial wildcard and no domain name either.
 	if isPartialWildcard(host) {
 		f.Error(p, h, fmt.Sprintf("partial wildcard %q not allowed: use \"*\" or a leading \"*.\"", host))
-		return
 	}
 	if msg := domainProblem(host, true); msg != "" {
 		f.Error(p, h, "invalid domain name: "+msg)
