@@ -129,6 +129,20 @@ func TestIstioTableGateway(t *testing.T) {
 		{name: "TestValidateGateway/valid httpsRedirect", doc: gwServer("{hosts: [bar.com], port: {name: http, number: 80, protocol: http}, tls: {httpsRedirect: true}}"), valid: true, warn: -1},
 		{name: "TestValidateGateway/invalid https httpsRedirect", doc: gwServer("{hosts: [bar.com], port: {name: https, number: 80, protocol: https}, tls: {httpsRedirect: true}}"), valid: true, warnSub: []string{"httpsRedirect should only be used with"}},
 		{name: "TestValidateGateway/invalid partial wildcard", doc: gwServer("{hosts: ['*bar.com'], port: {name: tls, number: 443, protocol: tls}, tls: {mode: ISTIO_MUTUAL}}"), errSub: []string{`partial wildcard "*bar.com" not allowed`}, warn: -1},
+		// TestValidateK8sGateway: the internal annotation istiod sets on Gateways it
+		// generates from Kubernetes Gateway API objects allows "~/" hosts (no route
+		// attached) and a name that is no DNS label (ValidateGateway gatewaySemantics).
+		{name: "TestValidateK8sGateway/happy k8s gateway-api server with no attached routes",
+			doc:   "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: foo, namespace: bar, annotations: {internal.istio.io/gateway-semantics: gateway}}\nspec: {servers: [{hosts: [~/foo.bar.com], port: {name: name1, number: 7, protocol: http}}]}\n",
+			valid: true, warn: -1},
+
+		{name: "TestValidateK8sGateway/(meshguard) dotted name with gateway semantics",
+			doc:   "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw.listener, namespace: bar, annotations: {internal.istio.io/gateway-semantics: gateway}}\nspec: {servers: [{hosts: [foo.bar.com], port: {name: name1, number: 7, protocol: http}}]}\n",
+			valid: true, warn: -1},
+		{name: "TestValidateK8sGateway/(meshguard) ~ namespace without gateway semantics",
+			doc:    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: foo, namespace: bar, annotations: {internal.istio.io/gateway-semantics: other}}\nspec: {servers: [{hosts: [~/foo.bar.com], port: {name: name1, number: 7, protocol: http}}]}\n",
+			errSub: []string{"invalid namespace"}, warn: -1},
+
 		// TestValidateServer (validateServer; here as a Gateway's only server)
 		{name: "TestValidateServer/empty", doc: gwServer("{}"), errSub: []string{"host", "port"}},
 		{name: "TestValidateServer/happy", doc: gwServer("{hosts: [foo.bar.com], port: {number: 7, name: http, protocol: http}}"), valid: true},
