@@ -14,7 +14,8 @@ import (
 // TestValidateServerPort, TestValidateTlsOptions, TestValidateDestinationRule,
 // TestValidateTrafficPolicy, TestValidateConnectionPool, TestValidateLoadBalancer,
 // TestValidateOutlierDetection, TestValidateServiceEntries, TestValidateSidecar,
-// TestValidateWorkloadEntry, TestValidateWorkloadGroup, Test_validateExportTo) and
+// TestValidateWorkloadEntry, TestValidateWorkloadGroup, Test_validateExportTo,
+// TestValidatePortName) and
 // pkg/config/validation/agent/validation_test.go (TestValidateFQDN,
 // TestValidateWildcardDomain, TestValidateTrustDomain, TestValidatePort,
 // TestValidateProxyAddress, TestValidateTLS, TestValidateLocalityLbSetting,
@@ -46,8 +47,8 @@ import (
 //     nil message has no YAML form (httpGet: null is pruned, leaving probe: {},
 //     which is the "probe missing method" row).
 //   - TestValidateLocalityLbSetting "valid mesh config without
-//     LocalityLoadBalancerSetting": a nil setting; covered by every DR row
-//     without localityLbSetting.
+//     LocalityLoadBalancerSetting" and TestValidateZoneAwareLbSetting "nil setting
+//     is valid": a nil setting; covered by every DR row without one.
 
 type istioRow struct {
 	name string
@@ -670,6 +671,16 @@ func TestIstioTableHelpers(t *testing.T) {
 		}[r.fn]
 		// "x" is in every error line (the path), so it only asks for an error.
 		check(t, r, run)
+	}
+	// TestValidatePortName (validation_test.go; ValidatePortName, the rule of
+	// ServiceEntry, Sidecar and WorkloadEntry port names).
+	for _, r := range []row{
+		{"TestValidatePortName", "", "", "x"},
+		{"TestValidatePortName", "simple", "simple", ""},
+		{"TestValidatePortName", "full", "full", ""},
+		{"TestValidatePortName", "toolong", strings.Repeat("toolong", 14), "x"},
+	} {
+		check(t, r, validatePortName)
 	}
 	// TestValidatePort (agent.ValidatePort); -1 is not a uint32, so it is asked of
 	// a Gateway port instead.
