@@ -240,16 +240,23 @@ func isIP(s string) bool {
 // egress hosts (Istio's ValidateNamespaceSlashWildcardHostname): namespace "*", ".", "~" or a DNS label;
 // host "*" or a wildcard domain containing a dot, without partial wildcards.
 func validateNamespaceHost(p *field.Path, h string, f *Findings) {
-	checkNamespaceHost(p, h, false, f)
+	checkNamespaceHost(p, h, false, true, f)
 }
 
 // validateGatewayNamespaceHost is the Gateway server variant: no "~"
 // namespace, a bare host means "*/host", and the host may be an IP address.
 func validateGatewayNamespaceHost(p *field.Path, h string, f *Findings) {
-	checkNamespaceHost(p, h, true, f)
+	checkNamespaceHost(p, h, true, false, f)
 }
 
-func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
+// validateGatewayAPINamespaceHost is the Gateway server variant with Gateway API
+// semantics (kind_gateway.go): "~" is a namespace too (Istio's
+// ValidateNamespaceSlashWildcardHostname with gatewaySemantics).
+func validateGatewayAPINamespaceHost(p *field.Path, h string, f *Findings) {
+	checkNamespaceHost(p, h, true, true, f)
+}
+
+func checkNamespaceHost(p *field.Path, h string, gateway, none bool, f *Findings) {
 	ns, host, found := strings.Cut(h, "/")
 	if !found {
 		if !gateway {
@@ -264,9 +271,9 @@ func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
 	}
 	switch {
 	case ns == "*" || ns == ".":
-	case !gateway && ns == "~": // exactly "~" (Istio's ValidateNamespaceSlashWildcardHostname); "~prod" is no namespace
+	case none && ns == "~": // exactly "~" (Istio's ValidateNamespaceSlashWildcardHostname); "~prod" is no namespace
 	case !isLowerDNSLabel(ns):
-		f.Error(p, h, fmt.Sprintf("invalid namespace %q: must be \"*\", \".\"%s or a DNS-1123 label", ns, map[bool]string{false: ", \"~\"", true: ""}[gateway]))
+		f.Error(p, h, fmt.Sprintf("invalid namespace %q: must be \"*\", \".\"%s or a DNS-1123 label", ns, map[bool]string{true: ", \"~\"", false: ""}[none]))
 		return
 	}
 	if host == "*" {
@@ -282,9 +289,10 @@ func checkNamespaceHost(p *field.Path, h string, gateway bool, f *Findings) {
 	if gateway && isIP(host) {
 		return
 	}
+	// Both problems are reported, as Istio's validateSidecarOrGatewayHostnamePart
+	// does: "foo.*.com" is a partial wildcard and no domain name either.
 	if isPartialWildcard(host) {
 		f.Error(p, h, fmt.Sprintf("partial wildcard %q not allowed: use \"*\" or a leading \"*.\"", host))
-		return
 	}
 	if msg := domainProblem(host, true); msg != "" {
 		f.Error(p, h, "invalid domain name: "+msg)

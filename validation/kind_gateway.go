@@ -15,8 +15,18 @@ import (
 // (docs/compatibility.md "Gateway": a selector {"istio*":"ingress*"} is
 // accepted by Istio).
 
+// Gateway API semantics: istiod marks the Gateways it generates from
+// Kubernetes Gateway API listeners with this annotation, and Istio's
+// ValidateGateway then accepts a name that is no DNS label and a "~/" server
+// host (a listener no route attaches to).
+const (
+	gatewaySemanticsAnnotation = "internal.istio.io/gateway-semantics"
+	gatewaySemanticsGateway    = "gateway"
+)
+
 func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings) {
-	if meta.Name != "" && !isLowerDNSLabel(meta.Name) {
+	gatewaySemantics := meta.Annotations[gatewaySemanticsAnnotation] == gatewaySemanticsGateway
+	if meta.Name != "" && !gatewaySemantics && !isLowerDNSLabel(meta.Name) {
 		f.Error(field.NewPath("metadata", "name"), meta.Name, "invalid gateway name: must be a DNS-1123 label (no dots)")
 	}
 	p := field.NewPath("spec")
@@ -33,7 +43,7 @@ func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings
 			f.Required(sp, "server must not be null")
 			continue
 		}
-		validateServer(sp, s, f)
+		validateServer(sp, s, gatewaySemantics, f)
 		if name := s.GetPort().GetName(); name != "" {
 			if prev, dup := portNames[name]; dup {
 				f.Error(sp.Child("port", "name"), name, fmt.Sprintf("port names in servers must be unique: duplicate name %s (also servers[%d])", name, prev))
@@ -47,12 +57,16 @@ func validateGateway(meta metav1.ObjectMeta, gw *networking.Gateway, f *Findings
 	}
 }
 
-func validateServer(p *field.Path, s *networking.Server, f *Findings) {
+func validateServer(p *field.Path, s *networking.Server, gatewaySemantics bool, f *Findings) {
 	if len(s.GetHosts()) == 0 {
 		f.Required(p.Child("hosts"), "server config must contain at least one host")
 	}
 	for i, h := range s.GetHosts() {
-		validateGatewayNamespaceHost(p.Child("hosts").Index(i), h, f)
+		if gatewaySemantics {
+			validateGatewayAPINamespaceHost(p.Child("hosts").Index(i), h, f)
+		} else {
+			validateGatewayNamespaceHost(p.Child("hosts").Index(i), h, f)
+		}
 	}
 	port := s.GetPort()
 	uds := strings.HasPrefix(s.GetBind(), "unix://")
