@@ -256,7 +256,9 @@ func validateGatewayAPINamespaceHost(p *field.Path, h string, f *Findings) {
 	checkNamespaceHost(p, h, true, true, f)
 }
 
-func checkNamespaceHost(p *field.Path, h string, gateway, none bool, f *Findings) {
+// checkNamespaceHost: gateway selects the Gateway server form (a bare host is
+// "*/host", an IP address is a host); allowTilde accepts "~" as the namespace.
+func checkNamespaceHost(p *field.Path, h string, gateway, allowTilde bool, f *Findings) {
 	ns, host, found := strings.Cut(h, "/")
 	if !found {
 		if !gateway {
@@ -271,9 +273,9 @@ func checkNamespaceHost(p *field.Path, h string, gateway, none bool, f *Findings
 	}
 	switch {
 	case ns == "*" || ns == ".":
-	case none && ns == "~": // exactly "~" (Istio's ValidateNamespaceSlashWildcardHostname); "~prod" is no namespace
+	case allowTilde && ns == "~": // exactly "~" (Istio's ValidateNamespaceSlashWildcardHostname); "~prod" is no namespace
 	case !isLowerDNSLabel(ns):
-		f.Error(p, h, fmt.Sprintf("invalid namespace %q: must be \"*\", \".\"%s or a DNS-1123 label", ns, map[bool]string{true: ", \"~\"", false: ""}[none]))
+		f.Error(p, h, fmt.Sprintf("invalid namespace %q: must be \"*\", \".\"%s or a DNS-1123 label", ns, map[bool]string{true: ", \"~\"", false: ""}[allowTilde]))
 		return
 	}
 	if host == "*" {

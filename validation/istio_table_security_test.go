@@ -43,7 +43,7 @@ import (
 //     Envoy's own proto constraints; Envoy would reject the config). Each is
 //     asserted with its values named, Istio's verdict and warning unchanged.
 
-type istioRow struct {
+type istioSecRow struct {
 	name  string
 	doc   string
 	valid bool
@@ -60,7 +60,7 @@ type istioRow struct {
 	extra []string
 }
 
-func runIstioRows(t *testing.T, rows []istioRow) {
+func runIstioSecRows(t *testing.T, rows []istioSecRow) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, r := range rows {
@@ -129,7 +129,7 @@ func TestIstioTableAuthorizationPolicy(t *testing.T) {
 	// such values never match); Istio's rows use them freely.
 	const notForm = "is not of the form"
 	const f = "TestValidateAuthorizationPolicy/"
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "good", extra: []string{notForm}, valid: true, doc: ap(`  selector: {matchLabels: {app: httpbin, version: v1}}
   rules:
   - from: [{source: {principals: [sa1]}}, {source: {principals: [sa2]}}]
@@ -234,7 +234,7 @@ func TestIstioTableRequestAuthentication(t *testing.T) {
 		jwks = `{ "keys":[ {"e":"AQAB","kid":"DHFbpoIUqrY8t2zpA2qXfCmr5VO5ZEr4RzHU_-envvQ","kty":"RSA","n":"xAE7eB6qugXyCAG3yhh7pkDkT65pHymX-P7KfIupjf59vsdo91bSP9C8H07pSAGQO1MV_xFj9VswgsCg4R6otmg5PV2He95lZdHtOcU5DXIg_pbhLdKXbi66GlVeK6ABZOUW3WYtnNHD-91gVuoeJT_DwtGGcp4ignkgXfkiEm4sw-4sfb4qdt5oLbyVpmW6x9cfa7vs2WTfURiCrBoUqgBo_-4WTiULmmHSGZHOjzwa8WtrtOQGsAFjIbno85jp6MnGGGZPYZbDAa_b3y5u-YpW7ypZrvD8BgtKVjgtQgZhLAGezMt0ua3DRrWnKqTZ0BJ_EyxOGuHJrLsn00fnMQ"}]}`
 	)
 	const f = "TestValidateRequestAuthentication/"
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "empty spec", valid: true, doc: ra("default", "  {}\n")},
 		{name: f + "another empty spec", valid: true, warn: "selector", doc: ra("default", "  selector: {}\n")},
 		{name: f + "empty spec with non default name", valid: true, doc: ra("foo", "  {}\n")},
@@ -272,7 +272,7 @@ func TestIstioTablePeerAuthentication(t *testing.T) {
 		return istioObj("security.istio.io/v1", "PeerAuthentication", "{name: "+name+", namespace: bar}", spec)
 	}
 	const f = "TestValidatePeerAuthentication/"
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "empty spec", valid: true, doc: pa("default", "  {}\n")},
 		{name: f + "empty mtls with selector of empty labels", valid: true, warn: "selector", doc: pa("default", "  selector: {}\n")},
 		{name: f + "empty spec with non default name", valid: true, doc: pa("foo", "  {}\n")},
@@ -296,7 +296,7 @@ func TestIstioTableTelemetry(t *testing.T) {
 		f   = "TestValidateTelemetry/"
 		ff  = "TestValidateTelemetryFilter/"
 	)
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "empty", valid: true, doc: tm("  {}\n")},
 		{name: f + "multiple providers", valid: true, warn: "multiple providers", doc: tm("  tracing: [{providers: [{name: a}, {name: b}]}]\n")},
 		{name: f + "multiple tracers", valid: true, warn: "multiple tracing", doc: tm("  tracing: [{}, {}]\n")},
@@ -325,7 +325,7 @@ func TestIstioTableProxyConfig(t *testing.T) {
 		return istioObj("networking.istio.io/v1beta1", "ProxyConfig", "{name: foo, namespace: bar}", spec)
 	}
 	const f = "TestValidateProxyConfig/"
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "empty", valid: true, doc: pc("  {}\n")},
 		{name: f + "invalid concurrency", valid: false, err: "spec.concurrency in body should be greater than or equal to 0", doc: pc("  concurrency: -1\n")},
 	})
@@ -340,7 +340,7 @@ func TestIstioTableWasmPlugin(t *testing.T) {
 		f   = "TestValidateWasmPlugin/"
 		url = "  url: \"http://test.com/test\"\n"
 	)
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{name: f + "empty", valid: false, err: "url", doc: wp("  {}\n")},
 		{name: f + "wrong scheme", valid: false, err: "url must have schema one of [http, https, file, oci]", doc: wp("  url: \"ftp://test.com/test\"\n")},
 		{name: f + "valid http", valid: true, doc: wp(url)},
@@ -376,7 +376,7 @@ func TestIstioTableEnvoyFilter(t *testing.T) {
 		// Envoy field in a patch value (docs/compatibility.md, EnvoyFilter).
 		efDeprecatedField = "Cluster.dns_refresh_rate is deprecated"
 	)
-	runIstioRows(t, []istioRow{
+	runIstioSecRows(t, []istioSecRow{
 		{extra: []string{efWarning}, name: f + "empty filters", valid: true, doc: ef("  {}\n")},
 		{extra: []string{efWarning}, name: f + "labels not defined in workload selector", valid: true, warn: "workload selector specified without labels", doc: ef("  workloadSelector: {}\n")},
 		{extra: []string{efWarning}, name: f + "invalid applyTo", valid: false, doc: ef("  configPatches: [{applyTo: INVALID}]\n")},
