@@ -721,3 +721,115 @@ func TestIstioMergeOrAppendProbers(t *testing.T) {
 		})
 	}
 }
+
+// TestIstioParseStatus is Istio's webhook_test.go TestParseStatus
+// (parseStatus: the containers and init containers a previous injection
+// added, from sidecar.istio.io/status) through Inject: re-injecting removes
+// the containers the status lists (Istio's stripPod) and injects afresh;
+// others stay. "Empty String" (no status) removes nothing. The pod declares
+// istio-init and istio-validation; where the status does not list them they
+// are the pod's own: istio-init is merged over the injected one (Istio's
+// reapplyOverrides) and istio-validation, which is not injected without
+// CNI, stays as the pod's container, first as Istio's reorderPod puts it.
+func TestIstioParseStatus(t *testing.T) {
+	const vols = `"volumes":["workload-socket","istio-token","istiod-ca-cert"]`
+	for _, tc := range []struct {
+		name, status   string
+		wantContainers []string
+		wantInit       []string
+	}{
+		{"Regular Containers only", `{"containers":["istio-proxy", "random-container"],` + vols + `}`,
+			[]string{"app", "istio-proxy"}, []string{"istio-validation", "istio-init"}},
+		{"Init Containers only", `{"initContainers":["istio-init", "istio-validation"],` + vols + `}`,
+			[]string{"app", "random-container", "istio-proxy"}, []string{"istio-init"}},
+		{"All Containers", `{"containers":["istio-proxy", "random-container"],"initContainers":["istio-init", "istio-validation"],` + vols + `}`,
+			[]string{"app", "istio-proxy"}, []string{"istio-init"}},
+		{"Containers is null", `{"containers":null,"initContainers":["istio-init", "istio-validation"],` + vols + `}`,
+			[]string{"app", "random-container", "istio-proxy"}, []string{"istio-init"}},
+		{"Empty String", "",
+			[]string{"app", "random-container", "istio-proxy"}, []string{"istio-validation", "istio-init"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := istioTablePod("p", corev1.Container{Name: "app"}, corev1.Container{Name: "random-container"})
+			pod.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Image: "auto"}, {Name: "istio-validation", Image: "example.com/v:1"}}
+			if tc.status != "" {
+				pod.Annotations = map[string]string{AnnotationStatus: tc.status}
+			}
+			native := false
+			res, err := Inject(pod, "app", config.Default(), Options{NativeSidecars: &native})
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := func(cs []corev1.Container) []string {
+				var out []string
+				for _, c := range cs {
+					out = append(out, c.Name)
+				}
+				return out
+			}
+			if got := names(res.Pod.Spec.Containers); !reflect.DeepEqual(got, tc.wantContainers) {
+				t.Errorf("containers %v, want %v", got, tc.wantContainers)
+			}
+			if got := names(res.Pod.Spec.InitContainers); !reflect.DeepEqual(got, tc.wantInit) {
+				t.Errorf("init containers %v, want %v", got, tc.wantInit)
+			}
+			if v := template.FindContainer(ValidationContainerName, res.Pod.Spec.InitContainers); v != nil && v.Image != "example.com/v:1" {
+				t.Errorf("istio-validation image %s, want the pod's own example.com/v:1", v.Image)
+			}
+			if strings.Contains(res.Pod.Annotations[AnnotationOverrides], ValidationContainerName) {
+				t.Errorf("%s = %s records istio-validation, which is not injected", AnnotationOverrides, res.Pod.Annotations[AnnotationOverrides])
+			}
+		})
+	}
+}
+
+// TestIstioReapplyOverridesOnlyInjected: Istio's reapplyOverrides
+// (pkg/kube/inject/webhook.go) merges a container the pod declares over the
+// injected one of the same name only when the templates inject that name;
+// otherwise it stays the pod's own container (kept in place, then ordered by
+// reorderPod), with no warning. Before, the typed injector dropped it with a
+// warning.
+func TestIstioReapplyOverridesOnlyInjected(t *testing.T) {
+	userInit := corev1.Container{Name: InitContainerName, Image: "example.com/own-init:1"}
+	for _, tc := range []struct {
+		name, mesh, values string
+		annos              map[string]string
+		wantInit           []string
+	}{
+		{name: "istio-init with CNI (istio-validation injected)", values: `{pilot: {cni: {enabled: true}}}`,
+			wantInit: []string{ValidationContainerName, "setup", InitContainerName}},
+		{name: "istio-init in mode NONE (no init container injected)", annos: map[string]string{AnnotationInterceptionMode: "NONE"},
+			wantInit: []string{"setup", InitContainerName}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := istioTablePod("p", corev1.Container{Name: "app"})
+			pod.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "example.com/setup:1"}, userInit}
+			pod.Annotations = tc.annos
+			native := false
+			// The typed injector and the generic renderer (Istio's templates) alike.
+			for path, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+				cfg, err := config.Inputs{Mesh: []byte(tc.mesh), Values: []byte(tc.values)}.Load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := run(pod.DeepCopy(), "app", cfg, Options{NativeSidecars: &native})
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				var got []string
+				for _, c := range res.Pod.Spec.InitContainers {
+					got = append(got, c.Name)
+				}
+				if !reflect.DeepEqual(got, tc.wantInit) {
+					t.Fatalf("%s: init containers %v, want %v", path, got, tc.wantInit)
+				}
+				if c := template.FindContainer(InitContainerName, res.Pod.Spec.InitContainers); !reflect.DeepEqual(*c, userInit) {
+					t.Errorf("%s: istio-init %+v, want the pod's own %+v unchanged", path, *c, userInit)
+				}
+				if _, recorded := res.Pod.Annotations[AnnotationOverrides]; recorded || len(res.Warnings) > 0 {
+					t.Errorf("%s: overrides annotation %q, warnings %q; want neither", path, res.Pod.Annotations[AnnotationOverrides], res.Warnings)
+				}
+			}
+		})
+	}
+}
