@@ -23,6 +23,17 @@ import (
 // upstream case name. Rows already asserted elsewhere, rows that depend on a
 // deliberate difference (docs/compatibility.md) and rows about behaviour
 // newer than Istio 86c9f01 are listed in comments with the reason.
+//
+// Whole upstream tests asserted elsewhere: inject_test.go
+// TestAppendMultusNetwork (TestAppendMultus), TestMultipleInjectionTemplates
+// (template TestMultipleTemplatesAndAliases), Test_updateClusterEnvs
+// (TestClusterAndNetworkEnv: cluster then network, appended in key order).
+// Not ported: TestRunAndServe's metric names (meshguard's metrics differ by
+// design, docs/compatibility.md), TestNewWebhookConfigParsing* (meshguard
+// validates the values before serving: webhook TestSetupInjection),
+// TestDetectNativeSidecar (see ../webhook/istio_unit_tables_test.go), and
+// TestInjection's goldens (kubeinject TestInjectionConformance,
+// TestIstioExtraGoldens).
 
 // istioTablePod is a pod with one application container, as Istio's tables
 // build them (with an image, which meshguard requires of every container).
