@@ -120,7 +120,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	pod.ManagedFields = mf
 
 	prev := strip(out)
-	userOverrides, specContainers, err := takeOverrides(out, prev.overrides)
+	userOverrides, specContainers, places, err := takeOverrides(out, prev.overrides)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
@@ -129,6 +129,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	p.specContainers = specContainers
+	p.overridePlaces = places
 	apply := p.apply
 	if p.template == TemplateGrpcSimple {
 		apply = p.applyGrpcSimple
@@ -301,6 +302,7 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if p.template == TemplateSidecar && p.mode != meshv1alpha1.ProxyConfig_NONE {
 		init = p.initContainer()
 	}
+	p.keepNotInjected(pod, func(name string) bool { return name == ProxyContainerName || (init != nil && name == init.Name) })
 	proxy, err := p.proxyContainer(pod)
 	if err != nil {
 		return err

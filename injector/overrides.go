@@ -44,20 +44,28 @@ func isInjectedName(n string) bool {
 	return n == ProxyContainerName || n == InitContainerName || n == ValidationContainerName
 }
 
+// containerPlace is where a user-declared container stood in the pod: which
+// list (init or regular) and its index there.
+type containerPlace struct {
+	init  bool
+	index int
+}
+
 // takeOverrides removes user-declared istio-proxy/istio-init/istio-validation
 // containers from the (stripped) pod and returns them together with those a
-// previous injection recorded, in a stable order. specContainers are the
+// previous injection recorded, in a stable order; places says where each one
+// taken from the pod stood (keepNotInjected). specContainers are the
 // containers Istio's templates see as .Spec.Containers when they differ from
 // what remains in the pod (nil otherwise): RunTemplate renders the stripped
 // pod, a user-declared istio-proxy included, with reinsertOverrides
 // appending the recorded containers it lacks; ISTIO_META_POD_PORTS lists
 // their ports.
-func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers []corev1.Container, err error) {
+func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers []corev1.Container, places map[string]containerPlace, err error) {
 	var out []corev1.Container
 	var po proxyOverrides
 	if recorded != "" {
 		if err := json.Unmarshal([]byte(recorded), &po); err != nil {
-			return nil, nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+			return nil, nil, nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
 		}
 		out = append(po.Containers, po.InitContainers...)
 	}
@@ -69,11 +77,15 @@ func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers 
 			}
 		}
 	}
-	take := func(cs []corev1.Container) []corev1.Container {
+	take := func(cs []corev1.Container, init bool) []corev1.Container {
 		kept := cs[:0]
-		for _, c := range cs {
+		for i, c := range cs {
 			if isInjectedName(c.Name) {
 				out = append(out, c)
+				if places == nil {
+					places = map[string]containerPlace{}
+				}
+				places[c.Name] = containerPlace{init: init, index: i}
 				continue
 			}
 			kept = append(kept, c)
@@ -83,16 +95,54 @@ func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers 
 		}
 		return kept
 	}
-	pod.Spec.InitContainers = take(pod.Spec.InitContainers)
-	pod.Spec.Containers = take(pod.Spec.Containers)
+	pod.Spec.InitContainers = take(pod.Spec.InitContainers, true)
+	pod.Spec.Containers = take(pod.Spec.Containers, false)
 	seen := map[string]bool{}
 	for _, c := range out {
 		if seen[c.Name] {
-			return nil, nil, fmt.Errorf("container %q is declared twice (spec.containers / spec.initContainers / %s)", c.Name, AnnotationOverrides)
+			return nil, nil, nil, fmt.Errorf("container %q is declared twice (spec.containers / spec.initContainers / %s)", c.Name, AnnotationOverrides)
 		}
 		seen[c.Name] = true
 	}
-	return out, specContainers, nil
+	return out, specContainers, places, nil
+}
+
+// keepNotInjected puts the containers the pod itself declares with the name
+// of an injected container that these settings do not inject (injected says
+// which names are) back where the pod had them, and removes them from
+// p.overrides: Istio's reapplyOverrides (pkg/kube/inject/webhook.go) takes
+// as overrides only the pod's containers named like one its templates
+// inject, so a user's istio-validation without CNI, or istio-init with CNI,
+// in mode NONE or in a gateway, stays the pod's own container (and is not
+// recorded in proxy.istio.io/overrides). Recorded overrides not injected now
+// stay in p.overrides (apply warns and drops them).
+func (p *params) keepNotInjected(pod *corev1.Pod, injected func(name string) bool) {
+	type back struct {
+		c     corev1.Container
+		place containerPlace
+	}
+	var backs []back
+	kept := p.overrides[:0:0]
+	for _, o := range p.overrides {
+		if place, own := p.overridePlaces[o.Name]; own && !injected(o.Name) {
+			backs = append(backs, back{o, place})
+			continue
+		}
+		kept = append(kept, o)
+	}
+	if len(backs) == 0 {
+		return
+	}
+	p.overrides = kept
+	// In the order they stood, so each index is where it was.
+	slices.SortFunc(backs, func(a, b back) int { return a.place.index - b.place.index })
+	for _, b := range backs {
+		list := &pod.Spec.Containers
+		if b.place.init {
+			list = &pod.Spec.InitContainers
+		}
+		*list = slices.Insert(*list, min(b.place.index, len(*list)), b.c)
+	}
 }
 
 // applyOverride merges the user's container over the injected one with

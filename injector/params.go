@@ -49,6 +49,8 @@ type params struct {
 	probePortsSet bool
 	resources     corev1.ResourceRequirements
 	overrides     []corev1.Container // user-declared injected containers (Istio's reapplyOverwrittenContainers)
+	// overridePlaces: where the overrides the pod itself declares stood (takeOverrides).
+	overridePlaces map[string]containerPlace
 	// specContainers are .Spec.Containers as Istio's templates see them
 	// (takeOverrides); nil: the pod's own.
 	specContainers []corev1.Container

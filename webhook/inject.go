@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -337,6 +339,42 @@ func limitBody(next http.Handler, max int64) http.Handler {
 	})
 }
 
+// requireJSONBody answers a request without a body 400 and one whose
+// Content-Type is not application/json 415 before it is decoded, as Istio's
+// serveInject (pkg/kube/inject/webhook.go) does: controller-runtime answered
+// both HTTP 200 with allowed: false, which denies the pod whatever the
+// webhook's failurePolicy, where an HTTP error leaves it to the
+// failurePolicy. A body of unknown length (chunked) is peeked at for one
+// byte; one with a Content-Length is not read here.
+func requireJSONBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		empty := r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody
+		if !empty && r.ContentLength < 0 {
+			var first [1]byte
+			if _, err := io.ReadFull(r.Body, first[:]); errors.Is(err, io.EOF) {
+				empty = true
+			} else if err != nil {
+				http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+				return
+			} else {
+				r.Body = struct {
+					io.Reader
+					io.Closer
+				}{io.MultiReader(bytes.NewReader(first[:]), r.Body), r.Body}
+			}
+		}
+		if empty {
+			http.Error(w, "no body found", http.StatusBadRequest)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			http.Error(w, fmt.Sprintf("invalid Content-Type %q, want application/json", ct), http.StatusUnsupportedMediaType)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
 // v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB
 // and more in any case; InjectionOptions.Validate). It sets no time bound:
@@ -361,7 +399,7 @@ func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 			return context.WithValue(ctx, pathKey{}, r.URL.Path)
 		},
 	}
-	return limitBody(withPatchBuffer(wh), maxBytes)
+	return limitBody(requireJSONBody(withPatchBuffer(wh)), maxBytes)
 }
 
 // withPatchBuffer lends each request a patchBuffer for the time the webhook

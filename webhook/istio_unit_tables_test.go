@@ -1,0 +1,179 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Rows of Istio's pkg/kube/inject/webhook_test.go tables that are about the
+// webhook (the /inject handler and its URL path), re-expressed as meshguard
+// inputs; the injector's rows are in ../injector/istio_unit_tables_test.go.
+// Left out: TestDetectNativeSidecar, whose stored rows are from an Istio
+// with an older minimum kubelet (a 1.32 node still native); at 86c9f01
+// detectNativeSidecar requires 1.33 on every node, as TestNodeTrackerDecide
+// asserts. TestNewWebhookConfigParsingError/Success: meshguard validates the
+// values before serving (TestSetupInjection).
+
+// TestIstioParseInjectEnvs is Istio's TestParseInjectEnvs (parseInjectEnvs,
+// pkg/kube/inject/webhook.go) through proxyEnvFromPath, the parser the
+// handler calls with the request's URL path (decoded, as Istio's
+// r.URL.Path). Istio returns an empty map where meshguard returns nil for the
+// plain paths; both add no env var.
+func TestIstioParseInjectEnvs(t *testing.T) {
+	decoded := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Path
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     map[string]string
+	}{
+		{"empty", "/", map[string]string{}},
+		{"no-kv", "/inject", map[string]string{}},
+		{"no-kv-with-tail", "/inject/", map[string]string{}},
+		{"one-kv", "/inject/cluster/cluster1", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster1"}},
+		{"two-kv", "/inject/cluster/cluster1/net/network1/", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster1", "ISTIO_META_NETWORK": "network1"}},
+		{"kv-with-slashes", "/inject/cluster/cluster--slash--1/net/network--slash--1", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster/1", "ISTIO_META_NETWORK": "network/1"}},
+		{"not-predefined-kv", "/inject/cluster/cluster1/custom_env/foo", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster1", "CUSTOM_ENV": "foo"}},
+		{"one-key-without-value", "/inject/cluster", map[string]string{}},
+		{"key-without-value", "/inject/cluster/cluster1/network", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster1"}},
+		{"key-with-values-contain-slashes", "/inject/:ENV:cluster=cluster2:ENV:rootpage=/foo/bar", map[string]string{"ISTIO_META_CLUSTER_ID": "cluster2", "ROOTPAGE": "/foo/bar"}},
+		{"no-predefined-kv-with-values-contain-ENV-separator", "/inject/rootpage1/value1/rootpage2/:ENV:abcd=efgh", map[string]string{"ROOTPAGE1": "value1", "ROOTPAGE2": ":ENV:abcd=efgh"}},
+		{"no-predefined-kv-with-values-contain-ENV-separator-invalid-format", "/inject/:ENV:rootpage1=efgh:ENV:=abb:ENV:=", map[string]string{"ROOTPAGE1": "efgh"}},
+		{"no-predefined-kv-with-mixed-values", decoded("%2Finject%2Frootpage1%2Ffoo%2Frootpage2%2Fbar"), map[string]string{"ROOTPAGE1": "foo", "ROOTPAGE2": "bar"}},
+		{"no-predefined-kv-with-slashes", decoded("%2Finject%2F%3AENV%3Arootpage1%3D%2Ffoo%2Fbar%3AENV%3Arootpage2%3D%2Fbar%2Ftoe"), map[string]string{"ROOTPAGE1": "/foo/bar", "ROOTPAGE2": "/bar/toe"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := proxyEnvFromPath(tc.in)
+			if len(got) != len(tc.want) || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("proxyEnvFromPath(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// istioReview is Istio's makeTestData (webhook_test.go): a pod with one
+// volume, init container, container and image pull secret, in an
+// AdmissionReview of the given admission API version; skip opts out.
+func istioReview(t *testing.T, skip bool, apiVersion string) []byte {
+	t.Helper()
+	pod := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "test", Namespace: "app", Annotations: map[string]string{}},
+		Spec: corev1.PodSpec{
+			Volumes:          []corev1.Volume{{Name: "v0"}},
+			InitContainers:   []corev1.Container{{Name: "c0", Image: "example.com/c0:1"}},
+			Containers:       []corev1.Container{{Name: "c1", Image: "example.com/c1:1"}},
+			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "p0"}},
+		},
+	}
+	if skip {
+		pod.Annotations["sidecar.istio.io/inject"] = "false"
+	}
+	raw, err := json.Marshal(&pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{Kind: "AdmissionReview", APIVersion: "admission.k8s.io/" + apiVersion},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       types.UID("uid-1"),
+			Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Namespace: "app",
+			Operation: admissionv1.Create,
+			Object:    runtime.RawExtension{Raw: raw},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestIstioRunAndServe is Istio's TestRunAndServe (serveInject,
+// pkg/kube/inject/webhook.go) through the /inject handler: the HTTP status,
+// and for a 200 the AdmissionReview's allowed and whether it carries a patch.
+func TestIstioRunAndServe(t *testing.T) {
+	h := newHandler(t, nil)
+	for _, tc := range []struct {
+		name        string
+		body        []byte
+		contentType string
+		wantStatus  int
+		wantAllowed bool
+		wantPatch   bool
+	}{
+		{"valid", istioReview(t, false, "v1beta1"), "application/json", http.StatusOK, true, true},
+		{"valid(v1 version)", istioReview(t, false, "v1"), "application/json", http.StatusOK, true, true},
+		{"skipped", istioReview(t, true, "v1beta1"), "application/json", http.StatusOK, true, false},
+		{"wrong content-type", istioReview(t, false, "v1beta1"), "application/yaml", http.StatusUnsupportedMediaType, false, false},
+		{"bad content", []byte{0, 1, 2, 3, 4, 5}, "application/json", http.StatusOK, false, false},
+		{"missing body", nil, "application/json", http.StatusBadRequest, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(tc.body))
+			r.Header.Set("Content-Type", tc.contentType)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantStatus {
+				t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.wantStatus, w.Body.String())
+			}
+			if w.Code != http.StatusOK {
+				return
+			}
+			var ar admissionv1.AdmissionReview
+			if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil || ar.Response == nil {
+				t.Fatalf("response %q: %v", w.Body.String(), err)
+			}
+			if ar.Response.Allowed != tc.wantAllowed || (len(ar.Response.Patch) > 0) != tc.wantPatch {
+				t.Fatalf("allowed %v, patch %s; want allowed %v, patch %v", ar.Response.Allowed, ar.Response.Patch, tc.wantAllowed, tc.wantPatch)
+			}
+		})
+	}
+}
+
+// TestIstioRunAndServeChunkedBody: the "missing body" and "valid" rows of
+// TestIstioRunAndServe with a body of unknown length (chunked transfer
+// encoding, no Content-Length), which requireJSONBody peeks at.
+func TestIstioRunAndServeChunkedBody(t *testing.T) {
+	h := newHandler(t, nil)
+	for _, tc := range []struct {
+		name       string
+		body       []byte
+		wantStatus int
+		wantPatch  bool
+	}{
+		{"missing body", nil, http.StatusBadRequest, false},
+		{"valid", istioReview(t, false, "v1"), http.StatusOK, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, InjectPath, nil)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(tc.body)), -1
+			r.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantStatus {
+				t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.wantStatus, w.Body.String())
+			}
+			var ar admissionv1.AdmissionReview
+			if tc.wantStatus == http.StatusOK && (json.Unmarshal(w.Body.Bytes(), &ar) != nil || ar.Response == nil || !ar.Response.Allowed || (len(ar.Response.Patch) > 0) != tc.wantPatch) {
+				t.Fatalf("response %s; want allowed, patch %v", w.Body.String(), tc.wantPatch)
+			}
+		})
+	}
+}
