@@ -2,10 +2,8 @@ package injector
 
 import (
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingapi "istio.io/api/networking/v1beta1"
@@ -27,7 +25,7 @@ import (
 // annotation over namespace over root namespace over mesh defaultConfig) is
 // that of proxy_config.go EffectiveProxyConfig in the newer source as well.
 // TestCleanProxyConfig (pkg/kube/inject/inject_test.go) is ported at the end.
-// The rest of pkg/kube/inject's proxy-config coverage is golden files
+// TestCleanProxyConfig (pkg/kube/inject/inject_test.go) is ported in istio_unit_tables_test.go.
 // (TestInjection: format-duration, hello-tracing-disabled, the ProxyConfig
 // hold rows; ported with the goldens) and TestProxyImage
 // (TestProxyImageTypeAsIstio). TestInjection's traffic-annotations row has no
@@ -174,47 +172,6 @@ func TestIstioEffectiveProxyConfig(t *testing.T) {
 				if got, ok := env[k]; got != tc.wantEnv[k] || ok != (tc.wantEnv[k] != "") {
 					t.Errorf("env %s=%q (set %v), want %q", k, got, ok, tc.wantEnv[k])
 				}
-			}
-		})
-	}
-}
-
-// TestIstioCleanProxyConfig: istio/istio pkg/kube/inject/inject_test.go
-// TestCleanProxyConfig. PROXY_CONFIG (config.ProxyConfigJSON, Istio's
-// protoToJSON over cleanProxyConfig) leaves out the fields at Istio's
-// defaults, and applying it back onto the default ProxyConfig
-// (mesh.ApplyProxyConfig; ParseProxyConfig here) gives the same ProxyConfig.
-func TestIstioCleanProxyConfig(t *testing.T) {
-	overrides := config.DefaultProxyConfig()
-	overrides.ConfigPath = "/foo/bar"
-	overrides.DrainDuration = durationpb.New(7 * time.Second)
-	overrides.ProxyMetadata = map[string]string{"foo": "barr"}
-	explicit := config.DefaultProxyConfig()
-	explicit.ConfigPath = "./etc/istio/proxy" // constants.ConfigPathDir
-	explicit.DrainDuration = durationpb.New(45 * time.Second)
-	for _, tc := range []struct {
-		name  string
-		proxy *meshv1alpha1.ProxyConfig
-		want  string
-	}{
-		{"default", config.DefaultProxyConfig(), `{}`},
-		{"explicit default", explicit, `{}`},
-		{"overrides", overrides, `{"configPath":"/foo/bar","drainDuration":"7s","proxyMetadata":{"foo":"barr"}}`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := config.ProxyConfigJSON(tc.proxy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Fatalf("got %s, want %s", got, tc.want)
-			}
-			back, err := config.ParseProxyConfig(config.DefaultProxyConfig(), got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !proto.Equal(back, tc.proxy) {
-				t.Errorf("round trip\n got  %v\n want %v", back, tc.proxy)
 			}
 		})
 	}
