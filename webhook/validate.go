@@ -249,9 +249,15 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 			}
 		}
 	}
-	mgr.GetWebhookServer().Register(ValidatePath, validateHTTPHandler(h))
+	vh := validateHTTPHandler(h)
+	for _, path := range validatePaths {
+		mgr.GetWebhookServer().Register(path, vh)
+	}
 	return nil
 }
+
+// validatePaths are the paths the validation webhook is served on.
+var validatePaths = []string{ValidatePath}
 
 // validateHTTPHandler serves h over HTTP as /validate does, reading at most
 // DefaultMaxRequestBytes as /inject does by default (limitBody).
