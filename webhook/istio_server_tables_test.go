@@ -233,6 +233,10 @@ func TestIstioValidationServe(t *testing.T) {
 		{name: "serve/no content, no content-type", path: ValidatePath,
 			body:       nil,
 			wantStatus: http.StatusBadRequest},
+		// server.go New registers serveValidate at "/validate" and "/validate/".
+		{name: "New/path under /validate/", path: ValidatePath + "/rev-canary", contentType: "application/json",
+			body:       admissionReview(t, "v1", vsRequest(admissionv1.Create, invalid)),
+			wantStatus: http.StatusOK, wantAllowed: false, wantAPIVersion: "admission.k8s.io/v1", wantUID: "uid-1", wantMsg: "weight -15 < 0"},
 	})
 }
 
