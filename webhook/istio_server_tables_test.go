@@ -263,6 +263,8 @@ func TestIstioValidationAdmitPilot(t *testing.T) {
 		row("validate/CONNECT allowed", review(admissionv1.Connect, nil), true, "", ""),
 		// validate: an absent object does not decode ("cannot decode configuration").
 		row("validate/CREATE without object", review(admissionv1.Create, nil), false, "no object", ""),
+		// validate: an object without apiVersion and kind has no schema ("unrecognized type").
+		row("validate/object without apiVersion and kind", review(admissionv1.Create, []byte(`{"metadata":{"name":"reviews"},"spec":{"hosts":["reviews"]}}`)), false, "apiVersion must be set", ""),
 		// checkFields: status is one of the five top-level fields a config may carry.
 		row("checkFields/status allowed", review(admissionv1.Create, istioObject(t, goodVS, map[string]any{"status": map[string]any{}})), true, "", ""),
 		// validate: the schema is found by group and kind, whatever the object's version.
@@ -315,9 +317,10 @@ func TestIstioInjectRunAndServe(t *testing.T) {
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: "test", Namespace: "app", Annotations: map[string]string{}},
 			Spec: corev1.PodSpec{
-				Volumes:          []corev1.Volume{{Name: "v0", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-				InitContainers:   []corev1.Container{{Name: "c0", Image: "example.com/init:1"}},
-				Containers:       []corev1.Container{{Name: "c1", Image: "example.com/app:1"}},
+				// makeTestData's pod as it is: no images, a volume without a source.
+				Volumes:          []corev1.Volume{{Name: "v0"}},
+				InitContainers:   []corev1.Container{{Name: "c0"}},
+				Containers:       []corev1.Container{{Name: "c1"}},
 				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "p0"}},
 			},
 		}
