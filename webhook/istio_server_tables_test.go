@@ -257,7 +257,7 @@ func TestIstioValidationAdmitPilot(t *testing.T) {
 		row("TestAdmitPilot/valid update", review(admissionv1.Update, valid), true, "", ""),
 		row("TestAdmitPilot/unsupported operation", review(admissionv1.Delete, valid), true, "", ""),
 		row("TestAdmitPilot/invalid spec", review(admissionv1.Create, istioObject(t, badVS, nil)), false, "weight -15 < 0", ""),
-		row("TestAdmitPilot/invalid spec on update", review(admissionv1.Update, istioObject(t, badVS, nil)), false, "weight -15 < 0", ""),
+		row("validate/invalid spec on update", review(admissionv1.Update, istioObject(t, badVS, nil)), false, "weight -15 < 0", ""),
 		row("TestAdmitPilot/invalid extra key create", review(admissionv1.Create, istioObject(t, goodVS, map[string]any{"unexpected_key": "any value"})), false, "unexpected_key", ""),
 		// validate: any operation but CREATE and UPDATE is allowed unvalidated.
 		row("validate/CONNECT allowed", review(admissionv1.Connect, nil), true, "", ""),
@@ -356,6 +356,9 @@ func TestIstioInjectRunAndServe(t *testing.T) {
 			wantStatus: http.StatusOK, wantAllowed: false},
 		{name: "TestRunAndServe/missing body", path: InjectPath, contentType: "application/json",
 			wantStatus: http.StatusBadRequest},
+		// inject: an absent request.object does not unmarshal into a pod ("Could not unmarshal raw object").
+		{name: "inject/CREATE without object", path: InjectPath, contentType: "application/json", body: review("v1", nil),
+			wantStatus: http.StatusOK, wantAllowed: false, wantAPIVersion: "admission.k8s.io/v1", wantUID: "uid-1", wantMsg: "decoding pod"},
 		// serveInject checks the body before the Content-Type.
 		{name: "serveInject/missing body, wrong content-type", path: InjectPath, contentType: "application/yaml",
 			wantStatus: http.StatusBadRequest},
