@@ -326,53 +326,46 @@ func podRef(pod *corev1.Pod, reqName string) string {
 // through NewServer.
 var requestDeadline = 30 * time.Second
 
-// limitBody rejects bodies over max bytes before controller-runtime reads
-// them: the one body bound of /inject and /validate.
+// limitBody is the HTTP side of /inject and /validate, in front of
+// controller-runtime's admission webhook: the one body bound (over max bytes:
+// 413), and the answers Istio gives before decoding (pkg/kube/inject/webhook.go
+// serveInject, pkg/webhooks/validation/server/server.go serve), which
+// controller-runtime gives as an HTTP 200 AdmissionReview instead: no body is
+// 400, then a Content-Type other than application/json is 415.
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the %d byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requireJSONBody answers a request without a body 400 and one whose
-// Content-Type is not application/json 415 before it is decoded, as Istio's
-// serveInject (pkg/kube/inject/webhook.go) does: controller-runtime answered
-// both HTTP 200 with allowed: false, which denies the pod whatever the
-// webhook's failurePolicy, where an HTTP error leaves it to the
-// failurePolicy. A body of unknown length (chunked) is peeked at for one
-// byte; one with a Content-Length is not read here.
-func requireJSONBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		empty := r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody
-		if !empty && r.ContentLength < 0 {
-			var first [1]byte
-			if _, err := io.ReadFull(r.Body, first[:]); errors.Is(err, io.EOF) {
-				empty = true
-			} else if err != nil {
-				http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
-				return
-			} else {
-				r.Body = struct {
-					io.Reader
-					io.Closer
-				}{io.MultiReader(bytes.NewReader(first[:]), r.Body), r.Body}
-			}
+		if r.Body == nil {
+			r.Body = http.NoBody
 		}
-		if empty {
-			http.Error(w, "no body found", http.StatusBadRequest)
+		body := http.MaxBytesReader(w, r.Body, max)
+		// One byte tells an empty body; the rest is read by the webhook.
+		var first [1]byte
+		n, err := io.ReadFull(body, first[:])
+		if n == 0 {
+			msg := "no body found"
+			if err != nil && !errors.Is(err, io.EOF) {
+				msg = "reading the body: " + err.Error()
+			}
+			http.Error(w, msg, http.StatusBadRequest)
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			http.Error(w, fmt.Sprintf("invalid Content-Type %q, want application/json", ct), http.StatusUnsupportedMediaType)
 			return
 		}
+		r.Body = peekedBody{Reader: io.MultiReader(bytes.NewReader(first[:n]), body), Closer: body}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// peekedBody is a request body whose first bytes were read already.
+type peekedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
@@ -399,7 +392,7 @@ func NewInjectHTTPHandler(h *InjectHandler, maxBytes int64) http.Handler {
 			return context.WithValue(ctx, pathKey{}, r.URL.Path)
 		},
 	}
-	return limitBody(requireJSONBody(withPatchBuffer(wh)), maxBytes)
+	return limitBody(withPatchBuffer(wh), maxBytes)
 }
 
 // withPatchBuffer lends each request a patchBuffer for the time the webhook
@@ -448,16 +441,20 @@ func SetupInjection(mgr manager.Manager, o InjectionOptions, log logr.Logger) er
 		}
 	}
 	h := NewInjectHTTPHandler(handler, o.MaxRequestBytes)
-	mgr.GetWebhookServer().Register(InjectPath, h)
-	// /inject/cluster/<id>/net/<network>/... for remote clusters (Istio's
-	// pkg/kube/inject/webhook.go).
-	mgr.GetWebhookServer().Register(InjectPath+"/", h)
+	for _, path := range injectPaths {
+		mgr.GetWebhookServer().Register(path, h)
+	}
 	w := o.watcher(store, log)
 	if err := mgr.Add(w); err != nil {
 		return fmt.Errorf("adding injector config watcher: %w", err)
 	}
 	return o.watchConfigMaps(mgr, w, log)
 }
+
+// injectPaths are the paths the injection webhook is served on: /inject and,
+// for /inject/cluster/<id>/net/<network>/... of remote clusters, every path
+// under it (Istio's pkg/kube/inject/webhook.go NewWebhook).
+var injectPaths = []string{InjectPath, InjectPath + "/"}
 
 // watcher is the config file watcher SetupInjection runs.
 func (o InjectionOptions) watcher(store *ConfigStore, log logr.Logger) *ConfigWatcher {

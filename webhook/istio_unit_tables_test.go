@@ -105,51 +105,10 @@ func istioReview(t *testing.T, skip bool, apiVersion string) []byte {
 	return b
 }
 
-// TestIstioRunAndServe is Istio's TestRunAndServe (serveInject,
-// pkg/kube/inject/webhook.go) through the /inject handler: the HTTP status,
-// and for a 200 the AdmissionReview's allowed and whether it carries a patch.
-func TestIstioRunAndServe(t *testing.T) {
-	h := newHandler(t, nil)
-	for _, tc := range []struct {
-		name        string
-		body        []byte
-		contentType string
-		wantStatus  int
-		wantAllowed bool
-		wantPatch   bool
-	}{
-		{"valid", istioReview(t, false, "v1beta1"), "application/json", http.StatusOK, true, true},
-		{"valid(v1 version)", istioReview(t, false, "v1"), "application/json", http.StatusOK, true, true},
-		{"skipped", istioReview(t, true, "v1beta1"), "application/json", http.StatusOK, true, false},
-		{"wrong content-type", istioReview(t, false, "v1beta1"), "application/yaml", http.StatusUnsupportedMediaType, false, false},
-		{"bad content", []byte{0, 1, 2, 3, 4, 5}, "application/json", http.StatusOK, false, false},
-		{"missing body", nil, "application/json", http.StatusBadRequest, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(tc.body))
-			r.Header.Set("Content-Type", tc.contentType)
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != tc.wantStatus {
-				t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.wantStatus, w.Body.String())
-			}
-			if w.Code != http.StatusOK {
-				return
-			}
-			var ar admissionv1.AdmissionReview
-			if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil || ar.Response == nil {
-				t.Fatalf("response %q: %v", w.Body.String(), err)
-			}
-			if ar.Response.Allowed != tc.wantAllowed || (len(ar.Response.Patch) > 0) != tc.wantPatch {
-				t.Fatalf("allowed %v, patch %s; want allowed %v, patch %v", ar.Response.Allowed, ar.Response.Patch, tc.wantAllowed, tc.wantPatch)
-			}
-		})
-	}
-}
-
 // TestIstioRunAndServeChunkedBody: the "missing body" and "valid" rows of
-// TestIstioRunAndServe with a body of unknown length (chunked transfer
-// encoding, no Content-Length), which requireJSONBody peeks at.
+// Istio's TestRunAndServe (TestIstioInjectRunAndServe) with a body of unknown
+// length (chunked transfer encoding, no Content-Length), which limitBody
+// peeks at.
 func TestIstioRunAndServeChunkedBody(t *testing.T) {
 	h := newHandler(t, nil)
 	for _, tc := range []struct {

@@ -218,7 +218,7 @@ func (h *ValidationHandler) applyOrgRules(ctx context.Context, rules *orgrules.R
 	return nil
 }
 
-// SetupValidation registers ValidatePath on the manager's webhook server and,
+// SetupValidation registers validatePaths on the manager's webhook server and,
 // when enabled, keeps a cross-reference index filled from the manager's cache.
 func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) error {
 	registerValidationMetrics()
@@ -249,9 +249,18 @@ func SetupValidation(mgr manager.Manager, o ValidationOptions, log logr.Logger) 
 			}
 		}
 	}
-	mgr.GetWebhookServer().Register(ValidatePath, validateHTTPHandler(h))
+	vh := validateHTTPHandler(h)
+	for _, path := range validatePaths {
+		mgr.GetWebhookServer().Register(path, vh)
+	}
 	return nil
 }
+
+// validatePaths are the paths the validation webhook is served on: /validate
+// and every path under it, as Istio's pkg/webhooks/validation/server/server.go
+// New registers them (a hand-written or Istio-generated configuration whose
+// path is below /validate is validated, not answered 404).
+var validatePaths = []string{ValidatePath, ValidatePath + "/"}
 
 // validateHTTPHandler serves h over HTTP as /validate does, reading at most
 // DefaultMaxRequestBytes as /inject does by default (limitBody).
