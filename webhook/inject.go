@@ -246,7 +246,7 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 		// The message (returned to the requester) may quote annotation
 		// values; log only the names of the offending fields.
 		log().Info("sidecar injection denied", "fields", injector.Fields(err))
-		return admission.Denied(err.Error()).WithWarnings(d.Warnings...)
+		return deniedAsIstio(err.Error()).WithWarnings(d.Warnings...)
 	}
 	result, reason = "injected", d.Reason
 	if len(res.Patch) == 0 {

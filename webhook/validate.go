@@ -93,7 +93,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	if err != nil {
 		observeValidation(kind, "denied", start)
 		log.V(1).Info("cannot decode object", "error", err)
-		return admission.Denied(fmt.Sprintf("%s %s/%s: cannot decode configuration: %v", kind, req.Namespace, req.Name, err))
+		return deniedAsIstio(fmt.Sprintf("%s %s/%s: cannot decode configuration: %v", kind, req.Namespace, req.Name, err))
 	}
 	if res.Name == "" {
 		res.Name = req.Name
@@ -102,7 +102,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		// The object itself decides, as in Istio's server.go (the object's apiVersion/kind,
 		// "unrecognized type" otherwise): what is not Istio config is not admitted unvalidated.
 		observeValidation(kind, "denied", start)
-		return admission.Denied(fmt.Sprintf("%s: unrecognized type %s: meshguard validates only the Istio API groups (%s)",
+		return deniedAsIstio(fmt.Sprintf("%s: unrecognized type %s: meshguard validates only the Istio API groups (%s)",
 			res.Object(), schema.FromAPIVersionAndKind(res.APIVersion, res.Kind), strings.Join(validation.IstioGroups, ", ")))
 	}
 	if h.RulesReady != nil {
@@ -111,6 +111,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", res.Object(), err))
 		}
 	}
+	istioErrors := len(res.Errors) // the organisation rules' come after
 	if rules := h.rules(); rules != nil {
 		if err := h.applyOrgRules(ctx, rules, &res, req.AdmissionRequest); err != nil {
 			observeValidation(kind, "error", start)
@@ -120,7 +121,12 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	if !res.Valid() {
 		observeValidation(kind, "denied", start)
 		log.V(1).Info("denied", "errors", len(res.Errors))
-		return admission.Denied(strings.Join(res.ErrorLines(), "\n")).WithWarnings(res.WarningLines()...)
+		msg := strings.Join(res.ErrorLines(), "\n")
+		if istioErrors == 0 {
+			// Only organisation rules deny: 403, as Gatekeeper's denials.
+			return admission.Denied(msg).WithWarnings(res.WarningLines()...)
+		}
+		return deniedAsIstio(msg).WithWarnings(res.WarningLines()...)
 	}
 	warnings := res.WarningLines()
 	if h.Index != nil && res.Spec() != nil {
@@ -147,7 +153,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		}
 		if strict {
 			observeValidation(kind, "denied", start)
-			return admission.Denied(strings.Join(lines, "\n") + fmt.Sprintf("\n(namespace %s has %s=true)", res.Namespace, crossref.StrictLabel)).WithWarnings(warnings...)
+			return deniedAsIstio(strings.Join(lines, "\n") + fmt.Sprintf("\n(namespace %s has %s=true)", res.Namespace, crossref.StrictLabel)).WithWarnings(warnings...)
 		}
 		warnings = append(warnings, lines...)
 	}
@@ -157,6 +163,15 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	observeValidation(kind, "allowed", start)
 	return admission.Allowed("")
+}
+
+// deniedAsIstio is a denial as Istio's webhooks write one (toAdmissionResponse in
+// pkg/webhooks/validation/server/server.go and pkg/kube/inject/webhook.go): a
+// message without a status code, which the API server returns as 400 without
+// a reason ("Error from server: ... denied the request: ..."), where
+// controller-runtime's Denied is 403 Forbidden.
+func deniedAsIstio(msg string) admission.Response {
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Result: &metav1.Status{Message: msg}}}
 }
 
 // useOrgRules has the handler apply r with the namespace labels and

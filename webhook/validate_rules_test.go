@@ -58,6 +58,7 @@ deny contains msg if {
 	ready.SetDestinationRule(crossref.Key{Namespace: "bookinfo", Name: "reviews"}, &networking.DestinationRule{Host: "reviews"})
 	ready.SetReady()
 	const wildcardVS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: ['*']\n  gateways: [istio-system/ingress]\n  http:\n  - route: [{destination: {host: reviews}}]\n"
+	const badWildcardVS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: ['*']\n  gateways: [istio-system/ingress]\n  http:\n  - route: [{destination: {host: reviews}, weight: -15}]\n"
 	const permissivePA = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: reviews}\nspec:\n  mtls: {mode: PERMISSIVE}\n"
 	for _, tc := range []struct {
 		name        string
@@ -78,6 +79,10 @@ deny contains msg if {
 		{"warn rule silent outside production", examples, ready, "PeerAuthentication", "bookinfo", permissivePA, true, http.StatusOK, "", ""},
 		{"rule sees referenced DestinationRule", referencing, ready, "VirtualService", "bookinfo", goodVS, false, http.StatusForbidden,
 			"VirtualService bookinfo/reviews: organisation rule: routes through DestinationRule bookinfo/reviews without TLS", ""},
+		// A schema or Istio-rule error is denied as Istio denies (no status code,
+		// which the API server returns as 400), whether or not a rule denies too.
+		{"invalid, no rules: Istio's denial", nil, ready, "VirtualService", "default", badWildcardVS, false, 0, "weight -15 < 0", ""},
+		{"invalid and a deny rule: Istio's denial", examples, ready, "VirtualService", "default", badWildcardVS, false, 0, "weight -15 < 0", ""},
 		{"unsynced index fails closed", examples, crossref.NewIndex(""), "VirtualService", "istio-system", wildcardVS, false, http.StatusServiceUnavailable,
 			"organisation rules are not ready", ""},
 	} {

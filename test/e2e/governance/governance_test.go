@@ -198,7 +198,8 @@ func TestOrgRulesAtAdmission(t *testing.T) {
 		if err == nil {
 			t.Fatalf("apply succeeded: %s", out)
 		}
-		for _, want := range []string{`admission webhook "validation.meshguard.io" denied the request`, denyLine} {
+		// An organisation rule alone denies with 403, as Gatekeeper's rules do.
+		for _, want := range []string{"Error from server (Forbidden): ", `admission webhook "validation.meshguard.io" denied the request`, denyLine} {
 			if !strings.Contains(stderrOf(err), want) {
 				t.Errorf("kubectl output lacks %q:\n%s", want, stderrOf(err))
 			}
