@@ -215,6 +215,15 @@ type previous struct {
 	// has them: an injected volume the pod had declared too (merged into
 	// it, e.g. istio-envoy with a sizeLimit) keeps the pod's fields.
 	volumes []corev1.Volume
+	// initPlaces: where each init container the previous injection listed
+	// stood, counted among the pod's init containers that stay; images:
+	// the image each container it listed had. Istio re-injects into the
+	// pod as it is (RunTemplate merges onto params.pod), so what a template
+	// merges into stays where it stood and keeps an image the template does
+	// not set (grpc-simple: its bootstrap init container, the app
+	// containers, an image "auto" the overrides record empty).
+	initPlaces map[string]int
+	images     map[string]string
 	// hasStatus: the pod had a sidecar.istio.io/status annotation, parsable
 	// or not; Istio's applyRewrite then merges ISTIO_KUBE_APP_PROBERS into
 	// the sidecar's existing one instead of appending another.
@@ -245,6 +254,23 @@ func strip(pod *corev1.Pod) previous {
 		}
 	}
 	containerName := func(c corev1.Container) string { return c.Name }
+	listed := nameSetOf(injected, func(s string) string { return s })
+	prev.images = map[string]string{}
+	prev.initPlaces = map[string]int{}
+	stay := 0
+	for _, c := range pod.Spec.InitContainers {
+		if listed.has(c.Name) {
+			prev.initPlaces[c.Name] = stay
+			prev.images[c.Name] = c.Image
+			continue
+		}
+		stay++
+	}
+	for _, c := range pod.Spec.Containers {
+		if listed.has(c.Name) {
+			prev.images[c.Name] = c.Image
+		}
+	}
 	pod.Spec.InitContainers = dropNamed(pod.Spec.InitContainers, injected, containerName)
 	pod.Spec.Containers = dropNamed(pod.Spec.Containers, injected, containerName)
 	injectedVols := nameSetOf(st.Volumes, func(s string) string { return s })
@@ -302,7 +328,12 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 	if p.template == TemplateSidecar && p.mode != meshv1alpha1.ProxyConfig_NONE {
 		init = p.initContainer()
 	}
-	p.keepNotInjected(pod, func(name string) bool { return name == ProxyContainerName || (init != nil && name == init.Name) })
+	if err := p.checkOverridePlaces(init); err != nil {
+		return err
+	}
+	injected := func(name string) bool { return name == ProxyContainerName || (init != nil && name == init.Name) }
+	p.keepNotInjected(pod, injected)
+	p.reinsertRecorded(pod, prev, injected)
 	proxy, err := p.proxyContainer(pod)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -27,13 +28,24 @@ type proxyOverrides struct {
 func recordOverrides(overrides []corev1.Container, nativeProxy bool) string {
 	var po proxyOverrides
 	for _, c := range overrides {
-		if c.Image == "auto" {
-			c.Image = ""
-		}
 		if c.Name == InitContainerName || c.Name == ValidationContainerName || (c.Name == ProxyContainerName && nativeProxy) {
 			po.InitContainers = append(po.InitContainers, c)
 		} else {
 			po.Containers = append(po.Containers, c)
+		}
+	}
+	return po.JSON()
+}
+
+// JSON is the annotation's value; an image "auto" is written empty, as
+// Istio's reapplyOverwrittenContainers records its overlays.
+func (po proxyOverrides) JSON() string {
+	for _, l := range []*[]corev1.Container{&po.Containers, &po.InitContainers} {
+		*l = slices.Clone(*l)
+		for i := range *l {
+			if (*l)[i].Image == "auto" {
+				(*l)[i].Image = ""
+			}
 		}
 	}
 	b, _ := json.Marshal(po)
@@ -45,16 +57,19 @@ func isInjectedName(n string) bool {
 }
 
 // containerPlace is where a user-declared container stood in the pod: which
-// list (init or regular) and its index there.
+// list (init or regular) and its index there; or, recorded, that it came
+// from proxy.istio.io/overrides (init: from its initContainers).
 type containerPlace struct {
-	init  bool
-	index int
+	init     bool
+	index    int
+	recorded bool
 }
 
 // takeOverrides removes user-declared istio-proxy/istio-init/istio-validation
 // containers from the (stripped) pod and returns them together with those a
 // previous injection recorded, in a stable order; places says where each one
-// taken from the pod stood (keepNotInjected). specContainers are the
+// taken from the pod stood (keepNotInjected), or that it was recorded and in
+// which list. specContainers are the
 // containers Istio's templates see as .Spec.Containers when they differ from
 // what remains in the pod (nil otherwise): RunTemplate renders the stripped
 // pod, a user-declared istio-proxy included, with reinsertOverrides
@@ -68,6 +83,10 @@ func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers 
 			return nil, nil, nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
 		}
 		out = append(po.Containers, po.InitContainers...)
+		places = make(map[string]containerPlace, len(out))
+		for i, c := range out {
+			places[c.Name] = containerPlace{init: i >= len(po.Containers), recorded: true}
+		}
 	}
 	if len(po.Containers) > 0 || slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return isInjectedName(c.Name) }) {
 		specContainers = slices.Clone(pod.Spec.Containers) // take reuses the pod's array
@@ -110,9 +129,9 @@ func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers 
 // keepNotInjected puts the containers the pod itself declares with the name
 // of an injected container that these settings do not inject (injected says
 // which names are) back where the pod had them, and removes them from
-// p.overrides: Istio's reapplyOverrides (pkg/kube/inject/webhook.go) takes
-// as overrides only the pod's containers named like one its templates
-// inject, so a user's istio-validation without CNI, or istio-init with CNI,
+// p.overrides: Istio's reapplyOverwrittenContainers
+// (pkg/kube/inject/webhook.go) takes as overrides only the pod's containers
+// named like one its templates inject, so a user's istio-validation without CNI, or istio-init with CNI,
 // in mode NONE or in a gateway, stays the pod's own container (and is not
 // recorded in proxy.istio.io/overrides). Recorded overrides not injected now
 // stay in p.overrides (apply warns and drops them).
@@ -124,7 +143,7 @@ func (p *params) keepNotInjected(pod *corev1.Pod, injected func(name string) boo
 	var backs []back
 	kept := p.overrides[:0:0]
 	for _, o := range p.overrides {
-		if place, own := p.overridePlaces[o.Name]; own && !injected(o.Name) {
+		if place, ok := p.overridePlaces[o.Name]; ok && !place.recorded && !injected(o.Name) {
 			backs = append(backs, back{o, place})
 			continue
 		}
@@ -145,23 +164,102 @@ func (p *params) keepNotInjected(pod *corev1.Pod, injected func(name string) boo
 	}
 }
 
+// reinsertRecorded puts back into the pod's containers those recorded in
+// proxy.istio.io/overrides under containers whose names these settings do
+// not inject (injected says which are), and removes them from p.overrides:
+// the app containers of a grpc-simple injection, whose status listed them,
+// so the strip removed them. Istio's reinsertOverrides
+// (pkg/kube/inject/webhook.go) puts them back for the templates, and its
+// pod never lost them (RunTemplate merges onto the pod as it is). A recorded
+// image "auto" (recorded empty) is the image the pod had.
+func (p *params) reinsertRecorded(pod *corev1.Pod, prev previous, injected func(name string) bool) {
+	kept := p.overrides[:0:0]
+	for _, o := range p.overrides {
+		if place := p.overridePlaces[o.Name]; !place.recorded || place.init || injected(o.Name) {
+			kept = append(kept, o)
+			continue
+		}
+		if !containsName(pod.Spec.Containers, o.Name) {
+			if o.Image == "" {
+				o.Image = prev.images[o.Name]
+			}
+			pod.Spec.Containers = append(pod.Spec.Containers, o)
+		}
+	}
+	p.overrides = kept
+}
+
+// checkOverridePlaces refuses a container the pod declares in the other
+// list than the one its injected namesake goes to: istio-proxy among the
+// init containers when the proxy is a classic sidecar (or the gateway), or
+// the injected init container's name among the containers. Istio's
+// reapplyOverwrittenContainers (pkg/kube/inject/webhook.go) merges it over
+// the injected one all the same (FindContainerFromPod looks in both lists)
+// but leaves the pod's own in place, so its pod has the name twice and the
+// API server rejects it; the generic path denies that pod
+// (uniqueContainerNames), and so does this one, naming the field. A native
+// istio-proxy declared among the containers is fine: Istio's RunTemplate
+// moves it to the init containers first.
+func (p *params) checkOverridePlaces(init *corev1.Container) error {
+	for _, name := range slices.Sorted(maps.Keys(p.overridePlaces)) {
+		place := p.overridePlaces[name]
+		if place.recorded {
+			continue
+		}
+		var injectedInit bool
+		switch {
+		case name == ProxyContainerName:
+			injectedInit = p.native
+			if !place.init && p.native {
+				continue
+			}
+		case init != nil && name == init.Name:
+			injectedInit = true
+		default:
+			continue // not injected: the pod's own (keepNotInjected)
+		}
+		if place.init != injectedInit {
+			field, other := "spec.containers", "spec.initContainers"
+			if place.init {
+				field, other = other, field
+			}
+			return fmt.Errorf("%s[%d]: container %q: these settings inject %q into %s; Istio's injector would leave both in the pod, "+
+				"which the API server rejects: declare it in %s", field, place.index, name, name, other, other)
+		}
+	}
+	return nil
+}
+
 // applyOverride merges the user's container over the injected one with
 // strategic-merge semantics (env by name, ports by containerPort, mounts by
 // mountPath; scalars and args from the user win). Image "auto" keeps the
 // injected image.
 func applyOverride(injected *corev1.Container, user corev1.Container) (*corev1.Container, error) {
+	tmpl, err := json.Marshal(injected)
+	if err != nil {
+		return nil, err
+	}
+	own, err := json.Marshal(user)
+	if err != nil {
+		return nil, err
+	}
+	overlay := own
 	if user.Image == "auto" {
 		user.Image = ""
+		if overlay, err = json.Marshal(user); err != nil {
+			return nil, err
+		}
 	}
-	base, err := json.Marshal(injected)
-	if err != nil {
-		return nil, err
+	// Two merges, as in Istio: RunTemplate merges the rendered template onto
+	// the pod, whose container of that name is the user's
+	// (pkg/kube/inject/inject.go), then reapplyOverwrittenContainers merges
+	// the user's container, image "auto" left out, over the result
+	// (webhook.go). The user's values win; the order of merged lists (env,
+	// ports, mounts) is what the two merges give.
+	merged, err := strategicpatch.StrategicMergePatch(own, tmpl, corev1.Container{})
+	if err == nil {
+		merged, err = strategicpatch.StrategicMergePatch(merged, overlay, corev1.Container{})
 	}
-	patch, err := json.Marshal(user)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := strategicpatch.StrategicMergePatch(base, patch, corev1.Container{})
 	if err != nil {
 		return nil, fmt.Errorf("merging the user-declared %s container: %w", user.Name, err)
 	}
