@@ -740,7 +740,7 @@ func TestIstioMergeOrAppendProbers(t *testing.T) {
 // others stay. "Empty String" (no status) removes nothing. The pod declares
 // istio-init and istio-validation; where the status does not list them they
 // are the pod's own: istio-init is merged over the injected one (Istio's
-// reapplyOverrides) and istio-validation, which is not injected without
+// reapplyOverwrittenContainers) and istio-validation, which is not injected without
 // CNI, stays as the pod's container, first as Istio's reorderPod puts it.
 func TestIstioParseStatus(t *testing.T) {
 	const vols = `"volumes":["workload-socket","istio-token","istiod-ca-cert"]`
@@ -794,7 +794,7 @@ func TestIstioParseStatus(t *testing.T) {
 	}
 }
 
-// TestIstioReapplyOverridesOnlyInjected: Istio's reapplyOverrides
+// TestIstioReapplyOverridesOnlyInjected: Istio's reapplyOverwrittenContainers
 // (pkg/kube/inject/webhook.go) merges a container the pod declares over the
 // injected one of the same name only when the templates inject that name;
 // otherwise it stays the pod's own container (kept in place, then ordered by

@@ -33,7 +33,7 @@ type conformanceException struct {
 
 // staleClassicProxy is why merge-probers (testdata/istio-extra) differs: a
 // classic sidecar re-injected as a native one.
-const staleClassicProxy = "re-injecting a classic sidecar as a native one: Istio's webhook.go reapplyOverrides " +
+const staleClassicProxy = "re-injecting a classic sidecar as a native one: Istio's webhook.go reapplyOverwrittenContainers " +
 	"only skips containers the old sidecar.istio.io/status lists in the same list, so the old istio-proxy " +
 	"(status: containers) is re-applied as a user override over the new native one and its stale fields " +
 	"survive (old args, env, probe timings; ISTIO_META_APP_CONTAINERS/POD_PORTS without the containers " +
