@@ -70,6 +70,7 @@ type istioServerRow struct {
 	path        string
 	contentType string
 	body        []byte
+	chunked     bool // sent without a Content-Length (chunked transfer encoding)
 	wantStatus  int
 	// For HTTP 200: the AdmissionReview answered.
 	wantAllowed    bool
@@ -85,7 +86,11 @@ func runIstioServerRows(t *testing.T, rows []istioServerRow) {
 	base, client := startAdmissionServer(t)
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, base+r.path, bytes.NewReader(r.body))
+			var reqBody io.Reader = bytes.NewReader(r.body)
+			if r.chunked {
+				reqBody = io.MultiReader(reqBody) // no Len: the client cannot know the length
+			}
+			req, err := http.NewRequest(http.MethodPost, base+r.path, reqBody)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -355,6 +360,11 @@ func TestIstioInjectRunAndServe(t *testing.T) {
 		{name: "TestRunAndServe/bad content", path: InjectPath, contentType: "application/json", body: []byte{0, 1, 2, 3, 4, 5},
 			wantStatus: http.StatusOK, wantAllowed: false},
 		{name: "TestRunAndServe/missing body", path: InjectPath, contentType: "application/json",
+			wantStatus: http.StatusBadRequest},
+		// A body of unknown length (chunked), which limitBody peeks at.
+		{name: "TestRunAndServe/valid, chunked", path: InjectPath, contentType: "application/json", body: validReview, chunked: true,
+			wantStatus: http.StatusOK, wantAllowed: true, wantPatch: true, wantAPIVersion: "admission.k8s.io/v1beta1", wantUID: "uid-1"},
+		{name: "TestRunAndServe/missing body, chunked", path: InjectPath, contentType: "application/json", chunked: true,
 			wantStatus: http.StatusBadRequest},
 		// inject: an absent request.object does not unmarshal into a pod ("Could not unmarshal raw object").
 		{name: "inject/CREATE without object", path: InjectPath, contentType: "application/json", body: review("v1", nil),

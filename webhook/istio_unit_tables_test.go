@@ -1,20 +1,9 @@
 package webhook
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
-
-	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // Rows of Istio's pkg/kube/inject/webhook_test.go tables that are about the
@@ -62,76 +51,6 @@ func TestIstioParseInjectEnvs(t *testing.T) {
 			got, _ := proxyEnvFromPath(tc.in)
 			if len(got) != len(tc.want) || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("proxyEnvFromPath(%q) = %v, want %v", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-// istioReview is Istio's makeTestData (webhook_test.go): a pod with one
-// volume, init container, container and image pull secret, in an
-// AdmissionReview of the given admission API version; skip opts out.
-func istioReview(t *testing.T, skip bool, apiVersion string) []byte {
-	t.Helper()
-	pod := corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "test", Namespace: "app", Annotations: map[string]string{}},
-		Spec: corev1.PodSpec{
-			Volumes:          []corev1.Volume{{Name: "v0"}},
-			InitContainers:   []corev1.Container{{Name: "c0", Image: "example.com/c0:1"}},
-			Containers:       []corev1.Container{{Name: "c1", Image: "example.com/c1:1"}},
-			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "p0"}},
-		},
-	}
-	if skip {
-		pod.Annotations["sidecar.istio.io/inject"] = "false"
-	}
-	raw, err := json.Marshal(&pod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{Kind: "AdmissionReview", APIVersion: "admission.k8s.io/" + apiVersion},
-		Request: &admissionv1.AdmissionRequest{
-			UID:       types.UID("uid-1"),
-			Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-			Namespace: "app",
-			Operation: admissionv1.Create,
-			Object:    runtime.RawExtension{Raw: raw},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// TestIstioRunAndServeChunkedBody: the "missing body" and "valid" rows of
-// Istio's TestRunAndServe (TestIstioInjectRunAndServe) with a body of unknown
-// length (chunked transfer encoding, no Content-Length), which limitBody
-// peeks at.
-func TestIstioRunAndServeChunkedBody(t *testing.T) {
-	h := newHandler(t, nil)
-	for _, tc := range []struct {
-		name       string
-		body       []byte
-		wantStatus int
-		wantPatch  bool
-	}{
-		{"missing body", nil, http.StatusBadRequest, false},
-		{"valid", istioReview(t, false, "v1"), http.StatusOK, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, InjectPath, nil)
-			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(tc.body)), -1
-			r.Header.Set("Content-Type", "application/json")
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != tc.wantStatus {
-				t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.wantStatus, w.Body.String())
-			}
-			var ar admissionv1.AdmissionReview
-			if tc.wantStatus == http.StatusOK && (json.Unmarshal(w.Body.Bytes(), &ar) != nil || ar.Response == nil || !ar.Response.Allowed || (len(ar.Response.Patch) > 0) != tc.wantPatch) {
-				t.Fatalf("response %s; want allowed, patch %v", w.Body.String(), tc.wantPatch)
 			}
 		})
 	}
