@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -343,8 +342,8 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		}
 		body := http.MaxBytesReader(w, r.Body, max)
 		// One byte tells an empty body; the rest is read by the webhook.
-		var first [1]byte
-		n, err := io.ReadFull(body, first[:])
+		peeked := &peekedBody{rest: body}
+		n, err := io.ReadFull(body, peeked.first[:])
 		if n == 0 {
 			msg := "no body found"
 			if err != nil && !errors.Is(err, io.EOF) {
@@ -357,16 +356,30 @@ func limitBody(next http.Handler, max int64) http.Handler {
 			http.Error(w, fmt.Sprintf("invalid Content-Type %q, want application/json", ct), http.StatusUnsupportedMediaType)
 			return
 		}
-		r.Body = peekedBody{Reader: io.MultiReader(bytes.NewReader(first[:n]), body), Closer: body}
+		peeked.unread = true
+		r.Body = peeked
 		next.ServeHTTP(w, r)
 	})
 }
 
-// peekedBody is a request body whose first bytes were read already.
+// peekedBody is a request body whose first byte was read already (one
+// allocation per request, where a MultiReader took four).
 type peekedBody struct {
-	io.Reader
-	io.Closer
+	first  [1]byte
+	unread bool
+	rest   io.ReadCloser
 }
+
+func (b *peekedBody) Read(p []byte) (int, error) {
+	if !b.unread || len(p) == 0 {
+		return b.rest.Read(p)
+	}
+	p[0], b.unread = b.first[0], false
+	n, err := b.rest.Read(p[1:])
+	return n + 1, err
+}
+
+func (b *peekedBody) Close() error { return b.rest.Close() }
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
 // v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB
