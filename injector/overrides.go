@@ -201,6 +201,9 @@ func (p *params) reinsertRecorded(pod *corev1.Pod, prev previous, injected func(
 // istio-proxy declared among the containers is fine: Istio's RunTemplate
 // moves it to the init containers first.
 func (p *params) checkOverridePlaces(init *corev1.Container) error {
+	if len(p.overridePlaces) == 0 {
+		return nil // most pods: no iterator closures to allocate
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.overridePlaces)) {
 		place := p.overridePlaces[name]
 		if place.recorded {
