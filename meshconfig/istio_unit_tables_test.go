@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 Istio's rows ported here set the deprecated Stackdriver maxNumberOfAnnotations and read it back.
+
 package meshconfig
 
 import (
