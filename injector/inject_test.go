@@ -486,7 +486,7 @@ func TestProbersMergedWhenStatusPresent(t *testing.T) {
 			{Name: ProxyContainerName, Image: "auto", Env: []corev1.EnvVar{{Name: envAppProbers, Value: `{"/app-health/old/readyz":{"httpGet":{"path":"/old","port":9}}}`}}},
 		}},
 	}
-	for name, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+	for name, run := range typedAndGeneric {
 		res, err := run(pod.DeepCopy(), "shop", cfg, Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -818,7 +818,7 @@ func TestIstioReapplyOverridesOnlyInjected(t *testing.T) {
 			pod.Annotations = tc.annos
 			native := false
 			// The typed injector and the generic renderer (Istio's templates) alike.
-			for path, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+			for path, run := range typedAndGeneric {
 				cfg, err := config.Inputs{Mesh: []byte(tc.mesh), Values: []byte(tc.values)}.Load()
 				if err != nil {
 					t.Fatal(err)
@@ -827,11 +827,7 @@ func TestIstioReapplyOverridesOnlyInjected(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
-				var got []string
-				for _, c := range res.Pod.Spec.InitContainers {
-					got = append(got, c.Name)
-				}
-				if !reflect.DeepEqual(got, tc.wantInit) {
+				if got := containerNames(res.Pod.Spec.InitContainers); !reflect.DeepEqual(got, tc.wantInit) {
 					t.Fatalf("%s: init containers %v, want %v", path, got, tc.wantInit)
 				}
 				if c := template.FindContainer(InitContainerName, res.Pod.Spec.InitContainers); !reflect.DeepEqual(*c, userInit) {

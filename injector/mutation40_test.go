@@ -11,7 +11,7 @@ import (
 
 // TestMutation40NotInjectedStayInPlace: regular containers a pod names
 // istio-init or istio-validation that the templates do not inject (mode NONE:
-// neither) stay the pod's own, each where it stood. Istio's reapplyOverrides
+// neither) stay the pod's own, each where it stood. Istio's reapplyOverwrittenContainers
 // (pkg/kube/inject/webhook.go) takes only names its templates inject, and its
 // reorderPod moves istio-init/istio-validation only among init containers.
 func TestMutation40NotInjectedStayInPlace(t *testing.T) {
@@ -20,7 +20,7 @@ func TestMutation40NotInjectedStayInPlace(t *testing.T) {
 	pod.Annotations = map[string]string{AnnotationInterceptionMode: "NONE"}
 	want := []string{InitContainerName, "app", ValidationContainerName, "other", ProxyContainerName}
 	native := false
-	for path, run := range map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric} {
+	for path, run := range typedAndGeneric {
 		cfg, err := config.Inputs{}.Load()
 		if err != nil {
 			t.Fatal(err)
@@ -29,11 +29,7 @@ func TestMutation40NotInjectedStayInPlace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		var got []string
-		for _, c := range res.Pod.Spec.Containers {
-			got = append(got, c.Name)
-		}
-		if !reflect.DeepEqual(got, want) {
+		if got := containerNames(res.Pod.Spec.Containers); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: containers %v, want %v", path, got, want)
 		}
 		if len(res.Pod.Spec.InitContainers) != 0 {

@@ -209,6 +209,10 @@ func TestOverridesOnEveryTemplate(t *testing.T) {
 	}
 }
 
+// typedAndGeneric are the two injection paths, the typed injector and the
+// generic renderer of Istio's templates, for tests that hold both to a row.
+var typedAndGeneric = map[string]func(*corev1.Pod, string, *config.Snapshot, Options) (*Result, error){"typed": inject, "generic": InjectGeneric}
+
 func containerNames(cs []corev1.Container) []string {
 	out := []string{}
 	for _, c := range cs {

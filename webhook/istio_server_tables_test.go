@@ -43,6 +43,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 // startAdmissionServer serves /inject (default config) and /validate (no
@@ -145,21 +147,12 @@ func runIstioServerRows(t *testing.T, rows []istioServerRow) {
 					t.Fatal(err)
 				}
 				patched := applyPatch(t, &pod, got.Patch)
-				if !hasContainer(patched.Spec.Containers, "istio-proxy") && !hasContainer(patched.Spec.InitContainers, "istio-proxy") {
+				if template.FindSidecar(patched) == nil {
 					t.Errorf("patched pod has no istio-proxy: %+v", patched.Spec)
 				}
 			}
 		})
 	}
-}
-
-func hasContainer(cs []corev1.Container, name string) bool {
-	for _, c := range cs {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // admissionReview is an AdmissionReview of apiVersion admission.k8s.io/<version>
