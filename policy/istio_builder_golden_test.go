@@ -17,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,8 +54,8 @@ import (
 //     lacks); allow-path's input also holds "{**}/path/template", which
 //     meshguard rejects (TestPathTemplatesEnvoyRefuses).
 //   - allow-empty-rule, allow-nil-rule, deny-empty-rule, dry-run-*,
-//     simple-policy-*td-aliases*, td-aliases-source-principal,
-//     simple-policy-principal-with-wildcard, trust-domains, and tcp/
+//     simple-policy-td-aliases, simple-policy-multiple-td-aliases,
+//     trust-domains (extended golden), allow-host-before-111, and tcp/
 //     allow-both-http-tcp, allow-only-http, audit-both-http-tcp,
 //     dry-run-mix: not fetched within this change's time budget; the same
 //     harness takes them as rows (their rules are covered by
@@ -89,6 +90,18 @@ var builderCases = []builderCase{
 	// through.
 	{name: "single-policy", input: "http/single-policy-in.yaml", outs: []string{"http/single-policy-out.yaml"}, hostCaseExact: true, neverAllows: true},
 	{name: "multiple-policies", input: "http/multiple-policies-in.yaml", outs: []string{"http/multiple-policies-out.yaml"}},
+	// builder_test.go trust-domain-aliases-in-source-principal:
+	// trustdomain.NewBundle("new-td", []string{"old-td", "some-trustdomain"}).
+	{name: "td-aliases-source-principal", input: "http/td-aliases-source-principal-in.yaml", outs: []string{"http/td-aliases-source-principal-out.yaml"},
+		mesh: Mesh{TrustDomain: "new-td", TrustDomainAliases: []string{"old-td", "some-trustdomain"}}},
+	// builder_test.go trust-domain-wildcard-in-principal:
+	// trustdomain.NewBundle("td1", []string{"foobar"}). The golden's regex
+	// "spiffe://.*/ns/foo/sa/rule[0]-from[1]-principal[0]" embeds the value
+	// unquoted, as Istio did before istio/istio#59992 (meshguard quotes it,
+	// secpolicy.PrincipalSuffixRegex); the rule's first source, principals
+	// ["*"], admits every such peer anyway, so the verdicts do not differ.
+	{name: "simple-policy-principal-with-wildcard", input: "http/simple-policy-principal-with-wildcard-in.yaml",
+		outs: []string{"http/simple-policy-principal-with-wildcard-out.yaml"}, mesh: Mesh{TrustDomain: "td1", TrustDomainAliases: []string{"foobar"}}},
 	{name: "deny-and-allow", input: "http/deny-and-allow-in.yaml", outs: []string{"http/deny-and-allow-out1.yaml", "http/deny-and-allow-out2.yaml"}},
 	// rule[0] of deny-both-http-tcp loses its HTTP-only fields on TCP and
 	// matches every connection: Istio denies them all.
@@ -325,9 +338,13 @@ func collectLiterals(t *testing.T, filters []*envoyrbac.Filter) *literals {
 				case "request.auth.principal":
 					l.reqPrincipals = append(l.reqPrincipals, str(m.GetValue().GetStringMatch(), "")...)
 				case "source.principal":
-					for _, v := range str(m.GetValue().GetStringMatch(), "") {
-						l.principals = append(l.principals, "spiffe://"+v)
+					// istio_authn's source.principal is the identity without
+					// "spiffe://".
+					sm := m.GetValue().GetStringMatch()
+					for _, v := range str(sm, "") {
+						l.principals = append(l.principals, "spiffe://"+v, "spiffe://x"+v)
 					}
+					l.principals = append(l.principals, str(&matcherv3.StringMatcher{}, sm.GetSafeRegex().GetRegex())...)
 				}
 			}
 		case p.GetDirectRemoteIp() != nil:
@@ -430,6 +447,19 @@ func builderRequests(c builderCase, l *literals, n int) []*envoyrbac.Request {
 		for _, v := range variants(p, true) {
 			if v != "" {
 				principals = append(principals, v)
+			}
+		}
+	}
+	// Each SPIFFE principal also in every trust domain of the case's bundle
+	// and in one outside it.
+	for _, p := range append([]string{}, principals...) {
+		rest, ok := strings.CutPrefix(p, "spiffe://cluster.local/")
+		if !ok {
+			continue
+		}
+		for _, td := range append([]string{c.mesh.TrustDomain, "other-td"}, c.mesh.TrustDomainAliases...) {
+			if td != "" {
+				principals = append(principals, "spiffe://"+td+"/"+rest)
 			}
 		}
 	}

@@ -462,6 +462,9 @@ func regexFull(m *matcherv3.RegexMatcher, v string) (bool, error) {
 func metadata(m *matcherv3.MetadataMatcher, r *Request) (bool, error) {
 	var ns *structpb.Struct
 	if m.GetFilter() == "istio_authn" {
+		if len(m.GetPath()) == 0 || !istioAuthnKeys[m.GetPath()[0].GetKey()] {
+			return false, fmt.Errorf("istio_authn metadata %v: key not modelled", m.GetPath())
+		}
 		ns = IstioAuthnMetadata(r)
 	}
 	var v *structpb.Value
@@ -561,10 +564,15 @@ func filterState(m *matcherv3.FilterStateMatcher, r *Request) (bool, error) {
 	return stringMatch(sm, r.Principal)
 }
 
+// istioAuthnKeys are the istio_authn keys IstioAuthnMetadata models; a
+// matcher on another key is an error.
+var istioAuthnKeys = map[string]bool{"source.principal": true, "request.auth.principal": true,
+	"request.auth.audiences": true, "request.auth.presenter": true, "request.auth.claims": true}
+
 // IstioAuthnMetadata is the istio_authn filter metadata Istio's authn filter
 // (istio/proxy src/envoy/http/authn) writes for the golden matchers to read:
-// source.principal and source.namespace from the peer's SPIFFE identity
-// (without the "spiffe://" scheme); from the JWT payload
+// source.principal, the peer's identity (without the "spiffe://" scheme);
+// from the JWT payload
 // (authn_utils.cc AuthnUtils::ProcessJwtPayload) the claims, each string
 // claim as a list of one string and each string list as itself, every other
 // claim left out; request.auth.principal "<iss>/<sub>" (the first value of
@@ -575,15 +583,11 @@ func filterState(m *matcherv3.FilterStateMatcher, r *Request) (bool, error) {
 // policy/istio_builder_golden_test.go.
 func IstioAuthnMetadata(r *Request) *structpb.Struct {
 	f := map[string]*structpb.Value{}
-	if id, ok := strings.CutPrefix(r.Principal, "spiffe://"); ok {
+	// Utils::GetPrincipal (istio/proxy src/envoy/utils/utils.cc): the peer's
+	// URI SAN without a leading "spiffe://", any other SAN as it is.
+	if r.Principal != "" {
+		id, _ := strings.CutPrefix(r.Principal, "spiffe://")
 		f["source.principal"] = structpb.NewStringValue(id)
-		parts := strings.Split(id, "/")
-		for i := 1; i+1 < len(parts); i++ {
-			if parts[i] == "ns" {
-				f["source.namespace"] = structpb.NewStringValue(parts[i+1])
-				break
-			}
-		}
 	}
 	if r.JWT != nil {
 		claims := claimLists(r.JWT)
