@@ -59,6 +59,11 @@ func run(fn func(), quota func() (string, error)) error {
 	}
 	done := make(chan ending, 1)
 	errc := make(chan error, 1)
+	// GOMAXPROCS changes stop the world, and the thread that asks waits
+	// for every P and then restarts them: asked from the niced thread, the
+	// requests would wait while the kernel keeps that thread off the CPU.
+	// So the caller, at its own priority, adds the P and takes it back.
+	addProc(1)
 	go func() {
 		// Never unlocked: the thread exits with this goroutine, and its
 		// priority with it.
@@ -68,10 +73,8 @@ func run(fn func(), quota func() (string, error)) error {
 			return
 		}
 		errc <- nil
-		addProc(1)
 		returned := false
 		defer func() {
-			addProc(-1)
 			if p := recover(); p != nil {
 				// The stack is fn's only here: the caller's re-panic
 				// would show Run's frames instead of where fn failed.
@@ -84,10 +87,13 @@ func run(fn func(), quota func() (string, error)) error {
 		returned = true
 	}()
 	if err := <-errc; err != nil {
+		addProc(-1)
 		fn()
 		return err
 	}
-	switch e := <-done; {
+	e := <-done
+	addProc(-1)
+	switch {
 	case e.panic != nil:
 		panic(e.panic)
 	case e.goexit:
@@ -119,6 +125,13 @@ func (p *PanicError) Unwrap() error {
 	return err
 }
 
+// setProcs and setDefaultProcs change GOMAXPROCS (variables for the tests,
+// which check on which thread they run).
+var (
+	setProcs        = runtime.GOMAXPROCS
+	setDefaultProcs = runtime.SetDefaultGOMAXPROCS
+)
+
 // addProc moves GOMAXPROCS by delta for the Runs in progress. When the last
 // ends, the runtime's own choice is restored (its cgroup-aware default and
 // updates, which setting GOMAXPROCS turns off), unless the GOMAXPROCS
@@ -132,10 +145,10 @@ func addProc(delta int) {
 	procs.active += delta
 	switch {
 	case procs.active > 0:
-		runtime.GOMAXPROCS(procs.base + procs.active)
+		setProcs(procs.base + procs.active)
 	case os.Getenv("GOMAXPROCS") == "":
-		runtime.SetDefaultGOMAXPROCS()
+		setDefaultProcs()
 	default:
-		runtime.GOMAXPROCS(procs.base)
+		setProcs(procs.base)
 	}
 }

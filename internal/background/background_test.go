@@ -180,6 +180,41 @@ func TestNestedRunsAddOneProcEach(t *testing.T) {
 	}
 }
 
+// TestProcsChangedAtCallerPriority: the extra P is added and taken back by
+// the caller, never by the niced thread: a GOMAXPROCS change stops the
+// world, and a world stopped by a thread the kernel keeps waiting would
+// hold every request (docs/benchmarks.md, swap stalls). Also when fn
+// panics, and for the runtime's default restored at the end.
+func TestProcsChangedAtCallerPriority(t *testing.T) {
+	callerNice := threadNice(t)
+	var mu sync.Mutex
+	var seen []int // the nice value of the thread of each change
+	record := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, threadNice(t))
+	}
+	t.Cleanup(func() { setProcs, setDefaultProcs = runtime.GOMAXPROCS, runtime.SetDefaultGOMAXPROCS })
+	setProcs = func(n int) int { record(); return runtime.GOMAXPROCS(n) }
+	setDefaultProcs = func() { record(); runtime.SetDefaultGOMAXPROCS() }
+	t.Setenv("GOMAXPROCS", "")
+	if err := run(func() {}, noQuota); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_ = run(func() { panic("boom") }, noQuota)
+	}()
+	if len(seen) != 4 {
+		t.Fatalf("%d GOMAXPROCS changes, want 4 (one P added and taken back per Run)", len(seen))
+	}
+	for i, n := range seen {
+		if n != callerNice {
+			t.Errorf("GOMAXPROCS change %d made at nice %d, want the caller's %d", i, n, callerNice)
+		}
+	}
+}
+
 // TestRunRestoresRuntimeChoice: when the last Run ends GOMAXPROCS is the
 // runtime's default again, whatever it was set to before (setting it turned
 // the default and its cgroup updates off), unless the GOMAXPROCS environment
