@@ -18,11 +18,22 @@ import (
 // with a value meshguard cannot evaluate, reaches Compile.
 func storedAP(t *testing.T, doc string) *secv1.AuthorizationPolicy {
 	t.Helper()
-	ap := &secv1.AuthorizationPolicy{}
-	if err := yaml.Unmarshal([]byte(doc), ap); err != nil {
+	return storedObject[secv1.AuthorizationPolicy](t, doc)
+}
+
+// storedPA is storedAP for a PeerAuthentication.
+func storedPA(t *testing.T, doc string) *secv1.PeerAuthentication {
+	t.Helper()
+	return storedObject[secv1.PeerAuthentication](t, doc)
+}
+
+func storedObject[T any](t *testing.T, doc string) *T {
+	t.Helper()
+	obj := new(T)
+	if err := yaml.Unmarshal([]byte(doc), obj); err != nil {
 		t.Fatal(err)
 	}
-	return ap
+	return obj
 }
 
 // TestFailClosedNeverWider: for every field kind that can hold a value

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // Which policies apply to a workload, by Istio's pilot/pkg/model tests. Each
@@ -360,16 +358,6 @@ func TestIstioPolicyMatcher(t *testing.T) {
 		// label whose istio-proxy runs as a sidecar gets the policy too.
 		row("gateway API ingress and a targetRef (the Pod's proxy runs as a sidecar)", gw, false, ref, appliedTo, false),
 	})
-}
-
-// storedPA decodes a PeerAuthentication as the API server client does.
-func storedPA(t *testing.T, doc string) *secv1.PeerAuthentication {
-	t.Helper()
-	pa := &secv1.PeerAuthentication{}
-	if err := yaml.Unmarshal([]byte(doc), pa); err != nil {
-		t.Fatal(err)
-	}
-	return pa
 }
 
 // TestIstioGetPeerAuthenticationsForWorkload: authentication_test.go
