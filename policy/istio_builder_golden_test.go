@@ -62,11 +62,16 @@ import (
 //   - the other extended-* goldens: the same rules as the plain goldens
 //     ported here (extended-trust-domains stands in for its missing plain
 //     golden).
-//   - the top-level testdata/ pairs of older builder_test.go versions
-//     (action-*-HTTP-for-TCP-filter, all-fields, allow-none, deny-all,
-//     audit-all; allow-all and action-both have no stored input): not
-//     fetched within this change's time budget; the http/ and tcp/ cases
-//     above cover the same rules in the current golden format.
+//   - top-level testdata/ pairs (older builder_test.go): allow-all,
+//     action-both: no stored input. action-allow-HTTP-for-TCP-filter and
+//     action-deny-HTTP-for-TCP-filter: the stored inputs hold "regex:"
+//     values (a removed Istio feature) the goldens lack, and the stored deny
+//     golden is an Envoy v2 config. action-audit-HTTP-for-TCP-filter: the
+//     golden has remoteIpBlocks/remote.ip matchers the stored input lacks
+//     (tcp/audit-both-http-tcp is the same case, ported). all-fields
+//     (33 KB): its experimental.envoy.filters.a.b[c] key fails the ALLOW
+//     policy closed in meshguard and its not-"*" values match nothing in
+//     Istio, so both deny every request, as allow-nil-rule already checks.
 
 type builderCase struct {
 	name  string
@@ -175,6 +180,15 @@ var builderCases = []builderCase{
 	{name: "audit-both-http-tcp", tcp: true, alwaysAllows: true, input: "tcp/audit-both-http-tcp-in.yaml", outs: []string{"tcp/audit-both-http-tcp-out.yaml"},
 		failedClosed: "foo/httpbin-audit", failedField: "experimental.envoy.filters.a.b[c]"},
 	{name: "tcp-dry-run-mix", tcp: true, input: "tcp/dry-run-mix-in.yaml", outs: []string{"tcp/dry-run-mix-out.yaml"}},
+
+	// The top-level testdata/ pairs of the builder_test.go before the
+	// http/ and tcp/ split (the row names allow-none, deny-all, audit-all).
+	{name: "allow-none", neverAllows: true, input: "allow-none-in.yaml", outs: []string{"allow-none-out.yaml"}},
+	// The stored golden is older than the input's version: an ALLOW filter
+	// without policies ("rules: {}") where Istio now writes the "not any"
+	// rule of allow-none; both deny every request.
+	{name: "deny-all", neverAllows: true, input: "deny-all-in.yaml", outs: []string{"deny-all-out.yaml"}},
+	{name: "audit-all", alwaysAllows: true, input: "audit-all-in.yaml", outs: []string{"audit-all-out.yaml"}},
 }
 
 func TestIstioBuilderGoldens(t *testing.T) {
