@@ -147,6 +147,52 @@ func Allowed(filters []*Filter, r *Request) (bool, error) {
 	return true, nil
 }
 
+// Reports are what a filter chain records without deciding: the policies
+// of the shadow rules that match (Envoy evaluates shadow_rules for stats and
+// dynamic metadata only: rbac.proto shadow_rules, Istio's dry-run
+// policies), split by the shadow rules' action, and the policies of enforced
+// rules with action LOG that match (Istio's AUDIT: the LOG action sets
+// access_log_hint and never denies, rbac.proto RBAC.Action LOG). Names are
+// the policy keys as Istio's builder writes them
+// ("ns[<ns>]-policy[<name>]-rule[<i>]"), sorted, over all filters.
+type Reports struct {
+	ShadowAllow, ShadowDeny, Log []string
+}
+
+// Report evaluates every filter's shadow rules and LOG rules for r.
+// Envoy's shadow engine takes the actions ALLOW and DENY only (Istio builds
+// no other); anything else is an error.
+func Report(filters []*Filter, r *Request) (*Reports, error) {
+	out := &Reports{}
+	for _, f := range filters {
+		if f.Shadow != nil {
+			_, hit, err := MatchPolicies(f.Shadow, r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: shadow rules: %w", f.Name, err)
+			}
+			switch f.Shadow.GetAction() {
+			case rbacconfig.RBAC_ALLOW:
+				out.ShadowAllow = append(out.ShadowAllow, hit...)
+			case rbacconfig.RBAC_DENY:
+				out.ShadowDeny = append(out.ShadowDeny, hit...)
+			default:
+				return nil, fmt.Errorf("%s: shadow rules: action %v not supported", f.Name, f.Shadow.GetAction())
+			}
+		}
+		if f.Rules != nil && f.Rules.GetAction() == rbacconfig.RBAC_LOG {
+			_, hit, err := MatchPolicies(f.Rules, r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
+			out.Log = append(out.Log, hit...)
+		}
+	}
+	sort.Strings(out.ShadowAllow)
+	sort.Strings(out.ShadowDeny)
+	sort.Strings(out.Log)
+	return out, nil
+}
+
 // MatchPolicies reports whether any policy of rules matches, and the names
 // of those that do (sorted). Every policy is evaluated, so an unsupported
 // construct anywhere is an error whatever the request.
