@@ -150,6 +150,8 @@ func Analyze(in Input) []Message {
 	}
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
+	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go).
+	out = append(out, sidecarSelectors(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -426,3 +426,58 @@ func TestIstioRouteRuleNoEffectOnIngress(t *testing.T) {
 		t.Errorf("got %q, want none", got)
 	}
 }
+
+// TestIstioSidecarSelectors: Istio's sidecar.SelectorAnalyzer
+// (pkg/config/analysis/analyzers/sidecar/selector.go) on its test data,
+// analyzers_test.go cases sidecarSelector (sidecar-selector.yaml, istio/istio
+// d929cf5b80ce) and sidecarDefaultSelector (sidecar-default-selector.yaml,
+// 595f032692f3), the version of the test whose sidecarDefaultSelector row runs
+// SelectorAnalyzer (DefaultSelectorAnalyzer merged into it) and expects
+// IneffectivePolicy for ns-ambient: IST0110 for each Sidecar whose
+// workloadSelector selects a pod another Sidecar of its namespace selects,
+// IST0111 for each of several selector-less Sidecars of a namespace not in
+// ambient mode. Not ported: the rows' IST0101 (maps-to-nonexistent,
+// maps-to-different-ns: a selector matching no pod), which needs every pod of
+// the Sidecar's namespace, and `meshguard analyze --kubeconfig` lists only the
+// pods Gateways select; and IST0167 IneffectivePolicy (ns-ambient), which
+// meshguard does not report.
+func TestIstioSidecarSelectors(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+		text map[string]string // "ns/name" to the text of its message
+	}{
+		{"sidecar-selector.yaml", sorted(
+			"IST0110 Sidecar default/dupe-1",
+			"IST0110 Sidecar default/dupe-2",
+			"IST0110 Sidecar default/overlap-1",
+			"IST0110 Sidecar default/overlap-2",
+		), map[string]string{
+			"default/dupe-2":    `The Sidecars [dupe-1 dupe-2] in namespace "default" select the same workload pod "reviews", which can lead to undefined behavior.`,
+			"default/overlap-1": `The Sidecars [overlap-1 overlap-2] in namespace "default" select the same workload pod "ratings", which can lead to undefined behavior.`,
+		}},
+		{"sidecar-default-selector.yaml", sorted(
+			"IST0111 Sidecar ns2/has-conflict-2",
+			"IST0111 Sidecar ns2/has-conflict-1",
+		), map[string]string{
+			"ns2/has-conflict-1": `The Sidecars [has-conflict-1 has-conflict-2] in namespace "ns2" have no workload selector, which can lead to undefined behavior.`,
+		}},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		sidecarMsg := func(m Message) bool { return m.Code == "IST0110" || m.Code == "IST0111" }
+		if got := istioMessages(msgs, sidecarMsg); !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+		for _, m := range msgs {
+			if want, ok := tc.text[m.Namespace+"/"+m.Object]; ok && sidecarMsg(m) {
+				if m.Level != Error || m.Message != want {
+					t.Errorf("%s: %s\nwant Error %s", tc.file, m, want)
+				}
+				delete(tc.text, m.Namespace+"/"+m.Object)
+			}
+		}
+		for name := range tc.text {
+			t.Errorf("%s: no message for %s", tc.file, name)
+		}
+	}
+}
