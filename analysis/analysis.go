@@ -172,6 +172,7 @@ func Analyze(in Input) []Message {
 				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: analyzerText(f.Code, f.Args, f.Message)})
 		}
 	}
+	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go
 	Sort(out)
 	return out
 }

@@ -481,3 +481,64 @@ func TestIstioSidecarSelectors(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioEnvoyFilterPatches: Istio's EnvoyFilter test data under its
+// EnvoyPatchAnalyzer (pkg/config/analysis/analyzers/envoyfilter/envoyfilter.go;
+// analyzers_test.go at 0098d99f, cases EnvoyFilterUsesRelativeOperation,
+// EnvoyFilterFilterChainMatch, EnvoyFilterUsesAbsoluteOperation,
+// EnvoyFilterUsesReplaceOperation, EnvoyFilterUsesAddOperation,
+// EnvoyFilterUsesRemoveOperation): IST0151 for a relative operation without
+// priority, IST0155 when an earlier patch with a proxyVersion names the same
+// filter, IST0152/IST0153/IST0154 for REPLACE, ADD, REMOVE on an applyTo they
+// ignore. meshguard reports one message per patch (each with its field, as
+// istioctl on files gives each its line); Istio's harness reads the files
+// without positions, so the messages of one EnvoyFilter and code print alike
+// and diag.Messages.SortedDedupedCopy keeps one: the list is compared deduped
+// (test-replace-3 has two IST0151 patches, Istio's list names it once).
+func TestIstioEnvoyFilterPatches(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		// Istio's case expects IST0151 for test-relative-1..3 and IST0155 for
+		// test-relative-3, which fits no stored version of the file (in the
+		// stored one, 3469f57d, test-relative-3 has one patch). Asserted here
+		// is what Istio's source gives on it, the EnvoyFilters taken in file
+		// order: test-relative-3's patch (proxyVersion set) is the first of
+		// filter value name envoy.lua1, so test-relative-4's is IST0155.
+		{"relative-envoy-filter-operation.yaml", sorted(
+			"IST0151 EnvoyFilter bookinfo/test-relative-1",
+			"IST0151 EnvoyFilter bookinfo/test-relative-2",
+			"IST0151 EnvoyFilter bookinfo/test-relative-3",
+			"IST0155 EnvoyFilter bookinfo/test-relative-4",
+		)},
+		// A MERGE on a filter chain match without a filter: no message (and
+		// no nil dereference).
+		{"envoy-filter-filterchain.yaml", nil},
+		{"absolute-envoy-filter-operation.yaml", nil},
+		{"envoy-filter-replace-operation.yaml", sorted(
+			"IST0152 EnvoyFilter bookinfo/test-replace-1",
+			"IST0155 EnvoyFilter bookinfo/test-replace-3",
+			"IST0151 EnvoyFilter bookinfo/test-replace-3",
+		)},
+		{"envoy-filter-add-operation.yaml", sorted(
+			"IST0153 EnvoyFilter bookinfo/test-auth-2",
+			"IST0153 EnvoyFilter bookinfo/test-auth-3",
+		)},
+		// test-remove-4 has no patch: Istio's analyzer stops at it.
+		{"envoy-filter-remove-operation.yaml", sorted(
+			"IST0151 EnvoyFilter bookinfo/test-remove-1",
+			"IST0154 EnvoyFilter bookinfo/test-remove-2",
+			"IST0154 EnvoyFilter bookinfo/test-remove-3",
+			"IST0151 EnvoyFilter bookinfo/test-remove-5",
+		)},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := slices.Compact(istioMessages(msgs, func(m Message) bool {
+			return m.Kind == "EnvoyFilter" && m.Code >= "IST0151" && m.Code <= "IST0155"
+		}))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+}
