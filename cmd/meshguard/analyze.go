@@ -246,7 +246,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		err := listCluster(ctx, o.cluster, o.mapper, ns, addStored)
 		if err == nil {
-			err = listGatewayWorkloads(ctx, o.cluster, ns, &in, addStored)
+			err = listSelectedWorkloads(ctx, o.cluster, ns, &in, addStored)
 		}
 		if err != nil {
 			// Not an input that could not be parsed (65): istioctl returns

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,31 +79,48 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 
 var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// listGatewayWorkloads lists, in every namespace, the pods the analysed
-// Gateways select (one paged list per distinct selector, as a label selector)
-// and, when the cluster was read in one namespace only, the Services of the
-// namespaces those pods run in: the gateway port analyzer (IST0162) compares
-// them. The pods listed are all the cluster has for those selectors, so a
+// listSelectedWorkloads lists the pods the analysed objects select: in every
+// namespace, those of each Gateway selector, and in its own namespace those of
+// each Sidecar workloadSelector (one paged list per distinct namespace and
+// selector, as a label selector; a pod two of them select is added once); and,
+// when the cluster was read in one namespace only, the Services of the
+// namespaces the Gateways' pods run in. The gateway port analyzer (IST0162)
+// compares those, the Sidecar selector analyzer (IST0110) the pods of each
+// namespace. The pods listed are all the cluster has for those selectors, so a
 // Gateway selecting none is reported (in.AllWorkloads).
-func listGatewayWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
-	selectors := map[string]bool{}
+func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
+	type podQuery struct{ namespace, selector string } // namespace "": every namespace
+	queries := map[podQuery]bool{}                     // → a Gateway's (every namespace); else a Sidecar's
 	for _, o := range in.Objects {
-		if gw, ok := o.Spec.(*networking.Gateway); ok {
-			selectors[labels.SelectorFromSet(gw.GetSelector()).String()] = true
+		switch spec := o.Spec.(type) {
+		case *networking.Gateway:
+			queries[podQuery{selector: labels.SelectorFromSet(spec.GetSelector()).String()}] = true
+		case *networking.Sidecar:
+			if sel := spec.GetWorkloadSelector().GetLabels(); len(sel) > 0 {
+				queries[podQuery{namespace: o.Namespace, selector: labels.SelectorFromSet(sel).String()}] = false
+			}
 		}
 	}
 	in.AllWorkloads = true
-	podNamespaces := map[string]bool{}
-	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
-		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: sel}
+	podNamespaces := map[string]bool{} // of the Gateways' pods
+	seen := map[string]bool{}          // namespace/name of the pods added
+	for _, q := range slices.SortedFunc(maps.Keys(queries), func(a, b podQuery) int {
+		return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.selector, b.selector))
+	}) {
+		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: q.selector}
 		for {
-			list, err := client.Resource(podsResource).List(ctx, opts)
+			list, err := client.Resource(podsResource).Namespace(q.namespace).List(ctx, opts)
 			if err != nil {
-				return fmt.Errorf("listing pods (selector %q): %w", sel, err)
+				return fmt.Errorf("listing pods (selector %q): %w", q.selector, err)
 			}
 			for _, item := range list.Items {
-				add("cluster pods", item.Object)
-				podNamespaces[item.GetNamespace()] = true
+				if queries[q] {
+					podNamespaces[item.GetNamespace()] = true
+				}
+				if key := item.GetNamespace() + "/" + item.GetName(); !seen[key] {
+					seen[key] = true
+					add("cluster pods", item.Object)
+				}
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break

@@ -355,6 +355,56 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 	}
 }
 
+// --kubeconfig: the pods each Sidecar workloadSelector selects are listed in
+// the Sidecar's namespace, so two Sidecars selecting one pod are IST0110
+// there as from files (ratings-1, which no Gateway selects, was not read
+// before); a pod also selected by a Gateway is read once.
+func TestAnalyzeClusterSidecarSelectors(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	pod := func(ns, name string, labels map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels}})
+	}
+	sidecar := func(name string, sel map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+			"metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"workloadSelector": map[string]any{"labels": sel},
+				"egress": []any{map[string]any{"hosts": []any{"./*"}}}}})
+	}
+	client, mapper := fakeCluster(t,
+		pod("shop", "cart-1", map[string]any{"app": "cart", "tier": "web"}),
+		pod("shop", "ratings-1", map[string]any{"app": "ratings"}),
+		pod("other", "cart-1", map[string]any{"app": "cart", "tier": "web"}),
+		sidecar("by-app", map[string]any{"app": "cart"}),
+		sidecar("by-tier", map[string]any{"tier": "web"}),
+		sidecar("ratings", map[string]any{"app": "ratings"}),
+		sidecar("ratings-too", map[string]any{"app": "ratings"}),
+		u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"name": "gw", "namespace": "shop"},
+			"spec": map[string]any{"selector": map[string]any{"tier": "web"}, "servers": []any{map[string]any{
+				"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}}),
+	)
+	var out, errOut bytes.Buffer
+	runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", cluster: client, mapper: mapper}, nil, &out, &errOut)
+	var got []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "[IST0110]") {
+			got = append(got, l)
+		}
+	}
+	const cart = `The Sidecars [by-app by-tier] in namespace "shop" select the same workload pod "cart-1", which can lead to undefined behavior.`
+	const ratings = `The Sidecars [ratings ratings-too] in namespace "shop" select the same workload pod "ratings-1", which can lead to undefined behavior.`
+	want := []string{
+		`Error [IST0110] (Sidecar shop/by-app cluster sidecars.networking.istio.io) ` + cart,
+		`Error [IST0110] (Sidecar shop/by-tier cluster sidecars.networking.istio.io) ` + cart,
+		`Error [IST0110] (Sidecar shop/ratings cluster sidecars.networking.istio.io) ` + ratings,
+		`Error [IST0110] (Sidecar shop/ratings-too cluster sidecars.networking.istio.io) ` + ratings,
+	}
+	slices.Sort(got) // the order is analysis.Sort's, tested there
+	if !slices.Equal(got, want) {
+		t.Errorf("IST0110 lines:\n%s\nwant\n%s\n(all output:\n%s%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String(), errOut.String())
+	}
+}
+
 // Istio's bookinfo networking samples (analysis/testdata/bookinfo-networking,
 // see its NOTICE), each analysed with bookinfo's Services and
 // destination-rule-all.yaml as they are applied in Istio's tasks: no Error.
