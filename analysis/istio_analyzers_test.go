@@ -436,11 +436,11 @@ func TestIstioRouteRuleNoEffectOnIngress(t *testing.T) {
 // IneffectivePolicy for ns-ambient: IST0110 for each Sidecar whose
 // workloadSelector selects a pod another Sidecar of its namespace selects,
 // IST0111 for each of several selector-less Sidecars of a namespace not in
-// ambient mode. Not ported: the rows' IST0101 (maps-to-nonexistent,
-// maps-to-different-ns: a selector matching no pod), which needs every pod of
-// the Sidecar's namespace, and `meshguard analyze --kubeconfig` lists only the
-// pods Gateways select; and IST0167 IneffectivePolicy (ns-ambient), which
-// meshguard does not report.
+// ambient mode, and IST0101 for a selector matching no pod (maps-to-nonexistent,
+// maps-to-different-ns), which meshguard reports when the workload list is
+// complete (in.AllWorkloads, as `--kubeconfig` makes it; Istio's test takes the
+// file for the whole cluster). Not ported: IST0167 IneffectivePolicy
+// (ns-ambient), which meshguard does not report.
 func TestIstioSidecarSelectors(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -448,13 +448,16 @@ func TestIstioSidecarSelectors(t *testing.T) {
 		text map[string]string // "ns/name" to the text of its message
 	}{
 		{"sidecar-selector.yaml", sorted(
+			"IST0101 Sidecar default/maps-to-nonexistent",
+			"IST0101 Sidecar other/maps-to-different-ns",
 			"IST0110 Sidecar default/dupe-1",
 			"IST0110 Sidecar default/dupe-2",
 			"IST0110 Sidecar default/overlap-1",
 			"IST0110 Sidecar default/overlap-2",
 		), map[string]string{
-			"default/dupe-2":    `The Sidecars [dupe-1 dupe-2] in namespace "default" select the same workload pod "reviews", which can lead to undefined behavior.`,
-			"default/overlap-1": `The Sidecars [overlap-1 overlap-2] in namespace "default" select the same workload pod "ratings", which can lead to undefined behavior.`,
+			"default/dupe-2":              `The Sidecars [dupe-1 dupe-2] in namespace "default" select the same workload pod "reviews", which can lead to undefined behavior.`,
+			"default/overlap-1":           `The Sidecars [overlap-1 overlap-2] in namespace "default" select the same workload pod "ratings", which can lead to undefined behavior.`,
+			"default/maps-to-nonexistent": `Referenced selector not found: "app=bogus"`,
 		}},
 		{"sidecar-default-selector.yaml", sorted(
 			"IST0111 Sidecar ns2/has-conflict-2",
@@ -463,8 +466,12 @@ func TestIstioSidecarSelectors(t *testing.T) {
 			"ns2/has-conflict-1": `The Sidecars [has-conflict-1 has-conflict-2] in namespace "ns2" have no workload selector, which can lead to undefined behavior.`,
 		}},
 	} {
-		msgs := Analyze(loadIstioInput(t, tc.file))
-		sidecarMsg := func(m Message) bool { return m.Code == "IST0110" || m.Code == "IST0111" }
+		in := loadIstioInput(t, tc.file)
+		in.AllWorkloads = true // the file is the whole cluster, as in Istio's test
+		msgs := Analyze(in)
+		sidecarMsg := func(m Message) bool {
+			return m.Kind == "Sidecar" && (m.Code == "IST0101" || m.Code == "IST0110" || m.Code == "IST0111")
+		}
 		if got := istioMessages(msgs, sidecarMsg); !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
 		}

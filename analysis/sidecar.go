@@ -7,6 +7,8 @@ import (
 	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Codes of Istio's Sidecar selector analyzer
@@ -24,20 +26,27 @@ func init() {
 
 // sidecarSelectors is Istio's SelectorAnalyzer over the whole input, per
 // namespace:
+//
 //   - IST0110 for each Sidecar whose workloadSelector matches a workload
 //     (in.Workloads, same namespace) that another Sidecar's selector also
 //     matches: one message per Sidecar and workload, naming the Sidecars
 //     selecting it and the workload;
+//
 //   - IST0111 for each Sidecar without a selector (none, or no labels) when
 //     its namespace has several, unless the namespace is in ambient mode
 //     (Istio's util.NamespaceInAmbientMode, ambientNamespace), where Istio
 //     reports IneffectivePolicy instead (not reported by meshguard).
 //
+//   - IST0101 for a Sidecar whose selector matches no workload, only when
+//     in.AllWorkloads says the workload list is complete (`meshguard analyze
+//     --kubeconfig` lists the pods of every Sidecar selector), as for a
+//     Gateway (gatewayWorkloadPorts): from files the pods are usually not
+//     part of the input.
+//
 // The Sidecar names are sorted (Istio lists them in its store's iteration
-// order). Not done here: IST0101 for a selector matching no workload
-// (`meshguard analyze --kubeconfig` lists only the pods Gateways select, so
-// an empty match proves nothing), and Istio's skip of pods in ambient mode
-// (annotation ambient.istio.io/redirection, which Workload does not carry).
+// order). Not done here: the skip of pods in ambient mode of newer Istio
+// (annotation ambient.istio.io/redirection, which Workload does not carry;
+// the selector.go of istio/istio 0a617ca has no such skip).
 func sidecarSelectors(in *Input) []Message {
 	type sidecar struct {
 		o    Object
@@ -82,16 +91,22 @@ func sidecarSelectors(in *Input) []Message {
 				continue
 			}
 			selector := labels.SelectorFromSet(sel)
+			found := false
 			for _, w := range workloads[ns] {
 				if !selector.Matches(labels.Set(w.Labels)) {
 					continue
 				}
+				found = true
 				if _, ok := selecting[w.Name]; !ok {
 					order = append(order, w.Name)
 				}
 				if !slices.ContainsFunc(selecting[w.Name], func(o Object) bool { return o.Name == s.o.Name }) {
 					selecting[w.Name] = append(selecting[w.Name], s.o)
 				}
+			}
+			if !found && in.AllWorkloads {
+				out = append(out, msg(s.o, crossref.CodeReferencedResourceNotFound, "spec.workloadSelector.labels",
+					fmt.Sprintf("Referenced selector not found: %q", selector.String())))
 			}
 		}
 		for _, pod := range order {

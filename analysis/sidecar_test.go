@@ -156,3 +156,30 @@ func TestSidecarSelectorsDeployment(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestSidecarSelectorMatchingNothing: IST0101 for a Sidecar selector that
+// matches no workload only when the workload list is complete (a cluster's
+// pods, in.AllWorkloads); from files the pods are usually not given.
+func TestSidecarSelectorMatchingNothing(t *testing.T) {
+	in := Input{
+		Objects:   []Object{sidecarObject("default", "none", map[string]string{"app": "gone"}), sidecarObject("default", "one", map[string]string{"app": "r"})},
+		Workloads: []Workload{{Namespace: "default", Name: "r-1", Labels: map[string]string{"app": "r"}}, {Namespace: "other", Name: "g-1", Labels: map[string]string{"app": "gone"}}},
+	}
+	notFound := func(in Input) []string {
+		var out []string
+		for _, m := range Analyze(in) {
+			if m.Code == "IST0101" {
+				out = append(out, m.String()+" @"+m.Field)
+			}
+		}
+		return out
+	}
+	if got := notFound(in); len(got) != 0 {
+		t.Errorf("from files: %q, want none", got)
+	}
+	in.AllWorkloads = true
+	want := []string{`Error [IST0101] (Sidecar default/none none.yaml#0) Referenced selector not found: "app=gone" @spec.workloadSelector.labels`}
+	if got := notFound(in); !slices.Equal(got, want) {
+		t.Errorf("complete workload list:\ngot  %q\nwant %q", got, want)
+	}
+}

@@ -45,9 +45,10 @@ type Snapshot struct {
 	Objects []Object
 	// Services are the Kubernetes Services references may name.
 	Services []crossref.Key
-	// Kube are Kubernetes objects for the gateway port analyzer (IST0162):
-	// Services with their spec and the Pods the Gateways select; with any,
-	// the Pods are taken to be every workload a Gateway may select, as
+	// Kube are Kubernetes objects for the gateway port analyzer (IST0162)
+	// and the Sidecar selector analyzer (IST0110): Services with their spec
+	// and the Pods the Gateways and Sidecars select; with any, the Pods are
+	// taken to be every workload a Gateway or Sidecar may select, as
 	// `meshguard analyze --kubeconfig` takes a cluster's.
 	Kube []map[string]any
 	// Namespaces maps each namespace to its labels.

@@ -220,7 +220,7 @@ func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error
 }
 
 // snapshot lists every mesh kind meshguard validates whose CRD the API
-// server serves (at its preferred version), the Pods the Gateways select, and
+// server serves (at its preferred version), the Pods the Gateways and Sidecars select, and
 // then what the objects refer to: the Services and the Namespaces.
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
@@ -246,15 +246,24 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
-	// The Pods the Gateways select, one list per distinct selector (as
-	// `meshguard analyze --kubeconfig` does), for IST0162.
+	// The Pods the Gateways select (IST0162) and those the Sidecars'
+	// workloadSelectors select (IST0110, IST0101), one list per distinct
+	// selector (as `meshguard analyze --kubeconfig` does), each Pod once.
 	selectors := map[string]bool{}
 	for _, o := range snap.Objects {
-		if o.Ref.Kind != "Gateway" {
+		spec, _ := o.Raw["spec"].(map[string]any)
+		var sel map[string]any
+		switch o.Ref.Kind {
+		case "Gateway":
+			sel, _ = spec["selector"].(map[string]any)
+		case "Sidecar":
+			ws, _ := spec["workloadSelector"].(map[string]any)
+			if sel, _ = ws["labels"].(map[string]any); len(sel) == 0 {
+				continue // selects no Pod by labels
+			}
+		default:
 			continue
 		}
-		spec, _ := o.Raw["spec"].(map[string]any)
-		sel, _ := spec["selector"].(map[string]any)
 		set := labels.Set{}
 		for k, v := range sel {
 			s, ok := v.(string)
@@ -265,8 +274,14 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		selectors[labels.SelectorFromSet(set).String()] = true
 	}
+	pods := map[string]bool{} // namespace/name of the Pods listed
 	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
 		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, func(u *unstructured.Unstructured) error {
+			key := u.GetNamespace() + "/" + u.GetName()
+			if pods[key] {
+				return nil // selected by two selectors
+			}
+			pods[key] = true
 			if len(snap.Kube) >= MaxObjects {
 				return errTooManyKube
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -102,5 +103,75 @@ func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
 	}
 	if len(vs) != 0 {
 		t.Errorf("violations %+v, want none (the Service exists)", vs)
+	}
+}
+
+// The Pods the Sidecars' workloadSelectors select are in the snapshot, each
+// once (ratings-1 no Gateway selects; cart-1 a Gateway selects too), so two
+// Sidecars selecting one Pod are IST0110 and a selector matching no Pod
+// IST0101, as `meshguard analyze --kubeconfig` reports them.
+func TestSnapshotListsPodsSidecarsSelect(t *testing.T) {
+	ctx := context.Background()
+	podGVR := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	scGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}
+	gwGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	pod := func(name string, labels map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": "shop", "labels": labels}})
+	}
+	sidecar := func(name, app string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"workloadSelector": map[string]any{"labels": map[string]any{"app": app}},
+				"egress": []any{map[string]any{"hosts": []any{"./*"}}}}})
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
+		podGVR: "PodList", scGVR: "SidecarList", gwGVR: "GatewayList", PolicyReports: "PolicyReportList"},
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
+		pod("ratings-1", map[string]any{"app": "ratings"}),
+		pod("cart-1", map[string]any{"app": "cart"}),
+		sidecar("ratings", "ratings"), sidecar("ratings-too", "ratings"), sidecar("cart", "cart"), sidecar("gone", "gone"))
+	// Created under its resource: an initial object of the fake client is
+	// filed under a guessed plural ("gatewaies").
+	if _, err := client.Resource(gwGVR).Namespace("shop").Create(ctx, u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+		"metadata": map[string]any{"name": "gw", "namespace": "shop"},
+		"spec": map[string]any{"selector": map[string]any{"app": "cart"}, "servers": []any{map[string]any{
+			"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
+	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"}, meta.RESTScopeNamespace)
+	mapper.AddSpecific(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Gateway"}, gwGVR,
+		gwGVR.GroupVersion().WithResource("gateway"), meta.RESTScopeNamespace)
+	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(snap.Objects, func(o Object) bool { return o.Ref.Kind == "Gateway" }) {
+		t.Fatalf("objects %+v: the Gateway is missing", snap.Objects)
+	}
+	var pods []string
+	for _, k := range snap.Kube {
+		if k["kind"] == "Pod" {
+			pods = append(pods, k["metadata"].(map[string]any)["name"].(string))
+		}
+	}
+	if slices.Sort(pods); !slices.Equal(pods, []string{"cart-1", "ratings-1"}) {
+		t.Errorf("pods in the snapshot %v, want cart-1 and ratings-1 once each", pods)
+	}
+	vs, err := Check(ctx, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		if v.Object.Kind == "Sidecar" {
+			got = append(got, v.Object.Name+" "+v.Code)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"gone IST0101", "ratings IST0110", "ratings-too IST0110"}; !slices.Equal(got, want) {
+		t.Errorf("Sidecar violations %q, want %q", got, want)
 	}
 }
