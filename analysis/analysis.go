@@ -127,9 +127,14 @@ type Message struct {
 // String renders the message as istioctl analyze's log format does (Istio's
 // pkg/config/analysis/diag/message.go Message.String): "Error [IST0101]
 // (VirtualService ns/name origin) text", the text right after the origin (the
-// field path is -o json's "field").
+// field path is -o json's "field"). A cluster-scoped object (a Namespace)
+// is "Kind name", as Istio's resource.Origin FriendlyName writes it.
 func (m Message) String() string {
-	s := fmt.Sprintf("%s [%s] (%s %s/%s", m.Level, m.Code, m.Kind, m.Namespace, m.Object)
+	name := m.Object
+	if m.Namespace != "" {
+		name = m.Namespace + "/" + m.Object
+	}
+	s := fmt.Sprintf("%s [%s] (%s %s", m.Level, m.Code, m.Kind, name)
 	if m.Origin != "" {
 		s += " " + m.Origin
 	}
@@ -151,8 +156,10 @@ func Analyze(in Input) []Message {
 	}
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
-	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go).
+	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go);
+	// IST0102, IST0123: the Namespaces' injection labels (injection.go).
 	out = append(out, sidecarSelectors(&in)...)
+	out = append(out, namespaceInjection(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

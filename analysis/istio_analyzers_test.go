@@ -549,3 +549,43 @@ func TestIstioEnvoyFilterPatches(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioInjectionNamespaces: Istio's injection.yaml under its
+// injection.Analyzer (pkg/config/analysis/analyzers/injection/injection.go,
+// istio/istio 018148e; analyzers_test.go at b524d98, case istioInjection),
+// the messages about Namespaces: IST0102 for bar (no istio-injection label,
+// no istio.io/rev label), IST0123 for busted (both), none for default
+// (enabled), foo (disabled) or canary-test and pidgeon-test (istio.io/rev
+// only). Not ported from the same case: IST0103 PodMissingProxy for
+// default/noninjectedpod (meshguard's Workload carries no containers,
+// annotations or hostNetwork); nor case istioInjectionEnableNamespacesByDefault
+// (IST0148 instead of IST0102 when the istio-sidecar-injector ConfigMap's
+// values set sidecarInjectorWebhook.enableNamespacesByDefault: analyze reads
+// no ConfigMaps).
+func TestIstioInjectionNamespaces(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "injection.yaml"))
+	got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0102" || m.Code == "IST0123" })
+	want := sorted(
+		"IST0102 Namespace /bar",
+		"IST0123 Namespace /busted",
+	)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// As istioctl prints them (diag.Message.String, Origin.FriendlyName of a
+	// cluster-scoped resource: "Namespace bar"); istioctl adds the file and
+	// line after the name, which meshguard's Namespace input does not keep.
+	var lines []string
+	for _, m := range msgs {
+		if m.Kind == "Namespace" {
+			lines = append(lines, m.String())
+		}
+	}
+	wantLines := []string{
+		"Warning [IST0123] (Namespace busted) The namespace has both new and legacy injection labels. Run 'kubectl label namespace busted istio.io/rev-' or 'kubectl label namespace busted istio-injection-'",
+		"Info [IST0102] (Namespace bar) The namespace is not enabled for Istio injection. Run 'kubectl label namespace bar istio-injection=enabled' to enable it, or 'kubectl label namespace bar istio-injection=disabled' to explicitly mark it as not needing injection.",
+	}
+	if !slices.Equal(lines, wantLines) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
+	}
+}
