@@ -173,7 +173,10 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 	}
 	out := make([]Violation, 0, len(msgs))
 	for _, m := range msgs {
-		if m.Level < analysis.Warning {
+		// The audit reports on the mesh's stored config; findings about a
+		// Namespace's labels (IST0123, analysis/injection.go) are for
+		// `meshguard analyze`, which prints them, and have no object here.
+		if m.Level < analysis.Warning || m.Kind == "Namespace" {
 			continue
 		}
 		ref, ok := refs[key(m.Kind, m.Namespace, m.Object)]

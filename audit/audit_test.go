@@ -97,7 +97,10 @@ deny contains msg if {
 	snap := Snapshot{
 		Objects:    []Object{object(t, "u-dr", reviewsDR), object(t, "u-vs", reviewsVS), object(t, "u-bad", negativeWeightVS), object(t, "u-dup", duplicateMatchVS)},
 		Services:   []crossref.Key{{Namespace: "shop", Name: "reviews"}},
-		Namespaces: map[string]map[string]string{"shop": {"environment": "production"}, "other": {}},
+		// "both" has both injection labels: `meshguard analyze` warns
+		// (IST0123), the audit, which reports on mesh objects, does not.
+		Namespaces: map[string]map[string]string{"shop": {"environment": "production"}, "other": {},
+			"both": {"istio-injection": "enabled", "istio.io/rev": "default"}},
 	}
 	got, err := Check(t.Context(), snap, rules)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -258,6 +259,14 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 	}
 	msgs := analysis.Analyze(in)
+	if o.cluster != nil && !o.clusterAllNamespaces {
+		// Every Namespace is read (objects refer across namespaces), but
+		// the analysis is scoped to one: a Namespace's own messages (IST0102,
+		// IST0123) count as in the namespace they name, as istioctl's kube
+		// origin makes a Namespace's namespace its name (Istio:
+		// pkg/config/legacy/source/kube/origin.go Origin.Namespace).
+		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool { return m.Kind == "Namespace" && m.Object != o.namespace })
+	}
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels
 		// (from Namespace documents in the input) and the objects it refers to.

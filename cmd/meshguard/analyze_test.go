@@ -727,6 +727,9 @@ func TestAnalyzeClusterListing(t *testing.T) {
 	}
 	client, mapper := fakeCluster(t,
 		u("v1", "Namespace", "", "shop", map[string]any{"metadata": map[string]any{"name": "shop", "labels": map[string]any{"strict": "true"}}}),
+		// Read (references may cross namespaces), but outside -n shop: no
+		// IST0102 of its own.
+		u("v1", "Namespace", "", "elsewhere", nil),
 		u("networking.istio.io/v1", "VirtualService", "shop", "reviews", map[string]any{"spec": map[string]any{"hosts": []any{"reviews"},
 			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "ratings"}}}}}}}))
 	client.PrependReactor("list", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {

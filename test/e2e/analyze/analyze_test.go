@@ -121,9 +121,12 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 	defer cancel()
 	bin := buildMeshguard(ctx, t)
 	c := cluster.Start(t)
-	for _, ns := range []string{"bookinfo", "other", "istio-system", "clean"} {
-		cluster.CreateNamespace(t, c, ns, nil)
+	// Labelled for injection, as a mesh's namespaces are; "default" is not,
+	// so it gets istioctl's IST0102 (Info).
+	for _, ns := range []string{"bookinfo", "other", "clean"} {
+		cluster.CreateNamespace(t, c, ns, map[string]string{"istio-injection": "enabled"})
 	}
+	cluster.CreateNamespace(t, c, "istio-system", nil)
 	if out, err := c.Kubectl(ctx, stored, "apply", "-f", "-"); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
 	}
@@ -159,12 +162,14 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 	}
 
 	// All namespaces: the missing subset and the missing host are IST0101
-	// errors, the Gateway port the ingress Service does not target IST0162;
-	// istioctl's exit code 79 for messages at or above the threshold.
+	// errors, the Gateway port the ingress Service does not target IST0162,
+	// the namespace without an injection label IST0102; istioctl's exit code
+	// 79 for messages at or above the threshold.
 	code, msgs, out := analyze("-o", "json")
 	want := []string{
 		"Error IST0101 VirtualService bookinfo/reviews spec.http[0].route[1].destination.subset",
 		"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host",
+		"Info IST0102 Namespace /default metadata.name",
 		"Warning IST0162 Gateway bookinfo/bookinfo-gateway spec.servers[1].port.number",
 	}
 	if code != 79 || !slices.Equal(keys(msgs), want) {
