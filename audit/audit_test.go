@@ -95,8 +95,8 @@ deny contains msg if {
 		t.Fatal(err)
 	}
 	snap := Snapshot{
-		Objects:    []Object{object(t, "u-dr", reviewsDR), object(t, "u-vs", reviewsVS), object(t, "u-bad", negativeWeightVS), object(t, "u-dup", duplicateMatchVS)},
-		Services:   []crossref.Key{{Namespace: "shop", Name: "reviews"}},
+		Objects:  []Object{object(t, "u-dr", reviewsDR), object(t, "u-vs", reviewsVS), object(t, "u-bad", negativeWeightVS), object(t, "u-dup", duplicateMatchVS)},
+		Services: []crossref.Key{{Namespace: "shop", Name: "reviews"}},
 		// "both" has both injection labels: `meshguard analyze` warns
 		// (IST0123), the audit, which reports on mesh objects, does not.
 		Namespaces: map[string]map[string]string{"shop": {"environment": "production"}, "other": {},
