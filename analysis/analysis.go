@@ -153,6 +153,7 @@ func Analyze(in Input) []Message {
 	out := slices.Clone(in.Invalid)
 	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go).
 	out = append(out, sidecarSelectors(&in)...)
+	out = append(out, authorizationPolicies(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
