@@ -36,11 +36,11 @@ func authzLines(in Input) []string {
 	return out
 }
 
-// TestAuthorizationPolicies: the cases Istio's test data does not cover,
+// TestAuthzPolicyAnalyzer: the cases Istio's test data does not cover,
 // with Istio's rule from
 // pkg/config/analysis/analyzers/authz/authorizationpolicies.go
 // (analyzeNoMatchingWorkloads, analyzeNamespaceNotFound, namespaceMatch).
-func TestAuthorizationPolicies(t *testing.T) {
+func TestAuthzPolicyAnalyzer(t *testing.T) {
 	app := func(v string) map[string]string { return map[string]string{"app": v} }
 	pod := func(ns, name, a string) Workload { return Workload{Namespace: ns, Name: name, Labels: app(a)} }
 	nss := func(names ...string) map[string]map[string]string {
