@@ -157,9 +157,11 @@ func Analyze(in Input) []Message {
 	ix.SetReady()
 	out := slices.Clone(in.Invalid)
 	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go);
-	// IST0102, IST0123: the Namespaces' injection labels (injection.go).
+	// IST0102, IST0123: the Namespaces' injection labels (injection.go);
+	// IST0127, IST0101: AuthorizationPolicy selectors and namespaces (authz.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
+	out = append(out, authorizationPolicies(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -589,3 +589,60 @@ func TestIstioInjectionNamespaces(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
 	}
 }
+
+// TestIstioAuthorizationPolicies: Istio's authz.AuthorizationPoliciesAnalyzer
+// (pkg/config/analysis/analyzers/authz/authorizationpolicies.go, the version
+// whose initPodLabelsMap counts pods in ambient mode) on its test data,
+// analyzers_test.go case authorizationpolicies (authorizationpolicies.yaml,
+// istio/istio 2b3d3d86bf62): IST0127 for a policy whose selector matches no
+// pod of its namespace (of any namespace in the root namespace
+// istio-system: meshwide-httpbin-v1), for a selector-less policy of a
+// namespace without pods (httpbin-empty-namespace-wide), and IST0101 for each
+// source.namespaces or notNamespaces value (exact, "prefix*" or "*suffix")
+// matching no namespace ("*-bogus" and "bogus-*" of httpbin-bogus-ns and
+// httpbin-bogus-not-ns). Istio's test takes the file for the whole cluster:
+// in.AllWorkloads, as `meshguard analyze --kubeconfig` and the audit set it
+// (both messages need the pods and namespaces to be complete).
+func TestIstioAuthorizationPolicies(t *testing.T) {
+	in := loadIstioInput(t, "authorizationpolicies.yaml")
+	in.AllWorkloads = true // the file is the whole cluster, as in Istio's test
+	msgs := Analyze(in)
+	apMsg := func(m Message) bool {
+		return m.Kind == "AuthorizationPolicy" && (m.Code == "IST0127" || m.Code == "IST0101")
+	}
+	want := sorted(
+		"IST0127 AuthorizationPolicy istio-system/meshwide-httpbin-v1",
+		"IST0127 AuthorizationPolicy httpbin-empty/httpbin-empty-namespace-wide",
+		"IST0127 AuthorizationPolicy httpbin/httpbin-nopods",
+		"IST0101 AuthorizationPolicy httpbin/httpbin-bogus-ns",
+		"IST0101 AuthorizationPolicy httpbin/httpbin-bogus-ns",
+		"IST0101 AuthorizationPolicy httpbin/httpbin-bogus-not-ns",
+		"IST0101 AuthorizationPolicy httpbin/httpbin-bogus-not-ns",
+		"IST0127 AuthorizationPolicy test-ambient/no-workload",
+	)
+	if got := istioMessages(msgs, apMsg); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// Texts and levels (Istio's msg.NewNoMatchingWorkloadsFound with the
+	// selector's String, "" for a selector-less policy, and
+	// msg.NewReferencedResourceNotFound(r, "namespace", value)).
+	var texts []string
+	for _, m := range msgs {
+		if apMsg(m) {
+			texts = append(texts, m.Level.String()+" "+m.Code+" "+m.Namespace+"/"+m.Object+" "+m.Field+": "+m.Message)
+		}
+	}
+	for _, w := range []string{
+		"Warning IST0127 istio-system/meshwide-httpbin-v1 spec.selector: No matching workloads for this resource with the following labels: version=bogus-version",
+		"Warning IST0127 httpbin-empty/httpbin-empty-namespace-wide spec.selector: No matching workloads for this resource with the following labels: ",
+		"Warning IST0127 httpbin/httpbin-nopods spec.selector: No matching workloads for this resource with the following labels: app=bogus-label,version=v1",
+		`Error IST0101 httpbin/httpbin-bogus-ns spec.rules[0].from[1].source.namespaces[2]: Referenced namespace not found: "*-bogus"`,
+		`Error IST0101 httpbin/httpbin-bogus-ns spec.rules[0].from[1].source.namespaces[3]: Referenced namespace not found: "bogus-*"`,
+		`Error IST0101 httpbin/httpbin-bogus-not-ns spec.rules[0].from[1].source.notNamespaces[2]: Referenced namespace not found: "*-bogus"`,
+		`Error IST0101 httpbin/httpbin-bogus-not-ns spec.rules[0].from[1].source.notNamespaces[3]: Referenced namespace not found: "bogus-*"`,
+	} {
+		if !slices.Contains(texts, w) {
+			t.Errorf("no message %s\ngot %q", w, texts)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
@@ -220,8 +221,9 @@ func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error
 }
 
 // snapshot lists every mesh kind meshguard validates whose CRD the API
-// server serves (at its preferred version), the Pods the Gateways and Sidecars select, and
-// then what the objects refer to: the Services and the Namespaces.
+// server serves (at its preferred version), the Pods the Gateways, Sidecars
+// and AuthorizationPolicies select, and then what the objects refer to: the
+// Services and the Namespaces.
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
 	resources, err := MeshResources(a.Mapper)
@@ -246,10 +248,14 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
-	// The Pods the Gateways select (IST0162) and those the Sidecars'
-	// workloadSelectors select (IST0110, IST0101), one list per distinct
-	// selector (as `meshguard analyze --kubeconfig` does), each Pod once.
+	// The Pods the Gateways select (IST0162), those the Sidecars'
+	// workloadSelectors select (IST0110, IST0101) and those the
+	// AuthorizationPolicies' selectors may select (IST0127), one list per
+	// distinct selector (as `meshguard analyze --kubeconfig` does), each Pod
+	// once; and one Pod of each namespace with an AuthorizationPolicy without
+	// selector (or an empty one): whether there is any.
 	selectors := map[string]bool{}
+	anyPod := map[string]bool{} // namespaces ("": any) where one Pod is enough
 	for _, o := range snap.Objects {
 		spec, _ := o.Raw["spec"].(map[string]any)
 		var sel map[string]any
@@ -260,6 +266,23 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			ws, _ := spec["workloadSelector"].(map[string]any)
 			if sel, _ = ws["labels"].(map[string]any); len(sel) == 0 {
 				continue // selects no Pod by labels
+			}
+		case "AuthorizationPolicy":
+			// As Istio's AuthorizationPoliciesAnalyzer (analysis/authz.go):
+			// a selector of the root namespace selects in every namespace
+			// (the selectors are listed in all), without one a policy there
+			// selects nothing to check.
+			ws, _ := spec["selector"].(map[string]any)
+			ns := o.Ref.Namespace
+			if ns == analysis.AuthzRootNamespace {
+				if ws == nil {
+					continue
+				}
+				ns = ""
+			}
+			if sel, _ = ws["matchLabels"].(map[string]any); len(sel) == 0 {
+				anyPod[ns] = true
+				continue
 			}
 		default:
 			continue
@@ -272,24 +295,42 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			}
 			set[k] = s
 		}
+		if len(set) == 0 && o.Ref.Kind == "AuthorizationPolicy" {
+			continue // invalid labels only: not every Pod of the cluster
+		}
 		selectors[labels.SelectorFromSet(set).String()] = true
 	}
 	pods := map[string]bool{} // namespace/name of the Pods listed
+	addPod := func(u *unstructured.Unstructured) error {
+		key := u.GetNamespace() + "/" + u.GetName()
+		if pods[key] {
+			return nil // selected by two selectors
+		}
+		pods[key] = true
+		if len(snap.Kube) >= MaxObjects {
+			return errTooManyKube
+		}
+		snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
+		return nil
+	}
 	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
-		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, func(u *unstructured.Unstructured) error {
-			key := u.GetNamespace() + "/" + u.GetName()
-			if pods[key] {
-				return nil // selected by two selectors
-			}
-			pods[key] = true
-			if len(snap.Kube) >= MaxObjects {
-				return errTooManyKube
-			}
-			snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
-				"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
-			return nil
-		}); err != nil {
+		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, addPod); err != nil {
 			return Snapshot{}, err
+		}
+	}
+	for _, ns := range slices.Sorted(maps.Keys(anyPod)) {
+		if err := a.limiter.Wait(ctx); err != nil {
+			return Snapshot{}, err
+		}
+		page, err := a.Client.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("listing pods in %q: %w", ns, err)
+		}
+		if len(page.Items) > 0 {
+			if err := addPod(&page.Items[0]); err != nil {
+				return Snapshot{}, err
+			}
 		}
 	}
 	// Services after the objects that refer to them, for the same reason as

@@ -175,3 +175,69 @@ func TestSnapshotListsPodsSidecarsSelect(t *testing.T) {
 		t.Errorf("Sidecar violations %q, want %q", got, want)
 	}
 }
+
+// The audit lists the Pods the AuthorizationPolicies may select (Istio's
+// AuthorizationPoliciesAnalyzer, analysis/authz.go): a selector's (in every
+// namespace, as a root-namespace selector selects), and one Pod of the
+// namespace of a policy without selector; not the Pods nothing selects. A
+// policy selecting none is IST0127.
+func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
+	ctx := context.Background()
+	apGVR := schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	namespace := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
+	}
+	pod := func(ns, name, app string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": app}}})
+	}
+	policy := func(ns, name, app string) *unstructured.Unstructured {
+		spec := map[string]any{}
+		if app != "" {
+			spec["selector"] = map[string]any{"matchLabels": map[string]any{"app": app}}
+		}
+		return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
+		{Version: "v1", Resource: "pods"}: "PodList", apGVR: "AuthorizationPolicyList", PolicyReports: "PolicyReportList"},
+		namespace("shop"), namespace("other"), namespace("lone"), namespace("idle"), namespace(analysis.AuthzRootNamespace),
+		pod("shop", "cart-1", "cart"), pod("shop", "web-1", "web"), pod("other", "db-1", "db"), pod("lone", "job-1", "job"),
+		policy("shop", "cart", "cart"),
+		policy(analysis.AuthzRootNamespace, "db", "db"),
+		policy(analysis.AuthzRootNamespace, "mesh-wide", ""),
+		policy("lone", "namespace-wide", ""),
+		policy("idle", "namespace-wide", ""),
+	)
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "security.istio.io", Version: "v1"}})
+	mapper.Add(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}, meta.RESTScopeNamespace)
+	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	for _, k := range snap.Kube {
+		if k["kind"] == "Pod" {
+			md := k["metadata"].(map[string]any)
+			pods = append(pods, md["namespace"].(string)+"/"+md["name"].(string))
+		}
+	}
+	if slices.Sort(pods); !slices.Equal(pods, []string{"lone/job-1", "other/db-1", "shop/cart-1"}) {
+		t.Errorf("pods in the snapshot %v, want lone/job-1, other/db-1 and shop/cart-1 once each", pods)
+	}
+	vs, err := Check(ctx, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		if v.Object.Kind == "AuthorizationPolicy" {
+			got = append(got, v.Object.Namespace+"/"+v.Object.Name+" "+v.Code)
+		}
+	}
+	if want := []string{"idle/namespace-wide IST0127"}; !slices.Equal(got, want) {
+		t.Errorf("AuthorizationPolicy violations %q, want %q", got, want)
+	}
+}

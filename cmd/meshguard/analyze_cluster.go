@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	networking "istio.io/api/networking/v1alpha3"
+	security "istio.io/api/security/v1beta1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -81,16 +82,20 @@ var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // listSelectedWorkloads lists the pods the analysed objects select: in every
 // namespace, those of each Gateway selector, and in its own namespace those of
-// each Sidecar workloadSelector (one paged list per distinct namespace and
-// selector, as a label selector; a pod two of them select is added once); and,
-// when the cluster was read in one namespace only, the Services of the
-// namespaces the Gateways' pods run in. The gateway port analyzer (IST0162)
-// compares those, the Sidecar selector analyzer (IST0110) the pods of each
-// namespace. The pods listed are all the cluster has for those selectors, so a
-// Gateway selecting none is reported (in.AllWorkloads).
+// each Sidecar workloadSelector, and those each AuthorizationPolicy selector
+// may select (one paged list per distinct namespace and selector, as a label
+// selector; a pod two of them select is added once; one pod of the namespace
+// for a policy without selector); and, when the cluster was read in one
+// namespace only, the Services of the namespaces the Gateways' pods run in.
+// The gateway port analyzer (IST0162) compares those, the Sidecar selector
+// analyzer (IST0110) the pods of each namespace, the AuthorizationPolicy
+// analyzer (IST0127) whether a policy selects any. The pods listed are all the
+// cluster has for those selectors, so a Gateway selecting none is reported
+// (in.AllWorkloads).
 func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
 	type podQuery struct{ namespace, selector string } // namespace "": every namespace
-	queries := map[podQuery]bool{}                     // → a Gateway's (every namespace); else a Sidecar's
+	queries := map[podQuery]bool{}                     // → a Gateway's (every namespace); else a Sidecar's or AuthorizationPolicy's
+	anyPod := map[string]bool{}                        // namespaces ("": any) where one pod is enough
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
 		case *networking.Gateway:
@@ -98,6 +103,26 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 		case *networking.Sidecar:
 			if sel := spec.GetWorkloadSelector().GetLabels(); len(sel) > 0 {
 				queries[podQuery{namespace: o.Namespace, selector: labels.SelectorFromSet(sel).String()}] = false
+			}
+		case *security.AuthorizationPolicy:
+			// As Istio's AuthorizationPoliciesAnalyzer (analysis/authz.go): a
+			// selector of the root namespace selects in every namespace, any
+			// other in its own; a policy without selector, or with an empty
+			// one, needs one pod of its namespace (of any, in the root
+			// namespace), and a root-namespace policy without selector none.
+			ns := o.Namespace
+			if ns == analysis.AuthzRootNamespace {
+				if spec.GetSelector() == nil {
+					continue
+				}
+				ns = ""
+			}
+			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
+				if q := (podQuery{namespace: ns, selector: labels.SelectorFromSet(sel).String()}); !queries[q] {
+					queries[q] = false // a Gateway's query stays a Gateway's
+				}
+			} else {
+				anyPod[ns] = true
 			}
 		}
 	}
@@ -124,6 +149,21 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break
+			}
+		}
+	}
+	// One pod, the first listed, of each namespace a policy without
+	// selector needs: whether there is any (not every pod of a namespace).
+	for _, podNS := range slices.Sorted(maps.Keys(anyPod)) {
+		list, err := client.Resource(podsResource).Namespace(podNS).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return fmt.Errorf("listing pods in %q: %w", podNS, err)
+		}
+		if len(list.Items) > 0 {
+			item := list.Items[0]
+			if key := item.GetNamespace() + "/" + item.GetName(); !seen[key] {
+				seen[key] = true
+				add("cluster pods", item.Object)
 			}
 		}
 	}

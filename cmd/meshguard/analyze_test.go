@@ -819,3 +819,55 @@ func TestAnalyzeYAMLOutput(t *testing.T) {
 		t.Errorf("-o yaml\n%s\nis not -o json's list\n%s", y, j)
 	}
 }
+
+// TestAnalyzeClusterAuthorizationPolicies: `analyze --kubeconfig` lists the
+// pods the AuthorizationPolicies may select (Istio's
+// AuthorizationPoliciesAnalyzer, analysis/authz.go): a selector in its
+// namespace, a root-namespace selector in every namespace, one pod of the
+// namespace of a policy without selector. Unlisted, each would be a false
+// IST0127; the namespaces are the cluster's, so a source namespace no
+// namespace matches is IST0101.
+func TestAnalyzeClusterAuthorizationPolicies(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	namespace := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
+	}
+	pod := func(ns, name string, labels map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels}})
+	}
+	policy := func(ns, name string, spec map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+	}
+	app := func(v string) map[string]any { return map[string]any{"matchLabels": map[string]any{"app": v}} }
+	client, mapper := fakeCluster(t,
+		namespace("shop"), namespace("other"), namespace("idle"), namespace("istio-system"),
+		pod("shop", "cart-1", map[string]any{"app": "cart"}),
+		pod("other", "db-1", map[string]any{"app": "db"}),
+		policy("shop", "cart", map[string]any{"selector": app("cart"),
+			"rules": []any{map[string]any{"from": []any{map[string]any{"source": map[string]any{"namespaces": []any{"oth*", "missing"}}}}}}}),
+		policy("shop", "namespace-wide", map[string]any{}),
+		policy("shop", "db", map[string]any{"selector": app("db")}),
+		policy("idle", "namespace-wide", map[string]any{}),
+		policy("istio-system", "db", map[string]any{"selector": app("db")}),
+		policy("istio-system", "mesh-wide", map[string]any{}),
+	)
+	var out, errOut bytes.Buffer
+	runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", clusterAllNamespaces: true, failureThreshold: "Error",
+		cluster: client, mapper: mapper}, nil, &out, &errOut)
+	var got []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "(AuthorizationPolicy ") {
+			got = append(got, l)
+		}
+	}
+	const origin = " cluster authorizationpolicies.security.istio.io) "
+	want := []string{ // analysis.Sort's order
+		`Error [IST0101] (AuthorizationPolicy shop/cart` + origin + `Referenced namespace not found: "missing"`,
+		`Warning [IST0127] (AuthorizationPolicy shop/db` + origin + `No matching workloads for this resource with the following labels: app=db`,
+		`Warning [IST0127] (AuthorizationPolicy idle/namespace-wide` + origin + `No matching workloads for this resource with the following labels: `,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("AuthorizationPolicy lines:\n%s\nwant\n%s\n(all output:\n%s%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String(), errOut.String())
+	}
+}
