@@ -98,12 +98,14 @@ type Input struct {
 	// Workloads and KubeServices feed the gateway port analyzer (IST0162):
 	// the pods (or Deployment pod templates) Gateways select and the
 	// Services selecting them. Without workloads the analyzer is not run.
-	// The Sidecar selector analyzer (IST0110, sidecar.go) reads Workloads too.
+	// The Sidecar and AuthorizationPolicy analyzers (IST0110, sidecar.go;
+	// IST0127, authz.go) read Workloads too.
 	Workloads    []Workload
 	KubeServices []KubeService
-	// AllWorkloads says Workloads holds every workload a Gateway or a
-	// Sidecar may select (a cluster's pods): a Gateway or Sidecar whose
-	// selector matches none is then IST0101, as istioctl reports it.
+	// AllWorkloads says Workloads holds every workload a Gateway, Sidecar or
+	// AuthorizationPolicy may select (a cluster's pods): a selector matching
+	// none is then IST0101 (Gateway, Sidecar) or IST0127 (policy), as
+	// istioctl reports it.
 	AllWorkloads bool
 }
 

@@ -45,11 +45,11 @@ type Snapshot struct {
 	Objects []Object
 	// Services are the Kubernetes Services references may name.
 	Services []crossref.Key
-	// Kube are Kubernetes objects for the gateway port analyzer (IST0162)
-	// and the Sidecar selector analyzer (IST0110): Services with their spec
-	// and the Pods the Gateways and Sidecars select; with any, the Pods are
-	// taken to be every workload a Gateway or Sidecar may select, as
-	// `meshguard analyze --kubeconfig` takes a cluster's.
+	// Kube are Kubernetes objects for the analyzers that read workloads
+	// (IST0162, IST0110, IST0127): Services with their spec and the Pods the
+	// Gateways, Sidecars and AuthorizationPolicies select; with any, the
+	// Pods are taken to be every workload those may select, as `meshguard
+	// analyze --kubeconfig` takes a cluster's.
 	Kube []map[string]any
 	// Namespaces maps each namespace to its labels.
 	Namespaces map[string]map[string]string
