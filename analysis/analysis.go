@@ -109,6 +109,14 @@ type Input struct {
 	AllWorkloads bool
 }
 
+// newMessage is the message of code (its name and level from Types) about
+// object o at fieldPath.
+func newMessage(o Object, code, fieldPath, text string) Message {
+	t := Types[code]
+	return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
+		Origin: o.Origin, Field: fieldPath, Message: text}
+}
+
 // Message is one analyzer result.
 type Message struct {
 	Code      string `json:"code"`

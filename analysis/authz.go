@@ -79,11 +79,7 @@ func authorizationPolicies(in *Input) []Message {
 		if !ok {
 			continue
 		}
-		msg := func(code, fieldPath, text string) Message {
-			t := Types[code]
-			return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
-				Origin: o.Origin, Field: fieldPath, Message: text}
-		}
+		msg := func(code, fieldPath, text string) Message { return newMessage(o, code, fieldPath, text) }
 		if selected, selector := authzSelectsWorkload(o.Namespace, ap, byNamespace); !selected {
 			out = append(out, msg(NoMatchingWorkloadsFound, "spec.selector",
 				"No matching workloads for this resource with the following labels: "+selector))

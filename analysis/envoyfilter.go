@@ -92,10 +92,7 @@ func envoyFilterPatches(objs []Object) []Message {
 			continue
 		}
 		msg := func(code string, i int) Message {
-			t := Types[code]
-			return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
-				Origin: o.Origin, Field: field.NewPath("spec", "configPatches").Index(i).Child("patch", "operation").String(),
-				Message: envoyFilterTexts[code]}
+			return newMessage(o, code, field.NewPath("spec", "configPatches").Index(i).Child("patch", "operation").String(), envoyFilterTexts[code])
 		}
 		relative := func(i int, name patchName) {
 			if ef.GetPriority() != 0 {

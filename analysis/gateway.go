@@ -159,11 +159,7 @@ func (g *gatewayPorts) forSelector(sel map[string]string) selected {
 func gatewayWorkloadPorts(in *Input, gp *gatewayPorts, o Object, gw *networking.Gateway) []Message {
 	selector := labels.SelectorFromSet(gw.GetSelector())
 	found := gp.forSelector(gw.GetSelector())
-	msg := func(code, fieldPath, text string) Message {
-		t := Types[code]
-		return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
-			Origin: o.Origin, Field: fieldPath, Message: text}
-	}
+	msg := func(code, fieldPath, text string) Message { return newMessage(o, code, fieldPath, text) }
 	if !found.matched {
 		if !in.AllWorkloads {
 			return nil

@@ -75,9 +75,7 @@ func namespaceInjection(in *Input) []Message {
 		default:
 			continue
 		}
-		t := Types[code]
-		out = append(out, Message{Code: code, Name: t.Name, Level: t.Level, Kind: "Namespace", Object: ns,
-			Field: "metadata.name", Message: text})
+		out = append(out, newMessage(Object{Kind: "Namespace", Name: ns}, code, "metadata.name", text))
 	}
 	return out
 }

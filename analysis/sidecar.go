@@ -71,11 +71,6 @@ func sidecarSelectors(in *Input) []Message {
 			workloads[w.Namespace] = append(workloads[w.Namespace], w)
 		}
 	}
-	msg := func(o Object, code, fieldPath, text string) Message {
-		t := Types[code]
-		return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
-			Origin: o.Origin, Field: fieldPath, Message: text}
-	}
 	var out []Message
 	for _, ns := range namespaces {
 		var unselected []Object
@@ -105,7 +100,7 @@ func sidecarSelectors(in *Input) []Message {
 				}
 			}
 			if !found && in.AllWorkloads {
-				out = append(out, msg(s.o, crossref.CodeReferencedResourceNotFound, "spec.workloadSelector.labels",
+				out = append(out, newMessage(s.o, crossref.CodeReferencedResourceNotFound, "spec.workloadSelector.labels",
 					fmt.Sprintf("Referenced selector not found: %q", selector.String())))
 			}
 		}
@@ -116,7 +111,7 @@ func sidecarSelectors(in *Input) []Message {
 			}
 			names := sidecarNames(sidecars)
 			for _, o := range sidecars {
-				out = append(out, msg(o, ConflictingSidecarWorkloadSelectors, "metadata.name",
+				out = append(out, newMessage(o, ConflictingSidecarWorkloadSelectors, "metadata.name",
 					fmt.Sprintf("The Sidecars %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
 						names, ns, pod)))
 			}
@@ -126,7 +121,7 @@ func sidecarSelectors(in *Input) []Message {
 		}
 		names := sidecarNames(unselected)
 		for _, o := range unselected {
-			out = append(out, msg(o, MultipleSidecarsWithoutWorkloadSelectors, "spec.workloadSelector",
+			out = append(out, newMessage(o, MultipleSidecarsWithoutWorkloadSelectors, "spec.workloadSelector",
 				fmt.Sprintf("The Sidecars %v in namespace %q have no workload selector, which can lead to undefined behavior.",
 					names, ns)))
 		}

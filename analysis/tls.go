@@ -30,11 +30,7 @@ func noServerCertVerification(o Object, dr *networking.DestinationRule) []Messag
 			tls.GetCaCertificates() == "" && !(tls.GetCredentialName() != "" && dr.GetWorkloadSelector() != nil)
 	}
 	name := o.Namespace + "/" + o.Name
-	msg := func(code, fieldPath, text string) Message {
-		t := Types[code]
-		return Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace, Object: o.Name,
-			Origin: o.Origin, Field: fieldPath, Message: text}
-	}
+	msg := func(code, fieldPath, text string) Message { return newMessage(o, code, fieldPath, text) }
 	var out []Message
 	tp := field.NewPath("spec", "trafficPolicy")
 	if tls := dr.GetTrafficPolicy().GetTls(); unverified(tls) {

@@ -70,9 +70,7 @@ func analyzerText(code string, args []string, text string) string {
 func ValidationMessages(o Object, errs, warns []validation.Problem) []Message {
 	var out []Message
 	add := func(code string, p validation.Problem, text string) {
-		t := Types[code]
-		out = append(out, Message{Code: code, Name: t.Name, Level: t.Level, Kind: o.Kind, Namespace: o.Namespace,
-			Object: o.Name, Origin: o.Origin, Field: p.Field, Message: text})
+		out = append(out, newMessage(o, code, p.Field, text))
 	}
 	// The error of IST0106 and IST0133 is validation's, which locates the
 	// problem by its field path where istioctl gives a line number.
