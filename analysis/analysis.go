@@ -172,6 +172,8 @@ func Analyze(in Input) []Message {
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
+	out = append(out, serviceEntryAddresses(&in)...)
+	out = append(out, telemetries(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

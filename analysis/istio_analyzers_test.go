@@ -646,3 +646,112 @@ func TestIstioAuthorizationPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioServiceEntryAndTelemetry: Istio's ServiceEntry and Telemetry
+// analyzers on their test data (testdata/istio-analyzers, see its NOTICE;
+// expected messages of analyzers_test.go at 0098d99f8e43, and of the newer
+// stored version with case "ServiceEntry Addresses Allocated"):
+//
+//   - serviceentry.ProtocolAddressesAnalyzer
+//     (pkg/config/analysis/analyzers/serviceentry/protocoladdresses.go at
+//     ca0f371a068a, Analyze and analyzeProtocolAddresses): IST0134 once per
+//     port of protocol TCP (any case) or unset of a ServiceEntry without
+//     addresses, under Istio's default MeshConfig (no ISTIO_META_DNS_CAPTURE,
+//     so no auto-allocation): cases "ServiceEntry Addresses Required
+//     Lowercase Protocol" and "... Uppercase Protocol".
+//   - telemetry.DefaultSelectorAnalyzer (default_selector.go): IST0160 for each
+//     Telemetry without selector of a namespace with several (case
+//     telemetryDefaultSelector).
+//   - telemetry.SelectorAnalyzer (selector.go at ee836cd0886f): IST0101 for a
+//     selector matching no pod of its namespace, IST0159 for each Telemetry
+//     selecting a pod another also selects (case telemetrySelector; the file
+//     is the whole cluster, in.AllWorkloads as for the Sidecar analyzer).
+//   - telemetry.ProviderAnalyzer (providers.go at 461f85ba4afe): IST0157 for
+//     an accessLogging entry without providers and not disabled, under
+//     Istio's default MeshConfig (no defaultProviders.accessLogging): cases
+//     "Analyze invalid telemetry" (both files).
+//
+// Deliberate difference, case "ServiceEntry Addresses Allocated"
+// (serviceentry-address-allocated.yaml): Istio reports nothing because the
+// object's status.addresses is not empty (protocoladdresses.go
+// addressAllocated; its mesh config sets ISTIO_META_DNS_CAPTURE only, which
+// alone does not count as auto-allocation). meshguard's analysis.Object
+// carries the spec only, not the status, so it reports IST0134 there: the
+// row asserts meshguard's message.
+func TestIstioServiceEntryAndTelemetry(t *testing.T) {
+	for _, tc := range []struct {
+		file         string
+		allWorkloads bool
+		want         []string
+	}{
+		{"serviceentry-address-required-lowercase.yaml", false, sorted(
+			"IST0134 ServiceEntry default/address-missing-lowercase",
+		)},
+		{"serviceentry-address-required-uppercase.yaml", false, sorted(
+			"IST0134 ServiceEntry default/address-missing-uppercase",
+		)},
+		// Istio: none (status.addresses allocated); see above.
+		{"serviceentry-address-allocated.yaml", false, sorted(
+			"IST0134 ServiceEntry default/address-allocated",
+		)},
+		{"telemetry-default-selector.yaml", false, sorted(
+			"IST0160 Telemetry ns2/has-conflict-1",
+			"IST0160 Telemetry ns2/has-conflict-2",
+		)},
+		{"telemetry-selector.yaml", true, sorted(
+			"IST0101 Telemetry default/maps-to-nonexistent",
+			"IST0101 Telemetry other/maps-to-different-ns",
+			"IST0159 Telemetry default/dupe-1",
+			"IST0159 Telemetry default/dupe-2",
+			"IST0159 Telemetry default/overlap-1",
+			"IST0159 Telemetry default/overlap-2",
+		)},
+		// Without in.AllWorkloads (files without the cluster's pods) a
+		// selector matching none is not reported; conflicts are.
+		{"telemetry-selector.yaml", false, sorted(
+			"IST0159 Telemetry default/dupe-1",
+			"IST0159 Telemetry default/dupe-2",
+			"IST0159 Telemetry default/overlap-1",
+			"IST0159 Telemetry default/overlap-2",
+		)},
+		{"telemetry-invalid-provider.yaml", false, sorted(
+			"IST0157 Telemetry istio-system/mesh-default",
+		)},
+		{"telemetry-disable-provider.yaml", false, nil},
+	} {
+		in := loadIstioInput(t, tc.file)
+		in.AllWorkloads = tc.allWorkloads
+		got := istioMessages(Analyze(in), func(m Message) bool {
+			return (m.Kind == "ServiceEntry" || m.Kind == "Telemetry") &&
+				slices.Contains([]string{"IST0101", "IST0134", "IST0157", "IST0159", "IST0160"}, m.Code)
+		})
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s (AllWorkloads %v):\ngot  %q\nwant %q", tc.file, tc.allWorkloads, got, tc.want)
+		}
+	}
+	// Texts, levels and fields (Istio's messages.yaml templates; a message
+	// per port, at the port, as util.ServiceEntryPort places its line).
+	var texts []string
+	for _, file := range []string{"serviceentry-address-required-uppercase.yaml", "telemetry-default-selector.yaml",
+		"telemetry-selector.yaml", "telemetry-invalid-provider.yaml"} {
+		in := loadIstioInput(t, file)
+		in.AllWorkloads = true
+		for _, m := range Analyze(in) {
+			if m.Kind == "ServiceEntry" || m.Kind == "Telemetry" {
+				texts = append(texts, m.Level.String()+" "+m.Code+" "+m.Name+" "+m.Namespace+"/"+m.Object+" "+m.Field+": "+m.Message)
+			}
+		}
+	}
+	for _, w := range []string{
+		"Warning IST0134 ServiceEntryAddressesRequired default/address-missing-uppercase spec.ports[0]: ServiceEntry addresses are required for this protocol.",
+		`Error IST0160 MultipleTelemetriesWithoutWorkloadSelectors ns2/has-conflict-1 spec.selector: The Telemetries [has-conflict-1 has-conflict-2] in namespace "ns2" have no workload selector, which can lead to undefined behavior.`,
+		`Error IST0101 ReferencedResourceNotFound default/maps-to-nonexistent spec.selector.matchLabels: Referenced selector not found: "app=bogus"`,
+		`Error IST0159 ConflictingTelemetryWorkloadSelectors default/dupe-1 metadata.name: The Telemetries [dupe-1 dupe-2] in namespace "default" select the same workload pod "reviews", which can lead to undefined behavior.`,
+		`Error IST0159 ConflictingTelemetryWorkloadSelectors default/overlap-2 metadata.name: The Telemetries [overlap-1 overlap-2] in namespace "default" select the same workload pod "ratings", which can lead to undefined behavior.`,
+		`Warning IST0157 InvalidTelemetryProvider istio-system/mesh-default spec.accessLogging[1].providers: The Telemetry mesh-default in namespace "istio-system" with empty providers will be ignored.`,
+	} {
+		if !slices.Contains(texts, w) {
+			t.Errorf("no message %s\ngot %q", w, texts)
+		}
+	}
+}
