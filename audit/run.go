@@ -249,7 +249,8 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	// The Pods the Gateways select (IST0162), those the Sidecars'
-	// workloadSelectors select (IST0110, IST0101) and those the
+	// workloadSelectors and the Telemetries' selectors select (IST0110,
+	// IST0159, IST0101) and those the
 	// AuthorizationPolicies' selectors may select (IST0127), one list per
 	// distinct selector (as `meshguard analyze --kubeconfig` does), each Pod
 	// once; and one Pod of each namespace with an AuthorizationPolicy without
@@ -265,6 +266,11 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		case "Sidecar":
 			ws, _ := spec["workloadSelector"].(map[string]any)
 			if sel, _ = ws["labels"].(map[string]any); len(sel) == 0 {
+				continue // selects no Pod by labels
+			}
+		case "Telemetry": // IST0159, IST0101 (analysis/telemetry.go)
+			ws, _ := spec["selector"].(map[string]any)
+			if sel, _ = ws["matchLabels"].(map[string]any); len(sel) == 0 {
 				continue // selects no Pod by labels
 			}
 		case "AuthorizationPolicy":
@@ -295,7 +301,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			}
 			set[k] = s
 		}
-		if len(set) == 0 && o.Ref.Kind == "AuthorizationPolicy" {
+		if len(set) == 0 && (o.Ref.Kind == "AuthorizationPolicy" || o.Ref.Kind == "Telemetry") {
 			continue // invalid labels only: not every Pod of the cluster
 		}
 		selectors[labels.SelectorFromSet(set).String()] = true

@@ -10,6 +10,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
+	telemetry "istio.io/api/telemetry/v1alpha1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,8 +83,9 @@ var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // listSelectedWorkloads lists the pods the analysed objects select: in every
 // namespace, those of each Gateway selector, and in its own namespace those of
-// each Sidecar workloadSelector, and those each AuthorizationPolicy selector
-// may select (one paged list per distinct namespace and selector, as a label
+// each Sidecar workloadSelector and Telemetry selector, and those each
+// AuthorizationPolicy selector may select (one paged list per distinct
+// namespace and selector, as a label
 // selector; a pod two of them select is added once; one pod of the namespace
 // for a policy without selector); and, when the cluster was read in one
 // namespace only, the Services of the namespaces the Gateways' pods run in.
@@ -102,6 +104,10 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			queries[podQuery{selector: labels.SelectorFromSet(spec.GetSelector()).String()}] = true
 		case *networking.Sidecar:
 			if sel := spec.GetWorkloadSelector().GetLabels(); len(sel) > 0 {
+				queries[podQuery{namespace: o.Namespace, selector: labels.SelectorFromSet(sel).String()}] = false
+			}
+		case *telemetry.Telemetry: // IST0159, IST0101 (analysis/telemetry.go): its namespace's pods
+			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
 				queries[podQuery{namespace: o.Namespace, selector: labels.SelectorFromSet(sel).String()}] = false
 			}
 		case *security.AuthorizationPolicy:

@@ -1,0 +1,79 @@
+package audit
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+// The Pods the Telemetries' selectors select are in the snapshot, so two
+// Telemetries selecting one Pod are IST0159 and a selector matching no Pod
+// IST0101 (analysis/telemetry.go, Istio's telemetry.SelectorAnalyzer), as
+// `meshguard analyze --kubeconfig` reports them; a Pod no selector selects
+// is not listed.
+func TestSnapshotListsPodsTelemetriesSelect(t *testing.T) {
+	ctx := context.Background()
+	podGVR := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	telGVR := schema.GroupVersionResource{Group: "telemetry.istio.io", Version: "v1", Resource: "telemetries"}
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	pod := func(name string, labels map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": "shop", "labels": labels}})
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
+		podGVR: "PodList", telGVR: "TelemetryList", PolicyReports: "PolicyReportList"},
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
+		pod("ratings-1", map[string]any{"app": "ratings"}),
+		pod("cart-1", map[string]any{"app": "cart"}))
+	// Created under its resource: an initial object of the fake client is
+	// filed under a guessed plural.
+	for _, tel := range []struct{ name, app string }{{"ratings", "ratings"}, {"ratings-too", "ratings"}, {"gone", "gone"}} {
+		obj := u(map[string]any{"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+			"metadata": map[string]any{"name": tel.name, "namespace": "shop"},
+			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": tel.app}},
+				"tracing": []any{map[string]any{"randomSamplingPercentage": 10.0}}}})
+		if _, err := client.Resource(telGVR).Namespace("shop").Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "telemetry.istio.io", Version: "v1"}})
+	mapper.AddSpecific(schema.GroupVersionKind{Group: "telemetry.istio.io", Version: "v1", Kind: "Telemetry"}, telGVR,
+		telGVR.GroupVersion().WithResource("telemetry"), meta.RESTScopeNamespace)
+	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+	snap, err := a.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	for _, k := range snap.Kube {
+		if k["kind"] == "Pod" {
+			pods = append(pods, k["metadata"].(map[string]any)["name"].(string))
+		}
+	}
+	if !slices.Equal(pods, []string{"ratings-1"}) {
+		t.Errorf("pods in the snapshot %v, want ratings-1 only", pods)
+	}
+	vs, err := Check(ctx, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		if v.Object.Kind == "Telemetry" {
+			got = append(got, v.Object.Name+" "+v.Code)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"gone IST0101", "ratings IST0159", "ratings-too IST0159"}; !slices.Equal(got, want) {
+		t.Errorf("Telemetry violations %q, want %q", got, want)
+	}
+}
