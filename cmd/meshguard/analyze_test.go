@@ -334,7 +334,7 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 			"labels": map[string]any{"app": "other"}}}),
 		u(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "istio-ingressgateway", "namespace": "istio-system"},
 			"spec": map[string]any{"selector": map[string]any{"istio": "ingressgateway"},
-				"ports": []any{map[string]any{"port": int64(80), "targetPort": int64(8080), "protocol": "TCP", "name": "http2"}}}}),
+				"ports": []any{map[string]any{"port": int64(80), "targetPort": int64(8080), "protocol": "TCP"}}}}),
 		gw("good", map[string]any{"istio": "ingressgateway"}, 8080),
 		gw("bad-port", map[string]any{"istio": "ingressgateway"}, 9090),
 		gw("no-workload", map[string]any{"istio": "egressgateway"}, 8080),
