@@ -168,12 +168,16 @@ func Analyze(in Input) []Message {
 	out := slices.Clone(in.Invalid)
 	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go);
 	// IST0102, IST0123: the Namespaces' injection labels (injection.go);
-	// IST0127, IST0101: AuthorizationPolicy selectors and namespaces (authz.go).
+	// IST0127, IST0101: AuthorizationPolicy selectors and namespaces (authz.go);
+	// IST0134: ServiceEntry addresses (serviceentry.go); IST0157, IST0159,
+	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
+	// port names (service.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
 	out = append(out, serviceEntryAddresses(&in)...)
 	out = append(out, telemetries(&in)...)
+	out = append(out, servicePortNames(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

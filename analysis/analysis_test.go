@@ -55,7 +55,7 @@ func TestAnalyze(t *testing.T) {
 		// VirtualServiceDestinationPortSelectorRequired and ConflictingGateways
 		// are diag.Error in Istio's messages.yaml.
 		{"no port for a Service of two ports", Input{Services: reviewsSvc,
-			KubeServices: []KubeService{{Namespace: "default", Name: "reviews", Ports: []ServicePort{{Port: 80}, {Port: 9080}}}},
+			KubeServices: []KubeService{{Namespace: "default", Name: "reviews", Ports: []ServicePort{{Port: 80, Name: "http"}, {Port: 9080, Name: "http"}}}}, // named: else IST0118 (service.go)
 			Objects:      []Object{{Kind: "VirtualService", Namespace: "default", Name: "reviews", Spec: vs("reviews", "")}}}, []string{"IST0112"}, Error},
 		{"two Gateways with one selector, port and host", Input{Objects: []Object{
 			{Kind: "Gateway", Namespace: "default", Name: "a", Spec: &networking.Gateway{Selector: map[string]string{"istio": "ingressgateway"},

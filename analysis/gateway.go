@@ -38,6 +38,10 @@ type KubeService struct {
 	// ExportTo is the networking.istio.io/exportTo annotation: the
 	// namespaces whose VirtualServices may route to the Service.
 	ExportTo string
+	// Labels and Type (spec.type, "" for ClusterIP) decide which Services
+	// the port name analyzer (service.go) checks.
+	Labels map[string]string
+	Type   corev1.ServiceType
 }
 
 // ServicePort is one port of a Service.
@@ -46,6 +50,10 @@ type ServicePort struct {
 	TargetPort intstr.IntOrString
 	// Protocol as written; empty is TCP (the API server's default).
 	Protocol corev1.Protocol
+	// Name and AppProtocol (nil when not written) give the port's
+	// application protocol (service.go).
+	Name        string
+	AppProtocol *string
 }
 
 // gatewayPorts answers gatewayWorkloadPorts' question for a Gateway

@@ -755,3 +755,62 @@ func TestIstioServiceEntryAndTelemetry(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioServicePortNames: Istio's service.PortNameAnalyzer
+// (pkg/config/analysis/analyzers/service/portname.go at istio/istio
+// d929cf5b80ce) on its test data, analyzers_test.go cases
+// portNameNotFollowConvention, namedPort, unnamedPortInSystemNamespace,
+// ExternalNameServiceTypeInvalidPortName and
+// ExternalNameServiceTypeValidPortName (expected messages as of istio/istio
+// b524d9836880; files and commits in testdata/istio-analyzers/NOTICE):
+// IST0118 (Info) per port whose name (or appProtocol) names no Istio
+// protocol, IST0150 (Warning) instead on an ExternalName Service, also for a
+// port named "tcp"; none for Services labelled istio=… or release=istio, nor
+// for the gateway and waypoint Services Istio's controllers manage
+// (gateway.istio.io/managed).
+func TestIstioServicePortNames(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"service-no-port-name.yaml", sorted(
+			"IST0118 Service my-namespace1/my-service1",
+			"IST0118 Service my-namespace1/my-service1",
+			"IST0118 Service my-namespace2/my-service2")},
+		{"service-port-name.yaml", nil},
+		{"service-no-port-name-system-namespace.yaml", nil},
+		{"incorrect-port-name-external-name-service-type.yaml", sorted(
+			"IST0150 Service nginx-ns/nginx",
+			"IST0150 Service nginx-ns2/nginx-svc2",
+			"IST0150 Service nginx-ns3/nginx-svc3")},
+		{"correct-port-name-external-name-service-type.yaml", nil},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := istioMessages(msgs, func(m Message) bool { return m.Kind == "Service" })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+	// Texts, levels and fields: Istio's msg.NewPortNameIsNotUnderNamingConvention
+	// (portName, port, targetPort.String()) and
+	// msg.NewExternalNameServiceTypeInvalidPortName, at the port's line
+	// (util.PortInPorts, spec.ports[i]).
+	var lines []string
+	for _, f := range []string{"service-no-port-name.yaml", "incorrect-port-name-external-name-service-type.yaml"} {
+		for _, m := range Analyze(loadIstioInput(t, f)) {
+			lines = append(lines, m.String()+" @"+m.Field)
+		}
+	}
+	want := []string{
+		"Warning [IST0150] (Service nginx-ns/nginx) Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for ports serving TCP protocol from being forwarded correctly @spec.ports[0]",
+		"Warning [IST0150] (Service nginx-ns2/nginx-svc2) Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for ports serving TCP protocol from being forwarded correctly @spec.ports[0]",
+		"Warning [IST0150] (Service nginx-ns3/nginx-svc3) Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for ports serving TCP protocol from being forwarded correctly @spec.ports[0]",
+		"Info [IST0118] (Service my-namespace1/my-service1) Port name  (port: 8080, targetPort: 8080) doesn't follow the naming convention of Istio port. @spec.ports[0]",
+		"Info [IST0118] (Service my-namespace1/my-service1) Port name  (port: 8081, targetPort: 8081) doesn't follow the naming convention of Istio port. @spec.ports[1]",
+		"Info [IST0118] (Service my-namespace2/my-service2) Port name foo (port: 8080, targetPort: 8080) doesn't follow the naming convention of Istio port. @spec.ports[0]",
+	}
+	slices.Sort(lines)
+	if got := lines; !slices.Equal(got, sorted(want...)) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -60,9 +60,10 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		}
 		key := crossref.Key{Namespace: ns(s.Namespace), Name: s.Name}
 		in.Services = append(in.Services, key)
-		ks := KubeService{Namespace: key.Namespace, Name: key.Name, Selector: s.Spec.Selector, ExportTo: s.Annotations[crossref.ExportToAnnotation]}
+		ks := KubeService{Namespace: key.Namespace, Name: key.Name, Selector: s.Spec.Selector, ExportTo: s.Annotations[crossref.ExportToAnnotation],
+			Labels: s.Labels, Type: s.Spec.Type}
 		for _, p := range s.Spec.Ports {
-			ks.Ports = append(ks.Ports, ServicePort{Port: p.Port, TargetPort: p.TargetPort, Protocol: p.Protocol})
+			ks.Ports = append(ks.Ports, ServicePort{Port: p.Port, TargetPort: p.TargetPort, Protocol: p.Protocol, Name: p.Name, AppProtocol: p.AppProtocol})
 		}
 		in.KubeServices = append(in.KubeServices, ks)
 	case apiVersion == "v1" && kind == "Pod":

@@ -174,9 +174,10 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 	out := make([]Violation, 0, len(msgs))
 	for _, m := range msgs {
 		// The audit reports on the mesh's stored config; findings about a
-		// Namespace's labels (IST0123, analysis/injection.go) are for
-		// `meshguard analyze`, which prints them, and have no object here.
-		if m.Level < analysis.Warning || m.Kind == "Namespace" {
+		// Namespace's labels (IST0123, analysis/injection.go) or a Service's
+		// ports (IST0150, analysis/service.go) are for `meshguard analyze`,
+		// which prints them, and have no object here.
+		if m.Level < analysis.Warning || m.Kind == "Namespace" || m.Kind == "Service" {
 			continue
 		}
 		ref, ok := refs[key(m.Kind, m.Namespace, m.Object)]

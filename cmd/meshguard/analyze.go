@@ -264,8 +264,13 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// the analysis is scoped to one: a Namespace's own messages (IST0102,
 		// IST0123) count as in the namespace they name, as istioctl's kube
 		// origin makes a Namespace's namespace its name (Istio:
-		// pkg/config/legacy/source/kube/origin.go Origin.Namespace).
-		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool { return m.Kind == "Namespace" && m.Object != o.namespace })
+		// pkg/config/legacy/source/kube/origin.go Origin.Namespace). The
+		// Services of every namespace are read too (for the Gateways' pods):
+		// the port name messages (IST0118, IST0150) of those elsewhere are
+		// dropped, as istioctl's filterMessages drops them.
+		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool {
+			return (m.Kind == "Namespace" && m.Object != o.namespace) || (m.Kind == "Service" && m.Namespace != o.namespace)
+		})
 	}
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels

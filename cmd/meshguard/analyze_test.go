@@ -231,7 +231,7 @@ func TestAnalyzeClusterServiceCreatedDuringListing(t *testing.T) {
 	client, mapper := fakeCluster(t)
 	fakelist.CreateWhenListed(t, client, "virtualservices",
 		fakelist.Object{GVR: schema.GroupVersionResource{Version: "v1", Resource: "services"}, Object: map[string]any{"apiVersion": "v1", "kind": "Service",
-			"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}},
+			"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80), "name": "http"}}}}},
 		fakelist.Object{GVR: schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}, Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
 			"metadata": map[string]any{"name": "reviews", "namespace": "default"},
 			"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}})
@@ -556,7 +556,7 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 // parsed)" after a parse error).
 func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 	dir := t.TempDir()
-	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 80}]\n"
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 80, name: http}]\n"
 	for name, data := range map[string]string{"a.yaml": svc, "b.yaml": svc, "bad.yaml": "a: [\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
@@ -699,7 +699,7 @@ spec:
 		t.Fatal(err)
 	}
 	client, mapper := fakeCluster(t, stored, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}}})
+		"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80), "name": "http"}}}}})
 	writeFile(t, filepath.Dir(file), "vs.yaml", strings.Replace(vs, ", subset: v3", "", 1))
 	out.Reset()
 	errOut.Reset()
