@@ -92,9 +92,9 @@ func TestGatewayPortMessage(t *testing.T) {
 	}}
 	svc := KubeService{Namespace: "istio-system", Name: "istio-ingressgateway", Selector: map[string]string{"istio": "ingressgateway"},
 		Ports: []ServicePort{
-			{Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: "TCP"},
-			{Port: 443, TargetPort: intstr.FromString("8443")}, // protocol omitted: TCP
-			{Port: 15021, TargetPort: intstr.FromInt32(15021), Protocol: "UDP"},
+			{Name: "http2", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: "TCP"},
+			{Name: "https", Port: 443, TargetPort: intstr.FromString("8443")}, // protocol omitted: TCP
+			{Name: "udp", Port: 15021, TargetPort: intstr.FromInt32(15021), Protocol: "UDP"},
 		}}
 	pod := Workload{Namespace: "istio-system", Name: "istio-ingressgateway-1", Labels: map[string]string{"istio": "ingressgateway", "app": "x"}}
 	obj := Object{Kind: "Gateway", Namespace: "default", Name: "gw", Spec: gw}
@@ -145,7 +145,7 @@ func TestGatewayPortsLargeInput(t *testing.T) {
 		in.Workloads = append(in.Workloads, Workload{Namespace: "a", Name: fmt.Sprintf("d%d", i), Labels: map[string]string{"app": "gw", "pod": fmt.Sprint(i)}})
 		// Service i+1 leaves port 1000 to no Service: gateway g0 is reported.
 		in.KubeServices = append(in.KubeServices, KubeService{Namespace: "a", Name: fmt.Sprintf("s%d", i), Selector: sel,
-			Ports: []ServicePort{{Port: int32(1001 + i)}}})
+			Ports: []ServicePort{{Name: "http", Port: int32(1001 + i)}}})
 	}
 	done := make(chan []Message, 1)
 	go func() { done <- Analyze(in) }()
