@@ -2,13 +2,9 @@ package analysis
 
 import (
 	"fmt"
-	"slices"
 
 	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
-	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Codes of Istio's Sidecar selector analyzer
@@ -48,94 +44,45 @@ func init() {
 // (annotation ambient.istio.io/redirection, which Workload does not carry;
 // the selector.go of istio/istio 0a617ca has no such skip).
 func sidecarSelectors(in *Input) []Message {
-	type sidecar struct {
-		o    Object
-		spec *networking.Sidecar
-	}
 	var namespaces []string
-	byNamespace := map[string][]sidecar{}
+	byNamespace := map[string][]selectingObject{}
 	for _, o := range in.Objects {
 		if spec, ok := o.Spec.(*networking.Sidecar); ok {
 			if _, seen := byNamespace[o.Namespace]; !seen {
 				namespaces = append(namespaces, o.Namespace)
 			}
-			byNamespace[o.Namespace] = append(byNamespace[o.Namespace], sidecar{o, spec})
-		}
-	}
-	if len(byNamespace) == 0 {
-		return nil
-	}
-	workloads := map[string][]Workload{}
-	for _, w := range in.Workloads {
-		if _, ok := byNamespace[w.Namespace]; ok {
-			workloads[w.Namespace] = append(workloads[w.Namespace], w)
+			sel := spec.GetWorkloadSelector().GetLabels()
+			byNamespace[o.Namespace] = append(byNamespace[o.Namespace],
+				selectingObject{o: o, labels: sel, unselected: len(sel) == 0, notFoundField: "spec.workloadSelector.labels"})
 		}
 	}
 	var out []Message
 	for _, ns := range namespaces {
-		var unselected []Object
-		// The Sidecars selecting each workload (by name: a Pod and a
-		// Deployment of one name, or one object given twice, are one
-		// workload), each Sidecar once.
-		var order []string
-		selecting := map[string][]Object{}
-		for _, s := range byNamespace[ns] {
-			sel := s.spec.GetWorkloadSelector().GetLabels()
-			if len(sel) == 0 {
-				unselected = append(unselected, s.o)
-				continue
-			}
-			selector := labels.SelectorFromSet(sel)
-			found := false
-			for _, w := range workloads[ns] {
-				if !selector.Matches(labels.Set(w.Labels)) {
-					continue
-				}
-				found = true
-				if _, ok := selecting[w.Name]; !ok {
-					order = append(order, w.Name)
-				}
-				if !slices.ContainsFunc(selecting[w.Name], func(o Object) bool { return o.Name == s.o.Name }) {
-					selecting[w.Name] = append(selecting[w.Name], s.o)
-				}
-			}
-			if !found && in.AllWorkloads {
-				out = append(out, newMessage(s.o, crossref.CodeReferencedResourceNotFound, "spec.workloadSelector.labels",
-					fmt.Sprintf("Referenced selector not found: %q", selector.String())))
-			}
-		}
-		for _, pod := range order {
-			sidecars := selecting[pod]
+		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
+		out = append(out, s.notFound...)
+		for _, pod := range s.order {
+			sidecars := s.selecting[pod]
 			if len(sidecars) < 2 {
 				continue
 			}
-			names := sidecarNames(sidecars)
+			names := sortedNames(sidecars)
 			for _, o := range sidecars {
 				out = append(out, newMessage(o, ConflictingSidecarWorkloadSelectors, "metadata.name",
 					fmt.Sprintf("The Sidecars %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
 						names, ns, pod)))
 			}
 		}
-		if len(unselected) < 2 || ambientNamespace(in.Namespaces[ns]) {
+		if len(s.unselected) < 2 || ambientNamespace(in.Namespaces[ns]) {
 			continue
 		}
-		names := sidecarNames(unselected)
-		for _, o := range unselected {
+		names := sortedNames(s.unselected)
+		for _, o := range s.unselected {
 			out = append(out, newMessage(o, MultipleSidecarsWithoutWorkloadSelectors, "spec.workloadSelector",
 				fmt.Sprintf("The Sidecars %v in namespace %q have no workload selector, which can lead to undefined behavior.",
 					names, ns)))
 		}
 	}
 	return out
-}
-
-func sidecarNames(objs []Object) []string {
-	names := make([]string, len(objs))
-	for i, o := range objs {
-		names[i] = o.Name
-	}
-	slices.Sort(names)
-	return names
 }
 
 // ambientNamespace is Istio's util.NamespaceInAmbientMode

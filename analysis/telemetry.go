@@ -2,12 +2,8 @@ package analysis
 
 import (
 	"fmt"
-	"slices"
 
 	telemetry "istio.io/api/telemetry/v1alpha1"
-	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // Codes of Istio's Telemetry analyzers (pkg/config/analysis/analyzers/telemetry;
@@ -46,12 +42,8 @@ func init() {
 //
 // The Telemetry names of a message are sorted, as Istio's getNames sorts them.
 func telemetries(in *Input) []Message {
-	type tel struct {
-		o    Object
-		spec *telemetry.Telemetry
-	}
 	var namespaces []string
-	byNamespace := map[string][]tel{}
+	byNamespace := map[string][]selectingObject{}
 	var out []Message
 	for _, o := range in.Objects {
 		spec, ok := o.Spec.(*telemetry.Telemetry)
@@ -61,7 +53,8 @@ func telemetries(in *Input) []Message {
 		if _, seen := byNamespace[o.Namespace]; !seen {
 			namespaces = append(namespaces, o.Namespace)
 		}
-		byNamespace[o.Namespace] = append(byNamespace[o.Namespace], tel{o, spec})
+		byNamespace[o.Namespace] = append(byNamespace[o.Namespace], selectingObject{o: o, labels: spec.GetSelector().GetMatchLabels(),
+			unselected: spec.GetSelector() == nil, notFoundField: "spec.selector.matchLabels"})
 		for i, l := range spec.GetAccessLogging() {
 			if l.GetDisabled().GetValue() || len(l.GetProviders()) > 0 {
 				continue
@@ -71,39 +64,11 @@ func telemetries(in *Input) []Message {
 		}
 	}
 	for _, ns := range namespaces {
-		var unselected []Object
-		var order []string                 // workloads in the order first selected
-		selecting := map[string][]Object{} // by workload name: a Pod and a Deployment of one name are one
-		for _, t := range byNamespace[ns] {
-			if t.spec.GetSelector() == nil {
-				unselected = append(unselected, t.o)
-			}
-			sel := t.spec.GetSelector().GetMatchLabels()
-			if len(sel) == 0 {
-				continue
-			}
-			selector := labels.SelectorFromSet(sel)
-			found := false
-			for _, w := range in.Workloads {
-				if w.Namespace != ns || !selector.Matches(labels.Set(w.Labels)) {
-					continue
-				}
-				found = true
-				if _, ok := selecting[w.Name]; !ok {
-					order = append(order, w.Name)
-				}
-				if !slices.ContainsFunc(selecting[w.Name], func(o Object) bool { return o.Name == t.o.Name }) {
-					selecting[w.Name] = append(selecting[w.Name], t.o)
-				}
-			}
-			if !found && in.AllWorkloads {
-				out = append(out, newMessage(t.o, crossref.CodeReferencedResourceNotFound, "spec.selector.matchLabels",
-					fmt.Sprintf("Referenced selector not found: %q", selector.String())))
-			}
-		}
-		for _, pod := range order {
-			if objs := selecting[pod]; len(objs) > 1 {
-				names := sidecarNames(objs)
+		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
+		out = append(out, s.notFound...)
+		for _, pod := range s.order {
+			if objs := s.selecting[pod]; len(objs) > 1 {
+				names := sortedNames(objs)
 				for _, o := range objs {
 					out = append(out, newMessage(o, ConflictingTelemetryWorkloadSelectors, "metadata.name",
 						fmt.Sprintf("The Telemetries %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
@@ -111,9 +76,9 @@ func telemetries(in *Input) []Message {
 				}
 			}
 		}
-		if len(unselected) > 1 {
-			names := sidecarNames(unselected)
-			for _, o := range unselected {
+		if len(s.unselected) > 1 {
+			names := sortedNames(s.unselected)
+			for _, o := range s.unselected {
 				out = append(out, newMessage(o, MultipleTelemetriesWithoutWorkloadSelectors, "spec.selector",
 					fmt.Sprintf("The Telemetries %v in namespace %q have no workload selector, which can lead to undefined behavior.",
 						names, ns)))
