@@ -68,6 +68,42 @@ func selectionsOf(objs []selectingObject, workloads []Workload, ns string, allWo
 	return s
 }
 
+// conflicts is one message of code per object and workload it selects
+// with others (Istio's Conflicting{Sidecar,Telemetry}WorkloadSelectors;
+// plural names the kind in the text: "Sidecars", "Telemetries").
+func (s namespaceSelections) conflicts(code, plural, ns string) []Message {
+	var out []Message
+	for _, pod := range s.order {
+		objs := s.selecting[pod]
+		if len(objs) < 2 {
+			continue
+		}
+		names := sortedNames(objs)
+		for _, o := range objs {
+			out = append(out, newMessage(o, code, "metadata.name",
+				fmt.Sprintf("The %s %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
+					plural, names, ns, pod)))
+		}
+	}
+	return out
+}
+
+// withoutSelector is one message of code per object without a selector
+// when the namespace has several (Istio's Multiple{Sidecars,Telemetries}
+// WithoutWorkloadSelectors), at field.
+func (s namespaceSelections) withoutSelector(code, field, plural, ns string) []Message {
+	if len(s.unselected) < 2 {
+		return nil
+	}
+	names := sortedNames(s.unselected)
+	out := make([]Message, 0, len(s.unselected))
+	for _, o := range s.unselected {
+		out = append(out, newMessage(o, code, field,
+			fmt.Sprintf("The %s %v in namespace %q have no workload selector, which can lead to undefined behavior.", plural, names, ns)))
+	}
+	return out
+}
+
 // sortedNames are the objects' names, sorted (Istio's getNames).
 func sortedNames(objs []Object) []string {
 	names := make([]string, len(objs))

@@ -1,8 +1,6 @@
 package analysis
 
 import (
-	"fmt"
-
 	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
 )
@@ -60,26 +58,9 @@ func sidecarSelectors(in *Input) []Message {
 	for _, ns := range namespaces {
 		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
 		out = append(out, s.notFound...)
-		for _, pod := range s.order {
-			sidecars := s.selecting[pod]
-			if len(sidecars) < 2 {
-				continue
-			}
-			names := sortedNames(sidecars)
-			for _, o := range sidecars {
-				out = append(out, newMessage(o, ConflictingSidecarWorkloadSelectors, "metadata.name",
-					fmt.Sprintf("The Sidecars %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
-						names, ns, pod)))
-			}
-		}
-		if len(s.unselected) < 2 || ambientNamespace(in.Namespaces[ns]) {
-			continue
-		}
-		names := sortedNames(s.unselected)
-		for _, o := range s.unselected {
-			out = append(out, newMessage(o, MultipleSidecarsWithoutWorkloadSelectors, "spec.workloadSelector",
-				fmt.Sprintf("The Sidecars %v in namespace %q have no workload selector, which can lead to undefined behavior.",
-					names, ns)))
+		out = append(out, s.conflicts(ConflictingSidecarWorkloadSelectors, "Sidecars", ns)...)
+		if !ambientNamespace(in.Namespaces[ns]) {
+			out = append(out, s.withoutSelector(MultipleSidecarsWithoutWorkloadSelectors, "spec.workloadSelector", "Sidecars", ns)...)
 		}
 	}
 	return out

@@ -66,24 +66,8 @@ func telemetries(in *Input) []Message {
 	for _, ns := range namespaces {
 		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
 		out = append(out, s.notFound...)
-		for _, pod := range s.order {
-			if objs := s.selecting[pod]; len(objs) > 1 {
-				names := sortedNames(objs)
-				for _, o := range objs {
-					out = append(out, newMessage(o, ConflictingTelemetryWorkloadSelectors, "metadata.name",
-						fmt.Sprintf("The Telemetries %v in namespace %q select the same workload pod %q, which can lead to undefined behavior.",
-							names, ns, pod)))
-				}
-			}
-		}
-		if len(s.unselected) > 1 {
-			names := sortedNames(s.unselected)
-			for _, o := range s.unselected {
-				out = append(out, newMessage(o, MultipleTelemetriesWithoutWorkloadSelectors, "spec.selector",
-					fmt.Sprintf("The Telemetries %v in namespace %q have no workload selector, which can lead to undefined behavior.",
-						names, ns)))
-			}
-		}
+		out = append(out, s.conflicts(ConflictingTelemetryWorkloadSelectors, "Telemetries", ns)...)
+		out = append(out, s.withoutSelector(MultipleTelemetriesWithoutWorkloadSelectors, "spec.selector", "Telemetries", ns)...)
 	}
 	return out
 }
