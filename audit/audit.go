@@ -38,6 +38,18 @@ func (r ObjectRef) String() string { return r.Kind + " " + r.Namespace + "/" + r
 type Object struct {
 	Ref ObjectRef
 	Raw map[string]any
+	// judged is Raw's validation when the snapshot needed it already (the
+	// selecting kinds, for analysis.PodQueries); Check validates the rest.
+	judged *validation.Result
+}
+
+// validate is o's validation as the webhook does it for stored objects
+// (validation.Options.APIServerAdmitted), done once per run.
+func (o Object) validate(ctx context.Context) validation.Result {
+	if o.judged != nil {
+		return *o.judged
+	}
+	return validation.ValidateObject(ctx, o.Raw, validation.Options{DefaultNamespace: o.Ref.Namespace, APIServerAdmitted: true})
 }
 
 // Snapshot is everything one audit run judges.
@@ -139,7 +151,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 			return nil, err
 		}
 		rest(i)
-		res := validation.ValidateObject(ctx, o.Raw, validation.Options{DefaultNamespace: o.Ref.Namespace, APIServerAdmitted: true})
+		res := o.validate(ctx)
 		if res.Skipped {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/events"
@@ -175,14 +173,14 @@ func (a *Auditor) inScope(vs []Violation, snap Snapshot) []Violation {
 // revisionLabel selects the revision that validates an object.
 const revisionLabel = "istio.io/rev"
 
-// list pages through one resource (all namespaces), rate-limited.
-func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, selector string, each func(*unstructured.Unstructured) error) error {
+// list pages through one resource of namespace ("" all), rate-limited.
+func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string, each func(*unstructured.Unstructured) error) error {
 	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: selector}
 	for {
 		if err := a.limiter.Wait(ctx); err != nil {
 			return err
 		}
-		page, err := a.Client.Resource(gvr).List(ctx, opts)
+		page, err := a.Client.Resource(gvr).Namespace(namespace).List(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
 		}
@@ -231,7 +229,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	for _, gvr := range resources {
-		err = a.list(ctx, gvr, "", func(u *unstructured.Unstructured) error {
+		err = a.list(ctx, gvr, "", "", func(u *unstructured.Unstructured) error {
 			if len(snap.Objects) >= MaxObjects {
 				return errTooMany
 			}
@@ -248,63 +246,22 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
-	// The Pods the Gateways select (IST0162), those the Sidecars'
-	// workloadSelectors and the Telemetries' selectors select (IST0110,
-	// IST0159, IST0101) and those the
-	// AuthorizationPolicies' selectors may select (IST0127), one list per
-	// distinct selector (as `meshguard analyze --kubeconfig` does), each Pod
-	// once; and one Pod of each namespace with an AuthorizationPolicy without
-	// selector (or an empty one): whether there is any.
-	selectors := map[string]bool{}
-	anyPod := map[string]bool{} // namespaces ("": any) where one Pod is enough
-	for _, o := range snap.Objects {
-		spec, _ := o.Raw["spec"].(map[string]any)
-		var sel map[string]any
+	// The Pods the analyzers over workloads need (analysis.PodQueries, as
+	// `meshguard analyze --kubeconfig` lists them), each Pod once. The
+	// objects of the selecting kinds are validated here for their selectors,
+	// once: Check reuses the result.
+	var selecting []analysis.Object
+	for i, o := range snap.Objects {
 		switch o.Ref.Kind {
-		case "Gateway":
-			sel, _ = spec["selector"].(map[string]any)
-		case "Sidecar":
-			ws, _ := spec["workloadSelector"].(map[string]any)
-			if sel, _ = ws["labels"].(map[string]any); len(sel) == 0 {
-				continue // selects no Pod by labels
-			}
-		case "Telemetry": // IST0159, IST0101 (analysis/telemetry.go)
-			ws, _ := spec["selector"].(map[string]any)
-			if sel, _ = ws["matchLabels"].(map[string]any); len(sel) == 0 {
-				continue // selects no Pod by labels
-			}
-		case "AuthorizationPolicy":
-			// As Istio's AuthorizationPoliciesAnalyzer (analysis/authz.go):
-			// a selector of the root namespace selects in every namespace
-			// (the selectors are listed in all), without one a policy there
-			// selects nothing to check.
-			ws, _ := spec["selector"].(map[string]any)
-			ns := o.Ref.Namespace
-			if ns == analysis.AuthzRootNamespace {
-				if ws == nil {
-					continue
-				}
-				ns = ""
-			}
-			if sel, _ = ws["matchLabels"].(map[string]any); len(sel) == 0 {
-				anyPod[ns] = true
-				continue
-			}
+		case "Gateway", "Sidecar", "Telemetry", "AuthorizationPolicy":
 		default:
 			continue
 		}
-		set := labels.Set{}
-		for k, v := range sel {
-			s, ok := v.(string)
-			if !ok {
-				continue // an invalid selector: validation reports it
-			}
-			set[k] = s
+		res := o.validate(ctx)
+		snap.Objects[i].judged = &res
+		if res.Valid() && res.Spec() != nil {
+			selecting = append(selecting, analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()})
 		}
-		if len(set) == 0 && (o.Ref.Kind == "AuthorizationPolicy" || o.Ref.Kind == "Telemetry") {
-			continue // invalid labels only: not every Pod of the cluster
-		}
-		selectors[labels.SelectorFromSet(set).String()] = true
 	}
 	pods := map[string]bool{} // namespace/name of the Pods listed
 	addPod := func(u *unstructured.Unstructured) error {
@@ -320,23 +277,24 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
 		return nil
 	}
-	for _, sel := range slices.Sorted(maps.Keys(selectors)) {
-		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), sel, addPod); err != nil {
-			return Snapshot{}, err
-		}
-	}
-	for _, ns := range slices.Sorted(maps.Keys(anyPod)) {
-		if err := a.limiter.Wait(ctx); err != nil {
-			return Snapshot{}, err
-		}
-		page, err := a.Client.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
-		if err != nil {
-			return Snapshot{}, fmt.Errorf("listing pods in %q: %w", ns, err)
-		}
-		if len(page.Items) > 0 {
-			if err := addPod(&page.Items[0]); err != nil {
+	for _, q := range analysis.PodQueries(selecting) {
+		if q.One {
+			if err := a.limiter.Wait(ctx); err != nil {
 				return Snapshot{}, err
 			}
+			page, err := a.Client.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace(q.Namespace).List(ctx, metav1.ListOptions{Limit: 1})
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("listing pods in %q: %w", q.Namespace, err)
+			}
+			if len(page.Items) > 0 {
+				if err := addPod(&page.Items[0]); err != nil {
+					return Snapshot{}, err
+				}
+			}
+			continue
+		}
+		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, q.Selector, addPod); err != nil {
+			return Snapshot{}, err
 		}
 	}
 	// Services after the objects that refer to them, for the same reason as
@@ -344,7 +302,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	// VirtualService while the objects were listed was missing, and the
 	// reference reported (IST0101) for that run; one deleted meanwhile is
 	// missing and a reference to it reported.
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", func(u *unstructured.Unstructured) error {
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("services"), "", "", func(u *unstructured.Unstructured) error {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
@@ -359,7 +317,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	// listed object's namespace is there unless it has been deleted since,
 	// and with it the object (its namespace's deletion removes it first), so
 	// such an object is left out rather than judged without labels.
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", func(u *unstructured.Unstructured) error {
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", "", func(u *unstructured.Unstructured) error {
 		snap.Namespaces[u.GetName()] = u.GetLabels()
 		return nil
 	}); err != nil {

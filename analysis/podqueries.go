@@ -1,0 +1,99 @@
+package analysis
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	networking "istio.io/api/networking/v1alpha3"
+	security "istio.io/api/security/v1beta1"
+	telemetry "istio.io/api/telemetry/v1alpha1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// PodQuery is one list of pods the analyzers need from a cluster before
+// Input.AllWorkloads may be set: the pods of Namespace ("" every namespace)
+// matching Selector (a label selector's string form, "" any), or with One a
+// single pod of them: whether there is any.
+type PodQuery struct {
+	Namespace string
+	Selector  string
+	One       bool
+	// Gateway: a Gateway's selector, whose pods' namespaces' Services the
+	// gateway port analyzer (IST0162) compares too.
+	Gateway bool
+}
+
+// PodQueries are the pod lists that make Workloads complete for the
+// analyzers of objs, each query once, sorted by namespace, selector and One
+// (so a cluster is read in a stable order):
+//
+//   - a Gateway's selector in every namespace (gatewayWorkloadPorts, IST0162;
+//     an empty selector selects every pod, as Istio's gateway analyzer);
+//   - a Sidecar's workloadSelector labels and a Telemetry's selector
+//     matchLabels in its own namespace (sidecarSelectors, telemetries;
+//     without labels they select no pod by labels);
+//   - an AuthorizationPolicy's selector matchLabels in its own namespace, in
+//     every namespace for one of AuthzRootNamespace; without labels (no
+//     selector, or an empty one) one pod of the namespace (of any, in the
+//     root namespace, where a policy without selector needs none):
+//     authorizationPolicies, IST0127.
+//
+// `meshguard analyze --kubeconfig` and the audit list these and nothing
+// else, so a new analyzer over Workloads adds its selectors here.
+func PodQueries(objs []Object) []PodQuery {
+	type key struct {
+		namespace, selector string
+		one                 bool
+	}
+	gateway := map[key]bool{} // → whether a Gateway's
+	add := func(ns string, sel map[string]string, gw bool) {
+		k := key{namespace: ns, selector: labels.SelectorFromSet(sel).String()}
+		gateway[k] = gateway[k] || gw
+	}
+	for _, o := range objs {
+		switch spec := o.Spec.(type) {
+		case *networking.Gateway:
+			add("", spec.GetSelector(), true)
+		case *networking.Sidecar:
+			if sel := spec.GetWorkloadSelector().GetLabels(); len(sel) > 0 {
+				add(o.Namespace, sel, false)
+			}
+		case *telemetry.Telemetry:
+			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
+				add(o.Namespace, sel, false)
+			}
+		case *security.AuthorizationPolicy:
+			ns := o.Namespace
+			if ns == AuthzRootNamespace {
+				if spec.GetSelector() == nil {
+					continue
+				}
+				ns = ""
+			}
+			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
+				add(ns, sel, false)
+			} else {
+				gateway[key{namespace: ns, one: true}] = false
+			}
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(gateway), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.selector, b.selector), boolCompare(a.one, b.one))
+	})
+	out := make([]PodQuery, len(keys))
+	for i, k := range keys {
+		out[i] = PodQuery{Namespace: k.namespace, Selector: k.selector, One: k.one, Gateway: gateway[k]}
+	}
+	return out
+}
+
+func boolCompare(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}

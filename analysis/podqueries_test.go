@@ -1,0 +1,62 @@
+package analysis
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	networking "istio.io/api/networking/v1alpha3"
+	telemetry "istio.io/api/telemetry/v1alpha1"
+	apitype "istio.io/api/type/v1beta1"
+)
+
+func TestPodQueries(t *testing.T) {
+	app := func(v string) map[string]string { return map[string]string{"app": v} }
+	gateway := func(ns, name string, sel map[string]string) Object {
+		return Object{Kind: "Gateway", Namespace: ns, Name: name, Spec: &networking.Gateway{Selector: sel}}
+	}
+	tel := func(ns, name string, sel map[string]string) Object {
+		spec := &telemetry.Telemetry{}
+		if sel != nil {
+			spec.Selector = &apitype.WorkloadSelector{MatchLabels: sel}
+		}
+		return Object{Kind: "Telemetry", Namespace: ns, Name: name, Spec: spec}
+	}
+	tests := []struct {
+		name string
+		objs []Object
+		want []PodQuery
+	}{
+		{name: "none", objs: []Object{{Kind: "VirtualService", Namespace: "a", Name: "v", Spec: &networking.VirtualService{}}}, want: []PodQuery{}},
+		{name: "gateway selects in every namespace; empty selects every pod",
+			objs: []Object{gateway("a", "g", map[string]string{"istio": "ingressgateway"}), gateway("b", "all", nil)},
+			want: []PodQuery{{Selector: "", Gateway: true}, {Selector: "istio=ingressgateway", Gateway: true}}},
+		{name: "sidecar and telemetry in their namespace; without labels none",
+			objs: []Object{sidecarObject("a", "s", app("x")), sidecarObject("a", "none", nil), sidecarObject("b", "empty", map[string]string{}),
+				tel("b", "t", app("x")), tel("b", "none", nil), tel("c", "empty", map[string]string{})},
+			want: []PodQuery{{Namespace: "a", Selector: "app=x"}, {Namespace: "b", Selector: "app=x"}}},
+		{name: "one query for equal selectors of one namespace",
+			objs: []Object{sidecarObject("a", "s", app("x")), tel("a", "t", app("x")), authzObject("a", "p", app("x"), nil, nil)},
+			want: []PodQuery{{Namespace: "a", Selector: "app=x"}}},
+		{name: "a gateway's query stays a gateway's whichever comes first",
+			objs: []Object{authzObject(AuthzRootNamespace, "p", map[string]string{"istio": "ingressgateway"}, nil, nil),
+				gateway("a", "g", map[string]string{"istio": "ingressgateway"})},
+			want: []PodQuery{{Selector: "istio=ingressgateway", Gateway: true}}},
+		{name: "authorization policies: own namespace, root in all, without labels one pod",
+			objs: []Object{authzObject("a", "sel", app("x"), nil, nil), authzObject("a", "none", nil, nil, nil),
+				authzObject("b", "empty", map[string]string{}, nil, nil),
+				authzObject(AuthzRootNamespace, "sel", app("y"), nil, nil),
+				authzObject(AuthzRootNamespace, "empty", map[string]string{}, nil, nil),
+				authzObject(AuthzRootNamespace, "none", nil, nil, nil)},
+			want: []PodQuery{{One: true}, {Selector: "app=y"}, {Namespace: "a", One: true}, {Namespace: "a", Selector: "app=x"}, {Namespace: "b", One: true}}},
+		{name: "several labels in selector order",
+			objs: []Object{sidecarObject("a", "s", map[string]string{"version": "v1", "app": "x"})},
+			want: []PodQuery{{Namespace: "a", Selector: "app=x,version=v1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, PodQueries(tt.objs)); diff != "" {
+				t.Errorf("PodQueries (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
