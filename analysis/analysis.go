@@ -171,13 +171,15 @@ func Analyze(in Input) []Message {
 	// IST0127, IST0101: AuthorizationPolicy selectors and namespaces (authz.go);
 	// IST0134: ServiceEntry addresses (serviceentry.go); IST0157, IST0159,
 	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
-	// port names (service.go).
+	// port names (service.go); IST0177: ServiceEntry protocols per host and
+	// port (serviceentryconflicts.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
 	out = append(out, serviceEntryAddresses(&in)...)
 	out = append(out, telemetries(&in)...)
 	out = append(out, servicePortNames(&in)...)
+	out = append(out, serviceEntryProtocolConflicts(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

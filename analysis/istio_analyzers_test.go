@@ -814,3 +814,46 @@ func TestIstioServicePortNames(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestIstioConflictingServiceEntryProtocols: Istio's
+// serviceentry-conflicting-protocol.yaml and serviceentry-conflicting-exportto.yaml
+// under its ConflictingServiceEntryProtocolAnalyzer
+// (pkg/config/analysis/analyzers/serviceentry/conflictingserviceentries.go at
+// 2392533cac45). No stored analyzers_test.go has the cases of these files:
+// the expected messages are those that analyzer's Analyze gives for them
+// (se-https and se-http share example.com:13835 with HTTPS and HTTP, one
+// message each; se-no-conflict none; the ns1 and ns2 ServiceEntries are
+// each exported to their own namespace only, so they never meet), with the
+// text of Istio's IST0177 reference page (istio.io
+// docs/reference/config/analysis/ist0177).
+func TestIstioConflictingServiceEntryProtocols(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"serviceentry-conflicting-protocol.yaml", sorted(
+			"IST0177 ServiceEntry default/se-http",
+			"IST0177 ServiceEntry default/se-https")},
+		{"serviceentry-conflicting-exportto.yaml", nil},
+	} {
+		msgs := Analyze(loadIstioInput(t, tc.file))
+		got := istioMessages(msgs, func(m Message) bool { return m.Code == ConflictingServiceEntryProtocol })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+	var lines []string
+	for _, m := range Analyze(loadIstioInput(t, "serviceentry-conflicting-protocol.yaml")) {
+		if m.Code == ConflictingServiceEntryProtocol {
+			lines = append(lines, m.String()+" @"+m.Field)
+		}
+	}
+	text := `Multiple ServiceEntries (default/se-http, default/se-https) define the same host "example.com" and port 13835 with conflicting protocols (HTTP, HTTPS).`
+	want := []string{
+		"Warning [IST0177] (ServiceEntry default/se-http) " + text + " @metadata.name",
+		"Warning [IST0177] (ServiceEntry default/se-https) " + text + " @metadata.name",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
