@@ -172,7 +172,8 @@ func Analyze(in Input) []Message {
 	// IST0134: ServiceEntry addresses (serviceentry.go); IST0157, IST0159,
 	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
 	// port names (service.go); IST0177: ServiceEntry protocols per host and
-	// port (serviceentryconflicts.go).
+	// port (serviceentryconflicts.go);
+	// IST0002: deprecated VirtualService and Sidecar spec fields (deprecation.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -180,6 +181,7 @@ func Analyze(in Input) []Message {
 	out = append(out, telemetries(&in)...)
 	out = append(out, servicePortNames(&in)...)
 	out = append(out, serviceEntryProtocolConflicts(&in)...)
+	out = append(out, deprecatedFields(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
