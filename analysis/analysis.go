@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshguard/meshguard/orgrules"
@@ -107,6 +108,10 @@ type Input struct {
 	// none is then IST0101 (Gateway, Sidecar) or IST0127 (policy), as
 	// istioctl reports it.
 	AllWorkloads bool
+	// Mesh is the mesh config the analyzers read (Istio's MeshConfig, as
+	// istioctl reads it from --meshConfigFile or the cluster's istio
+	// ConfigMap); nil is Istio's default (meshconfig.DefaultMeshConfig).
+	Mesh *meshv1alpha1.MeshConfig
 }
 
 // newMessage is the message of code (its name and level from Types) about

@@ -22,12 +22,6 @@ func init() {
 	Types[NoMatchingWorkloadsFound] = MessageType{NoMatchingWorkloadsFound, "NoMatchingWorkloadsFound", Warning}
 }
 
-// AuthzRootNamespace is the mesh root namespace the AuthorizationPolicy
-// analyzer takes: Istio's default MeshConfig rootNamespace (istio-system), the
-// one istioctl analyze uses without a mesh config. A policy there applies to
-// the whole mesh.
-const AuthzRootNamespace = "istio-system"
-
 // authorizationPolicies is Istio's AuthorizationPoliciesAnalyzer.Analyze
 // over the AuthorizationPolicies of in, each in input order:
 //
@@ -58,8 +52,7 @@ const AuthzRootNamespace = "istio-system"
 // label or annotation, or an istio-injection=enabled namespace) or in ambient
 // mode (util.PodInAmbientMode); Workload carries neither containers nor
 // annotations, so a policy selecting only pods outside the mesh is not
-// reported. The root namespace is AuthzRootNamespace, where istioctl reads a
-// cluster's MeshConfig.
+// reported. The root namespace is the mesh config's (Input.RootNamespace).
 func authorizationPolicies(in *Input) []Message {
 	if !in.AllWorkloads {
 		return nil
@@ -80,7 +73,7 @@ func authorizationPolicies(in *Input) []Message {
 			continue
 		}
 		msg := func(code, fieldPath, text string) Message { return newMessage(o, code, fieldPath, text) }
-		if selected, selector := authzSelectsWorkload(o.Namespace, ap, byNamespace); !selected {
+		if selected, selector := authzSelectsWorkload(o.Namespace, in.RootNamespace(), ap, byNamespace); !selected {
 			out = append(out, msg(NoMatchingWorkloadsFound, "spec.selector",
 				"No matching workloads for this resource with the following labels: "+selector))
 		}
@@ -105,13 +98,14 @@ func authorizationPolicies(in *Input) []Message {
 }
 
 // authzSelectsWorkload says whether the policy ap of namespace ns selects a
-// workload as Istio's analyzeNoMatchingWorkloads decides it, and names its
+// workload as Istio's analyzeNoMatchingWorkloads decides it (a policy of the
+// root namespace, meshWidePolicy, in every namespace), and names its
 // selector (labels.Selector.String).
-func authzSelectsWorkload(ns string, ap *security.AuthorizationPolicy, byNamespace map[string][]labels.Set) (bool, string) {
+func authzSelectsWorkload(ns, root string, ap *security.AuthorizationPolicy, byNamespace map[string][]labels.Set) (bool, string) {
 	matches := func(selector labels.Selector, sets []labels.Set) bool {
 		return slices.ContainsFunc(sets, func(s labels.Set) bool { return selector.Matches(s) })
 	}
-	if ns == AuthzRootNamespace {
+	if ns == root {
 		if ap.GetSelector() == nil {
 			return true, "" // mesh-wide: nothing to select
 		}

@@ -74,18 +74,18 @@ func TestAuthzPolicyAnalyzer(t *testing.T) {
 			// nothing to check.
 			name: "root namespace empty selector, no pods",
 			in: Input{AllWorkloads: true, Objects: []Object{
-				authzObject(AuthzRootNamespace, "empty", map[string]string{}, nil, nil),
-				authzObject(AuthzRootNamespace, "none", nil, nil, nil),
-			}, Namespaces: nss(AuthzRootNamespace)},
+				authzObject(DefaultRootNamespace, "empty", map[string]string{}, nil, nil),
+				authzObject(DefaultRootNamespace, "none", nil, nil, nil),
+			}, Namespaces: nss(DefaultRootNamespace)},
 			want: []string{"Warning [IST0127] (AuthorizationPolicy istio-system/empty empty.yaml#0) No matching workloads for this resource with the following labels:  @spec.selector"},
 		},
 		{
 			name: "root namespace selector matches a pod of any namespace",
 			in: Input{AllWorkloads: true, Workloads: []Workload{pod("shop", "cart-1", "cart")},
 				Objects: []Object{
-					authzObject(AuthzRootNamespace, "empty", map[string]string{}, nil, nil),
-					authzObject(AuthzRootNamespace, "cart", app("cart"), nil, nil),
-				}, Namespaces: nss(AuthzRootNamespace, "shop")},
+					authzObject(DefaultRootNamespace, "empty", map[string]string{}, nil, nil),
+					authzObject(DefaultRootNamespace, "cart", app("cart"), nil, nil),
+				}, Namespaces: nss(DefaultRootNamespace, "shop")},
 		},
 		{
 			// Outside the root namespace the empty selector is every pod of

@@ -25,7 +25,7 @@ type PodQuery struct {
 }
 
 // PodQueries are the pod lists that make Workloads complete for the
-// analyzers of objs, each query once, sorted by namespace, selector and One
+// analyzers of in's objects, each query once, sorted by namespace, selector and One
 // (so a cluster is read in a stable order):
 //
 //   - a Gateway's selector in every namespace (gatewayWorkloadPorts, IST0162;
@@ -34,14 +34,14 @@ type PodQuery struct {
 //     matchLabels in its own namespace (sidecarSelectors, telemetries;
 //     without labels they select no pod by labels);
 //   - an AuthorizationPolicy's selector matchLabels in its own namespace, in
-//     every namespace for one of AuthzRootNamespace; without labels (no
+//     every namespace for one of the root namespace; without labels (no
 //     selector, or an empty one) one pod of the namespace (of any, in the
 //     root namespace, where a policy without selector needs none):
 //     authorizationPolicies, IST0127.
 //
 // `meshguard analyze --kubeconfig` and the audit list these and nothing
 // else, so a new analyzer over Workloads adds its selectors here.
-func PodQueries(objs []Object) []PodQuery {
+func PodQueries(in *Input) []PodQuery {
 	type key struct {
 		namespace, selector string
 		one                 bool
@@ -51,7 +51,8 @@ func PodQueries(objs []Object) []PodQuery {
 		k := key{namespace: ns, selector: labels.SelectorFromSet(sel).String()}
 		gateway[k] = gateway[k] || gw
 	}
-	for _, o := range objs {
+	root := in.RootNamespace()
+	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
 		case *networking.Gateway:
 			add("", spec.GetSelector(), true)
@@ -65,7 +66,7 @@ func PodQueries(objs []Object) []PodQuery {
 			}
 		case *security.AuthorizationPolicy:
 			ns := o.Namespace
-			if ns == AuthzRootNamespace {
+			if ns == root {
 				if spec.GetSelector() == nil {
 					continue
 				}

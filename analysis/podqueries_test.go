@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 	telemetry "istio.io/api/telemetry/v1alpha1"
 	apitype "istio.io/api/type/v1beta1"
@@ -24,6 +25,7 @@ func TestPodQueries(t *testing.T) {
 	tests := []struct {
 		name string
 		objs []Object
+		mesh *meshv1alpha1.MeshConfig
 		want []PodQuery
 	}{
 		{name: "none", objs: []Object{{Kind: "VirtualService", Namespace: "a", Name: "v", Spec: &networking.VirtualService{}}}, want: []PodQuery{}},
@@ -38,23 +40,28 @@ func TestPodQueries(t *testing.T) {
 			objs: []Object{sidecarObject("a", "s", app("x")), tel("a", "t", app("x")), authzObject("a", "p", app("x"), nil, nil)},
 			want: []PodQuery{{Namespace: "a", Selector: "app=x"}}},
 		{name: "a gateway's query stays a gateway's whichever comes first",
-			objs: []Object{authzObject(AuthzRootNamespace, "p", map[string]string{"istio": "ingressgateway"}, nil, nil),
+			objs: []Object{authzObject(DefaultRootNamespace, "p", map[string]string{"istio": "ingressgateway"}, nil, nil),
 				gateway("a", "g", map[string]string{"istio": "ingressgateway"})},
 			want: []PodQuery{{Selector: "istio=ingressgateway", Gateway: true}}},
 		{name: "authorization policies: own namespace, root in all, without labels one pod",
 			objs: []Object{authzObject("a", "sel", app("x"), nil, nil), authzObject("a", "none", nil, nil, nil),
 				authzObject("b", "empty", map[string]string{}, nil, nil),
-				authzObject(AuthzRootNamespace, "sel", app("y"), nil, nil),
-				authzObject(AuthzRootNamespace, "empty", map[string]string{}, nil, nil),
-				authzObject(AuthzRootNamespace, "none", nil, nil, nil)},
+				authzObject(DefaultRootNamespace, "sel", app("y"), nil, nil),
+				authzObject(DefaultRootNamespace, "empty", map[string]string{}, nil, nil),
+				authzObject(DefaultRootNamespace, "none", nil, nil, nil)},
 			want: []PodQuery{{One: true}, {Selector: "app=y"}, {Namespace: "a", One: true}, {Namespace: "a", Selector: "app=x"}, {Namespace: "b", One: true}}},
+		{name: "the mesh config's root namespace",
+			objs: []Object{authzObject("mesh-root", "all", app("y"), nil, nil), authzObject(DefaultRootNamespace, "own", app("x"), nil, nil),
+				authzObject("mesh-root", "none", nil, nil, nil)},
+			mesh: &meshv1alpha1.MeshConfig{RootNamespace: "mesh-root"},
+			want: []PodQuery{{Selector: "app=y"}, {Namespace: DefaultRootNamespace, Selector: "app=x"}}},
 		{name: "several labels in selector order",
 			objs: []Object{sidecarObject("a", "s", map[string]string{"version": "v1", "app": "x"})},
 			want: []PodQuery{{Namespace: "a", Selector: "app=x,version=v1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, PodQueries(tt.objs)); diff != "" {
+			if diff := cmp.Diff(tt.want, PodQueries(&Input{Objects: tt.objs, Mesh: tt.mesh})); diff != "" {
 				t.Errorf("PodQueries (-want +got):\n%s", diff)
 			}
 		})

@@ -22,14 +22,14 @@ func init() {
 // without spec.addresses gets IST0134 once per port whose protocol is unset
 // or TCP (in any case), at that port.
 //
-// Istio skips the check when the MeshConfig's defaultConfig.proxyMetadata
-// sets ISTIO_META_DNS_CAPTURE=true together with ISTIO_META_DNS_AUTO_ALLOCATE
-// or PILOT_ENABLE_IP_AUTOALLOCATE=true, and for a ServiceEntry whose
-// status.addresses is not empty (addressAllocated). meshguard's analyze reads
-// no MeshConfig: Istio's default (mesh.DefaultMeshConfig, no proxyMetadata)
-// is taken, so auto-allocation is off. Nor does it read the status (Object
-// carries the spec only): an allocated ServiceEntry is reported as well.
+// Istio skips the check when the mesh config turns on DNS capture with
+// address auto-allocation (Input.dnsAutoAllocated), and for a ServiceEntry
+// whose status.addresses is not empty (addressAllocated). meshguard's
+// objects carry the spec only: an allocated ServiceEntry is reported as well.
 func serviceEntryAddresses(in *Input) []Message {
+	if in.dnsAutoAllocated() {
+		return nil
+	}
 	var out []Message
 	for _, o := range in.Objects {
 		se, ok := o.Spec.(*networking.ServiceEntry)

@@ -36,12 +36,24 @@ func init() {
 //
 //   - IST0157 (Istio: telemetry/providers.go ProviderAnalyzer at
 //     461f85ba4afe) for each spec.accessLogging entry without providers that
-//     is not disabled. Istio runs it only when the MeshConfig has no
-//     defaultProviders.accessLogging; meshguard's analyze reads no MeshConfig
-//     and takes Istio's default (none), so it always runs.
+//     is not disabled, when the mesh config has no
+//     defaultProviders.accessLogging (Istio's default has none).
+//
+//   - IST0002 (Istio: telemetry/lightstep.go LightstepAnalyzer at
+//     815deca43c3b) for each spec.tracing provider that names a Lightstep
+//     extension provider of the mesh config.
 //
 // The Telemetry names of a message are sorted, as Istio's getNames sorts them.
 func telemetries(in *Input) []Message {
+	mesh := in.mesh()
+	checkProviders := len(mesh.GetDefaultProviders().GetAccessLogging()) == 0
+	lightstep := map[string]bool{} // names of Lightstep extension providers
+	for _, p := range mesh.GetExtensionProviders() {
+		//lint:ignore SA1019 finding the deprecated provider is the point (Istio's LightstepAnalyzer)
+		if p.GetLightstep() != nil {
+			lightstep[p.GetName()] = true
+		}
+	}
 	var namespaces []string
 	byNamespace := map[string][]selectingObject{}
 	var out []Message
@@ -56,11 +68,19 @@ func telemetries(in *Input) []Message {
 		byNamespace[o.Namespace] = append(byNamespace[o.Namespace], selectingObject{o: o, labels: spec.GetSelector().GetMatchLabels(),
 			unselected: spec.GetSelector() == nil, notFoundField: "spec.selector.matchLabels"})
 		for i, l := range spec.GetAccessLogging() {
-			if l.GetDisabled().GetValue() || len(l.GetProviders()) > 0 {
+			if !checkProviders || l.GetDisabled().GetValue() || len(l.GetProviders()) > 0 {
 				continue
 			}
 			out = append(out, newMessage(o, InvalidTelemetryProvider, fmt.Sprintf("spec.accessLogging[%d].providers", i),
 				fmt.Sprintf("The Telemetry %v in namespace %q with empty providers will be ignored.", o.Name, o.Namespace)))
+		}
+		for i, t := range spec.GetTracing() {
+			for j, p := range t.GetProviders() {
+				if lightstep[p.GetName()] {
+					out = append(out, newMessage(o, Deprecated, fmt.Sprintf("spec.tracing[%d].providers[%d]", i, j),
+						fmt.Sprintf("Deprecated: The Lightstep provider %s is deprecated, please migrate to OpenTelemetry provider.", p.GetName())))
+				}
+			}
 		}
 	}
 	for _, ns := range namespaces {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
@@ -67,6 +69,9 @@ type Snapshot struct {
 	Namespaces map[string]map[string]string
 	// Domain is the cluster DNS suffix ("cluster.local" when empty).
 	Domain string
+	// Mesh is the mesh config the analyzers read (analysis.Input.Mesh; nil:
+	// Istio's default).
+	Mesh *meshv1alpha1.MeshConfig
 	// Rest, if set, is called after every restEvery objects judged: the
 	// adapter paces the audit there (DutyCycle), so that a run takes a
 	// bounded share of the CPU and admission keeps its latency.
@@ -128,7 +133,7 @@ func (v Violation) Text() string {
 // audit reports Warnings and Errors. The result is sorted by object, then
 // code, field and message.
 func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violation, error) {
-	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain, AllWorkloads: len(snap.Kube) > 0}
+	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain, AllWorkloads: len(snap.Kube) > 0, Mesh: snap.Mesh}
 	for _, obj := range snap.Kube {
 		if _, err := in.AddKubernetesObject(obj, ""); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,6 +60,11 @@ type Auditor struct {
 	Burst int
 	// Domain is the cluster DNS suffix.
 	Domain string
+	// Mesh, when set, returns the mesh config in force (the one meshguard's
+	// injector and ext_authz serve with) for the analyzers that read it:
+	// the root namespace, DNS auto-allocation, default providers. Unset:
+	// Istio's default.
+	Mesh func() *meshv1alpha1.MeshConfig
 	// Revision is the istio.io/rev this instance serves ("" or "default":
 	// the default one). A non-default revision's webhook validates only
 	// objects labelled istio.io/rev=<revision>, so its audit reports only
@@ -224,6 +230,9 @@ func MeshResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, error
 // Services and the Namespaces.
 func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{Namespaces: map[string]map[string]string{}, Domain: a.Domain}
+	if a.Mesh != nil {
+		snap.Mesh = a.Mesh()
+	}
 	resources, err := MeshResources(a.Mapper)
 	if err != nil {
 		return Snapshot{}, err
@@ -277,7 +286,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
 		return nil
 	}
-	for _, q := range analysis.PodQueries(selecting) {
+	for _, q := range analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh}) {
 		if q.One {
 			if err := a.limiter.Wait(ctx); err != nil {
 				return Snapshot{}, err

@@ -202,11 +202,11 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
 		{Version: "v1", Resource: "pods"}: "PodList", apGVR: "AuthorizationPolicyList", PolicyReports: "PolicyReportList"},
-		namespace("shop"), namespace("other"), namespace("lone"), namespace("idle"), namespace(analysis.AuthzRootNamespace),
+		namespace("shop"), namespace("other"), namespace("lone"), namespace("idle"), namespace(analysis.DefaultRootNamespace),
 		pod("shop", "cart-1", "cart"), pod("shop", "web-1", "web"), pod("other", "db-1", "db"), pod("lone", "job-1", "job"),
 		policy("shop", "cart", "cart"),
-		policy(analysis.AuthzRootNamespace, "db", "db"),
-		policy(analysis.AuthzRootNamespace, "mesh-wide", ""),
+		policy(analysis.DefaultRootNamespace, "db", "db"),
+		policy(analysis.DefaultRootNamespace, "mesh-wide", ""),
 		policy("lone", "namespace-wide", ""),
 		policy("idle", "namespace-wide", ""),
 	)

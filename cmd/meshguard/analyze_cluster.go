@@ -85,7 +85,7 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 	in.AllWorkloads = true
 	podNamespaces := map[string]bool{} // of the Gateways' pods
 	seen := map[string]bool{}          // namespace/name of the pods added
-	for _, q := range analysis.PodQueries(in.Objects) {
+	for _, q := range analysis.PodQueries(in) {
 		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: q.Selector}
 		if q.One {
 			opts.Limit = 1
