@@ -82,6 +82,13 @@ type Object struct {
 	Kind, Namespace, Name string
 	Origin                string // where it came from (file#doc), for messages
 	Spec                  proto.Message
+	// Annotations are metadata.annotations (ObjectAnnotations): Analyze
+	// honours their galley.istio.io/analyze-suppress (suppress.go), and the
+	// annotation analyzer (annotations.go) reads those of Input.Kube.
+	Annotations map[string]string
+	// Labels are metadata.labels, set on Input.Kube's objects only (the
+	// annotation analyzer reads the sidecar.istio.io/inject label).
+	Labels map[string]string
 }
 
 // Input is the whole set: mesh objects, plus the Kubernetes Services and
@@ -107,6 +114,10 @@ type Input struct {
 	// none is then IST0101 (Gateway, Sidecar) or IST0127 (policy), as
 	// istioctl reports it.
 	AllWorkloads bool
+	// Kube is the metadata (kind, name, annotations, labels; no spec) of
+	// every Namespace, Service, Pod and Deployment AddKubernetesObject
+	// added, for the annotation analyzer and analyze-suppress.
+	Kube []Object
 }
 
 // newMessage is the message of code (its name and level from Types) about
@@ -171,13 +182,15 @@ func Analyze(in Input) []Message {
 	// IST0127, IST0101: AuthorizationPolicy selectors and namespaces (authz.go);
 	// IST0134: ServiceEntry addresses (serviceentry.go); IST0157, IST0159,
 	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
-	// port names (service.go).
+	// port names (service.go); IST0107, IST0108, IST0125, IST0135: the
+	// Kubernetes objects' Istio annotations (annotations.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
 	out = append(out, serviceEntryAddresses(&in)...)
 	out = append(out, telemetries(&in)...)
 	out = append(out, servicePortNames(&in)...)
+	out = append(out, annotationChecks(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
@@ -199,6 +212,7 @@ func Analyze(in Input) []Message {
 		}
 	}
 	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go
+	out = suppressAnnotated(&in, out) // galley.istio.io/analyze-suppress: analysis/suppress.go
 	Sort(out)
 	return out
 }

@@ -143,7 +143,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 		if res.Skipped {
 			continue
 		}
-		ao := analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()}
+		ao := analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec(), Annotations: analysis.ObjectAnnotations(o.Raw)}
 		refs[key(o.Ref.Kind, o.Ref.Namespace, o.Ref.Name)] = o.Ref
 		in.Invalid = append(in.Invalid, analysis.ValidationMessages(ao, res.Errors, res.Warnings)...)
 		if res.Valid() && res.Spec() != nil {
