@@ -212,7 +212,8 @@ func Analyze(in Input) []Message {
 		}
 	}
 	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go
-	out = suppressAnnotated(&in, out) // galley.istio.io/analyze-suppress: analysis/suppress.go
+	// galley.istio.io/analyze-suppress, over every message: analysis/suppress.go
+	out = suppressAnnotated(&in, out)
 	Sort(out)
 	return out
 }
