@@ -83,6 +83,13 @@ type Object struct {
 	Kind, Namespace, Name string
 	Origin                string // where it came from (file#doc), for messages
 	Spec                  proto.Message
+	// Annotations are metadata.annotations (ObjectAnnotations): Analyze
+	// honours their galley.istio.io/analyze-suppress (suppress.go), and the
+	// annotation analyzer (annotations.go) reads those of Input.Kube.
+	Annotations map[string]string
+	// Labels are metadata.labels, set on Input.Kube's objects only (the
+	// annotation analyzer reads the sidecar.istio.io/inject label).
+	Labels map[string]string
 }
 
 // Input is the whole set: mesh objects, plus the Kubernetes Services and
@@ -112,6 +119,10 @@ type Input struct {
 	// istioctl reads it from --meshConfigFile or the cluster's istio
 	// ConfigMap); nil is Istio's default (meshconfig.DefaultMeshConfig).
 	Mesh *meshv1alpha1.MeshConfig
+	// Kube is the metadata (kind, name, annotations, labels; no spec) of
+	// every Namespace, Service, Pod and Deployment AddKubernetesObject
+	// added, for the annotation analyzer and analyze-suppress.
+	Kube []Object
 }
 
 // newMessage is the message of code (its name and level from Types) about
@@ -178,7 +189,9 @@ func Analyze(in Input) []Message {
 	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
 	// port names (service.go); IST0177: ServiceEntry protocols per host and
 	// port (serviceentryconflicts.go);
-	// IST0002: deprecated VirtualService and Sidecar spec fields (deprecation.go).
+	// IST0002: deprecated VirtualService and Sidecar spec fields (deprecation.go);
+	// IST0107, IST0108, IST0125, IST0135: the Kubernetes objects' Istio
+	// annotations (annotations.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -187,6 +200,7 @@ func Analyze(in Input) []Message {
 	out = append(out, servicePortNames(&in)...)
 	out = append(out, serviceEntryProtocolConflicts(&in)...)
 	out = append(out, deprecatedFields(&in)...)
+	out = append(out, annotationChecks(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
@@ -208,6 +222,8 @@ func Analyze(in Input) []Message {
 		}
 	}
 	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go
+	// galley.istio.io/analyze-suppress, over every message: analysis/suppress.go
+	out = suppressAnnotated(&in, out)
 	Sort(out)
 	return out
 }

@@ -949,3 +949,52 @@ func TestIstioEnvoyFilterRouteCache(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestIstioAnnotations: Istio's annotations.K8sAnalyzer
+// (pkg/config/analysis/analyzers/annotations/annotations.go at istio/istio
+// 0a617ca985f9) on misannotated.yaml, analyzers_test.go case misannoted (at
+// b524d9836880; files and commits in testdata/istio-analyzers/NOTICE):
+// IST0108 for an unknown istio.io annotation on a Service, IST0125 for a
+// readiness annotation that is not an unsigned integer, IST0107 for
+// kubernetes.io/ingress.class on a Pod and a Namespace and for a Pod
+// annotation on a Deployment, IST0135 for that deprecated annotation; the
+// Ingress is not one of the kinds Istio's analyzer reads. Istio's rows omit
+// the namespace of an object the file gives none; meshguard's is "default"
+// (a Namespace has none).
+func TestIstioAnnotations(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "misannotated.yaml"))
+	annotationCodes := []string{MisplacedAnnotation, UnknownAnnotation, InvalidAnnotation, DeprecatedAnnotation}
+	got := istioMessages(msgs, func(m Message) bool { return slices.Contains(annotationCodes, m.Code) })
+	want := sorted(
+		"IST0108 Service default/httpbin",
+		"IST0125 Pod default/invalid-annotations",
+		"IST0107 Pod default/grafana-test",
+		"IST0107 Deployment default/fortio-deploy",
+		"IST0107 Namespace /staging",
+		"IST0135 Deployment default/fortio-deploy",
+	)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// Texts, levels and fields: Istio's msg.NewUnknownAnnotation,
+	// NewInvalidAnnotation (the validator's error), NewMisplacedAnnotation
+	// (the kinds the annotation applies to) and NewDeprecatedAnnotation.
+	var lines []string
+	for _, m := range msgs {
+		if slices.Contains(annotationCodes, m.Code) {
+			lines = append(lines, m.String()+" @"+m.Field)
+		}
+	}
+	wantLines := sorted(
+		"Warning [IST0108] (Service default/httpbin) Unknown annotation: networking.istio.io/exportThree @metadata.annotations[networking.istio.io/exportThree]",
+		`Warning [IST0125] (Pod default/invalid-annotations) Invalid annotation readiness.status.sidecar.istio.io/initialDelaySeconds: strconv.ParseUint: parsing "bar": invalid syntax @metadata.annotations[readiness.status.sidecar.istio.io/initialDelaySeconds]`,
+		"Warning [IST0107] (Pod default/grafana-test) Misplaced annotation: kubernetes.io/ingress.class can only be applied to Ingress @metadata.annotations[kubernetes.io/ingress.class]",
+		"Warning [IST0107] (Deployment default/fortio-deploy) Misplaced annotation: sidecar.istio.io/statsInclusionPrefixes can only be applied to Pod @metadata.annotations[sidecar.istio.io/statsInclusionPrefixes]",
+		"Warning [IST0107] (Namespace staging) Misplaced annotation: kubernetes.io/ingress.class can only be applied to Ingress @metadata.annotations[kubernetes.io/ingress.class]",
+		`Info [IST0135] (Deployment default/fortio-deploy) Annotation "sidecar.istio.io/statsInclusionPrefixes" has been deprecated and may not work in future Istio versions. @metadata.annotations[sidecar.istio.io/statsInclusionPrefixes]`,
+	)
+	slices.Sort(lines)
+	if !slices.Equal(lines, wantLines) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
+	}
+}

@@ -81,5 +81,6 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 	default:
 		return false, nil
 	}
+	in.Kube = append(in.Kube, kubeMetadata(kind, obj, defaultNamespace)) // annotations.go
 	return true, nil
 }

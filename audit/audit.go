@@ -160,7 +160,7 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 		if res.Skipped {
 			continue
 		}
-		ao := analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()}
+		ao := analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec(), Annotations: analysis.ObjectAnnotations(o.Raw)}
 		refs[key(o.Ref.Kind, o.Ref.Namespace, o.Ref.Name)] = o.Ref
 		in.Invalid = append(in.Invalid, analysis.ValidationMessages(ao, res.Errors, res.Warnings)...)
 		if res.Valid() && res.Spec() != nil {
@@ -191,10 +191,12 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 	out := make([]Violation, 0, len(msgs))
 	for _, m := range msgs {
 		// The audit reports on the mesh's stored config; findings about a
-		// Namespace's labels (IST0123, analysis/injection.go) or a Service's
-		// ports (IST0150, analysis/service.go) are for `meshguard analyze`,
-		// which prints them, and have no object here.
-		if m.Level < analysis.Warning || m.Kind == "Namespace" || m.Kind == "Service" {
+		// Namespace's labels (IST0123, analysis/injection.go), a Service's
+		// ports (IST0150, analysis/service.go) or the annotations of those,
+		// Pods and Deployments (IST0107, IST0108, IST0125,
+		// analysis/annotations.go) are for `meshguard analyze`, which prints
+		// them, and have no object here.
+		if m.Level < analysis.Warning || slices.Contains(kubeKinds, m.Kind) {
 			continue
 		}
 		ref, ok := refs[key(m.Kind, m.Namespace, m.Object)]
@@ -206,6 +208,10 @@ func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violati
 	slices.SortFunc(out, compareViolations)
 	return slices.CompactFunc(out, func(a, b Violation) bool { return compareViolations(a, b) == 0 }), nil
 }
+
+// kubeKinds are the kinds of analysis.Input.Kube, which the audit reads
+// for workloads and does not report on.
+var kubeKinds = []string{"Namespace", "Service", "Pod", "Deployment"}
 
 func key(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 

@@ -176,7 +176,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if ns == "" {
 			ns = o.namespace
 		}
-		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec()}
+		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec(),
+			Annotations: analysis.ObjectAnnotations(obj)} // for galley.istio.io/analyze-suppress
 		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
 		// The rules judge invalid objects too, as validate, the webhook and
 		// the audit do; only valid ones are referable.
