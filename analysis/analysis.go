@@ -119,6 +119,9 @@ type Input struct {
 	// istioctl reads it from --meshConfigFile or the cluster's istio
 	// ConfigMap); nil is Istio's default (meshconfig.DefaultMeshConfig).
 	Mesh *meshv1alpha1.MeshConfig
+	// Suppressions drop the messages of a code about the objects a pattern
+	// names (istioctl analyze --suppress; suppress.go).
+	Suppressions []Suppression
 	// Kube is the metadata (kind, name, annotations, labels; no spec) of
 	// every Namespace, Service, Pod and Deployment AddKubernetesObject
 	// added, for the annotation analyzer and analyze-suppress.

@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"istio.io/api/annotation"
@@ -36,17 +38,76 @@ func suppressAnnotated(in *Input, msgs []Message) []Message {
 	for _, o := range in.Kube {
 		note(o)
 	}
-	if len(suppress) == 0 {
+	if len(suppress) == 0 && len(in.Suppressions) == 0 {
 		return msgs
 	}
 	out := msgs[:0]
 	for _, m := range msgs {
 		codes := suppress[key{m.Kind, m.Namespace, m.Object}]
-		if !suppressedCode(codes, m.Code) {
+		if !suppressedCode(codes, m.Code) && !slices.ContainsFunc(in.Suppressions, func(s Suppression) bool { return s.matches(m) }) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// Suppression is one `--suppress CODE=RESOURCE` of istioctl analyze
+// (istioctl/pkg/analyze/analyze.go, applied by
+// pkg/config/analysis/local/istiod_analyze.go filterMessages): the
+// messages of Code about the objects whose name Resource matches.
+type Suppression struct {
+	Code string
+	// Resource is matched against "Kind name.namespace" ("Kind name" for a
+	// cluster-scoped object), istioctl's Origin.FriendlyName; a "*" in it
+	// matches any run of characters.
+	Resource string
+}
+
+// ParseSuppression parses CODE=RESOURCE as istioctl does: exactly one "=".
+// known reports whether the code is one meshguard can report (istioctl warns
+// of an unknown code, and it then suppresses nothing).
+func ParseSuppression(s string) (sup Suppression, known bool, err error) {
+	parts := strings.Split(s, "=")
+	if len(parts) != 2 {
+		return Suppression{}, false, fmt.Errorf("%s is not a valid suppression value (CODE=RESOURCE, e.g. \"IST0102=Namespace default\")", s)
+	}
+	_, known = Types[parts[0]]
+	return Suppression{Code: parts[0], Resource: parts[1]}, known, nil
+}
+
+func (s Suppression) matches(m Message) bool {
+	if s.Code != m.Code {
+		return false
+	}
+	name := m.Kind + " " + m.Object
+	if m.Namespace != "" {
+		name += "." + m.Namespace
+	}
+	return globMatch(s.Resource, name)
+}
+
+// globMatch says whether subj matches pattern, where each "*" of pattern
+// matches any run of characters (also empty) and the rest matches as
+// written: the semantics of Glob of github.com/ryanuber/go-glob v1.0.0,
+// which istioctl's filterMessages calls.
+func globMatch(pattern, subj string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == subj
+	}
+	if !strings.HasPrefix(subj, parts[0]) {
+		return false
+	}
+	subj = subj[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(subj, p)
+		if i < 0 {
+			return false
+		}
+		subj = subj[i+len(p):]
+	}
+	return strings.HasSuffix(subj, last)
 }
 
 // suppressedCode says whether the annotation's elements name code or "*".

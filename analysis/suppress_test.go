@@ -78,3 +78,79 @@ func TestObjectAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// --suppress CODE=RESOURCE, as istioctl analyze -S: the resource is matched
+// against "Kind name.namespace" ("Kind name" when cluster-scoped) with "*"
+// as go-glob's wildcard.
+func TestSuppressions(t *testing.T) {
+	msgs := func() []Message {
+		return []Message{
+			{Code: "IST0101", Kind: "VirtualService", Namespace: "shop", Object: "reviews"},
+			{Code: "IST0101", Kind: "VirtualService", Namespace: "shop", Object: "ratings"},
+			{Code: "IST0101", Kind: "VirtualService", Namespace: "shipping", Object: "reviews"},
+			{Code: "IST0102", Kind: "Namespace", Object: "shop"},
+			{Code: "IST0134", Kind: "ServiceEntry", Namespace: "shop", Object: "db"},
+		}
+	}
+	tests := []struct {
+		flags []string
+		want  []string // the messages left, "code kind object.namespace"
+	}{
+		{nil, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=VirtualService reviews.shop"}, []string{"IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=VirtualService *.shop"}, []string{"IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=VirtualService reviews.*"}, []string{"IST0101 VirtualService ratings.shop", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=*"}, []string{"IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=*views.sh*"}, []string{"IST0101 VirtualService ratings.shop", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0102=Namespace shop", "IST0134=ServiceEntry db.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping"}},
+		{[]string{"IST0102=Namespace shop.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0134=VirtualService *"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{[]string{"IST0101=virtualservice reviews.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+	}
+	for _, tt := range tests {
+		in := Input{}
+		for _, f := range tt.flags {
+			s, known, err := ParseSuppression(f)
+			if err != nil || !known {
+				t.Fatalf("ParseSuppression(%q) = %v, %v", f, known, err)
+			}
+			in.Suppressions = append(in.Suppressions, s)
+		}
+		var got []string
+		for _, m := range suppressAnnotated(&in, msgs()) {
+			name := m.Object
+			if m.Namespace != "" {
+				name += "." + m.Namespace
+			}
+			got = append(got, m.Code+" "+m.Kind+" "+name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.flags, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"IST0101", "IST0101=a=b", ""} {
+		if _, _, err := ParseSuppression(bad); err == nil {
+			t.Errorf("ParseSuppression(%q): no error", bad)
+		}
+	}
+	if _, known, err := ParseSuppression("IST9999=Pod x.y"); err != nil || known {
+		t.Errorf("ParseSuppression of an unknown code: known %v, err %v", known, err)
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, subj string
+		want          bool
+	}{
+		{"", "", true}, {"", "a", false}, {"*", "", true}, {"*", "abc", true},
+		{"abc", "abc", true}, {"abc", "abcd", false},
+		{"a*", "a", true}, {"a*", "ba", false}, {"*a", "ba", true}, {"*a", "ab", false},
+		{"a*c", "abc", true}, {"a*c", "ac", true}, {"a*c", "acb", false},
+		{"a*b*c", "axbyc", true}, {"a*b*c", "axcyb", false}, {"ab*b", "ab", false}, {"a**b", "ab", true},
+	} {
+		if got := globMatch(tt.pattern, tt.subj); got != tt.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.subj, got, tt.want)
+		}
+	}
+}

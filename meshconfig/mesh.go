@@ -123,12 +123,21 @@ func LoadFile(path string) (*meshv1alpha1.MeshConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Load parses (Parse) and validates (Validate) mesh config YAML.
+func Load(data []byte) (*meshv1alpha1.MeshConfig, error) {
 	m, err := Parse(data)
 	if err != nil {
 		return nil, err
 	}
 	if err := Validate(m); err != nil {
-		return nil, fmt.Errorf("mesh config %s: %w", path, err)
+		return nil, fmt.Errorf("mesh config: %w", err)
 	}
 	return m, nil
 }
