@@ -52,21 +52,26 @@ const AuthzRootNamespace = "istio-system"
 // input, and Istio's report of every policy and namespace reference would
 // be noise, so nothing is reported (as sidecar.go's IST0101).
 //
-// Differences from Istio: a workload is any Pod (or, from files, a
-// Deployment's pod template), where Istio counts only pods in the mesh
-// (util.PodInMesh: an istio-proxy container, the sidecar.istio.io/inject
-// label or annotation, or an istio-injection=enabled namespace) or in ambient
-// mode (util.PodInAmbientMode); Workload carries neither containers nor
-// annotations, so a policy selecting only pods outside the mesh is not
-// reported. The root namespace is AuthzRootNamespace, where istioctl reads a
-// cluster's MeshConfig.
+// A workload counts only when in the mesh (workloadInMesh: Istio's
+// util.PodInMesh, an istio-proxy container, the sidecar.istio.io/inject label
+// or annotation, or an istio-injection=enabled namespace) or in ambient mode
+// (workloadInAmbientMode, util.PodInAmbientMode), as Istio's initPodLabelsMap
+// (the version that adds ambient pods) counts them, so a policy selecting
+// only pods outside the mesh is IST0127.
+//
+// Differences from Istio: from files a Deployment's pod template is a
+// workload too (DeploymentInMesh's rule). The root namespace is
+// AuthzRootNamespace, where istioctl reads a cluster's MeshConfig.
 func authorizationPolicies(in *Input) []Message {
 	if !in.AllWorkloads {
 		return nil
 	}
 	byNamespace := map[string][]labels.Set{}
 	for _, w := range in.Workloads {
-		byNamespace[w.Namespace] = append(byNamespace[w.Namespace], labels.Set(w.Labels))
+		// Istio's initPodLabelsMap: only pods with a sidecar or in ambient mode.
+		if workloadInMesh(w, in.Namespaces) || workloadInAmbientMode(w) {
+			byNamespace[w.Namespace] = append(byNamespace[w.Namespace], labels.Set(w.Labels))
+		}
 	}
 	namespaces := make([]string, 0, len(in.Namespaces))
 	for ns := range in.Namespaces {

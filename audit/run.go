@@ -273,8 +273,29 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
+		// What the analyzers read of a pod (analysis.Workload): labels,
+		// annotations, the containers' and init containers' names and
+		// images (util.PodInMesh, IST0103) and hostNetwork (IST0103).
+		spec := map[string]any{}
+		for _, field := range []string{"containers", "initContainers"} {
+			cs, _, _ := unstructured.NestedSlice(u.Object, "spec", field)
+			var trimmed []any
+			for _, c := range cs {
+				if c, ok := c.(map[string]any); ok {
+					trimmed = append(trimmed, map[string]any{"name": c["name"], "image": c["image"]})
+				}
+			}
+			if trimmed != nil {
+				spec[field] = trimmed
+			}
+		}
+		if hostNetwork, _, _ := unstructured.NestedBool(u.Object, "spec", "hostNetwork"); hostNetwork {
+			spec["hostNetwork"] = true
+		}
 		snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
-			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
+			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels()),
+				"annotations": toAny(u.GetAnnotations())},
+			"spec": spec})
 		return nil
 	}
 	for _, q := range analysis.PodQueries(selecting) {

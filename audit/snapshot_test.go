@@ -188,8 +188,11 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 	namespace := func(name string) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
 	}
+	// Pods with a sidecar: Istio's analyzer counts only pods in the mesh
+	// (util.PodInMesh; the snapshot keeps the containers it reads).
 	pod := func(ns, name, app string) *unstructured.Unstructured {
-		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": app}}})
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": app}},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}})
 	}
 	policy := func(ns, name, app string) *unstructured.Unstructured {
 		spec := map[string]any{}

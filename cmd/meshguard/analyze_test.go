@@ -832,8 +832,10 @@ func TestAnalyzeClusterAuthorizationPolicies(t *testing.T) {
 	namespace := func(name string) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
 	}
+	// Pods with a sidecar: Istio's analyzer counts only pods in the mesh (util.PodInMesh).
 	pod := func(ns, name string, labels map[string]any) *unstructured.Unstructured {
-		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels}})
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}})
 	}
 	policy := func(ns, name string, spec map[string]any) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
