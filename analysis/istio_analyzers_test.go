@@ -857,3 +857,27 @@ func TestIstioConflictingServiceEntryProtocols(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestIstioInjectionPods: Istio's injection.yaml under its
+// injection.Analyzer (pkg/config/analysis/analyzers/injection/injection.go,
+// istio/istio 018148e; analyzers_test.go at 0098d99f8e43, case
+// istioInjection), the messages about Pods: IST0103 PodMissingProxy for
+// default/noninjectedpod only (default is istio-injection=enabled; the
+// other pods of default have an istio-proxy container, the
+// sidecar.istio.io/inject "false" annotation or label, or hostNetwork; the
+// istiod pod is in istio-system, which Istio skips). Text and level from
+// pkg/config/analysis/msg/messages.gen.go (PodMissingProxy, the pod named
+// as namespace/name).
+func TestIstioInjectionPods(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "injection.yaml"))
+	var got []string
+	for _, m := range msgs {
+		if m.Code == PodMissingProxy {
+			got = append(got, m.String()+" @"+m.Field)
+		}
+	}
+	want := []string{"Warning [IST0103] (Pod default/noninjectedpod) The pod default/noninjectedpod is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload. @metadata.name"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
