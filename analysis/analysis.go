@@ -173,6 +173,7 @@ func Analyze(in Input) []Message {
 	// IST0160, IST0101: Telemetries (telemetry.go); IST0118, IST0150: Service
 	// port names (service.go); IST0177: ServiceEntry protocols per host and
 	// port (serviceentryconflicts.go).
+	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -180,6 +181,7 @@ func Analyze(in Input) []Message {
 	out = append(out, telemetries(&in)...)
 	out = append(out, servicePortNames(&in)...)
 	out = append(out, serviceEntryProtocolConflicts(&in)...)
+	out = append(out, deploymentServices(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -881,3 +881,41 @@ func TestIstioInjectionPods(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestIstioDeploymentServices: Istio's deployment.ServiceAssociationAnalyzer
+// (pkg/config/analysis/analyzers/deployment/services.go at 03404d0fbc82) on
+// its test data (testdata/istio-analyzers, see its NOTICE), the messages of
+// analyzers_test.go at 0098d99f8e43: case serviceMultipleDeployments,
+// IST0116 for the Deployments in the mesh two Services of their namespace
+// select on one port with different protocols (multiple-svc-multiple-prot,
+// multiple-without-port; not deployment-out-mesh, inject "false", nor the
+// waypoint test-waypoint), IST0137 for conflicting-ports (targetPort 9080
+// behind ports 9080 and 9090); cases
+// deploymentMultiServicesInDifferentNamespace and serviceWithNoSelector, none
+// (a Service of another namespace, a Service without selector). That
+// version reports no IST0117 DeploymentRequiresServiceAssociated (no-services,
+// helloworld-v2). Texts from pkg/config/analysis/msg/messages.gen.go.
+func TestIstioDeploymentServices(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"deployment-multi-service.yaml", []string{
+			"Warning [IST0116] (Deployment bookinfo/multiple-svc-multiple-prot) This deployment multiple-svc-multiple-prot is associated with multiple services using port 9080 but different protocols: [bookinfo/details-http-v1 bookinfo/details-tcp-v1] @metadata.name",
+			"Warning [IST0116] (Deployment bookinfo/multiple-without-port) This deployment multiple-without-port is associated with multiple services using port 9080 but different protocols: [bookinfo/productpage-http-v1 bookinfo/productpage-tcp-v1] @metadata.name",
+			`Warning [IST0137] (Deployment bookinfo/conflicting-ports) This deployment conflicting-ports is associated with multiple services [bookinfo/conflicting-ports-1 bookinfo/conflicting-ports-2] using targetPort "9080" but different ports: [9080 9090]. @metadata.name`,
+		}},
+		{"deployment-multi-service-different-ns.yaml", nil},
+		{"deployment-service-no-selector.yaml", nil},
+	} {
+		var got []string
+		for _, m := range Analyze(loadIstioInput(t, tc.file)) {
+			if m.Kind == "Deployment" {
+				got = append(got, m.String()+" @"+m.Field)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
+	}
+}
