@@ -194,7 +194,8 @@ func Analyze(in Input) []Message {
 	// port (serviceentryconflicts.go);
 	// IST0002: deprecated VirtualService and Sidecar spec fields (deprecation.go);
 	// IST0107, IST0108, IST0125, IST0135: the Kubernetes objects' Istio
-	// annotations (annotations.go).
+	// annotations (annotations.go);
+	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -204,6 +205,7 @@ func Analyze(in Input) []Message {
 	out = append(out, serviceEntryProtocolConflicts(&in)...)
 	out = append(out, deprecatedFields(&in)...)
 	out = append(out, annotationChecks(&in)...)
+	out = append(out, deploymentServices(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

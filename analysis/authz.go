@@ -46,20 +46,25 @@ func init() {
 // input, and Istio's report of every policy and namespace reference would
 // be noise, so nothing is reported (as sidecar.go's IST0101).
 //
-// Differences from Istio: a workload is any Pod (or, from files, a
-// Deployment's pod template), where Istio counts only pods in the mesh
-// (util.PodInMesh: an istio-proxy container, the sidecar.istio.io/inject
-// label or annotation, or an istio-injection=enabled namespace) or in ambient
-// mode (util.PodInAmbientMode); Workload carries neither containers nor
-// annotations, so a policy selecting only pods outside the mesh is not
-// reported. The root namespace is the mesh config's (Input.RootNamespace).
+// A workload counts only when in the mesh (workloadInMesh: Istio's
+// util.PodInMesh, an istio-proxy container, the sidecar.istio.io/inject label
+// or annotation, or an istio-injection=enabled namespace) or in ambient mode
+// (workloadInAmbientMode, util.PodInAmbientMode), as Istio's initPodLabelsMap
+// (the version that adds ambient pods) counts them, so a policy selecting
+// only pods outside the mesh is IST0127.
+//
+// Differences from Istio: from files a Deployment's pod template is a
+// workload too (DeploymentInMesh's rule). The root namespace is the mesh
+// config's (Input.RootNamespace).
 func authorizationPolicies(in *Input) []Message {
 	if !in.AllWorkloads {
 		return nil
 	}
 	byNamespace := map[string][]labels.Set{}
 	for _, w := range in.Workloads {
-		byNamespace[w.Namespace] = append(byNamespace[w.Namespace], labels.Set(w.Labels))
+		if authzCounts(w, in.Namespaces) {
+			byNamespace[w.Namespace] = append(byNamespace[w.Namespace], labels.Set(w.Labels))
+		}
 	}
 	namespaces := make([]string, 0, len(in.Namespaces))
 	for ns := range in.Namespaces {
@@ -136,4 +141,23 @@ func authzNamespaceMatch(ns, exp string) bool {
 		return strings.HasPrefix(ns, exp[:len(exp)-1])
 	}
 	return strings.EqualFold(ns, exp)
+}
+
+// authzCounts says whether the AuthorizationPolicy analyzer counts w: as
+// Istio's initPodLabelsMap, only pods with a sidecar or in ambient mode.
+func authzCounts(w Workload, namespaces map[string]map[string]string) bool {
+	return workloadInMesh(w, namespaces) || workloadInAmbientMode(w)
+}
+
+// PodCounts says whether the Pod object pod is one the analyzers count for
+// a One PodQuery (the AuthorizationPolicy analyzer's pods: in the mesh, given
+// the namespaces' labels, or in ambient mode): the first such pod answers
+// the query. A pod that cannot be decoded counts, so that it is added and
+// its error reported where the input is read.
+func PodCounts(pod map[string]any, namespaces map[string]map[string]string) bool {
+	var one Input
+	if _, err := one.AddKubernetesObject(pod, ""); err != nil || len(one.Workloads) != 1 {
+		return true
+	}
+	return authzCounts(one.Workloads[0], namespaces)
 }

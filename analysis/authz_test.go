@@ -42,7 +42,10 @@ func authzLines(in Input) []string {
 // (analyzeNoMatchingWorkloads, analyzeNamespaceNotFound, namespaceMatch).
 func TestAuthzPolicyAnalyzer(t *testing.T) {
 	app := func(v string) map[string]string { return map[string]string{"app": v} }
-	pod := func(ns, name, a string) Workload { return Workload{Namespace: ns, Name: name, Labels: app(a)} }
+	// Pods with a sidecar (Istio counts only pods in the mesh: inmesh_test.go).
+	pod := func(ns, name, a string) Workload {
+		return Workload{Kind: "Pod", Namespace: ns, Name: name, Labels: app(a), Containers: []Container{{Name: "istio-proxy", Image: "proxyv2"}}}
+	}
 	nss := func(names ...string) map[string]map[string]string {
 		m := map[string]map[string]string{}
 		for _, n := range names {

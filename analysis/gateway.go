@@ -22,10 +22,27 @@ func init() {
 }
 
 // Workload is a pod (or, from files, a Deployment's pod template): where it
-// runs and its labels, which Gateway and Service selectors match.
+// runs and its labels, which Gateway and Service selectors match, and what
+// the analyzers over pods read of it (Istio's util.PodInMesh and
+// DeploymentInMesh, inmesh.go; injection.go's IST0103; deployment.go).
 type Workload struct {
+	// Kind is "Pod" or "Deployment" (the pod template's).
+	Kind            string
 	Namespace, Name string
 	Labels          map[string]string
+	// Annotations are the pod's (the pod template's) annotations.
+	Annotations map[string]string
+	// Containers and InitContainers are the pod's (template's) containers.
+	Containers, InitContainers []Container
+	// HostNetwork is spec.hostNetwork (IST0103 skips such pods).
+	HostNetwork bool
+	// DeploymentLabels are a Deployment's own labels (nil for a Pod).
+	DeploymentLabels map[string]string
+}
+
+// Container is a container's name and image.
+type Container struct {
+	Name, Image string
 }
 
 // KubeService is a Kubernetes Service's selector and ports, which the gateway

@@ -4,19 +4,21 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"istio.io/api/label"
 
 	"github.com/meshguard/meshguard/injector"
 )
 
-// Codes of the Namespace messages of Istio's injection analyzer
+// Codes of Istio's injection analyzer
 // (pkg/config/analysis/analyzers/injection/injection.go Analyzer.Analyze,
 // istio/istio 018148e; texts and levels from
 // pkg/config/analysis/msg/messages.gen.go).
 const (
 	NamespaceNotInjected             = "IST0102"
 	NamespaceMultipleInjectionLabels = "IST0123"
+	PodMissingProxy                  = "IST0103"
 )
 
 // The namespace labels Istio's injection analyzer reads
@@ -30,9 +32,10 @@ const (
 func init() {
 	Types[NamespaceNotInjected] = MessageType{NamespaceNotInjected, "NamespaceNotInjected", Info}
 	Types[NamespaceMultipleInjectionLabels] = MessageType{NamespaceMultipleInjectionLabels, "NamespaceMultipleInjectionLabels", Warning}
+	Types[PodMissingProxy] = MessageType{PodMissingProxy, "PodMissingProxy", Warning}
 }
 
-// namespaceInjection is the Namespace part of Istio's injection.Analyzer over
+// namespaceInjection is Istio's injection.Analyzer (Namespaces and Pods) over
 // in.Namespaces, which hold the Namespace resources of the input (documents
 // of the files, a cluster's Namespaces), as Istio iterates only Namespace
 // resources (a namespace that objects name but no Namespace defines gets no
@@ -51,13 +54,23 @@ func init() {
 // from the analyzer of istio/istio 018148e. Namespaces are taken in name
 // order (Istio's store order; the messages are sorted by Sort anyway).
 //
+// The namespaces left, labelled istio-injection=enabled without an
+// istio.io/rev label, or with an istio.io/rev label and no (or an empty)
+// istio-injection label, are injected: each Pod of in.Workloads there (Istio
+// iterates Pods only, not Deployments) without a container named istio-proxy
+// with an image (its containers, not its init containers) is IST0103
+// (Warning) PodMissingProxy, unless its sidecar.istio.io/inject label (else
+// annotation) is "false" in any case or it is on the host network. The
+// finding is about the pod itself: from a cluster, only the pods listed
+// (analysis.PodQueries) are judged.
+//
 // Not done here: IST0148 NamespaceInjectionEnabledByDefault (IST0102's
 // variant when the istio-sidecar-injector ConfigMap of the namespace's
-// revision sets sidecarInjectorWebhook.enableNamespacesByDefault; Input
-// carries no ConfigMaps) and IST0103 PodMissingProxy (Workload carries no
-// containers, annotations or hostNetwork).
+// revision sets sidecarInjectorWebhook.enableNamespacesByDefault, which
+// also leaves the namespace's pods unjudged; Input carries no ConfigMaps).
 func namespaceInjection(in *Input) []Message {
 	var out []Message
+	injected := map[string]bool{}
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
 		if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] {
 			continue
@@ -73,9 +86,24 @@ func namespaceInjection(in *Input) []Message {
 			code = NamespaceMultipleInjectionLabels
 			text = fmt.Sprintf("The namespace has both new and legacy injection labels. Run 'kubectl label namespace %s istio.io/rev-' or 'kubectl label namespace %s istio-injection-'", ns, ns)
 		default:
+			injected[ns] = revision || injection == "enabled"
 			continue
 		}
 		out = append(out, newMessage(Object{Kind: "Namespace", Name: ns}, code, "metadata.name", text))
+	}
+	for _, w := range in.Workloads {
+		if w.Kind != "Pod" || !injected[w.Namespace] || w.HostNetwork {
+			continue
+		}
+		inject := w.Annotations[sidecarInjectKey]
+		if v, ok := w.Labels[sidecarInjectKey]; ok {
+			inject = v
+		}
+		if strings.EqualFold(inject, "false") || hasIstioProxy(w.Containers) {
+			continue
+		}
+		out = append(out, newMessage(Object{Kind: "Pod", Namespace: w.Namespace, Name: w.Name}, PodMissingProxy, "metadata.name",
+			fmt.Sprintf("The pod %s/%s is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.", w.Namespace, w.Name)))
 	}
 	return out
 }

@@ -556,9 +556,8 @@ func TestIstioEnvoyFilterPatches(t *testing.T) {
 // the messages about Namespaces: IST0102 for bar (no istio-injection label,
 // no istio.io/rev label), IST0123 for busted (both), none for default
 // (enabled), foo (disabled) or canary-test and pidgeon-test (istio.io/rev
-// only). Not ported from the same case: IST0103 PodMissingProxy for
-// default/noninjectedpod (meshguard's Workload carries no containers,
-// annotations or hostNetwork); nor case istioInjectionEnableNamespacesByDefault
+// only); its IST0103 for default/noninjectedpod is TestIstioInjectionPods'.
+// Not ported: case istioInjectionEnableNamespacesByDefault
 // (IST0148 instead of IST0102 when the istio-sidecar-injector ConfigMap's
 // values set sidecarInjectorWebhook.enableNamespacesByDefault: analyze reads
 // no ConfigMaps).
@@ -996,5 +995,67 @@ func TestIstioAnnotations(t *testing.T) {
 	slices.Sort(lines)
 	if !slices.Equal(lines, wantLines) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
+	}
+}
+
+// TestIstioInjectionPods: Istio's injection.yaml under its
+// injection.Analyzer (pkg/config/analysis/analyzers/injection/injection.go,
+// istio/istio 018148e; analyzers_test.go at 0098d99f8e43, case
+// istioInjection), the messages about Pods: IST0103 PodMissingProxy for
+// default/noninjectedpod only (default is istio-injection=enabled; the
+// other pods of default have an istio-proxy container, the
+// sidecar.istio.io/inject "false" annotation or label, or hostNetwork; the
+// istiod pod is in istio-system, which Istio skips). Text and level from
+// pkg/config/analysis/msg/messages.gen.go (PodMissingProxy, the pod named
+// as namespace/name).
+func TestIstioInjectionPods(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "injection.yaml"))
+	var got []string
+	for _, m := range msgs {
+		if m.Code == PodMissingProxy {
+			got = append(got, m.String()+" @"+m.Field)
+		}
+	}
+	want := []string{"Warning [IST0103] (Pod default/noninjectedpod) The pod default/noninjectedpod is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload. @metadata.name"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestIstioDeploymentServices: Istio's deployment.ServiceAssociationAnalyzer
+// (pkg/config/analysis/analyzers/deployment/services.go at 03404d0fbc82) on
+// its test data (testdata/istio-analyzers, see its NOTICE), the messages of
+// analyzers_test.go at 0098d99f8e43: case serviceMultipleDeployments,
+// IST0116 for the Deployments in the mesh two Services of their namespace
+// select on one port with different protocols (multiple-svc-multiple-prot,
+// multiple-without-port; not deployment-out-mesh, inject "false", nor the
+// waypoint test-waypoint), IST0137 for conflicting-ports (targetPort 9080
+// behind ports 9080 and 9090); cases
+// deploymentMultiServicesInDifferentNamespace and serviceWithNoSelector, none
+// (a Service of another namespace, a Service without selector). That
+// version reports no IST0117 DeploymentRequiresServiceAssociated (no-services,
+// helloworld-v2). Texts from pkg/config/analysis/msg/messages.gen.go.
+func TestIstioDeploymentServices(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"deployment-multi-service.yaml", []string{
+			"Warning [IST0116] (Deployment bookinfo/multiple-svc-multiple-prot) This deployment multiple-svc-multiple-prot is associated with multiple services using port 9080 but different protocols: [bookinfo/details-http-v1 bookinfo/details-tcp-v1] @metadata.name",
+			"Warning [IST0116] (Deployment bookinfo/multiple-without-port) This deployment multiple-without-port is associated with multiple services using port 9080 but different protocols: [bookinfo/productpage-http-v1 bookinfo/productpage-tcp-v1] @metadata.name",
+			`Warning [IST0137] (Deployment bookinfo/conflicting-ports) This deployment conflicting-ports is associated with multiple services [bookinfo/conflicting-ports-1 bookinfo/conflicting-ports-2] using targetPort "9080" but different ports: [9080 9090]. @metadata.name`,
+		}},
+		{"deployment-multi-service-different-ns.yaml", nil},
+		{"deployment-service-no-selector.yaml", nil},
+	} {
+		var got []string
+		for _, m := range Analyze(loadIstioInput(t, tc.file)) {
+			if m.Kind == "Deployment" {
+				got = append(got, m.String()+" @"+m.Field)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.file, got, tc.want)
+		}
 	}
 }

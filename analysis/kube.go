@@ -71,16 +71,30 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		if err := decode(&p); err != nil {
 			return true, err
 		}
-		in.Workloads = append(in.Workloads, Workload{Namespace: ns(p.Namespace), Name: p.Name, Labels: p.Labels})
+		in.Workloads = append(in.Workloads, Workload{Kind: "Pod", Namespace: ns(p.Namespace), Name: p.Name, Labels: p.Labels,
+			Annotations: p.Annotations, Containers: containers(p.Spec.Containers), InitContainers: containers(p.Spec.InitContainers),
+			HostNetwork: p.Spec.HostNetwork})
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		var d appsv1.Deployment
 		if err := decode(&d); err != nil {
 			return true, err
 		}
-		in.Workloads = append(in.Workloads, Workload{Namespace: ns(d.Namespace), Name: d.Name, Labels: d.Spec.Template.Labels})
+		t := d.Spec.Template
+		in.Workloads = append(in.Workloads, Workload{Kind: "Deployment", Namespace: ns(d.Namespace), Name: d.Name, Labels: t.Labels,
+			Annotations: t.Annotations, Containers: containers(t.Spec.Containers), InitContainers: containers(t.Spec.InitContainers),
+			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels})
 	default:
 		return false, nil
 	}
 	in.Kube = append(in.Kube, kubeMetadata(kind, obj, defaultNamespace)) // annotations.go
 	return true, nil
+}
+
+// containers are the names and images of cs.
+func containers(cs []corev1.Container) []Container {
+	var out []Container
+	for _, c := range cs {
+		out = append(out, Container{Name: c.Name, Image: c.Image})
+	}
+	return out
 }

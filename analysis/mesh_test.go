@@ -53,7 +53,8 @@ func TestAnalyzersReadMeshConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := Input{Objects: []Object{se, tel, authz}, Mesh: tt.mesh, AllWorkloads: true,
 				Namespaces: map[string]map[string]string{"shop": nil, "mesh-root": nil},
-				Workloads:  []Workload{{Namespace: "shop", Name: "db-0", Labels: map[string]string{"app": "db"}}}}
+				Workloads: []Workload{{Kind: "Pod", Namespace: "shop", Name: "db-0", Labels: map[string]string{"app": "db"},
+					Containers: []Container{{Name: "istio-proxy", Image: "proxyv2"}}}}}
 			var got []string
 			for _, m := range Analyze(in) {
 				s := m.Code + " " + m.Kind + " " + m.Object

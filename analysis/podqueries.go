@@ -13,8 +13,8 @@ import (
 
 // PodQuery is one list of pods the analyzers need from a cluster before
 // Input.AllWorkloads may be set: the pods of Namespace ("" every namespace)
-// matching Selector (a label selector's string form, "" any), or with One a
-// single pod of them: whether there is any.
+// matching Selector (a label selector's string form, "" any), or with One
+// the first of them PodCounts counts: whether there is one.
 type PodQuery struct {
 	Namespace string
 	Selector  string

@@ -37,10 +37,12 @@ func init() {
 //     Gateway (gatewayWorkloadPorts): from files the pods are usually not
 //     part of the input.
 //
-// The Sidecar names are sorted (Istio lists them in its store's iteration
-// order). Not done here: the skip of pods in ambient mode of newer Istio
-// (annotation ambient.istio.io/redirection, which Workload does not carry;
-// the selector.go of istio/istio 0a617ca has no such skip).
+// A workload in ambient mode (workloadInAmbientMode: Istio's
+// util.PodInAmbientMode) gets no IST0110, as the newest stored selector.go
+// (the version with IneffectivePolicy) skips it; it still counts as found
+// for IST0101. Istio reports IneffectivePolicy for the Sidecars selecting it
+// instead (not reported by meshguard). The Sidecar names are sorted (Istio
+// lists them in its store's iteration order).
 func sidecarSelectors(in *Input) []Message {
 	var namespaces []string
 	byNamespace := map[string][]selectingObject{}
@@ -57,6 +59,11 @@ func sidecarSelectors(in *Input) []Message {
 	var out []Message
 	for _, ns := range namespaces {
 		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
+		for _, w := range in.Workloads {
+			if w.Namespace == ns && workloadInAmbientMode(w) {
+				delete(s.selecting, w.Name) // no sidecar: no conflict (Istio: IneffectivePolicy)
+			}
+		}
 		out = append(out, s.notFound...)
 		out = append(out, s.conflicts(ConflictingSidecarWorkloadSelectors, "Sidecars", ns)...)
 		if !ambientNamespace(in.Namespaces[ns]) {

@@ -201,6 +201,9 @@ func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, nam
 	}
 }
 
+// errPodFound ends the listing of a One PodQuery at the Pod it looks for.
+var errPodFound = errors.New("pod found")
+
 var (
 	errTooMany     = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
 	errTooManyKube = fmt.Errorf("more than %d Services and gateway Pods: audit stopped", MaxObjects)
@@ -255,6 +258,19 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
+	// Namespaces after the objects (and before the Pods, whose namespace's
+	// injection label says whether they are in the mesh): listed first, a
+	// namespace created while the objects were listed would be missing, and the rules would judge its objects
+	// without its labels (where the webhook answers 503). Listed after, every
+	// listed object's namespace is there unless it has been deleted since,
+	// and with it the object (its namespace's deletion removes it first), so
+	// such an object is left out rather than judged without labels.
+	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", "", func(u *unstructured.Unstructured) error {
+		snap.Namespaces[u.GetName()] = u.GetLabels()
+		return nil
+	}); err != nil {
+		return Snapshot{}, err
+	}
 	// The Pods the analyzers over workloads need (analysis.PodQueries, as
 	// `meshguard analyze --kubeconfig` lists them), each Pod once. The
 	// objects of the selecting kinds are validated here for their selectors,
@@ -282,23 +298,44 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
+		// What the analyzers read of a pod (analysis.Workload): labels,
+		// annotations, the containers' and init containers' names and
+		// images (util.PodInMesh, IST0103) and hostNetwork (IST0103).
+		spec := map[string]any{}
+		for _, field := range []string{"containers", "initContainers"} {
+			cs, _, _ := unstructured.NestedSlice(u.Object, "spec", field)
+			var trimmed []any
+			for _, c := range cs {
+				if c, ok := c.(map[string]any); ok {
+					trimmed = append(trimmed, map[string]any{"name": c["name"], "image": c["image"]})
+				}
+			}
+			if trimmed != nil {
+				spec[field] = trimmed
+			}
+		}
+		if hostNetwork, _, _ := unstructured.NestedBool(u.Object, "spec", "hostNetwork"); hostNetwork {
+			spec["hostNetwork"] = true
+		}
 		snap.Kube = append(snap.Kube, map[string]any{"apiVersion": "v1", "kind": "Pod",
-			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels())}})
+			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": toAny(u.GetLabels()),
+				"annotations": toAny(u.GetAnnotations())},
+			"spec": spec})
 		return nil
 	}
 	for _, q := range analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh}) {
-		if q.One {
-			if err := a.limiter.Wait(ctx); err != nil {
-				return Snapshot{}, err
-			}
-			page, err := a.Client.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace(q.Namespace).List(ctx, metav1.ListOptions{Limit: 1})
-			if err != nil {
-				return Snapshot{}, fmt.Errorf("listing pods in %q: %w", q.Namespace, err)
-			}
-			if len(page.Items) > 0 {
-				if err := addPod(&page.Items[0]); err != nil {
-					return Snapshot{}, err
+		if q.One { // the first Pod the analyzers count: whether there is one
+			err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, "", func(u *unstructured.Unstructured) error {
+				if !analysis.PodCounts(u.Object, snap.Namespaces) {
+					return nil
 				}
+				if err := addPod(u); err != nil {
+					return err
+				}
+				return errPodFound
+			})
+			if err != nil && !errors.Is(err, errPodFound) {
+				return Snapshot{}, err
 			}
 			continue
 		}
@@ -316,18 +353,6 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			return errTooManyKube
 		}
 		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
-		return nil
-	}); err != nil {
-		return Snapshot{}, err
-	}
-	// Namespaces last: listed first, a namespace created while the objects
-	// were listed would be missing, and the rules would judge its objects
-	// without its labels (where the webhook answers 503). Listed after, every
-	// listed object's namespace is there unless it has been deleted since,
-	// and with it the object (its namespace's deletion removes it first), so
-	// such an object is left out rather than judged without labels.
-	if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("namespaces"), "", "", func(u *unstructured.Unstructured) error {
-		snap.Namespaces[u.GetName()] = u.GetLabels()
 		return nil
 	}); err != nil {
 		return Snapshot{}, err

@@ -188,8 +188,15 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 	namespace := func(name string) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
 	}
+	// Pods with a sidecar: Istio's analyzer counts only pods in the mesh
+	// (util.PodInMesh; the snapshot keeps the containers it reads).
 	pod := func(ns, name, app string) *unstructured.Unstructured {
-		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": app}}})
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app": app}},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}})
+	}
+	plainPod := func(ns, name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app"}}}})
 	}
 	policy := func(ns, name, app string) *unstructured.Unstructured {
 		spec := map[string]any{}
@@ -209,6 +216,16 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 		policy(analysis.DefaultRootNamespace, "mesh-wide", ""),
 		policy("lone", "namespace-wide", ""),
 		policy("idle", "namespace-wide", ""),
+		// A policy without selector needs one Pod the analyzer counts: a
+		// Pod outside the mesh listed first does not answer it; in an
+		// injected namespace it does.
+		namespace("mixed"), plainPod("mixed", "a-plain"), pod("mixed", "b-mesh", "b"),
+		policy("mixed", "namespace-wide", ""),
+		namespace("outside"), plainPod("outside", "a-plain"),
+		policy("outside", "namespace-wide", ""),
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "injected", "labels": map[string]any{"istio-injection": "enabled"}}}),
+		plainPod("injected", "a-plain"),
+		policy("injected", "namespace-wide", ""),
 	)
 	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "security.istio.io", Version: "v1"}})
 	mapper.Add(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}, meta.RESTScopeNamespace)
@@ -224,8 +241,8 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 			pods = append(pods, md["namespace"].(string)+"/"+md["name"].(string))
 		}
 	}
-	if slices.Sort(pods); !slices.Equal(pods, []string{"lone/job-1", "other/db-1", "shop/cart-1"}) {
-		t.Errorf("pods in the snapshot %v, want lone/job-1, other/db-1 and shop/cart-1 once each", pods)
+	if want := []string{"injected/a-plain", "lone/job-1", "mixed/b-mesh", "other/db-1", "shop/cart-1"}; !slices.Equal(slices.Sorted(slices.Values(pods)), want) {
+		t.Errorf("pods in the snapshot %v, want %v once each", pods, want)
 	}
 	vs, err := Check(ctx, snap, nil)
 	if err != nil {
@@ -237,7 +254,7 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 			got = append(got, v.Object.Namespace+"/"+v.Object.Name+" "+v.Code)
 		}
 	}
-	if want := []string{"idle/namespace-wide IST0127"}; !slices.Equal(got, want) {
+	if want := []string{"idle/namespace-wide IST0127", "outside/namespace-wide IST0127"}; !slices.Equal(got, want) {
 		t.Errorf("AuthorizationPolicy violations %q, want %q", got, want)
 	}
 }

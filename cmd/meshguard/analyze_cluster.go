@@ -87,19 +87,16 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 	seen := map[string]bool{}          // namespace/name of the pods added
 	for _, q := range analysis.PodQueries(in) {
 		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: q.Selector}
-		if q.One {
-			opts.Limit = 1
-		}
+	pages:
 		for {
 			list, err := client.Resource(podsResource).Namespace(q.Namespace).List(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("listing pods in %q (selector %q): %w", q.Namespace, q.Selector, err)
 			}
-			items := list.Items
-			if q.One && len(items) > 1 {
-				items = items[:1] // whether there is any: the first
-			}
-			for _, item := range items {
+			for _, item := range list.Items {
+				if q.One && !analysis.PodCounts(item.Object, in.Namespaces) {
+					continue // whether there is one: the first the analyzers count
+				}
 				if q.Gateway {
 					podNamespaces[item.GetNamespace()] = true
 				}
@@ -107,8 +104,11 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 					seen[key] = true
 					add("cluster pods", item.Object)
 				}
+				if q.One {
+					break pages
+				}
 			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" || q.One {
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break
 			}
 		}

@@ -832,12 +832,18 @@ func TestAnalyzeClusterAuthorizationPolicies(t *testing.T) {
 	namespace := func(name string) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
 	}
+	// Pods with a sidecar: Istio's analyzer counts only pods in the mesh (util.PodInMesh).
 	pod := func(ns, name string, labels map[string]any) *unstructured.Unstructured {
-		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels}})
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns, "labels": labels},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}})
 	}
 	policy := func(ns, name string, spec map[string]any) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
 			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+	}
+	plainPod := func(ns, name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app"}}}})
 	}
 	app := func(v string) map[string]any { return map[string]any{"matchLabels": map[string]any{"app": v}} }
 	client, mapper := fakeCluster(t,
@@ -851,6 +857,15 @@ func TestAnalyzeClusterAuthorizationPolicies(t *testing.T) {
 		policy("idle", "namespace-wide", map[string]any{}),
 		policy("istio-system", "db", map[string]any{"selector": app("db")}),
 		policy("istio-system", "mesh-wide", map[string]any{}),
+		// A policy without selector needs one pod the analyzer counts: a
+		// pod outside the mesh listed first does not answer it.
+		namespace("mixed"), plainPod("mixed", "a-plain"), pod("mixed", "b-mesh", nil),
+		policy("mixed", "namespace-wide", map[string]any{}),
+		namespace("outside"), plainPod("outside", "a-plain"),
+		policy("outside", "namespace-wide", map[string]any{}),
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "injected", "labels": map[string]any{"istio-injection": "enabled"}}}),
+		plainPod("injected", "a-plain"),
+		policy("injected", "namespace-wide", map[string]any{}),
 	)
 	var out, errOut bytes.Buffer
 	runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "default", clusterAllNamespaces: true, failureThreshold: "Error",
@@ -866,6 +881,7 @@ func TestAnalyzeClusterAuthorizationPolicies(t *testing.T) {
 		`Error [IST0101] (AuthorizationPolicy shop/cart` + origin + `Referenced namespace not found: "missing"`,
 		`Warning [IST0127] (AuthorizationPolicy shop/db` + origin + `No matching workloads for this resource with the following labels: app=db`,
 		`Warning [IST0127] (AuthorizationPolicy idle/namespace-wide` + origin + `No matching workloads for this resource with the following labels: `,
+		`Warning [IST0127] (AuthorizationPolicy outside/namespace-wide` + origin + `No matching workloads for this resource with the following labels: `,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("AuthorizationPolicy lines:\n%s\nwant\n%s\n(all output:\n%s%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String(), errOut.String())
