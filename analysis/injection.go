@@ -70,7 +70,6 @@ func init() {
 // also leaves the namespace's pods unjudged; Input carries no ConfigMaps).
 func namespaceInjection(in *Input) []Message {
 	var out []Message
-	injected := map[string]bool{}
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
 		if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] {
 			continue
@@ -86,13 +85,13 @@ func namespaceInjection(in *Input) []Message {
 			code = NamespaceMultipleInjectionLabels
 			text = fmt.Sprintf("The namespace has both new and legacy injection labels. Run 'kubectl label namespace %s istio.io/rev-' or 'kubectl label namespace %s istio-injection-'", ns, ns)
 		default:
-			injected[ns] = revision || injection == "enabled"
 			continue
 		}
 		out = append(out, newMessage(Object{Kind: "Namespace", Name: ns}, code, "metadata.name", text))
 	}
+	injected := InjectedNamespaces(in)
 	for _, w := range in.Workloads {
-		if w.Kind != "Pod" || !injected[w.Namespace] || w.HostNetwork {
+		if w.Kind != "Pod" || !slices.Contains(injected, w.Namespace) || w.HostNetwork {
 			continue
 		}
 		inject := w.Annotations[sidecarInjectKey]
@@ -104,6 +103,28 @@ func namespaceInjection(in *Input) []Message {
 		}
 		out = append(out, newMessage(Object{Kind: "Pod", Namespace: w.Namespace, Name: w.Name}, PodMissingProxy, "metadata.name",
 			fmt.Sprintf("The pod %s/%s is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.", w.Namespace, w.Name)))
+	}
+	return out
+}
+
+// InjectedNamespaces are the namespaces of in.Namespaces whose pods IST0103
+// judges (namespaceInjection), sorted: not istio-system nor one the injector
+// ignores, with an istio.io/rev label and no istio-injection label, or
+// istio-injection=enabled and no istio.io/rev label (both labels are
+// IST0123). `meshguard analyze --kubeconfig` lists every pod there, as
+// istioctl reads every pod.
+func InjectedNamespaces(in *Input) []string {
+	var out []string
+	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
+		nsLabels := in.Namespaces[ns]
+		_, revision := nsLabels[label.IoIstioRev.Name]
+		injection := nsLabels[injectionLabel]
+		if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] || (revision && injection != "") {
+			continue
+		}
+		if revision || injection == "enabled" {
+			out = append(out, ns)
+		}
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -42,6 +43,9 @@ type analyzeOptions struct {
 	maxInputBytes    int64
 	regoDir          string
 	kubeconfig       string
+	meshConfigFile   string
+	istioNamespace   string
+	suppress         []string
 	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
 	clusterAllNamespaces bool
 	// cluster and mapper are set by --kubeconfig (or injected by tests).
@@ -86,6 +90,9 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
 	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
+	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
+	cmd.Flags().StringVarP(&o.istioNamespace, "istioNamespace", "i", analysis.DefaultRootNamespace, "namespace of the cluster's ConfigMap istio (key mesh) read with --kubeconfig")
+	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind name.namespace" ("*" matches any run of characters); repeatable`)
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given; the pods Gateways select and their Services are looked up in every namespace)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o.kubeconfig == "" {
@@ -135,6 +142,29 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// and validate: an object is never analysed without a namespace.
 		o.namespace = metav1.NamespaceDefault
 	}
+	var in analysis.Input
+	for _, f := range o.suppress {
+		sup, known, err := analysis.ParseSuppression(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: --suppress: %v\n", err)
+			return exitAnalyzeUsage
+		}
+		if !known { // istioctl's warning; such a code suppresses nothing
+			fmt.Fprintf(stderr, "Warning: Supplied message code '%s' is an unknown message code and will not have any effect.\n", sup.Code)
+		}
+		in.Suppressions = append(in.Suppressions, sup)
+	}
+	if o.meshConfigFile != "" {
+		// istioctl ignores a file it cannot read (AddFileKubeMeshConfig's
+		// error is dropped) and analyses with the defaults; here it is an
+		// input that could not be read, before any analysis.
+		m, err := meshconfig.LoadFile(o.meshConfigFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: --meshConfigFile: %v\n", err)
+			return exitAnalyzeDataError
+		}
+		in.Mesh = m
+	}
 	var rules *orgrules.Rules
 	if o.regoDir != "" {
 		if rules, err = orgrules.Load(ctx, o.regoDir); err != nil {
@@ -142,7 +172,6 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			return exitAnalyzeDataError
 		}
 	}
-	var in analysis.Input
 	in.Namespaces = map[string]map[string]string{}
 	type rawObject struct {
 		obj    analysis.Object
@@ -247,8 +276,14 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			}
 		}
 		err := listCluster(ctx, o.cluster, o.mapper, ns, addStored)
+		if err == nil && in.Mesh == nil { // --meshConfigFile takes precedence, as in istioctl
+			in.Mesh, err = clusterMeshConfig(ctx, o.cluster, o.istioNamespace)
+		}
 		if err == nil {
 			err = listSelectedWorkloads(ctx, o.cluster, ns, &in, addStored)
+		}
+		if err == nil {
+			err = listInjectedWorkloads(ctx, o.cluster, ns, &in, addStored)
 		}
 		if err != nil {
 			// Not an input that could not be parsed (65): istioctl returns
@@ -266,11 +301,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// IST0123) count as in the namespace they name, as istioctl's kube
 		// origin makes a Namespace's namespace its name (Istio:
 		// pkg/config/legacy/source/kube/origin.go Origin.Namespace). The
-		// Services of every namespace are read too (for the Gateways' pods):
-		// the port name messages (IST0118, IST0150) of those elsewhere are
-		// dropped, as istioctl's filterMessages drops them.
+		// Services and pods of other namespaces are read too (for the
+		// Gateways' pods): their messages (IST0118, IST0150, IST0103, the
+		// annotations') are dropped, as istioctl's filterMessages drops every
+		// message about an object of another namespace.
 		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool {
-			return (m.Kind == "Namespace" && m.Object != o.namespace) || (m.Kind == "Service" && m.Namespace != o.namespace)
+			if m.Kind == "Namespace" {
+				return m.Object != o.namespace
+			}
+			return m.Namespace != o.namespace
 		})
 	}
 	if rules != nil {

@@ -7,14 +7,18 @@ import (
 	"maps"
 	"slices"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/audit"
+	injectorconfig "github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/meshconfig"
 )
 
 var namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
@@ -138,3 +142,80 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 }
 
 var errNoInput = errors.New("nothing to analyze: give -f FILE|DIR and/or --kubeconfig")
+
+var (
+	configMapsResource  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	deploymentsResource = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+)
+
+// clusterMeshConfig reads the mesh config as istioctl analyze reads it from
+// a cluster (Istio: pkg/config/analysis/local/istiod_analyze.go
+// addRunningKubeIstioConfigMapSource): ConfigMap istio in the Istio
+// namespace, key mesh, over Istio's defaults. No ConfigMap: the defaults
+// (nil), as istioctl. A ConfigMap without the key, or a mesh config that does
+// not parse or validate, is an error, where istioctl logs it and analyses
+// with the defaults: its settings must not silently become the defaults (the
+// injector's rule, webhook.IstioConfigMaps.Load).
+func clusterMeshConfig(ctx context.Context, client dynamic.Interface, istioNamespace string) (*meshv1alpha1.MeshConfig, error) {
+	cm, err := client.Resource(configMapsResource).Namespace(istioNamespace).Get(ctx, injectorconfig.MeshConfigMapName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	where := fmt.Sprintf("ConfigMap %s/%s", istioNamespace, injectorconfig.MeshConfigMapName)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
+	}
+	data, found, err := unstructured.NestedString(cm.Object, "data", injectorconfig.KeyMesh)
+	if err != nil || !found {
+		return nil, fmt.Errorf("%s has no data key %q", where, injectorconfig.KeyMesh)
+	}
+	m, err := meshconfig.Load([]byte(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s key %s: %w", where, injectorconfig.KeyMesh, err)
+	}
+	return m, nil
+}
+
+// listInjectedWorkloads lists what istioctl's pod and Deployment analyzers
+// read beyond the selected pods: every pod of the injected namespaces
+// (IST0103, analysis.InjectedNamespaces) and every Deployment (IST0116,
+// IST0137), in namespace ns only when the cluster is read in one. A pod
+// listed already (listSelectedWorkloads) is not added twice.
+func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
+	seen := map[string]bool{}
+	for _, w := range in.Workloads {
+		if w.Kind == "Pod" {
+			seen[w.Namespace+"/"+w.Name] = true
+		}
+	}
+	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured)) error {
+		opts := metav1.ListOptions{Limit: clusterPageSize}
+		for {
+			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("listing %s in %q: %w", gvr.GroupResource(), namespace, err)
+			}
+			for _, u := range list.Items {
+				item(u)
+			}
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
+				return nil
+			}
+		}
+	}
+	for _, podNS := range analysis.InjectedNamespaces(in) {
+		if ns != "" && podNS != ns {
+			continue
+		}
+		err := each(podsResource, podNS, func(u unstructured.Unstructured) {
+			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
+				seen[key] = true
+				add("cluster pods", u.Object)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return each(deploymentsResource, ns, func(u unstructured.Unstructured) { add("cluster deployments", u.Object) })
+}

@@ -513,7 +513,7 @@ func TestAnalyzeClusterEveryKind(t *testing.T) {
 // filed under the mapper's plurals (the fake would guess "gatewaies").
 func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake.FakeDynamicClient, meta.RESTMapper) {
 	t.Helper()
-	gvs := []schema.GroupVersion{{Version: "v1"}}
+	gvs := []schema.GroupVersion{{Version: "v1"}, {Group: "apps", Version: "v1"}}
 	for _, gk := range validation.KnownKinds() {
 		if gv := (schema.GroupVersion{Group: gk.Group, Version: "v1"}); !slices.Contains(gvs, gv) {
 			gvs = append(gvs, gv)
@@ -525,9 +525,10 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 		mapper.AddSpecific(gvk, gvk.GroupVersion().WithResource(plural), gvk.GroupVersion().WithResource(strings.ToLower(gvk.Kind)), meta.RESTScopeNamespace)
 		lists[gvk.GroupVersion().WithResource(plural)] = gvk.Kind + "List"
 	}
-	for _, k := range []string{"Namespace", "Service", "Pod"} {
+	for _, k := range []string{"Namespace", "Service", "Pod", "ConfigMap"} {
 		add(schema.GroupVersionKind{Version: "v1", Kind: k}, strings.ToLower(k)+"s")
 	}
+	add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, "deployments")
 	for _, gk := range validation.KnownKinds() {
 		plural := strings.ToLower(gk.Kind) + "s"
 		if strings.HasSuffix(gk.Kind, "y") && !strings.HasSuffix(gk.Kind, "ay") {

@@ -256,6 +256,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	if o.webhooks {
 		o.injection.OnConfigRejected = func(err error) { sink.rejected("InjectorConfigRejected", err) }
 		startWith := followInjectorMesh(o)
+		followAuditMesh(o)
 		if err := webhook.SetupInjection(lm, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}

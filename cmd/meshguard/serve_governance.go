@@ -2,14 +2,17 @@ package main
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshguard/meshguard/audit"
+	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/webhook"
 )
 
@@ -19,6 +22,10 @@ type governanceOptions struct {
 	orgRules      webhook.OrgRulesOptions
 	auditInterval time.Duration
 	auditQPS      float32
+	// mesh is the mesh config the audit's analyzers read: the injector's,
+	// as it loads each (followAuditMesh); nil until then, or without the
+	// webhooks: Istio's default.
+	mesh atomic.Pointer[meshv1alpha1.MeshConfig]
 }
 
 func (g *governanceOptions) addFlags(fs *pflag.FlagSet) {
@@ -45,6 +52,7 @@ func setupGovernance(mgr manager.Manager, o *serveOptions, sink *eventSink, log 
 		Client: client, Mapper: mgr.GetRESTMapper(), Recorder: mgr.GetEventRecorder("meshguard-audit"),
 		Rules: rules.Current, Interval: o.governance.auditInterval, QPS: o.governance.auditQPS,
 		Domain: o.validation.ClusterDomain, Revision: o.certOpts.Revision, Log: log.WithName("audit"),
+		Mesh: o.governance.mesh.Load,
 	}
 	if rules != nil { // configured: no audit without them (their findings would be dropped)
 		a.RulesReady = func() error { return rules.Ready(nil) }
@@ -74,4 +82,18 @@ func setupOrgRules(mgr manager.Manager, o *serveOptions, sink *eventSink, log lo
 	}
 	o.validation.OrgRules = rules
 	return rules, nil
+}
+
+// followAuditMesh hands every mesh config the injector loads (its file or
+// Istio's ConfigMaps, reloaded) to the audit too, so that the audit's
+// analyzers read the mesh config meshguard serves with; it wraps the hook
+// followInjectorMesh may have set.
+func followAuditMesh(o *serveOptions) {
+	next := o.injection.OnConfigLoaded
+	o.injection.OnConfigLoaded = func(s *config.Snapshot) {
+		o.governance.mesh.Store(s.Mesh)
+		if next != nil {
+			next(s)
+		}
+	}
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// analyzeLines runs analyze and returns the message lines with the given
+// code, the exit code and stderr.
+func analyzeLines(t *testing.T, o analyzeOptions, code string) ([]string, int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if o.output == "" {
+		o.output = "log"
+	}
+	if o.failureThreshold == "" {
+		o.failureThreshold = "Error"
+	}
+	if o.namespace == "" {
+		o.namespace = "default"
+	}
+	if o.istioNamespace == "" {
+		o.istioNamespace = "istio-system"
+	}
+	exit := runAnalyze(t.Context(), o, nil, &out, &errOut)
+	var got []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "["+code+"]") {
+			got = append(got, l)
+		}
+	}
+	return got, exit, errOut.String()
+}
+
+const meshTestServiceEntry = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: db
+  namespace: shop
+spec:
+  hosts: [db.example.com]
+  ports:
+  - number: 5432
+    name: tcp
+    protocol: TCP
+  resolution: DNS
+`
+
+const dnsAutoAllocate = "defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: \"true\"\n    ISTIO_META_DNS_AUTO_ALLOCATE: \"true\"\n"
+
+// --meshConfigFile is the mesh config the analyzers read (istioctl's flag):
+// DNS auto-allocation there gives a ServiceEntry without addresses one, so
+// no IST0134; a file that cannot be read or validated is input that could
+// not be read (65), not the defaults istioctl falls back to.
+func TestAnalyzeMeshConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	se := writeFile(t, dir, "se.yaml", meshTestServiceEntry)
+	if got, _, _ := analyzeLines(t, analyzeOptions{files: []string{se}}, "IST0134"); len(got) != 1 {
+		t.Fatalf("without a mesh config: IST0134 lines %q, want one", got)
+	}
+	mesh := writeFile(t, dir, "mesh.yaml", dnsAutoAllocate)
+	if got, exit, errOut := analyzeLines(t, analyzeOptions{files: []string{se}, meshConfigFile: mesh}, "IST0134"); len(got) != 0 || exit != 0 {
+		t.Errorf("with DNS auto-allocation: IST0134 lines %q, exit %d (%s), want none and 0", got, exit, errOut)
+	}
+	for name, content := range map[string]string{"bad.yaml": "rootNamespace: [x]\n", "invalid.yaml": "proxyInboundListenPort: 70000\n"} {
+		bad := writeFile(t, dir, name, content)
+		if _, exit, errOut := analyzeLines(t, analyzeOptions{files: []string{se}, meshConfigFile: bad}, "IST0134"); exit != exitAnalyzeDataError || !strings.Contains(errOut, "--meshConfigFile") {
+			t.Errorf("%s: exit %d, stderr %q; want %d naming --meshConfigFile", name, exit, errOut, exitAnalyzeDataError)
+		}
+	}
+	if _, exit, _ := analyzeLines(t, analyzeOptions{files: []string{se}, meshConfigFile: dir + "/missing.yaml"}, "IST0134"); exit != exitAnalyzeDataError {
+		t.Errorf("a missing file: exit %d, want %d", exit, exitAnalyzeDataError)
+	}
+}
+
+// --kubeconfig: the cluster's ConfigMap istio (key mesh) in the Istio
+// namespace (-i) is the mesh config, as istioctl reads it; --meshConfigFile
+// overrides it; a ConfigMap without the key, or whose mesh config does not
+// validate, stops the analysis (exit 1) rather than analysing with the
+// defaults.
+func TestAnalyzeClusterMeshConfig(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	se := u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": map[string]any{"name": "db", "namespace": "shop"},
+		"spec": map[string]any{"hosts": []any{"db.example.com"}, "resolution": "DNS",
+			"ports": []any{map[string]any{"number": int64(5432), "name": "tcp", "protocol": "TCP"}}}})
+	ns := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
+	}
+	configMap := func(namespace string, data map[string]any) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "istio", "namespace": namespace}, "data": data})
+	}
+	tests := []struct {
+		name     string
+		objs     []*unstructured.Unstructured
+		istioNS  string
+		meshFile string
+		want     int // IST0134 lines
+		exit     int
+		stderr   string
+	}{
+		{name: "no ConfigMap: Istio's defaults", want: 1},
+		{name: "the ConfigMap's mesh config", objs: []*unstructured.Unstructured{configMap("istio-system", map[string]any{"mesh": dnsAutoAllocate})}},
+		{name: "in another Istio namespace", objs: []*unstructured.Unstructured{ns("mesh-system"), configMap("mesh-system", map[string]any{"mesh": dnsAutoAllocate})}, istioNS: "mesh-system"},
+		{name: "not in the Istio namespace given", objs: []*unstructured.Unstructured{configMap("istio-system", map[string]any{"mesh": dnsAutoAllocate})}, istioNS: "mesh-system", want: 1},
+		{name: "--meshConfigFile overrides it", objs: []*unstructured.Unstructured{configMap("istio-system", map[string]any{"mesh": dnsAutoAllocate})}, meshFile: "rootNamespace: istio-system\n", want: 1},
+		{name: "no mesh key", objs: []*unstructured.Unstructured{configMap("istio-system", map[string]any{"meshNetworks": "{}"})}, exit: 1, stderr: `ConfigMap istio-system/istio has no data key "mesh"`},
+		{name: "invalid mesh config", objs: []*unstructured.Unstructured{configMap("istio-system", map[string]any{"mesh": "proxyInboundListenPort: 70000\n"})}, exit: 1, stderr: "ConfigMap istio-system/istio key mesh: mesh config: mesh.proxyInboundListenPort"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, mapper := fakeCluster(t, append([]*unstructured.Unstructured{ns("shop"), ns("istio-system"), se}, tt.objs...)...)
+			o := analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true, istioNamespace: tt.istioNS}
+			if tt.meshFile != "" {
+				o.meshConfigFile = writeFile(t, t.TempDir(), "mesh.yaml", tt.meshFile)
+			}
+			got, exit, errOut := analyzeLines(t, o, "IST0134")
+			if len(got) != tt.want || exit != tt.exit || !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("IST0134 lines %q, exit %d, stderr %q; want %d lines, exit %d, stderr with %q", got, exit, errOut, tt.want, tt.exit, tt.stderr)
+			}
+		})
+	}
+}
+
+// -S CODE=RESOURCE suppresses as istioctl's --suppress; a value without
+// exactly one "=" is a usage error; an unknown code gets istioctl's warning.
+func TestAnalyzeSuppressFlag(t *testing.T) {
+	se := writeFile(t, t.TempDir(), "se.yaml", meshTestServiceEntry)
+	for _, tt := range []struct {
+		flags  []string
+		want   int
+		exit   int
+		stderr string
+	}{
+		{flags: nil, want: 1},
+		{flags: []string{"IST0134=ServiceEntry db.shop"}, want: 0},
+		{flags: []string{"IST0134=ServiceEntry *.shop"}, want: 0},
+		{flags: []string{"IST0134=ServiceEntry db.other"}, want: 1},
+		{flags: []string{"IST0101=ServiceEntry db.shop"}, want: 1},
+		{flags: []string{"IST0134"}, exit: exitAnalyzeUsage, stderr: "Error: --suppress: IST0134 is not a valid suppression value"},
+		{flags: []string{"IST9999=ServiceEntry db.shop"}, want: 1, stderr: "Warning: Supplied message code 'IST9999' is an unknown message code and will not have any effect."},
+	} {
+		got, exit, errOut := analyzeLines(t, analyzeOptions{files: []string{se}, suppress: tt.flags}, "IST0134")
+		if len(got) != tt.want || exit != tt.exit || !strings.Contains(errOut, tt.stderr) {
+			t.Errorf("%q: IST0134 lines %q, exit %d, stderr %q; want %d lines, exit %d, stderr with %q", tt.flags, got, exit, errOut, tt.want, tt.exit, tt.stderr)
+		}
+	}
+}
+
+// --kubeconfig lists every pod of the injected namespaces (IST0103, not only
+// pods some selector selects) and every Deployment (IST0116); with -n the
+// messages about objects of other namespaces are dropped, as istioctl's
+// filterMessages drops them.
+func TestAnalyzeClusterInjectedPodsAndDeployments(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	injectedNS := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": map[string]any{"istio-injection": "enabled"}}})
+	}
+	pod := func(ns, name string, sidecar bool) *unstructured.Unstructured {
+		cs := []any{map[string]any{"name": "app", "image": "app"}}
+		if sidecar {
+			cs = append(cs, map[string]any{"name": "istio-proxy", "image": "proxyv2"})
+		}
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": ns}, "spec": map[string]any{"containers": cs}})
+	}
+	service := func(ns, name string, proto string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name, "namespace": ns},
+			"spec": map[string]any{"selector": map[string]any{"app": "web"}, "ports": []any{map[string]any{"name": "p", "port": int64(8080), "protocol": proto}}}})
+	}
+	deployment := u(map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "web", "namespace": "shop"},
+		"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": "web"}}}}}})
+	client, mapper := fakeCluster(t, injectedNS("shop"), injectedNS("other"),
+		pod("shop", "plain", false), pod("shop", "meshed", true), pod("other", "plain", false),
+		service("shop", "web-tcp", "TCP"), service("shop", "web-udp", "UDP"), deployment)
+	all, exit, errOut := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}, "IST0103")
+	want := []string{
+		"Warning [IST0103] (Pod other/plain) The pod other/plain is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.",
+		"Warning [IST0103] (Pod shop/plain) The pod shop/plain is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.",
+	}
+	if slices.Sort(all); !slices.Equal(all, want) || exit != 0 {
+		t.Errorf("all namespaces: IST0103 lines\n%s\nexit %d (%s); want\n%s", strings.Join(all, "\n"), exit, errOut, strings.Join(want, "\n"))
+	}
+	shop, _, _ := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, namespace: "shop"}, "IST0103")
+	if !slices.Equal(shop, want[1:]) {
+		t.Errorf("-n shop: IST0103 lines %q, want %q", shop, want[1:])
+	}
+	if got, _, _ := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}, "IST0116"); len(got) != 1 || !strings.Contains(got[0], "(Deployment shop/web)") {
+		t.Errorf("IST0116 lines %q, want one for Deployment shop/web", got)
+	}
+}
