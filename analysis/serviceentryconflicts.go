@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // ConflictingServiceEntryProtocol is the code of Istio's ServiceEntry
@@ -35,7 +37,7 @@ type seProtocol struct {
 // ConflictingServiceEntryProtocolAnalyzer.Analyze (Istio:
 // pkg/config/analysis/analyzers/serviceentry/conflictingserviceentries.go at
 // 2392533cac45): every ServiceEntry host and port number is keyed by each
-// scope of its exportTo (exportToScopes: "*" when empty or naming "*",
+// scope of its exportTo (exportToScopes, the same rule as crossref.ExportScopes: "*" when empty or naming "*",
 // Istio's util.IsExportToAllNamespaces; else each entry, "." read as the
 // ServiceEntry's namespace and "~" kept as a scope of its own). A key of a
 // namespace also takes the entries of the same host and port exported to
@@ -56,7 +58,7 @@ func serviceEntryProtocolConflicts(in *Input) []Message {
 		if !ok {
 			continue
 		}
-		for _, scope := range serviceEntryScopes(se.GetExportTo(), o.Namespace) {
+		for _, scope := range crossref.ExportScopes(se.GetExportTo(), o.Namespace) {
 			for _, h := range se.GetHosts() {
 				for _, p := range se.GetPorts() {
 					k := seHostPort{scope: scope, host: h, port: p.GetNumber()}
@@ -98,25 +100,6 @@ func serviceEntryProtocolConflicts(in *Input) []Message {
 			}
 			reported[id] = true
 			out = append(out, newMessage(e.o, ConflictingServiceEntryProtocol, "metadata.name", text))
-		}
-	}
-	return out
-}
-
-// serviceEntryScopes is Istio's exportToScopes of that analyzer: "*" when
-// exportTo is empty or names "*" (util.IsExportToAllNamespaces at
-// 1585ebdb0cb3), else its entries with "." read as namespace ns, each once.
-func serviceEntryScopes(exportTo []string, ns string) []string {
-	if len(exportTo) == 0 || slices.Contains(exportTo, "*") {
-		return []string{"*"}
-	}
-	var out []string
-	for _, e := range exportTo {
-		if e == "." {
-			e = ns
-		}
-		if !slices.Contains(out, e) {
-			out = append(out, e)
 		}
 	}
 	return out

@@ -34,10 +34,10 @@ type scopedHost struct {
 
 func scoped(scope, fqdn string) string { return scope + "/" + fqdn }
 
-// exportScopes lists the scopes of an exportTo field (ServiceEntry,
+// ExportScopes lists the scopes of an exportTo field (ServiceEntry,
 // VirtualService): "*" when empty or when it names "*", else each entry with
 // "." read as the object's namespace ns ("~" stays "~": visible nowhere).
-func exportScopes(exportTo []string, ns string) []string {
+func ExportScopes(exportTo []string, ns string) []string {
 	if len(exportTo) == 0 || slices.Contains(exportTo, "*") {
 		return []string{"*"}
 	}
@@ -65,7 +65,7 @@ func annotationScopes(annotation, ns string) []string {
 			entries[i] = strings.TrimSpace(entries[i])
 		}
 	}
-	return exportScopes(entries, ns)
+	return ExportScopes(entries, ns)
 }
 
 // buildHosts keys every ServiceEntry host and every Service by scope, in that
@@ -81,7 +81,7 @@ func (ix *Index) buildHosts() (map[string]*hostEntry, []scopedHost) {
 			e.ports = append(e.ports, p.GetNumber())
 		}
 		for _, h := range se.GetHosts() {
-			for _, s := range exportScopes(se.GetExportTo(), k.Namespace) {
+			for _, s := range ExportScopes(se.GetExportTo(), k.Namespace) {
 				hosts[scoped(s, ix.fqdn(h, k.Namespace))] = e
 			}
 		}

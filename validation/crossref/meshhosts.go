@@ -72,7 +72,7 @@ func (ix *Index) meshEntries(k Key, vs *networking.VirtualService) []meshEntry {
 	if !meshBound(vs.GetGateways()) {
 		return nil
 	}
-	scopes := exportScopes(vs.GetExportTo(), k.Namespace)
+	scopes := ExportScopes(vs.GetExportTo(), k.Namespace)
 	out := make([]meshEntry, 0, len(scopes)*len(vs.GetHosts()))
 	for _, s := range scopes {
 		for i, h := range vs.GetHosts() {
