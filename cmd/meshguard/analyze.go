@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/analysis"
+	"github.com/meshguard/meshguard/audit"
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/orgrules"
@@ -120,6 +121,11 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	}
 	return cmd
 }
+
+// maxClusterObjects bounds what `analyze --kubeconfig` reads and holds, as
+// the audit's snapshot is bounded (audit.MaxObjects mesh objects and as many
+// Kubernetes objects).
+var maxClusterObjects = 2 * audit.MaxObjects
 
 // runAnalyze decodes the inputs, analyses them and returns the exit code.
 func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -270,10 +276,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// The files are applied to the cluster, as istioctl analyze -k FILE
 		// simulates it (its file source takes precedence): a stored object
 		// a file also holds is left out.
-		addStored := func(origin string, obj map[string]any) {
+		stored := 0
+		addStored := func(origin string, obj map[string]any) error {
+			if stored++; stored > maxClusterObjects {
+				return fmt.Errorf("more than %d objects (mesh objects, Services, Namespaces, pods, Deployments): analysis stopped", maxClusterObjects)
+			}
 			if !inFiles[objectKey(obj, o.namespace)] {
 				add(origin, obj)
 			}
+			return nil
 		}
 		err := listCluster(ctx, o.cluster, o.mapper, ns, addStored)
 		if err == nil && in.Mesh == nil { // --meshConfigFile takes precedence, as in istioctl

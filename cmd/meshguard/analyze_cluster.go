@@ -47,7 +47,7 @@ func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, er
 // all namespaces when ns is empty) and hands each object to add. A kind
 // removed between discovery and listing has no objects; any other error
 // stops the listing.
-func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, ns string, add func(origin string, obj map[string]any)) error {
+func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, ns string, add func(origin string, obj map[string]any) error) error {
 	resources, err := clusterResources(mapper)
 	if err != nil {
 		return err
@@ -67,7 +67,9 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 				return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
 			}
 			for _, item := range list.Items {
-				add(fmt.Sprintf("cluster %s", gvr.GroupResource()), item.Object)
+				if err := add(fmt.Sprintf("cluster %s", gvr.GroupResource()), item.Object); err != nil {
+					return err
+				}
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break
@@ -85,7 +87,7 @@ var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 // Services of the namespaces the Gateways' pods run in. The pods listed are
 // all the cluster has for those selectors, so a selector matching none is
 // reported (in.AllWorkloads).
-func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
+func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
 	in.AllWorkloads = true
 	podNamespaces := map[string]bool{} // of the Gateways' pods
 	seen := map[string]bool{}          // namespace/name of the pods added
@@ -106,7 +108,9 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 				}
 				if key := item.GetNamespace() + "/" + item.GetName(); !seen[key] {
 					seen[key] = true
-					add("cluster pods", item.Object)
+					if err := add("cluster pods", item.Object); err != nil {
+						return err
+					}
 				}
 				if q.One {
 					break pages
@@ -131,7 +135,9 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 				return fmt.Errorf("listing services in %s: %w", podNS, err)
 			}
 			for _, item := range list.Items {
-				add("cluster services", item.Object)
+				if err := add("cluster services", item.Object); err != nil {
+					return err
+				}
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				break
@@ -181,14 +187,14 @@ func clusterMeshConfig(ctx context.Context, client dynamic.Interface, istioNames
 // (IST0103, analysis.InjectedNamespaces) and every Deployment (IST0116,
 // IST0137), in namespace ns only when the cluster is read in one. A pod
 // listed already (listSelectedWorkloads) is not added twice.
-func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any)) error {
+func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
 	seen := map[string]bool{}
 	for _, w := range in.Workloads {
 		if w.Kind == "Pod" {
 			seen[w.Namespace+"/"+w.Name] = true
 		}
 	}
-	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured)) error {
+	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured) error) error {
 		opts := metav1.ListOptions{Limit: clusterPageSize}
 		for {
 			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
@@ -196,7 +202,9 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 				return fmt.Errorf("listing %s in %q: %w", gvr.GroupResource(), namespace, err)
 			}
 			for _, u := range list.Items {
-				item(u)
+				if err := item(u); err != nil {
+					return err
+				}
 			}
 			if opts.Continue = list.GetContinue(); opts.Continue == "" {
 				return nil
@@ -207,15 +215,16 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 		if ns != "" && podNS != ns {
 			continue
 		}
-		err := each(podsResource, podNS, func(u unstructured.Unstructured) {
+		err := each(podsResource, podNS, func(u unstructured.Unstructured) error {
 			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
 				seen[key] = true
-				add("cluster pods", u.Object)
+				return add("cluster pods", u.Object)
 			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	return each(deploymentsResource, ns, func(u unstructured.Unstructured) { add("cluster deployments", u.Object) })
+	return each(deploymentsResource, ns, func(u unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
 }

@@ -193,3 +193,23 @@ func TestAnalyzeClusterInjectedPodsAndDeployments(t *testing.T) {
 		t.Errorf("IST0116 lines %q, want one for Deployment shop/web", got)
 	}
 }
+
+// --kubeconfig reads a bounded number of objects: past maxClusterObjects the
+// analysis stops with exit 1, as the audit's snapshot stops, rather than
+// holding any cluster in memory.
+func TestAnalyzeClusterBounded(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	ns := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
+	}
+	client, mapper := fakeCluster(t, ns("a"), ns("b"), ns("c"))
+	defer func(n int) { maxClusterObjects = n }(maxClusterObjects)
+	maxClusterObjects = 3
+	if _, exit, errOut := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}, "IST0102"); exit != 0 {
+		t.Fatalf("3 objects, bound 3: exit %d (%s)", exit, errOut)
+	}
+	maxClusterObjects = 2
+	if _, exit, errOut := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}, "IST0102"); exit != 1 || !strings.Contains(errOut, "more than 2 objects") {
+		t.Errorf("3 objects, bound 2: exit %d, stderr %q; want 1 and the bound named", exit, errOut)
+	}
+}
