@@ -22,10 +22,20 @@ type governanceOptions struct {
 	orgRules      webhook.OrgRulesOptions
 	auditInterval time.Duration
 	auditQPS      float32
-	// mesh is the mesh config the audit's analyzers read: the injector's,
-	// as it loads each (followAuditMesh); nil until then, or without the
-	// webhooks: Istio's default.
-	mesh atomic.Pointer[meshv1alpha1.MeshConfig]
+	// mesh holds the mesh config the audit's analyzers read: the
+	// injector's, as it loads each (followAuditMesh); nil until then, or
+	// without the webhooks: Istio's default. A pointer: the options are
+	// copied (dev mode), the holder is shared. Set up by auditMesh.
+	mesh *atomic.Pointer[meshv1alpha1.MeshConfig]
+}
+
+// auditMesh is the holder of the audit's mesh config, made on first use
+// (setup runs on one goroutine).
+func (g *governanceOptions) auditMesh() *atomic.Pointer[meshv1alpha1.MeshConfig] {
+	if g.mesh == nil {
+		g.mesh = new(atomic.Pointer[meshv1alpha1.MeshConfig])
+	}
+	return g.mesh
 }
 
 func (g *governanceOptions) addFlags(fs *pflag.FlagSet) {
@@ -52,7 +62,7 @@ func setupGovernance(mgr manager.Manager, o *serveOptions, sink *eventSink, log 
 		Client: client, Mapper: mgr.GetRESTMapper(), Recorder: mgr.GetEventRecorder("meshguard-audit"),
 		Rules: rules.Current, Interval: o.governance.auditInterval, QPS: o.governance.auditQPS,
 		Domain: o.validation.ClusterDomain, Revision: o.certOpts.Revision, Log: log.WithName("audit"),
-		Mesh: o.governance.mesh.Load,
+		Mesh: o.governance.auditMesh().Load,
 	}
 	if rules != nil { // configured: no audit without them (their findings would be dropped)
 		a.RulesReady = func() error { return rules.Ready(nil) }
@@ -89,9 +99,9 @@ func setupOrgRules(mgr manager.Manager, o *serveOptions, sink *eventSink, log lo
 // analyzers read the mesh config meshguard serves with; it wraps the hook
 // followInjectorMesh may have set.
 func followAuditMesh(o *serveOptions) {
-	next := o.injection.OnConfigLoaded
+	next, mesh := o.injection.OnConfigLoaded, o.governance.auditMesh()
 	o.injection.OnConfigLoaded = func(s *config.Snapshot) {
-		o.governance.mesh.Store(s.Mesh)
+		mesh.Store(s.Mesh)
 		if next != nil {
 			next(s)
 		}

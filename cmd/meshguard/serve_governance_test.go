@@ -12,7 +12,7 @@ import (
 // hook set before (followInjectorMesh's, for ext_authz) still runs.
 func TestFollowAuditMesh(t *testing.T) {
 	o := &serveOptions{}
-	if o.governance.mesh.Load() != nil {
+	if o.governance.auditMesh().Load() != nil {
 		t.Fatal("a mesh config before any was loaded")
 	}
 	var before []*meshv1alpha1.MeshConfig
@@ -21,7 +21,7 @@ func TestFollowAuditMesh(t *testing.T) {
 	first, second := &meshv1alpha1.MeshConfig{RootNamespace: "a"}, &meshv1alpha1.MeshConfig{RootNamespace: "b"}
 	for _, m := range []*meshv1alpha1.MeshConfig{first, second} {
 		o.injection.OnConfigLoaded(&config.Snapshot{Mesh: m})
-		if got := o.governance.mesh.Load(); got != m {
+		if got := o.governance.auditMesh().Load(); got != m {
 			t.Errorf("audit mesh %v, want %v", got, m)
 		}
 	}
@@ -31,7 +31,7 @@ func TestFollowAuditMesh(t *testing.T) {
 	o = &serveOptions{}
 	followAuditMesh(o) // no earlier hook
 	o.injection.OnConfigLoaded(&config.Snapshot{Mesh: first})
-	if o.governance.mesh.Load() != first {
+	if o.governance.auditMesh().Load() != first {
 		t.Error("without an earlier hook: the audit's mesh config not set")
 	}
 }
