@@ -195,7 +195,9 @@ func Analyze(in Input) []Message {
 	// IST0002: deprecated VirtualService and Sidecar spec fields (deprecation.go);
 	// IST0107, IST0108, IST0125, IST0135: the Kubernetes objects' Istio
 	// annotations (annotations.go);
-	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go).
+	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go);
+	// IST0149: JWT claim routes on gateways without RequestAuthentication (jwtclaimroute.go);
+	// IST0167: Sidecars selecting ambient workloads or namespaces (ineffective.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -206,6 +208,8 @@ func Analyze(in Input) []Message {
 	out = append(out, deprecatedFields(&in)...)
 	out = append(out, annotationChecks(&in)...)
 	out = append(out, deploymentServices(&in)...)
+	out = append(out, jwtClaimRoutes(&in)...)
+	out = append(out, ineffectivePolicies(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -1059,3 +1059,57 @@ func TestIstioDeploymentServices(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioJWTClaimRoute: Istio's virtualservice.JWTClaimRouteAnalyzer
+// (pkg/config/analysis/analyzers/virtualservice/jwtclaimroute.go at
+// 0a617ca985f9 and its newest stored version) on its test data
+// virtualservice_jwtclaimroute.yaml (istio/istio 29bcc3ca14c0; see NOTICE),
+// analyzers_test.go case virtualServiceJWTClaimRoute at 0098d99f8e43: IST0149
+// for VirtualService foo, which routes on @request.auth.claims.foo through
+// foo-gateway, whose selector (istio=ingressgateway) matches the dummy ingress
+// pod Istio's harness adds (withIstioDefaultIngress) and no
+// RequestAuthentication selects. Text and level from
+// pkg/config/analysis/msg/messages.gen.go (JwtClaimBasedRoutingWithoutRequestAuthN:
+// key, gateway as namespace/name, pod name).
+func TestIstioJWTClaimRoute(t *testing.T) {
+	msgs := Analyze(withIstioDefaultIngress(loadIstioInput(t, "virtualservice_jwtclaimroute.yaml")))
+	var got []string
+	for _, m := range msgs {
+		if m.Code == JwtClaimBasedRoutingWithoutRequestAuthN {
+			got = append(got, m.String()+" @"+m.Field)
+		}
+	}
+	want := []string{"Error [IST0149] (VirtualService default/foo) The virtual service uses the JWT claim based routing (key: @request.auth.claims.foo) but found no request authentication for the gateway (default/foo-gateway) pod (istio-ingressgateway-dummypod). The request authentication must first be applied for the gateway pods to validate the JWT token and make the claims available for routing. @spec.http[0].match[0].headers[@request.auth.claims.foo]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestIstioIneffectivePolicy: the IneffectivePolicy messages of Istio's
+// sidecar.SelectorAnalyzer (pkg/config/analysis/analyzers/sidecar/selector.go,
+// the stored version with IneffectivePolicy) on sidecar-default-selector.yaml
+// (istio/istio 595f032692f3), analyzers_test.go case sidecarDefaultSelector
+// at 0098d99f8e43: IST0167 for Sidecar ns-ambient/namespace-scoped (no
+// selector, namespace labelled istio.io/dataplane-mode=ambient) and
+// ns-ambient/pod-scoped (selecting random-pod-ambient, annotated
+// ambient.istio.io/redirection: enabled); none for the Sidecars of
+// ns-not-ambient and ns-not-ambient-rev, whose istio-injection and istio.io/rev
+// labels win over the ambient one. Level Warning; texts as istio.io's IST0167
+// page prints them (content/en/docs/reference/config/analysis/ist0167/index.md:
+// "The policy has no impact: %s.", the details selector.go passes).
+func TestIstioIneffectivePolicy(t *testing.T) {
+	msgs := Analyze(loadIstioInput(t, "sidecar-default-selector.yaml"))
+	var got []string
+	for _, m := range msgs {
+		if m.Code == IneffectivePolicy {
+			got = append(got, m.String()+" @"+m.Field)
+		}
+	}
+	want := []string{
+		"Warning [IST0167] (Sidecar ns-ambient/namespace-scoped) The policy has no impact: namespace is in ambient mode, the policy has no impact. @metadata.namespace",
+		"Warning [IST0167] (Sidecar ns-ambient/pod-scoped) The policy has no impact: selected workload is in ambient mode, the policy has no impact. @spec.workloadSelector.labels",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

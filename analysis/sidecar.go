@@ -29,7 +29,7 @@ func init() {
 //   - IST0111 for each Sidecar without a selector (none, or no labels) when
 //     its namespace has several, unless the namespace is in ambient mode
 //     (Istio's util.NamespaceInAmbientMode, ambientNamespace), where Istio
-//     reports IneffectivePolicy instead (not reported by meshguard).
+//     reports IneffectivePolicy instead (ineffective.go).
 //
 //   - IST0101 for a Sidecar whose selector matches no workload, only when
 //     in.AllWorkloads says the workload list is complete (`meshguard analyze
@@ -41,7 +41,7 @@ func init() {
 // util.PodInAmbientMode) gets no IST0110, as the newest stored selector.go
 // (the version with IneffectivePolicy) skips it; it still counts as found
 // for IST0101. Istio reports IneffectivePolicy for the Sidecars selecting it
-// instead (not reported by meshguard). The Sidecar names are sorted (Istio
+// instead (ineffective.go). The Sidecar names are sorted (Istio
 // lists them in its store's iteration order).
 func sidecarSelectors(in *Input) []Message {
 	var namespaces []string

@@ -251,9 +251,9 @@ func validateHTTPRoute(p *field.Path, r *networking.HTTPRoute, delegateVS, gatew
 
 var pseudoHeaders = map[string]bool{":method": true, ":scheme": true, ":authority": true, ":path": true, ":status": true}
 
-// isRoutingClaim is Istio's jwt.ToRoutingClaim(name).Match: the prefix
+// IsRoutingClaim is Istio's jwt.ToRoutingClaim(name).Match: the prefix
 // @request.auth.claims in any case, then ".key[.key]" or "[key][key]".
-func isRoutingClaim(name string) bool {
+func IsRoutingClaim(name string) bool {
 	if len(name) < len(jwtClaimHeaderPrefix) || !strings.EqualFold(name[:len(jwtClaimHeaderPrefix)], jwtClaimHeaderPrefix) {
 		return false
 	}
@@ -290,7 +290,7 @@ func validateHTTPMatch(p *field.Path, m *networking.HTTPMatchRequest, gatewayBou
 			hp := p.Child(set.name).Key(k)
 			v := set.headers[k]
 			switch {
-			case isRoutingClaim(k):
+			case IsRoutingClaim(k):
 				if !gatewayBound {
 					f.Error(hp, k, "JWT claim based routing (@request.auth.claims) is only supported for gateway; bind the virtual service to a gateway")
 				}
