@@ -105,7 +105,7 @@ func TestAuthzInMeshWorkloads(t *testing.T) {
 // TestSidecarAmbientPods: Istio's newest stored sidecar/selector.go
 // (SelectorAnalyzer.Analyze with util.PodInAmbientMode) reports no
 // IST0110 for a pod in ambient mode that several Sidecars select (it has no
-// sidecar; Istio reports IneffectivePolicy, which meshguard does not), and
+// sidecar; IST0167 IneffectivePolicy instead, ineffective.go), and
 // the pod still counts as found (no IST0101).
 func TestSidecarAmbientPods(t *testing.T) {
 	sel := map[string]string{"app": "r"}

@@ -439,8 +439,8 @@ func TestIstioRouteRuleNoEffectOnIngress(t *testing.T) {
 // ambient mode, and IST0101 for a selector matching no pod (maps-to-nonexistent,
 // maps-to-different-ns), which meshguard reports when the workload list is
 // complete (in.AllWorkloads, as `--kubeconfig` makes it; Istio's test takes the
-// file for the whole cluster). Not ported: IST0167 IneffectivePolicy
-// (ns-ambient), which meshguard does not report.
+// file for the whole cluster). Its IST0167 IneffectivePolicy (ns-ambient)
+// is TestIstioIneffectivePolicy's.
 func TestIstioSidecarSelectors(t *testing.T) {
 	for _, tc := range []struct {
 		file string

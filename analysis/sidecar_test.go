@@ -98,7 +98,7 @@ func TestSidecarSelectors(t *testing.T) {
 		},
 		{
 			// A namespace in ambient mode has no sidecars: Istio reports
-			// IneffectivePolicy (not meshguard), not IST0111. Sidecar
+			// IneffectivePolicy (IST0167, ineffective.go), not IST0111. Sidecar
 			// injection (istio-injection=enabled, istio.io/rev) wins over
 			// the ambient label. Istio's order: "Kind/name/namespace".
 			name: "ambient namespaces",
