@@ -280,6 +280,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			in.Mesh, err = clusterMeshConfig(ctx, o.cluster, o.istioNamespace)
 		}
 		if err == nil {
+			err = listInjectorConfigMaps(ctx, o.cluster, o.istioNamespace, addStored)
+		}
+		if err == nil {
 			err = listSelectedWorkloads(ctx, o.cluster, ns, &in, addStored)
 		}
 		if err == nil {
