@@ -16,6 +16,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 
+	injectorconfig "github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -122,6 +123,11 @@ type Input struct {
 	// Suppressions drop the messages of a code about the objects a pattern
 	// names (istioctl analyze --suppress; suppress.go).
 	Suppressions []Suppression
+	// InjectorValues are the injector values (key "values") of the
+	// istio-sidecar-injector[-<revision>] ConfigMaps AddKubernetesObject
+	// added, by ConfigMap name as Istio's injection analyzers key them:
+	// IST0148 (injection.go) and IST0158 (injectorimage.go) read them.
+	InjectorValues map[string]*injectorconfig.Values
 	// Kube is the metadata (kind, name, annotations, labels; no spec) of
 	// every Namespace, Service, Pod and Deployment AddKubernetesObject
 	// added, for the annotation analyzer and analyze-suppress.
@@ -197,7 +203,8 @@ func Analyze(in Input) []Message {
 	// annotations (annotations.go);
 	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go);
 	// IST0149: JWT claim routes on gateways without RequestAuthentication (jwtclaimroute.go);
-	// IST0167: Sidecars selecting ambient workloads or namespaces (ineffective.go).
+	// IST0167: Sidecars selecting ambient workloads or namespaces (ineffective.go);
+	// IST0158: pods' proxy images against the injector ConfigMaps (injectorimage.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -210,6 +217,7 @@ func Analyze(in Input) []Message {
 	out = append(out, deploymentServices(&in)...)
 	out = append(out, jwtClaimRoutes(&in)...)
 	out = append(out, ineffectivePolicies(&in)...)
+	out = append(out, proxyImageMismatches(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -64,10 +64,17 @@ func init() {
 // finding is about the pod itself: from a cluster, only the pods listed
 // (analysis.PodQueries) are judged.
 //
-// Not done here: IST0148 NamespaceInjectionEnabledByDefault (IST0102's
-// variant when the istio-sidecar-injector ConfigMap of the namespace's
-// revision sets sidecarInjectorWebhook.enableNamespacesByDefault, which
-// also leaves the namespace's pods unjudged; Input carries no ConfigMaps).
+// A namespace that would get IST0102 gets IST0148 (Info)
+// NamespaceInjectionEnabledByDefault instead when the values of the
+// istio-sidecar-injector ConfigMap (Input.InjectorValues; the name of the
+// revision "", as the namespace has no istio.io/rev label) set
+// sidecarInjectorWebhook.enableNamespacesByDefault; its pods stay unjudged
+// by IST0103, as in Istio. Istio keeps the flag in a variable outside its
+// namespace loop, set whenever the namespace's ConfigMap exists: without an
+// istio-sidecar-injector ConfigMap, an unlabelled namespace iterated after
+// one with istio.io/rev=X inherits istio-sidecar-injector-X's flag there;
+// here it reads istio-sidecar-injector's only (none: IST0102), not
+// depending on the iteration order.
 func namespaceInjection(in *Input) []Message {
 	var out []Message
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
@@ -78,6 +85,12 @@ func namespaceInjection(in *Input) []Message {
 		_, revision := nsLabels[label.IoIstioRev.Name]
 		var code, text string
 		switch injection := nsLabels[injectionLabel]; {
+		case injection == "" && !revision && in.enableNamespacesByDefault():
+			// Istio: injection.go Analyzer.Analyze, the ConfigMap
+			// util.GetInjectorConfigMapName(nsRevision) with nsRevision ""
+			// here (no istio.io/rev label): istio-sidecar-injector.
+			code = NamespaceInjectionEnabledByDefault
+			text = "is enabled for Istio injection, as Istio is installed with enableNamespacesByDefault as true."
 		case injection == "" && !revision:
 			code = NamespaceNotInjected
 			text = fmt.Sprintf("The namespace is not enabled for Istio injection. Run 'kubectl label namespace %s istio-injection=enabled' to enable it, or 'kubectl label namespace %s istio-injection=disabled' to explicitly mark it as not needing injection.", ns, ns)
@@ -127,4 +140,11 @@ func InjectedNamespaces(in *Input) []string {
 		}
 	}
 	return out
+}
+
+// enableNamespacesByDefault is sidecarInjectorWebhook.enableNamespacesByDefault
+// of the istio-sidecar-injector ConfigMap's values (false without it).
+func (in *Input) enableNamespacesByDefault() bool {
+	v := in.InjectorValues[injectorConfigMapName("")]
+	return v != nil && v.SidecarInjectorWebhook.EnableNamespacesByDefault
 }

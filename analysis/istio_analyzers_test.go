@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
@@ -557,10 +558,10 @@ func TestIstioEnvoyFilterPatches(t *testing.T) {
 // no istio.io/rev label), IST0123 for busted (both), none for default
 // (enabled), foo (disabled) or canary-test and pidgeon-test (istio.io/rev
 // only); its IST0103 for default/noninjectedpod is TestIstioInjectionPods'.
-// Not ported: case istioInjectionEnableNamespacesByDefault
-// (IST0148 instead of IST0102 when the istio-sidecar-injector ConfigMap's
-// values set sidecarInjectorWebhook.enableNamespacesByDefault: analyze reads
-// no ConfigMaps).
+// Case istioInjectionEnableNamespacesByDefault (IST0148 instead of IST0102
+// when the istio-sidecar-injector ConfigMap's values set
+// sidecarInjectorWebhook.enableNamespacesByDefault) is
+// TestIstioInjectorConfigMaps'.
 func TestIstioInjectionNamespaces(t *testing.T) {
 	msgs := Analyze(loadIstioInput(t, "injection.yaml"))
 	got := istioMessages(msgs, func(m Message) bool { return m.Code == "IST0102" || m.Code == "IST0123" })
@@ -1111,5 +1112,88 @@ func TestIstioIneffectivePolicy(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestIstioInjectorConfigMaps: Istio's analyzers over the injector
+// ConfigMaps (istio-sidecar-injector[-<revision>], key "values"), the rows
+// of analyzers_test.go at d929cf5b80ce (files and commits in
+// testdata/istio-analyzers/NOTICE):
+//   - istioInjectionEnableNamespacesByDefault (injection.Analyzer,
+//     injection.go at 018148e): injection.yaml with a ConfigMap setting
+//     sidecarInjectorWebhook.enableNamespacesByDefault gives IST0148 for bar
+//     instead of IST0102, the rest unchanged (IST0103 for
+//     default/noninjectedpod, IST0123 for busted; that row also lists
+//     multi-ns-1..3, absent from the stored injection.yaml);
+//   - istioInjectionProxyImageMismatch, injectionImageDistroless,
+//     injectionImageDistrolessNoMeshConfig (injection.ImageAnalyzer,
+//     injection-image.go at 0a617ca985f9): IST0158 for enabled-namespace
+//     (details-v1-pod-old; not the pod with a sidecar.istio.io/proxyImage
+//     annotation, nor default, which is not labelled), none for
+//     revision-namespace (istio.io/rev=canary: no
+//     istio-sidecar-injector-canary ConfigMap); the row also lists
+//     enabled-namespace-native (a native-sidecar pod of a newer file than
+//     the stored 29bcc3ca one: the native case is
+//     TestInjectorImageCases'); with the mesh config's distroless image type
+//     proxyv2:1.3.1-distroless also matches (enabled-namespace-2), and
+//     ProxyConfigs of a namespace, of a workload, or the pod's
+//     proxy.istio.io/config annotation do so without it.
+//
+// Not ported: istioInjectionProxyImageMismatchAbsolute and
+// ...WithRevisionCanary (their ConfigMap files are not fetched; the
+// absolute global.proxy.image and the revision ConfigMap are
+// TestInjectorImageCases rows).
+func TestIstioInjectorConfigMaps(t *testing.T) {
+	mesh, err := meshconfig.Load([]byte("defaultConfig:\n  image:\n    imageType: distroless\n")) // common-meshconfig.yaml
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		mesh  bool
+		codes []string
+		want  []string
+	}{
+		{"istioInjectionEnableNamespacesByDefault", []string{"injection.yaml", "sidecar-injector-enabled-nsbydefault.yaml"}, false,
+			[]string{"IST0102", "IST0103", "IST0123", "IST0148"}, []string{
+				"Warning [IST0103] (Pod default/noninjectedpod) The pod default/noninjectedpod is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.",
+				"Warning [IST0123] (Namespace busted) The namespace has both new and legacy injection labels. Run 'kubectl label namespace busted istio.io/rev-' or 'kubectl label namespace busted istio-injection-'",
+				"Info [IST0148] (Namespace bar) is enabled for Istio injection, as Istio is installed with enableNamespacesByDefault as true.",
+			}},
+		{"istioInjection with enableNamespacesByDefault false", []string{"injection.yaml", "sidecar-injector-configmap.yaml"}, false,
+			[]string{"IST0102", "IST0148"}, []string{
+				"Info [IST0102] (Namespace bar) The namespace is not enabled for Istio injection. Run 'kubectl label namespace bar istio-injection=enabled' to enable it, or 'kubectl label namespace bar istio-injection=disabled' to explicitly mark it as not needing injection.",
+			}},
+		{"istioInjectionProxyImageMismatch", []string{"injection-with-mismatched-sidecar.yaml", "sidecar-injector-configmap.yaml"}, false,
+			[]string{"IST0158"}, []string{
+				"Warning [IST0158] (Namespace enabled-namespace) The Istio proxy images of the pods running in the namespace do not match the image defined in the injection configuration (pod names: [details-v1-pod-old]). This often happens after upgrading the Istio control-plane and can be fixed by redeploying the pods.",
+			}},
+		{"injectionImageDistroless", []string{"injection-image-distroless.yaml", "sidecar-injector-configmap.yaml"}, true,
+			[]string{"IST0158"}, []string{
+				"Warning [IST0158] (Namespace enabled-namespace) The Istio proxy images of the pods running in the namespace do not match the image defined in the injection configuration (pod names: [details-v1-pod-old]). This often happens after upgrading the Istio control-plane and can be fixed by redeploying the pods.",
+			}},
+		{"injectionImageDistrolessNoMeshConfig", []string{"injection-image-distroless-no-meshconfig.yaml", "sidecar-injector-configmap.yaml"}, false,
+			[]string{"IST0158"}, nil},
+		{"injectionImageDistroless without the mesh config", []string{"injection-image-distroless.yaml", "sidecar-injector-configmap.yaml"}, false,
+			[]string{"IST0158"}, []string{
+				"Warning [IST0158] (Namespace enabled-namespace-2) The Istio proxy images of the pods running in the namespace do not match the image defined in the injection configuration (pod names: [details-v1-pod-new-distroless]). This often happens after upgrading the Istio control-plane and can be fixed by redeploying the pods.",
+				"Warning [IST0158] (Namespace enabled-namespace) The Istio proxy images of the pods running in the namespace do not match the image defined in the injection configuration (pod names: [details-v1-pod-old]). This often happens after upgrading the Istio control-plane and can be fixed by redeploying the pods.",
+			}},
+		{"no injector ConfigMap", []string{"injection-with-mismatched-sidecar.yaml"}, false, []string{"IST0158"}, nil},
+	} {
+		in := loadIstioInput(t, tc.files...)
+		if tc.mesh {
+			in.Mesh = mesh
+		}
+		var got []string
+		for _, m := range Analyze(in) {
+			if slices.Contains(tc.codes, m.Code) {
+				got = append(got, m.String())
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package analysis
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -83,6 +84,17 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		in.Workloads = append(in.Workloads, Workload{Kind: "Deployment", Namespace: ns(d.Namespace), Name: d.Name, Labels: t.Labels,
 			Annotations: t.Annotations, Containers: containers(t.Spec.Containers), InitContainers: containers(t.Spec.InitContainers),
 			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels})
+	case apiVersion == "v1" && kind == "ConfigMap":
+		md, _ := obj["metadata"].(map[string]any)
+		name, _ := md["name"].(string)
+		if !strings.HasPrefix(name, injectorConfigMapPrefix) {
+			return false, nil // other ConfigMaps stay unknown
+		}
+		var cm corev1.ConfigMap
+		if err := decode(&cm); err != nil {
+			return true, err
+		}
+		return true, in.addInjectorConfigMap(&cm, ns(cm.Namespace))
 	default:
 		return false, nil
 	}

@@ -51,28 +51,9 @@ func (p *params) imageType(pc *meshv1alpha1.ProxyConfig) string {
 	return p.cfg.Values.Global.Variant
 }
 
-// buildImage is <hub>/<name>:<tag>[-<imageType>] (Istio's pkg/kube/inject/inject.go
-// imageURL, updateImageTypeIfPresent): an empty imageType leaves the tag as
-// configured; any other replaces a -distroless or -debug suffix of the tag,
-// "default" by none.
+// buildImage is <hub>/<name>:<tag>[-<imageType>] (config.GlobalValues.ImageURL).
 func (p *params) buildImage(name, imageType string) string {
-	g := p.cfg.Values.Global
-	if strings.Contains(name, "/") {
-		return name
-	}
-	tag := g.Tag
-	if imageType != "" {
-		for _, known := range []string{"distroless", "debug"} {
-			if t, ok := strings.CutSuffix(tag, "-"+known); ok {
-				tag = t
-				break
-			}
-		}
-		if imageType != "default" {
-			tag += "-" + imageType
-		}
-	}
-	return g.Hub + "/" + name + ":" + tag
+	return p.cfg.Values.Global.ImageURL(name, imageType)
 }
 
 // excludeInbound is the status port appended to the excluded inbound ports

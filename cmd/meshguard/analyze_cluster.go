@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -180,6 +181,32 @@ func clusterMeshConfig(ctx context.Context, client dynamic.Interface, istioNames
 		return nil, fmt.Errorf("%s key %s: %w", where, injectorconfig.KeyMesh, err)
 	}
 	return m, nil
+}
+
+// listInjectorConfigMaps hands add the ConfigMaps of istioNamespace named
+// istio-sidecar-injector* (the injector ConfigMaps of each revision), which
+// istioctl's injection analyzers read (IST0148, IST0158: Istio's
+// injection.go and injection-image.go); analysis.Input.AddKubernetesObject
+// keeps their values.
+func listInjectorConfigMaps(ctx context.Context, client dynamic.Interface, istioNamespace string, add func(origin string, obj map[string]any) error) error {
+	opts := metav1.ListOptions{Limit: clusterPageSize}
+	for {
+		list, err := client.Resource(configMapsResource).Namespace(istioNamespace).List(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("listing configmaps in %q: %w", istioNamespace, err)
+		}
+		for _, u := range list.Items {
+			if !strings.HasPrefix(u.GetName(), "istio-sidecar-injector") {
+				continue
+			}
+			if err := add("cluster configmaps", u.Object); err != nil {
+				return err
+			}
+		}
+		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+			return nil
+		}
+	}
 }
 
 // listInjectedWorkloads lists what istioctl's pod and Deployment analyzers

@@ -125,6 +125,11 @@ type SidecarInjectorValues struct {
 	NeverInjectSelector  []metav1.LabelSelector `json:"neverInjectSelector,omitempty"`
 	AlwaysInjectSelector []metav1.LabelSelector `json:"alwaysInjectSelector,omitempty"`
 	InjectedAnnotations  map[string]string      `json:"injectedAnnotations,omitempty"`
+	// EnableNamespacesByDefault is Helm's
+	// sidecarInjectorWebhook.enableNamespacesByDefault. meshguard's injector
+	// does not act on it (docs/compatibility.md); `meshguard analyze` reads it
+	// for IST0148 (analysis/injection.go), as Istio's injection analyzer does.
+	EnableNamespacesByDefault bool `json:"enableNamespacesByDefault,omitempty"`
 }
 
 // PilotValues mirrors `pilot.*`.
@@ -136,6 +141,43 @@ type PilotValues struct {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ImageURL is the image the injector renders for image name (global.proxy.image,
+// global.proxy_init.image) with image type imageType: name itself when it
+// contains "/", else <hub>/<name>:<tag>[-<imageType>] (Istio's
+// pkg/kube/inject/inject.go imageURL, updateImageTypeIfPresent). An empty
+// imageType leaves the tag as configured; any other replaces a -distroless or
+// -debug suffix of the tag, "default" by none. The injector (injector/sidecar.go
+// params.image) and `meshguard analyze` (analysis/injectorimage.go) both use it.
+func (g GlobalValues) ImageURL(name, imageType string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	tag := g.Tag
+	if imageType != "" {
+		for _, known := range []string{"distroless", "debug"} {
+			if t, ok := strings.CutSuffix(tag, "-"+known); ok {
+				tag = t
+				break
+			}
+		}
+		if imageType != "default" {
+			tag += "-" + imageType
+		}
+	}
+	return g.Hub + "/" + name + ":" + tag
+}
+
+// LoadValues parses injector values (the "values" key of an
+// istio-sidecar-injector ConfigMap, JSON or YAML) as Load does, with Istio's
+// defaults, and validates them.
+func LoadValues(valuesYAML []byte) (Values, error) {
+	s, err := Load(nil, valuesYAML)
+	if err != nil {
+		return Values{}, err
+	}
+	return s.Values, nil
+}
 
 // defPtr sets an unset (nil) pointer field to d.
 func defPtr[T any](p **T, d T) {
