@@ -149,7 +149,7 @@ func ptr[T any](v T) *T { return &v }
 // imageType leaves the tag as configured; any other replaces a -distroless or
 // -debug suffix of the tag, "default" by none. The injector (injector/sidecar.go
 // params.image) and `meshguard analyze` (analysis/injectorimage.go) both use it.
-func (g GlobalValues) ImageURL(name, imageType string) string {
+func (g *GlobalValues) ImageURL(name, imageType string) string {
 	if strings.Contains(name, "/") {
 		return name
 	}
