@@ -198,6 +198,7 @@ func Analyze(in Input) []Message {
 	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go);
 	// IST0149: JWT claim routes on gateways without RequestAuthentication (jwtclaimroute.go);
 	// IST0167: Sidecars selecting ambient workloads or namespaces (ineffective.go).
+	// IST0144: pods and Deployments running as the proxy's UID 1337 (podsecurity.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -210,6 +211,7 @@ func Analyze(in Input) []Message {
 	out = append(out, deploymentServices(&in)...)
 	out = append(out, jwtClaimRoutes(&in)...)
 	out = append(out, ineffectivePolicies(&in)...)
+	out = append(out, applicationUIDs(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

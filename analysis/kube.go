@@ -73,7 +73,7 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		}
 		in.Workloads = append(in.Workloads, Workload{Kind: "Pod", Namespace: ns(p.Namespace), Name: p.Name, Labels: p.Labels,
 			Annotations: p.Annotations, Containers: containers(p.Spec.Containers), InitContainers: containers(p.Spec.InitContainers),
-			HostNetwork: p.Spec.HostNetwork})
+			HostNetwork: p.Spec.HostNetwork, RunAsUser: runAsUser(p.Spec.SecurityContext)})
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		var d appsv1.Deployment
 		if err := decode(&d); err != nil {
@@ -82,7 +82,7 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		t := d.Spec.Template
 		in.Workloads = append(in.Workloads, Workload{Kind: "Deployment", Namespace: ns(d.Namespace), Name: d.Name, Labels: t.Labels,
 			Annotations: t.Annotations, Containers: containers(t.Spec.Containers), InitContainers: containers(t.Spec.InitContainers),
-			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels})
+			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels, RunAsUser: runAsUser(t.Spec.SecurityContext)})
 	default:
 		return false, nil
 	}
@@ -90,11 +90,23 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 	return true, nil
 }
 
-// containers are the names and images of cs.
+// containers are the names, images and securityContext.runAsUser of cs.
 func containers(cs []corev1.Container) []Container {
 	var out []Container
 	for _, c := range cs {
-		out = append(out, Container{Name: c.Name, Image: c.Image})
+		var uid *int64
+		if c.SecurityContext != nil {
+			uid = c.SecurityContext.RunAsUser
+		}
+		out = append(out, Container{Name: c.Name, Image: c.Image, RunAsUser: uid})
 	}
 	return out
+}
+
+// runAsUser is a pod's spec.securityContext.runAsUser (nil when unset).
+func runAsUser(sc *corev1.PodSecurityContext) *int64 {
+	if sc == nil {
+		return nil
+	}
+	return sc.RunAsUser
 }
