@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -13,8 +14,9 @@ import (
 
 // AddKubernetesObject adds a Kubernetes object the mesh checks refer to: a
 // Namespace (its labels), a Service (a host, and its selector and ports), a
-// Pod or a Deployment (a workload: the Deployment's pod template). It
-// reports false for any other kind. Objects without a namespace are in
+// Pod or a Deployment (a workload: the Deployment's pod template), or a
+// MutatingWebhookConfiguration (webhooks.go). It reports false for any
+// other kind. Objects without a namespace are in
 // defaultNamespace. An object of these kinds that does not decode is an
 // error naming it.
 func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string) (bool, error) {
@@ -83,6 +85,16 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		in.Workloads = append(in.Workloads, Workload{Kind: "Deployment", Namespace: ns(d.Namespace), Name: d.Name, Labels: t.Labels,
 			Annotations: t.Annotations, Containers: containers(t.Spec.Containers), InitContainers: containers(t.Spec.InitContainers),
 			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels, RunAsUser: runAsUser(t.Spec.SecurityContext)})
+	case apiVersion == "admissionregistration.k8s.io/v1" && kind == "MutatingWebhookConfiguration":
+		// Cluster scoped (no namespace), for the webhook analyzer
+		// (webhooks.go) only: not in in.Kube, whose kinds the annotation
+		// analyzer reads.
+		var c admissionregistrationv1.MutatingWebhookConfiguration
+		if err := decode(&c); err != nil {
+			return true, err
+		}
+		in.MutatingWebhookConfigurations = append(in.MutatingWebhookConfigurations, newMutatingWebhookConfiguration(&c))
+		return true, nil
 	default:
 		return false, nil
 	}
