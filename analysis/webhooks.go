@@ -132,8 +132,6 @@ func invalidWebhooks(in *Input) []Message {
 	}
 	namespaceLabels := permutations(injectionLabel, "enabled", "disabled")
 	objectLabels := permutations(sidecarInjectLabel, "true", "false")
-	type selectors struct{ namespace, object labels.Selector }
-	parsed := map[string]selectors{} // by config/webhook
 	parse := func(s *metav1.LabelSelector) labels.Selector {
 		if s == nil {
 			return labels.Everything()
@@ -144,12 +142,22 @@ func invalidWebhooks(in *Input) []Message {
 		}
 		return sel
 	}
+	// Each webhook under its name "config/webhook"; two webhooks of one
+	// name (which the API server refuses, files may hold) are one match,
+	// reported at the first, as Istio's set of names and map of resources.
+	type entry struct {
+		name              string
+		namespace, object labels.Selector
+	}
+	var entries []entry
 	refs := map[string]ref{}
 	for _, c := range configs {
 		for i, w := range c.Webhooks {
 			name := c.Name + "/" + w.Name
-			refs[name] = ref{c, i}
-			parsed[name] = selectors{parse(w.NamespaceSelector), parse(w.ObjectSelector)}
+			if _, ok := refs[name]; !ok {
+				refs[name] = ref{c, i}
+			}
+			entries = append(entries, entry{name, parse(w.NamespaceSelector), parse(w.ObjectSelector)})
 		}
 	}
 	var out []Message
@@ -162,15 +170,15 @@ func invalidWebhooks(in *Input) []Message {
 		seen[key] = true
 		out = append(out, newMessage(Object{Kind: "MutatingWebhookConfiguration", Name: r.config.Name}, InvalidWebhook, path.String(), text))
 	}
-	names := slices.Sorted(maps.Keys(refs))
 	for _, nl := range namespaceLabels {
 		for _, ol := range objectLabels {
-			var matches []string
-			for _, name := range names {
-				if s := parsed[name]; s.namespace.Matches(nl) && s.object.Matches(ol) {
-					matches = append(matches, name)
+			set := map[string]bool{}
+			for _, e := range entries {
+				if e.namespace.Matches(nl) && e.object.Matches(ol) {
+					set[e.name] = true
 				}
 			}
+			matches := slices.Sorted(maps.Keys(set))
 			if len(matches) < 2 {
 				continue
 			}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/meshguard/meshguard/internal/manifest"
 )
 
@@ -169,5 +171,34 @@ webhooks:
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestInvalidWebhooksDuplicateName: two webhooks of one name in one
+// configuration (the API server refuses it; a file may hold it) are one
+// match, as Istio keys its matches by "config/webhook": they do not overlap
+// each other, and either one selecting a labelling counts.
+func TestInvalidWebhooksDuplicateName(t *testing.T) {
+	sel := func(k, v string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
+	}
+	in := Input{MutatingWebhookConfigurations: []MutatingWebhookConfiguration{
+		{Name: "a", Webhooks: []MutatingWebhook{{Name: "x.istio.io", NamespaceSelector: sel("istio-injection", "enabled")}, {Name: "x.istio.io", ObjectSelector: sel("sidecar.istio.io/inject", "true")}}},
+	}}
+	if got := invalidWebhooks(&in); len(got) != 0 {
+		t.Fatalf("one name: got %v", got)
+	}
+	in.MutatingWebhookConfigurations = append(in.MutatingWebhookConfigurations, MutatingWebhookConfiguration{Name: "b",
+		Webhooks: []MutatingWebhook{{Name: "y.istio.io", ObjectSelector: sel("sidecar.istio.io/inject", "true")}}})
+	var got []string
+	for _, m := range invalidWebhooks(&in) {
+		got = append(got, m.Object+" "+m.Field+" "+m.Message)
+	}
+	want := []string{
+		"a webhooks[0] Webhook overlaps with others: [b/y.istio.io]. This may cause injection to occur twice.",
+		"b webhooks[0] Webhook overlaps with others: [a/x.istio.io]. This may cause injection to occur twice.",
+	}
+	if slices.Sort(got); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
