@@ -132,6 +132,9 @@ type Input struct {
 	// every Namespace, Service, Pod and Deployment AddKubernetesObject
 	// added, for the annotation analyzer and analyze-suppress.
 	Kube []Object
+	// MutatingWebhookConfigurations feed the webhook analyzer (IST0139,
+	// webhooks.go).
+	MutatingWebhookConfigurations []MutatingWebhookConfiguration
 }
 
 // newMessage is the message of code (its name and level from Types) about
@@ -204,7 +207,9 @@ func Analyze(in Input) []Message {
 	// IST0103 (injection.go); IST0116, IST0137: Deployments' Services (deployment.go);
 	// IST0149: JWT claim routes on gateways without RequestAuthentication (jwtclaimroute.go);
 	// IST0167: Sidecars selecting ambient workloads or namespaces (ineffective.go);
-	// IST0158: pods' proxy images against the injector ConfigMaps (injectorimage.go).
+	// IST0158: pods' proxy images against the injector ConfigMaps (injectorimage.go);
+	// IST0144: pods and Deployments running as the proxy's UID 1337 (podsecurity.go);
+	// IST0139: overlapping Istio injection webhooks, missing injector Services (webhooks.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -218,6 +223,8 @@ func Analyze(in Input) []Message {
 	out = append(out, jwtClaimRoutes(&in)...)
 	out = append(out, ineffectivePolicies(&in)...)
 	out = append(out, proxyImageMismatches(&in)...)
+	out = append(out, applicationUIDs(&in)...)
+	out = append(out, invalidWebhooks(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

@@ -38,11 +38,17 @@ type Workload struct {
 	HostNetwork bool
 	// DeploymentLabels are a Deployment's own labels (nil for a Pod).
 	DeploymentLabels map[string]string
+	// RunAsUser is the pod's (template's) spec.securityContext.runAsUser
+	// (nil when unset), which the application UID analyzer (podsecurity.go)
+	// reads.
+	RunAsUser *int64
 }
 
-// Container is a container's name and image.
+// Container is a container's name and image, and its
+// securityContext.runAsUser (nil when unset; podsecurity.go).
 type Container struct {
 	Name, Image string
+	RunAsUser   *int64
 }
 
 // KubeService is a Kubernetes Service's selector and ports, which the gateway

@@ -30,22 +30,22 @@ func TestInjectorImageCases(t *testing.T) {
 		want string // the pod names of IST0158, "" for none
 	}{
 		{"native sidecar mismatched", map[string]*injectorconfig.Values{"istio-sidecar-injector": base}, map[string]string{"istio-injection": "enabled"},
-			Workload{Kind: "Pod", Name: "p", InitContainers: []Container{{"istio-proxy", "docker.io/istio/proxyv2:1.3.0"}}}, "[p]"},
+			Workload{Kind: "Pod", Name: "p", InitContainers: []Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.3.0"}}}, "[p]"},
 		{"native sidecar current", map[string]*injectorconfig.Values{"istio-sidecar-injector": base}, map[string]string{"istio-injection": "enabled"},
-			Workload{Kind: "Pod", Name: "p", InitContainers: []Container{{"istio-proxy", "docker.io/istio/proxyv2:1.3.1"}}}, ""},
+			Workload{Kind: "Pod", Name: "p", InitContainers: []Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.3.1"}}}, ""},
 		{"absolute proxy image", map[string]*injectorconfig.Values{"istio-sidecar-injector": values(`{"global":{"proxy":{"image":"example.com/proxy:9"}}}`)},
-			map[string]string{"istio-injection": "enabled"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{"istio-proxy", "example.com/proxy:9"}}}, ""},
+			map[string]string{"istio-injection": "enabled"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{Name: "istio-proxy", Image: "example.com/proxy:9"}}}, ""},
 		{"revision ConfigMap", map[string]*injectorconfig.Values{"istio-sidecar-injector": base, "istio-sidecar-injector-canary": values(`{"global":{"hub":"h","tag":"2"}}`)},
-			map[string]string{"istio.io/rev": "canary"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{"istio-proxy", "docker.io/istio/proxyv2:1.3.1"}}}, "[p]"},
+			map[string]string{"istio.io/rev": "canary"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.3.1"}}}, "[p]"},
 		{"revision without ConfigMap", map[string]*injectorconfig.Values{"istio-sidecar-injector": base},
-			map[string]string{"istio.io/rev": "canary"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{"istio-proxy", "x"}}}, ""},
+			map[string]string{"istio.io/rev": "canary"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{Name: "istio-proxy", Image: "x"}}}, ""},
 		{"istio.io/rev=default", map[string]*injectorconfig.Values{"istio-sidecar-injector": base},
-			map[string]string{"istio.io/rev": "default"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{"istio-proxy", "x"}}}, "[p]"},
+			map[string]string{"istio.io/rev": "default"}, Workload{Kind: "Pod", Name: "p", Containers: []Container{{Name: "istio-proxy", Image: "x"}}}, "[p]"},
 		{"deployment not judged", map[string]*injectorconfig.Values{"istio-sidecar-injector": base}, map[string]string{"istio-injection": "enabled"},
-			Workload{Kind: "Deployment", Name: "d", Containers: []Container{{"istio-proxy", "x"}}}, ""},
+			Workload{Kind: "Deployment", Name: "d", Containers: []Container{{Name: "istio-proxy", Image: "x"}}}, ""},
 		{"distroless annotation image type default", map[string]*injectorconfig.Values{"istio-sidecar-injector": base}, map[string]string{"istio-injection": "enabled"},
 			Workload{Kind: "Pod", Name: "p", Annotations: map[string]string{"proxy.istio.io/config": "image:\n  imageType: default\n"},
-				Containers: []Container{{"istio-proxy", "docker.io/istio/proxyv2:1.3.1-default"}}}, "[p]"},
+				Containers: []Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.3.1-default"}}}, "[p]"},
 	} {
 		tc.w.Namespace = "ns"
 		in := Input{InjectorValues: tc.cms, Namespaces: map[string]map[string]string{"ns": tc.ns}, Workloads: []Workload{tc.w}}

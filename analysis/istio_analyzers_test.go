@@ -1197,3 +1197,44 @@ func TestIstioInjectorConfigMaps(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioApplicationUID: Istio's deployment.ApplicationUIDAnalyzer
+// (pkg/config/analysis/analyzers/deployment/pod.go at e9503ddd5df0) on its
+// four test files (see NOTICE), analyzers_test.go cases "Application Pod
+// SecurityContext with UID 1337", "Application Container SecurityContext with
+// UID 1337", "Deployment Pod SecurityContext with UID 1337" and "Deployment
+// Container SecurityContext with UID 1337" at 0098d99f8e43: one IST0144 for
+// each object. deploy-con-sec-uid sets 1337 on the pod template and on its
+// container: Istio reports it twice without a field, and the two print alike
+// (one kept by diag.Messages.SortedDedupedCopy); meshguard gives each its
+// field, so the list is compared deduped and the fields separately. Level and
+// text from pkg/config/analysis/msg/messages.gen.go (InvalidApplicationUID).
+func TestIstioApplicationUID(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		want   string
+		fields []string
+	}{
+		{"pod-sec-uid.yaml", "Warning [IST0144] (Pod default/pod-sec-uid) User ID (UID) 1337 is reserved for the sidecar proxy.",
+			[]string{"spec.securityContext.runAsUser"}},
+		{"pod-con-sec-uid.yaml", "Warning [IST0144] (Pod default/con-sec-uid) User ID (UID) 1337 is reserved for the sidecar proxy.",
+			[]string{"spec.containers[0].securityContext.runAsUser"}},
+		{"deployment-pod-sec-uid.yaml", "Warning [IST0144] (Deployment default/deploy-pod-sec-uid) User ID (UID) 1337 is reserved for the sidecar proxy.",
+			[]string{"spec.template.spec.securityContext.runAsUser"}},
+		{"deployment-con-sec-uid.yaml", "Warning [IST0144] (Deployment default/deploy-con-sec-uid) User ID (UID) 1337 is reserved for the sidecar proxy.",
+			[]string{"spec.template.spec.containers[0].securityContext.runAsUser", "spec.template.spec.securityContext.runAsUser"}},
+	} {
+		var got, fields []string
+		for _, m := range Analyze(loadIstioInput(t, tc.file)) {
+			if m.Code == InvalidApplicationUID {
+				got = append(got, m.String())
+				fields = append(fields, m.Field)
+			}
+		}
+		got = slices.Compact(got)
+		slices.Sort(fields)
+		if !slices.Equal(got, []string{tc.want}) || !slices.Equal(fields, tc.fields) {
+			t.Errorf("%s:\ngot  %q %q\nwant %q %q", tc.file, got, fields, tc.want, tc.fields)
+		}
+	}
+}

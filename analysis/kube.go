@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,8 +15,9 @@ import (
 
 // AddKubernetesObject adds a Kubernetes object the mesh checks refer to: a
 // Namespace (its labels), a Service (a host, and its selector and ports), a
-// Pod or a Deployment (a workload: the Deployment's pod template). It
-// reports false for any other kind. Objects without a namespace are in
+// Pod or a Deployment (a workload: the Deployment's pod template), or a
+// MutatingWebhookConfiguration (webhooks.go). It reports false for any
+// other kind. Objects without a namespace are in
 // defaultNamespace. An object of these kinds that does not decode is an
 // error naming it.
 func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string) (bool, error) {
@@ -74,7 +76,7 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		}
 		in.Workloads = append(in.Workloads, Workload{Kind: "Pod", Namespace: ns(p.Namespace), Name: p.Name, Labels: p.Labels,
 			Annotations: p.Annotations, Containers: containers(p.Spec.Containers), InitContainers: containers(p.Spec.InitContainers),
-			HostNetwork: p.Spec.HostNetwork})
+			HostNetwork: p.Spec.HostNetwork, RunAsUser: runAsUser(p.Spec.SecurityContext)})
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		var d appsv1.Deployment
 		if err := decode(&d); err != nil {
@@ -83,7 +85,7 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 		t := d.Spec.Template
 		in.Workloads = append(in.Workloads, Workload{Kind: "Deployment", Namespace: ns(d.Namespace), Name: d.Name, Labels: t.Labels,
 			Annotations: t.Annotations, Containers: containers(t.Spec.Containers), InitContainers: containers(t.Spec.InitContainers),
-			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels})
+			HostNetwork: t.Spec.HostNetwork, DeploymentLabels: d.Labels, RunAsUser: runAsUser(t.Spec.SecurityContext)})
 	case apiVersion == "v1" && kind == "ConfigMap":
 		md, _ := obj["metadata"].(map[string]any)
 		name, _ := md["name"].(string)
@@ -95,6 +97,16 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 			return true, err
 		}
 		return true, in.addInjectorConfigMap(&cm, ns(cm.Namespace))
+	case apiVersion == "admissionregistration.k8s.io/v1" && kind == "MutatingWebhookConfiguration":
+		// Cluster scoped (no namespace), for the webhook analyzer
+		// (webhooks.go) only: not in in.Kube, whose kinds the annotation
+		// analyzer reads.
+		var c admissionregistrationv1.MutatingWebhookConfiguration
+		if err := decode(&c); err != nil {
+			return true, err
+		}
+		in.MutatingWebhookConfigurations = append(in.MutatingWebhookConfigurations, newMutatingWebhookConfiguration(&c))
+		return true, nil
 	default:
 		return false, nil
 	}
@@ -102,11 +114,23 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 	return true, nil
 }
 
-// containers are the names and images of cs.
+// containers are the names, images and securityContext.runAsUser of cs.
 func containers(cs []corev1.Container) []Container {
 	var out []Container
 	for _, c := range cs {
-		out = append(out, Container{Name: c.Name, Image: c.Image})
+		var uid *int64
+		if c.SecurityContext != nil {
+			uid = c.SecurityContext.RunAsUser
+		}
+		out = append(out, Container{Name: c.Name, Image: c.Image, RunAsUser: uid})
 	}
 	return out
+}
+
+// runAsUser is a pod's spec.securityContext.runAsUser (nil when unset).
+func runAsUser(sc *corev1.PodSecurityContext) *int64 {
+	if sc == nil {
+		return nil
+	}
+	return sc.RunAsUser
 }

@@ -299,6 +299,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		if err == nil {
 			err = listInjectedWorkloads(ctx, o.cluster, ns, &in, addStored)
 		}
+		if err == nil {
+			err = listMutatingWebhooks(ctx, o.cluster, ns, &in, addStored)
+		}
 		if err != nil {
 			// Not an input that could not be parsed (65): istioctl returns
 			// the error of a cluster it cannot read before printing any
@@ -323,7 +326,10 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			if m.Kind == "Namespace" {
 				return m.Object != o.namespace
 			}
-			return m.Namespace != o.namespace
+			// A cluster-scoped object's (MutatingWebhookConfiguration,
+			// IST0139) are kept, as filterMessages keeps a message whose
+			// origin has no namespace.
+			return m.Namespace != "" && m.Namespace != o.namespace
 		})
 	}
 	if rules != nil {

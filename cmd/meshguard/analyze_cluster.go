@@ -255,3 +255,65 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 	}
 	return each(deploymentsResource, ns, func(u unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
 }
+
+var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
+
+// listMutatingWebhooks lists what istioctl's webhook analyzer reads (IST0139;
+// Istio: pkg/config/analysis/analyzers/webhook/webhook.go Analyzer): every
+// MutatingWebhookConfiguration (cluster scoped: listed whatever namespace is
+// analysed) and, when the cluster is read in namespace ns only, the Services
+// of the other namespaces their webhooks name, as istioctl reads every
+// namespace's Services (the injector's istiod Service in istio-system is not
+// missing because analyze -n reads another namespace). A Service listed
+// already is not added twice. Any list error stops the analysis (a
+// configuration not read would hide an overlap).
+func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
+	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured) error) error {
+		opts := metav1.ListOptions{Limit: clusterPageSize}
+		for {
+			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("listing %s in %q: %w", gvr.GroupResource(), namespace, err)
+			}
+			for _, u := range list.Items {
+				if err := item(u); err != nil {
+					return err
+				}
+			}
+			if opts.Continue = list.GetContinue(); opts.Continue == "" {
+				return nil
+			}
+		}
+	}
+	err := each(mutatingWebhooksResource, "", func(u unstructured.Unstructured) error {
+		return add("cluster mutatingwebhookconfigurations", u.Object)
+	})
+	if err != nil || ns == "" {
+		return err // with ns empty every Service is listed already
+	}
+	namespaces := map[string]bool{}
+	for _, c := range in.MutatingWebhookConfigurations {
+		for _, w := range c.Webhooks {
+			if w.Service != nil && w.Service.Namespace != ns {
+				namespaces[w.Service.Namespace] = true
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, s := range in.Services {
+		known[s.Namespace+"/"+s.Name] = true
+	}
+	for _, svcNS := range slices.Sorted(maps.Keys(namespaces)) {
+		err := each(servicesResource, svcNS, func(u unstructured.Unstructured) error {
+			if key := u.GetNamespace() + "/" + u.GetName(); !known[key] {
+				known[key] = true
+				return add("cluster services", u.Object)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

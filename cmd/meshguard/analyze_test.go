@@ -529,6 +529,7 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 		add(schema.GroupVersionKind{Version: "v1", Kind: k}, strings.ToLower(k)+"s")
 	}
 	add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, "deployments")
+	add(schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration"}, "mutatingwebhookconfigurations")
 	for _, gk := range validation.KnownKinds() {
 		plural := strings.ToLower(gk.Kind) + "s"
 		if strings.HasSuffix(gk.Kind, "y") && !strings.HasSuffix(gk.Kind, "ay") {
