@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,10 @@ import (
 // VirtualService routing to a subset no DestinationRule defines, a gateway
 // workload (a Pod and its Service in istio-system) with a Gateway exposing one
 // port the Service targets and one it does not, and a namespace "other" with
-// a VirtualService naming a host that does not exist.
+// a VirtualService naming a host that does not exist, a pod without a sidecar
+// (IST0103: other is labelled for injection) and a ServiceEntry without
+// addresses, which the mesh config of ConfigMap istio (DNS capture with
+// auto-allocation) spares IST0134.
 const stored = `apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
@@ -100,6 +104,30 @@ spec:
   http:
   - route:
     - destination: {host: does-not-exist}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: legacy-0, namespace: other}
+spec:
+  containers: [{name: app, image: app}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: other}
+spec:
+  hosts: [db.example.com]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: DNS
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    defaultConfig:
+      proxyMetadata:
+        ISTIO_META_DNS_CAPTURE: "true"
+        ISTIO_META_DNS_AUTO_ALLOCATE: "true"
 `
 
 type message struct {
@@ -170,6 +198,7 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 		"Error IST0101 VirtualService bookinfo/reviews spec.http[0].route[1].destination.subset",
 		"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host",
 		"Info IST0102 Namespace /default metadata.name",
+		"Warning IST0103 Pod other/legacy-0 metadata.name",
 		"Warning IST0162 Gateway bookinfo/bookinfo-gateway spec.servers[1].port.number",
 	}
 	if code != 79 || !slices.Equal(keys(msgs), want) {
@@ -186,8 +215,18 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 
 	// -n scopes the analysis to one namespace.
 	code, msgs, out = analyze("-n", "other", "-o", "json")
-	if want := []string{"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host"}; code != 79 || !slices.Equal(keys(msgs), want) {
+	if want := []string{"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host", "Warning IST0103 Pod other/legacy-0 metadata.name"}; code != 79 || !slices.Equal(keys(msgs), want) {
 		t.Fatalf("-n other: exit %d, messages %v, want exit 79 and %v\n%s", code, keys(msgs), want, out)
+	}
+	// -S suppresses as istioctl's --suppress; without the cluster's mesh
+	// config (--meshConfigFile overrides it) the ServiceEntry is IST0134.
+	meshFile := filepath.Join(t.TempDir(), "mesh.yaml")
+	if err := os.WriteFile(meshFile, []byte("rootNamespace: istio-system\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, msgs, out = analyze("-n", "other", "-S", "IST0103=Pod *.other", "--meshConfigFile", meshFile, "-o", "json")
+	if want := []string{"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host", "Warning IST0134 ServiceEntry other/db spec.ports[0]"}; code != 79 || !slices.Equal(keys(msgs), want) {
+		t.Fatalf("-n other -S --meshConfigFile: exit %d, messages %v, want exit 79 and %v\n%s", code, keys(msgs), want, out)
 	}
 	// In bookinfo, the Gateway's workload is found in istio-system.
 	code, msgs, out = analyze("-n", "bookinfo", "-o", "json")
