@@ -5,13 +5,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/util/flowcontrol"
 )
 
 // TestSnapshotPodCopy: the snapshot's copy of a listed Pod keeps what the
@@ -20,12 +15,9 @@ import (
 // nothing else of its spec (env, ports, status).
 func TestSnapshotPodCopy(t *testing.T) {
 	ctx := context.Background()
-	podGVR := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	scGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}
 	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
-		podGVR: "PodList", scGVR: "SidecarList", PolicyReports: "PolicyReportList"},
+	a, _ := fakeAuditor(t, []schema.GroupVersionResource{scGVR},
 		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "cart-1", "namespace": "shop",
 			"labels": map[string]any{"app": "cart"}, "annotations": map[string]any{"sidecar.istio.io/inject": "true"}},
@@ -41,9 +33,6 @@ func TestSnapshotPodCopy(t *testing.T) {
 		u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": map[string]any{"name": "cart", "namespace": "shop"},
 			"spec": map[string]any{"workloadSelector": map[string]any{"labels": map[string]any{"app": "cart"}},
 				"egress": []any{map[string]any{"hosts": []any{"./*"}}}}}))
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
-	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"}, meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -5,14 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/util/flowcontrol"
 )
 
 // The Pods the Telemetries' selectors select are in the snapshot, so two
@@ -22,33 +16,22 @@ import (
 // is not listed.
 func TestSnapshotListsPodsTelemetriesSelect(t *testing.T) {
 	ctx := context.Background()
-	podGVR := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	telGVR := schema.GroupVersionResource{Group: "telemetry.istio.io", Version: "v1", Resource: "telemetries"}
 	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
 	pod := func(name string, labels map[string]any) *unstructured.Unstructured {
 		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": "shop", "labels": labels}})
 	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
-		podGVR: "PodList", telGVR: "TelemetryList", PolicyReports: "PolicyReportList"},
+	tel := func(name, app string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+			"metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": app}},
+				"tracing": []any{map[string]any{"randomSamplingPercentage": 10.0}}}})
+	}
+	a, _ := fakeAuditor(t, []schema.GroupVersionResource{telGVR},
 		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
 		pod("ratings-1", map[string]any{"app": "ratings"}),
-		pod("cart-1", map[string]any{"app": "cart"}))
-	// Created under its resource: an initial object of the fake client is
-	// filed under a guessed plural.
-	for _, tel := range []struct{ name, app string }{{"ratings", "ratings"}, {"ratings-too", "ratings"}, {"gone", "gone"}} {
-		obj := u(map[string]any{"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
-			"metadata": map[string]any{"name": tel.name, "namespace": "shop"},
-			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": tel.app}},
-				"tracing": []any{map[string]any{"randomSamplingPercentage": 10.0}}}})
-		if _, err := client.Resource(telGVR).Namespace("shop").Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "telemetry.istio.io", Version: "v1"}})
-	mapper.AddSpecific(schema.GroupVersionKind{Group: "telemetry.istio.io", Version: "v1", Kind: "Telemetry"}, telGVR,
-		telGVR.GroupVersion().WithResource("telemetry"), meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+		pod("cart-1", map[string]any{"app": "cart"}),
+		tel("ratings", "ratings"), tel("ratings-too", "ratings"), tel("gone", "gone"))
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)

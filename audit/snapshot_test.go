@@ -5,14 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/orgrules"
@@ -32,18 +26,13 @@ func TestSnapshotSeesNamespacesOfListedObjects(t *testing.T) {
 		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
 			"metadata": map[string]any{"name": "vs", "namespace": ns}, "spec": map[string]any{"hosts": []any{"a.example.com"}}}}
 	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		nsGVR: "NamespaceList", vsGVR: "VirtualServiceList", {Version: "v1", Resource: "services"}: "ServiceList", PolicyReports: "PolicyReportList"},
-		vs("gone"))
+	a, client := fakeAuditor(t, []schema.GroupVersionResource{vsGVR}, vs("gone"))
 	// The namespace "late" and its VirtualService appear just before the
 	// VirtualServices are listed.
 	fakelist.CreateWhenListed(t, client, "virtualservices",
 		fakelist.Object{GVR: nsGVR, Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
 			"metadata": map[string]any{"name": "late", "labels": map[string]any{"environment": "production"}}}},
 		fakelist.Object{GVR: vsGVR, Object: vs("late").Object})
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
-	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +67,7 @@ func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
 	ctx := context.Background()
 	svcGVR := schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	vsGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "namespaces"}: "NamespaceList", vsGVR: "VirtualServiceList", svcGVR: "ServiceList", PolicyReports: "PolicyReportList"},
+	a, client := fakeAuditor(t, []schema.GroupVersionResource{vsGVR},
 		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}})
 	fakelist.CreateWhenListed(t, client, "virtualservices",
 		fakelist.Object{GVR: svcGVR, Object: map[string]any{"apiVersion": "v1", "kind": "Service",
@@ -87,9 +75,6 @@ func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
 		fakelist.Object{GVR: vsGVR, Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
 			"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
 			"spec":     map[string]any{"hosts": []any{"reviews"}, "http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}}}}})
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
-	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}, meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +97,6 @@ func TestSnapshotSeesServicesOfListedObjects(t *testing.T) {
 // IST0101, as `meshguard analyze --kubeconfig` reports them.
 func TestSnapshotListsPodsSidecarsSelect(t *testing.T) {
 	ctx := context.Background()
-	podGVR := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	scGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}
 	gwGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
@@ -124,26 +108,15 @@ func TestSnapshotListsPodsSidecarsSelect(t *testing.T) {
 			"spec": map[string]any{"workloadSelector": map[string]any{"labels": map[string]any{"app": app}},
 				"egress": []any{map[string]any{"hosts": []any{"./*"}}}}})
 	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
-		podGVR: "PodList", scGVR: "SidecarList", gwGVR: "GatewayList", PolicyReports: "PolicyReportList"},
+	a, _ := fakeAuditor(t, []schema.GroupVersionResource{scGVR, gwGVR},
 		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}),
 		pod("ratings-1", map[string]any{"app": "ratings"}),
 		pod("cart-1", map[string]any{"app": "cart"}),
-		sidecar("ratings", "ratings"), sidecar("ratings-too", "ratings"), sidecar("cart", "cart"), sidecar("gone", "gone"))
-	// Created under its resource: an initial object of the fake client is
-	// filed under a guessed plural ("gatewaies").
-	if _, err := client.Resource(gwGVR).Namespace("shop").Create(ctx, u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-		"metadata": map[string]any{"name": "gw", "namespace": "shop"},
-		"spec": map[string]any{"selector": map[string]any{"app": "cart"}, "servers": []any{map[string]any{
-			"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}}), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "networking.istio.io", Version: "v1"}})
-	mapper.Add(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"}, meta.RESTScopeNamespace)
-	mapper.AddSpecific(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Gateway"}, gwGVR,
-		gwGVR.GroupVersion().WithResource("gateway"), meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
+		sidecar("ratings", "ratings"), sidecar("ratings-too", "ratings"), sidecar("cart", "cart"), sidecar("gone", "gone"),
+		u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"name": "gw", "namespace": "shop"},
+			"spec": map[string]any{"selector": map[string]any{"app": "cart"}, "servers": []any{map[string]any{
+				"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}}))
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -206,9 +179,7 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 		return u(map[string]any{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
 			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
 	}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "namespaces"}: "NamespaceList", {Version: "v1", Resource: "services"}: "ServiceList",
-		{Version: "v1", Resource: "pods"}: "PodList", apGVR: "AuthorizationPolicyList", PolicyReports: "PolicyReportList"},
+	a, _ := fakeAuditor(t, []schema.GroupVersionResource{apGVR},
 		namespace("shop"), namespace("other"), namespace("lone"), namespace("idle"), namespace(analysis.DefaultRootNamespace),
 		pod("shop", "cart-1", "cart"), pod("shop", "web-1", "web"), pod("other", "db-1", "db"), pod("lone", "job-1", "job"),
 		policy("shop", "cart", "cart"),
@@ -227,9 +198,6 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 		plainPod("injected", "a-plain"),
 		policy("injected", "namespace-wide", ""),
 	)
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "security.istio.io", Version: "v1"}})
-	mapper.Add(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}, meta.RESTScopeNamespace)
-	a := &Auditor{Client: client, Mapper: mapper, Log: logr.Discard(), limiter: flowcontrol.NewFakeAlwaysRateLimiter()}
 	snap, err := a.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
