@@ -61,7 +61,7 @@ func authorizationPolicies(in *Input) []Message {
 		return nil
 	}
 	byNamespace := map[string][]labels.Set{}
-	for _, w := range in.Workloads {
+	for _, w := range in.selectable() {
 		if authzCounts(w, in.Namespaces) {
 			byNamespace[w.Namespace] = append(byNamespace[w.Namespace], labels.Set(w.Labels))
 		}

@@ -38,6 +38,10 @@ type Workload struct {
 	HostNetwork bool
 	// DeploymentLabels are a Deployment's own labels (nil for a Pod).
 	DeploymentLabels map[string]string
+	// Stored: a Deployment read from a cluster (AddStoredKubernetesObject),
+	// for the Deployment analyzers only: the selector analyzers match its
+	// pods, the cluster's Pods (Input.selectable).
+	Stored bool
 	// RunAsUser is the pod's (template's) spec.securityContext.runAsUser
 	// (nil when unset), which the application UID analyzer (podsecurity.go)
 	// reads.
@@ -121,7 +125,7 @@ func newGatewayPorts(in *Input) *gatewayPorts {
 	g := &gatewayPorts{services: map[string][]portService{}, bySelector: map[string]selected{}}
 	type key struct{ namespace, labels string }
 	seen := map[key]bool{}
-	for _, w := range in.Workloads {
+	for _, w := range in.selectable() {
 		if k := (key{w.Namespace, crossref.SelectorKey(w.Labels)}); !seen[k] {
 			seen[k] = true
 			g.workloads = append(g.workloads, portWorkload{namespace: w.Namespace, labels: labels.Set(w.Labels)})

@@ -50,7 +50,7 @@ func ineffectivePolicies(in *Input) []Message {
 			continue
 		}
 		selector := labels.SelectorFromSet(sel)
-		for _, w := range in.Workloads {
+		for _, w := range in.selectable() {
 			if w.Namespace == o.Namespace && workloadInAmbientMode(w) && selector.Matches(labels.Set(w.Labels)) {
 				out = append(out, newMessage(o, IneffectivePolicy, "spec.workloadSelector.labels",
 					"The policy has no impact: selected workload is in ambient mode, the policy has no impact."))

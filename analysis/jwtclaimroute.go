@@ -49,9 +49,9 @@ func init() {
 // The workloads are in.Workloads as given: a gateway whose pods are not in
 // the input (files without them) gets no message, and none is needed for
 // completeness (as gatewayWorkloadPorts' rule, nothing is reported of pods
-// not seen). With in.AllWorkloads (a cluster) Deployments do not count, as
-// Istio reads Pods only and the cluster's pods are listed; from files a
-// Deployment's pod template stands for its pods.
+// not seen). A Deployment read from a cluster does not count, as Istio
+// reads Pods only and the cluster's pods are listed; from files a
+// Deployment's pod template stands for its pods (Input.selectable).
 //
 // Difference from Istio: the root namespace is the mesh config's
 // (Input.RootNamespace), where pilot applies RequestAuthentications to every
@@ -71,6 +71,7 @@ func jwtClaimRoutes(in *Input) []Message {
 		}
 	}
 	root := in.RootNamespace()
+	workloads := in.selectable()
 	authenticated := func(w Workload) bool {
 		set := labels.Set(w.Labels)
 		sels := raSelectors[w.Namespace]
@@ -102,10 +103,7 @@ func jwtClaimRoutes(in *Input) []Message {
 				continue
 			}
 			selector := labels.SelectorFromSet(gw.GetSelector())
-			for _, w := range in.Workloads {
-				if in.AllWorkloads && w.Kind == "Deployment" {
-					continue
-				}
+			for _, w := range workloads {
 				if !selector.Matches(labels.Set(w.Labels)) || authenticated(w) {
 					continue
 				}

@@ -100,7 +100,7 @@ func TestJWTClaimRoutes(t *testing.T) {
 			want: []string{"vs @request.auth.claims.group default/gw ingress @spec.http[1].match[1].headers[@request.auth.claims.group]"}},
 		{name: "in a cluster only its pods",
 			objs: []Object{vs, gw}, all: true,
-			workloads: []Workload{{Kind: "Deployment", Namespace: "istio-system", Name: "ingress", Labels: ingress}, gwPod},
+			workloads: []Workload{{Kind: "Deployment", Namespace: "istio-system", Name: "ingress", Labels: ingress, Stored: true}, gwPod},
 			want:      []string{"vs @request.auth.claims.group default/gw ingress-1 @spec.http[1].match[1].headers[@request.auth.claims.group]"}},
 	}
 	for _, tt := range tests {

@@ -114,6 +114,17 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 	return true, nil
 }
 
+// AddStoredKubernetesObject is AddKubernetesObject for an object read from a
+// cluster: a Deployment is marked Stored (its pods are the cluster's Pods).
+func (in *Input) AddStoredKubernetesObject(obj map[string]any, defaultNamespace string) (bool, error) {
+	n := len(in.Workloads)
+	known, err := in.AddKubernetesObject(obj, defaultNamespace)
+	if len(in.Workloads) > n && in.Workloads[n].Kind == "Deployment" {
+		in.Workloads[n].Stored = true
+	}
+	return known, err
+}
+
 // containers are the names, images and securityContext.runAsUser of cs.
 func containers(cs []corev1.Container) []Container {
 	var out []Container

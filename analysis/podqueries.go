@@ -89,6 +89,22 @@ func PodQueries(in *Input) []PodQuery {
 	return out
 }
 
+// selectable are the workloads the selector analyzers (Gateway, Sidecar,
+// Telemetry, AuthorizationPolicy, JWT claim routes, ineffective policies)
+// match, as Istio's match Pods: every Pod, and a Deployment of the files
+// (its pod template stands for pods the files do not hold), not a
+// Deployment read from a cluster (Workload.Stored: its pods are the
+// cluster's Pods, listed or not; with no replica it has none).
+func (in *Input) selectable() []Workload {
+	out := make([]Workload, 0, len(in.Workloads))
+	for _, w := range in.Workloads {
+		if !w.Stored {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 func boolCompare(a, b bool) int {
 	switch {
 	case a == b:

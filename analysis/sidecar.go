@@ -57,9 +57,10 @@ func sidecarSelectors(in *Input) []Message {
 		}
 	}
 	var out []Message
+	workloads := in.selectable()
 	for _, ns := range namespaces {
-		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
-		for _, w := range in.Workloads {
+		s := selectionsOf(byNamespace[ns], workloads, ns, in.AllWorkloads)
+		for _, w := range workloads {
 			if w.Namespace == ns && workloadInAmbientMode(w) {
 				delete(s.selecting, w.Name) // no sidecar: no conflict (Istio: IneffectivePolicy)
 			}

@@ -83,8 +83,9 @@ func telemetries(in *Input) []Message {
 			}
 		}
 	}
+	workloads := in.selectable()
 	for _, ns := range namespaces {
-		s := selectionsOf(byNamespace[ns], in.Workloads, ns, in.AllWorkloads)
+		s := selectionsOf(byNamespace[ns], workloads, ns, in.AllWorkloads)
 		out = append(out, s.notFound...)
 		out = append(out, s.conflicts(ConflictingTelemetryWorkloadSelectors, "Telemetries", ns)...)
 		out = append(out, s.withoutSelector(MultipleTelemetriesWithoutWorkloadSelectors, "spec.selector", "Telemetries", ns)...)

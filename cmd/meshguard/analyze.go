@@ -194,10 +194,13 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	var analysed []string // the files read, for the message saying none has issues
 	unparsed := 0         // files with an input error
-	add := func(origin string, obj map[string]any) {
+	// addObject adds one object of the files or the cluster; addKube
+	// takes the Kubernetes kinds (a stored Deployment's pods are the
+	// cluster's: AddStoredKubernetesObject).
+	addObject := func(origin string, obj map[string]any, addKube func(map[string]any, string) (bool, error)) {
 		// Namespaces, Services, Pods and Deployments are what mesh objects
 		// refer to or select.
-		if known, err := in.AddKubernetesObject(obj, o.namespace); known {
+		if known, err := addKube(obj, o.namespace); known {
 			if err != nil {
 				fail(origin, err)
 			}
@@ -221,6 +224,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			in.Objects = append(in.Objects, mo)
 		}
 	}
+	add := func(origin string, obj map[string]any) { addObject(origin, obj, in.AddKubernetesObject) }
 	inFiles := map[string]bool{} // objectKey of every object of the files
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
@@ -282,7 +286,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 				return fmt.Errorf("more than %d objects (mesh objects, Services, Namespaces, pods, Deployments): analysis stopped", maxClusterObjects)
 			}
 			if !inFiles[objectKey(obj, o.namespace)] {
-				add(origin, obj)
+				addObject(origin, obj, in.AddStoredKubernetesObject)
 			}
 			return nil
 		}

@@ -213,3 +213,37 @@ func TestAnalyzeClusterBounded(t *testing.T) {
 		t.Errorf("3 objects, bound 2: exit %d, stderr %q; want 1 and the bound named", exit, errOut)
 	}
 }
+
+// A Deployment read from the cluster (listed for IST0116, IST0137, IST0144)
+// is not a workload the selectors match: its pods are the cluster's Pods,
+// as Istio's analyzers read Pods. Two Sidecars selecting one pod are IST0110
+// once each (not again for the Deployment), and a selector only a
+// Deployment's template matches (no replica) is IST0101.
+func TestAnalyzeClusterDeploymentsAreNotPods(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	deployment := func(name, app string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": app}},
+				"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": app}},
+					"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}}}})
+	}
+	sidecar := func(name, app string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": map[string]any{"name": name, "namespace": "shop"},
+			"spec": map[string]any{"workloadSelector": map[string]any{"labels": map[string]any{"app": app}}, "egress": []any{map[string]any{"hosts": []any{"./*"}}}}})
+	}
+	client, mapper := fakeCluster(t,
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop", "labels": map[string]any{"istio-injection": "enabled"}}}),
+		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "cart-1", "namespace": "shop", "labels": map[string]any{"app": "cart"}},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "proxyv2"}}}}),
+		deployment("cart", "cart"), deployment("gone", "gone"),
+		sidecar("a", "cart"), sidecar("b", "cart"), sidecar("c", "gone"))
+	o := analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}
+	conflicts, _, _ := analyzeLines(t, o, "IST0110")
+	notFound, _, _ := analyzeLines(t, o, "IST0101")
+	if len(conflicts) != 2 || !strings.Contains(conflicts[0], `pod "cart-1"`) || !strings.Contains(conflicts[1], `pod "cart-1"`) {
+		t.Errorf("IST0110 lines %q, want two, each naming pod cart-1", conflicts)
+	}
+	if len(notFound) != 1 || !strings.Contains(notFound[0], "(Sidecar shop/c ") {
+		t.Errorf("IST0101 lines %q, want one for Sidecar shop/c", notFound)
+	}
+}
