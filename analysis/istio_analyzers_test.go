@@ -1238,3 +1238,27 @@ func TestIstioApplicationUID(t *testing.T) {
 		}
 	}
 }
+
+// TestIstioImageAuto: Istio's injection.ImageAutoAnalyzer
+// (pkg/config/analysis/analyzers/injection/image-auto.go at 0a617ca985f9)
+// on image-auto.yaml (see NOTICE), analyzers_test.go case "Detect `image:
+// auto` in non-injected pods" at b524d9836880: IST0146 for the Deployment
+// of a namespace no Istio webhook selects, IST0147 for the Pod. Levels and
+// text from pkg/config/analysis/msg/messages.gen.go.
+func TestIstioImageAuto(t *testing.T) {
+	var got, fields []string
+	for _, m := range Analyze(loadIstioInput(t, "image-auto.yaml")) {
+		if m.Code == ImageAutoWithoutInjectionWarning || m.Code == ImageAutoWithoutInjectionError {
+			got = append(got, m.String())
+			fields = append(fields, m.Field)
+		}
+	}
+	want := []string{
+		"Error [IST0147] (Pod default/injected-pod) Pod injected-pod contains `image: auto` but does not match any Istio injection webhook selectors.",
+		"Warning [IST0146] (Deployment not-injected/non-injected-gateway-deployment) Deployment non-injected-gateway-deployment contains `image: auto` but does not match any Istio injection webhook selectors.",
+	}
+	wantFields := []string{"spec.containers[0].image", "spec.template.spec.containers[0].image"}
+	if !slices.Equal(got, want) || !slices.Equal(fields, wantFields) {
+		t.Errorf("got  %q %q\nwant %q %q", got, fields, want, wantFields)
+	}
+}
