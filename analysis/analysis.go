@@ -211,6 +211,7 @@ func Analyze(in Input) []Message {
 	// IST0144: pods and Deployments running as the proxy's UID 1337 (podsecurity.go);
 	// IST0139: overlapping Istio injection webhooks, missing injector Services (webhooks.go).
 	// IST0146, IST0147: `image: auto` workloads no Istio webhook injects (imageauto.go).
+	// IST0165: VirtualServices naming Gateways generated for Gateway API listeners (internalgateway.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -227,6 +228,7 @@ func Analyze(in Input) []Message {
 	out = append(out, applicationUIDs(&in)...)
 	out = append(out, invalidWebhooks(&in)...)
 	out = append(out, imageAutoWithoutInjection(&in)...)
+	out = append(out, referencedInternalGateways(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
