@@ -212,6 +212,7 @@ func Analyze(in Input) []Message {
 	// IST0139: overlapping Istio injection webhooks, missing injector Services (webhooks.go).
 	// IST0146, IST0147: `image: auto` workloads no Istio webhook injects (imageauto.go).
 	// IST0165: VirtualServices naming Gateways generated for Gateway API listeners (internalgateway.go).
+	// IST0138: Gateways sharing a server certificate (gatewaycerts.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -229,6 +230,7 @@ func Analyze(in Input) []Message {
 	out = append(out, invalidWebhooks(&in)...)
 	out = append(out, imageAutoWithoutInjection(&in)...)
 	out = append(out, referencedInternalGateways(&in)...)
+	out = append(out, duplicateGatewayCertificates(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

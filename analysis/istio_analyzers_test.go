@@ -1285,3 +1285,31 @@ func TestIstioReferencedInternalGateway(t *testing.T) {
 		t.Errorf("got  %q %q\nwant %q", got, fields, want)
 	}
 }
+
+// TestIstioGatewayDuplicateCertificate: Istio's gateway.CertificateAnalyzer
+// (pkg/config/analysis/analyzers/gateway/certificate.go at 0a617ca985f9) on
+// gateway-duplicate-certificate.yaml (see NOTICE), analyzers_test.go case
+// "certificate duplication in Gateway" at b524d9836880: IST0138 for
+// gateway-01-test-01, gateway-02-test-01, gateway-01-test-02 and
+// gateway-01-test-03 (whose selectors are subsets of those of the Gateways
+// sharing their credentialName); not for gateway-02-test-02 and
+// gateway-02-test-03, whose selectors are not. Level and text from
+// pkg/config/analysis/msg/messages.gen.go (GatewayDuplicateCertificate).
+func TestIstioGatewayDuplicateCertificate(t *testing.T) {
+	var got []string
+	for _, m := range Analyze(loadIstioInput(t, "gateway-duplicate-certificate.yaml")) {
+		if m.Code == GatewayDuplicateCertificate {
+			got = append(got, m.String())
+		}
+	}
+	const text = "Duplicate certificate in multiple gateways [%s %s] may cause 404s if clients re-use HTTP2 connections."
+	want := []string{
+		"Warning [IST0138] (Gateway istio-system/gateway-01-test-01) " + fmt.Sprintf(text, "istio-system/gateway-01-test-01", "istio-system/gateway-02-test-01"),
+		"Warning [IST0138] (Gateway istio-system/gateway-01-test-02) " + fmt.Sprintf(text, "istio-system/gateway-01-test-02", "istio-system/gateway-02-test-02"),
+		"Warning [IST0138] (Gateway default/gateway-01-test-03) " + fmt.Sprintf(text, "default/gateway-01-test-03", "istio-system/gateway-02-test-03"),
+		"Warning [IST0138] (Gateway istio-system/gateway-02-test-01) " + fmt.Sprintf(text, "istio-system/gateway-02-test-01", "istio-system/gateway-01-test-01"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
