@@ -210,6 +210,9 @@ func Analyze(in Input) []Message {
 	// IST0158: pods' proxy images against the injector ConfigMaps (injectorimage.go);
 	// IST0144: pods and Deployments running as the proxy's UID 1337 (podsecurity.go);
 	// IST0139: overlapping Istio injection webhooks, missing injector Services (webhooks.go).
+	// IST0146, IST0147: `image: auto` workloads no Istio webhook injects (imageauto.go).
+	// IST0165: VirtualServices naming Gateways generated for Gateway API listeners (internalgateway.go).
+	// IST0138: Gateways sharing a server certificate (gatewaycerts.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -225,6 +228,9 @@ func Analyze(in Input) []Message {
 	out = append(out, proxyImageMismatches(&in)...)
 	out = append(out, applicationUIDs(&in)...)
 	out = append(out, invalidWebhooks(&in)...)
+	out = append(out, imageAutoWithoutInjection(&in)...)
+	out = append(out, referencedInternalGateways(&in)...)
+	out = append(out, duplicateGatewayCertificates(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
