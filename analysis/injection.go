@@ -102,7 +102,7 @@ func namespaceInjection(in *Input) []Message {
 		}
 		out = append(out, newMessage(Object{Kind: "Namespace", Name: ns}, code, "metadata.name", text))
 	}
-	injected := InjectedNamespaces(in)
+	injected := injectedNamespaces(in)
 	for _, w := range in.Workloads {
 		if w.Kind != "Pod" || !slices.Contains(injected, w.Namespace) || w.HostNetwork {
 			continue
@@ -120,13 +120,29 @@ func namespaceInjection(in *Input) []Message {
 	return out
 }
 
-// InjectedNamespaces are the namespaces of in.Namespaces whose pods IST0103
+// PodNamespaces are the namespaces whose every pod an analyzer judges,
+// sorted: those of IST0103 (injectedNamespaces) and, with an injector
+// ConfigMap, those of IST0158 (imageRevisions). `meshguard analyze
+// --kubeconfig` lists every pod there, as istioctl reads every pod.
+func PodNamespaces(in *Input) []string {
+	out := injectedNamespaces(in)
+	if len(in.InjectorValues) > 0 {
+		for ns := range imageRevisions(in) {
+			if !slices.Contains(out, ns) {
+				out = append(out, ns)
+			}
+		}
+		slices.Sort(out)
+	}
+	return out
+}
+
+// injectedNamespaces are the namespaces of in.Namespaces whose pods IST0103
 // judges (namespaceInjection), sorted: not istio-system nor one the injector
 // ignores, with an istio.io/rev label and no istio-injection label, or
 // istio-injection=enabled and no istio.io/rev label (both labels are
-// IST0123). `meshguard analyze --kubeconfig` lists every pod there, as
-// istioctl reads every pod.
-func InjectedNamespaces(in *Input) []string {
+// IST0123).
+func injectedNamespaces(in *Input) []string {
 	var out []string
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
 		nsLabels := in.Namespaces[ns]

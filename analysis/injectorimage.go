@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"istio.io/api/annotation"
+	"istio.io/api/label"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1beta1 "istio.io/api/networking/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -92,14 +93,7 @@ func proxyImageMismatches(in *Input) []Message {
 	if len(in.InjectorValues) == 0 {
 		return nil
 	}
-	revisions := map[string]string{} // injected namespace -> revision
-	for ns, l := range in.Namespaces {
-		if rev, ok := l["istio.io/rev"]; ok {
-			revisions[ns] = rev
-		} else if l[injectionLabel] == "enabled" {
-			revisions[ns] = "default"
-		}
-	}
+	revisions := imageRevisions(in)
 	pcs := newProxyConfigs(in)
 	mismatched := map[string][]string{}
 	for _, w := range in.Workloads {
@@ -210,4 +204,20 @@ func containsAll(superset, subset map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// imageRevisions maps each namespace whose pods the image analyzer judges to
+// the revision whose injector ConfigMap it reads: an istio.io/rev label's
+// value, else "default" for istio-injection=enabled (Istio's ImageAnalyzer
+// takes istio-system and the ignored namespaces too).
+func imageRevisions(in *Input) map[string]string {
+	revisions := map[string]string{}
+	for ns, l := range in.Namespaces {
+		if rev, ok := l[label.IoIstioRev.Name]; ok {
+			revisions[ns] = rev
+		} else if l[injectionLabel] == "enabled" {
+			revisions[ns] = "default"
+		}
+	}
+	return revisions
 }

@@ -16,8 +16,9 @@ import (
 // suppresses it. Elements are compared as written (" IST0107" with its
 // space matches nothing), as Istio compares them.
 //
-// The objects are in.Objects (the mesh objects validation accepts) and
-// in.Kube (Namespaces, Services, Pods, Deployments). An object validation
+// The objects are in.Objects (the mesh objects validation accepts), in.Kube
+// (Namespaces, Services, Pods, Deployments) and the
+// MutatingWebhookConfigurations. An object validation
 // rejects is in neither: its IST0106 and other messages are always
 // reported (meshguard's deliberate difference: Istio would honour the
 // annotation of an object its schema analyzer rejects; meshguard's webhook
@@ -37,6 +38,9 @@ func suppressAnnotated(in *Input, msgs []Message) []Message {
 	}
 	for _, o := range in.Kube {
 		note(o)
+	}
+	for _, c := range in.MutatingWebhookConfigurations { // IST0139's objects
+		note(Object{Kind: "MutatingWebhookConfiguration", Name: c.Name, Annotations: c.Annotations})
 	}
 	if len(suppress) == 0 && len(in.Suppressions) == 0 {
 		return msgs

@@ -31,9 +31,12 @@ func init() {
 // admissionregistration.k8s.io/v1 MutatingWebhookConfiguration (cluster
 // scoped): its name, labels and webhooks.
 type MutatingWebhookConfiguration struct {
-	Name     string
-	Labels   map[string]string
-	Webhooks []MutatingWebhook
+	Name   string
+	Labels map[string]string
+	// Annotations are read for galley.istio.io/analyze-suppress only
+	// (suppress.go).
+	Annotations map[string]string
+	Webhooks    []MutatingWebhook
 }
 
 // MutatingWebhook is one webhook of a MutatingWebhookConfiguration: its
@@ -48,7 +51,7 @@ type MutatingWebhook struct {
 
 // newMutatingWebhookConfiguration keeps what the analyzer reads of c.
 func newMutatingWebhookConfiguration(c *admissionregistrationv1.MutatingWebhookConfiguration) MutatingWebhookConfiguration {
-	out := MutatingWebhookConfiguration{Name: c.Name, Labels: c.Labels}
+	out := MutatingWebhookConfiguration{Name: c.Name, Labels: c.Labels, Annotations: c.Annotations}
 	for _, wh := range c.Webhooks {
 		w := MutatingWebhook{Name: wh.Name, NamespaceSelector: wh.NamespaceSelector, ObjectSelector: wh.ObjectSelector}
 		if s := wh.ClientConfig.Service; s != nil {

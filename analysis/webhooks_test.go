@@ -83,6 +83,10 @@ func TestInvalidWebhooks(t *testing.T) {
 			"istio-sidecar-injector webhooks[2].clientConfig.service Injector refers to a control plane service that does not exist: istio-system/istiod-gone.",
 			"istio-sidecar-injector webhooks[3].clientConfig.service Injector refers to a control plane service that does not exist: istio-system/istiod-gone.",
 		}},
+		// galley.istio.io/analyze-suppress on the configuration suppresses
+		// its messages, as on any object (Istio's filterMessages).
+		{"suppressed", []string{strings.Replace(istioInjectorWebhooks("istio-sidecar-injector", "istiod-gone", ""),
+			"  labels: {}", "  labels: {}\n  annotations: {galley.istio.io/analyze-suppress: IST0139}", 1)}, nil},
 		// The same webhooks twice (a revision tag installed beside the
 		// default revision's webhooks): each overlaps its copy.
 		{"duplicate", []string{istioInjectorWebhooks("a", "istiod", ""), istioInjectorWebhooks("b", "istiod", "istio.io/rev: default"), istiodService}, []string{

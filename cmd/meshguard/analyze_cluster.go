@@ -211,7 +211,7 @@ func listInjectorConfigMaps(ctx context.Context, client dynamic.Interface, istio
 
 // listInjectedWorkloads lists what istioctl's pod and Deployment analyzers
 // read beyond the selected pods: every pod of the injected namespaces
-// (IST0103, analysis.InjectedNamespaces) and every Deployment (IST0116,
+// (IST0103, IST0158: analysis.PodNamespaces) and every Deployment (IST0116,
 // IST0137), in namespace ns only when the cluster is read in one. A pod
 // listed already (listSelectedWorkloads) is not added twice.
 func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
@@ -238,7 +238,7 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			}
 		}
 	}
-	for _, podNS := range analysis.InjectedNamespaces(in) {
+	for _, podNS := range analysis.PodNamespaces(in) {
 		if ns != "" && podNS != ns {
 			continue
 		}

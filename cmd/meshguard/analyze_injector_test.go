@@ -63,3 +63,29 @@ func TestAnalyzeClusterInjectorConfigMaps(t *testing.T) {
 		})
 	}
 }
+
+// IST0158 judges every pod of the namespaces Istio's ImageAnalyzer reads,
+// which include a namespace with both injection labels (IST0123, not
+// IST0103's): every pod there is listed (analysis.PodNamespaces), so the
+// message names both mismatched pods, not only one a selector happened to
+// list.
+func TestAnalyzeClusterImageNamespacesListed(t *testing.T) {
+	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
+	pod := func(name string) *unstructured.Unstructured {
+		return u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name, "namespace": "shop", "labels": map[string]any{"app": name}},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.20.0"}}}})
+	}
+	client, mapper := fakeCluster(t,
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "istio-system"}}),
+		u(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop",
+			"labels": map[string]any{"istio-injection": "enabled", "istio.io/rev": "default"}}}),
+		pod("a"), pod("b"),
+		u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": map[string]any{"name": "a", "namespace": "shop"},
+			"spec": map[string]any{"workloadSelector": map[string]any{"labels": map[string]any{"app": "a"}}, "egress": []any{map[string]any{"hosts": []any{"./*"}}}}}),
+		u(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "istio-sidecar-injector", "namespace": "istio-system"},
+			"data": map[string]any{"values": `{"global":{"hub":"docker.io/istio","tag":"1.21.0"}}`, "config": "policy: enabled\n"}}))
+	got, exit, errOut := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: true}, "IST0158")
+	if len(got) != 1 || !strings.Contains(got[0], "(pod names: [a b])") || exit != 0 {
+		t.Errorf("IST0158 lines %q, exit %d (%s); want one naming pods a and b", got, exit, errOut)
+	}
+}
