@@ -151,13 +151,31 @@ func istioAnnotationName(name string) bool {
 	return strings.HasSuffix(prefix, "istio.io")
 }
 
-// annotationValueError checks the value of the annotations whose values
-// Istio's injector validates (pkg/kube/inject/validate.go
-// AnnotationValidation, the table the analyzer reads): the interception
-// mode, the status port, the readiness probe's integers, the CIDR and port
-// lists of traffic capture, prometheus.istio.io/merge-metrics and
-// proxy.istio.io/config. Any other annotation's value is not checked.
+// annotationValueError is the error of an annotation value meshguard's
+// injector refuses (injector.ParseAnnotations: one rule for the webhook and
+// analyze), in the words of Istio's check (istioAnnotationError) when Istio
+// refuses it too, else the injector's: where the injector is stricter than
+// Istio (a readiness integer above 2^31-1 would make the injected pod
+// undecodable; the interface lists) analyze warns of what admission denies.
 func annotationValueError(name, value string) error {
+	_, err := injector.ParseAnnotations(map[string]string{name: value})
+	if err == nil {
+		return nil
+	}
+	if istio := istioAnnotationError(name, value); istio != nil {
+		return istio
+	}
+	return err
+}
+
+// istioAnnotationError checks the value of the annotations whose values
+// Istio's injector validates (pkg/kube/inject/validate.go
+// AnnotationValidation, the table the analyzer reads), with Istio's error
+// text: the interception mode, the status port, the readiness probe's
+// integers, the CIDR and port lists of traffic capture,
+// prometheus.istio.io/merge-metrics and proxy.istio.io/config. Any other
+// annotation's value is not checked.
+func istioAnnotationError(name, value string) error {
 	switch name {
 	case annotation.SidecarInterceptionMode.Name:
 		switch value {

@@ -45,7 +45,12 @@ func TestAnnotationChecks(t *testing.T) {
 			"traffic.sidecar.istio.io/includeOutboundIPRanges", "*", "traffic.sidecar.istio.io/excludeOutboundIPRanges", "",
 			"traffic.sidecar.istio.io/excludeInboundPorts", " 80, 443 ", "traffic.sidecar.istio.io/includeInboundPorts", "*",
 			"status.sidecar.istio.io/port", "0", "prometheus.istio.io/merge-metrics", "False",
-			"readiness.status.sidecar.istio.io/failureThreshold", "4294967295", "proxy.istio.io/config", "concurrency: 2"), nil},
+			"readiness.status.sidecar.istio.io/failureThreshold", "2147483647", "proxy.istio.io/config", "concurrency: 2"), nil},
+		// Istio's check takes a uint32; meshguard's injector denies a
+		// readiness integer above 2^31-1 (the probe field is an int32), so
+		// analyze warns, in the injector's words.
+		{"readiness integer the injector denies", pod("a", nil, "readiness.status.sidecar.istio.io/failureThreshold", "4294967295"),
+			[]string{`IST0125 Invalid annotation readiness.status.sidecar.istio.io/failureThreshold: annotation readiness.status.sidecar.istio.io/failureThreshold: "4294967295" is not a non-negative integer`}},
 		{"CIDR list", pod("a", nil, "traffic.sidecar.istio.io/includeOutboundIPRanges", "10.0.0.0/8,bad"),
 			[]string{`IST0125 Invalid annotation traffic.sidecar.istio.io/includeOutboundIPRanges: includeIPRanges invalid: failed parsing cidr 'bad': netip.ParsePrefix("bad"): no '/'`}},
 		{"port list", pod("a", nil, "traffic.sidecar.istio.io/excludeOutboundPorts", "80,70000"),

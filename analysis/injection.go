@@ -78,23 +78,20 @@ func init() {
 func namespaceInjection(in *Input) []Message {
 	var out []Message
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
-		if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] {
-			continue
-		}
-		nsLabels := in.Namespaces[ns] // nil: a Namespace without labels
-		_, revision := nsLabels[label.IoIstioRev.Name]
 		var code, text string
-		switch injection := nsLabels[injectionLabel]; {
-		case injection == "" && !revision && in.enableNamespacesByDefault():
-			// Istio: injection.go Analyzer.Analyze, the ConfigMap
-			// util.GetInjectorConfigMapName(nsRevision) with nsRevision ""
-			// here (no istio.io/rev label): istio-sidecar-injector.
-			code = NamespaceInjectionEnabledByDefault
-			text = "is enabled for Istio injection, as Istio is installed with enableNamespacesByDefault as true."
-		case injection == "" && !revision:
+		switch namespaceLabellingOf(ns, in.Namespaces[ns]) {
+		case unlabelled:
+			if in.enableNamespacesByDefault() {
+				// Istio: injection.go Analyzer.Analyze, the ConfigMap
+				// util.GetInjectorConfigMapName(nsRevision) with nsRevision ""
+				// here (no istio.io/rev label): istio-sidecar-injector.
+				code = NamespaceInjectionEnabledByDefault
+				text = "is enabled for Istio injection, as Istio is installed with enableNamespacesByDefault as true."
+				break
+			}
 			code = NamespaceNotInjected
 			text = fmt.Sprintf("The namespace is not enabled for Istio injection. Run 'kubectl label namespace %s istio-injection=enabled' to enable it, or 'kubectl label namespace %s istio-injection=disabled' to explicitly mark it as not needing injection.", ns, ns)
-		case injection != "" && revision:
+		case bothLabels:
 			code = NamespaceMultipleInjectionLabels
 			text = fmt.Sprintf("The namespace has both new and legacy injection labels. Run 'kubectl label namespace %s istio.io/rev-' or 'kubectl label namespace %s istio-injection-'", ns, ns)
 		default:
@@ -102,9 +99,9 @@ func namespaceInjection(in *Input) []Message {
 		}
 		out = append(out, newMessage(Object{Kind: "Namespace", Name: ns}, code, "metadata.name", text))
 	}
-	injected := injectedNamespaces(in)
+	judged := injectedNamespaces(in)
 	for _, w := range in.Workloads {
-		if w.Kind != "Pod" || !slices.Contains(injected, w.Namespace) || w.HostNetwork {
+		if w.Kind != "Pod" || !slices.Contains(judged, w.Namespace) || w.HostNetwork {
 			continue
 		}
 		inject := w.Annotations[sidecarInjectKey]
@@ -145,17 +142,41 @@ func PodNamespaces(in *Input) []string {
 func injectedNamespaces(in *Input) []string {
 	var out []string
 	for _, ns := range slices.Sorted(maps.Keys(in.Namespaces)) {
-		nsLabels := in.Namespaces[ns]
-		_, revision := nsLabels[label.IoIstioRev.Name]
-		injection := nsLabels[injectionLabel]
-		if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] || (revision && injection != "") {
-			continue
-		}
-		if revision || injection == "enabled" {
+		if namespaceLabellingOf(ns, in.Namespaces[ns]) == injected {
 			out = append(out, ns)
 		}
 	}
 	return out
+}
+
+// namespaceLabelling is what a namespace's injection labels are to Istio's
+// injection analyzer (injection.go Analyzer.Analyze at 018148e).
+type namespaceLabelling int
+
+const (
+	notJudged  namespaceLabelling = iota // istio-system, or a namespace the injector ignores
+	unlabelled                           // neither label: IST0102 (IST0148 when enabled by default)
+	bothLabels                           // istio-injection and istio.io/rev: IST0123
+	injected                             // istio.io/rev, or istio-injection=enabled: IST0103 judges its pods
+	optedOut                             // istio-injection of another value
+)
+
+// namespaceLabellingOf classifies namespace ns with labels nsLabels (nil: a
+// Namespace without labels).
+func namespaceLabellingOf(ns string, nsLabels map[string]string) namespaceLabelling {
+	if ns == istioSystemNamespace || injector.IgnoredNamespaces[ns] {
+		return notJudged
+	}
+	_, revision := nsLabels[label.IoIstioRev.Name]
+	switch injection := nsLabels[injectionLabel]; {
+	case injection == "" && !revision:
+		return unlabelled
+	case injection != "" && revision:
+		return bothLabels
+	case revision || injection == "enabled":
+		return injected
+	}
+	return optedOut
 }
 
 // enableNamespacesByDefault is sidecarInjectorWebhook.enableNamespacesByDefault
