@@ -61,8 +61,8 @@ func init() {
 // with an image (its containers, not its init containers) is IST0103
 // (Warning) PodMissingProxy, unless its sidecar.istio.io/inject label (else
 // annotation) is "false" in any case or it is on the host network. The
-// finding is about the pod itself: from a cluster, only the pods listed
-// (analysis.PodQueries) are judged.
+// finding is about the pod itself; from a cluster every pod of these
+// namespaces is listed (PodNamespaces).
 //
 // A namespace that would get IST0102 gets IST0148 (Info)
 // NamespaceInjectionEnabledByDefault instead when the values of the

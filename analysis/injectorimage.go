@@ -18,7 +18,7 @@ import (
 // PodsProxyImageMismatchInNamespace is Istio's IST0158
 // PodsIstioProxyImageMismatchInNamespace (Warning), the message of
 // injection.ImageAnalyzer (pkg/config/analysis/analyzers/injection/
-// injection-image.go at 0a617ca985f9, which replaced the per-pod IST0105
+// injection-image.go, which at 0a617ca985f9 replaced the per-pod IST0105
 // IstioProxyImageMismatch of older versions such as 47dc19eebc51); text from
 // pkg/config/analysis/msg/messages.gen.go at 02262c5b808d.
 const PodsProxyImageMismatchInNamespace = "IST0158"
@@ -71,7 +71,10 @@ func (in *Input) addInjectorConfigMap(cm *corev1.ConfigMap, namespace string) er
 }
 
 // proxyImageMismatches is Istio's injection.ImageAnalyzer
-// (injection-image.go at 0a617ca985f9, ImageAnalyzer.Analyze): without an
+// (ImageAnalyzer.Analyze of the newest stored injection-image.go, which
+// also reads init containers and the image type, resolver.ImageType; the
+// index names no commit for it, and the version at 0a617ca985f9 reads
+// containers only, without image types): without an
 // injector ConfigMap nothing is reported. A Namespace labelled
 // istio-injection=enabled or carrying an istio.io/rev label (of any value;
 // the revision "default" without it) is injected by the ConfigMap of that

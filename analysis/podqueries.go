@@ -39,8 +39,10 @@ type PodQuery struct {
 //     root namespace, where a policy without selector needs none):
 //     authorizationPolicies, IST0127.
 //
-// `meshguard analyze --kubeconfig` and the audit list these and nothing
-// else, so a new analyzer over Workloads adds its selectors here.
+// `meshguard analyze --kubeconfig` and the audit list these (analyze also
+// lists every pod of PodNamespaces and every Deployment for the analyzers
+// that judge all of them), so a new selector analyzer adds its selectors
+// here.
 func PodQueries(in *Input) []PodQuery {
 	type key struct {
 		namespace, selector string

@@ -37,7 +37,8 @@ type seProtocol struct {
 // ConflictingServiceEntryProtocolAnalyzer.Analyze (Istio:
 // pkg/config/analysis/analyzers/serviceentry/conflictingserviceentries.go at
 // 2392533cac45): every ServiceEntry host and port number is keyed by each
-// scope of its exportTo (exportToScopes, the same rule as crossref.ExportScopes: "*" when empty or naming "*",
+// scope of its exportTo (Istio's exportToScopes, the rule of
+// crossref.ExportScopes: "*" when empty or naming "*",
 // Istio's util.IsExportToAllNamespaces; else each entry, "." read as the
 // ServiceEntry's namespace and "~" kept as a scope of its own). A key of a
 // namespace also takes the entries of the same host and port exported to

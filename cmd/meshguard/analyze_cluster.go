@@ -54,30 +54,51 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 		return err
 	}
 	for _, gvr := range resources {
-		var ri dynamic.ResourceInterface = client.Resource(gvr)
-		if ns != "" && gvr != namespacesResource {
-			ri = client.Resource(gvr).Namespace(ns)
+		namespace, origin := ns, fmt.Sprintf("cluster %s", gvr.GroupResource())
+		if gvr == namespacesResource {
+			namespace = ""
 		}
-		opts := metav1.ListOptions{Limit: clusterPageSize}
-		for {
-			list, err := ri.List(ctx, opts)
-			if apierrors.IsNotFound(err) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
-			}
-			for _, item := range list.Items {
-				if err := add(fmt.Sprintf("cluster %s", gvr.GroupResource()), item.Object); err != nil {
-					return err
-				}
-			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" {
-				break
-			}
+		err := listEach(ctx, client, gvr, namespace, "", func(u unstructured.Unstructured) error { return add(origin, u.Object) })
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
 		}
 	}
 	return nil
+}
+
+// errStopList ends a listEach early, without error.
+var errStopList = errors.New("stop listing")
+
+// listEach pages through the objects of gvr in namespace ("" every
+// namespace, or a cluster-scoped resource) matching the label selector
+// ("" any), clusterPageSize a list call, and hands each to item. An error of
+// item ends the listing and is returned, but errStopList, which ends it
+// without error.
+func listEach(ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, namespace, selector string, item func(unstructured.Unstructured) error) error {
+	opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: selector}
+	for {
+		list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
+		if err != nil {
+			where := ""
+			if namespace != "" {
+				where += fmt.Sprintf(" in %q", namespace)
+			}
+			if selector != "" {
+				where += fmt.Sprintf(" (selector %q)", selector)
+			}
+			return fmt.Errorf("listing %s%s: %w", gvr.GroupResource(), where, err)
+		}
+		for _, u := range list.Items {
+			if err := item(u); errors.Is(err, errStopList) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+			return nil
+		}
+	}
 }
 
 var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
@@ -93,33 +114,26 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 	podNamespaces := map[string]bool{} // of the Gateways' pods
 	seen := map[string]bool{}          // namespace/name of the pods added
 	for _, q := range analysis.PodQueries(in) {
-		opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: q.Selector}
-	pages:
-		for {
-			list, err := client.Resource(podsResource).Namespace(q.Namespace).List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("listing pods in %q (selector %q): %w", q.Namespace, q.Selector, err)
+		err := listEach(ctx, client, podsResource, q.Namespace, q.Selector, func(u unstructured.Unstructured) error {
+			if q.One && !analysis.PodCounts(u.Object, in.Namespaces) {
+				return nil // whether there is one: the first the analyzers count
 			}
-			for _, item := range list.Items {
-				if q.One && !analysis.PodCounts(item.Object, in.Namespaces) {
-					continue // whether there is one: the first the analyzers count
-				}
-				if q.Gateway {
-					podNamespaces[item.GetNamespace()] = true
-				}
-				if key := item.GetNamespace() + "/" + item.GetName(); !seen[key] {
-					seen[key] = true
-					if err := add("cluster pods", item.Object); err != nil {
-						return err
-					}
-				}
-				if q.One {
-					break pages
+			if q.Gateway {
+				podNamespaces[u.GetNamespace()] = true
+			}
+			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
+				seen[key] = true
+				if err := add("cluster pods", u.Object); err != nil {
+					return err
 				}
 			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" {
-				break
+			if q.One {
+				return errStopList
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if ns == "" {
@@ -129,20 +143,8 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 		if podNS == ns {
 			continue
 		}
-		opts := metav1.ListOptions{Limit: clusterPageSize}
-		for {
-			list, err := client.Resource(servicesResource).Namespace(podNS).List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("listing services in %s: %w", podNS, err)
-			}
-			for _, item := range list.Items {
-				if err := add("cluster services", item.Object); err != nil {
-					return err
-				}
-			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" {
-				break
-			}
+		if err := listEach(ctx, client, servicesResource, podNS, "", func(u unstructured.Unstructured) error { return add("cluster services", u.Object) }); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -189,24 +191,12 @@ func clusterMeshConfig(ctx context.Context, client dynamic.Interface, istioNames
 // injection.go and injection-image.go); analysis.Input.AddKubernetesObject
 // keeps their values.
 func listInjectorConfigMaps(ctx context.Context, client dynamic.Interface, istioNamespace string, add func(origin string, obj map[string]any) error) error {
-	opts := metav1.ListOptions{Limit: clusterPageSize}
-	for {
-		list, err := client.Resource(configMapsResource).Namespace(istioNamespace).List(ctx, opts)
-		if err != nil {
-			return fmt.Errorf("listing configmaps in %q: %w", istioNamespace, err)
-		}
-		for _, u := range list.Items {
-			if !strings.HasPrefix(u.GetName(), "istio-sidecar-injector") {
-				continue
-			}
-			if err := add("cluster configmaps", u.Object); err != nil {
-				return err
-			}
-		}
-		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+	return listEach(ctx, client, configMapsResource, istioNamespace, "", func(u unstructured.Unstructured) error {
+		if !strings.HasPrefix(u.GetName(), "istio-sidecar-injector") {
 			return nil
 		}
-	}
+		return add("cluster configmaps", u.Object)
+	})
 }
 
 // listInjectedWorkloads lists what istioctl's pod and Deployment analyzers
@@ -221,28 +211,11 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			seen[w.Namespace+"/"+w.Name] = true
 		}
 	}
-	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured) error) error {
-		opts := metav1.ListOptions{Limit: clusterPageSize}
-		for {
-			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("listing %s in %q: %w", gvr.GroupResource(), namespace, err)
-			}
-			for _, u := range list.Items {
-				if err := item(u); err != nil {
-					return err
-				}
-			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" {
-				return nil
-			}
-		}
-	}
 	for _, podNS := range analysis.PodNamespaces(in) {
 		if ns != "" && podNS != ns {
 			continue
 		}
-		err := each(podsResource, podNS, func(u unstructured.Unstructured) error {
+		err := listEach(ctx, client, podsResource, podNS, "", func(u unstructured.Unstructured) error {
 			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
 				seen[key] = true
 				return add("cluster pods", u.Object)
@@ -253,7 +226,7 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			return err
 		}
 	}
-	return each(deploymentsResource, ns, func(u unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
+	return listEach(ctx, client, deploymentsResource, ns, "", func(u unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
 }
 
 var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
@@ -268,24 +241,7 @@ var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregi
 // already is not added twice. Any list error stops the analysis (a
 // configuration not read would hide an overlap).
 func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
-	each := func(gvr schema.GroupVersionResource, namespace string, item func(u unstructured.Unstructured) error) error {
-		opts := metav1.ListOptions{Limit: clusterPageSize}
-		for {
-			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("listing %s in %q: %w", gvr.GroupResource(), namespace, err)
-			}
-			for _, u := range list.Items {
-				if err := item(u); err != nil {
-					return err
-				}
-			}
-			if opts.Continue = list.GetContinue(); opts.Continue == "" {
-				return nil
-			}
-		}
-	}
-	err := each(mutatingWebhooksResource, "", func(u unstructured.Unstructured) error {
+	err := listEach(ctx, client, mutatingWebhooksResource, "", "", func(u unstructured.Unstructured) error {
 		return add("cluster mutatingwebhookconfigurations", u.Object)
 	})
 	if err != nil || ns == "" {
@@ -304,7 +260,7 @@ func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, ns stri
 		known[s.Namespace+"/"+s.Name] = true
 	}
 	for _, svcNS := range slices.Sorted(maps.Keys(namespaces)) {
-		err := each(servicesResource, svcNS, func(u unstructured.Unstructured) error {
+		err := listEach(ctx, client, servicesResource, svcNS, "", func(u unstructured.Unstructured) error {
 			if key := u.GetNamespace() + "/" + u.GetName(); !known[key] {
 				known[key] = true
 				return add("cluster services", u.Object)
