@@ -16,6 +16,10 @@ import (
 // NewGatewayDuplicateCertificate at 570ecd1c7977).
 const GatewayDuplicateCertificate = "IST0138"
 
+// maxCertificatePeers bounds the other Gateways one Gateway's IST0138
+// messages name (duplicateGatewayCertificates).
+const maxCertificatePeers = 20
+
 func init() {
 	Types[GatewayDuplicateCertificate] = MessageType{GatewayDuplicateCertificate, "GatewayDuplicateCertificate", Warning}
 }
@@ -38,7 +42,11 @@ func init() {
 // are one Gateway for Istio and are not compared.
 //
 // Istio compares every Gateway with every other; here only the Gateways
-// sharing a certificate are paired.
+// sharing a certificate are paired, and a Gateway is reported with at most
+// maxCertificatePeers others (the first found: certificates in sorted order,
+// then Gateways in input order): a wildcard
+// certificate shared by n Gateways is n*(n-1) messages in Istio, which
+// would bound neither the audit's memory nor its reports.
 func duplicateGatewayCertificates(in *Input) []Message {
 	type gateway struct {
 		o        Object
@@ -63,16 +71,21 @@ func duplicateGatewayCertificates(in *Input) []Message {
 	}
 	type pair struct{ current, other int }
 	pairs := map[pair]bool{}
+	peers := map[int]int{} // current → others paired with it
 	for _, key := range slices.Sorted(maps.Keys(byCert)) {
 		idx := byCert[key]
 		for _, i := range idx {
 			for _, j := range idx {
+				if peers[i] >= maxCertificatePeers {
+					break
+				}
 				cur, other := gateways[i], gateways[j]
 				if i == j || cur.o.Namespace == other.o.Namespace && cur.o.Name == other.o.Name {
 					continue
 				}
-				if len(cur.selector) == 0 || containsAll(other.selector, cur.selector) {
-					pairs[pair{i, j}] = true
+				if p := (pair{i, j}); !pairs[p] && (len(cur.selector) == 0 || containsAll(other.selector, cur.selector)) {
+					pairs[p] = true
+					peers[i]++
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,31 @@ func TestDuplicateGatewayCertificates(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A certificate shared by many Gateways: each is reported with at most
+// maxCertificatePeers others, not n-1 (n*(n-1) messages in Istio).
+func TestDuplicateGatewayCertificatesBounded(t *testing.T) {
+	var in Input
+	const n = 3 * maxCertificatePeers
+	for i := range n {
+		in.Objects = append(in.Objects, Object{Kind: "Gateway", Namespace: "shop", Name: fmt.Sprintf("gw-%03d", i), Spec: &networking.Gateway{
+			Servers: []*networking.Server{{Port: &networking.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"*"},
+				Tls: &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_SIMPLE, CredentialName: "wildcard"}}}}})
+	}
+	msgs := duplicateGatewayCertificates(&in)
+	per := map[string]int{}
+	for _, m := range msgs {
+		per[m.Object]++
+	}
+	if len(msgs) != n*maxCertificatePeers || len(per) != n {
+		t.Fatalf("%d messages about %d Gateways, want %d about %d", len(msgs), len(per), n*maxCertificatePeers, n)
+	}
+	for name, k := range per {
+		if k != maxCertificatePeers {
+			t.Errorf("%s: %d messages, want %d", name, k, maxCertificatePeers)
 		}
 	}
 }
