@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -52,20 +51,11 @@ func init() {
 func imageAutoWithoutInjection(in *Input) []Message {
 	type webhook struct{ namespace, object labels.Selector }
 	var webhooks []webhook
-	parse := func(s *metav1.LabelSelector) labels.Selector {
-		if s == nil {
-			return labels.Everything()
-		}
-		sel, err := metav1.LabelSelectorAsSelector(s)
-		if err != nil {
-			return labels.Nothing()
-		}
-		return sel
-	}
 	for _, c := range in.MutatingWebhookConfigurations {
 		for _, w := range c.Webhooks {
 			if strings.HasSuffix(w.Name, "istio.io") {
-				webhooks = append(webhooks, webhook{parse(w.NamespaceSelector), parse(w.ObjectSelector)})
+				namespace, object := w.selectors()
+				webhooks = append(webhooks, webhook{namespace, object})
 			}
 		}
 	}

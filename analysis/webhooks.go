@@ -49,6 +49,24 @@ type MutatingWebhook struct {
 	Service                           *crossref.Key
 }
 
+// selectors are w's selectors as the API server applies them: one not
+// written matches everything, one that does not parse
+// (metav1.LabelSelectorAsSelector) nothing (Istio: webhook.go and
+// image-auto.go selectorMatches).
+func (w MutatingWebhook) selectors() (namespace, object labels.Selector) {
+	parse := func(s *metav1.LabelSelector) labels.Selector {
+		if s == nil {
+			return labels.Everything()
+		}
+		sel, err := metav1.LabelSelectorAsSelector(s)
+		if err != nil {
+			return labels.Nothing()
+		}
+		return sel
+	}
+	return parse(w.NamespaceSelector), parse(w.ObjectSelector)
+}
+
 // newMutatingWebhookConfiguration keeps what the analyzer reads of c.
 func newMutatingWebhookConfiguration(c *admissionregistrationv1.MutatingWebhookConfiguration) MutatingWebhookConfiguration {
 	out := MutatingWebhookConfiguration{Name: c.Name, Labels: c.Labels, Annotations: c.Annotations}
@@ -135,16 +153,6 @@ func invalidWebhooks(in *Input) []Message {
 	}
 	namespaceLabels := permutations(injectionLabel, "enabled", "disabled")
 	objectLabels := permutations(sidecarInjectLabel, "true", "false")
-	parse := func(s *metav1.LabelSelector) labels.Selector {
-		if s == nil {
-			return labels.Everything()
-		}
-		sel, err := metav1.LabelSelectorAsSelector(s)
-		if err != nil {
-			return labels.Nothing()
-		}
-		return sel
-	}
 	// Each webhook under its name "config/webhook"; two webhooks of one
 	// name (which the API server refuses, files may hold) are one match,
 	// reported at the first, as Istio's set of names and map of resources.
@@ -160,7 +168,8 @@ func invalidWebhooks(in *Input) []Message {
 			if _, ok := refs[name]; !ok {
 				refs[name] = ref{c, i}
 			}
-			entries = append(entries, entry{name, parse(w.NamespaceSelector), parse(w.ObjectSelector)})
+			namespace, object := w.selectors()
+			entries = append(entries, entry{name, namespace, object})
 		}
 	}
 	var out []Message
