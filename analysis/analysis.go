@@ -135,6 +135,14 @@ type Input struct {
 	// MutatingWebhookConfigurations feed the webhook analyzer (IST0139,
 	// webhooks.go).
 	MutatingWebhookConfigurations []MutatingWebhookConfiguration
+	// SecretNames are the names of the Secrets AddKubernetesObject added, by
+	// namespace (names only: no Secret data is kept), for the gateway
+	// Secret analyzer (IST0101 credentialName, gatewaysecret.go).
+	SecretNames map[string][]string
+	// AllSecrets says SecretNames holds every Secret of the namespaces
+	// GatewaySecretNamespaces names (`meshguard analyze --kubeconfig` lists
+	// their metadata): only then is a credentialName reported missing.
+	AllSecrets bool
 }
 
 // newMessage is the message of code (its name and level from Types) about
@@ -213,6 +221,7 @@ func Analyze(in Input) []Message {
 	// IST0146, IST0147: `image: auto` workloads no Istio webhook injects (imageauto.go).
 	// IST0165: VirtualServices naming Gateways generated for Gateway API listeners (internalgateway.go).
 	// IST0138: Gateways sharing a server certificate (gatewaycerts.go).
+	// IST0101: Gateway credentialNames naming no Secret of the pods' namespace (gatewaysecret.go).
 	out = append(out, sidecarSelectors(&in)...)
 	out = append(out, namespaceInjection(&in)...)
 	out = append(out, authorizationPolicies(&in)...)
@@ -231,6 +240,7 @@ func Analyze(in Input) []Message {
 	out = append(out, imageAutoWithoutInjection(&in)...)
 	out = append(out, referencedInternalGateways(&in)...)
 	out = append(out, duplicateGatewayCertificates(&in)...)
+	out = append(out, gatewaySecrets(&in)...)
 	var gp *gatewayPorts // built for the first Gateway
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {

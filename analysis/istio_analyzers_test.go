@@ -1313,3 +1313,43 @@ func TestIstioGatewayDuplicateCertificate(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestIstioGatewaySecrets: Istio's gateway.SecretAnalyzer
+// (pkg/config/analysis/analyzers/gateway/secret.go at 0a617ca985f9) on
+// gateway-secrets.yaml (see NOTICE), analyzers_test.go case gatewaySecret at
+// b524d9836880, with Istio's default ingress pod (withIstioDefaultIngress)
+// and the file as the whole cluster (in.AllWorkloads, in.AllSecrets):
+// IST0101 for defaultgateway-bogusCredentialName (its Secret is not in
+// istio-system, its pod's namespace; gatewaySecrets) and for
+// customgateway-wrongnamespace and bogusgateway, whose selector
+// istio=custom-gateway matches no pod (the pod is labelled myapp; the
+// selector half of Istio's analyzer is gatewayWorkloadPorts'). None for
+// defaultgateway-noerrors (httpbin-credential is in istio-system) nor
+// defaultgateway-nocredential. Texts from messages.gen.go
+// NewReferencedResourceNotFound. Without in.AllSecrets (files) the
+// credentialName is not reported.
+func TestIstioGatewaySecrets(t *testing.T) {
+	for _, allSecrets := range []bool{true, false} {
+		in := withIstioDefaultIngress(loadIstioInput(t, "gateway-secrets.yaml"))
+		in.AllSecrets = allSecrets
+		var got, fields []string
+		for _, m := range Analyze(in) {
+			if m.Kind == "Gateway" && m.Code == crossref.CodeReferencedResourceNotFound {
+				got = append(got, m.String())
+				fields = append(fields, m.Field)
+			}
+		}
+		want := []string{
+			`Error [IST0101] (Gateway default/bogusgateway) Referenced selector not found: "istio=custom-gateway"`,
+			`Error [IST0101] (Gateway default/customgateway-wrongnamespace) Referenced selector not found: "istio=custom-gateway"`,
+			`Error [IST0101] (Gateway default/defaultgateway-bogusCredentialName) Referenced credentialName not found: "httpbin-credential-bogus"`,
+		}
+		wantFields := []string{"spec.selector", "spec.selector", "spec.servers[0].tls.credentialName"}
+		if !allSecrets {
+			want, wantFields = want[:2], wantFields[:2]
+		}
+		if !slices.Equal(got, want) || !slices.Equal(fields, wantFields) {
+			t.Errorf("AllSecrets %v:\ngot  %q %q\nwant %q %q", allSecrets, got, fields, want, wantFields)
+		}
+	}
+}

@@ -16,7 +16,8 @@ import (
 // AddKubernetesObject adds a Kubernetes object the mesh checks refer to: a
 // Namespace (its labels), a Service (a host, and its selector and ports), a
 // Pod or a Deployment (a workload: the Deployment's pod template), or a
-// MutatingWebhookConfiguration (webhooks.go). It reports false for any
+// MutatingWebhookConfiguration (webhooks.go), or a Secret (its name only:
+// gatewaysecret.go). It reports false for any
 // other kind. Objects without a namespace are in
 // defaultNamespace. An object of these kinds that does not decode is an
 // error naming it.
@@ -106,6 +107,21 @@ func (in *Input) AddKubernetesObject(obj map[string]any, defaultNamespace string
 			return true, err
 		}
 		in.MutatingWebhookConfigurations = append(in.MutatingWebhookConfigurations, newMutatingWebhookConfiguration(&c))
+		return true, nil
+	case apiVersion == "v1" && kind == "Secret":
+		// The name only, for the gateway Secret analyzer (gatewaysecret.go):
+		// the Secret is not decoded and its data never kept. Not in in.Kube
+		// (the annotation analyzer reads other kinds).
+		md, _ := obj["metadata"].(map[string]any)
+		name, _ := md["name"].(string)
+		namespace, _ := md["namespace"].(string)
+		if name == "" {
+			return true, fmt.Errorf("%s: metadata.name: a non-empty string is required", kind)
+		}
+		if in.SecretNames == nil {
+			in.SecretNames = map[string][]string{}
+		}
+		in.SecretNames[ns(namespace)] = append(in.SecretNames[ns(namespace)], name)
 		return true, nil
 	default:
 		return false, nil

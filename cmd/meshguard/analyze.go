@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
@@ -52,6 +53,10 @@ type analyzeOptions struct {
 	// cluster and mapper are set by --kubeconfig (or injected by tests).
 	cluster dynamic.Interface
 	mapper  meta.RESTMapper
+	// clusterMetadata lists the Secrets of the Gateways' pods' namespaces,
+	// their metadata only (listGatewaySecrets); set by --kubeconfig (or
+	// injected by tests). Nil: no credentialName is reported.
+	clusterMetadata metadata.Interface
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -108,6 +113,9 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 		}
 		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
 			return fmt.Errorf("cluster client: %w", err)
+		}
+		if o.clusterMetadata, err = metadata.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("cluster metadata client: %w", err)
 		}
 		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 		if err != nil {
@@ -299,6 +307,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		if err == nil {
 			err = listSelectedWorkloads(ctx, o.cluster, ns, &in, addStored)
+		}
+		if err == nil {
+			err = listGatewaySecrets(ctx, o.clusterMetadata, &in, addStored)
 		}
 		if err == nil {
 			err = listInjectedWorkloads(ctx, o.cluster, ns, &in, addStored)

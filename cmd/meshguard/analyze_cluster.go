@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/audit"
@@ -147,6 +148,41 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			return err
 		}
 	}
+	return nil
+}
+
+var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// listGatewaySecrets lists the Secrets of the namespaces the gateway Secret
+// analyzer reads (analysis.GatewaySecretNamespaces: those of the Gateways'
+// pods, so after listSelectedWorkloads) through client, the metadata API
+// (PartialObjectMetadata: no Secret data is ever read), and hands add each
+// Secret's kind, namespace and name; the list is then complete
+// (in.AllSecrets), so a credentialName naming none is IST0101. Without a
+// client (nil) nothing is listed and no credentialName is reported.
+func listGatewaySecrets(ctx context.Context, client metadata.Interface, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
+	if client == nil {
+		return nil
+	}
+	for _, ns := range analysis.GatewaySecretNamespaces(in) {
+		opts := metav1.ListOptions{Limit: clusterPageSize}
+		for {
+			list, err := client.Resource(secretsResource).Namespace(ns).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("listing secrets (metadata) in %q: %w", ns, err)
+			}
+			for _, s := range list.Items {
+				obj := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": s.Name, "namespace": s.Namespace}}
+				if err := add("cluster secrets", obj); err != nil {
+					return err
+				}
+			}
+			if opts.Continue = list.Continue; opts.Continue == "" {
+				break
+			}
+		}
+	}
+	in.AllSecrets = true
 	return nil
 }
 
