@@ -26,7 +26,9 @@ import (
 // a VirtualService naming a host that does not exist, a pod without a sidecar
 // (IST0103: other is labelled for injection) and a ServiceEntry without
 // addresses, which the mesh config of ConfigMap istio (DNS capture with
-// auto-allocation) spares IST0134.
+// auto-allocation) spares IST0134; and a Gateway whose servers name an
+// existing and a missing Secret of the gateway pod's namespace (IST0101 for
+// the missing one: Secret names are listed through the metadata API).
 const stored = `apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
@@ -120,6 +122,25 @@ spec:
   resolution: DNS
 ---
 apiVersion: v1
+kind: Secret
+metadata: {name: present-cert, namespace: istio-system}
+type: kubernetes.io/tls
+stringData: {tls.crt: x, tls.key: x}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: tls-gateway, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: https-a, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: present-cert}
+  - port: {number: 8080, name: https-b, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls: {mode: SIMPLE, credentialName: missing-cert}
+---
+apiVersion: v1
 kind: ConfigMap
 metadata: {name: istio, namespace: istio-system}
 data:
@@ -151,7 +172,7 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 	c := cluster.Start(t)
 	// Labelled for injection, as a mesh's namespaces are; "default" is not,
 	// so it gets istioctl's IST0102 (Info).
-	for _, ns := range []string{"bookinfo", "other", "clean"} {
+	for _, ns := range []string{"bookinfo", "other", "clean", "edge"} {
 		cluster.CreateNamespace(t, c, ns, map[string]string{"istio-injection": "enabled"})
 	}
 	cluster.CreateNamespace(t, c, "istio-system", nil)
@@ -195,6 +216,7 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 	// 79 for messages at or above the threshold.
 	code, msgs, out := analyze("-o", "json")
 	want := []string{
+		"Error IST0101 Gateway edge/tls-gateway spec.servers[1].tls.credentialName",
 		"Error IST0101 VirtualService bookinfo/reviews spec.http[0].route[1].destination.subset",
 		"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host",
 		"Info IST0102 Namespace /default metadata.name",
