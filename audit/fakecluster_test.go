@@ -64,3 +64,28 @@ var meshKinds = map[string]string{
 	"virtualservices": "VirtualService", "gateways": "Gateway", "sidecars": "Sidecar",
 	"authorizationpolicies": "AuthorizationPolicy", "telemetries": "Telemetry",
 }
+
+// snapshotPods names the Pods of snap.Kube, "namespace/name", in snapshot
+// order.
+func snapshotPods(snap Snapshot) []string {
+	var pods []string
+	for _, k := range snap.Kube {
+		if k["kind"] == "Pod" {
+			md := k["metadata"].(map[string]any)
+			pods = append(pods, md["namespace"].(string)+"/"+md["name"].(string))
+		}
+	}
+	return pods
+}
+
+// violationsOf renders the violations about objects of kind as
+// "namespace/name CODE", in Check's order.
+func violationsOf(vs []Violation, kind string) []string {
+	var got []string
+	for _, v := range vs {
+		if v.Object.Kind == kind {
+			got = append(got, v.Object.Namespace+"/"+v.Object.Name+" "+v.Code)
+		}
+	}
+	return got
+}

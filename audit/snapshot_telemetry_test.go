@@ -36,27 +36,16 @@ func TestSnapshotListsPodsTelemetriesSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pods []string
-	for _, k := range snap.Kube {
-		if k["kind"] == "Pod" {
-			pods = append(pods, k["metadata"].(map[string]any)["name"].(string))
-		}
-	}
-	if !slices.Equal(pods, []string{"ratings-1"}) {
+	if pods := snapshotPods(snap); !slices.Equal(pods, []string{"shop/ratings-1"}) {
 		t.Errorf("pods in the snapshot %v, want ratings-1 only", pods)
 	}
 	vs, err := Check(ctx, snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, v := range vs {
-		if v.Object.Kind == "Telemetry" {
-			got = append(got, v.Object.Name+" "+v.Code)
-		}
-	}
+	got := violationsOf(vs, "Telemetry")
 	slices.Sort(got)
-	if want := []string{"gone IST0101", "ratings IST0159", "ratings-too IST0159"}; !slices.Equal(got, want) {
+	if want := []string{"shop/gone IST0101", "shop/ratings IST0159", "shop/ratings-too IST0159"}; !slices.Equal(got, want) {
 		t.Errorf("Telemetry violations %q, want %q", got, want)
 	}
 }

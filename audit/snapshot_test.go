@@ -124,27 +124,16 @@ func TestSnapshotListsPodsSidecarsSelect(t *testing.T) {
 	if !slices.ContainsFunc(snap.Objects, func(o Object) bool { return o.Ref.Kind == "Gateway" }) {
 		t.Fatalf("objects %+v: the Gateway is missing", snap.Objects)
 	}
-	var pods []string
-	for _, k := range snap.Kube {
-		if k["kind"] == "Pod" {
-			pods = append(pods, k["metadata"].(map[string]any)["name"].(string))
-		}
-	}
-	if slices.Sort(pods); !slices.Equal(pods, []string{"cart-1", "ratings-1"}) {
+	if pods := snapshotPods(snap); !slices.Equal(slices.Sorted(slices.Values(pods)), []string{"shop/cart-1", "shop/ratings-1"}) {
 		t.Errorf("pods in the snapshot %v, want cart-1 and ratings-1 once each", pods)
 	}
 	vs, err := Check(ctx, snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, v := range vs {
-		if v.Object.Kind == "Sidecar" {
-			got = append(got, v.Object.Name+" "+v.Code)
-		}
-	}
+	got := violationsOf(vs, "Sidecar")
 	slices.Sort(got)
-	if want := []string{"gone IST0101", "ratings IST0110", "ratings-too IST0110"}; !slices.Equal(got, want) {
+	if want := []string{"shop/gone IST0101", "shop/ratings IST0110", "shop/ratings-too IST0110"}; !slices.Equal(got, want) {
 		t.Errorf("Sidecar violations %q, want %q", got, want)
 	}
 }
@@ -202,13 +191,7 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pods []string
-	for _, k := range snap.Kube {
-		if k["kind"] == "Pod" {
-			md := k["metadata"].(map[string]any)
-			pods = append(pods, md["namespace"].(string)+"/"+md["name"].(string))
-		}
-	}
+	pods := snapshotPods(snap)
 	if want := []string{"injected/a-plain", "lone/job-1", "mixed/b-mesh", "other/db-1", "shop/cart-1"}; !slices.Equal(slices.Sorted(slices.Values(pods)), want) {
 		t.Errorf("pods in the snapshot %v, want %v once each", pods, want)
 	}
@@ -216,13 +199,7 @@ func TestSnapshotListsPodsAuthorizationPoliciesSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, v := range vs {
-		if v.Object.Kind == "AuthorizationPolicy" {
-			got = append(got, v.Object.Namespace+"/"+v.Object.Name+" "+v.Code)
-		}
-	}
-	if want := []string{"idle/namespace-wide IST0127", "outside/namespace-wide IST0127"}; !slices.Equal(got, want) {
+	if got, want := violationsOf(vs, "AuthorizationPolicy"), []string{"idle/namespace-wide IST0127", "outside/namespace-wide IST0127"}; !slices.Equal(got, want) {
 		t.Errorf("AuthorizationPolicy violations %q, want %q", got, want)
 	}
 }
