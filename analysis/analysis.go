@@ -143,6 +143,9 @@ type Input struct {
 	// GatewaySecretNamespaces names (`meshguard analyze --kubeconfig` lists
 	// their metadata): only then is a credentialName reported missing.
 	AllSecrets bool
+
+	// selections memoizes selectedBy for one Analyze run.
+	selections map[string][]Workload
 }
 
 // newMessage is the message of code (its name and level from Types) about
@@ -201,6 +204,7 @@ func Analyze(in Input) []Message {
 		ix.Set(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec)
 	}
 	ix.SetReady()
+	in.selections = nil // in is Analyze's copy: the memo is this run's
 	out := slices.Clone(in.Invalid)
 	// IST0110, IST0111: Sidecars compared per namespace (sidecar.go);
 	// IST0102, IST0123: the Namespaces' injection labels (injection.go);

@@ -88,21 +88,20 @@ type ServicePort struct {
 // namespace) selecting the matched workloads target. Istio's analyzer compares
 // every pod with every Service for each Gateway; for an input of a thousand of
 // each that was a billion selector matches (minutes). Here a Service selector
-// is parsed once and Services of equal selectors are one, a workload's ports
-// are found once per distinct workload (namespace and labels), and the answer
-// once per distinct Gateway selector.
+// is parsed once and Services of equal selectors are one, a Gateway selector
+// is matched once (Input.selectedBy), a workload's ports are found once per
+// distinct workload (namespace and labels), and the answer once per distinct
+// Gateway selector.
 type gatewayPorts struct {
-	workloads  []portWorkload
-	services   map[string][]portService // by namespace
-	bySelector map[string]selected      // by crossref.SelectorKey
+	in            *Input
+	services      map[string][]portService // by namespace
+	workloadPorts map[workloadKey]map[uint32]bool
+	bySelector    map[string]selected // by crossref.SelectorKey
 }
 
-// portWorkload is a distinct workload; ports is nil until a Gateway selects it.
-type portWorkload struct {
-	namespace string
-	labels    labels.Set
-	ports     map[uint32]bool
-}
+// workloadKey is a distinct workload: its namespace and labels
+// (crossref.SelectorKey).
+type workloadKey struct{ namespace, labels string }
 
 // portService is the Services of one namespace and selector: the TCP ports
 // a Gateway server may name to reach them, each port and its numeric
@@ -122,18 +121,11 @@ type selected struct {
 }
 
 func newGatewayPorts(in *Input) *gatewayPorts {
-	g := &gatewayPorts{services: map[string][]portService{}, bySelector: map[string]selected{}}
-	type key struct{ namespace, labels string }
-	seen := map[key]bool{}
-	for _, w := range in.selectable() {
-		if k := (key{w.Namespace, crossref.SelectorKey(w.Labels)}); !seen[k] {
-			seen[k] = true
-			g.workloads = append(g.workloads, portWorkload{namespace: w.Namespace, labels: labels.Set(w.Labels)})
-		}
-	}
-	services := map[key]int{} // index in services[namespace]
+	g := &gatewayPorts{in: in, services: map[string][]portService{}, workloadPorts: map[workloadKey]map[uint32]bool{},
+		bySelector: map[string]selected{}}
+	services := map[workloadKey]int{} // Services by namespace and selector: index in services[namespace]
 	for _, svc := range in.KubeServices {
-		k := key{svc.Namespace, crossref.SelectorKey(svc.Selector)}
+		k := workloadKey{svc.Namespace, crossref.SelectorKey(svc.Selector)}
 		i, ok := services[k]
 		if !ok {
 			i = len(g.services[svc.Namespace])
@@ -160,25 +152,24 @@ func (g *gatewayPorts) forSelector(sel map[string]string) selected {
 	if r, ok := g.bySelector[key]; ok {
 		return r
 	}
-	selector := labels.SelectorFromSet(sel)
 	r := selected{ports: map[uint32]bool{}}
-	for i := range g.workloads {
-		w := &g.workloads[i]
-		if !selector.Matches(w.labels) {
-			continue
-		}
+	for _, w := range g.in.selectedBy(sel) {
 		r.matched = true
-		if w.ports == nil {
-			w.ports = map[uint32]bool{}
-			for _, s := range g.services[w.namespace] {
-				if s.selector.Matches(w.labels) {
+		k := workloadKey{w.Namespace, crossref.SelectorKey(w.Labels)}
+		ports, ok := g.workloadPorts[k]
+		if !ok {
+			ports = map[uint32]bool{}
+			set := labels.Set(w.Labels)
+			for _, s := range g.services[w.Namespace] {
+				if s.selector.Matches(set) {
 					for _, p := range s.ports {
-						w.ports[p] = true
+						ports[p] = true
 					}
 				}
 			}
+			g.workloadPorts[k] = ports
 		}
-		maps.Copy(r.ports, w.ports)
+		maps.Copy(r.ports, ports)
 	}
 	g.bySelector[key] = r
 	return r

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -79,12 +78,9 @@ func namesCredential(s *networking.Server) bool { return s.GetTls().GetCredentia
 // (Input.selectable) gw's selector matches; an empty selector matches every
 // workload, as Istio's labels.SelectorFromSet.
 func gatewayPodNamespaces(in *Input, gw *networking.Gateway) []string {
-	selector := labels.SelectorFromSet(gw.GetSelector())
 	namespaces := map[string]bool{}
-	for _, w := range in.selectable() {
-		if selector.Matches(labels.Set(w.Labels)) {
-			namespaces[w.Namespace] = true
-		}
+	for _, w := range in.selectedBy(gw.GetSelector()) {
+		namespaces[w.Namespace] = true
 	}
 	return slices.Sorted(maps.Keys(namespaces))
 }
@@ -96,7 +92,9 @@ func gatewayPodNamespaces(in *Input, gw *networking.Gateway) []string {
 // never listed, and its credentialName never found missing).
 // `meshguard analyze --kubeconfig` lists their Secrets' metadata after the
 // pods (listSelectedWorkloads) and sets in.AllSecrets.
-func GatewaySecretNamespaces(in *Input) []string {
+func GatewaySecretNamespaces(given *Input) []string {
+	in := *given // its selectedBy memo is this call's: the caller may add workloads later
+	in.selections = nil
 	namespaces := map[string]bool{}
 	for _, o := range in.Objects {
 		gw, ok := o.Spec.(*networking.Gateway)
@@ -117,7 +115,7 @@ func GatewaySecretNamespaces(in *Input) []string {
 			}
 			if !podsRead {
 				podsRead = true
-				for _, ns := range gatewayPodNamespaces(in, gw) {
+				for _, ns := range gatewayPodNamespaces(&in, gw) {
 					namespaces[ns] = true
 				}
 			}

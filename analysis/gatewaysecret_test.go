@@ -107,3 +107,20 @@ func TestAddKubernetesObjectSecretNameOnly(t *testing.T) {
 		t.Errorf("a Secret without a string name: err %v", err)
 	}
 }
+
+// GatewaySecretNamespaces leaves no selection memo in the caller's Input:
+// the CLI lists more pods after asking, and a second question sees them.
+func TestGatewaySecretNamespacesAfterMorePods(t *testing.T) {
+	in := Input{Objects: []Object{gatewayWithCredentials(map[string]string{"app": "gw"}, "cert")}}
+	pod := func(ns string) Workload {
+		return Workload{Kind: "Pod", Namespace: ns, Name: "gw", Labels: map[string]string{"app": "gw"}}
+	}
+	in.Workloads = []Workload{pod("a")}
+	if got := GatewaySecretNamespaces(&in); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("first: %v, want [a]", got)
+	}
+	in.Workloads = append(in.Workloads, pod("b"))
+	if got := GatewaySecretNamespaces(&in); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after another pod: %v, want [a b]", got)
+	}
+}

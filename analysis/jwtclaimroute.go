@@ -71,7 +71,6 @@ func jwtClaimRoutes(in *Input) []Message {
 		}
 	}
 	root := in.RootNamespace()
-	workloads := in.selectable()
 	authenticated := func(w Workload) bool {
 		set := labels.Set(w.Labels)
 		sels := raSelectors[w.Namespace]
@@ -102,9 +101,8 @@ func jwtClaimRoutes(in *Input) []Message {
 			if !ok {
 				continue
 			}
-			selector := labels.SelectorFromSet(gw.GetSelector())
-			for _, w := range workloads {
-				if !selector.Matches(labels.Set(w.Labels)) || authenticated(w) {
+			for _, w := range in.selectedBy(gw.GetSelector()) {
+				if authenticated(w) {
 					continue
 				}
 				out = append(out, newMessage(o, JwtClaimBasedRoutingWithoutRequestAuthN, fieldPath,

@@ -9,6 +9,8 @@ import (
 	security "istio.io/api/security/v1beta1"
 	telemetry "istio.io/api/telemetry/v1alpha1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // PodQuery is one list of pods the analyzers need from a cluster before
@@ -105,6 +107,30 @@ func (in *Input) selectable() []Workload {
 		}
 	}
 	return out
+}
+
+// selectedBy is the workloads (selectable) the label selector sel matches,
+// an empty one matching every workload as Istio's labels.SelectorFromSet,
+// in input order. The gateway analyzers (ports, Secrets, JWT claim routes)
+// each ask it for the same Gateways' selectors: it is matched once per
+// distinct selector (crossref.SelectorKey) and Analyze run.
+func (in *Input) selectedBy(sel map[string]string) []Workload {
+	key := crossref.SelectorKey(sel)
+	if ws, ok := in.selections[key]; ok {
+		return ws
+	}
+	selector := labels.SelectorFromSet(sel)
+	var ws []Workload
+	for _, w := range in.selectable() {
+		if selector.Matches(labels.Set(w.Labels)) {
+			ws = append(ws, w)
+		}
+	}
+	if in.selections == nil {
+		in.selections = map[string][]Workload{}
+	}
+	in.selections[key] = ws
+	return ws
 }
 
 func boolCompare(a, b bool) int {

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,5 +66,42 @@ func TestPodQueries(t *testing.T) {
 				t.Errorf("PodQueries (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// selectedBy matches as labels.SelectorFromSet (an empty selector matches
+// every workload), skips Deployments read from a cluster, keeps input order,
+// and answers a selector written as another map of equal content the same.
+func TestSelectedBy(t *testing.T) {
+	w := func(name string, stored bool, l map[string]string) Workload {
+		return Workload{Kind: "Pod", Namespace: "ns", Name: name, Labels: l, Stored: stored}
+	}
+	in := &Input{Workloads: []Workload{
+		w("b", false, map[string]string{"app": "gw", "v": "1"}),
+		w("stored", true, map[string]string{"app": "gw"}),
+		w("a", false, map[string]string{"app": "gw"}),
+		w("other", false, map[string]string{"app": "web"}),
+	}}
+	names := func(ws []Workload) []string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, w.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		sel  map[string]string
+		want []string
+	}{
+		{map[string]string{"app": "gw"}, []string{"b", "a"}},
+		{map[string]string{"app": "gw", "v": "1"}, []string{"b"}},
+		{map[string]string{"app": "none"}, nil},
+		{nil, []string{"b", "a", "other"}},
+		{map[string]string{}, []string{"b", "a", "other"}},
+		{map[string]string{"app": "gw"}, []string{"b", "a"}}, // memoized
+	} {
+		if got := names(in.selectedBy(tc.sel)); !slices.Equal(got, tc.want) {
+			t.Errorf("selectedBy(%v) = %v, want %v", tc.sel, got, tc.want)
+		}
 	}
 }
