@@ -621,3 +621,37 @@ func TestFilesReloadReadErrorLogged(t *testing.T) {
 		t.Fatal("the mismatched pair was not logged")
 	}
 }
+
+// A pair whose leaf does not chain to the bundle beside it is refused and the
+// served pair and bundle stay (a ca.crt replaced alone, or read between a
+// rotation's renames); a bundle of both CAs, as in a CA rotation, passes.
+func TestStoreRefusesBundleNotVerifyingLeaf(t *testing.T) {
+	now := time.Now()
+	ca, _ := mustCA(t, now.Add(-time.Hour), 48*time.Hour)
+	other, _ := mustCA(t, now.Add(-time.Hour), 48*time.Hour)
+	leaf := mustLeaf(t, ca, []string{"localhost"}, now, time.Hour)
+	st := newStore("test")
+	if err := st.set(leaf, ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.set(leaf, other.CertPEM); err == nil || !strings.Contains(err.Error(), "does not verify against the CA bundle") {
+		t.Errorf("leaf with another CA's bundle: err = %v, want refused", err)
+	}
+	if got := st.CABundle(); !bytes.Equal(got, ca.CertPEM) {
+		t.Errorf("bundle after the refused set: %q, want the first CA's", got)
+	}
+	c, err := st.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.VerifyLeaf(c.Leaf, st.CABundle(), "localhost", now); err != nil {
+		t.Errorf("served leaf does not verify against the served bundle: %v", err)
+	}
+	both := append(append([]byte(nil), other.CertPEM...), ca.CertPEM...)
+	if err := st.set(leaf, both); err != nil {
+		t.Errorf("bundle holding the leaf's CA among others: %v", err)
+	}
+	if err := newStore("test").set(leaf, other.CertPEM); err == nil {
+		t.Error("first load with a bundle not verifying the leaf accepted")
+	}
+}

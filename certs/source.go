@@ -100,6 +100,9 @@ func (s *store) set(kp pki.KeyPair, bundle []byte) error {
 		for _, ca := range cas {
 			pool.AddCert(ca)
 		}
+		if err := chainsTo(c, pool, now); err != nil {
+			return err
+		}
 	}
 	p := &servedPair{cert: c, bundle: append([]byte(nil), bundle...), pool: pool}
 	s.mu.Lock()
@@ -110,6 +113,33 @@ func (s *store) set(kp pki.KeyPair, bundle []byte) error {
 			c.Leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	s.install(p)
+	return nil
+}
+
+// chainsTo refuses a pair whose leaf does not chain to the CA bundle served
+// beside it (through the intermediates of its own chain): clients and the
+// API server verify the served certificate with that bundle. A bundle
+// replaced apart from the pair (a ca.crt written by hand, or read between
+// the renames of a rotation) is refused until the files agree again. Checked
+// when the pair becomes valid, so a pair kept pending is judged as it will
+// be served; any extended key usage passes (the chain is what is checked).
+func chainsTo(c *tls.Certificate, roots *x509.CertPool, now time.Time) error {
+	intermediates := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		ic, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("certificate chain: %w", err)
+		}
+		intermediates.AddCert(ic)
+	}
+	at := now
+	if at.Before(c.Leaf.NotBefore) {
+		at = c.Leaf.NotBefore
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("certificate %q does not verify against the CA bundle served with it: %w", c.Leaf.Subject.CommonName, err)
+	}
 	return nil
 }
 
