@@ -130,6 +130,10 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 	if err != nil {
 		return nil, err
 	}
+	// Without the header (Envoy adds none for an empty value: a connection
+	// without SNI, or a provider without the header) there is no
+	// tls_session, as on gRPC without include_tls_session: on mTLS the SNI
+	// is then unknown, not empty (policy.Request.SNIUnknown).
 	if sni != "" {
 		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: sni}
 	}

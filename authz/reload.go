@@ -64,12 +64,18 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	m.Policies.WithLabelValues("AuthorizationPolicy").Set(float64(snap.Policies))
 	m.Policies.WithLabelValues("PeerAuthentication").Set(float64(snap.Peers))
 	m.Policies.WithLabelValues("Pod").Set(float64(snap.Pods))
-	// Stored policies that cannot be evaluated: their workloads are
-	// denied (policy.FailClosedRule); counted and logged as errors.
+	// Stored policies that cannot be evaluated: the workloads an ALLOW,
+	// DENY or PeerAuthentication selects are denied (policy.FailClosedRule);
+	// an AUDIT, CUSTOM or dry-run one is reported as matching every request
+	// and denies nothing (policy.FailedPolicy.Denies). Counted and logged as
+	// errors.
 	m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
 	for _, f := range snap.Failed {
-		r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), "policy cannot be evaluated; the workloads it selects are denied",
-			"snapshot", snap.Version, "policy", f.ID)
+		msg := "policy cannot be evaluated; the workloads it selects are denied"
+		if !f.Denies {
+			msg = "policy cannot be evaluated; reported as matching every request to the workloads it selects, none denied (it never decides)"
+		}
+		r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), msg, "snapshot", snap.Version, "policy", f.ID)
 	}
 	for _, w := range snap.Warnings {
 		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)

@@ -95,8 +95,11 @@ type Snapshot struct {
 	Policies int // AuthorizationPolicies (incl. CUSTOM/dry-run)
 	Peers    int
 	Pods     int
-	// Failed: stored policies that cannot be evaluated; the workloads they
-	// select are denied (Verdict.Rule FailClosedRule), the rest serves.
+	// Failed: stored policies that cannot be evaluated; the workloads an
+	// ALLOW, DENY or PeerAuthentication among them selects are denied
+	// (Verdict.Rule FailClosedRule), an AUDIT, CUSTOM or dry-run one is
+	// reported for every request and denies nothing (FailedPolicy.Denies);
+	// the rest serves.
 	Failed []FailedPolicy
 	// Shards: compiled modules the policy set was generated into; Compiled:
 	// how many of them this snapshot compiled (the others were reused,
@@ -598,9 +601,10 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 // attrReads: which request attributes policies match on that a request can
 // lack. Envoy always knows the connection's addresses and port and sends
 // them in a gRPC CheckRequest; HTTP ext_authz has them only from headers the
-// operator adds, and never the JWT metadata (authz/http.go). Matched against
-// a missing one, an ipBlocks, ports or requestPrincipals DENY would never
-// apply and a notIpBlocks ALLOW always would.
+// operator adds, and never the JWT metadata (authz/http.go); the SNI comes
+// only with include_tls_session (Request.SNIUnknown). Matched against a
+// missing one, an ipBlocks, ports, requestPrincipals or connection.sni DENY
+// would never apply and a notIpBlocks ALLOW always would.
 type attrReads uint8
 
 const (
@@ -609,18 +613,30 @@ const (
 	readsDstIP
 	readsDstPort
 	readsJWT // requestPrincipals, request.auth.*
+	readsSNI // connection.sni
 )
 
 // attrFields: the cond fields (and their input attributes) of each.
 var attrFields = map[string]attrReads{"srcip": readsSrcIP, "remoteip": readsRemoteIP, "dstip": readsDstIP, "port": readsDstPort,
-	"reqp": readsJWT, "claim": readsJWT}
+	"reqp": readsJWT, "claim": readsJWT, "sni": readsSNI}
 
-// viewAttrReads is what of attrReads the enforced policies (not dry-run) and
-// port-level PeerAuthentications of view v match on.
+// decidingBuckets are the buckets whose policies can decide a request here:
+// ALLOW and DENY, and with them every policy failed closed that denies (a
+// failed ALLOW, DENY or PeerAuthentication goes to "deny", failBucket). The
+// others never change a verdict: AUDIT (Istio: an RBAC filter with action
+// LOG, pilot/pkg/security/authz/builder/builder.go build), CUSTOM (only
+// reported: meshguard is the ext_authz server CUSTOM calls) and dry-run
+// policies (Istio's shadow rules, builder.go isDryRun), so what they read
+// or select never makes a request undecidable.
+var decidingBuckets = [...]string{"allow", "deny"}
+
+// viewAttrReads is what of attrReads the deciding policies (decidingBuckets)
+// and port-level PeerAuthentications of view v match on.
 func viewAttrReads(v *view) attrReads {
 	var reads attrReads
-	for name, b := range v.B {
-		if strings.HasPrefix(name, "dry_") {
+	for _, name := range decidingBuckets {
+		b := v.B[name]
+		if b == nil {
 			continue
 		}
 		lists := [][]compiledPolicy{b.Any}
@@ -679,6 +695,7 @@ func unknownAttribute(r *Request, reads attrReads) string {
 		{readsDstIP, r.DstIP == "", "destination address"},
 		{readsDstPort, r.DstPort == 0, "destination port"},
 		{readsJWT, r.NoMetadata, "JWT metadata (request.auth.*, requestPrincipals)"},
+		{readsSNI, r.SNIUnknown, "SNI (connection.sni; no tls_session on an mTLS connection)"},
 	} {
 		if reads&m.read != 0 && m.unknown {
 			missing = append(missing, m.name)
@@ -691,7 +708,7 @@ func unknownAttribute(r *Request, reads attrReads) string {
 }
 
 // selectsByLabel records, per view (a namespace with policies of its own,
-// or viewDefault), whether a deciding policy (ALLOW, DENY, failed closed) or
+// or viewDefault), whether a deciding policy (decidingBuckets) or
 // a PeerAuthentication selects workloads by label, root-namespace policies
 // included, or a DISABLE mode may apply (it hides the peer identity from a
 // sidecar, not from a gateway's pods, which the labels tell apart: the
@@ -701,7 +718,15 @@ func unknownAttribute(r *Request, reads attrReads) string {
 // destination.principal (mTLS only).
 func selectsByLabel(d *data) map[string]bool {
 	bySelector := func(v *view) bool {
-		return len(v.WL) > 0 || len(v.B["allow"].By) > 0 || len(v.B["deny"].By) > 0 || hasDisable(v)
+		if len(v.WL) > 0 || hasDisable(v) {
+			return true
+		}
+		for _, name := range decidingBuckets {
+			if b := v.B[name]; b != nil && len(b.By) > 0 {
+				return true
+			}
+		}
+		return false
 	}
 	out := make(map[string]bool, len(d.NS)+1)
 	for ns, v := range d.NS {

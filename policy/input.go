@@ -60,6 +60,18 @@ type Request struct {
 	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
 	// is "true"), so a missing JWT is unknown rather than absent.
 	NoMetadata bool
+	// SNIUnknown: the connection's SNI was not sent, though the connection
+	// has one (decode): the CheckRequest has no tls_session (Envoy sends it
+	// only with include_tls_session, which Istio's CUSTOM provider does not
+	// set; on HTTP ext_authz, no x-meshguard-sni header) while a source
+	// principal says the connection is mTLS, on which Istio's client
+	// sidecar always sends an SNI (the cluster name when the DestinationRule
+	// sets none, Istio: pilot/pkg/networking/core/cluster_tls.go
+	// buildUpstreamClusterTLSContext) that Istio's RBAC filter matches as
+	// connection.sni (pilot/pkg/security/authz/model/generator.go
+	// connSNIGenerator: requested_server_name). A plaintext request (no
+	// principal) has no SNI: SNI "" is what Istio sees.
+	SNIUnknown bool
 }
 
 // NoMetadataExtension is the CheckRequest context extension that says the
@@ -112,6 +124,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.DstIP = addrIP(dst.GetAddress().GetSocketAddress().GetAddress())
 	r.DstPort = dst.GetAddress().GetSocketAddress().GetPortValue()
 	r.SNI = a.GetTlsSession().GetSni()
+	r.SNIUnknown = a.GetTlsSession() == nil && r.Principal != ""
 	r.NoMetadata = a.GetContextExtensions()[NoMetadataExtension] == "true"
 	var wl *workload
 	if w, ok := pods[r.DstIP]; ok && r.DstIP != "" {

@@ -333,7 +333,10 @@ func joinSorted(set map[string]bool) string {
 // goldenCheckRequest renders r as the CheckRequest Envoy's ext_authz filter
 // sends: pseudo-headers among the headers, the client address Envoy derived
 // as the last X-Forwarded-For entry (a sidecar trusts no hop), the SNI in
-// tls_session, the JWT payload where Istio's jwt_authn writes it.
+// tls_session (as with include_tls_session: sent on every TLS connection,
+// which an mTLS principal implies, its SNI possibly empty; without it the
+// SNI of an mTLS request is unknown, Request.SNIUnknown), the JWT payload
+// where Istio's jwt_authn writes it.
 func goldenCheckRequest(r *envoyrbac.Request) *authv3.CheckRequest {
 	addr := func(ip string, port uint32) *corev3.Address {
 		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: ip,
@@ -343,7 +346,7 @@ func goldenCheckRequest(r *envoyrbac.Request) *authv3.CheckRequest {
 		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(r.DstIP, r.DstPort)},
 	}
-	if r.SNI != "" {
+	if r.SNI != "" || r.Principal != "" {
 		a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
 	}
 	if !r.TCP {

@@ -256,7 +256,8 @@ func (b *bucket) add(p compiledPolicy) {
 // buckets of one namespace, keyed by bucket name.
 type buckets map[string]*bucket
 
-var bucketNames = []string{"allow", "deny", "audit", "custom", "dry_allow", "dry_deny", "dry_audit"}
+// No dry_audit: a dry-run AUDIT policy is filed as "audit" (bucketOf).
+var bucketNames = []string{"allow", "deny", "audit", "custom", "dry_allow", "dry_deny"}
 
 // newBuckets has every bucket present (see condJSON on why shapes are fixed).
 func newBuckets() buckets {

@@ -85,7 +85,13 @@ func bucketOf(action secapi.AuthorizationPolicy_Action, dry bool) string {
 	case secapi.AuthorizationPolicy_DENY:
 		b = "deny"
 	case secapi.AuthorizationPolicy_AUDIT:
-		b = "audit"
+		// Validation rejects the dry-run annotation on AUDIT (Istio:
+		// pkg/config/validation/validation.go checkDryRunAnnotation, ALLOW
+		// and DENY only), so a dry-run AUDIT always fails closed; filed
+		// with the AUDIT policies, it reports a hit for every request, as
+		// a failed AUDIT does, and never denies. (Istio would put its rules
+		// in the LOG filter's shadow rules, builder.go build: no verdict.)
+		return "audit"
 	case secapi.AuthorizationPolicy_CUSTOM:
 		// Istio: a dry-run CUSTOM policy still triggers the call (a known
 		// limitation noted in Istio's authz builder.go);
@@ -162,7 +168,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 			}
 			id := pa.Namespace + "/" + pa.Name
 			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, Sidecars: true, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
-				"PeerAuthentication "+id, reason)
+				"PeerAuthentication "+id, reason, true)
 			cp.O = -1 // before every AuthorizationPolicy: it decides first
 			if pa.Namespace == t.mesh.RootNamespace {
 				rootPols = append(rootPols, struct {
@@ -335,13 +341,15 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
 		created: ap.CreationTimestamp.UnixNano(), Gateways: gateways}
 	if reason := t.invalidAP[ap]; reason != "" {
-		return t.failClosed(cp, obj, reason), failBucket(bucket), true
+		fb := failBucket(bucket)
+		return t.failClosed(cp, obj, reason, fb == "deny"), fb, true
 	}
 	isAllow := action == secapi.AuthorizationPolicy_ALLOW
 	for i, r := range spec.GetRules() {
 		cr, err := t.rule(fmt.Sprintf("spec.rules[%d]", i), ap.Namespace, r)
 		if err != nil {
-			return t.failClosed(cp, obj, err.Error()), failBucket(bucket), true
+			fb := failBucket(bucket)
+			return t.failClosed(cp, obj, err.Error(), fb == "deny"), fb, true
 		}
 		cr.I = i
 		tcp := withoutHTTP(cr)
@@ -362,13 +370,19 @@ const FailClosedRule = -2
 
 // failClosed replaces a policy that cannot be evaluated as written (invalid
 // as stored in the API server, a value or `when` key meshguard cannot
-// evaluate): every workload it selects is denied, naming the policy and the
-// field, instead of dropping a field (a wider DENY) or the rule (a vanished
-// ALLOW) as istiod would. AUDIT, CUSTOM and dry-run policies, which never
-// decide, stay reporting-only: their hit is reported for every request.
-func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledPolicy {
-	t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
-	t.failed = append(t.failed, FailedPolicy{ID: cp.ID, Object: obj, Reason: reason})
+// evaluate) by one rule matching every request: filed as a DENY (denies,
+// failBucket) every workload it selects is denied, naming the policy and
+// the field, instead of dropping a field (a wider DENY) or the rule (a
+// vanished ALLOW) as istiod would. AUDIT, CUSTOM and dry-run policies, which
+// never decide, stay reporting-only (denies false): their hit is reported
+// for every request to the workloads they select, none is denied.
+func (t *translator) failClosed(cp compiledPolicy, obj, reason string, denies bool) compiledPolicy {
+	if denies {
+		t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
+	} else {
+		t.warnf("%s: cannot be evaluated, reported as matching every request to the workloads it selects (it never decides, nothing is denied for it): %s", obj, reason)
+	}
+	t.failed = append(t.failed, FailedPolicy{ID: cp.ID, Object: obj, Reason: reason, Denies: denies})
 	all := rule{I: FailClosedRule, From: [][]cond{}, To: [][]cond{}, When: []cond{}}
 	all.shape()
 	cp.Rules, cp.TRules = []rule{all}, []rule{all}
@@ -379,17 +393,22 @@ func (t *translator) failClosed(cp compiledPolicy, obj, reason string) compiledP
 // included: it never decides here, see bucketOf).
 func failBucket(bucket string) string {
 	switch bucket {
-	case "audit", "custom", "dry_allow", "dry_deny", "dry_audit":
+	case "audit", "custom", "dry_allow", "dry_deny":
 		return bucket
 	}
 	return "deny"
 }
 
-// FailedPolicy is a stored policy the snapshot denies for (see failClosed).
+// FailedPolicy is a stored policy the snapshot cannot evaluate (see
+// failClosed).
 type FailedPolicy struct {
 	ID     string // "ns/name", as in Verdict.Policy
 	Object string // "AuthorizationPolicy ns/name" or "PeerAuthentication ns/name"
 	Reason string // the field and why
+	// Denies: the workloads it selects are denied (an ALLOW, DENY or
+	// PeerAuthentication); false for an AUDIT, CUSTOM or dry-run policy,
+	// reported as matching every request and never denying.
+	Denies bool
 }
 
 // rule compiles one rule; any value that cannot be compiled is an error
