@@ -80,8 +80,10 @@ func TestObjectAnnotations(t *testing.T) {
 }
 
 // --suppress CODE=RESOURCE, as istioctl analyze -S: the resource is matched
-// against "Kind name.namespace" ("Kind name" when cluster-scoped) with "*"
-// as go-glob's wildcard.
+// against "Kind namespace/name" ("Kind name" when cluster-scoped), Istio's
+// Origin.FriendlyName (pkg/config/legacy/source/kube/origin.go at istio/istio
+// 0a617ca985f9) that istiod_analyze.go filterMessages globs, with "*" as
+// go-glob's wildcard. The "Kind name.namespace" form matches nothing.
 func TestSuppressions(t *testing.T) {
 	msgs := func() []Message {
 		return []Message{
@@ -92,20 +94,28 @@ func TestSuppressions(t *testing.T) {
 			{Code: "IST0134", Kind: "ServiceEntry", Namespace: "shop", Object: "db"},
 		}
 	}
+	all := []string{"IST0101 VirtualService shop/reviews", "IST0101 VirtualService shop/ratings", "IST0101 VirtualService shipping/reviews", "IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}
 	tests := []struct {
 		flags []string
-		want  []string // the messages left, "code kind object.namespace"
+		want  []string // the messages left, "code kind namespace/object"
 	}{
-		{nil, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=VirtualService reviews.shop"}, []string{"IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=VirtualService *.shop"}, []string{"IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=VirtualService reviews.*"}, []string{"IST0101 VirtualService ratings.shop", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=*"}, []string{"IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=*views.sh*"}, []string{"IST0101 VirtualService ratings.shop", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0102=Namespace shop", "IST0134=ServiceEntry db.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping"}},
-		{[]string{"IST0102=Namespace shop.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0134=VirtualService *"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
-		{[]string{"IST0101=virtualservice reviews.shop"}, []string{"IST0101 VirtualService reviews.shop", "IST0101 VirtualService ratings.shop", "IST0101 VirtualService reviews.shipping", "IST0102 Namespace shop", "IST0134 ServiceEntry db.shop"}},
+		{nil, all},
+		{[]string{"IST0101=VirtualService shop/reviews"}, []string{"IST0101 VirtualService shop/ratings", "IST0101 VirtualService shipping/reviews", "IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}},
+		{[]string{"IST0101=VirtualService shop/*"}, []string{"IST0101 VirtualService shipping/reviews", "IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}},
+		{[]string{"IST0101=VirtualService */reviews"}, []string{"IST0101 VirtualService shop/ratings", "IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}},
+		{[]string{"IST0101=*"}, []string{"IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}},
+		{[]string{"IST0101=*p/rev*"}, []string{"IST0101 VirtualService shop/ratings", "IST0101 VirtualService shipping/reviews", "IST0102 Namespace shop", "IST0134 ServiceEntry shop/db"}},
+		{[]string{"IST0102=Namespace shop", "IST0134=ServiceEntry shop/db"}, []string{"IST0101 VirtualService shop/reviews", "IST0101 VirtualService shop/ratings", "IST0101 VirtualService shipping/reviews"}},
+		// A cluster-scoped object has no namespace in its name.
+		{[]string{"IST0102=Namespace shop/shop"}, all},
+		{[]string{"IST0102=Namespace /shop"}, all},
+		// The "name.namespace" form of Istio's AnalysisSuppression comment
+		// is not the name istioctl globs: it suppresses nothing.
+		{[]string{"IST0101=VirtualService reviews.shop"}, all},
+		{[]string{"IST0101=VirtualService *.shop"}, all},
+		{[]string{"IST0134=ServiceEntry db.shop"}, all},
+		{[]string{"IST0134=VirtualService *"}, all},
+		{[]string{"IST0101=virtualservice shop/reviews"}, all},
 	}
 	for _, tt := range tests {
 		in := Input{}
@@ -120,7 +130,7 @@ func TestSuppressions(t *testing.T) {
 		for _, m := range suppressAnnotated(&in, msgs()) {
 			name := m.Object
 			if m.Namespace != "" {
-				name += "." + m.Namespace
+				name = m.Namespace + "/" + m.Object
 			}
 			got = append(got, m.Code+" "+m.Kind+" "+name)
 		}
@@ -133,7 +143,7 @@ func TestSuppressions(t *testing.T) {
 			t.Errorf("ParseSuppression(%q): no error", bad)
 		}
 	}
-	if _, known, err := ParseSuppression("IST9999=Pod x.y"); err != nil || known {
+	if _, known, err := ParseSuppression("IST9999=Pod y/x"); err != nil || known {
 		t.Errorf("ParseSuppression of an unknown code: known %v, err %v", known, err)
 	}
 }

@@ -80,6 +80,16 @@ func newMutatingWebhookConfiguration(c *admissionregistrationv1.MutatingWebhookC
 	return out
 }
 
+// maxWebhookRevisions bounds the distinct revisions the Istio webhook
+// configurations may name together for the overlap check: Istio matches
+// every webhook against each of (3(R+1))^2 namespace and pod labellings, and
+// an istio.io/rev matchExpressions of R values is a few bytes per value, so
+// 1,000 values in 13 KB of YAML cost seconds. A real mesh runs a few
+// revisions and tags; past the bound the check is refused (one IST0139 Error
+// at the field naming the revision past it, the missing Service check still
+// done) rather than run unbounded or skipped silently.
+const maxWebhookRevisions = 100
+
 // sidecarInjectLabel is the object label the permutations set (Istio:
 // webhook.go getObjectLabels).
 const sidecarInjectLabel = "sidecar.istio.io/inject"
@@ -108,9 +118,13 @@ const sidecarInjectLabel = "sidecar.istio.io/inject"
 //     that does not exist: namespace/name." (a URL is not checked).
 //
 // The field is webhooks[i] for an overlap, webhooks[i].clientConfig.service
-// for a missing Service. From a cluster the Services of every namespace a
-// webhook names are listed (cmd/meshguard listMutatingWebhooks), as istioctl
-// reads every namespace.
+// for a missing Service. When the configurations name more than
+// maxWebhookRevisions revisions together, the overlaps are not checked: one
+// IST0139 (meshguard's text: "Webhook overlaps not checked: ...") at the
+// field naming the first revision past the bound, configurations in input
+// order (meshguard's deliberate difference; Istio checks them all). From a
+// cluster the Services of every namespace a webhook names are listed
+// (cmd/meshguard listMutatingWebhooks), as istioctl reads every namespace.
 func invalidWebhooks(in *Input) []Message {
 	type ref struct {
 		config MutatingWebhookConfiguration
@@ -118,6 +132,7 @@ func invalidWebhooks(in *Input) []Message {
 	}
 	var configs []MutatingWebhookConfiguration
 	revisions := map[string]bool{}
+	var tooMany *Message // the refusal of the overlap check, at the revision past maxWebhookRevisions
 	for _, c := range in.MutatingWebhookConfigurations {
 		revs := webhookRevisions(c)
 		if len(revs) == 0 && !slices.ContainsFunc(c.Webhooks, func(w MutatingWebhook) bool { return strings.HasSuffix(w.Name, "istio.io") }) {
@@ -125,52 +140,17 @@ func invalidWebhooks(in *Input) []Message {
 		}
 		configs = append(configs, c)
 		for _, r := range revs {
-			revisions[r] = true
+			if !revisions[r.value] && len(revisions) == maxWebhookRevisions && tooMany == nil {
+				m := newMessage(Object{Kind: "MutatingWebhookConfiguration", Name: c.Name}, InvalidWebhook, r.path.String(),
+					fmt.Sprintf("Webhook overlaps not checked: the Istio webhook configurations name more than %d revisions, meshguard's bound (each webhook is matched against every namespace and pod labelling of each revision).",
+						maxWebhookRevisions))
+				tooMany = &m
+			}
+			revisions[r.value] = true
 		}
 	}
 	if len(configs) == 0 {
 		return nil
-	}
-	// Each labelling without istio.io/rev, then with each revision (an empty
-	// revision too: the key with an empty value).
-	permutations := func(key string, values ...string) []labels.Set {
-		var out []labels.Set
-		base := func() []labels.Set {
-			sets := []labels.Set{{}}
-			for _, v := range values {
-				sets = append(sets, labels.Set{key: v})
-			}
-			return sets
-		}
-		out = append(out, base()...)
-		for _, rev := range slices.Sorted(maps.Keys(revisions)) {
-			for _, s := range base() {
-				s[label.IoIstioRev.Name] = rev
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	namespaceLabels := permutations(injectionLabel, "enabled", "disabled")
-	objectLabels := permutations(sidecarInjectLabel, "true", "false")
-	// Each webhook under its name "config/webhook"; two webhooks of one
-	// name (which the API server refuses, files may hold) are one match,
-	// reported at the first, as Istio's set of names and map of resources.
-	type entry struct {
-		name              string
-		namespace, object labels.Selector
-	}
-	var entries []entry
-	refs := map[string]ref{}
-	for _, c := range configs {
-		for i, w := range c.Webhooks {
-			name := c.Name + "/" + w.Name
-			if _, ok := refs[name]; !ok {
-				refs[name] = ref{c, i}
-			}
-			namespace, object := w.selectors()
-			entries = append(entries, entry{name, namespace, object})
-		}
 	}
 	var out []Message
 	seen := map[string]bool{}
@@ -182,23 +162,82 @@ func invalidWebhooks(in *Input) []Message {
 		seen[key] = true
 		out = append(out, newMessage(Object{Kind: "MutatingWebhookConfiguration", Name: r.config.Name}, InvalidWebhook, path.String(), text))
 	}
-	for _, nl := range namespaceLabels {
-		for _, ol := range objectLabels {
-			set := map[string]bool{}
-			for _, e := range entries {
-				if e.namespace.Matches(nl) && e.object.Matches(ol) {
-					set[e.name] = true
+	if tooMany != nil {
+		out = append(out, *tooMany)
+	} else {
+		// Each labelling without istio.io/rev, then with each revision (an
+		// empty revision too: the key with an empty value).
+		permutations := func(key string, values ...string) []labels.Set {
+			base := func() []labels.Set {
+				sets := []labels.Set{{}}
+				for _, v := range values {
+					sets = append(sets, labels.Set{key: v})
+				}
+				return sets
+			}
+			all := base()
+			for _, rev := range slices.Sorted(maps.Keys(revisions)) {
+				for _, s := range base() {
+					s[label.IoIstioRev.Name] = rev
+					all = append(all, s)
 				}
 			}
-			matches := slices.Sorted(maps.Keys(set))
-			if len(matches) < 2 {
-				continue
+			return all
+		}
+		namespaceLabels := permutations(injectionLabel, "enabled", "disabled")
+		objectLabels := permutations(sidecarInjectLabel, "true", "false")
+		// Each webhook under its name "config/webhook", sorted by name; two
+		// webhooks of one name (which the API server refuses, files may
+		// hold) are one match, reported at the first, as Istio's set of
+		// names and map of resources. Each selector is matched once against
+		// each labelling (namespaces[l], objects[l]).
+		type entry struct {
+			name                string
+			namespaces, objects []bool
+		}
+		var entries []entry
+		refs := map[string]ref{}
+		for _, c := range configs {
+			for i, w := range c.Webhooks {
+				name := c.Name + "/" + w.Name
+				if _, ok := refs[name]; !ok {
+					refs[name] = ref{c, i}
+				}
+				namespace, object := w.selectors()
+				e := entry{name, make([]bool, len(namespaceLabels)), make([]bool, len(objectLabels))}
+				for l, set := range namespaceLabels {
+					e.namespaces[l] = namespace.Matches(set)
+				}
+				for l, set := range objectLabels {
+					e.objects[l] = object.Matches(set)
+				}
+				entries = append(entries, e)
 			}
-			for _, match := range matches {
-				others := slices.DeleteFunc(slices.Clone(matches), func(n string) bool { return n == match })
-				r := refs[match]
-				report(r, field.NewPath("webhooks").Index(r.index),
-					fmt.Sprintf("Webhook overlaps with others: %v. This may cause injection to occur twice.", others))
+		}
+		slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+		reported := map[string]bool{} // the sets of matches already reported
+		for n := range namespaceLabels {
+			for o := range objectLabels {
+				var matches []string // sorted, each name once
+				for _, e := range entries {
+					if e.namespaces[n] && e.objects[o] && (len(matches) == 0 || matches[len(matches)-1] != e.name) {
+						matches = append(matches, e.name)
+					}
+				}
+				if len(matches) < 2 {
+					continue
+				}
+				if key := strings.Join(matches, "\x00"); reported[key] {
+					continue
+				} else {
+					reported[key] = true
+				}
+				for _, match := range matches {
+					others := slices.DeleteFunc(slices.Clone(matches), func(n string) bool { return n == match })
+					r := refs[match]
+					report(r, field.NewPath("webhooks").Index(r.index),
+						fmt.Sprintf("Webhook overlaps with others: %v. This may cause injection to occur twice.", others))
+				}
 			}
 		}
 	}
@@ -222,31 +261,50 @@ func invalidWebhooks(in *Input) []Message {
 	return out
 }
 
+// revisionAt is one revision a MutatingWebhookConfiguration names and the
+// field naming it.
+type revisionAt struct {
+	value string
+	path  *field.Path
+}
+
 // webhookRevisions are the revisions c names (Istio: webhook.go
-// extractRevisions): its istio.io/rev label (of any value, empty included),
-// and the istio.io/rev matchLabels value and matchExpressions values of each
-// webhook's namespaceSelector and objectSelector.
-func webhookRevisions(c MutatingWebhookConfiguration) []string {
-	revs := map[string]bool{}
-	if r, ok := c.Labels[label.IoIstioRev.Name]; ok {
-		revs[r] = true
+// extractRevisions), each once where first named: its istio.io/rev label
+// (of any value, empty included), and the istio.io/rev matchLabels value
+// and matchExpressions values of each webhook's namespaceSelector and
+// objectSelector.
+func webhookRevisions(c MutatingWebhookConfiguration) []revisionAt {
+	var out []revisionAt
+	seen := map[string]bool{}
+	add := func(r string, path *field.Path) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, revisionAt{r, path})
+		}
 	}
-	for _, w := range c.Webhooks {
-		for _, s := range []*metav1.LabelSelector{w.NamespaceSelector, w.ObjectSelector} {
-			if s == nil {
+	if r, ok := c.Labels[label.IoIstioRev.Name]; ok {
+		add(r, field.NewPath("metadata", "labels").Key(label.IoIstioRev.Name))
+	}
+	for i, w := range c.Webhooks {
+		for _, s := range []struct {
+			name string
+			sel  *metav1.LabelSelector
+		}{{"namespaceSelector", w.NamespaceSelector}, {"objectSelector", w.ObjectSelector}} {
+			if s.sel == nil {
 				continue
 			}
-			if r, ok := s.MatchLabels[label.IoIstioRev.Name]; ok {
-				revs[r] = true
+			path := field.NewPath("webhooks").Index(i).Child(s.name)
+			if r, ok := s.sel.MatchLabels[label.IoIstioRev.Name]; ok {
+				add(r, path.Child("matchLabels").Key(label.IoIstioRev.Name))
 			}
-			for _, e := range s.MatchExpressions {
+			for j, e := range s.sel.MatchExpressions {
 				if e.Key == label.IoIstioRev.Name {
-					for _, v := range e.Values {
-						revs[v] = true
+					for k, v := range e.Values {
+						add(v, path.Child("matchExpressions").Index(j).Child("values").Index(k))
 					}
 				}
 			}
 		}
 	}
-	return slices.Sorted(maps.Keys(revs))
+	return out
 }

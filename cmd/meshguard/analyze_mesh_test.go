@@ -125,7 +125,8 @@ func TestAnalyzeClusterMeshConfig(t *testing.T) {
 	}
 }
 
-// -S CODE=RESOURCE suppresses as istioctl's --suppress; a value without
+// -S CODE=RESOURCE suppresses as istioctl's --suppress (RESOURCE globbed
+// against "Kind namespace/name", as the output prints it); a value without
 // exactly one "=" is a usage error; an unknown code gets istioctl's warning.
 func TestAnalyzeSuppressFlag(t *testing.T) {
 	se := writeFile(t, t.TempDir(), "se.yaml", meshTestServiceEntry)
@@ -136,12 +137,15 @@ func TestAnalyzeSuppressFlag(t *testing.T) {
 		stderr string
 	}{
 		{flags: nil, want: 1},
-		{flags: []string{"IST0134=ServiceEntry db.shop"}, want: 0},
-		{flags: []string{"IST0134=ServiceEntry *.shop"}, want: 0},
-		{flags: []string{"IST0134=ServiceEntry db.other"}, want: 1},
-		{flags: []string{"IST0101=ServiceEntry db.shop"}, want: 1},
+		{flags: []string{"IST0134=ServiceEntry shop/db"}, want: 0},
+		{flags: []string{"IST0134=ServiceEntry shop/*"}, want: 0},
+		{flags: []string{"IST0134=ServiceEntry other/db"}, want: 1},
+		{flags: []string{"IST0101=ServiceEntry shop/db"}, want: 1},
+		// "Kind name.namespace" is not istioctl's name (Origin.FriendlyName,
+		// "Kind namespace/name"): it suppresses nothing.
+		{flags: []string{"IST0134=ServiceEntry db.shop"}, want: 1},
 		{flags: []string{"IST0134"}, exit: exitAnalyzeUsage, stderr: "Error: --suppress: IST0134 is not a valid suppression value"},
-		{flags: []string{"IST9999=ServiceEntry db.shop"}, want: 1, stderr: "Warning: Supplied message code 'IST9999' is an unknown message code and will not have any effect."},
+		{flags: []string{"IST9999=ServiceEntry shop/db"}, want: 1, stderr: "Warning: Supplied message code 'IST9999' is an unknown message code and will not have any effect."},
 	} {
 		got, exit, errOut := analyzeLines(t, analyzeOptions{files: []string{se}, suppress: tt.flags}, "IST0134")
 		if len(got) != tt.want || exit != tt.exit || !strings.Contains(errOut, tt.stderr) {
