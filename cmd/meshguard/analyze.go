@@ -98,7 +98,7 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
 	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
 	cmd.Flags().StringVarP(&o.istioNamespace, "istioNamespace", "i", analysis.DefaultRootNamespace, "namespace of the cluster's ConfigMaps istio (key mesh) and istio-sidecar-injector* read with --kubeconfig")
-	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind name.namespace" ("*" matches any run of characters); repeatable`)
+	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind namespace/name" (as printed) ("*" matches any run of characters); repeatable`)
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given; the pods Gateways select and their Services are looked up in every namespace)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o.kubeconfig == "" {

@@ -79,7 +79,9 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(r.Dest.IP, r.DstPort)},
 	}
-	if r.SNI != "" {
+	// Envoy sends tls_session on TLS connections (include_tls_session): on
+	// mTLS always, so that an empty SNI is known empty, not unknown.
+	if r.SNI != "" || r.Principal != "" {
 		a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
 	}
 	if !r.TCP {
