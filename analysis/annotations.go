@@ -1,15 +1,13 @@
 package analysis
 
 import (
+	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"istio.io/api/annotation"
 	"istio.io/api/label"
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshguard/meshguard/injector"
@@ -89,7 +87,8 @@ var deprecationExtra = map[string]string{
 //     of an object that also has the label), and then checked further;
 //   - applicable to any resource: accepted;
 //   - not applicable to the object's kind: IST0107 naming the kinds it is;
-//   - rejected by its value check (annotationValueError): IST0125.
+//   - rejected by meshguard's injector (injector.ParseAnnotations over the
+//     object's annotations, the rule the webhook denies pods by): IST0125.
 //
 // The field is metadata.annotations[name], where Istio gives the line.
 func annotationChecks(in *Input) []Message {
@@ -105,6 +104,7 @@ func annotationChecks(in *Input) []Message {
 			}
 		}
 		slices.Sort(names)
+		var invalid map[string]error // parsed once, when an annotation's value is to be checked
 		for _, name := range names {
 			field := "metadata.annotations[" + name + "]"
 			def := istioAnnotations[name]
@@ -132,8 +132,12 @@ func annotationChecks(in *Input) []Message {
 					"Misplaced annotation: %s can only be applied to %s", name, strings.Join(kinds, ", "))))
 				continue
 			}
-			if err := annotationValueError(name, o.Annotations[name]); err != nil {
-				out = append(out, newMessage(o, InvalidAnnotation, field, fmt.Sprintf("Invalid annotation %s: %v", name, err)))
+			if invalid == nil {
+				_, err := injector.ParseAnnotations(o.Annotations)
+				invalid = injector.AnnotationErrors(err)
+			}
+			if err := invalid[name]; err != nil {
+				out = append(out, newMessage(o, InvalidAnnotation, field, fmt.Sprintf("Invalid annotation %s: %v", name, annotationErrorText(err))))
 			}
 		}
 	}
@@ -151,112 +155,17 @@ func istioAnnotationName(name string) bool {
 	return strings.HasSuffix(prefix, "istio.io")
 }
 
-// annotationValueError is the error of an annotation value meshguard's
-// injector refuses (injector.ParseAnnotations: one rule for the webhook and
-// analyze), in the words of Istio's check (istioAnnotationError) when Istio
-// refuses it too, else the injector's: where the injector is stricter than
-// Istio (a readiness integer above 2^31-1 would make the injected pod
-// undecodable; the interface lists) analyze warns of what admission denies.
-func annotationValueError(name, value string) error {
-	_, err := injector.ParseAnnotations(map[string]string{name: value})
-	if err == nil {
-		return nil
-	}
-	if istio := istioAnnotationError(name, value); istio != nil {
-		return istio
+// annotationErrorText is the text of IST0125 for an annotation the
+// injector rejects (err, from injector.AnnotationErrors): Istio's
+// validator's words when Istio rejects the value too (Istio's analyzer
+// prints them), else the webhook's, where meshguard's injector is stricter
+// than Istio (a readiness integer above 2^31-1, which would make the
+// injected pod undecodable; the annotations Istio does not validate) and
+// analyze warns of what admission denies.
+func annotationErrorText(err error) error {
+	var ae *injector.AnnotationError
+	if errors.As(err, &ae) && ae.Istio != nil {
+		return ae.Istio
 	}
 	return err
-}
-
-// istioAnnotationError checks the value of the annotations whose values
-// Istio's injector validates (pkg/kube/inject/validate.go
-// AnnotationValidation, the table the analyzer reads), with Istio's error
-// text: the interception mode, the status port, the readiness probe's
-// integers, the CIDR and port lists of traffic capture,
-// prometheus.istio.io/merge-metrics and proxy.istio.io/config. Any other
-// annotation's value is not checked.
-func istioAnnotationError(name, value string) error {
-	switch name {
-	case annotation.SidecarInterceptionMode.Name:
-		switch value {
-		case meshv1alpha1.ProxyConfig_REDIRECT.String(), meshv1alpha1.ProxyConfig_TPROXY.String(), "NONE":
-			return nil
-		}
-		return fmt.Errorf("interceptionMode invalid, use REDIRECT,TPROXY,NONE: %v", value)
-	case annotation.SidecarStatusPort.Name:
-		if _, err := annotationPort(value); err != nil {
-			return fmt.Errorf("excludeInboundPorts invalid: %v", err) // sic: Istio's validateStatusPort text
-		}
-	case annotation.SidecarStatusReadinessInitialDelaySeconds.Name,
-		annotation.SidecarStatusReadinessPeriodSeconds.Name,
-		annotation.SidecarStatusReadinessFailureThreshold.Name:
-		_, err := strconv.ParseUint(value, 10, 32)
-		return err
-	case annotation.SidecarTrafficIncludeOutboundIPRanges.Name:
-		if value == "*" {
-			return nil
-		}
-		if err := annotationCIDRs(value); err != nil {
-			return fmt.Errorf("includeIPRanges invalid: %v", err)
-		}
-	case annotation.SidecarTrafficExcludeOutboundIPRanges.Name:
-		if err := annotationCIDRs(value); err != nil {
-			return fmt.Errorf("excludeIPRanges invalid: %v", err)
-		}
-	case annotation.SidecarTrafficIncludeInboundPorts.Name:
-		if value == "*" {
-			return nil
-		}
-		return annotationPorts("includeInboundPorts", value)
-	case annotation.SidecarTrafficExcludeInboundPorts.Name:
-		return annotationPorts("excludeInboundPorts", value)
-	case annotation.SidecarTrafficExcludeOutboundPorts.Name:
-		return annotationPorts("excludeOutboundPorts", value)
-	case annotation.PrometheusMergeMetrics.Name:
-		_, err := strconv.ParseBool(value)
-		return err
-	case annotation.ProxyConfig.Name:
-		// The injector parses it as Istio's validateProxyConfig does (onto
-		// the default ProxyConfig, then ValidateMeshConfigProxyConfig).
-		_, err := injector.ParseAnnotations(map[string]string{name: value})
-		return err
-	}
-	return nil
-}
-
-// annotationPort is one port of a port annotation: a 16-bit unsigned
-// integer, surrounding spaces allowed.
-func annotationPort(s string) (uint64, error) {
-	p, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("failed parsing port '%s': %v", s, err)
-	}
-	return p, nil
-}
-
-// annotationPorts checks a comma-separated port list (empty is none).
-func annotationPorts(param, s string) error {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil
-	}
-	for _, p := range strings.Split(s, ",") {
-		if _, err := annotationPort(p); err != nil {
-			return fmt.Errorf("%s invalid: failed parsing port '%s': %v", param, p, err)
-		}
-	}
-	return nil
-}
-
-// annotationCIDRs checks a comma-separated CIDR list (empty is none).
-func annotationCIDRs(s string) error {
-	if s == "" {
-		return nil
-	}
-	for _, c := range strings.Split(s, ",") {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			return fmt.Errorf("failed parsing cidr '%s': %v", c, err)
-		}
-	}
-	return nil
 }

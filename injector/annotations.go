@@ -3,6 +3,7 @@ package injector
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -150,6 +151,89 @@ type Annotations struct {
 	Warnings []string
 }
 
+// AnnotationError is why ParseAnnotations rejects one annotation's value:
+// the one rule for the webhook, which denies the pod with it (inside a
+// *FieldError naming the annotation: its text is the webhook's), and for
+// analyze, which reports it as IST0125 in Istio's words when Istio rejects
+// the value too.
+type AnnotationError struct {
+	Key, Value string
+	// Err is meshguard's reason, the text the webhook returns.
+	Err error
+	// Istio is the error Istio's validator of the annotation
+	// (pkg/kube/inject/validate.go AnnotationValidation, which Istio's
+	// annotation analyzer also runs) returns for Value, in its words; nil
+	// when Istio does not validate the annotation or accepts the value
+	// (where meshguard is stricter, docs/compatibility.md).
+	Istio error
+}
+
+func (e *AnnotationError) Error() string { return e.Err.Error() }
+func (e *AnnotationError) Unwrap() error { return e.Err }
+
+// AnnotationErrors splits an error of ParseAnnotations into its
+// per-annotation errors, by annotation name: each is the webhook's error
+// for it (a *FieldError naming the annotation, wrapping an
+// *AnnotationError). Other errors are not in the map.
+func AnnotationErrors(err error) map[string]error {
+	out := map[string]error{}
+	var walk func(error)
+	walk = func(err error) {
+		var ae *AnnotationError
+		if fe, ok := err.(*FieldError); ok && errors.As(fe.Err, &ae) {
+			out[ae.Key] = fe
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// istioText is a check's error together with the text Istio's validate.go
+// helper returns for the same value (the check's verdict is Istio's: where
+// meshguard is stricter, the check returns a plain error instead).
+type istioText struct {
+	err   error
+	istio string
+}
+
+func (e *istioText) Error() string { return e.err.Error() }
+func (e *istioText) Unwrap() error { return e.err }
+
+// istioVerdict is the error of an annotation Istio validates: err as the
+// webhook says it, istio as Istio's validator does.
+type istioVerdict struct {
+	err   error
+	istio error
+}
+
+func (e *istioVerdict) Error() string { return e.err.Error() }
+func (e *istioVerdict) Unwrap() error { return e.err }
+
+// istioValidated marks parse as the check of an annotation in Istio's
+// validate.go AnnotationValidation: an error it returns with Istio's text
+// (istioText) gets prefix, the "<parameter> invalid: " Istio's validator of
+// that annotation adds ("" when it adds none), and becomes the annotation's
+// AnnotationError.Istio. The checks of annotations Istio does not validate
+// are not wrapped, so their AnnotationError.Istio is nil.
+func istioValidated[T any](prefix string, parse func(string) (T, error)) func(string) (T, error) {
+	return func(s string) (T, error) {
+		v, err := parse(s)
+		var t *istioText
+		if err != nil && errors.As(err, &t) {
+			return v, &istioVerdict{err: err, istio: errors.New(prefix + t.istio)}
+		}
+		return v, err
+	}
+}
+
 // annotationParser collects the parse errors of one pod's annotations.
 type annotationParser struct {
 	annos map[string]string
@@ -157,7 +241,12 @@ type annotationParser struct {
 }
 
 func (ap *annotationParser) bad(key string, err error) {
-	ap.errs = append(ap.errs, fieldErr("annotation "+key, err))
+	ae := &AnnotationError{Key: key, Value: ap.annos[key], Err: err}
+	var v *istioVerdict
+	if errors.As(err, &v) {
+		ae.Istio = v.istio
+	}
+	ap.errs = append(ap.errs, fieldErr("annotation "+key, ae))
 }
 
 // parseProxyConfigAnnotation parses proxy.istio.io/config and checks it as
@@ -165,17 +254,27 @@ func (ap *annotationParser) bad(key string, err error) {
 // Istio's default ProxyConfig (not the mesh's), the result must pass
 // ValidateMeshConfigProxyConfig (validation.MeshProxyConfig). The value kept
 // is the annotation's own fields, which apply over the mesh's defaults.
+//
+// Istio's text of a value that does not parse is "failed to convert to
+// apply proxy config: " and the parser's error, of one the validation
+// rejects the validation's errors; the parser's and the validation's own
+// words are meshguard's (protomarshal's and ValidateMeshConfigProxyConfig's
+// texts are not reproduced).
 func parseProxyConfigAnnotation(s string) (*meshv1alpha1.ProxyConfig, error) {
+	unparsable := func(err error) error {
+		return &istioText{err: err, istio: "failed to convert to apply proxy config: " + err.Error()}
+	}
 	own, err := config.ParseProxyConfig(&meshv1alpha1.ProxyConfig{}, s)
 	if err != nil {
-		return nil, err
+		return nil, unparsable(err)
 	}
 	onDefaults, err := config.ParseProxyConfig(config.DefaultProxyConfig(), s)
 	if err != nil {
-		return nil, err
+		return nil, unparsable(err)
 	}
 	if errs := validation.MeshProxyConfig(onDefaults); len(errs) > 0 {
-		return nil, errs.ToAggregate()
+		agg := errs.ToAggregate()
+		return nil, &istioText{err: agg, istio: agg.Error()}
 	}
 	return own, nil
 }
@@ -204,7 +303,8 @@ func verbatim(s string) (string, error) { return s, nil }
 
 // ParseAnnotations parses the injection annotations of a pod. Invalid values
 // deny the pod (Istio's pkg/kube/inject/validate.go validateAnnotations):
-// the error joins one FieldError per bad annotation. Values Istio ignores
+// the error joins one FieldError per bad annotation, each wrapping its
+// *AnnotationError (AnnotationErrors splits them). Values Istio ignores
 // when invalid (nativeSidecar, rewriteAppHTTPProbers) become Warnings.
 func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	ap := &annotationParser{annos: annos}
@@ -212,30 +312,27 @@ func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	if t := get(ap, AnnotationInjectTemplates, parseTemplates); t.Set {
 		a.Template = t.Value
 	}
-	a.ProxyConfig = get(ap, AnnotationProxyConfig, parseProxyConfigAnnotation).Value
-	a.InterceptionMode = get(ap, AnnotationInterceptionMode, parseInterceptionMode)
-	a.StatusPort = get(ap, AnnotationStatusPort, func(s string) (int32, error) { return parsePort(s, true) })
-	a.ReadinessInitialDelaySeconds = get(ap, AnnotationReadinessDelay, parseProbeInt)
-	a.ReadinessPeriodSeconds = get(ap, AnnotationReadinessPeriod, parseProbeInt)
-	a.ReadinessFailureThreshold = get(ap, AnnotationReadinessFailure, parseProbeInt)
-	a.IncludeOutboundIPRanges = get(ap, AnnotationIncludeOutboundIPs, checked(wildcardOr(checkCIDRList)))
-	a.ExcludeOutboundIPRanges = get(ap, AnnotationExcludeOutboundIPs, checked(checkCIDRList))
-	a.IncludeInboundPorts = get(ap, AnnotationIncludeInboundPorts, checked(wildcardOr(checkPortList)))
-	a.ExcludeInboundPorts = get(ap, AnnotationExcludeInboundPorts, checked(checkPortList))
+	// The annotations of Istio's validate.go AnnotationValidation, each
+	// with the prefix its Istio validator adds to the check's text.
+	a.ProxyConfig = get(ap, AnnotationProxyConfig, istioValidated("", parseProxyConfigAnnotation)).Value
+	a.InterceptionMode = get(ap, AnnotationInterceptionMode, istioValidated("", parseInterceptionMode))
+	a.StatusPort = get(ap, AnnotationStatusPort, istioValidated("excludeInboundPorts invalid: ", parseStatusPort)) // sic: Istio's validateStatusPort
+	a.ReadinessInitialDelaySeconds = get(ap, AnnotationReadinessDelay, istioValidated("", parseProbeInt))
+	a.ReadinessPeriodSeconds = get(ap, AnnotationReadinessPeriod, istioValidated("", parseProbeInt))
+	a.ReadinessFailureThreshold = get(ap, AnnotationReadinessFailure, istioValidated("", parseProbeInt))
+	a.IncludeOutboundIPRanges = get(ap, AnnotationIncludeOutboundIPs, istioValidated("includeIPRanges invalid: ", checked(wildcardOr(checkCIDRList))))
+	a.ExcludeOutboundIPRanges = get(ap, AnnotationExcludeOutboundIPs, istioValidated("excludeIPRanges invalid: ", checked(checkCIDRList)))
+	a.IncludeInboundPorts = get(ap, AnnotationIncludeInboundPorts, istioValidated("includeInboundPorts invalid: ", checked(wildcardOr(checkPortList))))
+	a.ExcludeInboundPorts = get(ap, AnnotationExcludeInboundPorts, istioValidated("excludeInboundPorts invalid: ", checked(checkPortList)))
+	a.ExcludeOutboundPorts = get(ap, AnnotationExcludeOutboundPorts, istioValidated("excludeOutboundPorts invalid: ", checked(checkPortList)))
+	a.MergeMetrics = get(ap, AnnotationMergeMetrics, istioValidated("", parseMergeMetrics))
+	// Annotations Istio does not validate.
 	a.IncludeOutboundPorts = get(ap, AnnotationIncludeOutboundPorts, checked(checkPortList))
-	a.ExcludeOutboundPorts = get(ap, AnnotationExcludeOutboundPorts, checked(checkPortList))
 	a.ReadinessAppPorts = get(ap, AnnotationReadinessAppPorts, checked(checkPortList))
 	a.TrafficAppPorts = get(ap, AnnotationTrafficAppPorts, checked(checkPortList))
 	a.ExcludeInterfaces = get(ap, AnnotationExcludeInterfaces, checked(validateInterfaces))
 	a.KubevirtInterfaces = get(ap, AnnotationKubevirtInterfaces, checked(validateInterfaces))
 	a.RerouteVirtualInterfaces = get(ap, AnnotationRerouteVirtual, checked(validateInterfaces))
-	a.MergeMetrics = get(ap, AnnotationMergeMetrics, func(s string) (bool, error) {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return false, fmt.Errorf("%q is not a boolean", s)
-		}
-		return b, nil
-	})
 	a.Resources = ap.resources()
 	a.ScrapeTargets = get(ap, AnnotationPromScrapeTargets, parseScrapeTargets).Value
 
@@ -333,19 +430,52 @@ func parseInterceptionMode(s string) (meshv1alpha1.ProxyConfig_InboundIntercepti
 	case "NONE":
 		return meshv1alpha1.ProxyConfig_NONE, nil
 	}
-	return 0, fmt.Errorf("%q is not REDIRECT, TPROXY or NONE", s)
+	return 0, &istioText{fmt.Errorf("%q is not REDIRECT, TPROXY or NONE", s), "interceptionMode invalid, use REDIRECT,TPROXY,NONE: " + s}
+}
+
+// parseMergeMetrics reads prometheus.istio.io/merge-metrics as Istio's
+// validate.go validateBool does: strconv.ParseBool.
+func parseMergeMetrics(s string) (bool, error) {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &istioText{fmt.Errorf("%q is not a boolean", s), err.Error()}
+	}
+	return b, nil
 }
 
 // parseProbeInt reads a readiness probe setting. Istio validates a uint32
 // (validate.go validateUInt32) but the probe field is an int32, so a value
-// above 2^31-1 would make Istio's injected pod undecodable; it is denied here.
+// above 2^31-1 would make Istio's injected pod undecodable; it is denied here
+// (an error without Istio's text: Istio accepts it).
 func parseProbeInt(s string) (int32, error) {
-	n, err := strconv.ParseUint(s, 10, 31)
+	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
+		return 0, &istioText{fmt.Errorf("%q is not a non-negative integer", s), err.Error()}
+	}
+	if n > math.MaxInt32 {
 		return 0, fmt.Errorf("%q is not a non-negative integer", s)
 	}
 	return int32(n), nil
 }
+
+// annotationPort is one port of a port annotation: parsePort with 0
+// allowed (a trimmed uint16, Istio's validate.go parsePort), its error
+// carrying Istio's text, which quotes strconv's error of the same parse.
+func annotationPort(s string) (int32, error) {
+	n, err := parsePort(s, true)
+	if err != nil {
+		why := error(err)
+		if _, e := strconv.ParseUint(strings.TrimSpace(s), 10, 16); e != nil {
+			why = e
+		}
+		return 0, &istioText{err, fmt.Sprintf("failed parsing port '%s': %v", s, why)}
+	}
+	return n, nil
+}
+
+// parseStatusPort reads status.sidecar.istio.io/port (Istio's validate.go
+// validateStatusPort): one port, 0 turning the status server off.
+func parseStatusPort(s string) (int32, error) { return annotationPort(s) }
 
 // wildcardOr accepts "*" (exactly) or what check accepts (Istio's
 // validate.go ValidateIncludeIPRanges, ValidateIncludeInboundPorts).
@@ -368,22 +498,27 @@ func checkCIDRList(s string) error {
 	}
 	for _, c := range strings.Split(s, ",") {
 		if _, err := netip.ParsePrefix(c); err != nil {
-			return fmt.Errorf("%q is not a CIDR", c)
+			return &istioText{fmt.Errorf("%q is not a CIDR", c), fmt.Sprintf("failed parsing cidr '%s': %v", c, err)}
 		}
 	}
 	return nil
 }
 
 // checkPortList accepts a comma-separated list of ports 0-65535, spaces
-// around items allowed, or "" (Istio's validate.go parsePorts).
+// around items allowed, or "" (Istio's validate.go parsePorts, which wraps
+// parsePort's error once more).
 func checkPortList(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
 	}
 	for _, f := range strings.Split(s, ",") {
-		if _, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16); err != nil {
-			return fmt.Errorf("%q is not a port number", f)
+		if _, err := annotationPort(f); err != nil {
+			var t *istioText
+			if !errors.As(err, &t) {
+				return err
+			}
+			return &istioText{t.err, fmt.Sprintf("failed parsing port '%s': %s", f, t.istio)}
 		}
 	}
 	return nil
