@@ -99,7 +99,7 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
 	cmd.Flags().StringVarP(&o.istioNamespace, "istioNamespace", "i", analysis.DefaultRootNamespace, "namespace of the cluster's ConfigMaps istio (key mesh) and istio-sidecar-injector* read with --kubeconfig")
 	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind namespace/name" (as printed) ("*" matches any run of characters); repeatable`)
-	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (all namespaces, or -n when given; the pods Gateways select and their Services are looked up in every namespace)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (every namespace is read, as istioctl reads it; with -n only the messages about that namespace's objects are reported)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o.kubeconfig == "" {
 			if len(o.files) == 0 {
@@ -298,7 +298,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			}
 			return nil
 		}
-		err := listCluster(ctx, o.cluster, o.mapper, ns, addStored)
+		err := listCluster(ctx, o.cluster, o.mapper, addStored)
 		if err == nil && in.Mesh == nil { // --meshConfigFile takes precedence, as in istioctl
 			in.Mesh, err = clusterMeshConfig(ctx, o.cluster, o.istioNamespace)
 		}
@@ -306,7 +306,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			err = listInjectorConfigMaps(ctx, o.cluster, o.istioNamespace, addStored)
 		}
 		if err == nil {
-			err = listSelectedWorkloads(ctx, o.cluster, ns, &in, addStored)
+			err = listSelectedWorkloads(ctx, o.cluster, &in, addStored)
 		}
 		if err == nil {
 			err = listGatewaySecrets(ctx, o.clusterMetadata, &in, addStored)
@@ -315,7 +315,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			err = listInjectedWorkloads(ctx, o.cluster, ns, &in, addStored)
 		}
 		if err == nil {
-			err = listMutatingWebhooks(ctx, o.cluster, ns, &in, addStored)
+			err = listMutatingWebhooks(ctx, o.cluster, addStored)
 		}
 		if err != nil {
 			// Not an input that could not be parsed (65): istioctl returns
@@ -327,26 +327,6 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 	}
 	msgs := analysis.Analyze(in)
-	if o.cluster != nil && !o.clusterAllNamespaces {
-		// Every Namespace is read (objects refer across namespaces), but
-		// the analysis is scoped to one: a Namespace's own messages (IST0102,
-		// IST0123) count as in the namespace they name, as istioctl's kube
-		// origin makes a Namespace's namespace its name (Istio:
-		// pkg/config/legacy/source/kube/origin.go Origin.Namespace). The
-		// Services and pods of other namespaces are read too (for the
-		// Gateways' pods): their messages (IST0118, IST0150, IST0103, the
-		// annotations') are dropped, as istioctl's filterMessages drops every
-		// message about an object of another namespace.
-		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool {
-			if m.Kind == "Namespace" {
-				return m.Object != o.namespace
-			}
-			// A cluster-scoped object's (MutatingWebhookConfiguration,
-			// IST0139) are kept, as filterMessages keeps a message whose
-			// origin has no namespace.
-			return m.Namespace != "" && m.Namespace != o.namespace
-		})
-	}
 	if rules != nil {
 		// Organisation rules see every object with its namespace's labels
 		// (from Namespace documents in the input) and the objects it refers to.
@@ -366,6 +346,26 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			msgs = append(msgs, analysis.OrgRuleMessages(r.obj, v, err)...)
 		}
 		analysis.Sort(msgs)
+	}
+	if o.cluster != nil && !o.clusterAllNamespaces {
+		// Every namespace is read (listCluster: objects refer across
+		// namespaces), but the analysis is scoped to one: a Namespace's own
+		// messages (IST0102, IST0123) count as in the namespace they name,
+		// as istioctl's kube origin makes a Namespace's namespace its name
+		// (Istio: pkg/config/legacy/source/kube/origin.go Origin.Namespace).
+		// The messages about objects of other namespaces (theirs, their
+		// Services' and pods', the organisation rules' on them) are dropped,
+		// as istioctl's filterMessages drops every message about an object
+		// of another namespace (pkg/config/analysis/local/istiod_analyze.go).
+		msgs = slices.DeleteFunc(msgs, func(m analysis.Message) bool {
+			if m.Kind == "Namespace" {
+				return m.Object != o.namespace
+			}
+			// A cluster-scoped object's (MutatingWebhookConfiguration,
+			// IST0139) are kept, as filterMessages keeps a message whose
+			// origin has no namespace.
+			return m.Namespace != "" && m.Namespace != o.namespace
+		})
 	}
 	if msgs == nil && o.output != "log" {
 		msgs = []analysis.Message{} // an empty list, not null

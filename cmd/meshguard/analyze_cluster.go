@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -45,21 +43,30 @@ func clusterResources(mapper meta.RESTMapper) ([]schema.GroupVersionResource, er
 	return append(mesh, servicesResource, namespacesResource), nil
 }
 
-// listCluster pages through every clusterResources list (in namespace ns, or
-// all namespaces when ns is empty) and hands each object to add. A kind
-// removed between discovery and listing has no objects; any other error
-// stops the listing.
-func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, ns string, add func(origin string, obj map[string]any) error) error {
+// listCluster pages through every clusterResources list, in every
+// namespace, and hands each object to add. A kind removed between discovery
+// and listing has no objects; any other error stops the listing.
+//
+// Every namespace, also under -n: istioctl analyze -n reads the whole
+// cluster and drops the messages about objects of other namespaces after
+// the analysis (Istio: pkg/config/analysis/local/istiod_analyze.go
+// AddRunningKubeSourceWithRevision, informers of every namespace;
+// internalAnalyze, "analysis is run for all namespaces", then
+// filterMessages), and the analyzers of a namespace's objects read other
+// namespaces' ones: a VirtualService's Gateway "istio-system/gw" and
+// destination hosts (IST0101, IST0132), the Gateways of the same selector
+// (IST0145), the RequestAuthentications of its Gateways' pods' namespace
+// and of the root namespace (IST0149), the root namespace's ProxyConfig
+// (IST0158's image type). Listing only the namespace made those messages
+// false (or missing); runAnalyze scopes the messages as filterMessages.
+func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, add func(origin string, obj map[string]any) error) error {
 	resources, err := clusterResources(mapper)
 	if err != nil {
 		return err
 	}
 	for _, gvr := range resources {
-		namespace, origin := ns, fmt.Sprintf("cluster %s", gvr.GroupResource())
-		if gvr == namespacesResource {
-			namespace = ""
-		}
-		err := listEach(ctx, client, gvr, namespace, "", func(u unstructured.Unstructured) error { return add(origin, u.Object) })
+		origin := fmt.Sprintf("cluster %s", gvr.GroupResource())
+		err := listEach(ctx, client, gvr, "", "", func(u unstructured.Unstructured) error { return add(origin, u.Object) })
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
@@ -106,21 +113,17 @@ var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // listSelectedWorkloads lists the pods the analysed objects' analyzers need
 // (analysis.PodQueries: one paged list per query, a pod two of them select
-// added once) and, when the cluster was read in one namespace only, the
-// Services of the namespaces the Gateways' pods run in. The pods listed are
-// all the cluster has for those selectors, so a selector matching none is
-// reported (in.AllWorkloads).
-func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
+// added once). The pods listed are all the cluster has for those selectors,
+// so a selector matching none is reported (in.AllWorkloads). The Services
+// of the Gateways' pods' namespaces (IST0162) are listed already
+// (listCluster: every namespace).
+func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
 	in.AllWorkloads = true
-	podNamespaces := map[string]bool{} // of the Gateways' pods
-	seen := map[string]bool{}          // namespace/name of the pods added
+	seen := map[string]bool{} // namespace/name of the pods added
 	for _, q := range analysis.PodQueries(in) {
 		err := listEach(ctx, client, podsResource, q.Namespace, q.Selector, func(u unstructured.Unstructured) error {
 			if q.One && !analysis.PodCounts(u.Object, in.Namespaces) {
 				return nil // whether there is one: the first the analyzers count
-			}
-			if q.Gateway {
-				podNamespaces[u.GetNamespace()] = true
 			}
 			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
 				seen[key] = true
@@ -134,17 +137,6 @@ func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			return nil
 		})
 		if err != nil {
-			return err
-		}
-	}
-	if ns == "" {
-		return nil // every Service is listed already
-	}
-	for _, podNS := range slices.Sorted(maps.Keys(podNamespaces)) {
-		if podNS == ns {
-			continue
-		}
-		if err := listEach(ctx, client, servicesResource, podNS, "", func(u unstructured.Unstructured) error { return add("cluster services", u.Object) }); err != nil {
 			return err
 		}
 	}
@@ -238,7 +230,9 @@ func listInjectorConfigMaps(ctx context.Context, client dynamic.Interface, istio
 // listInjectedWorkloads lists what istioctl's pod and Deployment analyzers
 // read beyond the selected pods: every pod of the injected namespaces
 // (IST0103, IST0158: analysis.PodNamespaces) and every Deployment (IST0116,
-// IST0137), in namespace ns only when the cluster is read in one. A pod
+// IST0137), in namespace ns only when the cluster is read in one: those
+// analyzers report on the pod, the Deployment or the pod's namespace, whose
+// messages -n keeps for ns only, and read no other namespace's pods. A pod
 // listed already (listSelectedWorkloads) is not added twice.
 func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
 	seen := map[string]bool{}
@@ -270,42 +264,13 @@ var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregi
 // listMutatingWebhooks lists what istioctl's webhook analyzer reads (IST0139;
 // Istio: pkg/config/analysis/analyzers/webhook/webhook.go Analyzer): every
 // MutatingWebhookConfiguration (cluster scoped: listed whatever namespace is
-// analysed) and, when the cluster is read in namespace ns only, the Services
-// of the other namespaces their webhooks name, as istioctl reads every
-// namespace's Services (the injector's istiod Service in istio-system is not
-// missing because analyze -n reads another namespace). A Service listed
-// already is not added twice. Any list error stops the analysis (a
-// configuration not read would hide an overlap).
-func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, ns string, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
-	err := listEach(ctx, client, mutatingWebhooksResource, "", "", func(u unstructured.Unstructured) error {
+// analysed). The Services their webhooks name are listed already
+// (listCluster: every namespace, so the injector's istiod Service in
+// istio-system is not missing because analyze -n reads another namespace).
+// Any list error stops the analysis (a configuration not read would hide an
+// overlap).
+func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, add func(origin string, obj map[string]any) error) error {
+	return listEach(ctx, client, mutatingWebhooksResource, "", "", func(u unstructured.Unstructured) error {
 		return add("cluster mutatingwebhookconfigurations", u.Object)
 	})
-	if err != nil || ns == "" {
-		return err // with ns empty every Service is listed already
-	}
-	namespaces := map[string]bool{}
-	for _, c := range in.MutatingWebhookConfigurations {
-		for _, w := range c.Webhooks {
-			if w.Service != nil && w.Service.Namespace != ns {
-				namespaces[w.Service.Namespace] = true
-			}
-		}
-	}
-	known := map[string]bool{}
-	for _, s := range in.Services {
-		known[s.Namespace+"/"+s.Name] = true
-	}
-	for _, svcNS := range slices.Sorted(maps.Keys(namespaces)) {
-		err := listEach(ctx, client, servicesResource, svcNS, "", func(u unstructured.Unstructured) error {
-			if key := u.GetNamespace() + "/" + u.GetName(); !known[key] {
-				known[key] = true
-				return add("cluster services", u.Object)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

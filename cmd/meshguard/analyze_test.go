@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
@@ -508,14 +510,21 @@ func TestAnalyzeClusterEveryKind(t *testing.T) {
 }
 
 // fakeCluster is a fake API server serving Namespaces, Services, Pods and
-// every kind validation knows (at v1), holding objs: a dynamic client and the
-// REST mapper discovery would give. Objects are created through the client,
-// filed under the mapper's plurals (the fake would guess "gatewaies").
+// every kind validation knows (at v1, but ProxyConfig at v1beta1, the one
+// version Istio serves), holding objs: a dynamic client and the REST mapper
+// discovery would give. Objects are created through the client, filed under
+// the mapper's plurals (the fake would guess "gatewaies").
 func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake.FakeDynamicClient, meta.RESTMapper) {
 	t.Helper()
+	version := func(gk schema.GroupKind) string {
+		if gk.Kind == "ProxyConfig" {
+			return "v1beta1"
+		}
+		return "v1"
+	}
 	gvs := []schema.GroupVersion{{Version: "v1"}, {Group: "apps", Version: "v1"}}
 	for _, gk := range validation.KnownKinds() {
-		if gv := (schema.GroupVersion{Group: gk.Group, Version: "v1"}); !slices.Contains(gvs, gv) {
+		if gv := (schema.GroupVersion{Group: gk.Group, Version: version(gk)}); !slices.Contains(gvs, gv) {
 			gvs = append(gvs, gv)
 		}
 	}
@@ -535,7 +544,7 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 		if strings.HasSuffix(gk.Kind, "y") && !strings.HasSuffix(gk.Kind, "ay") {
 			plural = strings.ToLower(strings.TrimSuffix(gk.Kind, "y")) + "ies"
 		}
-		add(gk.WithVersion("v1"), plural)
+		add(gk.WithVersion(version(gk)), plural)
 	}
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists)
 	for _, o := range objs {
@@ -734,8 +743,11 @@ func TestAnalyzeClusterListing(t *testing.T) {
 		u("v1", "Namespace", "", "elsewhere", nil),
 		u("networking.istio.io/v1", "VirtualService", "shop", "reviews", map[string]any{"spec": map[string]any{"hosts": []any{"reviews"},
 			"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "ratings"}}}}}}}))
-	client.PrependReactor("list", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		opts := a.(k8stesting.ListActionImpl).GetListOptions()
+	// Services are listed in every namespace, and the fake's list action
+	// of every namespace drops Limit and Continue
+	// (k8s.io/client-go/testing NewRootListActionWithOptions): the pages
+	// are served in front of it (pagedServices).
+	services := pagedServices{Interface: client, page: func(opts metav1.ListOptions) *unstructured.UnstructuredList {
 		if opts.Limit != clusterPageSize {
 			t.Errorf("services listed with limit %d, want %d", opts.Limit, clusterPageSize)
 		}
@@ -747,18 +759,49 @@ func TestAnalyzeClusterListing(t *testing.T) {
 			name = "ratings"
 		}
 		list.Items = []unstructured.Unstructured{*u("v1", "Service", "shop", name, nil)}
-		return true, list, nil
-	})
+		return list
+	}}
 	rules := t.TempDir()
 	writeFile(t, rules, "r.rego", "package meshguard.validation\ndeny contains \"strict namespace\" if input.namespaceLabels.strict == \"true\"\n")
 	var out, errOut bytes.Buffer
-	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", regoDir: rules, cluster: client, mapper: mapper}, nil, &out, &errOut)
+	code := runAnalyze(t.Context(), analyzeOptions{output: "log", namespace: "shop", failureThreshold: "Error", regoDir: rules, cluster: services, mapper: mapper}, nil, &out, &errOut)
 	// The Namespace shop has no injection label: Istio's injection analyzer's
 	// IST0102 (analysis/injection.go), as istioctl analyze prints it.
 	if want := "Error [MG0001] (VirtualService shop/reviews cluster virtualservices.networking.istio.io) strict namespace\n" +
 		"Info [IST0102] (Namespace shop) The namespace is not enabled for Istio injection. Run 'kubectl label namespace shop istio-injection=enabled' to enable it, or 'kubectl label namespace shop istio-injection=disabled' to explicitly mark it as not needing injection.\n"; code != exitAnalyzeFoundIssues || out.String() != want {
 		t.Errorf("exit %d, stdout %q, stderr %q; want %d and only %q", code, out.String(), errOut.String(), exitAnalyzeFoundIssues, want)
 	}
+}
+
+// pagedServices is a dynamic client whose Services of every namespace are
+// the pages page serves for each list's options; every other request goes
+// to Interface.
+type pagedServices struct {
+	dynamic.Interface
+	page func(metav1.ListOptions) *unstructured.UnstructuredList
+}
+
+func (c pagedServices) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
+	if gvr != servicesResource {
+		return c.Interface.Resource(gvr)
+	}
+	return pagedServiceList{c.Interface.Resource(gvr), c.page}
+}
+
+type pagedServiceList struct {
+	dynamic.NamespaceableResourceInterface
+	page func(metav1.ListOptions) *unstructured.UnstructuredList
+}
+
+func (l pagedServiceList) Namespace(ns string) dynamic.ResourceInterface {
+	if ns != "" {
+		return l.NamespaceableResourceInterface.Namespace(ns)
+	}
+	return l
+}
+
+func (l pagedServiceList) List(_ context.Context, opts metav1.ListOptions) (*unstructured.UnstructuredList, error) {
+	return l.page(opts), nil
 }
 
 // TestAnalyzeInvalidObjectNotReferable: an object that fails validation
