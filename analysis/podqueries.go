@@ -21,9 +21,6 @@ type PodQuery struct {
 	Namespace string
 	Selector  string
 	One       bool
-	// Gateway: a Gateway's selector, whose pods' namespaces' Services the
-	// gateway port analyzer (IST0162) compares too.
-	Gateway bool
 }
 
 // PodQueries are the pod lists that make Workloads complete for the
@@ -50,23 +47,22 @@ func PodQueries(in *Input) []PodQuery {
 		namespace, selector string
 		one                 bool
 	}
-	gateway := map[key]bool{} // → whether a Gateway's
-	add := func(ns string, sel map[string]string, gw bool) {
-		k := key{namespace: ns, selector: labels.SelectorFromSet(sel).String()}
-		gateway[k] = gateway[k] || gw
+	queries := map[key]bool{}
+	add := func(ns string, sel map[string]string) {
+		queries[key{namespace: ns, selector: labels.SelectorFromSet(sel).String()}] = true
 	}
 	root := in.RootNamespace()
 	for _, o := range in.Objects {
 		switch spec := o.Spec.(type) {
 		case *networking.Gateway:
-			add("", spec.GetSelector(), true)
+			add("", spec.GetSelector())
 		case *networking.Sidecar:
 			if sel := spec.GetWorkloadSelector().GetLabels(); len(sel) > 0 {
-				add(o.Namespace, sel, false)
+				add(o.Namespace, sel)
 			}
 		case *telemetry.Telemetry:
 			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
-				add(o.Namespace, sel, false)
+				add(o.Namespace, sel)
 			}
 		case *security.AuthorizationPolicy:
 			ns := o.Namespace
@@ -77,18 +73,18 @@ func PodQueries(in *Input) []PodQuery {
 				ns = ""
 			}
 			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 {
-				add(ns, sel, false)
+				add(ns, sel)
 			} else {
-				gateway[key{namespace: ns, one: true}] = false
+				queries[key{namespace: ns, one: true}] = true
 			}
 		}
 	}
-	keys := slices.SortedFunc(maps.Keys(gateway), func(a, b key) int {
+	keys := slices.SortedFunc(maps.Keys(queries), func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.selector, b.selector), boolCompare(a.one, b.one))
 	})
 	out := make([]PodQuery, len(keys))
 	for i, k := range keys {
-		out[i] = PodQuery{Namespace: k.namespace, Selector: k.selector, One: k.one, Gateway: gateway[k]}
+		out[i] = PodQuery{Namespace: k.namespace, Selector: k.selector, One: k.one}
 	}
 	return out
 }

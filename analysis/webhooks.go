@@ -123,8 +123,8 @@ const sidecarInjectLabel = "sidecar.istio.io/inject"
 // IST0139 (meshguard's text: "Webhook overlaps not checked: ...") at the
 // field naming the first revision past the bound, configurations in input
 // order (meshguard's deliberate difference; Istio checks them all). From a
-// cluster the Services of every namespace a webhook names are listed
-// (cmd/meshguard listMutatingWebhooks), as istioctl reads every namespace.
+// cluster every namespace's Services are listed (cmd/meshguard listCluster,
+// also under -n), as istioctl reads every namespace.
 func invalidWebhooks(in *Input) []Message {
 	type ref struct {
 		config MutatingWebhookConfiguration
