@@ -253,7 +253,14 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 		ProxyGID:                 p.proxyGID,
 		InboundTrafficPolicyMode: strings.ToLower(cfg.Mesh.GetInboundTrafficPolicy().GetMode().String()),
 	}
-	merged, injected, ignored, err := t.Set.Render(selected, data, pod, clusterNative)
+	// The pod's choice as ParseAnnotations read it, which the stock
+	// template's $nativeSidecar reads the same way; Render moves a user's
+	// istio-proxy by it (template.Set.Render).
+	podNative := clusterNative
+	if a := p.annos.NativeSidecar; a.Set {
+		podNative = a.Value
+	}
+	merged, injected, ignored, err := t.Set.Render(selected, data, pod, podNative)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,7 +8,10 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+
+	"github.com/meshguard/meshguard/injector/template"
 )
 
 // AnnotationOverrides remembers user-declared versions of injected containers
@@ -52,6 +55,22 @@ func (po proxyOverrides) JSON() string {
 	return string(b)
 }
 
+// CheckAnnotationsSize refuses a pod whose annotations, keys and values
+// together, exceed the API server's limit (k8s.io/apimachinery
+// pkg/api/validation ValidateAnnotationsSize, TotalAnnotationSizeLimitB,
+// 256 KiB). The API server checks it only after the mutating webhooks, so
+// without it a pod's annotations (proxy.istio.io/overrides,
+// sidecar.istio.io/userVolume, ...) of up to the request's size are parsed
+// first. Istio's injector has no such check; the pod it refuses, the API
+// server would reject anyway (injection does not shrink them). The webhook
+// (before Decide) and meshguard inject both call it first.
+func CheckAnnotationsSize(pod *corev1.Pod) error {
+	if err := apivalidation.ValidateAnnotationsSize(pod.Annotations); err != nil {
+		return fieldErr("metadata.annotations", fmt.Errorf("%w: the API server refuses such a pod", err))
+	}
+	return nil
+}
+
 func isInjectedName(n string) bool {
 	return n == ProxyContainerName || n == InitContainerName || n == ValidationContainerName
 }
@@ -79,9 +98,12 @@ func takeOverrides(pod *corev1.Pod, recorded string) (overrides, specContainers 
 	var out []corev1.Container
 	var po proxyOverrides
 	if recorded != "" {
-		if err := json.Unmarshal([]byte(recorded), &po); err != nil {
-			return nil, nil, nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+		// The template path's parser, bounded (template.MaxOverrides).
+		ov, err := template.ParseOverrides(recorded)
+		if err != nil {
+			return nil, nil, nil, err
 		}
+		po = proxyOverrides(ov)
 		out = append(po.Containers, po.InitContainers...)
 		places = make(map[string]containerPlace, len(out))
 		for i, c := range out {

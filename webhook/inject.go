@@ -216,6 +216,14 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	log := func() logr.Logger {
 		return h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
 	}
+	// Annotations beyond the API server's total are refused before any of
+	// them is parsed (the API server checks them only after the mutating
+	// webhooks): denied as an invalid pod, naming metadata.annotations.
+	if err := injector.CheckAnnotationsSize(pod); err != nil {
+		result, reason = "denied", "invalid"
+		log().Info("sidecar injection denied", "fields", injector.Fields(err))
+		return deniedAsIstio(fmt.Sprintf("pod %s/%s: %v", ns, podRef(pod, req.Name), err))
+	}
 	debug := h.Log.V(1).Enabled()
 	proxyEnv, pathWarning := proxyEnvFromPath(pathFrom(ctx))
 	cfg := h.Config.Load()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -115,10 +116,13 @@ func TestInjectMaxRequestBytesCeiling(t *testing.T) {
 	if err := (InjectionOptions{MaxRequestBytes: limit}).Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// Padded in an app container's env, not an annotation: annotations
+	// beyond the API server's 256 KiB total are denied before injection
+	// (TestInjectDeniesHostileAnnotations).
 	pod := testPod(0)
-	pod.Annotations = map[string]string{"pad": ""}
+	pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PAD", Value: "x"}}
 	size := len(reviewBody(t, pod, nil))
-	pod.Annotations["pad"] = strings.Repeat("x", int(limit)-size)
+	pod.Spec.Containers[0].Env[0].Value = strings.Repeat("x", int(limit)-size+1)
 	body := reviewBody(t, pod, nil)
 	if int64(len(body)) != limit {
 		t.Fatalf("body of %d bytes, want %d", len(body), limit)

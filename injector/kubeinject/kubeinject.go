@@ -246,15 +246,26 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if ns == "" {
 		ns = pod.Namespace
 	}
+	// Where the pod (template) is in the document, for the fields errors name.
+	at := "spec.template."
+	switch tm.Kind {
+	case "Pod":
+		at = ""
+	case "CronJob":
+		at = "spec.jobTemplate.spec.template."
+	}
 	if injector.NoContainers(pod) {
-		field := "spec.template.spec.containers"
-		switch tm.Kind {
-		case "Pod":
-			field = "spec.containers"
-		case "CronJob":
-			field = "spec.jobTemplate.spec.template.spec.containers"
+		return nil, nil, fmt.Errorf("%s: field %sspec.containers: must not be empty", ref, at)
+	}
+	// Refused before anything reads them, as the webhook does
+	// (injector.CheckAnnotationsSize), whether injected or not: the API
+	// server would refuse the pod.
+	if err := injector.CheckAnnotationsSize(pod); err != nil {
+		var fe *injector.FieldError
+		if errors.As(err, &fe) {
+			return nil, nil, fmt.Errorf("%s: field %s%s: %w", ref, at, fe.Field, fe.Err)
 		}
-		return nil, nil, fmt.Errorf("%s: field %s: must not be empty", ref, field)
+		return nil, nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	// kube-inject honours the same opt-outs as the webhook (hostNetwork,
 	// sidecar.istio.io/inject, policy), evaluated on the pod template.

@@ -73,19 +73,61 @@ func Strip(pod *corev1.Pod) (*corev1.Pod, bool) {
 	return out, true
 }
 
-type overrides struct {
+// Overrides is the JSON of proxy.istio.io/overrides (Istio webhook.go
+// ParsedContainers): the pod's own declarations of injected containers, as
+// the first injection recorded them.
+type Overrides struct {
 	Containers     []corev1.Container `json:"containers,omitempty"`
 	InitContainers []corev1.Container `json:"initContainers,omitempty"`
+}
+
+// MaxOverrides bounds the containers and init containers
+// proxy.istio.io/overrides may list together. Istio records there only the
+// pod's own containers named like one its templates inject (webhook.go
+// reapplyOverwrittenContainers): istio-proxy and istio-init or
+// istio-validation for the stock sidecar templates, each app container for
+// grpc-simple; Istio parses the annotation without a bound
+// (reinsertOverrides), and each listed container costs a merge and a
+// search of the pod's containers. A deliberate difference: more is denied
+// naming the annotation (fail closed), before the containers are decoded.
+const MaxOverrides = 256
+
+// ParseOverrides parses a proxy.istio.io/overrides value: the one parser of
+// the annotation, on the typed and the template path. It refuses a value
+// listing more than MaxOverrides containers, counted before they are
+// decoded; errors name the annotation.
+func ParseOverrides(value string) (Overrides, error) {
+	var ov Overrides
+	// Counted first as raw entries: a hostile value of many small entries
+	// is refused without building a corev1.Container for each. A value the
+	// count cannot read, the decode below refuses too, with its message.
+	// Listing more than MaxOverrides entries takes more than 3*MaxOverrides
+	// bytes (`{}` and a comma each): a shorter value is not counted.
+	var count struct {
+		Containers     []json.RawMessage `json:"containers"`
+		InitContainers []json.RawMessage `json:"initContainers"`
+	}
+	if len(value) > 3*MaxOverrides && json.Unmarshal([]byte(value), &count) == nil &&
+		len(count.Containers)+len(count.InitContainers) > MaxOverrides {
+		n := len(count.Containers) + len(count.InitContainers)
+		return ov, fmt.Errorf("annotation %s: lists %d containers and initContainers, more than the %d meshguard accepts "+
+			"(a previous injection records only the pod's own declarations of injected containers)", AnnotationOverrides, n, MaxOverrides)
+	}
+	if err := json.Unmarshal([]byte(value), &ov); err != nil {
+		return Overrides{}, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+	}
+	return ov, nil
 }
 
 // ReinsertOverrides puts back the containers recorded in
 // proxy.istio.io/overrides that the pod no longer has, so re-injection
 // renders the same (Istio webhook.go reinsertOverrides).
 func ReinsertOverrides(pod *corev1.Pod) (*corev1.Pod, error) {
-	var ov overrides
+	var ov Overrides
 	if a, ok := pod.Annotations[AnnotationOverrides]; ok {
-		if err := json.Unmarshal([]byte(a), &ov); err != nil {
-			return nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+		var err error
+		if ov, err = ParseOverrides(a); err != nil {
+			return nil, err
 		}
 	}
 	pod = pod.DeepCopy()
@@ -114,10 +156,11 @@ type CheckOverride func(name string, before, after *corev1.Container) error
 // reapplyOverwrittenContainers, adjustInitContainerUser). tproxy says the
 // mesh's interception mode is TPROXY.
 func ReapplyOverrides(final, original, injected *corev1.Pod, tproxy bool, check CheckOverride) (*corev1.Pod, error) {
-	var existing, applied overrides
+	var existing, applied Overrides
 	if a, ok := original.Annotations[AnnotationOverrides]; ok {
-		if err := json.Unmarshal([]byte(a), &existing); err != nil {
-			return nil, fmt.Errorf("annotation %s: %w", AnnotationOverrides, err)
+		var err error
+		if existing, err = ParseOverrides(a); err != nil {
+			return nil, err
 		}
 	}
 	var prev Status

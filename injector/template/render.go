@@ -216,8 +216,11 @@ func SelectTemplates(annotations map[string]string, defaults []string, aliases m
 // Render runs the named templates in order over data and merges each onto
 // pod (Istio RunTemplate). It returns the merged pod, the pod made of the
 // templates alone (what was injected) and warnings about what a template
-// rendered that was ignored. native is the cluster's native sidecar choice,
-// which the pod's sidecar.istio.io/nativeSidecar annotation overrides.
+// rendered that was ignored. native is the pod's native sidecar choice: its
+// sidecar.istio.io/nativeSidecar annotation as the injector parsed it
+// (injector.ParseAnnotations: as Istio's template reads it, anything but
+// empty or "false" is native), else the cluster's. The caller decides it
+// once; Render does not read the annotation again.
 func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, warnings []string, err error) {
 	merged, injected = pod, &corev1.Pod{}
 	for _, name := range names {
@@ -237,15 +240,16 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 		}
 		// A user's istio-proxy customisation sits in containers while a
 		// native sidecar is rendered into initContainers: move it so the two
-		// merge (Istio RunTemplate).
-		n := native
-		switch merged.Annotations["sidecar.istio.io/nativeSidecar"] {
-		case "true":
-			n = true
-		case "false":
-			n = false
-		}
-		if n && FindContainer(ProxyContainerName, injected.Spec.InitContainers) != nil &&
+		// merge (Istio RunTemplate). Istio: pkg/kube/inject/inject.go
+		// RunTemplate (b0d2c6ad) moves it when the annotation is exactly
+		// "true", or is not exactly "false" and the cluster's choice is
+		// native, while its template renders the proxy native for any value
+		// but "false" (injection-template.yaml $nativeSidecar, `ne ...
+		// "false"`): for another value ("yes") on a classic cluster Istio
+		// leaves the user's istio-proxy in containers beside the native one,
+		// a pod the API server rejects (duplicate name). meshguard reads the
+		// value one way, the template's (a deliberate difference).
+		if native && FindContainer(ProxyContainerName, injected.Spec.InitContainers) != nil &&
 			FindContainer(ProxyContainerName, merged.Spec.Containers) != nil {
 			merged = merged.DeepCopy()
 			merged.Spec.Containers, merged.Spec.InitContainers = moveContainer(merged.Spec.Containers, merged.Spec.InitContainers, ProxyContainerName)
