@@ -246,7 +246,7 @@ func TestAnalyzeKubeconfig(t *testing.T) {
 	if err := os.WriteFile(meshFile, []byte("rootNamespace: istio-system\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, msgs, out = analyze("-n", "other", "-S", "IST0103=Pod *.other", "--meshConfigFile", meshFile, "-o", "json")
+	code, msgs, out = analyze("-n", "other", "-S", "IST0103=Pod other/*", "--meshConfigFile", meshFile, "-o", "json")
 	if want := []string{"Error IST0101 VirtualService other/orphan spec.http[0].route[0].destination.host", "Warning IST0134 ServiceEntry other/db spec.ports[0]"}; code != 79 || !slices.Equal(keys(msgs), want) {
 		t.Fatalf("-n other -S --meshConfigFile: exit %d, messages %v, want exit 79 and %v\n%s", code, keys(msgs), want, out)
 	}
