@@ -404,8 +404,10 @@ func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any,
 			continue
 		}
 		for _, k := range []string{"from", "to", "when"} {
+			// An explicit null is pruned before (prune: the API server
+			// stores no such field), so only [] is left to refuse.
 			if l, present := rule[k]; present {
-				if list, ok := l.([]any); (ok && len(list) == 0) || l == nil {
+				if list, ok := l.([]any); ok && len(list) == 0 {
 					f.Error(field.NewPath("spec", "rules").Index(i).Child(k), nil,
 						fmt.Sprintf("%s`%s` must not be empty: remove it, or it would match every %s",
 							prefix, k, apRawMatches[k]))

@@ -399,19 +399,42 @@ func hasNull(v any) bool {
 // applyKindRules runs the kind's webhook rules on the decoded spec.
 func applyKindRules(entry kindEntry, meta metav1.ObjectMeta, msg proto.Message, schemaErrs field.ErrorList, f *Findings) {
 	schemaPaths := make(map[string]bool, len(schemaErrs))
+	type fieldDetail struct{ field, detail string }
+	schemaDetails := make(map[fieldDetail]bool, len(schemaErrs))
 	for _, e := range schemaErrs {
 		schemaPaths[e.Field] = true
+		schemaDetails[fieldDetail{e.Field, e.Detail}] = true
 	}
 	var kf Findings
 	entry.validate(meta, msg, &kf)
 	// The CRD rule and the webhook rule often say the same thing about the
-	// same field; keep the CRD's message (it is what kubectl shows without meshguard).
+	// same field; keep the CRD's message (it is what kubectl shows without
+	// meshguard). A CRD rule on a map or list reports at the map (CEL's
+	// self), the webhook rule at the entry: the same detail on an entry of
+	// a field the CRD flagged is the same mistake too
+	// (PeerAuthentication portLevelMtls {"0": ...}).
 	for _, e := range kf.Errors {
-		if !schemaPaths[e.Field] {
-			f.Errors = append(f.Errors, e)
+		if schemaPaths[e.Field] {
+			continue
 		}
+		if parent, ok := entryParent(e.Field); ok && schemaDetails[fieldDetail{parent, e.Detail}] {
+			continue
+		}
+		f.Errors = append(f.Errors, e)
 	}
 	f.Warnings = append(f.Warnings, kf.Warnings...)
+}
+
+// entryParent is the field holding entry path p ("spec.m" of "spec.m[k]").
+func entryParent(p string) (string, bool) {
+	if !strings.HasSuffix(p, "]") {
+		return "", false
+	}
+	i := strings.LastIndex(p, "[")
+	if i <= 0 {
+		return "", false
+	}
+	return p[:i], true
 }
 
 // finish converts the findings into the result's problems, capped.

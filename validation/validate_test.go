@@ -196,3 +196,35 @@ func validatorFor(kind string) kindValidator {
 	}
 	return nil
 }
+
+// A CRD rule on a map reports at the map, the webhook rule at the entry:
+// one mistake, one line (the CRD's), as for errors at the same path
+// (docs/compatibility.md "Same field flagged by the CRD rule and the webhook
+// rule"). A different detail on the entry is kept.
+func TestOneLinePerMistakeOnMapEntries(t *testing.T) {
+	const pa = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: a, namespace: ns}
+spec:
+  selector: {matchLabels: {app: a}}
+  portLevelMtls:
+    "0": {mode: STRICT}
+`
+	res, err := ValidateJSON(context.Background(), []byte(pa), Options{DefaultNamespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.ErrorLines(); len(got) != 1 || !strings.Contains(got[0], "spec.portLevelMtls: ") || !strings.Contains(got[0], "port must be between 1-65535") {
+		t.Errorf("errors %q, want the CRD's one line at spec.portLevelMtls", got)
+	}
+	for _, tc := range []struct {
+		field string
+		ok    bool
+		want  string
+	}{{"spec.m[0]", true, "spec.m"}, {`spec.m["k"]`, true, "spec.m"}, {"spec.l[0][1]", true, "spec.l[0]"}, {"spec.m", false, ""}, {"[0]", false, ""}} {
+		if got, ok := entryParent(tc.field); got != tc.want || ok != tc.ok {
+			t.Errorf("entryParent(%q) = %q, %v; want %q, %v", tc.field, got, ok, tc.want, tc.ok)
+		}
+	}
+}
