@@ -237,8 +237,6 @@ func TestValidateAuthorizationPolicyRaw(t *testing.T) {
 		{"non-empty", map[string]any{"rules": []any{map[string]any{"from": []any{map[string]any{}}, "to": []any{map[string]any{}}}}}, nil},
 		{"empty from", map[string]any{"rules": []any{map[string]any{}, map[string]any{"from": []any{}}}},
 			[]string{"spec.rules[1].from: Invalid value: invalid policy test.default: `from` must not be empty"}},
-		{"null to", map[string]any{"rules": []any{map[string]any{"to": nil}}},
-			[]string{"spec.rules[0].to: Invalid value: invalid policy test.default: `to` must not be empty"}},
 		{"garbage shapes ignored", map[string]any{"rules": []any{"x", 3}}, nil},
 	}
 	for _, c := range cases {
@@ -307,5 +305,21 @@ func TestAuthorizationPolicyRawAndDryRun(t *testing.T) {
 				t.Errorf("object name: %q", res.Object())
 			}
 		})
+	}
+}
+
+// An explicit null `from` is pruned as the API server prunes it (the stored
+// policy has no `from`), so the rule is its `to`; `from: []` is refused.
+func TestAuthorizationPolicyNullFromPruned(t *testing.T) {
+	doc := func(from string) string {
+		return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a, namespace: ns}\nspec:\n  rules:\n  - from: " + from + "\n    to: [{operation: {methods: [GET]}}]\n"
+	}
+	res, err := ValidateJSON(context.Background(), []byte(doc("null")), Options{DefaultNamespace: "default"})
+	if err != nil || len(res.ErrorLines()) != 0 {
+		t.Errorf("from: null: err %v, errors %q; want accepted", err, res.ErrorLines())
+	}
+	res, err = ValidateJSON(context.Background(), []byte(doc("[]")), Options{DefaultNamespace: "default"})
+	if err != nil || len(res.ErrorLines()) != 1 || !strings.Contains(res.ErrorLines()[0], "`from` must not be empty") {
+		t.Errorf("from: []: err %v, errors %q; want the empty-from error", err, res.ErrorLines())
 	}
 }
