@@ -411,23 +411,32 @@ spec:
 
 // TestHTTPCannotDecideJWTPolicies: the HTTP protocol never carries the
 // jwt_authn metadata, so a requestPrincipals DENY cannot be decided there
-// and denies (policy.NoMetadataExtension), where over gRPC a request without
-// metadata is a request without a token, which that DENY does not match.
+// and denies (policy.NoMetadataExtension), whatever --authz-jwt-metadata
+// says; over gRPC a request without metadata is a request without a token,
+// which that DENY does not match, only where Envoy is wired to forward it
+// (forwarded), and has an unknown JWT by default (jwtmetadata_test.go).
 func TestHTTPCannotDecideJWTPolicies(t *testing.T) {
-	s := startBoth(t, protocolPolicies+`---
+	for _, c := range []struct {
+		setting   string
+		grpcAllow bool
+	}{{JWTMetadataForwarded, true}, {"", false}} {
+		t.Run("setting="+c.setting, func(t *testing.T) {
+			s := startBoth(t, protocolPolicies+`---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: deny-issuer, namespace: foo}
 spec:
   action: DENY
   rules: [{from: [{source: {requestPrincipals: ["https://evil.example/*"]}}]}]
-`, Options{HTTPPathPrefix: "/ext-authz"})
-	ok := protocolCase{method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client"}
-	if g := grpcCheck(t, s, ok); g.GetOkResponse() == nil {
-		t.Fatalf("gRPC without metadata: want OK (no token), got %v", g)
-	}
-	if r := httpCheck(t, s, "/ext-authz", ok); r.StatusCode != 403 {
-		t.Fatalf("HTTP: want 403 (the JWT cannot be known), got %d", r.StatusCode)
+`, Options{HTTPPathPrefix: "/ext-authz", JWTMetadata: c.setting})
+			ok := protocolCase{method: "GET", path: "/index", principal: "spiffe://cluster.local/ns/bar/sa/client"}
+			if g := grpcCheck(t, s, ok); (g.GetOkResponse() != nil) != c.grpcAllow {
+				t.Fatalf("gRPC without metadata: want allowed %v, got %v", c.grpcAllow, g)
+			}
+			if r := httpCheck(t, s, "/ext-authz", ok); r.StatusCode != 403 {
+				t.Fatalf("HTTP: want 403 (the JWT cannot be known), got %d", r.StatusCode)
+			}
+		})
 	}
 }
 
@@ -539,8 +548,10 @@ spec:
 // (model/util.go MetadataStringMatcherForJWTClaim fails on missing
 // metadata): an ALLOW on requestPrincipals or a claim does not match, a DENY
 // on notRequestPrincipals ["*"] or a claim's notValues does. gRPC gives
-// those verdicts (an empty jwt_authn struct too); HTTP denies them all, as
-// the JWT is unknown there.
+// those verdicts where Envoy forwards jwt_authn's metadata
+// (--authz-jwt-metadata=forwarded; an empty jwt_authn struct too, with any
+// setting); HTTP denies them all, as the JWT is unknown there, and so does
+// gRPC without metadata by default (the fail-closed reason, no policy).
 func TestNoJWTMetadataNeverAllowsWhatIstioDenies(t *testing.T) {
 	const allow = `---
 apiVersion: security.istio.io/v1
@@ -572,21 +583,27 @@ spec:
 		{"DENY claim notValues", deny, "/c", "foo/deny-no-jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startBoth(t, denyAdmin+tc.policies, Options{HTTPPathPrefix: "/ext-authz"})
-			c := protocolCase{method: "GET", path: tc.path, principal: "spiffe://cluster.local/ns/bar/sa/client"}
-			for _, meta := range []*corev3.Metadata{nil, noJWT} {
-				req := request(c.path)
-				req.Attributes.Source.Principal, req.Attributes.MetadataContext = c.principal, meta
-				g, err := s.grpc.Check(context.Background(), req)
-				if err != nil {
-					t.Fatal(err)
+			for _, setting := range []string{JWTMetadataForwarded, ""} {
+				s := startBoth(t, denyAdmin+tc.policies, Options{HTTPPathPrefix: "/ext-authz", JWTMetadata: setting})
+				c := protocolCase{method: "GET", path: tc.path, principal: "spiffe://cluster.local/ns/bar/sa/client"}
+				for _, meta := range []*corev3.Metadata{nil, noJWT} {
+					req := request(c.path)
+					req.Attributes.Source.Principal, req.Attributes.MetadataContext = c.principal, meta
+					g, err := s.grpc.Check(context.Background(), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := tc.wantPolicy
+					if meta == nil && setting == "" {
+						want = "" // the JWT is unknown: denied by no policy
+					}
+					if d := g.GetDeniedResponse(); d == nil || headerValue(d.GetHeaders(), HeaderPolicy) != want {
+						t.Errorf("gRPC, --authz-jwt-metadata %q, metadata %v: %v, want denied by %q", setting, meta, g, want)
+					}
 				}
-				if d := g.GetDeniedResponse(); d == nil || headerValue(d.GetHeaders(), HeaderPolicy) != tc.wantPolicy {
-					t.Errorf("gRPC, metadata %v: %v, want denied by %q", meta, g, tc.wantPolicy)
+				if r := httpCheck(t, s, "/ext-authz", c); r.StatusCode != 403 {
+					t.Errorf("HTTP: %d, want 403", r.StatusCode)
 				}
-			}
-			if r := httpCheck(t, s, "/ext-authz", c); r.StatusCode != 403 {
-				t.Errorf("HTTP: %d, want 403", r.StatusCode)
 			}
 		})
 	}

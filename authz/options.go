@@ -28,6 +28,11 @@ type Options struct {
 	TrustDomainAliases []string
 	PathNormalization  string
 	NumTrustedProxies  int
+	// JWTMetadata says whether Envoy forwards jwt_authn's dynamic metadata
+	// to ext_authz: "absent" (default, "" in code: a gRPC CheckRequest
+	// without it has an unknown JWT) or "forwarded" (without it, no token);
+	// policy.Mesh.JWTMetadataForwarded.
+	JWTMetadata string
 
 	DecisionLog       string // full, sampled, off
 	DecisionLogSample int    // with sampled: log 1 of N decisions (denials always)
@@ -67,11 +72,24 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// The values of --authz-jwt-metadata.
+const (
+	JWTMetadataAbsent    = "absent"
+	JWTMetadataForwarded = "forwarded"
+)
+
+const jwtMetadataHelp = `whether Envoy forwards jwt_authn's dynamic metadata (the verified JWT) in gRPC CheckRequests: ` +
+	`absent: it does not (Istio's CUSTOM provider runs ext_authz before jwt_authn and forwards no metadata), so a CheckRequest ` +
+	`without it has an unknown JWT and is denied (403) where the enforced policies of its namespace match on requestPrincipals ` +
+	`or request.auth.*; forwarded: Envoy runs ext_authz after jwt_authn with metadata_context_namespaces: ` +
+	`[envoy.filters.http.jwt_authn] (an EnvoyFilter; docs/operations.md), so a CheckRequest without it has no token. ` +
+	`HTTP ext_authz never carries the JWT, whatever this says`
+
 // DefaultOptions returns the defaults AddFlags registers.
 func DefaultOptions() Options {
 	return Options{
 		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
-		DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
+		JWTMetadata: JWTMetadataAbsent, DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
 		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Debounce: 100 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low",
 	}
@@ -85,6 +103,7 @@ func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain (MeshConfig trustDomain)")
 	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
 	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
+	fs.StringVar(&o.JWTMetadata, "authz-jwt-metadata", d.JWTMetadata, jwtMetadataHelp)
 	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops a gateway trusts when deriving remote.ip unless its Pod's proxy.istio.io/config sets gatewayTopology (default: MeshConfig defaultConfig.gatewayTopology.numTrustedProxies); sidecars trust none, as in Istio")
 }
 
@@ -156,6 +175,11 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("--path-normalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", o.PathNormalization)
 	}
+	switch o.JWTMetadata {
+	case "", JWTMetadataAbsent, JWTMetadataForwarded:
+	default:
+		return fmt.Errorf("--authz-jwt-metadata %q: want %s or %s", o.JWTMetadata, JWTMetadataAbsent, JWTMetadataForwarded)
+	}
 	switch o.RebuildPriority {
 	case "", "low", "normal":
 	default:
@@ -199,5 +223,6 @@ func (o *Options) Validate() error {
 // Mesh returns the policy semantics settings.
 func (o *Options) Mesh() policy.Mesh {
 	return policy.Mesh{RootNamespace: o.RootNamespace, TrustDomain: o.TrustDomain, TrustDomainAliases: o.TrustDomainAliases,
-		PathNormalization: o.PathNormalization, NumTrustedProxies: o.NumTrustedProxies}
+		PathNormalization: o.PathNormalization, NumTrustedProxies: o.NumTrustedProxies,
+		JWTMetadataForwarded: o.JWTMetadata == JWTMetadataForwarded}
 }

@@ -694,7 +694,7 @@ func unknownAttribute(r *Request, reads attrReads) string {
 		{readsRemoteIP, r.RemoteIP == "", "remote address" + r.remoteIPUnknown},
 		{readsDstIP, r.DstIP == "", "destination address"},
 		{readsDstPort, r.DstPort == 0, "destination port"},
-		{readsJWT, r.NoMetadata, "JWT metadata (request.auth.*, requestPrincipals)"},
+		{readsJWT, r.NoMetadata, jwtUnknown(r)},
 		{readsSNI, r.SNIUnknown, "SNI (connection.sni; no tls_session on an mTLS connection)"},
 	} {
 		if reads&m.read != 0 && m.unknown {
@@ -705,6 +705,16 @@ func unknownAttribute(r *Request, reads attrReads) string {
 		return ""
 	}
 	return "the request has no " + strings.Join(missing, ", ") + ", which policies in force match on (fail closed)"
+}
+
+// jwtUnknown names the missing JWT in a deny reason (unknownAttribute):
+// with why, where the CheckRequest lacked jwt_authn's metadata.
+func jwtUnknown(r *Request) string {
+	if r.jwtNotForwarded {
+		return "JWT metadata (request.auth.*, requestPrincipals; no metadata_context from " + JWTAuthnFilter +
+			": Istio's CUSTOM provider runs ext_authz before jwt_authn, see --authz-jwt-metadata)"
+	}
+	return "JWT metadata (request.auth.*, requestPrincipals)"
 }
 
 // selectsByLabel records, per view (a namespace with policies of its own,

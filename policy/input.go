@@ -58,8 +58,13 @@ type Request struct {
 	remoteIPUnknown string
 	// NoMetadata: the caller cannot send dynamic metadata at all (HTTP
 	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
-	// is "true"), so a missing JWT is unknown rather than absent.
+	// is "true"), or an HTTP CheckRequest came without jwt_authn metadata
+	// where Envoy is not known to forward it (Mesh.JWTMetadataForwarded
+	// false, decode), so a missing JWT is unknown rather than absent.
 	NoMetadata bool
+	// jwtNotForwarded: NoMetadata only because jwt_authn metadata was
+	// missing (decode), for the deny reason (unknownAttribute).
+	jwtNotForwarded bool
 	// SNIUnknown: the connection's SNI was not sent, though the connection
 	// has one (decode): the CheckRequest has no tls_session (Envoy sends it
 	// only with include_tls_session, which Istio's CUSTOM provider does not
@@ -78,7 +83,8 @@ type Request struct {
 // request comes without dynamic metadata by construction: the HTTP protocol
 // sets it, and an operator may set it per route (check_settings) where
 // ext_authz runs before jwt_authn. Policies matching on the JWT then deny
-// instead of reading "no token" (unknownAttribute).
+// instead of reading "no token" (unknownAttribute), whatever the request's
+// metadata and Mesh.JWTMetadataForwarded say.
 const NoMetadataExtension = "meshguard.io/no-metadata"
 
 type workload struct {
@@ -178,11 +184,27 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if r.RemoteIP, r.remoteIPUnknown, err = requestRemoteIP(r.Headers["x-forwarded-for"], r.SrcIP, mesh.NumTrustedProxies, wl); err != nil {
 		return r, wl, fmt.Errorf("request.http.headers[x-forwarded-for]: %w", err)
 	}
-	if r.JWT, err = jwtPayload(a.GetMetadataContext().GetFilterMetadata()["envoy.filters.http.jwt_authn"]); err != nil {
-		return r, wl, fmt.Errorf("metadata_context.filter_metadata[envoy.filters.http.jwt_authn]: %w", err)
+	jm, forwarded := a.GetMetadataContext().GetFilterMetadata()[JWTAuthnFilter]
+	if !forwarded && !mesh.JWTMetadataForwarded && !r.NoMetadata {
+		// Istio's CUSTOM provider puts ext_authz before jwt_authn and
+		// forwards no metadata (Istio: pilot/pkg/networking/core/listener_builder.go
+		// buildHTTPConnectionManager appends the CUSTOM filters before
+		// authnBuilder's; pilot/pkg/security/authz/builder/extauthz.go
+		// generateGRPCConfig sets no metadata_context_namespaces): without
+		// jwt_authn's metadata the token is unknown, not absent, unless the
+		// operator says Envoy forwards it (fail closed).
+		r.NoMetadata, r.jwtNotForwarded = true, true
+	}
+	if r.JWT, err = jwtPayload(jm); err != nil {
+		return r, wl, fmt.Errorf("metadata_context.filter_metadata[%s]: %w", JWTAuthnFilter, err)
 	}
 	return r, wl, nil
 }
+
+// JWTAuthnFilter is the dynamic metadata namespace Envoy's jwt_authn filter
+// writes the verified payload into, and the one ext_authz must forward
+// (metadata_context_namespaces) for request.auth.* and requestPrincipals.
+const JWTAuthnFilter = "envoy.filters.http.jwt_authn"
 
 // lowerKeys lower-cases header names as Envoy does before ext_authz (a
 // client other than Envoy may send "X-Evil"), in ASCII only as policy header

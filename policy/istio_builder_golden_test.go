@@ -225,7 +225,14 @@ func TestIstioBuilderGoldens(t *testing.T) {
 			if _, err := set.AddYAML(c.input, in); err != nil {
 				t.Fatalf("%s: %v", c.input, err)
 			}
-			snap, err := Compile(context.Background(), c.mesh, set, 1)
+			// Istio's RBAC filters run after jwt_authn (Istio:
+			// pilot/pkg/networking/core/listener_builder.go
+			// buildHTTPConnectionManager): a request without its metadata
+			// has no token, which ext_authz knows only where Envoy forwards
+			// the metadata (policy.Mesh.JWTMetadataForwarded).
+			mesh := c.mesh
+			mesh.JWTMetadataForwarded = true
+			snap, err := Compile(context.Background(), mesh, set, 1)
 			if err != nil {
 				t.Fatalf("compile %s: %v", c.input, err)
 			}

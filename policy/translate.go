@@ -30,6 +30,16 @@ type Mesh struct {
 	// Pod's proxy.istio.io/config sets gatewayTopology; sidecars trust none
 	// (requestRemoteIP).
 	NumTrustedProxies int
+	// JWTMetadataForwarded: Envoy runs ext_authz after jwt_authn and
+	// forwards its dynamic metadata (metadata_context_namespaces), so a
+	// gRPC CheckRequest without jwt_authn metadata has no token. False (the
+	// default, fail closed): the JWT of such a request is unknown (decode),
+	// as in Istio's own CUSTOM wiring, which puts ext_authz before jwt_authn
+	// and forwards nothing (Istio: pilot/pkg/networking/core/listener_builder.go
+	// buildHTTPConnectionManager, pilot/pkg/security/authz/builder/extauthz.go
+	// generateGRPCConfig). Not a MeshConfig field: how Envoy is wired
+	// (authz --authz-jwt-metadata).
+	JWTMetadataForwarded bool
 }
 
 func (m Mesh) withDefaults() Mesh {

@@ -56,7 +56,14 @@ func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 	}
 	m := policy.Mesh{RootNamespace: s.Mesh.RootNamespace, TrustDomain: s.Mesh.TrustDomain,
 		TrustDomainAliases: s.Mesh.TrustDomainAliases, // pathNormalization: meshguard's default, BASE
-		NumTrustedProxies:  int(s.Mesh.GatewayNumTrustedProxies)}
+		NumTrustedProxies:  int(s.Mesh.GatewayNumTrustedProxies),
+		// The reference is Istio's RBAC filter, which runs after jwt_authn
+		// (Istio: pilot/pkg/networking/core/listener_builder.go
+		// buildHTTPConnectionManager): a request without a token has no
+		// jwt_authn metadata. meshguard reads that as "no token" only where
+		// Envoy forwards the metadata (--authz-jwt-metadata=forwarded); by
+		// default the JWT is unknown (policy.Mesh.JWTMetadataForwarded).
+		JWTMetadataForwarded: true}
 	eng := policy.NewEngine(m)
 	return eng.Update(context.Background(), set)
 }
