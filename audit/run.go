@@ -90,9 +90,11 @@ var rulesRetry = time.Second
 // failed run is logged and counted; the next one starts afresh. A run
 // skipped because the organisation rules have not loaded yet (a new leader
 // usually starts before their ConfigMaps are listed) is retried within
-// rulesRetry, not an Interval later.
+// rulesRetry, not an Interval later. When ctx ends (the Lease is lost) it
+// forgets what it published (stepDown).
 func (a *Auditor) Start(ctx context.Context) error {
 	registerMetrics()
+	defer a.stepDown()
 	t := time.NewTicker(a.Interval)
 	defer t.Stop()
 	for {
@@ -110,6 +112,21 @@ func (a *Auditor) Start(ctx context.Context) error {
 		case <-next:
 		}
 	}
+}
+
+// stepDown removes the metrics of the last run and forgets the Events
+// emitted: once another replica leads, it reports the violations. Kept, the
+// old leader's series would be summed with the new one's and still show the
+// violations fixed since, and a replica leading again would not report the
+// standing violations once as a new leader does (docs/governance.md).
+func (a *Auditor) stepDown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.series {
+		violations.DeleteLabelValues(k.Kind, k.Namespace, k.Rule)
+	}
+	a.series, a.emitted = nil, nil
+	audited.Set(0)
 }
 
 // RunOnce lists every stored mesh object, judges them (Check) and publishes
@@ -245,6 +262,12 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			if len(snap.Objects) >= MaxObjects {
 				return errTooMany
 			}
+			// managedFields are often most of a small object's bytes and
+			// nothing in the audit reads them (the manager's caches drop them
+			// too: managerCacheOptions). The rest stays: the organisation
+			// rules read the whole object (input.object), annotations
+			// included.
+			unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 			snap.Objects = append(snap.Objects, Object{
 				Ref: ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())},
 				Raw: u.Object,
@@ -275,18 +298,9 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	// `meshguard analyze --kubeconfig` lists them), each Pod once. The
 	// objects of the selecting kinds are validated here for their selectors,
 	// once: Check reuses the result.
-	var selecting []analysis.Object
-	for i, o := range snap.Objects {
-		switch o.Ref.Kind {
-		case "Gateway", "Sidecar", "Telemetry", "AuthorizationPolicy":
-		default:
-			continue
-		}
-		res := o.validate(ctx)
-		snap.Objects[i].judged = &res
-		if res.Valid() && res.Spec() != nil {
-			selecting = append(selecting, analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()})
-		}
+	selecting, err := judgeSelecting(ctx, snap.Objects, DutyCycle(auditCPUShare))
+	if err != nil {
+		return Snapshot{}, err
 	}
 	pods := map[string]bool{} // namespace/name of the Pods listed
 	addPod := func(u *unstructured.Unstructured) error {
@@ -344,7 +358,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	// Services after the objects that refer to them, for the same reason as
-	// the Namespaces below: listed first, a Service created with its
+	// the Namespaces above: listed first, a Service created with its
 	// VirtualService while the objects were listed was missing, and the
 	// reference reported (IST0101) for that run; one deleted meanwhile is
 	// missing and a reference to it reported.
@@ -352,7 +366,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
-		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
+		snap.Kube = append(snap.Kube, trimService(u)) // names for the references, specs for IST0162
 		return nil
 	}); err != nil {
 		return Snapshot{}, err
@@ -363,6 +377,85 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	})
 	return snap, nil
 }
+
+// judgeSelecting validates the objects of the selecting kinds (Gateway,
+// Sidecar, Telemetry, AuthorizationPolicy) in place (Object.judged, which
+// Check reuses) and returns the valid ones for analysis.PodQueries. As
+// Check's loops, it stops when ctx ends (a lost Lease: the leader's
+// workOutlived gives the audit its stop margin, not the time to validate
+// every policy) and calls rest, if set, after every restEvery objects.
+func judgeSelecting(ctx context.Context, objs []Object, rest func(context.Context)) ([]analysis.Object, error) {
+	var selecting []analysis.Object
+	n := 0
+	for i, o := range objs {
+		switch o.Ref.Kind {
+		case "Gateway", "Sidecar", "Telemetry", "AuthorizationPolicy":
+		default:
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if rest != nil && n%restEvery == restEvery-1 {
+			rest(ctx)
+		}
+		n++
+		res := o.validate(ctx)
+		objs[i].judged = &res
+		if res.Valid() && res.Spec() != nil {
+			selecting = append(selecting, analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()})
+		}
+	}
+	return selecting, nil
+}
+
+// trimService is what the analyzers read of a Service (analysis.Input.
+// AddKubernetesObject: KubeService, and the labels and annotations of
+// annotations.go's kubeMetadata): name, namespace, labels, annotations but
+// kubectl's last-applied-configuration (a JSON copy of the whole Service
+// that no analyzer reads; the Service's own findings are not the audit's,
+// kubeKinds), and spec.selector, spec.type and the ports' name, port,
+// targetPort, protocol and appProtocol.
+func trimService(u *unstructured.Unstructured) map[string]any {
+	annotations := u.GetAnnotations()
+	delete(annotations, lastApplied)
+	metadata := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()}
+	if l := u.GetLabels(); l != nil {
+		metadata["labels"] = toAny(l)
+	}
+	if len(annotations) > 0 {
+		metadata["annotations"] = toAny(annotations)
+	}
+	spec := map[string]any{}
+	in, _ := u.Object["spec"].(map[string]any)
+	for _, field := range []string{"selector", "type"} {
+		if v, ok := in[field]; ok {
+			spec[field] = v
+		}
+	}
+	if ports, ok := in["ports"].([]any); ok {
+		trimmed := make([]any, 0, len(ports))
+		for _, port := range ports {
+			p, ok := port.(map[string]any)
+			if !ok {
+				trimmed = append(trimmed, port) // decoded (and refused) as the API server returned it
+				continue
+			}
+			q := map[string]any{}
+			for _, field := range []string{"name", "port", "targetPort", "protocol", "appProtocol"} {
+				if v, ok := p[field]; ok {
+					q[field] = v
+				}
+			}
+			trimmed = append(trimmed, q)
+		}
+		spec["ports"] = trimmed
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+}
+
+// lastApplied is the annotation `kubectl apply` keeps its last input in.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 func toAny(m map[string]string) map[string]any {
 	out := make(map[string]any, len(m))
