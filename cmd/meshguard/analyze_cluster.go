@@ -29,9 +29,11 @@ const clusterPageSize = 500
 
 var servicesResource = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 
-// clusterResources are listed by `analyze --kubeconfig` in the audit's order
-// (audit.Auditor.snapshot): the mesh kinds (audit.MeshResources), then what
-// they refer to, the Services and the Namespaces. A Service or namespace
+// clusterResources are listed by `analyze --kubeconfig` in this order: the
+// mesh kinds (audit.MeshResources), then what they refer to, the Services and
+// the Namespaces (the selected Pods follow, listSelectedWorkloads). The audit
+// (audit.Auditor.snapshot) also lists the Services and Namespaces after the
+// mesh kinds, but the Namespaces and Pods before the Services. A Service or namespace
 // created before an object that names it is then seen, not missed (a false
 // IST0101, or rules without the labels, for that run); one deleted while
 // listing is missing, and a reference to it reported.
