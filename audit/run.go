@@ -196,30 +196,14 @@ func (a *Auditor) inScope(vs []Violation, snap Snapshot) []Violation {
 // revisionLabel selects the revision that validates an object.
 const revisionLabel = "istio.io/rev"
 
-// list pages through one resource of namespace ("" all), rate-limited.
+// list pages through one resource of namespace ("" all), rate-limited
+// (Lister.Each).
 func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string, each func(*unstructured.Unstructured) error) error {
-	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: selector}
-	for {
-		if err := a.limiter.Wait(ctx); err != nil {
-			return err
-		}
-		page, err := a.Client.Resource(gvr).Namespace(namespace).List(ctx, opts)
-		if err != nil {
-			return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
-		}
-		for i := range page.Items {
-			if err := each(&page.Items[i]); err != nil {
-				return err
-			}
-		}
-		if opts.Continue = page.GetContinue(); opts.Continue == "" {
-			return nil
-		}
-	}
+	return a.lister().Each(ctx, gvr, namespace, selector, each)
 }
 
-// errPodFound ends the listing of a One PodQuery at the Pod it looks for.
-var errPodFound = errors.New("pod found")
+// lister reads the cluster at the audit's rate (a.limiter).
+func (a *Auditor) lister() Lister { return Lister{Client: a.Client, Limiter: a.limiter} }
 
 var (
 	errTooMany     = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
@@ -302,13 +286,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	pods := map[string]bool{} // namespace/name of the Pods listed
 	addPod := func(u *unstructured.Unstructured) error {
-		key := u.GetNamespace() + "/" + u.GetName()
-		if pods[key] {
-			return nil // selected by two selectors
-		}
-		pods[key] = true
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
@@ -337,25 +315,9 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			"spec": spec})
 		return nil
 	}
-	for _, q := range analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh}) {
-		if q.One { // the first Pod the analyzers count: whether there is one
-			err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, "", func(u *unstructured.Unstructured) error {
-				if !analysis.PodCounts(u.Object, snap.Namespaces) {
-					return nil
-				}
-				if err := addPod(u); err != nil {
-					return err
-				}
-				return errPodFound
-			})
-			if err != nil && !errors.Is(err, errPodFound) {
-				return Snapshot{}, err
-			}
-			continue
-		}
-		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, q.Selector, addPod); err != nil {
-			return Snapshot{}, err
-		}
+	queries := analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh})
+	if err := a.lister().SelectedPods(ctx, queries, snap.Namespaces, addPod); err != nil {
+		return Snapshot{}, err
 	}
 	// Services after the objects that refer to them, for the same reason as
 	// the Namespaces above: listed first, a Service created with its
