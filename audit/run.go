@@ -90,9 +90,11 @@ var rulesRetry = time.Second
 // failed run is logged and counted; the next one starts afresh. A run
 // skipped because the organisation rules have not loaded yet (a new leader
 // usually starts before their ConfigMaps are listed) is retried within
-// rulesRetry, not an Interval later.
+// rulesRetry, not an Interval later. When ctx ends (the Lease is lost) it
+// forgets what it published (stepDown).
 func (a *Auditor) Start(ctx context.Context) error {
 	registerMetrics()
+	defer a.stepDown()
 	t := time.NewTicker(a.Interval)
 	defer t.Stop()
 	for {
@@ -110,6 +112,21 @@ func (a *Auditor) Start(ctx context.Context) error {
 		case <-next:
 		}
 	}
+}
+
+// stepDown removes the metrics of the last run and forgets the Events
+// emitted: once another replica leads, it reports the violations. Kept, the
+// old leader's series would be summed with the new one's and still show the
+// violations fixed since, and a replica leading again would not report the
+// standing violations once as a new leader does (docs/governance.md).
+func (a *Auditor) stepDown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.series {
+		violations.DeleteLabelValues(k.Kind, k.Namespace, k.Rule)
+	}
+	a.series, a.emitted = nil, nil
+	audited.Set(0)
 }
 
 // RunOnce lists every stored mesh object, judges them (Check) and publishes
@@ -179,30 +196,14 @@ func (a *Auditor) inScope(vs []Violation, snap Snapshot) []Violation {
 // revisionLabel selects the revision that validates an object.
 const revisionLabel = "istio.io/rev"
 
-// list pages through one resource of namespace ("" all), rate-limited.
+// list pages through one resource of namespace ("" all), rate-limited
+// (Lister.Each).
 func (a *Auditor) list(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string, each func(*unstructured.Unstructured) error) error {
-	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: selector}
-	for {
-		if err := a.limiter.Wait(ctx); err != nil {
-			return err
-		}
-		page, err := a.Client.Resource(gvr).Namespace(namespace).List(ctx, opts)
-		if err != nil {
-			return fmt.Errorf("listing %s: %w", gvr.GroupResource(), err)
-		}
-		for i := range page.Items {
-			if err := each(&page.Items[i]); err != nil {
-				return err
-			}
-		}
-		if opts.Continue = page.GetContinue(); opts.Continue == "" {
-			return nil
-		}
-	}
+	return a.lister().Each(ctx, gvr, namespace, selector, each)
 }
 
-// errPodFound ends the listing of a One PodQuery at the Pod it looks for.
-var errPodFound = errors.New("pod found")
+// lister reads the cluster at the audit's rate (a.limiter).
+func (a *Auditor) lister() Lister { return Lister{Client: a.Client, Limiter: a.limiter} }
 
 var (
 	errTooMany     = fmt.Errorf("more than %d stored mesh objects: audit stopped", MaxObjects)
@@ -245,6 +246,12 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			if len(snap.Objects) >= MaxObjects {
 				return errTooMany
 			}
+			// managedFields are often most of a small object's bytes and
+			// nothing in the audit reads them (the manager's caches drop them
+			// too: managerCacheOptions). The rest stays: the organisation
+			// rules read the whole object (input.object), annotations
+			// included.
+			unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 			snap.Objects = append(snap.Objects, Object{
 				Ref: ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())},
 				Raw: u.Object,
@@ -275,26 +282,11 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	// `meshguard analyze --kubeconfig` lists them), each Pod once. The
 	// objects of the selecting kinds are validated here for their selectors,
 	// once: Check reuses the result.
-	var selecting []analysis.Object
-	for i, o := range snap.Objects {
-		switch o.Ref.Kind {
-		case "Gateway", "Sidecar", "Telemetry", "AuthorizationPolicy":
-		default:
-			continue
-		}
-		res := o.validate(ctx)
-		snap.Objects[i].judged = &res
-		if res.Valid() && res.Spec() != nil {
-			selecting = append(selecting, analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()})
-		}
+	selecting, err := judgeSelecting(ctx, snap.Objects, DutyCycle(auditCPUShare))
+	if err != nil {
+		return Snapshot{}, err
 	}
-	pods := map[string]bool{} // namespace/name of the Pods listed
 	addPod := func(u *unstructured.Unstructured) error {
-		key := u.GetNamespace() + "/" + u.GetName()
-		if pods[key] {
-			return nil // selected by two selectors
-		}
-		pods[key] = true
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
@@ -323,28 +315,12 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			"spec": spec})
 		return nil
 	}
-	for _, q := range analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh}) {
-		if q.One { // the first Pod the analyzers count: whether there is one
-			err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, "", func(u *unstructured.Unstructured) error {
-				if !analysis.PodCounts(u.Object, snap.Namespaces) {
-					return nil
-				}
-				if err := addPod(u); err != nil {
-					return err
-				}
-				return errPodFound
-			})
-			if err != nil && !errors.Is(err, errPodFound) {
-				return Snapshot{}, err
-			}
-			continue
-		}
-		if err := a.list(ctx, corev1.SchemeGroupVersion.WithResource("pods"), q.Namespace, q.Selector, addPod); err != nil {
-			return Snapshot{}, err
-		}
+	queries := analysis.PodQueries(&analysis.Input{Objects: selecting, Mesh: snap.Mesh})
+	if err := a.lister().SelectedPods(ctx, queries, snap.Namespaces, addPod); err != nil {
+		return Snapshot{}, err
 	}
 	// Services after the objects that refer to them, for the same reason as
-	// the Namespaces below: listed first, a Service created with its
+	// the Namespaces above: listed first, a Service created with its
 	// VirtualService while the objects were listed was missing, and the
 	// reference reported (IST0101) for that run; one deleted meanwhile is
 	// missing and a reference to it reported.
@@ -352,7 +328,7 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 		if len(snap.Kube) >= MaxObjects {
 			return errTooManyKube
 		}
-		snap.Kube = append(snap.Kube, u.Object) // names for the references, specs for IST0162
+		snap.Kube = append(snap.Kube, trimService(u)) // names for the references, specs for IST0162
 		return nil
 	}); err != nil {
 		return Snapshot{}, err
@@ -363,6 +339,85 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 	})
 	return snap, nil
 }
+
+// judgeSelecting validates the objects of the selecting kinds (Gateway,
+// Sidecar, Telemetry, AuthorizationPolicy) in place (Object.judged, which
+// Check reuses) and returns the valid ones for analysis.PodQueries. As
+// Check's loops, it stops when ctx ends (a lost Lease: the leader's
+// workOutlived gives the audit its stop margin, not the time to validate
+// every policy) and calls rest, if set, after every restEvery objects.
+func judgeSelecting(ctx context.Context, objs []Object, rest func(context.Context)) ([]analysis.Object, error) {
+	var selecting []analysis.Object
+	n := 0
+	for i, o := range objs {
+		switch o.Ref.Kind {
+		case "Gateway", "Sidecar", "Telemetry", "AuthorizationPolicy":
+		default:
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if rest != nil && n%restEvery == restEvery-1 {
+			rest(ctx)
+		}
+		n++
+		res := o.validate(ctx)
+		objs[i].judged = &res
+		if res.Valid() && res.Spec() != nil {
+			selecting = append(selecting, analysis.Object{Kind: o.Ref.Kind, Namespace: o.Ref.Namespace, Name: o.Ref.Name, Spec: res.Spec()})
+		}
+	}
+	return selecting, nil
+}
+
+// trimService is what the analyzers read of a Service (analysis.Input.
+// AddKubernetesObject: KubeService, and the labels and annotations of
+// annotations.go's kubeMetadata): name, namespace, labels, annotations but
+// kubectl's last-applied-configuration (a JSON copy of the whole Service
+// that no analyzer reads; the Service's own findings are not the audit's,
+// kubeKinds), and spec.selector, spec.type and the ports' name, port,
+// targetPort, protocol and appProtocol.
+func trimService(u *unstructured.Unstructured) map[string]any {
+	annotations := u.GetAnnotations()
+	delete(annotations, lastApplied)
+	metadata := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()}
+	if l := u.GetLabels(); l != nil {
+		metadata["labels"] = toAny(l)
+	}
+	if len(annotations) > 0 {
+		metadata["annotations"] = toAny(annotations)
+	}
+	spec := map[string]any{}
+	in, _ := u.Object["spec"].(map[string]any)
+	for _, field := range []string{"selector", "type"} {
+		if v, ok := in[field]; ok {
+			spec[field] = v
+		}
+	}
+	if ports, ok := in["ports"].([]any); ok {
+		trimmed := make([]any, 0, len(ports))
+		for _, port := range ports {
+			p, ok := port.(map[string]any)
+			if !ok {
+				trimmed = append(trimmed, port) // decoded (and refused) as the API server returned it
+				continue
+			}
+			q := map[string]any{}
+			for _, field := range []string{"name", "port", "targetPort", "protocol", "appProtocol"} {
+				if v, ok := p[field]; ok {
+					q[field] = v
+				}
+			}
+			trimmed = append(trimmed, q)
+		}
+		spec["ports"] = trimmed
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+}
+
+// lastApplied is the annotation `kubectl apply` keeps its last input in.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 func toAny(m map[string]string) map[string]any {
 	out := make(map[string]any, len(m))

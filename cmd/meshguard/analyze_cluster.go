@@ -24,14 +24,16 @@ import (
 var namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // clusterPageSize bounds one list call: the API server is paged through,
-// never asked for everything at once.
-const clusterPageSize = 500
+// never asked for everything at once (audit.Lister's page).
+const clusterPageSize = audit.PageSize
 
 var servicesResource = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 
-// clusterResources are listed by `analyze --kubeconfig` in the audit's order
-// (audit.Auditor.snapshot): the mesh kinds (audit.MeshResources), then what
-// they refer to, the Services and the Namespaces. A Service or namespace
+// clusterResources are listed by `analyze --kubeconfig` in this order: the
+// mesh kinds (audit.MeshResources), then what they refer to, the Services and
+// the Namespaces (the selected Pods follow, listSelectedWorkloads). The audit
+// (audit.Auditor.snapshot) also lists the Services and Namespaces after the
+// mesh kinds, but the Namespaces and Pods before the Services. A Service or namespace
 // created before an object that names it is then seen, not missed (a false
 // IST0101, or rules without the labels, for that run); one deleted while
 // listing is missing, and a reference to it reported.
@@ -66,7 +68,7 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 	}
 	for _, gvr := range resources {
 		origin := fmt.Sprintf("cluster %s", gvr.GroupResource())
-		err := listEach(ctx, client, gvr, "", "", func(u unstructured.Unstructured) error { return add(origin, u.Object) })
+		err := audit.Lister{Client: client}.Each(ctx, gvr, "", "", func(u *unstructured.Unstructured) error { return add(origin, u.Object) })
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
@@ -74,74 +76,21 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 	return nil
 }
 
-// errStopList ends a listEach early, without error.
-var errStopList = errors.New("stop listing")
-
-// listEach pages through the objects of gvr in namespace ("" every
-// namespace, or a cluster-scoped resource) matching the label selector
-// ("" any), clusterPageSize a list call, and hands each to item. An error of
-// item ends the listing and is returned, but errStopList, which ends it
-// without error.
-func listEach(ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, namespace, selector string, item func(unstructured.Unstructured) error) error {
-	opts := metav1.ListOptions{Limit: clusterPageSize, LabelSelector: selector}
-	for {
-		list, err := client.Resource(gvr).Namespace(namespace).List(ctx, opts)
-		if err != nil {
-			where := ""
-			if namespace != "" {
-				where += fmt.Sprintf(" in %q", namespace)
-			}
-			if selector != "" {
-				where += fmt.Sprintf(" (selector %q)", selector)
-			}
-			return fmt.Errorf("listing %s%s: %w", gvr.GroupResource(), where, err)
-		}
-		for _, u := range list.Items {
-			if err := item(u); errors.Is(err, errStopList) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-		}
-		if opts.Continue = list.GetContinue(); opts.Continue == "" {
-			return nil
-		}
-	}
-}
-
-var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
-
 // listSelectedWorkloads lists the pods the analysed objects' analyzers need
 // (analysis.PodQueries: one paged list per query, a pod two of them select
-// added once). The pods listed are all the cluster has for those selectors,
-// so a selector matching none is reported (in.AllWorkloads). The Services
+// added once; audit.Lister.SelectedPods, as the audit lists them). The pods
+// listed are all the cluster has for those selectors, so a selector
+// matching none is reported (in.AllWorkloads). The Services
 // of the Gateways' pods' namespaces (IST0162) are listed already
 // (listCluster: every namespace).
 func listSelectedWorkloads(ctx context.Context, client dynamic.Interface, in *analysis.Input, add func(origin string, obj map[string]any) error) error {
 	in.AllWorkloads = true
-	seen := map[string]bool{} // namespace/name of the pods added
-	for _, q := range analysis.PodQueries(in) {
-		err := listEach(ctx, client, podsResource, q.Namespace, q.Selector, func(u unstructured.Unstructured) error {
-			if q.One && !analysis.PodCounts(u.Object, in.Namespaces) {
-				return nil // whether there is one: the first the analyzers count
-			}
-			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
-				seen[key] = true
-				if err := add("cluster pods", u.Object); err != nil {
-					return err
-				}
-			}
-			if q.One {
-				return errStopList
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return audit.Lister{Client: client}.SelectedPods(ctx, analysis.PodQueries(in), in.Namespaces, func(u *unstructured.Unstructured) error {
+		return add("cluster pods", u.Object)
+	})
 }
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 
@@ -219,7 +168,7 @@ func clusterMeshConfig(ctx context.Context, client dynamic.Interface, istioNames
 // injection.go and injection-image.go); analysis.Input.AddKubernetesObject
 // keeps their values.
 func listInjectorConfigMaps(ctx context.Context, client dynamic.Interface, istioNamespace string, add func(origin string, obj map[string]any) error) error {
-	return listEach(ctx, client, configMapsResource, istioNamespace, "", func(u unstructured.Unstructured) error {
+	return audit.Lister{Client: client}.Each(ctx, configMapsResource, istioNamespace, "", func(u *unstructured.Unstructured) error {
 		if !strings.HasPrefix(u.GetName(), "istio-sidecar-injector") {
 			return nil
 		}
@@ -245,7 +194,7 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 		if ns != "" && podNS != ns {
 			continue
 		}
-		err := listEach(ctx, client, podsResource, podNS, "", func(u unstructured.Unstructured) error {
+		err := audit.Lister{Client: client}.Each(ctx, podsResource, podNS, "", func(u *unstructured.Unstructured) error {
 			if key := u.GetNamespace() + "/" + u.GetName(); !seen[key] {
 				seen[key] = true
 				return add("cluster pods", u.Object)
@@ -256,7 +205,7 @@ func listInjectedWorkloads(ctx context.Context, client dynamic.Interface, ns str
 			return err
 		}
 	}
-	return listEach(ctx, client, deploymentsResource, ns, "", func(u unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
+	return audit.Lister{Client: client}.Each(ctx, deploymentsResource, ns, "", func(u *unstructured.Unstructured) error { return add("cluster deployments", u.Object) })
 }
 
 var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
@@ -270,7 +219,7 @@ var mutatingWebhooksResource = schema.GroupVersionResource{Group: "admissionregi
 // Any list error stops the analysis (a configuration not read would hide an
 // overlap).
 func listMutatingWebhooks(ctx context.Context, client dynamic.Interface, add func(origin string, obj map[string]any) error) error {
-	return listEach(ctx, client, mutatingWebhooksResource, "", "", func(u unstructured.Unstructured) error {
+	return audit.Lister{Client: client}.Each(ctx, mutatingWebhooksResource, "", "", func(u *unstructured.Unstructured) error {
 		return add("cluster mutatingwebhookconfigurations", u.Object)
 	})
 }

@@ -70,7 +70,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the webhook HTTPS server")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
 	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "address of the /healthz and /readyz endpoints")
-	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader rotates self-managed certificates)")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader does the background work: self-managed certificate rotation, the cert-manager chain, the audit)")
 	fs.StringVar(&o.leaderLease, "leader-election-id", "meshguard-leader", "name of the leader election Lease in --namespace (one per installation: two sharing it elect one leader between them)")
 	fs.BoolVar(&o.authzTLS, "authz-tls", false, "serve ext_authz over TLS with the serving certificate")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
