@@ -124,7 +124,7 @@ type Snapshot struct {
 	// every other namespace is evaluated in dflt, the shard of view "*".
 	views     map[string]viewShard
 	dflt      *shard
-	dfltReads attrReads // dflt's attrReads of view "*"
+	dfltReads *viewReads // dflt's reads of view "*"
 	// shards: by shardOf(view, len(shards)); nil where no view falls.
 	shards []*shard
 	// byInput: the shards by shardInputKey, for CompileNext to reuse a
@@ -138,7 +138,7 @@ type Snapshot struct {
 type viewShard struct {
 	term  *ast.Term
 	sh    *shard
-	reads attrReads // sh.attrReads of this view
+	reads *viewReads // sh.attrReads of this view
 }
 
 // shard is one compiled module (shardGen) with everything evaluation needs.
@@ -171,7 +171,7 @@ type shard struct {
 	// policies match on (viewAttrReads), taken when the shard is generated:
 	// a shard reused for unchanged inputs is not translated again, and its
 	// reused policies carry no rules in the next snapshot's data.
-	attrReads map[string]attrReads
+	attrReads map[string]*viewReads
 	queries   sync.Pool // *queryState
 }
 
@@ -285,7 +285,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 					return nil, err
 				}
 				sh.key = key
-				sh.attrReads = make(map[string]attrReads, len(sg.views))
+				sh.attrReads = make(map[string]*viewReads, len(sg.views))
 				for _, vn := range sg.views {
 					sh.attrReads[vn] = viewAttrReads(d.view(vn))
 				}
@@ -630,26 +630,80 @@ var attrFields = map[string]attrReads{"srcip": readsSrcIP, "remoteip": readsRemo
 // or select never makes a request undecidable.
 var decidingBuckets = [...]string{"allow", "deny"}
 
-// viewAttrReads is what of attrReads the deciding policies (decidingBuckets)
-// and port-level PeerAuthentications of view v match on.
-func viewAttrReads(v *view) attrReads {
-	var reads attrReads
+// viewReads is what of attrReads the deciding policies (decidingBuckets)
+// and port-level PeerAuthentications of a view match on, by whom they may
+// apply to: a request is undecidable only where a policy that may apply to
+// its workload reads what it lacks (a requestPrincipals ALLOW selecting one
+// workload does not make a namespace's every request without JWT metadata
+// a denial). May apply: no selector (targetRefs and failed PeerAuthentications
+// included, an over-approximation that only denies more), or matchLabels its
+// labels hold; every policy when the workload is unknown.
+type viewReads struct {
+	all attrReads     // policies without a selector, port-level PeerAuthentications
+	sel []selectReads // policies with a selector reading something
+	any attrReads     // all and every sel's: nothing else can be missing
+}
+
+type selectReads struct {
+	sel   map[string]string
+	reads attrReads
+}
+
+// forWorkload is what the policies that may apply to a workload of labels
+// (known: from the Pod index) read.
+func (v *viewReads) forWorkload(labels map[string]string, known bool) attrReads {
+	if v == nil {
+		return 0
+	}
+	reads := v.all
+	for _, s := range v.sel {
+		if reads&s.reads == s.reads {
+			continue
+		}
+		if !known || selectorMatches(s.sel, labels) {
+			reads |= s.reads
+		}
+	}
+	return reads
+}
+
+// selectorMatches: every matchLabels pair is among labels (Istio's
+// WorkloadSelector, labels.Instance.SubsetOf).
+func selectorMatches(sel, labels map[string]string) bool {
+	for k, want := range sel {
+		if got, ok := labels[k]; !ok || got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// viewAttrReads is view v's viewReads.
+func viewAttrReads(v *view) *viewReads {
+	out := &viewReads{}
+	policyReads := func(p compiledPolicy) attrReads {
+		var reads attrReads
+		for _, rs := range [][]rule{p.Rules, p.TRules} {
+			for _, r := range rs {
+				reads |= ruleAttrReads(r)
+			}
+		}
+		return reads
+	}
 	for _, name := range decidingBuckets {
 		b := v.B[name]
 		if b == nil {
 			continue
 		}
-		lists := [][]compiledPolicy{b.Any}
+		for _, p := range b.Any {
+			out.all |= policyReads(p)
+		}
 		for _, byValue := range b.By {
 			for _, ps := range byValue {
-				lists = append(lists, ps)
-			}
-		}
-		for _, ps := range lists {
-			for _, p := range ps {
-				for _, rs := range [][]rule{p.Rules, p.TRules} {
-					for _, r := range rs {
-						reads |= ruleAttrReads(r)
+				for _, p := range ps {
+					if reads := policyReads(p); reads != 0 {
+						out.sel = append(out.sel, selectReads{sel: p.Sel, reads: reads})
+						out.any |= reads
 					}
 				}
 			}
@@ -657,10 +711,11 @@ func viewAttrReads(v *view) attrReads {
 	}
 	for _, w := range v.WL {
 		if len(w.Ports) > 0 {
-			reads |= readsDstPort
+			out.all |= readsDstPort
 		}
 	}
-	return reads
+	out.any |= out.all
+	return out
 }
 
 // ruleAttrReads is what of attrReads rule r's conditions match on.
@@ -677,28 +732,50 @@ func ruleAttrReads(r rule) attrReads {
 }
 
 // unknownAttribute says why r cannot get Envoy's verdict, or "": an
-// attribute the policies in force in its view (reads) match on is missing
-// (fail closed; docs/compatibility.md "Dynamic metadata and the HTTP
-// protocol").
-func unknownAttribute(r *Request, reads attrReads) string {
+// attribute that a deciding policy of its view which may apply to its
+// workload wl (nil: unknown, every policy may) matches on is missing (fail
+// closed; docs/compatibility.md "Dynamic metadata and the HTTP protocol").
+func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
+	if vr == nil || vr.any == 0 {
+		return ""
+	}
+	var lacks attrReads // what r lacks, before any name is built
+	for _, m := range [...]struct {
+		read    attrReads
+		unknown bool
+	}{
+		{readsSrcIP, r.SrcIP == ""}, {readsRemoteIP, r.RemoteIP == ""}, {readsDstIP, r.DstIP == ""},
+		{readsDstPort, r.DstPort == 0}, {readsJWT, r.NoMetadata}, {readsSNI, r.SNIUnknown},
+	} {
+		if m.unknown {
+			lacks |= m.read
+		}
+	}
+	if lacks&vr.any == 0 {
+		return ""
+	}
+	var labels map[string]string
+	if wl != nil {
+		labels = wl.labels
+	}
+	reads := vr.forWorkload(labels, wl != nil) & lacks
 	if reads == 0 {
 		return ""
 	}
 	var missing []string
 	for _, m := range []struct {
-		read    attrReads
-		unknown bool
-		name    string
+		read attrReads
+		name func() string
 	}{
-		{readsSrcIP, r.SrcIP == "", "source address"},
-		{readsRemoteIP, r.RemoteIP == "", "remote address" + r.remoteIPUnknown},
-		{readsDstIP, r.DstIP == "", "destination address"},
-		{readsDstPort, r.DstPort == 0, "destination port"},
-		{readsJWT, r.NoMetadata, jwtUnknown(r)},
-		{readsSNI, r.SNIUnknown, "SNI (connection.sni; no tls_session on an mTLS connection)"},
+		{readsSrcIP, func() string { return "source address" }},
+		{readsRemoteIP, func() string { return "remote address" + r.remoteIPUnknown }},
+		{readsDstIP, func() string { return "destination address" }},
+		{readsDstPort, func() string { return "destination port" }},
+		{readsJWT, func() string { return jwtUnknown(r) }},
+		{readsSNI, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
 	} {
-		if reads&m.read != 0 && m.unknown {
-			missing = append(missing, m.name)
+		if reads&m.read != 0 {
+			missing = append(missing, m.name())
 		}
 	}
 	if len(missing) == 0 {
@@ -865,7 +942,7 @@ func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error
 
 func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict, error) {
 	view, sh, reads := s.view(r.Namespace)
-	if reason := unknownAttribute(r, reads); reason != "" {
+	if reason := unknownAttribute(r, reads, wl); reason != "" {
 		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
 	}
 	if sh == nil {
@@ -1114,7 +1191,7 @@ func getHits(o ast.Object, k *ast.Term) []Hit {
 
 // view is the input.view key (the namespace if it has own policies, else
 // "*") and the shard that holds its rules.
-func (s *Snapshot) view(ns string) (*ast.Term, *shard, attrReads) {
+func (s *Snapshot) view(ns string) (*ast.Term, *shard, *viewReads) {
 	if v, ok := s.views[ns]; ok {
 		return v.term, v.sh, v.reads
 	}

@@ -58,8 +58,8 @@ type Request struct {
 	remoteIPUnknown string
 	// NoMetadata: the caller cannot send dynamic metadata at all (HTTP
 	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
-	// is "true"), or an HTTP CheckRequest came without jwt_authn metadata
-	// where Envoy is not known to forward it (Mesh.JWTMetadataForwarded
+	// is "true"), or a gRPC CheckRequest of an HTTP request came without
+	// jwt_authn metadata where Envoy is not known to forward it (Mesh.JWTMetadataForwarded
 	// false, decode), so a missing JWT is unknown rather than absent.
 	NoMetadata bool
 	// jwtNotForwarded: NoMetadata only because jwt_authn metadata was

@@ -233,3 +233,46 @@ func TestFailedPolicyWordedByBucket(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownAttributeOnlyForPoliciesOfTheWorkload: a missing attribute makes
+// a request undecidable only where a deciding policy that may apply to its
+// workload reads it (no selector, or matchLabels its labels hold); a
+// requestPrincipals ALLOW or an SNI DENY selecting another workload of the
+// namespace leaves the request to be decided as Istio's RBAC filter of its
+// own workload would (none of those policies is in it). A destination
+// missing from the Pod index may be any workload: denied.
+func TestUnknownAttributeOnlyForPoliciesOfTheWorkload(t *testing.T) {
+	unknown := want{false, "DENY", "", -1}
+	noMetadata := func(r *Request) { r.NoMetadata = true }
+	noSNI := func(r *Request) { r.SNIUnknown = true }
+	reqP := "rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]"
+	denySNI := "action: DENY\nrules: [{when: [{key: connection.sni, values: [\"*\"]}]}]"
+	runCases(t, Mesh{}, []tc{
+		{"ALLOW requestPrincipals of another workload, no metadata", ap("foo", "a", "selector: {matchLabels: {app: other}}\n"+reqP),
+			http(noMetadata), open},
+		{"ALLOW requestPrincipals of this workload, no metadata", ap("foo", "a", "selector: {matchLabels: {app: web}}\n"+reqP),
+			http(noMetadata), unknown},
+		{"ALLOW requestPrincipals of the namespace, no metadata", ap("foo", "a", reqP), http(noMetadata), unknown},
+		{"ALLOW requestPrincipals with a label the workload lacks", ap("foo", "a", "selector: {matchLabels: {app: web, version: v1}}\n"+reqP),
+			http(noMetadata), open},
+		{"DENY sni of another workload, SNI unknown", ap("foo", "d", "selector: {matchLabels: {app: other}}\n"+denySNI),
+			http(from(pFoo), noSNI), open},
+		{"DENY sni of this workload, SNI unknown", ap("foo", "d", "selector: {matchLabels: {app: web}}\n"+denySNI),
+			http(from(pFoo), noSNI), unknown},
+		{"root-namespace DENY sni of this workload's labels", ap("istio-system", "d", "selector: {matchLabels: {app: web}}\n"+denySNI),
+			http(from(pFoo), noSNI), unknown},
+		{"another workload's policy beside this one's GET ALLOW", ap("foo", "a", "selector: {matchLabels: {app: other}}\n"+reqP) +
+			ap("foo", "g", "selector: {matchLabels: {app: web}}\nrules: [{to: [{operation: {methods: [GET]}}]}]"),
+			http(noMetadata), allowedBy("foo/g", 0)},
+	})
+	s := compileCase(t, Mesh{}, ap("foo", "d", "selector: {matchLabels: {app: other}}\n"+denySNI), webPod())
+	req := sniReq("spiffe://cluster.local/ns/bar/sa/client", nil, false)
+	req.Attributes.Destination.Address = sockAddr("10.0.9.9", 8080) // no Pod: namespace foo from the principal
+	v, err := s.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Allowed || !strings.Contains(v.Reason, "fail closed") {
+		t.Errorf("unknown destination under a selecting SNI DENY: %+v, want denied (fail closed)", v)
+	}
+}
