@@ -252,3 +252,20 @@ spec:
 		}
 	}
 }
+
+// A policy file named as --policy-dir is refused (exit 2, naming it), not
+// read as an empty directory: a DENY-all policy given so had allowed every
+// request (internal/dirwalk.Files).
+func TestAuthzCheckPolicyDirMustBeADirectory(t *testing.T) {
+	dir := writePolicyDir(t, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: foo}
+spec: {action: DENY, rules: [{}]}
+`)
+	file := filepath.Join(dir, "p.yaml")
+	_, err := runAuthzCheck(t, issue12Request("", "/", nil), "--policy-dir", file, "--request", "-")
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "not a directory") {
+		t.Fatalf("err = %v, want exit 2 saying %s is not a directory", err, file)
+	}
+}

@@ -67,6 +67,14 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 	if root, err = volumeContent(root); err != nil {
 		return "", nil, err
 	}
+	// WalkDir lists a file given as the root as a directory holding nothing:
+	// a policy file named where its directory belongs would load no policy
+	// (every request allowed), a rules file no rule.
+	if st, err := os.Stat(root); err != nil {
+		return "", nil, err
+	} else if !st.IsDir() {
+		return "", nil, fmt.Errorf("%s: not a directory", dir)
+	}
 	var total int64
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

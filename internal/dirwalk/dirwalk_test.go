@@ -393,3 +393,24 @@ func TestFilesVolumeSwapIsNotExist(t *testing.T) {
 		}
 	}
 }
+
+// A file where a directory belongs is an error, not an empty directory: a
+// DENY-all policy file given as --policy-dir had loaded no policy and every
+// request was allowed. A link to a file is the same.
+func TestFilesRefusesAFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "deny.yaml")
+	if err := os.WriteFile(f, []byte("kind: AuthorizationPolicy\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(f, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{f, link} {
+		root, rel, err := Files(p, Options{Exts: []string{".yaml"}})
+		if err == nil || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), p) {
+			t.Errorf("Files(%s) = %q, %v, %v; want a not-a-directory error naming it", p, root, rel, err)
+		}
+	}
+}
