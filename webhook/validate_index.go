@@ -3,7 +3,9 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -91,7 +93,9 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		// both at once) would otherwise stay unwatched until a restart, and
 		// every reference to their objects would be reported missing.
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
-			retryWatches(ctx, missing, getInformer, indexWatchRetry, log)
+			retryWatches(ctx, missing, getInformer, indexWatchRetry, func(w indexWatch) {
+				log.Info("cross-reference index now holds every object of this kind", "kind", w.kind())
+			}, log)
 			return nil
 		})); err != nil {
 			return nil, fmt.Errorf("adding cross-reference watch retry: %w", err)
@@ -134,6 +138,10 @@ type indexWatch struct {
 	set func(o client.Object, present bool)
 }
 
+// kind is the name of w's kind as the cross-reference checks name it
+// ("Gateway", "ServiceEntry", "Service", ...): its Go type's name.
+func (w indexWatch) kind() string { return reflect.TypeOf(w.obj).Elem().Name() }
+
 // handlerAdder is the part of a controller-runtime informer the index uses.
 type handlerAdder interface {
 	AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error)
@@ -167,8 +175,15 @@ func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context
 const indexWatchRetry = 10 * time.Second
 
 // retryWatches attaches the missing watches, trying every period until all
-// are attached or ctx ends.
-func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, log logr.Logger) {
+// are attached or ctx ends, and calls complete for a watch once its handler
+// has been given its informer's initial list (HasSynced), as readyWhenSynced
+// awaits it at start: before, objects of the kind stored while it was not
+// served (a GitOps tool applying CRDs and objects at once) are not all in the
+// index yet. It returns once every watch is complete or ctx ends; a watch that
+// does not sync does not hold back the others.
+func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, complete func(indexWatch), log logr.Logger) {
+	var syncing sync.WaitGroup
+	defer syncing.Wait()
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for len(missing) > 0 {
@@ -183,10 +198,16 @@ func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(co
 				log.Error(err, "cross-reference checks cannot watch this kind yet; retrying", "kind", fmt.Sprintf("%T", w.obj))
 				return false
 			}
-			if reg != nil {
-				log.Info("cross-reference checks now watch this kind", "kind", fmt.Sprintf("%T", w.obj))
+			if reg == nil {
+				return false
 			}
-			return reg != nil
+			log.Info("cross-reference checks now watch this kind; waiting for its objects", "kind", fmt.Sprintf("%T", w.obj))
+			syncing.Go(func() {
+				if toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+					complete(w)
+				}
+			})
+			return true
 		})
 	}
 }

@@ -63,7 +63,10 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, logr.Discard()); close(done) }()
+	go func() {
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(indexWatch) {}, logr.Discard())
+		close(done)
+	}()
 	select {
 	case <-done: // returns once every watch is attached
 	case <-time.After(10 * time.Second):
@@ -97,5 +100,98 @@ func TestIndexWatchOnlyUnservedKindsLeftOut(t *testing.T) {
 	noMatch := &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "networking.istio.io", Kind: "Gateway"}, SearchedVersions: []string{"v1"}}
 	if reg, err := w.attach(context.Background(), func(context.Context, client.Object) (handlerAdder, error) { return nil, noMatch }); reg != nil || err != nil {
 		t.Errorf("attach of a kind not served = %v, %v; want left out, no error", reg, err)
+	}
+}
+
+// lateRegistration is a handler registration that has not synced until
+// synced is set; polled receives once when HasSynced is first asked.
+type lateRegistration struct {
+	toolscache.ResourceEventHandlerRegistration
+	synced atomic.Bool
+	once   sync.Once
+	polled chan struct{}
+}
+
+func (r *lateRegistration) HasSynced() bool {
+	r.once.Do(func() { close(r.polled) })
+	return r.synced.Load()
+}
+
+type lateInformer struct{ reg *lateRegistration }
+
+func (f lateInformer) AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error) {
+	return f.reg, nil
+}
+
+// A kind watched late counts as complete only once its handler has been
+// given the informer's initial list (HasSynced), as at start-up
+// (readyWhenSynced): before, the Gateways applied with their CRD are not
+// all in the index, and a VirtualService naming one would be told it is
+// missing (IST0101, IST0132), denied in a strict namespace.
+func TestIndexLateWatchCompleteOnlyOnceSynced(t *testing.T) {
+	reg := &lateRegistration{polled: make(chan struct{})}
+	getInformer := func(context.Context, client.Object) (handlerAdder, error) { return lateInformer{reg}, nil }
+	w := indexWatch{obj: &clientnetworkingv1.Gateway{}, set: func(client.Object, bool) {}}
+	completed := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(w indexWatch) { completed <- w.kind() }, logr.Discard())
+		close(done)
+	}()
+	select {
+	case <-reg.polled: // attached, waiting for the handler to sync
+	case <-time.After(10 * time.Second):
+		t.Fatal("retryWatches did not wait for the late watch to sync")
+	}
+	select {
+	case <-completed:
+		t.Fatal("the kind counted as complete before its handler synced")
+	case <-done:
+		t.Fatal("retryWatches returned before the late watch synced")
+	default:
+	}
+	reg.synced.Store(true)
+	select {
+	case kind := <-completed:
+		if kind != "Gateway" {
+			t.Errorf("completed kind %q, want Gateway (as the cross-reference checks name it)", kind)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kind never counted as complete after its handler synced")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("retryWatches did not return once every watch was complete")
+	}
+}
+
+// A late watch that never syncs ends with ctx, not counted as complete.
+func TestIndexLateWatchNotCompleteWhenStopped(t *testing.T) {
+	reg := &lateRegistration{polled: make(chan struct{})}
+	getInformer := func(context.Context, client.Object) (handlerAdder, error) { return lateInformer{reg}, nil }
+	w := indexWatch{obj: &clientnetworkingv1.Gateway{}, set: func(client.Object, bool) {}}
+	var completed atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(indexWatch) { completed.Store(true) }, logr.Discard())
+		close(done)
+	}()
+	select {
+	case <-reg.polled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("retryWatches did not wait for the late watch to sync")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("retryWatches did not return when stopped")
+	}
+	if completed.Load() {
+		t.Error("a watch that never synced counted as complete")
 	}
 }
