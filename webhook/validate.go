@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,7 +133,11 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	warnings := res.WarningLines()
 	if h.Index != nil && res.Spec() != nil {
-		findings := h.Index.Check(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec())
+		// At most as many findings are built as the response reports: a
+		// reference repeated thousands of times is a finding each, and
+		// building them all before capping took GBs for a 3 MiB object.
+		limit := max(validation.MaxErrorsPerObject, validation.MaxWarningsPerObject)
+		findings, more := h.Index.CheckLimit(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec(), limit)
 		ps := make([]validation.Problem, len(findings))
 		for i, fd := range findings {
 			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
@@ -141,11 +148,24 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: namespace %s is not in the cross-reference index yet, so whether it has %s=true is unknown; retry", res.Object(), res.Namespace, crossref.StrictLabel))
 		}
 		strict := len(ps) > 0 && h.Index.Strict(res.Namespace)
+		if strict && req.Operation == admissionv1.Update {
+			// The findings describe the cluster, not the change: an UPDATE of
+			// an object being deleted (a controller removing its finalizer)
+			// or one leaving the spec as it was (labels, annotations) is
+			// warned, not denied, or an object whose Service was deleted
+			// after it would be stuck Terminating or frozen.
+			metaOnly, err := metadataOnlyUpdate(req.Object.Raw, req.OldObject.Raw)
+			if err != nil {
+				observeValidation(kind, "denied", start)
+				return deniedAsIstio(fmt.Sprintf("%s: %v", res.Object(), err))
+			}
+			strict = !metaOnly
+		}
 		// One finding per destination of a long route list: capped per object as validation's own are.
 		if strict {
-			ps = validation.CapProblems(ps, validation.MaxErrorsPerObject, "errors")
+			ps = capFindings(ps, more, validation.MaxErrorsPerObject, "errors")
 		} else {
-			ps = validation.CapProblems(ps, validation.MaxWarningsPerObject, "warnings")
+			ps = capFindings(ps, more, validation.MaxWarningsPerObject, "warnings")
 		}
 		lines := make([]string, len(ps))
 		for i, p := range ps {
@@ -163,6 +183,53 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	observeValidation(kind, "allowed", start)
 	return admission.Allowed("")
+}
+
+// capFindings is validation.CapProblems for the findings ps built by
+// crossref.Index.CheckLimit and more not built: at most max of them, then
+// "and N more <what>" counting both.
+func capFindings(ps []validation.Problem, more, max int, what string) []validation.Problem {
+	if more == 0 {
+		return validation.CapProblems(ps, max, what)
+	}
+	rest := len(ps) + more - max
+	return append(ps[:max:max], validation.Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
+}
+
+// groupThousands formats 1299990 as "1,299,990", as validation.CapProblems does.
+func groupThousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// metadataOnlyUpdate reports whether an UPDATE from oldRaw to newRaw is of
+// an object being deleted (metadata.deletionTimestamp set) or leaves its
+// spec unchanged. Without an old object (the API server always sends one)
+// it is not: the findings deny as for any change.
+func metadataOnlyUpdate(newRaw, oldRaw []byte) (bool, error) {
+	type object struct {
+		Metadata struct {
+			DeletionTimestamp *metav1.Time `json:"deletionTimestamp"`
+		} `json:"metadata"`
+		Spec any `json:"spec"`
+	}
+	var nw, old object
+	if err := json.Unmarshal(newRaw, &nw); err != nil {
+		return false, fmt.Errorf("decoding the object: %w", err)
+	}
+	if nw.Metadata.DeletionTimestamp != nil {
+		return true, nil
+	}
+	if len(oldRaw) == 0 {
+		return false, nil
+	}
+	if err := json.Unmarshal(oldRaw, &old); err != nil {
+		return false, fmt.Errorf("decoding the old object (oldObject): %w", err)
+	}
+	return reflect.DeepEqual(nw.Spec, old.Spec), nil
 }
 
 // deniedAsIstio is a denial as Istio's webhooks write one (toAdmissionResponse in

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // This file resolves VirtualService destination hosts as Istio's analyzers
@@ -149,29 +148,34 @@ func (ix *Index) destinationHost(vsNS string, exportTo []string, host string) *h
 // p) resolved to e: without a port, a host with more than one port is
 // IST0112; a port the host does not define is IST0101 "host:port". Nothing
 // when the ports are unknown (a Service known by name only).
-func portFinding(p *field.Path, d *networking.Destination, e *hostEntry) []Finding {
+func portFinding(c *collector, p destPath, d *networking.Destination, e *hostEntry) {
 	if !e.portsKnown {
-		return nil
+		return
 	}
 	if d.GetPort() == nil {
 		if len(e.ports) <= 1 {
-			return nil
+			return
 		}
-		// Istio's %v of the ports, bounded as other lists (messageList): a
-		// host of thousands of ports, once per destination, made hundreds of MiB.
-		ports := make([]string, min(len(e.ports), maxMessageNames))
-		for i := range ports {
-			ports[i] = strconv.FormatUint(uint64(e.ports[i]), 10)
-		}
-		return []Finding{{Field: p.Child("host").String(), Message: fmt.Sprintf(
-			"This VirtualService routes to a service %q that exposes multiple ports [%s]. Specifying a port in the destination is required to disambiguate.",
-			d.GetHost(), messageList(ports, len(e.ports), " ")), Code: CodeVirtualServiceDestinationPortSelector}}
+		c.add(func() Finding {
+			// Istio's %v of the ports, bounded as other lists (messageList): a
+			// host of thousands of ports, once per destination, made hundreds of MiB.
+			ports := make([]string, min(len(e.ports), maxMessageNames))
+			for i := range ports {
+				ports[i] = strconv.FormatUint(uint64(e.ports[i]), 10)
+			}
+			return Finding{Field: p.path().Child("host").String(), Message: fmt.Sprintf(
+				"This VirtualService routes to a service %q that exposes multiple ports [%s]. Specifying a port in the destination is required to disambiguate.",
+				d.GetHost(), messageList(ports, len(e.ports), " ")), Code: CodeVirtualServiceDestinationPortSelector}
+		})
+		return
 	}
 	if slices.Contains(e.ports, d.GetPort().GetNumber()) {
-		return nil
+		return
 	}
-	return []Finding{{Field: p.Child("port", "number").String(), Message: fmt.Sprintf("Referenced host:port not found: %q",
-		fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), Code: CodeReferencedResourceNotFound}}
+	c.add(func() Finding {
+		return Finding{Field: p.path().Child("port", "number").String(), Message: fmt.Sprintf("Referenced host:port not found: %q",
+			fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), Code: CodeReferencedResourceNotFound}
+	})
 }
 
 // subsetKey is the object a destination host names for the subset check,
