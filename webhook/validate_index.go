@@ -92,10 +92,9 @@ func watchIndex(mgr manager.Manager, domain string, log logr.Logger) (*crossref.
 		// Istio's CRDs installed after meshguard (a GitOps tool applying
 		// both at once) would otherwise stay unwatched until a restart, and
 		// every reference to their objects would be reported missing.
+		late := watchLate(ix, missing, getInformer, indexWatchRetry, log)
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
-			retryWatches(ctx, missing, getInformer, indexWatchRetry, func(w indexWatch) {
-				log.Info("cross-reference index now holds every object of this kind", "kind", w.kind())
-			}, log)
+			late(ctx)
 			return nil
 		})); err != nil {
 			return nil, fmt.Errorf("adding cross-reference watch retry: %w", err)
@@ -169,6 +168,23 @@ func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context
 		return nil, fmt.Errorf("watching %T: %w", w.obj, err)
 	}
 	return reg, nil
+}
+
+// watchLate marks the kinds of missing incomplete in ix at once, before the
+// index is ready (crossref's Check then drops the findings that depend on
+// them: their CRD may be served, and objects of them stored, any moment before
+// the next retry), and returns what attaches them as they are served, each
+// complete once its handler has synced (retryWatches).
+func watchLate(ix *crossref.Index, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, log logr.Logger) func(context.Context) {
+	for _, w := range missing {
+		ix.SetKindComplete(w.kind(), false)
+	}
+	return func(ctx context.Context) {
+		retryWatches(ctx, missing, getInformer, period, func(w indexWatch) {
+			ix.SetKindComplete(w.kind(), true)
+			log.Info("cross-reference index now holds every object of this kind", "kind", w.kind())
+		}, log)
+	}
 }
 
 // indexWatchRetry is how often a kind not served at start is tried again.

@@ -74,6 +74,9 @@ type Index struct {
 	gateways         map[Key]*networking.Gateway
 	virtualServices  map[Key]*networking.VirtualService
 	destinationRules map[Key]*networking.DestinationRule
+	// incomplete are the kinds the index may not hold every object of
+	// (SetKindComplete); nil when none.
+	incomplete map[string]bool
 
 	// view is derived from the maps above on first use after a change (view.go).
 	view   atomic.Pointer[view]
@@ -207,6 +210,27 @@ func (ix *Index) SetReady() {
 	ix.ready = true
 }
 
+// SetKindComplete records whether the index holds every object of kind, as
+// Findings name kinds ("Gateway", "ServiceEntry", "VirtualService",
+// "DestinationRule", "Service"). A kind the webhook could not watch at start
+// (its CRD not served yet) is incomplete until its watch has synced: objects
+// of it applied with the CRD may exist that the index has not seen, so Check
+// drops the findings that depend on it (Finding.dependsOn) rather than warn
+// about, or in a strict namespace deny, a reference to an object that exists.
+// Every kind is complete unless set otherwise.
+func (ix *Index) SetKindComplete(kind string, complete bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if complete {
+		delete(ix.incomplete, kind)
+		return
+	}
+	if ix.incomplete == nil {
+		ix.incomplete = map[string]bool{}
+	}
+	ix.incomplete[kind] = true
+}
+
 // Ready reports whether SetReady was called.
 func (ix *Index) Ready() bool {
 	ix.mu.RLock()
@@ -269,6 +293,11 @@ func (ix *Index) CheckLimit(kind string, k Key, spec proto.Message, limit int) (
 		return nil, 0
 	}
 	c := &collector{limit: limit}
+	if len(ix.incomplete) > 0 {
+		c.drop = func(f Finding) bool {
+			return slices.ContainsFunc(f.dependsOn(), func(kind string) bool { return ix.incomplete[kind] })
+		}
+	}
 	switch s := spec.(type) {
 	case *networking.VirtualService:
 		ix.checkVirtualService(c, k, s)
@@ -286,15 +315,51 @@ type collector struct {
 	out   []Finding
 	limit int
 	more  int
+	// drop: a finding that depends on a kind the index may not hold every
+	// object of (SetKindComplete); nil when every kind is complete. Such a
+	// finding is built to be judged (only while a late CRD's watch syncs).
+	drop func(Finding) bool
 }
 
 // add appends the finding build returns, or only counts it when the limit is reached.
 func (c *collector) add(build func() Finding) {
+	if c.drop != nil {
+		f := build()
+		switch {
+		case c.drop(f):
+		case c.limit >= 0 && len(c.out) >= c.limit:
+			c.more++
+		default:
+			c.out = append(c.out, f)
+		}
+		return
+	}
 	if c.limit >= 0 && len(c.out) >= c.limit {
 		c.more++
 		return
 	}
 	c.out = append(c.out, build())
+}
+
+// dependsOn names the kinds whose objects decide a finding: with one of them
+// not all in the index (SetKindComplete), it may be false.
+func (f Finding) dependsOn() []string {
+	switch f.Code {
+	case CodeVirtualServiceHostNotFoundInGateway, CodeConflictingGateways:
+		return []string{"Gateway"}
+	case CodeConflictingMeshGatewayVirtualServiceHosts:
+		return []string{"VirtualService"}
+	case CodeReferencedResourceNotFound:
+		if len(f.Args) > 0 && f.Args[0] == "gateway" {
+			return []string{"Gateway"}
+		}
+		if len(f.Args) > 0 && strings.HasSuffix(f.Args[0], "+subset in destinationrule") {
+			return []string{"DestinationRule"}
+		}
+	}
+	// A destination or DestinationRule host and its ports (IST0101 host,
+	// mirror host and host:port, IST0112, IST0174).
+	return []string{"Service", "ServiceEntry"}
 }
 
 // fqdn expands a short name (no dot, no leading "*") in namespace ns, as
