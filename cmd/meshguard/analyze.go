@@ -62,7 +62,7 @@ type analyzeOptions struct {
 func newAnalyzeCmd() *cobra.Command {
 	o := &analyzeOptions{}
 	cmd := &cobra.Command{
-		Use:   "analyze -f FILE|DIR|- [-f ...]",
+		Use:   "analyze [FILE|DIR|- ...] [-f FILE|DIR|- ...]",
 		Short: "Check references between mesh objects (istioctl analyze's codes and levels)",
 		Long: `Analyze reads every object of the inputs as one set and runs the cross-resource
 checks of the /validate webhook (validation/crossref) over the whole set:
@@ -77,11 +77,17 @@ hosts references may name; Pods and Deployments are the workloads Gateways selec
 
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 79 some message at or above it, 65 some input could not be read or parsed,
-64 a bad flag value, 1 any other error (no input, a cluster that cannot be
-read), as istioctl's exit code for an error of no other kind. Unlike
+64 a bad flag value (an unknown flag, a value that does not parse), 1 any
+other error (no input, a cluster that cannot be read, more than 400,000
+objects in the files and the cluster together), as istioctl's exit code for
+an error of no other kind. Files, directories (read with their
+subdirectories) and - (stdin) are named as arguments, as istioctl analyze
+takes them, or with -f. Unlike
 istioctl, the status is the same with -o json or -o yaml (istioctl exits 0
 there), so a CI job reading the JSON keeps the failure signal.`,
-		Args: cobra.NoArgs,
+		// Positional arguments are files, as istioctl analyze's (Istio:
+		// istioctl/pkg/analyze/analyze.go gatherFiles), read after those of -f.
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code := runAnalyze(cmd.Context(), *o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
@@ -94,13 +100,19 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log, json or yaml")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
-	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	maxInputSizeFlag(cmd, &o.maxInputBytes, "largest input (file or stdin) read, in bytes (more than 0); larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
 	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
 	cmd.Flags().StringVarP(&o.istioNamespace, "istioNamespace", "i", analysis.DefaultRootNamespace, "namespace of the cluster's ConfigMaps istio (key mesh) and istio-sidecar-injector* read with --kubeconfig")
 	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind namespace/name" (as printed) ("*" matches any run of characters); repeatable`)
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (every namespace is read, as istioctl reads it; with -n only the messages about that namespace's objects are reported)")
-	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+	// Accepted and ignored, as istioctl analyze keeps it (hidden in effect:
+	// "[Removed: ... hardcoded to true]", Istio: istioctl/pkg/analyze/analyze.go
+	// Analyze): directories are always read with their subdirectories.
+	cmd.Flags().BoolP("recursive", "R", true, "ignored (istioctl compatibility): directories are always read with their subdirectories")
+	_ = cmd.Flags().MarkHidden("recursive")
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		o.files = append(o.files, args...)
 		if o.kubeconfig == "" {
 			if len(o.files) == 0 {
 				return errNoInput
@@ -130,10 +142,18 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	return cmd
 }
 
-// maxClusterObjects bounds what `analyze --kubeconfig` reads and holds, as
-// the audit's snapshot is bounded (audit.MaxObjects mesh objects and as many
-// Kubernetes objects).
+// maxClusterObjects bounds what analyze reads and holds, the objects of the
+// files (each document, each List item) and of the cluster together, as the
+// audit's snapshot is bounded (audit.MaxObjects mesh objects and as many
+// Kubernetes objects): past it analysis stops (exit 1). The files are bounded
+// each by --max-input-size, but -f is repeatable and an 8 MiB file holds
+// 700,000 one-line documents.
 var maxClusterObjects = 2 * audit.MaxObjects
+
+// tooManyObjects is the error past maxClusterObjects.
+func tooManyObjects() error {
+	return fmt.Errorf("more than %d objects (mesh objects, Services, Namespaces, pods, Deployments; files and cluster together): analysis stopped", maxClusterObjects)
+}
 
 // runAnalyze decodes the inputs, analyses them and returns the exit code.
 func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -224,7 +244,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 		mo := analysis.Object{Kind: res.Kind, Namespace: ns, Name: res.Name, Origin: origin, Spec: res.Spec(),
 			Annotations: analysis.ObjectAnnotations(obj)} // for galley.istio.io/analyze-suppress
-		in.Invalid = append(in.Invalid, analysis.ValidationMessages(mo, res.Errors, res.Warnings)...)
+		in.Invalid = append(in.Invalid, analysis.ValidationMessages(shown(mo), res.Errors, res.Warnings)...)
 		// The rules judge invalid objects too, as validate, the webhook and
 		// the audit do; only valid ones are referable.
 		raws = append(raws, rawObject{mo, obj, res.Valid()})
@@ -234,6 +254,14 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	add := func(origin string, obj map[string]any) { addObject(origin, obj, in.AddKubernetesObject) }
 	inFiles := map[string]bool{} // objectKey of every object of the files
+	objects := 0                 // read from the files and the cluster: maxClusterObjects
+	tooMany := func(where string) bool {
+		if objects++; objects > maxClusterObjects {
+			fmt.Fprintf(stderr, "Error: %s: %v\n", where, tooManyObjects())
+			return true
+		}
+		return false
+	}
 	for _, arg := range o.files {
 		files, err := expandInput(arg)
 		if err != nil {
@@ -251,25 +279,40 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 				unparsed++
 				continue
 			}
-			docs, err := manifest.Split(data)
+			// Each document is decoded when its turn comes (counted first),
+			// not all up front.
+			docs, err := manifest.SplitRaw(data)
 			for _, d := range docs {
 				where := fmt.Sprintf("%s#%d", file, d.Index)
-				switch {
-				case d.Err != nil:
+				if tooMany(where) {
+					return 1
+				}
+				if d.Err != nil {
 					fail(where, d.Err)
-				case d.Object == nil:
-				case manifest.IsList(d.Object):
-					items, err := manifest.Items(d.Object)
+					continue
+				}
+				obj, derr := manifest.Decode(d.Raw)
+				switch {
+				case derr != nil:
+					fail(where, derr)
+				case obj == nil:
+				case manifest.IsList(obj):
+					items, err := manifest.Items(obj)
 					if err != nil {
 						fail(where, err)
 					}
+					// The List document counted as its first item.
 					for i, item := range items {
+						itemWhere := fmt.Sprintf("%s.items[%d]", where, i)
+						if i > 0 && tooMany(itemWhere) {
+							return 1
+						}
 						inFiles[objectKey(item, o.namespace)] = true
-						add(fmt.Sprintf("%s.items[%d]", where, i), item)
+						add(itemWhere, item)
 					}
 				default:
-					inFiles[objectKey(d.Object, o.namespace)] = true
-					add(where, d.Object)
+					inFiles[objectKey(obj, o.namespace)] = true
+					add(where, obj)
 				}
 			}
 			if err != nil {
@@ -288,10 +331,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// The files are applied to the cluster, as istioctl analyze -k FILE
 		// simulates it (its file source takes precedence): a stored object
 		// a file also holds is left out.
-		stored := 0
 		addStored := func(origin string, obj map[string]any) error {
-			if stored++; stored > maxClusterObjects {
-				return fmt.Errorf("more than %d objects (mesh objects, Services, Namespaces, pods, Deployments): analysis stopped", maxClusterObjects)
+			if objects++; objects > maxClusterObjects {
+				return tooManyObjects()
 			}
 			if !inFiles[objectKey(obj, o.namespace)] {
 				addObject(origin, obj, in.AddStoredKubernetesObject)
@@ -343,7 +385,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			if err == nil {
 				v, err = rules.Evaluate(ctx, ri)
 			}
-			msgs = append(msgs, analysis.OrgRuleMessages(r.obj, v, err)...)
+			msgs = append(msgs, analysis.OrgRuleMessages(shown(r.obj), v, err)...)
 		}
 		analysis.Sort(msgs)
 	}
@@ -450,6 +492,16 @@ func noIssues(stderr io.Writer, o analyzeOptions, files []string, unparsed int, 
 	default:
 		fmt.Fprintf(stderr, "\u2714 No validation issues found when analyzing %s.\n", target)
 	}
+}
+
+// shown is o as messages name it: an object without kind is "object", as
+// validate names it (validation.Result.Object), not an empty kind
+// ("( default/x FILE#0)").
+func shown(o analysis.Object) analysis.Object {
+	if o.Kind == "" {
+		o.Kind = "object"
+	}
+	return o
 }
 
 // objectKey names an object by API group, kind, namespace (defaultNamespace

@@ -14,7 +14,6 @@ import (
 
 	"github.com/meshguard/meshguard/injector/config"
 	"github.com/meshguard/meshguard/injector/kubeinject"
-	"github.com/meshguard/meshguard/internal/manifest"
 )
 
 // newInjectCmd is `meshguard inject`, the offline equivalent of
@@ -115,7 +114,7 @@ Istio renders it.`,
 	fs := cmd.Flags()
 	fs.StringVarP(&file, "filename", "f", "", "input YAML file, or - for stdin")
 	fs.StringVarP(&output, "output", "o", "", "write the injected YAML to this file instead of stdout")
-	fs.Int64Var(&maxInput, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (-f, stdin, each config file) read, in bytes; larger input is refused")
+	maxInputSizeFlag(cmd, &maxInput, "largest input (-f, stdin, each config file) read, in bytes (more than 0); larger input is refused")
 	fs.StringVar(&injectConfigPath, "injectConfigFile", "", `injector config: key "config" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's stock templates)`)
 	fs.StringVar(&valuesPath, "valuesFile", "", `injector values: key "values" of ConfigMap istio-sidecar-injector, or that ConfigMap (default: Istio's defaults)`)
 	fs.StringVar(&meshPath, "meshConfigFile", "", `mesh config: key "mesh" of ConfigMap istio, or that ConfigMap (default: Istio's defaults)`)

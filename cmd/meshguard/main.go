@@ -6,21 +6,42 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		var exit exitError
-		if errors.As(err, &exit) {
-			if exit.msg != "" {
-				fmt.Fprintln(os.Stderr, "Error:", exit.msg)
-			}
-			os.Exit(exit.code)
-		}
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run runs the command line args and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
 	}
+	var exit exitError
+	if errors.As(err, &exit) {
+		if exit.msg != "" {
+			fmt.Fprintln(stderr, "Error:", exit.msg)
+		}
+		return exit.code
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's error for a command meshguard does not have, which it
+		// returns before any command runs: a usage error, as istioctl's
+		// GetExitCode maps "unknown command" to ExitIncorrectUsage (Istio:
+		// istioctl/cmd/istioctl/main.go GetExitCode).
+		return exitAnalyzeUsage
+	}
+	return 1
 }
 
 // exitError carries a specific exit code out of a subcommand (e.g. `validate`

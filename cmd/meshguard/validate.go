@@ -57,8 +57,14 @@ refused as unreadable. A directory is read up to 10,000 files and 64 MiB in
 all, the bound of every directory input (--policy-dir too); name a larger one's
 parts with several -f. Duplicate keys are errors naming the key and line.
 
+An input that cannot be listed or read is printed as
+  FILE: unreadable: message
+With --rego, every object is held until the rules run: past 400,000 objects
+(documents and List items of every -f) validation stops, naming the bound.
+
 Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable
-(or no -f).`,
+(or no -f, too many objects for --rego, an unknown flag, a flag value that
+does not parse, an argument).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.regoTest {
@@ -79,7 +85,7 @@ Exit status: 0 all valid, 1 some object invalid, 2 some input unreadable
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "file, directory or - (stdin); repeatable")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that do not set metadata.namespace")
-	cmd.Flags().Int64Var(&o.maxInputBytes, "max-input-size", manifest.DefaultMaxInputBytes, "largest input (file or stdin) read, in bytes; larger input is refused")
+	maxInputSizeFlag(cmd, &o.maxInputBytes, "largest input (file or stdin) read, in bytes (more than 0); larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation; see docs/governance.md): deny messages are errors, warn messages warnings")
 	cmd.Flags().BoolVar(&o.regoTest, "test", false, "with --rego: run the Rego unit tests of the directory (like opa test) instead of validating")
 	// Accepted and ignored, as istioctl validate keeps it (hidden, without
@@ -99,6 +105,9 @@ type docReport struct {
 	Error string `json:"error,omitempty"`
 	Valid bool   `json:"valid"`
 	*validation.Result
+	// whole: Error is about the whole input (it could not be listed or
+	// read), printed as FILE, not FILE#DOC, in the text output.
+	whole bool
 }
 
 // runValidate validates every input and returns the exit code (0, 1 or 2).
@@ -135,6 +144,24 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 		set = newRuleSet(o.namespace)
 	}
 	unreadable, invalid := false, false
+	// held counts the documents and List items held for the rules: with
+	// --rego every object of every -f is kept until the rules run, so their
+	// number is bounded as analyze's (maxClusterObjects, the audit's bound);
+	// past it validation stops, an input it could not run on (2). Without
+	// --rego nothing is held: each file is bounded by --max-input-size.
+	heldObjects, stopped := 0, false
+	hold := func(file string, doc int, item *int) bool {
+		if set == nil || stopped {
+			return !stopped
+		}
+		if heldObjects++; heldObjects > maxClusterObjects {
+			stopped, unreadable = true, true
+			w.write(docReport{File: file, Document: doc, Item: item,
+				Error: fmt.Sprintf("more than %d objects held for the organisation rules (--rego): validation stopped", maxClusterObjects)})
+			return false
+		}
+		return true
+	}
 	emit := func(r docReport) {
 		if set != nil {
 			held = append(held, r)
@@ -146,6 +173,10 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	fail := func(file string, doc int, err error) {
 		unreadable = true
 		emit(docReport{File: file, Document: doc, Error: err.Error()})
+	}
+	failInput := func(file string, err error) {
+		unreadable = true
+		emit(docReport{File: file, Error: err.Error(), whole: true})
 	}
 	report := func(r docReport, obj map[string]any) {
 		res := validation.ValidateObject(ctx, obj, validation.Options{DefaultNamespace: o.namespace})
@@ -163,19 +194,22 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 	for _, in := range o.files {
 		files, err := expandInput(in)
 		if err != nil {
-			fail(in, 0, err)
+			failInput(in, err)
 			continue
 		}
 		for _, f := range files {
 			file := f.name
 			data, err := f.read(stdin, o.maxInputBytes)
 			if err != nil {
-				fail(file, 0, err)
+				failInput(file, err)
 				continue
 			}
 			// Each document is decoded when its turn comes, not all up front.
 			docs, err := manifest.SplitRaw(data)
 			for _, d := range docs {
+				if !hold(file, d.Index, nil) {
+					break
+				}
 				if d.Err != nil {
 					fail(file, d.Index, d.Err)
 					continue
@@ -198,13 +232,28 @@ func runValidate(ctx context.Context, o validateOptions, stdin io.Reader, stdout
 					continue
 				}
 				for i, item := range items {
+					// The List document counted as its first item.
+					if i > 0 && !hold(file, d.Index, &i) {
+						break
+					}
 					report(docReport{File: file, Document: d.Index, Item: &i}, item)
 				}
 			}
-			if err != nil {
+			if err != nil && !stopped {
 				fail(file, len(docs), err)
 			}
+			if stopped {
+				break
+			}
 		}
+		if stopped {
+			break
+		}
+	}
+	if stopped {
+		// Nothing held is printed: the rules did not run.
+		w.close()
+		return 2
 	}
 	if set != nil {
 		set.evaluate(ctx, rules)
@@ -246,6 +295,10 @@ func (w *reportWriter) write(r docReport) {
 		return
 	}
 	where := fmt.Sprintf("%s#%d", r.File, r.Document)
+	if r.whole {
+		// As analyze prints an input it could not read.
+		where = r.File
+	}
 	if r.Item != nil {
 		where += fmt.Sprintf(".items[%d]", *r.Item)
 	}

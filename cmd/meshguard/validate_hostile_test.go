@@ -41,7 +41,7 @@ func TestValidateRefusesHugeInput(t *testing.T) {
 		t.Fatalf("input only %d bytes", len(huge))
 	}
 	code, out, errOut := runValidateText(t, huge, validateOptions{})
-	if code != 2 || !strings.Contains(errOut, "-#0: unreadable: input too large: more than 8388608 bytes") || out != "" {
+	if code != 2 || !strings.Contains(errOut, "-: unreadable: input too large: more than 8388608 bytes") || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// The limit is configurable: raised, the single 50 MB document is still
