@@ -1,9 +1,9 @@
 // Package crossref checks references between mesh objects, at admission time
 // and in `meshguard analyze` (package analysis), as Istio's analyzers IST0101,
-// IST0109, IST0112, IST0132 and IST0145 do: a VirtualService naming a missing
-// Gateway, a host not exported to it, a port or subset its host lacks, mesh
-// VirtualServices claiming the same scoped host, DestinationRules for unknown
-// hosts and Gateways that conflict on selector, port, bind and host.
+// IST0109, IST0112, IST0132, IST0145 and IST0174 do: a VirtualService naming a
+// missing Gateway, a host not exported to it, a port or subset its host lacks,
+// mesh VirtualServices claiming the same scoped host, DestinationRules for
+// unknown hosts and Gateways that conflict on selector, port, bind and host.
 //
 // The checks read an in-memory Index that the webhook keeps up to date from a
 // controller-runtime cache. They are warnings by default, because GitOps
