@@ -165,18 +165,7 @@ webhooks:
 				}
 			}
 		}
-		var got []string
-		for _, m := range Analyze(in) {
-			if m.Code != InvalidWebhook || m.Kind != "MutatingWebhookConfiguration" || m.Namespace != "" || m.Level != Error {
-				t.Errorf("%s: unexpected message %+v", tc.name, m)
-				continue
-			}
-			got = append(got, m.Object+" "+m.Field+" "+m.Message)
-		}
-		slices.Sort(got)
-		if want := sorted(tc.want...); !slices.Equal(got, want) {
-			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, want)
-		}
+		checkWebhookMessages(t, tc.name, in, tc.want)
 	}
 }
 
@@ -270,17 +259,24 @@ func TestInvalidWebhooksRevisionBound(t *testing.T) {
 		}},
 	} {
 		in := Input{MutatingWebhookConfigurations: tc.configs, Services: []crossref.Key{{Namespace: "istio-system", Name: "istiod"}}}
-		var got []string
-		for _, m := range Analyze(in) {
-			if m.Code != InvalidWebhook || m.Level != Error || m.Kind != "MutatingWebhookConfiguration" {
-				t.Errorf("%s: unexpected message %+v", tc.name, m)
-				continue
-			}
-			got = append(got, m.Object+" "+m.Field+" "+m.Message)
+		checkWebhookMessages(t, tc.name, in, tc.want)
+	}
+}
+
+// checkWebhookMessages: Analyze(in) gives exactly the IST0139 Errors want
+// ("object field message", any order) about MutatingWebhookConfigurations.
+func checkWebhookMessages(t *testing.T, name string, in Input, want []string) {
+	t.Helper()
+	var got []string
+	for _, m := range Analyze(in) {
+		if m.Code != InvalidWebhook || m.Kind != "MutatingWebhookConfiguration" || m.Namespace != "" || m.Level != Error {
+			t.Errorf("%s: unexpected message %+v", name, m)
+			continue
 		}
-		slices.Sort(got)
-		if want := sorted(tc.want...); !slices.Equal(got, want) {
-			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, want)
-		}
+		got = append(got, m.Object+" "+m.Field+" "+m.Message)
+	}
+	slices.Sort(got)
+	if want := sorted(want...); !slices.Equal(got, want) {
+		t.Errorf("%s:\ngot  %q\nwant %q", name, got, want)
 	}
 }
