@@ -447,11 +447,18 @@ func (r Result) finish(f Findings) Result {
 // CapProblems keeps the first max problems and summarises the rest ("and
 // 1,299,990 more warnings"); the webhook caps its cross-reference findings with it.
 func CapProblems(ps []Problem, max int, what string) []Problem {
-	if len(ps) <= max {
+	return CapProblemsCounting(ps, 0, max, what)
+}
+
+// CapProblemsCounting is CapProblems for ps and more problems found but
+// never built (crossref.Index.CheckLimit): the summary counts both.
+func CapProblemsCounting(ps []Problem, more, max int, what string) []Problem {
+	if len(ps)+more <= max {
 		return ps
 	}
-	rest := len(ps) - max
-	return append(ps[:max:max], Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
+	keep := min(max, len(ps))
+	rest := len(ps) + more - keep
+	return append(ps[:keep:keep], Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
 }
 
 // groupThousands formats 1299990 as "1,299,990".

@@ -228,3 +228,33 @@ spec:
 		}
 	}
 }
+
+// CapProblemsCounting keeps at most max problems and counts the rest, built
+// or not ("and 1,234 more errors"); within max nothing is added.
+func TestCapProblemsCounting(t *testing.T) {
+	ps := func(n int) []Problem {
+		out := make([]Problem, n)
+		for i := range out {
+			out[i] = Problem{Message: "p"}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		built, more, max int
+		wantLen          int
+		wantLast         string
+	}{
+		{3, 0, 5, 3, "p"},
+		{5, 0, 5, 5, "p"},
+		{6, 0, 5, 6, "and 1 more errors"},
+		{3, 2, 5, 3, "p"},
+		{5, 1234, 5, 6, "and 1,234 more errors"},
+		{100, 9901, 100, 101, "and 9,901 more errors"},
+		{7, 3, 5, 6, "and 5 more errors"},
+	} {
+		got := CapProblemsCounting(ps(tc.built), tc.more, tc.max, "errors")
+		if len(got) != tc.wantLen || got[len(got)-1].Message != tc.wantLast {
+			t.Errorf("built %d, more %d, max %d: %d problems, last %q; want %d, %q", tc.built, tc.more, tc.max, len(got), got[len(got)-1].Message, tc.wantLen, tc.wantLast)
+		}
+	}
+}

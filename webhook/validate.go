@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
@@ -163,9 +162,9 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		}
 		// One finding per destination of a long route list: capped per object as validation's own are.
 		if strict {
-			ps = capFindings(ps, more, validation.MaxErrorsPerObject, "errors")
+			ps = validation.CapProblemsCounting(ps, more, validation.MaxErrorsPerObject, "errors")
 		} else {
-			ps = capFindings(ps, more, validation.MaxWarningsPerObject, "warnings")
+			ps = validation.CapProblemsCounting(ps, more, validation.MaxWarningsPerObject, "warnings")
 		}
 		lines := make([]string, len(ps))
 		for i, p := range ps {
@@ -183,26 +182,6 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	}
 	observeValidation(kind, "allowed", start)
 	return admission.Allowed("")
-}
-
-// capFindings is validation.CapProblems for the findings ps built by
-// crossref.Index.CheckLimit and more not built: at most max of them, then
-// "and N more <what>" counting both.
-func capFindings(ps []validation.Problem, more, max int, what string) []validation.Problem {
-	if more == 0 {
-		return validation.CapProblems(ps, max, what)
-	}
-	rest := len(ps) + more - max
-	return append(ps[:max:max], validation.Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
-}
-
-// groupThousands formats 1299990 as "1,299,990", as validation.CapProblems does.
-func groupThousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // metadataOnlyUpdate reports whether an UPDATE from oldRaw to newRaw is of
