@@ -453,10 +453,11 @@ func CapProblems(ps []Problem, max int, what string) []Problem {
 // CapProblemsCounting is CapProblems for ps and more problems found but
 // never built (crossref.Index.CheckLimit): the summary counts both.
 func CapProblemsCounting(ps []Problem, more, max int, what string) []Problem {
-	if len(ps)+more <= max {
+	if len(ps) <= max && more == 0 {
 		return ps
 	}
-	keep := min(max, len(ps))
+	keep := min(max, len(ps)) // every problem not built is counted
+
 	rest := len(ps) + more - keep
 	return append(ps[:keep:keep], Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
 }

@@ -230,7 +230,7 @@ spec:
 }
 
 // CapProblemsCounting keeps at most max problems and counts the rest, built
-// or not ("and 1,234 more errors"); within max nothing is added.
+// or not ("and 1,234 more errors"); within max, all built, nothing is added.
 func TestCapProblemsCounting(t *testing.T) {
 	ps := func(n int) []Problem {
 		out := make([]Problem, n)
@@ -247,7 +247,7 @@ func TestCapProblemsCounting(t *testing.T) {
 		{3, 0, 5, 3, "p"},
 		{5, 0, 5, 5, "p"},
 		{6, 0, 5, 6, "and 1 more errors"},
-		{3, 2, 5, 3, "p"},
+		{3, 2, 5, 4, "and 2 more errors"},
 		{5, 1234, 5, 6, "and 1,234 more errors"},
 		{100, 9901, 100, 101, "and 9,901 more errors"},
 		{7, 3, 5, 6, "and 5 more errors"},
