@@ -457,7 +457,6 @@ func CapProblemsCounting(ps []Problem, more, max int, what string) []Problem {
 		return ps
 	}
 	keep := min(max, len(ps)) // every problem not built is counted
-
 	rest := len(ps) + more - keep
 	return append(ps[:keep:keep], Problem{Message: fmt.Sprintf("and %s more %s", groupThousands(rest), what)})
 }
