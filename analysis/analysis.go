@@ -190,6 +190,15 @@ func (m Message) String() string {
 	return s + ") " + m.Message
 }
 
+// MaxCrossReferenceMessages bounds the cross-reference messages about one
+// object (crossref.Index.CheckLimit); one more message, of the last one's
+// code and level, counts the rest. Istio's analyzers report one per
+// reference, and a VirtualService may repeat one gateway reference or
+// destination tens of thousands of times: worded one by one (each IST0132
+// lists up to 20 hosts), a 3 MiB stored object made GBs, in the audit's
+// every run on the leader.
+const MaxCrossReferenceMessages = 1000
+
 // Analyze runs every cross-resource check on every object of in and returns
 // the messages in istioctl's order (Sort).
 func Analyze(in Input) []Message {
@@ -256,13 +265,21 @@ func Analyze(in Input) []Message {
 			}
 			out = append(out, gatewayWorkloadPorts(&in, gp, o, spec)...)
 		}
-		for _, f := range ix.Check(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec) {
+		fs, more := ix.CheckLimit(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec, MaxCrossReferenceMessages)
+		var last MessageType
+		for _, f := range fs {
 			t, ok := Types[f.Code]
 			if !ok { // a crossref check without an Istio analyzer: meshguard's own warning
 				t = MessageType{Code: f.Code, Name: "MeshguardCrossReference", Level: Warning}
 			}
+			last = t
 			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
 				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: analyzerText(f.Code, f.Args, f.Message)})
+		}
+		if more > 0 {
+			out = append(out, Message{Code: last.Code, Name: last.Name, Level: last.Level, Kind: o.Kind,
+				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin,
+				Message: fmt.Sprintf("and %d more cross-reference messages about this object, not listed (at most %d per object)", more, MaxCrossReferenceMessages)})
 		}
 	}
 	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go

@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -294,5 +296,30 @@ func TestSortAsIstioctl(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// A VirtualService repeating one missing gateway reference gets at most
+// MaxCrossReferenceMessages cross-reference messages and one counting the
+// rest, so a large stored object cannot make the audit word them all.
+func TestCrossReferenceMessagesBounded(t *testing.T) {
+	const refs = 3000
+	vs := &networking.VirtualService{Hosts: []string{"a.example.com"}}
+	for range refs {
+		vs.Gateways = append(vs.Gateways, "missing")
+	}
+	msgs := Analyze(Input{Objects: []Object{{Kind: "VirtualService", Namespace: "default", Name: "vs", Spec: vs}}})
+	if len(msgs) != MaxCrossReferenceMessages+1 {
+		t.Fatalf("%d messages, want %d and one counting the rest", len(msgs), MaxCrossReferenceMessages+1)
+	}
+	var summary []Message
+	for _, m := range msgs {
+		if strings.Contains(m.Message, "more cross-reference messages") {
+			summary = append(summary, m)
+		}
+	}
+	// IST0101 and IST0132 per reference.
+	if want := fmt.Sprintf("and %d more cross-reference messages", 2*refs-MaxCrossReferenceMessages); len(summary) != 1 || !strings.Contains(summary[0].Message, want) {
+		t.Errorf("summary %+v, want one saying %q", summary, want)
 	}
 }
