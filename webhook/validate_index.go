@@ -170,19 +170,22 @@ func (w indexWatch) attach(ctx context.Context, getInformer func(context.Context
 	return reg, nil
 }
 
-// watchLate marks the kinds of missing incomplete in ix at once, before the
-// index is ready (crossref's Check then drops the findings that depend on
-// them: their CRD may be served, and objects of them stored, any moment before
-// the next retry), and returns what attaches them as they are served, each
-// complete once its handler has synced (retryWatches).
+// watchLate returns what attaches the watches of missing as their kinds are
+// served (retryWatches). A kind not served holds no object, so the index is
+// right without it (its findings are reported); from the moment its watch
+// attaches until its handler has synced, objects of it stored with its CRD
+// (a GitOps tool applying both at once) may not be in the index yet, so the
+// kind is incomplete in ix and crossref's Check drops the findings that
+// depend on it. Objects stored between the CRD being served and the next
+// retry are not seen until then: a reference to one is reported missing for
+// up to that long (a strict namespace denies it; a GitOps tool applies again).
 func watchLate(ix *crossref.Index, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, log logr.Logger) func(context.Context) {
-	for _, w := range missing {
-		ix.SetKindComplete(w.kind(), false)
-	}
 	return func(ctx context.Context) {
-		retryWatches(ctx, missing, getInformer, period, func(w indexWatch) {
-			ix.SetKindComplete(w.kind(), true)
-			log.Info("cross-reference index now holds every object of this kind", "kind", w.kind())
+		retryWatches(ctx, missing, getInformer, period, func(w indexWatch, synced bool) {
+			ix.SetKindComplete(w.kind(), synced)
+			if synced {
+				log.Info("cross-reference index now holds every object of this kind", "kind", w.kind())
+			}
 		}, log)
 	}
 }
@@ -191,13 +194,14 @@ func watchLate(ix *crossref.Index, missing []indexWatch, getInformer func(contex
 const indexWatchRetry = 10 * time.Second
 
 // retryWatches attaches the missing watches, trying every period until all
-// are attached or ctx ends, and calls complete for a watch once its handler
-// has been given its informer's initial list (HasSynced), as readyWhenSynced
+// are attached or ctx ends, and calls state(w, false) when a watch attaches
+// and state(w, true) once its handler has been given its informer's initial
+// list (HasSynced), as readyWhenSynced
 // awaits it at start: before, objects of the kind stored while it was not
 // served (a GitOps tool applying CRDs and objects at once) are not all in the
 // index yet. It returns once every watch is complete or ctx ends; a watch that
 // does not sync does not hold back the others.
-func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, complete func(indexWatch), log logr.Logger) {
+func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(context.Context, client.Object) (handlerAdder, error), period time.Duration, state func(w indexWatch, synced bool), log logr.Logger) {
 	var syncing sync.WaitGroup
 	defer syncing.Wait()
 	t := time.NewTicker(period)
@@ -218,9 +222,10 @@ func retryWatches(ctx context.Context, missing []indexWatch, getInformer func(co
 				return false
 			}
 			log.Info("cross-reference checks now watch this kind; waiting for its objects", "kind", fmt.Sprintf("%T", w.obj))
+			state(w, false)
 			syncing.Go(func() {
 				if toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
-					complete(w)
+					state(w, true)
 				}
 			})
 			return true

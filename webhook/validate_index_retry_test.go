@@ -3,18 +3,22 @@ package webhook
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	networking "istio.io/api/networking/v1alpha3"
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshguard/meshguard/validation/crossref"
 )
 
 // fakeInformer records the handler the index adds.
@@ -64,7 +68,7 @@ func TestIndexWatchesKindServedLater(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(indexWatch) {}, logr.Discard())
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(indexWatch, bool) {}, logr.Discard())
 		close(done)
 	}()
 	select {
@@ -137,7 +141,11 @@ func TestIndexLateWatchCompleteOnlyOnceSynced(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
-		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(w indexWatch) { completed <- w.kind() }, logr.Discard())
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(w indexWatch, synced bool) {
+			if synced {
+				completed <- w.kind()
+			}
+		}, logr.Discard())
 		close(done)
 	}()
 	select {
@@ -177,7 +185,11 @@ func TestIndexLateWatchNotCompleteWhenStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(indexWatch) { completed.Store(true) }, logr.Discard())
+		retryWatches(ctx, []indexWatch{w}, getInformer, time.Millisecond, func(_ indexWatch, synced bool) {
+			if synced {
+				completed.Store(true)
+			}
+		}, logr.Discard())
 		close(done)
 	}()
 	select {
@@ -194,4 +206,34 @@ func TestIndexLateWatchNotCompleteWhenStopped(t *testing.T) {
 	if completed.Load() {
 		t.Error("a watch that never synced counted as complete")
 	}
+}
+
+// A kind never served holds no object: the findings that depend on it are
+// reported (a strict namespace denies), never dropped for as long as the CRD
+// stays absent (they were, when every kind missing at start was incomplete).
+func TestIndexNeverServedKindStaysComplete(t *testing.T) {
+	ix := crossref.NewIndex("")
+	ix.SetReady()
+	var calls atomic.Int32
+	getInformer := func(context.Context, client.Object) (handlerAdder, error) {
+		calls.Add(1)
+		return nil, &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "networking.istio.io", Kind: "ServiceEntry"}, SearchedVersions: []string{"v1"}}
+	}
+	w := indexWatch{obj: &clientnetworkingv1.ServiceEntry{}, set: func(client.Object, bool) {}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		watchLate(ix, []indexWatch{w}, getInformer, time.Millisecond, logr.Discard())(ctx)
+		close(done)
+	}()
+	for calls.Load() < 3 { // retried, still not served
+		runtime.Gosched()
+	}
+	vs := &networking.VirtualService{Hosts: []string{"r.example.com"}, Http: []*networking.HTTPRoute{{Route: []*networking.HTTPRouteDestination{
+		{Destination: &networking.Destination{Host: "missing"}}}}}}
+	if fs := ix.Check("VirtualService", crossref.Key{Namespace: "default", Name: "r"}, vs); len(fs) != 1 {
+		t.Errorf("ServiceEntry kind never served: findings %+v, want the missing host reported", fs)
+	}
+	cancel()
+	<-done
 }
