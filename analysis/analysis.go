@@ -9,6 +9,7 @@ package analysis
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -191,8 +192,8 @@ func (m Message) String() string {
 }
 
 // MaxCrossReferenceMessages bounds the cross-reference messages about one
-// object (crossref.Index.CheckLimit); one more message, of the last one's
-// code and level, counts the rest. Istio's analyzers report one per
+// object (crossref.Index.CheckLimit); one more message per code, at its
+// level, counts the rest of that code. Istio's analyzers report one per
 // reference, and a VirtualService may repeat one gateway reference or
 // destination tens of thousands of times: worded one by one (each IST0132
 // lists up to 20 hosts), a 3 MiB stored object made GBs, in the audit's
@@ -266,20 +267,18 @@ func Analyze(in Input) []Message {
 			out = append(out, gatewayWorkloadPorts(&in, gp, o, spec)...)
 		}
 		fs, more := ix.CheckLimit(o.Kind, crossref.Key{Namespace: o.Namespace, Name: o.Name}, o.Spec, MaxCrossReferenceMessages)
-		var last MessageType
 		for _, f := range fs {
-			t, ok := Types[f.Code]
-			if !ok { // a crossref check without an Istio analyzer: meshguard's own warning
-				t = MessageType{Code: f.Code, Name: "MeshguardCrossReference", Level: Warning}
-			}
-			last = t
+			t := crossRefType(f.Code)
 			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
 				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin, Field: f.Field, Message: analyzerText(f.Code, f.Args, f.Message)})
 		}
-		if more > 0 {
-			out = append(out, Message{Code: last.Code, Name: last.Name, Level: last.Level, Kind: o.Kind,
+		// One message per code counted, at its level: an Error past the
+		// bound still fails the run, and -S of one code leaves the others.
+		for _, code := range slices.Sorted(maps.Keys(more)) {
+			t := crossRefType(code)
+			out = append(out, Message{Code: t.Code, Name: t.Name, Level: t.Level, Kind: o.Kind,
 				Namespace: o.Namespace, Object: o.Name, Origin: o.Origin,
-				Message: fmt.Sprintf("and %d more cross-reference messages about this object, not listed (at most %d per object)", more, MaxCrossReferenceMessages)})
+				Message: fmt.Sprintf("and %d more %s messages about this object, not listed (at most %d cross-reference messages per object)", more[code], code, MaxCrossReferenceMessages)})
 		}
 	}
 	out = append(out, envoyFilterPatches(in.Objects)...) // across EnvoyFilters: analysis/envoyfilter.go
@@ -287,6 +286,15 @@ func Analyze(in Input) []Message {
 	out = suppressAnnotated(&in, out)
 	Sort(out)
 	return out
+}
+
+// crossRefType is the message type of a crossref finding's code: Istio's,
+// or for a check without an Istio analyzer meshguard's own warning.
+func crossRefType(code string) MessageType {
+	if t, ok := Types[code]; ok {
+		return t
+	}
+	return MessageType{Code: code, Name: "MeshguardCrossReference", Level: Warning}
 }
 
 // indexedServices are the Services references may name, with the ports and

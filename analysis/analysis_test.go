@@ -309,17 +309,21 @@ func TestCrossReferenceMessagesBounded(t *testing.T) {
 		vs.Gateways = append(vs.Gateways, "missing")
 	}
 	msgs := Analyze(Input{Objects: []Object{{Kind: "VirtualService", Namespace: "default", Name: "vs", Spec: vs}}})
-	if len(msgs) != MaxCrossReferenceMessages+1 {
-		t.Fatalf("%d messages, want %d and one counting the rest", len(msgs), MaxCrossReferenceMessages+1)
+	if len(msgs) != MaxCrossReferenceMessages+2 {
+		t.Fatalf("%d messages, want %d and one per code counting the rest", len(msgs), MaxCrossReferenceMessages+2)
 	}
-	var summary []Message
+	summary := map[string]Message{}
 	for _, m := range msgs {
-		if strings.Contains(m.Message, "more cross-reference messages") {
-			summary = append(summary, m)
+		if strings.Contains(m.Message, "messages about this object, not listed") {
+			summary[m.Code] = m
 		}
 	}
-	// IST0101 and IST0132 per reference.
-	if want := fmt.Sprintf("and %d more cross-reference messages", 2*refs-MaxCrossReferenceMessages); len(summary) != 1 || !strings.Contains(summary[0].Message, want) {
-		t.Errorf("summary %+v, want one saying %q", summary, want)
+	// IST0101 (an Error) and IST0132 (a Warning) per reference, in turn: 500
+	// of each built, the rest counted per code at its level.
+	for code, level := range map[string]Level{"IST0101": Error, "IST0132": Warning} {
+		want := fmt.Sprintf("and %d more %s messages", refs-MaxCrossReferenceMessages/2, code)
+		if m, ok := summary[code]; !ok || !strings.Contains(m.Message, want) || m.Level != level {
+			t.Errorf("%s summary %+v, want one at level %v saying %q", code, m, level, want)
+		}
 	}
 }

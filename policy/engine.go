@@ -635,9 +635,11 @@ var decidingBuckets = [...]string{"allow", "deny"}
 // apply to: a request is undecidable only where a policy that may apply to
 // its workload reads what it lacks (a requestPrincipals ALLOW selecting one
 // workload does not make a namespace's every request without JWT metadata
-// a denial). May apply: no selector (targetRefs and failed PeerAuthentications
-// included, an over-approximation that only denies more), or matchLabels its
-// labels hold; every policy when the workload is unknown.
+// a denial). May apply: no selector (a failed PeerAuthentication's sidecar
+// restriction ignored, an over-approximation that only denies more), or
+// matchLabels its labels hold (a targetRefs policy's copies select their
+// gateway's pods by GatewayNameLabel, translate.go); every policy when the
+// workload is unknown.
 type viewReads struct {
 	all attrReads     // policies without a selector, port-level PeerAuthentications
 	sel []selectReads // policies with a selector reading something

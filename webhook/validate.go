@@ -136,7 +136,8 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		// reference repeated thousands of times is a finding each, and
 		// building them all before capping took GBs for a 3 MiB object.
 		limit := max(validation.MaxErrorsPerObject, validation.MaxWarningsPerObject)
-		findings, more := h.Index.CheckLimit(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec(), limit)
+		findings, omitted := h.Index.CheckLimit(kind, crossref.Key{Namespace: res.Namespace, Name: res.Name}, res.Spec(), limit)
+		more := crossref.Omitted(omitted)
 		ps := make([]validation.Problem, len(findings))
 		for i, fd := range findings {
 			ps[i] = validation.Problem{Field: fd.Field, Message: fd.Message}
@@ -148,11 +149,11 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 		}
 		strict := len(ps) > 0 && h.Index.Strict(res.Namespace)
 		if strict && req.Operation == admissionv1.Update {
-			// The findings describe the cluster, not the change: an UPDATE of
-			// an object being deleted (a controller removing its finalizer)
-			// or one leaving the spec as it was (labels, annotations) is
-			// warned, not denied, or an object whose Service was deleted
-			// after it would be stuck Terminating or frozen.
+			// The findings describe the cluster, not the change: an UPDATE
+			// leaving the spec as it was (a controller removing its
+			// finalizer, labels, annotations) is warned, not denied, or an
+			// object whose Service was deleted after it would be stuck
+			// Terminating or frozen.
 			metaOnly, err := metadataOnlyUpdate(req.Object.Raw, req.OldObject.Raw)
 			if err != nil {
 				observeValidation(kind, "denied", start)
@@ -184,23 +185,19 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	return admission.Allowed("")
 }
 
-// metadataOnlyUpdate reports whether an UPDATE from oldRaw to newRaw is of
-// an object being deleted (metadata.deletionTimestamp set) or leaves its
-// spec unchanged. Without an old object (the API server always sends one)
-// it is not: the findings deny as for any change.
+// metadataOnlyUpdate reports whether an UPDATE from oldRaw to newRaw leaves
+// the object's spec as it was (labels, annotations, finalizers: a controller
+// removing its finalizer from an object being deleted). Without an old
+// object (the API server always sends one) it is not: the findings deny as
+// for any change. An object being deleted whose spec changes is judged too:
+// with a finalizer nobody removes it stays, and is served, as written.
 func metadataOnlyUpdate(newRaw, oldRaw []byte) (bool, error) {
 	type object struct {
-		Metadata struct {
-			DeletionTimestamp *metav1.Time `json:"deletionTimestamp"`
-		} `json:"metadata"`
 		Spec any `json:"spec"`
 	}
 	var nw, old object
 	if err := json.Unmarshal(newRaw, &nw); err != nil {
 		return false, fmt.Errorf("decoding the object: %w", err)
-	}
-	if nw.Metadata.DeletionTimestamp != nil {
-		return true, nil
 	}
 	if len(oldRaw) == 0 {
 		return false, nil

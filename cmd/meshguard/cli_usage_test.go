@@ -48,6 +48,8 @@ func TestUsageErrorsExitCodes(t *testing.T) {
 		{[]string{"inject", "-f", f, "extra-arg"}, 2, `unknown command "extra-arg"`},
 		{[]string{"inject", "--max-input-size", "-1", "-f", f}, 2, "must be more than 0 bytes"},
 		{[]string{"authz", "check", "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"authz", "chek"}, 2, `unknown command "chek"`},
+		{[]string{"authz"}, 0, ""},
 		{[]string{"serve", "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"version", "extra-arg"}, 2, `unknown command "extra-arg"`},
 	} {

@@ -280,17 +280,17 @@ func (ix *Index) Check(kind string, k Key, spec proto.Message) []Finding {
 }
 
 // CheckLimit is Check building at most limit findings (all of them when
-// limit < 0); more counts the findings past them, found but not built. A
+// limit < 0); more counts the findings past them by code, found but not built. A
 // VirtualService may repeat one gateway reference or destination tens of
 // thousands of times, each a finding (Istio's analyzers report one per
 // reference): the webhook, which reports at most
 // validation.MaxErrorsPerObject of them, built every message first (an 84 KB
 // object made 40,000 findings and 107 MB; a 3 MiB one some GB).
-func (ix *Index) CheckLimit(kind string, k Key, spec proto.Message, limit int) (fs []Finding, more int) {
+func (ix *Index) CheckLimit(kind string, k Key, spec proto.Message, limit int) (fs []Finding, more map[string]int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if !ix.ready {
-		return nil, 0
+		return nil, nil
 	}
 	c := &collector{limit: limit}
 	if len(ix.incomplete) > 0 {
@@ -309,36 +309,55 @@ func (ix *Index) CheckLimit(kind string, k Key, spec proto.Message, limit int) (
 	return c.out, c.more
 }
 
+// Omitted is how many findings CheckLimit counted in more, of every code.
+func Omitted(more map[string]int) int {
+	n := 0
+	for _, c := range more {
+		n += c
+	}
+	return n
+}
+
 // collector gathers findings, building at most limit (none: limit < 0) and
-// counting the others in more without building them.
+// counting the others, by code, in more without building them.
 type collector struct {
 	out   []Finding
 	limit int
-	more  int
+	more  map[string]int
 	// drop: a finding that depends on a kind the index may not hold every
 	// object of (SetKindComplete); nil when every kind is complete. Such a
 	// finding is built to be judged (only while a late CRD's watch syncs).
 	drop func(Finding) bool
 }
 
-// add appends the finding build returns, or only counts it when the limit is reached.
-func (c *collector) add(build func() Finding) {
+// add appends the finding of code that build returns, or only counts it
+// when the limit is reached.
+func (c *collector) add(code string, build func() Finding) {
 	if c.drop != nil {
 		f := build()
 		switch {
 		case c.drop(f):
-		case c.limit >= 0 && len(c.out) >= c.limit:
-			c.more++
+		case c.full():
+			c.count(code)
 		default:
 			c.out = append(c.out, f)
 		}
 		return
 	}
-	if c.limit >= 0 && len(c.out) >= c.limit {
-		c.more++
+	if c.full() {
+		c.count(code)
 		return
 	}
 	c.out = append(c.out, build())
+}
+
+func (c *collector) full() bool { return c.limit >= 0 && len(c.out) >= c.limit }
+
+func (c *collector) count(code string) {
+	if c.more == nil {
+		c.more = map[string]int{}
+	}
+	c.more[code]++
 }
 
 // dependsOn names the kinds whose objects decide a finding: with one of them
@@ -439,7 +458,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 		gw, ok := ix.gateways[gk]
 		if !ok {
 			// Istio names the gateway as written (virtualservice/gateways.go).
-			c.add(func() Finding {
+			c.add(CodeReferencedResourceNotFound, func() Finding {
 				return Finding{Field: gp(), Message: fmt.Sprintf("gateway %s not found", gk),
 					Code: CodeReferencedResourceNotFound, Args: []string{"gateway", g}}
 			})
@@ -459,7 +478,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 			exposedBy[gk] = exposed
 		}
 		if !exposed {
-			c.add(func() Finding {
+			c.add(CodeVirtualServiceHostNotFoundInGateway, func() Finding {
 				if hostList == "" {
 					hostList = messageHosts(vs.GetHosts())
 				}
@@ -469,7 +488,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 		}
 	}
 	for _, f := range ix.checkMeshHosts(k, vs) { // at most one
-		c.add(func() Finding { return f })
+		c.add(f.Code, func() Finding { return f })
 	}
 	// Destination hosts, wildcard ones included, and their ports as Istio's
 	// virtualservice/destinationhosts.go checks them (hosts.go); Istio's
@@ -482,7 +501,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost()); e != nil {
 			portFinding(c, p, d, e)
 		} else {
-			c.add(func() Finding {
+			c.add(CodeReferencedResourceNotFound, func() Finding {
 				reftype := "host"
 				if mirror {
 					reftype = "mirror host"
@@ -568,7 +587,7 @@ func (ix *Index) checkSubset(c *collector, p destPath, ns, host, subset string, 
 	if v.subsetNames[sk][subset] { // a lookup: a scan of every subset per destination took seconds
 		return
 	}
-	c.add(func() Finding {
+	c.add(CodeReferencedResourceNotFound, func() Finding {
 		reftype := "host+subset in destinationrule"
 		if mirror {
 			reftype = "mirror+subset in destinationrule"
@@ -604,7 +623,7 @@ func (ix *Index) checkDestinationRule(c *collector, k Key, dr *networking.Destin
 	// Istio's IST0174 (destinationrule/subset.go): the host as a destination
 	// of the rule's namespace and exportTo sees it (GetDestinationHost).
 	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h) == nil {
-		c.add(func() Finding {
+		c.add(CodeUnknownDestinationRuleHost, func() Finding {
 			return Finding{Field: "spec.host", Message: ix.hostNotFound(k.Namespace, h), Code: CodeUnknownDestinationRuleHost, Args: []string{h}}
 		})
 	}
@@ -665,7 +684,7 @@ func (ix *Index) checkGateway(c *collector, k Key, gw *networking.Gateway) {
 			conflicting[same] = others
 		}
 		if len(others) > 0 {
-			c.add(func() Finding {
+			c.add(CodeConflictingGateways, func() Finding {
 				return Finding{Field: field.NewPath("spec", "servers").Index(i).String(), Message: fmt.Sprintf("Conflict with gateways %s (workload selector %s, port %d, hosts %s).",
 					joinKeys(others, ","), selector, s.GetPort().GetNumber(), strings.Join(s.GetHosts(), ",")), Code: CodeConflictingGateways}
 			})

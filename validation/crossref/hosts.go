@@ -156,7 +156,7 @@ func portFinding(c *collector, p destPath, d *networking.Destination, e *hostEnt
 		if len(e.ports) <= 1 {
 			return
 		}
-		c.add(func() Finding {
+		c.add(CodeVirtualServiceDestinationPortSelector, func() Finding {
 			// Istio's %v of the ports, bounded as other lists (messageList): a
 			// host of thousands of ports, once per destination, made hundreds of MiB.
 			ports := make([]string, min(len(e.ports), maxMessageNames))
@@ -172,7 +172,7 @@ func portFinding(c *collector, p destPath, d *networking.Destination, e *hostEnt
 	if slices.Contains(e.ports, d.GetPort().GetNumber()) {
 		return
 	}
-	c.add(func() Finding {
+	c.add(CodeReferencedResourceNotFound, func() Finding {
 		return Finding{Field: p.path().Child("port", "number").String(), Message: fmt.Sprintf("Referenced host:port not found: %q",
 			fmt.Sprintf("%s:%d", d.GetHost(), d.GetPort().GetNumber())), Code: CodeReferencedResourceNotFound}
 	})
