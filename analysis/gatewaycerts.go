@@ -8,6 +8,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshguard/meshguard/internal/submap"
 	"github.com/meshguard/meshguard/validation/crossref"
 )
 
@@ -46,7 +47,7 @@ func init() {
 // off by default) with a server of the same certificate as one of A's, when
 // A's selector is empty or each of its labels is in B's selector with the
 // same value (Istio: getGatewaysWithSelector, selectorSubset; here
-// containsAll), so B is reported about A only when the converse holds too:
+// submap.Contains), so B is reported about A only when the converse holds too:
 // "Duplicate certificate in multiple gateways [nsA/A nsB/B] may cause 404s
 // if clients re-use HTTP2 connections." at metadata.name. Istio reports once per
 // matching server pair, messages that print alike, of which istioctl keeps
@@ -173,7 +174,7 @@ func gatewayCertificateDuplicates(in *Input, budget int) (out []Message, used in
 						break
 					}
 					used += cost
-					if !containsAll(hg.selector, grp.selector) {
+					if !submap.Contains(hg.selector, grp.selector) {
 						continue
 					}
 				}

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	injectorconfig "github.com/meshguard/meshguard/injector/config"
+
+	"github.com/meshguard/meshguard/internal/submap"
 )
 
 // PodsProxyImageMismatchInNamespace is Istio's IST0158
@@ -178,7 +180,7 @@ func (p *proxyConfigs) imageType(w Workload) string {
 	for _, k := range slices.Sorted(maps.Keys(p.workload)) {
 		pc := p.workload[k]
 		// Istio: strings.HasPrefix(key, namespace), the key "namespace/name".
-		if !strings.HasPrefix(k, w.Namespace) || !containsAll(pc.GetSelector().GetMatchLabels(), w.Labels) {
+		if !strings.HasPrefix(k, w.Namespace) || !submap.Contains(pc.GetSelector().GetMatchLabels(), w.Labels) {
 			continue
 		}
 		if t := pc.GetImage().GetImageType(); t != "" {
@@ -196,17 +198,6 @@ func (p *proxyConfigs) imageType(w Workload) string {
 		return ""
 	}
 	return variant
-}
-
-// containsAll reports whether superset has every key of subset with the
-// same value (Istio's pkg/maps Contains).
-func containsAll(superset, subset map[string]string) bool {
-	for k, v := range subset {
-		if sv, ok := superset[k]; !ok || sv != v {
-			return false
-		}
-	}
-	return true
 }
 
 // imageRevisions maps each namespace whose pods the image analyzer judges to

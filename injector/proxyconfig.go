@@ -7,6 +7,7 @@ import (
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/internal/submap"
 )
 
 // proxyConfigLevels are the ProxyConfig custom resources that apply to one
@@ -51,20 +52,11 @@ func pickProxyConfigs(crs []*clientnetworking.ProxyConfig, rootNamespace, namesp
 			if namespace != rootNamespace && l.namespace == nil {
 				l.namespace = cr
 			}
-		case len(sel) > 0 && l.workload == nil && selects(sel, labels):
+		case len(sel) > 0 && l.workload == nil && submap.Contains(labels, sel):
 			l.workload = cr
 		}
 	}
 	return l
-}
-
-func selects(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if lv, ok := labels[k]; !ok || lv != v {
-			return false
-		}
-	}
-	return true
 }
 
 // applyProxyConfig returns base with cr's fields merged over it as Istio

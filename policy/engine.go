@@ -33,6 +33,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/internal/regocaps"
+	"github.com/meshguard/meshguard/internal/submap"
 	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -662,22 +663,11 @@ func (v *viewReads) forWorkload(labels map[string]string, known bool) attrReads 
 		if reads&s.reads == s.reads {
 			continue
 		}
-		if !known || selectorMatches(s.sel, labels) {
+		if !known || submap.Contains(labels, s.sel) {
 			reads |= s.reads
 		}
 	}
 	return reads
-}
-
-// selectorMatches: every matchLabels pair is among labels (Istio's
-// WorkloadSelector, labels.Instance.SubsetOf).
-func selectorMatches(sel, labels map[string]string) bool {
-	for k, want := range sel {
-		if got, ok := labels[k]; !ok || got != want {
-			return false
-		}
-	}
-	return true
 }
 
 // viewAttrReads is view v's viewReads.
