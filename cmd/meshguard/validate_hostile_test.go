@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -193,7 +194,15 @@ func TestValidateStreamsReports(t *testing.T) {
 	}
 	unit := "kind: List\nitems: [" + strings.Repeat("{},", 39) + "{}]\n---\n"
 	in := strings.Repeat(unit, (2<<20)/len(unit))
+	// What is bounded is the heap kept, not the collector's pacing: with
+	// the default GOGC the heap in use ran from 53 MiB (this test alone) to
+	// 258 MiB (after the package's other tests) for the same run. At 10%
+	// it follows the live heap; the bound is on its growth over the heap
+	// in use before the run, which earlier tests leave behind.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	sampled := make(chan struct{})
@@ -215,9 +224,11 @@ func TestValidateStreamsReports(t *testing.T) {
 	code = runValidate(context.Background(), validateOptions{files: []string{"-"}, output: "text", namespace: "default"}, strings.NewReader(in), io.Discard, io.Discard)
 	close(done)
 	<-sampled
-	const bound = 256 << 20
-	if code != 1 || peak.Load() > bound {
-		t.Errorf("exit %d, peak heap %d MiB validating %d empty objects (bound %d MiB)", code, peak.Load()>>20, strings.Count(in, "{}"), bound>>20)
+	const bound = 128 << 20
+	grown := peak.Load() - min(peak.Load(), before.HeapInuse)
+	t.Logf("heap in use %d MiB before, peak %d MiB", before.HeapInuse>>20, peak.Load()>>20)
+	if code != 1 || grown > bound {
+		t.Errorf("exit %d, heap grew by %d MiB validating %d empty objects (bound %d MiB)", code, grown>>20, strings.Count(in, "{}"), bound>>20)
 	}
 }
 
