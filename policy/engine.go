@@ -731,16 +731,24 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 	if vr == nil || vr.any == 0 {
 		return ""
 	}
-	var lacks attrReads // what r lacks, before any name is built
-	for _, m := range [...]struct {
+	// Each attribute once: the read bit, whether r lacks it, and its name
+	// for the reason (built only when it is reported).
+	attrs := [...]struct {
 		read    attrReads
 		unknown bool
+		name    func() string
 	}{
-		{readsSrcIP, r.SrcIP == ""}, {readsRemoteIP, r.RemoteIP == ""}, {readsDstIP, r.DstIP == ""},
-		{readsDstPort, r.DstPort == 0}, {readsJWT, r.NoMetadata}, {readsSNI, r.SNIUnknown},
-	} {
-		if m.unknown {
-			lacks |= m.read
+		{readsSrcIP, r.SrcIP == "", func() string { return "source address" }},
+		{readsRemoteIP, r.RemoteIP == "", func() string { return "remote address" + r.remoteIPUnknown }},
+		{readsDstIP, r.DstIP == "", func() string { return "destination address" }},
+		{readsDstPort, r.DstPort == 0, func() string { return "destination port" }},
+		{readsJWT, r.NoMetadata, func() string { return jwtUnknown(r) }},
+		{readsSNI, r.SNIUnknown, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
+	}
+	var lacks attrReads
+	for _, a := range attrs {
+		if a.unknown {
+			lacks |= a.read
 		}
 	}
 	if lacks&vr.any == 0 {
@@ -755,23 +763,10 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 		return ""
 	}
 	var missing []string
-	for _, m := range []struct {
-		read attrReads
-		name func() string
-	}{
-		{readsSrcIP, func() string { return "source address" }},
-		{readsRemoteIP, func() string { return "remote address" + r.remoteIPUnknown }},
-		{readsDstIP, func() string { return "destination address" }},
-		{readsDstPort, func() string { return "destination port" }},
-		{readsJWT, func() string { return jwtUnknown(r) }},
-		{readsSNI, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
-	} {
-		if reads&m.read != 0 {
-			missing = append(missing, m.name())
+	for _, a := range attrs {
+		if reads&a.read != 0 {
+			missing = append(missing, a.name())
 		}
-	}
-	if len(missing) == 0 {
-		return ""
 	}
 	return "the request has no " + strings.Join(missing, ", ") + ", which policies in force match on (fail closed)"
 }
