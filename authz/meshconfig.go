@@ -29,10 +29,7 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 		o.TrustDomainAliases = m.GetTrustDomainAliases()
 	}
 	if pn := m.GetPathNormalization(); unset("path-normalization") && pn != nil {
-		o.PathNormalization = pn.GetNormalization().String()
-		if pn.GetNormalization() == meshv1alpha1.MeshConfig_ProxyPathNormalization_DEFAULT {
-			o.PathNormalization = "BASE" // Istio: DEFAULT is BASE
-		}
+		o.PathNormalization = pn.GetNormalization().String() // DEFAULT: policy.ParsePathNormalization
 	}
 	if unset("num-trusted-proxies") {
 		// A gateway's ProxyConfig starts from defaultConfig (pilot-agent

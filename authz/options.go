@@ -102,7 +102,7 @@ func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RootNamespace, "root-namespace", d.RootNamespace, "mesh root namespace: its policies apply mesh-wide (MeshConfig rootNamespace)")
 	fs.StringVar(&o.TrustDomain, "trust-domain", d.TrustDomain, "mesh trust domain (MeshConfig trustDomain)")
 	fs.StringSliceVar(&o.TrustDomainAliases, "trust-domain-aliases", nil, "trust domain aliases (MeshConfig trustDomainAliases)")
-	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
+	fs.StringVar(&o.PathNormalization, "path-normalization", d.PathNormalization, "NONE, BASE (= DEFAULT), MERGE_SLASHES or DECODE_AND_MERGE_SLASHES (MeshConfig pathNormalization)")
 	fs.StringVar(&o.JWTMetadata, "authz-jwt-metadata", d.JWTMetadata, jwtMetadataHelp)
 	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops a gateway trusts when deriving remote.ip unless its Pod's proxy.istio.io/config sets gatewayTopology (default: MeshConfig defaultConfig.gatewayTopology.numTrustedProxies); sidecars trust none, as in Istio")
 }
@@ -170,10 +170,8 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("--decision-log %q: want full, sampled or off", o.DecisionLog)
 	}
-	switch o.PathNormalization {
-	case "", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
-	default:
-		return fmt.Errorf("--path-normalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", o.PathNormalization)
+	if _, err := policy.ParsePathNormalization(o.PathNormalization); err != nil {
+		return fmt.Errorf("--path-normalization %w", err)
 	}
 	switch o.JWTMetadata {
 	case "", JWTMetadataAbsent, JWTMetadataForwarded:

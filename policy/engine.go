@@ -201,11 +201,11 @@ func CompileNext(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, versi
 
 func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, version uint64, k int) (*Snapshot, error) {
 	mesh = mesh.withDefaults()
-	switch mesh.PathNormalization {
-	case "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES":
-	default:
-		return nil, fmt.Errorf("mesh pathNormalization %q: want NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES", mesh.PathNormalization)
+	pn, err := ParsePathNormalization(mesh.PathNormalization)
+	if err != nil {
+		return nil, fmt.Errorf("mesh pathNormalization %w", err)
 	}
+	mesh.PathNormalization = pn
 	t := newTranslator(mesh)
 	var reuse map[*secv1.AuthorizationPolicy]*translatedAP
 	if prev != nil && prev.mesh.sameTranslation(mesh) {

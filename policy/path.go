@@ -2,10 +2,33 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
 var errNulInPath = errors.New("path contains %00")
+
+// PathNormalizations are the modes NormalizePath knows: MeshConfig
+// pathNormalization's values, DEFAULT aside (ParsePathNormalization).
+var PathNormalizations = [...]string{"NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"}
+
+// ParsePathNormalization returns the mode s names (one of
+// PathNormalizations), reading DEFAULT as BASE as Istio does
+// (pilot/pkg/networking/core/listener_builder.go's path normalization:
+// DEFAULT and BASE configure the same), "" as BASE (meshguard's default);
+// the one check of the mode for the flag, the mesh config and a snapshot.
+func ParsePathNormalization(s string) (string, error) {
+	switch s {
+	case "", "DEFAULT":
+		return "BASE", nil
+	}
+	for _, m := range PathNormalizations {
+		if s == m {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("%q: want DEFAULT, %s", s, strings.Join(PathNormalizations[:], ", "))
+}
 
 // NormalizePath reproduces the HTTP connection manager's path handling that
 // runs before any filter (MeshConfig pathNormalization, istio.io normalization doc): query and

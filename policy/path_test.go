@@ -1,6 +1,8 @@
 package policy
 
 import (
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
 	"context"
 	"fmt"
 	"math"
@@ -334,6 +336,31 @@ func TestJWTPayloadReasonsBounded(t *testing.T) {
 		v, err := s.Check(context.Background(), r)
 		if err != nil || v.Status != 400 || !strings.Contains(v.Reason, c.reason) || len(v.Reason) > 1024 {
 			t.Errorf("%s: status %d, %d-byte reason %.200q, err %v; want 400 naming %q within 1 KiB", name, v.Status, len(v.Reason), v.Reason, err, c.reason)
+		}
+	}
+}
+
+// TestParsePathNormalization: every MeshConfig pathNormalization value
+// parses (the mesh config accepts any the proto names), DEFAULT as BASE, as
+// Istio configures it; one check for the flag, the mesh config and a
+// snapshot (a flag had refused DEFAULT, which the mesh config took).
+func TestParsePathNormalization(t *testing.T) {
+	for n, name := range meshv1alpha1.MeshConfig_ProxyPathNormalization_NormalizationType_name {
+		got, err := ParsePathNormalization(name)
+		want := name
+		if n == int32(meshv1alpha1.MeshConfig_ProxyPathNormalization_DEFAULT) {
+			want = "BASE"
+		}
+		if err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if got, err := ParsePathNormalization(""); err != nil || got != "BASE" {
+		t.Errorf("unset: %q, %v; want BASE", got, err)
+	}
+	for _, bad := range []string{"base", "MERGE-SLASHES", "UNESCAPE_AND_MERGE_SLASHES", " NONE"} {
+		if got, err := ParsePathNormalization(bad); err == nil {
+			t.Errorf("%q accepted as %q", bad, got)
 		}
 	}
 }
