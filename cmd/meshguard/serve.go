@@ -186,6 +186,12 @@ func (o *serveOptions) check() error {
 		if err := o.injection.Validate(); err != nil {
 			return err
 		}
+	} else if o.injection.ConfigMaps.Enabled() {
+		// Istio's ConfigMaps are read by the injector, and ext_authz and the
+		// audit follow the mesh config it loads (followInjectorMesh): without
+		// it they would decide with Istio's defaults (root namespace
+		// istio-system), skipping mesh-wide policies of another root.
+		return fmt.Errorf("--istio-config-namespace needs the webhooks: with --webhooks=false nothing reads Istio's ConfigMaps; give ext_authz's mesh settings with --mesh-config or its flags")
 	}
 	if o.authz {
 		if err := o.authzOpts.Validate(); err != nil {
@@ -267,6 +273,8 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		if err := mgr.AddReadyzCheck("webhook-server", func(r *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(r) }); err != nil {
 			return err
 		}
+	} else if err := auditMeshWithoutInjector(o); err != nil {
+		return err
 	}
 	if o.authz {
 		o.authzOpts.OnReloadError = func(err error) { sink.rejected("PolicyRejected", err) }

@@ -79,6 +79,7 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		args []string
 		flag string
 	}{
+		{[]string{"--webhooks=false", "--istio-config-namespace=istio-system"}, "--istio-config-namespace needs the webhooks"},
 		{[]string{"--webhook-port=0"}, "--webhook-port"},
 		{[]string{"--webhook-port=-1"}, "--webhook-port"},
 		{[]string{"--webhook-port=65536"}, "--webhook-port"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshguard/meshguard/audit"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/webhook"
 )
 
@@ -106,4 +107,19 @@ func followAuditMesh(o *serveOptions) {
 			next(s)
 		}
 	}
+}
+
+// auditMeshWithoutInjector: with --webhooks=false there is no injector to
+// follow (followAuditMesh), and the audit reads --mesh-config at start, as
+// ext_authz does (which also watches it); without it, Istio's defaults.
+func auditMeshWithoutInjector(o *serveOptions) error {
+	if o.injection.MeshConfigPath == "" {
+		return nil
+	}
+	m, err := meshconfig.LoadFile(o.injection.MeshConfigPath)
+	if err != nil {
+		return fmt.Errorf("--mesh-config: %w", err)
+	}
+	o.governance.auditMesh().Store(m)
+	return nil
 }

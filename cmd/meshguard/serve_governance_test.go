@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -33,5 +36,34 @@ func TestFollowAuditMesh(t *testing.T) {
 	o.injection.OnConfigLoaded(&config.Snapshot{Mesh: first})
 	if o.governance.auditMesh().Load() != first {
 		t.Error("without an earlier hook: the audit's mesh config not set")
+	}
+}
+
+// TestAuditMeshWithoutInjector: with --webhooks=false the audit had kept
+// Istio's defaults whatever --mesh-config said (its root namespace decides
+// which policies are mesh-wide).
+func TestAuditMeshWithoutInjector(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mesh.yaml")
+	if err := os.WriteFile(path, []byte("rootNamespace: mesh-root\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := &serveOptions{}
+	o.injection.MeshConfigPath = path
+	if err := auditMeshWithoutInjector(o); err != nil {
+		t.Fatal(err)
+	}
+	if m := o.governance.auditMesh().Load(); m == nil || m.GetRootNamespace() != "mesh-root" {
+		t.Errorf("audit mesh %v, want rootNamespace mesh-root", m)
+	}
+	if err := os.WriteFile(path, []byte("rootNamespace: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditMeshWithoutInjector(&serveOptions{injection: o.injection}); err == nil || !strings.HasPrefix(err.Error(), "--mesh-config: ") {
+		t.Errorf("unreadable mesh config: err = %v", err)
+	}
+	o = &serveOptions{}
+	if err := auditMeshWithoutInjector(o); err != nil || o.governance.auditMesh().Load() != nil {
+		t.Errorf("no --mesh-config: err %v, mesh %v; want Istio's defaults (nil)", err, o.governance.auditMesh().Load())
 	}
 }

@@ -54,6 +54,12 @@ func TestChartHTTPAuthz(t *testing.T) {
 	}{
 		{[]string{"authz.enabled=false", "authz.http.enabled=true"}, "authz.http.enabled=true needs authz.enabled=true"},
 		{[]string{"authz.http.enabled=true", "authz.http.port=9000"}, "authz.http.port 9000 is authz.port too"},
+		// ext_authz follows the mesh config the injector reads from
+		// Istio's ConfigMaps: without a webhook it would use Istio's
+		// defaults, whatever ConfigMap istio says (a root namespace's
+		// mesh-wide DENY skipped).
+		{[]string{"istioConfig.namespace=istio-system", "webhooks.injection.enabled=false", "webhooks.validation.enabled=false"},
+			"istioConfig.namespace needs a webhook enabled"},
 	} {
 		var args []string
 		for _, s := range tc.set {

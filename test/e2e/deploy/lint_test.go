@@ -52,6 +52,12 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"authz.port=9443", "port"},
 		{"replica=3", "replica"},
 		{"topologySpread.whenUnsatisfiable=Maybe", "whenUnsatisfiable"},
+		// The binary parses these with time.ParseDuration: an empty or
+		// "90d" value rendered, then crash-looped every replica.
+		{"certManager.caDuration=", "caDuration"},
+		{"certManager.servingDuration=90d", "servingDuration"},
+		{"certManager.caRenewBefore=1d", "caRenewBefore"},
+		{"certManager.servingRenewBefore=soon", "servingRenewBefore"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.set, func(t *testing.T) {
