@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -195,16 +196,27 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 	pod := in.DeepCopy()
 	in.ManagedFields = mf
 
+	stripped, previouslyInjected := template.Strip(pod)
+	if previouslyInjected {
+		// What the previous post-processing changed goes back, on the pod
+		// the templates merge onto (Istio's RunTemplate merges onto the
+		// injected pod itself) and on the one they see (Istio's stripPod):
+		// the rule strip follows on the typed path. The old proxy's
+		// ISTIO_PROMETHEUS_ANNOTATIONS stays where it is in the merge;
+		// postProcess sets it there again when the merge records one.
+		var prev previous
+		if sidecar := template.FindSidecar(pod); sidecar != nil {
+			prev.fromProxy(sidecar)
+		}
+		for _, q := range []*corev1.Pod{pod, stripped} {
+			undoPostProcess(q, prev.probers, prev.prometheus, cfg.ProxyConfig.GetStatusPort())
+		}
+	}
+	// The settings are read after, as on the typed path: the annotations
+	// restored (prometheus.istio.io/scrape-targets) count.
 	p, err := genericParams(pod, namespace, cfg, opts)
 	if err != nil {
 		return nil, nil, err
-	}
-	stripped, previouslyInjected := template.Strip(pod)
-	statusPort := strconv.Itoa(int(p.meshStatus))
-	if previouslyInjected && promPortIs(stripped.Annotations, statusPort) {
-		// A previous merge pointed the scrape at pilot-agent: the templates
-		// see the pod without it (Istio inject.go stripPod).
-		stripped.Annotations = clearPrometheus(stripped.Annotations)
 	}
 	stripped, err = template.ReinsertOverrides(stripped)
 	if err != nil {
@@ -354,8 +366,16 @@ func (p *params) postProcess(pod, injected, stripped *corev1.Pod) error {
 	}
 	// Istio records the app's scrape config only when there is one
 	// (webhook.go applyPrometheusMerge, emptyScrape).
+	// On re-injection the old proxy's value is replaced where it stands
+	// (the merge is onto the injected pod, as Istio's; undoPostProcess gave
+	// the pod back the app's annotations the value was made from).
 	if promEnv != nil && sidecar != nil && promEnv.Value != emptyScrape {
-		sidecar.Env = append(sidecar.Env, *promEnv)
+		i := slices.IndexFunc(sidecar.Env, func(e corev1.EnvVar) bool { return e.Name == envPromAnnotations })
+		if i >= 0 {
+			sidecar.Env[i] = *promEnv
+		} else {
+			sidecar.Env = append(sidecar.Env, *promEnv)
+		}
 	}
 	if sidecar != nil && p.rewriteProbes() {
 		probers := map[string]*prober{}
@@ -458,28 +478,16 @@ func mergeOrAppendProbers(previouslyInjected bool, env []corev1.EnvVar, probers 
 	return append(env, corev1.EnvVar{Name: envAppProbers, Value: probers})
 }
 
-// promPortIs says whether a spelling of prometheus.io/port is port.
+// promPortIs says whether a spelling of prometheus.io/port (as Prometheus
+// normalises it) is port; any of them, so that several spellings give one
+// answer whatever the map's order.
 func promPortIs(a map[string]string, port string) bool {
 	for k, val := range a {
-		if promNorm(k) == "prometheus_io_port" {
-			return val == port
+		if promNorm(k) == promLabelPort && val == port {
+			return true
 		}
 	}
 	return false
-}
-
-// clearPrometheus drops every spelling of the Prometheus scrape annotations
-// (as Prometheus normalises them) from a copy of a.
-func clearPrometheus(a map[string]string) map[string]string {
-	out := make(map[string]string, len(a))
-	for k, val := range a {
-		switch promNorm(k) {
-		case "prometheus_io_scrape", "prometheus_io_port", "prometheus_io_path":
-		default:
-			out[k] = val
-		}
-	}
-	return out
 }
 
 // jsonPatch is the JSON Patch from orig to injected over the whole pod: a

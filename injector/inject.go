@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
@@ -119,7 +120,7 @@ func inject(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Option
 	out := pod.DeepCopy()
 	pod.ManagedFields = mf
 
-	prev := strip(out)
+	prev := strip(out, cfg.ProxyConfig.GetStatusPort())
 	userOverrides, specContainers, places, err := takeOverrides(out, prev.overrides)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
@@ -231,8 +232,10 @@ type previous struct {
 }
 
 // strip removes a previous injection recorded in sidecar.istio.io/status, so
-// re-injection starts from the user's pod (Istio's pkg/kube/inject/inject.go stripPod).
-func strip(pod *corev1.Pod) previous {
+// re-injection starts from the user's pod (Istio's pkg/kube/inject/inject.go
+// stripPod); meshStatusPort is the mesh's defaultConfig.statusPort
+// (undoPostProcess).
+func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 	var prev previous
 	raw, ok := pod.Annotations[AnnotationStatus]
 	if !ok {
@@ -285,18 +288,63 @@ func strip(pod *corev1.Pod) previous {
 	delete(pod.Annotations, AnnotationStatus)
 	prev.overrides = pod.Annotations[AnnotationOverrides]
 	delete(pod.Annotations, AnnotationOverrides)
-	// Restore the app's own Prometheus annotations so the merge is recomputed identically.
-	if prev.prometheus != nil {
-		for k, v := range map[string]string{AnnotationPromScrape: prev.prometheus.Scrape, AnnotationPromPath: prev.prometheus.Path, AnnotationPromPort: prev.prometheus.Port,
-			AnnotationPromScrapeTargets: formatScrapeTargets(prev.prometheus.Targets)} {
+	undoPostProcess(pod, prev.probers, prev.prometheus, meshStatusPort)
+	return prev
+}
+
+// undoPostProcess gives a pod stripped of a previous injection back the
+// parts of its own that the injection's post-processing changed (Istio's
+// webhook.go postProcessPod: applyPrometheusMerge, applyRewrite), so
+// re-injection decides from the pod as the app wrote it, whatever changed
+// since (rewriting turned off, status port 0 or another one). The one rule
+// for both paths: strip (typed) and injectGeneric (templates).
+//
+//   - Each app probe and lifecycle hook still pointing at the path its
+//     rewrite gives it (/app-health/<container>/readyz, …) gets back the
+//     target probers (the old ISTIO_KUBE_APP_PROBERS) recorded for that path.
+//     Istio keeps the rewritten probe and the old env var instead
+//     (inject.go RunTemplate merges onto the injected pod, mergedPod =
+//     params.pod), so with rewriting now off its kubelet still calls
+//     pilot-agent, and with status port 0 nothing: the probe fails.
+//     Rewriting again gives the same probe and probers as before.
+//   - The Prometheus annotations: the app's own recorded in prom (the old
+//     ISTIO_PROMETHEUS_ANNOTATIONS) when given; else, as Istio's inject.go
+//     stripPod does, every spelling is cleared when prometheus.io/port is
+//     the mesh's defaultConfig.statusPort (meshStatusPort): the previous
+//     merge wrote it, and the merge now decides again (with a new status
+//     port it points there; with 0 it leaves none) instead of taking the old
+//     target for the app's and denying it as a sidecar port.
+func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConfig, meshStatusPort int32) {
+	if len(probers) > 0 {
+		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range cs {
+				if cs[i].Name != ProxyContainerName {
+					restoreContainer(&cs[i], probers)
+				}
+			}
+		}
+	}
+	if pod.Annotations == nil {
+		return
+	}
+	switch {
+	case prom != nil:
+		for k, v := range map[string]string{AnnotationPromScrape: prom.Scrape, AnnotationPromPath: prom.Path, AnnotationPromPort: prom.Port,
+			AnnotationPromScrapeTargets: formatScrapeTargets(prom.Targets)} {
 			if v == "" {
 				delete(pod.Annotations, k)
 			} else {
 				pod.Annotations[k] = v
 			}
 		}
+	case promPortIs(pod.Annotations, strconv.Itoa(int(meshStatusPort))):
+		for k := range pod.Annotations {
+			switch promNorm(k) {
+			case promLabelScrape, promLabelPort, promLabelPath:
+				delete(pod.Annotations, k)
+			}
+		}
 	}
-	return prev
 }
 
 func (prev *previous) fromProxy(c *corev1.Container) {

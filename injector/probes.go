@@ -54,6 +54,67 @@ func (p *params) rewriteContainer(c *corev1.Container, probers map[string]*probe
 	}
 }
 
+// restoreContainer gives c's probes and lifecycle hooks that a previous
+// injection rewrote their app targets back from probers, keyed by the path
+// the rewrite gave each (rewriteContainer); see undoPostProcess.
+func restoreContainer(c *corev1.Container, probers map[string]*prober) {
+	base := "/app-health/" + c.Name + "/"
+	for _, pr := range []struct {
+		probe **corev1.Probe
+		path  string
+	}{{&c.ReadinessProbe, base + "readyz"}, {&c.LivenessProbe, base + "livez"}, {&c.StartupProbe, base + "startupz"}} {
+		if *pr.probe == nil {
+			continue
+		}
+		if orig := recordedFor((*pr.probe).HTTPGet, pr.path, probers); orig != nil {
+			out := (*pr.probe).DeepCopy()
+			out.ProbeHandler = corev1.ProbeHandler{HTTPGet: orig.HTTPGet.DeepCopy(), TCPSocket: orig.TCPSocket.DeepCopy(), GRPC: orig.GRPC.DeepCopy()}
+			*pr.probe = out
+		}
+	}
+	if c.Lifecycle == nil {
+		return
+	}
+	lbase := "/app-lifecycle/" + c.Name + "/"
+	for _, h := range []struct {
+		handler **corev1.LifecycleHandler
+		path    string
+	}{{&c.Lifecycle.PreStop, lbase + "prestopz"}, {&c.Lifecycle.PostStart, lbase + "poststartz"}} {
+		if *h.handler == nil {
+			continue
+		}
+		// A hook's target is an HTTP or TCP one (rewriteHook records no other).
+		if orig := recordedFor((*h.handler).HTTPGet, h.path, probers); orig != nil && orig.GRPC == nil {
+			out := (*h.handler).DeepCopy()
+			out.HTTPGet, out.TCPSocket = orig.HTTPGet.DeepCopy(), orig.TCPSocket.DeepCopy()
+			*h.handler = out
+		}
+	}
+}
+
+// recordedFor is the target probers recorded for path when get is the
+// rewrite of one (an HTTP GET of path on a port number), else nil.
+func recordedFor(get *corev1.HTTPGetAction, path string, probers map[string]*prober) *prober {
+	if get == nil || get.Path != path || get.Port.Type != intstr.Int {
+		return nil
+	}
+	orig := probers[path]
+	if orig == nil {
+		return nil
+	}
+	// Exactly one target, as rewriteProbe and rewriteHook record.
+	n := 0
+	for _, set := range []bool{orig.HTTPGet != nil, orig.TCPSocket != nil, orig.GRPC != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil
+	}
+	return orig
+}
+
 func (p *params) statusPortTarget() intstr.IntOrString { return intstr.FromInt32(p.meshStatus) }
 
 func (p *params) rewriteProbe(c *corev1.Container, pr *corev1.Probe, path string, probers map[string]*prober) *corev1.Probe {
@@ -197,10 +258,16 @@ func (p *params) probePortInclusion() map[int32]bool {
 	return ports
 }
 
-// portIncluded is Istio's shouldPatchProbe/isPortIncluded for c's probe
-// port (a named one resolved first, an unknown name as 0): a port the
-// inclusion map names decides by its entry; any other is included unless the
-// map lists included ports.
+// portIncluded is Istio's isPortIncluded for c's probe or hook port: a port
+// the inclusion map names decides by its entry; any other is included unless
+// the map lists included ports. A named port is resolved first (an unknown
+// name counts as 0), and the answer decides both the rewrite and the record.
+// Istio judges those apart (pkg/kube/inject/app_probe.go): shouldPatchProbe
+// and shouldPatchLifecycleHandler read Port.IntVal, 0 for a name, while
+// DumpAppProbers resolves the name; under an include or exclude list a named
+// port's probe can so be recorded but not rewritten, or rewritten with no
+// prober for pilot-agent to call. A deliberate difference
+// (TestProbesOnPortsLeftOutOfCapture).
 func (p *params) portIncluded(c *corev1.Container, port intstr.IntOrString) bool {
 	if len(p.probePorts) == 0 {
 		return true

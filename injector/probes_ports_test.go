@@ -14,54 +14,64 @@ import (
 // (getPortInclusionOrExclusionList, shouldPatchProbe, DumpAppProbers), a probe
 // or hook on a port the interception annotations leave out is neither
 // rewritten nor recorded in ISTIO_KUBE_APP_PROBERS; one on a captured port is.
+//
+// A probe on a named port is judged by the port the name resolves to, for the
+// rewrite and the record alike (portIncluded). Istio judges the two apart
+// (istio/istio b8a8d17a3f4dd6f884806c4bf615f714a9c38ea9,
+// pkg/kube/inject/app_probe.go): shouldPatchProbe reads HTTPGet.Port.IntVal,
+// 0 for a name, so the rewrite judges port 0, while DumpAppProbers resolves
+// the name and records by the real port. With includeInboundPorts "8080" it
+// then leaves a probe on "http" (8080) as written yet records a prober for
+// it; with excludeInboundPorts "8080" it rewrites that probe to pilot-agent
+// but records no prober, so pilot-agent has nothing to call and the probe
+// fails. A deliberate difference (the "named port" rows): the probe on a
+// captured port is rewritten and recorded, the one on a port left out is
+// neither, as for a port number.
 func TestProbesOnPortsLeftOutOfCapture(t *testing.T) {
-	get := func(port int) *corev1.Probe {
-		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/p", Port: intstr.FromInt(port)}}}
+	get := func(port intstr.IntOrString) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/p", Port: port}}}
 	}
+	n, http := intstr.FromInt, intstr.FromString("http") // plain.in.yaml: port "http" is 8080
 	for _, tc := range []struct {
 		name                string
 		annos               map[string]string
-		readiness, liveness int
+		readiness, liveness intstr.IntOrString
 		readyzOut, livezOut bool
 	}{
-		{"include list: only listed ports", map[string]string{AnnotationIncludeInboundPorts: "8080"}, 8080, 9090, true, false},
-		{"exclude list", map[string]string{AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
-		{"include * with exclusions", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, 8080, 9090, true, false},
+		{"include list: only listed ports", map[string]string{AnnotationIncludeInboundPorts: "8080"}, n(8080), n(9090), true, false},
+		{"exclude list", map[string]string{AnnotationExcludeInboundPorts: "9090"}, n(8080), n(9090), true, false},
+		{"include * with exclusions", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, n(8080), n(9090), true, false},
 		// extractPortAsInt trims each item: " 7070" is port 7070, so 9090 stays out.
-		{"include list with blanks", map[string]string{AnnotationIncludeInboundPorts: " 8080 , 7070 "}, 8080, 9090, true, false},
-		{"no annotations: every port", nil, 8080, 9090, true, true},
+		{"include list with blanks", map[string]string{AnnotationIncludeInboundPorts: " 8080 , 7070 "}, n(8080), n(9090), true, false},
+		{"no annotations: every port", nil, n(8080), n(9090), true, true},
+		// Deliberate difference (above): Istio leaves readyz as written but records it.
+		{"named port on the include list: rewritten and recorded", map[string]string{AnnotationIncludeInboundPorts: "8080"}, http, n(9090), true, false},
+		// Deliberate difference (above): Istio rewrites readyz but records no prober.
+		{"named port on the exclude list: left as written, not recorded", map[string]string{AnnotationExcludeInboundPorts: "8080"}, http, n(9090), false, true},
+		{"named port, include * excluding another port", map[string]string{AnnotationIncludeInboundPorts: "*", AnnotationExcludeInboundPorts: "9090"}, http, n(9090), true, false},
 	} {
-		pod := loadPod(t, "testdata/golden/plain.in.yaml")
-		pod.Annotations = tc.annos
-		c := &pod.Spec.Containers[0]
-		c.ReadinessProbe, c.LivenessProbe = get(tc.readiness), get(tc.liveness)
-		res, err := Inject(pod, "app", config.Default(), Options{})
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		out := res.Pod.Spec.Containers[0]
-		probers := ""
-		for _, cs := range [][]corev1.Container{res.Pod.Spec.Containers, res.Pod.Spec.InitContainers} {
-			for _, ic := range cs {
-				if ic.Name == ProxyContainerName {
-					for _, e := range ic.Env {
-						if e.Name == "ISTIO_KUBE_APP_PROBERS" {
-							probers = e.Value
-						}
-					}
-				}
+		for _, path := range []string{"typed", "generic"} {
+			pod := loadPod(t, "testdata/golden/plain.in.yaml")
+			pod.Annotations = tc.annos
+			c := &pod.Spec.Containers[0]
+			c.ReadinessProbe, c.LivenessProbe = get(tc.readiness), get(tc.liveness)
+			res, err := typedAndGeneric[path](pod, "app", reinjectCfg(t), Options{})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.name, path, err)
 			}
-		}
-		for _, pr := range []struct {
-			kind      string
-			probe     *corev1.Probe
-			rewritten bool
-			orig      int
-		}{{"readyz", out.ReadinessProbe, tc.readyzOut, tc.readiness}, {"livez", out.LivenessProbe, tc.livezOut, tc.liveness}} {
-			got := pr.probe.HTTPGet.Path == "/app-health/hello/"+pr.kind
-			recorded := strings.Contains(probers, "/app-health/hello/"+pr.kind)
-			if got != pr.rewritten || recorded != pr.rewritten || (!got && pr.probe.HTTPGet.Port.IntValue() != pr.orig) {
-				t.Errorf("%s: %s probe on %d rewritten %v recorded %v (probe %+v), want %v", tc.name, pr.kind, pr.orig, got, recorded, pr.probe.HTTPGet, pr.rewritten)
+			out := *podContainer(res.Pod, "hello")
+			probers, _ := proxyEnvVar(res.Pod, envAppProbers)
+			for _, pr := range []struct {
+				kind      string
+				probe     *corev1.Probe
+				rewritten bool
+				orig      intstr.IntOrString
+			}{{"readyz", out.ReadinessProbe, tc.readyzOut, tc.readiness}, {"livez", out.LivenessProbe, tc.livezOut, tc.liveness}} {
+				got := pr.probe.HTTPGet.Path == "/app-health/hello/"+pr.kind
+				recorded := strings.Contains(probers, "/app-health/hello/"+pr.kind)
+				if got != pr.rewritten || recorded != pr.rewritten || (!got && pr.probe.HTTPGet.Port != pr.orig) {
+					t.Errorf("%s %s: %s probe on %s rewritten %v recorded %v (probe %+v), want %v", tc.name, path, pr.kind, pr.orig.String(), got, recorded, pr.probe.HTTPGet, pr.rewritten)
+				}
 			}
 		}
 	}
