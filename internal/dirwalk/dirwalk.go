@@ -21,9 +21,11 @@ type Options struct {
 	// Exts are the file name extensions to list, lower case with the dot
 	// (".yaml"); matched case-insensitively.
 	Exts []string
-	// Confine refuses a symlinked file whose target resolves outside the
-	// directory (a mounted ConfigMap's "k -> ..data/k" links stay inside;
-	// a link to /etc/shadow must not be read as config of a server).
+	// Confine refuses a symlinked file or directory whose target resolves
+	// outside the directory (a mounted ConfigMap's "k -> ..data/k" links
+	// stay inside; a link to /etc/shadow must not be read as config of a
+	// server), and walks a linked directory inside it. Without it a file
+	// link may point anywhere and a directory link is an error (dirLink).
 	Confine bool
 }
 
@@ -50,7 +52,9 @@ const dataDir = "..data"
 // skipped, so each file is read once and editor or VCS leftovers (".#p.yaml",
 // ".git/") are not read (docs/compatibility.md). A listed file that is not a
 // regular file after following its links (a FIFO would block the reader for
-// good) is an error naming it.
+// good) is an error naming it. A link to a directory is never skipped: it is
+// walked, its files listed under the link's name, or is an error naming it
+// (dirLink); so is a dangling link, whatever its name.
 //
 // A directory holding a "..data" link is a kubelet volume: root is then the
 // content directory "..data" points at when listed, which the kubelet never
@@ -75,53 +79,126 @@ func Files(dir string, o Options) (root string, rel []string, err error) {
 	} else if !st.IsDir() {
 		return "", nil, fmt.Errorf("%s: not a directory", dir)
 	}
-	var total int64
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	var (
+		total  int64
+		linked int // directories entered through a link
+	)
+	// Links to links multiply the directories walked (a DAG of them,
+	// without a loop, doubles them at each level): bounded.
+	enter := func() error {
+		if linked++; linked > MaxFiles {
+			return fmt.Errorf("%w: %s: more than %d directories to read through links (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxFiles)
 		}
-		if p == root {
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !slices.Contains(o.Exts, strings.ToLower(filepath.Ext(p))) {
-			return nil
-		}
-		if o.Confine && d.Type()&fs.ModeSymlink != 0 {
-			if err := SymlinkInside(root, p); err != nil {
+		return nil
+	}
+	// walk lists the files under from, a directory with its links resolved,
+	// as prefix/<path under from>. held are the directories holding the
+	// links walked to reach from (dirLink).
+	var walk func(from, prefix string, held []string) error
+	walk = func(from, prefix string, held []string) error {
+		return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
 				return err
 			}
-		}
-		st, err := os.Stat(p) // its error names p and says why (a dangling link)
-		if err != nil {
-			return err
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file (%s)", p, st.Mode().Type())
-		}
-		if total += st.Size(); total > MaxTotalBytes {
-			return fmt.Errorf("%w: %s: the files to read add up to more than %d bytes (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxTotalBytes)
-		}
-		if len(rel) == MaxFiles {
-			return fmt.Errorf("%w: %s: more than %d files to read (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxFiles)
-		}
-		r, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = append(rel, r)
-		return nil
-	})
+			if p == from {
+				return nil
+			}
+			if strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			r, err := filepath.Rel(from, p)
+			if err != nil {
+				return err
+			}
+			r = filepath.Join(prefix, r)
+			if d.IsDir() && prefix != "" {
+				if err := enter(); err != nil {
+					return err
+				}
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				// WalkDir reports a link as what it is, not what it points
+				// to: a link to a directory was a file with no matching
+				// extension, dropped with every policy under it. A
+				// dangling link is an error too: it cannot be told from a
+				// link to a directory not there (yet).
+				st, err := os.Stat(p) // its error names p and says why
+				if err != nil {
+					return err
+				}
+				if st.IsDir() {
+					target, err := dirLink(root, p, o.Confine, held)
+					if err != nil {
+						return err
+					}
+					if err := enter(); err != nil {
+						return err
+					}
+					return walk(target, r, append(slices.Clip(held), filepath.Dir(p)))
+				}
+			}
+			if d.IsDir() || !slices.Contains(o.Exts, strings.ToLower(filepath.Ext(p))) {
+				return nil
+			}
+			if o.Confine && d.Type()&fs.ModeSymlink != 0 {
+				if err := SymlinkInside(root, p); err != nil {
+					return err
+				}
+			}
+			st, err := os.Stat(p) // its error names p and says why (a dangling link)
+			if err != nil {
+				return err
+			}
+			if !st.Mode().IsRegular() {
+				return fmt.Errorf("%s: not a regular file (%s)", p, st.Mode().Type())
+			}
+			if total += st.Size(); total > MaxTotalBytes {
+				return fmt.Errorf("%w: %s: the files to read add up to more than %d bytes (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxTotalBytes)
+			}
+			if len(rel) == MaxFiles {
+				return fmt.Errorf("%w: %s: more than %d files to read (the limit of a directory input)", manifest.ErrTooLarge, dir, MaxFiles)
+			}
+			rel = append(rel, r)
+			return nil
+		})
+	}
+	err = walk(root, "", nil)
 	if err != nil {
 		return "", nil, err
 	}
 	slices.Sort(rel)
 	return root, rel, nil
+}
+
+// dirLink is the directory the link p points to, p being under root (both
+// with their links resolved), walked under the link's name. Confined, it must resolve inside
+// root (SymlinkInside: a link elsewhere rejects the load, as a file's does)
+// and must not hold p nor any of held, the directories holding the links
+// walked to reach p: walking it would reach the same link again, for good.
+// Not confined (`validate -f DIR`, as `kubectl apply -f DIR`), a directory
+// link is an error: kubectl and istioctl walk with filepath.Walk, which does
+// not follow it, so its files are skipped unseen there; following it would
+// check objects they do not apply, skipping it would hide the ones it holds.
+func dirLink(root, p string, confine bool, held []string) (string, error) {
+	target, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: symlink: %w", p, err)
+	}
+	if !confine {
+		return "", fmt.Errorf("%s: a link to the directory %s: not read (kubectl apply -f and istioctl validate -f do not follow it); name the directory with its own -f", p, target)
+	}
+	if err := SymlinkInside(root, p); err != nil {
+		return "", err
+	}
+	for _, h := range append(slices.Clip(held), filepath.Dir(p)) {
+		if h == target || strings.HasPrefix(h, target+string(filepath.Separator)) {
+			return "", fmt.Errorf("%s: a link to %s, a directory holding the link (a loop): not read", p, target)
+		}
+	}
+	return target, nil
 }
 
 // volumeContent is the content directory of root when root is a kubelet

@@ -176,6 +176,143 @@ func TestFiles(t *testing.T) {
 		opts:    Options{Exts: []string{".yaml"}},
 		wantErr: "p.yaml: no such file or directory",
 	}, {
+		// A symlinked subdirectory was read as a file with no matching
+		// extension and dropped: the policies (DENYs too) under it were never
+		// loaded (reviewer h113). One linked to a hidden directory lists
+		// files read nowhere else; one linked to a visible directory lists
+		// its files twice, as two links to one file do (the policy loader
+		// refuses the second object of a name, naming both files).
+		name: "confined: link to a directory inside is walked, under the link's name",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "a.yaml"))
+			write(t, filepath.Join(dir, ".shared", "deny.yaml"))
+			write(t, filepath.Join(dir, ".shared", "sub", "deny2.rego"))
+			write(t, filepath.Join(dir, "real", "p.yaml"))
+			symlink(t, ".shared", filepath.Join(dir, "ns1"))
+			symlink(t, filepath.Join("..", "real"), filepath.Join(dir, "sub", "ns2"))
+			symlink(t, "ns1", filepath.Join(dir, "ns3")) // a link to a link
+			return dir
+		},
+		opts: yaml,
+		want: []string{"a.yaml", "ns1/deny.yaml", "ns1/sub/deny2.rego", "ns3/deny.yaml", "ns3/sub/deny2.rego", "real/p.yaml", "sub/ns2/p.yaml"},
+	}, {
+		name: "confined: link to a directory named like a file is walked",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, ".d", "p.yaml"))
+			symlink(t, ".d", filepath.Join(dir, "x.yaml"))
+			return dir
+		},
+		opts: yaml,
+		want: []string{"x.yaml/p.yaml"},
+	}, {
+		name: "confined: link to a directory outside refused, naming the link",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "in", "ok.yaml"))
+			write(t, filepath.Join(dir, "shared", "deny.yaml"))
+			symlink(t, filepath.Join("..", "shared"), filepath.Join(dir, "in", "shared"))
+			return filepath.Join(dir, "in")
+		},
+		opts:    yaml,
+		wantErr: filepath.Join("in", "shared") + ": symlink target ",
+	}, {
+		name: "confined: link to a directory outside refused below a link inside",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "in", ".d", "ok.yaml"))
+			write(t, filepath.Join(dir, "shared", "deny.yaml"))
+			symlink(t, ".d", filepath.Join(dir, "in", "d"))
+			symlink(t, filepath.Join("..", "..", "shared"), filepath.Join(dir, "in", ".d", "shared"))
+			return filepath.Join(dir, "in")
+		},
+		opts:    yaml,
+		wantErr: "outside the directory",
+	}, {
+		name: "confined: link to the directory itself is a loop, an error",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "p.yaml"))
+			symlink(t, ".", filepath.Join(dir, "loop"))
+			return dir
+		},
+		opts:    yaml,
+		wantErr: "loop: a link to " + "",
+	}, {
+		name: "confined: link to an ancestor is a loop, an error",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "a", "b", "p.yaml"))
+			symlink(t, "..", filepath.Join(dir, "a", "b", "up"))
+			return dir
+		},
+		opts:    yaml,
+		wantErr: "a directory holding the link (a loop)",
+	}, {
+		name: "confined: two links to each other's directory are a loop, an error",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "a", "p.yaml"))
+			write(t, filepath.Join(dir, "b", "q.yaml"))
+			symlink(t, filepath.Join("..", "b"), filepath.Join(dir, "a", "x"))
+			symlink(t, filepath.Join("..", "a"), filepath.Join(dir, "b", "y"))
+			return dir
+		},
+		opts:    yaml,
+		wantErr: "(a loop)",
+	}, {
+		name: "confined: a link to itself is an error",
+		setup: func(t *testing.T, dir string) string {
+			symlink(t, "self", filepath.Join(dir, "self"))
+			return dir
+		},
+		opts:    yaml,
+		wantErr: "too many levels of symbolic links",
+	}, {
+		// It cannot be told from a link to a directory not mounted yet.
+		name: "a dangling link with any name is an error, not skipped",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "p.yaml"))
+			symlink(t, "/nonexistent-meshguard-policies", filepath.Join(dir, "ns1"))
+			return dir
+		},
+		opts:    Options{Exts: []string{".yaml"}},
+		wantErr: "ns1: no such file or directory",
+	}, {
+		// kubectl apply -f DIR and istioctl validate -f DIR walk with
+		// filepath.Walk, which does not follow the link: they skip it
+		// unseen (k8s.io/cli-runtime pkg/resource/visitor.go
+		// ExpandPathsToFileVisitors; Istio: istioctl/pkg/validate/validate.go
+		// validateFiles). Skipping drops its objects unchecked: an error.
+		name: "not confined: link to a directory refused, naming the link",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, "in", "ok.yaml"))
+			write(t, filepath.Join(dir, "shared", "deny.yaml"))
+			symlink(t, filepath.Join("..", "shared"), filepath.Join(dir, "in", "shared"))
+			return filepath.Join(dir, "in")
+		},
+		opts:    Options{Exts: []string{".yaml"}},
+		wantErr: filepath.Join("in", "shared") + ": a link to the directory ",
+	}, {
+		name: "not confined: link to a directory inside refused too",
+		setup: func(t *testing.T, dir string) string {
+			write(t, filepath.Join(dir, ".d", "ok.yaml"))
+			symlink(t, ".d", filepath.Join(dir, "d"))
+			return dir
+		},
+		opts:    Options{Exts: []string{".yaml"}},
+		wantErr: "d: a link to the directory ",
+	}, {
+		// atomic_writer.go createUserVisibleFiles links a key's first path
+		// element: "sub -> ..data/sub" is a directory link; the volume is
+		// read from its content directory, where sub is a directory.
+		name: "mounted volume with a key in a subdirectory: its directory link",
+		setup: func(t *testing.T, dir string) string {
+			ts := filepath.Join(dir, "..2026_12_06_01_00_00.1")
+			write(t, filepath.Join(ts, "sub", "p.yaml"))
+			write(t, filepath.Join(ts, "q.yaml"))
+			symlink(t, filepath.Base(ts), filepath.Join(dir, "..data"))
+			symlink(t, filepath.Join("..data", "sub"), filepath.Join(dir, "sub"))
+			symlink(t, filepath.Join("..data", "q.yaml"), filepath.Join(dir, "q.yaml"))
+			return dir
+		},
+		opts: yaml,
+		want: []string{"q.yaml", "sub/p.yaml"},
+	}, {
 		name:    "missing directory",
 		setup:   func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") },
 		opts:    yaml,
@@ -321,6 +458,16 @@ func TestFilesTotalBound(t *testing.T) {
 	}
 }
 
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func write(t *testing.T, p string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -412,5 +559,42 @@ func TestFilesRefusesAFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), p) {
 			t.Errorf("Files(%s) = %q, %v, %v; want a not-a-directory error naming it", p, root, rel, err)
 		}
+	}
+}
+
+// TestFilesLinkedDirectoriesBound: links to links without a loop (each
+// level's two links to the next level) double the directories walked at
+// each level; the walk is bounded as the files are, naming the directory.
+func TestFilesLinkedDirectoriesBound(t *testing.T) {
+	dir := t.TempDir()
+	const levels = 15 // 2+4+...+2^15 directories entered, over MaxFiles
+	for i := range levels {
+		from := dir
+		if i > 0 {
+			from = filepath.Join(dir, fmt.Sprintf(".d%d", i))
+		}
+		for _, l := range []string{"a", "b"} {
+			symlink(t, filepath.Join(dir, fmt.Sprintf(".d%d", i+1)), filepath.Join(from, l))
+		}
+	}
+	write(t, filepath.Join(dir, fmt.Sprintf(".d%d", levels), "p.yaml"))
+	_, rel, err := Files(dir, Options{Exts: []string{".yaml"}, Confine: true})
+	if !errors.Is(err, manifest.ErrTooLarge) || !strings.Contains(err.Error(), dir+": more than 10000 directories to read through links") {
+		t.Fatalf("Files = %d files, %v; want the bound on directories entered through links", len(rel), err)
+	}
+	// Two levels are walked whole: each path to the file listed.
+	dir = t.TempDir()
+	for i := range 2 {
+		from := dir
+		if i > 0 {
+			from = filepath.Join(dir, fmt.Sprintf(".d%d", i))
+		}
+		for _, l := range []string{"a", "b"} {
+			symlink(t, filepath.Join(dir, fmt.Sprintf(".d%d", i+1)), filepath.Join(from, l))
+		}
+	}
+	write(t, filepath.Join(dir, ".d2", "p.yaml"))
+	if _, rel, err := Files(dir, Options{Exts: []string{".yaml"}, Confine: true}); err != nil || !slices.Equal(rel, []string{"a/a/p.yaml", "a/b/p.yaml", "b/a/p.yaml", "b/b/p.yaml"}) {
+		t.Errorf("Files = %q, %v", rel, err)
 	}
 }
