@@ -119,8 +119,9 @@ func (t *trees) addRoot(i int) error {
 	return t.addTree(r)
 }
 
-// addTree watches dir and every directory under it (not entering symlinks,
-// which dirwalk.Files does not read either).
+// addTree watches dir and every directory under it, not entering symlinks:
+// a directory link dirwalk.Files reads points inside a root (Confine), whose
+// real directories are watched here already.
 func (t *trees) addTree(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
