@@ -134,6 +134,10 @@ type Snapshot struct {
 	// translated: each AuthorizationPolicy's translation, for CompileNext
 	// to reuse (translatememo.go).
 	translated map[*secv1.AuthorizationPolicy]*translatedAP
+	// withoutUser: the same policies compiled without the user modules,
+	// answering for this snapshot when its evaluation fails under
+	// --fail-open (failopen.go); nil without user modules or fallback.
+	withoutUser *Snapshot
 }
 
 type viewShard struct {
@@ -1193,6 +1197,9 @@ type Engine struct {
 	mesh    atomic.Pointer[Mesh]
 	cur     *reload.Store[Snapshot]
 	version atomic.Uint64
+	// fallback: compile each snapshot with user modules also without them
+	// (EnableFailOpenFallback).
+	fallback atomic.Bool
 }
 
 // EngineOption configures NewEngine.
@@ -1245,7 +1252,12 @@ func (e *Engine) UpdateFrom(ctx context.Context, load func(context.Context) (*Se
 			return nil, err
 		}
 		// The current snapshot's unchanged shards are reused (CompileNext).
-		return CompileNext(ctx, e.cur.Load(), e.Mesh(), set, e.version.Add(1))
+		prev, mesh := e.cur.Load(), e.Mesh()
+		snap, err := CompileNext(ctx, prev, mesh, set, e.version.Add(1))
+		if err == nil && e.fallback.Load() {
+			snap.addFallback(ctx, prev, mesh, set)
+		}
+		return snap, err
 	})
 }
 
