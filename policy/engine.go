@@ -619,6 +619,9 @@ const (
 	readsDstPort
 	readsJWT // requestPrincipals, request.auth.*
 	readsSNI // connection.sni
+	// readsContentLength: request.headers[content-length], which the HTTP
+	// protocol does not have (Request.ContentLengthUnknown).
+	readsContentLength
 )
 
 // attrFields: the cond fields (and their input attributes) of each.
@@ -721,6 +724,9 @@ func ruleAttrReads(r rule) attrReads {
 		for _, ag := range og {
 			for _, c := range ag {
 				reads |= attrFields[c.F]
+				if c.F == "header" && c.K == "content-length" {
+					reads |= readsContentLength
+				}
 			}
 		}
 	}
@@ -748,6 +754,9 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 		{readsDstPort, r.DstPort == 0, func() string { return "destination port" }},
 		{readsJWT, r.NoMetadata, func() string { return jwtUnknown(r) }},
 		{readsSNI, r.SNIUnknown, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
+		{readsContentLength, r.ContentLengthUnknown, func() string {
+			return "content-length header (request.headers[content-length]; Envoy's HTTP ext_authz client sends its own)"
+		}},
 	}
 	var lacks attrReads
 	for _, a := range attrs {
