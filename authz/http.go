@@ -140,8 +140,10 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 	return &authv3.CheckRequest{Attributes: attrs}, nil
 }
 
-// noMetadata is every HTTP CheckRequest's context extensions (read-only).
-var noMetadata = map[string]string{policy.NoMetadataExtension: "true"}
+// noMetadata is every HTTP CheckRequest's context extensions (read-only):
+// no dynamic metadata, and no content-length of the request (Envoy's HTTP
+// client sets the check request's own, checkRequestFromHTTP drops it).
+var noMetadata = map[string]string{policy.NoMetadataExtension: "true", policy.NoContentLengthExtension: "true"}
 
 // attributeHeader is the value of an attribute header ("" when absent).
 // Envoy sets each once (headers_to_add overwrite): a second value did not

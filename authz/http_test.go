@@ -450,6 +450,10 @@ spec:
 // the HTTP answer must be a denial Envoy enforces whatever failOpen says.
 func TestHTTPErrorsAreDenials(t *testing.T) {
 	failing := policy.NewEngine(policy.Mesh{})
+	// Compiled before the servers below, which would ask for it: with
+	// --fail-open the policies without the user module (none: allowed)
+	// answer its error (TestInternalErrorAndFailOpen).
+	failing.EnableFailOpenFallback()
 	if _, err := failing.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
 		"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"}}); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ type Options struct {
 	PolicyDir      string // offline mode: policies, Pods and *.rego from this directory (watched)
 	RegoDir        string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
 	RootNamespace  string // mesh root namespace, default istio-system
-	FailOpen       bool   // internal errors allow instead of 503
+	FailOpen       bool   // a user modules' evaluation error: the policies without them decide instead of 503
 
 	TrustDomain        string
 	TrustDomainAliases []string
@@ -115,7 +115,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HTTPPathPrefix, "authz-http-path-prefix", "", "the envoyExtAuthzHttp pathPrefix: stripped from the request path before evaluation")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
 	fs.StringVar(&o.RegoDir, "authz-rego-dir", "", "directory of user Rego modules (package meshguard.user) added to the built-in semantics")
-	fs.BoolVar(&o.FailOpen, "fail-open", false, "allow requests when evaluation fails internally (default: deny with 503)")
+	fs.BoolVar(&o.FailOpen, "fail-open", false, "when user Rego modules fail to evaluate a request, answer it with the ALLOW/DENY policies alone instead of 503 (a DENY still denies; other internal errors stay 503)")
 	o.AddSemanticsFlags(fs)
 	fs.StringVar(&o.DecisionLog, "decision-log", d.DecisionLog, "decision logging: full, sampled or off")
 	fs.IntVar(&o.DecisionLogSample, "decision-log-sample", d.DecisionLogSample, "with --decision-log=sampled, log one in N allowed decisions (denials are always logged)")

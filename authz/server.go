@@ -78,6 +78,11 @@ func NewServer(engine *policy.Engine, o Options, log logr.Logger) *Server {
 	s := &Server{engine: engine, opts: o.withDefaults(), log: log, metrics: DefaultMetrics(), health: health.NewServer(),
 		hot: newHotStacks(maxHotStacks), idPrefix: hex.EncodeToString(b[:]) + "-"}
 	s.watchesEnded, s.endWatches = context.WithCancel(context.Background())
+	if s.opts.FailOpen {
+		// --fail-open answers a failed evaluation with the policies minus
+		// the user modules (failOpen), which the engine then compiles.
+		engine.EnableFailOpenFallback()
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if engine.Snapshot() != nil {
@@ -141,11 +146,11 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	var buf [48]byte // the ID in one allocation
 	id := string(strconv.AppendUint(append(buf[:0], s.idPrefix...), s.seq.Add(1), 10))
 	var v policy.Verdict
-	var err error
+	var err, userErr error
 	if badRequest != nil {
 		v = policy.Verdict{Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + badRequest.Error()}
 	} else {
-		s.hot.run(func() { v, err = s.check(ctx, req) })
+		s.hot.run(func() { v, err, userErr = s.check(ctx, req) })
 	}
 	result := ""
 	switch {
@@ -156,16 +161,14 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	case err != nil && errors.Is(err, context.Canceled):
 		result = "cancelled"
 		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "cancelled by the client: " + err.Error()}
-	// --fail-open covers evaluation errors; with no policy state loaded yet
-	// there is nothing that failed, only nothing known: deny. A panic is a
-	// request that tripped a bug: allowing it would let whoever found the
-	// input through every policy.
-	case err != nil && s.opts.FailOpen && !errors.Is(err, policy.ErrNoSnapshot) && !errors.Is(err, errEvaluationPanic):
-		result = "error_fail_open"
-		v = policy.Verdict{Allowed: true, Status: 200, Action: "NONE", Rule: -1, Reason: "fail-open: " + err.Error()}
 	case err != nil:
 		result = "error"
 		v = policy.Verdict{Status: 503, Action: "NONE", Rule: -1, Reason: "internal error: " + err.Error()}
+	// --fail-open: the user modules failed and the policies without them
+	// allow (failOpen); when they deny, the request gets their denial below.
+	case userErr != nil && v.Allowed:
+		result = "error_fail_open"
+		v.Reason = "fail-open: user Rego modules not applied (" + userErr.Error() + "); " + v.Reason
 	case v.Allowed:
 		result = "allow"
 	case v.Status == 400:
@@ -180,6 +183,9 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest, badReques
 	s.metrics.Latency.Observe(elapsed.Seconds())
 	s.metrics.Decisions.WithLabelValues(result, v.Action).Inc()
 	s.metrics.Protocol.WithLabelValues(protocol, result).Inc()
+	if err == nil {
+		err = userErr // logged as the error it is, whatever the fallback's verdict
+	}
 	s.logDecision(id, req, v, result, err, elapsed)
 	return decision{id: id, verdict: v, result: result}
 }
@@ -225,17 +231,73 @@ func (s *Server) dropOwnHeaders(v *policy.Verdict) {
 // errEvaluationPanic: evaluating a request panicked.
 var errEvaluationPanic = errors.New("evaluation panicked")
 
-// check is the engine's Check with a panic turned into an error: the request
-// is denied and the server keeps answering the others (a panic on a hot-stack
+// check evaluates req against the engine's current snapshot. err is an
+// internal error (the request is denied: 503). With --fail-open, an
+// evaluation of a snapshot with user modules that failed is answered by
+// failOpen; userErr is then that failure and v the verdict without them.
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (v policy.Verdict, err, userErr error) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return policy.Verdict{}, err, nil
+	}
+	v, err = s.eval(ctx, snap, req)
+	if err != nil && s.opts.FailOpen {
+		return s.failOpen(ctx, snap, req, err)
+	}
+	return v, err, nil
+}
+
+// snapshot is the engine's current snapshot, or ErrNoSnapshot; a panic
+// (an engine that is not there) is an error, as in eval.
+func (s *Server) snapshot() (snap *policy.Snapshot, err error) {
+	defer s.recoverPanic(&err)
+	if snap = s.engine.Snapshot(); snap == nil {
+		return nil, policy.ErrNoSnapshot
+	}
+	return snap, nil
+}
+
+// eval is snap's Check with a panic turned into an error: the request is
+// denied and the server keeps answering the others (a panic on a hot-stack
 // worker would end the process, as neither gRPC nor net/http recovers there).
-func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (v policy.Verdict, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error(fmt.Errorf("%v", r), "evaluation panicked; request denied", "stack", string(debug.Stack()))
-			v, err = policy.Verdict{}, fmt.Errorf("%w: %v", errEvaluationPanic, r)
-		}
-	}()
-	return s.engine.Check(ctx, req)
+func (s *Server) eval(ctx context.Context, snap *policy.Snapshot, req *authv3.CheckRequest) (v policy.Verdict, err error) {
+	defer s.recoverPanic(&err)
+	return snap.Check(ctx, req)
+}
+
+func (s *Server) recoverPanic(err *error) {
+	if r := recover(); r != nil {
+		s.log.Error(fmt.Errorf("%v", r), "evaluation panicked; request denied", "stack", string(debug.Stack()))
+		*err = fmt.Errorf("%w: %v", errEvaluationPanic, r)
+	}
+}
+
+// failOpen is what --fail-open makes of snap's evaluation error err: the
+// verdict of the same policies without the user modules
+// (Snapshot.WithoutUserModules), with err as userErr. Istio's ALLOW and
+// DENY policies are Envoy RBAC filters, which never fail open; only the
+// CUSTOM provider's ext_authz filter does (failure_mode_allow from the
+// provider's failOpen; Istio: pilot/pkg/security/authz/builder/extauthz.go
+// generateGRPCConfig, generateHTTPConfig), and the user modules are that
+// check to meshguard (policy/failopen.go). So the fallback's denial is the
+// answer, and every error of the generated rules themselves stays an
+// internal error (503): a snapshot without user modules, a fallback that
+// fails too (its deadline included). A panic (a request that tripped a
+// bug: allowing it would let whoever found the input through every
+// policy) and a cancelled call are never failed open.
+func (s *Server) failOpen(ctx context.Context, snap *policy.Snapshot, req *authv3.CheckRequest, err error) (policy.Verdict, error, error) {
+	if errors.Is(err, errEvaluationPanic) || errors.Is(err, context.Canceled) {
+		return policy.Verdict{}, err, nil
+	}
+	without := snap.WithoutUserModules()
+	if without == nil {
+		return policy.Verdict{}, err, nil
+	}
+	v, ferr := s.eval(ctx, without, req)
+	if ferr != nil {
+		return policy.Verdict{}, fmt.Errorf("%w; without the user Rego modules (--fail-open): %w", err, ferr), nil
+	}
+	return v, nil, err
 }
 
 // okAlloc holds every message of an OK CheckResponse, so building one is a

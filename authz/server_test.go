@@ -223,42 +223,185 @@ func headerValue(hs []*corev3.HeaderValueOption, k string) string {
 	return ""
 }
 
-// TestInternalErrorAndFailOpen: an evaluation error (a user module whose
-// response_headers conflict) is 503, or OK with --fail-open; no policy state
-// loaded yet is 503 even with --fail-open (nothing failed: nothing is known).
+// conflictModule fails every evaluation: two values for one response header.
+const conflictModule = "package meshguard.user\n" +
+	"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"
+
+// tenantModule fails when the client sends an x-tenant other than
+// "default" (two values for x-tenant): reviewer h113's finding 1, where
+// that error under --fail-open allowed a request a DENY policy matched.
+const tenantModule = "package meshguard.user\n" +
+	"response_headers[\"x-tenant\"] := input.headers[\"x-tenant\"]\n" +
+	"response_headers[\"x-tenant\"] := \"default\" if not input.headers[\"x-tenant\"] == \"default\"\n"
+
+// allowIndex admits /index only, to web-1 of denyAdmin.
+const allowIndex = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-index, namespace: foo}
+spec:
+  action: ALLOW
+  rules:
+  - to:
+    - operation: {paths: ["/index"]}
+`
+
+// TestInternalErrorAndFailOpen: an evaluation error is 503 (a 403 with the
+// service-error body on the HTTP protocol); with --fail-open, an error of a
+// snapshot with user modules is answered by the same policies without them,
+// as Istio's DENY and ALLOW are RBAC filters that never fail open and only
+// the CUSTOM check (what user modules are to meshguard) is skipped when the
+// provider's failOpen is set (Istio: pilot/pkg/security/authz/builder/
+// extauthz.go generateGRPCConfig, generateHTTPConfig: FailureModeAllow on
+// the ext_authz filter only). Their allow is "error_fail_open", their
+// denial the request's denial. No policy state loaded yet, and a snapshot
+// compiled before --fail-open was asked for (no fallback), are 503 even
+// with --fail-open. Both protocols.
 func TestInternalErrorAndFailOpen(t *testing.T) {
-	ctx := context.Background()
-	failing := policy.NewEngine(policy.Mesh{})
-	set := &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
-		"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"}}
-	if _, err := failing.Update(ctx, set); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
-		name     string
-		engine   *policy.Engine
-		failOpen bool
-		wantOK   bool
+		name       string
+		policies   string // YAML; "" = none
+		module     string // "" = no snapshot at all
+		failOpen   bool
+		noFallback bool // the snapshot is compiled before the server asks for the fallback
+		path       string
+		tenant     string
+		wantStatus int    // gRPC: 200 OK, else the denial's status
+		wantResult string // meshguard_authz_protocol_decisions_total's result
+		wantPolicy string
+		wantTenant string // the x-tenant response header of an OK
 	}{
-		{"evaluation error", failing, false, false},
-		{"evaluation error, --fail-open", failing, true, true},
-		{"no snapshot", policy.NewEngine(policy.Mesh{}), false, false},
-		{"no snapshot, --fail-open", policy.NewEngine(policy.Mesh{}), true, false},
+		{name: "evaluation error", module: conflictModule, path: "/", wantStatus: 503, wantResult: "error"},
+		{name: "evaluation error, --fail-open, no policies", module: conflictModule, failOpen: true, path: "/",
+			wantStatus: 200, wantResult: "error_fail_open"},
+		{name: "evaluation error, --fail-open, snapshot without fallback", module: conflictModule, failOpen: true, noFallback: true,
+			path: "/", wantStatus: 503, wantResult: "error"},
+		{name: "no snapshot", path: "/", wantStatus: 503, wantResult: "error"},
+		{name: "no snapshot, --fail-open", failOpen: true, path: "/", wantStatus: 503, wantResult: "error"},
+		// Reviewer h113's scratch test (/tmp/h44/h113/failopen_h113_test.go):
+		// x-tenant: evil made the user module fail and --fail-open then
+		// allowed /admin/users past deny-admin.
+		{name: "DENY matches, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,
+			path: "/admin/users", wantStatus: 403, wantResult: "deny", wantPolicy: "foo/deny-admin"},
+		{name: "DENY matches, user module fails, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,
+			path: "/admin/users", tenant: "evil", wantStatus: 403, wantResult: "deny", wantPolicy: "foo/deny-admin"},
+		{name: "DENY matches, user module fails", policies: denyAdmin + allowIndex, module: tenantModule,
+			path: "/admin/users", tenant: "evil", wantStatus: 503, wantResult: "error"},
+		{name: "ALLOW admits, user module fails, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,
+			path: "/index", tenant: "evil", wantStatus: 200, wantResult: "error_fail_open", wantPolicy: "foo/allow-index"},
+		{name: "no ALLOW admits, user module fails, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,
+			path: "/other", tenant: "evil", wantStatus: 403, wantResult: "deny"},
+		{name: "ALLOW admits, user module evaluates, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,
+			path: "/index", tenant: "default", wantStatus: 200, wantResult: "allow", wantPolicy: "foo/allow-index", wantTenant: "default"},
 	} {
-		s := NewServer(tc.engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
-		resp, err := s.Check(ctx, request("/"))
-		if err != nil {
-			t.Fatalf("%s: Check must not return an RPC error: %v", tc.name, err)
-		}
-		if tc.wantOK {
-			if resp.GetOkResponse() == nil {
-				t.Errorf("%s: want OK, got %v", tc.name, resp)
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			engine := policy.NewEngine(policy.Mesh{})
+			update := func() {
+				set := &policy.Set{}
+				if tc.policies != "" {
+					if _, err := set.AddYAML("p.yaml", []byte(tc.policies)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				set.UserModules = map[string]string{"u.rego": tc.module}
+				if _, err := engine.Update(ctx, set); err != nil {
+					t.Fatal(err)
+				}
 			}
-			continue
-		}
-		if d := resp.GetDeniedResponse(); d == nil || d.Status.Code != 503 {
-			t.Errorf("%s: want 503, got %v", tc.name, resp)
-		}
+			if tc.module != "" && tc.noFallback {
+				update()
+			}
+			s := NewServer(engine, Options{FailOpen: tc.failOpen, DecisionLog: "off"}, logr.Discard())
+			if tc.module != "" && !tc.noFallback {
+				update()
+			}
+			m := DefaultMetrics()
+
+			// gRPC
+			req := request(tc.path)
+			if tc.tenant != "" {
+				req.Attributes.Request.Http.Headers = map[string]string{"x-tenant": tc.tenant}
+			}
+			before := testutilCounter(m.Protocol.WithLabelValues("grpc", tc.wantResult))
+			resp, err := s.Check(ctx, req)
+			if err != nil {
+				t.Fatalf("gRPC: Check must not return an RPC error: %v", err)
+			}
+			if got := testutilCounter(m.Protocol.WithLabelValues("grpc", tc.wantResult)) - before; got != 1 {
+				t.Errorf("gRPC: %s decisions +%v, want +1 (%v)", tc.wantResult, got, resp)
+			}
+			var hs []*corev3.HeaderValueOption
+			if ok := resp.GetOkResponse(); ok != nil {
+				if tc.wantStatus != 200 {
+					t.Fatalf("gRPC: OK, want %d: %v", tc.wantStatus, resp)
+				}
+				hs = ok.GetHeaders()
+				tenant := ""
+				for _, h := range ok.GetResponseHeadersToAdd() {
+					if h.GetHeader().GetKey() == "x-tenant" {
+						tenant = h.GetHeader().GetValue()
+					}
+				}
+				if tenant != tc.wantTenant {
+					t.Errorf("gRPC: x-tenant response header %q, want %q", tenant, tc.wantTenant)
+				}
+			} else {
+				d := resp.GetDeniedResponse()
+				if d == nil || int(d.GetStatus().GetCode()) != tc.wantStatus {
+					t.Fatalf("gRPC: want %d, got %v", tc.wantStatus, resp)
+				}
+				hs = d.GetHeaders()
+			}
+			if got := headerValue(hs, HeaderPolicy); got != tc.wantPolicy {
+				t.Errorf("gRPC: %s %q, want %q", HeaderPolicy, got, tc.wantPolicy)
+			}
+
+			// HTTP: a 503 is a 403 with the service-error body (TestHTTPErrorsAreDenials).
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := s.HTTPServer(nil)
+			go func() { _ = srv.Serve(lis) }()
+			t.Cleanup(func() { srv.Close() })
+			hreq, err := http.NewRequest("GET", "http://"+lis.Addr().String()+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hreq.Header.Set(HeaderDestinationAddress, "10.0.1.1:8080")
+			if tc.tenant != "" {
+				hreq.Header.Set("x-tenant", tc.tenant)
+			}
+			before = testutilCounter(m.Protocol.WithLabelValues("http", tc.wantResult))
+			hresp, err := http.DefaultClient.Do(hreq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(hresp.Body)
+			hresp.Body.Close()
+			if got := testutilCounter(m.Protocol.WithLabelValues("http", tc.wantResult)) - before; got != 1 {
+				t.Errorf("HTTP: %s decisions +%v, want +1", tc.wantResult, got)
+			}
+			wantHTTP, wantBody := tc.wantStatus, ""
+			switch tc.wantStatus {
+			case 503:
+				wantHTTP, wantBody = 403, "authorization service error"
+			case 403:
+				wantBody = "RBAC: access denied"
+			}
+			if hresp.StatusCode != wantHTTP || string(body) != wantBody {
+				t.Errorf("HTTP: %d %q, want %d %q", hresp.StatusCode, body, wantHTTP, wantBody)
+			}
+			if got := hresp.Header.Get(HeaderPolicy); got != tc.wantPolicy {
+				t.Errorf("HTTP: %s %q, want %q", HeaderPolicy, got, tc.wantPolicy)
+			}
+			if wantHTTP == 200 {
+				if got := hresp.Header.Get("x-tenant"); got != tc.wantTenant {
+					t.Errorf("HTTP: x-tenant %q, want %q", got, tc.wantTenant)
+				}
+			}
+		})
 	}
 }
 
@@ -631,6 +774,9 @@ func TestManyValuesUnderOneHeaderName(t *testing.T) {
 // on) and denied, also with --fail-open. A deadline meshguard missed stays an error.
 func TestCancelledCallNotAnError(t *testing.T) {
 	engine := policy.NewEngine(policy.Mesh{})
+	// As a --fail-open server asks (NewServer): the user module's deadline
+	// is then answered by the policies without it (none here: allowed).
+	engine.EnableFailOpenFallback()
 	if _, err := engine.Update(context.Background(), &policy.Set{UserModules: map[string]string{"u.rego": "package meshguard.user\n" +
 		// Long enough for OPA to see the cancellation during evaluation.
 		"response_headers[\"n\"] := format_int(count([x | some x in numbers.range(1, 2000000)]), 10)\n"}}); err != nil {

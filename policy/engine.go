@@ -134,6 +134,10 @@ type Snapshot struct {
 	// translated: each AuthorizationPolicy's translation, for CompileNext
 	// to reuse (translatememo.go).
 	translated map[*secv1.AuthorizationPolicy]*translatedAP
+	// withoutUser: the same policies compiled without the user modules,
+	// answering for this snapshot when its evaluation fails under
+	// --fail-open (failopen.go); nil without user modules or fallback.
+	withoutUser *Snapshot
 }
 
 type viewShard struct {
@@ -615,6 +619,9 @@ const (
 	readsDstPort
 	readsJWT // requestPrincipals, request.auth.*
 	readsSNI // connection.sni
+	// readsContentLength: request.headers[content-length], which the HTTP
+	// protocol does not have (Request.ContentLengthUnknown).
+	readsContentLength
 )
 
 // attrFields: the cond fields (and their input attributes) of each.
@@ -717,6 +724,9 @@ func ruleAttrReads(r rule) attrReads {
 		for _, ag := range og {
 			for _, c := range ag {
 				reads |= attrFields[c.F]
+				if c.F == "header" && c.K == "content-length" {
+					reads |= readsContentLength
+				}
 			}
 		}
 	}
@@ -744,6 +754,9 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 		{readsDstPort, r.DstPort == 0, func() string { return "destination port" }},
 		{readsJWT, r.NoMetadata, func() string { return jwtUnknown(r) }},
 		{readsSNI, r.SNIUnknown, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
+		{readsContentLength, r.ContentLengthUnknown, func() string {
+			return "content-length header (request.headers[content-length]; Envoy's HTTP ext_authz client sends its own)"
+		}},
 	}
 	var lacks attrReads
 	for _, a := range attrs {
@@ -1193,6 +1206,9 @@ type Engine struct {
 	mesh    atomic.Pointer[Mesh]
 	cur     *reload.Store[Snapshot]
 	version atomic.Uint64
+	// fallback: compile each snapshot with user modules also without them
+	// (EnableFailOpenFallback).
+	fallback atomic.Bool
 }
 
 // EngineOption configures NewEngine.
@@ -1245,7 +1261,12 @@ func (e *Engine) UpdateFrom(ctx context.Context, load func(context.Context) (*Se
 			return nil, err
 		}
 		// The current snapshot's unchanged shards are reused (CompileNext).
-		return CompileNext(ctx, e.cur.Load(), e.Mesh(), set, e.version.Add(1))
+		prev, mesh := e.cur.Load(), e.Mesh()
+		snap, err := CompileNext(ctx, prev, mesh, set, e.version.Add(1))
+		if err == nil && e.fallback.Load() {
+			snap.addFallback(ctx, prev, mesh, set)
+		}
+		return snap, err
 	})
 }
 

@@ -77,7 +77,18 @@ type Request struct {
 	// connSNIGenerator: requested_server_name). A plaintext request (no
 	// principal) has no SNI: SNI "" is what Istio sees.
 	SNIUnknown bool
+	// ContentLengthUnknown: the request's own content-length header is not
+	// in Headers, by construction (the context extension
+	// NoContentLengthExtension, which the HTTP protocol sets): Envoy's HTTP
+	// ext_authz client replaces it with its check request's length, so a
+	// policy on request.headers[content-length] cannot get Istio's verdict
+	// (unknownAttribute).
+	ContentLengthUnknown bool
 }
+
+// NoContentLengthExtension is the CheckRequest context extension that says
+// the request's content-length header is unknown (Request.ContentLengthUnknown).
+const NoContentLengthExtension = "meshguard.io/no-content-length"
 
 // NoMetadataExtension is the CheckRequest context extension that says the
 // request comes without dynamic metadata by construction: the HTTP protocol
@@ -132,6 +143,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.SNI = a.GetTlsSession().GetSni()
 	r.SNIUnknown = a.GetTlsSession() == nil && r.Principal != ""
 	r.NoMetadata = a.GetContextExtensions()[NoMetadataExtension] == "true"
+	r.ContentLengthUnknown = a.GetContextExtensions()[NoContentLengthExtension] == "true"
 	var wl *workload
 	if w, ok := pods[r.DstIP]; ok && r.DstIP != "" {
 		wl = w

@@ -48,7 +48,8 @@ Every AuthorizationPolicy and PeerAuthentication is validated as "meshguard vali
 
 Exit status 0 when a verdict was produced (allowed or not), 2 on bad input, 3 when the
 policies could not be evaluated for the request (the server's internal error, which it
-answers as --fail-open says).`,
+answers with 503, or under --fail-open, when user Rego modules failed, with the verdict of
+the policies without them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.PolicyDir == "" {
