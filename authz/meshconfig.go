@@ -40,7 +40,8 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 }
 
 // loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
-// (meshSettings), validated completely.
+// (meshSettings), validated completely; an accepted config goes to
+// o.OnMeshConfig.
 func loadMesh(o Options) (*policy.Mesh, error) {
 	m, err := meshconfig.LoadFile(o.MeshConfigPath)
 	if err != nil {
@@ -49,6 +50,9 @@ func loadMesh(o Options) (*policy.Mesh, error) {
 	mesh, err := meshSettings(o, m)
 	if err != nil {
 		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
+	}
+	if o.OnMeshConfig != nil {
+		o.OnMeshConfig(m)
 	}
 	return mesh, nil
 }

@@ -140,6 +140,21 @@ func TestMeshConfigKeyRemovalRestoresDefault(t *testing.T) {
 	if flagged, err := loadMesh(o); err != nil || flagged.RootNamespace != "flag-root" {
 		t.Errorf("--root-namespace given: %+v %v", flagged, err)
 	}
+	// OnMeshConfig (serve without webhooks: the audit) gets each config
+	// ext_authz accepts, and none it rejects.
+	var given []string
+	o.OnMeshConfig = func(m *meshv1alpha1.MeshConfig) { given = append(given, m.GetRootNamespace()) }
+	write("rootNamespace: next-root\n")
+	if _, err := loadMesh(o); err != nil {
+		t.Fatal(err)
+	}
+	write("rootNamespace: next-root\npathNormalization: {normalization: 9}\n")
+	if _, err := loadMesh(o); err == nil {
+		t.Error("an unknown path normalization was accepted")
+	}
+	if len(given) != 1 || given[0] != "next-root" {
+		t.Errorf("OnMeshConfig got root namespaces %q, want [next-root] (the accepted config only)", given)
+	}
 }
 
 // TestMeshConfigsFollowTheInjector: with Istio's ConfigMaps (serve

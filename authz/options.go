@@ -56,6 +56,10 @@ type Options struct {
 	// ConfigMap istio), applied as a reloaded file would be: ext_authz
 	// follows the mesh config injection uses. Not a flag.
 	MeshConfigs <-chan *meshv1alpha1.MeshConfig
+	// OnMeshConfig, when set, is given every mesh config read from
+	// MeshConfigPath that ext_authz accepts (serve without webhooks: the
+	// audit follows the file ext_authz decides with). Not a flag.
+	OnMeshConfig func(*meshv1alpha1.MeshConfig)
 
 	// OnReloadError, when set, is called after every rejected policy update
 	// (serve records a Kubernetes Event with it). Not a flag.

@@ -110,8 +110,10 @@ func followAuditMesh(o *serveOptions) {
 }
 
 // auditMeshWithoutInjector: with --webhooks=false there is no injector to
-// follow (followAuditMesh), and the audit reads --mesh-config at start, as
-// ext_authz does (which also watches it); without it, Istio's defaults.
+// follow (followAuditMesh): the audit reads --mesh-config at start and then
+// takes every config of the file ext_authz accepts (authz.Options.
+// OnMeshConfig), so the two judge with one mesh config; without the file,
+// Istio's defaults.
 func auditMeshWithoutInjector(o *serveOptions) error {
 	if o.injection.MeshConfigPath == "" {
 		return nil
@@ -120,6 +122,8 @@ func auditMeshWithoutInjector(o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--mesh-config: %w", err)
 	}
-	o.governance.auditMesh().Store(m)
+	mesh := o.governance.auditMesh()
+	mesh.Store(m)
+	o.authzOpts.OnMeshConfig = mesh.Store
 	return nil
 }

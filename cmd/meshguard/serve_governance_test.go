@@ -56,6 +56,15 @@ func TestAuditMeshWithoutInjector(t *testing.T) {
 	if m := o.governance.auditMesh().Load(); m == nil || m.GetRootNamespace() != "mesh-root" {
 		t.Errorf("audit mesh %v, want rootNamespace mesh-root", m)
 	}
+	// Then every config of the file ext_authz accepts.
+	next := &meshv1alpha1.MeshConfig{RootNamespace: "next-root"}
+	if o.authzOpts.OnMeshConfig == nil {
+		t.Fatal("ext_authz's accepted mesh configs do not reach the audit")
+	}
+	o.authzOpts.OnMeshConfig(next)
+	if o.governance.auditMesh().Load() != next {
+		t.Error("the audit did not take the mesh config ext_authz accepted")
+	}
 	if err := os.WriteFile(path, []byte("rootNamespace: [\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
