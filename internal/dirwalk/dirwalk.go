@@ -26,6 +26,8 @@ type Options struct {
 	// stay inside; a link to /etc/shadow must not be read as config of a
 	// server), and walks a linked directory inside it. Without it a file
 	// link may point anywhere and a directory link is an error (dirLink).
+	// Checked when the directory is listed: whoever can swap links in it
+	// between the listing and the reads can write the config anyway.
 	Confine bool
 }
 
@@ -190,7 +192,9 @@ func dirLink(root, p string, confine bool, held []string) (string, error) {
 	if !confine {
 		return "", fmt.Errorf("%s: a link to the directory %s: not read (kubectl apply -f and istioctl validate -f do not follow it); name the directory with its own -f", p, target)
 	}
-	if err := SymlinkInside(root, p); err != nil {
+	// The target resolved once is the one checked and walked: resolving
+	// the link again could see it swapped in between.
+	if err := targetInside(root, p, target); err != nil {
 		return "", err
 	}
 	for _, h := range append(slices.Clip(held), filepath.Dir(p)) {
@@ -252,6 +256,11 @@ func SymlinkInside(root, p string) error {
 	if err != nil {
 		return fmt.Errorf("%s: symlink: %w", p, err)
 	}
+	return targetInside(root, p, target)
+}
+
+// targetInside reports whether target, the resolved link p, is inside root.
+func targetInside(root, p, target string) error {
 	rel, err := filepath.Rel(root, target)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
 		return fmt.Errorf("%s: symlink target %s is outside the directory %s: not read", p, target, root)
