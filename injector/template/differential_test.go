@@ -15,7 +15,7 @@ import (
 func TestGenericMatchesTypedOnIstioCases(t *testing.T) {
 	dir := injectionDir(t)
 	install := defaultInstall(t, dir)
-	for _, c := range injectionCases(t, dir) {
+	for _, c := range injectionCases(t) {
 		t.Run(c.golden, func(t *testing.T) {
 			input, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
 			if err != nil {
@@ -72,7 +72,7 @@ func (dd deliberateDiff) without(diffs []string) (kept []string, used bool) {
 func TestGenericMatchesIstioGoldens(t *testing.T) {
 	dir := injectionDir(t)
 	install := defaultInstall(t, dir)
-	for _, c := range injectionCases(t, dir) {
+	for _, c := range injectionCases(t) {
 		t.Run(c.golden, func(t *testing.T) {
 			input, err := os.ReadFile(filepath.Join(dir, "cases", c.input))
 			if err != nil {

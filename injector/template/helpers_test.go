@@ -33,25 +33,14 @@ type injectionCase struct {
 	native        bool
 }
 
-// injectionCases reads cases.tsv.
-func injectionCases(t testing.TB, dir string) []injectionCase {
+// injectionCases reads cases.tsv with test/conformance's strict reader
+// (every line well-formed, every file under cases/ named, every named file
+// present).
+func injectionCases(t testing.TB) []injectionCase {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "cases.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []injectionCase
-	sc := bufio.NewScanner(f)
-	for first := true; sc.Scan(); first = false {
-		cols := strings.Split(sc.Text(), "\t")
-		if first || len(cols) < 3 {
-			continue
-		}
-		out = append(out, injectionCase{input: cols[0], golden: cols[1], native: cols[2] == "on"})
-	}
-	if len(out) == 0 {
-		t.Fatal("cases.tsv lists no cases")
+	for _, c := range conformance.InjectionCases(t) {
+		out = append(out, injectionCase{input: c.Input, golden: c.Golden, native: c.Native})
 	}
 	return out
 }
