@@ -24,7 +24,7 @@ func TestGenericMatchesTypedOnIstioCases(t *testing.T) {
 			typedOut := inject(t, withNative(install, c.native, false), input)
 			genericOut := inject(t, withNative(install, c.native, true), input)
 			typed, generic := workloads(t, typedOut, false), workloads(t, genericOut, false)
-			if len(typed) == 0 && string(typedOut) != string(genericOut) {
+			if len(typed.objs) == 0 && string(typedOut) != string(genericOut) {
 				t.Errorf("no workload in %s, yet the outputs differ:\n--- generic\n%s\n--- typed\n%s", c.input, genericOut, typedOut)
 			}
 			if d := compareWorkloads(generic, typed); len(d) > 0 {
@@ -42,8 +42,8 @@ func TestGenericMatchesTypedOnIstioCases(t *testing.T) {
 var deliberate = map[string]deliberateDiff{
 	// The Prometheus merge is the typed injector's rule on both paths.
 	"status_annotations_zeroport.yaml.injected": {
-		workload:    "Deployment statusPort",
-		fieldPrefix: ".metadata.annotations.prometheus.io/",
+		workload:    "Deployment/statusPort",
+		fieldPrefix: "spec.template.metadata.annotations.prometheus.io/",
 		reason:      "status port 0: no Prometheus merge towards a port pilot-agent does not serve",
 	},
 }
