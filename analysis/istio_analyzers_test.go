@@ -41,6 +41,11 @@ func loadIstioInput(t *testing.T, files ...string) Input {
 			t.Fatal(err)
 		}
 		for _, d := range docs {
+			// A document that does not parse would otherwise be left out
+			// silently, and its findings with it.
+			if d.Err != nil {
+				t.Fatalf("%s#%d: %v", file, d.Index, d.Err)
+			}
 			if d.Object == nil {
 				continue
 			}

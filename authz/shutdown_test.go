@@ -114,18 +114,16 @@ func TestServeEndsHealthWatches(t *testing.T) {
 		t.Fatalf("first status %v, %v: want SERVING", r, err)
 	}
 
-	start := time.Now()
+	// The bound only has to tell "at once" from ShutdownTimeout (1m), with
+	// room for a loaded machine under -race.
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve still draining 5 s after the context ended (ShutdownTimeout 1m): the Watch stream holds it")
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Serve took %v to return", d)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve still draining 20 s after the context ended (ShutdownTimeout 1m): the Watch stream holds it")
 	}
 	if r, err := watch.Recv(); err != nil || r.Status != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("status at shutdown %v, %v: want NOT_SERVING", r, err)

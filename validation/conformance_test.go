@@ -16,7 +16,8 @@ import (
 func conformanceDir(t *testing.T) string { return conformance.Dir(t, "validation") }
 
 // validateFileDocs runs every document of a file through the same entry point
-// as `meshguard validate` (ValidateDocuments), returning each document's
+// as `meshguard validate` (ValidateObject, which cmd/meshguard/validate.go
+// calls per document), returning each document's
 // expected-error text (_err, stripped before validation) with its result.
 func validateFileDocs(t *testing.T, path string) []conformanceCase {
 	t.Helper()

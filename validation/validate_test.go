@@ -38,7 +38,12 @@ func TestEveryCRDKindIsKnown(t *testing.T) {
 			noRules = append(noRules, gk.Kind)
 		}
 	}
-	t.Logf("kinds with CRD rules only (no webhook rules registered): %v", noRules)
+	// Istio's webhook runs a kind-specific validation function for every
+	// Istio kind (pkg/config/validation); a kind that only gets the CRD's
+	// schema here would admit what Istio rejects.
+	if len(noRules) > 0 {
+		t.Errorf("kinds with CRD rules only (no webhook rules registered): %v", noRules)
+	}
 }
 
 func TestValidateObjectEnvelope(t *testing.T) {

@@ -190,20 +190,34 @@ func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
 	lock := &memLock{}
 	exited := make(chan error, 1)
 	starts := make(chan struct{}, 4)
+	stops := make(chan struct{}, 4)
 	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
 		leaseDuration: 600 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond,
 		exit: func(err error) { exited <- err }}
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 		starts <- struct{}{}
 		<-ctx.Done()
+		stops <- struct{}{}
 		return nil
 	})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Start(ctx) }()
-	<-starts
+	select {
+	case <-starts:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the group did not lead")
+	}
 	lock.failing.Store(true)
-	time.Sleep(time.Second) // the Lease is lost
+	// The Lease is lost once the work is told to stop (not after a fixed
+	// time, which a loaded machine may need more than to lose it).
+	select {
+	case <-stops:
+	case err := <-exited:
+		t.Fatalf("exited (%v) though the work stops when told", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the work was not stopped though renewals fail: the Lease was not lost")
+	}
 	lock.failing.Store(false)
 	select {
 	case <-starts:

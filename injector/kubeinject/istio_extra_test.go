@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/test/conformance"
 )
 
 // The extra Istio goldens (testdata/istio-extra) are further cases of Istio's
@@ -35,25 +36,14 @@ func istioExtraDir() string {
 	return filepath.Join("testdata", "istio-extra")
 }
 
+// readExtraCases reads dir/cases.tsv with test/conformance's strict reader
+// (every line well-formed, every file under cases/ named, every named file
+// present).
 func readExtraCases(t *testing.T, dir string) []extraCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "cases.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases []extraCase
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if i == 0 || strings.HasPrefix(line, "#") {
-			continue // header, comments
-		}
-		f := strings.Split(line, "\t")
-		if len(f) != 7 || (f[2] != "on" && f[2] != "off") || len(f[6]) != 40 {
-			t.Fatalf("cases.tsv line %d: want input, golden, on|off, values, mesh, error, istio_commit (tab-separated), got %q", i+1, line)
-		}
-		cases = append(cases, extraCase{input: f[0], golden: f[1], native: f[2] == "on", values: f[3], mesh: f[4], wantErr: f[5]})
-	}
-	if len(cases) == 0 {
-		t.Fatal("cases.tsv lists no case")
+	for _, c := range conformance.ExtraInjectionCases(t, dir) {
+		cases = append(cases, extraCase{input: c.Input, golden: c.Golden, native: c.Native, values: c.Values, mesh: c.Mesh, wantErr: c.WantErr})
 	}
 	return cases
 }

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 	"text/template/parse"
@@ -91,6 +92,9 @@ type Set struct {
 	// imageRefs: the templates that refer to the proxy image (see
 	// RefersToProxyImage).
 	imageRefs map[string]bool
+	// executions counts the template executions not yet ended, abandoned
+	// ones included (execute), so tests can await their end.
+	executions sync.WaitGroup
 }
 
 // Parse parses every template of raw (name → text). An error names the
@@ -266,7 +270,9 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 // write, which fails.
 func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error {
 	done := make(chan error, 1)
+	s.executions.Add(1)
 	go func() {
+		defer s.executions.Done()
 		defer func() {
 			// Not the request's goroutine: a panic here would end the process.
 			if r := recover(); r != nil {

@@ -118,21 +118,88 @@ func InjectionCases(t testing.TB) []InjectionCase {
 		cases = append(cases, InjectionCase{Input: f[0], Golden: f[1], Native: f[2] == "on"})
 		named[f[0]], named[f[1]] = true, true
 	}
+	checkCaseFiles(t, dir, named)
+	if len(cases) == 0 {
+		t.Fatal("cases.tsv lists no case")
+	}
+	return cases
+}
+
+// checkCaseFiles fails t unless the files under dir/cases are exactly those
+// named (by a cases.tsv): a case dropped from the list, or a line naming a
+// file that does not exist, must not pass unnoticed.
+func checkCaseFiles(t testing.TB, dir string, named map[string]bool) {
+	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(dir, "cases"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if !named[e.Name()] {
-			t.Errorf("injection corpus: cases/%s is in no line of cases.tsv", e.Name())
+			t.Errorf("%s: cases/%s is in no line of cases.tsv", dir, e.Name())
 		}
 		delete(named, e.Name())
 	}
 	for name := range named {
-		t.Errorf("injection corpus: cases.tsv names cases/%s, which does not exist", name)
+		t.Errorf("%s: cases.tsv names cases/%s, which does not exist", dir, name)
 	}
+}
+
+// ExtraInjectionCase is one line of a cases.tsv of further Istio injection
+// goldens that run with their own settings (injector/kubeinject/testdata/
+// istio-extra): the input, Istio's golden ("-" for an error case), native
+// sidecars, values and mesh config as JSON fragments ("-": none), a
+// substring of Istio's error ("-": none) and the Istio commit the golden
+// was taken from.
+type ExtraInjectionCase struct {
+	Input, Golden string
+	Native        bool
+	Values, Mesh  string
+	WantErr       string
+	IstioCommit   string
+}
+
+// ExtraInjectionCases reads dir/cases.tsv in the ExtraInjectionCase format,
+// as strictly as InjectionCases: every line well-formed (a golden exactly
+// when no error is expected, a full commit hash), every file under
+// dir/cases named by a line and every named file present.
+func ExtraInjectionCases(t testing.TB, dir string) []ExtraInjectionCase {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "cases.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []ExtraInjectionCase
+	named := map[string]bool{}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if i == 0 {
+			continue // header
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 7 || (f[2] != "on" && f[2] != "off") || !isCommit(f[6]) || (f[1] == "-") == (f[5] == "-") {
+			t.Fatalf("%s/cases.tsv line %d: want input, golden (- for an error case), on|off, values, mesh, error (- for none), istio_commit (40 hex digits), tab-separated, got %q", dir, i+1, line)
+		}
+		cases = append(cases, ExtraInjectionCase{Input: f[0], Golden: f[1], Native: f[2] == "on", Values: f[3], Mesh: f[4], WantErr: f[5], IstioCommit: f[6]})
+		named[f[0]] = true
+		if f[1] != "-" {
+			named[f[1]] = true
+		}
+	}
+	checkCaseFiles(t, dir, named)
 	if len(cases) == 0 {
 		t.Fatal("cases.tsv lists no case")
 	}
 	return cases
+}
+
+func isCommit(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
