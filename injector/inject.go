@@ -247,15 +247,7 @@ func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 		return prev
 	}
 	injected := append(append([]string{}, st.InitContainers...), st.Containers...)
-	if slices.Contains(injected, ProxyContainerName) {
-		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-			for i := range cs {
-				if cs[i].Name == ProxyContainerName {
-					prev.fromProxy(&cs[i])
-				}
-			}
-		}
-	}
+	prev.fromInjected(pod, injected)
 	containerName := func(c corev1.Container) string { return c.Name }
 	listed := nameSetOf(injected, func(s string) string { return s })
 	prev.images = map[string]string{}
@@ -389,6 +381,25 @@ func mergeWritten(pod *corev1.Pod) bool {
 		}
 	}
 	return true
+}
+
+// fromInjected reads the previous injection's record (the old
+// ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS) from the
+// istio-proxy it injected: only when injected, the containers and init
+// containers its sidecar.istio.io/status lists, names it; an istio-proxy it
+// does not list is the pod's own. The one place both paths read it from:
+// strip (typed) and injectGeneric (templates).
+func (prev *previous) fromInjected(pod *corev1.Pod, injected []string) {
+	if !slices.Contains(injected, ProxyContainerName) {
+		return
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == ProxyContainerName {
+				prev.fromProxy(&cs[i])
+			}
+		}
+	}
 }
 
 func (prev *previous) fromProxy(c *corev1.Container) {

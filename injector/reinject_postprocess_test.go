@@ -300,3 +300,36 @@ func reinjectCfg(t *testing.T) *config.Snapshot {
 	}
 	return cfg
 }
+
+// TestReinjectRecordFromListedProxy: both renderers read the previous
+// injection's record (ISTIO_PROMETHEUS_ANNOTATIONS, ISTIO_KUBE_APP_PROBERS)
+// from the same place, the istio-proxy its sidecar.istio.io/status lists
+// (previous.fromInjected); an istio-proxy it does not list is the pod's own,
+// not a record. Reviewer h118's minor divergence: the template path read it
+// from any istio-proxy. Here the status no longer lists istio-proxy and the
+// merge is now off: the record is not restored, so the merge's annotations
+// (port 15020, the mesh's status port) are cleared as Istio's stripPod does
+// and none is left, on both paths.
+func TestReinjectRecordFromListedProxy(t *testing.T) {
+	for _, path := range []string{"typed", "generic"} {
+		run := typedAndGeneric[path]
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Annotations = map[string]string{AnnotationPromScrape: "true", AnnotationPromPort: "9090", AnnotationPromPath: "/m"}
+		first, err := run(pod, "app", reinjectCfg(t), Options{})
+		if err != nil {
+			t.Fatalf("%s: first injection: %v", path, err)
+		}
+		again := first.Pod.DeepCopy()
+		again.Annotations[AnnotationStatus] = `{"initContainers":["istio-init"],"containers":[],"volumes":[],"imagePullSecrets":null,"revision":"default"}`
+		again.Annotations[AnnotationMergeMetrics] = "false"
+		res, err := run(again, "app", reinjectCfg(t), Options{})
+		if err != nil {
+			t.Fatalf("%s: re-injection: %v", path, err)
+		}
+		for k, v := range res.Pod.Annotations {
+			if strings.HasPrefix(k, "prometheus.io/") {
+				t.Errorf("%s: %s=%q restored from an istio-proxy the status does not list", path, k, v)
+			}
+		}
+	}
+}
