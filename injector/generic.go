@@ -205,8 +205,10 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 		// ISTIO_PROMETHEUS_ANNOTATIONS stays where it is in the merge;
 		// postProcess sets it there again when the merge records one.
 		var prev previous
-		if sidecar := template.FindSidecar(pod); sidecar != nil {
-			prev.fromProxy(sidecar)
+		var st Status
+		// template.Strip reported a previous injection: the status parses.
+		if json.Unmarshal([]byte(pod.Annotations[AnnotationStatus]), &st) == nil {
+			prev.fromInjected(pod, append(append([]string{}, st.InitContainers...), st.Containers...))
 		}
 		for _, q := range []*corev1.Pod{pod, stripped} {
 			undoPostProcess(q, prev.probers, prev.prometheus, cfg.ProxyConfig.GetStatusPort())

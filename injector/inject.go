@@ -247,15 +247,7 @@ func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 		return prev
 	}
 	injected := append(append([]string{}, st.InitContainers...), st.Containers...)
-	if slices.Contains(injected, ProxyContainerName) {
-		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-			for i := range cs {
-				if cs[i].Name == ProxyContainerName {
-					prev.fromProxy(&cs[i])
-				}
-			}
-		}
-	}
+	prev.fromInjected(pod, injected)
 	containerName := func(c corev1.Container) string { return c.Name }
 	listed := nameSetOf(injected, func(s string) string { return s })
 	prev.images = map[string]string{}
@@ -308,12 +300,19 @@ func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 //     pilot-agent, and with status port 0 nothing: the probe fails.
 //     Rewriting again gives the same probe and probers as before.
 //   - The Prometheus annotations: the app's own recorded in prom (the old
-//     ISTIO_PROMETHEUS_ANNOTATIONS) when given; else, as Istio's inject.go
-//     stripPod does, every spelling is cleared when prometheus.io/port is
-//     the mesh's defaultConfig.statusPort (meshStatusPort): the previous
-//     merge wrote it, and the merge now decides again (with a new status
-//     port it points there; with 0 it leaves none) instead of taking the old
-//     target for the app's and denying it as a sidecar port.
+//     ISTIO_PROMETHEUS_ANNOTATIONS) when given; else every spelling is
+//     cleared when the previous merge wrote them, and the merge now decides
+//     again (with a new status port it points there; with 0 it leaves none)
+//     instead of taking the old target for the app's and denying it as a
+//     sidecar port, or recording it as the app's. The previous merge wrote
+//     them when prometheus.io/port is the mesh's defaultConfig.statusPort
+//     (meshStatusPort; Istio's inject.go stripPod), or when they are what
+//     the merge writes (mergeWritten): the status port the previous
+//     injection used is recorded nowhere reliable (its
+//     status.sidecar.istio.io/port annotation may be gone, the mesh's
+//     statusPort may have changed since, the proxy's probes use 15021), and
+//     Istio's stripPod, comparing with the new port only, records the old
+//     target as the app's when the mesh's statusPort changed.
 func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConfig, meshStatusPort int32) {
 	if len(probers) > 0 {
 		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
@@ -337,11 +336,67 @@ func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConf
 				pod.Annotations[k] = v
 			}
 		}
-	case promPortIs(pod.Annotations, strconv.Itoa(int(meshStatusPort))):
+	case promPortIs(pod.Annotations, strconv.Itoa(int(meshStatusPort))), mergeWritten(pod):
 		for k := range pod.Annotations {
 			switch promNorm(k) {
 			case promLabelScrape, promLabelPort, promLabelPath:
 				delete(pod.Annotations, k)
+			}
+		}
+	}
+}
+
+// mergeWritten says whether the pod's Prometheus annotations are exactly
+// what mergePrometheus writes, whatever the port: prometheus.io/scrape
+// "true", prometheus.io/path "/stats/prometheus" and a prometheus.io/port,
+// no other spelling of the three (the merge clears them), and the port is
+// no containerPort of the app's containers (pilot-agent's status port is
+// not the app's). Only asked when the previous injection recorded no app
+// config (no ISTIO_PROMETHEUS_ANNOTATIONS): a merge that ran then wrote
+// them, or found them pointing at its own status port already.
+func mergeWritten(pod *corev1.Pod) bool {
+	a := pod.Annotations
+	port, ok := a[AnnotationPromPort]
+	if !ok || a[AnnotationPromScrape] != "true" || a[AnnotationPromPath] != "/stats/prometheus" {
+		return false
+	}
+	for k := range a {
+		switch promNorm(k) {
+		case promLabelScrape, promLabelPort, promLabelPath:
+			if k != AnnotationPromScrape && k != AnnotationPromPort && k != AnnotationPromPath {
+				return false
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == ProxyContainerName {
+				continue
+			}
+			for _, p := range c.Ports {
+				if strconv.Itoa(int(p.ContainerPort)) == port {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// fromInjected reads the previous injection's record (the old
+// ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS) from the
+// istio-proxy it injected: only when injected, the containers and init
+// containers its sidecar.istio.io/status lists, names it; an istio-proxy it
+// does not list is the pod's own. The one place both paths read it from:
+// strip (typed) and injectGeneric (templates).
+func (prev *previous) fromInjected(pod *corev1.Pod, injected []string) {
+	if !slices.Contains(injected, ProxyContainerName) {
+		return
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == ProxyContainerName {
+				prev.fromProxy(&cs[i])
 			}
 		}
 	}

@@ -109,12 +109,30 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 			t.Errorf("%s: prometheus.io/port %q path %q scrape %q, want the app's 9090 /m true", path, a[AnnotationPromPort], a[AnnotationPromPath], a[AnnotationPromScrape])
 		}
 	}
-	for _, tc := range []struct {
+	withAnnotations := func(kv ...string) func(*corev1.Pod) {
+		return func(pod *corev1.Pod) {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				pod.Annotations[kv[i]] = kv[i+1]
+			}
+		}
+	}
+	type row struct {
 		name  string
 		app   func(*corev1.Pod) // the app's pod before the first injection
 		again map[string]string // annotations set before re-injecting
 		check []func(*testing.T, string, *Result)
-	}{
+	}
+	// statusPortRows change the status port between the two injections.
+	type statusPortRow struct {
+		row
+		drop []string // annotations removed before re-injecting
+		mesh string   // the mesh config of the re-injection ("": the default)
+	}
+	var rows []statusPortRow
+	for _, r := range []row{
 		{"rewriting now off: the app's probe back", appProbes, map[string]string{AnnotationRewriteProbes: "false"},
 			[]func(*testing.T, string, *Result){asWritten, noProbersOnTyped}},
 		{"status port now 0: the app's probe back", appProbes, map[string]string{AnnotationStatusPort: "0"},
@@ -166,6 +184,57 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 		{"the app's scrape config, status port now 0: the app's annotations back", appScrape, map[string]string{AnnotationStatusPort: "0"},
 			[]func(*testing.T, string, *Result){appAnnotations}},
 	} {
+		rows = append(rows, statusPortRow{row: r})
+	}
+	rows = append(rows, []statusPortRow{
+		// Reviewer h118 finding 1: the merge's own annotations point at the
+		// status port of the previous injection, which is not the one in
+		// force now when the status port changed since; they were taken for
+		// the app's (mergeWritten). (a) The status port annotation is
+		// removed: Istio's merge never used it (webhook.go
+		// applyPrometheusMerge reads req.meshConfig's
+		// defaultConfig.statusPort; istio/istio
+		// 011dc326e977d2919a193b7a555057b1b7daaa2b), so its stripPod clears
+		// its own 15020 and re-injection gives what meshguard now gives. (b)
+		// The mesh's defaultConfig.statusPort changes: Istio's stripPod
+		// compares with the new port only and keeps the old annotations;
+		// applyPrometheusMerge then records
+		// {"scrape":"true","path":"/stats/prometheus","port":"15020"} as the
+		// app's in ISTIO_PROMETHEUS_ANNOTATIONS, a port nothing serves any
+		// more. meshguard denied it as a sidecar port; it now records
+		// nothing, on purpose unlike Istio.
+		{row{"no scrape config, status port annotation 15030 removed", withAnnotations(AnnotationStatusPort, "15030"), nil,
+			[]func(*testing.T, string, *Result){scrape("15020", "")}}, []string{AnnotationStatusPort}, ""},
+		{row{"no scrape config, proxy.istio.io/config statusPort 15030 removed", withAnnotations(AnnotationProxyConfig, "statusPort: 15030"), nil,
+			[]func(*testing.T, string, *Result){scrape("15020", "")}}, []string{AnnotationProxyConfig}, ""},
+		{row{"no scrape config, mesh defaultConfig.statusPort now 15030", nil, nil,
+			[]func(*testing.T, string, *Result){scrape("15030", "")}}, nil, "defaultConfig:\n  statusPort: 15030\n"},
+		{row{"no scrape config, status port annotation 15030 removed, mesh statusPort now 15040", withAnnotations(AnnotationStatusPort, "15030"), nil,
+			[]func(*testing.T, string, *Result){scrape("15040", "")}}, []string{AnnotationStatusPort}, "defaultConfig:\n  statusPort: 15040\n"},
+		{row{"the app's scrape config, mesh defaultConfig.statusPort now 15030", appScrape, nil,
+			[]func(*testing.T, string, *Result){scrape("15030", `{"scrape":"true","path":"/m","port":"9090"}`)}}, nil, "defaultConfig:\n  statusPort: 15030\n"},
+		// The app's own annotations, left alone by a first injection whose
+		// merge was off, stay the app's when the merge is on again.
+		{row{"the app's scrape config, merge was off, now on: recorded as the app's",
+			withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, "9090", AnnotationPromPath, "/m", AnnotationMergeMetrics, "false"), nil,
+			[]func(*testing.T, string, *Result){scrape("15020", `{"scrape":"true","path":"/m","port":"9090"}`)}}, []string{AnnotationMergeMetrics}, ""},
+		// The app's own annotations of the merge's shape, on a port its
+		// container declares, left alone by a first injection without a
+		// status server: a reinvocation leaves them (mergeWritten).
+		{row{"the app's /stats/prometheus on its declared port 8080, status port 0: kept",
+			withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, "8080", AnnotationPromPath, "/stats/prometheus", AnnotationStatusPort, "0"), nil,
+			[]func(*testing.T, string, *Result){func(t *testing.T, path string, res *Result) {
+				a := res.Pod.Annotations
+				if a[AnnotationPromPort] != "8080" || a[AnnotationPromPath] != "/stats/prometheus" || a[AnnotationPromScrape] != "true" {
+					t.Errorf("%s: prometheus.io/port %q path %q scrape %q, want the app's 8080 /stats/prometheus true", path,
+						a[AnnotationPromPort], a[AnnotationPromPath], a[AnnotationPromScrape])
+				}
+			}}}, nil, ""},
+		{row{"the app's /stats/prometheus on its declared port 8080, merge was off, now on: recorded as the app's",
+			withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, "8080", AnnotationPromPath, "/stats/prometheus", AnnotationMergeMetrics, "false"), nil,
+			[]func(*testing.T, string, *Result){scrape("15020", `{"scrape":"true","path":"/stats/prometheus","port":"8080"}`)}}, []string{AnnotationMergeMetrics}, ""},
+	}...)
+	for _, tc := range rows {
 		for _, path := range []string{"typed", "generic"} {
 			run := typedAndGeneric[path]
 			pod := loadPod(t, "testdata/golden/plain.in.yaml")
@@ -180,7 +249,16 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 			for k, v := range tc.again {
 				again.Annotations[k] = v
 			}
-			res, err := run(again, "app", reinjectCfg(t), Options{})
+			for _, k := range tc.drop {
+				delete(again.Annotations, k)
+			}
+			cfg := reinjectCfg(t)
+			if tc.mesh != "" {
+				if cfg, err = (config.Inputs{Mesh: []byte(tc.mesh)}).Load(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := run(again, "app", cfg, Options{})
 			if err != nil {
 				t.Errorf("%s %s: re-injection: %v", tc.name, path, err)
 				continue
@@ -221,4 +299,37 @@ func reinjectCfg(t *testing.T) *config.Snapshot {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestReinjectRecordFromListedProxy: both renderers read the previous
+// injection's record (ISTIO_PROMETHEUS_ANNOTATIONS, ISTIO_KUBE_APP_PROBERS)
+// from the same place, the istio-proxy its sidecar.istio.io/status lists
+// (previous.fromInjected); an istio-proxy it does not list is the pod's own,
+// not a record. Reviewer h118's minor divergence: the template path read it
+// from any istio-proxy. Here the status no longer lists istio-proxy and the
+// merge is now off: the record is not restored, so the merge's annotations
+// (port 15020, the mesh's status port) are cleared as Istio's stripPod does
+// and none is left, on both paths.
+func TestReinjectRecordFromListedProxy(t *testing.T) {
+	for _, path := range []string{"typed", "generic"} {
+		run := typedAndGeneric[path]
+		pod := loadPod(t, "testdata/golden/plain.in.yaml")
+		pod.Annotations = map[string]string{AnnotationPromScrape: "true", AnnotationPromPort: "9090", AnnotationPromPath: "/m"}
+		first, err := run(pod, "app", reinjectCfg(t), Options{})
+		if err != nil {
+			t.Fatalf("%s: first injection: %v", path, err)
+		}
+		again := first.Pod.DeepCopy()
+		again.Annotations[AnnotationStatus] = `{"initContainers":["istio-init"],"containers":[],"volumes":[],"imagePullSecrets":null,"revision":"default"}`
+		again.Annotations[AnnotationMergeMetrics] = "false"
+		res, err := run(again, "app", reinjectCfg(t), Options{})
+		if err != nil {
+			t.Fatalf("%s: re-injection: %v", path, err)
+		}
+		for k, v := range res.Pod.Annotations {
+			if strings.HasPrefix(k, "prometheus.io/") {
+				t.Errorf("%s: %s=%q restored from an istio-proxy the status does not list", path, k, v)
+			}
+		}
+	}
 }
