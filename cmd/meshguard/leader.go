@@ -8,13 +8,17 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrlleader "sigs.k8s.io/controller-runtime/pkg/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
-// Lease timing: controller-runtime's defaults.
+// Lease timing: controller-runtime's defaults (pkg/manager/internal.go:
+// defaultLeaseDuration, defaultRenewDeadline, defaultRetryPeriod).
 const (
 	leaseDuration = 15 * time.Second
 	renewDeadline = 10 * time.Second
@@ -41,11 +45,9 @@ func newLeaderManager(mgr manager.Manager, elect bool, namespace, lease string, 
 	g := &leaderGroup{log: log, lease: lease, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
 		exit: func(error) { os.Exit(1) }}
 	if elect {
-		lock, err := ctrlleader.NewResourceLock(mgr.GetConfig(), mgr, ctrlleader.Options{
-			LeaderElection: true, LeaderElectionID: lease, LeaderElectionNamespace: namespace,
-		})
+		lock, err := newLeaseLock(mgr.GetConfig(), mgr, namespace, lease)
 		if err != nil {
-			return leaderManager{}, fmt.Errorf("leader election lock: %w", err)
+			return leaderManager{}, err
 		}
 		g.lock = lock
 	}
@@ -53,6 +55,27 @@ func newLeaderManager(mgr manager.Manager, elect bool, namespace, lease string, 
 		return leaderManager{}, fmt.Errorf("add leader election: %w", err)
 	}
 	return leaderManager{Manager: mgr, group: g}, nil
+}
+
+// newLeaseLock is the election's lock on the Lease lease in namespace. With
+// RenewDeadline set, controller-runtime gives the lock's client a timeout of
+// max(RenewDeadline/2, 1s) per request (pkg/leaderelection/leader_election.go
+// NewResourceLock), as its own manager does (pkg/manager/manager.go New: "to
+// keep a single hung request from forcing a leader loss"); without it one
+// hung Lease update used the whole renew deadline and the Lease was lost.
+// NewResourceLock sets the timeout and its user agent on the config it is
+// given, so it gets a copy, as the manager gives it (pkg/manager/manager.go
+// New: leaderConfig = rest.CopyConfig(config)): cfg is the manager's, whose
+// other clients (watches among them) must not get a 5 s timeout.
+func newLeaseLock(cfg *rest.Config, rp recorder.Provider, namespace, lease string) (resourcelock.Interface, error) {
+	lock, err := ctrlleader.NewResourceLock(rest.CopyConfig(cfg), rp, ctrlleader.Options{
+		LeaderElection: true, LeaderElectionID: lease, LeaderElectionNamespace: namespace,
+		RenewDeadline: renewDeadline,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leader election lock (Lease %s/%s): %w", namespace, lease, err)
+	}
+	return lock, nil
 }
 
 // Add gives leader-only Runnables to the group, the others to the manager.
@@ -136,6 +159,18 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 // campaign runs one election: it returns once the Lease is lost (the
 // leader-only work stopped) or ctx ended. On ctx's end the work stops before
 // the Lease is given up, so two replicas never do it at once.
+//
+// The elector does not release the Lease itself (no ReleaseOnCancel): when a
+// renewal fails, client-go's renew releases it before Run cancels the work's
+// context (k8s.io/client-go v0.36.3 tools/leaderelection/leaderelection.go:
+// LeaderElector.renew calls release, Run's deferred cancel runs after), so a
+// follower could take it within a retry period while the work still ran
+// (reviewer h119). A Lease that could not be renewed is left to expire,
+// leaseDuration after the last renewal (stopMargin); g.release gives it up
+// only once campaign ends for good and the work has stopped. istiod releases
+// on cancel (pilot/pkg/leaderelection/leaderelection.go
+// LeaderElection.create, ReleaseOnCancel: true, accepting a brief overlap);
+// meshguard does not.
 func (g *leaderGroup) campaign(ctx context.Context) error {
 	electCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElection()
@@ -154,7 +189,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: g.lock, LeaseDuration: g.leaseDuration, RenewDeadline: g.renewDeadline, RetryPeriod: g.retryPeriod,
-		ReleaseOnCancel: true, Name: g.lease,
+		Name: g.lease,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
 				mu.Lock()
@@ -186,7 +221,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopWork()
-			stopElection() // releases the Lease (ReleaseOnCancel)
+			stopElection()
 		case <-electCtx.Done():
 		}
 	}()
@@ -203,8 +238,41 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 	}
 	stopWork()
 	mu.Lock()
-	defer mu.Unlock()
-	return failed
+	err = failed
+	mu.Unlock()
+	if ctx.Err() != nil || err != nil {
+		// Ending for good (shutdown, or a Runnable failed) with the work
+		// stopped: give the Lease up so another replica leads within a retry
+		// period rather than a lease duration.
+		g.release()
+	}
+	return err
+}
+
+// release gives the Lease up if this replica still holds it, as client-go's
+// ReleaseOnCancel does (leaderelection.go LeaderElector.release: holder
+// cleared, lease duration 1 s); call it only once the leader-only work has
+// stopped. The update carries the version read by Get, so it fails rather
+// than overwrite a holder that took the Lease meanwhile.
+func (g *leaderGroup) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), g.renewDeadline)
+	defer cancel()
+	rec, _, err := g.lock.Get(ctx)
+	if err != nil {
+		g.log.Error(err, "leader Lease not given up; another replica takes it once it expires", "lease", g.lock.Describe())
+		return
+	}
+	if rec.HolderIdentity != g.lock.Identity() {
+		return
+	}
+	now := metav1.NewTime(time.Now())
+	if err := g.lock.Update(ctx, resourcelock.LeaderElectionRecord{
+		LeaderTransitions: rec.LeaderTransitions, LeaseDurationSeconds: 1, RenewTime: now, AcquireTime: now,
+	}); err != nil {
+		g.log.Error(err, "leader Lease not given up; another replica takes it once it expires", "lease", g.lock.Describe())
+		return
+	}
+	g.log.Info("gave up the leader Lease", "lease", g.lock.Describe())
 }
 
 // stopMargin is the time between Run giving up a Lease it cannot renew
