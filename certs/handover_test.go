@@ -25,8 +25,10 @@ import (
 
 // The CA hand-over rule of both modes: a leaf of a new CA goes out only once
 // every caBundle has held the new CA for PropagationDelay without a break, or
-// after CAWaitTimeout. meshguard's own rule (no Istio counterpart: istiod
-// patches caBundle with its one long-lived root, pilot/pkg/keycertbundle).
+// after CAWaitTimeout. meshguard's own rule, with no Istio counterpart to
+// port: istiod hands a new bundle to its webhook patcher at once (Istio:
+// pilot/pkg/keycertbundle/watcher.go Watcher.SetAndNotify, read by
+// pkg/webhooks/webhookpatch.go) and waits for no propagation.
 // Findings 2 and 3 of reviewer h119.
 
 // selfHandoverSetup is self mode with a CA due for rotation (a 10 h CA
