@@ -143,18 +143,21 @@ func (s *cmSource) load() {
 
 // reissue runs on the leader: it applies the cert-manager objects
 // (ApplyCertManagerChain), and when the CA Secret holds a CA that did not sign
-// the served leaf, it waits until every webhook configuration trusts the new
-// CA (cainjector merges it in) plus PropagationDelay for
-// the API server's watch, then asks cert-manager to re-issue the leaf: once,
-// and again at most every CheckInterval while the leaf stays on the old CA (a
-// failed issuance leaves Issuing=False; re-setting it at once would retry in
-// a hot loop past cert-manager's backoff).
+// the served leaf, it waits until every webhook configuration has trusted the
+// new CA (cainjector merges it in) for PropagationDelay without a break, for
+// the API server's watch (caHandover, or CAWaitTimeout), then asks
+// cert-manager to re-issue the leaf: once, and again at most every
+// CheckInterval while the leaf stays on the old CA (a failed issuance leaves
+// Issuing=False; re-setting it at once would retry in a hot loop past
+// cert-manager's backoff).
 func (s *cmSource) reissue(ctx context.Context) error {
 	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
-	var pendingFP string
-	var pendingSince, inBundleSince, triedAt, chainTriedAt time.Time
+	// A term starts here (leaderGroup runs the leader-only work anew each
+	// term): the hand-over state is this term's alone.
+	var handover caHandover
+	var triedAt, chainTriedAt time.Time
 	chainApplied := false
 	for {
 		wait := s.o.CheckInterval
@@ -171,24 +174,22 @@ func (s *cmSource) reissue(ctx context.Context) error {
 		caCert, leaf := s.caAndLeaf()
 		switch {
 		case caCert == nil || leaf == nil || pki.SignedBy(leaf, caCert):
-			pendingFP = ""
+			handover.reset()
 		default:
-			fp := pki.Fingerprint(caCert)
 			now := s.now()
-			if fp != pendingFP {
-				pendingFP, pendingSince, inBundleSince, triedAt = fp, now, time.Time{}, time.Time{}
+			if handover.see(pki.Fingerprint(caCert), now) {
+				triedAt = time.Time{}
 			}
 			wait = 250 * time.Millisecond
 			ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, pki.EncodeCerts([]*x509.Certificate{caCert}))
 			if err != nil {
 				s.log.Error(err, "check webhook caBundles")
+			} else {
+				handover.bundles(ok, now)
 			}
-			if ok && inBundleSince.IsZero() {
-				inBundleSince = now
-			}
-			timedOut := now.Sub(pendingSince) >= s.o.CAWaitTimeout
+			ready, timedOut := handover.ready(ok, now, s.o.PropagationDelay, s.o.CAWaitTimeout)
 			due := triedAt.IsZero() || now.Sub(triedAt) >= s.o.CheckInterval
-			if due && ((ok && now.Sub(inBundleSince) >= s.o.PropagationDelay) || timedOut) {
+			if due && ready {
 				if timedOut && !ok {
 					s.log.Info("new CA not in every webhook caBundle yet; re-issuing the serving certificate anyway", "waited", s.o.CAWaitTimeout)
 				}

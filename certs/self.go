@@ -33,11 +33,9 @@ type selfSource struct {
 	// startConfigWatch starts informers on the webhook configurations (serve).
 	startConfigWatch func(context.Context)
 
-	// leader-only state: when the current CA was first seen in every caBundle.
-	inBundleFP    string
-	inBundleSince time.Time
-	caSeenFP      string
-	caSeenSince   time.Time
+	// leader-only state, reset at the start of each term (rotate): when a
+	// leaf of a new CA may be written.
+	handover caHandover
 }
 
 func setupSelf(cfg *rest.Config, o Options, log logr.Logger) (*selfSource, error) {
@@ -95,6 +93,9 @@ func (s *selfSource) load() {
 
 // rotate is the leader's loop.
 func (s *selfSource) rotate(ctx context.Context) error {
+	// A term starts here (leaderGroup runs the leader-only work anew each
+	// term): what an earlier term saw of the caBundles is not trusted.
+	s.handover.reset()
 	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
@@ -131,17 +132,12 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 	if _, err := applyBundles(ctx, s.cs, s.o.WebhookConfigs, bundle); err != nil {
 		return 0, err
 	}
-	fp := pki.Fingerprint(caCert.Leaf)
-	if s.caSeenFP != fp {
-		s.caSeenFP, s.caSeenSince = fp, now
-	}
+	s.handover.see(pki.Fingerprint(caCert.Leaf), now)
 	ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, ca.CertPEM)
 	if err != nil {
 		return 0, err
 	}
-	if ok && s.inBundleFP != fp {
-		s.inBundleFP, s.inBundleSince = fp, now
-	}
+	s.handover.bundles(ok, now)
 
 	dns, ips := pki.SplitHosts(s.o.DNSNames())
 	leafSec, err := s.getSecret(ctx, s.o.selfLeafSecretName())
@@ -162,8 +158,7 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 		return s.o.CheckInterval, s.writeLeaf(ctx, leafSec, pki.KeyPair{CertPEM: leafSec.Data[corev1.TLSCertKey], KeyPEM: leafSec.Data[corev1.TLSPrivateKeyKey]}, bundle)
 	case leafReissueNewCA:
 		// Serve a leaf from a new CA only once the API server trusts that CA.
-		ready := ok && now.Sub(s.inBundleSince) >= s.o.PropagationDelay
-		if !ready && now.Sub(s.caSeenSince) < s.o.CAWaitTimeout {
+		if ready, _ := s.handover.ready(ok, now, s.o.PropagationDelay, s.o.CAWaitTimeout); !ready {
 			return 250 * time.Millisecond, nil
 		}
 	}
