@@ -29,33 +29,12 @@ func TestValidationWebhookAcceptsIstioValidCorpus(t *testing.T) {
 	valid, _ := filepath.Glob(filepath.Join(dir, "crds", "*-valid.yaml"))
 	dataset, _ := filepath.Glob(filepath.Join(dir, "dataset", "*.yaml"))
 	h := &ValidationHandler{Log: logr.Discard()}
-	n := 0
-	for _, path := range append(valid, dataset...) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+	n := eachCorpusObject(t, append(valid, dataset...), func(t *testing.T, obj map[string]any) {
+		resp, what := handleCorpusObject(t, h, obj)
+		if !resp.Allowed {
+			t.Errorf("%s denied: %+v", what, resp.Result)
 		}
-		docs, err := manifest.Split(data)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		for _, d := range docs {
-			if d.Err != nil {
-				t.Fatalf("%s#%d: %v", path, d.Index, d.Err)
-			}
-			if d.Object == nil {
-				continue
-			}
-			n++
-			name := fmt.Sprintf("%s/%s#%d", filepath.Base(filepath.Dir(path)), filepath.Base(path), d.Index)
-			t.Run(name, func(t *testing.T) {
-				resp, what := handleCorpusObject(t, h, d.Object)
-				if !resp.Allowed {
-					t.Errorf("%s denied: %+v", what, resp.Result)
-				}
-			})
-		}
-	}
+	})
 	// The corpus's count (validation's conformanceDocuments less the
 	// invalid documents): a document dropped on the way must fail.
 	if want := 35 + 33; n != want {
@@ -75,8 +54,26 @@ func TestValidationWebhookDeniesIstioInvalidCorpus(t *testing.T) {
 	dir := conformance.Dir(t, "validation")
 	invalid, _ := filepath.Glob(filepath.Join(dir, "crds", "*-invalid.yaml"))
 	h := &ValidationHandler{Log: logr.Discard()}
+	n := eachCorpusObject(t, invalid, func(t *testing.T, obj map[string]any) {
+		want, _ := obj["_err"].(string)
+		delete(obj, "_err") // the corpus's expected error, not part of the object
+		resp, what := handleCorpusObject(t, h, obj)
+		if resp.Allowed {
+			t.Errorf("%s admitted (Istio rejects it: %q), warnings %v", what, want, resp.Warnings)
+		}
+	})
+	// The corpus's count (validation's conformanceDocuments less the valid
+	// and dataset documents): a document dropped on the way must fail.
+	if want := 112 - 35; n != want {
+		t.Errorf("%d invalid documents run, want %d (112 in crds/ less 35 in crds/*-valid.yaml)", n, want)
+	}
+}
+
+// eachCorpusObject runs check as a subtest ("dir/file#index") on every
+// object of the corpus files paths and returns how many it ran.
+func eachCorpusObject(t *testing.T, paths []string, check func(t *testing.T, obj map[string]any)) int {
 	n := 0
-	for _, path := range invalid {
+	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -93,22 +90,11 @@ func TestValidationWebhookDeniesIstioInvalidCorpus(t *testing.T) {
 				continue
 			}
 			n++
-			name := fmt.Sprintf("crds/%s#%d", filepath.Base(path), d.Index)
-			t.Run(name, func(t *testing.T) {
-				want, _ := d.Object["_err"].(string)
-				delete(d.Object, "_err") // the corpus's expected error, not part of the object
-				resp, what := handleCorpusObject(t, h, d.Object)
-				if resp.Allowed {
-					t.Errorf("%s admitted (Istio rejects it: %q), warnings %v", what, want, resp.Warnings)
-				}
-			})
+			name := fmt.Sprintf("%s/%s#%d", filepath.Base(filepath.Dir(path)), filepath.Base(path), d.Index)
+			t.Run(name, func(t *testing.T) { check(t, d.Object) })
 		}
 	}
-	// The corpus's count (validation's conformanceDocuments less the valid
-	// and dataset documents): a document dropped on the way must fail.
-	if want := 112 - 35; n != want {
-		t.Errorf("%d invalid documents run, want %d (112 in crds/ less 35 in crds/*-valid.yaml)", n, want)
-	}
+	return n
 }
 
 // handleCorpusObject sends obj to h as the API server would on CREATE (the
