@@ -71,8 +71,7 @@ func revertBundle(t *testing.T, cs *kubefake.Clientset, old []byte) {
 
 // TestSelfHandoverRestartsWhenBundleLosesCA: a caBundle that held the new CA,
 // lost it and got it back restarts the propagation wait; the API server may
-// still use the reverted bundle when meshguard re-patches it (reviewer h119,
-// certs_h119_test.go TestH119InBundleSinceNotReset).
+// still use the reverted bundle when meshguard re-patches it (reviewer h119).
 func TestSelfHandoverRestartsWhenBundleLosesCA(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()

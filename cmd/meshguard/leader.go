@@ -158,7 +158,9 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 
 // campaign runs one election: it returns once the Lease is lost (the
 // leader-only work stopped) or ctx ended. On ctx's end the work stops before
-// the Lease is given up, so two replicas never do it at once.
+// the Lease is given up, so two replicas never do it at once; the elector
+// keeps renewing meanwhile, and if a renewal fails during that drain the
+// work gets the same stopMargin bound as on a Lease lost while serving.
 //
 // The elector does not release the Lease itself (no ReleaseOnCancel): when a
 // renewal fails, client-go's renew releases it before Run cancels the work's
@@ -179,6 +181,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		closing bool
 		leading sync.WaitGroup
 		failed  error
+		drained bool // the shutdown stopped the work before it stopped the election
 	)
 	// stopWork makes a late OnStartedLeading a no-op and waits for the work.
 	stopWork := func() {
@@ -221,16 +224,25 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopWork()
+			mu.Lock()
+			drained = true
+			mu.Unlock()
 			stopElection()
 		case <-electCtx.Done():
 		}
 	}()
 	le.Run(electCtx)
-	if ctx.Err() == nil && g.workOutlived(stopWork) {
-		// Another replica may take the Lease leaseDuration after our last
-		// renewal, and Run gave up at least retryPeriod+renewDeadline after
-		// it: work still running then would act beside the new leader.
-		// Exit, as controller-runtime's manager does on a lost Lease.
+	mu.Lock()
+	bounded := !drained
+	mu.Unlock()
+	if bounded && g.workOutlived(stopWork) {
+		// Run returned with the work possibly still running: a renewal
+		// failed, during a graceful shutdown's drain too (reviewer h123), or
+		// a Runnable failed. Another replica may take the Lease
+		// leaseDuration after our last renewal, and Run gave up at least
+		// retryPeriod+renewDeadline after it: work still running then would
+		// act beside the new leader. Exit, as controller-runtime's manager
+		// does on a lost Lease.
 		err := fmt.Errorf("leader-only work did not stop within %v of losing the Lease %q; exiting so that two replicas never do it at once",
 			g.stopMargin(), g.lease)
 		g.log.Error(err, "lost the leader Lease")

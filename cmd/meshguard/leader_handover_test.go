@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,7 @@ type replicaLock struct {
 	id         string
 	renewFails atomic.Bool
 	released   atomic.Bool
+	events     chan string // nil, or each event the elector records ("stopped leading" once its Run gave up the Lease)
 }
 
 func (l *replicaLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
@@ -87,7 +89,14 @@ func (l *replicaLock) Update(_ context.Context, r resourcelock.LeaderElectionRec
 	return nil
 }
 
-func (*replicaLock) RecordEvent(string) {}
+func (l *replicaLock) RecordEvent(e string) {
+	if l.events != nil {
+		select {
+		case l.events <- e:
+		default:
+		}
+	}
+}
 func (l *replicaLock) Identity() string { return l.id }
 func (*replicaLock) Describe() string   { return "test/lease" }
 
@@ -274,6 +283,116 @@ func TestLeaderFailedRunnableReleasesLease(t *testing.T) {
 	}
 	if !la.released.Load() || s.holder() != "" {
 		t.Errorf("Lease held by %q after the group ended on an error, want it given up", s.holder())
+	}
+}
+
+// TestShutdownRenewFailWorkOutlivesLeaseExits (reviewer h123, finding 2): on a
+// graceful shutdown the leader's work is told to stop while the elector keeps
+// renewing. If a renewal fails during a slow drain, Run returns by itself and
+// the Lease expires leaseDuration after the last renewal: work still running
+// stopMargin after Run gave up would act beside the next leader, so the
+// process exits, as on a Lease lost without a shutdown. Before, campaign
+// skipped that bound once ctx had ended and waited for the work without one.
+//
+// replica-b begins campaigning once replica-a's elector gave up (a new pod of
+// a rolling update, say): it sees replica-a's last renewal no earlier than
+// that, so it cannot take the Lease before retryPeriod+renewDeadline (2.4 s)
+// after replica-a must exit. A follower running all along may observe the
+// renewal at once, leaving no such margin (the exit lands leaseDuration after
+// the last renewal, the earliest it may take the Lease), which a loaded
+// machine could lose; this margin keeps the test free of that race.
+func TestShutdownRenewFailWorkOutlivesLeaseExits(t *testing.T) {
+	s := &sharedLease{}
+	const lease, renew, retry = 5 * time.Second, 2 * time.Second, 400 * time.Millisecond // stopMargin 2.6 s
+	la := &replicaLock{s: s, id: "replica-a", events: make(chan string, 16)}
+	lb := &replicaLock{s: s, id: "replica-b"}
+	var mu sync.Mutex
+	var aActive, aExited bool
+	var overlap []string
+	exitA := make(chan error, 1)
+	a := &leaderGroup{log: logr.Discard(), lease: "test", lock: la, leaseDuration: lease, renewDeadline: renew, retryPeriod: retry,
+		exit: func(err error) { // os.Exit: replica-a's work ends with its process
+			mu.Lock()
+			aExited = true
+			mu.Unlock()
+			select {
+			case exitA <- err:
+			default:
+			}
+		}}
+	aStarted := make(chan struct{})
+	drain := make(chan struct{}) // replica-a's work drains until the test ends it
+	a.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+		mu.Lock()
+		aActive = true
+		mu.Unlock()
+		close(aStarted)
+		<-ctx.Done()
+		<-drain // a slow drain, inside the manager's graceful-shutdown timeout
+		mu.Lock()
+		aActive = false
+		mu.Unlock()
+		return nil
+	})}
+	bStarted := make(chan struct{}, 1)
+	b := &leaderGroup{log: logr.Discard(), lease: "test", lock: lb, leaseDuration: lease, renewDeadline: renew, retryPeriod: retry,
+		exit: func(err error) { t.Errorf("replica-b exited: %v", err) }}
+	b.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+		mu.Lock()
+		if aActive && !aExited {
+			overlap = append(overlap, "replica-b started its leader-only work while replica-a's still ran and replica-a had not exited")
+		}
+		mu.Unlock()
+		select {
+		case bStarted <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil
+	})}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	drained := false
+	defer func() {
+		if !drained {
+			close(drain)
+		}
+	}()
+	go func() { doneA <- a.Start(ctxA) }()
+	await(t, aStarted, 10*time.Second, "replica-a to lead")
+	cancelA()                 // SIGTERM
+	la.renewFails.Store(true) // the API server times out replica-a's renewals during the drain
+	for e := ""; e != "stopped leading"; {
+		e = await(t, la.events, 30*time.Second, "replica-a's elector to give up the Lease it cannot renew")
+	}
+	go func() { doneB <- b.Start(ctxB) }()
+	await(t, bStarted, 30*time.Second, "replica-b to lead once the Lease expired")
+	mu.Lock()
+	for _, o := range overlap {
+		t.Error(o)
+	}
+	exited := aExited
+	mu.Unlock()
+	if !exited {
+		t.Fatal("replica-a neither stopped its work nor exited before the Lease it could not renew expired (graceful shutdown, renewal failed)")
+	}
+	if err := <-exitA; !strings.Contains(err.Error(), "did not stop") {
+		t.Errorf("replica-a exited with %v, want an error saying the work did not stop", err)
+	}
+	close(drain)
+	drained = true
+	if err := await(t, doneA, 30*time.Second, "replica-a to end"); err != nil {
+		t.Errorf("replica-a: %v", err)
+	}
+	if la.released.Load() {
+		t.Error("replica-a released the Lease replica-b holds")
+	}
+	cancelB()
+	if err := await(t, doneB, 30*time.Second, "replica-b to end"); err != nil {
+		t.Errorf("replica-b: %v", err)
 	}
 }
 
