@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -489,22 +490,40 @@ func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
 	// in the index (a request to a Pod missing from it may be denied, see
 	// Snapshot.undecidable), but a running Pod that has its IP since wins:
 	// terminating Pods first, and without a warning when one is replaced.
+	// Two live (not terminating) Pods of other namespaces or labels on one
+	// IP make it ambiguous (indexPod).
 	var running []*corev1.Pod
+	ambiguous := map[string]bool{}
 	for _, p := range pods {
 		if p.DeletionTimestamp == nil {
 			running = append(running, p)
 			continue
 		}
-		warn = indexPod(idx, warn, p, true)
+		warn = indexPod(idx, ambiguous, warn, p, true)
 	}
 	for _, p := range running {
-		warn = indexPod(idx, warn, p, false)
+		warn = indexPod(idx, ambiguous, warn, p, false)
 	}
 	return idx, warn
 }
 
-// indexPod adds p's IPs to idx; warn gets a running Pod's IP collision.
-func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminating bool) []string {
+// indexPod adds p's IPs to idx; warn gets a live Pod's IP collision.
+//
+// Two live Pods whose namespace or labels differ on one IP (an IP reused
+// while the informer still shows the old Pod, e.g. after a lost node) make
+// the IP ambiguous: it leaves idx and stays out (ambiguous), whatever the
+// order of pods, so a request to it is decided as one to an unknown
+// destination (Snapshot.undecidable): denied wherever the policies in force
+// depend on the workload's labels. Istio's sidecar knows its own workload
+// (namespace and labels come with its node metadata; istiod's Pod cache keeps
+// every Pod of an IP, pilot/pkg/serviceregistry/kube/controller/pod.go
+// PodCache.getPodsByIP, and never picks one); meshguard can only infer the
+// workload from the destination IP, and picking one Pod by list order (the
+// informer cache's order is not fixed) could serve a STRICT or DENY-selected
+// workload as another (fail open). Failing closed is the one safe reading.
+// Pods of identical namespace and labels select the same policies: the IP
+// stays. A terminating Pod still gives way to a live one without a warning.
+func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string, p *corev1.Pod, terminating bool) []string {
 	if p.Spec.HostNetwork {
 		return warn // shares the node IP: cannot identify the workload
 	}
@@ -537,8 +556,17 @@ func indexPod(idx map[string]*workload, warn []string, p *corev1.Pod, terminatin
 		if ip == "" {
 			continue
 		}
-		if prev, ok := idx[ip]; ok && !prev.terminating && prev.ns+"/"+fmt.Sprint(prev.labels) != w.ns+"/"+fmt.Sprint(w.labels) {
-			warn = append(warn, fmt.Sprintf("Pod %s/%s: status.podIP %s: also used by another pod in %s; last one wins", p.Namespace, p.Name, ip, prev.ns))
+		if ambiguous[ip] {
+			warn = append(warn, fmt.Sprintf("Pod %s/%s: status.podIP %s: also used by live Pods of other namespaces or labels; "+
+				"the IP stays out of the Pod index (requests to it fail closed where policies depend on labels)", p.Namespace, p.Name, ip))
+			continue
+		}
+		if prev, ok := idx[ip]; ok && !prev.terminating && (prev.ns != w.ns || !maps.Equal(prev.labels, w.labels)) {
+			warn = append(warn, fmt.Sprintf("Pod %s/%s: status.podIP %s: also used by another live Pod in %s with other namespace or labels; "+
+				"the IP is ambiguous and left out of the Pod index (requests to it fail closed where policies depend on labels)", p.Namespace, p.Name, ip, prev.ns))
+			delete(idx, ip)
+			ambiguous[ip] = true
+			continue
 		}
 		idx[ip] = w
 	}

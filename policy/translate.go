@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	secapi "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
@@ -235,18 +236,22 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 	return d
 }
 
-// Oldest first; ties by name then namespace (Istio's pilot/pkg/model/config.go sortConfigByCreationTime).
+// Oldest first; ties by name then namespace (Istio's pilot/pkg/model/config.go
+// and pkg/config/model.go sortConfigByCreationTime: CreationTimestamp.Compare,
+// then name, then namespace). The times compare as time.Time: UnixNano
+// overflows outside 1678-2262, which a creationTimestamp given in a file or a
+// Set built in code can be.
 func olderAP(a, b *secv1.AuthorizationPolicy) bool {
-	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
+	return older(a.CreationTimestamp.Time, b.CreationTimestamp.Time, a.Name, b.Name, a.Namespace, b.Namespace)
 }
 
 func olderPA(a, b *secv1.PeerAuthentication) bool {
-	return older(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano(), a.Name, b.Name, a.Namespace, b.Namespace)
+	return older(a.CreationTimestamp.Time, b.CreationTimestamp.Time, a.Name, b.Name, a.Namespace, b.Namespace)
 }
 
-func older(ta, tb int64, na, nb, nsa, nsb string) bool {
-	if ta != tb {
-		return ta < tb
+func older(ta, tb time.Time, na, nb, nsa, nsb string) bool {
+	if c := ta.Compare(tb); c != 0 {
+		return c < 0
 	}
 	if na != nb {
 		return na < nb

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
+
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -156,11 +158,39 @@ func validateTyped(apiVersion, kind string, obj any) string {
 		return fmt.Sprintf("cannot be encoded for validation: %v", err)
 	}
 	m["apiVersion"], m["kind"] = apiVersion, kind
+	if pa, ok := obj.(*secv1.PeerAuthentication); ok {
+		typedNulls(pa, m)
+	}
 	res := validation.ValidateObject(context.Background(), m, validation.Options{DefaultNamespace: "default", APIServerAdmitted: true})
 	if res.Valid() {
 		return ""
 	}
 	return strings.Join(res.ErrorLines(), "; ")
+}
+
+// typedNulls writes back into m, pa's JSON form, the null of a nil
+// spec.portLevelMtls entry: the JSON encoding of the typed value turns it
+// into {}, a valid entry, while the same object read as a document
+// (AddYAML, DecodeStored) has a null there, which the validator prunes as
+// the API server does (validation prune), and a map left empty is refused.
+// The typed value gets the document's verdict.
+func typedNulls(pa *secv1.PeerAuthentication, m map[string]any) {
+	for port, v := range pa.Spec.GetPortLevelMtls() {
+		if v != nil {
+			continue
+		}
+		spec, ok := m["spec"].(map[string]any)
+		if !ok {
+			spec = map[string]any{}
+			m["spec"] = spec
+		}
+		ports, ok := spec["portLevelMtls"].(map[string]any)
+		if !ok {
+			ports = map[string]any{}
+			spec["portLevelMtls"] = ports
+		}
+		ports[strconv.FormatUint(uint64(port), 10)] = nil
+	}
 }
 
 // validateStored is the verdict on obj's raw document when the Set has it,
