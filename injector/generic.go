@@ -211,7 +211,7 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 			prev.fromInjected(pod, append(append([]string{}, st.InitContainers...), st.Containers...))
 		}
 		for _, q := range []*corev1.Pod{pod, stripped} {
-			undoPostProcess(q, prev.probers, prev.prometheus, cfg.ProxyConfig.GetStatusPort())
+			undoPostProcess(q, prev.probers, prev.prometheus, prev.statusPorts, cfg.ProxyConfig.GetStatusPort())
 		}
 	}
 	// The settings are read after, as on the typed path: the annotations

@@ -225,6 +225,9 @@ type previous struct {
 	// containers, an image "auto" the overrides record empty).
 	initPlaces map[string]int
 	images     map[string]string
+	// statusPorts: the status ports the previous injection recorded
+	// (fromInjected), where its merge pointed prometheus.io/port.
+	statusPorts []string
 	// hasStatus: the pod had a sidecar.istio.io/status annotation, parsable
 	// or not; Istio's applyRewrite then merges ISTIO_KUBE_APP_PROBERS into
 	// the sidecar's existing one instead of appending another.
@@ -280,7 +283,7 @@ func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 	delete(pod.Annotations, AnnotationStatus)
 	prev.overrides = pod.Annotations[AnnotationOverrides]
 	delete(pod.Annotations, AnnotationOverrides)
-	undoPostProcess(pod, prev.probers, prev.prometheus, meshStatusPort)
+	undoPostProcess(pod, prev.probers, prev.prometheus, prev.statusPorts, meshStatusPort)
 	return prev
 }
 
@@ -307,13 +310,14 @@ func strip(pod *corev1.Pod, meshStatusPort int32) previous {
 //     sidecar port, or recording it as the app's. The previous merge wrote
 //     them when prometheus.io/port is the mesh's defaultConfig.statusPort
 //     (meshStatusPort; Istio's inject.go stripPod), or when they are what
-//     the merge writes (mergeWritten): the status port the previous
-//     injection used is recorded nowhere reliable (its
-//     status.sidecar.istio.io/port annotation may be gone, the mesh's
-//     statusPort may have changed since, the proxy's probes use 15021), and
-//     Istio's stripPod, comparing with the new port only, records the old
-//     target as the app's when the mesh's statusPort changed.
-func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConfig, meshStatusPort int32) {
+//     the merge writes pointing at a status port the previous injection
+//     recorded (mergeWritten, statusPorts: previous.fromInjected). Istio's
+//     stripPod, comparing with the new port only, records the old target as
+//     the app's when the mesh's statusPort changed. Annotations of the
+//     merge's shape on any other port (Envoy's 15090, an undeclared 9102)
+//     are the app's: a merge that was off left them, and nothing would
+//     write them back.
+func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConfig, statusPorts []string, meshStatusPort int32) {
 	if len(probers) > 0 {
 		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 			for i := range cs {
@@ -336,7 +340,7 @@ func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConf
 				pod.Annotations[k] = v
 			}
 		}
-	case promPortIs(pod.Annotations, strconv.Itoa(int(meshStatusPort))), mergeWritten(pod):
+	case promPortIs(pod.Annotations, strconv.Itoa(int(meshStatusPort))), mergeWritten(pod, statusPorts):
 		for k := range pod.Annotations {
 			switch promNorm(k) {
 			case promLabelScrape, promLabelPort, promLabelPath:
@@ -347,17 +351,22 @@ func undoPostProcess(pod *corev1.Pod, probers map[string]*prober, prom *promConf
 }
 
 // mergeWritten says whether the pod's Prometheus annotations are exactly
-// what mergePrometheus writes, whatever the port: prometheus.io/scrape
-// "true", prometheus.io/path "/stats/prometheus" and a prometheus.io/port,
-// no other spelling of the three (the merge clears them), and the port is
-// no containerPort of the app's containers (pilot-agent's status port is
-// not the app's). Only asked when the previous injection recorded no app
-// config (no ISTIO_PROMETHEUS_ANNOTATIONS): a merge that ran then wrote
-// them, or found them pointing at its own status port already.
-func mergeWritten(pod *corev1.Pod) bool {
+// what mergePrometheus writes pointing at one of statusPorts (the status
+// ports the previous injection recorded) or at the pod's
+// status.sidecar.istio.io/port (the port pilot-agent serves on, read by
+// it from the pod's annotations: Istio's pilot/cmd/pilot-agent/config/config.go
+// applyAnnotations): prometheus.io/scrape "true", prometheus.io/path
+// "/stats/prometheus", that prometheus.io/port, and no other spelling of the
+// three (the merge clears them). Only asked when the previous injection
+// recorded no app config (no ISTIO_PROMETHEUS_ANNOTATIONS): a merge that ran
+// then wrote them, or found them pointing at its own status port already.
+func mergeWritten(pod *corev1.Pod, statusPorts []string) bool {
 	a := pod.Annotations
 	port, ok := a[AnnotationPromPort]
 	if !ok || a[AnnotationPromScrape] != "true" || a[AnnotationPromPath] != "/stats/prometheus" {
+		return false
+	}
+	if !slices.Contains(statusPorts, port) && a[AnnotationStatusPort] != port {
 		return false
 	}
 	for k := range a {
@@ -365,18 +374,6 @@ func mergeWritten(pod *corev1.Pod) bool {
 		case promLabelScrape, promLabelPort, promLabelPath:
 			if k != AnnotationPromScrape && k != AnnotationPromPort && k != AnnotationPromPath {
 				return false
-			}
-		}
-	}
-	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range cs {
-			if c.Name == ProxyContainerName {
-				continue
-			}
-			for _, p := range c.Ports {
-				if strconv.Itoa(int(p.ContainerPort)) == port {
-					return false
-				}
 			}
 		}
 	}
@@ -389,18 +386,63 @@ func mergeWritten(pod *corev1.Pod) bool {
 // containers its sidecar.istio.io/status lists, names it; an istio-proxy it
 // does not list is the pod's own. The one place both paths read it from:
 // strip (typed) and injectGeneric (templates).
+//
+// It also reads the status ports the previous injection used, from the
+// containers it lists (Istio's injection-template.yaml): the istio-proxy's
+// PROXY_CONFIG (pilot-agent's statusPort unless status.sidecar.istio.io/port
+// overrides it; absent, Istio's default 15020, as cleanProxyConfig drops
+// defaults) and the last port of an init container's istio-iptables "-d"
+// argument ("15090,15021," then excludeInboundPort, which appends the
+// status port the template saw, the annotation's or the values'). Neither
+// alone covers both: a status.sidecar.istio.io/port since removed is only in
+// "-d", a proxy.istio.io/config statusPort since removed only in
+// PROXY_CONFIG.
 func (prev *previous) fromInjected(pod *corev1.Pod, injected []string) {
-	if !slices.Contains(injected, ProxyContainerName) {
-		return
-	}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
+			if !slices.Contains(injected, cs[i].Name) {
+				continue
+			}
 			if cs[i].Name == ProxyContainerName {
 				prev.fromProxy(&cs[i])
+			}
+			if p := excludedStatusPort(cs[i].Args); p != "" {
+				prev.statusPorts = append(prev.statusPorts, p)
 			}
 		}
 	}
 }
+
+// excludedStatusPort is the status port an istio-iptables "-d" argument
+// excludes (Istio's injection-template.yaml at istio/istio
+// 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c, config/istio here:
+// "15090,15021,{{ excludeInboundPort statusPort excludeInboundPorts }}";
+// pkg/kube/inject/template.go excludeInboundPort appends the status port
+// last unless the list has it already): its last port after Envoy's fixed
+// 15090 and 15021, "" when there is none (status port 0 and no exclusions).
+// When the pod's own excludeInboundPorts listed the status port already, the
+// last port is one of the pod's own exclusions: an app's own annotations of
+// the merge's shape on exactly that port are then taken for the merge's
+// (docs/compatibility.md).
+func excludedStatusPort(args []string) string {
+	i := slices.Index(args, "-d")
+	if i < 0 || i+1 >= len(args) {
+		return ""
+	}
+	ports := strings.Split(args[i+1], ",")
+	for len(ports) > 0 && (strings.TrimSpace(ports[0]) == "15090" || strings.TrimSpace(ports[0]) == "15021") {
+		ports = ports[1:]
+	}
+	for j := len(ports) - 1; j >= 0; j-- {
+		if p := strings.TrimSpace(ports[j]); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+// envProxyConfig is the proxy's PROXY_CONFIG (sidecar.go proxyContainer).
+const envProxyConfig = "PROXY_CONFIG"
 
 func (prev *previous) fromProxy(c *corev1.Container) {
 	for _, e := range c.Env {
@@ -414,6 +456,17 @@ func (prev *previous) fromProxy(c *corev1.Container) {
 			var pc promConfig
 			if json.Unmarshal([]byte(e.Value), &pc) == nil {
 				prev.prometheus = &pc
+			}
+		case envProxyConfig:
+			var pc struct {
+				StatusPort *int32 `json:"statusPort"`
+			}
+			if json.Unmarshal([]byte(e.Value), &pc) == nil {
+				sp := config.DefaultProxyConfig().GetStatusPort()
+				if pc.StatusPort != nil {
+					sp = *pc.StatusPort
+				}
+				prev.statusPorts = append(prev.statusPorts, strconv.Itoa(int(sp)))
 			}
 		}
 	}

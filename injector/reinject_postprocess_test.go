@@ -234,6 +234,35 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 			withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, "8080", AnnotationPromPath, "/stats/prometheus", AnnotationMergeMetrics, "false"), nil,
 			[]func(*testing.T, string, *Result){scrape("15020", `{"scrape":"true","path":"/stats/prometheus","port":"8080"}`)}}, []string{AnnotationMergeMetrics}, ""},
 	}...)
+	// Reviewer h123 finding 1: with the merge off the app scrapes a port of
+	// the merge's shape itself (Envoy's own 15090, or 9102 no container
+	// declares); nothing wrote them but the app and nothing writes them
+	// back, so a reinvocation keeps them. Istio's stripPod clears them only
+	// when prometheus.io/port is the mesh's defaultConfig.statusPort
+	// (pkg/kube/inject/inject.go stripPod, istio/istio
+	// 00af2c5549d5b4b48b3c32fd2d3ceca59ea79f5b): kept there too. meshguard
+	// clears them when the port is the status port the previous injection
+	// recorded (previous.statusPorts), here 15020.
+	for _, port := range []string{"15090", "9102"} {
+		for _, again := range []map[string]string{nil, {AnnotationStatusPort: "15030"}} {
+			name := "merge off, the app scrapes " + port + " /stats/prometheus itself: kept"
+			if again != nil {
+				name = "merge off, the app scrapes " + port + " /stats/prometheus itself, status port now 15030: kept"
+			}
+			rows = append(rows, statusPortRow{row: row{name,
+				withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, port, AnnotationPromPath, "/stats/prometheus", AnnotationMergeMetrics, "false"), again,
+				[]func(*testing.T, string, *Result){func(t *testing.T, path string, res *Result) {
+					a := res.Pod.Annotations
+					if a[AnnotationPromPort] != port || a[AnnotationPromPath] != "/stats/prometheus" || a[AnnotationPromScrape] != "true" {
+						t.Errorf("%s: prometheus.io/port %q path %q scrape %q, want the app's %s /stats/prometheus true", path,
+							a[AnnotationPromPort], a[AnnotationPromPath], a[AnnotationPromScrape], port)
+					}
+					if v, ok := proxyEnvVar(res.Pod, envPromAnnotations); ok {
+						t.Errorf("%s: %s=%s with the merge off", path, envPromAnnotations, v)
+					}
+				}}}})
+		}
+	}
 	for _, tc := range rows {
 		for _, path := range []string{"typed", "generic"} {
 			run := typedAndGeneric[path]
@@ -330,6 +359,29 @@ func TestReinjectRecordFromListedProxy(t *testing.T) {
 			if strings.HasPrefix(k, "prometheus.io/") {
 				t.Errorf("%s: %s=%q restored from an istio-proxy the status does not list", path, k, v)
 			}
+		}
+	}
+}
+
+// TestExcludedStatusPort: the status port an istio-iptables "-d" argument
+// names, as Istio's injection-template.yaml writes it ("15090,15021," then
+// pkg/kube/inject/template.go excludeInboundPort, which appends the status
+// port after the pod's own exclusions unless they list it).
+func TestExcludedStatusPort(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"istio-iptables", "-d", "15090,15021,15020", "--log_output_level=default:info"}, "15020"},
+		{[]string{"-d", "15090,15021,9102,15030"}, "15030"},
+		{[]string{"-d", "15090,15021"}, ""}, // status port 0, no exclusions
+		{[]string{"-d", "15090,15021,"}, ""},
+		{[]string{"-d"}, ""},
+		{[]string{"istio-iptables", "-b", "*"}, ""},
+		{nil, ""},
+	} {
+		if got := excludedStatusPort(tc.args); got != tc.want {
+			t.Errorf("excludedStatusPort(%q) = %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }
