@@ -2,8 +2,10 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,6 +34,11 @@ type Reloader struct {
 
 	ready          bool
 	priorityWarned bool // background.Run's error logged once
+	// loggedFailed and loggedWarnings: the last snapshot's failed policies
+	// (ID → line) and warnings, so an unchanged one is not logged again at
+	// each rebuild (every Pod change rebuilds; see logChanges).
+	loggedFailed   map[string]string
+	loggedWarnings map[string]bool
 }
 
 // newEngine returns the ext_authz policy engine: its updates are counted as
@@ -70,16 +77,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	// and denies nothing (policy.FailedPolicy.Denies). Counted and logged as
 	// errors.
 	m.Policies.WithLabelValues("FailedClosed").Set(float64(len(snap.Failed)))
-	for _, f := range snap.Failed {
-		msg := "policy cannot be evaluated; the workloads it selects are denied"
-		if !f.Denies {
-			msg = "policy cannot be evaluated; reported as matching every request to the workloads it selects, none denied (it never decides)"
-		}
-		r.Log.Error(fmt.Errorf("%s: %s", f.Object, f.Reason), msg, "snapshot", snap.Version, "policy", f.ID)
-	}
-	for _, w := range snap.Warnings {
-		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
-	}
+	r.logChanges(snap)
 	// shardsGenerated/shardsCompiled < shards, policiesTranslated <
 	// authorizationPolicies: the unchanged modules and translations were
 	// reused (policy.CompileNext).
@@ -93,6 +91,41 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// logChanges logs snap's failed policies (as errors) and warnings that are
+// new or changed against the last snapshot logged, all of them at the first:
+// a rebuild with the same policies logs none again, a new or changed one is
+// never dropped, and one that goes away and comes back is new again.
+func (r *Reloader) logChanges(snap *policy.Snapshot) {
+	failed := make(map[string]string, len(snap.Failed))
+	// policy.failClosed also files each failure as a warning
+	// ("<object>: cannot be evaluated, ..."): the error line says it.
+	repeats := make(map[string]bool, len(snap.Failed)) // by object
+	for _, f := range snap.Failed {
+		msg := "policy cannot be evaluated; the workloads it selects are denied"
+		if !f.Denies {
+			msg = "policy cannot be evaluated; reported as matching every request to the workloads it selects, none denied (it never decides)"
+		}
+		line := f.Object + ": " + f.Reason
+		failed[f.ID] = msg + "\x00" + line
+		repeats[f.Object] = true
+		if r.loggedFailed[f.ID] != failed[f.ID] {
+			r.Log.Error(errors.New(line), msg, "snapshot", snap.Version, "policy", f.ID)
+		}
+	}
+	warnings := make(map[string]bool, len(snap.Warnings))
+	for _, w := range snap.Warnings {
+		warnings[w] = true
+		if r.loggedWarnings[w] {
+			continue
+		}
+		if obj, _, ok := strings.Cut(w, ": cannot be evaluated"); ok && repeats[obj] {
+			continue
+		}
+		r.Log.Info("policy warning", "snapshot", snap.Version, "warning", w)
+	}
+	r.loggedFailed, r.loggedWarnings = failed, warnings
 }
 
 // Run reloads once (unless a snapshot is already loaded), then after every

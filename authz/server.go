@@ -66,6 +66,10 @@ type Server struct {
 
 	idPrefix string
 	seq      atomic.Uint64
+	// allowSeq counts allowed decisions alone, for sampled logging: seq,
+	// which denials and errors advance too, would skip every allow of a
+	// client alternating allows and denials.
+	allowSeq atomic.Uint64
 	// headersWarned: the last snapshot version whose dropped user headers were logged.
 	headersWarned atomic.Uint64
 }
@@ -224,7 +228,7 @@ func (s *Server) dropOwnHeaders(v *policy.Verdict) {
 	if s.headersWarned.Swap(v.Version) != v.Version {
 		slices.Sort(dropped)
 		s.log.Info("user Rego response_headers reserved for meshguard or Envoy (x-meshguard-*, x-envoy-*) are dropped",
-			"headers", logField(strings.Join(dropped, ", ")), "snapshot", v.Version)
+			"headers", textcut.LogField(strings.Join(dropped, ", ")), "snapshot", v.Version)
 	}
 }
 
@@ -385,7 +389,7 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	case "off":
 		return
 	case "sampled":
-		if result == "allow" && s.seq.Load()%uint64(s.opts.DecisionLogSample) != 0 {
+		if result == "allow" && s.allowSeq.Add(1)%uint64(s.opts.DecisionLogSample) != 0 {
 			return
 		}
 	}
@@ -394,27 +398,27 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	// maxLogField: a CheckRequest may be --authz-max-recv-msg-size.
 	kv := []any{
 		"id", id, "result", result, "allowed", v.Allowed, "status", v.Status, "action", v.Action,
-		"policy", v.Policy, "rule", v.Rule, "reason", logField(v.Reason), "snapshot", v.Version, "peerAuthn", v.Mode,
-		"source", logField(a.GetSource().GetPrincipal()), "sourceIP", logField(a.GetSource().GetAddress().GetSocketAddress().GetAddress()),
-		"destination", logField(a.GetDestination().GetAddress().GetSocketAddress().GetAddress()),
+		"policy", v.Policy, "rule", v.Rule, "reason", textcut.LogField(v.Reason), "snapshot", v.Version, "peerAuthn", v.Mode,
+		"source", textcut.LogField(a.GetSource().GetPrincipal()), "sourceIP", textcut.LogField(a.GetSource().GetAddress().GetSocketAddress().GetAddress()),
+		"destination", textcut.LogField(a.GetDestination().GetAddress().GetSocketAddress().GetAddress()),
 		// The query is left out: it may carry credentials (?access_token=...).
-		"method", logField(a.GetRequest().GetHttp().GetMethod()), "path", logField(policy.WithoutQuery(a.GetRequest().GetHttp().GetPath())),
-		"host", logField(a.GetRequest().GetHttp().GetHost()), "latency", elapsed,
+		"method", textcut.LogField(a.GetRequest().GetHttp().GetMethod()), "path", textcut.LogField(policy.WithoutQuery(a.GetRequest().GetHttp().GetPath())),
+		"host", textcut.LogField(a.GetRequest().GetHttp().GetHost()), "latency", elapsed,
 	}
 	if len(v.Audit) > 0 {
-		kv = append(kv, "audit", v.Audit)
+		kv = appendHits(kv, "audit", v.Audit)
 	}
 	if len(v.Custom) > 0 {
-		kv = append(kv, "custom", v.Custom)
+		kv = appendHits(kv, "custom", v.Custom)
 	}
 	if len(v.DryRunDeny) > 0 || len(v.DryRunAllow) > 0 {
-		kv = append(kv, "dryRunDeny", v.DryRunDeny, "dryRunAllow", v.DryRunAllow)
+		kv = appendHits(appendHits(kv, "dryRunDeny", v.DryRunDeny), "dryRunAllow", v.DryRunAllow)
 	}
 	// A cancelled call is the client's doing (its reason says so): not an error line.
 	if err != nil && result != "cancelled" {
 		// An evaluation error may quote the input (a builtin's operand).
 		if msg := err.Error(); len(msg) > maxLogField {
-			err = errors.New(logField(msg))
+			err = errors.New(textcut.LogField(msg))
 		}
 		s.log.Error(err, "authz decision", kv...)
 		return
@@ -422,12 +426,24 @@ func (s *Server) logDecision(id string, req *authv3.CheckRequest, v policy.Verdi
 	s.log.Info("authz decision", kv...)
 }
 
-// maxLogField bounds each request-derived field of a decision log line.
-const maxLogField = 1024
+// maxLoggedPolicies bounds the policies a decision line's audit, custom,
+// dryRunDeny and dryRunAllow lists name: a failed AUDIT, CUSTOM or dry-run
+// policy matches every request, and thousands may match one workload.
+const maxLoggedPolicies = 8
 
-// logField is s cut to maxLogField bytes at a character boundary, saying
-// how much was left out.
-func logField(s string) string { return textcut.Marked(s, maxLogField) }
+// appendHits appends key and hits to a decision line's kv, at most
+// maxLoggedPolicies of them, and key+"More" and how many were left out when
+// there are more (dynamicMetadata sends the first match alone).
+func appendHits(kv []any, key string, hits []policy.Hit) []any {
+	if len(hits) <= maxLoggedPolicies {
+		return append(kv, key, hits)
+	}
+	return append(kv, key, hits[:maxLoggedPolicies], key+"More", len(hits)-maxLoggedPolicies)
+}
+
+// maxLogField bounds each request-derived field of a decision log line
+// (textcut.LogField's cut).
+const maxLogField = textcut.MaxLogField
 
 // maxConcurrentStreams bounds the calls one gRPC connection carries at a
 // time, each of which may buffer a CheckRequest of MaxRecvMsgSize: the bound

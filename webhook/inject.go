@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshguard/meshguard/injector"
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/reload"
 )
 
@@ -198,13 +199,13 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	pod := &corev1.Pod{}
 	if err := podJSON.Unmarshal(req.Object.Raw, pod); err != nil {
 		err = safeDecodeError(err)
-		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
+		h.Log.Error(err, "decoding pod", "namespace", textcut.LogField(req.Namespace), "name", textcut.LogField(req.Name))
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
 	}
 	// Decoding ignores the object's type fields; a request.kind Pod whose
 	// object says otherwise is not a pod to patch.
 	if err := checkPodType(pod); err != nil {
-		h.Log.Error(err, "decoding pod", "namespace", req.Namespace, "name", req.Name)
+		h.Log.Error(err, "decoding pod", "namespace", textcut.LogField(req.Namespace), "name", textcut.LogField(req.Name))
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod %s/%s: %w", req.Namespace, req.Name, err))
 	}
 	ns := req.Namespace
@@ -214,7 +215,9 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 	// The pod's logger is built only for a message that is written: its
 	// key/value pairs cost allocations on every request otherwise.
 	log := func() logr.Logger {
-		return h.Log.WithValues("namespace", ns, "pod", podRef(pod, req.Name), "uid", req.UID, "dryRun", req.DryRun != nil && *req.DryRun)
+		// Fields from the review are cut as every request-derived log field is (textcut.LogField).
+		return h.Log.WithValues("namespace", textcut.LogField(ns), "pod", textcut.LogField(podRef(pod, req.Name)),
+			"uid", textcut.LogField(string(req.UID)), "dryRun", req.DryRun != nil && *req.DryRun)
 	}
 	// Annotations beyond the API server's total are refused before any of
 	// them is parsed (the API server checks them only after the mutating

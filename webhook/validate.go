@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/validation/crossref"
@@ -71,7 +72,10 @@ var _ admission.Handler = (*ValidationHandler)(nil)
 func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	kind := req.Kind.Kind
-	log := h.Log.WithValues("kind", kind, "namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun)
+	// The review's fields are cut as every request-derived log field is
+	// (textcut.LogField): a review may be as large as the body limit.
+	log := h.Log.WithValues("kind", textcut.LogField(kind), "namespace", textcut.LogField(req.Namespace), "name", textcut.LogField(req.Name),
+		"operation", textcut.LogField(string(req.Operation)), "dryRun", req.DryRun != nil && *req.DryRun)
 	// The API server always sends a request with a UID and matches the response
 	// to it by that UID: a review without one is not an admission request to
 	// answer, let alone allow (Istio's validate fails on a review without a
@@ -94,7 +98,7 @@ func (h *ValidationHandler) Handle(ctx context.Context, req admission.Request) a
 	res, err := validation.ValidateJSON(ctx, req.Object.Raw, validation.Options{DefaultNamespace: req.Namespace, APIServerAdmitted: true})
 	if err != nil {
 		observeValidation(kind, "denied", start)
-		log.V(1).Info("cannot decode object", "error", err)
+		log.V(1).Info("cannot decode object", "error", textcut.LogField(err.Error()))
 		return deniedAsIstio(fmt.Sprintf("%s %s/%s: cannot decode configuration: %v", kind, req.Namespace, req.Name, err))
 	}
 	if res.Name == "" {

@@ -1,5 +1,5 @@
 // Package textcut shortens text for fields with a byte limit (an Event's
-// note, a rule's message) without splitting a UTF-8 character.
+// note, a rule's message, a log field) without splitting a UTF-8 character.
 package textcut
 
 import (
@@ -29,3 +29,12 @@ func Marked(s string, n int) string {
 	}
 	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }
+
+// MaxLogField bounds each log field taken from a request (an ext_authz
+// CheckRequest, an AdmissionReview), or quoting one: a request may be
+// megabytes (--authz-max-recv-msg-size, the webhook's body limit).
+const MaxLogField = 1024
+
+// LogField is s cut to MaxLogField bytes at a character boundary, saying how
+// much was left out (Marked): the one cut of every such log field.
+func LogField(s string) string { return Marked(s, MaxLogField) }

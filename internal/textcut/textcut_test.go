@@ -1,6 +1,8 @@
 package textcut
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -47,5 +49,19 @@ func TestMarked(t *testing.T) {
 		if got := Marked(tc.s, tc.n); got != tc.want {
 			t.Errorf("Marked(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
 		}
+	}
+}
+
+// LogField is Marked at MaxLogField: the one cut of every log field taken
+// from a request (authz decision lines, webhook lines).
+func TestLogField(t *testing.T) {
+	short := strings.Repeat("a", MaxLogField)
+	if got := LogField(short); got != short {
+		t.Errorf("LogField of %d bytes changed it: %q", len(short), got)
+	}
+	long := strings.Repeat("é", MaxLogField) // 2*MaxLogField bytes
+	want := strings.Repeat("é", MaxLogField/2) + fmt.Sprintf("… (%d more bytes)", MaxLogField)
+	if got := LogField(long); got != want {
+		t.Errorf("LogField of %d bytes = %.80q..., want %.80q...", len(long), got, want)
 	}
 }
