@@ -220,19 +220,34 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 	switch kind {
 	case "AuthorizationPolicy", "PeerAuthentication":
 		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
-			return s.skip(where, obj, fmt.Sprintf("%s: apiVersion %q: skipped", where, apiVersion))
+			// Validation's error first, when it rejects the document (a
+			// misspelt Istio group names what it meant).
+			if _, err := s.skip(where, obj, ""); err != nil {
+				return nil, err
+			}
+			// Istio reads these kinds only as security.istio.io, so validate
+			// passes over another group's object; but a policy directory holds
+			// the policies meant to be enforced, and a policy kind under another
+			// (or no) group is a DENY or STRICT that would silently go
+			// unenforced: an error, never a warning (reviewer h125, finding 2).
+			return nil, fmt.Errorf("%s: %s: apiVersion %q: not security.istio.io, so Istio would not enforce it; a policy directory does not skip a policy kind (use security.istio.io/v1, or remove the document)", where, kind, apiVersion)
 		}
 		// Memoized across reloads: an unchanged document is not validated again.
-		validated, err := validateDocMemo(where, obj)
+		validated, checked, err := validateDocMemo(where, obj)
 		if validated {
 			s.docValidations++
 		}
 		if err != nil {
 			return nil, err
 		}
+		if checked == nil {
+			return nil, fmt.Errorf("%s: %s: not checked by validation", where, kind) // cannot happen: fail closed
+		}
+		// Decode the object validation checked (nulls pruned, as the API
+		// server stores it), never the raw document again.
 		if kind == "AuthorizationPolicy" {
 			ap := &secv1.AuthorizationPolicy{}
-			if err := decodeInto(where, obj, ap); err != nil {
+			if err := decodeInto(where, checked, ap); err != nil {
 				return nil, err
 			}
 			if err := objName(where, kind, ap.Name, &ap.Namespace); err != nil {
@@ -244,7 +259,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 			return nil, nil
 		}
 		pa := &secv1.PeerAuthentication{}
-		if err := decodeInto(where, obj, pa); err != nil {
+		if err := decodeInto(where, checked, pa); err != nil {
 			return nil, err
 		}
 		if err := objName(where, kind, pa.Name, &pa.Namespace); err != nil {
@@ -278,7 +293,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 // mistyped kind or group, or no apiVersion, may be a policy meant to be
 // enforced (a DENY), so it is never dropped with only a warning.
 func (s *Set) skip(where string, obj map[string]any, warning string) ([]string, error) {
-	validated, err := validateDocMemo(where, obj)
+	validated, _, err := validateDocMemo(where, obj)
 	if validated {
 		s.docValidations++
 	}

@@ -46,8 +46,13 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 	if obj["kind"] != kind {
 		return nil, fmt.Errorf("stored %s: kind %v", kind, obj["kind"])
 	}
-	st := &Stored{Object: typed, Invalid: rejection(obj)}
-	if err := decodeInto(storedName(kind, obj), obj, typed); err != nil {
+	invalid, checked := rejection(obj)
+	st := &Stored{Object: typed, Invalid: invalid}
+	// Decode the object validation checked (nulls pruned), as AddYAML does.
+	if checked == nil {
+		checked = obj // not identified: Invalid says why; keep the name
+	}
+	if err := decodeInto(storedName(kind, obj), checked, typed); err != nil {
 		// The API server's decoder took it and ours did not: keep the name,
 		// so the policy fails closed instead of vanishing.
 		typed.SetName(metaString(obj, "name"))

@@ -343,6 +343,15 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	var gateways []string
 	if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
 		if gateways = gatewayTargets(ap); len(gateways) == 0 {
+			// Invalid first: a policy that cannot be evaluated is never
+			// dropped unseen. It selects no workload meshguard serves (as
+			// istiod would not attach it), so it denies nothing, and is
+			// reported in Snapshot.Failed with Denies false.
+			if reason := t.invalidAP[ap]; reason != "" {
+				t.warnf("%s: spec.targetRefs: policy ignored (it names no Gateway of its namespace; waypoint references are not served by meshguard); it cannot be evaluated, reported as failed, nothing is denied for it: %s", obj, reason)
+				t.failed = append(t.failed, FailedPolicy{ID: id, Object: obj, Reason: reason, Denies: false})
+				return compiledPolicy{}, "", false
+			}
 			t.warnf("%s: spec.targetRefs: policy ignored (it names no Gateway of its namespace; waypoint references are not served by meshguard)", obj)
 			return compiledPolicy{}, "", false
 		}

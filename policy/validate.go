@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,20 +26,29 @@ import (
 // validateDoc validates one decoded document (unknown fields included)
 // exactly as `meshguard validate` does; the error lists every problem.
 func validateDoc(where string, obj map[string]any) error {
-	if r := rejection(obj); r != "" {
-		return fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, r)
+	_, err := checkDoc(where, obj)
+	return err
+}
+
+// checkDoc is validateDoc, also returning the object validation checked
+// (validation.Result.Checked): the one form a loader decodes.
+func checkDoc(where string, obj map[string]any) (checked map[string]any, err error) {
+	r, checked := rejection(obj)
+	if r != "" {
+		return checked, fmt.Errorf("%s: rejected as `meshguard validate` rejects it: %s", where, r)
 	}
-	return nil
+	return checked, nil
 }
 
 // rejection lists every problem `meshguard validate` finds in a decoded
-// document, or is "" when it accepts it.
-func rejection(obj map[string]any) string {
+// document, or is "" when it accepts it; checked is the object it checked
+// (nil when it was not checked: another group's object).
+func rejection(obj map[string]any) (reason string, checked map[string]any) {
 	res := validation.ValidateObject(context.Background(), obj, validation.Options{DefaultNamespace: "default"})
 	if res.Valid() {
-		return ""
+		return "", res.Checked()
 	}
-	return strings.Join(res.ErrorLines(), "; ")
+	return strings.Join(res.ErrorLines(), "; "), res.Checked()
 }
 
 // validDocs memoizes validateDoc across reloads of a policy directory: the
@@ -56,18 +66,21 @@ var (
 const maxValidDocs = 200000
 
 // validateDocMemo is validateDoc with the validDocs memo; validated says
-// whether the validation rules ran (tests count it).
-func validateDocMemo(where string, obj map[string]any) (validated bool, err error) {
+// whether the validation rules ran (tests count it). Only documents whose
+// checked form is the document itself (nothing pruned) are memoized, so a
+// memo hit's checked form is obj.
+func validateDocMemo(where string, obj map[string]any) (validated bool, checked map[string]any, err error) {
 	key, ok := docKey(obj)
 	if ok {
 		if _, hit := validDocs.Load(key); hit {
-			return false, nil
+			return false, obj, nil
 		}
 	}
-	if err := validateDoc(where, obj); err != nil {
-		return true, err
+	checked, err = checkDoc(where, obj)
+	if err != nil {
+		return true, checked, err
 	}
-	if ok {
+	if ok && sameMap(checked, obj) {
 		validDocsMu.Lock()
 		if validDocsCount++; validDocsCount > maxValidDocs {
 			validDocs.Clear()
@@ -76,7 +89,12 @@ func validateDocMemo(where string, obj map[string]any) (validated bool, err erro
 		validDocsMu.Unlock()
 		validDocs.Store(key, struct{}{})
 	}
-	return true, nil
+	return true, checked, nil
+}
+
+// sameMap: a and b are the same map (not equal contents: the same one).
+func sameMap(a, b map[string]any) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // docKey hashes a decoded document canonically: map keys sorted, and every

@@ -124,7 +124,9 @@ func apRule(p *field.Path, idx int, r *security.Rule, action security.Authorizat
 			continue
 		}
 		k := c.GetKey()
-		if strings.HasPrefix(k, "request.") {
+		// One rule for HTTP-only keys: secpolicy's, the compiler's (a key it
+		// cannot parse is reported by apCondition).
+		if ck, err := secpolicy.ParseConditionKey(k); err == nil && ck.HTTPOnly() {
 			httpOnly = true
 		}
 		if k == "destination.port" {
@@ -347,7 +349,7 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 		f.Error(kp, key, err.Error())
 		return
 	}
-	if custom && (k.PeerIdentity() || strings.HasPrefix(key, "request.auth.")) {
+	if custom && (k.PeerIdentity() || requestAuthKey(k)) {
 		f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
@@ -415,4 +417,14 @@ func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any,
 			}
 		}
 	}
+}
+
+// requestAuthKey: the key reads the request's JWT (request.auth.*), which
+// CUSTOM does not support; decided on the parsed key, as secpolicy parses it.
+func requestAuthKey(k secpolicy.ConditionKey) bool {
+	switch k.Kind {
+	case secpolicy.KeyRequestClaims, secpolicy.KeyRequestPrincipal, secpolicy.KeyRequestAudiences, secpolicy.KeyRequestPresenter:
+		return true
+	}
+	return false
 }

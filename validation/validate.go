@@ -58,8 +58,18 @@ type Result struct {
 	// over Deployments, Services, ... in the same file).
 	Skipped bool `json:"skipped,omitempty"`
 
-	spec proto.Message // decoded spec, for cross-reference checks
+	spec    proto.Message  // decoded spec, for cross-reference checks
+	checked map[string]any // the object the rules ran on (Checked)
 }
+
+// Checked is the object the rules ran on: obj as the API server would store
+// it, pruned of explicit nulls (and of unknown fields, reported). It is obj
+// itself when nothing was pruned, and nil when the object was not checked
+// (skipped, or its kind not identified). A loader decodes this map, never the
+// raw document, so that what it enforces is what was validated
+// (matchLabels {app: null} is {} here, as in the API server; decoding the raw
+// document read {app: ""}).
+func (r Result) Checked() map[string]any { return r.checked }
 
 // Spec returns the decoded istio.io/api message of the object, or nil when
 // it could not be decoded (or the object is not an Istio kind).
@@ -200,6 +210,7 @@ func ValidateObject(ctx context.Context, obj map[string]any, opts Options) Resul
 		return res.finish(f)
 	}
 	work, clean := prune(obj, crd, opts, &f)
+	res.checked = work
 	meta, metaErrs := decodeMeta(work, res.Namespace, !opts.APIServerAdmitted)
 	f.Errors = append(f.Errors, metaErrs...)
 	validateMetadata(gvk.Kind, meta, &f)
