@@ -43,30 +43,9 @@ func defaultedContainer(c *corev1.Container) *corev1.Container {
 		}
 	}
 	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
-		if p == nil {
-			continue
-		}
-		if p.TimeoutSeconds == 0 {
-			p.TimeoutSeconds = 1
-		}
-		if p.PeriodSeconds == 0 {
-			p.PeriodSeconds = 10
-		}
-		if p.SuccessThreshold == 0 {
-			p.SuccessThreshold = 1
-		}
-		if p.FailureThreshold == 0 {
-			p.FailureThreshold = 3
-		}
-		defaultHTTPGet(p.HTTPGet)
+		defaultProbe(p)
 	}
-	if lc := c.Lifecycle; lc != nil {
-		for _, h := range []*corev1.LifecycleHandler{lc.PreStop, lc.PostStart} {
-			if h != nil {
-				defaultHTTPGet(h.HTTPGet)
-			}
-		}
-	}
+	defaultLifecycle(c.Lifecycle)
 	// SetDefaults_Pod: requests default to limits when unset.
 	if len(c.Resources.Limits) > 0 {
 		if c.Resources.Requests == nil {
@@ -79,6 +58,39 @@ func defaultedContainer(c *corev1.Container) *corev1.Container {
 		}
 	}
 	return c
+}
+
+// defaultProbe sets what the API server defaults in a probe (SetDefaults_Probe,
+// SetDefaults_HTTPGetAction), in place; nil is left alone.
+func defaultProbe(p *corev1.Probe) {
+	if p == nil {
+		return
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = 1
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = 10
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = 3
+	}
+	defaultHTTPGet(p.HTTPGet)
+}
+
+// defaultLifecycle sets what the API server defaults in lifecycle hooks, in place.
+func defaultLifecycle(lc *corev1.Lifecycle) {
+	if lc == nil {
+		return
+	}
+	for _, h := range []*corev1.LifecycleHandler{lc.PreStop, lc.PostStart} {
+		if h != nil {
+			defaultHTTPGet(h.HTTPGet)
+		}
+	}
 }
 
 func defaultHTTPGet(h *corev1.HTTPGetAction) {

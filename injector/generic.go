@@ -180,6 +180,7 @@ func InjectGeneric(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
 	}
 	keepAPITokenMounts(pod, out)
+	keepDefaultedProbes(pod, out)
 	patch, err := jsonPatch(pod, out)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", podName(pod, namespace), err)
@@ -490,6 +491,33 @@ func promPortIs(a map[string]string, port string) bool {
 		}
 	}
 	return false
+}
+
+// keepDefaultedProbes gives each probe and lifecycle of out that differs
+// from the one of the same container in in only by what the API server
+// defaults (defaultProbe, defaultLifecycle) in's value: re-injection
+// restores the app's probe and rewrites it again without the defaults the
+// stored pod has, and the whole-pod patch would remove them (the typed
+// path's CreatePatch compares the same way: defaultedFieldOp).
+func keepDefaultedProbes(in, out *corev1.Pod) {
+	for _, pair := range [][2][]corev1.Container{{in.Spec.InitContainers, out.Spec.InitContainers}, {in.Spec.Containers, out.Spec.Containers}} {
+		for i := range pair[1] {
+			o := &pair[1][i]
+			j := slices.IndexFunc(pair[0], func(c corev1.Container) bool { return c.Name == o.Name })
+			if j < 0 {
+				continue
+			}
+			old := &pair[0][j]
+			for _, p := range [][2]**corev1.Probe{{&old.ReadinessProbe, &o.ReadinessProbe}, {&old.LivenessProbe, &o.LivenessProbe}, {&old.StartupProbe, &o.StartupProbe}} {
+				if onlyDefaultsDiffer(*p[0], *p[1], defaultProbe) {
+					*p[1] = (*p[0]).DeepCopy()
+				}
+			}
+			if onlyDefaultsDiffer(old.Lifecycle, o.Lifecycle, defaultLifecycle) {
+				o.Lifecycle = old.Lifecycle.DeepCopy()
+			}
+		}
+	}
 }
 
 // jsonPatch is the JSON Patch from orig to injected over the whole pod: a

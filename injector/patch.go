@@ -247,11 +247,39 @@ func containerOps(ops []jsonpatch.JsonPatchOperation, path string, a, b []corev1
 				}
 				return append(ops, op("replace", p, y))
 			}
-			ops = fieldOp(ops, p, "/readinessProbe", x.ReadinessProbe, y.ReadinessProbe)
-			ops = fieldOp(ops, p, "/livenessProbe", x.LivenessProbe, y.LivenessProbe)
-			ops = fieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe)
-			return fieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle)
+			ops = defaultedFieldOp(ops, p, "/readinessProbe", x.ReadinessProbe, y.ReadinessProbe, defaultProbe)
+			ops = defaultedFieldOp(ops, p, "/livenessProbe", x.LivenessProbe, y.LivenessProbe, defaultProbe)
+			ops = defaultedFieldOp(ops, p, "/startupProbe", x.StartupProbe, y.StartupProbe, defaultProbe)
+			return defaultedFieldOp(ops, p, "/lifecycle", x.Lifecycle, y.Lifecycle, defaultLifecycle)
 		})
+}
+
+// defaultedFieldOp is fieldOp where a b that differs from a only by what the
+// API server defaults (setDefaults, in place on a copy) is no change: a
+// re-injection restores the app's probe and rewrites it again, without the
+// scheme the API server added to the stored one (reinvocation stays a no-op).
+func defaultedFieldOp[T any, PT interface {
+	*T
+	DeepCopy() *T
+}](ops []jsonpatch.JsonPatchOperation, path, field string, a, b PT, setDefaults func(PT)) []jsonpatch.JsonPatchOperation {
+	if onlyDefaultsDiffer(a, b, setDefaults) {
+		return ops
+	}
+	return fieldOp(ops, path, field, (*T)(a), (*T)(b))
+}
+
+// onlyDefaultsDiffer: a and b differ, and b with what the API server
+// defaults set (setDefaults, on a copy) equals a.
+func onlyDefaultsDiffer[T any, PT interface {
+	*T
+	DeepCopy() *T
+}](a, b PT, setDefaults func(PT)) bool {
+	if a == nil || b == nil || equal(a, b) {
+		return false
+	}
+	d := PT(b.DeepCopy())
+	setDefaults(d)
+	return equal(a, d)
 }
 
 // hasRewritable reports whether c has a field probe rewriting changes.

@@ -69,6 +69,12 @@ func restoreContainer(c *corev1.Container, probers map[string]*prober) {
 		if orig := recordedFor((*pr.probe).HTTPGet, pr.path, probers); orig != nil {
 			out := (*pr.probe).DeepCopy()
 			out.ProbeHandler = corev1.ProbeHandler{HTTPGet: orig.HTTPGet.DeepCopy(), TCPSocket: orig.TCPSocket.DeepCopy(), GRPC: orig.GRPC.DeepCopy()}
+			// The record holds the app's timeout (rewriteProbe); a stored
+			// pod's 1 where the app wrote none is the API server's default,
+			// which must not become a new record (reinvocation: no change).
+			if orig.TimeoutSeconds == 0 && out.TimeoutSeconds == 1 {
+				out.TimeoutSeconds = 0
+			}
 			*pr.probe = out
 		}
 	}

@@ -112,8 +112,14 @@ func bracketParts(key, prefix string, nested bool) ([]string, error) {
 
 // HTTPOnly: the key reads a request attribute (model.go: HTTP only).
 func (k ConditionKey) HTTPOnly() bool {
+	return k.Kind == KeyRequestHeader || k.Kind == KeyRequestInlineHeader || k.RequestAuth()
+}
+
+// RequestAuth: the key reads the request's JWT (request.auth.*; not with
+// CUSTOM).
+func (k ConditionKey) RequestAuth() bool {
 	switch k.Kind {
-	case KeyRequestHeader, KeyRequestInlineHeader, KeyRequestClaims, KeyRequestPrincipal, KeyRequestAudiences, KeyRequestPresenter:
+	case KeyRequestClaims, KeyRequestPrincipal, KeyRequestAudiences, KeyRequestPresenter:
 		return true
 	}
 	return false

@@ -349,7 +349,7 @@ func apCondition(p *field.Path, c *security.Condition, custom bool, f *Findings)
 		f.Error(kp, key, err.Error())
 		return
 	}
-	if custom && (k.PeerIdentity() || requestAuthKey(k)) {
+	if custom && (k.PeerIdentity() || k.RequestAuth()) {
 		f.Error(kp, key, fmt.Sprintf("condition key %s is currently not supported with CUSTOM action", key))
 	}
 	each := func(check func(*field.Path, string, *Findings)) {
@@ -417,14 +417,4 @@ func validateAuthorizationPolicyRaw(meta metav1.ObjectMeta, spec map[string]any,
 			}
 		}
 	}
-}
-
-// requestAuthKey: the key reads the request's JWT (request.auth.*), which
-// CUSTOM does not support; decided on the parsed key, as secpolicy parses it.
-func requestAuthKey(k secpolicy.ConditionKey) bool {
-	switch k.Kind {
-	case secpolicy.KeyRequestClaims, secpolicy.KeyRequestPrincipal, secpolicy.KeyRequestAudiences, secpolicy.KeyRequestPresenter:
-		return true
-	}
-	return false
 }
