@@ -186,4 +186,16 @@ func TestDecisionLogFailedReasonNamesPolicyOnce(t *testing.T) {
 	if n := strings.Count(lines[0], "foo/bad-ports"); n != 2 { // "policy" and the reason
 		t.Errorf("the policy named %d times (want 2: policy, reason): %s", n, lines[0])
 	}
+	// The snapshot's warning and failure name it once each as well.
+	snap := engine.Snapshot()
+	for _, w := range snap.Warnings {
+		if n := strings.Count(w, "foo/bad-ports"); n > 1 {
+			t.Errorf("warning names the policy %d times: %s", n, w)
+		}
+	}
+	for _, f := range snap.Failed {
+		if strings.Contains(f.Reason, "foo/bad-ports") {
+			t.Errorf("failure reason repeats the object %s: %s", f.Object, f.Reason)
+		}
+	}
 }

@@ -315,10 +315,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	pods, warn := podIndex(set.Pods)
 	failedReason := map[string]string{}
 	for i := range t.failed {
-		// A reason from meshguard validate's rules (validateStored) starts
-		// with the object already: FailedPolicy.Reason is the field and why.
 		f := &t.failed[i]
-		f.Reason = strings.TrimPrefix(f.Reason, f.Object+": ")
 		failedReason[f.ID] = f.Object + " cannot be evaluated (fail closed): " + f.Reason
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated

@@ -347,7 +347,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 			// dropped unseen. It selects no workload meshguard serves (as
 			// istiod would not attach it), so it denies nothing, and is
 			// reported in Snapshot.Failed with Denies false.
-			if reason := t.invalidAP[ap]; reason != "" {
+			if reason := strings.TrimPrefix(t.invalidAP[ap], obj+": "); reason != "" {
 				t.warnf("%s: spec.targetRefs: policy ignored (it names no Gateway of its namespace; waypoint references are not served by meshguard); it cannot be evaluated, reported as failed, nothing is denied for it: %s", obj, reason)
 				t.failed = append(t.failed, FailedPolicy{ID: id, Object: obj, Reason: reason, Denies: false})
 				return compiledPolicy{}, "", false
@@ -401,6 +401,9 @@ const FailClosedRule = -2
 // never decide, stay reporting-only (denies false): their hit is reported
 // for every request to the workloads they select, none is denied.
 func (t *translator) failClosed(cp compiledPolicy, obj, reason string, denies bool) compiledPolicy {
+	// A reason from meshguard validate's rules (validateStored) starts with
+	// the object already: FailedPolicy.Reason is the field and why.
+	reason = strings.TrimPrefix(reason, obj+": ")
 	if denies {
 		t.warnf("%s: cannot be evaluated, every workload it selects is denied: %s", obj, reason)
 	} else {
