@@ -188,9 +188,8 @@ type compiledPolicy struct {
 	// it selects (the generated sidecar rule): PeerAuthentication never
 	// configures a gateway's pods.
 	Sidecars bool `json:"sc,omitempty"`
-	// not serialised: ordering and reporting
-	created int64
-	name    string
+	// not serialised: reporting
+	name string
 	// digest: policyDigest, set when translated (translatememo.go); it
 	// stands for every field but O in shard input keys, so a field set
 	// after translation must be hashed beside it (keyWriter.value).

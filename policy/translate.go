@@ -178,7 +178,7 @@ func (t *translator) build(aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAu
 				continue // never applies (Istio ignores it)
 			}
 			id := pa.Namespace + "/" + pa.Name
-			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, Sidecars: true, name: pa.Name, created: pa.CreationTimestamp.UnixNano()},
+			cp := t.failClosed(compiledPolicy{ID: id, Sel: sel, Sidecars: true, name: pa.Name},
 				"PeerAuthentication "+id, reason, true)
 			cp.O = -1 // before every AuthorizationPolicy: it decides first
 			if pa.Namespace == t.mesh.RootNamespace {
@@ -363,7 +363,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	action := spec.GetAction()
 	bucket := bucketOf(action, dry)
 	cp := compiledPolicy{ID: id, Sel: spec.GetSelector().GetMatchLabels(), Rules: []rule{}, TRules: []rule{}, name: ap.Name,
-		created: ap.CreationTimestamp.UnixNano(), Gateways: gateways}
+		Gateways: gateways}
 	if reason := t.invalidAP[ap]; reason != "" {
 		fb := failBucket(bucket)
 		return t.failClosed(cp, obj, reason, fb == "deny"), fb, true
