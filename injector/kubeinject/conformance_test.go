@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -303,19 +302,4 @@ func TestEditedSidecarTemplateRendered(t *testing.T) {
 			}
 		})
 	}
-}
-
-// unionKeys is the sorted union of the keys of got and want.
-func unionKeys[V any](got, want map[string]V) []string {
-	keys := make([]string, 0, len(got)+len(want))
-	for k := range got {
-		keys = append(keys, k)
-	}
-	for k := range want {
-		if _, ok := got[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -46,7 +46,7 @@ func TestInjectedEnvBytesMatchGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			checked += len(exp)
-			for _, k := range unionKeys(got, exp) {
+			for _, k := range conformance.UnionKeys(got, exp) {
 				if got[k] != exp[k] {
 					t.Errorf("%s: got %q, want %q", k, got[k], exp[k])
 				}

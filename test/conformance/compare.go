@@ -42,7 +42,7 @@ func CompareStreams(got, want []byte, o CompareOptions) ([]string, error) {
 // CompareStreams does.
 func CompareWorkloads(got, want map[string]any, o CompareOptions) []string {
 	var diffs []string
-	for _, k := range unionKeys(got, want) {
+	for _, k := range UnionKeys(got, want) {
 		gv, gok := got[k]
 		wv, wok := want[k]
 		switch {
@@ -238,7 +238,7 @@ func diffValues(workload, path string, got, want any, diffs *[]string) {
 			add(path, got, want)
 			return
 		}
-		for _, k := range unionKeys(g, w) {
+		for _, k := range UnionKeys(g, w) {
 			diffValues(workload, joinPath(path, k), g[k], w[k], diffs)
 		}
 	case []any:
@@ -321,8 +321,8 @@ func show(v any) string {
 	return string(b)
 }
 
-// unionKeys is the sorted union of the keys of got and want.
-func unionKeys[V any](got, want map[string]V) []string {
+// UnionKeys is the sorted union of the keys of got and want.
+func UnionKeys[V any](got, want map[string]V) []string {
 	keys := make([]string, 0, len(got)+len(want))
 	for k := range got {
 		keys = append(keys, k)
