@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,9 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/meshguard/meshguard/certs/pki"
 )
@@ -168,42 +164,20 @@ func mustCurrentSelfCA(t *testing.T, cs *kubefake.Clientset, o Options) []byte {
 // and the API server may still use the reverted one then.
 func TestCertManagerHandoverRestartsWhenBundleLosesCA(t *testing.T) {
 	start := time.Now()
-	oldCA, _ := mustCA(t, start, time.Hour)
-	newCA, _ := mustCA(t, start, time.Hour)
-	leaf := mustLeaf(t, oldCA, []string{"mg.mg.svc"}, start, time.Hour)
-	o, err := Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour,
-		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := func(name string, kp pki.KeyPair) *corev1.Secret {
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace},
-			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM}}
-	}
-	cs := kubefake.NewClientset(secret(o.caSecretName(), newCA), secret(o.servingSecretName(), leaf))
-	scheme, err := newCMScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: o.servingCertificateName(), Namespace: o.Namespace}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var triggers atomic.Int32
 	var mu sync.Mutex
 	pass, triggeredAt := 0, -1 // passes begun; the pass that asked for re-issuing
-	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(crt).WithStatusSubresource(crt).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
-			triggers.Add(1)
-			mu.Lock()
-			triggeredAt = pass - 1
-			mu.Unlock()
-			cancel() // asked: the next pass would come only after CheckInterval
-			return nil
-		}}).Build()
-	s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), cl: cl, cs: cs, kick: newKicker()}
-	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
-		t.Fatal(err)
-	}
+	f := newReissueFixture(t, start, Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour,
+		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}, nil, func() {
+		triggers.Add(1)
+		mu.Lock()
+		triggeredAt = pass - 1
+		mu.Unlock()
+		cancel() // asked: the next pass would come only after CheckInterval
+	})
+	o, oldCA, newCA, cs, s := f.o, f.oldCA, f.newCA, f.cs, f.s
 	if err := s.watch.run(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -80,36 +80,12 @@ func TestTriggerIssuing(t *testing.T) {
 // (cert-manager leaves Issuing=False, here at once) would otherwise be
 // re-triggered in a hot loop, past cert-manager's own backoff.
 func TestReissueRetriesSlowly(t *testing.T) {
-	now := time.Now()
-	oldCA, _ := mustCA(t, now, time.Hour)
-	newCA, _ := mustCA(t, now, time.Hour)
-	leaf := mustLeaf(t, oldCA, []string{"mg.mg.svc"}, now, time.Hour)
-	o, err := Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour, PropagationDelay: time.Millisecond}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := func(name string, kp pki.KeyPair) *corev1.Secret {
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace},
-			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM}}
-	}
-	cs := kubefake.NewClientset(secret(o.caSecretName(), newCA), secret(o.servingSecretName(), leaf))
-	scheme, err := newCMScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: o.servingCertificateName(), Namespace: o.Namespace},
-		Status: cmapi.CertificateStatus{Conditions: []cmapi.CertificateCondition{
-			{Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionFalse, Reason: "Failed"}}}}
 	var triggers atomic.Int32
-	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(crt).WithStatusSubresource(crt).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
-			triggers.Add(1) // the issuance fails at once: Issuing stays False
-			return nil
-		}}).Build()
-	s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), cl: cl, cs: cs, kick: newKicker()}
-	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
-		t.Fatal(err)
-	}
+	f := newReissueFixture(t, time.Now(),
+		Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour, PropagationDelay: time.Millisecond},
+		[]cmapi.CertificateCondition{{Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionFalse, Reason: "Failed"}},
+		func() { triggers.Add(1) }) // the issuance fails at once: Issuing stays False
+	s, cs := f.s, f.cs
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	if err := s.watch.run(ctx); err != nil {
@@ -132,4 +108,48 @@ func TestReissueRetriesSlowly(t *testing.T) {
 	if gets > 2 { // the pass that sees the new CA, the one after PropagationDelay
 		t.Errorf("%d reads of the validating configuration in 1.5 s, want 2: none once re-issuing was asked for", gets)
 	}
+}
+
+// reissueFixture is cert-manager mode with the CA Secret holding newCA while
+// the served leaf is still one of oldCA: the state in which the leader asks
+// cert-manager to re-issue the serving Certificate (whose status starts with
+// conditions). onTrigger runs on each status update, i.e. each time Issuing
+// is set. The caller runs s.watch with its own context.
+type reissueFixture struct {
+	o            Options
+	oldCA, newCA pki.KeyPair
+	cs           *kubefake.Clientset
+	s            *cmSource
+}
+
+func newReissueFixture(t *testing.T, start time.Time, opts Options, conditions []cmapi.CertificateCondition, onTrigger func()) reissueFixture {
+	t.Helper()
+	oldCA, _ := mustCA(t, start, time.Hour)
+	newCA, _ := mustCA(t, start, time.Hour)
+	leaf := mustLeaf(t, oldCA, []string{"mg.mg.svc"}, start, time.Hour)
+	o, err := opts.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(name string, kp pki.KeyPair) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace},
+			Data: map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM}}
+	}
+	cs := kubefake.NewClientset(secret(o.caSecretName(), newCA), secret(o.servingSecretName(), leaf))
+	scheme, err := newCMScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: o.servingCertificateName(), Namespace: o.Namespace},
+		Status: cmapi.CertificateStatus{Conditions: conditions}}
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(crt).WithStatusSubresource(crt).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
+			onTrigger()
+			return nil
+		}}).Build()
+	s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), cl: cl, cs: cs, kick: newKicker()}
+	if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.caSecretName(), o.servingSecretName()}, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	return reissueFixture{o: o, oldCA: oldCA, newCA: newCA, cs: cs, s: s}
 }
