@@ -131,9 +131,11 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 		return nil, err
 	}
 	// Without the header (Envoy adds none for an empty value: a connection
-	// without SNI, or a provider without the header) there is no
-	// tls_session, as on gRPC without include_tls_session: on mTLS the SNI
-	// is then unknown, not empty (policy.Request.SNIUnknown).
+	// without SNI, plaintext, or a provider without the header) there is no
+	// tls_session, as on gRPC without include_tls_session. Nothing here
+	// tells TLS from plaintext (no peer certificates; Envoy strips
+	// x-forwarded-client-cert without a client certificate), so the SNI is
+	// then unknown, not empty (noMetadata's policy.TLSUnknownExtension).
 	if sni != "" {
 		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: sni}
 	}
@@ -141,9 +143,11 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 }
 
 // noMetadata is every HTTP CheckRequest's context extensions (read-only):
-// no dynamic metadata, and no content-length of the request (Envoy's HTTP
-// client sets the check request's own, checkRequestFromHTTP drops it).
-var noMetadata = map[string]string{policy.NoMetadataExtension: "true", policy.NoContentLengthExtension: "true"}
+// no dynamic metadata, no content-length of the request (Envoy's HTTP
+// client sets the check request's own, checkRequestFromHTTP drops it), and
+// no telling a TLS connection from a plaintext one.
+var noMetadata = map[string]string{policy.NoMetadataExtension: "true", policy.NoContentLengthExtension: "true",
+	policy.TLSUnknownExtension: "true"}
 
 // attributeHeader is the value of an attribute header ("" when absent).
 // Envoy sets each once (headers_to_add overwrite): a second value did not

@@ -635,10 +635,10 @@ func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict
 // attrReads: which request attributes policies match on that a request can
 // lack. Envoy always knows the connection's addresses and port and sends
 // them in a gRPC CheckRequest; HTTP ext_authz has them only from headers the
-// operator adds, and never the JWT metadata (authz/http.go); the SNI comes
-// only with include_tls_session (Request.SNIUnknown). Matched against a
-// missing one, an ipBlocks, ports, requestPrincipals or connection.sni DENY
-// would never apply and a notIpBlocks ALLOW always would.
+// operator adds, and never the JWT metadata (authz/http.go); the SNI of a
+// TLS connection comes only with include_tls_session (Request.SNIUnknown).
+// Matched against a missing one, an ipBlocks, ports, requestPrincipals or
+// connection.sni DENY would never apply and a notIpBlocks ALLOW always would.
 type attrReads uint8
 
 const (
@@ -782,7 +782,7 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 		{readsDstIP, r.DstIP == "", func() string { return "destination address" }},
 		{readsDstPort, r.DstPort == 0, func() string { return "destination port" }},
 		{readsJWT, r.NoMetadata, func() string { return jwtUnknown(r) }},
-		{readsSNI, r.SNIUnknown, func() string { return "SNI (connection.sni; no tls_session on an mTLS connection)" }},
+		{readsSNI, r.SNIUnknown, func() string { return "SNI (connection.sni; no tls_session on a connection that is or may be TLS)" }},
 		{readsContentLength, r.ContentLengthUnknown, func() string {
 			return "content-length header (request.headers[content-length]; Envoy's HTTP ext_authz client sends its own)"
 		}},

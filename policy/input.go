@@ -66,16 +66,14 @@ type Request struct {
 	// missing (decode), for the deny reason (unknownAttribute).
 	jwtNotForwarded bool
 	// SNIUnknown: the connection's SNI was not sent, though the connection
-	// has one (decode): the CheckRequest has no tls_session (Envoy sends it
-	// only with include_tls_session, which Istio's CUSTOM provider does not
-	// set; on HTTP ext_authz, no x-meshguard-sni header) while a source
-	// principal says the connection is mTLS, on which Istio's client
-	// sidecar always sends an SNI (the cluster name when the DestinationRule
-	// sets none, Istio: pilot/pkg/networking/core/cluster_tls.go
-	// buildUpstreamClusterTLSContext) that Istio's RBAC filter matches as
-	// connection.sni (pilot/pkg/security/authz/model/generator.go
-	// connSNIGenerator: requested_server_name). A plaintext request (no
-	// principal) has no SNI: SNI "" is what Istio sees.
+	// is or may be TLS and so may have one (requestedServerName): Istio's
+	// RBAC filter matches connection.sni against Envoy's requested server
+	// name (pilot/pkg/security/authz/model/generator.go connSNIGenerator:
+	// requested_server_name), which a client sends on mTLS (Istio's client
+	// sidecar always does: the cluster name when the DestinationRule sets
+	// none, pilot/pkg/networking/core/cluster_tls.go
+	// buildUpstreamClusterTLSContext) and on SIMPLE TLS at a gateway alike.
+	// A plaintext connection has none: SNI "" is what Istio sees.
 	SNIUnknown bool
 	// ContentLengthUnknown: the request's own content-length header is not
 	// in Headers, by construction (the context extension
@@ -97,6 +95,50 @@ const NoContentLengthExtension = "meshguard.io/no-content-length"
 // instead of reading "no token" (unknownAttribute), whatever the request's
 // metadata and Mesh.JWTMetadataForwarded say.
 const NoMetadataExtension = "meshguard.io/no-metadata"
+
+// TLSUnknownExtension is the CheckRequest context extension that says the
+// request cannot tell a TLS connection from a plaintext one: the HTTP
+// protocol sets it (Envoy's HTTP ext_authz client sends no peer
+// certificates, and x-forwarded-client-cert only on mTLS), so without
+// tls_session the SNI is unknown, not "", even with no principal
+// (Request.SNIUnknown).
+const TLSUnknownExtension = "meshguard.io/tls-unknown"
+
+// requestedServerName is the SNI Istio's connection.sni matches (Envoy's
+// requested server name), or unknown. Envoy sends it in tls_session only
+// with include_tls_session, which Istio's CUSTOM provider does not set
+// (check_request_utils.cc setTLSSession: the TLS SNI, else the requested
+// server name; HTTP ext_authz: the x-meshguard-sni header, authz/http.go);
+// its network filter (Envoy 1.22 and later) also sends the requested server
+// name as destination.service (createTcpCheck; the HTTP filter leaves it
+// empty). Without either, the SNI is unknown on a connection that is or may
+// be TLS (connectionMayBeTLS), and "" only on one known to be plaintext.
+func requestedServerName(a *authv3.AttributeContext) (sni string, unknown bool) {
+	if ts := a.GetTlsSession(); ts != nil {
+		return ts.GetSni(), false
+	}
+	if a.GetRequest().GetHttp() == nil {
+		if s := a.GetDestination().GetService(); s != "" {
+			return s, false
+		}
+	}
+	return "", connectionMayBeTLS(a)
+}
+
+// connectionMayBeTLS: what a CheckRequest carries on a TLS connection.
+// Envoy fills the peers' principals from the connection's certificates
+// (check_request_utils.cc setAttrContextPeer): destination.principal from
+// the local (server) certificate, which every TLS connection Envoy
+// terminates has, source.principal from the client's, on mTLS only; on
+// plaintext both are empty. A request that cannot tell (the HTTP protocol:
+// TLSUnknownExtension) may be TLS: the fail-closed reading. A server
+// certificate without any URI or DNS SAN and with an empty subject leaves
+// destination.principal empty too, and reads as plaintext
+// (docs/compatibility.md, connection.sni).
+func connectionMayBeTLS(a *authv3.AttributeContext) bool {
+	return a.GetDestination().GetPrincipal() != "" || a.GetSource().GetPrincipal() != "" ||
+		a.GetContextExtensions()[TLSUnknownExtension] == "true"
+}
 
 type workload struct {
 	ns          string
@@ -140,8 +182,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	r.SrcIP = addrIP(src.GetAddress().GetSocketAddress().GetAddress())
 	r.DstIP = addrIP(dst.GetAddress().GetSocketAddress().GetAddress())
 	r.DstPort = dst.GetAddress().GetSocketAddress().GetPortValue()
-	r.SNI = a.GetTlsSession().GetSni()
-	r.SNIUnknown = a.GetTlsSession() == nil && r.Principal != ""
+	r.SNI, r.SNIUnknown = requestedServerName(a)
 	r.NoMetadata = a.GetContextExtensions()[NoMetadataExtension] == "true"
 	r.ContentLengthUnknown = a.GetContextExtensions()[NoContentLengthExtension] == "true"
 	var wl *workload

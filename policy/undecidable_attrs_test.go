@@ -16,14 +16,31 @@ func sockAddr(ip string, port uint32) *corev3.Address {
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
 }
 
-// sniReq is the CheckRequest Envoy sends for a GET to foo/web-1 (webPod, 10.0.1.1:8080)
-// from principal ("" = plaintext); tlsSNI non-nil adds a tls_session (what
-// include_tls_session sends on a TLS connection) with that SNI; tcp sends
-// it as the network ext_authz filter does (no request.http).
-func sniReq(principal string, tlsSNI *string, tcp bool) *authv3.CheckRequest {
+// sniConn is the connection a CheckRequest describes by its peers'
+// principals, as Envoy fills them (source/extensions/filters/common/
+// ext_authz/check_request_utils.cc setAttrContextPeer): on a TLS connection
+// destination.principal is the local (server) certificate's URI SAN, else
+// DNS SAN, else subject, and source.principal the same of the client's
+// certificate, if any; on plaintext both are empty.
+type sniConn struct{ src, dst string }
+
+var (
+	mtlsConn = sniConn{"spiffe://cluster.local/ns/bar/sa/client", "spiffe://cluster.local/ns/foo/sa/web"}
+	// simpleTLSConn: server-side TLS only, as an ingress gateway terminates
+	// it with its credentialName certificate (a DNS SAN): no client
+	// certificate, so no source principal.
+	simpleTLSConn = sniConn{"", "web.example.com"}
+	plainConn     = sniConn{}
+)
+
+// sniReq is the CheckRequest Envoy sends for a GET to foo/web-1 (webPod,
+// 10.0.1.1:8080) over conn; tlsSNI non-nil adds a tls_session (what
+// include_tls_session sends) with that SNI; tcp sends it as the network
+// ext_authz filter does (no request.http).
+func sniReq(conn sniConn, tlsSNI *string, tcp bool) *authv3.CheckRequest {
 	a := &authv3.AttributeContext{
-		Source:      &authv3.AttributeContext_Peer{Address: sockAddr("10.0.0.5", 40000), Principal: principal},
-		Destination: &authv3.AttributeContext_Peer{Address: sockAddr("10.0.1.1", 8080), Principal: "spiffe://cluster.local/ns/foo/sa/web"},
+		Source:      &authv3.AttributeContext_Peer{Address: sockAddr("10.0.0.5", 40000), Principal: conn.src},
+		Destination: &authv3.AttributeContext_Peer{Address: sockAddr("10.0.1.1", 8080), Principal: conn.dst},
 	}
 	if !tcp {
 		a.Request = &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/", Host: "web.foo",
@@ -35,26 +52,44 @@ func sniReq(principal string, tlsSNI *string, tcp bool) *authv3.CheckRequest {
 	return &authv3.CheckRequest{Attributes: a}
 }
 
+// withDestinationService sets destination.service, which Envoy's network
+// ext_authz filter (1.22 and later) fills with the connection's requested
+// server name (check_request_utils.cc createTcpCheck); its HTTP filter
+// leaves it empty.
+func withDestinationService(req *authv3.CheckRequest, service string) *authv3.CheckRequest {
+	req.Attributes.Destination.Service = service
+	return req
+}
+
+// withTLSUnknown marks req as one that cannot tell TLS from plaintext
+// (TLSUnknownExtension, as the HTTP protocol does).
+func withTLSUnknown(req *authv3.CheckRequest) *authv3.CheckRequest {
+	req.Attributes.ContextExtensions = map[string]string{TLSUnknownExtension: "true"}
+	return req
+}
+
 // TestSNIUnknownWithoutTLSSession: Envoy sends tls_session only with
-// include_tls_session, which Istio's CUSTOM provider never sets, so over
-// mTLS (a source principal) the CheckRequest lacks the SNI Istio's RBAC
-// filter matches (the client sidecar always sends one: Istio
-// pilot/pkg/networking/core/cluster_tls.go buildUpstreamClusterTLSContext,
-// ISTIO_MUTUAL defaults it to the cluster name). Read as "", a DENY on
-// connection.sni never applied and a notValues ALLOW always did: now the
-// SNI is unknown there and such policies deny (fail closed). A plaintext
-// request has no SNI in Istio either: evaluated with SNI "".
+// include_tls_session, which Istio's CUSTOM provider never sets, so on a TLS
+// connection the CheckRequest lacks the SNI Istio's RBAC filter matches as
+// connection.sni (pilot/pkg/security/authz/model/generator.go
+// connSNIGenerator: requested_server_name). Read as "", a DENY on
+// connection.sni never applied and a notValues ALLOW always did: the SNI is
+// unknown on every connection that is (a destination principal: the server
+// certificate) or may be (TLSUnknownExtension) TLS, and such policies deny
+// (fail closed); before, only mTLS (a source principal) counted, so SIMPLE
+// TLS at a gateway failed open. A plaintext connection has no SNI in Istio
+// either: evaluated with SNI "".
 func TestSNIUnknownWithoutTLSSession(t *testing.T) {
-	const (
-		mtls    = "spiffe://cluster.local/ns/bar/sa/client"
-		unknown = "no SNI"
-	)
-	x, empty := "outbound_.8080_._.web.foo.svc.cluster.local", ""
+	const unknown = "no SNI"
+	x, empty, evil, good := "outbound_.8080_._.web.foo.svc.cluster.local", "", "evil.example.com", "web.example.com"
 	denySNI := ap("foo", "deny-sni", "action: DENY\nrules:\n- when: [{key: connection.sni, values: [\"*\"]}]")
+	denyEvil := ap("foo", "deny-evil", "action: DENY\nrules:\n- when: [{key: connection.sni, values: [evil.example.com]}]")
+	allowGood := ap("foo", "allow-good", "rules:\n- when: [{key: connection.sni, values: [web.example.com]}]")
 	allowSNI := ap("foo", "allow-sni", "rules:\n- when: [{key: connection.sni, values: [\"*\"]}]")
 	allowNotSNI := ap("foo", "allow-not-evil", "rules:\n- when: [{key: connection.sni, notValues: [\"evil.example\"]}]")
 	allowGET := ap("foo", "allow-get", "rules:\n- to: [{operation: {methods: [GET]}}]")
 	dryDenySNI := apAnn("foo", "dry-deny-sni", `istio.io/dry-run: "true"`, "action: DENY\nrules:\n- when: [{key: connection.sni, values: [\"*\"]}]")
+	undecided := want{false, "DENY", "", -1}
 	for _, c := range []struct {
 		name     string
 		policies string
@@ -62,19 +97,43 @@ func TestSNIUnknownWithoutTLSSession(t *testing.T) {
 		want     want
 		reason   string // substring of the reason, when set
 	}{
-		{"DENY sni *, mTLS without tls_session: unknown", denySNI, sniReq(mtls, nil, false), want{false, "DENY", "", -1}, unknown},
-		{"DENY sni *, mTLS with tls_session", denySNI, sniReq(mtls, &x, false), deniedBy("foo/deny-sni", 0), ""},
-		{"DENY sni *, plaintext: no SNI, as in Istio", denySNI, sniReq("", nil, false), open, ""},
-		{"DENY sni *, tls_session without SNI: known empty", denySNI, sniReq(mtls, &empty, false), open, ""},
-		{"DENY sni *, TCP mTLS without tls_session: unknown", denySNI, sniReq(mtls, nil, true), want{false, "DENY", "", -1}, unknown},
-		{"DENY sni *, TCP mTLS with tls_session", denySNI, sniReq(mtls, &x, true), deniedBy("foo/deny-sni", 0), ""},
-		{"ALLOW sni *, mTLS without tls_session: unknown", allowSNI, sniReq(mtls, nil, false), want{false, "DENY", "", -1}, unknown},
-		{"ALLOW sni *, mTLS with tls_session", allowSNI, sniReq(mtls, &x, false), allowedBy("foo/allow-sni", 0), ""},
+		{"DENY sni *, mTLS without tls_session: unknown", denySNI, sniReq(mtlsConn, nil, false), undecided, unknown},
+		{"DENY sni *, mTLS with tls_session", denySNI, sniReq(mtlsConn, &x, false), deniedBy("foo/deny-sni", 0), ""},
+		{"DENY sni *, plaintext: no SNI, as in Istio", denySNI, sniReq(plainConn, nil, false), open, ""},
+		{"DENY sni *, tls_session without SNI: known empty", denySNI, sniReq(mtlsConn, &empty, false), open, ""},
+		{"DENY sni *, TCP mTLS without tls_session: unknown", denySNI, sniReq(mtlsConn, nil, true), undecided, unknown},
+		{"DENY sni *, TCP mTLS with tls_session", denySNI, sniReq(mtlsConn, &x, true), deniedBy("foo/deny-sni", 0), ""},
+		{"ALLOW sni *, mTLS without tls_session: unknown", allowSNI, sniReq(mtlsConn, nil, false), undecided, unknown},
+		{"ALLOW sni *, mTLS with tls_session", allowSNI, sniReq(mtlsConn, &x, false), allowedBy("foo/allow-sni", 0), ""},
 		// Read as "", the notValues ALLOW allowed every such request.
-		{"ALLOW sni notValues, mTLS without tls_session: unknown", allowNotSNI, sniReq(mtls, nil, false), want{false, "DENY", "", -1}, unknown},
-		{"ALLOW sni notValues, plaintext", allowNotSNI, sniReq("", nil, false), allowedBy("foo/allow-not-evil", 0), ""},
-		{"policies read no SNI: evaluated", allowGET, sniReq(mtls, nil, false), allowedBy("foo/allow-get", 0), ""},
-		{"a dry-run DENY on sni does not count", dryDenySNI, sniReq(mtls, nil, false), open, ""},
+		{"ALLOW sni notValues, mTLS without tls_session: unknown", allowNotSNI, sniReq(mtlsConn, nil, false), undecided, unknown},
+		{"ALLOW sni notValues, plaintext", allowNotSNI, sniReq(plainConn, nil, false), allowedBy("foo/allow-not-evil", 0), ""},
+		// SIMPLE TLS (no client certificate): read as "", this DENY never
+		// matched (fail open) and this ALLOW never did.
+		{"DENY sni evil, SIMPLE TLS without tls_session: unknown", denyEvil, sniReq(simpleTLSConn, nil, false), undecided, unknown},
+		{"ALLOW sni good, SIMPLE TLS without tls_session: unknown", allowGood, sniReq(simpleTLSConn, nil, false), undecided, unknown},
+		{"DENY sni evil, SIMPLE TLS with tls_session evil", denyEvil, sniReq(simpleTLSConn, &evil, false), deniedBy("foo/deny-evil", 0), ""},
+		{"DENY sni evil, SIMPLE TLS with tls_session good", denyEvil, sniReq(simpleTLSConn, &good, false), open, ""},
+		{"ALLOW sni good, SIMPLE TLS with tls_session good", allowGood, sniReq(simpleTLSConn, &good, false), allowedBy("foo/allow-good", 0), ""},
+		{"DENY sni evil, TCP SIMPLE TLS without tls_session: unknown", denyEvil, sniReq(simpleTLSConn, nil, true), undecided, unknown},
+		{"DENY sni evil, plaintext", denyEvil, sniReq(plainConn, nil, false), open, ""},
+		{"ALLOW sni good, plaintext: SNI \"\" matches nothing", allowGood, sniReq(plainConn, nil, false), noAllow, ""},
+		// The network filter's destination.service is the requested server
+		// name: known without tls_session; the HTTP filter never sets it.
+		{"DENY sni evil, TCP SIMPLE TLS, destination.service evil", denyEvil,
+			withDestinationService(sniReq(simpleTLSConn, nil, true), evil), deniedBy("foo/deny-evil", 0), ""},
+		{"DENY sni evil, TCP SIMPLE TLS, destination.service good", denyEvil,
+			withDestinationService(sniReq(simpleTLSConn, nil, true), good), open, ""},
+		{"DENY sni evil, HTTP SIMPLE TLS, destination.service is not the SNI", denyEvil,
+			withDestinationService(sniReq(simpleTLSConn, nil, false), evil), undecided, unknown},
+		// A CheckRequest that cannot tell TLS from plaintext (the HTTP
+		// protocol without the SNI header): unknown, the fail-closed reading.
+		{"DENY sni evil, TLS or plaintext unknown: unknown", denyEvil, withTLSUnknown(sniReq(plainConn, nil, false)), undecided, unknown},
+		{"DENY sni evil, TLS or plaintext unknown, tls_session evil", denyEvil,
+			withTLSUnknown(sniReq(plainConn, &evil, false)), deniedBy("foo/deny-evil", 0), ""},
+		{"policies read no SNI: evaluated", allowGET, sniReq(mtlsConn, nil, false), allowedBy("foo/allow-get", 0), ""},
+		{"policies read no SNI, SIMPLE TLS: evaluated", allowGET, sniReq(simpleTLSConn, nil, false), allowedBy("foo/allow-get", 0), ""},
+		{"a dry-run DENY on sni does not count", dryDenySNI, sniReq(mtlsConn, nil, false), open, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := compileCase(t, Mesh{}, c.policies, webPod())
@@ -149,7 +208,7 @@ func TestReportingPoliciesSelectingByLabel(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := compileCase(t, Mesh{}, c.policies) // no Pod: 10.0.1.1 is unknown
-			v, err := s.Check(context.Background(), sniReq("spiffe://cluster.local/ns/bar/sa/client", nil, false))
+			v, err := s.Check(context.Background(), sniReq(mtlsConn, nil, false))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +273,7 @@ func TestFailedPolicyWordedByBucket(t *testing.T) {
 			if !c.denies && !strings.Contains(warned, "nothing is denied") {
 				t.Errorf("warning %q: want it to say nothing is denied", warned)
 			}
-			v, err := s.Check(context.Background(), sniReq("spiffe://cluster.local/ns/bar/sa/client", nil, false))
+			v, err := s.Check(context.Background(), sniReq(mtlsConn, nil, false))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,7 +325,7 @@ func TestUnknownAttributeOnlyForPoliciesOfTheWorkload(t *testing.T) {
 			http(noMetadata), allowedBy("foo/g", 0)},
 	})
 	s := compileCase(t, Mesh{}, ap("foo", "d", "selector: {matchLabels: {app: other}}\n"+denySNI), webPod())
-	req := sniReq("spiffe://cluster.local/ns/bar/sa/client", nil, false)
+	req := sniReq(mtlsConn, nil, false)
 	req.Attributes.Destination.Address = sockAddr("10.0.9.9", 8080) // no Pod: namespace foo from the principal
 	v, err := s.Check(context.Background(), req)
 	if err != nil {
