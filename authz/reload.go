@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshguard/meshguard/internal/background"
 	"github.com/meshguard/meshguard/internal/dirwalk"
+	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -177,6 +178,8 @@ func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
 
 // loadRego reads the user Rego modules under dir, keyed by their path
 // relative to it, by the rules of every directory input (dirwalk.Files).
+// Rego tests (*_test.rego) are not modules, as for organisation rules and
+// the policy dir (orgrules.IsModule).
 func loadRego(dir string) (map[string]string, error) {
 	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".rego"}, Confine: true})
 	if err != nil {
@@ -184,6 +187,9 @@ func loadRego(dir string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(files))
 	for _, rel := range files {
+		if !orgrules.IsModule(rel) {
+			continue
+		}
 		b, err := policy.ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, fmt.Errorf("user rego dir: %w", err)

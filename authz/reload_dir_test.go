@@ -147,3 +147,33 @@ func TestUserRegoNamesDoNotCollide(t *testing.T) {
 		t.Errorf("rego dir inside the policy dir: modules %v, %v; want rego/a.rego once", set, err)
 	}
 }
+
+// An `opa test` file beside the user modules (*_test.rego, package
+// meshguard.user_test) is not a module: it had rejected the whole update.
+// Skipped as organisation rules skip it (orgrules.IsModule).
+func TestUserRegoDirSkipsRegoTests(t *testing.T) {
+	regoDir := t.TempDir()
+	for name, src := range map[string]string{
+		"tenant.rego":        "package meshguard.user\n\ndeny contains \"evil\" if input.headers[\"x-tenant\"] == \"evil\"\n",
+		"tenant_test.rego":   "package meshguard.user_test\n\nimport data.meshguard.user\n\ntest_evil if \"evil\" in user.deny with input as {\"headers\": {\"x-tenant\": \"evil\"}}\n",
+		"sub/More_TEST.Rego": "package meshguard.user_test\n",
+	} {
+		p := filepath.Join(regoDir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := DirLoader("", regoDir, logr.Discard())(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.UserModules) != 1 || set.UserModules["rego/tenant.rego"] == "" {
+		t.Fatalf("user modules %v; want rego/tenant.rego alone", set.UserModules)
+	}
+	if _, err := policy.NewEngine(policy.Mesh{}).Update(context.Background(), set); err != nil {
+		t.Fatalf("update with the modules beside their test: %v", err)
+	}
+}

@@ -160,7 +160,7 @@ type shard struct {
 	// EvalTransaction): one read
 	// transaction on the shard's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
-	// (nil with user modules, whose evaluation is not bounded by us).
+	// (nil with user modules, whose evaluation UserEvalTimeout bounds).
 	txn    storage.Transaction
 	cancel topdown.Cancel
 	// compiler/query/store: the prepared module for direct topdown queries.
@@ -362,6 +362,15 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 		modules[n] = m
 		userReads |= userDestinationReads(m)
 	}
+	if len(userModules) > 0 {
+		user := make(map[string]*ast.Module, len(userModules))
+		for _, n := range names {
+			user[n] = modules[n]
+		}
+		if err := checkUserOutputs(user); err != nil {
+			return nil, err
+		}
+	}
 	// Compiled here rather than by the rego package, so the compiled form
 	// can be compacted before anything else sees it.
 	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
@@ -393,6 +402,14 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 			// No policy data: everything is compiled into the module.
 			rego.Store(store),
 			rego.SetRegoVersion(ast.RegoV1),
+			// A builtin error in a user module (base64.decode or to_number of
+			// a header a client sent) fails the evaluation instead of
+			// leaving its deny undefined and the request allowed: answered
+			// as an evaluation error (503, or the --fail-open fallback),
+			// as organisation rules are (orgrules.prepare). The generated
+			// rules, evaluated with them, never fail on a request's values
+			// (TestGeneratedRulesUnchangedByStrictBuiltinErrors).
+			rego.StrictBuiltinErrors(true),
 			// Keep the result as AST: avoids converting it to Go maps per request.
 			rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
 		).PrepareForEval(ctx)
@@ -953,11 +970,14 @@ var userPackageRef = ast.MustParseRef("data." + UserPackage)
 
 // CheckRequest evaluates already-decoded attributes (used by tests and tools).
 func (s *Snapshot) CheckRequest(ctx context.Context, r *Request) (Verdict, error) {
+	rc := *r // header names lower-cased as Envoy does, without changing the caller's map
 	if len(r.Headers) > 0 {
-		rc := *r // header names lower-cased as Envoy does, without changing the caller's map
 		rc.Headers = lowerKeys(r.Headers)
-		r = &rc
 	}
+	// Addresses as decode gives them: canonical, or "" where not an
+	// address, which is what the generated net.cidr_contains expects.
+	rc.SrcIP, rc.RemoteIP, rc.DstIP = addrIP(r.SrcIP), addrIP(r.RemoteIP), addrIP(r.DstIP)
+	r = &rc
 	var wl *workload
 	if r.Labels != nil {
 		terms := make([][2]*ast.Term, 0, len(r.Labels))
@@ -1002,13 +1022,19 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	}
 	vc := getCache()
 	defer putCache(vc)
-	rs, err := sh.pq.Eval(ctx, rego.EvalParsedInput(in), rego.EvalTransaction(sh.txn), rego.EvalMetrics(noMetrics),
+	// With user modules: bounded by UserEvalTimeout as well as the caller.
+	uctx, cancel := context.WithTimeout(ctx, UserEvalTimeout)
+	defer cancel()
+	rs, err := sh.pq.Eval(uctx, rego.EvalParsedInput(in), rego.EvalTransaction(sh.txn), rego.EvalMetrics(noMetrics),
 		rego.EvalVirtualCache(vc), rego.EvalBaseCache(noBaseCache{}))
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && topdown.IsCancel(err) {
+		switch cerr := ctx.Err(); {
+		case cerr != nil && topdown.IsCancel(err):
 			// The caller's context ended it (context.Canceled: the client
 			// went away; DeadlineExceeded: the call's deadline passed).
 			err = fmt.Errorf("%w: %w", cerr, err)
+		case uctx.Err() != nil && topdown.IsCancel(err):
+			err = fmt.Errorf("user Rego modules did not finish within %s (policy.UserEvalTimeout): %w: %w", UserEvalTimeout, uctx.Err(), err)
 		}
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: %w", s.Version, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshguard/meshguard/internal/dirwalk"
 	"github.com/meshguard/meshguard/internal/manifest"
+	"github.com/meshguard/meshguard/orgrules"
 
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +19,8 @@ import (
 
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
 // files with AuthorizationPolicy, PeerAuthentication and Pod objects (also
-// inside a List), and *.rego user modules. Other kinds are skipped and
+// inside a List), and *.rego user modules (not the Rego tests, *_test.rego:
+// orgrules.IsModule). Other kinds are skipped and
 // returned as warnings. Any unreadable file or malformed object is an error
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) { return new(DirLoader).Load(dir) }
@@ -56,11 +58,17 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	var warnings []string
 	names := map[string]string{} // "kind ns/name" → the file it is in
 	for _, rel := range files {
+		isRego := strings.HasSuffix(strings.ToLower(rel), ".rego")
+		if isRego && !orgrules.IsModule(rel) {
+			// An `opa test` file beside the modules (*_test.rego) is not
+			// one, as for organisation rules: one rule, orgrules.IsModule.
+			continue
+		}
 		b, err := ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
-		if strings.HasSuffix(strings.ToLower(rel), ".rego") {
+		if isRego {
 			set.UserModules[rel] = string(b)
 			continue
 		}

@@ -143,9 +143,15 @@ func atomExprs(a atom, x string) [][]string {
 		// anchored as a whole, so a '|' inside one cannot escape it.
 		return [][]string{{"regex.match(" + q("^(?:"+strings.Join(alts, "|")+")$") + ", " + x + ")"}}
 	case "c":
+		// net.cidr_contains fails on a value that is not an address, which
+		// under strict builtin errors (user modules, compileShard) would
+		// turn the verdict into an evaluation error. The input's addresses
+		// are canonical or "" (addrIP, also for CheckRequest's), and ""
+		// (unknown) matches no range: tested first, so no request value
+		// makes the call fail (TestGeneratedRulesUnchangedByStrictBuiltinErrors).
 		out := make([][]string, 0, len(vs))
 		for _, c := range vs {
-			out = append(out, []string{"net.cidr_contains(" + q(c) + ", " + x + ")"})
+			out = append(out, []string{x + ` != ""`, "net.cidr_contains(" + q(c) + ", " + x + ")"})
 		}
 		return out
 	}
