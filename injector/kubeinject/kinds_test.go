@@ -2,9 +2,11 @@ package kubeinject
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector/config"
@@ -180,5 +182,67 @@ func TestInjectKeepsTemplateNamespace(t *testing.T) {
 		if got := d.Spec.Template.Metadata.Namespace; got != tmplNS {
 			t.Errorf("template namespace %q: written as %q", tmplNS, got)
 		}
+	}
+}
+
+// TestInjectCronJobDecidesOnThePodTemplate pins a deliberate difference
+// (docs/compatibility.md): istioctl kube-inject (pkg/kube/inject/inject.go
+// IntoObject) takes a CronJob's spec.jobTemplate.metadata as the pod's
+// metadata, so an opt-out there skips injection; meshguard decides on
+// spec.jobTemplate.spec.template.metadata, the metadata the Job's pods carry
+// and the webhook sees, and says so in a note when the Job's metadata sets
+// sidecar.istio.io/inject.
+func TestInjectCronJobDecidesOnThePodTemplate(t *testing.T) {
+	const cronJob = `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: cj}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    metadata:
+      %s: {sidecar.istio.io/inject: "false"}
+    spec:
+      template:
+        metadata:
+          %s: {app: cj}
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: i}]
+`
+	const jobNote = `CronJob cj: spec.jobTemplate.metadata sets sidecar.istio.io/inject, which the Job's pods do not carry; the pod template's metadata decides, as for the webhook`
+	for _, tc := range []struct {
+		name, jobMeta, podMeta string
+		injected               bool
+		note                   string
+	}{
+		{"opt-out annotation on the Job", "annotations", "labels", true, jobNote},
+		{"opt-out label on the Job", "labels", "annotations", true, jobNote},
+		{"opt-out on the pod template", "annotations", "labels", false, "CronJob cj: skipped (opt_out)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := fmt.Sprintf(cronJob, tc.jobMeta, tc.podMeta)
+			if !tc.injected { // the opt-out moves to the pod template
+				in = strings.Replace(in, "{app: cj}", `{sidecar.istio.io/inject: "false"}`, 1)
+				in = strings.Replace(in, `{sidecar.istio.io/inject: "false"}`, "{team: a}", 1)
+			}
+			res, err := InjectData([]byte(in), config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cj batchv1.CronJob
+			if err := yaml.UnmarshalStrict(res.Output, &cj); err != nil {
+				t.Fatal(err)
+			}
+			tmpl := cj.Spec.JobTemplate.Spec.Template
+			if got := tmpl.Annotations["sidecar.istio.io/status"] != ""; got != tc.injected {
+				t.Errorf("pod template injected: %v, want %v:\n%s", got, tc.injected, res.Output)
+			}
+			if cj.Spec.JobTemplate.Annotations["sidecar.istio.io/status"] != "" || cj.Spec.JobTemplate.Labels["security.istio.io/tlsMode"] != "" {
+				t.Errorf("the Job's metadata was written:\n%s", res.Output)
+			}
+			if !strings.Contains(strings.Join(res.Notes, "\n"), tc.note) {
+				t.Errorf("notes %q, want one containing %q", res.Notes, tc.note)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector"
@@ -39,16 +40,24 @@ type Result struct {
 // index, kind and name) and the field.
 func InjectData(data []byte, cfg *config.Snapshot) (*Result, error) {
 	// Cut as every other reader cuts a stream (manifest.SplitRaw: YAMLReader's
-	// cut, a UTF-16 stream read as UTF-8 as kubectl reads it, each document
-	// bounded by the API server's request limit); comment-only documents are
-	// dropped and not counted, as in validate's FILE#DOC.
-	docs, splitErr := manifest.SplitRaw(data)
+	// cut, a UTF-16 stream read as UTF-8 as kubectl reads it); comment-only
+	// documents are dropped and not counted, as in validate's FILE#DOC. The
+	// API server's limit of one object applies to each document but a v1
+	// List, and to each of its items (injectDoc), as kubectl apply sends them.
+	docs, splitErr := manifest.SplitRawUnbounded(data)
 	res := &Result{}
 	var out bytes.Buffer
 	for _, d := range docs {
 		n := d.Index + 1
 		if d.Err != nil {
 			return nil, fmt.Errorf("document %d: %w", n, d.Err)
+		}
+		// A second object in the document (JSON objects back to back, or
+		// after a "..." line) is refused as validate refuses it: the decoders
+		// below read the first object only, and the rest would be dropped or
+		// passed through uninjected.
+		if err := manifest.OneDocument(d.Raw); err != nil {
+			return nil, fmt.Errorf("document %d: %w", n, err)
 		}
 		injected, notes, err := injectDoc(d.Raw, cfg, false)
 		for _, note := range notes {
@@ -85,8 +94,15 @@ func openShiftSpelling(spec map[string]any) {
 	if v, ok := spec["paused"].(bool); ok && !v {
 		delete(spec, "paused")
 	}
-	if v, ok := spec["minReadySeconds"].(float64); ok && v == 0 {
-		delete(spec, "minReadySeconds")
+	switch v := spec["minReadySeconds"].(type) {
+	case int64:
+		if v == 0 {
+			delete(spec, "minReadySeconds")
+		}
+	case float64:
+		if v == 0 {
+			delete(spec, "minReadySeconds")
+		}
 	}
 }
 
@@ -114,46 +130,45 @@ type workload struct {
 }
 
 // decodeDeploymentConfig reads an OpenShift DeploymentConfig without its Go
-// type: metadata and spec.template are decoded strictly, the rest is kept.
+// type: metadata and spec.template are decoded strictly, the rest is kept
+// as decoded by the one unstructured decoder (manifest.Decode: int64
+// integers, so a timeoutSeconds keeps every digit).
 func decodeDeploymentConfig(doc []byte) (*workload, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal(doc, &obj); err != nil {
-		return nil, fmt.Errorf("invalid DeploymentConfig: %w", err)
-	}
-	var typed struct {
-		Metadata metav1.ObjectMeta `json:"metadata"`
-		Spec     struct {
-			Template *corev1.PodTemplateSpec `json:"template"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(doc, &typed); err != nil {
-		return nil, fmt.Errorf("invalid DeploymentConfig: %w", err)
-	}
-	if typed.Spec.Template == nil {
-		return nil, errors.New("DeploymentConfig: field spec.template: missing")
-	}
-	spec, _ := obj["spec"].(map[string]any)
-	tmpl, _ := spec["template"].(map[string]any)
-	tb, err := json.Marshal(tmpl)
+	obj, err := manifest.Decode(doc)
 	if err != nil {
 		return nil, err
 	}
-	strictTemplate := &corev1.PodTemplateSpec{}
-	if err := yaml.UnmarshalStrict(tb, strictTemplate); err != nil {
-		return nil, fmt.Errorf("invalid DeploymentConfig: spec.template: %w", err)
+	spec, _ := obj["spec"].(map[string]any)
+	tmpl, _ := spec["template"].(map[string]any)
+	if tmpl == nil {
+		return nil, errors.New("field spec.template: missing")
+	}
+	meta := &metav1.ObjectMeta{}
+	template := &corev1.PodTemplateSpec{}
+	for _, part := range []struct {
+		v    any
+		into any
+		at   string
+	}{{obj["metadata"], meta, "metadata."}, {tmpl, template, "spec.template."}} {
+		if part.v == nil {
+			continue
+		}
+		b, err := json.Marshal(part.v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", strings.TrimSuffix(part.at, "."), err)
+		}
+		if err := manifest.DecodeStrict(b, part.into, part.at); err != nil {
+			return nil, err
+		}
 	}
 	openShiftSpelling(spec)
-	meta := typed.Metadata
-	return &workload{obj: obj, meta: &meta, template: strictTemplate, generic: obj}, nil
+	return &workload{obj: obj, meta: meta, template: template, generic: obj}, nil
 }
 
 func decode(kind string, doc []byte) (*workload, error) {
-	strict := func(o any) error {
-		if err := yaml.UnmarshalStrict(doc, o); err != nil {
-			return fmt.Errorf("invalid %s: %w", kind, err)
-		}
-		return nil
-	}
+	// Strict, as the API server's field validation: a typo, a duplicate key
+	// or a value of the wrong type is an error naming its field.
+	strict := func(o any) error { return manifest.DecodeStrict(doc, o, "") }
 	switch kind {
 	case "Pod":
 		o := &corev1.Pod{}
@@ -182,13 +197,28 @@ func decode(kind string, doc []byte) (*workload, error) {
 			return nil, err
 		}
 		if o.Spec.Template == nil {
-			return nil, errors.New("ReplicationController: field spec.template: missing")
+			return nil, errors.New("field spec.template: missing")
 		}
 		return &workload{obj: o, meta: &o.ObjectMeta, template: o.Spec.Template}, nil
 	case "DeploymentConfig":
 		return decodeDeploymentConfig(doc)
 	}
 	return nil, nil
+}
+
+// jobMetadataNote: a CronJob's injection is decided on its pod template's
+// metadata, which the Job's pods carry and the webhook sees; istioctl
+// kube-inject reads spec.jobTemplate.metadata instead (pkg/kube/inject
+// inject.go IntoObject), so an opt-in or opt-out written there is named in
+// a note rather than ignored without a word (docs/compatibility.md).
+func jobMetadataNote(ref string, job *metav1.ObjectMeta) []string {
+	const key = "sidecar.istio.io/inject"
+	_, inLabels := job.Labels[key]
+	_, inAnnotations := job.Annotations[key]
+	if !inLabels && !inAnnotations {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: spec.jobTemplate.metadata sets %s, which the Job's pods do not carry; the pod template's metadata decides, as for the webhook (istioctl kube-inject reads the Job's)", ref, key)}
 }
 
 // supportedAPIVersions lists the kinds injected (Istio kube-inject
@@ -212,7 +242,13 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if tm.APIVersion == "" {
 		return nil, nil, fmt.Errorf("%s: field apiVersion: missing", tm.Kind)
 	}
-	if tm.Kind == "List" && tm.APIVersion == "v1" {
+	isList := tm.Kind == "List" && tm.APIVersion == "v1"
+	if !isList && !inList { // injectList bounds each of its items
+		if err := manifest.CheckObjectSize("document", len(doc)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if isList {
 		if inList {
 			// Refused as every manifest reader does (manifest.Items): nesting
 			// would re-read and re-encode each level, quadratic in the depth.
@@ -227,7 +263,7 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	}
 	w, err := decode(tm.Kind, doc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", strings.TrimSpace(tm.Kind+" "+objectName(doc)), err)
 	}
 	ref := tm.Kind + " " + w.meta.Name
 	if w.meta.Name == "" && w.meta.GenerateName == "" {
@@ -271,6 +307,9 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	// sidecar.istio.io/inject, policy), evaluated on the pod template.
 	d := injector.Decide(pod, ns, cfg)
 	notes := append([]string(nil), d.Warnings...)
+	if cj, ok := w.obj.(*batchv1.CronJob); ok {
+		notes = append(notes, jobMetadataNote(ref, &cj.Spec.JobTemplate.ObjectMeta)...)
+	}
 	if !d.Inject {
 		return doc, append(notes, fmt.Sprintf("%s: skipped (%s)", ref, d.Reason)), nil
 	}
@@ -292,8 +331,8 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	if w.generic != nil {
 		var tmpl map[string]any
 		b, err := json.Marshal(w.template)
-		if err == nil {
-			err = json.Unmarshal(b, &tmpl)
+		if err == nil { // int64 integers, as manifest.Decode gives the rest
+			err = kjson.UnmarshalCaseSensitivePreserveInts(b, &tmpl)
 		}
 		if err != nil {
 			return nil, notes, fmt.Errorf("%s: encoding: %w", ref, err)
@@ -320,7 +359,13 @@ func injectList(doc []byte, cfg *config.Snapshot) ([]byte, []string, error) {
 	}
 	var notes []string
 	items := make([][]byte, len(list.Items))
+	// Each item is one JSON value cut by the JSON decoder, so it holds one
+	// object (InjectData checked the document for a second one); its JSON
+	// size is what kubectl apply sends for it.
 	for i, item := range list.Items {
+		if err := manifest.CheckObjectSize("object", len(item)); err != nil {
+			return nil, notes, fmt.Errorf("items[%d] of the List: %w", i, err)
+		}
 		out, itemNotes, err := injectDoc(item, cfg, true)
 		for _, n := range itemNotes {
 			notes = append(notes, fmt.Sprintf("items[%d]: %s", i, n))

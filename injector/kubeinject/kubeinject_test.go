@@ -115,8 +115,8 @@ func TestInjectAllKinds(t *testing.T) {
 
 func TestInjectErrors(t *testing.T) {
 	cases := []struct{ name, in, want string }{
-		{"unknown field", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containerz: []\n", `document 1: invalid Pod`},
-		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: many\n", "document 1: invalid Deployment"},
+		{"unknown field", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containerz: []\n", `document 1: Pod p: field spec.containerz: unknown field`},
+		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: many\n", "document 1: Deployment d: field spec.replicas: cannot decode string as int32"},
 		{"no containers", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {}}}\n", "document 2: Deployment d: field spec.template.spec.containers"},
 		{"missing kind", "apiVersion: v1\nmetadata: {name: x}\n", "document 1: field kind"},
 		{"missing name", "apiVersion: v1\nkind: Pod\nspec: {containers: [{name: c, image: i}]}\n", "field metadata.name"},

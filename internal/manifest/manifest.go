@@ -147,21 +147,22 @@ func yamlToValue(data []byte) (any, error) {
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &v); err != nil {
 		return nil, fmt.Errorf("cannot parse YAML/JSON: %w", err)
 	}
-	if err := oneDocument(data); err != nil {
+	if err := OneDocument(data); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// oneDocument fails when data holds content after its first YAML document,
+// OneDocument fails when data holds content after its first YAML document,
 // which the YAML-to-JSON conversion ignores: a second object after a JSON or
 // flow-mapping root ({"a": 1}{"b": 2}) or after a "..." line. kubectl
 // applies a JSON stream whole; dropping the rest (as sigs.k8s.io/yaml, and so
 // istioctl validate, does) would let an object through unvalidated (or a
 // policy go unenforced). Only a root in flow style (or with
 // a tag or anchor) or a "..." line can end a document before the end of data,
-// so other documents are not parsed twice.
-func oneDocument(data []byte) error {
+// so other documents are not parsed twice. Decode applies it; a reader
+// that decodes documents itself (`meshguard inject`) calls it for each.
+func OneDocument(data []byte) error {
 	// UTF-16 (which the parser reads) is never checked by the byte tests.
 	if utf16Order(data) == nil && !bytes.HasPrefix(data, []byte("...")) && !bytes.Contains(data, []byte("\n...")) && !flowRoot(data) {
 		return nil
@@ -260,13 +261,43 @@ func SplitRaw(data []byte) ([]RawDocument, error) {
 	if u, ok := fromUTF16(data); ok {
 		data = u
 	}
+	return splitRaw(data, true)
+}
+
+// SplitRawUnbounded is SplitRaw without the limit of one object, for a
+// reader that applies CheckObjectSize itself: `meshguard inject` bounds each
+// item of a v1 List, as kubectl apply sends the items one by one, and any
+// other document whole. The stream is still bounded by the caller's read
+// (ReadAll).
+func SplitRawUnbounded(data []byte) ([]RawDocument, error) {
+	if u, ok := fromUTF16(data); ok {
+		data = u
+	}
+	return splitRaw(data, false)
+}
+
+// CheckObjectSize fails, wrapping ErrTooLarge, when one object (what: a
+// "document", an "object" of a List) of n bytes is over MaxDocumentBytes.
+func CheckObjectSize(what string, n int) error {
+	if n <= MaxDocumentBytes {
+		return nil
+	}
+	return fmt.Errorf("%w: %s of %d bytes is over the %d-byte limit of one object (the API server's request limit)", ErrTooLarge, what, n, MaxDocumentBytes)
+}
+
+// splitRaw cuts UTF-8 data; bounded applies CheckObjectSize to each document.
+func splitRaw(data []byte, bounded bool) ([]RawDocument, error) {
 	var docs []RawDocument
 	i := 0 // index of the next non-empty document
 	emit := func(raw []byte) {
+		var tooLarge error
+		if bounded {
+			tooLarge = CheckObjectSize("document", len(raw))
+		}
 		switch {
 		case onlyComments(raw):
-		case len(raw) > MaxDocumentBytes:
-			docs = append(docs, RawDocument{Index: i, Err: fmt.Errorf("%w: document of %d bytes is over the %d-byte limit of one object (the API server's request limit)", ErrTooLarge, len(raw), MaxDocumentBytes)})
+		case tooLarge != nil:
+			docs = append(docs, RawDocument{Index: i, Err: tooLarge})
 			i++
 		default:
 			docs = append(docs, RawDocument{Index: i, Raw: raw})
