@@ -23,6 +23,15 @@ const (
 	leaseDuration = 15 * time.Second
 	renewDeadline = 10 * time.Second
 	retryPeriod   = 2 * time.Second
+	// leaseSlack: leader-only work must stop this long before a follower may
+	// take the Lease (leaseDeadline). Measuring from the start of the last
+	// renewal's write already covers the request's latency (a follower sees
+	// the write no earlier); the slack covers this process noticing the
+	// deadline late (a CPU-throttled container, a GC pause) and the nodes'
+	// clocks running at slightly different rates (NTP slews up to 500 ppm,
+	// under 10 ms over a lease). It leaves the work 2 s to stop once client-go
+	// gives up renewing (15 s - 1 s - 10 s - 2 s).
+	leaseSlack = time.Second
 )
 
 // leaderManager is mgr with the leader-only Runnables (certificate rotation,
@@ -43,7 +52,7 @@ type leaderManager struct {
 // lease in namespace when elect is set (else it leads at once).
 func newLeaderManager(mgr manager.Manager, elect bool, namespace, lease string, log logr.Logger) (leaderManager, error) {
 	g := &leaderGroup{log: log, lease: lease, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
-		exit: func(error) { os.Exit(1) }}
+		leaseSlack: leaseSlack, exit: func(error) { os.Exit(1) }}
 	if elect {
 		lock, err := newLeaseLock(mgr.GetConfig(), mgr, namespace, lease)
 		if err != nil {
@@ -95,7 +104,8 @@ type leaderGroup struct {
 	log   logr.Logger
 
 	leaseDuration, renewDeadline, retryPeriod time.Duration
-	exit                                      func(error) // os.Exit; tests record it
+	leaseSlack                                time.Duration // see the constant
+	exit                                      func(error)   // os.Exit; tests record it
 
 	mu        sync.Mutex
 	runnables []manager.Runnable
@@ -148,6 +158,9 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 	if g.lock == nil {
 		return g.lead(ctx)
 	}
+	if err := g.checkTiming(); err != nil {
+		return err
+	}
 	for {
 		if err := g.campaign(ctx); err != nil || ctx.Err() != nil {
 			return err
@@ -159,8 +172,8 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 // campaign runs one election: it returns once the Lease is lost (the
 // leader-only work stopped) or ctx ended. On ctx's end the work stops before
 // the Lease is given up, so two replicas never do it at once; the elector
-// keeps renewing meanwhile, and if a renewal fails during that drain the
-// work gets the same stopMargin bound as on a Lease lost while serving.
+// keeps renewing meanwhile. However Run ends, the work is bounded by
+// leaseDeadline of the last renewal (watchLease), during such a drain too.
 //
 // The elector does not release the Lease itself (no ReleaseOnCancel): when a
 // renewal fails, client-go's renew releases it before Run cancels the work's
@@ -168,7 +181,7 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 // LeaderElector.renew calls release, Run's deferred cancel runs after), so a
 // follower could take it within a retry period while the work still ran
 // (reviewer h119). A Lease that could not be renewed is left to expire,
-// leaseDuration after the last renewal (stopMargin); g.release gives it up
+// leaseDuration after the last renewal (leaseDeadline); g.release gives it up
 // only once campaign ends for good and the work has stopped. istiod releases
 // on cancel (pilot/pkg/leaderelection/leaderelection.go
 // LeaderElection.create, ReleaseOnCancel: true, accepting a brief overlap);
@@ -176,12 +189,12 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 func (g *leaderGroup) campaign(ctx context.Context) error {
 	electCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElection()
+	lock := &renewalClock{Interface: g.lock}
 	var (
 		mu      sync.Mutex
 		closing bool
 		leading sync.WaitGroup
 		failed  error
-		drained bool // the shutdown stopped the work before it stopped the election
 	)
 	// stopWork makes a late OnStartedLeading a no-op and waits for the work.
 	stopWork := func() {
@@ -191,7 +204,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		leading.Wait()
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: g.lock, LeaseDuration: g.leaseDuration, RenewDeadline: g.renewDeadline, RetryPeriod: g.retryPeriod,
+		Lock: lock, LeaseDuration: g.leaseDuration, RenewDeadline: g.renewDeadline, RetryPeriod: g.retryPeriod,
 		Name: g.lease,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
@@ -203,6 +216,9 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 				leading.Add(1)
 				mu.Unlock()
 				defer leading.Done()
+				stopped := make(chan struct{})
+				defer close(stopped)
+				go g.watchLease(lock, stopped)
 				workCtx, cancel := context.WithCancel(leaderCtx)
 				defer cancel()
 				defer context.AfterFunc(ctx, cancel)()
@@ -224,30 +240,14 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopWork()
-			mu.Lock()
-			drained = true
-			mu.Unlock()
 			stopElection()
 		case <-electCtx.Done():
 		}
 	}()
 	le.Run(electCtx)
-	mu.Lock()
-	bounded := !drained
-	mu.Unlock()
-	if bounded && g.workOutlived(stopWork) {
-		// Run returned with the work possibly still running: a renewal
-		// failed, during a graceful shutdown's drain too (reviewer h123), or
-		// a Runnable failed. Another replica may take the Lease
-		// leaseDuration after our last renewal, and Run gave up at least
-		// retryPeriod+renewDeadline after it: work still running then would
-		// act beside the new leader. Exit, as controller-runtime's manager
-		// does on a lost Lease.
-		err := fmt.Errorf("leader-only work did not stop within %v of losing the Lease %q; exiting so that two replicas never do it at once",
-			g.stopMargin(), g.lease)
-		g.log.Error(err, "lost the leader Lease")
-		g.exit(err)
-	}
+	// Run cancelled the work's context; if a renewal failed (during a
+	// graceful shutdown's drain too, reviewer h123) the work may still run,
+	// and watchLease exits the process if it outlives the Lease.
 	stopWork()
 	mu.Lock()
 	err = failed
@@ -287,25 +287,113 @@ func (g *leaderGroup) release() {
 	g.log.Info("gave up the leader Lease", "lease", g.lock.Describe())
 }
 
-// stopMargin is the time between Run giving up a Lease it cannot renew
-// (client-go renew: a poll of renewDeadline, begun retryPeriod after the last
-// renewal) and another replica taking it (leaseDuration after that renewal).
-func (g *leaderGroup) stopMargin() time.Duration {
-	return g.leaseDuration - g.renewDeadline - g.retryPeriod
+// renewalClock is the elector's lock, noting when this replica's last
+// successful acquire or renewal began. In client-go v0.36.3
+// (tools/leaderelection/leaderelection.go tryAcquireOrRenew,
+// tryCoordinatedRenew) a term is won or kept only by a successful Create or
+// Update of a record naming this replica; a write that fails may still have
+// been applied, which only makes the Lease expire later than noted. A write
+// is applied no earlier than it began, so a follower sees it (and starts its
+// leaseDuration, isLeaseValid) no earlier either, and it can take the Lease
+// only while the record it saw is still the latest one (its Update carries
+// the resourceVersion it read).
+type renewalClock struct {
+	resourcelock.Interface
+	mu   sync.Mutex
+	last time.Time
 }
 
-// workOutlived runs stopWork and reports whether it took longer than
-// stopMargin.
-func (g *leaderGroup) workOutlived(stopWork func()) bool {
-	stopped := make(chan struct{})
-	go func() { stopWork(); close(stopped) }()
-	timer := time.NewTimer(g.stopMargin())
+func (l *renewalClock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.note(r, func() error { return l.Interface.Create(ctx, r) })
+}
+
+func (l *renewalClock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.note(r, func() error { return l.Interface.Update(ctx, r) })
+}
+
+// note runs write and, if it succeeded with this replica as the holder,
+// notes when it began.
+func (l *renewalClock) note(r resourcelock.LeaderElectionRecord, write func() error) error {
+	began := time.Now()
+	if err := write(); err != nil {
+		return err
+	}
+	if r.HolderIdentity == l.Identity() {
+		l.mu.Lock()
+		if began.After(l.last) {
+			l.last = began
+		}
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// lastRenewal is when the last successful acquire or renewal began (zero if
+// none did).
+func (l *renewalClock) lastRenewal() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// heldFor is how long the Lease stays ours after a renewal, as a follower
+// counts it: client-go writes LeaseDurationSeconds as whole seconds
+// (tryAcquireOrRenew: int(LeaseDuration / time.Second)) and followers use
+// that record's value (isLeaseValid).
+func (g *leaderGroup) heldFor() time.Duration {
+	return time.Duration(int(g.leaseDuration/time.Second)) * time.Second
+}
+
+// leaseDeadline is when the leader-only work must have stopped after the
+// renewal that began at renewed: a follower may take the Lease heldFor after
+// it, less leaseSlack.
+func (g *leaderGroup) leaseDeadline(renewed time.Time) time.Time {
+	return renewed.Add(g.heldFor() - g.leaseSlack)
+}
+
+// checkTiming fails when a lost Lease would leave the work no time to stop:
+// client-go's Run gives it up renewDeadline+retryPeriod after the last
+// renewal at the earliest, and every lost Lease would end the process.
+func (g *leaderGroup) checkTiming() error {
+	if stop := g.heldFor() - g.leaseSlack - g.renewDeadline - g.retryPeriod; stop <= 0 {
+		return fmt.Errorf("leader election of Lease %q: lease duration %v (%v as written to the Lease) less slack %v, renew deadline %v and retry period %v leaves leader-only work no time to stop",
+			g.lease, g.leaseDuration, g.heldFor(), g.leaseSlack, g.renewDeadline, g.retryPeriod)
+	}
+	return nil
+}
+
+// watchLease exits the process if the leader-only work is still running at
+// leaseDeadline of the last renewal; it returns once stopped is closed. It
+// bounds the work from the renewal, not from Run's return: Run can give the
+// Lease up later than retryPeriod+renewDeadline after the last renewal (its
+// renew poll waits for a request that returns late, or the process was not
+// scheduled), and work still running when a follower takes the Lease would
+// act beside the new leader. Exit, as controller-runtime's manager does on a
+// lost Lease (pkg/manager/internal.go OnStoppedLeading).
+func (g *leaderGroup) watchLease(lock *renewalClock, stopped <-chan struct{}) {
+	timer := time.NewTimer(time.Until(g.leaseDeadline(lock.lastRenewal())))
 	defer timer.Stop()
-	select {
-	case <-stopped:
-		return false
-	case <-timer.C:
-		return true
+	for {
+		select {
+		case <-stopped:
+			return
+		case <-timer.C:
+		}
+		renewed := lock.lastRenewal()
+		if wait := time.Until(g.leaseDeadline(renewed)); wait > 0 {
+			timer.Reset(wait) // renewed since the timer was set
+			continue
+		}
+		select {
+		case <-stopped: // stopped as the deadline came
+			return
+		default:
+		}
+		err := fmt.Errorf("leader-only work did not stop within %v of the last renewal of the Lease %q (a follower may take it after %v); exiting so that two replicas never do it at once",
+			g.heldFor()-g.leaseSlack, g.lease, g.heldFor())
+		g.log.Error(err, "lost the leader Lease")
+		g.exit(err)
+		return
 	}
 }
 

@@ -121,7 +121,7 @@ func newLeaderWork() *leaderWork {
 
 func (w *leaderWork) group(lock *replicaLock, lease, renew, retry time.Duration) *leaderGroup {
 	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: lease, renewDeadline: renew, retryPeriod: retry,
+		leaseDuration: lease, renewDeadline: renew, retryPeriod: retry, leaseSlack: 200 * time.Millisecond,
 		exit: func(err error) {
 			select {
 			case w.exited <- lock.id + ": " + err.Error():
@@ -188,7 +188,7 @@ func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 func TestLostLeaseNotReleasedWhileWorkRuns(t *testing.T) {
 	s := &sharedLease{}
 	w := newLeaderWork()
-	// Margin before the Lease expires: lease - renew - retry = 2.6 s.
+	// Time for the work to stop once Run gives the Lease up: lease - leaseSlack - renew - retry = 2.4 s.
 	const lease, renew, retry = 5 * time.Second, 2 * time.Second, 400 * time.Millisecond
 	la, lb := &replicaLock{s: s, id: "replica-a"}, &replicaLock{s: s, id: "replica-b"}
 	a, b := w.group(la, lease, renew, retry), w.group(lb, lease, renew, retry)
@@ -290,20 +290,20 @@ func TestLeaderFailedRunnableReleasesLease(t *testing.T) {
 // graceful shutdown the leader's work is told to stop while the elector keeps
 // renewing. If a renewal fails during a slow drain, Run returns by itself and
 // the Lease expires leaseDuration after the last renewal: work still running
-// stopMargin after Run gave up would act beside the next leader, so the
-// process exits, as on a Lease lost without a shutdown. Before, campaign
+// then would act beside the next leader, so the process exits just before
+// (leaseDeadline), as on a Lease lost without a shutdown. Before, campaign
 // skipped that bound once ctx had ended and waited for the work without one.
 //
 // replica-b begins campaigning once replica-a's elector gave up (a new pod of
 // a rolling update, say): it sees replica-a's last renewal no earlier than
 // that, so it cannot take the Lease before retryPeriod+renewDeadline (2.4 s)
 // after replica-a must exit. A follower running all along may observe the
-// renewal at once, leaving no such margin (the exit lands leaseDuration after
-// the last renewal, the earliest it may take the Lease), which a loaded
-// machine could lose; this margin keeps the test free of that race.
+// renewal at once, leaving only leaseSlack between the exit and the earliest
+// it may take the Lease, which a loaded machine could lose; this margin
+// keeps the test free of that race.
 func TestShutdownRenewFailWorkOutlivesLeaseExits(t *testing.T) {
 	s := &sharedLease{}
-	const lease, renew, retry = 5 * time.Second, 2 * time.Second, 400 * time.Millisecond // stopMargin 2.6 s
+	const lease, renew, retry = 5 * time.Second, 2 * time.Second, 400 * time.Millisecond // exit 5 s after the last renewal
 	la := &replicaLock{s: s, id: "replica-a", events: make(chan string, 16)}
 	lb := &replicaLock{s: s, id: "replica-b"}
 	var mu sync.Mutex

@@ -106,11 +106,26 @@ func TestLeaderGroupStartsRunnableAddedWhileLeading(t *testing.T) {
 }
 
 // memLock is a resourcelock.Interface held in memory; failing makes every
-// Update fail, as when the API server is away.
+// Update fail, as when the API server is away. With hold set, the first
+// failing Update signals hanging and returns only once hold is closed,
+// ignoring its context (a request answered late, a process descheduled):
+// client-go's renew poll waits for it, so Run gives the Lease up late.
 type memLock struct {
 	mu      sync.Mutex
 	rec     *resourcelock.LeaderElectionRecord
+	written time.Time // when the last successful write began
 	failing atomic.Bool
+	hold    chan struct{}
+	hanging chan struct{}
+	hung    atomic.Bool
+}
+
+// lastWrite is when the last successful write began: the earliest a
+// follower can have seen it.
+func (l *memLock) lastWrite() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.written
 }
 
 func (l *memLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
@@ -125,19 +140,27 @@ func (l *memLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []by
 }
 
 func (l *memLock) Create(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	began := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rec = &r
+	l.written = began
 	return nil
 }
 
 func (l *memLock) Update(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	began := time.Now()
 	if l.failing.Load() {
+		if l.hold != nil && l.hung.CompareAndSwap(false, true) {
+			close(l.hanging)
+			<-l.hold
+		}
 		return errors.New("API server away")
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rec = &r
+	l.written = began
 	return nil
 }
 
@@ -158,7 +181,7 @@ func TestLostLeaseStuckWorkExits(t *testing.T) {
 	defer close(release)
 	started := make(chan struct{})
 	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 600 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond,
+		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
 		exit: func(err error) { exited <- err }}
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(context.Context) error {
 		close(started)
@@ -192,7 +215,7 @@ func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
 	starts := make(chan struct{}, 4)
 	stops := make(chan struct{}, 4)
 	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 600 * time.Millisecond, renewDeadline: 400 * time.Millisecond, retryPeriod: 100 * time.Millisecond,
+		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
 		exit: func(err error) { exited <- err }}
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 		starts <- struct{}{}
@@ -229,5 +252,157 @@ func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Start: %v", err)
+	}
+}
+
+// TestLostLeaseLateRunExits: a follower may take the Lease leaseDuration
+// after it saw the last renewal, which is no earlier than that renewal's
+// write began. client-go's Run can give the Lease up later than that (its
+// renew poll waits for a request that returns late), so a bound started
+// when Run returns let the work run on past the Lease's expiry. The work
+// must have stopped, or the process exited, by then, however late Run
+// returns. Before, the bound started when Run returned, which here is only
+// once the hanging renewal is let go.
+func TestLostLeaseLateRunExits(t *testing.T) {
+	lock := &memLock{hold: make(chan struct{}), hanging: make(chan struct{})}
+	defer close(lock.hold)
+	exited := make(chan error, 1)
+	started, stopped := make(chan struct{}), make(chan struct{})
+	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
+		exit: func(err error) { exited <- err }}
+	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		close(stopped)
+		return nil
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = g.Start(ctx) }()
+	await(t, started, 10*time.Second, "the group to lead")
+	lock.failing.Store(true)
+	await(t, lock.hanging, 10*time.Second, "a renewal to hang")
+	// No write succeeds from here on: the Lease may be taken at expiry.
+	expiry := lock.lastWrite().Add(g.leaseDuration)
+	select {
+	case err := <-exited:
+		if late := time.Since(expiry); late > 0 {
+			t.Errorf("exited %v after the Lease could be taken", late)
+		}
+		if !strings.Contains(err.Error(), "did not stop") {
+			t.Errorf("exit with %v, want an error saying the work did not stop", err)
+		}
+	case <-stopped:
+		if late := time.Since(expiry); late > 0 {
+			t.Errorf("the work stopped %v after the Lease could be taken", late)
+		}
+	case <-time.After(time.Until(expiry)):
+		t.Fatal("leader-only work still ran, and the process had not exited, when another replica could take the Lease")
+	}
+}
+
+// TestLeaseDeadline: the work must stop leaseSlack before a follower may
+// take the Lease, which it counts in the whole seconds written to it.
+func TestLeaseDeadline(t *testing.T) {
+	renewed := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		lease, slack time.Duration
+		want         time.Duration // after renewed
+	}{
+		{15 * time.Second, time.Second, 14 * time.Second},
+		{15*time.Second + 900*time.Millisecond, time.Second, 14 * time.Second}, // the Lease says 15 s
+		{2 * time.Second, 300 * time.Millisecond, 1700 * time.Millisecond},
+		{1500 * time.Millisecond, 0, time.Second},
+		{600 * time.Millisecond, 0, 0}, // the Lease says 0 s
+	} {
+		g := &leaderGroup{leaseDuration: tc.lease, leaseSlack: tc.slack}
+		if got := g.leaseDeadline(renewed).Sub(renewed); got != tc.want {
+			t.Errorf("lease %v, slack %v: deadline %v after the renewal, want %v", tc.lease, tc.slack, got, tc.want)
+		}
+	}
+}
+
+// TestLeaseTimingChecked: timing that leaves the work no time to stop once
+// client-go gives a Lease up is refused, naming the Lease, rather than
+// ending the process on every lost Lease (or every term).
+func TestLeaseTimingChecked(t *testing.T) {
+	for _, tc := range []struct {
+		lease, renew, retry, slack time.Duration
+		ok                         bool
+	}{
+		{leaseDuration, renewDeadline, retryPeriod, leaseSlack, true},
+		{2 * time.Second, time.Second, 200 * time.Millisecond, 300 * time.Millisecond, true},
+		{600 * time.Millisecond, 400 * time.Millisecond, 100 * time.Millisecond, 0, false}, // written as 0 s
+		{15 * time.Second, 10 * time.Second, 2 * time.Second, 3 * time.Second, false},
+	} {
+		g := &leaderGroup{lease: "test", lock: &memLock{}, log: logr.Discard(),
+			leaseDuration: tc.lease, renewDeadline: tc.renew, retryPeriod: tc.retry, leaseSlack: tc.slack}
+		err := g.checkTiming()
+		if tc.ok != (err == nil) {
+			t.Errorf("lease %v, renew %v, retry %v, slack %v: %v, want ok=%v", tc.lease, tc.renew, tc.retry, tc.slack, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), `"test"`) {
+			t.Errorf("error %q does not name the Lease", err)
+		}
+	}
+}
+
+// idLock is a lock whose writes fail when fail is set; it names replica-a.
+type idLock struct {
+	resourcelock.Interface
+	fail bool
+}
+
+func (l idLock) Create(context.Context, resourcelock.LeaderElectionRecord) error { return l.err() }
+func (l idLock) Update(context.Context, resourcelock.LeaderElectionRecord) error { return l.err() }
+func (idLock) Identity() string                                                  { return "replica-a" }
+func (l idLock) err() error {
+	if l.fail {
+		return errors.New("API server away")
+	}
+	return nil
+}
+
+// TestLeaseRenewalClockNotes: only a successful write naming this replica (an
+// acquire or a renewal, client-go tryAcquireOrRenew) moves the last
+// renewal, to when that write began; failed writes and a release do not.
+func TestLeaseRenewalClockNotes(t *testing.T) {
+	rec := func(holder string) resourcelock.LeaderElectionRecord {
+		return resourcelock.LeaderElectionRecord{HolderIdentity: holder}
+	}
+	for _, tc := range []struct {
+		name  string
+		write func(*renewalClock) error
+		noted bool
+	}{
+		{"create", func(l *renewalClock) error { return l.Create(context.Background(), rec("replica-a")) }, true},
+		{"update", func(l *renewalClock) error { return l.Update(context.Background(), rec("replica-a")) }, true},
+		{"release", func(l *renewalClock) error { return l.Update(context.Background(), rec("")) }, false},
+		{"failed update", func(l *renewalClock) error {
+			l.Interface = idLock{fail: true}
+			return l.Update(context.Background(), rec("replica-a"))
+		}, false},
+		{"failed create", func(l *renewalClock) error {
+			l.Interface = idLock{fail: true}
+			return l.Create(context.Background(), rec("replica-a"))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &renewalClock{Interface: idLock{}}
+			before := time.Now()
+			_ = tc.write(l)
+			after := time.Now()
+			got := l.lastRenewal()
+			if !tc.noted {
+				if !got.IsZero() {
+					t.Errorf("last renewal %v, want none", got)
+				}
+				return
+			}
+			if got.Before(before) || got.After(after) {
+				t.Errorf("last renewal %v, want when the write began, within [%v, %v]", got, before, after)
+			}
+		})
 	}
 }
