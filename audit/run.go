@@ -343,9 +343,9 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 // judgeSelecting validates the objects of the selecting kinds (Gateway,
 // Sidecar, Telemetry, AuthorizationPolicy) in place (Object.judged, which
 // Check reuses) and returns the valid ones for analysis.PodQueries. As
-// Check's loops, it stops when ctx ends (a lost Lease: the leader's
-// workOutlived gives the audit its stop margin, not the time to validate
-// every policy) and calls rest, if set, after every restEvery objects.
+// Check's loops, it stops when ctx ends (a lost Lease: the leader's Lease
+// bound, cmd/meshguard watchLease, gives the audit until the Lease may pass
+// to another replica, not the time to validate every policy) and calls rest, if set, after every restEvery objects.
 func judgeSelecting(ctx context.Context, objs []Object, rest func(context.Context)) ([]analysis.Object, error) {
 	var selecting []analysis.Object
 	n := 0
