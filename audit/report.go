@@ -57,8 +57,8 @@ const OmittedAnnotation = "meshguard.io/results-omitted"
 // Reports builds the PolicyReport of every namespace with violations: one
 // result per violation (policy: the code, rule: its name, result fail for an
 // Error, warn for a Warning and error for an organisation rule that could
-// not be evaluated, the object in resources, the field in
-// properties) and the summary counts. now is every result's timestamp.
+// not be evaluated, scored but for warn, the object in resources, the field
+// in properties) and the summary counts. now is every result's timestamp.
 // Errors are listed before warnings; results past MaxReportBytes are
 // counted in the summary and in OmittedAnnotation, not listed.
 func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructured {
@@ -73,12 +73,16 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 		summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
 		size, omitted := 0, 0
 		for _, v := range nvs {
-			result, severity := "warn", "medium"
+			// wg-policy v1alpha2 defines warn as a requirement not met by a
+			// policy that is not scored (PolicyResult, PolicyReportSummary.
+			// Warn), and Kyverno reports warn exactly for its unscored
+			// policies: a Warning is warn and unscored, fail and error scored.
+			result, severity, scored := "warn", "medium", false
 			switch {
 			case v.RuleError: // wg-policy's "error": the policy could not be evaluated
-				result, severity = "error", "high"
+				result, severity, scored = "error", "high", true
 			case v.Level == analysis.Error:
-				result, severity = "fail", "high"
+				result, severity, scored = "fail", "high", true
 			}
 			summary[result] = summary[result].(int64) + 1
 			category := "Istio analyzer"
@@ -95,7 +99,7 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 				"category": category,
 				"result":   result,
 				"severity": severity,
-				"scored":   true,
+				"scored":   scored,
 				"message":  v.Message,
 				"resources": []any{map[string]any{
 					"apiVersion": v.Object.APIVersion, "kind": v.Object.Kind,

@@ -78,6 +78,9 @@ type Auditor struct {
 	emitted  map[string]bool
 	series   map[MetricKey]bool
 	noReport bool // the PolicyReport CRD is not installed (logged once)
+	// foreign holds the PolicyReports of meshguard's name that meshguard does
+	// not manage (namespace/name/uid), each logged once (writeReports).
+	foreign map[string]bool
 }
 
 // NeedLeaderElection: only the leader audits, writes reports and emits Events.
@@ -125,7 +128,7 @@ func (a *Auditor) stepDown() {
 	for k := range a.series {
 		violations.DeleteLabelValues(k.Kind, k.Namespace, k.Rule)
 	}
-	a.series, a.emitted = nil, nil
+	a.series, a.emitted, a.foreign = nil, nil, nil
 	audited.Set(0)
 }
 
@@ -495,7 +498,8 @@ func EventAction(action, note string) string {
 }
 
 // writeReports creates, updates or deletes meshguard's PolicyReport in each
-// namespace so that it lists exactly the current violations there.
+// namespace so that it lists exactly the current violations there; a report
+// of its name that meshguard does not manage is left alone (nameTaken).
 func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Time) error {
 	existing := map[string]*unstructured.Unstructured{}
 	name := ReportNameFor(a.Revision)
@@ -537,6 +541,9 @@ func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Tim
 		switch {
 		case !ok:
 			_, err := ri.Namespace(ns).Create(ctx, want, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				err = a.nameTaken(ctx, want)
+			}
 			errs = append(errs, wrap("creating PolicyReport "+ns, err))
 		case !SameResults(have, want):
 			want.SetResourceVersion(have.GetResourceVersion())
@@ -554,6 +561,57 @@ func (a *Auditor) writeReports(ctx context.Context, vs []Violation, now time.Tim
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nameTaken settles a create refused because a PolicyReport of want's name
+// exists, which the run's list (by ManagedByLabel) did not return. Made by
+// meshguard since the list (a previous leader's last write), it is brought
+// up to date. Not labelled as meshguard's (made by hand, its label edited
+// away, another tool's), it is left alone and logged once per object, and
+// the run does not fail: failing would count an error and log every period
+// until an operator acts, and overwriting or deleting it could destroy
+// someone else's report. Its namespace gets no audit report meanwhile (the
+// metrics and Events still report the violations; docs/governance.md).
+// The look-up is a list by name, within the audit's list permission.
+func (a *Auditor) nameTaken(ctx context.Context, want *unstructured.Unstructured) error {
+	ns, name := want.GetNamespace(), want.GetName()
+	if err := a.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	page, err := a.Client.Resource(PolicyReports).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return fmt.Errorf("reading the existing PolicyReport %s: %w", name, err)
+	}
+	var have *unstructured.Unstructured
+	for i := range page.Items {
+		if page.Items[i].GetName() == name {
+			have = &page.Items[i]
+		}
+	}
+	switch {
+	case have == nil:
+		return fmt.Errorf("PolicyReport %s existed and is gone: written by the next run", name)
+	case have.GetLabels()[ManagedByLabel] != managedBy:
+		key := ns + "/" + name + "/" + string(have.GetUID())
+		if !a.foreign[key] {
+			if a.foreign == nil {
+				a.foreign = map[string]bool{}
+			}
+			a.foreign[key] = true
+			a.Log.Error(fmt.Errorf("PolicyReport %s/%s is not labelled %s=%s", ns, name, ManagedByLabel, managedBy),
+				"the audit leaves a PolicyReport of its name that it does not manage alone: this namespace gets no audit report until it is deleted",
+				"namespace", ns, "name", name)
+		}
+		return nil
+	case SameResults(have, want):
+		return nil
+	}
+	if err := a.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	want.SetResourceVersion(have.GetResourceVersion())
+	_, err = a.Client.Resource(PolicyReports).Namespace(ns).Update(ctx, want, metav1.UpdateOptions{})
+	return err
 }
 
 func wrap(what string, err error) error {
