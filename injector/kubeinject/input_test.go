@@ -2,6 +2,8 @@ package kubeinject
 
 import (
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -117,6 +119,12 @@ func TestInjectDecodeErrorsNameObjectAndField(t *testing.T) {
 			"document 1: Deployment d: field spec.template.spec.Containers: unknown field"},
 		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: many\n",
 			"document 1: Deployment d: field spec.replicas: cannot decode string as int32"},
+		{"wrong type in a list", dep + "      containers: [{name: c, image: i, ports: [{containerPort: 80}, {containerPort: eighty}]}]\n",
+			"document 1: Deployment d: field spec.template.spec.containers[0].ports[1].containerPort: cannot decode string as int32"},
+		{"a map where a list is", dep + "      containers: [{name: c, image: i}, {name: d, image: i, ports: {containerPort: 80}}]\n",
+			"document 1: Deployment d: field spec.template.spec.containers[1].ports: cannot decode object as a list"},
+		{"a quantity that is not one", dep + "      containers: [{name: c, image: i, resources: {limits: {cpu: lots}}}]\n",
+			"document 1: Deployment d: field spec.template.spec.containers[0].resources.limits.cpu: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"},
 		{"duplicate key", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n  containers: []\n",
 			`document 1: Pod p: line 6: key "containers" already set in map`},
 		{"JSON duplicate key", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[],"containers":[{"name":"c","image":"i"}]}}` + "\n",
@@ -134,6 +142,58 @@ func TestInjectDecodeErrorsNameObjectAndField(t *testing.T) {
 				t.Fatalf("error\n%v\nwant\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestInjectWritesScalarsAsStringsAsIstioctl: a number or boolean where the
+// pod has a string (an env value, a nodeSelector value) is injected and
+// written as the string istioctl kube-inject writes (its decoding,
+// sigs.k8s.io/yaml Unmarshal, converts by the field's type); decoded as
+// untyped YAML it was refused ("cannot decode number as string").
+func TestInjectWritesScalarsAsStringsAsIstioctl(t *testing.T) {
+	const pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+	const dc = "apiVersion: apps.openshift.io/v1\nkind: DeploymentConfig\nmetadata: {name: dc}\nspec:\n  template:\n    spec:\n"
+	for _, tc := range []struct{ name, in, want string }{ // want: a regular expression
+		{"env value a number", pod + "  containers: [{name: c, image: i, env: [{name: P, value: 8080}]}]\n", `- name: P\n\s+value: "8080"\n`},
+		{"env value on", pod + "  containers: [{name: c, image: i, env: [{name: P, value: on}]}]\n", `- name: P\n\s+value: "true"\n`},
+		{"nodeSelector a boolean", pod + "  containers: [{name: c, image: i}]\n  nodeSelector: {disktype: true}\n", `nodeSelector:\n\s+disktype: "true"\n`},
+		{"a DeploymentConfig's env value", dc + "      containers: [{name: c, image: i, env: [{name: P, value: 8080}]}]\n", `- name: P\n\s+value: "8080"\n`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := InjectData([]byte(tc.in), config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(res.Output)
+			if !regexp.MustCompile(tc.want).MatchString(out) || !strings.Contains(out, "sidecar.istio.io/status") {
+				t.Fatalf("output does not match %q or is not injected:\n%s", tc.want, out)
+			}
+		})
+	}
+	// The app container is what istioctl's decoding (FromRawToObject:
+	// sigs.k8s.io/yaml Unmarshal into the kind's type) reads.
+	in := pod + "  containers: [{name: c, image: i, args: [1, 2.5, off], env: [{name: P, value: 8080}, {name: Q, value: 1.5e10}]}]\n  nodeSelector: {disktype: true, n: 7}\n"
+	var want corev1.Pod
+	if err := yaml.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	res, err := InjectData([]byte(in), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.Pod
+	if err := yaml.UnmarshalStrict(res.Output, &got); err != nil {
+		t.Fatal(err)
+	}
+	var app *corev1.Container
+	for i := range got.Spec.Containers {
+		if got.Spec.Containers[i].Name == "c" {
+			app = &got.Spec.Containers[i]
+		}
+	}
+	if app == nil || !reflect.DeepEqual(app.Args, want.Spec.Containers[0].Args) || !reflect.DeepEqual(app.Env, want.Spec.Containers[0].Env) ||
+		!reflect.DeepEqual(got.Spec.NodeSelector, want.Spec.NodeSelector) {
+		t.Fatalf("injected\n%s\nwant args %q env %v nodeSelector %v (istioctl's decoding)", res.Output, want.Spec.Containers[0].Args, want.Spec.Containers[0].Env, want.Spec.NodeSelector)
 	}
 }
 

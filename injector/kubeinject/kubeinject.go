@@ -167,7 +167,9 @@ func decodeDeploymentConfig(doc []byte) (*workload, error) {
 
 func decode(kind string, doc []byte) (*workload, error) {
 	// Strict, as the API server's field validation: a typo, a duplicate key
-	// or a value of the wrong type is an error naming its field.
+	// or a value of the wrong type is an error naming its field; a number or
+	// boolean where the type has a string is that string, as istioctl reads
+	// it (pkg/kube/inject/inject.go FromRawToObject; manifest.DecodeStrict).
 	strict := func(o any) error { return manifest.DecodeStrict(doc, o, "") }
 	switch kind {
 	case "Pod":
