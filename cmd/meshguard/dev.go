@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,10 +17,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -32,8 +35,10 @@ import (
 // devCommands adds `dev` to the root command in a -tags dev build.
 func devCommands() []*cobra.Command { return []*cobra.Command{newDevCmd()} }
 
-func newDevCmd() *cobra.Command {
-	o := &serveOptions{}
+func newDevCmd() *cobra.Command { return newDevCmdFor(&serveOptions{}) }
+
+// newDevCmdFor is newDevCmd parsing into o, with dev's defaults in it.
+func newDevCmdFor(o *serveOptions) *cobra.Command {
 	var binDir string
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -45,6 +50,9 @@ this process. It prints a kubeconfig and commands to try. Ctrl-C stops it all
 and removes what it created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkDevFlags(cmd.Flags(), o); err != nil {
+				return err
+			}
 			// serve's checks; --webhook-port 0 (the default here) is a free
 			// port runDev picks.
 			checked := *o
@@ -60,10 +68,23 @@ and removes what it created.`,
 			if err := authzFromMeshConfig(cmd.Flags(), o.injection.MeshConfigPath, &o.authzOpts); err != nil {
 				return err
 			}
-			// As serve and authz serve: a second signal exits at once.
-			ctx, stop := shutdownContext(cmd.Context(), 0, nil)
+			// The control plane's data, its admin kubeconfig and dev's CA
+			// key live here; removed however dev ends.
+			dir, err := os.MkdirTemp("", "meshguard-dev-")
+			if err != nil {
+				return fmt.Errorf("create dev directory: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			// As serve and authz serve, a second signal exits at once; dev
+			// also stops on SIGHUP (its terminal closed). envtest runs
+			// kube-apiserver and etcd in process groups of their own, which
+			// no terminal signal reaches: the exit kills them and removes
+			// dir first, which deferred calls would not.
+			ctx, stop := shutdownSignals{extra: []os.Signal{syscall.SIGHUP}, beforeExit: func() {
+				abandonDev(cmd.ErrOrStderr(), dir)
+			}}.context(cmd.Context())
 			defer stop()
-			return runDev(ctx, cmd.OutOrStdout(), binDir, o, newLogger(o.logDev))
+			return runDev(ctx, cmd.OutOrStdout(), binDir, dir, o, newLogger(o.logDev))
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -72,6 +93,7 @@ and removes what it created.`,
 	for name, value := range map[string]string{
 		"webhook-host": "127.0.0.1", "webhook-port": "0", "metrics-addr": "127.0.0.1:8080",
 		"health-addr": "127.0.0.1:8081", "authz-addr": "127.0.0.1:9000", "cert-mode": "files", "log-dev": "true",
+		"cert-ca-duration": devCertLifetime.String(), "cert-duration": devCertLifetime.String(),
 	} {
 		f := cmd.Flags().Lookup(name)
 		if f == nil {
@@ -85,17 +107,30 @@ and removes what it created.`,
 			f.Usage = f.Usage[:i]
 		}
 	}
+	// Files mode, dev's only one, honours both; the session ends with them.
+	cmd.Flags().Lookup("cert-ca-duration").Usage = "lifetime of dev's CA; dev stops when it or --cert-duration ends (files mode does not renew)"
 	_ = cmd.Flags().MarkHidden("kubeconfig")
 	return cmd
 }
 
-func runDev(ctx context.Context, out io.Writer, binDir string, o *serveOptions, log logr.Logger) error {
-	dir, err := os.MkdirTemp("", "meshguard-dev-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+// devCertLifetime is the default lifetime of dev's CA and serving
+// certificate: a dev session is throwaway, and so is a CA whose key sits in a
+// temporary directory. Files mode does not renew while running, so the
+// session ends when they expire (devSessionEnd).
+const devCertLifetime = 24 * time.Hour
 
+// errDevCertExpired ends a dev session whose certificates expire.
+var errDevCertExpired = errors.New("dev's CA and serving certificate expire now (--cert-ca-duration, --cert-duration; 24h by default): start meshguard dev again")
+
+// devSessionEnd is when the serving certificate a dev session generates
+// after start stops being valid: it lives --cert-duration, cut to the CA's
+// --cert-ca-duration (pki.NewLeaf), in whole seconds (X.509 times), and files
+// mode does not renew it.
+func devSessionEnd(start time.Time, o *serveOptions) time.Time {
+	return start.Add(min(o.certOpts.CADuration, o.certOpts.LeafDuration)).Truncate(time.Second)
+}
+
+func runDev(ctx context.Context, out io.Writer, binDir, dir string, o *serveOptions, log logr.Logger) error {
 	log.Info("starting kube-apiserver and etcd")
 	c, err := cluster.Launch(ctx, cluster.Options{BinDir: binDir, Dir: dir})
 	if err != nil {
@@ -115,16 +150,101 @@ func runDev(ctx context.Context, out io.Writer, binDir string, o *serveOptions, 
 	o.certOpts.Dir = filepath.Join(dir, "certs")
 	o.certOpts.Hosts = append(o.certOpts.Hosts, o.webhookHost, "localhost")
 
-	ready := func(mgr manager.Manager, source certs.Source) {
+	ctx, cancel := context.WithDeadlineCause(ctx, devSessionEnd(time.Now(), o), errDevCertExpired)
+	defer cancel()
+	ready := devStarted(ctx, c.Client, out, c.Kubeconfig, kubectlDir(c.KubectlPath), o, log)
+	if err := runServe(ctx, c.Config, o, ready, log); err != nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), errDevCertExpired) {
+		return errDevCertExpired
+	}
+	return nil
+}
+
+// devStarted is runServe's started callback in dev: once the webhook server
+// answers, it installs the webhook configurations pointing at it, then prints
+// the instructions. Only what runs: configurations for webhooks nobody
+// serves (--webhooks=false; failurePolicy Fail) would refuse every write
+// they select, and asking the manager for its webhook server would start one
+// with no handlers.
+func devStarted(ctx context.Context, cl client.Client, out io.Writer, kubeconfig, kubectlDir string, o *serveOptions, log logr.Logger) func(manager.Manager, certs.Source) {
+	return func(mgr manager.Manager, source certs.Source) {
 		go func() {
-			if err := installWebhooks(ctx, c.Client, devClientConfig(o, source.CABundle()), mgr); err != nil {
-				log.Error(err, "install webhook configurations")
-				return
+			if o.webhooks {
+				if err := installWebhooks(ctx, cl, devClientConfig(o, source.CABundle()), mgr); err != nil {
+					log.Error(err, "install webhook configurations")
+					return
+				}
 			}
-			printDevInstructions(out, c.Kubeconfig, kubectlDir(c.KubectlPath), o)
+			printDevInstructions(out, kubeconfig, kubectlDir, o)
 		}()
 	}
-	return runServe(ctx, c.Config, o, ready, log)
+}
+
+// abandonDev is dev's stop on a second signal, just before os.Exit: no
+// graceful stop, but no kube-apiserver, etcd or directory left behind.
+func abandonDev(stderr io.Writer, dir string) {
+	if _, err := cluster.KillProcesses(dir); err != nil {
+		fmt.Fprintf(stderr, "meshguard dev: %v\n", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(stderr, "meshguard dev: remove %s: %v\n", dir, err)
+	}
+}
+
+// checkDevFlags refuses, naming the flag, what dev cannot honour: an
+// address off loopback (dev's ext_authz is plaintext and its API server an
+// admin playground: nothing of it is for the network), a --cert-dir (dev's
+// certificates live in its temporary directory), and a --cert-mode other
+// than files (self and cert-manager need meshguard's namespace, and
+// cert-manager its controller, which dev's control plane has neither of).
+func checkDevFlags(fs *pflag.FlagSet, o *serveOptions) error {
+	if fs.Changed("cert-dir") {
+		return fmt.Errorf("--cert-dir %q: dev keeps its CA and serving certificate in its own temporary directory, removed when it stops; serve --cert-mode=files takes a directory", o.certOpts.Dir)
+	}
+	if o.certOpts.Mode != certs.ModeFiles {
+		return fmt.Errorf("--cert-mode %q: dev serves its own local CA's certificate (files); self and cert-manager need meshguard's namespace and cert-manager, which dev's control plane does not have", o.certOpts.Mode)
+	}
+	if !isLoopbackHost(o.webhookHost) {
+		return fmt.Errorf("--webhook-host %q: dev listens on loopback only (127.0.0.1, ::1 or localhost)", o.webhookHost)
+	}
+	addrs := []struct {
+		flag, addr string
+		on         bool
+	}{
+		{"--authz-addr", o.authzOpts.Addr, o.authz},
+		{"--authz-http-addr", o.authzOpts.HTTPAddr, o.authz && o.authzOpts.HTTPAddr != ""},
+		// "0" turns it off; "" is serve's :8080 (all interfaces).
+		{"--metrics-addr", o.metricsAddr, o.metricsAddr != "0"},
+		// "" and "0" turn it off (serveHTTP).
+		{"--health-addr", o.healthAddr, o.healthAddr != "" && o.healthAddr != "0"},
+	}
+	for _, a := range addrs {
+		if !a.on {
+			continue
+		}
+		if a.addr == "" {
+			return fmt.Errorf("%s \"\": all interfaces; dev listens on loopback only (127.0.0.1, [::1] or localhost)", a.flag)
+		}
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
+		}
+		if !isLoopbackHost(host) {
+			return fmt.Errorf("%s %q: dev listens on loopback only (127.0.0.1, [::1] or localhost)", a.flag, a.addr)
+		}
+	}
+	return nil
+}
+
+// isLoopbackHost: localhost or a loopback IP; "" is every interface.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devClientConfig points the configurations `dev` creates at this process. They
@@ -204,7 +324,9 @@ func printDevInstructions(out io.Writer, kubeconfig, kubectlDir string, o *serve
 meshguard dev is running (Ctrl-C stops everything).
 
   export KUBECONFIG=%s%s
-
+`, kubeconfig, path)
+	if o.webhooks {
+		fmt.Fprintf(out, `
 1. Label a namespace for injection:
   kubectl create namespace demo && kubectl label namespace demo %s
 
@@ -214,7 +336,23 @@ meshguard dev is running (Ctrl-C stops everything).
 
 3. Apply a bad VirtualService and see it rejected with the field path:
   printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad, namespace: demo%s}\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n      weight: -5\n' | kubectl apply -f -
-
-ext_authz gRPC: %s   metrics: http://%s/metrics   health: http://%s/readyz
-`, kubeconfig, path, injectionLabel(o.certOpts.Revision), revisionLabels(o.certOpts.Revision), o.authzOpts.Addr, o.metricsAddr, o.healthAddr)
+`, injectionLabel(o.certOpts.Revision), revisionLabels(o.certOpts.Revision))
+	} else {
+		fmt.Fprintln(out, "\nNo webhooks (--webhooks=false): nothing is injected or validated.")
+	}
+	// Only the endpoints that listen.
+	var endpoints []string
+	if o.authz {
+		endpoints = append(endpoints, "ext_authz gRPC: "+o.authzOpts.Addr)
+		if o.authzOpts.HTTPAddr != "" {
+			endpoints = append(endpoints, "ext_authz HTTP: http://"+o.authzOpts.HTTPAddr)
+		}
+	}
+	if o.metricsAddr != "0" && o.metricsAddr != "" {
+		endpoints = append(endpoints, "metrics: http://"+o.metricsAddr+"/metrics")
+	}
+	if o.healthAddr != "" && o.healthAddr != "0" {
+		endpoints = append(endpoints, "health: http://"+o.healthAddr+"/readyz")
+	}
+	fmt.Fprintf(out, "\n%s\n", strings.Join(endpoints, "   "))
 }

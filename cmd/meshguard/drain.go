@@ -42,11 +42,36 @@ func (d *drain) signalContext() context.Context {
 // SetupSignalHandler it may be called more than once in a process (tests
 // run commands in-process): when the context ends before a signal (parent
 // ended, or stop was called, as signal.NotifyContext's), the handler is
-// removed.
+// removed. SIGHUP keeps Go's default (the process ends): Kubernetes stops
+// a Pod with SIGTERM, and serve leaves nothing behind to clean up.
 func shutdownContext(parent context.Context, delay time.Duration, onFirst func()) (context.Context, context.CancelFunc) {
+	return shutdownSignals{delay: delay, onFirst: onFirst}.context(parent)
+}
+
+// osExit is os.Exit; tests of the second signal replace it.
+var osExit = os.Exit
+
+// shutdownSignals is shutdownContext's configuration, for a command that
+// needs more than serve: dev catches SIGHUP too (a closed terminal) and
+// must stop what it started before a second signal exits the process.
+type shutdownSignals struct {
+	extra      []os.Signal // caught besides SIGINT and SIGTERM
+	delay      time.Duration
+	onFirst    func()
+	beforeExit func() // runs before a second signal's os.Exit(1): deferred calls will not
+}
+
+func (s shutdownSignals) context(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	c := make(chan os.Signal, 2)
-	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(c, append([]os.Signal{os.Interrupt, syscall.SIGTERM}, s.extra...)...)
+	exit := func() {
+		if s.beforeExit != nil {
+			s.beforeExit()
+		}
+		osExit(1)
+		signal.Stop(c) // reached only when a test replaced osExit
+	}
 	go func() {
 		select {
 		case <-c:
@@ -54,17 +79,18 @@ func shutdownContext(parent context.Context, delay time.Duration, onFirst func()
 			signal.Stop(c)
 			return
 		}
-		if onFirst != nil {
-			onFirst()
+		if s.onFirst != nil {
+			s.onFirst()
 		}
 		select {
-		case <-time.After(delay):
+		case <-time.After(s.delay):
 		case <-c:
-			os.Exit(1)
+			exit()
+			return
 		}
 		cancel()
 		<-c
-		os.Exit(1)
+		exit()
 	}()
 	return ctx, cancel
 }

@@ -90,8 +90,18 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		}
 		c.ownsDir = true
 	}
+	// envtest starts kube-apiserver and etcd through links in Dir:
+	// KillProcesses removes them first, so envtest's retries cannot start
+	// new ones while it kills.
+	links, err := linkControlPlane(binDir, c.dir)
+	if err != nil {
+		if c.ownsDir {
+			_ = os.RemoveAll(c.dir)
+		}
+		return nil, err
+	}
 	c.env = &envtest.Environment{
-		BinaryAssetsDirectory:    binDir,
+		BinaryAssetsDirectory:    links,
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds, Scheme: Scheme},
 		Scheme:                   Scheme,
 		ControlPlaneStartTimeout: 90 * time.Second,
@@ -118,8 +128,13 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 	for name, value := range o.APIServerFlags {
 		apiServer.Configure().Set(name, value)
 	}
-	if c.Config, err = c.env.Start(); err != nil {
-		_ = c.Stop()
+	// etcd's data under Dir too, so that removing Dir removes everything
+	// (envtest would make a directory of its own).
+	c.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(c.dir, "etcd")}
+	if c.Config, err = c.startControlPlane(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start control plane: %w", err)
+		}
 		return nil, fmt.Errorf("start control plane from %s (run `make k8s-bin` first): %w", binDir, err)
 	}
 	cfg := c.Config
@@ -136,6 +151,59 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// abortGrace bounds how long an aborted Launch waits for envtest to notice
+// that its processes were killed.
+const abortGrace = 10 * time.Second
+
+// startControlPlane is envtest's Start, which takes no context, bounded by
+// ctx: when ctx ends first, the processes it started are killed (so that it
+// returns at once instead of waiting out ControlPlaneStartTimeout for each)
+// and Launch returns ctx's error. On error the cluster is stopped.
+func (c *Cluster) startControlPlane(ctx context.Context) (*rest.Config, error) {
+	type result struct {
+		cfg *rest.Config
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = withMarker(c.dir, func() error {
+			var err error
+			r.cfg, err = c.env.Start()
+			return err
+		})
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			_ = c.Stop()
+		}
+		return r.cfg, r.err
+	case <-ctx.Done():
+	}
+	// Kill until envtest returns: it may start kube-apiserver after etcd died.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	grace := time.After(abortGrace)
+	for {
+		_, _ = KillProcesses(c.dir)
+		select {
+		case <-done:
+			_ = c.Stop()
+			return nil, fmt.Errorf("stopped during start-up: %w", context.Cause(ctx))
+		case <-grace:
+			// envtest is stuck: leave it, but not its processes or files.
+			_, _ = KillProcesses(c.dir)
+			if c.ownsDir {
+				_ = os.RemoveAll(c.dir)
+			}
+			return nil, fmt.Errorf("stopped during start-up (envtest did not return within %s): %w", abortGrace, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
 }
 
 // Start launches a cluster for a test and stops it when the test ends,
@@ -202,6 +270,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, binDir string, out
 	if output != nil {
 		c.kcm.Stdout, c.kcm.Stderr = output, output
 	}
+	c.kcm.Env = append(os.Environ(), markerEnv+"="+c.dir) // KillProcesses finds it
 	if err := c.kcm.Start(); err != nil {
 		c.kcm = nil
 		return fmt.Errorf("start %s: %w", path, err)
@@ -209,7 +278,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, binDir string, out
 	c.kcmDone = make(chan error, 1)
 	go func() { c.kcmDone <- c.kcm.Wait() }()
 	// Ready once the serviceaccount controller has populated "default".
-	err := waitFor(time.Minute, func() error {
+	err := waitFor(ctx, time.Minute, func() error {
 		select {
 		case err := <-c.kcmDone:
 			c.kcmDone <- err
@@ -258,10 +327,10 @@ func (c *Cluster) KillAPIServer() error {
 // StartAPIServer starts kube-apiserver again after KillAPIServer, on the same
 // address with the same certificates and data.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
-	if err := c.env.ControlPlane.GetAPIServer().Start(); err != nil {
+	if err := withMarker(c.dir, c.env.ControlPlane.GetAPIServer().Start); err != nil {
 		return fmt.Errorf("restart kube-apiserver: %w", err)
 	}
-	return waitFor(time.Minute, func() error {
+	return waitFor(ctx, time.Minute, func() error {
 		return c.Client.Get(ctx, client.ObjectKey{Name: "default"}, &corev1.Namespace{})
 	})
 }
@@ -269,7 +338,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 // WaitForDefaultServiceAccount waits until the serviceaccount controller has
 // created namespace's "default" ServiceAccount, which pods need.
 func (c *Cluster) WaitForDefaultServiceAccount(ctx context.Context, namespace string) error {
-	return waitFor(30*time.Second, func() error {
+	return waitFor(ctx, 30*time.Second, func() error {
 		return c.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "default"}, &corev1.ServiceAccount{})
 	})
 }

@@ -77,7 +77,7 @@ func ServeWebhooks(t testing.TB, register func(ctrlwebhook.Server)) *WebhookServ
 			t.Errorf("webhook server: %v", err)
 		}
 	})
-	if err := waitFor(10*time.Second, func() error { return srv.StartedChecker()(nil) }); err != nil {
+	if err := waitFor(context.Background(), 10*time.Second, func() error { return srv.StartedChecker()(nil) }); err != nil {
 		t.Fatalf("webhook server did not start: %v", err)
 	}
 	return ws
@@ -107,18 +107,28 @@ func CreateNamespace(t testing.TB, c *Cluster, name string, labels map[string]st
 
 // Eventually polls cond until it returns nil or timeout passes, and returns
 // the last error.
-func Eventually(timeout time.Duration, cond func() error) error { return waitFor(timeout, cond) }
+func Eventually(timeout time.Duration, cond func() error) error {
+	return waitFor(context.Background(), timeout, cond)
+}
 
-func waitFor(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
+// waitFor polls cond until it returns nil, timeout passes or ctx ends (a
+// Ctrl-C during `meshguard dev`'s start-up), and returns the last error.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() error) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", context.Cause(ctx), err)
+		case <-deadline.C:
 			return fmt.Errorf("condition not met within %s: %w", timeout, err)
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

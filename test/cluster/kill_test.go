@@ -1,0 +1,89 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKillProcesses: KillProcesses kills the processes this process started
+// with the cluster's marker, with their process groups (envtest's
+// kube-apiserver and etcd run in groups of their own, Setpgid), and nothing
+// else: not another cluster's, not an unmarked child.
+func TestKillProcesses(t *testing.T) {
+	dir := t.TempDir()
+	grandchild := filepath.Join(dir, "grandchild.pid")
+	start := func(marker string, setpgid bool, script string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = os.Environ()
+		if marker != "" {
+			cmd.Env = append(cmd.Env, markerEnv+"="+marker)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: setpgid}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		return cmd
+	}
+	leader := start(dir, true, "sleep 300 & echo $! > "+grandchild+"; exec sleep 300")
+	single := start(dir, false, "exec sleep 300")
+	other := start(dir+"-other", true, "exec sleep 300")
+	unmarked := start("", true, "exec sleep 300")
+	var gc int
+	if err := Eventually(10*time.Second, func() error {
+		data, err := os.ReadFile(grandchild)
+		if err == nil {
+			gc, err = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("grandchild pid: %v", err)
+	}
+	n, err := KillProcesses(dir)
+	if err != nil || n != 2 {
+		t.Fatalf("KillProcesses = %d, %v; want 2 killed", n, err)
+	}
+	for _, c := range []*exec.Cmd{leader, single} {
+		err := c.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("pid %d: %v, want killed", c.Process.Pid, err)
+		}
+	}
+	if err := Eventually(10*time.Second, func() error { return gone(gc) }); err != nil {
+		t.Errorf("the group leader's child: %v", err)
+	}
+	for _, c := range []*exec.Cmd{other, unmarked} {
+		if err := gone(c.Process.Pid); err == nil {
+			t.Errorf("pid %d (not the cluster's) was killed", c.Process.Pid)
+		}
+	}
+}
+
+// gone: pid has no process, or only a zombie.
+func gone(pid int) error {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if f := strings.Fields(string(stat[i+1:])); len(f) > 0 && f[0] == "Z" {
+		return nil
+	}
+	return fmt.Errorf("process %d still running", pid)
+}
