@@ -251,8 +251,8 @@ func TestUserModuleEvalTimeout(t *testing.T) {
 }
 
 // TestLoadDirSkipsRegoTests: an `opa test` file beside the user modules
-// (*_test.rego, another package) is not a module of the policy directory,
-// as for organisation rules (orgrules.IsModule).
+// (*_test.rego, another package) is not a module of the policy directory
+// (SkipRegoTestFile).
 func TestLoadDirSkipsRegoTests(t *testing.T) {
 	dir := t.TempDir()
 	for name, src := range map[string]string{
