@@ -215,7 +215,7 @@ func TestUserModuleOutputShape(t *testing.T) {
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), "my.rego") || !strings.Contains(err.Error(), c.errPart) ||
-				strings.Contains(err.Error(), "meshguard/authz.rego") {
+				strings.Contains(err.Error(), generatedModuleName) {
 				t.Fatalf("err = %v; want an error naming my.rego and %s, not the generated module", err, c.errPart)
 			}
 		})
