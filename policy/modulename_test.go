@@ -21,7 +21,7 @@ func TestUserModuleCannotReplaceGeneratedModule(t *testing.T) {
 	}
 	for name, src := range map[string]string{
 		filepath.Join("meshguard", "authz.rego"): "package meshguard.user\n\ndeny contains \"never\" if input.path == \"/never\"\n",
-		"p.yaml": ap("foo", "deny", "action: DENY\nrules:\n- to:\n  - operation: {paths: [\"/admin\"]}"),
+		"p.yaml":                                 ap("foo", "deny", "action: DENY\nrules:\n- to:\n  - operation: {paths: [\"/admin\"]}"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
 			t.Fatal(err)
