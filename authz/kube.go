@@ -136,7 +136,7 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 		}
 	}
 	if k.regoDir != "" {
-		mods, err := loadRego(k.regoDir)
+		mods, err := loadRego(k.regoDir, k.log)
 		if err != nil {
 			return nil, err
 		}

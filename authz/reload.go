@@ -12,7 +12,6 @@ import (
 
 	"github.com/meshguard/meshguard/internal/background"
 	"github.com/meshguard/meshguard/internal/dirwalk"
-	"github.com/meshguard/meshguard/orgrules"
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/reload"
 )
@@ -156,7 +155,7 @@ func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
 			set = s
 		}
 		if regoDir != "" {
-			mods, err := loadRego(regoDir)
+			mods, err := loadRego(regoDir, log)
 			if err != nil {
 				return nil, err
 			}
@@ -178,21 +177,27 @@ func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
 
 // loadRego reads the user Rego modules under dir, keyed by their path
 // relative to it, by the rules of every directory input (dirwalk.Files).
-// Rego tests (*_test.rego) are not modules, as for organisation rules and
-// the policy dir (orgrules.IsModule).
-func loadRego(dir string) (map[string]string, error) {
+// An `opa test` file is skipped, logged on log, by the policy dir's rule
+// (policy.SkipRegoTestFile): a *_test.rego of package meshguard.user is a
+// module.
+func loadRego(dir string, log logr.Logger) (map[string]string, error) {
 	root, files, err := dirwalk.Files(dir, dirwalk.Options{Exts: []string{".rego"}, Confine: true})
 	if err != nil {
 		return nil, fmt.Errorf("user rego dir %s: %w", dir, err)
 	}
 	out := make(map[string]string, len(files))
 	for _, rel := range files {
-		if !orgrules.IsModule(rel) {
-			continue
-		}
 		b, err := policy.ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, fmt.Errorf("user rego dir: %w", err)
+		}
+		skipped, err := policy.SkipRegoTestFile(rel, b)
+		if err != nil {
+			return nil, fmt.Errorf("user rego dir %s: %w", dir, err)
+		}
+		if skipped != "" {
+			log.Info("user rego dir warning", "warning", skipped)
+			continue
 		}
 		out[rel] = string(b)
 	}

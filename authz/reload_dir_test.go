@@ -112,7 +112,7 @@ func TestUserRegoReadBounded(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "big.rego"), []byte(big), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadRego(dir); err == nil || !strings.Contains(err.Error(), "big.rego") {
+	if _, err := loadRego(dir, logr.Discard()); err == nil || !strings.Contains(err.Error(), "big.rego") {
 		t.Errorf("loadRego of a 9 MiB module: %v, want a size error naming the file", err)
 	}
 }
@@ -150,13 +150,16 @@ func TestUserRegoNamesDoNotCollide(t *testing.T) {
 
 // An `opa test` file beside the user modules (*_test.rego, package
 // meshguard.user_test) is not a module: it had rejected the whole update.
-// Skipped as organisation rules skip it (orgrules.IsModule).
+// It is skipped and logged; a *_test.rego of package meshguard.user is a
+// module, as OPA's loader reads it (policy.SkipRegoTestFile, the policy
+// dir's rule).
 func TestUserRegoDirSkipsRegoTests(t *testing.T) {
 	regoDir := t.TempDir()
 	for name, src := range map[string]string{
 		"tenant.rego":        "package meshguard.user\n\ndeny contains \"evil\" if input.headers[\"x-tenant\"] == \"evil\"\n",
 		"tenant_test.rego":   "package meshguard.user_test\n\nimport data.meshguard.user\n\ntest_evil if \"evil\" in user.deny with input as {\"headers\": {\"x-tenant\": \"evil\"}}\n",
 		"sub/More_TEST.Rego": "package meshguard.user_test\n",
+		"ab_test.rego":       "package meshguard.user\n\ndeny contains \"blocked\" if input.path == \"/x\"\n",
 	} {
 		p := filepath.Join(regoDir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -166,12 +169,20 @@ func TestUserRegoDirSkipsRegoTests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	set, err := DirLoader("", regoDir, logr.Discard())(context.Background())
+	var logged []string
+	log := funcr.New(func(_, args string) { logged = append(logged, args) }, funcr.Options{})
+	set, err := DirLoader("", regoDir, log)(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(set.UserModules) != 1 || set.UserModules["rego/tenant.rego"] == "" {
-		t.Fatalf("user modules %v; want rego/tenant.rego alone", set.UserModules)
+	if len(set.UserModules) != 2 || set.UserModules["rego/tenant.rego"] == "" || set.UserModules["rego/ab_test.rego"] == "" {
+		t.Fatalf("user modules %v; want rego/tenant.rego and rego/ab_test.rego", set.UserModules)
+	}
+	all := strings.Join(logged, "\n")
+	for _, skipped := range []string{"tenant_test.rego", filepath.Join("sub", "More_TEST.Rego")} {
+		if !strings.Contains(all, skipped) {
+			t.Errorf("log %q does not name the skipped %s", all, skipped)
+		}
 	}
 	if _, err := policy.NewEngine(policy.Mesh{}).Update(context.Background(), set); err != nil {
 		t.Fatalf("update with the modules beside their test: %v", err)

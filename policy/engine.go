@@ -336,15 +336,23 @@ func shardKey(settings [sha256.Size]byte, module string) [sha256.Size]byte {
 	return w.sum()
 }
 
+// generatedModuleName is the generated module's name among the user
+// modules, which are named by their path relative to their directory: a
+// relative path never starts with "/", so no user file can take it (one
+// that did had replaced the generated module, and every check failed
+// "undefined result"). compileShard refuses the name for a Set built
+// otherwise.
+const generatedModuleName = "/generated/meshguard/authz.rego"
+
 // compileShard parses, compiles and prepares one generated module (plus the
 // user modules, which come with one shard only).
 func compileShard(ctx context.Context, sg *shardGen, userModules map[string]string, paConst *ast.Term) (*shard, error) {
-	mod, err := ast.ParseModuleWithOpts("meshguard/authz.rego", sg.modText, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	mod, err := ast.ParseModuleWithOpts(generatedModuleName, sg.modText, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("parse generated rego: %w", err)
 	}
 	shareRuleLocations(mod)
-	modules := map[string]*ast.Module{"meshguard/authz.rego": mod}
+	modules := map[string]*ast.Module{generatedModuleName: mod}
 	var userReads destReads
 	names := make([]string, 0, len(userModules))
 	for n := range userModules {
@@ -352,6 +360,9 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	}
 	sort.Strings(names) // the first bad module reported is always the same
 	for _, n := range names {
+		if n == generatedModuleName {
+			return nil, fmt.Errorf("user rego module %s: the name of the generated module: rename it", n)
+		}
 		m, err := ast.ParseModuleWithOpts(n, userModules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("user rego module %s: %w", n, err)

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/meshguard/meshguard/internal/manifest"
 	"github.com/meshguard/meshguard/orgrules"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,8 +22,8 @@ import (
 
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
 // files with AuthorizationPolicy, PeerAuthentication and Pod objects (also
-// inside a List), and *.rego user modules (not the Rego tests, *_test.rego:
-// orgrules.IsModule). Other kinds are skipped and
+// inside a List), and *.rego user modules (an `opa test` file beside them
+// is skipped with a warning: IsRegoTestFile). Other kinds are skipped and
 // returned as warnings. Any unreadable file or malformed object is an error
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) { return new(DirLoader).Load(dir) }
@@ -59,16 +62,19 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	names := map[string]string{} // "kind ns/name" → the file it is in
 	for _, rel := range files {
 		isRego := strings.HasSuffix(strings.ToLower(rel), ".rego")
-		if isRego && !orgrules.IsModule(rel) {
-			// An `opa test` file beside the modules (*_test.rego) is not
-			// one, as for organisation rules: one rule, orgrules.IsModule.
-			continue
-		}
 		b, err := ReadFileBounded(filepath.Join(root, rel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy dir: %w", err)
 		}
 		if isRego {
+			skipped, err := SkipRegoTestFile(rel, b)
+			if err != nil {
+				return nil, nil, fmt.Errorf("policy dir %s: %w", dir, err)
+			}
+			if skipped != "" {
+				warnings = append(warnings, skipped)
+				continue
+			}
 			set.UserModules[rel] = string(b)
 			continue
 		}
@@ -84,6 +90,33 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 	}
 	l.last = memo.next // what this load did not see is forgotten
 	return set, warnings, nil
+}
+
+// SkipRegoTestFile returns a warning (non-empty) when a *.rego file of a user module directory
+// (--policy-dir, --authz-rego-dir; both select by this function) is an `opa
+// test` file to skip rather than a user module, "" when it is a module: its name is a Rego test's
+// (*_test.rego, orgrules.IsModule's name rule) and its package, read with
+// OPA's parser, is not UserPackage. OPA's loader loads *_test.rego files as
+// modules, so one of package meshguard.user is a user module: skipping it
+// would drop its denies unseen. A test-named file that does not parse is an
+// error naming it: whether it holds denies cannot be told (fail closed).
+// Any other file is a module; its package is checked at compile
+// (compileShard).
+func SkipRegoTestFile(name string, src []byte) (string, error) {
+	if orgrules.IsModule(name) {
+		return "", nil
+	}
+	m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err == nil && m == nil {
+		err = errors.New("no package clause")
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: named as a Rego test, but its package cannot be read to tell an `opa test` file from a user module (package %s): %w", name, UserPackage, err)
+	}
+	if pkg := strings.TrimPrefix(m.Package.Path.String(), "data."); pkg != UserPackage {
+		return fmt.Sprintf("%s: skipped as a Rego test file: named *_test.rego and of package %s, not %s", name, pkg, UserPackage), nil
+	}
+	return "", nil
 }
 
 // loadMemo is one load's view of the memo: documents found in last are

@@ -53,7 +53,7 @@ var userOutputs = []struct {
 // checkUserOutputs type-checks the user modules on their own and refuses a
 // user output of the wrong shape, naming the modules that define it. Checked
 // with the generated module instead, the error would name the generated
-// module's line that reads the output (meshguard/authz.rego), and a set of
+// module's line that reads the output (generatedModuleName), and a set of
 // numbers or an object for deny would compile and deny with a reason that is
 // not the user's.
 func checkUserOutputs(modules map[string]*ast.Module) error {

@@ -66,20 +66,29 @@ func TestUserModuleBuiltinErrorFailsClosed(t *testing.T) {
 
 // TestGeneratedRulesUnchangedByStrictBuiltinErrors: user modules are
 // evaluated with strict builtin errors, and so are the generated rules
-// evaluated with them. Of the builtins the generated rules call
-// (generatedBuiltins), eq, assign, equal, neq, gt, count, internal.member_2,
-// is_string and is_array never fail; startswith, endswith, indexof,
-// regex.match and strings.any_*_match fail only on a non-string, and every
-// input they read is a string (Request.value) or tested by is_string (JWT
-// claims); regex.match's patterns are constants built from quoted values;
-// object.get fails only on a non-object, and input.jwt.claims is an object;
-// net.cidr_contains fails on a value that is not an address, so the
-// generated rule tests for "" (what decoding leaves of a non-address) first.
-// Hostile values for each (empty and odd addresses, ports, SNI, principals,
+// evaluated with them. Every builtin the generated rules may call
+// (generatedBuiltins, engine.go) has a reason it cannot fail on a request's
+// values in strictReasons below; one added to generatedBuiltins without a
+// reason fails the test. Hostile values for each (empty and odd addresses, ports, SNI, principals,
 // headers, paths, JWT claims of every type): the verdict with a user module
 // that never denies is the verdict without user modules, and neither is an
 // error.
 func TestGeneratedRulesUnchangedByStrictBuiltinErrors(t *testing.T) {
+	const onStrings = "fails only on a non-string; every input it reads is a string (Request.value) or tested by is_string (JWT claims)"
+	strictReasons := map[string]string{
+		"eq": "never fails", "assign": "never fails", "equal": "never fails", "neq": "never fails", "gt": "never fails",
+		"count": "never fails", "internal.member_2": "never fails", "is_string": "never fails", "is_array": "never fails",
+		"startswith": onStrings, "endswith": onStrings, "indexof": onStrings,
+		"strings.any_prefix_match": onStrings, "strings.any_suffix_match": onStrings,
+		"regex.match":       onStrings + "; its patterns are constants built from quoted values",
+		"object.get":        "fails only on a non-object; input.jwt.claims is an object",
+		"net.cidr_contains": `fails on a non-address; the generated rule tests for "" (what decoding leaves of a non-address) first`,
+	}
+	for _, b := range generatedBuiltins {
+		if strictReasons[b] == "" {
+			t.Errorf("generated builtin %s: no reason it cannot fail under strict builtin errors; add one (and a hostile row below)", b)
+		}
+	}
 	policies := ap("foo", "allow", `rules:
 - from:
   - source: {ipBlocks: [10.0.0.0/8], notRemoteIpBlocks: ["fd00::/8"]}
@@ -215,7 +224,7 @@ func TestUserModuleOutputShape(t *testing.T) {
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), "my.rego") || !strings.Contains(err.Error(), c.errPart) ||
-				strings.Contains(err.Error(), "meshguard/authz.rego") {
+				strings.Contains(err.Error(), generatedModuleName) {
 				t.Fatalf("err = %v; want an error naming my.rego and %s, not the generated module", err, c.errPart)
 			}
 		})
@@ -251,8 +260,8 @@ func TestUserModuleEvalTimeout(t *testing.T) {
 }
 
 // TestLoadDirSkipsRegoTests: an `opa test` file beside the user modules
-// (*_test.rego, another package) is not a module of the policy directory,
-// as for organisation rules (orgrules.IsModule).
+// (*_test.rego, another package) is not a module of the policy directory
+// (SkipRegoTestFile).
 func TestLoadDirSkipsRegoTests(t *testing.T) {
 	dir := t.TempDir()
 	for name, src := range map[string]string{

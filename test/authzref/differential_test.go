@@ -62,6 +62,7 @@ func TestDifferential(t *testing.T) {
 	g := NewGen(*seedFlag)
 	var cases, allowed, bad int
 	var failing []Case
+	sni := map[string]int{} // the connection.sni paths exercised (sniPath)
 	for range *setsFlag {
 		s := g.PolicySet()
 		snap, err := meshguardSnapshot(s)
@@ -80,6 +81,9 @@ func TestDifferential(t *testing.T) {
 			if ref.Allowed {
 				allowed++
 			}
+			if p := sniPath(s, r); p != "" {
+				sni[p]++
+			}
 			if !agree(ref, mg) {
 				bad++
 				failing = append(failing, Case{Set: s, Req: r}.Clone())
@@ -89,6 +93,12 @@ func TestDifferential(t *testing.T) {
 	t.Logf("seed %d: %d cases in %v: %d allowed by the reference, %d disagreements", *seedFlag, cases, time.Since(start).Round(time.Millisecond), allowed, bad)
 	if pct := 100 * allowed / cases; pct < minAllowPct || pct > 100-minAllowPct {
 		t.Errorf("generator bias off: %d%% of cases allowed; want both verdicts common", pct)
+	}
+	t.Logf("connection.sni paths under a policy matching on it: %v", sni)
+	for _, p := range sniPaths {
+		if sni[p] == 0 && *setsFlag >= sets { // a shorter run may miss one
+			t.Errorf("no case took the connection.sni path %q under a policy matching on it; want every one exercised", p)
+		}
 	}
 	seen := map[string]bool{}
 	shrinkStart := time.Now()
@@ -113,5 +123,33 @@ func TestDifferential(t *testing.T) {
 		seen[class] = true
 		ref, mg, _ := runCase(min)
 		t.Errorf("disagreement class %s, minimal case:\n%s  reference (Istio semantics): %s\n  meshguard:                  %s", class, min.Format(), show(ref), show(mg))
+	}
+}
+
+// sniPaths: how a CheckRequest carries the SNI (or not), each of which the
+// differential test must exercise under a policy matching on connection.sni.
+var sniPaths = []string{"tls_session", "TCP destination.service", "unknown: SIMPLE TLS", "unknown: mTLS",
+	"unknown: tls-unknown extension", "plaintext"}
+
+// sniPath names r's path among sniPaths when a policy in force on its
+// workload matches on connection.sni, else "".
+func sniPath(s Set, r Request) string {
+	if !sniPolicyInForce(s.Mesh, s.APs, r.Dest) {
+		return ""
+	}
+	tls := r.TLS || r.Principal != ""
+	switch {
+	case tls && r.TLSSession:
+		return "tls_session"
+	case r.TCP && r.SNI != "":
+		return "TCP destination.service"
+	case r.Principal != "":
+		return "unknown: mTLS"
+	case tls:
+		return "unknown: SIMPLE TLS"
+	case r.TLSUnknown:
+		return "unknown: tls-unknown extension"
+	default:
+		return "plaintext"
 	}
 }

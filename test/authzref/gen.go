@@ -411,9 +411,15 @@ func (g *Gen) Request() Request {
 		SrcIP:     g.pick(reqIPs),
 		TCP:       g.chance(0.1),
 	}
-	if r.Principal != "" {
-		r.SNI = g.pick(reqSNIs) // the client's TLS: only an mTLS peer sends one here
+	// TLS: mTLS with a principal, else sometimes SIMPLE TLS; the SNI is
+	// the client's, on TLS only. How much of it the CheckRequest carries
+	// varies as Envoy's configuration does (Request.TLSSession, TLSUnknown).
+	r.TLS = r.Principal != "" || g.chance(0.35)
+	if r.TLS {
+		r.SNI = g.pick(reqSNIs)
+		r.TLSSession = g.chance(0.6)
 	}
+	r.TLSUnknown = g.chance(0.2)
 	if r.TCP {
 		return r
 	}

@@ -86,10 +86,21 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(r.Dest.IP, r.DstPort)},
 	}
-	// Envoy sends tls_session on TLS connections (include_tls_session): on
-	// mTLS always, so that an empty SNI is known empty, not unknown.
-	if r.SNI != "" || r.Principal != "" {
-		a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
+	// On a TLS connection Envoy fills destination.principal from the
+	// server's certificate (check_request_utils.cc setAttrContextPeer), and
+	// sends tls_session only with include_tls_session; its network filter
+	// sends the requested server name as destination.service.
+	if r.TLS || r.Principal != "" {
+		a.Destination.Principal = "spiffe://cluster.local/ns/" + r.Dest.Namespace + "/sa/default"
+		if r.TLSSession {
+			a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: r.SNI}
+		}
+	}
+	if r.TCP {
+		a.Destination.Service = r.SNI
+	}
+	if r.TLSUnknown {
+		a.ContextExtensions = map[string]string{policy.TLSUnknownExtension: "true"}
 	}
 	if !r.TCP {
 		// Envoy sends the request line as pseudo-headers too (":path" as

@@ -103,12 +103,24 @@ type Request struct {
 	Principal string // peer certificate URI SAN ("spiffe://..."); "" = the client sent plaintext
 	SrcIP     string // direct peer; remote.ip unless an X-Forwarded-For header names another (remoteIP)
 	SNI       string // TLS server name the client sent; "" if none
-	TCP       bool   // no HTTP attributes (network filter)
-	Method    string
-	Path      string // as sent on the wire (un-normalised, may carry a query)
-	Host      string
-	Headers   map[string]string // keys as the client wrote them (any case)
-	JWT       *JWT              // verified token (RequestAuthentication), nil if none
+	// TLS: the client speaks TLS to the proxy, which terminates it: always
+	// with a Principal (mTLS), without one SIMPLE TLS (a gateway's HTTPS).
+	TLS bool
+	// What the CheckRequest carries of it (Istio's RBAC filter, in the
+	// proxy, always knows the requested server name; the ext_authz server
+	// only what Envoy sends it, see sniUnknown). TLSSession: Envoy sends
+	// tls_session (include_tls_session), on a TLS connection only.
+	// TLSUnknown: the CheckRequest carries the context extension
+	// meshguard.io/tls-unknown "true" (the HTTP protocol, or an operator's
+	// per-route setting), so a plaintext request may be TLS.
+	TLSSession bool
+	TLSUnknown bool
+	TCP        bool // no HTTP attributes (network filter)
+	Method     string
+	Path       string // as sent on the wire (un-normalised, may carry a query)
+	Host       string
+	Headers    map[string]string // keys as the client wrote them (any case)
+	JWT        *JWT              // verified token (RequestAuthentication), nil if none
 }
 
 // JWT is the verified token's payload, as Envoy's jwt_authn filter writes it
@@ -162,6 +174,9 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 		}
 	}
 	in := attrs{req: r, path: path, principal: principal, mesh: mesh}
+	if sniUnknown(r) && sniPolicyInForce(mesh, aps, r.Dest) {
+		return Verdict{Status: 403, Reason: "SNI unknown, matched on by a policy in force (fail closed)"}
+	}
 
 	var allowPolicies, denyMatched, allowMatched int
 	for _, ap := range aps {
@@ -196,6 +211,52 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 	default:
 		return Verdict{Status: 403, Reason: "no ALLOW policy matched"}
 	}
+}
+
+// ---- connection.sni as the ext_authz server sees it ---------------------
+//
+// docs/compatibility.md, the connection.sni row: meshguard reads the SNI
+// from tls_session, or on a TCP check from destination.service (Envoy's
+// network filter fills it with the requested server name); without either
+// it is unknown on a connection that is or may be TLS (the peers carry
+// principals, or the tls-unknown extension says it cannot tell) and ""
+// on one known to be plaintext. An unknown SNI denies the request (403)
+// where an enforced ALLOW or DENY policy that may apply to the workload
+// has a connection.sni condition; AUDIT, CUSTOM and dry-run ones do not
+// count. Written from that text, not from meshguard's code.
+
+// sniUnknown: the CheckRequest does not carry the requested server name
+// and the connection may be TLS.
+func sniUnknown(r Request) bool {
+	tls := r.TLS || r.Principal != ""
+	if tls && r.TLSSession {
+		return false // tls_session.sni, "" included
+	}
+	if r.TCP && r.SNI != "" {
+		return false // destination.service; "" there is "not sent"
+	}
+	// On TLS Envoy fills destination.principal from the server certificate
+	// (and source.principal on mTLS); on plaintext both are empty.
+	return tls || r.TLSUnknown
+}
+
+// sniPolicyInForce: an enforced ALLOW or DENY policy that applies to w
+// has a connection.sni condition (values or notValues) in any rule.
+func sniPolicyInForce(mesh Mesh, aps []*secv1.AuthorizationPolicy, w Workload) bool {
+	for _, ap := range aps {
+		a := ap.Spec.GetAction()
+		if (a != secapi.AuthorizationPolicy_ALLOW && a != secapi.AuthorizationPolicy_DENY) || isDryRun(ap) || !applies(mesh, ap, w) {
+			continue
+		}
+		for _, rule := range ap.Spec.GetRules() {
+			for _, c := range rule.GetWhen() {
+				if c.GetKey() == "connection.sni" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ---- PeerAuthentication -------------------------------------------------

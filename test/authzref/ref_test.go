@@ -306,3 +306,63 @@ func TestReferenceExamples(t *testing.T) {
 		t.Errorf("%%00 in the path: got %+v, want 400", v)
 	}
 }
+
+// TestReferenceSNI: the connection.sni row of docs/compatibility.md, stated
+// case by case: which CheckRequests leave the SNI unknown, and that an
+// unknown one denies only under an enforced ALLOW or DENY policy with a
+// connection.sni condition that applies to the workload.
+func TestReferenceSNI(t *testing.T) {
+	mesh := Mesh{RootNamespace: Root, TrustDomain: "cluster.local"}
+	fooWeb := Workloads[0]
+	const p = "spiffe://cluster.local/ns/foo/sa/sleep"
+	unknownCases := []struct {
+		name    string
+		r       Request
+		unknown bool
+	}{
+		{"mTLS with tls_session", Request{Principal: p, TLS: true, TLSSession: true, SNI: "web.foo.svc"}, false},
+		{"mTLS with tls_session, no SNI", Request{Principal: p, TLS: true, TLSSession: true}, false},
+		{"mTLS without tls_session", Request{Principal: p, TLS: true, SNI: "web.foo.svc"}, true},
+		{"SIMPLE TLS without tls_session", Request{TLS: true, SNI: "web.foo.svc"}, true},
+		{"SIMPLE TLS with tls_session", Request{TLS: true, TLSSession: true, SNI: "web.foo.svc"}, false},
+		{"TCP, SNI as destination.service", Request{TCP: true, TLS: true, SNI: "web.foo.svc"}, false},
+		{"TCP TLS without SNI", Request{TCP: true, TLS: true}, true},
+		{"plaintext", Request{}, false},
+		{"plaintext TCP", Request{TCP: true}, false},
+		{"plaintext, tls-unknown extension", Request{TLSUnknown: true}, true},
+	}
+	for _, c := range unknownCases {
+		if got := sniUnknown(c.r); got != c.unknown {
+			t.Errorf("%s: sniUnknown = %v, want %v", c.name, got, c.unknown)
+		}
+	}
+	sniCond := when(&secapi.Condition{Key: "connection.sni", NotValues: []string{"evil.example"}})
+	dryRun := mkAP("foo", "dry", secapi.AuthorizationPolicy_DENY, sniCond)
+	dryRun.Annotations = map[string]string{"istio.io/dry-run": "true"}
+	other := mkAP("foo", "other", secapi.AuthorizationPolicy_DENY, sniCond)
+	other.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "not-web"}}
+	simpleTLS := Request{Dest: fooWeb, DstPort: 8080, TLS: true, SNI: "web.foo.svc", Method: "GET", Path: "/", Host: "web.foo.svc"}
+	verdictCases := []struct {
+		name    string
+		aps     []*secv1.AuthorizationPolicy
+		allowed bool
+	}{
+		{"ALLOW on SNI", []*secv1.AuthorizationPolicy{mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, sniCond)}, false},
+		{"DENY on SNI, root namespace", []*secv1.AuthorizationPolicy{mkAP(Root, "d", secapi.AuthorizationPolicy_DENY, sniCond)}, false},
+		{"AUDIT on SNI", []*secv1.AuthorizationPolicy{mkAP("foo", "a", secapi.AuthorizationPolicy_AUDIT, sniCond)}, true},
+		{"dry-run DENY on SNI", []*secv1.AuthorizationPolicy{dryRun}, true},
+		{"DENY on SNI for another workload", []*secv1.AuthorizationPolicy{other}, true},
+		{"DENY in another namespace", []*secv1.AuthorizationPolicy{mkAP("bar", "d", secapi.AuthorizationPolicy_DENY, sniCond)}, true},
+		{"ALLOW not on SNI", []*secv1.AuthorizationPolicy{mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, to(&secapi.Operation{Methods: []string{"GET"}}))}, true},
+	}
+	for _, c := range verdictCases {
+		if v := Evaluate(mesh, c.aps, nil, simpleTLS); v.Allowed != c.allowed {
+			t.Errorf("%s, SNI unknown: verdict %+v, want allowed %v", c.name, v, c.allowed)
+		}
+	}
+	known := simpleTLS
+	known.TLSSession = true
+	if v := Evaluate(mesh, verdictCases[0].aps, nil, known); !v.Allowed {
+		t.Errorf("ALLOW on SNI, SNI known: verdict %+v, want allowed", v)
+	}
+}

@@ -76,6 +76,11 @@ func (c *Case) mutations() []func() {
 	simplify(&c.Req.Principal, "")
 	simplify(&c.Req.SrcIP, "10.0.0.5")
 	simplify(&c.Req.SNI, "")
+	for _, f := range []*bool{&c.Req.TLS, &c.Req.TLSSession, &c.Req.TLSUnknown} {
+		if *f {
+			out = append(out, func() { *f = false })
+		}
+	}
 	if !c.Req.TCP {
 		simplify(&c.Req.Method, "GET")
 		simplify(&c.Req.Path, "/")
@@ -207,7 +212,7 @@ func (c Case) Format() string {
 		b.WriteString("---\n" + toYAML(o))
 	}
 	r := c.Req
-	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI)
+	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q tls=%v tls_session=%v tls-unknown=%v", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI, r.TLS, r.TLSSession, r.TLSUnknown)
 	fmt.Fprintf(&b, " [%s]", r.Dest.Proxy)
 	if r.Dest.Router() {
 		b.WriteString(" [gateway]")
