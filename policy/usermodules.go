@@ -76,7 +76,7 @@ func checkUserOutputs(modules map[string]*ast.Module) error {
 			continue
 		}
 		ref := userPackageRef.Append(ast.StringTerm(o.name))
-		if t := c.TypeEnv.Get(ref); !o.ok(t) {
+		if t := c.TypeEnv.GetByRef(ref); !o.ok(t) {
 			sort.Strings(files)
 			return fmt.Errorf("user rego module %s: %s must be %s, is %s", strings.Join(files, ", "), o.name, o.shape, types.Sprint(t))
 		}
