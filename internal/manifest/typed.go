@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -304,19 +303,22 @@ func keyString(k any) (string, error) {
 	switch x := k.(type) {
 	case string:
 		return x, nil
-	case int, int64, uint64, bool:
+	case int, int64, bool: // not uint64: sigs.k8s.io/yaml refuses such a key
 		s, _ := scalarString(x)
 		return s, nil
 	case float64:
-		switch {
-		case math.IsInf(x, 1):
+		// Formatted as float32 first, then named as YAML names the
+		// specials: 1e40 overflows float32 and becomes ".inf" too.
+		switch s := strconv.FormatFloat(x, 'g', -1, 32); s {
+		case "+Inf":
 			return ".inf", nil
-		case math.IsInf(x, -1):
+		case "-Inf":
 			return "-.inf", nil
-		case math.IsNaN(x):
+		case "NaN":
 			return ".nan", nil
+		default:
+			return s, nil
 		}
-		return strconv.FormatFloat(x, 'g', -1, 32), nil
 	case nil:
 		return "", errors.New("a map key that is null is not supported")
 	}

@@ -69,6 +69,7 @@ func TestDecodeStrictConvertsScalarsAsIstio(t *testing.T) {
 		{"labels and annotations", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {version: 1.10, n: 7, big: 18446744073709551615}\n  annotations: {a: no, f: 1.5e10, g: 123456789.0, h: 0.1234567891, i: -0}\nspec: {containers: [{name: c, image: i}]}\n"},
 		{"args and command", pod + "    command: [1, true]\n    args: [2.5, off, x]\n"},
 		{"a map key that is not a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {1: a, true: b, 2.5: c}}\nspec: {containers: [{name: c, image: i}]}\n"},
+		{"a float key past float32's range", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {1e40: a, -1e40: b}}\nspec: {containers: [{name: c, image: i}]}\n"},
 		{"JSON", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i","env":[{"name":"P","value":8080}]}],"nodeSelector":{"d":true}}}` + "\n"},
 		{"a resource quantity stays a number", pod + "    resources: {limits: {cpu: 1, memory: 1.5}}\n"},
 		{"a port name number", pod + "    ports: [{name: 8080, containerPort: 8080}]\n"},
@@ -99,6 +100,16 @@ func TestDecodeStrictConvertsScalarsAsIstio(t *testing.T) {
 	want := "field spec.volumes[0].configMap.name: cannot decode number as string"
 	if err := DecodeStrict([]byte(in), &corev1.Pod{}, ""); errString(err) != want {
 		t.Fatalf("error %q, want %q", errString(err), want)
+	}
+	// A key above int64's range is a uint64 to go-yaml, a key type
+	// sigs.k8s.io/yaml refuses: istioctl fails to decode it, and so does
+	// DecodeStrict.
+	in = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {12345678901234567890: a}}\nspec: {containers: [{name: c, image: i}]}\n"
+	if err := yaml.Unmarshal([]byte(in), &corev1.Pod{}); err == nil {
+		t.Fatal("sigs.k8s.io/yaml.Unmarshal accepts a uint64 map key")
+	}
+	if err := DecodeStrict([]byte(in), &corev1.Pod{}, ""); err == nil {
+		t.Fatal("DecodeStrict accepts a uint64 map key, which istioctl refuses")
 	}
 }
 
