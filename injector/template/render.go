@@ -340,7 +340,7 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 	if err := json.Unmarshal(cur, &orig); err != nil {
 		return nil, err
 	}
-	res, err := strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(orig, patch, podPatchMeta)
+	res, err := strategicMerge(orig, patch)
 	if err != nil {
 		return nil, fmt.Errorf("strategic merge: %w", err)
 	}
@@ -353,6 +353,20 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 		return nil, fmt.Errorf("decoding the merged pod: %w", err)
 	}
 	return out, nil
+}
+
+// strategicMerge is strategicpatch's merge of patch onto orig, its panics
+// an error: it dereferences the type of a null list item it merges into a
+// present, empty list (sliceElementType: a template's `containers:\n- `
+// onto a pod's `containers: []`), where Istio's injector, on the same
+// library (pkg/kube/inject/webhook.go applyOverlayYAML), fails the request.
+func strategicMerge(orig, patch map[string]any) (res map[string]any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("the rendered overlay cannot be merged onto the pod (a null item in a list the pod has empty): %v", r)
+		}
+	}()
+	return strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(orig, patch, podPatchMeta)
 }
 
 // unknownField reports a field a rendered overlay sets that the pod does not
