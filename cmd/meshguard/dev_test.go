@@ -406,7 +406,7 @@ func TestDevSignalsLeaveNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, pid := range all {
-				if err := cluster.Eventually(10*time.Second, func() error { return processGone(pid) }); err != nil {
+				if err := cluster.Eventually(10*time.Second, func() error { return cluster.ProcessGone(pid) }); err != nil {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 					t.Errorf("after %v: %v", tc.signals, err)
 				}
@@ -439,20 +439,4 @@ func readPids(path string) ([]int, error) {
 		pids = append(pids, pid)
 	}
 	return pids, nil
-}
-
-// processGone: pid has no process, or only a zombie waiting for init.
-func processGone(pid int) error {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	if f := strings.Fields(string(stat[i+1:])); len(f) > 0 && f[0] == "Z" {
-		return nil
-	}
-	return fmt.Errorf("control-plane process %d still running", pid)
 }

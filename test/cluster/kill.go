@@ -116,15 +116,38 @@ func parentAndGroup(procDir string) (ppid, pgid int, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	fields := strings.Fields(string(stat[i+1:]))
+	fields := statFields(stat)
 	if len(fields) < 3 {
 		return 0, 0, false
 	}
 	ppid, err1 := strconv.Atoi(fields[1])
 	pgid, err2 := strconv.Atoi(fields[2])
 	return ppid, pgid, err1 == nil && err2 == nil
+}
+
+// statFields are the fields of /proc/<pid>/stat after "pid (comm)": state,
+// ppid, pgrp, ... (comm may hold spaces and parentheses: they follow the
+// last ')').
+func statFields(stat []byte) []string {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(stat[i+1:]))
+}
+
+// ProcessGone is nil when pid has no process, or only a zombie waiting to
+// be reaped, and an error naming it while it runs.
+func ProcessGone(pid int) error {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if f := statFields(stat); len(f) > 0 && f[0] == "Z" {
+		return nil
+	}
+	return fmt.Errorf("process %d still running", pid)
 }

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,28 +61,12 @@ func TestKillProcesses(t *testing.T) {
 			t.Errorf("pid %d: %v, want killed", c.Process.Pid, err)
 		}
 	}
-	if err := Eventually(10*time.Second, func() error { return gone(gc) }); err != nil {
+	if err := Eventually(10*time.Second, func() error { return ProcessGone(gc) }); err != nil {
 		t.Errorf("the group leader's child: %v", err)
 	}
 	for _, c := range []*exec.Cmd{other, unmarked} {
-		if err := gone(c.Process.Pid); err == nil {
+		if err := ProcessGone(c.Process.Pid); err == nil {
 			t.Errorf("pid %d (not the cluster's) was killed", c.Process.Pid)
 		}
 	}
-}
-
-// gone: pid has no process, or only a zombie.
-func gone(pid int) error {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	if f := strings.Fields(string(stat[i+1:])); len(f) > 0 && f[0] == "Z" {
-		return nil
-	}
-	return fmt.Errorf("process %d still running", pid)
 }
