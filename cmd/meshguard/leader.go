@@ -29,8 +29,8 @@ const (
 	// the write no earlier); the slack covers this process noticing the
 	// deadline late (a CPU-throttled container, a GC pause) and the nodes'
 	// clocks running at slightly different rates (NTP slews up to 500 ppm,
-	// under 10 ms over a lease). It leaves the work 2 s to stop once client-go
-	// gives up renewing (15 s - 1 s - 10 s - 2 s).
+	// under 10 ms over a lease). It leaves the work 2 s to stop once it is
+	// told to (stopWorkAt: 15 s - 1 s - 10 s - 2 s).
 	leaseSlack = time.Second
 )
 
@@ -172,8 +172,11 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 // campaign runs one election: it returns once the Lease is lost (the
 // leader-only work stopped) or ctx ended. On ctx's end the work stops before
 // the Lease is given up, so two replicas never do it at once; the elector
-// keeps renewing meanwhile. However Run ends, the work is bounded by
-// leaseDeadline of the last renewal (watchLease), during such a drain too.
+// keeps renewing meanwhile. However Run ends, the work is told to stop at
+// stopWorkAt and bounded by leaseDeadline of the last renewal (watchLease),
+// during such a drain too. Once the work has stopped, for whatever reason,
+// the election ends, so a term whose work watchLease stopped while Run still
+// retried ends as a lost Lease does: Start campaigns again.
 //
 // The elector does not release the Lease itself (no ReleaseOnCancel): when a
 // renewal fails, client-go's renew releases it before Run cancels the work's
@@ -218,17 +221,21 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 				defer leading.Done()
 				stopped := make(chan struct{})
 				defer close(stopped)
-				go g.watchLease(lock, stopped)
 				workCtx, cancel := context.WithCancel(leaderCtx)
 				defer cancel()
+				go g.watchLease(lock, cancel, stopped)
 				defer context.AfterFunc(ctx, cancel)()
 				g.log.Info("acquired the leader Lease: starting leader-only work", "lease", g.lease)
-				if err := g.lead(workCtx); err != nil {
+				err := g.lead(workCtx)
+				if err != nil {
 					mu.Lock()
 					failed = err
 					mu.Unlock()
-					stopElection()
 				}
+				// The work has stopped: end the election (it no longer
+				// renews for work; watchLease may have stopped the work
+				// while Run still retried), without giving the Lease up.
+				stopElection()
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -351,28 +358,49 @@ func (g *leaderGroup) leaseDeadline(renewed time.Time) time.Time {
 	return renewed.Add(g.heldFor() - g.leaseSlack)
 }
 
-// checkTiming fails when a lost Lease would leave the work no time to stop:
-// client-go's Run gives it up renewDeadline+retryPeriod after the last
-// renewal at the earliest, and every lost Lease would end the process.
+// stopWorkAt is when watchLease tells the leader-only work to stop if no
+// renewal began after renewed: retryPeriod+renewDeadline after it, when
+// client-go's Run gives the Lease up if the renewal's request returned at
+// once (k8s.io/client-go v0.36.3 tools/leaderelection/leaderelection.go
+// LeaderElector.renew: the next poll starts retryPeriod after the last one
+// returned and gives up renewDeadline later). Run gives up later by that
+// request's latency (up to the 5 s request timeout, newLeaseLock) or a
+// request that returns late, so the group does not wait for it (reviewer
+// h146). What is left until leaseDeadline, 2 s with the defaults, is the
+// work's stop budget: what it had before when Run gave up on time, and what
+// checkTiming requires to be positive. Stopping earlier would pause the
+// work on a short outage that Run still rides out; later, leave it less
+// time to stop. If a renewal still succeeds, the pause ends once Start has
+// campaigned again (at once: the Lease is still this replica's).
+func (g *leaderGroup) stopWorkAt(renewed time.Time) time.Time {
+	return renewed.Add(g.renewDeadline + g.retryPeriod)
+}
+
+// checkTiming fails when the work would have no time to stop between
+// stopWorkAt and leaseDeadline: every lost Lease would end the process.
 func (g *leaderGroup) checkTiming() error {
-	if stop := g.heldFor() - g.leaseSlack - g.renewDeadline - g.retryPeriod; stop <= 0 {
+	if stop := g.leaseDeadline(time.Time{}).Sub(g.stopWorkAt(time.Time{})); stop <= 0 {
 		return fmt.Errorf("leader election of Lease %q: lease duration %v (%v as written to the Lease) less slack %v, renew deadline %v and retry period %v leaves leader-only work no time to stop",
 			g.lease, g.leaseDuration, g.heldFor(), g.leaseSlack, g.renewDeadline, g.retryPeriod)
 	}
 	return nil
 }
 
-// watchLease exits the process if the leader-only work is still running at
-// leaseDeadline of the last renewal; it returns once stopped is closed. It
-// bounds the work from the renewal, not from Run's return: Run can give the
-// Lease up later than retryPeriod+renewDeadline after the last renewal (its
-// renew poll waits for a request that returns late, or the process was not
-// scheduled), and work still running when a follower takes the Lease would
-// act beside the new leader. Exit, as controller-runtime's manager does on a
-// lost Lease (pkg/manager/internal.go OnStoppedLeading).
-func (g *leaderGroup) watchLease(lock *renewalClock, stopped <-chan struct{}) {
-	timer := time.NewTimer(time.Until(g.leaseDeadline(lock.lastRenewal())))
+// watchLease tells the leader-only work to stop (stopWork) at stopWorkAt of
+// the last renewal, and exits the process if the work is still running at
+// leaseDeadline of it; it returns once stopped is closed. It bounds the work
+// from the renewal, not from Run's return: Run can give the Lease up later
+// than retryPeriod+renewDeadline after the last renewal (its renew poll
+// starts only once a slow renewal returned, or waits for a request that
+// returns late, or the process was not scheduled), and work still running
+// when a follower takes the Lease would act beside the new leader. Work
+// that stops when told never ends the process; work that does not is
+// ended by the exit, as controller-runtime's manager ends on a lost Lease
+// (pkg/manager/internal.go OnStoppedLeading).
+func (g *leaderGroup) watchLease(lock *renewalClock, stopWork context.CancelFunc, stopped <-chan struct{}) {
+	timer := time.NewTimer(time.Until(g.stopWorkAt(lock.lastRenewal())))
 	defer timer.Stop()
+	told := false
 	for {
 		select {
 		case <-stopped:
@@ -380,8 +408,18 @@ func (g *leaderGroup) watchLease(lock *renewalClock, stopped <-chan struct{}) {
 		case <-timer.C:
 		}
 		renewed := lock.lastRenewal()
+		if !told {
+			if wait := time.Until(g.stopWorkAt(renewed)); wait > 0 {
+				timer.Reset(wait) // renewed since the timer was set
+				continue
+			}
+			told = true
+			g.log.Info("leader Lease not renewed in time: stopping leader-only work before the Lease may be taken",
+				"lease", g.lease, "sinceRenewal", time.Since(renewed).Round(time.Millisecond))
+			stopWork()
+		}
 		if wait := time.Until(g.leaseDeadline(renewed)); wait > 0 {
-			timer.Reset(wait) // renewed since the timer was set
+			timer.Reset(wait) // the work's stop budget, or renewed meanwhile
 			continue
 		}
 		select {

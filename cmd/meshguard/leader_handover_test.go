@@ -188,7 +188,7 @@ func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 func TestLostLeaseNotReleasedWhileWorkRuns(t *testing.T) {
 	s := &sharedLease{}
 	w := newLeaderWork()
-	// Time for the work to stop once Run gives the Lease up: lease - leaseSlack - renew - retry = 2.4 s.
+	// Time for the work to stop once told to (stopWorkAt): lease - leaseSlack - renew - retry = 2.4 s.
 	const lease, renew, retry = 5 * time.Second, 2 * time.Second, 400 * time.Millisecond
 	la, lb := &replicaLock{s: s, id: "replica-a"}, &replicaLock{s: s, id: "replica-b"}
 	a, b := w.group(la, lease, renew, retry), w.group(lb, lease, renew, retry)

@@ -258,47 +258,172 @@ func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
 // TestLostLeaseLateRunExits: a follower may take the Lease leaseDuration
 // after it saw the last renewal, which is no earlier than that renewal's
 // write began. client-go's Run can give the Lease up later than that (its
-// renew poll waits for a request that returns late), so a bound started
-// when Run returns let the work run on past the Lease's expiry. The work
-// must have stopped, or the process exited, by then, however late Run
-// returns. Before, the bound started when Run returned, which here is only
-// once the hanging renewal is let go.
+// renew poll waits for a request that returns late; here it never gives up
+// while the test runs), so the group does not wait for Run: it stops the
+// work itself (stopWorkAt), and exits only if the work is still running at
+// the Lease's deadline. Work that stops when told stops before expiry
+// without an exit; work that ignores its context ends the process before
+// expiry. Before, the bound started when Run returned, which here is only
+// once the hanging renewal is let go; with the bound counted from the
+// renewal but no stop of its own, even work that stops when told exited.
 func TestLostLeaseLateRunExits(t *testing.T) {
-	lock := &memLock{hold: make(chan struct{}), hanging: make(chan struct{})}
-	defer close(lock.hold)
+	for _, tc := range []struct {
+		name          string
+		ignoresCancel bool
+	}{
+		{"work stops when told", false},
+		{"work ignores its context", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lock := &memLock{hold: make(chan struct{}), hanging: make(chan struct{})}
+			defer close(lock.hold)
+			exited := make(chan error, 1)
+			started, stopped, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			defer close(release)
+			g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+				leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
+				exit: func(err error) { exited <- err }}
+			g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+				close(started)
+				if tc.ignoresCancel {
+					<-release
+				} else {
+					<-ctx.Done()
+				}
+				close(stopped)
+				return nil
+			})}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = g.Start(ctx) }()
+			await(t, started, 10*time.Second, "the group to lead")
+			lock.failing.Store(true)
+			await(t, lock.hanging, 10*time.Second, "a renewal to hang")
+			// No write succeeds from here on: the Lease may be taken at expiry.
+			expiry := lock.lastWrite().Add(g.leaseDuration)
+			select {
+			case err := <-exited:
+				if !tc.ignoresCancel {
+					t.Fatalf("exited (%v) though the work stops as soon as told", err)
+				}
+				if late := time.Since(expiry); late > 0 {
+					t.Errorf("exited %v after the Lease could be taken", late)
+				}
+				if !strings.Contains(err.Error(), "did not stop") {
+					t.Errorf("exit with %v, want an error saying the work did not stop", err)
+				}
+			case <-stopped:
+				if tc.ignoresCancel {
+					t.Fatal("work that ignores its context stopped")
+				}
+				if late := time.Since(expiry); late > 0 {
+					t.Errorf("the work stopped %v after the Lease could be taken", late)
+				}
+			case <-time.After(time.Until(expiry)):
+				t.Fatal("leader-only work still ran, and the process had not exited, when another replica could take the Lease")
+			}
+		})
+	}
+}
+
+// slowThenAwayLock is a memLock whose next renewal, once armed, is applied
+// at once but answered only after delay (a loaded API server, within the
+// request timeout), and every renewal after it fails (the API server away).
+// A write giving the Lease up (holder "") while working reports work still
+// running is counted in releasedWhileWorking.
+type slowThenAwayLock struct {
+	*memLock
+	delay                time.Duration
+	armed                chan struct{}
+	slowed               atomic.Bool
+	working              *atomic.Int32
+	releasedWhileWorking atomic.Int32
+}
+
+func (l *slowThenAwayLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	if r.HolderIdentity == "" && l.working.Load() > 0 {
+		l.releasedWhileWorking.Add(1)
+	}
+	select {
+	case <-l.armed:
+		if l.slowed.CompareAndSwap(false, true) {
+			err := l.memLock.Update(ctx, r)
+			l.failing.Store(true)
+			time.Sleep(l.delay) // the response's latency
+			return err
+		}
+	default:
+	}
+	return l.memLock.Update(ctx, r)
+}
+
+// TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain (reviewer h146): in
+// client-go v0.36.3 the renew poll after a successful renewal starts
+// retryPeriod after that request returned and gives up renewDeadline later
+// (tools/leaderelection/leaderelection.go LeaderElector.renew), so a slow
+// last renewal delays Run's give-up by its latency, past the Lease's
+// deadline when it is slower than the work's stop budget. The group stops
+// the work itself in time instead of exiting: the replica keeps serving,
+// never gives the Lease up while its work runs, campaigns again and leads
+// once the API server is back, with never two terms' work at once. Timing
+// is the production timing scaled by 1/5 (15 s, 10 s, 2 s, 1 s slack, a 5 s
+// request timeout); before, the process exited here.
+func TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain(t *testing.T) {
+	var working atomic.Int32
+	lock := &slowThenAwayLock{memLock: &memLock{}, delay: time.Second, armed: make(chan struct{}), working: &working}
 	exited := make(chan error, 1)
-	started, stopped := make(chan struct{}), make(chan struct{})
+	starts, stops := make(chan struct{}, 4), make(chan time.Time, 4)
 	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
+		leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 400 * time.Millisecond, leaseSlack: 200 * time.Millisecond,
 		exit: func(err error) { exited <- err }}
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
-		close(started)
-		<-ctx.Done()
-		close(stopped)
+		if n := working.Add(1); n > 1 {
+			t.Errorf("%d terms' work at once", n)
+		}
+		starts <- struct{}{}
+		<-ctx.Done() // stops at once when told
+		working.Add(-1)
+		stops <- time.Now()
 		return nil
 	})}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = g.Start(ctx) }()
-	await(t, started, 10*time.Second, "the group to lead")
-	lock.failing.Store(true)
-	await(t, lock.hanging, 10*time.Second, "a renewal to hang")
-	// No write succeeds from here on: the Lease may be taken at expiry.
-	expiry := lock.lastWrite().Add(g.leaseDuration)
+	done := make(chan error, 1)
+	go func() { done <- g.Start(ctx) }()
+	await(t, starts, 10*time.Second, "the group to lead")
+	close(lock.armed)
+	var stoppedAt time.Time
 	select {
 	case err := <-exited:
-		if late := time.Since(expiry); late > 0 {
-			t.Errorf("exited %v after the Lease could be taken", late)
-		}
-		if !strings.Contains(err.Error(), "did not stop") {
-			t.Errorf("exit with %v, want an error saying the work did not stop", err)
-		}
-	case <-stopped:
-		if late := time.Since(expiry); late > 0 {
-			t.Errorf("the work stopped %v after the Lease could be taken", late)
-		}
+		t.Fatalf("exited (%v) though the work stops as soon as told", err)
+	case stoppedAt = <-stops:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the work was not stopped though renewals fail")
+	}
+	// No write succeeds after the slow renewal: the Lease may be taken at
+	// expiry, and the process would exit at its deadline.
+	expiry := lock.lastWrite().Add(g.heldFor())
+	if late := stoppedAt.Sub(g.leaseDeadline(lock.lastWrite())); late > 0 {
+		t.Errorf("the work stopped %v after the Lease's deadline", late)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("exited (%v) after the work stopped", err)
 	case <-time.After(time.Until(expiry)):
-		t.Fatal("leader-only work still ran, and the process had not exited, when another replica could take the Lease")
+	}
+	lock.failing.Store(false)
+	select {
+	case <-starts:
+	case err := <-exited:
+		t.Fatalf("exited (%v) though the work stopped", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not campaign and lead again once renewals work")
+	}
+	cancel()
+	if err := await(t, done, 10*time.Second, "the group to end"); err != nil {
+		t.Errorf("Start: %v", err)
+	}
+	if n := lock.releasedWhileWorking.Load(); n > 0 {
+		t.Errorf("the Lease was given up %d times while leader-only work ran", n)
 	}
 }
 
@@ -319,6 +444,30 @@ func TestLeaseDeadline(t *testing.T) {
 		g := &leaderGroup{leaseDuration: tc.lease, leaseSlack: tc.slack}
 		if got := g.leaseDeadline(renewed).Sub(renewed); got != tc.want {
 			t.Errorf("lease %v, slack %v: deadline %v after the renewal, want %v", tc.lease, tc.slack, got, tc.want)
+		}
+	}
+}
+
+// TestLeaseStopWorkAt: the work is told to stop retryPeriod+renewDeadline after
+// the last renewal began (when client-go gives up if that renewal returned
+// at once), leaving it until leaseDeadline to stop: 2 s with the defaults.
+func TestLeaseStopWorkAt(t *testing.T) {
+	renewed := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		lease, renew, retry, slack time.Duration
+		stop, budget               time.Duration
+	}{
+		{leaseDuration, renewDeadline, retryPeriod, leaseSlack, 12 * time.Second, 2 * time.Second},
+		{3 * time.Second, 2 * time.Second, 400 * time.Millisecond, 200 * time.Millisecond, 2400 * time.Millisecond, 400 * time.Millisecond},
+		{2 * time.Second, time.Second, 200 * time.Millisecond, 300 * time.Millisecond, 1200 * time.Millisecond, 500 * time.Millisecond},
+	} {
+		g := &leaderGroup{leaseDuration: tc.lease, renewDeadline: tc.renew, retryPeriod: tc.retry, leaseSlack: tc.slack}
+		stop := g.stopWorkAt(renewed)
+		if got := stop.Sub(renewed); got != tc.stop {
+			t.Errorf("lease %v, renew %v, retry %v: work told to stop %v after the renewal, want %v", tc.lease, tc.renew, tc.retry, got, tc.stop)
+		}
+		if got := g.leaseDeadline(renewed).Sub(stop); got != tc.budget {
+			t.Errorf("lease %v, renew %v, retry %v, slack %v: %v to stop, want %v", tc.lease, tc.renew, tc.retry, tc.slack, got, tc.budget)
 		}
 	}
 }
