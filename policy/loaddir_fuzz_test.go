@@ -6,11 +6,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // fuzzDirFiles are the files FuzzLoadDir writes: YAML, JSON and a
-// subdirectory as authz serve reads them, a user module and an `opa test`
-// file LoadDir must skip.
+// subdirectory as authz serve reads them, a user module and a file named
+// as a Rego test (a module when of package meshguard.user, else skipped).
 var fuzzDirFiles = []string{"a.yaml", filepath.Join("sub", "b.yml"), "c.json", "user.rego", "user_test.rego"}
 
 // FuzzLoadDir loads a directory of small fuzzed files as authz serve
@@ -26,6 +28,10 @@ func FuzzLoadDir(f *testing.F) {
 	f.Add("kind: PeerAuthentication\napiVersion: security.istio.io/v1beta1\nmetadata: {name: p, namespace: n}\nspec: {mtls: {mode: BOGUS}}\n", "", "[1,2]", "", "")
 	f.Add("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: w}\nspec:\n  rules: [{when: [{key: request.headers[x], values: [a]}]}]\n  provider: {name: x}\n", "\t- bad indent", "{", "", "")
 	f.Add("apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: b}}]\n", "", "null", "", "")
+	// A test-named file of the user package is a module; of another
+	// package, an `opa test` file skipped.
+	f.Add("", "", "", "", "package meshguard.user\ndeny contains \"x\" if true\n")
+	f.Add("", "", "", "package meshguard.user\n", "package meshguard.user_test\ntest_x if true\n")
 	f.Fuzz(func(t *testing.T, a, b, c, rego, regoTest string) {
 		contents := []string{a, b, c, rego, regoTest}
 		total := 0
@@ -63,8 +69,13 @@ func FuzzLoadDir(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, ok := set.UserModules["user_test.rego"]; ok {
-			t.Fatal("an opa test file was loaded as a module")
+		// A *_test.rego file is a module when its package is the user
+		// package (its denies apply), else an `opa test` file left out.
+		// Read here with OPA's parser, not by the rule under test.
+		m, perr := ast.ParseModuleWithOpts("user_test.rego", regoTest, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		userPackage := perr == nil && m != nil && m.Package.Path.String() == "data.meshguard.user"
+		if _, loaded := set.UserModules["user_test.rego"]; loaded != userPackage {
+			t.Fatalf("user_test.rego loaded as a module: %v, want %v (package meshguard.user: %v, parse error: %v)", loaded, userPackage, userPackage, perr)
 		}
 		if set.count() != set2.count() || !reflect.DeepEqual(set.UserModules, set2.UserModules) || !reflect.DeepEqual(warnings, warnings2) {
 			t.Fatalf("reload differs: %+v %q, first load %+v %q", set2.count(), warnings2, set.count(), warnings)
