@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -360,13 +361,60 @@ func applyPatchMap(target *corev1.Pod, patch map[string]any) (*corev1.Pod, error
 // present, empty list (sliceElementType: a template's `containers:\n- `
 // onto a pod's `containers: []`), where Istio's injector, on the same
 // library (pkg/kube/inject/webhook.go applyOverlayYAML), fails the request.
+// Any other panic is reported as one too (errMergePanicked without
+// errNullItemInEmptyList), so that FuzzRender still finds it.
 func strategicMerge(orig, patch map[string]any) (res map[string]any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("the rendered overlay cannot be merged onto the pod (a null item in a list the pod has empty): %v", r)
+			cause := errMergePanicked
+			if _, nilDeref := r.(runtime.Error); nilDeref && nullItemInEmptyList(orig, patch) {
+				cause = errNullItemInEmptyList
+			}
+			res, err = nil, fmt.Errorf("the rendered overlay cannot be merged onto the pod: %w: %v", cause, r)
 		}
 	}()
 	return strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta(orig, patch, podPatchMeta)
+}
+
+var (
+	// errMergePanicked: strategicpatch panicked while merging.
+	errMergePanicked = errors.New("strategic merge panicked")
+	// errNullItemInEmptyList: the known cause of that panic, checked after it.
+	errNullItemInEmptyList = fmt.Errorf("%w on a null item in a list the pod has empty", errMergePanicked)
+)
+
+// nullItemInEmptyList reports whether patch puts a list starting with a
+// null item where orig has a present, empty list: the input on which
+// strategicpatch's sliceElementType calls a method of reflect.TypeOf(nil).
+// Lists of objects are followed into the items the merge pairs by name.
+func nullItemInEmptyList(orig, patch map[string]any) bool {
+	for k, pv := range patch {
+		switch pv := pv.(type) {
+		case map[string]any:
+			if ov, ok := orig[k].(map[string]any); ok && nullItemInEmptyList(ov, pv) {
+				return true
+			}
+		case []any:
+			ov, ok := orig[k].([]any)
+			if !ok {
+				continue
+			}
+			if len(ov) == 0 && len(pv) > 0 && pv[0] == nil {
+				return true
+			}
+			for _, pi := range pv {
+				pm, _ := pi.(map[string]any)
+				name, named := pm["name"].(string)
+				for _, oi := range ov {
+					om, _ := oi.(map[string]any)
+					if on, _ := om["name"].(string); named && on == name && nullItemInEmptyList(om, pm) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // unknownField reports a field a rendered overlay sets that the pod does not
