@@ -324,7 +324,9 @@ const devChildArgs = "MESHGUARD_TEST_DEV_ARGS"
 func fakeControlPlane(t *testing.T, pids string) string {
 	t.Helper()
 	dir := t.TempDir()
-	script := "#!/bin/sh\ncase \"$1\" in --help) exit 0;; esac\necho $$ >> '" + pids + "'\nexec sleep 300\n"
+	// exec -a keeps argv0, the path it was started as, as the real binaries
+	// do: KillProcesses knows kube-apiserver and etcd by it.
+	script := "#!/bin/bash\ncase \"$1\" in --help) exit 0;; esac\necho $$ >> '" + pids + "'\nexec -a \"$0\" sleep 300\n"
 	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)

@@ -427,6 +427,54 @@ func TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain(t *testing.T) {
 	}
 }
 
+// TestHealthyLeaseNeverSelfStops (reviewer h148): watchLease's self-stop is
+// counted from the last renewal, so while renewals succeed it keeps moving
+// and the work, held well past stopWorkAt of the first acquire, is started
+// once and never stopped, and the process does not exit. Timing is the
+// production timing scaled by 1/5 (15 s, 10 s, 2 s, 1 s slack).
+func TestHealthyLeaseNeverSelfStops(t *testing.T) {
+	lock := &memLock{}
+	exited := make(chan error, 1)
+	starts, stops := make(chan struct{}, 4), make(chan struct{}, 4)
+	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+		leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 400 * time.Millisecond, leaseSlack: 200 * time.Millisecond,
+		exit: func(err error) { exited <- err }}
+	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
+		starts <- struct{}{}
+		<-ctx.Done()
+		stops <- struct{}{}
+		return nil
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Start(ctx) }()
+	await(t, starts, 10*time.Second, "the group to lead")
+	acquired := lock.lastWrite()
+	// Three self-stop periods: a self-stop not pushed back by renewals
+	// happens within the first.
+	period := g.stopWorkAt(acquired).Sub(acquired)
+	hold := time.After(time.Until(acquired.Add(3 * period)))
+	select {
+	case <-stops:
+		t.Fatal("the work was stopped though every renewal succeeded")
+	case <-starts:
+		t.Fatal("the work was started twice though every renewal succeeded")
+	case err := <-exited:
+		t.Fatalf("exited (%v) though every renewal succeeded", err)
+	case <-hold:
+	}
+	if renewed := lock.lastWrite(); !renewed.After(g.stopWorkAt(acquired)) {
+		t.Fatalf("last renewal at %v, not after the first self-stop time %v: the Lease was not renewed", renewed, g.stopWorkAt(acquired))
+	}
+	cancel()
+	if err := await(t, done, 10*time.Second, "the group to end"); err != nil {
+		t.Errorf("Start: %v", err)
+	}
+	if n := len(stops); n != 1 {
+		t.Errorf("%d stops after shutdown, want 1", n)
+	}
+}
+
 // TestLeaseDeadline: the work must stop leaseSlack before a follower may
 // take the Lease, which it counts in the whole seconds written to it.
 func TestLeaseDeadline(t *testing.T) {

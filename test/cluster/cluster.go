@@ -100,37 +100,10 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
-	c.env = &envtest.Environment{
-		BinaryAssetsDirectory:    links,
-		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds, Scheme: Scheme},
-		Scheme:                   Scheme,
-		ControlPlaneStartTimeout: 90 * time.Second,
-		ControlPlaneStopTimeout:  30 * time.Second,
-		ErrorIfCRDPathMissing:    true,
-	}
-	apiServer := c.env.ControlPlane.GetAPIServer()
-	if o.Output != nil {
-		apiServer.Out, apiServer.Err = o.Output, o.Output
-	}
-	// Loopback only: the API server, and the etcd behind it, listen on 127.0.0.1.
-	apiServer.SecureServing.Address = "127.0.0.1"
-	// A certificate directory of our own survives RestartAPIServer, so clients
-	// keep trusting the restarted server.
-	apiServer.CertDir = filepath.Join(c.dir, "apiserver")
-	if err := os.MkdirAll(apiServer.CertDir, 0o700); err != nil {
+	if c.env, err = newEnvironment(links, c.dir, crds, o); err != nil {
 		_ = c.Stop()
-		return nil, fmt.Errorf("create API server cert dir: %w", err)
+		return nil, err
 	}
-	// envtest turns the ServiceAccount admission plugin off because it runs no
-	// controller-manager; we run one, so pods get serviceAccountName (and the
-	// injected istio-token projection is valid) as in a real cluster.
-	apiServer.Configure().Disable("disable-admission-plugins")
-	for name, value := range o.APIServerFlags {
-		apiServer.Configure().Set(name, value)
-	}
-	// etcd's data under Dir too, so that removing Dir removes everything
-	// (envtest would make a directory of its own).
-	c.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(c.dir, "etcd")}
 	if c.Config, err = c.startControlPlane(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("start control plane: %w", err)
@@ -153,6 +126,50 @@ func Launch(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
+// newEnvironment configures envtest to run kube-apiserver and etcd from the
+// links in links (linkControlPlane), with the cluster's data under dir.
+func newEnvironment(links, dir string, crds []*apiextensionsv1.CustomResourceDefinition, o Options) (*envtest.Environment, error) {
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    links,
+		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds, Scheme: Scheme},
+		Scheme:                   Scheme,
+		ControlPlaneStartTimeout: 90 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+		ErrorIfCRDPathMissing:    true,
+	}
+	apiServer := env.ControlPlane.GetAPIServer()
+	// Explicit paths: envtest looks for binaries in TEST_ASSET_* and
+	// KUBEBUILDER_ASSETS before BinaryAssetsDirectory (process.BinPathFinder)
+	// and keeps only a Path already set. Through the links, KillProcesses
+	// knows the processes (argv0) and stops envtest's retries (by removing them).
+	apiServer.Path = filepath.Join(links, "kube-apiserver")
+	if o.Output != nil {
+		apiServer.Out, apiServer.Err = o.Output, o.Output
+	}
+	// Loopback only: the API server, and the etcd behind it, listen on 127.0.0.1.
+	apiServer.SecureServing.Address = "127.0.0.1"
+	// A certificate directory of our own survives RestartAPIServer, so clients
+	// keep trusting the restarted server.
+	apiServer.CertDir = filepath.Join(dir, "apiserver")
+	if err := os.MkdirAll(apiServer.CertDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create API server cert dir: %w", err)
+	}
+	// envtest turns the ServiceAccount admission plugin off because it runs no
+	// controller-manager; we run one, so pods get serviceAccountName (and the
+	// injected istio-token projection is valid) as in a real cluster.
+	apiServer.Configure().Disable("disable-admission-plugins")
+	for name, value := range o.APIServerFlags {
+		apiServer.Configure().Set(name, value)
+	}
+	// etcd's data under dir too, so that removing dir removes everything
+	// (envtest would make a directory of its own).
+	env.ControlPlane.Etcd = &envtest.Etcd{
+		Path:    filepath.Join(links, "etcd"),
+		DataDir: filepath.Join(dir, "etcd"),
+	}
+	return env, nil
+}
+
 // abortGrace bounds how long an aborted Launch waits for envtest to notice
 // that its processes were killed.
 const abortGrace = 10 * time.Second
@@ -169,11 +186,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) (*rest.Config, error) {
 	done := make(chan result, 1)
 	go func() {
 		var r result
-		r.err = withMarker(c.dir, func() error {
-			var err error
-			r.cfg, err = c.env.Start()
-			return err
-		})
+		r.cfg, r.err = c.env.Start()
 		done <- r
 	}()
 	select {
@@ -327,7 +340,7 @@ func (c *Cluster) KillAPIServer() error {
 // StartAPIServer starts kube-apiserver again after KillAPIServer, on the same
 // address with the same certificates and data.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
-	if err := withMarker(c.dir, c.env.ControlPlane.GetAPIServer().Start); err != nil {
+	if err := c.env.ControlPlane.GetAPIServer().Start(); err != nil {
 		return fmt.Errorf("restart kube-apiserver: %w", err)
 	}
 	return waitFor(ctx, time.Minute, func() error {

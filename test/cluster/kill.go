@@ -8,45 +8,30 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 )
 
-// markerEnv marks the control-plane processes of one cluster: each carries
-// markerEnv=<cluster dir> in its environment. envtest starts kube-apiserver
-// and etcd in process groups of their own (Setpgid) and keeps their pids to
-// itself, so a terminal's Ctrl-C does not reach them and nothing else could
-// find them if `meshguard dev` had to stop before envtest returned (a
-// signal during start-up) or without envtest (a second Ctrl-C).
+// markerEnv marks kube-controller-manager, which Launch starts itself:
+// markerEnv=<cluster dir> in its environment (its cmd.Env only; the
+// process environment stays unchanged). kube-apiserver and etcd, which
+// envtest starts in process groups of their own (Setpgid) and whose pids it
+// keeps to itself, are known by their argv0: the links in <cluster dir>/bin
+// (linkControlPlane). Either way KillProcesses finds them when `meshguard
+// dev` must stop before envtest returned (a signal during start-up) or
+// without envtest (a second Ctrl-C); a terminal's Ctrl-C does not reach them.
 const markerEnv = "MESHGUARD_CLUSTER_DIR"
 
-// markerMu serializes the windows in which this process's environment
-// carries a marker: envtest's exec.Command takes os.Environ() at start.
-var markerMu sync.Mutex
-
-// withMarker runs start with markerEnv=dir in the environment, so that the
-// processes it starts carry it.
-func withMarker(dir string, start func() error) error {
-	markerMu.Lock()
-	defer markerMu.Unlock()
-	old, had := os.LookupEnv(markerEnv)
-	if err := os.Setenv(markerEnv, dir); err != nil {
-		return fmt.Errorf("mark control plane processes: %w", err)
-	}
-	defer func() {
-		if had {
-			_ = os.Setenv(markerEnv, old)
-		} else {
-			_ = os.Unsetenv(markerEnv)
-		}
-	}()
-	return start()
-}
+// controlPlaneLinks are the binaries envtest starts, through links.
+var controlPlaneLinks = []string{"kube-apiserver", "etcd"}
 
 // linkControlPlane links kube-apiserver and etcd from binDir into
-// dir/bin, envtest's BinaryAssetsDirectory.
+// dir/bin, envtest's BinaryAssetsDirectory, which it returns absolute (the
+// argv0 KillProcesses looks for).
 func linkControlPlane(binDir, dir string) (string, error) {
-	links := filepath.Join(dir, "bin")
+	links, err := filepath.Abs(filepath.Join(dir, "bin"))
+	if err != nil {
+		return "", fmt.Errorf("control plane links: %w", err)
+	}
 	if err := os.MkdirAll(links, 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", links, err)
 	}
@@ -54,7 +39,7 @@ func linkControlPlane(binDir, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("control plane binaries: %w", err)
 	}
-	for _, name := range []string{"kube-apiserver", "etcd"} {
+	for _, name := range controlPlaneLinks {
 		if err := os.Symlink(filepath.Join(abs, name), filepath.Join(links, name)); err != nil {
 			return "", fmt.Errorf("link %s: %w", name, err)
 		}
@@ -63,15 +48,20 @@ func linkControlPlane(binDir, dir string) (string, error) {
 }
 
 // KillProcesses SIGKILLs every control-plane process this process started for
-// the cluster in dir (Options.Dir): kube-apiserver, etcd and
-// kube-controller-manager, with their process groups. It is the stop for
-// when there is no time for Stop's graceful one (a second Ctrl-C) or Launch
-// has not returned; it reports how many it killed. The cluster cannot be
-// started again (StartAPIServer) afterwards.
+// the cluster in dir (Options.Dir), with their process groups: its direct
+// children exec'd as a link in dir/bin (kube-apiserver, etcd) or carrying
+// the marker (kube-controller-manager). It is the stop for when there is no
+// time for Stop's graceful one (a second Ctrl-C) or Launch has not returned;
+// it reports how many it killed. The cluster cannot be started again
+// (StartAPIServer) afterwards.
 func KillProcesses(dir string) (int, error) {
 	// First envtest's links: a process it starts after this fails to exec,
-	// and one it started before is in /proc, marked, when we look.
-	if err := os.RemoveAll(filepath.Join(dir, "bin")); err != nil {
+	// and one it started before is in /proc, exec'd as a link, when we look.
+	links, err := filepath.Abs(filepath.Join(dir, "bin")) // as linkControlPlane's
+	if err != nil {
+		return 0, fmt.Errorf("control plane links: %w", err)
+	}
+	if err := os.RemoveAll(links); err != nil {
 		return 0, fmt.Errorf("remove control plane links: %w", err)
 	}
 	procs, err := filepath.Glob("/proc/[0-9]*")
@@ -91,8 +81,7 @@ func KillProcesses(dir string) (int, error) {
 		if !ok || ppid != self {
 			continue
 		}
-		environ, err := os.ReadFile(filepath.Join(p, "environ"))
-		if err != nil || !bytes.Contains(append([]byte{0}, environ...), append([]byte{0}, marker...)) {
+		if !startedThrough(p, links) && !hasEnv(p, marker) {
 			continue
 		}
 		target := pid
@@ -106,6 +95,28 @@ func KillProcesses(dir string) (int, error) {
 		killed++
 	}
 	return killed, errors.Join(errs...)
+}
+
+// startedThrough: the process was exec'd as one of the links in links
+// (its argv0, which the kernel keeps after the link is removed).
+func startedThrough(procDir, links string) bool {
+	cmdline, err := os.ReadFile(filepath.Join(procDir, "cmdline"))
+	if err != nil {
+		return false
+	}
+	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+	for _, name := range controlPlaneLinks {
+		if string(argv0) == filepath.Join(links, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasEnv: the process's environment holds entry ("NAME=value\x00").
+func hasEnv(procDir string, entry []byte) bool {
+	environ, err := os.ReadFile(filepath.Join(procDir, "environ"))
+	return err == nil && bytes.Contains(append([]byte{0}, environ...), append([]byte{0}, entry...))
 }
 
 // parentAndGroup reads a process's parent pid and process group from
