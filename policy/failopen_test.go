@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"runtime"
 	"testing"
 )
 
@@ -67,4 +68,45 @@ spec:
 	if third.WithoutUserModules() != nil {
 		t.Errorf("a fallback for a snapshot without user modules")
 	}
+}
+
+// BenchmarkFailOpenHeap10k: the live heap a 10,000-policy snapshot with a
+// user module holds, without and with --fail-open's fallback (the same
+// policies compiled again without the module), as `live-MB` after a full
+// collection. A figure for docs/operations.md, not a timed test.
+func BenchmarkFailOpenHeap10k(b *testing.B) {
+	user := map[string]string{"u.rego": "package meshguard.user\ndeny contains \"blocked\" if input.path == \"/blocked\"\n"}
+	for _, fallback := range []bool{false, true} {
+		name := "without-fallback"
+		if fallback {
+			name = "with-fallback"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				set := GenerateSet(10000, 100)
+				set.UserModules = user
+				e := NewEngine(Mesh{})
+				if fallback {
+					e.EnableFailOpenFallback()
+				}
+				before := liveHeap()
+				snap, err := e.Update(context.Background(), set)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if fallback != (snap.WithoutUserModules() != nil) {
+					b.Fatalf("fallback compiled: %v, want %v", snap.WithoutUserModules() != nil, fallback)
+				}
+				b.ReportMetric(float64(liveHeap()-before)/(1<<20), "live-MB")
+				runtime.KeepAlive(snap)
+			}
+		})
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
