@@ -359,6 +359,7 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 		names = append(names, n)
 	}
 	sort.Strings(names) // the first bad module reported is always the same
+	user := make(map[string]*ast.Module, len(userModules))
 	for _, n := range names {
 		if n == generatedModuleName {
 			return nil, fmt.Errorf("user rego module %s: the name of the generated module: rename it", n)
@@ -370,14 +371,10 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 		if got := strings.TrimPrefix(m.Package.Path.String(), "data."); got != UserPackage {
 			return nil, fmt.Errorf("user rego module %s: package %s: must be %s", n, got, UserPackage)
 		}
-		modules[n] = m
+		modules[n], user[n] = m, m
 		userReads |= userDestinationReads(m)
 	}
-	if len(userModules) > 0 {
-		user := make(map[string]*ast.Module, len(userModules))
-		for _, n := range names {
-			user[n] = modules[n]
-		}
+	if len(user) > 0 {
 		if err := checkUserOutputs(user); err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ import (
 // LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
 // files with AuthorizationPolicy, PeerAuthentication and Pod objects (also
 // inside a List), and *.rego user modules (an `opa test` file beside them
-// is skipped with a warning: IsRegoTestFile). Other kinds are skipped and
+// is skipped with a warning: SkipRegoTestFile). Other kinds are skipped and
 // returned as warnings. Any unreadable file or malformed object is an error
 // naming the file, document and field.
 func LoadDir(dir string) (*Set, []string, error) { return new(DirLoader).Load(dir) }
