@@ -180,9 +180,7 @@ func TestLostLeaseStuckWorkExits(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	started := make(chan struct{})
-	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
-		exit: func(err error) { exited <- err }}
+	g := newTestGroup(lock, fastTiming, exited)
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(context.Context) error {
 		close(started)
 		<-release // ignores its context
@@ -214,9 +212,7 @@ func TestLostLeaseWorkStopsAndLeadsAgain(t *testing.T) {
 	exited := make(chan error, 1)
 	starts := make(chan struct{}, 4)
 	stops := make(chan struct{}, 4)
-	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
-		exit: func(err error) { exited <- err }}
+	g := newTestGroup(lock, fastTiming, exited)
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 		starts <- struct{}{}
 		<-ctx.Done()
@@ -280,9 +276,7 @@ func TestLostLeaseLateRunExits(t *testing.T) {
 			exited := make(chan error, 1)
 			started, stopped, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			defer close(release)
-			g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-				leaseDuration: 2 * time.Second, renewDeadline: time.Second, retryPeriod: 200 * time.Millisecond, leaseSlack: 300 * time.Millisecond,
-				exit: func(err error) { exited <- err }}
+			g := newTestGroup(lock, fastTiming, exited)
 			g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 				close(started)
 				if tc.ignoresCancel {
@@ -373,9 +367,7 @@ func TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain(t *testing.T) {
 	lock := &slowThenAwayLock{memLock: &memLock{}, delay: time.Second, armed: make(chan struct{}), working: &working}
 	exited := make(chan error, 1)
 	starts, stops := make(chan struct{}, 4), make(chan time.Time, 4)
-	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 400 * time.Millisecond, leaseSlack: 200 * time.Millisecond,
-		exit: func(err error) { exited <- err }}
+	g := newTestGroup(lock, scaledTiming, exited)
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 		if n := working.Add(1); n > 1 {
 			t.Errorf("%d terms' work at once", n)
@@ -436,9 +428,7 @@ func TestHealthyLeaseNeverSelfStops(t *testing.T) {
 	lock := &memLock{}
 	exited := make(chan error, 1)
 	starts, stops := make(chan struct{}, 4), make(chan struct{}, 4)
-	g := &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
-		leaseDuration: 3 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 400 * time.Millisecond, leaseSlack: 200 * time.Millisecond,
-		exit: func(err error) { exited <- err }}
+	g := newTestGroup(lock, scaledTiming, exited)
 	g.runnables = []manager.Runnable{manager.RunnableFunc(func(ctx context.Context) error {
 		starts <- struct{}{}
 		<-ctx.Done()
@@ -602,4 +592,23 @@ func TestLeaseRenewalClockNotes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testTiming is a leader group's Lease timing in a test.
+type testTiming struct{ lease, renew, retry, slack time.Duration }
+
+var (
+	// fastTiming: short, for tests that only need the order of events.
+	fastTiming = testTiming{2 * time.Second, time.Second, 200 * time.Millisecond, 300 * time.Millisecond}
+	// scaledTiming: the production timing (15 s, 10 s, 2 s, 1 s slack)
+	// scaled by 1/5, for tests of where the bounds fall.
+	scaledTiming = testTiming{3 * time.Second, 2 * time.Second, 400 * time.Millisecond, 200 * time.Millisecond}
+)
+
+// newTestGroup is a leader group named "test" on lock with timing tm, whose
+// exit is sent on exited instead of ending the process.
+func newTestGroup(lock resourcelock.Interface, tm testTiming, exited chan<- error) *leaderGroup {
+	return &leaderGroup{log: logr.Discard(), lease: "test", lock: lock,
+		leaseDuration: tm.lease, renewDeadline: tm.renew, retryPeriod: tm.retry, leaseSlack: tm.slack,
+		exit: func(err error) { exited <- err }}
 }
