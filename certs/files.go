@@ -124,7 +124,7 @@ func ensureFiles(o Options, now time.Time) error {
 	newCA := false
 	if caErr != nil {
 		var err error
-		if ca, err = pki.NewLocalCA(o.base()+" local CA", now, o.CADuration); err != nil {
+		if ca, err = pki.NewCA(o.base()+" local CA", now, o.CADuration); err != nil {
 			return err
 		}
 		if err := writeAtomic(caKeyPath, ca.KeyPEM, 0o600); err != nil {

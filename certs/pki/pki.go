@@ -52,19 +52,12 @@ func backdate(lifetime time.Duration) time.Duration {
 	return min(5*time.Minute, lifetime/10)
 }
 
-// NewCA mints a self-signed ECDSA P-256 CA valid from now-backdate to now+lifetime.
+// NewCA mints a self-signed ECDSA P-256 CA valid from now-backdate to
+// now+lifetime. It may sign leaves only (path length 0): every CA meshguard
+// mints (self mode's, files mode's local CA, meshguard dev's) signs its
+// serving certificates directly, so its key, kept in a Secret or a local
+// file, cannot mint an intermediate that signs for anything.
 func NewCA(commonName string, now time.Time, lifetime time.Duration) (KeyPair, error) {
-	return newCA(commonName, now, lifetime, false)
-}
-
-// NewLocalCA is NewCA for files mode's local CA (meshguard dev): it may sign
-// leaves only (path length 0), so its key, a file in a local directory,
-// cannot mint an intermediate that signs for anything.
-func NewLocalCA(commonName string, now time.Time, lifetime time.Duration) (KeyPair, error) {
-	return newCA(commonName, now, lifetime, true)
-}
-
-func newCA(commonName string, now time.Time, lifetime time.Duration, leavesOnly bool) (KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("generate CA key: %w", err)
@@ -81,7 +74,7 @@ func newCA(commonName string, now time.Time, lifetime time.Duration, leavesOnly 
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        leavesOnly,
+		MaxPathLenZero:        true,
 		SubjectKeyId:          keyID(&key.PublicKey),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

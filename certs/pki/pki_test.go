@@ -2,7 +2,12 @@ package pki
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -233,5 +238,63 @@ func TestBackdate(t *testing.T) {
 				t.Errorf("lifetime %s: %s NotBefore %s, want %s", c.life, what, got, want)
 			}
 		}
+	}
+}
+
+// TestCACannotSignIntermediate: every CA meshguard mints (self mode's, the
+// local CA of files mode and dev) signs leaves only. An intermediate made
+// with its key, here with crypto/x509 directly, does not chain: Go's
+// verifier (as the API server's) refuses the path, so a stolen CA key cannot
+// hand out a CA of its own.
+func TestCACannotSignIntermediate(t *testing.T) {
+	ca := mustCA(t, t0, 10*time.Hour)
+	parsed, err := ca.Parsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := parsed.Leaf; !c.IsCA || !c.MaxPathLenZero || c.MaxPathLen != 0 {
+		t.Fatalf("CA isCA %v maxPathLen %d (zero %v), want path length 0", c.IsCA, c.MaxPathLen, c.MaxPathLenZero)
+	}
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "intermediate"},
+		NotBefore: t0, NotAfter: t0.Add(5 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, parsed.Leaf, &interKey.PublicKey, parsed.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := x509.ParseCertificate(interDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), DNSNames: []string{"svc.ns.svc"},
+		NotBefore: t0, NotAfter: t0.Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, inter, &leafKey.PublicKey, interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(parsed.Leaf)
+	intermediates := x509.NewCertPool()
+	intermediates.AddCert(inter)
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, DNSName: "svc.ns.svc", CurrentTime: t0.Add(time.Minute)})
+	if err == nil {
+		t.Fatal("a leaf under an intermediate the CA signed verified: the CA has no path-length limit")
 	}
 }
