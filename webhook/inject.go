@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -352,6 +353,24 @@ func limitBody(next http.Handler, max int64) http.Handler {
 			r.Body = http.NoBody
 		}
 		body := http.MaxBytesReader(w, r.Body, max)
+		if r.ContentLength < 0 {
+			// A chunked body declares no length: read it whole here, so that
+			// one over the limit is a 413 as a declared one is (read by
+			// controller-runtime, it was an HTTP 200 AdmissionReview with
+			// code 400). API servers send a length: this path is not hot.
+			all, err := io.ReadAll(body)
+			if err != nil {
+				status := http.StatusBadRequest
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					status = http.StatusRequestEntityTooLarge
+				}
+				http.Error(w, "reading the body: "+err.Error(), status)
+				return
+			}
+			body = io.NopCloser(bytes.NewReader(all))
+			r.ContentLength = int64(len(all))
+		}
 		// One byte tells an empty body; the rest is read by the webhook.
 		peeked := &peekedBody{rest: body}
 		n, err := io.ReadFull(body, peeked.first[:])

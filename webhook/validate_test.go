@@ -272,8 +272,9 @@ func TestValidationHandlerCrossReferencesCapped(t *testing.T) {
 // TestAdmissionBodyLimit: both admission endpoints read at most 6 MiB, as
 // Istio's injector and validation webhook do (kube.HTTPConfigReader,
 // MaxRequestBodyBytes): a review of exactly the limit is answered, one byte
-// more is refused, with or without Content-Length. /validate read up to
-// controller-runtime's 7 MiB.
+// more is refused with 413, with or without Content-Length. /validate read up
+// to controller-runtime's 7 MiB; a chunked body over the limit was an HTTP
+// 200 AdmissionReview with code 400.
 func TestAdmissionBodyLimit(t *testing.T) {
 	registerValidationMetrics()
 	validReview := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","kind":{"group":"networking.istio.io","version":"v1","kind":"VirtualService"},"namespace":"default","name":"reviews","object":` + goodVSJSON(t) + `}}`
@@ -301,6 +302,9 @@ func TestAdmissionBodyLimit(t *testing.T) {
 				allowed := rec.Code == http.StatusOK && review.Response != nil && review.Response.Allowed
 				if want := size <= DefaultMaxRequestBytes; allowed != want {
 					t.Errorf("%s, %d-byte body (%s): HTTP %d allowed=%v, want allowed=%v: %.300s", ep.path, size, length, rec.Code, allowed, want, rec.Body.String())
+				}
+				if size > DefaultMaxRequestBytes && rec.Code != http.StatusRequestEntityTooLarge {
+					t.Errorf("%s, %d-byte body (%s): HTTP %d, want 413", ep.path, size, length, rec.Code)
 				}
 			}
 		}
