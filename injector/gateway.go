@@ -44,18 +44,15 @@ func (p *params) gatewayContainer(pod *corev1.Pod) (*corev1.Container, error) {
 // NET_BIND_SERVICE; Istio's gateway template sets it on the pod.
 var unprivilegedPortSysctl = corev1.Sysctl{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}
 
-// gatewayPodSecurity adds the gateway template's pod sysctl, merged by name
-// with the pod's own (strategic merge: the template's value wins).
+// gatewayPodSecurity sets the gateway template's pod sysctls. The template
+// (gateway-injection-template.yaml, `spec.securityContext.sysctls`) is laid
+// over the pod by a strategic merge (Istio's pkg/kube/inject/inject.go
+// applyOverlayYAML): the securityContext's other fields stay the pod's, but
+// PodSecurityContext.Sysctls is +listType=atomic with no patch merge key, so
+// the template's list replaces the pod's whole list.
 func gatewayPodSecurity(pod *corev1.Pod) {
 	if pod.Spec.SecurityContext == nil {
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 	}
-	sc := pod.Spec.SecurityContext
-	for i := range sc.Sysctls {
-		if sc.Sysctls[i].Name == unprivilegedPortSysctl.Name {
-			sc.Sysctls[i] = unprivilegedPortSysctl
-			return
-		}
-	}
-	sc.Sysctls = append([]corev1.Sysctl{unprivilegedPortSysctl}, sc.Sysctls...)
+	pod.Spec.SecurityContext.Sysctls = []corev1.Sysctl{unprivilegedPortSysctl}
 }

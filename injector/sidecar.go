@@ -578,7 +578,9 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_META_OWNER",
 			Value: "kubernetes://apis/" + p.owner.APIVersion + "/namespaces/" + ns + "/" + strings.ToLower(p.owner.Kind) + "s/" + p.owner.Name})
 	}
-	if p.annos.BootstrapOverride.Set && !gw {
+	// Both stock templates (injection-template.yaml and
+	// gateway-injection-template.yaml) emit it when the annotation is set.
+	if p.annos.BootstrapOverride.Set {
 		env = append(env, corev1.EnvVar{Name: "ISTIO_BOOTSTRAP_OVERRIDE", Value: "/etc/istio/custom-bootstrap/custom_bootstrap.json"})
 	}
 	td := m.TrustDomain
@@ -697,7 +699,7 @@ func (p *params) proxyMounts() []corev1.VolumeMount {
 		}
 	}
 	ms = append(ms, corev1.VolumeMount{Name: "istio-data", MountPath: "/var/lib/istio/data"})
-	if p.annos.BootstrapOverride.Set && p.template == TemplateSidecar {
+	if p.annos.BootstrapOverride.Set { // sidecar and gateway templates alike
 		ms = append(ms, corev1.VolumeMount{Name: "custom-bootstrap-volume", MountPath: "/etc/istio/custom-bootstrap"})
 	}
 	ms = append(ms,
@@ -797,7 +799,9 @@ func (p *params) volumes(pod *corev1.Pod) ([]corev1.Volume, error) {
 		// sidecar template leaves them without a source.
 		vs[1].EmptyDir, vs[2].EmptyDir = &src.credentialSocket, &src.workloadCerts
 	}
-	if cm := p.annos.BootstrapOverride; cm.Set && sidecar {
+	// Both stock templates: `isset .ObjectMeta.Annotations
+	// "sidecar.istio.io/bootstrapOverride"`, the ConfigMap named by its value.
+	if cm := p.annos.BootstrapOverride; cm.Set {
 		vs = append(vs, corev1.Volume{Name: "custom-bootstrap-volume", VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm.Value}}}})
 	}
