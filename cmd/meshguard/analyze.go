@@ -42,15 +42,20 @@ type analyzeOptions struct {
 	output           string
 	namespace        string
 	failureThreshold string
-	maxInputBytes    int64
-	regoDir          string
-	kubeconfig       string
-	meshConfigFile   string
-	istioNamespace   string
-	suppress         []string
+	// outputThreshold: the lowest level printed (-o any format); the zero
+	// value is Info, istioctl's default.
+	outputThreshold analysis.Level
+	maxInputBytes   int64
+	regoDir         string
+	kubeconfig      string
+	meshConfigFile  string
+	istioNamespace  string
+	suppress        []string
 	// clusterAllNamespaces: -n not given, so the cluster is read in every namespace.
 	clusterAllNamespaces bool
-	// cluster and mapper are set by --kubeconfig (or injected by tests).
+	// allNamespaces: -A, every namespace is reported, -n or not.
+	allNamespaces bool
+	// cluster and mapper are set by --kubeconfig or -k (or injected by tests).
 	cluster dynamic.Interface
 	mapper  meta.RESTMapper
 	// clusterMetadata lists the Secrets of the Gateways' pods' namespaces,
@@ -100,6 +105,10 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "log", "output format: log, json or yaml")
 	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of objects that name none")
 	cmd.Flags().StringVar(&o.failureThreshold, "failure-threshold", "Error", "lowest message level that makes the exit status non-zero: Info, Warning or Error")
+	cmd.Flags().Var(levelFlag{&o.outputThreshold}, "output-threshold", "lowest message level printed: Info, Warning or Error (the exit status counts every message)")
+	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "report the messages of every namespace (with --kubeconfig or -k: also with -n, which then only names the namespace of objects that name none)")
+	var useKube bool
+	cmd.Flags().BoolVarP(&useKube, "use-kube", "k", false, "analyse the cluster too, of --kubeconfig or else the environment's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster); --use-kube=false: files only, no cluster is contacted. Not given: the cluster of --kubeconfig only")
 	maxInputSizeFlag(cmd, &o.maxInputBytes, "largest input (file or stdin) read, in bytes (more than 0); larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
 	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
@@ -113,7 +122,19 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	_ = cmd.Flags().MarkHidden("recursive")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		o.files = append(o.files, args...)
-		if o.kubeconfig == "" {
+		// istioctl's -k/--use-kube (istioctl/pkg/analyze/analyze.go
+		// Analyze): false is files only, true reads the cluster of the
+		// kubeconfig. Its default is true; here a cluster is contacted only
+		// when asked for (-k or --kubeconfig), so that a kubeconfig in the
+		// environment never changes what `analyze FILES` reports.
+		kube := o.kubeconfig != ""
+		if cmd.Flags().Changed("use-kube") {
+			if !useKube && kube {
+				return exitError{code: exitAnalyzeUsage, msg: "--use-kube=false (files only) and --kubeconfig (read the cluster) contradict each other: give one"}
+			}
+			kube = useKube
+		}
+		if !kube {
 			if len(o.files) == 0 {
 				return errNoInput
 			}
@@ -140,6 +161,30 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 		return nil
 	}
 	return cmd
+}
+
+// levelFlag is a message level flag (--output-threshold), read with
+// analysis.ParseLevel while the flags are parsed: a value that does not parse
+// is a usage error (64), as istioctl's formatting.MessageThreshold.Set
+// refuses it there.
+type levelFlag struct{ p *analysis.Level }
+
+func (l levelFlag) String() string {
+	if l.p == nil { // pflag's zero value of the type
+		return analysis.Info.String()
+	}
+	return l.p.String()
+}
+
+func (l levelFlag) Type() string { return "level" }
+
+func (l levelFlag) Set(s string) error {
+	v, err := analysis.ParseLevel(s)
+	if err != nil {
+		return err
+	}
+	*l.p = v
+	return nil
 }
 
 // maxClusterObjects bounds what analyze reads and holds, the objects of the
@@ -170,6 +215,10 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if o.output != "log" && o.output != "json" && o.output != "yaml" {
 		fmt.Fprintf(stderr, "Error: unsupported output format %q (log, json or yaml)\n", o.output)
 		return exitAnalyzeUsage
+	}
+	if o.allNamespaces {
+		// istioctl's -A blanks the selected namespace: nothing is scoped.
+		o.clusterAllNamespaces = true
 	}
 	if o.namespace == "" {
 		// As istioctl analyze (selectedNamespace "" is metav1.NamespaceDefault)
@@ -409,30 +458,38 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			return m.Namespace != "" && m.Namespace != o.namespace
 		})
 	}
-	if msgs == nil && o.output != "log" {
-		msgs = []analysis.Message{} // an empty list, not null
+	// Printed are the messages at or above --output-threshold, in every
+	// format; the exit status below counts them all (istioctl/pkg/analyze/
+	// analyze.go Analyze: outputMessages is FilterOutLowerThan(outputThreshold),
+	// errorIfMessagesExceedThreshold reads result.Messages).
+	printed := slices.DeleteFunc(slices.Clone(msgs), func(m analysis.Message) bool { return m.Level < o.outputThreshold })
+	if printed == nil && o.output != "log" {
+		printed = []analysis.Message{} // an empty list, not null
 	}
 	switch o.output {
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(msgs)
+		_ = enc.Encode(printed)
 	case "yaml":
 		// The JSON list as YAML, as istioctl's YAML output converts its JSON.
-		b, err := yaml.Marshal(msgs)
+		b, err := yaml.Marshal(printed)
 		if err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
 			return 1
 		}
 		_, _ = stdout.Write(b)
 	default:
-		for _, m := range msgs {
+		for _, m := range printed {
 			fmt.Fprintln(stdout, m.String())
 		}
 	}
-	// Only the log format says so (istioctl/pkg/analyze/analyze.go: the
-	// LogOutput case of its output switch).
-	if len(msgs) == 0 && o.output == "log" {
+	// When nothing is printed, as istioctl (len(outputMessages) == 0), even
+	// if a message below --output-threshold reaches --failure-threshold:
+	// istioctl then prints this line and its issues error. Only in the log
+	// format (docs/compatibility.md: current istioctl prints it on stderr in
+	// every format).
+	if len(printed) == 0 && o.output == "log" {
 		noIssues(stderr, o, analysed, unparsed, unreadable)
 	}
 	// The log format ends with the text of istioctl's error for the exit
@@ -464,7 +521,7 @@ const analysisDocs = "https://istio.io/latest/docs/reference/config/analysis"
 // analyzeTarget names what was analysed as istioctl's analyzeTargetAsString:
 // the namespace, or all namespaces of the cluster.
 func analyzeTarget(o analyzeOptions) string {
-	if o.cluster != nil && o.clusterAllNamespaces {
+	if o.allNamespaces || (o.cluster != nil && o.clusterAllNamespaces) {
 		return "all namespaces"
 	}
 	return "namespace: " + o.namespace

@@ -127,7 +127,7 @@ func listGatewaySecrets(ctx context.Context, client metadata.Interface, in *anal
 	return nil
 }
 
-var errNoInput = errors.New("nothing to analyze: give -f FILE|DIR and/or --kubeconfig")
+var errNoInput = errors.New("nothing to analyze: give FILE|DIR (or -f FILE|DIR) and/or --kubeconfig FILE or -k")
 
 var (
 	configMapsResource  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
