@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	jsoniter "github.com/json-iterator/go"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -339,7 +340,8 @@ var requestDeadline = 30 * time.Second
 
 // limitBody is the HTTP side of /inject and /validate, in front of
 // controller-runtime's admission webhook: the one body bound (over max bytes:
-// 413), and the answers Istio gives before decoding (pkg/kube/inject/webhook.go
+// 413), the server-wide budget of body bytes in flight (admissionBudget), and
+// the answers Istio gives before decoding (pkg/kube/inject/webhook.go
 // serveInject, pkg/webhooks/validation/server/server.go serve), which
 // controller-runtime gives as an HTTP 200 AdmissionReview instead: no body is
 // 400, then a Content-Type other than application/json is 415.
@@ -352,6 +354,22 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		if r.Body == nil {
 			r.Body = http.NoBody
 		}
+		// A body of unknown length (chunked) is read whole below: it holds
+		// the limit until its length is known. An outer limitBody (tests
+		// nest them) holds the budget already.
+		held := r.ContentLength
+		if held < 0 {
+			held = max
+		}
+		if _, nested := r.Body.(*peekedBody); nested {
+			held = 0
+		}
+		budget := admissionBudget
+		held, ok := budget.acquire(w, r, held)
+		if !ok {
+			return
+		}
+		defer func() { budget.release(held) }()
 		body := http.MaxBytesReader(w, r.Body, max)
 		if r.ContentLength < 0 {
 			// A chunked body declares no length: read it whole here, so that
@@ -370,6 +388,10 @@ func limitBody(next http.Handler, max int64) http.Handler {
 			}
 			body = io.NopCloser(bytes.NewReader(all))
 			r.ContentLength = int64(len(all))
+			if held > r.ContentLength {
+				budget.release(held - r.ContentLength)
+				held = r.ContentLength
+			}
 		}
 		// One byte tells an empty body; the rest is read by the webhook.
 		peeked := &peekedBody{rest: body}
@@ -390,6 +412,67 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		r.Body = peeked
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admissionBudgetBytes bounds the request body bytes /inject and /validate
+// hold at once, over all connections and streams: a body is held from
+// before it is read until its handler returns, and costs about 1.4 times its
+// size in heap while read (docs/reliability.md). 64 MiB is ten bodies at the
+// 6 MiB limit, or a thousand pods of 64 KiB, the API server's real traffic.
+// Istio's webhooks have no such bound (each request is read whole,
+// pkg/kube/util.go HTTPConfigReader); docs/compatibility.md.
+const admissionBudgetBytes = 64 << 20
+
+var (
+	admissionBudget = newByteBudget(admissionBudgetBytes)
+	// admissionBudgetWait is how long a request waits for budget before it
+	// is answered 429 with Retry-After, which the API server retries after
+	// that many seconds within its timeoutSeconds (client-go
+	// rest/with_retry.go checkWait); a wait costs no body memory.
+	admissionBudgetWait = time.Second
+)
+
+// byteBudget is a weighted semaphore of bytes (FIFO: a large body is not
+// starved by small ones).
+type byteBudget struct {
+	sem  *semaphore.Weighted
+	size int64
+}
+
+func newByteBudget(size int64) *byteBudget {
+	return &byteBudget{sem: semaphore.NewWeighted(size), size: size}
+}
+
+// acquire holds n bytes of the budget for r (all of it for a body larger
+// than the whole budget), waiting at most admissionBudgetWait and no longer
+// than r's client does, and returns the bytes held. When it cannot, it
+// answers w (429 with Retry-After, or 503 for a client that went) and
+// returns false.
+func (b *byteBudget) acquire(w http.ResponseWriter, r *http.Request, n int64) (int64, bool) {
+	n = min(n, b.size)
+	if n <= 0 || b.sem.TryAcquire(n) {
+		return n, true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), admissionBudgetWait)
+	err := b.sem.Acquire(ctx, n)
+	cancel()
+	if err == nil {
+		return n, true
+	}
+	if r.Context().Err() != nil {
+		http.Error(w, "request cancelled while waiting for the admission body budget", http.StatusServiceUnavailable)
+		return 0, false
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, fmt.Sprintf("admission body budget exhausted: %d bytes of request bodies in flight; retry", b.size), http.StatusTooManyRequests)
+	return 0, false
+}
+
+// release gives back n of the bytes acquire held.
+func (b *byteBudget) release(n int64) {
+	if n > 0 {
+		b.sem.Release(n)
+	}
 }
 
 // peekedBody is a request body whose first byte was read already (one

@@ -57,8 +57,17 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 		ReadHeaderTimeout: requestDeadline,
 		ReadTimeout:       requestDeadline,
 		WriteTimeout:      requestDeadline,
+		// Go's default is 250 streams per connection. An API server opens
+		// another connection when one is at the limit, so a lower one does
+		// not starve it; what the streams may read at once is bounded
+		// server-wide by the admission body budget (limitBody).
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 	}
 }
+
+// maxConcurrentStreams is the HTTP/2 streams one client connection may have
+// open at once on the servers NewHTTPServer builds.
+const maxConcurrentStreams = 100
 
 type server struct {
 	ctrlwebhook.Server // Register, WebhookMux, NeedLeaderElection
