@@ -2,9 +2,13 @@ package certs
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +38,19 @@ type selfSource struct {
 	startConfigWatch func(context.Context)
 
 	// leader-only state, reset at the start of each term (rotate): when a
-	// leaf of a new CA may be written.
+	// leaf of a new CA may be written, and since when one is served.
 	handover caHandover
+	newLeaf  leafServed
+}
+
+// leafServed is since when (in one unbroken run this term) both the leaf
+// Secret and the leader serve a leaf of the CA of fingerprint fp, and, when
+// not zero, how soon the last pass wanted to look again to drop the CAs
+// kept only for the old leaf.
+type leafServed struct {
+	fp    string
+	since time.Time
+	wait  time.Duration
 }
 
 func setupSelf(cfg *rest.Config, o Options, log logr.Logger) (*selfSource, error) {
@@ -91,11 +106,19 @@ func (s *selfSource) load() {
 		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
 }
 
+// carriedAnnotation, on the CA Secret, lists (comma-separated SHA-256
+// fingerprints) the CAs its ca.crt keeps only because a leaf of them was
+// being served when the CA Secret was lost (deleted, or its ca.crt
+// unreadable): they leave once a leaf of the current CA is served, not when
+// they expire. On the Secret, so that a new leader finishes the job.
+const carriedAnnotation = "meshguard.io/carried-until-new-leaf"
+
 // rotate is the leader's loop.
 func (s *selfSource) rotate(ctx context.Context) error {
 	// A term starts here (leaderGroup runs the leader-only work anew each
 	// term): what an earlier term saw of the caBundles is not trusted.
 	s.handover.reset()
+	s.newLeaf = leafServed{}
 	if err := s.watch.wait(ctx); err != nil {
 		return err
 	}
@@ -153,7 +176,11 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 	}
 	switch decision.action {
 	case leafKeep:
-		return time.Until(decision.renewAt), nil
+		next := decision.renewAt.Sub(now)
+		if w := s.newLeaf.wait; w > 0 && w < next {
+			next = w
+		}
+		return next, nil
 	case leafUpdateBundle:
 		return s.o.CheckInterval, s.writeLeaf(ctx, leafSec, pki.KeyPair{CertPEM: leafSec.Data[corev1.TLSCertKey], KeyPEM: leafSec.Data[corev1.TLSPrivateKeyKey]}, bundle)
 	case leafReissueNewCA:
@@ -175,17 +202,20 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 
 // ensureCA returns the current CA and the pruned bundle, creating or rotating
 // the CA at 2/3 of its life (or CARenewBefore) and keeping the old CA in the
-// bundle until it expires.
-func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, []byte, error) {
+// bundle until it expires (Kyverno's rule), but for a CA kept only for the
+// served leaf (carriedAnnotation): that one leaves once a leaf of the current
+// CA is served (s.newLeaf.wait says how soon to look again for that).
+func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (ca pki.KeyPair, bundle []byte, err error) {
+	s.newLeaf.wait = 0
 	sec, err := s.getSecret(ctx, s.o.selfCASecretName())
 	if err != nil {
 		return pki.KeyPair{}, nil, err
 	}
-	var ca pki.KeyPair
 	var oldBundle []byte
 	need := "absent"
 	var keep []bundlePart // the bundles whose CAs stay trusted
 	caName := "the new CA"
+	carried := map[string]bool{}
 	if sec != nil {
 		ca = pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 		oldBundle = sec.Data["ca.crt"]
@@ -194,12 +224,13 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		if need == "" {
 			caName = secretKey(s.o.Namespace, s.o.selfCASecretName(), corev1.TLSCertKey)
 		}
+		carried = s.carriedCAs(sec)
 	} else {
 		// The CA Secret was deleted (to force a new CA, say) while a leaf of
 		// the old CA is served: the bundle keeps the CAs that leaf was served
 		// with (from the leaf Secret, or, deleted too, from what is served
-		// here), as in a scheduled CA rotation, or the API server would stop
-		// trusting the served leaf before one of the new CA replaces it.
+		// here), or the API server would stop trusting the served leaf before
+		// one of the new CA replaces it.
 		leaf, err := s.getSecret(ctx, s.o.selfLeafSecretName())
 		if err != nil {
 			return pki.KeyPair{}, nil, err
@@ -218,7 +249,7 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 		}
 		s.log.Info("new self-managed CA", "reason", need, "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
 	}
-	bundle, err := mergeBundle(now, append(keep, bundlePart{caName, ca.CertPEM})...)
+	bundle, err = mergeBundle(now, append(keep, bundlePart{caName, ca.CertPEM})...)
 	if err != nil {
 		// A corrupt bundle must not block rotation: start over from the CA
 		// and the CAs of the served leaf. The error names the Secret and
@@ -229,14 +260,128 @@ func (s *selfSource) ensureCA(ctx context.Context, now time.Time) (pki.KeyPair, 
 			bundle = ca.CertPEM
 		}
 	}
-	if need == "" && string(bundle) == string(oldBundle) {
+	caCert, err := ca.Parsed()
+	if err != nil {
+		return ca, nil, fmt.Errorf("CA in Secret %s/%s: %w", s.o.Namespace, s.o.selfCASecretName(), err)
+	}
+	certs, err := pki.ParseCerts(bundle)
+	if err != nil {
+		return ca, nil, fmt.Errorf("CA bundle for Secret %s/%s: %w", s.o.Namespace, s.o.selfCASecretName(), err)
+	}
+	if need != "" {
+		// A CA the CA Secret's ca.crt listed stays until it expires, as at a
+		// scheduled rotation; any other (every one, the Secret deleted) is
+		// here only for the served leaf.
+		listed := fingerprints(oldBundle)
+		for _, c := range certs {
+			if fp := pki.Fingerprint(c); fp != pki.Fingerprint(caCert.Leaf) && !listed[fp] && !carried[fp] {
+				carried[fp] = true
+				s.log.Info("CA kept only until a leaf of the new CA is served", "fingerprint", fp, "subject", c.Subject.String(),
+					"notAfter", c.NotAfter, "secret", s.o.Namespace+"/"+s.o.selfCASecretName())
+			}
+		}
+	}
+	inBundle := map[string]bool{}
+	for _, c := range certs {
+		inBundle[pki.Fingerprint(c)] = true
+	}
+	for fp := range carried {
+		if !inBundle[fp] { // expired, or gone from ca.crt
+			delete(carried, fp)
+		}
+	}
+	if need == "" && len(carried) > 0 {
+		leafSec, err := s.getSecret(ctx, s.o.selfLeafSecretName())
+		if err != nil {
+			return ca, nil, err
+		}
+		if served, wait := s.leafOfCAServed(caCert.Leaf, leafSec, now); !served {
+			s.newLeaf.wait = wait
+		} else {
+			var kept []*x509.Certificate
+			for _, c := range certs {
+				if !carried[pki.Fingerprint(c)] {
+					kept = append(kept, c)
+				}
+			}
+			bundle = pki.EncodeCerts(kept)
+			s.log.Info("a leaf of the current CA is served: dropped the CAs kept only for the old leaf", "fingerprints", sortedKeys(carried),
+				"secret", s.o.Namespace+"/"+s.o.selfCASecretName())
+			carried = nil
+		}
+	}
+	mark := strings.Join(sortedKeys(carried), ",")
+	if need == "" && string(bundle) == string(oldBundle) && mark == sec.Annotations[carriedAnnotation] {
 		return ca, bundle, nil
 	}
 	data := map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM, "ca.crt": bundle}
-	if err := s.writeSecret(ctx, sec, s.o.selfCASecretName(), data); err != nil {
+	if err := s.writeSecret(ctx, sec, s.o.selfCASecretName(), data, map[string]string{carriedAnnotation: mark}); err != nil {
 		return ca, nil, err
 	}
 	return ca, bundle, nil
+}
+
+// carriedCAs reads the CA Secret's carriedAnnotation. An entry that is not a
+// fingerprint is reported and left out (the next write drops it): the CA it
+// meant, if any, stays until it expires.
+func (s *selfSource) carriedCAs(sec *corev1.Secret) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range strings.Split(sec.Annotations[carriedAnnotation], ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if b, err := hex.DecodeString(f); err != nil || len(b) != sha256.Size {
+			s.log.Error(fmt.Errorf("Secret %s/%s annotation %s: entry %q is not a SHA-256 certificate fingerprint (64 hex digits)",
+				sec.Namespace, sec.Name, carriedAnnotation, f), "ignoring the entry")
+			continue
+		}
+		out[f] = true
+	}
+	return out
+}
+
+// leafOfCAServed reports whether a leaf of ca has been served for
+// PropagationDelay without a break this term, by the leaf Secret (so by every
+// replica, through its informer, allowing it the lag caHandover allows the
+// API server's watch) and by the leader itself; if not, how much longer to
+// wait once served (0: not served yet).
+func (s *selfSource) leafOfCAServed(ca *x509.Certificate, leafSec *corev1.Secret, now time.Time) (bool, time.Duration) {
+	l, cur := leafState(leafSec), s.current()
+	if l == nil || !pki.SignedBy(l.leaf, ca) || cur == nil || !pki.SignedBy(cur.Leaf, ca) {
+		s.newLeaf = leafServed{}
+		return false, 0
+	}
+	if fp := pki.Fingerprint(ca); s.newLeaf.fp != fp {
+		s.newLeaf = leafServed{fp: fp, since: now}
+	}
+	if wait := s.o.PropagationDelay - now.Sub(s.newLeaf.since); wait > 0 {
+		return false, wait
+	}
+	return true, 0
+}
+
+// fingerprints is the set of the CAs in a PEM bundle; an unreadable one
+// lists none.
+func fingerprints(bundle []byte) map[string]bool {
+	out := map[string]bool{}
+	certs, err := pki.ParseCerts(bundle)
+	if err != nil {
+		return out
+	}
+	for _, c := range certs {
+		out[pki.Fingerprint(c)] = true
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // getSecret reads from the API, not the informer: the leader must see its
@@ -272,20 +417,34 @@ func caRenewalReason(ca pki.KeyPair, lifetime, renewBefore time.Duration, now ti
 
 func (s *selfSource) writeLeaf(ctx context.Context, existing *corev1.Secret, kp pki.KeyPair, bundle []byte) error {
 	data := map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": bundle}
-	return s.writeSecret(ctx, existing, s.o.selfLeafSecretName(), data)
+	return s.writeSecret(ctx, existing, s.o.selfLeafSecretName(), data, nil)
 }
 
 // writeSecret creates or updates (optimistically, on the cached
 // resourceVersion) a kubernetes.io/tls Secret; a conflict means another
-// writer won and the next pass re-reads.
-func (s *selfSource) writeSecret(ctx context.Context, existing *corev1.Secret, name string, data map[string][]byte) error {
+// writer won and the next pass re-reads. annotations are set, or removed
+// where the value is empty; others are left alone.
+func (s *selfSource) writeSecret(ctx context.Context, existing *corev1.Secret, name string, data map[string][]byte, annotations map[string]string) error {
 	secrets := s.cs.CoreV1().Secrets(s.o.Namespace)
+	setAnnotations := func(m *metav1.ObjectMeta) {
+		for k, v := range annotations {
+			switch {
+			case v != "" && m.Annotations == nil:
+				m.Annotations = map[string]string{k: v}
+			case v != "":
+				m.Annotations[k] = v
+			default:
+				delete(m.Annotations, k)
+			}
+		}
+	}
 	if existing == nil {
 		sec := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.o.Namespace,
 				Labels: map[string]string{"app.kubernetes.io/managed-by": "meshguard"}},
 			Type: corev1.SecretTypeTLS, Data: data,
 		}
+		setAnnotations(&sec.ObjectMeta)
 		_, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create Secret %s/%s: raced with another writer: %w", s.o.Namespace, name, err)
@@ -297,6 +456,7 @@ func (s *selfSource) writeSecret(ctx context.Context, existing *corev1.Secret, n
 	}
 	sec := existing.DeepCopy()
 	sec.Data = data
+	setAnnotations(&sec.ObjectMeta)
 	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 		return fmt.Errorf("update Secret %s/%s: %w", s.o.Namespace, name, err)
 	}
