@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/meshguard/meshguard/injector/config"
 )
 
 // OpenShift preallocates each namespace a UID range and supplemental groups
@@ -14,7 +16,34 @@ const (
 	AnnotationOpenShiftUIDRange           = "openshift.io/sa.scc.uid-range"
 	AnnotationOpenShiftSupplementalGroups = "openshift.io/sa.scc.supplemental-groups"
 	defaultProxyID                        = 1337
+	// PlatformOpenShift is the values' global.platform of an OpenShift
+	// install (Istio's pkg/platform OpenShift).
+	PlatformOpenShift = "openshift"
 )
+
+// IsOpenShift reports whether cfg is an OpenShift install: the values'
+// global.platform is exactly "openshift". Istio decides by istiod's PLATFORM
+// environment variable (pkg/platform IsOpenShift), which its istiod chart
+// sets from global.platform; meshguard has no such variable and reads the
+// values key, the one its templates already compare. The webhook reads the
+// pod's namespace only then, and only then do its annotations set the
+// proxy's UID/GID (proxyIDsFor).
+func IsOpenShift(cfg *config.Snapshot) bool {
+	return cfg != nil && cfg.Values.Global.Platform == PlatformOpenShift
+}
+
+// proxyIDsFor returns the proxy's UID and GID under cfg: the namespace's
+// OpenShift range on OpenShift, else 1337 whatever the namespace carries, as
+// Istio's GetProxyIDs (pkg/kube/inject/inject.go) gets no namespace off
+// OpenShift (pkg/kube/inject/webhook.go Webhook.inject). Elsewhere the
+// openshift.io annotations are anyone's to set, and would move the UID
+// iptables exempts.
+func proxyIDsFor(cfg *config.Snapshot, nsAnnotations map[string]string) (uid, gid int64) {
+	if !IsOpenShift(cfg) {
+		return defaultProxyID, defaultProxyID
+	}
+	return proxyIDs(nsAnnotations)
+}
 
 // proxyIDs returns the proxy's UID and GID for a namespace with annotations:
 // the last UID of its uid-range, the last GID of the first supplemental

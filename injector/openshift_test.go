@@ -33,8 +33,9 @@ func TestProxyIDs(t *testing.T) {
 	}
 }
 
-// TestOpenShiftInjection: the namespace's range reaches istio-init's -u, the
-// proxy's and istio-validation's runAsUser/runAsGroup; TPROXY keeps -u 1337.
+// TestOpenShiftInjection: on OpenShift, the namespace's range reaches
+// istio-init's -u, the proxy's and istio-validation's runAsUser/runAsGroup;
+// TPROXY keeps -u 1337.
 func TestOpenShiftInjection(t *testing.T) {
 	ns := map[string]string{AnnotationOpenShiftUIDRange: "1000620000/10000", AnnotationOpenShiftSupplementalGroups: "1000640000/10000"}
 	arg := func(c corev1.Container, flag string) string {
@@ -61,7 +62,7 @@ func TestOpenShiftInjection(t *testing.T) {
 		return res.Pod
 	}
 
-	pod := inject(config.Default())
+	pod := inject(openShiftConfig(t, ""))
 	if u := arg(find(pod.Spec.InitContainers, InitContainerName), "-u"); u != "1000629999" {
 		t.Errorf("istio-init -u %s, want 1000629999", u)
 	}
@@ -70,16 +71,12 @@ func TestOpenShiftInjection(t *testing.T) {
 		t.Errorf("istio-proxy runs as %d:%d, want 1000629999:1000649999", *sc.RunAsUser, *sc.RunAsGroup)
 	}
 
-	cni, err := config.Load(nil, []byte("pilot: {cni: {enabled: true}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vsc := find(inject(cni).Spec.InitContainers, ValidationContainerName).SecurityContext
+	vsc := find(inject(openShiftConfig(t, "pilot: {cni: {enabled: true}}\n")).Spec.InitContainers, ValidationContainerName).SecurityContext
 	if *vsc.RunAsUser != 1000629999 || *vsc.RunAsGroup != 1000649999 {
 		t.Errorf("istio-validation runs as %d:%d, want 1000629999:1000649999", *vsc.RunAsUser, *vsc.RunAsGroup)
 	}
 
-	tproxy, err := config.Load([]byte("defaultConfig: {interceptionMode: TPROXY}\n"), nil)
+	tproxy, err := config.Load([]byte("defaultConfig: {interceptionMode: TPROXY}\n"), []byte("global: {platform: openshift}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,14 +210,14 @@ func (p *params) valuesNetBindService() bool {
 }
 
 // resolveIdentity: the owning workload (given, else inferred) and the
-// proxy's UID/GID (the namespace's OpenShift range, else 1337).
+// proxy's UID/GID (on OpenShift the namespace's range, else 1337).
 func (p *params) resolveIdentity(pod *corev1.Pod, opts Options) {
 	if opts.Owner != nil {
 		p.owner = *opts.Owner
 	} else {
 		p.owner = InferOwner(pod, p.namespace)
 	}
-	p.proxyUID, p.proxyGID = proxyIDs(opts.NamespaceAnnotations)
+	p.proxyUID, p.proxyGID = proxyIDsFor(p.cfg, opts.NamespaceAnnotations)
 }
 
 // warnPod warns about pod settings that injection keeps but that may not

@@ -171,7 +171,8 @@ type InjectHandler struct {
 	// manager's cache in serve, so a request never waits on the API server.
 	ProxyConfigs client.Reader
 	// Namespaces, if set, reads the pod's namespace (its OpenShift UID range
-	// annotations); the manager's cache in serve.
+	// annotations) when the values say OpenShift (injector.IsOpenShift); the
+	// manager's cache in serve.
 	Namespaces client.Reader
 	// Nodes, if set, auto-detects native sidecar support from the nodes'
 	// kubelet versions (used when neither the values nor the pod decide).
@@ -287,14 +288,18 @@ func (h *InjectHandler) Handle(ctx context.Context, req admission.Request) admis
 var jsonPatchType = admissionv1.PatchTypeJSONPatch
 
 // clusterInputs reads what injection needs from the cluster besides the pod:
-// ProxyConfig resources, the namespace's annotations and the native sidecar
-// decision. why labels a failure in the metrics.
+// ProxyConfig resources, on OpenShift the namespace's annotations, and the
+// native sidecar decision. why labels a failure in the metrics.
 func (h *InjectHandler) clusterInputs(ctx context.Context, cfg *config.Snapshot, pod *corev1.Pod, ns string) (opts injector.Options, why string, err error) {
 	if opts.ProxyConfigs, err = listProxyConfigs(ctx, h.ProxyConfigs, cfg.Mesh.GetRootNamespace(), ns); err != nil {
 		return opts, "proxyconfig_read", err
 	}
-	if opts.NamespaceAnnotations, err = namespaceAnnotations(ctx, h.Namespaces, ns); err != nil {
-		return opts, "namespace_read", err
+	// Istio reads the namespace only on OpenShift, for its UID range
+	// (pkg/kube/inject/webhook.go Webhook.inject); elsewhere it is not read.
+	if injector.IsOpenShift(cfg) {
+		if opts.NamespaceAnnotations, err = namespaceAnnotations(ctx, h.Namespaces, ns); err != nil {
+			return opts, "namespace_read", err
+		}
 	}
 	if h.Nodes != nil {
 		opts.NativeSidecars, opts.NativeSidecarsNote = h.Nodes.Decide(pod.Spec.NodeName)

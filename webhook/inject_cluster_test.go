@@ -173,8 +173,8 @@ func TestInformerGate(t *testing.T) {
 }
 
 // TestClusterInputs: what the handler reads besides the pod: the ProxyConfig
-// resources of the root namespace and the pod's (no others), the pod's
-// namespace annotations (none for a namespace it cannot find) and the
+// resources of the root namespace and the pod's (no others), on OpenShift the
+// pod's namespace annotations (none for a namespace it cannot find) and the
 // native sidecar decision.
 func TestClusterInputs(t *testing.T) {
 	scheme := runtime.NewScheme()
@@ -195,7 +195,11 @@ func TestClusterInputs(t *testing.T) {
 	nodes.Set("n1", "v1.33.0")
 	h := &InjectHandler{ProxyConfigs: c, Namespaces: c, Nodes: nodes}
 
-	opts, why, err := h.clusterInputs(context.Background(), config.Default(), &corev1.Pod{}, "app")
+	openshift, err := config.Load(nil, []byte("global: {platform: openshift}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, why, err := h.clusterInputs(context.Background(), openshift, &corev1.Pod{}, "app")
 	if err != nil {
 		t.Fatalf("%s: %v", why, err)
 	}
@@ -214,7 +218,7 @@ func TestClusterInputs(t *testing.T) {
 		t.Errorf("native sidecars %v, want detected true", opts.NativeSidecars)
 	}
 
-	opts, _, err = h.clusterInputs(context.Background(), config.Default(), &corev1.Pod{}, "missing")
+	opts, _, err = h.clusterInputs(context.Background(), openshift, &corev1.Pod{}, "missing")
 	if err != nil || opts.NamespaceAnnotations != nil {
 		t.Errorf("missing namespace: %v, %v; want no annotations and no error", opts.NamespaceAnnotations, err)
 	}

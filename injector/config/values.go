@@ -46,6 +46,10 @@ type GlobalValues struct {
 	MountMtlsCerts    bool              `json:"mountMtlsCerts,omitempty"`
 	LogAsJSON         bool              `json:"logAsJson,omitempty"`
 	NativeNftables    bool              `json:"nativeNftables,omitempty"`
+	// Platform is Helm's global.platform, which Istio's chart hands istiod
+	// as PLATFORM; "openshift" turns on the namespace's OpenShift UID range
+	// (injector.IsOpenShift).
+	Platform string `json:"platform,omitempty"`
 	// NativeSidecars is meshguard's cluster-wide switch for Kubernetes native
 	// sidecars (Istio: ENABLE_NATIVE_SIDECARS, decided from node versions).
 	NativeSidecars *bool           `json:"nativeSidecars,omitempty"`
