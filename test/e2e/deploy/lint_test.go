@@ -58,6 +58,11 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"certManager.servingDuration=90d", "servingDuration"},
 		{"certManager.caRenewBefore=1d", "caRenewBefore"},
 		{"certManager.servingRenewBefore=soon", "servingRenewBefore"},
+		// Anything but a count or a percentage renders a PDB the API server refuses.
+		{"podDisruptionBudget.maxUnavailable=half", "maxUnavailable"},
+		{"podDisruptionBudget.maxUnavailable=-1", "maxUnavailable"},
+		// Istio's check of envoyExtAuthzHttp.pathPrefix (url.Parse) refuses a malformed escape.
+		{"authz.http.pathPrefix=/ext%zz", "pathPrefix"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.set, func(t *testing.T) {

@@ -13,14 +13,17 @@ import (
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/meshguard/meshguard/test/cluster"
 )
@@ -278,5 +281,105 @@ func TestChartGuardsLeaderlessReplicas(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("webhook-ca role lacks %s with the validation webhook off", want)
 		}
+	}
+}
+
+// typedScheme knows every kind the chart renders.
+func typedScheme(t testing.TB) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, cmapi.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// decodeAllTyped converts every rendered object into its typed form, so a
+// name or label value YAML reads as a number or a boolean fails the test.
+func decodeAllTyped(t testing.TB, m manifests) []metav1.Object {
+	t.Helper()
+	s := typedScheme(t)
+	var out []metav1.Object
+	for _, u := range m.all {
+		obj, err := s.New(u.GroupVersionKind())
+		if err != nil {
+			t.Fatalf("rendered kind %s: %v", u.GroupVersionKind(), err)
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, obj, true); err != nil {
+			t.Errorf("%s %v: %v", u.GetKind(), u.Object["metadata"], err)
+			continue
+		}
+		out = append(out, obj.(metav1.Object))
+	}
+	return out
+}
+
+// TestChartQuotesNames: names, namespaces and label values YAML would read
+// as numbers or booleans (revision 123, true, on, 1e3; serviceName on; a
+// namespace 123) stay strings in every rendered object.
+func TestChartQuotesNames(t *testing.T) {
+	cases := []struct {
+		ns  string
+		set []string
+	}{
+		{namespace, []string{"revision=123"}},
+		{namespace, []string{"revision=true"}},
+		{namespace, []string{"revision=on", "certMode=self"}},
+		{namespace, []string{"revision=1e3"}},
+		{namespace, []string{"revision=0x1f", "istioConfig.namespace=0123"}},
+		{namespace, []string{"serviceName=on"}},
+		{namespace, []string{"serviceName=null", "certMode=self"}},
+		{"123", []string{"serviceName=yes"}},
+		{"true", []string{"podDisruptionBudget.maxUnavailable=50%", "image.tag=1.10"}},
+	}
+	for _, tc := range cases {
+		name := tc.ns + "/" + strings.Join(tc.set, ",")
+		t.Run(name, func(t *testing.T) {
+			var args []string
+			for _, s := range tc.set {
+				args = append(args, "--set-string", s)
+			}
+			out, err := helmTemplateIn(t, tc.ns, args...)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			m := parse(t, out)
+			objs := decodeAllTyped(t, m)
+			if len(objs) != len(m.all) {
+				return
+			}
+			for _, o := range objs {
+				if rev, ok := o.GetLabels()["istio.io/rev"]; ok && strings.HasPrefix(tc.set[0], "revision=") && rev != strings.TrimPrefix(tc.set[0], "revision=") {
+					t.Errorf("%s: istio.io/rev %q", o.GetName(), rev)
+				}
+				if o.GetName() == "" {
+					t.Errorf("an object has no name: %#v", o)
+				}
+			}
+			d := m.deployment(t)
+			if strings.HasPrefix(tc.set[0], "serviceName=") && d.Name != strings.TrimPrefix(tc.set[0], "serviceName=") {
+				t.Errorf("Deployment name %q, want %s", d.Name, tc.set[0])
+			}
+		})
+	}
+}
+
+// TestChartLeaderlessUpgradeRecreates: without leader election (one replica)
+// an upgrade replaces the pod instead of surging a second one, which would
+// run a second leaderless replica rotating the CA, patching caBundle and
+// running the audit beside the first; with it, the rollout never drops
+// below the desired count.
+func TestChartLeaderlessUpgradeRecreates(t *testing.T) {
+	d := parse(t, renderHelm(t, "--set", "leaderElection.enabled=false", "--set", "replicas=1")).deployment(t)
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate != nil {
+		t.Errorf("leaderless strategy %+v, want Recreate", d.Spec.Strategy)
+	}
+	d = parse(t, renderHelm(t)).deployment(t)
+	ru := d.Spec.Strategy.RollingUpdate
+	if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil ||
+		ru.MaxSurge.String() != "1" || ru.MaxUnavailable.String() != "0" {
+		t.Errorf("leader-elected strategy %+v, want RollingUpdate maxSurge 1 maxUnavailable 0", d.Spec.Strategy)
 	}
 }

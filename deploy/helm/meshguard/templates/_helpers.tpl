@@ -33,7 +33,7 @@ meshguard-validator{{ if not (include "meshguard.isDefaultRevision" .) }}-{{ .Va
 
 {{- define "meshguard.labels" -}}
 {{ include "meshguard.labelsWithoutRevision" . }}
-istio.io/rev: {{ include "meshguard.revision" . }}
+istio.io/rev: {{ include "meshguard.revision" . | quote }}
 {{- end -}}
 
 {{- /*
@@ -42,15 +42,15 @@ validation controller selects to set its own CA as every webhook's caBundle.
 */ -}}
 {{- define "meshguard.labelsWithoutRevision" -}}
 app.kubernetes.io/name: meshguard
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
 {{- end -}}
 
 {{- define "meshguard.selectorLabels" -}}
 app.kubernetes.io/name: meshguard
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{- define "meshguard.image" -}}
@@ -64,9 +64,9 @@ meshguard itself (certMode self) fills it in.
 */}}
 {{- define "meshguard.clientConfig" -}}
 service:
-  name: {{ include "meshguard.name" .root }}
-  namespace: {{ .root.Release.Namespace }}
-  path: {{ .path }}
+  name: {{ include "meshguard.name" .root | quote }}
+  namespace: {{ .root.Release.Namespace | quote }}
+  path: {{ .path | quote }}
   port: 443
 {{- end -}}
 
