@@ -365,6 +365,25 @@ spec:
 			injector.AnnotationOpenShiftUIDRange+"=1000620000/10000", injector.AnnotationOpenShiftSupplementalGroups+"=1000640000/10000"); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
+		// Not on OpenShift (the default values), the annotations are not
+		// read: Istio's injector reads the namespace only with
+		// PLATFORM=openshift.
+		create(t, "shift", pod("plain", nil, nil))
+		if sc := get(t, "shift", "plain").Spec.Containers[1].SecurityContext; sc == nil || *sc.RunAsUser != 1337 {
+			t.Fatalf("istio-proxy securityContext %+v off OpenShift, want UID 1337", sc)
+		}
+		openshift, err := config.Load(nil, []byte("global: {platform: openshift}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Update(func() (*config.Snapshot, error) { return openshift, nil }); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := store.Update(func() (*config.Snapshot, error) { return config.Default(), nil }); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		create(t, "shift", pod("ranged", nil, nil))
 		p := get(t, "shift", "ranged")
 		sc := p.Spec.Containers[1].SecurityContext
