@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,16 +24,21 @@ const (
 )
 
 // setupFiles makes sure dir holds a CA and a leaf covering the wanted names
-// (generating them when absent, invalid, or not covering the names), loads
-// them, and keeps reloading them while ctx lives.
+// (generating them when absent, invalid, or not covering the names, unless
+// the files are the operator's: meshguardOwnsFiles), loads them, and keeps
+// reloading them while ctx lives.
 func setupFiles(ctx context.Context, o Options, log logr.Logger) (*store, error) {
 	st := newStore(ModeFiles)
 	if err := ensureFiles(o, st.now()); err != nil {
 		return nil, err
 	}
-	last, err := loadFiles(o.Dir, st)
-	if err != nil {
+	if err := loadFiles(o.Dir, st); err != nil {
 		return nil, err
+	}
+	if owned, err := meshguardOwnsFiles(o.Dir); err != nil {
+		return nil, err
+	} else if !owned {
+		logSupplied(o, st, log)
 	}
 	go func() {
 		t := time.NewTicker(o.CheckInterval)
@@ -58,26 +62,37 @@ func setupFiles(ctx context.Context, o Options, log logr.Logger) (*store, error)
 				continue
 			}
 			readErr = ""
-			if cur.equal(last) {
+			// Asked of the store, not of the bytes last read: files back
+			// to the served pair also drop a pair kept pending meanwhile.
+			if st.unchanged(pki.KeyPair{CertPEM: cur.cert, KeyPEM: cur.key}, cur.ca) {
 				continue
 			}
-			if _, err := loadFiles(o.Dir, st); err != nil {
+			if err := loadFiles(o.Dir, st); err != nil {
 				// Keep serving the previous pair; a half-written rotation retries next tick.
 				log.Error(err, "reload serving certificate files", "dir", o.Dir)
 				continue
 			}
-			last = cur
 			log.Info("reloaded serving certificate files", "dir", o.Dir)
 		}
 	}()
 	return st, nil
 }
 
-type fileSet struct{ ca, cert, key []byte }
-
-func (a fileSet) equal(b fileSet) bool {
-	return bytes.Equal(a.ca, b.ca) && bytes.Equal(a.cert, b.cert) && bytes.Equal(a.key, b.key)
+// logSupplied says, at start, until when the operator's pair serves:
+// meshguard cannot renew it.
+func logSupplied(o Options, st *store, log logr.Logger) {
+	leaf := st.current().Leaf
+	file := filepath.Join(o.Dir, FileLeafCert)
+	due := pki.RenewalTime(leaf.NotBefore, leaf.NotAfter, o.LeafRenewBefore)
+	log.Info("serving the certificate supplied in --cert-dir as it is: without "+FileCAKey+" meshguard does not re-issue it",
+		"file", file, "notBefore", leaf.NotBefore, "notAfter", leaf.NotAfter, "serial", leaf.SerialNumber.String())
+	if !st.now().Before(due) {
+		log.Error(errors.New("supplied serving certificate is due for renewal"), "replace it before it expires; meshguard will not start on it once expired",
+			"file", file, "notAfter", leaf.NotAfter)
+	}
 }
+
+type fileSet struct{ ca, cert, key []byte }
 
 func readFiles(dir string) (fileSet, error) {
 	var fsx fileSet
@@ -94,25 +109,103 @@ func readFiles(dir string) (fileSet, error) {
 	return fsx, nil
 }
 
-func loadFiles(dir string, st *store) (fileSet, error) {
+func loadFiles(dir string, st *store) error {
 	f, err := readFiles(dir)
 	if err != nil {
-		return f, fmt.Errorf("read certificate files in %s: %w", dir, err)
+		return fmt.Errorf("read certificate files in %s: %w", dir, err)
 	}
 	if err := st.set(pki.KeyPair{CertPEM: f.cert, KeyPEM: f.key}, f.ca); err != nil {
-		return f, fmt.Errorf("load %s/%s: %w", dir, FileLeafCert, err)
+		return pairFileError(dir, err)
 	}
-	return f, nil
+	return nil
+}
+
+// pairFileError names the file of dir that the store's refusal is about.
+func pairFileError(dir string, err error) error {
+	ca, crt, key := filepath.Join(dir, FileCACert), filepath.Join(dir, FileLeafCert), filepath.Join(dir, FileLeafKey)
+	var pe *pairError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("load %s: %w", crt, err)
+	}
+	switch pe.part {
+	case partKeyPair:
+		return fmt.Errorf("%s with %s: %w", crt, key, err)
+	case partBundle:
+		return fmt.Errorf("%s: %w", ca, err)
+	case partChain:
+		return fmt.Errorf("%s against %s: %w", crt, ca, err)
+	default:
+		return fmt.Errorf("%s: %w", crt, err)
+	}
+}
+
+// meshguardOwnsFiles reports whether the files in dir are meshguard's to
+// (re)generate: ca.key is there (meshguard writes it first, so a directory
+// it left half-written has it too), or none of the four files is. Without
+// ca.key, a ca.crt, tls.crt or tls.key is the operator's: a certificate
+// handed to the server as istiod takes one from its well-known directory
+// (pilot/pkg/bootstrap/server.go initIstiodCerts, hasCustomTLSCerts), and
+// meshguard could not re-issue it anyway.
+func meshguardOwnsFiles(dir string) (bool, error) {
+	present := func(name string) (bool, error) {
+		_, err := os.Lstat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, fs.ErrNotExist):
+			return false, nil
+		default:
+			return false, fmt.Errorf("--cert-dir: %w", err)
+		}
+	}
+	if ok, err := present(FileCAKey); ok || err != nil {
+		return ok, err
+	}
+	for _, name := range []string{FileCACert, FileLeafCert, FileLeafKey} {
+		if ok, err := present(name); ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// checkSupplied is ensureFiles for the operator's files: they are used as
+// they are or meshguard does not start; it never writes over them.
+func checkSupplied(o Options, now time.Time) error {
+	hint := fmt.Sprintf("(no %s in --cert-dir %s: the files are the operator's and meshguard does not replace them; "+
+		"fix them, or remove ca.crt, tls.crt and tls.key for meshguard to generate its own)", FileCAKey, o.Dir)
+	f, err := readFiles(o.Dir)
+	if err != nil {
+		return fmt.Errorf("read supplied certificate files %s: %w", hint, err)
+	}
+	p, err := verifyPair(pki.KeyPair{CertPEM: f.cert, KeyPEM: f.key}, f.ca, now)
+	if err != nil {
+		return fmt.Errorf("%w %s", pairFileError(o.Dir, err), hint)
+	}
+	leaf := p.cert.Leaf
+	if dns, ips := pki.SplitHosts(o.filesHosts()); !pki.CoversNames(leaf, dns, ips) {
+		return fmt.Errorf("%s covers DNS names %v and IPs %v, not every name meshguard serves under (%v) %s",
+			filepath.Join(o.Dir, FileLeafCert), leaf.DNSNames, leaf.IPAddresses, o.filesHosts(), hint)
+	}
+	return nil
 }
 
 // ensureFiles (re)generates what is missing or unusable: the CA when absent,
 // due for renewal or outliving --cert-ca-duration, the leaf when absent, not
 // chaining to the CA, due for renewal, outliving --cert-duration, or not
 // covering the names. Due as in self mode (pki.RenewalTime), not expired:
-// files mode does not renew while running.
+// files mode does not renew while running. Files meshguard did not generate
+// (meshguardOwnsFiles) are checked, never written.
 func ensureFiles(o Options, now time.Time) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("create --cert-dir %s: %w", o.Dir, err)
+	}
+	owned, err := meshguardOwnsFiles(o.Dir)
+	if err != nil {
+		return err
+	}
+	if !owned {
+		return checkSupplied(o, now)
 	}
 	caPath, caKeyPath := filepath.Join(o.Dir, FileCACert), filepath.Join(o.Dir, FileCAKey)
 	ca, caErr := readPair(caPath, caKeyPath)
@@ -138,12 +231,13 @@ func ensureFiles(o Options, now time.Time) error {
 	dns, ips := pki.SplitHosts(o.filesHosts())
 	leaf, err := readPair(filepath.Join(o.Dir, FileLeafCert), filepath.Join(o.Dir, FileLeafKey))
 	if err == nil && !newCA {
-		c, perr := leaf.Parsed()
-		caCert, _ := ca.Parsed()
-		if perr == nil && caCert != nil && pki.SignedBy(c.Leaf, caCert.Leaf) &&
-			now.Before(pki.RenewalTime(c.Leaf.NotBefore, c.Leaf.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c.Leaf, dns, ips) &&
-			!outlives(c.Leaf, o.LeafDuration, now) {
-			return nil
+		// The store's rule (intermediates in tls.crt included), against all of ca.crt.
+		if p, verr := verifyPair(leaf, ca.CertPEM, now); verr == nil {
+			c := p.cert.Leaf
+			if now.Before(pki.RenewalTime(c.NotBefore, c.NotAfter, o.LeafRenewBefore)) && pki.CoversNames(c, dns, ips) &&
+				!outlives(c, o.LeafDuration, now) {
+				return nil
+			}
 		}
 	}
 	leaf, err = pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: o.LeafDuration}, now)

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -60,6 +61,7 @@ type store struct {
 
 	mu     sync.RWMutex
 	cert   *tls.Certificate
+	read   pki.KeyPair // the PEM cert and its key were parsed from
 	bundle []byte
 	pool   *x509.CertPool
 	// pending: a pair set while its certificate was not yet valid and the
@@ -69,6 +71,7 @@ type store struct {
 
 type servedPair struct {
 	cert   *tls.Certificate
+	read   pki.KeyPair // as the source gave it, for unchanged
 	bundle []byte
 	pool   *x509.CertPool
 }
@@ -83,28 +86,12 @@ func newStore(mode string) *store {
 // pair not valid yet (an issuer that does not backdate, clock skew) while the
 // served one is valid: it is kept pending and served from then on.
 func (s *store) set(kp pki.KeyPair, bundle []byte) error {
-	c, err := kp.Parsed()
+	now := s.now()
+	p, err := verifyPair(kp, bundle, now)
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if !now.Before(c.Leaf.NotAfter) {
-		return fmt.Errorf("certificate %q expired at %s", c.Leaf.Subject.CommonName, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
-	}
-	pool := x509.NewCertPool()
-	if len(bundle) > 0 {
-		cas, err := pki.ParseCerts(bundle)
-		if err != nil {
-			return fmt.Errorf("CA bundle: %w", err)
-		}
-		for _, ca := range cas {
-			pool.AddCert(ca)
-		}
-		if err := chainsTo(c, pool, now); err != nil {
-			return err
-		}
-	}
-	p := &servedPair{cert: c, bundle: append([]byte(nil), bundle...), pool: pool}
+	c := p.cert
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.Before(c.Leaf.NotBefore) && s.cert != nil && validAt(s.cert, now) {
@@ -114,6 +101,74 @@ func (s *store) set(kp pki.KeyPair, bundle []byte) error {
 	}
 	s.install(p)
 	return nil
+}
+
+// unchanged reports whether kp and bundle are, byte for byte, the pair and
+// bundle served. If so, a pending pair is dropped: the source went back to
+// the served pair, so the pair it held meanwhile must not be switched in at
+// its NotBefore. A source skipping set for an unchanged pair asks here.
+func (s *store) unchanged(kp pki.KeyPair, bundle []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cert == nil || !bytes.Equal(s.read.CertPEM, kp.CertPEM) || !bytes.Equal(s.read.KeyPEM, kp.KeyPEM) || !bytes.Equal(s.bundle, bundle) {
+		return false
+	}
+	s.pending = nil
+	return true
+}
+
+// pairPart says which input a refused pair was refused for, so that a
+// caller names the file or Secret key it read that input from.
+type pairPart int
+
+const (
+	partKeyPair pairPart = iota // the certificate and key as a pair
+	partCert                    // the leaf certificate
+	partBundle                  // the CA bundle
+	partChain                   // the leaf against the bundle
+)
+
+// pairError is verifyPair's refusal.
+type pairError struct {
+	part pairPart
+	err  error
+}
+
+func (e *pairError) Error() string { return e.err.Error() }
+func (e *pairError) Unwrap() error { return e.err }
+
+// errEmptyBundle: a pair is only served beside a CA that verifies it. An
+// empty bundle (a ca.crt read while `cp` or `>` rewrites it, a Secret
+// without ca.crt) would skip the chain check and serve no trust anchor.
+var errEmptyBundle = errors.New("CA bundle is empty: it holds no certificate")
+
+// verifyPair is the rule a pair passes before any mode serves it (set) and
+// before files mode starts on a pair it did not generate: the pair parses,
+// has not expired, and its leaf chains to a CA of a non-empty bundle.
+func verifyPair(kp pki.KeyPair, bundle []byte, now time.Time) (*servedPair, error) {
+	c, err := kp.Parsed()
+	if err != nil {
+		return nil, &pairError{partKeyPair, err}
+	}
+	if !now.Before(c.Leaf.NotAfter) {
+		return nil, &pairError{partCert, fmt.Errorf("certificate %q expired at %s", c.Leaf.Subject.CommonName, c.Leaf.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	cas, err := pki.ParseCerts(bundle)
+	if err != nil {
+		return nil, &pairError{partBundle, fmt.Errorf("CA bundle: %w", err)}
+	}
+	if len(cas) == 0 {
+		return nil, &pairError{partBundle, errEmptyBundle}
+	}
+	pool := x509.NewCertPool()
+	for _, ca := range cas {
+		pool.AddCert(ca)
+	}
+	if err := chainsTo(c, pool, now); err != nil {
+		return nil, &pairError{partChain, err}
+	}
+	read := pki.KeyPair{CertPEM: append([]byte(nil), kp.CertPEM...), KeyPEM: append([]byte(nil), kp.KeyPEM...)}
+	return &servedPair{cert: c, read: read, bundle: append([]byte(nil), bundle...), pool: pool}, nil
 }
 
 // chainsTo refuses a pair whose leaf does not chain to the CA bundle served
@@ -145,7 +200,7 @@ func chainsTo(c *tls.Certificate, roots *x509.CertPool, now time.Time) error {
 
 // install serves p; the caller holds s.mu.
 func (s *store) install(p *servedPair) {
-	s.cert, s.bundle, s.pool, s.pending = p.cert, p.bundle, p.pool, nil
+	s.cert, s.read, s.bundle, s.pool, s.pending = p.cert, p.read, p.bundle, p.pool, nil
 	expiryGauge.WithLabelValues(s.mode).Set(float64(p.cert.Leaf.NotAfter.Unix()))
 }
 
