@@ -119,7 +119,7 @@ func (s *cmSource) load() {
 		return
 	}
 	kp := pki.KeyPair{CertPEM: serving.Data[corev1.TLSCertKey], KeyPEM: serving.Data[corev1.TLSPrivateKeyKey]}
-	if cur := s.current(); cur != nil && string(cur.Leaf.Raw) == string(firstDER(kp.CertPEM)) && string(s.CABundle()) == string(bundle) {
+	if s.unchanged(kp, bundle) { // also drops a pair pending that the Secret no longer holds
 		return
 	}
 	if err := s.set(kp, bundle); err != nil {

@@ -498,3 +498,78 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestClusterModesDropPendingOnRevert: self and cert-manager modes read their
+// pair from a Secret: a pair not valid yet is kept pending; when the Secret
+// holds the served pair again, the pending one is dropped (their load took a
+// shortcut for the served leaf that left it pending, switched in at its
+// NotBefore).
+func TestClusterModesDropPendingOnRevert(t *testing.T) {
+	now := time.Now()
+	ca, _ := mustCA(t, now.Add(-time.Hour), 100*time.Hour)
+	served := mustLeaf(t, ca, []string{"localhost"}, now, time.Hour)
+	future := mustLeaf(t, ca, []string{"localhost"}, now.Add(2*time.Hour), time.Hour)
+	secretData := func(kp pki.KeyPair) map[string][]byte {
+		return map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM, "ca.crt": ca.CertPEM}
+	}
+	for _, mode := range []string{ModeSelf, ModeCertManager} {
+		t.Run(mode, func(t *testing.T) {
+			o, err := Options{Mode: mode, Namespace: "mg"}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := o.selfLeafSecretName()
+			if mode == ModeCertManager {
+				name = o.servingSecretName()
+			}
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace}, Data: secretData(served)}
+			cs := kubefake.NewClientset(sec)
+			var st *store
+			var load func()
+			var get func() *corev1.Secret
+			if mode == ModeSelf {
+				s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
+				if s.watch, err = newSecretWatch(cs, o.Namespace, []string{name}, func() {}); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				if err := s.watch.run(ctx); err != nil {
+					t.Fatal(err)
+				}
+				st, load, get = s.store, s.load, func() *corev1.Secret { return s.watch.get(name) }
+			} else {
+				s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), kick: newKicker()}
+				runSecretWatch(t, s, cs)
+				st, load, get = s.store, s.load, func() *corev1.Secret { return s.watch.get(name) }
+			}
+			holds := func(kp pki.KeyPair) func() bool {
+				return func() bool { s := get(); return s != nil && bytes.Equal(s.Data[corev1.TLSCertKey], kp.CertPEM) }
+			}
+			update := func(kp pki.KeyPair) {
+				sec.Data = secretData(kp)
+				if _, err := cs.CoreV1().Secrets(o.Namespace).Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, "the watch to see the update", holds(kp))
+				load()
+			}
+			load()
+			if c := st.current(); c == nil || !bytes.Equal(c.Certificate[0], firstDER(served.CertPEM)) {
+				t.Fatal("the Secret's pair is not served")
+			}
+			update(future)
+			st.mu.RLock()
+			pending := st.pending != nil
+			st.mu.RUnlock()
+			if !pending {
+				t.Fatal("a pair not valid yet was not kept pending")
+			}
+			update(served)
+			st.now = func() time.Time { return now.Add(3 * time.Hour) }
+			if c := st.current(); !bytes.Equal(c.Certificate[0], firstDER(served.CertPEM)) {
+				t.Fatal("the pending pair the Secret no longer holds was switched in at its NotBefore")
+			}
+		})
+	}
+}

@@ -94,7 +94,7 @@ func (s *selfSource) load() {
 	}
 	kp := pki.KeyPair{CertPEM: sec.Data[corev1.TLSCertKey], KeyPEM: sec.Data[corev1.TLSPrivateKeyKey]}
 	bundle := sec.Data["ca.crt"]
-	if cur := s.current(); cur != nil && string(cur.Leaf.Raw) == string(firstDER(kp.CertPEM)) && string(s.CABundle()) == string(bundle) {
+	if s.unchanged(kp, bundle) { // also drops a pair pending that the Secret no longer holds
 		return
 	}
 	if err := s.set(kp, bundle); err != nil {
