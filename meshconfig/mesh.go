@@ -161,9 +161,14 @@ func ReadFile(path string) ([]byte, error) {
 // replaces the default, defaultConfig is applied field by field onto the
 // default ProxyConfig (proxyMetadata key by key), trustDomainAliases come
 // out sorted and deduplicated. Values are decoded as Istio's decoder does
-// (overlay). Empty input, or only comments, means the defaults. It does not
+// (overlay). Empty input, or only comments, means the defaults. Content in a
+// second YAML document is an error (manifest.SingleDocument), where Istio
+// reads the first document only (docs/compatibility.md). It does not
 // Validate.
 func Parse(data []byte) (*meshv1alpha1.MeshConfig, error) {
+	if err := manifest.SingleDocument(data); err != nil {
+		return nil, fmt.Errorf("mesh config: %w", err)
+	}
 	out := &meshv1alpha1.MeshConfig{}
 	err := overlay(DefaultMeshConfig(), data, out, func(key string, base, user any) any {
 		switch key {
@@ -194,11 +199,19 @@ func sortedUnique(s []string) []string {
 // (validation.MeshConfig, which the proxy.istio.io/config annotation's check
 // shares), plus proxyInboundListenPort, which injection writes into
 // istio-init's arguments, a non-empty rootNamespace and a pathNormalization
-// ext_authz knows. Errors name the field; warnings (Istio only prints
-// them: TLS settings meshguard does not read, the deprecated
-// ISTIO_META_DNS_AUTO_ALLOCATE) are not returned.
+// ext_authz knows, and defaultConfig.proxyMetadata entries Istio's sidecar
+// template can render (TemplateEnv): checked here, once, so ext_authz and
+// analyze refuse the file injection refuses. Errors name the field; warnings
+// (Istio only prints them: TLS settings meshguard does not read, the
+// deprecated ISTIO_META_DNS_AUTO_ALLOCATE) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
 	errs := validation.MeshConfig(m).Errors
+	md := m.GetDefaultConfig().GetProxyMetadata()
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		if _, _, err := TemplateEnv(k, md[k]); err != nil {
+			errs = append(errs, fieldpath.Invalid(fieldpath.NewPath("mesh", "defaultConfig", "proxyMetadata", k), md[k], err.Error()))
+		}
+	}
 	if p := m.GetProxyInboundListenPort(); p <= 0 || p > 65535 {
 		errs = append(errs, fieldpath.Invalid(fieldpath.NewPath("mesh", "proxyInboundListenPort"), p, "port out of range 1-65535"))
 	}
@@ -213,6 +226,29 @@ func Validate(m *meshv1alpha1.MeshConfig) error {
 		errs = append(errs, fieldpath.Required(fieldpath.NewPath("mesh", "rootNamespace"), "the root namespace must be set"))
 	}
 	return errs.ToAggregate()
+}
+
+// TemplateEnv is what Istio's sidecar template
+// (manifests/charts/istio-control/istio-discovery/files/injection-template.yaml,
+// the proxyMetadata range) makes of a proxyMetadata entry: it writes
+// `- name: {{ $key }}` and `value: "{{ $value }}"`, so the name is read back
+// as a plain YAML scalar and the value as a YAML double-quoted one (escapes
+// such as \t decoded). An entry that does not read back as one name and one
+// value, both strings (a name such as `true` or `a: b`, a value with a stray
+// `"` or an unknown escape such as \d), fails Istio's injection with a YAML
+// or decoding error, and is an error here.
+func TemplateEnv(name, value string) (string, string, error) {
+	var doc map[string]any
+	err := yaml.Unmarshal([]byte("name: "+name+"\nvalue: \""+value+"\""), &doc)
+	n, ok1 := doc["name"].(string)
+	v, ok2 := doc["value"].(string)
+	if err != nil || !ok1 || !ok2 || len(doc) != 2 {
+		if err == nil {
+			err = errors.New("it does not read back as one string name and one string value")
+		}
+		return "", "", fmt.Errorf("name %q, value %q: not what Istio's template reads back from `- name: <name>` and `value: \"<value>\"`: %w", name, value, err)
+	}
+	return n, v, nil
 }
 
 // ParseProxyConfig parses a proxy.istio.io/config annotation (or a

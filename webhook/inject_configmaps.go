@@ -33,6 +33,9 @@ type IstioConfigMaps struct {
 	// Reader reads the ConfigMaps; SetupInjection sets the manager's API
 	// reader (a reload reads the current objects, not a cache).
 	Reader client.Reader
+	// read, if set, is what a reload already read (readForReload): Load
+	// validates it instead of reading again.
+	read *readResult
 }
 
 // AddFlags registers the ConfigMap flags.
@@ -64,13 +67,49 @@ func (c IstioConfigMaps) names() (injectorName, meshName string) {
 // ConfigMap, when it exists, with key mesh; a missing istio ConfigMap means
 // Istio's default mesh config, as for istiod.
 func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
+	r := c.read
+	if r == nil {
+		r = &readResult{}
+		r.in, r.err = c.inputs(ctx)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	snap, err := r.in.Load()
+	if err != nil {
+		return nil, fmt.Errorf("the Istio ConfigMaps in namespace %s: %w", c.Namespace, err)
+	}
+	return snap, nil
+}
+
+// readResult is one read of the ConfigMaps: the inputs, or what is wrong
+// with the ConfigMaps read (a missing key), to be rejected as a bad config.
+type readResult struct {
+	in  config.Inputs
+	err error
+}
+
+// readForReload reads the ConfigMaps for a reload: a failure to read them
+// (readError) is returned, anything else is in the result for Load.
+func (c IstioConfigMaps) readForReload(ctx context.Context) (IstioConfigMaps, error) {
+	in, err := c.inputs(ctx)
+	var re readError
+	if errors.As(err, &re) {
+		return c, err
+	}
+	c.read = &readResult{in: in, err: err}
+	return c, nil
+}
+
+// inputs reads the ConfigMaps' keys.
+func (c IstioConfigMaps) inputs(ctx context.Context) (config.Inputs, error) {
 	if c.Reader == nil {
-		return nil, errors.New("no API reader for Istio's ConfigMaps")
+		return config.Inputs{}, errors.New("no API reader for Istio's ConfigMaps")
 	}
 	injectorName, meshName := c.names()
 	var inj, mesh corev1.ConfigMap
 	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: injectorName}, &inj); err != nil {
-		return nil, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)}
+		return config.Inputs{}, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, injectorName, err)}
 	}
 	in := config.Inputs{
 		Config: []byte(inj.Data[config.KeyConfig]), Values: []byte(inj.Data[config.KeyValues]),
@@ -82,25 +121,21 @@ func (c IstioConfigMaps) Load(ctx context.Context) (*config.Snapshot, error) {
 	// must not silently become the defaults.
 	for _, k := range []string{config.KeyConfig, config.KeyValues} {
 		if _, ok := inj.Data[k]; !ok {
-			return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, injectorName, k)
+			return config.Inputs{}, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, injectorName, k)
 		}
 	}
 	switch err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: meshName}, &mesh); {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return nil, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)}
+		return config.Inputs{}, readError{fmt.Errorf("reading ConfigMap %s/%s: %w", c.Namespace, meshName, err)}
 	default:
 		m, ok := mesh.Data[config.KeyMesh]
 		if !ok {
-			return nil, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, meshName, config.KeyMesh)
+			return config.Inputs{}, fmt.Errorf("ConfigMap %s/%s has no data key %q", c.Namespace, meshName, config.KeyMesh)
 		}
 		in.Mesh = []byte(m)
 	}
-	snap, err := in.Load()
-	if err != nil {
-		return nil, fmt.Errorf("the Istio ConfigMaps in namespace %s: %w", c.Namespace, err)
-	}
-	return snap, nil
+	return in, nil
 }
 
 // readError marks a failure to read the ConfigMaps from the API server,
@@ -209,7 +244,9 @@ func (t *configMapTrigger) run(ctx context.Context, changed chan struct{}) {
 		}
 		err := t.reload()
 		if wait = retryAfter(err, wait, base); wait > 0 {
-			t.log.Info("reading Istio's ConfigMaps failed; trying again", "in", wait.String(), "error", err.Error())
+			injectorName, meshName := t.maps.names()
+			t.log.Error(err, "reading Istio's ConfigMaps failed; the last good injector config keeps serving, trying again",
+				"namespace", t.maps.Namespace, "injectorConfigMap", injectorName, "meshConfigMap", meshName, "in", wait.String())
 			retry = time.AfterFunc(wait, func() { signal(changed) })
 		}
 	}
@@ -256,7 +293,12 @@ func (o InjectionOptions) watchConfigMaps(mgr manager.Manager, w *ConfigWatcher,
 	if !o.ConfigMaps.Enabled() {
 		return nil
 	}
-	t, err := newConfigMapTrigger(o.ConfigMaps, mgr.GetConfig(), w.reload, o.ReloadDebounce, log)
+	reload := readThenReload(o.ConfigMaps, w, func(read IstioConfigMaps) func() (*config.Snapshot, error) {
+		o := o
+		o.ConfigMaps = read
+		return o.loadAndReport // InjectionOptions.watcher's Load, over what was read
+	})
+	t, err := newConfigMapTrigger(o.ConfigMaps, mgr.GetConfig(), reload, o.ReloadDebounce, log)
 	if err != nil {
 		return err
 	}
@@ -264,6 +306,31 @@ func (o InjectionOptions) watchConfigMaps(mgr manager.Manager, w *ConfigWatcher,
 		return fmt.Errorf("adding the Istio ConfigMap watcher: %w", err)
 	}
 	return nil
+}
+
+// readThenReload is the trigger's reload for watcher w: it reads the
+// ConfigMaps first, outside w's Store, so a failure to read them (an API
+// server timeout, retried by the trigger) is logged by the trigger as such
+// and reported to w.OnReload, but neither counted in
+// meshguard_config_reload_errors_total nor reported as a rejected config
+// (the Store's OnReject: serve's InjectorConfigRejected Event) on every
+// retry. What was read then goes through w (Store.Update) with load(read)
+// as its Load: a config that fails validation is rejected as before.
+func readThenReload(maps IstioConfigMaps, w *ConfigWatcher, load func(read IstioConfigMaps) func() (*config.Snapshot, error)) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		read, err := maps.readForReload(ctx)
+		cancel()
+		if err != nil {
+			if w.OnReload != nil {
+				w.OnReload(err)
+			}
+			return err
+		}
+		once := *w
+		once.Load = load(read)
+		return once.reload()
+	}
 }
 
 func newConfigMapTrigger(maps IstioConfigMaps, cfg *rest.Config, reload func() error, debounce time.Duration, log logr.Logger) (*configMapTrigger, error) {
@@ -283,10 +350,9 @@ func newConfigMapTrigger(maps IstioConfigMaps, cfg *rest.Config, reload func() e
 // (may be nil) while the last good one keeps serving (ConfigWatcher.Reload).
 // SetupInjection wires the same for --istio-config-namespace.
 func NewIstioConfigMapWatcher(maps IstioConfigMaps, cfg *rest.Config, store *ConfigStore, debounce time.Duration, log logr.Logger, onReload func(error)) (manager.Runnable, error) {
-	w := &ConfigWatcher{Store: store, Log: log, OnReload: onReload, Load: func() (*config.Snapshot, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return maps.Load(ctx)
-	}}
-	return newConfigMapTrigger(maps, cfg, w.reload, debounce, log)
+	w := &ConfigWatcher{Store: store, Log: log, OnReload: onReload}
+	reload := readThenReload(maps, w, func(read IstioConfigMaps) func() (*config.Snapshot, error) {
+		return func() (*config.Snapshot, error) { return read.Load(context.Background()) } // read: no API call
+	})
+	return newConfigMapTrigger(maps, cfg, reload, debounce, log)
 }

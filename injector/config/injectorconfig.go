@@ -128,8 +128,14 @@ type Inputs struct {
 }
 
 // KeyContent returns data itself, or, when data is a whole ConfigMap
-// (kind: ConfigMap), the content of its key.
+// (kind: ConfigMap), the content of its key. Either must be one YAML
+// document (manifest.SingleDocument), and a ConfigMap's keys are read
+// strictly: a data key given twice is an error, as in the key's content,
+// rather than its last value.
 func KeyContent(data []byte, key string) ([]byte, error) {
+	if err := manifest.SingleDocument(data); err != nil {
+		return nil, err
+	}
 	var cm struct {
 		Kind     string                `json:"kind"`
 		Metadata struct{ Name string } `json:"metadata"`
@@ -139,6 +145,9 @@ func KeyContent(data []byte, key string) ([]byte, error) {
 	// does not parse is left to the key's own parser to report.
 	if err := yaml.Unmarshal(data, &cm); err != nil || cm.Kind != "ConfigMap" {
 		return data, nil //nolint:nilerr // not a ConfigMap: raw key content
+	}
+	if _, err := yaml.YAMLToJSONStrict(data); err != nil {
+		return nil, fmt.Errorf("ConfigMap %s: %w", cm.Metadata.Name, err)
 	}
 	v, ok := cm.Data[key]
 	if !ok {
@@ -194,7 +203,11 @@ func (in Inputs) Load() (*Snapshot, error) {
 	}
 	values := map[string]any{}
 	if !blank(in.Values) {
-		// A duplicate key is an error, as in the mesh config (Istio keeps the last).
+		// A duplicate key, or a second document, is an error, as in the
+		// mesh config (Istio keeps the last key, the first document).
+		if err := manifest.SingleDocument(in.Values); err != nil {
+			return nil, fmt.Errorf("%s: %w", valuesName, err)
+		}
 		js, err := yaml.YAMLToJSONStrict(in.Values)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", valuesName, err)
@@ -240,7 +253,12 @@ func (in Inputs) Load() (*Snapshot, error) {
 // its setting at the default, and a bare template given as the config would
 // be ignored for Istio's stock templates.
 func parseInjectorConfig(data []byte) (*InjectorConfig, error) {
-	js, err := yaml.YAMLToJSONStrict(data) // a duplicate key too (mesh config's rule)
+	// A second document (Istio reads the first) and a duplicate key are
+	// errors: the mesh config's rules.
+	if err := manifest.SingleDocument(data); err != nil {
+		return nil, err
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, err
 	}

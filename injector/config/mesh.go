@@ -29,3 +29,10 @@ func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha
 func MergeProxyConfig(base, over *meshv1alpha1.ProxyConfig) *meshv1alpha1.ProxyConfig {
 	return meshconfig.MergeProxyConfig(base, over)
 }
+
+// TemplateEnv is meshconfig.TemplateEnv: what Istio's sidecar template makes
+// of a proxyMetadata entry (the mesh config's own are checked by
+// meshconfig.Validate; the injector checks the other layers with it).
+func TemplateEnv(name, value string) (string, string, error) {
+	return meshconfig.TemplateEnv(name, value)
+}

@@ -3,9 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -91,6 +89,9 @@ func Load(meshYAML, valuesYAML []byte) (*Snapshot, error) {
 	}
 	var v Values
 	if len(strings.TrimSpace(string(valuesYAML))) > 0 {
+		if err := manifest.SingleDocument(valuesYAML); err != nil {
+			return nil, fmt.Errorf("injector values: %w", err)
+		}
 		if err := yaml.Unmarshal(unquoteNumbers(valuesYAML), &v); err != nil {
 			return nil, fmt.Errorf("injector values: %w", err)
 		}
@@ -125,27 +126,6 @@ func ProxyConfigJSON(pc *meshv1alpha1.ProxyConfig) (string, error) {
 	return compactJSON(b), nil
 }
 
-// TemplateEnv is what Istio's sidecar template makes of a proxyMetadata
-// entry: it writes `- name: {{ $key }}` and `value: "{{ $value }}"`, so the
-// name is read back as a plain YAML scalar and the value as a YAML
-// double-quoted one (escapes such as \t decoded). An entry that does not read
-// back as one name and one value, both strings (a name such as `true` or
-// `a: b`, a value with a stray `"` or an unknown escape such as \d), fails
-// Istio's injection with a YAML or decoding error, and is an error here.
-func TemplateEnv(name, value string) (string, string, error) {
-	var doc map[string]any
-	err := yaml.Unmarshal([]byte("name: "+name+"\nvalue: \""+value+"\""), &doc)
-	n, ok1 := doc["name"].(string)
-	v, ok2 := doc["value"].(string)
-	if err != nil || !ok1 || !ok2 || len(doc) != 2 {
-		if err == nil {
-			err = errors.New("it does not read back as one string name and one string value")
-		}
-		return "", "", fmt.Errorf("name %q, value %q: not what Istio's template reads back from `- name: <name>` and `value: \"<value>\"`: %w", name, value, err)
-	}
-	return n, v, nil
-}
-
 func (s *Snapshot) validate() error {
 	var errs []error
 	add := func(field string, err error) {
@@ -155,11 +135,6 @@ func (s *Snapshot) validate() error {
 	}
 	if err := meshconfig.Validate(s.Mesh); err != nil {
 		errs = append(errs, err)
-	}
-	md := s.Mesh.GetDefaultConfig().GetProxyMetadata()
-	for _, k := range slices.Sorted(maps.Keys(md)) {
-		_, _, err := TemplateEnv(k, md[k])
-		add("mesh.defaultConfig.proxyMetadata."+k, err)
 	}
 	g := s.Values.Global
 	p := g.Proxy

@@ -181,6 +181,33 @@ func OneDocument(data []byte) error {
 	return errors.New(`cannot parse YAML/JSON: more than one document (content follows the first one); separate objects with a line "---"`)
 }
 
+// SingleDocument fails when data, one configuration object (the mesh
+// config, the injector config or values), holds content beyond its first
+// YAML document: sigs.k8s.io/yaml, and so Istio's decoder (protomarshal
+// ApplyYAML), reads the first document and drops the rest silently, so a
+// trust domain in a second one would not apply. Documents are cut as
+// SplitRaw cuts them; every document after the first must be empty (only a
+// "---", comments or null), and the first is checked by OneDocument. The
+// error names the document, counted from 1 as the stream holds them.
+func SingleDocument(data []byte) error {
+	raws, err := SplitRawUnbounded(data)
+	if err != nil {
+		return fmt.Errorf("cannot parse YAML/JSON: %w", err)
+	}
+	for i, r := range raws {
+		if i == 0 {
+			if err := OneDocument(r.Raw); err != nil {
+				return fmt.Errorf("document 1: %w", err)
+			}
+			continue
+		}
+		if obj, err := Decode(r.Raw); err != nil || obj != nil {
+			return fmt.Errorf("document %d: content after the first YAML document, which alone would be read; give one document", r.Index+1)
+		}
+	}
+	return nil
+}
+
 // flowRoot: the first line that is not blank or a comment starts with a
 // flow collection, a tag or an anchor, so the root may end mid-line.
 func flowRoot(data []byte) bool {
