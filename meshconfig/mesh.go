@@ -253,8 +253,12 @@ func TemplateEnv(name, value string) (string, string, error) {
 
 // ParseProxyConfig parses a proxy.istio.io/config annotation (or a
 // ProxyConfig YAML) and applies it onto base field by field, proxyMetadata
-// key by key (Istio's pkg/config/mesh/mesh.go applyProxyConfig).
+// key by key (Istio's pkg/config/mesh/mesh.go applyProxyConfig). Content in
+// a second YAML document is an error, as in Parse.
 func ParseProxyConfig(base *meshv1alpha1.ProxyConfig, data string) (*meshv1alpha1.ProxyConfig, error) {
+	if err := manifest.SingleDocument([]byte(data)); err != nil {
+		return nil, err
+	}
 	out := &meshv1alpha1.ProxyConfig{}
 	if err := overlay(base, []byte(data), out, proxyConfigField); err != nil {
 		return nil, err

@@ -56,3 +56,16 @@ func TestValidateProxyMetadataAsTheTemplateRendersIt(t *testing.T) {
 		t.Fatalf("a known escape: %v", err)
 	}
 }
+
+// The proxy.istio.io/config annotation (and a ProxyConfig read by the
+// authorizer) follows the same rule: a second document's fields would be
+// dropped.
+func TestProxyConfigRefusesASecondDocument(t *testing.T) {
+	if _, err := ParseProxyConfig(DefaultProxyConfig(), "concurrency: 2\n---\nholdApplicationUntilProxyStarts: true\n"); err == nil || !strings.Contains(err.Error(), "document") {
+		t.Fatalf("a second document: %v, want an error naming the document", err)
+	}
+	pc, err := ParseProxyConfig(DefaultProxyConfig(), "---\nconcurrency: 2\n")
+	if err != nil || pc.GetConcurrency().GetValue() != 2 {
+		t.Fatalf("a leading ---: %v, concurrency %v", err, pc.GetConcurrency())
+	}
+}
