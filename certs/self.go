@@ -332,8 +332,8 @@ func (s *selfSource) carriedCAs(sec *corev1.Secret) map[string]bool {
 			continue
 		}
 		if b, err := hex.DecodeString(f); err != nil || len(b) != sha256.Size {
-			s.log.Error(fmt.Errorf("Secret %s/%s annotation %s: entry %q is not a SHA-256 certificate fingerprint (64 hex digits)",
-				sec.Namespace, sec.Name, carriedAnnotation, f), "ignoring the entry")
+			s.log.Error(fmt.Errorf("annotation %s on Secret %s/%s: entry %q is not a SHA-256 certificate fingerprint (64 hex digits)",
+				carriedAnnotation, sec.Namespace, sec.Name, f), "ignoring the entry")
 			continue
 		}
 		out[f] = true
