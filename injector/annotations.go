@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshguard/meshguard/injector/config"
+	"github.com/meshguard/meshguard/injector/template"
 	"github.com/meshguard/meshguard/validation"
 )
 
@@ -309,7 +310,7 @@ func verbatim(s string) (string, error) { return s, nil }
 func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 	ap := &annotationParser{annos: annos}
 	a := &Annotations{Template: TemplateSidecar}
-	if t := get(ap, AnnotationInjectTemplates, parseTemplates); t.Set {
+	if t := get(ap, AnnotationInjectTemplates, typedTemplate); t.Set {
 		a.Template = t.Value
 	}
 	// The annotations of Istio's validate.go AnnotationValidation, each
@@ -366,6 +367,27 @@ func ParseAnnotations(annos map[string]string) (*Annotations, error) {
 		return nil, errors.Join(ap.errs...)
 	}
 	return a, nil
+}
+
+// typedTemplate reads inject.istio.io/templates with the one parse every
+// path uses (template.ParseTemplateNames, which bounds the count), then
+// picks the typed injector's template (parseTemplates).
+func typedTemplate(s string) (string, error) {
+	names, err := template.ParseTemplateNames(s)
+	if err != nil {
+		return TemplateSidecar, err
+	}
+	return parseTemplates(names)
+}
+
+// checkTemplateNames is ParseAnnotations' error for an
+// inject.istio.io/templates over template.MaxSelectedTemplates names, for
+// the generic path, which selects the names itself (genericParams): the
+// same *FieldError around an *AnnotationError.
+func checkTemplateNames(annos map[string]string) error {
+	ap := &annotationParser{annos: annos}
+	get(ap, AnnotationInjectTemplates, template.ParseTemplateNames)
+	return errors.Join(ap.errs...)
 }
 
 // lenientBool parses a boolean Istio ignores when invalid: the value is then

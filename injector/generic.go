@@ -45,9 +45,13 @@ func useGenericTemplates(pod *corev1.Pod, cfg *config.Snapshot) bool {
 	}
 	typedChoice := TemplateSidecar
 	if a, ok := pod.Annotations[AnnotationInjectTemplates]; ok {
+		names, err := template.ParseTemplateNames(a)
+		if err != nil {
+			return false // the typed path's ParseAnnotations denies it, before any work
+		}
 		typedChoice = ""
-		for _, n := range strings.Split(a, ",") {
-			switch n = strings.TrimSpace(n); {
+		for _, n := range names {
+			switch {
 			case typedChoice == "":
 				typedChoice = n
 			case n != typedChoice:
@@ -320,6 +324,9 @@ func injectGeneric(in *corev1.Pod, namespace string, cfg *config.Snapshot, opts 
 // grpc-simple templates, which read none of them, is checked as the typed
 // path checks it.
 func genericParams(pod *corev1.Pod, namespace string, cfg *config.Snapshot, opts Options) (*params, error) {
+	if err := checkTemplateNames(pod.Annotations); err != nil {
+		return nil, err
+	}
 	view := *pod
 	view.Annotations = make(map[string]string, len(pod.Annotations))
 	for k, a := range pod.Annotations {

@@ -233,15 +233,15 @@ func (p *params) warnPod(pod *corev1.Pod) {
 	}
 }
 
-// parseTemplates reads inject.istio.io/templates: comma-separated names,
-// trimmed, repeats allowed (Istio's pkg/kube/inject/inject.go RunTemplate). meshguard
-// builds the sidecar and
-// gateway templates; any other name, or both at once, is an error rather
-// than a pod injected differently from what was asked.
-func parseTemplates(s string) (string, error) {
+// parseTemplates is the typed injector's choice from the names of
+// inject.istio.io/templates (template.ParseTemplateNames: trimmed, repeats
+// allowed, as Istio's pkg/kube/inject/inject.go RunTemplate reads them).
+// meshguard builds the sidecar and gateway templates; any other name, or
+// both at once, is an error rather than a pod injected differently from
+// what was asked.
+func parseTemplates(all []string) (string, error) {
 	var names []string
-	for _, name := range strings.Split(s, ",") {
-		n := strings.TrimSpace(name)
+	for _, n := range all {
 		switch {
 		case n == "":
 		case n != TemplateSidecar && n != TemplateGateway && n != TemplateGrpcSimple:

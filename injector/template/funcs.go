@@ -2,12 +2,16 @@ package template
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -24,12 +28,13 @@ import (
 // sprig (text/template flavour) overlaid with the functions of Istio's
 // pkg/kube/inject/template.go InjectionFuncmap, exactly as Istio's
 // parseDryTemplate combines them (sprig first, Istio's replace same names,
-// e.g. indent; toJson is sprig's).
+// e.g. indent; toJson is sprig's), every data-producing one bounded by b
+// (bound).
 //
 // Two deliberate restrictions keep rendering a pure function of its inputs:
 // `env` (Istio: istiod's process environment) reads Options.Env, and sprig's
 // `expandenv` is not available.
-func funcs(o Options) template.FuncMap {
+func funcs(o Options, b *budget) template.FuncMap {
 	f := sprig.TxtFuncMap()
 	delete(f, "expandenv")
 	protoJSON := o.ProxyConfigJSON
@@ -64,84 +69,378 @@ func funcs(o Options) template.FuncMap {
 	for k, v := range istio {
 		f[k] = v
 	}
-	boundAllocations(f)
+	// text/template's builtins, which a FuncMap entry replaces, so that
+	// they are bounded as the others are.
+	f["print"], f["printf"], f["println"] = fmt.Sprint, fmt.Sprintf, fmt.Sprintln
+	for name, fn := range f {
+		f[name] = b.bound(name, fn)
+	}
 	return f
 }
 
-// boundAllocations wraps the functions whose result grows with a number the
-// template passes (a count, a range, a width), so that one call cannot
-// allocate more than MaxRenderedBytes elements or bytes: `until 1000000000`
-// would take 8 GB before the output bound or the time bound could stop the
-// execution, and end the process. Below the bound they are sprig's and
-// Istio's functions unchanged.
-func boundAllocations(f template.FuncMap) {
-	check := func(name string, n float64) error {
+// MaxFunctionBytes bounds what the function calls of one template
+// execution return together (resultSize): each result below
+// MaxRenderedBytes, a loop appending them would still keep gigabytes.
+const MaxFunctionBytes = 8 * MaxRenderedBytes
+
+// budget is one template execution's account of what its function calls
+// returned, and whether the execution was abandoned (Set.execute).
+type budget struct {
+	used      atomic.Int64
+	abandoned atomic.Bool
+}
+
+var (
+	errorType    = reflect.TypeFor[error]()
+	errAbandoned = errors.New("execution abandoned")
+)
+
+// bound wraps fn, a template function, so that a call of it
+//   - fails once the execution was abandoned, so that an abandoned
+//     execution ends at its next function call, not only at its next write;
+//   - whose result can outgrow its arguments by a factor (a count, a width,
+//     a replacement per match, a value shared many times in a nested
+//     dict) and would exceed MaxRenderedBytes fails before it allocates
+//     (estimate);
+//   - whose result (a string, list, map or []byte; the value inside an
+//     interface) exceeds MaxRenderedBytes, or takes the execution's results
+//     past MaxFunctionBytes, fails.
+//
+// Errors name the function, and text/template the template. Functions that
+// return no such value (numbers, booleans) are returned as they are; below
+// the bounds the others are sprig's, Istio's and fmt's unchanged.
+func (b *budget) bound(name string, fn any) any {
+	v := reflect.ValueOf(fn)
+	t := v.Type()
+	if t.Kind() != reflect.Func || t.NumOut() == 0 || !mayGrow(t.Out(0)) {
+		return fn
+	}
+	in := make([]reflect.Type, t.NumIn())
+	for i := range in {
+		in[i] = t.In(i)
+	}
+	wrapped := reflect.FuncOf(in, []reflect.Type{t.Out(0), errorType}, t.IsVariadic())
+	estimate := estimates[name]
+	zero := reflect.Zero(t.Out(0))
+	fail := func(err error) []reflect.Value {
+		return []reflect.Value{zero, reflect.ValueOf(&err).Elem()}
+	}
+	over := func(n float64) error {
+		return fmt.Errorf("result of %.0f bytes exceeds %d", n, MaxRenderedBytes)
+	}
+	return reflect.MakeFunc(wrapped, func(args []reflect.Value) []reflect.Value {
+		if b.abandoned.Load() {
+			return fail(errAbandoned)
+		}
+		if estimate != nil {
+			if n := estimate(args); n > MaxRenderedBytes {
+				return fail(over(n))
+			}
+		}
+		var res []reflect.Value
+		if t.IsVariadic() {
+			res = v.CallSlice(args)
+		} else {
+			res = v.Call(args)
+		}
+		if len(res) == 2 && !res[1].IsNil() {
+			return res
+		}
+		n := resultSize(res[0])
 		if n > MaxRenderedBytes {
-			return fmt.Errorf("%s: result of %.0f elements or bytes exceeds %d", name, n, MaxRenderedBytes)
+			return fail(over(float64(n)))
 		}
-		return nil
+		if b.used.Add(int64(n)) > MaxFunctionBytes {
+			return fail(fmt.Errorf("function results of this execution exceed %d bytes", MaxFunctionBytes))
+		}
+		if len(res) == 1 {
+			res = append(res, reflect.Zero(errorType))
+		}
+		return res
+	}).Interface()
+}
+
+// mayGrow: a result of type t can hold data that grows with the inputs.
+func mayGrow(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Array, reflect.Pointer, reflect.Struct:
+		return true
 	}
-	until, untilStep := f["until"].(func(int) []int), f["untilStep"].(func(int, int, int) []int)
-	f["until"] = func(n int) ([]int, error) {
-		if err := check("until", math.Abs(float64(n))); err != nil {
-			return nil, err
+	return false
+}
+
+// resultSize is the bytes a result holds at its top level: a string's
+// bytes, a list's or map's elements times their size, of the value inside
+// an interface or behind a pointer; 0 for anything else (a struct is
+// counted by what made it). What the elements point to was counted when it
+// was made.
+func resultSize(v reflect.Value) int {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
 		}
-		return until(n), nil
+		v = v.Elem()
 	}
-	f["untilStep"] = func(start, stop, step int) ([]int, error) {
-		if err := check("untilStep", steps(start, stop, step)); err != nil {
-			return nil, err
-		}
-		return untilStep(start, stop, step), nil
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Slice, reflect.Array:
+		return v.Len() * int(v.Type().Elem().Size())
+	case reflect.Map:
+		return v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size())
 	}
-	seq := f["seq"].(func(...int) string)
-	f["seq"] = func(params ...int) (string, error) {
-		var n float64
-		switch len(params) {
-		case 1:
-			n = math.Abs(float64(params[0]))
-		case 2:
-			n = math.Abs(float64(params[1]) - float64(params[0]))
-		case 3:
-			n = steps(params[0], params[2], params[1])
-		}
-		if err := check("seq", n); err != nil {
-			return "", err
-		}
-		return seq(params...), nil
-	}
-	repeat := f["repeat"].(func(int, string) string)
-	f["repeat"] = func(count int, str string) (string, error) {
-		if err := check("repeat", float64(count)*float64(max(len(str), 1))); err != nil {
-			return "", err
-		}
-		return repeat(count, str), nil
+	return 0
+}
+
+// estimates are, for the functions whose one call can outgrow its
+// arguments by a factor, the size of their result (as resultSize counts
+// it) computed from the arguments without making it.
+var estimates = func() map[string]func([]reflect.Value) float64 {
+	abs := func(n int64) float64 { return math.Abs(float64(n)) }
+	count := func(a []reflect.Value) float64 { return abs(a[0].Int()) }
+	const intSize = 8 // until's and untilStep's []int
+	e := map[string]func([]reflect.Value) float64{
+		"until": func(a []reflect.Value) float64 { return intSize * count(a) },
+		"untilStep": func(a []reflect.Value) float64 {
+			return intSize * steps(int(a[0].Int()), int(a[1].Int()), int(a[2].Int()))
+		},
+		// sprig's concat lists...: a []any of their elements.
+		"concat": func(a []reflect.Value) float64 {
+			n := 0.0
+			for i := 0; i < a[0].Len(); i++ {
+				l := a[0].Index(i)
+				for l.Kind() == reflect.Interface && !l.IsNil() {
+					l = l.Elem()
+				}
+				if l.Kind() == reflect.Slice || l.Kind() == reflect.Array {
+					n += float64(l.Len()) * 16 // an interface
+				}
+			}
+			return n
+		},
+		"seq": func(a []reflect.Value) float64 {
+			p := a[0]
+			switch p.Len() {
+			case 1:
+				return abs(p.Index(0).Int())
+			case 2:
+				return math.Abs(float64(p.Index(1).Int()) - float64(p.Index(0).Int()))
+			case 3:
+				return steps(int(p.Index(0).Int()), int(p.Index(2).Int()), int(p.Index(1).Int()))
+			}
+			return 0
+		},
+		"repeat": func(a []reflect.Value) float64 {
+			return float64(a[0].Int()) * float64(max(a[1].Len(), 1))
+		},
+		"randBytes": count,
+		// sprig's replace old new src.
+		"replace": func(a []reflect.Value) float64 {
+			old, repl, src := a[0].String(), a[1].String(), a[2].String()
+			if len(repl) <= len(old) {
+				return float64(len(src))
+			}
+			return float64(len(src)) + float64(strings.Count(src, old))*float64(len(repl)-len(old))
+		},
+		// sprig's regexReplaceAll regex s repl: each match becomes repl
+		// expanded ($1 is a copy of a group).
+		"regexReplaceAll":            regexEstimate(false),
+		"mustRegexReplaceAll":        regexEstimate(false),
+		"regexReplaceAllLiteral":     regexEstimate(true),
+		"mustRegexReplaceAllLiteral": regexEstimate(true),
+		// sprig's join sep list: every item as text, sep between them.
+		"join": func(a []reflect.Value) float64 {
+			items := reflect.Indirect(a[1])
+			for items.Kind() == reflect.Interface && !items.IsNil() {
+				items = items.Elem()
+			}
+			if items.Kind() != reflect.Slice && items.Kind() != reflect.Array {
+				return deepSize(a[1])
+			}
+			return deepSize(items) + float64(max(items.Len()-1, 0))*float64(a[0].Len())
+		},
+		// sprig's wrapWith width sep s: sep after every width runes.
+		"wrapWith": func(a []reflect.Value) float64 {
+			s := float64(a[2].Len())
+			return s + (s/float64(max(a[0].Int(), 1))+1)*float64(a[1].Len())
+		},
+		// fmt: a width or precision (at most 1e6 each in fmt) per verb, and
+		// any argument for each verb ("%[1]s%[1]s").
+		"printf": func(a []reflect.Value) float64 {
+			format, args := a[0].String(), a[1]
+			largest := 0.0
+			for i := 0; i < args.Len(); i++ {
+				largest = max(largest, deepSize(args.Index(i)))
+			}
+			return printfEstimate(format, args, largest)
+		},
 	}
 	for _, name := range []string{"indent", "nindent"} {
-		ind := f[name].(func(int, string) string)
-		f[name] = func(spaces int, s string) (string, error) {
-			if err := check(name, float64(spaces)*float64(strings.Count(s, "\n")+1)+float64(len(s))); err != nil {
-				return "", err
-			}
-			return ind(spaces, s), nil
+		e[name] = func(a []reflect.Value) float64 {
+			s := a[1].String()
+			return abs(a[0].Int())*float64(strings.Count(s, "\n")+1) + float64(len(s))
 		}
 	}
 	for _, name := range []string{"randAlphaNum", "randAlpha", "randAscii", "randNumeric"} {
-		r := f[name].(func(int) string)
-		f[name] = func(count int) (string, error) {
-			if err := check(name, float64(count)); err != nil {
-				return "", err
+		e[name] = count
+	}
+	// Functions writing their arguments out whole: a value shared many times
+	// (a dict holding one dict twice, nested) is written out as many times.
+	sum := func(a []reflect.Value) float64 {
+		n := 0.0
+		for _, v := range a {
+			n += deepSize(v)
+			if n > MaxRenderedBytes {
+				break
 			}
-			return r(count), nil
+		}
+		return n
+	}
+	for _, name := range []string{"print", "println", "cat", "quote", "squote", "toString", "toStrings",
+		"toJson", "mustToJson", "toPrettyJson", "mustToPrettyJson", "toRawJson", "mustToRawJson", "toYaml",
+		"structToJSON", "toJSON", "toJsonMap", "deepCopy", "mustDeepCopy", "sortAlpha", "b64enc", "b32enc"} {
+		e[name] = sum
+	}
+	return e
+}()
+
+// regexEstimate is the result size of sprig's regexReplaceAll (literal:
+// regexReplaceAllLiteral) from its matches; a regex that does not compile is
+// left to the function to report.
+func regexEstimate(literal bool) func([]reflect.Value) float64 {
+	return func(a []reflect.Value) float64 {
+		re, err := regexp.Compile(a[0].String())
+		if err != nil {
+			return 0
+		}
+		s, repl := a[1].String(), a[2].String()
+		n := float64(len(s))
+		var buf []byte
+		for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+			if literal {
+				n += float64(len(repl))
+			} else {
+				buf = re.ExpandString(buf[:0], repl, s, m)
+				n += float64(len(buf))
+			}
+			if n > MaxRenderedBytes {
+				break
+			}
+		}
+		return n
+	}
+}
+
+// printfEstimate bounds the length of fmt.Sprintf(format, args...): the
+// format's text, and for each verb its width and precision (a number in the
+// format, at most 1e6 in fmt, or an argument's with `*`) and the largest
+// argument.
+func printfEstimate(format string, args reflect.Value, largest float64) float64 {
+	n := float64(len(format))
+	argInt := func(i int) float64 {
+		if i >= args.Len() {
+			return 0
+		}
+		v := args.Index(i)
+		for v.Kind() == reflect.Interface && !v.IsNil() {
+			v = v.Elem()
+		}
+		switch v.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return min(math.Abs(float64(v.Int())), 1e6)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			return min(float64(v.Uint()), 1e6)
+		}
+		return 0
+	}
+	next := 0 // the argument a `*` takes, roughly (explicit indexes are not followed)
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		for i++; i < len(format); i++ {
+			c := format[i]
+			switch {
+			case c == '*':
+				n += argInt(next)
+				next++
+			case c >= '0' && c <= '9':
+				j := i
+				for j < len(format) && format[j] >= '0' && format[j] <= '9' {
+					j++
+				}
+				w, _ := strconv.ParseFloat(format[i:j], 64)
+				n += min(w, 1e6)
+				i = j - 1
+			case strings.IndexByte("+-# .[]", c) >= 0:
+			default:
+				// The verb: one argument written.
+				n += largest
+				next++
+				goto verbDone
+			}
+		}
+	verbDone:
+		if n > MaxRenderedBytes {
+			return n
 		}
 	}
-	randBytes := f["randBytes"].(func(int) (string, error))
-	f["randBytes"] = func(count int) (string, error) {
-		if err := check("randBytes", float64(count)); err != nil {
-			return "", err
+	return n
+}
+
+// deepSize is about the bytes v holds in memory, what writing it out
+// (JSON, fmt) makes of it within a small factor: a string's bytes and
+// header, 8 per number, a list's or map's header, through interfaces,
+// pointers and exported struct fields, a value shared several times counted
+// each time (as a writer writes it out). It stops counting past
+// MaxRenderedBytes, so that it ends soon on any value.
+func deepSize(v reflect.Value) float64 {
+	n := 0.0
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if n > MaxRenderedBytes || !v.IsValid() {
+			return
 		}
-		return randBytes(count)
+		if depth > 10000 { // a cycle: its writer fails or never ends
+			n = math.Inf(1)
+			return
+		}
+		switch v.Kind() {
+		case reflect.Interface, reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem(), depth+1)
+			}
+		case reflect.String:
+			n += 16 + float64(v.Len())
+		case reflect.Slice, reflect.Array:
+			n += 24
+			if v.Type().Elem().Kind() == reflect.Uint8 {
+				n += float64(v.Len())
+				return
+			}
+			for i := 0; i < v.Len() && n <= MaxRenderedBytes; i++ {
+				walk(v.Index(i), depth+1)
+			}
+		case reflect.Map:
+			n += 48
+			it := v.MapRange()
+			for it.Next() && n <= MaxRenderedBytes {
+				walk(it.Key(), depth+1)
+				walk(it.Value(), depth+1)
+			}
+		case reflect.Struct:
+			t := v.Type()
+			for i := 0; i < v.NumField() && n <= MaxRenderedBytes; i++ {
+				if t.Field(i).IsExported() {
+					walk(v.Field(i), depth+1)
+				}
+			}
+		default:
+			n += 8
+		}
 	}
+	walk(v, 0)
+	return n
 }
 
 // steps is how many elements sprig's untilStep yields.

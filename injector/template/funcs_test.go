@@ -305,7 +305,7 @@ func TestAllocationBounds(t *testing.T) {
 		{`indent 2 "a\nb"`, "a\n  b", ""},
 		{`nindent 1 "c"`, "\n c", ""},
 		{`randAlphaNum 4 | len`, "4", ""},
-		{`until 1000000000`, "", "until: result of 1000000000 elements or bytes exceeds"},
+		{`until 1000000000`, "", "until: result of 8000000000 bytes exceeds"},
 		{`until -1000000000`, "", "until: result of"},
 		{`untilStep 0 1000000000 1`, "", "untilStep: result of"},
 		{`seq 1000000000`, "", "seq: result of"},
@@ -356,7 +356,7 @@ func TestFuncsAsIstios(t *testing.T) {
 		// The stock waypoint template's `omit .InfrastructureAnnotations "kubectl.kubernetes.io/last-applied-configuration" ...`.
 		{`{{ omit (strdict "a" "1" "b" "2" "c" "3") "a" "c" | toJSON }}`, `{"b":"2"}`},
 	} {
-		tm, err := ttemplate.New("t").Funcs(funcs(Options{})).Parse(c.tmpl)
+		tm, err := ttemplate.New("t").Funcs(funcs(Options{}, &budget{})).Parse(c.tmpl)
 		if err != nil {
 			t.Errorf("%s: %v", c.tmpl, err)
 			continue

@@ -46,10 +46,15 @@ const (
 // looping without end fails instead of exhausting memory.
 const MaxRenderedBytes = 4 << 20
 
-// MaxRenderTime bounds one template execution: a template looping without
-// output (`range` over a large number) fails instead of holding the
-// admission request until the API server gives up.
+// MaxRenderTime bounds the template executions of one Render together: a
+// template looping without output (`range` over a large number) fails
+// instead of holding the admission request until the API server gives up.
 const MaxRenderTime = 5 * time.Second
+
+// MaxSelectedTemplates bounds how many templates one pod selects: each is
+// one more execution and strategic merge (Istio has no bound; 800 entries of
+// `sidecar,gateway` took 6 s). Istio's stock configuration has 8 templates.
+const MaxSelectedTemplates = 16
 
 // istioTemplateName is the name Istio parses every injection template under
 // (pkg/kube/inject/inject.go parseDryTemplate).
@@ -88,7 +93,7 @@ type Options struct {
 
 // Set is a parsed, immutable set of named templates, safe for concurrent use.
 type Set struct {
-	byName  map[string]*template.Template
+	byName  map[string]*compiled
 	maxTime time.Duration
 	// imageRefs: the templates that refer to the proxy image (see
 	// RefersToProxyImage).
@@ -98,11 +103,54 @@ type Set struct {
 	executions sync.WaitGroup
 }
 
+// compiled is one parsed template and its copies ready to execute, each
+// with functions bound to its own budget (funcs).
+type compiled struct {
+	t    *template.Template // never executed: the copies are
+	opts Options
+	free chan *execution
+}
+
+// execution is a copy of a template whose functions count into b.
+type execution struct {
+	t *template.Template
+	b *budget
+}
+
+// get returns an execution of c with a fresh budget: a reused one, or a new
+// copy (text/template binds functions per template, not per execution).
+func (c *compiled) get() (*execution, error) {
+	select {
+	case e := <-c.free:
+		e.b.used.Store(0)
+		return e, nil
+	default:
+	}
+	t, err := c.t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	b := &budget{}
+	t.Funcs(funcs(c.opts, b))
+	return &execution{t: t, b: b}, nil
+}
+
+// put keeps e for reuse unless it was abandoned (it may still run).
+func (c *compiled) put(e *execution) {
+	if e.b.abandoned.Load() {
+		return
+	}
+	select {
+	case c.free <- e:
+	default:
+	}
+}
+
 // Parse parses every template of raw (name → text). An error names the
 // template.
 func Parse(raw map[string]string, o Options) (*Set, error) {
-	fm := funcs(o)
-	s := &Set{byName: make(map[string]*template.Template, len(raw)), maxTime: MaxRenderTime, imageRefs: map[string]bool{}}
+	fm := funcs(o, &budget{})
+	s := &Set{byName: make(map[string]*compiled, len(raw)), maxTime: MaxRenderTime, imageRefs: map[string]bool{}}
 	if o.MaxRenderTime > 0 {
 		s.maxTime = o.MaxRenderTime
 	}
@@ -116,7 +164,7 @@ func Parse(raw map[string]string, o Options) (*Set, error) {
 			errs = append(errs, fmt.Errorf("template %q: %w", name, err))
 			continue
 		}
-		s.byName[name] = t
+		s.byName[name] = &compiled{t: t, opts: o, free: make(chan *execution, runtime.GOMAXPROCS(0))}
 		s.imageRefs[name] = refersToProxyImage(t)
 	}
 	if len(errs) > 0 {
@@ -196,15 +244,35 @@ func refersToProxyImage(t *template.Template) bool {
 // Names lists the templates, sorted.
 func (s *Set) Names() []string { return sortedKeys(s.byName) }
 
+// ParseTemplateNames is the one parse of the inject.istio.io/templates
+// annotation, for every path (the webhook's typed and generic injection,
+// `meshguard inject`, analyze): Istio's split (pkg/kube/inject/inject.go
+// selectTemplates: comma-separated, each trimmed, empty and repeated names
+// kept) and meshguard's bound of MaxSelectedTemplates names, which Istio
+// does not have (docs/compatibility.md).
+func ParseTemplateNames(annotation string) ([]string, error) {
+	if n := strings.Count(annotation, ",") + 1; n > MaxSelectedTemplates {
+		return nil, fmt.Errorf("%d template names, more than %d", n, MaxSelectedTemplates)
+	}
+	names := strings.Split(annotation, ",")
+	for i, n := range names {
+		names[i] = strings.TrimSpace(n)
+	}
+	return names, nil
+}
+
 // SelectTemplates is Istio's selectTemplates: the inject.istio.io/templates
-// annotation (comma-separated, trimmed) if present, else defaults, each name
-// expanded once through aliases.
+// annotation (ParseTemplateNames) if present, else defaults, each name
+// expanded once through aliases. An annotation over the bound selects its
+// first MaxSelectedTemplates+1 names, which Render refuses: callers check
+// the annotation first to report it as the annotation's error.
 func SelectTemplates(annotations map[string]string, defaults []string, aliases map[string][]string) []string {
 	names := defaults
 	if a, ok := annotations["inject.istio.io/templates"]; ok {
-		names = nil
-		for _, n := range strings.Split(a, ",") {
-			names = append(names, strings.TrimSpace(n))
+		var err error
+		if names, err = ParseTemplateNames(a); err != nil {
+			names, _ = ParseTemplateNames(strings.Join(strings.SplitN(a, ",", MaxSelectedTemplates+2)[:MaxSelectedTemplates+1], ","))
+			names = append(names, "")
 		}
 	}
 	var out []string
@@ -226,7 +294,14 @@ func SelectTemplates(annotations map[string]string, defaults []string, aliases m
 // (injector.ParseAnnotations: as Istio's template reads it, anything but
 // empty or "false" is native), else the cluster's. The caller decides it
 // once; Render does not read the annotation again.
+//
+// At most MaxSelectedTemplates names are rendered, within MaxRenderTime in
+// all.
 func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (merged, injected *corev1.Pod, warnings []string, err error) {
+	if len(names) > MaxSelectedTemplates {
+		return nil, nil, nil, fmt.Errorf("%d templates selected, more than %d (inject.istio.io/templates or defaultTemplates, aliases expanded)", len(names), MaxSelectedTemplates)
+	}
+	deadline := time.Now().Add(s.maxTime)
 	merged, injected = pod, &corev1.Pod{}
 	for _, name := range names {
 		t, ok := s.byName[name]
@@ -234,7 +309,7 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 			return nil, nil, nil, fmt.Errorf("requested template %q not found; have %s", name, strings.Join(s.Names(), ", "))
 		}
 		w := &limitedBuffer{max: MaxRenderedBytes}
-		if err := s.execute(t, w, data); err != nil {
+		if err := s.execute(t, w, data, deadline); err != nil {
 			return nil, nil, nil, fmt.Errorf("template %q: %w", name, err)
 		}
 		if injected, err = applyOverlayYAML(injected, w.Bytes()); err != nil {
@@ -266,10 +341,15 @@ func (s *Set) Render(names []string, data *Data, pod *corev1.Pod, native bool) (
 	return merged, injected, warnings, nil
 }
 
-// execute runs t into w within s.maxTime. A Go template cannot be
-// interrupted: on timeout its execution is abandoned and ends at its next
-// write, which fails.
-func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error {
+// execute runs c into w before deadline (Render's, for all its
+// templates). A Go template cannot be interrupted: on timeout its execution
+// is abandoned and ends at its next write or function call, which fail.
+func (s *Set) execute(c *compiled, w *limitedBuffer, data *Data, deadline time.Time) error {
+	e, err := c.get()
+	if err != nil {
+		return err
+	}
+	w.abandoned = &e.b.abandoned
 	done := make(chan error, 1)
 	s.executions.Add(1)
 	go func() {
@@ -280,16 +360,17 @@ func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error 
 				done <- fmt.Errorf("execution panicked: %v", r)
 			}
 		}()
-		done <- t.Execute(w, data)
+		done <- e.t.Execute(w, data)
 	}()
-	timer := time.NewTimer(s.maxTime)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case err := <-done:
+		c.put(e)
 		return err
 	case <-timer.C:
-		w.abandoned.Store(true)
-		return fmt.Errorf("execution took longer than %v", s.maxTime)
+		e.b.abandoned.Store(true)
+		return fmt.Errorf("execution took longer than %v (all selected templates together)", s.maxTime)
 	}
 }
 
@@ -298,12 +379,12 @@ func (s *Set) execute(t *template.Template, w *limitedBuffer, data *Data) error 
 type limitedBuffer struct {
 	bytes.Buffer
 	max       int
-	abandoned atomic.Bool
+	abandoned *atomic.Bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.abandoned.Load() {
-		return 0, errors.New("execution abandoned")
+	if b.abandoned != nil && b.abandoned.Load() {
+		return 0, errAbandoned
 	}
 	if b.Len()+len(p) > b.max {
 		return 0, fmt.Errorf("rendered output exceeds %d bytes", b.max)
