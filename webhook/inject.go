@@ -1,19 +1,19 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	jsoniter "github.com/json-iterator/go"
 	"github.com/spf13/pflag"
-	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -349,7 +349,9 @@ var requestDeadline = 30 * time.Second
 // the answers Istio gives before decoding (pkg/kube/inject/webhook.go
 // serveInject, pkg/webhooks/validation/server/server.go serve), which
 // controller-runtime gives as an HTTP 200 AdmissionReview instead: no body is
-// 400, then a Content-Type other than application/json is 415.
+// 400, then a Content-Type other than application/json is 415. It reads the
+// body itself (readBody), so that the budget counts bytes that arrived, never
+// a declared length, and hands the webhook a reader over what it read.
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
@@ -359,145 +361,257 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		if r.Body == nil {
 			r.Body = http.NoBody
 		}
-		// A body of unknown length (chunked) is read whole below: it holds
-		// the limit until its length is known. An outer limitBody (tests
-		// nest them) holds the budget already.
-		held := r.ContentLength
-		if held < 0 {
-			held = max
-		}
-		if _, nested := r.Body.(*peekedBody); nested {
-			held = 0
-		}
-		budget := admissionBudget
-		held, ok := budget.acquire(w, r, held)
-		if !ok {
-			return
-		}
-		defer func() { budget.release(held) }()
-		body := http.MaxBytesReader(w, r.Body, max)
-		if r.ContentLength < 0 {
-			// A chunked body declares no length: read it whole here, so that
-			// one over the limit is a 413 as a declared one is (read by
-			// controller-runtime, it was an HTTP 200 AdmissionReview with
-			// code 400). API servers send a length: this path is not hot.
-			all, err := io.ReadAll(body)
+		// An outer limitBody (tests nest them) read the body already.
+		if _, nested := r.Body.(*admissionBody); !nested {
+			budget := admissionBudget
+			body := bodyBuffers.Get().(*admissionBody)
+			var held int64
+			defer func() {
+				budget.release(held)
+				body.free()
+			}()
+			var status int
+			var err error
+			held, status, err = body.readFrom(w, r, max, budget)
 			if err != nil {
-				status := http.StatusBadRequest
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					status = http.StatusRequestEntityTooLarge
+				if status == http.StatusTooManyRequests {
+					w.Header().Set("Retry-After", "1")
 				}
-				http.Error(w, "reading the body: "+err.Error(), status)
+				http.Error(w, err.Error(), status)
 				return
 			}
-			body = io.NopCloser(bytes.NewReader(all))
-			r.ContentLength = int64(len(all))
-			if held > r.ContentLength {
-				budget.release(held - r.ContentLength)
-				held = r.ContentLength
-			}
+			r.Body, r.ContentLength = body, body.len
 		}
-		// One byte tells an empty body; the rest is read by the webhook.
-		peeked := &peekedBody{rest: body}
-		n, err := io.ReadFull(body, peeked.first[:])
-		if n == 0 {
-			msg := "no body found"
-			if err != nil && !errors.Is(err, io.EOF) {
-				msg = "reading the body: " + err.Error()
-			}
-			http.Error(w, msg, http.StatusBadRequest)
+		if r.ContentLength == 0 {
+			http.Error(w, "no body found", http.StatusBadRequest)
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			http.Error(w, fmt.Sprintf("invalid Content-Type %q, want application/json", ct), http.StatusUnsupportedMediaType)
 			return
 		}
-		peeked.unread = true
-		r.Body = peeked
 		next.ServeHTTP(w, r)
 	})
 }
 
-// admissionBudgetBytes bounds the request body bytes /inject and /validate
-// hold at once, over all connections and streams: a body is held from
-// before it is read until its handler returns, and costs about 1.4 times its
-// size in heap while read (docs/reliability.md). 64 MiB is ten bodies at the
-// 6 MiB limit, or a thousand pods of 64 KiB, the API server's real traffic.
-// Istio's webhooks have no such bound (each request is read whole,
-// pkg/kube/util.go HTTPConfigReader); docs/compatibility.md.
+// admissionBudgetBytes bounds the admission body memory /inject and /validate
+// hold at once, over all connections and streams: twice each body's bytes
+// read so far (limitBody's buffer and the copy controller-runtime reads from
+// it, pkg/webhook/admission/http.go ServeHTTP io.ReadAll), from the moment
+// they can arrive until the handler returns (docs/reliability.md). 64 MiB is
+// five bodies at the 6 MiB limit, or five hundred pods of 64 KiB, more than
+// the API server's real traffic. Istio's webhooks have no such bound (each
+// request is read whole, pkg/kube/util.go HTTPConfigReader);
+// docs/compatibility.md.
 const admissionBudgetBytes = 64 << 20
 
 var (
 	admissionBudget = newByteBudget(admissionBudgetBytes)
-	// admissionBudgetWait is how long a request waits for budget before it
-	// is answered 429 with Retry-After, which the API server retries after
-	// that many seconds within its timeoutSeconds (client-go
-	// rest/with_retry.go checkWait); a wait costs no body memory.
+	// admissionBudgetWait is how long a body waits for budget for its next
+	// chunk before the request is answered 429 with Retry-After, which the
+	// API server retries after that many seconds within its timeoutSeconds
+	// (client-go rest/with_retry.go checkWait).
 	admissionBudgetWait = time.Second
+	// A body must arrive within bodyReadBase plus its length (the limit when
+	// chunked) at bodyReadRate bytes per second, else 408: the API server
+	// sends it from memory at once, and a client trickling it releases its
+	// share of the budget sooner than requestDeadline would (6 MiB: 11 s).
+	bodyReadBase       = 5 * time.Second
+	bodyReadRate int64 = 1 << 20
 )
 
-// byteBudget is a weighted semaphore of bytes (FIFO: a large body is not
-// starved by small ones).
+// bodyChunk is the most of a body read, and held in the budget, ahead of
+// its arrival: a stalled stream holds at most twice what it sent plus
+// twice one chunk.
+const bodyChunk = 32 << 10
+
+// maxPooledBodyChunks bounds the chunks a pooled admissionBody keeps (256
+// KiB, as maxPooledPatch bounds the patch buffers): a rare large body is not
+// kept in the pool.
+const maxPooledBodyChunks = 8
+
+var bodyBuffers = sync.Pool{New: func() any { return new(admissionBody) }}
+
+// admissionBody is a request body read whole by limitBody, in chunks of
+// bodyChunk, and the reader the webhook reads it through.
+type admissionBody struct {
+	chunks [][]byte // filled chunks; spare ones beyond len, up to cap, are reused
+	len    int64
+	ci     int // read position: chunk, offset
+	off    int
+}
+
+// readFrom reads r's body (at most max bytes) into b, holding in budget
+// twice each chunk's bytes before they can arrive and giving back what did
+// not. It returns the bytes held (to release once the handler returns), or
+// the status and error to answer.
+func (b *admissionBody) readFrom(w http.ResponseWriter, r *http.Request, max int64, budget *byteBudget) (held int64, status int, err error) {
+	declared := r.ContentLength >= 0
+	limit := r.ContentLength
+	if !declared {
+		limit = max + 1 // one byte over the limit tells a chunked body too large
+	}
+	if limit == 0 {
+		return 0, 0, nil
+	}
+	// Served through NewServer the deadline is supported (not by test
+	// recorders, where ReadTimeout does not apply either). It only ever
+	// shortens ReadTimeout (requestDeadline, counted from the stream's
+	// headers on HTTP/2, from the request line on HTTP/1.1), and goes back
+	// to it once the body is read, so that a slow handler is not cut off by a
+	// deadline meant for the body.
+	if d := bodyReadBase + time.Duration(min(limit, max))*time.Second/time.Duration(bodyReadRate); d < requestDeadline {
+		start, rc := time.Now(), http.NewResponseController(w)
+		_ = rc.SetReadDeadline(start.Add(d))
+		defer func() { _ = rc.SetReadDeadline(start.Add(requestDeadline)) }()
+	}
+	for b.len < limit {
+		chunk := b.nextChunk()
+		want := int(min(int64(cap(chunk)-len(chunk)), limit-b.len))
+		if status, err := budget.acquire(r.Context(), 2*int64(want)); err != nil {
+			return held, status, err
+		}
+		held += 2 * int64(want)
+		n, rerr := io.ReadFull(r.Body, chunk[len(chunk):len(chunk)+want])
+		b.chunks[len(b.chunks)-1] = chunk[:len(chunk)+n]
+		b.len += int64(n)
+		if n < want {
+			budget.release(2 * int64(want-n))
+			held -= 2 * int64(want-n)
+		}
+		switch {
+		case rerr == nil:
+		case !declared && (errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)):
+			return held, 0, nil // a chunked body's end
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			return held, http.StatusRequestTimeout, fmt.Errorf("reading the body: %d of %d bytes arrived in time: %w", b.len, limit, rerr)
+		default:
+			return held, http.StatusBadRequest, fmt.Errorf("reading the body: %w", rerr)
+		}
+	}
+	if b.len > max {
+		return held, http.StatusRequestEntityTooLarge, fmt.Errorf("reading the body: request body exceeds the %d byte limit", max)
+	}
+	return held, 0, nil
+}
+
+// nextChunk returns the last chunk if it has room, else appends one (a
+// spare one when b was pooled).
+func (b *admissionBody) nextChunk() []byte {
+	if k := len(b.chunks); k > 0 && len(b.chunks[k-1]) < cap(b.chunks[k-1]) {
+		return b.chunks[k-1]
+	}
+	k := len(b.chunks)
+	if k < cap(b.chunks) && b.chunks[:k+1][k] != nil {
+		b.chunks = b.chunks[:k+1]
+		b.chunks[k] = b.chunks[k][:0]
+	} else {
+		b.chunks = append(b.chunks, make([]byte, 0, bodyChunk))
+	}
+	return b.chunks[k]
+}
+
+func (b *admissionBody) Read(p []byte) (int, error) {
+	for b.ci < len(b.chunks) {
+		if c := b.chunks[b.ci][b.off:]; len(c) > 0 {
+			n := copy(p, c)
+			b.off += n
+			return n, nil
+		}
+		b.ci, b.off = b.ci+1, 0
+	}
+	return 0, io.EOF
+}
+
+func (b *admissionBody) Close() error { return nil }
+
+// free returns b to bodyBuffers unless it grew past maxPooledBodyChunks.
+func (b *admissionBody) free() {
+	if cap(b.chunks) > maxPooledBodyChunks {
+		return
+	}
+	b.chunks, b.len, b.ci, b.off = b.chunks[:0], 0, 0, 0
+	bodyBuffers.Put(b)
+}
+
+// byteBudget is a budget of bytes. Unlike a FIFO semaphore, a waiter takes
+// room as soon as its own bytes fit, so a small request is never queued
+// behind a larger one; a chunk is at most twice bodyChunk and waits at most
+// admissionBudgetWait, so none starves for long.
 type byteBudget struct {
-	sem  *semaphore.Weighted
-	size int64
+	mu    sync.Mutex
+	used  int64
+	size  int64
+	freed chan struct{} // closed by release when someone waits
+	// waitHook, when set (tests), is called as a request starts waiting.
+	waitHook func()
 }
 
-func newByteBudget(size int64) *byteBudget {
-	return &byteBudget{sem: semaphore.NewWeighted(size), size: size}
+func newByteBudget(size int64) *byteBudget { return &byteBudget{size: size} }
+
+// take holds n bytes if they fit, else returns the channel release closes.
+func (b *byteBudget) take(n int64) (bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n <= b.size {
+		b.used += n
+		return true, nil
+	}
+	if b.freed == nil {
+		b.freed = make(chan struct{})
+	}
+	return false, b.freed
 }
 
-// acquire holds n bytes of the budget for r (all of it for a body larger
-// than the whole budget), waiting at most admissionBudgetWait and no longer
-// than r's client does, and returns the bytes held. When it cannot, it
-// answers w (429 with Retry-After, or 503 for a client that went) and
-// returns false.
-func (b *byteBudget) acquire(w http.ResponseWriter, r *http.Request, n int64) (int64, bool) {
+// acquire holds n bytes (at most the whole budget), waiting at most
+// admissionBudgetWait and no longer than ctx (the client). When it cannot,
+// it returns the status to answer: 429 (limitBody adds Retry-After) or 503
+// for a client that went.
+func (b *byteBudget) acquire(ctx context.Context, n int64) (int, error) {
 	n = min(n, b.size)
-	if n <= 0 || b.sem.TryAcquire(n) {
-		return n, true
+	ok, freed := b.take(n)
+	if ok {
+		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), admissionBudgetWait)
-	err := b.sem.Acquire(ctx, n)
-	cancel()
-	if err == nil {
-		return n, true
+	if b.waitHook != nil {
+		b.waitHook()
 	}
-	if r.Context().Err() != nil {
-		http.Error(w, "request cancelled while waiting for the admission body budget", http.StatusServiceUnavailable)
-		return 0, false
+	timer := time.NewTimer(admissionBudgetWait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-freed:
+		case <-timer.C:
+			return http.StatusTooManyRequests, fmt.Errorf("admission body budget exhausted: %d bytes of request bodies in flight; retry", b.size)
+		case <-ctx.Done():
+			return http.StatusServiceUnavailable, fmt.Errorf("request cancelled while waiting for the admission body budget: %w", ctx.Err())
+		}
+		if ok, freed = b.take(n); ok {
+			return 0, nil
+		}
 	}
-	w.Header().Set("Retry-After", "1")
-	http.Error(w, fmt.Sprintf("admission body budget exhausted: %d bytes of request bodies in flight; retry", b.size), http.StatusTooManyRequests)
-	return 0, false
 }
 
 // release gives back n of the bytes acquire held.
 func (b *byteBudget) release(n int64) {
-	if n > 0 {
-		b.sem.Release(n)
+	if n <= 0 {
+		return
 	}
-}
-
-// peekedBody is a request body whose first byte was read already (one
-// allocation per request, where a MultiReader took four).
-type peekedBody struct {
-	first  [1]byte
-	unread bool
-	rest   io.ReadCloser
-}
-
-func (b *peekedBody) Read(p []byte) (int, error) {
-	if !b.unread || len(p) == 0 {
-		return b.rest.Read(p)
+	b.mu.Lock()
+	b.used -= n
+	if b.freed != nil {
+		close(b.freed)
+		b.freed = nil
 	}
-	p[0], b.unread = b.first[0], false
-	n, err := b.rest.Read(p[1:])
-	return n + 1, err
+	b.mu.Unlock()
 }
 
-func (b *peekedBody) Close() error { return b.rest.Close() }
+// inUse is the bytes held.
+func (b *byteBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
 
 // NewInjectHTTPHandler returns h as the /inject http.Handler (AdmissionReview
 // v1 and v1beta1) with the body limit applied (controller-runtime refuses 7 MiB

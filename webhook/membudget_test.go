@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,33 +69,63 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
+// smallReview is an AdmissionReview of a few hundred bytes /validate
+// answers 200 without an index.
+const smallReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"small","kind":{"group":"networking.istio.io","version":"v1","kind":"Sidecar"},"namespace":"default","name":"x","operation":"DELETE","object":null}}`
+
+// postSmallReview posts smallReview and fails t unless it is answered 200
+// with its review.
+func postSmallReview(t *testing.T, c *http.Client, addr string) {
+	t.Helper()
+	resp, err := c.Post("https://"+addr+ValidatePath, "application/json", strings.NewReader(smallReview))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var review struct {
+		Response struct{ UID string } `json:"response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&review); resp.StatusCode != http.StatusOK || err != nil || review.Response.UID != "small" {
+		t.Fatalf("small review beside the stalled streams: %d (Retry-After %q), uid %q, %v; want 200 and its review answered",
+			resp.StatusCode, resp.Header.Get("Retry-After"), review.Response.UID, err)
+	}
+}
+
+// h2Client is an HTTP/2 client of the test server on one connection.
+func h2Client(t *testing.T) *http.Client {
+	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxConnsPerHost: 1} //nolint:gosec // test server
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // TestAdmissionBodyBudget: many streams on one HTTP/2 connection, each
 // sending all but the last byte of a body at the limit and then stalling,
-// pin no more heap than the server-wide body budget allows: the streams the
-// budget cannot hold are answered 429 with Retry-After (the API server
-// retries that within its timeout), and a small AdmissionReview still gets
-// through beside the stalled ones. Without the budget every stream read its
-// body (24 streams: +196 MiB of heap held up to requestDeadline).
+// pin no more heap than the server-wide body budget allows: a stream holds
+// twice the bytes that reached it (its buffer and controller-runtime's
+// copy), so the budget holds what it can of them, and every stream that
+// finds it full is answered 429 with Retry-After (the API server retries
+// that within its timeout); a small AdmissionReview still gets through
+// beside the stalled ones. Without the budget every stream read its body
+// (24 streams: +196 MiB of heap held up to requestDeadline).
 func TestAdmissionBodyBudget(t *testing.T) {
 	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
 	requestDeadline = 20 * time.Second
+	defer func(d time.Duration) { bodyReadBase = d }(bodyReadBase)
+	bodyReadBase = 20 * time.Second // no stalled stream times out here
 	const (
 		budget = 16 << 20
 		n      = 24
-		fits   = budget / DefaultMaxRequestBytes // bodies the budget holds at once
+		fits   = budget / (2 * DefaultMaxRequestBytes) // whole bodies the budget holds at once
 	)
 	withBudget(t, budget, 200*time.Millisecond)
 	registerValidationMetrics()
 	probe := &readProbe{
-		// validateHTTPHandler's chain, with the probe inside limitBody.
-		next: &ctrlwebhook.Admission{Handler: &ValidationHandler{Log: logr.Discard()}},
+		next: limitBody(&ctrlwebhook.Admission{Handler: &ValidationHandler{Log: logr.Discard()}}, DefaultMaxRequestBytes),
 		want: DefaultMaxRequestBytes - 1,
 		full: make(chan struct{}, n),
 	}
-	addr, _ := startServerWith(t, map[string]http.Handler{ValidatePath: limitBody(probe, DefaultMaxRequestBytes)}, logr.Discard())
-	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxConnsPerHost: 1} //nolint:gosec // test server
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Transport: tr}
+	addr, _ := startServerWith(t, map[string]http.Handler{ValidatePath: probe}, logr.Discard())
+	c := h2Client(t)
 
 	before := heapInUse()
 	chunk := bytes.Repeat([]byte(" "), DefaultMaxRequestBytes-1)
@@ -124,12 +155,12 @@ func TestAdmissionBodyBudget(t *testing.T) {
 		go func() { _, _ = pw.Write(chunk) }()
 	}
 
-	// Await the answers to the streams the budget cannot hold, and the
-	// bodies it holds read to their stalled end.
+	// Await every stream's end: refused, or its body read to its stalled
+	// end.
 	timeout := time.NewTimer(15 * time.Second)
 	defer timeout.Stop()
 	var refused, full int
-	for refused < n-fits || full < fits {
+	for refused+full < n {
 		select {
 		case a := <-answers:
 			if a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.proto != 2 {
@@ -139,32 +170,159 @@ func TestAdmissionBodyBudget(t *testing.T) {
 		case <-probe.full:
 			full++
 		case <-timeout.C:
-			t.Fatalf("after 15 s: %d of %d streams refused, %d bodies read whole (want %d and %d); heap in use +%d MiB",
-				refused, n, full, n-fits, fits, int64(heapInUse()-before)>>20)
+			t.Fatalf("after 15 s: %d of %d streams refused, %d bodies read whole; heap in use +%d MiB",
+				refused, n, full, int64(heapInUse()-before)>>20)
 		}
 	}
 	grown := int64(heapInUse()) - int64(before)
 	t.Logf("%d stalled streams, budget %d MiB: %d read, %d refused, heap in use +%d MiB", n, budget>>20, full, refused, grown>>20)
-	if got := probe.started.Load(); got != fits {
-		t.Errorf("%d bodies read at once, want the %d the budget holds", got, fits)
+	if full > fits {
+		t.Errorf("%d bodies read whole at once, want at most the %d the budget holds", full, fits)
 	}
 	if grown > 2*budget {
 		t.Errorf("heap in use grew %d MiB with %d stalled bodies, want at most twice the %d MiB budget", grown>>20, n, budget>>20)
 	}
+	postSmallReview(t, c, addr) // beside at most 12 of 16 MiB held
+}
 
-	// A small review fits beside the stalled bodies (12 of 16 MiB held).
-	small := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"small","kind":{"group":"networking.istio.io","version":"v1","kind":"Sidecar"},"namespace":"default","name":"x","operation":"DELETE","object":null}}`
-	resp, err := c.Post("https://"+addr+ValidatePath, "application/json", strings.NewReader(small))
+// TestAdmissionZeroByteStalls: streams that declare bodies at the limit
+// and send nothing hold no budget for what they declared, so the API
+// server's small review is answered at once. When the budget counted
+// declared lengths, 11 such streams from any pod held all 64 MiB for up to
+// 30 s and every admission was refused 429.
+func TestAdmissionZeroByteStalls(t *testing.T) {
+	withBudget(t, admissionBudgetBytes, time.Second)
+	registerValidationMetrics()
+	entered := make(chan struct{}, 16)
+	h := limitBody(&ctrlwebhook.Admission{Handler: &ValidationHandler{Log: logr.Discard()}}, DefaultMaxRequestBytes)
+	addr, _ := startServerWith(t, map[string]http.Handler{ValidatePath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Stall") != "" {
+			entered <- struct{}{}
+		}
+		h.ServeHTTP(w, r)
+	})}, logr.Discard())
+	c := h2Client(t)
+	var sizes []int64
+	for range admissionBudgetBytes / DefaultMaxRequestBytes {
+		sizes = append(sizes, DefaultMaxRequestBytes)
+	}
+	sizes = append(sizes, admissionBudgetBytes%DefaultMaxRequestBytes) // exactly the budget declared
+	for _, size := range sizes {
+		pr, pw := io.Pipe() // never written: no body byte is sent
+		t.Cleanup(func() { pw.Close() })
+		req, err := http.NewRequest(http.MethodPost, "https://"+addr+ValidatePath, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Stall", "1")
+		go func() {
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	for range sizes {
+		<-entered
+	}
+	if held, most := admissionBudget.inUse(), int64(len(sizes))*2*bodyChunk; held > most {
+		t.Errorf("%d stalled streams that sent nothing hold %d bytes of the budget, want at most one chunk each (%d)", len(sizes), held, most)
+	}
+	start := time.Now()
+	postSmallReview(t, c, addr)
+	if d := time.Since(start); d >= admissionBudgetWait {
+		t.Errorf("small review answered after %v: it waited for budget the stalled streams hold", d)
+	}
+}
+
+// TestAdmissionBudgetNoHeadOfLine: a small request is served while a
+// larger one waits for room the budget does not have, if its own bytes
+// fit: the budget is not FIFO by size.
+func TestAdmissionBudgetNoHeadOfLine(t *testing.T) {
+	const budget = 1 << 20
+	withBudget(t, budget, 2*time.Second)
+	waiting := make(chan struct{}, 4)
+	admissionBudget.waitHook = func() { waiting <- struct{}{} }
+	h := limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}), DefaultMaxRequestBytes)
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, ValidatePath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	release := holdBudget(t, budget-40<<10) // 40 KiB free
+	big := make(chan *httptest.ResponseRecorder, 1)
+	go func() { big <- post(strings.Repeat(" ", 512<<10)) }()
+	<-waiting // the big one waits for room
+	if w := post("{}"); w.Code != http.StatusOK {
+		t.Fatalf("small request beside a waiting big one: %d %s, want 200", w.Code, w.Body)
+	}
+	select {
+	case w := <-big:
+		t.Fatalf("the big request ended (%d) before the small one was served: the small one waited behind it", w.Code)
+	default:
+	}
+	release()
+	if w := <-big; w.Code != http.StatusOK {
+		t.Fatalf("big request once the budget is free: %d %s, want 200", w.Code, w.Body)
+	}
+}
+
+// TestAdmissionBodyReadDeadline: a body that does not arrive within
+// bodyReadBase plus its length at bodyReadRate is answered 408, before
+// requestDeadline, and what it held of the budget is given back.
+func TestAdmissionBodyReadDeadline(t *testing.T) {
+	defer func(d time.Duration) { bodyReadBase = d }(bodyReadBase)
+	bodyReadBase = 200 * time.Millisecond
+	withBudget(t, 1<<20, time.Second)
+	registerValidationMetrics()
+	h := limitBody(&ctrlwebhook.Admission{Handler: &ValidationHandler{Log: logr.Discard()}}, DefaultMaxRequestBytes)
+	addr, _ := startServerWith(t, map[string]http.Handler{ValidatePath: h}, logr.Discard())
+	withheld, stall := io.Pipe()
+	defer stall.Close()
+	// The client closes the body when answered, which ends its write.
+	body := struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(strings.NewReader(`{"kind":`), withheld), withheld}
+	req, err := http.NewRequest(http.MethodPost, "https://"+addr+ValidatePath, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var review struct {
-		Response struct{ UID string } `json:"response"`
+	req.ContentLength = 100
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := h2Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&review); resp.StatusCode != http.StatusOK || err != nil || review.Response.UID != "small" {
-		t.Fatalf("small review beside the stalled ones: %d, uid %q, %v; want 200 and its review answered", resp.StatusCode, review.Response.UID, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || resp.ProtoMajor != 2 {
+		t.Fatalf("a stalled body: HTTP/%d %d after %v, want HTTP/2 408", resp.ProtoMajor, resp.StatusCode, time.Since(start))
 	}
+	if d := time.Since(start); d >= requestDeadline {
+		t.Errorf("answered after %v, not before requestDeadline %v", d, requestDeadline)
+	}
+	if got := admissionBudget.inUse(); got != 0 {
+		t.Errorf("%d bytes of the budget held after the answer, want 0", got)
+	}
+}
+
+// holdBudget takes n bytes of the admission budget until the returned
+// func (or the test's end).
+func holdBudget(t *testing.T, n int64) func() {
+	t.Helper()
+	if ok, _ := admissionBudget.take(n); !ok {
+		t.Fatalf("%d bytes of the budget are not free", n)
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { admissionBudget.release(n) }) }
+	t.Cleanup(release)
+	return release
 }
 
 // TestAdmissionBudgetExhausted: with the whole budget held, a request waits
@@ -195,9 +353,7 @@ func TestAdmissionBudgetExhausted(t *testing.T) {
 		return w
 	}
 
-	if err := admissionBudget.sem.Acquire(context.Background(), budget); err != nil {
-		t.Fatal(err)
-	}
+	release := holdBudget(t, budget)
 	w := post(context.Background(), "{}", false)
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || served.Load() != 0 {
 		t.Fatalf("budget exhausted: %d, Retry-After %q, served %d; want 429, Retry-After 1, not served", w.Code, w.Header().Get("Retry-After"), served.Load())
@@ -213,7 +369,7 @@ func TestAdmissionBudgetExhausted(t *testing.T) {
 	admissionBudgetWait = time.Minute
 	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() { done <- post(context.Background(), "{}", false) }()
-	admissionBudget.sem.Release(budget)
+	release()
 	if w := <-done; w.Code != http.StatusOK || served.Load() != 1 {
 		t.Fatalf("budget freed: %d, served %d; want 200, served", w.Code, served.Load())
 	}
@@ -226,10 +382,9 @@ func TestAdmissionBudgetExhausted(t *testing.T) {
 	if w := post(context.Background(), strings.Repeat(" ", 64<<10+1), true); w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked over the limit: %d, want 413", w.Code)
 	}
-	if !admissionBudget.sem.TryAcquire(budget) {
-		t.Fatal("budget not released after the handlers returned")
+	if got := admissionBudget.inUse(); got != 0 {
+		t.Fatalf("%d bytes of the budget held after the handlers returned, want 0", got)
 	}
-	admissionBudget.sem.Release(budget)
 }
 
 // TestHTTP2StreamLimit: the webhook server offers HTTP/2 clients at most

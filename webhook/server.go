@@ -53,7 +53,9 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 		MaxHeaderBytes: 1 << 20,          // controller-runtime's
 		IdleTimeout:    90 * time.Second, // controller-runtime's
 		// The API server waits at most 30 s (timeoutSeconds) for a webhook,
-		// a kubelet probe or a scrape far less: none needs longer.
+		// a kubelet probe or a scrape far less: none needs longer. The
+		// admission handlers shorten the read of a small body
+		// (limitBody: bodyReadBase plus its length at bodyReadRate).
 		ReadHeaderTimeout: requestDeadline,
 		ReadTimeout:       requestDeadline,
 		WriteTimeout:      requestDeadline,
