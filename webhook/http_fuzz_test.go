@@ -93,7 +93,7 @@ func checkAdmissionHTTP(t *testing.T, body []byte, contentType string, chunked b
 }
 
 // FuzzInjectHTTP sends arbitrary requests through the /inject handler as
-// SetupInjection serves it (NewInjectHTTPHandler: limitBody, peekedBody,
+// SetupInjection serves it (NewInjectHTTPHandler: limitBody and its body budget,
 // withPatchBuffer's pooled buffers, controller-runtime's decoding with
 // panics recovered): checkAdmissionHTTP's promises, and the same request
 // answered again (with a pooled buffer another request used) gets the
