@@ -195,13 +195,21 @@ func TestCertManagerBundleKeepsEarlierCAs(t *testing.T) {
 // and runs it until the test ends.
 func runSecretWatch(t *testing.T, s *cmSource, cs kubernetes.Interface) {
 	t.Helper()
-	var err error
-	if s.watch, err = newSecretWatch(cs, s.o.Namespace, []string{s.o.caSecretName(), s.o.servingSecretName()}, func() {}); err != nil {
+	s.watch = runWatch(t, cs, s.o.Namespace, s.o.caSecretName(), s.o.servingSecretName())
+}
+
+// runWatch returns a synced watch of the named Secrets in cs, running until
+// the test ends.
+func runWatch(t *testing.T, cs kubernetes.Interface, namespace string, names ...string) *secretWatch {
+	t.Helper()
+	w, err := newSecretWatch(cs, namespace, names, func() {})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := s.watch.run(ctx); err != nil {
+	if err := w.run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return w
 }

@@ -378,14 +378,7 @@ func TestClusterModesRefuseEmptyBundle(t *testing.T) {
 		cs := kubefake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.selfLeafSecretName(), Namespace: o.Namespace}, Data: data})
 		var logs logSink
 		s := &selfSource{store: newStore(ModeSelf), o: o, log: logs.logger(), cs: cs, kick: newKicker()}
-		if s.watch, err = newSecretWatch(cs, o.Namespace, []string{o.selfLeafSecretName()}, func() {}); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		if err := s.watch.run(ctx); err != nil {
-			t.Fatal(err)
-		}
+		s.watch = runWatch(t, cs, o.Namespace, o.selfLeafSecretName())
 		s.load()
 		if s.current() != nil {
 			t.Fatal("a pair with an empty ca.crt was installed")
@@ -529,14 +522,7 @@ func TestClusterModesDropPendingOnRevert(t *testing.T) {
 			var get func() *corev1.Secret
 			if mode == ModeSelf {
 				s := &selfSource{store: newStore(ModeSelf), o: o, log: logr.Discard(), cs: cs, kick: newKicker()}
-				if s.watch, err = newSecretWatch(cs, o.Namespace, []string{name}, func() {}); err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				if err := s.watch.run(ctx); err != nil {
-					t.Fatal(err)
-				}
+				s.watch = runWatch(t, cs, o.Namespace, name)
 				st, load, get = s.store, s.load, func() *corev1.Secret { return s.watch.get(name) }
 			} else {
 				s := &cmSource{store: newStore(ModeCertManager), o: o, log: logr.Discard(), kick: newKicker()}
