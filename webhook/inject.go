@@ -156,10 +156,16 @@ func NewConfigStore(s *config.Snapshot) *ConfigStore {
 }
 
 // newConfigStore is SetupInjection's store: rejected updates are counted,
-// logged on log and passed to o.OnConfigRejected.
+// logged on log with where the config came from (the files, or Istio's
+// ConfigMaps) and passed to o.OnConfigRejected.
 func (o InjectionOptions) newConfigStore(s *config.Snapshot, log logr.Logger) *ConfigStore {
-	return reload.NewStore(s, reload.Reporting{Source: reload.InjectorConfig,
-		Log: log.WithValues("meshConfig", o.MeshConfigPath, "values", o.ValuesPath), OnReject: o.OnConfigRejected})
+	if o.ConfigMaps.Enabled() {
+		injectorName, meshName := o.ConfigMaps.names()
+		log = log.WithValues("configMaps", o.ConfigMaps.Namespace+"/"+injectorName+","+meshName)
+	} else {
+		log = log.WithValues("meshConfig", o.MeshConfigPath, "values", o.ValuesPath)
+	}
+	return reload.NewStore(s, reload.Reporting{Source: reload.InjectorConfig, Log: log, OnReject: o.OnConfigRejected})
 }
 
 // InjectHandler is the admission handler for pod CREATE.

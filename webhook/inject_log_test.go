@@ -222,3 +222,36 @@ func TestOnConfigRejected(t *testing.T) {
 		t.Fatalf("bad config replaced the last good one: hub %s", hub)
 	}
 }
+
+// TestConfigStoreLogNamesItsSource: a rejected injector config is logged
+// with where it came from: the files, or in ConfigMap mode Istio's
+// ConfigMaps (the file fields were logged empty there).
+func TestConfigStoreLogNamesItsSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    InjectionOptions
+		want []string
+	}{
+		{"files", InjectionOptions{MeshConfigPath: "/etc/mesh/mesh", ValuesPath: "/etc/values/values"},
+			[]string{`"meshConfig"="/etc/mesh/mesh"`, `"values"="/etc/values/values"`}},
+		{"configmaps", InjectionOptions{ConfigMaps: IstioConfigMaps{Namespace: "istio-system"}},
+			[]string{`"configMaps"="istio-system/` + config.InjectorConfigMapName + `,` + config.MeshConfigMapName + `"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log, lines := captureLogger()
+			store := tc.o.newConfigStore(config.Default(), log)
+			if _, err := store.Update(func() (*config.Snapshot, error) { return nil, errors.New("bad config") }); err == nil {
+				t.Fatal("a failed build was accepted")
+			}
+			got := lines()
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("log %q lacks %s", got, w)
+				}
+			}
+			if tc.o.ConfigMaps.Enabled() && strings.Contains(got, `"meshConfig"=""`) {
+				t.Errorf("ConfigMap mode logged empty file fields: %q", got)
+			}
+		})
+	}
+}
