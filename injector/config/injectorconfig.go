@@ -128,14 +128,11 @@ type Inputs struct {
 }
 
 // KeyContent returns data itself, or, when data is a whole ConfigMap
-// (kind: ConfigMap), the content of its key. Either must be one YAML
-// document (manifest.SingleDocument), and a ConfigMap's keys are read
-// strictly: a data key given twice is an error, as in the key's content,
-// rather than its last value.
+// (kind: ConfigMap), the content of its key. A ConfigMap must be one YAML
+// document (manifest.SingleDocument) and its keys are read strictly: a data
+// key given twice is an error, as in the key's content, rather than its last
+// value. Raw key content is checked by the key's own parser (the same rules).
 func KeyContent(data []byte, key string) ([]byte, error) {
-	if err := manifest.SingleDocument(data); err != nil {
-		return nil, err
-	}
 	var cm struct {
 		Kind     string                `json:"kind"`
 		Metadata struct{ Name string } `json:"metadata"`
@@ -145,6 +142,9 @@ func KeyContent(data []byte, key string) ([]byte, error) {
 	// does not parse is left to the key's own parser to report.
 	if err := yaml.Unmarshal(data, &cm); err != nil || cm.Kind != "ConfigMap" {
 		return data, nil //nolint:nilerr // not a ConfigMap: raw key content
+	}
+	if err := manifest.SingleDocument(data); err != nil {
+		return nil, fmt.Errorf("ConfigMap %s: %w", cm.Metadata.Name, err)
 	}
 	if _, err := yaml.YAMLToJSONStrict(data); err != nil {
 		return nil, fmt.Errorf("ConfigMap %s: %w", cm.Metadata.Name, err)
