@@ -137,11 +137,6 @@ type pairError struct {
 func (e *pairError) Error() string { return e.err.Error() }
 func (e *pairError) Unwrap() error { return e.err }
 
-// errEmptyBundle: a pair is only served beside a CA that verifies it. An
-// empty bundle (a ca.crt read while `cp` or `>` rewrites it, a Secret
-// without ca.crt) would skip the chain check and serve no trust anchor.
-var errEmptyBundle = errors.New("CA bundle is empty: it holds no certificate")
-
 // verifyPair is the rule a pair passes before any mode serves it (set) and
 // before files mode starts on a pair it did not generate: the pair parses,
 // has not expired, and its leaf chains to a CA of a non-empty bundle.
@@ -153,16 +148,11 @@ func verifyPair(kp pki.KeyPair, bundle []byte, now time.Time) (*servedPair, erro
 	if !now.Before(c.Leaf.NotAfter) {
 		return nil, &pairError{partCert, fmt.Errorf("certificate %q expired at %s", c.Leaf.Subject.CommonName, c.Leaf.NotAfter.UTC().Format(time.RFC3339))}
 	}
-	cas, err := pki.ParseCerts(bundle)
+	// An empty bundle (a ca.crt read while `cp` or `>` rewrites it, a Secret
+	// without ca.crt) would serve no trust anchor: pki.ErrEmptyBundle.
+	pool, err := pki.BundlePool(bundle)
 	if err != nil {
-		return nil, &pairError{partBundle, fmt.Errorf("CA bundle: %w", err)}
-	}
-	if len(cas) == 0 {
-		return nil, &pairError{partBundle, errEmptyBundle}
-	}
-	pool := x509.NewCertPool()
-	for _, ca := range cas {
-		pool.AddCert(ca)
+		return nil, &pairError{partBundle, err}
 	}
 	if err := chainsTo(c, pool, now); err != nil {
 		return nil, &pairError{partChain, err}

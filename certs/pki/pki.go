@@ -249,16 +249,9 @@ func VerifyLeaf(leaf *x509.Certificate, bundle []byte, host string, now time.Tim
 	if leaf == nil {
 		return errors.New("no leaf certificate")
 	}
-	cas, err := ParseCerts(bundle)
+	pool, err := BundlePool(bundle)
 	if err != nil {
-		return fmt.Errorf("CA bundle: %w", err)
-	}
-	if len(cas) == 0 {
-		return errors.New("CA bundle is empty")
-	}
-	pool := x509.NewCertPool()
-	for _, c := range cas {
-		pool.AddCert(c)
+		return err
 	}
 	_, err = leaf.Verify(x509.VerifyOptions{
 		DNSName:     host,
@@ -319,6 +312,26 @@ func containsIP(list []net.IP, ip net.IP) bool {
 		}
 	}
 	return false
+}
+
+// ErrEmptyBundle: a CA bundle that holds no certificate verifies nothing.
+var ErrEmptyBundle = errors.New("CA bundle is empty: it holds no certificate")
+
+// BundlePool is a PEM CA bundle as the pool a leaf is verified against; a
+// bundle without a certificate is ErrEmptyBundle.
+func BundlePool(bundle []byte) (*x509.CertPool, error) {
+	cas, err := ParseCerts(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	if len(cas) == 0 {
+		return nil, ErrEmptyBundle
+	}
+	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	return pool, nil
 }
 
 // Fingerprint is the hex SHA-256 of a certificate's DER.
