@@ -197,9 +197,10 @@ func TestInjectWritesScalarsAsStringsAsIstioctl(t *testing.T) {
 	}
 }
 
-// TestInjectDeploymentConfigKeepsIntegers: a DeploymentConfig, decoded
-// without its Go type, keeps every integer as written; decoded through
-// map[string]any, 9007199254740993 became the float64 9007199254740992.
+// TestInjectDeploymentConfigKeepsIntegers: a DeploymentConfig, decoded into
+// OpenShift's type (deploymentConfig), keeps every integer as written;
+// decoded through map[string]any, 9007199254740993 became the float64
+// 9007199254740992.
 func TestInjectDeploymentConfigKeepsIntegers(t *testing.T) {
 	const in = `apiVersion: apps.openshift.io/v1
 kind: DeploymentConfig

@@ -15,7 +15,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshguard/meshguard/injector"
@@ -81,31 +80,6 @@ func InjectData(data []byte, cfg *config.Snapshot) (*Result, error) {
 	return res, nil
 }
 
-// openShiftSpelling writes a DeploymentConfig spec as Istio's kube-inject
-// does, through OpenShift's Go type (openshift/api apps/v1
-// DeploymentConfigSpec): test and replicas have no omitempty, paused and
-// minReadySeconds do.
-func openShiftSpelling(spec map[string]any) {
-	for _, k := range []string{"test", "replicas"} {
-		if _, ok := spec[k]; !ok {
-			spec[k] = map[string]any{"test": false, "replicas": 0}[k]
-		}
-	}
-	if v, ok := spec["paused"].(bool); ok && !v {
-		delete(spec, "paused")
-	}
-	switch v := spec["minReadySeconds"].(type) {
-	case int64:
-		if v == 0 {
-			delete(spec, "minReadySeconds")
-		}
-	case float64:
-		if v == 0 {
-			delete(spec, "minReadySeconds")
-		}
-	}
-}
-
 // objectName is metadata.name of a document, for notes ("" when unnamed).
 func objectName(doc []byte) string {
 	var o struct {
@@ -123,46 +97,6 @@ type workload struct {
 	meta     *metav1.ObjectMeta
 	template *corev1.PodTemplateSpec // nil for a Pod
 	pod      *corev1.Pod             // set for a Pod
-	// generic is set for kinds without a Go type here (OpenShift
-	// DeploymentConfig): the object as decoded, whose spec.template is
-	// replaced by the injected template, every other field kept as is.
-	generic map[string]any
-}
-
-// decodeDeploymentConfig reads an OpenShift DeploymentConfig without its Go
-// type: metadata and spec.template are decoded strictly, the rest is kept
-// as decoded by the one unstructured decoder (manifest.Decode: int64
-// integers, so a timeoutSeconds keeps every digit).
-func decodeDeploymentConfig(doc []byte) (*workload, error) {
-	obj, err := manifest.Decode(doc)
-	if err != nil {
-		return nil, err
-	}
-	spec, _ := obj["spec"].(map[string]any)
-	tmpl, _ := spec["template"].(map[string]any)
-	if tmpl == nil {
-		return nil, errors.New("field spec.template: missing")
-	}
-	meta := &metav1.ObjectMeta{}
-	template := &corev1.PodTemplateSpec{}
-	for _, part := range []struct {
-		v    any
-		into any
-		at   string
-	}{{obj["metadata"], meta, "metadata."}, {tmpl, template, "spec.template."}} {
-		if part.v == nil {
-			continue
-		}
-		b, err := json.Marshal(part.v)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", strings.TrimSuffix(part.at, "."), err)
-		}
-		if err := manifest.DecodeStrict(b, part.into, part.at); err != nil {
-			return nil, err
-		}
-	}
-	openShiftSpelling(spec)
-	return &workload{obj: obj, meta: meta, template: template, generic: obj}, nil
 }
 
 func decode(kind string, doc []byte) (*workload, error) {
@@ -202,8 +136,15 @@ func decode(kind string, doc []byte) (*workload, error) {
 			return nil, errors.New("field spec.template: missing")
 		}
 		return &workload{obj: o, meta: &o.ObjectMeta, template: o.Spec.Template}, nil
-	case "DeploymentConfig":
-		return decodeDeploymentConfig(doc)
+	case "DeploymentConfig": // OpenShift's Go type, as Istio's injectScheme has it
+		o := &deploymentConfig{}
+		if err := strict(o); err != nil {
+			return nil, err
+		}
+		if o.Spec.Template == nil {
+			return nil, errors.New("field spec.template: missing")
+		}
+		return &workload{obj: o, meta: &o.ObjectMeta, template: o.Spec.Template}, nil
 	}
 	return nil, nil
 }
@@ -329,17 +270,6 @@ func injectDoc(doc []byte, cfg *config.Snapshot, inList bool) ([]byte, []string,
 	} else {
 		w.template.ObjectMeta = res.Pod.ObjectMeta
 		w.template.Spec = res.Pod.Spec
-	}
-	if w.generic != nil {
-		var tmpl map[string]any
-		b, err := json.Marshal(w.template)
-		if err == nil { // int64 integers, as manifest.Decode gives the rest
-			err = kjson.UnmarshalCaseSensitivePreserveInts(b, &tmpl)
-		}
-		if err != nil {
-			return nil, notes, fmt.Errorf("%s: encoding: %w", ref, err)
-		}
-		w.generic["spec"].(map[string]any)["template"] = tmpl
 	}
 	out, err := yaml.Marshal(w.obj)
 	if err != nil {
