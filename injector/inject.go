@@ -406,7 +406,8 @@ func (prev *previous) fromInjected(pod *corev1.Pod, injected []string) {
 			if cs[i].Name == ProxyContainerName {
 				prev.fromProxy(&cs[i])
 			}
-			if p := excludedStatusPort(cs[i].Args); p != "" {
+			own, listed := pod.Annotations[AnnotationExcludeInboundPorts]
+			if p := excludedStatusPort(cs[i].Args, own, listed); p != "" {
 				prev.statusPorts = append(prev.statusPorts, p)
 			}
 		}
@@ -416,15 +417,19 @@ func (prev *previous) fromInjected(pod *corev1.Pod, injected []string) {
 // excludedStatusPort is the status port an istio-iptables "-d" argument
 // excludes (Istio's injection-template.yaml at istio/istio
 // 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c, config/istio here:
-// "15090,15021,{{ excludeInboundPort statusPort excludeInboundPorts }}";
-// pkg/kube/inject/template.go excludeInboundPort appends the status port
-// last unless the list has it already): its last port after Envoy's fixed
-// 15090 and 15021, "" when there is none (status port 0 and no exclusions).
-// When the pod's own excludeInboundPorts listed the status port already, the
-// last port is one of the pod's own exclusions: an app's own annotations of
-// the merge's shape on exactly that port are then taken for the merge's
-// (docs/compatibility.md).
-func excludedStatusPort(args []string) string {
+// "15090,15021,{{ excludeInboundPort statusPort excludeInboundPorts }}"):
+// its last port after Envoy's fixed 15090 and 15021, "" when there is none
+// (status port 0 and no exclusions). pkg/kube/inject/template.go
+// excludeInboundPort appends the status port only when no item of the
+// exclusions equals it, and otherwise returns them unchanged; so when the
+// rest of "-d" is exactly the pod's own excludeInboundPorts annotation (own,
+// when listed), nothing was appended and its last port is the pod's, not
+// necessarily the status port ("15020,9102"): "" then, and the previous
+// status port is known from PROXY_CONFIG and the annotations only, as in
+// Istio's stripPod, which compares with the mesh's status port alone. With
+// the CNI plugin the injection writes the annotation as "-d" has it, so "-d"
+// never names the previous status port then.
+func excludedStatusPort(args []string, own string, listed bool) string {
 	i := slices.Index(args, "-d")
 	if i < 0 || i+1 >= len(args) {
 		return ""
@@ -432,6 +437,9 @@ func excludedStatusPort(args []string) string {
 	ports := strings.Split(args[i+1], ",")
 	for len(ports) > 0 && (strings.TrimSpace(ports[0]) == "15090" || strings.TrimSpace(ports[0]) == "15021") {
 		ports = ports[1:]
+	}
+	if listed && strings.Join(ports, ",") == own {
+		return ""
 	}
 	for j := len(ports) - 1; j >= 0; j-- {
 		if p := strings.TrimSpace(ports[j]); p != "" {

@@ -368,20 +368,34 @@ func TestReinjectRecordFromListedProxy(t *testing.T) {
 // pkg/kube/inject/template.go excludeInboundPort, which appends the status
 // port after the pod's own exclusions unless they list it).
 func TestExcludedStatusPort(t *testing.T) {
+	listedAs := func(s string) *string { return &s }
 	for _, tc := range []struct {
 		args []string
+		own  *string // the pod's traffic.sidecar.istio.io/excludeInboundPorts
 		want string
 	}{
-		{[]string{"istio-iptables", "-d", "15090,15021,15020", "--log_output_level=default:info"}, "15020"},
-		{[]string{"-d", "15090,15021,9102,15030"}, "15030"},
-		{[]string{"-d", "15090,15021"}, ""}, // status port 0, no exclusions
-		{[]string{"-d", "15090,15021,"}, ""},
-		{[]string{"-d"}, ""},
-		{[]string{"istio-iptables", "-b", "*"}, ""},
-		{nil, ""},
+		{[]string{"istio-iptables", "-d", "15090,15021,15020", "--log_output_level=default:info"}, nil, "15020"},
+		{[]string{"-d", "15090,15021,9102,15030"}, nil, "15030"},
+		{[]string{"-d", "15090,15021,9102,15030"}, listedAs("9102"), "15030"},    // appended after the pod's own
+		{[]string{"-d", "15090,15021,9102,15030"}, listedAs(" 9102"), "15030"},   // trimmed, then appended
+		{[]string{"-d", "15090,15021,15020,9102"}, listedAs("15020,9102"), ""},   // listed already: the last port is the pod's
+		{[]string{"-d", "15090,15021,9102,15020"}, listedAs("9102,15020"), ""},   // listed already (or CNI wrote it): unknown
+		{[]string{"-d", "15090,15021,15020"}, listedAs("15020"), ""},             // as PROXY_CONFIG says anyway
+		{[]string{"-d", "15090,15021,9102"}, listedAs("9102"), ""},               // status port 0
+		{[]string{"-d", "15090,15021,15020, 9102"}, listedAs("15020, 9102"), ""}, // listed already, returned as written
+		{[]string{"-d", "15090,15021,15020,15020"}, listedAs(" 15020"), "15020"}, // " 15020" is no item equal to 15020: appended
+		{[]string{"-d", "15090,15021"}, nil, ""},                                 // status port 0, no exclusions
+		{[]string{"-d", "15090,15021,"}, nil, ""},
+		{[]string{"-d"}, nil, ""},
+		{[]string{"istio-iptables", "-b", "*"}, nil, ""},
+		{nil, nil, ""},
 	} {
-		if got := excludedStatusPort(tc.args); got != tc.want {
-			t.Errorf("excludedStatusPort(%q) = %q, want %q", tc.args, got, tc.want)
+		own, listed := "", tc.own != nil
+		if listed {
+			own = *tc.own
+		}
+		if got := excludedStatusPort(tc.args, own, listed); got != tc.want {
+			t.Errorf("excludedStatusPort(%q, %v %q) = %q, want %q", tc.args, listed, own, got, tc.want)
 		}
 	}
 }
