@@ -251,8 +251,9 @@ func efPatch(p *field.Path, cp *networking.EnvoyFilter_EnvoyConfigObjectPatch, f
 	applyTo := cp.GetApplyTo()
 	if cp.GetMatch().GetContext() == networking.EnvoyFilter_WAYPOINT {
 		// Istio checks only these for a waypoint patch and skips the rest;
-		// meshguard goes on (docs/compatibility.md): a patch that cannot be
-		// read is dropped by istiod at push time, a silent no-op.
+		// meshguard goes on (docs/compatibility.md): istiod's conversion
+		// (pilot/pkg/model/envoyfilter.go) only logs a value it cannot build,
+		// so the patch would not do what it says.
 		efWaypointMatch(p, applyTo, cp.GetMatch().GetWaypoint(), f)
 	}
 	if applyTo == networking.EnvoyFilter_INVALID {
