@@ -230,7 +230,10 @@ func efNewValue(applyTo networking.EnvoyFilter_ApplyTo) proto.Message {
 // pkg/config/validation/envoyfilter/envoyfilter.go ValidateEnvoyFilter. Beyond Istio,
 // complete objects (every operation but MERGE) also pass Envoy's own proto
 // constraints, which Envoy would otherwise enforce by rejecting the config.
-// The waypoint CEL rules are the CRD's (checked by the CRD layer).
+// Patches with context WAYPOINT get Istio's waypoint match rules
+// (efWaypointMatch) and, beyond Istio, every patch check too. The CEL rules
+// tying context WAYPOINT to a waypoint match are the CRD's (checked by the
+// CRD layer).
 func validateEnvoyFilter(_ metav1.ObjectMeta, ef *networking.EnvoyFilter, f *Findings) {
 	sp := field.NewPath("spec")
 	f.Warn(sp, nil, efWarning)
@@ -245,11 +248,14 @@ func efPatch(p *field.Path, cp *networking.EnvoyFilter_EnvoyConfigObjectPatch, f
 		f.Required(p, "Envoy filter: null config patch")
 		return
 	}
-	if cp.GetMatch().GetContext() == networking.EnvoyFilter_WAYPOINT {
-		// Istio skips waypoint patches here; the CRD's CEL rules cover them.
-		return
-	}
 	applyTo := cp.GetApplyTo()
+	if cp.GetMatch().GetContext() == networking.EnvoyFilter_WAYPOINT {
+		// Istio checks only these for a waypoint patch and skips the rest;
+		// meshguard goes on (docs/compatibility.md): istiod's conversion
+		// (pilot/pkg/model/envoyfilter.go) only logs a value it cannot build,
+		// so the patch would not do what it says.
+		efWaypointMatch(p, applyTo, cp.GetMatch().GetWaypoint(), f)
+	}
 	if applyTo == networking.EnvoyFilter_INVALID {
 		f.Required(p.Child("applyTo"), "Envoy filter: missing applyTo")
 	}
@@ -284,6 +290,11 @@ func efMatch(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, m *networkin
 			f.Warn(pvp, nil, "Envoy filter: proxyVersion regex is longer than 1024 characters")
 		}
 	}
+	if m.GetContext() == networking.EnvoyFilter_WAYPOINT {
+		// The listener/route/cluster match classes do not apply: a waypoint
+		// patch matches through match.waypoint (efWaypointMatch).
+		return
+	}
 	switch applyTo {
 	case networking.EnvoyFilter_LISTENER, networking.EnvoyFilter_FILTER_CHAIN, networking.EnvoyFilter_NETWORK_FILTER,
 		networking.EnvoyFilter_HTTP_FILTER, networking.EnvoyFilter_LISTENER_FILTER:
@@ -299,6 +310,47 @@ func efMatch(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, m *networkin
 	case networking.EnvoyFilter_CLUSTER:
 		if m.GetObjectTypes() != nil && m.GetCluster() == nil {
 			f.Error(p, nil, "Envoy filter: applyTo for cluster class objects cannot have non cluster match")
+		}
+	}
+}
+
+// efWaypointMatch is Istio's waypoint rules in validateEnvoyFilter
+// (pkg/config/validation/envoyfilter/envoyfilter.go), with its messages: the
+// applyTo kinds a waypoint cannot patch, and which of match.waypoint's filter
+// and route each kind may use. Like Istio, it reports one problem per patch.
+func efWaypointMatch(p *field.Path, applyTo networking.EnvoyFilter_ApplyTo, wm *networking.EnvoyFilter_WaypointMatch, f *Findings) {
+	wp := p.Child("match", "waypoint")
+	prefix := "Envoy filter: applyTo " + applyTo.String() + " for waypoint "
+	switch applyTo {
+	case networking.EnvoyFilter_LISTENER, networking.EnvoyFilter_LISTENER_FILTER,
+		networking.EnvoyFilter_EXTENSION_CONFIG, networking.EnvoyFilter_BOOTSTRAP:
+		f.Error(p.Child("applyTo"), applyTo.String(), "Envoy filter: applyTo "+applyTo.String()+" is not supported for waypoint")
+	case networking.EnvoyFilter_HTTP_ROUTE, networking.EnvoyFilter_VIRTUAL_HOST, networking.EnvoyFilter_ROUTE_CONFIGURATION:
+		if wm.GetFilter() != nil {
+			f.Error(wp.Child("filter"), nil, prefix+"cannot have filter match")
+		}
+	case networking.EnvoyFilter_CLUSTER:
+		switch {
+		case wm.GetFilter() != nil:
+			f.Error(wp.Child("filter"), nil, prefix+"cannot have filter match")
+		case wm.GetRoute() != nil:
+			f.Error(wp.Child("route"), nil, prefix+"cannot have route match")
+		}
+	case networking.EnvoyFilter_FILTER_CHAIN, networking.EnvoyFilter_NETWORK_FILTER:
+		if wm.GetRoute() != nil {
+			f.Error(wp.Child("route"), nil, prefix+"cannot have route match")
+		}
+	case networking.EnvoyFilter_HTTP_FILTER:
+		fm := wm.GetFilter()
+		switch {
+		case fm == nil:
+			f.Required(wp.Child("filter"), prefix+"must have filter match")
+		case fm.GetName() != efHCM:
+			// Exactly the canonical name: unlike a listener match, Istio does
+			// not take the deprecated envoy.http_connection_manager here.
+			f.Error(wp.Child("filter", "name"), fm.GetName(), prefix+"requires name with "+efHCM)
+		case fm.GetSubFilter().GetName() == "":
+			f.Required(wp.Child("filter", "subFilter", "name"), prefix+"must have subfilter name to match on")
 		}
 	}
 }

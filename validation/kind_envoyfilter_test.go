@@ -30,6 +30,23 @@ func efListener(filter, sub string) *networking.EnvoyFilter_EnvoyConfigObjectMat
 		Listener: &networking.EnvoyFilter_ListenerMatch{FilterChain: &networking.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: fm}}}}
 }
 
+// efWaypoint is a WAYPOINT context match, with wm as its waypoint match when set.
+func efWaypoint(wm *networking.EnvoyFilter_WaypointMatch) *networking.EnvoyFilter_EnvoyConfigObjectMatch {
+	m := &networking.EnvoyFilter_EnvoyConfigObjectMatch{Context: networking.EnvoyFilter_WAYPOINT}
+	if wm != nil {
+		m.ObjectTypes = &networking.EnvoyFilter_EnvoyConfigObjectMatch_Waypoint{Waypoint: wm}
+	}
+	return m
+}
+
+func wpFilter(filter, sub string) *networking.EnvoyFilter_WaypointMatch {
+	fm := &networking.EnvoyFilter_WaypointMatch_FilterMatch{Name: filter}
+	if sub != "" {
+		fm.SubFilter = &networking.EnvoyFilter_WaypointMatch_FilterMatch_SubFilterMatch{Name: sub}
+	}
+	return &networking.EnvoyFilter_WaypointMatch{Filter: fm}
+}
+
 func TestValidateEnvoyFilter(t *testing.T) {
 	const always = "EnvoyFilter exposes internal implementation details"
 	luaFilter := efStruct(t, map[string]any{"name": "envoy.filters.http.lua", "typed_config": map[string]any{
@@ -37,6 +54,9 @@ func TestValidateEnvoyFilter(t *testing.T) {
 	hcmMatch := efListener(efHCM, "envoy.filters.http.router")
 	cluster := &networking.EnvoyFilter_EnvoyConfigObjectMatch{ObjectTypes: &networking.EnvoyFilter_EnvoyConfigObjectMatch_Cluster{
 		Cluster: &networking.EnvoyFilter_ClusterMatch{Service: "a.example.com"}}}
+	remove := &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_REMOVE}
+	wpHCMRouter := wpFilter(efHCM, "envoy.filters.http.router")
+	wpRoute := &networking.EnvoyFilter_WaypointMatch{Route: &networking.EnvoyFilter_WaypointMatch_RouteMatch{Name: "fake-route"}}
 	runKindCases(t, validateEnvoyFilter, []kindCase{
 		{name: "selector only", spec: &networking.EnvoyFilter{WorkloadSelector: &networking.WorkloadSelector{Labels: map[string]string{"app": "c"}}},
 			warns: []string{always}},
@@ -44,8 +64,71 @@ func TestValidateEnvoyFilter(t *testing.T) {
 			warns: []string{always}},
 		{name: "merge partial cluster", spec: efOne(networking.EnvoyFilter_CLUSTER, cluster, networking.EnvoyFilter_Patch_MERGE,
 			efStruct(t, map[string]any{"connect_timeout": "2s"})), warns: []string{always}},
-		{name: "waypoint patches skipped", spec: efOne(networking.EnvoyFilter_INVALID, &networking.EnvoyFilter_EnvoyConfigObjectMatch{Context: networking.EnvoyFilter_WAYPOINT},
-			networking.EnvoyFilter_Patch_INVALID, nil), warns: []string{always}},
+		// Stricter than Istio (docs/compatibility.md): Istio's validateEnvoyFilter checks
+		// only its waypoint match rules for context WAYPOINT and skips the patch.
+		{name: "waypoint patches checked", spec: efOne(networking.EnvoyFilter_INVALID, efWaypoint(nil),
+			networking.EnvoyFilter_Patch_INVALID, nil),
+			errs: []string{"spec.configPatches[0].applyTo: Required value: Envoy filter: missing applyTo",
+				"spec.configPatches[0].patch.operation: Required value: Envoy filter: missing patch operation", "spec.configPatches[0].patch.value: Required value"},
+			warns: []string{always}},
+		{name: "waypoint patch value checked", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, efWaypoint(wpHCMRouter), networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"name": "envoy.filters.http.lua", "typed_config": map[string]any{
+				"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", "inline_code": 12.0, "nosuchfield": true}})),
+			errs:  []string{"spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value is not a valid envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"},
+			warns: []string{always}},
+		{name: "waypoint typed_config constraints", spec: efOne(networking.EnvoyFilter_HTTP_FILTER, efWaypoint(wpHCMRouter), networking.EnvoyFilter_Patch_INSERT_BEFORE,
+			efStruct(t, map[string]any{"typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}})),
+			errs:  []string{"spec.configPatches[0].patch.value: Invalid value: Envoy filter: patch value is rejected by Envoy's constraints: invalid HttpFilter.Name"},
+			warns: []string{always}},
+		{name: "waypoint valid patches", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efWaypoint(wpHCMRouter), Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_INSERT_BEFORE, Value: luaFilter}},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{}), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: efWaypoint(nil), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_VIRTUAL_HOST, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{Route: &networking.EnvoyFilter_WaypointMatch_RouteMatch{Name: "r"}}), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_NETWORK_FILTER, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{Filter: &networking.EnvoyFilter_WaypointMatch_FilterMatch{Name: efHCM}}), Patch: remove}}},
+			warns: []string{always}},
+		// Istio's pkg/config/validation/envoyfilter/envoyfilter.go validateEnvoyFilter
+		// waypoint rules and messages (TestValidateEnvoyFilter "waypoint ..." rows).
+		{name: "waypoint unsupported applyTo", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_LISTENER, Match: efWaypoint(nil), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_LISTENER_FILTER, Match: efWaypoint(nil), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_EXTENSION_CONFIG, Match: efWaypoint(nil), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_BOOTSTRAP, Match: efWaypoint(nil), Patch: remove}}},
+			errs: []string{`spec.configPatches[0].applyTo: Invalid value: "LISTENER": Envoy filter: applyTo LISTENER is not supported for waypoint`,
+				`spec.configPatches[1].applyTo: Invalid value: "LISTENER_FILTER": Envoy filter: applyTo LISTENER_FILTER is not supported for waypoint`,
+				`spec.configPatches[2].applyTo: Invalid value: "EXTENSION_CONFIG": Envoy filter: applyTo EXTENSION_CONFIG is not supported for waypoint`,
+				`spec.configPatches[3].applyTo: Invalid value: "BOOTSTRAP": Envoy filter: applyTo BOOTSTRAP is not supported for waypoint`},
+			warns: []string{always}},
+		{name: "waypoint unsupported applyTo without patch", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_LISTENER, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{})}}},
+			errs:  []string{"Envoy filter: applyTo LISTENER is not supported for waypoint", "spec.configPatches[0].patch: Required value: Envoy filter: missing patch"},
+			warns: []string{always}},
+		{name: "waypoint match rules", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
+			{ApplyTo: networking.EnvoyFilter_ROUTE_CONFIGURATION, Match: efWaypoint(wpFilter(efHCM, "")), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: efWaypoint(wpFilter(efHCM, "")), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: efWaypoint(wpRoute), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_FILTER_CHAIN, Match: efWaypoint(wpRoute), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{}), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efWaypoint(wpFilter("fake-route", "")), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efWaypoint(wpFilter(efHCM, "")), Patch: remove},
+			{ApplyTo: networking.EnvoyFilter_HTTP_FILTER, Match: efWaypoint(nil), Patch: remove},
+			// Istio checks one thing at a time: a filter match first, then the route.
+			{ApplyTo: networking.EnvoyFilter_CLUSTER, Match: efWaypoint(&networking.EnvoyFilter_WaypointMatch{
+				Filter: &networking.EnvoyFilter_WaypointMatch_FilterMatch{Name: efHCM}, Route: &networking.EnvoyFilter_WaypointMatch_RouteMatch{Name: "r"}}), Patch: remove}}},
+			errs: []string{"spec.configPatches[0].match.waypoint.filter: Invalid value: Envoy filter: applyTo ROUTE_CONFIGURATION for waypoint cannot have filter match",
+				"spec.configPatches[1].match.waypoint.filter: Invalid value: Envoy filter: applyTo CLUSTER for waypoint cannot have filter match",
+				"spec.configPatches[2].match.waypoint.route: Invalid value: Envoy filter: applyTo CLUSTER for waypoint cannot have route match",
+				"spec.configPatches[3].match.waypoint.route: Invalid value: Envoy filter: applyTo FILTER_CHAIN for waypoint cannot have route match",
+				"spec.configPatches[4].match.waypoint.filter: Required value: Envoy filter: applyTo HTTP_FILTER for waypoint must have filter match",
+				`spec.configPatches[5].match.waypoint.filter.name: Invalid value: "fake-route": Envoy filter: applyTo HTTP_FILTER for waypoint requires name with envoy.filters.network.http_connection_manager`,
+				"spec.configPatches[6].match.waypoint.filter.subFilter.name: Required value: Envoy filter: applyTo HTTP_FILTER for waypoint must have subfilter name to match on",
+				"spec.configPatches[7].match.waypoint.filter: Required value: Envoy filter: applyTo HTTP_FILTER for waypoint must have filter match",
+				"spec.configPatches[8].match.waypoint.filter: Invalid value: Envoy filter: applyTo CLUSTER for waypoint cannot have filter match"},
+			warns: []string{always}},
+		{name: "waypoint proxyVersion regex", spec: efOne(networking.EnvoyFilter_CLUSTER, &networking.EnvoyFilter_EnvoyConfigObjectMatch{Context: networking.EnvoyFilter_WAYPOINT,
+			Proxy: &networking.EnvoyFilter_ProxyMatch{ProxyVersion: "1.(2"}}, networking.EnvoyFilter_Patch_REMOVE, nil),
+			errs:  []string{`spec.configPatches[0].match.proxy.proxyVersion: Invalid value: "1.(2": Envoy filter: invalid regex for proxy version`},
+			warns: []string{always}},
 		{name: "missing pieces", spec: &networking.EnvoyFilter{ConfigPatches: []*networking.EnvoyFilter_EnvoyConfigObjectPatch{
 			nil, {}, {ApplyTo: networking.EnvoyFilter_CLUSTER, Patch: &networking.EnvoyFilter_Patch{}},
 			{ApplyTo: networking.EnvoyFilter_CLUSTER, Patch: &networking.EnvoyFilter_Patch{Operation: networking.EnvoyFilter_Patch_ADD}}}},
@@ -176,5 +259,37 @@ spec:
       operation: ADD
       value: {name: c, connect_timeout: forever}
 `, errs: []string{"EnvoyFilter istio-system/bad", "spec.configPatches[0].patch.value", "not a valid envoy.config.cluster.v3.Cluster"}},
+		// Reviewer r175's documents: waypoint patches were admitted unchecked.
+		{name: "waypoint bogus lua value", doc: `
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: e6, namespace: default}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: WAYPOINT
+      waypoint:
+        filter: {name: envoy.filters.network.http_connection_manager, subFilter: {name: envoy.filters.http.router}}
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.lua
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+          inline_code: 12
+          nosuchfield: true
+`, errs: []string{"EnvoyFilter default/e6", "spec.configPatches[0].patch.value", "not a valid envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"}},
+		{name: "waypoint listener without patch", doc: `
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: e7, namespace: default}
+spec:
+  configPatches:
+  - applyTo: LISTENER
+    match:
+      context: WAYPOINT
+      waypoint: {}
+`, errs: []string{"EnvoyFilter default/e7", "applyTo LISTENER is not supported for waypoint", "spec.configPatches[0].patch: Required value: Envoy filter: missing patch"}},
 	})
 }

@@ -207,40 +207,38 @@ func scEgressPort(p *field.Path, eg *networking.IstioEgressListener, udsBinds, i
 	}
 }
 
-// scEgressHosts checks ns/host entries and warns about entries that an
-// earlier or wider entry already covers; "." is the Sidecar's own namespace
-// there, as in Istio's ValidateSidecar.
+// scEgressHosts checks ns/host entries and warns, with Istio's texts and in
+// Istio's cases (ValidateSidecar, pkg/config/validation/validation.go), about
+// entries an earlier one already covers: a host already listed or under an
+// earlier ns/*, an ns/* after any entry of its namespace, and "*/*" beside
+// another namespace. "." is the Sidecar's own namespace there.
 func scEgressHosts(p *field.Path, hosts []string, namespace string, f *Findings) {
 	if len(hosts) == 0 {
 		f.Required(p, "sidecar: egress listener must contain at least one host")
 		return
 	}
-	seen := map[string]string{} // ns/host with "." resolved -> the entry as written
-	hasAllAll := false
-	for _, h := range hosts {
-		if h == "*/*" {
-			hasAllAll = true
-		}
-	}
+	seen := map[string]map[string]bool{} // namespace ("." resolved) -> hosts listed
 	for i, h := range hosts {
 		hp := p.Index(i)
 		validateNamespaceHost(hp, h, f)
-		ns, host, _ := strings.Cut(h, "/")
+		ns, host, ok := strings.Cut(h, "/")
+		if !ok {
+			continue // no namespace: refused by validateNamespaceHost
+		}
 		if ns == "." {
 			ns = namespace
 		}
-		key := ns + "/" + host
-		wide, covered := seen[ns+"/*"]
-		switch {
-		case seen[key] != "":
-			f.Warn(hp, h, "duplicate egress host: it is already listed")
-		case host != "*" && covered:
-			f.Warn(hp, h, fmt.Sprintf("egress host is already covered by %q", wide))
-		case hasAllAll && h != "*/*":
-			f.Warn(hp, h, "egress host is redundant: \"*/*\" already imports every host")
+		inNs := seen[ns]
+		if inNs == nil {
+			inNs = map[string]bool{}
+			seen[ns] = inNs
 		}
-		if seen[key] == "" {
-			seen[key] = h
+		if (host != "*" && (inNs[host] || inNs["*"])) || (host == "*" && len(inNs) > 0) {
+			f.Warn(hp, h, "duplicated egress host: "+h)
 		}
+		inNs[host] = true
+	}
+	if seen["*"]["*"] && len(seen) > 1 {
+		f.Warn(p, nil, "`*/*` host select all resources, no other hosts can be added")
 	}
 }

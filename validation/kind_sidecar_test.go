@@ -126,10 +126,26 @@ func TestValidateSidecar(t *testing.T) {
 		}},
 			errs: []string{"spec.egress[1].bind: Invalid value: \"unix:///var/run/a.sock\": sidecar: unix domain socket values for listeners must be unique",
 				"spec.egress[2].bind", "spec.egress[2].captureMode: Invalid value: \"IPTABLES\""}},
+		// Istio's ValidateSidecar warnings, text and cases: a host already listed or
+		// under an earlier ns/*, an ns/* after any host of its namespace, and "*/*"
+		// beside another namespace (once per listener).
 		{name: "egress host warnings", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
 			{Hosts: []string{"ns/*", "ns/a.example.com", "ns/*", "*/*"}}}},
-			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "ns/a.example.com": egress host is already covered by "ns/*"`,
-				`spec.egress[0].hosts[2]: Invalid value: "ns/*": duplicate egress host`, `spec.egress[0].hosts[0]: Invalid value: "ns/*": egress host is redundant`}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "ns/a.example.com": duplicated egress host: ns/a.example.com`,
+				`spec.egress[0].hosts[2]: Invalid value: "ns/*": duplicated egress host: ns/*`,
+				"spec.egress[0].hosts: Invalid value: `*/*` host select all resources, no other hosts can be added"}},
+		{name: "egress ns wildcard after a host of its namespace", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"foo/a.example.com", "foo/*", "bar/a.example.com", "bar/a.example.com", "baz/*", "qux/b.example.com"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "foo/*": duplicated egress host: foo/*`,
+				`spec.egress[0].hosts[3]: Invalid value: "bar/a.example.com": duplicated egress host: bar/a.example.com`}},
+		{name: "egress wildcard namespace alone", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"*/a.example.com", "*/*", "*/b.example.com"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "*/*": duplicated egress host: */*`,
+				`spec.egress[0].hosts[2]: Invalid value: "*/b.example.com": duplicated egress host: */b.example.com`}},
+		{name: "egress hosts per listener", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Port: &networking.SidecarPort{Number: 80, Protocol: "HTTP", Name: "http"}, Hosts: []string{"foo/a.example.com"}},
+			{Hosts: []string{"foo/*", "*/*"}}}},
+			warns: []string{"spec.egress[1].hosts: Invalid value: `*/*` host select all resources, no other hosts can be added"}},
 		// Istio's ValidateNamespaceSlashWildcardHostname (agent/validation.go): the
 		// namespace is "*", ".", exactly "~" or a DNS label; "~ns" is none of them.
 		{name: "egress host namespace tilde", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
@@ -146,7 +162,10 @@ func TestValidateSidecar(t *testing.T) {
 		// wildcarded same namespace ."); runKindCases validates in namespace "default".
 		{name: "egress host dot is own namespace", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
 			{Hosts: []string{"./*", "default/a.example.com"}}}},
-			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "default/a.example.com": egress host is already covered by "./*"`}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "default/a.example.com": duplicated egress host: default/a.example.com`}},
+		{name: "egress dot host then own namespace wildcard", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{
+			{Hosts: []string{"./a.example.com", "default/*", "other/*"}}}},
+			warns: []string{`spec.egress[0].hosts[1]: Invalid value: "default/*": duplicated egress host: default/*`}},
 		{name: "egress without hosts", spec: &networking.Sidecar{Egress: []*networking.IstioEgressListener{{}}},
 			errs: []string{"spec.egress[0].hosts: Required value"}},
 		{name: "egress proxy rules", spec: &networking.Sidecar{Egress: egressAll, OutboundTrafficPolicy: &networking.OutboundTrafficPolicy{
