@@ -291,8 +291,12 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 
 // ServeHTTP serves HTTP ext_authz on lis until ctx is done, then shuts down
 // gracefully (bounded).
+// At most Options.MaxConnections connections are open at once (limit); a
+// TLS handshake is bounded by ReadHeaderTimeout (net/http bounds it by the
+// shortest of the server's read and write timeouts).
 func (s *Server) ServeHTTP(ctx context.Context, lis net.Listener, tlsConfig *tls.Config) error {
 	hs := s.HTTPServer(tlsConfig)
+	lis = s.limit(lis)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {

@@ -37,7 +37,11 @@ type Options struct {
 	DecisionLog       string // full, sampled, off
 	DecisionLogSample int    // with sampled: log 1 of N decisions (denials always)
 
-	MaxRecvMsgSize   int
+	MaxRecvMsgSize int
+	// MaxConnections caps the client connections open at once on the gRPC
+	// port and, separately, on the HTTP port: at the cap, new clients wait
+	// in the kernel's accept queue until one closes. Zero is the default.
+	MaxConnections   int
 	KeepaliveTime    time.Duration
 	KeepaliveTimeout time.Duration
 	Reflection       bool
@@ -95,7 +99,7 @@ func DefaultOptions() Options {
 		Addr: ":9000", RootNamespace: "istio-system", TrustDomain: "cluster.local", PathNormalization: "BASE",
 		JWTMetadata: JWTMetadataAbsent, DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
 		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Debounce: 100 * time.Millisecond,
-		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low",
+		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low", MaxConnections: DefaultMaxConnections,
 	}
 }
 
@@ -124,6 +128,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DecisionLog, "decision-log", d.DecisionLog, "decision logging: full, sampled or off")
 	fs.IntVar(&o.DecisionLogSample, "decision-log-sample", d.DecisionLogSample, "with --decision-log=sampled, log one in N allowed decisions (denials are always logged)")
 	fs.IntVar(&o.MaxRecvMsgSize, "authz-max-recv-msg-size", d.MaxRecvMsgSize, "maximum CheckRequest size in bytes")
+	fs.IntVar(&o.MaxConnections, "authz-max-connections", d.MaxConnections, "client connections open at once on the ext_authz gRPC port, and as many on the HTTP port; further clients wait until one closes (docs/reliability.md)")
 	fs.DurationVar(&o.KeepaliveTime, "authz-keepalive-time", d.KeepaliveTime, "gRPC server keepalive ping interval")
 	fs.DurationVar(&o.KeepaliveTimeout, "authz-keepalive-timeout", d.KeepaliveTimeout, "gRPC server keepalive ping timeout")
 	fs.BoolVar(&o.Reflection, "authz-reflection", d.Reflection, "register gRPC server reflection (off by default, as OPA-Envoy's enable-reflection: it lists the port's services to any client)")
@@ -148,6 +153,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if x.MaxRecvMsgSize <= 0 {
 		x.MaxRecvMsgSize = d.MaxRecvMsgSize
+	}
+	if x.MaxConnections <= 0 {
+		x.MaxConnections = d.MaxConnections
 	}
 	if x.KeepaliveTime <= 0 {
 		x.KeepaliveTime = d.KeepaliveTime
@@ -213,6 +221,7 @@ func (o *Options) Validate() error {
 		flag string
 		v    int64
 	}{{"--decision-log-sample", int64(o.DecisionLogSample)}, {"--authz-max-recv-msg-size", int64(o.MaxRecvMsgSize)},
+		{"--authz-max-connections", int64(o.MaxConnections)},
 		{"--authz-keepalive-time", int64(o.KeepaliveTime)}, {"--authz-keepalive-timeout", int64(o.KeepaliveTimeout)},
 		{"--authz-reload-debounce", int64(o.Debounce)}} {
 		if n.v < 0 {

@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/meshguard/meshguard/internal/connlimit"
 	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/policy"
 )
@@ -451,6 +452,28 @@ const maxLogField = textcut.MaxLogField
 // connection when its streams reach it.
 const maxConcurrentStreams = 250
 
+// DefaultMaxConnections is --authz-max-connections' default, per port.
+// Each Envoy worker thread keeps its own connection to every ext_authz
+// endpoint it balances over, so a replica sees about sidecars × worker
+// threads (2 by default) connections whatever the replica count: 20,000
+// serves 10,000 sidecars that use the provider. An idle TLS connection holds
+// about 55 KiB of server memory on the gRPC port and 24 KiB on the HTTP one
+// (TestIdleConnectionMemory): 20,000 on the gRPC port about 1.1 GiB, the
+// bound docs/reliability.md states, where without a limit a flood of
+// connections ran the process out of memory. A lower limit would refuse the
+// sidecars of a large mesh, and ext_authz unreachable denies their requests.
+const DefaultMaxConnections = 20000
+
+// limit caps the connections open at once from lis at
+// Options.MaxConnections: at the cap Accept waits, leaving new clients in
+// the kernel's accept queue (not refused) until a connection closes; one
+// that never completes its handshake is closed at handshakeTimeout
+// (grpc.ConnectionTimeout, the HTTP server's ReadHeaderTimeout), so a
+// stalled client holds its slot only that long.
+func (s *Server) limit(lis net.Listener) net.Listener {
+	return connlimit.Listener(lis, s.opts.MaxConnections)
+}
+
 // handshakeTimeout bounds a new connection's TLS and HTTP/2 handshake (gRPC)
 // or its first request's headers (HTTP): a client that connects and sends
 // nothing holds a goroutine and a socket only this long (grpc-go's default
@@ -533,8 +556,10 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 }
 
 // Serve serves on lis until ctx is done, then stops gracefully (bounded).
+// At most Options.MaxConnections connections are open at once (limit).
 func (s *Server) Serve(ctx context.Context, lis net.Listener, tlsConfig *tls.Config) error {
 	g := s.GRPCServer(tlsConfig)
+	lis = s.limit(lis)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	select {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/meshguard/meshguard/internal/connlimit"
 	"github.com/meshguard/meshguard/internal/httplog"
 )
 
@@ -30,14 +31,17 @@ import (
 // source); a graceful stop waits at most shutdownTimeout for in-flight
 // requests. net/http's own messages (a client's failed TLS handshake) go to
 // log (NewHTTPServer).
-func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration, log logr.Logger) ctrlwebhook.Server {
+func NewServer(o ctrlwebhook.Options, shutdownTimeout time.Duration, maxConnections int, log logr.Logger) ctrlwebhook.Server {
 	if o.WebhookMux == nil {
 		o.WebhookMux = http.NewServeMux()
 	}
 	if o.Port <= 0 {
 		o.Port = ctrlwebhook.DefaultPort
 	}
-	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout, log: log}
+	if maxConnections <= 0 {
+		maxConnections = DefaultMaxConnections
+	}
+	return &server{Server: ctrlwebhook.NewServer(o), o: o, shutdownTimeout: shutdownTimeout, maxConnections: maxConnections, log: log}
 }
 
 // NewHTTPServer is an http.Server for h with controller-runtime's header
@@ -67,6 +71,18 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 	}
 }
 
+// DefaultMaxConnections is --webhook-max-connections' default. The
+// webhook's clients are kube-apiservers, which multiplex admission calls
+// over a few HTTP/2 connections each (another only when one has
+// maxConcurrentStreams open), plus the kubelet's probes: a few dozen
+// connections at most. 1,000 leaves room for many API servers and
+// HTTP/1.1 clients (an API server with DISABLE_HTTP2 opens one per call in
+// flight) while bounding what a flood of connections can hold: each costs
+// its TLS state and goroutines and, on HTTP/2, up to 1 MiB of unread body
+// for at most requestDeadline, itself bounded server-wide by the admission
+// body budget (limitBody).
+const DefaultMaxConnections = 1000
+
 // maxConcurrentStreams is the HTTP/2 streams one client connection may have
 // open at once on the servers NewHTTPServer builds.
 const maxConcurrentStreams = 100
@@ -75,6 +91,7 @@ type server struct {
 	ctrlwebhook.Server // Register, WebhookMux, NeedLeaderElection
 	o                  ctrlwebhook.Options
 	shutdownTimeout    time.Duration
+	maxConnections     int
 	log                logr.Logger
 	started            atomic.Bool
 }
@@ -92,10 +109,13 @@ func (s *server) Start(ctx context.Context) error {
 	if cfg.GetCertificate == nil {
 		return errors.New("webhook server: no serving certificate (TLSOpts must set GetCertificate)")
 	}
-	lis, err := tls.Listen("tcp", s.addr(), cfg)
+	tcp, err := net.Listen("tcp", s.addr())
 	if err != nil {
 		return fmt.Errorf("webhook server listen on %s: %w", s.addr(), err)
 	}
+	// The limit counts TCP connections, handshaken or not: net/http closes
+	// one whose handshake stalls at requestDeadline (NewHTTPServer).
+	lis := tls.NewListener(connlimit.Listener(tcp, s.maxConnections), cfg)
 	// Options' mux, never nil: DefaultServer's is nil until a Register, and
 	// a nil Handler is http.DefaultServeMux, where the net/http/pprof and
 	// expvar linked into the binary register /debug/.

@@ -25,6 +25,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshguard/meshguard/internal/connlimittest"
 )
 
 // startServer starts NewServer on a free loopback port with a self-signed
@@ -41,6 +43,14 @@ func startServer(t *testing.T, h http.Handler) (addr string, stop func()) {
 // startServerWith is startServer with handlers at their paths and the server
 // logging to log.
 func startServerWith(t *testing.T, handlers map[string]http.Handler, log logr.Logger) (addr string, stop func()) {
+	t.Helper()
+	addr, stop, _ = startServerLimited(t, handlers, log, 0)
+	return addr, stop
+}
+
+// startServerLimited is startServerWith with maxConnections (0: the
+// default); it also returns a client TLS configuration for the server.
+func startServerLimited(t *testing.T, handlers map[string]http.Handler, log logr.Logger, maxConnections int) (addr string, stop func(), clientTLS *tls.Config) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,7 +70,7 @@ func startServerWith(t *testing.T, handlers map[string]http.Handler, log logr.Lo
 	l.Close()
 	s := NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: port, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
-	}}}, time.Second, log)
+	}}}, time.Second, maxConnections, log)
 	for path, h := range handlers {
 		s.Register(path, h)
 	}
@@ -84,7 +94,8 @@ func startServerWith(t *testing.T, handlers map[string]http.Handler, log logr.Lo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), stop
+	clientTLS = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}} //nolint:gosec // test server
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), stop, clientTLS
 }
 
 // TestServerBoundsEveryRequest: a client that sends the headers of a request
@@ -344,4 +355,29 @@ func TestRequestDeadlineIsPerRequest(t *testing.T) {
 			t.Fatal("the second request needed a new connection, want the one kept alive")
 		}
 	}
+}
+
+// TestServerConnectionLimit: at --webhook-max-connections the webhook
+// server leaves a further client waiting (its TLS handshake is not
+// answered) until a connection closes, then serves it. Before, every
+// connection was accepted, each holding TLS state, goroutines and, on
+// HTTP/2, receive windows.
+func TestServerConnectionLimit(t *testing.T) {
+	addr, _, clientTLS := startServerLimited(t, nil, logr.Discard(), 2)
+	held := connlimittest.Hold(t, addr, clientTLS, 2)
+	connlimittest.ExpectQueued(t, addr, clientTLS, func() { held[0].Close() })
+}
+
+// TestServerStalledHandshakeFreesItsSlot: a client that connects and never
+// starts its TLS handshake is closed at requestDeadline (net/http bounds the
+// handshake by the shortest of ReadHeaderTimeout, ReadTimeout and
+// WriteTimeout: Server.tlsHandshakeTimeout), freeing its slot for the client
+// waiting behind it.
+func TestServerStalledHandshakeFreesItsSlot(t *testing.T) {
+	defer func(d time.Duration) { requestDeadline = d }(requestDeadline)
+	requestDeadline = time.Second // above ExpectQueued's 300 ms
+	addr, _, clientTLS := startServerLimited(t, nil, logr.Discard(), 1)
+	waitClosed := connlimittest.Stall(t, addr)
+	connlimittest.ExpectQueued(t, addr, clientTLS, nil)
+	waitClosed()
 }

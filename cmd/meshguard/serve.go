@@ -32,6 +32,7 @@ import (
 
 	"github.com/meshguard/meshguard/authz"
 	"github.com/meshguard/meshguard/certs"
+	"github.com/meshguard/meshguard/internal/connlimit"
 	"github.com/meshguard/meshguard/scheme"
 	"github.com/meshguard/meshguard/webhook"
 )
@@ -44,6 +45,7 @@ type serveOptions struct {
 	namespace       string
 	webhookHost     string
 	webhookPort     int
+	webhookMaxConns int
 	metricsAddr     string
 	healthAddr      string
 	leaderElect     bool
@@ -68,6 +70,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "meshguard-system"), "namespace meshguard runs in (never selected by its webhooks; holds its Secrets and leader lease)")
 	fs.StringVar(&o.webhookHost, "webhook-host", "", "address the webhook HTTPS server binds (empty: all interfaces)")
 	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the webhook HTTPS server")
+	fs.IntVar(&o.webhookMaxConns, "webhook-max-connections", webhook.DefaultMaxConnections, "client connections open at once on the webhook HTTPS server; further clients wait until one closes (docs/reliability.md)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint (\"0\" disables)")
 	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (only the leader does the background work: self-managed certificate rotation, the cert-manager chain, the audit)")
@@ -169,6 +172,10 @@ func (o *serveOptions) check() error {
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		return fmt.Errorf("--webhook-port %d: want 1-65535", o.webhookPort)
 	}
+	// Zero takes the default (webhook.NewServer), as ext_authz's limits do.
+	if o.webhookMaxConns < 0 {
+		return fmt.Errorf("--webhook-max-connections %d: must not be negative", o.webhookMaxConns)
+	}
 	// A negative GracefulShutdownTimeout makes controller-runtime wait for
 	// the servers without bound.
 	for _, d := range []struct {
@@ -212,7 +219,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 			c.MinVersion = tls.VersionTLS12
 			c.GetCertificate = getCertificate
 		}},
-	}, timeout, log.WithValues("server", "webhook"))
+	}, timeout, o.webhookMaxConns, log.WithValues("server", "webhook"))
 	if o.drain != nil {
 		webhookServer = drainingServer{Server: webhookServer, d: o.drain}
 	}
@@ -367,6 +374,13 @@ func (p *probeChecks) handler() http.Handler {
 	return mux
 }
 
+// probeMaxConnections caps the connections open at once on the health probe
+// and metrics servers (connlimit.Listener): their clients are the kubelet
+// (a connection per probe) and a few scrapers. A stalled connection is
+// closed at webhook.NewHTTPServer's deadline, so a flood delays probes by at
+// most that, rather than exhausting memory.
+const probeMaxConnections = 100
+
 // serveHTTP adds a server for h on addr ("" or "0": none) to mgr, started
 // with the webhook server before the caches sync, as controller-runtime's
 // probe and metrics servers are. webhook.NewHTTPServer bounds each request
@@ -382,6 +396,7 @@ func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownT
 	if err != nil {
 		return fmt.Errorf("%s server: listen on %s: %w", name, addr, err)
 	}
+	lis = connlimit.Listener(lis, probeMaxConnections)
 	if err := mgr.Add(&manager.Server{Name: name, Server: webhook.NewHTTPServer(h, log.WithValues("server", name)), Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
 		_ = lis.Close()
 		return fmt.Errorf("add %s server: %w", name, err)

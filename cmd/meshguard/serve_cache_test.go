@@ -91,6 +91,8 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		{[]string{"--decision-log=loud"}, "--decision-log"},
 		{[]string{"--decision-log-sample=-1"}, "--decision-log-sample"},
 		{[]string{"--authz-max-recv-msg-size=-1"}, "--authz-max-recv-msg-size"},
+		{[]string{"--authz-max-connections=-1"}, "--authz-max-connections"},
+		{[]string{"--webhook-max-connections=-1"}, "--webhook-max-connections"},
 		{[]string{"--authz-keepalive-time=-1s"}, "--authz-keepalive-time"},
 		{[]string{"--authz-keepalive-timeout=-1s"}, "--authz-keepalive-timeout"},
 		{[]string{"--authz-reload-debounce=-1s"}, "--authz-reload-debounce"},

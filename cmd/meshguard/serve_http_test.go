@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/meshguard/meshguard/internal/connlimittest"
 )
 
 // addRecorder is a manager that only records the Runnables added to it.
@@ -167,4 +170,38 @@ func TestProbeAndMetricsServersLogStructured(t *testing.T) {
 			t.Errorf("%s server logged %q, want one entry naming it", name, lines)
 		}
 	}
+}
+
+// TestProbeServersConnectionLimit: the health probe and metrics servers
+// serve at most probeMaxConnections connections at once; a further client
+// waits (its request is not answered) until one closes. Before, every
+// connection was accepted.
+func TestProbeServersConnectionLimit(t *testing.T) {
+	addr := startHTTP(t, "health probe", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), 0)
+	get := func(c net.Conn) error {
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		r, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		return r.Body.Close()
+	}
+	var held []net.Conn
+	for range probeMaxConnections {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := get(c); err != nil { // served: the connection holds a slot
+			t.Fatalf("connection %d: %v", len(held)+1, err)
+		}
+		held = append(held, c)
+	}
+	connlimittest.ExpectServedAfter(t, addr, get, func() { held[0].Close() })
 }

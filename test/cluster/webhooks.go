@@ -50,7 +50,7 @@ func NewWebhookServer(t testing.TB) *WebhookServer {
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 		}},
-	}, 10*time.Second, testr.NewWithInterface(t, testr.Options{}))
+	}, 10*time.Second, 0, testr.NewWithInterface(t, testr.Options{}))
 	return &WebhookServer{
 		Server: srv,
 		ClientConfig: webhook.ClientConfig{

@@ -27,3 +27,15 @@ func TestChartJWTMetadata(t *testing.T) {
 		t.Errorf("authz.jwtMetadata=Forwarded: want an error naming jwtMetadata, got %v", err)
 	}
 }
+
+// TestChartConnectionLimits: webhooks.maxConnections and
+// authz.maxConnections reach --webhook-max-connections and
+// --authz-max-connections, whole numbers however large.
+func TestChartConnectionLimits(t *testing.T) {
+	args := parse(t, renderHelm(t, "--set", "webhooks.maxConnections=1500", "--set", "authz.maxConnections=2000000")).deployment(t).Spec.Template.Spec.Containers[0].Args
+	for _, want := range []string{"--webhook-max-connections=1500", "--authz-max-connections=2000000"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+}

@@ -50,6 +50,9 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"replicas=0", "replicas"},
 		{"revision=Canary_1", "revision"},
 		{"authz.port=9443", "port"},
+		// 0 would render a flag meaning "the default", not "no connections".
+		{"authz.maxConnections=0", "maxConnections"},
+		{"webhooks.maxConnections=-1", "maxConnections"},
 		{"replica=3", "replica"},
 		{"topologySpread.whenUnsatisfiable=Maybe", "whenUnsatisfiable"},
 		// The binary parses these with time.ParseDuration: an empty or
