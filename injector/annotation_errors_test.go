@@ -34,6 +34,21 @@ func TestAnnotationErrorsIstioText(t *testing.T) {
 		{AnnotationStatusPort, " x ",
 			`annotation status.sidecar.istio.io/port: " x " is not a port number`,
 			`excludeInboundPorts invalid: failed parsing port ' x ': strconv.ParseUint: parsing "x": invalid syntax`},
+		// Istio's validators accept these spellings; meshguard denies them
+		// (not canonical: its template would read another number).
+		{AnnotationStatusPort, " 15030",
+			`annotation status.sidecar.istio.io/port: " 15030" is not written canonically (want "15030": no sign, spaces or leading zeros)`, ""},
+		{AnnotationStatusPort, "00",
+			`annotation status.sidecar.istio.io/port: "00" is not written canonically (want "0": no sign, spaces or leading zeros)`, ""},
+		{AnnotationReadinessDelay, "010",
+			`annotation readiness.status.sidecar.istio.io/initialDelaySeconds: "010" is not written canonically (want "10": no sign, spaces or leading zeros)`, ""},
+		// Istio rejects these too: its text.
+		{AnnotationStatusPort, "+15030",
+			`annotation status.sidecar.istio.io/port: "+15030" is not a port number`,
+			`excludeInboundPorts invalid: failed parsing port '+15030': strconv.ParseUint: parsing "+15030": invalid syntax`},
+		{AnnotationReadinessPeriod, "+10",
+			`annotation readiness.status.sidecar.istio.io/periodSeconds: "+10" is not a non-negative integer`,
+			`strconv.ParseUint: parsing "+10": invalid syntax`},
 		{AnnotationReadinessDelay, "-5",
 			`annotation readiness.status.sidecar.istio.io/initialDelaySeconds: "-5" is not a non-negative integer`,
 			`strconv.ParseUint: parsing "-5": invalid syntax`},

@@ -469,6 +469,11 @@ func parseMergeMetrics(s string) (bool, error) {
 // (validate.go validateUInt32) but the probe field is an int32, so a value
 // above 2^31-1 would make Istio's injected pod undecodable; it is denied here
 // (an error without Istio's text: Istio accepts it).
+//
+// The value must also be written canonically (canonicalInt): Istio's
+// sidecar template writes it unquoted into the probe, where YAML 1.1 reads
+// "010" as octal 8, so Istio's pod would not carry the number its
+// validator accepted.
 func parseProbeInt(s string) (int32, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
@@ -477,7 +482,23 @@ func parseProbeInt(s string) (int32, error) {
 	if n > math.MaxInt32 {
 		return 0, fmt.Errorf("%q is not a non-negative integer", s)
 	}
-	return int32(n), nil
+	return canonicalInt(s, int32(n))
+}
+
+// canonicalInt is n when s is exactly its decimal spelling, else an error
+// (without Istio's text: Istio's validate.go accepts a leading zero, and
+// around a port spaces). It is the one rule for the integer annotations
+// Istio's templates copy as written (the readiness settings, the status
+// port): with "010" or " 15030" the stock template (run by the generic
+// renderer, as Istio runs it) would read another number, or copy the
+// spaces, than the typed injector, which uses the number; denying every
+// other spelling keeps both paths and Istio's well-defined cases equal
+// (docs/compatibility.md).
+func canonicalInt(s string, n int32) (int32, error) {
+	if want := strconv.Itoa(int(n)); s != want {
+		return 0, fmt.Errorf("%q is not written canonically (want %q: no sign, spaces or leading zeros)", s, want)
+	}
+	return n, nil
 }
 
 // annotationPort is one port of a port annotation: parsePort with 0
@@ -496,8 +517,18 @@ func annotationPort(s string) (int32, error) {
 }
 
 // parseStatusPort reads status.sidecar.istio.io/port (Istio's validate.go
-// validateStatusPort): one port, 0 turning the status server off.
-func parseStatusPort(s string) (int32, error) { return annotationPort(s) }
+// validateStatusPort): one port, 0 turning the status server off, written
+// canonically (canonicalInt): Istio's sidecar template compares the raw
+// value with "0" (so "00" keeps a status server on port 0) and copies it
+// into -d and --debug-port (so " 15030" or "015030" reach pilot-agent as
+// written).
+func parseStatusPort(s string) (int32, error) {
+	n, err := annotationPort(s)
+	if err != nil {
+		return 0, err
+	}
+	return canonicalInt(s, n)
+}
 
 // wildcardOr accepts "*" (exactly) or what check accepts (Istio's
 // validate.go ValidateIncludeIPRanges, ValidateIncludeInboundPorts).

@@ -29,7 +29,10 @@ func TestParseAnnotationsIstioRules(t *testing.T) {
 		{AnnotationInterceptionMode, "", false, ""},
 		// validateStatusPort: parsePort, a trimmed uint16 (0 disables).
 		{AnnotationStatusPort, "15020", true, ""},
-		{AnnotationStatusPort, " 15021 ", true, ""},
+		{AnnotationStatusPort, " 15021 ", false, "not canonical: Istio's template copies the spaces into -d and --debug-port"},
+		{AnnotationStatusPort, "00", false, "not canonical: Istio's template compares the raw string with \"0\""},
+		{AnnotationStatusPort, "015030", false, "not canonical"},
+		{AnnotationStatusPort, "+15030", false, ""},
 		{AnnotationStatusPort, "0", true, ""},
 		{AnnotationStatusPort, "65535", true, ""},
 		{AnnotationStatusPort, "65536", false, ""},
@@ -42,6 +45,10 @@ func TestParseAnnotationsIstioRules(t *testing.T) {
 		{AnnotationReadinessFailure, "2147483648", false, "the probe field is an int32: Istio's pod would not decode"},
 		{AnnotationReadinessPeriod, "-5", false, ""},
 		{AnnotationReadinessDelay, " 1", false, ""},
+		{AnnotationReadinessDelay, "+1", false, ""},
+		{AnnotationReadinessDelay, "010", false, "not canonical: Istio's template writes it unquoted, YAML 1.1 reads octal 8"},
+		{AnnotationReadinessPeriod, "00", false, "not canonical"},
+		{AnnotationReadinessFailure, "0100", false, "not canonical: octal 64 in Istio's pod"},
 		{AnnotationReadinessDelay, "1.5", false, ""},
 		// ValidateIncludeIPRanges / ValidateExcludeIPRanges: "*" (include
 		// only), "" or netip prefixes separated by bare commas.
@@ -137,7 +144,7 @@ func TestParseAnnotationsIstioRules(t *testing.T) {
 func TestParseAnnotationsTypedValues(t *testing.T) {
 	a, err := ParseAnnotations(map[string]string{
 		AnnotationInterceptionMode:  "TPROXY",
-		AnnotationStatusPort:        " 15021 ",
+		AnnotationStatusPort:        "15021",
 		AnnotationReadinessPeriod:   "7",
 		AnnotationMergeMetrics:      "false",
 		AnnotationNativeSidecar:     "true",

@@ -147,6 +147,14 @@ func TestTypedMatchesTemplateOnAnnotatedPods(t *testing.T) {
 		{AnnotationProxyConfig: "proxyMetadata: {IPTABLES_TRACE_LOGGING: \"true\"}"},
 		{AnnotationProxyConfig: "proxyMetadata: {ISTIO_META_ENABLE_HBONE: \"true\"}"},
 		{AnnotationProxyConfig: "proxyStatsMatcher: {inclusionPrefixes: [a]}\nstatusPort: 15031\ntracing: {zipkin: {address: z:9411}}"},
+		// Spellings Istio's validator accepts but its template reads
+		// differently from the number (YAML 1.1 octal, the raw string
+		// compared with "0" and copied): both paths deny them.
+		{AnnotationReadinessDelay: "010"},
+		{AnnotationReadinessPeriod: "010", AnnotationReadinessFailure: "0100"},
+		{AnnotationStatusPort: "00"},
+		{AnnotationStatusPort: "015030"},
+		{AnnotationStatusPort: " 15030"},
 	} {
 		for _, p := range base {
 			pod := p.DeepCopy()
