@@ -160,7 +160,8 @@ func istioAnnotationName(name string) bool {
 // validator's words when Istio rejects the value too (Istio's analyzer
 // prints them), else the webhook's, where meshguard's injector is stricter
 // than Istio (a readiness integer above 2^31-1, which would make the
-// injected pod undecodable; the annotations Istio does not validate) and
+// injected pod undecodable; a number not written canonically, such as
+// "010"; the annotations Istio does not validate) and
 // analyze warns of what admission denies.
 func annotationErrorText(err error) error {
 	var ae *injector.AnnotationError
