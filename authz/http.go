@@ -145,9 +145,11 @@ func checkRequestFromHTTP(r *http.Request, pathPrefix string) (*authv3.CheckRequ
 // noMetadata is every HTTP CheckRequest's context extensions (read-only):
 // no dynamic metadata, no content-length of the request (Envoy's HTTP
 // client sets the check request's own, checkRequestFromHTTP drops it), and
-// no telling a TLS connection from a plaintext one.
+// no telling a TLS connection from a plaintext one; the source address is
+// the direct peer (HeaderSourceAddress), whatever a PROXY protocol header
+// said.
 var noMetadata = map[string]string{policy.NoMetadataExtension: "true", policy.NoContentLengthExtension: "true",
-	policy.TLSUnknownExtension: "true"}
+	policy.TLSUnknownExtension: "true", policy.SourceDirectPeerExtension: "true"}
 
 // attributeHeader is the value of an attribute header ("" when absent).
 // Envoy sets each once (headers_to_add overwrite): a second value did not

@@ -15,7 +15,8 @@ import (
 
 // WithMeshConfig returns o with the settings Istio takes from MeshConfig
 // (rootNamespace, trustDomain, trustDomainAliases, pathNormalization, and
-// defaultConfig.gatewayTopology.numTrustedProxies, the gateways' default)
+// defaultConfig.gatewayTopology's numTrustedProxies and proxyProtocol, the
+// gateways' defaults)
 // taken from m, except those whose flag flagSet reports as given (nil: none).
 func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name string) bool) Options {
 	unset := func(flag string) bool { return flagSet == nil || !flagSet(flag) }
@@ -36,6 +37,9 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 		// ConstructProxyConfig); absent, Envoy trusts no hop.
 		o.NumTrustedProxies = int(m.GetDefaultConfig().GetGatewayTopology().GetNumTrustedProxies())
 	}
+	// Whether gateways take PROXY protocol headers by default: source.ip
+	// over gRPC depends on it (policy.Mesh.GatewayProxyProtocol).
+	o.GatewayProxyProtocol = m.GetDefaultConfig().GetGatewayTopology().GetProxyProtocol() != nil
 	return o
 }
 

@@ -28,6 +28,9 @@ type Options struct {
 	TrustDomainAliases []string
 	PathNormalization  string
 	NumTrustedProxies  int
+	// GatewayProxyProtocol: the mesh config's defaultConfig.gatewayTopology
+	// sets proxyProtocol (policy.Mesh.GatewayProxyProtocol). Not a flag.
+	GatewayProxyProtocol bool
 	// JWTMetadata says whether Envoy forwards jwt_authn's dynamic metadata
 	// to ext_authz: "absent" (default, "" in code: a gRPC CheckRequest
 	// without it has an unknown JWT) or "forwarded" (without it, no token);
@@ -234,6 +237,6 @@ func (o *Options) Validate() error {
 // Mesh returns the policy semantics settings.
 func (o *Options) Mesh() policy.Mesh {
 	return policy.Mesh{RootNamespace: o.RootNamespace, TrustDomain: o.TrustDomain, TrustDomainAliases: o.TrustDomainAliases,
-		PathNormalization: o.PathNormalization, NumTrustedProxies: o.NumTrustedProxies,
+		PathNormalization: o.PathNormalization, NumTrustedProxies: o.NumTrustedProxies, GatewayProxyProtocol: o.GatewayProxyProtocol,
 		JWTMetadataForwarded: o.JWTMetadata == JWTMetadataForwarded}
 }

@@ -574,7 +574,7 @@ func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string
 	if v, ok := p.Annotations[ProxyConfigAnnotation]; ok && w.gateway() {
 		if err := w.setProxyConfig(v); err != nil {
 			w.xffErr = fmt.Sprintf("Pod %s/%s: annotation %s: %v", p.Namespace, p.Name, ProxyConfigAnnotation, err)
-			warn = append(warn, w.xffErr+"; remote.ip of requests to it with X-Forwarded-For is unknown (fail closed)")
+			warn = append(warn, w.xffErr+"; remote.ip of requests to it with X-Forwarded-For, and source.ip over gRPC, are unknown (fail closed)")
 		}
 	}
 	for _, ip := range ips {
@@ -604,8 +604,9 @@ func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string
 // getMeshConfig); a gateway's gatewayTopology comes from it.
 const ProxyConfigAnnotation = "proxy.istio.io/config"
 
-// setProxyConfig reads a gateway's trusted X-Forwarded-For hops from its
-// proxy.istio.io/config annotation v. pilot-agent applies the annotation
+// setProxyConfig reads a gateway's trusted X-Forwarded-For hops and whether
+// its listeners take PROXY protocol headers from its proxy.istio.io/config
+// annotation v. pilot-agent applies the annotation
 // last, replacing each field it sets (pkg/config/mesh ApplyProxyConfig,
 // meshconfig.ParseProxyConfig): a gatewayTopology there replaces the mesh's
 // whole, numTrustedProxies 0 when it leaves it out; without one the mesh's
@@ -617,6 +618,9 @@ func (w *workload) setProxyConfig(v string) error {
 	}
 	if gt := pc.GetGatewayTopology(); gt != nil {
 		w.xffHops, w.ownXFFHops = int(gt.GetNumTrustedProxies()), true
+		// Replaced with the rest of gatewayTopology: no proxyProtocol here
+		// is none, whatever the mesh's (behindProxyProtocol).
+		w.proxyProtocol = gt.GetProxyProtocol() != nil
 	}
 	return nil
 }
@@ -802,7 +806,7 @@ func unknownAttribute(r *Request, vr *viewReads, wl *workload) string {
 		unknown bool
 		name    func() string
 	}{
-		{readsSrcIP, r.SrcIP == "", func() string { return "source address" }},
+		{readsSrcIP, r.SrcIP == "", func() string { return "source address" + r.srcIPUnknown }},
 		{readsRemoteIP, r.RemoteIP == "", func() string { return "remote address" + r.remoteIPUnknown }},
 		{readsDstIP, r.DstIP == "", func() string { return "destination address" }},
 		{readsDstPort, r.DstPort == 0, func() string { return "destination port" }},

@@ -56,6 +56,9 @@ type Request struct {
 	// remoteIPUnknown says why RemoteIP is "" though the request has an
 	// address (requestRemoteIP), for the deny reason (unknownAttribute).
 	remoteIPUnknown string
+	// srcIPUnknown says why SrcIP is "" though the CheckRequest had a
+	// source address (hideProxied), for the deny reason.
+	srcIPUnknown string
 	// NoMetadata: the caller cannot send dynamic metadata at all (HTTP
 	// ext_authz; a CheckRequest whose context extension NoMetadataExtension
 	// is "true"), or a gRPC CheckRequest of an HTTP request came without
@@ -104,6 +107,13 @@ const NoMetadataExtension = "meshguard.io/no-metadata"
 // (Request.SNIUnknown).
 const TLSUnknownExtension = "meshguard.io/tls-unknown"
 
+// SourceDirectPeerExtension is the CheckRequest context extension that says
+// source.address is the connection's direct peer: the HTTP protocol sets it
+// (x-meshguard-source-address is %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%). A gRPC
+// CheckRequest's source.address is Envoy's remote address, which a PROXY
+// protocol header replaces (hideProxied); do not set it there.
+const SourceDirectPeerExtension = "meshguard.io/source-direct-peer"
+
 // requestedServerName is the SNI Istio's connection.sni matches (Envoy's
 // requested server name), or unknown. Envoy sends it in tls_session only
 // with include_tls_session, which Istio's CUSTOM provider does not set
@@ -147,12 +157,15 @@ type workload struct {
 	terminating bool // its Pod is being deleted (podIndex lets a running Pod take its IP)
 	router      bool // a gateway: its istio-proxy runs `proxy router` (runsRouter)
 	sidecar     bool // its istio-proxy runs `proxy sidecar`: not a gateway whatever its labels
-	// A gateway's trusted X-Forwarded-For hops from its proxy.istio.io/config
-	// (ownXFFHops; else the mesh's), or why that annotation cannot be read
-	// (xffErr: remote.ip unknown where the hops matter).
-	xffHops    int
-	ownXFFHops bool
-	xffErr     string
+	// A gateway's trusted X-Forwarded-For hops and PROXY protocol from its
+	// proxy.istio.io/config (ownXFFHops: the annotation sets a
+	// gatewayTopology, which replaces the mesh's whole), or why that
+	// annotation cannot be read (xffErr: remote.ip unknown where the hops
+	// matter, source.ip unknown over gRPC).
+	xffHops       int
+	ownXFFHops    bool
+	proxyProtocol bool
+	xffErr        string
 }
 
 // gateway: w is a gateway's Pod, not a sidecar's (input.router): its proxy
@@ -192,10 +205,14 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	} else {
 		_, r.Namespace, _ = parseSpiffe(strings.TrimPrefix(dst.GetPrincipal(), "spiffe://"))
 	}
+	// remote.ip is Envoy's remote address, source.address over gRPC even
+	// behind a PROXY protocol header; source.ip is not (hideProxied).
+	proxied, directPeer := behindProxyProtocol(mesh, wl), a.GetContextExtensions()[SourceDirectPeerExtension] == "true"
 	h := a.GetRequest().GetHttp()
 	if h == nil {
 		r.TCP = true
 		r.RemoteIP = r.SrcIP
+		r.hideProxied(proxied, directPeer)
 		return r, wl, nil
 	}
 	r.Headers = lowerKeys(h.GetHeaders())
@@ -251,7 +268,64 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	if r.JWT, err = jwtPayload(jm); err != nil {
 		return r, wl, fmt.Errorf("metadata_context.filter_metadata[%s]: %w", JWTAuthnFilter, err)
 	}
+	r.hideProxied(proxied, directPeer)
 	return r, wl, nil
+}
+
+// behindProxyProtocol says why the request's connection may have come
+// through a PROXY protocol header, or "": then Envoy's remote address
+// (remote.ip trusting no hop, and a gRPC CheckRequest's source.address,
+// check_request_utils.cc setAttrContextPeer: connectionInfoProvider()
+// .remoteAddress()) is the header's client, and only its direct peer the
+// load balancer. Istio adds the proxy_protocol listener filter to a
+// gateway's listeners when its ProxyConfig sets gatewayTopology.proxyProtocol:
+// pilot-agent lays the Pod's proxy.istio.io/config over the mesh's
+// defaultConfig, a gatewayTopology there replacing the mesh's whole
+// (setProxyConfig). A PROXY protocol filter added by an EnvoyFilter cannot be
+// seen here (docs/compatibility.md).
+func behindProxyProtocol(mesh Mesh, wl *workload) string {
+	switch {
+	case wl == nil:
+		if mesh.GatewayProxyProtocol {
+			return "the destination is not in the Pod index and may be a gateway whose listeners take the client address " +
+				"from a PROXY protocol header, mesh defaultConfig gatewayTopology.proxyProtocol"
+		}
+		return ""
+	case !wl.gateway():
+		return "" // istiod builds gateway listeners for a router alone
+	case wl.xffErr != "":
+		return wl.xffErr + ": whether the gateway's listeners take the client address from a PROXY protocol header is unknown"
+	}
+	on := mesh.GatewayProxyProtocol
+	if wl.ownXFFHops {
+		on = wl.proxyProtocol
+	}
+	if !on {
+		return ""
+	}
+	return "the gateway's listeners take the client address from a PROXY protocol header, gatewayTopology.proxyProtocol"
+}
+
+// hideProxied makes unknown what a PROXY protocol header (why, from
+// behindProxyProtocol; "" changes nothing) keeps from the request. Istio's
+// source.ip and ipBlocks are Envoy RBAC direct_remote_ip
+// (pilot/pkg/security/authz/model/generator.go srcIPGenerator), the load
+// balancer, which a gRPC CheckRequest does not carry: SrcIP. The HTTP
+// protocol sends the direct peer (directPeer, SourceDirectPeerExtension), so
+// there SrcIP stays, but a remote.ip read from the peer is not Envoy's
+// remote address, the header's client. Policies that may apply and read what
+// is unknown deny (unknownAttribute); user modules see no address rather
+// than a wrong one.
+func (r *Request) hideProxied(why string, directPeer bool) {
+	switch {
+	case why == "":
+	case !directPeer && r.SrcIP != "":
+		r.SrcIP, r.srcIPUnknown = "", " (source.ip, ipBlocks: "+why+"; Istio matches the direct peer, which Envoy's gRPC CheckRequest does not carry)"
+	case directPeer && r.RemoteIP != "" && r.RemoteIP == r.SrcIP:
+		// Read from the peer (no X-Forwarded-For hop gave it), or an
+		// entry naming the load balancer: either way not certain.
+		r.RemoteIP, r.remoteIPUnknown = "", " (remote.ip: "+why+"; Envoy's remote address is that client, which the HTTP protocol does not send)"
+	}
 }
 
 // JWTAuthnFilter is the dynamic metadata namespace Envoy's jwt_authn filter

@@ -31,6 +31,11 @@ type Mesh struct {
 	// Pod's proxy.istio.io/config sets gatewayTopology; sidecars trust none
 	// (requestRemoteIP).
 	NumTrustedProxies int
+	// GatewayProxyProtocol: the mesh's defaultConfig.gatewayTopology sets
+	// proxyProtocol, so a gateway's listeners run Envoy's proxy_protocol
+	// listener filter unless its Pod's proxy.istio.io/config sets a
+	// gatewayTopology of its own (behindProxyProtocol).
+	GatewayProxyProtocol bool
 	// JWTMetadataForwarded: Envoy runs ext_authz after jwt_authn and
 	// forwards its dynamic metadata (metadata_context_namespaces), so a
 	// gRPC CheckRequest without jwt_authn metadata has no token. False (the

@@ -47,7 +47,7 @@ func runCase(c Case) (ref, mg Verdict, err error) {
 	if err != nil {
 		return ref, mg, fmt.Errorf("meshguard rejected the policy set: %w", err)
 	}
-	mg, err = meshguardCheck(snap, c.Req)
+	mg, err = meshguardCheck(snap, c.Set.Mesh, c.Req)
 	if err != nil {
 		return ref, mg, fmt.Errorf("meshguard Check: %w", err)
 	}
@@ -62,7 +62,8 @@ func TestDifferential(t *testing.T) {
 	g := NewGen(*seedFlag)
 	var cases, allowed, bad int
 	var failing []Case
-	sni := map[string]int{} // the connection.sni paths exercised (sniPath)
+	sni := map[string]int{}   // the connection.sni paths exercised (sniPath)
+	proxied := map[bool]int{} // requests behind PROXY protocol, by whether a policy in force reads source.ip
 	for range *setsFlag {
 		s := g.PolicySet()
 		snap, err := meshguardSnapshot(s)
@@ -74,7 +75,7 @@ func TestDifferential(t *testing.T) {
 			r := g.Request()
 			cases++
 			ref := Evaluate(s.Mesh, s.APs, s.PAs, r)
-			mg, err := meshguardCheck(snap, r)
+			mg, err := meshguardCheck(snap, s.Mesh, r)
 			if err != nil {
 				t.Fatalf("meshguard Check: %v\n%s", err, Case{Set: s, Req: r}.Format())
 			}
@@ -83,6 +84,9 @@ func TestDifferential(t *testing.T) {
 			}
 			if p := sniPath(s, r); p != "" {
 				sni[p]++
+			}
+			if behindProxyProtocol(s.Mesh, r) {
+				proxied[srcIPPolicyInForce(s.Mesh, s.APs, r.Dest)]++
 			}
 			if !agree(ref, mg) {
 				bad++
@@ -99,6 +103,10 @@ func TestDifferential(t *testing.T) {
 		if sni[p] == 0 && *setsFlag >= sets { // a shorter run may miss one
 			t.Errorf("no case took the connection.sni path %q under a policy matching on it; want every one exercised", p)
 		}
+	}
+	t.Logf("requests behind PROXY protocol, by a policy in force reading source.ip: %v", proxied)
+	if (proxied[true] == 0 || proxied[false] == 0) && *setsFlag >= sets {
+		t.Errorf("requests behind PROXY protocol: %v; want some under a policy reading source.ip and some not", proxied)
 	}
 	seen := map[string]bool{}
 	shrinkStart := time.Now()

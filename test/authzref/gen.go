@@ -55,6 +55,13 @@ var Workloads = []Workload{
 	// a router without the Gateway API label, a gateway all the same
 	{Namespace: "bar", Labels: map[string]string{"app": "web"}, IP: "10.0.2.4", Proxy: RouterProxy,
 		ProxyConfig: "gatewayTopology: {numTrustedProxies: 1}"},
+	// gateways behind a PROXY protocol load balancer (gatewayTopology
+	// proxyProtocol, which replaces the mesh's gatewayTopology whole),
+	// one trusting an X-Forwarded-For hop too
+	{Namespace: "foo", Labels: map[string]string{"istio": "ingressgateway", "app": "web"}, IP: "10.0.1.12", Proxy: RouterProxy,
+		ProxyConfig: "gatewayTopology: {proxyProtocol: {}}"},
+	{Namespace: "bar", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.2.6", Proxy: RouterProxy,
+		ProxyConfig: "gatewayTopology: {numTrustedProxies: 1, proxyProtocol: {}}"},
 	// Pods known without their istio-proxy: a Gateway API gateway's by the
 	// label (kube-gateway runs `proxy router`), a sidecar's without it
 	{Namespace: "foo", Labels: map[string]string{"gateway.networking.k8s.io/gateway-name": "gw", "app": "web"}, IP: "10.0.1.11"},
@@ -164,7 +171,8 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // PolicySet draws a policy set.
 func (g *Gen) PolicySet() Set {
-	s := Set{Mesh: Mesh{RootNamespace: Root, TrustDomain: "cluster.local", GatewayNumTrustedProxies: uint32(g.r.Intn(3))}}
+	s := Set{Mesh: Mesh{RootNamespace: Root, TrustDomain: "cluster.local", GatewayNumTrustedProxies: uint32(g.r.Intn(3)),
+		GatewayProxyProtocol: g.chance(0.2)}}
 	if g.chance(0.4) {
 		s.Mesh.TrustDomainAliases = []string{"other.td"}
 		if g.chance(0.3) {
@@ -411,6 +419,9 @@ func (g *Gen) Request() Request {
 		SrcIP:     g.pick(reqIPs),
 		TCP:       g.chance(0.1),
 	}
+	// what a PROXY protocol header would name; read only where the
+	// gateway's listeners take one (behindProxyProtocol)
+	r.ProxyClientIP = g.pick(reqIPs)
 	// TLS: mTLS with a principal, else sometimes SIMPLE TLS; the SNI is
 	// the client's, on TLS only. How much of it the CheckRequest carries
 	// varies as Envoy's configuration does (Request.TLSSession, TLSUnknown).

@@ -55,8 +55,9 @@ func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 		set.Pods = append(set.Pods, p)
 	}
 	m := policy.Mesh{RootNamespace: s.Mesh.RootNamespace, TrustDomain: s.Mesh.TrustDomain,
-		TrustDomainAliases: s.Mesh.TrustDomainAliases, // pathNormalization: meshguard's default, BASE
-		NumTrustedProxies:  int(s.Mesh.GatewayNumTrustedProxies),
+		TrustDomainAliases:   s.Mesh.TrustDomainAliases, // pathNormalization: meshguard's default, BASE
+		NumTrustedProxies:    int(s.Mesh.GatewayNumTrustedProxies),
+		GatewayProxyProtocol: s.Mesh.GatewayProxyProtocol,
 		// The reference is Istio's RBAC filter, which runs after jwt_authn
 		// (Istio: pilot/pkg/networking/core/listener_builder.go
 		// buildHTTPConnectionManager): a request without a token has no
@@ -69,21 +70,25 @@ func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
 }
 
 // meshguardCheck asks the snapshot about one request, as Envoy would send it.
-func meshguardCheck(snap *policy.Snapshot, r Request) (Verdict, error) {
-	v, err := snap.Check(context.Background(), checkRequest(r))
+func meshguardCheck(snap *policy.Snapshot, mesh Mesh, r Request) (Verdict, error) {
+	v, err := snap.Check(context.Background(), checkRequest(mesh, r))
 	if err != nil {
 		return Verdict{}, err
 	}
 	return Verdict{Allowed: v.Allowed, Status: v.Status, Reason: v.Reason}, nil
 }
 
-func checkRequest(r Request) *authv3.CheckRequest {
+func checkRequest(mesh Mesh, r Request) *authv3.CheckRequest {
 	addr := func(ip string, port uint32) *corev3.Address {
 		return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
 	}
+	// source.address is Envoy's remote address: behind PROXY protocol the
+	// header's client, not the direct peer (check_request_utils.cc
+	// setAttrContextPeer: connectionInfoProvider().remoteAddress()).
+	peer := remoteAddress(mesh, r)
 	a := &authv3.AttributeContext{
-		Source:      &authv3.AttributeContext_Peer{Address: addr(r.SrcIP, 40000), Principal: r.Principal},
+		Source:      &authv3.AttributeContext_Peer{Address: addr(peer, 40000), Principal: r.Principal},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(r.Dest.IP, r.DstPort)},
 	}
 	// On a TLS connection Envoy fills destination.principal from the
@@ -111,9 +116,9 @@ func checkRequest(r Request) *authv3.CheckRequest {
 		}
 		if r.Dest.Router() {
 			// A gateway's connection manager (use_remote_address) appends
-			// the peer to X-Forwarded-For before any filter
+			// the remote address to X-Forwarded-For before any filter
 			// (ConnectionManagerUtility::mutateRequestHeaders appendXff).
-			appendXFF(h, r.SrcIP)
+			appendXFF(h, peer)
 		}
 		a.Request = &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: r.Method, Path: r.Path, Host: r.Host, Headers: h}}

@@ -31,6 +31,11 @@ type Mesh struct {
 	// the X-Forwarded-For hops a gateway trusts unless its Pod's
 	// proxy.istio.io/config sets gatewayTopology (gatewayHops).
 	GatewayNumTrustedProxies uint32
+	// GatewayProxyProtocol: defaultConfig.gatewayTopology sets
+	// proxyProtocol, so a gateway's listeners read a PROXY protocol header
+	// unless its Pod's proxy.istio.io/config sets gatewayTopology
+	// (gatewayProxyProtocol).
+	GatewayProxyProtocol bool
 }
 
 // Workload is the destination of a request.
@@ -102,7 +107,12 @@ type Request struct {
 	DstPort   uint32
 	Principal string // peer certificate URI SAN ("spiffe://..."); "" = the client sent plaintext
 	SrcIP     string // direct peer; remote.ip unless an X-Forwarded-For header names another (remoteIP)
-	SNI       string // TLS server name the client sent; "" if none
+	// ProxyClientIP is the client address the PROXY protocol header from
+	// the load balancer at SrcIP names. Only a gateway whose listeners run
+	// the proxy_protocol listener filter reads it (behindProxyProtocol),
+	// and there it is Envoy's remote address (remoteAddress).
+	ProxyClientIP string
+	SNI           string // TLS server name the client sent; "" if none
 	// TLS: the client speaks TLS to the proxy, which terminates it: always
 	// with a Principal (mTLS), without one SIMPLE TLS (a gateway's HTTPS).
 	TLS bool
@@ -177,6 +187,9 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 	if sniUnknown(r) && sniPolicyInForce(mesh, aps, r.Dest) {
 		return Verdict{Status: 403, Reason: "SNI unknown, matched on by a policy in force (fail closed)"}
 	}
+	if behindProxyProtocol(mesh, r) && srcIPPolicyInForce(mesh, aps, r.Dest) {
+		return Verdict{Status: 403, Reason: "source address unknown behind PROXY protocol, matched on by a policy in force (fail closed)"}
+	}
 
 	var allowPolicies, denyMatched, allowMatched int
 	for _, ap := range aps {
@@ -211,6 +224,70 @@ func Evaluate(mesh Mesh, aps []*secv1.AuthorizationPolicy, pas []*secv1.PeerAuth
 	default:
 		return Verdict{Status: 403, Reason: "no ALLOW policy matched"}
 	}
+}
+
+// ---- source.ip behind PROXY protocol, as the ext_authz server sees it ----
+//
+// docs/compatibility.md, "PROXY protocol on gateways": Istio's ipBlocks,
+// notIpBlocks and source.ip match Envoy RBAC direct_remote_ip, the physical
+// peer (SrcIP). A gateway whose ProxyConfig sets gatewayTopology.proxyProtocol
+// runs the proxy_protocol listener filter, which makes the PROXY header's
+// client Envoy's remote address; the gRPC CheckRequest's source.address is
+// that remote address, so the ext_authz server does not have the direct peer,
+// and the request is denied (403) where an enforced ALLOW or DENY policy that
+// may apply to the workload reads it. remote.ip stays Envoy's remote
+// address. Written from that text, not from meshguard's code.
+
+// behindProxyProtocol: r reaches a gateway whose listeners read a PROXY
+// protocol header (Envoy refuses a connection without one there).
+func behindProxyProtocol(mesh Mesh, r Request) bool {
+	return r.Dest.Router() && gatewayProxyProtocol(mesh, r.Dest) && r.ProxyClientIP != ""
+}
+
+// remoteAddress is Envoy's remote address of r's connection: the PROXY
+// header's client behind PROXY protocol, else the direct peer.
+func remoteAddress(mesh Mesh, r Request) string {
+	if behindProxyProtocol(mesh, r) {
+		return r.ProxyClientIP
+	}
+	return r.SrcIP
+}
+
+// gatewayProxyProtocol: w's ProxyConfig sets gatewayTopology.proxyProtocol,
+// an annotation naming gatewayTopology replacing the mesh's whole (as for
+// gatewayHops).
+func gatewayProxyProtocol(mesh Mesh, w Workload) bool {
+	var pc map[string]any
+	if w.ProxyConfig != "" && yaml.Unmarshal([]byte(w.ProxyConfig), &pc) == nil {
+		if gt, ok := pc["gatewayTopology"].(map[string]any); ok {
+			return gt["proxyProtocol"] != nil
+		}
+	}
+	return mesh.GatewayProxyProtocol
+}
+
+// srcIPPolicyInForce: an enforced ALLOW or DENY policy that applies to w
+// has ipBlocks, notIpBlocks or a source.ip condition in any rule.
+func srcIPPolicyInForce(mesh Mesh, aps []*secv1.AuthorizationPolicy, w Workload) bool {
+	for _, ap := range aps {
+		a := ap.Spec.GetAction()
+		if (a != secapi.AuthorizationPolicy_ALLOW && a != secapi.AuthorizationPolicy_DENY) || isDryRun(ap) || !applies(mesh, ap, w) {
+			continue
+		}
+		for _, rule := range ap.Spec.GetRules() {
+			for _, f := range rule.GetFrom() {
+				if s := f.GetSource(); len(s.GetIpBlocks()) > 0 || len(s.GetNotIpBlocks()) > 0 {
+					return true
+				}
+			}
+			for _, c := range rule.GetWhen() {
+				if c.GetKey() == "source.ip" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ---- connection.sni as the ext_authz server sees it ---------------------
@@ -580,6 +657,8 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 //   - Istio's inbound sidecar listener does not use the connection's address
 //     (use_remote_address false) and trusts no hop: the last XFF address
 //     (getLastAddressFromXFF skipping none), else the peer.
+//   - the peer is Envoy's remote address (remoteAddress): behind PROXY
+//     protocol the header's client.
 //   - a gateway's listener (Workload.Router: by proxy type, whatever the
 //     Pod's labels) uses it (use_remote_address true, gateway.go
 //     buildGatewayListeners) with xff_num_trusted_hops = its ProxyConfig's
@@ -588,25 +667,26 @@ func conditionValue(in attrs, policyNS, key, v string) bool {
 //     where that is no address; n = 0 is the peer.
 func remoteIP(in attrs) string {
 	r := in.req
+	peer := remoteAddress(in.mesh, r) // the PROXY header's client behind PROXY protocol
 	if r.TCP {
-		return r.SrcIP
+		return peer
 	}
 	xff, ok := header(in, "x-forwarded-for")
 	skip := 0
 	if r.Dest.Router() {
 		n := gatewayHops(in.mesh, r.Dest)
 		if n == 0 {
-			return r.SrcIP
+			return peer
 		}
 		skip = n - 1
 	}
 	if !ok {
-		return r.SrcIP
+		return peer
 	}
 	if a, found := lastXFFAddress(xff, skip); found {
 		return a
 	}
-	return r.SrcIP
+	return peer
 }
 
 // lastXFFAddress is Envoy's Utility::getLastAddressFromXFF: drop the text

@@ -307,6 +307,60 @@ func TestReferenceExamples(t *testing.T) {
 	}
 }
 
+// TestReferenceProxyProtocol: "PROXY protocol on gateways" in
+// docs/compatibility.md, case by case: behind PROXY protocol the source
+// address (ipBlocks, notIpBlocks, source.ip) is unknown to the ext_authz
+// server and denies under an enforced policy that may apply and reads it;
+// remote.ip is the PROXY header's client; the annotation's gatewayTopology
+// replaces the mesh's whole.
+func TestReferenceProxyProtocol(t *testing.T) {
+	mesh := Mesh{RootNamespace: Root, TrustDomain: "cluster.local"}
+	meshPP := mesh
+	meshPP.GatewayProxyProtocol = true
+	gw := Workload{Namespace: "foo", Labels: map[string]string{"app": "web"}, IP: "10.0.1.4", Proxy: RouterProxy}
+	withPC := func(w Workload, pc string) Workload { w.ProxyConfig = pc; return w }
+	pp := withPC(gw, "gatewayTopology: {proxyProtocol: {}}")
+	sidecar := Workloads[0]
+	req := func(w Workload) Request {
+		return Request{Dest: w, DstPort: 8080, SrcIP: "10.0.0.77", ProxyClientIP: "10.1.2.3", Method: "GET", Path: "/", Host: "web.foo.svc"}
+	}
+	allowClient := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, from(&secapi.Source{IpBlocks: []string{"10.1.2.3/32"}}))
+	allowLB := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, from(&secapi.Source{IpBlocks: []string{"10.0.0.77/32"}}))
+	denyLB := mkAP("foo", "d", secapi.AuthorizationPolicy_DENY, from(&secapi.Source{IpBlocks: []string{"10.0.0.77/32"}}))
+	allowNotLB := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, from(&secapi.Source{NotIpBlocks: []string{"10.0.0.77/32"}}))
+	allowWhen := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, when(&secapi.Condition{Key: "source.ip", Values: []string{"10.1.2.3"}}))
+	allowRemote := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, from(&secapi.Source{RemoteIpBlocks: []string{"10.1.2.3/32"}}))
+	allowGET := mkAP("foo", "a", secapi.AuthorizationPolicy_ALLOW, to(&secapi.Operation{Methods: []string{"GET"}}))
+	other := mkAP("foo", "o", secapi.AuthorizationPolicy_DENY, from(&secapi.Source{IpBlocks: []string{"10.0.0.77/32"}}))
+	other.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: map[string]string{"app": "not-web"}}
+	for _, c := range []struct {
+		name    string
+		mesh    Mesh
+		ap      *secv1.AuthorizationPolicy
+		w       Workload
+		allowed bool
+	}{
+		{"ALLOW ipBlocks of the client", mesh, allowClient, pp, false},
+		{"ALLOW ipBlocks of the load balancer (Istio allows; unknown)", mesh, allowLB, pp, false},
+		{"DENY ipBlocks of the load balancer", mesh, denyLB, pp, false},
+		{"ALLOW notIpBlocks", mesh, allowNotLB, pp, false},
+		{"ALLOW source.ip", mesh, allowWhen, pp, false},
+		{"remoteIpBlocks: the PROXY header's client", mesh, allowRemote, pp, true},
+		{"policy not reading the source", mesh, allowGET, pp, true},
+		{"policy for another workload", mesh, other, pp, true},
+		{"mesh defaultConfig", meshPP, allowLB, gw, false},
+		{"annotation gatewayTopology replaces the mesh's", meshPP, allowLB, withPC(gw, "gatewayTopology: {numTrustedProxies: 1}"), true},
+		{"annotation without gatewayTopology keeps the mesh's", meshPP, allowLB, withPC(gw, "concurrency: 2"), false},
+		{"no PROXY protocol: the direct peer", mesh, allowLB, gw, true},
+		{"no PROXY protocol: remote.ip is the direct peer", mesh, allowRemote, gw, false},
+		{"sidecar: no gateway listeners, the direct peer", meshPP, allowLB, withPC(sidecar, "gatewayTopology: {proxyProtocol: {}}"), true},
+	} {
+		if v := Evaluate(c.mesh, []*secv1.AuthorizationPolicy{c.ap}, nil, req(c.w)); v.Allowed != c.allowed {
+			t.Errorf("%s: verdict %+v, want allowed %v", c.name, v, c.allowed)
+		}
+	}
+}
+
 // TestReferenceSNI: the connection.sni row of docs/compatibility.md, stated
 // case by case: which CheckRequests leave the SNI unknown, and that an
 // unknown one denies only under an enforced ALLOW or DENY policy with a

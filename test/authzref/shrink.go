@@ -51,6 +51,9 @@ func (c *Case) mutations() []func() {
 	if c.Set.Mesh.GatewayNumTrustedProxies > 0 {
 		out = append(out, func() { c.Set.Mesh.GatewayNumTrustedProxies = 0 })
 	}
+	if c.Set.Mesh.GatewayProxyProtocol {
+		out = append(out, func() { c.Set.Mesh.GatewayProxyProtocol = false })
+	}
 	for _, ap := range c.Set.APs {
 		if len(ap.Annotations) > 0 {
 			out = append(out, func() { ap.Annotations = nil })
@@ -75,6 +78,7 @@ func (c *Case) mutations() []func() {
 	}
 	simplify(&c.Req.Principal, "")
 	simplify(&c.Req.SrcIP, "10.0.0.5")
+	simplify(&c.Req.ProxyClientIP, "10.0.0.5")
 	simplify(&c.Req.SNI, "")
 	for _, f := range []*bool{&c.Req.TLS, &c.Req.TLSSession, &c.Req.TLSUnknown} {
 		if *f {
@@ -199,8 +203,8 @@ func sortedKeys(m map[string]string) []string {
 // Format prints a case as the mesh settings, the policies as YAML and the request.
 func (c Case) Format() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mesh: rootNamespace=%s trustDomain=%s trustDomainAliases=%v pathNormalization=BASE defaultConfig.gatewayTopology.numTrustedProxies=%d\n",
-		c.Set.Mesh.RootNamespace, c.Set.Mesh.TrustDomain, c.Set.Mesh.TrustDomainAliases, c.Set.Mesh.GatewayNumTrustedProxies)
+	fmt.Fprintf(&b, "mesh: rootNamespace=%s trustDomain=%s trustDomainAliases=%v pathNormalization=BASE defaultConfig.gatewayTopology.numTrustedProxies=%d proxyProtocol=%v\n",
+		c.Set.Mesh.RootNamespace, c.Set.Mesh.TrustDomain, c.Set.Mesh.TrustDomainAliases, c.Set.Mesh.GatewayNumTrustedProxies, c.Set.Mesh.GatewayProxyProtocol)
 	for _, pa := range c.Set.PAs {
 		o := pa.DeepCopy()
 		o.APIVersion, o.Kind = "security.istio.io/v1", "PeerAuthentication"
@@ -212,7 +216,7 @@ func (c Case) Format() string {
 		b.WriteString("---\n" + toYAML(o))
 	}
 	r := c.Req
-	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s sni=%q tls=%v tls_session=%v tls-unknown=%v", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.SNI, r.TLS, r.TLSSession, r.TLSUnknown)
+	fmt.Fprintf(&b, "---\nrequest: to %s/%v (%s) port %d, principal=%q srcIP=%s proxyClientIP=%s sni=%q tls=%v tls_session=%v tls-unknown=%v", r.Dest.Namespace, r.Dest.Labels, r.Dest.IP, r.DstPort, r.Principal, r.SrcIP, r.ProxyClientIP, r.SNI, r.TLS, r.TLSSession, r.TLSUnknown)
 	fmt.Fprintf(&b, " [%s]", r.Dest.Proxy)
 	if r.Dest.Router() {
 		b.WriteString(" [gateway]")
