@@ -3,7 +3,9 @@ package authz
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -48,6 +51,12 @@ type kubeSource struct {
 
 	mu       sync.Mutex
 	policies []policyInformer // the informers Load reads
+
+	// discovery: meshConfig.discoverySelectors (SetDiscoverySelectors);
+	// namespaces: the Namespaces' names and labels (watchNamespaces), always
+	// watched, so selectors a mesh config reload adds apply at once.
+	discovery  atomic.Pointer[meshconfig.DiscoverySelectors]
+	namespaces toolscache.SharedIndexInformer
 }
 
 type policyInformer struct {
@@ -71,11 +80,63 @@ func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.
 	if err != nil {
 		return nil, fmt.Errorf("CRD client: %w", err)
 	}
+	return newKubeSourceFor(dc, mc, pods, regoDir, log)
+}
+
+// newKubeSourceFor is newKubeSource with its clients given (tests: fakes).
+func newKubeSourceFor(dc dynamic.Interface, mc metadata.Interface, pods cache.Cache, regoDir string, log logr.Logger) (*kubeSource, error) {
 	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, log: log}
+	k.discovery.Store(&meshconfig.DiscoverySelectors{})
+	var err error
 	if k.policies, err = k.newPolicyInformers(); err != nil {
 		return nil, err
 	}
+	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	k.namespaces = metadatainformer.NewFilteredMetadataInformer(mc, nsGVR, metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
+	if err := k.namespaces.SetTransform(namespaceLabels); err != nil {
+		return nil, fmt.Errorf("Namespace informer: %w", err)
+	}
 	return k, nil
+}
+
+// namespaceLabels keeps what the discovery selectors read of a Namespace.
+func namespaceLabels(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: m.Name, Labels: m.Labels,
+		ResourceVersion: m.ResourceVersion}}, nil
+}
+
+// SetDiscoverySelectors makes Load keep only the policies of the namespaces
+// d selects, as istiod reads only those (pkg/kube/namespace/filter.go,
+// installed by pilot/pkg/bootstrap/server.go NewServer; crdclient applies it
+// to every namespaced kind, the root namespace included). It reports
+// whether the selectors changed (the caller then asks for a rebuild).
+func (k *kubeSource) SetDiscoverySelectors(d meshconfig.DiscoverySelectors) bool {
+	old := k.discovery.Swap(&d)
+	return old.String() != d.String()
+}
+
+// selectedNamespaces returns the namespaces the discovery selectors select,
+// nil when they select every namespace.
+func (k *kubeSource) selectedNamespaces() (map[string]bool, error) {
+	d := k.discovery.Load()
+	if d.All() {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, o := range k.namespaces.GetStore().List() {
+		ns, ok := o.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return nil, fmt.Errorf("Namespace informer holds a %T", o)
+		}
+		if d.Selects(ns.Labels) {
+			out[ns.Name] = true
+		}
+	}
+	return out, nil
 }
 
 func (k *kubeSource) newPolicyInformers() ([]policyInformer, error) {
@@ -114,11 +175,18 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 	k.mu.Lock()
 	policies := k.policies
 	k.mu.Unlock()
+	selected, err := k.selectedNamespaces()
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range policies {
 		for _, o := range p.inf.GetStore().List() {
 			st, ok := o.(*policy.Stored)
 			if !ok {
 				return nil, fmt.Errorf("%s informer holds a %T", p.kind, o)
+			}
+			if selected != nil && !selected[st.GetNamespace()] {
+				continue // discoverySelectors leave its namespace out: istiod never reads it
 			}
 			set.AddStored(st)
 		}
@@ -169,7 +237,14 @@ func (k *kubeSource) Watch(ctx context.Context, trigger chan<- struct{}) error {
 		stop()
 		return err
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), append(synced, crdSynced...)...) || !k.pods.WaitForCacheSync(ctx) {
+	nsSynced, err := k.watchNamespaces(ctx, trigger)
+	if err != nil {
+		stop()
+		return err
+	}
+	// The Namespaces too: a set built before they are listed would drop
+	// every policy, or keep those of namespaces the selectors leave out.
+	if !toolscache.WaitForCacheSync(ctx.Done(), append(append(synced, crdSynced...), nsSynced)...) || !k.pods.WaitForCacheSync(ctx) {
 		stop()
 		return fmt.Errorf("wait for policy caches: %w", ctx.Err())
 	}
@@ -243,6 +318,35 @@ func (k *kubeSource) watchCRDs(ctx context.Context, changed chan<- struct{}) ([]
 		synced = append(synced, inf.HasSynced)
 	}
 	return synced, nil
+}
+
+// watchNamespaces runs the Namespace informer: a Namespace created, deleted
+// or relabelled may change what the discovery selectors select (Istio's
+// filter.go notifies its handlers on the same events), so each sends on
+// trigger when selectors are set; without them nothing a Namespace says
+// changes the set.
+func (k *kubeSource) watchNamespaces(ctx context.Context, trigger chan<- struct{}) (toolscache.InformerSynced, error) {
+	pokeIfSelecting := func() {
+		if !k.discovery.Load().All() {
+			poke(trigger)
+		}
+	}
+	h := toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { pokeIfSelecting() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, okOld := oldObj.(*metav1.PartialObjectMetadata)
+			n, okNew := newObj.(*metav1.PartialObjectMetadata)
+			if !okOld || !okNew || !maps.Equal(o.Labels, n.Labels) {
+				pokeIfSelecting()
+			}
+		},
+		DeleteFunc: func(any) { pokeIfSelecting() },
+	}
+	if _, err := k.namespaces.AddEventHandler(h); err != nil {
+		return nil, fmt.Errorf("event handler for Namespaces: %w", err)
+	}
+	go k.namespaces.Run(ctx.Done())
+	return k.namespaces.HasSynced, nil
 }
 
 // crdIdentity keeps what watchCRDs compares: a CRD's annotations alone (the

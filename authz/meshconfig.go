@@ -14,9 +14,9 @@ import (
 )
 
 // WithMeshConfig returns o with the settings Istio takes from MeshConfig
-// (rootNamespace, trustDomain, trustDomainAliases, pathNormalization, and
+// (rootNamespace, trustDomain, trustDomainAliases, pathNormalization,
 // defaultConfig.gatewayTopology's numTrustedProxies and proxyProtocol, the
-// gateways' defaults)
+// gateways' defaults, and discoverySelectors, which no flag overrides)
 // taken from m, except those whose flag flagSet reports as given (nil: none).
 func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name string) bool) Options {
 	unset := func(flag string) bool { return flagSet == nil || !flagSet(flag) }
@@ -32,6 +32,8 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 	if pn := m.GetPathNormalization(); unset("path-normalization") && pn != nil {
 		o.PathNormalization = pn.GetNormalization().String() // DEFAULT: policy.ParsePathNormalization
 	}
+	// No flag: istiod reads them from the mesh config alone.
+	o.DiscoverySelectors = m.GetDiscoverySelectors()
 	if unset("num-trusted-proxies") {
 		// A gateway's ProxyConfig starts from defaultConfig (pilot-agent
 		// ConstructProxyConfig); absent, Envoy trusts no hop.
@@ -46,7 +48,7 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 // loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
 // (meshSettings), validated completely; an accepted config goes to
 // o.OnMeshConfig.
-func loadMesh(o Options) (*policy.Mesh, error) {
+func loadMesh(o Options) (*meshState, error) {
 	m, err := meshconfig.LoadFile(o.MeshConfigPath)
 	if err != nil {
 		return nil, err
@@ -87,16 +89,26 @@ func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) Options {
 	return base.WithMeshConfig(m, o.MeshFlagSet)
 }
 
+// meshState is what a mesh config gives ext_authz: the engine's settings
+// and the discovery selectors the Kubernetes policy source applies.
+type meshState struct {
+	policy.Mesh
+	Discovery meshconfig.DiscoverySelectors
+}
+
 // meshSettings returns the mesh settings m gives (WithMeshConfigOnly: flags
 // still override), validated.
-func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
+func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*meshState, error) {
 	mesh := o.WithMeshConfigOnly(m)
 	if err := mesh.Validate(); err != nil {
 		return nil, err
 	}
+	d, err := mesh.discoverySelectors()
+	if err != nil {
+		return nil, err
+	}
 	withDefaults := mesh.withDefaults()
-	pm := withDefaults.Mesh()
-	return &pm, nil
+	return &meshState{Mesh: withDefaults.Mesh(), Discovery: d}, nil
 }
 
 // meshUpdater returns how ext_authz takes new mesh settings: built and
@@ -104,18 +116,20 @@ func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*policy.Mesh, error) {
 // build keeps the last good settings and is reported like a rejected policy
 // update, o.OnReloadError), given to the engine, and, when they changed, a
 // policy recompile asked for on policyTrigger.
-func meshUpdater(o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) func(build func() (*policy.Mesh, error)) {
-	current := engine.Mesh()
+func meshUpdater(o Options, engine *policy.Engine, log logr.Logger, policyTrigger chan<- struct{}) func(build func() (*meshState, error)) {
+	current := meshState{Mesh: engine.Mesh()}
 	meshes := reload.NewStore(&current, reload.Reporting{Source: reload.MeshConfig,
 		Log: log.WithValues("meshConfig", o.MeshConfigPath), OnReject: o.OnReloadError})
-	return func(build func() (*policy.Mesh, error)) {
+	return func(build func() (*meshState, error)) {
 		m, err := meshes.Update(build)
 		if err != nil {
 			return
 		}
 		before := engine.Mesh()
-		engine.SetMesh(*m)
-		if reflect.DeepEqual(before, engine.Mesh()) {
+		engine.SetMesh(m.Mesh)
+		// New selectors change which policies the source loads.
+		discoveryChanged := o.onDiscovery != nil && o.onDiscovery(m.Discovery)
+		if reflect.DeepEqual(before, engine.Mesh()) && !discoveryChanged {
 			return
 		}
 		select {
@@ -133,7 +147,7 @@ func watchMeshConfig(ctx context.Context, o Options, engine *policy.Engine, log 
 	// is not missed) and after every change; only a change of the settings
 	// recompiles the policies.
 	err := reload.Run(ctx, log, []string{o.MeshConfigPath}, nil, o.Debounce, func() {
-		update(func() (*policy.Mesh, error) { return loadMesh(o) })
+		update(func() (*meshState, error) { return loadMesh(o) })
 	})
 	if err != nil {
 		return fmt.Errorf("watch mesh config: %w", err)
@@ -151,7 +165,7 @@ func followMeshConfigs(ctx context.Context, o Options, engine *policy.Engine, lo
 		case <-ctx.Done():
 			return
 		case m := <-o.MeshConfigs:
-			update(func() (*policy.Mesh, error) {
+			update(func() (*meshState, error) {
 				mesh, err := meshSettings(o, m)
 				if err != nil {
 					return nil, fmt.Errorf("mesh config from Istio's ConfigMap: %w", err)

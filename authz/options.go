@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/validation"
 )
@@ -52,6 +53,16 @@ type Options struct {
 	// RebuildPriority is "low" (default: a rebuild beside a serving
 	// snapshot runs at nice 19, internal/background) or "normal".
 	RebuildPriority string
+
+	// DiscoverySelectors: meshConfig.discoverySelectors (WithMeshConfig).
+	// From the API server, the policies of namespaces they leave out are
+	// dropped, as istiod drops them; a --policy-dir has no Namespaces and
+	// ignores them (docs/operations.md). Not a flag.
+	DiscoverySelectors []*meshv1alpha1.LabelSelector
+	// onDiscovery, when set, is given the discovery selectors of every mesh
+	// config accepted after start-up and reports whether they changed
+	// (Setup: kubeSource.SetDiscoverySelectors).
+	onDiscovery func(meshconfig.DiscoverySelectors) bool
 
 	// MeshConfigPath, when set, is the mesh config file whose settings
 	// (WithMeshConfig) are reloaded on change and recompiled into the policy
@@ -215,6 +226,9 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--trust-domain-aliases %q: %w", a, err)
 		}
 	}
+	if _, err := o.discoverySelectors(); err != nil {
+		return err
+	}
 	if o.NumTrustedProxies < 0 {
 		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)
 	}
@@ -232,6 +246,16 @@ func (o *Options) Validate() error {
 		}
 	}
 	return nil
+}
+
+// discoverySelectors parses o.DiscoverySelectors (meshconfig's rule, the
+// one injection and analyze apply to the same file).
+func (o *Options) discoverySelectors() (meshconfig.DiscoverySelectors, error) {
+	d, err := meshconfig.ParseDiscoverySelectors(&meshv1alpha1.MeshConfig{DiscoverySelectors: o.DiscoverySelectors})
+	if err != nil {
+		return d, fmt.Errorf("mesh config: %w", err)
+	}
+	return d, nil
 }
 
 // Mesh returns the policy semantics settings.

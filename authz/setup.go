@@ -31,6 +31,19 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	}
 	trigger := make(chan struct{}, 1)
 	rl := &Reloader{Engine: engine, Log: log.WithName("policy"), OnReady: srv.MarkReady, NormalPriority: o.RebuildPriority == "normal"}
+	var src *kubeSource
+	if o.PolicyDir == "" {
+		var err error
+		if src, err = newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, log.WithName("policy")); err != nil {
+			return err
+		}
+		d, err := o.discoverySelectors() // parsed by Validate above
+		if err != nil {
+			return err
+		}
+		src.SetDiscoverySelectors(d)
+		o.onDiscovery = src.SetDiscoverySelectors
+	}
 
 	switch {
 	case o.MeshConfigPath != "":
@@ -56,10 +69,6 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return fmt.Errorf("add policy dir watcher: %w", err)
 		}
 	} else {
-		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, log.WithName("policy"))
-		if err != nil {
-			return err
-		}
 		rl.Load = src.Load
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			if err := src.Watch(ctx, trigger); err != nil {

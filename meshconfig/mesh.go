@@ -200,7 +200,8 @@ func sortedUnique(s []string) []string {
 // shares), plus proxyInboundListenPort, which injection writes into
 // istio-init's arguments, a non-empty rootNamespace and a pathNormalization
 // ext_authz knows, and defaultConfig.proxyMetadata entries Istio's sidecar
-// template can render (TemplateEnv): checked here, once, so ext_authz and
+// template can render (TemplateEnv), and discoverySelectors that parse
+// (ParseDiscoverySelectors): checked here, once, so ext_authz and
 // analyze refuse the file injection refuses. Errors name the field; warnings
 // (Istio only prints them: TLS settings meshguard does not read, the
 // deprecated ISTIO_META_DNS_AUTO_ALLOCATE) are not returned.
@@ -220,6 +221,10 @@ func Validate(m *meshv1alpha1.MeshConfig) error {
 		errs = append(errs, fieldpath.NotSupported(fieldpath.NewPath("mesh", "pathNormalization", "normalization"), n,
 			[]string{"DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"}))
 	}
+	// discoverySelectors: ext_authz drops the policies of the namespaces
+	// they leave out, as istiod does (ParseDiscoverySelectors).
+	_, selErrs := parseDiscoverySelectors(m)
+	errs = append(errs, selErrs...)
 	if m.GetRootNamespace() == "" {
 		// Istio leaves "" to each reader; injection would match no root
 		// ProxyConfig while ext_authz would default to istio-system.
