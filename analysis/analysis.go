@@ -318,20 +318,27 @@ func indexedServices(names []crossref.Key, specs []KubeService) []crossref.Servi
 	return out
 }
 
-// Sort orders messages as istioctl analyze does (Istio's
-// pkg/config/analysis/diag/messages.go Messages.Sort): by level (highest
-// first), code, object as Origin.Comparator names it ("Kind/name/namespace"),
-// then line; the field orders messages of equal lines.
+// Sort orders messages as istioctl analyze does (Compare). `meshguard
+// analyze` prints them in this order and the audit lists its violations in
+// it (audit.Check), so both report alike.
 func Sort(msgs []Message) {
-	slices.SortStableFunc(msgs, func(a, b Message) int {
-		if a.Level != b.Level {
-			return int(b.Level - a.Level)
-		}
-		return cmp.Or(strings.Compare(a.Code, b.Code),
-			strings.Compare(a.Kind+"/"+a.Object+"/"+a.Namespace, b.Kind+"/"+b.Object+"/"+b.Namespace),
-			strings.Compare(a.String(), b.String()),
-			strings.Compare(a.Field, b.Field))
-	})
+	slices.SortStableFunc(msgs, Compare)
+}
+
+// Compare is istioctl analyze's order of messages (Istio's
+// pkg/config/analysis/diag/messages.go Messages.Sort): by level (highest
+// first), code, object as Origin.Comparator names it ("Kind/name/namespace":
+// the name before the namespace), then the printed line (String); the field
+// orders messages of equal lines, which Istio's dedup would have dropped.
+// Equal messages compare 0: the audit deduplicates with it.
+func Compare(a, b Message) int {
+	if a.Level != b.Level {
+		return cmp.Compare(b.Level, a.Level)
+	}
+	return cmp.Or(strings.Compare(a.Code, b.Code),
+		strings.Compare(a.Kind+"/"+a.Object+"/"+a.Namespace, b.Kind+"/"+b.Object+"/"+b.Namespace),
+		strings.Compare(a.String(), b.String()),
+		strings.Compare(a.Field, b.Field))
 }
 
 // OrgRule is the code of an organisation rule's message: Istio has no

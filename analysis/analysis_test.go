@@ -327,3 +327,33 @@ func TestCrossReferenceMessagesBounded(t *testing.T) {
 		}
 	}
 }
+
+// Compare is Sort's order, one rule for `meshguard analyze` and the audit
+// (audit.Check): istioctl's Messages.Sort, level (Error first), code, object
+// as "Kind/name/namespace", then the printed line; the field last.
+func TestCompare(t *testing.T) {
+	m := Message{Level: Error, Code: "IST0101", Kind: "VirtualService", Namespace: "ns", Object: "b", Message: "m"}
+	with := func(f func(*Message)) Message { c := m; f(&c); return c }
+	for _, tc := range []struct {
+		name string
+		a, b Message
+		want int
+	}{
+		{"equal", m, m, 0},
+		{"Error before Warning", m, with(func(c *Message) { c.Level, c.Code = Warning, "IST0001" }), -1},
+		{"Warning before Info", with(func(c *Message) { c.Level = Warning }), with(func(c *Message) { c.Level = Info }), -1},
+		{"code before kind", with(func(c *Message) { c.Kind = "Zz" }), with(func(c *Message) { c.Code = "IST0102"; c.Kind = "Aa" }), -1},
+		{"kind before name", with(func(c *Message) { c.Kind = "Gateway"; c.Object = "z" }), m, -1},
+		{"name before namespace", with(func(c *Message) { c.Namespace = "zz"; c.Object = "a" }), m, -1},
+		{"namespace", with(func(c *Message) { c.Namespace = "a" }), m, -1},
+		{"then the line", with(func(c *Message) { c.Message = "a" }), with(func(c *Message) { c.Message = "b" }), -1},
+		{"then the field", with(func(c *Message) { c.Field = "spec.a" }), with(func(c *Message) { c.Field = "spec.b" }), -1},
+	} {
+		if got := Compare(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: Compare = %d, want %d", tc.name, got, tc.want)
+		}
+		if got := Compare(tc.b, tc.a); got != -tc.want {
+			t.Errorf("%s: reversed Compare = %d, want %d", tc.name, got, -tc.want)
+		}
+	}
+}

@@ -9,11 +9,9 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -130,8 +128,8 @@ func (v Violation) Text() string {
 // cross-resource analysis over the valid objects (analysis.Analyze) and,
 // when rules is not nil, the organisation rules with namespace labels and
 // referenced objects (orgrules.InputFor). Info messages are left out: the
-// audit reports Warnings and Errors. The result is sorted by object, then
-// code, field and message.
+// audit reports Warnings and Errors. The result is in `meshguard analyze`'s
+// order, istioctl's (compareViolations: level, code, object, message).
 func Check(ctx context.Context, snap Snapshot, rules *orgrules.Rules) ([]Violation, error) {
 	in := analysis.Input{Services: snap.Services, Namespaces: snap.Namespaces, Domain: snap.Domain, AllWorkloads: len(snap.Kube) > 0, Mesh: snap.Mesh}
 	for _, obj := range snap.Kube {
@@ -216,13 +214,19 @@ var kubeKinds = []string{"Namespace", "Service", "Pod", "Deployment"}
 func key(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
 // compareViolations orders (and, for Check's de-duplication, identifies)
-// violations by object, code, field, message and then level, Error first: an
+// violations as `meshguard analyze` orders its messages, with the one
+// comparison both use (analysis.Compare, istioctl's order): level (Error
+// first), code, object ("Kind/name/namespace"), message, field. An
 // organisation rule's deny and warn of the same text are two findings.
 func compareViolations(a, b Violation) int {
-	return cmp.Or(strings.Compare(
-		key(a.Object.Kind, a.Object.Namespace, a.Object.Name)+"\x00"+a.Code+"\x00"+a.Field+"\x00"+a.Message,
-		key(b.Object.Kind, b.Object.Namespace, b.Object.Name)+"\x00"+b.Code+"\x00"+b.Field+"\x00"+b.Message),
-		cmp.Compare(b.Level, a.Level))
+	return analysis.Compare(a.message(), b.message())
+}
+
+// message is v as the analysis message it came from (without its origin,
+// which the audit's objects have none of).
+func (v Violation) message() analysis.Message {
+	return analysis.Message{Code: v.Code, Name: v.Rule, Level: v.Level, Kind: v.Object.Kind, Namespace: v.Object.Namespace,
+		Object: v.Object.Name, Field: v.Field, Message: v.Message, RuleError: v.RuleError}
 }
 
 // EventKey identifies a violation for Event deduplication: the object (by

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"cmp"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -59,8 +58,9 @@ const OmittedAnnotation = "meshguard.io/results-omitted"
 // Error, warn for a Warning and error for an organisation rule that could
 // not be evaluated, scored but for warn, the object in resources, the field
 // in properties) and the summary counts. now is every result's timestamp.
-// Errors are listed before warnings; results past MaxReportBytes are
-// counted in the summary and in OmittedAnnotation, not listed.
+// Results are listed in `meshguard analyze`'s order (compareViolations:
+// errors before warnings, then code and object); results past MaxReportBytes
+// are counted in the summary and in OmittedAnnotation, not listed.
 func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructured {
 	byNS := map[string][]Violation{}
 	for _, v := range vs {
@@ -68,7 +68,7 @@ func Reports(vs []Violation, now time.Time) map[string]*unstructured.Unstructure
 	}
 	out := make(map[string]*unstructured.Unstructured, len(byNS))
 	for ns, nvs := range byNS {
-		slices.SortStableFunc(nvs, func(a, b Violation) int { return cmp.Compare(b.Level, a.Level) })
+		slices.SortStableFunc(nvs, compareViolations)
 		results := make([]any, 0, len(nvs))
 		summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
 		size, omitted := 0, 0

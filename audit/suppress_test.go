@@ -60,7 +60,7 @@ metadata: {name: p, namespace: shop, annotations: {kubernetes.io/ingress.class: 
 	for _, v := range got {
 		lines = append(lines, v.Object.UID+" "+v.Code)
 	}
-	want := []string{"u-plain IST0101", "u-rejected IST0106", "u-space IST0101"}
+	want := []string{"u-plain IST0101", "u-space IST0101", "u-rejected IST0106"} // istioctl's order: code first
 	if !slices.Equal(lines, want) {
 		t.Errorf("got %q, want %q", lines, want)
 	}

@@ -48,6 +48,7 @@ type analyzeOptions struct {
 	maxInputBytes   int64
 	regoDir         string
 	kubeconfig      string
+	kubeContext     string // --context
 	meshConfigFile  string
 	istioNamespace  string
 	suppress        []string
@@ -108,13 +109,14 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().Var(levelFlag{&o.outputThreshold}, "output-threshold", "lowest message level printed: Info, Warning or Error (the exit status counts every message)")
 	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "report the messages of every namespace (with --kubeconfig or -k: also with -n, which then only names the namespace of objects that name none)")
 	var useKube bool
-	cmd.Flags().BoolVarP(&useKube, "use-kube", "k", false, "analyse the cluster too, of --kubeconfig or else the environment's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster); --use-kube=false: files only, no cluster is contacted. Not given: the cluster of --kubeconfig only")
+	cmd.Flags().BoolVarP(&useKube, "use-kube", "k", false, "analyse the cluster too, of --kubeconfig or else the environment's kubeconfig (KUBECONFIG, else ~/.kube/config; the in-cluster config only when neither gives a cluster); --use-kube=false: files only, no cluster is contacted. Not given: the cluster of --kubeconfig or --context only")
 	maxInputSizeFlag(cmd, &o.maxInputBytes, "largest input (file or stdin) read, in bytes (more than 0); larger input is refused")
 	cmd.Flags().StringVar(&o.regoDir, "rego", "", "directory of organisation rules (Rego v1, package meshguard.validation): deny messages are reported as Error, warn as Warning (code MG0001)")
 	cmd.Flags().StringVar(&o.meshConfigFile, "meshConfigFile", "", "mesh config file for the analyzers that read it (root namespace, DNS auto-allocation, default providers); overrides the cluster's (default: the cluster's ConfigMap istio, else Istio's defaults)")
 	cmd.Flags().StringVarP(&o.istioNamespace, "istioNamespace", "i", analysis.DefaultRootNamespace, "namespace of the cluster's ConfigMaps istio (key mesh) and istio-sidecar-injector* read with --kubeconfig")
 	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind namespace/name" (as printed) ("*" matches any run of characters); repeatable`)
-	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "also analyse the objects stored in this cluster (every namespace is read, as istioctl reads it; with -n only the messages about that namespace's objects are reported)")
+	cmd.Flags().StringVarP(&o.kubeconfig, "kubeconfig", "c", "", "also analyse the objects stored in this kubeconfig's cluster (every namespace is read, as istioctl reads it; with -n only the messages about that namespace's objects are reported)")
+	cmd.Flags().StringVar(&o.kubeContext, "context", "", "also analyse the cluster of this context of the kubeconfig (--kubeconfig, else KUBECONFIG or ~/.kube/config); its namespace is that of the files' objects that name none, unless -n is given")
 	// Accepted and ignored, as istioctl analyze keeps it (hidden in effect:
 	// "[Removed: ... hardcoded to true]", Istio: istioctl/pkg/analyze/analyze.go
 	// Analyze): directories are always read with their subdirectories.
@@ -125,12 +127,13 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 		// istioctl's -k/--use-kube (istioctl/pkg/analyze/analyze.go
 		// Analyze): false is files only, true reads the cluster of the
 		// kubeconfig. Its default is true; here a cluster is contacted only
-		// when asked for (-k or --kubeconfig), so that a kubeconfig in the
-		// environment never changes what `analyze FILES` reports.
-		kube := o.kubeconfig != ""
+		// when asked for (-k, --kubeconfig or --context), so that a
+		// kubeconfig in the environment never changes what `analyze FILES`
+		// reports.
+		kube := o.kubeconfig != "" || o.kubeContext != ""
 		if cmd.Flags().Changed("use-kube") {
 			if !useKube && kube {
-				return exitError{code: exitAnalyzeUsage, msg: "--use-kube=false (files only) and --kubeconfig (read the cluster) contradict each other: give one"}
+				return exitError{code: exitAnalyzeUsage, msg: "--use-kube=false (files only) and --kubeconfig or --context (read the cluster) contradict each other: give one"}
 			}
 			kube = useKube
 		}
@@ -140,9 +143,14 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 			}
 			return nil
 		}
-		cfg, err := loadRESTConfig(o.kubeconfig)
+		cfg, contextNamespace, err := clusterConfig(o.kubeconfig, o.kubeContext)
 		if err != nil {
 			return err
+		}
+		if !cmd.Flags().Changed("namespace") {
+			// istioctl's ctx.NamespaceOrDefault with a cluster: the
+			// context's namespace, for the files' objects that name none.
+			o.namespace = contextNamespace
 		}
 		if o.cluster, err = dynamic.NewForConfig(cfg); err != nil {
 			return fmt.Errorf("cluster client: %w", err)
@@ -486,10 +494,10 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	// When nothing is printed, as istioctl (len(outputMessages) == 0), even
 	// if a message below --output-threshold reaches --failure-threshold:
-	// istioctl then prints this line and its issues error. Only in the log
-	// format (docs/compatibility.md: current istioctl prints it on stderr in
-	// every format).
-	if len(printed) == 0 && o.output == "log" {
+	// istioctl then prints this line and its issues error. In every output
+	// format, on stderr, as istioctl (outside its format switch): stdout
+	// keeps the JSON or YAML list alone.
+	if len(printed) == 0 {
 		noIssues(stderr, o, analysed, unparsed, unreadable)
 	}
 	// The log format ends with the text of istioctl's error for the exit
@@ -527,8 +535,8 @@ func analyzeTarget(o analyzeOptions) string {
 	return "namespace: " + o.namespace
 }
 
-// noIssues says, as istioctl analyze does on stderr in the log output
-// format (istioctl/pkg/analyze/analyze.go), that no message was found: in the
+// noIssues says, as istioctl analyze does on stderr in every output format
+// (istioctl/pkg/analyze/analyze.go Analyze), that no message was found: in the
 // files read (one a line), else in the namespace or all namespaces of the
 // cluster; with the files that could not be parsed counted, and nothing when
 // only an object read from the cluster could not be decoded (its error is

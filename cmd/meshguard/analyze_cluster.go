@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/audit"
@@ -127,7 +130,53 @@ func listGatewaySecrets(ctx context.Context, client metadata.Interface, in *anal
 	return nil
 }
 
-var errNoInput = errors.New("nothing to analyze: give FILE|DIR (or -f FILE|DIR) and/or --kubeconfig FILE or -k")
+var errNoInput = errors.New("nothing to analyze: give FILE|DIR (or -f FILE|DIR) and/or --kubeconfig FILE, --context NAME or -k")
+
+// clusterConfig is the client config of the cluster analyze reads, and the
+// namespace of its context, built as istioctl builds its client (Istio:
+// istioctl/pkg/cli/context.go newKubeClientWithRevision, pkg/kube/util.go
+// BuildClientCmd and ConfigLoadingRules): client-go's loading rules, so
+// kubeconfig (--kubeconfig), else the files of KUBECONFIG, else
+// ~/.kube/config, with the context kubeContext (--context) or the current
+// one; the in-cluster config only as clientcmd falls back to it, when no
+// kubeconfig gives a cluster. (serve takes the in-cluster config first,
+// loadRESTConfig: it runs in its cluster; analyze is run by people and CI
+// against the kubeconfig they chose.) The namespace is the context's, else
+// "default" (istioctl's RootFlags.DefaultNamespace). A kubeconfig that is
+// missing or empty is an error, where istioctl falls back to the other
+// rules: analysing another cluster than the one named would report on the
+// wrong objects.
+func clusterConfig(kubeconfig, kubeContext string) (*rest.Config, string, error) {
+	if kubeconfig != "" {
+		fi, err := os.Stat(kubeconfig)
+		switch {
+		case err != nil:
+			return nil, "", fmt.Errorf("--kubeconfig: %w", err)
+		case !fi.Mode().IsRegular():
+			return nil, "", fmt.Errorf("--kubeconfig %s: not a regular file", kubeconfig)
+		case fi.Size() == 0:
+			return nil, "", fmt.Errorf("--kubeconfig %s: empty file", kubeconfig)
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	rules.DefaultClientConfig = &clientcmd.DefaultClientConfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{ClusterDefaults: clientcmd.ClusterDefaults, CurrentContext: kubeContext})
+	where := "load kubeconfig"
+	if kubeContext != "" {
+		where += fmt.Sprintf(" (--context %q)", kubeContext)
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", where, err)
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: namespace of the context: %w", where, err)
+	}
+	return cfg, ns, nil
+}
 
 var (
 	configMapsResource  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}

@@ -559,12 +559,14 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 	return client, mapper
 }
 
-// TestAnalyzeNoIssuesNamesTarget: without messages analyze says, on stderr
-// and in the log format only, what it analysed, as istioctl analyze does
-// (istioctl/pkg/analyze/analyze.go: "✔ No validation issues found when
-// analyzing %s." of the files read, one a line, else "namespace: NS" or
-// "all namespaces"; without the ✔ and with "(but N file(s) could not be
-// parsed)" after a parse error).
+// TestAnalyzeNoIssuesNamesTarget: without messages printed analyze says, on
+// stderr and in every output format, what it analysed, as istioctl analyze
+// does (istioctl/pkg/analyze/analyze.go Analyze: len(outputMessages) == 0,
+// outside the format switch: "✔ No validation issues found when analyzing
+// %s." of the files read, one a line, else "namespace: NS" or "all
+// namespaces"; without the ✔ and with "(but N file(s) could not be parsed)"
+// after a parse error). It was written in the log format only. Stdout holds
+// the message list alone, -o json's and -o yaml's an empty list.
 func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 	dir := t.TempDir()
 	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 80, name: http}]\n"
@@ -581,7 +583,9 @@ func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 		want string
 	}{
 		{"files", analyzeOptions{files: []string{a, b}, output: "log"}, "✔ No validation issues found when analyzing " + a + "\n" + b + ".\n"},
-		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, ""}, // the JSON output is the message list alone
+		{"files, json", analyzeOptions{files: []string{a}, output: "json"}, "✔ No validation issues found when analyzing " + a + ".\n"},
+		{"files, yaml", analyzeOptions{files: []string{a}, output: "yaml"}, "✔ No validation issues found when analyzing " + a + ".\n"},
+		{"cluster, json", analyzeOptions{output: "json", namespace: "shop", cluster: client, mapper: mapper}, "✔ No validation issues found when analyzing namespace: shop.\n"},
 		{"all namespaces", analyzeOptions{output: "log", cluster: client, mapper: mapper, clusterAllNamespaces: true}, "✔ No validation issues found when analyzing all namespaces.\n"},
 		{"one namespace", analyzeOptions{output: "log", namespace: "shop", cluster: client, mapper: mapper}, "✔ No validation issues found when analyzing namespace: shop.\n"},
 	} {
@@ -594,12 +598,22 @@ func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 			if code := runAnalyze(t.Context(), tc.o, nil, &out, &errOut); code != 0 || errOut.String() != tc.want {
 				t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), tc.want)
 			}
+			if want := map[string]string{"log": "", "json": "[]\n", "yaml": "[]\n"}[tc.o.output]; out.String() != want {
+				t.Errorf("stdout %q, want %q", out.String(), want)
+			}
 		})
 	}
 	var out, errOut bytes.Buffer
 	code := runAnalyze(t.Context(), analyzeOptions{files: []string{a, bad}, output: "log", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
 	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.Contains(errOut.String(), want) {
 		t.Errorf("exit %d, stderr %q, want %q", code, errOut.String(), want)
+	}
+	// In JSON too, with the same exit status (docs/compatibility.md).
+	out.Reset()
+	errOut.Reset()
+	code = runAnalyze(t.Context(), analyzeOptions{files: []string{a, bad}, output: "json", namespace: "default", failureThreshold: "Error"}, nil, &out, &errOut)
+	if want := "No validation issues found when analyzing namespace: default (but 1 file could not be parsed).\n"; code != exitAnalyzeDataError || !strings.HasSuffix(errOut.String(), want) || out.String() != "[]\n" {
+		t.Errorf("json: exit %d, stdout %q, stderr %q, want the suffix %q", code, out.String(), errOut.String(), want)
 	}
 }
 
