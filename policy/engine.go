@@ -135,10 +135,13 @@ type Snapshot struct {
 	// translated: each AuthorizationPolicy's translation, for CompileNext
 	// to reuse (translatememo.go).
 	translated map[*secv1.AuthorizationPolicy]*translatedAP
-	// withoutUser: the same policies compiled without the user modules,
-	// answering for this snapshot when its evaluation fails under
-	// --fail-open (failopen.go); nil without user modules or fallback.
+	// withoutUser: this snapshot's policies without the user modules,
+	// answering for it when its evaluation fails under --fail-open
+	// (failopen.go); nil without user modules or fallback.
 	withoutUser *Snapshot
+	// policyOnly: this is a withoutUser, which evaluates the shards'
+	// direct query (the generated verdict) even where they have user modules.
+	policyOnly bool
 }
 
 type viewShard struct {
@@ -155,15 +158,20 @@ type shard struct {
 	key    [sha256.Size]byte      // shardKey: mesh settings, module text, user modules
 	module string                 // generated Rego, kept only with keepModuleText
 	needs  inputNeeds             // the input fields this module reads
+	user   bool                   // compiled with user modules: pq answers
 	pq     rego.PreparedEvalQuery // with user modules only
 	// Per-request OPA overhead avoided (OPA's v1/rego Go docs: EvalParsedInput,
 	// EvalTransaction): one read
 	// transaction on the shard's private, never-written empty store, and
 	// a shared never-cancelled Cancel instead of a goroutine per query
-	// (nil with user modules, whose evaluation UserEvalTimeout bounds).
+	// (for the direct query; pq's evaluation UserEvalTimeout bounds).
 	txn    storage.Transaction
 	cancel topdown.Cancel
 	// compiler/query/store: the prepared module for direct topdown queries.
+	// query reads the generated verdict only: without user modules the
+	// shard's one query, with them the --fail-open fallback's, which then
+	// shares the compiled module with pq instead of a second compile
+	// (failopen.go).
 	compiler *ast.Compiler
 	query    ast.Body
 	store    storage.Store
@@ -399,11 +407,32 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 	if err != nil {
 		return nil, fmt.Errorf("open store transaction: %w", err)
 	}
-	sh := &shard{needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst, userReads: userReads}
+	sh := &shard{needs: sg.needs, compiler: compiler, store: store, txn: txn, paConst: paConst, userReads: userReads,
+		user: len(userModules) > 0, cancel: topdown.NewCancel()}
 	if keepModuleText {
 		sh.module = sg.modText
 	}
-	if len(userModules) > 0 {
+	// The same compiled module, queried through topdown directly (see
+	// eval). Decision, mode and reports are separate bindings, so no
+	// result array is built per request. With user modules it is the
+	// verdict without them (failopen.go): user_deny, the decision's one
+	// reference to them (regogen.go generateShard), is replaced by an empty
+	// list, and OPA evaluates only the rules a query depends on, so no
+	// user rule runs.
+	qs := "d = data.meshguard.authz.decision"
+	if sh.user {
+		qs += " with data.meshguard.authz.user_deny as []"
+	}
+	if paConst == nil {
+		qs += "; m = data.meshguard.authz.pa_eff"
+	}
+	if sg.extras {
+		qs += "; x = data.meshguard.authz.extras"
+	}
+	if sh.query, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
+		return nil, fmt.Errorf("compile query %s: %w", qs, err)
+	}
+	if sh.user {
 		sh.pq, err = rego.New(
 			rego.Query(query),
 			rego.Compiler(compiler),
@@ -425,20 +454,6 @@ func compileShard(ctx context.Context, sg *shardGen, userModules map[string]stri
 			return nil, fmt.Errorf("prepare rego: %w", err)
 		}
 		return sh, nil
-	}
-	sh.cancel = topdown.NewCancel()
-	// The same compiled module, queried through topdown directly (see
-	// eval). Decision, mode and reports are separate bindings, so no
-	// result array is built per request.
-	qs := "d = data.meshguard.authz.decision"
-	if paConst == nil {
-		qs += "; m = data.meshguard.authz.pa_eff"
-	}
-	if sg.extras {
-		qs += "; x = data.meshguard.authz.extras"
-	}
-	if sh.query, err = compiler.QueryCompiler().Compile(ast.MustParseBody(qs)); err != nil {
-		return nil, fmt.Errorf("compile query %s: %w", qs, err)
 	}
 	// The rule dependency graph serves the compiler's own stages (ordering,
 	// recursion and type checks) and nothing after them: topdown never reads
@@ -1010,11 +1025,11 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: no module for view %v", s.Version, view)
 	}
 	in := r.value(wl, view, &sh.needs)
-	if sh.cancel != nil {
-		// Generated module only (bounded evaluation): topdown directly, which
+	if !sh.user || s.policyOnly {
+		// Generated verdict only (bounded evaluation): topdown directly, which
 		// skips the rego package's per-call result set, bindings and
 		// cancellation goroutine; the query, its input term, virtual cache
-		// and result slots are pooled per snapshot (see queryState).
+		// and result slots are pooled per shard (see queryState).
 		st := sh.getQueryState()
 		defer sh.putQueryState(st)
 		st.in.Value = in
@@ -1331,7 +1346,7 @@ func (e *Engine) UpdateFrom(ctx context.Context, load func(context.Context) (*Se
 		prev, mesh := e.cur.Load(), e.Mesh()
 		snap, err := CompileNext(ctx, prev, mesh, set, e.version.Add(1))
 		if err == nil && e.fallback.Load() {
-			snap.addFallback(ctx, prev, mesh, set)
+			snap.addFallback()
 		}
 		return snap, err
 	})

@@ -1,9 +1,5 @@
 package policy
 
-import (
-	"context"
-)
-
 // --fail-open answers an evaluation that failed with the same policies
 // evaluated without the user modules, never with an unconditional allow.
 //
@@ -20,42 +16,50 @@ import (
 // response_headers) may only skip the user modules, and the request gets
 // the verdict of the generated rules alone: a DENY it matches still denies.
 
-// EnableFailOpenFallback makes every later Update compile, beside a
-// snapshot with user modules, the same set without them
-// (Snapshot.WithoutUserModules), for --fail-open. A snapshot compiled
-// before the call has no fallback (its failures are internal errors) until
-// the next Update.
+// EnableFailOpenFallback makes every later Update give a snapshot with user
+// modules its fallback (Snapshot.WithoutUserModules), for --fail-open. A
+// snapshot compiled before the call has no fallback (its failures are
+// internal errors) until the next Update.
 func (e *Engine) EnableFailOpenFallback() { e.fallback.Store(true) }
 
-// WithoutUserModules is s's policies compiled without its user modules:
+// WithoutUserModules is s's policies evaluated without its user modules:
 // the answer to a request whose evaluation of s failed under --fail-open.
-// nil when s has no user modules, the engine was not asked for the
-// fallback (EnableFailOpenFallback) or compiling it failed (a warning of s
-// says why): then an evaluation error of s has no fallback (fail closed).
+// nil when s has no user modules or the engine was not asked for the
+// fallback (EnableFailOpenFallback): then an evaluation error of s has no
+// fallback (fail closed).
 func (s *Snapshot) WithoutUserModules() *Snapshot { return s.withoutUser }
 
-// addFallback compiles set without its user modules as s's fallback,
-// reusing the shards and translations of prev's fallback (or of prev
-// itself, a snapshot that had no user modules) as CompileNext reuses
-// those of a previous snapshot. It runs inside the update that builds s,
-// before s is published.
-func (s *Snapshot) addFallback(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set) {
-	if len(set.UserModules) == 0 {
+// addFallback gives s, compiled with user modules, its fallback: s itself
+// evaluated through its shards' direct query (compileShard), the generated
+// decision with user_deny, its one reference to the user modules
+// (regogen.go generateShard), replaced by an empty list, plus the
+// PeerAuthentication mode and the reports. OPA evaluates only the rules a
+// query depends on (topdown evaluates a rule when a reference reaches it),
+// so no rule of data.meshguard.user runs and none of their errors,
+// conflicts or deadlines can reach the fallback; and the policies are
+// compiled once, not again without the user modules (which doubled a
+// snapshot's heap, docs/compatibility.md "--fail-open"). It runs inside the
+// update that builds s, before s is published.
+func (s *Snapshot) addFallback() {
+	if !s.hasUserModules() {
 		return
 	}
-	if prev != nil && prev.withoutUser != nil {
-		prev = prev.withoutUser
+	fb := *s
+	// What only the user modules read of the destination makes nothing
+	// undecidable without them (undecidable). The fallback compiled,
+	// generated and translated nothing of its own.
+	fb.userReads, fb.policyOnly, fb.withoutUser = 0, true, nil
+	fb.Compiled, fb.Generated, fb.Translated = 0, 0, 0
+	s.withoutUser = &fb
+}
+
+// hasUserModules: s's shards were compiled with user modules (all of them
+// or none: CompileNext puts user modules in one shard).
+func (s *Snapshot) hasUserModules() bool {
+	for _, sh := range s.shards {
+		if sh != nil {
+			return sh.user
+		}
 	}
-	without := *set
-	without.UserModules = nil
-	fb, err := CompileNext(ctx, prev, mesh, &without, s.Version)
-	if err != nil {
-		// Cannot happen when s compiled (the generated rules are the same),
-		// but if it does, s still serves: its errors are then internal
-		// errors, denied, never a blanket allow.
-		s.Warnings = append(s.Warnings, "policies without the user Rego modules (the --fail-open fallback) do not compile: "+
-			err.Error()+"; evaluation errors are denied (503) until they do")
-		return
-	}
-	s.withoutUser = fb
+	return false
 }

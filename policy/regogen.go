@@ -426,7 +426,7 @@ type genInfo struct {
 type shardGen struct {
 	views   []string
 	needs   inputNeeds
-	extras  bool // reporting-only buckets exist (rule `extras`, without user modules)
+	extras  bool // reporting-only buckets exist (rule `extras`)
 	modText string
 }
 
@@ -592,6 +592,10 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 		}
 		for _, bn := range []string{"deny", "allow"} {
 			if bn == "allow" && user {
+				// user_deny is the chain's one reference to the user
+				// modules: the --fail-open fallback replaces it by an empty
+				// list to evaluate this compiled chain without them
+				// (compileShard, failopen.go).
 				emit(`["user", user_reason]`, []string{viewEq, "count(user_deny) > 0"})
 			}
 			for _, br := range g.branches(vn, bucketPolicies(v.B[bn])) {
@@ -655,9 +659,14 @@ func generateShard(prelude string, viewOf func(string) *view, paConst string, us
 	sh.extras = has["audit"] || has["custom"] || has["dry_allow"] || has["dry_deny"]
 	switch {
 	case user:
-		// Evaluated through the rego package (see Snapshot.eval).
+		// Evaluated through the rego package (see Snapshot.eval); extras
+		// only for the --fail-open fallback's query (failopen.go), the
+		// result keeps its own object, one rule evaluation less per request.
 		fmt.Fprintf(b, "result := [decision, pa_eff, {%s}, user_headers]\n", strings.Join(ex, ", "))
 		b.WriteString(userRules)
+		if sh.extras {
+			fmt.Fprintf(b, "\nextras := {%s}\n", strings.Join(ex, ", "))
+		}
 	case sh.extras:
 		fmt.Fprintf(b, "extras := {%s}\n\n", strings.Join(ex, ", "))
 		b.WriteString("result := [decision, pa_eff, extras]\n")
