@@ -44,7 +44,9 @@ type kubeSource struct {
 	crds    metadata.Interface
 	pods    cache.Cache
 	regoDir string
-	log     logr.Logger
+	// revision: the istio.io/rev whose policies Load reads (policy.InRevision).
+	revision string
+	log      logr.Logger
 
 	mu       sync.Mutex
 	policies []policyInformer // the informers Load reads
@@ -62,7 +64,7 @@ var policyResources = []struct{ kind, resource string }{
 	{"PeerAuthentication", "peerauthentications"},
 }
 
-func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.Logger) (*kubeSource, error) {
+func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir, revision string, log logr.Logger) (*kubeSource, error) {
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy client: %w", err)
@@ -71,7 +73,7 @@ func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.
 	if err != nil {
 		return nil, fmt.Errorf("CRD client: %w", err)
 	}
-	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, log: log}
+	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, revision: revision, log: log}
 	if k.policies, err = k.newPolicyInformers(); err != nil {
 		return nil, err
 	}
@@ -120,7 +122,9 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s informer holds a %T", p.kind, o)
 			}
-			set.AddStored(st)
+			for _, o := range set.AddStoredIn(k.revision, st) {
+				k.log.V(1).Info("policy skipped: labelled for another revision", "policy", o.String(), "label", o.Label, "revision", o.Revision)
+			}
 		}
 	}
 	var pods corev1.PodList

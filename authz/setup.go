@@ -48,7 +48,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		}
 	}
 	if o.PolicyDir != "" {
-		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
+		rl.Load = DirLoaderFor(o.PolicyDir, o.RegoDir, o.Revision, log.WithName("policy"))
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			go rl.Run(ctx, trigger, o.Debounce)
 			return WatchDirs(ctx, log.WithName("policy"), trigger, o.PolicyDir, o.RegoDir)
@@ -56,7 +56,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 			return fmt.Errorf("add policy dir watcher: %w", err)
 		}
 	} else {
-		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, log.WithName("policy"))
+		src, err := newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, o.Revision, log.WithName("policy"))
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 	o = o.withDefaults()
 	engine := newEngine(o, log.WithName("policy"))
 	srv := NewServer(engine, o, log.WithName("authz"))
-	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady,
+	rl := &Reloader{Engine: engine, Load: DirLoaderFor(o.PolicyDir, o.RegoDir, o.Revision, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady,
 		NormalPriority: o.RebuildPriority == "normal"}
 	if err := rl.Reload(ctx); err != nil {
 		return err
