@@ -63,7 +63,7 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	k, err := newKubeSourceFor(dyn, meta, &informertest.FakeInformers{Scheme: clientgoscheme.Scheme}, "", logr.Discard())
+	k, err := newKubeSourceFor(dyn, meta, &informertest.FakeInformers{Scheme: clientgoscheme.Scheme}, "", "", logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

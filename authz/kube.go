@@ -47,7 +47,9 @@ type kubeSource struct {
 	crds    metadata.Interface
 	pods    cache.Cache
 	regoDir string
-	log     logr.Logger
+	// revision: the istio.io/rev whose policies Load reads (policy.InRevision).
+	revision string
+	log      logr.Logger
 
 	mu       sync.Mutex
 	policies []policyInformer // the informers Load reads
@@ -71,7 +73,7 @@ var policyResources = []struct{ kind, resource string }{
 	{"PeerAuthentication", "peerauthentications"},
 }
 
-func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.Logger) (*kubeSource, error) {
+func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir, revision string, log logr.Logger) (*kubeSource, error) {
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("policy client: %w", err)
@@ -80,12 +82,12 @@ func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir string, log logr.
 	if err != nil {
 		return nil, fmt.Errorf("CRD client: %w", err)
 	}
-	return newKubeSourceFor(dc, mc, pods, regoDir, log)
+	return newKubeSourceFor(dc, mc, pods, regoDir, revision, log)
 }
 
 // newKubeSourceFor is newKubeSource with its clients given (tests: fakes).
-func newKubeSourceFor(dc dynamic.Interface, mc metadata.Interface, pods cache.Cache, regoDir string, log logr.Logger) (*kubeSource, error) {
-	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, log: log}
+func newKubeSourceFor(dc dynamic.Interface, mc metadata.Interface, pods cache.Cache, regoDir, revision string, log logr.Logger) (*kubeSource, error) {
+	k := &kubeSource{client: dc, crds: mc, pods: pods, regoDir: regoDir, revision: revision, log: log}
 	k.discovery.Store(&meshconfig.DiscoverySelectors{})
 	var err error
 	if k.policies, err = k.newPolicyInformers(); err != nil {
@@ -188,7 +190,9 @@ func (k *kubeSource) Load(ctx context.Context) (*policy.Set, error) {
 			if selected != nil && !selected[st.GetNamespace()] {
 				continue // discoverySelectors leave its namespace out: istiod never reads it
 			}
-			set.AddStored(st)
+			for _, o := range set.AddStoredIn(k.revision, st) {
+				k.log.V(1).Info("policy skipped: labelled for another revision", "policy", o.String(), "label", o.Label, "revision", o.Revision)
+			}
 		}
 	}
 	var pods corev1.PodList

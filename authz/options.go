@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
@@ -24,6 +25,12 @@ type Options struct {
 	RegoDir        string // in-cluster mode: extra user Rego modules (e.g. a mounted ConfigMap)
 	RootNamespace  string // mesh root namespace, default istio-system
 	FailOpen       bool   // a user modules' evaluation error: the policies without them decide instead of 503
+
+	// Revision is the istio.io/rev this instance serves ("" = default): a
+	// policy labelled for another revision is not enforced, as istiod of
+	// this revision does not read it (policy.InRevision). serve's
+	// --revision; AddRevisionFlag for the commands without it.
+	Revision string
 
 	TrustDomain        string
 	TrustDomainAliases []string
@@ -129,6 +136,15 @@ func (o *Options) AddSemanticsFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.NumTrustedProxies, "num-trusted-proxies", 0, "X-Forwarded-For hops a gateway trusts when deriving remote.ip unless its Pod's proxy.istio.io/config sets gatewayTopology (default: MeshConfig defaultConfig.gatewayTopology.numTrustedProxies); sidecars trust none, as in Istio")
 }
 
+// revisionHelp is --revision's help for `authz serve` and `authz check`.
+const revisionHelp = "istio.io/rev whose policies are enforced (empty = default revision): a policy labelled istio.io/rev for another revision is skipped, as that revision's istiod alone reads it"
+
+// AddRevisionFlag registers --revision (Revision), for the commands that do
+// not have it already (serve's --revision names its webhooks too).
+func (o *Options) AddRevisionFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Revision, "revision", "", revisionHelp)
+}
+
 // AddFlags registers the options; call on a zero Options or DefaultOptions().
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	d := DefaultOptions()
@@ -228,6 +244,11 @@ func (o *Options) Validate() error {
 	}
 	if _, err := o.discoverySelectors(); err != nil {
 		return err
+	}
+	// A revision is a label value (istio.io/rev=<revision>): another
+	// could never match, so only unlabelled policies would be enforced.
+	if errs := k8svalidation.IsValidLabelValue(o.Revision); len(errs) > 0 {
+		return fmt.Errorf("--revision %q: not a label value: %s", o.Revision, strings.Join(errs, "; "))
 	}
 	if o.NumTrustedProxies < 0 {
 		return fmt.Errorf("--num-trusted-proxies %d: must be >= 0", o.NumTrustedProxies)

@@ -139,9 +139,18 @@ func (r *Reloader) Run(ctx context.Context, trigger <-chan struct{}, debounce ti
 
 // DirLoader loads a policy directory plus optional user Rego directory;
 // documents unchanged since its last load are not decoded again
-// (policy.DirLoader).
+// (policy.DirLoader). It reads the policies of the default revision.
 func DirLoader(policyDir, regoDir string, log logr.Logger) Loader {
-	dir := new(policy.DirLoader)
+	return DirLoaderFor(policyDir, regoDir, "", log)
+}
+
+// DirLoaderFor is DirLoader for revision rev ("" = default): a policy
+// labelled istio.io/rev for another revision is skipped, logged at V(1)
+// (policy.DirLoader.Revision).
+func DirLoaderFor(policyDir, regoDir, rev string, log logr.Logger) Loader {
+	dir := &policy.DirLoader{Revision: rev, OnSkip: func(o policy.OutOfRevision) {
+		log.V(1).Info("policy skipped: labelled for another revision", "policy", o.String(), "label", o.Label, "revision", o.Revision)
+	}}
 	return func(context.Context) (*policy.Set, error) {
 		set := &policy.Set{UserModules: map[string]string{}}
 		if policyDir != "" {

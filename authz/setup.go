@@ -34,7 +34,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 	var src *kubeSource
 	if o.PolicyDir == "" {
 		var err error
-		if src, err = newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, log.WithName("policy")); err != nil {
+		if src, err = newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, o.Revision, log.WithName("policy")); err != nil {
 			return err
 		}
 		d, err := o.discoverySelectors() // parsed by Validate above
@@ -61,7 +61,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		}
 	}
 	if o.PolicyDir != "" {
-		rl.Load = DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy"))
+		rl.Load = DirLoaderFor(o.PolicyDir, o.RegoDir, o.Revision, log.WithName("policy"))
 		if err := mgr.Add(runnable.EveryReplica(func(ctx context.Context) error {
 			go rl.Run(ctx, trigger, o.Debounce)
 			return WatchDirs(ctx, log.WithName("policy"), trigger, o.PolicyDir, o.RegoDir)
@@ -136,7 +136,7 @@ func RunStandalone(ctx context.Context, o Options, lis net.Listener, tlsConfig *
 	o = o.withDefaults()
 	engine := newEngine(o, log.WithName("policy"))
 	srv := NewServer(engine, o, log.WithName("authz"))
-	rl := &Reloader{Engine: engine, Load: DirLoader(o.PolicyDir, o.RegoDir, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady,
+	rl := &Reloader{Engine: engine, Load: DirLoaderFor(o.PolicyDir, o.RegoDir, o.Revision, log.WithName("policy")), Log: log.WithName("policy"), OnReady: srv.MarkReady,
 		NormalPriority: o.RebuildPriority == "normal"}
 	if err := rl.Reload(ctx); err != nil {
 		return err

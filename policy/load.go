@@ -20,7 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// LoadDir reads a policy directory (recursively): *.yaml, *.yml and *.json
+// LoadDir reads a policy directory (recursively) for the default revision
+// (DirLoader.Revision): *.yaml, *.yml and *.json
 // files with AuthorizationPolicy, PeerAuthentication and Pod objects (also
 // inside a List), and *.rego user modules (an `opa test` file beside them
 // is skipped with a warning: SkipRegoTestFile). Other kinds are skipped and
@@ -37,6 +38,14 @@ func LoadDir(dir string) (*Set, []string, error) { return new(DirLoader).Load(di
 // costs live heap (≈ 21 MB at 10,000 policies, docs/benchmarks.md). The zero value
 // is ready; concurrent Loads run one after the other.
 type DirLoader struct {
+	// Revision is the control-plane revision the directory is read for
+	// ("" = default): a policy labelled istio.io/rev for another is not
+	// enforced (InRevision), as istiod of Revision would not read it. Every
+	// document is still validated and named once.
+	Revision string
+	// OnSkip, when set, is told of each policy Revision does not read.
+	OnSkip func(OutOfRevision)
+
 	mu   sync.Mutex
 	last docMemo
 }
@@ -89,6 +98,11 @@ func (l *DirLoader) Load(dir string) (*Set, []string, error) {
 		warnings = append(warnings, w...)
 	}
 	l.last = memo.next // what this load did not see is forgotten
+	for _, o := range set.keepRevision(l.Revision) {
+		if l.OnSkip != nil {
+			l.OnSkip(o)
+		}
+	}
 	return set, warnings, nil
 }
 
@@ -346,9 +360,10 @@ func (s *Set) skip(where string, obj map[string]any, warning string) ([]string, 
 
 // keepReadMeta trims a loaded policy's metadata to what authorization reads:
 // name and namespace (identity, age ties, errors), creationTimestamp (age
-// order), the istio.io/dry-run annotation (translator.policy), and uid and
-// resourceVersion (logs). The rest stays with the loader's input: labels,
-// other annotations and owners are never read here, and one annotation alone,
+// order), the istio.io/dry-run annotation (translator.policy), the
+// istio.io/rev label (whether this revision reads it: InRevision), and uid
+// and resourceVersion (logs). The rest stays with the loader's input: other
+// labels and annotations and owners are never read here, and one annotation alone,
 // kubectl's last-applied-configuration, is a JSON copy of the whole object, which
 // the loaders' kept objects would otherwise hold for as long as the policy
 // exists (docs/benchmarks.md). Validation has run on the document already.
@@ -357,6 +372,9 @@ func keepReadMeta(m *metav1.ObjectMeta) {
 		CreationTimestamp: m.CreationTimestamp}
 	if v, ok := m.Annotations[dryRunAnnotation]; ok {
 		kept.Annotations = map[string]string{dryRunAnnotation: v}
+	}
+	if v, ok := m.Labels[RevisionLabel]; ok {
+		kept.Labels = map[string]string{RevisionLabel: v}
 	}
 	*m = kept
 }

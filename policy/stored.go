@@ -57,6 +57,11 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 		// so the policy fails closed instead of vanishing.
 		typed.SetName(metaString(obj, "name"))
 		typed.SetNamespace(metaString(obj, "namespace"))
+		// And its revision label, which decides whether it is read at all
+		// (InRevision); labels the API server stored are strings.
+		if rev, ok, _ := unstructured.NestedString(obj, "metadata", "labels", RevisionLabel); ok {
+			typed.SetLabels(map[string]string{RevisionLabel: rev})
+		}
 		if st.Invalid == "" {
 			st.Invalid = err.Error()
 		}
@@ -82,16 +87,32 @@ func metaString(obj map[string]any, key string) string {
 	return s
 }
 
-// AddStored adds objects DecodeStored returned, with their verdicts.
-func (s *Set) AddStored(objs ...*Stored) {
+// AddStored adds objects DecodeStored returned, with their verdicts, as the
+// default revision reads them (AddStoredIn).
+func (s *Set) AddStored(objs ...*Stored) { s.AddStoredIn("", objs...) }
+
+// AddStoredIn adds the objects revision rev reads ("" = default; InRevision),
+// with their verdicts, and returns the others: they are neither enforced nor
+// counted as invalid, as istiod of rev never reads them.
+func (s *Set) AddStoredIn(rev string, objs ...*Stored) []OutOfRevision {
+	var skipped []OutOfRevision
 	for _, st := range objs {
 		switch o := st.Object.(type) {
 		case *secv1.AuthorizationPolicy:
+			if out, skip := outOfRevision("AuthorizationPolicy", o, rev); skip {
+				skipped = append(skipped, out)
+				continue
+			}
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, o)
 			s.setVerdict(o, st.Invalid)
 		case *secv1.PeerAuthentication:
+			if out, skip := outOfRevision("PeerAuthentication", o, rev); skip {
+				skipped = append(skipped, out)
+				continue
+			}
 			s.PeerAuthentications = append(s.PeerAuthentications, o)
 			s.setVerdict(o, st.Invalid)
 		}
 	}
+	return skipped
 }

@@ -73,7 +73,11 @@ the policies without them).`,
 			if err := protojson.Unmarshal(raw, req); err != nil {
 				return exitError{2, fmt.Sprintf("request %s: not a protojson envoy.service.auth.v3.CheckRequest: %v", requestFile, err)}
 			}
-			set, warnings, err := policy.LoadDir(o.PolicyDir)
+			// Read for --revision, as the server reads it (authz.DirLoaderFor).
+			loader := &policy.DirLoader{Revision: o.Revision, OnSkip: func(s policy.OutOfRevision) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", s)
+			}}
+			set, warnings, err := loader.Load(o.PolicyDir)
 			if err != nil {
 				return exitError{2, err.Error()}
 			}
@@ -103,6 +107,7 @@ the policies without them).`,
 	fs.StringVar(&requestFile, "request", "", "CheckRequest in protojson: a file, or - for stdin")
 	fs.BoolVar(&explain, "explain", false, "add \"explain\": deciding policy and rule, AUDIT, dry-run and CUSTOM matches, effective PeerAuthentication mode and its policy")
 	o.AddSemanticsFlags(fs)
+	o.AddRevisionFlag(fs)
 	addMeshConfigFlag(fs, &meshConfig)
 	return cmd
 }
@@ -189,6 +194,7 @@ func newAuthzServeCmd() *cobra.Command {
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	o.AddRevisionFlag(cmd.Flags())
 	addMeshConfigFlag(cmd.Flags(), &meshConfig)
 	return cmd
 }

@@ -79,7 +79,7 @@ func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may drain on SIGTERM")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing and webhook connections closed after each response, before stopping (docs/operations.md)")
 	fs.BoolVar(&o.logDev, "log-dev", false, "human-readable logs instead of JSON")
-	fs.StringVar(&o.certOpts.Revision, "revision", "", "istio.io/rev this instance serves (names its webhook configurations; empty = default revision)")
+	fs.StringVar(&o.certOpts.Revision, "revision", "", "istio.io/rev this instance serves (names its webhook configurations; ext_authz skips policies labelled istio.io/rev for another revision; empty = default revision)")
 	o.injection.AddFlags(fs)
 	o.validation.AddFlags(fs)
 	o.authzOpts.AddFlags(fs)
@@ -201,6 +201,9 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--istio-config-namespace needs the webhooks: with --webhooks=false nothing reads Istio's ConfigMaps; give ext_authz's mesh settings with --mesh-config or its flags")
 	}
 	if o.authz {
+		// One --revision: ext_authz enforces the policies of the revision
+		// whose webhooks this instance serves (policy.InRevision).
+		o.authzOpts.Revision = o.certOpts.Revision
 		if err := o.authzOpts.Validate(); err != nil {
 			return err
 		}
