@@ -96,7 +96,7 @@ func newKubeSourceFor(dc dynamic.Interface, mc metadata.Interface, pods cache.Ca
 	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	k.namespaces = metadatainformer.NewFilteredMetadataInformer(mc, nsGVR, metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
 	if err := k.namespaces.SetTransform(namespaceLabels); err != nil {
-		return nil, fmt.Errorf("Namespace informer: %w", err)
+		return nil, fmt.Errorf("namespace informer: %w", err)
 	}
 	return k, nil
 }
@@ -132,7 +132,7 @@ func (k *kubeSource) selectedNamespaces() (map[string]bool, error) {
 	for _, o := range k.namespaces.GetStore().List() {
 		ns, ok := o.(*metav1.PartialObjectMetadata)
 		if !ok {
-			return nil, fmt.Errorf("Namespace informer holds a %T", o)
+			return nil, fmt.Errorf("namespace informer holds a %T", o)
 		}
 		if d.Selects(ns.Labels) {
 			out[ns.Name] = true
