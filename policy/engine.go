@@ -122,6 +122,10 @@ type Snapshot struct {
 	userReads destReads
 	mesh      Mesh
 	pods      map[string]*workload
+	// unindexedProxied says why a destination not in the Pod index may be a
+	// gateway taking PROXY protocol headers though the mesh's default does
+	// not (podIndex), or "".
+	unindexedProxied string
 	// views: namespaces with own policies (input.view) and their shard;
 	// every other namespace is evaluated in dflt, the shard of view "*".
 	views     map[string]viewShard
@@ -321,6 +325,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 		}
 	}
 	pods, warn := podIndex(set.Pods)
+	snap.unindexedProxied = ownProxyProtocol(set.Pods)
 	failedReason := map[string]string{}
 	for i := range t.failed {
 		f := &t.failed[i]
@@ -614,6 +619,40 @@ func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string
 	return warn
 }
 
+// ownProxyProtocol says why a destination missing from the Pod index may be
+// a gateway whose listeners take PROXY protocol headers by its own
+// proxy.istio.io/config, or "": the first gateway Pod among pods whose
+// annotation turns gatewayTopology.proxyProtocol on or cannot be read. Such a
+// Pod may be missing from the index for good (hostNetwork: it shares its
+// node's IP; an ambiguous IP) or for a while, and a request to it then has
+// Envoy's remote address, the PROXY header's client, as source.address
+// (behindProxyProtocol): source.ip is unknown for every destination not in
+// the index while the mesh has such a gateway (fail closed; the mesh's own
+// default is behindProxyProtocol's other case).
+func ownProxyProtocol(pods []*corev1.Pod) string {
+	for _, p := range pods {
+		v, ok := p.Annotations[ProxyConfigAnnotation]
+		if !ok {
+			continue
+		}
+		w := &workload{labels: p.Labels, router: runsRouter(p), sidecar: runsSidecar(p)}
+		if !w.gateway() {
+			continue
+		}
+		if err := w.setProxyConfig(v); err != nil {
+			return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose annotation %s "+
+				"cannot be read (%v): whether its listeners take the client address from a PROXY protocol header is unknown",
+				p.Namespace, p.Name, ProxyConfigAnnotation, err)
+		}
+		if w.ownXFFHops && w.proxyProtocol {
+			return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose listeners take "+
+				"the client address from a PROXY protocol header, its %s gatewayTopology.proxyProtocol",
+				p.Namespace, p.Name, ProxyConfigAnnotation)
+		}
+	}
+	return ""
+}
+
 // ProxyConfigAnnotation is the Pod annotation whose ProxyConfig pilot-agent
 // lays over the mesh's defaultConfig (pilot/cmd/pilot-agent/config
 // getMeshConfig); a gateway's gatewayTopology comes from it.
@@ -664,7 +703,7 @@ func runsProxy(cs []corev1.Container, typ string) bool {
 // Check evaluates one request. A malformed request yields a 400 verdict, not
 // an error; errors are internal failures (the caller maps them to 503).
 func (s *Snapshot) Check(ctx context.Context, req *authv3.CheckRequest) (Verdict, error) {
-	r, wl, err := decode(req, s.mesh, s.pods)
+	r, wl, err := decode(req, s.mesh, s.pods, s.unindexedProxied)
 	if err != nil {
 		return Verdict{Allowed: false, Status: 400, Action: "DENY", Rule: -1, Reason: "bad request: " + err.Error(), Version: s.Version}, nil
 	}

@@ -183,8 +183,9 @@ func (w *workload) gateway() bool {
 
 // decode extracts the attributes from a CheckRequest; destination workload by
 // destination IP in the Pod index, else namespace from the destination
-// principal (issue 8 §2).
-func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Request, *workload, error) {
+// principal (issue 8 §2). unindexedProxied: why a destination not in the
+// index may take PROXY protocol headers (ownProxyProtocol), or "".
+func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload, unindexedProxied string) (Request, *workload, error) {
 	var r Request
 	a := req.GetAttributes()
 	if a == nil {
@@ -207,7 +208,7 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 	}
 	// remote.ip is Envoy's remote address, source.address over gRPC even
 	// behind a PROXY protocol header; source.ip is not (hideProxied).
-	proxied, directPeer := behindProxyProtocol(mesh, wl), a.GetContextExtensions()[SourceDirectPeerExtension] == "true"
+	proxied, directPeer := behindProxyProtocol(mesh, wl, unindexedProxied), a.GetContextExtensions()[SourceDirectPeerExtension] == "true"
 	h := a.GetRequest().GetHttp()
 	if h == nil {
 		r.TCP = true
@@ -283,14 +284,14 @@ func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload) (Req
 // defaultConfig, a gatewayTopology there replacing the mesh's whole
 // (setProxyConfig). A PROXY protocol filter added by an EnvoyFilter cannot be
 // seen here (docs/compatibility.md).
-func behindProxyProtocol(mesh Mesh, wl *workload) string {
+func behindProxyProtocol(mesh Mesh, wl *workload, unindexedProxied string) string {
 	switch {
 	case wl == nil:
 		if mesh.GatewayProxyProtocol {
 			return "the destination is not in the Pod index and may be a gateway whose listeners take the client address " +
 				"from a PROXY protocol header, mesh defaultConfig gatewayTopology.proxyProtocol"
 		}
-		return ""
+		return unindexedProxied // a gateway Pod's own annotation (ownProxyProtocol)
 	case !wl.gateway():
 		return "" // istiod builds gateway listeners for a router alone
 	case wl.xffErr != "":

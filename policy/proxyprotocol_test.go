@@ -123,19 +123,42 @@ func TestProxyProtocolSourceIP(t *testing.T) {
 
 // TestProxyProtocolUnknownDestination: a destination missing from the Pod
 // index may be a gateway; where the mesh's defaultConfig turns PROXY
-// protocol on for gateways, its source address is unknown too.
+// protocol on for gateways, or a gateway Pod's own proxy.istio.io/config does
+// (a hostNetwork gateway is never in the index: it shares its node's IP), its
+// source address is unknown too.
 func TestProxyProtocolUnknownDestination(t *testing.T) {
 	allowOffice := ap("foo", "allow-office", "rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]")
+	hostGateway := func(annotation string) *corev1.Pod {
+		p := webPod()
+		p.Spec.HostNetwork = true
+		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
+		p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
+		return p
+	}
+	sidecar := webPod()
+	sidecar.Spec.HostNetwork = true
+	sidecar.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "sidecar"}}}
+	sidecar.Annotations = map[string]string{ProxyConfigAnnotation: "gatewayTopology: {proxyProtocol: {}}"}
+	unknown := want{false, "DENY", "", -1}
 	for _, c := range []struct {
-		name string
-		mesh Mesh
-		want want
+		name   string
+		mesh   Mesh
+		pods   []*corev1.Pod
+		want   want
+		reason string
 	}{
-		{"mesh PROXY protocol", Mesh{GatewayProxyProtocol: true}, want{false, "DENY", "", -1}},
-		{"no mesh PROXY protocol", Mesh{}, allowedBy("foo/allow-office", 0)},
+		{"mesh PROXY protocol", Mesh{GatewayProxyProtocol: true}, nil, unknown, "mesh defaultConfig gatewayTopology.proxyProtocol"},
+		{"no mesh PROXY protocol", Mesh{}, nil, allowedBy("foo/allow-office", 0), ""},
+		{"hostNetwork gateway with its own PROXY protocol", Mesh{}, []*corev1.Pod{hostGateway("gatewayTopology: {proxyProtocol: {}}")}, unknown,
+			"may be gateway Pod foo/web-1, whose listeners take the client address from a PROXY protocol header"},
+		{"hostNetwork gateway with an unreadable annotation", Mesh{}, []*corev1.Pod{hostGateway("gatewayTopology: [1")}, unknown,
+			"may be gateway Pod foo/web-1, whose annotation proxy.istio.io/config cannot be read"},
+		{"hostNetwork gateway without PROXY protocol", Mesh{}, []*corev1.Pod{hostGateway("gatewayTopology: {numTrustedProxies: 1}")},
+			allowedBy("foo/allow-office", 0), ""},
+		{"sidecar: no gateway listeners", Mesh{}, []*corev1.Pod{sidecar}, allowedBy("foo/allow-office", 0), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := compileCase(t, c.mesh, allowOffice)
+			s := compileCase(t, c.mesh, allowOffice, c.pods...)
 			req := envoyRequest(http(srcIP("203.0.113.9"), dstIP("10.9.9.9")))
 			req.Attributes.Destination.Principal = "spiffe://cluster.local/ns/foo/sa/web"
 			v, err := s.Check(context.Background(), req)
@@ -144,6 +167,9 @@ func TestProxyProtocolUnknownDestination(t *testing.T) {
 			}
 			if got := (want{v.Allowed, v.Action, v.Policy, v.Rule}); got != c.want {
 				t.Errorf("verdict = %+v (reason %q), want %+v", got, v.Reason, c.want)
+			}
+			if !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("reason %q, want it to contain %q", v.Reason, c.reason)
 			}
 		})
 	}
