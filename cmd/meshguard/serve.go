@@ -308,7 +308,7 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	if err := serveHTTP(base, "health probe", o.healthAddr, mgr.handler(), timeout, log); err != nil {
+	if err := serveHTTP(base, probeServer, o.healthAddr, mgr.handler(), timeout, log); err != nil {
 		return err
 	}
 	if err := serveHTTP(base, "metrics", metricsAddr, metricsMux, timeout, log); err != nil {
@@ -377,12 +377,21 @@ func (p *probeChecks) handler() http.Handler {
 	return mux
 }
 
-// probeMaxConnections caps the connections open at once on the health probe
-// and metrics servers (connlimit.Listener): their clients are the kubelet
-// (a connection per probe) and a few scrapers. A stalled connection is
-// closed at webhook.NewHTTPServer's deadline, so a flood delays probes by at
-// most that, rather than exhausting memory.
-const probeMaxConnections = 100
+// metricsMaxConnections caps the connections open at once on the metrics
+// server (connlimit.Listener): its clients are a few scrapers, each keeping a
+// connection. A stalled connection is closed at webhook.NewHTTPServer's
+// deadline, so a flood delays scrapes by at most that, rather than
+// exhausting memory.
+const metricsMaxConnections = 100
+
+// probeServer is the name of the health probe server, which has no
+// connection cap: a client that can reach the port could hold every slot of
+// one (a request every IdleTimeout on kept-alive connections) and the
+// kubelet's liveness probe, waiting behind them past its timeout, would have
+// the container restarted over and over. Instead each of its connections
+// serves one request (keep-alives off: the kubelet opens one per probe
+// anyway), so a connection lasts at most webhook.NewHTTPServer's deadline.
+const probeServer = "health probe"
 
 // serveHTTP adds a server for h on addr ("" or "0": none) to mgr, started
 // with the webhook server before the caches sync, as controller-runtime's
@@ -390,7 +399,9 @@ const probeMaxConnections = 100
 // whole: controller-runtime's servers bound only its headers, so a client
 // trickling a body (net/http discards up to 256 KiB of it after the handler,
 // with no deadline) held a connection indefinitely. net/http's messages go to
-// log, with the server's name.
+// log, with the server's name. The health probe server (probeServer) is
+// uncapped and closes each connection after its request; the metrics
+// server is capped (metricsMaxConnections).
 func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownTimeout time.Duration, log logr.Logger) error {
 	if addr == "" || addr == "0" {
 		return nil
@@ -399,8 +410,13 @@ func serveHTTP(mgr manager.Manager, name, addr string, h http.Handler, shutdownT
 	if err != nil {
 		return fmt.Errorf("%s server: listen on %s: %w", name, addr, err)
 	}
-	lis = connlimit.Listener(lis, probeMaxConnections)
-	if err := mgr.Add(&manager.Server{Name: name, Server: webhook.NewHTTPServer(h, log.WithValues("server", name)), Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
+	srv := webhook.NewHTTPServer(h, log.WithValues("server", name))
+	if name == probeServer {
+		srv.SetKeepAlivesEnabled(false)
+	} else {
+		lis = connlimit.Listener(lis, metricsMaxConnections)
+	}
+	if err := mgr.Add(&manager.Server{Name: name, Server: srv, Listener: lis, ShutdownTimeout: &shutdownTimeout}); err != nil {
 		_ = lis.Close()
 		return fmt.Errorf("add %s server: %w", name, err)
 	}

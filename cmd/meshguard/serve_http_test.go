@@ -172,12 +172,12 @@ func TestProbeAndMetricsServersLogStructured(t *testing.T) {
 	}
 }
 
-// TestProbeServersConnectionLimit: the health probe and metrics servers
-// serve at most probeMaxConnections connections at once; a further client
-// waits (its request is not answered) until one closes. Before, every
-// connection was accepted.
-func TestProbeServersConnectionLimit(t *testing.T) {
-	addr := startHTTP(t, "health probe", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), 0)
+// TestMetricsServerConnectionLimit: the metrics server serves at most
+// metricsMaxConnections connections at once; a further client waits (its
+// request is not answered) until one closes. Before, every connection was
+// accepted.
+func TestMetricsServerConnectionLimit(t *testing.T) {
+	addr := startHTTP(t, "metrics", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), 0)
 	get := func(c net.Conn) error {
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			return err
@@ -189,7 +189,7 @@ func TestProbeServersConnectionLimit(t *testing.T) {
 		return r.Body.Close()
 	}
 	var held []net.Conn
-	for range probeMaxConnections {
+	for range metricsMaxConnections {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -204,4 +204,51 @@ func TestProbeServersConnectionLimit(t *testing.T) {
 		held = append(held, c)
 	}
 	connlimittest.ExpectServedAfter(t, addr, get, func() { held[0].Close() })
+}
+
+// TestHealthProbeServerCannotBeStarved: clients holding many connections to
+// the health probe server, some idle, some after a request, never keep the
+// kubelet's probe waiting: the server has no connection cap and closes a
+// connection after its one request. With a cap of 100 and keep-alives, 100
+// connections kept alive made the probe wait past its timeout (and the
+// container be restarted).
+func TestHealthProbeServerCannotBeStarved(t *testing.T) {
+	addr := startHTTP(t, probeServer, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), 0)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for range 150 {
+		c := dial()
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+		// Keep-alives off: the server closes the connection after the response.
+		if n, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after its request, the connection is still open (read %v, %v), want it closed by the server", n, err)
+		}
+	}
+	for range 150 {
+		dial() // idle: never sends a request
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("probe with 150 idle connections open: %v", err)
+	}
+	_ = resp.Body.Close()
 }
