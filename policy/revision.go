@@ -67,26 +67,25 @@ func outOfRevision(kind string, obj metav1.Object, rev string) (OutOfRevision, b
 // the API server holds every object whatever its label.
 func (s *Set) keepRevision(rev string) []OutOfRevision {
 	var out []OutOfRevision
-	aps := s.AuthorizationPolicies[:0:0]
-	for _, ap := range s.AuthorizationPolicies {
-		if o, skip := outOfRevision("AuthorizationPolicy", ap, rev); skip {
-			out = append(out, o)
-			delete(s.verdicts, ap)
-			continue
-		}
-		aps = append(aps, ap)
-	}
-	pas := s.PeerAuthentications[:0:0]
-	for _, pa := range s.PeerAuthentications {
-		if o, skip := outOfRevision("PeerAuthentication", pa, rev); skip {
-			out = append(out, o)
-			delete(s.verdicts, pa)
-			continue
-		}
-		pas = append(pas, pa)
-	}
+	aps := keepInRevision(s, "AuthorizationPolicy", s.AuthorizationPolicies, rev, &out)
+	pas := keepInRevision(s, "PeerAuthentication", s.PeerAuthentications, rev, &out)
 	if len(out) > 0 {
 		s.AuthorizationPolicies, s.PeerAuthentications = aps, pas
 	}
 	return out
+}
+
+// keepInRevision is objs without those revision rev does not read, which
+// it appends to out and whose verdicts it forgets; objs itself is unchanged.
+func keepInRevision[T metav1.Object](s *Set, kind string, objs []T, rev string, out *[]OutOfRevision) []T {
+	kept := objs[:0:0]
+	for _, obj := range objs {
+		if o, skip := outOfRevision(kind, obj, rev); skip {
+			*out = append(*out, o)
+			delete(s.verdicts, obj)
+			continue
+		}
+		kept = append(kept, obj)
+	}
+	return kept
 }
