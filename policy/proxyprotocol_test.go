@@ -23,14 +23,7 @@ import (
 // HTTP protocol's source address is the direct peer
 // (%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%, SourceDirectPeerExtension).
 func TestProxyProtocolSourceIP(t *testing.T) {
-	gw := func(annotation string) *corev1.Pod {
-		p := webPod()
-		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
-		if annotation != "" {
-			p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
-		}
-		return p
-	}
+	gw := routerPod
 	sidecar := webPod()
 	sidecar.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "sidecar"}}}
 	sidecar.Annotations = map[string]string{ProxyConfigAnnotation: "gatewayTopology: {proxyProtocol: {}}"}
@@ -129,10 +122,8 @@ func TestProxyProtocolSourceIP(t *testing.T) {
 func TestProxyProtocolUnknownDestination(t *testing.T) {
 	allowOffice := ap("foo", "allow-office", "rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]")
 	hostGateway := func(annotation string) *corev1.Pod {
-		p := webPod()
+		p := routerPod(annotation)
 		p.Spec.HostNetwork = true
-		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
-		p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
 		return p
 	}
 	sidecar := webPod()

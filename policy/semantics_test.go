@@ -645,6 +645,17 @@ func TestNumTrustedProxiesGatewaysOnly(t *testing.T) {
 	}
 }
 
+// routerPod is webPod as a gateway (its istio-proxy runs `proxy router`)
+// with annotation as its proxy.istio.io/config ("": none).
+func routerPod(annotation string) *corev1.Pod {
+	p := webPod()
+	p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
+	if annotation != "" {
+		p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
+	}
+	return p
+}
+
 // TestGatewayTrustedHopsPerPod: a gateway's numTrustedProxies is its own
 // ProxyConfig's: pilot-agent lays the Pod's proxy.istio.io/config over the
 // mesh's defaultConfig, replacing each field it sets (pilot/cmd/pilot-agent/
@@ -655,14 +666,7 @@ func TestNumTrustedProxiesGatewaysOnly(t *testing.T) {
 // cannot be read) remote.ip is unknown unless every hop count reads the same
 // address, and the deny reason says why.
 func TestGatewayTrustedHopsPerPod(t *testing.T) {
-	gw := func(annotation string) *corev1.Pod {
-		p := webPod()
-		p.Spec.Containers = []corev1.Container{{Name: "istio-proxy", Args: []string{"proxy", "router"}}}
-		if annotation != "" {
-			p.Annotations = map[string]string{ProxyConfigAnnotation: annotation}
-		}
-		return p
-	}
+	gw := routerPod
 	sidecar := webPod()
 	sidecar.Annotations = map[string]string{ProxyConfigAnnotation: "gatewayTopology: {numTrustedProxies: 1}"}
 	// A sidecar's Pod labelled as a Gateway API gateway's is still a
