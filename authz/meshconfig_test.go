@@ -19,6 +19,7 @@ import (
 // without a restart: Istio matches a policy principal in the trust domain
 // also under each alias (pilot/pkg/security/trustdomain bundle.go).
 func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
+	const timeout = 30 * time.Second // generous; a lost file event still fails
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-sleep, namespace: foo}\nspec:\n  rules:\n  - from:\n    - source: {principals: [\"cluster.local/ns/foo/sa/sleep\"]}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -27,8 +28,11 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(mesh), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// One rename from a directory that is not watched: one file event, so
+	// a lost event is a lost reload, and never a half-written file.
+	staging := t.TempDir()
 	write := func(s string) {
-		tmp := mesh + ".tmp"
+		tmp := filepath.Join(staging, "mesh")
 		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +44,16 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	o := DefaultOptions()
 	o.MeshConfigPath = mesh
 	o.Debounce = 10 * time.Millisecond
-	rejected := make(chan error, 1)
+	// The channels are buffered beyond what the test causes and fed without
+	// blocking, so a failed test never blocks the watcher.
+	accepted := make(chan *meshv1alpha1.MeshConfig, 16)
+	o.OnMeshConfig = func(m *meshv1alpha1.MeshConfig) {
+		select {
+		case accepted <- m:
+		default:
+		}
+	}
+	rejected := make(chan error, 16)
 	o.OnReloadError = func(err error) {
 		select {
 		case rejected <- err:
@@ -50,38 +63,59 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 	rl := &Reloader{Engine: policy.NewEngine(o.Mesh()), Load: DirLoader(dir, "", logr.Discard()), Log: logr.Discard()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := rl.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The policy recompiles the mesh watcher asks for (as Reloader.Run
+	// does them), each reported once its snapshot is current.
 	trigger := make(chan struct{}, 1)
-	go rl.Run(ctx, trigger, o.Debounce)
-	go func() { _ = watchMeshConfig(ctx, o, rl.Engine, logr.Discard(), trigger) }()
+	compiled := make(chan struct{}, 16)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-trigger:
+				_ = rl.Reload(ctx)
+				select {
+				case compiled <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	watched := make(chan error, 1)
+	go func() { watched <- watchMeshConfig(ctx, o, rl.Engine, logr.Discard(), trigger) }()
+	defer func() { cancel(); <-watched }()
 	req := &policy.Request{Namespace: "foo", Principal: "spiffe://old.td/ns/foo/sa/sleep", Method: "GET", Path: "/"}
 	allowed := func() bool {
-		s := rl.Engine.Snapshot()
-		if s == nil {
-			return false
-		}
-		v, err := s.CheckRequest(ctx, req)
+		v, err := rl.Engine.Snapshot().CheckRequest(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v.Allowed
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for rl.Engine.Snapshot() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("no snapshot")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	if allowed() {
 		t.Fatal("old.td principal allowed without an alias")
 	}
+	// The watcher reads the file once it watches it: from then on, a write
+	// is seen only through its file event.
+	select {
+	case <-accepted:
+	case <-time.After(timeout):
+		t.Fatal("the mesh config was not read once watched")
+	}
+
+	write("trustDomain: cluster.local\ntrustDomainAliases: [old.td]\n")
+	// The verdict changes with the recompile the new settings ask for; a
+	// recompile the initial read may have asked for does not count.
+	deadline := time.After(timeout)
 	for !allowed() {
-		if time.Now().After(deadline) {
+		select {
+		case <-compiled:
+		case <-deadline:
 			t.Fatal("the trustDomainAliases change did not reach the verdict")
 		}
-		// Rewritten until the watch (registered asynchronously) sees it.
-		write("trustDomain: cluster.local\ntrustDomainAliases: [old.td]\n")
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	// A file that cannot be parsed is rejected through the same hook as a
@@ -93,7 +127,7 @@ func TestMeshConfigChangeReachesVerdicts(t *testing.T) {
 		if !strings.Contains(err.Error(), "mesh config") {
 			t.Errorf("rejection %q does not name the mesh config", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(timeout):
 		t.Fatal("the broken mesh config was not reported")
 	}
 	if !allowed() {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,6 +229,39 @@ func TestInjectMetrics(t *testing.T) {
 	}
 }
 
+// reloadTimeout bounds the wait for one reload: generous, as a loaded
+// machine may be slow, while a lost file event still fails the test.
+const reloadTimeout = 30 * time.Second
+
+// nextReload returns the error of the next reload reported on reloads
+// (ConfigWatcher.OnReload), failing the test if none comes in time.
+func nextReload(t *testing.T, reloads <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-reloads:
+		return err
+	case <-time.After(reloadTimeout):
+		t.Fatalf("%s: no reload within %s", what, reloadTimeout)
+		return nil
+	}
+}
+
+// replaceFile puts content at path with one rename from a directory that is
+// not watched, as a ConfigMap update is atomic: one file event in the
+// watched directory, so a lost event is a lost reload (no other event of
+// the same write would trigger it), and never a half-written file (an empty
+// values file is valid).
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConfigWatcherReload(t *testing.T) {
 	registerMetrics()
 	dir := t.TempDir()
@@ -242,70 +274,40 @@ func TestConfigWatcherReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := NewConfigStore(snap)
-	var mu sync.Mutex
-	var results []error
+	// Buffered beyond the reloads the test makes: OnReload never blocks
+	// the watcher, even after a failed test stopped reading.
+	reloads := make(chan error, 16)
 	w := &ConfigWatcher{Store: store, ValuesPath: values, Debounce: 20 * time.Millisecond, Log: logr.Discard(),
-		OnReload: func(err error) { mu.Lock(); results = append(results, err); mu.Unlock() }}
+		OnReload: func(err error) {
+			select {
+			case reloads <- err:
+			default:
+			}
+		}}
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	waitReloads := func(n int) []error {
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			l := len(results)
-			r := append([]error(nil), results...)
-			mu.Unlock()
-			if l >= n {
-				return r
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("no reload #%d within deadline", n)
-		return nil
-	}
-	// fsnotify needs the watch registered before the write: write again
-	// until the reload that saw the content holds (seen).
-	writeUntilReload := func(content string, n int, seen func([]error) bool) []error {
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			// Atomically (rename), as a ConfigMap update is: an in-place
-			// write can be read truncated, and an empty values file is valid.
-			tmp := values + ".tmp"
-			if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(tmp, values); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(50 * time.Millisecond)
-			mu.Lock()
-			r := append([]error(nil), results...)
-			mu.Unlock()
-			if len(r) >= n && seen(r) {
-				return r
-			}
-		}
-		return waitReloads(n)
-	}
 	// Once it watches, the watcher reads the files again (a change made
-	// between start-up and the watch must not be missed).
-	if r := waitReloads(1); r[0] != nil {
-		t.Fatalf("initial re-read: %v", r[0])
+	// between start-up and the watch must not be missed): after this first
+	// reload, a write is seen only through its file event.
+	if err := nextReload(t, reloads, "initial re-read"); err != nil {
+		t.Fatalf("initial re-read: %v", err)
 	}
 	injectorErrors := reload.ReloadErrorsTotal.WithLabelValues(string(reload.InjectorConfig))
 	errsBefore := testutil.ToFloat64(injectorErrors)
-	r := writeUntilReload(`{"global":{"hub":"second.example"}}`, 2, func(r []error) bool {
-		return r[len(r)-1] == nil && store.Load().Values.Global.Hub == "second.example"
-	})
-	if r[len(r)-1] != nil || store.Load().Values.Global.Hub != "second.example" {
-		t.Fatalf("good reload: err=%v hub=%s", r[len(r)-1], store.Load().Values.Global.Hub)
+
+	replaceFile(t, values, `{"global":{"hub":"second.example"}}`)
+	if err := nextReload(t, reloads, "good config"); err != nil {
+		t.Fatalf("good reload: %v", err)
 	}
-	n := len(r)
-	r = writeUntilReload(`{"global":{"proxy":{"autoInject":"sometimes"}}}`, n+1, func(r []error) bool { return r[len(r)-1] != nil })
-	if r[len(r)-1] == nil {
+	if hub := store.Load().Values.Global.Hub; hub != "second.example" {
+		t.Fatalf("good reload: hub %s", hub)
+	}
+
+	replaceFile(t, values, `{"global":{"proxy":{"autoInject":"sometimes"}}}`)
+	if err := nextReload(t, reloads, "bad config"); err == nil {
 		t.Fatal("bad config accepted")
 	}
 	if hub := store.Load().Values.Global.Hub; hub != "second.example" {
@@ -337,36 +339,45 @@ func TestConfigWatcherConfigMapSwap(t *testing.T) {
 	if err := os.Symlink("..data/values", values); err != nil {
 		t.Fatal(err)
 	}
+	// The next generation and its symlink are made before the watch, so the
+	// swap below is a single rename, as the kubelet's last step is.
+	mkGen("..gen2", "two.example")
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink("..gen2", tmp); err != nil {
+		t.Fatal(err)
+	}
 	snap, err := config.LoadFiles("", values)
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := NewConfigStore(snap)
-	w := &ConfigWatcher{Store: store, ValuesPath: values, Debounce: 20 * time.Millisecond, Log: logr.Discard()}
+	reloads := make(chan error, 16)
+	w := &ConfigWatcher{Store: store, ValuesPath: values, Debounce: 20 * time.Millisecond, Log: logr.Discard(),
+		OnReload: func(err error) {
+			select {
+			case reloads <- err:
+			default:
+			}
+		}}
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for gen := 2; store.Load().Values.Global.Hub == "one.example"; gen++ {
-		if time.Now().After(deadline) {
-			t.Fatal("symlink swap not picked up")
-		}
-		// Retry with fresh generations until the watch (registered asynchronously) sees one.
-		name := fmt.Sprintf("..gen%d", gen)
-		mkGen(name, "two.example")
-		tmp := filepath.Join(dir, "..data_tmp")
-		if err := os.Symlink(name, tmp); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := nextReload(t, reloads, "initial re-read"); err != nil {
+		t.Fatalf("initial re-read: %v", err)
+	}
+	if hub := store.Load().Values.Global.Hub; hub != "one.example" {
+		t.Fatalf("before the swap: hub %s", hub)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nextReload(t, reloads, "symlink swap"); err != nil {
+		t.Fatalf("symlink swap: %v", err)
 	}
 	if hub := store.Load().Values.Global.Hub; hub != "two.example" {
-		t.Fatalf("hub %s", hub)
+		t.Fatalf("after the swap: hub %s", hub)
 	}
 }
 
