@@ -46,7 +46,7 @@ func TestLeaderManagerRoutes(t *testing.T) {
 	boom := errors.New("boom")
 	_ = lm.Add(every)
 	_ = lm.Add(fnRunnable{leader: true, fn: func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil }})
-	_ = lm.Add(manager.RunnableFunc(func(context.Context) error { time.Sleep(10 * time.Millisecond); return boom }))
+	_ = lm.Add(manager.RunnableFunc(func(context.Context) error { return boom }))
 	if len(rec.added) != 1 || len(g.runnables) != 2 {
 		t.Fatalf("manager got %d, group %d Runnables; want 1 and 2", len(rec.added), len(g.runnables))
 	}
