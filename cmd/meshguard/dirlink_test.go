@@ -49,7 +49,7 @@ func TestDirectoryLinksNeverSkipped(t *testing.T) {
 		}
 		return pol
 	}
-	req := issue12Request("", "/admin/users", nil)
+	req := regressionRequest("", "/admin/users", nil)
 
 	t.Run("policy dir: link inside walked, its DENY enforced", func(t *testing.T) {
 		pol := layout(t, ".shared")
