@@ -54,8 +54,9 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	update := func() { snap, err = r.Engine.UpdateFrom(ctx, r.Load) }
 	if r.ready && !r.NormalPriority {
 		// A snapshot is serving: rebuild beside it at low priority, so
-		// requests keep their CPU (internal/background; issue 17's swap
-		// stall). The first build, with nothing to serve yet, runs as is.
+		// requests keep their CPU (internal/background; the swap stall of
+		// docs/benchmarks.md "What remains, and why (profile)"). The first
+		// build, with nothing to serve yet, runs as is.
 		if perr := background.Run(update); perr != nil && !r.priorityWarned {
 			r.priorityWarned = true
 			r.Log.Info("policy rebuilds run at normal priority", "reason", perr.Error())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17's side-by-side benchmarks in one interleaved run (docs/benchmarks.md):
+# The side-by-side benchmarks in one interleaved run (docs/benchmarks.md):
 # meshguard's ext_authz server (`meshguard authz serve`) at 10 / 1,000 / 10,000
 # policies against a no-op Check server with the same gRPC options, under ghz
 # at concurrency 2 and 16; the in-process Check against the OPA "policies as

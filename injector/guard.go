@@ -12,7 +12,7 @@ import (
 
 // Pod-level inputs (annotations, user-declared injected containers) must not
 // change the proxy image or weaken the sidecar's security settings unless the
-// values' `meshguard:` allow-list permits it (issue 7 §4; a deliberate
+// values' `meshguard:` allow-list permits it (a deliberate
 // difference from Istio, docs/compatibility.md "Pod-level overrides").
 // Images are ignored with a warning (the configured image still works);
 // privilege and hostPath requests deny the pod, because dropping them would

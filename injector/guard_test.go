@@ -163,7 +163,7 @@ func TestGuardPodOverrides(t *testing.T) {
 			wantErr: []string{`mounts hostPath volume "host"`}},
 		{name: "app's own hostPath volume is the pod's business", mutate: []func(*corev1.Pod){hostVol}},
 
-		// userVolumeMount and application ports (issue 13 item 5): what the API
+		// userVolumeMount and application ports: what the API
 		// server would reject, or what shadows the sidecar's files, is denied.
 		{name: "userVolumeMount onto the sidecar's /etc/istio/proxy denied", mutate: []func(*corev1.Pod){annos(AnnotationUserVolume, `{"c":{"configMap":{"name":"x"}}}`, AnnotationUserVolumeMount, `{"c":{"mountPath":"/etc/istio/proxy"}}`)},
 			wantErr: []string{`annotation sidecar.istio.io/userVolumeMount: volume "c": mountPath "/etc/istio/proxy" is already used by the sidecar (volume "istio-envoy")`}},

@@ -11,7 +11,7 @@ import (
 
 // BenchmarkCheck: one in-process Check (decode + input + OPA eval + result)
 // for a workload in ns-0 with app=app-0, the policy set spread over 100
-// namespaces (issue 8 §8).
+// namespaces (docs/benchmarks.md).
 func BenchmarkCheck(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) {

@@ -70,8 +70,9 @@ type Hit struct {
 	Rule   int    `json:"rule"`
 }
 
-// Verdict is the outcome of one Check. The JSON form is the CLI contract
-// (issue 8 §6); the other fields feed headers, logs and metrics.
+// Verdict is the outcome of one Check. The JSON form is the contract of
+// `meshguard authz check` (cmd/meshguard/authz_test.go); the other fields
+// feed headers, logs and metrics.
 type Verdict struct {
 	Allowed bool   `json:"allowed"`
 	Status  int    `json:"status"`
@@ -207,7 +208,8 @@ func Compile(ctx context.Context, mesh Mesh, set *Set, version uint64) (*Snapsho
 // generating its module, and one whose generated module (and mesh settings
 // and user modules) is byte-identical to one of prev is shared, not parsed
 // and compiled again, so a rebuild after a change costs about what changed
-// (issue 17). prev may be nil.
+// (docs/benchmarks.md "ext_authz: what the evaluation does and what
+// changed"). prev may be nil.
 func CompileNext(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, version uint64) (*Snapshot, error) {
 	k := maxShards
 	if len(set.UserModules) > 0 {

@@ -183,8 +183,9 @@ func (w *workload) gateway() bool {
 
 // decode extracts the attributes from a CheckRequest; destination workload by
 // destination IP in the Pod index, else namespace from the destination
-// principal (issue 8 §2). unindexedProxied: why a destination not in the
-// index may take PROXY protocol headers (ownProxyProtocol), or "".
+// principal (docs/compatibility.md "Attribute sources"). unindexedProxied:
+// why a destination not in the index may take PROXY protocol headers
+// (ownProxyProtocol), or "".
 func decode(req *authv3.CheckRequest, mesh Mesh, pods map[string]*workload, unindexedProxied string) (Request, *workload, error) {
 	var r Request
 	a := req.GetAttributes()

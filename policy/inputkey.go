@@ -35,7 +35,7 @@ func settingsKey(mesh Mesh, user map[string]string, prelude string) [sha256.Size
 // settings, PeerAuthentication constant, default view) and the translated
 // views of the shard. A shard of
 // the previous snapshot with the same input key has the module generation
-// would write again, so it is reused without generating it (issue 17: at
+// would write again, so it is reused without generating it (measured: at
 // 10,000 policies, regenerating all 64 shards to find the one that changed
 // was ≈ 40% of a reload's garbage). The views are hashed by reflection,
 // every field, exported or not, so a field added to the model later is

@@ -126,7 +126,7 @@ func memoPods(t *testing.T) []*corev1.Pod {
 // BenchmarkLoadKubectlApplied10k: the live heap a policy directory of 10,000
 // AuthorizationPolicies as `kubectl get -o yaml` exports them (labels,
 // last-applied configuration, owners) leaves after loading and compiling
-// (live-MB; issue 17 memory, docs/benchmarks.md).
+// (live-MB; the memory figures of docs/benchmarks.md).
 func BenchmarkLoadKubectlApplied10k(b *testing.B) {
 	gen := GenerateSet(10000, 100)
 	dir := b.TempDir()

@@ -78,7 +78,7 @@ func (r Result) Spec() proto.Message { return r.spec }
 // Valid reports whether the object has no errors.
 func (r Result) Valid() bool { return len(r.Errors) == 0 }
 
-// Object names the object as "Kind ns/name" (issue 4 §2; docs/compatibility.md
+// Object names the object as "Kind ns/name" (docs/compatibility.md
 // "Framework", Messages).
 func (r Result) Object() string {
 	kind := r.Kind

@@ -46,8 +46,8 @@ func newFloorHandler(tb testing.TB) http.Handler {
 
 // BenchmarkInjectFloor: the same AdmissionReviews as BenchmarkInjectHandler
 // (injectBenchCases, same names, so a comparison pairs them) through
-// floorHandler, the denominator of issue 17's /inject rows (the handler within
-// 2.5x of it for the tiny pod, 1x for 2,000 envs).
+// floorHandler, the denominator of the /inject rows of docs/benchmarks.md (the
+// target: the handler within 2.5x of it for the tiny pod, 1x for 2,000 envs).
 func BenchmarkInjectFloor(b *testing.B) {
 	for _, bc := range injectBenchCases {
 		b.Run(bc.name, func(b *testing.B) {

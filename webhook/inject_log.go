@@ -7,7 +7,8 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// No secrets or tokens in logs (issue 7 §4): pods carry env values and
+// No secrets or tokens in logs (docs/compatibility.md "Logs carry no
+// secrets"): pods carry env values and
 // annotations that may hold credentials, so the injection path logs names
 // (namespace, pod, the offending fields) and never pod content or messages
 // that quote it.

@@ -26,7 +26,8 @@ import (
 
 // BenchmarkValidationWebhookConcurrent200 sends AdmissionReviews for a typical
 // VirtualService over HTTPS on 127.0.0.1 to controller-runtime's webhook
-// server with 200 concurrent clients and reports p50/p99 latency (issue 4 §9).
+// server with 200 concurrent clients and reports p50/p99 latency
+// (docs/benchmarks.md "Validation").
 func BenchmarkValidationWebhookConcurrent200(b *testing.B) {
 	prep := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
 	if err := prep.PrepWithoutInstalling(); err != nil {

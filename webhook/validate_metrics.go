@@ -10,7 +10,8 @@ import (
 	"github.com/meshguard/meshguard/validation"
 )
 
-// Validation metrics, by kind and result (issue 4 §3). Istio's equivalents are
+// Validation metrics, by kind and result (docs/operations.md "Metrics and
+// alerts"). Istio's equivalents are
 // galley_validation_passed/failed{reason} (Istio's pkg/webhooks/validation/server/monitoring.go).
 var (
 	validateRequests = prometheus.NewCounterVec(prometheus.CounterOpts{

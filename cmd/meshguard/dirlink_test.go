@@ -23,7 +23,7 @@ spec:
 // read as a file with no matching extension and dropped, so a DENY in it
 // was never enforced: `authz check --policy-dir` allowed /admin/users
 // ("no ALLOW policy for workload") where the same file copied in denied it
-// (reviewer h113, internal/dirwalk.Files). A link inside the directory is
+// (internal/dirwalk.Files). A link inside the directory is
 // walked; one elsewhere rejects the load, naming it; `validate -f DIR`, as
 // kubectl apply -f DIR, does not follow it, and says so instead of
 // skipping it.
@@ -49,7 +49,7 @@ func TestDirectoryLinksNeverSkipped(t *testing.T) {
 		}
 		return pol
 	}
-	req := issue12Request("", "/admin/users", nil)
+	req := regressionRequest("", "/admin/users", nil)
 
 	t.Run("policy dir: link inside walked, its DENY enforced", func(t *testing.T) {
 		pol := layout(t, ".shared")

@@ -11,7 +11,7 @@ import (
 // with a fuzzed --max-input-size: no panic, exit code 0, 1 or 2, exit 0 only
 // with no error lines, input over the limit always refused, and every output
 // line names its document. Seeds (here and in testdata/fuzz) cover the inputs
-// of issue 13: Lists, duplicate keys, nulls and oversized input.
+// meshguard must survive: Lists, duplicate keys, nulls and oversized input.
 func FuzzValidateCLIInput(f *testing.F) {
 	f.Add(cliBadVS, uint16(0))
 	f.Add(cliGoodDR+"---\n"+cliService, uint16(0))

@@ -18,7 +18,8 @@ import (
 )
 
 // hostileVS is a VirtualService whose http list repeats a route n times:
-// the shape of issue 13's 50 MB input.
+// the shape of a hostile 50 MB input, which must be refused within the
+// input bounds.
 func hostileVS(n int) string {
 	var b strings.Builder
 	b.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: big, namespace: prod}\nspec:\n  hosts: [reviews]\n  http:\n")

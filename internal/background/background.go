@@ -1,6 +1,7 @@
 // Package background runs CPU-heavy work beside latency-sensitive work in
 // the same process: a policy snapshot rebuilt while ext_authz serves the
-// previous one (issue 17's swap stall).
+// previous one (the swap stall of docs/benchmarks.md "What remains, and
+// why (profile)").
 //
 // Go cannot prioritise goroutines, and a goroutine always runs on one of
 // GOMAXPROCS Ps: a rebuild takes one of the two Ps of a 2-core pod for its

@@ -11,7 +11,7 @@ import (
 )
 
 // The reference's own oracle: verdicts stated by Istio's documentation,
-// source and issue 12's Istio-checked examples. Each case fails if the
+// source and regression examples checked against Istio. Each case fails if the
 // reference is changed to the opposite reading.
 
 func mkAP(ns, name string, action secapi.AuthorizationPolicy_Action, rules ...*secapi.Rule) *secv1.AuthorizationPolicy {
@@ -88,22 +88,22 @@ func TestReferenceExamples(t *testing.T) {
 		req   Request
 		allow bool
 	}{
-		{"issue 12 #1: oldest PA (UNSET) wins its level, then inherits PERMISSIVE; DENY still sees the principal", mesh,
+		{"PA precedence: oldest PA (UNSET) wins its level, then inherits PERMISSIVE; DENY still sees the principal", mesh,
 			[]*secv1.AuthorizationPolicy{denyFooNS}, []*secv1.PeerAuthentication{mkPA("foo", "pa-0", 0, UNSET, false), mkPA("foo", "pa-1", 1, DISABLE, true)},
 			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), false},
 		{"newer DISABLE alone drops the principal", mesh,
 			[]*secv1.AuthorizationPolicy{denyFooNS}, []*secv1.PeerAuthentication{mkPA("foo", "pa-1", 1, DISABLE, true)},
 			http("spiffe://cluster.local/ns/foo/sa/sleep", "/"), true},
-		{"issue 12 #1 STRICT variant: plaintext allowed", mesh, nil,
+		{"PA precedence, STRICT variant: plaintext allowed", mesh, nil,
 			[]*secv1.PeerAuthentication{mkPA("foo", "pa-0", 0, UNSET, false), mkPA("foo", "pa-1", 1, STRICT, true)}, http("", "/"), true},
 		{"port-level STRICT refuses plaintext on that port", mesh, nil, []*secv1.PeerAuthentication{sel}, http("", "/"), false},
-		{"issue 12 #2: aliases do not widen a non-exact principal", aliased,
+		{"aliases do not widen a non-exact principal", aliased,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"cluster.local/ns/foo/*"}}))}, nil,
 			http("spiffe://other.td/ns/foo/sa/sleep", "/"), false},
 		{"aliases expand an exact principal", aliased,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "a", ALLOW, from(&secapi.Source{Principals: []string{"cluster.local/ns/foo/sa/sleep"}}))}, nil,
 			http("spiffe://other.td/ns/foo/sa/sleep", "/"), true},
-		{"issue 12 #3: literal after {**} is valid, GET / not denied", mesh,
+		{"literal after {**} is valid, GET / not denied", mesh,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, to(&secapi.Operation{Paths: []string{"/admin/{**}/secret"}}))}, nil, http("", "/"), true},
 		{"{**} template matches several segments", mesh,
 			[]*secv1.AuthorizationPolicy{mkAP("foo", "b", DENY, to(&secapi.Operation{Paths: []string{"/admin/{**}/secret"}}))}, nil, http("", "/admin/a/b/secret"), false},

@@ -1,4 +1,4 @@
-// Command compare runs issue 17's side-by-side benchmarks and prints the ratio
+// Command compare runs the side-by-side benchmarks and prints the ratio
 // table (hack/bench-compare.sh builds its inputs; docs/benchmarks.md explains
 // the figures). Everything is interleaved: each round runs every server and
 // benchmark once, in alternating order, and each ratio is computed within a

@@ -239,9 +239,9 @@ func TestPoliciesFromAPIServer(t *testing.T) {
 		t.Fatalf("kubectl delete: %v %s", err, out)
 	}
 
-	// Issue 12 defect 1: the OLDEST namespace PeerAuthentication is selected
-	// even without a mode (it then inherits the mesh default PERMISSIVE), so a
-	// newer DISABLE one changes nothing and the DENY on the peer principal
+	// PeerAuthentication precedence: the OLDEST namespace PeerAuthentication
+	// is selected even without a mode (it then inherits the mesh default
+	// PERMISSIVE), so a newer DISABLE one changes nothing and the DENY on the peer principal
 	// still matches (Istio's ComposePeerAuthentication). The names sort the
 	// other way round, so creation time, not the name, must decide.
 	const sleep = "spiffe://cluster.local/ns/default/sa/sleep"

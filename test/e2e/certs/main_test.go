@@ -1,5 +1,5 @@
-// Package certs_test checks issue 5 end to end: meshguard's certificate
-// sources against a real kube-apiserver, with the real cert-manager
+// Package certs_test checks the serving certificates end to end: meshguard's
+// certificate sources against a real kube-apiserver, with the real cert-manager
 // controllers and CA injector running in-process, and the API server calling
 // a webhook served with the Source's certificate over a 127.0.0.1 URL.
 package certs_test

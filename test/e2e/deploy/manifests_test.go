@@ -41,7 +41,8 @@ func mutatingName(revision string) string {
 	return "meshguard-sidecar-injector-" + revision
 }
 
-// TestRenderedManifests checks every packaging for what issue 6 §2 asks.
+// TestRenderedManifests checks every packaging for the objects and settings
+// docs/operations.md lists ("What gets installed", "Permissions").
 func TestRenderedManifests(t *testing.T) {
 	for _, p := range packagings() {
 		t.Run(p.name, func(t *testing.T) {
@@ -341,7 +342,8 @@ func (g rbacGrant) String() string {
 	return s
 }
 
-// wantGrants is exactly what meshguard uses (issue 6 brief): anything more is
+// wantGrants is exactly what meshguard uses (docs/operations.md
+// "Permissions"): anything more is
 // a least-privilege failure, anything less breaks the binary.
 func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	t.Helper()

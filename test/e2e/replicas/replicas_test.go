@@ -1,8 +1,8 @@
 // Package replicas runs three `meshguard serve` processes against the real
 // API server, as the chart's replicated Deployment does, and checks that
-// they behave as one service (issue 18): one leader holds the Lease and does
-// the cluster-wide work (self-managed CA and serving certificate, caBundle
-// patching), every replica serves admission and ext_authz, the leader's
+// they behave as one service (docs/operations.md "Scaling out"): one
+// leader holds the Lease and does the cluster-wide work (self-managed CA and
+// serving certificate, caBundle patching), every replica serves admission and ext_authz, the leader's
 // SIGKILL and a rolling SIGTERM restart lose no admission request, and a
 // policy change reaches every replica.
 //

@@ -1,5 +1,5 @@
-// Package validation tests the /validate webhook end to end (issue 4 §8): a
-// real kube-apiserver with the Istio CRDs calls meshguard's webhook, set up by
+// Package validation tests the /validate webhook end to end: a real
+// kube-apiserver with the Istio CRDs calls meshguard's webhook, set up by
 // webhook.SetupValidation on a controller-runtime manager (so cross-reference
 // checks read the manager's cache), and objects are applied with the real kubectl.
 package validation

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// issue12Request is an mTLS (or plaintext, principal "") request to the foo pod 10.0.1.1.
-func issue12Request(principal, path string, headers map[string]string) string {
+// regressionRequest is an mTLS (or plaintext, principal "") request to the foo pod 10.0.1.1.
+func regressionRequest(principal, path string, headers map[string]string) string {
 	h, _ := json.Marshal(headers)
 	return `{"attributes": {
   "source": {"principal": "` + principal + `", "address": {"socketAddress": {"address": "10.0.0.5", "portValue": 40000}}},
@@ -34,8 +34,10 @@ func writePolicyDir(t *testing.T, docs string) string {
 	return dir
 }
 
-// Issue 12's examples through `meshguard authz check`, with Istio's verdicts.
-func TestAuthzCheckIssue12Examples(t *testing.T) {
+// Regression examples (PeerAuthentication precedence, trust-domain aliases,
+// path templates, header case) through `meshguard authz check`, with Istio's
+// verdicts; policy/regression_test.go has the same cases in-process.
+func TestAuthzCheckRegressionExamples(t *testing.T) {
 	const paPrecedence = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: pa-0, namespace: foo, creationTimestamp: "2024-01-01T00:00:00Z"}
@@ -83,13 +85,13 @@ spec:
 		allowed                 bool
 		policy                  string
 	}{
-		{"PA precedence: DENY still matches", paPrecedence, issue12Request("spiffe://cluster.local/ns/foo/sa/sleep", "/", nil), nil, false, "foo/deny-foo"},
-		{"trust-domain alias does not widen a prefix principal", aliasAllow, issue12Request("spiffe://other.td/ns/foo/sa/sleep", "/", nil),
+		{"PA precedence: DENY still matches", paPrecedence, regressionRequest("spiffe://cluster.local/ns/foo/sa/sleep", "/", nil), nil, false, "foo/deny-foo"},
+		{"trust-domain alias does not widen a prefix principal", aliasAllow, regressionRequest("spiffe://other.td/ns/foo/sa/sleep", "/", nil),
 			[]string{"--trust-domain-aliases", "other.td"}, false, ""},
-		{"path template: GET / allowed", blockSecrets, issue12Request("", "/", nil), nil, true, ""},
-		{"path template: /healthz allowed", blockSecrets, issue12Request("", "/healthz", nil), nil, true, ""},
-		{"path template: /admin/a/secret denied", blockSecrets, issue12Request("", "/admin/a/secret", nil), nil, false, "foo/block-secrets"},
-		{"upper-case header name denied", denyEvil, issue12Request("", "/", map[string]string{"X-Evil": "1"}), nil, false, "foo/deny-evil"},
+		{"path template: GET / allowed", blockSecrets, regressionRequest("", "/", nil), nil, true, ""},
+		{"path template: /healthz allowed", blockSecrets, regressionRequest("", "/healthz", nil), nil, true, ""},
+		{"path template: /admin/a/secret denied", blockSecrets, regressionRequest("", "/admin/a/secret", nil), nil, false, "foo/block-secrets"},
+		{"upper-case header name denied", denyEvil, regressionRequest("", "/", map[string]string{"X-Evil": "1"}), nil, false, "foo/deny-evil"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,7 +146,7 @@ spec: {mtls: {mod: STRICT}}
 	for name, doc := range typos {
 		t.Run(name, func(t *testing.T) {
 			dir := writePolicyDir(t, doc)
-			_, err := runAuthzCheck(t, issue12Request("", "/", nil), "--policy-dir", dir, "--request", "-")
+			_, err := runAuthzCheck(t, regressionRequest("", "/", nil), "--policy-dir", dir, "--request", "-")
 			var ee exitError
 			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "rejected as `meshguard validate` rejects it") {
 				t.Fatalf("err = %v, want exit 2 with the validation rejection", err)
@@ -197,7 +199,7 @@ spec:
   - {from: [{source: {principals: ["cluster.local/ns/bar/*"]}}]}
   - {from: [{source: {namespaces: ["foo"]}}]}
 `)
-	out, err := runAuthzCheck(t, issue12Request("spiffe://cluster.local/ns/foo/sa/sleep", "/", nil), "--policy-dir", dir, "--request", "-", "--explain")
+	out, err := runAuthzCheck(t, regressionRequest("spiffe://cluster.local/ns/foo/sa/sleep", "/", nil), "--policy-dir", dir, "--request", "-", "--explain")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +241,7 @@ spec:
 		ns   string
 		rule *int
 	}{{"bar", new(0)}, {"baz", nil}} {
-		out, err := runAuthzCheck(t, issue12Request("spiffe://cluster.local/ns/"+tc.ns+"/sa/sleep", "/", nil), "--policy-dir", dir, "--request", "-", "--explain")
+		out, err := runAuthzCheck(t, regressionRequest("spiffe://cluster.local/ns/"+tc.ns+"/sa/sleep", "/", nil), "--policy-dir", dir, "--request", "-", "--explain")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +265,7 @@ metadata: {name: deny-all, namespace: foo}
 spec: {action: DENY, rules: [{}]}
 `)
 	file := filepath.Join(dir, "p.yaml")
-	_, err := runAuthzCheck(t, issue12Request("", "/", nil), "--policy-dir", file, "--request", "-")
+	_, err := runAuthzCheck(t, regressionRequest("", "/", nil), "--policy-dir", file, "--request", "-")
 	var ee exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "not a directory") {
 		t.Fatalf("err = %v, want exit 2 saying %s is not a directory", err, file)

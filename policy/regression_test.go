@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Regression cases in the form of issue 12's examples: a policy set, a
+// Regression cases of Istio's authorization semantics: a policy set, a
 // request and Istio's verdict (from Istio's ComposePeerAuthentication,
 // trustdomain.Bundle, model/generator.go matchers and Envoy's uri_template
 // matcher). Each runs twice: on decoded attributes (Snapshot.CheckRequest)
@@ -63,7 +63,7 @@ func runBothPaths(t *testing.T, mesh Mesh, cases []tc) {
 	}
 }
 
-func TestIssue12PeerAuthenticationPrecedence(t *testing.T) {
+func TestRegressionPeerAuthenticationPrecedence(t *testing.T) {
 	const t0, t1, t2 = "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z", "2022-01-01T00:00:00Z"
 	denyFoo := ap("foo", "deny-foo", `action: DENY
 rules: [{from: [{source: {principals: ["cluster.local/ns/foo/*"]}}]}]`)
@@ -95,7 +95,7 @@ rules: [{from: [{source: {principals: ["cluster.local/ns/foo/*"]}}]}]`)
 	})
 }
 
-func TestIssue12TrustDomainAliases(t *testing.T) {
+func TestRegressionTrustDomainAliases(t *testing.T) {
 	mesh := Mesh{TrustDomain: "cluster.local", TrustDomainAliases: []string{"other.td"}}
 	const other = "spiffe://other.td/ns/foo/sa/sleep"
 	allowPrefix := ap("foo", "allow", `rules: [{from: [{source: {principals: ["cluster.local/ns/foo/*"]}}]}]`)
@@ -121,7 +121,7 @@ rules: [{when: [{key: source.principal, values: ["cluster.local/ns/foo/sa/sleep"
 	})
 }
 
-func TestIssue12PathTemplates(t *testing.T) {
+func TestRegressionPathTemplates(t *testing.T) {
 	block := ap("shop", "block-secrets", `action: DENY
 rules:
 - to: [{operation: {paths: ["/admin/{**}/secret"]}}]`)
@@ -144,7 +144,7 @@ rules:
 	})
 }
 
-func TestIssue12TyposRejectedEverywhere(t *testing.T) {
+func TestRegressionTyposRejectedEverywhere(t *testing.T) {
 	cases := map[string]string{
 		"principal for principals": ap("foo", "p", `rules: [{from: [{source: {principal: ["cluster.local/ns/foo/sa/sleep"]}}]}]`),
 		"pathz for paths":          ap("foo", "p", `rules: [{to: [{operation: {pathz: ["/admin"]}}]}]`),
@@ -164,7 +164,7 @@ func TestIssue12TyposRejectedEverywhere(t *testing.T) {
 	}
 }
 
-func TestIssue12HeaderNamesCaseInsensitive(t *testing.T) {
+func TestRegressionHeaderNamesCaseInsensitive(t *testing.T) {
 	deny := ap("foo", "deny-evil", "action: DENY\nrules:\n- when:\n  - key: request.headers[X-Evil]\n    values: [\"*\"]")
 	runBothPaths(t, Mesh{}, []tc{
 		{"upper-case header name still denied", deny, http(hdr("X-Evil", "1")), deniedBy("foo/deny-evil", 0)},
@@ -173,7 +173,7 @@ func TestIssue12HeaderNamesCaseInsensitive(t *testing.T) {
 	})
 }
 
-func TestIssue12SpiffeExtraSegments(t *testing.T) {
+func TestRegressionSpiffeExtraSegments(t *testing.T) {
 	const odd = "spiffe://cluster.local/ns/bar/sa/x/ns/foo/sa/sleep"
 	allow := func(src string) string { return ap("foo", "p", "rules: [{from: [{source: "+src+"}]}]") }
 	whenKey := func(k, v string) string {
@@ -201,7 +201,7 @@ func TestIssue12SpiffeExtraSegments(t *testing.T) {
 	})
 }
 
-func TestIssue13RequestsEnvoyNeverSends(t *testing.T) {
+func TestRequestsEnvoyNeverSends(t *testing.T) {
 	set := &Set{Pods: []*corev1.Pod{webPod()}}
 	if _, err := set.AddYAML("p", []byte(ap("foo", "all", "rules: [{}]"))); err != nil {
 		t.Fatal(err)
