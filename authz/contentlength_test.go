@@ -26,7 +26,7 @@ spec:
     when: [{key: "request.headers[Content-Length]", values: ["100"]}]
 `
 
-// TestContentLengthUnknownOverHTTP (reviewer h113's finding 3): Istio's
+// TestContentLengthUnknownOverHTTP: Istio's
 // RBAC filter matches request.headers[content-length] against the
 // request's own header, which a gRPC CheckRequest carries; Envoy's HTTP
 // ext_authz client sends its check request's own content-length instead

@@ -16,7 +16,7 @@ import (
 
 // Sampled mode logs every non-allow and one in N allows, counted over the
 // allows alone: denials between them do not shift which allow is logged
-// (reviewer h126 finding 1: allows alternating with denials were never
+// (allows alternating with denials were never
 // logged when the sampler read the shared request counter).
 func TestDecisionLogSampledCountsAllowsOnly(t *testing.T) {
 	var lines []string
@@ -53,7 +53,7 @@ func TestDecisionLogSampledCountsAllowsOnly(t *testing.T) {
 
 // The policy lists of a decision line (audit, custom, dry-run) name the
 // first 8 matches and count the rest (auditMore): failed AUDIT, CUSTOM
-// and dry-run policies match every request (reviewer h126 finding 2: 2000
+// and dry-run policies match every request (2000
 // matching AUDIT policies made a 546 KB line per request).
 func TestDecisionLogPolicyListsBounded(t *testing.T) {
 	var lines []string
@@ -91,8 +91,7 @@ func TestDecisionLogPolicyListsBounded(t *testing.T) {
 // A failed policy and a warning are logged when they are new or changed
 // against the previous snapshot (all at the first), not at every rebuild
 // (each Pod change rebuilds); the warning that repeats a failure is not
-// logged beside it, and the error names the object once (reviewer h126
-// finding 4).
+// logged beside it, and the error names the object once.
 func TestReloadLogsFailuresOnceUntilChanged(t *testing.T) {
 	badPorts := []*secapi.Rule{{To: []*secapi.Rule_To{{Operation: &secapi.Operation{Ports: []string{"99999"}}}}}}
 	bad := func(name string, ports []*secapi.Rule) *secv1.AuthorizationPolicy {
@@ -157,7 +156,7 @@ func TestReloadLogsFailuresOnceUntilChanged(t *testing.T) {
 }
 
 // The reason of a denial by a policy failed closed names the policy once
-// (policy's failedReason; reviewer h126 finding 4: a reason from meshguard
+// (policy's failedReason: a reason from meshguard
 // validate's rules already started with the object).
 func TestDecisionLogFailedReasonNamesPolicyOnce(t *testing.T) {
 	var lines []string

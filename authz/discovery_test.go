@@ -24,7 +24,7 @@ import (
 
 var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
-// discoveryCluster is a fake API server with the reviewer's case (r176):
+// discoveryCluster is a fake API server with a review's case:
 // root namespace istio-system, labelled mesh=enabled, lets only itself call;
 // namespace foo, not labelled, holds an ALLOW for bar's api.
 func discoveryCluster(t *testing.T) (*kubeSource, *metadatafake.FakeMetadataClient) {

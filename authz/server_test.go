@@ -228,7 +228,7 @@ const conflictModule = "package meshguard.user\n" +
 	"response_headers[\"x\"] := \"a\" if true\nresponse_headers[\"x\"] := \"b\" if true\n"
 
 // tenantModule fails when the client sends an x-tenant other than
-// "default" (two values for x-tenant): reviewer h113's finding 1, where
+// "default" (two values for x-tenant): a review's finding, where
 // that error under --fail-open allowed a request a DENY policy matched.
 const tenantModule = "package meshguard.user\n" +
 	"response_headers[\"x-tenant\"] := input.headers[\"x-tenant\"]\n" +
@@ -278,7 +278,7 @@ func TestInternalErrorAndFailOpen(t *testing.T) {
 			path: "/", wantStatus: 503, wantResult: "error"},
 		{name: "no snapshot", path: "/", wantStatus: 503, wantResult: "error"},
 		{name: "no snapshot, --fail-open", failOpen: true, path: "/", wantStatus: 503, wantResult: "error"},
-		// Reviewer h113's scratch test (/tmp/h44/h113/failopen_h113_test.go):
+		// A review's reproduction:
 		// x-tenant: evil made the user module fail and --fail-open then
 		// allowed /admin/users past deny-admin.
 		{name: "DENY matches, --fail-open", policies: denyAdmin + allowIndex, module: tenantModule, failOpen: true,

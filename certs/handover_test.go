@@ -25,7 +25,6 @@ import (
 // port: istiod hands a new bundle to its webhook patcher at once (Istio:
 // pilot/pkg/keycertbundle/watcher.go Watcher.SetAndNotify, read by
 // pkg/webhooks/webhookpatch.go) and waits for no propagation.
-// Findings 2 and 3 of reviewer h119.
 
 // selfHandoverSetup is self mode with a CA due for rotation (a 10 h CA
 // duration, the CA in the Secret issued for 100 h) and a leaf of it served.
@@ -67,7 +66,7 @@ func revertBundle(t *testing.T, cs *kubefake.Clientset, old []byte) {
 
 // TestSelfHandoverRestartsWhenBundleLosesCA: a caBundle that held the new CA,
 // lost it and got it back restarts the propagation wait; the API server may
-// still use the reverted bundle when meshguard re-patches it (reviewer h119).
+// still use the reverted bundle when meshguard re-patches it.
 func TestSelfHandoverRestartsWhenBundleLosesCA(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()

@@ -18,7 +18,7 @@ import (
 	"github.com/meshguard/meshguard/certs/pki"
 )
 
-// Reviewer r156, finding 1: docs/operations.md told operators to delete both
+// docs/operations.md told operators to delete both
 // self-mode Secrets to drop a leaked CA at once, but ensureCA carried the
 // served bundle (the leaked CA in it) into the new CA Secret's ca.crt, where
 // it stayed, and in every caBundle, until it expired. meshguard's own rule:

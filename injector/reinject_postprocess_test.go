@@ -19,8 +19,7 @@ import (
 // rewrote get their own targets back, and the Prometheus annotations its
 // merge wrote are undone (Istio's pkg/kube/inject/inject.go stripPod clears
 // them when prometheus.io/port is the mesh's defaultConfig.statusPort;
-// istio/istio 00af2c5549d5b4b48b3c32fd2d3ceca59ea79f5b). Rows from reviewer
-// h110's findings 1 and 2.
+// istio/istio 00af2c5549d5b4b48b3c32fd2d3ceca59ea79f5b).
 //
 // Where meshguard differs from Istio on purpose: Istio's RunTemplate merges
 // the templates onto the injected pod itself (mergedPod = params.pod) and
@@ -165,7 +164,7 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 					t.Errorf("%s: %s=%s, want the app's target 8080 /r", path, envAppProbers, v)
 				}
 			}, scrape("15030", "")}},
-		// h110 finding 2: the merge's own prometheus.io/port "15020" was
+		// the merge's own prometheus.io/port "15020" was
 		// taken for the app's and denied as a sidecar port.
 		{"no scrape config, status port now 15030", nil, map[string]string{AnnotationStatusPort: "15030"},
 			[]func(*testing.T, string, *Result){scrape("15030", "")}},
@@ -187,7 +186,7 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 		rows = append(rows, statusPortRow{row: r})
 	}
 	rows = append(rows, []statusPortRow{
-		// Reviewer h118 finding 1: the merge's own annotations point at the
+		// The merge's own annotations point at the
 		// status port of the previous injection, which is not the one in
 		// force now when the status port changed since; they were taken for
 		// the app's (mergeWritten). (a) The status port annotation is
@@ -234,7 +233,7 @@ func TestReinjectUndoesPostProcess(t *testing.T) {
 			withAnnotations(AnnotationPromScrape, "true", AnnotationPromPort, "8080", AnnotationPromPath, "/stats/prometheus", AnnotationMergeMetrics, "false"), nil,
 			[]func(*testing.T, string, *Result){scrape("15020", `{"scrape":"true","path":"/stats/prometheus","port":"8080"}`)}}, []string{AnnotationMergeMetrics}, ""},
 	}...)
-	// Reviewer h123 finding 1: with the merge off the app scrapes a port of
+	// With the merge off the app scrapes a port of
 	// the merge's shape itself (Envoy's own 15090, or 9102 no container
 	// declares); nothing wrote them but the app and nothing writes them
 	// back, so a reinvocation keeps them. Istio's stripPod clears them only
@@ -334,7 +333,7 @@ func reinjectCfg(t *testing.T) *config.Snapshot {
 // injection's record (ISTIO_PROMETHEUS_ANNOTATIONS, ISTIO_KUBE_APP_PROBERS)
 // from the same place, the istio-proxy its sidecar.istio.io/status lists
 // (previous.fromInjected); an istio-proxy it does not list is the pod's own,
-// not a record. Reviewer h118's minor divergence: the template path read it
+// not a record. A minor divergence: the template path read it
 // from any istio-proxy. Here the status no longer lists istio-proxy and the
 // merge is now off: the record is not restored, so the merge's annotations
 // (port 15020, the mesh's status port) are cleared as Istio's stripPod does

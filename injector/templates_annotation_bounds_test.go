@@ -17,7 +17,7 @@ import (
 // template.MaxSelectedTemplates entries, repeats counted; more is the
 // annotation's error (the webhook's *FieldError around an *AnnotationError,
 // which analyze reports as IST0125) on every path, before anything is
-// rendered: the reviewer's `sidecar,gateway` x800 took 6 s of renders and
+// rendered: a review's `sidecar,gateway` x800 took 6 s of renders and
 // merges, and 256 KiB of annotation about 4 minutes. Istio has no bound
 // (docs/compatibility.md).
 func TestTemplatesAnnotationCountBound(t *testing.T) {
@@ -38,7 +38,7 @@ func TestTemplatesAnnotationCountBound(t *testing.T) {
 		generic     bool
 		want        string // "" accepted
 	}{
-		{"reviewer, 1600 entries", names(1600, "sidecar", "gateway"), false, "1600 template names, more than 16"},
+		{"1600 entries", names(1600, "sidecar", "gateway"), false, "1600 template names, more than 16"},
 		{"one over, typed", names(template.MaxSelectedTemplates+1, "sidecar"), false, over},
 		{"one over, generic", names(template.MaxSelectedTemplates+1, "sidecar"), true, over},
 		{"one over, empty entries count", strings.Repeat(",", template.MaxSelectedTemplates), true, over},

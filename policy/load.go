@@ -284,7 +284,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 			// passes over another group's object; but a policy directory holds
 			// the policies meant to be enforced, and a policy kind under another
 			// (or no) group is a DENY or STRICT that would silently go
-			// unenforced: an error, never a warning (reviewer h125, finding 2).
+			// unenforced: an error, never a warning.
 			return nil, fmt.Errorf("%s: %s: apiVersion %q: not security.istio.io, so Istio would not enforce it; a policy directory does not skip a policy kind (use security.istio.io/v1, or remove the document)", where, kind, apiVersion)
 		}
 		// Memoized across reloads: an unchanged document is not validated again.

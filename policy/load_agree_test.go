@@ -53,7 +53,7 @@ func TestLoaderAgreesWithValidate(t *testing.T) {
 		// validateSkips: `meshguard validate` passes over the document as
 		// another API group's object (exit 0), and the loader rejects it: a
 		// policy kind is never dropped from a policy directory with only a
-		// warning (reviewer h125, finding 2).
+		// warning.
 		validateSkips bool
 		errHas        string // in the loader's error
 	}{

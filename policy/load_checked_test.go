@@ -11,7 +11,7 @@ import (
 	"github.com/meshguard/meshguard/validation"
 )
 
-// Reviewer h125, finding 1: a null label value in selector.matchLabels. The
+// A null label value in selector.matchLabels. The
 // API server prunes an explicit null before storing (apiextensions-apiserver
 // PruneNonNullableNullsWithoutDefaults), so Istio reads matchLabels {} and the
 // policy selects every workload of its namespace; `meshguard validate` checks
@@ -103,7 +103,7 @@ func TestLoaderEnforcesWhatValidateChecked(t *testing.T) {
 	}
 }
 
-// Reviewer h125, finding 3: a stored policy validation rejects whose
+// A stored policy validation rejects whose
 // targetRefs name no Gateway of its namespace. Istio attaches it to no
 // workload meshguard serves (pilot/pkg/model/policyattachment.go
 // ShouldAttachPolicy), so nothing is denied for it; but it cannot be

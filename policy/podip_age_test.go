@@ -13,8 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Rows for reviewer h124's findings 1, 2 and 4 (stop 44).
-
 // pod10011 is a Pod ns/name with labels at 10.0.1.1 (webPod's IP), in phase
 // phase; terminating sets its deletionTimestamp.
 func pod10011(ns, name string, labels map[string]string, phase corev1.PodPhase, terminating bool) *corev1.Pod {

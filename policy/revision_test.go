@@ -121,7 +121,7 @@ func TestAddStoredRevision(t *testing.T) {
 			}
 		})
 	}
-	// AddStored is the default revision (the reviewer's case, r176).
+	// AddStored is the default revision (a review's case).
 	set := &Set{}
 	set.AddStored(decode(fmt.Sprintf(revAllowSleep, "")), decode(revCanaryAllowBar))
 	if bar := revVerdicts(t, set); bar.Allowed {

@@ -9,7 +9,7 @@ import (
 	"github.com/meshguard/meshguard/secpolicy"
 )
 
-// Reviewer h125, finding 4: which `when` keys are HTTP-only is one rule,
+// Which `when` keys are HTTP-only is one rule,
 // secpolicy.ConditionKey.HTTPOnly (the compiler's). The DENY warning about
 // TCP ports (Istio: pkg/config/validation ValidateAuthorizationPolicy) must
 // follow it key by key; and CUSTOM refuses the request.auth.* keys (JWT)

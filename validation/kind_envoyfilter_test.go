@@ -259,7 +259,7 @@ spec:
       operation: ADD
       value: {name: c, connect_timeout: forever}
 `, errs: []string{"EnvoyFilter istio-system/bad", "spec.configPatches[0].patch.value", "not a valid envoy.config.cluster.v3.Cluster"}},
-		// Reviewer r175's documents: waypoint patches were admitted unchecked.
+		// A review's documents: waypoint patches were admitted unchecked.
 		{name: "waypoint bogus lua value", doc: `
 apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter

@@ -32,7 +32,7 @@ func overridesOf(n int, distinct bool) string {
 	return b.String()
 }
 
-// TestInjectDeniesHostileAnnotations: the reviewer's inputs (h92) that
+// TestInjectDeniesHostileAnnotations: a review's inputs that
 // took seconds and hundreds of MB through /inject are denied as invalid
 // pods, naming the field: annotations beyond the API server's 256 KiB total
 // (k8s.io/apimachinery pkg/api/validation TotalAnnotationSizeLimitB) before
@@ -62,7 +62,7 @@ func TestInjectDeniesHostileAnnotations(t *testing.T) {
 		{"overrides 20k distinct", withAnnos(map[string]string{"sidecar.istio.io/status": `{}`, injector.AnnotationOverrides: overridesOf(20000, true)}),
 			false, []string{"metadata.annotations", "262144"}},
 		// 300000 equal entries, 3.9 MB (what fits the 6 MiB body once
-		// escaped); the reviewer's 5 MB one took 897 MB before.
+		// escaped); a review's 5 MB one took 897 MB before.
 		{"overrides 300k equal", withAnnos(map[string]string{"sidecar.istio.io/status": `{}`, injector.AnnotationOverrides: overridesOf(300000, false)}),
 			false, []string{"metadata.annotations", "262144"}},
 		{"userVolume 100k", withAnnos(map[string]string{"sidecar.istio.io/userVolume": "{" + strings.Repeat(`"v":{"emptyDir":{}},`, 100000) + `"w":{"emptyDir":{}}}`}),

@@ -16,8 +16,7 @@ import (
 
 // Every field a webhook log line takes from the review is cut to
 // textcut.MaxLogField, as ext_authz's decision lines are: a review of up to
-// the 6 MiB body limit does not write megabytes into the log (reviewer h126
-// finding 3).
+// the 6 MiB body limit does not write megabytes into the log.
 func TestWebhookLogFieldsCut(t *testing.T) {
 	big := strings.Repeat("é", 1<<20) // 2 MiB, cut at a character boundary
 	for _, tc := range []struct {

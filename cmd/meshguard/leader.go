@@ -182,8 +182,8 @@ func (g *leaderGroup) Start(ctx context.Context) error {
 // renewal fails, client-go's renew releases it before Run cancels the work's
 // context (k8s.io/client-go v0.36.3 tools/leaderelection/leaderelection.go:
 // LeaderElector.renew calls release, Run's deferred cancel runs after), so a
-// follower could take it within a retry period while the work still ran
-// (reviewer h119). A Lease that could not be renewed is left to expire,
+// follower could take it within a retry period while the work still ran.
+// A Lease that could not be renewed is left to expire,
 // leaseDuration after the last renewal (leaseDeadline); g.release gives it up
 // only once campaign ends for good and the work has stopped. istiod releases
 // on cancel (pilot/pkg/leaderelection/leaderelection.go
@@ -253,7 +253,7 @@ func (g *leaderGroup) campaign(ctx context.Context) error {
 	}()
 	le.Run(electCtx)
 	// Run cancelled the work's context; if a renewal failed (during a
-	// graceful shutdown's drain too, reviewer h123) the work may still run,
+	// graceful shutdown's drain too) the work may still run,
 	// and watchLease exits the process if it outlives the Lease.
 	stopWork()
 	mu.Lock()
@@ -365,9 +365,8 @@ func (g *leaderGroup) leaseDeadline(renewed time.Time) time.Time {
 // LeaderElector.renew: the next poll starts retryPeriod after the last one
 // returned and gives up renewDeadline later). Run gives up later by that
 // request's latency (up to the 5 s request timeout, newLeaseLock) or a
-// request that returns late, so the group does not wait for it (reviewer
-// h146). What is left until leaseDeadline, 2 s with the defaults, is the
-// work's stop budget: what it had before when Run gave up on time, and what
+// request that returns late, so the group does not wait for it. What is
+// left until leaseDeadline, 2 s with the defaults, is the work's stop budget: what it had before when Run gave up on time, and what
 // checkTiming requires to be positive. Stopping earlier would pause the
 // work on a short outage that Run still rides out; later, leave it less
 // time to stop. If a renewal still succeeds, the pause ends once Start has

@@ -176,7 +176,7 @@ func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 	}
 }
 
-// TestLostLeaseNotReleasedWhileWorkRuns (reviewer h119, finding 1): when a
+// TestLostLeaseNotReleasedWhileWorkRuns: when a
 // renewal fails, client-go's renew releases the Lease (ReleaseOnCancel)
 // before Run cancels the leader's context (k8s.io/client-go v0.36.3
 // tools/leaderelection/leaderelection.go LeaderElector.renew, release; Run's
@@ -286,7 +286,7 @@ func TestLeaderFailedRunnableReleasesLease(t *testing.T) {
 	}
 }
 
-// TestShutdownRenewFailWorkOutlivesLeaseExits (reviewer h123, finding 2): on a
+// TestShutdownRenewFailWorkOutlivesLeaseExits: on a
 // graceful shutdown the leader's work is told to stop while the elector keeps
 // renewing. If a renewal fails during a slow drain, Run returns by itself and
 // the Lease expires leaseDuration after the last renewal: work still running
@@ -405,7 +405,7 @@ func (nopRecorderProvider) GetEventRecorder(string) events.EventRecorder {
 	return &events.FakeRecorder{}
 }
 
-// TestLeaseLockRequestTimeout (reviewer h119, finding 4): the lock's client
+// TestLeaseLockRequestTimeout: the lock's client
 // gives up a request after max(renewDeadline/2, 1s) (controller-runtime
 // pkg/leaderelection/leader_election.go NewResourceLock, given RenewDeadline
 // as pkg/manager/manager.go New does), so one hung Lease update does not use

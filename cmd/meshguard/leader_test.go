@@ -351,7 +351,7 @@ func (l *slowThenAwayLock) Update(ctx context.Context, r resourcelock.LeaderElec
 	return l.memLock.Update(ctx, r)
 }
 
-// TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain (reviewer h146): in
+// TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain: in
 // client-go v0.36.3 the renew poll after a successful renewal starts
 // retryPeriod after that request returned and gives up renewDeadline later
 // (tools/leaderelection/leaderelection.go LeaderElector.renew), so a slow
@@ -419,7 +419,7 @@ func TestSlowRenewalThenOutageStopsWorkAndCampaignsAgain(t *testing.T) {
 	}
 }
 
-// TestHealthyLeaseNeverSelfStops (reviewer h148): watchLease's self-stop is
+// TestHealthyLeaseNeverSelfStops: watchLease's self-stop is
 // counted from the last renewal, so while renewals succeed it keeps moving
 // and the work, held well past stopWorkAt of the first acquire, is started
 // once and never stopped, and the process does not exit. Timing is the

@@ -13,7 +13,7 @@ import (
 // MaxRenderedBytes bytes or elements, and one execution's function results
 // add up to at most MaxFunctionBytes; past either the call fails naming the
 // template and the function, and the calls that can multiply their inputs
-// are refused before they allocate. The reviewer's inputs allocated 64 MiB
+// are refused before they allocate. A review's inputs allocated 64 MiB
 // (replace) and 348 MiB (doubling) in one render; the others show the same
 // growth through other functions.
 func TestFunctionResultBounds(t *testing.T) {

@@ -178,7 +178,7 @@ func TestFiles(t *testing.T) {
 	}, {
 		// A symlinked subdirectory was read as a file with no matching
 		// extension and dropped: the policies (DENYs too) under it were never
-		// loaded (reviewer h113). One linked to a hidden directory lists
+		// loaded. One linked to a hidden directory lists
 		// files read nowhere else; one linked to a visible directory lists
 		// its files twice, as two links to one file do (the policy loader
 		// refuses the second object of a name, naming both files).
