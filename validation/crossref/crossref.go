@@ -306,8 +306,22 @@ func (ix *Index) CheckLimit(kind string, k Key, spec proto.Message, limit int) (
 	case *networking.Gateway:
 		ix.checkGateway(c, k, s)
 	}
+	if workHook != nil {
+		workHook(c.w.n)
+	}
 	return c.out, c.more
 }
+
+// work counts the inner-loop steps of one CheckLimit or References call:
+// index lookups and the index entries they visit. Tests read it (workHook)
+// to show the work grows linearly with the objects checked, as a machine's
+// speed cannot (speed is for the benchmarks). One int per call: admissions
+// running at once share no counter.
+type work struct{ n int }
+
+// workHook, nil in production, receives the work of each CheckLimit and
+// References call. Only tests set it, while no check runs (countWork).
+var workHook func(n int)
 
 // Omitted is how many findings CheckLimit counted in more, of every code.
 func Omitted(more map[string]int) int {
@@ -328,6 +342,7 @@ type collector struct {
 	// object of (SetKindComplete); nil when every kind is complete. Such a
 	// finding is built to be judged (only while a late CRD's watch syncs).
 	drop func(Finding) bool
+	w    work
 }
 
 // add appends the finding of code that build returns, or only counts it
@@ -391,20 +406,20 @@ func (ix *Index) fqdn(host, ns string) string {
 }
 
 // hostKnown: a Service FQDN or a ServiceEntry host (possibly wildcard) matches.
-func (ix *Index) hostKnown(fqdn string) bool {
+func (ix *Index) hostKnown(fqdn string, w *work) bool {
 	if _, ok := ix.services[fqdn]; ok {
 		return true
 	}
 	found := false
-	ix.current().seHosts.covering(fqdn, func(Key) { found = true })
+	ix.current().seHosts.covering(fqdn, w, func(Key) { found = true })
 	return found
 }
 
 // hostNotFound words IST0101 for a destination host no visible Service or
 // ServiceEntry defines, saying so when one exists but is not exported to
 // namespace ns.
-func (ix *Index) hostNotFound(ns, host string) string {
-	if ix.hostKnown(ix.fqdn(host, ns)) {
+func (ix *Index) hostNotFound(ns, host string, w *work) string {
+	if ix.hostKnown(ix.fqdn(host, ns), w) {
 		return fmt.Sprintf("host %q matches no Service or ServiceEntry exported to namespace %s", host, ns)
 	}
 	return fmt.Sprintf("host %q matches no Service or ServiceEntry", host)
@@ -450,6 +465,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 	exposedBy := map[Key]bool{}
 	var vsHosts *hostSet[struct{}] // the VS hosts, for IST0132, built once
 	for i, g := range vs.GetGateways() {
+		c.w.n++
 		if g == "mesh" || InternalGatewayRef(g) {
 			continue
 		}
@@ -473,7 +489,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 				if vsHosts == nil {
 					vsHosts = newHostSet(vs.GetHosts())
 				}
-				exposed = vsHosts.matchesAny(gatewayHosts(gw, gk.Namespace, k.Namespace))
+				exposed = vsHosts.matchesAny(gatewayHosts(gw, gk.Namespace, k.Namespace), &c.w)
 			}
 			exposedBy[gk] = exposed
 		}
@@ -487,7 +503,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 			})
 		}
 	}
-	for _, f := range ix.checkMeshHosts(k, vs) { // at most one
+	for _, f := range ix.checkMeshHosts(k, vs, &c.w) { // at most one
 		c.add(f.Code, func() Finding { return f })
 	}
 	// Destination hosts, wildcard ones included, and their ports as Istio's
@@ -498,7 +514,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 		if d == nil || d.GetHost() == "" {
 			return
 		}
-		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost()); e != nil {
+		if e := ix.destinationHost(k.Namespace, vs.GetExportTo(), d.GetHost(), &c.w); e != nil {
 			portFinding(c, p, d, e)
 		} else {
 			c.add(CodeReferencedResourceNotFound, func() Finding {
@@ -506,7 +522,7 @@ func (ix *Index) checkVirtualService(c *collector, k Key, vs *networking.Virtual
 				if mirror {
 					reftype = "mirror host"
 				}
-				return Finding{Field: p.path().Child("host").String(), Message: ix.hostNotFound(k.Namespace, d.GetHost()),
+				return Finding{Field: p.path().Child("host").String(), Message: ix.hostNotFound(k.Namespace, d.GetHost(), &c.w),
 					Code: CodeReferencedResourceNotFound, Args: []string{reftype, d.GetHost()}}
 			})
 		}
@@ -584,6 +600,7 @@ func messageHosts(hosts []string) string {
 // VirtualService's namespace.
 func (ix *Index) checkSubset(c *collector, p destPath, ns, host, subset string, mirror bool) {
 	v, sk := ix.current(), ix.subsetKey(ns, host)
+	c.w.n++
 	if v.subsetNames[sk][subset] { // a lookup: a scan of every subset per destination took seconds
 		return
 	}
@@ -592,17 +609,17 @@ func (ix *Index) checkSubset(c *collector, p destPath, ns, host, subset string, 
 		if mirror {
 			reftype = "mirror+subset in destinationrule"
 		}
-		return Finding{Field: p.path().Child("subset").String(), Message: ix.subsetMessage(v, sk, ns, host, subset), Code: CodeReferencedResourceNotFound,
+		return Finding{Field: p.path().Child("subset").String(), Message: ix.subsetMessage(v, sk, ns, host, subset, &c.w), Code: CodeReferencedResourceNotFound,
 			Args: []string{reftype, host + "+" + subset}}
 	})
 }
 
 // subsetMessage words checkSubset's finding for subset of host (subset key sk) in namespace ns.
-func (ix *Index) subsetMessage(v *view, sk Key, ns, host, subset string) string {
+func (ix *Index) subsetMessage(v *view, sk Key, ns, host, subset string, w *work) string {
 	fh := ix.fqdn(host, ns)
 	drs := v.drSubsets[sk]
 	if len(drs) == 0 {
-		if elsewhere, total := ix.firstDestinationRulesFor(fh, maxMessageNames); total > 0 {
+		if elsewhere, total := ix.firstDestinationRulesFor(fh, maxMessageNames, w); total > 0 {
 			names := make([]string, len(elsewhere))
 			for i, k := range elsewhere {
 				names[i] = k.String()
@@ -622,9 +639,9 @@ func (ix *Index) checkDestinationRule(c *collector, k Key, dr *networking.Destin
 	}
 	// Istio's IST0174 (destinationrule/subset.go): the host as a destination
 	// of the rule's namespace and exportTo sees it (GetDestinationHost).
-	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h) == nil {
+	if ix.destinationHost(k.Namespace, dr.GetExportTo(), h, &c.w) == nil {
 		c.add(CodeUnknownDestinationRuleHost, func() Finding {
-			return Finding{Field: "spec.host", Message: ix.hostNotFound(k.Namespace, h), Code: CodeUnknownDestinationRuleHost, Args: []string{h}}
+			return Finding{Field: "spec.host", Message: ix.hostNotFound(k.Namespace, h, &c.w), Code: CodeUnknownDestinationRuleHost, Args: []string{h}}
 		})
 	}
 }
@@ -671,10 +688,13 @@ func (ix *Index) checkGateway(c *collector, k Key, gw *networking.Gateway) {
 	for i, s := range gw.GetServers() {
 		same := fmt.Sprintf("%d\x00%s\x00%s", s.GetPort().GetNumber(), s.GetBind(), strings.Join(s.GetHosts(), "\x00"))
 		others, done := conflicting[same]
+		c.w.n++
 		if !done {
 			found := map[Key]bool{}
 			for _, h := range s.GetHosts() {
+				c.w.n++
 				for _, o := range byServer[gatewayServer{sk, s.GetPort().GetNumber(), s.GetBind(), h}] {
+					c.w.n++
 					if o != k {
 						found[o] = true
 					}

@@ -113,8 +113,9 @@ func (ix *Index) buildHosts() (map[string]*hostEntry, []scopedHost) {
 // in the VirtualService's namespace (exportTo empty) or in each namespace of
 // its exportTo; wildcard hosts in scope "*" or the VirtualService's namespace
 // last, compared with the host as written.
-func (ix *Index) destinationHost(vsNS string, exportTo []string, host string) *hostEntry {
+func (ix *Index) destinationHost(vsNS string, exportTo []string, host string, w *work) *hostEntry {
 	v := ix.current()
+	w.n += 1 + len(exportTo)
 	fq := ix.fqdn(host, vsNS)
 	if e := v.hosts[scoped("*", fq)]; e != nil {
 		return e
@@ -133,7 +134,7 @@ func (ix *Index) destinationHost(vsNS string, exportTo []string, host string) *h
 	}
 	// The first in wildHosts' order, as a scan of it would find.
 	first := -1
-	v.wildIndex.covering(host, func(i int) {
+	v.wildIndex.covering(host, w, func(i int) {
 		if w := v.wildHosts[i]; (w.scope == "*" || w.scope == vsNS) && (first < 0 || i < first) {
 			first = i
 		}

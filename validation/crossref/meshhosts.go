@@ -118,23 +118,25 @@ func (ix *Index) buildMeshHosts() meshHosts {
 // (star) or of a namespace scope (!star) whose host matches host
 // (hostname.Matches); together they are every such entry, once. The entries
 // of one list share their host and are sorted by scope (buildMeshHosts).
-func (m meshHosts) matchingLists(host string, star bool, fn func([]meshEntry)) {
+func (m meshHosts) matchingLists(host string, star bool, w *work, fn func([]meshEntry)) {
 	s := 0
 	if star {
 		s = 1
 	}
 	if !strings.HasPrefix(host, "*") {
 		// An exact host matches itself and the wildcards covering it.
+		w.n++
 		fn(m.byHost[s][host])
-		m.wild[s].coveringLists(host, fn)
+		m.wild[s].coveringLists(host, w, fn)
 		return
 	}
 	// "*X" matches the wildcards "*Y" with Y ending X (the covering ones),
 	// and the hosts that end with X but for a wildcard no longer than "*X".
-	m.wild[s].coveringLists(host, fn)
+	m.wild[s].coveringLists(host, w, fn)
 	x := reverse(host[1:])
 	i, _ := slices.BinarySearchFunc(m.rev[s], x, func(r revEntry, x string) int { return strings.Compare(r.reversed, x) })
 	for _, r := range m.rev[s][i:] {
+		w.n++
 		if !strings.HasPrefix(r.reversed, x) {
 			break
 		}
@@ -145,9 +147,9 @@ func (m meshHosts) matchingLists(host string, star bool, fn func([]meshEntry)) {
 }
 
 // matching lists the entries of matchingLists.
-func (m meshHosts) matching(host string, star bool) []meshEntry {
+func (m meshHosts) matching(host string, star bool, w *work) []meshEntry {
 	var out []meshEntry
-	m.matchingLists(host, star, func(l []meshEntry) { out = append(out, l...) })
+	m.matchingLists(host, star, w, func(l []meshEntry) { w.n += len(l); out = append(out, l...) })
 	return out
 }
 
@@ -156,11 +158,12 @@ func (m meshHosts) matching(host string, star bool) []meshEntry {
 // Each list of matchingLists is sorted that way, so only its first entry not
 // of k is compared: a host matched by the entries of thousands of
 // VirtualServices does not visit them all.
-func (m meshHosts) firstMatching(host string, k Key) (meshEntry, bool) {
+func (m meshHosts) firstMatching(host string, k Key, w *work) (meshEntry, bool) {
 	var first meshEntry
 	found := false
-	m.matchingLists(host, false, func(l []meshEntry) {
+	m.matchingLists(host, false, w, func(l []meshEntry) {
 		for _, e := range l {
+			w.n++
 			if e.vs == k {
 				continue
 			}
@@ -176,7 +179,7 @@ func (m meshHosts) firstMatching(host string, k Key) (meshEntry, bool) {
 // checkMeshHosts reports IST0109 for VirtualService k (spec vs, which
 // replaces the stored version of k): once, for the first scoped host (in
 // sorted order) whose group holds k and another VirtualService.
-func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding {
+func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService, w *work) []Finding {
 	own := ix.meshEntries(k, vs)
 	if len(own) == 0 {
 		return nil
@@ -198,6 +201,7 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 	// whose host matches.
 	group := func(scope, host string) []Key {
 		var g []Key
+		w.n += 1 + len(m.byScoped[scoped(scope, host)])
 		for _, o := range m.byScoped[scoped(scope, host)] {
 			if o != k {
 				g = append(g, o)
@@ -211,12 +215,13 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 			return g
 		}
 		var all []Key
-		for _, e := range m.matching(host, true) {
+		for _, e := range m.matching(host, true, w) {
 			if e.vs != k {
 				all = append(all, e.vs)
 			}
 		}
 		for _, e := range ownStar {
+			w.n++
 			if hostname.Matches(host, e.host) {
 				all = append(all, k)
 				break
@@ -224,6 +229,7 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		}
 		slices.SortFunc(all, compareKeys)
 		for _, a := range slices.Compact(all) {
+			w.n += len(g)
 			if !slices.Contains(g, a) {
 				g = append(g, a)
 			}
@@ -253,7 +259,7 @@ func (ix *Index) checkMeshHosts(k Key, vs *networking.VirtualService) []Finding 
 		// VirtualServices' namespace-scoped hosts that its host matches: k
 		// and their VirtualService are in each, so the first (sorted) of
 		// them is the only one that can be reported.
-		if o, ok := m.firstMatching(e.host, k); ok {
+		if o, ok := m.firstMatching(e.host, k, w); ok {
 			consider(o.scope, o.host, e.index)
 		}
 	}

@@ -41,6 +41,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 	}
 	seen := map[refID]bool{}
 	var out []Ref
+	var w work
 	add := func(r Ref) {
 		if id := (refID{r.Kind, r.Key}); !seen[id] {
 			seen[id] = true
@@ -59,11 +60,13 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 			return
 		}
 		listsDone[&l[0]] = true
+		w.n += len(l)
 		for _, k := range l {
 			fn(k)
 		}
 	}
 	host := func(fqdn string) {
+		w.n++
 		if _, ok := ix.services[fqdn]; ok {
 			if name, rest, ok := strings.Cut(fqdn, "."); ok {
 				if ns, _, ok := strings.Cut(rest, "."); ok {
@@ -71,13 +74,14 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 				}
 			}
 		}
-		v.seHosts.coveringLists(fqdn, func(l []Key) {
+		v.seHosts.coveringLists(fqdn, &w, func(l []Key) {
 			once(l, func(sk Key) { add(Ref{Kind: "ServiceEntry", Key: sk, Spec: ix.serviceEntries[sk]}) })
 		})
 	}
 	switch s := spec.(type) {
 	case *networking.VirtualService:
 		for _, g := range s.GetGateways() {
+			w.n++
 			if g == "mesh" {
 				continue
 			}
@@ -90,6 +94,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 			if d == nil || d.GetHost() == "" || strings.Contains(d.GetHost(), "*") {
 				return
 			}
+			w.n++
 			fh := ix.fqdn(d.GetHost(), k.Namespace)
 			if hostsDone[fh] {
 				return
@@ -102,7 +107,7 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 				once(l, func(dk Key) { add(Ref{Kind: "DestinationRule", Key: dk, Spec: ix.destinationRules[dk]}) })
 			}
 			drs(v.drByHost[fh])
-			v.drWild.coveringLists(fh, drs)
+			v.drWild.coveringLists(fh, &w, drs)
 		}
 		for _, r := range s.GetHttp() {
 			for _, d := range r.GetRoute() {
@@ -129,6 +134,9 @@ func (ix *Index) References(kind string, k Key, spec proto.Message) []Ref {
 		}
 	}
 	sortRefs(out)
+	if workHook != nil {
+		workHook(w.n)
+	}
 	return out
 }
 

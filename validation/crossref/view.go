@@ -106,10 +106,11 @@ func (ix *Index) current() *view {
 // how many there are, merged from the view's sorted lists instead of
 // sorting them all: a message names only the first few, once per
 // destination of a VirtualService.
-func (ix *Index) firstDestinationRulesFor(host string, n int) ([]Key, int) {
+func (ix *Index) firstDestinationRulesFor(host string, n int, w *work) ([]Key, int) {
 	v := ix.current()
 	lists := [][]Key{v.drByHost[host]}
-	v.drWild.coveringLists(host, func(l []Key) { lists = append(lists, l) })
+	w.n++
+	v.drWild.coveringLists(host, w, func(l []Key) { lists = append(lists, l) })
 	total := 0
 	for _, l := range lists {
 		total += len(l)
@@ -117,6 +118,7 @@ func (ix *Index) firstDestinationRulesFor(host string, n int) ([]Key, int) {
 	var out []Key
 	for len(out) < n {
 		next := -1
+		w.n += len(lists)
 		for i, l := range lists {
 			if len(l) > 0 && (next < 0 || compareKeys(l[0], lists[next][0]) < 0) {
 				next = i
@@ -191,15 +193,15 @@ func newHostSet(hosts []string) *hostSet[struct{}] {
 // matchesAny reports whether a host of s and a host of o match
 // (hostname.Matches: equal, or one covers the other), looking each host of
 // one set up in the other instead of comparing every pair.
-func (s *hostSet[T]) matchesAny(o *hostSet[T]) bool {
-	return s.coversAny(o) || o.coversAny(s)
+func (s *hostSet[T]) matchesAny(o *hostSet[T], w *work) bool {
+	return s.coversAny(o, w) || o.coversAny(s, w)
 }
 
 // coversAny reports whether a host of s covers (hostname.SubsetOf) a host of o.
-func (s *hostSet[T]) coversAny(o *hostSet[T]) bool {
+func (s *hostSet[T]) coversAny(o *hostSet[T], w *work) bool {
 	found := false
 	check := func(h string) bool {
-		s.covering(h, func(T) { found = true })
+		s.covering(h, w, func(T) { found = true })
 		return found
 	}
 	for h := range o.exact {
@@ -217,8 +219,9 @@ func (s *hostSet[T]) coversAny(o *hostSet[T]) bool {
 
 // covering calls fn, in the order added for each host and exact hosts
 // first, with the value of every host h for which hostname.SubsetOf(n, h).
-func (s *hostSet[T]) covering(n string, fn func(T)) {
-	s.coveringLists(n, func(l []T) {
+func (s *hostSet[T]) covering(n string, w *work, fn func(T)) {
+	s.coveringLists(n, w, func(l []T) {
+		w.n += len(l)
 		for _, v := range l {
 			fn(v)
 		}
@@ -227,7 +230,8 @@ func (s *hostSet[T]) covering(n string, fn func(T)) {
 
 // coveringLists calls fn with the values of each host covering n, as
 // covering does, a host's values as one list.
-func (s *hostSet[T]) coveringLists(n string, fn func([]T)) {
+func (s *hostSet[T]) coveringLists(n string, w *work, fn func([]T)) {
+	w.n++
 	if !strings.HasPrefix(n, "*") {
 		if l := s.exact[n]; len(l) > 0 {
 			fn(l)
@@ -239,6 +243,7 @@ func (s *hostSet[T]) coveringLists(n string, fn func([]T)) {
 		if l > len(n) {
 			break
 		}
+		w.n++
 		if vs := s.wild[n[len(n)-l:]]; len(vs) > 0 {
 			fn(vs)
 		}

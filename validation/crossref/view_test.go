@@ -143,21 +143,21 @@ func TestHostSetsMatchScans(t *testing.T) {
 		for range 50 {
 			host, ns := randomHost(r), nss[r.IntN(len(nss))]
 			fq := ix.fqdn(host, ns)
-			if got, want := ix.hostKnown(fq), scanHostKnown(ix, fq); got != want {
+			if got, want := ix.hostKnown(fq, &work{}), scanHostKnown(ix, fq); got != want {
 				t.Fatalf("round %d: hostKnown(%q) = %v, scan %v", round, fq, got, want)
 			}
 			want := scanDestinationRulesFor(ix, fq)
-			if got, total := ix.firstDestinationRulesFor(fq, 100); !slices.Equal(got, want) || total != len(want) {
+			if got, total := ix.firstDestinationRulesFor(fq, 100, &work{}); !slices.Equal(got, want) || total != len(want) {
 				t.Fatalf("round %d: firstDestinationRulesFor(%q, 100) = %v, %d; scan %v", round, fq, got, total, want)
 			}
-			if first, total := ix.firstDestinationRulesFor(fq, 2); !slices.Equal(first, want[:min(2, len(want))]) || total != len(want) {
+			if first, total := ix.firstDestinationRulesFor(fq, 2, &work{}); !slices.Equal(first, want[:min(2, len(want))]) || total != len(want) {
 				t.Fatalf("round %d: firstDestinationRulesFor(%q, 2) = %v, %d; scan %v", round, fq, first, total, want)
 			}
-			if got, want := ix.destinationHost(ns, nil, host), scanDestinationHost(ix, ns, nil, host); got != want {
+			if got, want := ix.destinationHost(ns, nil, host, &work{}), scanDestinationHost(ix, ns, nil, host); got != want {
 				t.Fatalf("round %d: destinationHost(%s, %q) = %v, scan %v", round, ns, host, got, want)
 			}
 			var got []Key
-			ix.current().seHosts.covering(fq, func(k Key) {
+			ix.current().seHosts.covering(fq, &work{}, func(k Key) {
 				if !slices.Contains(got, k) {
 					got = append(got, k)
 				}
@@ -211,7 +211,7 @@ func TestMeshMatchingMatchesScan(t *testing.T) {
 				}
 			}
 			var got []string
-			for _, e := range m.matching(host, star) {
+			for _, e := range m.matching(host, star, &work{}) {
 				got = append(got, entryKey(e))
 			}
 			slices.Sort(got)
@@ -264,7 +264,7 @@ func TestHostSetMatchesAnyMatchesScan(t *testing.T) {
 				want = want || hostname.Matches(x, y)
 			}
 		}
-		if got := newHostSet(a).matchesAny(newHostSet(b)); got != want {
+		if got := newHostSet(a).matchesAny(newHostSet(b), &work{}); got != want {
 			t.Fatalf("round %d: matchesAny(%q, %q) = %v, pairwise %v", round, a, b, got, want)
 		}
 	}
@@ -308,7 +308,7 @@ func scanMeshHosts(ix *Index, k Key, vs *networking.VirtualService) []Finding {
 			return g
 		}
 		var all []Key
-		for _, e := range m.matching(host, true) {
+		for _, e := range m.matching(host, true, &work{}) {
 			if e.vs != k {
 				all = append(all, e.vs)
 			}
@@ -347,7 +347,7 @@ func scanMeshHosts(ix *Index, k Key, vs *networking.VirtualService) []Finding {
 		}
 		// Exported everywhere, k also joins the groups of other
 		// VirtualServices' namespace-scoped hosts that its host matches.
-		for _, o := range m.matching(e.host, false) {
+		for _, o := range m.matching(e.host, false, &work{}) {
 			if o.vs != k {
 				consider(o.scope, o.host, e.index)
 			}
@@ -389,7 +389,7 @@ func TestMeshHostsMatchScan(t *testing.T) {
 		ix.SetReady()
 		for range 20 {
 			k, vs := Key{nss[r.IntN(len(nss))], fmt.Sprintf("vs%d", r.IntN(40))}, random()
-			got, want := ix.checkMeshHosts(k, vs), scanMeshHosts(ix, k, vs)
+			got, want := ix.checkMeshHosts(k, vs, &work{}), scanMeshHosts(ix, k, vs)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d: %v %v:\ngot  %v\nscan %v", round, k, vs, got, want)
 			}
