@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 )
@@ -57,9 +58,11 @@ func TestKubeSourceRevision(t *testing.T) {
 			}, objs...)
 			var logs []string
 			log := funcr.New(func(prefix, args string) { logs = append(logs, args) }, funcr.Options{Verbosity: 1})
-			k := &kubeSource{client: dc, pods: &informertest.FakeInformers{}, revision: c.rev, log: log}
-			var err error
-			if k.policies, err = k.newPolicyInformers(); err != nil {
+			// Through the constructor, as serve builds it (its discovery
+			// selectors, none here, select every namespace).
+			k, err := newKubeSourceFor(dc, metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme()),
+				&informertest.FakeInformers{}, "", c.rev, log)
+			if err != nil {
 				t.Fatal(err)
 			}
 			synced, err := runPolicyInformers(ctx, k.policies, make(chan struct{}, 1))
