@@ -10,7 +10,18 @@ import (
 	"time"
 )
 
+// stopGCTuners stops the tuner an earlier test left running (an in-process
+// serve starts one, which sets the GC percent after every collection), so a
+// test reading the GC percent reads only what it set.
+func stopGCTuners(t *testing.T) {
+	t.Helper()
+	if old := activeTuner.Swap(nil); old != nil {
+		old.stop()
+	}
+}
+
 func TestTuneGC(t *testing.T) {
+	stopGCTuners(t)
 	const before = 77 // what the runtime took from the environment at start
 	for _, tc := range []struct {
 		env  string
@@ -37,6 +48,7 @@ func TestTuneGC(t *testing.T) {
 // TestTuneGCHeadroomOff: MESHGUARD_GC_HEADROOM=0 turns the cap off: GOGC
 // stays at serverGCPercent, with no tuner lowering it.
 func TestTuneGCHeadroomOff(t *testing.T) {
+	stopGCTuners(t)
 	t.Setenv("GOGC", "")
 	t.Setenv(gcHeadroomEnv, "0")
 	prev := debug.SetGCPercent(77)
@@ -52,6 +64,7 @@ func TestTuneGCHeadroomOff(t *testing.T) {
 }
 
 func TestTuneGCMemoryLimit(t *testing.T) {
+	stopGCTuners(t)
 	const before = int64(math.MaxInt64) // the runtime's default: no limit
 	for _, tc := range []struct {
 		name, limit, gomemlimit string
@@ -115,6 +128,7 @@ func TestGCHeadroomEnv(t *testing.T) {
 // start naming the variable (the runtime refuses an invalid GOMEMLIMIT so),
 // instead of running silently with the default, and changes nothing.
 func TestTuneGCRefusesUnreadableEnv(t *testing.T) {
+	stopGCTuners(t)
 	for _, tc := range []struct{ env, value string }{
 		{gcHeadroomEnv, "lots"}, {gcHeadroomEnv, "-1Mi"}, {memoryLimitEnv, "512Mi"}, {memoryLimitEnv, "-5"},
 		{memoryLimitEnv, "9"}, {memoryLimitEnv, "512"}, // a soft limit of 0, of 460 bytes
