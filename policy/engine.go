@@ -326,8 +326,8 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 			snap.views[v] = viewShard{term: ast.StringTerm(v), sh: sh, reads: sh.attrReads[v]}
 		}
 	}
-	pods, warn := podIndex(set.Pods)
-	snap.unindexedProxied = ownProxyProtocol(set.Pods)
+	pods, warn, unindexedProxied := podIndex(set.Pods)
+	snap.unindexedProxied = unindexedProxied
 	failedReason := map[string]string{}
 	for i := range t.failed {
 		f := &t.failed[i]
@@ -531,28 +531,55 @@ func shareRuleLocations(mod *ast.Module) {
 	}
 }
 
-func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
+// podIndex indexes pods by IP (indexPod) and says why a destination missing
+// from the index may take PROXY protocol headers (ownProxyProtocol), reading
+// each Pod's proxy config once for both (proxyWorkload).
+func podIndex(pods []*corev1.Pod) (map[string]*workload, []string, string) {
 	idx := make(map[string]*workload, len(pods))
 	var warn []string
+	var unindexedProxied string
+	ws := make([]*workload, len(pods))
+	for i, p := range pods {
+		var err error
+		ws[i], err = proxyWorkload(p)
+		if unindexedProxied == "" {
+			unindexedProxied = ownProxyProtocol(p, ws[i], err)
+		}
+	}
 	// A terminating Pod still serves until its containers stop, so it stays
 	// in the index (a request to a Pod missing from it may be denied, see
 	// Snapshot.undecidable), but a running Pod that has its IP since wins:
 	// terminating Pods first, and without a warning when one is replaced.
 	// Two live (not terminating) Pods of other namespaces or labels on one
 	// IP make it ambiguous (indexPod).
-	var running []*corev1.Pod
+	var running []int
 	ambiguous := map[string]bool{}
-	for _, p := range pods {
+	for i, p := range pods {
 		if p.DeletionTimestamp == nil {
-			running = append(running, p)
+			running = append(running, i)
 			continue
 		}
-		warn = indexPod(idx, ambiguous, warn, p, true)
+		warn = indexPod(idx, ambiguous, warn, p, ws[i])
 	}
-	for _, p := range running {
-		warn = indexPod(idx, ambiguous, warn, p, false)
+	for _, i := range running {
+		warn = indexPod(idx, ambiguous, warn, pods[i], ws[i])
 	}
-	return idx, warn
+	return idx, warn, unindexedProxied
+}
+
+// proxyWorkload is p's workload without its labels' term (indexPod adds it
+// to the Pods it indexes): namespace, labels, proxy type and, for a gateway,
+// its proxy.istio.io/config (setProxyConfig), or why that cannot be read
+// (err, and xffErr naming the Pod).
+func proxyWorkload(p *corev1.Pod) (*workload, error) {
+	w := &workload{ns: p.Namespace, labels: p.Labels, terminating: p.DeletionTimestamp != nil, router: runsRouter(p), sidecar: runsSidecar(p)}
+	if v, ok := p.Annotations[ProxyConfigAnnotation]; ok && w.gateway() {
+		if err := w.setProxyConfig(v); err != nil {
+			w.xffErr = fmt.Sprintf("Pod %s/%s: annotation %s: %v", p.Namespace, p.Name, ProxyConfigAnnotation, err)
+			return w, err
+		}
+	}
+	return w, nil
 }
 
 // indexPod adds p's IPs to idx; warn gets a live Pod's IP collision.
@@ -571,7 +598,7 @@ func podIndex(pods []*corev1.Pod) (map[string]*workload, []string) {
 // workload as another (fail open). Failing closed is the one safe reading.
 // Pods of identical namespace and labels select the same policies: the IP
 // stays. A terminating Pod still gives way to a live one without a warning.
-func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string, p *corev1.Pod, terminating bool) []string {
+func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string, p *corev1.Pod, w *workload) []string {
 	if p.Spec.HostNetwork {
 		return warn // shares the node IP: cannot identify the workload
 	}
@@ -592,12 +619,9 @@ func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string
 	for k, v := range p.Labels {
 		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 	}
-	w := &workload{ns: p.Namespace, labels: p.Labels, labelsTerm: ast.ObjectTerm(terms...), terminating: terminating, router: runsRouter(p), sidecar: runsSidecar(p)}
-	if v, ok := p.Annotations[ProxyConfigAnnotation]; ok && w.gateway() {
-		if err := w.setProxyConfig(v); err != nil {
-			w.xffErr = fmt.Sprintf("Pod %s/%s: annotation %s: %v", p.Namespace, p.Name, ProxyConfigAnnotation, err)
-			warn = append(warn, w.xffErr+"; remote.ip of requests to it with X-Forwarded-For, and source.ip over gRPC, are unknown (fail closed)")
-		}
+	w.labelsTerm = ast.ObjectTerm(terms...)
+	if w.xffErr != "" {
+		warn = append(warn, w.xffErr+"; remote.ip of requests to it with X-Forwarded-For, and source.ip over gRPC, are unknown (fail closed)")
 	}
 	for _, ip := range ips {
 		ip = addrIP(ip)
@@ -622,35 +646,27 @@ func indexPod(idx map[string]*workload, ambiguous map[string]bool, warn []string
 }
 
 // ownProxyProtocol says why a destination missing from the Pod index may be
-// a gateway whose listeners take PROXY protocol headers by its own
-// proxy.istio.io/config, or "": the first gateway Pod among pods whose
-// annotation turns gatewayTopology.proxyProtocol on or cannot be read. Such a
-// Pod may be missing from the index for good (hostNetwork: it shares its
-// node's IP; an ambiguous IP) or for a while, and a request to it then has
-// Envoy's remote address, the PROXY header's client, as source.address
+// gateway Pod p, w its proxyWorkload (err: its proxy.istio.io/config cannot
+// be read), whose listeners take PROXY protocol headers by that annotation,
+// or "" (podIndex keeps the first Pod's reason). Such a Pod may be missing
+// from the index for good (hostNetwork: it shares its node's IP; an
+// ambiguous IP) or for a while, and a request to it then has Envoy's remote
+// address, the PROXY header's client, as source.address
 // (behindProxyProtocol): source.ip is unknown for every destination not in
 // the index while the mesh has such a gateway (fail closed; the mesh's own
 // default is behindProxyProtocol's other case).
-func ownProxyProtocol(pods []*corev1.Pod) string {
-	for _, p := range pods {
-		v, ok := p.Annotations[ProxyConfigAnnotation]
-		if !ok {
-			continue
-		}
-		w := &workload{labels: p.Labels, router: runsRouter(p), sidecar: runsSidecar(p)}
-		if !w.gateway() {
-			continue
-		}
-		if err := w.setProxyConfig(v); err != nil {
-			return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose annotation %s "+
-				"cannot be read (%v): whether its listeners take the client address from a PROXY protocol header is unknown",
-				p.Namespace, p.Name, ProxyConfigAnnotation, err)
-		}
-		if w.ownXFFHops && w.proxyProtocol {
-			return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose listeners take "+
-				"the client address from a PROXY protocol header, its %s gatewayTopology.proxyProtocol",
-				p.Namespace, p.Name, ProxyConfigAnnotation)
-		}
+func ownProxyProtocol(p *corev1.Pod, w *workload, err error) string {
+	switch {
+	case !w.gateway():
+		return ""
+	case err != nil:
+		return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose annotation %s "+
+			"cannot be read (%v): whether its listeners take the client address from a PROXY protocol header is unknown",
+			p.Namespace, p.Name, ProxyConfigAnnotation, err)
+	case w.ownXFFHops && w.proxyProtocol:
+		return fmt.Sprintf("the destination is not in the Pod index and may be gateway Pod %s/%s, whose listeners take "+
+			"the client address from a PROXY protocol header, its %s gatewayTopology.proxyProtocol",
+			p.Namespace, p.Name, ProxyConfigAnnotation)
 	}
 	return ""
 }

@@ -100,11 +100,11 @@ func TestPodIndexKeepsTerminatingPods(t *testing.T) {
 	old.Name, old.Labels = "old", map[string]string{"app": "old"}
 	now := metav1.Now()
 	old.DeletionTimestamp = &now
-	if idx, _ := podIndex([]*corev1.Pod{old}); idx["10.0.1.1"] == nil || idx["10.0.1.1"].labels["app"] != "old" {
+	if idx, _, _ := podIndex([]*corev1.Pod{old}); idx["10.0.1.1"] == nil || idx["10.0.1.1"].labels["app"] != "old" {
 		t.Fatalf("terminating Pod alone: %+v", idx["10.0.1.1"])
 	}
 	for _, pods := range [][]*corev1.Pod{{old, webPod()}, {webPod(), old}} {
-		idx, warn := podIndex(pods)
+		idx, warn, _ := podIndex(pods)
 		if w := idx["10.0.1.1"]; w == nil || w.labels["app"] != "web" || len(warn) != 0 {
 			t.Errorf("running and terminating Pod on one IP: %+v, warnings %q", w, warn)
 		}
@@ -123,7 +123,7 @@ func TestPodIndexSkipsFinishedPods(t *testing.T) {
 	for _, phase := range []corev1.PodPhase{corev1.PodSucceeded, corev1.PodFailed} {
 		job := webPod()
 		job.Name, job.Labels, job.Status.Phase = "job-1", map[string]string{"app": "job"}, phase
-		if idx, _ := podIndex([]*corev1.Pod{job}); idx["10.0.1.1"] != nil {
+		if idx, _, _ := podIndex([]*corev1.Pod{job}); idx["10.0.1.1"] != nil {
 			t.Errorf("%s Pod alone: indexed as %+v", phase, idx["10.0.1.1"])
 		}
 		for _, pods := range [][]*corev1.Pod{{job, webPod()}, {webPod(), job}} {
