@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // markerEnv marks kube-controller-manager, which Launch starts itself:
@@ -81,7 +82,7 @@ func KillProcesses(dir string) (int, error) {
 		if !ok || ppid != self {
 			continue
 		}
-		if !startedThrough(p, links) && !hasEnv(p, marker) {
+		if !clusterProcess(p, links, marker) {
 			continue
 		}
 		target := pid
@@ -97,13 +98,52 @@ func KillProcesses(dir string) (int, error) {
 	return killed, errors.Join(errs...)
 }
 
-// startedThrough: the process was exec'd as one of the links in links
-// (its argv0, which the kernel keeps after the link is removed).
-func startedThrough(procDir, links string) bool {
-	cmdline, err := os.ReadFile(filepath.Join(procDir, "cmdline"))
-	if err != nil {
-		return false
+// execSettle bounds how long clusterProcess waits for a child in the middle
+// of execve to show its new arguments and environment.
+const execSettle = time.Second
+
+// clusterProcess: the child in procDir was exec'd as one of the links or
+// carries the marker. A child in the middle of execve reads an empty
+// cmdline and environ for a moment (the kernel has swapped in the new image
+// but not yet laid out its arguments), and a read that spans the swap
+// returns the old image's first bytes only; so the two are read twice and
+// judged only when both reads agree and are not empty. A zombie (no image at
+// all) is not the cluster's to kill.
+func clusterProcess(procDir, links string, marker []byte) bool {
+	deadline := time.Now().Add(execSettle)
+	for {
+		cmdline, environ, err := readImage(procDir)
+		if err != nil {
+			return false // gone, or not ours to read
+		}
+		cmdline2, environ2, err := readImage(procDir)
+		if err != nil {
+			return false
+		}
+		settled := len(cmdline)+len(environ) > 0 &&
+			bytes.Equal(cmdline, cmdline2) && bytes.Equal(environ, environ2)
+		if settled {
+			return startedThrough(cmdline, links) || hasEnv(environ, marker)
+		}
+		if zombie(procDir) || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// readImage reads a process's argv and environment from /proc.
+func readImage(procDir string) (cmdline, environ []byte, err error) {
+	if cmdline, err = os.ReadFile(filepath.Join(procDir, "cmdline")); err != nil {
+		return nil, nil, err
+	}
+	environ, err = os.ReadFile(filepath.Join(procDir, "environ"))
+	return cmdline, environ, err
+}
+
+// startedThrough: cmdline's argv0 is one of the links in links (the kernel
+// keeps it after the link is removed).
+func startedThrough(cmdline []byte, links string) bool {
 	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
 	for _, name := range controlPlaneLinks {
 		if string(argv0) == filepath.Join(links, name) {
@@ -113,10 +153,20 @@ func startedThrough(procDir, links string) bool {
 	return false
 }
 
-// hasEnv: the process's environment holds entry ("NAME=value\x00").
-func hasEnv(procDir string, entry []byte) bool {
-	environ, err := os.ReadFile(filepath.Join(procDir, "environ"))
-	return err == nil && bytes.Contains(append([]byte{0}, environ...), append([]byte{0}, entry...))
+// hasEnv: environ (a process's NUL-separated environment) holds entry
+// ("NAME=value\x00").
+func hasEnv(environ, entry []byte) bool {
+	return bytes.Contains(append([]byte{0}, environ...), append([]byte{0}, entry...))
+}
+
+// zombie: the process has exited and waits to be reaped.
+func zombie(procDir string) bool {
+	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return true
+	}
+	f := statFields(stat)
+	return len(f) > 0 && f[0] == "Z"
 }
 
 // parentAndGroup reads a process's parent pid and process group from

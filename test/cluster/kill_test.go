@@ -70,3 +70,39 @@ func TestKillProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestKillProcessesMidExec: a marked child caught in the middle of execve
+// (its new image's arguments and environment not laid out yet, read empty
+// from /proc, or a read spanning the swap cut short before the marker) is
+// still the cluster's. Each child execs a chain of shells,
+// and KillProcesses runs as soon as they are started, so some are caught
+// between images.
+func TestKillProcessesMidExec(t *testing.T) {
+	dir := t.TempDir()
+	const children = 24
+	cmds := make([]*exec.Cmd, children)
+	for i := range cmds {
+		cmd := exec.Command("sh", "-c", `exec sh -c 'exec sh -c "exec sh -c \"exec sleep 300\""'`)
+		cmd.Env = append(os.Environ(), markerEnv+"="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		cmds[i] = cmd
+	}
+	n, err := KillProcesses(dir)
+	if err != nil || n != children {
+		t.Fatalf("KillProcesses = %d, %v; want %d killed", n, err, children)
+	}
+	for _, c := range cmds {
+		err := c.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("pid %d: %v, want killed", c.Process.Pid, err)
+		}
+	}
+}
