@@ -34,6 +34,9 @@ func TestInRevision(t *testing.T) {
 		{"labelled empty, canary", map[string]string{RevisionLabel: ""}, "canary", false},
 		// Compared as written: a tag or a differently cased name is not resolved.
 		{"labelled Canary, rev canary", map[string]string{RevisionLabel: "Canary"}, "canary", false},
+		// A revision tag (prod -> canary) is not canary's: istiod's crdclient filters with
+		// LabelsInRevision, not LabelsInRevisionOrTags (docs/compatibility.md, istio/istio#51582).
+		{"labelled with tag prod of canary, rev canary", map[string]string{RevisionLabel: "prod"}, "canary", false},
 	} {
 		if got := InRevision(c.labels, c.rev); got != c.want {
 			t.Errorf("%s: InRevision(%v, %q) = %v, want %v", c.name, c.labels, c.rev, got, c.want)
