@@ -2,6 +2,8 @@ package authz
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,15 +101,14 @@ func meshWith(t *testing.T, yamlText string) (Options, meshconfig.DiscoverySelec
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultOptions().WithMeshConfig(m, nil)
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := meshconfig.ParseDiscoverySelectors(m)
+	o, err := DefaultOptions().WithMeshConfig(m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return o, d
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return o, o.DiscoverySelectors
 }
 
 // await receives on trigger or fails the test after a generous bound (the
@@ -232,5 +233,59 @@ func TestMeshConfigDiscoverySelectorsReload(t *testing.T) {
 	m, _ := meshconfig.Parse([]byte("discoverySelectors: [{matchExpressions: [{key: mesh, operator: in, values: [x]}]}]\n"))
 	if _, err := meshSettings(o, m); err == nil || !strings.Contains(err.Error(), "mesh.discoverySelectors[0].matchExpressions[0].operator") {
 		t.Errorf("meshSettings: %v, want the field named", err)
+	}
+}
+
+// TestDiscoverySelectorsParsedOnce: ext_authz parses meshConfig's
+// discoverySelectors once, where it takes a mesh config (WithMeshConfig,
+// with the rest of its validation: meshconfig.Validated), and Options
+// carries the parsed selectors to the source (Setup, meshSettings): no
+// second parse can disagree with the first. An invalid selector is a mesh
+// config error naming the field in every path: meshconfig.Load (injection,
+// analyze), WithMeshConfig (start-up, authzFromMeshConfig), loadMesh (the
+// file reloaded) and meshSettings (Istio's ConfigMap, followMeshConfigs).
+func TestDiscoverySelectorsParsedOnce(t *testing.T) {
+	const bad = "discoverySelectors: [{matchExpressions: [{key: mesh, operator: in, values: [x]}]}]\n"
+	const field = "mesh.discoverySelectors[0].matchExpressions[0].operator"
+	path := filepath.Join(t.TempDir(), "mesh")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := meshconfig.Parse([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "mesh config: ") || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want a mesh config error naming %s", what, err, field)
+		}
+	}
+	_, err = meshconfig.Load([]byte(bad))
+	check("meshconfig.Load", err)
+	_, err = DefaultOptions().WithMeshConfig(m, nil)
+	check("WithMeshConfig", err)
+	o := DefaultOptions()
+	o.MeshConfigPath = path
+	_, err = loadMesh(o)
+	check("loadMesh", err)
+	_, err = meshSettings(DefaultOptions(), m)
+	check("meshSettings", err)
+
+	good, err := meshconfig.Parse([]byte("discoverySelectors: [{matchLabels: {mesh: enabled}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = DefaultOptions().WithMeshConfig(good, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "{mesh=enabled}"
+	if got := o.DiscoverySelectors.String(); got != want {
+		t.Errorf("WithMeshConfig: Options.DiscoverySelectors %s, want %s", got, want)
+	}
+	ms, err := meshSettings(DefaultOptions(), good)
+	if err != nil || ms.Discovery.String() != want {
+		t.Errorf("meshSettings: %v %v, want %s", ms, err, want)
 	}
 }

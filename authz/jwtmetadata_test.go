@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
+	"github.com/meshguard/meshguard/meshconfig"
 	"github.com/meshguard/meshguard/policy"
 )
 
@@ -239,7 +239,9 @@ func TestJWTMetadataFlag(t *testing.T) {
 				t.Errorf("Mesh().JWTMetadataForwarded = %v, want %v", got, c.forwarded)
 			}
 			o.MeshFlagSet = fs.Changed
-			m, err := meshSettings(o, &meshv1alpha1.MeshConfig{TrustDomain: "td.example"})
+			mc := meshconfig.DefaultMeshConfig() // meshSettings validates it
+			mc.TrustDomain = "td.example"
+			m, err := meshSettings(o, mc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,7 +18,15 @@ import (
 // defaultConfig.gatewayTopology's numTrustedProxies and proxyProtocol, the
 // gateways' defaults, and discoverySelectors, which no flag overrides)
 // taken from m, except those whose flag flagSet reports as given (nil: none).
-func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name string) bool) Options {
+// m is validated first (meshconfig.Validated, as injection and analyze
+// validate it): an invalid mesh config is an error, and the
+// discoverySelectors o carries are the ones that validation parsed, the
+// only parse ext_authz makes of them.
+func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name string) bool) (Options, error) {
+	selectors, err := meshconfig.Validated(m)
+	if err != nil {
+		return o, fmt.Errorf("mesh config: %w", err)
+	}
 	unset := func(flag string) bool { return flagSet == nil || !flagSet(flag) }
 	if unset("root-namespace") && m.GetRootNamespace() != "" {
 		o.RootNamespace = m.GetRootNamespace()
@@ -33,7 +41,7 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 		o.PathNormalization = pn.GetNormalization().String() // DEFAULT: policy.ParsePathNormalization
 	}
 	// No flag: istiod reads them from the mesh config alone.
-	o.DiscoverySelectors = m.GetDiscoverySelectors()
+	o.DiscoverySelectors = selectors
 	if unset("num-trusted-proxies") {
 		// A gateway's ProxyConfig starts from defaultConfig (pilot-agent
 		// ConstructProxyConfig); absent, Envoy trusts no hop.
@@ -42,20 +50,20 @@ func (o Options) WithMeshConfig(m *meshv1alpha1.MeshConfig, flagSet func(name st
 	// Whether gateways take PROXY protocol headers by default: source.ip
 	// over gRPC depends on it (policy.Mesh.GatewayProxyProtocol).
 	o.GatewayProxyProtocol = m.GetDefaultConfig().GetGatewayTopology().GetProxyProtocol() != nil
-	return o
+	return o, nil
 }
 
 // loadMesh reads o.MeshConfigPath and returns the mesh settings it gives
-// (meshSettings), validated completely; an accepted config goes to
-// o.OnMeshConfig.
+// (meshSettings, which validates it completely); an accepted config goes
+// to o.OnMeshConfig.
 func loadMesh(o Options) (*meshState, error) {
-	m, err := meshconfig.LoadFile(o.MeshConfigPath)
+	m, err := meshconfig.ParseFile(o.MeshConfigPath)
 	if err != nil {
 		return nil, err
 	}
 	mesh, err := meshSettings(o, m)
 	if err != nil {
-		return nil, fmt.Errorf("mesh config %s: %w", o.MeshConfigPath, err)
+		return nil, fmt.Errorf("%s: %w", o.MeshConfigPath, err)
 	}
 	if o.OnMeshConfig != nil {
 		o.OnMeshConfig(m)
@@ -68,7 +76,7 @@ func loadMesh(o Options) (*meshState, error) {
 // hold an earlier mesh config): a key removed from the mesh config returns to
 // Istio's default, as in istiod, instead of keeping its old value (a removed
 // trust domain alias kept matching ALLOW policies).
-func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) Options {
+func (o Options) WithMeshConfigOnly(m *meshv1alpha1.MeshConfig) (Options, error) {
 	base, d := o, DefaultOptions()
 	flag := func(name string) bool { return o.MeshFlagSet != nil && o.MeshFlagSet(name) }
 	if !flag("root-namespace") {
@@ -99,16 +107,15 @@ type meshState struct {
 // meshSettings returns the mesh settings m gives (WithMeshConfigOnly: flags
 // still override), validated.
 func meshSettings(o Options, m *meshv1alpha1.MeshConfig) (*meshState, error) {
-	mesh := o.WithMeshConfigOnly(m)
-	if err := mesh.Validate(); err != nil {
-		return nil, err
-	}
-	d, err := mesh.discoverySelectors()
+	mesh, err := o.WithMeshConfigOnly(m)
 	if err != nil {
 		return nil, err
 	}
+	if err := mesh.Validate(); err != nil {
+		return nil, err
+	}
 	withDefaults := mesh.withDefaults()
-	return &meshState{Mesh: withDefaults.Mesh(), Discovery: d}, nil
+	return &meshState{Mesh: withDefaults.Mesh(), Discovery: mesh.DiscoverySelectors}, nil
 }
 
 // meshUpdater returns how ext_authz takes new mesh settings: built and

@@ -151,7 +151,10 @@ func TestMeshConfigKeyRemovalRestoresDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := DefaultOptions().WithMeshConfig(m, nil) // as authzFromMeshConfig leaves it at start-up
+	o, err := DefaultOptions().WithMeshConfig(m, nil) // as authzFromMeshConfig leaves it at start-up
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.MeshConfigPath = path
 	first, err := loadMesh(o)
 	if err != nil {
@@ -298,7 +301,11 @@ func TestMeshConfigGatewayTopology(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := o.WithMeshConfig(parsed, o.MeshFlagSet).NumTrustedProxies; got != c.want {
+			withMesh, err := o.WithMeshConfig(parsed, o.MeshFlagSet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := withMesh.NumTrustedProxies; got != c.want {
 				t.Errorf("WithMeshConfig (start-up): NumTrustedProxies = %d, want %d", got, c.want)
 			}
 		})

@@ -61,11 +61,12 @@ type Options struct {
 	// snapshot runs at nice 19, internal/background) or "normal".
 	RebuildPriority string
 
-	// DiscoverySelectors: meshConfig.discoverySelectors (WithMeshConfig).
-	// From the API server, the policies of namespaces they leave out are
-	// dropped, as istiod drops them; a --policy-dir has no Namespaces and
-	// ignores them (docs/operations.md). Not a flag.
-	DiscoverySelectors []*meshv1alpha1.LabelSelector
+	// DiscoverySelectors: meshConfig.discoverySelectors, as parsed once
+	// where the mesh config is validated (WithMeshConfig). From the API
+	// server, the policies of namespaces they leave out are dropped, as
+	// istiod drops them; a --policy-dir has no Namespaces and ignores them
+	// (docs/operations.md). Not a flag.
+	DiscoverySelectors meshconfig.DiscoverySelectors
 	// onDiscovery, when set, is given the discovery selectors of every mesh
 	// config accepted after start-up and reports whether they changed
 	// (Setup: kubeSource.SetDiscoverySelectors).
@@ -242,9 +243,6 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--trust-domain-aliases %q: %w", a, err)
 		}
 	}
-	if _, err := o.discoverySelectors(); err != nil {
-		return err
-	}
 	// A revision is a label value (istio.io/rev=<revision>): another
 	// could never match, so only unlabelled policies would be enforced.
 	if errs := k8svalidation.IsValidLabelValue(o.Revision); len(errs) > 0 {
@@ -267,16 +265,6 @@ func (o *Options) Validate() error {
 		}
 	}
 	return nil
-}
-
-// discoverySelectors parses o.DiscoverySelectors (meshconfig's rule, the
-// one injection and analyze apply to the same file).
-func (o *Options) discoverySelectors() (meshconfig.DiscoverySelectors, error) {
-	d, err := meshconfig.ParseDiscoverySelectors(&meshv1alpha1.MeshConfig{DiscoverySelectors: o.DiscoverySelectors})
-	if err != nil {
-		return d, fmt.Errorf("mesh config: %w", err)
-	}
-	return d, nil
 }
 
 // Mesh returns the policy semantics settings.

@@ -37,11 +37,7 @@ func Setup(mgr manager.Manager, o Options, tlsConfig *tls.Config, log logr.Logge
 		if src, err = newKubeSource(mgr.GetConfig(), mgr.GetCache(), o.RegoDir, o.Revision, log.WithName("policy")); err != nil {
 			return err
 		}
-		d, err := o.discoverySelectors() // parsed by Validate above
-		if err != nil {
-			return err
-		}
-		src.SetDiscoverySelectors(d)
+		src.SetDiscoverySelectors(o.DiscoverySelectors)
 		o.onDiscovery = src.SetDiscoverySelectors
 	}
 

@@ -21,18 +21,14 @@ type DiscoverySelectors struct {
 	selectors []labels.Selector
 }
 
-// ParseDiscoverySelectors parses m's discoverySelectors as Istio's
+// parseDiscoverySelectors parses m's discoverySelectors as Istio's
 // LabelSelectorAsSelector does: each selector ANDs its matchLabels and
 // matchExpressions, an empty selector ({}) matches every namespace, a null
 // entry none, and a namespace is selected when any selector matches it.
 // Where Istio logs an invalid selector and keeps its previous namespace set
 // (every namespace at start-up), each invalid one is an error naming its
-// field (docs/compatibility.md).
-func ParseDiscoverySelectors(m *meshv1alpha1.MeshConfig) (DiscoverySelectors, error) {
-	d, errs := parseDiscoverySelectors(m)
-	return d, errs.ToAggregate()
-}
-
+// field (docs/compatibility.md). Validate parses them, the one parse:
+// Validated returns its result.
 func parseDiscoverySelectors(m *meshv1alpha1.MeshConfig) (DiscoverySelectors, fieldpath.ErrorList) {
 	var out DiscoverySelectors
 	var errs fieldpath.ErrorList

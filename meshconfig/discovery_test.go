@@ -31,11 +31,11 @@ func TestDiscoverySelectors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := Load([]byte(c.yaml))
+			m, err := Parse([]byte(c.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := ParseDiscoverySelectors(m)
+			d, err := Validated(m)
 			if err != nil {
 				t.Fatal(err)
 			}

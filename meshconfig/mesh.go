@@ -119,11 +119,25 @@ func LoadFile(path string) (*meshv1alpha1.MeshConfig, error) {
 	if path == "" {
 		return DefaultMeshConfig(), nil
 	}
+	m, err := ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(m); err != nil {
+		return nil, fmt.Errorf("%s: mesh config: %w", path, err)
+	}
+	return m, nil
+}
+
+// ParseFile reads and parses (Parse) the mesh config file at path, not
+// validating it: for a caller that validates it with Validated, which
+// returns the parsed discoverySelectors too.
+func ParseFile(path string) (*meshv1alpha1.MeshConfig, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := Load(data)
+	m, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -201,11 +215,19 @@ func sortedUnique(s []string) []string {
 // istio-init's arguments, a non-empty rootNamespace and a pathNormalization
 // ext_authz knows, and defaultConfig.proxyMetadata entries Istio's sidecar
 // template can render (TemplateEnv), and discoverySelectors that parse
-// (ParseDiscoverySelectors): checked here, once, so ext_authz and
+// (parseDiscoverySelectors): checked here, once, so ext_authz and
 // analyze refuse the file injection refuses. Errors name the field; warnings
 // (Istio only prints them: TLS settings meshguard does not read, the
 // deprecated ISTIO_META_DNS_AUTO_ALLOCATE) are not returned.
 func Validate(m *meshv1alpha1.MeshConfig) error {
+	_, err := Validated(m)
+	return err
+}
+
+// Validated is Validate returning m's discoverySelectors as parsed in
+// checking them, so that a caller that applies them (ext_authz's
+// authz.Options) does not parse them a second time.
+func Validated(m *meshv1alpha1.MeshConfig) (DiscoverySelectors, error) {
 	errs := validation.MeshConfig(m).Errors
 	md := m.GetDefaultConfig().GetProxyMetadata()
 	for _, k := range slices.Sorted(maps.Keys(md)) {
@@ -222,15 +244,18 @@ func Validate(m *meshv1alpha1.MeshConfig) error {
 			[]string{"DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"}))
 	}
 	// discoverySelectors: ext_authz drops the policies of the namespaces
-	// they leave out, as istiod does (ParseDiscoverySelectors).
-	_, selErrs := parseDiscoverySelectors(m)
+	// they leave out, as istiod does (parseDiscoverySelectors).
+	selectors, selErrs := parseDiscoverySelectors(m)
 	errs = append(errs, selErrs...)
 	if m.GetRootNamespace() == "" {
 		// Istio leaves "" to each reader; injection would match no root
 		// ProxyConfig while ext_authz would default to istio-system.
 		errs = append(errs, fieldpath.Required(fieldpath.NewPath("mesh", "rootNamespace"), "the root namespace must be set"))
 	}
-	return errs.ToAggregate()
+	if err := errs.ToAggregate(); err != nil {
+		return DiscoverySelectors{}, err
+	}
+	return selectors, nil
 }
 
 // TemplateEnv is what Istio's sidecar template

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -84,7 +85,8 @@ hosts references may name; Pods and Deployments are the workloads Gateways selec
 Exit status, as istioctl analyze: 0 no message at or above --failure-threshold,
 79 some message at or above it, 65 some input could not be read or parsed,
 64 a bad flag value (an unknown flag, a value that does not parse), 1 any
-other error (no input, a cluster that cannot be read, more than 400,000
+other error (no input, a cluster that cannot be read, a namespace -n
+names, without -A, that the cluster does not have, more than 400,000
 objects in the files and the cluster together), as istioctl's exit code for
 an error of no other kind. Files, directories (read with their
 subdirectories) and - (stdin) are named as arguments, as istioctl analyze
@@ -232,6 +234,23 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		// As istioctl analyze (selectedNamespace "" is metav1.NamespaceDefault)
 		// and validate: an object is never analysed without a namespace.
 		o.namespace = metav1.NamespaceDefault
+	}
+	if o.cluster != nil && !o.clusterAllNamespaces {
+		// -n scopes the analysis to a namespace: it must exist, as istioctl
+		// checks before analysing (istioctl/pkg/analyze/analyze.go Analyze).
+		// istioctl prints this line and exits 0; here 1, so that a
+		// mistyped -n fails a CI job instead of passing it with nothing
+		// analysed (docs/compatibility.md). Not under -A or without -n:
+		// every namespace is analysed then, and -n or the context's
+		// namespace only names the files' objects that name none.
+		switch err := clusterNamespaceExists(ctx, o.cluster, o.namespace); {
+		case errors.Is(err, errNamespaceNotFound):
+			fmt.Fprintf(stderr, "namespace %q not found\n", o.namespace)
+			return 1
+		case err != nil:
+			fmt.Fprintf(stderr, "Error: cluster: %v\n", err)
+			return 1
+		}
 	}
 	var in analysis.Input
 	for _, f := range o.suppress {

@@ -79,6 +79,26 @@ func listCluster(ctx context.Context, client dynamic.Interface, mapper meta.REST
 	return nil
 }
 
+// errNamespaceNotFound is clusterNamespaceExists's error for a namespace the
+// cluster does not have; runAnalyze prints istioctl's line for it.
+var errNamespaceNotFound = errors.New("namespace not found")
+
+// clusterNamespaceExists checks that the namespace analyze -n scopes the
+// analysis to exists, as istioctl analyze checks it before analysing
+// (Istio: istioctl/pkg/analyze/analyze.go Analyze, Namespaces().Get under
+// useKube): errNamespaceNotFound when it does not, any other error of the
+// get wrapped.
+func clusterNamespaceExists(ctx context.Context, client dynamic.Interface, ns string) error {
+	_, err := client.Resource(namespacesResource).Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return errNamespaceNotFound
+	case err != nil:
+		return fmt.Errorf("reading namespace %q: %w", ns, err)
+	}
+	return nil
+}
+
 // listSelectedWorkloads lists the pods the analysed objects' analyzers need
 // (analysis.PodQueries: one paged list per query, a pod two of them select
 // added once; audit.Lister.SelectedPods, as the audit lists them). The pods

@@ -258,7 +258,7 @@ func TestAnalyzeAllNamespaces(t *testing.T) {
 			"spec": map[string]any{"hosts": []any{"web.example.com"}, "gateways": []any{"nogw"},
 				"http": []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "web.example.com"}}}}}}}}
 	}
-	client, mapper := fakeCluster(t, vs("shop"), vs("other"))
+	client, mapper := fakeCluster(t, existingNamespace("shop"), vs("shop"), vs("other"))
 	for _, tc := range []struct {
 		o    analyzeOptions
 		want []string

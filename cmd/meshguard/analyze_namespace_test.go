@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // aboutShop matches a message line about an object of namespace shop,
@@ -144,6 +150,69 @@ func TestAnalyzeClusterNamespaceReadsEveryNamespace(t *testing.T) {
 			}
 			if !slices.Equal(allShop, shop) {
 				t.Errorf("-n shop reports\n%s\nwhere all namespaces reports about shop\n%s", strings.Join(shop, "\n"), strings.Join(allShop, "\n"))
+			}
+		})
+	}
+}
+
+// analyze against a cluster with -n NS checks first that NS exists, as
+// istioctl analyze does (Istio: istioctl/pkg/analyze/analyze.go Analyze,
+// under useKube: Namespaces().Get of the selected namespace; NotFound prints
+// `namespace "NS" not found` on stderr and analyses nothing, another error
+// ends the command). Here a missing namespace exits 1, not istioctl's 0
+// (docs/compatibility.md: a CI job must not pass on a mistyped -n). The
+// check runs only where the analysis is scoped to NS: not from files alone
+// (no cluster), nor with -A or without -n (every namespace of the cluster
+// is reported; NS only names the files' objects without one).
+func TestAnalyzeClusterNamespaceNotFound(t *testing.T) {
+	shop := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}}
+	// IST0102 on Namespace shop: the cluster was read.
+	const analysed = "[IST0102] (Namespace shop)"
+	tests := []struct {
+		name      string
+		namespace string
+		cluster   bool
+		all       bool // -A
+		everyNS   bool // -n not given: the cluster read in every namespace
+		getErr    error
+		wantExit  int
+		wantErr   string // stderr holds it
+		analysed  bool
+	}{
+		{name: "-n of a missing namespace", namespace: "missing", cluster: true, wantExit: 1, wantErr: "namespace \"missing\" not found\n"},
+		{name: "-n of an existing namespace", namespace: "shop", cluster: true, analysed: true},
+		{name: "-n missing with -A", namespace: "missing", cluster: true, all: true, analysed: true},
+		{name: "no -n, the context's namespace missing", namespace: "missing", cluster: true, everyNS: true, analysed: true},
+		{name: "files only", namespace: "missing", analysed: true},
+		{name: "the namespace cannot be read", namespace: "shop", cluster: true, wantExit: 1,
+			getErr: apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "shop", errors.New("no")), wantErr: "Error: cluster: reading namespace \"shop\": "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := analyzeOptions{namespace: tt.namespace, allNamespaces: tt.all, clusterAllNamespaces: tt.everyNS}
+			if tt.cluster {
+				client, mapper := fakeCluster(t, shop)
+				if tt.getErr != nil {
+					client.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, tt.getErr })
+				}
+				o.cluster, o.mapper = client, mapper
+			} else {
+				o.files = []string{writeFile(t, t.TempDir(), "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")}
+			}
+			var out, errOut bytes.Buffer
+			o.output, o.failureThreshold, o.istioNamespace = "log", "Error", "istio-system"
+			exit := runAnalyze(t.Context(), o, nil, &out, &errOut)
+			if exit != tt.wantExit {
+				t.Errorf("exit %d, want %d (stderr %q)", exit, tt.wantExit, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tt.wantErr) {
+				t.Errorf("stderr %q, want it to hold %q", errOut.String(), tt.wantErr)
+			}
+			if tt.wantErr == "" && strings.Contains(errOut.String(), "not found") {
+				t.Errorf("stderr %q: the namespace was checked", errOut.String())
+			}
+			if got := strings.Contains(out.String(), analysed); got != tt.analysed {
+				t.Errorf("analysed %v, want %v: stdout %q", got, tt.analysed, out.String())
 			}
 		})
 	}

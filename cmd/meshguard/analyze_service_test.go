@@ -22,7 +22,7 @@ func TestAnalyzeClusterServicePortsInNamespace(t *testing.T) {
 	u := func(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }
 	gwSvc := svc("istio-system") // the Service of the pod the Gateway selects, read for IST0162
 	gwSvc.Object["spec"].(map[string]any)["selector"] = map[string]any{"istio": "ingressgateway"}
-	client, mapper := fakeCluster(t, svc("shop"), gwSvc,
+	client, mapper := fakeCluster(t, existingNamespace("shop"), svc("shop"), gwSvc,
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "ingress-1", "namespace": "istio-system",
 			"labels": map[string]any{"istio": "ingressgateway"}}}),
 		u(map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": map[string]any{"name": "gw", "namespace": "shop"},

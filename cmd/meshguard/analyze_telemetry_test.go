@@ -22,7 +22,7 @@ func TestAnalyzeClusterTelemetrySelectors(t *testing.T) {
 			"spec": map[string]any{"selector": map[string]any{"matchLabels": sel},
 				"tracing": []any{map[string]any{"randomSamplingPercentage": 10.0}}}})
 	}
-	client, mapper := fakeCluster(t,
+	client, mapper := fakeCluster(t, existingNamespace("shop"),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "ratings-1", "namespace": "shop",
 			"labels": map[string]any{"app": "ratings"}}}),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "gone-1", "namespace": "other",

@@ -329,7 +329,7 @@ func TestAnalyzeClusterGatewayPorts(t *testing.T) {
 			"spec": map[string]any{"selector": sel, "servers": []any{map[string]any{
 				"port": map[string]any{"number": port, "name": "http", "protocol": "HTTP"}, "hosts": []any{"*"}}}}})
 	}
-	client, mapper := fakeCluster(t,
+	client, mapper := fakeCluster(t, existingNamespace("shop"),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "ingress-1", "namespace": "istio-system",
 			"labels": map[string]any{"istio": "ingressgateway"}}}),
 		u(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "other", "namespace": "shop",
@@ -372,7 +372,7 @@ func TestAnalyzeClusterSidecarSelectors(t *testing.T) {
 			"spec": map[string]any{"workloadSelector": map[string]any{"labels": sel},
 				"egress": []any{map[string]any{"hosts": []any{"./*"}}}}})
 	}
-	client, mapper := fakeCluster(t,
+	client, mapper := fakeCluster(t, existingNamespace("shop"),
 		pod("shop", "cart-1", map[string]any{"app": "cart", "tier": "web"}),
 		pod("shop", "ratings-1", map[string]any{"app": "ratings"}),
 		pod("other", "cart-1", map[string]any{"app": "cart", "tier": "web"}),
@@ -559,6 +559,15 @@ func fakeCluster(t *testing.T, objs ...*unstructured.Unstructured) (*dynamicfake
 	return client, mapper
 }
 
+// existingNamespace is Namespace name, for a fake cluster analysed with -n
+// name: runAnalyze checks first that it exists (clusterNamespaceExists).
+// Labelled istio-injection=disabled, so that it adds no message of its own
+// (IST0102).
+func existingNamespace(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": name, "labels": map[string]any{"istio-injection": "disabled"}}}}
+}
+
 // TestAnalyzeNoIssuesNamesTarget: without messages printed analyze says, on
 // stderr and in every output format, what it analysed, as istioctl analyze
 // does (istioctl/pkg/analyze/analyze.go Analyze: len(outputMessages) == 0,
@@ -576,7 +585,7 @@ func TestAnalyzeNoIssuesNamesTarget(t *testing.T) {
 		}
 	}
 	a, b, bad := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "bad.yaml")
-	client, mapper := fakeCluster(t)
+	client, mapper := fakeCluster(t, existingNamespace("shop"))
 	for _, tc := range []struct {
 		name string
 		o    analyzeOptions
@@ -723,7 +732,7 @@ spec:
 	if err := yaml.Unmarshal([]byte(strings.Replace(vs, "metadata: {name: reviews}", "metadata: {name: reviews, namespace: default}", 1)), &stored.Object); err != nil {
 		t.Fatal(err)
 	}
-	client, mapper := fakeCluster(t, stored, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+	client, mapper := fakeCluster(t, existingNamespace("default"), stored, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
 		"metadata": map[string]any{"name": "reviews", "namespace": "default"}, "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80), "name": "http"}}}}})
 	writeFile(t, filepath.Dir(file), "vs.yaml", strings.Replace(vs, ", subset: v3", "", 1))
 	out.Reset()

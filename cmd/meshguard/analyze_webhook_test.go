@@ -25,7 +25,7 @@ func TestAnalyzeClusterMutatingWebhooks(t *testing.T) {
 	}
 	istiod := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "istiod", "namespace": "istio-system"}}}
 
-	client, mapper := fakeCluster(t, istiod, mwc("istio-sidecar-injector", webhook("namespace.sidecar-injector.istio.io", "istiod")))
+	client, mapper := fakeCluster(t, existingNamespace("default"), istiod, mwc("istio-sidecar-injector", webhook("namespace.sidecar-injector.istio.io", "istiod")))
 	for _, all := range []bool{false, true} {
 		got, exit, errOut := analyzeLines(t, analyzeOptions{cluster: client, mapper: mapper, clusterAllNamespaces: all}, "IST0139")
 		if exit != 0 || len(got) != 0 {
@@ -33,7 +33,7 @@ func TestAnalyzeClusterMutatingWebhooks(t *testing.T) {
 		}
 	}
 
-	client, mapper = fakeCluster(t, istiod,
+	client, mapper = fakeCluster(t, existingNamespace("default"), istiod,
 		mwc("istio-sidecar-injector", webhook("namespace.sidecar-injector.istio.io", "istiod")),
 		mwc("stale-injector", webhook("namespace.sidecar-injector.istio.io", "istiod-old")))
 	want := []string{

@@ -26,11 +26,17 @@ func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error
 	if path == "" {
 		return nil
 	}
-	m, err := meshconfig.LoadFile(path)
+	// Parsed here, validated by WithMeshConfig: the discoverySelectors are
+	// parsed once, by that validation.
+	m, err := meshconfig.ParseFile(path)
 	if err != nil {
 		return fmt.Errorf("--mesh-config: %w", err)
 	}
-	*o = o.WithMeshConfig(m, o.MeshFlagSet)
+	withMesh, err := o.WithMeshConfig(m, o.MeshFlagSet)
+	if err != nil {
+		return fmt.Errorf("--mesh-config: %s: %w", path, err)
+	}
+	*o = withMesh
 	o.MeshConfigPath = path
 	return nil
 }
@@ -45,9 +51,9 @@ func authzFromMeshConfig(fs *pflag.FlagSet, path string, o *authz.Options) error
 // that puts the mesh config loaded at start-up into the options ext_authz
 // starts with, so even its first policy snapshot uses it. Without ext_authz
 // or with Istio's default mesh config (nothing to reload) it does nothing.
-func followInjectorMesh(o *serveOptions) (startWith func()) {
+func followInjectorMesh(o *serveOptions) (startWith func() error) {
 	if !o.authz || (!o.injection.ConfigMaps.Enabled() && o.injection.MeshConfigPath == "") {
-		return func() {}
+		return func() error { return nil }
 	}
 	meshes := make(chan *meshv1alpha1.MeshConfig, 1)
 	o.injection.OnConfigLoaded = func(s *config.Snapshot) {
@@ -65,13 +71,19 @@ func followInjectorMesh(o *serveOptions) (startWith func()) {
 	}
 	o.authzOpts.MeshConfigs = meshes
 	o.authzOpts.MeshConfigPath = "" // not watched a second time
-	return func() {
+	return func() error {
 		select {
 		case m := <-meshes:
 			// Only this config: the file may have changed since
-			// authzFromMeshConfig read it.
-			o.authzOpts = o.authzOpts.WithMeshConfigOnly(m)
+			// authzFromMeshConfig read it. The injector accepted it, so
+			// an error here is the two disagreeing: refused, not skipped.
+			withMesh, err := o.authzOpts.WithMeshConfigOnly(m)
+			if err != nil {
+				return err
+			}
+			o.authzOpts = withMesh
 		default:
 		}
+		return nil
 	}
 }

@@ -276,7 +276,9 @@ func runServe(ctx context.Context, cfg *rest.Config, o *serveOptions, started fu
 		if err := webhook.SetupInjection(lm, o.injection, log.WithName("inject")); err != nil {
 			return fmt.Errorf("set up injection webhook: %w", err)
 		}
-		startWith()
+		if err := startWith(); err != nil {
+			return fmt.Errorf("ext_authz: the injector's mesh config: %w", err)
+		}
 		if err := webhook.SetupValidation(lm, o.validation, log.WithName("validate")); err != nil {
 			return fmt.Errorf("set up validation webhook: %w", err)
 		}
