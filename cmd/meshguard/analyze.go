@@ -318,8 +318,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 	}
 	add := func(origin string, obj map[string]any) { addObject(origin, obj, in.AddKubernetesObject) }
-	inFiles := map[string]bool{} // objectKey of every object of the files
 	fromFiles := fileObjects{defaultNamespace: o.namespace}
+	inFiles := map[string]bool{} // objectKey of every object of the files
 	objects := 0                 // read from the files and the cluster: maxClusterObjects
 	tooMany := func(where string) bool {
 		if objects++; objects > maxClusterObjects {
