@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -66,6 +68,11 @@ type analyzeOptions struct {
 	// revision is --revision: the istio.io/rev whose cluster mesh objects
 	// are read ("" = "default"; policy.InRevision).
 	revision string
+	// ignoreUnknown is --ignore-unknown: input that cannot be parsed does not
+	// make the exit status 65 (istioctl's: no FileParseError).
+	ignoreUnknown bool
+	// timeout is --timeout: the run stops (exit 1) past it; 0 is no bound.
+	timeout time.Duration
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -129,7 +136,21 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	// Analyze): directories are always read with their subdirectories.
 	cmd.Flags().BoolP("recursive", "R", true, "ignored (istioctl compatibility): directories are always read with their subdirectories")
 	_ = cmd.Flags().MarkHidden("recursive")
+	// istioctl's --ignore-unknown, --color, --timeout and --multi-cluster
+	// (istioctl/pkg/analyze/analyze.go Analyze).
+	cmd.Flags().BoolVar(&o.ignoreUnknown, "ignore-unknown", false, "input that cannot be parsed is reported but does not make the exit status 65 (istioctl's flag)")
+	cmd.Flags().Bool("color", false, "accepted for istioctl compatibility: the output is never coloured")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "stop the run (exit 1) when it takes longer than this (e.g. 30s); 0: no bound")
+	var multiCluster bool
+	cmd.Flags().BoolVar(&multiCluster, "multi-cluster", false, "not supported: analyze reads one cluster (a usage error)")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if multiCluster {
+			// istioctl then reads the remote clusters of the istio-system
+			// secrets labelled istio/multiCluster=true (getClients);
+			// meshguard has no multi-cluster analyzers, and dropping the
+			// flag silently would report on one cluster as if on all.
+			return exitError{code: exitAnalyzeUsage, msg: "--multi-cluster is not supported: meshguard analyze reads one cluster (--kubeconfig/--context); run it once per cluster"}
+		}
 		o.files = append(o.files, args...)
 		// istioctl's -k/--use-kube (istioctl/pkg/analyze/analyze.go
 		// Analyze): false is files only, true reads the cluster of the
@@ -219,6 +240,11 @@ func tooManyObjects() error {
 func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, stderr io.Writer) int {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
 	}
 	threshold, err := analysis.ParseLevel(o.failureThreshold)
 	if err != nil {
@@ -443,9 +469,18 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			// the error of a cluster it cannot read before printing any
 			// message (istioctl/pkg/analyze/analyze.go, sa.Analyze), exit 1;
 			// the part read would give false findings (IST0101).
+			if errors.Is(err, context.DeadlineExceeded) && o.timeout > 0 {
+				err = fmt.Errorf("%w (--timeout %s)", err, o.timeout)
+			}
 			fmt.Fprintf(stderr, "Error: cluster: %v\n", err)
 			return 1
 		}
+	}
+	if err := ctx.Err(); err != nil && o.timeout > 0 {
+		// Past --timeout: what was read is not analysed (a partial read
+		// gives false findings).
+		fmt.Fprintf(stderr, "Error: analysis stopped after --timeout %s: %v\n", o.timeout, err)
+		return 1
 	}
 	msgs := analysis.Analyze(in)
 	if rules != nil {
@@ -537,7 +572,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		trailer(fmt.Sprintf("Analyzers found issues when analyzing %s.\nSee %s for more information about causes and resolutions.",
 			analyzeTarget(o), analysisDocs))
 		return exitAnalyzeFoundIssues
-	case unreadable:
+	case unreadable && !o.ignoreUnknown:
 		trailer("Some files couldn't be parsed.")
 		return exitAnalyzeDataError
 	}

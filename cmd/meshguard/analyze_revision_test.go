@@ -141,3 +141,37 @@ spec:
 		t.Errorf("cluster: exit %d, %q, want IST0101 on default/to-dns and kube-system/in-system\n%s", exit, got, errOut)
 	}
 }
+
+// istioctl analyze's flags that were "unknown flag" (64): --ignore-unknown
+// (istioctl: unparsable input does not make the exit status 65),
+// --color (accepted: meshguard's log output is never coloured), --timeout
+// (bounds the run; a bad duration is a usage error), --multi-cluster (a
+// usage error naming why: meshguard reads one cluster).
+func TestAnalyzeIstioctlFlags(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "bad.yaml", "kind: [\n")
+	ok := writeFile(t, dir, "ok.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n")
+	for _, tc := range []struct {
+		args []string
+		code int
+		has  string
+	}{
+		{[]string{bad}, exitAnalyzeDataError, "Some files couldn't be parsed."},
+		{[]string{"--ignore-unknown", bad}, 0, "could not be parsed"},
+		{[]string{"--color", ok}, 0, "No validation issues"},
+		{[]string{"--color=false", ok}, 0, "No validation issues"},
+		{[]string{"--timeout", "10s", ok}, 0, "No validation issues"},
+		{[]string{"--timeout", "soon", ok}, exitAnalyzeUsage, `invalid argument "soon"`},
+		{[]string{"--multi-cluster", ok}, exitAnalyzeUsage, "--multi-cluster"},
+	} {
+		code, out, errOut := runCLI(t, append([]string{"analyze"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.has) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, output with %q", tc.args, code, out, errOut, tc.code, tc.has)
+		}
+	}
+	// A run past --timeout stops (exit 1) rather than reporting on what it read.
+	o := analyzeOptions{files: []string{ok}, timeout: 1}
+	if _, exit, errOut := analyzeLines(t, o, "IST0101"); exit != 1 || !strings.Contains(errOut, "--timeout") {
+		t.Errorf("timeout 1ns: exit %d, stderr %q; want 1 naming --timeout", exit, errOut)
+	}
+}
