@@ -24,6 +24,7 @@ import (
 	"github.com/meshguard/meshguard/analysis"
 	"github.com/meshguard/meshguard/internal/textcut"
 	"github.com/meshguard/meshguard/orgrules"
+	"github.com/meshguard/meshguard/policy"
 	"github.com/meshguard/meshguard/validation"
 	"github.com/meshguard/meshguard/webhookconfig"
 )
@@ -66,10 +67,13 @@ type Auditor struct {
 	// Istio's default.
 	Mesh func() *meshv1alpha1.MeshConfig
 	// Revision is the istio.io/rev this instance serves ("" or "default":
-	// the default one). A non-default revision's webhook validates only
-	// objects labelled istio.io/rev=<revision>, so its audit reports only
-	// those (every object is still read, as the others may be referred to),
-	// in PolicyReports of its own name (ReportNameFor).
+	// the default one). The audit reads the mesh objects this revision's
+	// control plane reads, those labelled for it and the unlabelled ones
+	// (policy.InRevision, as istiod and `istioctl analyze --revision`):
+	// references and conflicts are resolved among those only. A
+	// non-default revision's webhook validates only objects labelled
+	// istio.io/rev=<revision>, so its audit reports only those, in
+	// PolicyReports of its own name (ReportNameFor).
 	Revision string
 	Log      logr.Logger
 
@@ -189,15 +193,12 @@ func (a *Auditor) inScope(vs []Violation, snap Snapshot) []Violation {
 	for _, o := range snap.Objects {
 		md, _ := o.Raw["metadata"].(map[string]any)
 		lbls, _ := md["labels"].(map[string]any)
-		if rev, _ := lbls[revisionLabel].(string); rev == a.Revision {
+		if rev, _ := lbls[policy.RevisionLabel].(string); rev == a.Revision {
 			mine[o.Ref] = true
 		}
 	}
 	return slices.DeleteFunc(vs, func(v Violation) bool { return !mine[v.Object] })
 }
-
-// revisionLabel selects the revision that validates an object.
-const revisionLabel = "istio.io/rev"
 
 // list pages through one resource of namespace ("" all), rate-limited
 // (Lister.Each).
@@ -255,6 +256,12 @@ func (a *Auditor) snapshot(ctx context.Context) (Snapshot, error) {
 			// rules read the whole object (input.object), annotations
 			// included.
 			unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+			// Another revision's object is not this revision's to read
+			// (Istio: crdclient's Revision filter; istioctl analyze
+			// --revision reads the cluster through it).
+			if !policy.InRevision(u.GetLabels(), a.Revision) {
+				return nil
+			}
 			snap.Objects = append(snap.Objects, Object{
 				Ref: ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())},
 				Raw: u.Object,

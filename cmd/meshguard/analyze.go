@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,6 +65,14 @@ type analyzeOptions struct {
 	// their metadata only (listGatewaySecrets); set by --kubeconfig (or
 	// injected by tests). Nil: no credentialName is reported.
 	clusterMetadata metadata.Interface
+	// revision is --revision: the istio.io/rev whose cluster mesh objects
+	// are read ("" = "default"; policy.InRevision).
+	revision string
+	// ignoreUnknown is --ignore-unknown: input that cannot be parsed does not
+	// make the exit status 65 (istioctl's: no FileParseError).
+	ignoreUnknown bool
+	// timeout is --timeout: the run stops (exit 1) past it; 0 is no bound.
+	timeout time.Duration
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -119,12 +128,30 @@ there), so a CI job reading the JSON keeps the failure signal.`,
 	cmd.Flags().StringArrayVarP(&o.suppress, "suppress", "S", nil, `suppress the messages of a code on the objects a pattern names, CODE="Kind namespace/name" (as printed) ("*" matches any run of characters); repeatable`)
 	cmd.Flags().StringVarP(&o.kubeconfig, "kubeconfig", "c", "", "also analyse the objects stored in this kubeconfig's cluster (every namespace is read, as istioctl reads it; with -n only the messages about that namespace's objects are reported)")
 	cmd.Flags().StringVar(&o.kubeContext, "context", "", "also analyse the cluster of this context of the kubeconfig (--kubeconfig, else KUBECONFIG or ~/.kube/config); its namespace is that of the files' objects that name none, unless -n is given")
+	// istioctl's --revision (default "default", passed to
+	// AddRunningKubeSourceWithRevision): the cluster's mesh objects of
+	// another revision are not read (skipStored); the files' are.
+	cmd.Flags().StringVar(&o.revision, "revision", "default", `revision whose cluster mesh objects are analysed: those labelled istio.io/rev=REVISION and the unlabelled ones ("default": the default revision's); objects of the files are read whatever their label`)
 	// Accepted and ignored, as istioctl analyze keeps it (hidden in effect:
 	// "[Removed: ... hardcoded to true]", Istio: istioctl/pkg/analyze/analyze.go
 	// Analyze): directories are always read with their subdirectories.
 	cmd.Flags().BoolP("recursive", "R", true, "ignored (istioctl compatibility): directories are always read with their subdirectories")
 	_ = cmd.Flags().MarkHidden("recursive")
+	// istioctl's --ignore-unknown, --color, --timeout and --multi-cluster
+	// (istioctl/pkg/analyze/analyze.go Analyze).
+	cmd.Flags().BoolVar(&o.ignoreUnknown, "ignore-unknown", false, "input that cannot be parsed is reported but does not make the exit status 65 (istioctl's flag)")
+	cmd.Flags().Bool("color", false, "accepted for istioctl compatibility: the output is never coloured")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "stop the run (exit 1) when it takes longer than this (e.g. 30s); 0: no bound")
+	var multiCluster bool
+	cmd.Flags().BoolVar(&multiCluster, "multi-cluster", false, "not supported: analyze reads one cluster (a usage error)")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if multiCluster {
+			// istioctl then reads the remote clusters of the istio-system
+			// secrets labelled istio/multiCluster=true (getClients);
+			// meshguard has no multi-cluster analyzers, and dropping the
+			// flag silently would report on one cluster as if on all.
+			return exitError{code: exitAnalyzeUsage, msg: "--multi-cluster is not supported: meshguard analyze reads one cluster (--kubeconfig/--context); run it once per cluster"}
+		}
 		o.files = append(o.files, args...)
 		// istioctl's -k/--use-kube (istioctl/pkg/analyze/analyze.go
 		// Analyze): false is files only, true reads the cluster of the
@@ -215,6 +242,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	threshold, err := analysis.ParseLevel(o.failureThreshold)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: --failure-threshold: %v\n", err)
@@ -298,6 +330,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 	}
 	var analysed []string // the files read, for the message saying none has issues
 	unparsed := 0         // files with an input error
+	unparsedFiles := map[string]bool{}
 	// addObject adds one object of the files or the cluster; addKube
 	// takes the Kubernetes kinds (a stored Deployment's pods are the
 	// cluster's: AddStoredKubernetesObject).
@@ -329,6 +362,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		}
 	}
 	add := func(origin string, obj map[string]any) { addObject(origin, obj, in.AddKubernetesObject) }
+	fromFiles := fileObjects{defaultNamespace: o.namespace}
 	inFiles := map[string]bool{} // objectKey of every object of the files
 	objects := 0                 // read from the files and the cluster: maxClusterObjects
 	tooMany := func(where string) bool {
@@ -383,20 +417,33 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 						if i > 0 && tooMany(itemWhere) {
 							return 1
 						}
-						inFiles[objectKey(item, o.namespace)] = true
-						add(itemWhere, item)
+						fromFiles.add(file, itemWhere, item, nil)
 					}
 				default:
-					inFiles[objectKey(obj, o.namespace)] = true
-					add(where, obj)
+					fromFiles.add(file, where, obj, d.Raw)
 				}
 			}
 			if err != nil {
 				fail(file, err)
 			}
 			if failures > before {
+				unparsedFiles[file] = true
 				unparsed++
 			}
+		}
+	}
+	// Only the last copy of an object is analysed, and none in the
+	// namespaces istioctl ignores (fileObjects, inIgnoredNamespace).
+	for _, fo := range fromFiles.list {
+		if inIgnoredNamespace(fo.obj, o.namespace) {
+			continue
+		}
+		inFiles[objectKey(fo.obj, o.namespace)] = true
+		before := failures
+		add(fo.origin, fo.obj)
+		if failures > before && !unparsedFiles[fo.file] {
+			unparsedFiles[fo.file] = true
+			unparsed++
 		}
 	}
 	if o.cluster != nil {
@@ -411,7 +458,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			if objects++; objects > maxClusterObjects {
 				return tooManyObjects()
 			}
-			if !inFiles[objectKey(obj, o.namespace)] {
+			if !inFiles[objectKey(obj, o.namespace)] && !skipStored(obj, o.revision) {
 				addObject(origin, obj, in.AddStoredKubernetesObject)
 			}
 			return nil
@@ -440,9 +487,18 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 			// the error of a cluster it cannot read before printing any
 			// message (istioctl/pkg/analyze/analyze.go, sa.Analyze), exit 1;
 			// the part read would give false findings (IST0101).
+			if errors.Is(err, context.DeadlineExceeded) && o.timeout > 0 {
+				err = fmt.Errorf("%w (--timeout %s)", err, o.timeout)
+			}
 			fmt.Fprintf(stderr, "Error: cluster: %v\n", err)
 			return 1
 		}
+	}
+	if err := ctx.Err(); err != nil && o.timeout > 0 {
+		// Past --timeout: what was read is not analysed (a partial read
+		// gives false findings).
+		fmt.Fprintf(stderr, "Error: analysis stopped after --timeout %s: %v\n", o.timeout, err)
+		return 1
 	}
 	msgs := analysis.Analyze(in)
 	if rules != nil {
@@ -534,7 +590,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdin io.Reader, stdout, 
 		trailer(fmt.Sprintf("Analyzers found issues when analyzing %s.\nSee %s for more information about causes and resolutions.",
 			analyzeTarget(o), analysisDocs))
 		return exitAnalyzeFoundIssues
-	case unreadable:
+	case unreadable && !o.ignoreUnknown:
 		trailer("Some files couldn't be parsed.")
 		return exitAnalyzeDataError
 	}
