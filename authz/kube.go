@@ -28,8 +28,8 @@ import (
 	"github.com/meshguard/meshguard/policy"
 )
 
-// kubeSource reads the policy inputs from the API server. AuthorizationPolicies
-// and PeerAuthentications come from informers of their own, which receive each
+// kubeSource reads the policy inputs from the API server. AuthorizationPolicies,
+// PeerAuthentications and RequestAuthentications come from informers of their own, which receive each
 // object's JSON form and keep what policy.DecodeStored makes of it: the typed
 // value and `meshguard validate`'s verdict on the JSON, taken once per
 // change. A typed informer would hand over objects already stripped of fields
@@ -71,6 +71,10 @@ type policyInformer struct {
 var policyResources = []struct{ kind, resource string }{
 	{"AuthorizationPolicy", "authorizationpolicies"},
 	{"PeerAuthentication", "peerauthentications"},
+	// Read for the headers jwt_authn changes before Istio's RBAC filter
+	// (policy/jwtheaders.go), with the same revision and discoverySelectors
+	// filters.
+	{"RequestAuthentication", "requestauthentications"},
 }
 
 func newKubeSource(cfg *rest.Config, pods cache.Cache, regoDir, revision string, log logr.Logger) (*kubeSource, error) {
@@ -282,9 +286,9 @@ func runPolicyInformers(ctx context.Context, policies []policyInformer, trigger 
 // informer sees the change, which can come a moment after meshguard's.
 const crdSettle = 2 * time.Second
 
-// watchCRDs sends on changed when the spec of the AuthorizationPolicy or
-// PeerAuthentication CRD changes (its generation moves) or the CRD is
-// created. Only the two CRDs are watched, by name, and only their metadata
+// watchCRDs sends on changed when the spec of a policy kind's CRD
+// (policyResources) changes (its generation moves) or the CRD is
+// created. Only those CRDs are watched, by name, and only their metadata
 // is kept.
 func (k *kubeSource) watchCRDs(ctx context.Context, changed chan<- struct{}) ([]toolscache.InformerSynced, error) {
 	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}

@@ -24,6 +24,10 @@ func revPolicy(kind, name string, labels map[string]any) *unstructured.Unstructu
 		spec = map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}, "action": "ALLOW",
 			"rules": []any{map[string]any{"from": []any{map[string]any{"source": map[string]any{"principals": []any{"cluster.local/ns/bar/sa/api"}}}}}}}
 	}
+	if kind == "RequestAuthentication" {
+		spec = map[string]any{"jwtRules": []any{map[string]any{"issuer": "https://issuer",
+			"outputClaimToHeaders": []any{map[string]any{"header": "x-jwt-group", "claim": "group"}}}}}
+	}
 	meta := map[string]any{"name": name, "namespace": "foo", "creationTimestamp": "2026-01-01T00:00:00Z"}
 	if labels != nil {
 		meta["labels"] = labels
@@ -40,21 +44,25 @@ func TestKubeSourceRevision(t *testing.T) {
 		revPolicy("AuthorizationPolicy", "labelled-default", map[string]any{"istio.io/rev": "default"}),
 		revPolicy("AuthorizationPolicy", "canary-allow-bar", map[string]any{"istio.io/rev": "canary"}),
 		revPolicy("PeerAuthentication", "canary-strict", map[string]any{"istio.io/rev": "canary"}),
+		revPolicy("RequestAuthentication", "global-jwt", nil),
+		revPolicy("RequestAuthentication", "canary-jwt", map[string]any{"istio.io/rev": "canary"}),
 	}
 	for _, c := range []struct {
 		rev  string
 		want string // the policies loaded, sorted
 	}{
-		{"", "AuthorizationPolicy/global,AuthorizationPolicy/labelled-default"},
-		{"default", "AuthorizationPolicy/global,AuthorizationPolicy/labelled-default"},
-		{"canary", "AuthorizationPolicy/canary-allow-bar,AuthorizationPolicy/global,PeerAuthentication/canary-strict"},
+		{"", "AuthorizationPolicy/global,AuthorizationPolicy/labelled-default,RequestAuthentication/global-jwt"},
+		{"default", "AuthorizationPolicy/global,AuthorizationPolicy/labelled-default,RequestAuthentication/global-jwt"},
+		{"canary", "AuthorizationPolicy/canary-allow-bar,AuthorizationPolicy/global,PeerAuthentication/canary-strict," +
+			"RequestAuthentication/canary-jwt,RequestAuthentication/global-jwt"},
 	} {
 		t.Run("rev="+c.rev, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-				{Group: "security.istio.io", Version: "v1beta1", Resource: "authorizationpolicies"}: "AuthorizationPolicyList",
-				{Group: "security.istio.io", Version: "v1beta1", Resource: "peerauthentications"}:   "PeerAuthenticationList",
+				{Group: "security.istio.io", Version: "v1beta1", Resource: "authorizationpolicies"}:  "AuthorizationPolicyList",
+				{Group: "security.istio.io", Version: "v1beta1", Resource: "peerauthentications"}:    "PeerAuthenticationList",
+				{Group: "security.istio.io", Version: "v1beta1", Resource: "requestauthentications"}: "RequestAuthenticationList",
 			}, objs...)
 			var logs []string
 			log := funcr.New(func(prefix, args string) { logs = append(logs, args) }, funcr.Options{Verbosity: 1})
@@ -83,13 +91,16 @@ func TestKubeSourceRevision(t *testing.T) {
 			for _, pa := range set.PeerAuthentications {
 				got = append(got, "PeerAuthentication/"+pa.Name)
 			}
+			for _, ra := range set.RequestAuthentications {
+				got = append(got, "RequestAuthentication/"+ra.Name)
+			}
 			sort.Strings(got)
 			if strings.Join(got, ",") != c.want {
 				t.Errorf("revision %q loaded %v, want %s", c.rev, got, c.want)
 			}
 			if c.rev != "canary" {
 				all := strings.Join(logs, "\n")
-				for _, name := range []string{"foo/canary-allow-bar", "foo/canary-strict"} {
+				for _, name := range []string{"foo/canary-allow-bar", "foo/canary-strict", "foo/canary-jwt"} {
 					if !strings.Contains(all, name) || !strings.Contains(all, `"canary"`) {
 						t.Errorf("no V(1) log naming %s and its revision label; logs:\n%s", name, all)
 					}

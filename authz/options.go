@@ -152,7 +152,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Addr, "authz-addr", d.Addr, "ext_authz gRPC listen address")
 	fs.StringVar(&o.HTTPAddr, "authz-http-addr", "", "ext_authz HTTP listen address (Istio envoyExtAuthzHttp provider), e.g. :9001; empty: off")
 	fs.StringVar(&o.HTTPPathPrefix, "authz-http-path-prefix", "", "the envoyExtAuthzHttp pathPrefix: stripped from the request path before evaluation")
-	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
+	fs.StringVar(&o.PolicyDir, "policy-dir", "", "read AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Pod YAML and *.rego from this directory (watched) instead of the API server")
 	fs.StringVar(&o.RegoDir, "authz-rego-dir", "", "directory of user Rego modules (package meshguard.user) added to the built-in semantics")
 	fs.BoolVar(&o.FailOpen, "fail-open", false, "when user Rego modules fail to evaluate a request, answer it with the ALLOW/DENY policies alone instead of 503 (a DENY still denies; other internal errors stay 503)")
 	o.AddSemanticsFlags(fs)

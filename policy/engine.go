@@ -16,6 +16,7 @@ import (
 	"embed"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,7 +52,10 @@ const query = "data.meshguard.authz.result"
 type Set struct {
 	AuthorizationPolicies []*secv1.AuthorizationPolicy
 	PeerAuthentications   []*secv1.PeerAuthentication
-	Pods                  []*corev1.Pod
+	// RequestAuthentications: read only for the headers their jwt_authn
+	// providers change before Istio's RBAC filter (jwtheaders.go).
+	RequestAuthentications []*secv1.RequestAuthentication
+	Pods                   []*corev1.Pod
 	// UserModules: file name → Rego v1 source in package meshguard.user.
 	UserModules map[string]string
 
@@ -121,8 +125,11 @@ type Snapshot struct {
 	selectsByLabel map[string]bool
 	// userReads: what of the destination user modules read (undecidable).
 	userReads destReads
-	mesh      Mesh
-	pods      map[string]*workload
+	// jwtRewrites: the headers RequestAuthentications' jwt_authn providers
+	// change before Istio's RBAC filter (jwtHeadersUnknown).
+	jwtRewrites []jwtRewrite
+	mesh        Mesh
+	pods        map[string]*workload
 	// unindexedProxied says why a destination not in the Pod index may be a
 	// gateway taking PROXY protocol headers though the mesh's default does
 	// not (podIndex), or "".
@@ -335,6 +342,7 @@ func compileShards(ctx context.Context, prev *Snapshot, mesh Mesh, set *Set, ver
 	}
 	snap.Failed, snap.failedReason, snap.Translated = t.failed, failedReason, t.memo.translated
 	snap.selectsByLabel = selectsByLabel(d)
+	snap.jwtRewrites = jwtRewrites(mesh, set)
 	snap.Warnings = append(t.warnings, warn...)
 	snap.Policies, snap.Peers, snap.Pods, snap.pods = len(set.AuthorizationPolicies), len(set.PeerAuthentications), len(pods), pods
 	return snap, nil
@@ -782,11 +790,17 @@ type viewReads struct {
 	all attrReads     // policies without a selector, port-level PeerAuthentications
 	sel []selectReads // policies with a selector reading something
 	any attrReads     // all and every sel's: nothing else can be missing
+	// The request headers the policies match on (request.headers[...]),
+	// which jwt_authn may change before Istio's RBAC filter reads them
+	// (jwtHeadersUnknown): allHeaders those without a selector.
+	allHeaders []string
+	anyHeader  bool
 }
 
 type selectReads struct {
-	sel   map[string]string
-	reads attrReads
+	sel     map[string]string
+	reads   attrReads
+	headers []string
 }
 
 // forWorkload is what the policies that may apply to a workload of labels
@@ -807,17 +821,32 @@ func (v *viewReads) forWorkload(labels map[string]string, known bool) attrReads 
 	return reads
 }
 
+// headersFor is the request headers the policies that may apply to a
+// workload of labels (known: from the Pod index) match on, sorted.
+func (v *viewReads) headersFor(labels map[string]string, known bool) []string {
+	hs := slices.Clone(v.allHeaders)
+	for _, s := range v.sel {
+		if len(s.headers) > 0 && (!known || submap.Contains(labels, s.sel)) {
+			hs = append(hs, s.headers...)
+		}
+	}
+	slices.Sort(hs)
+	return slices.Compact(hs)
+}
+
 // viewAttrReads is view v's viewReads.
 func viewAttrReads(v *view) *viewReads {
 	out := &viewReads{}
-	policyReads := func(p compiledPolicy) attrReads {
+	policyReads := func(p compiledPolicy) (attrReads, []string) {
 		var reads attrReads
+		var headers []string
 		for _, rs := range [][]rule{p.Rules, p.TRules} {
 			for _, r := range rs {
 				reads |= ruleAttrReads(r)
+				headers = ruleHeaders(r, headers)
 			}
 		}
-		return reads
+		return reads, headers
 	}
 	for _, name := range decidingBuckets {
 		b := v.B[name]
@@ -825,19 +854,25 @@ func viewAttrReads(v *view) *viewReads {
 			continue
 		}
 		for _, p := range b.Any {
-			out.all |= policyReads(p)
+			reads, headers := policyReads(p)
+			out.all |= reads
+			out.allHeaders = append(out.allHeaders, headers...)
 		}
 		for _, byValue := range b.By {
 			for _, ps := range byValue {
 				for _, p := range ps {
-					if reads := policyReads(p); reads != 0 {
-						out.sel = append(out.sel, selectReads{sel: p.Sel, reads: reads})
+					if reads, headers := policyReads(p); reads != 0 || len(headers) > 0 {
+						out.sel = append(out.sel, selectReads{sel: p.Sel, reads: reads, headers: headers})
 						out.any |= reads
+						out.anyHeader = out.anyHeader || len(headers) > 0
 					}
 				}
 			}
 		}
 	}
+	slices.Sort(out.allHeaders)
+	out.allHeaders = slices.Compact(out.allHeaders)
+	out.anyHeader = out.anyHeader || len(out.allHeaders) > 0
 	for _, w := range v.WL {
 		if len(w.Ports) > 0 {
 			out.all |= readsDstPort
@@ -861,6 +896,20 @@ func ruleAttrReads(r rule) attrReads {
 		}
 	}
 	return reads
+}
+
+// ruleHeaders appends to hs the request headers rule r's conditions match on.
+func ruleHeaders(r rule, hs []string) []string {
+	for _, og := range r.C {
+		for _, ag := range og {
+			for _, c := range ag {
+				if h, ok := c.K.(string); ok && c.F == "header" && !slices.Contains(hs, h) {
+					hs = append(hs, h)
+				}
+			}
+		}
+	}
+	return hs
 }
 
 // unknownAttribute says why r cannot get Envoy's verdict, or "": an
@@ -991,6 +1040,11 @@ type destReads uint8
 const (
 	readsNamespace destReads = 1 << iota // input.ns, input.view
 	readsLabels                          // input.labels or input.router, or input or the generated package as a whole
+	// readsUserJWT: input.jwt, or input or the generated package as a
+	// whole. Not of the destination, but found by the same walk: a request
+	// whose JWT is unknown cannot be decided by such a module (eval).
+	readsUserJWT
+	readsAll = readsNamespace | readsLabels | readsUserJWT
 )
 
 // userDestinationReads finds, in a user module, the references that make
@@ -1012,16 +1066,20 @@ func userDestinationReads(m *ast.Module) destReads {
 					key, ok = x[1].Value.(ast.String)
 				}
 				switch {
-				case !ok || key == "labels" || key == "router": // router: from the Pod, like the labels
+				case !ok:
+					reads |= readsAll
+				case key == "labels" || key == "router": // router: from the Pod, like the labels
 					reads |= readsNamespace | readsLabels
 				case key == "ns" || key == "view": // the view is the namespace or "*"
 					reads |= readsNamespace
+				case key == "jwt":
+					reads |= readsUserJWT
 				}
 				if len(x) > 1 {
 					rest = x[2:]
 				}
 			case x[0].Equal(ast.DefaultRootDocument) && !x.HasPrefix(userPackageRef):
-				reads |= readsNamespace | readsLabels
+				reads |= readsAll
 			default:
 				if _, local := x[0].Value.(ast.Var); !local { // a composite or call head: {"a": input}.a
 					vis.Walk(x[0])
@@ -1041,7 +1099,7 @@ func userDestinationReads(m *ast.Module) destReads {
 		case ast.Var:
 			// input or data outside a reference: anything may be read.
 			if x.Equal(ast.InputRootDocument.Value) || x.Equal(ast.DefaultRootDocument.Value) {
-				reads |= readsNamespace | readsLabels
+				reads |= readsAll
 			}
 		}
 		return false
@@ -1078,8 +1136,18 @@ func (s *Snapshot) eval(ctx context.Context, r *Request, wl *workload) (Verdict,
 	if reason := unknownAttribute(r, reads, wl); reason != "" {
 		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
 	}
+	if reason := s.jwtHeadersUnknown(r, reads, wl); reason != "" {
+		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Reason: reason, Version: s.Version}, nil
+	}
 	if sh == nil {
 		return Verdict{}, fmt.Errorf("evaluate policy snapshot %d: no module for view %v", s.Version, view)
+	}
+	if sh.user && !s.policyOnly && sh.userReads&readsUserJWT != 0 && r.NoMetadata && !r.TCP {
+		// input.jwt absent reads as "no token" to a module: an unknown JWT
+		// cannot be told from none, so the module's verdict is unknown, as
+		// a built-in policy's on request.auth.* is (unknownAttribute).
+		return Verdict{Allowed: false, Status: 403, Action: "DENY", Rule: -1, Version: s.Version,
+			Reason: "the request has no " + jwtUnknown(r) + ", which a user Rego module reads (input.jwt) (fail closed)"}, nil
 	}
 	in := r.value(wl, view, &sh.needs)
 	if !sh.user || s.policyOnly {

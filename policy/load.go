@@ -22,7 +22,8 @@ import (
 
 // LoadDir reads a policy directory (recursively) for the default revision
 // (DirLoader.Revision): *.yaml, *.yml and *.json
-// files with AuthorizationPolicy, PeerAuthentication and Pod objects (also
+// files with AuthorizationPolicy, PeerAuthentication, RequestAuthentication
+// and Pod objects (also
 // inside a List), and *.rego user modules (an `opa test` file beside them
 // is skipped with a warning: SkipRegoTestFile). Other kinds are skipped and
 // returned as warnings. Any unreadable file or malformed object is an error
@@ -184,10 +185,10 @@ func (s *Set) addYAML(name string, b []byte, memo *loadMemo) ([]string, error) {
 }
 
 // objCount is how many objects of each kind a Set holds.
-type objCount struct{ aps, pas, pods int }
+type objCount struct{ aps, pas, ras, pods int }
 
 func (s *Set) count() objCount {
-	return objCount{len(s.AuthorizationPolicies), len(s.PeerAuthentications), len(s.Pods)}
+	return objCount{len(s.AuthorizationPolicies), len(s.PeerAuthentications), len(s.RequestAuthentications), len(s.Pods)}
 }
 
 // added lists the objects added since count returned c.
@@ -198,6 +199,9 @@ func (s *Set) added(c objCount) []any {
 	}
 	for _, pa := range s.PeerAuthentications[c.pas:] {
 		out = append(out, pa)
+	}
+	for _, ra := range s.RequestAuthentications[c.ras:] {
+		out = append(out, ra)
 	}
 	for _, p := range s.Pods[c.pods:] {
 		out = append(out, p)
@@ -229,6 +233,11 @@ func (s *Set) namedOnce(names map[string]string, c objCount, file string) error 
 			return err
 		}
 	}
+	for _, ra := range s.RequestAuthentications[c.ras:] {
+		if err := add("RequestAuthentication", ra.Namespace, ra.Name); err != nil {
+			return err
+		}
+	}
 	for _, p := range s.Pods[c.pods:] {
 		if err := add("Pod", p.Namespace, p.Name); err != nil {
 			return err
@@ -248,6 +257,9 @@ func (s *Set) addDecoded(objs []any) {
 		case *secv1.PeerAuthentication:
 			s.setVerdict(o, "")
 			s.PeerAuthentications = append(s.PeerAuthentications, o)
+		case *secv1.RequestAuthentication:
+			s.setVerdict(o, "")
+			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		case *corev1.Pod:
 			s.Pods = append(s.Pods, o)
 		}
@@ -273,7 +285,7 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 		return warnings, nil
 	}
 	switch kind {
-	case "AuthorizationPolicy", "PeerAuthentication":
+	case "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication":
 		if !strings.HasPrefix(apiVersion, "security.istio.io/") {
 			// Validation's error first, when it rejects the document (a
 			// misspelt Istio group names what it meant).
@@ -311,6 +323,20 @@ func (s *Set) addObject(where string, obj map[string]any) ([]string, error) {
 			keepReadMeta(&ap.ObjectMeta)
 			s.setVerdict(ap, "")
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, ap)
+			return nil, nil
+		}
+		if kind == "RequestAuthentication" {
+			// Read for the headers its jwt_authn provider changes (jwtheaders.go).
+			ra := &secv1.RequestAuthentication{}
+			if err := decodeInto(where, checked, ra); err != nil {
+				return nil, err
+			}
+			if err := objName(where, kind, ra.Name, &ra.Namespace); err != nil {
+				return nil, err
+			}
+			keepReadMeta(&ra.ObjectMeta)
+			s.setVerdict(ra, "")
+			s.RequestAuthentications = append(s.RequestAuthentications, ra)
 			return nil, nil
 		}
 		pa := &secv1.PeerAuthentication{}

@@ -69,8 +69,9 @@ func (s *Set) keepRevision(rev string) []OutOfRevision {
 	var out []OutOfRevision
 	aps := keepInRevision(s, "AuthorizationPolicy", s.AuthorizationPolicies, rev, &out)
 	pas := keepInRevision(s, "PeerAuthentication", s.PeerAuthentications, rev, &out)
+	ras := keepInRevision(s, "RequestAuthentication", s.RequestAuthentications, rev, &out)
 	if len(out) > 0 {
-		s.AuthorizationPolicies, s.PeerAuthentications = aps, pas
+		s.AuthorizationPolicies, s.PeerAuthentications, s.RequestAuthentications = aps, pas, ras
 	}
 	return out
 }

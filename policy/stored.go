@@ -8,10 +8,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// Stored is an AuthorizationPolicy or PeerAuthentication as the API server
+// Stored is an AuthorizationPolicy, PeerAuthentication or
+// RequestAuthentication as the API server
 // stores it, decoded once from its JSON form (an informer's transform, see
 // authz/kube.go). Object is the typed value (*secv1.AuthorizationPolicy or
-// *secv1.PeerAuthentication); Invalid is why `meshguard validate` rejects the
+// *secv1.PeerAuthentication, *secv1.RequestAuthentication); Invalid is why `meshguard validate` rejects the
 // JSON form, "" when it accepts it.
 //
 // The verdict is taken on the JSON form because the typed decoder (istio.io/api's
@@ -23,8 +24,8 @@ type Stored struct {
 	Invalid string
 }
 
-// DecodeStored decodes one stored object of kind (AuthorizationPolicy or
-// PeerAuthentication) from its JSON form as a map (a dynamic client's
+// DecodeStored decodes one stored object of kind (AuthorizationPolicy,
+// PeerAuthentication or RequestAuthentication) from its JSON form as a map (a dynamic client's
 // unstructured content). The checks are AddYAML's, on the same map shape, so
 // the API server path and a policy directory agree. It deletes
 // metadata.managedFields from obj first: nothing reads them, and the typed
@@ -40,6 +41,8 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 		typed = &secv1.AuthorizationPolicy{}
 	case "PeerAuthentication":
 		typed = &secv1.PeerAuthentication{}
+	case "RequestAuthentication":
+		typed = &secv1.RequestAuthentication{}
 	default:
 		return nil, fmt.Errorf("stored %s: not a policy kind", kind)
 	}
@@ -72,6 +75,8 @@ func DecodeStored(kind string, obj map[string]any) (*Stored, error) {
 	case *secv1.AuthorizationPolicy:
 		keepReadMeta(&o.ObjectMeta)
 	case *secv1.PeerAuthentication:
+		keepReadMeta(&o.ObjectMeta)
+	case *secv1.RequestAuthentication:
 		keepReadMeta(&o.ObjectMeta)
 	}
 	return st, nil
@@ -111,6 +116,13 @@ func (s *Set) AddStoredIn(rev string, objs ...*Stored) []OutOfRevision {
 				continue
 			}
 			s.PeerAuthentications = append(s.PeerAuthentications, o)
+			s.setVerdict(o, st.Invalid)
+		case *secv1.RequestAuthentication:
+			if out, skip := outOfRevision("RequestAuthentication", o, rev); skip {
+				skipped = append(skipped, out)
+				continue
+			}
+			s.RequestAuthentications = append(s.RequestAuthentications, o)
 			s.setVerdict(o, st.Invalid)
 		}
 	}

@@ -318,21 +318,21 @@ func (t *translator) peerAuthn(pa *secv1.PeerAuthentication, mesh **paMode, nsOf
 const GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
 
 // gatewayTargets returns the names of the Gateways of the policy's own
-// namespace that its targetRefs (or legacy targetRef) name. As Istio's
+// namespace ns that its targetRefs (or legacy targetRef) name. As Istio's
 // pilot/pkg/model/policyattachment.go ShouldAttachPolicy: a policy with
 // targetRefs attaches to no sidecar workload, to the pods of a named
 // Gateway (gateway.networking.k8s.io, the policy's namespace), and to
 // waypoints through Service, ServiceEntry and GatewayClass references,
-// which meshguard does not serve (docs/compatibility.md).
-func gatewayTargets(ap *secv1.AuthorizationPolicy) []string {
-	refs := ap.Spec.GetTargetRefs()
-	if len(refs) == 0 && ap.Spec.GetTargetRef() != nil {
-		refs = []*typev1beta1.PolicyTargetReference{ap.Spec.GetTargetRef()}
+// which meshguard does not serve (docs/compatibility.md). The same rule
+// attaches AuthorizationPolicies and RequestAuthentications.
+func gatewayTargets(ns string, ref *typev1beta1.PolicyTargetReference, refs []*typev1beta1.PolicyTargetReference) []string {
+	if len(refs) == 0 && ref != nil {
+		refs = []*typev1beta1.PolicyTargetReference{ref}
 	}
 	var names []string
 	for _, r := range refs {
 		if r.GetGroup() == "gateway.networking.k8s.io" && r.GetKind() == "Gateway" &&
-			(r.GetNamespace() == "" || r.GetNamespace() == ap.Namespace) && !slices.Contains(names, r.GetName()) {
+			(r.GetNamespace() == "" || r.GetNamespace() == ns) && !slices.Contains(names, r.GetName()) {
 			names = append(names, r.GetName())
 		}
 	}
@@ -347,7 +347,7 @@ func (t *translator) policy(ap *secv1.AuthorizationPolicy) (compiledPolicy, stri
 	spec := &ap.Spec
 	var gateways []string
 	if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
-		if gateways = gatewayTargets(ap); len(gateways) == 0 {
+		if gateways = gatewayTargets(ap.Namespace, spec.GetTargetRef(), spec.GetTargetRefs()); len(gateways) == 0 {
 			// Invalid first: a policy that cannot be evaluated is never
 			// dropped unseen. It selects no workload meshguard serves (as
 			// istiod would not attach it), so it denies nothing, and is
@@ -584,6 +584,20 @@ func generic(values []string, fold bool, presenceExists bool) matcher {
 		}
 	}
 	return m
+}
+
+// headerName is the name a request header is read by, in policies'
+// conditions and in what jwt_authn writes (jwtheaders.go). Envoy lower-cases
+// header names in ASCII only (Http::LowerCaseString), so a non-ASCII name
+// such as "\u212aey" (Kelvin sign) never names "key"; its header map reads
+// a legacy "host" as ":authority" (header_map_impl.cc), and ext_authz sends
+// only ":authority".
+func headerName(h string) string {
+	name := asciiLower(h)
+	if name == "host" {
+		return ":authority"
+	}
+	return name
 }
 
 // asciiLower folds A-Z only: Envoy's ignore_case string matchers (Istio's
@@ -947,14 +961,7 @@ func (t *translator) whenCond(w *secapi.Condition, policyNS string) ([]cond, err
 	case secpolicy.KeyRequestClaims:
 		return both(noErr(claimCond(k.Path)))
 	case secpolicy.KeyRequestHeader, secpolicy.KeyRequestInlineHeader:
-		// Envoy lower-cases header names in ASCII only (Http::LowerCaseString),
-		// so a non-ASCII name such as "\u212aey" (Kelvin sign) never names "key".
-		name := asciiLower(k.Header)
-		if name == "host" {
-			// Envoy's header map reads a legacy "host" as ":authority"
-			// (header_map_impl.cc), and ext_authz sends only ":authority".
-			name = ":authority"
-		}
+		name := headerName(k.Header)
 		match := func(v []string) matcher { return generic(v, false, true) }
 		if k.Kind == secpolicy.KeyRequestInlineHeader {
 			match = inlineHeader

@@ -197,8 +197,8 @@ func TestUnknownDestinationUserModules(t *testing.T) {
 // as reading everything.
 func TestUserDestinationReadsWholeData(t *testing.T) {
 	m := ast.MustParseModuleWithOpts("package meshguard.user\nall_data := data\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
-	if got := userDestinationReads(m); got != readsNamespace|readsLabels {
-		t.Errorf("reads %b, want namespace and labels", got)
+	if got := userDestinationReads(m); got != readsAll {
+		t.Errorf("reads %b, want namespace, labels and the JWT", got)
 	}
 	m = ast.MustParseModuleWithOpts("package meshguard.user\nown := data.meshguard.user.x\nx := input.path\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if got := userDestinationReads(m); got != 0 {

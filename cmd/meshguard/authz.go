@@ -34,7 +34,7 @@ func newAuthzCheckCmd() *cobra.Command {
 		Use:   "check --policy-dir DIR --request FILE|-",
 		Short: "Decide one Envoy CheckRequest (protojson) against the policies in a directory and print a JSON verdict",
 		Long: `Reads an Envoy envoy.service.auth.v3.CheckRequest in protojson from FILE (or stdin with "-"),
-evaluates it against the AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego files in
+evaluates it against the AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Pod YAML and *.rego files in
 --policy-dir exactly as the ext_authz service would, and prints one JSON verdict:
 
   {"allowed": bool, "status": 200|403|400, "action": "ALLOW|DENY|AUDIT|NONE", "policy": "ns/name", "rule": N, "reason": "..."}
@@ -103,7 +103,7 @@ the policies without them).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory with AuthorizationPolicy, PeerAuthentication, Pod YAML and *.rego")
+	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory with AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Pod YAML and *.rego")
 	fs.StringVar(&requestFile, "request", "", "CheckRequest in protojson: a file, or - for stdin")
 	fs.BoolVar(&explain, "explain", false, "add \"explain\": deciding policy and rule, AUDIT, dry-run and CUSTOM matches, effective PeerAuthentication mode and its policy")
 	o.AddSemanticsFlags(fs)

@@ -13,6 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+	secv1 "istio.io/client-go/pkg/apis/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -21,7 +22,12 @@ import (
 
 // meshguardSnapshot compiles a generated set as meshguard's server does.
 func meshguardSnapshot(s Set) (*policy.Snapshot, error) {
-	set := &policy.Set{AuthorizationPolicies: s.APs, PeerAuthentications: s.PAs}
+	return meshguardSnapshotRA(s, nil)
+}
+
+// meshguardSnapshotRA is meshguardSnapshot with RequestAuthentications.
+func meshguardSnapshotRA(s Set, ras []*secv1.RequestAuthentication) (*policy.Snapshot, error) {
+	set := &policy.Set{AuthorizationPolicies: s.APs, PeerAuthentications: s.PAs, RequestAuthentications: ras}
 	for i, w := range Workloads {
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i), Namespace: w.Namespace, Labels: w.Labels},
@@ -104,8 +110,12 @@ func checkRequest(mesh Mesh, r Request) *authv3.CheckRequest {
 	if r.TCP {
 		a.Destination.Service = r.SNI
 	}
+	a.ContextExtensions = map[string]string{}
 	if r.TLSUnknown {
-		a.ContextExtensions = map[string]string{policy.TLSUnknownExtension: "true"}
+		a.ContextExtensions[policy.TLSUnknownExtension] = "true"
+	}
+	if r.JWTUnknown {
+		a.ContextExtensions[policy.NoMetadataExtension] = "true"
 	}
 	if !r.TCP {
 		// Envoy sends the request line as pseudo-headers too (":path" as

@@ -131,6 +131,10 @@ type Request struct {
 	Host       string
 	Headers    map[string]string // keys as the client wrote them (any case)
 	JWT        *JWT              // verified token (RequestAuthentication), nil if none
+	// JWTUnknown: the CheckRequest carries the context extension
+	// meshguard.io/no-metadata "true": it may come before jwt_authn
+	// (jwtUnknownDenies).
+	JWTUnknown bool
 }
 
 // JWT is the verified token's payload, as Envoy's jwt_authn filter writes it

@@ -373,7 +373,7 @@ func wantGrants(t *testing.T, p packaging) map[rbacGrant]bool {
 	if istio < 10 {
 		t.Fatalf("only %d Istio CRDs found in the harness", istio)
 	}
-	for _, crd := range []string{"authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io"} {
+	for _, crd := range []string{"authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io", "requestauthentications.security.istio.io"} {
 		add("cluster", "apiextensions.k8s.io", "customresourcedefinitions", crd, "list", "watch")
 	}
 	add("cluster", "", "events", "", "create", "patch")
