@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -41,9 +42,6 @@ type cmSource struct {
 	kick  kicker
 
 	loadMu sync.Mutex
-
-	mu    sync.Mutex
-	known []byte // every unexpired CA seen, so CABundle() overlaps across rotations
 }
 
 func newCMScheme() (*runtime.Scheme, error) {
@@ -91,7 +89,8 @@ func (s *cmSource) serve(ctx context.Context) error {
 	return nil
 }
 
-// load installs the serving Secret's pair with a bundle of every CA seen.
+// load installs the serving Secret's pair with the bundle the Secrets name
+// now (cmBundle).
 func (s *cmSource) load() {
 	// Serialised: read-then-set from two goroutines could install an older pair last.
 	s.loadMu.Lock()
@@ -100,20 +99,7 @@ func (s *cmSource) load() {
 	if serving == nil || len(serving.Data[corev1.TLSCertKey]) == 0 {
 		return
 	}
-	var caPEM []byte
-	if ca := s.watch.get(s.o.caSecretName()); ca != nil {
-		caPEM = ca.Data[corev1.TLSCertKey]
-	}
-	s.mu.Lock()
-	// The error names the part (a corrupt CA Secret is as likely as a
-	// corrupt serving one).
-	bundle, err := mergeBundle(s.now(), bundlePart{"the CA bundle served", s.known},
-		bundlePart{secretKey(s.o.Namespace, s.o.servingSecretName(), cmmeta.TLSCAKey), serving.Data[cmmeta.TLSCAKey]},
-		bundlePart{secretKey(s.o.Namespace, s.o.caSecretName(), corev1.TLSCertKey), caPEM})
-	if err == nil {
-		s.known = bundle
-	}
-	s.mu.Unlock()
+	bundle, err := s.cmBundle(serving)
 	if err != nil {
 		s.log.Error(err, "merge CA bundle")
 		return
@@ -122,18 +108,24 @@ func (s *cmSource) load() {
 	if s.unchanged(kp, bundle) { // also drops a pair pending that the Secret no longer holds
 		return
 	}
+	secret := s.o.Namespace + "/" + s.o.servingSecretName()
+	dns, ips := pki.SplitHosts(s.o.DNSNames())
+	if err := s.losesNames(kp, dns, ips); err != nil {
+		s.log.Error(err, "load serving certificate: serving the previous one", "secret", secret)
+		return
+	}
 	if err := s.set(kp, bundle); err != nil {
-		s.log.Error(err, "load serving certificate", "secret", s.o.Namespace+"/"+s.o.servingSecretName())
+		s.log.Error(err, "load serving certificate", "secret", secret)
 		return
 	}
 	leaf := s.current().Leaf
-	s.log.Info("serving certificate loaded", "secret", s.o.Namespace+"/"+s.o.servingSecretName(),
+	s.log.Info("serving certificate loaded", "secret", secret,
 		"serial", leaf.SerialNumber.String(), "notAfter", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
 	// The leader applies the names to the Certificate (ApplyCertManagerChain)
 	// once per term; until cert-manager re-issued (or while the leader still
 	// runs with older flags) a name meshguard serves under that the leaf lacks
 	// shows only as failing TLS handshakes: say so where the operator looks.
-	if dns, ips := pki.SplitHosts(s.o.DNSNames()); !pki.CoversNames(leaf, dns, ips) {
+	if !pki.CoversNames(leaf, dns, ips) {
 		s.log.Error(errors.New("serving certificate does not cover every name meshguard serves under"),
 			"waiting for the leader to apply them to the Certificate and cert-manager to re-issue it",
 			"certificate", s.o.Namespace+"/"+s.o.servingCertificateName(), "want", s.o.DNSNames(),
@@ -141,15 +133,58 @@ func (s *cmSource) load() {
 	}
 }
 
+// cmBundle is the bundle served and trusted for client certificates: every
+// unexpired CA the CA Secret (tls.crt, ca.crt) and the serving Secret
+// (ca.crt: the CA that signed the leaf) name now. Computed from the objects
+// alone, so every replica, whenever it started, trusts the same CAs, and a
+// CA that left both Secrets stops being trusted. Both CAs are in it from the
+// CA renewal until the leaf of the new CA is loaded, when cert-manager has
+// replaced the serving Secret's ca.crt.
+func (s *cmSource) cmBundle(serving *corev1.Secret) ([]byte, error) {
+	var caCert, caCA []byte
+	if ca := s.watch.get(s.o.caSecretName()); ca != nil {
+		caCert, caCA = ca.Data[corev1.TLSCertKey], ca.Data[cmmeta.TLSCAKey]
+	}
+	// The error names the part (a corrupt CA Secret is as likely as a
+	// corrupt serving one).
+	return mergeBundle(s.now(),
+		bundlePart{secretKey(s.o.Namespace, s.o.servingSecretName(), cmmeta.TLSCAKey), serving.Data[cmmeta.TLSCAKey]},
+		bundlePart{secretKey(s.o.Namespace, s.o.caSecretName(), corev1.TLSCertKey), caCert},
+		bundlePart{secretKey(s.o.Namespace, s.o.caSecretName(), cmmeta.TLSCAKey), caCA})
+}
+
+// losesNames refuses a pair whose leaf lacks a name meshguard serves under
+// while the served leaf, still valid, has them all: swapping would fail the
+// handshakes that work now. Without such a served leaf (the first load, or
+// names added by flags since) the pair is loaded and the gap logged.
+func (s *cmSource) losesNames(kp pki.KeyPair, dns []string, ips []net.IP) error {
+	cur := s.current()
+	if cur == nil || !validAt(cur, s.now()) || !pki.CoversNames(cur.Leaf, dns, ips) {
+		return nil
+	}
+	c, err := kp.Parsed()
+	if err != nil {
+		return nil // set refuses it, naming the part
+	}
+	if !pki.CoversNames(c.Leaf, dns, ips) {
+		return fmt.Errorf("certificate %q covers DNS names %v and IPs %v, not every name meshguard serves under (%v), which the served one covers",
+			c.Leaf.Subject.CommonName, c.Leaf.DNSNames, c.Leaf.IPAddresses, s.o.DNSNames())
+	}
+	return nil
+}
+
 // reissue runs on the leader: it applies the cert-manager objects
 // (ApplyCertManagerChain), and when the CA Secret holds a CA that did not sign
 // the served leaf, it waits until every webhook configuration has trusted the
 // new CA (cainjector merges it in) for PropagationDelay without a break, for
-// the API server's watch (caHandover, or CAWaitTimeout), then asks
-// cert-manager to re-issue the leaf: once, and again at most every
-// CheckInterval while the leaf stays on the old CA (a failed issuance leaves
-// Issuing=False; re-setting it at once would retry in a hot loop past
-// cert-manager's backoff).
+// the API server's watch (caHandover.trusted), then asks cert-manager to
+// re-issue the leaf: once, and again at most every CheckInterval while the
+// leaf stays on the old CA (a failed issuance leaves Issuing=False;
+// re-setting it at once would retry in a hot loop past cert-manager's
+// backoff). It never asks before every caBundle holds the new CA: cainjector,
+// not meshguard, writes them here, and a leaf no caBundle trusts fails every
+// call. Past CAWaitTimeout it says so as an error every CheckInterval and
+// looks every PropagationDelay instead of every 250 ms.
 func (s *cmSource) reissue(ctx context.Context) error {
 	if err := s.watch.wait(ctx); err != nil {
 		return err
@@ -157,7 +192,7 @@ func (s *cmSource) reissue(ctx context.Context) error {
 	// A term starts here (leaderGroup runs the leader-only work anew each
 	// term): the hand-over state is this term's alone.
 	var handover caHandover
-	var triedAt, chainTriedAt time.Time
+	var triedAt, chainTriedAt, warnedAt time.Time
 	chainApplied := false
 	for {
 		wait := s.o.CheckInterval
@@ -175,10 +210,11 @@ func (s *cmSource) reissue(ctx context.Context) error {
 		switch {
 		case caCert == nil || leaf == nil || pki.SignedBy(leaf, caCert):
 			handover.reset()
+			warnedAt = time.Time{}
 		default:
 			now := s.now()
 			if handover.see(pki.Fingerprint(caCert), now) {
-				triedAt = time.Time{}
+				triedAt, warnedAt = time.Time{}, time.Time{}
 			}
 			wait = 250 * time.Millisecond
 			ok, err := bundlesContain(ctx, s.cs, s.o.WebhookConfigs, pki.EncodeCerts([]*x509.Certificate{caCert}))
@@ -187,12 +223,19 @@ func (s *cmSource) reissue(ctx context.Context) error {
 			} else {
 				handover.bundles(ok, now)
 			}
-			ready, timedOut := handover.ready(ok, now, s.o.PropagationDelay, s.o.CAWaitTimeout)
-			due := triedAt.IsZero() || now.Sub(triedAt) >= s.o.CheckInterval
-			if due && ready {
-				if timedOut && !ok {
-					s.log.Info("new CA not in every webhook caBundle yet; re-issuing the serving certificate anyway", "waited", s.o.CAWaitTimeout)
+			trusted := handover.trusted(ok, now, s.o.PropagationDelay)
+			if !trusted && handover.waited(now, s.o.CAWaitTimeout) {
+				wait = s.o.PropagationDelay
+				if warnedAt.IsZero() || now.Sub(warnedAt) >= s.o.CheckInterval {
+					warnedAt = now
+					s.log.Error(errors.New("new CA not in every webhook caBundle"),
+						"not re-issuing the serving certificate from it until cainjector puts it there: check that cainjector runs and that the webhook configurations keep their cert-manager.io/inject-ca-from annotation",
+						"caSecret", s.o.Namespace+"/"+s.o.caSecretName(), "ca", caCert.Subject.CommonName, "caNotBefore", caCert.NotBefore,
+						"webhookConfigurations", s.o.WebhookConfigs, "waited", now.Sub(handover.caSeenSince).Round(time.Second))
 				}
+			}
+			due := triedAt.IsZero() || now.Sub(triedAt) >= s.o.CheckInterval
+			if due && trusted {
 				tried, err := s.triggerIssuing(ctx)
 				if err != nil {
 					s.log.Error(err, "re-issue serving certificate")

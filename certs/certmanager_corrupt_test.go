@@ -141,56 +141,6 @@ func TestSelfCorruptBundleKeepsServedCA(t *testing.T) {
 	}
 }
 
-// TestCertManagerBundleKeepsEarlierCAs: after cert-manager rotated the CA
-// (both Secrets now name only the new one), the bundle served still holds
-// the earlier CA until it expires (docs/compatibility.md "CA renewal": the
-// leaf always chains to a CA in the bundle).
-func TestCertManagerBundleKeepsEarlierCAs(t *testing.T) {
-	now := time.Now()
-	o, err := Options{Mode: ModeCertManager, Namespace: "mg"}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dns, ips := pki.SplitHosts(o.DNSNames())
-	secrets := func(ca pki.KeyPair) (serving, caSec *corev1.Secret) {
-		leaf, err := pki.NewLeaf(ca, pki.LeafSpec{DNSNames: dns, IPs: ips, Lifetime: time.Hour}, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.servingSecretName(), Namespace: o.Namespace},
-				Data: map[string][]byte{corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": ca.CertPEM}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.caSecretName(), Namespace: o.Namespace},
-				Data: map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM}}
-	}
-	ca1, _ := mustCA(t, now, 2*time.Hour)
-	ca2, _ := mustCA(t, now, 3*time.Hour)
-	serving1, caSec1 := secrets(ca1)
-	cs := kubefake.NewClientset(serving1, caSec1)
-	s := &cmSource{store: newStore(ModeCertManager), o: o, log: funcr.New(func(_, _ string) {}, funcr.Options{}), kick: newKicker()}
-	runSecretWatch(t, s, cs)
-	ctx := context.Background()
-	s.load()
-	serving2, caSec2 := secrets(ca2)
-	for _, sec := range []*corev1.Secret{serving2, caSec2} {
-		if _, err := cs.CoreV1().Secrets(o.Namespace).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !pki.BundleContains(s.watch.get(o.servingSecretName()).Data["ca.crt"], ca2.CertPEM) ||
-		!pki.BundleContains(s.watch.get(o.caSecretName()).Data[corev1.TLSCertKey], ca2.CertPEM) {
-		if time.Now().After(deadline) {
-			t.Fatal("the informer never saw the rotated Secrets")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.load()
-	if b := s.CABundle(); !pki.BundleContains(b, ca1.CertPEM) || !pki.BundleContains(b, ca2.CertPEM) {
-		t.Fatalf("bundle after the CA rotation holds the earlier CA: %v, the new one: %v",
-			pki.BundleContains(b, ca1.CertPEM), pki.BundleContains(b, ca2.CertPEM))
-	}
-}
-
 // runSecretWatch gives s cert-manager mode's watch of its two Secrets in cs
 // and runs it until the test ends.
 func runSecretWatch(t *testing.T, s *cmSource, cs kubernetes.Interface) {

@@ -6,8 +6,11 @@ import "time"
 // leaf of a new CA may go out (self mode writes it, cert-manager mode asks
 // cert-manager to re-issue it): once every webhook configuration's caBundle
 // has held the new CA for PropagationDelay without a break (the API
-// server's watch of the configuration lags the write), or, bundles or not,
-// once CAWaitTimeout has passed since the leader first saw the CA.
+// server's watch of the configuration lags the write: trusted). Self mode,
+// which writes the caBundles itself, also goes ahead once CAWaitTimeout has
+// passed since the leader first saw the CA (waited: another writer keeps
+// reverting them); cert-manager mode never does, as there cainjector writes
+// them and a leaf of a CA they lack fails every call.
 //
 // Trust counts only from what this term saw in one unbroken run: a caBundle
 // that loses the CA (another writer re-applied an older bundle) restarts the
@@ -43,13 +46,17 @@ func (h *caHandover) bundles(inBundle bool, now time.Time) {
 	}
 }
 
-// ready reports whether a leaf of the CA last seen may go out at now, inBundle
-// being this pass's look at the caBundles (false when it failed), and whether
-// CAWaitTimeout has passed since the CA was first seen.
-func (h *caHandover) ready(inBundle bool, now time.Time, delay, timeout time.Duration) (ok, timedOut bool) {
-	timedOut = h.fp != "" && now.Sub(h.caSeenSince) >= timeout
-	trusted := inBundle && !h.inBundleSince.IsZero() && now.Sub(h.inBundleSince) >= delay
-	return trusted || timedOut, timedOut
+// trusted reports whether a leaf of the CA last seen may go out at now
+// because every caBundle has held it for delay, inBundle being this pass's
+// look at the caBundles (false when it failed).
+func (h *caHandover) trusted(inBundle bool, now time.Time, delay time.Duration) bool {
+	return inBundle && !h.inBundleSince.IsZero() && now.Sub(h.inBundleSince) >= delay
+}
+
+// waited reports whether timeout has passed at now since the CA last seen
+// was first seen.
+func (h *caHandover) waited(now time.Time, timeout time.Duration) bool {
+	return h.fp != "" && now.Sub(h.caSeenSince) >= timeout
 }
 
 // reset forgets everything: at the start of each leadership term, and in

@@ -234,15 +234,15 @@ func TestCAHandoverRule(t *testing.T) {
 		inBundle bool
 		failed   bool // the caBundles could not be read
 		reset    bool // before this look: a new term
-		want     bool
-		timedOut bool
+		want     bool // trusted
+		timedOut bool // waited
 	}
 	for _, tc := range []struct {
 		name  string
 		looks []look
 	}{
 		{"held for the delay", []look{{fp: "a", inBundle: true}, {fp: "a", at: delay - 1, inBundle: true}, {fp: "a", at: delay, inBundle: true, want: true}}},
-		{"never held: timeout", []look{{fp: "a"}, {fp: "a", at: timeout - 1}, {fp: "a", at: timeout, want: true, timedOut: true}}},
+		{"never held: timeout", []look{{fp: "a"}, {fp: "a", at: timeout - 1}, {fp: "a", at: timeout, timedOut: true}}},
 		{"lost and held again: wait restarts", []look{{fp: "a", inBundle: true}, {fp: "a", at: time.Second},
 			{fp: "a", at: delay + time.Second, inBundle: true}, {fp: "a", at: 2*delay + time.Second - 1, inBundle: true},
 			{fp: "a", at: 2*delay + time.Second, inBundle: true, want: true}}},
@@ -253,7 +253,7 @@ func TestCAHandoverRule(t *testing.T) {
 		{"new term: start over", []look{{fp: "a", inBundle: true}, {fp: "a", at: delay, inBundle: true, reset: true},
 			{fp: "a", at: 2 * delay, inBundle: true, want: true}}},
 		{"new term: timeout from its own first sight", []look{{fp: "a"}, {fp: "a", at: timeout, reset: true},
-			{fp: "a", at: 2*timeout - 1}, {fp: "a", at: 2 * timeout, want: true, timedOut: true}}},
+			{fp: "a", at: 2*timeout - 1}, {fp: "a", at: 2 * timeout, timedOut: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var h caHandover
@@ -266,9 +266,9 @@ func TestCAHandoverRule(t *testing.T) {
 				if !l.failed {
 					h.bundles(l.inBundle, now)
 				}
-				got, timedOut := h.ready(l.inBundle && !l.failed, now, delay, timeout)
+				got, timedOut := h.trusted(l.inBundle && !l.failed, now, delay), h.waited(now, timeout)
 				if got != l.want || timedOut != l.timedOut {
-					t.Fatalf("look %d (%+v): ready %v, timed out %v; want %v, %v", i, l, got, timedOut, l.want, l.timedOut)
+					t.Fatalf("look %d (%+v): trusted %v, waited %v; want %v, %v", i, l, got, timedOut, l.want, l.timedOut)
 				}
 			}
 		})

@@ -51,7 +51,7 @@ type Options struct {
 	LeafRenewBefore  time.Duration // default a third of LeafDuration
 	CheckInterval    time.Duration // self mode: how often the leader re-checks (default 1m); files mode: reload poll (default 2s)
 	PropagationDelay time.Duration // wait after a new CA reached the caBundle before serving a leaf from it (default 3s)
-	CAWaitTimeout    time.Duration // how long to wait for a new CA to reach the caBundle before going ahead anyway (default 2m)
+	CAWaitTimeout    time.Duration // self mode: how long to wait for a new CA to reach the caBundle before going ahead anyway; cert-manager mode: when to start logging that it has not (default 2m)
 }
 
 // WebhookConfigNames names admission configurations by kind.

@@ -185,7 +185,7 @@ func (s *selfSource) reconcile(ctx context.Context) (time.Duration, error) {
 		return s.o.CheckInterval, s.writeLeaf(ctx, leafSec, pki.KeyPair{CertPEM: leafSec.Data[corev1.TLSCertKey], KeyPEM: leafSec.Data[corev1.TLSPrivateKeyKey]}, bundle)
 	case leafReissueNewCA:
 		// Serve a leaf from a new CA only once the API server trusts that CA.
-		if ready, _ := s.handover.ready(ok, now, s.o.PropagationDelay, s.o.CAWaitTimeout); !ready {
+		if !s.handover.trusted(ok, now, s.o.PropagationDelay) && !s.handover.waited(now, s.o.CAWaitTimeout) {
 			return 250 * time.Millisecond, nil
 		}
 	}

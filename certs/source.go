@@ -167,7 +167,9 @@ func verifyPair(kp pki.KeyPair, bundle []byte, now time.Time) (*servedPair, erro
 // replaced apart from the pair (a ca.crt written by hand, or read between
 // the renames of a rotation) is refused until the files agree again. Checked
 // when the pair becomes valid, so a pair kept pending is judged as it will
-// be served; any extended key usage passes (the chain is what is checked).
+// be served. The leaf must allow serverAuth (pki.VerifyServing): one that
+// does not fails every client's handshake, so it never replaces a working
+// pair.
 func chainsTo(c *tls.Certificate, roots *x509.CertPool, now time.Time) error {
 	intermediates := x509.NewCertPool()
 	for _, der := range c.Certificate[1:] {
@@ -181,8 +183,7 @@ func chainsTo(c *tls.Certificate, roots *x509.CertPool, now time.Time) error {
 	if at.Before(c.Leaf.NotBefore) {
 		at = c.Leaf.NotBefore
 	}
-	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if err := pki.VerifyServing(c.Leaf, intermediates, roots, "", at); err != nil {
 		return fmt.Errorf("certificate %q does not verify against the CA bundle served with it: %w", c.Leaf.Subject.CommonName, err)
 	}
 	return nil

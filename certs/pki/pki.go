@@ -253,16 +253,29 @@ func VerifyLeaf(leaf *x509.Certificate, bundle []byte, host string, now time.Tim
 	if err != nil {
 		return err
 	}
-	_, err = leaf.Verify(x509.VerifyOptions{
-		DNSName:     host,
-		Roots:       pool,
-		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	if err != nil {
+	if err := VerifyServing(leaf, nil, pool, host, now); err != nil {
 		return fmt.Errorf("leaf %q (serial %s): %w", leaf.Subject.CommonName, leaf.SerialNumber, err)
 	}
 	return nil
+}
+
+// VerifyServing is the one rule a serving certificate passes: it chains to
+// roots (through intermediates, which may be nil) at now, is valid for host
+// (empty skips the name check), and may authenticate a TLS server. The
+// extended key usage is checked as every Go TLS client (the API server
+// calling a webhook) checks it: a leaf with only clientAuth fails their
+// handshake with "incompatible key usage". Istio's serving certificates
+// carry serverAuth (security/pkg/pki/util/generate_cert.go
+// genCertTemplateFromOptions).
+func VerifyServing(leaf *x509.Certificate, intermediates, roots *x509.CertPool, host string, now time.Time) error {
+	_, err := leaf.Verify(x509.VerifyOptions{
+		DNSName:       host,
+		Roots:         roots,
+		Intermediates: intermediates,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
 }
 
 // SignedBy reports whether leaf's signature verifies with ca's key.

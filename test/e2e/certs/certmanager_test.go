@@ -141,8 +141,11 @@ func TestCertManagerMode(t *testing.T) {
 	if !pki.BundleContains(bundle, oldCA) || !pki.BundleContains(bundle, newCA) {
 		t.Errorf("caBundle after CA rotation lacks the old or new CA")
 	}
-	if !pki.BundleContains(src.CABundle(), oldCA) || !pki.BundleContains(src.CABundle(), newCA) {
-		t.Errorf("Source.CABundle after CA rotation lacks the old or new CA")
+	// The Source trusts what the Secrets name now: once the leaf of the new
+	// CA is served, the old CA is in neither Secret (caBundle keeps it).
+	if !pki.BundleContains(src.CABundle(), newCA) || pki.BundleContains(src.CABundle(), oldCA) {
+		t.Errorf("Source.CABundle after CA rotation: holds the new CA %v (want true), the old one %v (want false)",
+			pki.BundleContains(src.CABundle(), newCA), pki.BundleContains(src.CABundle(), oldCA))
 	}
 }
 
