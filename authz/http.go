@@ -273,8 +273,16 @@ func unquote(v string) (string, error) {
 	return b.String(), nil
 }
 
-// HTTPServer builds the HTTP ext_authz server: bounded headers (the gRPC
-// message size limit), bounded read/idle times, optional TLS from the same
+// DefaultHTTPMaxHeaderBytes is --authz-http-max-header-bytes' default:
+// Envoy's HTTP ext_authz request carries the original request's headers,
+// which Envoy bounds by max_request_headers_kb (60 KiB by default), plus
+// its own few (x-envoy-*, the attribute headers, x-forwarded-client-cert).
+// It was --authz-max-recv-msg-size (4 MiB): 100 connections each sending
+// just under it and stalling held 400 MiB until ReadHeaderTimeout.
+const DefaultHTTPMaxHeaderBytes = 96 << 10
+
+// HTTPServer builds the HTTP ext_authz server: bounded headers
+// (--authz-http-max-header-bytes), bounded read/idle times, optional TLS from the same
 // configuration as the gRPC port, net/http's messages to the server's
 // logger (httplog.ErrorLog). The body is never read: Envoy's
 // includeRequestBodyInCheck is not evaluated by any policy field.
@@ -282,7 +290,7 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           http.MaxBytesHandler(s.httpHandler(), 0),
 		TLSConfig:         tlsConfig,
-		MaxHeaderBytes:    s.opts.MaxRecvMsgSize,
+		MaxHeaderBytes:    s.opts.HTTPMaxHeaderBytes,
 		ReadHeaderTimeout: handshakeTimeout,
 		ReadTimeout:       callDeadline,
 		WriteTimeout:      callDeadline,

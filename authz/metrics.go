@@ -17,6 +17,7 @@ type Metrics struct {
 	Version   prometheus.Gauge
 	Policies  *prometheus.GaugeVec
 	Protocol  *prometheus.CounterVec
+	Refused   *prometheus.CounterVec
 }
 
 var (
@@ -50,8 +51,12 @@ func DefaultMetrics() *Metrics {
 				Name: "meshguard_authz_protocol_decisions_total",
 				Help: "ext_authz decisions by protocol (grpc, http) and result.",
 			}, []string{"protocol", "result"}),
+			Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "meshguard_authz_refused_total",
+				Help: "ext_authz calls refused before evaluation by the server-wide request memory bounds, by protocol and reason (open_calls, request_memory).",
+			}, []string{"protocol", "reason"}),
 		}
-		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.Policies, metrics.Protocol)
+		ctrlmetrics.Registry.MustRegister(metrics.Decisions, metrics.Latency, metrics.Version, metrics.Policies, metrics.Protocol, metrics.Refused)
 		// Policy and mesh config reloads: meshguard_config_reload(s|_errors)_total{source}
 		// and the deprecated meshguard_authz_reload_errors_total.
 		reload.RegisterMetrics(ctrlmetrics.Registry)

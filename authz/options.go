@@ -49,6 +49,14 @@ type Options struct {
 	DecisionLogSample int    // with sampled: log 1 of N decisions (denials always)
 
 	MaxRecvMsgSize int
+	// MaxRequestMemory bounds the gRPC request messages being read at once,
+	// server-wide: each call reserves MaxRecvMsgSize of it before its
+	// message is read, waiting while it is taken (callBudget). Zero is the
+	// default.
+	MaxRequestMemory int64
+	// HTTPMaxHeaderBytes bounds an HTTP ext_authz request's headers (which
+	// carry the original request's). Zero is the default.
+	HTTPMaxHeaderBytes int
 	// MaxConnections caps the client connections open at once on the gRPC
 	// port and, separately, on the HTTP port: at the cap, new clients wait
 	// in the kernel's accept queue until one closes. Zero is the default.
@@ -122,6 +130,7 @@ func DefaultOptions() Options {
 		JWTMetadata: JWTMetadataAbsent, DecisionLog: "sampled", DecisionLogSample: 100, MaxRecvMsgSize: 4 << 20,
 		KeepaliveTime: 2 * time.Hour, KeepaliveTimeout: 20 * time.Second, Debounce: 100 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second, RebuildPriority: "low", MaxConnections: DefaultMaxConnections,
+		MaxRequestMemory: DefaultMaxRequestMemory, HTTPMaxHeaderBytes: DefaultHTTPMaxHeaderBytes,
 	}
 }
 
@@ -159,6 +168,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DecisionLog, "decision-log", d.DecisionLog, "decision logging: full, sampled or off")
 	fs.IntVar(&o.DecisionLogSample, "decision-log-sample", d.DecisionLogSample, "with --decision-log=sampled, log one in N allowed decisions (denials are always logged)")
 	fs.IntVar(&o.MaxRecvMsgSize, "authz-max-recv-msg-size", d.MaxRecvMsgSize, "maximum CheckRequest size in bytes")
+	fs.Int64Var(&o.MaxRequestMemory, "authz-max-request-memory", d.MaxRequestMemory, "bytes of CheckRequests the ext_authz gRPC port reads at once, over all connections: each call reserves --authz-max-recv-msg-size of it before its message is read and waits while it is taken (docs/reliability.md)")
+	fs.IntVar(&o.HTTPMaxHeaderBytes, "authz-http-max-header-bytes", d.HTTPMaxHeaderBytes, "maximum header bytes of a request on the ext_authz HTTP port (they carry the original request's headers, at most Envoy's max_request_headers_kb, 60 KiB by default); larger is answered 431")
 	fs.IntVar(&o.MaxConnections, "authz-max-connections", d.MaxConnections, "client connections open at once on the ext_authz gRPC port, and as many on the HTTP port; further clients wait until one closes (docs/reliability.md)")
 	fs.DurationVar(&o.KeepaliveTime, "authz-keepalive-time", d.KeepaliveTime, "gRPC server keepalive ping interval")
 	fs.DurationVar(&o.KeepaliveTimeout, "authz-keepalive-timeout", d.KeepaliveTimeout, "gRPC server keepalive ping timeout")
@@ -184,6 +195,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if x.MaxRecvMsgSize <= 0 {
 		x.MaxRecvMsgSize = d.MaxRecvMsgSize
+	}
+	if x.MaxRequestMemory <= 0 {
+		x.MaxRequestMemory = d.MaxRequestMemory
+	}
+	if x.HTTPMaxHeaderBytes <= 0 {
+		x.HTTPMaxHeaderBytes = d.HTTPMaxHeaderBytes
 	}
 	if x.MaxConnections <= 0 {
 		x.MaxConnections = d.MaxConnections
@@ -257,12 +274,17 @@ func (o *Options) Validate() error {
 		flag string
 		v    int64
 	}{{"--decision-log-sample", int64(o.DecisionLogSample)}, {"--authz-max-recv-msg-size", int64(o.MaxRecvMsgSize)},
-		{"--authz-max-connections", int64(o.MaxConnections)},
+		{"--authz-max-connections", int64(o.MaxConnections)}, {"--authz-max-request-memory", o.MaxRequestMemory},
+		{"--authz-http-max-header-bytes", int64(o.HTTPMaxHeaderBytes)},
 		{"--authz-keepalive-time", int64(o.KeepaliveTime)}, {"--authz-keepalive-timeout", int64(o.KeepaliveTimeout)},
 		{"--authz-reload-debounce", int64(o.Debounce)}} {
 		if n.v < 0 {
 			return fmt.Errorf("%s: must not be negative", n.flag)
 		}
+	}
+	// A budget below one message would let no call read its message.
+	if w := o.withDefaults(); w.MaxRequestMemory < int64(w.MaxRecvMsgSize) {
+		return fmt.Errorf("--authz-max-request-memory %d: below --authz-max-recv-msg-size %d, no CheckRequest could be read", w.MaxRequestMemory, w.MaxRecvMsgSize)
 	}
 	return nil
 }

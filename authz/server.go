@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -452,6 +451,17 @@ const maxLogField = textcut.MaxLogField
 // connection when its streams reach it.
 const maxConcurrentStreams = 250
 
+// maxHeaderListSize bounds a gRPC call's metadata (HTTP/2 header list size,
+// as grpc-go counts it: names, values and 32 bytes a field). Envoy's
+// ext_authz calls carry a few hundred bytes (pseudo-headers, content-type,
+// te, grpc-timeout, x-envoy-* and tracing headers): the HTTP request's
+// headers travel inside the CheckRequest, not as metadata. grpc-go's
+// default is 16 MiB and moving to 8 KiB (internal/transport
+// defaultServerMaxHeaderListSize, upcomingDefaultHeaderListSize); the
+// limit was --authz-max-recv-msg-size, so 250 streams of one connection
+// held 1 GiB of metadata.
+const maxHeaderListSize = 16 << 10
+
 // DefaultMaxConnections is --authz-max-connections' default, per port.
 // Each Envoy worker thread keeps its own connection to every ext_authz
 // endpoint it balances over, so a replica sees about sidecars × worker
@@ -485,7 +495,7 @@ var handshakeTimeout = 10 * time.Second
 // tests only.
 var callDeadline = 30 * time.Second
 
-// boundCall (the gRPC server's InTapHandle, run before the request message
+// boundCall (called by the gRPC server's InTapHandle, callBudget.tap, before the request message
 // is read) ends every call callDeadline after its headers, whatever
 // grpc-timeout its client sent or left out: grpc-go bounds a call only by
 // that header, and reads the request message before any interceptor runs,
@@ -519,15 +529,24 @@ type watchTimerKey struct{}
 // nil = plaintext). The no-op server hack/bench-compare.sh measures meshguard
 // against is built with this same function, so the two cannot drift.
 func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
+	return grpcServerOptions(o, tlsConfig, logr.Discard())
+}
+
+// grpcServerOptions is GRPCServerOptions logging to log.
+func grpcServerOptions(o Options, tlsConfig *tls.Config, log logr.Logger) []grpc.ServerOption {
 	o = o.withDefaults()
+	budget := newCallBudget(o, log)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
-		// Metadata is bounded as the HTTP port's headers are (grpc-go's
-		// default is 16 MiB whatever the message limit), streams as there.
-		grpc.MaxHeaderListSize(uint32(min(o.MaxRecvMsgSize, math.MaxUint32))),
+		grpc.MaxHeaderListSize(maxHeaderListSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		// Static windows: what a call holds before its message is read
+		// stays streamWindow (callBudget).
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
 		grpc.ConnectionTimeout(handshakeTimeout),
-		grpc.InTapHandle(boundCall),
+		grpc.InTapHandle(budget.tap),
+		grpc.StatsHandler(budget),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Long-lived workers instead of a goroutine per call (calls beyond
@@ -546,7 +565,7 @@ func GRPCServerOptions(o Options, tlsConfig *tls.Config) []grpc.ServerOption {
 // GRPCServer builds the gRPC server (GRPCServerOptions) with Authorization,
 // health and, when enabled, reflection.
 func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
-	g := grpc.NewServer(GRPCServerOptions(s.opts, tlsConfig)...)
+	g := grpc.NewServer(grpcServerOptions(s.opts, tlsConfig, s.log)...)
 	authv3.RegisterAuthorizationServer(g, s)
 	healthpb.RegisterHealthServer(g, healthService{Server: s.health, stopping: s.watchesEnded})
 	if s.opts.Reflection {
@@ -596,10 +615,13 @@ type healthService struct {
 // NOT_SERVING (unless that was its last status) and the stream ends with
 // UNAVAILABLE.
 func (h healthService) Watch(in *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
-	// The request has arrived: the stream may outlive callDeadline (boundCall).
+	// The request has arrived: the stream may outlive callDeadline
+	// (boundCall) and holds nothing of the request memory bounds
+	// (callBudget).
 	if t, ok := stream.Context().Value(watchTimerKey{}).(*time.Timer); ok {
 		t.Stop()
 	}
+	requestArrived(stream.Context())
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	defer context.AfterFunc(h.stopping, cancel)()

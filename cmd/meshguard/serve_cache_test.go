@@ -92,6 +92,9 @@ func TestServeRefusesInvalidFlagValues(t *testing.T) {
 		{[]string{"--decision-log-sample=-1"}, "--decision-log-sample"},
 		{[]string{"--authz-max-recv-msg-size=-1"}, "--authz-max-recv-msg-size"},
 		{[]string{"--authz-max-connections=-1"}, "--authz-max-connections"},
+		{[]string{"--authz-max-request-memory=-1"}, "--authz-max-request-memory"},
+		{[]string{"--authz-max-request-memory=1048576"}, "--authz-max-request-memory"}, // below one 4 MiB message
+		{[]string{"--authz-http-max-header-bytes=-1"}, "--authz-http-max-header-bytes"},
 		{[]string{"--webhook-max-connections=-1"}, "--webhook-max-connections"},
 		{[]string{"--authz-keepalive-time=-1s"}, "--authz-keepalive-time"},
 		{[]string{"--authz-keepalive-timeout=-1s"}, "--authz-keepalive-timeout"},
