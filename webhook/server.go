@@ -79,8 +79,9 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 // HTTP/1.1 clients (an API server with DISABLE_HTTP2 opens one per call in
 // flight) while bounding what a flood of connections can hold: each costs
 // its TLS state and goroutines and, on HTTP/2, up to 1 MiB of unread body
-// for at most requestDeadline, itself bounded server-wide by the admission
-// body budget (limitBody).
+// and its streams' headers (maxHeaderBytes; about 3 MiB for 100 streams at
+// the limit, docs/reliability.md) for at most requestDeadline; the bodies
+// read are bounded server-wide by the admission body budget (limitBody).
 const DefaultMaxConnections = 1000
 
 // maxHeaderBytes bounds a request's headers on the servers NewHTTPServer
