@@ -402,21 +402,20 @@ func limitBody(next http.Handler, max int64) http.Handler {
 
 // admissionBudgetBytes bounds the admission body memory /inject and /validate
 // hold at once, over all connections and streams: twice each body's bytes
-// read so far (limitBody's buffer and the copy controller-runtime reads from
-// it, pkg/webhook/admission/http.go ServeHTTP io.ReadAll), from the moment
-// they can arrive until the handler returns (docs/reliability.md). 64 MiB is
-// five bodies at the 6 MiB limit, or five hundred pods of 64 KiB, more than
-// the API server's real traffic. Istio's webhooks have no such bound (each
-// request is read whole, pkg/kube/util.go HTTPConfigReader);
-// docs/compatibility.md.
+// that arrived (limitBody's buffer and the copy controller-runtime reads from
+// it, pkg/webhook/admission/http.go ServeHTTP io.ReadAll), from their arrival
+// until the handler returns (docs/reliability.md). 64 MiB is five bodies at
+// the 6 MiB limit, or five hundred pods of 64 KiB, more than the API
+// server's real traffic. Istio's webhooks have no such bound (each request
+// is read whole, pkg/kube/util.go HTTPConfigReader); docs/compatibility.md.
 const admissionBudgetBytes = 64 << 20
 
 var (
 	admissionBudget = newByteBudget(admissionBudgetBytes)
-	// admissionBudgetWait is how long a body waits for budget for its next
-	// chunk before the request is answered 429 with Retry-After, which the
-	// API server retries after that many seconds within its timeoutSeconds
-	// (client-go rest/with_retry.go checkWait).
+	// admissionBudgetWait is how long a body waits for budget for the bytes
+	// it just read before the request is answered 429 with Retry-After,
+	// which the API server retries after that many seconds within its
+	// timeoutSeconds (client-go rest/with_retry.go checkWait).
 	admissionBudgetWait = time.Second
 	// A body must arrive within bodyReadBase plus its length (the limit when
 	// chunked) at bodyReadRate bytes per second, else 408: the API server
@@ -426,30 +425,42 @@ var (
 	bodyReadRate int64 = 1 << 20
 )
 
-// bodyChunk is the most of a body read, and held in the budget, ahead of
-// its arrival: a stalled stream holds at most twice what it sent plus
-// twice one chunk.
-const bodyChunk = 32 << 10
+// A body is read into chunks that grow with what arrived, never ahead of
+// it: chunk k holds firstBodyChunk<<k bytes, at most 32 KiB (class
+// bodyChunkClasses-1), and is taken only once the ones before it are full.
+// A stream's buffers are thus at most firstBodyChunk plus twice the bytes
+// that reached it (what the budget holds), and one that sends nothing costs
+// only its first chunk.
+const (
+	firstBodyChunk   = 4 << 10
+	bodyChunkClasses = 4 // chunk sizes: 4, 8, 16, 32 KiB
+)
 
-// maxPooledBodyChunks bounds the chunks a pooled admissionBody keeps (256
-// KiB, as maxPooledPatch bounds the patch buffers): a rare large body is not
-// kept in the pool.
+// maxPooledBodyChunks bounds the chunks a body gives back to the pools (188
+// KiB, as maxPooledPatch bounds the patch buffers): a rare large body's are
+// not kept.
 const maxPooledBodyChunks = 8
 
-var bodyBuffers = sync.Pool{New: func() any { return new(admissionBody) }}
+var (
+	// bodyBuffers holds admissionBodies without chunks, and
+	// bodyChunkPools[c] the spare chunks of class c (firstBodyChunk<<c
+	// bytes), so a stream takes a chunk only as it needs one.
+	bodyBuffers    = sync.Pool{New: func() any { return new(admissionBody) }}
+	bodyChunkPools [bodyChunkClasses]sync.Pool
+)
 
-// admissionBody is a request body read whole by limitBody, in chunks of
-// bodyChunk, and the reader the webhook reads it through.
+// admissionBody is a request body read whole by limitBody and the reader
+// the webhook reads it through.
 type admissionBody struct {
-	chunks [][]byte // filled chunks; spare ones beyond len, up to cap, are reused
+	chunks []*[]byte // filled chunks; the last one may have room
 	len    int64
 	ci     int // read position: chunk, offset
 	off    int
 }
 
 // readFrom reads r's body (at most max bytes) into b, holding in budget
-// twice each chunk's bytes before they can arrive and giving back what did
-// not. It returns the bytes held (to release once the handler returns), or
+// twice the bytes of each read once they arrived, never room they might
+// fill. It returns the bytes held (to release once the handler returns), or
 // the status and error to answer.
 func (b *admissionBody) readFrom(w http.ResponseWriter, r *http.Request, max int64, budget *byteBudget) (held int64, status int, err error) {
 	declared := r.ContentLength >= 0
@@ -473,22 +484,25 @@ func (b *admissionBody) readFrom(w http.ResponseWriter, r *http.Request, max int
 	}
 	for b.len < limit {
 		chunk := b.nextChunk()
-		want := int(min(int64(cap(chunk)-len(chunk)), limit-b.len))
-		if status, err := budget.acquire(r.Context(), 2*int64(want)); err != nil {
-			return held, status, err
-		}
-		held += 2 * int64(want)
-		n, rerr := io.ReadFull(r.Body, chunk[len(chunk):len(chunk)+want])
-		b.chunks[len(b.chunks)-1] = chunk[:len(chunk)+n]
-		b.len += int64(n)
-		if n < want {
-			budget.release(2 * int64(want-n))
-			held -= 2 * int64(want-n)
+		room := (*chunk)[len(*chunk):cap(*chunk)]
+		n, rerr := r.Body.Read(room[:min(int64(len(room)), limit-b.len)])
+		if n > 0 {
+			// Held after the read: a stream that sends nothing holds no
+			// budget, whatever it declared.
+			if status, err := budget.acquire(r.Context(), 2*int64(n)); err != nil {
+				return held, status, err
+			}
+			held += 2 * int64(n)
+			*chunk = (*chunk)[:len(*chunk)+n]
+			b.len += int64(n)
 		}
 		switch {
 		case rerr == nil:
 		case !declared && (errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)):
 			return held, 0, nil // a chunked body's end
+		case errors.Is(rerr, io.EOF) && b.len == limit:
+		case errors.Is(rerr, io.EOF):
+			return held, http.StatusBadRequest, fmt.Errorf("reading the body: %d of %d bytes: %w", b.len, limit, io.ErrUnexpectedEOF)
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
 			return held, http.StatusRequestTimeout, fmt.Errorf("reading the body: %d of %d bytes arrived in time: %w", b.len, limit, rerr)
 		default:
@@ -501,25 +515,26 @@ func (b *admissionBody) readFrom(w http.ResponseWriter, r *http.Request, max int
 	return held, 0, nil
 }
 
-// nextChunk returns the last chunk if it has room, else appends one (a
-// spare one when b was pooled).
-func (b *admissionBody) nextChunk() []byte {
-	if k := len(b.chunks); k > 0 && len(b.chunks[k-1]) < cap(b.chunks[k-1]) {
+// nextChunk returns the last chunk if it has room, else appends the next
+// one, from its class's pool when it has one.
+func (b *admissionBody) nextChunk() *[]byte {
+	k := len(b.chunks)
+	if k > 0 && len(*b.chunks[k-1]) < cap(*b.chunks[k-1]) {
 		return b.chunks[k-1]
 	}
-	k := len(b.chunks)
-	if k < cap(b.chunks) && b.chunks[:k+1][k] != nil {
-		b.chunks = b.chunks[:k+1]
-		b.chunks[k] = b.chunks[k][:0]
-	} else {
-		b.chunks = append(b.chunks, make([]byte, 0, bodyChunk))
+	c := min(k, bodyChunkClasses-1)
+	p, _ := bodyChunkPools[c].Get().(*[]byte)
+	if p == nil {
+		s := make([]byte, 0, firstBodyChunk<<c)
+		p = &s
 	}
-	return b.chunks[k]
+	b.chunks = append(b.chunks, p)
+	return p
 }
 
 func (b *admissionBody) Read(p []byte) (int, error) {
 	for b.ci < len(b.chunks) {
-		if c := b.chunks[b.ci][b.off:]; len(c) > 0 {
+		if c := (*b.chunks[b.ci])[b.off:]; len(c) > 0 {
 			n := copy(p, c)
 			b.off += n
 			return n, nil
@@ -531,10 +546,18 @@ func (b *admissionBody) Read(p []byte) (int, error) {
 
 func (b *admissionBody) Close() error { return nil }
 
-// free returns b to bodyBuffers unless it grew past maxPooledBodyChunks.
+// free gives b's first maxPooledBodyChunks chunks back to their pools and
+// b, without chunks, to bodyBuffers.
 func (b *admissionBody) free() {
+	for i, p := range b.chunks {
+		if i < maxPooledBodyChunks {
+			*p = (*p)[:0]
+			bodyChunkPools[min(i, bodyChunkClasses-1)].Put(p)
+		}
+		b.chunks[i] = nil
+	}
 	if cap(b.chunks) > maxPooledBodyChunks {
-		return
+		b.chunks = nil
 	}
 	b.chunks, b.len, b.ci, b.off = b.chunks[:0], 0, 0, 0
 	bodyBuffers.Put(b)
@@ -542,8 +565,8 @@ func (b *admissionBody) free() {
 
 // byteBudget is a budget of bytes. Unlike a FIFO semaphore, a waiter takes
 // room as soon as its own bytes fit, so a small request is never queued
-// behind a larger one; a chunk is at most twice bodyChunk and waits at most
-// admissionBudgetWait, so none starves for long.
+// behind a larger one; a waiter wants at most twice one read (32 KiB)
+// and waits at most admissionBudgetWait, so none starves for long.
 type byteBudget struct {
 	mu    sync.Mutex
 	used  int64

@@ -186,14 +186,18 @@ func TestAdmissionBodyBudget(t *testing.T) {
 }
 
 // TestAdmissionZeroByteStalls: streams that declare bodies at the limit
-// and send nothing hold no budget for what they declared, so the API
-// server's small review is answered at once. When the budget counted
-// declared lengths, 11 such streams from any pod held all 64 MiB for up to
-// 30 s and every admission was refused 429.
+// and send nothing hold none of the budget, so the API server's small review
+// is answered at once beside as many of them as the connections carry. When
+// the budget counted declared lengths, 11 such streams from any pod held all
+// 64 MiB for up to 30 s and every admission was refused 429; when it held
+// twice one 32 KiB chunk per stream before its bytes arrived, 1,024 did
+// (11 HTTP/2 connections of 100 streams).
 func TestAdmissionZeroByteStalls(t *testing.T) {
 	withBudget(t, admissionBudgetBytes, time.Second)
 	registerValidationMetrics()
-	entered := make(chan struct{}, 16)
+	// More streams than the budget had 64 KiB reservations for.
+	const streams = admissionBudgetBytes/(64<<10) + maxConcurrentStreams/2
+	entered := make(chan struct{}, streams)
 	h := limitBody(&ctrlwebhook.Admission{Handler: &ValidationHandler{Log: logr.Discard()}}, DefaultMaxRequestBytes)
 	addr, _ := startServerWith(t, map[string]http.Handler{ValidatePath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Stall") != "" {
@@ -201,36 +205,35 @@ func TestAdmissionZeroByteStalls(t *testing.T) {
 		}
 		h.ServeHTTP(w, r)
 	})}, logr.Discard())
-	c := h2Client(t)
-	var sizes []int64
-	for range admissionBudgetBytes / DefaultMaxRequestBytes {
-		sizes = append(sizes, DefaultMaxRequestBytes)
+	var clients []*http.Client
+	for range (streams + maxConcurrentStreams - 1) / maxConcurrentStreams {
+		clients = append(clients, h2Client(t))
 	}
-	sizes = append(sizes, admissionBudgetBytes%DefaultMaxRequestBytes) // exactly the budget declared
-	for _, size := range sizes {
+	for i := range streams {
 		pr, pw := io.Pipe() // never written: no body byte is sent
 		t.Cleanup(func() { pw.Close() })
 		req, err := http.NewRequest(http.MethodPost, "https://"+addr+ValidatePath, pr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.ContentLength = size
+		req.ContentLength = DefaultMaxRequestBytes
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Stall", "1")
+		c := clients[i/maxConcurrentStreams]
 		go func() {
 			if resp, err := c.Do(req); err == nil {
 				resp.Body.Close()
 			}
 		}()
 	}
-	for range sizes {
+	for range streams {
 		<-entered
 	}
-	if held, most := admissionBudget.inUse(), int64(len(sizes))*2*bodyChunk; held > most {
-		t.Errorf("%d stalled streams that sent nothing hold %d bytes of the budget, want at most one chunk each (%d)", len(sizes), held, most)
+	if held := admissionBudget.inUse(); held != 0 {
+		t.Errorf("%d stalled streams that sent nothing hold %d bytes of the budget, want 0", streams, held)
 	}
 	start := time.Now()
-	postSmallReview(t, c, addr)
+	postSmallReview(t, h2Client(t), addr)
 	if d := time.Since(start); d >= admissionBudgetWait {
 		t.Errorf("small review answered after %v: it waited for budget the stalled streams hold", d)
 	}

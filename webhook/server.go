@@ -54,7 +54,7 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 	return &http.Server{
 		Handler:        h,
 		ErrorLog:       httplog.ErrorLog(log),
-		MaxHeaderBytes: 1 << 20,          // controller-runtime's
+		MaxHeaderBytes: maxHeaderBytes,
 		IdleTimeout:    90 * time.Second, // controller-runtime's
 		// The API server waits at most 30 s (timeoutSeconds) for a webhook,
 		// a kubelet probe or a scrape far less: none needs longer. The
@@ -79,9 +79,24 @@ func NewHTTPServer(h http.Handler, log logr.Logger) *http.Server {
 // HTTP/1.1 clients (an API server with DISABLE_HTTP2 opens one per call in
 // flight) while bounding what a flood of connections can hold: each costs
 // its TLS state and goroutines and, on HTTP/2, up to 1 MiB of unread body
-// for at most requestDeadline, itself bounded server-wide by the admission
-// body budget (limitBody).
+// and its streams' headers (maxHeaderBytes; about 3 MiB for 100 streams at
+// the limit, docs/reliability.md) for at most requestDeadline; the bodies
+// read are bounded server-wide by the admission body budget (limitBody).
 const DefaultMaxConnections = 1000
+
+// maxHeaderBytes bounds a request's headers on the servers NewHTTPServer
+// builds: on HTTP/1 (net/http answers 431 beyond it plus 4 KiB of slack)
+// and on HTTP/2, where net/http derives from it the SETTINGS_MAX_HEADER_LIST_SIZE
+// it advertises and enforces (plus 320 bytes) and its HPACK decoder's longest
+// string, so a larger block is answered 431 or closes the connection before
+// it is held. Headers are outside the admission body budget, and each of a
+// connection's streams holds its own while the handler waits for the body:
+// under net/http's default of 1 MiB (controller-runtime's, and istiod's
+// webhook server's, pilot/pkg/bootstrap/webhook.go initSecureWebhookServer),
+// 3 connections of 100 streams held +300 MiB. The API server sends a few
+// hundred bytes (a bearer token, when its kubeconfig for webhooks has one,
+// a few KiB), a kubelet probe or a scrape no more.
+const maxHeaderBytes = 16 << 10
 
 // maxConcurrentStreams is the HTTP/2 streams one client connection may have
 // open at once on the servers NewHTTPServer builds.
