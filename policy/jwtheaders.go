@@ -81,10 +81,17 @@ func jwtRewrites(mesh Mesh, set *Set) []jwtRewrite {
 			for j, h := range r.GetFromHeaders() {
 				w.headers[headerName(h.GetName())] = fmt.Sprintf("%s.fromHeaders[%d] (the token's header, removed: forwardOriginalToken false)", at, j)
 			}
-			// No location given: Envoy's default, the Authorization header
-			// (and the access_token query parameter, which it does not remove).
-			if len(r.GetFromHeaders()) == 0 && len(r.GetFromParams()) == 0 && len(r.GetFromCookies()) == 0 {
+			// No location given: Envoy's defaults, the Authorization header
+			// and the access_token query parameter.
+			noLocation := len(r.GetFromHeaders()) == 0 && len(r.GetFromParams()) == 0 && len(r.GetFromCookies()) == 0
+			if noLocation {
 				w.headers["authorization"] = at + " (the default token header, removed: forwardOriginalToken false)"
+			}
+			// A token parameter is cut out of :path (Envoy jwt_authn
+			// extractor.cc JwtParamLocation::removeJwt, setPath); cookies
+			// are left in place (JwtCookieLocation::removeJwt does nothing).
+			if len(r.GetFromParams()) > 0 || noLocation {
+				w.headers[":path"] = at + " (the token's query parameter, removed from the path: forwardOriginalToken false)"
 			}
 		}
 		if len(w.headers) > 0 {

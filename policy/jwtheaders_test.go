@@ -74,6 +74,14 @@ rules: [{when: [{key: "request.headers[x-payload]", notValues: ["p"]}]}]`) + ra(
 			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer", fromHeaders: [{name: X-Token}]}]`), req: http(hdr("x-token", "t")), want: want{false, "DENY", "", -1}, reason: "x-token"},
 		{name: "custom token header: authorization untouched", policies: ap("foo", "allow-auth", `rules: [{when: [{key: "request.headers[authorization]", values: ["*"]}]}]`) +
 			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer", fromHeaders: [{name: X-Token}]}]`), req: http(hdr("authorization", "t")), want: allowedBy("foo/allow-auth", 0)},
+		{name: "default access_token parameter cut from :path", policies: ap("foo", "allow-q", `rules: [{when: [{key: "request.headers[:path]", values: ["/api?*"]}]}]`) +
+			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer"}]`), req: http(path("/api?access_token=x"), hdr(":path", "/api?access_token=x")), want: want{false, "DENY", "", -1}, reason: ":path"},
+		{name: "fromParams parameter cut from :path", policies: ap("foo", "allow-q", `rules: [{when: [{key: "request.headers[:path]", values: ["/api?*"]}]}]`) +
+			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer", fromParams: [tok]}]`), req: http(path("/api?tok=x"), hdr(":path", "/api?tok=x")), want: want{false, "DENY", "", -1}, reason: ":path"},
+		{name: "fromHeaders only: :path untouched", policies: ap("foo", "allow-q", `rules: [{when: [{key: "request.headers[:path]", values: ["/api?*"]}]}]`) +
+			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer", fromHeaders: [{name: X-Token}]}]`), req: http(path("/api?tok=x"), hdr(":path", "/api?tok=x")), want: allowedBy("foo/allow-q", 0)},
+		{name: "parameter forwarded: :path untouched", policies: ap("foo", "allow-q", `rules: [{when: [{key: "request.headers[:path]", values: ["/api?*"]}]}]`) +
+			ra("foo", "jwt", `jwtRules: [{issuer: "https://issuer", fromParams: [tok], forwardOriginalToken: true}]`), req: http(path("/api?tok=x"), hdr(":path", "/api?tok=x")), want: allowedBy("foo/allow-q", 0)},
 		{name: "policy of another workload", policies: ap("foo", "allow-admins", `selector: {matchLabels: {app: other}}
 rules: [{when: [{key: "request.headers[x-jwt-group]", values: ["admins"]}]}]`) + raFoo, req: http(hdr("x-jwt-group", "admins")), want: open},
 		{name: "TCP", policies: ap("foo", "deny", `action: DENY

@@ -9,7 +9,9 @@ package authzref
 // jwt_authn, which then appends each outputClaimToHeaders and
 // outputPayloadToHeader header and, unless forwardOriginalToken, removes
 // the token's header (fromHeaders; none of fromHeaders, fromParams,
-// fromCookies: Authorization) before Istio's RBAC filter reads them. Such a
+// fromCookies: Authorization) and cuts the token's query parameter out of
+// :path (fromParams; none given: access_token) before Istio's RBAC filter
+// reads them. Such a
 // header of a RequestAuthentication that applies to the workload (its
 // namespace's or the root namespace's, selector matching, or targetRefs
 // naming the workload's Gateway) is unknown, and so is the JWT itself: the
@@ -48,8 +50,12 @@ func jwtUnknownDenies(mesh Mesh, aps []*secv1.AuthorizationPolicy, ras []*secv1.
 			for _, h := range rule.GetFromHeaders() {
 				changed[headerNameLower(h.GetName())] = true
 			}
-			if len(rule.GetFromHeaders()) == 0 && len(rule.GetFromParams()) == 0 && len(rule.GetFromCookies()) == 0 {
+			defaults := len(rule.GetFromHeaders()) == 0 && len(rule.GetFromParams()) == 0 && len(rule.GetFromCookies()) == 0
+			if defaults {
 				changed["authorization"] = true
+			}
+			if defaults || len(rule.GetFromParams()) > 0 {
+				changed[":path"] = true
 			}
 		}
 	}
