@@ -58,8 +58,10 @@ const DefaultMaxRequestMemory = 128 << 20
 //     refusing keeps a burst of small Checks answered: each holds its share
 //     for tens of microseconds.
 //
-// Both are given back when the call ends (its context is cancelled), a
-// health Watch's once its request has arrived (it is long-lived by design).
+// Both are given back once, by whichever comes first: the call's end
+// (HandleRPC's *stats.End), a health Watch's request having arrived
+// (requestArrived: it is long-lived by design), or, for a stream grpc-go
+// never hands to a handler, its context ending (tap).
 type callBudget struct {
 	open    atomic.Int64
 	maxOpen int64
@@ -72,11 +74,60 @@ func newCallBudget(o Options, log logr.Logger) *callBudget {
 	return &callBudget{maxOpen: maxOpenCalls, slots: make(chan struct{}, n), refused: &refusalLog{log: log, protocol: "grpc"}}
 }
 
-// releaseKey: the context value holding a call's release function.
-type releaseKey struct{}
+// callState bits: what a call holds, and whether it was given back.
+const (
+	holdsSlot int32 = 1 << iota
+	released
+)
+
+// callCtx is the context tap returns: the call's state lives in it, so
+// admitting a call costs one allocation besides the fallback AfterFunc.
+type callCtx struct {
+	context.Context
+	b     *callBudget
+	state atomic.Int32 // holdsSlot | released
+	// stop cancels the fallback release on the context's end (tap).
+	stop func() bool
+}
+
+// callStateKey: callCtx.Value's key for the call's own *callCtx.
+type callStateKey struct{}
+
+func (c *callCtx) Value(key any) any {
+	if key == (callStateKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func callStateOf(ctx context.Context) *callCtx {
+	c, _ := ctx.Value(callStateKey{}).(*callCtx)
+	return c
+}
+
+// release gives back what the call holds, exactly once whoever calls it
+// (the call's goroutine, requestArrived, or the fallback's goroutine).
+func (c *callCtx) release() {
+	old := c.state.Or(released)
+	if old&released != 0 {
+		return
+	}
+	if old&holdsSlot != 0 {
+		<-c.b.slots
+	}
+	c.b.open.Add(-1)
+}
 
 // tap admits a call within maxOpenCalls, then bounds its duration
-// (boundCall).
+// (boundCall). The release on the context's end is a fallback for streams
+// that never reach a handler, whose end no stats.End reports: a deadline
+// passing between tap and the stream's registration (grpc-go's
+// http2_server.go operateHeaders aborts it without handing it over), a
+// malformed or unknown method (server.go handleStream answers
+// Unimplemented itself). A call that reaches its handler cancels it
+// (HandleRPC on *stats.Begin): grpc-go cancels a stream's context when it
+// writes the status (http2_server.go finishStream), before stats.End, so
+// the fallback would otherwise start a goroutine for every call.
 func (b *callBudget) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if b.open.Add(1) > b.maxOpen {
 		b.open.Add(-1)
@@ -88,16 +139,20 @@ func (b *callBudget) tap(ctx context.Context, info *tap.Info) (context.Context, 
 		b.open.Add(-1)
 		return nil, err
 	}
-	release := sync.OnceFunc(func() { b.open.Add(-1) })
-	context.AfterFunc(ctx, release)
-	return context.WithValue(ctx, releaseKey{}, []func(){release}), nil
+	c := &callCtx{Context: ctx, b: b}
+	c.stop = context.AfterFunc(ctx, c.release)
+	return c, nil
 }
 
 // TagRPC reserves the call's message memory, waiting while the budget is
 // taken. A call whose context ends first gets none: its message read then
 // fails on the same context, so nothing of it is buffered beyond its
 // initial window.
-func (b *callBudget) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+func (b *callBudget) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	c := callStateOf(ctx)
+	if c == nil { // not admitted by tap: grpcServerOptions installs both
+		return ctx
+	}
 	select {
 	case b.slots <- struct{}{}:
 	default:
@@ -108,22 +163,38 @@ func (b *callBudget) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context
 			return ctx
 		}
 	}
-	release := sync.OnceFunc(func() { <-b.slots })
-	context.AfterFunc(ctx, release)
-	releases, _ := ctx.Value(releaseKey{}).([]func())
-	return context.WithValue(ctx, releaseKey{}, append(releases[:len(releases):len(releases)], release))
+	// Already released (the fallback, on the context's end): give the
+	// slot back at once.
+	if c.state.Or(holdsSlot)&released != 0 {
+		<-b.slots
+	}
+	return ctx
+}
+
+// HandleRPC gives back what the call holds at its end. grpc-go emits
+// Begin and, deferred in the same function, End on the call's goroutine
+// for every stream it hands to a handler, a panicking one included
+// (server.go processRPC).
+func (b *callBudget) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	switch s.(type) {
+	case *stats.Begin:
+		if c := callStateOf(ctx); c != nil {
+			c.stop()
+		}
+	case *stats.End:
+		if c := callStateOf(ctx); c != nil {
+			c.release()
+		}
+	}
 }
 
 // requestArrived gives back what a call holds once its request message has
 // arrived (a health Watch: healthService.Watch).
 func requestArrived(ctx context.Context) {
-	releases, _ := ctx.Value(releaseKey{}).([]func())
-	for _, r := range releases {
-		r()
+	if c := callStateOf(ctx); c != nil {
+		c.release()
 	}
 }
-
-func (b *callBudget) HandleRPC(context.Context, stats.RPCStats) {}
 
 func (b *callBudget) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 
