@@ -532,17 +532,26 @@ func (p *params) apply(pod *corev1.Pod, prev previous) error {
 		return err
 	}
 
-	st := Status{Revision: p.cfg.Revision(), Volumes: make([]string, 0, len(vols))}
-	for _, vol := range vols {
-		st.Volumes = append(st.Volumes, vol.Name)
+	// The status's names in one allocation: the volumes', then the
+	// injected containers' (each list clipped, so none grows into another).
+	names := make([]string, len(vols), len(vols)+2)
+	st := Status{Revision: p.cfg.Revision(), Volumes: names[:len(vols):len(vols)]}
+	for i, vol := range vols {
+		names[i] = vol.Name
 	}
 	if init != nil {
-		st.InitContainers = append(st.InitContainers, init.Name)
+		names = append(names, init.Name)
 	}
 	if p.native {
-		st.InitContainers = append(st.InitContainers, ProxyContainerName)
+		names = append(names, ProxyContainerName)
+		st.InitContainers = names[len(vols):len(names):len(names)]
 	} else {
-		st.Containers = []string{ProxyContainerName}
+		st.InitContainers = names[len(vols):len(names):len(names)]
+		names = append(names, ProxyContainerName)
+		st.Containers = names[len(names)-1 : len(names) : len(names)]
+	}
+	if len(st.InitContainers) == 0 {
+		st.InitContainers = nil // as before: none is null in the status
 	}
 	st.ImagePullSecrets = append(st.ImagePullSecrets, v.Global.ImagePullSecrets...)
 

@@ -55,14 +55,41 @@ func appendJSONStrings(buf []byte, ss []string) []byte {
 }
 
 // plainLen is the length of the prefix of s that encoding/json copies
-// unescaped (plainJSON).
+// unescaped (plainJSON). It tests eight bytes at a time while none needs a
+// look (the patch's strings are mostly plain: a byte at a time was a fifth
+// of encoding a tiny pod's patch), then finds the first one byte by byte.
 func plainLen(s string) int {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if mayEscape(w) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if !plainJSON[s[i]] {
 			return i
 		}
 	}
 	return len(s)
+}
+
+const (
+	bytes01 = 0x0101010101010101
+	bytes80 = 0x8080808080808080
+)
+
+// mayEscape reports whether a byte of w is not plain: a control character,
+// a byte of multi-byte UTF-8, or one of " \ < > &. It never misses one
+// (each test is the classic "has a zero byte" / "has a byte less than n",
+// exact about whether there is one); plainLen finds which byte it is.
+func mayEscape(w uint64) bool {
+	hasZero := func(v uint64) uint64 { return (v - bytes01) & ^v & bytes80 }
+	return (w&bytes80)|
+		((w-bytes01*0x20)&^w&bytes80)| // a byte below 0x20
+		hasZero(w^(bytes01*'"'))|hasZero(w^(bytes01*'\\'))|
+		hasZero(w^(bytes01*'<'))|hasZero(w^(bytes01*'>'))|hasZero(w^(bytes01*'&')) != 0
 }
 
 const hexDigits = "0123456789abcdef"

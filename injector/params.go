@@ -57,6 +57,7 @@ type params struct {
 	proxyEnv       map[string]string // from the webhook URL path (Istio's pkg/kube/inject/webhook.go)
 	warnings       []string
 	userVols       []corev1.Volume // userVolume entries actually injected (volumes)
+	securityBlocks []securityBlock // not yet handed out (newSecurityBlock)
 }
 
 // network is the mesh network of the pod (Istio's pkg/kube/inject/inject.go
@@ -163,7 +164,7 @@ func (p *params) resolveResources() {
 	case p.annos.Resources != nil:
 		p.resources = *p.annos.Resources
 	case r != nil:
-		p.resources = omitNil(r)
+		p.resources = r.Requirements() // shared by the snapshot's pods, read only
 	}
 }
 
@@ -258,26 +259,6 @@ func parseTemplates(all []string) (string, error) {
 	default:
 		return TemplateSidecar, fmt.Errorf("templates %q and %q cannot be combined", names[0], names[1])
 	}
-}
-
-func omitNil(r *config.ResourceValues) corev1.ResourceRequirements {
-	var out corev1.ResourceRequirements
-	conv := func(in map[corev1.ResourceName]*resource.Quantity) corev1.ResourceList {
-		var l corev1.ResourceList
-		for k, q := range in {
-			if q == nil {
-				continue
-			}
-			if l == nil {
-				l = corev1.ResourceList{}
-			}
-			l[k] = q.DeepCopy()
-		}
-		return l
-	}
-	out.Requests = conv(r.Requests)
-	out.Limits = conv(r.Limits)
-	return out
 }
 
 func parseQuantity(s string) (resource.Quantity, error) {

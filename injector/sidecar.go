@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1beta1"
@@ -136,7 +137,7 @@ func (p *params) initContainer() *corev1.Container {
 	}
 	// The proxy's resource lists, shared read-only (Result.Pod).
 	c.Resources = p.resources
-	sb := newSecurityBlock()
+	sb := p.newSecurityBlock()
 	s := &sb.scalars
 	if p.cni {
 		c.Name = ValidationContainerName
@@ -182,7 +183,16 @@ type securityBlock struct {
 	scalars scalars
 }
 
-func newSecurityBlock() *securityBlock { return new(securityBlock) }
+// newSecurityBlock hands out the securityBlocks of one injection:
+// istio-init's and istio-proxy's come from one allocation.
+func (p *params) newSecurityBlock() *securityBlock {
+	if len(p.securityBlocks) == 0 {
+		p.securityBlocks = make([]securityBlock, 2)
+	}
+	b := &p.securityBlocks[0]
+	p.securityBlocks = p.securityBlocks[1:]
+	return b
+}
 
 // capabilities drops ALL and adds add (copied; nil adds none).
 func (b *securityBlock) capabilities(add []corev1.Capability) *corev1.Capabilities {
@@ -415,7 +425,7 @@ func (p *params) proxyContainer(pod *corev1.Pod) (*corev1.Container, error) {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 			Command: []string{"pilot-agent", "request", "--debug-port=" + strconv.Itoa(int(p.statusPort)), "POST", "drain"}}}}
 	}
-	sb := newSecurityBlock()
+	sb := p.newSecurityBlock()
 	s := &sb.scalars
 	sb.context = corev1.SecurityContext{
 		AllowPrivilegeEscalation: s.bool(v.Proxy.Privileged),
@@ -506,11 +516,7 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	caAddr := v.CAAddress
 	if caAddr == "" {
-		rev := ""
-		if r := p.cfg.Values.Revision; r != "" && r != "default" {
-			rev = "-" + r
-		}
-		caAddr = "istiod" + rev + "." + v.IstioNamespace + ".svc:15012"
+		caAddr = defaultCAAddr(p.cfg.Values.Revision, v.IstioNamespace)
 	}
 	// Not for a native sidecar: its recorded override lives under
 	// initContainers, which Istio's reinsertOverrides does not put back into
@@ -626,6 +632,27 @@ func (p *params) agentEnv(pod *corev1.Pod) ([]corev1.EnvVar, error) {
 	}
 	return env, nil
 }
+
+// defaultCAAddr is CA_ADDR when the values set no caAddress (Istio's
+// injection-template.yaml: istiod[-<revision>].<istioNamespace>.svc:15012).
+// The last one built is kept, so the pods of one config share it instead of
+// each concatenating its own.
+func defaultCAAddr(revision, istioNamespace string) string {
+	if c := lastCAAddr.Load(); c != nil && c.revision == revision && c.namespace == istioNamespace {
+		return c.addr
+	}
+	rev := ""
+	if revision != "" && revision != "default" {
+		rev = "-" + revision
+	}
+	c := &caAddr{revision, istioNamespace, "istiod" + rev + "." + istioNamespace + ".svc:15012"}
+	lastCAAddr.Store(c)
+	return c.addr
+}
+
+type caAddr struct{ revision, namespace, addr string }
+
+var lastCAAddr atomic.Pointer[caAddr]
 
 // podPortsJSON is ISTIO_META_POD_PORTS: the ports of every container the
 // template sees, a user-declared istio-proxy included (Istio's template

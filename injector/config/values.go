@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -110,10 +111,44 @@ type StartupProbe struct {
 }
 
 // ResourceValues is `global.proxy.resources`; nil (null) entries are dropped
-// like Istio's omitNil.
+// like Istio's omitNil. Like the rest of a Snapshot it is read only once
+// used: Requirements builds its lists once.
 type ResourceValues struct {
 	Requests map[corev1.ResourceName]*resource.Quantity `json:"requests,omitempty"`
 	Limits   map[corev1.ResourceName]*resource.Quantity `json:"limits,omitempty"`
+
+	built atomic.Pointer[corev1.ResourceRequirements] // Requirements' result
+}
+
+// Requirements is the injected proxy's resources: the lists without their
+// null entries (Istio's injection template renders `omitNil
+// .Values.global.proxy.resources`, pkg/kube/inject/template.go omitNil), a
+// list without entries left out. They are built on first use and shared by
+// every pod injected with these values: read only, like the rest of an
+// injection's Result.Pod (of two concurrent first uses, the first to
+// store its lists wins and both return them).
+func (r *ResourceValues) Requirements() corev1.ResourceRequirements {
+	if b := r.built.Load(); b != nil {
+		return *b
+	}
+	conv := func(in map[corev1.ResourceName]*resource.Quantity) corev1.ResourceList {
+		var l corev1.ResourceList
+		for k, q := range in {
+			if q == nil {
+				continue
+			}
+			if l == nil {
+				l = corev1.ResourceList{}
+			}
+			l[k] = q.DeepCopy()
+		}
+		return l
+	}
+	b := &corev1.ResourceRequirements{Requests: conv(r.Requests), Limits: conv(r.Limits)}
+	if !r.built.CompareAndSwap(nil, b) {
+		b = r.built.Load() // another request's, equal: every pod shares one
+	}
+	return *b
 }
 
 // ProxyInitValues mirrors `global.proxy_init`.
