@@ -106,6 +106,19 @@ func (l *logSink) logger() logr.Logger {
 	}, funcr.Options{})
 }
 
+// errors is the lines logged at error level.
+func (l *logSink) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, `"error"`) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 func (l *logSink) find(substrs ...string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -115,16 +115,8 @@ func TestCertManagerKeepsPairWhenNewLeafUnusable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			serving, caSec := cmSecrets(o, ca, good)
 			cs := kubefake.NewClientset(serving, caSec)
-			var mu sync.Mutex
-			var errs []string
-			log := funcr.New(func(_, args string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if strings.Contains(args, `"error"`) {
-					errs = append(errs, args)
-				}
-			}, funcr.Options{})
-			s := &cmSource{store: newStore(ModeCertManager), o: o, log: log, kick: newKicker()}
+			var logs logSink
+			s := &cmSource{store: newStore(ModeCertManager), o: o, log: logs.logger(), kick: newKicker()}
 			runSecretWatch(t, s, cs)
 			s.load()
 			if err := handshake(s.store, ca.CertPEM, dns[0], now); err != nil {
@@ -136,9 +128,7 @@ func TestCertManagerKeepsPairWhenNewLeafUnusable(t *testing.T) {
 			if err := handshake(s.store, ca.CertPEM, dns[0], now); err != nil {
 				t.Errorf("the pair served was replaced by one the API server cannot use: handshake for %s: %v", dns[0], err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(errs) != 1 || !strings.Contains(errs[0], o.Namespace+"/"+o.servingSecretName()) || !strings.Contains(errs[0], tc.want) {
+			if errs := logs.errors(); len(errs) != 1 || !strings.Contains(errs[0], o.Namespace+"/"+o.servingSecretName()) || !strings.Contains(errs[0], tc.want) {
 				t.Errorf("errors logged %q, want one naming Secret %s/%s and %q", errs, o.Namespace, o.servingSecretName(), tc.want)
 			}
 		})
@@ -235,15 +225,8 @@ func TestCertManagerWaitsForCAInBundleWithoutTimeout(t *testing.T) {
 	var triggered atomic.Bool
 	f := newReissueFixture(t, start, Options{Mode: ModeCertManager, Namespace: "mg", CheckInterval: time.Hour, PropagationDelay: 10 * time.Millisecond,
 		WebhookConfigs: WebhookConfigNames{Validating: []string{"mg"}}}, nil, func() { triggered.Store(true); cancel() })
-	var logMu sync.Mutex
-	var errs []string
-	f.s.log = funcr.New(func(_, args string) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		if strings.Contains(args, `"error"`) {
-			errs = append(errs, args)
-		}
-	}, funcr.Options{})
+	var logs logSink
+	f.s.log = logs.logger()
 	if err := f.s.watch.run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +250,7 @@ func TestCertManagerWaitsForCAInBundleWithoutTimeout(t *testing.T) {
 	if triggered.Load() {
 		t.Errorf("re-issuing from a CA no caBundle holds was asked for after CAWaitTimeout %v (%d passes)", f.o.CAWaitTimeout, pass)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, "not in every webhook caBundle") }) {
+	if errs := logs.errors(); !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, "not in every webhook caBundle") }) {
 		t.Errorf("errors logged %q, want one saying the new CA is not in every caBundle", errs)
 	}
 }
